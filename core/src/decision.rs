@@ -1,0 +1,108 @@
+//! Decisions and denial reasons. A denial is a normal value, never an error.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// Why a scan was denied. The spellings (snake_case) are part of the public
+/// contract: scanners, scripts and dashboards match on them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Reason {
+    /// The token is not a well-formed scangate token.
+    Malformed,
+    /// The token's signature does not verify (or names an unknown key).
+    Forged,
+    /// The token is genuine but no such pass exists.
+    Unknown,
+    /// The pass was revoked.
+    Revoked,
+    /// The pass is suspended.
+    Suspended,
+    /// The pass's validity window has not started.
+    NotYetValid,
+    /// The pass's validity window (or the token's own lifetime) has ended.
+    Expired,
+    /// The pass has been used `max_uses` times.
+    UsedUp,
+    /// The pass belongs to another event than the scanner's.
+    WrongEvent,
+    /// The pass does not admit to this gate.
+    WrongGate,
+    /// The scanning device sent more scans than its rate allows.
+    RateLimited,
+    /// The gateway is overloaded; retry with the same scan id.
+    Busy,
+}
+
+impl Reason {
+    /// Every reason, in declaration order (handy for metrics and tests).
+    pub const ALL: [Reason; 12] = [
+        Reason::Malformed,
+        Reason::Forged,
+        Reason::Unknown,
+        Reason::Revoked,
+        Reason::Suspended,
+        Reason::NotYetValid,
+        Reason::Expired,
+        Reason::UsedUp,
+        Reason::WrongEvent,
+        Reason::WrongGate,
+        Reason::RateLimited,
+        Reason::Busy,
+    ];
+
+    /// The contract spelling, e.g. `used_up`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::Malformed => "malformed",
+            Reason::Forged => "forged",
+            Reason::Unknown => "unknown",
+            Reason::Revoked => "revoked",
+            Reason::Suspended => "suspended",
+            Reason::NotYetValid => "not_yet_valid",
+            Reason::Expired => "expired",
+            Reason::UsedUp => "used_up",
+            Reason::WrongEvent => "wrong_event",
+            Reason::WrongGate => "wrong_gate",
+            Reason::RateLimited => "rate_limited",
+            Reason::Busy => "busy",
+        }
+    }
+
+    /// Whether a scanner may retry the same scan id later and get another answer
+    /// (`busy`, `rate_limited`). Such denials are never stored.
+    pub fn is_transient(self) -> bool {
+        matches!(self, Reason::Busy | Reason::RateLimited)
+    }
+}
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The answer to "may this person in, now, here?".
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Decision {
+    /// Let them in; the use has been counted.
+    Granted,
+    /// Keep them out, for this reason.
+    Denied(Reason),
+}
+
+impl Decision {
+    /// True for [`Decision::Granted`].
+    pub fn is_granted(self) -> bool {
+        matches!(self, Decision::Granted)
+    }
+
+    /// The denial reason, `None` when granted.
+    pub fn reason(self) -> Option<Reason> {
+        match self {
+            Decision::Granted => None,
+            Decision::Denied(r) => Some(r),
+        }
+    }
+}

@@ -1,0 +1,234 @@
+//! Length-prefixed framing.
+//!
+//! ```text
+//! u32 big-endian  length of what follows (version byte + payload)
+//! u8              frame version (1)
+//! ...             payload: one MessagePack-encoded message
+//! ```
+//!
+//! Decoding is split the way mini-redis and quinn-proto do it: first "is a
+//! whole frame here?" ([`FrameError::Incomplete`] means wait for bytes, not an
+//! error), with the length compared to the limit **before** anything is
+//! allocated; then parse the payload, where a bad payload is a separate,
+//! specific error and the stream's framing stays intact.
+
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use thiserror::Error;
+
+/// The frame version this crate writes and reads.
+pub const FRAME_VERSION: u8 = 1;
+/// Bytes of the length prefix.
+pub const LENGTH_BYTES: usize = 4;
+/// Largest frame body (version byte + payload) a peer may send, in bytes. A
+/// scan request is about 150 bytes; 4 KiB leaves room for growth while keeping
+/// a hostile sender's cost to the gateway small.
+pub const FRAME_MAX_BYTES: usize = 4 * 1024;
+
+/// Whether a whole frame is buffered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
+pub enum FrameError {
+    /// Not enough bytes yet; read more.
+    #[error("incomplete frame")]
+    Incomplete,
+    /// The length prefix exceeds [`FRAME_MAX_BYTES`].
+    #[error("frame of {len} bytes exceeds the limit of {max} bytes")]
+    TooLarge {
+        /// The announced length.
+        len: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// A zero length: not even a version byte.
+    #[error("empty frame")]
+    Empty,
+}
+
+/// A whole frame's payload could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum DecodeError {
+    /// The version byte is not [`FRAME_VERSION`].
+    #[error("frame version {0} is not supported (this gateway speaks version {FRAME_VERSION})")]
+    UnsupportedVersion(u8),
+    /// The payload is not a valid message.
+    #[error("frame payload is not a valid message: {0}")]
+    Malformed(String),
+}
+
+/// Splits the next whole frame off `buf`: returns `(version, payload)`.
+/// Leaves `buf` untouched on any error.
+pub fn split_frame(buf: &mut BytesMut) -> Result<(u8, Bytes), FrameError> {
+    if buf.len() < LENGTH_BYTES {
+        return Err(FrameError::Incomplete);
+    }
+    let len = u32::from_be_bytes([buf[0], buf[1], buf[2], buf[3]]) as usize;
+    if len > FRAME_MAX_BYTES {
+        return Err(FrameError::TooLarge {
+            len,
+            max: FRAME_MAX_BYTES,
+        });
+    }
+    if len == 0 {
+        return Err(FrameError::Empty);
+    }
+    if buf.len() < LENGTH_BYTES + len {
+        return Err(FrameError::Incomplete);
+    }
+    buf.advance(LENGTH_BYTES);
+    let mut body = buf.split_to(len).freeze();
+    let version = body.get_u8();
+    Ok((version, body))
+}
+
+/// Decodes a frame's payload, checking the version first.
+pub fn decode<T: DeserializeOwned>(version: u8, payload: &[u8]) -> Result<T, DecodeError> {
+    if version != FRAME_VERSION {
+        return Err(DecodeError::UnsupportedVersion(version));
+    }
+    rmp_serde::from_slice(payload).map_err(|e| DecodeError::Malformed(e.to_string()))
+}
+
+/// Appends one frame holding `msg` to `out`.
+///
+/// # Panics
+/// If the encoded message exceeds [`FRAME_MAX_BYTES`]: our own messages are
+/// bounded by construction, so that would be a bug in the sender.
+pub fn encode<T: Serialize>(msg: &T, out: &mut BytesMut) {
+    let start = out.len();
+    out.put_u32(0);
+    out.put_u8(FRAME_VERSION);
+    let mut w = out.writer();
+    rmp_serde::encode::write_named(&mut w, msg).expect("encoding into memory cannot fail");
+    let out = w.into_inner();
+    let len = out.len() - start - LENGTH_BYTES;
+    assert!(
+        len <= FRAME_MAX_BYTES,
+        "own frame of {len} bytes exceeds the limit"
+    );
+    out[start..start + LENGTH_BYTES].copy_from_slice(&(len as u32).to_be_bytes());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decision::{Decision, Reason};
+    use crate::scan::ScanId;
+    use crate::wire::*;
+    use proptest::prelude::*;
+
+    fn scan(token: &str) -> Request {
+        Request {
+            id: 42,
+            body: RequestBody::Scan(ScanRequest {
+                token: token.into(),
+                gate: "north-1".into(),
+                event: Some("fest".into()),
+                scan_id: ScanId::new("s-1").expect("id"),
+                scanner_time_ms: 1_700_000_000_000,
+            }),
+        }
+    }
+
+    #[test]
+    fn round_trips_and_waits_for_whole_frames() {
+        let mut buf = BytesMut::new();
+        encode(&scan("T"), &mut buf);
+        let whole = buf.clone();
+        for cut in 0..whole.len() {
+            let mut part = BytesMut::from(&whole[..cut]);
+            assert_eq!(
+                split_frame(&mut part),
+                Err(FrameError::Incomplete),
+                "cut at {cut}"
+            );
+            assert_eq!(part.len(), cut, "an incomplete frame is not consumed");
+        }
+        let (v, payload) = split_frame(&mut buf).expect("whole frame");
+        assert!(buf.is_empty());
+        assert_eq!(decode::<Request>(v, &payload), Ok(scan("T")));
+    }
+
+    #[test]
+    fn byte_vector_of_a_ping() {
+        let mut buf = BytesMut::new();
+        encode(
+            &Request {
+                id: 1,
+                body: RequestBody::Ping,
+            },
+            &mut buf,
+        );
+        // len=16, version 1, map{id:1, body:"ping"}
+        assert_eq!(&buf[..5], &[0, 0, 0, 16, 1]);
+        assert_eq!(&buf[5..], b"\x82\xa2id\x01\xa4body\xa4ping");
+    }
+
+    #[test]
+    fn oversized_length_is_refused_before_reading_the_body() {
+        let mut buf = BytesMut::new();
+        buf.put_u32((FRAME_MAX_BYTES + 1) as u32);
+        assert_eq!(
+            split_frame(&mut buf),
+            Err(FrameError::TooLarge {
+                len: FRAME_MAX_BYTES + 1,
+                max: FRAME_MAX_BYTES
+            })
+        );
+        let mut empty = BytesMut::from(&[0u8, 0, 0, 0][..]);
+        assert_eq!(split_frame(&mut empty), Err(FrameError::Empty));
+    }
+
+    #[test]
+    fn bad_version_and_garbage_are_distinct_errors() {
+        assert_eq!(
+            decode::<Request>(2, b""),
+            Err(DecodeError::UnsupportedVersion(2))
+        );
+        assert!(matches!(
+            decode::<Request>(1, b"\xc1garbage"),
+            Err(DecodeError::Malformed(_))
+        ));
+    }
+
+    #[test]
+    fn responses_round_trip() {
+        let r = Response {
+            id: 9,
+            body: ResponseBody::Scan(ScanReply {
+                scan_id: ScanId::new("x").expect("id"),
+                decision: Decision::Denied(Reason::UsedUp),
+                uses: Some(3),
+                max_uses: Some(3),
+                pass: Some("abcd0123".into()),
+                display: None,
+                replayed: false,
+            }),
+        };
+        let mut buf = BytesMut::new();
+        encode(&r, &mut buf);
+        let (v, p) = split_frame(&mut buf).expect("frame");
+        assert_eq!(decode::<Response>(v, &p), Ok(r));
+    }
+
+    proptest! {
+        #[test]
+        fn request_round_trip(id in any::<u64>(), token in "[A-Z2-7]{0,64}", gate in "[a-z0-9-]{1,32}", t in any::<i64>()) {
+            let req = Request { id, body: RequestBody::Scan(ScanRequest {
+                token, gate, event: None, scan_id: ScanId::new("abc").expect("id"), scanner_time_ms: t,
+            })};
+            let mut buf = BytesMut::new();
+            encode(&req, &mut buf);
+            let (v, p) = split_frame(&mut buf).expect("frame");
+            prop_assert_eq!(decode::<Request>(v, &p), Ok(req));
+        }
+
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..64)) {
+            let mut buf = BytesMut::from(&bytes[..]);
+            if let Ok((v, p)) = split_frame(&mut buf) {
+                let _ = decode::<Request>(v, &p);
+            }
+        }
+    }
+}

@@ -1,0 +1,29 @@
+//! The pure domain of scangate: what a pass is, how a scan is decided, what a
+//! signed token looks like, and what travels on the wire.
+//!
+//! This crate must never do I/O, spawn tasks, read a clock or a random number
+//! generator: time comes in as `now_ms` arguments and randomness as bytes from
+//! the caller. That keeps every rule a plain unit test with a fixed `now`, and
+//! lets the same functions run in the gateway, the load test's checker and,
+//! later, an offline scanner.
+//!
+//! Modules:
+//! - [`pass`]: the pass model, its identifiers, field limits and admin transitions.
+//! - [`rules`]: the decision function `(pass, scan, now) -> (decision, change)`.
+//! - [`decision`]: decisions and the machine-readable denial reasons.
+//! - [`token`]: the signed, QR-alphanumeric token format and the keyring.
+//! - [`scan`]: scan ids and the records a scan or an admin change leaves behind.
+//! - [`wire`]: the messages of the `scangate/1` protocol.
+//! - [`frame`]: length-prefixed framing with a size limit checked before allocation.
+
+pub mod decision;
+pub mod frame;
+pub mod pass;
+pub mod rules;
+pub mod scan;
+pub mod token;
+pub mod wire;
+
+pub use decision::{Decision, Reason};
+pub use pass::{AdminAction, Kind, Pass, PassId, Status};
+pub use scan::{AuditRecord, ScanId, ScanRecord};

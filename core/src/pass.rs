@@ -1,0 +1,365 @@
+//! The pass model: identifiers, fields, their limits, and admin transitions.
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use std::fmt;
+use std::str::FromStr;
+use thiserror::Error;
+
+/// Longest event name, in bytes. Event names are short slugs (`fest-2026`).
+pub const EVENT_MAX_BYTES: usize = 64;
+/// Longest gate name, in bytes.
+pub const GATE_MAX_BYTES: usize = 64;
+/// Most gates one pass may be restricted to; a larger venue uses zones (later).
+pub const GATES_MAX: usize = 32;
+/// Largest display payload, in bytes: a name and a seat, not a document.
+pub const DISPLAY_MAX_BYTES: usize = 1024;
+/// Longest reason an operator may give for an admin change, in bytes.
+pub const REASON_MAX_BYTES: usize = 256;
+
+/// A pass identifier: 128 random bits, written as 32 lowercase hex digits.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PassId(pub [u8; 16]);
+
+impl PassId {
+    /// The first 8 hex digits: enough to tell passes apart on a dashboard or in
+    /// a log line without printing the whole identifier.
+    pub fn short(&self) -> String {
+        hex::encode(&self.0[..4])
+    }
+}
+
+impl fmt::Display for PassId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&hex::encode(self.0))
+    }
+}
+
+impl fmt::Debug for PassId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "PassId({self})")
+    }
+}
+
+/// A pass id that is not 32 hex digits.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error("a pass id is 32 hexadecimal digits")]
+pub struct PassIdError;
+
+impl FromStr for PassId {
+    type Err = PassIdError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let mut id = [0u8; 16];
+        if s.len() != 32 {
+            return Err(PassIdError);
+        }
+        hex::decode_to_slice(s, &mut id).map_err(|_| PassIdError)?;
+        Ok(PassId(id))
+    }
+}
+
+impl Serialize for PassId {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for PassId {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// What kind of thing the pass is. The kind does not change the rules today;
+/// it tells operators and scanners what they are looking at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Kind {
+    /// An event ticket (the default).
+    #[default]
+    Ticket,
+    /// A multi-use pass (staff, season, press).
+    Pass,
+    /// A code for a door or an area.
+    AccessCode,
+    /// A shared business card: resolves to the display payload its holder chose.
+    CardShare,
+}
+
+impl Kind {
+    /// The contract spelling, e.g. `access_code`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Ticket => "ticket",
+            Kind::Pass => "pass",
+            Kind::AccessCode => "access_code",
+            Kind::CardShare => "card_share",
+        }
+    }
+}
+
+impl FromStr for Kind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "ticket" => Ok(Kind::Ticket),
+            "pass" => Ok(Kind::Pass),
+            "access_code" => Ok(Kind::AccessCode),
+            "card_share" => Ok(Kind::CardShare),
+            _ => Err(format!(
+                "unknown kind {s:?}: expected ticket, pass, access_code or card_share"
+            )),
+        }
+    }
+}
+
+/// Whether a pass may be used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// Usable, subject to its window, gates and use limit.
+    #[default]
+    Active,
+    /// Temporarily blocked; an operator may reactivate it.
+    Suspended,
+    /// Blocked; only an explicit reactivate makes it usable again.
+    Revoked,
+}
+
+impl Status {
+    /// The contract spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Active => "active",
+            Status::Suspended => "suspended",
+            Status::Revoked => "revoked",
+        }
+    }
+}
+
+/// A pass: what it admits to, and how often.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Pass {
+    /// Random 128-bit identifier.
+    pub id: PassId,
+    /// The event the pass belongs to.
+    pub event: String,
+    /// What kind of pass this is.
+    pub kind: Kind,
+    /// Whether it may be used at all.
+    pub status: Status,
+    /// The operator's reason for the last status change, if any.
+    pub status_reason: Option<String>,
+    /// Start of validity (Unix milliseconds, UTC), inclusive; `None`: always.
+    pub valid_from_ms: Option<i64>,
+    /// End of validity (Unix milliseconds, UTC), exclusive; `None`: never ends.
+    pub valid_until_ms: Option<i64>,
+    /// Most grants this pass may ever receive; `None`: unlimited.
+    pub max_uses: Option<u32>,
+    /// Grants so far.
+    pub uses: u32,
+    /// Gates it admits to; empty admits to every gate of its event.
+    pub gates: Vec<String>,
+    /// What a scanner may show on a grant (never more than the holder agreed to share).
+    pub display: Option<String>,
+    /// When the pass was issued (Unix milliseconds).
+    pub created_ms: i64,
+}
+
+/// A pass field that breaks a limit or a rule.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum PassError {
+    /// A field is empty where a value is required.
+    #[error("{field} must not be empty")]
+    Empty {
+        /// The field's name.
+        field: &'static str,
+    },
+    /// A field is longer than its limit.
+    #[error("{field} is longer than {max} bytes")]
+    TooLong {
+        /// The field's name.
+        field: &'static str,
+        /// The limit, in bytes.
+        max: usize,
+    },
+    /// Too many gates.
+    #[error("a pass admits to at most {GATES_MAX} gates")]
+    TooManyGates,
+    /// `valid_until` is not after `valid_from`.
+    #[error("valid_until must be later than valid_from")]
+    EmptyWindow,
+    /// `max_uses` of zero would never admit anyone.
+    #[error("max_uses must be at least 1 (or unlimited)")]
+    ZeroMaxUses,
+}
+
+/// Checks a name-like field (event, gate): non-empty, bounded, printable.
+pub fn check_name(field: &'static str, value: &str, max: usize) -> Result<(), PassError> {
+    if value.is_empty() {
+        return Err(PassError::Empty { field });
+    }
+    check_len(field, value, max)
+}
+
+/// Checks that a free-text field is within its byte limit.
+pub fn check_len(field: &'static str, value: &str, max: usize) -> Result<(), PassError> {
+    if value.len() > max {
+        return Err(PassError::TooLong { field, max });
+    }
+    Ok(())
+}
+
+impl Pass {
+    /// Checks every field against its limit. Called before a pass is stored.
+    pub fn validate(&self) -> Result<(), PassError> {
+        check_name("event", &self.event, EVENT_MAX_BYTES)?;
+        if self.gates.len() > GATES_MAX {
+            return Err(PassError::TooManyGates);
+        }
+        for gate in &self.gates {
+            check_name("gate", gate, GATE_MAX_BYTES)?;
+        }
+        if let Some(display) = &self.display {
+            check_len("display", display, DISPLAY_MAX_BYTES)?;
+        }
+        if let Some(reason) = &self.status_reason {
+            check_len("reason", reason, REASON_MAX_BYTES)?;
+        }
+        if let (Some(from), Some(until)) = (self.valid_from_ms, self.valid_until_ms) {
+            if until <= from {
+                return Err(PassError::EmptyWindow);
+            }
+        }
+        if self.max_uses == Some(0) {
+            return Err(PassError::ZeroMaxUses);
+        }
+        Ok(())
+    }
+
+    /// Uses left before `used_up`; `None` when unlimited.
+    pub fn remaining(&self) -> Option<u32> {
+        self.max_uses.map(|max| max.saturating_sub(self.uses))
+    }
+}
+
+/// An operator's change to a pass's status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AdminAction {
+    /// Block the pass for good (until an explicit reactivate).
+    Revoke,
+    /// Block the pass for now.
+    Suspend,
+    /// Make a suspended or revoked pass usable again.
+    Reactivate,
+}
+
+impl AdminAction {
+    /// The contract spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AdminAction::Revoke => "revoke",
+            AdminAction::Suspend => "suspend",
+            AdminAction::Reactivate => "reactivate",
+        }
+    }
+}
+
+/// An admin change that does not apply to the pass's current status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
+#[error("cannot {action} a pass that is {status}", action = .action.as_str(), status = .status.as_str())]
+pub struct TransitionError {
+    /// The change asked for.
+    pub action: AdminAction,
+    /// The status the pass has.
+    pub status: Status,
+}
+
+/// The status after `action`, or why it does not apply.
+///
+/// Revoke wins over suspend: a revoked pass cannot be suspended, and only
+/// `Reactivate` ever makes a revoked pass active again.
+pub fn transition(status: Status, action: AdminAction) -> Result<Status, TransitionError> {
+    let next = match (status, action) {
+        (Status::Active | Status::Suspended, AdminAction::Revoke) => Status::Revoked,
+        (Status::Active, AdminAction::Suspend) => Status::Suspended,
+        (Status::Suspended | Status::Revoked, AdminAction::Reactivate) => Status::Active,
+        _ => return Err(TransitionError { action, status }),
+    };
+    Ok(next)
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    pub(crate) fn sample() -> Pass {
+        Pass {
+            id: PassId([7; 16]),
+            event: "fest".into(),
+            kind: Kind::Ticket,
+            status: Status::Active,
+            status_reason: None,
+            valid_from_ms: Some(1_000),
+            valid_until_ms: Some(2_000),
+            max_uses: Some(1),
+            uses: 0,
+            gates: vec![],
+            display: None,
+            created_ms: 0,
+        }
+    }
+
+    #[test]
+    fn pass_id_round_trips_through_hex() {
+        let id = PassId([0xab; 16]);
+        assert_eq!(id.to_string().len(), 32);
+        assert_eq!(id.to_string().parse::<PassId>(), Ok(id));
+        assert_eq!(id.short(), "abababab");
+        assert!("abc".parse::<PassId>().is_err());
+        assert!("zz".repeat(16).parse::<PassId>().is_err());
+    }
+
+    #[test]
+    fn validate_enforces_limits() {
+        assert_eq!(sample().validate(), Ok(()));
+        let mut p = sample();
+        p.event.clear();
+        assert_eq!(p.validate(), Err(PassError::Empty { field: "event" }));
+        let mut p = sample();
+        p.gates = vec!["g".into(); GATES_MAX + 1];
+        assert_eq!(p.validate(), Err(PassError::TooManyGates));
+        let mut p = sample();
+        p.valid_until_ms = p.valid_from_ms;
+        assert_eq!(p.validate(), Err(PassError::EmptyWindow));
+        let mut p = sample();
+        p.max_uses = Some(0);
+        assert_eq!(p.validate(), Err(PassError::ZeroMaxUses));
+        let mut p = sample();
+        p.display = Some("x".repeat(DISPLAY_MAX_BYTES + 1));
+        assert!(matches!(
+            p.validate(),
+            Err(PassError::TooLong {
+                field: "display",
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn transitions_follow_the_table() {
+        use AdminAction::*;
+        use Status::*;
+        assert_eq!(transition(Active, Revoke), Ok(Revoked));
+        assert_eq!(transition(Suspended, Revoke), Ok(Revoked));
+        assert!(transition(Revoked, Revoke).is_err());
+        assert_eq!(transition(Active, Suspend), Ok(Suspended));
+        assert!(transition(Suspended, Suspend).is_err());
+        assert!(transition(Revoked, Suspend).is_err());
+        assert_eq!(transition(Suspended, Reactivate), Ok(Active));
+        assert_eq!(transition(Revoked, Reactivate), Ok(Active));
+        assert!(transition(Active, Reactivate).is_err());
+    }
+}

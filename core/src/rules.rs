@@ -1,0 +1,219 @@
+//! The decision function: `(pass state, scan, now) -> (decision, state change)`.
+//!
+//! Rules apply in this fixed order; the first that fails names the reason:
+//!
+//! 1. `wrong_event`   the scanner names an event and the pass belongs to another;
+//! 2. `revoked`       the pass is revoked;
+//! 3. `suspended`     the pass is suspended;
+//! 4. `not_yet_valid` `now` is before `valid_from`;
+//! 5. `expired`       `now` is at or after `valid_until`, or after the token's own not-after;
+//! 6. `wrong_gate`    the pass lists gates and this gate is not among them;
+//! 7. `used_up`       `uses` has reached `max_uses`.
+//!
+//! Otherwise the scan is granted and the change is "uses + 1". Token checks
+//! (`malformed`, `forged`), lookup (`unknown`) and admission control (`busy`,
+//! `rate_limited`) happen before this function is reached.
+
+use crate::decision::{Decision, Reason};
+use crate::pass::{Pass, Status};
+
+/// What a scan asks, as far as the rules care.
+#[derive(Debug, Clone, Copy)]
+pub struct ScanContext<'a> {
+    /// The event the scanner is configured for, if any.
+    pub event: Option<&'a str>,
+    /// The gate the scanner stands at.
+    pub gate: &'a str,
+    /// The token's own not-after (Unix milliseconds), for short-lived tokens.
+    pub token_not_after_ms: Option<i64>,
+}
+
+/// The state change a decision asks to persist.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Change {
+    /// Nothing changes (a denial).
+    None,
+    /// The pass's use count becomes `uses` (a grant).
+    Use {
+        /// The new use count.
+        uses: u32,
+    },
+}
+
+/// A decision and the change that goes with it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Outcome {
+    /// Granted or denied, and why.
+    pub decision: Decision,
+    /// What to persist before the decision may be acknowledged.
+    pub change: Change,
+}
+
+/// Decides a scan of `pass` at `now_ms`. Pure: the caller persists
+/// `change` and only then applies it with [`apply`].
+pub fn decide(pass: &Pass, scan: &ScanContext<'_>, now_ms: i64) -> Outcome {
+    match first_failing_rule(pass, scan, now_ms) {
+        Some(reason) => Outcome {
+            decision: Decision::Denied(reason),
+            change: Change::None,
+        },
+        None => Outcome {
+            decision: Decision::Granted,
+            change: Change::Use {
+                uses: pass.uses + 1,
+            },
+        },
+    }
+}
+
+fn first_failing_rule(pass: &Pass, scan: &ScanContext<'_>, now_ms: i64) -> Option<Reason> {
+    if scan.event.is_some_and(|e| e != pass.event) {
+        return Some(Reason::WrongEvent);
+    }
+    match pass.status {
+        Status::Revoked => return Some(Reason::Revoked),
+        Status::Suspended => return Some(Reason::Suspended),
+        Status::Active => {}
+    }
+    if pass.valid_from_ms.is_some_and(|from| now_ms < from) {
+        return Some(Reason::NotYetValid);
+    }
+    let pass_ended = pass.valid_until_ms.is_some_and(|until| now_ms >= until);
+    let token_ended = scan.token_not_after_ms.is_some_and(|na| now_ms > na);
+    if pass_ended || token_ended {
+        return Some(Reason::Expired);
+    }
+    if !pass.gates.is_empty() && !pass.gates.iter().any(|g| g == scan.gate) {
+        return Some(Reason::WrongGate);
+    }
+    if pass.max_uses.is_some_and(|max| pass.uses >= max) {
+        return Some(Reason::UsedUp);
+    }
+    None
+}
+
+/// Applies a persisted change to the in-memory pass.
+pub fn apply(pass: &mut Pass, change: Change) {
+    if let Change::Use { uses } = change {
+        debug_assert_eq!(uses, pass.uses + 1, "a grant adds exactly one use");
+        debug_assert!(
+            pass.max_uses.is_none_or(|max| uses <= max),
+            "a pass is never used beyond max_uses"
+        );
+        pass.uses = uses;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pass::tests::sample;
+    use proptest::prelude::*;
+
+    fn ctx(gate: &str) -> ScanContext<'_> {
+        ScanContext {
+            event: None,
+            gate,
+            token_not_after_ms: None,
+        }
+    }
+
+    fn reason(pass: &Pass, scan: &ScanContext<'_>, now: i64) -> Option<Reason> {
+        decide(pass, scan, now).decision.reason()
+    }
+
+    #[test]
+    fn grants_and_counts_within_the_window() {
+        let p = sample();
+        let out = decide(&p, &ctx("A"), 1_500);
+        assert_eq!(out.decision, Decision::Granted);
+        assert_eq!(out.change, Change::Use { uses: 1 });
+    }
+
+    #[test]
+    fn each_rule_names_its_reason() {
+        let p = sample();
+        let mut scan = ctx("A");
+        scan.event = Some("other");
+        assert_eq!(reason(&p, &scan, 1_500), Some(Reason::WrongEvent));
+
+        let mut r = sample();
+        r.status = Status::Revoked;
+        assert_eq!(reason(&r, &ctx("A"), 1_500), Some(Reason::Revoked));
+        r.status = Status::Suspended;
+        assert_eq!(reason(&r, &ctx("A"), 1_500), Some(Reason::Suspended));
+
+        assert_eq!(reason(&p, &ctx("A"), 999), Some(Reason::NotYetValid));
+        assert_eq!(
+            reason(&p, &ctx("A"), 1_000),
+            None,
+            "valid_from is inclusive"
+        );
+        assert_eq!(reason(&p, &ctx("A"), 2_000), Some(Reason::Expired));
+
+        let mut short = ctx("A");
+        short.token_not_after_ms = Some(1_200);
+        assert_eq!(reason(&p, &short, 1_200), None);
+        assert_eq!(reason(&p, &short, 1_201), Some(Reason::Expired));
+
+        let mut g = sample();
+        g.gates = vec!["north".into()];
+        assert_eq!(reason(&g, &ctx("south"), 1_500), Some(Reason::WrongGate));
+        assert_eq!(reason(&g, &ctx("north"), 1_500), None);
+
+        let mut u = sample();
+        u.uses = 1;
+        assert_eq!(reason(&u, &ctx("A"), 1_500), Some(Reason::UsedUp));
+    }
+
+    #[test]
+    fn rules_apply_in_the_documented_order() {
+        // A pass failing every rule reports the first one, then the next once
+        // the first is fixed, and so on down the list.
+        let mut p = sample();
+        p.status = Status::Revoked;
+        p.gates = vec!["north".into()];
+        p.uses = 1;
+        let mut scan = ctx("south");
+        scan.event = Some("other");
+        let now = 5_000; // after valid_until
+        assert_eq!(reason(&p, &scan, now), Some(Reason::WrongEvent));
+        scan.event = Some("fest");
+        assert_eq!(reason(&p, &scan, now), Some(Reason::Revoked));
+        p.status = Status::Suspended;
+        assert_eq!(reason(&p, &scan, now), Some(Reason::Suspended));
+        p.status = Status::Active;
+        assert_eq!(reason(&p, &scan, 0), Some(Reason::NotYetValid));
+        assert_eq!(reason(&p, &scan, now), Some(Reason::Expired));
+        assert_eq!(reason(&p, &scan, 1_500), Some(Reason::WrongGate));
+        scan.gate = "north";
+        assert_eq!(reason(&p, &scan, 1_500), Some(Reason::UsedUp));
+    }
+
+    #[test]
+    fn unlimited_passes_never_run_out() {
+        let mut p = sample();
+        p.max_uses = None;
+        p.uses = u32::MAX - 1;
+        assert_eq!(reason(&p, &ctx("A"), 1_500), None);
+    }
+
+    proptest! {
+        /// However many scans arrive, in any order of gates and times, a pass
+        /// is granted at most max_uses times.
+        #[test]
+        fn never_more_than_max_uses(max in 1u32..20, scans in proptest::collection::vec((0i64..3_000, any::<bool>()), 0..100)) {
+            let mut p = sample();
+            p.max_uses = Some(max);
+            let mut granted = 0u32;
+            for (now, north) in scans {
+                let gate = if north { "north" } else { "south" };
+                let out = decide(&p, &ctx(gate), now);
+                if out.decision.is_granted() { granted += 1; }
+                apply(&mut p, out.change);
+            }
+            prop_assert!(granted <= max);
+            prop_assert_eq!(granted, p.uses);
+        }
+    }
+}

@@ -1,0 +1,129 @@
+//! Scan ids and the records scans and admin changes leave behind.
+
+use crate::decision::Decision;
+use crate::pass::{AdminAction, PassId, Status};
+use serde::{Deserialize, Deserializer, Serialize};
+use std::fmt;
+use thiserror::Error;
+
+/// Longest scan id, in bytes. A UUID in text is 36.
+pub const SCAN_ID_MAX_BYTES: usize = 64;
+
+/// A scanner-generated identifier of one scan attempt. A retry carries the same
+/// id, so the gateway can answer it with the first decision and count it once.
+///
+/// 1 to [`SCAN_ID_MAX_BYTES`] bytes of `A-Z a-z 0-9 . _ : -`.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(transparent)]
+pub struct ScanId(String);
+
+/// A scan id that breaks the format.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error("a scan id is 1 to {SCAN_ID_MAX_BYTES} characters of A-Z, a-z, 0-9, '.', '_', ':' or '-'")]
+pub struct ScanIdError;
+
+impl ScanId {
+    /// Checks and wraps a scan id.
+    pub fn new(id: impl Into<String>) -> Result<Self, ScanIdError> {
+        let id = id.into();
+        let ok_char = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-');
+        if id.is_empty() || id.len() > SCAN_ID_MAX_BYTES || !id.bytes().all(ok_char) {
+            return Err(ScanIdError);
+        }
+        Ok(ScanId(id))
+    }
+
+    /// A fresh scan id from 16 random bytes the caller provides (this crate
+    /// has no random number generator).
+    pub fn from_random(bytes: [u8; 16]) -> Self {
+        ScanId(hex::encode(bytes))
+    }
+
+    /// The id as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for ScanId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl fmt::Debug for ScanId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ScanId({})", self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for ScanId {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        ScanId::new(s).map_err(serde::de::Error::custom)
+    }
+}
+
+/// What a decided scan leaves in the store: the scan log entry, which is also
+/// what a retry with the same scan id is answered from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScanRecord {
+    /// The scanner's id for this scan.
+    pub scan_id: ScanId,
+    /// The pass scanned.
+    pub pass_id: PassId,
+    /// When the gateway decided (Unix milliseconds).
+    pub at_ms: i64,
+    /// The scanner's own clock at the scan (Unix milliseconds), as it said.
+    pub scanner_time_ms: i64,
+    /// The gate.
+    pub gate: String,
+    /// The scanning device (its certificate name).
+    pub device: String,
+    /// What was decided.
+    pub decision: Decision,
+    /// The pass's use count after this scan.
+    pub uses_after: u32,
+}
+
+/// What an admin change leaves in the audit log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditRecord {
+    /// The pass changed.
+    pub pass_id: PassId,
+    /// When (Unix milliseconds).
+    pub at_ms: i64,
+    /// Who (the admin token's name).
+    pub who: String,
+    /// What.
+    pub action: AdminAction,
+    /// Why, in the operator's words.
+    pub reason: String,
+    /// The status before the change.
+    pub status_before: Status,
+    /// The status after the change.
+    pub status_after: Status,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scan_ids_are_checked() {
+        assert!(ScanId::new("a1b2-c3:d4.e_5").is_ok());
+        assert_eq!(ScanId::new(""), Err(ScanIdError));
+        assert_eq!(
+            ScanId::new("x".repeat(SCAN_ID_MAX_BYTES + 1)),
+            Err(ScanIdError)
+        );
+        assert_eq!(ScanId::new("has space"), Err(ScanIdError));
+        assert_eq!(ScanId::from_random([0xff; 16]).as_str().len(), 32);
+    }
+
+    #[test]
+    fn a_bad_scan_id_does_not_deserialize() {
+        let bytes = rmp_serde::to_vec(&"bad id").expect("encode");
+        assert!(rmp_serde::from_slice::<ScanId>(&bytes).is_err());
+    }
+}

@@ -1,0 +1,424 @@
+//! The signed token a QR code carries, and the keyring that signs and verifies it.
+//!
+//! Layout (bytes, before encoding):
+//!
+//! ```text
+//! 0      version = 1
+//! 1      key id (which signing key made the tag)
+//! 2      flags: bit 0 = a not-after follows; other bits must be 0
+//! 3..19  pass id (16 bytes)
+//! [4]    not-after, Unix seconds, big-endian u32 (only when flag bit 0 is set)
+//! 16     tag: HMAC-SHA256(key, every byte above), first 128 bits
+//! ```
+//!
+//! Encoded as RFC 4648 base32 without padding (`A-Z2-7`), which is in the QR
+//! alphanumeric character set: 56 characters, or 63 with a not-after. No
+//! personal data is in a token: only the pass id, and the pass lives in the
+//! gateway. The tag is compared in constant time.
+
+use crate::pass::PassId;
+use data_encoding::BASE32_NOPAD;
+use hmac::{Hmac, KeyInit, Mac};
+use sha2::Sha256;
+use std::fmt;
+use thiserror::Error;
+
+/// The token format version this crate writes and reads.
+pub const TOKEN_VERSION: u8 = 1;
+/// Longest token text accepted, in characters. Longer input is `malformed`
+/// before any decoding work.
+pub const TOKEN_MAX_CHARS: usize = 64;
+/// Tag length in bytes (128 bits of HMAC-SHA256).
+pub const TAG_BYTES: usize = 16;
+/// Length of a signing secret, in bytes.
+pub const SECRET_BYTES: usize = 32;
+
+const FLAG_NOT_AFTER: u8 = 0b1;
+const HEADER_BYTES: usize = 3 + 16;
+const MAX_RAW_BYTES: usize = HEADER_BYTES + 4 + TAG_BYTES;
+const _: () = assert!(
+    BASE32_CHARS_FOR_MAX <= TOKEN_MAX_CHARS,
+    "the longest token must fit the limit"
+);
+const BASE32_CHARS_FOR_MAX: usize = (MAX_RAW_BYTES * 8).div_ceil(5);
+
+type HmacSha256 = Hmac<Sha256>;
+
+/// Why a token was refused. Maps onto the `malformed` and `forged` reasons.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum TokenError {
+    /// Not a token: wrong length, characters outside base32, bad flags.
+    #[error("the token is not well-formed")]
+    Malformed,
+    /// A token version this gateway does not read.
+    #[error("token version {0} is not supported")]
+    UnsupportedVersion(u8),
+    /// The key id names no key in the keyring.
+    #[error("the token names an unknown signing key")]
+    UnknownKey,
+    /// The tag does not verify.
+    #[error("the token's signature does not verify")]
+    BadSignature,
+}
+
+impl TokenError {
+    /// The denial reason a scanner sees.
+    pub fn reason(self) -> crate::Reason {
+        match self {
+            TokenError::Malformed | TokenError::UnsupportedVersion(_) => crate::Reason::Malformed,
+            TokenError::UnknownKey | TokenError::BadSignature => crate::Reason::Forged,
+        }
+    }
+}
+
+/// What a verified token says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Claims {
+    /// The pass the token stands for.
+    pub pass_id: PassId,
+    /// The key that signed it.
+    pub key_id: u8,
+    /// When the token itself stops being valid (Unix milliseconds), if ever.
+    pub not_after_ms: Option<i64>,
+}
+
+/// One signing key: an id and a 256-bit secret. `Debug` never prints the secret.
+#[derive(Clone)]
+pub struct SigningKey {
+    /// The id written into every token this key signs.
+    pub id: u8,
+    /// The secret.
+    pub secret: [u8; SECRET_BYTES],
+}
+
+impl fmt::Debug for SigningKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SigningKey")
+            .field("id", &self.id)
+            .field("secret", &"<redacted>")
+            .finish()
+    }
+}
+
+/// A keyring problem at load time.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum KeyringError {
+    /// No keys at all.
+    #[error("the keyring has no keys")]
+    Empty,
+    /// Two keys share an id.
+    #[error("key id {0} appears twice in the keyring")]
+    DuplicateId(u8),
+    /// The active key id is not in the ring.
+    #[error("the active key id {0} is not in the keyring")]
+    MissingActive(u8),
+}
+
+/// Signs with the active key; verifies with every key. Rotating keys = add a
+/// new key, make it active, keep the old ones until their tokens are gone.
+#[derive(Clone)]
+pub struct Keyring {
+    /// Pre-keyed MAC states, indexed by key id (256 slots), so verifying a
+    /// token costs one clone and two hash blocks, not a key schedule.
+    macs: Box<[Option<HmacSha256>; 256]>,
+    active: u8,
+}
+
+impl fmt::Debug for Keyring {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let ids: Vec<u8> = (0..=255u8)
+            .filter(|i| self.macs[*i as usize].is_some())
+            .collect();
+        f.debug_struct("Keyring")
+            .field("key_ids", &ids)
+            .field("active", &self.active)
+            .finish()
+    }
+}
+
+impl Keyring {
+    /// Builds a keyring from its keys and the id of the key that signs.
+    pub fn new(keys: &[SigningKey], active: u8) -> Result<Self, KeyringError> {
+        if keys.is_empty() {
+            return Err(KeyringError::Empty);
+        }
+        let mut macs: Box<[Option<HmacSha256>; 256]> = Box::new([const { None }; 256]);
+        for key in keys {
+            let slot = &mut macs[key.id as usize];
+            if slot.is_some() {
+                return Err(KeyringError::DuplicateId(key.id));
+            }
+            *slot = Some(
+                <HmacSha256 as KeyInit>::new_from_slice(&key.secret)
+                    .expect("HMAC takes keys of any length"),
+            );
+        }
+        if macs[active as usize].is_none() {
+            return Err(KeyringError::MissingActive(active));
+        }
+        Ok(Keyring { macs, active })
+    }
+
+    /// The id of the key that signs new tokens.
+    pub fn active_key_id(&self) -> u8 {
+        self.active
+    }
+
+    /// Signs a token for `pass_id`, valid until `not_after_secs` (Unix
+    /// seconds) if given.
+    pub fn sign(&self, pass_id: PassId, not_after_secs: Option<u32>) -> String {
+        let mut raw = [0u8; MAX_RAW_BYTES];
+        raw[0] = TOKEN_VERSION;
+        raw[1] = self.active;
+        raw[3..HEADER_BYTES].copy_from_slice(&pass_id.0);
+        let mut len = HEADER_BYTES;
+        if let Some(na) = not_after_secs {
+            raw[2] = FLAG_NOT_AFTER;
+            raw[len..len + 4].copy_from_slice(&na.to_be_bytes());
+            len += 4;
+        }
+        let mut mac = self.macs[self.active as usize]
+            .clone()
+            .expect("the active key exists (checked in new)");
+        mac.update(&raw[..len]);
+        let tag = mac.finalize().into_bytes();
+        raw[len..len + TAG_BYTES].copy_from_slice(&tag[..TAG_BYTES]);
+        len += TAG_BYTES;
+        BASE32_NOPAD.encode(&raw[..len])
+    }
+
+    /// Verifies a token: format first (cheap), then the tag in constant time.
+    /// Allocates nothing.
+    pub fn verify(&self, token: &str) -> Result<Claims, TokenError> {
+        let text = token.as_bytes();
+        if text.len() > TOKEN_MAX_CHARS {
+            return Err(TokenError::Malformed);
+        }
+        let mut raw = [0u8; MAX_RAW_BYTES];
+        let len = BASE32_NOPAD
+            .decode_len(text.len())
+            .map_err(|_| TokenError::Malformed)?;
+        if len > MAX_RAW_BYTES || len < HEADER_BYTES + TAG_BYTES {
+            return Err(TokenError::Malformed);
+        }
+        let len = BASE32_NOPAD
+            .decode_mut(text, &mut raw[..len])
+            .map_err(|_| TokenError::Malformed)?;
+        if raw[0] != TOKEN_VERSION {
+            return Err(TokenError::UnsupportedVersion(raw[0]));
+        }
+        let flags = raw[2];
+        let body_len = match flags {
+            0 => HEADER_BYTES,
+            FLAG_NOT_AFTER => HEADER_BYTES + 4,
+            _ => return Err(TokenError::Malformed),
+        };
+        if len != body_len + TAG_BYTES {
+            return Err(TokenError::Malformed);
+        }
+        let mut mac = self.macs[raw[1] as usize]
+            .clone()
+            .ok_or(TokenError::UnknownKey)?;
+        mac.update(&raw[..body_len]);
+        mac.verify_truncated_left(&raw[body_len..len])
+            .map_err(|_| TokenError::BadSignature)?;
+        let mut id = [0u8; 16];
+        id.copy_from_slice(&raw[3..HEADER_BYTES]);
+        let not_after_ms = (flags == FLAG_NOT_AFTER).then(|| {
+            let secs = u32::from_be_bytes([raw[19], raw[20], raw[21], raw[22]]);
+            i64::from(secs) * 1000
+        });
+        Ok(Claims {
+            pass_id: PassId(id),
+            key_id: raw[1],
+            not_after_ms,
+        })
+    }
+}
+
+/// A token shortened for logs and errors: the first 6 characters and its
+/// length. Tokens are bearer credentials and never appear in full.
+pub fn redact(token: &str) -> String {
+    let head: String = token.chars().take(6).collect();
+    format!("{head}…({} chars)", token.chars().count())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn ring() -> Keyring {
+        Keyring::new(
+            &[
+                SigningKey {
+                    id: 1,
+                    secret: [1; 32],
+                },
+                SigningKey {
+                    id: 2,
+                    secret: [2; 32],
+                },
+            ],
+            2,
+        )
+        .expect("keyring")
+    }
+
+    const ID: PassId = PassId([0x5a; 16]);
+
+    #[test]
+    fn signs_and_verifies_qr_alphanumeric_tokens() {
+        let r = ring();
+        let t = r.sign(ID, None);
+        assert_eq!(t.len(), 56);
+        assert!(
+            t.bytes()
+                .all(|b| b.is_ascii_uppercase() || (b'2'..=b'7').contains(&b))
+        );
+        let c = r.verify(&t).expect("verifies");
+        assert_eq!(
+            c,
+            Claims {
+                pass_id: ID,
+                key_id: 2,
+                not_after_ms: None
+            }
+        );
+
+        let t = r.sign(ID, Some(1_800_000_000));
+        assert_eq!(t.len(), 63);
+        assert!(t.len() <= TOKEN_MAX_CHARS);
+        assert_eq!(
+            r.verify(&t).expect("verifies").not_after_ms,
+            Some(1_800_000_000_000)
+        );
+    }
+
+    #[test]
+    fn a_fixed_vector_stays_stable() {
+        // Guards the format: a change here breaks every printed ticket.
+        let r = Keyring::new(
+            &[SigningKey {
+                id: 7,
+                secret: [0x42; 32],
+            }],
+            7,
+        )
+        .expect("ring");
+        let t = r.sign(PassId([0; 16]), None);
+        assert_eq!(&t[..8], "AEDQAAAA");
+        assert_eq!(r.verify(&t).map(|c| c.key_id), Ok(7));
+    }
+
+    #[test]
+    fn old_keys_still_verify_after_rotation() {
+        let old = Keyring::new(
+            &[SigningKey {
+                id: 1,
+                secret: [1; 32],
+            }],
+            1,
+        )
+        .expect("ring");
+        let t = old.sign(ID, None);
+        assert_eq!(ring().verify(&t).map(|c| c.key_id), Ok(1));
+    }
+
+    #[test]
+    fn every_tamper_is_refused() {
+        let r = ring();
+        let t = r.sign(ID, Some(1_800_000_000));
+        let raw = BASE32_NOPAD.decode(t.as_bytes()).expect("decode");
+        for i in 0..raw.len() {
+            for bit in 0..8 {
+                let mut bad = raw.clone();
+                bad[i] ^= 1 << bit;
+                let err = r.verify(&BASE32_NOPAD.encode(&bad)).expect_err("tampered");
+                let expect_forged = i != 0 && i != 2;
+                assert_eq!(
+                    err.reason() == crate::Reason::Forged,
+                    expect_forged,
+                    "byte {i} bit {bit}: {err:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn malformed_inputs_are_named() {
+        let r = ring();
+        let t = r.sign(ID, None);
+        assert_eq!(r.verify(""), Err(TokenError::Malformed));
+        assert_eq!(r.verify(&"A".repeat(65)), Err(TokenError::Malformed));
+        assert_eq!(r.verify(&t[..t.len() - 1]), Err(TokenError::Malformed));
+        assert_eq!(r.verify(&t.to_lowercase()), Err(TokenError::Malformed));
+        let mut raw = BASE32_NOPAD.decode(t.as_bytes()).expect("decode");
+        raw[0] = 9;
+        assert_eq!(
+            r.verify(&BASE32_NOPAD.encode(&raw)),
+            Err(TokenError::UnsupportedVersion(9))
+        );
+        let other = Keyring::new(
+            &[SigningKey {
+                id: 9,
+                secret: [9; 32],
+            }],
+            9,
+        )
+        .expect("ring");
+        assert_eq!(r.verify(&other.sign(ID, None)), Err(TokenError::UnknownKey));
+    }
+
+    #[test]
+    fn keyring_rejects_bad_sets() {
+        let k = SigningKey {
+            id: 1,
+            secret: [0; 32],
+        };
+        assert_eq!(Keyring::new(&[], 1).err(), Some(KeyringError::Empty));
+        assert_eq!(
+            Keyring::new(&[k.clone(), k.clone()], 1).err(),
+            Some(KeyringError::DuplicateId(1))
+        );
+        assert_eq!(
+            Keyring::new(&[k], 2).err(),
+            Some(KeyringError::MissingActive(2))
+        );
+        assert!(
+            !format!(
+                "{:?}",
+                SigningKey {
+                    id: 1,
+                    secret: [0xee; 32]
+                }
+            )
+            .contains("238")
+        );
+    }
+
+    #[test]
+    fn redact_never_shows_the_whole_token() {
+        let t = ring().sign(ID, None);
+        let shown = redact(&t);
+        assert!(!shown.contains(&t[6..]));
+        assert!(shown.starts_with(&t[..6]));
+    }
+
+    proptest! {
+        #[test]
+        fn verify_never_panics(s in "\\PC{0,80}") {
+            let _ = ring().verify(&s);
+        }
+
+        #[test]
+        fn sign_verify_round_trips(id in any::<[u8; 16]>(), na in proptest::option::of(any::<u32>())) {
+            let r = ring();
+            let c = r.verify(&r.sign(PassId(id), na)).expect("verifies");
+            prop_assert_eq!(c.pass_id, PassId(id));
+            prop_assert_eq!(c.not_after_ms, na.map(|s| i64::from(s) * 1000));
+        }
+    }
+}
