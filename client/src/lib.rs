@@ -1,1 +1,37 @@
-//! stub
+//! The scanner SDK: how a gate scanner, `scangate scan`, the load test or any
+//! Rust scanner app asks a scangate gateway "may this person in?".
+//!
+//! A [`Scanner`] holds one QUIC connection (mutual TLS with the device's
+//! certificate from `scangate-certs`, ALPN `scangate/1`) and one long-lived
+//! bidirectional stream on it, over which requests are pipelined: many tasks
+//! share one `Scanner`, each request carries an id, and replies are matched
+//! by id in whatever order they come back. [`Scanner::scan`] retries a scan
+//! that timed out or lost its connection **with the same scan id**, which the
+//! gateway answers with its first decision, so a retry never counts twice.
+//!
+//! This crate must never: send 0-RTT early data (a replayed scan must not
+//! reach a gateway before the original); let a request wait without a
+//! deadline; keep more than `max_in_flight` requests outstanding; treat a
+//! denial as an error (a `busy` or `used_up` denial is a normal
+//! [`ScanReply`]); or log a token in full (`scangate_core::token::redact`).
+//!
+//! Modules:
+//! - [`config`]: [`ScannerConfig`], its defaults and the QUIC transport limits.
+//! - [`scanner`]: [`Scanner`]: scans, retries, reconnects, close.
+//! - `link`: one connection, its request stream, the writer and reader tasks.
+//! - [`error`]: the one error type, [`ClientError`].
+
+pub mod config;
+pub mod error;
+mod link;
+pub mod scanner;
+
+pub use config::ScannerConfig;
+pub use error::ClientError;
+pub use link::{CLOSE_CODE_DONE, CLOSE_CODE_PROTOCOL_ERROR};
+pub use scanner::{ScanInput, Scanner, random_scan_id};
+
+pub use scangate_core::scan::ScanId;
+pub use scangate_core::wire::{
+    ErrorCode, RequestBody, Response, ResponseBody, ScanReply, WireError,
+};

@@ -227,10 +227,10 @@ impl Pass {
         if let Some(reason) = &self.status_reason {
             check_len("reason", reason, REASON_MAX_BYTES)?;
         }
-        if let (Some(from), Some(until)) = (self.valid_from_ms, self.valid_until_ms) {
-            if until <= from {
-                return Err(PassError::EmptyWindow);
-            }
+        if let (Some(from), Some(until)) = (self.valid_from_ms, self.valid_until_ms)
+            && until <= from
+        {
+            return Err(PassError::EmptyWindow);
         }
         if self.max_uses == Some(0) {
             return Err(PassError::ZeroMaxUses);

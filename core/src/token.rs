@@ -200,7 +200,7 @@ impl Keyring {
         let len = BASE32_NOPAD
             .decode_len(text.len())
             .map_err(|_| TokenError::Malformed)?;
-        if len > MAX_RAW_BYTES || len < HEADER_BYTES + TAG_BYTES {
+        if !(HEADER_BYTES + TAG_BYTES..=MAX_RAW_BYTES).contains(&len) {
             return Err(TokenError::Malformed);
         }
         let len = BASE32_NOPAD

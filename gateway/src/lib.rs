@@ -1,1 +1,44 @@
-//! stub
+//! The scangate gateway: the QUIC listener for scanners, the operator HTTP
+//! plane, configuration, the data directory and the CLI, wired together.
+//!
+//! This crate wires; it does not decide. Decisions live in `scangate-core`,
+//! ordering in `scangate-actors`, durability in `scangate-storage`. It must
+//! never answer a grant before the store says it is durable, never let a
+//! client grow memory without a bound, and never log a token or secret in full.
+//!
+//! Modules: [`cli`] (commands), [`serve`] (wiring and shutdown), [`quic`]
+//! (listener, streams, framing), [`scan_service`] (one scan at the edge),
+//! [`http`] and [`api`] (admin API), [`config`], [`datadir`], [`keys`],
+//! [`ratelimit`], [`signals`], [`pass_cmd`] and [`scan_cmd`] (client commands).
+
+pub mod api;
+pub mod cli;
+pub mod config;
+pub mod datadir;
+pub mod http;
+pub mod keys;
+pub mod pass_cmd;
+pub mod quic;
+pub mod ratelimit;
+pub mod scan_cmd;
+pub mod scan_service;
+pub mod serve;
+pub mod signals;
+
+/// Unix milliseconds now. The one clock read of the gateway's edge.
+pub fn now_ms() -> i64 {
+    let since = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    i64::try_from(since.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// `N` bytes from the operating system's random number generator.
+///
+/// # Panics
+/// If the OS has no randomness to give: nothing secure can run then.
+pub fn random_bytes<const N: usize>() -> [u8; N] {
+    let mut bytes = [0u8; N];
+    getrandom::fill(&mut bytes).expect("the operating system's random number generator failed");
+    bytes
+}

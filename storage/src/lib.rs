@@ -1,1 +1,129 @@
-//! stub
+//! Where passes, scans and admin changes are kept.
+//!
+//! The [`Store`] trait is what the rest of scangate sees. Backends: the
+//! embedded default ([`embedded`], group-committed, nothing to install) and,
+//! later, ScyllaDB. [`cache::CachedStore`] puts a bounded moka cache of pass
+//! records (and a short-lived negative cache of unknown ids) in front of either.
+//!
+//! This crate must never acknowledge a write that is not durable, never
+//! decide a scan (that is `scangate-core`'s job), and never hold an unbounded
+//! queue: a full commit queue answers [`StoreError::Busy`].
+//!
+//! Modules:
+//! - [`embedded`]: [`embedded::EmbeddedStore`], the default backend on fjall:
+//!   one writer thread group-commits many writes per `fdatasync`.
+//! - [`cache`]: [`cache::CachedStore`], the moka hot cache in front of any store.
+//! - `conformance` (cargo feature `conformance`): the properties every backend
+//!   must pass, one async function each, run against every backend's tests.
+
+pub mod cache;
+#[cfg(any(test, feature = "conformance"))]
+pub mod conformance;
+pub mod embedded;
+
+use async_trait::async_trait;
+use scangate_core::{AuditRecord, Pass, PassId, ScanId, ScanRecord};
+use std::time::Duration;
+
+/// Store failures. Business outcomes (denials) are never errors.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// A pass with this id is already stored.
+    #[error("pass {0} already exists")]
+    PassExists(PassId),
+    /// No pass with this id.
+    #[error("pass {0} does not exist")]
+    NotFound(PassId),
+    /// The scan id is already recorded (possibly for another pass); the
+    /// stored record is returned so the caller can answer with it.
+    #[error("scan id {} is already recorded", .existing.scan_id)]
+    DuplicateScanId {
+        /// The record stored first under this scan id.
+        existing: Box<ScanRecord>,
+    },
+    /// The commit queue is full: answer `busy`, do not wait.
+    #[error("the store's commit queue is full")]
+    Busy,
+    /// The store did not answer within the deadline; the outcome is unknown
+    /// until read back.
+    #[error("the store did not answer within {0:?}")]
+    Timeout(Duration),
+    /// The store has been closed.
+    #[error("the store is closed")]
+    Closed,
+    /// A conditional grant did not apply: the stored pass is not active, or
+    /// its use count is not `uses_after - 1`, or `uses_after` exceeds
+    /// `max_uses`. Nothing was written; reload the pass and decide again.
+    #[error("pass {pass} changed underneath: stored uses {stored_uses}")]
+    Conflict {
+        /// The pass.
+        pass: PassId,
+        /// Its stored use count.
+        stored_uses: u32,
+    },
+    /// A request is larger than the store accepts in one call (for example
+    /// more passes in one [`Store::insert_passes`] than its limit); split it.
+    #[error("{what}: {got} is more than the limit of {max}")]
+    TooLarge {
+        /// What was too large.
+        what: &'static str,
+        /// How many were given.
+        got: usize,
+        /// The most accepted in one call.
+        max: usize,
+    },
+    /// The backend failed (I/O, corruption, driver error).
+    #[error("storage backend failed: {0}")]
+    Backend(String),
+}
+
+/// The operations scangate needs from a store. Every write returns only once
+/// it is durable.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Loads a pass with its current use count and status.
+    async fn load_pass(&self, id: PassId) -> Result<Option<Pass>, StoreError>;
+
+    /// Stores newly issued passes, all or none. [`StoreError::PassExists`] if
+    /// any id is taken.
+    async fn insert_passes(&self, passes: Vec<Pass>) -> Result<(), StoreError>;
+
+    /// Makes a decided scan durable, atomically: the scan record, its scan id
+    /// and, for a grant, the pass's use count set to `record.uses_after`.
+    /// [`StoreError::DuplicateScanId`] if the scan id is already recorded
+    /// (nothing is written then).
+    ///
+    /// A grant is a conditional write, like a lightweight transaction: it
+    /// applies only if the stored pass is active, its stored use count is
+    /// `uses_after - 1` and `uses_after` is within `max_uses`; otherwise
+    /// [`StoreError::Conflict`] and nothing is written. The store is the last
+    /// line of defence against an over-grant, whatever the caller believed.
+    async fn commit_scan(&self, record: ScanRecord) -> Result<(), StoreError>;
+
+    /// Applies an admin change atomically: the pass's status becomes
+    /// `audit.status_after` with `audit.reason`, and the audit record is kept.
+    async fn commit_admin(&self, audit: AuditRecord) -> Result<(), StoreError>;
+
+    /// The record stored under a scan id, if it is still kept.
+    async fn find_scan(&self, scan_id: &ScanId) -> Result<Option<ScanRecord>, StoreError>;
+
+    /// A pass's scans, oldest first, at most `limit`.
+    async fn list_scans(&self, pass: PassId, limit: usize) -> Result<Vec<ScanRecord>, StoreError>;
+
+    /// A pass's admin changes, oldest first, at most `limit`.
+    async fn list_audit(&self, pass: PassId, limit: usize) -> Result<Vec<AuditRecord>, StoreError>;
+
+    /// Forgets scan ids recorded before `before_ms` (the scan log itself is
+    /// kept). Returns how many were forgotten.
+    async fn purge_scan_ids(&self, before_ms: i64) -> Result<u64, StoreError>;
+
+    /// Drops any cached copy of the pass, so the next load reads the store.
+    /// Called when a caller no longer trusts what it holds in memory (a
+    /// failed or unknown commit). Backends without a cache do nothing.
+    fn invalidate(&self, _id: PassId) {}
+
+    /// Finishes every queued commit and makes it durable; later writes fail
+    /// with [`StoreError::Closed`].
+    async fn close(&self) -> Result<(), StoreError>;
+}

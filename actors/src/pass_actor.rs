@@ -1,0 +1,377 @@
+//! The actor of one pass: it handles that pass's scans and admin changes one
+//! at a time, in arrival order, so a use is counted once and a revocation
+//! applies to every scan ordered after it.
+//!
+//! Its in-memory pass is only ever what the store acknowledged: a decision is
+//! made durable first and applied after. When the store fails, the actor
+//! answers with the error, closes its queue and stops; the next request starts
+//! a fresh actor from the store's state, never from this one's memory.
+
+use crate::clock::now_ms;
+use crate::directory::{Directory, Handle, LiveGuard};
+use crate::error::{AdminError, ScanError};
+use crate::queue::{Queue, Ticket};
+use crate::request::{AdminChange, Scan, ScanOutcome};
+use ractor::concurrency::JoinHandle;
+use ractor::{Actor, ActorProcessingErr, ActorRef, MessagingErr, RpcReplyPort, SpawnErr};
+use scangate_core::pass::{self, REASON_MAX_BYTES, check_len};
+use scangate_core::rules::{self, Change, ScanContext};
+use scangate_core::{AuditRecord, Pass, Reason, ScanRecord};
+use scangate_storage::{Store, StoreError};
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::time::Instant;
+
+/// Shortest wait before an idle actor looks at its queue again, so a zero
+/// `idle_stop_ms` cannot turn the idle check into a busy loop.
+const IDLE_RECHECK_MIN: Duration = Duration::from_millis(1);
+
+/// A request to a pass's actor. Every request but the actor's own idle check
+/// carries the [`Ticket`] that bounds the mailbox.
+pub(crate) enum PassMsg {
+    /// Decide a scan.
+    Scan {
+        scan: Scan,
+        reply: RpcReplyPort<Result<ScanOutcome, ScanError>>,
+        ticket: Ticket,
+    },
+    /// Apply an admin change.
+    Admin {
+        change: AdminChange,
+        reply: RpcReplyPort<Result<Pass, AdminError>>,
+        ticket: Ticket,
+    },
+    /// Read the pass as the actor holds it.
+    Get {
+        reply: RpcReplyPort<Pass>,
+        ticket: Ticket,
+    },
+    /// Stop if nothing arrived for `idle_stop` (sent by the actor to itself).
+    IdleCheck,
+}
+
+/// What an actor needs besides its pass.
+#[derive(Clone)]
+pub(crate) struct Settings {
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) directory: Arc<Directory>,
+    pub(crate) idle_stop: Duration,
+    pub(crate) store_timeout: Duration,
+}
+
+/// Starts the actor of `pass`, freshly loaded from the store.
+///
+/// `pre_start` does no I/O and never waits, so this completes in one poll:
+/// a caller cancelled around it cannot leave an actor running unregistered.
+pub(crate) async fn spawn(pass: Pass, settings: Settings) -> Result<Handle, SpawnErr> {
+    let queue = Arc::new(Queue::default());
+    let args = Args {
+        pass,
+        settings,
+        queue: Arc::clone(&queue),
+    };
+    // The join handle is not needed: the directory tracks the actor's life.
+    let (actor, _join) = Actor::spawn(None, PassActor, args).await?;
+    Ok(Handle { actor, queue })
+}
+
+struct PassActor;
+
+struct Args {
+    pass: Pass,
+    settings: Settings,
+    queue: Arc<Queue>,
+}
+
+struct State {
+    pass: Pass,
+    settings: Settings,
+    queue: Arc<Queue>,
+    last_request: Instant,
+    idle_timer: IdleTimer,
+    /// Set when the store failed: the actor stops after answering.
+    failed: bool,
+    _live: LiveGuard,
+}
+
+impl Actor for PassActor {
+    type Msg = PassMsg;
+    type State = State;
+    type Arguments = Args;
+
+    async fn pre_start(
+        &self,
+        myself: ActorRef<PassMsg>,
+        args: Args,
+    ) -> Result<State, ActorProcessingErr> {
+        let live = args
+            .settings
+            .directory
+            .actor_started(args.pass.id, myself.get_id());
+        tracing::debug!(pass = %args.pass.id.short(), uses = args.pass.uses, "pass actor started");
+        Ok(State {
+            pass: args.pass,
+            settings: args.settings,
+            queue: args.queue,
+            last_request: Instant::now(),
+            idle_timer: IdleTimer(None),
+            failed: false,
+            _live: live,
+        })
+    }
+
+    async fn post_start(
+        &self,
+        myself: ActorRef<PassMsg>,
+        state: &mut State,
+    ) -> Result<(), ActorProcessingErr> {
+        state.schedule_idle_check(&myself, state.settings.idle_stop);
+        Ok(())
+    }
+
+    async fn handle(
+        &self,
+        myself: ActorRef<PassMsg>,
+        message: PassMsg,
+        state: &mut State,
+    ) -> Result<(), ActorProcessingErr> {
+        // Business outcomes and store failures are both answered as values;
+        // an `Err` here would only stop the actor without answering.
+        match message {
+            PassMsg::Scan {
+                scan,
+                reply,
+                ticket,
+            } => {
+                state.last_request = Instant::now();
+                let answer = state.scan(scan).await;
+                state.stop_if_failed(&myself);
+                // The caller may have given up (deadline); nothing to do then.
+                let _ = reply.send(answer);
+                drop(ticket);
+            }
+            PassMsg::Admin {
+                change,
+                reply,
+                ticket,
+            } => {
+                state.last_request = Instant::now();
+                let answer = state.admin(change).await;
+                state.stop_if_failed(&myself);
+                let _ = reply.send(answer);
+                drop(ticket);
+            }
+            PassMsg::Get { reply, ticket } => {
+                state.last_request = Instant::now();
+                let _ = reply.send(state.pass.clone());
+                drop(ticket);
+            }
+            PassMsg::IdleCheck => state.idle_check(&myself),
+        }
+        Ok(())
+    }
+}
+
+impl State {
+    /// Scan: replay check, decide, make durable, then apply and answer.
+    async fn scan(&mut self, scan: Scan) -> Result<ScanOutcome, ScanError> {
+        let timeout = self.settings.store_timeout;
+        match deadline(timeout, self.settings.store.find_scan(&scan.scan_id)).await {
+            Ok(Some(first)) => return self.replay(&first),
+            Ok(None) => {}
+            Err(e) => return Err(self.fail_scan(e)),
+        }
+        let ctx = ScanContext {
+            event: scan.event.as_deref(),
+            gate: &scan.gate,
+            token_not_after_ms: scan.token_not_after_ms,
+        };
+        let mut reloaded = false;
+        loop {
+            let now = now_ms();
+            let outcome = rules::decide(&self.pass, &ctx, now);
+            if let Some(reason) = outcome.decision.reason().filter(|r| r.is_transient()) {
+                // Transient denials are never stored: a retry may get another answer.
+                return Ok(ScanOutcome::refused(reason));
+            }
+            let uses_after = match outcome.change {
+                Change::Use { uses } => uses,
+                Change::None => self.pass.uses,
+            };
+            let record = ScanRecord {
+                scan_id: scan.scan_id.clone(),
+                pass_id: self.pass.id,
+                at_ms: now,
+                scanner_time_ms: scan.scanner_time_ms,
+                gate: scan.gate.clone(),
+                device: scan.device.clone(),
+                decision: outcome.decision,
+                uses_after,
+            };
+            match deadline(timeout, self.settings.store.commit_scan(record)).await {
+                Ok(()) => {
+                    rules::apply(&mut self.pass, outcome.change);
+                    debug_assert!(
+                        within_limit(&self.pass),
+                        "a pass is never used beyond max_uses"
+                    );
+                    return Ok(ScanOutcome::for_pass(
+                        &self.pass,
+                        outcome.decision,
+                        uses_after,
+                        false,
+                    ));
+                }
+                // A retry of this scan id raced us (or the id belongs to another pass).
+                Err(StoreError::DuplicateScanId { existing }) => return self.replay(&existing),
+                // The commit queue is full and nothing was written: transient.
+                Err(StoreError::Busy) => {
+                    metrics::counter!("scangate_busy_total", "cause" => "store").increment(1);
+                    return Ok(ScanOutcome::refused(Reason::Busy));
+                }
+                // Another writer (another gateway node) moved the pass: nothing
+                // was written; read the truth and decide once more.
+                Err(StoreError::Conflict { stored_uses, .. }) if !reloaded => {
+                    reloaded = true;
+                    tracing::debug!(pass = %self.pass.id.short(), stored_uses, "grant conflicted, reloading");
+                    self.settings.store.invalidate(self.pass.id);
+                    match deadline(timeout, self.settings.store.load_pass(self.pass.id)).await {
+                        Ok(Some(fresh)) => {
+                            debug_assert!(
+                                within_limit(&fresh),
+                                "the store holds a pass beyond max_uses"
+                            );
+                            self.pass = fresh;
+                        }
+                        Ok(None) => return Err(self.fail_scan(StoreError::NotFound(self.pass.id))),
+                        Err(e) => return Err(self.fail_scan(e)),
+                    }
+                }
+                Err(e) => return Err(self.fail_scan(e)),
+            }
+        }
+    }
+
+    /// The answer to a retry, from the decision stored first.
+    fn replay(&self, first: &ScanRecord) -> Result<ScanOutcome, ScanError> {
+        if first.pass_id != self.pass.id {
+            return Err(ScanError::ScanIdConflict);
+        }
+        Ok(ScanOutcome::replay(&self.pass, first))
+    }
+
+    /// Admin change: check the transition, make it durable, then apply it.
+    async fn admin(&mut self, change: AdminChange) -> Result<Pass, AdminError> {
+        check_len("reason", &change.reason, REASON_MAX_BYTES)?;
+        let before = self.pass.status;
+        let after = pass::transition(before, change.action)?;
+        let audit = AuditRecord {
+            pass_id: self.pass.id,
+            at_ms: now_ms(),
+            who: change.who,
+            action: change.action,
+            reason: change.reason.clone(),
+            status_before: before,
+            status_after: after,
+        };
+        let timeout = self.settings.store_timeout;
+        match deadline(timeout, self.settings.store.commit_admin(audit)).await {
+            Ok(()) => {
+                self.pass.status = after;
+                self.pass.status_reason = Some(change.reason);
+                Ok(self.pass.clone())
+            }
+            Err(StoreError::Busy) => Err(AdminError::Busy),
+            Err(StoreError::NotFound(_)) => {
+                self.fail(&StoreError::NotFound(self.pass.id));
+                Err(AdminError::NotFound)
+            }
+            Err(e) => {
+                self.fail(&e);
+                Err(AdminError::Store(e))
+            }
+        }
+    }
+
+    fn fail_scan(&mut self, error: StoreError) -> ScanError {
+        self.fail(&error);
+        ScanError::Store(error)
+    }
+
+    /// The store failed or its outcome is unknown: memory can no longer be
+    /// trusted. Drop the store's cached copy; the actor stops after answering.
+    fn fail(&mut self, error: &StoreError) {
+        tracing::warn!(pass = %self.pass.id.short(), %error, "store failed; pass actor restarts from the store");
+        self.settings.store.invalidate(self.pass.id);
+        self.failed = true;
+    }
+
+    /// After a store failure: refuse new requests (callers route to a fresh
+    /// actor) and stop; requests already queued are dropped unanswered and
+    /// their callers route again too.
+    fn stop_if_failed(&self, myself: &ActorRef<PassMsg>) {
+        if self.failed {
+            self.queue.close();
+            myself.stop(Some("store failed".into()));
+        }
+    }
+
+    /// Stops when idle for `idle_stop` with nothing queued; otherwise looks again later.
+    fn idle_check(&mut self, myself: &ActorRef<PassMsg>) {
+        let idle_stop = self.settings.idle_stop;
+        let idle_for = self.last_request.elapsed();
+        if idle_for >= idle_stop {
+            // Closing only succeeds with nothing queued or being sent, so no
+            // request is lost: later senders see the queue closed and start a
+            // new actor.
+            if self.queue.close_if_empty() {
+                tracing::debug!(pass = %self.pass.id.short(), "pass actor idle, stopping");
+                myself.stop(Some("idle".into()));
+                return;
+            }
+            self.schedule_idle_check(myself, idle_stop);
+        } else {
+            self.schedule_idle_check(myself, idle_stop - idle_for);
+        }
+    }
+
+    fn schedule_idle_check(&mut self, myself: &ActorRef<PassMsg>, after: Duration) {
+        let timer = myself.send_after(after.max(IDLE_RECHECK_MIN), || PassMsg::IdleCheck);
+        self.idle_timer.replace(timer);
+    }
+}
+
+/// The pending idle check; aborted when replaced or when the actor is gone.
+struct IdleTimer(Option<JoinHandle<Result<(), MessagingErr<PassMsg>>>>);
+
+impl IdleTimer {
+    fn replace(&mut self, timer: JoinHandle<Result<(), MessagingErr<PassMsg>>>) {
+        if let Some(old) = self.0.replace(timer) {
+            old.abort();
+        }
+    }
+}
+
+impl Drop for IdleTimer {
+    fn drop(&mut self) {
+        if let Some(timer) = self.0.take() {
+            timer.abort();
+        }
+    }
+}
+
+/// The invariant: never more uses than `max_uses`.
+fn within_limit(pass: &Pass) -> bool {
+    pass.max_uses.is_none_or(|max| pass.uses <= max)
+}
+
+/// A store call under its deadline; running out is a [`StoreError::Timeout`].
+pub(crate) async fn deadline<T>(
+    timeout: Duration,
+    call: impl Future<Output = Result<T, StoreError>>,
+) -> Result<T, StoreError> {
+    tokio::time::timeout(timeout, call)
+        .await
+        .unwrap_or(Err(StoreError::Timeout(timeout)))
+}

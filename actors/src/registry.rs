@@ -1,0 +1,304 @@
+//! The registry: routes each request to its pass's actor, starting the actor
+//! from the store on first use, and refuses early (`busy`) when a bound is hit.
+
+use crate::config::RegistryConfig;
+use crate::directory::{Claim, Directory, Handle, Start};
+use crate::error::{AdminError, ScanError};
+use crate::pass_actor::{self, PassMsg, Settings, deadline};
+use crate::queue::{Refused, Ticket};
+use crate::request::{AdminChange, Scan, ScanOutcome};
+use ractor::RpcReplyPort;
+use ractor::rpc::CallResult;
+use scangate_core::{Pass, PassId, Reason};
+use scangate_storage::{Store, StoreError};
+use std::sync::Arc;
+use tokio::time::Instant;
+
+/// Attempts to reach a pass's actor per request: the first, and one more if
+/// that actor stopped (idle or failed) before taking the request. A second
+/// stop in a row is answered `busy` rather than chasing actors until the
+/// deadline.
+const ROUTE_ATTEMPTS: usize = 2;
+
+/// Routes scans and admin changes to one actor per pass. Cheap to clone.
+#[derive(Clone)]
+pub struct Registry {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    config: RegistryConfig,
+    settings: Settings,
+    directory: Arc<Directory>,
+}
+
+/// Where a request goes.
+enum Route {
+    Live(Handle),
+    Unknown,
+}
+
+/// Why a request cannot be routed.
+enum RouteError {
+    Busy(&'static str),
+    ShuttingDown,
+    Store(StoreError),
+}
+
+/// What became of one request sent to one actor.
+enum Asked<R> {
+    Answer(R),
+    /// The queue is full.
+    Full,
+    /// The actor stopped, or is stopping, before answering.
+    Gone,
+}
+
+impl Registry {
+    /// A registry over `store`, with no actor yet.
+    pub fn new(store: Arc<dyn Store>, config: RegistryConfig) -> Self {
+        let directory = Directory::new(config.max_live_actors);
+        let settings = Settings {
+            store,
+            directory: Arc::clone(&directory),
+            idle_stop: config.idle_stop(),
+            store_timeout: config.store_timeout(),
+        };
+        Registry {
+            inner: Arc::new(Inner {
+                config,
+                settings,
+                directory,
+            }),
+        }
+    }
+
+    /// Decides a scan of `pass_id` in order with every other request for that
+    /// pass. Denials, `unknown` and `busy` included, are `Ok`.
+    pub async fn scan(&self, pass_id: PassId, scan: Scan) -> Result<ScanOutcome, ScanError> {
+        let timeout = self.inner.config.call_timeout();
+        tokio::time::timeout(timeout, self.scan_routed(pass_id, scan))
+            .await
+            .unwrap_or(Err(ScanError::Timeout(timeout)))
+    }
+
+    async fn scan_routed(&self, id: PassId, scan: Scan) -> Result<ScanOutcome, ScanError> {
+        for _ in 0..ROUTE_ATTEMPTS {
+            let handle = match self.route(id).await {
+                Ok(Route::Live(handle)) => handle,
+                Ok(Route::Unknown) => return Ok(ScanOutcome::refused(Reason::Unknown)),
+                Err(RouteError::Busy(cause)) => return Ok(busy_scan(cause)),
+                Err(RouteError::ShuttingDown) => return Err(ScanError::ShuttingDown),
+                Err(RouteError::Store(e)) => return Err(ScanError::Store(e)),
+            };
+            let scan = scan.clone();
+            let asked = self
+                .ask(id, &handle, |reply, ticket| PassMsg::Scan {
+                    scan,
+                    reply,
+                    ticket,
+                })
+                .await;
+            match asked {
+                Asked::Answer(answer) => return answer,
+                Asked::Full => return Ok(busy_scan("queue")),
+                Asked::Gone => continue,
+            }
+        }
+        Ok(busy_scan("restart"))
+    }
+
+    /// Applies an admin change to `pass_id`, in order with its scans, and
+    /// returns the pass as it is now.
+    pub async fn admin(&self, pass_id: PassId, change: AdminChange) -> Result<Pass, AdminError> {
+        let timeout = self.inner.config.call_timeout();
+        tokio::time::timeout(timeout, self.admin_routed(pass_id, change))
+            .await
+            .unwrap_or(Err(AdminError::Timeout(timeout)))
+    }
+
+    async fn admin_routed(&self, id: PassId, change: AdminChange) -> Result<Pass, AdminError> {
+        for _ in 0..ROUTE_ATTEMPTS {
+            let handle = match self.route(id).await {
+                Ok(Route::Live(handle)) => handle,
+                Ok(Route::Unknown) => return Err(AdminError::NotFound),
+                Err(RouteError::Busy(cause)) => return Err(busy_admin(cause)),
+                Err(RouteError::ShuttingDown) => return Err(AdminError::ShuttingDown),
+                Err(RouteError::Store(e)) => return Err(AdminError::Store(e)),
+            };
+            let change = change.clone();
+            let asked = self
+                .ask(id, &handle, |reply, ticket| PassMsg::Admin {
+                    change,
+                    reply,
+                    ticket,
+                })
+                .await;
+            match asked {
+                Asked::Answer(answer) => return answer,
+                Asked::Full => return Err(busy_admin("queue")),
+                Asked::Gone => continue,
+            }
+        }
+        Err(busy_admin("restart"))
+    }
+
+    /// The pass as it is now: from its actor when one is live (so it is
+    /// ordered after queued scans), else from the store. Starts no actor.
+    pub async fn pass(&self, pass_id: PassId) -> Result<Option<Pass>, ScanError> {
+        let timeout = self.inner.config.call_timeout();
+        tokio::time::timeout(timeout, self.pass_routed(pass_id))
+            .await
+            .unwrap_or(Err(ScanError::Timeout(timeout)))
+    }
+
+    async fn pass_routed(&self, id: PassId) -> Result<Option<Pass>, ScanError> {
+        let live = self
+            .inner
+            .directory
+            .live(id)
+            .map_err(|_| ScanError::ShuttingDown)?;
+        if let Some(handle) = live {
+            let asked = self
+                .ask(id, &handle, |reply, ticket| PassMsg::Get { reply, ticket })
+                .await;
+            if let Asked::Answer(pass) = asked {
+                return Ok(Some(pass));
+            }
+            // Full or stopping: the store holds everything the actor
+            // acknowledged, so it answers just as well.
+        }
+        let settings = &self.inner.settings;
+        deadline(settings.store_timeout, settings.store.load_pass(id))
+            .await
+            .map_err(ScanError::Store)
+    }
+
+    /// Pass actors alive now.
+    pub fn live_actors(&self) -> usize {
+        self.inner.directory.live_count()
+    }
+
+    /// Stops taking requests (later calls get `ShuttingDown`), lets every
+    /// actor finish the requests already queued, and stops it. Actors still
+    /// busy after `call_timeout_ms` (every caller has given up by then) are
+    /// killed; an unfinished commit is resolved by the scanner's retry.
+    pub async fn shutdown(&self) {
+        let handles = self.inner.directory.close();
+        tracing::info!(actors = handles.len(), "draining pass actors");
+        for handle in &handles {
+            // Already stopping is fine.
+            let _ = handle.actor.drain();
+        }
+        let until = Instant::now() + self.inner.config.call_timeout();
+        for handle in &handles {
+            let left = until.saturating_duration_since(Instant::now());
+            if handle.actor.wait(Some(left)).await.is_err() {
+                tracing::warn!("pass actor did not drain in time, killing it");
+                handle.actor.kill();
+            }
+        }
+        // Actors started concurrently with the close stop on their own.
+        self.inner.directory.wait_empty(until).await;
+    }
+
+    /// Finds the pass's actor, starting it if needed (exactly one per pass).
+    async fn route(&self, id: PassId) -> Result<Route, RouteError> {
+        loop {
+            match self.inner.directory.claim(id) {
+                Claim::Live(handle) => return Ok(Route::Live(handle)),
+                Claim::Full => return Err(RouteError::Busy("actors")),
+                Claim::Closed => return Err(RouteError::ShuttingDown),
+                Claim::Wait(mut rx) => {
+                    // Ok: the starter found no such pass. Err: it finished or
+                    // gave up; either way, look again.
+                    if rx.changed().await.is_ok() && *rx.borrow() == Start::Unknown {
+                        return Ok(Route::Unknown);
+                    }
+                }
+                Claim::Start(guard) => {
+                    let settings = &self.inner.settings;
+                    let loaded =
+                        deadline(settings.store_timeout, settings.store.load_pass(id)).await;
+                    let pass = match loaded {
+                        Ok(Some(pass)) => pass,
+                        Ok(None) => {
+                            guard.unknown();
+                            return Ok(Route::Unknown);
+                        }
+                        // Dropping the guard frees the slot for the next caller.
+                        Err(e) => return Err(RouteError::Store(e)),
+                    };
+                    let handle = match pass_actor::spawn(pass, settings.clone()).await {
+                        Ok(handle) => handle,
+                        Err(e) => {
+                            tracing::error!(error = %e, "could not start a pass actor");
+                            return Err(RouteError::Busy("spawn"));
+                        }
+                    };
+                    return match guard.finish(handle) {
+                        Ok(handle) => Ok(Route::Live(handle)),
+                        Err(late) => {
+                            late.actor.stop(Some("registry shut down".into()));
+                            Err(RouteError::ShuttingDown)
+                        }
+                    };
+                }
+            }
+        }
+    }
+
+    /// Sends one request to `handle`'s actor if its queue has room, and waits
+    /// for the answer (under the caller's deadline).
+    async fn ask<R, B>(&self, id: PassId, handle: &Handle, build: B) -> Asked<R>
+    where
+        R: Send + 'static,
+        B: FnOnce(RpcReplyPort<R>, Ticket) -> PassMsg,
+    {
+        let ticket = match handle.queue.enter(self.inner.config.max_queued_per_pass) {
+            Ok(ticket) => ticket,
+            Err(Refused::Full) => return Asked::Full,
+            Err(Refused::Closed) => return self.gone(id, handle),
+        };
+        // No ractor timeout: the caller's deadline wraps the whole request.
+        match call(handle, |reply| build(reply, ticket)).await {
+            Some(answer) => Asked::Answer(answer),
+            None => self.gone(id, handle),
+        }
+    }
+
+    /// The actor stopped (idle or failed) or is stopping: forget it so the
+    /// next attempt starts a fresh one from the store.
+    fn gone<R>(&self, id: PassId, handle: &Handle) -> Asked<R> {
+        self.inner.directory.forget(id, handle.actor.get_id());
+        Asked::Gone
+    }
+
+    #[cfg(test)]
+    pub(crate) fn directory(&self) -> &Arc<Directory> {
+        &self.inner.directory
+    }
+}
+
+/// A ractor call without its own timeout; `None` if the actor did not take
+/// the message or dropped it unanswered.
+async fn call<R, B>(handle: &Handle, build: B) -> Option<R>
+where
+    R: Send + 'static,
+    B: FnOnce(RpcReplyPort<R>) -> PassMsg,
+{
+    match handle.actor.call(build, None).await {
+        Ok(CallResult::Success(answer)) => Some(answer),
+        Ok(CallResult::Timeout | CallResult::SenderError) | Err(_) => None,
+    }
+}
+
+fn busy_scan(cause: &'static str) -> ScanOutcome {
+    metrics::counter!("scangate_busy_total", "cause" => cause).increment(1);
+    ScanOutcome::refused(Reason::Busy)
+}
+
+fn busy_admin(cause: &'static str) -> AdminError {
+    metrics::counter!("scangate_busy_total", "cause" => cause).increment(1);
+    AdminError::Busy
+}

@@ -1,0 +1,216 @@
+//! An in-memory [`Store`] for the actor tests: it keeps the trait's contract
+//! (conditional grants, duplicate scan ids) and can be told to fail, to fail
+//! after writing, to answer busy, to hang, or to hold commits until released.
+//! Test code only; the gateway always runs on a real backend.
+
+use async_trait::async_trait;
+use scangate_core::{AuditRecord, Pass, PassId, ScanId, ScanRecord, Status};
+use scangate_storage::{Store, StoreError};
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+use tokio::sync::Semaphore;
+
+/// How commits (scan and admin) behave.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum CommitMode {
+    /// As a healthy store.
+    Normal,
+    /// Fail before writing anything.
+    Fail,
+    /// Write, then report a timeout: the outcome the caller cannot know.
+    FailAfterWrite,
+    /// Answer `Busy` (commit queue full) without writing.
+    Busy,
+    /// Never answer.
+    Hang,
+    /// Wait until [`MemStore::release`], then commit normally.
+    Hold,
+}
+
+#[derive(Default)]
+struct Data {
+    passes: HashMap<PassId, Pass>,
+    scan_ids: HashMap<ScanId, ScanRecord>,
+    log: Vec<ScanRecord>,
+    audit: Vec<AuditRecord>,
+}
+
+/// The in-memory store.
+pub(crate) struct MemStore {
+    data: Mutex<Data>,
+    mode: Mutex<CommitMode>,
+    held: Semaphore,
+    commits_started: AtomicUsize,
+    loads: AtomicUsize,
+}
+
+impl MemStore {
+    pub(crate) fn new() -> Self {
+        MemStore {
+            data: Mutex::new(Data::default()),
+            mode: Mutex::new(CommitMode::Normal),
+            held: Semaphore::new(0),
+            commits_started: AtomicUsize::new(0),
+            loads: AtomicUsize::new(0),
+        }
+    }
+
+    fn data(&self) -> std::sync::MutexGuard<'_, Data> {
+        self.data.lock().expect("test store lock")
+    }
+
+    pub(crate) fn put(&self, pass: Pass) {
+        self.data().passes.insert(pass.id, pass);
+    }
+
+    pub(crate) fn stored(&self, id: PassId) -> Pass {
+        self.data().passes.get(&id).cloned().expect("stored pass")
+    }
+
+    /// Another gateway node granted a use behind this one's back.
+    pub(crate) fn bump_uses(&self, id: PassId) {
+        self.data().passes.get_mut(&id).expect("stored pass").uses += 1;
+    }
+
+    pub(crate) fn audit_len(&self) -> usize {
+        self.data().audit.len()
+    }
+
+    pub(crate) fn set_mode(&self, mode: CommitMode) {
+        *self.mode.lock().expect("mode lock") = mode;
+    }
+
+    /// Lets every held commit through.
+    pub(crate) fn release(&self) {
+        self.held.add_permits(Semaphore::MAX_PERMITS / 2);
+    }
+
+    pub(crate) fn commits_started(&self) -> usize {
+        self.commits_started.load(Ordering::SeqCst)
+    }
+
+    pub(crate) fn loads(&self) -> usize {
+        self.loads.load(Ordering::SeqCst)
+    }
+
+    /// Applies the commit mode before a write: `Err` is the answer to give
+    /// without writing, `Ok` the mode to finish the write with.
+    async fn before_write(&self) -> Result<CommitMode, StoreError> {
+        self.commits_started.fetch_add(1, Ordering::SeqCst);
+        // Let other tasks run between the caller's decision and the write.
+        tokio::task::yield_now().await;
+        let mode = *self.mode.lock().expect("mode lock");
+        match mode {
+            CommitMode::Fail => Err(StoreError::Backend("injected failure".into())),
+            CommitMode::Busy => Err(StoreError::Busy),
+            CommitMode::Hang => std::future::pending().await,
+            CommitMode::Hold => {
+                let permit = self.held.acquire().await.expect("semaphore open");
+                permit.forget();
+                Ok(mode)
+            }
+            CommitMode::Normal | CommitMode::FailAfterWrite => Ok(mode),
+        }
+    }
+
+    fn after_write(mode: CommitMode) -> Result<(), StoreError> {
+        match mode {
+            CommitMode::FailAfterWrite => Err(StoreError::Timeout(Duration::from_secs(1))),
+            _ => Ok(()),
+        }
+    }
+}
+
+#[async_trait]
+impl Store for MemStore {
+    async fn load_pass(&self, id: PassId) -> Result<Option<Pass>, StoreError> {
+        self.loads.fetch_add(1, Ordering::SeqCst);
+        Ok(self.data().passes.get(&id).cloned())
+    }
+
+    async fn insert_passes(&self, passes: Vec<Pass>) -> Result<(), StoreError> {
+        let mut data = self.data();
+        if let Some(taken) = passes.iter().find(|p| data.passes.contains_key(&p.id)) {
+            return Err(StoreError::PassExists(taken.id));
+        }
+        for pass in passes {
+            data.passes.insert(pass.id, pass);
+        }
+        Ok(())
+    }
+
+    async fn commit_scan(&self, record: ScanRecord) -> Result<(), StoreError> {
+        let mode = self.before_write().await?;
+        {
+            let mut data = self.data();
+            if let Some(existing) = data.scan_ids.get(&record.scan_id) {
+                return Err(StoreError::DuplicateScanId {
+                    existing: Box::new(existing.clone()),
+                });
+            }
+            let pass = data
+                .passes
+                .get_mut(&record.pass_id)
+                .ok_or(StoreError::NotFound(record.pass_id))?;
+            if record.decision.is_granted() {
+                let applies = pass.status == Status::Active
+                    && record.uses_after == pass.uses + 1
+                    && pass.max_uses.is_none_or(|max| record.uses_after <= max);
+                if !applies {
+                    return Err(StoreError::Conflict {
+                        pass: pass.id,
+                        stored_uses: pass.uses,
+                    });
+                }
+                pass.uses = record.uses_after;
+            }
+            data.scan_ids.insert(record.scan_id.clone(), record.clone());
+            data.log.push(record);
+        }
+        Self::after_write(mode)
+    }
+
+    async fn commit_admin(&self, audit: AuditRecord) -> Result<(), StoreError> {
+        let mode = self.before_write().await?;
+        {
+            let mut data = self.data();
+            let pass = data
+                .passes
+                .get_mut(&audit.pass_id)
+                .ok_or(StoreError::NotFound(audit.pass_id))?;
+            pass.status = audit.status_after;
+            pass.status_reason = Some(audit.reason.clone());
+            data.audit.push(audit);
+        }
+        Self::after_write(mode)
+    }
+
+    async fn find_scan(&self, scan_id: &ScanId) -> Result<Option<ScanRecord>, StoreError> {
+        Ok(self.data().scan_ids.get(scan_id).cloned())
+    }
+
+    async fn list_scans(&self, pass: PassId, limit: usize) -> Result<Vec<ScanRecord>, StoreError> {
+        let data = self.data();
+        let mine = data.log.iter().filter(|r| r.pass_id == pass);
+        Ok(mine.take(limit).cloned().collect())
+    }
+
+    async fn list_audit(&self, pass: PassId, limit: usize) -> Result<Vec<AuditRecord>, StoreError> {
+        let data = self.data();
+        let mine = data.audit.iter().filter(|a| a.pass_id == pass);
+        Ok(mine.take(limit).cloned().collect())
+    }
+
+    async fn purge_scan_ids(&self, before_ms: i64) -> Result<u64, StoreError> {
+        let mut data = self.data();
+        let before = data.scan_ids.len();
+        data.scan_ids.retain(|_, r| r.at_ms >= before_ms);
+        Ok((before - data.scan_ids.len()) as u64)
+    }
+
+    async fn close(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+}

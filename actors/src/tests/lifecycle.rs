@@ -1,0 +1,285 @@
+//! Actor lifecycle: bounds, idle stop, restart from the store, shutdown.
+
+use super::*;
+use crate::pass_actor;
+use crate::test_store::CommitMode;
+use crate::{AdminChange, AdminError, ScanError};
+use scangate_core::AdminAction;
+use scangate_storage::StoreError;
+
+fn revoke() -> AdminChange {
+    AdminChange {
+        action: AdminAction::Revoke,
+        reason: "lost".into(),
+        who: "ops".into(),
+    }
+}
+
+#[tokio::test]
+async fn a_full_queue_answers_busy() {
+    let p = pass(None);
+    let cfg = RegistryConfig {
+        max_queued_per_pass: 2,
+        ..config()
+    };
+    let (registry, store) = setup(cfg, &[&p]);
+    store.set_mode(CommitMode::Hold);
+    let first = tokio::spawn({
+        let registry = registry.clone();
+        async move { registry.scan(p.id, scan("q1")).await }
+    });
+    wait_until("the first commit is held", || store.commits_started() == 1).await;
+    let second = tokio::spawn({
+        let registry = registry.clone();
+        async move { registry.scan(p.id, scan("q2")).await }
+    });
+    let queue = registry
+        .directory()
+        .live(p.id)
+        .expect("open")
+        .expect("live")
+        .queue;
+    wait_until("two requests are queued", || queue.len() == 2).await;
+
+    let third = registry.scan(p.id, scan("q3")).await.expect("answered");
+    assert_eq!(third, ScanOutcome::refused(Reason::Busy));
+    assert!(matches!(
+        registry.admin(p.id, revoke()).await,
+        Err(AdminError::Busy)
+    ));
+
+    store.release();
+    assert!(granted(&first.await.expect("join").expect("q1")));
+    assert!(granted(&second.await.expect("join").expect("q2")));
+    assert_eq!(queue.len(), 0);
+    assert_eq!(store.stored(p.id).uses, 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_actor_cap_answers_busy_until_an_actor_stops() {
+    let (a, b) = (pass(None), pass(None));
+    let cfg = RegistryConfig {
+        max_live_actors: 1,
+        ..config()
+    };
+    let (registry, store) = setup(cfg.clone(), &[&a, &b]);
+    assert!(granted(&registry.scan(a.id, scan("a1")).await.expect("a1")));
+    let refused = registry.scan(b.id, scan("b1")).await.expect("answered");
+    assert_eq!(refused, ScanOutcome::refused(Reason::Busy));
+    assert!(matches!(
+        registry.admin(b.id, revoke()).await,
+        Err(AdminError::Busy)
+    ));
+    assert_eq!(store.stored(b.id).uses, 0);
+
+    tokio::time::advance(cfg.idle_stop() + Duration::from_millis(1)).await;
+    wait_until("a's actor stopped", || registry.live_actors() == 0).await;
+    let retry = registry.scan(b.id, scan("b1")).await.expect("b1");
+    assert!(granted(&retry) && !retry.replayed, "busy was not stored");
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_idle_actor_stops_and_restarts_from_the_store() {
+    let p = pass(Some(3));
+    let (registry, store) = setup(config(), &[&p]);
+    let idle = config().idle_stop();
+    assert!(granted(&registry.scan(p.id, scan("i1")).await.expect("i1")));
+    assert_eq!(registry.live_actors(), 1);
+
+    // Activity pushes the idle stop back.
+    tokio::time::advance(idle / 2).await;
+    assert!(granted(&registry.scan(p.id, scan("i2")).await.expect("i2")));
+    tokio::time::advance(idle / 2 + Duration::from_millis(1)).await;
+    for _ in 0..100 {
+        // Give a (wrong) stop every chance to happen before checking.
+        tokio::task::yield_now().await;
+    }
+    assert_eq!(registry.live_actors(), 1, "active within idle_stop");
+
+    tokio::time::advance(idle).await;
+    wait_until("the idle actor stopped", || registry.live_actors() == 0).await;
+    assert!(registry.directory().live(p.id).expect("open").is_none());
+
+    let loads = store.loads();
+    let third = registry.scan(p.id, scan("i3")).await.expect("i3");
+    assert!(granted(&third));
+    assert_eq!(third.uses, Some(3), "restarted with the stored uses");
+    assert_eq!(store.loads(), loads + 1, "the new actor loaded the pass");
+    assert_eq!(registry.directory().started_count(), 2);
+    let retry = registry.scan(p.id, scan("i1")).await.expect("retry");
+    assert!(retry.replayed && retry.uses == Some(1));
+}
+
+#[tokio::test]
+async fn a_failed_commit_restarts_the_actor_from_the_store() {
+    let p = pass(Some(3));
+    let (registry, store) = setup(config(), &[&p]);
+    assert!(granted(&registry.scan(p.id, scan("f1")).await.expect("f1")));
+
+    store.set_mode(CommitMode::Fail);
+    let failed = registry.scan(p.id, scan("f2")).await;
+    assert!(
+        matches!(failed, Err(ScanError::Store(StoreError::Backend(_)))),
+        "{failed:?}"
+    );
+    wait_until("the failed actor stopped", || registry.live_actors() == 0).await;
+    assert_eq!(store.stored(p.id).uses, 1, "nothing was counted");
+
+    store.set_mode(CommitMode::Normal);
+    let retry = registry.scan(p.id, scan("f2")).await.expect("retry");
+    assert!(
+        granted(&retry) && !retry.replayed,
+        "the failed scan was never stored"
+    );
+    assert_eq!(retry.uses, Some(2));
+    assert_eq!(registry.directory().started_count(), 2);
+}
+
+#[tokio::test]
+async fn an_unknown_commit_outcome_is_resolved_from_the_store() {
+    let p = pass(Some(3));
+    let (registry, store) = setup(config(), &[&p]);
+    store.set_mode(CommitMode::FailAfterWrite);
+    let unknown = registry.scan(p.id, scan("u1")).await;
+    assert!(matches!(unknown, Err(ScanError::Store(_))), "{unknown:?}");
+    wait_until("the failed actor stopped", || registry.live_actors() == 0).await;
+    assert_eq!(store.stored(p.id).uses, 1, "the write landed");
+
+    store.set_mode(CommitMode::Normal);
+    let retry = registry.scan(p.id, scan("u1")).await.expect("retry");
+    assert!(granted(&retry) && retry.replayed && retry.uses == Some(1));
+    let next = registry.scan(p.id, scan("u2")).await.expect("u2");
+    assert_eq!(
+        next.uses,
+        Some(2),
+        "the new actor started from the store's 1"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_hung_store_times_out_and_the_actor_restarts() {
+    let p = pass(Some(1));
+    let (registry, store) = setup(config(), &[&p]);
+    store.set_mode(CommitMode::Hang);
+    let hung = registry.scan(p.id, scan("h1")).await;
+    let store_timeout = config().store_timeout();
+    assert!(
+        matches!(hung, Err(ScanError::Store(StoreError::Timeout(d))) if d == store_timeout),
+        "{hung:?}"
+    );
+    wait_until("the stuck actor stopped", || registry.live_actors() == 0).await;
+
+    // A store slower than the caller's deadline: the caller stops waiting.
+    let cfg = RegistryConfig {
+        store_timeout_ms: 60_000,
+        ..config()
+    };
+    let (registry, store) = setup(cfg.clone(), &[&p]);
+    store.set_mode(CommitMode::Hang);
+    let late = registry.scan(p.id, scan("h2")).await;
+    assert!(
+        matches!(late, Err(ScanError::Timeout(d)) if d == cfg.call_timeout()),
+        "{late:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_stopped_actor_left_in_the_map_is_replaced_once() {
+    let p = pass(Some(2));
+    let (registry, _store) = setup(config(), &[&p]);
+    assert!(granted(&registry.scan(p.id, scan("r1")).await.expect("r1")));
+    let stale = registry
+        .directory()
+        .live(p.id)
+        .expect("open")
+        .expect("live");
+    stale.actor.stop(None);
+    stale.actor.wait(None).await.expect("stopped");
+    // As if the registry had looked the actor up just before it stopped.
+    registry.directory().insert_live(p.id, stale.clone());
+
+    let second = registry.scan(p.id, scan("r2")).await.expect("r2");
+    assert!(granted(&second));
+    assert_eq!(second.uses, Some(2));
+    let fresh = registry
+        .directory()
+        .live(p.id)
+        .expect("open")
+        .expect("live");
+    assert_ne!(fresh.actor.get_id(), stale.actor.get_id());
+}
+
+#[tokio::test]
+async fn shutdown_finishes_queued_requests_then_refuses() {
+    let p = pass(None);
+    let (registry, store) = setup(config(), &[&p]);
+    store.set_mode(CommitMode::Hold);
+    let first = tokio::spawn({
+        let registry = registry.clone();
+        async move { registry.scan(p.id, scan("x1")).await }
+    });
+    wait_until("the first commit is held", || store.commits_started() == 1).await;
+    let second = tokio::spawn({
+        let registry = registry.clone();
+        async move { registry.scan(p.id, scan("x2")).await }
+    });
+    let queue = registry
+        .directory()
+        .live(p.id)
+        .expect("open")
+        .expect("live")
+        .queue;
+    wait_until("two requests are queued", || queue.len() == 2).await;
+
+    let shutdown = tokio::spawn({
+        let registry = registry.clone();
+        async move { registry.shutdown().await }
+    });
+    wait_until("the registry is closed", || {
+        registry.directory().is_closed()
+    })
+    .await;
+    let refused = registry.scan(p.id, scan("x3")).await;
+    assert!(
+        matches!(refused, Err(ScanError::ShuttingDown)),
+        "{refused:?}"
+    );
+
+    store.release();
+    assert!(granted(&first.await.expect("join").expect("x1")));
+    assert!(granted(&second.await.expect("join").expect("x2")));
+    shutdown.await.expect("shutdown");
+    assert_eq!(registry.live_actors(), 0);
+    assert_eq!(store.stored(p.id).uses, 2);
+
+    assert!(matches!(
+        registry.scan(p.id, scan("x4")).await,
+        Err(ScanError::ShuttingDown)
+    ));
+    assert!(matches!(
+        registry.admin(p.id, revoke()).await,
+        Err(AdminError::ShuttingDown)
+    ));
+    assert!(matches!(
+        registry.pass(p.id).await,
+        Err(ScanError::ShuttingDown)
+    ));
+}
+
+#[tokio::test]
+async fn spawning_an_actor_does_not_touch_the_store() {
+    // The registry loads; the actor only takes what it is given.
+    let p = pass(None);
+    let (registry, store) = setup(config(), &[]);
+    let settings = pass_actor::Settings {
+        store: store.clone(),
+        directory: registry.directory().clone(),
+        idle_stop: config().idle_stop(),
+        store_timeout: config().store_timeout(),
+    };
+    let handle = pass_actor::spawn(p, settings).await.expect("spawn");
+    assert_eq!(store.loads(), 0);
+    assert_eq!(registry.live_actors(), 1);
+    handle.actor.stop(None);
+    wait_until("the actor is gone", || registry.live_actors() == 0).await;
+}

@@ -1,0 +1,79 @@
+//! Tests of the registry and the pass actors against the in-memory store.
+
+mod lifecycle;
+mod scans;
+
+use crate::test_store::MemStore;
+use crate::{Registry, RegistryConfig, Scan, ScanOutcome};
+use scangate_core::{Decision, Kind, Pass, PassId, Reason, ScanId, Status};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::time::Duration;
+
+/// A fresh pass id per call, so tests never share passes.
+fn new_id() -> PassId {
+    static NEXT: AtomicU8 = AtomicU8::new(1);
+    PassId([NEXT.fetch_add(1, Ordering::Relaxed); 16])
+}
+
+fn pass(max_uses: Option<u32>) -> Pass {
+    Pass {
+        id: new_id(),
+        event: "fest".into(),
+        kind: Kind::Ticket,
+        status: Status::Active,
+        status_reason: None,
+        valid_from_ms: None,
+        valid_until_ms: None,
+        max_uses,
+        uses: 0,
+        gates: vec![],
+        display: Some("Ada, row 4".into()),
+        created_ms: 0,
+    }
+}
+
+fn scan(id: &str) -> Scan {
+    Scan {
+        scan_id: ScanId::new(id).expect("scan id"),
+        gate: "north".into(),
+        event: Some("fest".into()),
+        device: "gate-1".into(),
+        scanner_time_ms: 1,
+        token_not_after_ms: None,
+    }
+}
+
+fn config() -> RegistryConfig {
+    RegistryConfig::default()
+}
+
+/// A registry over a store holding `passes`.
+fn setup(config: RegistryConfig, passes: &[&Pass]) -> (Registry, Arc<MemStore>) {
+    let store = Arc::new(MemStore::new());
+    for p in passes {
+        store.put((*p).clone());
+    }
+    (Registry::new(store.clone(), config), store)
+}
+
+fn granted(outcome: &ScanOutcome) -> bool {
+    outcome.decision == Decision::Granted
+}
+
+fn denied(reason: Reason) -> Decision {
+    Decision::Denied(reason)
+}
+
+/// Waits for `cond` with a deadline of one second of (possibly virtual)
+/// time, yielding to the runtime in between; panics naming `what`.
+async fn wait_until(what: &str, cond: impl Fn() -> bool) {
+    let waited = tokio::time::timeout(Duration::from_secs(1), async {
+        while !cond() {
+            tokio::task::yield_now().await;
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    })
+    .await;
+    assert!(waited.is_ok(), "timed out waiting until {what}");
+}

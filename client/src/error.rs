@@ -1,0 +1,75 @@
+//! The one error type of the scanner SDK.
+
+use scangate_core::wire::WireError;
+use std::net::SocketAddr;
+use std::time::Duration;
+use thiserror::Error;
+
+/// Why a request got no answer. A denial is **not** an error: it is a normal
+/// [`scangate_core::wire::ScanReply`].
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum ClientError {
+    /// The configuration is unusable (bad PEM, a limit out of range).
+    #[error("scanner configuration: {0}")]
+    Config(String),
+    /// No connection to the gateway could be made.
+    #[error("cannot connect to the gateway at {addr}: {reason}")]
+    Connect {
+        /// The gateway address.
+        addr: SocketAddr,
+        /// Why (unreachable, TLS refused, timed out, ...).
+        reason: String,
+    },
+    /// Every attempt ran out of time.
+    #[error("no answer from the gateway after {attempts} attempt(s) of {per_attempt:?} each")]
+    Timeout {
+        /// Attempts made.
+        attempts: u32,
+        /// The deadline of each.
+        per_attempt: Duration,
+    },
+    /// The connection was lost while the request was outstanding (and no
+    /// attempt was left to retry on a new one).
+    #[error("the connection to the gateway was lost")]
+    ConnectionLost,
+    /// The gateway answered with an error that retrying does not fix (or
+    /// kept answering `unavailable` until the attempts ran out).
+    #[error("the gateway refused the request: {} ({})", .0.message, .0.code.as_str())]
+    Rejected(WireError),
+    /// The gateway answered something this SDK does not understand.
+    #[error("protocol error: {0}")]
+    Protocol(String),
+    /// All `max_in_flight` slots stayed busy for a whole request timeout.
+    #[error("{max_in_flight} requests already in flight; none finished within {waited:?}")]
+    Saturated {
+        /// The configured limit.
+        max_in_flight: usize,
+        /// How long this request waited for a slot.
+        waited: Duration,
+    },
+    /// [`crate::Scanner::close`] was called.
+    #[error("the scanner was closed")]
+    Closed,
+    /// The operating system's random number generator failed (scan ids).
+    #[error("no randomness for a scan id: {0}")]
+    Entropy(String),
+}
+
+impl ClientError {
+    /// True when another attempt (same scan id) may succeed.
+    pub(crate) fn is_retryable(&self) -> bool {
+        match self {
+            ClientError::Connect { .. } | ClientError::Timeout { .. } => true,
+            ClientError::ConnectionLost => true,
+            ClientError::Rejected(e) => is_retryable_code(e),
+            _ => false,
+        }
+    }
+}
+
+/// Wire errors worth a retry with the same scan id.
+pub(crate) fn is_retryable_code(e: &WireError) -> bool {
+    use scangate_core::wire::ErrorCode;
+    matches!(e.code, ErrorCode::Unavailable | ErrorCode::ShuttingDown)
+}

@@ -1,0 +1,377 @@
+//! The scanner handle: scans with deadlines, safe retries and reconnects.
+
+use crate::error::is_retryable_code;
+use crate::link::{CLOSE_CODE_DONE, Link};
+use crate::{ClientError, ScannerConfig};
+use scangate_core::scan::ScanId;
+use scangate_core::token::redact;
+use scangate_core::wire::{ErrorCode, RequestBody, Response, ResponseBody, ScanReply, ScanRequest};
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use tokio::sync::{Semaphore, SemaphorePermit};
+use tracing::{debug, info};
+
+/// Pause before retrying after a fast failure (refused connection,
+/// `unavailable`), doubled per retry: gives a restarting gateway a moment
+/// instead of burning every attempt within a millisecond.
+const RETRY_BACKOFF_BASE_MS: u64 = 50;
+/// Longest pause between two attempts.
+const RETRY_BACKOFF_MAX_MS: u64 = 1_000;
+/// Longest [`Scanner::close`] waits for requests in flight to finish.
+const CLOSE_DRAIN_MAX_MS: u64 = 5_000;
+/// Longest [`Scanner::close`] waits for the gateway to acknowledge the close.
+const CLOSE_IDLE_WAIT_MS: u64 = 1_000;
+
+/// One scan, as the scanner read it. Its `Debug` output redacts the token.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ScanInput {
+    /// The token read from the QR code. Never logged in full.
+    pub token: String,
+    /// The gate this scanner stands at.
+    pub gate: String,
+    /// The event the scanner is configured for, if it checks one.
+    pub event: Option<String>,
+    /// The scan id; `None` draws a random one. Reuse an id only to retry the
+    /// very same scan (the gateway then answers with the first decision).
+    pub scan_id: Option<ScanId>,
+}
+
+impl std::fmt::Debug for ScanInput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ScanInput")
+            .field("token", &redact(&self.token))
+            .field("gate", &self.gate)
+            .field("event", &self.event)
+            .field("scan_id", &self.scan_id)
+            .finish()
+    }
+}
+
+/// A connection to one gateway, shared by every task of a scanner app.
+///
+/// Cheap to clone (all clones share one QUIC connection and one pipelined
+/// stream). At most `max_in_flight` requests are outstanding; further callers
+/// wait for a slot, up to `request_timeout_ms`.
+#[derive(Clone)]
+pub struct Scanner {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    config: ScannerConfig,
+    endpoint: quinn::Endpoint,
+    /// The current link, if any (a dead one is replaced on next use).
+    link: Mutex<Option<Arc<Link>>>,
+    /// Serializes reconnects, so a lost connection is replaced once, not by
+    /// every waiting task.
+    reconnect: tokio::sync::Mutex<()>,
+    /// In-flight slots (`max_in_flight` permits).
+    slots: Semaphore,
+    closed: AtomicBool,
+}
+
+impl std::fmt::Debug for Scanner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Scanner")
+            .field("server_addr", &self.inner.config.server_addr)
+            .field("closed", &self.inner.closed.load(Ordering::Relaxed))
+            .finish_non_exhaustive()
+    }
+}
+
+impl Scanner {
+    /// Validates `config` and connects (within `connect_timeout_ms`), so a
+    /// wrong address or certificate shows up here rather than at the first scan.
+    pub async fn connect(config: ScannerConfig) -> Result<Scanner, ClientError> {
+        config.validate()?;
+        let client = config.quinn_client()?;
+        let addr = config.server_addr;
+        let bind: SocketAddr = if addr.is_ipv6() {
+            (Ipv6Addr::UNSPECIFIED, 0).into()
+        } else {
+            (Ipv4Addr::UNSPECIFIED, 0).into()
+        };
+        let mut endpoint = quinn::Endpoint::client(bind).map_err(|e| ClientError::Connect {
+            addr,
+            reason: format!("cannot open a UDP socket: {e}"),
+        })?;
+        endpoint.set_default_client_config(client);
+        let deadline = Duration::from_millis(config.connect_timeout_ms);
+        let link = tokio::time::timeout(
+            deadline,
+            Link::open(&endpoint, addr, &config.server_name, config.max_in_flight),
+        )
+        .await
+        .map_err(|_| ClientError::Connect {
+            addr,
+            reason: format!("no handshake within {deadline:?}"),
+        })??;
+        info!(%addr, server_name = %config.server_name, "scanner connected");
+        Ok(Scanner {
+            inner: Arc::new(Inner {
+                slots: Semaphore::new(config.max_in_flight),
+                config,
+                endpoint,
+                link: Mutex::new(Some(link)),
+                reconnect: tokio::sync::Mutex::new(()),
+                closed: AtomicBool::new(false),
+            }),
+        })
+    }
+
+    /// The configuration this scanner runs with.
+    pub fn config(&self) -> &ScannerConfig {
+        &self.inner.config
+    }
+
+    /// Asks the gateway to decide a scan.
+    ///
+    /// Each attempt has `request_timeout_ms`; a timeout, a lost connection
+    /// (reconnected on the next attempt) or an `unavailable`/`shutting_down`
+    /// answer is retried **with the same scan id**, up to `attempts` in all,
+    /// which is safe: the gateway answers a retry with the first decision and
+    /// counts it once. A denial (including `busy` and `rate_limited`) is a
+    /// normal reply, returned as it is.
+    pub async fn scan(&self, input: ScanInput) -> Result<ScanReply, ClientError> {
+        let scan_id = match input.scan_id {
+            Some(id) => id,
+            None => random_scan_id()?,
+        };
+        let token_shown = redact(&input.token);
+        let request = ScanRequest {
+            token: input.token,
+            gate: input.gate,
+            event: input.event,
+            scan_id: scan_id.clone(),
+            scanner_time_ms: unix_now_ms(),
+        };
+        let _slot = self.slot().await?;
+        let attempts = self.inner.config.attempts;
+        let mut last = ClientError::ConnectionLost;
+        for attempt in 1..=attempts {
+            if attempt > 1 {
+                debug!(%scan_id, token = %token_shown, attempt, error = %last, "retrying scan");
+                if !matches!(last, ClientError::Timeout { .. }) {
+                    tokio::time::sleep(backoff(attempt)).await;
+                }
+            }
+            let body = RequestBody::Scan(request.clone());
+            last = match self.attempt(body, attempt).await {
+                Ok(Response {
+                    body: ResponseBody::Scan(reply),
+                    ..
+                }) if reply.scan_id == scan_id => return Ok(reply),
+                Ok(Response {
+                    body: ResponseBody::Scan(reply),
+                    ..
+                }) => {
+                    return Err(ClientError::Protocol(format!(
+                        "asked about scan {scan_id}, answered about scan {}",
+                        reply.scan_id
+                    )));
+                }
+                Ok(Response {
+                    body: ResponseBody::Error(e),
+                    ..
+                }) if is_retryable_code(&e) => ClientError::Rejected(e),
+                Ok(Response {
+                    body: ResponseBody::Error(e),
+                    ..
+                }) => return Err(ClientError::Rejected(e)),
+                Ok(Response { body, .. }) => {
+                    return Err(ClientError::Protocol(format!(
+                        "a scan was answered with {body:?}"
+                    )));
+                }
+                Err(e) if e.is_retryable() => e,
+                Err(e) => return Err(e),
+            };
+        }
+        Err(last)
+    }
+
+    /// Sends one request and returns the gateway's raw reply (error replies
+    /// included) — a single attempt under `request_timeout_ms`, no retry.
+    pub async fn request(&self, body: RequestBody) -> Result<Response, ClientError> {
+        let _slot = self.slot().await?;
+        self.attempt(body, 1).await
+    }
+
+    /// Checks the gateway answers; returns the round-trip time.
+    pub async fn ping(&self) -> Result<Duration, ClientError> {
+        let start = Instant::now();
+        let response = self.request(RequestBody::Ping).await?;
+        match response.body {
+            ResponseBody::Pong => Ok(start.elapsed()),
+            ResponseBody::Error(e) => Err(ClientError::Rejected(e)),
+            other => Err(ClientError::Protocol(format!(
+                "a ping was answered with {other:?}"
+            ))),
+        }
+    }
+
+    /// Closes gracefully: new requests fail with [`ClientError::Closed`],
+    /// requests in flight get up to 5 seconds to finish, then the connection
+    /// is closed and the gateway given a moment to acknowledge.
+    pub async fn close(&self) {
+        if self.inner.closed.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let slots = u32::try_from(self.inner.config.max_in_flight).unwrap_or(u32::MAX);
+        let drain = Duration::from_millis(CLOSE_DRAIN_MAX_MS);
+        if tokio::time::timeout(drain, self.inner.slots.acquire_many(slots))
+            .await
+            .is_err()
+        {
+            debug!("closing with requests still in flight");
+        }
+        self.inner.slots.close();
+        let link = self.lock_link().take();
+        if let Some(link) = link {
+            link.close(CLOSE_CODE_DONE, b"scanner closed");
+        }
+        let idle = Duration::from_millis(CLOSE_IDLE_WAIT_MS);
+        let _ = tokio::time::timeout(idle, self.inner.endpoint.wait_idle()).await;
+        info!(addr = %self.inner.config.server_addr, "scanner closed");
+    }
+
+    /// One attempt: a live link (reconnecting if needed), send, wait for the
+    /// reply — all within `request_timeout_ms`.
+    async fn attempt(&self, body: RequestBody, attempt: u32) -> Result<Response, ClientError> {
+        let per_attempt = self.inner.config.request_timeout();
+        let work = async {
+            let link = self.link().await?;
+            let result = link.call(body).await;
+            match &result {
+                Err(ClientError::ConnectionLost) => self.forget(&link),
+                Ok(Response {
+                    body: ResponseBody::Error(e),
+                    ..
+                }) if e.code == ErrorCode::ShuttingDown => {
+                    // Let requests in flight finish there; new ones go to a new connection.
+                    link.retire();
+                    self.forget(&link);
+                }
+                _ => {}
+            }
+            result
+        };
+        tokio::time::timeout(per_attempt, work)
+            .await
+            .map_err(|_| ClientError::Timeout {
+                attempts: attempt,
+                per_attempt,
+            })?
+    }
+
+    /// A free in-flight slot, waiting at most `request_timeout_ms`.
+    async fn slot(&self) -> Result<SemaphorePermit<'_>, ClientError> {
+        if self.inner.closed.load(Ordering::Acquire) {
+            return Err(ClientError::Closed);
+        }
+        let waited = self.inner.config.request_timeout();
+        match tokio::time::timeout(waited, self.inner.slots.acquire()).await {
+            Ok(Ok(permit)) => Ok(permit),
+            Ok(Err(_)) => Err(ClientError::Closed),
+            Err(_) => Err(ClientError::Saturated {
+                max_in_flight: self.inner.config.max_in_flight,
+                waited,
+            }),
+        }
+    }
+
+    /// The live link, or a new one.
+    async fn link(&self) -> Result<Arc<Link>, ClientError> {
+        if let Some(link) = self.live_link() {
+            return Ok(link);
+        }
+        let _one_at_a_time = self.inner.reconnect.lock().await;
+        if let Some(link) = self.live_link() {
+            return Ok(link); // another task reconnected while we waited
+        }
+        if self.inner.closed.load(Ordering::Acquire) {
+            return Err(ClientError::Closed);
+        }
+        let config = &self.inner.config;
+        info!(addr = %config.server_addr, "reconnecting to the gateway");
+        let link = Link::open(
+            &self.inner.endpoint,
+            config.server_addr,
+            &config.server_name,
+            config.max_in_flight,
+        )
+        .await?;
+        *self.lock_link() = Some(Arc::clone(&link));
+        Ok(link)
+    }
+
+    fn live_link(&self) -> Option<Arc<Link>> {
+        self.lock_link().as_ref().filter(|l| l.is_alive()).cloned()
+    }
+
+    /// Drops `link` as the current link (if it still is).
+    fn forget(&self, link: &Arc<Link>) {
+        let mut current = self.lock_link();
+        if current.as_ref().is_some_and(|c| Arc::ptr_eq(c, link)) {
+            *current = None;
+        }
+    }
+
+    fn lock_link(&self) -> std::sync::MutexGuard<'_, Option<Arc<Link>>> {
+        // Only an `Option<Arc>` swap happens under this lock: never half-done.
+        self.inner.link.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// A fresh random scan id from the operating system's generator.
+pub fn random_scan_id() -> Result<ScanId, ClientError> {
+    let mut bytes = [0u8; 16];
+    getrandom::fill(&mut bytes).map_err(|e| ClientError::Entropy(e.to_string()))?;
+    Ok(ScanId::from_random(bytes))
+}
+
+fn backoff(attempt: u32) -> Duration {
+    let doublings = attempt.saturating_sub(2).min(16);
+    let ms = RETRY_BACKOFF_BASE_MS.saturating_mul(1 << doublings);
+    Duration::from_millis(ms.min(RETRY_BACKOFF_MAX_MS))
+}
+
+fn unix_now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_and_is_capped() {
+        assert_eq!(backoff(2), Duration::from_millis(50));
+        assert_eq!(backoff(3), Duration::from_millis(100));
+        assert_eq!(backoff(10), Duration::from_millis(RETRY_BACKOFF_MAX_MS));
+    }
+
+    #[test]
+    fn debug_output_never_shows_a_whole_token() {
+        let input = ScanInput {
+            token: "SECRETTOKENVALUE1234".into(),
+            gate: "g".into(),
+            event: None,
+            scan_id: None,
+        };
+        assert!(!format!("{input:?}").contains("SECRETTOKENVALUE1234"));
+    }
+
+    #[test]
+    fn random_scan_ids_differ() {
+        let a = random_scan_id().expect("entropy");
+        let b = random_scan_id().expect("entropy");
+        assert_ne!(a, b);
+        assert_eq!(a.as_str().len(), 32);
+    }
+}

@@ -1,0 +1,186 @@
+//! Scans per second through the whole gateway on loopback: real QUIC + TLS,
+//! the client SDK, token verification, per-pass actors and durable group
+//! commits, gateway and load in one process on this machine's cores.
+//!
+//! Baseline in the same run: `ping` through the same connections and SDK (the
+//! transport's ceiling: framing, QUIC, TLS, no decision, no disk).
+//!
+//! `cargo bench -p scangate --bench scan_loop -- [--seconds S] [--connections C] [--depth D] [--passes P]`
+
+use scangate::config::ServeConfig;
+use scangate::datadir::DEV_SCANNER;
+use scangate_client::{ScanInput, Scanner, ScannerConfig};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
+
+struct Args {
+    seconds: u64,
+    connections: usize,
+    depth: usize,
+    passes: u32,
+}
+
+fn args() -> Args {
+    let mut a = Args { seconds: 5, connections: 4, depth: 32, passes: 10_000 };
+    let argv: Vec<String> = std::env::args().collect();
+    let mut i = 1;
+    while i < argv.len() {
+        let value = || argv.get(i + 1).and_then(|v| v.parse::<u64>().ok());
+        match argv[i].as_str() {
+            "--seconds" => a.seconds = value().expect("--seconds N"),
+            "--connections" => a.connections = value().expect("--connections N") as usize,
+            "--depth" => a.depth = value().expect("--depth N") as usize,
+            "--passes" => a.passes = value().expect("--passes N") as u32,
+            _ => {
+                i += 1;
+                continue;
+            }
+        }
+        i += 2;
+    }
+    a
+}
+
+struct Run {
+    ops: u64,
+    secs: f64,
+    lat_us: Vec<u32>,
+}
+
+impl Run {
+    fn rate(&self) -> f64 {
+        self.ops as f64 / self.secs
+    }
+    fn pct(&self, p: f64) -> f64 {
+        if self.lat_us.is_empty() {
+            return 0.0;
+        }
+        let i = ((self.lat_us.len() as f64 * p).ceil() as usize).clamp(1, self.lat_us.len()) - 1;
+        f64::from(self.lat_us[i]) / 1000.0
+    }
+}
+
+async fn drive(scanners: &[Scanner], depth: usize, secs: u64, tokens: Arc<Vec<String>>, ping: bool) -> Run {
+    let stop = Arc::new(AtomicBool::new(false));
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for (c, s) in scanners.iter().enumerate() {
+        for d in 0..depth {
+            let (s, stop, tokens) = (s.clone(), stop.clone(), tokens.clone());
+            let mut x = (c * 7919 + d * 104_729 + 1) as u64;
+            tasks.push(tokio::spawn(async move {
+                let mut lat = Vec::new();
+                while !stop.load(Ordering::Relaxed) {
+                    let t = Instant::now();
+                    if ping {
+                        s.ping().await.expect("ping");
+                    } else {
+                        x ^= x << 13;
+                        x ^= x >> 7;
+                        x ^= x << 17;
+                        let token = tokens[(x % tokens.len() as u64) as usize].clone();
+                        let r = s
+                            .scan(ScanInput { token, gate: "A".into(), event: None, scan_id: None })
+                            .await
+                            .expect("scan");
+                        assert!(r.decision.is_granted(), "{:?}", r.decision);
+                    }
+                    lat.push(t.elapsed().as_micros().min(u128::from(u32::MAX)) as u32);
+                }
+                lat
+            }));
+        }
+    }
+    tokio::time::sleep(Duration::from_secs(secs)).await;
+    stop.store(true, Ordering::Relaxed);
+    let mut lat_us = Vec::new();
+    for t in tasks {
+        lat_us.extend(t.await.expect("task"));
+    }
+    let secs = started.elapsed().as_secs_f64();
+    lat_us.sort_unstable();
+    Run { ops: lat_us.len() as u64, secs, lat_us }
+}
+
+fn main() {
+    let a = args();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(async move {
+        let dir = tempfile::Builder::new().prefix("scangate-bench").tempdir_in(".").expect("tempdir");
+        let mut config = ServeConfig::new(dir.path().to_owned());
+        config.quic_addr = "127.0.0.1:0".parse().expect("addr");
+        config.http_addr = "127.0.0.1:0".parse().expect("addr");
+        config.rate.scans_per_s = u32::MAX / 2;
+        config.rate.burst = u32::MAX / 2;
+        let shutdown = CancellationToken::new();
+        let running = scangate::serve::start(config, shutdown.clone()).await.expect("gateway");
+        let endpoints = running.endpoints.clone();
+        let gateway = tokio::spawn(running.stopped());
+
+        let token = std::fs::read_to_string(dir.path().join("admin-token")).expect("token");
+        let http = reqwest::Client::new();
+        let mut tokens = Vec::new();
+        let mut left = a.passes;
+        while left > 0 {
+            let n = left.min(scangate::api::ISSUE_MAX);
+            let passes: Vec<scangate::api::PassView> = http
+                .post(format!("http://{}/v1/passes", endpoints.http))
+                .bearer_auth(token.trim())
+                .json(&serde_json::json!({"event": "bench", "unlimited": true, "count": n}))
+                .send()
+                .await
+                .expect("issue")
+                .json()
+                .await
+                .expect("passes");
+            tokens.extend(passes.into_iter().map(|p| p.token));
+            left -= n;
+        }
+        let tokens = Arc::new(tokens);
+        let pki = dir.path().join("pki");
+        let mut scanners = Vec::new();
+        for _ in 0..a.connections {
+            let config = ScannerConfig::from_files(
+                endpoints.quic,
+                &pki.join("ca.pem"),
+                &pki.join("scanners").join(format!("{DEV_SCANNER}.pem")),
+                &pki.join("scanners").join(format!("{DEV_SCANNER}.key")),
+            )
+            .expect("scanner config");
+            scanners.push(Scanner::connect(config).await.expect("connect"));
+        }
+        let _warm = drive(&scanners, a.depth, 1, tokens.clone(), false).await;
+        let ping = drive(&scanners, a.depth, a.seconds, tokens.clone(), true).await;
+        let scan = drive(&scanners, a.depth, a.seconds, tokens.clone(), false).await;
+        println!(
+            "gateway on loopback: {} connections x {} in flight = {} scans in flight, {} passes, {} s each, 2 worker threads, gateway and load in one process",
+            a.connections,
+            a.depth,
+            a.connections * a.depth,
+            a.passes,
+            a.seconds
+        );
+        println!("| workload | ops/s | p50 ms | p99 ms | ratio to ping |");
+        println!("| --- | ---: | ---: | ---: | ---: |");
+        for (name, r) in [("ping (transport ceiling)", &ping), ("durable scans (all grants)", &scan)] {
+            println!(
+                "| {name} | {:.0} | {:.2} | {:.2} | {:.2} |",
+                r.rate(),
+                r.pct(0.50),
+                r.pct(0.99),
+                r.rate() / ping.rate()
+            );
+        }
+        for s in &scanners {
+            s.close().await;
+        }
+        shutdown.cancel();
+        gateway.await.expect("join").expect("clean stop");
+    });
+}

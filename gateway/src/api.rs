@@ -1,0 +1,319 @@
+//! The admin API's JSON shapes, shared by the server and the `scangate pass`
+//! client, and the translation between them and the domain.
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use scangate_core::pass::Pass;
+use scangate_core::token::Keyring;
+use scangate_core::{Kind, PassId, ScanRecord, Status};
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+/// Most passes one issue request may create. Bigger batches are split by the
+/// client (`scangate pass issue --count` does this).
+pub const ISSUE_MAX: u32 = 10_000;
+
+/// `POST /v1/passes`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IssueRequest {
+    /// The event.
+    pub event: String,
+    /// `ticket` (default), `pass`, `access_code` or `card_share`.
+    #[serde(default)]
+    pub kind: Kind,
+    /// Most uses; default 1. Ignored when `unlimited`.
+    pub max_uses: Option<u32>,
+    /// No use limit.
+    #[serde(default)]
+    pub unlimited: bool,
+    /// Start of validity, RFC 3339.
+    pub valid_from: Option<String>,
+    /// End of validity, RFC 3339.
+    pub valid_until: Option<String>,
+    /// Gates the pass admits to (empty: all).
+    #[serde(default)]
+    pub gates: Vec<String>,
+    /// What a scanner may show on a grant.
+    pub display: Option<String>,
+    /// How many identical passes to issue (default 1, at most [`ISSUE_MAX`]).
+    pub count: Option<u32>,
+}
+
+/// A pass as the admin API shows it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PassView {
+    /// 32 hex digits.
+    pub id: String,
+    /// The signed token to put in the QR code.
+    pub token: String,
+    /// The event.
+    pub event: String,
+    /// The kind.
+    pub kind: Kind,
+    /// `active`, `suspended` or `revoked`.
+    pub status: Status,
+    /// The reason given with the last status change.
+    pub status_reason: Option<String>,
+    /// Use limit; `null` = unlimited.
+    pub max_uses: Option<u32>,
+    /// Uses so far.
+    pub uses: u32,
+    /// RFC 3339.
+    pub valid_from: Option<String>,
+    /// RFC 3339.
+    pub valid_until: Option<String>,
+    /// Gates (empty: all).
+    pub gates: Vec<String>,
+    /// Display payload.
+    pub display: Option<String>,
+    /// RFC 3339.
+    pub created_at: String,
+}
+
+impl PassView {
+    /// The view of a pass, with its token signed by the active key.
+    pub fn new(pass: &Pass, keyring: &Keyring) -> Self {
+        PassView {
+            id: pass.id.to_string(),
+            token: keyring.sign(pass.id, None),
+            event: pass.event.clone(),
+            kind: pass.kind,
+            status: pass.status,
+            status_reason: pass.status_reason.clone(),
+            max_uses: pass.max_uses,
+            uses: pass.uses,
+            valid_from: pass.valid_from_ms.map(rfc3339),
+            valid_until: pass.valid_until_ms.map(rfc3339),
+            gates: pass.gates.clone(),
+            display: pass.display.clone(),
+            created_at: rfc3339(pass.created_ms),
+        }
+    }
+}
+
+/// A scan as the admin API shows it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ScanView {
+    /// The scanner's scan id.
+    pub scan_id: String,
+    /// The pass.
+    pub pass_id: String,
+    /// When the gateway decided, RFC 3339.
+    pub at: String,
+    /// The scanner's clock, RFC 3339.
+    pub scanner_time: String,
+    /// Gate.
+    pub gate: String,
+    /// Device (certificate name).
+    pub device: String,
+    /// `granted` or `denied`.
+    pub decision: String,
+    /// Denial reason, or null.
+    pub reason: Option<String>,
+    /// Use count after this scan.
+    pub uses_after: u32,
+}
+
+impl From<&ScanRecord> for ScanView {
+    fn from(r: &ScanRecord) -> Self {
+        ScanView {
+            scan_id: r.scan_id.to_string(),
+            pass_id: r.pass_id.to_string(),
+            at: rfc3339(r.at_ms),
+            scanner_time: rfc3339(r.scanner_time_ms),
+            gate: r.gate.clone(),
+            device: r.device.clone(),
+            decision: decision_word(r.decision.is_granted()).to_owned(),
+            reason: r.decision.reason().map(|x| x.as_str().to_owned()),
+            uses_after: r.uses_after,
+        }
+    }
+}
+
+/// `granted` or `denied`.
+pub fn decision_word(granted: bool) -> &'static str {
+    if granted { "granted" } else { "denied" }
+}
+
+/// Unix milliseconds as RFC 3339 (UTC).
+pub fn rfc3339(ms: i64) -> String {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .ok()
+        .and_then(|t| t.format(&Rfc3339).ok())
+        .unwrap_or_else(|| format!("@{ms}ms"))
+}
+
+/// RFC 3339 as Unix milliseconds.
+pub fn parse_rfc3339(field: &'static str, s: &str) -> Result<i64, ApiError> {
+    let t = OffsetDateTime::parse(s, &Rfc3339).map_err(|_| {
+        ApiError::invalid(field, format!("{s:?} is not an RFC 3339 time such as 2026-07-01T18:00:00Z"))
+    })?;
+    i64::try_from(t.unix_timestamp_nanos() / 1_000_000)
+        .map_err(|_| ApiError::invalid(field, "time out of range"))
+}
+
+/// Turns an issue request into passes with fresh random ids.
+pub fn build_passes(req: &IssueRequest, now_ms: i64) -> Result<Vec<Pass>, ApiError> {
+    let count = req.count.unwrap_or(1);
+    if !(1..=ISSUE_MAX).contains(&count) {
+        return Err(ApiError::invalid("count", format!("must be between 1 and {ISSUE_MAX}")));
+    }
+    if req.unlimited && req.max_uses.is_some() {
+        return Err(ApiError::invalid("max_uses", "give max_uses or unlimited, not both"));
+    }
+    let template = Pass {
+        id: PassId([0; 16]),
+        event: req.event.clone(),
+        kind: req.kind,
+        status: Status::Active,
+        status_reason: None,
+        valid_from_ms: req.valid_from.as_deref().map(|s| parse_rfc3339("valid_from", s)).transpose()?,
+        valid_until_ms: req.valid_until.as_deref().map(|s| parse_rfc3339("valid_until", s)).transpose()?,
+        max_uses: if req.unlimited { None } else { Some(req.max_uses.unwrap_or(1)) },
+        uses: 0,
+        gates: req.gates.clone(),
+        display: req.display.clone(),
+        created_ms: now_ms,
+    };
+    template.validate().map_err(|e| ApiError::invalid("pass", e.to_string()))?;
+    Ok((0..count)
+        .map(|_| Pass {
+            id: PassId(crate::random_bytes()),
+            ..template.clone()
+        })
+        .collect())
+}
+
+/// An API error: `{"error": {"code", "message", "field"}}` with a status code.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ApiError {
+    /// HTTP status (not serialized).
+    #[serde(skip, default = "internal")]
+    pub status: StatusCode,
+    /// Machine-readable code.
+    pub code: String,
+    /// One sentence.
+    pub message: String,
+    /// The offending field, if one.
+    pub field: Option<String>,
+}
+
+fn internal() -> StatusCode {
+    StatusCode::INTERNAL_SERVER_ERROR
+}
+
+#[derive(Serialize, Deserialize)]
+struct ErrorBody {
+    error: ApiError,
+}
+
+impl ApiError {
+    /// An error with a status, code and message.
+    pub fn new(status: StatusCode, code: &str, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            code: code.to_owned(),
+            message: message.into(),
+            field: None,
+        }
+    }
+
+    /// 400 for a field.
+    pub fn invalid(field: &str, message: impl Into<String>) -> Self {
+        ApiError {
+            field: Some(field.to_owned()),
+            ..ApiError::new(StatusCode::BAD_REQUEST, "invalid", message)
+        }
+    }
+
+    /// 404.
+    pub fn not_found(message: impl Into<String>) -> Self {
+        ApiError::new(StatusCode::NOT_FOUND, "not_found", message)
+    }
+
+    /// 503.
+    pub fn unavailable(message: impl Into<String>) -> Self {
+        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", message)
+    }
+
+    /// A JSON body that could not be read (413 when too large).
+    pub fn from_json(e: axum::extract::rejection::JsonRejection) -> Self {
+        let status = e.status();
+        let code = if status == StatusCode::PAYLOAD_TOO_LARGE { "too_large" } else { "invalid" };
+        ApiError::new(status, code, e.body_text())
+    }
+
+    /// Parses an error body returned by the server.
+    pub fn from_body(status: StatusCode, body: &str) -> Self {
+        match serde_json::from_str::<ErrorBody>(body) {
+            Ok(b) => ApiError { status, ..b.error },
+            Err(_) => ApiError::new(status, "http", format!("HTTP {status}: {}", body.trim())),
+        }
+    }
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.field {
+            Some(field) => write!(f, "{field}: {}", self.message),
+            None => f.write_str(&self.message),
+        }
+    }
+}
+
+impl std::error::Error for ApiError {}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.status, Json(ErrorBody { error: self })).into_response()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn req() -> IssueRequest {
+        IssueRequest {
+            event: "fest".into(),
+            kind: Kind::Ticket,
+            max_uses: None,
+            unlimited: false,
+            valid_from: Some("2026-07-01T10:00:00Z".into()),
+            valid_until: None,
+            gates: vec![],
+            display: None,
+            count: Some(3),
+        }
+    }
+
+    #[test]
+    fn builds_distinct_passes_with_defaults() {
+        let passes = build_passes(&req(), 5).expect("passes");
+        assert_eq!(passes.len(), 3);
+        assert_ne!(passes[0].id, passes[1].id);
+        assert_eq!(passes[0].max_uses, Some(1));
+        assert_eq!(passes[0].valid_from_ms, Some(1_782_900_000_000));
+        assert_eq!(rfc3339(1_782_900_000_000), "2026-07-01T10:00:00Z");
+    }
+
+    #[test]
+    fn rejects_bad_fields_by_name() {
+        let mut r = req();
+        r.count = Some(ISSUE_MAX + 1);
+        assert_eq!(build_passes(&r, 0).expect_err("count").field.as_deref(), Some("count"));
+        let mut r = req();
+        r.valid_from = Some("tomorrow".into());
+        assert_eq!(build_passes(&r, 0).expect_err("time").field.as_deref(), Some("valid_from"));
+        let mut r = req();
+        r.unlimited = true;
+        r.max_uses = Some(2);
+        assert_eq!(build_passes(&r, 0).expect_err("both").field.as_deref(), Some("max_uses"));
+        let mut r = req();
+        r.event = String::new();
+        assert!(build_passes(&r, 0).expect_err("event").message.contains("event"));
+    }
+}

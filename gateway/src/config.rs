@@ -1,0 +1,128 @@
+//! The gateway's configuration: one struct per component, every field with
+//! its default and the reason for it. The effective config is logged once at
+//! start.
+
+use scangate_actors::RegistryConfig;
+use scangate_core::frame::{FRAME_MAX_BYTES, LENGTH_BYTES};
+use scangate_storage::cache::CacheConfig;
+use scangate_storage::embedded::EmbeddedConfig;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// Everything `scangate serve` needs.
+#[derive(Debug, Clone)]
+pub struct ServeConfig {
+    /// The data directory (store, PKI, keys, admin token).
+    pub data_dir: PathBuf,
+    /// UDP address of the QUIC listener. Default `0.0.0.0:4433`.
+    pub quic_addr: SocketAddr,
+    /// TCP address of the operator HTTP plane. Default `127.0.0.1:8080`:
+    /// the admin API is not exposed beyond the host unless asked.
+    pub http_addr: SocketAddr,
+    /// Extra DNS names or IPs for the gateway certificate (first start only).
+    pub gateway_names: Vec<String>,
+    /// QUIC transport and admission limits.
+    pub quic: QuicLimits,
+    /// Per-device rate limit.
+    pub rate: RateLimit,
+    /// How long a shutdown waits for in-flight scans to be answered.
+    pub drain_timeout_ms: u64,
+    /// Per-pass actors and their bounds.
+    pub registry: RegistryConfig,
+    /// The embedded store (group commit).
+    pub store: EmbeddedConfig,
+    /// The hot cache of pass records.
+    pub cache: CacheConfig,
+}
+
+impl ServeConfig {
+    /// The defaults for a data directory.
+    pub fn new(data_dir: PathBuf) -> Self {
+        ServeConfig {
+            data_dir,
+            quic_addr: SocketAddr::from(([0, 0, 0, 0], 4433)),
+            http_addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            gateway_names: Vec::new(),
+            quic: QuicLimits::default(),
+            rate: RateLimit::default(),
+            drain_timeout_ms: DRAIN_TIMEOUT_MS,
+            registry: RegistryConfig::default(),
+            store: EmbeddedConfig::default(),
+            cache: CacheConfig::default(),
+        }
+    }
+}
+
+/// Default drain deadline: long enough for a group commit under load (a few
+/// ms) many times over, short enough for an orchestrator's stop timeout.
+pub const DRAIN_TIMEOUT_MS: u64 = 10_000;
+
+/// QUIC transport limits, all set explicitly (no library default decides one).
+#[derive(Debug, Clone)]
+pub struct QuicLimits {
+    /// Most scanner connections at once; more are refused at the handshake.
+    /// Default 10,000: a large venue has a few thousand scanners.
+    pub max_connections: usize,
+    /// Bidirectional streams a scanner may have open at once. Default 8: the
+    /// SDK uses one long-lived stream; a few more allow recovery.
+    pub max_streams_per_connection: u32,
+    /// Flow-control window per stream, bytes. Default 64 KiB: hundreds of
+    /// pipelined scans, well above one frame.
+    pub stream_window_bytes: u32,
+    /// Flow-control window per connection, bytes. Default 256 KiB.
+    pub connection_window_bytes: u32,
+    /// A connection with no traffic for this long is closed. Default 30 s;
+    /// scanners send keep-alives more often than that.
+    pub idle_timeout_ms: u64,
+    /// A handshake that takes longer is abandoned. Default 5 s.
+    pub handshake_timeout_ms: u64,
+    /// Scans in flight per connection; beyond it a scan is answered `busy`
+    /// at once. Default 512: deep pipelining for load tools, bounded memory.
+    pub max_in_flight_per_connection: usize,
+}
+
+/// Bytes read from a stream at once. With the frame limit, this bounds a
+/// stream's read buffer to `FRAME_MAX_BYTES + LENGTH_BYTES + READ_CHUNK_BYTES`.
+pub const READ_CHUNK_BYTES: usize = 16 * 1024;
+
+const _: () = assert!(
+    FRAME_MAX_BYTES + LENGTH_BYTES < 64 * 1024,
+    "a whole frame must fit the default stream window"
+);
+
+impl Default for QuicLimits {
+    fn default() -> Self {
+        QuicLimits {
+            max_connections: 10_000,
+            max_streams_per_connection: 8,
+            stream_window_bytes: 64 * 1024,
+            connection_window_bytes: 256 * 1024,
+            idle_timeout_ms: 30_000,
+            handshake_timeout_ms: 5_000,
+            max_in_flight_per_connection: 512,
+        }
+    }
+}
+
+/// A token bucket per scanning device (certificate name).
+#[derive(Debug, Clone)]
+pub struct RateLimit {
+    /// Sustained scans per second per device. Default 100: a turnstile scans
+    /// about one person a second; 100 leaves room for retries and bursts of
+    /// fast handhelds while stopping a runaway or stolen device.
+    pub scans_per_s: u32,
+    /// Bucket size: scans a device may send at once. Default 200.
+    pub burst: u32,
+    /// Devices tracked at once (oldest forgotten first). Default 100,000.
+    pub max_devices: u64,
+}
+
+impl Default for RateLimit {
+    fn default() -> Self {
+        RateLimit {
+            scans_per_s: 100,
+            burst: 200,
+            max_devices: 100_000,
+        }
+    }
+}

@@ -1,0 +1,166 @@
+//! The data directory: where a gateway keeps its store, PKI, signing keys and
+//! admin token, and where client commands find them.
+//!
+//! ```text
+//! DATA/
+//!   pki/            CA, gateway certificate, scanners/NAME.{pem,key}
+//!   signing-keys.json   token signing keys (secret, 0600)
+//!   admin-token     bearer token for the admin API (secret, 0600)
+//!   store/          the embedded database
+//!   gateway.json    where the running gateway listens (written when ready)
+//! ```
+
+use crate::keys;
+use anyhow::{Context, Result};
+use serde::{Deserialize, Serialize};
+use std::fs;
+use std::io::Write;
+use std::net::SocketAddr;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+
+/// The scanner certificate a first start creates, so `scangate scan` works at once.
+pub const DEV_SCANNER: &str = "dev-scanner";
+
+/// Paths inside one data directory.
+#[derive(Debug, Clone)]
+pub struct DataDir {
+    root: PathBuf,
+}
+
+/// Where a running gateway can be reached; written once it is ready.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Endpoints {
+    /// The QUIC address scanners connect to.
+    pub quic: SocketAddr,
+    /// The operator HTTP address.
+    pub http: SocketAddr,
+    /// The gateway's process id.
+    pub pid: u32,
+}
+
+impl DataDir {
+    /// A data directory at `root` (not created yet).
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        DataDir { root: root.into() }
+    }
+
+    /// The directory itself.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The PKI directory.
+    pub fn pki(&self) -> PathBuf {
+        self.root.join("pki")
+    }
+
+    /// The signing keyring.
+    pub fn signing_keys(&self) -> PathBuf {
+        self.root.join("signing-keys.json")
+    }
+
+    /// The admin bearer token.
+    pub fn admin_token(&self) -> PathBuf {
+        self.root.join("admin-token")
+    }
+
+    /// The embedded store's directory.
+    pub fn store(&self) -> PathBuf {
+        self.root.join("store")
+    }
+
+    /// The running gateway's addresses.
+    pub fn endpoints(&self) -> PathBuf {
+        self.root.join("gateway.json")
+    }
+
+    /// Creates what a first start needs and is missing: the directory, the
+    /// PKI (CA, gateway and dev scanner certificates), a signing key and an
+    /// admin token. Returns the paths it created; never the secrets.
+    pub fn prepare(&self, gateway_names: &[String]) -> Result<Vec<PathBuf>> {
+        create_private_dir(&self.root)?;
+        let mut created = Vec::new();
+        let pki = scangate_certs::Pki::open(&self.pki());
+        let report = pki.init(gateway_names).context("cannot create the PKI")?;
+        created.extend(report.created);
+        if !pki.scanner_exists(DEV_SCANNER) {
+            let files = pki
+                .issue_scanner(DEV_SCANNER)
+                .context("cannot issue the dev scanner certificate")?;
+            created.push(files.cert);
+        }
+        if !self.signing_keys().exists() {
+            keys::create(&self.signing_keys())?;
+            created.push(self.signing_keys());
+        }
+        if !self.admin_token().exists() {
+            let token = format!("sga_{}", hex::encode(crate::random_bytes::<24>()));
+            write_secret(&self.admin_token(), token.as_bytes())?;
+            created.push(self.admin_token());
+        }
+        Ok(created)
+    }
+
+    /// Reads the admin token.
+    pub fn read_admin_token(&self) -> Result<String> {
+        let path = self.admin_token();
+        let token = fs::read_to_string(&path).with_context(|| {
+            format!(
+                "cannot read the admin token at {} (has `scangate serve` run with this --data-dir?)",
+                path.display()
+            )
+        })?;
+        Ok(token.trim().to_owned())
+    }
+
+    /// Reads where the running gateway listens.
+    pub fn read_endpoints(&self) -> Result<Endpoints> {
+        let path = self.endpoints();
+        let text = fs::read_to_string(&path).with_context(|| {
+            format!(
+                "no running gateway found: {} is missing (start `scangate serve --data-dir {}` or pass the address)",
+                path.display(),
+                self.root.display()
+            )
+        })?;
+        serde_json::from_str(&text).with_context(|| format!("{} is not valid", path.display()))
+    }
+
+    /// Records where this gateway listens (atomically: write then rename).
+    pub fn write_endpoints(&self, endpoints: &Endpoints) -> Result<()> {
+        let tmp = self.root.join("gateway.json.tmp");
+        fs::write(&tmp, serde_json::to_vec_pretty(endpoints)?)
+            .with_context(|| format!("cannot write {}", tmp.display()))?;
+        fs::rename(&tmp, self.endpoints())
+            .with_context(|| format!("cannot write {}", self.endpoints().display()))
+    }
+
+    /// Removes the endpoints file on a clean stop.
+    pub fn clear_endpoints(&self) {
+        let _ = fs::remove_file(self.endpoints());
+    }
+}
+
+/// Creates a directory readable only by its owner (mode 0700), if missing.
+pub fn create_private_dir(path: &Path) -> Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(path)
+        .with_context(|| format!("cannot create {}", path.display()))
+}
+
+/// Writes a secret file with mode 0600; refuses to overwrite one.
+pub fn write_secret(path: &Path, bytes: &[u8]) -> Result<()> {
+    let mut f = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("cannot create {}", path.display()))?;
+    f.write_all(bytes)?;
+    f.sync_all()?;
+    Ok(())
+}

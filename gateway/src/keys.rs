@@ -1,0 +1,97 @@
+//! The token signing keyring file: every key verifies, the active key signs.
+//!
+//! `signing-keys.json` (mode 0600):
+//! `{"active": 2, "keys": [{"id": 1, "secret": "<64 hex>"}, {"id": 2, ...}]}`.
+//! Rotation adds a key and makes it active; old keys stay so printed passes
+//! keep working until an operator removes a key by hand.
+
+use anyhow::{Context, Result, bail};
+use scangate_core::token::{Keyring, SECRET_BYTES, SigningKey};
+use serde::{Deserialize, Serialize};
+use std::fs;
+use std::path::Path;
+
+#[derive(Serialize, Deserialize)]
+struct KeyFile {
+    active: u8,
+    keys: Vec<KeyEntry>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct KeyEntry {
+    id: u8,
+    secret: String,
+}
+
+fn fresh_key(id: u8) -> KeyEntry {
+    KeyEntry {
+        id,
+        secret: hex::encode(crate::random_bytes::<SECRET_BYTES>()),
+    }
+}
+
+/// Creates a keyring file with one fresh key (id 1).
+pub fn create(path: &Path) -> Result<()> {
+    let file = KeyFile {
+        active: 1,
+        keys: vec![fresh_key(1)],
+    };
+    crate::datadir::write_secret(path, &serde_json::to_vec_pretty(&file)?)
+}
+
+fn read(path: &Path) -> Result<KeyFile> {
+    let text = fs::read_to_string(path)
+        .with_context(|| format!("cannot read the signing keys at {}", path.display()))?;
+    serde_json::from_str(&text).with_context(|| format!("{} is not a valid keyring", path.display()))
+}
+
+/// Loads the keyring.
+pub fn load(path: &Path) -> Result<Keyring> {
+    let file = read(path)?;
+    let mut keys = Vec::with_capacity(file.keys.len());
+    for k in &file.keys {
+        let mut secret = [0u8; SECRET_BYTES];
+        hex::decode_to_slice(&k.secret, &mut secret).with_context(|| {
+            format!("key {} in {} is not {SECRET_BYTES} hex bytes", k.id, path.display())
+        })?;
+        keys.push(SigningKey { id: k.id, secret });
+    }
+    Keyring::new(&keys, file.active).with_context(|| format!("{} is not usable", path.display()))
+}
+
+/// Adds a fresh key and makes it the signing key. Returns its id. A running
+/// gateway picks it up on its next start.
+pub fn rotate(path: &Path) -> Result<u8> {
+    let mut file = read(path)?;
+    let Some(id) = (1..=u8::MAX).find(|id| file.keys.iter().all(|k| k.id != *id)) else {
+        bail!("the keyring is full (255 keys): remove retired keys first");
+    };
+    file.keys.push(fresh_key(id));
+    file.active = id;
+    let tmp = path.with_extension("json.tmp");
+    let _ = fs::remove_file(&tmp);
+    crate::datadir::write_secret(&tmp, &serde_json::to_vec_pretty(&file)?)?;
+    fs::rename(&tmp, path).with_context(|| format!("cannot replace {}", path.display()))?;
+    Ok(id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use scangate_core::PassId;
+
+    #[test]
+    fn rotation_keeps_old_tokens_valid() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("keys.json");
+        create(&path).expect("create");
+        let before = load(&path).expect("load");
+        let token = before.sign(PassId([3; 16]), None);
+        assert_eq!(rotate(&path).expect("rotate"), 2);
+        let after = load(&path).expect("load");
+        assert_eq!(after.active_key_id(), 2);
+        assert_eq!(after.verify(&token).map(|c| c.key_id), Ok(1));
+        let mode = std::os::unix::fs::PermissionsExt::mode(&fs::metadata(&path).expect("meta").permissions());
+        assert_eq!(mode & 0o777, 0o600);
+    }
+}

@@ -1,0 +1,296 @@
+//! The QUIC listener: admission at the edge, one task per connection and per
+//! stream, frames in, replies out (possibly out of order, matched by request id).
+
+use crate::config::{QuicLimits, READ_CHUNK_BYTES};
+use crate::ratelimit::{Bucket, Limiter};
+use crate::scan_service::{Precheck, ScanService, error};
+use bytes::{Buf, BytesMut};
+use metrics::{counter, gauge};
+use quinn::{Connection, Endpoint, RecvStream, SendStream, VarInt};
+use scangate_core::frame::{self, DecodeError, FrameError, LENGTH_BYTES};
+use scangate_core::wire::{ErrorCode, Request, RequestBody, Response, ResponseBody};
+use scangate_core::Reason;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::{Semaphore, mpsc};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+/// Replies queued per stream before the reader waits for the writer. Bounds
+/// memory per stream; the QUIC flow-control window then holds back the scanner.
+const REPLY_QUEUE: usize = 256;
+/// Bytes of replies coalesced into one write.
+const WRITE_BATCH_BYTES: usize = 32 * 1024;
+/// How long a finished stream waits for the scanner to acknowledge its last
+/// replies during shutdown.
+const FINISH_ACK_TIMEOUT: Duration = Duration::from_secs(2);
+/// While shutting down, a stream is read until it has been quiet this long, so
+/// that every request already sent gets an answer (`shutting_down`).
+const SHUTDOWN_READ_GRACE: Duration = Duration::from_millis(100);
+
+/// Application close codes (see docs/protocol.md).
+pub mod codes {
+    use quinn::VarInt;
+    /// Normal close.
+    pub const OK: VarInt = VarInt::from_u32(0);
+    /// The gateway is shutting down.
+    pub const SHUTTING_DOWN: VarInt = VarInt::from_u32(1);
+    /// A stream was stopped because its framing broke (frame too large).
+    pub const BAD_FRAMING: VarInt = VarInt::from_u32(2);
+    /// A stream carried 0-RTT data, which is never processed.
+    pub const EARLY_DATA: VarInt = VarInt::from_u32(3);
+}
+
+/// The quinn server configuration: mutual TLS from the PKI, limits explicit.
+pub fn server_config(
+    tls: rustls::ServerConfig,
+    limits: &QuicLimits,
+) -> anyhow::Result<quinn::ServerConfig> {
+    let crypto = quinn::crypto::rustls::QuicServerConfig::try_from(tls)?;
+    let mut config = quinn::ServerConfig::with_crypto(Arc::new(crypto));
+    let mut transport = quinn::TransportConfig::default();
+    transport
+        .max_concurrent_bidi_streams(VarInt::from_u32(limits.max_streams_per_connection))
+        .max_concurrent_uni_streams(VarInt::from_u32(0))
+        .stream_receive_window(VarInt::from_u32(limits.stream_window_bytes))
+        .receive_window(VarInt::from_u32(limits.connection_window_bytes))
+        .max_idle_timeout(Some(
+            Duration::from_millis(limits.idle_timeout_ms).try_into()?,
+        ))
+        .keep_alive_interval(None)
+        .datagram_receive_buffer_size(None);
+    config.transport_config(Arc::new(transport));
+    config.max_incoming(limits.max_connections.min(u16::MAX as usize));
+    config.migration(true);
+    Ok(config)
+}
+
+/// Shared by every connection task.
+pub struct Listener {
+    /// The scan path.
+    pub service: Arc<ScanService>,
+    /// Per-device rate limits.
+    pub limiter: Limiter,
+    /// Limits.
+    pub limits: QuicLimits,
+    /// Cancelled when the gateway begins to shut down.
+    pub shutdown: CancellationToken,
+    /// Every task that may still owe a reply.
+    pub tracker: TaskTracker,
+}
+
+impl Listener {
+    /// Accepts connections until shutdown.
+    pub async fn run(self: Arc<Self>, endpoint: Endpoint) {
+        let connections = Arc::new(Semaphore::new(self.limits.max_connections));
+        loop {
+            let incoming = tokio::select! {
+                _ = self.shutdown.cancelled() => break,
+                incoming = endpoint.accept() => match incoming {
+                    Some(incoming) => incoming,
+                    None => break,
+                },
+            };
+            let Ok(permit) = connections.clone().try_acquire_owned() else {
+                counter!("scangate_connections_refused_total", "cause" => "limit").increment(1);
+                incoming.refuse();
+                continue;
+            };
+            let this = self.clone();
+            self.tracker.spawn(async move {
+                gauge!("scangate_connections_open").increment(1.0);
+                if let Err(e) = this.connection(incoming).await {
+                    tracing::debug!(error = %e, "connection ended");
+                }
+                gauge!("scangate_connections_open").decrement(1.0);
+                drop(permit);
+            });
+        }
+    }
+
+    async fn connection(self: Arc<Self>, incoming: quinn::Incoming) -> anyhow::Result<()> {
+        let connecting = incoming.accept()?;
+        let handshake = Duration::from_millis(self.limits.handshake_timeout_ms);
+        let conn = match tokio::time::timeout(handshake, connecting).await {
+            Ok(Ok(conn)) => conn,
+            Ok(Err(e)) => {
+                counter!("scangate_connections_refused_total", "cause" => "handshake").increment(1);
+                return Err(e.into());
+            }
+            Err(_) => anyhow::bail!("handshake took longer than {handshake:?}"),
+        };
+        let device = device_of(&conn).unwrap_or_else(|| "unknown-device".to_owned());
+        tracing::debug!(%device, remote = %conn.remote_address(), "scanner connected");
+        let bucket = self.limiter.bucket(&device);
+        let in_flight = Arc::new(Semaphore::new(self.limits.max_in_flight_per_connection));
+        let device: Arc<str> = device.into();
+        loop {
+            let (send, recv) = tokio::select! {
+                _ = self.shutdown.cancelled() => break,
+                stream = conn.accept_bi() => match stream {
+                    Ok(s) => s,
+                    Err(_) => break,
+                },
+            };
+            let stream = Stream {
+                listener: self.clone(),
+                device: device.clone(),
+                bucket: bucket.clone(),
+                in_flight: in_flight.clone(),
+            };
+            self.tracker.spawn(stream.run(send, recv));
+        }
+        Ok(())
+    }
+}
+
+/// The device name from the scanner's certificate.
+fn device_of(conn: &Connection) -> Option<String> {
+    let certs = conn
+        .peer_identity()?
+        .downcast::<Vec<rustls::pki_types::CertificateDer<'static>>>()
+        .ok()?;
+    scangate_certs::device_name(certs.first()?.as_ref())
+}
+
+struct Stream {
+    listener: Arc<Listener>,
+    device: Arc<str>,
+    bucket: Arc<Bucket>,
+    in_flight: Arc<Semaphore>,
+}
+
+impl Stream {
+    async fn run(self, send: SendStream, mut recv: RecvStream) {
+        let (tx, rx) = mpsc::channel::<Response>(REPLY_QUEUE);
+        self.listener.tracker.spawn(write_replies(send, rx));
+        if recv.is_0rtt() {
+            counter!("scangate_early_data_refused_total").increment(1);
+            let _ = recv.stop(codes::EARLY_DATA);
+            return;
+        }
+        let mut buf = BytesMut::with_capacity(READ_CHUNK_BYTES);
+        loop {
+            if !self.drain_frames(&mut buf, &tx).await {
+                let _ = recv.stop(codes::BAD_FRAMING);
+                return;
+            }
+            let read = recv.read_chunk(READ_CHUNK_BYTES, true);
+            let chunk = if self.listener.shutdown.is_cancelled() {
+                // Draining: answer what the scanner already sent (with
+                // `shutting_down`), stop once it goes quiet.
+                match tokio::time::timeout(SHUTDOWN_READ_GRACE, read).await {
+                    Ok(chunk) => chunk,
+                    Err(_) => {
+                        let _ = recv.stop(codes::SHUTTING_DOWN);
+                        return;
+                    }
+                }
+            } else {
+                tokio::select! {
+                    _ = self.listener.shutdown.cancelled() => continue,
+                    chunk = read => chunk,
+                }
+            };
+            match chunk {
+                Ok(Some(chunk)) => buf.extend_from_slice(&chunk.bytes),
+                Ok(None) | Err(_) => return,
+            }
+        }
+    }
+
+    /// Handles every whole frame in `buf`. Returns false when the stream's
+    /// framing can no longer be trusted.
+    async fn drain_frames(&self, buf: &mut BytesMut, tx: &mpsc::Sender<Response>) -> bool {
+        loop {
+            match frame::split_frame(buf) {
+                Ok((version, payload)) => self.request(version, &payload, tx).await,
+                Err(FrameError::Incomplete) => return true,
+                Err(FrameError::Empty) => {
+                    buf.advance(LENGTH_BYTES);
+                    counter!("scangate_bad_frames_total", "cause" => "malformed").increment(1);
+                    let reply = error(ErrorCode::MalformedFrame, "empty frame: no version byte");
+                    let _ = tx.send(Response { id: 0, body: reply }).await;
+                }
+                Err(e @ FrameError::TooLarge { .. }) => {
+                    counter!("scangate_bad_frames_total", "cause" => "too_large").increment(1);
+                    let reply = error(ErrorCode::FrameTooLarge, format!("{e}; this stream is closed"));
+                    let _ = tx.send(Response { id: 0, body: reply }).await;
+                    return false;
+                }
+            }
+        }
+    }
+
+    async fn request(&self, version: u8, payload: &[u8], tx: &mpsc::Sender<Response>) {
+        let request: Request = match frame::decode(version, payload) {
+            Ok(r) => r,
+            Err(e) => {
+                let (code, cause) = match e {
+                    DecodeError::UnsupportedVersion(_) => (ErrorCode::UnsupportedVersion, "version"),
+                    DecodeError::Malformed(_) => (ErrorCode::MalformedFrame, "malformed"),
+                };
+                counter!("scangate_bad_frames_total", "cause" => cause).increment(1);
+                let _ = tx.send(Response { id: 0, body: error(code, e.to_string()) }).await;
+                return;
+            }
+        };
+        let id = request.id;
+        let req = match request.body {
+            RequestBody::Ping => {
+                let _ = tx.send(Response { id, body: ResponseBody::Pong }).await;
+                return;
+            }
+            RequestBody::Scan(req) => req,
+        };
+        if self.listener.shutdown.is_cancelled() {
+            let body = error(ErrorCode::ShuttingDown, "the gateway is shutting down; retry elsewhere with the same scan id");
+            let _ = tx.send(Response { id, body }).await;
+            return;
+        }
+        let service = &self.listener.service;
+        let claims = match service.precheck(&req, &self.bucket, Instant::now()) {
+            Precheck::Answer(body) => {
+                let _ = tx.send(Response { id, body }).await;
+                return;
+            }
+            Precheck::Decide(claims) => claims,
+        };
+        let Ok(permit) = self.in_flight.clone().try_acquire_owned() else {
+            counter!("scangate_busy_total", "cause" => "connection").increment(1);
+            let body = service.denied(&req, Reason::Busy);
+            let _ = tx.send(Response { id, body }).await;
+            return;
+        };
+        let service = service.clone();
+        let device = self.device.clone();
+        let tx = tx.clone();
+        self.listener.tracker.spawn(async move {
+            let body = service.decide(&device, claims, req).await;
+            let _ = tx.send(Response { id, body }).await;
+            drop(permit);
+        });
+    }
+}
+
+/// Writes replies as they come, coalescing whatever is queued into one write.
+/// Ends when every sender (the reader and its scan tasks) is gone.
+async fn write_replies(mut send: SendStream, mut rx: mpsc::Receiver<Response>) {
+    let mut out = BytesMut::with_capacity(WRITE_BATCH_BYTES);
+    while let Some(first) = rx.recv().await {
+        frame::encode(&first, &mut out);
+        while out.len() < WRITE_BATCH_BYTES {
+            match rx.try_recv() {
+                Ok(next) => frame::encode(&next, &mut out),
+                Err(_) => break,
+            }
+        }
+        if send.write_all(&out).await.is_err() {
+            return;
+        }
+        out.clear();
+    }
+    if send.finish().is_ok() {
+        let _ = tokio::time::timeout(FINISH_ACK_TIMEOUT, send.stopped()).await;
+    }
+}

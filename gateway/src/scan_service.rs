@@ -1,0 +1,119 @@
+//! One scan at the gateway: check the request, verify the token (forgeries
+//! stop here, touching nothing), hand it to the pass's actor, shape the reply.
+
+use crate::ratelimit::Bucket;
+use metrics::{counter, histogram};
+use scangate_actors::{Registry, Scan, ScanError};
+use scangate_core::pass::{EVENT_MAX_BYTES, GATE_MAX_BYTES, check_name};
+use scangate_core::token::{Claims, Keyring};
+use scangate_core::wire::{ErrorCode, ResponseBody, ScanReply, ScanRequest, WireError};
+use scangate_core::{Decision, Reason};
+use std::time::Instant;
+
+/// The gateway's scan path, shared by every connection.
+pub struct ScanService {
+    keyring: Keyring,
+    registry: Registry,
+}
+
+/// What the cheap, synchronous checks decided.
+pub enum Precheck {
+    /// Answer at once with this.
+    Answer(ResponseBody),
+    /// Verified: decide through the pass's actor.
+    Decide(Claims),
+}
+
+impl ScanService {
+    /// A scan path over this keyring and registry.
+    pub fn new(keyring: Keyring, registry: Registry) -> Self {
+        ScanService { keyring, registry }
+    }
+
+    /// The checks that need no actor, cache or store, cheapest first: field
+    /// limits, the device's rate, the token's format and signature.
+    pub fn precheck(&self, req: &ScanRequest, bucket: &Bucket, now: Instant) -> Precheck {
+        if let Err(e) = check_name("gate", &req.gate, GATE_MAX_BYTES)
+            .and_then(|()| match &req.event {
+                Some(event) => check_name("event", event, EVENT_MAX_BYTES),
+                None => Ok(()),
+            })
+        {
+            return Precheck::Answer(error(ErrorCode::InvalidRequest, e.to_string()));
+        }
+        if !bucket.try_take(now) {
+            return Precheck::Answer(self.denied(req, Reason::RateLimited));
+        }
+        match self.keyring.verify(&req.token) {
+            Ok(claims) => Precheck::Decide(claims),
+            Err(e) => Precheck::Answer(self.denied(req, e.reason())),
+        }
+    }
+
+    /// Answers a scan that the actor must decide.
+    pub async fn decide(&self, device: &str, claims: Claims, req: ScanRequest) -> ResponseBody {
+        let started = Instant::now();
+        let scan = Scan {
+            scan_id: req.scan_id.clone(),
+            gate: req.gate,
+            event: req.event,
+            device: device.to_owned(),
+            scanner_time_ms: req.scanner_time_ms,
+            token_not_after_ms: claims.not_after_ms,
+        };
+        let body = match self.registry.scan(claims.pass_id, scan).await {
+            Ok(out) => {
+                record(out.decision);
+                ResponseBody::Scan(ScanReply {
+                    scan_id: req.scan_id,
+                    decision: out.decision,
+                    uses: out.uses,
+                    max_uses: out.max_uses,
+                    pass: Some(claims.pass_id.short()),
+                    display: out.display,
+                    replayed: out.replayed,
+                })
+            }
+            Err(ScanError::ScanIdConflict) => error(
+                ErrorCode::ScanIdConflict,
+                format!("scan id {} was already used for another pass", req.scan_id),
+            ),
+            Err(ScanError::ShuttingDown) => error(ErrorCode::ShuttingDown, "the gateway is shutting down"),
+            Err(e) => {
+                tracing::warn!(pass = %claims.pass_id.short(), error = %e, "scan not decided");
+                error(ErrorCode::Unavailable, format!("{e}; retry with the same scan id"))
+            }
+        };
+        histogram!("scangate_scan_seconds").record(started.elapsed().as_secs_f64());
+        body
+    }
+
+    /// A denial decided at the edge (no pass state involved).
+    pub fn denied(&self, req: &ScanRequest, reason: Reason) -> ResponseBody {
+        let decision = Decision::Denied(reason);
+        record(decision);
+        ResponseBody::Scan(ScanReply {
+            scan_id: req.scan_id.clone(),
+            decision,
+            uses: None,
+            max_uses: None,
+            pass: None,
+            display: None,
+            replayed: false,
+        })
+    }
+}
+
+fn record(decision: Decision) {
+    let reason = decision.reason().map_or("none", Reason::as_str);
+    let outcome = if decision.is_granted() { "granted" } else { "denied" };
+    counter!("scangate_scans_total", "decision" => outcome, "reason" => reason).increment(1);
+}
+
+/// An error reply body.
+pub fn error(code: ErrorCode, message: impl Into<String>) -> ResponseBody {
+    ResponseBody::Error(WireError {
+        code,
+        message: message.into(),
+    })
+}

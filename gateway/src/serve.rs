@@ -1,0 +1,174 @@
+//! `scangate serve`: wires the store, the actors, the QUIC listener and the
+//! HTTP plane together, and shuts them down in order.
+
+use crate::config::ServeConfig;
+use crate::datadir::{DataDir, Endpoints};
+use crate::http::{self, AppState};
+use crate::quic::{self, Listener, codes};
+use crate::ratelimit::Limiter;
+use crate::scan_service::ScanService;
+use anyhow::{Context, Result};
+use metrics_exporter_prometheus::PrometheusBuilder;
+use scangate_actors::Registry;
+use scangate_storage::Store;
+use scangate_storage::cache::CachedStore;
+use scangate_storage::embedded::EmbeddedStore;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+/// Runs the gateway until `shutdown` is cancelled (or SIGTERM / Ctrl-C),
+/// then drains and returns.
+pub async fn serve(config: ServeConfig, shutdown: CancellationToken) -> Result<()> {
+    tokio::spawn(crate::signals::cancel_on_signal(shutdown.clone()));
+    start(config, shutdown).await?.stopped().await
+}
+
+/// A gateway that accepts scans; [`Running::stopped`] drains it once its
+/// shutdown token is cancelled.
+pub struct Running {
+    /// Where it listens.
+    pub endpoints: Endpoints,
+    shutdown: CancellationToken,
+    drain: Duration,
+    ready: Arc<AtomicBool>,
+    quic_task: tokio::task::JoinHandle<()>,
+    tracker: TaskTracker,
+    endpoint: quinn::Endpoint,
+    registry: Registry,
+    store: Arc<dyn Store>,
+    http_shutdown: CancellationToken,
+    http_task: tokio::task::JoinHandle<std::io::Result<()>>,
+    data: DataDir,
+}
+
+/// Opens the store, binds both listeners and starts accepting. Returns once
+/// scans are accepted (`/readyz` answers 200).
+pub async fn start(config: ServeConfig, shutdown: CancellationToken) -> Result<Running> {
+    let data = DataDir::new(&config.data_dir);
+    let created = data.prepare(&config.gateway_names)?;
+    for path in &created {
+        println!("created {}", path.display());
+    }
+    tracing::info!(?config, "effective configuration");
+
+    let keyring = crate::keys::load(&data.signing_keys())?;
+    let admin_token: Arc<str> = data.read_admin_token()?.into();
+    let metrics = PrometheusBuilder::new()
+        .install_recorder()
+        .context("cannot install the metrics recorder")?;
+
+    let backend = EmbeddedStore::open(&data.store(), config.store.clone())
+        .with_context(|| format!("cannot open the store in {}", data.store().display()))?;
+    let store: Arc<dyn Store> = Arc::new(CachedStore::new(Arc::new(backend), config.cache.clone()));
+    let registry = Registry::new(store.clone(), config.registry.clone());
+
+    let pki = scangate_certs::Pki::open(&data.pki());
+    let tls = pki.server_config(scangate_core::wire::ALPN)?;
+    let endpoint = quinn::Endpoint::server(quic::server_config(tls, &config.quic)?, config.quic_addr)
+        .with_context(|| format!("cannot listen for QUIC on {}", config.quic_addr))?;
+    let http_listener = tokio::net::TcpListener::bind(config.http_addr)
+        .await
+        .with_context(|| format!("cannot listen for HTTP on {}", config.http_addr))?;
+
+    let tracker = TaskTracker::new();
+    let ready = Arc::new(AtomicBool::new(false));
+    let listener = Arc::new(Listener {
+        service: Arc::new(ScanService::new(keyring.clone(), registry.clone())),
+        limiter: Limiter::new(config.rate.clone()),
+        limits: config.quic.clone(),
+        shutdown: shutdown.clone(),
+        tracker: tracker.clone(),
+    });
+    let quic_task = tokio::spawn(listener.run(endpoint.clone()));
+
+    let app = http::router(AppState {
+        registry: registry.clone(),
+        store: store.clone(),
+        keyring,
+        admin_token,
+        ready: ready.clone(),
+        metrics,
+    });
+    let http_shutdown = CancellationToken::new();
+    let http_addr = http_listener.local_addr()?;
+    let http_task = tokio::spawn({
+        let stop = http_shutdown.clone();
+        async move {
+            axum::serve(http_listener, app)
+                .with_graceful_shutdown(async move { stop.cancelled().await })
+                .await
+        }
+    });
+    let endpoints = Endpoints {
+        quic: connectable(endpoint.local_addr()?),
+        http: connectable(http_addr),
+        pid: std::process::id(),
+    };
+    data.write_endpoints(&endpoints)?;
+    ready.store(true, Ordering::Release);
+    println!(
+        "scangate ready: scanners on quic://{} , operators on http://{} (data dir {})",
+        endpoints.quic,
+        endpoints.http,
+        data.root().display()
+    );
+    println!("admin token in {}", data.admin_token().display());
+    Ok(Running {
+        endpoints,
+        shutdown,
+        drain: Duration::from_millis(config.drain_timeout_ms),
+        ready,
+        quic_task,
+        tracker,
+        endpoint,
+        registry,
+        store,
+        http_shutdown,
+        http_task,
+        data,
+    })
+}
+
+impl Running {
+    /// Waits for the shutdown token, then stops in order: stop accepting,
+    /// answer every scan in flight (up to the drain deadline), close the
+    /// connections, stop the actors, flush the store, stop HTTP.
+    pub async fn stopped(self) -> Result<()> {
+        self.shutdown.cancelled().await;
+        self.ready.store(false, Ordering::Release);
+        tracing::info!("shutting down: answering in-flight scans");
+        let _ = self.quic_task.await;
+        self.tracker.close();
+        if tokio::time::timeout(self.drain, self.tracker.wait()).await.is_err() {
+            tracing::warn!(drain = ?self.drain, "drain deadline passed with scans still in flight");
+        }
+        self.endpoint.close(codes::SHUTTING_DOWN, b"shutting down");
+        self.registry.shutdown().await;
+        self.store.close().await.context("cannot flush the store")?;
+        self.http_shutdown.cancel();
+        let _ = self.http_task.await;
+        let _ = tokio::time::timeout(Duration::from_secs(1), self.endpoint.wait_idle()).await;
+        self.data.clear_endpoints();
+        println!("scangate stopped");
+        Ok(())
+    }
+}
+
+/// An address a client on this host can dial: the unspecified address
+/// (`0.0.0.0`, `::`) becomes loopback.
+fn connectable(addr: SocketAddr) -> SocketAddr {
+    if addr.ip().is_unspecified() {
+        let ip = if addr.is_ipv4() {
+            std::net::Ipv4Addr::LOCALHOST.into()
+        } else {
+            std::net::Ipv6Addr::LOCALHOST.into()
+        };
+        SocketAddr::new(ip, addr.port())
+    } else {
+        addr
+    }
+}

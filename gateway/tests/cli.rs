@@ -1,0 +1,90 @@
+//! The scriptable contract of MISSION.md, driven through the real binary.
+
+mod common;
+
+use common::{Gateway, bin};
+use serde_json::Value;
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn run(dir: &Path, args: &[&str]) -> Output {
+    Command::new(bin())
+        .arg("--data-dir")
+        .arg(dir)
+        .args(args)
+        .output()
+        .expect("run scangate")
+}
+
+fn json_lines(out: &Output) -> Vec<Value> {
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON: {l:?}: {e}")))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn issue_scan_revoke_and_list_from_the_command_line() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let gw = Gateway::start(dir.path(), &[]);
+    let d = dir.path();
+
+    let out = run(d, &["pass", "issue", "--event", "fest", "--max-uses", "2", "--gate", "north", "--count", "3", "--json"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let passes = json_lines(&out);
+    assert_eq!(passes.len(), 3);
+    for key in ["id", "token", "event", "kind", "status", "max_uses", "uses"] {
+        assert!(passes[0].get(key).is_some(), "missing {key}");
+    }
+    assert_eq!(passes[0]["max_uses"], 2);
+    let id = passes[0]["id"].as_str().expect("id");
+    let token = passes[0]["token"].as_str().expect("token");
+
+    let out = run(d, &["scan", token, "--gate", "north", "--scan-id", "cli-1", "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let reply = &json_lines(&out)[0];
+    assert_eq!(reply["decision"], "granted");
+    assert_eq!(reply["reason"], Value::Null);
+    assert_eq!((reply["uses"].as_u64(), reply["max_uses"].as_u64()), (Some(1), Some(2)));
+    assert_eq!(reply["scan_id"], "cli-1");
+
+    let out = run(d, &["scan", token, "--gate", "south", "--json"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(json_lines(&out)[0]["reason"], "wrong_gate");
+
+    let out = run(d, &["pass", "revoke", id, "--reason", "refund", "--json"]);
+    assert!(out.status.success());
+    assert_eq!(json_lines(&out)[0]["status"], "revoked");
+    let out = run(d, &["scan", token, "--gate", "north", "--json"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(json_lines(&out)[0]["reason"], "revoked");
+    let out = run(d, &["pass", "reactivate", id, "--reason", "paid again"]);
+    assert!(out.status.success());
+    let out = run(d, &["pass", "suspend", id, "--reason", "check"]);
+    assert!(out.status.success());
+
+    let out = run(d, &["pass", "show", id, "--json"]);
+    let shown = &json_lines(&out)[0];
+    assert_eq!((shown["status"].as_str(), shown["uses"].as_u64()), (Some("suspended"), Some(1)));
+
+    let out = run(d, &["pass", "scans", id, "--json"]);
+    let scans = json_lines(&out);
+    let reasons: Vec<_> = scans.iter().map(|s| s["reason"].clone()).collect();
+    assert_eq!(reasons, [Value::Null, "wrong_gate".into(), "revoked".into()]);
+
+    // Errors: one clear sentence on stderr, non-zero status.
+    let out = run(d, &["pass", "show", "not-an-id"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("32 hexadecimal digits"), "{err}");
+    let out = run(d, &["scan", "TOKEN", "--gate", "A", "--scan-id", "has space"]);
+    assert!(out.status.code().unwrap_or(0) >= 2);
+    let out = run(d, &["pass", "issue", "--event", "fest", "--valid-from", "soon"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("valid_from"));
+
+    assert!(gw.sigterm().success());
+
+    let out = run(d, &["scan", token, "--gate", "north"]);
+    assert!(out.status.code().unwrap_or(0) >= 2, "no gateway: undecided");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no running gateway"));
+}

@@ -1,0 +1,245 @@
+//! Test harness: starts the real `scangate` binary on loopback with a temp
+//! data directory, and talks to it over real QUIC and HTTP.
+
+#![allow(dead_code)]
+
+use scangate::api::PassView;
+use scangate_client::{ScanInput, Scanner, ScannerConfig};
+use scangate_core::ScanId;
+use scangate_core::wire::ScanReply;
+use serde_json::{Value, json};
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+/// How long a gateway may take to become ready or to exit.
+pub const START_DEADLINE: Duration = Duration::from_secs(60);
+
+/// A running gateway process.
+pub struct Gateway {
+    pub child: Child,
+    pub dir: PathBuf,
+    pub quic: SocketAddr,
+    pub http: SocketAddr,
+    pub token: String,
+    lines: mpsc::Receiver<String>,
+}
+
+pub fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_scangate")
+}
+
+impl Gateway {
+    /// Starts a gateway on `dir` with generous device rates (tests exercise the
+    /// rate limit separately) and any extra flags.
+    pub fn start(dir: &Path, extra: &[&str]) -> Gateway {
+        let mut args = vec![
+            "serve",
+            "--data-dir",
+            dir.to_str().expect("utf-8 path"),
+            "--quic",
+            "127.0.0.1:0",
+            "--http",
+            "127.0.0.1:0",
+        ];
+        if !extra.iter().any(|a| *a == "--device-rate") {
+            args.extend(["--device-rate", "100000", "--device-burst", "100000"]);
+        }
+        args.extend(extra);
+        let mut child = Command::new(bin())
+            .args(&args)
+            .env("SCANGATE_LOG", "scangate=debug,warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start scangate");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let deadline = Instant::now() + START_DEADLINE;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match lines.recv_timeout(left) {
+                Ok(line) if line.starts_with("scangate ready") => break,
+                Ok(_) => continue,
+                Err(e) => panic!("gateway did not become ready: {e}"),
+            }
+        }
+        let endpoints: Value = serde_json::from_slice(
+            &std::fs::read(dir.join("gateway.json")).expect("gateway.json"),
+        )
+        .expect("endpoints json");
+        let token = std::fs::read_to_string(dir.join("admin-token"))
+            .expect("admin token")
+            .trim()
+            .to_owned();
+        Gateway {
+            child,
+            dir: dir.to_owned(),
+            quic: endpoints["quic"].as_str().expect("quic").parse().expect("addr"),
+            http: endpoints["http"].as_str().expect("http").parse().expect("addr"),
+            token,
+            lines,
+        }
+    }
+
+    /// kill -9: no chance to flush anything.
+    pub fn kill9(mut self) {
+        self.child.kill().expect("kill -9");
+        self.child.wait().expect("wait");
+    }
+
+    /// SIGTERM, then wait for the exit status.
+    pub fn sigterm(mut self) -> ExitStatus {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("kill -TERM");
+        assert!(status.success());
+        wait_with_deadline(&mut self.child)
+    }
+
+    /// A line the gateway printed on stdout that contains `needle`, waiting
+    /// up to the deadline.
+    pub fn wait_for_line(&self, needle: &str) -> String {
+        let deadline = Instant::now() + START_DEADLINE;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) if line.contains(needle) => return line,
+                Ok(_) => continue,
+                Err(e) => panic!("no line with {needle:?}: {e}"),
+            }
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.http)
+    }
+
+    /// POST to the admin API; panics unless 2xx.
+    pub async fn post(&self, path: &str, body: Value) -> Value {
+        let resp = reqwest::Client::new()
+            .post(self.url(path))
+            .bearer_auth(&self.token)
+            .json(&body)
+            .send()
+            .await
+            .expect("post");
+        let status = resp.status();
+        let text = resp.text().await.expect("body");
+        assert!(status.is_success(), "POST {path}: {status} {text}");
+        serde_json::from_str(&text).expect("json")
+    }
+
+    /// GET from the admin API; panics unless 2xx.
+    pub async fn get(&self, path: &str) -> Value {
+        let resp = reqwest::Client::new()
+            .get(self.url(path))
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .expect("get");
+        let status = resp.status();
+        let text = resp.text().await.expect("body");
+        assert!(status.is_success(), "GET {path}: {status} {text}");
+        serde_json::from_str(&text).expect("json")
+    }
+
+    /// `/metrics` as text.
+    pub async fn metrics(&self) -> String {
+        reqwest::get(self.url("/metrics"))
+            .await
+            .expect("metrics")
+            .text()
+            .await
+            .expect("text")
+    }
+
+    /// Issues passes; `spec` is an issue request body.
+    pub async fn issue(&self, spec: Value) -> Vec<PassView> {
+        serde_json::from_value(self.post("/v1/passes", spec).await).expect("passes")
+    }
+
+    /// One pass with `max_uses`.
+    pub async fn issue_one(&self, max_uses: u32) -> PassView {
+        let mut v = self.issue(json!({"event": "fest", "max_uses": max_uses})).await;
+        v.pop().expect("one pass")
+    }
+
+    /// The pass as stored now.
+    pub async fn pass(&self, id: &str) -> PassView {
+        serde_json::from_value(self.get(&format!("/v1/passes/{id}")).await).expect("pass")
+    }
+
+    /// The pass's scans.
+    pub async fn scans(&self, id: &str) -> Vec<Value> {
+        serde_json::from_value(self.get(&format!("/v1/passes/{id}/scans")).await).expect("scans")
+    }
+
+    /// A scanner with its own device certificate, connected.
+    pub async fn scanner(&self, device: &str) -> Scanner {
+        connect(&self.dir, self.quic, device).await
+    }
+}
+
+/// Issues (or reuses) a scanner certificate in the data dir and connects.
+pub async fn connect(dir: &Path, addr: SocketAddr, device: &str) -> Scanner {
+    let pki = scangate_certs::Pki::open(&dir.join("pki"));
+    let files = pki.scanner_files(device).expect("scanner name");
+    if !files.cert.exists() {
+        pki.issue_scanner(device).expect("issue scanner cert");
+    }
+    let config = ScannerConfig::from_files(addr, &pki.ca_cert_path(), &files.cert, &files.key)
+        .expect("scanner config");
+    Scanner::connect(config).await.expect("connect")
+}
+
+/// Waits for a child to exit, killing it if it overstays the deadline.
+pub fn wait_with_deadline(child: &mut Child) -> ExitStatus {
+    let deadline = Instant::now() + START_DEADLINE;
+    loop {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            return status;
+        }
+        if Instant::now() > deadline {
+            child.kill().expect("kill");
+            panic!("process did not exit within {START_DEADLINE:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A scan at `gate` with an optional scan id.
+pub async fn scan(scanner: &Scanner, token: &str, gate: &str, scan_id: Option<&str>) -> ScanReply {
+    scanner
+        .scan(ScanInput {
+            token: token.to_owned(),
+            gate: gate.to_owned(),
+            event: None,
+            scan_id: scan_id.map(|s| ScanId::new(s).expect("scan id")),
+        })
+        .await
+        .expect("scan decided")
+}
+
+/// The value of a Prometheus counter line that starts with `prefix` (name
+/// plus labels), summed over matching lines; 0 when absent.
+pub fn metric(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter(|l| l.starts_with(name) && l[name.len()..].starts_with(['{', ' ']))
+        .filter(|l| labels.iter().all(|(k, v)| l.contains(&format!("{k}=\"{v}\""))))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}

@@ -1,0 +1,198 @@
+//! Crashes and shutdowns: acknowledged grants survive `kill -9`; SIGTERM
+//! answers every scan in flight and exits 0.
+
+mod common;
+
+use bytes::BytesMut;
+use common::{Gateway, connect};
+use scangate_client::ScanInput;
+use scangate_core::frame;
+use scangate_core::wire::{ALPN, ErrorCode, Request, RequestBody, Response, ResponseBody, ScanRequest};
+use scangate_core::{Decision, ScanId};
+use std::collections::{HashMap, HashSet};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Outcome {
+    Granted,
+    Denied,
+    Unknown,
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_never_loses_an_acknowledged_grant() {
+    const PASSES: usize = 60;
+    const MAX_USES: u32 = 3;
+    const KILL_AFTER_GRANTS: usize = 120;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let gw = Gateway::start(dir.path(), &[]);
+    let passes = gw
+        .issue(serde_json::json!({"event": "fest", "max_uses": MAX_USES, "count": PASSES}))
+        .await;
+
+    let history: Arc<Mutex<Vec<(usize, String, Outcome)>>> = Arc::default();
+    let granted = Arc::new(AtomicUsize::new(0));
+    let enough = Arc::new(tokio::sync::Notify::new());
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut tasks = Vec::new();
+    for worker in 0..8usize {
+        let scanner = gw.scanner(&format!("crash-{worker}")).await;
+        let tokens: Vec<String> = passes.iter().map(|p| p.token.clone()).collect();
+        let (history, granted, enough, stop) = (history.clone(), granted.clone(), enough.clone(), stop.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut n = 0usize;
+            while !stop.load(Ordering::Acquire) {
+                let pass = (worker * 7 + n * 13) % PASSES;
+                let scan_id = format!("w{worker}-{n}");
+                n += 1;
+                let result = scanner
+                    .scan(ScanInput {
+                        token: tokens[pass].clone(),
+                        gate: "A".into(),
+                        event: None,
+                        scan_id: Some(ScanId::new(scan_id.clone()).expect("id")),
+                    })
+                    .await;
+                let outcome = match result {
+                    Ok(r) if r.decision == Decision::Granted => Outcome::Granted,
+                    Ok(_) => Outcome::Denied,
+                    Err(_) => Outcome::Unknown,
+                };
+                history.lock().expect("lock").push((pass, scan_id, outcome));
+                if outcome == Outcome::Granted && granted.fetch_add(1, Ordering::AcqRel) + 1 == KILL_AFTER_GRANTS {
+                    enough.notify_one();
+                }
+                if outcome == Outcome::Unknown {
+                    break;
+                }
+            }
+        }));
+    }
+    tokio::time::timeout(Duration::from_secs(120), enough.notified())
+        .await
+        .expect("enough grants before the deadline");
+    gw.kill9();
+    stop.store(true, Ordering::Release);
+    for t in tasks {
+        t.await.expect("worker");
+    }
+
+    let gw = Gateway::start(dir.path(), &[]);
+    let history = history.lock().expect("lock").clone();
+    let mut checked_grants = 0;
+    for (i, pass) in passes.iter().enumerate() {
+        let mine: Vec<_> = history.iter().filter(|(p, _, _)| *p == i).collect();
+        let ok: HashSet<&str> = mine
+            .iter()
+            .filter(|(_, _, o)| *o == Outcome::Granted)
+            .map(|(_, id, _)| id.as_str())
+            .collect();
+        let info = mine.iter().filter(|(_, _, o)| *o == Outcome::Unknown).count() as u32;
+        let stored = gw.pass(&pass.id).await;
+        assert!(stored.uses <= MAX_USES, "pass {i} over-granted: {}", stored.uses);
+        assert!(stored.uses >= ok.len() as u32, "pass {i} lost acknowledged grants");
+        assert!(stored.uses <= ok.len() as u32 + info, "pass {i} counted more than was sent");
+        let scans = gw.scans(&pass.id).await;
+        let stored_grants: HashSet<&str> = scans
+            .iter()
+            .filter(|s| s["decision"] == "granted")
+            .filter_map(|s| s["scan_id"].as_str())
+            .collect();
+        assert_eq!(stored_grants.len() as u32, stored.uses, "pass {i}: log and count agree");
+        assert!(ok.is_subset(&stored_grants), "pass {i}: an acknowledged grant is missing from the log");
+        checked_grants += ok.len();
+    }
+    assert!(checked_grants >= KILL_AFTER_GRANTS);
+    assert!(gw.sigterm().success());
+}
+
+fn scan_frame(id: u64, token: &str) -> Request {
+    Request {
+        id,
+        body: RequestBody::Scan(ScanRequest {
+            token: token.to_owned(),
+            gate: "A".into(),
+            event: None,
+            scan_id: ScanId::new(format!("term-{id}")).expect("id"),
+            scanner_time_ms: 0,
+        }),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_answers_every_scan_in_flight_and_exits_0() {
+    const SCANS: u64 = 300;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let gw = Gateway::start(dir.path(), &[]);
+    let passes = gw.issue(serde_json::json!({"event": "fest", "unlimited": true, "count": 3})).await;
+    // Warm the connection path with the SDK (also issues the device cert).
+    drop(connect(&gw.dir, gw.quic, "term").await);
+
+    let pki = scangate_certs::Pki::open(&dir.path().join("pki"));
+    let files = pki.scanner_files("term").expect("files");
+    let read = |p: &std::path::Path| std::fs::read_to_string(p).expect("pem");
+    let (ca, cert, key) = (read(&pki.ca_cert_path()), read(&files.cert), read(&files.key));
+    let tls = scangate_certs::client_config(&ca, Some((&cert, &key)), ALPN).expect("tls");
+    let crypto = quinn::crypto::rustls::QuicClientConfig::try_from(tls).expect("quic tls");
+    let mut endpoint = quinn::Endpoint::client(SocketAddr::from(([127, 0, 0, 1], 0))).expect("endpoint");
+    endpoint.set_default_client_config(quinn::ClientConfig::new(Arc::new(crypto)));
+    let conn = endpoint.connect(gw.quic, "localhost").expect("connect").await.expect("handshake");
+    let (mut send, mut recv) = conn.open_bi().await.expect("stream");
+
+    let mut out = BytesMut::new();
+    for id in 1..=SCANS {
+        frame::encode(&scan_frame(id, &passes[(id % 3) as usize].token), &mut out);
+    }
+    send.write_all(&out).await.expect("write all scans");
+
+    let mut inbox = BytesMut::new();
+    let mut replies: HashMap<u64, Response> = HashMap::new();
+    let mut term = None;
+    while replies.len() < SCANS as usize {
+        while let Ok((v, payload)) = frame::split_frame(&mut inbox) {
+            let r: Response = frame::decode(v, &payload).expect("response");
+            assert!(replies.insert(r.id, r).is_none(), "one reply per request");
+            if term.is_none() {
+                // Scans are in flight now: stop the gateway under them.
+                term = Some(std::thread::spawn({
+                    let gw_pid = gw.child.id();
+                    move || std::process::Command::new("kill").args(["-TERM", &gw_pid.to_string()]).status()
+                }));
+            }
+        }
+        if replies.len() == SCANS as usize {
+            break;
+        }
+        let chunk = tokio::time::timeout(Duration::from_secs(30), recv.read_chunk(64 * 1024, true))
+            .await
+            .expect("replies keep coming")
+            .expect("read")
+            .expect("the gateway answers every scan before closing the stream");
+        inbox.extend_from_slice(&chunk.bytes);
+    }
+    assert!(term.expect("SIGTERM sent").join().expect("kill").expect("kill ran").success());
+    let mut granted = 0u32;
+    for r in replies.values() {
+        match &r.body {
+            ResponseBody::Scan(s) if s.decision == Decision::Granted => granted += 1,
+            ResponseBody::Error(e) => assert_eq!(e.code, ErrorCode::ShuttingDown),
+            other => panic!("unexpected reply {other:?}"),
+        }
+    }
+    assert!(granted > 0);
+    let mut child = gw.child;
+    let status = common::wait_with_deadline(&mut child);
+    assert!(status.success(), "exit status {status:?}");
+
+    // Every grant answered is durable.
+    let gw = Gateway::start(dir.path(), &[]);
+    let mut uses = 0;
+    for p in &passes {
+        uses += gw.pass(&p.id).await.uses;
+    }
+    assert_eq!(uses, granted);
+    assert!(gw.sigterm().success());
+}

@@ -1,0 +1,173 @@
+//! The QUIC edge: mutual TLS, no 0-RTT, and bad frames answered without
+//! disturbing other scanners.
+
+mod common;
+
+use bytes::{BufMut, BytesMut};
+use common::{Gateway, scan};
+use scangate_core::frame::{self, FRAME_MAX_BYTES};
+use scangate_core::wire::{ALPN, ErrorCode, Request, RequestBody, Response, ResponseBody, ScanRequest};
+use scangate_core::{ScanId, Decision};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+fn quic_client(tls: rustls::ClientConfig) -> quinn::Endpoint {
+    let crypto = quinn::crypto::rustls::QuicClientConfig::try_from(tls).expect("quic tls");
+    let mut endpoint = quinn::Endpoint::client(SocketAddr::from(([127, 0, 0, 1], 0))).expect("endpoint");
+    endpoint.set_default_client_config(quinn::ClientConfig::new(Arc::new(crypto)));
+    endpoint
+}
+
+fn pem(path: &Path) -> String {
+    std::fs::read_to_string(path).expect("pem")
+}
+
+fn tls_for(dir: &Path, device: Option<&str>) -> rustls::ClientConfig {
+    let pki = scangate_certs::Pki::open(&dir.join("pki"));
+    let ca = pem(&pki.ca_cert_path());
+    let identity = device.map(|d| {
+        let files = pki.scanner_files(d).expect("name");
+        if !files.cert.exists() {
+            pki.issue_scanner(d).expect("issue");
+        }
+        (pem(&files.cert), pem(&files.key))
+    });
+    let identity = identity.as_ref().map(|(c, k)| (c.as_str(), k.as_str()));
+    scangate_certs::client_config(&ca, identity, ALPN).expect("client tls")
+}
+
+/// Opens a connection and proves it can be used (the server only rejects a
+/// bad client certificate after the client's handshake completes).
+async fn usable(endpoint: &quinn::Endpoint, addr: SocketAddr) -> bool {
+    let Ok(connecting) = endpoint.connect(addr, "localhost") else { return false };
+    let Ok(Ok(conn)) = tokio::time::timeout(Duration::from_secs(10), connecting).await else { return false };
+    let Ok((mut send, mut recv)) = conn.open_bi().await else { return false };
+    let mut buf = BytesMut::new();
+    frame::encode(&Request { id: 1, body: RequestBody::Ping }, &mut buf);
+    if send.write_all(&buf).await.is_err() {
+        return false;
+    }
+    let mut head = [0u8; 4];
+    matches!(tokio::time::timeout(Duration::from_secs(10), recv.read_exact(&mut head)).await, Ok(Ok(())))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_scanners_of_our_ca_connect_and_0rtt_is_never_used() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let gw = Gateway::start(dir.path(), &[]);
+
+    let good = quic_client(tls_for(dir.path(), Some("good")));
+    assert!(usable(&good, gw.quic).await, "a scanner of our CA connects");
+
+    let anonymous = quic_client(tls_for(dir.path(), None));
+    assert!(!usable(&anonymous, gw.quic).await, "no certificate, no connection");
+
+    let stranger_dir = tempfile::tempdir().expect("tempdir");
+    let stranger_pki = scangate_certs::Pki::open(stranger_dir.path());
+    stranger_pki.init(&[]).expect("other ca");
+    let files = stranger_pki.issue_scanner("stranger").expect("cert");
+    let ca = pem(&scangate_certs::Pki::open(&dir.path().join("pki")).ca_cert_path());
+    let (cert, key) = (pem(&files.cert), pem(&files.key));
+    let tls = scangate_certs::client_config(&ca, Some((&cert, &key)), ALPN).expect("tls");
+    assert!(!usable(&quic_client(tls), gw.quic).await, "a certificate of another CA is refused");
+
+    // A client that would send 0-RTT: after a first full handshake (which
+    // gives it a session ticket) the gateway still offers no early data.
+    let mut eager = tls_for(dir.path(), Some("eager"));
+    eager.enable_early_data = true;
+    let eager = quic_client(eager);
+    assert!(usable(&eager, gw.quic).await);
+    let connecting = eager.connect(gw.quic, "localhost").expect("connect");
+    assert!(connecting.into_0rtt().is_err(), "the gateway never accepts 0-RTT data");
+    assert!(gw.sigterm().success());
+}
+
+async fn read_response(recv: &mut quinn::RecvStream, buf: &mut BytesMut) -> Response {
+    loop {
+        if let Ok((v, payload)) = frame::split_frame(buf) {
+            return frame::decode(v, &payload).expect("response");
+        }
+        let chunk = tokio::time::timeout(Duration::from_secs(10), recv.read_chunk(4096, true))
+            .await
+            .expect("reply in time")
+            .expect("read")
+            .expect("stream open");
+        buf.extend_from_slice(&chunk.bytes);
+    }
+}
+
+fn error_code(r: &Response) -> ErrorCode {
+    match &r.body {
+        ResponseBody::Error(e) => e.code,
+        other => panic!("expected an error, got {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_frames_get_errors_while_others_keep_scanning() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let gw = Gateway::start(dir.path(), &[]);
+    let pass = gw.issue(serde_json::json!({"event": "fest", "unlimited": true})).await.remove(0);
+    let honest = gw.scanner("honest").await;
+    assert!(scan(&honest, &pass.token, "A", None).await.decision.is_granted());
+
+    let endpoint = quic_client(tls_for(dir.path(), Some("fuzzer")));
+    let conn = endpoint.connect(gw.quic, "localhost").expect("connect").await.expect("handshake");
+    let (mut send, mut recv) = conn.open_bi().await.expect("stream");
+    let mut inbox = BytesMut::new();
+
+    // Garbage inside a well-framed frame: malformed_frame, stream stays usable.
+    let mut out = BytesMut::new();
+    out.put_u32(6);
+    out.put_u8(1);
+    out.put_slice(b"\xc1junk");
+    send.write_all(&out).await.expect("write");
+    assert_eq!(error_code(&read_response(&mut recv, &mut inbox).await), ErrorCode::MalformedFrame);
+
+    // A frame of another version: unsupported_version.
+    let mut out = BytesMut::new();
+    out.put_u32(2);
+    out.put_slice(&[9, 0]);
+    send.write_all(&out).await.expect("write");
+    assert_eq!(error_code(&read_response(&mut recv, &mut inbox).await), ErrorCode::UnsupportedVersion);
+
+    // Same stream still decides a real scan.
+    let mut out = BytesMut::new();
+    let req = Request {
+        id: 77,
+        body: RequestBody::Scan(ScanRequest {
+            token: pass.token.clone(),
+            gate: "A".into(),
+            event: None,
+            scan_id: ScanId::new("fuzz-1").expect("id"),
+            scanner_time_ms: 0,
+        }),
+    };
+    frame::encode(&req, &mut out);
+    send.write_all(&out).await.expect("write");
+    let r = read_response(&mut recv, &mut inbox).await;
+    assert_eq!(r.id, 77);
+    assert!(matches!(r.body, ResponseBody::Scan(ref s) if s.decision == Decision::Granted));
+
+    // An oversized length prefix: frame_too_large, and that stream is closed.
+    let mut out = BytesMut::new();
+    out.put_u32((FRAME_MAX_BYTES * 100) as u32);
+    out.put_slice(&[0u8; 64]);
+    send.write_all(&out).await.expect("write");
+    assert_eq!(error_code(&read_response(&mut recv, &mut inbox).await), ErrorCode::FrameTooLarge);
+
+    // The connection itself lives on: a new stream works.
+    let (mut send2, mut recv2) = conn.open_bi().await.expect("second stream");
+    let mut out = BytesMut::new();
+    frame::encode(&Request { id: 5, body: RequestBody::Ping }, &mut out);
+    send2.write_all(&out).await.expect("write");
+    assert_eq!(read_response(&mut recv2, &mut BytesMut::new()).await.body, ResponseBody::Pong);
+
+    // And the honest scanner on its own connection was never disturbed.
+    for _ in 0..20 {
+        assert!(scan(&honest, &pass.token, "A", None).await.decision.is_granted());
+    }
+    assert!(gw.sigterm().success());
+}

@@ -1,0 +1,214 @@
+//! [`CachedStore`]: a bounded moka cache of passes in front of any store,
+//! plus a short-lived negative cache of unknown pass ids, so a flood of
+//! genuine-looking but unknown ids does not reach the disk.
+//!
+//! The cache follows the writes that go through it: a grant sets the cached
+//! use count once the inner commit is durable; a revoke or suspend blocks the
+//! cached pass at once (before its commit, the safe direction) and a
+//! reactivate only after; any failed or unknown commit drops the entry.
+//! A load that races a write of the same pass may cache what it read before
+//! the write; callers serialize each pass's scans (its actor), and the store's
+//! conditional grant catches anything stale, answered `Conflict`, after which
+//! the caller calls [`Store::invalidate`].
+
+use crate::{Store, StoreError};
+use async_trait::async_trait;
+use moka::ops::compute::Op;
+use moka::sync::Cache;
+use scangate_core::{AuditRecord, Pass, PassId, ScanId, ScanRecord, Status};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Passes kept: ~200 k passes × ~300 B ≈ 60 MB, the hot set of a stadium
+/// event with room to spare.
+pub const CACHE_CAPACITY_PASSES: u64 = 200_000;
+
+/// A pass not read for this long leaves the cache: an event day's hot passes
+/// stay, yesterday's leave. Only staleness from writes made elsewhere (another
+/// gateway node on a shared ScyllaDB) depends on it.
+pub const CACHE_IDLE: Duration = Duration::from_secs(30 * 60);
+
+/// Unknown ids remembered: bounds the memory a flood of unknown ids can take.
+pub const NEGATIVE_CAPACITY_IDS: u64 = 100_000;
+
+/// How long an unknown id is remembered: long enough to absorb a burst of
+/// retries, short enough that a pass issued on another node is seen at once
+/// for practical purposes (passes issued here clear their entries).
+pub const NEGATIVE_TTL: Duration = Duration::from_secs(2);
+
+/// Configuration of [`CachedStore`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CacheConfig {
+    /// Most passes cached. Default [`CACHE_CAPACITY_PASSES`] (200 000).
+    pub capacity_passes: u64,
+    /// Time-to-idle of a cached pass, in milliseconds. Default [`CACHE_IDLE`] (30 min).
+    pub idle_ms: u64,
+    /// Most unknown ids remembered. Default [`NEGATIVE_CAPACITY_IDS`] (100 000).
+    pub negative_capacity_ids: u64,
+    /// Time-to-live of an unknown id, in milliseconds. Default [`NEGATIVE_TTL`] (2 s).
+    pub negative_ttl_ms: u64,
+}
+
+impl Default for CacheConfig {
+    fn default() -> Self {
+        CacheConfig {
+            capacity_passes: CACHE_CAPACITY_PASSES,
+            idle_ms: CACHE_IDLE.as_millis() as u64,
+            negative_capacity_ids: NEGATIVE_CAPACITY_IDS,
+            negative_ttl_ms: NEGATIVE_TTL.as_millis() as u64,
+        }
+    }
+}
+
+/// A [`Store`] that answers pass loads from memory when it can. `S` is the
+/// inner store; `CachedStore` alone wraps an `Arc<dyn Store>`.
+pub struct CachedStore<S: Store + ?Sized = dyn Store> {
+    inner: Arc<S>,
+    passes: Cache<PassId, Arc<Pass>>,
+    unknown: Cache<PassId, ()>,
+}
+
+impl<S: Store + ?Sized> CachedStore<S> {
+    /// Wraps `inner`.
+    pub fn new(inner: Arc<S>, config: CacheConfig) -> CachedStore<S> {
+        tracing::info!(?config, "pass cache configured");
+        CachedStore {
+            inner,
+            passes: Cache::builder()
+                .name("scangate-passes")
+                .max_capacity(config.capacity_passes)
+                .time_to_idle(Duration::from_millis(config.idle_ms))
+                .build(),
+            unknown: Cache::builder()
+                .name("scangate-unknown-passes")
+                .max_capacity(config.negative_capacity_ids)
+                .time_to_live(Duration::from_millis(config.negative_ttl_ms))
+                .build(),
+        }
+    }
+
+    /// The wrapped store.
+    pub fn inner(&self) -> &Arc<S> {
+        &self.inner
+    }
+
+    /// Applies `change` to the cached pass, if it is cached.
+    fn update(&self, id: PassId, change: impl FnOnce(&mut Pass)) {
+        self.passes.entry(id).and_compute_with(|entry| match entry {
+            Some(entry) => {
+                let mut pass = Pass::clone(entry.value());
+                change(&mut pass);
+                Op::Put(Arc::new(pass))
+            }
+            None => Op::Nop,
+        });
+    }
+
+    fn forget(&self, id: PassId) {
+        self.passes.invalidate(&id);
+        self.unknown.invalidate(&id);
+    }
+}
+
+#[async_trait]
+impl<S: Store + ?Sized> Store for CachedStore<S> {
+    async fn load_pass(&self, id: PassId) -> Result<Option<Pass>, StoreError> {
+        if self.unknown.contains_key(&id) {
+            metrics::counter!("scangate_cache_negative_hits_total").increment(1);
+            return Ok(None);
+        }
+        if let Some(pass) = self.passes.get(&id) {
+            metrics::counter!("scangate_cache_hits_total").increment(1);
+            return Ok(Some(Pass::clone(&pass)));
+        }
+        metrics::counter!("scangate_cache_misses_total").increment(1);
+        let loaded = self.inner.load_pass(id).await?;
+        match &loaded {
+            Some(pass) => self.passes.insert(id, Arc::new(pass.clone())),
+            None => self.unknown.insert(id, ()),
+        }
+        Ok(loaded)
+    }
+
+    async fn insert_passes(&self, passes: Vec<Pass>) -> Result<(), StoreError> {
+        let ids: Vec<PassId> = passes.iter().map(|p| p.id).collect();
+        self.inner.insert_passes(passes).await?;
+        for id in ids {
+            self.unknown.invalidate(&id);
+        }
+        Ok(())
+    }
+
+    async fn commit_scan(&self, record: ScanRecord) -> Result<(), StoreError> {
+        let (id, granted, uses_after) = (
+            record.pass_id,
+            record.decision.is_granted(),
+            record.uses_after,
+        );
+        match self.inner.commit_scan(record).await {
+            Ok(()) => {
+                if granted {
+                    // Uses only grow; a late update never lowers them.
+                    self.update(id, |p| p.uses = p.uses.max(uses_after));
+                }
+                Ok(())
+            }
+            Err(e @ StoreError::DuplicateScanId { .. }) => Err(e),
+            Err(e) => {
+                // A conflict proves the cached copy stale; any other failure
+                // leaves the outcome unknown. Either way, read it again.
+                self.forget(id);
+                Err(e)
+            }
+        }
+    }
+
+    async fn commit_admin(&self, audit: AuditRecord) -> Result<(), StoreError> {
+        let id = audit.pass_id;
+        let (status, reason) = (audit.status_after, audit.reason.clone());
+        let set = |p: &mut Pass| {
+            p.status = status;
+            p.status_reason = Some(reason.clone());
+        };
+        if status != Status::Active {
+            // Blocking takes effect for every load from now on, before the
+            // commit: if it fails the entry is dropped and reread.
+            self.update(id, set);
+        }
+        match self.inner.commit_admin(audit).await {
+            Ok(()) => {
+                self.update(id, set);
+                Ok(())
+            }
+            Err(e) => {
+                self.forget(id);
+                Err(e)
+            }
+        }
+    }
+
+    async fn find_scan(&self, scan_id: &ScanId) -> Result<Option<ScanRecord>, StoreError> {
+        self.inner.find_scan(scan_id).await
+    }
+
+    async fn list_scans(&self, pass: PassId, limit: usize) -> Result<Vec<ScanRecord>, StoreError> {
+        self.inner.list_scans(pass, limit).await
+    }
+
+    async fn list_audit(&self, pass: PassId, limit: usize) -> Result<Vec<AuditRecord>, StoreError> {
+        self.inner.list_audit(pass, limit).await
+    }
+
+    async fn purge_scan_ids(&self, before_ms: i64) -> Result<u64, StoreError> {
+        self.inner.purge_scan_ids(before_ms).await
+    }
+
+    fn invalidate(&self, id: PassId) {
+        self.forget(id);
+        self.inner.invalidate(id);
+    }
+
+    async fn close(&self) -> Result<(), StoreError> {
+        self.inner.close().await
+    }
+}

@@ -1,0 +1,331 @@
+//! One group commit: each command is checked against the store plus what the
+//! commands before it in the same batch changed, staged into one fjall write
+//! batch, and answered only after that batch is durable.
+
+use super::layout::{self, PassState, Tables, backend, log_key};
+use crate::StoreError;
+use fjall::{OwnedWriteBatch, PersistMode};
+use scangate_core::{AuditRecord, Pass, PassId, ScanId, ScanRecord, Status};
+use std::collections::{HashMap, HashSet};
+use tokio::sync::oneshot;
+
+/// Where a command's answer goes.
+pub type Reply<T> = oneshot::Sender<Result<T, StoreError>>;
+
+/// A write, sent to the writer thread.
+pub enum Command {
+    /// [`crate::Store::insert_passes`].
+    Insert { passes: Vec<Pass>, reply: Reply<()> },
+    /// [`crate::Store::commit_scan`].
+    Scan {
+        record: Box<ScanRecord>,
+        reply: Reply<()>,
+    },
+    /// [`crate::Store::commit_admin`].
+    Admin {
+        audit: Box<AuditRecord>,
+        reply: Reply<()>,
+    },
+    /// [`crate::Store::purge_scan_ids`]; no reply for the background sweep.
+    Purge {
+        before_ms: i64,
+        max: usize,
+        reply: Option<Reply<u64>>,
+    },
+    /// [`crate::Store::close`]: commit what came before, then stop.
+    Close { reply: Reply<()> },
+}
+
+/// An outcome waiting for the batch to be durable.
+enum Answer {
+    Unit(Reply<()>, Result<(), StoreError>),
+    Count(Option<Reply<u64>>, Result<u64, StoreError>),
+}
+
+/// A batch being assembled. Its maps hold only what this batch touched, so
+/// they are bounded by the batch size (and one insert's pass limit).
+pub struct Batch<'t> {
+    tables: &'t Tables,
+    writes: OwnedWriteBatch,
+    /// Pass states read or changed in this batch (`None`: no such pass).
+    states: HashMap<PassId, Option<PassState>>,
+    /// Pass records changed in this batch.
+    records: HashMap<PassId, Pass>,
+    /// Scan ids recorded (`Some`) or forgotten (`None`) in this batch.
+    scan_ids: HashMap<ScanId, Option<ScanRecord>>,
+    seq: u64,
+    seq_changed: bool,
+    answers: Vec<Answer>,
+    /// Backend reads made while checking, for the reads counter.
+    pub reads: u64,
+}
+
+impl<'t> Batch<'t> {
+    /// An empty batch; `seq` is the next free sequence number.
+    pub fn new(tables: &'t Tables, seq: u64, capacity: usize) -> Batch<'t> {
+        Batch {
+            tables,
+            writes: OwnedWriteBatch::with_capacity(tables.db.clone(), capacity * 4),
+            states: HashMap::with_capacity(capacity),
+            records: HashMap::new(),
+            scan_ids: HashMap::with_capacity(capacity),
+            seq,
+            seq_changed: false,
+            answers: Vec::with_capacity(capacity),
+            reads: 0,
+        }
+    }
+
+    /// Number of commands in the batch.
+    pub fn len(&self) -> usize {
+        self.answers.len()
+    }
+
+    /// Checks and stages one command.
+    pub fn add(&mut self, command: Command) {
+        match command {
+            Command::Insert { passes, reply } => {
+                let r = self.insert(passes);
+                self.answers.push(Answer::Unit(reply, r));
+            }
+            Command::Scan { record, reply } => {
+                let r = self.scan(*record);
+                self.answers.push(Answer::Unit(reply, r));
+            }
+            Command::Admin { audit, reply } => {
+                let r = self.admin(*audit);
+                self.answers.push(Answer::Unit(reply, r));
+            }
+            Command::Purge {
+                before_ms,
+                max,
+                reply,
+            } => {
+                let r = self.purge(before_ms, max);
+                self.answers.push(Answer::Count(reply, r));
+            }
+            Command::Close { reply } => {
+                // Answered with the batch, so `close` returns once everything
+                // queued before it is durable.
+                self.answers.push(Answer::Unit(reply, Ok(())));
+            }
+        }
+    }
+
+    /// Writes the batch with one `fdatasync`, then answers every command:
+    /// with its own outcome if the batch is durable, with the failure if not.
+    /// Returns the next free sequence number, or the failure.
+    pub fn commit(mut self) -> Result<u64, String> {
+        if self.seq_changed {
+            self.writes
+                .insert(&self.tables.meta, layout::seq_key(), self.seq.to_be_bytes());
+        }
+        let outcome = self
+            .writes
+            .durability(Some(PersistMode::SyncData))
+            .commit()
+            .map_err(|e| format!("group commit failed: {}", backend(e)));
+        for answer in self.answers {
+            let failed = |e: &String| StoreError::Backend(e.clone());
+            match answer {
+                Answer::Unit(reply, r) => {
+                    let _ = reply.send(outcome.as_ref().map_err(failed).and(r));
+                }
+                Answer::Count(reply, r) => {
+                    let r = outcome.as_ref().map_err(failed).and(r);
+                    if let Some(reply) = reply {
+                        let _ = reply.send(r);
+                    } else if let Err(e) = r {
+                        tracing::warn!(error = %e, "scan-id sweep failed");
+                    }
+                }
+            }
+        }
+        outcome.map(|()| self.seq)
+    }
+
+    fn next_seq(&mut self) -> u64 {
+        let s = self.seq;
+        self.seq += 1;
+        self.seq_changed = true;
+        s
+    }
+
+    /// The pass's state as of this point in the batch.
+    fn state(&mut self, id: PassId) -> Result<Option<PassState>, StoreError> {
+        if let Some(s) = self.states.get(&id) {
+            return Ok(*s);
+        }
+        self.reads += 1;
+        let s = match self.tables.pass_state.get(id.0).map_err(backend)? {
+            Some(bytes) => Some(PassState::decode(id, &bytes)?),
+            None => None,
+        };
+        self.states.insert(id, s);
+        Ok(s)
+    }
+
+    /// The record stored under a scan id as of this point in the batch.
+    fn scan_by_id(&mut self, id: &ScanId) -> Result<Option<ScanRecord>, StoreError> {
+        if let Some(r) = self.scan_ids.get(id) {
+            return Ok(r.clone());
+        }
+        self.reads += 1;
+        find_scan(self.tables, id)
+    }
+
+    fn insert(&mut self, passes: Vec<Pass>) -> Result<(), StoreError> {
+        let mut seen = HashSet::with_capacity(passes.len());
+        for pass in &passes {
+            if !seen.insert(pass.id) || self.state(pass.id)?.is_some() {
+                return Err(StoreError::PassExists(pass.id));
+            }
+        }
+        let mut encoded = Vec::with_capacity(passes.len());
+        for pass in &passes {
+            encoded.push(layout::encode_pass(pass)?);
+        }
+        for (pass, record) in passes.into_iter().zip(encoded) {
+            let state = PassState::of(&pass);
+            self.writes.insert(&self.tables.passes, pass.id.0, record);
+            self.writes
+                .insert(&self.tables.pass_state, pass.id.0, state.encode());
+            self.states.insert(pass.id, Some(state));
+            self.records.insert(pass.id, pass);
+        }
+        Ok(())
+    }
+
+    fn scan(&mut self, record: ScanRecord) -> Result<(), StoreError> {
+        if let Some(existing) = self.scan_by_id(&record.scan_id)? {
+            return Err(StoreError::DuplicateScanId {
+                existing: Box::new(existing),
+            });
+        }
+        let encoded = layout::encode(&record)?;
+        if record.decision.is_granted() {
+            let id = record.pass_id;
+            let state = self.state(id)?;
+            let conflict = |stored_uses| StoreError::Conflict {
+                pass: id,
+                stored_uses,
+            };
+            let Some(mut state) = state else {
+                return Err(conflict(0));
+            };
+            let applies = state.status == Status::Active
+                && record.uses_after >= 1
+                && state.uses == record.uses_after - 1
+                && state.max_uses.is_none_or(|max| record.uses_after <= max);
+            if !applies {
+                return Err(conflict(state.uses));
+            }
+            state.uses = record.uses_after;
+            debug_assert!(state.max_uses.is_none_or(|max| state.uses <= max));
+            self.writes
+                .insert(&self.tables.pass_state, id.0, state.encode());
+            self.states.insert(id, Some(state));
+        }
+        let seq = self.next_seq();
+        let key = log_key(record.pass_id, record.at_ms, seq);
+        self.writes.insert(&self.tables.scans, key, encoded);
+        self.writes.insert(
+            &self.tables.scan_ids,
+            record.scan_id.as_str().as_bytes(),
+            key,
+        );
+        self.writes.insert(
+            &self.tables.scan_id_times,
+            layout::time_index_key(record.at_ms, &record.scan_id),
+            [],
+        );
+        self.scan_ids.insert(record.scan_id.clone(), Some(record));
+        Ok(())
+    }
+
+    fn admin(&mut self, audit: AuditRecord) -> Result<(), StoreError> {
+        let id = audit.pass_id;
+        let Some(mut state) = self.state(id)? else {
+            return Err(StoreError::NotFound(id));
+        };
+        let mut pass = match self.records.get(&id) {
+            Some(p) => p.clone(),
+            None => {
+                self.reads += 1;
+                let bytes = self
+                    .tables
+                    .passes
+                    .get(id.0)
+                    .map_err(backend)?
+                    .ok_or_else(|| {
+                        StoreError::Backend(format!(
+                            "corrupt store: pass {id} has a state but no record"
+                        ))
+                    })?;
+                layout::merge_pass(id, &bytes, state)?
+            }
+        };
+        pass.status = audit.status_after;
+        pass.status_reason = Some(audit.reason.clone());
+        state.status = audit.status_after;
+        let record = layout::encode_pass(&pass)?;
+        let encoded = layout::encode(&audit)?;
+        let seq = self.next_seq();
+        self.writes.insert(&self.tables.passes, id.0, record);
+        self.writes
+            .insert(&self.tables.pass_state, id.0, state.encode());
+        self.writes
+            .insert(&self.tables.audit, log_key(id, audit.at_ms, seq), encoded);
+        self.states.insert(id, Some(state));
+        self.records.insert(id, pass);
+        Ok(())
+    }
+
+    /// Forgets up to `max` scan ids of scans before `before_ms`, oldest first.
+    fn purge(&mut self, before_ms: i64, max: usize) -> Result<u64, StoreError> {
+        let end = layout::time_bytes(before_ms);
+        let mut forgotten = 0u64;
+        for guard in self.tables.scan_id_times.range(..end.as_slice()).take(max) {
+            let key = guard.key().map_err(backend)?;
+            let (at, scan_id) = layout::parse_time_index_key(&key)?;
+            if matches!(self.scan_ids.get(&scan_id), Some(None)) {
+                continue; // forgotten earlier in this batch
+            }
+            self.reads += 1;
+            self.writes.remove(&self.tables.scan_id_times, key);
+            let points_here = match self
+                .tables
+                .scan_ids
+                .get(scan_id.as_str())
+                .map_err(backend)?
+            {
+                Some(scan_key) => layout::log_key_time(&scan_key)? == at,
+                None => false,
+            };
+            if points_here {
+                self.writes
+                    .remove(&self.tables.scan_ids, scan_id.as_str().as_bytes());
+                self.scan_ids.insert(scan_id, None);
+                forgotten += 1;
+            }
+        }
+        Ok(forgotten)
+    }
+}
+
+/// The record under a scan id, read straight from the store.
+pub fn find_scan(tables: &Tables, id: &ScanId) -> Result<Option<ScanRecord>, StoreError> {
+    let Some(scan_key) = tables.scan_ids.get(id.as_str()).map_err(backend)? else {
+        return Ok(None);
+    };
+    let bytes = tables
+        .scans
+        .get(&scan_key)
+        .map_err(backend)?
+        .ok_or_else(|| {
+            StoreError::Backend(format!(
+                "corrupt store: scan id {id} points at a missing scan record"
+            ))
+        })?;
+    layout::decode_scan(&bytes).map(Some)
+}

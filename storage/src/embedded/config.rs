@@ -1,0 +1,122 @@
+//! The embedded store's limits and their defaults.
+
+use std::time::Duration;
+
+/// Most commands one group commit applies. Past 256 grants per commit fjall
+/// gains under 5% (34.1k → 35.5k grants/s at 1024, see
+/// `shared/bench/STORE-MEASUREMENTS.md`) while each batch's latency grows
+/// linearly (~30 µs of CPU per grant), so a bigger batch only adds waiting.
+pub const MAX_BATCH: usize = 256;
+
+/// How long the writer waits for more commands once it holds one and the
+/// queue is empty. About one `fdatasync` on this disk kind (120-380 µs): a
+/// lone write pays at most one extra sync time, while a burst that is still
+/// arriving fills the batch instead of paying one sync per handful of grants.
+/// Under load no wait happens at all: commands queue up during each sync.
+pub const MAX_WAIT: Duration = Duration::from_micros(200);
+
+/// Commands the queue holds before [`StoreError::Busy`](crate::StoreError::Busy).
+/// 16 full batches: at ~30k grants/s that is ~140 ms of queueing, well inside
+/// a scanner's deadline; a longer queue would only turn overload into timeouts.
+pub const QUEUE_CAPACITY: usize = 16 * MAX_BATCH;
+
+/// How long a caller waits for its commit before
+/// [`StoreError::Timeout`](crate::StoreError::Timeout). A full queue drains in
+/// well under a second; five seconds means the disk is stalling.
+pub const COMMIT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How long a scan id is remembered, so a retry is answered with the first
+/// decision: 48 hours covers an event day plus an offline scanner that syncs
+/// the next day.
+pub const SCAN_ID_RETENTION: Duration = Duration::from_secs(48 * 3600);
+
+/// How often the writer forgets scan ids older than the retention.
+pub const SWEEP_INTERVAL: Duration = Duration::from_secs(60);
+
+/// Most scan ids one purge forgets (one call to
+/// [`Store::purge_scan_ids`](crate::Store::purge_scan_ids) or one sweep), so a
+/// purge never holds the writer for long: 4096 deletions are a few
+/// milliseconds, about one full batch of grants.
+pub const PURGE_MAX_PER_CALL: usize = 4096;
+
+/// Most passes one [`Store::insert_passes`](crate::Store::insert_passes) takes,
+/// all or none, in one commit: a bulk import of a large event in a few calls,
+/// ~20 MB of memory at most while it is applied.
+pub const INSERT_MAX_PASSES: usize = 100_000;
+
+/// Most records one `list_scans` / `list_audit` returns, whatever `limit` asks.
+pub const LIST_MAX: usize = 10_000;
+
+/// fjall's block cache: the hot part of 200k passes and their state keys fits.
+pub const BLOCK_CACHE_BYTES: u64 = 64 * 1024 * 1024;
+
+/// Configuration of [`EmbeddedStore`](super::EmbeddedStore). Every field has
+/// a named default; the constants of this module say why that number.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EmbeddedConfig {
+    /// Most commands per group commit. Default [`MAX_BATCH`] (256).
+    pub max_batch_commands: usize,
+    /// Longest wait for more commands once the writer holds one, in
+    /// microseconds. Default [`MAX_WAIT`] (200 µs); 0 takes only what is
+    /// already queued.
+    pub max_wait_us: u64,
+    /// Commands queued before writes answer `Busy`. Default [`QUEUE_CAPACITY`] (4096).
+    pub queue_capacity_commands: usize,
+    /// How long a write waits for its commit before `Timeout`, in
+    /// milliseconds. Default [`COMMIT_TIMEOUT`] (5 s).
+    pub commit_timeout_ms: u64,
+    /// Scan ids whose scan is older than this (by the record's `at_ms`,
+    /// against the wall clock) are forgotten by the writer's background
+    /// sweep, in milliseconds. Default [`SCAN_ID_RETENTION`] (48 h); 0 turns
+    /// the sweep off. The scan records themselves are kept.
+    pub scan_id_retention_ms: u64,
+    /// How often the sweep runs, in milliseconds. Default [`SWEEP_INTERVAL`] (1 min).
+    pub sweep_interval_ms: u64,
+    /// Most scan ids forgotten per purge call or sweep. Default
+    /// [`PURGE_MAX_PER_CALL`] (4096).
+    pub purge_max_per_call: usize,
+    /// Most passes per `insert_passes`. Default [`INSERT_MAX_PASSES`] (100 000).
+    pub insert_max_passes: usize,
+    /// fjall's block cache size in bytes. Default [`BLOCK_CACHE_BYTES`] (64 MiB).
+    pub block_cache_bytes: u64,
+}
+
+impl Default for EmbeddedConfig {
+    fn default() -> Self {
+        EmbeddedConfig {
+            max_batch_commands: MAX_BATCH,
+            max_wait_us: MAX_WAIT.as_micros() as u64,
+            queue_capacity_commands: QUEUE_CAPACITY,
+            commit_timeout_ms: COMMIT_TIMEOUT.as_millis() as u64,
+            scan_id_retention_ms: SCAN_ID_RETENTION.as_millis() as u64,
+            sweep_interval_ms: SWEEP_INTERVAL.as_millis() as u64,
+            purge_max_per_call: PURGE_MAX_PER_CALL,
+            insert_max_passes: INSERT_MAX_PASSES,
+            block_cache_bytes: BLOCK_CACHE_BYTES,
+        }
+    }
+}
+
+impl EmbeddedConfig {
+    /// Checks that every limit is usable: zero would stall the writer or
+    /// refuse every write.
+    pub fn validate(&self) -> Result<(), String> {
+        let nonzero = [
+            ("max_batch_commands", self.max_batch_commands as u64),
+            (
+                "queue_capacity_commands",
+                self.queue_capacity_commands as u64,
+            ),
+            ("commit_timeout_ms", self.commit_timeout_ms),
+            ("sweep_interval_ms", self.sweep_interval_ms),
+            ("purge_max_per_call", self.purge_max_per_call as u64),
+            ("insert_max_passes", self.insert_max_passes as u64),
+        ];
+        for (name, value) in nonzero {
+            if value == 0 {
+                return Err(format!("embedded store config: {name} must be at least 1"));
+            }
+        }
+        Ok(())
+    }
+}

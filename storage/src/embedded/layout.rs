@@ -1,0 +1,324 @@
+//! The on-disk layout: keyspaces, key encodings, value codecs and the format
+//! version checked at open.
+//!
+//! | keyspace | key | value |
+//! | --- | --- | --- |
+//! | `meta` | `format` / `seq` | u32 BE format version / u64 BE next sequence number |
+//! | `passes` | pass id (16 B) | msgpack [`Pass`] with `uses` = 0 (volatile, kept in `pass_state`) |
+//! | `pass_state` | pass id | [`PassState`], 10 B: the only thing a grant reads and writes |
+//! | `scans` | pass id ‖ at_ms ‖ seq (32 B) | msgpack [`ScanRecord`] |
+//! | `scan_ids` | scan id (UTF-8) | the `scans` key of its record (32 B) |
+//! | `scan_id_times` | at_ms ‖ scan id | empty: the purge index, oldest first |
+//! | `audit` | pass id ‖ at_ms ‖ seq (32 B) | msgpack [`AuditRecord`] |
+//!
+//! `at_ms` is an i64 with its sign bit flipped, big-endian, so byte order is
+//! time order; `seq` is a store-wide u64 counter that keeps equal times apart.
+
+use crate::StoreError;
+use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode};
+use scangate_core::{AuditRecord, Pass, PassId, ScanId, ScanRecord, Status};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+/// The on-disk format this build reads and writes. Bump it on any change to
+/// the table above or to the encoded types; `open` refuses other versions.
+pub const FORMAT_VERSION: u32 = 1;
+
+const META_FORMAT: &[u8] = b"format";
+const META_SEQ: &[u8] = b"seq";
+
+/// Length of a `scans` / `audit` key.
+pub const LOG_KEY_LEN: usize = 32;
+
+/// Handles to every keyspace of one database. Cheap to clone.
+#[derive(Clone)]
+pub struct Tables {
+    pub db: Database,
+    pub meta: Keyspace,
+    pub passes: Keyspace,
+    pub pass_state: Keyspace,
+    pub scans: Keyspace,
+    pub scan_ids: Keyspace,
+    pub scan_id_times: Keyspace,
+    pub audit: Keyspace,
+}
+
+impl Tables {
+    /// Opens (or creates) the keyspaces and checks the format version. A new
+    /// database gets the current version written durably.
+    pub fn open(db: Database) -> Result<Tables, StoreError> {
+        let ks = |name: &str| {
+            db.keyspace(name, KeyspaceCreateOptions::default)
+                .map_err(backend)
+        };
+        let tables = Tables {
+            meta: ks("meta")?,
+            passes: ks("passes")?,
+            pass_state: ks("pass_state")?,
+            scans: ks("scans")?,
+            scan_ids: ks("scan_ids")?,
+            scan_id_times: ks("scan_id_times")?,
+            audit: ks("audit")?,
+            db,
+        };
+        match tables.meta.get(META_FORMAT).map_err(backend)? {
+            Some(v) => {
+                let found = u32::from_be_bytes(fixed(&v, "format version")?);
+                if found != FORMAT_VERSION {
+                    return Err(StoreError::Backend(format!(
+                        "the data directory holds store format {found}, this build reads format {FORMAT_VERSION}"
+                    )));
+                }
+            }
+            None => {
+                if !tables.passes.is_empty().map_err(backend)? {
+                    return Err(StoreError::Backend(
+                        "the data directory holds passes but no store format version".into(),
+                    ));
+                }
+                tables
+                    .meta
+                    .insert(META_FORMAT, FORMAT_VERSION.to_be_bytes())
+                    .map_err(backend)?;
+                tables.db.persist(PersistMode::SyncAll).map_err(backend)?;
+            }
+        }
+        Ok(tables)
+    }
+
+    /// The next free sequence number, as last committed.
+    pub fn load_seq(&self) -> Result<u64, StoreError> {
+        match self.meta.get(META_SEQ).map_err(backend)? {
+            Some(v) => Ok(u64::from_be_bytes(fixed(&v, "sequence number")?)),
+            None => Ok(0),
+        }
+    }
+}
+
+/// The `meta` key under which the next sequence number is kept.
+pub fn seq_key() -> &'static [u8] {
+    META_SEQ
+}
+
+/// What a grant checks and changes, kept apart from the pass record so a
+/// grant reads and writes 10 bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PassState {
+    /// Grants so far.
+    pub uses: u32,
+    /// Whether the pass may be used.
+    pub status: Status,
+    /// Its use limit; `None`: unlimited.
+    pub max_uses: Option<u32>,
+}
+
+impl PassState {
+    /// The state part of a pass.
+    pub fn of(pass: &Pass) -> PassState {
+        PassState {
+            uses: pass.uses,
+            status: pass.status,
+            max_uses: pass.max_uses,
+        }
+    }
+
+    /// `uses` BE ‖ status ‖ has-limit ‖ limit BE.
+    pub fn encode(&self) -> [u8; 10] {
+        let mut out = [0u8; 10];
+        out[..4].copy_from_slice(&self.uses.to_be_bytes());
+        out[4] = match self.status {
+            Status::Active => 0,
+            Status::Suspended => 1,
+            Status::Revoked => 2,
+        };
+        if let Some(max) = self.max_uses {
+            out[5] = 1;
+            out[6..].copy_from_slice(&max.to_be_bytes());
+        }
+        out
+    }
+
+    /// Decodes a stored state; anything malformed is corruption.
+    pub fn decode(id: PassId, bytes: &[u8]) -> Result<PassState, StoreError> {
+        let corrupt =
+            |what: &str| StoreError::Backend(format!("corrupt state of pass {id}: {what}"));
+        let b: [u8; 10] = bytes.try_into().map_err(|_| corrupt("wrong length"))?;
+        let status = match b[4] {
+            0 => Status::Active,
+            1 => Status::Suspended,
+            2 => Status::Revoked,
+            _ => return Err(corrupt("unknown status")),
+        };
+        let max_uses = match b[5] {
+            0 => None,
+            1 => Some(u32::from_be_bytes([b[6], b[7], b[8], b[9]])),
+            _ => return Err(corrupt("bad use-limit flag")),
+        };
+        Ok(PassState {
+            uses: u32::from_be_bytes([b[0], b[1], b[2], b[3]]),
+            status,
+            max_uses,
+        })
+    }
+}
+
+/// An i64 time as 8 bytes whose byte order is numeric order.
+pub fn time_bytes(at_ms: i64) -> [u8; 8] {
+    ((at_ms as u64) ^ (1 << 63)).to_be_bytes()
+}
+
+/// The inverse of [`time_bytes`].
+pub fn time_from_bytes(b: [u8; 8]) -> i64 {
+    (u64::from_be_bytes(b) ^ (1 << 63)) as i64
+}
+
+/// A `scans` / `audit` key: pass id ‖ at_ms ‖ seq.
+pub fn log_key(pass: PassId, at_ms: i64, seq: u64) -> [u8; LOG_KEY_LEN] {
+    let mut k = [0u8; LOG_KEY_LEN];
+    k[..16].copy_from_slice(&pass.0);
+    k[16..24].copy_from_slice(&time_bytes(at_ms));
+    k[24..].copy_from_slice(&seq.to_be_bytes());
+    k
+}
+
+/// The time part of a `scans` key, checked for length.
+pub fn log_key_time(key: &[u8]) -> Result<i64, StoreError> {
+    if key.len() != LOG_KEY_LEN {
+        return Err(StoreError::Backend(format!(
+            "corrupt scan-id entry: a {}-byte scan key",
+            key.len()
+        )));
+    }
+    Ok(time_from_bytes(fixed(&key[16..24], "scan time")?))
+}
+
+/// A `scan_id_times` key: at_ms ‖ scan id.
+pub fn time_index_key(at_ms: i64, scan_id: &ScanId) -> Vec<u8> {
+    let mut k = Vec::with_capacity(8 + scan_id.as_str().len());
+    k.extend_from_slice(&time_bytes(at_ms));
+    k.extend_from_slice(scan_id.as_str().as_bytes());
+    k
+}
+
+/// Splits a `scan_id_times` key back into its time and scan id.
+pub fn parse_time_index_key(key: &[u8]) -> Result<(i64, ScanId), StoreError> {
+    let corrupt = || StoreError::Backend("corrupt scan-id time index entry".into());
+    if key.len() <= 8 {
+        return Err(corrupt());
+    }
+    let at = time_from_bytes(fixed(&key[..8], "scan time")?);
+    let text = std::str::from_utf8(&key[8..]).map_err(|_| corrupt())?;
+    let id = ScanId::new(text).map_err(|_| corrupt())?;
+    Ok((at, id))
+}
+
+/// Encodes a record (compact msgpack; the format version guards its shape).
+pub fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, StoreError> {
+    rmp_serde::to_vec(value)
+        .map_err(|e| StoreError::Backend(format!("cannot encode a record: {e}")))
+}
+
+/// Decodes a record; failure is corruption, named by `what`.
+pub fn decode<T: DeserializeOwned>(bytes: &[u8], what: &str) -> Result<T, StoreError> {
+    rmp_serde::from_slice(bytes).map_err(|e| StoreError::Backend(format!("corrupt {what}: {e}")))
+}
+
+/// A stored pass record: the pass with its volatile use count zeroed.
+pub fn encode_pass(pass: &Pass) -> Result<Vec<u8>, StoreError> {
+    let mut stored = pass.clone();
+    stored.uses = 0;
+    encode(&stored)
+}
+
+/// A pass from its record and its state; the state is authoritative.
+pub fn merge_pass(id: PassId, record: &[u8], state: PassState) -> Result<Pass, StoreError> {
+    let mut pass: Pass = decode(record, "pass record")?;
+    if pass.id != id {
+        return Err(StoreError::Backend(format!(
+            "corrupt pass record: stored under {id} but names {}",
+            pass.id
+        )));
+    }
+    pass.uses = state.uses;
+    pass.status = state.status;
+    pass.max_uses = state.max_uses;
+    Ok(pass)
+}
+
+/// Decodes a scan record.
+pub fn decode_scan(bytes: &[u8]) -> Result<ScanRecord, StoreError> {
+    decode(bytes, "scan record")
+}
+
+/// Decodes an audit record.
+pub fn decode_audit(bytes: &[u8]) -> Result<AuditRecord, StoreError> {
+    decode(bytes, "audit record")
+}
+
+/// Exactly `N` bytes, or corruption.
+fn fixed<const N: usize>(bytes: &[u8], what: &str) -> Result<[u8; N], StoreError> {
+    bytes.try_into().map_err(|_| {
+        StoreError::Backend(format!(
+            "corrupt {what}: {} bytes, expected {N}",
+            bytes.len()
+        ))
+    })
+}
+
+/// A fjall failure as a store error.
+pub fn backend(e: fjall::Error) -> StoreError {
+    StoreError::Backend(format!("fjall: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn time_bytes_keep_order_and_round_trip() {
+        let times = [i64::MIN, -5, -1, 0, 1, 1_700_000_000_000, i64::MAX];
+        for w in times.windows(2) {
+            assert!(time_bytes(w[0]) < time_bytes(w[1]));
+        }
+        for t in times {
+            assert_eq!(time_from_bytes(time_bytes(t)), t);
+        }
+    }
+
+    #[test]
+    fn pass_state_round_trips_and_rejects_garbage() {
+        let id = PassId([7; 16]);
+        for s in [
+            PassState {
+                uses: 3,
+                status: Status::Active,
+                max_uses: Some(5),
+            },
+            PassState {
+                uses: u32::MAX,
+                status: Status::Revoked,
+                max_uses: None,
+            },
+        ] {
+            assert_eq!(PassState::decode(id, &s.encode()).ok(), Some(s));
+        }
+        assert!(PassState::decode(id, &[0; 9]).is_err());
+        let mut bad = PassState {
+            uses: 0,
+            status: Status::Active,
+            max_uses: None,
+        }
+        .encode();
+        bad[4] = 9;
+        assert!(PassState::decode(id, &bad).is_err());
+    }
+
+    #[test]
+    fn time_index_keys_round_trip() {
+        let id = ScanId::new("scan-1").expect("valid");
+        let k = time_index_key(-42, &id);
+        let (at, back) = parse_time_index_key(&k).expect("parses");
+        assert_eq!((at, back), (-42, id));
+        assert!(parse_time_index_key(&k[..8]).is_err());
+    }
+}

@@ -1,0 +1,306 @@
+//! The embedded default backend: [`EmbeddedStore`], on fjall.
+//!
+//! Writes go to one writer thread over a bounded queue (full: `Busy`); the
+//! writer group-commits up to [`MAX_BATCH`] of them per `fdatasync` and
+//! answers each caller only after its batch is durable. Reads go straight to
+//! fjall from the caller: a write is answered only once applied, so a read
+//! after an acknowledged write sees it.
+//!
+//! Layout on disk: see the private `layout` module (its table is the format, versioned
+//! by `FORMAT_VERSION` and checked at open). Scan ids are forgotten after
+//! [`EmbeddedConfig::scan_id_retention_ms`] by a sweep in the writer thread,
+//! every [`EmbeddedConfig::sweep_interval_ms`], a bounded chunk at a time.
+
+mod apply;
+mod config;
+mod layout;
+mod writer;
+
+#[cfg(test)]
+mod tests;
+
+pub use config::{
+    BLOCK_CACHE_BYTES, COMMIT_TIMEOUT, EmbeddedConfig, INSERT_MAX_PASSES, LIST_MAX, MAX_BATCH,
+    MAX_WAIT, PURGE_MAX_PER_CALL, QUEUE_CAPACITY, SCAN_ID_RETENTION, SWEEP_INTERVAL,
+};
+pub use layout::FORMAT_VERSION;
+
+use crate::{Store, StoreError};
+use apply::{Command, Reply};
+use async_trait::async_trait;
+use fjall::{Database, Readable};
+use layout::{PassState, Tables, backend};
+use scangate_core::{AuditRecord, Pass, PassId, ScanId, ScanRecord};
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{SyncSender, TrySendError, sync_channel};
+use std::sync::{Mutex, PoisonError};
+use std::thread::JoinHandle;
+use std::time::Duration;
+use tokio::sync::oneshot;
+
+/// The embedded, group-committed store. Share it as `Arc<dyn Store>`.
+///
+/// Dropping it without [`Store::close`] loses nothing acknowledged (every
+/// acknowledged write was already synced); the drop waits for the writer to
+/// commit what is queued and stop, so the directory can be reopened at once.
+pub struct EmbeddedStore {
+    tables: Tables,
+    /// `None` only while dropping.
+    sender: Option<SyncSender<Command>>,
+    closed: AtomicBool,
+    writer: Mutex<Option<JoinHandle<()>>>,
+    commit_timeout: Duration,
+    insert_max_passes: usize,
+    purge_max: usize,
+}
+
+impl EmbeddedStore {
+    /// Opens (or creates) the store in `dir` and starts its writer thread.
+    /// Reopening replays fjall's journal, which takes up to a few seconds for
+    /// hundreds of megabytes: call it from a blocking context.
+    pub fn open(dir: &Path, config: EmbeddedConfig) -> Result<EmbeddedStore, StoreError> {
+        Self::open_gated(dir, config, None)
+    }
+
+    /// [`EmbeddedStore::open`], with a writer that waits for `start_gate` (a
+    /// message or its sender dropped) before taking its first command: lets
+    /// tests fill the queue deterministically.
+    fn open_gated(
+        dir: &Path,
+        config: EmbeddedConfig,
+        start_gate: Option<std::sync::mpsc::Receiver<()>>,
+    ) -> Result<EmbeddedStore, StoreError> {
+        config.validate().map_err(StoreError::Backend)?;
+        let db = Database::builder(dir)
+            .cache_size(config.block_cache_bytes)
+            .open()
+            .map_err(|e| {
+                StoreError::Backend(format!("cannot open the store in {}: {e}", dir.display()))
+            })?;
+        let tables = Tables::open(db)?;
+        let seq = tables.load_seq()?;
+        let (sender, rx) = sync_channel(config.queue_capacity_commands);
+        let settings = writer::Settings {
+            max_batch: config.max_batch_commands,
+            max_wait: Duration::from_micros(config.max_wait_us),
+            retention_ms: match config.scan_id_retention_ms {
+                0 => None,
+                ms => Some(i64::try_from(ms).unwrap_or(i64::MAX)),
+            },
+            sweep_interval: Duration::from_millis(config.sweep_interval_ms),
+            purge_max: config.purge_max_per_call,
+        };
+        let writer_tables = tables.clone();
+        let handle = std::thread::Builder::new()
+            .name("scangate-store-writer".into())
+            .spawn(move || {
+                if let Some(gate) = start_gate {
+                    let _ = gate.recv();
+                }
+                writer::run(writer_tables, rx, settings, seq)
+            })
+            .map_err(|e| {
+                StoreError::Backend(format!("cannot start the store writer thread: {e}"))
+            })?;
+        tracing::info!(dir = %dir.display(), ?config, format = FORMAT_VERSION, "embedded store opened");
+        Ok(EmbeddedStore {
+            tables,
+            sender: Some(sender),
+            closed: AtomicBool::new(false),
+            writer: Mutex::new(Some(handle)),
+            commit_timeout: Duration::from_millis(config.commit_timeout_ms),
+            insert_max_passes: config.insert_max_passes,
+            purge_max: config.purge_max_per_call,
+        })
+    }
+
+    /// Queues a command built around a fresh reply channel and waits for its
+    /// answer, within the commit timeout.
+    async fn submit<T>(&self, make: impl FnOnce(Reply<T>) -> Command) -> Result<T, StoreError> {
+        if self.closed.load(Ordering::Acquire) {
+            return Err(StoreError::Closed);
+        }
+        let sender = self.sender.as_ref().ok_or(StoreError::Closed)?;
+        let (tx, rx) = oneshot::channel();
+        match sender.try_send(make(tx)) {
+            Ok(()) => {}
+            Err(TrySendError::Full(_)) => return Err(StoreError::Busy),
+            Err(TrySendError::Disconnected(_)) => return Err(StoreError::Closed),
+        }
+        match tokio::time::timeout(self.commit_timeout, rx).await {
+            Ok(Ok(answer)) => answer,
+            // The writer stopped (closed) before taking this command.
+            Ok(Err(_)) => Err(StoreError::Closed),
+            Err(_) => Err(StoreError::Timeout(self.commit_timeout)),
+        }
+    }
+
+    /// Runs a read that may touch many records off the async workers.
+    async fn blocking_read<T: Send + 'static>(
+        &self,
+        read: impl FnOnce(&Tables) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let tables = self.tables.clone();
+        tokio::task::spawn_blocking(move || read(&tables))
+            .await
+            .map_err(|e| StoreError::Backend(format!("a store read task failed: {e}")))?
+    }
+}
+
+fn count_read(op: &'static str) {
+    metrics::counter!("scangate_store_reads_total", "op" => op).increment(1);
+}
+
+#[async_trait]
+impl Store for EmbeddedStore {
+    async fn load_pass(&self, id: PassId) -> Result<Option<Pass>, StoreError> {
+        // Point reads from the memtable or block cache take microseconds, so
+        // they run on the caller's task; one snapshot keeps state and record
+        // from two sides of an admin change.
+        count_read("load_pass");
+        let snapshot = self.tables.db.snapshot();
+        let Some(state) = snapshot
+            .get(&self.tables.pass_state, id.0)
+            .map_err(backend)?
+        else {
+            return Ok(None);
+        };
+        let state = PassState::decode(id, &state)?;
+        let record = snapshot
+            .get(&self.tables.passes, id.0)
+            .map_err(backend)?
+            .ok_or_else(|| {
+                StoreError::Backend(format!(
+                    "corrupt store: pass {id} has a state but no record"
+                ))
+            })?;
+        layout::merge_pass(id, &record, state).map(Some)
+    }
+
+    async fn insert_passes(&self, passes: Vec<Pass>) -> Result<(), StoreError> {
+        if passes.len() > self.insert_max_passes {
+            return Err(StoreError::TooLarge {
+                what: "passes in one insert",
+                got: passes.len(),
+                max: self.insert_max_passes,
+            });
+        }
+        if passes.is_empty() {
+            return Ok(());
+        }
+        self.submit(|reply| Command::Insert { passes, reply }).await
+    }
+
+    async fn commit_scan(&self, record: ScanRecord) -> Result<(), StoreError> {
+        let record = Box::new(record);
+        self.submit(|reply| Command::Scan { record, reply }).await
+    }
+
+    async fn commit_admin(&self, audit: AuditRecord) -> Result<(), StoreError> {
+        let audit = Box::new(audit);
+        self.submit(|reply| Command::Admin { audit, reply }).await
+    }
+
+    async fn find_scan(&self, scan_id: &ScanId) -> Result<Option<ScanRecord>, StoreError> {
+        count_read("find_scan");
+        apply::find_scan(&self.tables, scan_id)
+    }
+
+    async fn list_scans(&self, pass: PassId, limit: usize) -> Result<Vec<ScanRecord>, StoreError> {
+        count_read("list_scans");
+        let limit = limit.min(LIST_MAX);
+        self.blocking_read(move |t| {
+            let mut out = Vec::with_capacity(limit.min(64));
+            for guard in t.scans.prefix(pass.0).take(limit) {
+                let (_, value) = guard.into_inner().map_err(backend)?;
+                out.push(layout::decode_scan(&value)?);
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn list_audit(&self, pass: PassId, limit: usize) -> Result<Vec<AuditRecord>, StoreError> {
+        count_read("list_audit");
+        let limit = limit.min(LIST_MAX);
+        self.blocking_read(move |t| {
+            let mut out = Vec::with_capacity(limit.min(64));
+            for guard in t.audit.prefix(pass.0).take(limit) {
+                let (_, value) = guard.into_inner().map_err(backend)?;
+                out.push(layout::decode_audit(&value)?);
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn purge_scan_ids(&self, before_ms: i64) -> Result<u64, StoreError> {
+        let max = self.purge_max;
+        self.submit(|reply| Command::Purge {
+            before_ms,
+            max,
+            reply: Some(reply),
+        })
+        .await
+    }
+
+    async fn close(&self) -> Result<(), StoreError> {
+        if self.closed.swap(true, Ordering::AcqRel) {
+            return Ok(());
+        }
+        let Some(sender) = self.sender.clone() else {
+            return Ok(());
+        };
+        let (tx, rx) = oneshot::channel();
+        // A blocking send: the close must get in even behind a full queue,
+        // which the writer keeps draining.
+        let queued =
+            tokio::task::spawn_blocking(move || sender.send(Command::Close { reply: tx }).is_ok())
+                .await
+                .unwrap_or(false);
+        let outcome = if queued {
+            match tokio::time::timeout(self.commit_timeout, rx).await {
+                Ok(Ok(answer)) => answer,
+                Ok(Err(_)) => Ok(()),
+                // Do not wait on a join that may never come: the writer stops
+                // by itself once its stalled commit ends.
+                Err(_) => return Err(StoreError::Timeout(self.commit_timeout)),
+            }
+        } else {
+            Ok(())
+        };
+        let handle = self
+            .writer
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(handle) = handle {
+            let joined = tokio::task::spawn_blocking(move || handle.join().is_ok()).await;
+            if !matches!(joined, Ok(true)) {
+                return Err(StoreError::Backend(
+                    "the store writer thread panicked".into(),
+                ));
+            }
+        }
+        outcome
+    }
+}
+
+impl Drop for EmbeddedStore {
+    fn drop(&mut self) {
+        // Without a sender the writer commits what is queued and stops; wait
+        // for it so the database (and its directory lock) is released.
+        drop(self.sender.take());
+        let handle = self
+            .writer
+            .get_mut()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(handle) = handle
+            && handle.join().is_err()
+        {
+            tracing::error!("the store writer thread panicked");
+        }
+    }
+}

@@ -1,0 +1,206 @@
+//! Tests of the embedded store: the conformance suite (bare and cached),
+//! reopening, same-batch checks and the format version.
+
+use super::apply::{Batch, Command};
+use super::layout::Tables;
+use super::{EmbeddedConfig, EmbeddedStore};
+use crate::cache::{CacheConfig, CachedStore};
+use crate::conformance::{self, new_pass, now_ms, scan};
+use crate::{Store, StoreError};
+use fjall::Database;
+use scangate_core::{Decision, PassId};
+use std::sync::Arc;
+use tokio::sync::oneshot;
+
+fn open(dir: &tempfile::TempDir) -> EmbeddedStore {
+    EmbeddedStore::open(dir.path(), EmbeddedConfig::default()).expect("open")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conformance_embedded() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    conformance::run_all(Arc::new(open(&dir))).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conformance_cached_embedded() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let inner = Arc::new(open(&dir));
+    conformance::run_all(Arc::new(CachedStore::new(inner, CacheConfig::default()))).await;
+}
+
+async fn grant_some(store: &dyn Store, passes: usize, grants: u32) -> Vec<PassId> {
+    let batch: Vec<_> = (0..passes).map(|_| new_pass(Some(grants))).collect();
+    let ids = batch.iter().map(|p| p.id).collect();
+    store.insert_passes(batch).await.expect("insert");
+    for &id in &ids {
+        for n in 1..=grants {
+            store
+                .commit_scan(scan(id, Decision::Granted, n, now_ms()))
+                .await
+                .expect("grant");
+        }
+    }
+    ids
+}
+
+async fn assert_granted(store: &dyn Store, ids: &[PassId], grants: u32) {
+    for &id in ids {
+        let pass = store.load_pass(id).await.expect("load").expect("kept");
+        assert_eq!(pass.uses, grants);
+        assert_eq!(
+            store.list_scans(id, 100).await.expect("list").len(),
+            grants as usize
+        );
+    }
+}
+
+#[tokio::test]
+async fn grants_survive_close_and_reopen() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = open(&dir);
+    let ids = grant_some(&store, 20, 3).await;
+    store.close().await.expect("close");
+    drop(store);
+    let store = open(&dir);
+    assert_granted(&store, &ids, 3).await;
+    // Sequence numbers continue: new scans sort after the old ones.
+    let more = grant_some(&store, 1, 2).await;
+    assert_granted(&store, &more, 2).await;
+}
+
+#[tokio::test]
+async fn grants_survive_drop_without_close() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ids = {
+        let store = open(&dir);
+        grant_some(&store, 20, 2).await
+    };
+    let store = open(&dir);
+    assert_granted(&store, &ids, 2).await;
+    let scan_id = store.list_scans(ids[0], 1).await.expect("list")[0]
+        .scan_id
+        .clone();
+    assert!(store.find_scan(&scan_id).await.expect("find").is_some());
+}
+
+#[test]
+fn one_batch_sees_its_own_scan_ids_and_uses() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let tables = Tables::open(Database::builder(dir.path()).open().expect("db")).expect("tables");
+    let pass = new_pass(Some(2));
+    let first = scan(pass.id, Decision::Granted, 1, now_ms());
+    let mut retry = first.clone();
+    retry.uses_after = 2;
+    let third = scan(pass.id, Decision::Granted, 3, now_ms());
+
+    let mut batch = Batch::new(&tables, 0, 8);
+    let mut replies = Vec::new();
+    let (tx, rx) = oneshot::channel();
+    batch.add(Command::Insert {
+        passes: vec![pass.clone()],
+        reply: tx,
+    });
+    replies.push(rx);
+    for record in [
+        first.clone(),
+        retry,
+        scan(pass.id, Decision::Granted, 2, now_ms()),
+        third,
+    ] {
+        let (tx, rx) = oneshot::channel();
+        batch.add(Command::Scan {
+            record: Box::new(record),
+            reply: tx,
+        });
+        replies.push(rx);
+    }
+    assert_eq!(
+        batch.commit().expect("commit"),
+        2,
+        "the two applied scans took sequence numbers"
+    );
+    let mut answers = replies
+        .into_iter()
+        .map(|mut rx| rx.try_recv().expect("answered"));
+    assert!(matches!(answers.next(), Some(Ok(()))), "insert");
+    assert!(matches!(answers.next(), Some(Ok(()))), "first grant");
+    match answers.next() {
+        Some(Err(StoreError::DuplicateScanId { existing })) => assert_eq!(*existing, first),
+        other => panic!("same-batch retry must be a duplicate, got {other:?}"),
+    }
+    assert!(
+        matches!(answers.next(), Some(Ok(()))),
+        "second grant sees the first's uses"
+    );
+    assert!(matches!(
+        answers.next(),
+        Some(Err(StoreError::Conflict { stored_uses: 2, .. }))
+    ));
+}
+
+#[test]
+fn another_format_version_is_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    {
+        let db = Database::builder(dir.path()).open().expect("db");
+        let meta = db
+            .keyspace("meta", fjall::KeyspaceCreateOptions::default)
+            .expect("meta");
+        meta.insert("format", 999u32.to_be_bytes()).expect("write");
+        db.persist(fjall::PersistMode::SyncAll).expect("persist");
+    }
+    match EmbeddedStore::open(dir.path(), EmbeddedConfig::default()) {
+        Err(StoreError::Backend(msg)) => assert!(msg.contains("format 999"), "{msg}"),
+        Err(e) => panic!("unexpected error {e}"),
+        Ok(_) => panic!("a store of another format must not open"),
+    }
+}
+
+#[tokio::test]
+async fn a_full_queue_answers_busy_and_close_drains_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = EmbeddedConfig {
+        queue_capacity_commands: 1,
+        ..EmbeddedConfig::default()
+    };
+    let (start, gate) = std::sync::mpsc::channel();
+    let store = EmbeddedStore::open_gated(dir.path(), config, Some(gate)).expect("open");
+    let pass = new_pass(None);
+    // The writer has not started: one queued command fills the queue.
+    let (tx, queued) = oneshot::channel();
+    let sender = store.sender.as_ref().expect("sender");
+    sender
+        .try_send(Command::Insert {
+            passes: vec![pass.clone()],
+            reply: tx,
+        })
+        .unwrap_or_else(|_| panic!("the queue has room for one"));
+    let err = store
+        .commit_scan(scan(pass.id, Decision::Granted, 1, now_ms()))
+        .await;
+    assert!(matches!(err, Err(StoreError::Busy)), "got {err:?}");
+    start.send(()).expect("start the writer");
+    store.close().await.expect("close");
+    assert!(
+        matches!(queued.await, Ok(Ok(()))),
+        "the queued insert was committed before close"
+    );
+    assert!(store.load_pass(pass.id).await.expect("load").is_some());
+}
+
+#[tokio::test]
+async fn too_many_passes_in_one_insert_are_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = EmbeddedConfig {
+        insert_max_passes: 2,
+        ..EmbeddedConfig::default()
+    };
+    let store = EmbeddedStore::open(dir.path(), config).expect("open");
+    let passes = (0..3).map(|_| new_pass(None)).collect();
+    let err = store.insert_passes(passes).await;
+    assert!(
+        matches!(err, Err(StoreError::TooLarge { got: 3, max: 2, .. })),
+        "got {err:?}"
+    );
+}

@@ -1,0 +1,142 @@
+//! The writer thread: the only code that writes to the database. It takes a
+//! command, gathers more until the batch is full or the wait is over, commits
+//! them with one `fdatasync`, answers them, and between batches forgets old
+//! scan ids.
+
+use super::apply::{Batch, Command};
+use super::layout::Tables;
+use std::sync::mpsc::{Receiver, RecvTimeoutError, TryRecvError};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use tokio::sync::oneshot;
+
+/// What the writer needs from the configuration.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub max_batch: usize,
+    pub max_wait: Duration,
+    /// Scan-id retention in milliseconds; `None`: no sweep.
+    pub retention_ms: Option<i64>,
+    pub sweep_interval: Duration,
+    pub purge_max: usize,
+}
+
+/// Runs until the store closes (a `Close` command) or is dropped (every
+/// sender gone). Everything received before either is committed.
+pub fn run(tables: Tables, rx: Receiver<Command>, settings: Settings, mut seq: u64) {
+    let mut next_sweep = Instant::now() + settings.sweep_interval;
+    loop {
+        let wait = next_sweep.saturating_duration_since(Instant::now());
+        let first = match rx.recv_timeout(wait) {
+            Ok(command) => command,
+            Err(RecvTimeoutError::Timeout) => {
+                next_sweep = sweep(&tables, &settings, &mut seq);
+                continue;
+            }
+            Err(RecvTimeoutError::Disconnected) => break,
+        };
+        let mut batch = Batch::new(&tables, seq, settings.max_batch);
+        let mut stop = matches!(first, Command::Close { .. });
+        batch.add(first);
+        if !stop {
+            stop = gather(&rx, &mut batch, &settings);
+        }
+        seq = commit(batch, seq);
+        if stop {
+            break;
+        }
+        if Instant::now() >= next_sweep {
+            next_sweep = sweep(&tables, &settings, &mut seq);
+        }
+    }
+    tracing::debug!("store writer stopped");
+    // Dropping `rx` here drops any command queued after a close, which
+    // answers its caller `Closed`.
+}
+
+/// Adds queued commands until the batch is full or `max_wait` has passed
+/// without it filling. Returns true when the writer must stop after this
+/// batch (a `Close` was taken, or every sender is gone).
+fn gather(rx: &Receiver<Command>, batch: &mut Batch<'_>, settings: &Settings) -> bool {
+    let deadline = Instant::now() + settings.max_wait;
+    while batch.len() < settings.max_batch {
+        let next = match rx.try_recv() {
+            Ok(command) => command,
+            Err(TryRecvError::Disconnected) => return true,
+            Err(TryRecvError::Empty) => {
+                let left = deadline.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    return false;
+                }
+                match rx.recv_timeout(left) {
+                    Ok(command) => command,
+                    Err(RecvTimeoutError::Timeout) => return false,
+                    Err(RecvTimeoutError::Disconnected) => return true,
+                }
+            }
+        };
+        let close = matches!(next, Command::Close { .. });
+        batch.add(next);
+        if close {
+            return true;
+        }
+    }
+    false
+}
+
+/// Commits a batch and records its metrics; returns the next free sequence
+/// number (unchanged if the batch failed: nothing of it was written).
+fn commit(batch: Batch<'_>, seq: u64) -> u64 {
+    let size = batch.len();
+    metrics::counter!("scangate_store_reads_total", "op" => "commit_check").increment(batch.reads);
+    let started = Instant::now();
+    match batch.commit() {
+        Ok(next) => {
+            metrics::counter!("scangate_store_commits_total").increment(1);
+            metrics::histogram!("scangate_store_batch_size").record(size as f64);
+            metrics::histogram!("scangate_store_commit_seconds")
+                .record(started.elapsed().as_secs_f64());
+            next
+        }
+        Err(e) => {
+            metrics::counter!("scangate_store_commit_failures_total").increment(1);
+            tracing::error!(error = %e, commands = size, "group commit failed; every command in it was answered with the error");
+            seq
+        }
+    }
+}
+
+/// Forgets one bounded chunk of expired scan ids. Returns when to sweep next:
+/// at once if the chunk was full (more are waiting), else one interval on.
+fn sweep(tables: &Tables, settings: &Settings, seq: &mut u64) -> Instant {
+    let later = Instant::now() + settings.sweep_interval;
+    let Some(retention_ms) = settings.retention_ms else {
+        return later;
+    };
+    let now_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+    let (tx, mut rx) = oneshot::channel();
+    let mut batch = Batch::new(tables, *seq, 1);
+    batch.add(Command::Purge {
+        before_ms: now_ms.saturating_sub(retention_ms),
+        max: settings.purge_max,
+        reply: Some(tx),
+    });
+    *seq = commit(batch, *seq);
+    match rx.try_recv() {
+        Ok(Ok(n)) => {
+            if n > 0 {
+                tracing::debug!(forgotten = n, "scan-id sweep");
+            }
+            if n as usize >= settings.purge_max {
+                return Instant::now();
+            }
+            later
+        }
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "scan-id sweep failed");
+            later
+        }
+        Err(_) => later,
+    }
+}
