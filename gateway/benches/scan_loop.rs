@@ -23,7 +23,12 @@ struct Args {
 }
 
 fn args() -> Args {
-    let mut a = Args { seconds: 5, connections: 4, depth: 32, passes: 10_000 };
+    let mut a = Args {
+        seconds: 5,
+        connections: 4,
+        depth: 32,
+        passes: 10_000,
+    };
     let argv: Vec<String> = std::env::args().collect();
     let mut i = 1;
     while i < argv.len() {
@@ -62,7 +67,13 @@ impl Run {
     }
 }
 
-async fn drive(scanners: &[Scanner], depth: usize, secs: u64, tokens: Arc<Vec<String>>, ping: bool) -> Run {
+async fn drive(
+    scanners: &[Scanner],
+    depth: usize,
+    secs: u64,
+    tokens: Arc<Vec<String>>,
+    ping: bool,
+) -> Run {
     let stop = Arc::new(AtomicBool::new(false));
     let started = Instant::now();
     let mut tasks = Vec::new();
@@ -82,7 +93,12 @@ async fn drive(scanners: &[Scanner], depth: usize, secs: u64, tokens: Arc<Vec<St
                         x ^= x << 17;
                         let token = tokens[(x % tokens.len() as u64) as usize].clone();
                         let r = s
-                            .scan(ScanInput { token, gate: "A".into(), event: None, scan_id: None })
+                            .scan(ScanInput {
+                                token,
+                                gate: "A".into(),
+                                event: None,
+                                scan_id: None,
+                            })
                             .await
                             .expect("scan");
                         assert!(r.decision.is_granted(), "{:?}", r.decision);
@@ -101,7 +117,11 @@ async fn drive(scanners: &[Scanner], depth: usize, secs: u64, tokens: Arc<Vec<St
     }
     let secs = started.elapsed().as_secs_f64();
     lat_us.sort_unstable();
-    Run { ops: lat_us.len() as u64, secs, lat_us }
+    Run {
+        ops: lat_us.len() as u64,
+        secs,
+        lat_us,
+    }
 }
 
 fn main() {
@@ -112,7 +132,7 @@ fn main() {
         .build()
         .expect("runtime");
     rt.block_on(async move {
-        let dir = tempfile::Builder::new().prefix("scangate-bench").tempdir_in(".").expect("tempdir");
+        let dir = tempfile::Builder::new().prefix("scangate-bench").tempdir().expect("tempdir");
         let mut config = ServeConfig::new(dir.path().to_owned());
         config.quic_addr = "127.0.0.1:0".parse().expect("addr");
         config.http_addr = "127.0.0.1:0".parse().expect("addr");

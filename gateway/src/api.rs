@@ -149,7 +149,10 @@ pub fn rfc3339(ms: i64) -> String {
 /// RFC 3339 as Unix milliseconds.
 pub fn parse_rfc3339(field: &'static str, s: &str) -> Result<i64, ApiError> {
     let t = OffsetDateTime::parse(s, &Rfc3339).map_err(|_| {
-        ApiError::invalid(field, format!("{s:?} is not an RFC 3339 time such as 2026-07-01T18:00:00Z"))
+        ApiError::invalid(
+            field,
+            format!("{s:?} is not an RFC 3339 time such as 2026-07-01T18:00:00Z"),
+        )
     })?;
     i64::try_from(t.unix_timestamp_nanos() / 1_000_000)
         .map_err(|_| ApiError::invalid(field, "time out of range"))
@@ -159,10 +162,16 @@ pub fn parse_rfc3339(field: &'static str, s: &str) -> Result<i64, ApiError> {
 pub fn build_passes(req: &IssueRequest, now_ms: i64) -> Result<Vec<Pass>, ApiError> {
     let count = req.count.unwrap_or(1);
     if !(1..=ISSUE_MAX).contains(&count) {
-        return Err(ApiError::invalid("count", format!("must be between 1 and {ISSUE_MAX}")));
+        return Err(ApiError::invalid(
+            "count",
+            format!("must be between 1 and {ISSUE_MAX}"),
+        ));
     }
     if req.unlimited && req.max_uses.is_some() {
-        return Err(ApiError::invalid("max_uses", "give max_uses or unlimited, not both"));
+        return Err(ApiError::invalid(
+            "max_uses",
+            "give max_uses or unlimited, not both",
+        ));
     }
     let template = Pass {
         id: PassId([0; 16]),
@@ -170,15 +179,29 @@ pub fn build_passes(req: &IssueRequest, now_ms: i64) -> Result<Vec<Pass>, ApiErr
         kind: req.kind,
         status: Status::Active,
         status_reason: None,
-        valid_from_ms: req.valid_from.as_deref().map(|s| parse_rfc3339("valid_from", s)).transpose()?,
-        valid_until_ms: req.valid_until.as_deref().map(|s| parse_rfc3339("valid_until", s)).transpose()?,
-        max_uses: if req.unlimited { None } else { Some(req.max_uses.unwrap_or(1)) },
+        valid_from_ms: req
+            .valid_from
+            .as_deref()
+            .map(|s| parse_rfc3339("valid_from", s))
+            .transpose()?,
+        valid_until_ms: req
+            .valid_until
+            .as_deref()
+            .map(|s| parse_rfc3339("valid_until", s))
+            .transpose()?,
+        max_uses: if req.unlimited {
+            None
+        } else {
+            Some(req.max_uses.unwrap_or(1))
+        },
         uses: 0,
         gates: req.gates.clone(),
         display: req.display.clone(),
         created_ms: now_ms,
     };
-    template.validate().map_err(|e| ApiError::invalid("pass", e.to_string()))?;
+    template
+        .validate()
+        .map_err(|e| ApiError::invalid("pass", e.to_string()))?;
     Ok((0..count)
         .map(|_| Pass {
             id: PassId(crate::random_bytes()),
@@ -242,7 +265,11 @@ impl ApiError {
     /// A JSON body that could not be read (413 when too large).
     pub fn from_json(e: axum::extract::rejection::JsonRejection) -> Self {
         let status = e.status();
-        let code = if status == StatusCode::PAYLOAD_TOO_LARGE { "too_large" } else { "invalid" };
+        let code = if status == StatusCode::PAYLOAD_TOO_LARGE {
+            "too_large"
+        } else {
+            "invalid"
+        };
         ApiError::new(status, code, e.body_text())
     }
 
@@ -304,16 +331,30 @@ mod tests {
     fn rejects_bad_fields_by_name() {
         let mut r = req();
         r.count = Some(ISSUE_MAX + 1);
-        assert_eq!(build_passes(&r, 0).expect_err("count").field.as_deref(), Some("count"));
+        assert_eq!(
+            build_passes(&r, 0).expect_err("count").field.as_deref(),
+            Some("count")
+        );
         let mut r = req();
         r.valid_from = Some("tomorrow".into());
-        assert_eq!(build_passes(&r, 0).expect_err("time").field.as_deref(), Some("valid_from"));
+        assert_eq!(
+            build_passes(&r, 0).expect_err("time").field.as_deref(),
+            Some("valid_from")
+        );
         let mut r = req();
         r.unlimited = true;
         r.max_uses = Some(2);
-        assert_eq!(build_passes(&r, 0).expect_err("both").field.as_deref(), Some("max_uses"));
+        assert_eq!(
+            build_passes(&r, 0).expect_err("both").field.as_deref(),
+            Some("max_uses")
+        );
         let mut r = req();
         r.event = String::new();
-        assert!(build_passes(&r, 0).expect_err("event").message.contains("event"));
+        assert!(
+            build_passes(&r, 0)
+                .expect_err("event")
+                .message
+                .contains("event")
+        );
     }
 }

@@ -16,7 +16,12 @@ use tokio_util::sync::CancellationToken;
 #[command(name = "scangate", version, about)]
 pub struct Cli {
     /// The data directory (store, PKI, signing keys, admin token).
-    #[arg(long, global = true, env = "SCANGATE_DATA_DIR", default_value = "./scangate-data")]
+    #[arg(
+        long,
+        global = true,
+        env = "SCANGATE_DATA_DIR",
+        default_value = "./scangate-data"
+    )]
     pub data_dir: PathBuf,
     /// What to do.
     #[command(subcommand)]

@@ -80,8 +80,12 @@ async fn require_admin(State(state): State<AppState>, req: Request, next: Next) 
         Some(token) if bool::from(token.as_bytes().ct_eq(state.admin_token.as_bytes())) => {
             next.run(req).await
         }
-        Some(_) => ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", "the admin token is not valid")
-            .into_response(),
+        Some(_) => ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "the admin token is not valid",
+        )
+        .into_response(),
         None => ApiError::new(
             StatusCode::UNAUTHORIZED,
             "unauthorized",
@@ -117,7 +121,11 @@ async fn issue(
 ) -> Result<(StatusCode, Json<Vec<PassView>>), ApiError> {
     let Json(req) = body.map_err(ApiError::from_json)?;
     let passes = api::build_passes(&req, crate::now_ms())?;
-    state.store.insert_passes(passes.clone()).await.map_err(ApiError::store)?;
+    state
+        .store
+        .insert_passes(passes.clone())
+        .await
+        .map_err(ApiError::store)?;
     let views = passes
         .iter()
         .map(|p| PassView::new(p, &state.keyring))
@@ -125,7 +133,10 @@ async fn issue(
     Ok((StatusCode::CREATED, Json(views)))
 }
 
-async fn show(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<PassView>, ApiError> {
+async fn show(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<PassView>, ApiError> {
     let id = parse_id(&id)?;
     match state.registry.pass(id).await {
         Ok(Some(pass)) => Ok(Json(PassView::new(&pass, &state.keyring))),
@@ -143,7 +154,10 @@ fn list_limit(q: &ListQuery) -> Result<usize, ApiError> {
     match q.limit {
         None => Ok(LIST_MAX),
         Some(n) if (1..=LIST_MAX).contains(&n) => Ok(n),
-        Some(_) => Err(ApiError::invalid("limit", format!("must be between 1 and {LIST_MAX}"))),
+        Some(_) => Err(ApiError::invalid(
+            "limit",
+            format!("must be between 1 and {LIST_MAX}"),
+        )),
     }
 }
 
@@ -154,7 +168,11 @@ async fn scans(
 ) -> Result<Json<Vec<ScanView>>, ApiError> {
     let id = parse_id(&id)?;
     let limit = list_limit(&q)?;
-    let records = state.store.list_scans(id, limit).await.map_err(ApiError::store)?;
+    let records = state
+        .store
+        .list_scans(id, limit)
+        .await
+        .map_err(ApiError::store)?;
     Ok(Json(records.iter().map(ScanView::from).collect()))
 }
 
@@ -165,7 +183,11 @@ async fn audit(
 ) -> Result<Json<Vec<AuditRecord>>, ApiError> {
     let id = parse_id(&id)?;
     let limit = list_limit(&q)?;
-    let records = state.store.list_audit(id, limit).await.map_err(ApiError::store)?;
+    let records = state
+        .store
+        .list_audit(id, limit)
+        .await
+        .map_err(ApiError::store)?;
     Ok(Json(records))
 }
 
@@ -184,7 +206,11 @@ async fn change(
         "revoke" => AdminAction::Revoke,
         "suspend" => AdminAction::Suspend,
         "reactivate" => AdminAction::Reactivate,
-        _ => return Err(ApiError::not_found("no such endpoint: expected revoke, suspend or reactivate")),
+        _ => {
+            return Err(ApiError::not_found(
+                "no such endpoint: expected revoke, suspend or reactivate",
+            ));
+        }
     };
     let Json(body) = body.map_err(ApiError::from_json)?;
     if body.reason.trim().is_empty() {
@@ -200,7 +226,11 @@ async fn change(
     match state.registry.admin(id, change).await {
         Ok(pass) => Ok(Json(PassView::new(&pass, &state.keyring))),
         Err(AdminError::NotFound) => Err(ApiError::not_found(format!("no pass {id}"))),
-        Err(AdminError::Transition(e)) => Err(ApiError::new(StatusCode::CONFLICT, "conflict", e.to_string())),
+        Err(AdminError::Transition(e)) => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "conflict",
+            e.to_string(),
+        )),
         Err(AdminError::Store(e)) => Err(ApiError::store(e)),
         Err(e) => Err(ApiError::unavailable(e.to_string())),
     }
@@ -209,9 +239,11 @@ async fn change(
 impl ApiError {
     fn store(e: StoreError) -> Self {
         match e {
-            StoreError::PassExists(id) => {
-                ApiError::new(StatusCode::CONFLICT, "conflict", format!("pass {id} already exists"))
-            }
+            StoreError::PassExists(id) => ApiError::new(
+                StatusCode::CONFLICT,
+                "conflict",
+                format!("pass {id} already exists"),
+            ),
             StoreError::NotFound(id) => ApiError::not_found(format!("no pass {id}")),
             other => ApiError::unavailable(other.to_string()),
         }

@@ -42,7 +42,8 @@ pub fn create(path: &Path) -> Result<()> {
 fn read(path: &Path) -> Result<KeyFile> {
     let text = fs::read_to_string(path)
         .with_context(|| format!("cannot read the signing keys at {}", path.display()))?;
-    serde_json::from_str(&text).with_context(|| format!("{} is not a valid keyring", path.display()))
+    serde_json::from_str(&text)
+        .with_context(|| format!("{} is not a valid keyring", path.display()))
 }
 
 /// Loads the keyring.
@@ -52,7 +53,11 @@ pub fn load(path: &Path) -> Result<Keyring> {
     for k in &file.keys {
         let mut secret = [0u8; SECRET_BYTES];
         hex::decode_to_slice(&k.secret, &mut secret).with_context(|| {
-            format!("key {} in {} is not {SECRET_BYTES} hex bytes", k.id, path.display())
+            format!(
+                "key {} in {} is not {SECRET_BYTES} hex bytes",
+                k.id,
+                path.display()
+            )
         })?;
         keys.push(SigningKey { id: k.id, secret });
     }
@@ -91,7 +96,9 @@ mod tests {
         let after = load(&path).expect("load");
         assert_eq!(after.active_key_id(), 2);
         assert_eq!(after.verify(&token).map(|c| c.key_id), Ok(1));
-        let mode = std::os::unix::fs::PermissionsExt::mode(&fs::metadata(&path).expect("meta").permissions());
+        let mode = std::os::unix::fs::PermissionsExt::mode(
+            &fs::metadata(&path).expect("meta").permissions(),
+        );
         assert_eq!(mode & 0o777, 0o600);
     }
 }

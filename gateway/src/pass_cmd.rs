@@ -120,7 +120,9 @@ impl AdminClient {
             Some(url) => url.trim_end_matches('/').to_owned(),
             None => format!("http://{}", data.read_endpoints()?.http),
         };
-        let http = reqwest::Client::builder().timeout(REQUEST_TIMEOUT).build()?;
+        let http = reqwest::Client::builder()
+            .timeout(REQUEST_TIMEOUT)
+            .build()?;
         Ok(AdminClient {
             http,
             base,
@@ -143,11 +145,13 @@ impl AdminClient {
     }
 
     async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T> {
-        self.call(self.http.get(format!("{}{path}", self.base))).await
+        self.call(self.http.get(format!("{}{path}", self.base)))
+            .await
     }
 
     async fn post<B: Serialize, T: DeserializeOwned>(&self, path: &str, body: &B) -> Result<T> {
-        self.call(self.http.post(format!("{}{path}", self.base)).json(body)).await
+        self.call(self.http.post(format!("{}{path}", self.base)).json(body))
+            .await
     }
 }
 
@@ -197,10 +201,21 @@ pub async fn run(data: &DataDir, cmd: PassCommand) -> Result<ExitCode> {
                 if admin.json {
                     println!("{}", serde_json::to_string(s)?);
                 } else {
-                    let reason = s.reason.as_deref().map(|r| format!(": {r}")).unwrap_or_default();
+                    let reason = s
+                        .reason
+                        .as_deref()
+                        .map(|r| format!(": {r}"))
+                        .unwrap_or_default();
                     println!(
                         "{} {} gate {} device {} {}{} (uses {}) scan {}",
-                        s.at, s.pass_id, s.gate, s.device, s.decision, reason, s.uses_after, s.scan_id
+                        s.at,
+                        s.pass_id,
+                        s.gate,
+                        s.device,
+                        s.decision,
+                        reason,
+                        s.uses_after,
+                        s.scan_id
                     );
                 }
             }
@@ -224,7 +239,9 @@ fn print_pass(p: &PassView, as_json: bool) -> Result<()> {
     if as_json {
         println!("{}", serde_json::to_string(p)?);
     } else {
-        let limit = p.max_uses.map_or_else(|| "unlimited".to_owned(), |m| m.to_string());
+        let limit = p
+            .max_uses
+            .map_or_else(|| "unlimited".to_owned(), |m| m.to_string());
         println!(
             "{} {} {} {} uses {}/{} token {}",
             p.id,

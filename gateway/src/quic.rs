@@ -7,9 +7,9 @@ use crate::scan_service::{Precheck, ScanService, error};
 use bytes::{Buf, BytesMut};
 use metrics::{counter, gauge};
 use quinn::{Connection, Endpoint, RecvStream, SendStream, VarInt};
+use scangate_core::Reason;
 use scangate_core::frame::{self, DecodeError, FrameError, LENGTH_BYTES};
 use scangate_core::wire::{ErrorCode, Request, RequestBody, Response, ResponseBody};
-use scangate_core::Reason;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::{Semaphore, mpsc};
@@ -214,7 +214,10 @@ impl Stream {
                 }
                 Err(e @ FrameError::TooLarge { .. }) => {
                     counter!("scangate_bad_frames_total", "cause" => "too_large").increment(1);
-                    let reply = error(ErrorCode::FrameTooLarge, format!("{e}; this stream is closed"));
+                    let reply = error(
+                        ErrorCode::FrameTooLarge,
+                        format!("{e}; this stream is closed"),
+                    );
                     let _ = tx.send(Response { id: 0, body: reply }).await;
                     return false;
                 }
@@ -227,24 +230,39 @@ impl Stream {
             Ok(r) => r,
             Err(e) => {
                 let (code, cause) = match e {
-                    DecodeError::UnsupportedVersion(_) => (ErrorCode::UnsupportedVersion, "version"),
+                    DecodeError::UnsupportedVersion(_) => {
+                        (ErrorCode::UnsupportedVersion, "version")
+                    }
                     DecodeError::Malformed(_) => (ErrorCode::MalformedFrame, "malformed"),
                 };
                 counter!("scangate_bad_frames_total", "cause" => cause).increment(1);
-                let _ = tx.send(Response { id: 0, body: error(code, e.to_string()) }).await;
+                let _ = tx
+                    .send(Response {
+                        id: 0,
+                        body: error(code, e.to_string()),
+                    })
+                    .await;
                 return;
             }
         };
         let id = request.id;
         let req = match request.body {
             RequestBody::Ping => {
-                let _ = tx.send(Response { id, body: ResponseBody::Pong }).await;
+                let _ = tx
+                    .send(Response {
+                        id,
+                        body: ResponseBody::Pong,
+                    })
+                    .await;
                 return;
             }
             RequestBody::Scan(req) => req,
         };
         if self.listener.shutdown.is_cancelled() {
-            let body = error(ErrorCode::ShuttingDown, "the gateway is shutting down; retry elsewhere with the same scan id");
+            let body = error(
+                ErrorCode::ShuttingDown,
+                "the gateway is shutting down; retry elsewhere with the same scan id",
+            );
             let _ = tx.send(Response { id, body }).await;
             return;
         }

@@ -63,8 +63,9 @@ impl Limiter {
 
     /// The bucket of a device (shared by all its connections).
     pub fn bucket(&self, device: &str) -> Arc<Bucket> {
-        self.buckets
-            .get_with(device.to_owned(), || Arc::new(Bucket::new(&self.limit, Instant::now())))
+        self.buckets.get_with(device.to_owned(), || {
+            Arc::new(Bucket::new(&self.limit, Instant::now()))
+        })
     }
 }
 
@@ -84,7 +85,10 @@ mod tests {
         let b = Bucket::new(&limit, t0);
         assert_eq!((0..8).filter(|_| b.try_take(t0)).count(), 5);
         assert!(!b.try_take(t0));
-        assert!(b.try_take(t0 + Duration::from_millis(100)), "one token per 100 ms");
+        assert!(
+            b.try_take(t0 + Duration::from_millis(100)),
+            "one token per 100 ms"
+        );
         assert!(!b.try_take(t0 + Duration::from_millis(100)));
     }
 

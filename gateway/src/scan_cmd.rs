@@ -110,7 +110,11 @@ fn print_reply(reply: &ScanReply, as_json: bool) {
         (Some(u), None) => format!(" (uses {u}, unlimited)"),
         _ => String::new(),
     };
-    let replayed = if reply.replayed { ", repeated answer" } else { "" };
+    let replayed = if reply.replayed {
+        ", repeated answer"
+    } else {
+        ""
+    };
     match reason {
         None => println!("{word}{uses}{replayed}"),
         Some(r) => println!("{word}: {r}{uses}{replayed}"),

@@ -33,8 +33,8 @@ impl ScanService {
     /// The checks that need no actor, cache or store, cheapest first: field
     /// limits, the device's rate, the token's format and signature.
     pub fn precheck(&self, req: &ScanRequest, bucket: &Bucket, now: Instant) -> Precheck {
-        if let Err(e) = check_name("gate", &req.gate, GATE_MAX_BYTES)
-            .and_then(|()| match &req.event {
+        if let Err(e) =
+            check_name("gate", &req.gate, GATE_MAX_BYTES).and_then(|()| match &req.event {
                 Some(event) => check_name("event", event, EVENT_MAX_BYTES),
                 None => Ok(()),
             })
@@ -78,10 +78,15 @@ impl ScanService {
                 ErrorCode::ScanIdConflict,
                 format!("scan id {} was already used for another pass", req.scan_id),
             ),
-            Err(ScanError::ShuttingDown) => error(ErrorCode::ShuttingDown, "the gateway is shutting down"),
+            Err(ScanError::ShuttingDown) => {
+                error(ErrorCode::ShuttingDown, "the gateway is shutting down")
+            }
             Err(e) => {
                 tracing::warn!(pass = %claims.pass_id.short(), error = %e, "scan not decided");
-                error(ErrorCode::Unavailable, format!("{e}; retry with the same scan id"))
+                error(
+                    ErrorCode::Unavailable,
+                    format!("{e}; retry with the same scan id"),
+                )
             }
         };
         histogram!("scangate_scan_seconds").record(started.elapsed().as_secs_f64());
@@ -106,7 +111,11 @@ impl ScanService {
 
 fn record(decision: Decision) {
     let reason = decision.reason().map_or("none", Reason::as_str);
-    let outcome = if decision.is_granted() { "granted" } else { "denied" };
+    let outcome = if decision.is_granted() {
+        "granted"
+    } else {
+        "denied"
+    };
     counter!("scangate_scans_total", "decision" => outcome, "reason" => reason).increment(1);
 }
 

@@ -68,8 +68,9 @@ pub async fn start(config: ServeConfig, shutdown: CancellationToken) -> Result<R
 
     let pki = scangate_certs::Pki::open(&data.pki());
     let tls = pki.server_config(scangate_core::wire::ALPN)?;
-    let endpoint = quinn::Endpoint::server(quic::server_config(tls, &config.quic)?, config.quic_addr)
-        .with_context(|| format!("cannot listen for QUIC on {}", config.quic_addr))?;
+    let endpoint =
+        quinn::Endpoint::server(quic::server_config(tls, &config.quic)?, config.quic_addr)
+            .with_context(|| format!("cannot listen for QUIC on {}", config.quic_addr))?;
     let http_listener = tokio::net::TcpListener::bind(config.http_addr)
         .await
         .with_context(|| format!("cannot listen for HTTP on {}", config.http_addr))?;
@@ -143,7 +144,10 @@ impl Running {
         tracing::info!("shutting down: answering in-flight scans");
         let _ = self.quic_task.await;
         self.tracker.close();
-        if tokio::time::timeout(self.drain, self.tracker.wait()).await.is_err() {
+        if tokio::time::timeout(self.drain, self.tracker.wait())
+            .await
+            .is_err()
+        {
             tracing::warn!(drain = ?self.drain, "drain deadline passed with scans still in flight");
         }
         self.endpoint.close(codes::SHUTTING_DOWN, b"shutting down");

@@ -29,8 +29,27 @@ async fn issue_scan_revoke_and_list_from_the_command_line() {
     let gw = Gateway::start(dir.path(), &[]);
     let d = dir.path();
 
-    let out = run(d, &["pass", "issue", "--event", "fest", "--max-uses", "2", "--gate", "north", "--count", "3", "--json"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = run(
+        d,
+        &[
+            "pass",
+            "issue",
+            "--event",
+            "fest",
+            "--max-uses",
+            "2",
+            "--gate",
+            "north",
+            "--count",
+            "3",
+            "--json",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let passes = json_lines(&out);
     assert_eq!(passes.len(), 3);
     for key in ["id", "token", "event", "kind", "status", "max_uses", "uses"] {
@@ -40,12 +59,31 @@ async fn issue_scan_revoke_and_list_from_the_command_line() {
     let id = passes[0]["id"].as_str().expect("id");
     let token = passes[0]["token"].as_str().expect("token");
 
-    let out = run(d, &["scan", token, "--gate", "north", "--scan-id", "cli-1", "--json"]);
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = run(
+        d,
+        &[
+            "scan",
+            token,
+            "--gate",
+            "north",
+            "--scan-id",
+            "cli-1",
+            "--json",
+        ],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let reply = &json_lines(&out)[0];
     assert_eq!(reply["decision"], "granted");
     assert_eq!(reply["reason"], Value::Null);
-    assert_eq!((reply["uses"].as_u64(), reply["max_uses"].as_u64()), (Some(1), Some(2)));
+    assert_eq!(
+        (reply["uses"].as_u64(), reply["max_uses"].as_u64()),
+        (Some(1), Some(2))
+    );
     assert_eq!(reply["scan_id"], "cli-1");
 
     let out = run(d, &["scan", token, "--gate", "south", "--json"]);
@@ -65,21 +103,33 @@ async fn issue_scan_revoke_and_list_from_the_command_line() {
 
     let out = run(d, &["pass", "show", id, "--json"]);
     let shown = &json_lines(&out)[0];
-    assert_eq!((shown["status"].as_str(), shown["uses"].as_u64()), (Some("suspended"), Some(1)));
+    assert_eq!(
+        (shown["status"].as_str(), shown["uses"].as_u64()),
+        (Some("suspended"), Some(1))
+    );
 
     let out = run(d, &["pass", "scans", id, "--json"]);
     let scans = json_lines(&out);
     let reasons: Vec<_> = scans.iter().map(|s| s["reason"].clone()).collect();
-    assert_eq!(reasons, [Value::Null, "wrong_gate".into(), "revoked".into()]);
+    assert_eq!(
+        reasons,
+        [Value::Null, "wrong_gate".into(), "revoked".into()]
+    );
 
     // Errors: one clear sentence on stderr, non-zero status.
     let out = run(d, &["pass", "show", "not-an-id"]);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("32 hexadecimal digits"), "{err}");
-    let out = run(d, &["scan", "TOKEN", "--gate", "A", "--scan-id", "has space"]);
+    let out = run(
+        d,
+        &["scan", "TOKEN", "--gate", "A", "--scan-id", "has space"],
+    );
     assert!(out.status.code().unwrap_or(0) >= 2);
-    let out = run(d, &["pass", "issue", "--event", "fest", "--valid-from", "soon"]);
+    let out = run(
+        d,
+        &["pass", "issue", "--event", "fest", "--valid-from", "soon"],
+    );
     assert!(String::from_utf8_lossy(&out.stderr).contains("valid_from"));
 
     assert!(gw.sigterm().success());

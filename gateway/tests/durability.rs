@@ -7,7 +7,9 @@ use bytes::BytesMut;
 use common::{Gateway, connect};
 use scangate_client::ScanInput;
 use scangate_core::frame;
-use scangate_core::wire::{ALPN, ErrorCode, Request, RequestBody, Response, ResponseBody, ScanRequest};
+use scangate_core::wire::{
+    ALPN, ErrorCode, Request, RequestBody, Response, ResponseBody, ScanRequest,
+};
 use scangate_core::{Decision, ScanId};
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
@@ -41,7 +43,12 @@ async fn kill_9_never_loses_an_acknowledged_grant() {
     for worker in 0..8usize {
         let scanner = gw.scanner(&format!("crash-{worker}")).await;
         let tokens: Vec<String> = passes.iter().map(|p| p.token.clone()).collect();
-        let (history, granted, enough, stop) = (history.clone(), granted.clone(), enough.clone(), stop.clone());
+        let (history, granted, enough, stop) = (
+            history.clone(),
+            granted.clone(),
+            enough.clone(),
+            stop.clone(),
+        );
         tasks.push(tokio::spawn(async move {
             let mut n = 0usize;
             while !stop.load(Ordering::Acquire) {
@@ -62,7 +69,9 @@ async fn kill_9_never_loses_an_acknowledged_grant() {
                     Err(_) => Outcome::Unknown,
                 };
                 history.lock().expect("lock").push((pass, scan_id, outcome));
-                if outcome == Outcome::Granted && granted.fetch_add(1, Ordering::AcqRel) + 1 == KILL_AFTER_GRANTS {
+                if outcome == Outcome::Granted
+                    && granted.fetch_add(1, Ordering::AcqRel) + 1 == KILL_AFTER_GRANTS
+                {
                     enough.notify_one();
                 }
                 if outcome == Outcome::Unknown {
@@ -90,19 +99,39 @@ async fn kill_9_never_loses_an_acknowledged_grant() {
             .filter(|(_, _, o)| *o == Outcome::Granted)
             .map(|(_, id, _)| id.as_str())
             .collect();
-        let info = mine.iter().filter(|(_, _, o)| *o == Outcome::Unknown).count() as u32;
+        let info = mine
+            .iter()
+            .filter(|(_, _, o)| *o == Outcome::Unknown)
+            .count() as u32;
         let stored = gw.pass(&pass.id).await;
-        assert!(stored.uses <= MAX_USES, "pass {i} over-granted: {}", stored.uses);
-        assert!(stored.uses >= ok.len() as u32, "pass {i} lost acknowledged grants");
-        assert!(stored.uses <= ok.len() as u32 + info, "pass {i} counted more than was sent");
+        assert!(
+            stored.uses <= MAX_USES,
+            "pass {i} over-granted: {}",
+            stored.uses
+        );
+        assert!(
+            stored.uses >= ok.len() as u32,
+            "pass {i} lost acknowledged grants"
+        );
+        assert!(
+            stored.uses <= ok.len() as u32 + info,
+            "pass {i} counted more than was sent"
+        );
         let scans = gw.scans(&pass.id).await;
         let stored_grants: HashSet<&str> = scans
             .iter()
             .filter(|s| s["decision"] == "granted")
             .filter_map(|s| s["scan_id"].as_str())
             .collect();
-        assert_eq!(stored_grants.len() as u32, stored.uses, "pass {i}: log and count agree");
-        assert!(ok.is_subset(&stored_grants), "pass {i}: an acknowledged grant is missing from the log");
+        assert_eq!(
+            stored_grants.len() as u32,
+            stored.uses,
+            "pass {i}: log and count agree"
+        );
+        assert!(
+            ok.is_subset(&stored_grants),
+            "pass {i}: an acknowledged grant is missing from the log"
+        );
         checked_grants += ok.len();
     }
     assert!(checked_grants >= KILL_AFTER_GRANTS);
@@ -127,19 +156,30 @@ async fn sigterm_answers_every_scan_in_flight_and_exits_0() {
     const SCANS: u64 = 300;
     let dir = tempfile::tempdir().expect("tempdir");
     let gw = Gateway::start(dir.path(), &[]);
-    let passes = gw.issue(serde_json::json!({"event": "fest", "unlimited": true, "count": 3})).await;
+    let passes = gw
+        .issue(serde_json::json!({"event": "fest", "unlimited": true, "count": 3}))
+        .await;
     // Warm the connection path with the SDK (also issues the device cert).
     drop(connect(&gw.dir, gw.quic, "term").await);
 
     let pki = scangate_certs::Pki::open(&dir.path().join("pki"));
     let files = pki.scanner_files("term").expect("files");
     let read = |p: &std::path::Path| std::fs::read_to_string(p).expect("pem");
-    let (ca, cert, key) = (read(&pki.ca_cert_path()), read(&files.cert), read(&files.key));
+    let (ca, cert, key) = (
+        read(&pki.ca_cert_path()),
+        read(&files.cert),
+        read(&files.key),
+    );
     let tls = scangate_certs::client_config(&ca, Some((&cert, &key)), ALPN).expect("tls");
     let crypto = quinn::crypto::rustls::QuicClientConfig::try_from(tls).expect("quic tls");
-    let mut endpoint = quinn::Endpoint::client(SocketAddr::from(([127, 0, 0, 1], 0))).expect("endpoint");
+    let mut endpoint =
+        quinn::Endpoint::client(SocketAddr::from(([127, 0, 0, 1], 0))).expect("endpoint");
     endpoint.set_default_client_config(quinn::ClientConfig::new(Arc::new(crypto)));
-    let conn = endpoint.connect(gw.quic, "localhost").expect("connect").await.expect("handshake");
+    let conn = endpoint
+        .connect(gw.quic, "localhost")
+        .expect("connect")
+        .await
+        .expect("handshake");
     let (mut send, mut recv) = conn.open_bi().await.expect("stream");
 
     let mut out = BytesMut::new();
@@ -159,7 +199,11 @@ async fn sigterm_answers_every_scan_in_flight_and_exits_0() {
                 // Scans are in flight now: stop the gateway under them.
                 term = Some(std::thread::spawn({
                     let gw_pid = gw.child.id();
-                    move || std::process::Command::new("kill").args(["-TERM", &gw_pid.to_string()]).status()
+                    move || {
+                        std::process::Command::new("kill")
+                            .args(["-TERM", &gw_pid.to_string()])
+                            .status()
+                    }
                 }));
             }
         }
@@ -173,7 +217,13 @@ async fn sigterm_answers_every_scan_in_flight_and_exits_0() {
             .expect("the gateway answers every scan before closing the stream");
         inbox.extend_from_slice(&chunk.bytes);
     }
-    assert!(term.expect("SIGTERM sent").join().expect("kill").expect("kill ran").success());
+    assert!(
+        term.expect("SIGTERM sent")
+            .join()
+            .expect("kill")
+            .expect("kill ran")
+            .success()
+    );
     let mut granted = 0u32;
     for r in replies.values() {
         match &r.body {

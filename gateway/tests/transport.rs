@@ -6,8 +6,10 @@ mod common;
 use bytes::{BufMut, BytesMut};
 use common::{Gateway, scan};
 use scangate_core::frame::{self, FRAME_MAX_BYTES};
-use scangate_core::wire::{ALPN, ErrorCode, Request, RequestBody, Response, ResponseBody, ScanRequest};
-use scangate_core::{ScanId, Decision};
+use scangate_core::wire::{
+    ALPN, ErrorCode, Request, RequestBody, Response, ResponseBody, ScanRequest,
+};
+use scangate_core::{Decision, ScanId};
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
@@ -15,7 +17,8 @@ use std::time::Duration;
 
 fn quic_client(tls: rustls::ClientConfig) -> quinn::Endpoint {
     let crypto = quinn::crypto::rustls::QuicClientConfig::try_from(tls).expect("quic tls");
-    let mut endpoint = quinn::Endpoint::client(SocketAddr::from(([127, 0, 0, 1], 0))).expect("endpoint");
+    let mut endpoint =
+        quinn::Endpoint::client(SocketAddr::from(([127, 0, 0, 1], 0))).expect("endpoint");
     endpoint.set_default_client_config(quinn::ClientConfig::new(Arc::new(crypto)));
     endpoint
 }
@@ -41,16 +44,31 @@ fn tls_for(dir: &Path, device: Option<&str>) -> rustls::ClientConfig {
 /// Opens a connection and proves it can be used (the server only rejects a
 /// bad client certificate after the client's handshake completes).
 async fn usable(endpoint: &quinn::Endpoint, addr: SocketAddr) -> bool {
-    let Ok(connecting) = endpoint.connect(addr, "localhost") else { return false };
-    let Ok(Ok(conn)) = tokio::time::timeout(Duration::from_secs(10), connecting).await else { return false };
-    let Ok((mut send, mut recv)) = conn.open_bi().await else { return false };
+    let Ok(connecting) = endpoint.connect(addr, "localhost") else {
+        return false;
+    };
+    let Ok(Ok(conn)) = tokio::time::timeout(Duration::from_secs(10), connecting).await else {
+        return false;
+    };
+    let Ok((mut send, mut recv)) = conn.open_bi().await else {
+        return false;
+    };
     let mut buf = BytesMut::new();
-    frame::encode(&Request { id: 1, body: RequestBody::Ping }, &mut buf);
+    frame::encode(
+        &Request {
+            id: 1,
+            body: RequestBody::Ping,
+        },
+        &mut buf,
+    );
     if send.write_all(&buf).await.is_err() {
         return false;
     }
     let mut head = [0u8; 4];
-    matches!(tokio::time::timeout(Duration::from_secs(10), recv.read_exact(&mut head)).await, Ok(Ok(())))
+    matches!(
+        tokio::time::timeout(Duration::from_secs(10), recv.read_exact(&mut head)).await,
+        Ok(Ok(()))
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -62,7 +80,10 @@ async fn only_scanners_of_our_ca_connect_and_0rtt_is_never_used() {
     assert!(usable(&good, gw.quic).await, "a scanner of our CA connects");
 
     let anonymous = quic_client(tls_for(dir.path(), None));
-    assert!(!usable(&anonymous, gw.quic).await, "no certificate, no connection");
+    assert!(
+        !usable(&anonymous, gw.quic).await,
+        "no certificate, no connection"
+    );
 
     let stranger_dir = tempfile::tempdir().expect("tempdir");
     let stranger_pki = scangate_certs::Pki::open(stranger_dir.path());
@@ -71,7 +92,10 @@ async fn only_scanners_of_our_ca_connect_and_0rtt_is_never_used() {
     let ca = pem(&scangate_certs::Pki::open(&dir.path().join("pki")).ca_cert_path());
     let (cert, key) = (pem(&files.cert), pem(&files.key));
     let tls = scangate_certs::client_config(&ca, Some((&cert, &key)), ALPN).expect("tls");
-    assert!(!usable(&quic_client(tls), gw.quic).await, "a certificate of another CA is refused");
+    assert!(
+        !usable(&quic_client(tls), gw.quic).await,
+        "a certificate of another CA is refused"
+    );
 
     // A client that would send 0-RTT: after a first full handshake (which
     // gives it a session ticket) the gateway still offers no early data.
@@ -80,7 +104,10 @@ async fn only_scanners_of_our_ca_connect_and_0rtt_is_never_used() {
     let eager = quic_client(eager);
     assert!(usable(&eager, gw.quic).await);
     let connecting = eager.connect(gw.quic, "localhost").expect("connect");
-    assert!(connecting.into_0rtt().is_err(), "the gateway never accepts 0-RTT data");
+    assert!(
+        connecting.into_0rtt().is_err(),
+        "the gateway never accepts 0-RTT data"
+    );
     assert!(gw.sigterm().success());
 }
 
@@ -109,12 +136,24 @@ fn error_code(r: &Response) -> ErrorCode {
 async fn bad_frames_get_errors_while_others_keep_scanning() {
     let dir = tempfile::tempdir().expect("tempdir");
     let gw = Gateway::start(dir.path(), &[]);
-    let pass = gw.issue(serde_json::json!({"event": "fest", "unlimited": true})).await.remove(0);
+    let pass = gw
+        .issue(serde_json::json!({"event": "fest", "unlimited": true}))
+        .await
+        .remove(0);
     let honest = gw.scanner("honest").await;
-    assert!(scan(&honest, &pass.token, "A", None).await.decision.is_granted());
+    assert!(
+        scan(&honest, &pass.token, "A", None)
+            .await
+            .decision
+            .is_granted()
+    );
 
     let endpoint = quic_client(tls_for(dir.path(), Some("fuzzer")));
-    let conn = endpoint.connect(gw.quic, "localhost").expect("connect").await.expect("handshake");
+    let conn = endpoint
+        .connect(gw.quic, "localhost")
+        .expect("connect")
+        .await
+        .expect("handshake");
     let (mut send, mut recv) = conn.open_bi().await.expect("stream");
     let mut inbox = BytesMut::new();
 
@@ -124,14 +163,20 @@ async fn bad_frames_get_errors_while_others_keep_scanning() {
     out.put_u8(1);
     out.put_slice(b"\xc1junk");
     send.write_all(&out).await.expect("write");
-    assert_eq!(error_code(&read_response(&mut recv, &mut inbox).await), ErrorCode::MalformedFrame);
+    assert_eq!(
+        error_code(&read_response(&mut recv, &mut inbox).await),
+        ErrorCode::MalformedFrame
+    );
 
     // A frame of another version: unsupported_version.
     let mut out = BytesMut::new();
     out.put_u32(2);
     out.put_slice(&[9, 0]);
     send.write_all(&out).await.expect("write");
-    assert_eq!(error_code(&read_response(&mut recv, &mut inbox).await), ErrorCode::UnsupportedVersion);
+    assert_eq!(
+        error_code(&read_response(&mut recv, &mut inbox).await),
+        ErrorCode::UnsupportedVersion
+    );
 
     // Same stream still decides a real scan.
     let mut out = BytesMut::new();
@@ -156,18 +201,35 @@ async fn bad_frames_get_errors_while_others_keep_scanning() {
     out.put_u32((FRAME_MAX_BYTES * 100) as u32);
     out.put_slice(&[0u8; 64]);
     send.write_all(&out).await.expect("write");
-    assert_eq!(error_code(&read_response(&mut recv, &mut inbox).await), ErrorCode::FrameTooLarge);
+    assert_eq!(
+        error_code(&read_response(&mut recv, &mut inbox).await),
+        ErrorCode::FrameTooLarge
+    );
 
     // The connection itself lives on: a new stream works.
     let (mut send2, mut recv2) = conn.open_bi().await.expect("second stream");
     let mut out = BytesMut::new();
-    frame::encode(&Request { id: 5, body: RequestBody::Ping }, &mut out);
+    frame::encode(
+        &Request {
+            id: 5,
+            body: RequestBody::Ping,
+        },
+        &mut out,
+    );
     send2.write_all(&out).await.expect("write");
-    assert_eq!(read_response(&mut recv2, &mut BytesMut::new()).await.body, ResponseBody::Pong);
+    assert_eq!(
+        read_response(&mut recv2, &mut BytesMut::new()).await.body,
+        ResponseBody::Pong
+    );
 
     // And the honest scanner on its own connection was never disturbed.
     for _ in 0..20 {
-        assert!(scan(&honest, &pass.token, "A", None).await.decision.is_granted());
+        assert!(
+            scan(&honest, &pass.token, "A", None)
+                .await
+                .decision
+                .is_granted()
+        );
     }
     assert!(gw.sigterm().success());
 }

@@ -10,7 +10,8 @@
 //! `cargo bench -p scangate-storage` takes about a minute. Knobs (env):
 //! `SCANGATE_BENCH_SECS` per row (default 3), `SCANGATE_BENCH_PASSES`
 //! (default 100000), `SCANGATE_BENCH_DIR` (default the system temp dir; it
-//! must be on the disk being measured, not tmpfs).
+//! must be on the disk being measured, not tmpfs), `SCANGATE_BENCH_ONLY=store`
+//! (part 2 only), `SCANGATE_BENCH_MAX_WAIT_US` (the store's `max_wait_us`).
 
 use redb::{ReadableTable as _, TableDefinition};
 use scangate_core::{Decision, Kind, Pass, PassId, ScanId, ScanRecord, Status};
@@ -21,7 +22,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 const BATCHES: [usize; 4] = [1, 8, 64, 256];
-const IN_FLIGHT: [usize; 3] = [1, 64, 256];
+const IN_FLIGHT: [usize; 4] = [1, 8, 64, 256];
 const PASS_VALUE: [u8; 80] = [0x5a; 80];
 const SCAN_VALUE: [u8; 60] = [0xa5; 60];
 
@@ -42,13 +43,38 @@ fn main() -> Result<(), Failure> {
         base.display()
     );
 
+    if std::env::var("SCANGATE_BENCH_ONLY").as_deref() != Ok("store") {
+        engine_rows(&base, passes, run_for)?;
+    }
+
+    let max_wait_us = env_or(
+        "SCANGATE_BENCH_MAX_WAIT_US",
+        EmbeddedConfig::default().max_wait_us,
+    );
+    println!(
+        "\n| EmbeddedStore (max wait {max_wait_us} µs), grants in flight | grants/s | grant latency p50 | p99 | busy answers |"
+    );
+    println!("| --- | --- | --- | --- | --- |");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let dir = tempfile::tempdir_in(&base)?;
+    let config = EmbeddedConfig {
+        max_wait_us,
+        ..EmbeddedConfig::default()
+    };
+    runtime.block_on(embedded_rows(dir.path(), config, passes, run_for))
+}
+
+/// Part 1: the raw engines, side by side.
+fn engine_rows(base: &Path, passes: usize, run_for: Duration) -> Result<(), Failure> {
     println!(
         "| grants per durable commit | fjall grants/s | fjall commit p99 | redb grants/s | redb commit p99 | fjall / redb |"
     );
     println!("| --- | --- | --- | --- | --- | --- |");
-    let fjall_dir = tempfile::tempdir_in(&base)?;
+    let fjall_dir = tempfile::tempdir_in(base)?;
     let mut fjall = FjallGrants::open(fjall_dir.path(), passes)?;
-    let redb_dir = tempfile::tempdir_in(&base)?;
+    let redb_dir = tempfile::tempdir_in(base)?;
     let mut redb = RedbGrants::open(redb_dir.path(), passes)?;
     for batch in BATCHES {
         let f = drive(run_for, batch, passes, |keys| fjall.grant_batch(keys))?;
@@ -62,17 +88,6 @@ fn main() -> Result<(), Failure> {
             f.rate / r.rate
         );
     }
-    drop((fjall, redb));
-
-    println!(
-        "\n| EmbeddedStore, grants in flight | grants/s | grant latency p50 | p99 | busy answers |"
-    );
-    println!("| --- | --- | --- | --- | --- |");
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
-    let dir = tempfile::tempdir_in(&base)?;
-    runtime.block_on(embedded_rows(dir.path(), passes, run_for))?;
     Ok(())
 }
 
@@ -274,10 +289,15 @@ fn bench_pass(n: usize) -> Pass {
     }
 }
 
-/// `EmbeddedStore` under 1, 64 and 256 concurrent granting tasks; each task
+/// `EmbeddedStore` under 1, 8, 64 and 256 concurrent granting tasks; each task
 /// owns its own passes, so every grant applies (no conflicts).
-async fn embedded_rows(dir: &Path, passes: usize, run_for: Duration) -> Result<(), Failure> {
-    let store = Arc::new(EmbeddedStore::open(dir, EmbeddedConfig::default())?);
+async fn embedded_rows(
+    dir: &Path,
+    config: EmbeddedConfig,
+    passes: usize,
+    run_for: Duration,
+) -> Result<(), Failure> {
+    let store = Arc::new(EmbeddedStore::open(dir, config)?);
     for start in (0..passes).step_by(10_000) {
         let chunk = (start..(start + 10_000).min(passes))
             .map(bench_pass)

@@ -45,7 +45,7 @@ impl Gateway {
             "--http",
             "127.0.0.1:0",
         ];
-        if !extra.iter().any(|a| *a == "--device-rate") {
+        if !extra.contains(&"--device-rate") {
             args.extend(["--device-rate", "100000", "--device-burst", "100000"]);
         }
         args.extend(extra);
@@ -75,10 +75,9 @@ impl Gateway {
                 Err(e) => panic!("gateway did not become ready: {e}"),
             }
         }
-        let endpoints: Value = serde_json::from_slice(
-            &std::fs::read(dir.join("gateway.json")).expect("gateway.json"),
-        )
-        .expect("endpoints json");
+        let endpoints: Value =
+            serde_json::from_slice(&std::fs::read(dir.join("gateway.json")).expect("gateway.json"))
+                .expect("endpoints json");
         let token = std::fs::read_to_string(dir.join("admin-token"))
             .expect("admin token")
             .trim()
@@ -86,8 +85,16 @@ impl Gateway {
         Gateway {
             child,
             dir: dir.to_owned(),
-            quic: endpoints["quic"].as_str().expect("quic").parse().expect("addr"),
-            http: endpoints["http"].as_str().expect("http").parse().expect("addr"),
+            quic: endpoints["quic"]
+                .as_str()
+                .expect("quic")
+                .parse()
+                .expect("addr"),
+            http: endpoints["http"]
+                .as_str()
+                .expect("http")
+                .parse()
+                .expect("addr"),
             token,
             lines,
         }
@@ -173,7 +180,9 @@ impl Gateway {
 
     /// One pass with `max_uses`.
     pub async fn issue_one(&self, max_uses: u32) -> PassView {
-        let mut v = self.issue(json!({"event": "fest", "max_uses": max_uses})).await;
+        let mut v = self
+            .issue(json!({"event": "fest", "max_uses": max_uses}))
+            .await;
         v.pop().expect("one pass")
     }
 
@@ -239,7 +248,11 @@ pub fn metric(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
     text.lines()
         .filter(|l| !l.starts_with('#'))
         .filter(|l| l.starts_with(name) && l[name.len()..].starts_with(['{', ' ']))
-        .filter(|l| labels.iter().all(|(k, v)| l.contains(&format!("{k}=\"{v}\""))))
+        .filter(|l| {
+            labels
+                .iter()
+                .all(|(k, v)| l.contains(&format!("{k}=\"{v}\"")))
+        })
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
         .sum()
 }

@@ -1,7 +1,9 @@
 //! Fresh ids, records and small helpers for the conformance properties.
 
 use crate::{Store, StoreError};
-use scangate_core::{AdminAction, AuditRecord, Decision, Kind, Pass, PassId, ScanId, ScanRecord, Status};
+use scangate_core::{
+    AdminAction, AuditRecord, Decision, Kind, Pass, PassId, ScanId, ScanRecord, Status,
+};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -72,7 +74,12 @@ pub fn scan(pass: PassId, decision: Decision, uses_after: u32, at_ms: i64) -> Sc
     }
 }
 
-pub(super) fn audit(pass: PassId, action: AdminAction, before: Status, after: Status) -> AuditRecord {
+pub(super) fn audit(
+    pass: PassId,
+    action: AdminAction,
+    before: Status,
+    after: Status,
+) -> AuditRecord {
     AuditRecord {
         pass_id: pass,
         at_ms: now_ms(),
@@ -102,7 +109,12 @@ pub(super) async fn uses(store: &Arc<dyn Store>, id: PassId) -> u32 {
         .uses
 }
 
-pub(super) async fn expect_conflict(store: &Arc<dyn Store>, record: ScanRecord, pass: PassId, stored: u32) {
+pub(super) async fn expect_conflict(
+    store: &Arc<dyn Store>,
+    record: ScanRecord,
+    pass: PassId,
+    stored: u32,
+) {
     match store.commit_scan(record.clone()).await {
         Err(StoreError::Conflict {
             pass: p,
