@@ -174,14 +174,14 @@ impl Actor for PassActor {
 }
 
 impl State {
-    /// Scan: replay check, decide, make durable, then apply and answer.
+    /// Scan: decide, make durable, then apply and answer.
+    ///
+    /// Retries need no lookup of their own: the store refuses a scan id it
+    /// already holds inside the same atomic commit (`DuplicateScanId`, with
+    /// the first record), and the answer is replayed from that record. One
+    /// scan-id read per scan (in the store's writer), not two.
     async fn scan(&mut self, scan: Scan) -> Result<ScanOutcome, ScanError> {
         let timeout = self.settings.store_timeout;
-        match deadline(timeout, self.settings.store.find_scan(&scan.scan_id)).await {
-            Ok(Some(first)) => return self.replay(&first),
-            Ok(None) => {}
-            Err(e) => return Err(self.fail_scan(e)),
-        }
         let ctx = ScanContext {
             event: scan.event.as_deref(),
             gate: &scan.gate,

@@ -197,6 +197,22 @@ fn main() {
                 r.rate() / ping.rate()
             );
         }
+        // Where the time goes: the store's own view of the same run.
+        let metrics = http
+            .get(format!("http://{}/metrics", endpoints.http))
+            .send()
+            .await
+            .expect("metrics")
+            .text()
+            .await
+            .expect("metrics text");
+        println!("store commits during the run (group commit sizes and durations, quantiles over the whole process):");
+        for line in metrics.lines().filter(|l| {
+            (l.starts_with("scangate_store_batch_size") || l.starts_with("scangate_store_commit_seconds"))
+                && (l.contains("quantile=\"0.5\"") || l.contains("quantile=\"0.99\"") || l.contains("_count"))
+        }) {
+            println!("  {line}");
+        }
         for s in &scanners {
             s.close().await;
         }
