@@ -1,18 +1,25 @@
 //! The `scangate` binary: parse the command line, run, map errors to an exit code.
 
 use clap::Parser;
+use scangate::cli::{Cli, Command};
 use std::process::ExitCode;
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    // The gateway reports what it does; client commands print only their
+    // answer (and warnings). `SCANGATE_LOG` overrides either.
+    let default_filter = match cli.command {
+        Command::Serve(_) => "scangate=info,warn",
+        _ => "warn",
+    };
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("SCANGATE_LOG")
-                .unwrap_or_else(|_| "scangate=info,warn".into()),
+                .unwrap_or_else(|_| default_filter.into()),
         )
         .with_writer(std::io::stderr)
         .init();
-    let cli = scangate::cli::Cli::parse();
     match scangate::cli::run(cli).await {
         Ok(code) => code,
         Err(e) => {
