@@ -1,5 +1,6 @@
 //! The registry's limits and deadlines, with their defaults and why.
 
+pub use scangate_core::rules::ANNUL_WINDOW_DEFAULT_MS;
 use std::time::Duration;
 
 /// Default for [`RegistryConfig::max_live_actors`].
@@ -62,6 +63,10 @@ pub struct RegistryConfig {
     /// Deadline of each store call made by the registry or an actor.
     /// Default [`DEFAULT_STORE_TIMEOUT_MS`].
     pub store_timeout_ms: u64,
+    /// How long after a grant an operator may annul it, in milliseconds.
+    /// Default [`ANNUL_WINDOW_DEFAULT_MS`] (15 minutes); it must stay below
+    /// the store's scan-id retention (48 h by default), which finds the scan.
+    pub annul_window_ms: i64,
 }
 
 impl Default for RegistryConfig {
@@ -72,6 +77,7 @@ impl Default for RegistryConfig {
             idle_stop_ms: DEFAULT_IDLE_STOP_MS,
             call_timeout_ms: DEFAULT_CALL_TIMEOUT_MS,
             store_timeout_ms: DEFAULT_STORE_TIMEOUT_MS,
+            annul_window_ms: ANNUL_WINDOW_DEFAULT_MS,
         }
     }
 }

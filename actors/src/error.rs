@@ -3,6 +3,7 @@
 //! [`ScanOutcome`](crate::ScanOutcome).
 
 use scangate_core::pass::{PassError, TransitionError};
+use scangate_core::rules::AnnulRefusal;
 use scangate_storage::StoreError;
 use std::time::Duration;
 
@@ -36,6 +37,12 @@ pub enum AdminError {
     /// The change does not apply to the pass's current status.
     #[error(transparent)]
     Transition(#[from] TransitionError),
+    /// No scan with this id is kept (never recorded, or its id forgotten).
+    #[error("no such scan")]
+    ScanNotFound,
+    /// The scan cannot be annulled (not a grant, annulled already, too late).
+    #[error(transparent)]
+    Annul(#[from] AnnulRefusal),
     /// The change itself is invalid (a reason longer than its limit).
     #[error(transparent)]
     Invalid(#[from] PassError),

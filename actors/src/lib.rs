@@ -51,4 +51,4 @@ pub use clock::now_ms;
 pub use config::RegistryConfig;
 pub use error::{AdminError, ScanError};
 pub use registry::Registry;
-pub use request::{AdminChange, Scan, ScanOutcome};
+pub use request::{AdminChange, AnnulRequest, Scan, ScanOutcome};

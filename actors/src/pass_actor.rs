@@ -11,13 +11,13 @@ use crate::clock::now_ms;
 use crate::directory::{Directory, Handle, LiveGuard};
 use crate::error::{AdminError, ScanError};
 use crate::queue::{Queue, Ticket};
-use crate::request::{AdminChange, Scan, ScanOutcome};
+use crate::request::{AdminChange, AnnulRequest, Scan, ScanOutcome};
 use ractor::concurrency::JoinHandle;
 use ractor::{Actor, ActorProcessingErr, ActorRef, MessagingErr, RpcReplyPort, SpawnErr};
 use scangate_core::pass::{self, REASON_MAX_BYTES, check_len};
-use scangate_core::rules::{self, Change, ScanContext};
-use scangate_core::{AuditRecord, Pass, Reason, ScanRecord};
-use scangate_storage::{Store, StoreError};
+use scangate_core::rules::{self, AnnulRefusal, Change, ScanContext};
+use scangate_core::{AdminAction, AuditRecord, Pass, Reason, ScanRecord};
+use scangate_storage::{Annul, AnnulConflict, Store, StoreError};
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -42,6 +42,12 @@ pub(crate) enum PassMsg {
         reply: RpcReplyPort<Result<Pass, AdminError>>,
         ticket: Ticket,
     },
+    /// Annul a granted scan of this pass.
+    Annul {
+        request: AnnulRequest,
+        reply: RpcReplyPort<Result<ScanRecord, AdminError>>,
+        ticket: Ticket,
+    },
     /// Read the pass as the actor holds it.
     Get {
         reply: RpcReplyPort<Pass>,
@@ -58,6 +64,7 @@ pub(crate) struct Settings {
     pub(crate) directory: Arc<Directory>,
     pub(crate) idle_stop: Duration,
     pub(crate) store_timeout: Duration,
+    pub(crate) annul_window_ms: i64,
 }
 
 /// Starts the actor of `pass`, freshly loaded from the store.
@@ -162,6 +169,17 @@ impl Actor for PassActor {
                 let _ = reply.send(answer);
                 drop(ticket);
             }
+            PassMsg::Annul {
+                request,
+                reply,
+                ticket,
+            } => {
+                state.last_request = Instant::now();
+                let answer = state.annul(request).await;
+                state.stop_if_failed(&myself);
+                let _ = reply.send(answer);
+                drop(ticket);
+            }
             PassMsg::Get { reply, ticket } => {
                 state.last_request = Instant::now();
                 let _ = reply.send(state.pass.clone());
@@ -208,6 +226,8 @@ impl State {
                 device: scan.device.clone(),
                 decision: outcome.decision,
                 uses_after,
+                event: self.pass.event.clone(),
+                annulled: None,
             };
             match deadline(timeout, self.settings.store.commit_scan(record)).await {
                 Ok(()) => {
@@ -274,6 +294,7 @@ impl State {
             reason: change.reason.clone(),
             status_before: before,
             status_after: after,
+            scan_id: None,
         };
         let timeout = self.settings.store_timeout;
         match deadline(timeout, self.settings.store.commit_admin(audit)).await {
@@ -290,6 +311,74 @@ impl State {
             Err(e) => {
                 self.fail(&e);
                 Err(AdminError::Store(e))
+            }
+        }
+    }
+
+    /// Annul: check the rule on the stored scan, make the annulment durable
+    /// (conditional on the use count this actor holds), then give the use back.
+    async fn annul(&mut self, request: AnnulRequest) -> Result<ScanRecord, AdminError> {
+        check_len("reason", &request.reason, REASON_MAX_BYTES)?;
+        let timeout = self.settings.store_timeout;
+        let mut reloaded = false;
+        loop {
+            let found = deadline(timeout, self.settings.store.find_scan(&request.scan_id)).await;
+            let record = match found {
+                Ok(Some(record)) => record,
+                Ok(None) => return Err(AdminError::ScanNotFound),
+                Err(StoreError::Busy) => return Err(AdminError::Busy),
+                Err(e) => return Err(AdminError::Store(e)),
+            };
+            let now = now_ms();
+            rules::annul(self.pass.id, &record, now, self.settings.annul_window_ms)?;
+            let annul = Annul {
+                scan_id: request.scan_id.clone(),
+                expected_uses: self.pass.uses,
+                audit: AuditRecord {
+                    pass_id: self.pass.id,
+                    at_ms: now,
+                    who: request.who.clone(),
+                    action: AdminAction::Annul,
+                    reason: request.reason.clone(),
+                    status_before: self.pass.status,
+                    status_after: self.pass.status,
+                    scan_id: Some(request.scan_id.clone()),
+                },
+            };
+            match deadline(timeout, self.settings.store.commit_annul(annul)).await {
+                Ok(annulled) => {
+                    self.pass.uses -= 1;
+                    return Ok(annulled);
+                }
+                Err(StoreError::NotAnnullable { why, .. }) => {
+                    return Err(match why {
+                        AnnulConflict::OtherPass => AnnulRefusal::OtherPass.into(),
+                        AnnulConflict::NotGranted => AnnulRefusal::NotGranted.into(),
+                        AnnulConflict::AlreadyAnnulled => AnnulRefusal::AlreadyAnnulled.into(),
+                        _ => AdminError::ScanNotFound,
+                    });
+                }
+                Err(StoreError::Busy) => return Err(AdminError::Busy),
+                // Another node moved the count: read the truth, try once more.
+                Err(StoreError::Conflict { .. }) if !reloaded => {
+                    reloaded = true;
+                    self.settings.store.invalidate(self.pass.id);
+                    match deadline(timeout, self.settings.store.load_pass(self.pass.id)).await {
+                        Ok(Some(fresh)) => self.pass = fresh,
+                        Ok(None) => {
+                            self.fail(&StoreError::NotFound(self.pass.id));
+                            return Err(AdminError::NotFound);
+                        }
+                        Err(e) => {
+                            self.fail(&e);
+                            return Err(AdminError::Store(e));
+                        }
+                    }
+                }
+                Err(e) => {
+                    self.fail(&e);
+                    return Err(AdminError::Store(e));
+                }
             }
         }
     }

@@ -6,10 +6,10 @@ use crate::directory::{Claim, Directory, Handle, Start};
 use crate::error::{AdminError, ScanError};
 use crate::pass_actor::{self, PassMsg, Settings, deadline};
 use crate::queue::{Refused, Ticket};
-use crate::request::{AdminChange, Scan, ScanOutcome};
+use crate::request::{AdminChange, AnnulRequest, Scan, ScanOutcome};
 use ractor::RpcReplyPort;
 use ractor::rpc::CallResult;
-use scangate_core::{Pass, PassId, Reason};
+use scangate_core::{Pass, PassId, Reason, ScanRecord};
 use scangate_storage::{Store, StoreError};
 use std::sync::Arc;
 use tokio::time::Instant;
@@ -63,6 +63,7 @@ impl Registry {
             directory: Arc::clone(&directory),
             idle_stop: config.idle_stop(),
             store_timeout: config.store_timeout(),
+            annul_window_ms: config.annul_window_ms,
         };
         Registry {
             inner: Arc::new(Inner {
@@ -130,6 +131,49 @@ impl Registry {
             let asked = self
                 .ask(id, &handle, |reply, ticket| PassMsg::Admin {
                     change,
+                    reply,
+                    ticket,
+                })
+                .await;
+            match asked {
+                Asked::Answer(answer) => return answer,
+                Asked::Full => return Err(busy_admin("queue")),
+                Asked::Gone => continue,
+            }
+        }
+        Err(busy_admin("restart"))
+    }
+
+    /// Annuls a granted scan of `pass_id` (giving its use back), in order
+    /// with the pass's scans, and returns the annulled scan record.
+    pub async fn annul(
+        &self,
+        pass_id: PassId,
+        request: AnnulRequest,
+    ) -> Result<ScanRecord, AdminError> {
+        let timeout = self.inner.config.call_timeout();
+        tokio::time::timeout(timeout, self.annul_routed(pass_id, request))
+            .await
+            .unwrap_or(Err(AdminError::Timeout(timeout)))
+    }
+
+    async fn annul_routed(
+        &self,
+        id: PassId,
+        request: AnnulRequest,
+    ) -> Result<ScanRecord, AdminError> {
+        for _ in 0..ROUTE_ATTEMPTS {
+            let handle = match self.route(id).await {
+                Ok(Route::Live(handle)) => handle,
+                Ok(Route::Unknown) => return Err(AdminError::NotFound),
+                Err(RouteError::Busy(cause)) => return Err(busy_admin(cause)),
+                Err(RouteError::ShuttingDown) => return Err(AdminError::ShuttingDown),
+                Err(RouteError::Store(e)) => return Err(AdminError::Store(e)),
+            };
+            let request = request.clone();
+            let asked = self
+                .ask(id, &handle, |reply, ticket| PassMsg::Annul {
+                    request,
                     reply,
                     ticket,
                 })

@@ -68,6 +68,18 @@ impl ScanOutcome {
     }
 }
 
+/// An operator taking back one granted scan of a pass.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AnnulRequest {
+    /// The granted scan.
+    pub scan_id: ScanId,
+    /// Why, in the operator's words (at most
+    /// [`REASON_MAX_BYTES`](scangate_core::pass::REASON_MAX_BYTES)).
+    pub reason: String,
+    /// Who (the admin token's name).
+    pub who: String,
+}
+
 /// An operator's change to a pass.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AdminChange {

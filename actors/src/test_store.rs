@@ -5,7 +5,9 @@
 
 use async_trait::async_trait;
 use scangate_core::{AuditRecord, Pass, PassId, ScanId, ScanRecord, Status};
-use scangate_storage::{Store, StoreError};
+use scangate_storage::{
+    Annul, AnnulConflict, AuditQuery, Page, PassQuery, ScanQuery, Store, StoreError,
+};
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -201,6 +203,66 @@ impl Store for MemStore {
         let data = self.data();
         let mine = data.audit.iter().filter(|a| a.pass_id == pass);
         Ok(mine.take(limit).cloned().collect())
+    }
+
+    async fn query_passes(&self, _: PassQuery) -> Result<Page<Pass>, StoreError> {
+        Err(StoreError::Backend(
+            "queries are not in the test store".into(),
+        ))
+    }
+
+    async fn query_scans(&self, _: ScanQuery) -> Result<Page<ScanRecord>, StoreError> {
+        Err(StoreError::Backend(
+            "queries are not in the test store".into(),
+        ))
+    }
+
+    async fn query_audit(&self, _: AuditQuery) -> Result<Page<AuditRecord>, StoreError> {
+        Err(StoreError::Backend(
+            "queries are not in the test store".into(),
+        ))
+    }
+
+    async fn commit_annul(&self, annul: Annul) -> Result<ScanRecord, StoreError> {
+        let mode = self.before_write().await?;
+        let record = {
+            let mut data = self.data();
+            let refuse = |why| StoreError::NotAnnullable {
+                scan_id: annul.scan_id.clone(),
+                why,
+            };
+            let Some(mut record) = data.scan_ids.get(&annul.scan_id).cloned() else {
+                return Err(refuse(AnnulConflict::NoSuchScan));
+            };
+            if record.pass_id != annul.audit.pass_id {
+                return Err(refuse(AnnulConflict::OtherPass));
+            }
+            if !record.decision.is_granted() {
+                return Err(refuse(AnnulConflict::NotGranted));
+            }
+            if record.annulled.is_some() {
+                return Err(refuse(AnnulConflict::AlreadyAnnulled));
+            }
+            let pass = data
+                .passes
+                .get_mut(&record.pass_id)
+                .ok_or(StoreError::NotFound(record.pass_id))?;
+            if pass.uses != annul.expected_uses || pass.uses == 0 {
+                return Err(StoreError::Conflict {
+                    pass: pass.id,
+                    stored_uses: pass.uses,
+                });
+            }
+            pass.uses -= 1;
+            record.annulled = Some(scangate_core::Annulment {
+                at_ms: annul.audit.at_ms,
+                who: annul.audit.who.clone(),
+            });
+            data.scan_ids.insert(record.scan_id.clone(), record.clone());
+            data.audit.push(annul.audit);
+            record
+        };
+        Self::after_write(mode).map(|()| record)
     }
 
     async fn purge_scan_ids(&self, before_ms: i64) -> Result<u64, StoreError> {

@@ -26,4 +26,4 @@ pub mod wire;
 
 pub use decision::{Decision, Reason};
 pub use pass::{AdminAction, Kind, Pass, PassId, Status};
-pub use scan::{AuditRecord, ScanId, ScanRecord};
+pub use scan::{Annulment, AuditRecord, ScanId, ScanRecord};

@@ -15,6 +15,12 @@ pub const GATES_MAX: usize = 32;
 pub const DISPLAY_MAX_BYTES: usize = 1024;
 /// Longest reason an operator may give for an admin change, in bytes.
 pub const REASON_MAX_BYTES: usize = 256;
+/// Longest lifetime of a dynamic pass's tokens, in seconds (one day): a
+/// dynamic token is meant to be refreshed by the holder's app, and one that
+/// lives for days defeats the point (an old screenshot keeps working).
+pub const DYNAMIC_TTL_MAX_S: u32 = 24 * 3600;
+/// Lifetime of a dynamic pass's tokens when the issuer names none (30 minutes).
+pub const DYNAMIC_TTL_DEFAULT_S: u32 = 30 * 60;
 
 /// A pass identifier: 128 random bits, written as 32 lowercase hex digits.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -164,6 +170,12 @@ pub struct Pass {
     pub display: Option<String>,
     /// When the pass was issued (Unix milliseconds).
     pub created_ms: i64,
+    /// `Some(ttl)`: a dynamic pass. Its holder shows short-lived tokens that
+    /// expire `ttl` seconds after they are minted, and a token without an
+    /// expiry (the static one) is refused as `expired` (see
+    /// [`crate::rules`]). `None`: a static pass (the default).
+    #[serde(default)]
+    pub dynamic_ttl_s: Option<u32>,
 }
 
 /// A pass field that breaks a limit or a rule.
@@ -193,6 +205,9 @@ pub enum PassError {
     /// `max_uses` of zero would never admit anyone.
     #[error("max_uses must be at least 1 (or unlimited)")]
     ZeroMaxUses,
+    /// A dynamic token lifetime of zero, or above [`DYNAMIC_TTL_MAX_S`].
+    #[error("dynamic_ttl_s must be between 1 and {DYNAMIC_TTL_MAX_S}")]
+    DynamicTtl,
 }
 
 /// Checks a name-like field (event, gate): non-empty, bounded, printable.
@@ -235,6 +250,12 @@ impl Pass {
         if self.max_uses == Some(0) {
             return Err(PassError::ZeroMaxUses);
         }
+        if self
+            .dynamic_ttl_s
+            .is_some_and(|ttl| ttl == 0 || ttl > DYNAMIC_TTL_MAX_S)
+        {
+            return Err(PassError::DynamicTtl);
+        }
         Ok(())
     }
 
@@ -254,6 +275,9 @@ pub enum AdminAction {
     Suspend,
     /// Make a suspended or revoked pass usable again.
     Reactivate,
+    /// Take back one granted scan (within the annul window), giving the use
+    /// back; the status does not change.
+    Annul,
 }
 
 impl AdminAction {
@@ -263,6 +287,7 @@ impl AdminAction {
             AdminAction::Revoke => "revoke",
             AdminAction::Suspend => "suspend",
             AdminAction::Reactivate => "reactivate",
+            AdminAction::Annul => "annul",
         }
     }
 }
@@ -280,7 +305,8 @@ pub struct TransitionError {
 /// The status after `action`, or why it does not apply.
 ///
 /// Revoke wins over suspend: a revoked pass cannot be suspended, and only
-/// `Reactivate` ever makes a revoked pass active again.
+/// `Reactivate` ever makes a revoked pass active again. `Annul` is not a
+/// status change and never applies here.
 pub fn transition(status: Status, action: AdminAction) -> Result<Status, TransitionError> {
     let next = match (status, action) {
         (Status::Active | Status::Suspended, AdminAction::Revoke) => Status::Revoked,
@@ -309,6 +335,7 @@ pub(crate) mod tests {
             gates: vec![],
             display: None,
             created_ms: 0,
+            dynamic_ttl_s: None,
         }
     }
 
@@ -361,5 +388,22 @@ pub(crate) mod tests {
         assert_eq!(transition(Suspended, Reactivate), Ok(Active));
         assert_eq!(transition(Revoked, Reactivate), Ok(Active));
         assert!(transition(Active, Reactivate).is_err());
+        assert!(transition(Active, Annul).is_err());
+    }
+
+    #[test]
+    fn dynamic_ttl_is_bounded_and_defaults_to_static() {
+        let mut p = sample();
+        p.dynamic_ttl_s = Some(0);
+        assert_eq!(p.validate(), Err(PassError::DynamicTtl));
+        p.dynamic_ttl_s = Some(DYNAMIC_TTL_MAX_S + 1);
+        assert_eq!(p.validate(), Err(PassError::DynamicTtl));
+        p.dynamic_ttl_s = Some(DYNAMIC_TTL_DEFAULT_S);
+        assert_eq!(p.validate(), Ok(()));
+        // A pass serialized before the field existed reads as static.
+        let mut v = serde_json::to_value(sample()).expect("json");
+        v.as_object_mut().expect("object").remove("dynamic_ttl_s");
+        let back: Pass = serde_json::from_value(v).expect("old shape");
+        assert_eq!(back.dynamic_ttl_s, None);
     }
 }

@@ -6,16 +6,28 @@
 //! 2. `revoked`       the pass is revoked;
 //! 3. `suspended`     the pass is suspended;
 //! 4. `not_yet_valid` `now` is before `valid_from`;
-//! 5. `expired`       `now` is at or after `valid_until`, or after the token's own not-after;
+//! 5. `expired`       `now` is at or after `valid_until`, or after the token's own not-after,
+//!    or the pass is dynamic and the token has no not-after (a static token
+//!    of a dynamic pass: an old screenshot or a printout, refused for good);
 //! 6. `wrong_gate`    the pass lists gates and this gate is not among them;
 //! 7. `used_up`       `uses` has reached `max_uses`.
 //!
 //! Otherwise the scan is granted and the change is "uses + 1". Token checks
 //! (`malformed`, `forged`), lookup (`unknown`) and admission control (`busy`,
 //! `rate_limited`) happen before this function is reached.
+//!
+//! [`annul`] is the rule for taking a grant back: only a granted, not yet
+//! annulled scan of the same pass, within the annul window.
 
 use crate::decision::{Decision, Reason};
-use crate::pass::{Pass, Status};
+use crate::pass::{Pass, PassId, Status};
+use crate::scan::ScanRecord;
+use thiserror::Error;
+
+/// How long after a grant an operator may annul it by default (15 minutes):
+/// long enough to fix a mistaken scan at the gate, short enough that the
+/// use count of a finished entry is settled.
+pub const ANNUL_WINDOW_DEFAULT_MS: i64 = 15 * 60 * 1000;
 
 /// What a scan asks, as far as the rules care.
 #[derive(Debug, Clone, Copy)]
@@ -80,7 +92,9 @@ fn first_failing_rule(pass: &Pass, scan: &ScanContext<'_>, now_ms: i64) -> Optio
     }
     let pass_ended = pass.valid_until_ms.is_some_and(|until| now_ms >= until);
     let token_ended = scan.token_not_after_ms.is_some_and(|na| now_ms > na);
-    if pass_ended || token_ended {
+    let static_token_of_dynamic_pass =
+        pass.dynamic_ttl_s.is_some() && scan.token_not_after_ms.is_none();
+    if pass_ended || token_ended || static_token_of_dynamic_pass {
         return Some(Reason::Expired);
     }
     if !pass.gates.is_empty() && !pass.gates.iter().any(|g| g == scan.gate) {
@@ -102,6 +116,50 @@ pub fn apply(pass: &mut Pass, change: Change) {
         );
         pass.uses = uses;
     }
+}
+
+/// Why a scan cannot be annulled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum AnnulRefusal {
+    /// The scan belongs to another pass.
+    #[error("the scan belongs to another pass")]
+    OtherPass,
+    /// Only grants can be annulled.
+    #[error("the scan was denied; only grants can be annulled")]
+    NotGranted,
+    /// The scan was annulled already.
+    #[error("the scan was already annulled")]
+    AlreadyAnnulled,
+    /// The annul window has passed.
+    #[error("the scan is older than the annul window of {window_ms} ms")]
+    TooLate {
+        /// The window, in milliseconds.
+        window_ms: i64,
+    },
+}
+
+/// Whether `record` may be annulled on `pass` at `now_ms`, with an annul
+/// window of `window_ms`. Pure; the caller makes the annulment durable.
+pub fn annul(
+    pass: PassId,
+    record: &ScanRecord,
+    now_ms: i64,
+    window_ms: i64,
+) -> Result<(), AnnulRefusal> {
+    if record.pass_id != pass {
+        return Err(AnnulRefusal::OtherPass);
+    }
+    if !record.decision.is_granted() {
+        return Err(AnnulRefusal::NotGranted);
+    }
+    if record.annulled.is_some() {
+        return Err(AnnulRefusal::AlreadyAnnulled);
+    }
+    if now_ms.saturating_sub(record.at_ms) > window_ms {
+        return Err(AnnulRefusal::TooLate { window_ms });
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -188,6 +246,68 @@ mod tests {
         assert_eq!(reason(&p, &scan, 1_500), Some(Reason::WrongGate));
         scan.gate = "north";
         assert_eq!(reason(&p, &scan, 1_500), Some(Reason::UsedUp));
+    }
+
+    #[test]
+    fn a_dynamic_pass_refuses_its_static_token() {
+        let mut p = sample();
+        p.dynamic_ttl_s = Some(60);
+        assert_eq!(reason(&p, &ctx("A"), 1_500), Some(Reason::Expired));
+        let mut minted = ctx("A");
+        minted.token_not_after_ms = Some(1_600);
+        assert_eq!(reason(&p, &minted, 1_500), None);
+        assert_eq!(reason(&p, &minted, 1_601), Some(Reason::Expired));
+        // A static pass takes both.
+        p.dynamic_ttl_s = None;
+        assert_eq!(reason(&p, &ctx("A"), 1_500), None);
+        assert_eq!(reason(&p, &minted, 1_500), None);
+    }
+
+    #[test]
+    fn annul_takes_back_only_a_recent_grant_of_the_pass() {
+        use crate::scan::{Annulment, ScanId};
+        let pass = PassId([7; 16]);
+        let grant = ScanRecord {
+            scan_id: ScanId::new("s1").expect("id"),
+            pass_id: pass,
+            at_ms: 10_000,
+            scanner_time_ms: 10_000,
+            gate: "A".into(),
+            device: "d".into(),
+            decision: Decision::Granted,
+            uses_after: 1,
+            event: "fest".into(),
+            annulled: None,
+        };
+        assert_eq!(annul(pass, &grant, 10_500, 1_000), Ok(()));
+        assert_eq!(annul(pass, &grant, 11_000, 1_000), Ok(()));
+        assert_eq!(
+            annul(pass, &grant, 11_001, 1_000),
+            Err(AnnulRefusal::TooLate { window_ms: 1_000 })
+        );
+        assert_eq!(
+            annul(PassId([8; 16]), &grant, 10_500, 1_000),
+            Err(AnnulRefusal::OtherPass)
+        );
+        let denied = ScanRecord {
+            decision: Decision::Denied(Reason::UsedUp),
+            ..grant.clone()
+        };
+        assert_eq!(
+            annul(pass, &denied, 10_500, 1_000),
+            Err(AnnulRefusal::NotGranted)
+        );
+        let done = ScanRecord {
+            annulled: Some(Annulment {
+                at_ms: 10_100,
+                who: "ops".into(),
+            }),
+            ..grant
+        };
+        assert_eq!(
+            annul(pass, &done, 10_500, 1_000),
+            Err(AnnulRefusal::AlreadyAnnulled)
+        );
     }
 
     #[test]

@@ -84,6 +84,22 @@ pub struct ScanRecord {
     pub decision: Decision,
     /// The pass's use count after this scan.
     pub uses_after: u32,
+    /// The pass's event (so scans can be listed per event without reading
+    /// every pass). Empty in records written before it existed.
+    #[serde(default)]
+    pub event: String,
+    /// Set when an operator annulled this grant, giving the use back.
+    #[serde(default)]
+    pub annulled: Option<Annulment>,
+}
+
+/// An operator took a granted scan back.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Annulment {
+    /// When (Unix milliseconds).
+    pub at_ms: i64,
+    /// Who (the admin token's name).
+    pub who: String,
 }
 
 /// What an admin change leaves in the audit log.
@@ -103,6 +119,9 @@ pub struct AuditRecord {
     pub status_before: Status,
     /// The status after the change.
     pub status_after: Status,
+    /// The scan an `annul` took back; `None` for status changes.
+    #[serde(default)]
+    pub scan_id: Option<ScanId>,
 }
 
 #[cfg(test)]

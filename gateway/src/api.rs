@@ -40,6 +40,11 @@ pub struct IssueRequest {
     pub display: Option<String>,
     /// How many identical passes to issue (default 1, at most [`ISSUE_MAX`]).
     pub count: Option<u32>,
+    /// Make the passes dynamic: their QR codes carry tokens that expire this
+    /// many seconds after they are minted (`GET /v1/passes/{id}/qr`), and the
+    /// static token is refused. `null`: static.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dynamic_ttl_s: Option<u32>,
 }
 
 /// A pass as the admin API shows it.
@@ -71,6 +76,9 @@ pub struct PassView {
     pub display: Option<String>,
     /// RFC 3339.
     pub created_at: String,
+    /// Dynamic pass: lifetime of its minted tokens, seconds; absent when static.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dynamic_ttl_s: Option<u32>,
 }
 
 impl PassView {
@@ -90,6 +98,7 @@ impl PassView {
             gates: pass.gates.clone(),
             display: pass.display.clone(),
             created_at: rfc3339(pass.created_ms),
+            dynamic_ttl_s: pass.dynamic_ttl_s,
         }
     }
 }
@@ -115,6 +124,12 @@ pub struct ScanView {
     pub reason: Option<String>,
     /// Use count after this scan.
     pub uses_after: u32,
+    /// When an operator annulled this grant (RFC 3339), if one did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub annulled_at: Option<String>,
+    /// Who annulled it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub annulled_by: Option<String>,
 }
 
 impl From<&ScanRecord> for ScanView {
@@ -129,6 +144,8 @@ impl From<&ScanRecord> for ScanView {
             decision: decision_word(r.decision.is_granted()).to_owned(),
             reason: r.decision.reason().map(|x| x.as_str().to_owned()),
             uses_after: r.uses_after,
+            annulled_at: r.annulled.as_ref().map(|a| rfc3339(a.at_ms)),
+            annulled_by: r.annulled.as_ref().map(|a| a.who.clone()),
         }
     }
 }
@@ -198,6 +215,7 @@ pub fn build_passes(req: &IssueRequest, now_ms: i64) -> Result<Vec<Pass>, ApiErr
         gates: req.gates.clone(),
         display: req.display.clone(),
         created_ms: now_ms,
+        dynamic_ttl_s: req.dynamic_ttl_s,
     };
     template
         .validate()
@@ -314,6 +332,7 @@ mod tests {
             gates: vec![],
             display: None,
             count: Some(3),
+            dynamic_ttl_s: None,
         }
     }
 

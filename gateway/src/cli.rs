@@ -39,6 +39,9 @@ pub enum Command {
     /// Token signing keys.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Admin API tokens with roles (admin, operator, viewer).
+    #[command(subcommand)]
+    Token(TokenCommand),
     /// Operate on passes through the admin API.
     #[command(subcommand)]
     Pass(pass_cmd::PassCommand),
@@ -89,6 +92,43 @@ pub enum CertsCommand {
         /// The device name (1-64 of a-z A-Z 0-9 - _ .).
         name: String,
     },
+    /// List scanner devices and whether they are revoked.
+    List {
+        /// Print JSON (one object per line).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke a scanner device: a running gateway refuses it from now on.
+    Revoke {
+        /// The device name.
+        name: String,
+    },
+}
+
+/// `scangate token ...`: works on the data directory; a running gateway
+/// sees the change at its next request.
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Create a token and print it (once: only its hash is kept).
+    Create {
+        /// admin, operator or viewer.
+        #[arg(long)]
+        role: crate::tokens::Role,
+        /// Its name (the `who` of the audit log).
+        #[arg(long)]
+        name: String,
+    },
+    /// Revoke the token with this name.
+    Revoke {
+        /// The token's name.
+        name: String,
+    },
+    /// List tokens (names and roles, never the tokens).
+    List {
+        /// Print JSON (one object per line).
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// `scangate keys ...`.
@@ -122,6 +162,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             println!("key {id} now signs new tokens; restart the gateway to use it");
             Ok(ExitCode::SUCCESS)
         }
+        Command::Token(cmd) => token(&data, cmd),
         Command::Pass(cmd) => pass_cmd::run(&data, cmd).await,
         Command::Scan(args) => scan_cmd::run(&data, args).await,
     }
@@ -144,6 +185,79 @@ fn certs(data: &DataDir, cmd: CertsCommand) -> Result<ExitCode> {
             let files = pki.issue_scanner(&name)?;
             println!("certificate {}", files.cert.display());
             println!("private key {}", files.key.display());
+        }
+        CertsCommand::List { json } => {
+            let revoked = crate::devices::list(&data.revoked_devices())?;
+            for name in crate::devices::issued(&data.pki())? {
+                let r = revoked.iter().find(|r| r.name == name);
+                if json {
+                    let v =
+                        serde_json::json!({"name": name, "revoked": r.is_some(), "revocation": r});
+                    println!("{v}");
+                } else if let Some(r) = r {
+                    println!(
+                        "{name} revoked at {} by {}",
+                        crate::api::rfc3339(r.at_ms),
+                        r.who
+                    );
+                } else {
+                    println!("{name}");
+                }
+            }
+        }
+        CertsCommand::Revoke { name } => {
+            if crate::devices::revoke(&data.revoked_devices(), &name, "cli", crate::now_ms())? {
+                println!("device {name} revoked; a running gateway refuses it within a second");
+            } else {
+                println!("device {name} was already revoked");
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn token(data: &DataDir, cmd: TokenCommand) -> Result<ExitCode> {
+    crate::datadir::create_private_dir(data.root())?;
+    let path = data.admin_tokens();
+    match cmd {
+        TokenCommand::Create { role, name } => {
+            let token = crate::tokens::create(&path, &name, role, crate::now_ms())?;
+            eprintln!(
+                "token {name:?} ({}) created; it is shown once, keep it safe:",
+                role.as_str()
+            );
+            println!("{token}");
+        }
+        TokenCommand::Revoke { name } => {
+            crate::tokens::revoke(&path, &name)?;
+            println!("token {name:?} revoked");
+        }
+        TokenCommand::List { json } => {
+            println!(
+                "{}",
+                if json {
+                    serde_json::json!({"name": crate::tokens::BOOTSTRAP, "role": "admin"})
+                        .to_string()
+                } else {
+                    format!(
+                        "{} admin (the first-start admin-token)",
+                        crate::tokens::BOOTSTRAP
+                    )
+                }
+            );
+            for t in crate::tokens::list(&path)? {
+                if json {
+                    let v = serde_json::json!({"name": t.name, "role": t.role, "created_at": crate::api::rfc3339(t.created_ms)});
+                    println!("{v}");
+                } else {
+                    println!(
+                        "{} {} created {}",
+                        t.name,
+                        t.role.as_str(),
+                        crate::api::rfc3339(t.created_ms)
+                    );
+                }
+            }
         }
     }
     Ok(ExitCode::SUCCESS)

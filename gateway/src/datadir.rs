@@ -5,7 +5,9 @@
 //! DATA/
 //!   pki/            CA, gateway certificate, scanners/NAME.{pem,key}
 //!   signing-keys.json   token signing keys (secret, 0600)
-//!   admin-token     bearer token for the admin API (secret, 0600)
+//!   admin-token     bearer token for the admin API (secret, 0600): the `bootstrap` admin
+//!   admin-tokens.json  named admin API tokens with roles, SHA-256 only (0600)
+//!   revoked-devices.json  scanner devices that may no longer connect (0600)
 //!   store/          the embedded database
 //!   gateway.json    where the running gateway listens (written when ready)
 //! ```
@@ -63,6 +65,16 @@ impl DataDir {
     /// The admin bearer token.
     pub fn admin_token(&self) -> PathBuf {
         self.root.join("admin-token")
+    }
+
+    /// Named admin API tokens (hashes and roles).
+    pub fn admin_tokens(&self) -> PathBuf {
+        self.root.join("admin-tokens.json")
+    }
+
+    /// Revoked scanner devices.
+    pub fn revoked_devices(&self) -> PathBuf {
+        self.root.join("revoked-devices.json")
     }
 
     /// The embedded store's directory.

@@ -8,22 +8,34 @@
 //!
 //! Modules: [`cli`] (commands), [`serve`] (wiring and shutdown), [`quic`]
 //! (listener, streams, framing), [`scan_service`] (one scan at the edge),
-//! [`http`] and [`api`] (admin API), [`config`], [`datadir`], [`keys`],
-//! [`ratelimit`], [`signals`], [`pass_cmd`] and [`scan_cmd`] (client commands).
+//! [`http`] and [`api`] (admin API), [`live`], [`gate_label`] and
+//! [`dashboard`] (the live dashboard), [`prometheus`] (the `/metrics`
+//! recorder), [`config`], [`datadir`], [`keys`], [`ratelimit`], [`signals`],
+//! [`pass_cmd`] and [`scan_cmd`] (client commands), [`admin`] (the admin API's
+//! routes, roles and handlers), [`tokens`] (admin tokens), [`devices`]
+//! (revoked scanners), [`watched`] (data-dir files a running gateway follows).
 
+pub mod admin;
 pub mod api;
 pub mod cli;
 pub mod config;
+pub mod dashboard;
 pub mod datadir;
+pub mod devices;
+pub mod gate_label;
 pub mod http;
 pub mod keys;
+pub mod live;
 pub mod pass_cmd;
+pub mod prometheus;
 pub mod quic;
 pub mod ratelimit;
 pub mod scan_cmd;
 pub mod scan_service;
 pub mod serve;
 pub mod signals;
+pub mod tokens;
+pub mod watched;
 
 /// Unix milliseconds now. The one clock read of the gateway's edge.
 pub fn now_ms() -> i64 {

@@ -176,6 +176,7 @@ pub async fn run(data: &DataDir, cmd: PassCommand) -> Result<ExitCode> {
                     gates: spec.gates.clone(),
                     display: spec.display.clone(),
                     count: Some(batch),
+                    dynamic_ttl_s: None,
                 };
                 let passes: Vec<PassView> = client.post("/v1/passes", &req).await?;
                 for p in &passes {

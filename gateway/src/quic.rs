@@ -39,6 +39,8 @@ pub mod codes {
     pub const BAD_FRAMING: VarInt = VarInt::from_u32(2);
     /// A stream carried 0-RTT data, which is never processed.
     pub const EARLY_DATA: VarInt = VarInt::from_u32(3);
+    /// The scanner's device certificate has been revoked by an operator.
+    pub const DEVICE_REVOKED: VarInt = VarInt::from_u32(4);
 }
 
 /// The quinn server configuration: mutual TLS from the PKI, limits explicit.
@@ -77,6 +79,9 @@ pub struct Listener {
     pub shutdown: CancellationToken,
     /// Every task that may still owe a reply.
     pub tracker: TaskTracker,
+    /// Revoked scanner devices: refused after the handshake, and closed
+    /// when revoked while connected.
+    pub revoked: Arc<crate::devices::Revocations>,
 }
 
 impl Listener {
@@ -99,6 +104,7 @@ impl Listener {
             let this = self.clone();
             self.tracker.spawn(async move {
                 gauge!("scangate_connections_open").increment(1.0);
+                let _scanner = this.service.live().scanner_connected();
                 if let Err(e) = this.connection(incoming).await {
                     tracing::debug!(error = %e, "connection ended");
                 }
@@ -120,6 +126,13 @@ impl Listener {
             Err(_) => anyhow::bail!("handshake took longer than {handshake:?}"),
         };
         let device = device_of(&conn).unwrap_or_else(|| "unknown-device".to_owned());
+        let mut revocations = self.revoked.subscribe();
+        if self.revoked.is_revoked(&device) {
+            counter!("scangate_connections_refused_total", "cause" => "revoked").increment(1);
+            tracing::info!(%device, "refused a revoked scanner device");
+            conn.close(codes::DEVICE_REVOKED, b"device revoked");
+            return Ok(());
+        }
         tracing::debug!(%device, remote = %conn.remote_address(), "scanner connected");
         let bucket = self.limiter.bucket(&device);
         let in_flight = Arc::new(Semaphore::new(self.limits.max_in_flight_per_connection));
@@ -127,6 +140,15 @@ impl Listener {
         loop {
             let (send, recv) = tokio::select! {
                 _ = self.shutdown.cancelled() => break,
+                changed = revocations.changed() => {
+                    if changed.is_ok() && self.revoked.is_revoked(&device) {
+                        counter!("scangate_connections_refused_total", "cause" => "revoked").increment(1);
+                        tracing::info!(%device, "closing a revoked scanner device's connection");
+                        conn.close(codes::DEVICE_REVOKED, b"device revoked");
+                        break;
+                    }
+                    continue;
+                }
                 stream = conn.accept_bi() => match stream {
                     Ok(s) => s,
                     Err(_) => break,

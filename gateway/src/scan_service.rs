@@ -1,19 +1,25 @@
 //! One scan at the gateway: check the request, verify the token (forgeries
 //! stop here, touching nothing), hand it to the pass's actor, shape the reply.
+//! Every decision is counted here, once: in `scangate_scans_total` (by
+//! decision, reason and bounded gate label) and in the live dashboard's
+//! aggregate.
 
+use crate::live::{Live, Sample};
 use crate::ratelimit::Bucket;
 use metrics::{counter, histogram};
 use scangate_actors::{Registry, Scan, ScanError};
 use scangate_core::pass::{EVENT_MAX_BYTES, GATE_MAX_BYTES, check_name};
 use scangate_core::token::{Claims, Keyring};
 use scangate_core::wire::{ErrorCode, ResponseBody, ScanReply, ScanRequest, WireError};
-use scangate_core::{Decision, Reason};
-use std::time::Instant;
+use scangate_core::{Decision, PassId, Reason};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 /// The gateway's scan path, shared by every connection.
 pub struct ScanService {
     keyring: Keyring,
     registry: Registry,
+    live: Arc<Live>,
 }
 
 /// What the cheap, synchronous checks decided.
@@ -25,9 +31,19 @@ pub enum Precheck {
 }
 
 impl ScanService {
-    /// A scan path over this keyring and registry.
-    pub fn new(keyring: Keyring, registry: Registry) -> Self {
-        ScanService { keyring, registry }
+    /// A scan path over this keyring and registry, reporting every decision
+    /// to `live`.
+    pub fn new(keyring: Keyring, registry: Registry, live: Arc<Live>) -> Self {
+        ScanService {
+            keyring,
+            registry,
+            live,
+        }
+    }
+
+    /// The live aggregate this scan path feeds.
+    pub fn live(&self) -> &Arc<Live> {
+        &self.live
     }
 
     /// The checks that need no actor, cache or store, cheapest first: field
@@ -53,6 +69,7 @@ impl ScanService {
     /// Answers a scan that the actor must decide.
     pub async fn decide(&self, device: &str, claims: Claims, req: ScanRequest) -> ResponseBody {
         let started = Instant::now();
+        let gate = self.live.gate_label(&req.gate);
         let scan = Scan {
             scan_id: req.scan_id.clone(),
             gate: req.gate,
@@ -63,7 +80,13 @@ impl ScanService {
         };
         let body = match self.registry.scan(claims.pass_id, scan).await {
             Ok(out) => {
-                record(out.decision);
+                self.record(
+                    &gate,
+                    out.decision,
+                    Some(claims.pass_id),
+                    out.decision.is_granted() && !out.replayed,
+                    Some(started.elapsed()),
+                );
                 ResponseBody::Scan(ScanReply {
                     scan_id: req.scan_id,
                     decision: out.decision,
@@ -96,7 +119,8 @@ impl ScanService {
     /// A denial decided at the edge (no pass state involved).
     pub fn denied(&self, req: &ScanRequest, reason: Reason) -> ResponseBody {
         let decision = Decision::Denied(reason);
-        record(decision);
+        let gate = self.live.gate_label(&req.gate);
+        self.record(&gate, decision, None, false, None);
         ResponseBody::Scan(ScanReply {
             scan_id: req.scan_id.clone(),
             decision,
@@ -109,14 +133,40 @@ impl ScanService {
     }
 }
 
-fn record(decision: Decision) {
-    let reason = decision.reason().map_or("none", Reason::as_str);
-    let outcome = if decision.is_granted() {
-        "granted"
-    } else {
-        "denied"
-    };
-    counter!("scangate_scans_total", "decision" => outcome, "reason" => reason).increment(1);
+impl ScanService {
+    /// Counts one decision in the metrics and the live aggregate.
+    fn record(
+        &self,
+        gate: &Arc<str>,
+        decision: Decision,
+        pass: Option<PassId>,
+        counted_use: bool,
+        latency: Option<Duration>,
+    ) {
+        let reason = decision.reason().map_or("none", Reason::as_str);
+        let outcome = if decision.is_granted() {
+            "granted"
+        } else {
+            "denied"
+        };
+        counter!(
+            "scangate_scans_total",
+            "decision" => outcome,
+            "reason" => reason,
+            "gate" => metrics::SharedString::from(gate.clone()),
+        )
+        .increment(1);
+        self.live.record(
+            crate::now_ms(),
+            Sample {
+                gate,
+                decision,
+                pass,
+                counted_use,
+                latency,
+            },
+        );
+    }
 }
 
 /// An error reply body.

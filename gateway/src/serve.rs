@@ -4,11 +4,11 @@
 use crate::config::ServeConfig;
 use crate::datadir::{DataDir, Endpoints};
 use crate::http::{self, AppState};
+use crate::live::Live;
 use crate::quic::{self, Listener, codes};
 use crate::ratelimit::Limiter;
 use crate::scan_service::ScanService;
 use anyhow::{Context, Result};
-use metrics_exporter_prometheus::PrometheusBuilder;
 use scangate_actors::Registry;
 use scangate_storage::Store;
 use scangate_storage::cache::CachedStore;
@@ -24,7 +24,21 @@ use tokio_util::task::TaskTracker;
 /// then drains and returns.
 pub async fn serve(config: ServeConfig, shutdown: CancellationToken) -> Result<()> {
     tokio::spawn(crate::signals::cancel_on_signal(shutdown.clone()));
-    start(config, shutdown).await?.stopped().await
+    let running = start(config, shutdown).await?;
+    for path in &running.created {
+        println!("created {}", path.display());
+    }
+    let data = &running.data;
+    println!(
+        "scangate ready: scanners on quic://{} , operators on http://{} (data dir {})",
+        running.endpoints.quic,
+        running.endpoints.http,
+        data.root().display()
+    );
+    println!("admin token in {}", data.admin_token().display());
+    running.stopped().await?;
+    println!("scangate stopped");
+    Ok(())
 }
 
 /// A gateway that accepts scans; [`Running::stopped`] drains it once its
@@ -32,6 +46,8 @@ pub async fn serve(config: ServeConfig, shutdown: CancellationToken) -> Result<(
 pub struct Running {
     /// Where it listens.
     pub endpoints: Endpoints,
+    /// What this start created in the data directory (paths, never secrets).
+    pub created: Vec<std::path::PathBuf>,
     shutdown: CancellationToken,
     drain: Duration,
     ready: Arc<AtomicBool>,
@@ -50,16 +66,16 @@ pub struct Running {
 pub async fn start(config: ServeConfig, shutdown: CancellationToken) -> Result<Running> {
     let data = DataDir::new(&config.data_dir);
     let created = data.prepare(&config.gateway_names)?;
-    for path in &created {
-        println!("created {}", path.display());
-    }
     tracing::info!(?config, "effective configuration");
 
     let keyring = crate::keys::load(&data.signing_keys())?;
-    let admin_token: Arc<str> = data.read_admin_token()?.into();
-    let metrics = PrometheusBuilder::new()
-        .install_recorder()
-        .context("cannot install the metrics recorder")?;
+    let tokens = Arc::new(crate::tokens::TokenBook::new(
+        &data.read_admin_token()?,
+        data.admin_tokens(),
+    ));
+    let revoked_devices = Arc::new(crate::devices::Revocations::new(data.revoked_devices()));
+    tokio::spawn(revoked_devices.clone().follow(shutdown.clone()));
+    let metrics = crate::prometheus::install()?;
 
     let backend = EmbeddedStore::open(&data.store(), config.store.clone())
         .with_context(|| format!("cannot open the store in {}", data.store().display()))?;
@@ -77,12 +93,21 @@ pub async fn start(config: ServeConfig, shutdown: CancellationToken) -> Result<R
 
     let tracker = TaskTracker::new();
     let ready = Arc::new(AtomicBool::new(false));
+    // The dashboard's feed stops with the HTTP plane, which ends its streams.
+    let http_shutdown = CancellationToken::new();
+    let live = Live::new(crate::now_ms());
+    let live_feed = live.publish(http_shutdown.clone());
     let listener = Arc::new(Listener {
-        service: Arc::new(ScanService::new(keyring.clone(), registry.clone())),
+        service: Arc::new(ScanService::new(
+            keyring.clone(),
+            registry.clone(),
+            live.clone(),
+        )),
         limiter: Limiter::new(config.rate.clone()),
         limits: config.quic.clone(),
         shutdown: shutdown.clone(),
         tracker: tracker.clone(),
+        revoked: revoked_devices.clone(),
     });
     let quic_task = tokio::spawn(listener.run(endpoint.clone()));
 
@@ -90,11 +115,14 @@ pub async fn start(config: ServeConfig, shutdown: CancellationToken) -> Result<R
         registry: registry.clone(),
         store: store.clone(),
         keyring,
-        admin_token,
+        tokens,
+        devices: revoked_devices,
+        data: data.clone(),
         ready: ready.clone(),
         metrics,
-    });
-    let http_shutdown = CancellationToken::new();
+        live: live.clone(),
+    })
+    .merge(crate::dashboard::router(live, live_feed));
     let http_addr = http_listener.local_addr()?;
     let http_task = tokio::spawn({
         let stop = http_shutdown.clone();
@@ -111,15 +139,9 @@ pub async fn start(config: ServeConfig, shutdown: CancellationToken) -> Result<R
     };
     data.write_endpoints(&endpoints)?;
     ready.store(true, Ordering::Release);
-    println!(
-        "scangate ready: scanners on quic://{} , operators on http://{} (data dir {})",
-        endpoints.quic,
-        endpoints.http,
-        data.root().display()
-    );
-    println!("admin token in {}", data.admin_token().display());
     Ok(Running {
         endpoints,
+        created,
         shutdown,
         drain: Duration::from_millis(config.drain_timeout_ms),
         ready,
@@ -157,7 +179,6 @@ impl Running {
         let _ = self.http_task.await;
         let _ = tokio::time::timeout(Duration::from_secs(1), self.endpoint.wait_idle()).await;
         self.data.clear_endpoints();
-        println!("scangate stopped");
         Ok(())
     }
 }

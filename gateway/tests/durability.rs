@@ -236,8 +236,7 @@ async fn sigterm_answers_every_scan_in_flight_and_exits_0() {
         }
     }
     assert!(granted > 0);
-    let mut child = gw.child;
-    let status = common::wait_with_deadline(&mut child);
+    let status = gw.wait_exit();
     assert!(status.success(), "exit status {status:?}");
 
     // Every grant answered is durable.

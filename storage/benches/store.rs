@@ -286,6 +286,7 @@ fn bench_pass(n: usize) -> Pass {
         gates: vec!["north-1".into()],
         display: Some("Row 12 · Seat 34".into()),
         created_ms: 1_790_000_000_000,
+        dynamic_ttl_s: None,
     }
 }
 
@@ -368,6 +369,8 @@ async fn grant_loop(
             device: "bench-scanner".into(),
             decision: Decision::Granted,
             uses_after: used + 1,
+            event: "bench-2026".into(),
+            annulled: None,
         };
         i += 1;
         let t = Instant::now();

@@ -11,7 +11,7 @@
 //! conditional grant catches anything stale, answered `Conflict`, after which
 //! the caller calls [`Store::invalidate`].
 
-use crate::{Store, StoreError};
+use crate::{Annul, AuditQuery, Page, PassQuery, ScanQuery, Store, StoreError};
 use async_trait::async_trait;
 use moka::ops::compute::Op;
 use moka::sync::Cache;
@@ -220,6 +220,27 @@ impl<S: Store + ?Sized> Store for CachedStore<S> {
 
     async fn list_audit(&self, pass: PassId, limit: usize) -> Result<Vec<AuditRecord>, StoreError> {
         self.inner.list_audit(pass, limit).await
+    }
+
+    async fn query_passes(&self, query: PassQuery) -> Result<Page<Pass>, StoreError> {
+        self.inner.query_passes(query).await
+    }
+
+    async fn query_scans(&self, query: ScanQuery) -> Result<Page<ScanRecord>, StoreError> {
+        self.inner.query_scans(query).await
+    }
+
+    async fn query_audit(&self, query: AuditQuery) -> Result<Page<AuditRecord>, StoreError> {
+        self.inner.query_audit(query).await
+    }
+
+    async fn commit_annul(&self, annul: Annul) -> Result<ScanRecord, StoreError> {
+        // The use count goes down, which the cached atomic never does: drop
+        // the entry whatever the outcome, the next load reads the store.
+        let id = annul.audit.pass_id;
+        let outcome = self.inner.commit_annul(annul).await;
+        self.forget(id);
+        outcome
     }
 
     async fn purge_scan_ids(&self, before_ms: i64) -> Result<u64, StoreError> {

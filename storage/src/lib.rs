@@ -13,6 +13,8 @@
 //! - [`embedded`]: [`embedded::EmbeddedStore`], the default backend on fjall:
 //!   one writer thread group-commits many writes per `fdatasync`.
 //! - [`cache`]: [`cache::CachedStore`], the moka hot cache in front of any store.
+//! - [`query`]: filtered, cursor-paginated queries of passes, scans and audit
+//!   records (each page bounded), and the annul request.
 //! - `conformance` (cargo feature `conformance`): the properties every backend
 //!   must pass, one async function each, run against every backend's tests.
 
@@ -20,6 +22,12 @@ pub mod cache;
 #[cfg(any(test, feature = "conformance"))]
 pub mod conformance;
 pub mod embedded;
+pub mod query;
+
+pub use query::{
+    Annul, AnnulConflict, AuditQuery, Cursor, EXAMINE_MAX, PAGE_MAX, Page, PassQuery, ScanQuery,
+    ScanScope,
+};
 
 use async_trait::async_trait;
 use scangate_core::{AuditRecord, Pass, PassId, ScanId, ScanRecord};
@@ -73,6 +81,17 @@ pub enum StoreError {
         /// The most accepted in one call.
         max: usize,
     },
+    /// A cursor this backend did not hand out (or for another query).
+    #[error("the cursor is not valid for this query")]
+    BadCursor,
+    /// An annul did not apply; nothing was written.
+    #[error("cannot annul scan {scan_id}: {why}")]
+    NotAnnullable {
+        /// The scan.
+        scan_id: ScanId,
+        /// Why not.
+        why: AnnulConflict,
+    },
     /// The backend failed (I/O, corruption, driver error).
     #[error("storage backend failed: {0}")]
     Backend(String),
@@ -113,6 +132,25 @@ pub trait Store: Send + Sync + 'static {
 
     /// A pass's admin changes, oldest first, at most `limit`.
     async fn list_audit(&self, pass: PassId, limit: usize) -> Result<Vec<AuditRecord>, StoreError>;
+
+    /// Passes matching `query`, one bounded page (see [`query`]).
+    async fn query_passes(&self, query: PassQuery) -> Result<Page<Pass>, StoreError>;
+
+    /// Scans of a pass or an event matching `query`, oldest first, one
+    /// bounded page.
+    async fn query_scans(&self, query: ScanQuery) -> Result<Page<ScanRecord>, StoreError>;
+
+    /// Audit records of one pass or of all, oldest first, one bounded page.
+    async fn query_audit(&self, query: AuditQuery) -> Result<Page<AuditRecord>, StoreError>;
+
+    /// Takes a grant back, atomically: the scan record is marked annulled
+    /// (by `annul.audit.who` at `annul.audit.at_ms`), the pass's use count
+    /// goes from `expected_uses` to one less, and the audit record is kept.
+    /// Conditional like a grant: [`StoreError::Conflict`] if the stored count
+    /// is not `expected_uses` (or is 0); [`StoreError::NotAnnullable`] if the
+    /// scan is unknown, of another pass, a denial or already annulled.
+    /// Nothing is written on an error. Returns the annulled record.
+    async fn commit_annul(&self, annul: Annul) -> Result<ScanRecord, StoreError>;
 
     /// Forgets scan ids recorded before `before_ms` (the scan log itself is
     /// kept). Returns how many were forgotten.

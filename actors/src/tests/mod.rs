@@ -1,5 +1,6 @@
 //! Tests of the registry and the pass actors against the in-memory store.
 
+mod annul;
 mod lifecycle;
 mod scans;
 
@@ -30,6 +31,7 @@ fn pass(max_uses: Option<u32>) -> Pass {
         gates: vec![],
         display: Some("Ada, row 4".into()),
         created_ms: 0,
+        dynamic_ttl_s: None,
     }
 }
 

@@ -106,6 +106,11 @@ impl Gateway {
         self.child.wait().expect("wait");
     }
 
+    /// Waits for the gateway to exit by itself (after a signal sent elsewhere).
+    pub fn wait_exit(mut self) -> ExitStatus {
+        wait_with_deadline(&mut self.child)
+    }
+
     /// SIGTERM, then wait for the exit status.
     pub fn sigterm(mut self) -> ExitStatus {
         let status = Command::new("kill")
@@ -199,6 +204,16 @@ impl Gateway {
     /// A scanner with its own device certificate, connected.
     pub async fn scanner(&self, device: &str) -> Scanner {
         connect(&self.dir, self.quic, device).await
+    }
+}
+
+/// A test that fails half-way must not leave its gateway running.
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
     }
 }
 

@@ -17,7 +17,7 @@ pub fn now_ms() -> i64 {
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
-fn unique() -> (u64, u64) {
+pub(super) fn unique() -> (u64, u64) {
     let nanos = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos() as u64);
@@ -57,6 +57,7 @@ pub fn new_pass(max_uses: Option<u32>) -> Pass {
         gates: Vec::new(),
         display: None,
         created_ms: now_ms(),
+        dynamic_ttl_s: None,
     }
 }
 
@@ -71,6 +72,8 @@ pub fn scan(pass: PassId, decision: Decision, uses_after: u32, at_ms: i64) -> Sc
         device: "scanner-01".into(),
         decision,
         uses_after,
+        event: "conformance".into(),
+        annulled: None,
     }
 }
 
@@ -88,6 +91,7 @@ pub(super) fn audit(
         reason: format!("conformance: {}", action.as_str()),
         status_before: before,
         status_after: after,
+        scan_id: None,
     }
 }
 

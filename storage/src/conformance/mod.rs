@@ -9,8 +9,13 @@
 //! [`purge_forgets_scan_ids_but_keeps_scans`], which uses 1970 times.
 
 mod fixtures;
+mod queries;
 
 pub use fixtures::{new_id, new_pass, new_scan_id, now_ms, scan};
+pub use queries::{
+    annul_gives_the_use_back_once, audit_queries_by_pass_and_time,
+    passes_list_by_event_kind_status, scans_query_filters_and_pages,
+};
 
 use crate::{Store, StoreError};
 use fixtures::{audit, expect_conflict, inserted, uses};
@@ -29,6 +34,10 @@ pub async fn run_all(store: Arc<dyn Store>) {
     scans_list_oldest_first_with_limit(store.clone()).await;
     purge_forgets_scan_ids_but_keeps_scans(store.clone()).await;
     concurrent_grants_never_exceed_max_uses(store.clone()).await;
+    passes_list_by_event_kind_status(store.clone()).await;
+    scans_query_filters_and_pages(store.clone()).await;
+    annul_gives_the_use_back_once(store.clone()).await;
+    audit_queries_by_pass_and_time(store.clone()).await;
     closed_store_refuses_writes(store).await;
 }
 

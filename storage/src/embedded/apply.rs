@@ -2,10 +2,10 @@
 //! commands before it in the same batch changed, staged into one fjall write
 //! batch, and answered only after that batch is durable.
 
-use super::layout::{self, PassState, Tables, backend, log_key};
-use crate::StoreError;
+use super::layout::{self, LOG_KEY_LEN, PassState, Tables, backend, log_key};
+use crate::{AnnulConflict, StoreError};
 use fjall::{OwnedWriteBatch, PersistMode};
-use scangate_core::{AuditRecord, Pass, PassId, ScanId, ScanRecord, Status};
+use scangate_core::{Annulment, AuditRecord, Pass, PassId, ScanId, ScanRecord, Status};
 use std::collections::{HashMap, HashSet};
 use tokio::sync::oneshot;
 
@@ -26,6 +26,11 @@ pub enum Command {
         audit: Box<AuditRecord>,
         reply: Reply<()>,
     },
+    /// [`crate::Store::commit_annul`].
+    Annul {
+        annul: Box<crate::Annul>,
+        reply: Reply<ScanRecord>,
+    },
     /// [`crate::Store::purge_scan_ids`]; no reply for the background sweep.
     Purge {
         before_ms: i64,
@@ -36,9 +41,13 @@ pub enum Command {
     Close { reply: Reply<()> },
 }
 
+/// A `scans` key.
+type LogKey = [u8; LOG_KEY_LEN];
+
 /// An outcome waiting for the batch to be durable.
 enum Answer {
     Unit(Reply<()>, Result<(), StoreError>),
+    Record(Reply<ScanRecord>, Result<ScanRecord, StoreError>),
     Count(Option<Reply<u64>>, Result<u64, StoreError>),
 }
 
@@ -51,8 +60,9 @@ pub struct Batch<'t> {
     states: HashMap<PassId, Option<PassState>>,
     /// Pass records changed in this batch.
     records: HashMap<PassId, Pass>,
-    /// Scan ids recorded (`Some`) or forgotten (`None`) in this batch.
-    scan_ids: HashMap<ScanId, Option<ScanRecord>>,
+    /// Scan ids recorded or changed (`Some`, with the record's `scans` key)
+    /// or forgotten (`None`) in this batch.
+    scan_ids: HashMap<ScanId, Option<(LogKey, ScanRecord)>>,
     seq: u64,
     seq_changed: bool,
     answers: Vec<Answer>,
@@ -96,6 +106,10 @@ impl<'t> Batch<'t> {
                 let r = self.admin(*audit);
                 self.answers.push(Answer::Unit(reply, r));
             }
+            Command::Annul { annul, reply } => {
+                let r = self.annul(*annul);
+                self.answers.push(Answer::Record(reply, r));
+            }
             Command::Purge {
                 before_ms,
                 max,
@@ -129,6 +143,9 @@ impl<'t> Batch<'t> {
             let failed = |e: &String| StoreError::Backend(e.clone());
             match answer {
                 Answer::Unit(reply, r) => {
+                    let _ = reply.send(outcome.as_ref().map_err(failed).and(r));
+                }
+                Answer::Record(reply, r) => {
                     let _ = reply.send(outcome.as_ref().map_err(failed).and(r));
                 }
                 Answer::Count(reply, r) => {
@@ -165,13 +182,14 @@ impl<'t> Batch<'t> {
         Ok(s)
     }
 
-    /// The record stored under a scan id as of this point in the batch.
-    fn scan_by_id(&mut self, id: &ScanId) -> Result<Option<ScanRecord>, StoreError> {
+    /// The record stored under a scan id, with its `scans` key, as of this
+    /// point in the batch.
+    fn scan_by_id(&mut self, id: &ScanId) -> Result<Option<(LogKey, ScanRecord)>, StoreError> {
         if let Some(r) = self.scan_ids.get(id) {
             return Ok(r.clone());
         }
         self.reads += 1;
-        find_scan(self.tables, id)
+        find_scan_keyed(self.tables, id)
     }
 
     fn insert(&mut self, passes: Vec<Pass>) -> Result<(), StoreError> {
@@ -188,6 +206,11 @@ impl<'t> Batch<'t> {
         for (pass, record) in passes.into_iter().zip(encoded) {
             let state = PassState::of(&pass);
             self.writes.insert(&self.tables.passes, pass.id.0, record);
+            self.writes.insert(
+                &self.tables.passes_by_event,
+                layout::pass_event_key(&pass.event, pass.id),
+                [],
+            );
             self.writes
                 .insert(&self.tables.pass_state, pass.id.0, state.encode());
             self.states.insert(pass.id, Some(state));
@@ -197,7 +220,7 @@ impl<'t> Batch<'t> {
     }
 
     fn scan(&mut self, record: ScanRecord) -> Result<(), StoreError> {
-        if let Some(existing) = self.scan_by_id(&record.scan_id)? {
+        if let Some((_, existing)) = self.scan_by_id(&record.scan_id)? {
             return Err(StoreError::DuplicateScanId {
                 existing: Box::new(existing),
             });
@@ -239,8 +262,72 @@ impl<'t> Batch<'t> {
             layout::time_index_key(record.at_ms, &record.scan_id),
             [],
         );
-        self.scan_ids.insert(record.scan_id.clone(), Some(record));
+        if !record.event.is_empty() {
+            self.writes.insert(
+                &self.tables.event_scans,
+                layout::event_scan_key(&record.event, record.at_ms, seq),
+                key,
+            );
+        }
+        self.scan_ids
+            .insert(record.scan_id.clone(), Some((key, record)));
         Ok(())
+    }
+
+    fn annul(&mut self, annul: crate::Annul) -> Result<ScanRecord, StoreError> {
+        let crate::Annul {
+            scan_id,
+            expected_uses,
+            audit,
+        } = annul;
+        let refuse = |why| StoreError::NotAnnullable {
+            scan_id: scan_id.clone(),
+            why,
+        };
+        let Some((key, mut record)) = self.scan_by_id(&scan_id)? else {
+            return Err(refuse(AnnulConflict::NoSuchScan));
+        };
+        if record.pass_id != audit.pass_id {
+            return Err(refuse(AnnulConflict::OtherPass));
+        }
+        if !record.decision.is_granted() {
+            return Err(refuse(AnnulConflict::NotGranted));
+        }
+        if record.annulled.is_some() {
+            return Err(refuse(AnnulConflict::AlreadyAnnulled));
+        }
+        let id = record.pass_id;
+        let Some(mut state) = self.state(id)? else {
+            return Err(StoreError::NotFound(id));
+        };
+        if state.uses != expected_uses || state.uses == 0 {
+            return Err(StoreError::Conflict {
+                pass: id,
+                stored_uses: state.uses,
+            });
+        }
+        state.uses -= 1;
+        record.annulled = Some(Annulment {
+            at_ms: audit.at_ms,
+            who: audit.who.clone(),
+        });
+        let encoded_scan = layout::encode(&record)?;
+        let encoded_audit = layout::encode(&audit)?;
+        let seq = self.next_seq();
+        let audit_key = log_key(id, audit.at_ms, seq);
+        self.writes.insert(&self.tables.scans, key, encoded_scan);
+        self.writes
+            .insert(&self.tables.pass_state, id.0, state.encode());
+        self.writes
+            .insert(&self.tables.audit, audit_key, encoded_audit);
+        self.writes.insert(
+            &self.tables.audit_times,
+            layout::audit_time_key(audit.at_ms, seq),
+            audit_key,
+        );
+        self.states.insert(id, Some(state));
+        self.scan_ids.insert(scan_id, Some((key, record.clone())));
+        Ok(record)
     }
 
     fn admin(&mut self, audit: AuditRecord) -> Result<(), StoreError> {
@@ -271,11 +358,16 @@ impl<'t> Batch<'t> {
         let record = layout::encode_pass(&pass)?;
         let encoded = layout::encode(&audit)?;
         let seq = self.next_seq();
+        let audit_key = log_key(id, audit.at_ms, seq);
         self.writes.insert(&self.tables.passes, id.0, record);
         self.writes
             .insert(&self.tables.pass_state, id.0, state.encode());
-        self.writes
-            .insert(&self.tables.audit, log_key(id, audit.at_ms, seq), encoded);
+        self.writes.insert(&self.tables.audit, audit_key, encoded);
+        self.writes.insert(
+            &self.tables.audit_times,
+            layout::audit_time_key(audit.at_ms, seq),
+            audit_key,
+        );
         self.states.insert(id, Some(state));
         self.records.insert(id, pass);
         Ok(())
@@ -315,9 +407,20 @@ impl<'t> Batch<'t> {
 
 /// The record under a scan id, read straight from the store.
 pub fn find_scan(tables: &Tables, id: &ScanId) -> Result<Option<ScanRecord>, StoreError> {
+    Ok(find_scan_keyed(tables, id)?.map(|(_, r)| r))
+}
+
+/// The record under a scan id with its `scans` key.
+fn find_scan_keyed(
+    tables: &Tables,
+    id: &ScanId,
+) -> Result<Option<(LogKey, ScanRecord)>, StoreError> {
     let Some(scan_key) = tables.scan_ids.get(id.as_str()).map_err(backend)? else {
         return Ok(None);
     };
+    let key: LogKey = scan_key.as_ref().try_into().map_err(|_| {
+        StoreError::Backend(format!("corrupt scan-id entry of {id}: wrong key length"))
+    })?;
     let bytes = tables
         .scans
         .get(&scan_key)
@@ -327,5 +430,5 @@ pub fn find_scan(tables: &Tables, id: &ScanId) -> Result<Option<ScanRecord>, Sto
                 "corrupt store: scan id {id} points at a missing scan record"
             ))
         })?;
-    layout::decode_scan(&bytes).map(Some)
+    layout::decode_scan(&bytes).map(|r| Some((key, r)))
 }

@@ -10,6 +10,9 @@
 //! | `scan_ids` | scan id (UTF-8) | the `scans` key of its record (32 B) |
 //! | `scan_id_times` | at_ms ‖ scan id | empty: the purge index, oldest first |
 //! | `audit` | pass id ‖ at_ms ‖ seq (32 B) | msgpack [`AuditRecord`] |
+//! | `passes_by_event` | event len (1 B) ‖ event ‖ pass id | empty: list an event's passes |
+//! | `event_scans` | event len ‖ event ‖ at_ms ‖ seq | the `scans` key: list an event's scans by time |
+//! | `audit_times` | at_ms ‖ seq (16 B) | the `audit` key: the global audit log by time |
 //!
 //! `at_ms` is an i64 with its sign bit flipped, big-endian, so byte order is
 //! time order; `seq` is a store-wide u64 counter that keeps equal times apart.
@@ -22,7 +25,7 @@ use serde::de::DeserializeOwned;
 
 /// The on-disk format this build reads and writes. Bump it on any change to
 /// the table above or to the encoded types; `open` refuses other versions.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 
 const META_FORMAT: &[u8] = b"format";
 const META_SEQ: &[u8] = b"seq";
@@ -41,6 +44,9 @@ pub struct Tables {
     pub scan_ids: Keyspace,
     pub scan_id_times: Keyspace,
     pub audit: Keyspace,
+    pub passes_by_event: Keyspace,
+    pub event_scans: Keyspace,
+    pub audit_times: Keyspace,
 }
 
 impl Tables {
@@ -59,6 +65,9 @@ impl Tables {
             scan_ids: ks("scan_ids")?,
             scan_id_times: ks("scan_id_times")?,
             audit: ks("audit")?,
+            passes_by_event: ks("passes_by_event")?,
+            event_scans: ks("event_scans")?,
+            audit_times: ks("audit_times")?,
             db,
         };
         match tables.meta.get(META_FORMAT).map_err(backend)? {
@@ -190,6 +199,40 @@ pub fn log_key_time(key: &[u8]) -> Result<i64, StoreError> {
         )));
     }
     Ok(time_from_bytes(fixed(&key[16..24], "scan time")?))
+}
+
+/// The prefix of an event's index entries: length byte ‖ event. Event names
+/// are validated to at most 64 bytes; a longer one is cut at 255 (it cannot
+/// be stored, so nothing is lost).
+pub fn event_prefix(event: &str) -> Vec<u8> {
+    let bytes = &event.as_bytes()[..event.len().min(usize::from(u8::MAX))];
+    let mut k = Vec::with_capacity(1 + bytes.len() + 16);
+    k.push(u8::try_from(bytes.len()).unwrap_or(u8::MAX));
+    k.extend_from_slice(bytes);
+    k
+}
+
+/// A `passes_by_event` key: event prefix ‖ pass id.
+pub fn pass_event_key(event: &str, id: PassId) -> Vec<u8> {
+    let mut k = event_prefix(event);
+    k.extend_from_slice(&id.0);
+    k
+}
+
+/// An `event_scans` key: event prefix ‖ at_ms ‖ seq.
+pub fn event_scan_key(event: &str, at_ms: i64, seq: u64) -> Vec<u8> {
+    let mut k = event_prefix(event);
+    k.extend_from_slice(&time_bytes(at_ms));
+    k.extend_from_slice(&seq.to_be_bytes());
+    k
+}
+
+/// An `audit_times` key: at_ms ‖ seq.
+pub fn audit_time_key(at_ms: i64, seq: u64) -> [u8; 16] {
+    let mut k = [0u8; 16];
+    k[..8].copy_from_slice(&time_bytes(at_ms));
+    k[8..].copy_from_slice(&seq.to_be_bytes());
+    k
 }
 
 /// A `scan_id_times` key: at_ms ‖ scan id.

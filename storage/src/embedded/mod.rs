@@ -14,6 +14,7 @@
 mod apply;
 mod config;
 mod layout;
+mod read;
 mod writer;
 
 #[cfg(test)]
@@ -25,7 +26,7 @@ pub use config::{
 };
 pub use layout::FORMAT_VERSION;
 
-use crate::{Store, StoreError};
+use crate::{Annul, AuditQuery, Page, PassQuery, ScanQuery, Store, StoreError};
 use apply::{Command, Reply};
 use async_trait::async_trait;
 use fjall::{Database, Readable};
@@ -233,6 +234,26 @@ impl Store for EmbeddedStore {
             Ok(out)
         })
         .await
+    }
+
+    async fn query_passes(&self, query: PassQuery) -> Result<Page<Pass>, StoreError> {
+        count_read("query_passes");
+        self.blocking_read(move |t| read::passes(t, &query)).await
+    }
+
+    async fn query_scans(&self, query: ScanQuery) -> Result<Page<ScanRecord>, StoreError> {
+        count_read("query_scans");
+        self.blocking_read(move |t| read::scans(t, &query)).await
+    }
+
+    async fn query_audit(&self, query: AuditQuery) -> Result<Page<AuditRecord>, StoreError> {
+        count_read("query_audit");
+        self.blocking_read(move |t| read::audit(t, &query)).await
+    }
+
+    async fn commit_annul(&self, annul: Annul) -> Result<ScanRecord, StoreError> {
+        let annul = Box::new(annul);
+        self.submit(|reply| Command::Annul { annul, reply }).await
     }
 
     async fn purge_scan_ids(&self, before_ms: i64) -> Result<u64, StoreError> {

@@ -1,0 +1,133 @@
+// scangate live dashboard: renders the snapshots the gateway sends over
+// server-sent events (/live/events, one `snapshot` event per second).
+// Plain DOM, no dependencies; every value is set with textContent, never
+// parsed as HTML (gate and event names come from scanners and operators).
+"use strict";
+
+(function () {
+  const STALE_AFTER_MS = 5000; // no snapshot for this long: the view is stale
+  const DENIALS_SHOWN = 20;
+  const $ = (id) => document.getElementById(id);
+  let lastAt = 0;
+
+  const fmtInt = (n) => Number(n).toLocaleString("en-US");
+  const fmtRate = (n) => (n >= 100 ? Math.round(n).toString() : n.toFixed(1));
+  const fmtMs = (ms) =>
+    ms == null ? "–" : ms < 10 ? ms.toFixed(2) + " ms" : ms < 1000 ? ms.toFixed(0) + " ms" : (ms / 1000).toFixed(1) + " s";
+  const fmtTime = (ms) => new Date(ms).toLocaleTimeString([], { hour12: false });
+  const fmtAge = (s) => (s < 120 ? s + " s" : s < 7200 ? Math.floor(s / 60) + " min" : Math.floor(s / 3600) + " h");
+
+  function el(tag, text, cls) {
+    const e = document.createElement(tag);
+    if (text !== undefined) e.textContent = text;
+    if (cls) e.className = cls;
+    return e;
+  }
+
+  function row(cells, attrs) {
+    const tr = document.createElement("tr");
+    for (const [text, cls] of cells) tr.appendChild(el("td", text, cls));
+    for (const k in attrs || {}) tr.setAttribute(k, attrs[k]);
+    return tr;
+  }
+
+  function fill(tbody, rows, emptyText, cols) {
+    const empty = row([[emptyText]]);
+    empty.className = "empty";
+    empty.firstChild.colSpan = cols;
+    tbody.replaceChildren(...(rows.length ? rows : [empty]));
+  }
+
+  function bar(fraction, cls) {
+    const b = el("div", undefined, cls ? "bar " + cls : "bar");
+    const s = document.createElement("span");
+    s.style.width = Math.max(0, Math.min(100, fraction * 100)).toFixed(1) + "%";
+    b.appendChild(s);
+    return b;
+  }
+
+  function renderSeries(series) {
+    const max = Math.max(1, ...series);
+    const step = 600 / Math.max(1, series.length - 1);
+    const pts = series.map((v, i) => (i * step).toFixed(1) + "," + (98 - (v / max) * 94).toFixed(1));
+    $("series-line").setAttribute("points", pts.join(" "));
+    $("series-max").textContent = "peak " + fmtInt(max) + "/s";
+  }
+
+  function render(s) {
+    lastAt = Date.now();
+    setStatus("live", "live");
+    $("updated").textContent = "updated " + fmtTime(s.at_ms);
+    $("uptime").textContent = fmtAge(s.uptime_s);
+    $("window-label").textContent = "last " + s.window_s + " s";
+    $("scans-per-s").textContent = fmtRate(s.scans_per_s);
+    $("total-scans").textContent = fmtInt(s.scans);
+    $("total-granted").textContent = fmtInt(s.granted);
+    $("total-denied").textContent = fmtInt(s.denied);
+    $("p50").textContent = fmtMs(s.latency_ms.p50);
+    $("p99").textContent = fmtMs(s.latency_ms.p99);
+    $("scanners").textContent = fmtInt(s.scanners);
+    renderSeries(s.series);
+
+    const w = s.warnings;
+    const msgs = [];
+    if (w.busy > 0) msgs.push(fmtInt(w.busy) + " scans answered busy in the last " + s.window_s + " s: the gateway is overloaded");
+    if (w.rate_limited > 0) msgs.push(fmtInt(w.rate_limited) + " scans rate-limited in the last " + s.window_s + " s: a scanner is sending too fast");
+    $("warnings").hidden = msgs.length === 0;
+    $("warnings").textContent = msgs.join(" · ");
+
+    fill($("gates"), s.gates.map((g) =>
+      row([[g.gate], [fmtRate(g.scans_per_s), "num"], [fmtInt(g.granted), "num"], [fmtInt(g.denied), "num"]],
+        { "data-gate": g.gate })), "no scans yet", 4);
+
+    const reasons = s.reasons.filter((r) => r.count > 0).sort((a, b) => b.count - a.count);
+    const top = reasons.length ? reasons[0].count : 1;
+    const items = reasons.map((r) => {
+      const li = el("li");
+      li.setAttribute("data-reason", r.reason);
+      li.append(el("span", r.reason, "name"), bar(r.count / top), el("span", fmtInt(r.count), "count"));
+      return li;
+    });
+    $("reasons").replaceChildren(...(items.length ? items : [el("li", "no denials yet", "empty")]));
+
+    fill($("events"), s.events.map((e) => {
+      const cap = fmtInt(e.capacity) + (e.unlimited ? " + " + fmtInt(e.unlimited) + " unlimited" : "");
+      const tr = row([[e.event], [fmtInt(e.grants), "num"], [cap, "num"]], { "data-event": e.event });
+      const td = document.createElement("td");
+      td.appendChild(bar(e.capacity ? e.grants / e.capacity : 0, "fill"));
+      tr.appendChild(td);
+      return tr;
+    }), "no passes issued since start", 4);
+    $("unattributed").hidden = !s.grants_unattributed;
+    $("unattributed").textContent = fmtInt(s.grants_unattributed) +
+      " uses of passes issued before this start (not in the table)";
+
+    fill($("denials"), s.recent_denials.slice(0, DENIALS_SHOWN).map((d) =>
+      row([[fmtTime(d.at_ms)], [d.gate], [d.reason, "reason"], [d.pass || "–", "pass"]])),
+      "no denials yet", 4);
+  }
+
+  function setStatus(state, text) {
+    const p = $("status");
+    p.dataset.state = state;
+    p.textContent = text;
+  }
+
+  function connect() {
+    const source = new EventSource("/live/events");
+    source.addEventListener("snapshot", (ev) => {
+      try {
+        render(JSON.parse(ev.data));
+      } catch (e) {
+        setStatus("disconnected", "bad data");
+      }
+    });
+    // EventSource reconnects by itself (the server asks for 2 s).
+    source.onerror = () => setStatus("disconnected", "reconnecting…");
+  }
+
+  setInterval(() => {
+    if (lastAt && Date.now() - lastAt > STALE_AFTER_MS) setStatus("stale", "stale");
+  }, 1000);
+  connect();
+})();

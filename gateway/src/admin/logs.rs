@@ -1,0 +1,192 @@
+//! Scans and the audit log: per pass (JSON arrays, as before), per event or
+//! globally (pages), and annul.
+
+use super::Who;
+use super::params::{PageView, Params};
+use super::passes::{ReasonBody, admin_error, parse_id, reason, store_error};
+use crate::api::{ApiError, ScanView};
+use crate::http::AppState;
+use axum::Json;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, HeaderValue};
+use scangate_actors::AnnulRequest;
+use scangate_core::{AuditRecord, Reason, ScanId};
+use scangate_storage::{AuditQuery, ScanQuery, ScanScope};
+
+/// Page size of the per-pass arrays when no `limit` is given: the whole
+/// history of a normal pass in one answer, as before.
+const ARRAY_LIMIT_DEFAULT: usize = scangate_storage::PAGE_MAX;
+/// Page size of `/v1/scans` and `/v1/audit` when no `limit` is given.
+const PAGE_LIMIT_DEFAULT: usize = 100;
+/// The header that carries the next cursor of an array answer.
+pub const NEXT_CURSOR_HEADER: &str = "x-next-cursor";
+
+const SCAN_FILTERS: [&str; 7] = [
+    "gate", "decision", "reason", "from", "until", "limit", "after",
+];
+
+/// The filters shared by every scan list.
+fn scan_query(p: &Params, scope: ScanScope, default_limit: usize) -> Result<ScanQuery, ApiError> {
+    let granted = match p.get("decision") {
+        None => None,
+        Some("granted") => Some(true),
+        Some("denied") => Some(false),
+        Some(other) => {
+            return Err(ApiError::invalid(
+                "decision",
+                format!("{other:?}: expected granted or denied"),
+            ));
+        }
+    };
+    let reason = match p.get("reason") {
+        None => None,
+        Some(r) => Some(
+            Reason::ALL
+                .into_iter()
+                .find(|x| x.as_str() == r)
+                .ok_or_else(|| {
+                    ApiError::invalid("reason", format!("{r:?} is not a denial reason"))
+                })?,
+        ),
+    };
+    Ok(ScanQuery {
+        scope,
+        gate: p.get("gate").map(str::to_owned),
+        granted,
+        reason,
+        from_ms: p.time("from")?,
+        until_ms: p.time("until")?,
+        after: p.cursor()?,
+        limit: p.limit(default_limit)?,
+    })
+}
+
+/// `GET /v1/passes/{id}/scans`: a JSON array (the next cursor, if any, in
+/// the `x-next-cursor` header).
+pub async fn pass_scans(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    RawQuery(raw): RawQuery,
+) -> Result<(HeaderMap, Json<Vec<ScanView>>), ApiError> {
+    let id = parse_id(&id)?;
+    let p = Params::parse(raw.as_deref(), &SCAN_FILTERS)?;
+    let q = scan_query(&p, ScanScope::Pass(id), ARRAY_LIMIT_DEFAULT)?;
+    let page = state.store.query_scans(q).await.map_err(store_error)?;
+    let view = PageView::of(page, |r: &scangate_core::ScanRecord| ScanView::from(r));
+    Ok((next_header(view.next.as_deref()), Json(view.items)))
+}
+
+/// `GET /v1/scans?pass=|event=&...`: one page.
+pub async fn scans(
+    State(state): State<AppState>,
+    RawQuery(raw): RawQuery,
+) -> Result<Json<PageView<ScanView>>, ApiError> {
+    let mut allowed = SCAN_FILTERS.to_vec();
+    allowed.extend(["pass", "event"]);
+    let p = Params::parse(raw.as_deref(), &allowed)?;
+    let scope = match (p.get("pass"), p.get("event")) {
+        (Some(id), None) => ScanScope::Pass(parse_id(id).map_err(|e| ApiError {
+            field: Some("pass".into()),
+            ..e
+        })?),
+        (None, Some(event)) if !event.is_empty() => ScanScope::Event(event.to_owned()),
+        _ => {
+            return Err(ApiError::invalid(
+                "event",
+                "give exactly one of `pass` or `event`",
+            ));
+        }
+    };
+    let q = scan_query(&p, scope, PAGE_LIMIT_DEFAULT)?;
+    let page = state.store.query_scans(q).await.map_err(store_error)?;
+    Ok(Json(PageView::of(page, |r: &scangate_core::ScanRecord| {
+        ScanView::from(r)
+    })))
+}
+
+/// `GET /v1/passes/{id}/audit`: a JSON array.
+pub async fn pass_audit(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    RawQuery(raw): RawQuery,
+) -> Result<(HeaderMap, Json<Vec<AuditRecord>>), ApiError> {
+    let id = parse_id(&id)?;
+    let p = Params::parse(raw.as_deref(), &["from", "until", "limit", "after"])?;
+    let q = audit_query(&p, Some(id), ARRAY_LIMIT_DEFAULT)?;
+    let page = state.store.query_audit(q).await.map_err(store_error)?;
+    let view = PageView::of(page, |a: &AuditRecord| a.clone());
+    Ok((next_header(view.next.as_deref()), Json(view.items)))
+}
+
+/// `GET /v1/audit?pass=&from=&until=&limit=&after=`: one page.
+pub async fn audit(
+    State(state): State<AppState>,
+    RawQuery(raw): RawQuery,
+) -> Result<Json<PageView<AuditRecord>>, ApiError> {
+    let p = Params::parse(raw.as_deref(), &["pass", "from", "until", "limit", "after"])?;
+    let pass = p
+        .get("pass")
+        .map(|id| {
+            parse_id(id).map_err(|e| ApiError {
+                field: Some("pass".into()),
+                ..e
+            })
+        })
+        .transpose()?;
+    let q = audit_query(&p, pass, PAGE_LIMIT_DEFAULT)?;
+    let page = state.store.query_audit(q).await.map_err(store_error)?;
+    Ok(Json(PageView::of(page, |a: &AuditRecord| a.clone())))
+}
+
+fn audit_query(
+    p: &Params,
+    pass: Option<scangate_core::PassId>,
+    default_limit: usize,
+) -> Result<AuditQuery, ApiError> {
+    Ok(AuditQuery {
+        pass,
+        from_ms: p.time("from")?,
+        until_ms: p.time("until")?,
+        after: p.cursor()?,
+        limit: p.limit(default_limit)?,
+    })
+}
+
+fn next_header(next: Option<&str>) -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    if let Some(v) = next.and_then(|n| HeaderValue::from_str(n).ok()) {
+        headers.insert(NEXT_CURSOR_HEADER, v);
+    }
+    headers
+}
+
+/// `POST /v1/scans/{scan_id}/annul` with `{"reason": ...}`: takes the grant
+/// back through the pass's actor; answers the annulled scan.
+pub async fn annul(
+    State(state): State<AppState>,
+    who: Who,
+    Path(scan_id): Path<String>,
+    body: Result<Json<ReasonBody>, axum::extract::rejection::JsonRejection>,
+) -> Result<Json<ScanView>, ApiError> {
+    let scan_id = ScanId::new(scan_id).map_err(|e| ApiError::invalid("scan_id", e.to_string()))?;
+    let reason = reason(body)?;
+    let record = state
+        .store
+        .find_scan(&scan_id)
+        .await
+        .map_err(store_error)?
+        .ok_or_else(|| {
+            ApiError::not_found(format!("no scan {scan_id} (or its id is no longer kept)"))
+        })?;
+    let request = AnnulRequest {
+        scan_id,
+        reason,
+        who: who.0.name,
+    };
+    let annulled = state
+        .registry
+        .annul(record.pass_id, request)
+        .await
+        .map_err(|e| admin_error(record.pass_id, e))?;
+    Ok(Json(ScanView::from(&annulled)))
+}

@@ -1,0 +1,239 @@
+//! The admin API under `/v1/`: one table of routes ([`ROUTES`]) says what
+//! each endpoint needs; the router, the role matrix test and the docs follow
+//! it. Every request is authenticated by bearer token ([`crate::tokens`]);
+//! a missing or unknown token gets 401, a role without the permission 403.
+//!
+//! Modules: [`passes`] (issue, import, list, show, status changes),
+//! [`logs`] (scans, audit, annul), [`devices`] (scanner revocation),
+//! [`params`] (query parameters and cursors).
+
+pub mod devices;
+pub mod logs;
+pub mod params;
+pub mod passes;
+
+use crate::api::ApiError;
+use crate::http::AppState;
+use crate::tokens::{Caller, Permission};
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::{Method, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{MethodRouter, get, post};
+
+/// Largest CSV import body, bytes: 10 000 rows ([`passes::IMPORT_ROWS_MAX`])
+/// of ~200 bytes each, with room to spare. Other endpoints keep the
+/// gateway's 64 KiB default.
+pub const IMPORT_BODY_MAX_BYTES: usize = 4 * 1024 * 1024;
+/// Largest issue body (JSON array or NDJSON of issue requests), bytes.
+pub const ISSUE_BODY_MAX_BYTES: usize = 1024 * 1024;
+
+/// One admin endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Route {
+    /// `GET` or `POST`.
+    pub method: &'static str,
+    /// The path, axum spelling (`{id}`).
+    pub path: &'static str,
+    /// What the caller's role must allow.
+    pub needs: Permission,
+    /// One line for the docs.
+    pub summary: &'static str,
+}
+
+const fn route(
+    method: &'static str,
+    path: &'static str,
+    needs: Permission,
+    summary: &'static str,
+) -> Route {
+    Route {
+        method,
+        path,
+        needs,
+        summary,
+    }
+}
+
+/// Every admin endpoint. The router is built from this table, so an
+/// endpoint cannot exist without its permission.
+pub const ROUTES: &[Route] = &[
+    route(
+        "POST",
+        "/v1/passes",
+        Permission::Admin,
+        "issue passes: one spec (with count), a JSON array of specs, or NDJSON",
+    ),
+    route(
+        "GET",
+        "/v1/passes",
+        Permission::Read,
+        "list passes: event, kind, status, limit, after",
+    ),
+    route(
+        "POST",
+        "/v1/passes/import",
+        Permission::Admin,
+        "import passes from CSV, with a per-line report",
+    ),
+    route("GET", "/v1/passes/{id}", Permission::Read, "one pass"),
+    route(
+        "GET",
+        "/v1/passes/{id}/scans",
+        Permission::Read,
+        "a pass's scans (JSON array; filters as /v1/scans)",
+    ),
+    route(
+        "GET",
+        "/v1/passes/{id}/audit",
+        Permission::Read,
+        "a pass's admin changes (JSON array)",
+    ),
+    route(
+        "POST",
+        "/v1/passes/{id}/revoke",
+        Permission::Operate,
+        "revoke, with a reason",
+    ),
+    route(
+        "POST",
+        "/v1/passes/{id}/suspend",
+        Permission::Operate,
+        "suspend, with a reason",
+    ),
+    route(
+        "POST",
+        "/v1/passes/{id}/reactivate",
+        Permission::Operate,
+        "reactivate, with a reason",
+    ),
+    route(
+        "GET",
+        "/v1/scans",
+        Permission::Read,
+        "scans of a pass or an event: gate, decision, reason, from, until, limit, after",
+    ),
+    route(
+        "POST",
+        "/v1/scans/{scan_id}/annul",
+        Permission::Operate,
+        "annul a grant within the annul window, with a reason",
+    ),
+    route(
+        "GET",
+        "/v1/audit",
+        Permission::Read,
+        "the audit log: pass, from, until, limit, after",
+    ),
+    route(
+        "GET",
+        "/v1/devices",
+        Permission::Read,
+        "scanner devices: issued and revoked",
+    ),
+    route(
+        "POST",
+        "/v1/devices/{name}/revoke",
+        Permission::Admin,
+        "revoke a scanner device: it can no longer connect",
+    ),
+];
+
+fn handler(r: &Route) -> MethodRouter<AppState> {
+    match (r.method, r.path) {
+        ("POST", "/v1/passes") => {
+            post(passes::issue).layer(DefaultBodyLimit::max(ISSUE_BODY_MAX_BYTES))
+        }
+        ("GET", "/v1/passes") => get(passes::list),
+        ("POST", "/v1/passes/import") => {
+            post(passes::import).layer(DefaultBodyLimit::max(IMPORT_BODY_MAX_BYTES))
+        }
+        ("GET", "/v1/passes/{id}") => get(passes::show),
+        ("GET", "/v1/passes/{id}/scans") => get(logs::pass_scans),
+        ("GET", "/v1/passes/{id}/audit") => get(logs::pass_audit),
+        ("POST", "/v1/passes/{id}/revoke") => post(passes::revoke),
+        ("POST", "/v1/passes/{id}/suspend") => post(passes::suspend),
+        ("POST", "/v1/passes/{id}/reactivate") => post(passes::reactivate),
+        ("GET", "/v1/scans") => get(logs::scans),
+        ("POST", "/v1/scans/{scan_id}/annul") => post(logs::annul),
+        ("GET", "/v1/audit") => get(logs::audit),
+        ("GET", "/v1/devices") => get(devices::list),
+        ("POST", "/v1/devices/{name}/revoke") => post(devices::revoke),
+        _ => unreachable!("every route in ROUTES has a handler"),
+    }
+}
+
+/// The admin router: every [`ROUTES`] entry behind its permission check.
+pub fn router(state: AppState) -> Router<AppState> {
+    let mut router = Router::new();
+    for r in ROUTES {
+        let guarded = handler(r).route_layer(middleware::from_fn_with_state(
+            (state.clone(), r.needs),
+            authorize,
+        ));
+        router = router.route(r.path, guarded);
+    }
+    router
+}
+
+/// 401 without a known token, 403 when its role lacks `needs`; otherwise
+/// the caller goes into the request's extensions for the handler.
+async fn authorize(
+    State((state, needs)): State<(AppState, Permission)>,
+    mut req: Request,
+    next: Next,
+) -> Response {
+    let presented = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    let Some(presented) = presented else {
+        return ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "missing `Authorization: Bearer <admin token>`",
+        )
+        .into_response();
+    };
+    let Some(caller) = state.tokens.authenticate(presented.trim()) else {
+        return ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "the admin token is not valid",
+        )
+        .into_response();
+    };
+    if !caller.role.allows(needs) {
+        return ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            format!(
+                "token {:?} has role {}, which may not {}",
+                caller.name,
+                caller.role.as_str(),
+                match needs {
+                    Permission::Read => "read",
+                    Permission::Operate => "change passes",
+                    Permission::Admin => "do this (admin only)",
+                }
+            ),
+        )
+        .into_response();
+    }
+    req.extensions_mut().insert(caller);
+    next.run(req).await
+}
+
+/// The caller, as [`authorize`] left it.
+pub type Who = axum::Extension<Caller>;
+
+/// Whether `method` is the route's method (for the role matrix test).
+pub fn method_of(r: &Route) -> Method {
+    if r.method == "POST" {
+        Method::POST
+    } else {
+        Method::GET
+    }
+}

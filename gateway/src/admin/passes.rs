@@ -1,0 +1,468 @@
+//! Passes: issue (one spec, an array, or NDJSON), CSV import with a
+//! per-line report, list, show, and status changes through the pass's actor.
+
+use super::Who;
+use super::params::{PageView, Params};
+use crate::api::{self, ApiError, ISSUE_MAX, IssueRequest, PassView};
+use crate::http::AppState;
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use scangate_actors::{AdminChange, AdminError};
+use scangate_core::pass::{REASON_MAX_BYTES, check_len};
+use scangate_core::{AdminAction, Kind, Pass, PassId, Status};
+use scangate_storage::{PassQuery, StoreError};
+use serde::{Deserialize, Serialize};
+
+/// Most data rows one CSV import may hold: the same bound as one issue
+/// request ([`ISSUE_MAX`]), so one import is one store insert.
+pub const IMPORT_ROWS_MAX: usize = ISSUE_MAX as usize;
+/// Most rejected rows reported in detail (the count is always exact).
+pub const IMPORT_REJECTS_REPORTED_MAX: usize = 1_000;
+/// Most issue specs in one array or NDJSON body.
+pub const ISSUE_SPECS_MAX: usize = 1_000;
+
+/// Parses a pass id path segment.
+pub fn parse_id(id: &str) -> Result<PassId, ApiError> {
+    id.parse()
+        .map_err(|e| ApiError::invalid("id", format!("{e}")))
+}
+
+/// Store failures as API errors.
+pub fn store_error(e: StoreError) -> ApiError {
+    match e {
+        StoreError::PassExists(id) => ApiError::new(
+            StatusCode::CONFLICT,
+            "conflict",
+            format!("pass {id} already exists"),
+        ),
+        StoreError::NotFound(id) => ApiError::not_found(format!("no pass {id}")),
+        StoreError::BadCursor => {
+            ApiError::invalid("after", "not a cursor from a previous page of this query")
+        }
+        StoreError::TooLarge { what, got, max } => ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_large",
+            format!("{what}: {got} is more than {max}"),
+        ),
+        other => ApiError::unavailable(other.to_string()),
+    }
+}
+
+/// The issue specs of a body: NDJSON (by content type), a JSON array, or one object.
+fn specs(headers: &HeaderMap, body: &[u8]) -> Result<Vec<IssueRequest>, ApiError> {
+    let ndjson = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|t| t.starts_with("application/x-ndjson"));
+    let parse = |field: String, bytes: &[u8]| {
+        serde_json::from_slice::<IssueRequest>(bytes)
+            .map_err(|e| ApiError::invalid(&field, e.to_string()))
+    };
+    let specs = if ndjson {
+        let mut out = Vec::new();
+        for (n, line) in body.split(|b| *b == b'\n').enumerate() {
+            if line.iter().all(u8::is_ascii_whitespace) {
+                continue;
+            }
+            if out.len() >= ISSUE_SPECS_MAX {
+                return Err(too_many_specs());
+            }
+            out.push(parse(format!("line {}", n + 1), line)?);
+        }
+        out
+    } else if body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[') {
+        let raw: Vec<&serde_json::value::RawValue> =
+            serde_json::from_slice(body).map_err(|e| ApiError::invalid("body", e.to_string()))?;
+        if raw.len() > ISSUE_SPECS_MAX {
+            return Err(too_many_specs());
+        }
+        raw.iter()
+            .enumerate()
+            .map(|(n, r)| parse(format!("[{n}]"), r.get().as_bytes()))
+            .collect::<Result<_, _>>()?
+    } else {
+        vec![parse("body".into(), body)?]
+    };
+    if specs.is_empty() {
+        return Err(ApiError::invalid("body", "no pass to issue"));
+    }
+    Ok(specs)
+}
+
+fn too_many_specs() -> ApiError {
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "too_large",
+        format!("at most {ISSUE_SPECS_MAX} issue specs per request"),
+    )
+}
+
+/// `POST /v1/passes`: all or none.
+pub async fn issue(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<(StatusCode, Json<Vec<PassView>>), ApiError> {
+    let specs = specs(&headers, &body)?;
+    let total: u64 = specs.iter().map(|s| u64::from(s.count.unwrap_or(1))).sum();
+    if total > u64::from(ISSUE_MAX) {
+        return Err(ApiError::invalid(
+            "count",
+            format!("at most {ISSUE_MAX} passes per request, {total} asked"),
+        ));
+    }
+    let now = crate::now_ms();
+    let mut passes = Vec::new();
+    for (n, spec) in specs.iter().enumerate() {
+        let built = api::build_passes(spec, now).map_err(|mut e| {
+            if specs.len() > 1 {
+                e.field = Some(format!("[{n}].{}", e.field.as_deref().unwrap_or("pass")));
+            }
+            e
+        })?;
+        passes.extend(built);
+    }
+    state
+        .store
+        .insert_passes(passes.clone())
+        .await
+        .map_err(store_error)?;
+    state.live.issued(&passes);
+    let views = passes
+        .iter()
+        .map(|p| PassView::new(p, &state.keyring))
+        .collect();
+    Ok((StatusCode::CREATED, Json(views)))
+}
+
+/// One rejected CSV line.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Rejected {
+    /// 1-based line number in the file (the header is line 1).
+    pub line: u64,
+    /// The offending column, if one.
+    pub field: Option<String>,
+    /// What is wrong.
+    pub problem: String,
+}
+
+/// The answer to an import.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ImportReport {
+    /// Passes imported.
+    pub imported: usize,
+    /// Lines rejected (all of them, even beyond the detailed list).
+    pub rejected_count: usize,
+    /// The imported passes, in file order.
+    pub passes: Vec<PassView>,
+    /// Why lines were rejected (at most [`IMPORT_REJECTS_REPORTED_MAX`]).
+    pub rejected: Vec<Rejected>,
+}
+
+/// The columns an import understands; `event` is required.
+pub const IMPORT_COLUMNS: [&str; 8] = [
+    "event",
+    "kind",
+    "max_uses",
+    "valid_from",
+    "valid_until",
+    "gates",
+    "display",
+    "dynamic_ttl_s",
+];
+
+/// One CSV row as an issue request (`gates` separated by `;`, `max_uses`
+/// empty for 1 or `unlimited`).
+fn row_spec(columns: &[String], record: &csv::StringRecord) -> Result<IssueRequest, ApiError> {
+    let mut spec = IssueRequest {
+        event: String::new(),
+        kind: Kind::Ticket,
+        max_uses: None,
+        unlimited: false,
+        valid_from: None,
+        valid_until: None,
+        gates: Vec::new(),
+        display: None,
+        count: Some(1),
+        dynamic_ttl_s: None,
+    };
+    for (name, value) in columns.iter().zip(record.iter()) {
+        let value = value.trim();
+        let some = || (!value.is_empty()).then(|| value.to_owned());
+        match name.as_str() {
+            "event" => spec.event = value.to_owned(),
+            "kind" if !value.is_empty() => {
+                spec.kind = value
+                    .parse()
+                    .map_err(|e: String| ApiError::invalid("kind", e))?
+            }
+            "max_uses" if value == "unlimited" => spec.unlimited = true,
+            "max_uses" if !value.is_empty() => {
+                spec.max_uses = Some(value.parse().map_err(|_| {
+                    ApiError::invalid(
+                        "max_uses",
+                        format!("{value:?} is not a whole number or `unlimited`"),
+                    )
+                })?)
+            }
+            "valid_from" => spec.valid_from = some(),
+            "valid_until" => spec.valid_until = some(),
+            "gates" => {
+                spec.gates = value
+                    .split(';')
+                    .map(str::trim)
+                    .filter(|g| !g.is_empty())
+                    .map(str::to_owned)
+                    .collect()
+            }
+            "display" => spec.display = some(),
+            "dynamic_ttl_s" if !value.is_empty() => {
+                spec.dynamic_ttl_s = Some(value.parse().map_err(|_| {
+                    ApiError::invalid(
+                        "dynamic_ttl_s",
+                        format!("{value:?} is not a whole number of seconds"),
+                    )
+                })?)
+            }
+            _ => {}
+        }
+    }
+    Ok(spec)
+}
+
+/// `POST /v1/passes/import`: CSV with a header row; valid lines are
+/// imported, the others reported line by line.
+pub async fn import(
+    State(state): State<AppState>,
+    body: Bytes,
+) -> Result<(StatusCode, Json<ImportReport>), ApiError> {
+    let mut reader = csv::ReaderBuilder::new()
+        .flexible(false)
+        .from_reader(body.as_ref());
+    let columns: Vec<String> = reader
+        .headers()
+        .map_err(|e| {
+            ApiError::invalid(
+                "header",
+                format!("the first line must name the columns: {e}"),
+            )
+        })?
+        .iter()
+        .map(|c| c.trim().to_ascii_lowercase())
+        .collect();
+    if let Some(unknown) = columns
+        .iter()
+        .find(|c| !IMPORT_COLUMNS.contains(&c.as_str()))
+    {
+        return Err(ApiError::invalid(
+            "header",
+            format!(
+                "unknown column {unknown:?}; columns are {}",
+                IMPORT_COLUMNS.join(", ")
+            ),
+        ));
+    }
+    if !columns.iter().any(|c| c == "event") {
+        return Err(ApiError::invalid(
+            "header",
+            "the column `event` is required",
+        ));
+    }
+    let now = crate::now_ms();
+    let (mut passes, mut rejected, mut rejected_count) = (Vec::new(), Vec::new(), 0usize);
+    for (n, record) in reader.records().enumerate() {
+        if n >= IMPORT_ROWS_MAX {
+            return Err(ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "too_large",
+                format!("at most {IMPORT_ROWS_MAX} rows per import; split the file"),
+            ));
+        }
+        let fallback = 2 + n as u64;
+        let (line, outcome) = match record {
+            Err(e) => (
+                e.position().map_or(fallback, csv::Position::line),
+                Err(ApiError::invalid("line", e.to_string())),
+            ),
+            Ok(r) => (
+                r.position().map_or(fallback, csv::Position::line),
+                row_spec(&columns, &r).and_then(|s| api::build_passes(&s, now)),
+            ),
+        };
+        match outcome {
+            Ok(built) => passes.extend(built),
+            Err(e) => {
+                rejected_count += 1;
+                if rejected.len() < IMPORT_REJECTS_REPORTED_MAX {
+                    rejected.push(Rejected {
+                        line,
+                        field: e.field,
+                        problem: e.message,
+                    });
+                }
+            }
+        }
+    }
+    if !passes.is_empty() {
+        state
+            .store
+            .insert_passes(passes.clone())
+            .await
+            .map_err(store_error)?;
+        state.live.issued(&passes);
+    }
+    let status = if passes.is_empty() {
+        StatusCode::OK
+    } else {
+        StatusCode::CREATED
+    };
+    Ok((
+        status,
+        Json(ImportReport {
+            imported: passes.len(),
+            rejected_count,
+            passes: passes
+                .iter()
+                .map(|p| PassView::new(p, &state.keyring))
+                .collect(),
+            rejected,
+        }),
+    ))
+}
+
+/// `GET /v1/passes?event=&kind=&status=&limit=&after=`.
+pub async fn list(
+    State(state): State<AppState>,
+    RawQuery(raw): RawQuery,
+) -> Result<Json<PageView<PassView>>, ApiError> {
+    let p = Params::parse(
+        raw.as_deref(),
+        &["event", "kind", "status", "limit", "after"],
+    )?;
+    let status = match p.get("status") {
+        None => None,
+        Some("active") => Some(Status::Active),
+        Some("suspended") => Some(Status::Suspended),
+        Some("revoked") => Some(Status::Revoked),
+        Some(other) => {
+            return Err(ApiError::invalid(
+                "status",
+                format!("{other:?}: expected active, suspended or revoked"),
+            ));
+        }
+    };
+    let query = PassQuery {
+        event: p.get("event").map(str::to_owned),
+        kind: p.parsed::<Kind>("kind")?,
+        status,
+        after: p.cursor()?,
+        limit: p.limit(100)?,
+    };
+    let page = state.store.query_passes(query).await.map_err(store_error)?;
+    Ok(Json(PageView::of(page, |pass: &Pass| {
+        PassView::new(pass, &state.keyring)
+    })))
+}
+
+/// `GET /v1/passes/{id}`.
+pub async fn show(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<PassView>, ApiError> {
+    let id = parse_id(&id)?;
+    match state.registry.pass(id).await {
+        Ok(Some(pass)) => Ok(Json(PassView::new(&pass, &state.keyring))),
+        Ok(None) => Err(ApiError::not_found(format!("no pass {id}"))),
+        Err(e) => Err(ApiError::unavailable(e.to_string())),
+    }
+}
+
+/// The body of a status change or an annul.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReasonBody {
+    /// Why (kept in the audit log).
+    pub reason: String,
+}
+
+/// Reads and checks a `{"reason": ...}` body.
+pub fn reason(
+    body: Result<Json<ReasonBody>, axum::extract::rejection::JsonRejection>,
+) -> Result<String, ApiError> {
+    let Json(body) = body.map_err(ApiError::from_json)?;
+    if body.reason.trim().is_empty() {
+        return Err(ApiError::invalid("reason", "a reason is required"));
+    }
+    check_len("reason", &body.reason, REASON_MAX_BYTES)
+        .map_err(|e| ApiError::invalid("reason", e.to_string()))?;
+    Ok(body.reason)
+}
+
+type ReasonJson = Result<Json<ReasonBody>, axum::extract::rejection::JsonRejection>;
+
+async fn change(
+    state: AppState,
+    who: String,
+    id: String,
+    action: AdminAction,
+    body: ReasonJson,
+) -> Result<Json<PassView>, ApiError> {
+    let id = parse_id(&id)?;
+    let reason = reason(body)?;
+    let change = AdminChange {
+        action,
+        reason,
+        who,
+    };
+    match state.registry.admin(id, change).await {
+        Ok(pass) => Ok(Json(PassView::new(&pass, &state.keyring))),
+        Err(e) => Err(admin_error(id, e)),
+    }
+}
+
+/// Admin failures as API errors.
+pub fn admin_error(id: PassId, e: AdminError) -> ApiError {
+    match e {
+        AdminError::NotFound => ApiError::not_found(format!("no pass {id}")),
+        AdminError::ScanNotFound => {
+            ApiError::not_found("no such scan (or its id is no longer kept)")
+        }
+        AdminError::Transition(e) => ApiError::new(StatusCode::CONFLICT, "conflict", e.to_string()),
+        AdminError::Annul(e) => ApiError::new(StatusCode::CONFLICT, "conflict", e.to_string()),
+        AdminError::Invalid(e) => ApiError::invalid("reason", e.to_string()),
+        AdminError::Store(e) => store_error(e),
+        e => ApiError::unavailable(e.to_string()),
+    }
+}
+
+/// `POST /v1/passes/{id}/revoke`.
+pub async fn revoke(
+    State(s): State<AppState>,
+    who: Who,
+    Path(id): Path<String>,
+    body: ReasonJson,
+) -> Result<Json<PassView>, ApiError> {
+    change(s, who.0.name, id, AdminAction::Revoke, body).await
+}
+
+/// `POST /v1/passes/{id}/suspend`.
+pub async fn suspend(
+    State(s): State<AppState>,
+    who: Who,
+    Path(id): Path<String>,
+    body: ReasonJson,
+) -> Result<Json<PassView>, ApiError> {
+    change(s, who.0.name, id, AdminAction::Suspend, body).await
+}
+
+/// `POST /v1/passes/{id}/reactivate`.
+pub async fn reactivate(
+    State(s): State<AppState>,
+    who: Who,
+    Path(id): Path<String>,
+    body: ReasonJson,
+) -> Result<Json<PassView>, ApiError> {
+    change(s, who.0.name, id, AdminAction::Reactivate, body).await
+}

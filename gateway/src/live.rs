@@ -1,0 +1,436 @@
+//! The live view behind the dashboard: a bounded, in-memory aggregate of the
+//! scans this gateway decided, fed by the scan path on every decision and
+//! published as one JSON [`Snapshot`] per second.
+//!
+//! Every collection here has a named bound; memory does not grow with the
+//! number of scans. Nothing personal is kept: a pass appears only as its short
+//! id (8 hex digits), and tokens never reach this module. The numbers start
+//! from zero when the gateway starts (Prometheus keeps the long history).
+
+use crate::gate_label::GateLabels;
+use scangate_core::pass::Pass;
+use scangate_core::{Decision, PassId, Reason};
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+/// Seconds of per-second history kept (the scans/s chart, p50/p99, warnings):
+/// one minute is what a person watching the gates reads at a glance.
+pub const WINDOW_SECS: usize = 60;
+/// Seconds the scans/s figures are averaged over: short enough to follow a
+/// gate opening, long enough not to flicker.
+pub const RATE_SECS: usize = 10;
+/// Most recent denials kept: a screenful, enough to see a pattern.
+pub const RECENT_DENIALS_MAX: usize = 50;
+/// Events tracked by name; later ones are summed as `other`. Events are
+/// created by operators, so this is generous for one gateway.
+pub const EVENTS_MAX: usize = 64;
+/// Passes issued since start whose event is remembered, to count their grants
+/// per event (a pass id and an index: about 32 bytes each, so ~32 MB at most).
+/// Passes beyond it still add to their event's capacity, but their grants are
+/// counted in [`Snapshot::grants_unattributed`] instead.
+pub const ISSUED_TRACKED_MAX: usize = 1_000_000;
+/// How often a snapshot is published.
+pub const SNAPSHOT_INTERVAL: Duration = Duration::from_secs(1);
+/// Upper bounds of the latency buckets, microseconds (1-2-5 steps; the last
+/// bucket is open). p50/p99 are interpolated within a bucket.
+const LATENCY_BOUNDS_US: [u64; 15] = [
+    100, 200, 500, 1_000, 2_000, 5_000, 10_000, 20_000, 50_000, 100_000, 200_000, 500_000,
+    1_000_000, 2_000_000, 5_000_000,
+];
+const LATENCY_BUCKETS: usize = LATENCY_BOUNDS_US.len() + 1;
+const _: () = assert!(RATE_SECS < WINDOW_SECS, "the rate is read from the window");
+/// Per-second slots: the window plus the second now filling.
+const SLOTS: usize = WINDOW_SECS + 1;
+
+/// One decision, as the scan path reports it.
+pub struct Sample<'a> {
+    /// The gate's label (see [`GateLabels`]).
+    pub gate: &'a Arc<str>,
+    /// Granted or denied and why.
+    pub decision: Decision,
+    /// The pass, when the token verified.
+    pub pass: Option<PassId>,
+    /// True when this decision counted a use (a grant that is not a replay).
+    pub counted_use: bool,
+    /// Time to decide, for scans that went through the pass's actor.
+    pub latency: Option<Duration>,
+}
+
+/// The live aggregate. Cheap to feed: one uncontended lock and a few adds per scan.
+pub struct Live {
+    gates: GateLabels,
+    inner: Mutex<Inner>,
+    scanners: AtomicUsize,
+    started_ms: i64,
+}
+
+#[derive(Default)]
+struct Inner {
+    seconds: Vec<Second>,
+    gates: HashMap<Arc<str>, GateTotals>,
+    reasons: [u64; Reason::ALL.len()],
+    granted: u64,
+    denied: u64,
+    busy: u64,
+    rate_limited: u64,
+    recent: VecDeque<Denial>,
+    events: Vec<EventTotals>,
+    issued: HashMap<PassId, u16>,
+    grants_unattributed: u64,
+}
+
+/// One second of history; reused (reset) when its slot comes round again.
+#[derive(Default, Clone)]
+struct Second {
+    at_s: i64,
+    scans: u32,
+    busy: u32,
+    rate_limited: u32,
+    latency: [u32; LATENCY_BUCKETS],
+    // Bounded by GATE_LABELS_MAX + 1 through the gate labels.
+    gates: HashMap<Arc<str>, u32>,
+}
+
+#[derive(Default, Clone, Copy)]
+struct GateTotals {
+    granted: u64,
+    denied: u64,
+}
+
+struct Denial {
+    at_ms: i64,
+    gate: Arc<str>,
+    reason: Reason,
+    pass: Option<PassId>,
+}
+
+struct EventTotals {
+    name: Arc<str>,
+    passes: u64,
+    capacity: u64,
+    unlimited: u64,
+    grants: u64,
+}
+
+/// Counts a scanner connection while it lives.
+pub struct ScannerGuard(Arc<Live>);
+
+impl Drop for ScannerGuard {
+    fn drop(&mut self) {
+        self.0.scanners.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+impl Live {
+    /// An empty aggregate; `now_ms` is the start.
+    pub fn new(now_ms: i64) -> Arc<Live> {
+        let inner = Inner {
+            seconds: vec![Second::default(); SLOTS],
+            ..Inner::default()
+        };
+        Arc::new(Live {
+            gates: GateLabels::default(),
+            inner: Mutex::new(inner),
+            scanners: AtomicUsize::new(0),
+            started_ms: now_ms,
+        })
+    }
+
+    /// The bounded label for a gate name (shared with the metrics).
+    pub fn gate_label(&self, gate: &str) -> Arc<str> {
+        self.gates.label(gate)
+    }
+
+    /// Counts an open scanner connection until the guard is dropped.
+    pub fn scanner_connected(self: &Arc<Self>) -> ScannerGuard {
+        self.scanners.fetch_add(1, Ordering::Relaxed);
+        ScannerGuard(self.clone())
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        // Poisoned only if a panic hit mid-update: the counters stay usable.
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Records one decision made at `now_ms`.
+    pub fn record(&self, now_ms: i64, sample: Sample<'_>) {
+        let mut inner = self.lock();
+        let inner = &mut *inner;
+        let second = slot(&mut inner.seconds, now_ms.div_euclid(1000));
+        second.scans += 1;
+        *second.gates.entry(sample.gate.clone()).or_default() += 1;
+        if let Some(latency) = sample.latency {
+            second.latency[bucket(latency)] += 1;
+        }
+        let gate = inner.gates.entry(sample.gate.clone()).or_default();
+        match sample.decision.reason() {
+            None => {
+                inner.granted += 1;
+                gate.granted += 1;
+            }
+            Some(reason) => {
+                inner.denied += 1;
+                gate.denied += 1;
+                inner.reasons[reason_index(reason)] += 1;
+                match reason {
+                    Reason::Busy => {
+                        inner.busy += 1;
+                        second.busy += 1;
+                    }
+                    Reason::RateLimited => {
+                        inner.rate_limited += 1;
+                        second.rate_limited += 1;
+                    }
+                    _ => {}
+                }
+                if inner.recent.len() == RECENT_DENIALS_MAX {
+                    inner.recent.pop_front();
+                }
+                inner.recent.push_back(Denial {
+                    at_ms: now_ms,
+                    gate: sample.gate.clone(),
+                    reason,
+                    pass: sample.pass,
+                });
+            }
+        }
+        if sample.counted_use {
+            let event = sample.pass.and_then(|id| inner.issued.get(&id).copied());
+            match event.and_then(|i| inner.events.get_mut(usize::from(i))) {
+                Some(event) => event.grants += 1,
+                None => inner.grants_unattributed += 1,
+            }
+        }
+    }
+
+    /// Adds freshly issued passes to their events' capacity.
+    pub fn issued(&self, passes: &[Pass]) {
+        self.add_issued(passes.iter().map(|p| (p.id, p.event.as_str(), p.max_uses)));
+    }
+
+    /// Adds passes, as `(id, event, max_uses)`, to their events' capacity.
+    fn add_issued<'a>(&self, passes: impl Iterator<Item = (PassId, &'a str, Option<u32>)>) {
+        let mut inner = self.lock();
+        for (id, event, max_uses) in passes {
+            let index = inner.event_index(event);
+            let event = &mut inner.events[usize::from(index)];
+            event.passes += 1;
+            match max_uses {
+                Some(n) => event.capacity += u64::from(n),
+                None => event.unlimited += 1,
+            }
+            if inner.issued.len() < ISSUED_TRACKED_MAX {
+                inner.issued.insert(id, index);
+            }
+        }
+    }
+
+    /// The figures as of `now_ms`.
+    pub fn snapshot(&self, now_ms: i64) -> Snapshot {
+        let inner = self.lock();
+        let now_s = now_ms.div_euclid(1000);
+        // Whole seconds only: the current one is still filling.
+        let in_window = |s: &&Second| s.at_s >= now_s - WINDOW_SECS as i64 && s.at_s < now_s;
+        let in_rate = |s: &&Second| s.at_s >= now_s - RATE_SECS as i64 && s.at_s < now_s;
+        let mut series = vec![0u32; WINDOW_SECS];
+        let mut latency = [0u64; LATENCY_BUCKETS];
+        let (mut busy, mut rate_limited) = (0u64, 0u64);
+        for s in inner.seconds.iter().filter(in_window) {
+            let age = (now_s - s.at_s) as usize; // 1..=WINDOW_SECS
+            series[WINDOW_SECS - age] = s.scans;
+            for (sum, n) in latency.iter_mut().zip(s.latency) {
+                *sum += u64::from(n);
+            }
+            busy += u64::from(s.busy);
+            rate_limited += u64::from(s.rate_limited);
+        }
+        let rate = |gate: Option<&Arc<str>>| {
+            let scans: u64 = inner
+                .seconds
+                .iter()
+                .filter(in_rate)
+                .map(|s| match gate {
+                    Some(g) => u64::from(s.gates.get(g).copied().unwrap_or(0)),
+                    None => u64::from(s.scans),
+                })
+                .sum();
+            scans as f64 / RATE_SECS as f64
+        };
+        let mut gates: Vec<GateView> = inner
+            .gates
+            .iter()
+            .map(|(gate, t)| GateView {
+                gate: gate.to_string(),
+                scans_per_s: rate(Some(gate)),
+                granted: t.granted,
+                denied: t.denied,
+            })
+            .collect();
+        gates.sort_by(|a, b| a.gate.cmp(&b.gate));
+        Snapshot {
+            at_ms: now_ms,
+            uptime_s: (now_ms - self.started_ms).max(0) / 1000,
+            window_s: WINDOW_SECS,
+            rate_s: RATE_SECS,
+            scanners: self.scanners.load(Ordering::Relaxed),
+            scans: inner.granted + inner.denied,
+            granted: inner.granted,
+            denied: inner.denied,
+            scans_per_s: rate(None),
+            series,
+            latency_ms: Latency {
+                p50: quantile(&latency, 0.50),
+                p99: quantile(&latency, 0.99),
+                samples: latency.iter().sum(),
+            },
+            gates,
+            reasons: Reason::ALL
+                .iter()
+                .map(|r| ReasonCount {
+                    reason: r.as_str(),
+                    count: inner.reasons[reason_index(*r)],
+                })
+                .collect(),
+            events: inner
+                .events
+                .iter()
+                .map(|e| EventView {
+                    event: e.name.to_string(),
+                    passes: e.passes,
+                    capacity: e.capacity,
+                    unlimited: e.unlimited,
+                    grants: e.grants,
+                })
+                .collect(),
+            grants_unattributed: inner.grants_unattributed,
+            recent_denials: inner
+                .recent
+                .iter()
+                .rev()
+                .map(|d| DenialView {
+                    at_ms: d.at_ms,
+                    gate: d.gate.to_string(),
+                    reason: d.reason.as_str(),
+                    pass: d.pass.map(|p| p.short()),
+                })
+                .collect(),
+            warnings: Warnings {
+                busy,
+                rate_limited,
+                busy_total: inner.busy,
+                rate_limited_total: inner.rate_limited,
+            },
+        }
+    }
+
+    /// Publishes a JSON snapshot every [`SNAPSHOT_INTERVAL`] until `stop` is
+    /// cancelled; then the channel closes, which ends every live stream. A
+    /// watch channel holds only the latest snapshot: a slow reader skips
+    /// snapshots, it never queues them.
+    pub fn publish(self: &Arc<Self>, stop: CancellationToken) -> watch::Receiver<Arc<str>> {
+        let (tx, rx) = watch::channel(self.json(crate::now_ms()));
+        let live = self.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(SNAPSHOT_INTERVAL);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+            loop {
+                tokio::select! {
+                    _ = stop.cancelled() => break,
+                    _ = tick.tick() => {}
+                }
+                tx.send_replace(live.json(crate::now_ms()));
+            }
+        });
+        rx
+    }
+
+    /// The snapshot as JSON.
+    pub fn json(&self, now_ms: i64) -> Arc<str> {
+        // Serializing plain structs of numbers and strings cannot fail.
+        serde_json::to_string(&self.snapshot(now_ms))
+            .unwrap_or_default()
+            .into()
+    }
+}
+
+/// The slot for second `at_s`, reset if it last held an older second.
+fn slot(seconds: &mut [Second], at_s: i64) -> &mut Second {
+    let slot = &mut seconds[at_s.rem_euclid(SLOTS as i64) as usize];
+    if slot.at_s != at_s {
+        slot.at_s = at_s;
+        slot.scans = 0;
+        slot.busy = 0;
+        slot.rate_limited = 0;
+        slot.latency = [0; LATENCY_BUCKETS];
+        slot.gates.clear();
+    }
+    slot
+}
+
+fn reason_index(reason: Reason) -> usize {
+    Reason::ALL.iter().position(|r| *r == reason).unwrap_or(0)
+}
+
+impl Inner {
+    /// The index of `name` in `events`, adding it (or `other`, past the cap).
+    fn event_index(&mut self, name: &str) -> u16 {
+        const _: () = assert!(EVENTS_MAX < u16::MAX as usize);
+        let name =
+            if self.events.len() >= EVENTS_MAX && !self.events.iter().any(|e| &*e.name == name) {
+                "other"
+            } else {
+                name
+            };
+        if let Some(i) = self.events.iter().position(|e| &*e.name == name) {
+            return i as u16;
+        }
+        self.events.push(EventTotals {
+            name: Arc::from(name),
+            passes: 0,
+            capacity: 0,
+            unlimited: 0,
+            grants: 0,
+        });
+        (self.events.len() - 1) as u16
+    }
+}
+
+fn bucket(latency: Duration) -> usize {
+    let us = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX);
+    LATENCY_BOUNDS_US
+        .iter()
+        .position(|&bound| us <= bound)
+        .unwrap_or(LATENCY_BOUNDS_US.len())
+}
+
+/// The `q` quantile in milliseconds, interpolated linearly inside its bucket.
+fn quantile(counts: &[u64; LATENCY_BUCKETS], q: f64) -> Option<f64> {
+    let total: u64 = counts.iter().sum();
+    if total == 0 {
+        return None;
+    }
+    let rank = (q * total as f64).max(1.0);
+    let mut below = 0u64;
+    for (i, &n) in counts.iter().enumerate() {
+        if n > 0 && (below + n) as f64 >= rank {
+            let low = if i == 0 { 0 } else { LATENCY_BOUNDS_US[i - 1] } as f64;
+            let Some(&high) = LATENCY_BOUNDS_US.get(i) else {
+                return Some(low / 1000.0);
+            };
+            let within = (rank - below as f64) / n as f64;
+            return Some((low + within * (high as f64 - low)) / 1000.0);
+        }
+        below += n;
+    }
+    None
+}
+
+mod snapshot;
+pub use snapshot::{DenialView, EventView, GateView, Latency, ReasonCount, Snapshot, Warnings};
+
+#[cfg(test)]
+mod tests;

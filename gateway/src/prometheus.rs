@@ -1,0 +1,109 @@
+//! The Prometheus recorder behind `/metrics`: which metrics are histograms
+//! and their buckets. Every metric the gateway emits is listed, with its
+//! labels, in docs/operations.md ("Metrics").
+
+use anyhow::{Context, Result};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+
+/// Buckets of `scangate_scan_seconds`, seconds. A scan that reaches a pass's
+/// actor costs a group commit (a few ms with fsync); the low end separates
+/// cache-hot denials from commits, the high end catches store stalls up to
+/// the actor's deadline.
+pub const SCAN_SECONDS_BUCKETS: [f64; 14] = [
+    0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+];
+
+/// Buckets of `scangate_store_commit_seconds`, seconds: one fsync'd batch,
+/// from a fast NVMe sync to a disk that stalls.
+pub const COMMIT_SECONDS_BUCKETS: [f64; 12] = [
+    0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0,
+];
+
+/// Buckets of `scangate_store_batch_size`, commands per commit: powers of two
+/// up to the embedded store's largest batch (256).
+pub const BATCH_SIZE_BUCKETS: [f64; 9] = [1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0];
+
+/// Installs the process-wide recorder; histograms are exported as Prometheus
+/// histograms (`_bucket`, `_sum`, `_count`), so they aggregate across nodes.
+pub fn install() -> Result<PrometheusHandle> {
+    let histograms: [(&str, &[f64]); 3] = [
+        ("scangate_scan_seconds", &SCAN_SECONDS_BUCKETS),
+        ("scangate_store_commit_seconds", &COMMIT_SECONDS_BUCKETS),
+        ("scangate_store_batch_size", &BATCH_SIZE_BUCKETS),
+    ];
+    let mut builder = PrometheusBuilder::new();
+    for (name, buckets) in histograms {
+        builder = builder
+            .set_buckets_for_metric(Matcher::Full(name.to_owned()), buckets)
+            .with_context(|| format!("bad buckets for {name}"))?;
+    }
+    let handle = builder
+        .install_recorder()
+        .context("cannot install the metrics recorder")?;
+    describe();
+    Ok(handle)
+}
+
+/// `# HELP` lines for every metric, emitted by whichever crate records it.
+fn describe() {
+    use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
+    describe_counter!(
+        "scangate_scans_total",
+        "Scans decided, by decision, reason (none when granted) and gate (first 256 names, then `other`)"
+    );
+    describe_histogram!(
+        "scangate_scan_seconds",
+        Unit::Seconds,
+        "Time to decide a scan that reached its pass's actor (durable commit included)"
+    );
+    describe_gauge!("scangate_connections_open", "Scanner QUIC connections open");
+    describe_counter!(
+        "scangate_connections_refused_total",
+        "Scanner connections refused, by cause (limit, handshake, revoked)"
+    );
+    describe_counter!(
+        "scangate_bad_frames_total",
+        "Frames answered with an error, by cause (malformed, too_large, version)"
+    );
+    describe_counter!(
+        "scangate_early_data_refused_total",
+        "Streams refused because they carried 0-RTT data"
+    );
+    describe_counter!(
+        "scangate_busy_total",
+        "Requests answered busy, by the bound that was hit (connection, actors, spawn, queue, restart, store)"
+    );
+    describe_counter!("scangate_store_reads_total", "Store reads, by operation");
+    describe_counter!(
+        "scangate_store_commits_total",
+        "Group commits synced to disk"
+    );
+    describe_counter!(
+        "scangate_store_commit_failures_total",
+        "Group commits that failed"
+    );
+    describe_histogram!(
+        "scangate_store_batch_size",
+        Unit::Count,
+        "Commands in one group commit"
+    );
+    describe_histogram!(
+        "scangate_store_commit_seconds",
+        Unit::Seconds,
+        "Time to write and sync one group commit"
+    );
+    describe_counter!(
+        "scangate_cache_hits_total",
+        "Pass loads answered by the hot cache"
+    );
+    describe_counter!(
+        "scangate_cache_misses_total",
+        "Pass loads that went to the store"
+    );
+    describe_counter!(
+        "scangate_cache_negative_hits_total",
+        "Loads of unknown passes answered by the negative cache"
+    );
+    describe_counter!("scangate_actors_started_total", "Pass actors started");
+    describe_gauge!("scangate_actors_live", "Pass actors alive now");
+}

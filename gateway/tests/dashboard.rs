@@ -1,0 +1,300 @@
+//! The live dashboard in a real headless Chromium, driven over WebDriver
+//! (`chromedriver`): load `/`, scan over QUIC, and wait until the page (fed
+//! by server-sent events) shows the new numbers. No personal data and no
+//! token may appear on the page.
+//!
+//! Needs Debian's `chromium` and `chromium-driver` (CI installs them). Set
+//! `SCANGATE_SKIP_BROWSER=1` to skip on a machine without them. Set
+//! `SCANGATE_DASHBOARD_SCREENSHOT=PATH` to save a PNG of the page at the end
+//! (that is how docs/dashboard.png is made).
+
+mod common;
+
+use common::{Gateway, scan};
+use scangate_core::{Decision, Reason};
+use serde_json::{Value, json};
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+/// How long chromedriver may take to listen, and the page to show a change
+/// (snapshots go out once a second; this leaves room for a loaded CI machine).
+const DEADLINE: Duration = Duration::from_secs(30);
+/// Between two looks at the page while waiting for a condition.
+const POLL: Duration = Duration::from_millis(100);
+
+/// Kills chromedriver (and with it the browser) when the test ends, pass or fail.
+struct Driver {
+    child: Child,
+    url: String,
+    session: Option<String>,
+    http: reqwest::Client,
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Driver {
+    async fn start(profile: &Path) -> Driver {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let child = Command::new(CHROMEDRIVER)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start chromedriver");
+        let mut driver = Driver {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+            session: None,
+            http: reqwest::Client::builder()
+                .timeout(DEADLINE)
+                .build()
+                .expect("http client"),
+        };
+        let deadline = Instant::now() + DEADLINE;
+        loop {
+            let ready = driver
+                .http
+                .get(format!("{}/status", driver.url))
+                .send()
+                .await
+                .ok()
+                .filter(|r| r.status().is_success());
+            if ready.is_some() {
+                break;
+            }
+            assert!(Instant::now() < deadline, "chromedriver did not start");
+            tokio::time::sleep(POLL).await;
+        }
+        let caps = json!({"capabilities": {"alwaysMatch": {
+            "browserName": "chrome",
+            "goog:chromeOptions": {
+                "binary": CHROMIUM,
+                "args": [
+                    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                    "--disable-dev-shm-usage", "--no-first-run", "--disable-background-networking",
+                    "--disable-component-update", "--disable-sync", "--window-size=1280,1000",
+                    format!("--user-data-dir={}", profile.display()),
+                ]
+            }
+        }}});
+        let created = driver.call("POST", "/session", Some(caps)).await;
+        driver.session = Some(
+            created["sessionId"]
+                .as_str()
+                .expect("a WebDriver session id")
+                .to_owned(),
+        );
+        driver
+    }
+
+    /// One WebDriver command; panics on a WebDriver error.
+    async fn call(&self, method: &str, path: &str, body: Option<Value>) -> Value {
+        let url = match &self.session {
+            Some(id) => format!("{}/session/{id}{path}", self.url),
+            None => format!("{}{path}", self.url),
+        };
+        let req = match method {
+            "GET" => self.http.get(url),
+            "DELETE" => self.http.delete(url),
+            _ => self.http.post(url).json(&body.unwrap_or(json!({}))),
+        };
+        let resp = req.send().await.expect("webdriver request");
+        let status = resp.status();
+        let body: Value = resp.json().await.expect("webdriver json");
+        assert!(
+            status.is_success(),
+            "WebDriver {method} {path}: {status} {body}"
+        );
+        body["value"].clone()
+    }
+
+    /// Runs `script` (a function body) in the page and returns its value.
+    async fn js(&self, script: &str) -> Value {
+        self.call(
+            "POST",
+            "/execute/sync",
+            Some(json!({"script": script, "args": []})),
+        )
+        .await
+    }
+
+    /// Polls the page until `check` accepts what `script` returns.
+    async fn wait_for(&self, what: &str, script: &str, check: impl Fn(&Value) -> bool) -> Value {
+        let deadline = Instant::now() + DEADLINE;
+        loop {
+            let value = self.js(script).await;
+            if check(&value) {
+                return value;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the dashboard never showed {what}; last saw {value}"
+            );
+            tokio::time::sleep(POLL).await;
+        }
+    }
+}
+
+/// What the test reads from the page, in one round trip.
+const READ_PAGE: &str = r##"
+const t = (id) => document.getElementById(id).textContent.trim();
+const cells = (sel) => Array.from(document.querySelectorAll(sel), (r) =>
+    Array.from(r.children, (c) => c.textContent.trim()));
+return {
+  status: document.getElementById("status").dataset.state,
+  scans: t("total-scans"), granted: t("total-granted"), denied: t("total-denied"),
+  scanners: t("scanners"), p50: t("p50"),
+  north: cells('#gates tr[data-gate="north"]')[0] || null,
+  used_up: (document.querySelector('#reasons [data-reason="used_up"] .count') || {}).textContent || null,
+  fest: cells('#events tr[data-event="fest"]')[0] || null,
+  denials: cells("#denials tr"),
+  html: document.documentElement.outerHTML,
+};
+"##;
+
+fn browser_available() -> bool {
+    if std::env::var("SCANGATE_SKIP_BROWSER").as_deref() == Ok("1") {
+        eprintln!(
+            "\n*** SKIPPED: the dashboard browser test (SCANGATE_SKIP_BROWSER=1). ***\n\
+             *** Install chromium and chromium-driver and unset it to run it.   ***\n"
+        );
+        return false;
+    }
+    for path in [CHROMIUM, CHROMEDRIVER] {
+        assert!(
+            Path::new(path).exists(),
+            "{path} is missing: the dashboard test needs a real headless Chromium \
+             (`apt-get install chromium chromium-driver`), or set SCANGATE_SKIP_BROWSER=1 to skip it"
+        );
+    }
+    true
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_page_follows_real_scans_live() {
+    if !browser_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let profile = tempfile::tempdir().expect("browser profile dir");
+    let gw = Gateway::start(dir.path(), &[]);
+    let driver = Driver::start(profile.path()).await;
+    driver
+        .call(
+            "POST",
+            "/url",
+            Some(json!({"url": format!("http://{}/", gw.http)})),
+        )
+        .await;
+
+    // The page connects and shows an empty gateway.
+    driver
+        .wait_for("the first snapshot", READ_PAGE, |p| {
+            p["status"] == "live" && p["scans"] == "0" && p["scanners"] == "0"
+        })
+        .await;
+
+    let passes = gw
+        .issue(json!({"event": "fest", "max_uses": 2, "count": 2}))
+        .await;
+    let scanner = gw.scanner("dash-north").await;
+    for pass in &passes {
+        assert_eq!(
+            scan(&scanner, &pass.token, "north", None).await.decision,
+            Decision::Granted
+        );
+    }
+    let a = &passes[0];
+    assert_eq!(
+        scan(&scanner, &a.token, "north", None).await.decision,
+        Decision::Granted
+    );
+    assert_eq!(
+        scan(&scanner, &a.token, "north", None).await.decision,
+        Decision::Denied(Reason::UsedUp)
+    );
+
+    // 3 granted, 1 denied (used_up), 1 scanner, uses 3 of capacity 4.
+    let page = driver
+        .wait_for("the scans", READ_PAGE, |p| {
+            p["scans"] == "4"
+                && p["granted"] == "3"
+                && p["denied"] == "1"
+                && p["scanners"] == "1"
+                && p["used_up"] == "1"
+                && p["north"][2] == "3"
+                && p["north"][3] == "1"
+                && p["fest"][1] == "3"
+                && p["fest"][2] == "4"
+        })
+        .await;
+    assert_ne!(page["p50"], "–", "a latency is shown once scans were timed");
+    let short = &a.id[..8];
+    let denial = &page["denials"][0];
+    assert_eq!(denial[1], "north", "{denial}");
+    assert_eq!(denial[2], "used_up", "{denial}");
+    assert_eq!(denial[3], short, "the pass id, shortened: {denial}");
+    let html = page["html"].as_str().expect("html");
+    for pass in &passes {
+        assert!(!html.contains(&pass.token), "a token on the page");
+        assert!(!html.contains(&pass.id), "a full pass id on the page");
+    }
+
+    if let Ok(path) = std::env::var("SCANGATE_DASHBOARD_SCREENSHOT") {
+        screenshot(&gw, &driver, &scanner, Path::new(&path)).await;
+    }
+
+    // The scanner leaves: the page follows.
+    scanner.close().await;
+    drop(scanner);
+    driver
+        .wait_for("the scanner leaving", READ_PAGE, |p| p["scanners"] == "0")
+        .await;
+
+    // A page still streaming does not hold up a graceful stop: the stream
+    // ends with the HTTP plane (the harness fails the test past its deadline).
+    let status = gw.sigterm();
+    assert!(status.success(), "exit status after SIGTERM: {status}");
+    driver.call("DELETE", "", None).await;
+}
+
+/// A few more gates and denial reasons, so the picture shows every panel,
+/// then a PNG of the page.
+async fn screenshot(
+    gw: &Gateway,
+    driver: &Driver,
+    scanner: &scangate_client::Scanner,
+    path: &Path,
+) {
+    let gated = gw
+        .issue(json!({"event": "fest", "max_uses": 1, "gates": ["south"], "count": 40}))
+        .await;
+    gw.issue(json!({"event": "expo", "max_uses": 3, "count": 10}))
+        .await;
+    for (i, pass) in gated.iter().enumerate() {
+        let gate = ["south", "south", "east"][i % 3];
+        scan(scanner, &pass.token, gate, None).await;
+    }
+    scan(scanner, &gated[0].token, "south", None).await;
+    scan(scanner, "NOT-A-TOKEN", "east", None).await;
+    driver
+        .wait_for("the extra scans", READ_PAGE, |p| p["scans"] == "46")
+        .await;
+    let png = driver.call("GET", "/screenshot", None).await;
+    let png = data_encoding::BASE64
+        .decode(png.as_str().expect("base64 png").as_bytes())
+        .expect("png");
+    std::fs::write(path, png).expect("write screenshot");
+}

@@ -1,0 +1,322 @@
+//! The command line (`clap`) and its validation into a [`Plan`]: every bad
+//! argument is refused with one sentence naming it.
+
+use crate::LoadError;
+use crate::devices::{DEVICES_MAX, DeviceSettings};
+use crate::mix::{MIX_DEFAULT, Mix};
+use crate::profile::{self, Bursts, DURATION_MAX_S, SCANS_MAX, Shape};
+use clap::{Parser, ValueEnum};
+use scangate_client::config::{ATTEMPTS_MAX, MAX_IN_FLIGHT_LIMIT};
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Default simulated scanner devices.
+pub const DEVICES_DEFAULT: usize = 16;
+/// Default scans in flight per device.
+pub const DEPTH_DEFAULT: usize = 32;
+/// Default deadline of one scan attempt, ms (the SDK's default).
+pub const TIMEOUT_MS_DEFAULT: u64 = 2_000;
+/// Longest deadline of one scan attempt, ms.
+pub const TIMEOUT_MS_MAX: u64 = 60_000;
+/// Highest offered rate accepted, scans/s (far above what loopback carries).
+pub const RATE_MAX: f64 = 2_000_000.0;
+/// Most gates.
+pub const GATES_MAX: u32 = 1_000;
+/// Largest burst multiplier.
+pub const BURST_FACTOR_MAX: f64 = 100.0;
+/// Default event of the passes the tool issues.
+pub const EVENT_DEFAULT: &str = "scangate-load";
+/// Default seed of the picks (runs are repeatable).
+pub const SEED_DEFAULT: u64 = 0x5CA9_6A7E;
+
+/// `constant` or `gate-opening`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ProfileArg {
+    /// `--rate` scans/s for `--duration` seconds.
+    Constant,
+    /// `--attendees` over `--minutes`: ramp up, peak, ramp down, with bursts.
+    GateOpening,
+}
+
+/// scangate-load: open-loop, bursty load against a scangate gateway on this
+/// host, with a Jepsen-style check that no pass was granted beyond its limit.
+#[derive(Debug, Clone, Parser)]
+#[command(name = "scangate-load", version)]
+pub struct Args {
+    /// Start a gateway inside this process on a temporary data dir (it shares
+    /// the cores with the load). Without it, load the gateway of --data-dir.
+    #[arg(long)]
+    pub spawn: bool,
+    /// Data dir of a running gateway (gateway.json, admin-token, pki/).
+    #[arg(long, env = "SCANGATE_DATA_DIR", default_value = "./scangate-data")]
+    pub data_dir: PathBuf,
+    /// Shape of the offered load.
+    #[arg(long, value_enum, default_value = "gate-opening")]
+    pub profile: ProfileArg,
+    /// constant: scans per second.
+    #[arg(long, default_value_t = profile::RATE_DEFAULT)]
+    pub rate: f64,
+    /// constant: seconds.
+    #[arg(long, default_value_t = profile::DURATION_S_DEFAULT)]
+    pub duration: f64,
+    /// gate-opening: people arriving (each one first scan).
+    #[arg(long, default_value_t = profile::ATTENDEES_DEFAULT)]
+    pub attendees: u64,
+    /// gate-opening: minutes they arrive over (fractions allowed).
+    #[arg(long, default_value_t = profile::MINUTES_DEFAULT)]
+    pub minutes: f64,
+    /// Gates the devices are spread over.
+    #[arg(long, default_value_t = profile::GATES_DEFAULT)]
+    pub gates: u32,
+    /// gate-opening: seconds between bursts.
+    #[arg(long, default_value_t = profile::BURST_EVERY_S_DEFAULT)]
+    pub burst_every_s: f64,
+    /// gate-opening: length of a burst, ms.
+    #[arg(long, default_value_t = profile::BURST_MS_DEFAULT)]
+    pub burst_ms: u64,
+    /// gate-opening: rate multiplier during a burst (1 = no bursts).
+    #[arg(long, default_value_t = profile::BURST_FACTOR_DEFAULT)]
+    pub burst_factor: f64,
+    /// Scanner devices, each with its own certificate and QUIC connection.
+    #[arg(long, default_value_t = DEVICES_DEFAULT)]
+    pub devices: usize,
+    /// Scans in flight per device at most (pipelining depth).
+    #[arg(long, default_value_t = DEPTH_DEFAULT)]
+    pub depth: usize,
+    /// Shares of scan kinds: first, rescan, forged, unknown, revoked, expired, retry.
+    #[arg(long, default_value = MIX_DEFAULT)]
+    pub mix: String,
+    /// Grants each valid pass admits (its max_uses).
+    #[arg(long, default_value_t = 1)]
+    pub uses_per_pass: u32,
+    /// Valid passes from a file (JSON lines, as `scangate pass issue --json`
+    /// prints) instead of issuing them.
+    #[arg(long)]
+    pub passes: Option<PathBuf>,
+    /// Event of the passes the tool issues.
+    #[arg(long, default_value = EVENT_DEFAULT)]
+    pub event: String,
+    /// Deadline of one scan attempt, ms.
+    #[arg(long, default_value_t = TIMEOUT_MS_DEFAULT)]
+    pub timeout_ms: u64,
+    /// Attempts per scan (SDK retries reuse the scan id).
+    #[arg(long, default_value_t = 1)]
+    pub attempts: u32,
+    /// Seed of the picks.
+    #[arg(long, default_value_t = SEED_DEFAULT)]
+    pub seed: u64,
+    /// Skip the correctness check.
+    #[arg(long)]
+    pub no_check: bool,
+    /// Print one JSON object (the last line of stdout).
+    #[arg(long)]
+    pub json: bool,
+    /// Write a latency and throughput chart to this SVG file.
+    #[arg(long)]
+    pub plot: Option<PathBuf>,
+}
+
+/// A validated run.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    /// Start an in-process gateway (else attach to `data_dir`).
+    pub spawn: bool,
+    /// The running gateway's data dir.
+    pub data_dir: PathBuf,
+    /// Shape of the load.
+    pub shape: Shape,
+    /// The schedule's window.
+    pub window: Duration,
+    /// Scans to send.
+    pub total: u64,
+    /// Gates.
+    pub gates: u32,
+    /// Devices.
+    pub devices: usize,
+    /// How devices connect.
+    pub device: DeviceSettings,
+    /// The mix.
+    pub mix: Mix,
+    /// max_uses of the issued valid passes.
+    pub uses_per_pass: u32,
+    /// Valid passes from this file.
+    pub passes_file: Option<PathBuf>,
+    /// Event of issued passes.
+    pub event: String,
+    /// Seed.
+    pub seed: u64,
+    /// Run the checker.
+    pub check: bool,
+}
+
+fn refuse<T>(msg: String) -> Result<T, LoadError> {
+    Err(LoadError::Invalid(msg))
+}
+
+fn positive(name: &str, v: f64, max: f64) -> Result<f64, LoadError> {
+    if v.is_finite() && v > 0.0 && v <= max {
+        Ok(v)
+    } else {
+        refuse(format!("{name} must be above 0 and at most {max}, not {v}"))
+    }
+}
+
+impl Args {
+    /// Checks every argument and computes the plan.
+    pub fn plan(&self) -> Result<Plan, LoadError> {
+        let mix: Mix = self
+            .mix
+            .parse()
+            .map_err(|e: crate::mix::MixError| LoadError::Invalid(e.to_string()))?;
+        let (shape, window_s, total) = match self.profile {
+            ProfileArg::Constant => {
+                let rate = positive("--rate", self.rate, RATE_MAX)?;
+                let secs = positive("--duration", self.duration, DURATION_MAX_S)?;
+                (Shape::Constant, secs, (rate * secs).round() as u64)
+            }
+            ProfileArg::GateOpening => {
+                let secs = positive("--minutes", self.minutes, DURATION_MAX_S / 60.0)? * 60.0;
+                if self.attendees == 0 {
+                    return refuse("--attendees must be at least 1".into());
+                }
+                let every = positive("--burst-every-s", self.burst_every_s, DURATION_MAX_S)?;
+                let length = self.burst_ms as f64 / 1_000.0;
+                if length >= every {
+                    return refuse(format!(
+                        "--burst-ms ({}) must be shorter than --burst-every-s ({every})",
+                        self.burst_ms
+                    ));
+                }
+                let factor = self.burst_factor;
+                if !(1.0..=BURST_FACTOR_MAX).contains(&factor) {
+                    return refuse(format!(
+                        "--burst-factor must be from 1 to {BURST_FACTOR_MAX}, not {factor}"
+                    ));
+                }
+                let total = mix.scans_for_first(self.attendees);
+                let bursts = Bursts {
+                    every_s: every,
+                    length_s: length,
+                    factor,
+                };
+                (Shape::GateOpening(bursts), secs, total)
+            }
+        };
+        if total == 0 {
+            return refuse("the run would send no scan; raise --rate or --duration".into());
+        }
+        if total > SCANS_MAX {
+            return refuse(format!(
+                "the run would send {total} scans, over the limit of {SCANS_MAX}"
+            ));
+        }
+        if !(1..=GATES_MAX).contains(&self.gates) {
+            return refuse(format!(
+                "--gates must be from 1 to {GATES_MAX}, not {}",
+                self.gates
+            ));
+        }
+        if !(1..=DEVICES_MAX).contains(&self.devices) {
+            return refuse(format!(
+                "--devices must be from 1 to {DEVICES_MAX}, not {}",
+                self.devices
+            ));
+        }
+        if !(1..=MAX_IN_FLIGHT_LIMIT).contains(&self.depth) {
+            return refuse(format!(
+                "--depth must be from 1 to {MAX_IN_FLIGHT_LIMIT}, not {}",
+                self.depth
+            ));
+        }
+        if !(1..=TIMEOUT_MS_MAX).contains(&self.timeout_ms) {
+            return refuse(format!(
+                "--timeout-ms must be from 1 to {TIMEOUT_MS_MAX}, not {}",
+                self.timeout_ms
+            ));
+        }
+        if !(1..=ATTEMPTS_MAX).contains(&self.attempts) {
+            return refuse(format!(
+                "--attempts must be from 1 to {ATTEMPTS_MAX}, not {}",
+                self.attempts
+            ));
+        }
+        if self.uses_per_pass == 0 {
+            return refuse("--uses-per-pass must be at least 1".into());
+        }
+        if self.event.trim().is_empty() {
+            return refuse("--event cannot be empty".into());
+        }
+        Ok(Plan {
+            spawn: self.spawn,
+            data_dir: self.data_dir.clone(),
+            shape,
+            window: Duration::from_secs_f64(window_s),
+            total,
+            gates: self.gates,
+            devices: self.devices,
+            device: DeviceSettings {
+                depth: self.depth,
+                timeout_ms: self.timeout_ms,
+                attempts: self.attempts,
+            },
+            mix,
+            uses_per_pass: self.uses_per_pass,
+            passes_file: self.passes.clone(),
+            event: self.event.clone(),
+            seed: self.seed,
+            check: !self.no_check,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(extra: &[&str]) -> Args {
+        let mut v = vec!["scangate-load"];
+        v.extend(extra);
+        Args::try_parse_from(v).expect("parses")
+    }
+
+    #[test]
+    fn defaults_are_the_stadium() {
+        let p = args(&[]).plan().expect("plan");
+        assert_eq!(p.window, Duration::from_secs(600));
+        assert_eq!(p.total, 50_000); // 40,000 first scans at an 80 % share
+        assert_eq!((p.devices, p.gates, p.device.depth), (16, 8, 32));
+    }
+
+    #[test]
+    fn constant_rate_times_duration() {
+        let p = args(&["--profile", "constant", "--rate", "500", "--duration", "2"])
+            .plan()
+            .expect("plan");
+        assert_eq!(p.total, 1_000);
+        assert_eq!(p.shape, Shape::Constant);
+    }
+
+    #[test]
+    fn bad_arguments_get_one_sentence() {
+        for bad in [
+            vec!["--profile", "constant", "--rate", "0"],
+            vec!["--profile", "constant", "--duration", "99999"],
+            vec!["--devices", "0"],
+            vec!["--depth", "100000"],
+            vec!["--mix", "first=0,forged=1"],
+            vec!["--burst-ms", "20000"],
+            vec!["--attempts", "0"],
+            vec![
+                "--profile",
+                "constant",
+                "--rate",
+                "2000000",
+                "--duration",
+                "3600",
+            ],
+        ] {
+            let e = args(&bad).plan().expect_err("refused").to_string();
+            assert!(!e.contains('\n') && e.len() < 200, "{bad:?}: {e}");
+        }
+    }
+}

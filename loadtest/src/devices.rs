@@ -1,0 +1,114 @@
+//! Simulated scanner devices: each its own device certificate (issued from
+//! the gateway's PKI) and its own QUIC connection, standing at one gate.
+
+use crate::LoadError;
+use scangate_certs::Pki;
+use scangate_client::{Scanner, ScannerConfig};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use tokio::sync::Semaphore;
+
+/// Most devices one run simulates: each is a QUIC connection and a TLS
+/// handshake; the gateway accepts 10,000 connections by default.
+pub const DEVICES_MAX: usize = 2_000;
+/// Most scans in flight per device. The gateway answers `busy` beyond its
+/// per-connection limit (512 by default); `--spawn` raises that limit.
+pub const DEPTH_MAX: usize = 4_096;
+/// Prefix of the device names (`scangate-load-0007`); a running gateway's
+/// data dir keeps these certificates and later runs reuse them.
+pub const DEVICE_PREFIX: &str = "scangate-load-";
+
+/// How devices reach the gateway.
+#[derive(Debug, Clone)]
+pub struct DeviceSettings {
+    /// Scans in flight per device (the pipelining depth).
+    pub depth: usize,
+    /// Deadline of one attempt, ms.
+    pub timeout_ms: u64,
+    /// Attempts per scan (retries reuse the scan id).
+    pub attempts: u32,
+}
+
+/// One simulated scanner.
+pub struct Device {
+    /// Its certificate name.
+    pub name: String,
+    /// The gate it stands at.
+    pub gate: String,
+    /// Its connection.
+    pub scanner: Scanner,
+    /// Its pipelining slots (`depth` permits).
+    pub slots: Semaphore,
+}
+
+/// The gate name of gate `i`.
+pub fn gate_name(i: u32) -> String {
+    format!("gate-{i}")
+}
+
+/// Enrolls (or reuses) `count` device certificates in `data_dir/pki` and
+/// connects each, spreading them round-robin over `gates` gates.
+pub async fn connect_all(
+    data_dir: &Path,
+    addr: SocketAddr,
+    count: usize,
+    gates: u32,
+    settings: &DeviceSettings,
+) -> Result<Vec<Arc<Device>>, LoadError> {
+    let pki = Pki::open(&data_dir.join("pki"));
+    let mut set = tokio::task::JoinSet::new();
+    for i in 0..count {
+        let name = format!("{DEVICE_PREFIX}{i:04}");
+        let fail = |reason: String| LoadError::Device {
+            device: name.clone(),
+            reason,
+        };
+        let files = pki.scanner_files(&name).map_err(|e| fail(e.to_string()))?;
+        if !files.cert.exists() {
+            pki.issue_scanner(&name).map_err(|e| fail(e.to_string()))?;
+        }
+        let mut config =
+            ScannerConfig::from_files(addr, &pki.ca_cert_path(), &files.cert, &files.key)
+                .map_err(|e| fail(e.to_string()))?;
+        config.max_in_flight = settings.depth;
+        config.request_timeout_ms = settings.timeout_ms;
+        config.attempts = settings.attempts;
+        let gate = gate_name(u32::try_from(i).unwrap_or(0) % gates.max(1));
+        let depth = settings.depth;
+        set.spawn(async move {
+            let scanner = Scanner::connect(config)
+                .await
+                .map_err(|e| LoadError::Device {
+                    device: name.clone(),
+                    reason: e.to_string(),
+                })?;
+            Ok::<_, LoadError>((
+                i,
+                Device {
+                    name,
+                    gate,
+                    scanner,
+                    slots: Semaphore::new(depth),
+                },
+            ))
+        });
+    }
+    let mut devices: Vec<(usize, Device)> = Vec::with_capacity(count);
+    while let Some(joined) = set.join_next().await {
+        let device = joined.map_err(|e| LoadError::Device {
+            device: "?".into(),
+            reason: e.to_string(),
+        })??;
+        devices.push(device);
+    }
+    devices.sort_by_key(|(i, _)| *i);
+    Ok(devices.into_iter().map(|(_, d)| Arc::new(d)).collect())
+}
+
+/// Closes every device's connection.
+pub async fn close_all(devices: &[Arc<Device>]) {
+    for d in devices {
+        d.scanner.close().await;
+    }
+}

@@ -1,0 +1,33 @@
+//! The one error type of the load tool's library. A checker violation is not
+//! an error: it is part of the report.
+
+use thiserror::Error;
+
+/// Why a run could not be done (or finished).
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum LoadError {
+    /// An argument or a combination of arguments is unusable (one sentence).
+    #[error("{0}")]
+    Invalid(String),
+    /// The in-process gateway (`--spawn`) could not start or stop.
+    #[error("cannot run the in-process gateway: {0}")]
+    Spawn(String),
+    /// The gateway of `--data-dir` cannot be found or used.
+    #[error("{0}")]
+    Target(String),
+    /// A scanner device could not be enrolled or connected.
+    #[error("cannot set up scanner device {device}: {reason}")]
+    Device {
+        /// The device name.
+        device: String,
+        /// Why.
+        reason: String,
+    },
+    /// The admin API failed.
+    #[error("admin API: {0}")]
+    Admin(String),
+    /// A file could not be read or written.
+    #[error("{0}")]
+    File(String),
+}

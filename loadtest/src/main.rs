@@ -1,0 +1,44 @@
+//! The `scangate-load` binary: parse, run, print. Exit status 0 when the
+//! check passed (or was skipped), 1 when it found a violation or could not
+//! read every pass back, 2 when the run could not be done.
+
+use anyhow::Context;
+use clap::Parser;
+use scangate_load::cli::Args;
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let filter = std::env::var("SCANGATE_LOG").unwrap_or_else(|_| "warn".into());
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+        .with_writer(std::io::stderr)
+        .init();
+    match run(args) {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::from(1),
+        Err(e) => {
+            eprintln!("scangate-load: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run(args: Args) -> anyhow::Result<bool> {
+    let plan = args.plan()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let report = runtime.block_on(scangate_load::run(&plan))?;
+    if let Some(path) = &args.plot {
+        std::fs::write(path, scangate_load::svg::plot(&report))
+            .with_context(|| format!("cannot write the chart to {}", path.display()))?;
+    }
+    if args.json {
+        println!("{}", serde_json::to_string(&report)?);
+    } else {
+        print!("{}", report.human());
+    }
+    Ok(report.passed())
+}

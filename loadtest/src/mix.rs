@@ -1,0 +1,228 @@
+//! The mix: what kinds of scans a run sends, in what shares, and the small
+//! deterministic random number generator that picks them.
+
+use serde::Serialize;
+use std::fmt;
+use std::str::FromStr;
+
+/// One kind of scan the tool sends, and what the gateway should answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ScanKind {
+    /// A scan of a valid pass with uses left: expect `granted`.
+    First,
+    /// Another scan (new scan id) of a pass already scanned: expect `used_up`
+    /// (with `--uses-per-pass 1`).
+    Rescan,
+    /// A token with a broken signature: expect `forged`.
+    Forged,
+    /// A genuinely signed token of a pass that does not exist: expect `unknown`.
+    Unknown,
+    /// A pass that is revoked before or during the run: expect `revoked`
+    /// (or `granted` before a mid-run revoke completes).
+    Revoked,
+    /// A pass whose validity window has ended: expect `expired`.
+    Expired,
+    /// A resend of an earlier scan with the same scan id: expect the first
+    /// decision again, never counted twice.
+    Retry,
+}
+
+impl ScanKind {
+    /// Every kind, in the order of reports.
+    pub const ALL: [ScanKind; 7] = [
+        ScanKind::First,
+        ScanKind::Rescan,
+        ScanKind::Forged,
+        ScanKind::Unknown,
+        ScanKind::Revoked,
+        ScanKind::Expired,
+        ScanKind::Retry,
+    ];
+
+    /// The spelling in `--mix` and reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ScanKind::First => "first",
+            ScanKind::Rescan => "rescan",
+            ScanKind::Forged => "forged",
+            ScanKind::Unknown => "unknown",
+            ScanKind::Revoked => "revoked",
+            ScanKind::Expired => "expired",
+            ScanKind::Retry => "retry",
+        }
+    }
+
+    fn index(self) -> usize {
+        self as usize
+    }
+}
+
+impl fmt::Display for ScanKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The default mix: mostly first scans, every other kind present.
+pub const MIX_DEFAULT: &str = "first=80,rescan=8,retry=4,forged=2,unknown=2,revoked=2,expired=2";
+/// Largest weight one kind may have in `--mix` (keeps the sums in range).
+pub const WEIGHT_MAX: u32 = 1_000_000;
+
+/// Shares of each kind, as integer weights.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mix {
+    weights: [u32; 7],
+}
+
+/// A `--mix` that cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct MixError(String);
+
+impl FromStr for Mix {
+    type Err = MixError;
+
+    /// Parses `first=80,rescan=10,...`; kinds not named get 0.
+    fn from_str(s: &str) -> Result<Self, MixError> {
+        let mut weights = [0u32; 7];
+        for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            let (name, value) = part.split_once('=').ok_or_else(|| {
+                MixError(format!(
+                    "--mix entry {part:?} is not KIND=WEIGHT (e.g. first=80)"
+                ))
+            })?;
+            let kind = ScanKind::ALL
+                .into_iter()
+                .find(|k| k.as_str() == name.trim())
+                .ok_or_else(|| {
+                    MixError(format!(
+                        "--mix names {:?}, which is not one of first, rescan, forged, unknown, revoked, expired, retry",
+                        name.trim()
+                    ))
+                })?;
+            let weight: u32 = value
+                .trim()
+                .parse()
+                .ok()
+                .filter(|w| *w <= WEIGHT_MAX)
+                .ok_or_else(|| {
+                    MixError(format!(
+                        "--mix weight of {name} must be a whole number from 0 to {WEIGHT_MAX}, not {value:?}"
+                    ))
+                })?;
+            weights[kind.index()] = weight;
+        }
+        if weights[ScanKind::First.index()] == 0 {
+            return Err(MixError(
+                "--mix needs a positive share of first scans (the other kinds build on them)"
+                    .into(),
+            ));
+        }
+        Ok(Mix { weights })
+    }
+}
+
+impl Default for Mix {
+    fn default() -> Self {
+        MIX_DEFAULT.parse().unwrap_or(Mix {
+            weights: [1, 0, 0, 0, 0, 0, 0],
+        })
+    }
+}
+
+impl Mix {
+    fn sum(&self) -> u64 {
+        self.weights.iter().map(|w| u64::from(*w)).sum()
+    }
+
+    /// The share of `kind`, from 0 to 1.
+    pub fn share(&self, kind: ScanKind) -> f64 {
+        f64::from(self.weights[kind.index()]) / self.sum() as f64
+    }
+
+    /// Scans in all so that `first` of them are first scans.
+    pub fn scans_for_first(&self, first: u64) -> u64 {
+        let w = u64::from(self.weights[ScanKind::First.index()]).max(1);
+        first.saturating_mul(self.sum()).div_ceil(w)
+    }
+
+    /// The kind for a random number.
+    pub fn pick(&self, random: u64) -> ScanKind {
+        let mut x = random % self.sum();
+        for kind in ScanKind::ALL {
+            let w = u64::from(self.weights[kind.index()]);
+            if x < w {
+                return kind;
+            }
+            x -= w;
+        }
+        ScanKind::First
+    }
+
+    /// `first=80,rescan=8,...` (only kinds with a positive weight).
+    pub fn spec(&self) -> String {
+        ScanKind::ALL
+            .into_iter()
+            .filter(|k| self.weights[k.index()] > 0)
+            .map(|k| format!("{k}={}", self.weights[k.index()]))
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+}
+
+/// xorshift64*: a small, fast, seeded generator. Picks, not secrets.
+#[derive(Debug, Clone)]
+pub struct Rng(u64);
+
+impl Rng {
+    /// A generator from a seed (0 is mapped to a fixed non-zero state).
+    pub fn new(seed: u64) -> Self {
+        Rng(if seed == 0 {
+            0x9E37_79B9_7F4A_7C15
+        } else {
+            seed
+        })
+    }
+
+    /// The next number.
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    /// A number below `n` (`n` > 0).
+    pub fn below(&mut self, n: usize) -> usize {
+        (self.next_u64() % n.max(1) as u64) as usize
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_and_picks_by_weight() {
+        let mix: Mix = "first=3, forged=1".parse().expect("mix");
+        assert_eq!(mix.share(ScanKind::Rescan), 0.0);
+        assert!((mix.share(ScanKind::Forged) - 0.25).abs() < 1e-9);
+        let mut rng = Rng::new(7);
+        let forged = (0..10_000)
+            .filter(|_| mix.pick(rng.next_u64()) == ScanKind::Forged)
+            .count();
+        assert!((2_200..2_800).contains(&forged), "{forged}");
+        assert_eq!(mix.spec(), "first=3,forged=1");
+        let default = Mix::default();
+        assert!(ScanKind::ALL.iter().all(|k| default.share(*k) > 0.0));
+    }
+
+    #[test]
+    fn bad_mixes_are_refused_with_a_sentence() {
+        for bad in ["first", "bogus=1", "first=-1", "rescan=5", "first=x"] {
+            let e = bad.parse::<Mix>().expect_err(bad);
+            assert!(e.to_string().starts_with("--mix"), "{e}");
+        }
+    }
+}

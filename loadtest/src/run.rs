@@ -1,0 +1,142 @@
+//! One whole run: target, passes, devices, the open loop, the check, the
+//! report. The gateway it spawned is stopped whatever happens.
+
+use crate::admin::Admin;
+use crate::checker::{self, Verdict};
+use crate::cli::Plan;
+use crate::clock::Clock;
+use crate::driver::{self, DriveInput};
+use crate::history::History;
+use crate::picker::Picker;
+use crate::profile::Schedule;
+use crate::report::{Report, RunInfo};
+use crate::setup::{self, SetupPlan};
+use crate::target::Target;
+use crate::{LoadError, devices, observe};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Runs `plan` to the end and returns its report. Progress goes to stderr.
+pub async fn run(plan: &Plan) -> Result<Report, LoadError> {
+    let target = if plan.spawn {
+        Target::spawn(plan.device.depth).await?
+    } else {
+        Target::attach(&plan.data_dir)?
+    };
+    let described = if target.is_spawned() {
+        "in-process gateway (--spawn, same cores as the load)".to_owned()
+    } else {
+        format!("gateway of {}", plan.data_dir.display())
+    };
+    let result = against(plan, &target, described).await;
+    let stopped = target.stop().await;
+    let report = result?;
+    stopped?;
+    Ok(report)
+}
+
+async fn against(plan: &Plan, target: &Target, described: String) -> Result<Report, LoadError> {
+    let clock = Clock::start();
+    let run_id = run_id()?;
+    let admin = Admin::new(target.http, target.admin_token.clone())?;
+    let setup_plan = SetupPlan {
+        event: plan.event.clone(),
+        total: plan.total,
+        mix: plan.mix.clone(),
+        uses_per_pass: plan.uses_per_pass,
+    };
+    eprintln!("scangate-load {run_id}: setting up passes on the {described}");
+    let pools = setup::prepare(
+        &admin,
+        &setup_plan,
+        plan.passes_file.as_deref(),
+        &target.data_dir,
+        &clock,
+    )
+    .await?;
+    let pools = Arc::new(pools);
+    eprintln!(
+        "scangate-load {run_id}: {} passes ready; connecting {} devices",
+        pools.passes.len(),
+        plan.devices
+    );
+    let devices = devices::connect_all(
+        &target.data_dir,
+        target.quic,
+        plan.devices,
+        plan.gates,
+        &plan.device,
+    )
+    .await?;
+    let schedule = Schedule::new(plan.shape.clone(), plan.window, plan.total);
+    let peak = schedule.peak_per_s();
+    eprintln!(
+        "scangate-load {run_id}: sending {} scans over {:.1} s ({} profile, peak {peak:.0}/s)",
+        plan.total,
+        plan.window.as_secs_f64(),
+        plan.shape.name()
+    );
+    let attempt = Duration::from_millis(plan.device.timeout_ms);
+    let input = DriveInput {
+        schedule,
+        window: plan.window,
+        picker: Picker::new(pools.clone(), plan.mix.clone(), plan.seed),
+        pools: pools.clone(),
+        admin: admin.clone(),
+        run_id: run_id.clone(),
+        scan_deadline: attempt * plan.device.attempts,
+    };
+    let out = driver::drive(input, &devices, clock).await;
+    devices::close_all(&devices).await;
+    if out.abandoned > 0 {
+        eprintln!(
+            "scangate-load {run_id}: {} scans still unanswered after the drain were abandoned (recorded as info)",
+            out.abandoned
+        );
+    }
+
+    let mut revokes = pools.revokes.clone();
+    revokes.extend(out.revokes);
+    let history = History {
+        run_id: run_id.clone(),
+        passes: pools.passes.iter().map(|p| p.id.clone()).collect(),
+        ops: out.ops,
+        revokes,
+    };
+    let verdict = if plan.check {
+        eprintln!("scangate-load {run_id}: reading back the touched passes for the check");
+        Some(check(&admin, &history, &pools).await)
+    } else {
+        None
+    };
+    let info = RunInfo {
+        run_id,
+        target: described,
+        profile: plan.shape.name().to_owned(),
+        window_s: plan.window.as_secs_f64(),
+        devices: plan.devices,
+        gates: plan.gates,
+        depth: plan.device.depth,
+        mix: plan.mix.spec(),
+        passes: pools.passes.len(),
+        peak_offered_per_s: peak,
+    };
+    Ok(Report::new(info, &out.recorder, verdict))
+}
+
+async fn check(admin: &Admin, history: &History, pools: &Arc<setup::Pools>) -> Verdict {
+    let (observed, errors) = observe::read_back(admin, history, pools).await;
+    let mut verdict = checker::check(history, &observed);
+    verdict
+        .notes
+        .extend(errors.into_iter().map(|e| format!("read-back failed: {e}")));
+    verdict
+}
+
+/// A fresh run id: `L` and 8 random hex digits (a valid scan-id prefix).
+fn run_id() -> Result<String, LoadError> {
+    let mut bytes = [0u8; 4];
+    getrandom::fill(&mut bytes)
+        .map_err(|e| LoadError::Invalid(format!("no randomness for a run id: {e}")))?;
+    Ok(format!("L{:08x}", u32::from_be_bytes(bytes)))
+}

@@ -1,0 +1,151 @@
+//! Queries for the operator plane: filtered, cursor-paginated lists of
+//! passes, scans and audit records, and the request to annul a grant.
+//!
+//! Every page is bounded twice: by its `limit` (at most [`PAGE_MAX`] items)
+//! and by [`EXAMINE_MAX`], the most stored entries one call may look at. A
+//! filter that matches little therefore returns a short (even empty) page
+//! with a `next` cursor instead of reading the whole store in one request;
+//! the caller follows `next` until it is `None`.
+
+use scangate_core::{AuditRecord, Kind, PassId, Reason, ScanId, Status};
+
+/// Most items one page may hold: a page is one HTTP response, and 1 000
+/// records (~300 KB of JSON) is as much as a person or a script wants at once.
+pub const PAGE_MAX: usize = 1_000;
+
+/// Most stored entries one page may examine, matching or not: bounds the
+/// work (and the time a read holds a blocking thread) of one request to a
+/// few milliseconds, whatever the filter.
+pub const EXAMINE_MAX: usize = 20_000;
+
+/// Where a page ends: opaque bytes (a backend's key), given back to get the
+/// next page. The admin API shows it as hex.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Cursor(pub Vec<u8>);
+
+/// Longest cursor accepted, bytes: a backend key is at most a 1-byte length,
+/// an event name and 16 bytes of time and sequence, or a 32-byte log key.
+pub const CURSOR_MAX_BYTES: usize = 96;
+
+/// One page of results, oldest (or lowest id) first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Page<T> {
+    /// The matching items, at most the query's limit.
+    pub items: Vec<T>,
+    /// Where to continue; `None` when nothing is left.
+    pub next: Option<Cursor>,
+}
+
+/// Which passes to list, in id order (within the event when one is named).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PassQuery {
+    /// Only this event's passes.
+    pub event: Option<String>,
+    /// Only passes of this kind.
+    pub kind: Option<Kind>,
+    /// Only passes with this status.
+    pub status: Option<Status>,
+    /// Continue after this cursor.
+    pub after: Option<Cursor>,
+    /// Most items, 1 to [`PAGE_MAX`] (larger is clamped).
+    pub limit: usize,
+}
+
+/// Whose scans to list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ScanScope {
+    /// One pass's scans.
+    Pass(PassId),
+    /// Every scan of an event's passes.
+    Event(String),
+}
+
+/// Which scans to list, oldest first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScanQuery {
+    /// A pass or an event.
+    pub scope: ScanScope,
+    /// Only scans at this gate.
+    pub gate: Option<String>,
+    /// Only grants (`true`) or only denials (`false`).
+    pub granted: Option<bool>,
+    /// Only denials for this reason.
+    pub reason: Option<Reason>,
+    /// Only scans decided at or after this time (Unix ms).
+    pub from_ms: Option<i64>,
+    /// Only scans decided before this time (Unix ms).
+    pub until_ms: Option<i64>,
+    /// Continue after this cursor.
+    pub after: Option<Cursor>,
+    /// Most items, 1 to [`PAGE_MAX`] (larger is clamped).
+    pub limit: usize,
+}
+
+impl ScanQuery {
+    /// All scans of `scope`, first page of `limit`.
+    pub fn all(scope: ScanScope, limit: usize) -> Self {
+        ScanQuery {
+            scope,
+            gate: None,
+            granted: None,
+            reason: None,
+            from_ms: None,
+            until_ms: None,
+            after: None,
+            limit,
+        }
+    }
+
+    /// Whether a record passes the non-key filters (gate, decision, reason).
+    pub fn matches(&self, r: &scangate_core::ScanRecord) -> bool {
+        self.gate.as_ref().is_none_or(|g| *g == r.gate)
+            && self.granted.is_none_or(|g| g == r.decision.is_granted())
+            && self.reason.is_none_or(|x| r.decision.reason() == Some(x))
+    }
+}
+
+/// Which audit records to list, oldest first.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuditQuery {
+    /// Only this pass's records; `None`: every pass.
+    pub pass: Option<PassId>,
+    /// Only records at or after this time (Unix ms).
+    pub from_ms: Option<i64>,
+    /// Only records before this time (Unix ms).
+    pub until_ms: Option<i64>,
+    /// Continue after this cursor.
+    pub after: Option<Cursor>,
+    /// Most items, 1 to [`PAGE_MAX`] (larger is clamped).
+    pub limit: usize,
+}
+
+/// Take one grant back: see [`crate::Store::commit_annul`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Annul {
+    /// The granted scan.
+    pub scan_id: ScanId,
+    /// The pass's use count the caller saw; the annul applies only if the
+    /// store holds the same (like a conditional grant), and it becomes one less.
+    pub expected_uses: u32,
+    /// The audit record to keep; its `pass_id` must be the scan's pass, its
+    /// `who` and `at_ms` mark the scan record as annulled.
+    pub audit: AuditRecord,
+}
+
+/// Why the store refused an annul (nothing was written).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum AnnulConflict {
+    /// No scan with this id is kept (never recorded, or forgotten).
+    #[error("no such scan")]
+    NoSuchScan,
+    /// The scan belongs to another pass than the audit record names.
+    #[error("the scan belongs to another pass")]
+    OtherPass,
+    /// The scan was a denial.
+    #[error("the scan was not a grant")]
+    NotGranted,
+    /// The scan was annulled before.
+    #[error("the scan was already annulled")]
+    AlreadyAnnulled,
+}
