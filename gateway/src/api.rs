@@ -82,11 +82,18 @@ pub struct PassView {
 }
 
 impl PassView {
-    /// The view of a pass, with its token signed by the active key.
+    /// The view of a pass, with its token signed by the active key. A
+    /// dynamic pass gets a freshly minted token that stops working after its
+    /// `dynamic_ttl_s` (an old screenshot is refused as `expired`); its static
+    /// token is never handed out, since the gateway refuses it.
     pub fn new(pass: &Pass, keyring: &Keyring) -> Self {
+        let not_after = pass.dynamic_ttl_s.map(|ttl| {
+            let now_s = u32::try_from(crate::now_ms() / 1000).unwrap_or(u32::MAX);
+            now_s.saturating_add(ttl)
+        });
         PassView {
             id: pass.id.to_string(),
-            token: keyring.sign(pass.id, None),
+            token: keyring.sign(pass.id, not_after),
             event: pass.event.clone(),
             kind: pass.kind,
             status: pass.status,

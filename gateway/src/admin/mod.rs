@@ -5,12 +5,14 @@
 //!
 //! Modules: [`passes`] (issue, import, list, show, status changes),
 //! [`logs`] (scans, audit, annul), [`devices`] (scanner revocation),
+//! [`qr`] (QR images, minting dynamic tokens),
 //! [`params`] (query parameters and cursors).
 
 pub mod devices;
 pub mod logs;
 pub mod params;
 pub mod passes;
+pub mod qr;
 
 use crate::api::ApiError;
 use crate::http::AppState;
@@ -78,6 +80,12 @@ pub const ROUTES: &[Route] = &[
         "import passes from CSV, with a per-line report",
     ),
     route("GET", "/v1/passes/{id}", Permission::Read, "one pass"),
+    route(
+        "GET",
+        "/v1/passes/{id}/qr",
+        Permission::Read,
+        "the pass's QR code, ?format=svg|png; a dynamic pass gets a freshly minted short-lived token",
+    ),
     route(
         "GET",
         "/v1/passes/{id}/scans",
@@ -150,6 +158,7 @@ fn handler(r: &Route) -> MethodRouter<AppState> {
             post(passes::import).layer(DefaultBodyLimit::max(IMPORT_BODY_MAX_BYTES))
         }
         ("GET", "/v1/passes/{id}") => get(passes::show),
+        ("GET", "/v1/passes/{id}/qr") => get(qr::qr),
         ("GET", "/v1/passes/{id}/scans") => get(logs::pass_scans),
         ("GET", "/v1/passes/{id}/audit") => get(logs::pass_audit),
         ("POST", "/v1/passes/{id}/revoke") => post(passes::revoke),
