@@ -11,11 +11,12 @@
 //! [`http`] and [`api`] (admin API), [`live`], [`gate_label`] and
 //! [`dashboard`] (the live dashboard), [`prometheus`] (the `/metrics`
 //! recorder), [`config`], [`datadir`], [`keys`], [`ratelimit`], [`signals`],
-//! [`pass_cmd`] and [`scan_cmd`] (client commands), [`admin`] (the admin API's
+//! [`pass_cmd`] and [`scan_cmd`] (client commands, over [`admin_client`]), [`admin`] (the admin API's
 //! routes, roles and handlers), [`tokens`] (admin tokens), [`devices`]
 //! (revoked scanners), [`watched`] (data-dir files a running gateway follows).
 
 pub mod admin;
+pub mod admin_client;
 pub mod api;
 pub mod cli;
 pub mod config;

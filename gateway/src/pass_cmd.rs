@@ -1,28 +1,18 @@
 //! `scangate pass ...`: the operator CLI over the admin API.
 
-use crate::api::{ApiError, ISSUE_MAX, IssueRequest, PassView, ScanView};
+use crate::admin::params::PageView;
+use crate::admin::passes::ImportReport;
+use crate::admin_client::{AdminArgs, AdminClient};
+use crate::api::{ISSUE_MAX, IssueRequest, PassView, ScanView};
 use crate::datadir::DataDir;
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
-use scangate_core::Kind;
-use serde::Serialize;
-use serde::de::DeserializeOwned;
+use scangate_core::{AuditRecord, Kind};
+use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Duration;
 
-/// How long one admin request may take.
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
-
-/// Where the admin API is and how to authenticate.
-#[derive(Debug, Args)]
-pub struct AdminArgs {
-    /// The admin API's base URL (default: the gateway running on this data dir).
-    #[arg(long, global = true, env = "SCANGATE_HTTP")]
-    pub http: Option<String>,
-    /// Print JSON (one object per line).
-    #[arg(long, global = true)]
-    pub json: bool,
-}
+/// Most items one list command prints unless `--limit` says otherwise.
+pub const LIST_DEFAULT: usize = 1_000;
 
 /// `scangate pass ...`.
 #[derive(Debug, Subcommand)]
@@ -61,6 +51,76 @@ pub enum PassCommand {
         #[arg(long, default_value_t = crate::http::LIST_MAX)]
         limit: usize,
     },
+    /// List passes, newest cursor order, following pages.
+    List {
+        /// Where and how.
+        #[command(flatten)]
+        admin: AdminArgs,
+        /// Only this event.
+        #[arg(long)]
+        event: Option<String>,
+        /// Only this kind.
+        #[arg(long)]
+        kind: Option<Kind>,
+        /// Only this status (active, suspended, revoked).
+        #[arg(long)]
+        status: Option<String>,
+        /// At most this many.
+        #[arg(long, default_value_t = LIST_DEFAULT)]
+        limit: usize,
+    },
+    /// Import passes from a CSV file (header row; see docs/operations.md).
+    /// Exit 0 when every line was imported, 1 when some were rejected.
+    Import {
+        /// Where and how.
+        #[command(flatten)]
+        admin: AdminArgs,
+        /// The CSV file.
+        file: PathBuf,
+    },
+    /// Annul a granted scan within the annul window: the use is given back.
+    Annul {
+        /// Where and how.
+        #[command(flatten)]
+        admin: AdminArgs,
+        /// The scan id.
+        scan_id: String,
+        /// Why (kept in the audit log).
+        #[arg(long)]
+        reason: String,
+    },
+    /// Write a pass's QR code to a file (a dynamic pass: a fresh short-lived token).
+    Qr {
+        /// Where and how.
+        #[command(flatten)]
+        admin: AdminArgs,
+        /// The pass id.
+        id: String,
+        /// svg or png.
+        #[arg(long, default_value = "svg")]
+        format: String,
+        /// Where to write it.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// The audit log of admin changes, oldest first.
+    Audit {
+        /// Where and how.
+        #[command(flatten)]
+        admin: AdminArgs,
+        /// Only this pass.
+        #[arg(long)]
+        pass: Option<String>,
+        /// From this time (RFC 3339).
+        #[arg(long)]
+        from: Option<String>,
+        /// Until this time (RFC 3339).
+        #[arg(long)]
+        until: Option<String>,
+        /// At most this many.
+        #[arg(long, default_value_t = LIST_DEFAULT)]
+        limit: usize,
+    },
 }
 
 /// What to issue.
@@ -93,6 +153,10 @@ pub struct IssueArgs {
     /// How many passes.
     #[arg(long, default_value_t = 1)]
     pub count: u32,
+    /// Make the passes dynamic: every token handed out expires after this
+    /// many seconds (old screenshots stop working).
+    #[arg(long)]
+    pub dynamic_ttl_s: Option<u32>,
 }
 
 /// A status change.
@@ -106,53 +170,6 @@ pub struct ChangeArgs {
     /// Why (kept in the audit log).
     #[arg(long)]
     pub reason: String,
-}
-
-struct AdminClient {
-    http: reqwest::Client,
-    base: String,
-    token: String,
-}
-
-impl AdminClient {
-    fn new(data: &DataDir, args: &AdminArgs) -> Result<Self> {
-        let base = match &args.http {
-            Some(url) => url.trim_end_matches('/').to_owned(),
-            None => format!("http://{}", data.read_endpoints()?.http),
-        };
-        let http = reqwest::Client::builder()
-            .timeout(REQUEST_TIMEOUT)
-            .build()?;
-        Ok(AdminClient {
-            http,
-            base,
-            token: data.read_admin_token()?,
-        })
-    }
-
-    async fn call<T: DeserializeOwned>(&self, req: reqwest::RequestBuilder) -> Result<T> {
-        let resp = req
-            .bearer_auth(&self.token)
-            .send()
-            .await
-            .with_context(|| format!("cannot reach the admin API at {}", self.base))?;
-        let status = resp.status();
-        let body = resp.text().await?;
-        if !status.is_success() {
-            return Err(ApiError::from_body(status, &body).into());
-        }
-        serde_json::from_str(&body).context("the admin API answered something unexpected")
-    }
-
-    async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T> {
-        self.call(self.http.get(format!("{}{path}", self.base)))
-            .await
-    }
-
-    async fn post<B: Serialize, T: DeserializeOwned>(&self, path: &str, body: &B) -> Result<T> {
-        self.call(self.http.post(format!("{}{path}", self.base)).json(body))
-            .await
-    }
 }
 
 /// Runs a pass command.
@@ -176,7 +193,7 @@ pub async fn run(data: &DataDir, cmd: PassCommand) -> Result<ExitCode> {
                     gates: spec.gates.clone(),
                     display: spec.display.clone(),
                     count: Some(batch),
-                    dynamic_ttl_s: None,
+                    dynamic_ttl_s: spec.dynamic_ttl_s,
                 };
                 let passes: Vec<PassView> = client.post("/v1/passes", &req).await?;
                 for p in &passes {
@@ -199,30 +216,167 @@ pub async fn run(data: &DataDir, cmd: PassCommand) -> Result<ExitCode> {
                 .get(&format!("/v1/passes/{id}/scans?limit={limit}"))
                 .await?;
             for s in &scans {
+                print_scan(s, admin.json)?;
+            }
+        }
+        PassCommand::List {
+            admin,
+            event,
+            kind,
+            status,
+            limit,
+        } => {
+            let client = AdminClient::new(data, &admin)?;
+            let mut query = Query::default();
+            query.add("event", event.as_deref());
+            query.add("kind", kind.map(Kind::as_str));
+            query.add("status", status.as_deref());
+            let passes: Vec<PassView> = pages(&client, "/v1/passes", query, limit).await?;
+            for p in &passes {
+                print_pass(p, admin.json)?;
+            }
+        }
+        PassCommand::Import { admin, file } => {
+            let client = AdminClient::new(data, &admin)?;
+            let csv =
+                std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
+            let report: ImportReport = client
+                .post_raw("/v1/passes/import", "text/csv", csv)
+                .await?;
+            for p in &report.passes {
+                print_pass(p, admin.json)?;
+            }
+            for r in &report.rejected {
+                let field = r
+                    .field
+                    .as_deref()
+                    .map(|f| format!(" ({f})"))
+                    .unwrap_or_default();
+                eprintln!("{}: line {}{field}: {}", file.display(), r.line, r.problem);
+            }
+            eprintln!(
+                "imported {} passes, rejected {} lines",
+                report.imported, report.rejected_count
+            );
+            if report.rejected_count > 0 {
+                return Ok(ExitCode::from(1));
+            }
+        }
+        PassCommand::Annul {
+            admin,
+            scan_id,
+            reason,
+        } => {
+            let client = AdminClient::new(data, &admin)?;
+            let scan: ScanView = client
+                .post(
+                    &format!("/v1/scans/{scan_id}/annul"),
+                    &serde_json::json!({ "reason": reason }),
+                )
+                .await?;
+            print_scan(&scan, admin.json)?;
+        }
+        PassCommand::Qr {
+            admin,
+            id,
+            format,
+            out,
+        } => {
+            let client = AdminClient::new(data, &admin)?;
+            let image = client
+                .get_bytes(&format!("/v1/passes/{id}/qr?format={format}"))
+                .await?;
+            std::fs::write(&out, &image)
+                .with_context(|| format!("cannot write {}", out.display()))?;
+            println!("wrote {} ({} bytes)", out.display(), image.len());
+        }
+        PassCommand::Audit {
+            admin,
+            pass,
+            from,
+            until,
+            limit,
+        } => {
+            let client = AdminClient::new(data, &admin)?;
+            let mut query = Query::default();
+            query.add("pass", pass.as_deref());
+            query.add("from", from.as_deref());
+            query.add("until", until.as_deref());
+            let records: Vec<AuditRecord> = pages(&client, "/v1/audit", query, limit).await?;
+            for a in &records {
                 if admin.json {
-                    println!("{}", serde_json::to_string(s)?);
+                    println!("{}", serde_json::to_string(a)?);
                 } else {
-                    let reason = s
-                        .reason
-                        .as_deref()
-                        .map(|r| format!(": {r}"))
-                        .unwrap_or_default();
                     println!(
-                        "{} {} gate {} device {} {}{} (uses {}) scan {}",
-                        s.at,
-                        s.pass_id,
-                        s.gate,
-                        s.device,
-                        s.decision,
-                        reason,
-                        s.uses_after,
-                        s.scan_id
+                        "{} {} {} {} {} -> {}: {}",
+                        crate::api::rfc3339(a.at_ms),
+                        a.who,
+                        a.action.as_str(),
+                        a.pass_id,
+                        a.status_before.as_str(),
+                        a.status_after.as_str(),
+                        a.reason
                     );
                 }
             }
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Query parameters, percent-encoded.
+#[derive(Default, Clone)]
+struct Query(Vec<(&'static str, String)>);
+
+impl Query {
+    fn add(&mut self, key: &'static str, value: Option<&str>) {
+        if let Some(v) = value {
+            self.0.push((key, v.to_owned()));
+        }
+    }
+
+    fn render(&self) -> String {
+        self.0
+            .iter()
+            .map(|(k, v)| format!("{k}={}", percent_encode(v)))
+            .collect::<Vec<_>>()
+            .join("&")
+    }
+}
+
+fn percent_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// Follows cursor pages of `path` until `limit` items or the end.
+async fn pages<T: serde::de::DeserializeOwned>(
+    client: &AdminClient,
+    path: &str,
+    query: Query,
+    limit: usize,
+) -> Result<Vec<T>> {
+    let mut items = Vec::new();
+    let mut after: Option<String> = None;
+    while items.len() < limit {
+        let mut q = query.clone();
+        let page_size = (limit - items.len()).min(crate::http::LIST_MAX);
+        q.add("limit", Some(&page_size.to_string()));
+        q.add("after", after.as_deref());
+        let page: PageView<T> = client.get(&format!("{path}?{}", q.render())).await?;
+        items.extend(page.items);
+        match page.next {
+            Some(next) => after = Some(next),
+            None => break,
+        }
+    }
+    Ok(items)
 }
 
 async fn change(data: &DataDir, action: &str, c: ChangeArgs) -> Result<()> {
@@ -234,6 +388,23 @@ async fn change(data: &DataDir, action: &str, c: ChangeArgs) -> Result<()> {
         )
         .await?;
     print_pass(&pass, c.admin.json)
+}
+
+fn print_scan(s: &ScanView, as_json: bool) -> Result<()> {
+    if as_json {
+        println!("{}", serde_json::to_string(s)?);
+        return Ok(());
+    }
+    let reason = s
+        .reason
+        .as_deref()
+        .map(|r| format!(": {r}"))
+        .unwrap_or_default();
+    println!(
+        "{} {} gate {} device {} {}{} (uses {}) scan {}",
+        s.at, s.pass_id, s.gate, s.device, s.decision, reason, s.uses_after, s.scan_id
+    );
+    Ok(())
 }
 
 fn print_pass(p: &PassView, as_json: bool) -> Result<()> {

@@ -138,3 +138,117 @@ async fn issue_scan_revoke_and_list_from_the_command_line() {
     assert!(out.status.code().unwrap_or(0) >= 2, "no gateway: undecided");
     assert!(String::from_utf8_lossy(&out.stderr).contains("no running gateway"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn list_import_annul_qr_and_audit_from_the_command_line() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let gw = Gateway::start(dir.path(), &[]);
+    let d = dir.path();
+
+    let csv = d.join("guests.csv");
+    std::fs::write(
+        &csv,
+        "event,kind,max_uses,gates\nexpo,ticket,2,north\nexpo,ticket,zero,north\nexpo,pass,unlimited,\n",
+    )
+    .expect("csv");
+    let out = run(
+        d,
+        &["pass", "import", csv.to_str().expect("path"), "--json"],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "a rejected line makes the import exit 1"
+    );
+    let imported = json_lines(&out);
+    assert_eq!(imported.len(), 2);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("line 3") && err.contains("max_uses"), "{err}");
+
+    let out = run(d, &["pass", "list", "--event", "expo", "--json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(json_lines(&out).len(), 2);
+    let out = run(
+        d,
+        &[
+            "pass", "list", "--event", "expo", "--kind", "pass", "--json",
+        ],
+    );
+    assert_eq!(json_lines(&out).len(), 1);
+    let out = run(
+        d,
+        &["pass", "list", "--event", "expo", "--limit", "1", "--json"],
+    );
+    assert_eq!(json_lines(&out).len(), 1, "--limit bounds what is printed");
+
+    let ticket = &imported[0];
+    let (id, token) = (
+        ticket["id"].as_str().expect("id"),
+        ticket["token"].as_str().expect("token"),
+    );
+    let out = run(
+        d,
+        &[
+            "scan",
+            token,
+            "--gate",
+            "north",
+            "--scan-id",
+            "door-1",
+            "--json",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0));
+    let out = run(
+        d,
+        &[
+            "pass",
+            "annul",
+            "door-1",
+            "--reason",
+            "scanned twice by mistake",
+            "--json",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = run(d, &["pass", "show", id, "--json"]);
+    assert_eq!(json_lines(&out)[0]["uses"], 0, "annul gives the use back");
+
+    let png = d.join("ticket.png");
+    let out = run(
+        d,
+        &[
+            "pass",
+            "qr",
+            id,
+            "--format",
+            "png",
+            "--out",
+            png.to_str().expect("path"),
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(&std::fs::read(&png).expect("png")[..4], b"\x89PNG");
+
+    let out = run(d, &["pass", "revoke", id, "--reason", "refund"]);
+    assert!(out.status.success());
+    let out = run(d, &["pass", "audit", "--pass", id, "--json"]);
+    let actions: Vec<Value> = json_lines(&out)
+        .iter()
+        .map(|a| a["action"].clone())
+        .collect();
+    assert_eq!(actions, [Value::from("annul"), Value::from("revoke")]);
+    assert!(gw.sigterm().success());
+}
