@@ -119,29 +119,12 @@ impl Registry {
     }
 
     async fn admin_routed(&self, id: PassId, change: AdminChange) -> Result<Pass, AdminError> {
-        for _ in 0..ROUTE_ATTEMPTS {
-            let handle = match self.route(id).await {
-                Ok(Route::Live(handle)) => handle,
-                Ok(Route::Unknown) => return Err(AdminError::NotFound),
-                Err(RouteError::Busy(cause)) => return Err(busy_admin(cause)),
-                Err(RouteError::ShuttingDown) => return Err(AdminError::ShuttingDown),
-                Err(RouteError::Store(e)) => return Err(AdminError::Store(e)),
-            };
-            let change = change.clone();
-            let asked = self
-                .ask(id, &handle, |reply, ticket| PassMsg::Admin {
-                    change,
-                    reply,
-                    ticket,
-                })
-                .await;
-            match asked {
-                Asked::Answer(answer) => return answer,
-                Asked::Full => return Err(busy_admin("queue")),
-                Asked::Gone => continue,
-            }
-        }
-        Err(busy_admin("restart"))
+        self.admin_ask(id, |reply, ticket| PassMsg::Admin {
+            change: change.clone(),
+            reply,
+            ticket,
+        })
+        .await
     }
 
     /// Annuls a granted scan of `pass_id` (giving its use back), in order
@@ -162,6 +145,21 @@ impl Registry {
         id: PassId,
         request: AnnulRequest,
     ) -> Result<ScanRecord, AdminError> {
+        self.admin_ask(id, |reply, ticket| PassMsg::Annul {
+            request: request.clone(),
+            reply,
+            ticket,
+        })
+        .await
+    }
+
+    /// Routes an operator's request to the pass's actor (starting it if
+    /// needed, once more if it stopped underneath), in order with its scans.
+    async fn admin_ask<T, B>(&self, id: PassId, build: B) -> Result<T, AdminError>
+    where
+        T: Send + 'static,
+        B: Fn(RpcReplyPort<Result<T, AdminError>>, Ticket) -> PassMsg,
+    {
         for _ in 0..ROUTE_ATTEMPTS {
             let handle = match self.route(id).await {
                 Ok(Route::Live(handle)) => handle,
@@ -170,15 +168,7 @@ impl Registry {
                 Err(RouteError::ShuttingDown) => return Err(AdminError::ShuttingDown),
                 Err(RouteError::Store(e)) => return Err(AdminError::Store(e)),
             };
-            let request = request.clone();
-            let asked = self
-                .ask(id, &handle, |reply, ticket| PassMsg::Annul {
-                    request,
-                    reply,
-                    ticket,
-                })
-                .await;
-            match asked {
+            match self.ask(id, &handle, &build).await {
                 Asked::Answer(answer) => return answer,
                 Asked::Full => return Err(busy_admin("queue")),
                 Asked::Gone => continue,
