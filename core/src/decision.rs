@@ -6,6 +6,7 @@ use std::fmt;
 /// Why a scan was denied. The spellings (snake_case) are part of the public
 /// contract: scanners, scripts and dashboards match on them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Reason {
     /// The token is not a well-formed scangate token.

@@ -63,6 +63,21 @@ impl FromStr for PassId {
     }
 }
 
+/// In the admin API's OpenAPI document: a string of 32 lowercase hex digits.
+#[cfg(feature = "openapi")]
+impl utoipa::PartialSchema for PassId {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .pattern(Some("^[0-9a-f]{32}$"))
+            .description(Some("A pass id: 32 lowercase hexadecimal digits."))
+            .into()
+    }
+}
+
+#[cfg(feature = "openapi")]
+impl utoipa::ToSchema for PassId {}
+
 impl Serialize for PassId {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.collect_str(self)
@@ -79,6 +94,7 @@ impl<'de> Deserialize<'de> for PassId {
 /// What kind of thing the pass is. The kind does not change the rules today;
 /// it tells operators and scanners what they are looking at.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Kind {
     /// An event ticket (the default).
@@ -121,6 +137,7 @@ impl FromStr for Kind {
 
 /// Whether a pass may be used.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
     /// Usable, subject to its window, gates and use limit.
@@ -267,6 +284,7 @@ impl Pass {
 
 /// An operator's change to a pass's status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum AdminAction {
     /// Block the pass for good (until an explicit reactivate).

@@ -57,6 +57,23 @@ impl fmt::Debug for ScanId {
     }
 }
 
+/// In the admin API's OpenAPI document: the scan id's text and its format.
+#[cfg(feature = "openapi")]
+impl utoipa::PartialSchema for ScanId {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .min_length(Some(1))
+            .max_length(Some(SCAN_ID_MAX_BYTES))
+            .pattern(Some("^[A-Za-z0-9._:-]+$"))
+            .description(Some("A scanner-generated scan id."))
+            .into()
+    }
+}
+
+#[cfg(feature = "openapi")]
+impl utoipa::ToSchema for ScanId {}
+
 impl<'de> Deserialize<'de> for ScanId {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = String::deserialize(d)?;
@@ -104,6 +121,7 @@ pub struct Annulment {
 
 /// What an admin change leaves in the audit log.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AuditRecord {
     /// The pass changed.
     pub pass_id: PassId,

@@ -10,13 +10,14 @@ use scangate_core::{Kind, PassId, ScanRecord, Status};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
+use utoipa::ToSchema;
 
 /// Most passes one issue request may create. Bigger batches are split by the
 /// client (`scangate pass issue --count` does this).
 pub const ISSUE_MAX: u32 = 10_000;
 
 /// `POST /v1/passes`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct IssueRequest {
     /// The event.
@@ -30,15 +31,18 @@ pub struct IssueRequest {
     #[serde(default)]
     pub unlimited: bool,
     /// Start of validity, RFC 3339.
+    #[schema(format = DateTime)]
     pub valid_from: Option<String>,
     /// End of validity, RFC 3339.
+    #[schema(format = DateTime)]
     pub valid_until: Option<String>,
     /// Gates the pass admits to (empty: all).
     #[serde(default)]
     pub gates: Vec<String>,
     /// What a scanner may show on a grant.
     pub display: Option<String>,
-    /// How many identical passes to issue (default 1, at most [`ISSUE_MAX`]).
+    /// How many identical passes to issue (default 1, at most 10 000).
+    #[schema(minimum = 1, maximum = 10_000)]
     pub count: Option<u32>,
     /// Make the passes dynamic: their QR codes carry tokens that expire this
     /// many seconds after they are minted (`GET /v1/passes/{id}/qr`), and the
@@ -48,9 +52,10 @@ pub struct IssueRequest {
 }
 
 /// A pass as the admin API shows it.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct PassView {
     /// 32 hex digits.
+    #[schema(pattern = "^[0-9a-f]{32}$")]
     pub id: String,
     /// The signed token to put in the QR code.
     pub token: String,
@@ -67,14 +72,17 @@ pub struct PassView {
     /// Uses so far.
     pub uses: u32,
     /// RFC 3339.
+    #[schema(format = DateTime)]
     pub valid_from: Option<String>,
     /// RFC 3339.
+    #[schema(format = DateTime)]
     pub valid_until: Option<String>,
     /// Gates (empty: all).
     pub gates: Vec<String>,
     /// Display payload.
     pub display: Option<String>,
     /// RFC 3339.
+    #[schema(format = DateTime)]
     pub created_at: String,
     /// Dynamic pass: lifetime of its minted tokens, seconds; absent when static.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -111,28 +119,34 @@ impl PassView {
 }
 
 /// A scan as the admin API shows it.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct ScanView {
     /// The scanner's scan id.
     pub scan_id: String,
     /// The pass.
+    #[schema(pattern = "^[0-9a-f]{32}$")]
     pub pass_id: String,
     /// When the gateway decided, RFC 3339.
+    #[schema(format = DateTime)]
     pub at: String,
     /// The scanner's clock, RFC 3339.
+    #[schema(format = DateTime)]
     pub scanner_time: String,
     /// Gate.
     pub gate: String,
     /// Device (certificate name).
     pub device: String,
     /// `granted` or `denied`.
+    #[schema(value_type = crate::admin::openapi::DecisionWord)]
     pub decision: String,
     /// Denial reason, or null.
+    #[schema(value_type = Option<scangate_core::Reason>)]
     pub reason: Option<String>,
     /// Use count after this scan.
     pub uses_after: u32,
     /// When an operator annulled this grant (RFC 3339), if one did.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(format = DateTime)]
     pub annulled_at: Option<String>,
     /// Who annulled it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -236,12 +250,14 @@ pub fn build_passes(req: &IssueRequest, now_ms: i64) -> Result<Vec<Pass>, ApiErr
 }
 
 /// An API error: `{"error": {"code", "message", "field"}}` with a status code.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct ApiError {
     /// HTTP status (not serialized).
     #[serde(skip, default = "internal")]
+    #[schema(ignore)]
     pub status: StatusCode,
-    /// Machine-readable code.
+    /// Machine-readable code: `invalid`, `unauthorized`, `forbidden`,
+    /// `not_found`, `conflict`, `too_large`, `unavailable`.
     pub code: String,
     /// One sentence.
     pub message: String,
@@ -253,9 +269,11 @@ fn internal() -> StatusCode {
     StatusCode::INTERNAL_SERVER_ERROR
 }
 
-#[derive(Serialize, Deserialize)]
-struct ErrorBody {
-    error: ApiError,
+/// Every error answer's body.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ErrorBody {
+    /// What went wrong.
+    pub error: ApiError,
 }
 
 impl ApiError {

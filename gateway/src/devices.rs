@@ -18,7 +18,7 @@ pub const RECHECK_INTERVAL: Duration = Duration::from_secs(1);
 pub const REVOKED_MAX: usize = 100_000;
 
 /// One revoked device.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct RevokedDevice {
     /// The device (certificate) name.
     pub name: String,

@@ -1,5 +1,6 @@
 //! The operator HTTP plane: the admin API under `/v1/` ([`crate::admin`]:
-//! bearer tokens with roles), `/metrics`, `/healthz`, `/readyz`. Every
+//! bearer tokens with roles; its OpenAPI document at `/v1/openapi.json`),
+//! `/metrics`, `/healthz`, `/readyz`. Every
 //! handler runs under a timeout and every body under a size limit.
 
 use crate::api::ApiError;
@@ -57,7 +58,11 @@ pub struct AppState {
 pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(crate::admin::router(state.clone()))
-        .route("/healthz", get(|| async { "ok\n" }))
+        .route(
+            crate::admin::openapi::PATH,
+            get(crate::admin::openapi::serve),
+        )
+        .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .fallback(|| async { ApiError::not_found("no such endpoint") })
@@ -69,7 +74,28 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
+/// `GET /healthz`: the process is up.
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    tag = "ops",
+    responses((status = 200, description = "`ok`", body = String, content_type = "text/plain")),
+)]
+pub async fn healthz() -> &'static str {
+    "ok\n"
+}
+
+/// `GET /readyz`: whether scans are accepted (not while starting or draining).
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    tag = "ops",
+    responses(
+        (status = 200, description = "`ready`", body = String, content_type = "text/plain"),
+        (status = 503, description = "`not ready`: starting or draining", body = String, content_type = "text/plain"),
+    ),
+)]
+pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     if state.ready.load(Ordering::Acquire) {
         (StatusCode::OK, "ready\n")
     } else {
@@ -77,7 +103,15 @@ async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     }
 }
 
-async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+/// `GET /metrics`: Prometheus text format (no token; keep the address private).
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "ops",
+    responses((status = 200, description = "Prometheus text exposition format", body = String,
+        content_type = "text/plain; version=0.0.4")),
+)]
+pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         state.metrics.render(),

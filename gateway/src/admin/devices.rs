@@ -1,7 +1,7 @@
 //! Scanner devices: list (issued certificates and revocations), revoke.
 
 use super::Who;
-use crate::api::ApiError;
+use crate::api::{ApiError, ErrorBody};
 use crate::devices::{self, RevokedDevice};
 use crate::http::AppState;
 use axum::Json;
@@ -9,7 +9,7 @@ use axum::extract::{Path, State};
 use serde::{Deserialize, Serialize};
 
 /// A device as the API shows it.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct DeviceView {
     /// The certificate name.
     pub name: String,
@@ -23,7 +23,15 @@ fn internal(e: anyhow::Error) -> ApiError {
     ApiError::unavailable(format!("{e:#}"))
 }
 
-/// `GET /v1/devices`.
+/// `GET /v1/devices`: scanner certificates issued here, and revocations.
+#[utoipa::path(
+    get,
+    path = "/v1/devices",
+    operation_id = "list_devices",
+    tag = "devices",
+    responses((status = 200, description = "Every known device", body = [DeviceView])),
+    security(("bearer" = [])),
+)]
 pub async fn list(State(state): State<AppState>) -> Result<Json<Vec<DeviceView>>, ApiError> {
     let data = state.data.clone();
     let views = tokio::task::spawn_blocking(move || -> anyhow::Result<Vec<DeviceView>> {
@@ -54,6 +62,18 @@ pub async fn list(State(state): State<AppState>) -> Result<Json<Vec<DeviceView>>
 
 /// `POST /v1/devices/{name}/revoke`: the device can no longer connect, and
 /// its open connections are closed.
+#[utoipa::path(
+    post,
+    path = "/v1/devices/{name}/revoke",
+    operation_id = "revoke_device",
+    tag = "devices",
+    params(("name" = String, Path, description = "The device's certificate name")),
+    responses(
+        (status = 200, description = "The device, revoked", body = DeviceView),
+        (status = 400, description = "Not a valid device name", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn revoke(
     State(state): State<AppState>,
     who: Who,

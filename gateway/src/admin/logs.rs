@@ -2,9 +2,10 @@
 //! globally (pages), and annul.
 
 use super::Who;
+use super::openapi::{AuditFilters, AuditPassQuery, ScanFilters, ScanScopeQuery};
 use super::params::{PageView, Params};
 use super::passes::{ReasonBody, admin_error, parse_id, reason, store_error};
-use crate::api::{ApiError, ScanView};
+use crate::api::{ApiError, ErrorBody, ScanView};
 use crate::http::AppState;
 use axum::Json;
 use axum::extract::{Path, RawQuery, State};
@@ -63,6 +64,19 @@ fn scan_query(p: &Params, scope: ScanScope, default_limit: usize) -> Result<Scan
 
 /// `GET /v1/passes/{id}/scans`: a JSON array (the next cursor, if any, in
 /// the `x-next-cursor` header).
+#[utoipa::path(
+    get,
+    path = "/v1/passes/{id}/scans",
+    operation_id = "pass_scans",
+    tag = "scans",
+    params(("id" = String, Path, description = "The pass id, 32 hex digits"), ScanFilters),
+    responses(
+        (status = 200, description = "The pass's scans, oldest first", body = [ScanView],
+            headers(("x-next-cursor" = String, description = "Pass as `after` for the rest; absent at the end"))),
+        (status = 400, description = "A bad pass id or parameter (`field` names it)", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn pass_scans(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -77,6 +91,18 @@ pub async fn pass_scans(
 }
 
 /// `GET /v1/scans?pass=|event=&...`: one page.
+#[utoipa::path(
+    get,
+    path = "/v1/scans",
+    operation_id = "list_scans",
+    tag = "scans",
+    params(ScanScopeQuery, ScanFilters),
+    responses(
+        (status = 200, description = "One page of scans, oldest first", body = PageView<ScanView>),
+        (status = 400, description = "Not exactly one of `pass` or `event`, or a bad parameter", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn scans(
     State(state): State<AppState>,
     RawQuery(raw): RawQuery,
@@ -105,6 +131,19 @@ pub async fn scans(
 }
 
 /// `GET /v1/passes/{id}/audit`: a JSON array.
+#[utoipa::path(
+    get,
+    path = "/v1/passes/{id}/audit",
+    operation_id = "pass_audit",
+    tag = "scans",
+    params(("id" = String, Path, description = "The pass id, 32 hex digits"), AuditFilters),
+    responses(
+        (status = 200, description = "The pass's admin changes, oldest first", body = [AuditRecord],
+            headers(("x-next-cursor" = String, description = "Pass as `after` for the rest; absent at the end"))),
+        (status = 400, description = "A bad pass id or parameter (`field` names it)", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn pass_audit(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -119,6 +158,18 @@ pub async fn pass_audit(
 }
 
 /// `GET /v1/audit?pass=&from=&until=&limit=&after=`: one page.
+#[utoipa::path(
+    get,
+    path = "/v1/audit",
+    operation_id = "list_audit",
+    tag = "scans",
+    params(AuditPassQuery, AuditFilters),
+    responses(
+        (status = 200, description = "One page of the audit log (who, when, what, why)", body = PageView<AuditRecord>),
+        (status = 400, description = "A bad parameter (`field` names it)", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn audit(
     State(state): State<AppState>,
     RawQuery(raw): RawQuery,
@@ -162,6 +213,22 @@ fn next_header(next: Option<&str>) -> HeaderMap {
 
 /// `POST /v1/scans/{scan_id}/annul` with `{"reason": ...}`: takes the grant
 /// back through the pass's actor; answers the annulled scan.
+#[utoipa::path(
+    post,
+    path = "/v1/scans/{scan_id}/annul",
+    operation_id = "annul_scan",
+    tag = "scans",
+    params(("scan_id" = String, Path, description = "The scan id the scanner sent")),
+    request_body = ReasonBody,
+    responses(
+        (status = 200, description = "The annulled scan; the pass has its use back", body = ScanView),
+        (status = 400, description = "Not a scan id, or no reason", body = ErrorBody),
+        (status = 404, description = "No such scan (or its id is no longer kept)", body = ErrorBody),
+        (status = 409, description = "Not a grant, already annulled, or past the annul window", body = ErrorBody),
+        (status = 413, description = "The body is over 64 KiB", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn annul(
     State(state): State<AppState>,
     who: Who,

@@ -6,10 +6,12 @@
 //! Modules: [`passes`] (issue, import, list, show, status changes),
 //! [`logs`] (scans, audit, annul), [`devices`] (scanner revocation),
 //! [`qr`] (QR images, minting dynamic tokens),
-//! [`params`] (query parameters and cursors).
+//! [`params`] (query parameters and cursors), [`openapi`] (the OpenAPI
+//! document, `GET /v1/openapi.json`).
 
 pub mod devices;
 pub mod logs;
+pub mod openapi;
 pub mod params;
 pub mod passes;
 pub mod qr;
@@ -235,7 +237,7 @@ async fn authorize(
     next.run(req).await
 }
 
-/// The caller, as [`authorize`] left it.
+/// The caller, as the route's permission check (`authorize`) left it.
 pub type Who = axum::Extension<Caller>;
 
 /// Whether `method` is the route's method (for the role matrix test).

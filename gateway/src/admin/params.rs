@@ -124,7 +124,7 @@ fn decode(s: &str) -> String {
 }
 
 /// A pagination answer: `{"items": [...], "next": "hex" | null}`.
-#[derive(Debug, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct PageView<T> {
     /// The items.
     pub items: Vec<T>,

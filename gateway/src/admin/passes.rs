@@ -2,8 +2,9 @@
 //! per-line report, list, show, and status changes through the pass's actor.
 
 use super::Who;
+use super::openapi::{IssueBody, PassListQuery};
 use super::params::{PageView, Params};
-use crate::api::{self, ApiError, ISSUE_MAX, IssueRequest, PassView};
+use crate::api::{self, ApiError, ErrorBody, ISSUE_MAX, IssueRequest, PassView};
 use crate::http::AppState;
 use axum::Json;
 use axum::body::Bytes;
@@ -14,6 +15,7 @@ use scangate_core::pass::{REASON_MAX_BYTES, check_len};
 use scangate_core::{AdminAction, Kind, Pass, PassId, Status};
 use scangate_storage::{PassQuery, StoreError};
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 /// Most data rows one CSV import may hold: the same bound as one issue
 /// request ([`ISSUE_MAX`]), so one import is one store insert.
@@ -100,6 +102,27 @@ fn too_many_specs() -> ApiError {
 }
 
 /// `POST /v1/passes`: all or none.
+#[utoipa::path(
+    post,
+    path = "/v1/passes",
+    operation_id = "issue_passes",
+    tag = "passes",
+    request_body(
+        description = "One spec (`count` for many identical passes), a JSON array of specs, \
+            or NDJSON (one spec a line). At most 1 000 specs and 10 000 passes; body at most 1 MiB.",
+        content(
+            (IssueBody = "application/json"),
+            (IssueRequest = "application/x-ndjson"),
+        )
+    ),
+    responses(
+        (status = 201, description = "The passes, with their tokens", body = [PassView]),
+        (status = 400, description = "A spec is invalid (`field` names it, e.g. `[2].valid_from`)", body = ErrorBody),
+        (status = 409, description = "A pass id already exists", body = ErrorBody),
+        (status = 413, description = "Too many specs, or the body is over 1 MiB", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn issue(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -138,7 +161,7 @@ pub async fn issue(
 }
 
 /// One rejected CSV line.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct Rejected {
     /// 1-based line number in the file (the header is line 1).
     pub line: u64,
@@ -149,7 +172,7 @@ pub struct Rejected {
 }
 
 /// The answer to an import.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct ImportReport {
     /// Passes imported.
     pub imported: usize,
@@ -234,6 +257,27 @@ fn row_spec(columns: &[String], record: &csv::StringRecord) -> Result<IssueReque
 
 /// `POST /v1/passes/import`: CSV with a header row; valid lines are
 /// imported, the others reported line by line.
+#[utoipa::path(
+    post,
+    path = "/v1/passes/import",
+    operation_id = "import_passes",
+    tag = "passes",
+    request_body(
+        description = "CSV with a header row: `event` (required), `kind`, `max_uses` (a number or \
+            `unlimited`), `valid_from`, `valid_until`, `gates` (`;`-separated), `display`, \
+            `dynamic_ttl_s`. At most 10 000 rows; body at most 4 MiB.",
+        content_type = "text/csv",
+        content = String,
+    ),
+    responses(
+        (status = 201, description = "Some lines imported; the report lists the rejected ones", body = ImportReport),
+        (status = 200, description = "Nothing imported; the report says why", body = ImportReport),
+        (status = 400, description = "The header row is missing or names an unknown column", body = ErrorBody),
+        (status = 409, description = "A pass id already exists", body = ErrorBody),
+        (status = 413, description = "Over 10 000 rows, or the body is over 4 MiB", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn import(
     State(state): State<AppState>,
     body: Bytes,
@@ -333,6 +377,18 @@ pub async fn import(
 }
 
 /// `GET /v1/passes?event=&kind=&status=&limit=&after=`.
+#[utoipa::path(
+    get,
+    path = "/v1/passes",
+    operation_id = "list_passes",
+    tag = "passes",
+    params(PassListQuery),
+    responses(
+        (status = 200, description = "One page of passes", body = PageView<PassView>),
+        (status = 400, description = "A bad or unknown parameter (`field` names it)", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn list(
     State(state): State<AppState>,
     RawQuery(raw): RawQuery,
@@ -366,7 +422,21 @@ pub async fn list(
     })))
 }
 
-/// `GET /v1/passes/{id}`.
+/// `GET /v1/passes/{id}`: the pass, its uses and a token (a dynamic pass: a
+/// freshly minted short-lived one).
+#[utoipa::path(
+    get,
+    path = "/v1/passes/{id}",
+    operation_id = "show_pass",
+    tag = "passes",
+    params(("id" = String, Path, description = "The pass id, 32 hex digits")),
+    responses(
+        (status = 200, description = "The pass", body = PassView),
+        (status = 400, description = "Not a pass id", body = ErrorBody),
+        (status = 404, description = "No such pass", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn show(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -380,7 +450,7 @@ pub async fn show(
 }
 
 /// The body of a status change or an annul.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReasonBody {
     /// Why (kept in the audit log).
@@ -437,7 +507,24 @@ pub fn admin_error(id: PassId, e: AdminError) -> ApiError {
     }
 }
 
-/// `POST /v1/passes/{id}/revoke`.
+/// `POST /v1/passes/{id}/revoke`, with `{"reason": ...}`; ordered with
+/// the pass's scans through its actor, and kept in the audit log.
+#[utoipa::path(
+    post,
+    path = "/v1/passes/{id}/revoke",
+    operation_id = "revoke_pass",
+    tag = "passes",
+    params(("id" = String, Path, description = "The pass id, 32 hex digits")),
+    request_body = ReasonBody,
+    responses(
+        (status = 200, description = "Revoked: refused until reactivated; the pass as it is now", body = PassView),
+        (status = 400, description = "Not a pass id, or no reason (or one over 256 bytes)", body = ErrorBody),
+        (status = 404, description = "No such pass", body = ErrorBody),
+        (status = 409, description = "The pass's status does not allow this change", body = ErrorBody),
+        (status = 413, description = "The body is over 64 KiB", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn revoke(
     State(s): State<AppState>,
     who: Who,
@@ -447,7 +534,24 @@ pub async fn revoke(
     change(s, who.0.name, id, AdminAction::Revoke, body).await
 }
 
-/// `POST /v1/passes/{id}/suspend`.
+/// `POST /v1/passes/{id}/suspend`, with `{"reason": ...}`; ordered with
+/// the pass's scans through its actor, and kept in the audit log.
+#[utoipa::path(
+    post,
+    path = "/v1/passes/{id}/suspend",
+    operation_id = "suspend_pass",
+    tag = "passes",
+    params(("id" = String, Path, description = "The pass id, 32 hex digits")),
+    request_body = ReasonBody,
+    responses(
+        (status = 200, description = "Suspended: refused for now; the pass as it is now", body = PassView),
+        (status = 400, description = "Not a pass id, or no reason (or one over 256 bytes)", body = ErrorBody),
+        (status = 404, description = "No such pass", body = ErrorBody),
+        (status = 409, description = "The pass's status does not allow this change", body = ErrorBody),
+        (status = 413, description = "The body is over 64 KiB", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn suspend(
     State(s): State<AppState>,
     who: Who,
@@ -457,7 +561,24 @@ pub async fn suspend(
     change(s, who.0.name, id, AdminAction::Suspend, body).await
 }
 
-/// `POST /v1/passes/{id}/reactivate`.
+/// `POST /v1/passes/{id}/reactivate`, with `{"reason": ...}`; ordered with
+/// the pass's scans through its actor, and kept in the audit log.
+#[utoipa::path(
+    post,
+    path = "/v1/passes/{id}/reactivate",
+    operation_id = "reactivate_pass",
+    tag = "passes",
+    params(("id" = String, Path, description = "The pass id, 32 hex digits")),
+    request_body = ReasonBody,
+    responses(
+        (status = 200, description = "Active again; the pass as it is now", body = PassView),
+        (status = 400, description = "Not a pass id, or no reason (or one over 256 bytes)", body = ErrorBody),
+        (status = 404, description = "No such pass", body = ErrorBody),
+        (status = 409, description = "The pass's status does not allow this change", body = ErrorBody),
+        (status = 413, description = "The body is over 64 KiB", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn reactivate(
     State(s): State<AppState>,
     who: Who,

@@ -1,7 +1,7 @@
 //! `GET /v1/passes/{id}/qr`: the pass's QR code, rendered on demand and never
 //! stored. For a dynamic pass it holds a freshly minted short-lived token.
 
-use crate::api::{ApiError, PassView};
+use crate::api::{ApiError, ErrorBody, PassView};
 use crate::http::AppState;
 use axum::extract::{Path, Query, State};
 use axum::http::header;
@@ -25,7 +25,22 @@ pub struct QrQuery {
     format: Option<String>,
 }
 
-/// The QR code of a pass.
+/// `GET /v1/passes/{id}/qr`: the QR code of a pass (error correction M,
+/// quiet zone), rendered on demand, never stored, `Cache-Control: no-store`.
+#[utoipa::path(
+    get,
+    path = "/v1/passes/{id}/qr",
+    operation_id = "pass_qr",
+    tag = "passes",
+    params(("id" = String, Path, description = "The pass id, 32 hex digits"), super::openapi::QrFormat),
+    responses(
+        (status = 200, description = "The QR code of the pass's token (a dynamic pass: a freshly minted one)",
+            content(("image/svg+xml"), ("image/png"))),
+        (status = 400, description = "Not a pass id, or a format other than svg or png", body = ErrorBody),
+        (status = 404, description = "No such pass", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn qr(
     State(state): State<AppState>,
     Path(id): Path<String>,

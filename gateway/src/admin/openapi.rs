@@ -1,0 +1,294 @@
+//! The admin API's OpenAPI 3.1 document, generated from the code with
+//! `utoipa` and served at `GET /v1/openapi.json` (no token: it describes the
+//! API and holds no data).
+//!
+//! Each handler carries its own `#[utoipa::path]` (path, body, parameters,
+//! its own answers and the `bearer` security requirement); [`FromRoutes`]
+//! then walks [`ROUTES`] and adds what the table knows for every admin
+//! operation: the one-line summary, the role it needs, 401, and 403 where a
+//! role can be refused. The test `gateway/tests/openapi.rs` holds the
+//! document and [`ROUTES`] to each other in both directions.
+//!
+//! The query parameter structs below only describe the parameters: the
+//! handlers read the raw query themselves ([`super::params`]) so that every
+//! problem is a 400 naming the parameter.
+
+use super::{ROUTES, Route};
+use crate::api::{ApiError, ErrorBody, IssueRequest, PassView, ScanView};
+use crate::tokens::Permission;
+use axum::http::header;
+use axum::response::IntoResponse;
+use scangate_core::{AdminAction, AuditRecord, Kind, Reason, Status};
+use serde::Serialize;
+use std::sync::OnceLock;
+use utoipa::openapi::path::Operation;
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::openapi::{ComponentsBuilder, Ref, ResponseBuilder};
+use utoipa::{IntoParams, Modify, OpenApi, ToSchema};
+
+/// The name of the security scheme every admin operation requires.
+pub const SECURITY_SCHEME: &str = "bearer";
+/// Where the document is served.
+pub const PATH: &str = "/v1/openapi.json";
+/// The endpoints outside [`ROUTES`] that need no token, as `(method, path)`;
+/// the document describes them too, without a security requirement.
+pub const PUBLIC: &[(&str, &str)] = &[
+    ("GET", PATH),
+    ("GET", "/healthz"),
+    ("GET", "/readyz"),
+    ("GET", "/metrics"),
+];
+
+/// The document.
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "scangate admin API",
+        description = "The operator HTTP plane of a scangate gateway: passes, scans, the audit log, \
+            scanner devices. Every `/v1/` endpoint except this document needs \
+            `Authorization: Bearer <admin token>`; the role each needs is in its description. \
+            Errors are `{\"error\": {\"code\", \"message\", \"field\"}}`."
+    ),
+    paths(
+        super::passes::issue,
+        super::passes::list,
+        super::passes::import,
+        super::passes::show,
+        super::qr::qr,
+        super::logs::pass_scans,
+        super::logs::pass_audit,
+        super::passes::revoke,
+        super::passes::suspend,
+        super::passes::reactivate,
+        super::logs::scans,
+        super::logs::annul,
+        super::logs::audit,
+        super::devices::list,
+        super::devices::revoke,
+        serve,
+        crate::http::healthz,
+        crate::http::readyz,
+        crate::http::metrics,
+    ),
+    components(schemas(
+        ErrorBody,
+        ApiError,
+        IssueRequest,
+        IssueBody,
+        PassView,
+        ScanView,
+        DecisionWord,
+        Kind,
+        Status,
+        Reason,
+        AdminAction,
+        AuditRecord,
+    )),
+    modifiers(&FromRoutes),
+    tags(
+        (name = "passes", description = "Issue, import, find and change passes"),
+        (name = "scans", description = "Scans, annulment and the audit log"),
+        (name = "devices", description = "Scanner devices (certificates)"),
+        (name = "ops", description = "Health, readiness, metrics, this document"),
+    )
+)]
+pub struct ApiDoc;
+
+/// The document as JSON, built once.
+pub fn json() -> &'static str {
+    static JSON: OnceLock<String> = OnceLock::new();
+    JSON.get_or_init(|| {
+        ApiDoc::openapi().to_pretty_json().unwrap_or_else(|e| {
+            format!("{{\"error\": \"cannot render the OpenAPI document: {e}\"}}")
+        })
+    })
+}
+
+/// `GET /v1/openapi.json`: this document (no token needed).
+#[utoipa::path(
+    get,
+    path = "/v1/openapi.json",
+    operation_id = "openapi",
+    tag = "ops",
+    responses((status = 200, description = "The OpenAPI 3.1 document of this API", content_type = "application/json")),
+)]
+pub async fn serve() -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "application/json")], json())
+}
+
+/// Adds what [`ROUTES`] says to every admin operation: the summary, the role,
+/// the `bearer` scheme, 401 and (where a role can be refused) 403.
+pub struct FromRoutes;
+
+impl Modify for FromRoutes {
+    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        let components = doc
+            .components
+            .get_or_insert_with(|| ComponentsBuilder::new().build());
+        components.add_security_scheme(
+            SECURITY_SCHEME,
+            SecurityScheme::Http({
+                let mut http = Http::new(HttpAuthScheme::Bearer);
+                http.description = Some(
+                    "An admin token (`scangate token create --role admin|operator|viewer`)."
+                        .to_owned(),
+                );
+                http
+            }),
+        );
+        for route in ROUTES {
+            let Some(item) = doc.paths.paths.get_mut(route.path) else {
+                continue;
+            };
+            let op = match route.method {
+                "POST" => item.post.as_mut(),
+                _ => item.get.as_mut(),
+            };
+            if let Some(op) = op {
+                annotate(op, route);
+            }
+        }
+    }
+}
+
+fn error_response(description: &str) -> ResponseBuilder {
+    ResponseBuilder::new().description(description).content(
+        "application/json",
+        utoipa::openapi::ContentBuilder::new()
+            .schema(Some(Ref::from_schema_name("ErrorBody")))
+            .build(),
+    )
+}
+
+fn annotate(op: &mut Operation, route: &Route) {
+    let role = match route.needs {
+        Permission::Read => "viewer",
+        Permission::Operate => "operator",
+        Permission::Admin => "admin",
+    };
+    let detail = op.description.take().or_else(|| op.summary.take());
+    op.summary = Some(route.summary.to_owned());
+    op.description = Some(match detail {
+        Some(d) => format!("Needs role `{role}` or above.\n\n{d}"),
+        None => format!("Needs role `{role}` or above."),
+    });
+    op.responses.responses.insert(
+        "401".to_owned(),
+        error_response("No `Authorization: Bearer` header, or an unknown token")
+            .build()
+            .into(),
+    );
+    if route.needs != Permission::Read {
+        op.responses.responses.insert(
+            "403".to_owned(),
+            error_response(&format!("The token's role is below `{role}`"))
+                .build()
+                .into(),
+        );
+    }
+}
+
+/// The body of `POST /v1/passes` as JSON: one spec or an array of specs
+/// (NDJSON, one spec a line, with `Content-Type: application/x-ndjson`).
+#[derive(Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum IssueBody {
+    /// One spec (its `count` may ask for many identical passes).
+    One(IssueRequest),
+    /// Several specs, issued all or none.
+    Many(Vec<IssueRequest>),
+}
+
+/// A scan's outcome.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum DecisionWord {
+    /// Let in; the use was counted.
+    Granted,
+    /// Kept out; see `reason`.
+    Denied,
+}
+
+/// `GET /v1/passes` parameters.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PassListQuery {
+    /// Only this event's passes.
+    pub event: Option<String>,
+    /// Only this kind.
+    pub kind: Option<Kind>,
+    /// Only this status.
+    pub status: Option<Status>,
+    /// Page size, 1 to 1000 (default 100).
+    #[param(minimum = 1, maximum = 1000)]
+    pub limit: Option<u32>,
+    /// `next` of the previous page.
+    pub after: Option<String>,
+}
+
+/// The filters of every scan list.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ScanFilters {
+    /// Only scans at this gate.
+    pub gate: Option<String>,
+    /// Only grants or only denials.
+    pub decision: Option<DecisionWord>,
+    /// Only denials for this reason.
+    pub reason: Option<Reason>,
+    /// Scans decided at or after this time (RFC 3339).
+    #[param(format = DateTime)]
+    pub from: Option<String>,
+    /// Scans decided before this time (RFC 3339).
+    #[param(format = DateTime)]
+    pub until: Option<String>,
+    /// Page size, 1 to 1000 (default: 1000 for a pass's array, 100 for a page).
+    #[param(minimum = 1, maximum = 1000)]
+    pub limit: Option<u32>,
+    /// The cursor of the previous answer.
+    pub after: Option<String>,
+}
+
+/// `GET /v1/scans` scope: exactly one of `pass` or `event`.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ScanScopeQuery {
+    /// The scans of this pass (32 hex digits).
+    pub pass: Option<String>,
+    /// The scans of this event.
+    pub event: Option<String>,
+}
+
+/// The filters of the audit log (`pass` only on `/v1/audit`).
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct AuditFilters {
+    /// Changes at or after this time (RFC 3339).
+    #[param(format = DateTime)]
+    pub from: Option<String>,
+    /// Changes before this time (RFC 3339).
+    #[param(format = DateTime)]
+    pub until: Option<String>,
+    /// Page size, 1 to 1000 (default: 1000 for a pass's array, 100 for a page).
+    #[param(minimum = 1, maximum = 1000)]
+    pub limit: Option<u32>,
+    /// The cursor of the previous answer.
+    pub after: Option<String>,
+}
+
+/// `GET /v1/audit`'s own parameter.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct AuditPassQuery {
+    /// Only this pass's changes (32 hex digits).
+    pub pass: Option<String>,
+}
+
+/// `GET /v1/passes/{id}/qr` parameters.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct QrFormat {
+    /// `svg` (default) or `png`.
+    #[param(pattern = "^(svg|png)$")]
+    pub format: Option<String>,
+}
