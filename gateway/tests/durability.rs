@@ -4,15 +4,12 @@
 mod common;
 
 use bytes::BytesMut;
-use common::{Gateway, connect};
+use common::Gateway;
 use scangate_client::ScanInput;
 use scangate_core::frame;
-use scangate_core::wire::{
-    ALPN, ErrorCode, Request, RequestBody, Response, ResponseBody, ScanRequest,
-};
+use scangate_core::wire::{ErrorCode, Request, RequestBody, Response, ResponseBody, ScanRequest};
 use scangate_core::{Decision, ScanId};
 use std::collections::{HashMap, HashSet};
-use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -159,22 +156,7 @@ async fn sigterm_answers_every_scan_in_flight_and_exits_0() {
     let passes = gw
         .issue(serde_json::json!({"event": "fest", "unlimited": true, "count": 10}))
         .await;
-    // Warm the connection path with the SDK (also issues the device cert).
-    drop(connect(&gw.dir, gw.quic, "term").await);
-
-    let pki = scangate_certs::Pki::open(&dir.path().join("pki"));
-    let files = pki.scanner_files("term").expect("files");
-    let read = |p: &std::path::Path| std::fs::read_to_string(p).expect("pem");
-    let (ca, cert, key) = (
-        read(&pki.ca_cert_path()),
-        read(&files.cert),
-        read(&files.key),
-    );
-    let tls = scangate_certs::client_config(&ca, Some((&cert, &key)), ALPN).expect("tls");
-    let crypto = quinn::crypto::rustls::QuicClientConfig::try_from(tls).expect("quic tls");
-    let mut endpoint =
-        quinn::Endpoint::client(SocketAddr::from(([127, 0, 0, 1], 0))).expect("endpoint");
-    endpoint.set_default_client_config(quinn::ClientConfig::new(Arc::new(crypto)));
+    let endpoint = common::quic_client(common::tls_for(dir.path(), Some("term")));
     let conn = endpoint
         .connect(gw.quic, "localhost")
         .expect("connect")

@@ -4,42 +4,14 @@
 mod common;
 
 use bytes::{BufMut, BytesMut};
-use common::{Gateway, scan};
+use common::{Gateway, pem, quic_client, scan, tls_for};
 use scangate_core::frame::{self, FRAME_MAX_BYTES};
 use scangate_core::wire::{
     ALPN, ErrorCode, Request, RequestBody, Response, ResponseBody, ScanRequest,
 };
 use scangate_core::{Decision, ScanId};
 use std::net::SocketAddr;
-use std::path::Path;
-use std::sync::Arc;
 use std::time::Duration;
-
-fn quic_client(tls: rustls::ClientConfig) -> quinn::Endpoint {
-    let crypto = quinn::crypto::rustls::QuicClientConfig::try_from(tls).expect("quic tls");
-    let mut endpoint =
-        quinn::Endpoint::client(SocketAddr::from(([127, 0, 0, 1], 0))).expect("endpoint");
-    endpoint.set_default_client_config(quinn::ClientConfig::new(Arc::new(crypto)));
-    endpoint
-}
-
-fn pem(path: &Path) -> String {
-    std::fs::read_to_string(path).expect("pem")
-}
-
-fn tls_for(dir: &Path, device: Option<&str>) -> rustls::ClientConfig {
-    let pki = scangate_certs::Pki::open(&dir.join("pki"));
-    let ca = pem(&pki.ca_cert_path());
-    let identity = device.map(|d| {
-        let files = pki.scanner_files(d).expect("name");
-        if !files.cert.exists() {
-            pki.issue_scanner(d).expect("issue");
-        }
-        (pem(&files.cert), pem(&files.key))
-    });
-    let identity = identity.as_ref().map(|(c, k)| (c.as_str(), k.as_str()));
-    scangate_certs::client_config(&ca, identity, ALPN).expect("client tls")
-}
 
 /// Opens a connection and proves it can be used (the server only rejects a
 /// bad client certificate after the client's handshake completes).

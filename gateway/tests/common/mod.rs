@@ -12,6 +12,7 @@ use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::Arc;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -270,4 +271,34 @@ pub fn metric(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
         })
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
         .sum()
+}
+
+/// A raw quinn client endpoint on loopback using `tls`.
+pub fn quic_client(tls: rustls::ClientConfig) -> quinn::Endpoint {
+    let crypto = quinn::crypto::rustls::QuicClientConfig::try_from(tls).expect("quic tls");
+    let mut endpoint =
+        quinn::Endpoint::client(SocketAddr::from(([127, 0, 0, 1], 0))).expect("endpoint");
+    endpoint.set_default_client_config(quinn::ClientConfig::new(Arc::new(crypto)));
+    endpoint
+}
+
+/// A PEM file as text.
+pub fn pem(path: &Path) -> String {
+    std::fs::read_to_string(path).expect("pem")
+}
+
+/// Scanner TLS for `device` (its certificate issued if missing), or with no
+/// client certificate when `None`.
+pub fn tls_for(dir: &Path, device: Option<&str>) -> rustls::ClientConfig {
+    let pki = scangate_certs::Pki::open(&dir.join("pki"));
+    let ca = pem(&pki.ca_cert_path());
+    let identity = device.map(|d| {
+        let files = pki.scanner_files(d).expect("name");
+        if !files.cert.exists() {
+            pki.issue_scanner(d).expect("issue");
+        }
+        (pem(&files.cert), pem(&files.key))
+    });
+    let identity = identity.as_ref().map(|(c, k)| (c.as_str(), k.as_str()));
+    scangate_certs::client_config(&ca, identity, scangate_core::wire::ALPN).expect("client tls")
 }
