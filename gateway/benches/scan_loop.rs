@@ -3,13 +3,15 @@
 //! commits, gateway and load in one process on this machine's cores.
 //!
 //! Baseline in the same run: `ping` through the same connections and SDK (the
-//! transport's ceiling: framing, QUIC, TLS, no decision, no disk).
+//! transport's ceiling: framing, QUIC, TLS, no decision, no disk). A third
+//! run sends forged tokens: what rejecting them at the edge costs.
 //!
 //! `cargo bench -p scangate --bench scan_loop -- [--seconds S] [--connections C] [--depth D] [--passes P]`
 
 use scangate::config::ServeConfig;
 use scangate::datadir::DEV_SCANNER;
 use scangate_client::{ScanInput, Scanner, ScannerConfig};
+use scangate_core::{Decision, Reason};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -67,12 +69,23 @@ impl Run {
     }
 }
 
+/// What each request of a run is.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Work {
+    /// `ping`: transport only.
+    Ping,
+    /// A scan of a valid pass with unlimited uses: a durable grant.
+    Grant,
+    /// A scan of a forged token: rejected at the edge.
+    Forged,
+}
+
 async fn drive(
     scanners: &[Scanner],
     depth: usize,
     secs: u64,
     tokens: Arc<Vec<String>>,
-    ping: bool,
+    work: Work,
 ) -> Run {
     let stop = Arc::new(AtomicBool::new(false));
     let started = Instant::now();
@@ -85,7 +98,7 @@ async fn drive(
                 let mut lat = Vec::new();
                 while !stop.load(Ordering::Relaxed) {
                     let t = Instant::now();
-                    if ping {
+                    if work == Work::Ping {
                         s.ping().await.expect("ping");
                     } else {
                         x ^= x << 13;
@@ -101,7 +114,11 @@ async fn drive(
                             })
                             .await
                             .expect("scan");
-                        assert!(r.decision.is_granted(), "{:?}", r.decision);
+                        let expected = match work {
+                            Work::Forged => Decision::Denied(Reason::Forged),
+                            _ => Decision::Granted,
+                        };
+                        assert_eq!(r.decision, expected);
                     }
                     lat.push(t.elapsed().as_micros().min(u128::from(u32::MAX)) as u32);
                 }
@@ -175,9 +192,23 @@ fn main() {
             .expect("scanner config");
             scanners.push(Scanner::connect(config).await.expect("connect"));
         }
-        let _warm = drive(&scanners, a.depth, 1, tokens.clone(), false).await;
-        let ping = drive(&scanners, a.depth, a.seconds, tokens.clone(), true).await;
-        let scan = drive(&scanners, a.depth, a.seconds, tokens.clone(), false).await;
+        // Forged: each valid token with its last character changed (the tag
+        // no longer verifies); decided at the edge, no actor, cache or store.
+        let forged: Arc<Vec<String>> = Arc::new(
+            tokens
+                .iter()
+                .map(|t| {
+                    let mut f = t.clone();
+                    let last = f.pop().expect("token");
+                    f.push(if last == 'A' { 'B' } else { 'A' });
+                    f
+                })
+                .collect(),
+        );
+        let _warm = drive(&scanners, a.depth, 1, tokens.clone(), Work::Grant).await;
+        let ping = drive(&scanners, a.depth, a.seconds, tokens.clone(), Work::Ping).await;
+        let scan = drive(&scanners, a.depth, a.seconds, tokens.clone(), Work::Grant).await;
+        let rejected = drive(&scanners, a.depth, a.seconds, forged, Work::Forged).await;
         println!(
             "gateway on loopback: {} connections x {} in flight = {} scans in flight, {} passes, {} s each, 2 worker threads, gateway and load in one process",
             a.connections,
@@ -188,7 +219,11 @@ fn main() {
         );
         println!("| workload | ops/s | p50 ms | p99 ms | ratio to ping |");
         println!("| --- | ---: | ---: | ---: | ---: |");
-        for (name, r) in [("ping (transport ceiling)", &ping), ("durable scans (all grants)", &scan)] {
+        for (name, r) in [
+            ("ping (transport ceiling)", &ping),
+            ("durable scans (all grants)", &scan),
+            ("forged tokens rejected", &rejected),
+        ] {
             println!(
                 "| {name} | {:.0} | {:.2} | {:.2} | {:.2} |",
                 r.rate(),
