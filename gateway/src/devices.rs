@@ -86,6 +86,12 @@ impl Revocations {
         self.changed.send_modify(|n| *n = n.wrapping_add(1));
     }
 
+    /// How many times the list may have changed: a connection that saw the
+    /// same number already knows its answer (one atomic read per scan).
+    pub fn generation(&self) -> u64 {
+        *self.changed.borrow()
+    }
+
     /// A receiver that is told whenever the list may have changed.
     pub fn subscribe(&self) -> watch::Receiver<u64> {
         self.changed.subscribe()

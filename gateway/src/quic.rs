@@ -11,6 +11,7 @@ use scangate_core::Reason;
 use scangate_core::frame::{self, DecodeError, FrameError, LENGTH_BYTES};
 use scangate_core::wire::{ErrorCode, Request, RequestBody, Response, ResponseBody};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 use tokio::sync::{Semaphore, mpsc};
 use tokio_util::sync::CancellationToken;
@@ -127,6 +128,7 @@ impl Listener {
         };
         let device = device_of(&conn).unwrap_or_else(|| "unknown-device".to_owned());
         let mut revocations = self.revoked.subscribe();
+        let generation = self.revoked.generation();
         if self.revoked.is_revoked(&device) {
             counter!("scangate_connections_refused_total", "cause" => "revoked").increment(1);
             tracing::info!(%device, "refused a revoked scanner device");
@@ -137,6 +139,11 @@ impl Listener {
         let bucket = self.limiter.bucket(&device);
         let in_flight = Arc::new(Semaphore::new(self.limits.max_in_flight_per_connection));
         let device: Arc<str> = device.into();
+        let standing = Arc::new(Standing {
+            conn: conn.clone(),
+            seen: AtomicU64::new(generation),
+            revoked: AtomicBool::new(false),
+        });
         loop {
             let (send, recv) = tokio::select! {
                 _ = self.shutdown.cancelled() => break,
@@ -159,6 +166,7 @@ impl Listener {
                 device: device.clone(),
                 bucket: bucket.clone(),
                 in_flight: in_flight.clone(),
+                standing: standing.clone(),
             };
             self.tracker.spawn(stream.run(send, recv));
         }
@@ -180,6 +188,33 @@ struct Stream {
     device: Arc<str>,
     bucket: Arc<Bucket>,
     in_flight: Arc<Semaphore>,
+    standing: Arc<Standing>,
+}
+
+/// Whether a connection's device is still allowed, checked on every scan:
+/// a revoke answered by the admin API bumps the revocation generation before
+/// it answers, so no scan read after that is decided for the revoked device,
+/// even before the connection task has closed the connection.
+struct Standing {
+    conn: Connection,
+    seen: AtomicU64,
+    revoked: AtomicBool,
+}
+
+impl Standing {
+    /// True (and the connection closed) once the device is revoked.
+    fn revoked(&self, device: &str, revocations: &crate::devices::Revocations) -> bool {
+        let generation = revocations.generation();
+        if self.seen.swap(generation, Ordering::AcqRel) != generation
+            && revocations.is_revoked(device)
+            && !self.revoked.swap(true, Ordering::AcqRel)
+        {
+            counter!("scangate_connections_refused_total", "cause" => "revoked").increment(1);
+            tracing::info!(%device, "closing a revoked scanner device's connection");
+            self.conn.close(codes::DEVICE_REVOKED, b"device revoked");
+        }
+        self.revoked.load(Ordering::Acquire)
+    }
 }
 
 impl Stream {
@@ -280,6 +315,10 @@ impl Stream {
             }
             RequestBody::Scan(req) => req,
         };
+        if self.standing.revoked(&self.device, &self.listener.revoked) {
+            // The connection is closed: nothing of this device is decided.
+            return;
+        }
         if self.listener.shutdown.is_cancelled() {
             let body = error(
                 ErrorCode::ShuttingDown,
