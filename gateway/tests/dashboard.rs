@@ -238,9 +238,11 @@ async fn the_page_follows_real_scans_live() {
                 && p["north"][3] == "1"
                 && p["fest"][1] == "3"
                 && p["fest"][2] == "4"
+                // Latency quantiles come from the last seconds' samples and
+                // may show a snapshot after the counts.
+                && p["p50"] != "–"
         })
         .await;
-    assert_ne!(page["p50"], "–", "a latency is shown once scans were timed");
     let short = &a.id[..8];
     let denial = &page["denials"][0];
     assert_eq!(denial[1], "north", "{denial}");
