@@ -63,6 +63,8 @@ pub fn list(path: &Path) -> Result<Vec<RevokedDevice>> {
 pub struct Revocations {
     file: Watched<RevokedFile>,
     changed: watch::Sender<u64>,
+    /// Bumped on every refresh; read lock-free on the scan path.
+    generation: std::sync::atomic::AtomicU64,
 }
 
 impl Revocations {
@@ -72,6 +74,7 @@ impl Revocations {
         Revocations {
             file: Watched::new(path),
             changed,
+            generation: std::sync::atomic::AtomicU64::new(0),
         }
     }
 
@@ -83,13 +86,15 @@ impl Revocations {
 
     /// Tells open connections to look again (after a revoke through the API).
     pub fn refresh(&self) {
+        self.generation
+            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
         self.changed.send_modify(|n| *n = n.wrapping_add(1));
     }
 
     /// How many times the list may have changed: a connection that saw the
     /// same number already knows its answer (one atomic read per scan).
     pub fn generation(&self) -> u64 {
-        *self.changed.borrow()
+        self.generation.load(std::sync::atomic::Ordering::Acquire)
     }
 
     /// A receiver that is told whenever the list may have changed.
@@ -109,7 +114,7 @@ impl Revocations {
             let now = self.file.get();
             if !std::sync::Arc::ptr_eq(&now, &last) {
                 last = now;
-                self.changed.send_modify(|n| *n = n.wrapping_add(1));
+                self.refresh();
             }
         }
     }
