@@ -154,9 +154,12 @@ impl Actor for PassActor {
                 state.last_request = Instant::now();
                 let answer = state.scan(scan).await;
                 state.stop_if_failed(&myself);
+                // Settle whether this actor stays before answering, so a scan
+                // the caller sends after this answer never races the stop.
+                drop(ticket);
+                state.stop_if_spent(&myself);
                 // The caller may have given up (deadline); nothing to do then.
                 let _ = reply.send(answer);
-                drop(ticket);
             }
             PassMsg::Admin {
                 change,
@@ -403,6 +406,17 @@ impl State {
         if self.failed {
             self.queue.close();
             myself.stop(Some("store failed".into()));
+        }
+    }
+
+    /// Stops at once when the pass can no longer be granted (used up,
+    /// revoked, expired) and nothing is queued: a single-use ticket's actor
+    /// (~11 KB) does not linger for `idle_stop` after its one grant. A later
+    /// scan starts a fresh actor from the store, like after an idle stop.
+    fn stop_if_spent(&self, myself: &ActorRef<PassMsg>) {
+        if !self.failed && self.pass.is_spent(now_ms()) && self.queue.close_if_empty() {
+            tracing::debug!(pass = %self.pass.id.short(), "pass spent, stopping its actor");
+            myself.stop(Some("spent".into()));
         }
     }
 

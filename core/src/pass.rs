@@ -276,6 +276,16 @@ impl Pass {
         Ok(())
     }
 
+    /// True when no scan at or after `now_ms` can be granted without an
+    /// operator's change: revoked, used up, or past its validity window. Such
+    /// a pass needs no resident state (its actor may stop at once; a later
+    /// scan is decided from the store).
+    pub fn is_spent(&self, now_ms: i64) -> bool {
+        self.status == Status::Revoked
+            || self.remaining() == Some(0)
+            || self.valid_until_ms.is_some_and(|until| now_ms >= until)
+    }
+
     /// Uses left before `used_up`; `None` when unlimited.
     pub fn remaining(&self) -> Option<u32> {
         self.max_uses.map(|max| max.saturating_sub(self.uses))
@@ -391,6 +401,26 @@ pub(crate) mod tests {
                 ..
             })
         ));
+    }
+
+    #[test]
+    fn spent_passes_are_revoked_used_up_or_over() {
+        let p = sample();
+        assert!(!p.is_spent(1_500));
+        assert!(p.is_spent(2_000), "past valid_until");
+        let mut used = sample();
+        used.uses = 1;
+        assert!(used.is_spent(1_500));
+        let mut revoked = sample();
+        revoked.status = Status::Revoked;
+        assert!(revoked.is_spent(1_500));
+        let mut suspended = sample();
+        suspended.status = Status::Suspended;
+        assert!(!suspended.is_spent(1_500), "a suspension is usually lifted");
+        let mut unlimited = sample();
+        unlimited.max_uses = None;
+        unlimited.uses = 10;
+        assert!(!unlimited.is_spent(1_500));
     }
 
     #[test]

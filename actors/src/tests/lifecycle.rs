@@ -185,7 +185,9 @@ async fn a_hung_store_times_out_and_the_actor_restarts() {
 
 #[tokio::test]
 async fn a_stopped_actor_left_in_the_map_is_replaced_once() {
-    let p = pass(Some(2));
+    // Three uses, so the pass is not spent after two grants (a spent pass's
+    // actor stops by itself).
+    let p = pass(Some(3));
     let (registry, _store) = setup(config(), &[&p]);
     assert!(granted(&registry.scan(p.id, scan("r1")).await.expect("r1")));
     let stale = registry
@@ -283,4 +285,26 @@ async fn spawning_an_actor_does_not_touch_the_store() {
     assert_eq!(registry.live_actors(), 1);
     handle.actor.stop(None);
     wait_until("the actor is gone", || registry.live_actors() == 0).await;
+}
+
+#[tokio::test]
+async fn a_spent_pass_lets_its_actor_go_at_once() {
+    let p = pass(Some(1));
+    let (registry, _store) = setup(config(), &[&p]);
+    assert!(granted(
+        &registry.scan(p.id, scan("only")).await.expect("grant")
+    ));
+    // No idle wait: the one use is gone, so the actor stops right away.
+    wait_until("the spent pass's actor stopped", || {
+        registry.live_actors() == 0
+    })
+    .await;
+    let again = registry.scan(p.id, scan("again")).await.expect("rescan");
+    assert_eq!(again.decision, Decision::Denied(Reason::UsedUp));
+    assert_eq!(again.uses, Some(1), "the fresh actor starts from the store");
+    let retry = registry.scan(p.id, scan("only")).await.expect("retry");
+    assert!(
+        granted(&retry) && retry.replayed,
+        "a retry still gets the first decision"
+    );
 }
