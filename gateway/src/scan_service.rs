@@ -144,11 +144,7 @@ impl ScanService {
         latency: Option<Duration>,
     ) {
         let reason = decision.reason().map_or("none", Reason::as_str);
-        let outcome = if decision.is_granted() {
-            "granted"
-        } else {
-            "denied"
-        };
+        let outcome = crate::api::decision_word(decision.is_granted());
         counter!(
             "scangate_scans_total",
             "decision" => outcome,
