@@ -28,6 +28,22 @@ async fn concurrent_grants(max_uses: u32, scans: usize) {
     assert_eq!(grants, max_uses as usize);
     assert_eq!(used_up, scans - max_uses as usize);
     assert_eq!(store.stored(p.id).uses, max_uses);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_first_scans_start_one_actor() {
+    // Unlimited, so the pass is never spent and its actor stays for all 50
+    // (a spent pass's actor stops at once and a later scan starts another).
+    let p = pass(None);
+    let (registry, _store) = setup(config(), &[&p]);
+    let mut set = JoinSet::new();
+    for i in 0..50 {
+        let registry = registry.clone();
+        set.spawn(async move { registry.scan(p.id, scan(&format!("f{i}"))).await });
+    }
+    for outcome in set.join_all().await {
+        assert!(granted(&outcome.expect("decided")));
+    }
     assert_eq!(
         registry.directory().started_count(),
         1,
