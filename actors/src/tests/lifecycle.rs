@@ -23,23 +23,8 @@ async fn a_full_queue_answers_busy() {
         ..config()
     };
     let (registry, store) = setup(cfg, &[&p]);
-    store.set_mode(CommitMode::Hold);
-    let first = tokio::spawn({
-        let registry = registry.clone();
-        async move { registry.scan(p.id, scan("q1")).await }
-    });
-    wait_until("the first commit is held", || store.commits_started() == 1).await;
-    let second = tokio::spawn({
-        let registry = registry.clone();
-        async move { registry.scan(p.id, scan("q2")).await }
-    });
-    let queue = registry
-        .directory()
-        .live(p.id)
-        .expect("open")
-        .expect("live")
-        .queue;
-    wait_until("two requests are queued", || queue.len() == 2).await;
+    let (first, second, queue) =
+        hold_first_queue_second(&registry, &store, p.id, ["q1", "q2"]).await;
 
     let third = registry.scan(p.id, scan("q3")).await.expect("answered");
     assert_eq!(third, ScanOutcome::refused(Reason::Busy));
@@ -215,23 +200,8 @@ async fn a_stopped_actor_left_in_the_map_is_replaced_once() {
 async fn shutdown_finishes_queued_requests_then_refuses() {
     let p = pass(None);
     let (registry, store) = setup(config(), &[&p]);
-    store.set_mode(CommitMode::Hold);
-    let first = tokio::spawn({
-        let registry = registry.clone();
-        async move { registry.scan(p.id, scan("x1")).await }
-    });
-    wait_until("the first commit is held", || store.commits_started() == 1).await;
-    let second = tokio::spawn({
-        let registry = registry.clone();
-        async move { registry.scan(p.id, scan("x2")).await }
-    });
-    let queue = registry
-        .directory()
-        .live(p.id)
-        .expect("open")
-        .expect("live")
-        .queue;
-    wait_until("two requests are queued", || queue.len() == 2).await;
+    let (first, second, _queue) =
+        hold_first_queue_second(&registry, &store, p.id, ["x1", "x2"]).await;
 
     let shutdown = tokio::spawn({
         let registry = registry.clone();
@@ -307,4 +277,32 @@ async fn a_spent_pass_lets_its_actor_go_at_once() {
         granted(&retry) && retry.replayed,
         "a retry still gets the first decision"
     );
+}
+
+type Pending = tokio::task::JoinHandle<Result<ScanOutcome, ScanError>>;
+
+/// Holds the store's commits, sends one scan (its commit is held), then a
+/// second, and waits until both occupy the pass's queue.
+async fn hold_first_queue_second(
+    registry: &Registry,
+    store: &MemStore,
+    id: PassId,
+    scan_ids: [&'static str; 2],
+) -> (Pending, Pending, Arc<crate::queue::Queue>) {
+    store.set_mode(CommitMode::Hold);
+    let send = |scan_id: &'static str| {
+        let registry = registry.clone();
+        tokio::spawn(async move { registry.scan(id, scan(scan_id)).await })
+    };
+    let first = send(scan_ids[0]);
+    wait_until("the first commit is held", || store.commits_started() == 1).await;
+    let second = send(scan_ids[1]);
+    let queue = registry
+        .directory()
+        .live(id)
+        .expect("open")
+        .expect("live")
+        .queue;
+    wait_until("two requests are queued", || queue.len() == 2).await;
+    (first, second, queue)
 }
