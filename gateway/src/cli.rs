@@ -47,6 +47,9 @@ pub enum Command {
     Pass(pass_cmd::PassCommand),
     /// Scan a token from the terminal, as a scanner would.
     Scan(scan_cmd::ScanArgs),
+    /// The audit of admin actions (the operator journal).
+    #[command(subcommand)]
+    Audit(crate::audit_cmd::AuditCommand),
 }
 
 /// `scangate serve`.
@@ -102,6 +105,9 @@ pub enum CertsCommand {
     Revoke {
         /// The device name.
         name: String,
+        /// Why (kept in the operator journal).
+        #[arg(long)]
+        reason: Option<String>,
     },
 }
 
@@ -117,11 +123,17 @@ pub enum TokenCommand {
         /// Its name (the `who` of the audit log).
         #[arg(long)]
         name: String,
+        /// Why (kept in the operator journal).
+        #[arg(long)]
+        reason: Option<String>,
     },
     /// Revoke the token with this name.
     Revoke {
         /// The token's name.
         name: String,
+        /// Why (kept in the operator journal).
+        #[arg(long)]
+        reason: Option<String>,
     },
     /// List tokens (names and roles, never the tokens).
     List {
@@ -165,6 +177,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Token(cmd) => token(&data, cmd),
         Command::Pass(cmd) => pass_cmd::run(&data, cmd).await,
         Command::Scan(args) => scan_cmd::run(&data, args).await,
+        Command::Audit(cmd) => crate::audit_cmd::run(&data, cmd).await,
     }
 }
 
@@ -205,8 +218,10 @@ fn certs(data: &DataDir, cmd: CertsCommand) -> Result<ExitCode> {
                 }
             }
         }
-        CertsCommand::Revoke { name } => {
-            if crate::devices::revoke(&data.revoked_devices(), &name, "cli", crate::now_ms())? {
+        CertsCommand::Revoke { name, reason } => {
+            let who = crate::journal::cli_who();
+            let now = crate::now_ms();
+            if crate::devices::revoke_recorded(data, &name, &who, reason.as_deref(), now)? {
                 println!("device {name} revoked; a running gateway refuses it within a second");
             } else {
                 println!("device {name} was already revoked");
@@ -220,16 +235,20 @@ fn token(data: &DataDir, cmd: TokenCommand) -> Result<ExitCode> {
     crate::datadir::create_private_dir(data.root())?;
     let path = data.admin_tokens();
     match cmd {
-        TokenCommand::Create { role, name } => {
-            let token = crate::tokens::create(&path, &name, role, crate::now_ms())?;
+        TokenCommand::Create { role, name, reason } => {
+            let who = crate::journal::cli_who();
+            let (reason, now) = (reason.as_deref(), crate::now_ms());
+            let token = crate::tokens::create_recorded(data, &name, role, &who, reason, now)?;
             eprintln!(
                 "token {name:?} ({}) created; it is shown once, keep it safe:",
                 role.as_str()
             );
             println!("{token}");
         }
-        TokenCommand::Revoke { name } => {
-            crate::tokens::revoke(&path, &name)?;
+        TokenCommand::Revoke { name, reason } => {
+            let who = crate::journal::cli_who();
+            let (reason, now) = (reason.as_deref(), crate::now_ms());
+            crate::tokens::revoke_recorded(data, &name, &who, reason, now)?;
             println!("token {name:?} revoked");
         }
         TokenCommand::List { json } => {

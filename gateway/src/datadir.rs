@@ -8,6 +8,7 @@
 //!   admin-token     bearer token for the admin API (secret, 0600): the `bootstrap` admin
 //!   admin-tokens.json  named admin API tokens with roles, SHA-256 only (0600)
 //!   revoked-devices.json  scanner devices that may no longer connect (0600)
+//!   operator-audit.jsonl  the operator journal: one JSON line per admin action (0600)
 //!   store/          the embedded database
 //!   gateway.json    where the running gateway listens (written when ready)
 //! ```
@@ -75,6 +76,11 @@ impl DataDir {
     /// Revoked scanner devices.
     pub fn revoked_devices(&self) -> PathBuf {
         self.root.join("revoked-devices.json")
+    }
+
+    /// The operator journal ([`crate::journal`]).
+    pub fn operator_journal(&self) -> PathBuf {
+        self.root.join("operator-audit.jsonl")
     }
 
     /// The embedded store's directory.

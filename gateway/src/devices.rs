@@ -4,8 +4,10 @@
 //! closed right after the handshake with [`crate::quic::codes::DEVICE_REVOKED`],
 //! and its open connections are closed within [`RECHECK_INTERVAL`].
 
+use crate::datadir::DataDir;
+use crate::journal::{EditLock, Journal, OperatorAction, OperatorRecord};
 use crate::watched::{self, Watched};
-use anyhow::Result;
+use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -24,7 +26,7 @@ pub struct RevokedDevice {
     pub name: String,
     /// When (Unix ms).
     pub at_ms: i64,
-    /// Who revoked it (a token name, or `cli`).
+    /// Who revoked it (a token name, or `cli:USER`).
     pub who: String,
 }
 
@@ -51,6 +53,35 @@ pub fn revoke(path: &Path, name: &str, who: &str, now_ms: i64) -> Result<bool> {
         who: who.to_owned(),
     });
     watched::write_json(path, &file)?;
+    Ok(true)
+}
+
+/// [`revoke`] under the file's edit lock, recorded in the operator journal
+/// (`device.revoke`) when it changed anything, before it returns: what
+/// `scangate certs revoke` and `POST /v1/devices/{name}/revoke` call. The
+/// revocation stands even when the journal line cannot be written (that is
+/// then the error): a lost device is never let back in because of a log.
+pub fn revoke_recorded(
+    data: &DataDir,
+    name: &str,
+    who: &str,
+    reason: Option<&str>,
+    now_ms: i64,
+) -> Result<bool> {
+    crate::tokens::check_reason(reason)?;
+    let path = data.revoked_devices();
+    let _lock = EditLock::acquire(&path)
+        .with_context(|| format!("cannot lock {} for editing", path.display()))?;
+    if !revoke(&path, name, who, now_ms)? {
+        return Ok(false);
+    }
+    let record =
+        OperatorRecord::new(now_ms, who, OperatorAction::DeviceRevoke, name).reason(reason);
+    Journal::new(data.operator_journal())
+        .append(&record)
+        .with_context(|| {
+            format!("device {name} is revoked, but its audit line could not be written")
+        })?;
     Ok(true)
 }
 
@@ -140,4 +171,48 @@ pub fn issued(pki_dir: &Path) -> Result<Vec<String>> {
     }
     names.sort();
     Ok(names)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_revocation_is_journaled_once() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let data = DataDir::new(dir.path());
+        assert!(revoke_recorded(&data, "lost-phone", "lead", Some("stolen"), 5).expect("revoke"));
+        assert!(!revoke_recorded(&data, "lost-phone", "lead", None, 6).expect("again"));
+        assert!(revoke_recorded(&data, "bad name", "lead", None, 7).is_err());
+        let page = Journal::new(data.operator_journal())
+            .read(&crate::journal::JournalQuery {
+                limit: 10,
+                ..Default::default()
+            })
+            .expect("read");
+        assert_eq!(page.items.len(), 1, "only the change is journaled");
+        let r = &page.items[0];
+        assert_eq!(
+            (
+                r.action,
+                r.subject.as_str(),
+                r.who.as_str(),
+                r.reason.as_deref()
+            ),
+            (
+                OperatorAction::DeviceRevoke,
+                "lost-phone",
+                "lead",
+                Some("stolen")
+            )
+        );
+        assert!(is_listed(&data, "lost-phone"));
+    }
+
+    fn is_listed(data: &DataDir, name: &str) -> bool {
+        list(&data.revoked_devices())
+            .expect("list")
+            .iter()
+            .any(|d| d.name == name)
+    }
 }

@@ -13,11 +13,14 @@
 //! recorder), [`config`], [`datadir`], [`keys`], [`ratelimit`], [`signals`],
 //! [`pass_cmd`] and [`scan_cmd`] (client commands, over [`admin_client`]), [`admin`] (the admin API's
 //! routes, roles and handlers), [`tokens`] (admin tokens), [`devices`]
-//! (revoked scanners), [`watched`] (data-dir files a running gateway follows).
+//! (revoked scanners), [`watched`] (data-dir files a running gateway follows),
+//! [`journal`] (the operator journal of admin actions) and [`audit_cmd`]
+//! (`scangate audit`).
 
 pub mod admin;
 pub mod admin_client;
 pub mod api;
+pub mod audit_cmd;
 pub mod cli;
 pub mod config;
 pub mod dashboard;
@@ -25,6 +28,7 @@ pub mod datadir;
 pub mod devices;
 pub mod gate_label;
 pub mod http;
+pub mod journal;
 pub mod keys;
 pub mod live;
 pub mod pass_cmd;

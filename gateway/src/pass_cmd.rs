@@ -103,7 +103,8 @@ pub enum PassCommand {
         #[arg(long)]
         out: PathBuf,
     },
-    /// The audit log of admin changes, oldest first.
+    /// The audit log of passes' status changes and annulments, oldest
+    /// first (every admin action: `scangate audit operator`).
     Audit {
         /// Where and how.
         #[command(flatten)]
@@ -326,10 +327,11 @@ pub async fn run(data: &DataDir, cmd: PassCommand) -> Result<ExitCode> {
 
 /// Query parameters, percent-encoded.
 #[derive(Default, Clone)]
-struct Query(Vec<(&'static str, String)>);
+pub(crate) struct Query(Vec<(&'static str, String)>);
 
 impl Query {
-    fn add(&mut self, key: &'static str, value: Option<&str>) {
+    /// Adds `key=value` when there is a value.
+    pub(crate) fn add(&mut self, key: &'static str, value: Option<&str>) {
         if let Some(v) = value {
             self.0.push((key, v.to_owned()));
         }
@@ -356,7 +358,7 @@ fn percent_encode(s: &str) -> String {
 }
 
 /// Follows cursor pages of `path` until `limit` items or the end.
-async fn pages<T: serde::de::DeserializeOwned>(
+pub(crate) async fn pages<T: serde::de::DeserializeOwned>(
     client: &AdminClient,
     path: &str,
     query: Query,

@@ -6,10 +6,14 @@
 //! with every stored hash in constant time. The first-start `admin-token`
 //! keeps working as an `admin` named `bootstrap`. The gateway rereads the
 //! file when it changes ([`crate::watched`]), so created and revoked tokens
-//! take effect at the next request, without a restart.
+//! take effect at the next request, without a restart. `scangate token
+//! create|revoke` go through [`create_recorded`] and [`revoke_recorded`]:
+//! one edit at a time ([`EditLock`]), each recorded in the operator journal.
 
+use crate::datadir::DataDir;
+use crate::journal::{EditLock, Journal, OperatorAction, OperatorRecord};
 use crate::watched::{self, Watched};
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
@@ -152,15 +156,82 @@ pub fn create(path: &Path, name: &str, role: Role, now_ms: i64) -> Result<String
     Ok(token)
 }
 
-/// Removes the token named `name`.
-pub fn revoke(path: &Path, name: &str) -> Result<()> {
+/// Removes the token named `name`; answers what it was.
+pub fn revoke(path: &Path, name: &str) -> Result<TokenEntry> {
     let mut file: TokenFile = watched::read_json(path)?;
-    let before = file.tokens.len();
-    file.tokens.retain(|t| t.name != name);
-    if file.tokens.len() == before {
+    let Some(at) = file.tokens.iter().position(|t| t.name == name) else {
         bail!("no token named {name:?}");
+    };
+    let removed = file.tokens.remove(at);
+    watched::write_json(path, &file)?;
+    Ok(removed)
+}
+
+/// `scangate token create`: [`create`] under the file's edit lock, recorded
+/// in the operator journal (`token.create`, the name and role, never the
+/// token) before the token is handed back to be shown. When the journal
+/// line cannot be written the token is removed again (nobody has seen it),
+/// so no token exists that the journal does not know of.
+pub fn create_recorded(
+    data: &DataDir,
+    name: &str,
+    role: Role,
+    who: &str,
+    reason: Option<&str>,
+    now_ms: i64,
+) -> Result<String> {
+    check_reason(reason)?;
+    let path = data.admin_tokens();
+    let _lock = EditLock::acquire(&path)
+        .with_context(|| format!("cannot lock {} for editing", path.display()))?;
+    let token = create(&path, name, role, now_ms)?;
+    let record = OperatorRecord::new(now_ms, who, OperatorAction::TokenCreate, name)
+        .reason(reason)
+        .detail(format!("role {}", role.as_str()));
+    if let Err(e) = Journal::new(data.operator_journal()).append(&record) {
+        revoke(&path, name).context("and the new token could not be removed again")?;
+        bail!("token {name:?} was not created: its audit line could not be written: {e}");
     }
-    watched::write_json(path, &file)
+    Ok(token)
+}
+
+/// `scangate token revoke`: [`revoke`] under the file's edit lock, recorded
+/// in the operator journal (`token.revoke`, the name and the role it had).
+/// The revocation stands even when the journal line cannot be written
+/// (that is then the error).
+pub fn revoke_recorded(
+    data: &DataDir,
+    name: &str,
+    who: &str,
+    reason: Option<&str>,
+    now_ms: i64,
+) -> Result<()> {
+    check_reason(reason)?;
+    let path = data.admin_tokens();
+    let _lock = EditLock::acquire(&path)
+        .with_context(|| format!("cannot lock {} for editing", path.display()))?;
+    let removed = revoke(&path, name)?;
+    let record = OperatorRecord::new(now_ms, who, OperatorAction::TokenRevoke, name)
+        .reason(reason)
+        .detail(format!("role {}", removed.role.as_str()));
+    Journal::new(data.operator_journal())
+        .append(&record)
+        .with_context(|| {
+            format!("token {name:?} is revoked, but its audit line could not be written")
+        })
+}
+
+/// An optional operator reason: at most [`crate::journal::REASON_MAX_BYTES`].
+pub fn check_reason(reason: Option<&str>) -> Result<()> {
+    if let Some(r) = reason
+        && r.len() > crate::journal::REASON_MAX_BYTES
+    {
+        bail!(
+            "a reason is at most {} bytes",
+            crate::journal::REASON_MAX_BYTES
+        );
+    }
+    Ok(())
 }
 
 /// The stored tokens (names, roles, creation times).
@@ -242,5 +313,87 @@ mod tests {
         revoke(&path, "gate-lead").expect("revoke");
         assert_eq!(book.authenticate(&t), None);
         assert!(revoke(&path, "gate-lead").is_err());
+    }
+
+    #[test]
+    fn recorded_changes_are_journaled_without_the_token() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let data = DataDir::new(dir.path());
+        let t = create_recorded(
+            &data,
+            "door",
+            Role::Viewer,
+            "cli:ada",
+            Some("night shift"),
+            5,
+        )
+        .expect("create");
+        assert!(create_recorded(&data, "door", Role::Viewer, "cli:ada", None, 6).is_err());
+        assert!(
+            create_recorded(
+                &data,
+                "x",
+                Role::Viewer,
+                "cli:ada",
+                Some(&"r".repeat(300)),
+                6
+            )
+            .is_err()
+        );
+        revoke_recorded(&data, "door", "cli:bob", None, 7).expect("revoke");
+        assert!(revoke_recorded(&data, "door", "cli:bob", None, 8).is_err());
+        let text = std::fs::read_to_string(data.operator_journal()).expect("journal");
+        assert!(!text.contains(&t) && !text.contains(&t[4..]), "{text}");
+        let page = Journal::new(data.operator_journal())
+            .read(&crate::journal::JournalQuery {
+                limit: 10,
+                ..Default::default()
+            })
+            .expect("read");
+        let got: Vec<_> = page
+            .items
+            .iter()
+            .map(|r| {
+                (
+                    r.who.as_str(),
+                    r.action,
+                    r.subject.as_str(),
+                    r.reason.as_deref(),
+                    r.detail.as_deref(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (
+                    "cli:ada",
+                    OperatorAction::TokenCreate,
+                    "door",
+                    Some("night shift"),
+                    Some("role viewer")
+                ),
+                (
+                    "cli:bob",
+                    OperatorAction::TokenRevoke,
+                    "door",
+                    None,
+                    Some("role viewer")
+                ),
+            ],
+            "one line per change, none for refused ones"
+        );
+    }
+
+    #[test]
+    fn a_token_is_not_created_when_its_journal_line_cannot_be_written() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let data = DataDir::new(dir.path());
+        // The journal's path is a directory: appends fail.
+        std::fs::create_dir(data.operator_journal()).expect("mkdir");
+        let err =
+            create_recorded(&data, "door", Role::Admin, "cli:ada", None, 5).expect_err("refused");
+        assert!(format!("{err:#}").contains("was not created"), "{err:#}");
+        assert!(list(&data.admin_tokens()).expect("list").is_empty());
     }
 }

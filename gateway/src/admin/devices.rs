@@ -1,11 +1,18 @@
-//! Scanner devices: list (issued certificates and revocations), revoke.
+//! Scanner devices: list (issued certificates and revocations), revoke
+//! (recorded in the operator journal).
 
 use super::Who;
+use super::operator::journal_failed;
 use crate::api::{ApiError, ErrorBody};
 use crate::devices::{self, RevokedDevice};
 use crate::http::AppState;
+use crate::journal::{JournalError, OperatorAction};
 use axum::Json;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use scangate_core::pass::{REASON_MAX_BYTES, check_len};
 use serde::{Deserialize, Serialize};
 
 /// A device as the API shows it.
@@ -60,17 +67,30 @@ pub async fn list(State(state): State<AppState>) -> Result<Json<Vec<DeviceView>>
     Ok(Json(views))
 }
 
-/// `POST /v1/devices/{name}/revoke`: the device can no longer connect, and
-/// its open connections are closed.
+/// The optional body of a device revocation.
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DeviceRevokeBody {
+    /// Why (kept in the operator journal); optional.
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+/// `POST /v1/devices/{name}/revoke`, optionally with `{"reason": ...}`: the
+/// device can no longer connect, and its open connections are closed.
+/// Recorded in the operator journal (`device.revoke`) when it changed
+/// anything; revoking a revoked device answers the same and records nothing.
 #[utoipa::path(
     post,
     path = "/v1/devices/{name}/revoke",
     operation_id = "revoke_device",
     tag = "devices",
     params(("name" = String, Path, description = "The device's certificate name")),
+    request_body(content = Option<DeviceRevokeBody>, description = "Optional: `{\"reason\": ...}` (at most 256 bytes)"),
     responses(
         (status = 200, description = "The device, revoked", body = DeviceView),
-        (status = 400, description = "Not a valid device name", body = ErrorBody),
+        (status = 400, description = "Not a valid device name, or a bad body", body = ErrorBody),
+        (status = 413, description = "The body is over 64 KiB", body = ErrorBody),
     ),
     security(("bearer" = [])),
 )]
@@ -78,17 +98,35 @@ pub async fn revoke(
     State(state): State<AppState>,
     who: Who,
     Path(name): Path<String>,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<DeviceView>, ApiError> {
     scangate_certs::validate_scanner_name(&name)
         .map_err(|e| ApiError::invalid("name", e.to_string()))?;
-    let path = state.data.revoked_devices();
+    let reason = revoke_reason(body)?;
+    let data = state.data.clone();
     let (n, w) = (name.clone(), who.0.name.clone());
-    tokio::task::spawn_blocking(move || devices::revoke(&path, &n, &w, crate::now_ms()))
-        .await
-        .map_err(|e| ApiError::unavailable(e.to_string()))?
-        .map_err(internal)?;
+    let outcome = tokio::task::spawn_blocking(move || {
+        devices::revoke_recorded(&data, &n, &w, reason.as_deref(), crate::now_ms())
+    })
+    .await
+    .map_err(|e| ApiError::unavailable(e.to_string()))?;
+    // Revoked even when its journal line failed: open connections go now.
     state.devices.refresh();
-    tracing::info!(device = %name, who = %who.0.name, "scanner device revoked");
+    match outcome {
+        Ok(changed) => {
+            tracing::info!(device = %name, who = %who.0.name, changed, "scanner device revoked")
+        }
+        Err(e) if e.downcast_ref::<JournalError>().is_some() => {
+            return Err(journal_failed(
+                OperatorAction::DeviceRevoke,
+                &who.0.name,
+                &name,
+                &format!("device {name} was revoked"),
+                &format!("{e:#}"),
+            ));
+        }
+        Err(e) => return Err(internal(e)),
+    }
     let revocation = devices::list(&state.data.revoked_devices())
         .map_err(internal)?
         .into_iter()
@@ -98,4 +136,31 @@ pub async fn revoke(
         revoked: true,
         revocation,
     }))
+}
+
+/// The reason of an optional `{"reason": ...}` body (none: no body, or blank).
+fn revoke_reason(body: Result<Bytes, BytesRejection>) -> Result<Option<String>, ApiError> {
+    let body = body.map_err(|e| {
+        let status = e.status();
+        let code = if status == StatusCode::PAYLOAD_TOO_LARGE {
+            "too_large"
+        } else {
+            "invalid"
+        };
+        ApiError::new(status, code, e.body_text())
+    })?;
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(None);
+    }
+    let parsed: DeviceRevokeBody =
+        serde_json::from_slice(&body).map_err(|e| ApiError::invalid("body", e.to_string()))?;
+    let reason = parsed
+        .reason
+        .map(|r| r.trim().to_owned())
+        .filter(|r| !r.is_empty());
+    if let Some(r) = &reason {
+        check_len("reason", r, REASON_MAX_BYTES)
+            .map_err(|e| ApiError::invalid("reason", e.to_string()))?;
+    }
+    Ok(reason)
 }

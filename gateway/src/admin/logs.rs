@@ -7,6 +7,7 @@ use super::params::{PageView, Params};
 use super::passes::{ReasonBody, admin_error, parse_id, reason, store_error};
 use crate::api::{ApiError, ErrorBody, ScanView};
 use crate::http::AppState;
+use crate::journal::{OperatorAction, OperatorRecord};
 use axum::Json;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue};
@@ -246,14 +247,24 @@ pub async fn annul(
             ApiError::not_found(format!("no scan {scan_id} (or its id is no longer kept)"))
         })?;
     let request = AnnulRequest {
-        scan_id,
-        reason,
-        who: who.0.name,
+        scan_id: scan_id.clone(),
+        reason: reason.clone(),
+        who: who.0.name.clone(),
     };
     let annulled = state
         .registry
         .annul(record.pass_id, request)
         .await
         .map_err(|e| admin_error(record.pass_id, e))?;
+    let entry = OperatorRecord::new(
+        crate::now_ms(),
+        who.0.name,
+        OperatorAction::ScanAnnul,
+        scan_id.as_str(),
+    )
+    .reason(Some(&reason))
+    .detail(format!("pass {}", record.pass_id));
+    let done = format!("scan {scan_id} was annulled");
+    super::operator::record(&state, entry, &done).await?;
     Ok(Json(ScanView::from(&annulled)))
 }

@@ -5,13 +5,16 @@
 //!
 //! Modules: [`passes`] (issue, import, list, show, status changes),
 //! [`logs`] (scans, audit, annul), [`devices`] (scanner revocation),
-//! [`qr`] (QR images, minting dynamic tokens),
+//! [`qr`] (QR images, minting dynamic tokens), [`operator`] (the operator
+//! journal: every route that needs more than `Read` is an admin action and
+//! records one line in it before answering; `GET /v1/audit/operator`),
 //! [`params`] (query parameters and cursors), [`openapi`] (the OpenAPI
 //! document, `GET /v1/openapi.json`).
 
 pub mod devices;
 pub mod logs;
 pub mod openapi;
+pub mod operator;
 pub mod params;
 pub mod passes;
 pub mod qr;
@@ -138,6 +141,12 @@ pub const ROUTES: &[Route] = &[
     ),
     route(
         "GET",
+        "/v1/audit/operator",
+        Permission::Read,
+        "the operator journal, every admin action (who, when, what, why): action, who, subject, from, until, limit, after",
+    ),
+    route(
+        "GET",
         "/v1/devices",
         Permission::Read,
         "scanner devices: issued and revoked",
@@ -169,6 +178,7 @@ fn handler(r: &Route) -> MethodRouter<AppState> {
         ("GET", "/v1/scans") => get(logs::scans),
         ("POST", "/v1/scans/{scan_id}/annul") => post(logs::annul),
         ("GET", "/v1/audit") => get(logs::audit),
+        ("GET", "/v1/audit/operator") => get(operator::operator_audit),
         ("GET", "/v1/devices") => get(devices::list),
         ("POST", "/v1/devices/{name}/revoke") => post(devices::revoke),
         _ => unreachable!("every route in ROUTES has a handler"),

@@ -15,6 +15,7 @@
 
 use super::{ROUTES, Route};
 use crate::api::{ApiError, ErrorBody, IssueRequest, PassView, ScanView};
+use crate::journal::{OperatorAction, OperatorRecord};
 use crate::tokens::Permission;
 use axum::http::header;
 use axum::response::IntoResponse;
@@ -63,6 +64,7 @@ pub const PUBLIC: &[(&str, &str)] = &[
         super::logs::scans,
         super::logs::annul,
         super::logs::audit,
+        super::operator::operator_audit,
         super::devices::list,
         super::devices::revoke,
         serve,
@@ -83,6 +85,8 @@ pub const PUBLIC: &[(&str, &str)] = &[
         Reason,
         AdminAction,
         AuditRecord,
+        OperatorAction,
+        OperatorRecord,
     )),
     modifiers(&FromRoutes),
     tags(
@@ -185,6 +189,16 @@ fn annotate(op: &mut Operation, route: &Route) {
                 .build()
                 .into(),
         );
+        // Every change is an admin action, journaled before it is answered.
+        op.responses.responses.insert(
+            "500".to_owned(),
+            error_response(
+                "`journal_failed`: the change was made, but its line in the operator journal \
+                 could not be written (the message says what was done)",
+            )
+            .build()
+            .into(),
+        );
     }
 }
 
@@ -282,6 +296,30 @@ pub struct AuditFilters {
 pub struct AuditPassQuery {
     /// Only this pass's changes (32 hex digits).
     pub pass: Option<String>,
+}
+
+/// `GET /v1/audit/operator` parameters.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct OperatorAuditQuery {
+    /// Only this action.
+    pub action: Option<OperatorAction>,
+    /// Only actions by this token name (or `cli:USER`).
+    pub who: Option<String>,
+    /// Only actions on this subject: a token or device name, a pass or
+    /// scan id, an event.
+    pub subject: Option<String>,
+    /// Actions at or after this time (RFC 3339).
+    #[param(format = DateTime)]
+    pub from: Option<String>,
+    /// Actions before this time (RFC 3339).
+    #[param(format = DateTime)]
+    pub until: Option<String>,
+    /// Page size, 1 to 1000 (default 100).
+    #[param(minimum = 1, maximum = 1000)]
+    pub limit: Option<u32>,
+    /// `next` of the previous page.
+    pub after: Option<String>,
 }
 
 /// `GET /v1/passes/{id}/qr` parameters.

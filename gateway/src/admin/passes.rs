@@ -6,6 +6,7 @@ use super::openapi::{IssueBody, PassListQuery};
 use super::params::{PageView, Params};
 use crate::api::{self, ApiError, ErrorBody, ISSUE_MAX, IssueRequest, PassView};
 use crate::http::AppState;
+use crate::journal::{OperatorAction, OperatorRecord};
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
@@ -52,8 +53,9 @@ pub fn store_error(e: StoreError) -> ApiError {
     }
 }
 
-/// The issue specs of a body: NDJSON (by content type), a JSON array, or one object.
-fn specs(headers: &HeaderMap, body: &[u8]) -> Result<Vec<IssueRequest>, ApiError> {
+/// The issue specs of a body: NDJSON (by content type), a JSON array, or
+/// one object; with the body's form, for the operator journal.
+fn specs(headers: &HeaderMap, body: &[u8]) -> Result<(Vec<IssueRequest>, &'static str), ApiError> {
     let ndjson = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -62,7 +64,7 @@ fn specs(headers: &HeaderMap, body: &[u8]) -> Result<Vec<IssueRequest>, ApiError
         serde_json::from_slice::<IssueRequest>(bytes)
             .map_err(|e| ApiError::invalid(&field, e.to_string()))
     };
-    let specs = if ndjson {
+    let (specs, form) = if ndjson {
         let mut out = Vec::new();
         for (n, line) in body.split(|b| *b == b'\n').enumerate() {
             if line.iter().all(u8::is_ascii_whitespace) {
@@ -73,24 +75,26 @@ fn specs(headers: &HeaderMap, body: &[u8]) -> Result<Vec<IssueRequest>, ApiError
             }
             out.push(parse(format!("line {}", n + 1), line)?);
         }
-        out
+        (out, "NDJSON")
     } else if body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[') {
         let raw: Vec<&serde_json::value::RawValue> =
             serde_json::from_slice(body).map_err(|e| ApiError::invalid("body", e.to_string()))?;
         if raw.len() > ISSUE_SPECS_MAX {
             return Err(too_many_specs());
         }
-        raw.iter()
+        let specs = raw
+            .iter()
             .enumerate()
             .map(|(n, r)| parse(format!("[{n}]"), r.get().as_bytes()))
-            .collect::<Result<_, _>>()?
+            .collect::<Result<_, _>>()?;
+        (specs, "a JSON array")
     } else {
-        vec![parse("body".into(), body)?]
+        (vec![parse("body".into(), body)?], "one JSON object")
     };
     if specs.is_empty() {
         return Err(ApiError::invalid("body", "no pass to issue"));
     }
-    Ok(specs)
+    Ok((specs, form))
 }
 
 fn too_many_specs() -> ApiError {
@@ -125,10 +129,11 @@ fn too_many_specs() -> ApiError {
 )]
 pub async fn issue(
     State(state): State<AppState>,
+    who: Who,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<(StatusCode, Json<Vec<PassView>>), ApiError> {
-    let specs = specs(&headers, &body)?;
+    let (specs, form) = specs(&headers, &body)?;
     let total: u64 = specs.iter().map(|s| u64::from(s.count.unwrap_or(1))).sum();
     if total > u64::from(ISSUE_MAX) {
         return Err(ApiError::invalid(
@@ -153,11 +158,29 @@ pub async fn issue(
         .await
         .map_err(store_error)?;
     state.live.issued(&passes);
+    let specs_word = if specs.len() == 1 { "spec" } else { "specs" };
+    let entry = batch_record(now, who.0.name, OperatorAction::PassesIssue, &passes)
+        .detail(format!("{} {specs_word} as {form}", specs.len()));
+    let done = format!("{} passes were issued", passes.len());
+    super::operator::record(&state, entry, &done).await?;
     let views = passes
         .iter()
         .map(|p| PassView::new(p, &state.keyring))
         .collect();
     Ok((StatusCode::CREATED, Json(views)))
+}
+
+/// The operator journal's line for an issue or import: one per request,
+/// naming the events, the count and the first and last pass id.
+fn batch_record(now: i64, who: String, action: OperatorAction, passes: &[Pass]) -> OperatorRecord {
+    let ids: Vec<PassId> = passes.iter().map(|p| p.id).collect();
+    OperatorRecord::passes(
+        now,
+        who,
+        action,
+        passes.iter().map(|p| p.event.as_str()),
+        &ids,
+    )
 }
 
 /// One rejected CSV line.
@@ -280,6 +303,7 @@ fn row_spec(columns: &[String], record: &csv::StringRecord) -> Result<IssueReque
 )]
 pub async fn import(
     State(state): State<AppState>,
+    who: Who,
     body: Bytes,
 ) -> Result<(StatusCode, Json<ImportReport>), ApiError> {
     let mut reader = csv::ReaderBuilder::new()
@@ -356,6 +380,13 @@ pub async fn import(
             .await
             .map_err(store_error)?;
         state.live.issued(&passes);
+        let entry =
+            batch_record(now, who.0.name, OperatorAction::PassesImport, &passes).detail(format!(
+                "{} CSV lines imported, {rejected_count} rejected",
+                passes.len()
+            ));
+        let done = format!("{} passes were imported", passes.len());
+        super::operator::record(&state, entry, &done).await?;
     }
     let status = if passes.is_empty() {
         StatusCode::OK
@@ -483,13 +514,25 @@ async fn change(
     let reason = reason(body)?;
     let change = AdminChange {
         action,
-        reason,
-        who,
+        reason: reason.clone(),
+        who: who.clone(),
     };
-    match state.registry.admin(id, change).await {
-        Ok(pass) => Ok(Json(PassView::new(&pass, &state.keyring))),
-        Err(e) => Err(admin_error(id, e)),
-    }
+    let pass = state
+        .registry
+        .admin(id, change)
+        .await
+        .map_err(|e| admin_error(id, e))?;
+    let (journaled, done) = match action {
+        AdminAction::Revoke => (OperatorAction::PassRevoke, "revoked"),
+        AdminAction::Suspend => (OperatorAction::PassSuspend, "suspended"),
+        AdminAction::Reactivate => (OperatorAction::PassReactivate, "reactivated"),
+        AdminAction::Annul => (OperatorAction::ScanAnnul, "changed"),
+    };
+    let entry = OperatorRecord::new(crate::now_ms(), who, journaled, id.to_string())
+        .reason(Some(&reason))
+        .detail(format!("now {}", pass.status.as_str()));
+    super::operator::record(&state, entry, &format!("pass {id} was {done}")).await?;
+    Ok(Json(PassView::new(&pass, &state.keyring)))
 }
 
 /// Admin failures as API errors.
