@@ -1,11 +1,14 @@
 //! Command-line parsing (clap derive) and dispatch. Every command takes
 //! `--data-dir` (env `SCANGATE_DATA_DIR`, default `./scangate-data`).
 
-use crate::config::ServeConfig;
+use crate::config::{ServeConfig, StoreBackend};
 use crate::datadir::DataDir;
 use crate::{pass_cmd, scan_cmd};
-use anyhow::Result;
+use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
+use scangate_storage::scylla::{
+    Password, Replication, ScyllaConfig, SerialChoice, WriteConsistency,
+};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -31,7 +34,7 @@ pub struct Cli {
 /// The commands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Run the gateway on the embedded store.
+    /// Run the gateway (on the embedded store unless `--store scylla`).
     Serve(ServeArgs),
     /// The PKI: CA, gateway and scanner certificates.
     #[command(subcommand)]
@@ -79,6 +82,99 @@ pub struct ServeArgs {
     /// Scans in flight per scanner connection before more are answered `busy`.
     #[arg(long, default_value_t = crate::config::QuicLimits::default().max_in_flight_per_connection)]
     pub max_in_flight_per_connection: usize,
+    /// Where passes and scans are kept: `embedded` (in the data directory)
+    /// or `scylla` (a ScyllaDB cluster shared by several gateways).
+    #[arg(long, env = "SCANGATE_STORE", value_enum, default_value_t = StoreKind::Embedded)]
+    pub store: StoreKind,
+    /// ScyllaDB contact points, HOST:PORT, comma separated.
+    #[arg(long, env = "SCANGATE_SCYLLA_NODES", value_delimiter = ',')]
+    pub scylla_nodes: Vec<String>,
+    /// ScyllaDB keyspace (created on first start).
+    #[arg(long, env = "SCANGATE_SCYLLA_KEYSPACE", default_value = "scangate")]
+    pub scylla_keyspace: String,
+    /// ScyllaDB user (password authentication).
+    #[arg(long, env = "SCANGATE_SCYLLA_USER")]
+    pub scylla_user: Option<String>,
+    /// ScyllaDB password; prefer --scylla-password-file.
+    #[arg(long, env = "SCANGATE_SCYLLA_PASSWORD", hide_env_values = true)]
+    pub scylla_password: Option<String>,
+    /// File holding the ScyllaDB password (one line).
+    #[arg(
+        long,
+        env = "SCANGATE_SCYLLA_PASSWORD_FILE",
+        conflicts_with = "scylla_password"
+    )]
+    pub scylla_password_file: Option<PathBuf>,
+    /// PEM file of the CA that signed the ScyllaDB nodes' certificates: turns TLS on.
+    #[arg(long, env = "SCANGATE_SCYLLA_TLS_CA")]
+    pub scylla_tls_ca: Option<PathBuf>,
+    /// Replication of a new keyspace: `3` (every datacenter),
+    /// `SimpleStrategy:3`, or `dc1:3,dc2:3`.
+    #[arg(long, env = "SCANGATE_SCYLLA_REPLICATION", default_value = "3", value_parser = Replication::parse)]
+    pub scylla_replication: Replication,
+    /// This gateway's ScyllaDB datacenter (requests prefer its nodes).
+    #[arg(long, env = "SCANGATE_SCYLLA_LOCAL_DC")]
+    pub scylla_local_dc: Option<String>,
+    /// Consistency of reads, writes and LWT commits: local_quorum or quorum.
+    #[arg(
+        long,
+        env = "SCANGATE_SCYLLA_CONSISTENCY",
+        default_value = "local_quorum"
+    )]
+    pub scylla_consistency: WriteConsistency,
+    /// Paxos consistency of LWTs: local_serial, or serial when gateways run in
+    /// several datacenters.
+    #[arg(
+        long,
+        env = "SCANGATE_SCYLLA_SERIAL_CONSISTENCY",
+        default_value = "local_serial"
+    )]
+    pub scylla_serial_consistency: SerialChoice,
+}
+
+/// `--store`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum StoreKind {
+    /// The embedded store in the data directory.
+    Embedded,
+    /// A ScyllaDB cluster.
+    Scylla,
+}
+
+impl ServeArgs {
+    /// The store these flags choose.
+    pub fn backend(&self) -> Result<StoreBackend> {
+        if self.store == StoreKind::Embedded {
+            return Ok(StoreBackend::Embedded);
+        }
+        if self.scylla_nodes.is_empty() {
+            anyhow::bail!(
+                "--store scylla needs --scylla-nodes HOST:PORT,... (or SCANGATE_SCYLLA_NODES)"
+            );
+        }
+        let password = match (&self.scylla_password, &self.scylla_password_file) {
+            (Some(p), _) => Some(p.clone()),
+            (None, Some(file)) => {
+                let text = std::fs::read_to_string(file).with_context(|| {
+                    format!("cannot read the ScyllaDB password file {}", file.display())
+                })?;
+                Some(text.trim_end_matches(['\r', '\n']).to_owned())
+            }
+            (None, None) => None,
+        };
+        Ok(StoreBackend::Scylla(Box::new(ScyllaConfig {
+            nodes: self.scylla_nodes.clone(),
+            keyspace: self.scylla_keyspace.clone(),
+            user: self.scylla_user.clone(),
+            password: password.map(Password),
+            tls_ca: self.scylla_tls_ca.clone(),
+            replication: self.scylla_replication.clone(),
+            local_datacenter: self.scylla_local_dc.clone(),
+            consistency: self.scylla_consistency,
+            serial_consistency: self.scylla_serial_consistency,
+            ..ScyllaConfig::default()
+        })))
+    }
 }
 
 /// `scangate certs ...`.
@@ -157,6 +253,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Serve(args) => {
             let mut config = ServeConfig::new(cli.data_dir);
+            config.backend = args.backend()?;
             config.quic_addr = args.quic;
             config.http_addr = args.http;
             config.gateway_names = args.names;

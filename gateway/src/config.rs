@@ -6,6 +6,7 @@ use scangate_actors::RegistryConfig;
 use scangate_core::frame::{FRAME_MAX_BYTES, LENGTH_BYTES};
 use scangate_storage::cache::CacheConfig;
 use scangate_storage::embedded::EmbeddedConfig;
+use scangate_storage::scylla::ScyllaConfig;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
@@ -29,8 +30,10 @@ pub struct ServeConfig {
     pub drain_timeout_ms: u64,
     /// Per-pass actors and their bounds.
     pub registry: RegistryConfig,
-    /// The embedded store (group commit).
+    /// The embedded store (group commit), used unless `backend` says otherwise.
     pub store: EmbeddedConfig,
+    /// Which store keeps passes and scans. Default [`StoreBackend::Embedded`].
+    pub backend: StoreBackend,
     /// The hot cache of pass records.
     pub cache: CacheConfig,
 }
@@ -48,9 +51,21 @@ impl ServeConfig {
             drain_timeout_ms: DRAIN_TIMEOUT_MS,
             registry: RegistryConfig::default(),
             store: EmbeddedConfig::default(),
+            backend: StoreBackend::Embedded,
             cache: CacheConfig::default(),
         }
     }
+}
+
+/// Where a gateway keeps passes and scans. Either way the moka cache and
+/// the per-pass actors sit in front.
+#[derive(Debug, Clone)]
+pub enum StoreBackend {
+    /// The embedded store in the data directory: one gateway, nothing to
+    /// install (the default).
+    Embedded,
+    /// A ScyllaDB cluster shared by several gateways.
+    Scylla(Box<ScyllaConfig>),
 }
 
 /// Default drain deadline: long enough for a group commit under load (a few

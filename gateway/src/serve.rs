@@ -1,7 +1,7 @@
 //! `scangate serve`: wires the store, the actors, the QUIC listener and the
 //! HTTP plane together, and shuts them down in order.
 
-use crate::config::ServeConfig;
+use crate::config::{ServeConfig, StoreBackend};
 use crate::datadir::{DataDir, Endpoints};
 use crate::http::{self, AppState};
 use crate::live::Live;
@@ -13,6 +13,7 @@ use scangate_actors::Registry;
 use scangate_storage::Store;
 use scangate_storage::cache::CachedStore;
 use scangate_storage::embedded::EmbeddedStore;
+use scangate_storage::scylla::ScyllaStore;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -77,9 +78,8 @@ pub async fn start(config: ServeConfig, shutdown: CancellationToken) -> Result<R
     tokio::spawn(revoked_devices.clone().follow(shutdown.clone()));
     let metrics = crate::prometheus::install()?;
 
-    let backend = EmbeddedStore::open(&data.store(), config.store.clone())
-        .with_context(|| format!("cannot open the store in {}", data.store().display()))?;
-    let store: Arc<dyn Store> = Arc::new(CachedStore::new(Arc::new(backend), config.cache.clone()));
+    let backend = open_store(&config, &data).await?;
+    let store: Arc<dyn Store> = Arc::new(CachedStore::new(backend, config.cache.clone()));
     let registry = Registry::new(store.clone(), config.registry.clone());
 
     let pki = scangate_certs::Pki::open(&data.pki());
@@ -154,6 +154,37 @@ pub async fn start(config: ServeConfig, shutdown: CancellationToken) -> Result<R
         http_task,
         data,
     })
+}
+
+/// Opens the configured store (the cache goes in front of it).
+async fn open_store(config: &ServeConfig, data: &DataDir) -> Result<Arc<dyn Store>> {
+    match &config.backend {
+        StoreBackend::Embedded => {
+            let store = EmbeddedStore::open(&data.store(), config.store.clone())
+                .with_context(|| format!("cannot open the store in {}", data.store().display()))?;
+            Ok(Arc::new(store))
+        }
+        StoreBackend::Scylla(scylla) => {
+            // The store must be able to resolve an unknown LWT outcome before
+            // the actor's deadline on the store call runs out.
+            anyhow::ensure!(
+                scylla.commit_deadline() < config.registry.store_timeout(),
+                "the ScyllaDB commit deadline ({:?}) must be shorter than the store deadline of the pass actors ({:?})",
+                scylla.commit_deadline(),
+                config.registry.store_timeout()
+            );
+            let store = ScyllaStore::open(scylla.as_ref().clone())
+                .await
+                .with_context(|| {
+                    format!(
+                        "cannot open the ScyllaDB store (keyspace {} on {})",
+                        scylla.keyspace,
+                        scylla.nodes.join(",")
+                    )
+                })?;
+            Ok(Arc::new(store))
+        }
+    }
 }
 
 impl Running {

@@ -1,9 +1,10 @@
 //! Where passes, scans and admin changes are kept.
 //!
 //! The [`Store`] trait is what the rest of scangate sees. Backends: the
-//! embedded default ([`embedded`], group-committed, nothing to install) and,
-//! later, ScyllaDB. [`cache::CachedStore`] puts a bounded moka cache of pass
-//! records (and a short-lived negative cache of unknown ids) in front of either.
+//! embedded default ([`embedded`], group-committed, nothing to install) and
+//! ScyllaDB ([`scylla`], for several gateways on one cluster).
+//! [`cache::CachedStore`] puts a bounded moka cache of pass records (and a
+//! short-lived negative cache of unknown ids) in front of either.
 //!
 //! This crate must never acknowledge a write that is not durable, never
 //! decide a scan (that is `scangate-core`'s job), and never hold an unbounded
@@ -12,6 +13,8 @@
 //! Modules:
 //! - [`embedded`]: [`embedded::EmbeddedStore`], the default backend on fjall:
 //!   one writer thread group-commits many writes per `fdatasync`.
+//! - [`scylla`]: [`scylla::ScyllaStore`], the ScyllaDB backend: every grant a
+//!   lightweight transaction, so gateways sharing a cluster never over-grant.
 //! - [`cache`]: [`cache::CachedStore`], the moka hot cache in front of any store.
 //! - [`query`]: filtered, cursor-paginated queries of passes, scans and audit
 //!   records (each page bounded), and the annul request.
@@ -23,6 +26,7 @@ pub mod cache;
 pub mod conformance;
 pub mod embedded;
 pub mod query;
+pub mod scylla;
 
 pub use query::{
     Annul, AnnulConflict, AuditQuery, Cursor, EXAMINE_MAX, PAGE_MAX, Page, PassQuery, ScanQuery,
