@@ -6,7 +6,9 @@
 //! transport's ceiling: framing, QUIC, TLS, no decision, no disk). A third
 //! run sends forged tokens: what rejecting them at the edge costs.
 //!
-//! `cargo bench -p scangate --bench scan_loop -- [--seconds S] [--connections C] [--depth D] [--passes P]`
+//! `cargo bench -p scangate --bench scan_loop -- [--seconds S] [--connections C] [--depth D] [--passes P] [--only grant]`
+//!
+//! `--only grant` runs the durable workload alone (for `perf record`).
 
 use scangate::config::ServeConfig;
 use scangate::datadir::DEV_SCANNER;
@@ -17,11 +19,17 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
+/// mimalloc instead of the system allocator: glibc malloc's arena locking and
+/// consolidation were ~10 % of a scan's CPU (docs/benchmarks.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 struct Args {
     seconds: u64,
     connections: usize,
     depth: usize,
     passes: u32,
+    only_grant: bool,
 }
 
 fn args() -> Args {
@@ -30,6 +38,7 @@ fn args() -> Args {
         connections: 4,
         depth: 32,
         passes: 10_000,
+        only_grant: false,
     };
     let argv: Vec<String> = std::env::args().collect();
     let mut i = 1;
@@ -40,6 +49,10 @@ fn args() -> Args {
             "--connections" => a.connections = value().expect("--connections N") as usize,
             "--depth" => a.depth = value().expect("--depth N") as usize,
             "--passes" => a.passes = value().expect("--passes N") as u32,
+            "--only" => {
+                assert_eq!(argv.get(i + 1).map(String::as_str), Some("grant"), "--only grant");
+                a.only_grant = true;
+            }
             _ => {
                 i += 1;
                 continue;
@@ -206,6 +219,11 @@ fn main() {
                 .collect(),
         );
         let _warm = drive(&scanners, a.depth, 1, tokens.clone(), Work::Grant).await;
+        if a.only_grant {
+            let scan = drive(&scanners, a.depth, a.seconds, tokens.clone(), Work::Grant).await;
+            println!("durable scans: {:.0}/s, p50 {:.2} ms, p99 {:.2} ms", scan.rate(), scan.pct(0.5), scan.pct(0.99));
+            return;
+        }
         let ping = drive(&scanners, a.depth, a.seconds, tokens.clone(), Work::Ping).await;
         let scan = drive(&scanners, a.depth, a.seconds, tokens.clone(), Work::Grant).await;
         let rejected = drive(&scanners, a.depth, a.seconds, forged, Work::Forged).await;

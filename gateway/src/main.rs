@@ -4,6 +4,11 @@ use clap::Parser;
 use scangate::cli::{Cli, Command};
 use std::process::ExitCode;
 
+/// mimalloc instead of the system allocator: glibc malloc's arena locking and
+/// consolidation were ~10 % of a scan's CPU (docs/benchmarks.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();

@@ -7,6 +7,10 @@ use clap::Parser;
 use scangate_load::cli::Args;
 use std::process::ExitCode;
 
+/// mimalloc, as in the gateway: the load generator shares the cores it measures.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let args = Args::parse();
     let filter = std::env::var("SCANGATE_LOG").unwrap_or_else(|_| "warn".into());
