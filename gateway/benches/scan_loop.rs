@@ -50,7 +50,11 @@ fn args() -> Args {
             "--depth" => a.depth = value().expect("--depth N") as usize,
             "--passes" => a.passes = value().expect("--passes N") as u32,
             "--only" => {
-                assert_eq!(argv.get(i + 1).map(String::as_str), Some("grant"), "--only grant");
+                assert_eq!(
+                    argv.get(i + 1).map(String::as_str),
+                    Some("grant"),
+                    "--only grant"
+                );
                 a.only_grant = true;
             }
             _ => {

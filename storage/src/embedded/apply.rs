@@ -44,6 +44,36 @@ pub enum Command {
 /// A `scans` key.
 type LogKey = [u8; LOG_KEY_LEN];
 
+/// Most pass states the writer keeps in memory: ~48 bytes each, so ~12 MiB.
+/// Enough for every pass of a busy gate opening; beyond it the cache starts
+/// over (the next read of each pass goes to the database once).
+pub const STATE_CACHE_PASSES: usize = 1 << 18;
+
+/// The writer's own copy of pass states (`None`: no such pass), so a grant
+/// does not read the database to check the stored count. Exact, not a guess:
+/// the writer is the only code that writes pass states, and it updates this
+/// copy only after a batch is durable (a failed batch wrote nothing).
+#[derive(Default)]
+pub struct StateCache {
+    states: HashMap<PassId, Option<PassState>>,
+}
+
+impl StateCache {
+    fn get(&self, id: PassId) -> Option<Option<PassState>> {
+        self.states.get(&id).copied()
+    }
+
+    /// Takes the states a durable batch read or wrote.
+    fn absorb(&mut self, states: HashMap<PassId, Option<PassState>>) {
+        if self.states.len() + states.len() > STATE_CACHE_PASSES {
+            self.states.clear();
+        }
+        if states.len() <= STATE_CACHE_PASSES {
+            self.states.extend(states);
+        }
+    }
+}
+
 /// An outcome waiting for the batch to be durable.
 enum Answer {
     Unit(Reply<()>, Result<(), StoreError>),
@@ -55,6 +85,7 @@ enum Answer {
 /// they are bounded by the batch size (and one insert's pass limit).
 pub struct Batch<'t> {
     tables: &'t Tables,
+    cache: &'t mut StateCache,
     writes: OwnedWriteBatch,
     /// Pass states read or changed in this batch (`None`: no such pass).
     states: HashMap<PassId, Option<PassState>>,
@@ -72,9 +103,15 @@ pub struct Batch<'t> {
 
 impl<'t> Batch<'t> {
     /// An empty batch; `seq` is the next free sequence number.
-    pub fn new(tables: &'t Tables, seq: u64, capacity: usize) -> Batch<'t> {
+    pub fn new(
+        tables: &'t Tables,
+        cache: &'t mut StateCache,
+        seq: u64,
+        capacity: usize,
+    ) -> Batch<'t> {
         Batch {
             tables,
+            cache,
             writes: OwnedWriteBatch::with_capacity(tables.db.clone(), capacity * 4),
             states: HashMap::with_capacity(capacity),
             records: HashMap::new(),
@@ -139,6 +176,9 @@ impl<'t> Batch<'t> {
             .durability(Some(PersistMode::SyncData))
             .commit()
             .map_err(|e| format!("group commit failed: {}", backend(e)));
+        if outcome.is_ok() {
+            self.cache.absorb(self.states);
+        }
         for answer in self.answers {
             let failed = |e: &String| StoreError::Backend(e.clone());
             match answer {
@@ -172,6 +212,10 @@ impl<'t> Batch<'t> {
     fn state(&mut self, id: PassId) -> Result<Option<PassState>, StoreError> {
         if let Some(s) = self.states.get(&id) {
             return Ok(*s);
+        }
+        if let Some(s) = self.cache.get(id) {
+            self.states.insert(id, s);
+            return Ok(s);
         }
         self.reads += 1;
         let s = match self.tables.pass_state.get(id.0).map_err(backend)? {
@@ -431,4 +475,38 @@ fn find_scan_keyed(
             ))
         })?;
     layout::decode_scan(&bytes).map(|r| Some((key, r)))
+}
+
+#[cfg(test)]
+mod state_cache_tests {
+    use super::*;
+
+    fn state(uses: u32) -> Option<PassState> {
+        Some(PassState {
+            uses,
+            status: Status::Active,
+            max_uses: None,
+        })
+    }
+
+    #[test]
+    fn keeps_what_a_durable_batch_saw_and_stays_bounded() {
+        let mut cache = StateCache::default();
+        let id = |n: u128| PassId(n.to_be_bytes());
+        let a = id(1);
+        cache.absorb(HashMap::from([(a, state(1)), (id(2), None)]));
+        assert_eq!(cache.get(a), Some(state(1)));
+        assert_eq!(cache.get(id(2)), Some(None));
+        assert_eq!(cache.get(id(3)), None);
+        // A later batch's state replaces the earlier one.
+        cache.absorb(HashMap::from([(a, state(2))]));
+        assert_eq!(cache.get(a), Some(state(2)));
+        // Filling it past the bound starts over instead of growing.
+        let many: HashMap<_, _> = (10..10 + STATE_CACHE_PASSES as u128)
+            .map(|i| (id(i), state(0)))
+            .collect();
+        cache.absorb(many);
+        assert_eq!(cache.states.len(), STATE_CACHE_PASSES);
+        assert_eq!(cache.get(a), None);
+    }
 }

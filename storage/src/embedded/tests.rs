@@ -1,7 +1,7 @@
 //! Tests of the embedded store: the conformance suite (bare and cached),
 //! reopening, same-batch checks and the format version.
 
-use super::apply::{Batch, Command};
+use super::apply::{Batch, Command, StateCache};
 use super::layout::Tables;
 use super::{EmbeddedConfig, EmbeddedStore};
 use crate::cache::{CacheConfig, CachedStore};
@@ -94,7 +94,8 @@ fn one_batch_sees_its_own_scan_ids_and_uses() {
     retry.uses_after = 2;
     let third = scan(pass.id, Decision::Granted, 3, now_ms());
 
-    let mut batch = Batch::new(&tables, 0, 8);
+    let mut cache = StateCache::default();
+    let mut batch = Batch::new(&tables, &mut cache, 0, 8);
     let mut replies = Vec::new();
     let (tx, rx) = oneshot::channel();
     batch.add(Command::Insert {

@@ -3,7 +3,7 @@
 //! them with one `fdatasync`, answers them, and between batches forgets old
 //! scan ids.
 
-use super::apply::{Batch, Command};
+use super::apply::{Batch, Command, StateCache};
 use super::layout::Tables;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, TryRecvError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -24,17 +24,18 @@ pub struct Settings {
 /// sender gone). Everything received before either is committed.
 pub fn run(tables: Tables, rx: Receiver<Command>, settings: Settings, mut seq: u64) {
     let mut next_sweep = Instant::now() + settings.sweep_interval;
+    let mut cache = StateCache::default();
     loop {
         let wait = next_sweep.saturating_duration_since(Instant::now());
         let first = match rx.recv_timeout(wait) {
             Ok(command) => command,
             Err(RecvTimeoutError::Timeout) => {
-                next_sweep = sweep(&tables, &settings, &mut seq);
+                next_sweep = sweep(&tables, &mut cache, &settings, &mut seq);
                 continue;
             }
             Err(RecvTimeoutError::Disconnected) => break,
         };
-        let mut batch = Batch::new(&tables, seq, settings.max_batch);
+        let mut batch = Batch::new(&tables, &mut cache, seq, settings.max_batch);
         let mut stop = matches!(first, Command::Close { .. });
         batch.add(first);
         if !stop {
@@ -45,7 +46,7 @@ pub fn run(tables: Tables, rx: Receiver<Command>, settings: Settings, mut seq: u
             break;
         }
         if Instant::now() >= next_sweep {
-            next_sweep = sweep(&tables, &settings, &mut seq);
+            next_sweep = sweep(&tables, &mut cache, &settings, &mut seq);
         }
     }
     tracing::debug!("store writer stopped");
@@ -107,7 +108,7 @@ fn commit(batch: Batch<'_>, seq: u64) -> u64 {
 
 /// Forgets one bounded chunk of expired scan ids. Returns when to sweep next:
 /// at once if the chunk was full (more are waiting), else one interval on.
-fn sweep(tables: &Tables, settings: &Settings, seq: &mut u64) -> Instant {
+fn sweep(tables: &Tables, cache: &mut StateCache, settings: &Settings, seq: &mut u64) -> Instant {
     let later = Instant::now() + settings.sweep_interval;
     let Some(retention_ms) = settings.retention_ms else {
         return later;
@@ -116,7 +117,7 @@ fn sweep(tables: &Tables, settings: &Settings, seq: &mut u64) -> Instant {
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
     let (tx, mut rx) = oneshot::channel();
-    let mut batch = Batch::new(tables, *seq, 1);
+    let mut batch = Batch::new(tables, cache, *seq, 1);
     batch.add(Command::Purge {
         before_ms: now_ms.saturating_sub(retention_ms),
         max: settings.purge_max,
