@@ -1,12 +1,21 @@
 //! One group commit: each command is checked against the store plus what the
-//! commands before it in the same batch changed, staged into one fjall write
-//! batch, and answered only after that batch is durable.
+//! commands before it in the same batch changed, staged as one batch of
+//! writes, and answered only after that batch's redo record is durable.
+//!
+//! What the checks read: the batch's own changes first, then the writer's
+//! memory of batches logged but not yet folded into fjall ([`Pending`] for
+//! scan ids, [`StateCache`] for pass states), then fjall. Commands that read
+//! anything else (an admin change reads the pass record, a purge the time
+//! index) first wait until fjall has caught up with the log.
 
+use super::fold::{Fold, Progress};
 use super::layout::{self, LOG_KEY_LEN, PassState, Tables, backend, log_key};
+use super::redo::{Ks, RedoLog, Staged};
 use crate::{AnnulConflict, StoreError};
-use fjall::{OwnedWriteBatch, PersistMode};
 use scangate_core::{Annulment, AuditRecord, Pass, PassId, ScanId, ScanRecord, Status};
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::Arc;
+use std::sync::mpsc::SyncSender;
 use tokio::sync::oneshot;
 
 /// Where a command's answer goes.
@@ -63,6 +72,12 @@ impl StateCache {
         self.states.get(&id).copied()
     }
 
+    /// Whether taking `n` more states would start the cache over (which
+    /// needs fjall to hold every state first).
+    fn would_overflow(&self, n: usize) -> bool {
+        self.states.len() + n > STATE_CACHE_PASSES
+    }
+
     /// Takes the states a durable batch read or wrote.
     fn absorb(&mut self, states: HashMap<PassId, Option<PassState>>) {
         if self.states.len() + states.len() > STATE_CACHE_PASSES {
@@ -71,6 +86,85 @@ impl StateCache {
         if states.len() <= STATE_CACHE_PASSES {
             self.states.extend(states);
         }
+    }
+}
+
+/// A scan id's record as of some batch: `None` once forgotten.
+type ScanEntry = Option<(LogKey, ScanRecord)>;
+
+/// Scan ids written by batches that are logged but maybe not yet in fjall,
+/// so the duplicate check sees them. Bounded by the fold queue: entries go
+/// once fjall holds their batch.
+#[derive(Default)]
+pub struct Pending {
+    /// Each scan id with the last batch that wrote it.
+    scan_ids: HashMap<ScanId, (u64, ScanEntry)>,
+    /// The ids each batch wrote, oldest batch first.
+    batches: VecDeque<(u64, Vec<ScanId>)>,
+}
+
+impl Pending {
+    fn get(&self, id: &ScanId) -> Option<ScanEntry> {
+        self.scan_ids.get(id).map(|(_, entry)| entry.clone())
+    }
+
+    /// Remembers what batch `batch` wrote.
+    fn logged(&mut self, batch: u64, written: HashMap<ScanId, ScanEntry>) {
+        let mut ids = Vec::with_capacity(written.len());
+        for (id, entry) in written {
+            ids.push(id.clone());
+            self.scan_ids.insert(id, (batch, entry));
+        }
+        self.batches.push_back((batch, ids));
+    }
+
+    /// Forgets what fjall now holds (every batch up to `folded`).
+    fn prune(&mut self, folded: u64) {
+        while let Some((batch, _)) = self.batches.front() {
+            if *batch > folded {
+                break;
+            }
+            let Some((batch, ids)) = self.batches.pop_front() else {
+                break;
+            };
+            for id in ids {
+                if self.scan_ids.get(&id).is_some_and(|(b, _)| *b <= batch) {
+                    self.scan_ids.remove(&id);
+                }
+            }
+        }
+    }
+}
+
+/// Everything the writer thread keeps between batches.
+pub struct WriterState {
+    pub tables: Tables,
+    pub cache: StateCache,
+    pub pending: Pending,
+    pub log: RedoLog,
+    pub progress: Arc<Progress>,
+    pub folds: SyncSender<Fold>,
+    /// The last batch logged.
+    pub logged: u64,
+}
+
+impl WriterState {
+    /// Waits until fjall holds every logged batch.
+    pub fn catch_up(&mut self) -> Result<(), StoreError> {
+        self.progress.wait_folded(self.logged)?;
+        self.pending.prune(self.logged);
+        Ok(())
+    }
+
+    /// Makes fjall durable and starts a new redo segment, deleting the old
+    /// ones (they are no longer needed to recover).
+    pub fn checkpoint(&mut self) -> Result<(), StoreError> {
+        self.catch_up()?;
+        self.tables
+            .db
+            .persist(fjall::PersistMode::SyncData)
+            .map_err(backend)?;
+        self.log.checkpoint()
     }
 }
 
@@ -84,9 +178,8 @@ enum Answer {
 /// A batch being assembled. Its maps hold only what this batch touched, so
 /// they are bounded by the batch size (and one insert's pass limit).
 pub struct Batch<'t> {
-    tables: &'t Tables,
-    cache: &'t mut StateCache,
-    writes: OwnedWriteBatch,
+    w: &'t mut WriterState,
+    writes: Staged,
     /// Pass states read or changed in this batch (`None`: no such pass).
     states: HashMap<PassId, Option<PassState>>,
     /// Pass records changed in this batch.
@@ -103,16 +196,11 @@ pub struct Batch<'t> {
 
 impl<'t> Batch<'t> {
     /// An empty batch; `seq` is the next free sequence number.
-    pub fn new(
-        tables: &'t Tables,
-        cache: &'t mut StateCache,
-        seq: u64,
-        capacity: usize,
-    ) -> Batch<'t> {
+    pub fn new(w: &'t mut WriterState, seq: u64, capacity: usize) -> Batch<'t> {
+        w.pending.prune(w.progress.folded());
         Batch {
-            tables,
-            cache,
-            writes: OwnedWriteBatch::with_capacity(tables.db.clone(), capacity * 4),
+            writes: Staged::new(&w.tables, capacity * 5),
+            w,
             states: HashMap::with_capacity(capacity),
             records: HashMap::new(),
             scan_ids: HashMap::with_capacity(capacity),
@@ -140,7 +228,7 @@ impl<'t> Batch<'t> {
                 self.answers.push(Answer::Unit(reply, r));
             }
             Command::Admin { audit, reply } => {
-                let r = self.admin(*audit);
+                let r = self.w.catch_up().and_then(|()| self.admin(*audit));
                 self.answers.push(Answer::Unit(reply, r));
             }
             Command::Annul { annul, reply } => {
@@ -152,7 +240,7 @@ impl<'t> Batch<'t> {
                 max,
                 reply,
             } => {
-                let r = self.purge(before_ms, max);
+                let r = self.w.catch_up().and_then(|()| self.purge(before_ms, max));
                 self.answers.push(Answer::Count(reply, r));
             }
             Command::Close { reply } => {
@@ -163,22 +251,20 @@ impl<'t> Batch<'t> {
         }
     }
 
-    /// Writes the batch with one `fdatasync`, then answers every command:
-    /// with its own outcome if the batch is durable, with the failure if not.
-    /// Returns the next free sequence number, or the failure.
+    /// Logs the batch with one `fdatasync`, hands it to the folder, then
+    /// answers every command: with its own outcome if the batch is durable,
+    /// with the failure if not. Returns the next free sequence number, or
+    /// the failure.
     pub fn commit(mut self) -> Result<u64, String> {
         if self.seq_changed {
             self.writes
-                .insert(&self.tables.meta, layout::seq_key(), self.seq.to_be_bytes());
+                .insert(Ks::Meta, layout::seq_key(), self.seq.to_be_bytes());
         }
-        let outcome = self
-            .writes
-            .durability(Some(PersistMode::SyncData))
-            .commit()
-            .map_err(|e| format!("group commit failed: {}", backend(e)));
-        if outcome.is_ok() {
-            self.cache.absorb(self.states);
-        }
+        let outcome = if self.writes.is_empty() {
+            Ok(())
+        } else {
+            self.log_and_fold()
+        };
         for answer in self.answers {
             let failed = |e: &String| StoreError::Backend(e.clone());
             match answer {
@@ -201,6 +287,38 @@ impl<'t> Batch<'t> {
         outcome.map(|()| self.seq)
     }
 
+    /// Makes the staged writes durable in the redo log, updates the writer's
+    /// memory of them, marks the batch acknowledged and queues it for fjall.
+    fn log_and_fold(&mut self) -> Result<(), String> {
+        self.w.progress.check().map_err(|e| e.to_string())?;
+        let batch = self.w.logged + 1;
+        self.w.log.append(batch, &mut self.writes)?;
+        self.w.logged = batch;
+        let states = std::mem::take(&mut self.states);
+        if self.w.cache.would_overflow(states.len()) {
+            // Starting over drops states fjall may not hold yet: let it catch
+            // up with the batches before this one first.
+            self.w
+                .progress
+                .wait_folded(batch - 1)
+                .map_err(|e| e.to_string())?;
+        }
+        self.w.cache.absorb(states);
+        self.w
+            .pending
+            .logged(batch, std::mem::take(&mut self.scan_ids));
+        self.w.progress.acked(batch);
+        let writes = std::mem::replace(&mut self.writes, Staged::new(&self.w.tables, 0));
+        // A full queue waits for the folder: fjall never lags by more than
+        // `FOLD_QUEUE` batches. If the folder stopped (it failed), the batch
+        // is still durable in the log and replayed at the next start.
+        let _ = self.w.folds.send(Fold {
+            batch,
+            writes: writes.fjall,
+        });
+        Ok(())
+    }
+
     fn next_seq(&mut self) -> u64 {
         let s = self.seq;
         self.seq += 1;
@@ -213,12 +331,12 @@ impl<'t> Batch<'t> {
         if let Some(s) = self.states.get(&id) {
             return Ok(*s);
         }
-        if let Some(s) = self.cache.get(id) {
+        if let Some(s) = self.w.cache.get(id) {
             self.states.insert(id, s);
             return Ok(s);
         }
         self.reads += 1;
-        let s = match self.tables.pass_state.get(id.0).map_err(backend)? {
+        let s = match self.w.tables.pass_state.get(id.0).map_err(backend)? {
             Some(bytes) => Some(PassState::decode(id, &bytes)?),
             None => None,
         };
@@ -232,8 +350,11 @@ impl<'t> Batch<'t> {
         if let Some(r) = self.scan_ids.get(id) {
             return Ok(r.clone());
         }
+        if let Some(r) = self.w.pending.get(id) {
+            return Ok(r);
+        }
         self.reads += 1;
-        find_scan_keyed(self.tables, id)
+        find_scan_keyed(&self.w.tables, id)
     }
 
     fn insert(&mut self, passes: Vec<Pass>) -> Result<(), StoreError> {
@@ -249,14 +370,13 @@ impl<'t> Batch<'t> {
         }
         for (pass, record) in passes.into_iter().zip(encoded) {
             let state = PassState::of(&pass);
-            self.writes.insert(&self.tables.passes, pass.id.0, record);
+            self.writes.insert(Ks::Passes, pass.id.0, record);
             self.writes.insert(
-                &self.tables.passes_by_event,
+                Ks::PassesByEvent,
                 layout::pass_event_key(&pass.event, pass.id),
                 [],
             );
-            self.writes
-                .insert(&self.tables.pass_state, pass.id.0, state.encode());
+            self.writes.insert(Ks::PassState, pass.id.0, state.encode());
             self.states.insert(pass.id, Some(state));
             self.records.insert(pass.id, pass);
         }
@@ -289,26 +409,22 @@ impl<'t> Batch<'t> {
             }
             state.uses = record.uses_after;
             debug_assert!(state.max_uses.is_none_or(|max| state.uses <= max));
-            self.writes
-                .insert(&self.tables.pass_state, id.0, state.encode());
+            self.writes.insert(Ks::PassState, id.0, state.encode());
             self.states.insert(id, Some(state));
         }
         let seq = self.next_seq();
         let key = log_key(record.pass_id, record.at_ms, seq);
-        self.writes.insert(&self.tables.scans, key, encoded);
+        self.writes.insert(Ks::Scans, key, encoded);
+        self.writes
+            .insert(Ks::ScanIds, record.scan_id.as_str().as_bytes(), key);
         self.writes.insert(
-            &self.tables.scan_ids,
-            record.scan_id.as_str().as_bytes(),
-            key,
-        );
-        self.writes.insert(
-            &self.tables.scan_id_times,
+            Ks::ScanIdTimes,
             layout::time_index_key(record.at_ms, &record.scan_id),
             [],
         );
         if !record.event.is_empty() {
             self.writes.insert(
-                &self.tables.event_scans,
+                Ks::EventScans,
                 layout::event_scan_key(&record.event, record.at_ms, seq),
                 key,
             );
@@ -359,13 +475,11 @@ impl<'t> Batch<'t> {
         let encoded_audit = layout::encode(&audit)?;
         let seq = self.next_seq();
         let audit_key = log_key(id, audit.at_ms, seq);
-        self.writes.insert(&self.tables.scans, key, encoded_scan);
-        self.writes
-            .insert(&self.tables.pass_state, id.0, state.encode());
-        self.writes
-            .insert(&self.tables.audit, audit_key, encoded_audit);
+        self.writes.insert(Ks::Scans, key, encoded_scan);
+        self.writes.insert(Ks::PassState, id.0, state.encode());
+        self.writes.insert(Ks::Audit, audit_key, encoded_audit);
         self.writes.insert(
-            &self.tables.audit_times,
+            Ks::AuditTimes,
             layout::audit_time_key(audit.at_ms, seq),
             audit_key,
         );
@@ -384,6 +498,7 @@ impl<'t> Batch<'t> {
             None => {
                 self.reads += 1;
                 let bytes = self
+                    .w
                     .tables
                     .passes
                     .get(id.0)
@@ -403,12 +518,11 @@ impl<'t> Batch<'t> {
         let encoded = layout::encode(&audit)?;
         let seq = self.next_seq();
         let audit_key = log_key(id, audit.at_ms, seq);
-        self.writes.insert(&self.tables.passes, id.0, record);
-        self.writes
-            .insert(&self.tables.pass_state, id.0, state.encode());
-        self.writes.insert(&self.tables.audit, audit_key, encoded);
+        self.writes.insert(Ks::Passes, id.0, record);
+        self.writes.insert(Ks::PassState, id.0, state.encode());
+        self.writes.insert(Ks::Audit, audit_key, encoded);
         self.writes.insert(
-            &self.tables.audit_times,
+            Ks::AuditTimes,
             layout::audit_time_key(audit.at_ms, seq),
             audit_key,
         );
@@ -421,15 +535,22 @@ impl<'t> Batch<'t> {
     fn purge(&mut self, before_ms: i64, max: usize) -> Result<u64, StoreError> {
         let end = layout::time_bytes(before_ms);
         let mut forgotten = 0u64;
-        for guard in self.tables.scan_id_times.range(..end.as_slice()).take(max) {
+        for guard in self
+            .w
+            .tables
+            .scan_id_times
+            .range(..end.as_slice())
+            .take(max)
+        {
             let key = guard.key().map_err(backend)?;
             let (at, scan_id) = layout::parse_time_index_key(&key)?;
             if matches!(self.scan_ids.get(&scan_id), Some(None)) {
                 continue; // forgotten earlier in this batch
             }
             self.reads += 1;
-            self.writes.remove(&self.tables.scan_id_times, key);
+            self.writes.remove(Ks::ScanIdTimes, key);
             let points_here = match self
+                .w
                 .tables
                 .scan_ids
                 .get(scan_id.as_str())
@@ -439,8 +560,7 @@ impl<'t> Batch<'t> {
                 None => false,
             };
             if points_here {
-                self.writes
-                    .remove(&self.tables.scan_ids, scan_id.as_str().as_bytes());
+                self.writes.remove(Ks::ScanIds, scan_id.as_str().as_bytes());
                 self.scan_ids.insert(scan_id, None);
                 forgotten += 1;
             }
@@ -475,6 +595,30 @@ fn find_scan_keyed(
             ))
         })?;
     layout::decode_scan(&bytes).map(|r| Some((key, r)))
+}
+
+#[cfg(test)]
+impl WriterState {
+    /// A writer state over the store in `dir` whose batches are logged but
+    /// handed to the returned receiver instead of a folder: nothing reaches
+    /// fjall unless the test applies it.
+    pub fn unfolded(
+        dir: &std::path::Path,
+        tables: Tables,
+    ) -> (WriterState, std::sync::mpsc::Receiver<Fold>) {
+        let (log, _) = RedoLog::recover(dir, &tables).expect("redo log");
+        let (folds, rx) = std::sync::mpsc::sync_channel(64);
+        let w = WriterState {
+            tables,
+            cache: StateCache::default(),
+            pending: Pending::default(),
+            log,
+            progress: Progress::new(),
+            folds,
+            logged: 0,
+        };
+        (w, rx)
+    }
 }
 
 #[cfg(test)]

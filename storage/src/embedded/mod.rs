@@ -1,10 +1,17 @@
 //! The embedded default backend: [`EmbeddedStore`], on fjall.
 //!
 //! Writes go to one writer thread over a bounded queue (full: `Busy`); the
-//! writer group-commits up to [`MAX_BATCH`] of them per `fdatasync` and
-//! answers each caller only after its batch is durable. Reads go straight to
-//! fjall from the caller: a write is answered only once applied, so a read
-//! after an acknowledged write sees it.
+//! writer checks up to [`MAX_BATCH`] of them, appends their writes to a redo
+//! log as one record per `fdatasync` and answers each caller only after its
+//! batch is durable there. A fold thread then applies the batch to fjall
+//! (no sync), so fjall's CPU-heavy memtable work overlaps the next batch's
+//! checks and sync. fjall is synced and the log trimmed at checkpoints (a
+//! full segment, a clean close); opening replays what a crash left (see
+//! the private `redo` and `fold` modules).
+//!
+//! Reads go straight to fjall from the caller, after waiting until fjall
+//! holds every batch acknowledged before the read (at most one fold, usually
+//! none): a read after an acknowledged write sees it.
 //!
 //! Layout on disk: see the private `layout` module (its table is the format, versioned
 //! by `FORMAT_VERSION` and checked at open). Scan ids are forgotten after
@@ -13,8 +20,10 @@
 
 mod apply;
 mod config;
+mod fold;
 mod layout;
 mod read;
+mod redo;
 mod writer;
 
 #[cfg(test)]
@@ -30,12 +39,14 @@ use crate::{Annul, AuditQuery, Page, PassQuery, ScanQuery, Store, StoreError};
 use apply::{Command, Reply};
 use async_trait::async_trait;
 use fjall::{Database, Readable};
+use fold::Progress;
 use layout::{PassState, Tables, backend};
+use redo::RedoLog;
 use scangate_core::{AuditRecord, Pass, PassId, ScanId, ScanRecord};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{SyncSender, TrySendError, sync_channel};
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::Duration;
 use tokio::sync::oneshot;
@@ -47,6 +58,8 @@ use tokio::sync::oneshot;
 /// commit what is queued and stop, so the directory can be reopened at once.
 pub struct EmbeddedStore {
     tables: Tables,
+    /// How far fjall has caught up with the acknowledged writes.
+    progress: Arc<Progress>,
     /// `None` only while dropping.
     sender: Option<SyncSender<Command>>,
     closed: AtomicBool,
@@ -80,7 +93,9 @@ impl EmbeddedStore {
                 StoreError::Backend(format!("cannot open the store in {}: {e}", dir.display()))
             })?;
         let tables = Tables::open(db)?;
+        let (log, _replayed) = RedoLog::recover(dir, &tables)?;
         let seq = tables.load_seq()?;
+        let progress = Progress::new();
         let (sender, rx) = sync_channel(config.queue_capacity_commands);
         let settings = writer::Settings {
             max_batch: config.max_batch_commands,
@@ -93,13 +108,14 @@ impl EmbeddedStore {
             purge_max: config.purge_max_per_call,
         };
         let writer_tables = tables.clone();
+        let writer_progress = Arc::clone(&progress);
         let handle = std::thread::Builder::new()
             .name("scangate-store-writer".into())
             .spawn(move || {
                 if let Some(gate) = start_gate {
                     let _ = gate.recv();
                 }
-                writer::run(writer_tables, rx, settings, seq)
+                writer::run(writer_tables, log, writer_progress, rx, settings, seq)
             })
             .map_err(|e| {
                 StoreError::Backend(format!("cannot start the store writer thread: {e}"))
@@ -107,6 +123,7 @@ impl EmbeddedStore {
         tracing::info!(dir = %dir.display(), ?config, format = FORMAT_VERSION, "embedded store opened");
         Ok(EmbeddedStore {
             tables,
+            progress,
             sender: Some(sender),
             closed: AtomicBool::new(false),
             writer: Mutex::new(Some(handle)),
@@ -160,6 +177,7 @@ impl Store for EmbeddedStore {
         // they run on the caller's task; one snapshot keeps state and record
         // from two sides of an admin change.
         count_read("load_pass");
+        self.progress.caught_up().await?;
         let snapshot = self.tables.db.snapshot();
         let Some(state) = snapshot
             .get(&self.tables.pass_state, id.0)
@@ -205,11 +223,13 @@ impl Store for EmbeddedStore {
 
     async fn find_scan(&self, scan_id: &ScanId) -> Result<Option<ScanRecord>, StoreError> {
         count_read("find_scan");
+        self.progress.caught_up().await?;
         apply::find_scan(&self.tables, scan_id)
     }
 
     async fn list_scans(&self, pass: PassId, limit: usize) -> Result<Vec<ScanRecord>, StoreError> {
         count_read("list_scans");
+        self.progress.caught_up().await?;
         let limit = limit.min(LIST_MAX);
         self.blocking_read(move |t| {
             let mut out = Vec::with_capacity(limit.min(64));
@@ -224,6 +244,7 @@ impl Store for EmbeddedStore {
 
     async fn list_audit(&self, pass: PassId, limit: usize) -> Result<Vec<AuditRecord>, StoreError> {
         count_read("list_audit");
+        self.progress.caught_up().await?;
         let limit = limit.min(LIST_MAX);
         self.blocking_read(move |t| {
             let mut out = Vec::with_capacity(limit.min(64));
@@ -238,16 +259,19 @@ impl Store for EmbeddedStore {
 
     async fn query_passes(&self, query: PassQuery) -> Result<Page<Pass>, StoreError> {
         count_read("query_passes");
+        self.progress.caught_up().await?;
         self.blocking_read(move |t| read::passes(t, &query)).await
     }
 
     async fn query_scans(&self, query: ScanQuery) -> Result<Page<ScanRecord>, StoreError> {
         count_read("query_scans");
+        self.progress.caught_up().await?;
         self.blocking_read(move |t| read::scans(t, &query)).await
     }
 
     async fn query_audit(&self, query: AuditQuery) -> Result<Page<AuditRecord>, StoreError> {
         count_read("query_audit");
+        self.progress.caught_up().await?;
         self.blocking_read(move |t| read::audit(t, &query)).await
     }
 

@@ -1,7 +1,7 @@
 //! Tests of the embedded store: the conformance suite (bare and cached),
 //! reopening, same-batch checks and the format version.
 
-use super::apply::{Batch, Command, StateCache};
+use super::apply::{Batch, Command, WriterState};
 use super::layout::Tables;
 use super::{EmbeddedConfig, EmbeddedStore};
 use crate::cache::{CacheConfig, CachedStore};
@@ -94,8 +94,8 @@ fn one_batch_sees_its_own_scan_ids_and_uses() {
     retry.uses_after = 2;
     let third = scan(pass.id, Decision::Granted, 3, now_ms());
 
-    let mut cache = StateCache::default();
-    let mut batch = Batch::new(&tables, &mut cache, 0, 8);
+    let (mut w, _folds) = WriterState::unfolded(dir.path(), tables);
+    let mut batch = Batch::new(&mut w, 0, 8);
     let mut replies = Vec::new();
     let (tx, rx) = oneshot::channel();
     batch.add(Command::Insert {
@@ -204,4 +204,53 @@ async fn too_many_passes_in_one_insert_are_refused() {
         matches!(err, Err(StoreError::TooLarge { got: 3, max: 2, .. })),
         "got {err:?}"
     );
+}
+
+#[test]
+fn batches_logged_but_not_yet_in_fjall_are_seen_by_the_next_batch() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let tables = Tables::open(Database::builder(dir.path()).open().expect("db")).expect("tables");
+    let (mut w, folds) = WriterState::unfolded(dir.path(), tables.clone());
+    let pass = new_pass(Some(1));
+    let first = scan(pass.id, Decision::Granted, 1, now_ms());
+    let mut seq = 0;
+    for command in [
+        Command::Insert {
+            passes: vec![pass.clone()],
+            reply: oneshot::channel().0,
+        },
+        Command::Scan {
+            record: Box::new(first.clone()),
+            reply: oneshot::channel().0,
+        },
+    ] {
+        let mut batch = Batch::new(&mut w, seq, 4);
+        batch.add(command);
+        seq = batch.commit().expect("commit");
+    }
+    // Neither batch reached fjall: both wait in the fold queue.
+    assert_eq!(folds.try_iter().count(), 2);
+    assert!(tables.pass_state.get(pass.id.0).expect("read").is_none());
+    // The retry is still a duplicate, and a second grant still conflicts.
+    let retry = Box::new(first.clone());
+    let (tx, mut rx) = oneshot::channel();
+    let mut batch = Batch::new(&mut w, seq, 4);
+    batch.add(Command::Scan {
+        record: retry,
+        reply: tx,
+    });
+    let (tx2, mut rx2) = oneshot::channel();
+    batch.add(Command::Scan {
+        record: Box::new(scan(pass.id, Decision::Granted, 2, now_ms())),
+        reply: tx2,
+    });
+    batch.commit().expect("commit");
+    match rx.try_recv().expect("answered") {
+        Err(StoreError::DuplicateScanId { existing }) => assert_eq!(*existing, first),
+        other => panic!("a retry of a logged scan must be a duplicate, got {other:?}"),
+    }
+    assert!(matches!(
+        rx2.try_recv().expect("answered"),
+        Err(StoreError::Conflict { stored_uses: 1, .. })
+    ));
 }

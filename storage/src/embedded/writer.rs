@@ -1,11 +1,15 @@
 //! The writer thread: the only code that writes to the database. It takes a
-//! command, gathers more until the batch is full or the wait is over, commits
-//! them with one `fdatasync`, answers them, and between batches forgets old
-//! scan ids.
+//! command, gathers more until the batch is full or the wait is over, logs
+//! them with one `fdatasync`, answers them and hands them to the folder
+//! thread (see `fold`), checkpoints when a redo segment is full, and between
+//! batches forgets old scan ids.
 
-use super::apply::{Batch, Command, StateCache};
+use super::apply::{Batch, Command, Pending, StateCache, WriterState};
+use super::fold::{self, FOLD_QUEUE, Progress};
 use super::layout::Tables;
-use std::sync::mpsc::{Receiver, RecvTimeoutError, TryRecvError};
+use super::redo::RedoLog;
+use std::sync::Arc;
+use std::sync::mpsc::{Receiver, RecvTimeoutError, TryRecvError, sync_channel};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::sync::oneshot;
 
@@ -21,37 +25,81 @@ pub struct Settings {
 }
 
 /// Runs until the store closes (a `Close` command) or is dropped (every
-/// sender gone). Everything received before either is committed.
-pub fn run(tables: Tables, rx: Receiver<Command>, settings: Settings, mut seq: u64) {
+/// sender gone). Everything received before either is committed; a clean
+/// stop checkpoints, so the next open has nothing to replay.
+pub fn run(
+    tables: Tables,
+    log: RedoLog,
+    progress: Arc<Progress>,
+    rx: Receiver<Command>,
+    settings: Settings,
+    seq: u64,
+) {
+    let (folds, fold_rx) = sync_channel(FOLD_QUEUE);
+    let folder_progress = Arc::clone(&progress);
+    let folder = std::thread::Builder::new()
+        .name("scangate-store-fold".into())
+        .spawn(move || fold::run(fold_rx, folder_progress));
+    let folder = match folder {
+        Ok(handle) => handle,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot start the store's fold thread; the store refuses writes");
+            return;
+        }
+    };
+    let mut w = WriterState {
+        tables,
+        cache: StateCache::default(),
+        pending: Pending::default(),
+        log,
+        progress,
+        folds,
+        logged: 0,
+    };
+    take_commands(&mut w, &rx, &settings, seq);
+    if let Err(e) = w.checkpoint() {
+        tracing::error!(error = %e, "no checkpoint at close; the next start replays the redo log");
+    }
+    drop(w);
+    if folder.join().is_err() {
+        tracing::error!("the store's fold thread panicked");
+    }
+    tracing::debug!("store writer stopped");
+}
+
+fn take_commands(w: &mut WriterState, rx: &Receiver<Command>, settings: &Settings, mut seq: u64) {
     let mut next_sweep = Instant::now() + settings.sweep_interval;
-    let mut cache = StateCache::default();
     loop {
         let wait = next_sweep.saturating_duration_since(Instant::now());
         let first = match rx.recv_timeout(wait) {
             Ok(command) => command,
             Err(RecvTimeoutError::Timeout) => {
-                next_sweep = sweep(&tables, &mut cache, &settings, &mut seq);
+                next_sweep = sweep(w, settings, &mut seq);
                 continue;
             }
             Err(RecvTimeoutError::Disconnected) => break,
         };
-        let mut batch = Batch::new(&tables, &mut cache, seq, settings.max_batch);
+        let mut batch = Batch::new(w, seq, settings.max_batch);
         let mut stop = matches!(first, Command::Close { .. });
         batch.add(first);
         if !stop {
-            stop = gather(&rx, &mut batch, &settings);
+            stop = gather(rx, &mut batch, settings);
         }
         seq = commit(batch, seq);
         if stop {
             break;
         }
+        if w.log.full()
+            && let Err(e) = w.checkpoint()
+        {
+            tracing::error!(error = %e, "redo log checkpoint failed; retrying after the next batch");
+        }
         if Instant::now() >= next_sweep {
-            next_sweep = sweep(&tables, &mut cache, &settings, &mut seq);
+            next_sweep = sweep(w, settings, &mut seq);
         }
     }
-    tracing::debug!("store writer stopped");
-    // Dropping `rx` here drops any command queued after a close, which
-    // answers its caller `Closed`.
+    // Any command queued after a close is dropped with `rx` (by the caller),
+    // which answers its sender `Closed`.
 }
 
 /// Adds queued commands until the batch is full or `max_wait` has passed
@@ -108,7 +156,7 @@ fn commit(batch: Batch<'_>, seq: u64) -> u64 {
 
 /// Forgets one bounded chunk of expired scan ids. Returns when to sweep next:
 /// at once if the chunk was full (more are waiting), else one interval on.
-fn sweep(tables: &Tables, cache: &mut StateCache, settings: &Settings, seq: &mut u64) -> Instant {
+fn sweep(w: &mut WriterState, settings: &Settings, seq: &mut u64) -> Instant {
     let later = Instant::now() + settings.sweep_interval;
     let Some(retention_ms) = settings.retention_ms else {
         return later;
@@ -117,7 +165,7 @@ fn sweep(tables: &Tables, cache: &mut StateCache, settings: &Settings, seq: &mut
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
     let (tx, mut rx) = oneshot::channel();
-    let mut batch = Batch::new(tables, cache, *seq, 1);
+    let mut batch = Batch::new(w, *seq, 1);
     batch.add(Command::Purge {
         before_ms: now_ms.saturating_sub(retention_ms),
         max: settings.purge_max,

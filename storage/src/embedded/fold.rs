@@ -1,0 +1,122 @@
+//! The folder thread, which applies logged batches to fjall behind the
+//! writer, and the progress that readers and the writer wait on.
+//!
+//! A batch is acknowledged once its redo record is synced; fjall gets it a
+//! moment later. Every read first waits until fjall holds every batch
+//! acknowledged before the read began ([`Progress::caught_up`]), so a read
+//! after an acknowledged write sees it. The wait is at most one fold (a
+//! batch's memtable inserts, about a millisecond) and usually nothing.
+
+use crate::StoreError;
+use fjall::OwnedWriteBatch;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::Receiver;
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
+use tokio::sync::watch;
+
+/// Batches logged but not yet folded before the writer waits: bounds the
+/// memory of staged writes and how far fjall may lag (a few milliseconds).
+pub const FOLD_QUEUE: usize = 8;
+
+/// A logged batch on its way into fjall.
+pub struct Fold {
+    pub batch: u64,
+    pub writes: OwnedWriteBatch,
+}
+
+/// How far the log and fjall have got.
+pub struct Progress {
+    /// The last batch acknowledged (its record synced).
+    acked: AtomicU64,
+    /// The last batch fjall holds; async readers wait on it.
+    folded: watch::Sender<u64>,
+    /// Set when a fold failed: fjall no longer follows the log.
+    failed: AtomicBool,
+    /// For the writer thread's blocking wait.
+    lock: Mutex<()>,
+    cond: Condvar,
+}
+
+impl Progress {
+    pub fn new() -> Arc<Progress> {
+        Arc::new(Progress {
+            acked: AtomicU64::new(0),
+            folded: watch::Sender::new(0),
+            failed: AtomicBool::new(false),
+            lock: Mutex::new(()),
+            cond: Condvar::new(),
+        })
+    }
+
+    /// Batch `batch` is durable and about to be answered.
+    pub fn acked(&self, batch: u64) {
+        self.acked.store(batch, Ordering::Release);
+    }
+
+    /// Waits until fjall holds every batch acknowledged before this call.
+    pub async fn caught_up(&self) -> Result<(), StoreError> {
+        let target = self.acked.load(Ordering::Acquire);
+        if *self.folded.borrow() < target {
+            let mut rx = self.folded.subscribe();
+            // The sender lives as long as `self`: this cannot fail.
+            let _ = rx.wait_for(|f| *f >= target).await;
+        }
+        self.check()
+    }
+
+    /// Blocks the writer until fjall holds batch `batch` (and all before).
+    pub fn wait_folded(&self, batch: u64) -> Result<(), StoreError> {
+        let mut guard = self.lock.lock().unwrap_or_else(PoisonError::into_inner);
+        while *self.folded.borrow() < batch && !self.failed.load(Ordering::Acquire) {
+            guard = self
+                .cond
+                .wait(guard)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
+        self.check()
+    }
+
+    /// The last batch fjall holds.
+    pub fn folded(&self) -> u64 {
+        *self.folded.borrow()
+    }
+
+    /// Fails once a fold has failed: fjall no longer follows the log, so
+    /// no write may be acknowledged and no read trusted until a restart.
+    pub fn check(&self) -> Result<(), StoreError> {
+        if self.failed.load(Ordering::Acquire) {
+            return Err(StoreError::Backend(
+                "the store could not apply a logged batch to its tables; restart the gateway (the redo log is replayed)".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    fn set_folded(&self, batch: u64) {
+        let _guard = self.lock.lock().unwrap_or_else(PoisonError::into_inner);
+        self.folded.send_replace(batch);
+        self.cond.notify_all();
+    }
+
+    fn fail(&self) {
+        let _guard = self.lock.lock().unwrap_or_else(PoisonError::into_inner);
+        self.failed.store(true, Ordering::Release);
+        // Wakes every reader; each then sees the failure.
+        self.folded.send_replace(u64::MAX);
+        self.cond.notify_all();
+    }
+}
+
+/// Runs until the writer drops its sender: applies each batch to fjall
+/// (memtables and fjall's own journal, no sync: the redo log is what is
+/// durable) and publishes the progress. A failure stops folding for good.
+pub fn run(rx: Receiver<Fold>, progress: Arc<Progress>) {
+    for Fold { batch, writes } in rx {
+        if let Err(e) = writes.durability(None).commit() {
+            tracing::error!(batch, error = %e, "cannot apply a logged batch to the store's tables");
+            progress.fail();
+            return;
+        }
+        progress.set_folded(batch);
+    }
+}

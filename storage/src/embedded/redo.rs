@@ -1,0 +1,445 @@
+//! The redo log: how a batch becomes durable without waiting for fjall.
+//!
+//! The writer encodes each batch's writes (keyspace, key, value or removal)
+//! as one checksummed record, appends it to the current segment and
+//! `fdatasync`s it; only then are callers answered. The folder thread applies
+//! the same writes to fjall afterwards, without syncing, so the writer's next
+//! batch overlaps fjall's memtable work. fjall is made durable at a
+//! checkpoint (segment full, clean close), after which the segments before it
+//! are deleted.
+//!
+//! Opening replays every segment left (a crash since the last checkpoint) on
+//! top of fjall. Records hold absolute values in commit order and fjall never
+//! holds a batch the log does not (a batch is folded only after its record is
+//! synced), so applying a record twice changes nothing.
+//!
+//! Record: `len` u32 LE (of `batch` and `ops`) ‖ CRC-32 u32 LE (of the same) ‖
+//! `batch` u64 LE ‖ ops; op: keyspace u8 ‖ kind u8 (1 insert, 0 remove) ‖ key
+//! length u16 LE ‖ key ‖ (insert only) value length u32 LE ‖ value.
+
+use super::layout::{Tables, backend};
+use crate::StoreError;
+use fjall::{Keyspace, OwnedWriteBatch, PersistMode};
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+/// The log's directory inside the store directory.
+pub const DIR: &str = "redo";
+
+/// A segment is checkpointed (fjall synced, segment deleted) once it holds
+/// this much: bounds both the disk the log takes and the replay after a
+/// crash (64 MiB replays in well under a second).
+pub const SEGMENT_MAX_BYTES: u64 = 64 * 1024 * 1024;
+
+/// Bytes before a record's ops: length, checksum, batch number.
+const HEADER: usize = 16;
+
+/// Which keyspace an op writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Ks {
+    Meta = 0,
+    Passes = 1,
+    PassState = 2,
+    Scans = 3,
+    ScanIds = 4,
+    ScanIdTimes = 5,
+    Audit = 6,
+    PassesByEvent = 7,
+    EventScans = 8,
+    AuditTimes = 9,
+}
+
+impl Ks {
+    fn from_u8(b: u8) -> Option<Ks> {
+        Some(match b {
+            0 => Ks::Meta,
+            1 => Ks::Passes,
+            2 => Ks::PassState,
+            3 => Ks::Scans,
+            4 => Ks::ScanIds,
+            5 => Ks::ScanIdTimes,
+            6 => Ks::Audit,
+            7 => Ks::PassesByEvent,
+            8 => Ks::EventScans,
+            9 => Ks::AuditTimes,
+            _ => return None,
+        })
+    }
+
+    fn of(self, t: &Tables) -> &Keyspace {
+        match self {
+            Ks::Meta => &t.meta,
+            Ks::Passes => &t.passes,
+            Ks::PassState => &t.pass_state,
+            Ks::Scans => &t.scans,
+            Ks::ScanIds => &t.scan_ids,
+            Ks::ScanIdTimes => &t.scan_id_times,
+            Ks::Audit => &t.audit,
+            Ks::PassesByEvent => &t.passes_by_event,
+            Ks::EventScans => &t.event_scans,
+            Ks::AuditTimes => &t.audit_times,
+        }
+    }
+}
+
+/// One batch's writes, staged for fjall and encoded for the log at once.
+pub struct Staged {
+    tables: Tables,
+    pub(super) fjall: OwnedWriteBatch,
+    /// The record being built: header space, then the ops.
+    record: Vec<u8>,
+}
+
+impl Staged {
+    /// Nothing staged yet; `ops` is a capacity hint.
+    pub fn new(tables: &Tables, ops: usize) -> Staged {
+        let mut record = Vec::with_capacity(HEADER + ops * 96);
+        record.resize(HEADER, 0);
+        Staged {
+            tables: tables.clone(),
+            fjall: OwnedWriteBatch::with_capacity(tables.db.clone(), ops),
+            record,
+        }
+    }
+
+    /// Stages `key` = `value` in `ks`.
+    pub fn insert(&mut self, ks: Ks, key: impl AsRef<[u8]>, value: impl AsRef<[u8]>) {
+        let (key, value) = (key.as_ref(), value.as_ref());
+        self.op(ks, 1, key);
+        let len = u32::try_from(value.len()).expect("values are far below 4 GiB");
+        self.record.extend_from_slice(&len.to_le_bytes());
+        self.record.extend_from_slice(value);
+        self.fjall.insert(ks.of(&self.tables), key, value);
+    }
+
+    /// Stages the removal of `key` from `ks`.
+    pub fn remove(&mut self, ks: Ks, key: impl AsRef<[u8]>) {
+        let key = key.as_ref();
+        self.op(ks, 0, key);
+        self.fjall.remove(ks.of(&self.tables), key);
+    }
+
+    fn op(&mut self, ks: Ks, kind: u8, key: &[u8]) {
+        let len = u16::try_from(key.len()).expect("keys are at most a few hundred bytes");
+        self.record.push(ks as u8);
+        self.record.push(kind);
+        self.record.extend_from_slice(&len.to_le_bytes());
+        self.record.extend_from_slice(key);
+    }
+
+    /// Whether nothing is staged.
+    pub fn is_empty(&self) -> bool {
+        self.record.len() == HEADER
+    }
+
+    /// The finished record of batch `batch`.
+    fn seal(&mut self, batch: u64) -> &[u8] {
+        self.record[8..16].copy_from_slice(&batch.to_le_bytes());
+        let body = &self.record[8..];
+        let len = u32::try_from(body.len()).expect("a batch record is far below 4 GiB");
+        let crc = crc32fast::hash(body);
+        self.record[..4].copy_from_slice(&len.to_le_bytes());
+        self.record[4..8].copy_from_slice(&crc.to_le_bytes());
+        &self.record
+    }
+}
+
+/// The segment being appended to.
+pub struct RedoLog {
+    dir: PathBuf,
+    file: File,
+    segment: u64,
+    written: u64,
+    /// Set after any I/O failure: what reached the file is unknown, so
+    /// nothing more may be appended (a record after a torn one would be
+    /// lost at replay).
+    failed: bool,
+}
+
+impl RedoLog {
+    /// Replays what a crash left in `store_dir`'s log onto `tables`, makes
+    /// fjall durable, deletes the replayed segments and starts a fresh one.
+    /// Returns the log and the number of batches replayed.
+    pub fn recover(store_dir: &Path, tables: &Tables) -> Result<(RedoLog, u64), StoreError> {
+        let dir = store_dir.join(DIR);
+        fs::create_dir_all(&dir).map_err(|e| io_error("cannot create", &dir, e))?;
+        let segments = segments(&dir)?;
+        let mut replayed = 0;
+        for (i, (_, path)) in segments.iter().enumerate() {
+            let last = i + 1 == segments.len();
+            replayed += replay_segment(path, tables, last)?;
+        }
+        tables.db.persist(PersistMode::SyncData).map_err(backend)?;
+        // Delete before starting anew: a crash in between leaves no segment
+        // (nothing to replay: fjall holds it all) rather than an old segment
+        // with a torn tail that is no longer the last.
+        let next = segments.last().map_or(1, |(n, _)| n + 1);
+        delete_before(&dir, next)?;
+        let log = RedoLog::create(dir, next)?;
+        if replayed > 0 {
+            tracing::info!(batches = replayed, "replayed the store's redo log");
+        }
+        Ok((log, replayed))
+    }
+
+    fn create(dir: PathBuf, segment: u64) -> Result<RedoLog, StoreError> {
+        let path = segment_path(&dir, segment);
+        let file = OpenOptions::new()
+            .create_new(true)
+            .append(true)
+            .open(&path)
+            .map_err(|e| io_error("cannot create", &path, e))?;
+        sync_dir(&dir)?;
+        Ok(RedoLog {
+            dir,
+            file,
+            segment,
+            written: 0,
+            failed: false,
+        })
+    }
+
+    /// Appends batch `batch`'s record and waits until it is on disk.
+    pub fn append(&mut self, batch: u64, staged: &mut Staged) -> Result<(), String> {
+        if self.failed {
+            return Err("the redo log failed earlier; restart the gateway".into());
+        }
+        let record = staged.seal(batch);
+        let outcome = self
+            .file
+            .write_all(record)
+            .and_then(|()| self.file.sync_data());
+        match outcome {
+            Ok(()) => {
+                self.written += record.len() as u64;
+                Ok(())
+            }
+            Err(e) => {
+                self.failed = true;
+                Err(format!("cannot write the redo log: {e}"))
+            }
+        }
+    }
+
+    /// Whether the segment is due for a checkpoint.
+    pub fn full(&self) -> bool {
+        self.written >= SEGMENT_MAX_BYTES
+    }
+
+    /// After fjall holds (durably) every batch logged so far: starts a new
+    /// segment and deletes the old ones.
+    pub fn checkpoint(&mut self) -> Result<(), StoreError> {
+        if self.failed {
+            return Err(StoreError::Backend(
+                "the redo log failed earlier; restart the gateway".into(),
+            ));
+        }
+        let next = RedoLog::create(self.dir.clone(), self.segment + 1)?;
+        *self = next;
+        delete_before(&self.dir, self.segment)
+    }
+}
+
+/// Deletes every segment numbered below `segment`.
+fn delete_before(dir: &Path, segment: u64) -> Result<(), StoreError> {
+    for (n, path) in segments(dir)? {
+        if n < segment {
+            fs::remove_file(&path).map_err(|e| io_error("cannot delete", &path, e))?;
+        }
+    }
+    sync_dir(dir)
+}
+
+/// Applies one segment's records to fjall (without syncing). A record that
+/// does not check out ends the last segment (a write cut short by a crash:
+/// never acknowledged); anywhere else it is corruption.
+fn replay_segment(path: &Path, tables: &Tables, last: bool) -> Result<u64, StoreError> {
+    let bytes = fs::read(path).map_err(|e| io_error("cannot read", path, e))?;
+    let mut at = 0;
+    let mut batches = 0;
+    while at < bytes.len() {
+        let Some((batch, ops, next)) = record_at(&bytes, at) else {
+            if last {
+                tracing::warn!(
+                    segment = %path.display(),
+                    bytes = bytes.len() - at,
+                    "ignoring an unfinished redo record (a write cut short by a crash, never acknowledged)"
+                );
+                break;
+            }
+            return Err(StoreError::Backend(format!(
+                "corrupt redo log: {} has a bad record at byte {at}",
+                path.display()
+            )));
+        };
+        let mut fjall = OwnedWriteBatch::with_capacity(tables.db.clone(), 8);
+        apply_ops(ops, tables, &mut fjall).ok_or_else(|| {
+            StoreError::Backend(format!(
+                "corrupt redo log: batch {batch} in {} does not decode",
+                path.display()
+            ))
+        })?;
+        fjall.commit().map_err(backend)?;
+        batches += 1;
+        at = next;
+    }
+    Ok(batches)
+}
+
+/// The record starting at `at`: its batch number, its ops and where the next
+/// record starts; `None` if it is cut short or its checksum fails.
+fn record_at(bytes: &[u8], at: usize) -> Option<(u64, &[u8], usize)> {
+    let header = bytes.get(at..at + 8)?;
+    let len = u32::from_le_bytes(header[..4].try_into().ok()?) as usize;
+    let crc = u32::from_le_bytes(header[4..8].try_into().ok()?);
+    let body = bytes.get(at + 8..at + 8 + len)?;
+    if len < 8 || crc32fast::hash(body) != crc {
+        return None;
+    }
+    let batch = u64::from_le_bytes(body[..8].try_into().ok()?);
+    Some((batch, &body[8..], at + 8 + len))
+}
+
+/// Stages every op of a record; `None` if it does not decode.
+fn apply_ops(mut ops: &[u8], tables: &Tables, fjall: &mut OwnedWriteBatch) -> Option<()> {
+    fn take<'a>(b: &mut &'a [u8], n: usize) -> Option<&'a [u8]> {
+        let (head, tail) = b.split_at_checked(n)?;
+        *b = tail;
+        Some(head)
+    }
+    while !ops.is_empty() {
+        let head = take(&mut ops, 4)?;
+        let ks = Ks::from_u8(head[0])?.of(tables);
+        let key_len = u16::from_le_bytes([head[2], head[3]]) as usize;
+        let key = take(&mut ops, key_len)?;
+        match head[1] {
+            1 => {
+                let len = take(&mut ops, 4)?;
+                let len = u32::from_le_bytes(len.try_into().ok()?) as usize;
+                fjall.insert(ks, key, take(&mut ops, len)?);
+            }
+            0 => fjall.remove(ks, key),
+            _ => return None,
+        }
+    }
+    Some(())
+}
+
+/// The log's segments, oldest first.
+fn segments(dir: &Path) -> Result<Vec<(u64, PathBuf)>, StoreError> {
+    let mut out = Vec::new();
+    for entry in fs::read_dir(dir).map_err(|e| io_error("cannot list", dir, e))? {
+        let path = entry.map_err(|e| io_error("cannot list", dir, e))?.path();
+        let number = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .and_then(|n| n.strip_suffix(".log"))
+            .and_then(|n| n.parse::<u64>().ok());
+        if let Some(n) = number {
+            out.push((n, path));
+        }
+    }
+    out.sort_unstable();
+    Ok(out)
+}
+
+fn segment_path(dir: &Path, segment: u64) -> PathBuf {
+    dir.join(format!("{segment:020}.log"))
+}
+
+fn sync_dir(dir: &Path) -> Result<(), StoreError> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| io_error("cannot sync", dir, e))
+}
+
+fn io_error(what: &str, path: &Path, e: io::Error) -> StoreError {
+    StoreError::Backend(format!("{what} {}: {e}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use fjall::Database;
+
+    fn open(dir: &Path) -> Tables {
+        let db = Database::builder(dir.join("db")).open().expect("db");
+        Tables::open(db).expect("tables")
+    }
+
+    fn logged(log: &mut RedoLog, tables: &Tables, batch: u64, key: &[u8], value: &[u8]) {
+        let mut staged = Staged::new(tables, 2);
+        staged.insert(Ks::Passes, key, value);
+        staged.remove(Ks::ScanIds, key);
+        log.append(batch, &mut staged).expect("append");
+    }
+
+    #[test]
+    fn logged_batches_are_replayed_and_a_torn_tail_is_ignored() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        {
+            let tables = open(dir.path());
+            tables.scan_ids.insert(b"k1", b"old").expect("insert");
+            let (mut log, replayed) = RedoLog::recover(dir.path(), &tables).expect("recover");
+            assert_eq!(replayed, 0);
+            logged(&mut log, &tables, 1, b"k1", b"v1");
+            logged(&mut log, &tables, 2, b"k1", b"v2");
+            logged(&mut log, &tables, 3, b"k2", b"v3");
+            // A crash in the middle of a fourth record.
+            log.file.write_all(&[9, 0, 0, 0, 1, 2]).expect("torn");
+            // Nothing was folded into fjall: the log alone holds the batches.
+        }
+        let tables = open(dir.path());
+        let (log, replayed) = RedoLog::recover(dir.path(), &tables).expect("recover");
+        assert_eq!(replayed, 3);
+        assert_eq!(
+            tables.passes.get(b"k1").expect("get").as_deref(),
+            Some(&b"v2"[..])
+        );
+        assert_eq!(
+            tables.passes.get(b"k2").expect("get").as_deref(),
+            Some(&b"v3"[..])
+        );
+        assert!(tables.scan_ids.get(b"k1").expect("get").is_none());
+        // The replayed segments are gone; one fresh, empty segment is left.
+        let left = segments(&log.dir).expect("segments");
+        assert_eq!(left.len(), 1);
+        assert_eq!(fs::metadata(&left[0].1).expect("meta").len(), 0);
+    }
+
+    #[test]
+    fn a_bad_record_before_the_last_segment_is_corruption() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let tables = open(dir.path());
+        let (mut log, _) = RedoLog::recover(dir.path(), &tables).expect("recover");
+        logged(&mut log, &tables, 1, b"k", b"v");
+        let first = segment_path(&log.dir, log.segment);
+        let mut bytes = fs::read(&first).expect("read");
+        let n = bytes.len();
+        bytes[n - 1] ^= 0xff;
+        fs::write(&first, bytes).expect("write");
+        // A later segment exists, so the damaged one is not a torn tail.
+        RedoLog::create(log.dir.clone(), log.segment + 1).expect("segment");
+        let err = RedoLog::recover(dir.path(), &tables)
+            .map(|_| ())
+            .expect_err("a damaged record before the last segment");
+        assert!(err.to_string().contains("corrupt redo log"), "{err}");
+    }
+
+    #[test]
+    fn a_checkpoint_starts_a_new_segment_and_deletes_the_old() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let tables = open(dir.path());
+        let (mut log, _) = RedoLog::recover(dir.path(), &tables).expect("recover");
+        logged(&mut log, &tables, 1, b"k", b"v");
+        let before = log.segment;
+        log.checkpoint().expect("checkpoint");
+        let left = segments(&log.dir).expect("segments");
+        assert_eq!(
+            left.iter().map(|(n, _)| *n).collect::<Vec<_>>(),
+            vec![before + 1]
+        );
+    }
+}
