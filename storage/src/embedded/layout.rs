@@ -24,8 +24,15 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 /// The on-disk format this build reads and writes. Bump it on any change to
-/// the table above or to the encoded types; `open` refuses other versions.
-pub const FORMAT_VERSION: u32 = 2;
+/// the table above, to the encoded types or to the redo log; `open` refuses
+/// other versions, except that it upgrades [`FORMAT_UPGRADABLE`] in place.
+/// 3: writes go through the redo log (`redo/`), which a format-2 build would
+/// ignore, losing acknowledged grants; the tables are as in 2.
+pub const FORMAT_VERSION: u32 = 3;
+
+/// The older format `open` upgrades by rewriting the version: same tables,
+/// no redo log yet.
+pub const FORMAT_UPGRADABLE: u32 = 2;
 
 const META_FORMAT: &[u8] = b"format";
 const META_SEQ: &[u8] = b"seq";
@@ -73,7 +80,10 @@ impl Tables {
         match tables.meta.get(META_FORMAT).map_err(backend)? {
             Some(v) => {
                 let found = u32::from_be_bytes(fixed(&v, "format version")?);
-                if found != FORMAT_VERSION {
+                if found == FORMAT_UPGRADABLE {
+                    tables.write_format()?;
+                    tracing::info!(from = found, to = FORMAT_VERSION, "store format upgraded");
+                } else if found != FORMAT_VERSION {
                     return Err(StoreError::Backend(format!(
                         "the data directory holds store format {found}, this build reads format {FORMAT_VERSION}"
                     )));
@@ -85,14 +95,18 @@ impl Tables {
                         "the data directory holds passes but no store format version".into(),
                     ));
                 }
-                tables
-                    .meta
-                    .insert(META_FORMAT, FORMAT_VERSION.to_be_bytes())
-                    .map_err(backend)?;
-                tables.db.persist(PersistMode::SyncAll).map_err(backend)?;
+                tables.write_format()?;
             }
         }
         Ok(tables)
+    }
+
+    /// Records [`FORMAT_VERSION`] durably.
+    fn write_format(&self) -> Result<(), StoreError> {
+        self.meta
+            .insert(META_FORMAT, FORMAT_VERSION.to_be_bytes())
+            .map_err(backend)?;
+        self.db.persist(PersistMode::SyncAll).map_err(backend)
     }
 
     /// The next free sequence number, as last committed.

@@ -140,17 +140,35 @@ fn one_batch_sees_its_own_scan_ids_and_uses() {
     ));
 }
 
+/// Writes `version` as the store format of a fresh directory.
+fn with_format(dir: &std::path::Path, version: u32) {
+    let db = Database::builder(dir).open().expect("db");
+    let meta = db
+        .keyspace("meta", fjall::KeyspaceCreateOptions::default)
+        .expect("meta");
+    meta.insert("format", version.to_be_bytes()).expect("write");
+    db.persist(fjall::PersistMode::SyncAll).expect("persist");
+}
+
+#[test]
+fn format_2_is_upgraded_in_place() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    with_format(dir.path(), 2);
+    drop(
+        EmbeddedStore::open(dir.path(), EmbeddedConfig::default()).expect("open a format-2 store"),
+    );
+    let db = Database::builder(dir.path()).open().expect("db");
+    let meta = db
+        .keyspace("meta", fjall::KeyspaceCreateOptions::default)
+        .expect("meta");
+    let version = meta.get("format").expect("read").expect("a format");
+    assert_eq!(*version, super::FORMAT_VERSION.to_be_bytes());
+}
+
 #[test]
 fn another_format_version_is_refused() {
     let dir = tempfile::tempdir().expect("tempdir");
-    {
-        let db = Database::builder(dir.path()).open().expect("db");
-        let meta = db
-            .keyspace("meta", fjall::KeyspaceCreateOptions::default)
-            .expect("meta");
-        meta.insert("format", 999u32.to_be_bytes()).expect("write");
-        db.persist(fjall::PersistMode::SyncAll).expect("persist");
-    }
+    with_format(dir.path(), 999);
     match EmbeddedStore::open(dir.path(), EmbeddedConfig::default()) {
         Err(StoreError::Backend(msg)) => assert!(msg.contains("format 999"), "{msg}"),
         Err(e) => panic!("unexpected error {e}"),
