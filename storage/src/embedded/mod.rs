@@ -88,6 +88,9 @@ impl EmbeddedStore {
         config.validate().map_err(StoreError::Backend)?;
         let db = Database::builder(dir)
             .cache_size(config.block_cache_bytes)
+            // The redo log is what makes a write durable; fjall's own journal
+            // reaches the disk at checkpoints (`persist`), not per fold.
+            .manual_journal_persist(true)
             .open()
             .map_err(|e| {
                 StoreError::Backend(format!("cannot open the store in {}: {e}", dir.display()))
