@@ -41,6 +41,12 @@ pub const DEFAULT_CALL_TIMEOUT_MS: u64 = 5_000;
 /// the caller learns it was the store, and the actor restarts from the store.
 pub const DEFAULT_STORE_TIMEOUT_MS: u64 = 2_000;
 
+/// Default for [`RegistryConfig::shared_recheck_ms`]: the same as the
+/// pass cache's time-to-live on a shared store
+/// ([`scangate_storage::cache::SHARED_TTL`]), so a change made through another
+/// gateway is seen here within about two seconds at worst.
+pub const DEFAULT_SHARED_RECHECK_MS: u64 = 1_000;
+
 /// Limits and deadlines of the [`Registry`](crate::Registry).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RegistryConfig {
@@ -67,6 +73,14 @@ pub struct RegistryConfig {
     /// Default [`ANNUL_WINDOW_DEFAULT_MS`] (15 minutes); it must stay below
     /// the store's scan-id retention (48 h by default), which finds the scan.
     pub annul_window_ms: i64,
+    /// On a store shared with other gateways ([`Store::shared`]): a pass an
+    /// actor has held longer than this is read again before the actor
+    /// denies it as revoked, suspended or used up (another gateway may have
+    /// reactivated it or annulled a use). Ignored for a store only this
+    /// gateway writes. Default [`DEFAULT_SHARED_RECHECK_MS`].
+    ///
+    /// [`Store::shared`]: scangate_storage::Store::shared
+    pub shared_recheck_ms: u64,
 }
 
 impl Default for RegistryConfig {
@@ -78,6 +92,7 @@ impl Default for RegistryConfig {
             call_timeout_ms: DEFAULT_CALL_TIMEOUT_MS,
             store_timeout_ms: DEFAULT_STORE_TIMEOUT_MS,
             annul_window_ms: ANNUL_WINDOW_DEFAULT_MS,
+            shared_recheck_ms: DEFAULT_SHARED_RECHECK_MS,
         }
     }
 }

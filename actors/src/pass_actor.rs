@@ -65,6 +65,11 @@ pub(crate) struct Settings {
     pub(crate) idle_stop: Duration,
     pub(crate) store_timeout: Duration,
     pub(crate) annul_window_ms: i64,
+    /// On a store shared with other gateways: how old the pass in memory may
+    /// be before a denial it causes (revoked, suspended, used up) is checked
+    /// against the store first. `None`: this gateway is the only writer, so
+    /// memory is the truth.
+    pub(crate) recheck_after: Option<Duration>,
 }
 
 /// Starts the actor of `pass`, freshly loaded from the store.
@@ -93,6 +98,8 @@ struct Args {
 
 struct State {
     pass: Pass,
+    /// When `pass` was read from the store (or last confirmed by a write).
+    loaded: Instant,
     settings: Settings,
     queue: Arc<Queue>,
     last_request: Instant,
@@ -119,6 +126,7 @@ impl Actor for PassActor {
         tracing::debug!(pass = %args.pass.id.short(), uses = args.pass.uses, "pass actor started");
         Ok(State {
             pass: args.pass,
+            loaded: Instant::now(),
             settings: args.settings,
             queue: args.queue,
             last_request: Instant::now(),
@@ -216,6 +224,15 @@ impl State {
                 // Transient denials are never stored: a retry may get another answer.
                 return Ok(ScanOutcome::refused(reason));
             }
+            if !reloaded && self.denial_may_be_stale(outcome.decision.reason()) {
+                // Another gateway may have reactivated the pass or annulled a
+                // use since we read it: read it again before saying no.
+                reloaded = true;
+                if let Err(e) = self.reload().await {
+                    return Err(self.fail_scan(e));
+                }
+                continue;
+            }
             let uses_after = match outcome.change {
                 Change::Use { uses } => uses,
                 Change::None => self.pass.uses,
@@ -234,6 +251,11 @@ impl State {
             };
             match deadline(timeout, self.settings.store.commit_scan(record)).await {
                 Ok(()) => {
+                    if outcome.decision.is_granted() {
+                        // The conditional write just confirmed the stored
+                        // status and count.
+                        self.loaded = Instant::now();
+                    }
                     rules::apply(&mut self.pass, outcome.change);
                     debug_assert!(
                         within_limit(&self.pass),
@@ -258,17 +280,8 @@ impl State {
                 Err(StoreError::Conflict { stored_uses, .. }) if !reloaded => {
                     reloaded = true;
                     tracing::debug!(pass = %self.pass.id.short(), stored_uses, "grant conflicted, reloading");
-                    self.settings.store.invalidate(self.pass.id);
-                    match deadline(timeout, self.settings.store.load_pass(self.pass.id)).await {
-                        Ok(Some(fresh)) => {
-                            debug_assert!(
-                                within_limit(&fresh),
-                                "the store holds a pass beyond max_uses"
-                            );
-                            self.pass = fresh;
-                        }
-                        Ok(None) => return Err(self.fail_scan(StoreError::NotFound(self.pass.id))),
-                        Err(e) => return Err(self.fail_scan(e)),
+                    if let Err(e) = self.reload().await {
+                        return Err(self.fail_scan(e));
                     }
                 }
                 Err(e) => return Err(self.fail_scan(e)),
@@ -365,10 +378,9 @@ impl State {
                 // Another node moved the count: read the truth, try once more.
                 Err(StoreError::Conflict { .. }) if !reloaded => {
                     reloaded = true;
-                    self.settings.store.invalidate(self.pass.id);
-                    match deadline(timeout, self.settings.store.load_pass(self.pass.id)).await {
-                        Ok(Some(fresh)) => self.pass = fresh,
-                        Ok(None) => {
+                    match self.reload().await {
+                        Ok(()) => {}
+                        Err(StoreError::NotFound(_)) => {
                             self.fail(&StoreError::NotFound(self.pass.id));
                             return Err(AdminError::NotFound);
                         }
@@ -384,6 +396,44 @@ impl State {
                 }
             }
         }
+    }
+
+    /// Reads the pass afresh from the store (past any cache); memory held so
+    /// far is dropped. `NotFound` if the store no longer has it.
+    async fn reload(&mut self) -> Result<(), StoreError> {
+        let id = self.pass.id;
+        self.settings.store.invalidate(id);
+        match deadline(
+            self.settings.store_timeout,
+            self.settings.store.load_pass(id),
+        )
+        .await?
+        {
+            Some(fresh) => {
+                debug_assert!(
+                    within_limit(&fresh),
+                    "the store holds a pass beyond max_uses"
+                );
+                self.pass = fresh;
+                self.loaded = Instant::now();
+                Ok(())
+            }
+            None => Err(StoreError::NotFound(id)),
+        }
+    }
+
+    /// Whether a denial for `reason` comes from pass state that another
+    /// gateway may have changed since this actor read it.
+    fn denial_may_be_stale(&self, reason: Option<Reason>) -> bool {
+        let from_state = matches!(
+            reason,
+            Some(Reason::Revoked | Reason::Suspended | Reason::UsedUp)
+        );
+        from_state
+            && self
+                .settings
+                .recheck_after
+                .is_some_and(|after| self.loaded.elapsed() >= after)
     }
 
     fn fail_scan(&mut self, error: StoreError) -> ScanError {

@@ -58,12 +58,16 @@ impl Registry {
     /// A registry over `store`, with no actor yet.
     pub fn new(store: Arc<dyn Store>, config: RegistryConfig) -> Self {
         let directory = Directory::new(config.max_live_actors);
+        let recheck_after = store
+            .shared()
+            .then(|| std::time::Duration::from_millis(config.shared_recheck_ms));
         let settings = Settings {
             store,
             directory: Arc::clone(&directory),
             idle_stop: config.idle_stop(),
             store_timeout: config.store_timeout(),
             annul_window_ms: config.annul_window_ms,
+            recheck_after,
         };
         Registry {
             inner: Arc::new(Inner {

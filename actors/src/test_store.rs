@@ -46,6 +46,8 @@ pub(crate) struct MemStore {
     held: Semaphore,
     commits_started: AtomicUsize,
     loads: AtomicUsize,
+    /// Answer for [`Store::shared`].
+    shared: bool,
 }
 
 impl MemStore {
@@ -56,6 +58,15 @@ impl MemStore {
             held: Semaphore::new(0),
             commits_started: AtomicUsize::new(0),
             loads: AtomicUsize::new(0),
+            shared: false,
+        }
+    }
+
+    /// A store other gateways write too ([`Store::shared`]).
+    pub(crate) fn new_shared() -> Self {
+        MemStore {
+            shared: true,
+            ..MemStore::new()
         }
     }
 
@@ -74,6 +85,11 @@ impl MemStore {
     /// Another gateway node granted a use behind this one's back.
     pub(crate) fn bump_uses(&self, id: PassId) {
         self.data().passes.get_mut(&id).expect("stored pass").uses += 1;
+    }
+
+    /// Another gateway node changed the pass's status behind this one's back.
+    pub(crate) fn set_status(&self, id: PassId, status: Status) {
+        self.data().passes.get_mut(&id).expect("stored pass").status = status;
     }
 
     pub(crate) fn audit_len(&self) -> usize {
@@ -270,6 +286,10 @@ impl Store for MemStore {
         let before = data.scan_ids.len();
         data.scan_ids.retain(|_, r| r.at_ms >= before_ms);
         Ok((before - data.scan_ids.len()) as u64)
+    }
+
+    fn shared(&self) -> bool {
+        self.shared
     }
 
     async fn close(&self) -> Result<(), StoreError> {

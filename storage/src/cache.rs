@@ -29,6 +29,12 @@ pub const CACHE_CAPACITY_PASSES: u64 = 200_000;
 /// gateway node on a shared ScyllaDB) depends on it.
 pub const CACHE_IDLE: Duration = Duration::from_secs(30 * 60);
 
+/// How long a pass stays cached when the store is shared with other
+/// gateways ([`Store::shared`]): a revocation, reactivation or annul made
+/// through another gateway is seen here within this time (a revocation
+/// stops grants at once anyway: the conditional write refuses them).
+pub const SHARED_TTL: Duration = Duration::from_secs(1);
+
 /// Unknown ids remembered: bounds the memory a flood of unknown ids can take.
 pub const NEGATIVE_CAPACITY_IDS: u64 = 100_000;
 
@@ -94,14 +100,17 @@ impl Cached {
 impl<S: Store + ?Sized> CachedStore<S> {
     /// Wraps `inner`.
     pub fn new(inner: Arc<S>, config: CacheConfig) -> CachedStore<S> {
-        tracing::info!(?config, "pass cache configured");
+        tracing::info!(?config, shared = inner.shared(), "pass cache configured");
+        let mut passes = Cache::builder()
+            .name("scangate-passes")
+            .max_capacity(config.capacity_passes)
+            .time_to_idle(Duration::from_millis(config.idle_ms));
+        if inner.shared() {
+            passes = passes.time_to_live(SHARED_TTL);
+        }
         CachedStore {
             inner,
-            passes: Cache::builder()
-                .name("scangate-passes")
-                .max_capacity(config.capacity_passes)
-                .time_to_idle(Duration::from_millis(config.idle_ms))
-                .build(),
+            passes: passes.build(),
             unknown: Cache::builder()
                 .name("scangate-unknown-passes")
                 .max_capacity(config.negative_capacity_ids)
@@ -250,6 +259,10 @@ impl<S: Store + ?Sized> Store for CachedStore<S> {
     fn invalidate(&self, id: PassId) {
         self.forget(id);
         self.inner.invalidate(id);
+    }
+
+    fn shared(&self) -> bool {
+        self.inner.shared()
     }
 
     async fn close(&self) -> Result<(), StoreError> {

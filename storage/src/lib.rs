@@ -165,6 +165,15 @@ pub trait Store: Send + Sync + 'static {
     /// failed or unknown commit). Backends without a cache do nothing.
     fn invalidate(&self, _id: PassId) {}
 
+    /// Whether other gateways write this store too (a shared cluster). Then
+    /// a pass held in memory here may be behind a change made elsewhere: it
+    /// never causes an over-grant (every grant is conditional on the stored
+    /// state), but a denial read from memory may be stale, so callers
+    /// re-read before denying from old state ([`cache::SHARED_TTL`]).
+    fn shared(&self) -> bool {
+        false
+    }
+
     /// Finishes every queued commit and makes it durable; later writes fail
     /// with [`StoreError::Closed`].
     async fn close(&self) -> Result<(), StoreError>;

@@ -249,6 +249,7 @@ async fn spawning_an_actor_does_not_touch_the_store() {
         idle_stop: config().idle_stop(),
         store_timeout: config().store_timeout(),
         annul_window_ms: config().annul_window_ms,
+        recheck_after: None,
     };
     let handle = pass_actor::spawn(p, settings).await.expect("spawn");
     assert_eq!(store.loads(), 0);

@@ -228,3 +228,43 @@ async fn pass_reads_from_the_actor_or_the_store_without_starting_one() {
     assert_eq!(warm.uses, 1);
     assert!(registry.pass(new_id()).await.expect("read").is_none());
 }
+
+/// A pass this gateway's actor holds as revoked, reactivated through another
+/// gateway on the same store: what the next scan here says.
+async fn scan_after_a_reactivation_elsewhere(store: MemStore, recheck_ms: u64) -> ScanOutcome {
+    let p = pass(None);
+    store.put(p.clone());
+    let config = RegistryConfig {
+        shared_recheck_ms: recheck_ms,
+        ..config()
+    };
+    let store = Arc::new(store);
+    let registry = Registry::new(store.clone(), config);
+    let revoke = AdminChange {
+        action: AdminAction::Revoke,
+        reason: "lost".into(),
+        who: "ops".into(),
+    };
+    registry.admin(p.id, revoke).await.expect("revoke");
+    // The other gateway's reactivation reaches only the store.
+    store.set_status(p.id, Status::Active);
+    registry.scan(p.id, scan("after")).await.expect("scan")
+}
+
+#[tokio::test]
+async fn on_a_shared_store_an_old_denial_is_checked_against_the_store() {
+    let outcome = scan_after_a_reactivation_elsewhere(MemStore::new_shared(), 0).await;
+    assert!(granted(&outcome), "got {outcome:?}");
+}
+
+#[tokio::test]
+async fn on_a_shared_store_a_fresh_denial_is_not_reread() {
+    let outcome = scan_after_a_reactivation_elsewhere(MemStore::new_shared(), 60_000).await;
+    assert_eq!(outcome.decision, denied(Reason::Revoked));
+}
+
+#[tokio::test]
+async fn on_a_store_only_this_gateway_writes_memory_is_the_truth() {
+    let outcome = scan_after_a_reactivation_elsewhere(MemStore::new(), 0).await;
+    assert_eq!(outcome.decision, denied(Reason::Revoked));
+}

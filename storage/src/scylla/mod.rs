@@ -279,6 +279,11 @@ impl Store for ScyllaStore {
         self.purge(before_ms).await
     }
 
+    /// Other gateways write the same cluster.
+    fn shared(&self) -> bool {
+        true
+    }
+
     async fn close(&self) -> Result<(), StoreError> {
         if self.closed.swap(true, Ordering::AcqRel) {
             return Ok(());
