@@ -111,12 +111,75 @@ impl Progress {
 /// (memtables and fjall's own journal, no sync: the redo log is what is
 /// durable) and publishes the progress. A failure stops folding for good.
 pub fn run(rx: Receiver<Fold>, progress: Arc<Progress>) {
+    // However this thread ends before the writer lets it (an error, or a
+    // panic inside fjall), readers and the writer must not wait for it.
+    let mut guard = FailUnlessDone {
+        progress,
+        done: false,
+    };
     for Fold { batch, writes } in rx {
         if let Err(e) = writes.durability(None).commit() {
             tracing::error!(batch, error = %e, "cannot apply a logged batch to the store's tables");
-            progress.fail();
             return;
         }
-        progress.set_folded(batch);
+        guard.progress.set_folded(batch);
+    }
+    guard.done = true;
+}
+
+/// Marks the store failed when dropped before `done` is set.
+struct FailUnlessDone {
+    progress: Arc<Progress>,
+    done: bool,
+}
+
+impl Drop for FailUnlessDone {
+    fn drop(&mut self) {
+        if !self.done {
+            self.progress.fail();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_fold_thread_that_dies_fails_the_waiters_instead_of_hanging_them() {
+        let progress = Progress::new();
+        progress.acked(1);
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Fold>(1);
+        let folder = {
+            let progress = Arc::clone(&progress);
+            std::thread::spawn(move || {
+                let _guard = FailUnlessDone {
+                    progress,
+                    done: false,
+                };
+                drop(rx);
+                panic!("fjall panicked");
+            })
+        };
+        assert!(folder.join().is_err());
+        drop(tx);
+        assert!(progress.caught_up().await.is_err());
+        assert!(progress.wait_folded(1).is_err());
+    }
+
+    #[tokio::test]
+    async fn readers_wait_for_the_fold_of_what_was_acknowledged() {
+        let progress = Progress::new();
+        progress.acked(2);
+        let reader = {
+            let progress = Arc::clone(&progress);
+            tokio::spawn(async move { progress.caught_up().await })
+        };
+        progress.set_folded(1);
+        tokio::task::yield_now().await;
+        assert!(!reader.is_finished(), "batch 2 is not folded yet");
+        progress.set_folded(2);
+        reader.await.expect("join").expect("caught up");
+        assert_eq!(progress.folded(), 2);
     }
 }
