@@ -5,9 +5,7 @@
 
 use async_trait::async_trait;
 use scangate_core::{AuditRecord, Pass, PassId, ScanId, ScanRecord, Status};
-use scangate_storage::{
-    Annul, AnnulConflict, AuditQuery, Page, PassQuery, ScanQuery, Store, StoreError,
-};
+use scangate_storage::{Annul, AuditQuery, Page, PassQuery, ScanQuery, Store, StoreError};
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -243,32 +241,13 @@ impl Store for MemStore {
         let mode = self.before_write().await?;
         let record = {
             let mut data = self.data();
-            let refuse = |why| StoreError::NotAnnullable {
-                scan_id: annul.scan_id.clone(),
-                why,
-            };
-            let Some(mut record) = data.scan_ids.get(&annul.scan_id).cloned() else {
-                return Err(refuse(AnnulConflict::NoSuchScan));
-            };
-            if record.pass_id != annul.audit.pass_id {
-                return Err(refuse(AnnulConflict::OtherPass));
-            }
-            if !record.decision.is_granted() {
-                return Err(refuse(AnnulConflict::NotGranted));
-            }
-            if record.annulled.is_some() {
-                return Err(refuse(AnnulConflict::AlreadyAnnulled));
-            }
+            let scan = data.scan_ids.get(&annul.scan_id).cloned();
+            let uses = data.passes.get(&annul.audit.pass_id).map(|p| p.uses);
+            let mut record = annul.check(scan, uses)?;
             let pass = data
                 .passes
                 .get_mut(&record.pass_id)
                 .ok_or(StoreError::NotFound(record.pass_id))?;
-            if pass.uses != annul.expected_uses || pass.uses == 0 {
-                return Err(StoreError::Conflict {
-                    pass: pass.id,
-                    stored_uses: pass.uses,
-                });
-            }
             pass.uses -= 1;
             record.annulled = Some(scangate_core::Annulment {
                 at_ms: annul.audit.at_ms,

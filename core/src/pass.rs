@@ -150,6 +150,9 @@ pub enum Status {
 }
 
 impl Status {
+    /// Every status.
+    pub const ALL: [Status; 3] = [Status::Active, Status::Suspended, Status::Revoked];
+
     /// The contract spelling.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -157,6 +160,17 @@ impl Status {
             Status::Suspended => "suspended",
             Status::Revoked => "revoked",
         }
+    }
+}
+
+/// The inverse of [`Status::as_str`].
+impl FromStr for Status {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Status::ALL
+            .into_iter()
+            .find(|x| x.as_str() == s)
+            .ok_or_else(|| format!("unknown status {s:?}: expected active, suspended or revoked"))
     }
 }
 
@@ -375,6 +389,16 @@ pub(crate) mod tests {
         assert_eq!(id.short(), "abababab");
         assert!("abc".parse::<PassId>().is_err());
         assert!("zz".repeat(16).parse::<PassId>().is_err());
+    }
+
+    #[test]
+    fn status_round_trips_through_its_spelling() {
+        for s in Status::ALL {
+            assert_eq!(s.as_str().parse::<Status>(), Ok(s));
+            assert_eq!(serde_json::to_value(s).expect("json"), s.as_str());
+        }
+        assert!("paused".parse::<Status>().is_err());
+        assert!("Active".parse::<Status>().is_err());
     }
 
     #[test]

@@ -305,8 +305,11 @@ impl ApiError {
         ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", message)
     }
 
-    /// A JSON body that could not be read (413 when too large).
-    pub fn from_json(e: axum::extract::rejection::JsonRejection) -> Self {
+    /// A body that could not be read, or not as JSON: 413 `too_large` when
+    /// over the limit, else `invalid`. A bytes rejection is one of the ways
+    /// a JSON body fails, so both come here.
+    pub fn from_rejection(e: impl Into<axum::extract::rejection::JsonRejection>) -> Self {
+        let e = e.into();
         let status = e.status();
         let code = if status == StatusCode::PAYLOAD_TOO_LARGE {
             "too_large"

@@ -70,8 +70,7 @@ pub fn revoke_recorded(
 ) -> Result<bool> {
     crate::tokens::check_reason(reason)?;
     let path = data.revoked_devices();
-    let _lock = EditLock::acquire(&path)
-        .with_context(|| format!("cannot lock {} for editing", path.display()))?;
+    let _lock = EditLock::acquire(&path)?;
     if !revoke(&path, name, who, now_ms)? {
         return Ok(false);
     }

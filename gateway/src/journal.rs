@@ -542,19 +542,32 @@ pub async fn append_async(journal: Journal, record: OperatorRecord) -> Result<()
 /// their journal lines happen one at a time, in the same order.
 pub struct EditLock(File);
 
+/// The edit lock of a file could not be taken.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot lock {} for editing", .file.display())]
+pub struct LockError {
+    /// The file to be edited.
+    pub file: PathBuf,
+    /// What the OS said.
+    pub source: std::io::Error,
+}
+
 impl EditLock {
     /// Waits for the lock of `file`.
-    pub fn acquire(file: &Path) -> std::io::Result<EditLock> {
+    pub fn acquire(file: &Path) -> Result<EditLock, LockError> {
         let mut name = file.as_os_str().to_owned();
         name.push(".lock");
-        let f = OpenOptions::new()
+        let locked = OpenOptions::new()
             .write(true)
             .create(true)
             .truncate(false)
             .mode(0o600)
-            .open(PathBuf::from(name))?;
-        f.lock()?;
-        Ok(EditLock(f))
+            .open(PathBuf::from(name))
+            .and_then(|f| f.lock().map(|()| EditLock(f)));
+        locked.map_err(|source| LockError {
+            file: file.to_owned(),
+            source,
+        })
     }
 }
 

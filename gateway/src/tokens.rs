@@ -182,8 +182,7 @@ pub fn create_recorded(
 ) -> Result<String> {
     check_reason(reason)?;
     let path = data.admin_tokens();
-    let _lock = EditLock::acquire(&path)
-        .with_context(|| format!("cannot lock {} for editing", path.display()))?;
+    let _lock = EditLock::acquire(&path)?;
     let token = create(&path, name, role, now_ms)?;
     let record = OperatorRecord::new(now_ms, who, OperatorAction::TokenCreate, name)
         .reason(reason)
@@ -208,8 +207,7 @@ pub fn revoke_recorded(
 ) -> Result<()> {
     check_reason(reason)?;
     let path = data.admin_tokens();
-    let _lock = EditLock::acquire(&path)
-        .with_context(|| format!("cannot lock {} for editing", path.display()))?;
+    let _lock = EditLock::acquire(&path)?;
     let removed = revoke(&path, name)?;
     let record = OperatorRecord::new(now_ms, who, OperatorAction::TokenRevoke, name)
         .reason(reason)

@@ -4,28 +4,12 @@
 
 mod common;
 
-use common::{Gateway, bin, scan};
+use common::{Gateway, scan};
 use scangate::admin::{ROUTES, method_of};
 use scangate::tokens::Role;
 use scangate_client::ScanInput;
 use scangate_core::ScanId;
 use serde_json::{Value, json};
-use std::process::Command;
-
-/// Runs `scangate ARGS --data-dir DIR`, returning stdout; panics on failure.
-fn cli(gw: &Gateway, args: &[&str]) -> String {
-    let out = Command::new(bin())
-        .args(args)
-        .args(["--data-dir", gw.dir.to_str().expect("utf-8")])
-        .output()
-        .expect("run scangate");
-    assert!(
-        out.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).expect("utf-8")
-}
 
 async fn call(
     gw: &Gateway,
@@ -54,25 +38,19 @@ async fn call(
 async fn every_endpoint_checks_the_role_and_tokens_change_without_restart() {
     let dir = tempfile::tempdir().expect("tempdir");
     let gw = Gateway::start(dir.path(), &[]);
-    let admin = cli(
-        &gw,
-        &["token", "create", "--role", "admin", "--name", "lead"],
-    )
-    .trim()
-    .to_owned();
-    let operator = cli(
-        &gw,
-        &["token", "create", "--role", "operator", "--name", "ops"],
-    )
-    .trim()
-    .to_owned();
-    let viewer = cli(
-        &gw,
-        &["token", "create", "--role", "viewer", "--name", "view"],
-    )
-    .trim()
-    .to_owned();
-    let listed = cli(&gw, &["token", "list", "--json"]);
+    let admin = gw
+        .cli(&["token", "create", "--role", "admin", "--name", "lead"])
+        .trim()
+        .to_owned();
+    let operator = gw
+        .cli(&["token", "create", "--role", "operator", "--name", "ops"])
+        .trim()
+        .to_owned();
+    let viewer = gw
+        .cli(&["token", "create", "--role", "viewer", "--name", "view"])
+        .trim()
+        .to_owned();
+    let listed = gw.cli(&["token", "list", "--json"]);
     assert!(
         listed.contains("\"ops\"") && !listed.contains(&operator),
         "{listed}"
@@ -126,7 +104,7 @@ async fn every_endpoint_checks_the_role_and_tokens_change_without_restart() {
     assert_eq!(trail[0]["action"], "suspend");
 
     // Revoked while the gateway runs: refused at the next request.
-    cli(&gw, &["token", "revoke", "view"]);
+    gw.cli(&["token", "revoke", "view"]);
     let (status, _) = call(&gw, reqwest::Method::GET, "/v1/passes", Some(&viewer), None).await;
     assert_eq!(status, 401);
     let (status, _) = call(
@@ -367,7 +345,7 @@ async fn a_revoked_device_cannot_scan() {
             "a revoked device cannot scan"
         );
     }
-    let listed = cli(&gw, &["certs", "list", "--json"]);
+    let listed = gw.cli(&["certs", "list", "--json"]);
     assert!(
         listed.contains("\"lost-phone\"") && listed.contains("\"revoked\":true"),
         "{listed}"

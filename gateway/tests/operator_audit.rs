@@ -8,25 +8,8 @@
 
 mod common;
 
-use common::{Gateway, bin, scan};
+use common::{Gateway, scan};
 use serde_json::{Value, json};
-use std::process::Command;
-
-/// Runs `scangate ARGS --data-dir DIR` as OS user `tester`; stdout.
-fn cli(gw: &Gateway, args: &[&str]) -> String {
-    let out = Command::new(bin())
-        .args(args)
-        .args(["--data-dir", gw.dir.to_str().expect("utf-8")])
-        .env("USER", "tester")
-        .output()
-        .expect("run scangate");
-    assert!(
-        out.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).expect("utf-8")
-}
 
 async fn raw(gw: &Gateway, path: &str, token: &str) -> (u16, Value) {
     let resp = reqwest::Client::new()
@@ -141,9 +124,8 @@ async fn every_admin_action_is_journaled_and_queryable() {
     }
 
     // Through the CLI, as `cli:tester`, while the gateway runs.
-    let viewer = cli(
-        &gw,
-        &[
+    let viewer = gw
+        .cli(&[
             "token",
             "create",
             "--role",
@@ -152,21 +134,15 @@ async fn every_admin_action_is_journaled_and_queryable() {
             "auditor",
             "--reason",
             "night audit",
-        ],
-    )
-    .trim()
-    .to_owned();
-    let temp = cli(
-        &gw,
-        &["token", "create", "--role", "admin", "--name", "temp"],
-    )
-    .trim()
-    .to_owned();
-    cli(&gw, &["token", "revoke", "temp", "--reason", "shift over"]);
-    cli(
-        &gw,
-        &["certs", "revoke", "dev-scanner", "--reason", "retired"],
-    );
+        ])
+        .trim()
+        .to_owned();
+    let temp = gw
+        .cli(&["token", "create", "--role", "admin", "--name", "temp"])
+        .trim()
+        .to_owned();
+    gw.cli(&["token", "revoke", "temp", "--reason", "shift over"]);
+    gw.cli(&["certs", "revoke", "dev-scanner", "--reason", "retired"]);
     secrets.extend([viewer.clone(), temp.clone()]);
 
     // A viewer may read the journal; it shows each action once, in order.
@@ -255,8 +231,8 @@ async fn every_admin_action_is_journaled_and_queryable() {
     }
 
     // The CLI shows the same, through the API and from the file.
-    let through_api = cli(&gw, &["audit", "operator", "--json"]);
-    let local = cli(&gw, &["audit", "operator", "--json", "--local"]);
+    let through_api = gw.cli(&["audit", "operator", "--json"]);
+    let local = gw.cli(&["audit", "operator", "--json", "--local"]);
     let parse = |text: &str| -> Vec<Value> {
         text.lines()
             .map(|l| serde_json::from_str(l).expect("json line"))
@@ -264,17 +240,14 @@ async fn every_admin_action_is_journaled_and_queryable() {
     };
     assert_eq!(parse(&through_api), got);
     assert_eq!(parse(&local), got);
-    let text = cli(
-        &gw,
-        &[
-            "audit",
-            "operator",
-            "--action",
-            "device.revoke",
-            "--who",
-            "cli:tester",
-        ],
-    );
+    let text = gw.cli(&[
+        "audit",
+        "operator",
+        "--action",
+        "device.revoke",
+        "--who",
+        "cli:tester",
+    ]);
     assert!(
         text.trim()
             .ends_with("cli:tester device.revoke dev-scanner: retired"),

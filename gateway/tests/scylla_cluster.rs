@@ -162,19 +162,24 @@ fn scylla_flags_are_checked_and_a_missing_cluster_is_a_clear_error() {
     let out = serve_fails(dir.path(), &["--store", "scylla"]);
     assert!(stderr(&out).contains("--scylla-nodes"), "{}", stderr(&out));
 
+    // A cluster nothing listens on (port 1), with a user: the password
+    // comes from a file that is not there, then from the command line.
+    let no_cluster = [
+        "--store",
+        "scylla",
+        "--scylla-nodes",
+        "127.0.0.1:1",
+        "--scylla-user",
+        "gw",
+    ];
     let missing = dir.path().join("no-such-password");
     let out = serve_fails(
         dir.path(),
         &[
-            "--store",
-            "scylla",
-            "--scylla-nodes",
-            "127.0.0.1:1",
-            "--scylla-user",
-            "gw",
-            "--scylla-password-file",
-            missing.to_str().expect("utf-8"),
-        ],
+            &no_cluster[..],
+            &["--scylla-password-file", missing.to_str().expect("utf-8")],
+        ]
+        .concat(),
     );
     assert!(stderr(&out).contains("password file"), "{}", stderr(&out));
 
@@ -184,20 +189,11 @@ fn scylla_flags_are_checked_and_a_missing_cluster_is_a_clear_error() {
     );
     assert!(stderr(&out).contains("named twice"), "{}", stderr(&out));
 
-    // Nothing listens on port 1: the gateway says which cluster it could
-    // not reach, and never prints the password.
+    // The gateway says which cluster it could not reach, and never prints
+    // the password.
     let out = serve_fails(
         dir.path(),
-        &[
-            "--store",
-            "scylla",
-            "--scylla-nodes",
-            "127.0.0.1:1",
-            "--scylla-user",
-            "gw",
-            "--scylla-password",
-            "hunter2-secret",
-        ],
+        &[&no_cluster[..], &["--scylla-password", "hunter2-secret"]].concat(),
     );
     let text = stderr(&out) + &String::from_utf8_lossy(&out.stdout);
     assert!(

@@ -37,6 +37,30 @@ use async_trait::async_trait;
 use scangate_core::{AuditRecord, Pass, PassId, ScanId, ScanRecord};
 use std::time::Duration;
 
+/// What a grant checks and changes in a stored pass: its use count, status
+/// and limit, kept apart from the rest of the record by every backend (each
+/// with its own encoding) so a grant reads and writes only this.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PassState {
+    /// Grants so far.
+    pub uses: u32,
+    /// Whether the pass may be used.
+    pub status: scangate_core::Status,
+    /// Its use limit; `None`: unlimited.
+    pub max_uses: Option<u32>,
+}
+
+impl PassState {
+    /// The state part of a pass.
+    pub fn of(pass: &Pass) -> PassState {
+        PassState {
+            uses: pass.uses,
+            status: pass.status,
+            max_uses: pass.max_uses,
+        }
+    }
+}
+
 /// Store failures. Business outcomes (denials) are never errors.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]

@@ -7,7 +7,8 @@
 //! with a `next` cursor instead of reading the whole store in one request;
 //! the caller follows `next` until it is `None`.
 
-use scangate_core::{AuditRecord, Kind, PassId, Reason, ScanId, Status};
+use crate::StoreError;
+use scangate_core::{AuditRecord, Kind, PassId, Reason, ScanId, ScanRecord, Status};
 
 /// Most items one page may hold: a page is one HTTP response, and 1 000
 /// records (~300 KB of JSON) is as much as a person or a script wants at once.
@@ -97,7 +98,7 @@ impl ScanQuery {
     }
 
     /// Whether a record passes the non-key filters (gate, decision, reason).
-    pub fn matches(&self, r: &scangate_core::ScanRecord) -> bool {
+    pub fn matches(&self, r: &ScanRecord) -> bool {
         self.gate.as_ref().is_none_or(|g| *g == r.gate)
             && self.granted.is_none_or(|g| g == r.decision.is_granted())
             && self.reason.is_none_or(|x| r.decision.reason() == Some(x))
@@ -130,6 +131,46 @@ pub struct Annul {
     /// The audit record to keep; its `pass_id` must be the scan's pass, its
     /// `who` and `at_ms` mark the scan record as annulled.
     pub audit: AuditRecord,
+}
+
+impl Annul {
+    /// Checks this annul against what the store holds, in the order every
+    /// store checks it: the scan (`None`: not kept) exists, is of the audit
+    /// record's pass, is a grant and is not annulled yet; then that pass's
+    /// stored use count (`None`: the pass has no state) is the one the
+    /// caller saw and above 0. Returns the scan to annul. Reads nothing.
+    pub fn check(
+        &self,
+        scan: Option<ScanRecord>,
+        uses: Option<u32>,
+    ) -> Result<ScanRecord, StoreError> {
+        let refuse = |why| StoreError::NotAnnullable {
+            scan_id: self.scan_id.clone(),
+            why,
+        };
+        let Some(record) = scan else {
+            return Err(refuse(AnnulConflict::NoSuchScan));
+        };
+        if record.pass_id != self.audit.pass_id {
+            return Err(refuse(AnnulConflict::OtherPass));
+        }
+        if !record.decision.is_granted() {
+            return Err(refuse(AnnulConflict::NotGranted));
+        }
+        if record.annulled.is_some() {
+            return Err(refuse(AnnulConflict::AlreadyAnnulled));
+        }
+        let Some(uses) = uses else {
+            return Err(StoreError::NotFound(record.pass_id));
+        };
+        if uses != self.expected_uses || uses == 0 {
+            return Err(StoreError::Conflict {
+                pass: record.pass_id,
+                stored_uses: uses,
+            });
+        }
+        Ok(record)
+    }
 }
 
 /// Why the store refused an annul (nothing was written).

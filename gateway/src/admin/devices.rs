@@ -11,7 +11,6 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
 use scangate_core::pass::{REASON_MAX_BYTES, check_len};
 use serde::{Deserialize, Serialize};
 
@@ -140,15 +139,7 @@ pub async fn revoke(
 
 /// The reason of an optional `{"reason": ...}` body (none: no body, or blank).
 fn revoke_reason(body: Result<Bytes, BytesRejection>) -> Result<Option<String>, ApiError> {
-    let body = body.map_err(|e| {
-        let status = e.status();
-        let code = if status == StatusCode::PAYLOAD_TOO_LARGE {
-            "too_large"
-        } else {
-            "invalid"
-        };
-        ApiError::new(status, code, e.body_text())
-    })?;
+    let body = body.map_err(ApiError::from_rejection)?;
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(None);
     }

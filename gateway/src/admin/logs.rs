@@ -2,7 +2,7 @@
 //! globally (pages), and annul.
 
 use super::Who;
-use super::openapi::{AuditFilters, AuditPassQuery, ScanFilters, ScanScopeQuery};
+use super::openapi::{AuditPassQuery, LogWindow, ScanFilters, ScanScopeQuery};
 use super::params::{PageView, Params};
 use super::passes::{ReasonBody, admin_error, parse_id, reason, store_error};
 use crate::api::{ApiError, ErrorBody, ScanView};
@@ -70,7 +70,7 @@ fn scan_query(p: &Params, scope: ScanScope, default_limit: usize) -> Result<Scan
     path = "/v1/passes/{id}/scans",
     operation_id = "pass_scans",
     tag = "scans",
-    params(("id" = String, Path, description = "The pass id, 32 hex digits"), ScanFilters),
+    params(("id" = String, Path, description = "The pass id, 32 hex digits"), ScanFilters, LogWindow),
     responses(
         (status = 200, description = "The pass's scans, oldest first", body = [ScanView],
             headers(("x-next-cursor" = String, description = "Pass as `after` for the rest; absent at the end"))),
@@ -97,7 +97,7 @@ pub async fn pass_scans(
     path = "/v1/scans",
     operation_id = "list_scans",
     tag = "scans",
-    params(ScanScopeQuery, ScanFilters),
+    params(ScanScopeQuery, ScanFilters, LogWindow),
     responses(
         (status = 200, description = "One page of scans, oldest first", body = PageView<ScanView>),
         (status = 400, description = "Not exactly one of `pass` or `event`, or a bad parameter", body = ErrorBody),
@@ -137,7 +137,7 @@ pub async fn scans(
     path = "/v1/passes/{id}/audit",
     operation_id = "pass_audit",
     tag = "scans",
-    params(("id" = String, Path, description = "The pass id, 32 hex digits"), AuditFilters),
+    params(("id" = String, Path, description = "The pass id, 32 hex digits"), LogWindow),
     responses(
         (status = 200, description = "The pass's admin changes, oldest first", body = [AuditRecord],
             headers(("x-next-cursor" = String, description = "Pass as `after` for the rest; absent at the end"))),
@@ -164,7 +164,7 @@ pub async fn pass_audit(
     path = "/v1/audit",
     operation_id = "list_audit",
     tag = "scans",
-    params(AuditPassQuery, AuditFilters),
+    params(AuditPassQuery, LogWindow),
     responses(
         (status = 200, description = "One page of the audit log (who, when, what, why)", body = PageView<AuditRecord>),
         (status = 400, description = "A bad parameter (`field` names it)", body = ErrorBody),

@@ -240,7 +240,26 @@ pub struct PassListQuery {
     pub after: Option<String>,
 }
 
-/// The filters of every scan list.
+/// The time window and paging of every log list: scans, the audit log and
+/// the operator journal.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct LogWindow {
+    /// Records at or after this time (RFC 3339).
+    #[param(format = DateTime)]
+    pub from: Option<String>,
+    /// Records before this time (RFC 3339).
+    #[param(format = DateTime)]
+    pub until: Option<String>,
+    /// Page size, 1 to 1000 (default: 1000 for a pass's array, 100 for a page).
+    #[param(minimum = 1, maximum = 1000)]
+    pub limit: Option<u32>,
+    /// The cursor of the previous answer (`next`, or the `x-next-cursor`
+    /// header of a pass's array).
+    pub after: Option<String>,
+}
+
+/// The filters of every scan list (with a [`LogWindow`]).
 #[derive(IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ScanFilters {
@@ -250,17 +269,6 @@ pub struct ScanFilters {
     pub decision: Option<DecisionWord>,
     /// Only denials for this reason.
     pub reason: Option<Reason>,
-    /// Scans decided at or after this time (RFC 3339).
-    #[param(format = DateTime)]
-    pub from: Option<String>,
-    /// Scans decided before this time (RFC 3339).
-    #[param(format = DateTime)]
-    pub until: Option<String>,
-    /// Page size, 1 to 1000 (default: 1000 for a pass's array, 100 for a page).
-    #[param(minimum = 1, maximum = 1000)]
-    pub limit: Option<u32>,
-    /// The cursor of the previous answer.
-    pub after: Option<String>,
 }
 
 /// `GET /v1/scans` scope: exactly one of `pass` or `event`.
@@ -273,23 +281,6 @@ pub struct ScanScopeQuery {
     pub event: Option<String>,
 }
 
-/// The filters of the audit log (`pass` only on `/v1/audit`).
-#[derive(IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct AuditFilters {
-    /// Changes at or after this time (RFC 3339).
-    #[param(format = DateTime)]
-    pub from: Option<String>,
-    /// Changes before this time (RFC 3339).
-    #[param(format = DateTime)]
-    pub until: Option<String>,
-    /// Page size, 1 to 1000 (default: 1000 for a pass's array, 100 for a page).
-    #[param(minimum = 1, maximum = 1000)]
-    pub limit: Option<u32>,
-    /// The cursor of the previous answer.
-    pub after: Option<String>,
-}
-
 /// `GET /v1/audit`'s own parameter.
 #[derive(IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -298,7 +289,7 @@ pub struct AuditPassQuery {
     pub pass: Option<String>,
 }
 
-/// `GET /v1/audit/operator` parameters.
+/// `GET /v1/audit/operator` filters (with a [`LogWindow`]).
 #[derive(IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct OperatorAuditQuery {
@@ -309,17 +300,6 @@ pub struct OperatorAuditQuery {
     /// Only actions on this subject: a token or device name, a pass or
     /// scan id, an event.
     pub subject: Option<String>,
-    /// Actions at or after this time (RFC 3339).
-    #[param(format = DateTime)]
-    pub from: Option<String>,
-    /// Actions before this time (RFC 3339).
-    #[param(format = DateTime)]
-    pub until: Option<String>,
-    /// Page size, 1 to 1000 (default 100).
-    #[param(minimum = 1, maximum = 1000)]
-    pub limit: Option<u32>,
-    /// `next` of the previous page.
-    pub after: Option<String>,
 }
 
 /// `GET /v1/passes/{id}/qr` parameters.

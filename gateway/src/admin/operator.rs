@@ -3,7 +3,7 @@
 //! [`crate::tokens::Permission::Read`]) calls before it answers, and
 //! `GET /v1/audit/operator`, which reads it.
 
-use super::openapi::OperatorAuditQuery;
+use super::openapi::{LogWindow, OperatorAuditQuery};
 use super::params::{PageView, Params};
 use crate::api::{ApiError, ErrorBody};
 use crate::http::AppState;
@@ -62,7 +62,7 @@ pub fn journal_failed(
     path = "/v1/audit/operator",
     operation_id = "operator_audit",
     tag = "scans",
-    params(OperatorAuditQuery),
+    params(OperatorAuditQuery, LogWindow),
     responses(
         (status = 200, description = "One page of the operator journal, oldest first: every \
             admin action (issue, import, status changes, annul, admin tokens, device revocation)",

@@ -428,22 +428,10 @@ pub async fn list(
         raw.as_deref(),
         &["event", "kind", "status", "limit", "after"],
     )?;
-    let status = match p.get("status") {
-        None => None,
-        Some("active") => Some(Status::Active),
-        Some("suspended") => Some(Status::Suspended),
-        Some("revoked") => Some(Status::Revoked),
-        Some(other) => {
-            return Err(ApiError::invalid(
-                "status",
-                format!("{other:?}: expected active, suspended or revoked"),
-            ));
-        }
-    };
     let query = PassQuery {
         event: p.get("event").map(str::to_owned),
         kind: p.parsed::<Kind>("kind")?,
-        status,
+        status: p.parsed::<Status>("status")?,
         after: p.cursor()?,
         limit: p.limit(100)?,
     };
@@ -492,7 +480,7 @@ pub struct ReasonBody {
 pub fn reason(
     body: Result<Json<ReasonBody>, axum::extract::rejection::JsonRejection>,
 ) -> Result<String, ApiError> {
-    let Json(body) = body.map_err(ApiError::from_json)?;
+    let Json(body) = body.map_err(ApiError::from_rejection)?;
     if body.reason.trim().is_empty() {
         return Err(ApiError::invalid("reason", "a reason is required"));
     }

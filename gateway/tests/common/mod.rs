@@ -136,6 +136,23 @@ impl Gateway {
         }
     }
 
+    /// Runs `scangate ARGS --data-dir DIR` as OS user `tester` (so the CLI's
+    /// journal lines say `cli:tester`); stdout, panicking on failure.
+    pub fn cli(&self, args: &[&str]) -> String {
+        let out = Command::new(bin())
+            .args(args)
+            .args(["--data-dir", self.dir.to_str().expect("utf-8")])
+            .env("USER", "tester")
+            .output()
+            .expect("run scangate");
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).expect("utf-8")
+    }
+
     fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.http)
     }

@@ -9,9 +9,10 @@
 //! index) first wait until fjall has caught up with the log.
 
 use super::fold::{Fold, Progress};
-use super::layout::{self, LOG_KEY_LEN, PassState, Tables, backend, log_key};
+use super::layout::{self, LOG_KEY_LEN, Tables, backend, log_key};
 use super::redo::{Ks, RedoLog, Staged};
-use crate::{AnnulConflict, StoreError};
+use crate::PassState;
+use crate::StoreError;
 use scangate_core::{Annulment, AuditRecord, Pass, PassId, ScanId, ScanRecord, Status};
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
@@ -435,37 +436,18 @@ impl<'t> Batch<'t> {
     }
 
     fn annul(&mut self, annul: crate::Annul) -> Result<ScanRecord, StoreError> {
-        let crate::Annul {
-            scan_id,
-            expected_uses,
-            audit,
-        } = annul;
-        let refuse = |why| StoreError::NotAnnullable {
-            scan_id: scan_id.clone(),
-            why,
+        let found = self.scan_by_id(&annul.scan_id)?;
+        let key = found.as_ref().map(|(key, _)| *key);
+        let state = self.state(annul.audit.pass_id)?;
+        let mut record = annul.check(found.map(|(_, r)| r), state.map(|s| s.uses))?;
+        // `check` passes only with both the scan and the pass's state.
+        let (Some(key), Some(mut state)) = (key, state) else {
+            return Err(StoreError::Backend(
+                "annul check passed without a scan or a pass state".into(),
+            ));
         };
-        let Some((key, mut record)) = self.scan_by_id(&scan_id)? else {
-            return Err(refuse(AnnulConflict::NoSuchScan));
-        };
-        if record.pass_id != audit.pass_id {
-            return Err(refuse(AnnulConflict::OtherPass));
-        }
-        if !record.decision.is_granted() {
-            return Err(refuse(AnnulConflict::NotGranted));
-        }
-        if record.annulled.is_some() {
-            return Err(refuse(AnnulConflict::AlreadyAnnulled));
-        }
+        let crate::Annul { scan_id, audit, .. } = annul;
         let id = record.pass_id;
-        let Some(mut state) = self.state(id)? else {
-            return Err(StoreError::NotFound(id));
-        };
-        if state.uses != expected_uses || state.uses == 0 {
-            return Err(StoreError::Conflict {
-                pass: id,
-                stored_uses: state.uses,
-            });
-        }
         state.uses -= 1;
         record.annulled = Some(Annulment {
             at_ms: audit.at_ms,

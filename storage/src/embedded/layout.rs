@@ -17,7 +17,7 @@
 //! `at_ms` is an i64 with its sign bit flipped, big-endian, so byte order is
 //! time order; `seq` is a store-wide u64 counter that keeps equal times apart.
 
-use crate::StoreError;
+use crate::{PassState, StoreError};
 use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode};
 use scangate_core::{AuditRecord, Pass, PassId, ScanId, ScanRecord, Status};
 use serde::Serialize;
@@ -123,28 +123,9 @@ pub fn seq_key() -> &'static [u8] {
     META_SEQ
 }
 
-/// What a grant checks and changes, kept apart from the pass record so a
-/// grant reads and writes 10 bytes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PassState {
-    /// Grants so far.
-    pub uses: u32,
-    /// Whether the pass may be used.
-    pub status: Status,
-    /// Its use limit; `None`: unlimited.
-    pub max_uses: Option<u32>,
-}
-
+/// The embedded encoding of a [`PassState`]: 10 bytes, the only thing a
+/// grant reads and writes.
 impl PassState {
-    /// The state part of a pass.
-    pub fn of(pass: &Pass) -> PassState {
-        PassState {
-            uses: pass.uses,
-            status: pass.status,
-            max_uses: pass.max_uses,
-        }
-    }
-
     /// `uses` BE ‖ status ‖ has-limit ‖ limit BE.
     pub fn encode(&self) -> [u8; 10] {
         let mut out = [0u8; 10];

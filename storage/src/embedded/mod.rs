@@ -35,12 +35,13 @@ pub use config::{
 };
 pub use layout::FORMAT_VERSION;
 
+use crate::PassState;
 use crate::{Annul, AuditQuery, Page, PassQuery, ScanQuery, Store, StoreError};
 use apply::{Command, Reply};
 use async_trait::async_trait;
 use fjall::{Database, Readable};
 use fold::Progress;
-use layout::{PassState, Tables, backend};
+use layout::{Tables, backend};
 use redo::RedoLog;
 use scangate_core::{AuditRecord, Pass, PassId, ScanId, ScanRecord};
 use std::path::Path;

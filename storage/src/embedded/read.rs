@@ -3,7 +3,8 @@
 //! [`EXAMINE_MAX`] entries, and returns the last key examined as the next
 //! cursor when it stopped early.
 
-use super::layout::{self, PassState, Tables, backend, time_bytes};
+use super::layout::{self, Tables, backend, time_bytes};
+use crate::PassState;
 use crate::StoreError;
 use crate::query::{
     AuditQuery, Cursor, EXAMINE_MAX, PAGE_MAX, Page, PassQuery, ScanQuery, ScanScope,

@@ -2,7 +2,7 @@
 //! time buckets, clustering keys and the cursors handed to callers.
 
 use crate::query::CURSOR_MAX_BYTES;
-use crate::{Cursor, StoreError};
+use crate::{Cursor, PassState, StoreError};
 use scangate_core::{Pass, PassId, Status};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -81,12 +81,7 @@ pub fn status_text(status: Status) -> &'static str {
 
 /// A status back from its stored spelling.
 pub fn parse_status(id: PassId, text: &str) -> Result<Status, StoreError> {
-    match text {
-        "active" => Ok(Status::Active),
-        "suspended" => Ok(Status::Suspended),
-        "revoked" => Ok(Status::Revoked),
-        _ => Err(corrupt(id, "status")),
-    }
+    text.parse().map_err(|_| corrupt(id, "status"))
 }
 
 /// The columns that hold a pass's state, as read.
@@ -100,20 +95,10 @@ pub struct StateColumns {
     pub use_limit: i64,
 }
 
-/// What a grant checks: a pass's stored state.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PassState {
-    /// Grants so far.
-    pub uses: u32,
-    /// Whether it may be used.
-    pub status: Status,
-    /// Its limit; `None`: unlimited.
-    pub max_uses: Option<u32>,
-}
-
+/// The ScyllaDB encoding of a [`PassState`]: its static columns.
 impl PassState {
     /// Decodes the state columns of pass `id`.
-    pub fn decode(id: PassId, c: &StateColumns) -> Result<PassState, StoreError> {
+    pub fn from_columns(id: PassId, c: &StateColumns) -> Result<PassState, StoreError> {
         Ok(PassState {
             uses: u32::try_from(c.uses).map_err(|_| corrupt(id, "use count"))?,
             status: parse_status(id, &c.status)?,

@@ -3,7 +3,7 @@
 //! read resolves an unknown outcome, and why a write that did not apply was
 //! refused. No I/O here, so every branch is a unit test.
 
-use super::codec::PassState;
+use crate::PassState;
 use crate::{Annul, AnnulConflict, StoreError};
 use scangate_core::{PassId, ScanRecord};
 use scylla::errors::{DbError, ExecutionError, RequestAttemptError};
@@ -164,40 +164,16 @@ pub fn scan_refused(
     }
 }
 
-/// Checks an annul against the scan-id row as read (the record and its
-/// pass's use count, `None` when the pass has no state), in the order the
-/// embedded store checks: the scan, its pass, a grant, not annulled, the
-/// count. Returns the record to annul.
+/// [`Annul::check`] on the scan-id row as read: the record and its pass's
+/// use count (`None` when the pass has no state).
 pub fn annul_check(
     annul: &Annul,
     found: Option<(Option<u32>, ScanRecord)>,
 ) -> Result<ScanRecord, StoreError> {
-    let refuse = |why| StoreError::NotAnnullable {
-        scan_id: annul.scan_id.clone(),
-        why,
-    };
-    let Some((uses, record)) = found else {
-        return Err(refuse(AnnulConflict::NoSuchScan));
-    };
-    if record.pass_id != annul.audit.pass_id {
-        return Err(refuse(AnnulConflict::OtherPass));
+    match found {
+        Some((uses, record)) => annul.check(Some(record), uses),
+        None => annul.check(None, None),
     }
-    if !record.decision.is_granted() {
-        return Err(refuse(AnnulConflict::NotGranted));
-    }
-    if record.annulled.is_some() {
-        return Err(refuse(AnnulConflict::AlreadyAnnulled));
-    }
-    let Some(uses) = uses else {
-        return Err(StoreError::NotFound(record.pass_id));
-    };
-    if uses != annul.expected_uses || uses == 0 {
-        return Err(StoreError::Conflict {
-            pass: record.pass_id,
-            stored_uses: uses,
-        });
-    }
-    Ok(record)
 }
 
 /// An annul whose outcome is unknown and whose audit line is not stored:

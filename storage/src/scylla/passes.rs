@@ -3,8 +3,9 @@
 //! token order), each page bounded like the embedded store's.
 
 use super::ScyllaStore;
-use super::codec::{self, EVENT_SHARDS, PassState, StateColumns};
+use super::codec::{self, EVENT_SHARDS, StateColumns};
 use super::config::LOAD_CONCURRENCY;
+use crate::PassState;
 use crate::StoreError;
 use crate::query::{Cursor, EXAMINE_MAX, PAGE_MAX, Page, PassQuery};
 use futures_util::{StreamExt, stream};
@@ -34,7 +35,7 @@ type AllPassesRow = (
 fn pass_from(id: PassId, c: PassColumns) -> Result<Option<Pass>, StoreError> {
     match c {
         (Some(record), Some(uses), Some(status), reason, Some(use_limit)) => {
-            let state = PassState::decode(
+            let state = PassState::from_columns(
                 id,
                 &StateColumns {
                     uses,

@@ -12,9 +12,11 @@ use crate::embedded::LIST_MAX;
 use crate::query::{AuditQuery, Cursor, EXAMINE_MAX, PAGE_MAX, Page, ScanQuery, ScanScope};
 use scangate_core::{AuditRecord, PassId, ScanId, ScanRecord};
 use scylla::deserialize::row::DeserializeRow;
+use scylla::response::query_result::QueryRowsResult;
 use scylla::response::{PagingState, PagingStateResponse};
 use scylla::serialize::row::SerializeRow;
 use scylla::statement::prepared::PreparedStatement;
+use serde::de::DeserializeOwned;
 use std::ops::ControlFlow;
 
 /// Buckets of a log listed per index query.
@@ -76,12 +78,7 @@ impl ScyllaStore {
         V: SerializeRow,
         R: for<'f> DeserializeRow<'f, 'f>,
     {
-        let result = self
-            .session
-            .execute_unpaged(stmt, values)
-            .await
-            .map_err(|e| read_failed(&e))?;
-        let rows = result.into_rows_result().map_err(|e| driver_data(&e))?;
+        let rows = self.unpaged(stmt, values).await?;
         rows.maybe_first_row::<R>().map_err(|e| driver_data(&e))
     }
 
@@ -95,14 +92,23 @@ impl ScyllaStore {
         V: SerializeRow,
         R: for<'f> DeserializeRow<'f, 'f>,
     {
-        let result = self
-            .session
-            .execute_unpaged(stmt, values)
-            .await
-            .map_err(|e| read_failed(&e))?;
-        let rows = result.into_rows_result().map_err(|e| driver_data(&e))?;
+        let rows = self.unpaged(stmt, values).await?;
         let iter = rows.rows::<R>().map_err(|e| driver_data(&e))?;
         iter.collect::<Result<Vec<R>, _>>()
+            .map_err(|e| driver_data(&e))
+    }
+
+    /// The rows of an unpaged read.
+    async fn unpaged<V: SerializeRow>(
+        &self,
+        stmt: &PreparedStatement,
+        values: V,
+    ) -> Result<QueryRowsResult, StoreError> {
+        self.session
+            .execute_unpaged(stmt, values)
+            .await
+            .map_err(|e| read_failed(&e))?
+            .into_rows_result()
             .map_err(|e| driver_data(&e))
     }
 
@@ -323,21 +329,14 @@ impl ScyllaStore {
         pass: PassId,
         limit: usize,
     ) -> Result<Vec<ScanRecord>, StoreError> {
-        let limit = limit.min(LIST_MAX);
-        let mut keep = |b: &[u8]| codec::decode::<ScanRecord>(b, "scan record").map(Some);
-        let page = self
-            .section_page(
-                pass,
-                section::SCAN_LOG,
-                LogKey::at(i64::MIN),
-                LogKey::at(i64::MAX),
-                limit,
-                LIST_MAX,
-                CursorKind::Scans,
-                &mut keep,
-            )
-            .await?;
-        Ok(page.items)
+        self.pass_log(
+            pass,
+            section::SCAN_LOG,
+            CursorKind::Scans,
+            "scan record",
+            limit,
+        )
+        .await
     }
 
     /// [`crate::Store::list_audit`].
@@ -346,17 +345,37 @@ impl ScyllaStore {
         pass: PassId,
         limit: usize,
     ) -> Result<Vec<AuditRecord>, StoreError> {
+        self.pass_log(
+            pass,
+            section::AUDIT,
+            CursorKind::Audit,
+            "audit record",
+            limit,
+        )
+        .await
+    }
+
+    /// The first `limit` (at most [`LIST_MAX`]) records of one log section
+    /// of a pass, oldest first, each decoded as a `what`.
+    async fn pass_log<T: DeserializeOwned + Send>(
+        &self,
+        pass: PassId,
+        sec: i8,
+        kind: CursorKind,
+        what: &str,
+        limit: usize,
+    ) -> Result<Vec<T>, StoreError> {
         let limit = limit.min(LIST_MAX);
-        let mut keep = |b: &[u8]| codec::decode::<AuditRecord>(b, "audit record").map(Some);
+        let mut keep = |b: &[u8]| codec::decode::<T>(b, what).map(Some);
         let page = self
             .section_page(
                 pass,
-                section::AUDIT,
+                sec,
                 LogKey::at(i64::MIN),
                 LogKey::at(i64::MAX),
                 limit,
                 LIST_MAX,
-                CursorKind::Audit,
+                kind,
                 &mut keep,
             )
             .await?;

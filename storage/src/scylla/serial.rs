@@ -4,7 +4,8 @@
 //! progress on the partition it reads.
 
 use super::ScyllaStore;
-use super::codec::{self, PassState, StateColumns};
+use super::codec::{self, StateColumns};
+use crate::PassState;
 use crate::StoreError;
 use scangate_core::{AuditRecord, PassId, ScanId, ScanRecord};
 
@@ -51,7 +52,7 @@ impl ScyllaStore {
             )
             .await?;
         match row {
-            Some((Some(uses), Some(status), Some(use_limit))) => PassState::decode(
+            Some((Some(uses), Some(status), Some(use_limit))) => PassState::from_columns(
                 id,
                 &StateColumns {
                     uses,

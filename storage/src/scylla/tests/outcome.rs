@@ -1,7 +1,6 @@
 //! LWT answers, driver errors, unknown outcomes and refusals.
 
 use crate::conformance::{new_id, now_ms, scan};
-use crate::scylla::codec;
 use crate::scylla::outcome::{self, ClaimOwner, Failure, Resolution};
 use crate::{Annul, AnnulConflict, StoreError};
 use scangate_core::{AdminAction, AuditRecord, Decision, PassId, Reason, Status};
@@ -125,8 +124,8 @@ fn a_claim_read_back_names_its_owner() {
     assert_eq!(outcome::claim_owner(ours, None), ClaimOwner::Nobody);
 }
 
-fn state(uses: u32, status: Status) -> codec::PassState {
-    codec::PassState {
+fn state(uses: u32, status: Status) -> crate::PassState {
+    crate::PassState {
         uses,
         status,
         max_uses: Some(3),
