@@ -49,6 +49,14 @@ pub const INSERT_MAX_PASSES: usize = 100_000;
 /// Most records one `list_scans` / `list_audit` returns, whatever `limit` asks.
 pub const LIST_MAX: usize = 10_000;
 
+/// Most journal fjall keeps before it flushes memtables: what a restart
+/// after a crash (or right after heavy writing) replays. fjall's default,
+/// 512 MiB, made such a restart take 4–10 s; at its minimum, 64 MiB, it
+/// takes 0.7 s with 3M records (docs/benchmarks.md, "Start-up"). The price:
+/// more memtable flushes, so the store's p99 at 256 grants in flight roughly
+/// doubles (10 → 20 ms) while its throughput stays the same.
+pub const JOURNAL_MAX_BYTES: u64 = 64 * 1024 * 1024;
+
 /// fjall's block cache: the hot part of 200k passes and their state keys fits.
 pub const BLOCK_CACHE_BYTES: u64 = 64 * 1024 * 1024;
 

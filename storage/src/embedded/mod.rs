@@ -30,8 +30,9 @@ mod writer;
 mod tests;
 
 pub use config::{
-    BLOCK_CACHE_BYTES, COMMIT_TIMEOUT, EmbeddedConfig, INSERT_MAX_PASSES, LIST_MAX, MAX_BATCH,
-    MAX_WAIT, PURGE_MAX_PER_CALL, QUEUE_CAPACITY, SCAN_ID_RETENTION, SWEEP_INTERVAL,
+    BLOCK_CACHE_BYTES, COMMIT_TIMEOUT, EmbeddedConfig, INSERT_MAX_PASSES, JOURNAL_MAX_BYTES,
+    LIST_MAX, MAX_BATCH, MAX_WAIT, PURGE_MAX_PER_CALL, QUEUE_CAPACITY, SCAN_ID_RETENTION,
+    SWEEP_INTERVAL,
 };
 pub use layout::FORMAT_VERSION;
 
@@ -92,6 +93,7 @@ impl EmbeddedStore {
             // The redo log is what makes a write durable; fjall's own journal
             // reaches the disk at checkpoints (`persist`), not per fold.
             .manual_journal_persist(true)
+            .max_journaling_size(JOURNAL_MAX_BYTES)
             .open()
             .map_err(|e| {
                 StoreError::Backend(format!("cannot open the store in {}: {e}", dir.display()))
