@@ -32,6 +32,8 @@ pub struct Progress {
     folded: watch::Sender<u64>,
     /// Set when a fold failed: fjall no longer follows the log.
     failed: AtomicBool,
+    /// Why, for every error answered after it.
+    cause: Mutex<String>,
     /// For the writer thread's blocking wait.
     lock: Mutex<()>,
     cond: Condvar,
@@ -43,6 +45,7 @@ impl Progress {
             acked: AtomicU64::new(0),
             folded: watch::Sender::new(0),
             failed: AtomicBool::new(false),
+            cause: Mutex::new(String::new()),
             lock: Mutex::new(()),
             cond: Condvar::new(),
         })
@@ -85,9 +88,10 @@ impl Progress {
     /// no write may be acknowledged and no read trusted until a restart.
     pub fn check(&self) -> Result<(), StoreError> {
         if self.failed.load(Ordering::Acquire) {
-            return Err(StoreError::Backend(
-                "the store could not apply a logged batch to its tables; restart the gateway (the redo log is replayed)".into(),
-            ));
+            let cause = self.cause.lock().unwrap_or_else(PoisonError::into_inner);
+            return Err(StoreError::Backend(format!(
+                "the store could not apply a logged batch to its tables ({cause}); restart the gateway (the redo log is replayed)"
+            )));
         }
         Ok(())
     }
@@ -98,7 +102,13 @@ impl Progress {
         self.cond.notify_all();
     }
 
-    fn fail(&self) {
+    fn fail(&self, cause: &str) {
+        {
+            let mut kept = self.cause.lock().unwrap_or_else(PoisonError::into_inner);
+            if kept.is_empty() {
+                *kept = cause.to_owned();
+            }
+        }
         let _guard = self.lock.lock().unwrap_or_else(PoisonError::into_inner);
         self.failed.store(true, Ordering::Release);
         // Wakes every reader; each then sees the failure.
@@ -120,6 +130,7 @@ pub fn run(rx: Receiver<Fold>, progress: Arc<Progress>) {
     for Fold { batch, writes } in rx {
         if let Err(e) = writes.durability(None).commit() {
             tracing::error!(batch, error = %e, "cannot apply a logged batch to the store's tables");
+            guard.progress.fail(&e.to_string());
             return;
         }
         guard.progress.set_folded(batch);
@@ -136,7 +147,7 @@ struct FailUnlessDone {
 impl Drop for FailUnlessDone {
     fn drop(&mut self) {
         if !self.done {
-            self.progress.fail();
+            self.progress.fail("the fold thread stopped");
         }
     }
 }
@@ -163,7 +174,11 @@ mod tests {
         };
         assert!(folder.join().is_err());
         drop(tx);
-        assert!(progress.caught_up().await.is_err());
+        let err = progress
+            .caught_up()
+            .await
+            .expect_err("the fold thread died");
+        assert!(err.to_string().contains("the fold thread stopped"), "{err}");
         assert!(progress.wait_folded(1).is_err());
     }
 
