@@ -429,6 +429,31 @@ mod tests {
     }
 
     #[test]
+    fn after_a_failed_write_nothing_more_is_appended() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let tables = open(dir.path());
+        let (mut log, _) = RedoLog::recover(dir.path(), &tables).expect("recover");
+        // A disk that is full: every write fails with ENOSPC.
+        log.file = OpenOptions::new()
+            .append(true)
+            .open("/dev/full")
+            .expect("/dev/full");
+        let mut staged = Staged::new(&tables, 1);
+        staged.insert(Ks::Passes, b"k", b"v");
+        let first = log.append(1, &mut staged).expect_err("a full disk");
+        assert!(first.contains("cannot write the redo log"), "{first}");
+        // Even once writes would work again, the log refuses: what reached
+        // the file is unknown, and a record after a torn one would be lost.
+        log.file = OpenOptions::new()
+            .append(true)
+            .open(segment_path(&log.dir, log.segment))
+            .expect("segment");
+        let second = log.append(2, &mut staged).expect_err("refused");
+        assert!(second.contains("failed earlier"), "{second}");
+        assert!(log.checkpoint().is_err(), "no checkpoint after a failure");
+    }
+
+    #[test]
     fn a_checkpoint_starts_a_new_segment_and_deletes_the_old() {
         let dir = tempfile::tempdir().expect("tempdir");
         let tables = open(dir.path());
