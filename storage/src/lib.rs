@@ -26,6 +26,7 @@ pub mod cache;
 pub mod conformance;
 pub mod embedded;
 pub mod query;
+mod record;
 pub mod scylla;
 
 pub use query::{

@@ -18,10 +18,12 @@
 //! time order; `seq` is a store-wide u64 counter that keeps equal times apart.
 
 use crate::{PassState, StoreError};
+
+/// Records are encoded as every backend does (compact msgpack; the format
+/// version guards their shape).
+pub use crate::record::{decode, encode, merge_pass};
 use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode};
 use scangate_core::{AuditRecord, Pass, PassId, ScanId, ScanRecord, Status};
-use serde::Serialize;
-use serde::de::DeserializeOwned;
 
 /// The on-disk format this build reads and writes. Bump it on any change to
 /// the table above, to the encoded types or to the redo log; `open` refuses
@@ -250,37 +252,11 @@ pub fn parse_time_index_key(key: &[u8]) -> Result<(i64, ScanId), StoreError> {
     Ok((at, id))
 }
 
-/// Encodes a record (compact msgpack; the format version guards its shape).
-pub fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, StoreError> {
-    rmp_serde::to_vec(value)
-        .map_err(|e| StoreError::Backend(format!("cannot encode a record: {e}")))
-}
-
-/// Decodes a record; failure is corruption, named by `what`.
-pub fn decode<T: DeserializeOwned>(bytes: &[u8], what: &str) -> Result<T, StoreError> {
-    rmp_serde::from_slice(bytes).map_err(|e| StoreError::Backend(format!("corrupt {what}: {e}")))
-}
-
 /// A stored pass record: the pass with its volatile use count zeroed.
 pub fn encode_pass(pass: &Pass) -> Result<Vec<u8>, StoreError> {
     let mut stored = pass.clone();
     stored.uses = 0;
     encode(&stored)
-}
-
-/// A pass from its record and its state; the state is authoritative.
-pub fn merge_pass(id: PassId, record: &[u8], state: PassState) -> Result<Pass, StoreError> {
-    let mut pass: Pass = decode(record, "pass record")?;
-    if pass.id != id {
-        return Err(StoreError::Backend(format!(
-            "corrupt pass record: stored under {id} but names {}",
-            pass.id
-        )));
-    }
-    pass.uses = state.uses;
-    pass.status = state.status;
-    pass.max_uses = state.max_uses;
-    Ok(pass)
 }
 
 /// Decodes a scan record.

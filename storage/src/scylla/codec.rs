@@ -3,9 +3,9 @@
 
 use crate::query::CURSOR_MAX_BYTES;
 use crate::{Cursor, PassState, StoreError};
-use scangate_core::{Pass, PassId, Status};
-use serde::Serialize;
-use serde::de::DeserializeOwned;
+use scangate_core::{PassId, Status};
+
+pub use crate::record::{decode, encode};
 
 /// Sections of a pass's partition (the first clustering column of
 /// `passes`). Section 0 holds the retry window, one row per scan id with a
@@ -105,39 +105,6 @@ impl PassState {
             max_uses: max_uses(id, c.use_limit)?,
         })
     }
-}
-
-/// A pass from its stored record and state columns; the columns are
-/// authoritative (grants and admin changes write only them).
-pub fn merge_pass(
-    id: PassId,
-    record: &[u8],
-    state: PassState,
-    status_reason: Option<String>,
-) -> Result<Pass, StoreError> {
-    let mut pass: Pass = decode(record, "pass record")?;
-    if pass.id != id {
-        return Err(StoreError::Backend(format!(
-            "corrupt pass record: stored under {id} but names {}",
-            pass.id
-        )));
-    }
-    pass.uses = state.uses;
-    pass.status = state.status;
-    pass.max_uses = state.max_uses;
-    pass.status_reason = status_reason;
-    Ok(pass)
-}
-
-/// Encodes a record (compact msgpack; the schema version guards its shape).
-pub fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, StoreError> {
-    rmp_serde::to_vec(value)
-        .map_err(|e| StoreError::Backend(format!("cannot encode a record: {e}")))
-}
-
-/// Decodes a record; failure is corruption, named by `what`.
-pub fn decode<T: DeserializeOwned>(bytes: &[u8], what: &str) -> Result<T, StoreError> {
-    rmp_serde::from_slice(bytes).map_err(|e| StoreError::Backend(format!("corrupt {what}: {e}")))
 }
 
 fn corrupt(id: PassId, what: &str) -> StoreError {

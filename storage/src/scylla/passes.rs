@@ -43,7 +43,11 @@ fn pass_from(id: PassId, c: PassColumns) -> Result<Option<Pass>, StoreError> {
                     use_limit,
                 },
             )?;
-            codec::merge_pass(id, &record, state, reason).map(Some)
+            crate::record::merge_pass(id, &record, state).map(|mut pass| {
+                // The status reason lives beside the state columns here.
+                pass.status_reason = reason;
+                Some(pass)
+            })
         }
         (None, ..) => Ok(None),
         _ => Err(StoreError::Backend(format!(
