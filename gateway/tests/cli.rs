@@ -16,6 +16,15 @@ fn run(dir: &Path, args: &[&str]) -> Output {
         .expect("run scangate")
 }
 
+/// The command exited 0; otherwise fails showing its stderr.
+fn assert_succeeded(out: &Output) {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 fn json_lines(out: &Output) -> Vec<Value> {
     String::from_utf8_lossy(&out.stdout)
         .lines()
@@ -45,11 +54,7 @@ async fn issue_scan_revoke_and_list_from_the_command_line() {
             "--json",
         ],
     );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_succeeded(&out);
     let passes = json_lines(&out);
     assert_eq!(passes.len(), 3);
     for key in ["id", "token", "event", "kind", "status", "max_uses", "uses"] {
@@ -166,11 +171,7 @@ async fn list_import_annul_qr_and_audit_from_the_command_line() {
     assert!(err.contains("line 3") && err.contains("max_uses"), "{err}");
 
     let out = run(d, &["pass", "list", "--event", "expo", "--json"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_succeeded(&out);
     assert_eq!(json_lines(&out).len(), 2);
     let out = run(
         d,
@@ -214,11 +215,7 @@ async fn list_import_annul_qr_and_audit_from_the_command_line() {
             "--json",
         ],
     );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_succeeded(&out);
     let out = run(d, &["pass", "show", id, "--json"]);
     assert_eq!(json_lines(&out)[0]["uses"], 0, "annul gives the use back");
 
@@ -235,11 +232,7 @@ async fn list_import_annul_qr_and_audit_from_the_command_line() {
             png.to_str().expect("path"),
         ],
     );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_succeeded(&out);
     assert_eq!(&std::fs::read(&png).expect("png")[..4], b"\x89PNG");
 
     let out = run(d, &["pass", "revoke", id, "--reason", "refund"]);

@@ -88,6 +88,11 @@ struct Pending {
 
 impl Pending {
     fn finish(mut self, answer: std::result::Result<ScanReply, String>) {
+        self.report(answer);
+    }
+
+    /// Reports the scan once; later calls (the drop after `finish`) do nothing.
+    fn report(&mut self, answer: std::result::Result<ScanReply, String>) {
         if let Some(job) = self.job.take() {
             let _ = self.tx.send(Done {
                 job,
@@ -102,14 +107,8 @@ impl Pending {
 
 impl Drop for Pending {
     fn drop(&mut self) {
-        if let Some(job) = self.job.take() {
-            let _ = self.tx.send(Done {
-                job,
-                due: self.due,
-                sent: self.sent,
-                done: Instant::now(),
-                answer: Err("unanswered_at_end".into()),
-            });
+        if self.job.is_some() {
+            self.report(Err("unanswered_at_end".into()));
         }
     }
 }
