@@ -251,9 +251,9 @@ impl State {
             };
             match deadline(timeout, self.settings.store.commit_scan(record)).await {
                 Ok(()) => {
-                    if outcome.decision.is_granted() {
+                    if outcome.decision.is_granted() && self.settings.recheck_after.is_some() {
                         // The conditional write just confirmed the stored
-                        // status and count.
+                        // status and count (only a shared store needs to know).
                         self.loaded = Instant::now();
                     }
                     rules::apply(&mut self.pass, outcome.change);

@@ -157,6 +157,39 @@ impl WriterState {
         Ok(())
     }
 
+    /// Makes a batch's staged writes durable in the redo log, takes what it
+    /// read and wrote into the writer's memory, marks it acknowledged and
+    /// queues it for fjall.
+    fn log_and_fold(
+        &mut self,
+        mut writes: Staged,
+        states: HashMap<PassId, Option<PassState>>,
+        scan_ids: HashMap<ScanId, ScanEntry>,
+    ) -> Result<(), String> {
+        self.progress.check().map_err(|e| e.to_string())?;
+        let batch = self.logged + 1;
+        self.log.append(batch, &mut writes)?;
+        self.logged = batch;
+        if self.cache.would_overflow(states.len()) {
+            // Starting over drops states fjall may not hold yet: let it catch
+            // up with the batches before this one first.
+            self.progress
+                .wait_folded(batch - 1)
+                .map_err(|e| e.to_string())?;
+        }
+        self.cache.absorb(states);
+        self.pending.logged(batch, scan_ids);
+        self.progress.acked(batch);
+        // A full queue waits for the folder: fjall never lags by more than
+        // `FOLD_QUEUE` batches. If the folder stopped (it failed), the batch
+        // is still durable in the log and replayed at the next start.
+        let _ = self.folds.send(Fold {
+            batch,
+            writes: writes.fjall,
+        });
+        Ok(())
+    }
+
     /// Makes fjall durable and starts a new redo segment, deleting the old
     /// ones (they are no longer needed to recover).
     pub fn checkpoint(&mut self) -> Result<(), StoreError> {
@@ -187,7 +220,7 @@ pub struct Batch<'t> {
     records: HashMap<PassId, Pass>,
     /// Scan ids recorded or changed (`Some`, with the record's `scans` key)
     /// or forgotten (`None`) in this batch.
-    scan_ids: HashMap<ScanId, Option<(LogKey, ScanRecord)>>,
+    scan_ids: HashMap<ScanId, ScanEntry>,
     seq: u64,
     seq_changed: bool,
     answers: Vec<Answer>,
@@ -261,12 +294,21 @@ impl<'t> Batch<'t> {
             self.writes
                 .insert(Ks::Meta, layout::seq_key(), self.seq.to_be_bytes());
         }
-        let outcome = if self.writes.is_empty() {
+        let Batch {
+            w,
+            writes,
+            states,
+            scan_ids,
+            answers,
+            seq,
+            ..
+        } = self;
+        let outcome = if writes.is_empty() {
             Ok(())
         } else {
-            self.log_and_fold()
+            w.log_and_fold(writes, states, scan_ids)
         };
-        for answer in self.answers {
+        for answer in answers {
             let failed = |e: &String| StoreError::Backend(e.clone());
             match answer {
                 Answer::Unit(reply, r) => {
@@ -285,39 +327,7 @@ impl<'t> Batch<'t> {
                 }
             }
         }
-        outcome.map(|()| self.seq)
-    }
-
-    /// Makes the staged writes durable in the redo log, updates the writer's
-    /// memory of them, marks the batch acknowledged and queues it for fjall.
-    fn log_and_fold(&mut self) -> Result<(), String> {
-        self.w.progress.check().map_err(|e| e.to_string())?;
-        let batch = self.w.logged + 1;
-        self.w.log.append(batch, &mut self.writes)?;
-        self.w.logged = batch;
-        let states = std::mem::take(&mut self.states);
-        if self.w.cache.would_overflow(states.len()) {
-            // Starting over drops states fjall may not hold yet: let it catch
-            // up with the batches before this one first.
-            self.w
-                .progress
-                .wait_folded(batch - 1)
-                .map_err(|e| e.to_string())?;
-        }
-        self.w.cache.absorb(states);
-        self.w
-            .pending
-            .logged(batch, std::mem::take(&mut self.scan_ids));
-        self.w.progress.acked(batch);
-        let writes = std::mem::replace(&mut self.writes, Staged::new(&self.w.tables, 0));
-        // A full queue waits for the folder: fjall never lags by more than
-        // `FOLD_QUEUE` batches. If the folder stopped (it failed), the batch
-        // is still durable in the log and replayed at the next start.
-        let _ = self.w.folds.send(Fold {
-            batch,
-            writes: writes.fjall,
-        });
-        Ok(())
+        outcome.map(|()| seq)
     }
 
     fn next_seq(&mut self) -> u64 {
