@@ -113,6 +113,12 @@ impl EmbeddedStore {
             sweep_interval: Duration::from_millis(config.sweep_interval_ms),
             purge_max: config.purge_max_per_call,
         };
+        let (folds, fold_rx) = sync_channel(fold::FOLD_QUEUE);
+        let folder_progress = Arc::clone(&progress);
+        let folder = std::thread::Builder::new()
+            .name("scangate-store-fold".into())
+            .spawn(move || fold::run(fold_rx, folder_progress))
+            .map_err(|e| StoreError::Backend(format!("cannot start the store fold thread: {e}")))?;
         let writer_tables = tables.clone();
         let writer_progress = Arc::clone(&progress);
         let handle = std::thread::Builder::new()
@@ -121,7 +127,15 @@ impl EmbeddedStore {
                 if let Some(gate) = start_gate {
                     let _ = gate.recv();
                 }
-                writer::run(writer_tables, log, writer_progress, rx, settings, seq)
+                writer::run(
+                    writer_tables,
+                    log,
+                    writer_progress,
+                    (folds, folder),
+                    rx,
+                    settings,
+                    seq,
+                )
             })
             .map_err(|e| {
                 StoreError::Backend(format!("cannot start the store writer thread: {e}"))

@@ -5,11 +5,12 @@
 //! batches forgets old scan ids.
 
 use super::apply::{Batch, Command, Pending, StateCache, WriterState};
-use super::fold::{self, FOLD_QUEUE, Progress};
+use super::fold::{Fold, Progress};
 use super::layout::Tables;
 use super::redo::RedoLog;
 use std::sync::Arc;
-use std::sync::mpsc::{Receiver, RecvTimeoutError, TryRecvError, sync_channel};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TryRecvError};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::sync::oneshot;
 
@@ -26,27 +27,18 @@ pub struct Settings {
 
 /// Runs until the store closes (a `Close` command) or is dropped (every
 /// sender gone). Everything received before either is committed; a clean
-/// stop checkpoints, so the next open has nothing to replay.
+/// stop checkpoints, so the next open has nothing to replay. `folds` is the
+/// fold thread's queue and handle (started by the store's `open`, so a
+/// failure to start it fails the open); the writer joins it before it ends.
 pub fn run(
     tables: Tables,
     log: RedoLog,
     progress: Arc<Progress>,
+    (folds, folder): (SyncSender<Fold>, JoinHandle<()>),
     rx: Receiver<Command>,
     settings: Settings,
     seq: u64,
 ) {
-    let (folds, fold_rx) = sync_channel(FOLD_QUEUE);
-    let folder_progress = Arc::clone(&progress);
-    let folder = std::thread::Builder::new()
-        .name("scangate-store-fold".into())
-        .spawn(move || fold::run(fold_rx, folder_progress));
-    let folder = match folder {
-        Ok(handle) => handle,
-        Err(e) => {
-            tracing::error!(error = %e, "cannot start the store's fold thread; the store refuses writes");
-            return;
-        }
-    };
     let mut w = WriterState {
         tables,
         cache: StateCache::default(),
