@@ -8,13 +8,13 @@
 //! anything else (an admin change reads the pass record, a purge the time
 //! index) first wait until fjall has caught up with the log.
 
-use super::fold::{Fold, Progress};
+use super::fold::{Fold, Progress, Unfolded};
 use super::layout::{self, LOG_KEY_LEN, Tables, backend, log_key};
 use super::redo::{Ks, RedoLog, Staged};
 use crate::PassState;
 use crate::StoreError;
 use scangate_core::{Annulment, AuditRecord, Pass, PassId, ScanId, ScanRecord, Status};
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::mpsc::SyncSender;
 use tokio::sync::oneshot;
@@ -94,48 +94,8 @@ impl StateCache {
 type ScanEntry = Option<(LogKey, ScanRecord)>;
 
 /// Scan ids written by batches that are logged but maybe not yet in fjall,
-/// so the duplicate check sees them. Bounded by the fold queue: entries go
-/// once fjall holds their batch.
-#[derive(Default)]
-pub struct Pending {
-    /// Each scan id with the last batch that wrote it.
-    scan_ids: HashMap<ScanId, (u64, ScanEntry)>,
-    /// The ids each batch wrote, oldest batch first.
-    batches: VecDeque<(u64, Vec<ScanId>)>,
-}
-
-impl Pending {
-    fn get(&self, id: &ScanId) -> Option<ScanEntry> {
-        self.scan_ids.get(id).map(|(_, entry)| entry.clone())
-    }
-
-    /// Remembers what batch `batch` wrote.
-    fn logged(&mut self, batch: u64, written: HashMap<ScanId, ScanEntry>) {
-        let mut ids = Vec::with_capacity(written.len());
-        for (id, entry) in written {
-            ids.push(id.clone());
-            self.scan_ids.insert(id, (batch, entry));
-        }
-        self.batches.push_back((batch, ids));
-    }
-
-    /// Forgets what fjall now holds (every batch up to `folded`).
-    fn prune(&mut self, folded: u64) {
-        while let Some((batch, _)) = self.batches.front() {
-            if *batch > folded {
-                break;
-            }
-            let Some((batch, ids)) = self.batches.pop_front() else {
-                break;
-            };
-            for id in ids {
-                if self.scan_ids.get(&id).is_some_and(|(b, _)| *b <= batch) {
-                    self.scan_ids.remove(&id);
-                }
-            }
-        }
-    }
-}
+/// so the duplicate check sees them.
+pub type Pending = Unfolded<ScanId, ScanEntry>;
 
 /// Everything the writer thread keeps between batches.
 pub struct WriterState {
@@ -164,6 +124,7 @@ impl WriterState {
         &mut self,
         mut writes: Staged,
         states: HashMap<PassId, Option<PassState>>,
+        changed: Vec<PassId>,
         scan_ids: HashMap<ScanId, ScanEntry>,
     ) -> Result<(), String> {
         self.progress.check().map_err(|e| e.to_string())?;
@@ -179,7 +140,7 @@ impl WriterState {
         }
         self.cache.absorb(states);
         self.pending.logged(batch, scan_ids);
-        self.progress.acked(batch);
+        self.progress.acked(batch, changed);
         // A full queue waits for the folder: fjall never lags by more than
         // `FOLD_QUEUE` batches. If the folder stopped (it failed), the batch
         // is still durable in the log and replayed at the next start.
@@ -216,6 +177,8 @@ pub struct Batch<'t> {
     writes: Staged,
     /// Pass states read or changed in this batch (`None`: no such pass).
     states: HashMap<PassId, Option<PassState>>,
+    /// Passes whose state (and maybe record) this batch changed.
+    changed: Vec<PassId>,
     /// Pass records changed in this batch.
     records: HashMap<PassId, Pass>,
     /// Scan ids recorded or changed (`Some`, with the record's `scans` key)
@@ -236,6 +199,7 @@ impl<'t> Batch<'t> {
             writes: Staged::new(&w.tables, capacity * 5),
             w,
             states: HashMap::with_capacity(capacity),
+            changed: Vec::with_capacity(capacity),
             records: HashMap::new(),
             scan_ids: HashMap::with_capacity(capacity),
             seq,
@@ -298,6 +262,7 @@ impl<'t> Batch<'t> {
             w,
             writes,
             states,
+            changed,
             scan_ids,
             answers,
             seq,
@@ -306,7 +271,7 @@ impl<'t> Batch<'t> {
         let outcome = if writes.is_empty() {
             Ok(())
         } else {
-            w.log_and_fold(writes, states, scan_ids)
+            w.log_and_fold(writes, states, changed, scan_ids)
         };
         for answer in answers {
             let failed = |e: &String| StoreError::Backend(e.clone());
@@ -355,14 +320,21 @@ impl<'t> Batch<'t> {
         Ok(s)
     }
 
+    /// Stages a pass's new state.
+    fn put_state(&mut self, id: PassId, state: PassState) {
+        self.writes.insert(Ks::PassState, id.0, state.encode());
+        self.states.insert(id, Some(state));
+        self.changed.push(id);
+    }
+
     /// The record stored under a scan id, with its `scans` key, as of this
     /// point in the batch.
     fn scan_by_id(&mut self, id: &ScanId) -> Result<Option<(LogKey, ScanRecord)>, StoreError> {
         if let Some(r) = self.scan_ids.get(id) {
             return Ok(r.clone());
         }
-        if let Some(r) = self.w.pending.get(id) {
-            return Ok(r);
+        if let Some((_, r)) = self.w.pending.get(id) {
+            return Ok(r.clone());
         }
         self.reads += 1;
         find_scan_keyed(&self.w.tables, id)
@@ -387,8 +359,7 @@ impl<'t> Batch<'t> {
                 layout::pass_event_key(&pass.event, pass.id),
                 [],
             );
-            self.writes.insert(Ks::PassState, pass.id.0, state.encode());
-            self.states.insert(pass.id, Some(state));
+            self.put_state(pass.id, state);
             self.records.insert(pass.id, pass);
         }
         Ok(())
@@ -420,8 +391,7 @@ impl<'t> Batch<'t> {
             }
             state.uses = record.uses_after;
             debug_assert!(state.max_uses.is_none_or(|max| state.uses <= max));
-            self.writes.insert(Ks::PassState, id.0, state.encode());
-            self.states.insert(id, Some(state));
+            self.put_state(id, state);
         }
         let seq = self.next_seq();
         let key = log_key(record.pass_id, record.at_ms, seq);
@@ -468,14 +438,13 @@ impl<'t> Batch<'t> {
         let seq = self.next_seq();
         let audit_key = log_key(id, audit.at_ms, seq);
         self.writes.insert(Ks::Scans, key, encoded_scan);
-        self.writes.insert(Ks::PassState, id.0, state.encode());
+        self.put_state(id, state);
         self.writes.insert(Ks::Audit, audit_key, encoded_audit);
         self.writes.insert(
             Ks::AuditTimes,
             layout::audit_time_key(audit.at_ms, seq),
             audit_key,
         );
-        self.states.insert(id, Some(state));
         self.scan_ids.insert(scan_id, Some((key, record.clone())));
         Ok(record)
     }
@@ -511,14 +480,13 @@ impl<'t> Batch<'t> {
         let seq = self.next_seq();
         let audit_key = log_key(id, audit.at_ms, seq);
         self.writes.insert(Ks::Passes, id.0, record);
-        self.writes.insert(Ks::PassState, id.0, state.encode());
+        self.put_state(id, state);
         self.writes.insert(Ks::Audit, audit_key, encoded);
         self.writes.insert(
             Ks::AuditTimes,
             layout::audit_time_key(audit.at_ms, seq),
             audit_key,
         );
-        self.states.insert(id, Some(state));
         self.records.insert(id, pass);
         Ok(())
     }

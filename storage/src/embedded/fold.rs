@@ -2,13 +2,19 @@
 //! writer, and the progress that readers and the writer wait on.
 //!
 //! A batch is acknowledged once its redo record is synced; fjall gets it a
-//! moment later. Every read first waits until fjall holds every batch
-//! acknowledged before the read began ([`Progress::caught_up`]), so a read
-//! after an acknowledged write sees it. The wait is at most one fold (a
-//! batch's memtable inserts, about a millisecond) and usually nothing.
+//! moment later. So a read after an acknowledged write sees it, a read
+//! first waits until fjall holds what it needs: loading a pass (the scan
+//! path's read, at every actor start) waits only for the batches that
+//! changed that pass and are not folded yet ([`Progress::pass_caught_up`],
+//! almost always none); the operator plane's reads wait for every batch
+//! acknowledged before they began ([`Progress::caught_up`]). Either wait is
+//! at most the fold queue ([`FOLD_QUEUE`] batches' memtable inserts).
 
 use crate::StoreError;
 use fjall::OwnedWriteBatch;
+use scangate_core::PassId;
+use std::collections::{HashMap, VecDeque};
+use std::hash::Hash;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::Receiver;
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
@@ -24,10 +30,67 @@ pub struct Fold {
     pub writes: OwnedWriteBatch,
 }
 
+/// Keys that logged batches wrote and fjall may not hold yet, each with
+/// the last batch that wrote it and what the writer needs of it. Entries go
+/// once fjall holds their batch ([`Unfolded::prune`]), so the size is
+/// bounded by the fold queue.
+pub struct Unfolded<K, V> {
+    last: HashMap<K, (u64, V)>,
+    /// The keys each batch wrote, oldest batch first.
+    batches: VecDeque<(u64, Vec<K>)>,
+}
+
+impl<K, V> Default for Unfolded<K, V> {
+    fn default() -> Self {
+        Unfolded {
+            last: HashMap::new(),
+            batches: VecDeque::new(),
+        }
+    }
+}
+
+impl<K: Hash + Eq + Clone, V> Unfolded<K, V> {
+    /// The last unfolded batch that wrote `key`, and what it wrote.
+    pub fn get(&self, key: &K) -> Option<&(u64, V)> {
+        self.last.get(key)
+    }
+
+    /// Remembers what batch `batch` wrote.
+    pub fn logged(&mut self, batch: u64, written: impl IntoIterator<Item = (K, V)>) {
+        let mut keys = Vec::new();
+        for (key, value) in written {
+            keys.push(key.clone());
+            self.last.insert(key, (batch, value));
+        }
+        self.batches.push_back((batch, keys));
+    }
+
+    /// Forgets what fjall now holds (every batch up to `folded`).
+    pub fn prune(&mut self, folded: u64) {
+        while self
+            .batches
+            .front()
+            .is_some_and(|(batch, _)| *batch <= folded)
+        {
+            let Some((batch, keys)) = self.batches.pop_front() else {
+                break;
+            };
+            for key in keys {
+                if self.last.get(&key).is_some_and(|(b, _)| *b <= batch) {
+                    self.last.remove(&key);
+                }
+            }
+        }
+    }
+}
+
 /// How far the log and fjall have got.
 pub struct Progress {
     /// The last batch acknowledged (its record synced).
     acked: AtomicU64,
+    /// Passes whose state or record a logged batch changed and fjall may
+    /// not hold yet: what [`Progress::pass_caught_up`] waits for.
+    passes: Mutex<Unfolded<PassId, ()>>,
     /// The last batch fjall holds; async readers wait on it.
     folded: watch::Sender<u64>,
     /// Set when a fold failed: fjall no longer follows the log.
@@ -43,6 +106,7 @@ impl Progress {
     pub fn new() -> Arc<Progress> {
         Arc::new(Progress {
             acked: AtomicU64::new(0),
+            passes: Mutex::new(Unfolded::default()),
             folded: watch::Sender::new(0),
             failed: AtomicBool::new(false),
             cause: Mutex::new(String::new()),
@@ -51,14 +115,32 @@ impl Progress {
         })
     }
 
-    /// Batch `batch` is durable and about to be answered.
-    pub fn acked(&self, batch: u64) {
+    /// Batch `batch` is durable and about to be answered; it changed the
+    /// state or record of the passes `changed`.
+    pub fn acked(&self, batch: u64, changed: Vec<PassId>) {
+        {
+            let mut passes = self.passes.lock().unwrap_or_else(PoisonError::into_inner);
+            passes.prune(self.folded());
+            passes.logged(batch, changed.into_iter().map(|id| (id, ())));
+        }
         self.acked.store(batch, Ordering::Release);
     }
 
     /// Waits until fjall holds every batch acknowledged before this call.
     pub async fn caught_up(&self) -> Result<(), StoreError> {
-        let target = self.acked.load(Ordering::Acquire);
+        self.folded_to(self.acked.load(Ordering::Acquire)).await
+    }
+
+    /// Waits until fjall holds every acknowledged change of pass `id`.
+    pub async fn pass_caught_up(&self, id: PassId) -> Result<(), StoreError> {
+        let last = {
+            let passes = self.passes.lock().unwrap_or_else(PoisonError::into_inner);
+            passes.get(&id).map(|(batch, ())| *batch)
+        };
+        self.folded_to(last.unwrap_or(0)).await
+    }
+
+    async fn folded_to(&self, target: u64) -> Result<(), StoreError> {
         if *self.folded.borrow() < target {
             let mut rx = self.folded.subscribe();
             // The sender lives as long as `self`: this cannot fail.
@@ -159,7 +241,7 @@ mod tests {
     #[tokio::test]
     async fn a_fold_thread_that_dies_fails_the_waiters_instead_of_hanging_them() {
         let progress = Progress::new();
-        progress.acked(1);
+        progress.acked(1, Vec::new());
         let (tx, rx) = std::sync::mpsc::sync_channel::<Fold>(1);
         let folder = {
             let progress = Arc::clone(&progress);
@@ -185,7 +267,7 @@ mod tests {
     #[tokio::test]
     async fn readers_wait_for_the_fold_of_what_was_acknowledged() {
         let progress = Progress::new();
-        progress.acked(2);
+        progress.acked(2, Vec::new());
         let reader = {
             let progress = Arc::clone(&progress);
             tokio::spawn(async move { progress.caught_up().await })
@@ -196,5 +278,38 @@ mod tests {
         progress.set_folded(2);
         reader.await.expect("join").expect("caught up");
         assert_eq!(progress.folded(), 2);
+    }
+
+    #[tokio::test]
+    async fn loading_a_pass_waits_only_for_the_unfolded_batches_that_changed_it() {
+        use futures_util::FutureExt;
+        let progress = Progress::new();
+        let (a, b, untouched) = (PassId([1; 16]), PassId([2; 16]), PassId([3; 16]));
+        progress.acked(1, vec![a]);
+        progress.acked(2, vec![b]);
+        assert!(
+            progress.pass_caught_up(untouched).now_or_never().is_some(),
+            "no unfolded batch changed it: no wait"
+        );
+        assert!(progress.pass_caught_up(a).now_or_never().is_none());
+        assert!(progress.caught_up().now_or_never().is_none());
+        progress.set_folded(1);
+        let ready = progress.pass_caught_up(a).now_or_never();
+        assert!(matches!(ready, Some(Ok(()))), "batch 1 is folded");
+        assert!(
+            progress.pass_caught_up(b).now_or_never().is_none(),
+            "b changed in batch 2, not folded yet"
+        );
+        let waiting_b = {
+            let progress = Arc::clone(&progress);
+            tokio::spawn(async move { progress.pass_caught_up(b).await })
+        };
+        progress.set_folded(2);
+        waiting_b.await.expect("join").expect("caught up");
+        // What fjall holds is forgotten at the next acknowledgement.
+        progress.acked(3, vec![a]);
+        let passes = progress.passes.lock().expect("lock");
+        assert!(passes.get(&b).is_none());
+        assert_eq!(passes.get(&a).map(|(batch, ())| *batch), Some(3));
     }
 }

@@ -10,8 +10,10 @@
 //! the private `redo` and `fold` modules).
 //!
 //! Reads go straight to fjall from the caller, after waiting until fjall
-//! holds every batch acknowledged before the read (at most one fold, usually
-//! none): a read after an acknowledged write sees it.
+//! holds what the read needs of the batches acknowledged before it: loading
+//! a pass waits only for unfolded batches that changed that pass (usually
+//! none), the operator plane's reads for every acknowledged batch (at most
+//! the fold queue). A read after an acknowledged write sees it.
 //!
 //! Layout on disk: see the private `layout` module (its table is the format, versioned
 //! by `FORMAT_VERSION` and checked at open). Scan ids are forgotten after
@@ -197,7 +199,7 @@ impl Store for EmbeddedStore {
         // they run on the caller's task; one snapshot keeps state and record
         // from two sides of an admin change.
         count_read("load_pass");
-        self.progress.caught_up().await?;
+        self.progress.pass_caught_up(id).await?;
         let snapshot = self.tables.db.snapshot();
         let Some(state) = snapshot
             .get(&self.tables.pass_state, id.0)
