@@ -7,6 +7,10 @@
 //! so two first scans of the same pass start one actor, and an actor that
 //! stopped is replaced at most once per stale handle. The map never holds
 //! more than `max_live` slots: clients cannot grow it.
+//!
+//! Idle actors are found here too: one sweep task per registry
+//! ([`sweep_idle`]) asks the actors whose queue has admitted nothing for
+//! `idle_stop` to stop, instead of every actor keeping a timer task.
 
 use crate::pass_actor::PassMsg;
 use crate::queue::Queue;
@@ -14,9 +18,25 @@ use ractor::{ActorId, ActorRef};
 use scangate_core::PassId;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::time::Duration;
 use tokio::sync::{Notify, watch};
-use tokio::time::Instant;
+use tokio::time::{Instant, MissedTickBehavior};
+
+/// Longest time between idle sweeps: an idle actor stops at most this long
+/// after `idle_stop` (sooner when `idle_stop` is short: a sweep every quarter
+/// of it).
+pub(crate) const SWEEP_MAX_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Shortest time between idle sweeps, so a zero `idle_stop` cannot turn the
+/// sweep into a busy loop.
+const SWEEP_MIN_INTERVAL: Duration = Duration::from_millis(1);
+
+/// How long an actor may idle while more than half of `max_live` actors are
+/// alive (when `idle_stop` is longer): under that pressure idle actors make
+/// room (and give their memory back, ~9 KB each) within a second or two,
+/// instead of new passes being answered `busy` until `idle_stop` has passed.
+pub(crate) const PRESSURE_IDLE_STOP: Duration = Duration::from_secs(1);
 
 /// What a live pass is reached through.
 #[derive(Debug, Clone)]
@@ -68,6 +88,8 @@ pub(crate) struct Directory {
     live: AtomicUsize,
     started: AtomicU64,
     emptied: Notify,
+    /// Zero of [`Directory::clock_ms`].
+    epoch: Instant,
 }
 
 impl Directory {
@@ -82,7 +104,27 @@ impl Directory {
             live: AtomicUsize::new(0),
             started: AtomicU64::new(0),
             emptied: Notify::new(),
+            epoch: Instant::now(),
         })
+    }
+
+    /// Milliseconds since the directory was made: the clock queues record
+    /// admissions in.
+    pub(crate) fn clock_ms(&self) -> u64 {
+        u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    /// The live actors whose queue has admitted nothing for `idle_ms`.
+    fn idle(&self, idle_ms: u64) -> Vec<Handle> {
+        let now = self.clock_ms();
+        self.lock()
+            .map
+            .values()
+            .filter_map(|slot| match slot {
+                Slot::Live(h) if h.queue.idle_ms(now) >= idle_ms => Some(h.clone()),
+                _ => None,
+            })
+            .collect()
     }
 
     fn lock(&self) -> MutexGuard<'_, Slots> {
@@ -197,6 +239,35 @@ impl Directory {
     #[cfg(test)]
     pub(crate) fn insert_live(&self, id: PassId, handle: Handle) {
         self.lock().map.insert(id, Slot::Live(handle));
+    }
+}
+
+/// Every sweep interval, asks each actor idle for `idle_stop` (or
+/// [`PRESSURE_IDLE_STOP`] while more than half the slots are live) to stop;
+/// it stops only if its queue is still empty, see `PassActor`'s idle check.
+/// Ends once the directory is dropped or closed (shutdown drains every actor).
+pub(crate) async fn sweep_idle(directory: Weak<Directory>, idle_stop: Duration) {
+    let every = (idle_stop / 4).clamp(SWEEP_MIN_INTERVAL, SWEEP_MAX_INTERVAL);
+    let mut ticks = tokio::time::interval(every);
+    ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        let Some(directory) = directory.upgrade() else {
+            return;
+        };
+        if directory.lock().closed {
+            return;
+        }
+        let idle = if directory.live_count() > directory.max_live / 2 {
+            idle_stop.min(PRESSURE_IDLE_STOP)
+        } else {
+            idle_stop
+        };
+        let idle_ms = u64::try_from(idle.as_millis()).unwrap_or(u64::MAX);
+        for handle in directory.idle(idle_ms) {
+            // Already stopping is fine: it leaves the directory by itself.
+            let _ = handle.actor.cast(PassMsg::IdleCheck { idle_ms });
+        }
     }
 }
 

@@ -12,8 +12,7 @@ use crate::directory::{Directory, Handle, LiveGuard};
 use crate::error::{AdminError, ScanError};
 use crate::queue::{Queue, Ticket};
 use crate::request::{AdminChange, AnnulRequest, Scan, ScanOutcome};
-use ractor::concurrency::JoinHandle;
-use ractor::{Actor, ActorProcessingErr, ActorRef, MessagingErr, RpcReplyPort, SpawnErr};
+use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort, SpawnErr};
 use scangate_core::pass::{self, REASON_MAX_BYTES, check_len};
 use scangate_core::rules::{self, AnnulRefusal, Change, ScanContext};
 use scangate_core::{AdminAction, AuditRecord, Pass, Reason, ScanRecord};
@@ -22,10 +21,6 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;
-
-/// Shortest wait before an idle actor looks at its queue again, so a zero
-/// `idle_stop_ms` cannot turn the idle check into a busy loop.
-const IDLE_RECHECK_MIN: Duration = Duration::from_millis(1);
 
 /// A request to a pass's actor. Every request but the actor's own idle check
 /// carries the [`Ticket`] that bounds the mailbox.
@@ -53,8 +48,9 @@ pub(crate) enum PassMsg {
         reply: RpcReplyPort<Pass>,
         ticket: Ticket,
     },
-    /// Stop if nothing arrived for `idle_stop` (sent by the actor to itself).
-    IdleCheck,
+    /// Stop if nothing was admitted for `idle_ms` (sent by the registry's
+    /// idle sweep).
+    IdleCheck { idle_ms: u64 },
 }
 
 /// What an actor needs besides its pass.
@@ -77,7 +73,7 @@ pub(crate) struct Settings {
 /// `pre_start` does no I/O and never waits, so this completes in one poll:
 /// a caller cancelled around it cannot leave an actor running unregistered.
 pub(crate) async fn spawn(pass: Pass, settings: Settings) -> Result<Handle, SpawnErr> {
-    let queue = Arc::new(Queue::default());
+    let queue = Arc::new(Queue::new(settings.directory.clock_ms()));
     let args = Args {
         pass,
         settings,
@@ -102,8 +98,6 @@ struct State {
     loaded: Instant,
     settings: Settings,
     queue: Arc<Queue>,
-    last_request: Instant,
-    idle_timer: IdleTimer,
     /// Set when the store failed: the actor stops after answering.
     failed: bool,
     _live: LiveGuard,
@@ -129,20 +123,9 @@ impl Actor for PassActor {
             loaded: Instant::now(),
             settings: args.settings,
             queue: args.queue,
-            last_request: Instant::now(),
-            idle_timer: IdleTimer(None),
             failed: false,
             _live: live,
         })
-    }
-
-    async fn post_start(
-        &self,
-        myself: ActorRef<PassMsg>,
-        state: &mut State,
-    ) -> Result<(), ActorProcessingErr> {
-        state.schedule_idle_check(&myself, state.settings.idle_stop);
-        Ok(())
     }
 
     async fn handle(
@@ -159,8 +142,9 @@ impl Actor for PassActor {
                 reply,
                 ticket,
             } => {
-                state.last_request = Instant::now();
-                let answer = state.scan(scan).await;
+                // Boxed, so a live actor's resting task holds a pointer
+                // rather than room for the largest request's future.
+                let answer = Box::pin(state.scan(scan)).await;
                 state.stop_if_failed(&myself);
                 // Settle whether this actor stays before answering, so a scan
                 // the caller sends after this answer never races the stop.
@@ -174,8 +158,7 @@ impl Actor for PassActor {
                 reply,
                 ticket,
             } => {
-                state.last_request = Instant::now();
-                let answer = state.admin(change).await;
+                let answer = Box::pin(state.admin(change)).await;
                 state.stop_if_failed(&myself);
                 let _ = reply.send(answer);
                 drop(ticket);
@@ -185,18 +168,16 @@ impl Actor for PassActor {
                 reply,
                 ticket,
             } => {
-                state.last_request = Instant::now();
-                let answer = state.annul(request).await;
+                let answer = Box::pin(state.annul(request)).await;
                 state.stop_if_failed(&myself);
                 let _ = reply.send(answer);
                 drop(ticket);
             }
             PassMsg::Get { reply, ticket } => {
-                state.last_request = Instant::now();
                 let _ = reply.send(state.pass.clone());
                 drop(ticket);
             }
-            PassMsg::IdleCheck => state.idle_check(&myself),
+            PassMsg::IdleCheck { idle_ms } => state.idle_check(&myself, idle_ms),
         }
         Ok(())
     }
@@ -470,46 +451,15 @@ impl State {
         }
     }
 
-    /// Stops when idle for `idle_stop` with nothing queued; otherwise looks again later.
-    fn idle_check(&mut self, myself: &ActorRef<PassMsg>) {
-        let idle_stop = self.settings.idle_stop;
-        let idle_for = self.last_request.elapsed();
-        if idle_for >= idle_stop {
-            // Closing only succeeds with nothing queued or being sent, so no
-            // request is lost: later senders see the queue closed and start a
-            // new actor.
-            if self.queue.close_if_empty() {
-                tracing::debug!(pass = %self.pass.id.short(), "pass actor idle, stopping");
-                myself.stop(Some("idle".into()));
-                return;
-            }
-            self.schedule_idle_check(myself, idle_stop);
-        } else {
-            self.schedule_idle_check(myself, idle_stop - idle_for);
-        }
-    }
-
-    fn schedule_idle_check(&mut self, myself: &ActorRef<PassMsg>, after: Duration) {
-        let timer = myself.send_after(after.max(IDLE_RECHECK_MIN), || PassMsg::IdleCheck);
-        self.idle_timer.replace(timer);
-    }
-}
-
-/// The pending idle check; aborted when replaced or when the actor is gone.
-struct IdleTimer(Option<JoinHandle<Result<(), MessagingErr<PassMsg>>>>);
-
-impl IdleTimer {
-    fn replace(&mut self, timer: JoinHandle<Result<(), MessagingErr<PassMsg>>>) {
-        if let Some(old) = self.0.replace(timer) {
-            old.abort();
-        }
-    }
-}
-
-impl Drop for IdleTimer {
-    fn drop(&mut self) {
-        if let Some(timer) = self.0.take() {
-            timer.abort();
+    /// Stops when nothing was admitted for `idle_ms` and nothing is queued.
+    fn idle_check(&self, myself: &ActorRef<PassMsg>, idle_ms: u64) {
+        let idle_for = self.queue.idle_ms(self.settings.directory.clock_ms());
+        // Closing only succeeds with nothing queued or being sent, so no
+        // request is lost: later senders see the queue closed and start a
+        // new actor.
+        if idle_for >= idle_ms && self.queue.close_if_empty() {
+            tracing::debug!(pass = %self.pass.id.short(), "pass actor idle, stopping");
+            myself.stop(Some("idle".into()));
         }
     }
 }

@@ -2,7 +2,7 @@
 //! from the store on first use, and refuses early (`busy`) when a bound is hit.
 
 use crate::config::RegistryConfig;
-use crate::directory::{Claim, Directory, Handle, Start};
+use crate::directory::{Claim, Directory, Handle, Start, sweep_idle};
 use crate::error::{AdminError, ScanError};
 use crate::pass_actor::{self, PassMsg, Settings, deadline};
 use crate::queue::{Refused, Ticket};
@@ -30,6 +30,9 @@ struct Inner {
     config: RegistryConfig,
     settings: Settings,
     directory: Arc<Directory>,
+    /// Starts the idle sweep with the first actor (a registry made outside
+    /// a runtime starts it once it is used in one).
+    sweep: std::sync::Once,
 }
 
 /// Where a request goes.
@@ -74,6 +77,7 @@ impl Registry {
                 config,
                 settings,
                 directory,
+                sweep: std::sync::Once::new(),
             }),
         }
     }
@@ -255,6 +259,10 @@ impl Registry {
                     }
                 }
                 Claim::Start(guard) => {
+                    self.inner.sweep.call_once(|| {
+                        let directory = Arc::downgrade(&self.inner.directory);
+                        tokio::spawn(sweep_idle(directory, self.inner.settings.idle_stop));
+                    });
                     let settings = &self.inner.settings;
                     let loaded =
                         deadline(settings.store_timeout, settings.store.load_pass(id)).await;
@@ -293,7 +301,11 @@ impl Registry {
         R: Send + 'static,
         B: FnOnce(RpcReplyPort<R>, Ticket) -> PassMsg,
     {
-        let ticket = match handle.queue.enter(self.inner.config.max_queued_per_pass) {
+        let now = self.inner.directory.clock_ms();
+        let ticket = match handle
+            .queue
+            .enter(self.inner.config.max_queued_per_pass, now)
+        {
             Ok(ticket) => ticket,
             Err(Refused::Full) => return Asked::Full,
             Err(Refused::Closed) => return self.gone(id, handle),

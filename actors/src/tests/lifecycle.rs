@@ -1,6 +1,7 @@
 //! Actor lifecycle: bounds, idle stop, restart from the store, shutdown.
 
 use super::*;
+use crate::directory::{PRESSURE_IDLE_STOP, SWEEP_MAX_INTERVAL};
 use crate::pass_actor;
 use crate::test_store::CommitMode;
 use crate::{AdminChange, AdminError, ScanError};
@@ -93,6 +94,56 @@ async fn an_idle_actor_stops_and_restarts_from_the_store() {
     assert_eq!(registry.directory().started_count(), 2);
     let retry = registry.scan(p.id, scan("i1")).await.expect("retry");
     assert!(retry.replayed && retry.uses == Some(1));
+}
+
+#[tokio::test(start_paused = true)]
+async fn over_half_the_actor_cap_idle_actors_stop_after_a_second() {
+    let passes: Vec<Pass> = (0..4).map(|_| pass(Some(5))).collect();
+    let cfg = RegistryConfig {
+        max_live_actors: 6,
+        ..config()
+    };
+    let (registry, store) = setup(cfg, &passes.iter().collect::<Vec<_>>());
+    // Three live actors of six slots: no pressure, the 30 s idle stop holds.
+    for (i, p) in passes[..3].iter().enumerate() {
+        assert!(granted(
+            &registry
+                .scan(p.id, scan(&format!("a{i}")))
+                .await
+                .expect("scan")
+        ));
+    }
+    tokio::time::advance(PRESSURE_IDLE_STOP * 3).await;
+    for _ in 0..100 {
+        // Give a (wrong) stop every chance to happen before checking.
+        tokio::task::yield_now().await;
+    }
+    assert_eq!(
+        registry.live_actors(),
+        3,
+        "half the slots or fewer: no early stop"
+    );
+
+    // A fourth makes it more than half: actors idle for a second stop.
+    let last = &passes[3];
+    assert!(granted(
+        &registry.scan(last.id, scan("b")).await.expect("b")
+    ));
+    // The next sweep comes within one sweep interval.
+    tokio::time::advance(SWEEP_MAX_INTERVAL).await;
+    let dir = registry.directory();
+    let stopped = |p: &Pass| dir.live(p.id).expect("open").is_none();
+    wait_until("the three idle actors stopped", || {
+        passes[..3].iter().all(stopped)
+    })
+    .await;
+    // Nothing was lost: the next scan starts from the stored count.
+    let again = registry
+        .scan(passes[0].id, scan("a0-2"))
+        .await
+        .expect("again");
+    assert_eq!(again.uses, Some(2));
+    assert_eq!(store.stored(passes[0].id).uses, 2);
 }
 
 #[tokio::test]
