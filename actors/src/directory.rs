@@ -3,10 +3,13 @@
 //!
 //! A slot is either *starting* (one caller is loading the pass and spawning
 //! its actor; the others wait on a watch channel) or *live*. Claiming a slot,
-//! finishing a start and forgetting a stale actor each happen under one lock,
-//! so two first scans of the same pass start one actor, and an actor that
-//! stopped is replaced at most once per stale handle. The map never holds
-//! more than `max_live` slots: clients cannot grow it.
+//! finishing a start and forgetting a stale actor each happen under the lock
+//! of the pass's shard, so two first scans of the same pass start one actor,
+//! and an actor that stopped is replaced at most once per stale handle. The
+//! map never holds more than `max_live` slots (one atomic count over all
+//! shards): clients cannot grow it. [`SHARDS`] locks instead of one keep
+//! scans of different passes from queueing on each other, and keep each of
+//! the idle sweep's lock holds short.
 //!
 //! Idle actors are found here too: one sweep task per registry
 //! ([`sweep_idle`]) asks the actors whose queue has admitted nothing for
@@ -27,6 +30,9 @@ use tokio::time::{Instant, MissedTickBehavior};
 /// after `idle_stop` (sooner when `idle_stop` is short: a sweep every quarter
 /// of it).
 pub(crate) const SWEEP_MAX_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Locks the map is split over (by pass id).
+const SHARDS: usize = 64;
 
 /// Shortest time between idle sweeps, so a zero `idle_stop` cannot turn the
 /// sweep into a busy loop.
@@ -76,14 +82,17 @@ pub(crate) enum Claim {
     Closed,
 }
 
-struct Slots {
+#[derive(Default)]
+struct Shard {
     map: HashMap<PassId, Slot>,
     closed: bool,
 }
 
 /// The map of live actors, shared by the registry and every actor.
 pub(crate) struct Directory {
-    slots: Mutex<Slots>,
+    shards: Box<[Mutex<Shard>]>,
+    /// Slots taken (starting or live) in all shards; at most `max_live`.
+    taken: AtomicUsize,
     max_live: usize,
     live: AtomicUsize,
     started: AtomicU64,
@@ -96,10 +105,8 @@ impl Directory {
     /// An empty directory holding at most `max_live` slots.
     pub(crate) fn new(max_live: usize) -> Arc<Self> {
         Arc::new(Directory {
-            slots: Mutex::new(Slots {
-                map: HashMap::new(),
-                closed: false,
-            }),
+            shards: (0..SHARDS).map(|_| Mutex::default()).collect(),
+            taken: AtomicUsize::new(0),
             max_live,
             live: AtomicUsize::new(0),
             started: AtomicU64::new(0),
@@ -114,38 +121,57 @@ impl Directory {
         u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
     }
 
-    /// The live actors whose queue has admitted nothing for `idle_ms`.
+    /// The live actors whose queue has admitted nothing for `idle_ms`, one
+    /// shard lock at a time.
     fn idle(&self, idle_ms: u64) -> Vec<Handle> {
         let now = self.clock_ms();
-        self.lock()
-            .map
-            .values()
-            .filter_map(|slot| match slot {
+        let mut idle = Vec::new();
+        for shard in self.shards.iter() {
+            idle.extend(lock(shard).map.values().filter_map(|slot| match slot {
                 Slot::Live(h) if h.queue.idle_ms(now) >= idle_ms => Some(h.clone()),
                 _ => None,
-            })
-            .collect()
+            }));
+        }
+        idle
     }
 
-    fn lock(&self) -> MutexGuard<'_, Slots> {
-        // A panic while holding this lock leaves the map consistent (every
-        // critical section is a single insert or remove), so keep going.
-        self.slots.lock().unwrap_or_else(|e| e.into_inner())
+    /// The shard holding `id`'s slot.
+    fn shard(&self, id: PassId) -> MutexGuard<'_, Shard> {
+        let [a, b, c, d, e, f, g, h, ..] = id.0;
+        let n = u64::from_le_bytes([a, b, c, d, e, f, g, h]) % SHARDS as u64;
+        // n < SHARDS, so the cast cannot truncate.
+        lock(&self.shards[n as usize])
+    }
+
+    /// Takes one of the `max_live` slots; false if all are taken.
+    fn take_slot(&self) -> bool {
+        self.taken
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < self.max_live).then_some(n + 1)
+            })
+            .is_ok()
+    }
+
+    /// Removes `id`'s slot from `shard` and gives its place back.
+    fn remove(&self, shard: &mut Shard, id: PassId) {
+        if shard.map.remove(&id).is_some() {
+            self.taken.fetch_sub(1, Ordering::AcqRel);
+        }
     }
 
     /// Finds the pass's actor, or the right to start it.
     pub(crate) fn claim(self: &Arc<Self>, id: PassId) -> Claim {
-        let mut slots = self.lock();
-        if slots.closed {
+        let mut shard = self.shard(id);
+        if shard.closed {
             return Claim::Closed;
         }
-        match slots.map.get(&id) {
+        match shard.map.get(&id) {
             Some(Slot::Live(handle)) => Claim::Live(handle.clone()),
             Some(Slot::Starting(rx)) => Claim::Wait(rx.clone()),
-            None if slots.map.len() >= self.max_live => Claim::Full,
+            None if !self.take_slot() => Claim::Full,
             None => {
                 let (tx, rx) = watch::channel(Start::Pending);
-                slots.map.insert(id, Slot::Starting(rx));
+                shard.map.insert(id, Slot::Starting(rx));
                 Claim::Start(StartGuard {
                     directory: Arc::clone(self),
                     id,
@@ -158,11 +184,11 @@ impl Directory {
 
     /// The pass's live actor, if any, without starting one.
     pub(crate) fn live(&self, id: PassId) -> Result<Option<Handle>, Closed> {
-        let slots = self.lock();
-        if slots.closed {
+        let shard = self.shard(id);
+        if shard.closed {
             return Err(Closed);
         }
-        Ok(match slots.map.get(&id) {
+        Ok(match shard.map.get(&id) {
             Some(Slot::Live(handle)) => Some(handle.clone()),
             _ => None,
         })
@@ -171,24 +197,31 @@ impl Directory {
     /// Forgets `actor` as the pass's actor (it stopped or is stopping). A
     /// newer actor of the same pass is left alone.
     pub(crate) fn forget(&self, id: PassId, actor: ActorId) {
-        let mut slots = self.lock();
-        if matches!(slots.map.get(&id), Some(Slot::Live(h)) if h.actor.get_id() == actor) {
-            slots.map.remove(&id);
+        let mut shard = self.shard(id);
+        if matches!(shard.map.get(&id), Some(Slot::Live(h)) if h.actor.get_id() == actor) {
+            self.remove(&mut shard, id);
         }
     }
 
-    /// Takes no more work and returns every live actor, to be drained.
+    /// Takes no more work and returns every live actor, to be drained. A
+    /// start racing the close finds its shard closed when it finishes and
+    /// stops its actor ([`StartGuard::finish`]).
     pub(crate) fn close(&self) -> Vec<Handle> {
-        let mut slots = self.lock();
-        slots.closed = true;
-        slots
-            .map
-            .values()
-            .filter_map(|slot| match slot {
+        let mut live = Vec::new();
+        for shard in self.shards.iter() {
+            let mut shard = lock(shard);
+            shard.closed = true;
+            live.extend(shard.map.values().filter_map(|slot| match slot {
                 Slot::Live(handle) => Some(handle.clone()),
                 Slot::Starting(_) => None,
-            })
-            .collect()
+            }));
+        }
+        live
+    }
+
+    /// Whether [`Self::close`] was called.
+    fn closed(&self) -> bool {
+        self.shards.iter().any(|shard| lock(shard).closed)
     }
 
     /// Counts a started actor; the guard, kept in the actor's state, undoes
@@ -232,13 +265,16 @@ impl Directory {
     /// Whether [`Self::close`] was called.
     #[cfg(test)]
     pub(crate) fn is_closed(&self) -> bool {
-        self.lock().closed
+        self.closed()
     }
 
-    /// Puts `handle` in the pass's slot as if it were live (tests of stale handles).
+    /// Puts `handle` in the pass's slot as if it were live (tests of stale
+    /// handles), taking a slot if the pass had none.
     #[cfg(test)]
     pub(crate) fn insert_live(&self, id: PassId, handle: Handle) {
-        self.lock().map.insert(id, Slot::Live(handle));
+        if self.shard(id).map.insert(id, Slot::Live(handle)).is_none() {
+            self.taken.fetch_add(1, Ordering::AcqRel);
+        }
     }
 }
 
@@ -255,7 +291,7 @@ pub(crate) async fn sweep_idle(directory: Weak<Directory>, idle_stop: Duration) 
         let Some(directory) = directory.upgrade() else {
             return;
         };
-        if directory.lock().closed {
+        if directory.closed() {
             return;
         }
         let idle = if directory.live_count() > directory.max_live / 2 {
@@ -275,6 +311,12 @@ pub(crate) async fn sweep_idle(directory: Weak<Directory>, idle_stop: Duration) 
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Closed;
 
+fn lock(shard: &Mutex<Shard>) -> MutexGuard<'_, Shard> {
+    // A panic while holding this lock leaves the map consistent (every
+    // critical section is a single insert or remove), so keep going.
+    shard.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// The right, and the duty, to start one pass's actor.
 pub(crate) struct StartGuard {
     directory: Arc<Directory>,
@@ -286,7 +328,8 @@ pub(crate) struct StartGuard {
 impl StartGuard {
     /// The pass does not exist: free the slot and tell the waiters.
     pub(crate) fn unknown(mut self) {
-        self.directory.lock().map.remove(&self.id);
+        self.directory
+            .remove(&mut self.directory.shard(self.id), self.id);
         self.done = true;
         self.tx.send_replace(Start::Unknown);
     }
@@ -294,13 +337,13 @@ impl StartGuard {
     /// The actor is running: make it the pass's actor. Gives the handle back
     /// if the registry closed meanwhile (the caller stops that actor).
     pub(crate) fn finish(mut self, handle: Handle) -> Result<Handle, Handle> {
-        let mut slots = self.directory.lock();
+        let mut shard = self.directory.shard(self.id);
         self.done = true;
-        if slots.closed {
-            slots.map.remove(&self.id);
+        if shard.closed {
+            self.directory.remove(&mut shard, self.id);
             return Err(handle);
         }
-        slots.map.insert(self.id, Slot::Live(handle.clone()));
+        shard.map.insert(self.id, Slot::Live(handle.clone()));
         Ok(handle)
     }
 }
@@ -310,7 +353,8 @@ impl Drop for StartGuard {
         // Failed or cancelled: the starting slot is still ours (nobody else
         // replaces a starting slot), give it up. Dropping `tx` wakes waiters.
         if !self.done {
-            self.directory.lock().map.remove(&self.id);
+            self.directory
+                .remove(&mut self.directory.shard(self.id), self.id);
         }
     }
 }

@@ -96,6 +96,36 @@ async fn an_idle_actor_stops_and_restarts_from_the_store() {
     assert!(retry.replayed && retry.uses == Some(1));
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_actor_cap_holds_across_shards_under_concurrent_first_scans() {
+    let passes: Vec<Pass> = (0..64).map(|_| pass(Some(5))).collect();
+    let cfg = RegistryConfig {
+        max_live_actors: 8,
+        ..config()
+    };
+    let (registry, _store) = setup(cfg, &passes.iter().collect::<Vec<_>>());
+    let scans: Vec<_> = passes
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            let (registry, id) = (registry.clone(), p.id);
+            tokio::spawn(async move { registry.scan(id, scan(&format!("c{i}"))).await })
+        })
+        .collect();
+    let mut granted_count = 0;
+    for task in scans {
+        let outcome = task.await.expect("join").expect("answered");
+        if granted(&outcome) {
+            granted_count += 1;
+        } else {
+            assert_eq!(outcome, ScanOutcome::refused(Reason::Busy));
+        }
+    }
+    // Actors idle 30 s: the first eight stay, every other pass was refused.
+    assert_eq!(granted_count, 8);
+    assert_eq!(registry.live_actors(), 8);
+}
+
 #[tokio::test(start_paused = true)]
 async fn over_half_the_actor_cap_idle_actors_stop_after_a_second() {
     let passes: Vec<Pass> = (0..4).map(|_| pass(Some(5))).collect();
