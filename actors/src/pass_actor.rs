@@ -58,7 +58,6 @@ pub(crate) enum PassMsg {
 pub(crate) struct Settings {
     pub(crate) store: Arc<dyn Store>,
     pub(crate) directory: Arc<Directory>,
-    pub(crate) idle_stop: Duration,
     pub(crate) store_timeout: Duration,
     pub(crate) annul_window_ms: i64,
     /// On a store shared with other gateways: how old the pass in memory may
@@ -442,7 +441,7 @@ impl State {
 
     /// Stops at once when the pass can no longer be granted (used up,
     /// revoked, expired) and nothing is queued: a single-use ticket's actor
-    /// (~11 KB) does not linger for `idle_stop` after its one grant. A later
+    /// (~9 KB) does not linger for `idle_stop` after its one grant. A later
     /// scan starts a fresh actor from the store, like after an idle stop.
     fn stop_if_spent(&self, myself: &ActorRef<PassMsg>) {
         if !self.failed && self.pass.is_spent(now_ms()) && self.queue.close_if_empty() {

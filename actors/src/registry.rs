@@ -67,7 +67,6 @@ impl Registry {
         let settings = Settings {
             store,
             directory: Arc::clone(&directory),
-            idle_stop: config.idle_stop(),
             store_timeout: config.store_timeout(),
             annul_window_ms: config.annul_window_ms,
             recheck_after,
@@ -261,7 +260,7 @@ impl Registry {
                 Claim::Start(guard) => {
                     self.inner.sweep.call_once(|| {
                         let directory = Arc::downgrade(&self.inner.directory);
-                        tokio::spawn(sweep_idle(directory, self.inner.settings.idle_stop));
+                        tokio::spawn(sweep_idle(directory, self.inner.config.idle_stop()));
                     });
                     let settings = &self.inner.settings;
                     let loaded =

@@ -327,7 +327,6 @@ async fn spawning_an_actor_does_not_touch_the_store() {
     let settings = pass_actor::Settings {
         store: store.clone(),
         directory: registry.directory().clone(),
-        idle_stop: config().idle_stop(),
         store_timeout: config().store_timeout(),
         annul_window_ms: config().annul_window_ms,
         recheck_after: None,
