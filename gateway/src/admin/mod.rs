@@ -161,13 +161,9 @@ pub const ROUTES: &[Route] = &[
 
 fn handler(r: &Route) -> MethodRouter<AppState> {
     match (r.method, r.path) {
-        ("POST", "/v1/passes") => {
-            post(passes::issue).layer(DefaultBodyLimit::max(ISSUE_BODY_MAX_BYTES))
-        }
+        ("POST", "/v1/passes") => body_limit(post(passes::issue), ISSUE_BODY_MAX_BYTES),
         ("GET", "/v1/passes") => get(passes::list),
-        ("POST", "/v1/passes/import") => {
-            post(passes::import).layer(DefaultBodyLimit::max(IMPORT_BODY_MAX_BYTES))
-        }
+        ("POST", "/v1/passes/import") => body_limit(post(passes::import), IMPORT_BODY_MAX_BYTES),
         ("GET", "/v1/passes/{id}") => get(passes::show),
         ("GET", "/v1/passes/{id}/qr") => get(qr::qr),
         ("GET", "/v1/passes/{id}/scans") => get(logs::pass_scans),
@@ -182,6 +178,32 @@ fn handler(r: &Route) -> MethodRouter<AppState> {
         ("GET", "/v1/devices") => get(devices::list),
         ("POST", "/v1/devices/{name}/revoke") => post(devices::revoke),
         _ => unreachable!("every route in ROUTES has a handler"),
+    }
+}
+
+/// A route taking bodies of up to `max` bytes. A body declared larger
+/// (`Content-Length`) is refused with 413 before a byte of it is read; one
+/// that turns out larger while read (chunked) when it passes `max`.
+fn body_limit(route: MethodRouter<AppState>, max: usize) -> MethodRouter<AppState> {
+    route
+        .layer(DefaultBodyLimit::max(max))
+        .layer(middleware::from_fn_with_state(max, refuse_declared_over))
+}
+
+async fn refuse_declared_over(State(max): State<usize>, req: Request, next: Next) -> Response {
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    match declared {
+        Some(len) if len > max as u64 => ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_large",
+            format!("the body is {len} bytes; at most {max} are taken here"),
+        )
+        .into_response(),
+        _ => next.run(req).await,
     }
 }
 
