@@ -1,5 +1,9 @@
 """Reads bench/compare's runs.jsonl and prints one markdown table with ratios.
 
+With REPEAT=N every configuration (a system at one rate or client count) was
+run N times; each row is then the median run of its configuration (by
+scans/s, the lower middle one for an even N), with its own p50 and p99.
+
 scangate's figure for a rate counts only if the run kept up: achieved within 2 %
 of offered, the checker passed, and no busy answers or timeouts beyond 0.1 %.
 Its headline is the best such durable scans/s; each baseline's is its best
@@ -22,8 +26,29 @@ def kept_up(r):
     )
 
 
-rows = []
+def config_key(r):
+    """What makes two runs the same configuration, for the medians."""
+    system = r.get("system")
+    if system in ("scangate", "scangate-forged"):
+        return (system, r.get("offered_per_s"))
+    if system in ("postgresql", "redis"):
+        return (system, r.get("clients"), r.get("durable"), r.get("fsync"))
+    return (system, r.get("in_flight"))
+
+
+groups = {}
 for r in runs:
+    groups.setdefault(config_key(r), []).append(r)
+
+
+def median_run(group):
+    ordered = sorted(group, key=lambda r: r.get("scans_per_s", 0))
+    return ordered[(len(ordered) - 1) // 2]
+
+
+rows = []
+for group in groups.values():
+    r = median_run(group)
     system = r.get("system")
     if system == "scangate":
         label = f"scangate, offered {r.get('offered_per_s', 0):,.0f}/s" + ("" if kept_up(r) else " (did not keep up)")
@@ -37,6 +62,8 @@ for r in runs:
         label = f"raw QUIC echo ceiling, {r['in_flight']} in flight"
     else:
         continue
+    if len(group) > 1:
+        label += f" (median of {len(group)})"
     rows.append((label, r))
 
 best = {}
