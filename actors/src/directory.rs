@@ -88,6 +88,19 @@ struct Shard {
     closed: bool,
 }
 
+impl Shard {
+    /// The live actors of this shard that `keep` accepts.
+    fn live<'s>(
+        &'s self,
+        keep: impl Fn(&Handle) -> bool + 's,
+    ) -> impl Iterator<Item = Handle> + 's {
+        self.map.values().filter_map(move |slot| match slot {
+            Slot::Live(h) if keep(h) => Some(h.clone()),
+            _ => None,
+        })
+    }
+}
+
 /// The map of live actors, shared by the registry and every actor.
 pub(crate) struct Directory {
     shards: Box<[Mutex<Shard>]>,
@@ -127,10 +140,7 @@ impl Directory {
         let now = self.clock_ms();
         let mut idle = Vec::new();
         for shard in self.shards.iter() {
-            idle.extend(lock(shard).map.values().filter_map(|slot| match slot {
-                Slot::Live(h) if h.queue.idle_ms(now) >= idle_ms => Some(h.clone()),
-                _ => None,
-            }));
+            idle.extend(lock(shard).live(|h| h.queue.idle_ms(now) >= idle_ms));
         }
         idle
     }
@@ -157,6 +167,11 @@ impl Directory {
         if shard.map.remove(&id).is_some() {
             self.taken.fetch_sub(1, Ordering::AcqRel);
         }
+    }
+
+    /// Removes `id`'s slot, whatever it holds, and gives its place back.
+    fn free(&self, id: PassId) {
+        self.remove(&mut self.shard(id), id);
     }
 
     /// Finds the pass's actor, or the right to start it.
@@ -211,10 +226,7 @@ impl Directory {
         for shard in self.shards.iter() {
             let mut shard = lock(shard);
             shard.closed = true;
-            live.extend(shard.map.values().filter_map(|slot| match slot {
-                Slot::Live(handle) => Some(handle.clone()),
-                Slot::Starting(_) => None,
-            }));
+            live.extend(shard.live(|_| true));
         }
         live
     }
@@ -328,8 +340,7 @@ pub(crate) struct StartGuard {
 impl StartGuard {
     /// The pass does not exist: free the slot and tell the waiters.
     pub(crate) fn unknown(mut self) {
-        self.directory
-            .remove(&mut self.directory.shard(self.id), self.id);
+        self.directory.free(self.id);
         self.done = true;
         self.tx.send_replace(Start::Unknown);
     }
@@ -353,8 +364,7 @@ impl Drop for StartGuard {
         // Failed or cancelled: the starting slot is still ours (nobody else
         // replaces a starting slot), give it up. Dropping `tx` wakes waiters.
         if !self.done {
-            self.directory
-                .remove(&mut self.directory.shard(self.id), self.id);
+            self.directory.free(self.id);
         }
     }
 }
