@@ -1,7 +1,7 @@
 //! Actor lifecycle: bounds, idle stop, restart from the store, shutdown.
 
 use super::*;
-use crate::directory::{PRESSURE_IDLE_STOP, SWEEP_MAX_INTERVAL};
+use crate::directory::{PRESSURE_IDLE_STOP, SHARDS, SWEEP_MAX_INTERVAL};
 use crate::pass_actor;
 use crate::test_store::CommitMode;
 use crate::{AdminChange, AdminError, ScanError};
@@ -174,6 +174,65 @@ async fn over_half_the_actor_cap_idle_actors_stop_after_a_second() {
         .expect("again");
     assert_eq!(again.uses, Some(2));
     assert_eq!(store.stored(passes[0].id).uses, 2);
+}
+
+/// Yields (without letting paused time move) until `live` actors are left,
+/// then a while longer, and checks that no more stopped.
+async fn settles_at(registry: &Registry, live: usize) {
+    for _ in 0..1_000 {
+        if registry.live_actors() <= live {
+            break;
+        }
+        tokio::task::yield_now().await;
+    }
+    for _ in 0..1_000 {
+        tokio::task::yield_now().await;
+    }
+    assert_eq!(registry.live_actors(), live);
+}
+
+#[tokio::test(start_paused = true)]
+async fn actors_idle_since_the_same_moment_stop_one_shard_per_tick() {
+    // One pass in each shard of the directory (the shard is the id's first
+    // byte modulo SHARDS), all scanned at the same instant.
+    let passes: Vec<Pass> = (0..SHARDS)
+        .map(|i| {
+            let mut p = pass(None);
+            p.id.0[0] = u8::try_from(i).expect("fewer than 256 shards");
+            p
+        })
+        .collect();
+    // A sweep every 640 ms (a quarter of the idle stop): a tick every 10 ms,
+    // whole milliseconds like tokio's timers.
+    let cfg = RegistryConfig {
+        idle_stop_ms: 2_560,
+        ..config()
+    };
+    let interval = cfg.idle_stop() / 4;
+    let tick = interval / SHARDS as u32;
+    let (registry, _store) = setup(cfg.clone(), &passes.iter().collect::<Vec<_>>());
+    for (i, p) in passes.iter().enumerate() {
+        let outcome = registry.scan(p.id, scan(&format!("s{i}"))).await;
+        assert!(granted(&outcome.expect("scan")));
+    }
+
+    // Up to one tick short of the idle stop, one sweep interval at a time
+    // (each step's ticks are made up at once): every shard is swept again
+    // and again, and no actor has been idle long enough.
+    let short = cfg.idle_stop() - tick;
+    let mut at = Duration::ZERO;
+    while at < short {
+        let step = interval.min(short - at);
+        tokio::time::advance(step).await;
+        at += step;
+        settles_at(&registry, SHARDS).await;
+    }
+    // The next tick sweeps one shard: one actor stops, not the whole crowd.
+    tokio::time::advance(tick).await;
+    settles_at(&registry, SHARDS - 1).await;
+    // Within one more sweep interval every shard has had its turn.
+    tokio::time::advance(interval).await;
+    settles_at(&registry, 0).await;
 }
 
 #[tokio::test]
