@@ -13,8 +13,9 @@ pub const SCAN_SECONDS_BUCKETS: [f64; 14] = [
     0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
 ];
 
-/// Buckets of `scangate_store_commit_seconds`, seconds: one fsync'd batch,
-/// from a fast NVMe sync to a disk that stalls.
+/// Buckets of `scangate_store_commit_seconds` (one fsync'd batch) and
+/// `scangate_store_checkpoint_seconds`, seconds: from a fast NVMe sync to a
+/// disk that stalls.
 pub const COMMIT_SECONDS_BUCKETS: [f64; 12] = [
     0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0,
 ];
@@ -26,9 +27,10 @@ pub const BATCH_SIZE_BUCKETS: [f64; 9] = [1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 
 /// Installs the process-wide recorder; histograms are exported as Prometheus
 /// histograms (`_bucket`, `_sum`, `_count`), so they aggregate across nodes.
 pub fn install() -> Result<PrometheusHandle> {
-    let histograms: [(&str, &[f64]); 3] = [
+    let histograms: [(&str, &[f64]); 4] = [
         ("scangate_scan_seconds", &SCAN_SECONDS_BUCKETS),
         ("scangate_store_commit_seconds", &COMMIT_SECONDS_BUCKETS),
+        ("scangate_store_checkpoint_seconds", &COMMIT_SECONDS_BUCKETS),
         ("scangate_store_batch_size", &BATCH_SIZE_BUCKETS),
     ];
     let mut builder = PrometheusBuilder::new();

@@ -144,15 +144,24 @@ impl WriterState {
         // A full queue waits for the folder: fjall never lags by more than
         // `FOLD_QUEUE` batches. If the folder stopped (it failed), the batch
         // is still durable in the log and replayed at the next start.
-        let _ = self.folds.send(Fold {
+        let _ = self.folds.send(Fold::Batch {
             batch,
             writes: writes.fjall,
         });
         Ok(())
     }
 
+    /// Starts the next redo segment and queues the checkpoint of the full
+    /// one for the folder, behind the batches it holds: the writer goes on
+    /// at once instead of waiting for fjall's sync.
+    pub fn rotate(&mut self) -> Result<(), StoreError> {
+        let retired = self.log.rotate()?;
+        let _ = self.folds.send(Fold::Checkpoint(retired));
+        Ok(())
+    }
+
     /// Makes fjall durable and starts a new redo segment, deleting the old
-    /// ones (they are no longer needed to recover).
+    /// ones (they are no longer needed to recover). For a clean close.
     pub fn checkpoint(&mut self) -> Result<(), StoreError> {
         self.catch_up()?;
         self.tables

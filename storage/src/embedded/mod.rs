@@ -5,9 +5,10 @@
 //! log as one record per `fdatasync` and answers each caller only after its
 //! batch is durable there. A fold thread then applies the batch to fjall
 //! (no sync), so fjall's CPU-heavy memtable work overlaps the next batch's
-//! checks and sync. fjall is synced and the log trimmed at checkpoints (a
-//! full segment, a clean close); opening replays what a crash left (see
-//! the private `redo` and `fold` modules).
+//! checks and sync. fjall is synced and the log trimmed at checkpoints (by
+//! the fold thread when a segment is full, by the writer at a clean close);
+//! opening replays what a crash left (see the private `redo` and `fold`
+//! modules).
 //!
 //! Reads go straight to fjall from the caller, after waiting until fjall
 //! holds what the read needs of the batches acknowledged before it: loading
@@ -119,7 +120,10 @@ impl EmbeddedStore {
         let folder_progress = Arc::clone(&progress);
         let folder = std::thread::Builder::new()
             .name("scangate-store-fold".into())
-            .spawn(move || fold::run(fold_rx, folder_progress))
+            .spawn({
+                let db = tables.db.clone();
+                move || fold::run(fold_rx, folder_progress, db)
+            })
             .map_err(|e| StoreError::Backend(format!("cannot start the store fold thread: {e}")))?;
         let writer_tables = tables.clone();
         let writer_progress = Arc::clone(&progress);

@@ -4,9 +4,11 @@
 //! as one checksummed record, appends it to the current segment and
 //! `fdatasync`s it; only then are callers answered. The folder thread applies
 //! the same writes to fjall afterwards, without syncing, so the writer's next
-//! batch overlaps fjall's memtable work. fjall is made durable at a
-//! checkpoint (segment full, clean close), after which the segments before it
-//! are deleted.
+//! batch overlaps fjall's memtable work. When a segment is full the writer
+//! starts the next one at once ([`RedoLog::rotate`]) and leaves the
+//! checkpoint to the folder: once fjall holds every batch of the full
+//! segment, it makes fjall durable and deletes the segment ([`Retired`]). A
+//! clean close does the same in the writer ([`RedoLog::checkpoint`]).
 //!
 //! Opening replays every segment left (a crash since the last checkpoint) on
 //! top of fjall. Records hold absolute values in commit order and fjall never
@@ -176,7 +178,8 @@ impl RedoLog {
         // (nothing to replay: fjall holds it all) rather than an old segment
         // with a torn tail that is no longer the last.
         let next = segments.last().map_or(1, |(n, _)| n + 1);
-        delete_before(&dir, next)?;
+        delete_below(&dir, next)?;
+        sync_dir(&dir)?;
         let log = RedoLog::create(dir, next)?;
         if replayed > 0 {
             tracing::info!(batches = replayed, "replayed the store's redo log");
@@ -228,9 +231,9 @@ impl RedoLog {
         self.written >= SEGMENT_MAX_BYTES
     }
 
-    /// After fjall holds (durably) every batch logged so far: starts a new
-    /// segment and deletes the old ones.
-    pub fn checkpoint(&mut self) -> Result<(), StoreError> {
+    /// Starts the next segment and returns the full ones, to delete once
+    /// fjall durably holds every batch logged so far.
+    pub fn rotate(&mut self) -> Result<Retired, StoreError> {
         if self.failed {
             return Err(StoreError::Backend(
                 "the redo log failed earlier; restart the gateway".into(),
@@ -238,18 +241,51 @@ impl RedoLog {
         }
         let next = RedoLog::create(self.dir.clone(), self.segment + 1)?;
         *self = next;
-        delete_before(&self.dir, self.segment)
+        Ok(Retired {
+            dir: self.dir.clone(),
+            below: self.segment,
+        })
+    }
+
+    /// After fjall holds (durably) every batch logged so far: starts a new
+    /// segment and deletes the old ones.
+    pub fn checkpoint(&mut self) -> Result<(), StoreError> {
+        self.rotate()?.delete()?;
+        sync_dir(&self.dir)
     }
 }
 
-/// Deletes every segment numbered below `segment`.
-fn delete_before(dir: &Path, segment: u64) -> Result<(), StoreError> {
+/// Segments no longer appended to. Deleting them is safe once fjall durably
+/// holds their batches; until then a crash replays them.
+#[derive(Debug)]
+pub struct Retired {
+    dir: PathBuf,
+    below: u64,
+}
+
+impl Retired {
+    /// Deletes every segment numbered below the current one. Not followed by
+    /// a directory sync: a deletion a crash undoes only replays records that
+    /// fjall already holds, in order, before the newer segments' records
+    /// (applying a record twice changes nothing).
+    pub fn delete(self) -> Result<(), StoreError> {
+        delete_below(&self.dir, self.below)
+    }
+}
+
+/// Deletes every segment numbered below `segment` (one already gone is fine).
+fn delete_below(dir: &Path, segment: u64) -> Result<(), StoreError> {
     for (n, path) in segments(dir)? {
         if n < segment {
-            fs::remove_file(&path).map_err(|e| io_error("cannot delete", &path, e))?;
+            match fs::remove_file(&path) {
+                Err(e) if e.kind() != io::ErrorKind::NotFound => {
+                    return Err(io_error("cannot delete", &path, e));
+                }
+                _ => {}
+            }
         }
     }
-    sync_dir(dir)
+    Ok(())
 }
 
 /// Applies one segment's records to fjall (without syncing). A record that
@@ -451,6 +487,62 @@ mod tests {
         let second = log.append(2, &mut staged).expect_err("refused");
         assert!(second.contains("failed earlier"), "{second}");
         assert!(log.checkpoint().is_err(), "no checkpoint after a failure");
+    }
+
+    #[test]
+    fn a_crash_before_the_folder_checkpoints_replays_the_rotated_segment_first() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let first = {
+            let tables = open(dir.path());
+            let (mut log, _) = RedoLog::recover(dir.path(), &tables).expect("recover");
+            let first = log.segment;
+            logged(&mut log, &tables, 1, b"k", b"v1");
+            logged(&mut log, &tables, 2, b"j", b"w");
+            // The writer starts a new segment; the folder has not synced
+            // fjall or deleted the full one yet when the process dies.
+            let _retired = log.rotate().expect("rotate");
+            logged(&mut log, &tables, 3, b"k", b"v2");
+            let left: Vec<u64> = segments(&log.dir)
+                .expect("segments")
+                .iter()
+                .map(|(n, _)| *n)
+                .collect();
+            assert_eq!(left, vec![first, first + 1]);
+            first
+        };
+        let tables = open(dir.path());
+        let (log, replayed) = RedoLog::recover(dir.path(), &tables).expect("recover");
+        assert_eq!(replayed, 3, "both segments");
+        assert_eq!(
+            tables.passes.get(b"k").expect("get").as_deref(),
+            Some(&b"v2"[..]),
+            "the newer segment's record wins"
+        );
+        assert_eq!(
+            tables.passes.get(b"j").expect("get").as_deref(),
+            Some(&b"w"[..])
+        );
+        assert!(log.segment > first + 1);
+    }
+
+    #[test]
+    fn deleting_rotated_segments_keeps_the_current_one() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let tables = open(dir.path());
+        let (mut log, _) = RedoLog::recover(dir.path(), &tables).expect("recover");
+        logged(&mut log, &tables, 1, b"k", b"v");
+        let older = log.rotate().expect("rotate");
+        logged(&mut log, &tables, 2, b"k", b"v2");
+        let old = log.rotate().expect("rotate");
+        old.delete().expect("delete");
+        // The older checkpoint comes late: its segments are already gone.
+        older.delete().expect("nothing left to delete is fine");
+        let left: Vec<u64> = segments(&log.dir)
+            .expect("segments")
+            .iter()
+            .map(|(n, _)| *n)
+            .collect();
+        assert_eq!(left, vec![log.segment]);
     }
 
     #[test]

@@ -1,8 +1,9 @@
 //! The writer thread: the only code that writes to the database. It takes a
 //! command, gathers more until the batch is full or the wait is over, logs
 //! them with one `fdatasync`, answers them and hands them to the folder
-//! thread (see `fold`), checkpoints when a redo segment is full, and between
-//! batches forgets old scan ids.
+//! thread (see `fold`), starts a new redo segment when one is full (the
+//! folder checkpoints the full one), and between batches forgets old scan
+//! ids.
 
 use super::apply::{Batch, Command, Pending, StateCache, WriterState};
 use super::fold::{Fold, Progress};
@@ -82,9 +83,9 @@ fn take_commands(w: &mut WriterState, rx: &Receiver<Command>, settings: &Setting
             break;
         }
         if w.log.full()
-            && let Err(e) = w.checkpoint()
+            && let Err(e) = w.rotate()
         {
-            tracing::error!(error = %e, "redo log checkpoint failed; retrying after the next batch");
+            tracing::error!(error = %e, "cannot start a new redo segment; retrying after the next batch");
         }
         if Instant::now() >= next_sweep {
             next_sweep = sweep(w, settings, &mut seq);
