@@ -231,7 +231,6 @@ impl Directory {
         live
     }
 
-    /// Whether [`Self::close`] was called.
     /// Counts a started actor; the guard, kept in the actor's state, undoes
     /// it (and forgets the actor) when the actor is gone, however it ended.
     pub(crate) fn actor_started(self: &Arc<Self>, id: PassId, actor: ActorId) -> LiveGuard {

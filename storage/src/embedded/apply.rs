@@ -159,17 +159,6 @@ impl WriterState {
         let _ = self.folds.send(Fold::Checkpoint(retired));
         Ok(())
     }
-
-    /// Makes fjall durable and starts a new redo segment, deleting the old
-    /// ones (they are no longer needed to recover). For a clean close.
-    pub fn checkpoint(&mut self) -> Result<(), StoreError> {
-        self.catch_up()?;
-        self.tables
-            .db
-            .persist(fjall::PersistMode::SyncData)
-            .map_err(backend)?;
-        self.log.checkpoint()
-    }
 }
 
 /// An outcome waiting for the batch to be durable.

@@ -5,8 +5,8 @@
 //! log as one record per `fdatasync` and answers each caller only after its
 //! batch is durable there. A fold thread then applies the batch to fjall
 //! (no sync), so fjall's CPU-heavy memtable work overlaps the next batch's
-//! checks and sync. fjall is synced and the log trimmed at checkpoints (by
-//! the fold thread when a segment is full, by the writer at a clean close);
+//! checks and sync. fjall is synced and the log trimmed at checkpoints, by
+//! the fold thread when a segment is full and at a clean close;
 //! opening replays what a crash left (see the private `redo` and `fold`
 //! modules).
 //!

@@ -8,7 +8,7 @@
 //! starts the next one at once ([`RedoLog::rotate`]) and leaves the
 //! checkpoint to the folder: once fjall holds every batch of the full
 //! segment, it makes fjall durable and deletes the segment ([`Retired`]). A
-//! clean close does the same in the writer ([`RedoLog::checkpoint`]).
+//! clean close rotates too, so the last segment goes the same way.
 //!
 //! Opening replays every segment left (a crash since the last checkpoint) on
 //! top of fjall. Records hold absolute values in commit order and fjall never
@@ -246,13 +246,6 @@ impl RedoLog {
             below: self.segment,
         })
     }
-
-    /// After fjall holds (durably) every batch logged so far: starts a new
-    /// segment and deletes the old ones.
-    pub fn checkpoint(&mut self) -> Result<(), StoreError> {
-        self.rotate()?.delete()?;
-        sync_dir(&self.dir)
-    }
 }
 
 /// Segments no longer appended to. Deleting them is safe once fjall durably
@@ -405,6 +398,12 @@ mod tests {
         Tables::open(db).expect("tables")
     }
 
+    /// The numbers of the segments in `dir`.
+    fn numbers(dir: &Path) -> Vec<u64> {
+        let listed = segments(dir).expect("segments");
+        listed.into_iter().map(|(n, _)| n).collect()
+    }
+
     fn logged(log: &mut RedoLog, tables: &Tables, batch: u64, key: &[u8], value: &[u8]) {
         let mut staged = Staged::new(tables, 2);
         staged.insert(Ks::Passes, key, value);
@@ -486,7 +485,7 @@ mod tests {
             .expect("segment");
         let second = log.append(2, &mut staged).expect_err("refused");
         assert!(second.contains("failed earlier"), "{second}");
-        assert!(log.checkpoint().is_err(), "no checkpoint after a failure");
+        assert!(log.rotate().is_err(), "no checkpoint after a failure");
     }
 
     #[test]
@@ -502,12 +501,7 @@ mod tests {
             // fjall or deleted the full one yet when the process dies.
             let _retired = log.rotate().expect("rotate");
             logged(&mut log, &tables, 3, b"k", b"v2");
-            let left: Vec<u64> = segments(&log.dir)
-                .expect("segments")
-                .iter()
-                .map(|(n, _)| *n)
-                .collect();
-            assert_eq!(left, vec![first, first + 1]);
+            assert_eq!(numbers(&log.dir), vec![first, first + 1]);
             first
         };
         let tables = open(dir.path());
@@ -537,12 +531,7 @@ mod tests {
         old.delete().expect("delete");
         // The older checkpoint comes late: its segments are already gone.
         older.delete().expect("nothing left to delete is fine");
-        let left: Vec<u64> = segments(&log.dir)
-            .expect("segments")
-            .iter()
-            .map(|(n, _)| *n)
-            .collect();
-        assert_eq!(left, vec![log.segment]);
+        assert_eq!(numbers(&log.dir), vec![log.segment]);
     }
 
     #[test]
@@ -552,11 +541,7 @@ mod tests {
         let (mut log, _) = RedoLog::recover(dir.path(), &tables).expect("recover");
         logged(&mut log, &tables, 1, b"k", b"v");
         let before = log.segment;
-        log.checkpoint().expect("checkpoint");
-        let left = segments(&log.dir).expect("segments");
-        assert_eq!(
-            left.iter().map(|(n, _)| *n).collect::<Vec<_>>(),
-            vec![before + 1]
-        );
+        log.rotate().expect("rotate").delete().expect("delete");
+        assert_eq!(numbers(&log.dir), vec![before + 1]);
     }
 }
