@@ -10,6 +10,15 @@
 //! segment, it makes fjall durable and deletes the segment ([`Retired`]). A
 //! clean close rotates too, so the last segment goes the same way.
 //!
+//! Segments are written over zeros where possible: once the current segment
+//! holds [`PREPARE_AFTER_BYTES`], a background thread writes the next one full
+//! of zeros and syncs it, and the writer moves to it at the next rotation (at
+//! once if the current segment was not prepared itself). An `fdatasync` that
+//! overwrites allocated blocks has no file size or block map to write; one
+//! that grows the file does, which costs a second write per commit (about
+//! 140 instead of 205 µs per `fdatasync` on our disk). A store that logs
+//! less than that (tests, a quiet gateway) never writes the 64 MiB of zeros.
+//!
 //! Opening replays every segment left (a crash since the last checkpoint) on
 //! top of fjall. Records hold absolute values in commit order and fjall never
 //! holds a batch the log does not (a batch is folded only after its record is
@@ -17,14 +26,18 @@
 //!
 //! Record: `len` u32 LE (of `batch` and `ops`) ‖ CRC-32 u32 LE (of the same) ‖
 //! `batch` u64 LE ‖ ops; op: keyspace u8 ‖ kind u8 (1 insert, 0 remove) ‖ key
-//! length u16 LE ‖ key ‖ (insert only) value length u32 LE ‖ value.
+//! length u16 LE ‖ key ‖ (insert only) value length u32 LE ‖ value. Zeros
+//! from there to the end of the file are the unwritten rest of a prepared
+//! segment.
 
 use super::layout::{Tables, backend};
 use crate::StoreError;
 use fjall::{Keyspace, OwnedWriteBatch, PersistMode};
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+use std::sync::mpsc;
 
 /// The log's directory inside the store directory.
 pub const DIR: &str = "redo";
@@ -36,6 +49,22 @@ pub const SEGMENT_MAX_BYTES: u64 = 64 * 1024 * 1024;
 
 /// Bytes before a record's ops: length, checksum, batch number.
 const HEADER: usize = 16;
+
+/// The next segment is prepared (written with zeros) once the current one
+/// holds this much.
+pub const PREPARE_AFTER_BYTES: u64 = 1024 * 1024;
+
+/// Length of a prepared segment: room for the record that crosses
+/// [`SEGMENT_MAX_BYTES`] too.
+const PREPARED_BYTES: u64 = SEGMENT_MAX_BYTES + 1024 * 1024;
+
+/// Zeros written per `write` + `fdatasync` while preparing: keeps the dirty
+/// data small, so the writer's own syncs never wait behind 64 MiB.
+const ZERO_CHUNK_BYTES: usize = 1024 * 1024;
+
+/// The segment being prepared, under a name [`segments`] does not list: a
+/// crash while it is written leaves nothing to replay.
+const PREPARING: &str = "next.zeroed";
 
 /// Which keyspace an op writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -158,6 +187,80 @@ pub struct RedoLog {
     /// nothing more may be appended (a record after a torn one would be
     /// lost at replay).
     failed: bool,
+    /// Whether this segment was written with zeros before use.
+    prepared: bool,
+    /// The next segment, being prepared in the background.
+    next: Option<Preparing>,
+}
+
+/// A background zero-fill of the next segment.
+struct Preparing {
+    done: mpsc::Receiver<io::Result<()>>,
+    result: Option<io::Result<()>>,
+}
+
+impl Preparing {
+    /// Starts writing [`PREPARED_BYTES`] of zeros to `dir`/[`PREPARING`].
+    fn start(dir: &Path) -> io::Result<Preparing> {
+        let path = dir.join(PREPARING);
+        let (tx, done) = mpsc::sync_channel(1);
+        std::thread::Builder::new()
+            .name("scangate-store-prep".into())
+            .spawn(move || {
+                let _ = tx.send(zero_fill(&path, PREPARED_BYTES));
+            })?;
+        Ok(Preparing { done, result: None })
+    }
+
+    /// Whether the zero-fill has ended (well or not).
+    fn ended(&mut self) -> bool {
+        if self.result.is_none() {
+            match self.done.try_recv() {
+                Ok(r) => self.result = Some(r),
+                Err(mpsc::TryRecvError::Empty) => {}
+                Err(mpsc::TryRecvError::Disconnected) => {
+                    self.result = Some(Err(io::Error::other("the zero-fill thread panicked")));
+                }
+            }
+        }
+        self.result.is_some()
+    }
+
+    /// Waits for the zero-fill to end.
+    fn settle(&mut self) {
+        if self.result.is_none() {
+            self.result = Some(
+                self.done
+                    .recv()
+                    .unwrap_or_else(|_| Err(io::Error::other("the zero-fill thread panicked"))),
+            );
+        }
+    }
+
+    /// Waits for the zero-fill to end and returns how it went.
+    fn wait(mut self) -> io::Result<()> {
+        self.settle();
+        self.result
+            .unwrap_or_else(|| Err(io::Error::other("no zero-fill result")))
+    }
+}
+
+/// Writes `len` zeros to a new file at `path`, in synced chunks.
+fn zero_fill(path: &Path, len: u64) -> io::Result<()> {
+    let mut file = OpenOptions::new()
+        .create(true)
+        .truncate(true)
+        .write(true)
+        .open(path)?;
+    let zeros = vec![0u8; ZERO_CHUNK_BYTES];
+    let mut left = len;
+    while left > 0 {
+        let n = usize::try_from(left).map_or(ZERO_CHUNK_BYTES, |l| l.min(ZERO_CHUNK_BYTES));
+        file.write_all(&zeros[..n])?;
+        file.sync_data()?;
+        left -= n as u64;
+    }
+    file.sync_all()
 }
 
 impl RedoLog {
@@ -179,6 +282,7 @@ impl RedoLog {
         // with a torn tail that is no longer the last.
         let next = segments.last().map_or(1, |(n, _)| n + 1);
         delete_below(&dir, next)?;
+        remove_if_present(&dir.join(PREPARING))?;
         sync_dir(&dir)?;
         let log = RedoLog::create(dir, next)?;
         if replayed > 0 {
@@ -187,13 +291,34 @@ impl RedoLog {
         Ok((log, replayed))
     }
 
+    /// Starts segment `segment` as an empty file that grows as it is written.
     fn create(dir: PathBuf, segment: u64) -> Result<RedoLog, StoreError> {
         let path = segment_path(&dir, segment);
         let file = OpenOptions::new()
             .create_new(true)
-            .append(true)
+            .write(true)
             .open(&path)
             .map_err(|e| io_error("cannot create", &path, e))?;
+        RedoLog::started(dir, file, segment, false)
+    }
+
+    /// Starts segment `segment` on the prepared file of zeros.
+    fn adopt(dir: PathBuf, segment: u64) -> Result<RedoLog, StoreError> {
+        let (from, path) = (dir.join(PREPARING), segment_path(&dir, segment));
+        fs::rename(&from, &path).map_err(|e| io_error("cannot rename", &from, e))?;
+        let file = OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .map_err(|e| io_error("cannot open", &path, e))?;
+        RedoLog::started(dir, file, segment, true)
+    }
+
+    fn started(
+        dir: PathBuf,
+        file: File,
+        segment: u64,
+        prepared: bool,
+    ) -> Result<RedoLog, StoreError> {
         sync_dir(&dir)?;
         Ok(RedoLog {
             dir,
@@ -201,6 +326,8 @@ impl RedoLog {
             segment,
             written: 0,
             failed: false,
+            prepared,
+            next: None,
         })
     }
 
@@ -212,11 +339,19 @@ impl RedoLog {
         let record = staged.seal(batch);
         let outcome = self
             .file
-            .write_all(record)
+            .write_all_at(record, self.written)
             .and_then(|()| self.file.sync_data());
         match outcome {
             Ok(()) => {
                 self.written += record.len() as u64;
+                if self.written >= PREPARE_AFTER_BYTES && self.next.is_none() {
+                    match Preparing::start(&self.dir) {
+                        Ok(p) => self.next = Some(p),
+                        Err(e) => {
+                            tracing::warn!(error = %e, "cannot start preparing the next redo segment; it will grow as it is written")
+                        }
+                    }
+                }
                 Ok(())
             }
             Err(e) => {
@@ -226,9 +361,11 @@ impl RedoLog {
         }
     }
 
-    /// Whether the segment is due for a checkpoint.
-    pub fn full(&self) -> bool {
+    /// Whether it is time to move to the next segment: this one is full, or
+    /// it was not prepared and the next one now is.
+    pub fn rotation_due(&mut self) -> bool {
         self.written >= SEGMENT_MAX_BYTES
+            || (!self.prepared && self.next.as_mut().is_some_and(Preparing::ended))
     }
 
     /// Starts the next segment and returns the full ones, to delete once
@@ -239,7 +376,22 @@ impl RedoLog {
                 "the redo log failed earlier; restart the gateway".into(),
             ));
         }
-        let next = RedoLog::create(self.dir.clone(), self.segment + 1)?;
+        let segment = self.segment + 1;
+        let prepared = match self.next.take().map(Preparing::wait) {
+            Some(Ok(())) => true,
+            Some(Err(e)) => {
+                tracing::warn!(error = %e, "cannot prepare the next redo segment; it will grow as it is written");
+                false
+            }
+            None => false,
+        };
+        let next = match prepared {
+            true => RedoLog::adopt(self.dir.clone(), segment).or_else(|e| {
+                tracing::warn!(error = %e, "cannot use the prepared redo segment; starting an empty one");
+                RedoLog::create(self.dir.clone(), segment)
+            })?,
+            false => RedoLog::create(self.dir.clone(), segment)?,
+        };
         *self = next;
         Ok(Retired {
             dir: self.dir.clone(),
@@ -270,15 +422,17 @@ impl Retired {
 fn delete_below(dir: &Path, segment: u64) -> Result<(), StoreError> {
     for (n, path) in segments(dir)? {
         if n < segment {
-            match fs::remove_file(&path) {
-                Err(e) if e.kind() != io::ErrorKind::NotFound => {
-                    return Err(io_error("cannot delete", &path, e));
-                }
-                _ => {}
-            }
+            remove_if_present(&path)?;
         }
     }
     Ok(())
+}
+
+fn remove_if_present(path: &Path) -> Result<(), StoreError> {
+    match fs::remove_file(path) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(io_error("cannot delete", path, e)),
+        _ => Ok(()),
+    }
 }
 
 /// Applies one segment's records to fjall (without syncing). A record that
@@ -290,6 +444,9 @@ fn replay_segment(path: &Path, tables: &Tables, last: bool) -> Result<u64, Store
     let mut batches = 0;
     while at < bytes.len() {
         let Some((batch, ops, next)) = record_at(&bytes, at) else {
+            if bytes[at..].iter().all(|&b| b == 0) {
+                break; // the unwritten rest of a prepared segment
+            }
             if last {
                 tracing::warn!(
                     segment = %path.display(),
@@ -423,7 +580,8 @@ mod tests {
             logged(&mut log, &tables, 2, b"k1", b"v2");
             logged(&mut log, &tables, 3, b"k2", b"v3");
             // A crash in the middle of a fourth record.
-            log.file.write_all(&[9, 0, 0, 0, 1, 2]).expect("torn");
+            let torn = [9, 0, 0, 0, 1, 2];
+            log.file.write_all_at(&torn, log.written).expect("torn");
             // Nothing was folded into fjall: the log alone holds the batches.
         }
         let tables = open(dir.path());
@@ -532,6 +690,72 @@ mod tests {
         // The older checkpoint comes late: its segments are already gone.
         older.delete().expect("nothing left to delete is fine");
         assert_eq!(numbers(&log.dir), vec![log.segment]);
+    }
+
+    #[test]
+    fn the_log_moves_to_a_prepared_segment_and_replays_across_its_zeros() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let value = vec![7u8; 64 * 1024];
+        let (first, batches) = {
+            let tables = open(dir.path());
+            let (mut log, _) = RedoLog::recover(dir.path(), &tables).expect("recover");
+            let first = log.segment;
+            let mut batch = 0;
+            while log.written < PREPARE_AFTER_BYTES {
+                batch += 1;
+                logged(&mut log, &tables, batch, b"big", &value);
+            }
+            assert!(!log.prepared, "a fresh segment grows as it is written");
+            log.next
+                .as_mut()
+                .expect("preparing the next segment")
+                .settle();
+            assert!(log.rotation_due(), "an unprepared segment gives way early");
+            let _retired = log.rotate().expect("rotate");
+            assert!(log.prepared);
+            let path = segment_path(&log.dir, log.segment);
+            logged(&mut log, &tables, batch + 1, b"k", b"v1");
+            logged(&mut log, &tables, batch + 2, b"k", b"v2");
+            let len = fs::metadata(&path).expect("meta").len();
+            assert_eq!(len, PREPARED_BYTES, "records overwrite the zeros");
+            // The prepared segment is not the last one at the crash: its
+            // zeros must end it without a complaint.
+            let _retired = log.rotate().expect("rotate");
+            logged(&mut log, &tables, batch + 3, b"j", b"w");
+            assert_eq!(numbers(&log.dir), vec![first, first + 1, first + 2]);
+            fs::write(log.dir.join(PREPARING), b"half-prepared").expect("leftover");
+            (first, batch + 3)
+        };
+        let tables = open(dir.path());
+        let (log, replayed) = RedoLog::recover(dir.path(), &tables).expect("recover");
+        assert_eq!(replayed, batches);
+        assert_eq!(
+            tables.passes.get(b"k").expect("get").as_deref(),
+            Some(&b"v2"[..])
+        );
+        assert_eq!(
+            tables.passes.get(b"j").expect("get").as_deref(),
+            Some(&b"w"[..])
+        );
+        assert_eq!(numbers(&log.dir), vec![first + 3]);
+        assert!(!log.dir.join(PREPARING).exists(), "a leftover is removed");
+    }
+
+    #[test]
+    fn bytes_after_the_zeros_of_a_segment_are_not_its_end() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let tables = open(dir.path());
+        let (mut log, _) = RedoLog::recover(dir.path(), &tables).expect("recover");
+        logged(&mut log, &tables, 1, b"k", b"v");
+        // Zeros, then something: a damaged segment, not a prepared one.
+        log.file
+            .write_all_at(&[0, 0, 0, 0, 0, 0, 0, 0, 1], log.written)
+            .expect("write");
+        RedoLog::create(log.dir.clone(), log.segment + 1).expect("segment");
+        let err = RedoLog::recover(dir.path(), &tables)
+            .map(|_| ())
+            .expect_err("a damaged record before the last segment");
+        assert!(err.to_string().contains("corrupt redo log"), "{err}");
     }
 
     #[test]

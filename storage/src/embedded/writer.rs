@@ -84,7 +84,7 @@ fn take_commands(w: &mut WriterState, rx: &Receiver<Command>, settings: &Setting
         if stop {
             break;
         }
-        if w.log.full()
+        if w.log.rotation_due()
             && let Err(e) = w.rotate()
         {
             tracing::error!(error = %e, "cannot start a new redo segment; retrying after the next batch");
