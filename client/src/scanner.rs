@@ -139,7 +139,6 @@ impl Scanner {
             Some(id) => id,
             None => random_scan_id()?,
         };
-        let token_shown = redact(&input.token);
         let request = ScanRequest {
             token: input.token,
             gate: input.gate,
@@ -152,7 +151,8 @@ impl Scanner {
         let mut last = ClientError::ConnectionLost;
         for attempt in 1..=attempts {
             if attempt > 1 {
-                debug!(%scan_id, token = %token_shown, attempt, error = %last, "retrying scan");
+                let token = redact(&request.token);
+                debug!(%scan_id, %token, attempt, error = %last, "retrying scan");
                 if !matches!(last, ClientError::Timeout { .. }) {
                     tokio::time::sleep(backoff(attempt)).await;
                 }

@@ -7,7 +7,6 @@ use scangate_client::{Scanner, ScannerConfig};
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
-use tokio::sync::Semaphore;
 
 /// Most devices one run simulates: each is a QUIC connection and a TLS
 /// handshake; the gateway accepts 10,000 connections by default.
@@ -38,8 +37,8 @@ pub struct Device {
     pub gate: String,
     /// Its connection.
     pub scanner: Scanner,
-    /// Its pipelining slots (`depth` permits).
-    pub slots: Semaphore,
+    /// Most of its scans in flight at once (the pipelining depth).
+    pub depth: usize,
 }
 
 /// The gate name of gate `i`.
@@ -89,7 +88,7 @@ pub async fn connect_all(
                     name,
                     gate,
                     scanner,
-                    slots: Semaphore::new(depth),
+                    depth,
                 },
             ))
         });

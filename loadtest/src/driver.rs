@@ -1,15 +1,17 @@
 //! The open loop: send every scan at its due time on one of the devices,
 //! whatever the earlier ones are doing, and record what comes back.
 //!
-//! One scheduler task walks the [`Schedule`], picks each scan's kind and pass
-//! ([`crate::picker`]) and spawns it on the next device (round-robin). A scan
-//! waits for one of its device's pipelining slots, then goes to the SDK;
-//! latency runs from the due time, so queueing anywhere (in the tool, the
-//! network or the gateway) is counted. At most [`BACKLOG_MAX`] scans are
-//! outstanding; beyond that the scheduler waits (and the waiting still shows
-//! in latency, since it is measured from the due time). After the schedule,
-//! the run drains for a bounded time; a scan still unanswered then is
-//! recorded as `info` (outcome unknown).
+//! One scheduler walks the [`Schedule`], picks each scan's kind and pass
+//! ([`crate::picker`]) and queues it on the next device's lane (round-robin).
+//! A lane is one task per device: it keeps up to `depth` of its scans in
+//! flight in the SDK and records each answer itself, so a scan costs no task
+//! of its own and no message to a collector. Latency runs from the due time,
+//! so queueing anywhere (in the lane, the network or the gateway) is
+//! counted. At most [`BACKLOG_MAX`] scans wait in the lanes; beyond that the
+//! scheduler waits (and the waiting still shows in latency, since it is
+//! measured from the due time). After the schedule, the run drains for a
+//! bounded time; a scan still unanswered then is recorded as `info`
+//! (outcome unknown), or `never_sent` if it never left its lane.
 
 use crate::admin::Admin;
 use crate::clock::Clock;
@@ -19,15 +21,20 @@ use crate::picker::{Job, Picker};
 use crate::profile::Schedule;
 use crate::setup::{Pools, REVOKE_REASON};
 use crate::stats::{Answer, Recorder};
+use futures_util::StreamExt;
+use futures_util::stream::FuturesUnordered;
 use scangate_client::{ClientError, ScanInput, ScanReply};
 use scangate_core::{Decision, ScanId};
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
-use tokio::task::JoinSet;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
 
-/// Most scans outstanding (spawned, not answered) at once: bounds the tool's
-/// memory when the gateway falls behind the offered rate.
+/// Most scans waiting in the lanes (due, not yet in flight) at once: bounds
+/// the tool's memory when the gateway falls behind the offered rate.
 pub const BACKLOG_MAX: usize = 200_000;
 /// Extra time the drain allows beyond one scan's full deadline.
 pub const DRAIN_SLACK: Duration = Duration::from_secs(5);
@@ -67,50 +74,29 @@ pub struct DriveOutput {
     pub abandoned: u64,
 }
 
-/// A finished scan, sent to the collector.
-struct Done {
+/// A scan due at `due`, queued on a lane.
+struct Due {
     job: Job,
     due: Instant,
-    sent: Option<Instant>,
-    done: Instant,
-    answer: std::result::Result<ScanReply, String>,
 }
 
-/// Sends an `info` record if the scan task ends without an answer (aborted
-/// at the end of the drain).
-struct Pending {
-    tx: mpsc::UnboundedSender<Done>,
-    job: Option<Job>,
-    due: Instant,
-    sent: Option<Instant>,
-    _backlog: OwnedSemaphorePermit,
+/// What one lane recorded.
+#[derive(Default)]
+struct LaneOutput {
+    recorder: Recorder,
+    ops: Vec<Op>,
+    abandoned: u64,
 }
 
-impl Pending {
-    fn finish(mut self, answer: std::result::Result<ScanReply, String>) {
-        self.report(answer);
-    }
-
-    /// Reports the scan once; later calls (the drop after `finish`) do nothing.
-    fn report(&mut self, answer: std::result::Result<ScanReply, String>) {
-        if let Some(job) = self.job.take() {
-            let _ = self.tx.send(Done {
-                job,
-                due: self.due,
-                sent: self.sent,
-                done: Instant::now(),
-                answer,
-            });
-        }
-    }
-}
-
-impl Drop for Pending {
-    fn drop(&mut self) {
-        if self.job.is_some() {
-            self.report(Err("unanswered_at_end".into()));
-        }
-    }
+/// What a lane needs besides its queue and device.
+#[derive(Clone)]
+struct LaneSettings {
+    run_id: Arc<str>,
+    begin: Instant,
+    clock: Clock,
+    /// Cancelled when the schedule is done; the drain then runs this long.
+    ended: CancellationToken,
+    drain: Duration,
 }
 
 /// Runs the open loop to the end of the schedule and the drain.
@@ -126,74 +112,156 @@ pub async fn drive(input: DriveInput, devices: &[Arc<Device>], clock: Clock) -> 
     } = input;
     let begin = Instant::now();
     let revoker = tokio::spawn(revoke_during(admin, pools, begin, window, clock));
-    let (tx, rx) = mpsc::unbounded_channel::<Done>();
-    // Unbounded channel, bounded use: every message holds a backlog permit's
-    // worth of work, so at most BACKLOG_MAX are ever queued.
-    let collector = tokio::spawn(collect(rx, begin, clock));
-    let backlog = Arc::new(Semaphore::new(BACKLOG_MAX));
-    let mut tasks = JoinSet::new();
+    let settings = LaneSettings {
+        run_id: run_id.into(),
+        begin,
+        clock,
+        ended: CancellationToken::new(),
+        drain: scan_deadline + DRAIN_SLACK,
+    };
+    let lanes_n = devices.len().max(1);
+    let per_lane = (BACKLOG_MAX / lanes_n).max(1);
+    // Each lane's history is sized for its share of the schedule up front:
+    // growing a vector of a million ops mid-run copies it again and again.
+    let ops_per_lane = usize::try_from(schedule.total()).map_or(0, |t| t.div_ceil(lanes_n));
+    let mut lanes = Vec::with_capacity(devices.len());
+    let mut workers = Vec::with_capacity(devices.len());
+    for device in devices {
+        let (tx, rx) = mpsc::channel(per_lane);
+        lanes.push(tx);
+        let out = LaneOutput {
+            ops: Vec::with_capacity(ops_per_lane),
+            ..LaneOutput::default()
+        };
+        workers.push(tokio::spawn(lane(
+            rx,
+            device.clone(),
+            settings.clone(),
+            out,
+        )));
+    }
     for (n, offset) in schedule.enumerate() {
         let due = begin + offset;
         if due > Instant::now() {
             tokio::time::sleep_until(due.into()).await;
         }
-        let Ok(permit) = backlog.clone().acquire_owned().await else {
-            break;
-        };
         let job = picker.next_job();
-        let device = devices[n % devices.len()].clone();
-        let pending = Pending {
-            tx: tx.clone(),
-            job: Some(job),
-            due,
-            sent: None,
-            _backlog: permit,
-        };
-        tasks.spawn(scan_one(pending, device, run_id.clone()));
-        while tasks.try_join_next().is_some() {}
+        if lanes[n % lanes.len()].send(Due { job, due }).await.is_err() {
+            break;
+        }
     }
-    drop(tx);
-    let all = u32::try_from(BACKLOG_MAX).unwrap_or(u32::MAX);
-    let drained =
-        tokio::time::timeout(scan_deadline + DRAIN_SLACK, backlog.acquire_many(all)).await;
-    let abandoned = if drained.is_err() {
-        tasks.len() as u64
-    } else {
-        0
+    drop(lanes);
+    settings.ended.cancel();
+    let mut out = LaneOutput {
+        ops: Vec::with_capacity(ops_per_lane * lanes_n),
+        ..LaneOutput::default()
     };
-    tasks.abort_all();
-    while tasks.join_next().await.is_some() {}
-    let (recorder, ops) = collector.await.unwrap_or_default();
+    for worker in workers {
+        if let Ok(lane) = worker.await {
+            out.recorder.merge(&lane.recorder);
+            out.ops.extend(lane.ops);
+            out.abandoned += lane.abandoned;
+        }
+    }
+    out.ops.sort_by_key(|op| op.done_ms);
     let revokes = revoker.await.unwrap_or_default();
     DriveOutput {
-        elapsed: Duration::from_micros(recorder.last_done_us),
-        recorder,
-        ops,
+        elapsed: Duration::from_micros(out.recorder.last_done_us),
+        recorder: out.recorder,
+        ops: out.ops,
         revokes,
-        abandoned,
+        abandoned: out.abandoned,
     }
 }
 
-async fn scan_one(mut pending: Pending, device: Arc<Device>, run_id: String) {
-    let Some(job) = pending.job.as_ref() else {
-        return;
+/// One device's lane: takes its due scans in order, keeps up to the
+/// device's depth of them in flight, records each answer, and once the
+/// schedule is done and the drain time is up, records what is left as
+/// unanswered.
+async fn lane(
+    mut rx: mpsc::Receiver<Due>,
+    device: Arc<Device>,
+    s: LaneSettings,
+    mut out: LaneOutput,
+) -> LaneOutput {
+    let mut in_flight = FuturesUnordered::new();
+    let mut open = true;
+    let drain = async {
+        s.ended.cancelled().await;
+        tokio::time::sleep(s.drain).await;
     };
-    let input = ScanInput {
-        token: job.token.clone(),
-        gate: device.gate.clone(),
-        event: None,
-        scan_id: ScanId::new(crate::history::scan_id(&run_id, job.seq)).ok(),
-    };
-    let Ok(_slot) = device.slots.acquire().await else {
-        return pending.finish(Err("closed".into()));
-    };
-    pending.sent = Some(Instant::now());
-    let answer = device
-        .scanner
-        .scan(input)
-        .await
-        .map_err(|e| error_class(&e));
-    pending.finish(answer);
+    tokio::pin!(drain);
+    loop {
+        tokio::select! {
+            biased;
+            Some((due, sent, answer)) = in_flight.next() => {
+                record(&mut out, &s, due, Some(sent), Instant::now(), answer);
+            }
+            next = rx.recv(), if open && in_flight.len() < device.depth => match next {
+                Some(due) => in_flight.push(InFlight::start(&device, &s.run_id, due)),
+                None => open = false,
+            },
+            () = &mut drain => break,
+            else => return out,
+        }
+    }
+    // The drain is over: what is still in flight or queued gets no answer.
+    let now = Instant::now();
+    for scan in in_flight.iter_mut() {
+        if let Some(due) = scan.due.take() {
+            out.abandoned += 1;
+            record(&mut out, &s, due, Some(scan.sent), now, unanswered());
+        }
+    }
+    rx.close();
+    while let Ok(due) = rx.try_recv() {
+        out.abandoned += 1;
+        record(&mut out, &s, due, None, now, unanswered());
+    }
+    out
+}
+
+fn unanswered() -> Result<ScanReply, String> {
+    Err("unanswered_at_end".into())
+}
+
+/// One scan in the SDK's hands; yields its job back with the answer.
+struct InFlight {
+    /// Taken when the scan ends (answered, or abandoned at the end).
+    due: Option<Due>,
+    sent: Instant,
+    call: Pin<Box<dyn Future<Output = Result<ScanReply, ClientError>> + Send>>,
+}
+
+impl InFlight {
+    fn start(device: &Device, run_id: &str, due: Due) -> InFlight {
+        let input = ScanInput {
+            token: due.job.token.clone(),
+            gate: device.gate.clone(),
+            event: None,
+            scan_id: ScanId::new(crate::history::scan_id(run_id, due.job.seq)).ok(),
+        };
+        let scanner = device.scanner.clone();
+        InFlight {
+            due: Some(due),
+            sent: Instant::now(),
+            call: Box::pin(async move { scanner.scan(input).await }),
+        }
+    }
+}
+
+impl Future for InFlight {
+    type Output = (Due, Instant, Result<ScanReply, String>);
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        let answer = std::task::ready!(this.call.as_mut().poll(cx));
+        match this.due.take() {
+            Some(due) => Poll::Ready((due, this.sent, answer.map_err(|e| error_class(&e)))),
+            // Polled again after it ended: never done by FuturesUnordered.
+            None => Poll::Pending,
+        }
+    }
 }
 
 /// A short class for an error, used as a report key.
@@ -210,49 +278,48 @@ fn error_class(e: &ClientError) -> String {
     }
 }
 
-async fn collect(
-    mut rx: mpsc::UnboundedReceiver<Done>,
-    begin: Instant,
-    clock: Clock,
-) -> (Recorder, Vec<Op>) {
-    let mut recorder = Recorder::default();
-    let mut ops = Vec::new();
+/// Counts one scan in the lane's statistics and history. `sent` is `None`
+/// for a scan that never left the lane.
+fn record(
+    out: &mut LaneOutput,
+    s: &LaneSettings,
+    Due { job, due }: Due,
+    sent: Option<Instant>,
+    done: Instant,
+    answer: Result<ScanReply, String>,
+) {
     let offset = |t: Instant| {
-        u64::try_from(t.saturating_duration_since(begin).as_micros()).unwrap_or(u64::MAX)
+        u64::try_from(t.saturating_duration_since(s.begin).as_micros()).unwrap_or(u64::MAX)
     };
-    while let Some(d) = rx.recv().await {
-        let (answer, outcome, replayed) = match &d.answer {
-            Ok(reply) => {
-                let outcome = match reply.decision {
-                    Decision::Granted => Outcome::Ok,
-                    Decision::Denied(r) => Outcome::Fail(r),
-                };
-                (Answer::Decided(reply.decision), outcome, reply.replayed)
-            }
-            Err(class) => (
-                Answer::Error(class.clone()),
-                Outcome::Info(class.clone()),
-                false,
-            ),
-        };
-        recorder.record(d.job.kind, offset(d.due), offset(d.done), &answer);
-        ops.push(Op {
-            kind: d.job.kind,
-            pass: d.job.pass,
-            scan: d.job.seq,
-            // Never sent: it cannot have been counted, but `info` keeps the
-            // checker conservative. Its send time is its due time.
-            sent_ms: clock.unix_ms(d.sent.unwrap_or(d.due)),
-            done_ms: clock.unix_ms(d.done),
-            outcome: if d.sent.is_none() && matches!(outcome, Outcome::Info(_)) {
-                Outcome::Info("never_sent".into())
-            } else {
-                outcome
-            },
-            replayed,
-        });
-    }
-    (recorder, ops)
+    let (counted, outcome, replayed) = match answer {
+        Ok(reply) => {
+            let outcome = match reply.decision {
+                Decision::Granted => Outcome::Ok,
+                Decision::Denied(r) => Outcome::Fail(r),
+            };
+            (Answer::Decided(reply.decision), outcome, reply.replayed)
+        }
+        // Never sent: it cannot have been counted, but `info` keeps the
+        // checker conservative.
+        Err(_) if sent.is_none() => (
+            Answer::Error("unanswered_at_end".into()),
+            Outcome::Info("never_sent".into()),
+            false,
+        ),
+        Err(class) => (Answer::Error(class.clone()), Outcome::Info(class), false),
+    };
+    out.recorder
+        .record(job.kind, offset(due), offset(done), &counted);
+    out.ops.push(Op {
+        kind: job.kind,
+        pass: job.pass,
+        scan: job.seq,
+        // A scan never sent has its due time as its send time.
+        sent_ms: s.clock.unix_ms(sent.unwrap_or(due)),
+        done_ms: s.clock.unix_ms(done),
+        outcome,
+        replayed,
+    });
 }
 
 /// Revokes the mid-run half of the revoked pool, spread over the window.

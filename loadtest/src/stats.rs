@@ -63,6 +63,16 @@ impl Counts {
         }
     }
 
+    fn merge(&mut self, other: &Counts) {
+        self.granted += other.granted;
+        for (reason, n) in &other.denied {
+            *self.denied.entry(reason.clone()).or_default() += n;
+        }
+        for (class, n) in &other.errors {
+            *self.errors.entry(class.clone()).or_default() += n;
+        }
+    }
+
     /// Scans denied, all reasons.
     pub fn denied_total(&self) -> u64 {
         self.denied.values().sum()
@@ -141,14 +151,8 @@ impl Recorder {
         if i >= SERIES_MAX_S {
             return None;
         }
-        while self.seconds.len() <= i {
-            self.seconds.push(Second {
-                offered: 0,
-                decided: 0,
-                granted: 0,
-                errors: 0,
-                latency: histogram(SIGFIG_SECOND),
-            });
+        if self.seconds.len() <= i {
+            self.seconds.resize_with(i + 1, Second::default);
         }
         self.seconds.get_mut(i)
     }
@@ -156,6 +160,49 @@ impl Recorder {
     /// The latency at quantile `q` (0..=1) of the whole run, ms.
     pub fn quantile_ms(&self, q: f64) -> f64 {
         self.latency.value_at_quantile(q) as f64 / 1_000.0
+    }
+
+    /// Adds what `other` counted (another lane of the same run, on the same
+    /// start) to this recorder.
+    pub fn merge(&mut self, other: &Recorder) {
+        add_histogram(&mut self.latency, &other.latency);
+        self.total.merge(&other.total);
+        for (kind, counts) in &other.by_kind {
+            self.by_kind.entry(*kind).or_default().merge(counts);
+        }
+        if self.seconds.len() < other.seconds.len() {
+            self.seconds
+                .resize_with(other.seconds.len(), Second::default);
+        }
+        for (mine, theirs) in self.seconds.iter_mut().zip(&other.seconds) {
+            mine.offered += theirs.offered;
+            mine.decided += theirs.decided;
+            mine.granted += theirs.granted;
+            mine.errors += theirs.errors;
+            add_histogram(&mut mine.latency, &theirs.latency);
+        }
+        self.scans += other.scans;
+        self.last_done_us = self.last_done_us.max(other.last_done_us);
+    }
+}
+
+/// Adds `from`'s counts to `to`; both have the same bounds, so nothing is
+/// lost (a value beyond them was clamped when it was recorded).
+fn add_histogram<T: hdrhistogram::Counter>(to: &mut Histogram<T>, from: &Histogram<T>) {
+    for v in from.iter_recorded() {
+        to.saturating_record_n(v.value_iterated_to(), v.count_at_value());
+    }
+}
+
+impl Default for Second {
+    fn default() -> Self {
+        Second {
+            offered: 0,
+            decided: 0,
+            granted: 0,
+            errors: 0,
+            latency: histogram(SIGFIG_SECOND),
+        }
     }
 }
 
@@ -177,32 +224,39 @@ mod tests {
     use super::*;
     use scangate_core::Reason;
 
-    #[test]
-    fn counts_latency_and_seconds() {
-        let mut r = Recorder::default();
-        r.record(
-            ScanKind::First,
-            0,
-            2_000,
-            &Answer::Decided(Decision::Granted),
-        );
-        r.record(
-            ScanKind::Rescan,
-            500_000,
-            1_500_000,
-            &Answer::Decided(Decision::Denied(Reason::UsedUp)),
-        );
-        r.record(
-            ScanKind::First,
-            900_000,
-            3_100_000,
-            &Answer::Error("timeout".into()),
-        );
+    /// Three scans: a grant in second 0, a denial answered in second 1, a
+    /// timeout answered in second 3.
+    fn scans() -> [(ScanKind, u64, u64, Answer); 3] {
+        [
+            (
+                ScanKind::First,
+                0,
+                2_000,
+                Answer::Decided(Decision::Granted),
+            ),
+            (
+                ScanKind::Rescan,
+                500_000,
+                1_500_000,
+                Answer::Decided(Decision::Denied(Reason::UsedUp)),
+            ),
+            (
+                ScanKind::First,
+                900_000,
+                3_100_000,
+                Answer::Error("timeout".into()),
+            ),
+        ]
+    }
+
+    fn assert_counted(r: &Recorder) {
         assert_eq!(r.scans, 3);
+        assert_eq!(r.last_done_us, 3_100_000);
         assert_eq!(r.total.granted, 1);
         assert_eq!(r.total.denied["used_up"], 1);
         assert_eq!(r.total.errors["timeout"], 1);
         assert_eq!(r.by_kind[&ScanKind::First].errors_total(), 1);
+        assert_eq!(r.by_kind[&ScanKind::Rescan].denied_total(), 1);
         assert_eq!(r.seconds.len(), 4);
         assert_eq!(r.seconds[0].offered, 3);
         assert_eq!(r.seconds[1].decided, 1);
@@ -213,5 +267,28 @@ mod tests {
             r.quantile_ms(1.0)
         );
         assert!((r.seconds[0].quantile_ms(0.5) - 2.0).abs() < 0.05);
+    }
+
+    #[test]
+    fn counts_latency_and_seconds() {
+        let mut r = Recorder::default();
+        for (kind, due, done, answer) in &scans() {
+            r.record(*kind, *due, *done, answer);
+        }
+        assert_counted(&r);
+    }
+
+    #[test]
+    fn lanes_merged_count_what_one_recorder_would() {
+        let (mut a, mut b) = (Recorder::default(), Recorder::default());
+        for (n, (kind, due, done, answer)) in scans().into_iter().enumerate() {
+            let lane = if n == 1 { &mut b } else { &mut a };
+            lane.record(kind, due, done, &answer);
+        }
+        // b's series is shorter than a's: both directions must line up.
+        let mut merged = Recorder::default();
+        merged.merge(&b);
+        merged.merge(&a);
+        assert_counted(&merged);
     }
 }
