@@ -201,7 +201,8 @@ async fn lane(
                 Some(due) => in_flight.push(InFlight::start(&device, &s.run_id, due)),
                 None => open = false,
             },
-            () = &mut drain => break,
+            () = &mut drain, if open || !in_flight.is_empty() => break,
+            // Schedule done, queue empty, nothing in flight.
             else => return out,
         }
     }
