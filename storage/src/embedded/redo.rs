@@ -200,40 +200,39 @@ struct Preparing {
 }
 
 impl Preparing {
-    /// Starts writing [`PREPARED_BYTES`] of zeros to `dir`/[`PREPARING`].
-    fn start(dir: &Path) -> io::Result<Preparing> {
+    /// Starts writing [`PREPARED_BYTES`] of zeros to `dir`/[`PREPARING`]. A
+    /// thread that cannot start is a zero-fill that failed: the next segment
+    /// then grows as it is written, and this one does not try again.
+    fn start(dir: &Path) -> Preparing {
         let path = dir.join(PREPARING);
         let (tx, done) = mpsc::sync_channel(1);
-        std::thread::Builder::new()
+        let spawned = std::thread::Builder::new()
             .name("scangate-store-prep".into())
             .spawn(move || {
                 let _ = tx.send(zero_fill(&path, PREPARED_BYTES));
-            })?;
-        Ok(Preparing { done, result: None })
+            });
+        Preparing {
+            done,
+            result: spawned.err().map(Err),
+        }
     }
 
-    /// Whether the zero-fill has ended (well or not).
-    fn ended(&mut self) -> bool {
+    /// Whether the zero-fill has ended well (without waiting for it).
+    fn ready(&mut self) -> bool {
         if self.result.is_none() {
             match self.done.try_recv() {
                 Ok(r) => self.result = Some(r),
                 Err(mpsc::TryRecvError::Empty) => {}
-                Err(mpsc::TryRecvError::Disconnected) => {
-                    self.result = Some(Err(io::Error::other("the zero-fill thread panicked")));
-                }
+                Err(mpsc::TryRecvError::Disconnected) => self.result = Some(Err(panicked())),
             }
         }
-        self.result.is_some()
+        matches!(self.result, Some(Ok(())))
     }
 
     /// Waits for the zero-fill to end.
     fn settle(&mut self) {
         if self.result.is_none() {
-            self.result = Some(
-                self.done
-                    .recv()
-                    .unwrap_or_else(|_| Err(io::Error::other("the zero-fill thread panicked"))),
-            );
+            self.result = Some(self.done.recv().unwrap_or_else(|_| Err(panicked())));
         }
     }
 
@@ -243,6 +242,10 @@ impl Preparing {
         self.result
             .unwrap_or_else(|| Err(io::Error::other("no zero-fill result")))
     }
+}
+
+fn panicked() -> io::Error {
+    io::Error::other("the zero-fill thread panicked")
 }
 
 /// Writes `len` zeros to a new file at `path`, in synced chunks.
@@ -345,12 +348,7 @@ impl RedoLog {
             Ok(()) => {
                 self.written += record.len() as u64;
                 if self.written >= PREPARE_AFTER_BYTES && self.next.is_none() {
-                    match Preparing::start(&self.dir) {
-                        Ok(p) => self.next = Some(p),
-                        Err(e) => {
-                            tracing::warn!(error = %e, "cannot start preparing the next redo segment; it will grow as it is written")
-                        }
-                    }
+                    self.next = Some(Preparing::start(&self.dir));
                 }
                 Ok(())
             }
@@ -362,10 +360,11 @@ impl RedoLog {
     }
 
     /// Whether it is time to move to the next segment: this one is full, or
-    /// it was not prepared and the next one now is.
+    /// it was not prepared and the next one now is. (A zero-fill that
+    /// failed waits for the segment to fill, then is reported once.)
     pub fn rotation_due(&mut self) -> bool {
         self.written >= SEGMENT_MAX_BYTES
-            || (!self.prepared && self.next.as_mut().is_some_and(Preparing::ended))
+            || (!self.prepared && self.next.as_mut().is_some_and(Preparing::ready))
     }
 
     /// Starts the next segment and returns the full ones, to delete once
@@ -739,6 +738,32 @@ mod tests {
         );
         assert_eq!(numbers(&log.dir), vec![first + 3]);
         assert!(!log.dir.join(PREPARING).exists(), "a leftover is removed");
+    }
+
+    #[test]
+    fn a_failed_zero_fill_leaves_the_segment_to_fill_and_the_next_one_grows() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let tables = open(dir.path());
+        let (mut log, _) = RedoLog::recover(dir.path(), &tables).expect("recover");
+        // A directory where the zero-fill wants its file: it cannot open it.
+        let blocker = log.dir.join(PREPARING);
+        fs::create_dir(&blocker).expect("blocker");
+        let value = vec![7u8; 64 * 1024];
+        let mut batch = 0;
+        while log.written < PREPARE_AFTER_BYTES {
+            batch += 1;
+            logged(&mut log, &tables, batch, b"big", &value);
+        }
+        log.next.as_mut().expect("a zero-fill was tried").settle();
+        assert!(
+            !log.rotation_due(),
+            "no early move to a segment that is not there"
+        );
+        let _retired = log.rotate().expect("rotate");
+        assert!(!log.prepared);
+        logged(&mut log, &tables, batch + 1, b"k", b"v");
+        assert_eq!(log.written, log.file.metadata().expect("meta").len());
+        fs::remove_dir(&blocker).expect("unblock");
     }
 
     #[test]
