@@ -567,6 +567,28 @@ mod tests {
         log.append(batch, &mut staged).expect("append");
     }
 
+    /// Logs 64 KiB batches (numbered from 1) until the segment holds
+    /// [`PREPARE_AFTER_BYTES`]; returns the last batch number.
+    fn log_past_prepare(log: &mut RedoLog, tables: &Tables) -> u64 {
+        let value = vec![7u8; 64 * 1024];
+        let mut batch = 0;
+        while log.written < PREPARE_AFTER_BYTES {
+            batch += 1;
+            logged(log, tables, batch, b"big", &value);
+        }
+        batch
+    }
+
+    fn assert_pass_value(tables: &Tables, key: &[u8], value: &[u8]) {
+        let stored = tables.passes.get(key).expect("get");
+        assert_eq!(
+            stored.as_deref(),
+            Some(value),
+            "{}",
+            String::from_utf8_lossy(key)
+        );
+    }
+
     #[test]
     fn logged_batches_are_replayed_and_a_torn_tail_is_ignored() {
         let dir = tempfile::tempdir().expect("tempdir");
@@ -586,14 +608,8 @@ mod tests {
         let tables = open(dir.path());
         let (log, replayed) = RedoLog::recover(dir.path(), &tables).expect("recover");
         assert_eq!(replayed, 3);
-        assert_eq!(
-            tables.passes.get(b"k1").expect("get").as_deref(),
-            Some(&b"v2"[..])
-        );
-        assert_eq!(
-            tables.passes.get(b"k2").expect("get").as_deref(),
-            Some(&b"v3"[..])
-        );
+        assert_pass_value(&tables, b"k1", b"v2");
+        assert_pass_value(&tables, b"k2", b"v3");
         assert!(tables.scan_ids.get(b"k1").expect("get").is_none());
         // The replayed segments are gone; one fresh, empty segment is left.
         let left = segments(&log.dir).expect("segments");
@@ -601,23 +617,40 @@ mod tests {
         assert_eq!(fs::metadata(&left[0].1).expect("meta").len(), 0);
     }
 
-    #[test]
-    fn a_bad_record_before_the_last_segment_is_corruption() {
+    /// Logs one batch, damages the segment with `damage`, starts a later
+    /// segment (so the damaged one is not a torn tail) and expects the next
+    /// start to refuse the log as corrupt.
+    fn assert_corrupt_before_the_last_segment(damage: impl FnOnce(&RedoLog)) {
         let dir = tempfile::tempdir().expect("tempdir");
         let tables = open(dir.path());
         let (mut log, _) = RedoLog::recover(dir.path(), &tables).expect("recover");
         logged(&mut log, &tables, 1, b"k", b"v");
-        let first = segment_path(&log.dir, log.segment);
-        let mut bytes = fs::read(&first).expect("read");
-        let n = bytes.len();
-        bytes[n - 1] ^= 0xff;
-        fs::write(&first, bytes).expect("write");
-        // A later segment exists, so the damaged one is not a torn tail.
+        damage(&log);
         RedoLog::create(log.dir.clone(), log.segment + 1).expect("segment");
         let err = RedoLog::recover(dir.path(), &tables)
             .map(|_| ())
             .expect_err("a damaged record before the last segment");
         assert!(err.to_string().contains("corrupt redo log"), "{err}");
+    }
+
+    #[test]
+    fn a_bad_record_before_the_last_segment_is_corruption() {
+        assert_corrupt_before_the_last_segment(|log| {
+            let first = segment_path(&log.dir, log.segment);
+            let mut bytes = fs::read(&first).expect("read");
+            let n = bytes.len();
+            bytes[n - 1] ^= 0xff;
+            fs::write(&first, bytes).expect("write");
+        });
+    }
+
+    #[test]
+    fn bytes_after_the_zeros_of_a_segment_are_not_its_end() {
+        // Zeros, then something: a damaged segment, not a prepared one.
+        assert_corrupt_before_the_last_segment(|log| {
+            let damage = [0, 0, 0, 0, 0, 0, 0, 0, 1];
+            log.file.write_all_at(&damage, log.written).expect("write");
+        });
     }
 
     #[test]
@@ -664,15 +697,8 @@ mod tests {
         let tables = open(dir.path());
         let (log, replayed) = RedoLog::recover(dir.path(), &tables).expect("recover");
         assert_eq!(replayed, 3, "both segments");
-        assert_eq!(
-            tables.passes.get(b"k").expect("get").as_deref(),
-            Some(&b"v2"[..]),
-            "the newer segment's record wins"
-        );
-        assert_eq!(
-            tables.passes.get(b"j").expect("get").as_deref(),
-            Some(&b"w"[..])
-        );
+        assert_pass_value(&tables, b"k", b"v2");
+        assert_pass_value(&tables, b"j", b"w");
         assert!(log.segment > first + 1);
     }
 
@@ -694,16 +720,11 @@ mod tests {
     #[test]
     fn the_log_moves_to_a_prepared_segment_and_replays_across_its_zeros() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let value = vec![7u8; 64 * 1024];
         let (first, batches) = {
             let tables = open(dir.path());
             let (mut log, _) = RedoLog::recover(dir.path(), &tables).expect("recover");
             let first = log.segment;
-            let mut batch = 0;
-            while log.written < PREPARE_AFTER_BYTES {
-                batch += 1;
-                logged(&mut log, &tables, batch, b"big", &value);
-            }
+            let batch = log_past_prepare(&mut log, &tables);
             assert!(!log.prepared, "a fresh segment grows as it is written");
             log.next
                 .as_mut()
@@ -728,14 +749,8 @@ mod tests {
         let tables = open(dir.path());
         let (log, replayed) = RedoLog::recover(dir.path(), &tables).expect("recover");
         assert_eq!(replayed, batches);
-        assert_eq!(
-            tables.passes.get(b"k").expect("get").as_deref(),
-            Some(&b"v2"[..])
-        );
-        assert_eq!(
-            tables.passes.get(b"j").expect("get").as_deref(),
-            Some(&b"w"[..])
-        );
+        assert_pass_value(&tables, b"k", b"v2");
+        assert_pass_value(&tables, b"j", b"w");
         assert_eq!(numbers(&log.dir), vec![first + 3]);
         assert!(!log.dir.join(PREPARING).exists(), "a leftover is removed");
     }
@@ -748,12 +763,7 @@ mod tests {
         // A directory where the zero-fill wants its file: it cannot open it.
         let blocker = log.dir.join(PREPARING);
         fs::create_dir(&blocker).expect("blocker");
-        let value = vec![7u8; 64 * 1024];
-        let mut batch = 0;
-        while log.written < PREPARE_AFTER_BYTES {
-            batch += 1;
-            logged(&mut log, &tables, batch, b"big", &value);
-        }
+        let batch = log_past_prepare(&mut log, &tables);
         log.next.as_mut().expect("a zero-fill was tried").settle();
         assert!(
             !log.rotation_due(),
@@ -764,23 +774,6 @@ mod tests {
         logged(&mut log, &tables, batch + 1, b"k", b"v");
         assert_eq!(log.written, log.file.metadata().expect("meta").len());
         fs::remove_dir(&blocker).expect("unblock");
-    }
-
-    #[test]
-    fn bytes_after_the_zeros_of_a_segment_are_not_its_end() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let tables = open(dir.path());
-        let (mut log, _) = RedoLog::recover(dir.path(), &tables).expect("recover");
-        logged(&mut log, &tables, 1, b"k", b"v");
-        // Zeros, then something: a damaged segment, not a prepared one.
-        log.file
-            .write_all_at(&[0, 0, 0, 0, 0, 0, 0, 0, 1], log.written)
-            .expect("write");
-        RedoLog::create(log.dir.clone(), log.segment + 1).expect("segment");
-        let err = RedoLog::recover(dir.path(), &tables)
-            .map(|_| ())
-            .expect_err("a damaged record before the last segment");
-        assert!(err.to_string().contains("corrupt redo log"), "{err}");
     }
 
     #[test]
