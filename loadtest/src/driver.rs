@@ -351,3 +351,138 @@ async fn revoke_during(
     }
     done
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::devices::{DeviceSettings, connect_all};
+    use crate::mix::ScanKind;
+    use scangate::config::QuicLimits;
+    use scangate_certs::Pki;
+    use scangate_core::wire::ALPN;
+
+    /// A gateway that completes the handshake and reads every request, but
+    /// never answers one: real QUIC and mutual TLS on loopback.
+    fn silent_gateway(pki: &Pki) -> quinn::Endpoint {
+        let tls = pki.server_config(ALPN).expect("server tls");
+        let config =
+            scangate::quic::server_config(tls, &QuicLimits::default()).expect("server config");
+        let endpoint = quinn::Endpoint::server(config, "127.0.0.1:0".parse().expect("addr"))
+            .expect("endpoint");
+        let accepting = endpoint.clone();
+        tokio::spawn(async move {
+            while let Some(incoming) = accepting.accept().await {
+                tokio::spawn(async move {
+                    let Ok(connection) = incoming.await else {
+                        return;
+                    };
+                    while let Ok((_send, mut recv)) = connection.accept_bi().await {
+                        // Held open, read, never answered.
+                        while let Ok(Some(_)) = recv.read_chunk(64 * 1024, true).await {}
+                    }
+                });
+            }
+        });
+        endpoint
+    }
+
+    async fn silent_device(dir: &std::path::Path) -> (quinn::Endpoint, Arc<Device>) {
+        let pki = Pki::open(&dir.join("pki"));
+        pki.init(&[]).expect("pki");
+        let server = silent_gateway(&pki);
+        let addr = server.local_addr().expect("addr");
+        let settings = DeviceSettings {
+            depth: 2,
+            timeout_ms: 100,
+            attempts: 1,
+        };
+        let mut devices = connect_all(dir, addr, 1, 1, &settings)
+            .await
+            .expect("device");
+        (server, devices.remove(0))
+    }
+
+    fn settings(drain: Duration) -> LaneSettings {
+        LaneSettings {
+            run_id: "Ltest".into(),
+            begin: Instant::now(),
+            clock: Clock::start(),
+            ended: CancellationToken::new(),
+            drain,
+        }
+    }
+
+    fn job(seq: u64) -> Due {
+        Due {
+            job: Job {
+                seq,
+                kind: ScanKind::First,
+                pass: Some(0),
+                token: "not-a-real-token".into(),
+            },
+            due: Instant::now(),
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn what_the_drain_cuts_off_is_recorded_once_as_unanswered_or_never_sent() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (_server, device) = silent_device(dir.path()).await;
+        let (tx, rx) = mpsc::channel(20);
+        for seq in 0..20 {
+            tx.try_send(job(seq)).expect("queued");
+        }
+        drop(tx);
+        // Two in flight, each timing out after 100 ms: a 300 ms drain ends
+        // with most of the twenty still queued.
+        let s = settings(Duration::from_millis(300));
+        s.ended.cancel();
+        let out = lane(rx, device, s, LaneOutput::default()).await;
+        assert_eq!(out.ops.len(), 20, "every scan recorded");
+        assert_eq!(out.recorder.scans, 20);
+        let mut seqs: Vec<u64> = out.ops.iter().map(|op| op.scan).collect();
+        seqs.sort_unstable();
+        assert_eq!(seqs, (0..20).collect::<Vec<_>>(), "each scan once");
+        let class = |op: &Op| match &op.outcome {
+            Outcome::Info(class) => class.clone(),
+            other => panic!("a silent gateway decided {other:?}"),
+        };
+        let never_sent = out
+            .ops
+            .iter()
+            .filter(|op| class(op) == "never_sent")
+            .count();
+        let cut_in_flight = out
+            .ops
+            .iter()
+            .filter(|op| class(op) == "unanswered_at_end")
+            .count();
+        let timed_out = out.ops.iter().filter(|op| class(op) == "timeout").count();
+        assert_eq!(never_sent + cut_in_flight + timed_out, 20);
+        // A timeout takes 100 ms and two run at once: at most 8 fit.
+        assert!(never_sent >= 12, "{never_sent} never sent");
+        assert_eq!(out.abandoned as usize, never_sent + cut_in_flight);
+        assert_eq!(
+            out.recorder.total.errors.get("unanswered_at_end").copied(),
+            Some(out.abandoned)
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_lane_with_nothing_left_ends_without_sitting_out_the_drain() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (_server, device) = silent_device(dir.path()).await;
+        let (tx, rx) = mpsc::channel(1);
+        drop(tx);
+        let s = settings(Duration::from_secs(3_600));
+        s.ended.cancel();
+        let ended = tokio::time::timeout(
+            Duration::from_secs(60),
+            lane(rx, device, s, LaneOutput::default()),
+        )
+        .await
+        .expect("the lane ended instead of waiting out an hour of drain");
+        assert_eq!(ended.recorder.scans, 0);
+        assert_eq!(ended.abandoned, 0);
+    }
+}
