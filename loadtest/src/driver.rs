@@ -300,14 +300,16 @@ fn record(
             };
             (Answer::Decided(reply.decision), outcome, reply.replayed)
         }
-        // Never sent: it cannot have been counted, but `info` keeps the
-        // checker conservative.
-        Err(_) if sent.is_none() => (
-            Answer::Error("unanswered_at_end".into()),
-            Outcome::Info("never_sent".into()),
-            false,
-        ),
-        Err(class) => (Answer::Error(class.clone()), Outcome::Info(class), false),
+        Err(class) => {
+            // Never sent: it cannot have been counted, but `info` keeps the
+            // checker conservative.
+            let why = if sent.is_some() {
+                class.clone()
+            } else {
+                "never_sent".into()
+            };
+            (Answer::Error(class), Outcome::Info(why), false)
+        }
     };
     out.recorder
         .record(job.kind, offset(due), offset(done), &counted);
