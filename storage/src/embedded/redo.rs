@@ -62,9 +62,12 @@ const PREPARED_BYTES: u64 = SEGMENT_MAX_BYTES + 1024 * 1024;
 /// data small, so the writer's own syncs never wait behind 64 MiB.
 const ZERO_CHUNK_BYTES: usize = 1024 * 1024;
 
-/// The segment being prepared, under a name [`segments`] does not list: a
+/// Suffix of a segment's file name (its number, 20 digits, before it).
+const SEGMENT_SUFFIX: &str = ".log";
+
+/// Suffix of a segment being prepared: [`segments`] does not list it, so a
 /// crash while it is written leaves nothing to replay.
-const PREPARING: &str = "next.zeroed";
+const PREPARED_SUFFIX: &str = ".zeroed";
 
 /// Which keyspace an op writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -200,11 +203,13 @@ struct Preparing {
 }
 
 impl Preparing {
-    /// Starts writing [`PREPARED_BYTES`] of zeros to `dir`/[`PREPARING`]. A
-    /// thread that cannot start is a zero-fill that failed: the next segment
-    /// then grows as it is written, and this one does not try again.
-    fn start(dir: &Path) -> Preparing {
-        let path = dir.join(PREPARING);
+    /// Starts writing [`PREPARED_BYTES`] of zeros for segment `segment`, in
+    /// a file of its own: a zero-fill left running by a log dropped in this
+    /// process can only write to a file no later log adopts. A thread that
+    /// cannot start is a zero-fill that failed: the next segment then grows
+    /// as it is written, and this one does not try again.
+    fn start(dir: &Path, segment: u64) -> Preparing {
+        let path = prepared_path(dir, segment);
         let (tx, done) = mpsc::sync_channel(1);
         let spawned = std::thread::Builder::new()
             .name("scangate-store-prep".into())
@@ -285,7 +290,9 @@ impl RedoLog {
         // with a torn tail that is no longer the last.
         let next = segments.last().map_or(1, |(n, _)| n + 1);
         delete_below(&dir, next)?;
-        remove_if_present(&dir.join(PREPARING))?;
+        for (_, leftover) in numbered(&dir, PREPARED_SUFFIX)? {
+            remove_if_present(&leftover)?;
+        }
         sync_dir(&dir)?;
         let log = RedoLog::create(dir, next)?;
         if replayed > 0 {
@@ -307,7 +314,7 @@ impl RedoLog {
 
     /// Starts segment `segment` on the prepared file of zeros.
     fn adopt(dir: PathBuf, segment: u64) -> Result<RedoLog, StoreError> {
-        let (from, path) = (dir.join(PREPARING), segment_path(&dir, segment));
+        let (from, path) = (prepared_path(&dir, segment), segment_path(&dir, segment));
         fs::rename(&from, &path).map_err(|e| io_error("cannot rename", &from, e))?;
         let file = OpenOptions::new()
             .write(true)
@@ -348,7 +355,7 @@ impl RedoLog {
             Ok(()) => {
                 self.written += record.len() as u64;
                 if self.written >= PREPARE_AFTER_BYTES && self.next.is_none() {
-                    self.next = Some(Preparing::start(&self.dir));
+                    self.next = Some(Preparing::start(&self.dir, self.segment + 1));
                 }
                 Ok(())
             }
@@ -514,13 +521,18 @@ fn apply_ops(mut ops: &[u8], tables: &Tables, fjall: &mut OwnedWriteBatch) -> Op
 
 /// The log's segments, oldest first.
 fn segments(dir: &Path) -> Result<Vec<(u64, PathBuf)>, StoreError> {
+    numbered(dir, SEGMENT_SUFFIX)
+}
+
+/// The files in `dir` named by a number and `suffix`, in number order.
+fn numbered(dir: &Path, suffix: &str) -> Result<Vec<(u64, PathBuf)>, StoreError> {
     let mut out = Vec::new();
     for entry in fs::read_dir(dir).map_err(|e| io_error("cannot list", dir, e))? {
         let path = entry.map_err(|e| io_error("cannot list", dir, e))?.path();
         let number = path
             .file_name()
             .and_then(|n| n.to_str())
-            .and_then(|n| n.strip_suffix(".log"))
+            .and_then(|n| n.strip_suffix(suffix))
             .and_then(|n| n.parse::<u64>().ok());
         if let Some(n) = number {
             out.push((n, path));
@@ -531,7 +543,11 @@ fn segments(dir: &Path) -> Result<Vec<(u64, PathBuf)>, StoreError> {
 }
 
 fn segment_path(dir: &Path, segment: u64) -> PathBuf {
-    dir.join(format!("{segment:020}.log"))
+    dir.join(format!("{segment:020}{SEGMENT_SUFFIX}"))
+}
+
+fn prepared_path(dir: &Path, segment: u64) -> PathBuf {
+    dir.join(format!("{segment:020}{PREPARED_SUFFIX}"))
 }
 
 fn sync_dir(dir: &Path) -> Result<(), StoreError> {
@@ -552,6 +568,14 @@ mod tests {
     fn open(dir: &Path) -> Tables {
         let db = Database::builder(dir.join("db")).open().expect("db");
         Tables::open(db).expect("tables")
+    }
+
+    /// A new store directory, its tables and its (empty) redo log.
+    fn fresh_log() -> (tempfile::TempDir, Tables, RedoLog) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let tables = open(dir.path());
+        let (log, _) = RedoLog::recover(dir.path(), &tables).expect("recover");
+        (dir, tables, log)
     }
 
     /// The numbers of the segments in `dir`.
@@ -621,9 +645,7 @@ mod tests {
     /// segment (so the damaged one is not a torn tail) and expects the next
     /// start to refuse the log as corrupt.
     fn assert_corrupt_before_the_last_segment(damage: impl FnOnce(&RedoLog)) {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let tables = open(dir.path());
-        let (mut log, _) = RedoLog::recover(dir.path(), &tables).expect("recover");
+        let (dir, tables, mut log) = fresh_log();
         logged(&mut log, &tables, 1, b"k", b"v");
         damage(&log);
         RedoLog::create(log.dir.clone(), log.segment + 1).expect("segment");
@@ -655,9 +677,7 @@ mod tests {
 
     #[test]
     fn after_a_failed_write_nothing_more_is_appended() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let tables = open(dir.path());
-        let (mut log, _) = RedoLog::recover(dir.path(), &tables).expect("recover");
+        let (_dir, tables, mut log) = fresh_log();
         // A disk that is full: every write fails with ENOSPC.
         log.file = OpenOptions::new()
             .append(true)
@@ -704,9 +724,7 @@ mod tests {
 
     #[test]
     fn deleting_rotated_segments_keeps_the_current_one() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let tables = open(dir.path());
-        let (mut log, _) = RedoLog::recover(dir.path(), &tables).expect("recover");
+        let (_dir, tables, mut log) = fresh_log();
         logged(&mut log, &tables, 1, b"k", b"v");
         let older = log.rotate().expect("rotate");
         logged(&mut log, &tables, 2, b"k", b"v2");
@@ -743,7 +761,8 @@ mod tests {
             let _retired = log.rotate().expect("rotate");
             logged(&mut log, &tables, batch + 3, b"j", b"w");
             assert_eq!(numbers(&log.dir), vec![first, first + 1, first + 2]);
-            fs::write(log.dir.join(PREPARING), b"half-prepared").expect("leftover");
+            let leftover = prepared_path(&log.dir, first + 3);
+            fs::write(&leftover, b"half-prepared").expect("leftover");
             (first, batch + 3)
         };
         let tables = open(dir.path());
@@ -752,16 +771,17 @@ mod tests {
         assert_pass_value(&tables, b"k", b"v2");
         assert_pass_value(&tables, b"j", b"w");
         assert_eq!(numbers(&log.dir), vec![first + 3]);
-        assert!(!log.dir.join(PREPARING).exists(), "a leftover is removed");
+        assert!(
+            !prepared_path(&log.dir, first + 3).exists(),
+            "a leftover is removed"
+        );
     }
 
     #[test]
     fn a_failed_zero_fill_leaves_the_segment_to_fill_and_the_next_one_grows() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let tables = open(dir.path());
-        let (mut log, _) = RedoLog::recover(dir.path(), &tables).expect("recover");
+        let (_dir, tables, mut log) = fresh_log();
         // A directory where the zero-fill wants its file: it cannot open it.
-        let blocker = log.dir.join(PREPARING);
+        let blocker = prepared_path(&log.dir, log.segment + 1);
         fs::create_dir(&blocker).expect("blocker");
         let batch = log_past_prepare(&mut log, &tables);
         log.next.as_mut().expect("a zero-fill was tried").settle();
@@ -778,9 +798,7 @@ mod tests {
 
     #[test]
     fn a_checkpoint_starts_a_new_segment_and_deletes_the_old() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let tables = open(dir.path());
-        let (mut log, _) = RedoLog::recover(dir.path(), &tables).expect("recover");
+        let (_dir, tables, mut log) = fresh_log();
         logged(&mut log, &tables, 1, b"k", b"v");
         let before = log.segment;
         log.rotate().expect("rotate").delete().expect("delete");
