@@ -82,6 +82,10 @@ pub struct ServeArgs {
     /// Scans in flight per scanner connection before more are answered `busy`.
     #[arg(long, default_value_t = crate::config::QuicLimits::default().max_in_flight_per_connection)]
     pub max_in_flight_per_connection: usize,
+    /// Receive buffer asked of the kernel for the QUIC socket, bytes (it
+    /// grants at most `net.core.rmem_max`; the gateway warns when less).
+    #[arg(long, default_value_t = crate::config::QuicLimits::default().udp_receive_buffer_bytes)]
+    pub udp_receive_buffer: usize,
     /// Where passes and scans are kept: `embedded` (in the data directory)
     /// or `scylla` (a ScyllaDB cluster shared by several gateways).
     #[arg(long, env = "SCANGATE_STORE", value_enum, default_value_t = StoreKind::Embedded)]
@@ -262,6 +266,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             config.registry.max_queued_per_pass = args.max_queued_per_pass;
             config.registry.max_live_actors = args.max_live_actors;
             config.quic.max_in_flight_per_connection = args.max_in_flight_per_connection;
+            config.quic.udp_receive_buffer_bytes = args.udp_receive_buffer;
             crate::serve::serve(config, CancellationToken::new()).await?;
             Ok(ExitCode::SUCCESS)
         }

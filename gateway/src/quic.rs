@@ -10,6 +10,8 @@ use quinn::{Connection, Endpoint, RecvStream, SendStream, VarInt};
 use scangate_core::Reason;
 use scangate_core::frame::{self, DecodeError, FrameError, LENGTH_BYTES};
 use scangate_core::wire::{ErrorCode, Request, RequestBody, Response, ResponseBody};
+use socket2::{Domain, Protocol, Socket, Type};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -66,6 +68,46 @@ pub fn server_config(
     config.max_incoming(limits.max_connections.min(u16::MAX as usize));
     config.migration(true);
     Ok(config)
+}
+
+/// Binds the QUIC socket on `addr` with a receive buffer of `wanted` bytes
+/// and returns it with the size the kernel granted: at most
+/// `net.core.rmem_max`, and Linux reports twice the value set (half is its
+/// bookkeeping), so compare the two only as "granted less than asked".
+pub fn bind_udp(addr: SocketAddr, wanted: usize) -> std::io::Result<(std::net::UdpSocket, usize)> {
+    let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+    socket.set_recv_buffer_size(wanted)?;
+    socket.bind(&addr.into())?;
+    let granted = socket.recv_buffer_size()?;
+    Ok((socket.into(), granted))
+}
+
+/// The QUIC endpoint on `addr`, its socket's receive buffer as large as
+/// `limits` asks and the kernel allows. A smaller grant is logged (and
+/// exported as a gauge) because it drops datagrams in bursts.
+pub fn endpoint(
+    addr: SocketAddr,
+    config: quinn::ServerConfig,
+    limits: &QuicLimits,
+) -> std::io::Result<Endpoint> {
+    let wanted = limits.udp_receive_buffer_bytes;
+    let (socket, granted) = bind_udp(addr, wanted)?;
+    gauge!("scangate_quic_receive_buffer_bytes").set(granted as f64);
+    if granted < wanted {
+        tracing::warn!(
+            granted,
+            wanted,
+            "the kernel granted the QUIC socket a smaller receive buffer than asked: \
+             scans that arrive while the gateway is busy for a few milliseconds may be \
+             dropped and retransmitted; raise net.core.rmem_max (docs/operations.md)"
+        );
+    }
+    Endpoint::new(
+        quinn::EndpointConfig::default(),
+        Some(config),
+        socket,
+        Arc::new(quinn::TokioRuntime),
+    )
 }
 
 /// Shared by every connection task.
@@ -371,5 +413,24 @@ async fn write_replies(mut send: SendStream, mut rx: mpsc::Receiver<Response>) {
     }
     if send.finish().is_ok() {
         let _ = tokio::time::timeout(FINISH_ACK_TIMEOUT, send.stopped()).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_socket_gets_the_receive_buffer_asked_for() {
+        let loopback: SocketAddr = "127.0.0.1:0".parse().expect("addr");
+        // The kernel's default is 208 KiB (`net.core.rmem_default`); a tiny
+        // ask shows the size was set, whatever `rmem_max` this machine has.
+        let (socket, granted) = bind_udp(loopback, 4096).expect("bind");
+        assert!(
+            (4096..=64 * 1024).contains(&granted),
+            "asked for 4 KiB, the kernel reports {granted}"
+        );
+        let bound = socket.local_addr().expect("local addr");
+        assert!(bound.ip().is_loopback() && bound.port() != 0, "{bound}");
     }
 }

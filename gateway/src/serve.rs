@@ -84,9 +84,12 @@ pub async fn start(config: ServeConfig, shutdown: CancellationToken) -> Result<R
 
     let pki = scangate_certs::Pki::open(&data.pki());
     let tls = pki.server_config(scangate_core::wire::ALPN)?;
-    let endpoint =
-        quinn::Endpoint::server(quic::server_config(tls, &config.quic)?, config.quic_addr)
-            .with_context(|| format!("cannot listen for QUIC on {}", config.quic_addr))?;
+    let endpoint = quic::endpoint(
+        config.quic_addr,
+        quic::server_config(tls, &config.quic)?,
+        &config.quic,
+    )
+    .with_context(|| format!("cannot listen for QUIC on {}", config.quic_addr))?;
     let http_listener = tokio::net::TcpListener::bind(config.http_addr)
         .await
         .with_context(|| format!("cannot listen for HTTP on {}", config.http_addr))?;

@@ -8,7 +8,7 @@
 //! anything else (an admin change reads the pass record, a purge the time
 //! index) first wait until fjall has caught up with the log.
 
-use super::fold::{Fold, Progress, Unfolded};
+use super::fold::{FOLD_LAG_BYTES, Fold, Lag, Progress, Unfolded};
 use super::layout::{self, LOG_KEY_LEN, Tables, backend, log_key};
 use super::redo::{Ks, RedoLog, Staged};
 use crate::PassState;
@@ -105,6 +105,8 @@ pub struct WriterState {
     pub log: RedoLog,
     pub progress: Arc<Progress>,
     pub folds: SyncSender<Fold>,
+    /// What fjall may not hold yet, in bytes: bounded by [`FOLD_LAG_BYTES`].
+    pub lag: Lag,
     /// The last batch logged.
     pub logged: u64,
 }
@@ -129,7 +131,7 @@ impl WriterState {
     ) -> Result<(), String> {
         self.progress.check().map_err(|e| e.to_string())?;
         let batch = self.logged + 1;
-        self.log.append(batch, &mut writes)?;
+        let bytes = self.log.append(batch, &mut writes)?;
         self.logged = batch;
         if self.cache.would_overflow(states.len()) {
             // Starting over drops states fjall may not hold yet: let it catch
@@ -141,13 +143,18 @@ impl WriterState {
         self.cache.absorb(states);
         self.pending.logged(batch, scan_ids);
         self.progress.acked(batch, changed);
-        // A full queue waits for the folder: fjall never lags by more than
-        // `FOLD_QUEUE` batches. If the folder stopped (it failed), the batch
-        // is still durable in the log and replayed at the next start.
+        self.lag.logged(batch, bytes, self.progress.folded());
+        // If the folder stopped (it failed), the batch is still durable in
+        // the log and replayed at the next start; the next batch reports it.
         let _ = self.folds.send(Fold::Batch {
             batch,
             writes: writes.fjall,
         });
+        // fjall never lags by more than `FOLD_LAG_BYTES`: past it the writer
+        // waits for the folder (and a full queue, `FOLD_QUEUE`, does too).
+        if let Some(until) = self.lag.must_fold(FOLD_LAG_BYTES) {
+            let _ = self.progress.wait_folded(until);
+        }
         Ok(())
     }
 
@@ -565,7 +572,7 @@ impl WriterState {
         tables: Tables,
     ) -> (WriterState, std::sync::mpsc::Receiver<Fold>) {
         let (log, _) = RedoLog::recover(dir, &tables).expect("redo log");
-        let (folds, rx) = std::sync::mpsc::sync_channel(64);
+        let (folds, rx) = std::sync::mpsc::sync_channel(super::fold::FOLD_QUEUE);
         let w = WriterState {
             tables,
             cache: StateCache::default(),
@@ -573,6 +580,7 @@ impl WriterState {
             log,
             progress: Progress::new(),
             folds,
+            lag: Lag::default(),
             logged: 0,
         };
         (w, rx)

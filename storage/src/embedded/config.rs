@@ -57,6 +57,17 @@ pub const LIST_MAX: usize = 10_000;
 /// doubles (10 → 20 ms) while its throughput stays the same.
 pub const JOURNAL_MAX_BYTES: u64 = 64 * 1024 * 1024;
 
+/// Nice value of fjall's flush and compaction threads (the scan path runs
+/// at 0). A flush of full memtables takes ~1 core for 3–5 s on two cores;
+/// at the same priority it took that from the scan path at the height of a
+/// gate opening, and p99 rose to hundreds of milliseconds for those seconds
+/// (docs/benchmarks.md). At 19 it runs in whatever CPU the scan path leaves
+/// (RocksDB lowers its compaction threads' priority for the same reason).
+/// If it falls behind, fjall slows its own writes, the fold lag reaches
+/// `FOLD_LAG_BYTES`, and the writer, then admission, push back: `busy`, not
+/// unbounded memory.
+pub const BACKGROUND_NICE: i32 = 19;
+
 /// fjall's block cache: the hot part of 200k passes and their state keys fits.
 pub const BLOCK_CACHE_BYTES: u64 = 64 * 1024 * 1024;
 

@@ -8,7 +8,7 @@
 //! changed that pass and are not folded yet ([`Progress::pass_caught_up`],
 //! almost always none); the operator plane's reads wait for every batch
 //! acknowledged before they began ([`Progress::caught_up`]). Either wait is
-//! at most the fold queue ([`FOLD_QUEUE`] batches' memtable inserts, and a
+//! at most the fold lag ([`FOLD_LAG_BYTES`] of batches' memtable inserts, and a
 //! checkpoint's sync when one is under way).
 
 use super::redo::Retired;
@@ -23,13 +23,61 @@ use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
-/// Batches logged but not yet folded before the writer waits: bounds the
-/// memory of staged writes (at most this many batches of `MAX_BATCH`
-/// commands: a few MiB) and how far fjall may lag. Deep enough that the
-/// writer does not wait while the folder checkpoints (~50–150 ms of
-/// `fsync` and unlinking every 64 MiB of log): 256 batches are 1,000–5,000
-/// grants, 100–200 ms even at 25k grants/s.
-pub const FOLD_QUEUE: usize = 256;
+/// Most bytes of logged batches (the size of their redo records) fjall may
+/// lag behind before the writer waits for the folder: bounds the memory of
+/// staged writes (a few times this) and how far fjall lags. Folding pauses
+/// now and then for 100–400 ms: fjall syncs its journal under the journal
+/// lock at the start of every memtable flush, while the flush fills the
+/// disk's queue. The earlier bound, 256 batches, was half a second of small
+/// batches at 10k grants/s, so the writer, and every scan behind it, stopped
+/// with the folder. 16 MiB is ~5 s of single-use grants at 10k/s.
+pub const FOLD_LAG_BYTES: usize = 16 << 20;
+
+/// Batches queued for the folder at most, whatever their size: a bound in
+/// count beside [`FOLD_LAG_BYTES`], reached only by many tiny batches.
+pub const FOLD_QUEUE: usize = 16_384;
+
+/// The logged batches fjall may not hold yet and the bytes of their redo
+/// records: what the writer checks against [`FOLD_LAG_BYTES`].
+#[derive(Default)]
+pub struct Lag {
+    batches: VecDeque<(u64, usize)>,
+    bytes: usize,
+}
+
+impl Lag {
+    /// Batch `batch`, `bytes` long, was logged; fjall holds every batch up
+    /// to `folded`.
+    pub fn logged(&mut self, batch: u64, bytes: usize, folded: u64) {
+        while self.batches.front().is_some_and(|(b, _)| *b <= folded) {
+            if let Some((_, gone)) = self.batches.pop_front() {
+                self.bytes -= gone;
+            }
+        }
+        self.batches.push_back((batch, bytes));
+        self.bytes += bytes;
+    }
+
+    /// The batch fjall must hold before the lag is back within `max` bytes
+    /// (`None`: it is within already). The newest batch is never asked for,
+    /// so the writer never waits for the batch it has just queued.
+    pub fn must_fold(&self, max: usize) -> Option<u64> {
+        let mut bytes = self.bytes;
+        let mut until = None;
+        for (batch, len) in self
+            .batches
+            .iter()
+            .take(self.batches.len().saturating_sub(1))
+        {
+            if bytes <= max {
+                break;
+            }
+            bytes -= len;
+            until = Some(*batch);
+        }
+        until
+    }
+}
 
 /// How often the folder syncs fjall's journal between checkpoints. Not for
 /// durability (the redo log has it) but so that a checkpoint's sync finds
@@ -292,6 +340,25 @@ mod tests {
     use super::*;
     use crate::embedded::layout::Tables;
     use crate::embedded::redo::{self, Ks, RedoLog, Staged};
+
+    #[test]
+    fn the_lag_names_the_batch_to_wait_for_and_forgets_folded_ones() {
+        let mut lag = Lag::default();
+        for batch in 1..=4 {
+            lag.logged(batch, 100, 0);
+        }
+        assert_eq!(lag.must_fold(400), None, "within the bound");
+        assert_eq!(lag.must_fold(250), Some(2), "two oldest batches must go");
+        assert_eq!(
+            lag.must_fold(0),
+            Some(3),
+            "never the batch just queued, so the writer cannot wait for itself"
+        );
+        // Batches up to 3 folded: only 4 and the new 5 are left.
+        lag.logged(5, 100, 3);
+        assert_eq!(lag.must_fold(200), None);
+        assert_eq!(lag.must_fold(100), Some(4));
+    }
 
     #[test]
     fn the_folder_checkpoints_a_rotated_segment_after_folding_its_batches() {

@@ -33,9 +33,9 @@ mod writer;
 mod tests;
 
 pub use config::{
-    BLOCK_CACHE_BYTES, COMMIT_TIMEOUT, EmbeddedConfig, INSERT_MAX_PASSES, JOURNAL_MAX_BYTES,
-    LIST_MAX, MAX_BATCH, MAX_WAIT, PURGE_MAX_PER_CALL, QUEUE_CAPACITY, SCAN_ID_RETENTION,
-    SWEEP_INTERVAL,
+    BACKGROUND_NICE, BLOCK_CACHE_BYTES, COMMIT_TIMEOUT, EmbeddedConfig, INSERT_MAX_PASSES,
+    JOURNAL_MAX_BYTES, LIST_MAX, MAX_BATCH, MAX_WAIT, PURGE_MAX_PER_CALL, QUEUE_CAPACITY,
+    SCAN_ID_RETENTION, SWEEP_INTERVAL,
 };
 pub use layout::FORMAT_VERSION;
 
@@ -91,16 +91,17 @@ impl EmbeddedStore {
         start_gate: Option<std::sync::mpsc::Receiver<()>>,
     ) -> Result<EmbeddedStore, StoreError> {
         config.validate().map_err(StoreError::Backend)?;
-        let db = Database::builder(dir)
+        let builder = Database::builder(dir)
             .cache_size(config.block_cache_bytes)
             // The redo log is what makes a write durable; fjall's own journal
             // reaches the disk at checkpoints (`persist`), not per fold.
             .manual_journal_persist(true)
-            .max_journaling_size(JOURNAL_MAX_BYTES)
-            .open()
-            .map_err(|e| {
-                StoreError::Backend(format!("cannot open the store in {}: {e}", dir.display()))
-            })?;
+            .max_journaling_size(JOURNAL_MAX_BYTES);
+        // fjall starts its flush and compaction threads inside `open`; they
+        // inherit the lowered priority of the thread that opens it.
+        let db = at_low_priority(BACKGROUND_NICE, || builder.open()).map_err(|e| {
+            StoreError::Backend(format!("cannot open the store in {}: {e}", dir.display()))
+        })?;
         let tables = Tables::open(db)?;
         let (log, _replayed) = RedoLog::recover(dir, &tables)?;
         let seq = tables.load_seq()?;
@@ -190,6 +191,28 @@ impl EmbeddedStore {
             .await
             .map_err(|e| StoreError::Backend(format!("a store read task failed: {e}")))?
     }
+}
+
+/// Runs `f` on a thread of its own at nice value `nice`, so that every
+/// thread `f` starts inherits that priority (Linux keeps nice values per
+/// thread), and returns what `f` returns. If the priority cannot be lowered
+/// (a sandbox may forbid it), `f` runs anyway, at normal priority, and that
+/// is logged.
+fn at_low_priority<T: Send>(nice: i32, f: impl FnOnce() -> T + Send) -> T {
+    std::thread::scope(|scope| {
+        let thread = std::thread::Builder::new()
+            .name("scangate-store-open".into())
+            .spawn_scoped(scope, || {
+                if let Err(e) = rustix::process::setpriority_process(None, nice) {
+                    tracing::warn!(error = %e, nice, "cannot lower the priority of the store's background threads");
+                }
+                f()
+            })
+            .expect("spawn the store's opening thread");
+        thread
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+    })
 }
 
 fn count_read(op: &'static str) {

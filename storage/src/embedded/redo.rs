@@ -341,8 +341,9 @@ impl RedoLog {
         })
     }
 
-    /// Appends batch `batch`'s record and waits until it is on disk.
-    pub fn append(&mut self, batch: u64, staged: &mut Staged) -> Result<(), String> {
+    /// Appends batch `batch`'s record and waits until it is on disk; returns
+    /// the record's length in bytes.
+    pub fn append(&mut self, batch: u64, staged: &mut Staged) -> Result<usize, String> {
         if self.failed {
             return Err("the redo log failed earlier; restart the gateway".into());
         }
@@ -357,7 +358,7 @@ impl RedoLog {
                 if self.written >= PREPARE_AFTER_BYTES && self.next.is_none() {
                     self.next = Some(Preparing::start(&self.dir, self.segment + 1));
                 }
-                Ok(())
+                Ok(record.len())
             }
             Err(e) => {
                 self.failed = true;

@@ -272,3 +272,47 @@ fn batches_logged_but_not_yet_in_fjall_are_seen_by_the_next_batch() {
         Err(StoreError::Conflict { stored_uses: 1, .. })
     ));
 }
+
+#[test]
+fn the_writer_goes_on_while_fjall_lags_by_many_small_batches() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let tables = Tables::open(Database::builder(dir.path()).open().expect("db")).expect("tables");
+    let (mut w, folds) = WriterState::unfolded(dir.path(), tables);
+    let pass = new_pass(None);
+    let mut batch = Batch::new(&mut w, 0, 1);
+    batch.add(Command::Insert {
+        passes: vec![pass.clone()],
+        reply: oneshot::channel().0,
+    });
+    let mut seq = batch.commit().expect("commit");
+    // Far more batches than the old bound in count (256), far fewer bytes
+    // than `FOLD_LAG_BYTES`: with nothing folded, none of them waits.
+    for uses in 1..=600 {
+        let (tx, mut rx) = oneshot::channel();
+        let mut batch = Batch::new(&mut w, seq, 1);
+        batch.add(Command::Scan {
+            record: Box::new(scan(pass.id, Decision::Granted, uses, now_ms())),
+            reply: tx,
+        });
+        seq = batch.commit().expect("commit");
+        assert!(matches!(rx.try_recv(), Ok(Ok(()))), "grant {uses}");
+    }
+    assert_eq!(
+        folds.try_iter().count(),
+        601,
+        "every batch is queued, none folded"
+    );
+}
+
+#[test]
+fn threads_started_at_low_priority_inherit_it() {
+    let nice = || rustix::process::getpriority_process(None).expect("getpriority");
+    let normal = nice();
+    let (own, spawned) = super::at_low_priority(super::BACKGROUND_NICE, || {
+        let child = std::thread::spawn(nice).join().expect("child");
+        (nice(), child)
+    });
+    assert_eq!(own, super::BACKGROUND_NICE);
+    assert_eq!(spawned, super::BACKGROUND_NICE, "as fjall's workers do");
+    assert_eq!(nice(), normal, "the caller's own priority is left alone");
+}

@@ -6,7 +6,7 @@
 //! ids.
 
 use super::apply::{Batch, Command, Pending, StateCache, WriterState};
-use super::fold::{Fold, Progress};
+use super::fold::{Fold, Lag, Progress};
 use super::layout::Tables;
 use super::redo::RedoLog;
 use std::sync::Arc;
@@ -47,6 +47,7 @@ pub fn run(
         log,
         progress,
         folds,
+        lag: Lag::default(),
         logged: 0,
     };
     take_commands(&mut w, &rx, &settings, seq);
