@@ -74,7 +74,7 @@ pub fn server_config(
 /// and returns it with the size the kernel granted: at most
 /// `net.core.rmem_max`, and Linux reports twice the value set (half is its
 /// bookkeeping), so compare the two only as "granted less than asked".
-pub fn bind_udp(addr: SocketAddr, wanted: usize) -> std::io::Result<(std::net::UdpSocket, usize)> {
+fn bind_udp(addr: SocketAddr, wanted: usize) -> std::io::Result<(std::net::UdpSocket, usize)> {
     let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
     socket.set_recv_buffer_size(wanted)?;
     socket.bind(&addr.into())?;

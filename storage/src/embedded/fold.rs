@@ -49,10 +49,12 @@ impl Lag {
     /// Batch `batch`, `bytes` long, was logged; fjall holds every batch up
     /// to `folded`.
     pub fn logged(&mut self, batch: u64, bytes: usize, folded: u64) {
-        while self.batches.front().is_some_and(|(b, _)| *b <= folded) {
-            if let Some((_, gone)) = self.batches.pop_front() {
-                self.bytes -= gone;
+        while let Some(&(oldest, len)) = self.batches.front() {
+            if oldest > folded {
+                break;
             }
+            self.batches.pop_front();
+            self.bytes -= len;
         }
         self.batches.push_back((batch, bytes));
         self.bytes += bytes;
