@@ -2,6 +2,7 @@
 
 use clap::Parser;
 use scangate::cli::{Cli, Command};
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
 /// mimalloc instead of the system allocator: glibc malloc's arena locking and
@@ -24,6 +25,8 @@ async fn main() -> ExitCode {
                 .unwrap_or_else(|_| default_filter.into()),
         )
         .with_writer(std::io::stderr)
+        // Colour only on a terminal: a log file or journald gets plain text.
+        .with_ansi(std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none())
         .init();
     match scangate::cli::run(cli).await {
         Ok(code) => code,

@@ -5,6 +5,7 @@
 use anyhow::Context;
 use clap::Parser;
 use scangate_load::cli::Args;
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
 /// mimalloc, as in the gateway: the load generator shares the cores it measures.
@@ -17,6 +18,7 @@ fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none())
         .init();
     match run(args) {
         Ok(true) => ExitCode::SUCCESS,
