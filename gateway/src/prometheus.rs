@@ -13,8 +13,9 @@ pub const SCAN_SECONDS_BUCKETS: [f64; 14] = [
     0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
 ];
 
-/// Buckets of `scangate_store_commit_seconds` (one fsync'd batch) and
-/// `scangate_store_checkpoint_seconds`, seconds: from a fast NVMe sync to a
+/// Buckets of `scangate_store_commit_seconds` (one fsync'd batch),
+/// `scangate_store_checkpoint_seconds` and
+/// `scangate_store_fold_wait_seconds`, seconds: from a fast NVMe sync to a
 /// disk that stalls.
 pub const COMMIT_SECONDS_BUCKETS: [f64; 12] = [
     0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0,
@@ -27,10 +28,11 @@ pub const BATCH_SIZE_BUCKETS: [f64; 9] = [1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 
 /// Installs the process-wide recorder; histograms are exported as Prometheus
 /// histograms (`_bucket`, `_sum`, `_count`), so they aggregate across nodes.
 pub fn install() -> Result<PrometheusHandle> {
-    let histograms: [(&str, &[f64]); 4] = [
+    let histograms: [(&str, &[f64]); 5] = [
         ("scangate_scan_seconds", &SCAN_SECONDS_BUCKETS),
         ("scangate_store_commit_seconds", &COMMIT_SECONDS_BUCKETS),
         ("scangate_store_checkpoint_seconds", &COMMIT_SECONDS_BUCKETS),
+        ("scangate_store_fold_wait_seconds", &COMMIT_SECONDS_BUCKETS),
         ("scangate_store_batch_size", &BATCH_SIZE_BUCKETS),
     ];
     let mut builder = PrometheusBuilder::new();
@@ -93,6 +95,16 @@ fn describe() {
         "scangate_store_commit_seconds",
         Unit::Seconds,
         "Time to write and sync one group commit"
+    );
+    describe_histogram!(
+        "scangate_store_fold_wait_seconds",
+        Unit::Seconds,
+        "Time the store writer spent handing one durable batch to the fold thread, waits for fjall to catch up included"
+    );
+    describe_gauge!(
+        "scangate_store_fold_lag_bytes",
+        Unit::Bytes,
+        "Redo-log bytes of acknowledged batches that fjall did not hold yet, as of the last batch"
     );
     describe_counter!(
         "scangate_cache_hits_total",

@@ -115,6 +115,7 @@ async fn counters_move_by_exactly_what_the_scans_did() {
     for histogram in [
         "scangate_scan_seconds",
         "scangate_store_commit_seconds",
+        "scangate_store_fold_wait_seconds",
         "scangate_store_batch_size",
     ] {
         assert!(
@@ -153,6 +154,14 @@ async fn counters_move_by_exactly_what_the_scans_did() {
     assert_eq!(d("scangate_store_batch_size_sum", &[]), 2.0);
     assert_eq!(d("scangate_store_batch_size_bucket", &[("le", "1")]), 2.0);
     assert_eq!(d("scangate_store_commit_seconds_count", &[]), 2.0);
+    // Each durable batch went to the fold thread once; fjall never lagged by
+    // more than the batch just logged, well under its 16 MiB bound.
+    assert_eq!(d("scangate_store_fold_wait_seconds_count", &[]), 2.0);
+    let lag = metric(&after.0, "scangate_store_fold_lag_bytes", &[]);
+    assert!(
+        lag > 0.0 && lag < f64::from(1u32 << 20),
+        "fold lag {lag} bytes after two one-scan batches"
+    );
     // The first scan's actor loaded the pass (a cache miss: issuing does not
     // warm the cache) and stopped once the pass was used up; the rescan
     // started a second actor from the cache, which stopped too.

@@ -17,6 +17,7 @@ use scangate_core::{Annulment, AuditRecord, Pass, PassId, ScanId, ScanRecord, St
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::mpsc::SyncSender;
+use std::time::Instant;
 use tokio::sync::oneshot;
 
 /// Where a command's answer goes.
@@ -133,6 +134,7 @@ impl WriterState {
         let batch = self.logged + 1;
         let bytes = self.log.append(batch, &mut writes)?;
         self.logged = batch;
+        let started = Instant::now();
         if self.cache.would_overflow(states.len()) {
             // Starting over drops states fjall may not hold yet: let it catch
             // up with the batches before this one first.
@@ -155,6 +157,11 @@ impl WriterState {
         if let Some(until) = self.lag.must_fold(FOLD_LAG_BYTES) {
             let _ = self.progress.wait_folded(until);
         }
+        // Recorded for every batch, zero when fjall kept up: the rate of the
+        // sum is the share of the writer's time that fjall held it back.
+        metrics::histogram!("scangate_store_fold_wait_seconds")
+            .record(started.elapsed().as_secs_f64());
+        metrics::gauge!("scangate_store_fold_lag_bytes").set(self.lag.bytes() as f64);
         Ok(())
     }
 

@@ -60,6 +60,11 @@ impl Lag {
         self.bytes += bytes;
     }
 
+    /// Bytes of the logged batches fjall may not hold yet.
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+
     /// The batch fjall must hold before the lag is back within `max` bytes
     /// (`None`: it is within already). The newest batch is never asked for,
     /// so the writer never waits for the batch it has just queued.
