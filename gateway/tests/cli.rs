@@ -250,42 +250,13 @@ async fn list_import_annul_qr_and_audit_from_the_command_line() {
 /// no terminal colour codes around levels and fields.
 #[test]
 fn logs_written_to_a_pipe_carry_no_colour_codes() {
-    use std::io::{BufRead, BufReader, Read};
-    use std::process::Stdio;
+    use std::io::Read;
     let dir = tempfile::tempdir().expect("tempdir");
-    let mut child = Command::new(bin())
-        .args(["serve", "--data-dir"])
-        .arg(dir.path())
-        .args(["--quic", "127.0.0.1:0", "--http", "127.0.0.1:0"])
-        .env("SCANGATE_LOG", "info")
-        .env_remove("NO_COLOR")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start scangate");
-    let mut stdout = BufReader::new(child.stdout.take().expect("stdout")).lines();
-    let ready = stdout
-        .by_ref()
-        .map_while(Result::ok)
-        .any(|line| line.starts_with("scangate ready"));
-    // Keep reading stdout to its end, so the gateway never writes into a
-    // closed pipe while it drains.
-    let rest = std::thread::spawn(move || stdout.count());
-    let sent = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .expect("kill -TERM");
-    assert!(sent.success());
-    let status = common::wait_with_deadline(&mut child);
-    rest.join().expect("stdout reader");
+    let mut gw = Gateway::start_logging_to(dir.path(), &[], std::process::Stdio::piped());
+    let mut stderr = gw.child.stderr.take().expect("stderr");
+    let status = gw.sigterm();
     let mut log = String::new();
-    child
-        .stderr
-        .take()
-        .expect("stderr")
-        .read_to_string(&mut log)
-        .expect("read the log");
-    assert!(ready, "the gateway never became ready: {log}");
+    stderr.read_to_string(&mut log).expect("read the log");
     assert!(status.success(), "{status}: {log}");
     assert!(log.contains("effective configuration"), "{log}");
     assert!(

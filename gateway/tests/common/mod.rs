@@ -35,8 +35,16 @@ pub fn bin() -> &'static str {
 
 impl Gateway {
     /// Starts a gateway on `dir` with generous device rates (tests exercise the
-    /// rate limit separately) and any extra flags.
+    /// rate limit separately) and any extra flags; its log goes to the test's
+    /// stderr.
     pub fn start(dir: &Path, extra: &[&str]) -> Gateway {
+        Gateway::start_logging_to(dir, extra, Stdio::inherit())
+    }
+
+    /// [`Gateway::start`], with the gateway's stderr (its log) going to
+    /// `stderr`; `NO_COLOR` is not passed on, so the log is coloured or not by
+    /// where it goes alone.
+    pub fn start_logging_to(dir: &Path, extra: &[&str], stderr: Stdio) -> Gateway {
         let mut args = vec![
             "serve",
             "--data-dir",
@@ -53,8 +61,9 @@ impl Gateway {
         let mut child = Command::new(bin())
             .args(&args)
             .env("SCANGATE_LOG", "scangate=debug,warn")
+            .env_remove("NO_COLOR")
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(stderr)
             .spawn()
             .expect("start scangate");
         let stdout = child.stdout.take().expect("stdout");
