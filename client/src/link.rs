@@ -28,6 +28,9 @@ pub const CLOSE_CODE_PROTOCOL_ERROR: u32 = 1;
 const WRITE_BATCH_MAX_FRAMES: usize = 64;
 /// Largest chunk taken from the stream per read, in bytes.
 const READ_CHUNK_MAX_BYTES: usize = 64 * 1024;
+/// Bytes reserved for one request's frame: a scan request with every field
+/// at its limit fits (checked by a test), so encoding it allocates once.
+const REQUEST_FRAME_CAPACITY: usize = 384;
 
 /// A request waiting for its reply.
 type Waiter = oneshot::Sender<Response>;
@@ -160,7 +163,7 @@ impl Link {
     /// Sends one request and waits for its reply (no deadline here: the
     /// caller wraps this in its attempt timeout; dropping the future
     /// unregisters the request).
-    pub(crate) async fn call(&self, body: RequestBody) -> Result<Response, ClientError> {
+    pub(crate) async fn call(&self, body: &RequestBody) -> Result<Response, ClientError> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let (waiter, reply) = oneshot::channel();
         self.shared.register(id, waiter)?;
@@ -168,7 +171,9 @@ impl Link {
             shared: &self.shared,
             id,
         };
-        let mut frame = BytesMut::new();
+        // Room for a scan request in one allocation (the encoder would
+        // otherwise grow the buffer several times on the way).
+        let mut frame = BytesMut::with_capacity(REQUEST_FRAME_CAPACITY);
         encode(&Request { id, body }, &mut frame);
         self.frames
             .send(frame.freeze())
@@ -263,4 +268,42 @@ async fn read_loop(mut recv: RecvStream, shared: Arc<Shared>, connection: Connec
         }
     }
     shared.kill();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use scangate_core::ScanId;
+    use scangate_core::pass::{EVENT_MAX_BYTES, GATE_MAX_BYTES};
+    use scangate_core::scan::SCAN_ID_MAX_BYTES;
+    use scangate_core::token::TOKEN_MAX_CHARS;
+    use scangate_core::wire::ScanRequest;
+
+    #[test]
+    fn the_largest_scan_request_fits_the_reserved_frame() {
+        let body = RequestBody::Scan(ScanRequest {
+            token: "T".repeat(TOKEN_MAX_CHARS),
+            gate: "g".repeat(GATE_MAX_BYTES),
+            event: Some("e".repeat(EVENT_MAX_BYTES)),
+            scan_id: ScanId::new("s".repeat(SCAN_ID_MAX_BYTES)).expect("scan id"),
+            scanner_time_ms: i64::MAX,
+        });
+        let mut frame = BytesMut::new();
+        encode(
+            &Request {
+                id: u64::MAX,
+                body: &body,
+            },
+            &mut frame,
+        );
+        assert!(
+            frame.len() <= REQUEST_FRAME_CAPACITY,
+            "{} bytes",
+            frame.len()
+        );
+        // A borrowed body encodes to the very bytes of an owned one.
+        let mut owned = BytesMut::new();
+        encode(&Request { id: u64::MAX, body }, &mut owned);
+        assert_eq!(frame, owned);
+    }
 }

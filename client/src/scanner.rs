@@ -139,26 +139,28 @@ impl Scanner {
             Some(id) => id,
             None => random_scan_id()?,
         };
-        let request = ScanRequest {
+        let body = RequestBody::Scan(ScanRequest {
             token: input.token,
             gate: input.gate,
             event: input.event,
             scan_id: scan_id.clone(),
             scanner_time_ms: unix_now_ms(),
-        };
+        });
         let _slot = self.slot().await?;
         let attempts = self.inner.config.attempts;
         let mut last = ClientError::ConnectionLost;
         for attempt in 1..=attempts {
             if attempt > 1 {
-                let token = redact(&request.token);
-                debug!(%scan_id, %token, attempt, error = %last, "retrying scan");
+                if let RequestBody::Scan(request) = &body {
+                    let token = redact(&request.token);
+                    debug!(%scan_id, %token, attempt, error = %last, "retrying scan");
+                }
                 if !matches!(last, ClientError::Timeout { .. }) {
                     tokio::time::sleep(backoff(attempt)).await;
                 }
             }
-            let body = RequestBody::Scan(request.clone());
-            last = match self.attempt(body, attempt).await {
+            // Every attempt sends the same body, borrowed: no copy per attempt.
+            last = match self.attempt(&body, attempt).await {
                 Ok(Response {
                     body: ResponseBody::Scan(reply),
                     ..
@@ -196,7 +198,7 @@ impl Scanner {
     /// included) — a single attempt under `request_timeout_ms`, no retry.
     pub async fn request(&self, body: RequestBody) -> Result<Response, ClientError> {
         let _slot = self.slot().await?;
-        self.attempt(body, 1).await
+        self.attempt(&body, 1).await
     }
 
     /// Checks the gateway answers; returns the round-trip time.
@@ -239,7 +241,7 @@ impl Scanner {
 
     /// One attempt: a live link (reconnecting if needed), send, wait for the
     /// reply — all within `request_timeout_ms`.
-    async fn attempt(&self, body: RequestBody, attempt: u32) -> Result<Response, ClientError> {
+    async fn attempt(&self, body: &RequestBody, attempt: u32) -> Result<Response, ClientError> {
         let per_attempt = self.inner.config.request_timeout();
         let work = async {
             let link = self.link().await?;

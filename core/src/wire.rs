@@ -14,13 +14,18 @@ use serde::{Deserialize, Serialize};
 pub const ALPN: &[u8] = b"scangate/1";
 
 /// A request from a scanner.
+///
+/// The body's type is a parameter only so that a sender can encode a
+/// borrowed body (`Request<&RequestBody>` encodes to the same bytes) and
+/// resend it on a retry without copying it; decoding is always into the
+/// owned default.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Request {
+pub struct Request<B = RequestBody> {
     /// Chosen by the scanner, echoed in the reply. Unique among the scanner's
     /// requests in flight on one stream.
     pub id: u64,
     /// What is asked.
-    pub body: RequestBody,
+    pub body: B,
 }
 
 /// The kinds of request.

@@ -235,9 +235,10 @@ struct InFlight {
 }
 
 impl InFlight {
-    fn start(device: &Device, run_id: &str, due: Due) -> InFlight {
+    fn start(device: &Device, run_id: &str, mut due: Due) -> InFlight {
         let input = ScanInput {
-            token: due.job.token.clone(),
+            // Recording the answer needs the job's kind, pass and number only.
+            token: std::mem::take(&mut due.job.token),
             gate: device.gate.clone(),
             event: None,
             scan_id: ScanId::new(crate::history::scan_id(run_id, due.job.seq)).ok(),

@@ -31,7 +31,9 @@ pub struct Picker {
     rng: Rng,
     next_seq: u64,
     first_sent: u64,
-    recent: VecDeque<Job>,
+    /// Recent scans of stored passes (sequence number, pass), for retries:
+    /// a pass's token is found again from the pools, so the ring copies none.
+    recent: VecDeque<(u64, u32)>,
     revoked: Vec<u32>,
 }
 
@@ -71,11 +73,11 @@ impl Picker {
             ScanKind::Retry => self.retry(),
         };
         let job = job.unwrap_or_else(|| self.first());
-        if job.kind != ScanKind::Retry && job.pass.is_some() {
+        if let (Some(pass), false) = (job.pass, job.kind == ScanKind::Retry) {
             if self.recent.len() == RETRY_RING {
                 self.recent.pop_front();
             }
-            self.recent.push_back(job.clone());
+            self.recent.push_back((job.seq, pass));
         }
         job
     }
@@ -120,8 +122,11 @@ impl Picker {
     /// A valid token with its signature broken (its last character changed).
     fn forged(&mut self) -> Option<Job> {
         let i = self.rng.below(self.pools.first.len());
-        let mut token = self.token(self.pools.first.get(i).copied());
-        let last = token.pop()?;
+        let valid = self.pools.passes.get(*self.pools.first.get(i)? as usize)?;
+        let mut chars = valid.token.chars();
+        let last = chars.next_back()?;
+        let mut token = String::with_capacity(valid.token.len());
+        token.push_str(chars.as_str());
         token.push(if last == 'A' { 'B' } else { 'A' });
         Some(self.fresh(ScanKind::Forged, None, token))
     }
@@ -140,10 +145,12 @@ impl Picker {
     /// An earlier scan again, same scan id, same token.
     fn retry(&mut self) -> Option<Job> {
         let i = self.rng.below(self.recent.len().max(1));
-        let earlier = self.recent.get(i)?;
+        let &(seq, pass) = self.recent.get(i)?;
         Some(Job {
+            seq,
             kind: ScanKind::Retry,
-            ..earlier.clone()
+            pass: Some(pass),
+            token: self.token(Some(pass)),
         })
     }
 
