@@ -12,6 +12,7 @@ use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::get;
+use metrics::gauge;
 use metrics_exporter_prometheus::PrometheusHandle;
 use scangate_actors::Registry;
 use scangate_core::token::Keyring;
@@ -85,21 +86,32 @@ pub async fn healthz() -> &'static str {
     "ok\n"
 }
 
-/// `GET /readyz`: whether scans are accepted (not while starting or draining).
+/// `GET /readyz`: whether scans are accepted (not while starting or
+/// draining, nor once the store can make nothing more durable).
 #[utoipa::path(
     get,
     path = "/readyz",
     tag = "ops",
     responses(
         (status = 200, description = "`ready`", body = String, content_type = "text/plain"),
-        (status = 503, description = "`not ready`: starting or draining", body = String, content_type = "text/plain"),
+        (status = 503, description = "`not ready`: starting or draining; or `not ready: the store failed: ...` once the store can make nothing more durable until a restart", body = String, content_type = "text/plain"),
     ),
 )]
 pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
-    if state.ready.load(Ordering::Acquire) {
-        (StatusCode::OK, "ready\n")
-    } else {
-        (StatusCode::SERVICE_UNAVAILABLE, "not ready\n")
+    readiness(state.ready.load(Ordering::Acquire), state.store.failure())
+}
+
+/// The answer of `/readyz`. A failed store outranks everything: the gateway
+/// would answer every first scan with an error, so scanners and load
+/// balancers must go elsewhere until it is restarted.
+fn readiness(accepting: bool, store_failure: Option<String>) -> (StatusCode, String) {
+    match (accepting, store_failure) {
+        (_, Some(why)) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("not ready: the store failed: {why}\n"),
+        ),
+        (true, None) => (StatusCode::OK, "ready\n".into()),
+        (false, None) => (StatusCode::SERVICE_UNAVAILABLE, "not ready\n".into()),
     }
 }
 
@@ -112,8 +124,30 @@ pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
         content_type = "text/plain; version=0.0.4")),
 )]
 pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    let failed = state.store.failure().is_some();
+    gauge!("scangate_store_failed").set(if failed { 1.0 } else { 0.0 });
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         state.metrics.render(),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn readiness_turns_away_scanners_while_starting_draining_or_failed() {
+        assert_eq!(readiness(true, None), (StatusCode::OK, "ready\n".into()));
+        assert_eq!(
+            readiness(false, None),
+            (StatusCode::SERVICE_UNAVAILABLE, "not ready\n".into())
+        );
+        let why = "cannot write the redo log: No space left on device".to_owned();
+        for accepting in [true, false] {
+            let (status, body) = readiness(accepting, Some(why.clone()));
+            assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+            assert_eq!(body, format!("not ready: the store failed: {why}\n"));
+        }
+    }
 }

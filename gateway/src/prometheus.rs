@@ -120,4 +120,8 @@ fn describe() {
     );
     describe_counter!("scangate_actors_started_total", "Pass actors started");
     describe_gauge!("scangate_actors_live", "Pass actors alive now");
+    describe_gauge!(
+        "scangate_store_failed",
+        "1 once the store can make nothing more durable until a restart (see /readyz), else 0"
+    );
 }

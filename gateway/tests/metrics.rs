@@ -162,6 +162,8 @@ async fn counters_move_by_exactly_what_the_scans_did() {
         lag > 0.0 && lag < f64::from(1u32 << 20),
         "fold lag {lag} bytes after two one-scan batches"
     );
+    // A store that can still write says so (1 would mean: restart, /readyz 503).
+    assert_eq!(metric(&after.0, "scangate_store_failed", &[]), 0.0);
     // The first scan's actor loaded the pass (a cache miss: issuing does not
     // warm the cache) and stopped once the pass was used up; the rescan
     // started a second actor from the cache, which stopped too.

@@ -265,6 +265,10 @@ impl<S: Store + ?Sized> Store for CachedStore<S> {
         self.inner.shared()
     }
 
+    fn failure(&self) -> Option<String> {
+        self.inner.failure()
+    }
+
     async fn close(&self) -> Result<(), StoreError> {
         self.inner.close().await
     }

@@ -199,6 +199,15 @@ pub trait Store: Send + Sync + 'static {
         false
     }
 
+    /// Why this store can make nothing more durable until the gateway
+    /// restarts (a redo log it could not write, tables that stopped following
+    /// it), or `None` while it can. Readiness reports it, so that scanners and
+    /// load balancers go to a gateway that can still grant. A backend whose
+    /// failures are per request (a cluster) keeps the default.
+    fn failure(&self) -> Option<String> {
+        None
+    }
+
     /// Finishes every queued commit and makes it durable; later writes fail
     /// with [`StoreError::Closed`].
     async fn close(&self) -> Result<(), StoreError>;

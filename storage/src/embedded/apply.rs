@@ -132,7 +132,10 @@ impl WriterState {
     ) -> Result<(), String> {
         self.progress.check().map_err(|e| e.to_string())?;
         let batch = self.logged + 1;
-        let bytes = self.log.append(batch, &mut writes)?;
+        let bytes = self
+            .log
+            .append(batch, &mut writes)
+            .inspect_err(|e| self.progress.log_failed(e))?;
         self.logged = batch;
         let started = Instant::now();
         if self.cache.would_overflow(states.len()) {

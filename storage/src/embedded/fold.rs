@@ -168,6 +168,9 @@ pub struct Progress {
     failed: AtomicBool,
     /// Why, for every error answered after it.
     cause: Mutex<String>,
+    /// Set when the redo log could not be written: nothing more can be made
+    /// durable (reads still can be answered). Why, in words.
+    log_failure: Mutex<Option<String>>,
     /// For the writer thread's blocking wait.
     lock: Mutex<()>,
     cond: Condvar,
@@ -181,6 +184,7 @@ impl Progress {
             folded: watch::Sender::new(0),
             failed: AtomicBool::new(false),
             cause: Mutex::new(String::new()),
+            log_failure: Mutex::new(None),
             lock: Mutex::new(()),
             cond: Condvar::new(),
         })
@@ -247,6 +251,28 @@ impl Progress {
             )));
         }
         Ok(())
+    }
+
+    /// The writer could not write the redo log: it takes no more writes
+    /// until a restart. Keeps the first cause.
+    pub fn log_failed(&self, cause: &str) {
+        let mut kept = self
+            .log_failure
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        kept.get_or_insert_with(|| cause.to_owned());
+    }
+
+    /// Why the store can make nothing more durable until a restart, if so.
+    pub fn failure(&self) -> Option<String> {
+        if let Err(e) = self.check() {
+            return Some(e.to_string());
+        }
+        self.log_failure
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .as_ref()
+            .map(|cause| format!("{cause}; restart the gateway (the redo log is replayed)"))
     }
 
     fn set_folded(&self, batch: u64) {

@@ -339,6 +339,10 @@ impl Store for EmbeddedStore {
         .await
     }
 
+    fn failure(&self) -> Option<String> {
+        self.progress.failure()
+    }
+
     async fn close(&self) -> Result<(), StoreError> {
         if self.closed.swap(true, Ordering::AcqRel) {
             return Ok(());

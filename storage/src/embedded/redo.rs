@@ -562,6 +562,17 @@ fn io_error(what: &str, path: &Path, e: io::Error) -> StoreError {
 }
 
 #[cfg(test)]
+impl RedoLog {
+    /// Makes every later write fail as on a full disk (ENOSPC, `/dev/full`).
+    pub(super) fn fill_disk(&mut self) {
+        self.file = OpenOptions::new()
+            .append(true)
+            .open("/dev/full")
+            .expect("/dev/full");
+    }
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
     use fjall::Database;
@@ -679,11 +690,7 @@ mod tests {
     #[test]
     fn after_a_failed_write_nothing_more_is_appended() {
         let (_dir, tables, mut log) = fresh_log();
-        // A disk that is full: every write fails with ENOSPC.
-        log.file = OpenOptions::new()
-            .append(true)
-            .open("/dev/full")
-            .expect("/dev/full");
+        log.fill_disk();
         let mut staged = Staged::new(&tables, 1);
         staged.insert(Ks::Passes, b"k", b"v");
         let first = log.append(1, &mut staged).expect_err("a full disk");

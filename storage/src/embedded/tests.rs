@@ -85,6 +85,31 @@ async fn grants_survive_drop_without_close() {
 }
 
 #[test]
+fn a_redo_log_it_cannot_write_fails_the_store_until_a_restart() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let tables = Tables::open(Database::builder(dir.path()).open().expect("db")).expect("tables");
+    let (mut w, _folds) = WriterState::unfolded(dir.path(), tables);
+    assert_eq!(w.progress.failure(), None, "a fresh store can write");
+    w.log.fill_disk();
+    for seq in 0..2 {
+        let (tx, mut rx) = oneshot::channel();
+        let mut batch = Batch::new(&mut w, seq, 4);
+        batch.add(Command::Insert {
+            passes: vec![new_pass(Some(1))],
+            reply: tx,
+        });
+        batch.commit().expect_err("nothing can be logged");
+        assert!(matches!(rx.try_recv(), Ok(Err(StoreError::Backend(_)))));
+    }
+    // The first cause is kept, with what to do about it.
+    let why = w.progress.failure().expect("the store reports its failure");
+    assert!(why.starts_with("cannot write the redo log"), "{why}");
+    assert!(why.contains("restart the gateway"), "{why}");
+    // Reads are still answered: fjall holds every acknowledged batch.
+    w.progress.check().expect("reads go on");
+}
+
+#[test]
 fn one_batch_sees_its_own_scan_ids_and_uses() {
     let dir = tempfile::tempdir().expect("tempdir");
     let tables = Tables::open(Database::builder(dir.path()).open().expect("db")).expect("tables");
