@@ -101,6 +101,21 @@ pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     readiness(state.ready.load(Ordering::Acquire), state.store.failure())
 }
 
+/// The gauges read fresh at each scrape: whether the store can still make
+/// anything durable, and the room left on the data dir's filesystem (a full
+/// disk is what fails the store; alert well before).
+fn sample_at_scrape(state: &AppState) {
+    let failed = state.store.failure().is_some();
+    gauge!("scangate_store_failed").set(if failed { 1.0 } else { 0.0 });
+    match rustix::fs::statvfs(state.data.root()) {
+        Ok(fs) => {
+            gauge!("scangate_data_dir_available_bytes").set((fs.f_bavail * fs.f_frsize) as f64);
+            gauge!("scangate_data_dir_size_bytes").set((fs.f_blocks * fs.f_frsize) as f64);
+        }
+        Err(e) => tracing::warn!(error = %e, "cannot read the data dir's free space"),
+    }
+}
+
 /// The answer of `/readyz`. A failed store outranks everything: the gateway
 /// would answer every first scan with an error, so scanners and load
 /// balancers must go elsewhere until it is restarted.
@@ -124,8 +139,7 @@ fn readiness(accepting: bool, store_failure: Option<String>) -> (StatusCode, Str
         content_type = "text/plain; version=0.0.4")),
 )]
 pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
-    let failed = state.store.failure().is_some();
-    gauge!("scangate_store_failed").set(if failed { 1.0 } else { 0.0 });
+    sample_at_scrape(&state);
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         state.metrics.render(),

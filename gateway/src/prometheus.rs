@@ -124,4 +124,12 @@ fn describe() {
         "scangate_store_failed",
         "1 once the store can make nothing more durable until a restart (see /readyz), else 0"
     );
+    describe_gauge!(
+        "scangate_data_dir_available_bytes",
+        "Bytes an unprivileged writer may still use on the data dir's filesystem"
+    );
+    describe_gauge!(
+        "scangate_data_dir_size_bytes",
+        "Size of the data dir's filesystem in bytes"
+    );
 }

@@ -164,6 +164,16 @@ async fn counters_move_by_exactly_what_the_scans_did() {
     );
     // A store that can still write says so (1 would mean: restart, /readyz 503).
     assert_eq!(metric(&after.0, "scangate_store_failed", &[]), 0.0);
+    // The room left on the data dir's disk, as `df` reports it (the disk is
+    // shared with the rest of the machine: allow for its writes meanwhile).
+    let available = metric(&after.0, "scangate_data_dir_available_bytes", &[]);
+    let size = metric(&after.0, "scangate_data_dir_size_bytes", &[]);
+    let (df_available, df_size) = df(&gw.dir);
+    assert_eq!(size, df_size, "filesystem size");
+    assert!(
+        available > 0.0 && available <= size && (available - df_available).abs() < 512e6,
+        "available {available} bytes, df says {df_available}"
+    );
     // The first scan's actor loaded the pass (a cache miss: issuing does not
     // warm the cache) and stopped once the pass was used up; the rescan
     // started a second actor from the cache, which stopped too.
@@ -258,6 +268,25 @@ async fn counters_move_by_exactly_what_the_scans_did() {
 
 const OPERATIONS_MD: &str = include_str!("../../docs/operations.md");
 const GRAFANA_JSON: &str = include_str!("../../docs/grafana-dashboard.json");
+
+/// Available and total bytes of the filesystem holding `dir`, by `df`.
+fn df(dir: &std::path::Path) -> (f64, f64) {
+    let out = std::process::Command::new("df")
+        .args(["--block-size=1", "--output=avail,size"])
+        .arg(dir)
+        .output()
+        .expect("run df");
+    assert!(out.status.success(), "df failed");
+    let text = String::from_utf8(out.stdout).expect("utf-8");
+    let numbers: Vec<f64> = text
+        .lines()
+        .nth(1)
+        .expect("a line per filesystem")
+        .split_whitespace()
+        .map(|n| n.parse().expect("a number"))
+        .collect();
+    (numbers[0], numbers[1])
+}
 
 /// The metric names a text mentions (`scangate_...`), histogram suffixes removed.
 fn metric_names(text: &str) -> Vec<String> {
