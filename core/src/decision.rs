@@ -52,6 +52,11 @@ impl Reason {
         Reason::Busy,
     ];
 
+    /// The reason's place in [`Reason::ALL`], for tables indexed by reason.
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
     /// The contract spelling, e.g. `used_up`.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -104,6 +109,18 @@ impl Decision {
         match self {
             Decision::Granted => None,
             Decision::Denied(r) => Some(r),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_reason_sits_at_its_index_in_all() {
+        for (i, reason) in Reason::ALL.into_iter().enumerate() {
+            assert_eq!(reason.index(), i, "{}", reason.as_str());
         }
     }
 }

@@ -6,8 +6,10 @@
 //! [`GATE_LABELS_MAX`] distinct names seen are kept; every later one is
 //! reported as [`OTHER_GATE`].
 
-use std::collections::HashSet;
-use std::sync::{Arc, PoisonError, RwLock};
+use metrics::{Counter, SharedString, counter};
+use scangate_core::{Decision, Reason};
+use std::collections::HashMap;
+use std::sync::{Arc, OnceLock, PoisonError, RwLock};
 
 /// Distinct gate names reported as themselves. A large venue has tens of
 /// gates, a festival site perhaps a hundred lanes; 256 leaves room while
@@ -17,28 +19,64 @@ pub const GATE_LABELS_MAX: usize = 256;
 /// The label every gate name beyond [`GATE_LABELS_MAX`] is reported as.
 pub const OTHER_GATE: &str = "other";
 
-/// The gate names seen so far, interned so that a label costs one `Arc` clone.
+/// A gate as the metrics and the dashboard see it: its label and its
+/// `scangate_scans_total` series, each looked up in the metrics registry
+/// once and then only incremented (the lookup hashes three labels and
+/// allocates a key: it was a twentieth of a rejected scan's cost).
+pub struct Gate {
+    /// The name, or [`OTHER_GATE`].
+    pub name: Arc<str>,
+    /// One series per decision: granted, then each reason of
+    /// [`Reason::ALL`]; registered at its first scan, as before.
+    scans: [OnceLock<Counter>; 1 + Reason::ALL.len()],
+}
+
+impl Gate {
+    fn new(name: Arc<str>) -> Arc<Gate> {
+        Arc::new(Gate {
+            name,
+            scans: std::array::from_fn(|_| OnceLock::new()),
+        })
+    }
+
+    /// Counts one decision taken at this gate in `scangate_scans_total`.
+    pub fn count(&self, decision: Decision) {
+        let slot = decision.reason().map_or(0, |r| 1 + r.index());
+        self.scans[slot]
+            .get_or_init(|| {
+                counter!(
+                    "scangate_scans_total",
+                    "decision" => crate::api::decision_word(decision.is_granted()),
+                    "reason" => decision.reason().map_or("none", Reason::as_str),
+                    "gate" => SharedString::from(self.name.clone()),
+                )
+            })
+            .increment(1);
+    }
+}
+
+/// The gates seen so far, so that a scan's gate costs one map lookup.
 pub struct GateLabels {
-    seen: RwLock<HashSet<Arc<str>>>,
-    other: Arc<str>,
+    seen: RwLock<HashMap<Arc<str>, Arc<Gate>>>,
+    other: Arc<Gate>,
 }
 
 impl Default for GateLabels {
     fn default() -> Self {
         GateLabels {
-            seen: RwLock::new(HashSet::with_capacity(GATE_LABELS_MAX)),
-            other: Arc::from(OTHER_GATE),
+            seen: RwLock::new(HashMap::with_capacity(GATE_LABELS_MAX)),
+            other: Gate::new(Arc::from(OTHER_GATE)),
         }
     }
 }
 
 impl GateLabels {
-    /// The label for `gate`: the name itself while fewer than
-    /// [`GATE_LABELS_MAX`] names have been seen (or if it was seen already),
+    /// The gate named `gate`: itself while fewer than [`GATE_LABELS_MAX`]
+    /// names have been seen (or if it was seen already), the
     /// [`OTHER_GATE`] after that.
-    pub fn label(&self, gate: &str) -> Arc<str> {
+    pub fn label(&self, gate: &str) -> Arc<Gate> {
         // A poisoned lock only means another thread panicked mid-insert; the
-        // set is still a valid set.
+        // map is still a valid map.
         if let Some(known) = self
             .seen
             .read()
@@ -54,9 +92,10 @@ impl GateLabels {
         if seen.len() >= GATE_LABELS_MAX {
             return self.other.clone();
         }
-        let label: Arc<str> = Arc::from(gate);
-        seen.insert(label.clone());
-        label
+        let name: Arc<str> = Arc::from(gate);
+        let entry = Gate::new(name.clone());
+        seen.insert(name, entry.clone());
+        entry
     }
 }
 
@@ -68,11 +107,17 @@ mod tests {
     fn names_beyond_the_cap_are_other() {
         let labels = GateLabels::default();
         for i in 0..GATE_LABELS_MAX {
-            assert_eq!(&*labels.label(&format!("g{i}")), format!("g{i}"));
+            assert_eq!(&*labels.label(&format!("g{i}")).name, format!("g{i}"));
         }
-        assert_eq!(&*labels.label("one-too-many"), OTHER_GATE);
+        assert_eq!(&*labels.label("one-too-many").name, OTHER_GATE);
         // Names seen before the cap keep their own label.
-        assert_eq!(&*labels.label("g0"), "g0");
+        assert_eq!(&*labels.label("g0").name, "g0");
+        // A gate is made once: every scan at it shares its counters.
+        assert!(Arc::ptr_eq(&labels.label("g1"), &labels.label("g1")));
+        assert!(Arc::ptr_eq(
+            &labels.label("one-too-many"),
+            &labels.label("another")
+        ));
         assert_eq!(
             labels.seen.read().map(|s| s.len()).unwrap_or(0),
             GATE_LABELS_MAX

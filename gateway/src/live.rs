@@ -7,7 +7,7 @@
 //! id (8 hex digits), and tokens never reach this module. The numbers start
 //! from zero when the gateway starts (Prometheus keeps the long history).
 
-use crate::gate_label::GateLabels;
+use crate::gate_label::{Gate, GateLabels};
 use scangate_core::pass::Pass;
 use scangate_core::{Decision, PassId, Reason};
 use std::collections::{HashMap, VecDeque};
@@ -140,8 +140,8 @@ impl Live {
         })
     }
 
-    /// The bounded label for a gate name (shared with the metrics).
-    pub fn gate_label(&self, gate: &str) -> Arc<str> {
+    /// The gate of a scan: its bounded label and its metrics.
+    pub fn gate_label(&self, gate: &str) -> Arc<Gate> {
         self.gates.label(gate)
     }
 
@@ -175,7 +175,7 @@ impl Live {
             Some(reason) => {
                 inner.denied += 1;
                 gate.denied += 1;
-                inner.reasons[reason_index(reason)] += 1;
+                inner.reasons[reason.index()] += 1;
                 match reason {
                     Reason::Busy => {
                         inner.busy += 1;
@@ -292,7 +292,7 @@ impl Live {
                 .iter()
                 .map(|r| ReasonCount {
                     reason: r.as_str(),
-                    count: inner.reasons[reason_index(*r)],
+                    count: inner.reasons[r.index()],
                 })
                 .collect(),
             events: inner
@@ -369,10 +369,6 @@ fn slot(seconds: &mut [Second], at_s: i64) -> &mut Second {
         slot.gates.clear();
     }
     slot
-}
-
-fn reason_index(reason: Reason) -> usize {
-    Reason::ALL.iter().position(|r| *r == reason).unwrap_or(0)
 }
 
 impl Inner {

@@ -4,9 +4,10 @@
 //! decision, reason and bounded gate label) and in the live dashboard's
 //! aggregate.
 
+use crate::gate_label::Gate;
 use crate::live::{Live, Sample};
 use crate::ratelimit::Bucket;
-use metrics::{counter, histogram};
+use metrics::histogram;
 use scangate_actors::{Registry, Scan, ScanError};
 use scangate_core::pass::{EVENT_MAX_BYTES, GATE_MAX_BYTES, check_name};
 use scangate_core::token::{Claims, Keyring};
@@ -137,25 +138,17 @@ impl ScanService {
     /// Counts one decision in the metrics and the live aggregate.
     fn record(
         &self,
-        gate: &Arc<str>,
+        gate: &Gate,
         decision: Decision,
         pass: Option<PassId>,
         counted_use: bool,
         latency: Option<Duration>,
     ) {
-        let reason = decision.reason().map_or("none", Reason::as_str);
-        let outcome = crate::api::decision_word(decision.is_granted());
-        counter!(
-            "scangate_scans_total",
-            "decision" => outcome,
-            "reason" => reason,
-            "gate" => metrics::SharedString::from(gate.clone()),
-        )
-        .increment(1);
+        gate.count(decision);
         self.live.record(
             crate::now_ms(),
             Sample {
-                gate,
+                gate: &gate.name,
                 decision,
                 pass,
                 counted_use,

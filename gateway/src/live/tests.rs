@@ -11,7 +11,7 @@ fn scan(live: &Live, at_ms: i64, gate: &str, decision: Decision, pass: Option<Pa
     live.record(
         at_ms,
         Sample {
-            gate: &gate,
+            gate: &gate.name,
             decision,
             pass,
             counted_use: decision.is_granted(),
