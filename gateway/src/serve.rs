@@ -25,6 +25,7 @@ use tokio_util::task::TaskTracker;
 /// then drains and returns.
 pub async fn serve(config: ServeConfig, shutdown: CancellationToken) -> Result<()> {
     tokio::spawn(crate::signals::cancel_on_signal(shutdown.clone()));
+    crate::signals::fail_writes_past_file_size_limit();
     let running = start(config, shutdown).await?;
     for path in &running.created {
         println!("created {}", path.display());

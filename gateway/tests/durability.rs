@@ -1,5 +1,6 @@
 //! Crashes and shutdowns: acknowledged grants survive `kill -9`; SIGTERM
-//! answers every scan in flight and exits 0.
+//! answers every scan in flight and exits 0; a full disk fails the store
+//! closed, and a restart keeps everything acknowledged before it.
 
 mod common;
 
@@ -229,4 +230,96 @@ async fn sigterm_answers_every_scan_in_flight_and_exits_0() {
     }
     assert_eq!(uses, granted);
     assert!(gw.sigterm().success());
+}
+
+/// The smallest file-size limit the gateway starts under: fjall gives its
+/// journal file 64 MiB up front.
+const FILE_SIZE_LIMIT: &str = "--fsize=67108864";
+
+/// A disk that fills up, made real with a file-size limit (`prlimit`): a
+/// write past it fails (EFBIG) as a write to a full disk does (ENOSPC). The
+/// gateway fails closed and says so: the request that did not fit is
+/// refused, scans are not granted, `/readyz` answers 503 with the cause and
+/// `scangate_store_failed` is 1, while it keeps answering. Restarted
+/// without the limit, it holds every grant and pass it acknowledged.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_disk_fails_closed_and_a_restart_keeps_everything_acknowledged() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let gw = Gateway::start_under(&["prlimit", FILE_SIZE_LIMIT], dir.path(), &[]);
+    let pass = gw.issue_one(1_000).await;
+    let scanner = gw.scanner("full-disk").await;
+    const GRANTS: u32 = 10;
+    for i in 0..GRANTS {
+        let scan_id = format!("before-{i}");
+        let reply = common::scan(&scanner, &pass.token, "north", Some(&scan_id)).await;
+        assert_eq!(reply.decision, Decision::Granted);
+    }
+
+    // Passes of ~3 KB each (the longest display, 32 long gate names), 2,000
+    // per request, until the disk is full (~20,000 fit).
+    let gates: Vec<String> = (0..32)
+        .map(|g| format!("{g:02}{}", "g".repeat(60)))
+        .collect();
+    let spec = serde_json::json!({
+        "event": "fest", "max_uses": 1, "count": 2_000,
+        "display": "d".repeat(1_000), "gates": gates,
+    });
+    let mut acknowledged = Vec::new();
+    let mut refusal = None;
+    for _ in 0..100 {
+        let (status, body) = gw.post_answer("/v1/passes", spec.clone()).await;
+        if !status.is_success() {
+            refusal = Some((status, body));
+            break;
+        }
+        let issued: Vec<serde_json::Value> = serde_json::from_str(&body).expect("passes");
+        assert_eq!(issued.len(), 2_000);
+        acknowledged.push(issued[0]["id"].as_str().expect("id").to_owned());
+    }
+    let (status, body) = refusal.expect("a request that did not fit on the disk");
+    assert_eq!(status, reqwest::StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert!(body.contains("restart the gateway"), "{body}");
+
+    // Failed closed, and it says so, while it keeps answering.
+    let (status, body) = gw.probe("/readyz").await;
+    assert_eq!(status, reqwest::StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert!(body.starts_with("not ready: the store failed: "), "{body}");
+    assert!(body.contains("File too large"), "{body}");
+    assert_eq!(
+        common::metric(&gw.metrics().await, "scangate_store_failed", &[]),
+        1.0
+    );
+    assert_eq!(gw.probe("/healthz").await.0, reqwest::StatusCode::OK);
+    let after = scanner
+        .scan(ScanInput {
+            token: pass.token.clone(),
+            gate: "north".into(),
+            event: None,
+            scan_id: Some(ScanId::new("after-the-disk-filled").expect("id")),
+        })
+        .await;
+    assert!(
+        matches!(&after, Err(scangate_client::ClientError::Rejected(e)) if e.code == ErrorCode::Unavailable),
+        "a scan on a failed store must not be decided: {after:?}"
+    );
+    scanner.close().await;
+    let _ = gw.sigterm();
+
+    // Restarted with room: every acknowledged grant and pass is there.
+    let gw = Gateway::start(dir.path(), &[]);
+    assert_eq!(gw.probe("/readyz").await.0, reqwest::StatusCode::OK);
+    assert_eq!(
+        common::metric(&gw.metrics().await, "scangate_store_failed", &[]),
+        0.0
+    );
+    // The scan refused above was never counted: the failed store wrote nothing.
+    assert_eq!(gw.pass(&pass.id).await.uses, GRANTS);
+    for id in &acknowledged {
+        assert_eq!(gw.pass(id).await.uses, 0, "pass {id}");
+    }
+    let scanner = gw.scanner("full-disk").await;
+    let reply = common::scan(&scanner, &pass.token, "north", Some("after-restart")).await;
+    assert_eq!(reply.decision, Decision::Granted);
+    assert_eq!(reply.uses, Some(GRANTS + 1));
+    scanner.close().await;
 }

@@ -45,6 +45,16 @@ impl Gateway {
     /// `stderr`; `NO_COLOR` is not passed on, so the log is coloured or not by
     /// where it goes alone.
     pub fn start_logging_to(dir: &Path, extra: &[&str], stderr: Stdio) -> Gateway {
+        Gateway::launch(&[], dir, extra, stderr)
+    }
+
+    /// [`Gateway::start`] through `wrapper` (a command that runs the one
+    /// after it in its own process, such as `prlimit --fsize=N`).
+    pub fn start_under(wrapper: &[&str], dir: &Path, extra: &[&str]) -> Gateway {
+        Gateway::launch(wrapper, dir, extra, Stdio::inherit())
+    }
+
+    fn launch(wrapper: &[&str], dir: &Path, extra: &[&str], stderr: Stdio) -> Gateway {
         let mut args = vec![
             "serve",
             "--data-dir",
@@ -58,7 +68,15 @@ impl Gateway {
             args.extend(["--device-rate", "100000", "--device-burst", "100000"]);
         }
         args.extend(extra);
-        let mut child = Command::new(bin())
+        let mut command = match wrapper.split_first() {
+            Some((program, before)) => {
+                let mut c = Command::new(program);
+                c.args(before).arg(bin());
+                c
+            }
+            None => Command::new(bin()),
+        };
+        let mut child = command
             .args(&args)
             .env("SCANGATE_LOG", "scangate=debug,warn")
             .env_remove("NO_COLOR")
@@ -168,6 +186,13 @@ impl Gateway {
 
     /// POST to the admin API; panics unless 2xx.
     pub async fn post(&self, path: &str, body: Value) -> Value {
+        let (status, text) = self.post_answer(path, body).await;
+        assert!(status.is_success(), "POST {path}: {status} {text}");
+        serde_json::from_str(&text).expect("json")
+    }
+
+    /// POST to the admin API: the status and the body, whatever they are.
+    pub async fn post_answer(&self, path: &str, body: Value) -> (reqwest::StatusCode, String) {
         let resp = reqwest::Client::new()
             .post(self.url(path))
             .bearer_auth(&self.token)
@@ -176,9 +201,15 @@ impl Gateway {
             .await
             .expect("post");
         let status = resp.status();
-        let text = resp.text().await.expect("body");
-        assert!(status.is_success(), "POST {path}: {status} {text}");
-        serde_json::from_str(&text).expect("json")
+        (status, resp.text().await.expect("body"))
+    }
+
+    /// An unauthenticated GET of an operations endpoint (`/readyz`,
+    /// `/healthz`): the status and the body.
+    pub async fn probe(&self, path: &str) -> (reqwest::StatusCode, String) {
+        let resp = reqwest::get(self.url(path)).await.expect("probe");
+        let status = resp.status();
+        (status, resp.text().await.expect("body"))
     }
 
     /// GET from the admin API; panics unless 2xx.

@@ -244,17 +244,24 @@ impl Progress {
     /// Fails once a fold has failed: fjall no longer follows the log, so
     /// no write may be acknowledged and no read trusted until a restart.
     pub fn check(&self) -> Result<(), StoreError> {
-        if self.failed.load(Ordering::Acquire) {
-            let cause = self.cause.lock().unwrap_or_else(PoisonError::into_inner);
-            return Err(StoreError::Backend(format!(
-                "the store could not apply a logged batch to its tables ({cause}); restart the gateway (the redo log is replayed)"
-            )));
+        match self.fold_failure() {
+            Some(why) => Err(StoreError::Backend(why)),
+            None => Ok(()),
         }
-        Ok(())
+    }
+
+    fn fold_failure(&self) -> Option<String> {
+        if !self.failed.load(Ordering::Acquire) {
+            return None;
+        }
+        let cause = self.cause.lock().unwrap_or_else(PoisonError::into_inner);
+        Some(format!(
+            "the store could not apply a logged batch to its tables ({cause}); restart the gateway (the redo log is replayed)"
+        ))
     }
 
     /// The writer could not write the redo log: it takes no more writes
-    /// until a restart. Keeps the first cause.
+    /// until a restart. Keeps the first cause (which says what to do).
     pub fn log_failed(&self, cause: &str) {
         let mut kept = self
             .log_failure
@@ -265,14 +272,13 @@ impl Progress {
 
     /// Why the store can make nothing more durable until a restart, if so.
     pub fn failure(&self) -> Option<String> {
-        if let Err(e) = self.check() {
-            return Some(e.to_string());
+        if let Some(why) = self.fold_failure() {
+            return Some(why);
         }
         self.log_failure
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .as_ref()
-            .map(|cause| format!("{cause}; restart the gateway (the redo log is replayed)"))
+            .clone()
     }
 
     fn set_folded(&self, batch: u64) {

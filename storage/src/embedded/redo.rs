@@ -362,7 +362,9 @@ impl RedoLog {
             }
             Err(e) => {
                 self.failed = true;
-                Err(format!("cannot write the redo log: {e}"))
+                Err(format!(
+                    "cannot write the redo log: {e}; it takes no more writes: restart the gateway once the disk has room (the log is replayed)"
+                ))
             }
         }
     }
