@@ -16,6 +16,10 @@
     ms == null ? "–" : ms < 10 ? ms.toFixed(2) + " ms" : ms < 1000 ? ms.toFixed(0) + " ms" : (ms / 1000).toFixed(1) + " s";
   const fmtTime = (ms) => new Date(ms).toLocaleTimeString([], { hour12: false });
   const fmtAge = (s) => (s < 120 ? s + " s" : s < 7200 ? Math.floor(s / 60) + " min" : Math.floor(s / 3600) + " h");
+  const GIB = 1024 * 1024 * 1024;
+  const fmtBytes = (b) => (b >= 10 * GIB ? Math.round(b / GIB) + " GiB" : (b / GIB).toFixed(1) + " GiB");
+  // The alert rule of docs/operations.md: under 2 GiB, or under a tenth, is low.
+  const diskLow = (d) => d.available_bytes < Math.max(2 * GIB, d.size_bytes / 10);
 
   function el(tag, text, cls) {
     const e = document.createElement(tag);
@@ -70,7 +74,11 @@
     renderSeries(s.series);
 
     const w = s.warnings;
+    const h = s.health || {};
     const msgs = [];
+    if (h.store_failure) msgs.push("the store failed, so no scan is granted: " + h.store_failure);
+    if (h.disk && diskLow(h.disk)) msgs.push("the data dir's disk is nearly full: " + fmtBytes(h.disk.available_bytes) + " left of " + fmtBytes(h.disk.size_bytes));
+    $("disk").textContent = h.disk ? fmtBytes(h.disk.available_bytes) + " free of " + fmtBytes(h.disk.size_bytes) : "–";
     if (w.busy > 0) msgs.push(fmtInt(w.busy) + " scans answered busy in the last " + s.window_s + " s: the gateway is overloaded");
     if (w.rate_limited > 0) msgs.push(fmtInt(w.rate_limited) + " scans rate-limited in the last " + s.window_s + " s: a scanner is sending too fast");
     $("warnings").hidden = msgs.length === 0;

@@ -53,6 +53,8 @@ pub struct AppState {
     pub metrics: PrometheusHandle,
     /// The live dashboard's aggregate (issued capacity per event).
     pub live: Arc<crate::live::Live>,
+    /// The store's state and the data dir's room.
+    pub health: Arc<crate::health::HealthProbe>,
 }
 
 /// The router.
@@ -105,14 +107,12 @@ pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
 /// anything durable, and the room left on the data dir's filesystem (a full
 /// disk is what fails the store; alert well before).
 fn sample_at_scrape(state: &AppState) {
-    let failed = state.store.failure().is_some();
+    let health = state.health.sample();
+    let failed = health.store_failure.is_some();
     gauge!("scangate_store_failed").set(if failed { 1.0 } else { 0.0 });
-    match rustix::fs::statvfs(state.data.root()) {
-        Ok(fs) => {
-            gauge!("scangate_data_dir_available_bytes").set((fs.f_bavail * fs.f_frsize) as f64);
-            gauge!("scangate_data_dir_size_bytes").set((fs.f_blocks * fs.f_frsize) as f64);
-        }
-        Err(e) => tracing::warn!(error = %e, "cannot read the data dir's free space"),
+    if let Some(disk) = health.disk {
+        gauge!("scangate_data_dir_available_bytes").set(disk.available_bytes as f64);
+        gauge!("scangate_data_dir_size_bytes").set(disk.size_bytes as f64);
     }
 }
 

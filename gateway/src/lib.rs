@@ -9,7 +9,8 @@
 //! Modules: [`cli`] (commands), [`serve`] (wiring and shutdown), [`quic`]
 //! (listener, streams, framing), [`scan_service`] (one scan at the edge),
 //! [`http`] and [`api`] (admin API), [`live`], [`gate_label`] and
-//! [`dashboard`] (the live dashboard), [`prometheus`] (the `/metrics`
+//! [`dashboard`] (the live dashboard), [`health`] (the store's state and the
+//! disk's room, for `/metrics`, `/readyz` and the dashboard), [`prometheus`] (the `/metrics`
 //! recorder), [`config`], [`datadir`], [`keys`], [`ratelimit`], [`signals`],
 //! [`pass_cmd`] and [`scan_cmd`] (client commands, over [`admin_client`]), [`admin`] (the admin API's
 //! routes, roles and handlers), [`tokens`] (admin tokens), [`devices`]
@@ -27,6 +28,7 @@ pub mod dashboard;
 pub mod datadir;
 pub mod devices;
 pub mod gate_label;
+pub mod health;
 pub mod http;
 pub mod journal;
 pub mod keys;

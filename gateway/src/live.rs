@@ -8,6 +8,7 @@
 //! from zero when the gateway starts (Prometheus keeps the long history).
 
 use crate::gate_label::{Gate, GateLabels};
+use crate::health::HealthProbe;
 use scangate_core::pass::Pass;
 use scangate_core::{Decision, PassId, Reason};
 use std::collections::{HashMap, VecDeque};
@@ -66,6 +67,7 @@ pub struct Live {
     inner: Mutex<Inner>,
     scanners: AtomicUsize,
     started_ms: i64,
+    health: Option<Arc<HealthProbe>>,
 }
 
 #[derive(Default)]
@@ -128,6 +130,16 @@ impl Drop for ScannerGuard {
 impl Live {
     /// An empty aggregate; `now_ms` is the start.
     pub fn new(now_ms: i64) -> Arc<Live> {
+        Live::build(now_ms, None)
+    }
+
+    /// [`Live::new`], whose snapshots also carry the gateway's health (the
+    /// store's state and the data dir's room).
+    pub fn with_health(now_ms: i64, health: Arc<HealthProbe>) -> Arc<Live> {
+        Live::build(now_ms, Some(health))
+    }
+
+    fn build(now_ms: i64, health: Option<Arc<HealthProbe>>) -> Arc<Live> {
         let inner = Inner {
             seconds: vec![Second::default(); SLOTS],
             ..Inner::default()
@@ -137,6 +149,7 @@ impl Live {
             inner: Mutex::new(inner),
             scanners: AtomicUsize::new(0),
             started_ms: now_ms,
+            health,
         })
     }
 
@@ -231,6 +244,8 @@ impl Live {
 
     /// The figures as of `now_ms`.
     pub fn snapshot(&self, now_ms: i64) -> Snapshot {
+        // Outside the lock: the store and the disk are asked, not the scans.
+        let health = self.health.as_ref().map(|probe| probe.sample());
         let inner = self.lock();
         let now_s = now_ms.div_euclid(1000);
         // Whole seconds only: the current one is still filling.
@@ -324,6 +339,7 @@ impl Live {
                 busy_total: inner.busy,
                 rate_limited_total: inner.rate_limited,
             },
+            health,
         }
     }
 

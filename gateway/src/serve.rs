@@ -3,6 +3,7 @@
 
 use crate::config::{ServeConfig, StoreBackend};
 use crate::datadir::{DataDir, Endpoints};
+use crate::health::HealthProbe;
 use crate::http::{self, AppState};
 use crate::live::Live;
 use crate::quic::{self, Listener, codes};
@@ -99,7 +100,8 @@ pub async fn start(config: ServeConfig, shutdown: CancellationToken) -> Result<R
     let ready = Arc::new(AtomicBool::new(false));
     // The dashboard's feed stops with the HTTP plane, which ends its streams.
     let http_shutdown = CancellationToken::new();
-    let live = Live::new(crate::now_ms());
+    let health = Arc::new(HealthProbe::new(store.clone(), data.root().to_owned()));
+    let live = Live::with_health(crate::now_ms(), health.clone());
     let live_feed = live.publish(http_shutdown.clone());
     let listener = Arc::new(Listener {
         service: Arc::new(ScanService::new(
@@ -125,6 +127,7 @@ pub async fn start(config: ServeConfig, shutdown: CancellationToken) -> Result<R
         ready: ready.clone(),
         metrics,
         live: live.clone(),
+        health,
     })
     .merge(crate::dashboard::router(live, live_feed));
     let http_addr = http_listener.local_addr()?;

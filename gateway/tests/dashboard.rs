@@ -160,6 +160,8 @@ return {
   used_up: (document.querySelector('#reasons [data-reason="used_up"] .count') || {}).textContent || null,
   fest: cells('#events tr[data-event="fest"]')[0] || null,
   denials: cells("#denials tr"),
+  disk: t("disk"),
+  warnings: document.getElementById("warnings").hidden ? null : t("warnings"),
   html: document.documentElement.outerHTML,
 };
 "##;
@@ -199,12 +201,20 @@ async fn the_page_follows_real_scans_live() {
         )
         .await;
 
-    // The page connects and shows an empty gateway.
-    driver
+    // The page connects and shows an empty gateway, and its disk's room.
+    let first = driver
         .wait_for("the first snapshot", READ_PAGE, |p| {
             p["status"] == "live" && p["scans"] == "0" && p["scanners"] == "0"
         })
         .await;
+    let disk = first["disk"].as_str().expect("disk");
+    assert!(
+        disk.contains(" GiB free of ") && disk.ends_with(" GiB"),
+        "{disk}"
+    );
+    // A healthy store raises no warning (a nearly full disk of this machine may).
+    let warnings = first["warnings"].as_str().unwrap_or("");
+    assert!(!warnings.contains("store failed"), "{warnings}");
 
     let passes = gw
         .issue(json!({"event": "fest", "max_uses": 2, "count": 2}))

@@ -290,6 +290,13 @@ async fn a_full_disk_fails_closed_and_a_restart_keeps_everything_acknowledged() 
         1.0
     );
     assert_eq!(gw.probe("/healthz").await.0, reqwest::StatusCode::OK);
+    // The live dashboard's snapshot carries it too (the page shows it as a warning).
+    let (_, snapshot) = gw.probe("/live/snapshot").await;
+    let snapshot: serde_json::Value = serde_json::from_str(&snapshot).expect("snapshot");
+    let why = snapshot["health"]["store_failure"]
+        .as_str()
+        .expect("a store failure");
+    assert!(why.contains("File too large"), "{why}");
     let after = scanner
         .scan(ScanInput {
             token: pass.token.clone(),

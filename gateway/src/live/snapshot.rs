@@ -2,6 +2,7 @@
 //! Nothing here identifies a person: gates, events, reasons, counts, and a
 //! pass only as its 8-hex-digit prefix.
 
+use crate::health::Health;
 use serde::Serialize;
 
 /// What the dashboard shows; sent as JSON once per second.
@@ -42,6 +43,9 @@ pub struct Snapshot {
     pub recent_denials: Vec<DenialView>,
     /// Overload signs.
     pub warnings: Warnings,
+    /// The store's state and the data dir's room (absent for an aggregate
+    /// made without a probe, as in unit tests).
+    pub health: Option<Health>,
 }
 
 /// p50 and p99, milliseconds; `None` with no samples.
