@@ -215,6 +215,13 @@ impl Registry {
             .map_err(ScanError::Store)
     }
 
+    /// Why the store can make nothing more durable until a restart, if so.
+    /// Every scan needs a write (denials are recorded too), so a caller may
+    /// answer at once instead of routing to an actor whose commit must fail.
+    pub fn store_failure(&self) -> Option<String> {
+        self.inner.settings.store.failure()
+    }
+
     /// Pass actors alive now.
     pub fn live_actors(&self) -> usize {
         self.inner.directory.live_count()

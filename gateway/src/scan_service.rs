@@ -48,7 +48,8 @@ impl ScanService {
     }
 
     /// The checks that need no actor, cache or store, cheapest first: field
-    /// limits, the device's rate, the token's format and signature.
+    /// limits, the device's rate, the token's format and signature; then
+    /// whether the store can still record a decision at all.
     pub fn precheck(&self, req: &ScanRequest, bucket: &Bucket, now: Instant) -> Precheck {
         if let Err(e) =
             check_name("gate", &req.gate, GATE_MAX_BYTES).and_then(|()| match &req.event {
@@ -61,10 +62,21 @@ impl ScanService {
         if !bucket.try_take(now) {
             return Precheck::Answer(self.denied(req, Reason::RateLimited));
         }
-        match self.keyring.verify(&req.token) {
-            Ok(claims) => Precheck::Decide(claims),
-            Err(e) => Precheck::Answer(self.denied(req, e.reason())),
+        let claims = match self.keyring.verify(&req.token) {
+            Ok(claims) => claims,
+            Err(e) => return Precheck::Answer(self.denied(req, e.reason())),
+        };
+        // Every decision is recorded, so a store that can write nothing more
+        // can decide nothing: say so at once (the cause is in the log and on
+        // /readyz) rather than start an actor whose commit must fail.
+        if self.registry.store_failure().is_some() {
+            return Precheck::Answer(error(
+                ErrorCode::Unavailable,
+                "this gateway's store has failed and records nothing until it is restarted; \
+                 retry with the same scan id on another gateway",
+            ));
         }
+        Precheck::Decide(claims)
     }
 
     /// Answers a scan that the actor must decide.

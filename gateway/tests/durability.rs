@@ -297,18 +297,25 @@ async fn a_full_disk_fails_closed_and_a_restart_keeps_everything_acknowledged() 
         .as_str()
         .expect("a store failure");
     assert!(why.contains("File too large"), "{why}");
-    let after = scanner
-        .scan(ScanInput {
-            token: pass.token.clone(),
-            gate: "north".into(),
-            event: None,
-            scan_id: Some(ScanId::new("after-the-disk-filled").expect("id")),
-        })
-        .await;
-    assert!(
-        matches!(&after, Err(scangate_client::ClientError::Rejected(e)) if e.code == ErrorCode::Unavailable),
-        "a scan on a failed store must not be decided: {after:?}"
-    );
+    // Scans are answered `unavailable` at the edge: no actor starts for them.
+    let started = |text: &str| common::metric(text, "scangate_actors_started_total", &[]);
+    let before = started(&gw.metrics().await);
+    for i in 0..3 {
+        let after = scanner
+            .scan(ScanInput {
+                token: pass.token.clone(),
+                gate: "north".into(),
+                event: None,
+                scan_id: Some(ScanId::new(format!("after-the-disk-filled-{i}")).expect("id")),
+            })
+            .await;
+        assert!(
+            matches!(&after, Err(scangate_client::ClientError::Rejected(e))
+                if e.code == ErrorCode::Unavailable && e.message.contains("store has failed")),
+            "a scan on a failed store must not be decided: {after:?}"
+        );
+    }
+    assert_eq!(started(&gw.metrics().await), before, "actors started");
     scanner.close().await;
     let _ = gw.sigterm();
 

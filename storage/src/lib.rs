@@ -202,8 +202,10 @@ pub trait Store: Send + Sync + 'static {
     /// Why this store can make nothing more durable until the gateway
     /// restarts (a redo log it could not write, tables that stopped following
     /// it), or `None` while it can. Readiness reports it, so that scanners and
-    /// load balancers go to a gateway that can still grant. A backend whose
-    /// failures are per request (a cluster) keeps the default.
+    /// load balancers go to a gateway that can still grant, and the scan path
+    /// answers at once instead of starting actors whose commits must fail.
+    /// Asked for every scan: keep it cheap. A backend whose failures are per
+    /// request (a cluster) keeps the default.
     fn failure(&self) -> Option<String> {
         None
     }

@@ -171,6 +171,8 @@ pub struct Progress {
     /// Set when the redo log could not be written: nothing more can be made
     /// durable (reads still can be answered). Why, in words.
     log_failure: Mutex<Option<String>>,
+    /// `log_failure` is set: lets [`Progress::failure`] answer without a lock.
+    log_failed: AtomicBool,
     /// For the writer thread's blocking wait.
     lock: Mutex<()>,
     cond: Condvar,
@@ -185,6 +187,7 @@ impl Progress {
             failed: AtomicBool::new(false),
             cause: Mutex::new(String::new()),
             log_failure: Mutex::new(None),
+            log_failed: AtomicBool::new(false),
             lock: Mutex::new(()),
             cond: Condvar::new(),
         })
@@ -268,10 +271,15 @@ impl Progress {
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
         kept.get_or_insert_with(|| cause.to_owned());
+        self.log_failed.store(true, Ordering::Release);
     }
 
     /// Why the store can make nothing more durable until a restart, if so.
+    /// Two atomic loads while it can (the scan path asks for every scan).
     pub fn failure(&self) -> Option<String> {
+        if !self.log_failed.load(Ordering::Acquire) && !self.failed.load(Ordering::Acquire) {
+            return None;
+        }
         if let Some(why) = self.fold_failure() {
             return Some(why);
         }
