@@ -19,7 +19,7 @@ use std::collections::{HashMap, VecDeque};
 use std::hash::Hash;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::Receiver;
-use std::sync::{Arc, Condvar, Mutex, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
@@ -168,11 +168,9 @@ pub struct Progress {
     failed: AtomicBool,
     /// Why, for every error answered after it.
     cause: Mutex<String>,
-    /// Set when the redo log could not be written: nothing more can be made
-    /// durable (reads still can be answered). Why, in words.
-    log_failure: Mutex<Option<String>>,
-    /// `log_failure` is set: lets [`Progress::failure`] answer without a lock.
-    log_failed: AtomicBool,
+    /// Set once the redo log could not be written: nothing more can be made
+    /// durable (reads still can be answered). Why, in words; the first cause.
+    log_failure: OnceLock<String>,
     /// For the writer thread's blocking wait.
     lock: Mutex<()>,
     cond: Condvar,
@@ -186,8 +184,7 @@ impl Progress {
             folded: watch::Sender::new(0),
             failed: AtomicBool::new(false),
             cause: Mutex::new(String::new()),
-            log_failure: Mutex::new(None),
-            log_failed: AtomicBool::new(false),
+            log_failure: OnceLock::new(),
             lock: Mutex::new(()),
             cond: Condvar::new(),
         })
@@ -266,27 +263,15 @@ impl Progress {
     /// The writer could not write the redo log: it takes no more writes
     /// until a restart. Keeps the first cause (which says what to do).
     pub fn log_failed(&self, cause: &str) {
-        let mut kept = self
-            .log_failure
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        kept.get_or_insert_with(|| cause.to_owned());
-        self.log_failed.store(true, Ordering::Release);
+        // A later cause is dropped: the first one is what happened.
+        let _ = self.log_failure.set(cause.to_owned());
     }
 
     /// Why the store can make nothing more durable until a restart, if so.
     /// Two atomic loads while it can (the scan path asks for every scan).
     pub fn failure(&self) -> Option<String> {
-        if !self.log_failed.load(Ordering::Acquire) && !self.failed.load(Ordering::Acquire) {
-            return None;
-        }
-        if let Some(why) = self.fold_failure() {
-            return Some(why);
-        }
-        self.log_failure
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
+        self.fold_failure()
+            .or_else(|| self.log_failure.get().cloned())
     }
 
     fn set_folded(&self, batch: u64) {
