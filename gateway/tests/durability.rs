@@ -301,14 +301,8 @@ async fn a_full_disk_fails_closed_and_a_restart_keeps_everything_acknowledged() 
     let started = |text: &str| common::metric(text, "scangate_actors_started_total", &[]);
     let before = started(&gw.metrics().await);
     for i in 0..3 {
-        let after = scanner
-            .scan(ScanInput {
-                token: pass.token.clone(),
-                gate: "north".into(),
-                event: None,
-                scan_id: Some(ScanId::new(format!("after-the-disk-filled-{i}")).expect("id")),
-            })
-            .await;
+        let scan_id = format!("after-the-disk-filled-{i}");
+        let after = common::try_scan(&scanner, &pass.token, "north", Some(&scan_id)).await;
         assert!(
             matches!(&after, Err(scangate_client::ClientError::Rejected(e))
                 if e.code == ErrorCode::Unavailable && e.message.contains("store has failed")),

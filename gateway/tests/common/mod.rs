@@ -4,7 +4,7 @@
 #![allow(dead_code)]
 
 use scangate::api::PassView;
-use scangate_client::{ScanInput, Scanner, ScannerConfig};
+use scangate_client::{ClientError, ScanInput, Scanner, ScannerConfig};
 use scangate_core::ScanId;
 use scangate_core::wire::ScanReply;
 use serde_json::{Value, json};
@@ -302,8 +302,20 @@ pub fn wait_with_deadline(child: &mut Child) -> ExitStatus {
     }
 }
 
-/// A scan at `gate` with an optional scan id.
+/// A scan at `gate` with an optional scan id; panics unless it was decided.
 pub async fn scan(scanner: &Scanner, token: &str, gate: &str, scan_id: Option<&str>) -> ScanReply {
+    try_scan(scanner, token, gate, scan_id)
+        .await
+        .expect("scan decided")
+}
+
+/// [`scan`], returning what the SDK returned, errors included.
+pub async fn try_scan(
+    scanner: &Scanner,
+    token: &str,
+    gate: &str,
+    scan_id: Option<&str>,
+) -> Result<ScanReply, ClientError> {
     scanner
         .scan(ScanInput {
             token: token.to_owned(),
@@ -312,7 +324,6 @@ pub async fn scan(scanner: &Scanner, token: &str, gate: &str, scan_id: Option<&s
             scan_id: scan_id.map(|s| ScanId::new(s).expect("scan id")),
         })
         .await
-        .expect("scan decided")
 }
 
 /// The value of a Prometheus counter line that starts with `prefix` (name
