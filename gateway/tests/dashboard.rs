@@ -1,7 +1,8 @@
 //! The live dashboard in a real headless Chromium, driven over WebDriver
 //! (`chromedriver`): load `/`, scan over QUIC, and wait until the page (fed
 //! by server-sent events) shows the new numbers. No personal data and no
-//! token may appear on the page.
+//! token may appear on the page. A store that fails (a disk filled under a
+//! file-size limit) must show on the page as a warning with its cause.
 //!
 //! Needs Debian's `chromium` and `chromium-driver` (CI installs them). Set
 //! `SCANGATE_SKIP_BROWSER=1` to skip on a machine without them. Set
@@ -42,6 +43,19 @@ impl Drop for Driver {
 }
 
 impl Driver {
+    /// A fresh browser on `gw`'s dashboard.
+    async fn open(gw: &Gateway, profile: &Path) -> Driver {
+        let driver = Driver::start(profile).await;
+        driver
+            .call(
+                "POST",
+                "/url",
+                Some(json!({"url": format!("http://{}/", gw.http)})),
+            )
+            .await;
+        driver
+    }
+
     async fn start(profile: &Path) -> Driver {
         let port = TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
@@ -192,14 +206,7 @@ async fn the_page_follows_real_scans_live() {
     let dir = tempfile::tempdir().expect("tempdir");
     let profile = tempfile::tempdir().expect("browser profile dir");
     let gw = Gateway::start(dir.path(), &[]);
-    let driver = Driver::start(profile.path()).await;
-    driver
-        .call(
-            "POST",
-            "/url",
-            Some(json!({"url": format!("http://{}/", gw.http)})),
-        )
-        .await;
+    let driver = Driver::open(&gw, profile.path()).await;
 
     // The page connects and shows an empty gateway, and its disk's room.
     let first = driver
@@ -277,6 +284,43 @@ async fn the_page_follows_real_scans_live() {
 
     // A page still streaming does not hold up a graceful stop: the stream
     // ends with the HTTP plane (the harness fails the test past its deadline).
+    let status = gw.sigterm();
+    assert!(status.success(), "exit status after SIGTERM: {status}");
+    driver.call("DELETE", "", None).await;
+}
+
+/// A store that fails (its disk full) shows on the page with its cause,
+/// while the page stays live.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_page_warns_when_the_store_fails() {
+    if !browser_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let profile = tempfile::tempdir().expect("browser profile dir");
+    let gw = Gateway::start_on_a_small_disk(dir.path());
+    let driver = Driver::open(&gw, profile.path()).await;
+    let first = driver
+        .wait_for("the first snapshot", READ_PAGE, |p| p["status"] == "live")
+        .await;
+    let warnings = first["warnings"].as_str().unwrap_or("");
+    assert!(!warnings.contains("store failed"), "{warnings}");
+
+    let (_, (status, body)) = gw.fill_disk().await;
+    assert_eq!(status, reqwest::StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    let page = driver
+        .wait_for("the store failure", READ_PAGE, |p| {
+            p["warnings"].as_str().is_some_and(|w| {
+                w.contains("the store failed, so no scan is granted: ")
+                    && w.contains("File too large")
+            })
+        })
+        .await;
+    assert_eq!(
+        page["status"], "live",
+        "the page keeps following the gateway"
+    );
+
     let status = gw.sigterm();
     assert!(status.success(), "exit status after SIGTERM: {status}");
     driver.call("DELETE", "", None).await;

@@ -232,20 +232,15 @@ async fn sigterm_answers_every_scan_in_flight_and_exits_0() {
     assert!(gw.sigterm().success());
 }
 
-/// The smallest file-size limit the gateway starts under: fjall gives its
-/// journal file 64 MiB up front.
-const FILE_SIZE_LIMIT: &str = "--fsize=67108864";
-
-/// A disk that fills up, made real with a file-size limit (`prlimit`): a
-/// write past it fails (EFBIG) as a write to a full disk does (ENOSPC). The
-/// gateway fails closed and says so: the request that did not fit is
+/// A disk that fills up (`Gateway::start_on_a_small_disk`). The gateway
+/// fails closed and says so: the request that did not fit is
 /// refused, scans are not granted, `/readyz` answers 503 with the cause and
 /// `scangate_store_failed` is 1, while it keeps answering. Restarted
 /// without the limit, it holds every grant and pass it acknowledged.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_disk_fails_closed_and_a_restart_keeps_everything_acknowledged() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let gw = Gateway::start_under(&["prlimit", FILE_SIZE_LIMIT], dir.path(), &[]);
+    let gw = Gateway::start_on_a_small_disk(dir.path());
     let pass = gw.issue_one(1_000).await;
     let scanner = gw.scanner("full-disk").await;
     const GRANTS: u32 = 10;
@@ -255,28 +250,7 @@ async fn a_full_disk_fails_closed_and_a_restart_keeps_everything_acknowledged() 
         assert_eq!(reply.decision, Decision::Granted);
     }
 
-    // Passes of ~3 KB each (the longest display, 32 long gate names), 2,000
-    // per request, until the disk is full (~20,000 fit).
-    let gates: Vec<String> = (0..32)
-        .map(|g| format!("{g:02}{}", "g".repeat(60)))
-        .collect();
-    let spec = serde_json::json!({
-        "event": "fest", "max_uses": 1, "count": 2_000,
-        "display": "d".repeat(1_000), "gates": gates,
-    });
-    let mut acknowledged = Vec::new();
-    let mut refusal = None;
-    for _ in 0..100 {
-        let (status, body) = gw.post_answer("/v1/passes", spec.clone()).await;
-        if !status.is_success() {
-            refusal = Some((status, body));
-            break;
-        }
-        let issued: Vec<serde_json::Value> = serde_json::from_str(&body).expect("passes");
-        assert_eq!(issued.len(), 2_000);
-        acknowledged.push(issued[0]["id"].as_str().expect("id").to_owned());
-    }
-    let (status, body) = refusal.expect("a request that did not fit on the disk");
+    let (acknowledged, (status, body)) = gw.fill_disk().await;
     assert_eq!(status, reqwest::StatusCode::SERVICE_UNAVAILABLE, "{body}");
     assert!(body.contains("restart the gateway"), "{body}");
 

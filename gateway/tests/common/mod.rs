@@ -16,6 +16,10 @@ use std::sync::Arc;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+/// The smallest file-size limit the gateway starts under: fjall gives its
+/// journal file 64 MiB up front.
+const FILE_SIZE_LIMIT: &str = "--fsize=67108864";
+
 /// How long a gateway may take to become ready or to exit.
 pub const START_DEADLINE: Duration = Duration::from_secs(60);
 
@@ -52,6 +56,38 @@ impl Gateway {
     /// after it in its own process, such as `prlimit --fsize=N`).
     pub fn start_under(wrapper: &[&str], dir: &Path, extra: &[&str]) -> Gateway {
         Gateway::launch(wrapper, dir, extra, Stdio::inherit())
+    }
+
+    /// [`Gateway::start`] on a disk that fills up, made real with a
+    /// file-size limit (`prlimit --fsize`): a write past it fails (EFBIG) as
+    /// a write to a full disk does (ENOSPC). [`Gateway::fill_disk`] fills it.
+    pub fn start_on_a_small_disk(dir: &Path) -> Gateway {
+        Gateway::start_under(&["prlimit", FILE_SIZE_LIMIT], dir, &[])
+    }
+
+    /// Issues passes of ~3 KB each (the longest display, 32 long gate
+    /// names), 2,000 per request, until a request is refused (~20,000 fit
+    /// under [`Gateway::start_on_a_small_disk`]'s limit). Returns the first
+    /// pass of every acknowledged request, and the refusal's status and body.
+    pub async fn fill_disk(&self) -> (Vec<String>, (reqwest::StatusCode, String)) {
+        let gates: Vec<String> = (0..32)
+            .map(|g| format!("{g:02}{}", "g".repeat(60)))
+            .collect();
+        let spec = json!({
+            "event": "fest", "max_uses": 1, "count": 2_000,
+            "display": "d".repeat(1_000), "gates": gates,
+        });
+        let mut acknowledged = Vec::new();
+        for _ in 0..100 {
+            let (status, body) = self.post_answer("/v1/passes", spec.clone()).await;
+            if !status.is_success() {
+                return (acknowledged, (status, body));
+            }
+            let issued: Vec<Value> = serde_json::from_str(&body).expect("passes");
+            assert_eq!(issued.len(), 2_000);
+            acknowledged.push(issued[0]["id"].as_str().expect("id").to_owned());
+        }
+        panic!("200,000 passes of ~3 KB fit under a 64 MiB file-size limit");
     }
 
     fn launch(wrapper: &[&str], dir: &Path, extra: &[&str], stderr: Stdio) -> Gateway {
