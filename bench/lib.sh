@@ -1,0 +1,70 @@
+# bench/lib.sh: what bench/compare, bench/memory and bench/scaling share.
+# Sourced, never run. The caller sets `root` (the repository) and `tmp` (a
+# scratch dir on a real disk) first.
+#
+#   BIN=DIR       use the scangate and scangate-load binaries in DIR (built
+#                 elsewhere, e.g. carried to the device machine) instead of
+#                 building target/release
+#   SKIP_BUILD=1  use target/release as it is
+
+log() { printf '%s\n' "$*" >&2; }
+
+# Sets `sg` and `load` to the binaries, building them unless told not to.
+locate_binaries() {
+  if [ -n "${BIN:-}" ]; then
+    sg=$BIN/scangate
+    load=$BIN/scangate-load
+  else
+    if [ -z "${SKIP_BUILD:-}" ]; then
+      log "building (release)"
+      cargo build -q --release -p scangate -p scangate-load
+    fi
+    sg=$root/target/release/scangate
+    load=$root/target/release/scangate-load
+  fi
+  for b in "$sg" "$load"; do
+    [ -x "$b" ] || { log "no executable $b"; exit 2; }
+  done
+}
+
+# Refuses a scratch dir in memory: the durable figures need a real disk.
+require_real_disk() {
+  case $(stat -f -c %T "$1") in
+    tmpfs|ramfs) log "$1 is on tmpfs; set TMPDIR to a real disk"; exit 2 ;;
+  esac
+}
+
+# start_gateway DATA [PREFIX...] [-- SERVE_ARGS...]: starts `scangate serve` on
+# loopback with the per-device rate limit out of the way, under the PREFIX
+# command if one is given (e.g. `taskset -c 0-3`), and waits until it is
+# ready. Sets `gw_pid`, `data` and `http`; the log is DATA.log.
+start_gateway() {
+  data=$1; shift
+  local prefix=() extra=()
+  while [ $# -gt 0 ] && [ "$1" != "--" ]; do prefix+=("$1"); shift; done
+  [ $# -gt 0 ] && shift && extra=("$@")
+  "${prefix[@]}" "$sg" serve --data-dir "$data" --quic 127.0.0.1:0 --http 127.0.0.1:0 \
+    --device-rate 10000000 --device-burst 10000000 "${extra[@]}" > "$data.log" 2>&1 &
+  gw_pid=$!
+  for _ in $(seq 1 600); do
+    if grep -q "scangate ready" "$data.log" 2>/dev/null; then
+      http=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["http"])' "$data/gateway.json")
+      return 0
+    fi
+    kill -0 "$gw_pid" 2>/dev/null || { cat "$data.log" >&2; return 1; }
+    sleep 0.1
+  done
+  log "gateway did not become ready"; return 1
+}
+
+# Stops the gateway (SIGTERM: drain, exit 0) and deletes its data dir.
+stop_gateway() {
+  kill -TERM "$gw_pid"; wait "$gw_pid" || true; gw_pid=""
+  rm -rf "$data" "$data.log"
+}
+
+# Stops a gateway left running and removes the scratch dir; for `trap`.
+cleanup_gateway() {
+  [ -n "${gw_pid:-}" ] && kill -TERM "$gw_pid" 2>/dev/null && wait "$gw_pid" 2>/dev/null || true
+  rm -rf "$tmp"
+}
