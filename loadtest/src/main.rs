@@ -43,6 +43,11 @@ fn run(args: Args) -> anyhow::Result<bool> {
     }
     if args.json {
         println!("{}", serde_json::to_string(&report)?);
+        if !report.passed() {
+            // Scripts often keep stdout and drop stderr, or the reverse: a
+            // violation must not be lost with the JSON line.
+            eprint!("{}", report.check_summary());
+        }
     } else {
         print!("{}", report.human());
     }

@@ -206,6 +206,15 @@ impl Report {
                 detail.join(", ")
             );
         }
+        s.push_str(&self.check_summary());
+        s
+    }
+
+    /// The checker's verdict, its violations and notes, for people: the end
+    /// of [`Report::human`], and what the binary prints on stderr beside
+    /// `--json` when the check did not pass.
+    pub fn check_summary(&self) -> String {
+        let mut s = String::new();
         match &self.check {
             None => {
                 let _ = writeln!(s, "check: skipped");
@@ -245,5 +254,60 @@ impl Report {
             }
         }
         s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::checker::{Rule, Violation};
+
+    fn report(check: Option<Verdict>) -> Report {
+        let run = RunInfo {
+            run_id: "Ltest".into(),
+            target: "t".into(),
+            profile: "constant".into(),
+            window_s: 1.0,
+            devices: 1,
+            gates: 1,
+            depth: 1,
+            mix: "first=1".into(),
+            passes: 1,
+            peak_offered_per_s: 1.0,
+        };
+        Report::new(run, &Recorder::default(), check)
+    }
+
+    #[test]
+    fn the_check_summary_names_each_violation_and_ends_the_human_report() {
+        let verdict = Verdict {
+            passes_checked: 1,
+            ok: 2,
+            violations: vec![Violation {
+                rule: Rule::OverGrant,
+                pass: "p1".into(),
+                scans: vec!["Ltest-1".into(), "Ltest-2".into()],
+                detail: "uses = 2 is over max_uses = 1".into(),
+            }],
+            ..Verdict::default()
+        };
+        let failed = report(Some(verdict));
+        assert!(!failed.passed());
+        let summary = failed.check_summary();
+        assert!(
+            summary.starts_with("check: FAIL · 1 passes read back"),
+            "{summary}"
+        );
+        assert!(
+            summary.contains(
+                "VIOLATION OverGrant pass p1: uses = 2 is over max_uses = 1 (scans Ltest-1 Ltest-2)"
+            ),
+            "{summary}"
+        );
+        assert!(failed.human().ends_with(&summary));
+
+        let skipped = report(None);
+        assert!(skipped.passed());
+        assert_eq!(skipped.check_summary(), "check: skipped\n");
     }
 }
