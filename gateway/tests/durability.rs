@@ -1,12 +1,14 @@
-//! Crashes and shutdowns: acknowledged grants survive `kill -9`; SIGTERM
-//! answers every scan in flight and exits 0; a full disk fails the store
+//! Crashes and shutdowns: acknowledged grants survive `kill -9`; a gateway
+//! frozen past the scanners' deadline loses nothing and counts no retry
+//! twice; SIGTERM answers every scan in flight and exits 0; a full disk fails the store
 //! closed, and a restart keeps everything acknowledged before it.
 
 mod common;
 
 use bytes::BytesMut;
 use common::Gateway;
-use scangate_client::ScanInput;
+use scangate::api::PassView;
+use scangate_client::ScannerConfig;
 use scangate_core::frame;
 use scangate_core::wire::{ErrorCode, Request, RequestBody, Response, ResponseBody, ScanRequest};
 use scangate_core::{Decision, ScanId};
@@ -14,6 +16,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use tokio::sync::Notify;
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Outcome {
@@ -22,73 +25,113 @@ enum Outcome {
     Unknown,
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn kill_9_never_loses_an_acknowledged_grant() {
-    const PASSES: usize = 60;
-    const MAX_USES: u32 = 3;
-    const KILL_AFTER_GRANTS: usize = 120;
-    let dir = tempfile::tempdir().expect("tempdir");
-    let gw = Gateway::start(dir.path(), &[]);
-    let passes = gw
-        .issue(serde_json::json!({"event": "fest", "max_uses": MAX_USES, "count": PASSES}))
-        .await;
+/// What the scanners saw: the pass (its index), the scan id, the outcome.
+type History = Vec<(usize, String, Outcome)>;
 
-    let history: Arc<Mutex<Vec<(usize, String, Outcome)>>> = Arc::default();
-    let granted = Arc::new(AtomicUsize::new(0));
-    let enough = Arc::new(tokio::sync::Notify::new());
-    let stop = Arc::new(AtomicBool::new(false));
-    let mut tasks = Vec::new();
-    for worker in 0..8usize {
-        let scanner = gw.scanner(&format!("crash-{worker}")).await;
-        let tokens: Vec<String> = passes.iter().map(|p| p.token.clone()).collect();
-        let (history, granted, enough, stop) = (
-            history.clone(),
-            granted.clone(),
-            enough.clone(),
-            stop.clone(),
-        );
-        tasks.push(tokio::spawn(async move {
-            let mut n = 0usize;
-            while !stop.load(Ordering::Acquire) {
-                let pass = (worker * 7 + n * 13) % PASSES;
-                let scan_id = format!("w{worker}-{n}");
-                n += 1;
-                let result = scanner
-                    .scan(ScanInput {
-                        token: tokens[pass].clone(),
-                        gate: "A".into(),
-                        event: None,
-                        scan_id: Some(ScanId::new(scan_id.clone()).expect("id")),
-                    })
-                    .await;
-                let outcome = match result {
-                    Ok(r) if r.decision == Decision::Granted => Outcome::Granted,
-                    Ok(_) => Outcome::Denied,
-                    Err(_) => Outcome::Unknown,
-                };
-                history.lock().expect("lock").push((pass, scan_id, outcome));
-                if outcome == Outcome::Granted
-                    && granted.fetch_add(1, Ordering::AcqRel) + 1 == KILL_AFTER_GRANTS
-                {
-                    enough.notify_one();
+/// Scanners sending scans of the passes round-robin, each on its own device,
+/// each scan with a fresh scan id, recording what it saw.
+struct Load {
+    history: Arc<Mutex<History>>,
+    granted: Arc<AtomicUsize>,
+    grant: Arc<Notify>,
+    stop: Arc<AtomicBool>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Load {
+    /// Starts `workers` scanners with their SDK settings changed by `tweak`.
+    /// A scanner stops at its first unknown outcome when `stop_at_unknown`
+    /// (a gateway that is gone), or goes on (one that comes back).
+    async fn start(
+        gw: &Gateway,
+        passes: &[PassView],
+        workers: usize,
+        tweak: fn(&mut ScannerConfig),
+        stop_at_unknown: bool,
+    ) -> Load {
+        let load = Load {
+            history: Arc::default(),
+            granted: Arc::default(),
+            grant: Arc::default(),
+            stop: Arc::default(),
+            tasks: Vec::new(),
+        };
+        let mut tasks = Vec::new();
+        for worker in 0..workers {
+            let scanner = gw.scanner_with(&format!("load-{worker}"), tweak).await;
+            let tokens: Vec<String> = passes.iter().map(|p| p.token.clone()).collect();
+            let (history, granted, grant, stop) = (
+                load.history.clone(),
+                load.granted.clone(),
+                load.grant.clone(),
+                load.stop.clone(),
+            );
+            tasks.push(tokio::spawn(async move {
+                let mut n = 0usize;
+                while !stop.load(Ordering::Acquire) {
+                    let pass = (worker * 7 + n * 13) % tokens.len();
+                    let scan_id = format!("w{worker}-{n}");
+                    n += 1;
+                    let result =
+                        common::try_scan(&scanner, &tokens[pass], "A", Some(&scan_id)).await;
+                    let outcome = match result {
+                        Ok(r) if r.decision == Decision::Granted => Outcome::Granted,
+                        Ok(_) => Outcome::Denied,
+                        Err(_) => Outcome::Unknown,
+                    };
+                    history.lock().expect("lock").push((pass, scan_id, outcome));
+                    if outcome == Outcome::Granted {
+                        granted.fetch_add(1, Ordering::AcqRel);
+                        grant.notify_waiters();
+                    }
+                    if outcome == Outcome::Unknown && stop_at_unknown {
+                        break;
+                    }
                 }
-                if outcome == Outcome::Unknown {
-                    break;
+            }));
+        }
+        Load { tasks, ..load }
+    }
+
+    /// Waits until the scanners have seen `n` grants in all.
+    async fn until_granted(&self, n: usize) {
+        let wait = async {
+            loop {
+                let next = self.grant.notified();
+                if self.granted.load(Ordering::Acquire) >= n {
+                    return;
                 }
+                next.await;
             }
-        }));
-    }
-    tokio::time::timeout(Duration::from_secs(120), enough.notified())
-        .await
-        .expect("enough grants before the deadline");
-    gw.kill9();
-    stop.store(true, Ordering::Release);
-    for t in tasks {
-        t.await.expect("worker");
+        };
+        tokio::time::timeout(Duration::from_secs(120), wait)
+            .await
+            .expect("enough grants before the deadline");
     }
 
-    let gw = Gateway::start(dir.path(), &[]);
-    let history = history.lock().expect("lock").clone();
+    fn granted(&self) -> usize {
+        self.granted.load(Ordering::Acquire)
+    }
+
+    /// Stops the scanners and returns what they saw.
+    async fn stop(self) -> History {
+        self.stop.store(true, Ordering::Release);
+        for t in self.tasks {
+            t.await.expect("worker");
+        }
+        self.history.lock().expect("lock").clone()
+    }
+}
+
+/// Checks every pass against what the scanners saw: never over `max_uses`,
+/// every acknowledged grant stored, `ok <= uses <= ok + unknown`, the log
+/// and the count agreeing. Returns the acknowledged grants checked.
+async fn check_history(
+    gw: &Gateway,
+    passes: &[PassView],
+    history: &History,
+    max_uses: u32,
+) -> usize {
     let mut checked_grants = 0;
     for (i, pass) in passes.iter().enumerate() {
         let mine: Vec<_> = history.iter().filter(|(p, _, _)| *p == i).collect();
@@ -103,7 +146,7 @@ async fn kill_9_never_loses_an_acknowledged_grant() {
             .count() as u32;
         let stored = gw.pass(&pass.id).await;
         assert!(
-            stored.uses <= MAX_USES,
+            stored.uses <= max_uses,
             "pass {i} over-granted: {}",
             stored.uses
         );
@@ -132,7 +175,116 @@ async fn kill_9_never_loses_an_acknowledged_grant() {
         );
         checked_grants += ok.len();
     }
-    assert!(checked_grants >= KILL_AFTER_GRANTS);
+    checked_grants
+}
+
+/// Passes of the load tests, and their limit.
+const PASSES: usize = 60;
+const MAX_USES: u32 = 3;
+
+/// A gateway on `dir` with [`PASSES`] passes of [`MAX_USES`] uses each.
+async fn gateway_with_passes(dir: &std::path::Path) -> (Gateway, Vec<PassView>) {
+    let gw = Gateway::start(dir, &[]);
+    let passes = gw
+        .issue(serde_json::json!({"event": "fest", "max_uses": MAX_USES, "count": PASSES}))
+        .await;
+    (gw, passes)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_never_loses_an_acknowledged_grant() {
+    const KILL_AFTER_GRANTS: usize = 120;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (gw, passes) = gateway_with_passes(dir.path()).await;
+    let load = Load::start(&gw, &passes, 8, |_| {}, true).await;
+    load.until_granted(KILL_AFTER_GRANTS).await;
+    gw.kill9();
+    let history = load.stop().await;
+
+    let gw = Gateway::start(dir.path(), &[]);
+    assert!(check_history(&gw, &passes, &history, MAX_USES).await >= KILL_AFTER_GRANTS);
+    assert!(gw.sigterm().success());
+}
+
+/// A gateway frozen mid-burst for longer than the scanners' deadline
+/// (SIGSTOP: what a paused VM, or a disk stalled for a second, does to it),
+/// then thawed. The scans that timed out are unknown to their scanners; no
+/// grant is lost or counted twice, and a retry of each with the same scan
+/// id gets the decision stored for it and counts nothing again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_frozen_gateway_loses_no_grant_and_a_retry_counts_once() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (gw, passes) = gateway_with_passes(dir.path()).await;
+    let short_deadline = |c: &mut ScannerConfig| {
+        c.request_timeout_ms = 300;
+        c.attempts = 1;
+    };
+    let load = Load::start(&gw, &passes, 8, short_deadline, false).await;
+    load.until_granted(40).await;
+    gw.signal("STOP");
+    // The freeze itself, what is under test: over three deadlines long.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    gw.signal("CONT");
+    load.until_granted(load.granted() + 40).await;
+    let history = load.stop().await;
+
+    let unknown: Vec<&(usize, String, Outcome)> = history
+        .iter()
+        .filter(|(_, _, o)| *o == Outcome::Unknown)
+        .collect();
+    assert!(
+        !unknown.is_empty(),
+        "the freeze outlasted no scanner's deadline"
+    );
+    check_history(&gw, &passes, &history, MAX_USES).await;
+
+    let uses = |views: Vec<PassView>| views.iter().map(|p| p.uses).sum::<u32>();
+    let mut before = Vec::new();
+    for pass in &passes {
+        before.push(gw.pass(&pass.id).await);
+    }
+    let scanner = gw.scanner("retry").await;
+    let (mut fresh_grants, mut replays) = (0, 0);
+    for (pass, scan_id, _) in &unknown {
+        let log = gw.scans(&passes[*pass].id).await;
+        let stored = log
+            .iter()
+            .find(|s| s["scan_id"] == scan_id.as_str())
+            .map(|s| s["decision"] == "granted");
+        let reply = common::scan(&scanner, &passes[*pass].token, "A", Some(scan_id)).await;
+        let granted = reply.decision == Decision::Granted;
+        match stored {
+            Some(stored_granted) => {
+                assert!(
+                    reply.replayed,
+                    "{scan_id}: a stored scan is answered from its record"
+                );
+                assert_eq!(granted, stored_granted, "{scan_id}: the stored decision");
+                replays += 1;
+            }
+            // Never reached the gateway (the SDK gave up before sending it).
+            None => fresh_grants += u32::from(granted && !reply.replayed),
+        }
+    }
+    let mut after = Vec::new();
+    for pass in &passes {
+        after.push(gw.pass(&pass.id).await);
+    }
+    assert_eq!(
+        uses(after),
+        uses(before) + fresh_grants,
+        "retries counted again"
+    );
+    // The thawed gateway decided scans whose scanners had given up on them.
+    assert!(
+        replays > 0,
+        "no scan that timed out was decided after the thaw"
+    );
+    eprintln!(
+        "{} unknown, {replays} of them decided after the thaw",
+        unknown.len()
+    );
+    scanner.close().await;
     assert!(gw.sigterm().success());
 }
 

@@ -175,13 +175,18 @@ impl Gateway {
         wait_with_deadline(&mut self.child)
     }
 
+    /// Sends `signal` (as `kill` names it: `TERM`, `STOP`, `CONT`).
+    pub fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .args([format!("-{signal}"), self.child.id().to_string()])
+            .status()
+            .expect("kill");
+        assert!(status.success(), "kill -{signal}");
+    }
+
     /// SIGTERM, then wait for the exit status.
     pub fn sigterm(mut self) -> ExitStatus {
-        let status = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .expect("kill -TERM");
-        assert!(status.success());
+        self.signal("TERM");
         wait_with_deadline(&mut self.child)
     }
 
@@ -299,6 +304,15 @@ impl Gateway {
     pub async fn scanner(&self, device: &str) -> Scanner {
         connect(&self.dir, self.quic, device).await
     }
+
+    /// [`Gateway::scanner`] with its SDK settings changed by `tweak` first.
+    pub async fn scanner_with(
+        &self,
+        device: &str,
+        tweak: impl FnOnce(&mut ScannerConfig),
+    ) -> Scanner {
+        connect_with(&self.dir, self.quic, device, tweak).await
+    }
 }
 
 /// A test that fails half-way must not leave its gateway running.
@@ -313,13 +327,24 @@ impl Drop for Gateway {
 
 /// Issues (or reuses) a scanner certificate in the data dir and connects.
 pub async fn connect(dir: &Path, addr: SocketAddr, device: &str) -> Scanner {
+    connect_with(dir, addr, device, |_| {}).await
+}
+
+/// [`connect`], with the SDK settings changed by `tweak` first.
+pub async fn connect_with(
+    dir: &Path,
+    addr: SocketAddr,
+    device: &str,
+    tweak: impl FnOnce(&mut ScannerConfig),
+) -> Scanner {
     let pki = scangate_certs::Pki::open(&dir.join("pki"));
     let files = pki.scanner_files(device).expect("scanner name");
     if !files.cert.exists() {
         pki.issue_scanner(device).expect("issue scanner cert");
     }
-    let config = ScannerConfig::from_files(addr, &pki.ca_cert_path(), &files.cert, &files.key)
+    let mut config = ScannerConfig::from_files(addr, &pki.ca_cert_path(), &files.cert, &files.key)
         .expect("scanner config");
+    tweak(&mut config);
     Scanner::connect(config).await.expect("connect")
 }
 
