@@ -49,24 +49,24 @@ impl Load {
         tweak: fn(&mut ScannerConfig),
         stop_at_unknown: bool,
     ) -> Load {
-        let load = Load {
+        let mut load = Load {
             history: Arc::default(),
             granted: Arc::default(),
             grant: Arc::default(),
             stop: Arc::default(),
             tasks: Vec::new(),
         };
-        let mut tasks = Vec::new();
+        let tokens: Arc<[String]> = passes.iter().map(|p| p.token.clone()).collect();
         for worker in 0..workers {
             let scanner = gw.scanner_with(&format!("load-{worker}"), tweak).await;
-            let tokens: Vec<String> = passes.iter().map(|p| p.token.clone()).collect();
-            let (history, granted, grant, stop) = (
+            let (tokens, history, granted, grant, stop) = (
+                tokens.clone(),
                 load.history.clone(),
                 load.granted.clone(),
                 load.grant.clone(),
                 load.stop.clone(),
             );
-            tasks.push(tokio::spawn(async move {
+            load.tasks.push(tokio::spawn(async move {
                 let mut n = 0usize;
                 while !stop.load(Ordering::Acquire) {
                     let pass = (worker * 7 + n * 13) % tokens.len();
@@ -90,7 +90,7 @@ impl Load {
                 }
             }));
         }
-        Load { tasks, ..load }
+        load
     }
 
     /// Waits until the scanners have seen `n` grants in all.
@@ -178,6 +178,15 @@ async fn check_history(
     checked_grants
 }
 
+/// The stored uses of `passes`, summed.
+async fn total_uses(gw: &Gateway, passes: &[PassView]) -> u32 {
+    let mut total = 0;
+    for pass in passes {
+        total += gw.pass(&pass.id).await.uses;
+    }
+    total
+}
+
 /// Passes of the load tests, and their limit.
 const PASSES: usize = 60;
 const MAX_USES: u32 = 3;
@@ -238,11 +247,7 @@ async fn a_frozen_gateway_loses_no_grant_and_a_retry_counts_once() {
     );
     check_history(&gw, &passes, &history, MAX_USES).await;
 
-    let uses = |views: Vec<PassView>| views.iter().map(|p| p.uses).sum::<u32>();
-    let mut before = Vec::new();
-    for pass in &passes {
-        before.push(gw.pass(&pass.id).await);
-    }
+    let before = total_uses(&gw, &passes).await;
     let scanner = gw.scanner("retry").await;
     let (mut fresh_grants, mut replays) = (0, 0);
     for (pass, scan_id, _) in &unknown {
@@ -266,13 +271,9 @@ async fn a_frozen_gateway_loses_no_grant_and_a_retry_counts_once() {
             None => fresh_grants += u32::from(granted && !reply.replayed),
         }
     }
-    let mut after = Vec::new();
-    for pass in &passes {
-        after.push(gw.pass(&pass.id).await);
-    }
     assert_eq!(
-        uses(after),
-        uses(before) + fresh_grants,
+        total_uses(&gw, &passes).await,
+        before + fresh_grants,
         "retries counted again"
     );
     // The thawed gateway decided scans whose scanners had given up on them.
@@ -376,11 +377,7 @@ async fn sigterm_answers_every_scan_in_flight_and_exits_0() {
 
     // Every grant answered is durable.
     let gw = Gateway::start(dir.path(), &[]);
-    let mut uses = 0;
-    for p in &passes {
-        uses += gw.pass(&p.id).await.uses;
-    }
-    assert_eq!(uses, granted);
+    assert_eq!(total_uses(&gw, &passes).await, granted);
     assert!(gw.sigterm().success());
 }
 
