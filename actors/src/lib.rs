@@ -31,7 +31,11 @@
 //! `scangate_actors_live`, and `scangate_busy_total{cause}` with `cause` one
 //! of `actors` (actor table full), `queue` (a pass's queue full), `store`
 //! (the store's commit queue full), `restart` (the pass's actor stopped twice
-//! in a row) or `spawn` (an actor could not start).
+//! in a row) or `spawn` (an actor could not start);
+//! `scangate_store_late_writes_total` (writes that outlived the store
+//! deadline, answered `unavailable` and then waited for) and
+//! `scangate_scans_abandoned_total` (scans whose caller gave up while they
+//! were queued, not decided).
 
 pub mod clock;
 pub mod config;

@@ -3,9 +3,12 @@
 //! applies to every scan ordered after it.
 //!
 //! Its in-memory pass is only ever what the store acknowledged: a decision is
-//! made durable first and applied after. When the store fails, the actor
-//! answers with the error, closes its queue and stops; the next request starts
-//! a fresh actor from the store's state, never from this one's memory.
+//! made durable first and applied after. A write the store has taken cannot
+//! be withdrawn, so one that outlives the store deadline is answered at the
+//! deadline (outcome unknown) while the actor waits for its outcome before
+//! the next request. When the store fails, the actor answers with the error,
+//! closes its queue and stops; the next request starts a fresh actor from the
+//! store's state, never from this one's memory.
 
 use crate::clock::now_ms;
 use crate::directory::{Directory, Handle, LiveGuard};
@@ -141,25 +144,35 @@ impl Actor for PassActor {
                 reply,
                 ticket,
             } => {
+                if reply.is_closed() {
+                    // The caller gave up while this waited in the queue (its
+                    // deadline): it was told the outcome is unknown, and a
+                    // retry with the same scan id is decided then. Deciding
+                    // now would spend the time, and maybe a use, on no one.
+                    metrics::counter!("scangate_scans_abandoned_total").increment(1);
+                    drop(ticket);
+                    return Ok(());
+                }
+                let mut reply = Reply::new(reply);
                 // Boxed, so a live actor's resting task holds a pointer
                 // rather than room for the largest request's future.
-                let answer = Box::pin(state.scan(scan)).await;
+                let answer = Box::pin(state.scan(scan, &mut reply)).await;
                 state.stop_if_failed(&myself);
                 // Settle whether this actor stays before answering, so a scan
                 // the caller sends after this answer never races the stop.
                 drop(ticket);
                 state.stop_if_spent(&myself);
-                // The caller may have given up (deadline); nothing to do then.
-                let _ = reply.send(answer);
+                reply.send(answer);
             }
             PassMsg::Admin {
                 change,
                 reply,
                 ticket,
             } => {
-                let answer = Box::pin(state.admin(change)).await;
+                let mut reply = Reply::new(reply);
+                let answer = Box::pin(state.admin(change, &mut reply)).await;
                 state.stop_if_failed(&myself);
-                let _ = reply.send(answer);
+                reply.send(answer);
                 drop(ticket);
             }
             PassMsg::Annul {
@@ -167,9 +180,10 @@ impl Actor for PassActor {
                 reply,
                 ticket,
             } => {
-                let answer = Box::pin(state.annul(request)).await;
+                let mut reply = Reply::new(reply);
+                let answer = Box::pin(state.annul(request, &mut reply)).await;
                 state.stop_if_failed(&myself);
-                let _ = reply.send(answer);
+                reply.send(answer);
                 drop(ticket);
             }
             PassMsg::Get { reply, ticket } => {
@@ -189,7 +203,11 @@ impl State {
     /// already holds inside the same atomic commit (`DuplicateScanId`, with
     /// the first record), and the answer is replayed from that record. One
     /// scan-id read per scan (in the store's writer), not two.
-    async fn scan(&mut self, scan: Scan) -> Result<ScanOutcome, ScanError> {
+    async fn scan(
+        &mut self,
+        scan: Scan,
+        reply: &mut Reply<Result<ScanOutcome, ScanError>>,
+    ) -> Result<ScanOutcome, ScanError> {
         let timeout = self.settings.store_timeout;
         let ctx = ScanContext {
             event: scan.event.as_deref(),
@@ -229,7 +247,9 @@ impl State {
                 event: self.pass.event.clone(),
                 annulled: None,
             };
-            match deadline(timeout, self.settings.store.commit_scan(record)).await {
+            let commit = self.settings.store.commit_scan(record);
+            let on_late = || reply.send(Err(ScanError::Store(StoreError::Timeout(timeout))));
+            match write(timeout, commit, on_late).await {
                 Ok(()) => {
                     if outcome.decision.is_granted() && self.settings.recheck_after.is_some() {
                         // The conditional write just confirmed the stored
@@ -278,7 +298,11 @@ impl State {
     }
 
     /// Admin change: check the transition, make it durable, then apply it.
-    async fn admin(&mut self, change: AdminChange) -> Result<Pass, AdminError> {
+    async fn admin(
+        &mut self,
+        change: AdminChange,
+        reply: &mut Reply<Result<Pass, AdminError>>,
+    ) -> Result<Pass, AdminError> {
         check_len("reason", &change.reason, REASON_MAX_BYTES)?;
         let before = self.pass.status;
         let after = pass::transition(before, change.action)?;
@@ -293,7 +317,9 @@ impl State {
             scan_id: None,
         };
         let timeout = self.settings.store_timeout;
-        match deadline(timeout, self.settings.store.commit_admin(audit)).await {
+        let commit = self.settings.store.commit_admin(audit);
+        let on_late = || reply.send(Err(AdminError::Store(StoreError::Timeout(timeout))));
+        match write(timeout, commit, on_late).await {
             Ok(()) => {
                 self.pass.status = after;
                 self.pass.status_reason = Some(change.reason);
@@ -313,7 +339,11 @@ impl State {
 
     /// Annul: check the rule on the stored scan, make the annulment durable
     /// (conditional on the use count this actor holds), then give the use back.
-    async fn annul(&mut self, request: AnnulRequest) -> Result<ScanRecord, AdminError> {
+    async fn annul(
+        &mut self,
+        request: AnnulRequest,
+        reply: &mut Reply<Result<ScanRecord, AdminError>>,
+    ) -> Result<ScanRecord, AdminError> {
         check_len("reason", &request.reason, REASON_MAX_BYTES)?;
         let timeout = self.settings.store_timeout;
         let mut reloaded = false;
@@ -341,7 +371,9 @@ impl State {
                     scan_id: Some(request.scan_id.clone()),
                 },
             };
-            match deadline(timeout, self.settings.store.commit_annul(annul)).await {
+            let commit = self.settings.store.commit_annul(annul);
+            let on_late = || reply.send(Err(AdminError::Store(StoreError::Timeout(timeout))));
+            match write(timeout, commit, on_late).await {
                 Ok(annulled) => {
                     self.pass.uses -= 1;
                     return Ok(annulled);
@@ -468,7 +500,53 @@ fn within_limit(pass: &Pass) -> bool {
     pass.max_uses.is_none_or(|max| pass.uses <= max)
 }
 
-/// A store call under its deadline; running out is a [`StoreError::Timeout`].
+/// Where a request's answer goes: once, at the end, or early when a write
+/// outlives the store deadline (then the end's answer has no one to go to).
+struct Reply<T>(Option<RpcReplyPort<T>>);
+
+impl<T> Reply<T> {
+    fn new(port: RpcReplyPort<T>) -> Self {
+        Reply(Some(port))
+    }
+
+    /// Answers, unless answered already. The caller may have given up (its
+    /// own deadline); nothing to do then.
+    fn send(&mut self, answer: T) {
+        if let Some(port) = self.0.take() {
+            let _ = port.send(answer);
+        }
+    }
+}
+
+/// A store write under the deadline. The store may have taken the write
+/// already (the embedded store's writer queue, a ScyllaDB request on the
+/// wire), so running out does not withdraw it: `on_late` answers the caller
+/// (outcome unknown, retry with the same scan id) and the write's own
+/// outcome is awaited, so this actor's memory stays what the store holds and
+/// no fresh actor reads the pass before the write lands.
+async fn write<T>(
+    timeout: Duration,
+    call: impl Future<Output = Result<T, StoreError>>,
+    on_late: impl FnOnce(),
+) -> Result<T, StoreError> {
+    let mut call = std::pin::pin!(call);
+    if let Ok(outcome) = tokio::time::timeout(timeout, &mut call).await {
+        return outcome;
+    }
+    metrics::counter!("scangate_store_late_writes_total").increment(1);
+    tracing::warn!(
+        ?timeout,
+        "a store write outlived its deadline; answered unavailable, waiting for its outcome"
+    );
+    on_late();
+    let outcome = call.await;
+    if let Err(error) = &outcome {
+        tracing::warn!(%error, "the late store write failed");
+    }
+    outcome
+}
+
+/// A store read under its deadline; running out is a [`StoreError::Timeout`].
 pub(crate) async fn deadline<T>(
     timeout: Duration,
     call: impl Future<Output = Result<T, StoreError>>,

@@ -1,7 +1,9 @@
 //! An in-memory [`Store`] for the actor tests: it keeps the trait's contract
 //! (conditional grants, duplicate scan ids) and can be told to fail, to fail
 //! after writing, to answer busy, to hang, or to hold commits until released.
-//! Test code only; the gateway always runs on a real backend.
+//! Like the embedded store's writer, it takes a held commit when it is
+//! called: the commit lands on release, in call order, even if its caller
+//! stopped waiting. Test code only; the gateway always runs on a real backend.
 
 use async_trait::async_trait;
 use scangate_core::{AuditRecord, Pass, PassId, ScanId, ScanRecord, Status};
@@ -10,7 +12,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
-use tokio::sync::Semaphore;
+use tokio::sync::oneshot;
 
 /// How commits (scan and admin) behave.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -25,9 +27,12 @@ pub(crate) enum CommitMode {
     Busy,
     /// Never answer.
     Hang,
-    /// Wait until [`MemStore::release`], then commit normally.
+    /// Take the commit now, apply it at [`MemStore::release`].
     Hold,
 }
+
+/// A held commit: applies itself and answers its caller, if still there.
+type Held = Box<dyn FnOnce(&mut Data) + Send>;
 
 #[derive(Default)]
 struct Data {
@@ -40,8 +45,9 @@ struct Data {
 /// The in-memory store.
 pub(crate) struct MemStore {
     data: Mutex<Data>,
-    mode: Mutex<CommitMode>,
-    held: Semaphore,
+    /// The mode, and the commits held in it, under one lock: a commit is
+    /// either held or sees the mode [`MemStore::release`] left.
+    mode: Mutex<(CommitMode, Vec<Held>)>,
     commits_started: AtomicUsize,
     loads: AtomicUsize,
     /// Answer for [`Store::shared`].
@@ -52,8 +58,7 @@ impl MemStore {
     pub(crate) fn new() -> Self {
         MemStore {
             data: Mutex::new(Data::default()),
-            mode: Mutex::new(CommitMode::Normal),
-            held: Semaphore::new(0),
+            mode: Mutex::new((CommitMode::Normal, Vec::new())),
             commits_started: AtomicUsize::new(0),
             loads: AtomicUsize::new(0),
             shared: false,
@@ -95,12 +100,20 @@ impl MemStore {
     }
 
     pub(crate) fn set_mode(&self, mode: CommitMode) {
-        *self.mode.lock().expect("mode lock") = mode;
+        self.mode.lock().expect("mode lock").0 = mode;
     }
 
-    /// Lets every held commit through.
+    /// Applies the held commits in the order they were made, and lets later
+    /// ones through (the mode is `Normal` again).
     pub(crate) fn release(&self) {
-        self.held.add_permits(Semaphore::MAX_PERMITS / 2);
+        let held = {
+            let mut mode = self.mode.lock().expect("mode lock");
+            mode.0 = CommitMode::Normal;
+            std::mem::take(&mut mode.1)
+        };
+        for commit in held {
+            commit(&mut self.data());
+        }
     }
 
     pub(crate) fn commits_started(&self) -> usize {
@@ -111,30 +124,43 @@ impl MemStore {
         self.loads.load(Ordering::SeqCst)
     }
 
-    /// Applies the commit mode before a write: `Err` is the answer to give
-    /// without writing, `Ok` the mode to finish the write with.
-    async fn before_write(&self) -> Result<CommitMode, StoreError> {
+    /// A write, as the commit mode says: `apply` changes the data (or
+    /// refuses, as the contract says) and gives the answer.
+    async fn write<T: Send + 'static>(
+        &self,
+        apply: impl FnOnce(&mut Data) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
         self.commits_started.fetch_add(1, Ordering::SeqCst);
         // Let other tasks run between the caller's decision and the write.
         tokio::task::yield_now().await;
-        let mode = *self.mode.lock().expect("mode lock");
-        match mode {
-            CommitMode::Fail => Err(StoreError::Backend("injected failure".into())),
-            CommitMode::Busy => Err(StoreError::Busy),
-            CommitMode::Hang => std::future::pending().await,
-            CommitMode::Hold => {
-                let permit = self.held.acquire().await.expect("semaphore open");
-                permit.forget();
-                Ok(mode)
+        let answer = {
+            let mut mode = self.mode.lock().expect("mode lock");
+            match mode.0 {
+                CommitMode::Fail => return Err(StoreError::Backend("injected failure".into())),
+                CommitMode::Busy => return Err(StoreError::Busy),
+                CommitMode::Hang => None,
+                CommitMode::Hold => {
+                    let (tx, rx) = oneshot::channel();
+                    mode.1.push(Box::new(move |data: &mut Data| {
+                        let _ = tx.send(apply(data));
+                    }));
+                    Some(rx)
+                }
+                CommitMode::Normal => return apply(&mut self.data()),
+                // The write lands; the caller cannot know it did.
+                CommitMode::FailAfterWrite => {
+                    return apply(&mut self.data())
+                        .and_then(|_| Err(StoreError::Timeout(Duration::from_secs(1))));
+                }
             }
-            CommitMode::Normal | CommitMode::FailAfterWrite => Ok(mode),
-        }
-    }
-
-    fn after_write(mode: CommitMode) -> Result<(), StoreError> {
-        match mode {
-            CommitMode::FailAfterWrite => Err(StoreError::Timeout(Duration::from_secs(1))),
-            _ => Ok(()),
+        };
+        match answer {
+            Some(held) => held.await.unwrap_or_else(|_| {
+                Err(StoreError::Backend(
+                    "the test store dropped a held commit".into(),
+                ))
+            }),
+            None => std::future::pending().await,
         }
     }
 }
@@ -158,9 +184,7 @@ impl Store for MemStore {
     }
 
     async fn commit_scan(&self, record: ScanRecord) -> Result<(), StoreError> {
-        let mode = self.before_write().await?;
-        {
-            let mut data = self.data();
+        self.write(move |data| {
             if let Some(existing) = data.scan_ids.get(&record.scan_id) {
                 return Err(StoreError::DuplicateScanId {
                     existing: Box::new(existing.clone()),
@@ -184,14 +208,13 @@ impl Store for MemStore {
             }
             data.scan_ids.insert(record.scan_id.clone(), record.clone());
             data.log.push(record);
-        }
-        Self::after_write(mode)
+            Ok(())
+        })
+        .await
     }
 
     async fn commit_admin(&self, audit: AuditRecord) -> Result<(), StoreError> {
-        let mode = self.before_write().await?;
-        {
-            let mut data = self.data();
+        self.write(move |data| {
             let pass = data
                 .passes
                 .get_mut(&audit.pass_id)
@@ -199,8 +222,9 @@ impl Store for MemStore {
             pass.status = audit.status_after;
             pass.status_reason = Some(audit.reason.clone());
             data.audit.push(audit);
-        }
-        Self::after_write(mode)
+            Ok(())
+        })
+        .await
     }
 
     async fn find_scan(&self, scan_id: &ScanId) -> Result<Option<ScanRecord>, StoreError> {
@@ -238,9 +262,7 @@ impl Store for MemStore {
     }
 
     async fn commit_annul(&self, annul: Annul) -> Result<ScanRecord, StoreError> {
-        let mode = self.before_write().await?;
-        let record = {
-            let mut data = self.data();
+        self.write(move |data| {
             let scan = data.scan_ids.get(&annul.scan_id).cloned();
             let uses = data.passes.get(&annul.audit.pass_id).map(|p| p.uses);
             let mut record = annul.check(scan, uses)?;
@@ -255,9 +277,9 @@ impl Store for MemStore {
             });
             data.scan_ids.insert(record.scan_id.clone(), record.clone());
             data.audit.push(annul.audit);
-            record
-        };
-        Self::after_write(mode).map(|()| record)
+            Ok(record)
+        })
+        .await
     }
 
     async fn purge_scan_ids(&self, before_ms: i64) -> Result<u64, StoreError> {

@@ -76,6 +76,14 @@ pub struct ServeArgs {
     /// Scans waiting for one pass before more are answered `busy`.
     #[arg(long, default_value_t = scangate_actors::RegistryConfig::default().max_queued_per_pass)]
     pub max_queued_per_pass: usize,
+    /// Deadline of one store call, ms (below the 5 s call deadline). A write
+    /// still pending then is answered `unavailable` and waited for.
+    #[arg(
+        long,
+        default_value_t = scangate_actors::RegistryConfig::default().store_timeout_ms,
+        value_parser = clap::value_parser!(u64).range(1..scangate_actors::config::DEFAULT_CALL_TIMEOUT_MS)
+    )]
+    pub store_timeout_ms: u64,
     /// Passes with a live actor at once before new ones are answered `busy`.
     #[arg(long, default_value_t = scangate_actors::RegistryConfig::default().max_live_actors)]
     pub max_live_actors: usize,
@@ -265,6 +273,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             config.rate.burst = args.device_burst;
             config.registry.max_queued_per_pass = args.max_queued_per_pass;
             config.registry.max_live_actors = args.max_live_actors;
+            config.registry.store_timeout_ms = args.store_timeout_ms;
             config.quic.max_in_flight_per_connection = args.max_in_flight_per_connection;
             config.quic.udp_receive_buffer_bytes = args.udp_receive_buffer;
             crate::serve::serve(config, CancellationToken::new()).await?;

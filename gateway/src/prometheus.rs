@@ -120,6 +120,14 @@ fn describe() {
     );
     describe_counter!("scangate_actors_started_total", "Pass actors started");
     describe_gauge!("scangate_actors_live", "Pass actors alive now");
+    describe_counter!(
+        "scangate_store_late_writes_total",
+        "Store writes that outlived the store deadline: answered unavailable, then waited for"
+    );
+    describe_counter!(
+        "scangate_scans_abandoned_total",
+        "Scans whose caller gave up while they waited in their pass's queue; not decided"
+    );
     describe_gauge!(
         "scangate_store_failed",
         "1 once the store can make nothing more durable until a restart (see /readyz), else 0"

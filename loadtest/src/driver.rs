@@ -97,6 +97,9 @@ struct LaneSettings {
     /// Cancelled when the schedule is done; the drain then runs this long.
     ended: CancellationToken,
     drain: Duration,
+    /// The SDK makes more than one attempt per scan: a transient denial
+    /// (`busy`) may then follow an attempt that timed out and was counted.
+    sdk_retries: bool,
 }
 
 /// Runs the open loop to the end of the schedule and the drain.
@@ -118,6 +121,7 @@ pub async fn drive(input: DriveInput, devices: &[Arc<Device>], clock: Clock) -> 
         clock,
         ended: CancellationToken::new(),
         drain: scan_deadline + DRAIN_SLACK,
+        sdk_retries: devices.iter().any(|d| d.scanner.config().attempts > 1),
     };
     let lanes_n = devices.len().max(1);
     let per_lane = (BACKLOG_MAX / lanes_n).max(1);
@@ -297,6 +301,10 @@ fn record(
         Ok(reply) => {
             let outcome = match reply.decision {
                 Decision::Granted => Outcome::Ok,
+                // Not necessarily the first attempt's answer: unknown.
+                Decision::Denied(r) if r.is_transient() && s.sdk_retries => {
+                    Outcome::Info(format!("{r}_after_retries"))
+                }
                 Decision::Denied(r) => Outcome::Fail(r),
             };
             (Answer::Decided(reply.decision), outcome, reply.replayed)
@@ -362,6 +370,7 @@ mod tests {
     use crate::mix::ScanKind;
     use scangate::config::QuicLimits;
     use scangate_certs::Pki;
+    use scangate_core::Reason;
     use scangate_core::wire::ALPN;
 
     /// A gateway that completes the handshake and reads every request, but
@@ -412,6 +421,7 @@ mod tests {
             clock: Clock::start(),
             ended: CancellationToken::new(),
             drain,
+            sdk_retries: false,
         }
     }
 
@@ -425,6 +435,34 @@ mod tests {
             },
             due: Instant::now(),
         }
+    }
+
+    /// With SDK retries, `busy` may answer a retry of an attempt that timed
+    /// out and was counted: its outcome is unknown, not a denial.
+    #[test]
+    fn a_transient_denial_after_sdk_retries_is_unknown() {
+        let busy = || ScanReply {
+            scan_id: ScanId::new("Ltest-0").expect("scan id"),
+            decision: Decision::Denied(Reason::Busy),
+            uses: None,
+            max_uses: None,
+            pass: None,
+            display: None,
+            replayed: false,
+        };
+        let outcome = |sdk_retries: bool| {
+            let s = LaneSettings {
+                sdk_retries,
+                ..settings(Duration::ZERO)
+            };
+            let mut out = LaneOutput::default();
+            let now = Instant::now();
+            record(&mut out, &s, job(0), Some(now), now, Ok(busy()));
+            assert_eq!(out.recorder.scans, 1);
+            out.ops.remove(0).outcome
+        };
+        assert_eq!(outcome(false), Outcome::Fail(Reason::Busy));
+        assert_eq!(outcome(true), Outcome::Info("busy_after_retries".into()));
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
