@@ -12,6 +12,7 @@ use ractor::rpc::CallResult;
 use scangate_core::{Pass, PassId, Reason, ScanRecord};
 use scangate_storage::{Store, StoreError};
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::time::Instant;
 
 /// Attempts to reach a pass's actor per request: the first, and one more if
@@ -63,7 +64,7 @@ impl Registry {
         let directory = Directory::new(config.max_live_actors);
         let recheck_after = store
             .shared()
-            .then(|| std::time::Duration::from_millis(config.shared_recheck_ms));
+            .then(|| Duration::from_millis(config.shared_recheck_ms));
         let settings = Settings {
             store,
             directory: Arc::clone(&directory),
@@ -84,7 +85,21 @@ impl Registry {
     /// Decides a scan of `pass_id` in order with every other request for that
     /// pass. Denials, `unknown` and `busy` included, are `Ok`.
     pub async fn scan(&self, pass_id: PassId, scan: Scan) -> Result<ScanOutcome, ScanError> {
-        let timeout = self.inner.config.call_timeout();
+        self.scan_within(pass_id, scan, None).await
+    }
+
+    /// [`Self::scan`] for a caller that waits at most `wait` (a scanner's own
+    /// deadline), when that is shorter than the call deadline. Once the
+    /// caller has given up, a scan still queued behind its pass's actor is
+    /// not decided (answered [`ScanError::Timeout`]).
+    pub async fn scan_within(
+        &self,
+        pass_id: PassId,
+        scan: Scan,
+        wait: Option<Duration>,
+    ) -> Result<ScanOutcome, ScanError> {
+        let call = self.inner.config.call_timeout();
+        let timeout = wait.map_or(call, |wait| wait.min(call));
         tokio::time::timeout(timeout, self.scan_routed(pass_id, scan))
             .await
             .unwrap_or(Err(ScanError::Timeout(timeout)))

@@ -153,6 +153,7 @@ fn main() {
                 event: None,
                 scan_id: ScanId::from_random([7; 16]),
                 scanner_time_ms: 1_700_000_000_000,
+                timeout_ms: None,
             }),
         };
         frame::encode(&scan, &mut request);

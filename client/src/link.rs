@@ -287,6 +287,7 @@ mod tests {
             event: Some("e".repeat(EVENT_MAX_BYTES)),
             scan_id: ScanId::new("s".repeat(SCAN_ID_MAX_BYTES)).expect("scan id"),
             scanner_time_ms: i64::MAX,
+            timeout_ms: Some(u32::MAX),
         });
         let mut frame = BytesMut::new();
         encode(

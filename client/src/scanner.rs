@@ -145,6 +145,10 @@ impl Scanner {
             event: input.event,
             scan_id: scan_id.clone(),
             scanner_time_ms: unix_now_ms(),
+            // The gateway stops working on an attempt once this one gives up.
+            timeout_ms: Some(
+                u32::try_from(self.inner.config.request_timeout_ms).unwrap_or(u32::MAX),
+            ),
         });
         let _slot = self.slot().await?;
         let attempts = self.inner.config.attempts;

@@ -126,6 +126,7 @@ mod tests {
                 event: Some("fest".into()),
                 scan_id: ScanId::new("s-1").expect("id"),
                 scanner_time_ms: 1_700_000_000_000,
+                timeout_ms: None,
             }),
         }
     }
@@ -213,9 +214,9 @@ mod tests {
 
     proptest! {
         #[test]
-        fn request_round_trip(id in any::<u64>(), token in "[A-Z2-7]{0,64}", gate in "[a-z0-9-]{1,32}", t in any::<i64>()) {
+        fn request_round_trip(id in any::<u64>(), token in "[A-Z2-7]{0,64}", gate in "[a-z0-9-]{1,32}", t in any::<i64>(), timeout_ms in any::<Option<u32>>()) {
             let req = Request { id, body: RequestBody::Scan(ScanRequest {
-                token, gate, event: None, scan_id: ScanId::new("abc").expect("id"), scanner_time_ms: t,
+                token, gate, event: None, scan_id: ScanId::new("abc").expect("id"), scanner_time_ms: t, timeout_ms,
             })};
             let mut buf = BytesMut::new();
             encode(&req, &mut buf);

@@ -51,6 +51,12 @@ pub struct ScanRequest {
     pub scan_id: ScanId,
     /// The scanner's clock at the scan (Unix milliseconds); recorded, never trusted.
     pub scanner_time_ms: i64,
+    /// How long the scanner waits for this answer, in milliseconds (its
+    /// attempt deadline). The gateway gives up on the scan that long after
+    /// receiving it, so a scan nobody waits for any more is not decided.
+    /// Absent (older scanners): the gateway's own call deadline.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_ms: Option<u32>,
 }
 
 /// A reply from the gateway.

@@ -59,6 +59,12 @@ impl ScanService {
         {
             return Precheck::Answer(error(ErrorCode::InvalidRequest, e.to_string()));
         }
+        if req.timeout_ms == Some(0) {
+            return Precheck::Answer(error(
+                ErrorCode::InvalidRequest,
+                "timeout_ms must be at least 1 (or absent)",
+            ));
+        }
         if !bucket.try_take(now) {
             return Precheck::Answer(self.denied(req, Reason::RateLimited));
         }
@@ -91,7 +97,8 @@ impl ScanService {
             scanner_time_ms: req.scanner_time_ms,
             token_not_after_ms: claims.not_after_ms,
         };
-        let body = match self.registry.scan(claims.pass_id, scan).await {
+        let wait = req.timeout_ms.map(|ms| Duration::from_millis(ms.into()));
+        let body = match self.registry.scan_within(claims.pass_id, scan, wait).await {
             Ok(out) => {
                 self.record(
                     &gate,

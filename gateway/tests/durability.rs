@@ -333,6 +333,7 @@ fn scan_frame(id: u64, token: &str) -> Request {
             event: None,
             scan_id: ScanId::new(format!("term-{id}")).expect("id"),
             scanner_time_ms: 0,
+            timeout_ms: None,
         }),
     }
 }

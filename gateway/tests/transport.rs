@@ -150,20 +150,33 @@ async fn bad_frames_get_errors_while_others_keep_scanning() {
         ErrorCode::UnsupportedVersion
     );
 
-    // Same stream still decides a real scan.
-    let mut out = BytesMut::new();
-    let req = Request {
-        id: 77,
-        body: RequestBody::Scan(ScanRequest {
-            token: pass.token.clone(),
-            gate: "A".into(),
-            event: None,
-            scan_id: ScanId::new("fuzz-1").expect("id"),
-            scanner_time_ms: 0,
-        }),
+    // A scanner that waits for nothing: invalid_request, naming the field.
+    let frame_of = |id: u64, timeout_ms: Option<u32>| {
+        let mut out = BytesMut::new();
+        let req = Request {
+            id,
+            body: RequestBody::Scan(ScanRequest {
+                token: pass.token.clone(),
+                gate: "A".into(),
+                event: None,
+                scan_id: ScanId::new(format!("fuzz-{id}")).expect("id"),
+                scanner_time_ms: 0,
+                timeout_ms,
+            }),
+        };
+        frame::encode(&req, &mut out);
+        out
     };
-    frame::encode(&req, &mut out);
-    send.write_all(&out).await.expect("write");
+    send.write_all(&frame_of(76, Some(0))).await.expect("write");
+    let r = read_response(&mut recv, &mut inbox).await;
+    assert_eq!((r.id, error_code(&r)), (76, ErrorCode::InvalidRequest));
+    assert!(
+        matches!(&r.body, ResponseBody::Error(e) if e.message.contains("timeout_ms")),
+        "{r:?}"
+    );
+
+    // Same stream still decides a real scan (an older scanner's: no timeout_ms).
+    send.write_all(&frame_of(77, None)).await.expect("write");
     let r = read_response(&mut recv, &mut inbox).await;
     assert_eq!(r.id, 77);
     assert!(matches!(r.body, ResponseBody::Scan(ref s) if s.decision == Decision::Granted));

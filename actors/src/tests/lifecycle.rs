@@ -332,7 +332,8 @@ async fn a_commit_that_outlives_the_deadline_is_waited_for() {
 }
 
 /// A scan whose caller gave up while it waited in the queue is not decided:
-/// the caller was told the outcome is unknown, and its retry counts.
+/// the caller was told the outcome is unknown, and its retry counts. Here
+/// the registry's call deadline ran out; a scanner's shorter one too.
 #[tokio::test(start_paused = true)]
 async fn a_scan_abandoned_in_the_queue_is_not_decided() {
     let p = pass(Some(3));
@@ -357,6 +358,29 @@ async fn a_scan_abandoned_in_the_queue_is_not_decided() {
     assert!(
         granted(&retry) && !retry.replayed && retry.uses == Some(2),
         "{retry:?}"
+    );
+
+    // A scanner that waits 100 ms, queued behind a held commit.
+    store.set_mode(CommitMode::Hold);
+    let held = {
+        let registry = registry.clone();
+        tokio::spawn(async move { registry.scan(p.id, scan("a3")).await })
+    };
+    wait_until("a3's commit is held", || store.commits_started() == 3).await;
+    let wait = Duration::from_millis(100);
+    let impatient = registry.scan_within(p.id, scan("a4"), Some(wait)).await;
+    assert!(
+        matches!(impatient, Err(ScanError::Timeout(d)) if d == wait),
+        "{impatient:?}"
+    );
+    store.release();
+    let a3 = held.await.expect("join");
+    assert!(matches!(&a3, Ok(o) if granted(o)), "{a3:?}");
+    let shown = registry.pass(p.id).await.expect("read").expect("known");
+    assert_eq!(
+        (shown.uses, store.commits_started()),
+        (3, 3),
+        "a4 not decided"
     );
 }
 
