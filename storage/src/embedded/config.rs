@@ -22,10 +22,14 @@ pub const MAX_WAIT: Duration = Duration::ZERO;
 /// a scanner's deadline; a longer queue would only turn overload into timeouts.
 pub const QUEUE_CAPACITY: usize = 16 * MAX_BATCH;
 
-/// How long a caller waits for its commit before
+/// How long [`Store::close`](crate::Store::close) waits for the writer to
+/// commit what is queued and checkpoint, before
 /// [`StoreError::Timeout`](crate::StoreError::Timeout). A full queue drains in
-/// well under a second; five seconds means the disk is stalling.
-pub const COMMIT_TIMEOUT: Duration = Duration::from_secs(5);
+/// well under a second; five seconds means the disk is stalling. (A write
+/// waits for its answer without a deadline of its own: the writer answers
+/// every command it takes, and one it holds may still land; its caller
+/// decides how long to wait.)
+pub const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// How long a scan id is remembered, so a retry is answered with the first
 /// decision: 48 hours covers an event day plus an offline scanner that syncs
@@ -83,9 +87,9 @@ pub struct EmbeddedConfig {
     pub max_wait_us: u64,
     /// Commands queued before writes answer `Busy`. Default [`QUEUE_CAPACITY`] (4096).
     pub queue_capacity_commands: usize,
-    /// How long a write waits for its commit before `Timeout`, in
-    /// milliseconds. Default [`COMMIT_TIMEOUT`] (5 s).
-    pub commit_timeout_ms: u64,
+    /// How long a close waits for the writer before `Timeout`, in
+    /// milliseconds. Default [`CLOSE_TIMEOUT`] (5 s).
+    pub close_timeout_ms: u64,
     /// Scan ids whose scan is older than this (by the record's `at_ms`,
     /// against the wall clock) are forgotten by the writer's background
     /// sweep, in milliseconds. Default [`SCAN_ID_RETENTION`] (48 h); 0 turns
@@ -108,7 +112,7 @@ impl Default for EmbeddedConfig {
             max_batch_commands: MAX_BATCH,
             max_wait_us: MAX_WAIT.as_micros() as u64,
             queue_capacity_commands: QUEUE_CAPACITY,
-            commit_timeout_ms: COMMIT_TIMEOUT.as_millis() as u64,
+            close_timeout_ms: CLOSE_TIMEOUT.as_millis() as u64,
             scan_id_retention_ms: SCAN_ID_RETENTION.as_millis() as u64,
             sweep_interval_ms: SWEEP_INTERVAL.as_millis() as u64,
             purge_max_per_call: PURGE_MAX_PER_CALL,
@@ -128,7 +132,7 @@ impl EmbeddedConfig {
                 "queue_capacity_commands",
                 self.queue_capacity_commands as u64,
             ),
-            ("commit_timeout_ms", self.commit_timeout_ms),
+            ("close_timeout_ms", self.close_timeout_ms),
             ("sweep_interval_ms", self.sweep_interval_ms),
             ("purge_max_per_call", self.purge_max_per_call as u64),
             ("insert_max_passes", self.insert_max_passes as u64),

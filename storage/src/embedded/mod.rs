@@ -33,7 +33,7 @@ mod writer;
 mod tests;
 
 pub use config::{
-    BACKGROUND_NICE, BLOCK_CACHE_BYTES, COMMIT_TIMEOUT, EmbeddedConfig, INSERT_MAX_PASSES,
+    BACKGROUND_NICE, BLOCK_CACHE_BYTES, CLOSE_TIMEOUT, EmbeddedConfig, INSERT_MAX_PASSES,
     JOURNAL_MAX_BYTES, LIST_MAX, MAX_BATCH, MAX_WAIT, PURGE_MAX_PER_CALL, QUEUE_CAPACITY,
     SCAN_ID_RETENTION, SWEEP_INTERVAL,
 };
@@ -69,7 +69,7 @@ pub struct EmbeddedStore {
     sender: Option<SyncSender<Command>>,
     closed: AtomicBool,
     writer: Mutex<Option<JoinHandle<()>>>,
-    commit_timeout: Duration,
+    close_timeout: Duration,
     insert_max_passes: usize,
     purge_max: usize,
 }
@@ -154,14 +154,19 @@ impl EmbeddedStore {
             sender: Some(sender),
             closed: AtomicBool::new(false),
             writer: Mutex::new(Some(handle)),
-            commit_timeout: Duration::from_millis(config.commit_timeout_ms),
+            close_timeout: Duration::from_millis(config.close_timeout_ms),
             insert_max_passes: config.insert_max_passes,
             purge_max: config.purge_max_per_call,
         })
     }
 
     /// Queues a command built around a fresh reply channel and waits for its
-    /// answer, within the commit timeout.
+    /// answer. No deadline here: once queued, the command may still be
+    /// committed however long the disk stalls, so a `Timeout` would only
+    /// hide an outcome the writer will decide; the writer answers every
+    /// command it takes (committed, failed, or closed). Callers bound their
+    /// own wait (the pass actor answers its scanner at the store deadline and
+    /// keeps waiting for the outcome).
     async fn submit<T>(&self, make: impl FnOnce(Reply<T>) -> Command) -> Result<T, StoreError> {
         if self.closed.load(Ordering::Acquire) {
             return Err(StoreError::Closed);
@@ -173,12 +178,8 @@ impl EmbeddedStore {
             Err(TrySendError::Full(_)) => return Err(StoreError::Busy),
             Err(TrySendError::Disconnected(_)) => return Err(StoreError::Closed),
         }
-        match tokio::time::timeout(self.commit_timeout, rx).await {
-            Ok(Ok(answer)) => answer,
-            // The writer stopped (closed) before taking this command.
-            Ok(Err(_)) => Err(StoreError::Closed),
-            Err(_) => Err(StoreError::Timeout(self.commit_timeout)),
-        }
+        // A dropped reply: the writer stopped (closed) before taking this command.
+        rx.await.unwrap_or(Err(StoreError::Closed))
     }
 
     /// Runs a read that may touch many records off the async workers.
@@ -358,12 +359,12 @@ impl Store for EmbeddedStore {
                 .await
                 .unwrap_or(false);
         let outcome = if queued {
-            match tokio::time::timeout(self.commit_timeout, rx).await {
+            match tokio::time::timeout(self.close_timeout, rx).await {
                 Ok(Ok(answer)) => answer,
                 Ok(Err(_)) => Ok(()),
                 // Do not wait on a join that may never come: the writer stops
                 // by itself once its stalled commit ends.
-                Err(_) => return Err(StoreError::Timeout(self.commit_timeout)),
+                Err(_) => return Err(StoreError::Timeout(self.close_timeout)),
             }
         } else {
             Ok(())
