@@ -533,6 +533,13 @@ pub fn admin_error(id: PassId, e: AdminError) -> ApiError {
         AdminError::Transition(e) => ApiError::new(StatusCode::CONFLICT, "conflict", e.to_string()),
         AdminError::Annul(e) => ApiError::new(StatusCode::CONFLICT, "conflict", e.to_string()),
         AdminError::Invalid(e) => ApiError::invalid("reason", e.to_string()),
+        // The write may have been taken, and is still waited for: say so,
+        // or an operator's retry meets a 409 it cannot explain.
+        e @ (AdminError::Store(StoreError::Timeout(_)) | AdminError::Timeout(_)) => {
+            ApiError::unavailable(format!(
+                "{e}; the change may still be applied: read the pass before trying again"
+            ))
+        }
         AdminError::Store(e) => store_error(e),
         e => ApiError::unavailable(e.to_string()),
     }
@@ -617,4 +624,30 @@ pub async fn reactivate(
     body: ReasonJson,
 ) -> Result<Json<PassView>, ApiError> {
     change(s, who.0.name, id, AdminAction::Reactivate, body).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn a_change_past_its_deadline_says_it_may_still_apply() {
+        let id = PassId([7; 16]);
+        for e in [
+            AdminError::Store(StoreError::Timeout(Duration::from_secs(2))),
+            AdminError::Timeout(Duration::from_secs(5)),
+        ] {
+            let api = admin_error(id, e);
+            assert_eq!(api.status, StatusCode::SERVICE_UNAVAILABLE);
+            assert!(
+                api.message.contains("may still be applied"),
+                "{}",
+                api.message
+            );
+        }
+        let failed = admin_error(id, AdminError::Store(StoreError::Backend("disk".into())));
+        assert_eq!(failed.status, StatusCode::SERVICE_UNAVAILABLE);
+        assert!(!failed.message.contains("may still"), "{}", failed.message);
+    }
 }
