@@ -534,16 +534,14 @@ async fn write<T>(
         return outcome;
     }
     metrics::counter!("scangate_store_late_writes_total").increment(1);
-    tracing::warn!(
+    // Debug only: the caller's `unavailable` is logged where it is answered
+    // (one line per scan already), and a failure by `fail`.
+    tracing::debug!(
         ?timeout,
         "a store write outlived its deadline; answered unavailable, waiting for its outcome"
     );
     on_late();
-    let outcome = call.await;
-    if let Err(error) = &outcome {
-        tracing::warn!(%error, "the late store write failed");
-    }
-    outcome
+    call.await
 }
 
 /// A store read under its deadline; running out is a [`StoreError::Timeout`].
