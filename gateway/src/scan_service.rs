@@ -14,6 +14,7 @@ use scangate_core::token::{Claims, Keyring};
 use scangate_core::wire::{ErrorCode, ResponseBody, ScanReply, ScanRequest, WireError};
 use scangate_core::{Decision, PassId, Reason};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 /// The gateway's scan path, shared by every connection.
@@ -21,6 +22,7 @@ pub struct ScanService {
     keyring: Keyring,
     registry: Registry,
     live: Arc<Live>,
+    undecided_log: Throttle,
 }
 
 /// What the cheap, synchronous checks decided.
@@ -39,6 +41,7 @@ impl ScanService {
             keyring,
             registry,
             live,
+            undecided_log: Throttle::new(),
         }
     }
 
@@ -125,7 +128,14 @@ impl ScanService {
                 error(ErrorCode::ShuttingDown, "the gateway is shutting down")
             }
             Err(e) => {
-                tracing::warn!(pass = %claims.pass_id.short(), error = %e, "scan not decided");
+                if let Some(held_back) = self.undecided_log.admit(Instant::now()) {
+                    tracing::warn!(
+                        pass = %claims.pass_id.short(),
+                        error = %e,
+                        not_logged_since = held_back,
+                        "scan not decided"
+                    );
+                }
                 error(
                     ErrorCode::Unavailable,
                     format!("{e}; retry with the same scan id"),
@@ -183,4 +193,66 @@ pub fn error(code: ErrorCode, message: impl Into<String>) -> ResponseBody {
         code,
         message: message.into(),
     })
+}
+
+/// At most one log line a second for one kind of event: a stalled store
+/// fails thousands of scans a second, each already answered, so the log says
+/// once a second how many it did not print.
+struct Throttle {
+    since: Instant,
+    /// Milliseconds after `since` when the next line may be printed.
+    next_ms: AtomicU64,
+    held_back: AtomicU64,
+}
+
+impl Throttle {
+    fn new() -> Self {
+        Throttle {
+            since: Instant::now(),
+            next_ms: AtomicU64::new(0),
+            held_back: AtomicU64::new(0),
+        }
+    }
+
+    /// `Some(n)` when a line may be printed at `now` (`n` were held back
+    /// since the last one), `None` when this one is held back.
+    fn admit(&self, now: Instant) -> Option<u64> {
+        let now_ms = u64::try_from(now.saturating_duration_since(self.since).as_millis())
+            .unwrap_or(u64::MAX);
+        let next = self.next_ms.load(Ordering::Relaxed);
+        let mine = now_ms >= next
+            && self
+                .next_ms
+                .compare_exchange(
+                    next,
+                    now_ms.saturating_add(1_000),
+                    Ordering::Relaxed,
+                    Ordering::Relaxed,
+                )
+                .is_ok();
+        if mine {
+            Some(self.held_back.swap(0, Ordering::Relaxed))
+        } else {
+            self.held_back.fetch_add(1, Ordering::Relaxed);
+            None
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Throttle;
+    use std::time::Duration;
+
+    #[test]
+    fn the_throttle_prints_once_a_second_and_counts_the_rest() {
+        let t = Throttle::new();
+        let at = |ms: u64| t.since + Duration::from_millis(ms);
+        assert_eq!(t.admit(at(5)), Some(0));
+        assert_eq!(t.admit(at(6)), None);
+        assert_eq!(t.admit(at(900)), None);
+        assert_eq!(t.admit(at(1_005)), Some(2));
+        assert_eq!(t.admit(at(1_006)), None);
+        assert_eq!(t.admit(at(5_000)), Some(1));
+    }
 }
