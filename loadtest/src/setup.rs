@@ -133,7 +133,7 @@ pub async fn prepare(
     for &p in &pools.revoked_before {
         let invoked_ms = clock.unix_ms_now();
         admin
-            .revoke(&pools.passes[p as usize].id, REVOKE_REASON)
+            .revoke_settled(&pools.passes[p as usize].id, REVOKE_REASON)
             .await?;
         pools.revokes.push(RevokeOp {
             pass: p,
