@@ -147,6 +147,11 @@ pub trait Store: Send + Sync + 'static {
     /// `uses_after - 1` and `uses_after` is within `max_uses`; otherwise
     /// [`StoreError::Conflict`] and nothing is written. The store is the last
     /// line of defence against an over-grant, whatever the caller believed.
+    ///
+    /// A write the store has taken (queued for its writer, sent to the
+    /// cluster) may still land after its caller stops waiting, so a caller
+    /// that must know what is stored keeps awaiting the outcome (the pass
+    /// actor does, past its deadline); this holds for every write here.
     async fn commit_scan(&self, record: ScanRecord) -> Result<(), StoreError>;
 
     /// Applies an admin change atomically: the pass's status becomes
