@@ -27,7 +27,7 @@ use scangate_core::{AuditRecord, Pass, PassId, ScanId, ScanRecord, Status};
 
 /// The on-disk format this build reads and writes. Bump it on any change to
 /// the table above, to the encoded types or to the redo log; `open` refuses
-/// other versions, except that it upgrades [`FORMAT_UPGRADABLE`] in place.
+/// other versions, except that it upgrades `FORMAT_UPGRADABLE` (2) in place.
 /// 3: writes go through the redo log (`redo/`), which a format-2 build would
 /// ignore, losing acknowledged grants; the tables are as in 2.
 pub const FORMAT_VERSION: u32 = 3;
