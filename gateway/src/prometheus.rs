@@ -125,6 +125,10 @@ fn describe() {
         "Store writes that outlived the store deadline: answered unavailable, then waited for"
     );
     describe_counter!(
+        "scangate_scan_errors_total",
+        "Scans answered with an error instead of a decision, by code (invalid_request, unavailable, shutting_down, scan_id_conflict)"
+    );
+    describe_counter!(
         "scangate_scans_abandoned_total",
         "Scans whose caller gave up while they waited in their pass's queue; not decided"
     );

@@ -3,7 +3,7 @@
 
 use crate::config::{QuicLimits, READ_CHUNK_BYTES};
 use crate::ratelimit::{Bucket, Limiter};
-use crate::scan_service::{Precheck, ScanService, error};
+use crate::scan_service::{Precheck, ScanService, counted_error, error};
 use bytes::{Buf, BytesMut};
 use metrics::{counter, gauge};
 use quinn::{Connection, Endpoint, RecvStream, SendStream, VarInt};
@@ -362,7 +362,7 @@ impl Stream {
             return;
         }
         if self.listener.shutdown.is_cancelled() {
-            let body = error(
+            let body = counted_error(
                 ErrorCode::ShuttingDown,
                 "the gateway is shutting down; retry elsewhere with the same scan id",
             );

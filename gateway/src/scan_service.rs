@@ -7,7 +7,7 @@
 use crate::gate_label::Gate;
 use crate::live::{Live, Sample};
 use crate::ratelimit::Bucket;
-use metrics::histogram;
+use metrics::{counter, histogram};
 use scangate_actors::{Registry, Scan, ScanError};
 use scangate_core::pass::{EVENT_MAX_BYTES, GATE_MAX_BYTES, check_name};
 use scangate_core::token::{Claims, Keyring};
@@ -60,10 +60,10 @@ impl ScanService {
                 None => Ok(()),
             })
         {
-            return Precheck::Answer(error(ErrorCode::InvalidRequest, e.to_string()));
+            return Precheck::Answer(counted_error(ErrorCode::InvalidRequest, e.to_string()));
         }
         if req.timeout_ms == Some(0) {
-            return Precheck::Answer(error(
+            return Precheck::Answer(counted_error(
                 ErrorCode::InvalidRequest,
                 "timeout_ms must be at least 1 (or absent)",
             ));
@@ -79,7 +79,7 @@ impl ScanService {
         // can decide nothing: say so at once (the cause is in the log and on
         // /readyz) rather than start an actor whose commit must fail.
         if self.registry.store_failure().is_some() {
-            return Precheck::Answer(error(
+            return Precheck::Answer(counted_error(
                 ErrorCode::Unavailable,
                 "this gateway's store has failed and records nothing until it is restarted; \
                  retry with the same scan id on another gateway",
@@ -120,12 +120,12 @@ impl ScanService {
                     replayed: out.replayed,
                 })
             }
-            Err(ScanError::ScanIdConflict) => error(
+            Err(ScanError::ScanIdConflict) => counted_error(
                 ErrorCode::ScanIdConflict,
                 format!("scan id {} was already used for another pass", req.scan_id),
             ),
             Err(ScanError::ShuttingDown) => {
-                error(ErrorCode::ShuttingDown, "the gateway is shutting down")
+                counted_error(ErrorCode::ShuttingDown, "the gateway is shutting down")
             }
             Err(e) => {
                 if let Some(held_back) = self.undecided_log.admit(Instant::now()) {
@@ -136,7 +136,7 @@ impl ScanService {
                         "scan not decided"
                     );
                 }
-                error(
+                counted_error(
                     ErrorCode::Unavailable,
                     format!("{e}; retry with the same scan id"),
                 )
@@ -193,6 +193,14 @@ pub fn error(code: ErrorCode, message: impl Into<String>) -> ResponseBody {
         code,
         message: message.into(),
     })
+}
+
+/// An error answer to a scan, counted in `scangate_scan_errors_total{code}`:
+/// a scan answered with an error is not a decision, so it is not in
+/// `scangate_scans_total`, and its log line is throttled.
+pub fn counted_error(code: ErrorCode, message: impl Into<String>) -> ResponseBody {
+    counter!("scangate_scan_errors_total", "code" => code.as_str()).increment(1);
+    error(code, message)
 }
 
 /// At most one log line a second for one kind of event: a stalled store

@@ -111,6 +111,8 @@ async fn counters_move_by_exactly_what_the_scans_did() {
         scan(&s, "NOT-A-TOKEN", "south", None).await.decision,
         Decision::Denied(Reason::Malformed)
     );
+    // No gate: an error, not a decision.
+    assert!(common::try_scan(&s, unlimited, "", None).await.is_err());
     let after = Scrape::take(&gw).await;
     for histogram in [
         "scangate_scan_seconds",
@@ -144,6 +146,11 @@ async fn counters_move_by_exactly_what_the_scans_did() {
         3.0,
         "nothing else was counted"
     );
+    assert_eq!(
+        d("scangate_scan_errors_total", &[("code", "invalid_request")]),
+        1.0
+    );
+    assert_eq!(d("scangate_scan_errors_total", &[]), 1.0);
     // Only scans that reach an actor are timed; both land in the +Inf bucket.
     assert_eq!(d("scangate_scan_seconds_count", &[]), 2.0);
     assert_eq!(d("scangate_scan_seconds_bucket", &[("le", "+Inf")]), 2.0);
