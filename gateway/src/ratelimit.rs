@@ -20,7 +20,7 @@ struct BucketState {
 }
 
 impl Bucket {
-    fn new(limit: &RateLimit, now: Instant) -> Self {
+    pub(crate) fn new(limit: &RateLimit, now: Instant) -> Self {
         Bucket {
             state: Mutex::new(BucketState {
                 tokens: f64::from(limit.burst),

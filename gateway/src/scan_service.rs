@@ -4,6 +4,7 @@
 //! decision, reason and bounded gate label) and in the live dashboard's
 //! aggregate.
 
+use crate::config::RateLimit;
 use crate::gate_label::Gate;
 use crate::live::{Live, Sample};
 use crate::ratelimit::Bucket;
@@ -41,7 +42,7 @@ impl ScanService {
             keyring,
             registry,
             live,
-            undecided_log: Throttle::new(),
+            undecided_log: Throttle::new(Instant::now()),
         }
     }
 
@@ -205,19 +206,21 @@ pub fn counted_error(code: ErrorCode, message: impl Into<String>) -> ResponseBod
 
 /// At most one log line a second for one kind of event: a stalled store
 /// fails thousands of scans a second, each already answered, so the log says
-/// once a second how many it did not print.
+/// once a second how many it did not print. A token bucket of one per second.
 struct Throttle {
-    since: Instant,
-    /// Milliseconds after `since` when the next line may be printed.
-    next_ms: AtomicU64,
+    bucket: Bucket,
     held_back: AtomicU64,
 }
 
 impl Throttle {
-    fn new() -> Self {
+    fn new(now: Instant) -> Self {
+        let once_a_second = RateLimit {
+            scans_per_s: 1,
+            burst: 1,
+            ..RateLimit::default()
+        };
         Throttle {
-            since: Instant::now(),
-            next_ms: AtomicU64::new(0),
+            bucket: Bucket::new(&once_a_second, now),
             held_back: AtomicU64::new(0),
         }
     }
@@ -225,20 +228,7 @@ impl Throttle {
     /// `Some(n)` when a line may be printed at `now` (`n` were held back
     /// since the last one), `None` when this one is held back.
     fn admit(&self, now: Instant) -> Option<u64> {
-        let now_ms = u64::try_from(now.saturating_duration_since(self.since).as_millis())
-            .unwrap_or(u64::MAX);
-        let next = self.next_ms.load(Ordering::Relaxed);
-        let mine = now_ms >= next
-            && self
-                .next_ms
-                .compare_exchange(
-                    next,
-                    now_ms.saturating_add(1_000),
-                    Ordering::Relaxed,
-                    Ordering::Relaxed,
-                )
-                .is_ok();
-        if mine {
+        if self.bucket.try_take(now) {
             Some(self.held_back.swap(0, Ordering::Relaxed))
         } else {
             self.held_back.fetch_add(1, Ordering::Relaxed);
@@ -250,17 +240,18 @@ impl Throttle {
 #[cfg(test)]
 mod tests {
     use super::Throttle;
-    use std::time::Duration;
+    use std::time::{Duration, Instant};
 
     #[test]
     fn the_throttle_prints_once_a_second_and_counts_the_rest() {
-        let t = Throttle::new();
-        let at = |ms: u64| t.since + Duration::from_millis(ms);
+        let start = Instant::now();
+        let t = Throttle::new(start);
+        let at = |ms: u64| start + Duration::from_millis(ms);
         assert_eq!(t.admit(at(5)), Some(0));
         assert_eq!(t.admit(at(6)), None);
         assert_eq!(t.admit(at(900)), None);
-        assert_eq!(t.admit(at(1_005)), Some(2));
-        assert_eq!(t.admit(at(1_006)), None);
+        assert_eq!(t.admit(at(1_010)), Some(2));
+        assert_eq!(t.admit(at(1_011)), None);
         assert_eq!(t.admit(at(5_000)), Some(1));
     }
 }
