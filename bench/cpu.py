@@ -1,0 +1,125 @@
+"""bench/cpu's arithmetic: one run's JSON line, a progress line, the table.
+
+  cpu.py record LABEL LOAD_JSON METRICS CLK_TCK C0 C1 S0 S1 W0 W1 D0 D1
+  cpu.py line JSON_LINE
+  cpu.py table RUNS_JSONL
+
+The table gives each variant's medians over its runs and, with two
+variants, the median and range of the per-pair ratios B / A (run k of A is
+paired with run k of B, the two run back to back): on a host whose CPU time
+moves by 10-20 % between runs, a difference counts only when the whole range
+of ratios lies on one side of 1.
+"""
+import json
+import re
+import statistics
+import sys
+
+
+def scan_seconds_quantile(metrics_text, q):
+    """The upper bound (ms) of the scangate_scan_seconds bucket holding quantile q."""
+    buckets = []
+    for m in re.finditer(r'^scangate_scan_seconds_bucket\{le="([^"]+)"\} (\d+)', metrics_text, re.M):
+        le = float("inf") if m.group(1) == "+Inf" else float(m.group(1))
+        buckets.append((le, int(m.group(2))))
+    if not buckets or buckets[-1][1] == 0:
+        return None
+    total = buckets[-1][1]
+    for le, count in buckets:
+        if count >= q * total:
+            return le * 1000
+    return None
+
+
+def record(label, load_json, metrics, clk_tck, c0, c1, s0, s1, w0, w1, d0, d1):
+    """One run as a JSON object: the tool's summary and the window's figures."""
+    with open(load_json) as f:
+        load = json.load(f)
+    with open(metrics) as f:
+        metrics_text = f.read()
+    scans = int(s1) - int(s0)
+    per = max(scans, 1)
+    cpu_s = (int(c1) - int(c0)) / int(clk_tck)
+    return {
+        "label": label,
+        "offered_per_s": load.get("offered_per_s"),
+        "scans_per_s": load.get("scans_per_s"),
+        "p50_ms": load.get("p50_ms"),
+        "p99_ms": load.get("p99_ms"),
+        "verdict": load.get("verdict"),
+        "gateway_scan_p99_ms": scan_seconds_quantile(metrics_text, 0.99),
+        "window_scans": scans,
+        "window_cpu_s": cpu_s,
+        "cpu_us_per_scan": 1e6 * cpu_s / per,
+        "switches_per_scan": (int(w1) - int(w0)) / per,
+        "datagrams_per_scan": (int(d1) - int(d0)) / per,
+    }
+
+
+def line(r):
+    """One run, one line of text."""
+    return (
+        f"{r['scans_per_s']:.0f}/s of {r['offered_per_s']:.0f}, p50 {r['p50_ms']} ms, p99 {r['p99_ms']} ms, "
+        f"{r['verdict']}; {r['cpu_us_per_scan']:.1f} us CPU, {r['switches_per_scan']:.2f} switches, "
+        f"{r['datagrams_per_scan']:.2f} datagrams per scan"
+    )
+
+
+COLUMNS = [
+    ("gateway CPU µs / scan", "cpu_us_per_scan", "{:.1f}"),
+    ("switches / scan", "switches_per_scan", "{:.2f}"),
+    ("datagrams / scan", "datagrams_per_scan", "{:.2f}"),
+    ("achieved / s", "scans_per_s", "{:.0f}"),
+    ("tool p99 ms", "p99_ms", "{:.1f}"),
+    ("gateway scan p99 ≤ ms", "gateway_scan_p99_ms", "{:g}"),
+]
+
+
+def table(path):
+    """The markdown table of a runs file."""
+    with open(path) as f:
+        runs = [json.loads(l) for l in f if l.strip().startswith("{")]
+    labels = sorted({r["label"] for r in runs})
+    by = {label: [r for r in runs if r["label"] == label] for label in labels}
+    failed = [r for r in runs if r.get("verdict") not in ("pass", "skipped")]
+    head = "| | " + " | ".join(label + (" (runs)" if len(by[label]) > 1 else "") for label in labels)
+    if len(labels) == 2:
+        head += " | B / A, median of pairs (range)"
+    print(head + " |")
+    print("| --- " * (len(labels) + 1 + (len(labels) == 2)) + "|")
+    for name, key, fmt in COLUMNS:
+        cells = []
+        for label in labels:
+            values = [r[key] for r in by[label] if r.get(key) is not None]
+            med = fmt.format(statistics.median(values)) if values else "–"
+            each = " / ".join(fmt.format(v) for v in values)
+            cells.append(f"**{med}** ({each})" if len(values) > 1 else med)
+        row = f"| {name} | " + " | ".join(cells)
+        if len(labels) == 2:
+            pairs = [
+                b[key] / a[key]
+                for a, b in zip(by["A"], by["B"])
+                if a.get(key) and b.get(key) is not None
+            ]
+            row += (
+                f" | {statistics.median(pairs):.2f} ({min(pairs):.2f}–{max(pairs):.2f})" if pairs else " | –"
+            )
+        print(row + " |")
+    if failed:
+        print(f"\n{len(failed)} run(s) did not pass the checker: {[r['verdict'] for r in failed]}")
+
+
+def main():
+    cmd, args = sys.argv[1], sys.argv[2:]
+    if cmd == "record":
+        print(json.dumps(record(*args)))
+    elif cmd == "line":
+        print(line(json.loads(args[0])))
+    elif cmd == "table":
+        table(args[0])
+    else:
+        sys.exit(f"unknown command {cmd!r}: record, line or table")
+
+
+if __name__ == "__main__":
+    main()
