@@ -14,18 +14,10 @@
 //! Idle actors are found here too: one sweep task per registry
 //! ([`sweep_idle`]) asks the actors whose queue has admitted nothing for
 //! `idle_stop` to stop, instead of every actor keeping a timer task.
-//!
-//! An actor whose pass let it go (spent or idle) waits here as a *spare*,
-//! at most [`SPARE_ACTORS`] of them, and serves the next pass started,
-//! instead of stopping and a new one being spawned: a ractor actor's start
-//! and stop (four channels, a task) were 5–9 % of the gateway's samples
-//! under a gate's first scans. A slot names its actor by the pass's queue,
-//! which is new for every pass an actor serves, so a stale handle never
-//! matches the same actor serving the pass again.
 
 use crate::pass_actor::PassMsg;
 use crate::queue::Queue;
-use ractor::ActorRef;
+use ractor::{ActorId, ActorRef};
 use scangate_core::PassId;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -51,11 +43,6 @@ const SWEEP_MIN_INTERVAL: Duration = Duration::from_millis(1);
 /// room (and give their memory back, ~9 KB each) within a second or two,
 /// instead of new passes being answered `busy` until `idle_stop` has passed.
 pub(crate) const PRESSURE_IDLE_STOP: Duration = Duration::from_secs(1);
-
-/// Spare actors kept for the next passes started (~7 KB each, so at most
-/// ~7 MiB): enough for the actors a sweep tick or a second of spent
-/// single-use passes lets go, while passes keep starting.
-pub(crate) const SPARE_ACTORS: usize = 1024;
 
 /// What a live pass is reached through.
 #[derive(Debug, Clone)]
@@ -114,17 +101,9 @@ impl Shard {
     }
 }
 
-/// Actors serving no pass, for the next passes started.
-#[derive(Default)]
-struct Spares {
-    actors: Vec<ActorRef<PassMsg>>,
-    closed: bool,
-}
-
 /// The map of live actors, shared by the registry and every actor.
 pub(crate) struct Directory {
     shards: Box<[Mutex<Shard>]>,
-    spares: Mutex<Spares>,
     /// Slots taken (starting or live) in all shards; at most `max_live`.
     taken: AtomicUsize,
     max_live: usize,
@@ -140,7 +119,6 @@ impl Directory {
     pub(crate) fn new(max_live: usize) -> Arc<Self> {
         Arc::new(Directory {
             shards: (0..SHARDS).map(|_| Mutex::default()).collect(),
-            spares: Mutex::default(),
             taken: AtomicUsize::new(0),
             max_live,
             live: AtomicUsize::new(0),
@@ -231,60 +209,31 @@ impl Directory {
         })
     }
 
-    /// Forgets the actor serving the pass through `queue` (it stopped, is
-    /// stopping or let the pass go). A newer actor of the same pass, or the
-    /// same actor serving the pass again, has another queue and is left alone.
-    pub(crate) fn forget(&self, id: PassId, queue: &Arc<Queue>) {
+    /// Forgets `actor` as the pass's actor (it stopped or is stopping). A
+    /// newer actor of the same pass is left alone.
+    pub(crate) fn forget(&self, id: PassId, actor: ActorId) {
         let mut shard = self.shard(id);
-        if matches!(shard.map.get(&id), Some(Slot::Live(h)) if Arc::ptr_eq(&h.queue, queue)) {
+        if matches!(shard.map.get(&id), Some(Slot::Live(h)) if h.actor.get_id() == actor) {
             self.remove(&mut shard, id);
         }
     }
 
-    /// A spare actor for a pass being started, if one is waiting.
-    pub(crate) fn take_spare(&self) -> Option<ActorRef<PassMsg>> {
-        lock(&self.spares).actors.pop()
-    }
-
-    /// Keeps `actor`, which serves no pass now, for the next pass started;
-    /// false (the actor should stop) if [`SPARE_ACTORS`] are waiting or the
-    /// registry is shutting down.
-    pub(crate) fn put_spare(&self, actor: ActorRef<PassMsg>) -> bool {
-        let mut spares = lock(&self.spares);
-        if spares.closed || spares.actors.len() >= SPARE_ACTORS {
-            return false;
-        }
-        spares.actors.push(actor);
-        true
-    }
-
-    /// The spare actors waiting now.
-    #[cfg(test)]
-    pub(crate) fn spares(&self) -> Vec<ActorRef<PassMsg>> {
-        lock(&self.spares).actors.clone()
-    }
-
-    /// Takes no more work and returns every live actor, to be drained, and
-    /// every spare one, to be stopped. A start racing the close finds its
-    /// shard closed when it finishes and stops its actor
-    /// ([`StartGuard::finish`]); an actor letting its pass go after the
-    /// close stops instead of waiting as a spare.
-    pub(crate) fn close(&self) -> (Vec<Handle>, Vec<ActorRef<PassMsg>>) {
+    /// Takes no more work and returns every live actor, to be drained. A
+    /// start racing the close finds its shard closed when it finishes and
+    /// stops its actor ([`StartGuard::finish`]).
+    pub(crate) fn close(&self) -> Vec<Handle> {
         let mut live = Vec::new();
         for shard in self.shards.iter() {
             let mut shard = lock(shard);
             shard.closed = true;
             live.extend(shard.live(|_| true));
         }
-        let mut spares = lock(&self.spares);
-        spares.closed = true;
-        (live, std::mem::take(&mut spares.actors))
+        live
     }
 
-    /// Counts an actor started for pass `id` with `queue`; the guard, kept in
-    /// the actor's state, undoes it (and forgets the actor) when the actor
-    /// lets the pass go or is gone, however it ended.
-    pub(crate) fn actor_started(self: &Arc<Self>, id: PassId, queue: Arc<Queue>) -> LiveGuard {
+    /// Counts a started actor; the guard, kept in the actor's state, undoes
+    /// it (and forgets the actor) when the actor is gone, however it ended.
+    pub(crate) fn actor_started(self: &Arc<Self>, id: PassId, actor: ActorId) -> LiveGuard {
         let live = self.live.fetch_add(1, Ordering::AcqRel) + 1;
         self.started.fetch_add(1, Ordering::Relaxed);
         metrics::counter!("scangate_actors_started_total").increment(1);
@@ -292,7 +241,7 @@ impl Directory {
         LiveGuard {
             directory: Arc::clone(self),
             id,
-            queue,
+            actor,
         }
     }
 
@@ -378,11 +327,10 @@ pub(crate) async fn sweep_idle(directory: Weak<Directory>, idle_stop: Duration) 
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Closed;
 
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    // A panic while holding one of these locks leaves the data consistent
-    // (every critical section is a single insert, remove, push or pop), so
-    // keep going.
-    mutex.lock().unwrap_or_else(|e| e.into_inner())
+fn lock(shard: &Mutex<Shard>) -> MutexGuard<'_, Shard> {
+    // A panic while holding this lock leaves the map consistent (every
+    // critical section is a single insert or remove), so keep going.
+    shard.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// The right, and the duty, to start one pass's actor.
@@ -429,12 +377,12 @@ impl Drop for StartGuard {
 pub(crate) struct LiveGuard {
     directory: Arc<Directory>,
     id: PassId,
-    queue: Arc<Queue>,
+    actor: ActorId,
 }
 
 impl Drop for LiveGuard {
     fn drop(&mut self) {
-        self.directory.forget(self.id, &self.queue);
+        self.directory.forget(self.id, self.actor);
         let live = self.directory.live.fetch_sub(1, Ordering::AcqRel) - 1;
         metrics::gauge!("scangate_actors_live").set(live as f64);
         if live == 0 {

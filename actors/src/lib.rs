@@ -28,7 +28,6 @@
 //! - [`clock`]: the wall clock decisions are taken with.
 //!
 //! Metrics (through the `metrics` facade): `scangate_actors_started_total`,
-//! `scangate_actors_spawned_total` (the starts no spare actor took),
 //! `scangate_actors_live`, and `scangate_busy_total{cause}` with `cause` one
 //! of `actors` (actor table full), `queue` (a pass's queue full), `store`
 //! (the store's commit queue full), `restart` (the pass's actor stopped twice

@@ -9,18 +9,13 @@
 //! the next request. When the store fails, the actor answers with the error,
 //! closes its queue and stops; the next request starts a fresh actor from the
 //! store's state, never from this one's memory.
-//!
-//! An actor whose pass lets it go (spent, or idle) forgets the pass and
-//! waits as a spare in the directory for the next pass started, instead of
-//! stopping; it serves one pass at a time, and a request is handled only if
-//! its ticket is for the queue of the pass it serves now.
 
 use crate::clock::now_ms;
 use crate::directory::{Directory, Handle, LiveGuard};
 use crate::error::{AdminError, ScanError};
 use crate::queue::{Queue, Ticket};
 use crate::request::{AdminChange, AnnulRequest, Scan, ScanOutcome};
-use ractor::{Actor, ActorProcessingErr, ActorRef, MessagingErr, RpcReplyPort, SpawnErr};
+use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort, SpawnErr};
 use scangate_core::pass::{self, REASON_MAX_BYTES, check_len};
 use scangate_core::rules::{self, AnnulRefusal, Change, ScanContext};
 use scangate_core::{AdminAction, AuditRecord, Pass, Reason, ScanRecord};
@@ -30,11 +25,9 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;
 
-/// A request to a pass's actor. Every request but the hand-over of a pass
-/// and the idle check carries the [`Ticket`] that bounds the mailbox.
+/// A request to a pass's actor. Every request but the actor's own idle check
+/// carries the [`Ticket`] that bounds the mailbox.
 pub(crate) enum PassMsg {
-    /// Serve this pass (sent to a spare actor, see [`start`]).
-    Serve(Box<Args>),
     /// Decide a scan.
     Scan {
         scan: Scan,
@@ -77,54 +70,28 @@ pub(crate) struct Settings {
     pub(crate) recheck_after: Option<Duration>,
 }
 
-/// Starts the actor of `pass`, freshly loaded from the store: a spare actor
-/// if one waits, else a new one.
+/// Starts the actor of `pass`, freshly loaded from the store.
 ///
-/// A new actor's `pre_start` does no I/O and never waits, so this completes
-/// in one poll: a caller cancelled around it cannot leave an actor running
-/// unregistered.
-pub(crate) async fn start(pass: Pass, settings: Settings) -> Result<Handle, SpawnErr> {
+/// `pre_start` does no I/O and never waits, so this completes in one poll:
+/// a caller cancelled around it cannot leave an actor running unregistered.
+pub(crate) async fn spawn(pass: Pass, settings: Settings) -> Result<Handle, SpawnErr> {
     let queue = Arc::new(Queue::new(settings.directory.clock_ms()));
-    let mut args = Args {
+    let args = Args {
         pass,
         settings,
         queue: Arc::clone(&queue),
     };
-    while let Some(actor) = args.settings.directory.take_spare() {
-        match actor.cast(PassMsg::Serve(Box::new(args))) {
-            Ok(()) => return Ok(Handle { actor, queue }),
-            // It stopped meanwhile (the registry shutting down): the next one.
-            Err(MessagingErr::SendErr(PassMsg::Serve(back))) => args = *back,
-            Err(_) => {
-                return Err(SpawnErr::StartupFailed(
-                    "a spare pass actor refused its pass".into(),
-                ));
-            }
-        }
-    }
     // The join handle is not needed: the directory tracks the actor's life.
     let (actor, _join) = Actor::spawn(None, PassActor, args).await?;
-    metrics::counter!("scangate_actors_spawned_total").increment(1);
     Ok(Handle { actor, queue })
 }
 
 struct PassActor;
 
-/// A pass for an actor to serve.
-pub(crate) struct Args {
+struct Args {
     pass: Pass,
     settings: Settings,
     queue: Arc<Queue>,
-}
-
-/// An actor serves one pass at a time, or waits as a spare.
-// A spare's slot is as large as a serving one's: the state is kept in place
-// rather than boxed, since actors serve far more often than they wait, and
-// boxing would cost an allocation per pass started.
-#[expect(clippy::large_enum_variant, reason = "see above")]
-enum Slot {
-    Serving(State),
-    Spare,
 }
 
 struct State {
@@ -140,107 +107,38 @@ struct State {
 
 impl Actor for PassActor {
     type Msg = PassMsg;
-    type State = Slot;
+    type State = State;
     type Arguments = Args;
 
     async fn pre_start(
         &self,
-        _myself: ActorRef<PassMsg>,
-        args: Args,
-    ) -> Result<Slot, ActorProcessingErr> {
-        Ok(Slot::Serving(State::new(args)))
-    }
-
-    async fn handle(
-        &self,
         myself: ActorRef<PassMsg>,
-        message: PassMsg,
-        slot: &mut Slot,
-    ) -> Result<(), ActorProcessingErr> {
-        match (message, &mut *slot) {
-            (PassMsg::Serve(args), Slot::Spare) => *slot = Slot::Serving(State::new(*args)),
-            (PassMsg::Serve(args), Slot::Serving(state)) => {
-                // Only a spare is handed a pass, so this cannot happen; if it
-                // did, the tickets of the pass handed over are not for this
-                // actor's queue, and its callers route to a fresh actor.
-                tracing::error!(
-                    serving = %state.pass.id.short(),
-                    handed = %args.pass.id.short(),
-                    "a pass actor already serving a pass was handed another; ignored"
-                );
-            }
-            (PassMsg::IdleCheck { idle_ms }, Slot::Serving(state)) => {
-                if state.idle_check(idle_ms) {
-                    release(slot, &myself);
-                }
-            }
-            (PassMsg::IdleCheck { .. }, Slot::Spare) => {}
-            (request, Slot::Serving(state)) if request.is_for(&state.queue) => {
-                if state.handle(&myself, request).await {
-                    release(slot, &myself);
-                }
-            }
-            // A request for a pass this actor no longer serves: dropped
-            // unanswered, so its caller routes it to the pass's actor (as
-            // for a request left in a stopped actor's mailbox).
-            (_, _) => {}
-        }
-        Ok(())
-    }
-}
-
-impl PassMsg {
-    /// Whether this request holds a place in `queue` (the hand-over and the
-    /// idle check hold none).
-    fn is_for(&self, queue: &Arc<Queue>) -> bool {
-        match self {
-            PassMsg::Scan { ticket, .. }
-            | PassMsg::Admin { ticket, .. }
-            | PassMsg::Annul { ticket, .. }
-            | PassMsg::Get { ticket, .. } => ticket.is_for(queue),
-            PassMsg::Serve(_) | PassMsg::IdleCheck { .. } => false,
-        }
-    }
-}
-
-/// The actor's pass let it go (its queue is closed and empty): it forgets
-/// the pass and waits as a spare for the next one, or stops if enough
-/// spares wait already or the registry is shutting down.
-fn release(slot: &mut Slot, myself: &ActorRef<PassMsg>) {
-    let Slot::Serving(state) = std::mem::replace(slot, Slot::Spare) else {
-        return;
-    };
-    let directory = Arc::clone(&state.settings.directory);
-    // Forgets the pass's slot and counts the actor out of the live ones.
-    drop(state);
-    if !directory.put_spare(myself.clone()) {
-        myself.stop(Some("let go, no spare needed".into()));
-    }
-}
-
-impl State {
-    /// The state of an actor starting to serve `args.pass`.
-    fn new(args: Args) -> State {
+        args: Args,
+    ) -> Result<State, ActorProcessingErr> {
         let live = args
             .settings
             .directory
-            .actor_started(args.pass.id, Arc::clone(&args.queue));
+            .actor_started(args.pass.id, myself.get_id());
         tracing::debug!(pass = %args.pass.id.short(), uses = args.pass.uses, "pass actor started");
-        State {
+        Ok(State {
             pass: args.pass,
             loaded: Instant::now(),
             settings: args.settings,
             queue: args.queue,
             failed: false,
             _live: live,
-        }
+        })
     }
 
-    /// Handles one request for this actor's pass; true if the pass lets the
-    /// actor go afterwards (spent, nothing queued).
-    async fn handle(&mut self, myself: &ActorRef<PassMsg>, request: PassMsg) -> bool {
-        // Business outcomes and store failures are both answered as values.
-        match request {
+    async fn handle(
+        &self,
+        myself: ActorRef<PassMsg>,
+        message: PassMsg,
+        state: &mut State,
+    ) -> Result<(), ActorProcessingErr> {
+        // Business outcomes and store failures are both answered as values;
+        // an `Err` here would only stop the actor without answering.
+        match message {
             PassMsg::Scan {
                 scan,
                 reply,
@@ -253,19 +151,18 @@ impl State {
                     // now would spend the time, and maybe a use, on no one.
                     metrics::counter!("scangate_scans_abandoned_total").increment(1);
                     drop(ticket);
-                    return false;
+                    return Ok(());
                 }
                 let mut reply = Reply::new(reply);
                 // Boxed, so a live actor's resting task holds a pointer
                 // rather than room for the largest request's future.
-                let answer = Box::pin(self.scan(scan, &mut reply)).await;
-                self.stop_if_failed(myself);
+                let answer = Box::pin(state.scan(scan, &mut reply)).await;
+                state.stop_if_failed(&myself);
                 // Settle whether this actor stays before answering, so a scan
-                // the caller sends after this answer never races the release.
+                // the caller sends after this answer never races the stop.
                 drop(ticket);
-                let spent = self.spent_and_closed();
+                state.stop_if_spent(&myself);
                 reply.send(answer);
-                spent
             }
             PassMsg::Admin {
                 change,
@@ -273,11 +170,10 @@ impl State {
                 ticket,
             } => {
                 let mut reply = Reply::new(reply);
-                let answer = Box::pin(self.admin(change, &mut reply)).await;
-                self.stop_if_failed(myself);
+                let answer = Box::pin(state.admin(change, &mut reply)).await;
+                state.stop_if_failed(&myself);
                 reply.send(answer);
                 drop(ticket);
-                false
             }
             PassMsg::Annul {
                 request,
@@ -285,22 +181,22 @@ impl State {
                 ticket,
             } => {
                 let mut reply = Reply::new(reply);
-                let answer = Box::pin(self.annul(request, &mut reply)).await;
-                self.stop_if_failed(myself);
+                let answer = Box::pin(state.annul(request, &mut reply)).await;
+                state.stop_if_failed(&myself);
                 reply.send(answer);
                 drop(ticket);
-                false
             }
             PassMsg::Get { reply, ticket } => {
-                let _ = reply.send(self.pass.clone());
+                let _ = reply.send(state.pass.clone());
                 drop(ticket);
-                false
             }
-            // Not requests for the pass (see `PassActor::handle`).
-            PassMsg::Serve(_) | PassMsg::IdleCheck { .. } => false,
+            PassMsg::IdleCheck { idle_ms } => state.idle_check(&myself, idle_ms),
         }
+        Ok(())
     }
+}
 
+impl State {
     /// Scan: decide, make durable, then apply and answer.
     ///
     /// Retries need no lookup of their own: the store refuses a scan id it
@@ -575,31 +471,27 @@ impl State {
         }
     }
 
-    /// Closes the queue when the pass can no longer be granted (used up,
-    /// revoked, expired) and nothing is queued; true if so, and the actor
-    /// lets the pass go at once: a single-use ticket's actor does not linger
-    /// for `idle_stop` after its one grant. A later scan starts a fresh
-    /// actor from the store, like after an idle stop.
-    fn spent_and_closed(&self) -> bool {
-        let spent = !self.failed && self.pass.is_spent(now_ms()) && self.queue.close_if_empty();
-        if spent {
-            tracing::debug!(pass = %self.pass.id.short(), "pass spent, letting its actor go");
+    /// Stops at once when the pass can no longer be granted (used up,
+    /// revoked, expired) and nothing is queued: a single-use ticket's actor
+    /// (~9 KB) does not linger for `idle_stop` after its one grant. A later
+    /// scan starts a fresh actor from the store, like after an idle stop.
+    fn stop_if_spent(&self, myself: &ActorRef<PassMsg>) {
+        if !self.failed && self.pass.is_spent(now_ms()) && self.queue.close_if_empty() {
+            tracing::debug!(pass = %self.pass.id.short(), "pass spent, stopping its actor");
+            myself.stop(Some("spent".into()));
         }
-        spent
     }
 
-    /// Closes the queue when nothing was admitted for `idle_ms` and nothing
-    /// is queued; true if so, and the actor lets the pass go.
-    fn idle_check(&self, idle_ms: u64) -> bool {
+    /// Stops when nothing was admitted for `idle_ms` and nothing is queued.
+    fn idle_check(&self, myself: &ActorRef<PassMsg>, idle_ms: u64) {
         let idle_for = self.queue.idle_ms(self.settings.directory.clock_ms());
         // Closing only succeeds with nothing queued or being sent, so no
         // request is lost: later senders see the queue closed and start a
         // new actor.
-        let idle = idle_for >= idle_ms && self.queue.close_if_empty();
-        if idle {
-            tracing::debug!(pass = %self.pass.id.short(), "pass actor idle, letting it go");
+        if idle_for >= idle_ms && self.queue.close_if_empty() {
+            tracing::debug!(pass = %self.pass.id.short(), "pass actor idle, stopping");
+            myself.stop(Some("idle".into()));
         }
-        idle
     }
 }
 

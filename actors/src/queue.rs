@@ -91,14 +91,6 @@ impl Queue {
 #[derive(Debug)]
 pub(crate) struct Ticket(Arc<Queue>);
 
-impl Ticket {
-    /// Whether this is a place in `queue` (an actor serves one pass's
-    /// queue at a time, see `PassActor`).
-    pub(crate) fn is_for(&self, queue: &Arc<Queue>) -> bool {
-        Arc::ptr_eq(&self.0, queue)
-    }
-}
-
 impl Drop for Ticket {
     fn drop(&mut self) {
         self.0.state.fetch_sub(1, Ordering::AcqRel);

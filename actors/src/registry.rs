@@ -243,28 +243,22 @@ impl Registry {
     }
 
     /// Stops taking requests (later calls get `ShuttingDown`), lets every
-    /// actor finish the requests already queued, and stops it, and the
-    /// spare actors too. Actors still busy after `call_timeout_ms` (every
-    /// caller has given up by then) are killed; an unfinished commit is
-    /// resolved by the scanner's retry.
+    /// actor finish the requests already queued, and stops it. Actors still
+    /// busy after `call_timeout_ms` (every caller has given up by then) are
+    /// killed; an unfinished commit is resolved by the scanner's retry.
     pub async fn shutdown(&self) {
-        let (handles, spares) = self.inner.directory.close();
-        tracing::info!(
-            actors = handles.len(),
-            spares = spares.len(),
-            "draining pass actors"
-        );
-        let actors: Vec<_> = handles.into_iter().map(|h| h.actor).chain(spares).collect();
-        for actor in &actors {
+        let handles = self.inner.directory.close();
+        tracing::info!(actors = handles.len(), "draining pass actors");
+        for handle in &handles {
             // Already stopping is fine.
-            let _ = actor.drain();
+            let _ = handle.actor.drain();
         }
         let until = Instant::now() + self.inner.config.call_timeout();
-        for actor in &actors {
+        for handle in &handles {
             let left = until.saturating_duration_since(Instant::now());
-            if actor.wait(Some(left)).await.is_err() {
+            if handle.actor.wait(Some(left)).await.is_err() {
                 tracing::warn!("pass actor did not drain in time, killing it");
-                actor.kill();
+                handle.actor.kill();
             }
         }
         // Actors started concurrently with the close stop on their own.
@@ -302,7 +296,7 @@ impl Registry {
                         // Dropping the guard frees the slot for the next caller.
                         Err(e) => return Err(RouteError::Store(e)),
                     };
-                    let handle = match pass_actor::start(pass, settings.clone()).await {
+                    let handle = match pass_actor::spawn(pass, settings.clone()).await {
                         Ok(handle) => handle,
                         Err(e) => {
                             tracing::error!(error = %e, "could not start a pass actor");
@@ -347,7 +341,7 @@ impl Registry {
     /// The actor stopped (idle or failed) or is stopping: forget it so the
     /// next attempt starts a fresh one from the store.
     fn gone<R>(&self, id: PassId, handle: &Handle) -> Asked<R> {
-        self.inner.directory.forget(id, &handle.queue);
+        self.inner.directory.forget(id, handle.actor.get_id());
         Asked::Gone
     }
 

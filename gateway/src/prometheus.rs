@@ -119,10 +119,6 @@ fn describe() {
         "Loads of unknown passes answered by the negative cache"
     );
     describe_counter!("scangate_actors_started_total", "Pass actors started");
-    describe_counter!(
-        "scangate_actors_spawned_total",
-        "Pass actors spawned new, when no spare actor waited to serve the pass"
-    );
     describe_gauge!("scangate_actors_live", "Pass actors alive now");
     describe_counter!(
         "scangate_store_late_writes_total",

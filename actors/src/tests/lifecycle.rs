@@ -1,9 +1,8 @@
 //! Actor lifecycle: bounds, idle stop, restart from the store, shutdown.
 
 use super::*;
-use crate::directory::{PRESSURE_IDLE_STOP, SHARDS, SPARE_ACTORS, SWEEP_MAX_INTERVAL};
-use crate::pass_actor::{self, PassMsg};
-use crate::queue::Queue;
+use crate::directory::{PRESSURE_IDLE_STOP, SHARDS, SWEEP_MAX_INTERVAL};
+use crate::pass_actor;
 use crate::test_store::CommitMode;
 use crate::{AdminChange, AdminError, ScanError};
 use scangate_core::AdminAction;
@@ -496,25 +495,19 @@ async fn shutdown_finishes_queued_requests_then_refuses() {
     ));
 }
 
-/// What the registry gives the actors it starts, for starting them by hand.
-fn settings(registry: &Registry, store: &Arc<MemStore>) -> pass_actor::Settings {
-    pass_actor::Settings {
-        store: store.clone(),
-        directory: registry.directory().clone(),
-        store_timeout: config().store_timeout(),
-        annul_window_ms: config().annul_window_ms,
-        recheck_after: None,
-    }
-}
-
 #[tokio::test]
 async fn spawning_an_actor_does_not_touch_the_store() {
     // The registry loads; the actor only takes what it is given.
     let p = pass(None);
     let (registry, store) = setup(config(), &[]);
-    let handle = pass_actor::start(p, settings(&registry, &store))
-        .await
-        .expect("start");
+    let settings = pass_actor::Settings {
+        store: store.clone(),
+        directory: registry.directory().clone(),
+        store_timeout: config().store_timeout(),
+        annul_window_ms: config().annul_window_ms,
+        recheck_after: None,
+    };
+    let handle = pass_actor::spawn(p, settings).await.expect("spawn");
     assert_eq!(store.loads(), 0);
     assert_eq!(registry.live_actors(), 1);
     handle.actor.stop(None);
@@ -540,120 +533,6 @@ async fn a_spent_pass_lets_its_actor_go_at_once() {
     assert!(
         granted(&retry) && retry.replayed,
         "a retry still gets the first decision"
-    );
-}
-
-#[tokio::test]
-async fn an_actor_let_go_by_its_pass_serves_the_next_pass_started() {
-    let spent = pass(Some(1));
-    let next = pass(Some(2));
-    let (registry, store) = setup(config(), &[&spent, &next]);
-    assert!(granted(
-        &registry.scan(spent.id, scan("s1")).await.expect("s1")
-    ));
-    let directory = registry.directory();
-    wait_until("the spent pass let its actor go", || {
-        registry.live_actors() == 0 && directory.spares().len() == 1
-    })
-    .await;
-    let spare = directory.spares()[0].get_id();
-
-    let first = registry.scan(next.id, scan("n1")).await.expect("n1");
-    assert!(granted(&first) && first.uses == Some(1));
-    let serving = directory.live(next.id).expect("open").expect("live");
-    assert_eq!(
-        serving.actor.get_id(),
-        spare,
-        "the spare serves the new pass"
-    );
-    assert!(directory.spares().is_empty());
-    assert_eq!(store.loads(), 2, "each pass was loaded from the store");
-    let second = registry.scan(next.id, scan("n2")).await.expect("n2");
-    assert!(granted(&second) && second.uses == Some(2));
-    let again = registry.scan(spent.id, scan("s2")).await.expect("s2");
-    assert_eq!(again.decision, Decision::Denied(Reason::UsedUp));
-    assert_eq!(
-        again.uses,
-        Some(1),
-        "the spent pass starts afresh from the store"
-    );
-}
-
-#[tokio::test]
-async fn a_stale_handle_never_reaches_its_actor_serving_another_pass_or_the_same_again() {
-    let p = pass(Some(5));
-    let (registry, _store) = setup(config(), &[&p]);
-    let directory = registry.directory();
-    assert!(granted(&registry.scan(p.id, scan("a1")).await.expect("a1")));
-    let stale = directory.live(p.id).expect("open").expect("live");
-    // Idle as far as the sweep is concerned: the pass lets the actor go.
-    stale
-        .actor
-        .cast(PassMsg::IdleCheck { idle_ms: 0 })
-        .expect("cast");
-    wait_until("the idle pass let its actor go", || {
-        directory.spares().len() == 1
-    })
-    .await;
-
-    // The same actor serves the same pass again, through a new queue.
-    let second = registry.scan(p.id, scan("a2")).await.expect("a2");
-    assert!(granted(&second) && second.uses == Some(2));
-    let fresh = directory.live(p.id).expect("open").expect("live");
-    assert_eq!(fresh.actor.get_id(), stale.actor.get_id());
-    assert!(!Arc::ptr_eq(&fresh.queue, &stale.queue));
-
-    // A caller still holding the old handle finds its queue closed and
-    // forgets it: that must not forget the actor serving the pass now.
-    directory.forget(p.id, &stale.queue);
-    let live = directory.live(p.id).expect("open").expect("still live");
-    assert!(Arc::ptr_eq(&live.queue, &fresh.queue));
-
-    // A request whose ticket is for another queue is not handled.
-    let other = Arc::new(Queue::new(0));
-    let ticket = other.enter(1, 0).expect("enter");
-    let asked = fresh
-        .actor
-        .call(|reply| PassMsg::Get { reply, ticket }, None)
-        .await
-        .expect("sent");
-    assert!(
-        matches!(asked, ractor::rpc::CallResult::SenderError),
-        "answered a request for another queue: {asked:?}"
-    );
-    let third = registry.scan(p.id, scan("a3")).await.expect("a3");
-    assert!(granted(&third) && third.uses == Some(3));
-    assert_eq!(registry.live_actors(), 1, "one actor serves the pass");
-}
-
-#[tokio::test]
-async fn spare_actors_are_bounded_and_stopped_at_shutdown() {
-    let (registry, store) = setup(config(), &[]);
-    let directory = registry.directory();
-    let mut started = Vec::new();
-    for _ in 0..=SPARE_ACTORS {
-        let handle = pass_actor::start(pass(None), settings(&registry, &store))
-            .await
-            .expect("start");
-        started.push(handle.actor);
-    }
-    let kept = started
-        .iter()
-        .filter(|actor| directory.put_spare((*actor).clone()))
-        .count();
-    assert_eq!(
-        kept, SPARE_ACTORS,
-        "one actor more than the bound is refused"
-    );
-    assert_eq!(directory.spares().len(), SPARE_ACTORS);
-
-    let spare = directory.spares()[0].clone();
-    registry.shutdown().await;
-    assert_eq!(spare.get_status(), ractor::ActorStatus::Stopped);
-    assert!(directory.spares().is_empty());
-    assert!(
-        !directory.put_spare(spare),
-        "no spare is kept after shutdown"
     );
 }
 
