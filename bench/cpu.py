@@ -15,6 +15,8 @@ import re
 import statistics
 import sys
 
+from summarize import read_runs
+
 
 def scan_seconds_quantile(metrics_text, q):
     """The upper bound (ms) of the scangate_scan_seconds bucket holding quantile q."""
@@ -77,8 +79,7 @@ COLUMNS = [
 
 def table(path):
     """The markdown table of a runs file."""
-    with open(path) as f:
-        runs = [json.loads(l) for l in f if l.strip().startswith("{")]
+    runs = read_runs(path)
     labels = sorted({r["label"] for r in runs})
     by = {label: [r for r in runs if r["label"] == label] for label in labels}
     failed = [r for r in runs if r.get("verdict") not in ("pass", "skipped")]
