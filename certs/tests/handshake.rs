@@ -63,6 +63,23 @@ fn handshake(
     Err("handshake did not finish".into())
 }
 
+/// How a handshake with `pki`'s gateway at `server_name` failed.
+fn refusal(client: ClientConfig, pki: &Pki, server_name: &str) -> String {
+    let server = pki.server_config(ALPN).expect("server");
+    match handshake(client, server, server_name) {
+        Ok(_) => panic!("the handshake succeeded"),
+        Err(e) => e,
+    }
+}
+
+/// The gateway refused the client's certificate (or the lack of one).
+fn assert_certificate_refused(err: &str) {
+    assert!(
+        err.starts_with("server:") && err.to_lowercase().contains("certificate"),
+        "{err}"
+    );
+}
+
 #[test]
 fn a_scanner_with_a_good_certificate_gets_in() {
     let (_tmp, pki, _) = setup();
@@ -84,16 +101,8 @@ fn a_client_without_a_certificate_is_refused() {
     let (_tmp, pki, _) = setup();
     let ca = pki.ca_pem().expect("ca");
     let client = client_config(&ca, None, ALPN).expect("client config");
-    let err = handshake(
-        client,
-        pki.server_config(ALPN).expect("server"),
-        "localhost",
-    )
-    .expect_err("refused");
-    assert!(
-        err.starts_with("server:") && err.to_lowercase().contains("certificate"),
-        "{err}"
-    );
+    let err = refusal(client, &pki, "localhost");
+    assert_certificate_refused(&err);
 }
 
 #[test]
@@ -103,16 +112,8 @@ fn a_certificate_from_another_ca_is_refused() {
     // The client trusts our gateway, but its own certificate is from elsewhere.
     let client = client_config(&pki.ca_pem().expect("ca"), Some((&cert, &key)), ALPN)
         .expect("client config");
-    let err = handshake(
-        client,
-        pki.server_config(ALPN).expect("server"),
-        "localhost",
-    )
-    .expect_err("refused");
-    assert!(
-        err.starts_with("server:") && err.to_lowercase().contains("certificate"),
-        "{err}"
-    );
+    let err = refusal(client, &pki, "localhost");
+    assert_certificate_refused(&err);
 }
 
 #[test]
@@ -121,12 +122,7 @@ fn a_scanner_refuses_a_gateway_from_another_ca() {
     let (cert, key) = identity(&pki, "north-1");
     let client = client_config(&other.ca_pem().expect("ca"), Some((&cert, &key)), ALPN)
         .expect("client config");
-    let err = handshake(
-        client,
-        pki.server_config(ALPN).expect("server"),
-        "localhost",
-    )
-    .expect_err("refused");
+    let err = refusal(client, &pki, "localhost");
     assert!(err.starts_with("client:"), "{err}");
 }
 
@@ -136,12 +132,7 @@ fn a_wrong_server_name_is_refused() {
     let (cert, key) = identity(&pki, "north-1");
     let client =
         client_config(&pki.ca_pem().expect("ca"), Some((&cert, &key)), ALPN).expect("client");
-    let err = handshake(
-        client,
-        pki.server_config(ALPN).expect("server"),
-        "evil.example.com",
-    )
-    .expect_err("refused");
+    let err = refusal(client, &pki, "evil.example.com");
     assert!(err.starts_with("client:"), "{err}");
 }
 

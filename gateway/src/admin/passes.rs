@@ -545,86 +545,66 @@ pub fn admin_error(id: PassId, e: AdminError) -> ApiError {
     }
 }
 
-/// `POST /v1/passes/{id}/revoke`, with `{"reason": ...}`; ordered with
-/// the pass's scans through its actor, and kept in the audit log.
-#[utoipa::path(
-    post,
-    path = "/v1/passes/{id}/revoke",
-    operation_id = "revoke_pass",
-    tag = "passes",
-    params(("id" = String, Path, description = "The pass id, 32 hex digits")),
-    request_body = ReasonBody,
-    responses(
-        (status = 200, description = "Revoked: refused until reactivated; the pass as it is now", body = PassView),
-        (status = 400, description = "Not a pass id, or no reason (or one over 256 bytes)", body = ErrorBody),
-        (status = 404, description = "No such pass", body = ErrorBody),
-        (status = 409, description = "The pass's status does not allow this change", body = ErrorBody),
-        (status = 413, description = "The body is over 64 KiB", body = ErrorBody),
-    ),
-    security(("bearer" = [])),
-)]
-pub async fn revoke(
-    State(s): State<AppState>,
-    who: Who,
-    Path(id): Path<String>,
-    body: ReasonJson,
-) -> Result<Json<PassView>, ApiError> {
-    change(s, who.0.name, id, AdminAction::Revoke, body).await
+/// One `POST /v1/passes/{id}/ACTION` handler for each status change, with
+/// `{"reason": ...}`: ordered with the pass's scans through its actor, and
+/// kept in the audit log. Only the name, the action and the answer's words
+/// differ, so the handler and its OpenAPI entry are written once.
+macro_rules! status_change {
+    ($name:ident, $action:ident, $path:literal, $operation:literal, $doc:literal, $done:literal) => {
+        // utoipa reads literal doc attributes only, hence `$doc` whole.
+        #[doc = $doc]
+        #[doc = "the pass's scans through its actor, and kept in the audit log."]
+        #[utoipa::path(
+            post,
+            path = $path,
+            operation_id = $operation,
+            tag = "passes",
+            params(("id" = String, Path, description = "The pass id, 32 hex digits")),
+            request_body = ReasonBody,
+            responses(
+                (status = 200, description = $done, body = PassView),
+                (status = 400, description = "Not a pass id, or no reason (or one over 256 bytes)", body = ErrorBody),
+                (status = 404, description = "No such pass", body = ErrorBody),
+                (status = 409, description = "The pass's status does not allow this change", body = ErrorBody),
+                (status = 413, description = "The body is over 64 KiB", body = ErrorBody),
+            ),
+            security(("bearer" = [])),
+        )]
+        pub async fn $name(
+            State(s): State<AppState>,
+            who: Who,
+            Path(id): Path<String>,
+            body: ReasonJson,
+        ) -> Result<Json<PassView>, ApiError> {
+            change(s, who.0.name, id, AdminAction::$action, body).await
+        }
+    };
 }
 
-/// `POST /v1/passes/{id}/suspend`, with `{"reason": ...}`; ordered with
-/// the pass's scans through its actor, and kept in the audit log.
-#[utoipa::path(
-    post,
-    path = "/v1/passes/{id}/suspend",
-    operation_id = "suspend_pass",
-    tag = "passes",
-    params(("id" = String, Path, description = "The pass id, 32 hex digits")),
-    request_body = ReasonBody,
-    responses(
-        (status = 200, description = "Suspended: refused for now; the pass as it is now", body = PassView),
-        (status = 400, description = "Not a pass id, or no reason (or one over 256 bytes)", body = ErrorBody),
-        (status = 404, description = "No such pass", body = ErrorBody),
-        (status = 409, description = "The pass's status does not allow this change", body = ErrorBody),
-        (status = 413, description = "The body is over 64 KiB", body = ErrorBody),
-    ),
-    security(("bearer" = [])),
-)]
-pub async fn suspend(
-    State(s): State<AppState>,
-    who: Who,
-    Path(id): Path<String>,
-    body: ReasonJson,
-) -> Result<Json<PassView>, ApiError> {
-    change(s, who.0.name, id, AdminAction::Suspend, body).await
-}
-
-/// `POST /v1/passes/{id}/reactivate`, with `{"reason": ...}`; ordered with
-/// the pass's scans through its actor, and kept in the audit log.
-#[utoipa::path(
-    post,
-    path = "/v1/passes/{id}/reactivate",
-    operation_id = "reactivate_pass",
-    tag = "passes",
-    params(("id" = String, Path, description = "The pass id, 32 hex digits")),
-    request_body = ReasonBody,
-    responses(
-        (status = 200, description = "Active again; the pass as it is now", body = PassView),
-        (status = 400, description = "Not a pass id, or no reason (or one over 256 bytes)", body = ErrorBody),
-        (status = 404, description = "No such pass", body = ErrorBody),
-        (status = 409, description = "The pass's status does not allow this change", body = ErrorBody),
-        (status = 413, description = "The body is over 64 KiB", body = ErrorBody),
-    ),
-    security(("bearer" = [])),
-)]
-pub async fn reactivate(
-    State(s): State<AppState>,
-    who: Who,
-    Path(id): Path<String>,
-    body: ReasonJson,
-) -> Result<Json<PassView>, ApiError> {
-    change(s, who.0.name, id, AdminAction::Reactivate, body).await
-}
+status_change!(
+    revoke,
+    Revoke,
+    "/v1/passes/{id}/revoke",
+    "revoke_pass",
+    "`POST /v1/passes/{id}/revoke`, with `{\"reason\": ...}`; ordered with",
+    "Revoked: refused until reactivated; the pass as it is now"
+);
+status_change!(
+    suspend,
+    Suspend,
+    "/v1/passes/{id}/suspend",
+    "suspend_pass",
+    "`POST /v1/passes/{id}/suspend`, with `{\"reason\": ...}`; ordered with",
+    "Suspended: refused for now; the pass as it is now"
+);
+status_change!(
+    reactivate,
+    Reactivate,
+    "/v1/passes/{id}/reactivate",
+    "reactivate_pass",
+    "`POST /v1/passes/{id}/reactivate`, with `{\"reason\": ...}`; ordered with",
+    "Active again; the pass as it is now"
+);
 
 #[cfg(test)]
 mod tests {
