@@ -1,4 +1,5 @@
-# bench/lib.sh: what bench/compare, bench/memory and bench/scaling share.
+# bench/lib.sh: what bench/compare, bench/cpu, bench/memory and bench/scaling
+# share.
 # Sourced, never run. The caller sets `root` (the repository) and `tmp` (a
 # scratch dir on a real disk) first.
 #
@@ -55,6 +56,12 @@ start_gateway() {
     sleep 0.1
   done
   log "gateway did not become ready"; return 1
+}
+
+# metric_sum NAME: the sum of metric NAME's samples, whatever their labels,
+# on the running gateway's /metrics (0 if it has none).
+metric_sum() {
+  curl -sf "http://$http/metrics" | awk -v m="$1" '$1 ~ "^"m"([{]|$)" {s += $NF} END {printf "%d", s}'
 }
 
 # Stops the gateway (SIGTERM: drain, exit 0) and deletes its data dir.
