@@ -61,6 +61,18 @@ pub const LIST_MAX: usize = 10_000;
 /// doubles (10 → 20 ms) while its throughput stays the same.
 pub const JOURNAL_MAX_BYTES: u64 = 64 * 1024 * 1024;
 
+/// Largest memtable of the keyspaces written only when passes are issued
+/// (`passes`, `passes_by_event`; fjall's default is 64 MiB). The scan path
+/// never writes them, so nothing but issuing fills their memtables, and at
+/// 64 MiB a bulk issue left up to two of them (and the allocator's pages
+/// behind them) in memory until fjall's journal limit forced a flush: with
+/// 1M passes issued and 100k scanned in one burst the peak RSS was
+/// 978–979 MiB at 64 MiB and 841–855 MiB at 8 MiB, fjall's smallest
+/// recommended size, with no difference in CPU per scan (docs/benchmarks.md,
+/// §4, "Ninth run"). Their passes are read from table files sooner, as passes
+/// issued days before an event are anyway.
+pub const ISSUED_MEMTABLE_BYTES: u64 = 8 * 1024 * 1024;
+
 /// Nice value of fjall's flush and compaction threads (the scan path runs
 /// at 0). A flush of full memtables takes ~1 core for 3–5 s on two cores;
 /// at the same priority it took that from the scan path at the height of a

@@ -17,6 +17,7 @@
 //! `at_ms` is an i64 with its sign bit flipped, big-endian, so byte order is
 //! time order; `seq` is a store-wide u64 counter that keeps equal times apart.
 
+use super::config::ISSUED_MEMTABLE_BYTES;
 use crate::{PassState, StoreError};
 
 /// Records are encoded as every backend does (compact msgpack; the format
@@ -66,15 +67,24 @@ impl Tables {
             db.keyspace(name, KeyspaceCreateOptions::default)
                 .map_err(backend)
         };
+        // Written when passes are issued, then only read: small memtables
+        // (see `ISSUED_MEMTABLE_BYTES`). fjall keeps the size a keyspace
+        // was created with: stores created by earlier builds keep 64 MiB.
+        let issued = |name: &str| {
+            db.keyspace(name, || {
+                KeyspaceCreateOptions::default().max_memtable_size(ISSUED_MEMTABLE_BYTES)
+            })
+            .map_err(backend)
+        };
         let tables = Tables {
             meta: ks("meta")?,
-            passes: ks("passes")?,
+            passes: issued("passes")?,
             pass_state: ks("pass_state")?,
             scans: ks("scans")?,
             scan_ids: ks("scan_ids")?,
             scan_id_times: ks("scan_id_times")?,
             audit: ks("audit")?,
-            passes_by_event: ks("passes_by_event")?,
+            passes_by_event: issued("passes_by_event")?,
             event_scans: ks("event_scans")?,
             audit_times: ks("audit_times")?,
             db,

@@ -3,7 +3,7 @@
 
 use super::apply::{Batch, Command, WriterState};
 use super::layout::Tables;
-use super::{EmbeddedConfig, EmbeddedStore};
+use super::{EmbeddedConfig, EmbeddedStore, INSERT_MAX_PASSES, ISSUED_MEMTABLE_BYTES};
 use crate::cache::{CacheConfig, CachedStore};
 use crate::conformance::{self, new_pass, now_ms, scan};
 use crate::{Store, StoreError};
@@ -53,6 +53,40 @@ async fn assert_granted(store: &dyn Store, ids: &[PassId], grants: u32) {
             grants as usize
         );
     }
+}
+
+/// The keyspaces that only issuing writes flush at `ISSUED_MEMTABLE_BYTES`
+/// instead of fjall's 64 MiB: twice that many bytes of passes, issued in
+/// bulk, leave table files behind, while `pass_state`, written for the
+/// same passes but far smaller and at the default size, is still all in its
+/// memtable.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn passes_issued_in_bulk_go_to_table_files() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = open(&dir);
+    let record = super::layout::encode_pass(&new_pass(None)).expect("encode");
+    let wanted = 2 * ISSUED_MEMTABLE_BYTES as usize / (record.len() + 16);
+    let mut last = None;
+    for start in (0..wanted).step_by(INSERT_MAX_PASSES) {
+        let batch: Vec<_> = (start..wanted.min(start + INSERT_MAX_PASSES))
+            .map(|_| new_pass(None))
+            .collect();
+        last = batch.last().map(|p| p.id);
+        store.insert_passes(batch).await.expect("insert");
+    }
+    // Reading the last pass waits until fjall holds every insert; its
+    // flushes run on fjall's own threads after that.
+    let last = last.expect("some passes");
+    assert!(store.load_pass(last).await.expect("load").is_some());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while store.tables.passes.table_count() == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{wanted} passes issued, still no table file for `passes`"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(store.tables.pass_state.table_count(), 0);
 }
 
 #[tokio::test]
