@@ -63,18 +63,17 @@ impl Tables {
     /// Opens (or creates) the keyspaces and checks the format version. A new
     /// database gets the current version written durably.
     pub fn open(db: Database) -> Result<Tables, StoreError> {
-        let ks = |name: &str| {
-            db.keyspace(name, KeyspaceCreateOptions::default)
-                .map_err(backend)
+        let open = |name: &str, options: fn() -> KeyspaceCreateOptions| {
+            db.keyspace(name, options).map_err(backend)
         };
+        let ks = |name: &str| open(name, KeyspaceCreateOptions::default);
         // Written when passes are issued, then only read: small memtables
         // (see `ISSUED_MEMTABLE_BYTES`). fjall keeps the size a keyspace
         // was created with: stores created by earlier builds keep 64 MiB.
         let issued = |name: &str| {
-            db.keyspace(name, || {
+            open(name, || {
                 KeyspaceCreateOptions::default().max_memtable_size(ISSUED_MEMTABLE_BYTES)
             })
-            .map_err(backend)
         };
         let tables = Tables {
             meta: ks("meta")?,
