@@ -7,13 +7,15 @@
 //! 2. Fills `DATA/store` through the [`Store`] trait while no gateway runs:
 //!    `insert_passes` (unlimited passes, 10k per call), then `commit_scan`
 //!    grants from many concurrent tasks (each owns its passes, so none
-//!    conflicts), until `--records` scan records are stored. The group commit
-//!    sustains ~60k grants/s on the 2-core machine: 10M take ~3 minutes.
+//!    conflicts), until `--records` scan records are stored (~40k grants/s
+//!    on the 2-core machine: 10M take ~4–5 minutes), then closes the store
+//!    and times the close (where fjall's memtables are written out).
 //! 3. With `--gateway`, times `BIN serve --data-dir DATA` from spawn to its
 //!    "scangate ready" line on stdout (`--runs` times, median; each stopped
-//!    with SIGTERM). A relative `BIN` is taken from the workspace root. The
-//!    first start meets the store as the fill left it (fjall journals not
-//!    yet flushed), like a restart right after a busy event.
+//!    with SIGTERM, and the time from SIGTERM to exit taken too). A relative
+//!    `BIN` is taken from the workspace root. The first start meets the
+//!    store as the fill's close left it, like a restart right after a busy
+//!    event.
 //! 4. Times `EmbeddedStore::open` on that dir (`--runs` times, median), and
 //!    the first `load_pass` after it.
 //!
@@ -113,7 +115,7 @@ fn main() -> Result<(), Failure> {
     };
     let store_dir = data.join("store");
 
-    let mut fill_s = None;
+    let (mut fill_s, mut close_s) = (None, None);
     if args.reuse.is_none() {
         if let Some(bin) = &args.gateway {
             eprintln!("creating the gateway data dir with {} serve", bin.display());
@@ -128,9 +130,14 @@ fn main() -> Result<(), Failure> {
             args.tasks
         );
         let t = Instant::now();
-        runtime.block_on(fill(&store_dir, &args))?;
+        let closed = runtime.block_on(fill(&store_dir, &args))?;
         fill_s = Some(t.elapsed().as_secs_f64());
-        eprintln!("filled in {:.1} s", t.elapsed().as_secs_f64());
+        close_s = Some(closed.as_secs_f64());
+        eprintln!(
+            "filled in {:.1} s, of which the close {:.2} s",
+            t.elapsed().as_secs_f64(),
+            closed.as_secs_f64()
+        );
     }
     let disk_bytes = dir_size(&store_dir)?;
     let journals = count_journals(&store_dir)?;
@@ -145,17 +152,19 @@ fn main() -> Result<(), Failure> {
 
     // The gateway first: its first start meets the store as the writes left
     // it (journals not yet flushed to tables), as a restart after a busy day.
-    let mut readies = Vec::new();
+    let (mut readies, mut stops) = (Vec::new(), Vec::new());
     if let Some(bin) = &args.gateway {
         for run in 0..args.runs {
             let (child, ready) = start_gateway(bin, &data)?;
-            stop_gateway(child)?;
+            let stop = stop_gateway(child)?;
             eprintln!(
-                "gateway start to ready {}: {:.3} s",
+                "gateway start to ready {}: {:.3} s, SIGTERM to exit {:.3} s",
                 run + 1,
-                ready.as_secs_f64()
+                ready.as_secs_f64(),
+                stop.as_secs_f64()
             );
             readies.push(ready.as_secs_f64());
+            stops.push(stop.as_secs_f64());
         }
     }
 
@@ -178,7 +187,7 @@ fn main() -> Result<(), Failure> {
     }
 
     let json = format!(
-        "{{\"bench\":\"reopen\",\"records\":{},\"passes\":{},\"fill_s\":{},\"store_disk_bytes\":{disk_bytes},\"journal_files\":{journals},\"open_s\":{:?},\"open_median_s\":{:.3},\"first_load_ms\":{:?},\"serve_ready_s\":{:?},\"serve_ready_median_s\":{}}}",
+        "{{\"bench\":\"reopen\",\"records\":{},\"passes\":{},\"fill_s\":{},\"close_s\":{},\"store_disk_bytes\":{disk_bytes},\"journal_files\":{journals},\"open_s\":{:?},\"open_median_s\":{:.3},\"first_load_ms\":{:?},\"serve_ready_s\":{:?},\"serve_ready_median_s\":{},\"serve_stop_s\":{:?}}}",
         // Unknown for a reused dir.
         if args.reuse.is_some() {
             "null".into()
@@ -191,6 +200,7 @@ fn main() -> Result<(), Failure> {
             args.passes.to_string()
         },
         fill_s.map_or("null".into(), |s| format!("{s:.1}")),
+        close_s.map_or("null".into(), |s| format!("{s:.2}")),
         round3(&opens),
         median(&mut opens.clone()),
         round3(&first_loads),
@@ -200,6 +210,7 @@ fn main() -> Result<(), Failure> {
         } else {
             format!("{:.3}", median(&mut readies.clone()))
         },
+        round3(&stops),
     );
     println!(
         "store of {} records ({:.0} MiB on disk): open median {:.3} s{}",
@@ -279,7 +290,8 @@ fn bench_pass(n: usize, created_ms: i64) -> Pass {
     }
 }
 
-async fn fill(store_dir: &Path, args: &Args) -> Result<(), Failure> {
+/// Fills the store and closes it; returns how long the close took.
+async fn fill(store_dir: &Path, args: &Args) -> Result<Duration, Failure> {
     let store = Arc::new(EmbeddedStore::open(store_dir, EmbeddedConfig::default())?);
     let created = now_ms();
     for start in (0..args.passes).step_by(10_000) {
@@ -313,8 +325,9 @@ async fn fill(store_dir: &Path, args: &Args) -> Result<(), Failure> {
         joined??;
     }
     progress.abort();
+    let t = Instant::now();
     store.close().await?;
-    Ok(())
+    Ok(t.elapsed())
 }
 
 /// Grants round-robin over this task's passes until `total` records are
@@ -415,7 +428,9 @@ fn start_gateway(bin: &Path, data: &Path) -> Result<(Child, Duration), Failure> 
     Ok((child, ready))
 }
 
-fn stop_gateway(mut child: Child) -> Result<(), Failure> {
+/// Sends SIGTERM and waits for a clean exit; returns how long that took.
+fn stop_gateway(mut child: Child) -> Result<Duration, Failure> {
+    let t = Instant::now();
     Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()?;
@@ -423,5 +438,5 @@ fn stop_gateway(mut child: Child) -> Result<(), Failure> {
     if !status.success() {
         return Err(format!("scangate serve exited with {status} on SIGTERM").into());
     }
-    Ok(())
+    Ok(t.elapsed())
 }

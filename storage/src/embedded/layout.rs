@@ -25,6 +25,7 @@ use crate::{PassState, StoreError};
 pub use crate::record::{decode, encode, merge_pass};
 use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode};
 use scangate_core::{AuditRecord, Pass, PassId, ScanId, ScanRecord, Status};
+use std::time::{Duration, Instant};
 
 /// The on-disk format this build reads and writes. Bump it on any change to
 /// the table above, to the encoded types or to the redo log; `open` refuses
@@ -39,6 +40,9 @@ pub const FORMAT_UPGRADABLE: u32 = 2;
 
 const META_FORMAT: &[u8] = b"format";
 const META_SEQ: &[u8] = b"seq";
+
+/// How often [`Tables::flush_memtables`] looks whether fjall's flushes are done.
+const FLUSH_POLL: Duration = Duration::from_millis(5);
 
 /// Length of a `scans` / `audit` key.
 pub const LOG_KEY_LEN: usize = 32;
@@ -118,6 +122,43 @@ impl Tables {
             .insert(META_FORMAT, FORMAT_VERSION.to_be_bytes())
             .map_err(backend)?;
         self.db.persist(PersistMode::SyncAll).map_err(backend)
+    }
+
+    /// Every keyspace, `meta` first.
+    fn all(&self) -> [&Keyspace; 10] {
+        [
+            &self.meta,
+            &self.passes,
+            &self.pass_state,
+            &self.scans,
+            &self.scan_ids,
+            &self.scan_id_times,
+            &self.audit,
+            &self.passes_by_event,
+            &self.event_scans,
+            &self.audit_times,
+        ]
+    }
+
+    /// Has fjall write every memtable out to table files and waits until its
+    /// flush threads are done, at most `limit`; returns whether they were.
+    /// For a clean close, once nothing writes any more: fjall drops the
+    /// flushes still queued when the database closes, and the next open
+    /// replays their journal instead. fjall tells no one when a flush ends,
+    /// so this polls its count of sealed memtables. The two calls are fjall's
+    /// hidden API (pinned by `Cargo.lock`; the store's tests exercise them).
+    pub fn flush_memtables(&self, limit: Duration) -> Result<bool, StoreError> {
+        let deadline = Instant::now() + limit;
+        for keyspace in self.all() {
+            keyspace.rotate_memtable().map_err(backend)?;
+        }
+        while self.all().iter().any(|k| k.sealed_memtable_count() > 0) {
+            if Instant::now() >= deadline {
+                return Ok(false);
+            }
+            std::thread::sleep(FLUSH_POLL);
+        }
+        Ok(true)
     }
 
     /// The next free sequence number, as last committed.

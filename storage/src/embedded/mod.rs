@@ -6,9 +6,9 @@
 //! batch is durable there. A fold thread then applies the batch to fjall
 //! (no sync), so fjall's CPU-heavy memtable work overlaps the next batch's
 //! checks and sync. fjall is synced and the log trimmed at checkpoints, by
-//! the fold thread when a segment is full and at a clean close;
-//! opening replays what a crash left (see the private `redo` and `fold`
-//! modules).
+//! the fold thread when a segment is full and at a clean close, which then
+//! has fjall write its memtables out to tables; opening replays what a
+//! crash left (see the private `redo` and `fold` modules).
 //!
 //! Reads go straight to fjall from the caller, after waiting until fjall
 //! holds what the read needs of the batches acknowledged before it: loading
@@ -33,9 +33,9 @@ mod writer;
 mod tests;
 
 pub use config::{
-    BACKGROUND_NICE, BLOCK_CACHE_BYTES, CLOSE_TIMEOUT, EmbeddedConfig, INSERT_MAX_PASSES,
-    ISSUED_MEMTABLE_BYTES, JOURNAL_MAX_BYTES, LIST_MAX, MAX_BATCH, MAX_WAIT, PURGE_MAX_PER_CALL,
-    QUEUE_CAPACITY, SCAN_ID_RETENTION, SWEEP_INTERVAL,
+    BACKGROUND_NICE, BLOCK_CACHE_BYTES, CLOSE_FLUSH_LIMIT, CLOSE_TIMEOUT, EmbeddedConfig,
+    INSERT_MAX_PASSES, ISSUED_MEMTABLE_BYTES, JOURNAL_MAX_BYTES, LIST_MAX, MAX_BATCH, MAX_WAIT,
+    PURGE_MAX_PER_CALL, QUEUE_CAPACITY, SCAN_ID_RETENTION, SWEEP_INTERVAL,
 };
 pub use layout::FORMAT_VERSION;
 

@@ -6,6 +6,7 @@
 //! ids.
 
 use super::apply::{Batch, Command, Pending, StateCache, WriterState};
+use super::config::CLOSE_FLUSH_LIMIT;
 use super::fold::{Fold, Lag, Progress};
 use super::layout::Tables;
 use super::redo::RedoLog;
@@ -56,11 +57,32 @@ pub fn run(
     if let Err(e) = w.rotate() {
         tracing::error!(error = %e, "no checkpoint at close; the next start replays the redo log");
     }
+    let (tables, progress) = (w.tables.clone(), Arc::clone(&w.progress));
     drop(w);
     if folder.join().is_err() {
         tracing::error!("the store's fold thread panicked");
+    } else if progress.failure().is_none() {
+        flush_at_close(&tables);
     }
     tracing::debug!("store writer stopped");
+}
+
+/// Writes fjall's memtables out, so that the next start does not replay
+/// their journal (seconds after heavy writing). Skipped once the store has
+/// failed (a disk that could not take a write): the next start replays.
+fn flush_at_close(tables: &Tables) {
+    let started = Instant::now();
+    match tables.flush_memtables(CLOSE_FLUSH_LIMIT) {
+        Ok(true) => tracing::info!(took = ?started.elapsed(), "store tables flushed at close"),
+        Ok(false) => tracing::warn!(
+            limit = ?CLOSE_FLUSH_LIMIT,
+            "store tables not flushed within the limit; the next start replays fjall's journal"
+        ),
+        Err(e) => tracing::warn!(
+            error = %e,
+            "cannot flush the store tables at close; the next start replays fjall's journal"
+        ),
+    }
 }
 
 fn take_commands(w: &mut WriterState, rx: &Receiver<Command>, settings: &Settings, mut seq: u64) {
