@@ -32,7 +32,10 @@
 //! its path), `--fill-only` (steps 1–2, keep the dir), `--reuse DATA`
 //! (skip steps 1–2 and measure an existing data dir). The last line of stdout is one JSON object.
 
-use scangate_core::{Decision, Kind, Pass, PassId, ScanId, ScanRecord, Status};
+mod common;
+
+use common::{bench_pass, grant, pass_key};
+use scangate_core::{PassId, ScanId};
 use scangate_storage::embedded::{EmbeddedConfig, EmbeddedStore};
 use scangate_storage::{Store, StoreError};
 use std::io::BufRead;
@@ -41,6 +44,9 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// The event of every pass and grant the bench writes.
+const EVENT: &str = "reopen-2026";
 
 type Failure = Box<dyn std::error::Error>;
 
@@ -259,35 +265,10 @@ fn median(v: &mut [f64]) -> f64 {
     v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
 }
 
-fn pass_key(n: usize) -> [u8; 16] {
-    let mut k = [0u8; 16];
-    k[..8].copy_from_slice(&(n as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15).to_be_bytes());
-    k[8..].copy_from_slice(&(n as u64).to_be_bytes());
-    k
-}
-
 fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64)
-}
-
-fn bench_pass(n: usize, created_ms: i64) -> Pass {
-    Pass {
-        id: PassId(pass_key(n)),
-        event: "reopen-2026".into(),
-        kind: Kind::Ticket,
-        status: Status::Active,
-        status_reason: None,
-        valid_from_ms: None,
-        valid_until_ms: None,
-        max_uses: None,
-        uses: 0,
-        gates: vec!["north-1".into()],
-        display: Some("Row 12 · Seat 34".into()),
-        created_ms,
-        dynamic_ttl_s: None,
-    }
 }
 
 /// Fills the store and closes it; returns how long the close took.
@@ -296,7 +277,7 @@ async fn fill(store_dir: &Path, args: &Args) -> Result<Duration, Failure> {
     let created = now_ms();
     for start in (0..args.passes).step_by(10_000) {
         let chunk = (start..(start + 10_000).min(args.passes))
-            .map(|n| bench_pass(n, created))
+            .map(|n| bench_pass(n, EVENT, created))
             .collect();
         store.insert_passes(chunk).await?;
     }
@@ -350,18 +331,13 @@ async fn grant_loop(
         id[..8].copy_from_slice(&task.to_be_bytes());
         id[8..].copy_from_slice(&seq.to_be_bytes());
         seq += 1;
-        let record = ScanRecord {
-            scan_id: ScanId::from_random(id),
-            pass_id: PassId(pass_key(mine[slot])),
-            at_ms: now,
-            scanner_time_ms: now,
-            gate: "north-1".into(),
-            device: "reopen-scanner".into(),
-            decision: Decision::Granted,
-            uses_after: uses[slot] + 1,
-            event: "reopen-2026".into(),
-            annulled: None,
-        };
+        let record = grant(
+            ScanId::from_random(id),
+            mine[slot],
+            now,
+            uses[slot] + 1,
+            EVENT,
+        );
         loop {
             match store.commit_scan(record.clone()).await {
                 Ok(()) => break,

@@ -14,12 +14,18 @@
 //! (part 2 only), `SCANGATE_BENCH_MAX_WAIT_US` (the store's `max_wait_us`).
 
 use redb::{ReadableTable as _, TableDefinition};
-use scangate_core::{Decision, Kind, Pass, PassId, ScanId, ScanRecord, Status};
+mod common;
+
+use common::{bench_pass, grant, pass_key};
+use scangate_core::ScanId;
 use scangate_storage::embedded::{EmbeddedConfig, EmbeddedStore};
 use scangate_storage::{Store, StoreError};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+/// The event of every pass and grant the bench writes.
+const EVENT: &str = "bench-2026";
 
 const BATCHES: [usize; 4] = [1, 8, 64, 256];
 const IN_FLIGHT: [usize; 4] = [1, 8, 64, 256];
@@ -115,13 +121,6 @@ struct GrantKeys {
     pass: [u8; 16],
     scan_id: [u8; 32],
     scan_key: [u8; 24],
-}
-
-fn pass_key(n: usize) -> [u8; 16] {
-    let mut k = [0u8; 16];
-    k[..8].copy_from_slice(&(n as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15).to_be_bytes());
-    k[8..].copy_from_slice(&(n as u64).to_be_bytes());
-    k
 }
 
 struct RowResult {
@@ -272,24 +271,6 @@ impl RedbGrants {
     }
 }
 
-fn bench_pass(n: usize) -> Pass {
-    Pass {
-        id: PassId(pass_key(n)),
-        event: "bench-2026".into(),
-        kind: Kind::Ticket,
-        status: Status::Active,
-        status_reason: None,
-        valid_from_ms: None,
-        valid_until_ms: None,
-        max_uses: None,
-        uses: 0,
-        gates: vec!["north-1".into()],
-        display: Some("Row 12 · Seat 34".into()),
-        created_ms: 1_790_000_000_000,
-        dynamic_ttl_s: None,
-    }
-}
-
 /// `EmbeddedStore` under 1, 8, 64 and 256 concurrent granting tasks; each task
 /// owns its own passes, so every grant applies (no conflicts).
 async fn embedded_rows(
@@ -301,7 +282,7 @@ async fn embedded_rows(
     let store = Arc::new(EmbeddedStore::open(dir, config)?);
     for start in (0..passes).step_by(10_000) {
         let chunk = (start..(start + 10_000).min(passes))
-            .map(bench_pass)
+            .map(|n| bench_pass(n, EVENT, 1_790_000_000_000))
             .collect();
         store.insert_passes(chunk).await?;
     }
@@ -360,18 +341,13 @@ async fn grant_loop(
     while Instant::now() < deadline && !mine.is_empty() {
         let slot = i % mine.len();
         let (n, used) = mine[slot];
-        let record = ScanRecord {
-            scan_id: ScanId::from_random(u128::from(scan_base + i as u64).to_be_bytes()),
-            pass_id: PassId(pass_key(n)),
-            at_ms: 1_790_000_000_000 + i as i64,
-            scanner_time_ms: 1_790_000_000_000 + i as i64,
-            gate: "north-1".into(),
-            device: "bench-scanner".into(),
-            decision: Decision::Granted,
-            uses_after: used + 1,
-            event: "bench-2026".into(),
-            annulled: None,
-        };
+        let record = grant(
+            ScanId::from_random(u128::from(scan_base + i as u64).to_be_bytes()),
+            n,
+            1_790_000_000_000 + i as i64,
+            used + 1,
+            EVENT,
+        );
         i += 1;
         let t = Instant::now();
         match store.commit_scan(record).await {
