@@ -346,12 +346,7 @@ async fn sigterm_answers_every_scan_in_flight_and_exits_0() {
     let passes = gw
         .issue(serde_json::json!({"event": "fest", "unlimited": true, "count": 10}))
         .await;
-    let endpoint = common::quic_client(common::tls_for(dir.path(), Some("term")));
-    let conn = endpoint
-        .connect(gw.quic, "localhost")
-        .expect("connect")
-        .await
-        .expect("handshake");
+    let conn = common::raw_connection(dir.path(), gw.quic, "term").await;
     let (mut send, mut recv) = conn.open_bi().await.expect("stream");
 
     let mut out = BytesMut::new();

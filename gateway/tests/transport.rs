@@ -120,12 +120,7 @@ async fn bad_frames_get_errors_while_others_keep_scanning() {
             .is_granted()
     );
 
-    let endpoint = quic_client(tls_for(dir.path(), Some("fuzzer")));
-    let conn = endpoint
-        .connect(gw.quic, "localhost")
-        .expect("connect")
-        .await
-        .expect("handshake");
+    let conn = common::raw_connection(dir.path(), gw.quic, "fuzzer").await;
     let (mut send, mut recv) = conn.open_bi().await.expect("stream");
     let mut inbox = BytesMut::new();
 

@@ -411,6 +411,16 @@ pub fn quic_client(tls: rustls::ClientConfig) -> quinn::Endpoint {
     endpoint
 }
 
+/// A QUIC connection to the gateway at `addr` as scanner `device`, for
+/// tests that write frames by hand (it keeps its endpoint running).
+pub async fn raw_connection(dir: &Path, addr: SocketAddr, device: &str) -> quinn::Connection {
+    quic_client(tls_for(dir, Some(device)))
+        .connect(addr, "localhost")
+        .expect("connect")
+        .await
+        .expect("handshake")
+}
+
 /// A PEM file as text.
 pub fn pem(path: &Path) -> String {
     std::fs::read_to_string(path).expect("pem")
