@@ -1,0 +1,48 @@
+//! What the store benches share: pass keys spread over the key space, and
+//! the passes and grants they write (one event, one gate).
+
+use scangate_core::{Decision, Kind, Pass, PassId, ScanId, ScanRecord, Status};
+
+/// The key of the `n`th pass: a multiplicative hash first, so consecutive
+/// passes land all over the tables, then `n` itself, so keys never collide.
+pub fn pass_key(n: usize) -> [u8; 16] {
+    let mut k = [0u8; 16];
+    k[..8].copy_from_slice(&(n as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15).to_be_bytes());
+    k[8..].copy_from_slice(&(n as u64).to_be_bytes());
+    k
+}
+
+/// An unlimited ticket for `event`, the `n`th.
+pub fn bench_pass(n: usize, event: &str, created_ms: i64) -> Pass {
+    Pass {
+        id: PassId(pass_key(n)),
+        event: event.into(),
+        kind: Kind::Ticket,
+        status: Status::Active,
+        status_reason: None,
+        valid_from_ms: None,
+        valid_until_ms: None,
+        max_uses: None,
+        uses: 0,
+        gates: vec!["north-1".into()],
+        display: Some("Row 12 · Seat 34".into()),
+        created_ms,
+        dynamic_ttl_s: None,
+    }
+}
+
+/// The grant that takes the `n`th pass to `uses_after` uses.
+pub fn grant(scan_id: ScanId, n: usize, at_ms: i64, uses_after: u32, event: &str) -> ScanRecord {
+    ScanRecord {
+        scan_id,
+        pass_id: PassId(pass_key(n)),
+        at_ms,
+        scanner_time_ms: at_ms,
+        gate: "north-1".into(),
+        device: "bench-scanner".into(),
+        decision: Decision::Granted,
+        uses_after,
+        event: event.into(),
+        annulled: None,
+    }
+}
