@@ -29,8 +29,10 @@
 //! spread over them), `--tasks N` (256 grants in flight), `--runs N` (3),
 //! `--dir DIR` (a parent for the temp data dir, default `$TMPDIR` or /tmp; it
 //! must be a real disk, not tmpfs), `--keep` (leave the data dir and print
-//! its path), `--fill-only` (steps 1–2, keep the dir), `--reuse DATA`
-//! (skip steps 1–2 and measure an existing data dir). The last line of stdout is one JSON object.
+//! its path), `--fill-only` (steps 1–2, keep the dir), `--crash` (as
+//! `--fill-only`, but the process exits at the end of the fill without
+//! closing the store, as a crash would leave it), `--reuse DATA` (skip
+//! steps 1–2 and measure an existing data dir). The last line of stdout is one JSON object.
 
 mod common;
 
@@ -58,6 +60,7 @@ struct Args {
     dir: PathBuf,
     keep: bool,
     fill_only: bool,
+    crash: bool,
     reuse: Option<PathBuf>,
     gateway: Option<PathBuf>,
 }
@@ -71,6 +74,7 @@ fn parse_args() -> Result<Args, Failure> {
         dir: std::env::temp_dir(),
         keep: false,
         fill_only: false,
+        crash: false,
         reuse: None,
         gateway: None,
     };
@@ -87,6 +91,11 @@ fn parse_args() -> Result<Args, Failure> {
             "--gateway" => a.gateway = Some(from_workspace(value()?.into())),
             "--keep" => a.keep = true,
             "--fill-only" => {
+                a.fill_only = true;
+                a.keep = true;
+            }
+            "--crash" => {
+                a.crash = true;
                 a.fill_only = true;
                 a.keep = true;
             }
@@ -138,12 +147,15 @@ fn main() -> Result<(), Failure> {
         let t = Instant::now();
         let closed = runtime.block_on(fill(&store_dir, &args))?;
         fill_s = Some(t.elapsed().as_secs_f64());
-        close_s = Some(closed.as_secs_f64());
-        eprintln!(
-            "filled in {:.1} s, of which the close {:.2} s",
-            t.elapsed().as_secs_f64(),
-            closed.as_secs_f64()
-        );
+        close_s = closed.map(|c| c.as_secs_f64());
+        match closed {
+            Some(c) => eprintln!(
+                "filled in {:.1} s, of which the close {:.2} s",
+                t.elapsed().as_secs_f64(),
+                c.as_secs_f64()
+            ),
+            None => eprintln!("filled in {:.1} s, not closed", t.elapsed().as_secs_f64()),
+        }
     }
     let disk_bytes = dir_size(&store_dir)?;
     let journals = count_journals(&store_dir)?;
@@ -153,6 +165,11 @@ fn main() -> Result<(), Failure> {
             let _ = t.keep();
         }
         println!("filled; measure with --reuse {}", data.display());
+        if args.crash {
+            // The store was never closed: end the process with its threads
+            // still running, as a crash would.
+            std::process::exit(0);
+        }
         return Ok(());
     }
 
@@ -271,8 +288,9 @@ fn now_ms() -> i64 {
         .map_or(0, |d| d.as_millis() as i64)
 }
 
-/// Fills the store and closes it; returns how long the close took.
-async fn fill(store_dir: &Path, args: &Args) -> Result<Duration, Failure> {
+/// Fills the store and closes it; returns how long the close took. With
+/// `--crash` it neither closes nor drops the store (`None`).
+async fn fill(store_dir: &Path, args: &Args) -> Result<Option<Duration>, Failure> {
     let store = Arc::new(EmbeddedStore::open(store_dir, EmbeddedConfig::default())?);
     let created = now_ms();
     for start in (0..args.passes).step_by(10_000) {
@@ -306,9 +324,13 @@ async fn fill(store_dir: &Path, args: &Args) -> Result<Duration, Failure> {
         joined??;
     }
     progress.abort();
+    if args.crash {
+        std::mem::forget(store);
+        return Ok(None);
+    }
     let t = Instant::now();
     store.close().await?;
-    Ok(t.elapsed())
+    Ok(Some(t.elapsed()))
 }
 
 /// Grants round-robin over this task's passes until `total` records are
