@@ -81,6 +81,18 @@ pub const JOURNAL_MAX_BYTES: u64 = 64 * 1024 * 1024;
 /// issued days before an event are anyway.
 pub const ISSUED_MEMTABLE_BYTES: u64 = 8 * 1024 * 1024;
 
+/// Largest memtable of the keyspaces every grant writes (`pass_state`,
+/// `scans`, `scan_ids`, `scan_id_times`, `event_scans`; fjall's default is
+/// 64 MiB). What fjall holds in memtables and not yet in tables is what a
+/// start after a crash replays from its journal: right after 10M grants,
+/// 1.4–2.2 s to ready at 16 MiB against 5.5–5.9 s at 64 MiB, with no
+/// difference in CPU per scan or peak RSS. The price: 4× the flushes, and
+/// a start right after heavy writing opens more small tables before
+/// compaction has merged them (0.35–0.71 s against 0.01–0.02 s after a
+/// clean stop; docs/benchmarks.md, §4). fjall keeps the size a keyspace
+/// was created with: stores created by earlier builds keep 64 MiB.
+pub const SCAN_MEMTABLE_BYTES: u64 = 16 * 1024 * 1024;
+
 /// Nice value of fjall's flush and compaction threads (the scan path runs
 /// at 0). A flush of full memtables takes ~1 core for 3–5 s on two cores;
 /// at the same priority it took that from the scan path at the height of a

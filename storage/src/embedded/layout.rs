@@ -17,7 +17,7 @@
 //! `at_ms` is an i64 with its sign bit flipped, big-endian, so byte order is
 //! time order; `seq` is a store-wide u64 counter that keeps equal times apart.
 
-use super::config::ISSUED_MEMTABLE_BYTES;
+use super::config::{ISSUED_MEMTABLE_BYTES, SCAN_MEMTABLE_BYTES};
 use crate::{PassState, StoreError};
 
 /// Records are encoded as every backend does (compact msgpack; the format
@@ -79,16 +79,21 @@ impl Tables {
                 KeyspaceCreateOptions::default().max_memtable_size(ISSUED_MEMTABLE_BYTES)
             })
         };
+        let scanned = |name: &str| {
+            open(name, || {
+                KeyspaceCreateOptions::default().max_memtable_size(SCAN_MEMTABLE_BYTES)
+            })
+        };
         let tables = Tables {
             meta: ks("meta")?,
             passes: issued("passes")?,
-            pass_state: ks("pass_state")?,
-            scans: ks("scans")?,
-            scan_ids: ks("scan_ids")?,
-            scan_id_times: ks("scan_id_times")?,
+            pass_state: scanned("pass_state")?,
+            scans: scanned("scans")?,
+            scan_ids: scanned("scan_ids")?,
+            scan_id_times: scanned("scan_id_times")?,
             audit: ks("audit")?,
             passes_by_event: issued("passes_by_event")?,
-            event_scans: ks("event_scans")?,
+            event_scans: scanned("event_scans")?,
             audit_times: ks("audit_times")?,
             db,
         };

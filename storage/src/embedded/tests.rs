@@ -3,12 +3,14 @@
 
 use super::apply::{Batch, Command, WriterState};
 use super::layout::Tables;
-use super::{EmbeddedConfig, EmbeddedStore, INSERT_MAX_PASSES, ISSUED_MEMTABLE_BYTES};
+use super::{
+    EmbeddedConfig, EmbeddedStore, INSERT_MAX_PASSES, ISSUED_MEMTABLE_BYTES, SCAN_MEMTABLE_BYTES,
+};
 use crate::cache::{CacheConfig, CachedStore};
 use crate::conformance::{self, new_pass, now_ms, scan};
 use crate::{Store, StoreError};
 use fjall::Database;
-use scangate_core::{Decision, PassId};
+use scangate_core::{Decision, PassId, Reason};
 use std::sync::Arc;
 use tokio::sync::oneshot;
 
@@ -55,6 +57,20 @@ async fn assert_granted(store: &dyn Store, ids: &[PassId], grants: u32) {
     }
 }
 
+/// Waits until fjall's threads have flushed `keyspace` to a table file
+/// (they do so in the background), failing after a minute with `what`.
+async fn await_table_file(keyspace: &fjall::Keyspace, what: &str) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while keyspace.table_count() == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{what}, still no table file for `{}`",
+            keyspace.name()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
 /// The keyspaces that only issuing writes flush at `ISSUED_MEMTABLE_BYTES`
 /// instead of fjall's 64 MiB: twice that many bytes of passes, issued in
 /// bulk, leave table files behind, while `pass_state`, written for the
@@ -78,15 +94,43 @@ async fn passes_issued_in_bulk_go_to_table_files() {
     // flushes run on fjall's own threads after that.
     let last = last.expect("some passes");
     assert!(store.load_pass(last).await.expect("load").is_some());
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    while store.tables.passes.table_count() == 0 {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "{wanted} passes issued, still no table file for `passes`"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
+    await_table_file(&store.tables.passes, &format!("{wanted} passes issued")).await;
     assert_eq!(store.tables.pass_state.table_count(), 0);
+}
+
+/// The keyspaces every scan writes get `SCAN_MEMTABLE_BYTES` memtables
+/// instead of fjall's 64 MiB: twice that many bytes of scan records leave a
+/// table file behind for `scans`, while `audit`, never written here, has none.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scan_records_go_to_table_files_at_the_scan_memtable_size() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Arc::new(open(&dir));
+    let pass = new_pass(None);
+    let id = pass.id;
+    store.insert_passes(vec![pass]).await.expect("insert");
+    // Denials: recorded in full, without a use to count in order.
+    let denial = move || {
+        let mut record = scan(id, Decision::Denied(Reason::WrongGate), 1, now_ms());
+        record.device = "d".repeat(1024);
+        record
+    };
+    let per_record = super::layout::encode(&denial()).expect("encode").len();
+    let wanted = 2 * SCAN_MEMTABLE_BYTES as usize / per_record;
+    let tasks: Vec<_> = (0..32)
+        .map(|_| {
+            let store = Arc::clone(&store);
+            tokio::spawn(async move {
+                for _ in 0..wanted / 32 + 1 {
+                    store.commit_scan(denial()).await.expect("commit");
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.expect("join");
+    }
+    await_table_file(&store.tables.scans, &format!("{wanted} scan records")).await;
+    assert_eq!(store.tables.audit.table_count(), 0);
 }
 
 /// A clean close also has fjall write its memtables out: reopened, the
