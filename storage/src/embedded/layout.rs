@@ -67,34 +67,34 @@ impl Tables {
     /// Opens (or creates) the keyspaces and checks the format version. A new
     /// database gets the current version written durably.
     pub fn open(db: Database) -> Result<Tables, StoreError> {
-        let open = |name: &str, options: fn() -> KeyspaceCreateOptions| {
-            db.keyspace(name, options).map_err(backend)
-        };
-        let ks = |name: &str| open(name, KeyspaceCreateOptions::default);
-        // Written when passes are issued, then only read: small memtables
-        // (see `ISSUED_MEMTABLE_BYTES`). fjall keeps the size a keyspace
-        // was created with: stores created by earlier builds keep 64 MiB.
-        let issued = |name: &str| {
-            open(name, || {
-                KeyspaceCreateOptions::default().max_memtable_size(ISSUED_MEMTABLE_BYTES)
+        // `memtable_bytes` is the keyspace's largest memtable when it is
+        // created (`None`: fjall's 64 MiB); fjall keeps the size a keyspace
+        // was created with, so stores created by earlier builds keep theirs.
+        let ks = |name: &str, memtable_bytes: Option<u64>| {
+            db.keyspace(name, || {
+                let options = KeyspaceCreateOptions::default();
+                match memtable_bytes {
+                    Some(bytes) => options.max_memtable_size(bytes),
+                    None => options,
+                }
             })
+            .map_err(backend)
         };
-        let scanned = |name: &str| {
-            open(name, || {
-                KeyspaceCreateOptions::default().max_memtable_size(SCAN_MEMTABLE_BYTES)
-            })
-        };
+        // Written by every grant: `SCAN_MEMTABLE_BYTES`, what a crash replays.
+        let scanned = Some(SCAN_MEMTABLE_BYTES);
+        // Written when passes are issued, then only read: `ISSUED_MEMTABLE_BYTES`.
+        let issued = Some(ISSUED_MEMTABLE_BYTES);
         let tables = Tables {
-            meta: ks("meta")?,
-            passes: issued("passes")?,
-            pass_state: scanned("pass_state")?,
-            scans: scanned("scans")?,
-            scan_ids: scanned("scan_ids")?,
-            scan_id_times: scanned("scan_id_times")?,
-            audit: ks("audit")?,
-            passes_by_event: issued("passes_by_event")?,
-            event_scans: scanned("event_scans")?,
-            audit_times: ks("audit_times")?,
+            meta: ks("meta", None)?,
+            passes: ks("passes", issued)?,
+            pass_state: ks("pass_state", scanned)?,
+            scans: ks("scans", scanned)?,
+            scan_ids: ks("scan_ids", scanned)?,
+            scan_id_times: ks("scan_id_times", scanned)?,
+            audit: ks("audit", None)?,
+            passes_by_event: ks("passes_by_event", issued)?,
+            event_scans: ks("event_scans", scanned)?,
+            audit_times: ks("audit_times", None)?,
             db,
         };
         match tables.meta.get(META_FORMAT).map_err(backend)? {
