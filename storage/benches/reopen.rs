@@ -36,7 +36,7 @@
 
 mod common;
 
-use common::{bench_pass, grant, pass_key};
+use common::{grant, issue_passes, pass_key};
 use scangate_core::{PassId, ScanId};
 use scangate_storage::embedded::{EmbeddedConfig, EmbeddedStore};
 use scangate_storage::{Store, StoreError};
@@ -173,8 +173,9 @@ fn main() -> Result<(), Failure> {
         return Ok(());
     }
 
-    // The gateway first: its first start meets the store as the writes left
-    // it (journals not yet flushed to tables), as a restart after a busy day.
+    // The gateway first: its first start meets the store as the fill's close
+    // left it (or, after a `--crash` fill, the crash), as a restart after a
+    // busy day.
     let (mut readies, mut stops) = (Vec::new(), Vec::new());
     if let Some(bin) = &args.gateway {
         for run in 0..args.runs {
@@ -292,13 +293,7 @@ fn now_ms() -> i64 {
 /// `--crash` it neither closes nor drops the store (`None`).
 async fn fill(store_dir: &Path, args: &Args) -> Result<Option<Duration>, Failure> {
     let store = Arc::new(EmbeddedStore::open(store_dir, EmbeddedConfig::default())?);
-    let created = now_ms();
-    for start in (0..args.passes).step_by(10_000) {
-        let chunk = (start..(start + 10_000).min(args.passes))
-            .map(|n| bench_pass(n, EVENT, created))
-            .collect();
-        store.insert_passes(chunk).await?;
-    }
+    issue_passes(&*store, args.passes, EVENT, now_ms()).await?;
     let done = Arc::new(AtomicU64::new(0));
     let started = Instant::now();
     let mut set = tokio::task::JoinSet::new();

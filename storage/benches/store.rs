@@ -16,7 +16,7 @@
 use redb::{ReadableTable as _, TableDefinition};
 mod common;
 
-use common::{bench_pass, grant, pass_key};
+use common::{grant, issue_passes, pass_key};
 use scangate_core::ScanId;
 use scangate_storage::embedded::{EmbeddedConfig, EmbeddedStore};
 use scangate_storage::{Store, StoreError};
@@ -280,12 +280,7 @@ async fn embedded_rows(
     run_for: Duration,
 ) -> Result<(), Failure> {
     let store = Arc::new(EmbeddedStore::open(dir, config)?);
-    for start in (0..passes).step_by(10_000) {
-        let chunk = (start..(start + 10_000).min(passes))
-            .map(|n| bench_pass(n, EVENT, 1_790_000_000_000))
-            .collect();
-        store.insert_passes(chunk).await?;
-    }
+    issue_passes(&*store, passes, EVENT, 1_790_000_000_000).await?;
     let mut uses = vec![0u32; passes];
     let mut scan_counter = 0u64;
     for tasks in IN_FLIGHT {

@@ -2,6 +2,7 @@
 //! the passes and grants they write (one event, one gate).
 
 use scangate_core::{Decision, Kind, Pass, PassId, ScanId, ScanRecord, Status};
+use scangate_storage::{Store, StoreError};
 
 /// The key of the `n`th pass: a multiplicative hash first, so consecutive
 /// passes land all over the tables, then `n` itself, so keys never collide.
@@ -12,8 +13,24 @@ pub fn pass_key(n: usize) -> [u8; 16] {
     k
 }
 
+/// Issues passes `0..passes` of `event`, 10k per `insert_passes` call.
+pub async fn issue_passes(
+    store: &dyn Store,
+    passes: usize,
+    event: &str,
+    created_ms: i64,
+) -> Result<(), StoreError> {
+    for start in (0..passes).step_by(10_000) {
+        let chunk = (start..(start + 10_000).min(passes))
+            .map(|n| bench_pass(n, event, created_ms))
+            .collect();
+        store.insert_passes(chunk).await?;
+    }
+    Ok(())
+}
+
 /// An unlimited ticket for `event`, the `n`th.
-pub fn bench_pass(n: usize, event: &str, created_ms: i64) -> Pass {
+fn bench_pass(n: usize, event: &str, created_ms: i64) -> Pass {
     Pass {
         id: PassId(pass_key(n)),
         event: event.into(),
