@@ -185,6 +185,52 @@ enum Answer {
     Count(Option<Reply<u64>>, Result<u64, StoreError>),
 }
 
+/// A batch that was logged (or failed to be), its commands not yet answered.
+pub struct Logged {
+    /// The next free sequence number, or the failure.
+    outcome: Result<u64, String>,
+    answers: Vec<Answer>,
+}
+
+impl Logged {
+    /// Whether the batch is durable.
+    pub fn is_durable(&self) -> bool {
+        self.outcome.is_ok()
+    }
+
+    /// Answers every command: with its own outcome if the batch is durable,
+    /// with the failure if not. Returns the next free sequence number, or
+    /// the failure.
+    pub fn answer(self) -> Result<u64, String> {
+        let Logged { outcome, answers } = self;
+        let logged = || {
+            outcome
+                .as_ref()
+                .map(|_| ())
+                .map_err(|e| StoreError::Backend(e.clone()))
+        };
+        for answer in answers {
+            match answer {
+                Answer::Unit(reply, r) => {
+                    let _ = reply.send(logged().and(r));
+                }
+                Answer::Record(reply, r) => {
+                    let _ = reply.send(logged().and(r));
+                }
+                Answer::Count(reply, r) => {
+                    let r = logged().and(r);
+                    if let Some(reply) = reply {
+                        let _ = reply.send(r);
+                    } else if let Err(e) = r {
+                        tracing::warn!(error = %e, "scan-id sweep failed");
+                    }
+                }
+            }
+        }
+        outcome
+    }
+}
+
 /// A batch being assembled. Its maps hold only what this batch touched, so
 /// they are bounded by the batch size (and one insert's pass limit).
 pub struct Batch<'t> {
@@ -264,11 +310,11 @@ impl<'t> Batch<'t> {
         }
     }
 
-    /// Logs the batch with one `fdatasync`, hands it to the folder, then
-    /// answers every command: with its own outcome if the batch is durable,
-    /// with the failure if not. Returns the next free sequence number, or
-    /// the failure.
-    pub fn commit(mut self) -> Result<u64, String> {
+    /// Logs the batch with one `fdatasync` and hands it to the folder. Its
+    /// commands are answered only by [`Logged::answer`], so whatever the
+    /// writer records about the batch is in place before any sender sees
+    /// its outcome.
+    pub fn log(mut self) -> Logged {
         if self.seq_changed {
             self.writes
                 .insert(Ks::Meta, layout::seq_key(), self.seq.to_be_bytes());
@@ -288,26 +334,10 @@ impl<'t> Batch<'t> {
         } else {
             w.log_and_fold(writes, states, changed, scan_ids)
         };
-        for answer in answers {
-            let failed = |e: &String| StoreError::Backend(e.clone());
-            match answer {
-                Answer::Unit(reply, r) => {
-                    let _ = reply.send(outcome.as_ref().map_err(failed).and(r));
-                }
-                Answer::Record(reply, r) => {
-                    let _ = reply.send(outcome.as_ref().map_err(failed).and(r));
-                }
-                Answer::Count(reply, r) => {
-                    let r = outcome.as_ref().map_err(failed).and(r);
-                    if let Some(reply) = reply {
-                        let _ = reply.send(r);
-                    } else if let Err(e) = r {
-                        tracing::warn!(error = %e, "scan-id sweep failed");
-                    }
-                }
-            }
+        Logged {
+            outcome: outcome.map(|()| seq),
+            answers,
         }
-        outcome.map(|()| seq)
     }
 
     fn next_seq(&mut self) -> u64 {

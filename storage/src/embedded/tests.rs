@@ -187,7 +187,7 @@ fn a_redo_log_it_cannot_write_fails_the_store_until_a_restart() {
             passes: vec![new_pass(Some(1))],
             reply: tx,
         });
-        batch.commit().expect_err("nothing can be logged");
+        batch.log().answer().expect_err("nothing can be logged");
         assert!(matches!(rx.try_recv(), Ok(Err(StoreError::Backend(_)))));
     }
     // The first cause is kept, with what to do about it.
@@ -231,7 +231,7 @@ fn one_batch_sees_its_own_scan_ids_and_uses() {
         replies.push(rx);
     }
     assert_eq!(
-        batch.commit().expect("commit"),
+        batch.log().answer().expect("commit"),
         2,
         "the two applied scans took sequence numbers"
     );
@@ -358,7 +358,7 @@ fn batches_logged_but_not_yet_in_fjall_are_seen_by_the_next_batch() {
     ] {
         let mut batch = Batch::new(&mut w, seq, 4);
         batch.add(command);
-        seq = batch.commit().expect("commit");
+        seq = batch.log().answer().expect("commit");
     }
     // Neither batch reached fjall: both wait in the fold queue.
     assert_eq!(folds.try_iter().count(), 2);
@@ -376,7 +376,7 @@ fn batches_logged_but_not_yet_in_fjall_are_seen_by_the_next_batch() {
         record: Box::new(scan(pass.id, Decision::Granted, 2, now_ms())),
         reply: tx2,
     });
-    batch.commit().expect("commit");
+    batch.log().answer().expect("commit");
     match rx.try_recv().expect("answered") {
         Err(StoreError::DuplicateScanId { existing }) => assert_eq!(*existing, first),
         other => panic!("a retry of a logged scan must be a duplicate, got {other:?}"),
@@ -398,7 +398,7 @@ fn the_writer_goes_on_while_fjall_lags_by_many_small_batches() {
         passes: vec![pass.clone()],
         reply: oneshot::channel().0,
     });
-    let mut seq = batch.commit().expect("commit");
+    let mut seq = batch.log().answer().expect("commit");
     // Far more batches than the old bound in count (256), far fewer bytes
     // than `FOLD_LAG_BYTES`: with nothing folded, none of them waits.
     for uses in 1..=600 {
@@ -408,7 +408,7 @@ fn the_writer_goes_on_while_fjall_lags_by_many_small_batches() {
             record: Box::new(scan(pass.id, Decision::Granted, uses, now_ms())),
             reply: tx,
         });
-        seq = batch.commit().expect("commit");
+        seq = batch.log().answer().expect("commit");
         assert!(matches!(rx.try_recv(), Ok(Ok(()))), "grant {uses}");
     }
     assert_eq!(

@@ -150,26 +150,27 @@ fn gather(rx: &Receiver<Command>, batch: &mut Batch<'_>, settings: &Settings) ->
     false
 }
 
-/// Commits a batch and records its metrics; returns the next free sequence
-/// number (unchanged if the batch failed: nothing of it was written).
+/// Commits a batch and records its metrics before answering its commands
+/// (so a sender that has its answer also finds the commit counted); returns
+/// the next free sequence number (unchanged if the batch failed: nothing of
+/// it was written).
 fn commit(batch: Batch<'_>, seq: u64) -> u64 {
     let size = batch.len();
     metrics::counter!("scangate_store_reads_total", "op" => "commit_check").increment(batch.reads);
     let started = Instant::now();
-    match batch.commit() {
-        Ok(next) => {
-            metrics::counter!("scangate_store_commits_total").increment(1);
-            metrics::histogram!("scangate_store_batch_size").record(size as f64);
-            metrics::histogram!("scangate_store_commit_seconds")
-                .record(started.elapsed().as_secs_f64());
-            next
-        }
-        Err(e) => {
-            metrics::counter!("scangate_store_commit_failures_total").increment(1);
-            tracing::error!(error = %e, commands = size, "group commit failed; every command in it was answered with the error");
-            seq
-        }
+    let logged = batch.log();
+    if logged.is_durable() {
+        metrics::counter!("scangate_store_commits_total").increment(1);
+        metrics::histogram!("scangate_store_batch_size").record(size as f64);
+        metrics::histogram!("scangate_store_commit_seconds")
+            .record(started.elapsed().as_secs_f64());
+    } else {
+        metrics::counter!("scangate_store_commit_failures_total").increment(1);
     }
+    logged.answer().unwrap_or_else(|e| {
+        tracing::error!(error = %e, commands = size, "group commit failed; every command in it was answered with the error");
+        seq
+    })
 }
 
 /// Forgets one bounded chunk of expired scan ids. Returns when to sweep next:
