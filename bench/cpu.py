@@ -12,10 +12,9 @@ of ratios lies on one side of 1.
 """
 import json
 import re
-import statistics
 import sys
 
-from summarize import read_runs
+from summarize import pair_table, read_runs
 
 
 def scan_seconds_quantile(metrics_text, q):
@@ -79,35 +78,7 @@ COLUMNS = [
 
 def table(path):
     """The markdown table of a runs file."""
-    runs = read_runs(path)
-    labels = sorted({r["label"] for r in runs})
-    by = {label: [r for r in runs if r["label"] == label] for label in labels}
-    failed = [r for r in runs if r.get("verdict") not in ("pass", "skipped")]
-    head = "| | " + " | ".join(label + (" (runs)" if len(by[label]) > 1 else "") for label in labels)
-    if len(labels) == 2:
-        head += " | B / A, median of pairs (range)"
-    print(head + " |")
-    print("| --- " * (len(labels) + 1 + (len(labels) == 2)) + "|")
-    for name, key, fmt in COLUMNS:
-        cells = []
-        for label in labels:
-            values = [r[key] for r in by[label] if r.get(key) is not None]
-            med = fmt.format(statistics.median(values)) if values else "–"
-            each = " / ".join(fmt.format(v) for v in values)
-            cells.append(f"**{med}** ({each})" if len(values) > 1 else med)
-        row = f"| {name} | " + " | ".join(cells)
-        if len(labels) == 2:
-            pairs = [
-                b[key] / a[key]
-                for a, b in zip(by["A"], by["B"])
-                if a.get(key) and b.get(key) is not None
-            ]
-            row += (
-                f" | {statistics.median(pairs):.2f} ({min(pairs):.2f}–{max(pairs):.2f})" if pairs else " | –"
-            )
-        print(row + " |")
-    if failed:
-        print(f"\n{len(failed)} run(s) did not pass the checker: {[r['verdict'] for r in failed]}")
+    pair_table(read_runs(path), COLUMNS)
 
 
 def main():

@@ -1,5 +1,5 @@
-# bench/lib.sh: what bench/compare, bench/cpu, bench/memory and bench/scaling
-# share.
+# bench/lib.sh: what bench/compare, bench/cpu, bench/issue, bench/memory and
+# bench/scaling share.
 # Sourced, never run. The caller sets `root` (the repository) and `tmp` (a
 # scratch dir on a real disk) first.
 #
@@ -62,6 +62,16 @@ start_gateway() {
 # on the running gateway's /metrics (0 if it has none).
 metric_sum() {
   curl -sf "http://$http/metrics" | awk -v m="$1" '$1 ~ "^"m"([{]|$)" {s += $NF} END {printf "%d", s}'
+}
+
+# await_first_scan PID: waits until the running gateway has decided a scan
+# (the tool PID issues its passes first), or PID has ended.
+await_first_scan() {
+  for _ in $(seq 1200); do
+    [ "$(metric_sum scangate_scans_total)" -gt 0 ] && return 0
+    kill -0 "$1" 2>/dev/null || return 0
+    sleep 0.1
+  done
 }
 
 # Stops the gateway (SIGTERM: drain, exit 0) and deletes its data dir.

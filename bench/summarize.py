@@ -10,12 +10,51 @@ Its headline is the best such durable scans/s; each baseline's is its best
 durable scans/s across client counts (bench/README of ../shared).
 """
 import json
+import statistics
 import sys
 
 
 def read_runs(path):
     """The JSON lines of a runs file (other lines, e.g. logs, skipped)."""
     return [json.loads(line) for line in open(path) if line.strip().startswith("{")]
+
+
+def pair_table(runs, columns):
+    """Prints the markdown table of runs labelled A (and B), one row per
+    (title, key, format) of `columns`: each variant's median over its runs
+    with every run's figure and, with two variants, the median and range of
+    the per-pair ratios B / A (run k of A paired with run k of B, the two run
+    back to back): on a host whose figures move by 10-20 % between runs, a
+    difference counts only when the whole range lies on one side of 1.
+    Used by bench/cpu and bench/issue."""
+    labels = sorted({r["label"] for r in runs})
+    by = {label: [r for r in runs if r["label"] == label] for label in labels}
+    failed = [r for r in runs if r.get("verdict") not in ("pass", "skipped")]
+    head = "| | " + " | ".join(label + (" (runs)" if len(by[label]) > 1 else "") for label in labels)
+    if len(labels) == 2:
+        head += " | B / A, median of pairs (range)"
+    print(head + " |")
+    print("| --- " * (len(labels) + 1 + (len(labels) == 2)) + "|")
+    for name, key, fmt in columns:
+        cells = []
+        for label in labels:
+            values = [r[key] for r in by[label] if r.get(key) is not None]
+            med = fmt.format(statistics.median(values)) if values else "–"
+            each = " / ".join(fmt.format(v) for v in values)
+            cells.append(f"**{med}** ({each})" if len(values) > 1 else med)
+        row = f"| {name} | " + " | ".join(cells)
+        if len(labels) == 2:
+            pairs = [
+                b[key] / a[key]
+                for a, b in zip(by["A"], by["B"])
+                if a.get(key) and b.get(key) is not None
+            ]
+            row += (
+                f" | {statistics.median(pairs):.2f} ({min(pairs):.2f}–{max(pairs):.2f})" if pairs else " | –"
+            )
+        print(row + " |")
+    if failed:
+        print(f"\n{len(failed)} run(s) did not pass the checker: {[r['verdict'] for r in failed]}")
 
 
 def kept_up(r):
