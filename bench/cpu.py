@@ -12,9 +12,8 @@ of ratios lies on one side of 1.
 """
 import json
 import re
-import sys
 
-from summarize import pair_table, read_runs
+from summarize import pair_main
 
 
 def scan_seconds_quantile(metrics_text, q):
@@ -76,22 +75,5 @@ COLUMNS = [
 ]
 
 
-def table(path):
-    """The markdown table of a runs file."""
-    pair_table(read_runs(path), COLUMNS)
-
-
-def main():
-    cmd, args = sys.argv[1], sys.argv[2:]
-    if cmd == "record":
-        print(json.dumps(record(*args)))
-    elif cmd == "line":
-        print(line(json.loads(args[0])))
-    elif cmd == "table":
-        table(args[0])
-    else:
-        sys.exit(f"unknown command {cmd!r}: record, line or table")
-
-
 if __name__ == "__main__":
-    main()
+    pair_main(record, line, COLUMNS)

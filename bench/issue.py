@@ -12,9 +12,8 @@ scan is seen within ~0.1 s of it).
 import json
 import math
 import statistics
-import sys
 
-from summarize import pair_table, read_runs
+from summarize import pair_main
 
 
 def record(label, load_json, clk_tck, first, t0, t1, c0, c1, w0, w1):
@@ -67,17 +66,5 @@ COLUMNS = [
 ]
 
 
-def main():
-    cmd, args = sys.argv[1], sys.argv[2:]
-    if cmd == "record":
-        print(json.dumps(record(*args)))
-    elif cmd == "line":
-        print(line(json.loads(args[0])))
-    elif cmd == "table":
-        pair_table(read_runs(args[0]), COLUMNS)
-    else:
-        sys.exit(f"unknown command {cmd!r}: record, line or table")
-
-
 if __name__ == "__main__":
-    main()
+    pair_main(record, line, COLUMNS)

@@ -57,6 +57,21 @@ def pair_table(runs, columns):
         print(f"\n{len(failed)} run(s) did not pass the checker: {[r['verdict'] for r in failed]}")
 
 
+def pair_main(record, line, columns):
+    """The command line of bench/cpu.py and bench/issue.py:
+    `record ARGS...` prints one run's JSON line (`record(*ARGS)`),
+    `line JSON_LINE` its one line of text, `table RUNS_JSONL` the pair table."""
+    cmd, args = sys.argv[1], sys.argv[2:]
+    if cmd == "record":
+        print(json.dumps(record(*args)))
+    elif cmd == "line":
+        print(line(json.loads(args[0])))
+    elif cmd == "table":
+        pair_table(read_runs(args[0]), columns)
+    else:
+        sys.exit(f"unknown command {cmd!r}: record, line or table")
+
+
 def kept_up(r):
     """Whether an open-loop scangate-load run kept up with its offered rate."""
     counts = r.get("counts", {})
