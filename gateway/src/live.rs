@@ -7,7 +7,7 @@
 //! id (8 hex digits), and tokens never reach this module. The numbers start
 //! from zero when the gateway starts (Prometheus keeps the long history).
 
-use crate::gate_label::{Gate, GateLabels};
+use crate::gate_label::{GATE_SLOTS, Gate, GateLabels};
 use crate::health::HealthProbe;
 use scangate_core::pass::Pass;
 use scangate_core::{Decision, PassId, Reason};
@@ -49,8 +49,8 @@ const SLOTS: usize = WINDOW_SECS + 1;
 
 /// One decision, as the scan path reports it.
 pub struct Sample<'a> {
-    /// The gate's label (see [`GateLabels`]).
-    pub gate: &'a Arc<str>,
+    /// The gate (see [`GateLabels`]).
+    pub gate: &'a Gate,
     /// Granted or denied and why.
     pub decision: Decision,
     /// The pass, when the token verified.
@@ -73,7 +73,8 @@ pub struct Live {
 #[derive(Default)]
 struct Inner {
     seconds: Vec<Second>,
-    gates: HashMap<Arc<str>, GateTotals>,
+    /// By [`Gate::index`]; a gate's slot holds its name from its first scan.
+    gates: Vec<GateTotals>,
     reasons: [u64; Reason::ALL.len()],
     granted: u64,
     denied: u64,
@@ -93,12 +94,14 @@ struct Second {
     busy: u32,
     rate_limited: u32,
     latency: [u32; LATENCY_BUCKETS],
-    // Bounded by GATE_LABELS_MAX + 1 through the gate labels.
-    gates: HashMap<Arc<str>, u32>,
+    /// Scans by [`Gate::index`] (`GATE_SLOTS` long).
+    gates: Vec<u32>,
 }
 
-#[derive(Default, Clone, Copy)]
+#[derive(Default, Clone)]
 struct GateTotals {
+    /// `None` until the gate's first scan.
+    name: Option<Arc<str>>,
     granted: u64,
     denied: u64,
 }
@@ -140,8 +143,13 @@ impl Live {
     }
 
     fn build(now_ms: i64, health: Option<Arc<HealthProbe>>) -> Arc<Live> {
+        let second = Second {
+            gates: vec![0; GATE_SLOTS],
+            ..Second::default()
+        };
         let inner = Inner {
-            seconds: vec![Second::default(); SLOTS],
+            seconds: vec![second; SLOTS],
+            gates: vec![GateTotals::default(); GATE_SLOTS],
             ..Inner::default()
         };
         Arc::new(Live {
@@ -153,9 +161,9 @@ impl Live {
         })
     }
 
-    /// The gate of a scan: its bounded label and its metrics.
-    pub fn gate_label(&self, gate: &str) -> Arc<Gate> {
-        self.gates.label(gate)
+    /// The gates scans are counted at: their bounded labels and metrics.
+    pub fn gates(&self) -> &GateLabels {
+        &self.gates
     }
 
     /// Counts an open scanner connection until the guard is dropped.
@@ -175,11 +183,14 @@ impl Live {
         let inner = &mut *inner;
         let second = slot(&mut inner.seconds, now_ms.div_euclid(1000));
         second.scans += 1;
-        *second.gates.entry(sample.gate.clone()).or_default() += 1;
+        second.gates[sample.gate.index] += 1;
         if let Some(latency) = sample.latency {
             second.latency[bucket(latency)] += 1;
         }
-        let gate = inner.gates.entry(sample.gate.clone()).or_default();
+        let gate = &mut inner.gates[sample.gate.index];
+        if gate.name.is_none() {
+            gate.name = Some(sample.gate.name.clone());
+        }
         match sample.decision.reason() {
             None => {
                 inner.granted += 1;
@@ -205,7 +216,7 @@ impl Live {
                 }
                 inner.recent.push_back(Denial {
                     at_ms: now_ms,
-                    gate: sample.gate.clone(),
+                    gate: sample.gate.name.clone(),
                     reason,
                     pass: sample.pass,
                 });
@@ -263,26 +274,26 @@ impl Live {
             busy += u64::from(s.busy);
             rate_limited += u64::from(s.rate_limited);
         }
-        let rate = |gate: Option<&Arc<str>>| {
+        let rate = |gate: Option<usize>| {
             let scans: u64 = inner
                 .seconds
                 .iter()
                 .filter(in_rate)
-                .map(|s| match gate {
-                    Some(g) => u64::from(s.gates.get(g).copied().unwrap_or(0)),
-                    None => u64::from(s.scans),
-                })
+                .map(|s| u64::from(gate.map_or(s.scans, |g| s.gates[g])))
                 .sum();
             scans as f64 / RATE_SECS as f64
         };
         let mut gates: Vec<GateView> = inner
             .gates
             .iter()
-            .map(|(gate, t)| GateView {
-                gate: gate.to_string(),
-                scans_per_s: rate(Some(gate)),
-                granted: t.granted,
-                denied: t.denied,
+            .enumerate()
+            .filter_map(|(index, t)| {
+                Some(GateView {
+                    gate: t.name.as_deref()?.to_owned(),
+                    scans_per_s: rate(Some(index)),
+                    granted: t.granted,
+                    denied: t.denied,
+                })
             })
             .collect();
         gates.sort_by(|a, b| a.gate.cmp(&b.gate));
@@ -382,7 +393,7 @@ fn slot(seconds: &mut [Second], at_s: i64) -> &mut Second {
         slot.busy = 0;
         slot.rate_limited = 0;
         slot.latency = [0; LATENCY_BUCKETS];
-        slot.gates.clear();
+        slot.gates.fill(0);
     }
     slot
 }

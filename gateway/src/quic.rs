@@ -2,9 +2,10 @@
 //! stream, frames in, replies out (possibly out of order, matched by request id).
 
 use crate::config::{QuicLimits, READ_CHUNK_BYTES};
+use crate::gate_label::LastGate;
 use crate::ratelimit::{Bucket, Limiter};
 use crate::scan_service::{Precheck, ScanService, counted_error, error};
-use bytes::{Buf, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
 use metrics::{counter, gauge};
 use quinn::{Connection, Endpoint, RecvStream, SendStream, VarInt};
 use scangate_core::Reason;
@@ -19,9 +20,17 @@ use tokio::sync::{Semaphore, mpsc};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-/// Replies queued per stream before the reader waits for the writer. Bounds
-/// memory per stream; the QUIC flow-control window then holds back the scanner.
+/// Messages of encoded replies queued per stream before the reader (or a
+/// scan's task) waits for the writer: a decided scan's reply, or up to
+/// [`ANSWERED_BATCH_BYTES`] (and one reply) of those the reader answered
+/// itself. Bounds memory per stream; the QUIC flow-control window then
+/// holds back the scanner.
 const REPLY_QUEUE: usize = 256;
+/// Replies the reader answers itself (edge denials, pongs, framing errors)
+/// are encoded into one buffer and queued once per read, or once this many
+/// bytes have gathered: a flood of forged tokens costs the writer one
+/// message and one wake-up per read, not per scan.
+const ANSWERED_BATCH_BYTES: usize = 2 * 1024;
 /// Bytes of replies coalesced into one write.
 const WRITE_BATCH_BYTES: usize = 32 * 1024;
 /// How long a finished stream waits for the scanner to acknowledge its last
@@ -204,6 +213,8 @@ impl Listener {
                 },
             };
             let stream = Stream {
+                last_gate: LastGate::new(self.service.live().gates()),
+                answered: BytesMut::new(),
                 listener: self.clone(),
                 device: device.clone(),
                 bucket: bucket.clone(),
@@ -227,6 +238,9 @@ fn device_of(conn: &Connection) -> Option<String> {
 
 struct Stream {
     listener: Arc<Listener>,
+    last_gate: LastGate,
+    /// Encoded replies the reader answered itself, not yet queued.
+    answered: BytesMut,
     device: Arc<str>,
     bucket: Arc<Bucket>,
     in_flight: Arc<Semaphore>,
@@ -260,8 +274,8 @@ impl Standing {
 }
 
 impl Stream {
-    async fn run(self, send: SendStream, mut recv: RecvStream) {
-        let (tx, rx) = mpsc::channel::<Response>(REPLY_QUEUE);
+    async fn run(mut self, send: SendStream, mut recv: RecvStream) {
+        let (tx, rx) = mpsc::channel::<Bytes>(REPLY_QUEUE);
         self.listener.tracker.spawn(write_replies(send, rx));
         if recv.is_0rtt() {
             counter!("scangate_early_data_refused_total").increment(1);
@@ -298,33 +312,59 @@ impl Stream {
         }
     }
 
-    /// Handles every whole frame in `buf`. Returns false when the stream's
-    /// framing can no longer be trusted.
-    async fn drain_frames(&self, buf: &mut BytesMut, tx: &mpsc::Sender<Response>) -> bool {
+    /// Handles every whole frame in `buf`, then queues the replies it
+    /// answered itself. Returns false when the stream's framing can no
+    /// longer be trusted.
+    async fn drain_frames(&mut self, buf: &mut BytesMut, tx: &mpsc::Sender<Bytes>) -> bool {
         loop {
-            match frame::split_frame(buf) {
-                Ok((version, payload)) => self.request(version, &payload, tx).await,
-                Err(FrameError::Incomplete) => return true,
+            let reply = match frame::split_frame(buf) {
+                Ok((version, payload)) => match self.request(version, &payload, tx) {
+                    Some(reply) => reply,
+                    None => continue,
+                },
+                Err(FrameError::Incomplete) => {
+                    self.flush(tx).await;
+                    return true;
+                }
                 Err(FrameError::Empty) => {
                     buf.advance(LENGTH_BYTES);
                     counter!("scangate_bad_frames_total", "cause" => "malformed").increment(1);
-                    let reply = error(ErrorCode::MalformedFrame, "empty frame: no version byte");
-                    let _ = tx.send(Response { id: 0, body: reply }).await;
+                    let body = error(ErrorCode::MalformedFrame, "empty frame: no version byte");
+                    Response { id: 0, body }
                 }
                 Err(e @ FrameError::TooLarge { .. }) => {
                     counter!("scangate_bad_frames_total", "cause" => "too_large").increment(1);
-                    let reply = error(
+                    let body = error(
                         ErrorCode::FrameTooLarge,
                         format!("{e}; this stream is closed"),
                     );
-                    let _ = tx.send(Response { id: 0, body: reply }).await;
+                    frame::encode(&Response { id: 0, body }, &mut self.answered);
+                    self.flush(tx).await;
                     return false;
                 }
+            };
+            frame::encode(&reply, &mut self.answered);
+            if self.answered.len() >= ANSWERED_BATCH_BYTES {
+                self.flush(tx).await;
             }
         }
     }
 
-    async fn request(&self, version: u8, payload: &[u8], tx: &mpsc::Sender<Response>) {
+    /// Queues the replies answered so far for the writer, in one message.
+    async fn flush(&mut self, tx: &mpsc::Sender<Bytes>) {
+        if !self.answered.is_empty() {
+            let _ = tx.send(self.answered.split().freeze()).await;
+        }
+    }
+
+    /// Handles one request: the reply, when the reader answers it itself;
+    /// `None` when a task of its own answers it (or nothing may be answered).
+    fn request(
+        &mut self,
+        version: u8,
+        payload: &[u8],
+        tx: &mpsc::Sender<Bytes>,
+    ) -> Option<Response> {
         let request: Request = match frame::decode(version, payload) {
             Ok(r) => r,
             Err(e) => {
@@ -335,78 +375,73 @@ impl Stream {
                     DecodeError::Malformed(_) => (ErrorCode::MalformedFrame, "malformed"),
                 };
                 counter!("scangate_bad_frames_total", "cause" => cause).increment(1);
-                let _ = tx
-                    .send(Response {
-                        id: 0,
-                        body: error(code, e.to_string()),
-                    })
-                    .await;
-                return;
+                let body = error(code, e.to_string());
+                return Some(Response { id: 0, body });
             }
         };
         let id = request.id;
         let req = match request.body {
             RequestBody::Ping => {
-                let _ = tx
-                    .send(Response {
-                        id,
-                        body: ResponseBody::Pong,
-                    })
-                    .await;
-                return;
+                return Some(Response {
+                    id,
+                    body: ResponseBody::Pong,
+                });
             }
             RequestBody::Scan(req) => req,
         };
         if self.standing.revoked(&self.device, &self.listener.revoked) {
             // The connection is closed: nothing of this device is decided.
-            return;
+            return None;
         }
         if self.listener.shutdown.is_cancelled() {
             let body = counted_error(
                 ErrorCode::ShuttingDown,
                 "the gateway is shutting down; retry elsewhere with the same scan id",
             );
-            let _ = tx.send(Response { id, body }).await;
-            return;
+            return Some(Response { id, body });
         }
         let service = &self.listener.service;
-        let claims = match service.precheck(&req, &self.bucket, Instant::now()) {
-            Precheck::Answer(body) => {
-                let _ = tx.send(Response { id, body }).await;
-                return;
-            }
-            Precheck::Decide(claims) => claims,
-        };
+        let (claims, gate) =
+            match service.precheck(&req, &mut self.last_gate, &self.bucket, Instant::now()) {
+                Precheck::Answer(body) => return Some(Response { id, body }),
+                Precheck::Decide(claims, gate) => (claims, gate),
+            };
         let Ok(permit) = self.in_flight.clone().try_acquire_owned() else {
             counter!("scangate_busy_total", "cause" => "connection").increment(1);
-            let body = service.denied(&req, Reason::Busy);
-            let _ = tx.send(Response { id, body }).await;
-            return;
+            let body = service.denied(&req, &gate, Reason::Busy);
+            return Some(Response { id, body });
         };
         let service = service.clone();
         let device = self.device.clone();
         let tx = tx.clone();
         self.listener.tracker.spawn(async move {
-            let body = service.decide(&device, claims, req).await;
-            let _ = tx.send(Response { id, body }).await;
+            let body = service.decide(&device, &gate, claims, req).await;
+            let mut reply = BytesMut::new();
+            frame::encode(&Response { id, body }, &mut reply);
+            let _ = tx.send(reply.freeze()).await;
             drop(permit);
         });
+        None
     }
 }
 
 /// Writes replies as they come, coalescing whatever is queued into one write.
 /// Ends when every sender (the reader and its scan tasks) is gone.
-async fn write_replies(mut send: SendStream, mut rx: mpsc::Receiver<Response>) {
-    let mut out = BytesMut::with_capacity(WRITE_BATCH_BYTES);
+async fn write_replies(mut send: SendStream, mut rx: mpsc::Receiver<Bytes>) {
+    let mut out: Vec<Bytes> = Vec::new();
     while let Some(first) = rx.recv().await {
-        frame::encode(&first, &mut out);
-        while out.len() < WRITE_BATCH_BYTES {
+        let mut bytes = first.len();
+        out.push(first);
+        while bytes < WRITE_BATCH_BYTES {
             match rx.try_recv() {
-                Ok(next) => frame::encode(&next, &mut out),
+                Ok(next) => {
+                    bytes += next.len();
+                    out.push(next);
+                }
                 Err(_) => break,
             }
         }
-        if send.write_all(&out).await.is_err() {
+        if send.write_all_chunks(&mut out).await.is_err() {
             return;
         }
         out.clear();

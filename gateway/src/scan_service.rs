@@ -5,7 +5,7 @@
 //! aggregate.
 
 use crate::config::RateLimit;
-use crate::gate_label::Gate;
+use crate::gate_label::{Gate, LastGate};
 use crate::live::{Live, Sample};
 use crate::ratelimit::Bucket;
 use metrics::{counter, histogram};
@@ -30,8 +30,8 @@ pub struct ScanService {
 pub enum Precheck {
     /// Answer at once with this.
     Answer(ResponseBody),
-    /// Verified: decide through the pass's actor.
-    Decide(Claims),
+    /// Verified: decide through the pass's actor, at this gate.
+    Decide(Claims, Arc<Gate>),
 }
 
 impl ScanService {
@@ -53,8 +53,16 @@ impl ScanService {
 
     /// The checks that need no actor, cache or store, cheapest first: field
     /// limits, the device's rate, the token's format and signature; then
-    /// whether the store can still record a decision at all.
-    pub fn precheck(&self, req: &ScanRequest, bucket: &Bucket, now: Instant) -> Precheck {
+    /// whether the store can still record a decision at all. `last_gate`
+    /// is the stream's, where the request's gate is looked up once its
+    /// name has passed its checks.
+    pub fn precheck(
+        &self,
+        req: &ScanRequest,
+        last_gate: &mut LastGate,
+        bucket: &Bucket,
+        now: Instant,
+    ) -> Precheck {
         if let Err(e) =
             check_name("gate", &req.gate, GATE_MAX_BYTES).and_then(|()| match &req.event {
                 Some(event) => check_name("event", event, EVENT_MAX_BYTES),
@@ -69,12 +77,13 @@ impl ScanService {
                 "timeout_ms must be at least 1 (or absent)",
             ));
         }
+        let gate = last_gate.gate(self.live.gates(), &req.gate);
         if !bucket.try_take(now) {
-            return Precheck::Answer(self.denied(req, Reason::RateLimited));
+            return Precheck::Answer(self.denied(req, gate, Reason::RateLimited));
         }
         let claims = match self.keyring.verify(&req.token) {
             Ok(claims) => claims,
-            Err(e) => return Precheck::Answer(self.denied(req, e.reason())),
+            Err(e) => return Precheck::Answer(self.denied(req, gate, e.reason())),
         };
         // Every decision is recorded, so a store that can write nothing more
         // can decide nothing: say so at once (the cause is in the log and on
@@ -86,13 +95,18 @@ impl ScanService {
                  retry with the same scan id on another gateway",
             ));
         }
-        Precheck::Decide(claims)
+        Precheck::Decide(claims, gate.clone())
     }
 
     /// Answers a scan that the actor must decide.
-    pub async fn decide(&self, device: &str, claims: Claims, req: ScanRequest) -> ResponseBody {
+    pub async fn decide(
+        &self,
+        device: &str,
+        gate: &Gate,
+        claims: Claims,
+        req: ScanRequest,
+    ) -> ResponseBody {
         let started = Instant::now();
-        let gate = self.live.gate_label(&req.gate);
         let scan = Scan {
             scan_id: req.scan_id.clone(),
             gate: req.gate,
@@ -105,7 +119,7 @@ impl ScanService {
         let body = match self.registry.scan_within(claims.pass_id, scan, wait).await {
             Ok(out) => {
                 self.record(
-                    &gate,
+                    gate,
                     out.decision,
                     Some(claims.pass_id),
                     out.decision.is_granted() && !out.replayed,
@@ -147,11 +161,10 @@ impl ScanService {
         body
     }
 
-    /// A denial decided at the edge (no pass state involved).
-    pub fn denied(&self, req: &ScanRequest, reason: Reason) -> ResponseBody {
+    /// A denial decided at the edge (no pass state involved) at `gate`.
+    pub fn denied(&self, req: &ScanRequest, gate: &Gate, reason: Reason) -> ResponseBody {
         let decision = Decision::Denied(reason);
-        let gate = self.live.gate_label(&req.gate);
-        self.record(&gate, decision, None, false, None);
+        self.record(gate, decision, None, false, None);
         ResponseBody::Scan(ScanReply {
             scan_id: req.scan_id.clone(),
             decision,
@@ -178,7 +191,7 @@ impl ScanService {
         self.live.record(
             crate::now_ms(),
             Sample {
-                gate: &gate.name,
+                gate,
                 decision,
                 pass,
                 counted_use,

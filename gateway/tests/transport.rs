@@ -9,7 +9,7 @@ use scangate_core::frame::{self, FRAME_MAX_BYTES};
 use scangate_core::wire::{
     ALPN, ErrorCode, Request, RequestBody, Response, ResponseBody, ScanRequest,
 };
-use scangate_core::{Decision, ScanId};
+use scangate_core::{Decision, Reason, ScanId};
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -210,6 +210,68 @@ async fn bad_frames_get_errors_while_others_keep_scanning() {
                 .decision
                 .is_granted()
         );
+    }
+    assert!(gw.sigterm().success());
+}
+
+/// Many requests in one write, most answered at the edge (forged tokens,
+/// pings: the reader gathers those replies and queues them a read at a
+/// time), some decided by the pass's actor: every request gets exactly one
+/// reply, under its own id.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_answered_at_the_edge_gets_every_reply_once() {
+    const REQUESTS: u64 = 400;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let gw = Gateway::start(dir.path(), &[]);
+    let pass = gw
+        .issue(serde_json::json!({"event": "fest", "unlimited": true}))
+        .await
+        .remove(0);
+    let mut forged = pass.token.clone();
+    let last = forged.pop().expect("a token");
+    forged.push(if last == 'A' { 'B' } else { 'A' });
+    let scan_of = |id: u64, token: &str| {
+        RequestBody::Scan(ScanRequest {
+            token: token.to_owned(),
+            gate: "A".into(),
+            event: None,
+            scan_id: ScanId::new(format!("burst-{id}")).expect("id"),
+            scanner_time_ms: 0,
+            timeout_ms: Some(5_000),
+        })
+    };
+    let mut out = BytesMut::new();
+    for id in 1..=REQUESTS {
+        let body = match id % 10 {
+            0 => scan_of(id, &pass.token),
+            5 => RequestBody::Ping,
+            _ => scan_of(id, &forged),
+        };
+        frame::encode(&Request { id, body }, &mut out);
+    }
+    assert!(out.len() > 16 * 1024, "more than one read's worth");
+
+    let conn = common::raw_connection(dir.path(), gw.quic, "burst").await;
+    let (mut send, mut recv) = conn.open_bi().await.expect("stream");
+    send.write_all(&out).await.expect("write");
+    let mut inbox = BytesMut::new();
+    let mut replies = std::collections::HashMap::new();
+    for _ in 0..REQUESTS {
+        let r = read_response(&mut recv, &mut inbox).await;
+        assert!(
+            replies.insert(r.id, r.body).is_none(),
+            "request {} answered twice",
+            r.id
+        );
+    }
+    for id in 1..=REQUESTS {
+        match (id % 10, &replies[&id]) {
+            (0, ResponseBody::Scan(s)) if s.decision == Decision::Granted => {}
+            (5, ResponseBody::Pong) => {}
+            (1..=4 | 6..=9, ResponseBody::Scan(s))
+                if s.decision == Decision::Denied(Reason::Forged) => {}
+            (_, other) => panic!("request {id} answered with {other:?}"),
+        }
     }
     assert!(gw.sigterm().success());
 }

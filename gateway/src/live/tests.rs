@@ -7,11 +7,11 @@ fn pass(byte: u8) -> PassId {
 }
 
 fn scan(live: &Live, at_ms: i64, gate: &str, decision: Decision, pass: Option<PassId>) {
-    let gate = live.gate_label(gate);
+    let gate = live.gates().label(gate);
     live.record(
         at_ms,
         Sample {
-            gate: &gate.name,
+            gate: &gate,
             decision,
             pass,
             counted_use: decision.is_granted(),
