@@ -152,6 +152,12 @@ def main(path):
                 )
     else:
         print("- no scangate run kept up with its offered rate")
+    forged = best.get("scangate-forged")
+    if forged:
+        print(
+            f"- forged tokens: best {forged['scans_per_s']:,.0f} rejections/s "
+            f"(offered {forged.get('offered_per_s', 0):,.0f}/s)"
+        )
 
 
 if __name__ == "__main__":
