@@ -108,10 +108,7 @@ fn error_code(r: &Response) -> ErrorCode {
 async fn bad_frames_get_errors_while_others_keep_scanning() {
     let dir = tempfile::tempdir().expect("tempdir");
     let gw = Gateway::start(dir.path(), &[]);
-    let pass = gw
-        .issue(serde_json::json!({"event": "fest", "unlimited": true}))
-        .await
-        .remove(0);
+    let pass = gw.issue_unlimited().await;
     let honest = gw.scanner("honest").await;
     assert!(
         scan(&honest, &pass.token, "A", None)
@@ -223,10 +220,7 @@ async fn a_burst_answered_at_the_edge_gets_every_reply_once() {
     const REQUESTS: u64 = 400;
     let dir = tempfile::tempdir().expect("tempdir");
     let gw = Gateway::start(dir.path(), &[]);
-    let pass = gw
-        .issue(serde_json::json!({"event": "fest", "unlimited": true}))
-        .await
-        .remove(0);
+    let pass = gw.issue_unlimited().await;
     let mut forged = pass.token.clone();
     let last = forged.pop().expect("a token");
     forged.push(if last == 'A' { 'B' } else { 'A' });

@@ -290,6 +290,14 @@ impl Gateway {
         v.pop().expect("one pass")
     }
 
+    /// One pass with no use limit.
+    pub async fn issue_unlimited(&self) -> PassView {
+        let mut v = self
+            .issue(json!({"event": "fest", "unlimited": true}))
+            .await;
+        v.pop().expect("one pass")
+    }
+
     /// The pass as stored now.
     pub async fn pass(&self, id: &str) -> PassView {
         serde_json::from_value(self.get(&format!("/v1/passes/{id}")).await).expect("pass")
