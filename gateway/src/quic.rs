@@ -20,17 +20,25 @@ use tokio::sync::{Semaphore, mpsc};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-/// Messages of encoded replies queued per stream before the reader (or a
-/// scan's task) waits for the writer: a decided scan's reply, or up to
-/// [`ANSWERED_BATCH_BYTES`] (and one reply) of those the reader answered
-/// itself. Bounds memory per stream; the QUIC flow-control window then
-/// holds back the scanner.
+/// Messages queued per stream before the reader (or a scan's task) waits
+/// for the writer: a decided scan's reply, or up to [`ANSWERED_BATCH_BYTES`]
+/// (and one reply) of those the reader answered itself, encoded. Bounds
+/// memory per stream; the QUIC flow-control window then holds back the
+/// scanner.
 const REPLY_QUEUE: usize = 256;
 /// Replies the reader answers itself (edge denials, pongs, framing errors)
 /// are encoded into one buffer and queued once per read, or once this many
 /// bytes have gathered: a flood of forged tokens costs the writer one
 /// message and one wake-up per read, not per scan.
 const ANSWERED_BATCH_BYTES: usize = 2 * 1024;
+/// What the stream's writer is handed.
+enum Reply {
+    /// A decided scan's reply, encoded by the writer into its own buffer.
+    One(Response),
+    /// Replies the reader answered itself, already encoded.
+    Answered(Bytes),
+}
+
 /// Bytes of replies coalesced into one write.
 const WRITE_BATCH_BYTES: usize = 32 * 1024;
 /// How long a finished stream waits for the scanner to acknowledge its last
@@ -275,7 +283,7 @@ impl Standing {
 
 impl Stream {
     async fn run(mut self, send: SendStream, mut recv: RecvStream) {
-        let (tx, rx) = mpsc::channel::<Bytes>(REPLY_QUEUE);
+        let (tx, rx) = mpsc::channel::<Reply>(REPLY_QUEUE);
         self.listener.tracker.spawn(write_replies(send, rx));
         if recv.is_0rtt() {
             counter!("scangate_early_data_refused_total").increment(1);
@@ -315,7 +323,7 @@ impl Stream {
     /// Handles every whole frame in `buf`, then queues the replies it
     /// answered itself. Returns false when the stream's framing can no
     /// longer be trusted.
-    async fn drain_frames(&mut self, buf: &mut BytesMut, tx: &mpsc::Sender<Bytes>) -> bool {
+    async fn drain_frames(&mut self, buf: &mut BytesMut, tx: &mpsc::Sender<Reply>) -> bool {
         loop {
             let reply = match frame::split_frame(buf) {
                 Ok((version, payload)) => match self.request(version, &payload, tx) {
@@ -351,9 +359,11 @@ impl Stream {
     }
 
     /// Queues the replies answered so far for the writer, in one message.
-    async fn flush(&mut self, tx: &mpsc::Sender<Bytes>) {
+    async fn flush(&mut self, tx: &mpsc::Sender<Reply>) {
         if !self.answered.is_empty() {
-            let _ = tx.send(self.answered.split().freeze()).await;
+            let _ = tx
+                .send(Reply::Answered(self.answered.split().freeze()))
+                .await;
         }
     }
 
@@ -363,7 +373,7 @@ impl Stream {
         &mut self,
         version: u8,
         payload: &[u8],
-        tx: &mpsc::Sender<Bytes>,
+        tx: &mpsc::Sender<Reply>,
     ) -> Option<Response> {
         let request: Request = match frame::decode(version, payload) {
             Ok(r) => r,
@@ -416,9 +426,7 @@ impl Stream {
         let tx = tx.clone();
         self.listener.tracker.spawn(async move {
             let body = service.decide(&device, &gate, claims, req).await;
-            let mut reply = BytesMut::new();
-            frame::encode(&Response { id, body }, &mut reply);
-            let _ = tx.send(reply.freeze()).await;
+            let _ = tx.send(Reply::One(Response { id, body })).await;
             drop(permit);
         });
         None
@@ -427,21 +435,21 @@ impl Stream {
 
 /// Writes replies as they come, coalescing whatever is queued into one write.
 /// Ends when every sender (the reader and its scan tasks) is gone.
-async fn write_replies(mut send: SendStream, mut rx: mpsc::Receiver<Bytes>) {
-    let mut out: Vec<Bytes> = Vec::new();
+async fn write_replies(mut send: SendStream, mut rx: mpsc::Receiver<Reply>) {
+    let mut out = BytesMut::with_capacity(WRITE_BATCH_BYTES);
+    let add = |reply: Reply, out: &mut BytesMut| match reply {
+        Reply::One(response) => frame::encode(&response, out),
+        Reply::Answered(encoded) => out.extend_from_slice(&encoded),
+    };
     while let Some(first) = rx.recv().await {
-        let mut bytes = first.len();
-        out.push(first);
-        while bytes < WRITE_BATCH_BYTES {
+        add(first, &mut out);
+        while out.len() < WRITE_BATCH_BYTES {
             match rx.try_recv() {
-                Ok(next) => {
-                    bytes += next.len();
-                    out.push(next);
-                }
+                Ok(next) => add(next, &mut out),
                 Err(_) => break,
             }
         }
-        if send.write_all_chunks(&mut out).await.is_err() {
+        if send.write_all(&out).await.is_err() {
             return;
         }
         out.clear();
