@@ -7,6 +7,7 @@ use crate::admin_client::{AdminArgs, AdminClient};
 use crate::datadir::DataDir;
 use crate::journal::{Journal, JournalQuery, OperatorAction, OperatorRecord};
 use crate::pass_cmd::{LIST_DEFAULT, Query, pages};
+use crate::terminal::Shown;
 use anyhow::Result;
 use clap::{Args, Subcommand};
 use std::process::ExitCode;
@@ -109,9 +110,9 @@ fn print_record(r: &OperatorRecord, as_json: bool) -> Result<()> {
     let mut line = format!(
         "{} {} {} {}",
         crate::api::rfc3339(r.at_ms),
-        r.who,
+        Shown(&r.who),
         r.action.as_str(),
-        r.subject
+        Shown(&r.subject)
     );
     if let Some(n) = r.count {
         line.push_str(&format!(" ({n} passes"));
@@ -121,10 +122,10 @@ fn print_record(r: &OperatorRecord, as_json: bool) -> Result<()> {
         line.push(')');
     }
     if let Some(d) = &r.detail {
-        line.push_str(&format!(" [{d}]"));
+        line.push_str(&format!(" [{}]", Shown(d)));
     }
     if let Some(reason) = &r.reason {
-        line.push_str(&format!(": {reason}"));
+        line.push_str(&format!(": {}", Shown(reason)));
     }
     println!("{line}");
     Ok(())

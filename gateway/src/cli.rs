@@ -279,7 +279,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             crate::serve::serve(config, CancellationToken::new()).await?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Certs(cmd) => certs(&data, cmd),
+        Command::Certs(cmd) => certs(&data, cmd).await,
         Command::Keys(KeysCommand::Rotate) => {
             let id = crate::keys::rotate(&data.signing_keys())?;
             println!("key {id} now signs new tokens; restart the gateway to use it");
@@ -292,7 +292,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
     }
 }
 
-fn certs(data: &DataDir, cmd: CertsCommand) -> Result<ExitCode> {
+async fn certs(data: &DataDir, cmd: CertsCommand) -> Result<ExitCode> {
     crate::datadir::create_private_dir(data.root())?;
     let pki = scangate_certs::Pki::open(&data.pki());
     match cmd {
@@ -322,7 +322,7 @@ fn certs(data: &DataDir, cmd: CertsCommand) -> Result<ExitCode> {
                     println!(
                         "{name} revoked at {} by {}",
                         crate::api::rfc3339(r.at_ms),
-                        r.who
+                        crate::terminal::Shown(&r.who)
                     );
                 } else {
                     println!("{name}");
@@ -332,11 +332,14 @@ fn certs(data: &DataDir, cmd: CertsCommand) -> Result<ExitCode> {
         CertsCommand::Revoke { name, reason } => {
             let who = crate::journal::cli_who();
             let now = crate::now_ms();
-            if crate::devices::revoke_recorded(data, &name, &who, reason.as_deref(), now)? {
-                println!("device {name} revoked; a running gateway refuses it within a second");
+            let revoked =
+                crate::devices::revoke_recorded(data, &name, &who, reason.as_deref(), now)?;
+            let done = if revoked.changed {
+                "revoked"
             } else {
-                println!("device {name} was already revoked");
-            }
+                "was already revoked"
+            };
+            crate::devices::report_enforcement(data, &name, done).await;
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -98,6 +98,9 @@ impl DataDir {
     /// admin token. Returns the paths it created; never the secrets.
     pub fn prepare(&self, gateway_names: &[String]) -> Result<Vec<PathBuf>> {
         create_private_dir(&self.root)?;
+        if self.store().is_dir() {
+            make_private(&self.store())?;
+        }
         let mut created = Vec::new();
         let pki = scangate_certs::Pki::open(&self.pki());
         let report = pki.init(gateway_names).context("cannot create the PKI")?;
@@ -160,14 +163,45 @@ impl DataDir {
     }
 }
 
-/// Creates a directory readable only by its owner (mode 0700), if missing.
+/// Creates a directory readable only by its owner (mode 0700), if missing;
+/// one that exists is made private ([`make_private`]).
 pub fn create_private_dir(path: &Path) -> Result<()> {
     use std::os::unix::fs::DirBuilderExt;
     fs::DirBuilder::new()
         .recursive(true)
         .mode(0o700)
         .create(path)
-        .with_context(|| format!("cannot create {}", path.display()))
+        .with_context(|| format!("cannot create {}", path.display()))?;
+    make_private(path)
+}
+
+/// The bits a private directory may have: its owner's. The data directory
+/// holds the store (personal data), secrets and the journal.
+const PRIVATE_DIR_MODE: u32 = 0o700;
+
+/// Takes group and other access away from the directory `path` (to 0700),
+/// saying so in the log (`from` = the mode it had): a data directory made
+/// by hand, or by an older version, may be readable by every user. An error
+/// (the directory is not ours to change) stops the caller.
+pub fn make_private(path: &Path) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = fs::metadata(path)
+        .with_context(|| format!("cannot read {}", path.display()))?
+        .permissions()
+        .mode()
+        & 0o7777;
+    if mode & !PRIVATE_DIR_MODE == 0 {
+        return Ok(());
+    }
+    fs::set_permissions(path, fs::Permissions::from_mode(PRIVATE_DIR_MODE)).with_context(|| {
+        format!(
+            "{} is open to other users (mode {mode:o}) and cannot be made private: \
+             run `chmod 700` on it as its owner",
+            path.display()
+        )
+    })?;
+    tracing::warn!(dir = %path.display(), from = %format!("{mode:o}"), to = "700", "made a data directory private");
+    Ok(())
 }
 
 /// Writes a secret file with mode 0600; refuses to overwrite one.

@@ -9,15 +9,28 @@ use crate::journal::{EditLock, Journal, OperatorAction, OperatorRecord};
 use crate::watched::{self, Watched};
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use tokio::sync::watch;
 
 /// How often the gateway looks at the file for changes made by the CLI, so
-/// connections already open from a newly revoked device are closed.
+/// connections already open from a newly revoked device are closed. (The
+/// CLI also asks a running gateway to look at once: see `docs/operations.md`.)
 pub const RECHECK_INTERVAL: Duration = Duration::from_secs(1);
-/// Most revoked devices kept (bounded file, bounded memory).
-pub const REVOKED_MAX: usize = 100_000;
+/// Most revoked devices kept. A venue has tens to a few hundred scanners,
+/// and lost ones are replaced, not revoked by the thousand; every revoke
+/// rewrites and fsyncs the whole file and the gateway rereads it, so the
+/// list stays small enough (at most [`REVOKED_FILE_MAX_BYTES`]) for that to
+/// take milliseconds. A revoke past it is refused ([`RevokeError::Full`]).
+pub const REVOKED_MAX: usize = 10_000;
+/// Largest entry of the file as written (pretty JSON): a name of at most 64
+/// bytes, `who` of at most [`crate::journal::WHO_MAX_BYTES`], a timestamp
+/// and the keys and indentation come to about 230 bytes.
+pub const ENTRY_MAX_BYTES: usize = 256;
+/// Largest `revoked-devices.json` written or read: [`REVOKED_MAX`] entries
+/// of [`ENTRY_MAX_BYTES`] and the enclosing object (2.4 MiB).
+pub const REVOKED_FILE_MAX_BYTES: u64 = (REVOKED_MAX * ENTRY_MAX_BYTES + 64) as u64;
 
 /// One revoked device.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -37,23 +50,64 @@ pub struct RevokedFile {
     pub revoked: Vec<RevokedDevice>,
 }
 
-/// Adds `name` to the revoked list in `path`; false if it was there already.
-pub fn revoke(path: &Path, name: &str, who: &str, now_ms: i64) -> Result<bool> {
+/// Why a device could not be revoked; the list on disk is unchanged.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RevokeError {
+    /// Not a scanner certificate name.
+    #[error(transparent)]
+    InvalidName(#[from] scangate_certs::CertError),
+    /// The list holds [`REVOKED_MAX`] devices (or would pass
+    /// [`REVOKED_FILE_MAX_BYTES`]).
+    #[error("the revoked-devices list is full ({max} devices); nothing was written")]
+    Full {
+        /// The capacity, [`REVOKED_MAX`].
+        max: usize,
+    },
+    /// The file could not be read or written.
+    #[error("{0:#}")]
+    File(anyhow::Error),
+}
+
+/// The revocation as it stands in the file after a revoke.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Revoked {
+    /// The device's entry, as written (or as found, when it was there).
+    pub entry: RevokedDevice,
+    /// False when the device was revoked already (nothing was written).
+    pub changed: bool,
+}
+
+/// Adds `name` to the revoked list in `path`, unless it is there already.
+pub fn revoke(path: &Path, name: &str, who: &str, now_ms: i64) -> Result<Revoked, RevokeError> {
     scangate_certs::validate_scanner_name(name)?;
-    let mut file: RevokedFile = watched::read_json(path)?;
-    if file.revoked.iter().any(|d| d.name == name) {
-        return Ok(false);
+    let mut file = read(path).map_err(RevokeError::File)?;
+    if let Some(entry) = file.revoked.iter().find(|d| d.name == name) {
+        return Ok(Revoked {
+            entry: entry.clone(),
+            changed: false,
+        });
     }
+    let full = RevokeError::Full { max: REVOKED_MAX };
     if file.revoked.len() >= REVOKED_MAX {
-        anyhow::bail!("there are already {REVOKED_MAX} revoked devices");
+        return Err(full);
     }
-    file.revoked.push(RevokedDevice {
+    let entry = RevokedDevice {
         name: name.to_owned(),
         at_ms: now_ms,
         who: who.to_owned(),
-    });
-    watched::write_json(path, &file)?;
-    Ok(true)
+    };
+    file.revoked.push(entry.clone());
+    let bytes = serde_json::to_vec_pretty(&file).map_err(|e| RevokeError::File(e.into()))?;
+    // Never write what the gateway would refuse to read.
+    if bytes.len() as u64 > REVOKED_FILE_MAX_BYTES {
+        return Err(full);
+    }
+    watched::write_bytes(path, &bytes).map_err(RevokeError::File)?;
+    Ok(Revoked {
+        entry,
+        changed: true,
+    })
 }
 
 /// [`revoke`] under the file's edit lock, recorded in the operator journal
@@ -67,12 +121,13 @@ pub fn revoke_recorded(
     who: &str,
     reason: Option<&str>,
     now_ms: i64,
-) -> Result<bool> {
+) -> Result<Revoked> {
     crate::tokens::check_reason(reason)?;
     let path = data.revoked_devices();
     let _lock = EditLock::acquire(&path)?;
-    if !revoke(&path, name, who, now_ms)? {
-        return Ok(false);
+    let revoked = revoke(&path, name, who, now_ms)?;
+    if !revoked.changed {
+        return Ok(revoked);
     }
     let record =
         OperatorRecord::new(now_ms, who, OperatorAction::DeviceRevoke, name).reason(reason);
@@ -81,39 +136,66 @@ pub fn revoke_recorded(
         .with_context(|| {
             format!("device {name} is revoked, but its audit line could not be written")
         })?;
-    Ok(true)
+    Ok(revoked)
+}
+
+/// Reads the list (at most [`REVOKED_FILE_MAX_BYTES`]); missing is empty.
+fn read(path: &Path) -> Result<RevokedFile> {
+    watched::read_json_within(path, REVOKED_FILE_MAX_BYTES)
 }
 
 /// The revoked devices.
 pub fn list(path: &Path) -> Result<Vec<RevokedDevice>> {
-    Ok(watched::read_json::<RevokedFile>(path)?.revoked)
+    Ok(read(path)?.revoked)
+}
+
+/// The revoked names, as the gateway looks them up (one hash per check).
+#[derive(Debug, Default, Deserialize)]
+#[serde(from = "RevokedFile")]
+struct RevokedNames(HashSet<String>);
+
+impl From<RevokedFile> for RevokedNames {
+    fn from(file: RevokedFile) -> Self {
+        RevokedNames(file.revoked.into_iter().map(|d| d.name).collect())
+    }
 }
 
 /// The gateway's view of the revoked list, with a signal for open connections.
+/// It fails closed: a list that cannot be read at start stops the start, and
+/// one that becomes unreadable later leaves the last good list in force
+/// (`scangate_watched_file_unreadable{file="revoked-devices.json"}` = 1).
 pub struct Revocations {
-    file: Watched<RevokedFile>,
+    file: Watched<RevokedNames>,
     changed: watch::Sender<u64>,
     /// Bumped on every refresh; read lock-free on the scan path.
     generation: std::sync::atomic::AtomicU64,
 }
 
 impl Revocations {
-    /// Follows `path`.
-    pub fn new(path: PathBuf) -> Self {
+    /// Follows `path`, read now: an error if it cannot be read or parsed.
+    pub fn new(path: PathBuf) -> Result<Self> {
         let (changed, _) = watch::channel(0);
-        Revocations {
-            file: Watched::new(path),
+        let file = Watched::keeping_last_good(path.clone(), REVOKED_FILE_MAX_BYTES).with_context(
+            || {
+                format!(
+                    "the revoked-devices list {} cannot be read, so the gateway does not start \
+                     (it would let revoked devices in): restore it, or repair it as \
+                     docs/operations.md says",
+                    path.display()
+                )
+            },
+        )?;
+        Ok(Revocations {
+            file,
             changed,
             generation: std::sync::atomic::AtomicU64::new(0),
-        }
+        })
     }
 
     /// Whether `device` is revoked now.
     pub fn is_revoked(&self, device: &str) -> bool {
-        let file = self.file.get();
-        file.revoked.iter().any(|d| d.name == device)
+        self.file.get().0.contains(device)
     }
-
     /// Tells open connections to look again (after a revoke through the API).
     pub fn refresh(&self) {
         self.generation
@@ -150,6 +232,78 @@ impl Revocations {
     }
 }
 
+/// How long `scangate certs revoke` waits for the running gateway to confirm
+/// that it refuses the device: a gateway that takes longer is stuck, and
+/// still finds the change by itself within [`RECHECK_INTERVAL`].
+pub const CONFIRM_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Whether the gateway running on a data directory enforces a revocation.
+#[derive(Debug)]
+pub enum Enforcement {
+    /// It answered: it refuses the device from now on, open connections too.
+    Confirmed,
+    /// No gateway runs on this data directory (no `gateway.json`, or nothing
+    /// listens there): one started later reads the list at start.
+    NoGateway,
+    /// A gateway runs but did not confirm (why); it finds the change by
+    /// itself within [`RECHECK_INTERVAL`].
+    Unconfirmed(String),
+}
+
+/// After the CLI wrote a revocation: asks the gateway running on `data` to
+/// enforce it now, through `POST /v1/devices/{name}/revoke` (which finds the
+/// device revoked, records nothing more, and answers only once the gateway
+/// refuses it), so the command returns when the revocation holds.
+pub async fn confirm_running(data: &DataDir, name: &str) -> Enforcement {
+    if data.read_endpoints().is_err() {
+        return Enforcement::NoGateway;
+    }
+    let args = crate::admin_client::AdminArgs {
+        http: None,
+        json: false,
+    };
+    let client = match crate::admin_client::AdminClient::new(data, &args) {
+        Ok(c) => c,
+        Err(e) => return Enforcement::Unconfirmed(format!("{e:#}")),
+    };
+    let path = format!("/v1/devices/{name}/revoke");
+    let body = serde_json::json!({});
+    let asked = client.post::<_, serde_json::Value>(&path, &body);
+    match tokio::time::timeout(CONFIRM_TIMEOUT, asked).await {
+        Ok(Ok(_)) => Enforcement::Confirmed,
+        Ok(Err(e)) if not_listening(&e) => Enforcement::NoGateway,
+        Ok(Err(e)) => Enforcement::Unconfirmed(format!("{e:#}")),
+        Err(_) => Enforcement::Unconfirmed(format!("no answer within {CONFIRM_TIMEOUT:?}")),
+    }
+}
+
+/// A connection refused: the `gateway.json` left by a gateway that is gone.
+fn not_listening(e: &anyhow::Error) -> bool {
+    e.chain()
+        .filter_map(|c| c.downcast_ref::<reqwest::Error>())
+        .any(reqwest::Error::is_connect)
+}
+
+/// Prints what `scangate certs revoke` did (`done`) and whether the running
+/// gateway enforces it ([`confirm_running`]).
+pub async fn report_enforcement(data: &DataDir, name: &str, done: &str) {
+    match confirm_running(data, name).await {
+        Enforcement::Confirmed => {
+            println!("device {name} {done}; the running gateway refuses it from now on")
+        }
+        Enforcement::NoGateway => println!(
+            "device {name} {done}; no gateway is running on this data dir (one started on it refuses the device)"
+        ),
+        Enforcement::Unconfirmed(why) => {
+            println!("device {name} {done}");
+            eprintln!(
+                "warning: the running gateway did not confirm it ({}); it refuses the device within {RECHECK_INTERVAL:?} by itself",
+                crate::terminal::Shown(&why)
+            );
+        }
+    }
+}
+
 /// Scanner certificates issued in a PKI directory: their names, sorted;
 /// at most [`REVOKED_MAX`].
 pub fn issued(pki_dir: &Path) -> Result<Vec<String>> {
@@ -180,8 +334,11 @@ mod tests {
     fn a_revocation_is_journaled_once() {
         let dir = tempfile::tempdir().expect("tempdir");
         let data = DataDir::new(dir.path());
-        assert!(revoke_recorded(&data, "lost-phone", "lead", Some("stolen"), 5).expect("revoke"));
-        assert!(!revoke_recorded(&data, "lost-phone", "lead", None, 6).expect("again"));
+        let first =
+            revoke_recorded(&data, "lost-phone", "lead", Some("stolen"), 5).expect("revoke");
+        assert!(first.changed);
+        let again = revoke_recorded(&data, "lost-phone", "lead", None, 6).expect("again");
+        assert_eq!((again.changed, again.entry), (false, first.entry));
         assert!(revoke_recorded(&data, "bad name", "lead", None, 7).is_err());
         let page = Journal::new(data.operator_journal())
             .read(&crate::journal::JournalQuery {
@@ -213,5 +370,59 @@ mod tests {
             .expect("list")
             .iter()
             .any(|d| d.name == name)
+    }
+
+    /// The worst-case entry: the longest name and `who` allowed.
+    fn longest(i: usize) -> RevokedDevice {
+        RevokedDevice {
+            name: format!("{i:05}{}", "n".repeat(59)),
+            at_ms: i64::MIN,
+            who: format!("cli:{}", "u".repeat(crate::journal::WHO_MAX_BYTES - 4)),
+        }
+    }
+
+    #[test]
+    fn the_stated_capacity_fits_and_the_next_revoke_writes_nothing() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("revoked-devices.json");
+        let file = RevokedFile {
+            revoked: (0..REVOKED_MAX - 1).map(longest).collect(),
+        };
+        watched::write_json(&path, &file).expect("write");
+        let last = longest(REVOKED_MAX - 1);
+        let added = revoke(&path, &last.name, &last.who, 9).expect("the last one fits");
+        assert!(added.changed);
+        assert_eq!(list(&path).expect("read back").len(), REVOKED_MAX);
+        let before = std::fs::read(&path).expect("bytes");
+        assert!(before.len() as u64 <= REVOKED_FILE_MAX_BYTES);
+        let refused = revoke(&path, "one-more", "lead", 10);
+        assert!(matches!(
+            refused,
+            Err(RevokeError::Full { max: REVOKED_MAX })
+        ));
+        assert_eq!(
+            std::fs::read(&path).expect("bytes"),
+            before,
+            "nothing written"
+        );
+        let gateway = Revocations::new(path).expect("a full list is read");
+        assert!(gateway.is_revoked(&last.name) && !gateway.is_revoked("one-more"));
+    }
+
+    #[test]
+    fn an_unreadable_list_stops_the_start_and_later_keeps_the_last_good_one() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("revoked-devices.json");
+        std::fs::write(&path, b"{\"revoked\": [").expect("corrupt");
+        assert!(
+            Revocations::new(path.clone()).is_err(),
+            "never read as empty"
+        );
+        std::fs::remove_file(&path).expect("rm");
+        revoke(&path, "lost-phone", "lead", 1).expect("revoke");
+        let gateway = Revocations::new(path.clone()).expect("good");
+        assert!(gateway.is_revoked("lost-phone"));
+        std::fs::write(&path, b"not json, and longer than before").expect("corrupt");
+        assert!(gateway.is_revoked("lost-phone"), "the last good list stays");
     }
 }

@@ -15,7 +15,8 @@
 //! [`pass_cmd`] and [`scan_cmd`] (client commands, over [`admin_client`]), [`admin`] (the admin API's
 //! routes, roles and handlers), [`tokens`] (admin tokens), [`devices`]
 //! (revoked scanners), [`watched`] (data-dir files a running gateway follows),
-//! [`journal`] (the operator journal of admin actions) and [`audit_cmd`]
+//! [`journal`] (the operator journal of admin actions), [`terminal`] (stored
+//! text made safe to print) and [`audit_cmd`]
 //! (`scangate audit`).
 
 pub mod admin;
@@ -41,6 +42,7 @@ pub mod scan_cmd;
 pub mod scan_service;
 pub mod serve;
 pub mod signals;
+pub mod terminal;
 pub mod tokens;
 pub mod watched;
 

@@ -31,7 +31,7 @@ async fn main() -> ExitCode {
     match scangate::cli::run(cli).await {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", scangate::terminal::Shown(&format!("{e:#}")));
             ExitCode::from(2)
         }
     }

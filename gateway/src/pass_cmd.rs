@@ -5,6 +5,7 @@ use crate::admin::passes::ImportReport;
 use crate::admin_client::{AdminArgs, AdminClient};
 use crate::api::{ISSUE_MAX, IssueRequest, PassView, ScanView};
 use crate::datadir::DataDir;
+use crate::terminal::Shown;
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
 use scangate_core::{AuditRecord, Kind};
@@ -253,7 +254,13 @@ pub async fn run(data: &DataDir, cmd: PassCommand) -> Result<ExitCode> {
                     .as_deref()
                     .map(|f| format!(" ({f})"))
                     .unwrap_or_default();
-                eprintln!("{}: line {}{field}: {}", file.display(), r.line, r.problem);
+                eprintln!(
+                    "{}: line {}{}: {}",
+                    file.display(),
+                    r.line,
+                    Shown(&field),
+                    Shown(&r.problem)
+                );
             }
             eprintln!(
                 "imported {} passes, rejected {} lines",
@@ -311,12 +318,12 @@ pub async fn run(data: &DataDir, cmd: PassCommand) -> Result<ExitCode> {
                     println!(
                         "{} {} {} {} {} -> {}: {}",
                         crate::api::rfc3339(a.at_ms),
-                        a.who,
+                        Shown(&a.who),
                         a.action.as_str(),
                         a.pass_id,
                         a.status_before.as_str(),
                         a.status_after.as_str(),
-                        a.reason
+                        Shown(&a.reason)
                     );
                 }
             }
@@ -400,11 +407,18 @@ fn print_scan(s: &ScanView, as_json: bool) -> Result<()> {
     let reason = s
         .reason
         .as_deref()
-        .map(|r| format!(": {r}"))
+        .map(|r| format!(": {}", Shown(r)))
         .unwrap_or_default();
     println!(
         "{} {} gate {} device {} {}{} (uses {}) scan {}",
-        s.at, s.pass_id, s.gate, s.device, s.decision, reason, s.uses_after, s.scan_id
+        s.at,
+        s.pass_id,
+        Shown(&s.gate),
+        Shown(&s.device),
+        s.decision,
+        reason,
+        s.uses_after,
+        s.scan_id
     );
     Ok(())
 }
@@ -419,7 +433,7 @@ fn print_pass(p: &PassView, as_json: bool) -> Result<()> {
         println!(
             "{} {} {} {} uses {}/{} token {}",
             p.id,
-            p.event,
+            Shown(&p.event),
             p.kind.as_str(),
             p.status.as_str(),
             p.uses,

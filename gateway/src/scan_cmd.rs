@@ -2,6 +2,7 @@
 
 use crate::api::decision_word;
 use crate::datadir::{DEV_SCANNER, DataDir};
+use crate::terminal::Shown;
 use anyhow::{Context, Result};
 use clap::Args;
 use scangate_client::{ScanInput, Scanner, ScannerConfig};
@@ -76,7 +77,10 @@ pub async fn run(data: &DataDir, args: ScanArgs) -> Result<ExitCode> {
     let reply = match result {
         Ok(reply) => reply,
         Err(e) => {
-            eprintln!("error: the scan could not be decided: {e}");
+            eprintln!(
+                "error: the scan could not be decided: {}",
+                Shown(&e.to_string())
+            );
             return Ok(ExitCode::from(EXIT_UNDECIDED));
         }
     };
@@ -120,6 +124,6 @@ fn print_reply(reply: &ScanReply, as_json: bool) {
         Some(r) => println!("{word}: {r}{uses}{replayed}"),
     }
     if let Some(display) = &reply.display {
-        println!("{display}");
+        println!("{}", Shown(display));
     }
 }

@@ -76,7 +76,7 @@ pub async fn start(config: ServeConfig, shutdown: CancellationToken) -> Result<R
         &data.read_admin_token()?,
         data.admin_tokens(),
     ));
-    let revoked_devices = Arc::new(crate::devices::Revocations::new(data.revoked_devices()));
+    let revoked_devices = Arc::new(crate::devices::Revocations::new(data.revoked_devices())?);
     tokio::spawn(revoked_devices.clone().follow(shutdown.clone()));
     let metrics = crate::prometheus::install()?;
 

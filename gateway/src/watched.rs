@@ -3,6 +3,11 @@
 //! CLI replaces it by rename), checked with one `stat` per use. This is how
 //! `scangate token ...` and `scangate certs revoke` reach a running gateway
 //! without a restart.
+//!
+//! What a file that cannot be read or parsed means depends on the file, so
+//! each follower picks its [`OnError`]: for admin tokens the empty list
+//! (only the bootstrap token works: the safe side), for revoked devices the
+//! last good list (an empty one would let every revoked device back in).
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -13,8 +18,9 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::SystemTime;
 
-/// Largest such file read, bytes: bounds what a reload allocates (the files
-/// hold at most a thousand short entries).
+/// Largest such file read by default, bytes: bounds what a reload allocates
+/// (the token file holds at most a thousand short entries). A file with a
+/// larger stated capacity passes its own bound to [`Watched::keeping_last_good`].
 pub const FILE_MAX_BYTES: u64 = 1024 * 1024;
 
 /// What identifies one version of the file.
@@ -25,55 +31,124 @@ struct Stamp {
     inode: u64,
 }
 
+/// What a follower holds when the file on disk cannot be read or parsed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnError {
+    /// `T::default()`: right where the default is the restrictive answer.
+    Default,
+    /// The last version that was read and parsed, with an error in the log
+    /// and `scangate_watched_file_unreadable{file}` at 1 until a good
+    /// version is read: right where the default would open a door.
+    KeepLastGood,
+}
+
 /// The file's parsed contents, kept until the file changes.
 pub struct Watched<T> {
     path: PathBuf,
+    max_bytes: u64,
+    on_error: OnError,
     current: Mutex<(Option<Stamp>, Arc<T>)>,
 }
 
 impl<T: DeserializeOwned + Default + Send + Sync> Watched<T> {
-    /// Follows `path` (which need not exist yet: then `T::default()`).
+    /// Follows `path` (which need not exist yet: then `T::default()`); a
+    /// file that cannot be read or parsed reads as `T::default()`.
     pub fn new(path: PathBuf) -> Self {
         Watched {
             path,
+            max_bytes: FILE_MAX_BYTES,
+            on_error: OnError::Default,
             current: Mutex::new((None, Arc::new(T::default()))),
         }
     }
 
-    /// The contents as of now, reread if the file changed. A file that
-    /// cannot be read or parsed reads as `T::default()` (for tokens: only the
-    /// bootstrap token works; the failure is logged), never as stale data.
+    /// Follows `path` (of at most `max_bytes`), read now: a file that cannot
+    /// be read or parsed is an error here (the caller refuses to start), and
+    /// later keeps the last good version ([`OnError::KeepLastGood`]). A
+    /// missing file is `T::default()` (nothing written yet).
+    pub fn keeping_last_good(path: PathBuf, max_bytes: u64) -> anyhow::Result<Self> {
+        let stamp = stamp(&path);
+        let value = read_json_within(&path, max_bytes)?;
+        unreadable_gauge(&path).set(0.0);
+        Ok(Watched {
+            path,
+            max_bytes,
+            on_error: OnError::KeepLastGood,
+            current: Mutex::new((stamp, Arc::new(value))),
+        })
+    }
+
+    /// The contents as of now, reread if the file changed; a file that
+    /// cannot be read or parsed is handled by its [`OnError`], and the
+    /// failure is logged once per version of the file.
     pub fn get(&self) -> Arc<T> {
-        let stamp = fs::metadata(&self.path).ok().map(|m| Stamp {
-            modified: m.modified().ok(),
-            len: m.len(),
-            inode: m.ino(),
-        });
+        let stamp = stamp(&self.path);
         let mut current = self.current.lock().unwrap_or_else(PoisonError::into_inner);
         if current.0 != stamp {
             let value = match stamp {
-                None => T::default(),
-                Some(_) => read_json(&self.path).unwrap_or_else(|e| {
-                    tracing::error!(file = %self.path.display(), error = %e, "cannot read; treating it as empty");
-                    T::default()
-                }),
+                None => Ok(T::default()),
+                Some(_) => read_json_within(&self.path, self.max_bytes),
             };
-            *current = (stamp, Arc::new(value));
+            let value = match (value, self.on_error) {
+                (Ok(v), policy) => {
+                    if policy == OnError::KeepLastGood {
+                        unreadable_gauge(&self.path).set(0.0);
+                    }
+                    Arc::new(v)
+                }
+                (Err(e), OnError::Default) => {
+                    tracing::error!(file = %self.path.display(), error = %format!("{e:#}"), "cannot read; treating it as empty");
+                    Arc::new(T::default())
+                }
+                (Err(e), OnError::KeepLastGood) => {
+                    unreadable_gauge(&self.path).set(1.0);
+                    tracing::error!(file = %self.path.display(), error = %format!("{e:#}"), "cannot read; keeping the last good version until it is repaired");
+                    current.1.clone()
+                }
+            };
+            *current = (stamp, value);
         }
         current.1.clone()
     }
 }
 
+/// The file's identity now; `None` when it is missing or cannot be stat'ed.
+fn stamp(path: &Path) -> Option<Stamp> {
+    fs::metadata(path).ok().map(|m| Stamp {
+        modified: m.modified().ok(),
+        len: m.len(),
+        inode: m.ino(),
+    })
+}
+
+/// `scangate_watched_file_unreadable{file}`: 1 while a followed file that
+/// keeps its last good version cannot be read.
+fn unreadable_gauge(path: &Path) -> metrics::Gauge {
+    let file = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    metrics::gauge!("scangate_watched_file_unreadable", "file" => file)
+}
+
 /// Reads a JSON file of at most [`FILE_MAX_BYTES`]; a missing file is the default.
 pub fn read_json<T: DeserializeOwned + Default>(path: &Path) -> anyhow::Result<T> {
+    read_json_within(path, FILE_MAX_BYTES)
+}
+
+/// Reads a JSON file of at most `max_bytes`; a missing file is the default.
+pub fn read_json_within<T: DeserializeOwned + Default>(
+    path: &Path,
+    max_bytes: u64,
+) -> anyhow::Result<T> {
     use anyhow::Context;
     let meta = match fs::metadata(path) {
         Ok(m) => m,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(T::default()),
         Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
     };
-    if meta.len() > FILE_MAX_BYTES {
-        anyhow::bail!("{} is larger than {FILE_MAX_BYTES} bytes", path.display());
+    if meta.len() > max_bytes {
+        anyhow::bail!("{} is larger than {max_bytes} bytes", path.display());
     }
     let bytes = fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
     serde_json::from_slice(&bytes).with_context(|| format!("{} is not valid", path.display()))
@@ -81,6 +156,12 @@ pub fn read_json<T: DeserializeOwned + Default>(path: &Path) -> anyhow::Result<T
 
 /// Replaces a JSON file atomically (write a 0600 temporary, sync, rename).
 pub fn write_json<T: Serialize>(path: &Path, value: &T) -> anyhow::Result<()> {
+    write_bytes(path, &serde_json::to_vec_pretty(value)?)
+}
+
+/// Replaces a file with `bytes` atomically (write a 0600 temporary, sync,
+/// rename).
+pub fn write_bytes(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     use anyhow::Context;
     let tmp = path.with_extension("json.tmp");
     let _ = fs::remove_file(&tmp);
@@ -90,7 +171,7 @@ pub fn write_json<T: Serialize>(path: &Path, value: &T) -> anyhow::Result<()> {
         .mode(0o600)
         .open(&tmp)
         .with_context(|| format!("cannot create {}", tmp.display()))?;
-    f.write_all(&serde_json::to_vec_pretty(value)?)?;
+    f.write_all(bytes)?;
     f.sync_all()?;
     fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))
 }

@@ -4,13 +4,14 @@
 use super::Who;
 use super::operator::journal_failed;
 use crate::api::{ApiError, ErrorBody};
-use crate::devices::{self, RevokedDevice};
+use crate::devices::{self, RevokeError, RevokedDevice};
 use crate::http::AppState;
 use crate::journal::{JournalError, OperatorAction};
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
+use axum::http::StatusCode;
 use scangate_core::pass::{REASON_MAX_BYTES, check_len};
 use serde::{Deserialize, Serialize};
 
@@ -89,6 +90,7 @@ pub struct DeviceRevokeBody {
     responses(
         (status = 200, description = "The device, revoked", body = DeviceView),
         (status = 400, description = "Not a valid device name, or a bad body", body = ErrorBody),
+        (status = 409, description = "The revoked list is full; nothing was written", body = ErrorBody),
         (status = 413, description = "The body is over 64 KiB", body = ErrorBody),
     ),
     security(("bearer" = [])),
@@ -109,32 +111,33 @@ pub async fn revoke(
     })
     .await
     .map_err(|e| ApiError::unavailable(e.to_string()))?;
-    // Revoked even when its journal line failed: open connections go now.
+    // Revoked even when its journal line failed: open connections go now,
+    // and this answer leaves only once the gateway refuses the device.
     state.devices.refresh();
     match outcome {
-        Ok(changed) => {
-            tracing::info!(device = %name, who = %who.0.name, changed, "scanner device revoked")
+        Ok(revoked) => {
+            tracing::info!(device = %name, who = %who.0.name, changed = revoked.changed, "scanner device revoked");
+            Ok(Json(DeviceView {
+                name,
+                revoked: true,
+                revocation: Some(revoked.entry),
+            }))
         }
-        Err(e) if e.downcast_ref::<JournalError>().is_some() => {
-            return Err(journal_failed(
-                OperatorAction::DeviceRevoke,
-                &who.0.name,
-                &name,
-                &format!("device {name} was revoked"),
-                &format!("{e:#}"),
-            ));
-        }
-        Err(e) => return Err(internal(e)),
+        Err(e) if e.downcast_ref::<JournalError>().is_some() => Err(journal_failed(
+            OperatorAction::DeviceRevoke,
+            &who.0.name,
+            &name,
+            &format!("device {name} was revoked"),
+            &format!("{e:#}"),
+        )),
+        Err(e) => Err(match e.downcast_ref::<RevokeError>() {
+            Some(RevokeError::Full { .. }) => {
+                ApiError::new(StatusCode::CONFLICT, "conflict", e.to_string())
+            }
+            Some(RevokeError::InvalidName(_)) => ApiError::invalid("name", e.to_string()),
+            _ => internal(e),
+        }),
     }
-    let revocation = devices::list(&state.data.revoked_devices())
-        .map_err(internal)?
-        .into_iter()
-        .find(|r| r.name == name);
-    Ok(Json(DeviceView {
-        name,
-        revoked: true,
-        revocation,
-    }))
 }
 
 /// The reason of an optional `{"reason": ...}` body (none: no body, or blank).
