@@ -1,7 +1,8 @@
 //! The operator HTTP plane's connection bounds, against the real binary on
 //! loopback: thousands of idle connections and a slowloris set cost a
 //! bounded amount of memory while `/readyz` keeps answering, a request head
-//! that never completes is cut off at the header-read timeout, and a
+//! that never completes is cut off at the header-read timeout, a client
+//! that stops reading its answers is cut off at the idle timeout, and a
 //! connection over the cap is answered 503 at once.
 
 mod common;
@@ -223,4 +224,50 @@ async fn a_connection_over_the_cap_is_answered_503_until_one_closes() {
     }
     drop(held);
     wait_for_metric(&gw, "scangate_http_connections_refused_total", &[], 1.0).await;
+}
+
+/// The idle timeout the next test runs under: the least the gateway takes
+/// (more than the 30 s request timeout).
+const IDLE_TIMEOUT: Duration = Duration::from_millis(31_000);
+/// Pipelined requests for the OpenAPI document (tens of KiB each), enough
+/// to fill the loopback socket buffers many times over.
+const UNREAD_REQUESTS: usize = 400;
+
+#[tokio::test]
+async fn a_client_that_stops_reading_is_closed_at_the_idle_timeout() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let idle_ms = IDLE_TIMEOUT.as_millis().to_string();
+    let gw = Gateway::start(dir.path(), &["--http-idle-timeout-ms", &idle_ms]);
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket
+        .set_recv_buffer_size(4096)
+        .expect("small receive buffer");
+    let mut stream = socket.connect(gw.http).await.expect("connect");
+    let request = "GET /v1/openapi.json HTTP/1.1\r\nHost: x\r\n\r\n".repeat(UNREAD_REQUESTS);
+    stream.write_all(request.as_bytes()).await.expect("write");
+    let sent = Instant::now();
+    // Nothing is read: the gateway's answers stall, no byte moves, and the
+    // idle timeout (not the header timeout: a request is being answered)
+    // closes the connection.
+    let deadline = IDLE_TIMEOUT + DEADLINE;
+    let idle = [("cause", "idle")];
+    loop {
+        let closed = metric(&gw.metrics().await, "scangate_http_timeouts_total", &idle);
+        if closed >= 1.0 {
+            break;
+        }
+        assert!(
+            sent.elapsed() < deadline,
+            "still open after {:?}",
+            sent.elapsed()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let lasted = sent.elapsed();
+    assert!(
+        lasted >= IDLE_TIMEOUT - Duration::from_millis(500),
+        "closed after {lasted:?}"
+    );
+    assert_eq!(gw.probe("/readyz").await.0, 200);
+    drop(stream);
 }
