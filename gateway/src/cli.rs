@@ -94,6 +94,17 @@ pub struct ServeArgs {
     /// grants at most `net.core.rmem_max`; the gateway warns when less).
     #[arg(long, default_value_t = crate::config::QuicLimits::default().udp_receive_buffer_bytes)]
     pub udp_receive_buffer: usize,
+    /// Most operator HTTP connections open at once; one more is answered 503.
+    #[arg(long, default_value_t = crate::config::HttpLimits::default().max_connections)]
+    pub http_max_connections: usize,
+    /// An HTTP connection must send a complete request head within this
+    /// many ms of opening or of its previous answer, or it is closed.
+    #[arg(long, default_value_t = crate::config::HttpLimits::default().header_read_timeout_ms)]
+    pub http_header_timeout_ms: u64,
+    /// An HTTP connection on which no byte moves for this many ms is closed
+    /// (more than the 30 s request timeout).
+    #[arg(long, default_value_t = crate::config::HttpLimits::default().idle_timeout_ms)]
+    pub http_idle_timeout_ms: u64,
     /// Where passes and scans are kept: `embedded` (in the data directory)
     /// or `scylla` (a ScyllaDB cluster shared by several gateways).
     #[arg(long, env = "SCANGATE_STORE", value_enum, default_value_t = StoreKind::Embedded)]
@@ -276,6 +287,9 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             config.registry.store_timeout_ms = args.store_timeout_ms;
             config.quic.max_in_flight_per_connection = args.max_in_flight_per_connection;
             config.quic.udp_receive_buffer_bytes = args.udp_receive_buffer;
+            config.http.max_connections = args.http_max_connections;
+            config.http.header_read_timeout_ms = args.http_header_timeout_ms;
+            config.http.idle_timeout_ms = args.http_idle_timeout_ms;
             crate::serve::serve(config, CancellationToken::new()).await?;
             Ok(ExitCode::SUCCESS)
         }

@@ -24,6 +24,8 @@ pub struct ServeConfig {
     pub gateway_names: Vec<String>,
     /// QUIC transport and admission limits.
     pub quic: QuicLimits,
+    /// Operator HTTP plane connection limits.
+    pub http: HttpLimits,
     /// Per-device rate limit.
     pub rate: RateLimit,
     /// How long a shutdown waits for in-flight scans to be answered.
@@ -47,6 +49,7 @@ impl ServeConfig {
             http_addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
             gateway_names: Vec::new(),
             quic: QuicLimits::default(),
+            http: HttpLimits::default(),
             rate: RateLimit::default(),
             drain_timeout_ms: DRAIN_TIMEOUT_MS,
             registry: RegistryConfig::default(),
@@ -124,6 +127,43 @@ impl Default for QuicLimits {
             handshake_timeout_ms: 5_000,
             max_in_flight_per_connection: 512,
             udp_receive_buffer_bytes: 8 << 20,
+        }
+    }
+}
+
+/// Connection limits of the operator HTTP plane (admin API, dashboard,
+/// `/metrics`, probes), all set explicitly: hyper's own defaults set no cap
+/// and, without a timer, no timeout.
+#[derive(Debug, Clone)]
+pub struct HttpLimits {
+    /// Most HTTP connections open at once; one more is answered 503 at once
+    /// and closed. Default 4,096: operators, dashboards, Prometheus and
+    /// probes need a few dozen; 4,096 leaves room for a burst of scripts
+    /// and, at the ~64 KiB a connection may hold at worst
+    /// ([`crate::http::listener::READ_BUFFER_MAX_BYTES`] read buffer, write
+    /// buffer, task), bounds the plane to ~256 MiB.
+    pub max_connections: usize,
+    /// A connection must deliver a complete request head within this long of
+    /// being opened or of its previous answer, or it is closed: the bound on
+    /// a slowloris and on an idle keep-alive connection. Default 10 s:
+    /// clients on the admin network send a head in milliseconds, and they
+    /// reconnect when an idle connection is closed.
+    pub header_read_timeout_ms: u64,
+    /// A connection on which no byte moves either way for this long is
+    /// closed: a client that stops sending its body or stops reading its
+    /// answer. Default 60 s: longer than the 30 s request timeout (checked
+    /// at start), so a slow request is answered, or timed out with 503,
+    /// before its connection counts as idle; and four times the dashboard
+    /// stream's 15 s keep-alive comments.
+    pub idle_timeout_ms: u64,
+}
+
+impl Default for HttpLimits {
+    fn default() -> Self {
+        HttpLimits {
+            max_connections: 4_096,
+            header_read_timeout_ms: 10_000,
+            idle_timeout_ms: 60_000,
         }
     }
 }

@@ -1,7 +1,12 @@
 //! The operator HTTP plane: the admin API under `/v1/` ([`crate::admin`]:
 //! bearer tokens with roles; its OpenAPI document at `/v1/openapi.json`),
 //! `/metrics`, `/healthz`, `/readyz`. Every
-//! handler runs under a timeout and every body under a size limit.
+//! handler runs under a timeout and every body under a size limit; every
+//! connection under the bounds of [`listener`] (cap, header-read and idle
+//! timeouts), over a router built once ([`idle`]: what counts as activity).
+
+pub mod idle;
+pub mod listener;
 
 use crate::api::ApiError;
 use crate::datadir::DataDir;
@@ -39,8 +44,10 @@ pub struct AppState {
     pub registry: Registry,
     /// The store, for issue and lists.
     pub store: Arc<dyn Store>,
-    /// Signs tokens for issued passes.
-    pub keyring: Keyring,
+    /// Signs tokens for issued passes. Shared, not copied: a keyring holds a
+    /// keyed MAC for each of its 256 key ids (~40 KiB), and the router's
+    /// every route holds a copy of this state.
+    pub keyring: Arc<Keyring>,
     /// The admin API tokens (bootstrap plus `admin-tokens.json`).
     pub tokens: Arc<TokenBook>,
     /// Revoked scanner devices.

@@ -61,6 +61,18 @@ fn describe() {
         "Time to decide a scan that reached its pass's actor (durable commit included)"
     );
     describe_gauge!("scangate_connections_open", "Scanner QUIC connections open");
+    describe_gauge!(
+        "scangate_http_connections_open",
+        "Operator HTTP connections open"
+    );
+    describe_counter!(
+        "scangate_http_connections_refused_total",
+        "Operator HTTP connections refused with 503: the connection cap was reached"
+    );
+    describe_counter!(
+        "scangate_http_timeouts_total",
+        "Operator HTTP connections closed by a timeout, by cause (header, idle)"
+    );
     describe_counter!(
         "scangate_connections_refused_total",
         "Scanner connections refused, by cause (limit, handshake, revoked)"

@@ -60,13 +60,15 @@ pub struct Running {
     registry: Registry,
     store: Arc<dyn Store>,
     http_shutdown: CancellationToken,
-    http_task: tokio::task::JoinHandle<std::io::Result<()>>,
+    http_task: tokio::task::JoinHandle<()>,
     data: DataDir,
 }
 
 /// Opens the store, binds both listeners and starts accepting. Returns once
 /// scans are accepted (`/readyz` answers 200).
 pub async fn start(config: ServeConfig, shutdown: CancellationToken) -> Result<Running> {
+    http::listener::check(&config.http)?;
+    http::listener::make_room_for(config.http.max_connections);
     let data = DataDir::new(&config.data_dir);
     let created = data.prepare(&config.gateway_names)?;
     tracing::info!(?config, "effective configuration");
@@ -120,7 +122,7 @@ pub async fn start(config: ServeConfig, shutdown: CancellationToken) -> Result<R
     let app = http::router(AppState {
         registry: registry.clone(),
         store: store.clone(),
-        keyring,
+        keyring: Arc::new(keyring),
         tokens,
         devices: revoked_devices,
         data: data.clone(),
@@ -131,14 +133,12 @@ pub async fn start(config: ServeConfig, shutdown: CancellationToken) -> Result<R
     })
     .merge(crate::dashboard::router(live, live_feed));
     let http_addr = http_listener.local_addr()?;
-    let http_task = tokio::spawn({
-        let stop = http_shutdown.clone();
-        async move {
-            axum::serve(http_listener, app)
-                .with_graceful_shutdown(async move { stop.cancelled().await })
-                .await
-        }
-    });
+    let http_task = tokio::spawn(http::listener::serve(
+        http_listener,
+        app,
+        config.http.clone(),
+        http_shutdown.clone(),
+    ));
     let endpoints = Endpoints {
         quic: connectable(endpoint.local_addr()?),
         http: connectable(http_addr),

@@ -3,7 +3,7 @@
 //! it. Every request is authenticated by bearer token ([`crate::tokens`]);
 //! a missing or unknown token gets 401, a role without the permission 403.
 //!
-//! Modules: [`passes`] (issue, import, list, show, status changes),
+//! Modules: [`passes`] (issue, list, show, status changes), [`import`] (CSV),
 //! [`logs`] (scans, audit, annul), [`devices`] (scanner revocation),
 //! [`qr`] (QR images, minting dynamic tokens), [`operator`] (the operator
 //! journal: every route that needs more than `Read` is an admin action and
@@ -12,6 +12,7 @@
 //! document, `GET /v1/openapi.json`).
 
 pub mod devices;
+pub mod import;
 pub mod logs;
 pub mod openapi;
 pub mod operator;

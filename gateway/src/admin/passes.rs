@@ -1,5 +1,6 @@
-//! Passes: issue (one spec, an array, or NDJSON), CSV import with a
-//! per-line report, list, show, and status changes through the pass's actor.
+//! Passes: issue (one spec, an array, or NDJSON), list, show, and status
+//! changes through the pass's actor. The CSV import lives in
+//! [`super::import`] and is re-exported here.
 
 use super::Who;
 use super::openapi::{IssueBody, PassListQuery};
@@ -15,14 +16,16 @@ use scangate_actors::{AdminChange, AdminError};
 use scangate_core::pass::{REASON_MAX_BYTES, check_len};
 use scangate_core::{AdminAction, Kind, Pass, PassId, Status};
 use scangate_storage::{PassQuery, StoreError};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use utoipa::ToSchema;
 
-/// Most data rows one CSV import may hold: the same bound as one issue
-/// request ([`ISSUE_MAX`]), so one import is one store insert.
-pub const IMPORT_ROWS_MAX: usize = ISSUE_MAX as usize;
-/// Most rejected rows reported in detail (the count is always exact).
-pub const IMPORT_REJECTS_REPORTED_MAX: usize = 1_000;
+/// The import's OpenAPI entry, where the OpenAPI document looks for it.
+#[doc(hidden)]
+pub use super::import::__path_import;
+pub use super::import::{
+    IMPORT_COLUMNS, IMPORT_REJECTS_REPORTED_MAX, IMPORT_ROWS_MAX, ImportReport, Rejected, import,
+};
+
 /// Most issue specs in one array or NDJSON body.
 pub const ISSUE_SPECS_MAX: usize = 1_000;
 
@@ -172,7 +175,12 @@ pub async fn issue(
 
 /// The operator journal's line for an issue or import: one per request,
 /// naming the events, the count and the first and last pass id.
-fn batch_record(now: i64, who: String, action: OperatorAction, passes: &[Pass]) -> OperatorRecord {
+pub(super) fn batch_record(
+    now: i64,
+    who: String,
+    action: OperatorAction,
+    passes: &[Pass],
+) -> OperatorRecord {
     let ids: Vec<PassId> = passes.iter().map(|p| p.id).collect();
     OperatorRecord::passes(
         now,
@@ -181,230 +189,6 @@ fn batch_record(now: i64, who: String, action: OperatorAction, passes: &[Pass]) 
         passes.iter().map(|p| p.event.as_str()),
         &ids,
     )
-}
-
-/// One rejected CSV line.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-pub struct Rejected {
-    /// 1-based line number in the file (the header is line 1).
-    pub line: u64,
-    /// The offending column, if one.
-    pub field: Option<String>,
-    /// What is wrong.
-    pub problem: String,
-}
-
-/// The answer to an import.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-pub struct ImportReport {
-    /// Passes imported.
-    pub imported: usize,
-    /// Lines rejected (all of them, even beyond the detailed list).
-    pub rejected_count: usize,
-    /// The imported passes, in file order.
-    pub passes: Vec<PassView>,
-    /// Why lines were rejected (at most [`IMPORT_REJECTS_REPORTED_MAX`]).
-    pub rejected: Vec<Rejected>,
-}
-
-/// The columns an import understands; `event` is required.
-pub const IMPORT_COLUMNS: [&str; 8] = [
-    "event",
-    "kind",
-    "max_uses",
-    "valid_from",
-    "valid_until",
-    "gates",
-    "display",
-    "dynamic_ttl_s",
-];
-
-/// One CSV row as an issue request (`gates` separated by `;`, `max_uses`
-/// empty for 1 or `unlimited`).
-fn row_spec(columns: &[String], record: &csv::StringRecord) -> Result<IssueRequest, ApiError> {
-    let mut spec = IssueRequest {
-        event: String::new(),
-        kind: Kind::Ticket,
-        max_uses: None,
-        unlimited: false,
-        valid_from: None,
-        valid_until: None,
-        gates: Vec::new(),
-        display: None,
-        count: Some(1),
-        dynamic_ttl_s: None,
-    };
-    for (name, value) in columns.iter().zip(record.iter()) {
-        let value = value.trim();
-        let some = || (!value.is_empty()).then(|| value.to_owned());
-        match name.as_str() {
-            "event" => spec.event = value.to_owned(),
-            "kind" if !value.is_empty() => {
-                spec.kind = value
-                    .parse()
-                    .map_err(|e: String| ApiError::invalid("kind", e))?
-            }
-            "max_uses" if value == "unlimited" => spec.unlimited = true,
-            "max_uses" if !value.is_empty() => {
-                spec.max_uses = Some(value.parse().map_err(|_| {
-                    ApiError::invalid(
-                        "max_uses",
-                        format!("{value:?} is not a whole number or `unlimited`"),
-                    )
-                })?)
-            }
-            "valid_from" => spec.valid_from = some(),
-            "valid_until" => spec.valid_until = some(),
-            "gates" => {
-                spec.gates = value
-                    .split(';')
-                    .map(str::trim)
-                    .filter(|g| !g.is_empty())
-                    .map(str::to_owned)
-                    .collect()
-            }
-            "display" => spec.display = some(),
-            "dynamic_ttl_s" if !value.is_empty() => {
-                spec.dynamic_ttl_s = Some(value.parse().map_err(|_| {
-                    ApiError::invalid(
-                        "dynamic_ttl_s",
-                        format!("{value:?} is not a whole number of seconds"),
-                    )
-                })?)
-            }
-            _ => {}
-        }
-    }
-    Ok(spec)
-}
-
-/// `POST /v1/passes/import`: CSV with a header row; valid lines are
-/// imported, the others reported line by line.
-#[utoipa::path(
-    post,
-    path = "/v1/passes/import",
-    operation_id = "import_passes",
-    tag = "passes",
-    request_body(
-        description = "CSV with a header row: `event` (required), `kind`, `max_uses` (a number or \
-            `unlimited`), `valid_from`, `valid_until`, `gates` (`;`-separated), `display`, \
-            `dynamic_ttl_s`. At most 10 000 rows; body at most 4 MiB.",
-        content_type = "text/csv",
-        content = String,
-    ),
-    responses(
-        (status = 201, description = "Some lines imported; the report lists the rejected ones", body = ImportReport),
-        (status = 200, description = "Nothing imported; the report says why", body = ImportReport),
-        (status = 400, description = "The header row is missing or names an unknown column", body = ErrorBody),
-        (status = 409, description = "A pass id already exists", body = ErrorBody),
-        (status = 413, description = "Over 10 000 rows, or the body is over 4 MiB", body = ErrorBody),
-    ),
-    security(("bearer" = [])),
-)]
-pub async fn import(
-    State(state): State<AppState>,
-    who: Who,
-    body: Bytes,
-) -> Result<(StatusCode, Json<ImportReport>), ApiError> {
-    let mut reader = csv::ReaderBuilder::new()
-        .flexible(false)
-        .from_reader(body.as_ref());
-    let columns: Vec<String> = reader
-        .headers()
-        .map_err(|e| {
-            ApiError::invalid(
-                "header",
-                format!("the first line must name the columns: {e}"),
-            )
-        })?
-        .iter()
-        .map(|c| c.trim().to_ascii_lowercase())
-        .collect();
-    if let Some(unknown) = columns
-        .iter()
-        .find(|c| !IMPORT_COLUMNS.contains(&c.as_str()))
-    {
-        return Err(ApiError::invalid(
-            "header",
-            format!(
-                "unknown column {unknown:?}; columns are {}",
-                IMPORT_COLUMNS.join(", ")
-            ),
-        ));
-    }
-    if !columns.iter().any(|c| c == "event") {
-        return Err(ApiError::invalid(
-            "header",
-            "the column `event` is required",
-        ));
-    }
-    let now = crate::now_ms();
-    let (mut passes, mut rejected, mut rejected_count) = (Vec::new(), Vec::new(), 0usize);
-    for (n, record) in reader.records().enumerate() {
-        if n >= IMPORT_ROWS_MAX {
-            return Err(ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "too_large",
-                format!("at most {IMPORT_ROWS_MAX} rows per import; split the file"),
-            ));
-        }
-        let fallback = 2 + n as u64;
-        let (line, outcome) = match record {
-            Err(e) => (
-                e.position().map_or(fallback, csv::Position::line),
-                Err(ApiError::invalid("line", e.to_string())),
-            ),
-            Ok(r) => (
-                r.position().map_or(fallback, csv::Position::line),
-                row_spec(&columns, &r).and_then(|s| api::build_passes(&s, now)),
-            ),
-        };
-        match outcome {
-            Ok(built) => passes.extend(built),
-            Err(e) => {
-                rejected_count += 1;
-                if rejected.len() < IMPORT_REJECTS_REPORTED_MAX {
-                    rejected.push(Rejected {
-                        line,
-                        field: e.field,
-                        problem: e.message,
-                    });
-                }
-            }
-        }
-    }
-    if !passes.is_empty() {
-        state
-            .store
-            .insert_passes(passes.clone())
-            .await
-            .map_err(store_error)?;
-        state.live.issued(&passes);
-        let entry =
-            batch_record(now, who.0.name, OperatorAction::PassesImport, &passes).detail(format!(
-                "{} CSV lines imported, {rejected_count} rejected",
-                passes.len()
-            ));
-        let done = format!("{} passes were imported", passes.len());
-        super::operator::record(&state, entry, &done).await?;
-    }
-    let status = if passes.is_empty() {
-        StatusCode::OK
-    } else {
-        StatusCode::CREATED
-    };
-    Ok((
-        status,
-        Json(ImportReport {
-            imported: passes.len(),
-            rejected_count,
-            passes: passes
-                .iter()
-                .map(|p| PassView::new(p, &state.keyring))
-                .collect(),
-            rejected,
-        }),
-    ))
 }
 
 /// `GET /v1/passes?event=&kind=&status=&limit=&after=`.

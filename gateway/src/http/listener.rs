@@ -1,0 +1,245 @@
+//! The operator HTTP plane's accept loop: HTTP/1.1 by hyper, every
+//! connection bounded ([`HttpLimits`]).
+//!
+//! - At most `max_connections` at once; one more is answered
+//!   [`refusal`] (503) at once and closed.
+//! - A request head must be complete within `header_read_timeout_ms` of the
+//!   connection opening or of its previous answer (slowloris, idle
+//!   keep-alive), and is at most [`READ_BUFFER_MAX_BYTES`] (431 beyond).
+//! - A connection on which no byte moves for `idle_timeout_ms` is closed.
+//! - The router is built once and shared: a connection costs its buffers
+//!   and its task, not a copy of the routes.
+
+use super::idle::Watched;
+use crate::config::HttpLimits;
+use axum::Router;
+use hyper::server::conn::http1;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::service::TowerToHyperService;
+use metrics::{counter, gauge};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+/// Largest request head (request line and headers), bytes; hyper's read
+/// buffer never grows past it, so it is also what one connection's reads
+/// hold at most. 16 KiB: a bearer token and a browser's headers take 1–2
+/// KiB; nginx allows 4 × 8 KiB. Beyond it the answer is 431.
+pub const READ_BUFFER_MAX_BYTES: usize = 16 * 1024;
+/// Most header fields in one request: hyper's usual 100, set here so no
+/// library default decides it.
+pub const HEADERS_MAX: usize = 100;
+/// On shutdown, requests in flight get this long to be answered before
+/// their connections are dropped (idle connections close at once).
+pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
+/// Over-the-cap connections being answered 503 at once. Beyond it such a
+/// connection is closed without an answer, so a flood costs a bounded
+/// number of tasks and descriptors.
+pub const REFUSALS_MAX: usize = 64;
+/// How long a refused connection is read from and discarded after its 503,
+/// so the kernel does not reset it before the client has read the answer.
+pub const REFUSAL_LINGER: Duration = Duration::from_secs(1);
+/// When `accept` fails (out of file descriptors, most often), the loop
+/// waits this long before the next try instead of spinning.
+pub const ACCEPT_RETRY_AFTER: Duration = Duration::from_millis(100);
+/// Descriptors kept for everything but HTTP connections (the store's files,
+/// the QUIC socket, data-dir files) when the gateway sizes its file limit.
+pub const FDS_RESERVED: u64 = 1_024;
+
+/// Refuses limits that cannot work: no connection at all, no time to send a
+/// head, or an idle timeout that would close a connection whose request is
+/// still within [`super::REQUEST_TIMEOUT`].
+pub fn check(limits: &HttpLimits) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        limits.max_connections > 0,
+        "the HTTP connection cap must be at least 1"
+    );
+    anyhow::ensure!(
+        limits.header_read_timeout_ms > 0,
+        "the HTTP header-read timeout must be at least 1 ms"
+    );
+    anyhow::ensure!(
+        u128::from(limits.idle_timeout_ms) > super::REQUEST_TIMEOUT.as_millis(),
+        "the HTTP idle timeout ({} ms) must be longer than the request timeout ({:?})",
+        limits.idle_timeout_ms,
+        super::REQUEST_TIMEOUT
+    );
+    Ok(())
+}
+
+/// Serves `app` on `listener` until `stop` is cancelled, then lets requests
+/// in flight finish (up to [`DRAIN_TIMEOUT`]).
+pub async fn serve(
+    listener: TcpListener,
+    app: Router,
+    limits: HttpLimits,
+    stop: CancellationToken,
+) {
+    let permits = Arc::new(Semaphore::new(limits.max_connections));
+    let refusals = Arc::new(Semaphore::new(REFUSALS_MAX));
+    let http = builder(&limits);
+    let idle = Duration::from_millis(limits.idle_timeout_ms);
+    let tracker = TaskTracker::new();
+    loop {
+        let accepted = tokio::select! {
+            () = stop.cancelled() => break,
+            accepted = listener.accept() => accepted,
+        };
+        let stream = match accepted {
+            Ok((stream, _peer)) => stream,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot accept an HTTP connection");
+                tokio::select! {
+                    () = stop.cancelled() => break,
+                    () = tokio::time::sleep(ACCEPT_RETRY_AFTER) => continue,
+                }
+            }
+        };
+        match permits.clone().try_acquire_owned() {
+            Ok(permit) => {
+                let conn = Connection {
+                    http: http.clone(),
+                    app: app.clone(),
+                    idle,
+                    stop: stop.clone(),
+                    _permit: permit,
+                };
+                tracker.spawn(conn.run(stream));
+            }
+            Err(_) => refuse(stream, &refusals, limits.max_connections),
+        }
+    }
+    drop(listener);
+    tracker.close();
+    if tokio::time::timeout(DRAIN_TIMEOUT, tracker.wait())
+        .await
+        .is_err()
+    {
+        tracing::warn!(drain = ?DRAIN_TIMEOUT, "HTTP requests still in flight at shutdown were dropped");
+    }
+}
+
+/// hyper's HTTP/1.1 settings, every bound explicit.
+fn builder(limits: &HttpLimits) -> http1::Builder {
+    let mut http = http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .keep_alive(true)
+        .header_read_timeout(Duration::from_millis(limits.header_read_timeout_ms))
+        .max_buf_size(READ_BUFFER_MAX_BYTES)
+        .max_headers(HEADERS_MAX);
+    http
+}
+
+/// One accepted connection and what it holds until it ends.
+struct Connection {
+    http: http1::Builder,
+    app: Router,
+    idle: Duration,
+    stop: CancellationToken,
+    _permit: OwnedSemaphorePermit,
+}
+
+impl Connection {
+    async fn run(self, stream: TcpStream) {
+        gauge!("scangate_http_connections_open").increment(1.0);
+        // Answers are written whole; waiting for more would only delay them.
+        let _ = stream.set_nodelay(true);
+        let (io, activity) = Watched::new(stream);
+        let service = TowerToHyperService::new(self.app);
+        let conn = self.http.serve_connection(TokioIo::new(io), service);
+        tokio::pin!(conn);
+        let mut stopping = false;
+        loop {
+            tokio::select! {
+                served = conn.as_mut() => {
+                    if let Err(e) = served {
+                        if e.is_timeout() {
+                            counter!("scangate_http_timeouts_total", "cause" => "header").increment(1);
+                        }
+                        tracing::trace!(error = %e, "HTTP connection ended");
+                    }
+                    break;
+                }
+                () = self.stop.cancelled(), if !stopping => {
+                    stopping = true;
+                    conn.as_mut().graceful_shutdown();
+                }
+                () = activity.idle(self.idle) => {
+                    counter!("scangate_http_timeouts_total", "cause" => "idle").increment(1);
+                    break;
+                }
+            }
+        }
+        gauge!("scangate_http_connections_open").decrement(1.0);
+    }
+}
+
+/// What a connection over the cap is answered before it is closed.
+pub fn refusal(max_connections: usize) -> String {
+    let body =
+        format!("too many HTTP connections: at most {max_connections} at once; retry shortly\n");
+    format!(
+        "HTTP/1.1 503 Service Unavailable\r\nconnection: close\r\nretry-after: 1\r\n\
+         content-type: text/plain; charset=utf-8\r\ncontent-length: {}\r\n\r\n{body}",
+        body.len()
+    )
+}
+
+/// Answers a connection over the cap with [`refusal`] and closes it; with
+/// [`REFUSALS_MAX`] refusals already under way, closes it at once.
+fn refuse(stream: TcpStream, refusals: &Arc<Semaphore>, max_connections: usize) {
+    counter!("scangate_http_connections_refused_total").increment(1);
+    let Ok(permit) = refusals.clone().try_acquire_owned() else {
+        return;
+    };
+    tokio::spawn(async move {
+        let _permit = permit;
+        let mut stream = stream;
+        let answer = refusal(max_connections);
+        let _ = tokio::time::timeout(REFUSAL_LINGER, async {
+            stream.write_all(answer.as_bytes()).await?;
+            stream.shutdown().await?;
+            // Read and discard what the client sent until it closes: closing
+            // with unread bytes would reset the connection under its answer.
+            let mut sink = [0u8; 1024];
+            while stream.read(&mut sink).await? > 0 {}
+            Ok::<_, std::io::Error>(())
+        })
+        .await;
+    });
+}
+
+/// Raises the soft limit on open files so `max_connections` HTTP
+/// connections and [`FDS_RESERVED`] other descriptors fit, up to the hard
+/// limit; warns when they cannot (accept then fails past the limit and the
+/// loop retries every [`ACCEPT_RETRY_AFTER`]).
+pub fn make_room_for(max_connections: usize) {
+    use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
+    let wanted = max_connections as u64 + FDS_RESERVED;
+    let limit = getrlimit(Resource::Nofile);
+    let soft = limit.current.unwrap_or(u64::MAX);
+    if soft >= wanted {
+        return;
+    }
+    let hard = limit.maximum.unwrap_or(u64::MAX);
+    let raised = wanted.min(hard);
+    let applied = setrlimit(
+        Resource::Nofile,
+        Rlimit {
+            current: Some(raised),
+            maximum: limit.maximum,
+        },
+    );
+    if applied.is_err() || raised < wanted {
+        tracing::warn!(
+            soft,
+            hard,
+            wanted,
+            "the open-file limit is below the HTTP connection cap plus {FDS_RESERVED}; raise it (LimitNOFILE) or lower --http-max-connections"
+        );
+    }
+}
