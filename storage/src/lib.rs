@@ -121,6 +121,22 @@ pub enum StoreError {
         /// Why not.
         why: AnnulConflict,
     },
+    /// The embedded store's redo log is damaged where it matters: records
+    /// that the tables do not hold are unreadable or missing. The store
+    /// refuses to open rather than lose acknowledged writes silently; the
+    /// repair is in `docs/operations.md` ("A damaged redo log").
+    #[error(
+        "corrupt redo log: {} at byte {offset}: {detail}; the store refuses to start (see \"A damaged redo log\" in docs/operations.md)",
+        path.display()
+    )]
+    CorruptLog {
+        /// The damaged segment.
+        path: std::path::PathBuf,
+        /// Where in it the damage starts.
+        offset: u64,
+        /// What is wrong, in words.
+        detail: String,
+    },
     /// The backend failed (I/O, corruption, driver error).
     #[error("storage backend failed: {0}")]
     Backend(String),

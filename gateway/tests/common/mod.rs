@@ -91,6 +91,26 @@ impl Gateway {
     }
 
     fn launch(wrapper: &[&str], dir: &Path, extra: &[&str], stderr: Stdio) -> Gateway {
+        Gateway::try_launch(wrapper, dir, extra, stderr)
+            .unwrap_or_else(|status| panic!("gateway did not become ready: it exited ({status})"))
+    }
+
+    /// [`Gateway::start_logging_to`], or the exit status of a gateway that
+    /// stopped before it was ready (a start it refused).
+    pub fn try_start_logging_to(
+        dir: &Path,
+        extra: &[&str],
+        stderr: Stdio,
+    ) -> Result<Gateway, ExitStatus> {
+        Gateway::try_launch(&[], dir, extra, stderr)
+    }
+
+    fn try_launch(
+        wrapper: &[&str],
+        dir: &Path,
+        extra: &[&str],
+        stderr: Stdio,
+    ) -> Result<Gateway, ExitStatus> {
         let mut args = vec![
             "serve",
             "--data-dir",
@@ -136,6 +156,10 @@ impl Gateway {
             match lines.recv_timeout(left) {
                 Ok(line) if line.starts_with("scangate ready") => break,
                 Ok(_) => continue,
+                // Its stdout closed: it exited.
+                Err(mpsc::RecvTimeoutError::Disconnected) => {
+                    return Err(wait_with_deadline(&mut child));
+                }
                 Err(e) => panic!("gateway did not become ready: {e}"),
             }
         }
@@ -146,7 +170,7 @@ impl Gateway {
             .expect("admin token")
             .trim()
             .to_owned();
-        Gateway {
+        Ok(Gateway {
             child,
             dir: dir.to_owned(),
             quic: endpoints["quic"]
@@ -161,7 +185,7 @@ impl Gateway {
                 .expect("addr"),
             token,
             lines,
-        }
+        })
     }
 
     /// kill -9: no chance to flush anything.

@@ -10,7 +10,8 @@
 
 use super::fold::{FOLD_LAG_BYTES, Fold, Lag, Progress, Unfolded};
 use super::layout::{self, LOG_KEY_LEN, Tables, backend, log_key};
-use super::redo::{Ks, RedoLog, Staged};
+use super::record::{Ks, Staged};
+use super::redo::RedoLog;
 use crate::PassState;
 use crate::StoreError;
 use scangate_core::{Annulment, AuditRecord, Pass, PassId, ScanId, ScanRecord, Status};
@@ -618,7 +619,7 @@ impl WriterState {
             cache: StateCache::default(),
             pending: Pending::default(),
             log,
-            progress: Progress::new(),
+            progress: Progress::new(0),
             folds,
             lag: Lag::default(),
             logged: 0,

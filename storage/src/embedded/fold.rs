@@ -177,11 +177,13 @@ pub struct Progress {
 }
 
 impl Progress {
-    pub fn new() -> Arc<Progress> {
+    /// Progress of a log whose records up to `last` are all in fjall (the
+    /// next batch is `last + 1`).
+    pub fn new(last: u64) -> Arc<Progress> {
         Arc::new(Progress {
-            acked: AtomicU64::new(0),
+            acked: AtomicU64::new(last),
             passes: Mutex::new(Unfolded::default()),
-            folded: watch::Sender::new(0),
+            folded: watch::Sender::new(last),
             failed: AtomicBool::new(false),
             cause: Mutex::new(String::new()),
             log_failure: OnceLock::new(),
@@ -296,8 +298,8 @@ impl Progress {
 }
 
 /// Runs until the writer drops its sender: applies each batch to fjall
-/// (memtables and fjall's own journal, no sync: the redo log is what is
-/// durable) and publishes the progress; at a checkpoint, syncs fjall and
+/// (memtables and fjall's own journal, written to the OS but not synced:
+/// the redo log is what is durable) and publishes the progress; at a checkpoint, syncs fjall and
 /// deletes the full redo segments, off the writer's path. A failure to
 /// apply or sync stops folding for good.
 pub fn run(rx: Receiver<Fold>, progress: Arc<Progress>, db: Database) {
@@ -311,7 +313,10 @@ pub fn run(rx: Receiver<Fold>, progress: Arc<Progress>, db: Database) {
     for fold in rx {
         match fold {
             Fold::Batch { batch, writes } => {
-                if let Err(e) = writes.durability(None).commit() {
+                // Handed to the OS at once (one `write`, no sync): a process
+                // that dies (kill -9) then leaves fjall holding every folded
+                // batch, so a damaged redo log loses only what fjall lacks.
+                if let Err(e) = writes.durability(Some(PersistMode::Buffer)).commit() {
                     tracing::error!(batch, error = %e, "cannot apply a logged batch to the store's tables");
                     guard.progress.fail(&e.to_string());
                     return;
@@ -371,7 +376,8 @@ impl Drop for FailUnlessDone {
 mod tests {
     use super::*;
     use crate::embedded::layout::Tables;
-    use crate::embedded::redo::{self, Ks, RedoLog, Staged};
+    use crate::embedded::record::{Ks, Staged};
+    use crate::embedded::redo::{self, RedoLog};
 
     #[test]
     fn the_lag_names_the_batch_to_wait_for_and_forgets_folded_ones() {
@@ -417,7 +423,7 @@ mod tests {
         .expect("send");
         tx.send(Fold::Checkpoint(retired)).expect("send");
         drop(tx);
-        let progress = Progress::new();
+        let progress = Progress::new(0);
         progress.acked(1, Vec::new());
         run(rx, Arc::clone(&progress), tables.db.clone());
 
@@ -431,7 +437,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_fold_thread_that_dies_fails_the_waiters_instead_of_hanging_them() {
-        let progress = Progress::new();
+        let progress = Progress::new(0);
         progress.acked(1, Vec::new());
         let (tx, rx) = std::sync::mpsc::sync_channel::<Fold>(1);
         let folder = {
@@ -457,7 +463,7 @@ mod tests {
 
     #[tokio::test]
     async fn readers_wait_for_the_fold_of_what_was_acknowledged() {
-        let progress = Progress::new();
+        let progress = Progress::new(0);
         progress.acked(2, Vec::new());
         let reader = {
             let progress = Arc::clone(&progress);
@@ -474,7 +480,7 @@ mod tests {
     #[tokio::test]
     async fn loading_a_pass_waits_only_for_the_unfolded_batches_that_changed_it() {
         use futures_util::FutureExt;
-        let progress = Progress::new();
+        let progress = Progress::new(0);
         let (a, b, untouched) = (PassId([1; 16]), PassId([2; 16]), PassId([3; 16]));
         progress.acked(1, vec![a]);
         progress.acked(2, vec![b]);

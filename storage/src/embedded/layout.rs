@@ -3,7 +3,7 @@
 //!
 //! | keyspace | key | value |
 //! | --- | --- | --- |
-//! | `meta` | `format` / `seq` | u32 BE format version / u64 BE next sequence number |
+//! | `meta` | `format` / `seq` / `logged` | u32 BE format version / u64 BE next sequence number / u64 BE last redo record these tables hold |
 //! | `passes` | pass id (16 B) | msgpack [`Pass`] with `uses` = 0 (volatile, kept in `pass_state`) |
 //! | `pass_state` | pass id | [`PassState`], 10 B: the only thing a grant reads and writes |
 //! | `scans` | pass id ‖ at_ms ‖ seq (32 B) | msgpack [`ScanRecord`] |
@@ -40,6 +40,7 @@ pub const FORMAT_UPGRADABLE: u32 = 2;
 
 const META_FORMAT: &[u8] = b"format";
 const META_SEQ: &[u8] = b"seq";
+const META_LOGGED: &[u8] = b"logged";
 
 /// How often [`Tables::flush_memtables`] looks whether fjall's flushes are done.
 const FLUSH_POLL: Duration = Duration::from_millis(5);
@@ -166,6 +167,16 @@ impl Tables {
         Ok(true)
     }
 
+    /// The sequence number of the last redo record these tables hold (0:
+    /// none yet, or a store written before records were numbered across
+    /// restarts).
+    pub fn load_logged(&self) -> Result<u64, StoreError> {
+        match self.meta.get(META_LOGGED).map_err(backend)? {
+            Some(v) => Ok(u64::from_be_bytes(fixed(&v, "redo record number")?)),
+            None => Ok(0),
+        }
+    }
+
     /// The next free sequence number, as last committed.
     pub fn load_seq(&self) -> Result<u64, StoreError> {
         match self.meta.get(META_SEQ).map_err(backend)? {
@@ -173,6 +184,17 @@ impl Tables {
             None => Ok(0),
         }
     }
+}
+
+/// The `meta` key under which the sequence number of the last redo record
+/// the tables hold is kept (written with every folded batch).
+pub fn logged_key() -> &'static [u8] {
+    META_LOGGED
+}
+
+/// The value of [`logged_key`].
+pub fn encode_logged(batch: u64) -> [u8; 8] {
+    batch.to_be_bytes()
 }
 
 /// The `meta` key under which the next sequence number is kept.

@@ -26,7 +26,9 @@ mod config;
 mod fold;
 mod layout;
 mod read;
+mod record;
 mod redo;
+mod replay;
 mod writer;
 
 #[cfg(test)]
@@ -103,9 +105,9 @@ impl EmbeddedStore {
             StoreError::Backend(format!("cannot open the store in {}: {e}", dir.display()))
         })?;
         let tables = Tables::open(db)?;
-        let (log, _replayed) = RedoLog::recover(dir, &tables)?;
+        let (log, replayed) = RedoLog::recover(dir, &tables)?;
         let seq = tables.load_seq()?;
-        let progress = Progress::new();
+        let progress = Progress::new(replayed.last);
         let (sender, rx) = sync_channel(config.queue_capacity_commands);
         let settings = writer::Settings {
             max_batch: config.max_batch_commands,

@@ -20,19 +20,17 @@
 //! less than that (tests, a quiet gateway) never writes the 64 MiB of zeros.
 //!
 //! Opening replays every segment left (a crash since the last checkpoint) on
-//! top of fjall. Records hold absolute values in commit order and fjall never
-//! holds a batch the log does not (a batch is folded only after its record is
-//! synced), so applying a record twice changes nothing.
-//!
-//! Record: `len` u32 LE (of `batch` and `ops`) ‖ CRC-32 u32 LE (of the same) ‖
-//! `batch` u64 LE ‖ ops; op: keyspace u8 ‖ kind u8 (1 insert, 0 remove) ‖ key
-//! length u16 LE ‖ key ‖ (insert only) value length u32 LE ‖ value. Zeros
-//! from there to the end of the file are the unwritten rest of a prepared
-//! segment.
+//! top of fjall (see `replay`): records hold absolute values under
+//! consecutive sequence numbers, fjall records the number of the last one it
+//! holds, and only records above it are applied, so nothing older ever
+//! overwrites anything newer. The record codec is in `record`; zeros after
+//! the last record of a segment are the unwritten rest of a prepared one.
 
 use super::layout::{Tables, backend};
+use super::record::Staged;
+use super::replay::{self, Replayed};
 use crate::StoreError;
-use fjall::{Keyspace, OwnedWriteBatch, PersistMode};
+use fjall::PersistMode;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::os::unix::fs::FileExt;
@@ -47,16 +45,13 @@ pub const DIR: &str = "redo";
 /// crash (64 MiB replays in well under a second).
 pub const SEGMENT_MAX_BYTES: u64 = 64 * 1024 * 1024;
 
-/// Bytes before a record's ops: length, checksum, batch number.
-const HEADER: usize = 16;
-
 /// The next segment is prepared (written with zeros) once the current one
 /// holds this much.
 pub const PREPARE_AFTER_BYTES: u64 = 1024 * 1024;
 
 /// Length of a prepared segment: room for the record that crosses
 /// [`SEGMENT_MAX_BYTES`] too.
-const PREPARED_BYTES: u64 = SEGMENT_MAX_BYTES + 1024 * 1024;
+pub const PREPARED_BYTES: u64 = SEGMENT_MAX_BYTES + 1024 * 1024;
 
 /// Zeros written per `write` + `fdatasync` while preparing: keeps the dirty
 /// data small, so the writer's own syncs never wait behind 64 MiB.
@@ -68,117 +63,6 @@ const SEGMENT_SUFFIX: &str = ".log";
 /// Suffix of a segment being prepared: [`segments`] does not list it, so a
 /// crash while it is written leaves nothing to replay.
 const PREPARED_SUFFIX: &str = ".zeroed";
-
-/// Which keyspace an op writes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[repr(u8)]
-pub enum Ks {
-    Meta = 0,
-    Passes = 1,
-    PassState = 2,
-    Scans = 3,
-    ScanIds = 4,
-    ScanIdTimes = 5,
-    Audit = 6,
-    PassesByEvent = 7,
-    EventScans = 8,
-    AuditTimes = 9,
-}
-
-impl Ks {
-    fn from_u8(b: u8) -> Option<Ks> {
-        Some(match b {
-            0 => Ks::Meta,
-            1 => Ks::Passes,
-            2 => Ks::PassState,
-            3 => Ks::Scans,
-            4 => Ks::ScanIds,
-            5 => Ks::ScanIdTimes,
-            6 => Ks::Audit,
-            7 => Ks::PassesByEvent,
-            8 => Ks::EventScans,
-            9 => Ks::AuditTimes,
-            _ => return None,
-        })
-    }
-
-    fn of(self, t: &Tables) -> &Keyspace {
-        match self {
-            Ks::Meta => &t.meta,
-            Ks::Passes => &t.passes,
-            Ks::PassState => &t.pass_state,
-            Ks::Scans => &t.scans,
-            Ks::ScanIds => &t.scan_ids,
-            Ks::ScanIdTimes => &t.scan_id_times,
-            Ks::Audit => &t.audit,
-            Ks::PassesByEvent => &t.passes_by_event,
-            Ks::EventScans => &t.event_scans,
-            Ks::AuditTimes => &t.audit_times,
-        }
-    }
-}
-
-/// One batch's writes, staged for fjall and encoded for the log at once.
-pub struct Staged {
-    tables: Tables,
-    pub(super) fjall: OwnedWriteBatch,
-    /// The record being built: header space, then the ops.
-    record: Vec<u8>,
-}
-
-impl Staged {
-    /// Nothing staged yet; `ops` is a capacity hint.
-    pub fn new(tables: &Tables, ops: usize) -> Staged {
-        let mut record = Vec::with_capacity(HEADER + ops * 96);
-        record.resize(HEADER, 0);
-        Staged {
-            tables: tables.clone(),
-            fjall: OwnedWriteBatch::with_capacity(tables.db.clone(), ops),
-            record,
-        }
-    }
-
-    /// Stages `key` = `value` in `ks`.
-    pub fn insert(&mut self, ks: Ks, key: impl AsRef<[u8]>, value: impl AsRef<[u8]>) {
-        let (key, value) = (key.as_ref(), value.as_ref());
-        self.op(ks, 1, key);
-        let len = u32::try_from(value.len()).expect("values are far below 4 GiB");
-        self.record.extend_from_slice(&len.to_le_bytes());
-        self.record.extend_from_slice(value);
-        self.fjall.insert(ks.of(&self.tables), key, value);
-    }
-
-    /// Stages the removal of `key` from `ks`.
-    pub fn remove(&mut self, ks: Ks, key: impl AsRef<[u8]>) {
-        let key = key.as_ref();
-        self.op(ks, 0, key);
-        self.fjall.remove(ks.of(&self.tables), key);
-    }
-
-    fn op(&mut self, ks: Ks, kind: u8, key: &[u8]) {
-        let len = u16::try_from(key.len()).expect("keys are at most a few hundred bytes");
-        self.record.push(ks as u8);
-        self.record.push(kind);
-        self.record.extend_from_slice(&len.to_le_bytes());
-        self.record.extend_from_slice(key);
-    }
-
-    /// Whether nothing is staged.
-    pub fn is_empty(&self) -> bool {
-        self.record.len() == HEADER
-    }
-
-    /// The finished record of batch `batch`.
-    fn seal(&mut self, batch: u64) -> &[u8] {
-        self.record[8..16].copy_from_slice(&batch.to_le_bytes());
-        let body = &self.record[8..];
-        let len = u32::try_from(body.len()).expect("a batch record is far below 4 GiB");
-        let crc = crc32fast::hash(body);
-        self.record[..4].copy_from_slice(&len.to_le_bytes());
-        self.record[4..8].copy_from_slice(&crc.to_le_bytes());
-        &self.record
-    }
-}
 
 /// The segment being appended to.
 pub struct RedoLog {
@@ -274,16 +158,14 @@ fn zero_fill(path: &Path, len: u64) -> io::Result<()> {
 impl RedoLog {
     /// Replays what a crash left in `store_dir`'s log onto `tables`, makes
     /// fjall durable, deletes the replayed segments and starts a fresh one.
-    /// Returns the log and the number of batches replayed.
-    pub fn recover(store_dir: &Path, tables: &Tables) -> Result<(RedoLog, u64), StoreError> {
+    /// Returns the log and what the replay did (its `last` is the number the
+    /// next batch follows). A damaged log that lost acknowledged records
+    /// fails with [`StoreError::CorruptLog`] and changes nothing on disk.
+    pub fn recover(store_dir: &Path, tables: &Tables) -> Result<(RedoLog, Replayed), StoreError> {
         let dir = store_dir.join(DIR);
         fs::create_dir_all(&dir).map_err(|e| io_error("cannot create", &dir, e))?;
         let segments = segments(&dir)?;
-        let mut replayed = 0;
-        for (i, (_, path)) in segments.iter().enumerate() {
-            let last = i + 1 == segments.len();
-            replayed += replay_segment(path, tables, last)?;
-        }
+        let replayed = replay::replay(&segments, tables)?;
         tables.db.persist(PersistMode::SyncData).map_err(backend)?;
         // Delete before starting anew: a crash in between leaves no segment
         // (nothing to replay: fjall holds it all) rather than an old segment
@@ -295,8 +177,12 @@ impl RedoLog {
         }
         sync_dir(&dir)?;
         let log = RedoLog::create(dir, next)?;
-        if replayed > 0 {
-            tracing::info!(batches = replayed, "replayed the store's redo log");
+        if replayed.batches > 0 {
+            tracing::info!(
+                batches = replayed.batches,
+                last = replayed.last,
+                "replayed the store's redo log"
+            );
         }
         Ok((log, replayed))
     }
@@ -444,84 +330,6 @@ fn remove_if_present(path: &Path) -> Result<(), StoreError> {
     }
 }
 
-/// Applies one segment's records to fjall (without syncing). A record that
-/// does not check out ends the last segment (a write cut short by a crash:
-/// never acknowledged); anywhere else it is corruption.
-fn replay_segment(path: &Path, tables: &Tables, last: bool) -> Result<u64, StoreError> {
-    let bytes = fs::read(path).map_err(|e| io_error("cannot read", path, e))?;
-    let mut at = 0;
-    let mut batches = 0;
-    while at < bytes.len() {
-        let Some((batch, ops, next)) = record_at(&bytes, at) else {
-            if bytes[at..].iter().all(|&b| b == 0) {
-                break; // the unwritten rest of a prepared segment
-            }
-            if last {
-                tracing::warn!(
-                    segment = %path.display(),
-                    bytes = bytes.len() - at,
-                    "ignoring an unfinished redo record (a write cut short by a crash, never acknowledged)"
-                );
-                break;
-            }
-            return Err(StoreError::Backend(format!(
-                "corrupt redo log: {} has a bad record at byte {at}",
-                path.display()
-            )));
-        };
-        let mut fjall = OwnedWriteBatch::with_capacity(tables.db.clone(), 8);
-        apply_ops(ops, tables, &mut fjall).ok_or_else(|| {
-            StoreError::Backend(format!(
-                "corrupt redo log: batch {batch} in {} does not decode",
-                path.display()
-            ))
-        })?;
-        fjall.commit().map_err(backend)?;
-        batches += 1;
-        at = next;
-    }
-    Ok(batches)
-}
-
-/// The record starting at `at`: its batch number, its ops and where the next
-/// record starts; `None` if it is cut short or its checksum fails.
-fn record_at(bytes: &[u8], at: usize) -> Option<(u64, &[u8], usize)> {
-    let header = bytes.get(at..at + 8)?;
-    let len = u32::from_le_bytes(header[..4].try_into().ok()?) as usize;
-    let crc = u32::from_le_bytes(header[4..8].try_into().ok()?);
-    let body = bytes.get(at + 8..at + 8 + len)?;
-    if len < 8 || crc32fast::hash(body) != crc {
-        return None;
-    }
-    let batch = u64::from_le_bytes(body[..8].try_into().ok()?);
-    Some((batch, &body[8..], at + 8 + len))
-}
-
-/// Stages every op of a record; `None` if it does not decode.
-fn apply_ops(mut ops: &[u8], tables: &Tables, fjall: &mut OwnedWriteBatch) -> Option<()> {
-    fn take<'a>(b: &mut &'a [u8], n: usize) -> Option<&'a [u8]> {
-        let (head, tail) = b.split_at_checked(n)?;
-        *b = tail;
-        Some(head)
-    }
-    while !ops.is_empty() {
-        let head = take(&mut ops, 4)?;
-        let ks = Ks::from_u8(head[0])?.of(tables);
-        let key_len = u16::from_le_bytes([head[2], head[3]]) as usize;
-        let key = take(&mut ops, key_len)?;
-        match head[1] {
-            1 => {
-                let len = take(&mut ops, 4)?;
-                let len = u32::from_le_bytes(len.try_into().ok()?) as usize;
-                fjall.insert(ks, key, take(&mut ops, len)?);
-            }
-            0 => fjall.remove(ks, key),
-            _ => return None,
-        }
-    }
-    Some(())
-}
-
 /// The log's segments, oldest first.
 fn segments(dir: &Path) -> Result<Vec<(u64, PathBuf)>, StoreError> {
     numbered(dir, SEGMENT_SUFFIX)
@@ -577,6 +385,7 @@ impl RedoLog {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::embedded::record::Ks;
     use fjall::Database;
 
     fn open(dir: &Path) -> Tables {
@@ -634,7 +443,7 @@ mod tests {
             let tables = open(dir.path());
             tables.scan_ids.insert(b"k1", b"old").expect("insert");
             let (mut log, replayed) = RedoLog::recover(dir.path(), &tables).expect("recover");
-            assert_eq!(replayed, 0);
+            assert_eq!(replayed.batches, 0);
             logged(&mut log, &tables, 1, b"k1", b"v1");
             logged(&mut log, &tables, 2, b"k1", b"v2");
             logged(&mut log, &tables, 3, b"k2", b"v3");
@@ -645,7 +454,7 @@ mod tests {
         }
         let tables = open(dir.path());
         let (log, replayed) = RedoLog::recover(dir.path(), &tables).expect("recover");
-        assert_eq!(replayed, 3);
+        assert_eq!(replayed.batches, 3);
         assert_pass_value(&tables, b"k1", b"v2");
         assert_pass_value(&tables, b"k2", b"v3");
         assert!(tables.scan_ids.get(b"k1").expect("get").is_none());
@@ -726,7 +535,7 @@ mod tests {
         };
         let tables = open(dir.path());
         let (log, replayed) = RedoLog::recover(dir.path(), &tables).expect("recover");
-        assert_eq!(replayed, 3, "both segments");
+        assert_eq!(replayed.batches, 3, "both segments");
         assert_pass_value(&tables, b"k", b"v2");
         assert_pass_value(&tables, b"j", b"w");
         assert!(log.segment > first + 1);
@@ -777,7 +586,7 @@ mod tests {
         };
         let tables = open(dir.path());
         let (log, replayed) = RedoLog::recover(dir.path(), &tables).expect("recover");
-        assert_eq!(replayed, batches);
+        assert_eq!(replayed.batches, batches);
         assert_pass_value(&tables, b"k", b"v2");
         assert_pass_value(&tables, b"j", b"w");
         assert_eq!(numbers(&log.dir), vec![first + 3]);

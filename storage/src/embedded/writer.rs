@@ -46,10 +46,10 @@ pub fn run(
         cache: StateCache::default(),
         pending: Pending::default(),
         log,
-        progress,
         folds,
         lag: Lag::default(),
-        logged: 0,
+        logged: progress.folded(),
+        progress,
     };
     take_commands(&mut w, &rx, &settings, seq);
     // The folder checkpoints the last segment before it ends, and the writer
