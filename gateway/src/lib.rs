@@ -18,6 +18,9 @@
 //! [`journal`] (the operator journal of admin actions) and [`audit_cmd`]
 //! (`scangate audit`).
 
+// Client-controlled input never reaches a panic: no `panic!`/`expect` outside tests.
+#![cfg_attr(not(test), deny(clippy::panic, clippy::expect_used))]
+
 pub mod admin;
 pub mod admin_client;
 pub mod api;
@@ -56,6 +59,10 @@ pub fn now_ms() -> i64 {
 ///
 /// # Panics
 /// If the OS has no randomness to give: nothing secure can run then.
+#[allow(
+    clippy::expect_used,
+    reason = "no client input reaches this; without randomness nothing secure can run"
+)]
 pub fn random_bytes<const N: usize>() -> [u8; N] {
     let mut bytes = [0u8; N];
     getrandom::fill(&mut bytes).expect("the operating system's random number generator failed");
