@@ -156,7 +156,7 @@ fn main() {
                 timeout_ms: None,
             }),
         };
-        frame::encode(&scan, &mut request);
+        frame::encode(&scan, &mut request).expect("fits");
         let request = request.to_vec();
 
         let mut conns = Vec::new();

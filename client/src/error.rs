@@ -35,8 +35,19 @@ pub enum ClientError {
     ConnectionLost,
     /// The gateway answered with an error that retrying does not fix (or
     /// kept answering `unavailable` until the attempts ran out).
-    #[error("the gateway refused the request: {} ({})", .0.message, .0.code.as_str())]
+    #[error("the gateway refused the request: {} ({})", .0.message(), .0.code.as_str())]
     Rejected(WireError),
+    /// The request does not fit the protocol's frame (a token read from a QR
+    /// code far longer than any scangate token): it is not sent.
+    #[error(
+        "the token is too long to send: the request would be {len} bytes, the protocol allows {max}; this is not a scangate QR code"
+    )]
+    RequestTooLarge {
+        /// The encoded request's length (version byte + payload).
+        len: usize,
+        /// The frame limit, [`scangate_core::frame::FRAME_MAX_BYTES`].
+        max: usize,
+    },
     /// The gateway answered something this SDK does not understand.
     #[error("protocol error: {0}")]
     Protocol(String),

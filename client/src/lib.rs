@@ -21,6 +21,9 @@
 //! - `link`: one connection, its request stream, the writer and reader tasks.
 //! - [`error`]: the one error type, [`ClientError`].
 
+// Client-controlled input never reaches a panic: no `panic!`/`expect` outside tests.
+#![cfg_attr(not(test), deny(clippy::panic, clippy::expect_used))]
+
 pub mod config;
 pub mod error;
 mod link;

@@ -10,7 +10,7 @@
 use crate::ClientError;
 use bytes::{Bytes, BytesMut};
 use quinn::{Connection, Endpoint, RecvStream, SendStream, VarInt};
-use scangate_core::frame::{FrameError, decode, encode, split_frame};
+use scangate_core::frame::{EncodeError, FrameError, decode, encode, split_frame};
 use scangate_core::wire::{Request, RequestBody, Response, ResponseBody};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -82,7 +82,7 @@ impl Shared {
             Some(waiter) => drop(waiter.send(response)),
             None if response.id == 0 => {
                 if let ResponseBody::Error(e) = &response.body {
-                    warn!(code = e.code.as_str(), message = %e.message,
+                    warn!(code = e.code.as_str(), message = %e.message(),
                         "the gateway could not read one of our requests");
                 }
             }
@@ -155,6 +155,11 @@ impl Link {
             && self.shared.is_alive()
     }
 
+    /// The connection's smoothed round-trip time.
+    pub(crate) fn rtt(&self) -> std::time::Duration {
+        self.connection.rtt()
+    }
+
     /// Stops new requests from using this link; those in flight finish.
     pub(crate) fn retire(&self) {
         self.retired.store(true, Ordering::Release);
@@ -165,16 +170,19 @@ impl Link {
     /// unregisters the request).
     pub(crate) async fn call(&self, body: &RequestBody) -> Result<Response, ClientError> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        // Room for a scan request in one allocation (the encoder would
+        // otherwise grow the buffer several times on the way).
+        let mut frame = BytesMut::with_capacity(REQUEST_FRAME_CAPACITY);
+        encode(&Request { id, body }, &mut frame).map_err(|e| match e {
+            EncodeError::TooLarge { len, max } => ClientError::RequestTooLarge { len, max },
+            other => ClientError::Protocol(other.to_string()),
+        })?;
         let (waiter, reply) = oneshot::channel();
         self.shared.register(id, waiter)?;
         let _unregister = Unregister {
             shared: &self.shared,
             id,
         };
-        // Room for a scan request in one allocation (the encoder would
-        // otherwise grow the buffer several times on the way).
-        let mut frame = BytesMut::with_capacity(REQUEST_FRAME_CAPACITY);
-        encode(&Request { id, body }, &mut frame);
         self.frames
             .send(frame.freeze())
             .await
@@ -296,7 +304,8 @@ mod tests {
                 body: &body,
             },
             &mut frame,
-        );
+        )
+        .expect("fits");
         assert!(
             frame.len() <= REQUEST_FRAME_CAPACITY,
             "{} bytes",
@@ -304,7 +313,7 @@ mod tests {
         );
         // A borrowed body encodes to the very bytes of an owned one.
         let mut owned = BytesMut::new();
-        encode(&Request { id: u64::MAX, body }, &mut owned);
+        encode(&Request { id: u64::MAX, body }, &mut owned).expect("fits");
         assert_eq!(frame, owned);
     }
 }

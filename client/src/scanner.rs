@@ -7,7 +7,7 @@ use scangate_core::scan::ScanId;
 use scangate_core::token::redact;
 use scangate_core::wire::{ErrorCode, RequestBody, Response, ResponseBody, ScanReply, ScanRequest};
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::sync::{Semaphore, SemaphorePermit};
@@ -23,6 +23,15 @@ const RETRY_BACKOFF_MAX_MS: u64 = 1_000;
 const CLOSE_DRAIN_MAX_MS: u64 = 5_000;
 /// Longest [`Scanner::close`] waits for the gateway to acknowledge the close.
 const CLOSE_IDLE_WAIT_MS: u64 = 1_000;
+/// Shortest time one reconnect handshake is given before a fresh one is
+/// started (within the attempt's deadline). A lost first packet is otherwise
+/// resent only after QUIC's initial timeout (about 1 s, then doubling), so a
+/// gateway that comes back just after a try began would be reached a second
+/// or more late; a venue-LAN handshake takes milliseconds.
+const RECONNECT_TRY_MIN_MS: u64 = 250;
+/// A reconnect try lasts at least this many round trips of the last
+/// connection (a handshake needs one or two), so a far gateway is still reached.
+const RECONNECT_TRY_RTTS: u32 = 4;
 
 /// One scan, as the scanner read it. Its `Debug` output redacts the token.
 #[derive(Clone, PartialEq, Eq)]
@@ -70,6 +79,9 @@ struct Inner {
     /// In-flight slots (`max_in_flight` permits).
     slots: Semaphore,
     closed: AtomicBool,
+    /// The round-trip time of the last link given up, in microseconds (0:
+    /// none yet); sizes reconnect tries.
+    last_rtt_us: AtomicU64,
 }
 
 impl std::fmt::Debug for Scanner {
@@ -117,6 +129,7 @@ impl Scanner {
                 link: Mutex::new(Some(link)),
                 reconnect: tokio::sync::Mutex::new(()),
                 closed: AtomicBool::new(false),
+                last_rtt_us: AtomicU64::new(0),
             }),
         })
     }
@@ -245,31 +258,44 @@ impl Scanner {
 
     /// One attempt: a live link (reconnecting if needed), send, wait for the
     /// reply — all within `request_timeout_ms`.
+    ///
+    /// A link that misses the answer deadline is treated as dead: it is
+    /// retired (requests already on it may still be answered there) and the
+    /// next attempt opens a new connection. A gateway that restarted or
+    /// vanished answers nothing on the old connection, and waiting for the
+    /// QUIC idle timeout would leave the scanner deciding nothing for that long.
     async fn attempt(&self, body: &RequestBody, attempt: u32) -> Result<Response, ClientError> {
         let per_attempt = self.inner.config.request_timeout();
-        let work = async {
-            let link = self.link().await?;
-            let result = link.call(body).await;
-            match &result {
-                Err(ClientError::ConnectionLost) => self.forget(&link),
-                Ok(Response {
-                    body: ResponseBody::Error(e),
-                    ..
-                }) if e.code == ErrorCode::ShuttingDown => {
-                    // Let requests in flight finish there; new ones go to a new connection.
-                    link.retire();
-                    self.forget(&link);
-                }
-                _ => {}
-            }
-            result
+        let deadline = tokio::time::Instant::now() + per_attempt;
+        let timed_out = || ClientError::Timeout {
+            attempts: attempt,
+            per_attempt,
         };
-        tokio::time::timeout(per_attempt, work)
+        let link = tokio::time::timeout_at(deadline, self.link())
             .await
-            .map_err(|_| ClientError::Timeout {
-                attempts: attempt,
-                per_attempt,
-            })?
+            .map_err(|_| timed_out())??;
+        let Ok(result) = tokio::time::timeout_at(deadline, link.call(body)).await else {
+            debug!(
+                attempt,
+                "no answer within the attempt deadline; reconnecting"
+            );
+            link.retire();
+            self.forget(&link);
+            return Err(timed_out());
+        };
+        match &result {
+            Err(ClientError::ConnectionLost) => self.forget(&link),
+            Ok(Response {
+                body: ResponseBody::Error(e),
+                ..
+            }) if e.code == ErrorCode::ShuttingDown => {
+                // Let requests in flight finish there; new ones go to a new connection.
+                link.retire();
+                self.forget(&link);
+            }
+            _ => {}
+        }
+        result
     }
 
     /// A free in-flight slot, waiting at most `request_timeout_ms`.
@@ -302,23 +328,42 @@ impl Scanner {
         }
         let config = &self.inner.config;
         info!(addr = %config.server_addr, "reconnecting to the gateway");
-        let link = Link::open(
-            &self.inner.endpoint,
-            config.server_addr,
-            &config.server_name,
-            config.max_in_flight,
-        )
-        .await?;
+        // Bounded by the caller's attempt deadline: each try is abandoned
+        // after `per_try` and a fresh handshake started.
+        let per_try = self.reconnect_try();
+        let link = loop {
+            let open = Link::open(
+                &self.inner.endpoint,
+                config.server_addr,
+                &config.server_name,
+                config.max_in_flight,
+            );
+            match tokio::time::timeout(per_try, open).await {
+                Ok(link) => break link?,
+                Err(_) => debug!(?per_try, "no handshake yet; starting a fresh one"),
+            }
+        };
         *self.lock_link() = Some(Arc::clone(&link));
         Ok(link)
+    }
+
+    /// How long one reconnect handshake may take before a fresh one is
+    /// started: [`RECONNECT_TRY_RTTS`] round trips of the last connection,
+    /// at least [`RECONNECT_TRY_MIN_MS`].
+    fn reconnect_try(&self) -> Duration {
+        let rtt = Duration::from_micros(self.inner.last_rtt_us.load(Ordering::Relaxed));
+        (rtt * RECONNECT_TRY_RTTS).max(Duration::from_millis(RECONNECT_TRY_MIN_MS))
     }
 
     fn live_link(&self) -> Option<Arc<Link>> {
         self.lock_link().as_ref().filter(|l| l.is_alive()).cloned()
     }
 
-    /// Drops `link` as the current link (if it still is).
+    /// Drops `link` as the current link (if it still is), remembering its
+    /// round-trip time for the reconnect.
     fn forget(&self, link: &Arc<Link>) {
+        let rtt_us = u64::try_from(link.rtt().as_micros()).unwrap_or(u64::MAX);
+        self.inner.last_rtt_us.store(rtt_us, Ordering::Relaxed);
         let mut current = self.lock_link();
         if current.as_ref().is_some_and(|c| Arc::ptr_eq(c, link)) {
             *current = None;

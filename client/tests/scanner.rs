@@ -107,7 +107,7 @@ async fn a_hundred_scans_share_one_connection_and_replies_may_come_back_reversed
 }
 
 #[tokio::test]
-async fn a_timed_out_attempt_is_retried_with_the_same_scan_id() {
+async fn a_timed_out_attempt_is_retried_with_the_same_scan_id_on_a_new_connection() {
     let mut s = setup();
     s.config.request_timeout_ms = 500;
     let scanner = Scanner::connect(s.config.clone()).await.expect("connect");
@@ -122,15 +122,15 @@ async fn a_timed_out_attempt_is_retried_with_the_same_scan_id() {
         second.scan_id(),
         "a retry reuses the scan id"
     );
-    assert_ne!(
-        first.request.id, second.request.id,
-        "but not the request id"
+    assert_eq!(
+        second.connection_index,
+        first.connection_index + 1,
+        "a link that missed the answer deadline is dead: the retry reconnects"
     );
     second.reply_ok().await;
-    // A late answer to the first attempt is ignored, not mistaken for another.
-    first.reply_ok().await;
     let reply = answer_until_done(&mut s.server, scan).await.expect("reply");
     assert_eq!(reply.scan_id, first.scan_id());
+    assert_eq!(s.server.connection_count(), 2);
 }
 
 #[tokio::test]
@@ -196,12 +196,7 @@ async fn unavailable_is_retried_other_errors_are_returned_and_denials_are_replie
         let scanner = scanner.clone();
         tokio::spawn(async move { scanner.scan(input(Some(id))).await })
     };
-    let error = |code, message: &str| {
-        ResponseBody::Error(WireError {
-            code,
-            message: message.into(),
-        })
-    };
+    let error = |code, message: &str| ResponseBody::Error(WireError::new(code, message));
 
     let retried = spawn_scan("retried");
     let req = s.server.next().await;

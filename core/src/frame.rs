@@ -89,24 +89,52 @@ pub fn decode<T: DeserializeOwned>(version: u8, payload: &[u8]) -> Result<T, Dec
     rmp_serde::from_slice(payload).map_err(|e| DecodeError::Malformed(e.to_string()))
 }
 
-/// Appends one frame holding `msg` to `out`.
-///
-/// # Panics
-/// If the encoded message exceeds [`FRAME_MAX_BYTES`]: our own messages are
-/// bounded by construction, so that would be a bug in the sender.
-pub fn encode<T: Serialize>(msg: &T, out: &mut BytesMut) {
+/// A message could not be made into a frame. `out` is left as it was.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum EncodeError {
+    /// The encoded message (version byte included) exceeds [`FRAME_MAX_BYTES`],
+    /// so the peer would refuse it (a scan request carrying a token far
+    /// longer than any real one, for example).
+    #[error("the message is {len} bytes encoded, over the frame limit of {max} bytes")]
+    TooLarge {
+        /// The encoded length (version byte + payload).
+        len: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// The message cannot be represented in MessagePack (a bug in its type).
+    #[error("the message cannot be encoded: {0}")]
+    Unencodable(String),
+}
+
+/// Appends one frame holding `msg` to `out`, or leaves `out` untouched and
+/// says why not. Every reply the gateway builds fits (error messages are
+/// bounded by [`crate::wire::WireError::new`]); a request may not, when the
+/// scanner read an over-long QR code.
+pub fn encode<T: Serialize>(msg: &T, out: &mut BytesMut) -> Result<(), EncodeError> {
     let start = out.len();
     out.put_u32(0);
     out.put_u8(FRAME_VERSION);
     let mut w = out.writer();
-    rmp_serde::encode::write_named(&mut w, msg).expect("encoding into memory cannot fail");
+    let written = rmp_serde::encode::write_named(&mut w, msg);
     let out = w.into_inner();
     let len = out.len() - start - LENGTH_BYTES;
-    assert!(
-        len <= FRAME_MAX_BYTES,
-        "own frame of {len} bytes exceeds the limit"
-    );
+    let failure = match written {
+        Err(e) => Some(EncodeError::Unencodable(e.to_string())),
+        Ok(()) if len > FRAME_MAX_BYTES => Some(EncodeError::TooLarge {
+            len,
+            max: FRAME_MAX_BYTES,
+        }),
+        Ok(()) => None,
+    };
+    if let Some(e) = failure {
+        out.truncate(start);
+        return Err(e);
+    }
+    // `len` is at most FRAME_MAX_BYTES, so it fits the u32 prefix.
     out[start..start + LENGTH_BYTES].copy_from_slice(&(len as u32).to_be_bytes());
+    Ok(())
 }
 
 #[cfg(test)]
@@ -134,7 +162,7 @@ mod tests {
     #[test]
     fn round_trips_and_waits_for_whole_frames() {
         let mut buf = BytesMut::new();
-        encode(&scan("T"), &mut buf);
+        encode(&scan("T"), &mut buf).expect("encode");
         let whole = buf.clone();
         for cut in 0..whole.len() {
             let mut part = BytesMut::from(&whole[..cut]);
@@ -159,7 +187,8 @@ mod tests {
                 body: RequestBody::Ping,
             },
             &mut buf,
-        );
+        )
+        .expect("encode");
         // len=16, version 1, map{id:1, body:"ping"}
         assert_eq!(&buf[..5], &[0, 0, 0, 16, 1]);
         assert_eq!(&buf[5..], b"\x82\xa2id\x01\xa4body\xa4ping");
@@ -207,7 +236,7 @@ mod tests {
             }),
         };
         let mut buf = BytesMut::new();
-        encode(&r, &mut buf);
+        encode(&r, &mut buf).expect("encode");
         let (v, p) = split_frame(&mut buf).expect("frame");
         assert_eq!(decode::<Response>(v, &p), Ok(r));
     }
@@ -219,7 +248,7 @@ mod tests {
                 token, gate, event: None, scan_id: ScanId::new("abc").expect("id"), scanner_time_ms: t, timeout_ms,
             })};
             let mut buf = BytesMut::new();
-            encode(&req, &mut buf);
+            encode(&req, &mut buf).expect("encode");
             let (v, p) = split_frame(&mut buf).expect("frame");
             prop_assert_eq!(decode::<Request>(v, &p), Ok(req));
         }

@@ -16,6 +16,9 @@
 //! - [`wire`]: the messages of the `scangate/1` protocol.
 //! - [`frame`]: length-prefixed framing with a size limit checked before allocation.
 
+// Client-controlled input never reaches a panic: no `panic!`/`expect` outside tests.
+#![cfg_attr(not(test), deny(clippy::panic, clippy::expect_used))]
+
 pub mod decision;
 pub mod frame;
 pub mod pass;

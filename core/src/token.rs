@@ -140,6 +140,7 @@ impl fmt::Debug for Keyring {
 
 impl Keyring {
     /// Builds a keyring from its keys and the id of the key that signs.
+    #[allow(clippy::expect_used, reason = "HMAC accepts keys of any length")]
     pub fn new(keys: &[SigningKey], active: u8) -> Result<Self, KeyringError> {
         if keys.is_empty() {
             return Err(KeyringError::Empty);
@@ -168,6 +169,7 @@ impl Keyring {
 
     /// Signs a token for `pass_id`, valid until `not_after_secs` (Unix
     /// seconds) if given.
+    #[allow(clippy::expect_used, reason = "`new` checked the active key exists")]
     pub fn sign(&self, pass_id: PassId, not_after_secs: Option<u32>) -> String {
         let mut raw = [0u8; MAX_RAW_BYTES];
         raw[0] = TOKEN_VERSION;

@@ -7,6 +7,7 @@
 //! match replies that come back out of order.
 
 use crate::decision::Decision;
+use crate::frame::DecodeError;
 use crate::scan::ScanId;
 use serde::{Deserialize, Serialize};
 
@@ -99,13 +100,59 @@ pub struct ScanReply {
     pub replayed: bool,
 }
 
+/// Longest [`WireError`] message, in bytes. One sentence for a person fits
+/// in far less; the bound keeps every error reply well inside
+/// [`crate::frame::FRAME_MAX_BYTES`] whatever the message quotes (a decode
+/// error may quote the hostile input itself), and keeps logs of it short.
+pub const ERROR_MESSAGE_MAX_BYTES: usize = 256;
+/// Ends a message cut at [`ERROR_MESSAGE_MAX_BYTES`], so a reader sees it was cut.
+const TRUNCATED_MARK: &str = "…";
+
 /// Why a request got no decision.
+///
+/// The message is bounded by construction: [`WireError::new`] (and decoding)
+/// cut it at a character boundary to at most [`ERROR_MESSAGE_MAX_BYTES`], and
+/// the field is private, so no caller can build a longer one.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "WireErrorFields")]
 pub struct WireError {
     /// Machine-readable code.
     pub code: ErrorCode,
-    /// One human-readable sentence.
-    pub message: String,
+    /// One human-readable sentence, at most [`ERROR_MESSAGE_MAX_BYTES`].
+    message: String,
+}
+
+/// The fields of a [`WireError`] as decoded, before the message is bounded.
+#[derive(Deserialize)]
+struct WireErrorFields {
+    code: ErrorCode,
+    message: String,
+}
+
+impl From<WireErrorFields> for WireError {
+    fn from(fields: WireErrorFields) -> Self {
+        WireError::new(fields.code, fields.message)
+    }
+}
+
+impl WireError {
+    /// An error with `message` cut to at most [`ERROR_MESSAGE_MAX_BYTES`]
+    /// bytes (at a character boundary, ending in `…` when cut).
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        let mut message = message.into();
+        if message.len() > ERROR_MESSAGE_MAX_BYTES {
+            let keep = message.floor_char_boundary(ERROR_MESSAGE_MAX_BYTES - TRUNCATED_MARK.len());
+            message.truncate(keep);
+            message.push_str(TRUNCATED_MARK);
+        }
+        debug_assert!(message.len() <= ERROR_MESSAGE_MAX_BYTES);
+        WireError { code, message }
+    }
+
+    /// The human-readable sentence.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
 }
 
 /// Machine-readable error codes. See `docs/protocol.md` for what a scanner
@@ -148,14 +195,144 @@ impl ErrorCode {
 }
 
 impl Response {
-    /// An error reply.
+    /// An error reply (its message bounded by [`WireError::new`]).
     pub fn error(id: u64, code: ErrorCode, message: impl Into<String>) -> Self {
         Response {
             id,
-            body: ResponseBody::Error(WireError {
-                code,
-                message: message.into(),
+            body: ResponseBody::Error(WireError::new(code, message)),
+        }
+    }
+
+    /// The reply to a frame whose payload could not be read: id 0 (the
+    /// request's id is unknown), the code for `e`, and its description.
+    pub fn undecodable(e: &DecodeError) -> Self {
+        Response::error(0, e.code(), e.to_string())
+    }
+}
+
+impl DecodeError {
+    /// The error code a reply to this error carries.
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            DecodeError::UnsupportedVersion(_) => ErrorCode::UnsupportedVersion,
+            DecodeError::Malformed(_) => ErrorCode::MalformedFrame,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decision::Reason;
+    use crate::frame::{self, EncodeError, FRAME_MAX_BYTES};
+    use crate::pass::DISPLAY_MAX_BYTES;
+    use crate::scan::SCAN_ID_MAX_BYTES;
+    use bytes::BytesMut;
+    use proptest::prelude::*;
+    use std::collections::BTreeMap;
+
+    /// The hostile frame: a map whose body is a 4,000-byte string,
+    /// which the decoder's error quotes in full.
+    fn long_body_frame() -> Vec<u8> {
+        let msg = BTreeMap::from([("body", "A".repeat(4_000))]);
+        let mut payload = rmp_serde::to_vec_named(&msg).expect("msgpack");
+        payload.insert(0, frame::FRAME_VERSION);
+        payload
+    }
+
+    #[test]
+    fn the_reply_to_an_undecodable_long_body_fits_a_frame() {
+        let payload = long_body_frame();
+        let e = frame::decode::<Request>(payload[0], &payload[1..]).expect_err("not a request");
+        assert!(
+            e.to_string().len() > 4_000,
+            "the error quotes the whole input"
+        );
+        let reply = Response::undecodable(&e);
+        let ResponseBody::Error(wire) = &reply.body else {
+            panic!("an error reply")
+        };
+        assert_eq!(wire.code, ErrorCode::MalformedFrame);
+        assert_eq!(wire.message().len(), ERROR_MESSAGE_MAX_BYTES);
+        assert!(wire.message().ends_with(TRUNCATED_MARK));
+        let mut out = BytesMut::new();
+        frame::encode(&reply, &mut out).expect("fits");
+        let (v, p) = frame::split_frame(&mut out).expect("frame");
+        assert_eq!(frame::decode::<Response>(v, &p), Ok(reply));
+    }
+
+    #[test]
+    fn messages_are_cut_at_a_character_boundary() {
+        // 'é' is 2 bytes: the cut must not split one.
+        let e = WireError::new(ErrorCode::InvalidRequest, "é".repeat(1_000));
+        assert!(e.message().len() <= ERROR_MESSAGE_MAX_BYTES);
+        assert!(e.message().ends_with(TRUNCATED_MARK));
+        let short = WireError::new(ErrorCode::InvalidRequest, "gate: too long");
+        assert_eq!(short.message(), "gate: too long");
+    }
+
+    #[test]
+    fn a_decoded_error_is_bounded_too() {
+        #[derive(Serialize)]
+        struct Raw {
+            code: ErrorCode,
+            message: String,
+        }
+        let raw = Raw {
+            code: ErrorCode::Unavailable,
+            message: "x".repeat(2_000),
+        };
+        let bytes = rmp_serde::to_vec_named(&raw).expect("msgpack");
+        let e: WireError = rmp_serde::from_slice(&bytes).expect("decodes");
+        assert_eq!(e.message().len(), ERROR_MESSAGE_MAX_BYTES);
+    }
+
+    #[test]
+    fn the_largest_scan_reply_fits_a_frame() {
+        let reply = Response {
+            id: u64::MAX,
+            body: ResponseBody::Scan(ScanReply {
+                scan_id: ScanId::new("s".repeat(SCAN_ID_MAX_BYTES)).expect("id"),
+                decision: Decision::Denied(Reason::WrongGate),
+                uses: Some(u32::MAX),
+                max_uses: Some(u32::MAX),
+                pass: Some("0123abcd".into()),
+                // Multi-byte characters: the display limit counts bytes.
+                display: Some("é".repeat(DISPLAY_MAX_BYTES / 2)),
+                replayed: true,
             }),
+        };
+        frame::encode(&reply, &mut BytesMut::new()).expect("fits");
+    }
+
+    #[test]
+    fn a_request_too_long_for_a_frame_is_an_error_that_writes_nothing() {
+        let mut out = BytesMut::from(&b"kept"[..]);
+        let req = Request {
+            id: 1,
+            body: RequestBody::Scan(ScanRequest {
+                token: "A".repeat(4_296), // a version-40 QR code's capacity
+                gate: "g".into(),
+                event: None,
+                scan_id: ScanId::new("s").expect("id"),
+                scanner_time_ms: 0,
+                timeout_ms: None,
+            }),
+        };
+        match frame::encode(&req, &mut out) {
+            Err(EncodeError::TooLarge { len, max }) => {
+                assert!(len > max && max == FRAME_MAX_BYTES, "{len} > {max}")
+            }
+            other => panic!("expected TooLarge, got {other:?}"),
+        }
+        assert_eq!(&out[..], b"kept");
+    }
+
+    proptest! {
+        #[test]
+        fn any_error_message_makes_a_reply_that_fits(message in ".{0,3000}", id in any::<u64>()) {
+            let reply = Response::error(id, ErrorCode::InvalidRequest, message);
+            prop_assert!(frame::encode(&reply, &mut BytesMut::new()).is_ok());
         }
     }
 }

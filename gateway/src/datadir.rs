@@ -8,6 +8,7 @@
 //!   admin-token     bearer token for the admin API (secret, 0600): the `bootstrap` admin
 //!   admin-tokens.json  named admin API tokens with roles, SHA-256 only (0600)
 //!   revoked-devices.json  scanner devices that may no longer connect (0600)
+//!   quic-reset-key  the QUIC stateless-reset key, random bytes (secret, 0600)
 //!   operator-audit.jsonl  the operator journal: one JSON line per admin action (0600)
 //!   store/          the embedded database
 //!   gateway.json    where the running gateway listens (written when ready)
@@ -24,6 +25,9 @@ use std::path::{Path, PathBuf};
 
 /// The scanner certificate a first start creates, so `scangate scan` works at once.
 pub const DEV_SCANNER: &str = "dev-scanner";
+/// Bytes of the QUIC stateless-reset key: the block size of HMAC-SHA256,
+/// the longest key that HMAC uses as it is (a longer one is hashed first).
+pub const RESET_KEY_BYTES: usize = 64;
 
 /// Paths inside one data directory.
 #[derive(Debug, Clone)]
@@ -83,6 +87,11 @@ impl DataDir {
         self.root.join("operator-audit.jsonl")
     }
 
+    /// The QUIC stateless-reset key ([`DataDir::read_reset_key`]).
+    pub fn reset_key(&self) -> PathBuf {
+        self.root.join("quic-reset-key")
+    }
+
     /// The embedded store's directory.
     pub fn store(&self) -> PathBuf {
         self.root.join("store")
@@ -115,6 +124,10 @@ impl DataDir {
             keys::create(&self.signing_keys())?;
             created.push(self.signing_keys());
         }
+        if !self.reset_key().exists() {
+            write_secret(&self.reset_key(), &crate::random_bytes::<RESET_KEY_BYTES>())?;
+            created.push(self.reset_key());
+        }
         if !self.admin_token().exists() {
             let token = format!("sga_{}", hex::encode(crate::random_bytes::<24>()));
             write_secret(&self.admin_token(), token.as_bytes())?;
@@ -133,6 +146,22 @@ impl DataDir {
             )
         })?;
         Ok(token.trim().to_owned())
+    }
+
+    /// Reads the QUIC stateless-reset key. The same key across restarts lets
+    /// a restarted gateway reset its predecessor's connections at their next
+    /// packet, so scanners reconnect at once instead of idling out.
+    pub fn read_reset_key(&self) -> Result<[u8; RESET_KEY_BYTES]> {
+        let path = self.reset_key();
+        let bytes = fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
+        <[u8; RESET_KEY_BYTES]>::try_from(bytes.as_slice()).map_err(|_| {
+            anyhow::anyhow!(
+                "{} holds {} bytes, not the {RESET_KEY_BYTES} of a reset key; \
+                 delete it and a new one is made at the next start",
+                path.display(),
+                bytes.len()
+            )
+        })
     }
 
     /// Reads where the running gateway listens.

@@ -19,6 +19,9 @@
 //! text made safe to print) and [`audit_cmd`]
 //! (`scangate audit`).
 
+// Client-controlled input never reaches a panic: no `panic!`/`expect` outside tests.
+#![cfg_attr(not(test), deny(clippy::panic, clippy::expect_used))]
+
 pub mod admin;
 pub mod admin_client;
 pub mod api;
@@ -58,6 +61,10 @@ pub fn now_ms() -> i64 {
 ///
 /// # Panics
 /// If the OS has no randomness to give: nothing secure can run then.
+#[allow(
+    clippy::expect_used,
+    reason = "no client input reaches this; without randomness nothing secure can run"
+)]
 pub fn random_bytes<const N: usize>() -> [u8; N] {
     let mut bytes = [0u8; N];
     getrandom::fill(&mut bytes).expect("the operating system's random number generator failed");

@@ -102,10 +102,17 @@ fn bind_udp(addr: SocketAddr, wanted: usize) -> std::io::Result<(std::net::UdpSo
 /// The QUIC endpoint on `addr`, its socket's receive buffer as large as
 /// `limits` asks and the kernel allows. A smaller grant is logged (and
 /// exported as a gauge) because it drops datagrams in bursts.
+///
+/// `reset_key` keys the stateless-reset tokens (HMAC-SHA256 of a connection
+/// id). It is read from the data dir, the same on every start, so a
+/// restarted gateway answers a packet of its predecessor's connections with
+/// a stateless reset that the scanner accepts: the scanner drops that
+/// connection at once and reconnects, instead of waiting out its idle timeout.
 pub fn endpoint(
     addr: SocketAddr,
     config: quinn::ServerConfig,
     limits: &QuicLimits,
+    reset_key: &[u8],
 ) -> std::io::Result<Endpoint> {
     let wanted = limits.udp_receive_buffer_bytes;
     let (socket, granted) = bind_udp(addr, wanted)?;
@@ -120,11 +127,29 @@ pub fn endpoint(
         );
     }
     Endpoint::new(
-        quinn::EndpointConfig::default(),
+        endpoint_config(reset_key),
         Some(config),
         socket,
         Arc::new(quinn::TokioRuntime),
     )
+}
+
+/// The endpoint configuration keyed by the data dir's reset key: the
+/// stateless-reset tokens, and the key that marks the connection ids this
+/// gateway hands out. Both must be the same after a restart, or the new
+/// process drops a packet of an old connection as junk (its id fails the
+/// check) instead of answering it with a reset the scanner accepts.
+fn endpoint_config(reset_key: &[u8]) -> quinn::EndpointConfig {
+    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, reset_key);
+    let tag = ring::hmac::sign(&key, b"scangate/1 connection-id key");
+    let mut cid_key = [0u8; 8];
+    cid_key.copy_from_slice(&tag.as_ref()[..8]);
+    let cid_key = u64::from_le_bytes(cid_key);
+    let mut config = quinn::EndpointConfig::new(Arc::new(key));
+    config.cid_generator(move || {
+        Box::new(quinn_proto::HashedConnectionIdGenerator::from_key(cid_key))
+    });
+    config
 }
 
 /// Shared by every connection task.
@@ -346,12 +371,12 @@ impl Stream {
                         ErrorCode::FrameTooLarge,
                         format!("{e}; this stream is closed"),
                     );
-                    frame::encode(&Response { id: 0, body }, &mut self.answered);
+                    encode_reply(&Response { id: 0, body }, &mut self.answered);
                     self.flush(tx).await;
                     return false;
                 }
             };
-            frame::encode(&reply, &mut self.answered);
+            encode_reply(&reply, &mut self.answered);
             if self.answered.len() >= ANSWERED_BATCH_BYTES {
                 self.flush(tx).await;
             }
@@ -378,15 +403,12 @@ impl Stream {
         let request: Request = match frame::decode(version, payload) {
             Ok(r) => r,
             Err(e) => {
-                let (code, cause) = match e {
-                    DecodeError::UnsupportedVersion(_) => {
-                        (ErrorCode::UnsupportedVersion, "version")
-                    }
-                    DecodeError::Malformed(_) => (ErrorCode::MalformedFrame, "malformed"),
+                let cause = match e {
+                    DecodeError::UnsupportedVersion(_) => "version",
+                    DecodeError::Malformed(_) => "malformed",
                 };
                 counter!("scangate_bad_frames_total", "cause" => cause).increment(1);
-                let body = error(code, e.to_string());
-                return Some(Response { id: 0, body });
+                return Some(Response::undecodable(&e));
             }
         };
         let id = request.id;
@@ -433,12 +455,30 @@ impl Stream {
     }
 }
 
+/// Appends `reply` to `out`. Every reply fits a frame by construction
+/// (error messages are bounded by `WireError::new`, every field of a scan
+/// reply by its type); should one not, the scanner gets a short
+/// `unavailable` error for that request instead, and the stream lives on.
+fn encode_reply(reply: &Response, out: &mut BytesMut) {
+    if let Err(e) = frame::encode(reply, out) {
+        counter!("scangate_reply_encode_failures_total").increment(1);
+        tracing::debug!(id = reply.id, error = %e, "a reply could not be encoded");
+        let fallback = Response::error(
+            reply.id,
+            ErrorCode::Unavailable,
+            "the gateway could not encode its reply; retry with the same scan id",
+        );
+        // A fixed, short message: this always fits.
+        let _ = frame::encode(&fallback, out);
+    }
+}
+
 /// Writes replies as they come, coalescing whatever is queued into one write.
 /// Ends when every sender (the reader and its scan tasks) is gone.
 async fn write_replies(mut send: SendStream, mut rx: mpsc::Receiver<Reply>) {
     let mut out = BytesMut::with_capacity(WRITE_BATCH_BYTES);
     let add = |reply: Reply, out: &mut BytesMut| match reply {
-        Reply::One(response) => frame::encode(&response, out),
+        Reply::One(response) => encode_reply(&response, out),
         Reply::Answered(encoded) => out.extend_from_slice(&encoded),
     };
     while let Some(first) = rx.recv().await {

@@ -201,12 +201,11 @@ impl ScanService {
     }
 }
 
-/// An error reply body.
+/// An error reply body; its message is cut to
+/// [`scangate_core::wire::ERROR_MESSAGE_MAX_BYTES`] by [`WireError::new`], so
+/// an error reply always fits a frame whatever it quotes.
 pub fn error(code: ErrorCode, message: impl Into<String>) -> ResponseBody {
-    ResponseBody::Error(WireError {
-        code,
-        message: message.into(),
-    })
+    ResponseBody::Error(WireError::new(code, message))
 }
 
 /// An error answer to a scan, counted in `scangate_scan_errors_total{code}`:

@@ -92,6 +92,7 @@ pub async fn start(config: ServeConfig, shutdown: CancellationToken) -> Result<R
         config.quic_addr,
         quic::server_config(tls, &config.quic)?,
         &config.quic,
+        &data.read_reset_key()?,
     )
     .with_context(|| format!("cannot listen for QUIC on {}", config.quic_addr))?;
     let http_listener = tokio::net::TcpListener::bind(config.http_addr)

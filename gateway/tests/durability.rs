@@ -351,7 +351,7 @@ async fn sigterm_answers_every_scan_in_flight_and_exits_0() {
 
     let mut out = BytesMut::new();
     for id in 1..=SCANS {
-        frame::encode(&scan_frame(id, &passes[(id % 10) as usize].token), &mut out);
+        frame::encode(&scan_frame(id, &passes[(id % 10) as usize].token), &mut out).expect("fits");
     }
     send.write_all(&out).await.expect("write all scans");
 
@@ -459,7 +459,7 @@ async fn a_full_disk_fails_closed_and_a_restart_keeps_everything_acknowledged() 
         let after = common::try_scan(&scanner, &pass.token, "north", Some(&scan_id)).await;
         assert!(
             matches!(&after, Err(scangate_client::ClientError::Rejected(e))
-                if e.code == ErrorCode::Unavailable && e.message.contains("store has failed")),
+                if e.code == ErrorCode::Unavailable && e.message().contains("store has failed")),
             "a scan on a failed store must not be decided: {after:?}"
         );
     }

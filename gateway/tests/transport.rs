@@ -4,7 +4,7 @@
 mod common;
 
 use bytes::{BufMut, BytesMut};
-use common::{Gateway, pem, quic_client, scan, tls_for};
+use common::{Gateway, pem, quic_client, read_response, scan, tls_for};
 use scangate_core::frame::{self, FRAME_MAX_BYTES};
 use scangate_core::wire::{
     ALPN, ErrorCode, Request, RequestBody, Response, ResponseBody, ScanRequest,
@@ -32,7 +32,8 @@ async fn usable(endpoint: &quinn::Endpoint, addr: SocketAddr) -> bool {
             body: RequestBody::Ping,
         },
         &mut buf,
-    );
+    )
+    .expect("fits");
     if send.write_all(&buf).await.is_err() {
         return false;
     }
@@ -81,20 +82,6 @@ async fn only_scanners_of_our_ca_connect_and_0rtt_is_never_used() {
         "the gateway never accepts 0-RTT data"
     );
     assert!(gw.sigterm().success());
-}
-
-async fn read_response(recv: &mut quinn::RecvStream, buf: &mut BytesMut) -> Response {
-    loop {
-        if let Ok((v, payload)) = frame::split_frame(buf) {
-            return frame::decode(v, &payload).expect("response");
-        }
-        let chunk = tokio::time::timeout(Duration::from_secs(10), recv.read_chunk(4096, true))
-            .await
-            .expect("reply in time")
-            .expect("read")
-            .expect("stream open");
-        buf.extend_from_slice(&chunk.bytes);
-    }
 }
 
 fn error_code(r: &Response) -> ErrorCode {
@@ -156,14 +143,14 @@ async fn bad_frames_get_errors_while_others_keep_scanning() {
                 timeout_ms,
             }),
         };
-        frame::encode(&req, &mut out);
+        frame::encode(&req, &mut out).expect("fits");
         out
     };
     send.write_all(&frame_of(76, Some(0))).await.expect("write");
     let r = read_response(&mut recv, &mut inbox).await;
     assert_eq!((r.id, error_code(&r)), (76, ErrorCode::InvalidRequest));
     assert!(
-        matches!(&r.body, ResponseBody::Error(e) if e.message.contains("timeout_ms")),
+        matches!(&r.body, ResponseBody::Error(e) if e.message().contains("timeout_ms")),
         "{r:?}"
     );
 
@@ -192,7 +179,8 @@ async fn bad_frames_get_errors_while_others_keep_scanning() {
             body: RequestBody::Ping,
         },
         &mut out,
-    );
+    )
+    .expect("fits");
     send2.write_all(&out).await.expect("write");
     assert_eq!(
         read_response(&mut recv2, &mut BytesMut::new()).await.body,
@@ -241,7 +229,7 @@ async fn a_burst_answered_at_the_edge_gets_every_reply_once() {
             5 => RequestBody::Ping,
             _ => scan_of(id, &forged),
         };
-        frame::encode(&Request { id, body }, &mut out);
+        frame::encode(&Request { id, body }, &mut out).expect("fits");
     }
     assert!(out.len() > 16 * 1024, "more than one read's worth");
 

@@ -51,7 +51,8 @@ impl Incoming {
                 body,
             },
             &mut buf,
-        );
+        )
+        .expect("a test reply fits a frame");
         self.send
             .lock()
             .await

@@ -111,15 +111,13 @@ impl Gateway {
         extra: &[&str],
         stderr: Stdio,
     ) -> Result<Gateway, ExitStatus> {
-        let mut args = vec![
-            "serve",
-            "--data-dir",
-            dir.to_str().expect("utf-8 path"),
-            "--quic",
-            "127.0.0.1:0",
-            "--http",
-            "127.0.0.1:0",
-        ];
+        let mut args = vec!["serve", "--data-dir", dir.to_str().expect("utf-8 path")];
+        // Any free port, unless the test names one (to restart on the same).
+        for flag in ["--quic", "--http"] {
+            if !extra.contains(&flag) {
+                args.extend([flag, "127.0.0.1:0"]);
+            }
+        }
         if !extra.contains(&"--device-rate") {
             args.extend(["--device-rate", "100000", "--device-burst", "100000"]);
         }
@@ -451,6 +449,25 @@ pub async fn raw_connection(dir: &Path, addr: SocketAddr, device: &str) -> quinn
         .expect("connect")
         .await
         .expect("handshake")
+}
+
+/// The next reply on a stream read by hand (`buf` keeps what was read past it).
+pub async fn read_response(
+    recv: &mut quinn::RecvStream,
+    buf: &mut bytes::BytesMut,
+) -> scangate_core::wire::Response {
+    use scangate_core::frame;
+    loop {
+        if let Ok((v, payload)) = frame::split_frame(buf) {
+            return frame::decode(v, &payload).expect("response");
+        }
+        let chunk = tokio::time::timeout(Duration::from_secs(10), recv.read_chunk(4096, true))
+            .await
+            .expect("reply in time")
+            .expect("read")
+            .expect("stream open");
+        buf.extend_from_slice(&chunk.bytes);
+    }
 }
 
 /// A PEM file as text.
