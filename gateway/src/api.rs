@@ -1,10 +1,11 @@
 //! The admin API's JSON shapes, shared by the server and the `scangate pass`
 //! client, and the translation between them and the domain.
 
+use crate::tokens::{Permission, Role};
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use scangate_core::pass::Pass;
+use scangate_core::pass::{GATE_MAX_BYTES, Pass};
 use scangate_core::token::Keyring;
 use scangate_core::{Kind, PassId, ScanRecord, Status};
 use serde::{Deserialize, Serialize};
@@ -20,12 +21,14 @@ pub const ISSUE_MAX: u32 = 10_000;
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct IssueRequest {
-    /// The event.
+    /// The event: 1 to 64 bytes.
+    #[schema(min_length = 1, max_length = 64)]
     pub event: String,
     /// `ticket` (default), `pass`, `access_code` or `card_share`.
     #[serde(default)]
     pub kind: Kind,
-    /// Most uses; default 1. Ignored when `unlimited`.
+    /// Most uses, at least 1; default 1. Not with `unlimited`.
+    #[schema(minimum = 1)]
     pub max_uses: Option<u32>,
     /// No use limit.
     #[serde(default)]
@@ -36,28 +39,64 @@ pub struct IssueRequest {
     /// End of validity, RFC 3339.
     #[schema(format = DateTime)]
     pub valid_until: Option<String>,
-    /// Gates the pass admits to (empty: all).
+    /// Gates the pass admits to (empty: all): at most 32, each 1 to 64 bytes.
     #[serde(default)]
+    #[schema(max_items = 32, value_type = Vec<GateName>)]
     pub gates: Vec<String>,
-    /// What a scanner may show on a grant.
+    /// What a scanner may show on a grant: at most 1024 bytes.
+    #[schema(max_length = 1024)]
     pub display: Option<String>,
     /// How many identical passes to issue (default 1, at most 10 000).
     #[schema(minimum = 1, maximum = 10_000)]
     pub count: Option<u32>,
     /// Make the passes dynamic: their QR codes carry tokens that expire this
     /// many seconds after they are minted (`GET /v1/passes/{id}/qr`), and the
-    /// static token is refused. `null`: static.
+    /// static token is refused. 1 to 86 400 (a day); `null`: static.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 1, maximum = 86_400)]
     pub dynamic_ttl_s: Option<u32>,
 }
 
-/// A pass as the admin API shows it.
+// The limits the OpenAPI document states as literals (utoipa's attributes
+// take no constants) are the ones `Pass::validate` enforces.
+const _: () = assert!(
+    scangate_core::pass::EVENT_MAX_BYTES == 64
+        && GATE_MAX_BYTES == 64
+        && scangate_core::pass::GATES_MAX == 32
+        && scangate_core::pass::DISPLAY_MAX_BYTES == 1024
+        && scangate_core::pass::REASON_MAX_BYTES == 256
+        && scangate_core::pass::DYNAMIC_TTL_MAX_S == 86_400
+        && ISSUE_MAX == 10_000
+);
+
+/// A gate name in an issue request, as the OpenAPI document describes it:
+/// 1 to [`GATE_MAX_BYTES`] bytes.
+pub struct GateName;
+
+impl utoipa::PartialSchema for GateName {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .min_length(Some(1))
+            .max_length(Some(GATE_MAX_BYTES))
+            .description(Some("A gate name: 1 to 64 bytes."))
+            .into()
+    }
+}
+
+impl ToSchema for GateName {}
+
+/// A pass as the admin API shows it. To a caller whose role may not hold
+/// tokens ([`Permission::Operate`] and above may), `token` is absent and
+/// `display` null: see [`PassView::for_role`].
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct PassView {
     /// 32 hex digits.
     #[schema(pattern = "^[0-9a-f]{32}$")]
     pub id: String,
-    /// The signed token to put in the QR code.
+    /// The signed token to put in the QR code. Only for roles `operator`
+    /// and `admin`: absent for a `viewer` (empty here when absent).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub token: String,
     /// The event.
     pub event: String,
@@ -79,7 +118,7 @@ pub struct PassView {
     pub valid_until: Option<String>,
     /// Gates (empty: all).
     pub gates: Vec<String>,
-    /// Display payload.
+    /// Display payload (holder data): `null` for a `viewer`.
     pub display: Option<String>,
     /// RFC 3339.
     #[schema(format = DateTime)]
@@ -95,13 +134,30 @@ impl PassView {
     /// `dynamic_ttl_s` (an old screenshot is refused as `expired`); its static
     /// token is never handed out, since the gateway refuses it.
     pub fn new(pass: &Pass, keyring: &Keyring) -> Self {
-        let not_after = pass.dynamic_ttl_s.map(|ttl| {
-            let now_s = u32::try_from(crate::now_ms() / 1000).unwrap_or(u32::MAX);
-            now_s.saturating_add(ttl)
-        });
+        PassView {
+            token: signed_token(pass, keyring),
+            display: pass.display.clone(),
+            ..PassView::withheld(pass)
+        }
+    }
+
+    /// The view `role` may read: [`PassView::new`] for a role allowed
+    /// [`Permission::Operate`]; below that, no token is signed or minted
+    /// and the display payload (holder data) is withheld, so a read-only
+    /// token can neither copy a ticket nor read what the holder shares.
+    pub fn for_role(pass: &Pass, keyring: &Keyring, role: Role) -> Self {
+        if role.allows(Permission::Operate) {
+            PassView::new(pass, keyring)
+        } else {
+            PassView::withheld(pass)
+        }
+    }
+
+    /// The view without the token and the display payload.
+    fn withheld(pass: &Pass) -> Self {
         PassView {
             id: pass.id.to_string(),
-            token: keyring.sign(pass.id, not_after),
+            token: String::new(),
             event: pass.event.clone(),
             kind: pass.kind,
             status: pass.status,
@@ -111,11 +167,22 @@ impl PassView {
             valid_from: pass.valid_from_ms.map(rfc3339),
             valid_until: pass.valid_until_ms.map(rfc3339),
             gates: pass.gates.clone(),
-            display: pass.display.clone(),
+            display: None,
             created_at: rfc3339(pass.created_ms),
             dynamic_ttl_s: pass.dynamic_ttl_s,
         }
     }
+}
+
+/// The token of `pass`, signed by the active key: for a dynamic pass a
+/// freshly minted one that stops working `dynamic_ttl_s` from now. Only for
+/// callers allowed [`Permission::Operate`].
+pub fn signed_token(pass: &Pass, keyring: &Keyring) -> String {
+    let not_after = pass.dynamic_ttl_s.map(|ttl| {
+        let now_s = u32::try_from(crate::now_ms() / 1000).unwrap_or(u32::MAX);
+        now_s.saturating_add(ttl)
+    });
+    keyring.sign(pass.id, not_after)
 }
 
 /// A scan as the admin API shows it.
@@ -257,7 +324,8 @@ pub struct ApiError {
     #[schema(ignore)]
     pub status: StatusCode,
     /// Machine-readable code: `invalid`, `unauthorized`, `forbidden`,
-    /// `not_found`, `conflict`, `too_large`, `unavailable`.
+    /// `not_found`, `conflict`, `too_large`, `unsupported_media_type`,
+    /// `unavailable`, `journal_failed`.
     pub code: String,
     /// One sentence.
     pub message: String,
@@ -305,18 +373,28 @@ impl ApiError {
         ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", message)
     }
 
-    /// A body that could not be read, or not as JSON: 413 `too_large` when
-    /// over the limit, else `invalid`. A bytes rejection is one of the ways
-    /// a JSON body fails, so both come here.
+    /// A body that could not be read, or not as JSON (axum's rejection).
+    /// A bytes rejection is one of the ways a JSON body fails, so both come
+    /// here. See [`ApiError::rejected`] for the status and code.
     pub fn from_rejection(e: impl Into<axum::extract::rejection::JsonRejection>) -> Self {
         let e = e.into();
-        let status = e.status();
-        let code = if status == StatusCode::PAYLOAD_TOO_LARGE {
-            "too_large"
-        } else {
-            "invalid"
-        };
-        ApiError::new(status, code, e.body_text())
+        ApiError::rejected(e.status(), e.body_text())
+    }
+
+    /// An extractor's rejection as the documented error: 413 `too_large`
+    /// (a body over its limit), 415 `unsupported_media_type` (a JSON body
+    /// without `Content-Type: application/json`), and every other
+    /// rejection, 422 (well-formed JSON of the wrong shape) included, 400
+    /// `invalid`, which is the status the OpenAPI document declares for a
+    /// bad request.
+    pub fn rejected(status: StatusCode, message: String) -> Self {
+        match status {
+            StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(status, "too_large", message),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => {
+                ApiError::new(status, "unsupported_media_type", message)
+            }
+            _ => ApiError::new(StatusCode::BAD_REQUEST, "invalid", message),
+        }
     }
 
     /// Parses an error body returned by the server.

@@ -2,15 +2,17 @@
 //! (recorded in the operator journal).
 
 use super::Who;
+use super::openapi::DeviceNameParam;
 use super::operator::journal_failed;
+use super::params::PathParam;
 use crate::api::{ApiError, ErrorBody};
 use crate::devices::{self, RevokeError, RevokedDevice};
 use crate::http::AppState;
 use crate::journal::{JournalError, OperatorAction};
 use axum::Json;
 use axum::body::Bytes;
+use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use scangate_core::pass::{REASON_MAX_BYTES, check_len};
 use serde::{Deserialize, Serialize};
@@ -71,8 +73,9 @@ pub async fn list(State(state): State<AppState>) -> Result<Json<Vec<DeviceView>>
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DeviceRevokeBody {
-    /// Why (kept in the operator journal); optional.
+    /// Why (kept in the operator journal); optional, at most 256 bytes.
     #[serde(default)]
+    #[schema(max_length = 256)]
     pub reason: Option<String>,
 }
 
@@ -85,8 +88,8 @@ pub struct DeviceRevokeBody {
     path = "/v1/devices/{name}/revoke",
     operation_id = "revoke_device",
     tag = "devices",
-    params(("name" = String, Path, description = "The device's certificate name")),
-    request_body(content = Option<DeviceRevokeBody>, description = "Optional: `{\"reason\": ...}` (at most 256 bytes)"),
+    params(DeviceNameParam),
+    request_body(content = Option<DeviceRevokeBody>, description = "Optional: `{\"reason\": ...}` (at most 256 bytes), `null` or nothing"),
     responses(
         (status = 200, description = "The device, revoked", body = DeviceView),
         (status = 400, description = "Not a valid device name, or a bad body", body = ErrorBody),
@@ -98,7 +101,7 @@ pub struct DeviceRevokeBody {
 pub async fn revoke(
     State(state): State<AppState>,
     who: Who,
-    Path(name): Path<String>,
+    PathParam(name): PathParam,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<DeviceView>, ApiError> {
     scangate_certs::validate_scanner_name(&name)
@@ -140,16 +143,17 @@ pub async fn revoke(
     }
 }
 
-/// The reason of an optional `{"reason": ...}` body (none: no body, or blank).
+/// The reason of an optional `{"reason": ...}` body (none: no body, `null`,
+/// or blank).
 fn revoke_reason(body: Result<Bytes, BytesRejection>) -> Result<Option<String>, ApiError> {
     let body = body.map_err(ApiError::from_rejection)?;
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(None);
     }
-    let parsed: DeviceRevokeBody =
+    let parsed: Option<DeviceRevokeBody> =
         serde_json::from_slice(&body).map_err(|e| ApiError::invalid("body", e.to_string()))?;
     let reason = parsed
-        .reason
+        .and_then(|p| p.reason)
         .map(|r| r.trim().to_owned())
         .filter(|r| !r.is_empty());
     if let Some(r) = &reason {

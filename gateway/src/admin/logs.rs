@@ -2,16 +2,19 @@
 //! globally (pages), and annul.
 
 use super::Who;
-use super::openapi::{AuditPassQuery, LogWindow, ScanFilters, ScanScopeQuery};
-use super::params::{PageView, Params};
+use super::openapi::{
+    AuditPassQuery, LogWindow, PassIdParam, ScanFilters, ScanIdParam, ScanScopeQuery,
+};
+use super::params::{PageView, Params, PathParam};
 use super::passes::{ReasonBody, admin_error, parse_id, reason, store_error};
 use crate::api::{ApiError, ErrorBody, ScanView};
 use crate::http::AppState;
 use crate::journal::{OperatorAction, OperatorRecord};
 use axum::Json;
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue};
 use scangate_actors::AnnulRequest;
+use scangate_core::pass::{EVENT_MAX_BYTES, GATE_MAX_BYTES};
 use scangate_core::{AuditRecord, Reason, ScanId};
 use scangate_storage::{AuditQuery, ScanQuery, ScanScope};
 
@@ -53,7 +56,7 @@ fn scan_query(p: &Params, scope: ScanScope, default_limit: usize) -> Result<Scan
     };
     Ok(ScanQuery {
         scope,
-        gate: p.get("gate").map(str::to_owned),
+        gate: p.name("gate", GATE_MAX_BYTES)?.map(str::to_owned),
         granted,
         reason,
         from_ms: p.time("from")?,
@@ -70,7 +73,7 @@ fn scan_query(p: &Params, scope: ScanScope, default_limit: usize) -> Result<Scan
     path = "/v1/passes/{id}/scans",
     operation_id = "pass_scans",
     tag = "scans",
-    params(("id" = String, Path, description = "The pass id, 32 hex digits"), ScanFilters, LogWindow),
+    params(PassIdParam, ScanFilters, LogWindow),
     responses(
         (status = 200, description = "The pass's scans, oldest first", body = [ScanView],
             headers(("x-next-cursor" = String, description = "Pass as `after` for the rest; absent at the end"))),
@@ -80,7 +83,7 @@ fn scan_query(p: &Params, scope: ScanScope, default_limit: usize) -> Result<Scan
 )]
 pub async fn pass_scans(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    PathParam(id): PathParam,
     RawQuery(raw): RawQuery,
 ) -> Result<(HeaderMap, Json<Vec<ScanView>>), ApiError> {
     let id = parse_id(&id)?;
@@ -111,12 +114,12 @@ pub async fn scans(
     let mut allowed = SCAN_FILTERS.to_vec();
     allowed.extend(["pass", "event"]);
     let p = Params::parse(raw.as_deref(), &allowed)?;
-    let scope = match (p.get("pass"), p.get("event")) {
+    let scope = match (p.get("pass"), p.name("event", EVENT_MAX_BYTES)?) {
         (Some(id), None) => ScanScope::Pass(parse_id(id).map_err(|e| ApiError {
             field: Some("pass".into()),
             ..e
         })?),
-        (None, Some(event)) if !event.is_empty() => ScanScope::Event(event.to_owned()),
+        (None, Some(event)) => ScanScope::Event(event.to_owned()),
         _ => {
             return Err(ApiError::invalid(
                 "event",
@@ -137,7 +140,7 @@ pub async fn scans(
     path = "/v1/passes/{id}/audit",
     operation_id = "pass_audit",
     tag = "scans",
-    params(("id" = String, Path, description = "The pass id, 32 hex digits"), LogWindow),
+    params(PassIdParam, LogWindow),
     responses(
         (status = 200, description = "The pass's admin changes, oldest first", body = [AuditRecord],
             headers(("x-next-cursor" = String, description = "Pass as `after` for the rest; absent at the end"))),
@@ -147,7 +150,7 @@ pub async fn scans(
 )]
 pub async fn pass_audit(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    PathParam(id): PathParam,
     RawQuery(raw): RawQuery,
 ) -> Result<(HeaderMap, Json<Vec<AuditRecord>>), ApiError> {
     let id = parse_id(&id)?;
@@ -219,21 +222,22 @@ fn next_header(next: Option<&str>) -> HeaderMap {
     path = "/v1/scans/{scan_id}/annul",
     operation_id = "annul_scan",
     tag = "scans",
-    params(("scan_id" = String, Path, description = "The scan id the scanner sent")),
+    params(ScanIdParam),
     request_body = ReasonBody,
     responses(
         (status = 200, description = "The annulled scan; the pass has its use back", body = ScanView),
-        (status = 400, description = "Not a scan id, or no reason", body = ErrorBody),
+        (status = 400, description = "Not a scan id, or no reason, or not the JSON body described", body = ErrorBody),
         (status = 404, description = "No such scan (or its id is no longer kept)", body = ErrorBody),
         (status = 409, description = "Not a grant, already annulled, or past the annul window", body = ErrorBody),
         (status = 413, description = "The body is over 64 KiB", body = ErrorBody),
+        (status = 415, description = "The body is not sent as `application/json`", body = ErrorBody),
     ),
     security(("bearer" = [])),
 )]
 pub async fn annul(
     State(state): State<AppState>,
     who: Who,
-    Path(scan_id): Path<String>,
+    PathParam(scan_id): PathParam,
     body: Result<Json<ReasonBody>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Json<ScanView>, ApiError> {
     let scan_id = ScanId::new(scan_id).map_err(|e| ApiError::invalid("scan_id", e.to_string()))?;

@@ -2,6 +2,10 @@
 //! each endpoint needs; the router, the role matrix test and the docs follow
 //! it. Every request is authenticated by bearer token ([`crate::tokens`]);
 //! a missing or unknown token gets 401, a role without the permission 403.
+//! A pass's token is a working ticket: only roles allowed
+//! [`Permission::Operate`] read one (a pass view, a QR code, a minted
+//! dynamic token); a `viewer` gets the pass without it
+//! ([`crate::api::PassView::for_role`]).
 //!
 //! Modules: [`passes`] (issue, list, show, status changes), [`import`] (CSV),
 //! [`logs`] (scans, audit, annul), [`devices`] (scanner revocation),
@@ -77,7 +81,7 @@ pub const ROUTES: &[Route] = &[
         "GET",
         "/v1/passes",
         Permission::Read,
-        "list passes: event, kind, status, limit, after",
+        "list passes: event, kind, status, limit, after (tokens only for operator and admin)",
     ),
     route(
         "POST",
@@ -85,11 +89,16 @@ pub const ROUTES: &[Route] = &[
         Permission::Admin,
         "import passes from CSV, with a per-line report",
     ),
-    route("GET", "/v1/passes/{id}", Permission::Read, "one pass"),
+    route(
+        "GET",
+        "/v1/passes/{id}",
+        Permission::Read,
+        "one pass (its token only for operator and admin)",
+    ),
     route(
         "GET",
         "/v1/passes/{id}/qr",
-        Permission::Read,
+        Permission::Operate,
         "the pass's QR code, ?format=svg|png; a dynamic pass gets a freshly minted short-lived token",
     ),
     route(

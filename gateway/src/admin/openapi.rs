@@ -14,7 +14,7 @@
 //! problem is a 400 naming the parameter.
 
 use super::{ROUTES, Route};
-use crate::api::{ApiError, ErrorBody, IssueRequest, PassView, ScanView};
+use crate::api::{ApiError, ErrorBody, GateName, IssueRequest, PassView, ScanView};
 use crate::journal::{OperatorAction, OperatorRecord};
 use crate::tokens::Permission;
 use axum::http::header;
@@ -48,7 +48,9 @@ pub const PUBLIC: &[(&str, &str)] = &[
         description = "The operator HTTP plane of a scangate gateway: passes, scans, the audit log, \
             scanner devices. Every `/v1/` endpoint except this document needs \
             `Authorization: Bearer <admin token>`; the role each needs is in its description. \
-            Errors are `{\"error\": {\"code\", \"message\", \"field\"}}`."
+            A `viewer` reads no pass token, QR code or display payload: those need \
+            `operator`. Errors are `{\"error\": {\"code\", \"message\", \"field\"}}`, \
+            with the statuses each operation lists."
     ),
     paths(
         super::passes::issue,
@@ -77,6 +79,8 @@ pub const PUBLIC: &[(&str, &str)] = &[
         ApiError,
         IssueRequest,
         IssueBody,
+        IssueSpecs,
+        GateName,
         PassView,
         ScanView,
         DecisionWord,
@@ -209,9 +213,26 @@ fn annotate(op: &mut Operation, route: &Route) {
 pub enum IssueBody {
     /// One spec (its `count` may ask for many identical passes).
     One(IssueRequest),
-    /// Several specs, issued all or none.
+    /// Several specs (1 to 1000), issued all or none.
+    #[schema(value_type = IssueSpecs)]
     Many(Vec<IssueRequest>),
 }
+
+/// An array of issue specs as the document describes it: 1 to
+/// [`super::passes::ISSUE_SPECS_MAX`] (an empty array issues nothing: 400).
+pub struct IssueSpecs;
+
+impl utoipa::PartialSchema for IssueSpecs {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ArrayBuilder::new()
+            .items(Ref::from_schema_name("IssueRequest"))
+            .min_items(Some(1))
+            .max_items(Some(super::passes::ISSUE_SPECS_MAX))
+            .into()
+    }
+}
+
+impl ToSchema for IssueSpecs {}
 
 /// A scan's outcome.
 #[derive(Serialize, ToSchema)]
@@ -223,11 +244,41 @@ pub enum DecisionWord {
     Denied,
 }
 
+/// The `{id}` of every `/v1/passes/{id}/...` route: what `PassId` parses.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct PassIdParam {
+    /// The pass id, 32 hexadecimal digits.
+    #[param(pattern = "^[0-9a-fA-F]{32}$")]
+    pub id: String,
+}
+
+/// The `{scan_id}` of `/v1/scans/{scan_id}/annul`: what `ScanId` accepts.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct ScanIdParam {
+    /// The scan id the scanner sent: 1 to 64 of `A-Z a-z 0-9 . _ : -`.
+    #[param(pattern = "^[A-Za-z0-9._:-]{1,64}$")]
+    pub scan_id: String,
+}
+
+/// The `{name}` of `/v1/devices/{name}/revoke`: what a scanner
+/// certificate's name may be.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct DeviceNameParam {
+    /// The device's certificate name: 1 to 64 of `A-Z a-z 0-9 - _ .`, not
+    /// starting with `.`.
+    #[param(pattern = "^[A-Za-z0-9_-][A-Za-z0-9._-]{0,63}$")]
+    pub name: String,
+}
+
 /// `GET /v1/passes` parameters.
 #[derive(IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct PassListQuery {
-    /// Only this event's passes.
+    /// Only this event's passes (1 to 64 bytes).
+    #[param(min_length = 1, max_length = 64)]
     pub event: Option<String>,
     /// Only this kind.
     pub kind: Option<Kind>,
@@ -236,7 +287,9 @@ pub struct PassListQuery {
     /// Page size, 1 to 1000 (default 100).
     #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<u32>,
-    /// `next` of the previous page.
+    /// `next` of the previous page: a cursor the server made (hex); any
+    /// other value is refused with 400.
+    #[param(pattern = "^([0-9a-fA-F]{2}){1,96}$")]
     pub after: Option<String>,
 }
 
@@ -255,7 +308,9 @@ pub struct LogWindow {
     #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<u32>,
     /// The cursor of the previous answer (`next`, or the `x-next-cursor`
-    /// header of a pass's array).
+    /// header of a pass's array): hex the server made; any other value is
+    /// refused with 400.
+    #[param(pattern = "^([0-9a-fA-F]{2}){1,96}$")]
     pub after: Option<String>,
 }
 
@@ -263,7 +318,8 @@ pub struct LogWindow {
 #[derive(IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ScanFilters {
-    /// Only scans at this gate.
+    /// Only scans at this gate (1 to 64 bytes).
+    #[param(min_length = 1, max_length = 64)]
     pub gate: Option<String>,
     /// Only grants or only denials.
     pub decision: Option<DecisionWord>,
@@ -271,13 +327,16 @@ pub struct ScanFilters {
     pub reason: Option<Reason>,
 }
 
-/// `GET /v1/scans` scope: exactly one of `pass` or `event`.
+/// `GET /v1/scans` scope: exactly one of `pass` or `event` (a rule the
+/// parameters' schemas cannot state: neither or both is a 400).
 #[derive(IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ScanScopeQuery {
     /// The scans of this pass (32 hex digits).
+    #[param(pattern = "^[0-9a-fA-F]{32}$")]
     pub pass: Option<String>,
-    /// The scans of this event.
+    /// The scans of this event (1 to 64 bytes).
+    #[param(min_length = 1, max_length = 64)]
     pub event: Option<String>,
 }
 
@@ -286,6 +345,7 @@ pub struct ScanScopeQuery {
 #[into_params(parameter_in = Query)]
 pub struct AuditPassQuery {
     /// Only this pass's changes (32 hex digits).
+    #[param(pattern = "^[0-9a-fA-F]{32}$")]
     pub pass: Option<String>,
 }
 

@@ -1,7 +1,11 @@
-//! Query parameters: parsed by hand from the raw query so every problem is
-//! a 400 naming the parameter, and unknown parameters are refused.
+//! Query and path parameters: the query parsed by hand from the raw query
+//! so every problem is a 400 naming the parameter, and unknown parameters
+//! are refused; a path segment through [`PathParam`], so even one that is
+//! not UTF-8 gets the JSON error answer.
 
 use crate::api::{ApiError, parse_rfc3339};
+use axum::extract::{FromRequestParts, Path};
+use axum::http::request::Parts;
 use scangate_storage::query::CURSOR_MAX_BYTES;
 use scangate_storage::{Cursor, PAGE_MAX};
 use std::collections::HashMap;
@@ -66,12 +70,13 @@ impl Params {
         }
     }
 
-    /// `after`: a cursor from a previous page (hex).
+    /// `after`: a cursor from a previous page (hex, 1 to
+    /// [`CURSOR_MAX_BYTES`] bytes; empty is refused, as the document says).
     pub fn cursor(&self) -> Result<Option<Cursor>, ApiError> {
         let Some(hex_text) = self.get("after") else {
             return Ok(None);
         };
-        if hex_text.len() > 2 * CURSOR_MAX_BYTES {
+        if hex_text.is_empty() || hex_text.len() > 2 * CURSOR_MAX_BYTES {
             return Err(ApiError::invalid(
                 "after",
                 "not a cursor from a previous page",
@@ -82,9 +87,40 @@ impl Params {
             .map_err(|_| ApiError::invalid("after", "not a cursor from a previous page"))
     }
 
+    /// A name filter (`event`, `gate`): when given, 1 to `max_bytes` bytes,
+    /// the bounds a stored name has, as the OpenAPI document states them.
+    pub fn name(&self, field: &str, max_bytes: usize) -> Result<Option<&str>, ApiError> {
+        match self.get(field) {
+            Some(v) if v.is_empty() || v.len() > max_bytes => Err(ApiError::invalid(
+                field,
+                format!("must be 1 to {max_bytes} bytes"),
+            )),
+            v => Ok(v),
+        }
+    }
+
     /// An RFC 3339 time parameter as Unix ms.
     pub fn time(&self, name: &'static str) -> Result<Option<i64>, ApiError> {
         self.get(name).map(|v| parse_rfc3339(name, v)).transpose()
+    }
+}
+
+/// The route's one path parameter (`{id}`, `{scan_id}`, `{name}`), as
+/// text. A segment axum cannot decode (bad percent-encoding, not UTF-8) is a
+/// 400 `invalid` in the documented JSON shape, not axum's plain-text answer.
+pub struct PathParam(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for PathParam {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        match Path::<String>::from_request_parts(parts, state).await {
+            Ok(Path(value)) => Ok(PathParam(value)),
+            Err(e) => Err(ApiError {
+                field: Some("path".into()),
+                ..ApiError::rejected(e.status(), e.body_text())
+            }),
+        }
     }
 }
 

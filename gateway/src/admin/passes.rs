@@ -3,17 +3,18 @@
 //! [`super::import`] and is re-exported here.
 
 use super::Who;
-use super::openapi::{IssueBody, PassListQuery};
-use super::params::{PageView, Params};
+use super::openapi::{IssueBody, PassIdParam, PassListQuery};
+use super::params::{PageView, Params, PathParam};
 use crate::api::{self, ApiError, ErrorBody, ISSUE_MAX, IssueRequest, PassView};
 use crate::http::AppState;
 use crate::journal::{OperatorAction, OperatorRecord};
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use scangate_actors::{AdminChange, AdminError};
-use scangate_core::pass::{REASON_MAX_BYTES, check_len};
+use scangate_core::pass::{EVENT_MAX_BYTES, REASON_MAX_BYTES, check_len};
 use scangate_core::{AdminAction, Kind, Pass, PassId, Status};
 use scangate_storage::{PassQuery, StoreError};
 use serde::Deserialize;
@@ -124,7 +125,9 @@ fn too_many_specs() -> ApiError {
     ),
     responses(
         (status = 201, description = "The passes, with their tokens", body = [PassView]),
-        (status = 400, description = "A spec is invalid (`field` names it, e.g. `[2].valid_from`)", body = ErrorBody),
+        (status = 400, description = "A spec is invalid (`field` names it, e.g. `[2].valid_from`), \
+            including what the schema cannot say: `valid_until` not after `valid_from`, both \
+            `max_uses` and `unlimited`, more than 10 000 passes in all", body = ErrorBody),
         (status = 409, description = "A pass id already exists", body = ErrorBody),
         (status = 413, description = "Too many specs, or the body is over 1 MiB", body = ErrorBody),
     ),
@@ -134,8 +137,9 @@ pub async fn issue(
     State(state): State<AppState>,
     who: Who,
     headers: HeaderMap,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, Json<Vec<PassView>>), ApiError> {
+    let body = body.map_err(ApiError::from_rejection)?;
     let (specs, form) = specs(&headers, &body)?;
     let total: u64 = specs.iter().map(|s| u64::from(s.count.unwrap_or(1))).sum();
     if total > u64::from(ISSUE_MAX) {
@@ -199,13 +203,15 @@ pub(super) fn batch_record(
     tag = "passes",
     params(PassListQuery),
     responses(
-        (status = 200, description = "One page of passes", body = PageView<PassView>),
+        (status = 200, description = "One page of passes; `token` and `display` only for \
+            `operator` and `admin`", body = PageView<PassView>),
         (status = 400, description = "A bad or unknown parameter (`field` names it)", body = ErrorBody),
     ),
     security(("bearer" = [])),
 )]
 pub async fn list(
     State(state): State<AppState>,
+    who: Who,
     RawQuery(raw): RawQuery,
 ) -> Result<Json<PageView<PassView>>, ApiError> {
     let p = Params::parse(
@@ -213,7 +219,7 @@ pub async fn list(
         &["event", "kind", "status", "limit", "after"],
     )?;
     let query = PassQuery {
-        event: p.get("event").map(str::to_owned),
+        event: p.name("event", EVENT_MAX_BYTES)?.map(str::to_owned),
         kind: p.parsed::<Kind>("kind")?,
         status: p.parsed::<Status>("status")?,
         after: p.cursor()?,
@@ -221,20 +227,21 @@ pub async fn list(
     };
     let page = state.store.query_passes(query).await.map_err(store_error)?;
     Ok(Json(PageView::of(page, |pass: &Pass| {
-        PassView::new(pass, &state.keyring)
+        PassView::for_role(pass, &state.keyring, who.0.role)
     })))
 }
 
-/// `GET /v1/passes/{id}`: the pass, its uses and a token (a dynamic pass: a
-/// freshly minted short-lived one).
+/// `GET /v1/passes/{id}`: the pass and its uses; for `operator` and
+/// `admin`, its token too (a dynamic pass: a freshly minted short-lived one).
 #[utoipa::path(
     get,
     path = "/v1/passes/{id}",
     operation_id = "show_pass",
     tag = "passes",
-    params(("id" = String, Path, description = "The pass id, 32 hex digits")),
+    params(PassIdParam),
     responses(
-        (status = 200, description = "The pass", body = PassView),
+        (status = 200, description = "The pass; `token` and `display` only for `operator` and \
+            `admin` (a dynamic pass: a freshly minted token)", body = PassView),
         (status = 400, description = "Not a pass id", body = ErrorBody),
         (status = 404, description = "No such pass", body = ErrorBody),
     ),
@@ -242,11 +249,18 @@ pub async fn list(
 )]
 pub async fn show(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    who: Who,
+    PathParam(id): PathParam,
 ) -> Result<Json<PassView>, ApiError> {
-    let id = parse_id(&id)?;
+    let pass = load(&state, &id).await?;
+    Ok(Json(PassView::for_role(&pass, &state.keyring, who.0.role)))
+}
+
+/// The pass with the id `id` (text from the path), as its actor has it.
+pub async fn load(state: &AppState, id: &str) -> Result<Pass, ApiError> {
+    let id = parse_id(id)?;
     match state.registry.pass(id).await {
-        Ok(Some(pass)) => Ok(Json(PassView::new(&pass, &state.keyring))),
+        Ok(Some(pass)) => Ok(pass),
         Ok(None) => Err(ApiError::not_found(format!("no pass {id}"))),
         Err(e) => Err(ApiError::unavailable(e.to_string())),
     }
@@ -256,7 +270,8 @@ pub async fn show(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReasonBody {
-    /// Why (kept in the audit log).
+    /// Why (kept in the audit log): 1 to 256 bytes, not only white space.
+    #[schema(min_length = 1, max_length = 256, pattern = "\\S")]
     pub reason: String,
 }
 
@@ -265,7 +280,7 @@ pub fn reason(
     body: Result<Json<ReasonBody>, axum::extract::rejection::JsonRejection>,
 ) -> Result<String, ApiError> {
     let Json(body) = body.map_err(ApiError::from_rejection)?;
-    if body.reason.trim().is_empty() {
+    if body.reason.chars().all(char::is_whitespace) {
         return Err(ApiError::invalid("reason", "a reason is required"));
     }
     check_len("reason", &body.reason, REASON_MAX_BYTES)
@@ -343,21 +358,22 @@ macro_rules! status_change {
             path = $path,
             operation_id = $operation,
             tag = "passes",
-            params(("id" = String, Path, description = "The pass id, 32 hex digits")),
+            params(PassIdParam),
             request_body = ReasonBody,
             responses(
                 (status = 200, description = $done, body = PassView),
-                (status = 400, description = "Not a pass id, or no reason (or one over 256 bytes)", body = ErrorBody),
+                (status = 400, description = "Not a pass id, or no reason (or one over 256 bytes), or not the JSON body described", body = ErrorBody),
                 (status = 404, description = "No such pass", body = ErrorBody),
                 (status = 409, description = "The pass's status does not allow this change", body = ErrorBody),
                 (status = 413, description = "The body is over 64 KiB", body = ErrorBody),
+                (status = 415, description = "The body is not sent as `application/json`", body = ErrorBody),
             ),
             security(("bearer" = [])),
         )]
         pub async fn $name(
             State(s): State<AppState>,
             who: Who,
-            Path(id): Path<String>,
+            PathParam(id): PathParam,
             body: ReasonJson,
         ) -> Result<Json<PassView>, ApiError> {
             change(s, who.0.name, id, AdminAction::$action, body).await

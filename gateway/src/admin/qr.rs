@@ -1,13 +1,14 @@
 //! `GET /v1/passes/{id}/qr`: the pass's QR code, rendered on demand and never
 //! stored. For a dynamic pass it holds a freshly minted short-lived token.
 
-use crate::api::{ApiError, ErrorBody, PassView};
+use super::openapi::{PassIdParam, QrFormat};
+use super::params::{Params, PathParam};
+use crate::api::{ApiError, ErrorBody, signed_token};
 use crate::http::AppState;
-use axum::extract::{Path, Query, State};
+use axum::extract::{RawQuery, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use qrcode::{Color, EcLevel, QrCode};
-use serde::Deserialize;
 
 /// Pixels per QR module in a PNG: 8 keeps a 61-character token (a version 4
 /// code, 33 modules plus a 4-module quiet zone each side) at ~330 px, sharp
@@ -18,42 +19,39 @@ pub const QUIET_ZONE_MODULES: u32 = 4;
 /// Smallest SVG side, in user units.
 pub const SVG_MIN_PX: u32 = 256;
 
-/// `?format=svg|png` (default svg).
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct QrQuery {
-    format: Option<String>,
-}
-
 /// `GET /v1/passes/{id}/qr`: the QR code of a pass (error correction M,
 /// quiet zone), rendered on demand, never stored, `Cache-Control: no-store`.
+/// It carries the pass's token, so it needs the role `operator` (as the
+/// route table says), like every answer holding a token.
 #[utoipa::path(
     get,
     path = "/v1/passes/{id}/qr",
     operation_id = "pass_qr",
     tag = "passes",
-    params(("id" = String, Path, description = "The pass id, 32 hex digits"), super::openapi::QrFormat),
+    params(PassIdParam, QrFormat),
     responses(
         (status = 200, description = "The QR code of the pass's token (a dynamic pass: a freshly minted one)",
             content(("image/svg+xml"), ("image/png"))),
-        (status = 400, description = "Not a pass id, or a format other than svg or png", body = ErrorBody),
+        (status = 400, description = "Not a pass id, or a format other than svg or png, or another parameter", body = ErrorBody),
         (status = 404, description = "No such pass", body = ErrorBody),
     ),
     security(("bearer" = [])),
 )]
 pub async fn qr(
     State(state): State<AppState>,
-    Path(id): Path<String>,
-    Query(q): Query<QrQuery>,
+    PathParam(id): PathParam,
+    RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
-    let format = q.format.as_deref().unwrap_or("svg");
+    let p = Params::parse(raw.as_deref(), &["format"])?;
+    let format = p.get("format").unwrap_or("svg");
     if !matches!(format, "svg" | "png") {
         return Err(ApiError::invalid("format", "must be svg or png"));
     }
-    let view: PassView = super::passes::show(State(state), Path(id)).await?.0;
+    let pass = super::passes::load(&state, &id).await?;
+    let token = signed_token(&pass, &state.keyring);
     // Tokens are upper-case base32: QR alphanumeric mode, the densest for them.
     // Medium error correction survives a scuffed phone screen or a fold.
-    let code = QrCode::with_error_correction_level(view.token.as_bytes(), EcLevel::M)
+    let code = QrCode::with_error_correction_level(token.as_bytes(), EcLevel::M)
         .map_err(|e| ApiError::unavailable(format!("cannot encode the token as a QR code: {e}")))?;
     let no_store = (header::CACHE_CONTROL, "no-store");
     if format == "svg" {
