@@ -40,8 +40,8 @@ async fn a_gate_name_with_control_characters_is_an_invalid_request() {
     match refused {
         Err(ClientError::Rejected(e)) => {
             assert_eq!(e.code, ErrorCode::InvalidRequest);
-            assert!(e.message.contains("gate"), "{}", e.message);
-            assert!(!e.message.contains('\u{1b}'), "{}", e.message);
+            assert!(e.message().contains("gate"), "{}", e.message());
+            assert!(!e.message().contains('\u{1b}'), "{}", e.message());
         }
         other => panic!("a hostile gate name was not refused: {other:?}"),
     }
