@@ -33,6 +33,14 @@ const FLOOD_SOURCES: u8 = 16;
 /// A real scanner connects afresh and gets its grant within this, every
 /// time, throughout the flood.
 const SCANNER_DEADLINE: Duration = Duration::from_secs(3);
+/// Handshakes opened from one source that answer the Retry (so their
+/// address is validated) and then never go on: ~3 times the per-source
+/// bound (32 by default).
+const STALLED: usize = 100;
+/// The per-source handshake bound the gateway runs with (its default).
+const PER_SOURCE: f64 = 32.0;
+/// Long enough for every stalled handshake to pass its 3 s deadline.
+const STALL_DEADLINE: Duration = Duration::from_secs(20);
 /// How long the gateway may take to close a connection it refused.
 const CLOSE_DEADLINE: Duration = Duration::from_secs(5);
 
@@ -61,6 +69,57 @@ fn initials(server: SocketAddr, tls: rustls::ClientConfig, n: usize) -> Vec<Vec<
                 .expect("an Initial");
             datagram.truncate(sent.size);
             datagram
+        })
+        .collect()
+}
+
+/// Opens `n` handshakes from `source` that follow the gateway's Retry and
+/// then stall: each on its own socket, sending its Initial, feeding the
+/// Retry back to its connection and sending the validated Initial that
+/// follows, then nothing more. The sockets and connections are returned
+/// so that they live on.
+fn stall(
+    server: SocketAddr,
+    tls: rustls::ClientConfig,
+    n: usize,
+    source: Ipv4Addr,
+) -> Vec<(UdpSocket, quinn_proto::Connection)> {
+    let crypto =
+        quinn_proto::crypto::rustls::QuicClientConfig::try_from(tls).expect("quic client tls");
+    let config = quinn_proto::ClientConfig::new(Arc::new(crypto));
+    let mut endpoint = quinn_proto::Endpoint::new(
+        Arc::new(quinn_proto::EndpointConfig::default()),
+        None,
+        false,
+        None,
+    );
+    (0..n)
+        .map(|_| {
+            let socket = UdpSocket::bind((source, 0)).expect("stall socket");
+            socket
+                .set_read_timeout(Some(CLOSE_DEADLINE))
+                .expect("read timeout");
+            let now = Instant::now();
+            let (_, mut conn) = endpoint
+                .connect(now, config.clone(), server, "localhost")
+                .expect("connect");
+            let send = |conn: &mut quinn_proto::Connection| {
+                let mut out = Vec::new();
+                let sent = conn.poll_transmit(now, 1, &mut out).expect("an Initial");
+                socket.send_to(&out[..sent.size], server).expect("send");
+            };
+            send(&mut conn);
+            let mut retry = [0u8; 1500];
+            let len = socket.recv(&mut retry).expect("the gateway's Retry");
+            let data = bytes::BytesMut::from(&retry[..len]);
+            match endpoint.handle(now, server, None, None, data, &mut Vec::new()) {
+                Some(quinn_proto::DatagramEvent::ConnectionEvent(_, event)) => {
+                    conn.handle_event(event)
+                }
+                _ => panic!("the gateway's answer is no Retry for this connection"),
+            }
+            send(&mut conn);
+            (socket, conn)
         })
         .collect()
 }
@@ -194,4 +253,58 @@ async fn a_device_certificate_without_a_name_does_not_connect() {
     // A named device of the same CA still connects.
     let named = gw.scanner("north-1").await;
     named.ping().await.expect("ping");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stalled_handshakes_from_one_source_hold_only_its_share() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let gw = Gateway::start(dir.path(), &[]);
+    let pass = gw.issue_unlimited().await;
+    let tls = common::tls_for(dir.path(), None);
+    let server = gw.quic;
+    let stalled = tokio::task::spawn_blocking(move || {
+        stall(server, tls, STALLED, Ipv4Addr::new(127, 0, 2, 1))
+    })
+    .await
+    .expect("stalled handshakes");
+    let metrics = gw.metrics().await;
+    let in_progress = metric(&metrics, "scangate_handshakes_in_progress", &[]);
+    assert!(
+        in_progress <= PER_SOURCE,
+        "{in_progress} handshakes in progress"
+    );
+    // A scanner elsewhere connects and scans meanwhile.
+    let scanner = gw.scanner("turnstile-2").await;
+    assert_eq!(
+        scan(&scanner, &pass.token, "A", None).await.decision,
+        Decision::Granted
+    );
+    // Every stalled handshake was refused for its source or timed out.
+    let deadline = Instant::now() + STALL_DEADLINE;
+    let (source, timed_out) = loop {
+        let metrics = gw.metrics().await;
+        let refused = |cause| {
+            metric(
+                &metrics,
+                "scangate_connections_refused_total",
+                &[("cause", cause)],
+            )
+        };
+        let counts = (refused("source"), refused("handshake_timeout"));
+        if counts.0 + counts.1 >= STALLED as f64 || Instant::now() > deadline {
+            break counts;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(source + timed_out, STALLED as f64, "{source} + {timed_out}");
+    assert!(
+        source >= 1.0 && timed_out >= PER_SOURCE,
+        "{source} + {timed_out}"
+    );
+    let metrics = gw.metrics().await;
+    assert_eq!(
+        metric(&metrics, "scangate_handshakes_in_progress", &[]),
+        0.0
+    );
+    drop(stalled);
 }
