@@ -116,7 +116,8 @@ impl Listener {
 /// What the accept loop does with a connection attempt, in microseconds and
 /// without waiting: an unvalidated address gets a stateless Retry; a
 /// validated one a handshake slot, unless every connection slot is taken
-/// or its source or the gateway has too many handshakes in progress.
+/// (refused) or its source or the gateway has too many handshakes in
+/// progress (dropped: the client resends).
 fn admit(
     incoming: quinn::Incoming,
     handshakes: &Arc<Handshakes>,
@@ -140,8 +141,12 @@ fn admit(
     match handshakes.admit(incoming.remote_address().ip()) {
         Ok(slot) => Some((incoming, slot)),
         Err(why) => {
-            tracing::debug!(remote = %incoming.remote_address(), %why, "refused a handshake");
-            refuse(incoming, why.cause());
+            // Dropped without an answer, not refused: the client resends its
+            // Initial after its probe timeout (~1 s) and tries again, so a
+            // burst from one NAT address trickles in instead of failing.
+            tracing::debug!(remote = %incoming.remote_address(), %why, "dropped a handshake attempt");
+            counter!("scangate_connections_refused_total", "cause" => why.cause()).increment(1);
+            incoming.ignore();
             None
         }
     }
