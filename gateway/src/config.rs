@@ -122,7 +122,7 @@ pub struct QuicLimits {
 }
 
 /// Connection attempts quinn holds for the accept loop at once; beyond it,
-/// quinn refuses new ones itself. The loop answers each in microseconds
+/// quinn drops new ones unanswered. The loop answers each in microseconds
 /// (a Retry, a refusal or a spawned handshake), so 4,096 covers a pause of
 /// several hundred ms under a flood, at ~1.2 KB each (5 MiB).
 pub const INCOMING_QUEUE: usize = 4_096;
