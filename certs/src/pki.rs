@@ -187,6 +187,7 @@ impl Pki {
                 &params,
                 &issuer,
                 "the gateway certificate",
+                None,
                 &self.gateway_cert_path(),
                 &self.gateway_key_path(),
             )?;
@@ -227,6 +228,7 @@ impl Pki {
             &params,
             &issuer,
             "a scanner certificate",
+            Some(name),
             &files.cert,
             &files.key,
         )?;
@@ -284,6 +286,7 @@ impl Pki {
         params: &CertificateParams,
         issuer: &Issuer<'_, KeyPair>,
         what: &'static str,
+        device: Option<&str>,
         cert_path: &Path,
         key_path: &Path,
     ) -> Result<(), CertError> {
@@ -291,6 +294,16 @@ impl Pki {
         let cert = params
             .signed_by(&key, issuer)
             .map_err(|source| CertError::Generate { what, source })?;
+        if let Some(name) = device {
+            // The gateway refuses a device certificate it cannot read a
+            // device name from: never write one.
+            if crate::tls::device_name(cert.der()).as_deref() != Some(name) {
+                return Err(CertError::InvalidName {
+                    name: name.to_owned(),
+                    reason: "the certificate would not carry it as its device name (CN)",
+                });
+            }
+        }
         files::write_new(key_path, key.serialize_pem().as_bytes(), KEY_FILE_MODE)?;
         if let Err(e) = files::write_new(cert_path, cert.pem().as_bytes(), CERT_FILE_MODE) {
             // The key was created by this call: do not leave half a pair behind.

@@ -8,12 +8,16 @@
 
 use crate::CertError;
 use crate::name::validate_scanner_name;
+use rustls::client::danger::HandshakeSignatureValid;
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, UnixTime};
 use rustls::server::WebPkiClientVerifier;
-use rustls::server::danger::ClientCertVerifier;
-use rustls::{ClientConfig, RootCertStore, ServerConfig};
+use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
+use rustls::{
+    CertificateError, ClientConfig, DigitallySignedStruct, DistinguishedName, RootCertStore,
+    ServerConfig, SignatureScheme,
+};
 use std::sync::Arc;
 
 /// Most certificates read from one PEM (a chain or a CA bundle). Ours hold one.
@@ -80,11 +84,75 @@ pub fn client_config(
 }
 
 /// The verifier the gateway uses for scanner certificates: chains to `ca_pem`,
-/// clientAuth usage, a certificate required (anonymous clients are refused).
+/// clientAuth usage, a certificate required (anonymous clients are refused),
+/// and a device name in it ([`device_name`]): a certificate of this CA
+/// without a valid CN (the gateway's own, or one issued by other tools) fails
+/// the handshake instead of connecting under a shared placeholder identity.
 pub fn client_verifier(ca_pem: &str) -> Result<Arc<dyn ClientCertVerifier>, CertError> {
-    WebPkiClientVerifier::builder_with_provider(Arc::new(root_store(ca_pem)?), provider())
-        .build()
-        .map_err(tls)
+    let chain =
+        WebPkiClientVerifier::builder_with_provider(Arc::new(root_store(ca_pem)?), provider())
+            .build()
+            .map_err(tls)?;
+    Ok(Arc::new(NamedDeviceVerifier { chain }))
+}
+
+/// [`WebPkiClientVerifier`], plus: the end-entity certificate names a device.
+#[derive(Debug)]
+struct NamedDeviceVerifier {
+    chain: Arc<dyn ClientCertVerifier>,
+}
+
+impl ClientCertVerifier for NamedDeviceVerifier {
+    fn offer_client_auth(&self) -> bool {
+        true
+    }
+
+    fn client_auth_mandatory(&self) -> bool {
+        true
+    }
+
+    fn root_hint_subjects(&self) -> &[DistinguishedName] {
+        self.chain.root_hint_subjects()
+    }
+
+    fn verify_client_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        now: UnixTime,
+    ) -> Result<ClientCertVerified, rustls::Error> {
+        let verified = self
+            .chain
+            .verify_client_cert(end_entity, intermediates, now)?;
+        match device_name(end_entity.as_ref()) {
+            Some(_) => Ok(verified),
+            None => Err(rustls::Error::InvalidCertificate(
+                CertificateError::ApplicationVerificationFailure,
+            )),
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.chain.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.chain.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.chain.supported_verify_schemes()
+    }
 }
 
 /// The device name of a scanner certificate: its subject CN, when it is a

@@ -147,3 +147,38 @@ fn keys_are_private_and_dirs_are_closed() {
     assert_eq!(mode(scanner.cert.parent().expect("scanners dir")), 0o700);
     assert_eq!(mode(&scanner.cert), 0o644);
 }
+
+#[test]
+fn the_verifier_refuses_a_certificate_of_the_ca_without_a_device_name() {
+    let (_tmp, pki) = new_pki();
+    pki.init(&[]).expect("init");
+    let ca_pem = pki.ca_pem().expect("ca pem");
+    let ca_key = fs::read_to_string(pki.ca_key_path()).expect("ca key");
+    let issuer =
+        rcgen::Issuer::from_ca_cert_pem(&ca_pem, rcgen::KeyPair::from_pem(&ca_key).expect("key"))
+            .expect("issuer");
+    let verifier = client_verifier(&ca_pem).expect("verifier");
+    for cn in [None, Some("../not a name")] {
+        let mut params = rcgen::CertificateParams::default();
+        params.distinguished_name = rcgen::DistinguishedName::new();
+        if let Some(cn) = cn {
+            params
+                .distinguished_name
+                .push(rcgen::DnType::CommonName, cn);
+        }
+        params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ClientAuth];
+        let key = rcgen::KeyPair::generate().expect("key");
+        let cert = params.signed_by(&key, &issuer).expect("sign");
+        assert_eq!(device_name(cert.der()), None);
+        let refused = verifier
+            .verify_client_cert(cert.der(), &[], UnixTime::now())
+            .expect_err("a certificate of our CA without a device name");
+        assert_eq!(
+            refused,
+            rustls::Error::InvalidCertificate(
+                rustls::CertificateError::ApplicationVerificationFailure
+            ),
+            "{cn:?}"
+        );
+    }
+}

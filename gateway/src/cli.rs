@@ -90,6 +90,18 @@ pub struct ServeArgs {
     /// Scans in flight per scanner connection before more are answered `busy`.
     #[arg(long, default_value_t = crate::config::QuicLimits::default().max_in_flight_per_connection)]
     pub max_in_flight_per_connection: usize,
+    /// Scanner connections at once (taken only after a finished handshake).
+    #[arg(long, default_value_t = crate::config::QuicLimits::default().max_connections,
+        value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    pub max_connections: usize,
+    /// Handshakes in progress at once (address-validated peers only).
+    #[arg(long, default_value_t = crate::config::QuicLimits::default().max_handshakes,
+        value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    pub max_handshakes: usize,
+    /// Handshakes in progress at once from one IPv4 address or IPv6 /64.
+    #[arg(long, default_value_t = crate::config::QuicLimits::default().max_handshakes_per_source,
+        value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    pub max_handshakes_per_source: usize,
     /// Receive buffer asked of the kernel for the QUIC socket, bytes (it
     /// grants at most `net.core.rmem_max`; the gateway warns when less).
     #[arg(long, default_value_t = crate::config::QuicLimits::default().udp_receive_buffer_bytes)]
@@ -290,6 +302,9 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             config.http.max_connections = args.http_max_connections;
             config.http.header_read_timeout_ms = args.http_header_timeout_ms;
             config.http.idle_timeout_ms = args.http_idle_timeout_ms;
+            config.quic.max_connections = args.max_connections;
+            config.quic.max_handshakes = args.max_handshakes;
+            config.quic.max_handshakes_per_source = args.max_handshakes_per_source;
             crate::serve::serve(config, CancellationToken::new()).await?;
             Ok(ExitCode::SUCCESS)
         }

@@ -78,9 +78,23 @@ pub const DRAIN_TIMEOUT_MS: u64 = 10_000;
 /// QUIC transport limits, all set explicitly (no library default decides one).
 #[derive(Debug, Clone)]
 pub struct QuicLimits {
-    /// Most scanner connections at once; more are refused at the handshake.
-    /// Default 10,000: a large venue has a few thousand scanners.
+    /// Most scanner connections at once. A connection takes one of these
+    /// only once its handshake has finished with a named device certificate;
+    /// more are refused. Default 10,000: a large venue has a few thousand
+    /// scanners.
     pub max_connections: usize,
+    /// Handshakes in progress at once, from peers whose address is already
+    /// validated (a Retry answered); more are refused at once. Default 256:
+    /// a handshake on a LAN takes a few ms, so 256 admits tens of thousands
+    /// of scanners a second (a whole venue reconnecting after a restart),
+    /// while stalled handshakes hold at most 256 small states for
+    /// `handshake_timeout_ms` each.
+    pub max_handshakes: usize,
+    /// Handshakes in progress at once from one source (an IPv4 address, or an
+    /// IPv6 /64). Default 32: a venue's scanners often share one NAT address,
+    /// and 32 at a few ms each still admits thousands a second from it, while
+    /// one address can hold at most 1/8 of `max_handshakes`.
+    pub max_handshakes_per_source: usize,
     /// Bidirectional streams a scanner may have open at once. Default 8: the
     /// SDK uses one long-lived stream; a few more allow recovery.
     pub max_streams_per_connection: u32,
@@ -92,7 +106,10 @@ pub struct QuicLimits {
     /// A connection with no traffic for this long is closed. Default 30 s;
     /// scanners send keep-alives more often than that.
     pub idle_timeout_ms: u64,
-    /// A handshake that takes longer is abandoned. Default 5 s.
+    /// A handshake that takes longer is abandoned and its slot freed.
+    /// Default 3 s: a LAN handshake takes milliseconds, and 3 s still covers
+    /// a lost flight and its retransmission (QUIC's first PTO is ~1 s);
+    /// shorter frees the slots a stalled (validated) peer holds sooner.
     pub handshake_timeout_ms: u64,
     /// Scans in flight per connection; beyond it a scan is answered `busy`
     /// at once. Default 512: deep pipelining for load tools, bounded memory.
@@ -107,6 +124,22 @@ pub struct QuicLimits {
     pub udp_receive_buffer_bytes: usize,
 }
 
+/// Connection attempts quinn holds for the accept loop at once; beyond it,
+/// quinn drops new ones unanswered. The loop answers each in microseconds
+/// (a Retry, a refusal or a spawned handshake), so 4,096 covers a pause of
+/// several hundred ms under a flood, at ~1.2 KB each (5 MiB).
+pub const INCOMING_QUEUE: usize = 4_096;
+
+/// Bytes quinn buffers per waiting connection attempt beyond its first
+/// datagram (more Initial or 0-RTT packets; 0-RTT is never processed).
+/// 16 KiB: a whole client first flight several times over.
+pub const INCOMING_BUFFER_BYTES: u64 = 16 * 1024;
+
+/// Bytes quinn buffers for all waiting connection attempts together:
+/// [`INCOMING_QUEUE`] datagrams' worth, so a flood cannot make quinn buffer
+/// more than a few MiB.
+pub const INCOMING_BUFFER_TOTAL_BYTES: u64 = INCOMING_QUEUE as u64 * 1_500;
+
 /// Bytes read from a stream at once. With the frame limit, this bounds a
 /// stream's read buffer to `FRAME_MAX_BYTES + LENGTH_BYTES + READ_CHUNK_BYTES`.
 pub const READ_CHUNK_BYTES: usize = 16 * 1024;
@@ -120,11 +153,13 @@ impl Default for QuicLimits {
     fn default() -> Self {
         QuicLimits {
             max_connections: 10_000,
+            max_handshakes: 256,
+            max_handshakes_per_source: 32,
             max_streams_per_connection: 8,
             stream_window_bytes: 64 * 1024,
             connection_window_bytes: 256 * 1024,
             idle_timeout_ms: 30_000,
-            handshake_timeout_ms: 5_000,
+            handshake_timeout_ms: 3_000,
             max_in_flight_per_connection: 512,
             udp_receive_buffer_bytes: 8 << 20,
         }

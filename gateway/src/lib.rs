@@ -7,7 +7,8 @@
 //! client grow memory without a bound, and never log a token or secret in full.
 //!
 //! Modules: [`cli`] (commands), [`serve`] (wiring and shutdown), [`quic`]
-//! (listener, streams, framing), [`scan_service`] (one scan at the edge),
+//! (listener, streams, framing), [`admission`] and [`handshakes`] (who may
+//! connect), [`scan_service`] (one scan at the edge),
 //! [`http`] and [`api`] (admin API), [`live`], [`gate_label`] and
 //! [`dashboard`] (the live dashboard), [`health`] (the store's state and the
 //! disk's room, for `/metrics`, `/readyz` and the dashboard), [`prometheus`] (the `/metrics`
@@ -24,6 +25,7 @@
 
 pub mod admin;
 pub mod admin_client;
+pub mod admission;
 pub mod api;
 pub mod audit_cmd;
 pub mod cli;
@@ -32,6 +34,7 @@ pub mod dashboard;
 pub mod datadir;
 pub mod devices;
 pub mod gate_label;
+pub mod handshakes;
 pub mod health;
 pub mod http;
 pub mod journal;

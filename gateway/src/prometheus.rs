@@ -75,7 +75,15 @@ fn describe() {
     );
     describe_counter!(
         "scangate_connections_refused_total",
-        "Scanner connections refused, by cause (limit, handshake, revoked)"
+        "Scanner connections refused, by cause (limit, handshakes, source, retry, handshake, handshake_timeout, unnamed_device, revoked)"
+    );
+    describe_counter!(
+        "scangate_quic_retries_total",
+        "Connection attempts from unvalidated addresses answered with a stateless QUIC Retry"
+    );
+    describe_gauge!(
+        "scangate_handshakes_in_progress",
+        "TLS handshakes in progress from validated addresses (bounded by max_handshakes)"
     );
     describe_counter!(
         "scangate_bad_frames_total",

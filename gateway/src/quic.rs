@@ -1,7 +1,11 @@
 //! The QUIC listener: admission at the edge, one task per connection and per
 //! stream, frames in, replies out (possibly out of order, matched by request id).
 
-use crate::config::{QuicLimits, READ_CHUNK_BYTES};
+use crate::admission::Connected;
+use crate::config::{
+    INCOMING_BUFFER_BYTES, INCOMING_BUFFER_TOTAL_BYTES, INCOMING_QUEUE, QuicLimits,
+    READ_CHUNK_BYTES,
+};
 use crate::gate_label::LastGate;
 use crate::ratelimit::{Bucket, Limiter};
 use crate::scan_service::{Precheck, ScanService, counted_error, error};
@@ -16,7 +20,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
-use tokio::sync::{Semaphore, mpsc};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -48,6 +52,11 @@ const FINISH_ACK_TIMEOUT: Duration = Duration::from_secs(2);
 /// that every request already sent gets an answer (`shutting_down`).
 const SHUTDOWN_READ_GRACE: Duration = Duration::from_millis(100);
 
+/// How long a Retry token proves its holder's address. A client answers a
+/// Retry within one round trip; 10 s covers a slow venue network many times
+/// over while a captured token soon stops being useful.
+const RETRY_TOKEN_LIFETIME: Duration = Duration::from_secs(10);
+
 /// Application close codes (see docs/protocol.md).
 pub mod codes {
     use quinn::VarInt;
@@ -61,6 +70,10 @@ pub mod codes {
     pub const EARLY_DATA: VarInt = VarInt::from_u32(3);
     /// The scanner's device certificate has been revoked by an operator.
     pub const DEVICE_REVOKED: VarInt = VarInt::from_u32(4);
+    /// The handshake finished, but `max_connections` scanners are connected.
+    pub const TOO_MANY_CONNECTIONS: VarInt = VarInt::from_u32(5);
+    /// The device certificate carries no valid device name (CN).
+    pub const UNNAMED_DEVICE: VarInt = VarInt::from_u32(6);
 }
 
 /// The quinn server configuration: mutual TLS from the PKI, limits explicit.
@@ -82,8 +95,12 @@ pub fn server_config(
         .keep_alive_interval(None)
         .datagram_receive_buffer_size(None);
     config.transport_config(Arc::new(transport));
-    config.max_incoming(limits.max_connections.min(u16::MAX as usize));
-    config.migration(true);
+    config
+        .max_incoming(INCOMING_QUEUE)
+        .incoming_buffer_size(INCOMING_BUFFER_BYTES)
+        .incoming_buffer_size_total(INCOMING_BUFFER_TOTAL_BYTES)
+        .retry_token_lifetime(RETRY_TOKEN_LIFETIME)
+        .migration(true);
     Ok(config)
 }
 
@@ -170,55 +187,19 @@ pub struct Listener {
 }
 
 impl Listener {
-    /// Accepts connections until shutdown.
-    pub async fn run(self: Arc<Self>, endpoint: Endpoint) {
-        let connections = Arc::new(Semaphore::new(self.limits.max_connections));
-        loop {
-            let incoming = tokio::select! {
-                _ = self.shutdown.cancelled() => break,
-                incoming = endpoint.accept() => match incoming {
-                    Some(incoming) => incoming,
-                    None => break,
-                },
-            };
-            let Ok(permit) = connections.clone().try_acquire_owned() else {
-                counter!("scangate_connections_refused_total", "cause" => "limit").increment(1);
-                incoming.refuse();
-                continue;
-            };
-            let this = self.clone();
-            self.tracker.spawn(async move {
-                gauge!("scangate_connections_open").increment(1.0);
-                let _scanner = this.service.live().scanner_connected();
-                if let Err(e) = this.connection(incoming).await {
-                    tracing::debug!(error = %e, "connection ended");
-                }
-                gauge!("scangate_connections_open").decrement(1.0);
-                drop(permit);
-            });
-        }
-    }
-
-    async fn connection(self: Arc<Self>, incoming: quinn::Incoming) -> anyhow::Result<()> {
-        let connecting = incoming.accept()?;
-        let handshake = Duration::from_millis(self.limits.handshake_timeout_ms);
-        let conn = match tokio::time::timeout(handshake, connecting).await {
-            Ok(Ok(conn)) => conn,
-            Ok(Err(e)) => {
-                counter!("scangate_connections_refused_total", "cause" => "handshake").increment(1);
-                return Err(e.into());
-            }
-            Err(_) => anyhow::bail!("handshake took longer than {handshake:?}"),
-        };
-        let device = device_of(&conn).unwrap_or_else(|| "unknown-device".to_owned());
-        let mut revocations = self.revoked.subscribe();
-        let generation = self.revoked.generation();
-        if self.revoked.is_revoked(&device) {
-            counter!("scangate_connections_refused_total", "cause" => "revoked").increment(1);
-            tracing::info!(%device, "refused a revoked scanner device");
-            conn.close(codes::DEVICE_REVOKED, b"device revoked");
-            return Ok(());
-        }
+    /// Accepts the streams of a connected device until it ends, shutdown,
+    /// or the device is revoked. `_permit` is its connection slot.
+    pub(crate) async fn serve(
+        self: &Arc<Self>,
+        connected: Connected,
+        _permit: OwnedSemaphorePermit,
+    ) {
+        let Connected {
+            conn,
+            device,
+            mut revocations,
+            generation,
+        } = connected;
         tracing::debug!(%device, remote = %conn.remote_address(), "scanner connected");
         let bucket = self.limiter.bucket(&device);
         let in_flight = Arc::new(Semaphore::new(self.limits.max_in_flight_per_connection));
@@ -256,17 +237,7 @@ impl Listener {
             };
             self.tracker.spawn(stream.run(send, recv));
         }
-        Ok(())
     }
-}
-
-/// The device name from the scanner's certificate.
-fn device_of(conn: &Connection) -> Option<String> {
-    let certs = conn
-        .peer_identity()?
-        .downcast::<Vec<rustls::pki_types::CertificateDer<'static>>>()
-        .ok()?;
-    scangate_certs::device_name(certs.first()?.as_ref())
 }
 
 struct Stream {
