@@ -8,7 +8,8 @@
 //!
 //! Modules: [`cli`] (commands), [`serve`] (wiring and shutdown), [`quic`]
 //! (listener, streams, framing), [`admission`] and [`handshakes`] (who may
-//! connect), [`scan_service`] (one scan at the edge),
+//! connect), [`quic_reset`] (stateless resets that survive a restart),
+//! [`scan_service`] (one scan at the edge),
 //! [`http`] and [`api`] (admin API), [`live`], [`gate_label`] and
 //! [`dashboard`] (the live dashboard), [`health`] (the store's state and the
 //! disk's room, for `/metrics`, `/readyz` and the dashboard), [`prometheus`] (the `/metrics`
@@ -43,6 +44,7 @@ pub mod live;
 pub mod pass_cmd;
 pub mod prometheus;
 pub mod quic;
+pub mod quic_reset;
 pub mod ratelimit;
 pub mod scan_cmd;
 pub mod scan_service;

@@ -119,12 +119,7 @@ fn bind_udp(addr: SocketAddr, wanted: usize) -> std::io::Result<(std::net::UdpSo
 /// The QUIC endpoint on `addr`, its socket's receive buffer as large as
 /// `limits` asks and the kernel allows. A smaller grant is logged (and
 /// exported as a gauge) because it drops datagrams in bursts.
-///
-/// `reset_key` keys the stateless-reset tokens (HMAC-SHA256 of a connection
-/// id). It is read from the data dir, the same on every start, so a
-/// restarted gateway answers a packet of its predecessor's connections with
-/// a stateless reset that the scanner accepts: the scanner drops that
-/// connection at once and reconnects, instead of waiting out its idle timeout.
+/// `reset_key` (the data dir's) keys it: see [`crate::quic_reset`].
 pub fn endpoint(
     addr: SocketAddr,
     config: quinn::ServerConfig,
@@ -144,29 +139,11 @@ pub fn endpoint(
         );
     }
     Endpoint::new(
-        endpoint_config(reset_key),
+        crate::quic_reset::endpoint_config(reset_key),
         Some(config),
         socket,
         Arc::new(quinn::TokioRuntime),
     )
-}
-
-/// The endpoint configuration keyed by the data dir's reset key: the
-/// stateless-reset tokens, and the key that marks the connection ids this
-/// gateway hands out. Both must be the same after a restart, or the new
-/// process drops a packet of an old connection as junk (its id fails the
-/// check) instead of answering it with a reset the scanner accepts.
-fn endpoint_config(reset_key: &[u8]) -> quinn::EndpointConfig {
-    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, reset_key);
-    let tag = ring::hmac::sign(&key, b"scangate/1 connection-id key");
-    let mut cid_key = [0u8; 8];
-    cid_key.copy_from_slice(&tag.as_ref()[..8]);
-    let cid_key = u64::from_le_bytes(cid_key);
-    let mut config = quinn::EndpointConfig::new(Arc::new(key));
-    config.cid_generator(move || {
-        Box::new(quinn_proto::HashedConnectionIdGenerator::from_key(cid_key))
-    });
-    config
 }
 
 /// Shared by every connection task.
