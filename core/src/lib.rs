@@ -9,6 +9,7 @@
 //!
 //! Modules:
 //! - [`pass`]: the pass model, its identifiers, field limits and admin transitions.
+//! - [`name`]: the character set and length of gate and event names.
 //! - [`rules`]: the decision function `(pass, scan, now) -> (decision, change)`.
 //! - [`decision`]: decisions and the machine-readable denial reasons.
 //! - [`token`]: the signed, QR-alphanumeric token format and the keyring.
@@ -21,6 +22,7 @@
 
 pub mod decision;
 pub mod frame;
+pub mod name;
 pub mod pass;
 pub mod rules;
 pub mod scan;

@@ -304,8 +304,12 @@ pub async fn report_enforcement(data: &DataDir, name: &str, done: &str) {
     }
 }
 
+/// Most scanner certificates listed by [`issued`]: bounds one listing's
+/// memory (a directory entry each), far above any venue's scanners.
+pub const ISSUED_LISTED_MAX: usize = 100_000;
+
 /// Scanner certificates issued in a PKI directory: their names, sorted;
-/// at most [`REVOKED_MAX`].
+/// at most [`ISSUED_LISTED_MAX`].
 pub fn issued(pki_dir: &Path) -> Result<Vec<String>> {
     let dir = pki_dir.join("scanners");
     let mut names = Vec::new();
@@ -314,7 +318,7 @@ pub fn issued(pki_dir: &Path) -> Result<Vec<String>> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(names),
         Err(e) => return Err(e.into()),
     };
-    for entry in entries.take(REVOKED_MAX) {
+    for entry in entries.take(ISSUED_LISTED_MAX) {
         let path = entry?.path();
         if path.extension().is_some_and(|x| x == "pem")
             && let Some(stem) = path.file_stem().and_then(|s| s.to_str())

@@ -31,6 +31,20 @@ struct Stamp {
     inode: u64,
 }
 
+/// What one `stat` of the path found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Seen {
+    /// Not looked at yet.
+    Never,
+    /// No such file: nothing written yet (or deleted on purpose).
+    Missing,
+    /// This version of the file.
+    File(Stamp),
+    /// The path could not be looked at (permissions, I/O): not the same as
+    /// missing, so it is handled as a file that cannot be read.
+    Unknown,
+}
+
 /// What a follower holds when the file on disk cannot be read or parsed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OnError {
@@ -47,7 +61,7 @@ pub struct Watched<T> {
     path: PathBuf,
     max_bytes: u64,
     on_error: OnError,
-    current: Mutex<(Option<Stamp>, Arc<T>)>,
+    current: Mutex<(Seen, Arc<T>)>,
 }
 
 impl<T: DeserializeOwned + Default + Send + Sync> Watched<T> {
@@ -58,7 +72,7 @@ impl<T: DeserializeOwned + Default + Send + Sync> Watched<T> {
             path,
             max_bytes: FILE_MAX_BYTES,
             on_error: OnError::Default,
-            current: Mutex::new((None, Arc::new(T::default()))),
+            current: Mutex::new((Seen::Never, Arc::new(T::default()))),
         }
     }
 
@@ -67,14 +81,14 @@ impl<T: DeserializeOwned + Default + Send + Sync> Watched<T> {
     /// later keeps the last good version ([`OnError::KeepLastGood`]). A
     /// missing file is `T::default()` (nothing written yet).
     pub fn keeping_last_good(path: PathBuf, max_bytes: u64) -> anyhow::Result<Self> {
-        let stamp = stamp(&path);
+        let seen = look(&path);
         let value = read_json_within(&path, max_bytes)?;
         unreadable_gauge(&path).set(0.0);
         Ok(Watched {
             path,
             max_bytes,
             on_error: OnError::KeepLastGood,
-            current: Mutex::new((stamp, Arc::new(value))),
+            current: Mutex::new((seen, Arc::new(value))),
         })
     }
 
@@ -82,12 +96,13 @@ impl<T: DeserializeOwned + Default + Send + Sync> Watched<T> {
     /// cannot be read or parsed is handled by its [`OnError`], and the
     /// failure is logged once per version of the file.
     pub fn get(&self) -> Arc<T> {
-        let stamp = stamp(&self.path);
+        let seen = look(&self.path);
         let mut current = self.current.lock().unwrap_or_else(PoisonError::into_inner);
-        if current.0 != stamp {
-            let value = match stamp {
-                None => Ok(T::default()),
-                Some(_) => read_json_within(&self.path, self.max_bytes),
+        if current.0 != seen {
+            let value = match seen {
+                Seen::Never | Seen::Missing => Ok(T::default()),
+                Seen::File(_) => read_json_within(&self.path, self.max_bytes),
+                Seen::Unknown => Err(anyhow::anyhow!("cannot look at {}", self.path.display())),
             };
             let value = match (value, self.on_error) {
                 (Ok(v), policy) => {
@@ -106,19 +121,23 @@ impl<T: DeserializeOwned + Default + Send + Sync> Watched<T> {
                     current.1.clone()
                 }
             };
-            *current = (stamp, value);
+            *current = (seen, value);
         }
         current.1.clone()
     }
 }
 
-/// The file's identity now; `None` when it is missing or cannot be stat'ed.
-fn stamp(path: &Path) -> Option<Stamp> {
-    fs::metadata(path).ok().map(|m| Stamp {
-        modified: m.modified().ok(),
-        len: m.len(),
-        inode: m.ino(),
-    })
+/// One `stat` of `path`.
+fn look(path: &Path) -> Seen {
+    match fs::metadata(path) {
+        Ok(m) => Seen::File(Stamp {
+            modified: m.modified().ok(),
+            len: m.len(),
+            inode: m.ino(),
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Seen::Missing,
+        Err(_) => Seen::Unknown,
+    }
 }
 
 /// `scangate_watched_file_unreadable{file}`: 1 while a followed file that
@@ -142,15 +161,21 @@ pub fn read_json_within<T: DeserializeOwned + Default>(
     max_bytes: u64,
 ) -> anyhow::Result<T> {
     use anyhow::Context;
-    let meta = match fs::metadata(path) {
-        Ok(m) => m,
+    use std::io::Read;
+    let file = match fs::File::open(path) {
+        Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(T::default()),
         Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
     };
-    if meta.len() > max_bytes {
+    // Reads one byte past the bound, so a file that grew after any `stat`
+    // is still refused without reading more of it.
+    let mut bytes = Vec::new();
+    file.take(max_bytes.saturating_add(1))
+        .read_to_end(&mut bytes)
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    if bytes.len() as u64 > max_bytes {
         anyhow::bail!("{} is larger than {max_bytes} bytes", path.display());
     }
-    let bytes = fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
     serde_json::from_slice(&bytes).with_context(|| format!("{} is not valid", path.display()))
 }
 
@@ -174,4 +199,38 @@ pub fn write_bytes(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     f.write_all(bytes)?;
     f.sync_all()?;
     fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, Default, serde::Deserialize, serde::Serialize)]
+    struct List {
+        names: Vec<String>,
+    }
+
+    #[test]
+    fn a_path_that_cannot_be_looked_at_keeps_the_last_good_version() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let sub = dir.path().join("sub");
+        fs::create_dir(&sub).expect("mkdir");
+        let path = sub.join("list.json");
+        let good = List {
+            names: vec!["lost-phone".into()],
+        };
+        write_json(&path, &good).expect("write");
+        let watched = Watched::<List>::keeping_last_good(path.clone(), 1024).expect("read");
+        assert_eq!(watched.get().names, good.names);
+        // `sub` becomes a file: stat fails with ENOTDIR, not "missing".
+        fs::remove_dir_all(&sub).expect("rm");
+        fs::write(&sub, b"").expect("file");
+        assert_eq!(watched.get().names, good.names, "never read as empty");
+        // A file over the bound is refused, not cut.
+        fs::remove_file(&sub).expect("rm");
+        fs::create_dir(&sub).expect("mkdir");
+        fs::write(&path, vec![b' '; 1025]).expect("big");
+        assert!(read_json_within::<List>(&path, 1024).is_err());
+        assert_eq!(watched.get().names, good.names);
+    }
 }

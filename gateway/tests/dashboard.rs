@@ -354,3 +354,35 @@ async fn screenshot(
         .expect("png");
     std::fs::write(path, png).expect("write screenshot");
 }
+
+/// A gate name is a scanner's text: markup in it (allowed by the name rule,
+/// `<`, `>` and `"` are ASCII punctuation) is shown as text, never parsed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn markup_in_a_gate_name_is_shown_as_text() {
+    if !browser_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let profile = tempfile::tempdir().expect("browser profile dir");
+    let gw = Gateway::start(dir.path(), &[]);
+    let driver = Driver::open(&gw, profile.path()).await;
+    let pass = gw.issue_one(1).await;
+    let scanner = gw.scanner("dash-markup").await;
+    let gate = r#"<img id="pwned" src="x">"#;
+    assert!(
+        scan(&scanner, &pass.token, gate, None)
+            .await
+            .decision
+            .is_granted()
+    );
+    let read = r##"return {
+        gates: Array.from(document.querySelectorAll("#gates tr td:first-child"), (c) => c.textContent),
+        injected: document.getElementById("pwned") !== null || document.querySelector("#gates img") !== null,
+    };"##;
+    let page = driver
+        .wait_for("the gate", read, |p| p["gates"][0] == gate)
+        .await;
+    assert_eq!(page["injected"], false, "markup was parsed: {page}");
+    gw.kill9();
+    driver.call("DELETE", "", None).await;
+}

@@ -202,3 +202,27 @@ async fn a_cli_revoke_returns_once_the_running_gateway_refuses_the_device() {
     assert_eq!(journal.matches("device.revoke").count(), 1, "{journal}");
     gw.kill9();
 }
+
+/// The pass side of the same promise: `scangate pass revoke` goes through
+/// the pass's actor, ordered with its scans, so the first scan after the
+/// command returned is denied (a regression test: this already held).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cli_pass_revoke_applies_to_the_next_scan() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let gw = Gateway::start(dir.path(), &[]);
+    let pass = gw.issue_unlimited().await;
+    let phone = gw.scanner("gate-phone").await;
+    assert!(
+        scan(&phone, &pass.token, "A", None)
+            .await
+            .decision
+            .is_granted()
+    );
+    gw.cli(&["pass", "revoke", &pass.id, "--reason", "refund"]);
+    let after = scan(&phone, &pass.token, "A", None).await;
+    assert_eq!(
+        after.decision,
+        scangate_core::Decision::Denied(scangate_core::Reason::Revoked)
+    );
+    gw.kill9();
+}
