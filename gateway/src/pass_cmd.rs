@@ -430,6 +430,12 @@ fn print_pass(p: &PassView, as_json: bool) -> Result<()> {
         let limit = p
             .max_uses
             .map_or_else(|| "unlimited".to_owned(), |m| m.to_string());
+        // A viewer's token is not sent (roles below operator read none).
+        let token = if p.token.is_empty() {
+            "withheld"
+        } else {
+            &p.token
+        };
         println!(
             "{} {} {} {} uses {}/{} token {}",
             p.id,
@@ -438,7 +444,7 @@ fn print_pass(p: &PassView, as_json: bool) -> Result<()> {
             p.status.as_str(),
             p.uses,
             limit,
-            p.token
+            token
         );
     }
     Ok(())
