@@ -18,7 +18,7 @@ use scangate_core::PassId;
 use std::collections::{HashMap, VecDeque};
 use std::hash::Hash;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::mpsc::Receiver;
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::sync::{Arc, Condvar, Mutex, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
@@ -91,6 +91,13 @@ impl Lag {
 /// little to write: 64 MiB of journal written back at once held up the redo
 /// log's own `fdatasync`s (same disk, same filesystem journal) for ~120 ms.
 pub const SYNC_EVERY: Duration = Duration::from_millis(100);
+
+/// How often an idle folder asks fjall whether it can still write (fjall
+/// refuses `persist` once a background worker has failed, e.g. on a full
+/// disk at a flush): the store's `failure`, and so `/readyz`, shows a dead
+/// worker within this even when nothing is written. Costs one empty
+/// `persist` (a lock, no I/O) per interval.
+pub const HEALTH_CHECK_EVERY: Duration = Duration::from_millis(100);
 
 /// What the writer hands the folder, in log order.
 pub enum Fold {
@@ -310,7 +317,21 @@ pub fn run(rx: Receiver<Fold>, progress: Arc<Progress>, db: Database) {
         done: false,
     };
     let mut synced = Instant::now();
-    for fold in rx {
+    loop {
+        let fold = match rx.recv_timeout(HEALTH_CHECK_EVERY) {
+            Ok(fold) => fold,
+            Err(RecvTimeoutError::Disconnected) => break,
+            Err(RecvTimeoutError::Timeout) => {
+                if let Err(e) = db.persist(PersistMode::Buffer) {
+                    tracing::error!(error = %e, "the store's tables can take no more writes");
+                    guard
+                        .progress
+                        .fail(&format!("the store's tables can take no more writes: {e}"));
+                    return;
+                }
+                continue;
+            }
+        };
         match fold {
             Fold::Batch { batch, writes } => {
                 // Handed to the OS at once (one `write`, no sync): a process

@@ -35,9 +35,10 @@ mod writer;
 mod tests;
 
 pub use config::{
-    BACKGROUND_NICE, BLOCK_CACHE_BYTES, CLOSE_FLUSH_LIMIT, CLOSE_TIMEOUT, EmbeddedConfig,
-    INSERT_MAX_PASSES, ISSUED_MEMTABLE_BYTES, JOURNAL_MAX_BYTES, LIST_MAX, MAX_BATCH, MAX_WAIT,
-    PURGE_MAX_PER_CALL, QUEUE_CAPACITY, SCAN_ID_RETENTION, SCAN_MEMTABLE_BYTES, SWEEP_INTERVAL,
+    BACKGROUND_NICE, BACKGROUND_THREADS, BACKGROUND_THREADS_MIN, BLOCK_CACHE_BYTES,
+    CLOSE_FLUSH_LIMIT, CLOSE_TIMEOUT, EmbeddedConfig, INSERT_MAX_PASSES, ISSUED_MEMTABLE_BYTES,
+    JOURNAL_MAX_BYTES, LIST_MAX, MAX_BATCH, MAX_WAIT, PURGE_MAX_PER_CALL, QUEUE_CAPACITY,
+    SCAN_ID_RETENTION, SCAN_MEMTABLE_BYTES, SWEEP_INTERVAL,
 };
 pub use layout::FORMAT_VERSION;
 
@@ -95,6 +96,9 @@ impl EmbeddedStore {
         config.validate().map_err(StoreError::Backend)?;
         let builder = Database::builder(dir)
             .cache_size(config.block_cache_bytes)
+            // Never fjall's default (the cores available, one under a
+            // one-CPU limit): see `BACKGROUND_THREADS`.
+            .worker_threads(config.background_threads)
             // The redo log is what makes a write durable; fjall's own journal
             // reaches the disk at checkpoints (`persist`), not per fold.
             .manual_journal_persist(true)

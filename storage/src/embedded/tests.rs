@@ -430,3 +430,54 @@ fn threads_started_at_low_priority_inherit_it() {
     assert_eq!(spawned, super::BACKGROUND_NICE, "as fjall's workers do");
     assert_eq!(nice(), normal, "the caller's own priority is left alone");
 }
+
+/// fjall's workers die (here: a flush cannot create its table file, as on a
+/// full disk) while nothing is written: the store still reports the failure
+/// within the health check's interval, so `/readyz` stops answering ready.
+#[tokio::test]
+async fn a_dead_fjall_worker_fails_the_store_even_when_nothing_is_written() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = open(&dir);
+    store
+        .insert_passes(vec![new_pass(None)])
+        .await
+        .expect("insert");
+    store.progress.caught_up().await.expect("folded");
+    assert_eq!(store.failure(), None);
+    // Each keyspace's table folder becomes a file: a flush cannot write.
+    for keyspace in std::fs::read_dir(dir.path().join("keyspaces")).expect("keyspaces") {
+        let tables = keyspace.expect("entry").path().join("tables");
+        if tables.is_dir() {
+            std::fs::remove_dir_all(&tables).expect("remove tables");
+            std::fs::write(&tables, b"not a folder").expect("block tables");
+        }
+    }
+    store.tables.passes.rotate_memtable().expect("rotate");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let failure = loop {
+        if let Some(why) = store.failure() {
+            break why;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no failure reported after fjall's flush failed"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    };
+    assert!(failure.contains("can take no more writes"), "{failure}");
+    let refused = store.insert_passes(vec![new_pass(None)]).await;
+    assert!(refused.is_err(), "a failed store takes no writes");
+}
+
+#[test]
+fn one_fjall_worker_is_refused() {
+    let config = EmbeddedConfig {
+        background_threads: 1,
+        ..EmbeddedConfig::default()
+    };
+    let err = config
+        .validate()
+        .expect_err("one worker can block on its own queue");
+    assert!(err.contains("background_threads"), "{err}");
+    assert_eq!(EmbeddedConfig::default().validate(), Ok(()));
+}

@@ -70,15 +70,35 @@ pub fn run(
 /// Writes fjall's memtables out, so that the next start does not replay
 /// their journal (seconds after heavy writing). Skipped once the store has
 /// failed (a disk that could not take a write): the next start replays.
+///
+/// Runs on a thread of its own, waited for at most [`CLOSE_FLUSH_LIMIT`]:
+/// asking fjall for a flush is a blocking send into its workers' bounded
+/// queue, which never returns if every worker is stuck; the close then ends
+/// anyway (the thread, and with it fjall's database, is left to the
+/// process's exit) and the next start replays fjall's journal.
 fn flush_at_close(tables: &Tables) {
     let started = Instant::now();
-    match tables.flush_memtables(CLOSE_FLUSH_LIMIT) {
-        Ok(true) => tracing::info!(took = ?started.elapsed(), "store tables flushed at close"),
-        Ok(false) => tracing::warn!(
+    let (tx, rx) = std::sync::mpsc::sync_channel(1);
+    let flushing = tables.clone();
+    let spawned = std::thread::Builder::new()
+        .name("scangate-store-flush".into())
+        .spawn(move || {
+            let _ = tx.send(flushing.flush_memtables(CLOSE_FLUSH_LIMIT));
+        });
+    if let Err(e) = spawned {
+        tracing::warn!(error = %e, "cannot start the close-time flush; the next start replays fjall's journal");
+        return;
+    }
+    let not_flushed =
+        "store tables not flushed within the limit; the next start replays fjall's journal";
+    match rx.recv_timeout(CLOSE_FLUSH_LIMIT) {
+        Ok(Ok(true)) => tracing::info!(took = ?started.elapsed(), "store tables flushed at close"),
+        Ok(Ok(false)) => tracing::warn!(limit = ?CLOSE_FLUSH_LIMIT, "{not_flushed}"),
+        Err(_) => tracing::warn!(
             limit = ?CLOSE_FLUSH_LIMIT,
-            "store tables not flushed within the limit; the next start replays fjall's journal"
+            "{not_flushed} (fjall did not even take the flush request: its threads are stuck or starved)"
         ),
-        Err(e) => tracing::warn!(
+        Ok(Err(e)) => tracing::warn!(
             error = %e,
             "cannot flush the store tables at close; the next start replays fjall's journal"
         ),
