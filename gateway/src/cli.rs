@@ -34,8 +34,9 @@ pub struct Cli {
 /// The commands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Run the gateway (on the embedded store unless `--store scylla`).
-    Serve(ServeArgs),
+    /// Run the gateway (on the embedded store unless `--store scylla`); boxed,
+    /// as its flags make it far larger than every other command.
+    Serve(Box<ServeArgs>),
     /// The PKI: CA, gateway and scanner certificates.
     #[command(subcommand)]
     Certs(CertsCommand),
