@@ -1,10 +1,8 @@
 //! The admin API's JSON shapes, shared by the server and the `scangate pass`
-//! client, and the translation between them and the domain.
+//! client, and the translation between them and the domain; the error
+//! answer and the refusals it carries are in `api/error.rs`.
 
 use crate::tokens::{Permission, Role};
-use axum::Json;
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
 use scangate_core::pass::{GATE_MAX_BYTES, Pass};
 use scangate_core::token::Keyring;
 use scangate_core::{Kind, PassId, ScanRecord, Status};
@@ -12,6 +10,9 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use utoipa::ToSchema;
+
+mod error;
+pub use error::{ApiError, ErrorBody, from_json_object};
 
 /// Most passes one issue request may create. Bigger batches are split by the
 /// client (`scangate pass issue --count` does this).
@@ -316,113 +317,6 @@ pub fn build_passes(req: &IssueRequest, now_ms: i64) -> Result<Vec<Pass>, ApiErr
         .collect())
 }
 
-/// An API error: `{"error": {"code", "message", "field"}}` with a status code.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-pub struct ApiError {
-    /// HTTP status (not serialized).
-    #[serde(skip, default = "internal")]
-    #[schema(ignore)]
-    pub status: StatusCode,
-    /// Machine-readable code: `invalid`, `unauthorized`, `forbidden`,
-    /// `not_found`, `conflict`, `too_large`, `unsupported_media_type`,
-    /// `unavailable`, `journal_failed`.
-    pub code: String,
-    /// One sentence.
-    pub message: String,
-    /// The offending field, if one.
-    pub field: Option<String>,
-}
-
-fn internal() -> StatusCode {
-    StatusCode::INTERNAL_SERVER_ERROR
-}
-
-/// Every error answer's body.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct ErrorBody {
-    /// What went wrong.
-    pub error: ApiError,
-}
-
-impl ApiError {
-    /// An error with a status, code and message.
-    pub fn new(status: StatusCode, code: &str, message: impl Into<String>) -> Self {
-        ApiError {
-            status,
-            code: code.to_owned(),
-            message: message.into(),
-            field: None,
-        }
-    }
-
-    /// 400 for a field.
-    pub fn invalid(field: &str, message: impl Into<String>) -> Self {
-        ApiError {
-            field: Some(field.to_owned()),
-            ..ApiError::new(StatusCode::BAD_REQUEST, "invalid", message)
-        }
-    }
-
-    /// 404.
-    pub fn not_found(message: impl Into<String>) -> Self {
-        ApiError::new(StatusCode::NOT_FOUND, "not_found", message)
-    }
-
-    /// 503.
-    pub fn unavailable(message: impl Into<String>) -> Self {
-        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", message)
-    }
-
-    /// A body that could not be read, or not as JSON (axum's rejection).
-    /// A bytes rejection is one of the ways a JSON body fails, so both come
-    /// here. See [`ApiError::rejected`] for the status and code.
-    pub fn from_rejection(e: impl Into<axum::extract::rejection::JsonRejection>) -> Self {
-        let e = e.into();
-        ApiError::rejected(e.status(), e.body_text())
-    }
-
-    /// An extractor's rejection as the documented error: 413 `too_large`
-    /// (a body over its limit), 415 `unsupported_media_type` (a JSON body
-    /// without `Content-Type: application/json`), and every other
-    /// rejection, 422 (well-formed JSON of the wrong shape) included, 400
-    /// `invalid`, which is the status the OpenAPI document declares for a
-    /// bad request.
-    pub fn rejected(status: StatusCode, message: String) -> Self {
-        match status {
-            StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(status, "too_large", message),
-            StatusCode::UNSUPPORTED_MEDIA_TYPE => {
-                ApiError::new(status, "unsupported_media_type", message)
-            }
-            _ => ApiError::new(StatusCode::BAD_REQUEST, "invalid", message),
-        }
-    }
-
-    /// Parses an error body returned by the server.
-    pub fn from_body(status: StatusCode, body: &str) -> Self {
-        match serde_json::from_str::<ErrorBody>(body) {
-            Ok(b) => ApiError { status, ..b.error },
-            Err(_) => ApiError::new(status, "http", format!("HTTP {status}: {}", body.trim())),
-        }
-    }
-}
-
-impl std::fmt::Display for ApiError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match &self.field {
-            Some(field) => write!(f, "{field}: {}", self.message),
-            None => f.write_str(&self.message),
-        }
-    }
-}
-
-impl std::error::Error for ApiError {}
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        (self.status, Json(ErrorBody { error: self })).into_response()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -440,6 +334,28 @@ mod tests {
             count: Some(3),
             dynamic_ttl_s: None,
         }
+    }
+
+    #[test]
+    fn only_operator_and_admin_views_hold_the_token_and_display() {
+        let key = scangate_core::token::SigningKey {
+            id: 1,
+            secret: [7; 32],
+        };
+        let keyring = Keyring::new(&[key], 1).expect("keyring");
+        let mut r = req();
+        r.display = Some("Ada".into());
+        let pass = build_passes(&r, 5).expect("passes").remove(0);
+        for role in [Role::Admin, Role::Operator] {
+            let view = PassView::for_role(&pass, &keyring, role);
+            assert!(keyring.verify(&view.token).is_ok(), "{role:?}");
+            assert_eq!(view.display.as_deref(), Some("Ada"));
+        }
+        let view = PassView::for_role(&pass, &keyring, Role::Viewer);
+        assert_eq!((view.token.as_str(), view.display), ("", None));
+        let json =
+            serde_json::to_value(PassView::for_role(&pass, &keyring, Role::Viewer)).expect("json");
+        assert!(json.get("token").is_none(), "{json}");
     }
 
     #[test]

@@ -11,7 +11,7 @@ use scangate::admin::openapi;
 use serde_json::Value;
 
 /// Examples per operation and phase: 20 covers every operation's boundary
-/// values (the coverage phase) and some fuzzing, ~1 200 requests in ~40 s on
+/// values (the coverage phase) and some fuzzing, ~1 200 requests in ~30 s on
 /// a 2-core machine, inside CI's ~3 minutes for this check.
 const SCHEMATHESIS_MAX_EXAMPLES: &str = "20";
 /// A fixed seed: the same requests in every run, so a failure reproduces.
@@ -63,7 +63,10 @@ fn schemathesis_finds_the_answers_agree_with_the_document() {
         .args(["--header", &format!("Authorization: Bearer {}", gw.token)])
         .args(["--max-examples", SCHEMATHESIS_MAX_EXAMPLES])
         .args(["--seed", SCHEMATHESIS_SEED])
-        .args(["--checks", "all", "--workers", "2"])
+        // One worker: hypothesis parses source with `ast` to describe its
+        // strategies, which CPython 3.11 fails at from two threads at once
+        // ("SystemError: AST constructor recursion depth mismatch").
+        .args(["--checks", "all", "--workers", "1"])
         .current_dir(dir.path())
         .output()
         .expect("run schemathesis");
@@ -208,6 +211,14 @@ fn refusals(token: &str, pass_id: &str) -> Vec<Refusal> {
             b"null",
             200,
             "",
+        ),
+        r(
+            "POST",
+            "/v1/devices/{name}/revoke",
+            head("POST", "/v1/devices/lost/revoke", &json("[]")),
+            b"[]",
+            400,
+            "invalid",
         ),
         r(
             "POST",

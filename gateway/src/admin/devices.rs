@@ -150,15 +150,20 @@ fn revoke_reason(body: Result<Bytes, BytesRejection>) -> Result<Option<String>, 
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(None);
     }
-    let parsed: Option<DeviceRevokeBody> =
-        serde_json::from_slice(&body).map_err(|e| ApiError::invalid("body", e.to_string()))?;
-    let reason = parsed
-        .and_then(|p| p.reason)
-        .map(|r| r.trim().to_owned())
-        .filter(|r| !r.is_empty());
+    let parsed: Option<DeviceRevokeBody> = match body.trim_ascii() {
+        b"null" => None,
+        object => Some(
+            crate::api::from_json_object(object)
+                .map_err(|e| ApiError::invalid("body", e.to_string()))?,
+        ),
+    };
+    let reason = parsed.and_then(|p| p.reason);
+    // The limit applies to the reason as sent, as the document states it.
     if let Some(r) = &reason {
         check_len("reason", r, REASON_MAX_BYTES)
             .map_err(|e| ApiError::invalid("reason", e.to_string()))?;
     }
-    Ok(reason)
+    Ok(reason
+        .map(|r| r.trim().to_owned())
+        .filter(|r| !r.is_empty()))
 }

@@ -6,7 +6,7 @@ use super::openapi::{
     AuditPassQuery, LogWindow, PassIdParam, ScanFilters, ScanIdParam, ScanScopeQuery,
 };
 use super::params::{PageView, Params, PathParam};
-use super::passes::{ReasonBody, admin_error, parse_id, reason, store_error};
+use super::passes::{ReasonBody, ReasonJson, admin_error, parse_id, reason, store_error};
 use crate::api::{ApiError, ErrorBody, ScanView};
 use crate::http::AppState;
 use crate::journal::{OperatorAction, OperatorRecord};
@@ -238,7 +238,7 @@ pub async fn annul(
     State(state): State<AppState>,
     who: Who,
     PathParam(scan_id): PathParam,
-    body: Result<Json<ReasonBody>, axum::extract::rejection::JsonRejection>,
+    body: ReasonJson,
 ) -> Result<Json<ScanView>, ApiError> {
     let scan_id = ScanId::new(scan_id).map_err(|e| ApiError::invalid("scan_id", e.to_string()))?;
     let reason = reason(body)?;

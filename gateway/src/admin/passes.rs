@@ -18,6 +18,7 @@ use scangate_core::pass::{EVENT_MAX_BYTES, REASON_MAX_BYTES, check_len};
 use scangate_core::{AdminAction, Kind, Pass, PassId, Status};
 use scangate_storage::{PassQuery, StoreError};
 use serde::Deserialize;
+use serde_json::Map;
 use utoipa::ToSchema;
 
 /// The import's OpenAPI entry, where the OpenAPI document looks for it.
@@ -65,7 +66,7 @@ fn specs(headers: &HeaderMap, body: &[u8]) -> Result<(Vec<IssueRequest>, &'stati
         .and_then(|v| v.to_str().ok())
         .is_some_and(|t| t.starts_with("application/x-ndjson"));
     let parse = |field: String, bytes: &[u8]| {
-        serde_json::from_slice::<IssueRequest>(bytes)
+        api::from_json_object::<IssueRequest>(bytes)
             .map_err(|e| ApiError::invalid(&field, e.to_string()))
     };
     let (specs, form) = if ndjson {
@@ -266,21 +267,31 @@ pub async fn load(state: &AppState, id: &str) -> Result<Pass, ApiError> {
     }
 }
 
+/// A JSON object, as read before it becomes a typed body.
+pub type JsonObject = Map<String, serde_json::Value>;
+
 /// The body of a status change or an annul.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReasonBody {
     /// Why (kept in the audit log): 1 to 256 bytes, not only white space.
-    #[schema(min_length = 1, max_length = 256, pattern = "\\S")]
+    #[schema(min_length = 1, max_length = 256, pattern = "[^\\t\\n\\u000b\\f\\r ]")]
     pub reason: String,
 }
 
-/// Reads and checks a `{"reason": ...}` body.
-pub fn reason(
-    body: Result<Json<ReasonBody>, axum::extract::rejection::JsonRejection>,
-) -> Result<String, ApiError> {
-    let Json(body) = body.map_err(ApiError::from_rejection)?;
-    if body.reason.chars().all(char::is_whitespace) {
+/// The white space a reason may not consist of alone: ASCII's, which the
+/// document's pattern `[^\t\n\u000b\f\r ]` spells in every regex dialect.
+fn is_blank(b: u8) -> bool {
+    matches!(b, b'\t' | b'\n' | 0x0b | 0x0c | b'\r' | b' ')
+}
+
+/// Reads and checks a `{"reason": ...}` body: a JSON object (serde would
+/// take `["why"]` for the struct too, which the document does not allow).
+pub fn reason(body: ReasonJson) -> Result<String, ApiError> {
+    let Json(object) = body.map_err(ApiError::from_rejection)?;
+    let body: ReasonBody = serde_json::from_value(serde_json::Value::Object(object))
+        .map_err(|e| ApiError::invalid("body", e.to_string()))?;
+    if body.reason.bytes().all(is_blank) {
         return Err(ApiError::invalid("reason", "a reason is required"));
     }
     check_len("reason", &body.reason, REASON_MAX_BYTES)
@@ -288,7 +299,8 @@ pub fn reason(
     Ok(body.reason)
 }
 
-type ReasonJson = Result<Json<ReasonBody>, axum::extract::rejection::JsonRejection>;
+/// A `{"reason": ...}` body as axum reads it: a JSON object, or why not.
+pub type ReasonJson = Result<Json<JsonObject>, axum::extract::rejection::JsonRejection>;
 
 async fn change(
     state: AppState,
