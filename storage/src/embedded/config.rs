@@ -104,19 +104,20 @@ pub const SCAN_MEMTABLE_BYTES: u64 = 16 * 1024 * 1024;
 /// unbounded memory.
 pub const BACKGROUND_NICE: i32 = 19;
 
-/// fjall's flush and compaction threads. fjall's own default is the number
-/// of cores the process may use, capped at 4, which is one in a container
-/// limited to one CPU or under `taskset -c 0`: that single worker, handling
-/// a memtable rotation, blocks sending a flush into its own full queue
-/// (fjall's worker queue holds 1,000 messages, and writes to a full memtable
-/// fill it with rotation requests while the worker starves at
-/// [`BACKGROUND_NICE`]), and nothing drains it again: flushes stop, and a
-/// stop-time flush waits forever. With 4 workers one is always left to
-/// drain the queue (fjall's cap on its default; idle workers cost nothing).
-pub const BACKGROUND_THREADS: usize = 4;
+/// Most fjall flush and compaction threads: one per core the process may
+/// use, up to this (fjall's own default and cap, which the benchmarks ran
+/// with).
+pub const BACKGROUND_THREADS_MAX: usize = 4;
 
-/// The fewest [`EmbeddedConfig::background_threads`] accepted: one worker
-/// can block on its own queue (see [`BACKGROUND_THREADS`]).
+/// Fewest fjall flush and compaction threads, whatever the cores. fjall's
+/// default gives one thread in a container limited to one CPU or under
+/// `taskset -c 0`, and that single worker, handling a memtable rotation,
+/// blocks sending a flush into its own full queue (fjall's worker queue
+/// holds 1,000 messages; writes to a full memtable fill it with rotation
+/// requests while the worker starves at [`BACKGROUND_NICE`]), and nothing
+/// drains it again: flushes stop, and a stop-time flush waits forever. With
+/// two, the other one drains the queue. Not more on one core: every extra
+/// compaction thread shares that core with the flushes.
 pub const BACKGROUND_THREADS_MIN: usize = 2;
 
 /// fjall's block cache: the hot part of 200k passes and their state keys fits.
@@ -151,10 +152,10 @@ pub struct EmbeddedConfig {
     pub insert_max_passes: usize,
     /// fjall's block cache size in bytes. Default [`BLOCK_CACHE_BYTES`] (64 MiB).
     pub block_cache_bytes: u64,
-    /// fjall's flush and compaction threads, whatever the number of cores.
-    /// Default [`BACKGROUND_THREADS`] (4); at least
-    /// [`BACKGROUND_THREADS_MIN`] (2).
-    pub background_threads: usize,
+    /// Fewest fjall flush and compaction threads, whatever the number of
+    /// cores (see [`EmbeddedConfig::background_threads`]). Default and
+    /// lowest accepted: [`BACKGROUND_THREADS_MIN`] (2).
+    pub background_threads_min: usize,
 }
 
 impl Default for EmbeddedConfig {
@@ -169,7 +170,7 @@ impl Default for EmbeddedConfig {
             purge_max_per_call: PURGE_MAX_PER_CALL,
             insert_max_passes: INSERT_MAX_PASSES,
             block_cache_bytes: BLOCK_CACHE_BYTES,
-            background_threads: BACKGROUND_THREADS,
+            background_threads_min: BACKGROUND_THREADS_MIN,
         }
     }
 }
@@ -194,11 +195,20 @@ impl EmbeddedConfig {
                 return Err(format!("embedded store config: {name} must be at least 1"));
             }
         }
-        if self.background_threads < BACKGROUND_THREADS_MIN {
+        if self.background_threads_min < BACKGROUND_THREADS_MIN {
             return Err(format!(
-                "embedded store config: background_threads must be at least {BACKGROUND_THREADS_MIN} (one fjall worker can block on its own queue)"
+                "embedded store config: background_threads_min must be at least {BACKGROUND_THREADS_MIN} (one fjall worker can block on its own queue)"
             ));
         }
         Ok(())
+    }
+
+    /// fjall's flush and compaction threads on a machine where the process
+    /// may use `cores` cores: one per core, at most
+    /// [`BACKGROUND_THREADS_MAX`], at least `background_threads_min`.
+    pub fn background_threads(&self, cores: usize) -> usize {
+        cores
+            .min(BACKGROUND_THREADS_MAX)
+            .max(self.background_threads_min)
     }
 }

@@ -35,7 +35,7 @@ mod writer;
 mod tests;
 
 pub use config::{
-    BACKGROUND_NICE, BACKGROUND_THREADS, BACKGROUND_THREADS_MIN, BLOCK_CACHE_BYTES,
+    BACKGROUND_NICE, BACKGROUND_THREADS_MAX, BACKGROUND_THREADS_MIN, BLOCK_CACHE_BYTES,
     CLOSE_FLUSH_LIMIT, CLOSE_TIMEOUT, EmbeddedConfig, INSERT_MAX_PASSES, ISSUED_MEMTABLE_BYTES,
     JOURNAL_MAX_BYTES, LIST_MAX, MAX_BATCH, MAX_WAIT, PURGE_MAX_PER_CALL, QUEUE_CAPACITY,
     SCAN_ID_RETENTION, SCAN_MEMTABLE_BYTES, SWEEP_INTERVAL,
@@ -94,11 +94,13 @@ impl EmbeddedStore {
         start_gate: Option<std::sync::mpsc::Receiver<()>>,
     ) -> Result<EmbeddedStore, StoreError> {
         config.validate().map_err(StoreError::Backend)?;
+        let cores = std::thread::available_parallelism().map_or(1, usize::from);
+        let background_threads = config.background_threads(cores);
         let builder = Database::builder(dir)
             .cache_size(config.block_cache_bytes)
-            // Never fjall's default (the cores available, one under a
-            // one-CPU limit): see `BACKGROUND_THREADS`.
-            .worker_threads(config.background_threads)
+            // Never fjall's default alone (one under a one-CPU limit): see
+            // `BACKGROUND_THREADS_MIN`.
+            .worker_threads(background_threads)
             // The redo log is what makes a write durable; fjall's own journal
             // reaches the disk at checkpoints (`persist`), not per fold.
             .manual_journal_persist(true)
@@ -153,7 +155,7 @@ impl EmbeddedStore {
             .map_err(|e| {
                 StoreError::Backend(format!("cannot start the store writer thread: {e}"))
             })?;
-        tracing::info!(dir = %dir.display(), ?config, format = FORMAT_VERSION, "embedded store opened");
+        tracing::info!(dir = %dir.display(), ?config, background_threads, format = FORMAT_VERSION, "embedded store opened");
         Ok(EmbeddedStore {
             tables,
             progress,

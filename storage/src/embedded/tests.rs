@@ -472,12 +472,17 @@ async fn a_dead_fjall_worker_fails_the_store_even_when_nothing_is_written() {
 #[test]
 fn one_fjall_worker_is_refused() {
     let config = EmbeddedConfig {
-        background_threads: 1,
+        background_threads_min: 1,
         ..EmbeddedConfig::default()
     };
     let err = config
         .validate()
         .expect_err("one worker can block on its own queue");
-    assert!(err.contains("background_threads"), "{err}");
-    assert_eq!(EmbeddedConfig::default().validate(), Ok(()));
+    assert!(err.contains("background_threads_min"), "{err}");
+    let config = EmbeddedConfig::default();
+    assert_eq!(config.validate(), Ok(()));
+    assert_eq!(config.background_threads(1), 2, "one core: two workers");
+    assert_eq!(config.background_threads(2), 2);
+    assert_eq!(config.background_threads(3), 3);
+    assert_eq!(config.background_threads(64), 4, "fjall's cap");
 }
