@@ -38,18 +38,9 @@ async fn call(
 async fn every_endpoint_checks_the_role_and_tokens_change_without_restart() {
     let dir = tempfile::tempdir().expect("tempdir");
     let gw = Gateway::start(dir.path(), &[]);
-    let admin = gw
-        .cli(&["token", "create", "--role", "admin", "--name", "lead"])
-        .trim()
-        .to_owned();
-    let operator = gw
-        .cli(&["token", "create", "--role", "operator", "--name", "ops"])
-        .trim()
-        .to_owned();
-    let viewer = gw
-        .cli(&["token", "create", "--role", "viewer", "--name", "view"])
-        .trim()
-        .to_owned();
+    let admin = gw.token_for("admin", "lead");
+    let operator = gw.token_for("operator", "ops");
+    let viewer = gw.token_for("viewer", "view");
     let listed = gw.cli(&["token", "list", "--json"]);
     assert!(
         listed.contains("\"ops\"") && !listed.contains(&operator),

@@ -44,19 +44,28 @@ const STALL_DEADLINE: Duration = Duration::from_secs(20);
 /// How long the gateway may take to close a connection it refused.
 const CLOSE_DEADLINE: Duration = Duration::from_secs(5);
 
-/// `n` genuine client Initial datagrams for `server`, each of its own
-/// connection (own connection ids and keys), from a client presenting no
-/// certificate. Nothing more of those handshakes is ever sent.
-fn initials(server: SocketAddr, tls: rustls::ClientConfig, n: usize) -> Vec<Vec<u8>> {
+/// A bare client endpoint of the QUIC state machine and its configuration:
+/// the flood's datagrams are made by hand, never sent by quinn.
+fn client_endpoint(
+    tls: rustls::ClientConfig,
+) -> (quinn_proto::Endpoint, quinn_proto::ClientConfig) {
     let crypto =
         quinn_proto::crypto::rustls::QuicClientConfig::try_from(tls).expect("quic client tls");
     let config = quinn_proto::ClientConfig::new(Arc::new(crypto));
-    let mut endpoint = quinn_proto::Endpoint::new(
+    let endpoint = quinn_proto::Endpoint::new(
         Arc::new(quinn_proto::EndpointConfig::default()),
         None,
         false,
         None,
     );
+    (endpoint, config)
+}
+
+/// `n` genuine client Initial datagrams for `server`, each of its own
+/// connection (own connection ids and keys), from a client presenting no
+/// certificate. Nothing more of those handshakes is ever sent.
+fn initials(server: SocketAddr, tls: rustls::ClientConfig, n: usize) -> Vec<Vec<u8>> {
+    let (mut endpoint, config) = client_endpoint(tls);
     let now = Instant::now();
     (0..n)
         .map(|_| {
@@ -84,15 +93,7 @@ fn stall(
     n: usize,
     source: Ipv4Addr,
 ) -> Vec<(UdpSocket, quinn_proto::Connection)> {
-    let crypto =
-        quinn_proto::crypto::rustls::QuicClientConfig::try_from(tls).expect("quic client tls");
-    let config = quinn_proto::ClientConfig::new(Arc::new(crypto));
-    let mut endpoint = quinn_proto::Endpoint::new(
-        Arc::new(quinn_proto::EndpointConfig::default()),
-        None,
-        false,
-        None,
-    );
+    let (mut endpoint, config) = client_endpoint(tls);
     (0..n)
         .map(|_| {
             let socket = UdpSocket::bind((source, 0)).expect("stall socket");

@@ -12,14 +12,8 @@ use common::{Gateway, scan};
 use serde_json::{Value, json};
 
 async fn raw(gw: &Gateway, path: &str, token: &str) -> (u16, Value) {
-    let resp = reqwest::Client::new()
-        .get(format!("http://{}{path}", gw.http))
-        .bearer_auth(token)
-        .send()
-        .await
-        .expect("get");
-    let status = resp.status().as_u16();
-    (status, resp.json().await.expect("json"))
+    let (status, body) = gw.get_as(path, token).await;
+    (status, serde_json::from_str(&body).expect("json"))
 }
 
 async fn post_raw(gw: &Gateway, path: &str, content_type: &str, body: &str) -> Value {
@@ -137,10 +131,7 @@ async fn every_admin_action_is_journaled_and_queryable() {
         ])
         .trim()
         .to_owned();
-    let temp = gw
-        .cli(&["token", "create", "--role", "admin", "--name", "temp"])
-        .trim()
-        .to_owned();
+    let temp = gw.token_for("admin", "temp");
     gw.cli(&["token", "revoke", "temp", "--reason", "shift over"]);
     gw.cli(&["certs", "revoke", "dev-scanner", "--reason", "retired"]);
     secrets.extend([viewer.clone(), temp.clone()]);

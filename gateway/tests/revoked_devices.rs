@@ -35,6 +35,17 @@ fn listed(dir: &Path) -> Vec<RevokedDevice> {
 
 /// Connects as `device` and waits until the gateway closes the connection;
 /// true when it was closed as a revoked device.
+/// `device`, not revoked, connects and is granted a scan of `token`.
+async fn assert_admits(gw: &Gateway, device: &str, token: &str) {
+    let scanner = gw.scanner(device).await;
+    let reply = scan(&scanner, token, "A", None).await;
+    assert!(
+        reply.decision.is_granted(),
+        "{device}: {:?}",
+        reply.decision
+    );
+}
+
 async fn refused_at_connect(gw: &Gateway, device: &str) -> bool {
     let conn = raw_connection(&gw.dir, gw.quic, device).await;
     let closed = tokio::time::timeout(CLOSE_DEADLINE, conn.closed()).await;
@@ -84,13 +95,7 @@ async fn the_list_holds_its_capacity_and_refuses_one_more_without_writing() {
 
     assert!(refused_at_connect(&gw, "lost-phone").await);
     let pass = gw.issue_unlimited().await;
-    let fine = gw.scanner("fresh-phone").await;
-    assert!(
-        scan(&fine, &pass.token, "A", None)
-            .await
-            .decision
-            .is_granted()
-    );
+    assert_admits(&gw, "fresh-phone", &pass.token).await;
     gw.kill9();
 
     let gw = Gateway::start(dir.path(), &[]);
@@ -102,13 +107,7 @@ async fn the_list_holds_its_capacity_and_refuses_one_more_without_writing() {
         refused_at_connect(&gw, &longest(0).name).await,
         "the first entry too"
     );
-    let fine = gw.scanner("fresh-phone").await;
-    assert!(
-        scan(&fine, &pass.token, "A", None)
-            .await
-            .decision
-            .is_granted()
-    );
+    assert_admits(&gw, "fresh-phone", &pass.token).await;
     gw.kill9();
 }
 
@@ -146,13 +145,7 @@ async fn a_corrupt_list_keeps_the_last_good_one_and_stops_a_restart() {
         1.0
     );
     let pass = gw.issue_unlimited().await;
-    let fine = gw.scanner("fresh-phone").await;
-    assert!(
-        scan(&fine, &pass.token, "A", None)
-            .await
-            .decision
-            .is_granted()
-    );
+    assert_admits(&gw, "fresh-phone", &pass.token).await;
     gw.kill9();
 
     let log = dir.path().join("restart.log");

@@ -50,29 +50,12 @@ fn get_paths(pass_id: &str) -> Vec<(&'static scangate::admin::Route, String)> {
         .collect()
 }
 
-async fn get(gw: &Gateway, path: &str, token: &str) -> (u16, String) {
-    let resp = reqwest::Client::new()
-        .get(format!("http://{}{path}", gw.http))
-        .bearer_auth(token)
-        .send()
-        .await
-        .expect("get");
-    let status = resp.status().as_u16();
-    (status, resp.text().await.expect("body"))
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_viewer_reads_no_token_display_or_qr_on_any_get_route() {
     let dir = tempfile::tempdir().expect("tempdir");
     let gw = Gateway::start(dir.path(), &[]);
-    let viewer = gw
-        .cli(&["token", "create", "--role", "viewer", "--name", "watch"])
-        .trim()
-        .to_owned();
-    let operator = gw
-        .cli(&["token", "create", "--role", "operator", "--name", "ops"])
-        .trim()
-        .to_owned();
+    let viewer = gw.token_for("viewer", "watch");
+    let operator = gw.token_for("operator", "ops");
     let fixed = gw
         .issue(json!({"event": "fest", "max_uses": 3, "display": DISPLAY}))
         .await
@@ -99,7 +82,7 @@ async fn a_viewer_reads_no_token_display_or_qr_on_any_get_route() {
 
     for pass in [&fixed, &dynamic] {
         for (route, path) in get_paths(&pass.id) {
-            let (status, body) = get(&gw, &path, &viewer).await;
+            let (status, body) = gw.get_as(&path, &viewer).await;
             if Role::Viewer.allows(route.needs) {
                 assert_eq!(status, 200, "GET {path} as viewer: {body}");
             } else {
@@ -118,14 +101,18 @@ async fn a_viewer_reads_no_token_display_or_qr_on_any_get_route() {
 
     // The same walk as operator finds them: the search above can fail.
     for pass in [&fixed, &dynamic] {
-        let (status, body) = get(&gw, &format!("/v1/passes/{}", pass.id), &operator).await;
+        let (status, body) = gw
+            .get_as(&format!("/v1/passes/{}", pass.id), &operator)
+            .await;
         assert_eq!(status, 200, "{body}");
         assert!(has_token(&body) && body.contains(DISPLAY), "{body}");
-        let (status, svg) = get(&gw, &format!("/v1/passes/{}/qr", pass.id), &operator).await;
+        let (status, svg) = gw
+            .get_as(&format!("/v1/passes/{}/qr", pass.id), &operator)
+            .await;
         assert_eq!(status, 200, "{svg}");
         assert!(svg.contains("<svg"), "{svg}");
     }
-    let (_, list) = get(&gw, "/v1/passes?event=fest", &operator).await;
+    let (_, list) = gw.get_as("/v1/passes?event=fest", &operator).await;
     assert!(list.contains(&fixed.token), "{list}");
     gw.kill9();
 }

@@ -243,6 +243,25 @@ impl Gateway {
         String::from_utf8(out.stdout).expect("utf-8")
     }
 
+    /// A new admin API token with `role`, named `name`, made with the CLI.
+    pub fn token_for(&self, role: &str, name: &str) -> String {
+        self.cli(&["token", "create", "--role", role, "--name", name])
+            .trim()
+            .to_owned()
+    }
+
+    /// GET `path` with `token`: the status and the body, whatever they are.
+    pub async fn get_as(&self, path: &str, token: &str) -> (u16, String) {
+        let resp = reqwest::Client::new()
+            .get(self.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("get");
+        let status = resp.status().as_u16();
+        (status, resp.text().await.expect("body"))
+    }
+
     fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.http)
     }
