@@ -1,0 +1,95 @@
+//! What callers ask of a pass and what they get back.
+
+use crate::pass::{AdminAction, Pass};
+use crate::scan::{ScanId, ScanRecord};
+use crate::{Decision, Reason};
+
+/// One scan of a pass, as the gateway hands it over after the token checked out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Scan {
+    /// The scanner's id for this attempt; a retry carries the same id.
+    pub scan_id: ScanId,
+    /// The gate the scanner stands at.
+    pub gate: String,
+    /// The event the scanner is configured for, if any.
+    pub event: Option<String>,
+    /// The scanning device (its certificate name).
+    pub device: String,
+    /// The scanner's own clock at the scan (Unix milliseconds).
+    pub scanner_time_ms: i64,
+    /// The token's own not-after (Unix milliseconds), for short-lived tokens.
+    pub token_not_after_ms: Option<i64>,
+}
+
+/// The answer to a scan.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScanOutcome {
+    /// Granted, or denied and why.
+    pub decision: Decision,
+    /// The pass's use count after this scan; `None` when the pass is unknown
+    /// or the scan was refused before reaching it (`busy`).
+    pub uses: Option<u32>,
+    /// The pass's use limit; `None` when unlimited, unknown or refused.
+    pub max_uses: Option<u32>,
+    /// What the scanner may show; only on a grant.
+    pub display: Option<String>,
+    /// True when this answers a retry from the stored first decision (nothing
+    /// was counted this time).
+    pub replayed: bool,
+}
+
+impl ScanOutcome {
+    /// A denial that never reached a pass (`unknown`, `busy`).
+    pub fn refused(reason: Reason) -> Self {
+        ScanOutcome {
+            decision: Decision::Denied(reason),
+            uses: None,
+            max_uses: None,
+            display: None,
+            replayed: false,
+        }
+    }
+
+    /// The answer for `pass` with `decision` taken and `uses` after it.
+    pub(crate) fn for_pass(pass: &Pass, decision: Decision, uses: u32, replayed: bool) -> Self {
+        ScanOutcome {
+            decision,
+            uses: Some(uses),
+            max_uses: pass.max_uses,
+            display: decision
+                .is_granted()
+                .then(|| pass.display.clone())
+                .flatten(),
+            replayed,
+        }
+    }
+
+    /// The answer to a retry, from the record stored first.
+    pub(crate) fn replay(pass: &Pass, record: &ScanRecord) -> Self {
+        Self::for_pass(pass, record.decision, record.uses_after, true)
+    }
+}
+
+/// An operator taking back one granted scan of a pass.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AnnulRequest {
+    /// The granted scan.
+    pub scan_id: ScanId,
+    /// Why, in the operator's words (at most
+    /// [`REASON_MAX_BYTES`](crate::pass::REASON_MAX_BYTES)).
+    pub reason: String,
+    /// Who (the admin token's name).
+    pub who: String,
+}
+
+/// An operator's change to a pass.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AdminChange {
+    /// Revoke, suspend or reactivate.
+    pub action: AdminAction,
+    /// Why, in the operator's words (at most
+    /// [`REASON_MAX_BYTES`](crate::pass::REASON_MAX_BYTES)).
+    pub reason: String,
+    /// Who (the admin token's name).
+    pub who: String,
+}
