@@ -182,6 +182,12 @@ impl PassMachine {
         AnnulTurn::new(self, request)
     }
 
+    /// Whether the store failed under the last turn: memory is not trusted
+    /// (the same as [`Stop::Failed`] from [`Self::stop`], without a time).
+    pub fn is_failed(&self) -> bool {
+        self.failed
+    }
+
     /// Whether the owner should stop after the turn just ended, at `now_ms`.
     pub fn stop(&self, now_ms: i64) -> Option<Stop> {
         if self.failed {

@@ -151,7 +151,7 @@ fn run_scan(
             ScanStep::Reload => turn.on_reload(Ok(store.pass.clone()), now),
             ScanStep::Persist(record) => {
                 let written = store.commit_scan(record, std::mem::replace(&mut fate, Fate::Lands));
-                turn.on_commit(written, now)
+                turn.on_commit(written)
             }
         };
     }

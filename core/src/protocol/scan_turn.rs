@@ -30,8 +30,9 @@ pub struct ScanTurn<'m> {
     scan: Scan,
     /// The pass was read again in this turn: at most once per turn.
     reloaded: bool,
-    /// The decision being persisted, applied when the store says done.
-    persisting: Option<Outcome>,
+    /// The decision being persisted and when it was taken (Unix ms),
+    /// applied when the store says done.
+    persisting: Option<(Outcome, i64)>,
 }
 
 impl<'m> ScanTurn<'m> {
@@ -67,8 +68,8 @@ impl<'m> ScanTurn<'m> {
     }
 
     /// The outcome of the [`ScanStep::Persist`] write, whenever it came.
-    pub fn on_commit<E: StoreFault>(&mut self, written: Result<(), E>, now_ms: i64) -> ScanStep<E> {
-        let Some(outcome) = self.persisting.take() else {
+    pub fn on_commit<E: StoreFault>(&mut self, written: Result<(), E>) -> ScanStep<E> {
+        let Some((outcome, decided_ms)) = self.persisting.take() else {
             // Not after a persist step: what was written is unknown to this
             // turn, so read the truth and decide again (a write of this scan
             // id that did land is then answered from its record).
@@ -76,7 +77,7 @@ impl<'m> ScanTurn<'m> {
             return ScanStep::Reload;
         };
         let error = match written {
-            Ok(()) => return ScanStep::Answer(Ok(self.apply(outcome, now_ms))),
+            Ok(()) => return ScanStep::Answer(Ok(self.apply(outcome, decided_ms))),
             Err(error) => error,
         };
         match error.kind() {
@@ -125,16 +126,18 @@ impl<'m> ScanTurn<'m> {
             event: machine.pass.event.clone(),
             annulled: None,
         };
-        self.persisting = Some(outcome);
+        self.persisting = Some((outcome, now_ms));
         ScanStep::Persist(record)
     }
 
-    /// The store made `outcome` durable: apply it and say what was decided.
-    fn apply(&mut self, outcome: Outcome, now_ms: i64) -> ScanOutcome {
+    /// The store made `outcome` (decided at `decided_ms`) durable: apply it
+    /// and say what was decided.
+    fn apply(&mut self, outcome: Outcome, decided_ms: i64) -> ScanOutcome {
         let machine = &mut *self.machine;
         if outcome.decision.is_granted() {
-            // The conditional write just confirmed the stored status and count.
-            machine.loaded_ms = now_ms;
+            // The conditional write confirmed the stored status and count,
+            // as of the decision at the latest.
+            machine.loaded_ms = machine.loaded_ms.max(decided_ms);
         }
         rules::apply(&mut machine.pass, outcome.change);
         debug_assert!(

@@ -88,7 +88,7 @@ fn answered(step: Step) -> Result<ScanOutcome, ScanFailure<Fault>> {
 fn scan_ok(machine: &mut PassMachine, id: &str, now: i64) -> ScanOutcome {
     let mut turn = machine.on_scan(scan(id));
     persisted(turn.start(now));
-    answered(turn.on_commit(Ok(()), now)).expect("decided")
+    answered(turn.on_commit(Ok(()))).expect("decided")
 }
 
 #[test]
@@ -102,7 +102,7 @@ fn a_grant_is_persisted_first_and_applied_only_when_durable() {
         (record.gate.as_str(), record.event.as_str()),
         ("north", "fest")
     );
-    let outcome = answered(turn.on_commit(Ok(()), 1_240)).expect("granted");
+    let outcome = answered(turn.on_commit(Ok(()))).expect("granted");
     assert_eq!(outcome.decision, Decision::Granted);
     assert_eq!((outcome.uses, outcome.max_uses), (Some(1), Some(2)));
     assert_eq!(outcome.display.as_deref(), Some("Ada"));
@@ -116,7 +116,7 @@ fn nothing_is_applied_before_the_store_answers() {
     let mut turn = m.on_scan(scan("s1"));
     persisted(turn.start(10));
     // The store refuses (its queue is full): no use was counted.
-    let busy = answered(turn.on_commit(Err(Fault::Busy), 10));
+    let busy = answered(turn.on_commit(Err(Fault::Busy)));
     assert_eq!(busy, Ok(ScanOutcome::refused(Reason::Busy)));
     assert_eq!(m.pass().uses, 0);
     assert_eq!(m.stop(10), None);
@@ -131,7 +131,7 @@ fn a_denial_is_stored_and_counts_nothing() {
     let record = persisted(turn.start(10));
     assert_eq!(record.decision, Decision::Denied(Reason::Suspended));
     assert_eq!(record.uses_after, 0);
-    let outcome = answered(turn.on_commit(Ok(()), 10)).expect("denied");
+    let outcome = answered(turn.on_commit(Ok(()))).expect("denied");
     assert_eq!(outcome.decision, Decision::Denied(Reason::Suspended));
     assert_eq!(outcome.display, None, "display only on a grant");
 }
@@ -143,7 +143,7 @@ fn a_stored_scan_id_is_answered_from_its_first_record() {
     let mut turn = m.on_scan(scan("a"));
     let mut first = persisted(turn.start(20));
     first.uses_after = 1; // what the store holds from the first time
-    let retry = answered(turn.on_commit(Err(Fault::Duplicate(Box::new(first.clone()))), 20));
+    let retry = answered(turn.on_commit(Err(Fault::Duplicate(Box::new(first.clone())))));
     let retry = retry.expect("replayed");
     assert!(retry.replayed && retry.decision == Decision::Granted);
     assert_eq!(retry.uses, Some(1));
@@ -153,7 +153,7 @@ fn a_stored_scan_id_is_answered_from_its_first_record() {
     elsewhere.pass_id = PassId([9; 16]);
     let mut turn = m.on_scan(scan("a"));
     persisted(turn.start(30));
-    let conflict = answered(turn.on_commit(Err(Fault::Duplicate(Box::new(elsewhere))), 30));
+    let conflict = answered(turn.on_commit(Err(Fault::Duplicate(Box::new(elsewhere)))));
     assert_eq!(conflict, Err(ScanFailure::ScanIdConflict));
     assert_eq!(
         m.stop(30),
@@ -167,13 +167,13 @@ fn a_conflict_reloads_and_decides_once_more() {
     let mut m = PassMachine::new(pass(Some(2)), 0, ALONE);
     let mut turn = m.on_scan(scan("c"));
     persisted(turn.start(10));
-    assert_eq!(turn.on_commit(Err(Fault::Conflict), 10), Step::Reload);
+    assert_eq!(turn.on_commit(Err(Fault::Conflict)), Step::Reload);
     // Another gateway used the last use meanwhile.
     let mut truth = pass(Some(2));
     truth.uses = 2;
     let record = persisted(turn.on_reload(Ok(truth), 11));
     assert_eq!(record.decision, Decision::Denied(Reason::UsedUp));
-    let outcome = answered(turn.on_commit(Ok(()), 11)).expect("decided");
+    let outcome = answered(turn.on_commit(Ok(()))).expect("decided");
     assert_eq!(
         (outcome.decision, outcome.uses),
         (Decision::Denied(Reason::UsedUp), Some(2))
@@ -186,9 +186,9 @@ fn a_second_conflict_in_one_turn_is_a_failure() {
     let mut m = PassMachine::new(pass(None), 0, ALONE);
     let mut turn = m.on_scan(scan("c"));
     persisted(turn.start(10));
-    assert_eq!(turn.on_commit(Err(Fault::Conflict), 10), Step::Reload);
+    assert_eq!(turn.on_commit(Err(Fault::Conflict)), Step::Reload);
     persisted(turn.on_reload(Ok(pass(None)), 10));
-    let failed = answered(turn.on_commit(Err(Fault::Conflict), 10));
+    let failed = answered(turn.on_commit(Err(Fault::Conflict)));
     assert_eq!(failed, Err(ScanFailure::Store(Fault::Conflict)));
     assert_eq!(m.stop(10), Some(Stop::Failed));
 }
@@ -198,7 +198,7 @@ fn after_a_failure_memory_is_not_trusted() {
     let mut m = PassMachine::new(pass(Some(5)), 0, ALONE);
     let mut turn = m.on_scan(scan("f"));
     persisted(turn.start(10));
-    let failed = answered(turn.on_commit(Err(Fault::Broken), 10));
+    let failed = answered(turn.on_commit(Err(Fault::Broken)));
     assert_eq!(failed, Err(ScanFailure::Store(Fault::Broken)));
     assert_eq!(m.stop(10), Some(Stop::Failed));
     assert_eq!(m.pass().uses, 0, "an unknown outcome is not applied");
@@ -210,14 +210,14 @@ fn after_a_failure_memory_is_not_trusted() {
     assert_eq!(turn.start::<Fault>(20), Step::Reload);
     let record = persisted(turn.on_reload(Ok(landed), 20));
     assert_eq!(record.uses_after, 2);
-    answered(turn.on_commit(Ok(()), 20)).expect("granted");
+    answered(turn.on_commit(Ok(()))).expect("granted");
     assert_eq!(m.stop(20), None, "read again: trusted again");
 
     // A reload that fails is a failure too.
     let mut m = PassMachine::new(pass(Some(5)), 0, ALONE);
     let mut turn = m.on_scan(scan("h"));
     persisted(turn.start(10));
-    assert_eq!(turn.on_commit(Err(Fault::Conflict), 10), Step::Reload);
+    assert_eq!(turn.on_commit(Err(Fault::Conflict)), Step::Reload);
     let gone = answered(turn.on_reload(Err(Fault::NotFound), 10));
     assert_eq!(gone, Err(ScanFailure::Store(Fault::NotFound)));
     assert_eq!(m.stop(10), Some(Stop::Failed));
@@ -231,7 +231,7 @@ fn a_late_commit_is_applied_whenever_it_lands() {
     let mut m = PassMachine::new(pass(Some(2)), 0, ALONE);
     let mut turn = m.on_scan(scan("l1"));
     persisted(turn.start(1_000));
-    answered(turn.on_commit(Ok(()), 61_000)).expect("granted, to no one");
+    answered(turn.on_commit(Ok(()))).expect("granted, to no one");
     assert_eq!(m.pass().uses, 1);
     let next = scan_ok(&mut m, "l2", 61_001);
     assert_eq!(next.uses, Some(2));
@@ -265,7 +265,7 @@ fn on_a_shared_store_an_old_denial_is_read_again_first() {
     assert_eq!(turn.start::<Fault>(11_000), Step::Reload);
     let record = persisted(turn.on_reload(Ok(pass(None)), 11_001));
     assert_eq!(record.decision, Decision::Granted, "reactivated elsewhere");
-    answered(turn.on_commit(Ok(()), 11_001)).expect("granted");
+    answered(turn.on_commit(Ok(()))).expect("granted");
 
     // A clock stepped back behind the read: the age is unknown, read again.
     let mut m = PassMachine::new(revoked.clone(), 10_000, SHARED);
@@ -290,6 +290,12 @@ fn a_grant_confirms_the_copy_on_a_shared_store() {
     // Used up, and the copy was confirmed by the grant at 5 000.
     let used = scan_ok(&mut m, "u", 5_999);
     assert_eq!(used.decision, Decision::Denied(Reason::UsedUp));
+    let mut turn = m.on_scan(scan("v"));
+    assert_eq!(
+        turn.start::<Fault>(6_000),
+        Step::Reload,
+        "older than 1 s now"
+    );
 }
 
 fn change(action: AdminAction, reason: &str) -> AdminChange {
