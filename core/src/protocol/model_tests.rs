@@ -1,15 +1,17 @@
-//! The machine against a model: random scans, retries, admin changes, store
-//! faults and (on a shared store) another gateway's writes, driven through a
-//! store that keeps the contract (conditional grants, scan ids refused
-//! twice). After every request the answers must agree with a plain model of
-//! the pass: never more grants than `max_uses`, a retried scan id never
-//! counted twice and answered with its first decision, and every scan
-//! decided from the pass as changed by every request ordered before it.
+//! The machine against a model: random scans, retries, admin changes,
+//! annulments, store faults and (on a shared store) another gateway's
+//! writes, driven through a store that keeps the contract (conditional
+//! grants and annulments, scan ids refused twice). After every request the
+//! answers must agree with a plain model of the pass: never more grants than
+//! `max_uses`, a retried scan id never counted twice and answered with its
+//! first decision, an annulment giving back exactly one use once, and every
+//! scan decided from the pass as changed by every request ordered before it.
 
 use super::tests::{ALONE, Fault, pass, scan};
 use super::*;
 use crate::pass::{AdminAction, Status, transition};
-use crate::scan::{AuditRecord, ScanId};
+use crate::rules::AnnulRefusal;
+use crate::scan::{Annulment, AuditRecord, ScanId};
 use crate::{Decision, Reason};
 use proptest::prelude::*;
 use std::collections::HashMap;
@@ -31,6 +33,8 @@ enum Op {
     /// A scan with id `s{n}` (a small range, so ids repeat: retries).
     Scan(u8, Fate),
     Admin(AdminAction, Fate),
+    /// An annulment of the scan with id `s{n}`.
+    Annul(u8, Fate),
     /// Another gateway uses one use (a shared store only).
     OtherUse,
     /// Another gateway sets the status (a shared store only).
@@ -61,6 +65,7 @@ fn op(shared: bool) -> BoxedStrategy<Op> {
     let own = prop_oneof![
         6 => (0u8..8, fate()).prop_map(|(n, f)| Op::Scan(n, f)),
         2 => (action(), fate()).prop_map(|(a, f)| Op::Admin(a, f)),
+        1 => (0u8..8, fate()).prop_map(|(n, f)| Op::Annul(n, f)),
     ];
     if !shared {
         return own.boxed();
@@ -107,6 +112,41 @@ impl Store {
             Err(Fault::Broken)
         } else {
             Ok(())
+        }
+    }
+
+    fn commit_annul(&mut self, write: AnnulWrite, fate: Fate) -> Result<ScanRecord, Fault> {
+        if let Some(fault) = Self::fault(fate) {
+            return Err(fault);
+        }
+        let Some(record) = self.scan_ids.get_mut(&write.scan_id) else {
+            return Err(Fault::NotAnnullable(None));
+        };
+        let refusal = if record.pass_id != write.audit.pass_id {
+            Some(AnnulRefusal::OtherPass)
+        } else if !record.decision.is_granted() {
+            Some(AnnulRefusal::NotGranted)
+        } else if record.annulled.is_some() {
+            Some(AnnulRefusal::AlreadyAnnulled)
+        } else {
+            None
+        };
+        if refusal.is_some() {
+            return Err(Fault::NotAnnullable(refusal));
+        }
+        if self.pass.uses != write.expected_uses || self.pass.uses == 0 {
+            return Err(Fault::Conflict);
+        }
+        self.pass.uses -= 1;
+        record.annulled = Some(Annulment {
+            at_ms: write.audit.at_ms,
+            who: write.audit.who,
+        });
+        let annulled = record.clone();
+        if fate == Fate::Unknown {
+            Err(Fault::Broken)
+        } else {
+            Ok(annulled)
         }
     }
 
@@ -180,6 +220,89 @@ fn run_admin(
     }
 }
 
+fn run_annul(
+    m: &mut PassMachine,
+    store: &mut Store,
+    n: u8,
+    mut fate: Fate,
+    now: i64,
+) -> Result<ScanRecord, AdminFailure<Fault>> {
+    let request = AnnulRequest {
+        scan_id: ScanId::new(format!("s{n}")).expect("id"),
+        reason: "model".into(),
+        who: "ops".into(),
+    };
+    let mut turn = m.on_annul(request);
+    let mut step = turn.start();
+    loop {
+        step = match step {
+            AnnulStep::Answer(answer) => return answer,
+            AnnulStep::Find(id) => turn.on_found(Ok(store.scan_ids.get(&id).cloned()), now),
+            AnnulStep::Reload => turn.on_reload(Ok(store.pass.clone()), now),
+            AnnulStep::Persist(write) => {
+                turn.on_commit(store.commit_annul(write, std::mem::replace(&mut fate, Fate::Lands)))
+            }
+        };
+    }
+}
+
+/// Checks an admin change's answer against the transition from `held`,
+/// the status this gateway held when the change arrived.
+fn check_admin(
+    answer: &Result<Pass, AdminFailure<Fault>>,
+    held: Status,
+    action: AdminAction,
+    store: &Store,
+    fate: Fate,
+) -> Result<(), TestCaseError> {
+    match (answer, transition(held, action)) {
+        (Ok(after), Ok(status)) => {
+            prop_assert_eq!((after.status, store.pass.status), (status, status));
+        }
+        (Err(AdminFailure::Transition(_)), Err(_)) => {}
+        (Err(AdminFailure::Busy), Ok(_)) => prop_assert_eq!(fate, Fate::Busy),
+        (Err(AdminFailure::Store(_)), Ok(_)) => {
+            prop_assert!(matches!(fate, Fate::Lost | Fate::Unknown));
+        }
+        (other, expected) => {
+            prop_assert!(
+                false,
+                "admin {action:?} on {held:?}: {other:?}, model {expected:?}"
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Checks an annulment's answer (`known`: its scan's record before).
+fn check_annul(
+    answer: &Result<ScanRecord, AdminFailure<Fault>>,
+    before: &Pass,
+    known: Option<&ScanRecord>,
+    store: &Store,
+    fate: Fate,
+) -> Result<(), TestCaseError> {
+    let expected = match known {
+        None => Err(AdminFailure::ScanNotFound),
+        Some(r) if !r.decision.is_granted() => Err(AdminFailure::Annul(AnnulRefusal::NotGranted)),
+        Some(r) if r.annulled.is_some() => Err(AdminFailure::Annul(AnnulRefusal::AlreadyAnnulled)),
+        Some(_) => Ok(()),
+    };
+    match (answer, expected) {
+        (Ok(record), Ok(())) => {
+            prop_assert!(record.annulled.is_some());
+            prop_assert_eq!(store.pass.uses + 1, before.uses, "one use given back");
+        }
+        (Err(AdminFailure::Busy), Ok(())) => prop_assert_eq!(fate, Fate::Busy),
+        (Err(AdminFailure::Store(_)), Ok(())) => {
+            prop_assert!(matches!(fate, Fate::Lost | Fate::Unknown));
+        }
+        (Err(got), Err(want)) => prop_assert_eq!(got, &want),
+        (got, want) => prop_assert!(false, "annul: {got:?}, model {want:?}"),
+    }
+    Ok(())
+}
+
 /// Checks one scan's answer against the model (`before`: the store's pass
 /// when the scan arrived, `known`: its scan id's record then).
 fn check_scan(
@@ -250,21 +373,13 @@ fn run(max: u32, shared: bool, ops: Vec<Op>) -> Result<(), TestCaseError> {
                     prop_assert_eq!(held, before.status, "alone, memory is the truth");
                 }
                 let answer = run_admin(&mut m, &mut store, action, fate, now);
-                match (&answer, transition(held, action)) {
-                    (Ok(after), Ok(status)) => {
-                        prop_assert_eq!((after.status, store.pass.status), (status, status))
-                    }
-                    (Err(AdminFailure::Transition(_)), Err(_)) => {}
-                    (Err(AdminFailure::Busy), Ok(_)) => prop_assert_eq!(fate, Fate::Busy),
-                    (Err(AdminFailure::Store(_)), Ok(_)) => {
-                        prop_assert!(matches!(fate, Fate::Lost | Fate::Unknown))
-                    }
-                    (other, expected) => prop_assert!(
-                        false,
-                        "admin {action:?} on {:?}: {other:?}, model {expected:?}",
-                        before.status
-                    ),
-                }
+                check_admin(&answer, held, action, &store, fate)?;
+            }
+            Op::Annul(n, fate) => {
+                let id = ScanId::new(format!("s{n}")).expect("id");
+                let known = store.scan_ids.get(&id).cloned();
+                let answer = run_annul(&mut m, &mut store, n, fate, now);
+                check_annul(&answer, &before, known.as_ref(), &store, fate)?;
             }
             Op::OtherUse => {
                 if store.pass.status == Status::Active && store.pass.remaining() != Some(0) {
@@ -282,13 +397,13 @@ fn run(max: u32, shared: bool, ops: Vec<Op>) -> Result<(), TestCaseError> {
         let granted = store
             .scan_ids
             .values()
-            .filter(|r| r.decision.is_granted())
+            .filter(|r| r.decision.is_granted() && r.annulled.is_none())
             .count();
         prop_assert!(store.pass.uses <= max, "never more than max_uses");
         prop_assert_eq!(
             u32::try_from(granted).unwrap_or(u32::MAX) + store.other_uses,
             store.pass.uses,
-            "each stored grant counted once"
+            "each stored grant counted once, until annulled"
         );
         prop_assert!(
             m.pass().uses <= store.pass.uses,
