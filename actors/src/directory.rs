@@ -15,7 +15,7 @@
 //! ([`sweep_idle`]) asks the actors whose queue has admitted nothing for
 //! `idle_stop` to stop, instead of every actor keeping a timer task.
 
-use crate::pass_actor::PassMsg;
+use crate::message::PassMsg;
 use crate::queue::Queue;
 use ractor::{ActorId, ActorRef};
 use scangate_core::PassId;

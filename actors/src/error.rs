@@ -3,8 +3,9 @@
 //! [`ScanOutcome`](crate::ScanOutcome).
 
 use scangate_core::pass::{PassError, TransitionError};
+use scangate_core::protocol::{AdminFailure, FaultKind, ScanFailure, StoreFault};
 use scangate_core::rules::AnnulRefusal;
-use scangate_storage::StoreError;
+use scangate_storage::{AnnulConflict, StoreError};
 use std::time::Duration;
 
 /// Why a scan (or a pass lookup) could not be decided.
@@ -58,4 +59,50 @@ pub enum AdminError {
     /// The store failed; nothing was applied in memory.
     #[error("the store failed: {0}")]
     Store(#[source] StoreError),
+}
+
+/// A store error as the pass protocol sees it ([`StoreFault`]); the wrapper
+/// the orphan rule asks for. Answers hand the error back unchanged.
+#[derive(Debug)]
+pub(crate) struct Fault(pub(crate) StoreError);
+
+impl StoreFault for Fault {
+    fn kind(&self) -> FaultKind<'_> {
+        match &self.0 {
+            StoreError::Busy => FaultKind::Busy,
+            StoreError::Conflict { .. } => FaultKind::Conflict,
+            StoreError::NotFound(_) => FaultKind::PassNotFound,
+            StoreError::DuplicateScanId { existing } => FaultKind::DuplicateScanId(existing),
+            StoreError::NotAnnullable { why, .. } => FaultKind::NotAnnullable(match why {
+                AnnulConflict::OtherPass => Some(AnnulRefusal::OtherPass),
+                AnnulConflict::NotGranted => Some(AnnulRefusal::NotGranted),
+                AnnulConflict::AlreadyAnnulled => Some(AnnulRefusal::AlreadyAnnulled),
+                _ => None,
+            }),
+            _ => FaultKind::Failed,
+        }
+    }
+}
+
+impl From<ScanFailure<Fault>> for ScanError {
+    fn from(failure: ScanFailure<Fault>) -> Self {
+        match failure {
+            ScanFailure::ScanIdConflict => ScanError::ScanIdConflict,
+            ScanFailure::Store(Fault(e)) => ScanError::Store(e),
+        }
+    }
+}
+
+impl From<AdminFailure<Fault>> for AdminError {
+    fn from(failure: AdminFailure<Fault>) -> Self {
+        match failure {
+            AdminFailure::NotFound => AdminError::NotFound,
+            AdminFailure::Transition(e) => AdminError::Transition(e),
+            AdminFailure::ScanNotFound => AdminError::ScanNotFound,
+            AdminFailure::Annul(e) => AdminError::Annul(e),
+            AdminFailure::Invalid(e) => AdminError::Invalid(e),
+            AdminFailure::Busy => AdminError::Busy,
+            AdminFailure::Store(Fault(e)) => AdminError::Store(e),
+        }
+    }
 }

@@ -1,10 +1,13 @@
 //! Per-pass actors and the registry that routes scans and admin changes to them.
 //!
 //! Every pass being scanned has one [ractor] actor. It takes that pass's
-//! scans and admin changes one at a time, in order: it answers a retried
-//! scan id from the stored first decision, decides with
-//! [`scangate_core::rules::decide`], makes the decision durable through the
-//! [`Store`](scangate_storage::Store) and only then applies it and answers.
+//! scans and admin changes one at a time, in order, and feeds them to the
+//! pass's [`PassMachine`](scangate_core::protocol::PassMachine), the pass
+//! protocol without I/O: it decides, asks for the decision to be made
+//! durable through the [`Store`](scangate_storage::Store), and only then
+//! applies it and answers (a retried scan id from the stored first
+//! decision). The actor performs those store calls under their deadlines
+//! and tells the machine the time, read from the registry's [`Clock`].
 //! The [`Registry`] finds or starts the actor (exactly one per pass, loaded
 //! from the store), bounds how many actors live and how many requests wait
 //! for each, and puts a deadline on every call.
@@ -20,12 +23,17 @@
 //! Modules:
 //! - [`registry`]: the public entry point, routing and admission control.
 //! - `directory`: the map of live actors; exactly one actor per pass.
-//! - `pass_actor`: the actor of one pass, its messages and its idle stop.
+//! - `pass_actor`: the actor of one pass: performs its machine's steps, and
+//!   its idle stop.
+//! - `message`: the messages a pass's actor takes.
 //! - `queue`: the per-actor in-flight counter that bounds the mailbox.
-//! - [`request`]: scans, admin changes and outcomes.
 //! - [`error`]: what a call can fail with.
 //! - [`config`]: limits and deadlines with their defaults.
-//! - [`clock`]: the wall clock decisions are taken with.
+//! - [`clock`]: the clock decisions are taken with ([`Clock`], [`SystemClock`]).
+//!
+//! Scans, admin changes and their outcomes ([`Scan`], [`ScanOutcome`],
+//! [`AdminChange`], [`AnnulRequest`]) are `scangate_core::protocol`'s,
+//! re-exported here.
 //!
 //! Metrics (through the `metrics` facade): `scangate_actors_started_total`,
 //! `scangate_actors_live`, and `scangate_busy_total{cause}` with `cause` one
@@ -41,18 +49,18 @@ pub mod clock;
 pub mod config;
 mod directory;
 pub mod error;
+mod message;
 mod pass_actor;
 mod queue;
 pub mod registry;
-pub mod request;
 
 #[cfg(test)]
 mod test_store;
 #[cfg(test)]
 mod tests;
 
-pub use clock::now_ms;
+pub use clock::{Clock, SystemClock, now_ms};
 pub use config::RegistryConfig;
 pub use error::{AdminError, ScanError};
 pub use registry::Registry;
-pub use request::{AdminChange, AnnulRequest, Scan, ScanOutcome};
+pub use scangate_core::protocol::{AdminChange, AnnulRequest, Scan, ScanOutcome};

@@ -1,14 +1,16 @@
 //! The registry: routes each request to its pass's actor, starting the actor
 //! from the store on first use, and refuses early (`busy`) when a bound is hit.
 
+use crate::clock::{Clock, SystemClock};
 use crate::config::RegistryConfig;
 use crate::directory::{Claim, Directory, Handle, Start, sweep_idle};
 use crate::error::{AdminError, ScanError};
-use crate::pass_actor::{self, PassMsg, Settings, deadline};
+use crate::message::PassMsg;
+use crate::pass_actor::{self, Settings, deadline};
 use crate::queue::{Refused, Ticket};
-use crate::request::{AdminChange, AnnulRequest, Scan, ScanOutcome};
 use ractor::RpcReplyPort;
 use ractor::rpc::CallResult;
+use scangate_core::protocol::{AdminChange, AnnulRequest, MachineConfig, Scan, ScanOutcome};
 use scangate_core::{Pass, PassId, Reason, ScanRecord};
 use scangate_storage::{Store, StoreError};
 use std::sync::Arc;
@@ -59,18 +61,31 @@ enum Asked<R> {
 }
 
 impl Registry {
-    /// A registry over `store`, with no actor yet.
+    /// A registry over `store`, with no actor yet, deciding with the
+    /// system's clock.
     pub fn new(store: Arc<dyn Store>, config: RegistryConfig) -> Self {
+        Self::with_clock(store, config, Arc::new(SystemClock))
+    }
+
+    /// A registry whose decisions take their time from `clock`.
+    pub fn with_clock(
+        store: Arc<dyn Store>,
+        config: RegistryConfig,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
         let directory = Directory::new(config.max_live_actors);
-        let recheck_after = store
+        let recheck_after_ms = store
             .shared()
-            .then(|| Duration::from_millis(config.shared_recheck_ms));
+            .then(|| i64::try_from(config.shared_recheck_ms).unwrap_or(i64::MAX));
         let settings = Settings {
             store,
             directory: Arc::clone(&directory),
+            clock,
             store_timeout: config.store_timeout(),
-            annul_window_ms: config.annul_window_ms,
-            recheck_after,
+            machine: MachineConfig {
+                recheck_after_ms,
+                annul_window_ms: config.annul_window_ms,
+            },
         };
         Registry {
             inner: Arc::new(Inner {

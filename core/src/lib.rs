@@ -11,6 +11,8 @@
 //! - [`pass`]: the pass model, its identifiers, field limits and admin transitions.
 //! - [`name`]: the character set and length of gate and event names.
 //! - [`rules`]: the decision function `(pass, scan, now) -> (decision, change)`.
+//! - [`protocol`]: the pass protocol as a state machine: a scan, an admin change
+//!   or an annulment, from its arrival to its durable answer (store calls as steps).
 //! - [`decision`]: decisions and the machine-readable denial reasons.
 //! - [`token`]: the signed, QR-alphanumeric token format and the keyring.
 //! - [`scan`]: scan ids and the records a scan or an admin change leaves behind.
@@ -24,6 +26,7 @@ pub mod decision;
 pub mod frame;
 pub mod name;
 pub mod pass;
+pub mod protocol;
 pub mod rules;
 pub mod scan;
 pub mod token;

@@ -503,9 +503,12 @@ async fn spawning_an_actor_does_not_touch_the_store() {
     let settings = pass_actor::Settings {
         store: store.clone(),
         directory: registry.directory().clone(),
+        clock: Arc::new(crate::SystemClock),
         store_timeout: config().store_timeout(),
-        annul_window_ms: config().annul_window_ms,
-        recheck_after: None,
+        machine: scangate_core::protocol::MachineConfig {
+            recheck_after_ms: None,
+            annul_window_ms: config().annul_window_ms,
+        },
     };
     let handle = pass_actor::spawn(p, settings).await.expect("spawn");
     assert_eq!(store.loads(), 0);

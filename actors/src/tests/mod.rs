@@ -1,6 +1,7 @@
 //! Tests of the registry and the pass actors against the in-memory store.
 
 mod annul;
+mod clock;
 mod lifecycle;
 mod scans;
 

@@ -1,6 +1,8 @@
 //! What callers ask of a pass and what they get back.
 
-use scangate_core::{AdminAction, Decision, Pass, Reason, ScanId, ScanRecord};
+use crate::pass::{AdminAction, Pass};
+use crate::scan::{ScanId, ScanRecord};
+use crate::{Decision, Reason};
 
 /// One scan of a pass, as the gateway hands it over after the token checked out.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -74,7 +76,7 @@ pub struct AnnulRequest {
     /// The granted scan.
     pub scan_id: ScanId,
     /// Why, in the operator's words (at most
-    /// [`REASON_MAX_BYTES`](scangate_core::pass::REASON_MAX_BYTES)).
+    /// [`REASON_MAX_BYTES`](crate::pass::REASON_MAX_BYTES)).
     pub reason: String,
     /// Who (the admin token's name).
     pub who: String,
@@ -86,7 +88,7 @@ pub struct AdminChange {
     /// Revoke, suspend or reactivate.
     pub action: AdminAction,
     /// Why, in the operator's words (at most
-    /// [`REASON_MAX_BYTES`](scangate_core::pass::REASON_MAX_BYTES)).
+    /// [`REASON_MAX_BYTES`](crate::pass::REASON_MAX_BYTES)).
     pub reason: String,
     /// Who (the admin token's name).
     pub who: String,

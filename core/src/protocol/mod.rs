@@ -1,0 +1,235 @@
+//! The pass protocol: how one pass's scans, admin changes and annulments
+//! become durable answers, as a state machine without I/O. (The messages on
+//! the wire are [`crate::wire`]; this is what happens to a scan once it
+//! reaches its pass.)
+//!
+//! One [`PassMachine`] per pass holds the pass as the store last
+//! acknowledged it. Each request is a *turn*: [`PassMachine::on_scan`],
+//! [`PassMachine::on_admin`] or [`PassMachine::on_annul`] start one, and the
+//! turn answers every input with its next step: read the pass again, find a
+//! scan, persist this record, or answer. The caller performs the step
+//! (store calls, deadlines, tasks: the pass actor in `scangate-actors`) and
+//! feeds the outcome back with the time (`now_ms`); the machine never reads
+//! a clock and never waits. A turn borrows the machine mutably, so turns
+//! cannot interleave: an admin change is applied before any scan ordered
+//! after it is decided.
+//!
+//! The rules of a scan turn ([`ScanTurn`]):
+//! 1. Decide with [`rules::decide`](crate::rules::decide) at `now_ms`.
+//! 2. A transient denial (`busy`, `rate_limited`) is answered, never stored.
+//! 3. A denial from the pass's state (revoked, suspended, used up) is checked
+//!    against the store first (one reload) when another gateway may have
+//!    changed the pass: [`MachineConfig::recheck_after_ms`] has passed since
+//!    it was read, or the clock went back.
+//! 4. Every other decision is persisted as a [`ScanRecord`] before it is
+//!    answered, and applied to memory only once the store says it is durable.
+//! 5. A scan id the store holds already is answered from the record stored
+//!    first (`replayed`), counting nothing; one recorded for another pass is
+//!    [`ScanFailure::ScanIdConflict`].
+//! 6. A full commit queue answers `busy`; nothing was stored.
+//! 7. A conflict (another writer moved the pass; nothing was written)
+//!    reloads the pass and decides once more, once per turn.
+//! 8. Any other store failure, or an unknown outcome, is answered as
+//!    [`ScanFailure::Store`]; memory is no longer trusted ([`Stop::Failed`]),
+//!    and a later turn on this machine reads the pass again first.
+//! 9. A turn ends only when its write's outcome is in. A caller that stops
+//!    waiting (a deadline) is answered by the I/O layer, "outcome unknown";
+//!    the machine still applies the outcome when it comes (a late commit),
+//!    so memory stays what the store holds.
+//!
+//! Modules: `request` (what callers ask and get), `scan_turn`, `admin_turn`
+//! (admin changes and annulments).
+
+mod admin_turn;
+mod request;
+mod scan_turn;
+
+#[cfg(test)]
+mod model_tests;
+#[cfg(test)]
+mod tests;
+
+pub use admin_turn::{AdminStep, AdminTurn, AnnulStep, AnnulTurn, AnnulWrite};
+pub use request::{AdminChange, AnnulRequest, Scan, ScanOutcome};
+pub use scan_turn::{ScanStep, ScanTurn};
+
+use crate::pass::{Pass, PassError, TransitionError};
+use crate::rules::AnnulRefusal;
+use crate::scan::ScanRecord;
+
+/// What the machine needs besides its pass.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MachineConfig {
+    /// On a store other gateways write too: how old (in milliseconds) the
+    /// pass in memory may be before a denial it causes is checked against
+    /// the store first. `None`: this gateway is the only writer, so memory
+    /// is the truth.
+    pub recheck_after_ms: Option<i64>,
+    /// How long after a grant an operator may annul it, in milliseconds.
+    pub annul_window_ms: i64,
+}
+
+/// Why the machine's owner should stop it after a turn.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stop {
+    /// The store failed or a write's outcome is unknown: memory is not
+    /// trusted. Restart from the store.
+    Failed,
+    /// The pass can no longer be granted without an operator's change
+    /// (revoked, used up, past its window): it needs no resident state.
+    Spent,
+}
+
+/// What the protocol must know about a store error to act on it. The
+/// store's own error type implements it (through a wrapper where the orphan
+/// rule asks for one); the machine hands the error back in its answers.
+pub trait StoreFault {
+    /// The kind of failure.
+    fn kind(&self) -> FaultKind<'_>;
+}
+
+/// The store errors the protocol tells apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FaultKind<'a> {
+    /// The commit queue is full; nothing was written.
+    Busy,
+    /// A conditional write did not apply: another writer moved the pass.
+    /// Nothing was written.
+    Conflict,
+    /// The store has no such pass.
+    PassNotFound,
+    /// The scan id is recorded already: the record stored first.
+    DuplicateScanId(&'a ScanRecord),
+    /// An annul did not apply (`None`: the scan is not kept). Nothing was
+    /// written.
+    NotAnnullable(Option<AnnulRefusal>),
+    /// Anything else: the store failed, or the outcome is unknown.
+    Failed,
+}
+
+/// Why a scan turn could not be answered with a decision.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ScanFailure<E> {
+    /// The scan id is already recorded for another pass.
+    ScanIdConflict,
+    /// The store failed (the machine now says [`Stop::Failed`]).
+    Store(E),
+}
+
+/// Why an admin change or annulment was not applied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AdminFailure<E> {
+    /// The store no longer has the pass.
+    NotFound,
+    /// The change does not apply to the pass's status.
+    Transition(TransitionError),
+    /// No scan with this id is kept.
+    ScanNotFound,
+    /// The scan cannot be annulled.
+    Annul(AnnulRefusal),
+    /// The request itself is invalid (a reason longer than its limit).
+    Invalid(PassError),
+    /// The store's commit queue is full; nothing was applied.
+    Busy,
+    /// The store failed.
+    Store(E),
+}
+
+/// The state of one pass between turns.
+#[derive(Debug, Clone)]
+pub struct PassMachine {
+    pass: Pass,
+    /// When `pass` was read from the store, or last confirmed by a grant
+    /// (Unix milliseconds, the caller's clock).
+    loaded_ms: i64,
+    config: MachineConfig,
+    /// Set when the store failed: memory is not trusted until read again.
+    failed: bool,
+}
+
+impl PassMachine {
+    /// A machine for `pass`, read from the store at `now_ms`.
+    pub fn new(pass: Pass, now_ms: i64, config: MachineConfig) -> Self {
+        debug_assert!(
+            within_limit(&pass),
+            "the store holds a pass beyond max_uses"
+        );
+        PassMachine {
+            pass,
+            loaded_ms: now_ms,
+            config,
+            failed: false,
+        }
+    }
+
+    /// The pass as the store last acknowledged it.
+    pub fn pass(&self) -> &Pass {
+        &self.pass
+    }
+
+    /// Starts a scan's turn; [`ScanTurn::start`] gives its first step.
+    pub fn on_scan(&mut self, scan: Scan) -> ScanTurn<'_> {
+        ScanTurn::new(self, scan)
+    }
+
+    /// Starts an admin change's turn; [`AdminTurn::start`] gives its first step.
+    pub fn on_admin(&mut self, change: AdminChange) -> AdminTurn<'_> {
+        AdminTurn::new(self, change)
+    }
+
+    /// Starts an annulment's turn; [`AnnulTurn::start`] gives its first step.
+    pub fn on_annul(&mut self, request: AnnulRequest) -> AnnulTurn<'_> {
+        AnnulTurn::new(self, request)
+    }
+
+    /// Whether the store failed under the last turn: memory is not trusted
+    /// (the same as [`Stop::Failed`] from [`Self::stop`], without a time).
+    pub fn is_failed(&self) -> bool {
+        self.failed
+    }
+
+    /// Whether the owner should stop after the turn just ended, at `now_ms`.
+    pub fn stop(&self, now_ms: i64) -> Option<Stop> {
+        if self.failed {
+            Some(Stop::Failed)
+        } else if self.pass.is_spent(now_ms) {
+            Some(Stop::Spent)
+        } else {
+            None
+        }
+    }
+
+    /// Takes a pass freshly read from the store at `now_ms`.
+    fn reloaded(&mut self, fresh: Pass, now_ms: i64) {
+        debug_assert!(
+            within_limit(&fresh),
+            "the store holds a pass beyond max_uses"
+        );
+        debug_assert_eq!(fresh.id, self.pass.id, "a reload reads the same pass");
+        self.pass = fresh;
+        self.loaded_ms = now_ms;
+        self.failed = false;
+    }
+
+    /// The store failed or its outcome is unknown.
+    fn fail(&mut self) {
+        self.failed = true;
+    }
+
+    /// Whether a denial for `reason` may come from a copy another gateway
+    /// has changed since: shared store, and the copy is `recheck_after_ms`
+    /// old or the clock went back past the read.
+    fn denial_may_be_stale(&self, reason: Option<crate::Reason>, now_ms: i64) -> bool {
+        use crate::Reason::{Revoked, Suspended, UsedUp};
+        let from_state = matches!(reason, Some(Revoked | Suspended | UsedUp));
+        from_state
+            && self.config.recheck_after_ms.is_some_and(|after| {
+                now_ms < self.loaded_ms || now_ms.saturating_sub(self.loaded_ms) >= after
+            })
+    }
+}
+
+/// The invariant: never more uses than `max_uses`.
+fn within_limit(pass: &Pass) -> bool {
+    pass.max_uses.is_none_or(|max| pass.uses <= max)
+}
