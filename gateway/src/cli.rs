@@ -6,7 +6,7 @@ use crate::datadir::DataDir;
 use crate::{pass_cmd, scan_cmd};
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
-use scangate_storage::scylla::{
+use scangate_storage_scylla::{
     Password, Replication, ScyllaConfig, SerialChoice, WriteConsistency,
 };
 use std::net::SocketAddr;

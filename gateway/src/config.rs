@@ -5,8 +5,8 @@
 use scangate_actors::RegistryConfig;
 use scangate_core::frame::{FRAME_MAX_BYTES, LENGTH_BYTES};
 use scangate_storage::cache::CacheConfig;
-use scangate_storage::embedded::EmbeddedConfig;
-use scangate_storage::scylla::ScyllaConfig;
+use scangate_storage_embedded::EmbeddedConfig;
+use scangate_storage_scylla::ScyllaConfig;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 

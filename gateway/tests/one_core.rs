@@ -10,7 +10,7 @@ mod common;
 
 use common::Gateway;
 use scangate::config::DRAIN_TIMEOUT_MS;
-use scangate_storage::embedded::{CLOSE_FLUSH_LIMIT, CLOSE_TIMEOUT};
+use scangate_storage_embedded::{CLOSE_FLUSH_LIMIT, CLOSE_TIMEOUT};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};

@@ -1,37 +1,36 @@
-//! Where passes, scans and admin changes are kept.
+//! The storage contract: what the rest of scangate sees of a store.
 //!
-//! The [`Store`] trait is what the rest of scangate sees. Backends: the
-//! embedded default ([`embedded`], group-committed, nothing to install) and
-//! ScyllaDB ([`scylla`], for several gateways on one cluster).
-//! [`cache::CachedStore`] puts a bounded moka cache of pass records (and a
-//! short-lived negative cache of unknown ids) in front of either.
+//! One job: the [`Store`] trait, its types ([`PassState`], [`query`]'s
+//! queries and pages), its errors ([`StoreError`]), the record encoding every
+//! backend shares ([`record`]), the moka hot cache that fits in front of any
+//! store ([`cache::CachedStore`]) and the conformance suite every backend
+//! must pass. The backends are crates of their own:
+//! `scangate-storage-embedded` (the default, on fjall, group-committed) and
+//! `scangate-storage-scylla` (several gateways on one ScyllaDB cluster).
 //!
-//! This crate must never acknowledge a write that is not durable, never
-//! decide a scan (that is `scangate-core`'s job), and never hold an unbounded
-//! queue: a full commit queue answers [`StoreError::Busy`].
+//! This crate must never depend on a backend or a database driver (the
+//! per-pass actors link only this crate), never acknowledge a write that is
+//! not durable (the trait's contract for every backend), never decide a scan
+//! (that is `scangate-core`'s job), and never hold an unbounded queue: a full
+//! commit queue answers [`StoreError::Busy`].
 //!
 //! Modules:
-//! - [`embedded`]: [`embedded::EmbeddedStore`], the default backend on fjall:
-//!   one writer thread group-commits many writes per `fdatasync`.
-//! - [`scylla`]: [`scylla::ScyllaStore`], the ScyllaDB backend: every grant a
-//!   lightweight transaction, so gateways sharing a cluster never over-grant.
 //! - [`cache`]: [`cache::CachedStore`], the moka hot cache in front of any store.
 //! - [`query`]: filtered, cursor-paginated queries of passes, scans and audit
 //!   records (each page bounded), and the annul request.
+//! - [`record`]: records as every backend stores them (MessagePack).
 //! - `conformance` (cargo feature `conformance`): the properties every backend
 //!   must pass, one async function each, run against every backend's tests.
 
 pub mod cache;
 #[cfg(any(test, feature = "conformance"))]
 pub mod conformance;
-pub mod embedded;
 pub mod query;
-mod record;
-pub mod scylla;
+pub mod record;
 
 pub use query::{
-    Annul, AnnulConflict, AuditQuery, Cursor, EXAMINE_MAX, PAGE_MAX, Page, PassQuery, ScanQuery,
-    ScanScope,
+    Annul, AnnulConflict, AuditQuery, Cursor, EXAMINE_MAX, LIST_MAX, PAGE_MAX, Page, PassQuery,
+    ScanQuery, ScanScope,
 };
 
 use async_trait::async_trait;

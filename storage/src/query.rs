@@ -14,6 +14,12 @@ use scangate_core::{AuditRecord, Kind, PassId, Reason, ScanId, ScanRecord, Statu
 /// records (~300 KB of JSON) is as much as a person or a script wants at once.
 pub const PAGE_MAX: usize = 1_000;
 
+/// Most records one [`Store::list_scans`](crate::Store::list_scans) or
+/// [`Store::list_audit`](crate::Store::list_audit) returns, whatever `limit`
+/// asks, in every backend: one call never reads a pass's whole history
+/// (a pass scanned all day), and the answer stays one bounded allocation.
+pub const LIST_MAX: usize = 10_000;
+
 /// Most stored entries one page may examine, matching or not: bounds the
 /// work (and the time a read holds a blocking thread) of one request to a
 /// few milliseconds, whatever the filter.

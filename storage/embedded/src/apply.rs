@@ -1,0 +1,663 @@
+//! One group commit: each command is checked against the store plus what the
+//! commands before it in the same batch changed, staged as one batch of
+//! writes, and answered only after that batch's redo record is durable.
+//!
+//! What the checks read: the batch's own changes first, then the writer's
+//! memory of batches logged but not yet folded into fjall ([`Pending`] for
+//! scan ids, [`StateCache`] for pass states), then fjall. Commands that read
+//! anything else (an admin change reads the pass record, a purge the time
+//! index) first wait until fjall has caught up with the log.
+
+use super::fold::{FOLD_LAG_BYTES, Fold, Lag, Progress, Unfolded};
+use super::layout::{self, LOG_KEY_LEN, StateBytes, Tables, backend, log_key};
+use super::record::{Ks, Staged};
+use super::redo::RedoLog;
+use scangate_core::{Annulment, AuditRecord, Pass, PassId, ScanId, ScanRecord, Status};
+use scangate_storage::PassState;
+use scangate_storage::StoreError;
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::sync::mpsc::SyncSender;
+use std::time::Instant;
+use tokio::sync::oneshot;
+
+/// Where a command's answer goes.
+pub type Reply<T> = oneshot::Sender<Result<T, StoreError>>;
+
+/// A write, sent to the writer thread.
+pub enum Command {
+    /// [`scangate_storage::Store::insert_passes`].
+    Insert { passes: Vec<Pass>, reply: Reply<()> },
+    /// [`scangate_storage::Store::commit_scan`].
+    Scan {
+        record: Box<ScanRecord>,
+        reply: Reply<()>,
+    },
+    /// [`scangate_storage::Store::commit_admin`].
+    Admin {
+        audit: Box<AuditRecord>,
+        reply: Reply<()>,
+    },
+    /// [`scangate_storage::Store::commit_annul`].
+    Annul {
+        annul: Box<scangate_storage::Annul>,
+        reply: Reply<ScanRecord>,
+    },
+    /// [`scangate_storage::Store::purge_scan_ids`]; no reply for the background sweep.
+    Purge {
+        before_ms: i64,
+        max: usize,
+        reply: Option<Reply<u64>>,
+    },
+    /// [`scangate_storage::Store::close`]: commit what came before, then stop.
+    Close { reply: Reply<()> },
+}
+
+/// A `scans` key.
+type LogKey = [u8; LOG_KEY_LEN];
+
+/// Most pass states the writer keeps in memory: ~48 bytes each, so ~12 MiB.
+/// Enough for every pass of a busy gate opening; beyond it the cache starts
+/// over (the next read of each pass goes to the database once).
+pub const STATE_CACHE_PASSES: usize = 1 << 18;
+
+/// The writer's own copy of pass states (`None`: no such pass), so a grant
+/// does not read the database to check the stored count. Exact, not a guess:
+/// the writer is the only code that writes pass states, and it updates this
+/// copy only after a batch is durable (a failed batch wrote nothing).
+#[derive(Default)]
+pub struct StateCache {
+    states: HashMap<PassId, Option<PassState>>,
+}
+
+impl StateCache {
+    fn get(&self, id: PassId) -> Option<Option<PassState>> {
+        self.states.get(&id).copied()
+    }
+
+    /// Whether taking `n` more states would start the cache over (which
+    /// needs fjall to hold every state first).
+    fn would_overflow(&self, n: usize) -> bool {
+        self.states.len() + n > STATE_CACHE_PASSES
+    }
+
+    /// Takes the states a durable batch read or wrote.
+    fn absorb(&mut self, states: HashMap<PassId, Option<PassState>>) {
+        if self.states.len() + states.len() > STATE_CACHE_PASSES {
+            self.states.clear();
+        }
+        if states.len() <= STATE_CACHE_PASSES {
+            self.states.extend(states);
+        }
+    }
+}
+
+/// A scan id's record as of some batch: `None` once forgotten.
+type ScanEntry = Option<(LogKey, ScanRecord)>;
+
+/// Scan ids written by batches that are logged but maybe not yet in fjall,
+/// so the duplicate check sees them.
+pub type Pending = Unfolded<ScanId, ScanEntry>;
+
+/// Everything the writer thread keeps between batches.
+pub struct WriterState {
+    pub tables: Tables,
+    pub cache: StateCache,
+    pub pending: Pending,
+    pub log: RedoLog,
+    pub progress: Arc<Progress>,
+    pub folds: SyncSender<Fold>,
+    /// What fjall may not hold yet, in bytes: bounded by [`FOLD_LAG_BYTES`].
+    pub lag: Lag,
+    /// The last batch logged.
+    pub logged: u64,
+}
+
+impl WriterState {
+    /// Waits until fjall holds every logged batch.
+    pub fn catch_up(&mut self) -> Result<(), StoreError> {
+        self.progress.wait_folded(self.logged)?;
+        self.pending.prune(self.logged);
+        Ok(())
+    }
+
+    /// Makes a batch's staged writes durable in the redo log, takes what it
+    /// read and wrote into the writer's memory, marks it acknowledged and
+    /// queues it for fjall.
+    fn log_and_fold(
+        &mut self,
+        mut writes: Staged,
+        states: HashMap<PassId, Option<PassState>>,
+        changed: Vec<PassId>,
+        scan_ids: HashMap<ScanId, ScanEntry>,
+    ) -> Result<(), String> {
+        self.progress.check().map_err(|e| e.to_string())?;
+        let batch = self.logged + 1;
+        let bytes = self
+            .log
+            .append(batch, &mut writes)
+            .inspect_err(|e| self.progress.log_failed(e))?;
+        self.logged = batch;
+        let started = Instant::now();
+        if self.cache.would_overflow(states.len()) {
+            // Starting over drops states fjall may not hold yet: let it catch
+            // up with the batches before this one first.
+            self.progress
+                .wait_folded(batch - 1)
+                .map_err(|e| e.to_string())?;
+        }
+        self.cache.absorb(states);
+        self.pending.logged(batch, scan_ids);
+        self.progress.acked(batch, changed);
+        self.lag.logged(batch, bytes, self.progress.folded());
+        // If the folder stopped (it failed), the batch is still durable in
+        // the log and replayed at the next start; the next batch reports it.
+        let _ = self.folds.send(Fold::Batch {
+            batch,
+            writes: writes.fjall,
+        });
+        // fjall never lags by more than `FOLD_LAG_BYTES`: past it the writer
+        // waits for the folder (and a full queue, `FOLD_QUEUE`, does too).
+        if let Some(until) = self.lag.must_fold(FOLD_LAG_BYTES) {
+            let _ = self.progress.wait_folded(until);
+        }
+        // Recorded for every batch, zero when fjall kept up: the rate of the
+        // sum is the share of the writer's time that fjall held it back.
+        metrics::histogram!("scangate_store_fold_wait_seconds")
+            .record(started.elapsed().as_secs_f64());
+        metrics::gauge!("scangate_store_fold_lag_bytes").set(self.lag.bytes() as f64);
+        Ok(())
+    }
+
+    /// Starts the next redo segment and queues the checkpoint of the full
+    /// one for the folder, behind the batches it holds: the writer goes on
+    /// at once instead of waiting for fjall's sync.
+    pub fn rotate(&mut self) -> Result<(), StoreError> {
+        let retired = self.log.rotate()?;
+        let _ = self.folds.send(Fold::Checkpoint(retired));
+        Ok(())
+    }
+}
+
+/// An outcome waiting for the batch to be durable.
+enum Answer {
+    Unit(Reply<()>, Result<(), StoreError>),
+    Record(Reply<ScanRecord>, Result<ScanRecord, StoreError>),
+    Count(Option<Reply<u64>>, Result<u64, StoreError>),
+}
+
+/// A batch that was logged (or failed to be), its commands not yet answered.
+pub struct Logged {
+    /// The next free sequence number, or the failure.
+    outcome: Result<u64, String>,
+    answers: Vec<Answer>,
+}
+
+impl Logged {
+    /// Whether the batch is durable.
+    pub fn is_durable(&self) -> bool {
+        self.outcome.is_ok()
+    }
+
+    /// Answers every command: with its own outcome if the batch is durable,
+    /// with the failure if not. Returns the next free sequence number, or
+    /// the failure.
+    pub fn answer(self) -> Result<u64, String> {
+        let Logged { outcome, answers } = self;
+        let logged = || {
+            outcome
+                .as_ref()
+                .map(|_| ())
+                .map_err(|e| StoreError::Backend(e.clone()))
+        };
+        for answer in answers {
+            match answer {
+                Answer::Unit(reply, r) => {
+                    let _ = reply.send(logged().and(r));
+                }
+                Answer::Record(reply, r) => {
+                    let _ = reply.send(logged().and(r));
+                }
+                Answer::Count(reply, r) => {
+                    let r = logged().and(r);
+                    if let Some(reply) = reply {
+                        let _ = reply.send(r);
+                    } else if let Err(e) = r {
+                        tracing::warn!(error = %e, "scan-id sweep failed");
+                    }
+                }
+            }
+        }
+        outcome
+    }
+}
+
+/// A batch being assembled. Its maps hold only what this batch touched, so
+/// they are bounded by the batch size (and one insert's pass limit).
+pub struct Batch<'t> {
+    w: &'t mut WriterState,
+    writes: Staged,
+    /// Pass states read or changed in this batch (`None`: no such pass).
+    states: HashMap<PassId, Option<PassState>>,
+    /// Passes whose state (and maybe record) this batch changed.
+    changed: Vec<PassId>,
+    /// Pass records changed in this batch.
+    records: HashMap<PassId, Pass>,
+    /// Scan ids recorded or changed (`Some`, with the record's `scans` key)
+    /// or forgotten (`None`) in this batch.
+    scan_ids: HashMap<ScanId, ScanEntry>,
+    seq: u64,
+    seq_changed: bool,
+    answers: Vec<Answer>,
+    /// Backend reads made while checking, for the reads counter.
+    pub reads: u64,
+}
+
+impl<'t> Batch<'t> {
+    /// An empty batch; `seq` is the next free sequence number.
+    pub fn new(w: &'t mut WriterState, seq: u64, capacity: usize) -> Batch<'t> {
+        w.pending.prune(w.progress.folded());
+        Batch {
+            writes: Staged::new(&w.tables, capacity * 5),
+            w,
+            states: HashMap::with_capacity(capacity),
+            changed: Vec::with_capacity(capacity),
+            records: HashMap::new(),
+            scan_ids: HashMap::with_capacity(capacity),
+            seq,
+            seq_changed: false,
+            answers: Vec::with_capacity(capacity),
+            reads: 0,
+        }
+    }
+
+    /// Number of commands in the batch.
+    pub fn len(&self) -> usize {
+        self.answers.len()
+    }
+
+    /// Checks and stages one command.
+    pub fn add(&mut self, command: Command) {
+        match command {
+            Command::Insert { passes, reply } => {
+                let r = self.insert(passes);
+                self.answers.push(Answer::Unit(reply, r));
+            }
+            Command::Scan { record, reply } => {
+                let r = self.scan(*record);
+                self.answers.push(Answer::Unit(reply, r));
+            }
+            Command::Admin { audit, reply } => {
+                let r = self.w.catch_up().and_then(|()| self.admin(*audit));
+                self.answers.push(Answer::Unit(reply, r));
+            }
+            Command::Annul { annul, reply } => {
+                let r = self.annul(*annul);
+                self.answers.push(Answer::Record(reply, r));
+            }
+            Command::Purge {
+                before_ms,
+                max,
+                reply,
+            } => {
+                let r = self.w.catch_up().and_then(|()| self.purge(before_ms, max));
+                self.answers.push(Answer::Count(reply, r));
+            }
+            Command::Close { reply } => {
+                // Answered with the batch, so `close` returns once everything
+                // queued before it is durable.
+                self.answers.push(Answer::Unit(reply, Ok(())));
+            }
+        }
+    }
+
+    /// Logs the batch with one `fdatasync` and hands it to the folder. Its
+    /// commands are answered only by [`Logged::answer`], so whatever the
+    /// writer records about the batch is in place before any sender sees
+    /// its outcome.
+    pub fn log(mut self) -> Logged {
+        if self.seq_changed {
+            self.writes
+                .insert(Ks::Meta, layout::seq_key(), self.seq.to_be_bytes());
+        }
+        let Batch {
+            w,
+            writes,
+            states,
+            changed,
+            scan_ids,
+            answers,
+            seq,
+            ..
+        } = self;
+        let outcome = if writes.is_empty() {
+            Ok(())
+        } else {
+            w.log_and_fold(writes, states, changed, scan_ids)
+        };
+        Logged {
+            outcome: outcome.map(|()| seq),
+            answers,
+        }
+    }
+
+    fn next_seq(&mut self) -> u64 {
+        let s = self.seq;
+        self.seq += 1;
+        self.seq_changed = true;
+        s
+    }
+
+    /// The pass's state as of this point in the batch.
+    fn state(&mut self, id: PassId) -> Result<Option<PassState>, StoreError> {
+        if let Some(s) = self.states.get(&id) {
+            return Ok(*s);
+        }
+        if let Some(s) = self.w.cache.get(id) {
+            self.states.insert(id, s);
+            return Ok(s);
+        }
+        self.reads += 1;
+        let s = match self.w.tables.pass_state.get(id.0).map_err(backend)? {
+            Some(bytes) => Some(PassState::decode(id, &bytes)?),
+            None => None,
+        };
+        self.states.insert(id, s);
+        Ok(s)
+    }
+
+    /// Stages a pass's new state.
+    fn put_state(&mut self, id: PassId, state: PassState) {
+        self.writes.insert(Ks::PassState, id.0, state.encode());
+        self.states.insert(id, Some(state));
+        self.changed.push(id);
+    }
+
+    /// The record stored under a scan id, with its `scans` key, as of this
+    /// point in the batch.
+    fn scan_by_id(&mut self, id: &ScanId) -> Result<Option<(LogKey, ScanRecord)>, StoreError> {
+        if let Some(r) = self.scan_ids.get(id) {
+            return Ok(r.clone());
+        }
+        if let Some((_, r)) = self.w.pending.get(id) {
+            return Ok(r.clone());
+        }
+        self.reads += 1;
+        find_scan_keyed(&self.w.tables, id)
+    }
+
+    fn insert(&mut self, passes: Vec<Pass>) -> Result<(), StoreError> {
+        let mut seen = HashSet::with_capacity(passes.len());
+        for pass in &passes {
+            if !seen.insert(pass.id) || self.state(pass.id)?.is_some() {
+                return Err(StoreError::PassExists(pass.id));
+            }
+        }
+        let mut encoded = Vec::with_capacity(passes.len());
+        for pass in &passes {
+            encoded.push(layout::encode_pass(pass)?);
+        }
+        for (pass, record) in passes.into_iter().zip(encoded) {
+            let state = PassState::of(&pass);
+            self.writes.insert(Ks::Passes, pass.id.0, record);
+            self.writes.insert(
+                Ks::PassesByEvent,
+                layout::pass_event_key(&pass.event, pass.id),
+                [],
+            );
+            self.put_state(pass.id, state);
+            self.records.insert(pass.id, pass);
+        }
+        Ok(())
+    }
+
+    fn scan(&mut self, record: ScanRecord) -> Result<(), StoreError> {
+        if let Some((_, existing)) = self.scan_by_id(&record.scan_id)? {
+            return Err(StoreError::DuplicateScanId {
+                existing: Box::new(existing),
+            });
+        }
+        let encoded = layout::encode(&record)?;
+        if record.decision.is_granted() {
+            let id = record.pass_id;
+            let state = self.state(id)?;
+            let conflict = |stored_uses| StoreError::Conflict {
+                pass: id,
+                stored_uses,
+            };
+            let Some(mut state) = state else {
+                return Err(conflict(0));
+            };
+            let applies = state.status == Status::Active
+                && record.uses_after >= 1
+                && state.uses == record.uses_after - 1
+                && state.max_uses.is_none_or(|max| record.uses_after <= max);
+            if !applies {
+                return Err(conflict(state.uses));
+            }
+            state.uses = record.uses_after;
+            debug_assert!(state.max_uses.is_none_or(|max| state.uses <= max));
+            self.put_state(id, state);
+        }
+        let seq = self.next_seq();
+        let key = log_key(record.pass_id, record.at_ms, seq);
+        self.writes.insert(Ks::Scans, key, encoded);
+        self.writes
+            .insert(Ks::ScanIds, record.scan_id.as_str().as_bytes(), key);
+        self.writes.insert(
+            Ks::ScanIdTimes,
+            layout::time_index_key(record.at_ms, &record.scan_id),
+            [],
+        );
+        if !record.event.is_empty() {
+            self.writes.insert(
+                Ks::EventScans,
+                layout::event_scan_key(&record.event, record.at_ms, seq),
+                key,
+            );
+        }
+        self.scan_ids
+            .insert(record.scan_id.clone(), Some((key, record)));
+        Ok(())
+    }
+
+    fn annul(&mut self, annul: scangate_storage::Annul) -> Result<ScanRecord, StoreError> {
+        let found = self.scan_by_id(&annul.scan_id)?;
+        let key = found.as_ref().map(|(key, _)| *key);
+        let state = self.state(annul.audit.pass_id)?;
+        let mut record = annul.check(found.map(|(_, r)| r), state.map(|s| s.uses))?;
+        // `check` passes only with both the scan and the pass's state.
+        let (Some(key), Some(mut state)) = (key, state) else {
+            return Err(StoreError::Backend(
+                "annul check passed without a scan or a pass state".into(),
+            ));
+        };
+        let scangate_storage::Annul { scan_id, audit, .. } = annul;
+        let id = record.pass_id;
+        state.uses -= 1;
+        record.annulled = Some(Annulment {
+            at_ms: audit.at_ms,
+            who: audit.who.clone(),
+        });
+        let encoded_scan = layout::encode(&record)?;
+        let encoded_audit = layout::encode(&audit)?;
+        let seq = self.next_seq();
+        let audit_key = log_key(id, audit.at_ms, seq);
+        self.writes.insert(Ks::Scans, key, encoded_scan);
+        self.put_state(id, state);
+        self.writes.insert(Ks::Audit, audit_key, encoded_audit);
+        self.writes.insert(
+            Ks::AuditTimes,
+            layout::audit_time_key(audit.at_ms, seq),
+            audit_key,
+        );
+        self.scan_ids.insert(scan_id, Some((key, record.clone())));
+        Ok(record)
+    }
+
+    fn admin(&mut self, audit: AuditRecord) -> Result<(), StoreError> {
+        let id = audit.pass_id;
+        let Some(mut state) = self.state(id)? else {
+            return Err(StoreError::NotFound(id));
+        };
+        let mut pass = match self.records.get(&id) {
+            Some(p) => p.clone(),
+            None => {
+                self.reads += 1;
+                let bytes = self
+                    .w
+                    .tables
+                    .passes
+                    .get(id.0)
+                    .map_err(backend)?
+                    .ok_or_else(|| {
+                        StoreError::Backend(format!(
+                            "corrupt store: pass {id} has a state but no record"
+                        ))
+                    })?;
+                layout::merge_pass(id, &bytes, state)?
+            }
+        };
+        pass.status = audit.status_after;
+        pass.status_reason = Some(audit.reason.clone());
+        state.status = audit.status_after;
+        let record = layout::encode_pass(&pass)?;
+        let encoded = layout::encode(&audit)?;
+        let seq = self.next_seq();
+        let audit_key = log_key(id, audit.at_ms, seq);
+        self.writes.insert(Ks::Passes, id.0, record);
+        self.put_state(id, state);
+        self.writes.insert(Ks::Audit, audit_key, encoded);
+        self.writes.insert(
+            Ks::AuditTimes,
+            layout::audit_time_key(audit.at_ms, seq),
+            audit_key,
+        );
+        self.records.insert(id, pass);
+        Ok(())
+    }
+
+    /// Forgets up to `max` scan ids of scans before `before_ms`, oldest first.
+    fn purge(&mut self, before_ms: i64, max: usize) -> Result<u64, StoreError> {
+        let end = layout::time_bytes(before_ms);
+        let mut forgotten = 0u64;
+        for guard in self
+            .w
+            .tables
+            .scan_id_times
+            .range(..end.as_slice())
+            .take(max)
+        {
+            let key = guard.key().map_err(backend)?;
+            let (at, scan_id) = layout::parse_time_index_key(&key)?;
+            if matches!(self.scan_ids.get(&scan_id), Some(None)) {
+                continue; // forgotten earlier in this batch
+            }
+            self.reads += 1;
+            self.writes.remove(Ks::ScanIdTimes, key);
+            let points_here = match self
+                .w
+                .tables
+                .scan_ids
+                .get(scan_id.as_str())
+                .map_err(backend)?
+            {
+                Some(scan_key) => layout::log_key_time(&scan_key)? == at,
+                None => false,
+            };
+            if points_here {
+                self.writes.remove(Ks::ScanIds, scan_id.as_str().as_bytes());
+                self.scan_ids.insert(scan_id, None);
+                forgotten += 1;
+            }
+        }
+        Ok(forgotten)
+    }
+}
+
+/// The record under a scan id, read straight from the store.
+pub fn find_scan(tables: &Tables, id: &ScanId) -> Result<Option<ScanRecord>, StoreError> {
+    Ok(find_scan_keyed(tables, id)?.map(|(_, r)| r))
+}
+
+/// The record under a scan id with its `scans` key.
+fn find_scan_keyed(
+    tables: &Tables,
+    id: &ScanId,
+) -> Result<Option<(LogKey, ScanRecord)>, StoreError> {
+    let Some(scan_key) = tables.scan_ids.get(id.as_str()).map_err(backend)? else {
+        return Ok(None);
+    };
+    let key: LogKey = scan_key.as_ref().try_into().map_err(|_| {
+        StoreError::Backend(format!("corrupt scan-id entry of {id}: wrong key length"))
+    })?;
+    let bytes = tables
+        .scans
+        .get(&scan_key)
+        .map_err(backend)?
+        .ok_or_else(|| {
+            StoreError::Backend(format!(
+                "corrupt store: scan id {id} points at a missing scan record"
+            ))
+        })?;
+    layout::decode_scan(&bytes).map(|r| Some((key, r)))
+}
+
+#[cfg(test)]
+impl WriterState {
+    /// A writer state over the store in `dir` whose batches are logged but
+    /// handed to the returned receiver instead of a folder: nothing reaches
+    /// fjall unless the test applies it.
+    pub fn unfolded(
+        dir: &std::path::Path,
+        tables: Tables,
+    ) -> (WriterState, std::sync::mpsc::Receiver<Fold>) {
+        let (log, _) = RedoLog::recover(dir, &tables).expect("redo log");
+        let (folds, rx) = std::sync::mpsc::sync_channel(super::fold::FOLD_QUEUE);
+        let w = WriterState {
+            tables,
+            cache: StateCache::default(),
+            pending: Pending::default(),
+            log,
+            progress: Progress::new(0),
+            folds,
+            lag: Lag::default(),
+            logged: 0,
+        };
+        (w, rx)
+    }
+}
+
+#[cfg(test)]
+mod state_cache_tests {
+    use super::*;
+
+    fn state(uses: u32) -> Option<PassState> {
+        Some(PassState {
+            uses,
+            status: Status::Active,
+            max_uses: None,
+        })
+    }
+
+    #[test]
+    fn keeps_what_a_durable_batch_saw_and_stays_bounded() {
+        let mut cache = StateCache::default();
+        let id = |n: u128| PassId(n.to_be_bytes());
+        let a = id(1);
+        cache.absorb(HashMap::from([(a, state(1)), (id(2), None)]));
+        assert_eq!(cache.get(a), Some(state(1)));
+        assert_eq!(cache.get(id(2)), Some(None));
+        assert_eq!(cache.get(id(3)), None);
+        // A later batch's state replaces the earlier one.
+        cache.absorb(HashMap::from([(a, state(2))]));
+        assert_eq!(cache.get(a), Some(state(2)));
+        // Filling it past the bound starts over instead of growing.
+        let many: HashMap<_, _> = (10..10 + STATE_CACHE_PASSES as u128)
+            .map(|i| (id(i), state(0)))
+            .collect();
+        cache.absorb(many);
+        assert_eq!(cache.states.len(), STATE_CACHE_PASSES);
+        assert_eq!(cache.get(a), None);
+    }
+}

@@ -1,0 +1,420 @@
+//! The on-disk layout: keyspaces, key encodings, value codecs and the format
+//! version checked at open.
+//!
+//! | keyspace | key | value |
+//! | --- | --- | --- |
+//! | `meta` | `format` / `seq` / `logged` | u32 BE format version / u64 BE next sequence number / u64 BE last redo record these tables hold |
+//! | `passes` | pass id (16 B) | msgpack [`Pass`] with `uses` = 0 (volatile, kept in `pass_state`) |
+//! | `pass_state` | pass id | [`PassState`], 10 B: the only thing a grant reads and writes |
+//! | `scans` | pass id ‖ at_ms ‖ seq (32 B) | msgpack [`ScanRecord`] |
+//! | `scan_ids` | scan id (UTF-8) | the `scans` key of its record (32 B) |
+//! | `scan_id_times` | at_ms ‖ scan id | empty: the purge index, oldest first |
+//! | `audit` | pass id ‖ at_ms ‖ seq (32 B) | msgpack [`AuditRecord`] |
+//! | `passes_by_event` | event len (1 B) ‖ event ‖ pass id | empty: list an event's passes |
+//! | `event_scans` | event len ‖ event ‖ at_ms ‖ seq | the `scans` key: list an event's scans by time |
+//! | `audit_times` | at_ms ‖ seq (16 B) | the `audit` key: the global audit log by time |
+//!
+//! `at_ms` is an i64 with its sign bit flipped, big-endian, so byte order is
+//! time order; `seq` is a store-wide u64 counter that keeps equal times apart.
+
+use super::config::{ISSUED_MEMTABLE_BYTES, SCAN_MEMTABLE_BYTES};
+use scangate_storage::{PassState, StoreError};
+
+use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode};
+use scangate_core::{AuditRecord, Pass, PassId, ScanId, ScanRecord, Status};
+/// Records are encoded as every backend does (compact msgpack; the format
+/// version guards their shape).
+pub use scangate_storage::record::{decode, encode, merge_pass};
+use std::time::{Duration, Instant};
+
+/// The on-disk format this build reads and writes. Bump it on any change to
+/// the table above, to the encoded types or to the redo log; `open` refuses
+/// other versions, except that it upgrades `FORMAT_UPGRADABLE` (2) in place.
+/// 3: writes go through the redo log (`redo/`), which a format-2 build would
+/// ignore, losing acknowledged grants; the tables are as in 2.
+pub const FORMAT_VERSION: u32 = 3;
+
+/// The older format `open` upgrades by rewriting the version: same tables,
+/// no redo log yet.
+pub const FORMAT_UPGRADABLE: u32 = 2;
+
+const META_FORMAT: &[u8] = b"format";
+const META_SEQ: &[u8] = b"seq";
+const META_LOGGED: &[u8] = b"logged";
+
+/// How often [`Tables::flush_memtables`] looks whether fjall's flushes are done.
+const FLUSH_POLL: Duration = Duration::from_millis(5);
+
+/// Length of a `scans` / `audit` key.
+pub const LOG_KEY_LEN: usize = 32;
+
+/// Handles to every keyspace of one database. Cheap to clone.
+#[derive(Clone)]
+pub struct Tables {
+    pub db: Database,
+    pub meta: Keyspace,
+    pub passes: Keyspace,
+    pub pass_state: Keyspace,
+    pub scans: Keyspace,
+    pub scan_ids: Keyspace,
+    pub scan_id_times: Keyspace,
+    pub audit: Keyspace,
+    pub passes_by_event: Keyspace,
+    pub event_scans: Keyspace,
+    pub audit_times: Keyspace,
+}
+
+impl Tables {
+    /// Opens (or creates) the keyspaces and checks the format version. A new
+    /// database gets the current version written durably.
+    pub fn open(db: Database) -> Result<Tables, StoreError> {
+        // `memtable_bytes` is the keyspace's largest memtable when it is
+        // created (`None`: fjall's 64 MiB); fjall keeps the size a keyspace
+        // was created with, so stores created by earlier builds keep theirs.
+        let ks = |name: &str, memtable_bytes: Option<u64>| {
+            db.keyspace(name, || {
+                let options = KeyspaceCreateOptions::default();
+                match memtable_bytes {
+                    Some(bytes) => options.max_memtable_size(bytes),
+                    None => options,
+                }
+            })
+            .map_err(backend)
+        };
+        // Written by every grant: `SCAN_MEMTABLE_BYTES`, what a crash replays.
+        let scanned = Some(SCAN_MEMTABLE_BYTES);
+        // Written when passes are issued, then only read: `ISSUED_MEMTABLE_BYTES`.
+        let issued = Some(ISSUED_MEMTABLE_BYTES);
+        let tables = Tables {
+            meta: ks("meta", None)?,
+            passes: ks("passes", issued)?,
+            pass_state: ks("pass_state", scanned)?,
+            scans: ks("scans", scanned)?,
+            scan_ids: ks("scan_ids", scanned)?,
+            scan_id_times: ks("scan_id_times", scanned)?,
+            audit: ks("audit", None)?,
+            passes_by_event: ks("passes_by_event", issued)?,
+            event_scans: ks("event_scans", scanned)?,
+            audit_times: ks("audit_times", None)?,
+            db,
+        };
+        match tables.meta.get(META_FORMAT).map_err(backend)? {
+            Some(v) => {
+                let found = u32::from_be_bytes(fixed(&v, "format version")?);
+                if found == FORMAT_UPGRADABLE {
+                    tables.write_format()?;
+                    tracing::info!(from = found, to = FORMAT_VERSION, "store format upgraded");
+                } else if found != FORMAT_VERSION {
+                    return Err(StoreError::Backend(format!(
+                        "the data directory holds store format {found}, this build reads format {FORMAT_VERSION}"
+                    )));
+                }
+            }
+            None => {
+                if !tables.passes.is_empty().map_err(backend)? {
+                    return Err(StoreError::Backend(
+                        "the data directory holds passes but no store format version".into(),
+                    ));
+                }
+                tables.write_format()?;
+            }
+        }
+        Ok(tables)
+    }
+
+    /// Records [`FORMAT_VERSION`] durably.
+    fn write_format(&self) -> Result<(), StoreError> {
+        self.meta
+            .insert(META_FORMAT, FORMAT_VERSION.to_be_bytes())
+            .map_err(backend)?;
+        self.db.persist(PersistMode::SyncAll).map_err(backend)
+    }
+
+    /// Every keyspace, `meta` first.
+    fn all(&self) -> [&Keyspace; 10] {
+        [
+            &self.meta,
+            &self.passes,
+            &self.pass_state,
+            &self.scans,
+            &self.scan_ids,
+            &self.scan_id_times,
+            &self.audit,
+            &self.passes_by_event,
+            &self.event_scans,
+            &self.audit_times,
+        ]
+    }
+
+    /// Has fjall write every memtable out to table files and waits until its
+    /// flush threads are done, at most `limit`; returns whether they were.
+    /// For a clean close, once nothing writes any more: fjall drops the
+    /// flushes still queued when the database closes, and the next open
+    /// replays their journal instead. fjall tells no one when a flush ends,
+    /// so this polls its count of sealed memtables. The two calls are fjall's
+    /// hidden API (pinned by `Cargo.lock`; the store's tests exercise them).
+    pub fn flush_memtables(&self, limit: Duration) -> Result<bool, StoreError> {
+        let deadline = Instant::now() + limit;
+        for keyspace in self.all() {
+            keyspace.rotate_memtable().map_err(backend)?;
+        }
+        while self.all().iter().any(|k| k.sealed_memtable_count() > 0) {
+            if Instant::now() >= deadline {
+                return Ok(false);
+            }
+            std::thread::sleep(FLUSH_POLL);
+        }
+        Ok(true)
+    }
+
+    /// The sequence number of the last redo record these tables hold (0:
+    /// none yet, or a store written before records were numbered across
+    /// restarts).
+    pub fn load_logged(&self) -> Result<u64, StoreError> {
+        match self.meta.get(META_LOGGED).map_err(backend)? {
+            Some(v) => Ok(u64::from_be_bytes(fixed(&v, "redo record number")?)),
+            None => Ok(0),
+        }
+    }
+
+    /// The next free sequence number, as last committed.
+    pub fn load_seq(&self) -> Result<u64, StoreError> {
+        match self.meta.get(META_SEQ).map_err(backend)? {
+            Some(v) => Ok(u64::from_be_bytes(fixed(&v, "sequence number")?)),
+            None => Ok(0),
+        }
+    }
+}
+
+/// The `meta` key under which the sequence number of the last redo record
+/// the tables hold is kept (written with every folded batch).
+pub fn logged_key() -> &'static [u8] {
+    META_LOGGED
+}
+
+/// The value of [`logged_key`].
+pub fn encode_logged(batch: u64) -> [u8; 8] {
+    batch.to_be_bytes()
+}
+
+/// The `meta` key under which the next sequence number is kept.
+pub fn seq_key() -> &'static [u8] {
+    META_SEQ
+}
+
+/// The embedded encoding of a [`PassState`]: 10 bytes, the only thing a
+/// grant reads and writes.
+pub trait StateBytes: Sized {
+    /// `uses` BE ‖ status ‖ has-limit ‖ limit BE.
+    fn encode(&self) -> [u8; 10];
+    /// Decodes a stored state; anything malformed is corruption.
+    fn decode(id: PassId, bytes: &[u8]) -> Result<Self, StoreError>;
+}
+
+impl StateBytes for PassState {
+    fn encode(&self) -> [u8; 10] {
+        let mut out = [0u8; 10];
+        out[..4].copy_from_slice(&self.uses.to_be_bytes());
+        out[4] = match self.status {
+            Status::Active => 0,
+            Status::Suspended => 1,
+            Status::Revoked => 2,
+        };
+        if let Some(max) = self.max_uses {
+            out[5] = 1;
+            out[6..].copy_from_slice(&max.to_be_bytes());
+        }
+        out
+    }
+
+    fn decode(id: PassId, bytes: &[u8]) -> Result<PassState, StoreError> {
+        let corrupt =
+            |what: &str| StoreError::Backend(format!("corrupt state of pass {id}: {what}"));
+        let b: [u8; 10] = bytes.try_into().map_err(|_| corrupt("wrong length"))?;
+        let status = match b[4] {
+            0 => Status::Active,
+            1 => Status::Suspended,
+            2 => Status::Revoked,
+            _ => return Err(corrupt("unknown status")),
+        };
+        let max_uses = match b[5] {
+            0 => None,
+            1 => Some(u32::from_be_bytes([b[6], b[7], b[8], b[9]])),
+            _ => return Err(corrupt("bad use-limit flag")),
+        };
+        Ok(PassState {
+            uses: u32::from_be_bytes([b[0], b[1], b[2], b[3]]),
+            status,
+            max_uses,
+        })
+    }
+}
+
+/// An i64 time as 8 bytes whose byte order is numeric order.
+pub fn time_bytes(at_ms: i64) -> [u8; 8] {
+    ((at_ms as u64) ^ (1 << 63)).to_be_bytes()
+}
+
+/// The inverse of [`time_bytes`].
+pub fn time_from_bytes(b: [u8; 8]) -> i64 {
+    (u64::from_be_bytes(b) ^ (1 << 63)) as i64
+}
+
+/// A `scans` / `audit` key: pass id ‖ at_ms ‖ seq.
+pub fn log_key(pass: PassId, at_ms: i64, seq: u64) -> [u8; LOG_KEY_LEN] {
+    let mut k = [0u8; LOG_KEY_LEN];
+    k[..16].copy_from_slice(&pass.0);
+    k[16..24].copy_from_slice(&time_bytes(at_ms));
+    k[24..].copy_from_slice(&seq.to_be_bytes());
+    k
+}
+
+/// The time part of a `scans` key, checked for length.
+pub fn log_key_time(key: &[u8]) -> Result<i64, StoreError> {
+    if key.len() != LOG_KEY_LEN {
+        return Err(StoreError::Backend(format!(
+            "corrupt scan-id entry: a {}-byte scan key",
+            key.len()
+        )));
+    }
+    Ok(time_from_bytes(fixed(&key[16..24], "scan time")?))
+}
+
+/// The prefix of an event's index entries: length byte ‖ event. Event names
+/// are validated to at most 64 bytes; a longer one is cut at 255 (it cannot
+/// be stored, so nothing is lost).
+pub fn event_prefix(event: &str) -> Vec<u8> {
+    let bytes = &event.as_bytes()[..event.len().min(usize::from(u8::MAX))];
+    let mut k = Vec::with_capacity(1 + bytes.len() + 16);
+    k.push(u8::try_from(bytes.len()).unwrap_or(u8::MAX));
+    k.extend_from_slice(bytes);
+    k
+}
+
+/// A `passes_by_event` key: event prefix ‖ pass id.
+pub fn pass_event_key(event: &str, id: PassId) -> Vec<u8> {
+    let mut k = event_prefix(event);
+    k.extend_from_slice(&id.0);
+    k
+}
+
+/// An `event_scans` key: event prefix ‖ at_ms ‖ seq.
+pub fn event_scan_key(event: &str, at_ms: i64, seq: u64) -> Vec<u8> {
+    let mut k = event_prefix(event);
+    k.extend_from_slice(&time_bytes(at_ms));
+    k.extend_from_slice(&seq.to_be_bytes());
+    k
+}
+
+/// An `audit_times` key: at_ms ‖ seq.
+pub fn audit_time_key(at_ms: i64, seq: u64) -> [u8; 16] {
+    let mut k = [0u8; 16];
+    k[..8].copy_from_slice(&time_bytes(at_ms));
+    k[8..].copy_from_slice(&seq.to_be_bytes());
+    k
+}
+
+/// A `scan_id_times` key: at_ms ‖ scan id.
+pub fn time_index_key(at_ms: i64, scan_id: &ScanId) -> Vec<u8> {
+    let mut k = Vec::with_capacity(8 + scan_id.as_str().len());
+    k.extend_from_slice(&time_bytes(at_ms));
+    k.extend_from_slice(scan_id.as_str().as_bytes());
+    k
+}
+
+/// Splits a `scan_id_times` key back into its time and scan id.
+pub fn parse_time_index_key(key: &[u8]) -> Result<(i64, ScanId), StoreError> {
+    let corrupt = || StoreError::Backend("corrupt scan-id time index entry".into());
+    if key.len() <= 8 {
+        return Err(corrupt());
+    }
+    let at = time_from_bytes(fixed(&key[..8], "scan time")?);
+    let text = std::str::from_utf8(&key[8..]).map_err(|_| corrupt())?;
+    let id = ScanId::new(text).map_err(|_| corrupt())?;
+    Ok((at, id))
+}
+
+/// A stored pass record: the pass with its volatile use count zeroed.
+pub fn encode_pass(pass: &Pass) -> Result<Vec<u8>, StoreError> {
+    let mut stored = pass.clone();
+    stored.uses = 0;
+    encode(&stored)
+}
+
+/// Decodes a scan record.
+pub fn decode_scan(bytes: &[u8]) -> Result<ScanRecord, StoreError> {
+    decode(bytes, "scan record")
+}
+
+/// Decodes an audit record.
+pub fn decode_audit(bytes: &[u8]) -> Result<AuditRecord, StoreError> {
+    decode(bytes, "audit record")
+}
+
+/// Exactly `N` bytes, or corruption.
+fn fixed<const N: usize>(bytes: &[u8], what: &str) -> Result<[u8; N], StoreError> {
+    bytes.try_into().map_err(|_| {
+        StoreError::Backend(format!(
+            "corrupt {what}: {} bytes, expected {N}",
+            bytes.len()
+        ))
+    })
+}
+
+/// A fjall failure as a store error.
+pub fn backend(e: fjall::Error) -> StoreError {
+    StoreError::Backend(format!("fjall: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn time_bytes_keep_order_and_round_trip() {
+        let times = [i64::MIN, -5, -1, 0, 1, 1_700_000_000_000, i64::MAX];
+        for w in times.windows(2) {
+            assert!(time_bytes(w[0]) < time_bytes(w[1]));
+        }
+        for t in times {
+            assert_eq!(time_from_bytes(time_bytes(t)), t);
+        }
+    }
+
+    #[test]
+    fn pass_state_round_trips_and_rejects_garbage() {
+        let id = PassId([7; 16]);
+        for s in [
+            PassState {
+                uses: 3,
+                status: Status::Active,
+                max_uses: Some(5),
+            },
+            PassState {
+                uses: u32::MAX,
+                status: Status::Revoked,
+                max_uses: None,
+            },
+        ] {
+            assert_eq!(PassState::decode(id, &s.encode()).ok(), Some(s));
+        }
+        assert!(PassState::decode(id, &[0; 9]).is_err());
+        let mut bad = PassState {
+            uses: 0,
+            status: Status::Active,
+            max_uses: None,
+        }
+        .encode();
+        bad[4] = 9;
+        assert!(PassState::decode(id, &bad).is_err());
+    }
+
+    #[test]
+    fn time_index_keys_round_trip() {
+        let id = ScanId::new("scan-1").expect("valid");
+        let k = time_index_key(-42, &id);
+        let (at, back) = parse_time_index_key(&k).expect("parses");
+        assert_eq!((at, back), (-42, id));
+        assert!(parse_time_index_key(&k[..8]).is_err());
+    }
+}

@@ -1,0 +1,420 @@
+//! The embedded default backend: [`EmbeddedStore`], on fjall.
+//!
+//! One job: keep one gateway's passes, scans and admin changes in a local
+//! data directory, behind the [`scangate_storage::Store`] trait. It must
+//! never acknowledge a write before its redo-log record is synced, never
+//! change the on-disk format without bumping [`FORMAT_VERSION`], never hold
+//! an unbounded queue (a full one answers `Busy`), and never reach past the
+//! trait crate (no other backend, no actor, no gateway code).
+//!
+//! Writes go to one writer thread over a bounded queue (full: `Busy`); the
+//! writer checks up to [`MAX_BATCH`] of them, appends their writes to a redo
+//! log as one record per `fdatasync` and answers each caller only after its
+//! batch is durable there. A fold thread then applies the batch to fjall
+//! (no sync), so fjall's CPU-heavy memtable work overlaps the next batch's
+//! checks and sync. fjall is synced and the log trimmed at checkpoints, by
+//! the fold thread when a segment is full and at a clean close, which then
+//! has fjall write its memtables out to tables; opening replays what a
+//! crash left (see the private `redo` and `fold` modules).
+//!
+//! Reads go straight to fjall from the caller, after waiting until fjall
+//! holds what the read needs of the batches acknowledged before it: loading
+//! a pass waits only for unfolded batches that changed that pass (usually
+//! none), the operator plane's reads for every acknowledged batch (at most
+//! the fold queue). A read after an acknowledged write sees it.
+//!
+//! Layout on disk: see the private `layout` module (its table is the format, versioned
+//! by `FORMAT_VERSION` and checked at open). Scan ids are forgotten after
+//! [`EmbeddedConfig::scan_id_retention_ms`] by a sweep in the writer thread,
+//! every [`EmbeddedConfig::sweep_interval_ms`], a bounded chunk at a time.
+
+mod apply;
+mod config;
+mod fold;
+mod layout;
+mod read;
+mod record;
+mod redo;
+mod replay;
+mod writer;
+
+#[cfg(test)]
+mod tests;
+
+pub use config::{
+    BACKGROUND_NICE, BACKGROUND_THREADS_MAX, BACKGROUND_THREADS_MIN, BLOCK_CACHE_BYTES,
+    CLOSE_FLUSH_LIMIT, CLOSE_TIMEOUT, EmbeddedConfig, INSERT_MAX_PASSES, ISSUED_MEMTABLE_BYTES,
+    JOURNAL_MAX_BYTES, MAX_BATCH, MAX_WAIT, PURGE_MAX_PER_CALL, QUEUE_CAPACITY, SCAN_ID_RETENTION,
+    SCAN_MEMTABLE_BYTES, SWEEP_INTERVAL,
+};
+pub use layout::FORMAT_VERSION;
+
+use apply::{Command, Reply};
+use async_trait::async_trait;
+use fjall::{Database, Readable};
+use fold::Progress;
+use layout::{StateBytes, Tables, backend};
+use redo::RedoLog;
+use scangate_core::{AuditRecord, Pass, PassId, ScanId, ScanRecord};
+use scangate_storage::{Annul, AuditQuery, Page, PassQuery, ScanQuery, Store, StoreError};
+use scangate_storage::{LIST_MAX, PassState};
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{SyncSender, TrySendError, sync_channel};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::thread::JoinHandle;
+use std::time::Duration;
+use tokio::sync::oneshot;
+
+/// The embedded, group-committed store. Share it as `Arc<dyn Store>`.
+///
+/// Dropping it without [`Store::close`] loses nothing acknowledged (every
+/// acknowledged write was already synced); the drop waits for the writer to
+/// commit what is queued and stop, so the directory can be reopened at once.
+pub struct EmbeddedStore {
+    tables: Tables,
+    /// How far fjall has caught up with the acknowledged writes.
+    progress: Arc<Progress>,
+    /// `None` only while dropping.
+    sender: Option<SyncSender<Command>>,
+    closed: AtomicBool,
+    writer: Mutex<Option<JoinHandle<()>>>,
+    close_timeout: Duration,
+    insert_max_passes: usize,
+    purge_max: usize,
+}
+
+impl EmbeddedStore {
+    /// Opens (or creates) the store in `dir` and starts its writer thread.
+    /// Reopening replays fjall's journal, which takes up to a few seconds for
+    /// hundreds of megabytes: call it from a blocking context.
+    pub fn open(dir: &Path, config: EmbeddedConfig) -> Result<EmbeddedStore, StoreError> {
+        Self::open_gated(dir, config, None)
+    }
+
+    /// [`EmbeddedStore::open`], with a writer that waits for `start_gate` (a
+    /// message or its sender dropped) before taking its first command: lets
+    /// tests fill the queue deterministically.
+    fn open_gated(
+        dir: &Path,
+        config: EmbeddedConfig,
+        start_gate: Option<std::sync::mpsc::Receiver<()>>,
+    ) -> Result<EmbeddedStore, StoreError> {
+        config.validate().map_err(StoreError::Backend)?;
+        let cores = std::thread::available_parallelism().map_or(1, usize::from);
+        let background_threads = config.background_threads(cores);
+        let builder = Database::builder(dir)
+            .cache_size(config.block_cache_bytes)
+            // Never fjall's default alone (one under a one-CPU limit): see
+            // `BACKGROUND_THREADS_MIN`.
+            .worker_threads(background_threads)
+            // The redo log is what makes a write durable; fjall's own journal
+            // reaches the disk at checkpoints (`persist`), not per fold.
+            .manual_journal_persist(true)
+            .max_journaling_size(JOURNAL_MAX_BYTES);
+        // fjall starts its flush and compaction threads inside `open`; they
+        // inherit the lowered priority of the thread that opens it.
+        let db = at_low_priority(BACKGROUND_NICE, || builder.open()).map_err(|e| {
+            StoreError::Backend(format!("cannot open the store in {}: {e}", dir.display()))
+        })?;
+        let tables = Tables::open(db)?;
+        let (log, replayed) = RedoLog::recover(dir, &tables)?;
+        let seq = tables.load_seq()?;
+        let progress = Progress::new(replayed.last);
+        let (sender, rx) = sync_channel(config.queue_capacity_commands);
+        let settings = writer::Settings {
+            max_batch: config.max_batch_commands,
+            max_wait: Duration::from_micros(config.max_wait_us),
+            retention_ms: match config.scan_id_retention_ms {
+                0 => None,
+                ms => Some(i64::try_from(ms).unwrap_or(i64::MAX)),
+            },
+            sweep_interval: Duration::from_millis(config.sweep_interval_ms),
+            purge_max: config.purge_max_per_call,
+        };
+        let (folds, fold_rx) = sync_channel(fold::FOLD_QUEUE);
+        let folder_progress = Arc::clone(&progress);
+        let folder = std::thread::Builder::new()
+            .name("scangate-store-fold".into())
+            .spawn({
+                let db = tables.db.clone();
+                move || fold::run(fold_rx, folder_progress, db)
+            })
+            .map_err(|e| StoreError::Backend(format!("cannot start the store fold thread: {e}")))?;
+        let writer_tables = tables.clone();
+        let writer_progress = Arc::clone(&progress);
+        let handle = std::thread::Builder::new()
+            .name("scangate-store-writer".into())
+            .spawn(move || {
+                if let Some(gate) = start_gate {
+                    let _ = gate.recv();
+                }
+                writer::run(
+                    writer_tables,
+                    log,
+                    writer_progress,
+                    (folds, folder),
+                    rx,
+                    settings,
+                    seq,
+                )
+            })
+            .map_err(|e| {
+                StoreError::Backend(format!("cannot start the store writer thread: {e}"))
+            })?;
+        tracing::info!(dir = %dir.display(), ?config, background_threads, format = FORMAT_VERSION, "embedded store opened");
+        Ok(EmbeddedStore {
+            tables,
+            progress,
+            sender: Some(sender),
+            closed: AtomicBool::new(false),
+            writer: Mutex::new(Some(handle)),
+            close_timeout: Duration::from_millis(config.close_timeout_ms),
+            insert_max_passes: config.insert_max_passes,
+            purge_max: config.purge_max_per_call,
+        })
+    }
+
+    /// Queues a command built around a fresh reply channel and waits for its
+    /// answer. No deadline here: once queued, the command may still be
+    /// committed however long the disk stalls, so a `Timeout` would only
+    /// hide an outcome the writer will decide; the writer answers every
+    /// command it takes (committed, failed, or closed). Callers bound their
+    /// own wait (the pass actor answers its scanner at the store deadline and
+    /// keeps waiting for the outcome).
+    async fn submit<T>(&self, make: impl FnOnce(Reply<T>) -> Command) -> Result<T, StoreError> {
+        if self.closed.load(Ordering::Acquire) {
+            return Err(StoreError::Closed);
+        }
+        let sender = self.sender.as_ref().ok_or(StoreError::Closed)?;
+        let (tx, rx) = oneshot::channel();
+        match sender.try_send(make(tx)) {
+            Ok(()) => {}
+            Err(TrySendError::Full(_)) => return Err(StoreError::Busy),
+            Err(TrySendError::Disconnected(_)) => return Err(StoreError::Closed),
+        }
+        // A dropped reply: the writer stopped (closed) before taking this command.
+        rx.await.unwrap_or(Err(StoreError::Closed))
+    }
+
+    /// Runs a read that may touch many records off the async workers.
+    async fn blocking_read<T: Send + 'static>(
+        &self,
+        read: impl FnOnce(&Tables) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let tables = self.tables.clone();
+        tokio::task::spawn_blocking(move || read(&tables))
+            .await
+            .map_err(|e| StoreError::Backend(format!("a store read task failed: {e}")))?
+    }
+}
+
+/// Runs `f` on a thread of its own at nice value `nice`, so that every
+/// thread `f` starts inherits that priority (Linux keeps nice values per
+/// thread), and returns what `f` returns. If the priority cannot be lowered
+/// (a sandbox may forbid it), `f` runs anyway, at normal priority, and that
+/// is logged.
+fn at_low_priority<T: Send>(nice: i32, f: impl FnOnce() -> T + Send) -> T {
+    std::thread::scope(|scope| {
+        let thread = std::thread::Builder::new()
+            .name("scangate-store-open".into())
+            .spawn_scoped(scope, || {
+                if let Err(e) = rustix::process::setpriority_process(None, nice) {
+                    tracing::warn!(error = %e, nice, "cannot lower the priority of the store's background threads");
+                }
+                f()
+            })
+            .expect("spawn the store's opening thread");
+        thread
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+    })
+}
+
+fn count_read(op: &'static str) {
+    metrics::counter!("scangate_store_reads_total", "op" => op).increment(1);
+}
+
+#[async_trait]
+impl Store for EmbeddedStore {
+    async fn load_pass(&self, id: PassId) -> Result<Option<Pass>, StoreError> {
+        // Point reads from the memtable or block cache take microseconds, so
+        // they run on the caller's task; one snapshot keeps state and record
+        // from two sides of an admin change.
+        count_read("load_pass");
+        self.progress.pass_caught_up(id).await?;
+        let snapshot = self.tables.db.snapshot();
+        let Some(state) = snapshot
+            .get(&self.tables.pass_state, id.0)
+            .map_err(backend)?
+        else {
+            return Ok(None);
+        };
+        let state = PassState::decode(id, &state)?;
+        let record = snapshot
+            .get(&self.tables.passes, id.0)
+            .map_err(backend)?
+            .ok_or_else(|| {
+                StoreError::Backend(format!(
+                    "corrupt store: pass {id} has a state but no record"
+                ))
+            })?;
+        layout::merge_pass(id, &record, state).map(Some)
+    }
+
+    async fn insert_passes(&self, passes: Vec<Pass>) -> Result<(), StoreError> {
+        if passes.len() > self.insert_max_passes {
+            return Err(StoreError::TooLarge {
+                what: "passes in one insert",
+                got: passes.len(),
+                max: self.insert_max_passes,
+            });
+        }
+        if passes.is_empty() {
+            return Ok(());
+        }
+        self.submit(|reply| Command::Insert { passes, reply }).await
+    }
+
+    async fn commit_scan(&self, record: ScanRecord) -> Result<(), StoreError> {
+        let record = Box::new(record);
+        self.submit(|reply| Command::Scan { record, reply }).await
+    }
+
+    async fn commit_admin(&self, audit: AuditRecord) -> Result<(), StoreError> {
+        let audit = Box::new(audit);
+        self.submit(|reply| Command::Admin { audit, reply }).await
+    }
+
+    async fn find_scan(&self, scan_id: &ScanId) -> Result<Option<ScanRecord>, StoreError> {
+        count_read("find_scan");
+        self.progress.caught_up().await?;
+        apply::find_scan(&self.tables, scan_id)
+    }
+
+    async fn list_scans(&self, pass: PassId, limit: usize) -> Result<Vec<ScanRecord>, StoreError> {
+        count_read("list_scans");
+        self.progress.caught_up().await?;
+        let limit = limit.min(LIST_MAX);
+        self.blocking_read(move |t| {
+            let mut out = Vec::with_capacity(limit.min(64));
+            for guard in t.scans.prefix(pass.0).take(limit) {
+                let (_, value) = guard.into_inner().map_err(backend)?;
+                out.push(layout::decode_scan(&value)?);
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn list_audit(&self, pass: PassId, limit: usize) -> Result<Vec<AuditRecord>, StoreError> {
+        count_read("list_audit");
+        self.progress.caught_up().await?;
+        let limit = limit.min(LIST_MAX);
+        self.blocking_read(move |t| {
+            let mut out = Vec::with_capacity(limit.min(64));
+            for guard in t.audit.prefix(pass.0).take(limit) {
+                let (_, value) = guard.into_inner().map_err(backend)?;
+                out.push(layout::decode_audit(&value)?);
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn query_passes(&self, query: PassQuery) -> Result<Page<Pass>, StoreError> {
+        count_read("query_passes");
+        self.progress.caught_up().await?;
+        self.blocking_read(move |t| read::passes(t, &query)).await
+    }
+
+    async fn query_scans(&self, query: ScanQuery) -> Result<Page<ScanRecord>, StoreError> {
+        count_read("query_scans");
+        self.progress.caught_up().await?;
+        self.blocking_read(move |t| read::scans(t, &query)).await
+    }
+
+    async fn query_audit(&self, query: AuditQuery) -> Result<Page<AuditRecord>, StoreError> {
+        count_read("query_audit");
+        self.progress.caught_up().await?;
+        self.blocking_read(move |t| read::audit(t, &query)).await
+    }
+
+    async fn commit_annul(&self, annul: Annul) -> Result<ScanRecord, StoreError> {
+        let annul = Box::new(annul);
+        self.submit(|reply| Command::Annul { annul, reply }).await
+    }
+
+    async fn purge_scan_ids(&self, before_ms: i64) -> Result<u64, StoreError> {
+        let max = self.purge_max;
+        self.submit(|reply| Command::Purge {
+            before_ms,
+            max,
+            reply: Some(reply),
+        })
+        .await
+    }
+
+    fn failure(&self) -> Option<String> {
+        self.progress.failure()
+    }
+
+    async fn close(&self) -> Result<(), StoreError> {
+        if self.closed.swap(true, Ordering::AcqRel) {
+            return Ok(());
+        }
+        let Some(sender) = self.sender.clone() else {
+            return Ok(());
+        };
+        let (tx, rx) = oneshot::channel();
+        // A blocking send: the close must get in even behind a full queue,
+        // which the writer keeps draining.
+        let queued =
+            tokio::task::spawn_blocking(move || sender.send(Command::Close { reply: tx }).is_ok())
+                .await
+                .unwrap_or(false);
+        let outcome = if queued {
+            match tokio::time::timeout(self.close_timeout, rx).await {
+                Ok(Ok(answer)) => answer,
+                Ok(Err(_)) => Ok(()),
+                // Do not wait on a join that may never come: the writer stops
+                // by itself once its stalled commit ends.
+                Err(_) => return Err(StoreError::Timeout(self.close_timeout)),
+            }
+        } else {
+            Ok(())
+        };
+        let handle = self
+            .writer
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(handle) = handle {
+            let joined = tokio::task::spawn_blocking(move || handle.join().is_ok()).await;
+            if !matches!(joined, Ok(true)) {
+                return Err(StoreError::Backend(
+                    "the store writer thread panicked".into(),
+                ));
+            }
+        }
+        outcome
+    }
+}
+
+impl Drop for EmbeddedStore {
+    fn drop(&mut self) {
+        // Without a sender the writer commits what is queued and stops; wait
+        // for it so the database (and its directory lock) is released.
+        drop(self.sender.take());
+        let handle = self
+            .writer
+            .get_mut()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(handle) = handle
+            && handle.join().is_err()
+        {
+            tracing::error!("the store writer thread panicked");
+        }
+    }
+}

@@ -1,0 +1,521 @@
+//! Every CQL statement the backend runs, as data: its text and its class.
+//! The class decides the execution profile (consistency, serial consistency,
+//! deadline, retry policy) and the idempotence flag, so each statement's
+//! settings are checked by unit tests without a cluster.
+//!
+//! LWTs (and every statement of a conditional batch) are non-idempotent and
+//! never retried by the driver: an unknown outcome is resolved by a serial
+//! read, see [`super::outcome`].
+
+use super::config::{QUERY_PAGE_ROWS, ScyllaConfig, SerialChoice, WriteConsistency};
+use scangate_storage::StoreError;
+use scylla::client::execution_profile::{ExecutionProfile, ExecutionProfileHandle};
+use scylla::client::session::Session;
+use scylla::policies::load_balancing::DefaultPolicy;
+use scylla::policies::retry::{DefaultRetryPolicy, FallthroughRetryPolicy};
+use scylla::statement::batch::{Batch, BatchType};
+use scylla::statement::prepared::PreparedStatement;
+use scylla::statement::{Consistency, SerialConsistency};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// How a statement is executed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Class {
+    /// A lightweight transaction, or a statement of a conditional batch:
+    /// Paxos at the serial consistency, learned at the write consistency,
+    /// non-idempotent, never retried.
+    Lwt,
+    /// A read at the serial consistency: linearizable with the LWTs, and it
+    /// completes any in-progress Paxos round it finds.
+    SerialRead,
+    /// A hot-path read at the write consistency.
+    Read,
+    /// A plain, idempotent write at the write consistency (log lines and
+    /// indexes, never a cell a LWT touches).
+    Write,
+    /// A paged operator query at the write consistency.
+    Query,
+}
+
+impl Class {
+    /// Every class.
+    pub const ALL: [Class; 5] = [
+        Class::Lwt,
+        Class::SerialRead,
+        Class::Read,
+        Class::Write,
+        Class::Query,
+    ];
+
+    /// Whether the driver may send it twice (retry, speculation).
+    pub fn idempotent(self) -> bool {
+        !matches!(self, Class::Lwt)
+    }
+}
+
+/// One statement.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Def {
+    /// For error messages.
+    pub name: &'static str,
+    /// The CQL, on tables of the session's keyspace.
+    pub cql: &'static str,
+    /// How it runs.
+    pub class: Class,
+}
+
+const fn def(name: &'static str, class: Class, cql: &'static str) -> Def {
+    Def { name, cql, class }
+}
+
+/// Claims a scan id for a pass, for the retry window.
+pub const CLAIM: Def = def(
+    "claim scan id",
+    Class::Lwt,
+    "INSERT INTO scan_ids (scan_id, pass_id, at_ms, body) VALUES (?, ?, ?, ?) IF NOT EXISTS USING TTL ?",
+);
+/// A grant's state change: the first statement of the grant batch.
+pub const GRANT_STATE: Def = def(
+    "grant: use count",
+    Class::Lwt,
+    "UPDATE passes SET uses = ? WHERE id = ? IF uses = ? AND status = 'active' AND use_limit >= ?",
+);
+/// A scan's scan-id row in its pass's partition, only if absent.
+pub const SCAN_ID_ROW: Def = def(
+    "scan: scan-id row",
+    Class::Lwt,
+    "INSERT INTO passes (id, section, at_ms, tag, body, annulled, attempt) VALUES (?, 0, 0, ?, ?, false, ?) IF NOT EXISTS USING TTL ?",
+);
+/// A scan's line in its pass's scan log (inside the scan's batch).
+pub const SCAN_LOG_ROW: Def = def(
+    "scan: log row",
+    Class::Lwt,
+    "INSERT INTO passes (id, section, at_ms, tag, body, annulled) VALUES (?, 1, ?, ?, ?, false)",
+);
+/// A new pass's state and record, only if it has none.
+pub const INSERT_PASS: Def = def(
+    "insert pass",
+    Class::Lwt,
+    "INSERT INTO passes (id, record, uses, status, status_reason, use_limit) VALUES (?, ?, ?, ?, ?, ?) IF NOT EXISTS",
+);
+/// Takes back a pass this call inserted when another of its passes exists.
+pub const UNDO_INSERT: Def = def(
+    "undo insert",
+    Class::Lwt,
+    "DELETE record, uses, status, status_reason, use_limit FROM passes WHERE id = ? IF uses = ?",
+);
+/// An admin change's state change: the first statement of the admin batch.
+pub const ADMIN_STATE: Def = def(
+    "admin: status",
+    Class::Lwt,
+    "UPDATE passes SET status = ?, status_reason = ? WHERE id = ? IF use_limit != null",
+);
+/// An audit line in its pass's partition (inside an admin or annul batch).
+pub const AUDIT_ROW: Def = def(
+    "audit row",
+    Class::Lwt,
+    "INSERT INTO passes (id, section, at_ms, tag, body) VALUES (?, 2, ?, ?, ?)",
+);
+/// An annul's state change: the first statement of the annul batch.
+pub const ANNUL_STATE: Def = def(
+    "annul: use count",
+    Class::Lwt,
+    "UPDATE passes SET uses = ? WHERE id = ? IF uses = ?",
+);
+/// Marks the scan-id row annulled, only if it is not yet.
+pub const ANNUL_SCAN_ID_ROW: Def = def(
+    "annul: scan-id row",
+    Class::Lwt,
+    "UPDATE passes USING TTL ? SET body = ?, annulled = true WHERE id = ? AND section = 0 AND at_ms = 0 AND tag = ? IF annulled = false",
+);
+/// Marks the pass's scan-log row annulled.
+pub const ANNUL_LOG_ROW: Def = def(
+    "annul: log row",
+    Class::Lwt,
+    "UPDATE passes SET body = ?, annulled = true WHERE id = ? AND section = 1 AND at_ms = ? AND tag = ?",
+);
+/// Purge: forgets a claim.
+pub const FORGET_CLAIM: Def = def(
+    "forget claim",
+    Class::Lwt,
+    "DELETE FROM scan_ids WHERE scan_id = ? IF pass_id = ?",
+);
+/// Purge: forgets a scan-id row.
+pub const FORGET_SCAN_ID_ROW: Def = def(
+    "forget scan-id row",
+    Class::Lwt,
+    "DELETE FROM passes WHERE id = ? AND section = 0 AND at_ms = 0 AND tag = ? IF EXISTS",
+);
+/// A scan-id row with its pass's use count and its writer's stamp, read
+/// serially.
+pub const SCAN_ID_ROW_SERIAL: Def = def(
+    "serial read scan-id row",
+    Class::SerialRead,
+    "SELECT uses, body, attempt FROM passes WHERE id = ? AND section = 0 AND at_ms = 0 AND tag = ?",
+);
+/// A pass's state, read serially.
+pub const PASS_STATE_SERIAL: Def = def(
+    "serial read pass state",
+    Class::SerialRead,
+    "SELECT uses, status, use_limit FROM passes WHERE id = ? LIMIT 1",
+);
+/// A claim, read serially.
+pub const CLAIM_SERIAL: Def = def(
+    "serial read claim",
+    Class::SerialRead,
+    "SELECT pass_id, body FROM scan_ids WHERE scan_id = ?",
+);
+/// An audit row, read serially.
+pub const AUDIT_ROW_SERIAL: Def = def(
+    "serial read audit row",
+    Class::SerialRead,
+    "SELECT body FROM passes WHERE id = ? AND section = 2 AND at_ms = ? AND tag = ?",
+);
+/// A pass (record and state).
+pub const LOAD_PASS: Def = def(
+    "load pass",
+    Class::Read,
+    "SELECT record, uses, status, status_reason, use_limit FROM passes WHERE id = ? LIMIT 1",
+);
+/// A claim.
+pub const CLAIM_READ: Def = def(
+    "read claim",
+    Class::Read,
+    "SELECT pass_id, body FROM scan_ids WHERE scan_id = ?",
+);
+/// A scan-id row.
+pub const SCAN_ID_ROW_READ: Def = def(
+    "read scan-id row",
+    Class::Read,
+    "SELECT uses, body, attempt FROM passes WHERE id = ? AND section = 0 AND at_ms = 0 AND tag = ?",
+);
+/// An event's scan-log line.
+pub const EVENT_SCAN: Def = def(
+    "event scan row",
+    Class::Write,
+    "INSERT INTO event_scans (event, bucket, at_ms, scan_id, body) VALUES (?, ?, ?, ?, ?)",
+);
+/// A bucket of a log holds rows (TTL 0: kept).
+pub const BUCKET: Def = def(
+    "bucket index row",
+    Class::Write,
+    "INSERT INTO buckets (kind, scope, bucket) VALUES (?, ?, ?) USING TTL ?",
+);
+/// The purge index entry of a scan id.
+pub const SCAN_ID_TIME: Def = def(
+    "scan-id time row",
+    Class::Write,
+    "INSERT INTO scan_id_times (day, at_ms, scan_id, pass_id) VALUES (?, ?, ?, ?) USING TTL ?",
+);
+/// Forgets a purge index entry.
+pub const FORGET_SCAN_ID_TIME: Def = def(
+    "forget scan-id time row",
+    Class::Write,
+    "DELETE FROM scan_id_times WHERE day = ? AND at_ms = ? AND scan_id = ?",
+);
+/// A line of the global audit log.
+pub const AUDIT_LOG: Def = def(
+    "audit log row",
+    Class::Write,
+    "INSERT INTO audit_log (bucket, at_ms, tag, body) VALUES (?, ?, ?, ?)",
+);
+/// A pass in its event's index.
+pub const PASS_BY_EVENT: Def = def(
+    "pass by event row",
+    Class::Write,
+    "INSERT INTO passes_by_event (event, shard, id) VALUES (?, ?, ?)",
+);
+/// Forgets a pass from its event's index (an undone insert).
+pub const FORGET_PASS_BY_EVENT: Def = def(
+    "forget pass by event row",
+    Class::Write,
+    "DELETE FROM passes_by_event WHERE event = ? AND shard = ? AND id = ?",
+);
+/// A range of one section of a pass's partition.
+pub const PASS_LOG_RANGE: Def = def(
+    "pass log range",
+    Class::Query,
+    "SELECT at_ms, tag, body FROM passes WHERE id = ? AND (section, at_ms, tag) >= (?, ?, ?) AND (section, at_ms, tag) < (?, ?, ?)",
+);
+/// A range of one bucket of an event's scan log.
+pub const EVENT_SCANS_RANGE: Def = def(
+    "event scans range",
+    Class::Query,
+    "SELECT at_ms, scan_id, body FROM event_scans WHERE event = ? AND bucket = ? AND (at_ms, scan_id) >= (?, ?) AND (at_ms, scan_id) < (?, ?)",
+);
+/// A range of one bucket of the global audit log.
+pub const AUDIT_LOG_RANGE: Def = def(
+    "audit log range",
+    Class::Query,
+    "SELECT at_ms, tag, body FROM audit_log WHERE bucket = ? AND (at_ms, tag) >= (?, ?) AND (at_ms, tag) < (?, ?)",
+);
+/// Buckets of a log that hold rows, in order.
+pub const BUCKETS_RANGE: Def = def(
+    "buckets range",
+    Class::Query,
+    "SELECT bucket FROM buckets WHERE kind = ? AND scope = ? AND bucket >= ? AND bucket <= ? LIMIT ?",
+);
+/// Pass ids of one shard of an event, after an id.
+pub const PASSES_BY_EVENT_RANGE: Def = def(
+    "passes by event range",
+    Class::Query,
+    "SELECT id FROM passes_by_event WHERE event = ? AND shard = ? AND id > ?",
+);
+/// Every pass, in token order, from the start.
+pub const ALL_PASSES_FIRST: Def = def(
+    "all passes",
+    Class::Query,
+    "SELECT DISTINCT id, record, uses, status, status_reason, use_limit FROM passes",
+);
+/// Every pass, in token order, after a pass.
+pub const ALL_PASSES_AFTER: Def = def(
+    "all passes after",
+    Class::Query,
+    "SELECT DISTINCT id, record, uses, status, status_reason, use_limit FROM passes WHERE token(id) > token(?)",
+);
+/// Purge index entries of one day before a time.
+pub const SCAN_ID_TIMES_RANGE: Def = def(
+    "scan-id times range",
+    Class::Query,
+    "SELECT at_ms, scan_id, pass_id FROM scan_id_times WHERE day = ? AND at_ms < ? LIMIT ?",
+);
+
+/// Every single statement, for the tests.
+#[cfg(test)]
+pub const ALL: [Def; 35] = [
+    CLAIM,
+    GRANT_STATE,
+    SCAN_ID_ROW,
+    SCAN_LOG_ROW,
+    INSERT_PASS,
+    UNDO_INSERT,
+    ADMIN_STATE,
+    AUDIT_ROW,
+    ANNUL_STATE,
+    ANNUL_SCAN_ID_ROW,
+    ANNUL_LOG_ROW,
+    FORGET_CLAIM,
+    FORGET_SCAN_ID_ROW,
+    SCAN_ID_ROW_SERIAL,
+    PASS_STATE_SERIAL,
+    CLAIM_SERIAL,
+    AUDIT_ROW_SERIAL,
+    LOAD_PASS,
+    CLAIM_READ,
+    SCAN_ID_ROW_READ,
+    EVENT_SCAN,
+    BUCKET,
+    SCAN_ID_TIME,
+    FORGET_SCAN_ID_TIME,
+    AUDIT_LOG,
+    PASS_BY_EVENT,
+    FORGET_PASS_BY_EVENT,
+    PASS_LOG_RANGE,
+    EVENT_SCANS_RANGE,
+    AUDIT_LOG_RANGE,
+    BUCKETS_RANGE,
+    PASSES_BY_EVENT_RANGE,
+    ALL_PASSES_FIRST,
+    ALL_PASSES_AFTER,
+    SCAN_ID_TIMES_RANGE,
+];
+
+/// A grant: the state change if the count and status still hold, the
+/// scan-id row if the scan id is new to the pass, and the log line; all in
+/// the pass's partition, all or nothing.
+pub const GRANT_BATCH: [Def; 3] = [GRANT_STATE, SCAN_ID_ROW, SCAN_LOG_ROW];
+/// A denial: the scan-id row if new, and the log line.
+pub const DENIAL_BATCH: [Def; 2] = [SCAN_ID_ROW, SCAN_LOG_ROW];
+/// An admin change: the status if the pass exists, and the audit line.
+pub const ADMIN_BATCH: [Def; 2] = [ADMIN_STATE, AUDIT_ROW];
+/// An annul: the count if unchanged, the scan-id row if not yet annulled,
+/// the log line, the audit line.
+pub const ANNUL_BATCH: [Def; 4] = [ANNUL_STATE, ANNUL_SCAN_ID_ROW, ANNUL_LOG_ROW, AUDIT_ROW];
+
+/// The driver's consistency for the configured write consistency.
+pub fn consistency(config: &ScyllaConfig) -> Consistency {
+    match config.consistency {
+        WriteConsistency::LocalQuorum => Consistency::LocalQuorum,
+        WriteConsistency::Quorum => Consistency::Quorum,
+    }
+}
+
+/// The driver's serial consistency for the configured one.
+pub fn serial_consistency(config: &ScyllaConfig) -> SerialConsistency {
+    match config.serial_consistency {
+        SerialChoice::LocalSerial => SerialConsistency::LocalSerial,
+        SerialChoice::Serial => SerialConsistency::Serial,
+    }
+}
+
+/// The execution profile of a class: explicit consistency, serial
+/// consistency, deadline, retry policy, no speculative execution, and
+/// token-aware routing (preferring the local datacenter when one is named).
+pub fn profile(class: Class, config: &ScyllaConfig) -> ExecutionProfile {
+    let mut routing = DefaultPolicy::builder()
+        .token_aware(true)
+        .permit_dc_failover(false);
+    if let Some(dc) = &config.local_datacenter {
+        routing = routing.prefer_datacenter(dc.clone());
+    }
+    let serial = serial_consistency(config);
+    let (consistency, timeout_ms) = match class {
+        Class::Lwt => (consistency(config), config.lwt_timeout_ms),
+        Class::SerialRead => (
+            match serial {
+                SerialConsistency::Serial => Consistency::Serial,
+                SerialConsistency::LocalSerial => Consistency::LocalSerial,
+            },
+            config.serial_read_timeout_ms,
+        ),
+        Class::Read => (consistency(config), config.read_timeout_ms),
+        Class::Write => (consistency(config), config.write_timeout_ms),
+        Class::Query => (consistency(config), config.query_timeout_ms),
+    };
+    let builder = ExecutionProfile::builder()
+        .consistency(consistency)
+        .serial_consistency(Some(serial))
+        .request_timeout(Some(Duration::from_millis(timeout_ms)))
+        .load_balancing_policy(routing.build())
+        .speculative_execution_policy(None);
+    if class.idempotent() {
+        builder.retry_policy(Arc::new(DefaultRetryPolicy::new()))
+    } else {
+        builder.retry_policy(Arc::new(FallthroughRetryPolicy::new()))
+    }
+    .build()
+}
+
+/// One profile handle per class.
+struct Profiles {
+    handles: Vec<(Class, ExecutionProfileHandle)>,
+}
+
+impl Profiles {
+    fn new(config: &ScyllaConfig) -> Profiles {
+        let handles = Class::ALL
+            .iter()
+            .map(|&c| (c, profile(c, config).into_handle()))
+            .collect();
+        Profiles { handles }
+    }
+
+    fn get(&self, class: Class) -> Option<ExecutionProfileHandle> {
+        self.handles
+            .iter()
+            .find(|(c, _)| *c == class)
+            .map(|(_, h)| h.clone())
+    }
+}
+
+/// The prepared statements and batches, each with its class's settings.
+pub struct Statements {
+    pub claim: PreparedStatement,
+    pub grant: Batch,
+    pub denial: Batch,
+    pub insert_pass: PreparedStatement,
+    pub undo_insert: PreparedStatement,
+    pub admin: Batch,
+    pub annul: Batch,
+    pub forget_claim: PreparedStatement,
+    pub forget_scan_id_row: PreparedStatement,
+    pub scan_id_row_serial: PreparedStatement,
+    pub pass_state_serial: PreparedStatement,
+    pub claim_serial: PreparedStatement,
+    pub audit_row_serial: PreparedStatement,
+    pub load_pass: PreparedStatement,
+    pub claim_read: PreparedStatement,
+    pub scan_id_row_read: PreparedStatement,
+    pub event_scan: PreparedStatement,
+    pub bucket: PreparedStatement,
+    pub scan_id_time: PreparedStatement,
+    pub forget_scan_id_time: PreparedStatement,
+    pub audit_log: PreparedStatement,
+    pub pass_by_event: PreparedStatement,
+    pub forget_pass_by_event: PreparedStatement,
+    pub pass_log_range: PreparedStatement,
+    pub event_scans_range: PreparedStatement,
+    pub audit_log_range: PreparedStatement,
+    pub buckets_range: PreparedStatement,
+    pub passes_by_event_range: PreparedStatement,
+    pub all_passes_first: PreparedStatement,
+    pub all_passes_after: PreparedStatement,
+    pub scan_id_times_range: PreparedStatement,
+}
+
+/// Prepares statements with their profiles.
+struct Preparer<'s> {
+    session: &'s Session,
+    profiles: Profiles,
+}
+
+impl Preparer<'_> {
+    async fn one(&self, def: Def) -> Result<PreparedStatement, StoreError> {
+        let mut p = self.session.prepare(def.cql).await.map_err(|e| {
+            StoreError::Backend(format!("cannot prepare {} ({}): {e}", def.name, def.cql))
+        })?;
+        p.set_execution_profile_handle(self.profiles.get(def.class));
+        p.set_is_idempotent(def.class.idempotent());
+        if def.class == Class::Query {
+            p.set_page_size(QUERY_PAGE_ROWS);
+        }
+        Ok(p)
+    }
+
+    async fn batch(&self, defs: &[Def]) -> Result<Batch, StoreError> {
+        let mut batch = Batch::new(BatchType::Logged);
+        for &d in defs {
+            batch.append_statement(self.one(d).await?);
+        }
+        batch.set_execution_profile_handle(self.profiles.get(Class::Lwt));
+        batch.set_is_idempotent(false);
+        Ok(batch)
+    }
+}
+
+impl Statements {
+    /// Prepares everything on `session` (whose keyspace is set).
+    pub async fn prepare(
+        session: &Session,
+        config: &ScyllaConfig,
+    ) -> Result<Statements, StoreError> {
+        let p = Preparer {
+            session,
+            profiles: Profiles::new(config),
+        };
+        Ok(Statements {
+            claim: p.one(CLAIM).await?,
+            grant: p.batch(&GRANT_BATCH).await?,
+            denial: p.batch(&DENIAL_BATCH).await?,
+            insert_pass: p.one(INSERT_PASS).await?,
+            undo_insert: p.one(UNDO_INSERT).await?,
+            admin: p.batch(&ADMIN_BATCH).await?,
+            annul: p.batch(&ANNUL_BATCH).await?,
+            forget_claim: p.one(FORGET_CLAIM).await?,
+            forget_scan_id_row: p.one(FORGET_SCAN_ID_ROW).await?,
+            scan_id_row_serial: p.one(SCAN_ID_ROW_SERIAL).await?,
+            pass_state_serial: p.one(PASS_STATE_SERIAL).await?,
+            claim_serial: p.one(CLAIM_SERIAL).await?,
+            audit_row_serial: p.one(AUDIT_ROW_SERIAL).await?,
+            load_pass: p.one(LOAD_PASS).await?,
+            claim_read: p.one(CLAIM_READ).await?,
+            scan_id_row_read: p.one(SCAN_ID_ROW_READ).await?,
+            event_scan: p.one(EVENT_SCAN).await?,
+            bucket: p.one(BUCKET).await?,
+            scan_id_time: p.one(SCAN_ID_TIME).await?,
+            forget_scan_id_time: p.one(FORGET_SCAN_ID_TIME).await?,
+            audit_log: p.one(AUDIT_LOG).await?,
+            pass_by_event: p.one(PASS_BY_EVENT).await?,
+            forget_pass_by_event: p.one(FORGET_PASS_BY_EVENT).await?,
+            pass_log_range: p.one(PASS_LOG_RANGE).await?,
+            event_scans_range: p.one(EVENT_SCANS_RANGE).await?,
+            audit_log_range: p.one(AUDIT_LOG_RANGE).await?,
+            buckets_range: p.one(BUCKETS_RANGE).await?,
+            passes_by_event_range: p.one(PASSES_BY_EVENT_RANGE).await?,
+            all_passes_first: p.one(ALL_PASSES_FIRST).await?,
+            all_passes_after: p.one(ALL_PASSES_AFTER).await?,
+            scan_id_times_range: p.one(SCAN_ID_TIMES_RANGE).await?,
+        })
+    }
+}

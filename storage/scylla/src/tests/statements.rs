@@ -1,0 +1,177 @@
+//! Every statement's text, class, profile and idempotence.
+
+use crate::config::{Replication, ScyllaConfig, SerialChoice, WriteConsistency};
+use crate::schema;
+use crate::statements::{self, Class, Def};
+use scylla::policies::retry::{DefaultRetryPolicy, FallthroughRetryPolicy};
+use scylla::statement::{Consistency, SerialConsistency};
+use std::time::Duration;
+
+fn batches() -> [&'static [Def]; 4] {
+    [
+        &statements::GRANT_BATCH,
+        &statements::DENIAL_BATCH,
+        &statements::ADMIN_BATCH,
+        &statements::ANNUL_BATCH,
+    ]
+}
+
+fn conditional(d: &Def) -> bool {
+    d.cql.contains(" IF ")
+}
+
+#[test]
+fn every_conditional_statement_is_a_lwt_and_every_select_a_read() {
+    for d in statements::ALL {
+        if conditional(&d) {
+            assert_eq!(d.class, Class::Lwt, "{}: {}", d.name, d.cql);
+        }
+        let select = d.cql.starts_with("SELECT ");
+        assert_eq!(
+            select,
+            matches!(d.class, Class::SerialRead | Class::Read | Class::Query),
+            "{}: {}",
+            d.name,
+            d.cql
+        );
+        if d.class == Class::Write {
+            assert!(
+                !conditional(&d),
+                "a plain write has no condition: {}",
+                d.cql
+            );
+        }
+        // The session's keyspace is used: no statement names one.
+        assert!(!d.cql.contains("scangate."), "{}", d.cql);
+    }
+}
+
+#[test]
+fn every_lwt_outside_a_batch_is_conditional_and_every_batch_has_a_condition() {
+    let in_batch = |d: &Def| batches().iter().any(|b| b.contains(d));
+    for d in statements::ALL {
+        if d.class == Class::Lwt && !in_batch(&d) {
+            assert!(conditional(&d), "{}: {}", d.name, d.cql);
+        }
+    }
+    for batch in batches() {
+        assert!(batch.iter().any(conditional), "a batch without a condition");
+        for d in batch {
+            assert_eq!(d.class, Class::Lwt, "{}", d.name);
+            // One partition: every part names the pass by its id.
+            assert!(d.cql.contains("passes"), "{}", d.cql);
+        }
+    }
+}
+
+#[test]
+fn the_grant_condition_covers_count_status_and_limit() {
+    assert_eq!(
+        statements::GRANT_STATE.cql,
+        "UPDATE passes SET uses = ? WHERE id = ? IF uses = ? AND status = 'active' AND use_limit >= ?"
+    );
+    assert_eq!(
+        statements::GRANT_BATCH,
+        [
+            statements::GRANT_STATE,
+            statements::SCAN_ID_ROW,
+            statements::SCAN_LOG_ROW
+        ]
+    );
+    assert!(
+        statements::SCAN_ID_ROW
+            .cql
+            .ends_with("IF NOT EXISTS USING TTL ?")
+    );
+    assert!(statements::CLAIM.cql.ends_with("IF NOT EXISTS USING TTL ?"));
+    assert!(
+        statements::ANNUL_SCAN_ID_ROW
+            .cql
+            .ends_with("IF annulled = false")
+    );
+    assert!(
+        statements::ADMIN_STATE
+            .cql
+            .ends_with("IF use_limit != null")
+    );
+    assert!(statements::INSERT_PASS.cql.ends_with("IF NOT EXISTS"));
+}
+
+#[test]
+fn only_lwts_are_non_idempotent() {
+    for class in Class::ALL {
+        assert_eq!(class.idempotent(), class != Class::Lwt, "{class:?}");
+    }
+}
+
+fn retry_is<T: 'static>(p: &scylla::client::execution_profile::ExecutionProfile) -> bool {
+    p.get_retry_policy()
+        .as_any()
+        .is_some_and(|a| a.downcast_ref::<T>().is_some())
+}
+
+#[test]
+fn profiles_set_consistency_timeouts_and_retries_explicitly() {
+    let config = ScyllaConfig::default();
+    let lwt = statements::profile(Class::Lwt, &config);
+    assert_eq!(lwt.get_consistency(), Consistency::LocalQuorum);
+    assert_eq!(
+        lwt.get_serial_consistency(),
+        Some(SerialConsistency::LocalSerial)
+    );
+    assert_eq!(lwt.get_request_timeout(), Some(Duration::from_millis(500)));
+    assert!(
+        retry_is::<FallthroughRetryPolicy>(&lwt),
+        "LWTs are never retried"
+    );
+    assert!(lwt.get_speculative_execution_policy().is_none());
+
+    let serial = statements::profile(Class::SerialRead, &config);
+    assert_eq!(serial.get_consistency(), Consistency::LocalSerial);
+    assert_eq!(
+        serial.get_request_timeout(),
+        Some(Duration::from_millis(300))
+    );
+
+    for (class, ms) in [
+        (Class::Read, 500),
+        (Class::Write, 300),
+        (Class::Query, 2_000),
+    ] {
+        let p = statements::profile(class, &config);
+        assert_eq!(p.get_consistency(), Consistency::LocalQuorum, "{class:?}");
+        assert_eq!(p.get_request_timeout(), Some(Duration::from_millis(ms)));
+        assert!(retry_is::<DefaultRetryPolicy>(&p), "{class:?}");
+        assert!(p.get_speculative_execution_policy().is_none());
+    }
+
+    let everywhere = ScyllaConfig {
+        consistency: WriteConsistency::Quorum,
+        serial_consistency: SerialChoice::Serial,
+        ..ScyllaConfig::default()
+    };
+    let lwt = statements::profile(Class::Lwt, &everywhere);
+    assert_eq!(lwt.get_consistency(), Consistency::Quorum);
+    assert_eq!(
+        lwt.get_serial_consistency(),
+        Some(SerialConsistency::Serial)
+    );
+    let serial = statements::profile(Class::SerialRead, &everywhere);
+    assert_eq!(serial.get_consistency(), Consistency::Serial);
+}
+
+#[test]
+fn the_keyspace_is_created_without_tablets() {
+    let mut config = ScyllaConfig::default();
+    assert_eq!(
+        schema::keyspace_cql(&config),
+        "CREATE KEYSPACE IF NOT EXISTS scangate WITH replication = \
+         {'class': 'NetworkTopologyStrategy', 'replication_factor': 3} \
+         AND tablets = {'enabled': false}"
+    );
+    config.replication = Replication::parse("dc1:3,dc2:2").expect("parses");
+    assert!(
+        schema::keyspace_cql(&config)
+            .contains("{'class': 'NetworkTopologyStrategy', 'dc1': 3, 'dc2': 2}")
+    );
+}

@@ -1,0 +1,484 @@
+//! The writes: scans (claim, then the pass's conditional batch), inserts,
+//! admin changes, annuls and the scan-id purge. See the module docs of
+//! [`super`] for the order and why it is safe.
+
+use super::codec::{self, bucket, bucket_kind};
+use super::config::{INSERT_CONCURRENCY, PURGE_MAX_PER_CALL};
+use super::outcome::{self, ClaimOwner, Resolution};
+use super::{Lwt, ScyllaStore, read_failed};
+use futures_util::{StreamExt, stream};
+use scangate_core::{Annulment, AuditRecord, Pass, ScanRecord};
+use scangate_storage::{Annul, StoreError};
+use std::collections::HashSet;
+
+/// Purge entries handled at once (each is two LWTs).
+const PURGE_CONCURRENCY: usize = 16;
+
+/// 64 random bits.
+fn random_u64() -> Result<u64, StoreError> {
+    let mut bytes = [0u8; 8];
+    getrandom::fill(&mut bytes).map_err(|e| StoreError::Backend(format!("no randomness: {e}")))?;
+    Ok(u64::from_le_bytes(bytes))
+}
+
+/// A fresh tie-breaker for an audit line (and the stamp its batch is
+/// recognised by): 64 random bits as hex.
+fn audit_tag() -> Result<String, StoreError> {
+    Ok(format!("{:016x}", random_u64()?))
+}
+
+impl ScyllaStore {
+    /// [`scangate_storage::Store::commit_scan`].
+    pub(super) async fn scan(&self, record: ScanRecord) -> Result<(), StoreError> {
+        let _permit = self.permit()?;
+        let granted = record.decision.is_granted();
+        if granted && record.uses_after == 0 {
+            // No count precedes 0: refused before anything is written.
+            let state = self.pass_state_serial(record.pass_id).await?;
+            return Err(StoreError::Conflict {
+                pass: record.pass_id,
+                stored_uses: state.map_or(0, |s| s.uses),
+            });
+        }
+        let body = codec::encode(&record)?;
+        self.claim(&record, &body).await?;
+        let id = record.pass_id.0.as_slice();
+        let sid = record.scan_id.as_str();
+        let ttl = self.config.retention_ttl();
+        // Tells this batch's row from an identical record of a concurrent
+        // attempt when the outcome has to be read back.
+        let attempt = random_u64()? as i64;
+        let scan_id_row = (id, sid, body.as_slice(), attempt, ttl);
+        let log_row = (id, record.at_ms, sid, body.as_slice());
+        let answer = if granted {
+            let after = i64::from(record.uses_after);
+            self.session
+                .batch(
+                    &self.st.grant,
+                    ((after, id, after - 1, after), scan_id_row, log_row),
+                )
+                .await
+        } else {
+            self.session
+                .batch(&self.st.denial, (scan_id_row, log_row))
+                .await
+        };
+        match self.lwt(if granted { "grant" } else { "denial" }, answer)? {
+            Lwt::Applied => {}
+            Lwt::NotApplied => {
+                let (row, state) = tokio::join!(
+                    self.scan_id_row_serial(record.pass_id, &record.scan_id),
+                    self.pass_state_serial(record.pass_id),
+                );
+                let err = outcome::scan_refused(&record, row?.map(|r| r.record), state?);
+                if let StoreError::DuplicateScanId { existing } = &err {
+                    self.scan_side_rows(existing).await;
+                }
+                return Err(err);
+            }
+            Lwt::Unknown => {
+                let found = self
+                    .scan_id_row_serial(record.pass_id, &record.scan_id)
+                    .await?;
+                let ours = (Some(attempt), record.clone());
+                match outcome::resolve(&ours, found.map(|r| (r.attempt, r.record))) {
+                    Resolution::Committed => {}
+                    Resolution::Other(other) => {
+                        let existing = Box::new(other.1);
+                        self.scan_side_rows(&existing).await;
+                        return Err(StoreError::DuplicateScanId { existing });
+                    }
+                    Resolution::StillUnknown => return Err(self.still_unknown()),
+                }
+            }
+        }
+        debug_assert!(!granted || record.uses_after >= 1);
+        self.scan_side_rows(&record).await;
+        Ok(())
+    }
+
+    /// Claims the scan id for the record's pass; `Ok` when the claim is the
+    /// pass's (new, or left by an earlier attempt of the same scan id).
+    async fn claim(&self, record: &ScanRecord, body: &[u8]) -> Result<(), StoreError> {
+        let values = (
+            record.scan_id.as_str(),
+            record.pass_id.0.as_slice(),
+            record.at_ms,
+            body,
+            self.config.retention_ttl(),
+        );
+        let answer = self.session.execute_unpaged(&self.st.claim, values).await;
+        if let Lwt::Applied = self.lwt("claim", answer)? {
+            return Ok(());
+        }
+        let found = self.claim_serial(&record.scan_id).await?;
+        match outcome::claim_owner(record.pass_id, found) {
+            ClaimOwner::Ours => Ok(()),
+            ClaimOwner::Other { pass, intended } => {
+                let stored = self.scan_id_row_serial(pass, &record.scan_id).await?;
+                Err(StoreError::DuplicateScanId {
+                    existing: stored.map_or(intended, |r| Box::new(r.record)),
+                })
+            }
+            ClaimOwner::Nobody => Err(self.still_unknown()),
+        }
+    }
+
+    /// The event's log line and the purge index entry of a stored scan.
+    /// Idempotent; a failure is logged, not answered: the grant is durable
+    /// and the pass's own log (in the batch) has it.
+    async fn scan_side_rows(&self, record: &ScanRecord) {
+        let body = match codec::encode(record) {
+            Ok(b) => b,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot encode a scan for the event log");
+                return;
+            }
+        };
+        let sid = record.scan_id.as_str();
+        let ttl = self.config.retention_ttl();
+        let day = bucket(record.at_ms, codec::SCAN_ID_DAY_MS);
+        let event_row = async {
+            if record.event.is_empty() {
+                return Ok(());
+            }
+            let b = bucket(record.at_ms, codec::EVENT_BUCKET_MS);
+            let values = (record.event.as_str(), b, record.at_ms, sid, body.as_slice());
+            self.session
+                .execute_unpaged(&self.st.event_scan, values)
+                .await
+                .map_err(|e| read_failed(&e))?;
+            self.note_bucket(bucket_kind::EVENT_SCANS, &record.event, b, 0)
+                .await
+        };
+        let purge_entry = async {
+            let values = (day, record.at_ms, sid, record.pass_id.0.as_slice(), ttl);
+            self.session
+                .execute_unpaged(&self.st.scan_id_time, values)
+                .await
+                .map_err(|e| read_failed(&e))?;
+            let day_ttl =
+                ttl.saturating_add(i32::try_from(codec::SCAN_ID_DAY_MS / 1000).unwrap_or(0));
+            self.note_bucket(bucket_kind::SCAN_ID_DAYS, "", day, day_ttl)
+                .await
+        };
+        let (a, b) = tokio::join!(event_row, purge_entry);
+        for e in [a.err(), b.err()].into_iter().flatten() {
+            metrics::counter!("scangate_scylla_log_write_failures_total").increment(1);
+            tracing::warn!(error = %e, scan_id = %record.scan_id, "a scan's event log line or purge entry was not written; a retry of the scan rewrites it");
+        }
+    }
+
+    /// Records that a log's bucket holds rows (once per bucket per
+    /// [`super::SEEN_BUCKETS_TTL`] on this gateway). `ttl` 0: kept.
+    async fn note_bucket(
+        &self,
+        kind: &'static str,
+        scope: &str,
+        b: i64,
+        ttl: i32,
+    ) -> Result<(), StoreError> {
+        let key = (kind, scope.to_owned(), b);
+        if self.seen_buckets.contains_key(&key) {
+            return Ok(());
+        }
+        self.session
+            .execute_unpaged(&self.st.bucket, (kind, scope, b, ttl))
+            .await
+            .map_err(|e| read_failed(&e))?;
+        self.seen_buckets.insert(key, ());
+        Ok(())
+    }
+
+    /// [`scangate_storage::Store::insert_passes`]: all or none. Each pass is a LWT
+    /// `IF NOT EXISTS`; if any exists (or fails), the ones this call
+    /// inserted are deleted again.
+    pub(super) async fn insert(&self, passes: Vec<Pass>) -> Result<(), StoreError> {
+        if passes.len() > self.config.insert_max_passes {
+            return Err(StoreError::TooLarge {
+                what: "passes in one insert",
+                got: passes.len(),
+                max: self.config.insert_max_passes,
+            });
+        }
+        if passes.is_empty() {
+            return Ok(());
+        }
+        let _permit = self.permit()?;
+        let mut seen = HashSet::with_capacity(passes.len());
+        for p in &passes {
+            if !seen.insert(p.id) {
+                return Err(StoreError::PassExists(p.id));
+            }
+        }
+        let mut records = Vec::with_capacity(passes.len());
+        for p in &passes {
+            let mut stored = p.clone();
+            stored.uses = 0;
+            records.push(codec::encode(&stored)?);
+        }
+        // The event index first: an index entry without its pass is skipped
+        // by readers, a pass without its entry would be missing from lists.
+        let indexed: Vec<Result<(), StoreError>> = stream::iter(0..passes.len())
+            .map(|n| self.index_pass(&passes[n], true))
+            .buffer_unordered(INSERT_CONCURRENCY)
+            .collect()
+            .await;
+        indexed.into_iter().collect::<Result<(), StoreError>>()?;
+        let (passes_ref, records_ref) = (&passes, &records);
+        let inserted: Vec<(usize, Result<Lwt, StoreError>)> = stream::iter(0..passes.len())
+            .map(|n| async move {
+                let (p, record) = (&passes_ref[n], &records_ref[n]);
+                let values = (
+                    p.id.0.as_slice(),
+                    record.as_slice(),
+                    i64::from(p.uses),
+                    codec::status_text(p.status),
+                    p.status_reason.as_deref(),
+                    codec::use_limit(p.max_uses),
+                );
+                let answer = self
+                    .session
+                    .execute_unpaged(&self.st.insert_pass, values)
+                    .await;
+                (n, self.lwt("insert pass", answer))
+            })
+            .buffer_unordered(INSERT_CONCURRENCY)
+            .collect()
+            .await;
+        let mut failure = None;
+        let mut undo = Vec::new();
+        for (n, outcome) in inserted {
+            match outcome {
+                Ok(Lwt::Applied) => undo.push(n),
+                Ok(Lwt::NotApplied) => {
+                    failure.get_or_insert(StoreError::PassExists(passes[n].id));
+                }
+                Ok(Lwt::Unknown) => {
+                    undo.push(n);
+                    failure.get_or_insert_with(|| self.still_unknown());
+                }
+                Err(e) => {
+                    failure.get_or_insert(e);
+                }
+            }
+        }
+        let Some(failure) = failure else {
+            return Ok(());
+        };
+        let undone: Vec<Result<(), StoreError>> = stream::iter(undo)
+            .map(|n| self.undo_insert(&passes[n]))
+            .buffer_unordered(INSERT_CONCURRENCY)
+            .collect()
+            .await;
+        let not_undone = undone.iter().filter(|r| r.is_err()).count();
+        if not_undone > 0 {
+            tracing::error!(
+                not_undone,
+                "an insert failed and some of its passes could not be taken back"
+            );
+        }
+        Err(failure)
+    }
+
+    /// Writes (or, `add` false, deletes) a pass's event index entry.
+    async fn index_pass(&self, p: &Pass, add: bool) -> Result<(), StoreError> {
+        let values = (
+            p.event.as_str(),
+            codec::event_shard(p.id),
+            p.id.0.as_slice(),
+        );
+        let stmt = if add {
+            &self.st.pass_by_event
+        } else {
+            &self.st.forget_pass_by_event
+        };
+        self.session
+            .execute_unpaged(stmt, values)
+            .await
+            .map(|_| ())
+            .map_err(|e| read_failed(&e))
+    }
+
+    /// Deletes a pass this call inserted, if nothing used it since.
+    async fn undo_insert(&self, p: &Pass) -> Result<(), StoreError> {
+        let answer = self
+            .session
+            .execute_unpaged(&self.st.undo_insert, (p.id.0.as_slice(), i64::from(p.uses)))
+            .await;
+        self.lwt("undo insert", answer)?;
+        self.index_pass(p, false).await
+    }
+
+    /// [`scangate_storage::Store::commit_admin`]: the status if the pass exists, and
+    /// the audit line, in one conditional batch.
+    pub(super) async fn admin(&self, audit: AuditRecord) -> Result<(), StoreError> {
+        let _permit = self.permit()?;
+        let id = audit.pass_id;
+        let tag = audit_tag()?;
+        let body = codec::encode(&audit)?;
+        let values = (
+            (
+                codec::status_text(audit.status_after),
+                audit.reason.as_str(),
+                id.0.as_slice(),
+            ),
+            (id.0.as_slice(), audit.at_ms, tag.as_str(), body.as_slice()),
+        );
+        let answer = self.session.batch(&self.st.admin, values).await;
+        match self.lwt("admin", answer)? {
+            Lwt::Applied => {}
+            Lwt::NotApplied => return Err(StoreError::NotFound(id)),
+            Lwt::Unknown => {
+                let found = self.audit_row_serial(id, audit.at_ms, &tag).await?;
+                match outcome::resolve(&audit, found) {
+                    Resolution::Committed => {}
+                    Resolution::Other(_) => {
+                        return Err(StoreError::Backend(format!(
+                            "audit tag {tag} of pass {id} is taken by another record"
+                        )));
+                    }
+                    Resolution::StillUnknown => return Err(self.still_unknown()),
+                }
+            }
+        }
+        self.audit_side_rows(&audit, &tag, &body).await;
+        Ok(())
+    }
+
+    /// The global audit log's line of a stored admin change. Logged, not
+    /// answered, on failure: the pass's own audit line is in its batch.
+    async fn audit_side_rows(&self, audit: &AuditRecord, tag: &str, body: &[u8]) {
+        let b = bucket(audit.at_ms, codec::AUDIT_BUCKET_MS);
+        let written = async {
+            self.session
+                .execute_unpaged(&self.st.audit_log, (b, audit.at_ms, tag, body))
+                .await
+                .map_err(|e| read_failed(&e))?;
+            self.note_bucket(bucket_kind::AUDIT, "", b, 0).await
+        };
+        if let Err(e) = written.await {
+            metrics::counter!("scangate_scylla_log_write_failures_total").increment(1);
+            tracing::warn!(error = %e, pass = %audit.pass_id.short(), "an admin change's global audit line was not written");
+        }
+    }
+
+    /// [`scangate_storage::Store::commit_annul`]: checked on a serial read, then one
+    /// conditional batch (count unchanged, scan not yet annulled).
+    pub(super) async fn annul(&self, annul: Annul) -> Result<ScanRecord, StoreError> {
+        let _permit = self.permit()?;
+        let found = self.scan_serial(&annul.scan_id).await?;
+        let record = outcome::annul_check(&annul, found.map(|r| (r.uses, r.record)))?;
+        let audit = &annul.audit;
+        let id = record.pass_id;
+        let mut annulled = record.clone();
+        annulled.annulled = Some(Annulment {
+            at_ms: audit.at_ms,
+            who: audit.who.clone(),
+        });
+        let body = codec::encode(&annulled)?;
+        let tag = audit_tag()?;
+        let audit_body = codec::encode(audit)?;
+        let (idb, sid) = (id.0.as_slice(), record.scan_id.as_str());
+        let expected = i64::from(annul.expected_uses);
+        let values = (
+            (expected - 1, idb, expected),
+            (self.config.retention_ttl(), body.as_slice(), idb, sid),
+            (body.as_slice(), idb, record.at_ms, sid),
+            (idb, audit.at_ms, tag.as_str(), audit_body.as_slice()),
+        );
+        let answer = self.session.batch(&self.st.annul, values).await;
+        match self.lwt("annul", answer)? {
+            Lwt::Applied => {}
+            Lwt::NotApplied => {
+                let now = self.scan_serial(&annul.scan_id).await?;
+                return Err(outcome::annul_refused(
+                    &annul,
+                    now.map(|r| (r.uses, r.record)),
+                ));
+            }
+            Lwt::Unknown => {
+                // The batch wrote our audit line (random tag) or nothing.
+                let ours = self.audit_row_serial(id, audit.at_ms, &tag).await?;
+                if outcome::resolve(audit, ours) != Resolution::Committed {
+                    let now = self.scan_serial(&annul.scan_id).await?;
+                    return Err(
+                        outcome::annul_unresolved(&annul, now.map(|r| (r.uses, r.record)))
+                            .unwrap_or_else(|| self.still_unknown()),
+                    );
+                }
+            }
+        }
+        self.scan_side_rows(&annulled).await;
+        self.audit_side_rows(audit, &tag, &audit_body).await;
+        Ok(annulled)
+    }
+
+    /// [`scangate_storage::Store::purge_scan_ids`]: forgets up to
+    /// [`PURGE_MAX_PER_CALL`] scan ids of scans before `before_ms` (claim,
+    /// scan-id row and index entry). Expiry does this routinely.
+    pub(super) async fn purge(&self, before_ms: i64) -> Result<u64, StoreError> {
+        let _permit = self.permit()?;
+        let last_day = bucket(before_ms.saturating_sub(1), codec::SCAN_ID_DAY_MS);
+        let days = self
+            .buckets(bucket_kind::SCAN_ID_DAYS, "", i64::MIN, last_day)
+            .await?;
+        let mut entries: Vec<(i64, i64, String, Vec<u8>)> = Vec::new();
+        for day in days {
+            let left = PURGE_MAX_PER_CALL - entries.len();
+            if left == 0 {
+                break;
+            }
+            let limit = i32::try_from(left).unwrap_or(i32::MAX);
+            let rows = self
+                .rows::<_, (i64, String, Vec<u8>)>(
+                    &self.st.scan_id_times_range,
+                    (day, before_ms, limit),
+                )
+                .await?;
+            entries.extend(rows.into_iter().map(|(at, sid, pass)| (day, at, sid, pass)));
+        }
+        let forgotten: Vec<Result<bool, StoreError>> =
+            stream::iter(entries)
+                .map(|(day, at, sid, pass)| async move {
+                    self.forget_scan_id(day, at, &sid, &pass).await
+                })
+                .buffer_unordered(PURGE_CONCURRENCY)
+                .collect()
+                .await;
+        let mut n = 0u64;
+        for f in forgotten {
+            n += u64::from(f?);
+        }
+        Ok(n)
+    }
+
+    /// Forgets one scan id; true if its claim or row was still there.
+    async fn forget_scan_id(
+        &self,
+        day: i64,
+        at: i64,
+        sid: &str,
+        pass: &[u8],
+    ) -> Result<bool, StoreError> {
+        let claim = self
+            .session
+            .execute_unpaged(&self.st.forget_claim, (sid, pass))
+            .await;
+        let claim = self.lwt("forget claim", claim)?;
+        let row = self
+            .session
+            .execute_unpaged(&self.st.forget_scan_id_row, (pass, sid))
+            .await;
+        let row = self.lwt("forget scan-id row", row)?;
+        if matches!(claim, Lwt::Unknown) || matches!(row, Lwt::Unknown) {
+            // Leave the index entry: the next purge tries again.
+            return Err(self.still_unknown());
+        }
+        self.session
+            .execute_unpaged(&self.st.forget_scan_id_time, (day, at, sid))
+            .await
+            .map_err(|e| read_failed(&e))?;
+        Ok(matches!(claim, Lwt::Applied) || matches!(row, Lwt::Applied))
+    }
+}
