@@ -136,6 +136,7 @@ impl WriterState {
         let bytes = self
             .log
             .append(batch, &mut writes)
+            .map_err(|e| e.to_string())
             .inspect_err(|e| self.progress.log_failed(e))?;
         self.logged = batch;
         let started = Instant::now();

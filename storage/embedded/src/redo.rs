@@ -37,6 +37,23 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 
+/// Why [`RedoLog::append`] made nothing durable. Either way the store takes
+/// no more writes until the gateway restarts (the log is replayed then).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum AppendError {
+    /// This record's write or `fdatasync` failed (a full disk, an I/O
+    /// error): what reached the file is unknown, so the log stops here.
+    #[error(
+        "cannot write the redo log: {0}; it takes no more writes: restart the gateway once the disk has room (the log is replayed)"
+    )]
+    Write(#[source] io::Error),
+    /// An earlier append failed; a record after a torn one would be lost at
+    /// replay, so none is written.
+    #[error("the redo log failed earlier; restart the gateway")]
+    FailedEarlier,
+}
+
 /// The log's directory inside the store directory.
 pub const DIR: &str = "redo";
 
@@ -228,10 +245,11 @@ impl RedoLog {
     }
 
     /// Appends batch `batch`'s record and waits until it is on disk; returns
-    /// the record's length in bytes.
-    pub fn append(&mut self, batch: u64, staged: &mut Staged) -> Result<usize, String> {
+    /// the record's length in bytes. After one failed write every later
+    /// append fails with [`AppendError::FailedEarlier`].
+    pub fn append(&mut self, batch: u64, staged: &mut Staged) -> Result<usize, AppendError> {
         if self.failed {
-            return Err("the redo log failed earlier; restart the gateway".into());
+            return Err(AppendError::FailedEarlier);
         }
         let record = staged.seal(batch);
         let outcome = self
@@ -248,9 +266,7 @@ impl RedoLog {
             }
             Err(e) => {
                 self.failed = true;
-                Err(format!(
-                    "cannot write the redo log: {e}; it takes no more writes: restart the gateway once the disk has room (the log is replayed)"
-                ))
+                Err(AppendError::Write(e))
             }
         }
     }
@@ -267,9 +283,7 @@ impl RedoLog {
     /// fjall durably holds every batch logged so far.
     pub fn rotate(&mut self) -> Result<Retired, StoreError> {
         if self.failed {
-            return Err(StoreError::Backend(
-                "the redo log failed earlier; restart the gateway".into(),
-            ));
+            return Err(StoreError::Backend(AppendError::FailedEarlier.to_string()));
         }
         let segment = self.segment + 1;
         let prepared = match self.next.take().map(Preparing::wait) {
@@ -505,7 +519,11 @@ mod tests {
         let mut staged = Staged::new(&tables, 1);
         staged.insert(Ks::Passes, b"k", b"v");
         let first = log.append(1, &mut staged).expect_err("a full disk");
-        assert!(first.contains("cannot write the redo log"), "{first}");
+        assert!(matches!(first, AppendError::Write(_)), "{first}");
+        assert!(
+            first.to_string().contains("cannot write the redo log"),
+            "{first}"
+        );
         // Even once writes would work again, the log refuses: what reached
         // the file is unknown, and a record after a torn one would be lost.
         log.file = OpenOptions::new()
@@ -513,7 +531,7 @@ mod tests {
             .open(segment_path(&log.dir, log.segment))
             .expect("segment");
         let second = log.append(2, &mut staged).expect_err("refused");
-        assert!(second.contains("failed earlier"), "{second}");
+        assert!(matches!(second, AppendError::FailedEarlier), "{second}");
         assert!(log.rotate().is_err(), "no checkpoint after a failure");
     }
 
