@@ -136,7 +136,13 @@ pub enum StoreError {
         /// What is wrong, in words.
         detail: String,
     },
-    /// The backend failed (I/O, corruption, driver error).
+    /// Something stored cannot be read back: a record that does not decode,
+    /// an index entry that points at nothing, a state without its record.
+    /// The store is damaged there, so retrying does not help (unlike
+    /// [`StoreError::Backend`], which may pass); nothing was written.
+    #[error("corrupt store: {0}")]
+    Corrupt(String),
+    /// The backend failed (I/O, a driver error, a thread that died).
     #[error("storage backend failed: {0}")]
     Backend(String),
 }

@@ -14,7 +14,7 @@ pub fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, StoreError> {
 
 /// Decodes a record; failure is corruption, named by `what`.
 pub fn decode<T: DeserializeOwned>(bytes: &[u8], what: &str) -> Result<T, StoreError> {
-    rmp_serde::from_slice(bytes).map_err(|e| StoreError::Backend(format!("corrupt {what}: {e}")))
+    rmp_serde::from_slice(bytes).map_err(|e| StoreError::Corrupt(format!("{what}: {e}")))
 }
 
 /// A pass from its stored record and its state; the state is authoritative
@@ -22,8 +22,8 @@ pub fn decode<T: DeserializeOwned>(bytes: &[u8], what: &str) -> Result<T, StoreE
 pub fn merge_pass(id: PassId, record: &[u8], state: PassState) -> Result<Pass, StoreError> {
     let mut pass: Pass = decode(record, "pass record")?;
     if pass.id != id {
-        return Err(StoreError::Backend(format!(
-            "corrupt pass record: stored under {id} but names {}",
+        return Err(StoreError::Corrupt(format!(
+            "pass record: stored under {id} but names {}",
             pass.id
         )));
     }

@@ -512,9 +512,7 @@ impl<'t> Batch<'t> {
                     .get(id.0)
                     .map_err(backend)?
                     .ok_or_else(|| {
-                        StoreError::Backend(format!(
-                            "corrupt store: pass {id} has a state but no record"
-                        ))
+                        StoreError::Corrupt(format!("pass {id} has a state but no record"))
                     })?;
                 layout::merge_pass(id, &bytes, state)?
             }
@@ -589,17 +587,16 @@ fn find_scan_keyed(
     let Some(scan_key) = tables.scan_ids.get(id.as_str()).map_err(backend)? else {
         return Ok(None);
     };
-    let key: LogKey = scan_key.as_ref().try_into().map_err(|_| {
-        StoreError::Backend(format!("corrupt scan-id entry of {id}: wrong key length"))
-    })?;
+    let key: LogKey = scan_key
+        .as_ref()
+        .try_into()
+        .map_err(|_| StoreError::Corrupt(format!("scan-id entry of {id}: wrong key length")))?;
     let bytes = tables
         .scans
         .get(&scan_key)
         .map_err(backend)?
         .ok_or_else(|| {
-            StoreError::Backend(format!(
-                "corrupt store: scan id {id} points at a missing scan record"
-            ))
+            StoreError::Corrupt(format!("scan id {id} points at a missing scan record"))
         })?;
     layout::decode_scan(&bytes).map(|r| Some((key, r)))
 }

@@ -228,8 +228,7 @@ impl StateBytes for PassState {
     }
 
     fn decode(id: PassId, bytes: &[u8]) -> Result<PassState, StoreError> {
-        let corrupt =
-            |what: &str| StoreError::Backend(format!("corrupt state of pass {id}: {what}"));
+        let corrupt = |what: &str| StoreError::Corrupt(format!("state of pass {id}: {what}"));
         let b: [u8; 10] = bytes.try_into().map_err(|_| corrupt("wrong length"))?;
         let status = match b[4] {
             0 => Status::Active,
@@ -272,8 +271,8 @@ pub fn log_key(pass: PassId, at_ms: i64, seq: u64) -> [u8; LOG_KEY_LEN] {
 /// The time part of a `scans` key, checked for length.
 pub fn log_key_time(key: &[u8]) -> Result<i64, StoreError> {
     if key.len() != LOG_KEY_LEN {
-        return Err(StoreError::Backend(format!(
-            "corrupt scan-id entry: a {}-byte scan key",
+        return Err(StoreError::Corrupt(format!(
+            "scan-id entry: a {}-byte scan key",
             key.len()
         )));
     }
@@ -324,7 +323,7 @@ pub fn time_index_key(at_ms: i64, scan_id: &ScanId) -> Vec<u8> {
 
 /// Splits a `scan_id_times` key back into its time and scan id.
 pub fn parse_time_index_key(key: &[u8]) -> Result<(i64, ScanId), StoreError> {
-    let corrupt = || StoreError::Backend("corrupt scan-id time index entry".into());
+    let corrupt = || StoreError::Corrupt("scan-id time index entry".into());
     if key.len() <= 8 {
         return Err(corrupt());
     }
@@ -353,12 +352,9 @@ pub fn decode_audit(bytes: &[u8]) -> Result<AuditRecord, StoreError> {
 
 /// Exactly `N` bytes, or corruption.
 fn fixed<const N: usize>(bytes: &[u8], what: &str) -> Result<[u8; N], StoreError> {
-    bytes.try_into().map_err(|_| {
-        StoreError::Backend(format!(
-            "corrupt {what}: {} bytes, expected {N}",
-            bytes.len()
-        ))
-    })
+    bytes
+        .try_into()
+        .map_err(|_| StoreError::Corrupt(format!("{what}: {} bytes, expected {N}", bytes.len())))
 }
 
 /// A fjall failure as a store error.
@@ -398,7 +394,10 @@ mod tests {
         ] {
             assert_eq!(PassState::decode(id, &s.encode()).ok(), Some(s));
         }
-        assert!(PassState::decode(id, &[0; 9]).is_err());
+        assert!(matches!(
+            PassState::decode(id, &[0; 9]),
+            Err(StoreError::Corrupt(_))
+        ));
         let mut bad = PassState {
             uses: 0,
             status: Status::Active,
@@ -406,7 +405,10 @@ mod tests {
         }
         .encode();
         bad[4] = 9;
-        assert!(PassState::decode(id, &bad).is_err());
+        assert!(matches!(
+            PassState::decode(id, &bad),
+            Err(StoreError::Corrupt(_))
+        ));
     }
 
     #[test]

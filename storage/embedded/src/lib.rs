@@ -39,6 +39,8 @@ mod replay;
 mod writer;
 
 #[cfg(test)]
+mod damaged_tests;
+#[cfg(test)]
 mod tests;
 
 pub use config::{
@@ -254,11 +256,7 @@ impl Store for EmbeddedStore {
         let record = snapshot
             .get(&self.tables.passes, id.0)
             .map_err(backend)?
-            .ok_or_else(|| {
-                StoreError::Backend(format!(
-                    "corrupt store: pass {id} has a state but no record"
-                ))
-            })?;
+            .ok_or_else(|| StoreError::Corrupt(format!("pass {id} has a state but no record")))?;
         layout::merge_pass(id, &record, state).map(Some)
     }
 

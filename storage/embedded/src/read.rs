@@ -60,8 +60,7 @@ fn join(prefix: &[u8], tail: &[u8]) -> Vec<u8> {
 
 /// The pass with this id, or corruption if its index entry has no pass.
 fn load(t: &Tables, id: PassId) -> Result<Pass, StoreError> {
-    let corrupt =
-        || StoreError::Backend(format!("corrupt store: pass {id} is indexed but missing"));
+    let corrupt = || StoreError::Corrupt(format!("pass {id} is indexed but missing"));
     let state = t
         .pass_state
         .get(id.0)
@@ -89,7 +88,7 @@ pub fn passes(t: &Tables, q: &PassQuery) -> Result<Page<Pass>, StoreError> {
                 |key, _| {
                     let id: [u8; 16] = key[prefix.len()..]
                         .try_into()
-                        .map_err(|_| StoreError::Backend("corrupt pass index key".into()))?;
+                        .map_err(|_| StoreError::Corrupt("pass index key".into()))?;
                     let pass = load(t, PassId(id))?;
                     Ok(matches(&pass).then_some(pass))
                 },
@@ -109,7 +108,7 @@ pub fn passes(t: &Tables, q: &PassQuery) -> Result<Page<Pass>, StoreError> {
                 |key, value| {
                     let id: [u8; 16] = key
                         .try_into()
-                        .map_err(|_| StoreError::Backend("corrupt pass state key".into()))?;
+                        .map_err(|_| StoreError::Corrupt("pass state key".into()))?;
                     let id = PassId(id);
                     let state = PassState::decode(id, value)?;
                     if q.status.is_some_and(|s| s != state.status) {
@@ -163,9 +162,7 @@ pub fn scans(t: &Tables, q: &ScanQuery) -> Result<Page<ScanRecord>, StoreError> 
                 q.limit,
                 |_, scan_key| {
                     let bytes = t.scans.get(scan_key).map_err(backend)?.ok_or_else(|| {
-                        StoreError::Backend(
-                            "corrupt store: an event scan entry points at nothing".into(),
-                        )
+                        StoreError::Corrupt("an event scan entry points at nothing".into())
                     })?;
                     let r = layout::decode_scan(&bytes)?;
                     Ok(q.matches(&r).then_some(r))
@@ -201,9 +198,7 @@ pub fn audit(t: &Tables, q: &AuditQuery) -> Result<Page<AuditRecord>, StoreError
                 q.limit,
                 |_, audit_key| {
                     let bytes = t.audit.get(audit_key).map_err(backend)?.ok_or_else(|| {
-                        StoreError::Backend(
-                            "corrupt store: an audit time entry points at nothing".into(),
-                        )
+                        StoreError::Corrupt("an audit time entry points at nothing".into())
                     })?;
                     layout::decode_audit(&bytes).map(Some)
                 },

@@ -112,7 +112,7 @@ impl FromColumns for PassState {
 }
 
 fn corrupt(id: PassId, what: &str) -> StoreError {
-    StoreError::Backend(format!("corrupt state of pass {id}: bad {what}"))
+    StoreError::Corrupt(format!("state of pass {id}: bad {what}"))
 }
 
 /// A pass id from a stored blob.
@@ -120,7 +120,7 @@ pub fn pass_id(bytes: &[u8]) -> Result<PassId, StoreError> {
     bytes
         .try_into()
         .map(PassId)
-        .map_err(|_| StoreError::Backend(format!("corrupt pass id of {} bytes", bytes.len())))
+        .map_err(|_| StoreError::Corrupt(format!("pass id of {} bytes", bytes.len())))
 }
 
 /// A position in a log ordered by `(at_ms, tag)`: the inclusive lower bound

@@ -50,8 +50,8 @@ fn pass_from(id: PassId, c: PassColumns) -> Result<Option<Pass>, StoreError> {
             })
         }
         (None, ..) => Ok(None),
-        _ => Err(StoreError::Backend(format!(
-            "corrupt store: pass {id} has a record but not all of its state"
+        _ => Err(StoreError::Corrupt(format!(
+            "pass {id} has a record but not all of its state"
         ))),
     }
 }

@@ -1,0 +1,47 @@
+//! Tests of a store whose tables are damaged under it (real files): what
+//! cannot be read back is [`StoreError::Corrupt`], and the rest is served.
+
+use super::{EmbeddedConfig, EmbeddedStore};
+use fjall::Database;
+use scangate_storage::conformance::new_pass;
+use scangate_storage::{Store, StoreError};
+
+#[tokio::test]
+async fn a_damaged_pass_state_is_corrupt_and_other_passes_still_load() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (damaged, sound) = (new_pass(Some(3)), new_pass(None));
+    let (damaged_id, sound_id) = (damaged.id, sound.id);
+    {
+        let store = EmbeddedStore::open(dir.path(), EmbeddedConfig::default()).expect("open");
+        store
+            .insert_passes(vec![damaged, sound])
+            .await
+            .expect("insert");
+        store.close().await.expect("close");
+    }
+    {
+        // A state of 3 bytes where the format has 10: as a bad sector or a
+        // half-written file would leave it.
+        let db = Database::builder(dir.path()).open().expect("db");
+        let states = db
+            .keyspace("pass_state", fjall::KeyspaceCreateOptions::default)
+            .expect("pass_state");
+        states.insert(damaged_id.0, [1u8, 2, 3]).expect("damage");
+        db.persist(fjall::PersistMode::SyncAll).expect("persist");
+    }
+    let store = EmbeddedStore::open(dir.path(), EmbeddedConfig::default()).expect("reopen");
+    match store.load_pass(damaged_id).await {
+        Err(StoreError::Corrupt(why)) => {
+            assert!(why.contains(&damaged_id.to_string()), "{why}");
+            assert!(why.contains("wrong length"), "{why}");
+        }
+        other => panic!("a damaged state must be Corrupt, got {other:?}"),
+    }
+    let loaded = store
+        .load_pass(sound_id)
+        .await
+        .expect("load")
+        .expect("kept");
+    assert_eq!(loaded.id, sound_id);
+    store.close().await.expect("close");
+}
