@@ -142,6 +142,13 @@ pub enum StoreError {
     /// [`StoreError::Backend`], which may pass); nothing was written.
     #[error("corrupt store: {0}")]
     Corrupt(String),
+    /// The store can make nothing more durable until the gateway restarts:
+    /// its redo log could not be written, or its tables stopped following
+    /// the log ([`Store::failure`] says the same). Retrying on this gateway
+    /// is useless until then; the outcome of the request is settled by the
+    /// restart's replay (the write may have reached the log).
+    #[error("the store takes no more writes until the gateway restarts: {0}")]
+    Failed(String),
     /// The backend failed (I/O, a driver error, a thread that died).
     #[error("storage backend failed: {0}")]
     Backend(String),

@@ -131,7 +131,7 @@ impl WriterState {
         changed: Vec<PassId>,
         scan_ids: HashMap<ScanId, ScanEntry>,
     ) -> Result<(), String> {
-        self.progress.check().map_err(|e| e.to_string())?;
+        self.progress.check().map_err(cause)?;
         let batch = self.logged + 1;
         let bytes = self
             .log
@@ -143,9 +143,7 @@ impl WriterState {
         if self.cache.would_overflow(states.len()) {
             // Starting over drops states fjall may not hold yet: let it catch
             // up with the batches before this one first.
-            self.progress
-                .wait_folded(batch - 1)
-                .map_err(|e| e.to_string())?;
+            self.progress.wait_folded(batch - 1).map_err(cause)?;
         }
         self.cache.absorb(states);
         self.pending.logged(batch, scan_ids);
@@ -180,6 +178,15 @@ impl WriterState {
     }
 }
 
+/// Why a batch failed, in words: the cause inside a [`StoreError::Failed`]
+/// (the batch outcome wraps it again), any other error as it reads.
+fn cause(e: StoreError) -> String {
+    match e {
+        StoreError::Failed(why) => why,
+        other => other.to_string(),
+    }
+}
+
 /// An outcome waiting for the batch to be durable.
 enum Answer {
     Unit(Reply<()>, Result<(), StoreError>),
@@ -209,7 +216,7 @@ impl Logged {
             outcome
                 .as_ref()
                 .map(|_| ())
-                .map_err(|e| StoreError::Backend(e.clone()))
+                .map_err(|e| StoreError::Failed(e.clone()))
         };
         for answer in answers {
             match answer {

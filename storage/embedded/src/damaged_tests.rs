@@ -1,10 +1,39 @@
-//! Tests of a store whose tables are damaged under it (real files): what
-//! cannot be read back is [`StoreError::Corrupt`], and the rest is served.
+//! Tests of a store damaged under it (real files): what cannot be read back
+//! is [`StoreError::Corrupt`] and the rest is served; a store whose tables
+//! stopped following its log answers writes [`StoreError::Failed`].
 
+use super::apply::{Batch, Command, WriterState};
+use super::layout::Tables;
 use super::{EmbeddedConfig, EmbeddedStore};
 use fjall::Database;
 use scangate_storage::conformance::new_pass;
 use scangate_storage::{Store, StoreError};
+use tokio::sync::oneshot;
+
+#[test]
+fn after_a_fold_failure_writes_are_failed_with_the_cause_said_once() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let tables = Tables::open(Database::builder(dir.path()).open().expect("db")).expect("tables");
+    let (mut w, _folds) = WriterState::unfolded(dir.path(), tables);
+    w.progress.fail("fjall: an I/O error");
+    let (tx, mut rx) = oneshot::channel();
+    let mut batch = Batch::new(&mut w, 0, 1);
+    batch.add(Command::Insert {
+        passes: vec![new_pass(Some(1))],
+        reply: tx,
+    });
+    batch
+        .log()
+        .answer()
+        .expect_err("fjall no longer follows the log");
+    match rx.try_recv() {
+        Ok(Err(StoreError::Failed(why))) => {
+            assert!(why.contains("fjall: an I/O error"), "{why}");
+            assert!(!why.contains("no more writes"), "the cause once: {why}");
+        }
+        other => panic!("a write after a fold failure must be Failed, got {other:?}"),
+    }
+}
 
 #[tokio::test]
 async fn a_damaged_pass_state_is_corrupt_and_other_passes_still_load() {

@@ -254,7 +254,7 @@ impl Progress {
     /// no write may be acknowledged and no read trusted until a restart.
     pub fn check(&self) -> Result<(), StoreError> {
         match self.fold_failure() {
-            Some(why) => Err(StoreError::Backend(why)),
+            Some(why) => Err(StoreError::Failed(why)),
             None => Ok(()),
         }
     }
@@ -289,7 +289,8 @@ impl Progress {
         self.cond.notify_all();
     }
 
-    fn fail(&self, cause: &str) {
+    /// Marks the store failed for good: fjall no longer follows the log.
+    pub fn fail(&self, cause: &str) {
         {
             let mut kept = self.cause.lock().unwrap_or_else(PoisonError::into_inner);
             if kept.is_empty() {
@@ -479,7 +480,11 @@ mod tests {
             .await
             .expect_err("the fold thread died");
         assert!(err.to_string().contains("the fold thread stopped"), "{err}");
-        assert!(progress.wait_folded(1).is_err());
+        assert!(matches!(err, StoreError::Failed(_)), "{err}");
+        assert!(matches!(
+            progress.wait_folded(1),
+            Err(StoreError::Failed(_))
+        ));
     }
 
     #[tokio::test]

@@ -283,7 +283,7 @@ impl RedoLog {
     /// fjall durably holds every batch logged so far.
     pub fn rotate(&mut self) -> Result<Retired, StoreError> {
         if self.failed {
-            return Err(StoreError::Backend(AppendError::FailedEarlier.to_string()));
+            return Err(StoreError::Failed(AppendError::FailedEarlier.to_string()));
         }
         let segment = self.segment + 1;
         let prepared = match self.next.take().map(Preparing::wait) {

@@ -188,7 +188,7 @@ fn a_redo_log_it_cannot_write_fails_the_store_until_a_restart() {
             reply: tx,
         });
         batch.log().answer().expect_err("nothing can be logged");
-        assert!(matches!(rx.try_recv(), Ok(Err(StoreError::Backend(_)))));
+        assert!(matches!(rx.try_recv(), Ok(Err(StoreError::Failed(_)))));
     }
     // The first cause is kept, with what to do about it.
     let why = w.progress.failure().expect("the store reports its failure");
