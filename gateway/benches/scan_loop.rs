@@ -170,8 +170,9 @@ fn main() {
         let mut config = ServeConfig::new(dir.path().to_owned());
         config.quic_addr = "127.0.0.1:0".parse().expect("addr");
         config.http_addr = "127.0.0.1:0".parse().expect("addr");
-        config.rate.scans_per_s = u32::MAX / 2;
-        config.rate.burst = u32::MAX / 2;
+        let unlimited = std::num::NonZeroU32::new(u32::MAX / 2).expect("non-zero");
+        config.rate.scans_per_s = unlimited;
+        config.rate.burst = unlimited;
         let shutdown = CancellationToken::new();
         let running = scangate::serve::start(config, shutdown.clone()).await.expect("gateway");
         let endpoints = running.endpoints.clone();
