@@ -399,7 +399,10 @@ pub(crate) mod tests {
         assert!("zz".repeat(16).parse::<PassId>().is_err());
         assert_eq!("AB".repeat(16).parse::<PassId>(), Ok(id), "either case");
         assert!("ab".repeat(17).parse::<PassId>().is_err(), "too long");
-        assert!("\u{e9}".repeat(16).parse::<PassId>().is_err(), "32 bytes, not hex");
+        assert!(
+            "\u{e9}".repeat(16).parse::<PassId>().is_err(),
+            "32 bytes, not hex"
+        );
     }
 
     #[test]

@@ -112,6 +112,10 @@ mod tests {
             l.bucket(&format!("device-{i}"));
         }
         l.buckets.run_pending_tasks();
-        assert!(l.buckets.entry_count() <= 100, "{}", l.buckets.entry_count());
+        assert!(
+            l.buckets.entry_count() <= 100,
+            "{}",
+            l.buckets.entry_count()
+        );
     }
 }

@@ -3,8 +3,8 @@
 //! retry). Deterministic for a seed; no I/O.
 
 use crate::mix::{Mix, ScanKind};
-use fastrand::Rng;
 use crate::setup::Pools;
+use fastrand::Rng;
 use std::collections::VecDeque;
 use std::sync::Arc;
 

@@ -134,7 +134,11 @@ fn scanners_are_counted_while_connected() {
 #[test]
 fn quantiles_are_within_one_percent() {
     let mut latency = latency_histogram();
-    assert_eq!(latency.distinct_values(), 2_560, "the size the bound's comment states");
+    assert_eq!(
+        latency.distinct_values(),
+        2_560,
+        "the size the bound's comment states"
+    );
     assert_eq!(quantile_ms(&latency, 0.5), None);
     latency.record_n(150, 100).expect("in range");
     assert_eq!(quantile_ms(&latency, 0.5), Some(0.15));
