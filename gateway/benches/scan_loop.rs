@@ -19,8 +19,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
-/// mimalloc instead of the system allocator: glibc malloc's arena locking and
-/// consolidation were ~10 % of a scan's CPU (docs/benchmarks.md).
+/// mimalloc, not the system allocator: a scan allocates and frees on every
+/// tokio worker, which mimalloc serves from per-thread heaps without glibc
+/// malloc's arena locks (what they cost: docs/benchmarks/history.md, second
+/// round).
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

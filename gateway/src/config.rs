@@ -117,11 +117,11 @@ pub struct QuicLimits {
     pub max_in_flight_per_connection: usize,
     /// Receive buffer asked of the kernel for the QUIC socket, bytes: what
     /// arrives while the gateway is busy for a moment waits there instead
-    /// of being dropped. Default 8 MiB, ~250 ms of datagrams at 30k scans/s:
-    /// with the kernel's usual 208 KiB, a pause of ~10 ms at 10k scans/s
-    /// dropped datagrams, and every drop cost a scan a retransmission and
-    /// its connection half its congestion window (docs/benchmarks.md). The
-    /// kernel grants at most `net.core.rmem_max` (docs/operations.md).
+    /// of being dropped. Default 8 MiB, ~250 ms of datagrams at 30k scans/s;
+    /// the kernel's usual 208 KiB holds only ~10 ms at 10k scans/s, and
+    /// every datagram dropped costs a scan a retransmission and its
+    /// connection half its congestion window. The kernel grants at most
+    /// `net.core.rmem_max` (docs/operations.md).
     pub udp_receive_buffer_bytes: usize,
 }
 
