@@ -68,9 +68,14 @@ impl AdminClient {
         Ok(body)
     }
 
-    /// GET `path`, the raw body (images).
-    pub async fn get_bytes(&self, path: &str) -> Result<bytes::Bytes> {
-        self.send(self.http.get(format!("{}{path}", self.base)))
+    /// GET `path` with `query` (pairs, or a struct; reqwest percent-encodes
+    /// them), the raw body (images).
+    pub async fn get_bytes<Q: Serialize + ?Sized>(
+        &self,
+        path: &str,
+        query: &Q,
+    ) -> Result<bytes::Bytes> {
+        self.send(self.http.get(format!("{}{path}", self.base)).query(query))
             .await
     }
 
@@ -92,6 +97,17 @@ impl AdminClient {
     /// GET `path`, decoding JSON.
     pub async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T> {
         self.call(self.http.get(format!("{}{path}", self.base)))
+            .await
+    }
+
+    /// GET `path` with `query` (pairs, or a struct; reqwest percent-encodes
+    /// them), decoding JSON.
+    pub async fn get_query<Q: Serialize + ?Sized, T: DeserializeOwned>(
+        &self,
+        path: &str,
+        query: &Q,
+    ) -> Result<T> {
+        self.call(self.http.get(format!("{}{path}", self.base)).query(query))
             .await
     }
 

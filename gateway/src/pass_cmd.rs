@@ -215,7 +215,7 @@ pub async fn run(data: &DataDir, cmd: PassCommand) -> Result<ExitCode> {
         PassCommand::Scans { admin, id, limit } => {
             let client = AdminClient::new(data, &admin)?;
             let scans: Vec<ScanView> = client
-                .get(&format!("/v1/passes/{id}/scans?limit={limit}"))
+                .get_query(&format!("/v1/passes/{id}/scans"), &[("limit", limit)])
                 .await?;
             for s in &scans {
                 print_scan(s, admin.json)?;
@@ -292,7 +292,7 @@ pub async fn run(data: &DataDir, cmd: PassCommand) -> Result<ExitCode> {
         } => {
             let client = AdminClient::new(data, &admin)?;
             let image = client
-                .get_bytes(&format!("/v1/passes/{id}/qr?format={format}"))
+                .get_bytes(&format!("/v1/passes/{id}/qr"), &[("format", &format)])
                 .await?;
             std::fs::write(&out, &image)
                 .with_context(|| format!("cannot write {}", out.display()))?;
@@ -332,7 +332,7 @@ pub async fn run(data: &DataDir, cmd: PassCommand) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Query parameters, percent-encoded.
+/// Query parameters of a list request (reqwest percent-encodes them).
 #[derive(Default, Clone)]
 pub(crate) struct Query(Vec<(&'static str, String)>);
 
@@ -343,25 +343,6 @@ impl Query {
             self.0.push((key, v.to_owned()));
         }
     }
-
-    fn render(&self) -> String {
-        self.0
-            .iter()
-            .map(|(k, v)| format!("{k}={}", percent_encode(v)))
-            .collect::<Vec<_>>()
-            .join("&")
-    }
-}
-
-fn percent_encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 /// Follows cursor pages of `path` until `limit` items or the end.
@@ -378,7 +359,7 @@ pub(crate) async fn pages<T: serde::de::DeserializeOwned>(
         let page_size = (limit - items.len()).min(crate::http::LIST_MAX);
         q.add("limit", Some(&page_size.to_string()));
         q.add("after", after.as_deref());
-        let page: PageView<T> = client.get(&format!("{path}?{}", q.render())).await?;
+        let page: PageView<T> = client.get_query(path, &q.0).await?;
         items.extend(page.items);
         match page.next {
             Some(next) => after = Some(next),

@@ -10,12 +10,15 @@ use crate::LoadError;
 use scangate::config::ServeConfig;
 use scangate::datadir::DataDir;
 use std::net::SocketAddr;
+use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
 use tokio_util::sync::CancellationToken;
 
 /// Per-device rate of the spawned gateway: the load's few devices send far
-/// more than a turnstile, so the per-device limit must not shape the run.
-pub const SPAWN_DEVICE_RATE: u32 = u32::MAX / 2;
+/// more than a turnstile, so the per-device limit must not shape the run
+/// (governor admits at most one scan a nanosecond per device, far above any
+/// load this tool makes).
+pub const SPAWN_DEVICE_RATE: NonZeroU32 = NonZeroU32::new(u32::MAX / 2).expect("non-zero");
 
 /// Where the gateway under test is and how to reach it.
 pub struct Target {
