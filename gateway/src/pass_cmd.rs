@@ -2,7 +2,7 @@
 
 use crate::admin::params::PageView;
 use crate::admin::passes::ImportReport;
-use crate::admin_client::{AdminArgs, AdminClient};
+use crate::admin_client::{self, AdminArgs, AdminClient};
 use crate::api::{ISSUE_MAX, IssueRequest, PassView, ScanView};
 use crate::datadir::DataDir;
 use crate::terminal::Shown;
@@ -181,7 +181,7 @@ pub async fn run(data: &DataDir, cmd: PassCommand) -> Result<ExitCode> {
             if spec.count == 0 {
                 bail!("--count must be at least 1");
             }
-            let client = AdminClient::new(data, &admin)?;
+            let client = admin_client::connect(data, &admin)?;
             let mut left = spec.count;
             while left > 0 {
                 let batch = left.min(ISSUE_MAX);
@@ -205,7 +205,7 @@ pub async fn run(data: &DataDir, cmd: PassCommand) -> Result<ExitCode> {
             }
         }
         PassCommand::Show { admin, id } => {
-            let client = AdminClient::new(data, &admin)?;
+            let client = admin_client::connect(data, &admin)?;
             let pass: PassView = client.get(&format!("/v1/passes/{id}")).await?;
             print_pass(&pass, admin.json)?;
         }
@@ -213,7 +213,7 @@ pub async fn run(data: &DataDir, cmd: PassCommand) -> Result<ExitCode> {
         PassCommand::Suspend(c) => change(data, "suspend", c).await?,
         PassCommand::Reactivate(c) => change(data, "reactivate", c).await?,
         PassCommand::Scans { admin, id, limit } => {
-            let client = AdminClient::new(data, &admin)?;
+            let client = admin_client::connect(data, &admin)?;
             let scans: Vec<ScanView> = client
                 .get_query(&format!("/v1/passes/{id}/scans"), &[("limit", limit)])
                 .await?;
@@ -228,7 +228,7 @@ pub async fn run(data: &DataDir, cmd: PassCommand) -> Result<ExitCode> {
             status,
             limit,
         } => {
-            let client = AdminClient::new(data, &admin)?;
+            let client = admin_client::connect(data, &admin)?;
             let mut query = Query::default();
             query.add("event", event.as_deref());
             query.add("kind", kind.map(Kind::as_str));
@@ -239,7 +239,7 @@ pub async fn run(data: &DataDir, cmd: PassCommand) -> Result<ExitCode> {
             }
         }
         PassCommand::Import { admin, file } => {
-            let client = AdminClient::new(data, &admin)?;
+            let client = admin_client::connect(data, &admin)?;
             let csv =
                 std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
             let report: ImportReport = client
@@ -275,7 +275,7 @@ pub async fn run(data: &DataDir, cmd: PassCommand) -> Result<ExitCode> {
             scan_id,
             reason,
         } => {
-            let client = AdminClient::new(data, &admin)?;
+            let client = admin_client::connect(data, &admin)?;
             let scan: ScanView = client
                 .post(
                     &format!("/v1/scans/{scan_id}/annul"),
@@ -290,7 +290,7 @@ pub async fn run(data: &DataDir, cmd: PassCommand) -> Result<ExitCode> {
             format,
             out,
         } => {
-            let client = AdminClient::new(data, &admin)?;
+            let client = admin_client::connect(data, &admin)?;
             let image = client
                 .get_bytes(&format!("/v1/passes/{id}/qr"), &[("format", &format)])
                 .await?;
@@ -305,7 +305,7 @@ pub async fn run(data: &DataDir, cmd: PassCommand) -> Result<ExitCode> {
             until,
             limit,
         } => {
-            let client = AdminClient::new(data, &admin)?;
+            let client = admin_client::connect(data, &admin)?;
             let mut query = Query::default();
             query.add("pass", pass.as_deref());
             query.add("from", from.as_deref());
@@ -370,7 +370,7 @@ pub(crate) async fn pages<T: serde::de::DeserializeOwned>(
 }
 
 async fn change(data: &DataDir, action: &str, c: ChangeArgs) -> Result<()> {
-    let client = AdminClient::new(data, &c.admin)?;
+    let client = admin_client::connect(data, &c.admin)?;
     let pass: PassView = client
         .post(
             &format!("/v1/passes/{}/{action}", c.id),
