@@ -15,6 +15,7 @@
 //!   or an annulment, from its arrival to its durable answer (store calls as steps).
 //! - [`decision`]: decisions and the machine-readable denial reasons.
 //! - [`token`]: the signed, QR-alphanumeric token format and the keyring.
+//! - [`keyfile`]: the signing keyring file's format.
 //! - [`scan`]: scan ids and the records a scan or an admin change leaves behind.
 //! - [`wire`]: the messages of the `scangate/1` protocol.
 //! - [`frame`]: length-prefixed framing with a size limit checked before allocation.
@@ -24,6 +25,7 @@
 
 pub mod decision;
 pub mod frame;
+pub mod keyfile;
 pub mod name;
 pub mod pass;
 pub mod protocol;

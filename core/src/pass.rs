@@ -1,5 +1,6 @@
 //! The pass model: identifiers, fields, their limits, and admin transitions.
 
+use data_encoding::{HEXLOWER, HEXLOWER_PERMISSIVE};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::fmt;
 use std::str::FromStr;
@@ -30,13 +31,13 @@ impl PassId {
     /// The first 8 hex digits: enough to tell passes apart on a dashboard or in
     /// a log line without printing the whole identifier.
     pub fn short(&self) -> String {
-        hex::encode(&self.0[..4])
+        HEXLOWER.encode(&self.0[..4])
     }
 }
 
 impl fmt::Display for PassId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&hex::encode(self.0))
+        f.write_str(&HEXLOWER.encode(&self.0))
     }
 }
 
@@ -58,7 +59,10 @@ impl FromStr for PassId {
         if s.len() != 32 {
             return Err(PassIdError);
         }
-        hex::decode_to_slice(s, &mut id).map_err(|_| PassIdError)?;
+        // Either case is accepted; `Display` writes lowercase.
+        HEXLOWER_PERMISSIVE
+            .decode_mut(s.as_bytes(), &mut id)
+            .map_err(|_| PassIdError)?;
         Ok(PassId(id))
     }
 }
@@ -393,6 +397,12 @@ pub(crate) mod tests {
         assert_eq!(id.short(), "abababab");
         assert!("abc".parse::<PassId>().is_err());
         assert!("zz".repeat(16).parse::<PassId>().is_err());
+        assert_eq!("AB".repeat(16).parse::<PassId>(), Ok(id), "either case");
+        assert!("ab".repeat(17).parse::<PassId>().is_err(), "too long");
+        assert!(
+            "\u{e9}".repeat(16).parse::<PassId>().is_err(),
+            "32 bytes, not hex"
+        );
     }
 
     #[test]

@@ -36,7 +36,7 @@ impl ScanId {
     /// A fresh scan id from 16 random bytes the caller provides (this crate
     /// has no random number generator).
     pub fn from_random(bytes: [u8; 16]) -> Self {
-        ScanId(hex::encode(bytes))
+        ScanId(data_encoding::HEXLOWER.encode(&bytes))
     }
 
     /// The id as text.

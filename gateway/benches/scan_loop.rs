@@ -19,8 +19,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
-/// mimalloc instead of the system allocator: glibc malloc's arena locking and
-/// consolidation were ~10 % of a scan's CPU (docs/benchmarks.md).
+/// mimalloc, not the system allocator: a scan allocates and frees on every
+/// tokio worker, which mimalloc serves from per-thread heaps without glibc
+/// malloc's arena locks (what they cost: docs/benchmarks/history.md, second
+/// round).
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
@@ -170,8 +172,9 @@ fn main() {
         let mut config = ServeConfig::new(dir.path().to_owned());
         config.quic_addr = "127.0.0.1:0".parse().expect("addr");
         config.http_addr = "127.0.0.1:0".parse().expect("addr");
-        config.rate.scans_per_s = u32::MAX / 2;
-        config.rate.burst = u32::MAX / 2;
+        let unlimited = std::num::NonZeroU32::new(u32::MAX / 2).expect("non-zero");
+        config.rate.scans_per_s = unlimited;
+        config.rate.burst = unlimited;
         let shutdown = CancellationToken::new();
         let running = scangate::serve::start(config, shutdown.clone()).await.expect("gateway");
         let endpoints = running.endpoints.clone();

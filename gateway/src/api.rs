@@ -1,178 +1,48 @@
-//! The admin API's JSON shapes, shared by the server and the `scangate pass`
-//! client, and the translation between them and the domain; the error
-//! answer and the refusals it carries are in `api/error.rs`.
+//! The admin API on the server's side: the JSON shapes come from
+//! `scangate-api` (re-exported here, so `crate::api::PassView` and the
+//! others keep their paths); this module adds what needs the server: a
+//! pass's view with its token signed by the keyring and withheld from roles
+//! below [`Permission::Operate`], passes built from an issue request with
+//! fresh random ids, and axum's extractor refusals as [`ApiError`].
 
 use crate::tokens::{Permission, Role};
-use scangate_core::pass::{GATE_MAX_BYTES, Pass};
+use scangate_core::PassId;
+use scangate_core::Status;
+use scangate_core::pass::Pass;
 use scangate_core::token::Keyring;
-use scangate_core::{Kind, PassId, ScanRecord, Status};
-use serde::{Deserialize, Serialize};
-use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
-use utoipa::ToSchema;
 
-mod error;
-pub use error::{ApiError, ErrorBody, from_json_object};
+pub use scangate_api::types::{
+    DecisionWord, GateName, ISSUE_MAX, IssueRequest, PassView, ScanView, decision_word,
+    parse_rfc3339, rfc3339,
+};
+pub use scangate_api::{ApiError, ErrorBody, from_json_object};
 
-/// Most passes one issue request may create. Bigger batches are split by the
-/// client (`scangate pass issue --count` does this).
-pub const ISSUE_MAX: u32 = 10_000;
-
-/// `POST /v1/passes`.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct IssueRequest {
-    /// The event: 1 to 64 bytes.
-    #[schema(min_length = 1, max_length = 64)]
-    pub event: String,
-    /// `ticket` (default), `pass`, `access_code` or `card_share`.
-    #[serde(default)]
-    pub kind: Kind,
-    /// Most uses, at least 1; default 1. Not with `unlimited`.
-    #[schema(minimum = 1)]
-    pub max_uses: Option<u32>,
-    /// No use limit.
-    #[serde(default)]
-    pub unlimited: bool,
-    /// Start of validity, RFC 3339.
-    #[schema(format = DateTime)]
-    pub valid_from: Option<String>,
-    /// End of validity, RFC 3339.
-    #[schema(format = DateTime)]
-    pub valid_until: Option<String>,
-    /// Gates the pass admits to (empty: all): at most 32, each 1 to 64 bytes.
-    #[serde(default)]
-    #[schema(max_items = 32, value_type = Vec<GateName>)]
-    pub gates: Vec<String>,
-    /// What a scanner may show on a grant: at most 1024 bytes.
-    #[schema(max_length = 1024)]
-    pub display: Option<String>,
-    /// How many identical passes to issue (default 1, at most 10 000).
-    #[schema(minimum = 1, maximum = 10_000)]
-    pub count: Option<u32>,
-    /// Make the passes dynamic: their QR codes carry tokens that expire this
-    /// many seconds after they are minted (`GET /v1/passes/{id}/qr`), and the
-    /// static token is refused. 1 to 86 400 (a day); `null`: static.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(minimum = 1, maximum = 86_400)]
-    pub dynamic_ttl_s: Option<u32>,
+/// The view of a pass, with its token signed by the active key. A dynamic
+/// pass gets a freshly minted token that stops working after its
+/// `dynamic_ttl_s` (an old screenshot is refused as `expired`); its static
+/// token is never handed out, since the gateway refuses it.
+pub fn pass_view(pass: &Pass, keyring: &Keyring) -> PassView {
+    PassView::with_token(pass, signed_token(pass, keyring))
 }
 
-// The limits the OpenAPI document states as literals (utoipa's attributes
-// take no constants) are the ones `Pass::validate` enforces.
-const _: () = assert!(
-    scangate_core::pass::EVENT_MAX_BYTES == 64
-        && GATE_MAX_BYTES == 64
-        && scangate_core::pass::GATES_MAX == 32
-        && scangate_core::pass::DISPLAY_MAX_BYTES == 1024
-        && scangate_core::pass::REASON_MAX_BYTES == 256
-        && scangate_core::pass::DYNAMIC_TTL_MAX_S == 86_400
-        && ISSUE_MAX == 10_000
-);
-
-/// A gate name in an issue request, as the OpenAPI document describes it:
-/// 1 to [`GATE_MAX_BYTES`] bytes.
-pub struct GateName;
-
-impl utoipa::PartialSchema for GateName {
-    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
-        utoipa::openapi::ObjectBuilder::new()
-            .schema_type(utoipa::openapi::schema::Type::String)
-            .min_length(Some(1))
-            .max_length(Some(GATE_MAX_BYTES))
-            .description(Some("A gate name: 1 to 64 bytes."))
-            .into()
+/// The view `role` may read: [`pass_view`] for a role allowed
+/// [`Permission::Operate`]; below that, no token is signed or minted and the
+/// display payload (holder data) is withheld ([`PassView::withheld`]), so a
+/// read-only token can neither copy a ticket nor read what the holder shares.
+pub fn pass_view_for_role(pass: &Pass, keyring: &Keyring, role: Role) -> PassView {
+    if role.allows(Permission::Operate) {
+        pass_view(pass, keyring)
+    } else {
+        PassView::withheld(pass)
     }
 }
 
-impl ToSchema for GateName {}
-
-/// A pass as the admin API shows it. To a caller whose role may not hold
-/// tokens ([`Permission::Operate`] and above may), `token` is absent and
-/// `display` null: see [`PassView::for_role`].
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-pub struct PassView {
-    /// 32 hex digits.
-    #[schema(pattern = "^[0-9a-f]{32}$")]
-    pub id: String,
-    /// The signed token to put in the QR code. Only for roles `operator`
-    /// and `admin`: absent for a `viewer` (empty here when absent).
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub token: String,
-    /// The event.
-    pub event: String,
-    /// The kind.
-    pub kind: Kind,
-    /// `active`, `suspended` or `revoked`.
-    pub status: Status,
-    /// The reason given with the last status change.
-    pub status_reason: Option<String>,
-    /// Use limit; `null` = unlimited.
-    pub max_uses: Option<u32>,
-    /// Uses so far.
-    pub uses: u32,
-    /// RFC 3339.
-    #[schema(format = DateTime)]
-    pub valid_from: Option<String>,
-    /// RFC 3339.
-    #[schema(format = DateTime)]
-    pub valid_until: Option<String>,
-    /// Gates (empty: all).
-    pub gates: Vec<String>,
-    /// Display payload (holder data): `null` for a `viewer`.
-    pub display: Option<String>,
-    /// RFC 3339.
-    #[schema(format = DateTime)]
-    pub created_at: String,
-    /// Dynamic pass: lifetime of its minted tokens, seconds; absent when static.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub dynamic_ttl_s: Option<u32>,
-}
-
-impl PassView {
-    /// The view of a pass, with its token signed by the active key. A
-    /// dynamic pass gets a freshly minted token that stops working after its
-    /// `dynamic_ttl_s` (an old screenshot is refused as `expired`); its static
-    /// token is never handed out, since the gateway refuses it.
-    pub fn new(pass: &Pass, keyring: &Keyring) -> Self {
-        PassView {
-            token: signed_token(pass, keyring),
-            display: pass.display.clone(),
-            ..PassView::withheld(pass)
-        }
-    }
-
-    /// The view `role` may read: [`PassView::new`] for a role allowed
-    /// [`Permission::Operate`]; below that, no token is signed or minted
-    /// and the display payload (holder data) is withheld, so a read-only
-    /// token can neither copy a ticket nor read what the holder shares.
-    pub fn for_role(pass: &Pass, keyring: &Keyring, role: Role) -> Self {
-        if role.allows(Permission::Operate) {
-            PassView::new(pass, keyring)
-        } else {
-            PassView::withheld(pass)
-        }
-    }
-
-    /// The view without the token and the display payload.
-    fn withheld(pass: &Pass) -> Self {
-        PassView {
-            id: pass.id.to_string(),
-            token: String::new(),
-            event: pass.event.clone(),
-            kind: pass.kind,
-            status: pass.status,
-            status_reason: pass.status_reason.clone(),
-            max_uses: pass.max_uses,
-            uses: pass.uses,
-            valid_from: pass.valid_from_ms.map(rfc3339),
-            valid_until: pass.valid_until_ms.map(rfc3339),
-            gates: pass.gates.clone(),
-            display: None,
-            created_at: rfc3339(pass.created_ms),
-            dynamic_ttl_s: pass.dynamic_ttl_s,
-        }
-    }
+/// A body that could not be read, or not as JSON (axum's rejection). A bytes
+/// rejection is one of the ways a JSON body fails, so both come here. See
+/// [`ApiError::rejected`] for the status and code.
+pub fn from_rejection(e: impl Into<axum::extract::rejection::JsonRejection>) -> ApiError {
+    let e = e.into();
+    ApiError::rejected(e.status(), e.body_text())
 }
 
 /// The token of `pass`, signed by the active key: for a dynamic pass a
@@ -184,84 +54,6 @@ pub fn signed_token(pass: &Pass, keyring: &Keyring) -> String {
         now_s.saturating_add(ttl)
     });
     keyring.sign(pass.id, not_after)
-}
-
-/// A scan as the admin API shows it.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-pub struct ScanView {
-    /// The scanner's scan id.
-    pub scan_id: String,
-    /// The pass.
-    #[schema(pattern = "^[0-9a-f]{32}$")]
-    pub pass_id: String,
-    /// When the gateway decided, RFC 3339.
-    #[schema(format = DateTime)]
-    pub at: String,
-    /// The scanner's clock, RFC 3339.
-    #[schema(format = DateTime)]
-    pub scanner_time: String,
-    /// Gate.
-    pub gate: String,
-    /// Device (certificate name).
-    pub device: String,
-    /// `granted` or `denied`.
-    #[schema(value_type = crate::admin::openapi::DecisionWord)]
-    pub decision: String,
-    /// Denial reason, or null.
-    #[schema(value_type = Option<scangate_core::Reason>)]
-    pub reason: Option<String>,
-    /// Use count after this scan.
-    pub uses_after: u32,
-    /// When an operator annulled this grant (RFC 3339), if one did.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(format = DateTime)]
-    pub annulled_at: Option<String>,
-    /// Who annulled it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub annulled_by: Option<String>,
-}
-
-impl From<&ScanRecord> for ScanView {
-    fn from(r: &ScanRecord) -> Self {
-        ScanView {
-            scan_id: r.scan_id.to_string(),
-            pass_id: r.pass_id.to_string(),
-            at: rfc3339(r.at_ms),
-            scanner_time: rfc3339(r.scanner_time_ms),
-            gate: r.gate.clone(),
-            device: r.device.clone(),
-            decision: decision_word(r.decision.is_granted()).to_owned(),
-            reason: r.decision.reason().map(|x| x.as_str().to_owned()),
-            uses_after: r.uses_after,
-            annulled_at: r.annulled.as_ref().map(|a| rfc3339(a.at_ms)),
-            annulled_by: r.annulled.as_ref().map(|a| a.who.clone()),
-        }
-    }
-}
-
-/// `granted` or `denied`.
-pub fn decision_word(granted: bool) -> &'static str {
-    if granted { "granted" } else { "denied" }
-}
-
-/// Unix milliseconds as RFC 3339 (UTC).
-pub fn rfc3339(ms: i64) -> String {
-    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
-        .ok()
-        .and_then(|t| t.format(&Rfc3339).ok())
-        .unwrap_or_else(|| format!("@{ms}ms"))
-}
-
-/// RFC 3339 as Unix milliseconds.
-pub fn parse_rfc3339(field: &'static str, s: &str) -> Result<i64, ApiError> {
-    let t = OffsetDateTime::parse(s, &Rfc3339).map_err(|_| {
-        ApiError::invalid(
-            field,
-            format!("{s:?} is not an RFC 3339 time such as 2026-07-01T18:00:00Z"),
-        )
-    })?;
-    i64::try_from(t.unix_timestamp_nanos() / 1_000_000)
-        .map_err(|_| ApiError::invalid(field, "time out of range"))
 }
 
 /// Turns an issue request into passes with fresh random ids.
@@ -320,6 +112,7 @@ pub fn build_passes(req: &IssueRequest, now_ms: i64) -> Result<Vec<Pass>, ApiErr
 #[cfg(test)]
 mod tests {
     use super::*;
+    use scangate_core::Kind;
 
     fn req() -> IssueRequest {
         IssueRequest {
@@ -347,14 +140,14 @@ mod tests {
         r.display = Some("Ada".into());
         let pass = build_passes(&r, 5).expect("passes").remove(0);
         for role in [Role::Admin, Role::Operator] {
-            let view = PassView::for_role(&pass, &keyring, role);
+            let view = pass_view_for_role(&pass, &keyring, role);
             assert!(keyring.verify(&view.token).is_ok(), "{role:?}");
             assert_eq!(view.display.as_deref(), Some("Ada"));
         }
-        let view = PassView::for_role(&pass, &keyring, Role::Viewer);
+        let view = pass_view_for_role(&pass, &keyring, Role::Viewer);
         assert_eq!((view.token.as_str(), view.display), ("", None));
         let json =
-            serde_json::to_value(PassView::for_role(&pass, &keyring, Role::Viewer)).expect("json");
+            serde_json::to_value(pass_view_for_role(&pass, &keyring, Role::Viewer)).expect("json");
         assert!(json.get("token").is_none(), "{json}");
     }
 

@@ -3,7 +3,7 @@
 //! from the data directory (works while the gateway is stopped). The audit
 //! of one pass's changes stays `scangate pass audit`.
 
-use crate::admin_client::{AdminArgs, AdminClient};
+use crate::admin_client::{self, AdminArgs};
 use crate::datadir::DataDir;
 use crate::journal::{Journal, JournalQuery, OperatorAction, OperatorRecord};
 use crate::pass_cmd::{LIST_DEFAULT, Query, pages};
@@ -57,7 +57,7 @@ pub async fn run(data: &DataDir, cmd: AuditCommand) -> Result<ExitCode> {
     let records = if args.local {
         local(data, &args)?
     } else {
-        let client = AdminClient::new(data, &args.admin)?;
+        let client = admin_client::connect(data, &args.admin)?;
         let mut query = Query::default();
         query.add("action", args.action.map(OperatorAction::as_str));
         query.add("who", args.who.as_deref());

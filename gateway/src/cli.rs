@@ -70,10 +70,10 @@ pub struct ServeArgs {
     pub names: Vec<String>,
     /// Sustained scans per second allowed per scanner device.
     #[arg(long, default_value_t = crate::config::RateLimit::default().scans_per_s)]
-    pub device_rate: u32,
+    pub device_rate: std::num::NonZeroU32,
     /// Scans a device may send at once before the rate applies.
     #[arg(long, default_value_t = crate::config::RateLimit::default().burst)]
-    pub device_burst: u32,
+    pub device_burst: std::num::NonZeroU32,
     /// Scans waiting for one pass before more are answered `busy`.
     #[arg(long, default_value_t = scangate_actors::RegistryConfig::default().max_queued_per_pass)]
     pub max_queued_per_pass: usize,

@@ -8,6 +8,7 @@ use scangate_storage::cache::CacheConfig;
 use scangate_storage_embedded::EmbeddedConfig;
 use scangate_storage_scylla::ScyllaConfig;
 use std::net::SocketAddr;
+use std::num::NonZeroU32;
 use std::path::PathBuf;
 
 /// Everything `scangate serve` needs.
@@ -116,11 +117,11 @@ pub struct QuicLimits {
     pub max_in_flight_per_connection: usize,
     /// Receive buffer asked of the kernel for the QUIC socket, bytes: what
     /// arrives while the gateway is busy for a moment waits there instead
-    /// of being dropped. Default 8 MiB, ~250 ms of datagrams at 30k scans/s:
-    /// with the kernel's usual 208 KiB, a pause of ~10 ms at 10k scans/s
-    /// dropped datagrams, and every drop cost a scan a retransmission and
-    /// its connection half its congestion window (docs/benchmarks.md). The
-    /// kernel grants at most `net.core.rmem_max` (docs/operations.md).
+    /// of being dropped. Default 8 MiB, ~250 ms of datagrams at 30k scans/s;
+    /// the kernel's usual 208 KiB holds only ~10 ms at 10k scans/s, and
+    /// every datagram dropped costs a scan a retransmission and its
+    /// connection half its congestion window. The kernel grants at most
+    /// `net.core.rmem_max` (docs/operations.md).
     pub udp_receive_buffer_bytes: usize,
 }
 
@@ -208,10 +209,11 @@ impl Default for HttpLimits {
 pub struct RateLimit {
     /// Sustained scans per second per device. Default 100: a turnstile scans
     /// about one person a second; 100 leaves room for retries and bursts of
-    /// fast handhelds while stopping a runaway or stolen device.
-    pub scans_per_s: u32,
-    /// Bucket size: scans a device may send at once. Default 200.
-    pub burst: u32,
+    /// fast handhelds while stopping a runaway or stolen device. Never 0 (a
+    /// gateway that admits no scan is a configuration mistake).
+    pub scans_per_s: NonZeroU32,
+    /// Bucket size: scans a device may send at once. Default 200. Never 0.
+    pub burst: NonZeroU32,
     /// Devices tracked at once (oldest forgotten first). Default 100,000.
     pub max_devices: u64,
 }
@@ -219,8 +221,9 @@ pub struct RateLimit {
 impl Default for RateLimit {
     fn default() -> Self {
         RateLimit {
-            scans_per_s: 100,
-            burst: 200,
+            // Evaluated at compile time: a zero here fails the build.
+            scans_per_s: const { NonZeroU32::new(100).expect("non-zero") },
+            burst: const { NonZeroU32::new(200).expect("non-zero") },
             max_devices: 100_000,
         }
     }

@@ -16,10 +16,8 @@
 
 use crate::keys;
 use anyhow::{Context, Result};
-use serde::{Deserialize, Serialize};
 use std::fs;
 use std::io::Write;
-use std::net::SocketAddr;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
@@ -35,16 +33,8 @@ pub struct DataDir {
     root: PathBuf,
 }
 
-/// Where a running gateway can be reached; written once it is ready.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Endpoints {
-    /// The QUIC address scanners connect to.
-    pub quic: SocketAddr,
-    /// The operator HTTP address.
-    pub http: SocketAddr,
-    /// The gateway's process id.
-    pub pid: u32,
-}
+pub use scangate_api::discovery::Endpoints;
+use scangate_api::discovery::{ADMIN_TOKEN_FILE, ENDPOINTS_FILE};
 
 impl DataDir {
     /// A data directory at `root` (not created yet).
@@ -69,7 +59,7 @@ impl DataDir {
 
     /// The admin bearer token.
     pub fn admin_token(&self) -> PathBuf {
-        self.root.join("admin-token")
+        self.root.join(ADMIN_TOKEN_FILE)
     }
 
     /// Named admin API tokens (hashes and roles).
@@ -99,7 +89,7 @@ impl DataDir {
 
     /// The running gateway's addresses.
     pub fn endpoints(&self) -> PathBuf {
-        self.root.join("gateway.json")
+        self.root.join(ENDPOINTS_FILE)
     }
 
     /// Creates what a first start needs and is missing: the directory, the

@@ -262,7 +262,7 @@ pub async fn confirm_running(data: &DataDir, name: &str) -> Enforcement {
         http: None,
         json: false,
     };
-    let client = match crate::admin_client::AdminClient::new(data, &args) {
+    let client = match crate::admin_client::connect(data, &args) {
         Ok(c) => c,
         Err(e) => return Enforcement::Unconfirmed(format!("{e:#}")),
     };
@@ -271,17 +271,10 @@ pub async fn confirm_running(data: &DataDir, name: &str) -> Enforcement {
     let asked = client.post::<_, serde_json::Value>(&path, &body);
     match tokio::time::timeout(CONFIRM_TIMEOUT, asked).await {
         Ok(Ok(_)) => Enforcement::Confirmed,
-        Ok(Err(e)) if not_listening(&e) => Enforcement::NoGateway,
-        Ok(Err(e)) => Enforcement::Unconfirmed(format!("{e:#}")),
+        Ok(Err(e)) if e.is_connect() => Enforcement::NoGateway,
+        Ok(Err(e)) => Enforcement::Unconfirmed(format!("{:#}", anyhow::Error::from(e))),
         Err(_) => Enforcement::Unconfirmed(format!("no answer within {CONFIRM_TIMEOUT:?}")),
     }
-}
-
-/// A connection refused: the `gateway.json` left by a gateway that is gone.
-fn not_listening(e: &anyhow::Error) -> bool {
-    e.chain()
-        .filter_map(|c| c.downcast_ref::<reqwest::Error>())
-        .any(reqwest::Error::is_connect)
 }
 
 /// Prints what `scangate certs revoke` did (`done`) and whether the running

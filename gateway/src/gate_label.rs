@@ -24,8 +24,8 @@ pub const GATE_SLOTS: usize = GATE_LABELS_MAX + 1;
 
 /// A gate as the metrics and the dashboard see it: its label and its
 /// `scangate_scans_total` series, each looked up in the metrics registry
-/// once and then only incremented (the lookup hashes three labels and
-/// allocates a key: it was a twentieth of a rejected scan's cost).
+/// once and then only incremented: the lookup hashes three labels and
+/// allocates a key, too much to pay on every scan.
 pub struct Gate {
     /// The name, or [`OTHER_GATE`].
     pub name: Arc<str>,

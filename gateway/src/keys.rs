@@ -6,22 +6,10 @@
 //! keep working until an operator removes a key by hand.
 
 use anyhow::{Context, Result, bail};
-use scangate_core::token::{Keyring, SECRET_BYTES, SigningKey};
-use serde::{Deserialize, Serialize};
+use scangate_core::keyfile::{KeyEntry, KeyFile};
+use scangate_core::token::{Keyring, SECRET_BYTES};
 use std::fs;
 use std::path::Path;
-
-#[derive(Serialize, Deserialize)]
-struct KeyFile {
-    active: u8,
-    keys: Vec<KeyEntry>,
-}
-
-#[derive(Serialize, Deserialize)]
-struct KeyEntry {
-    id: u8,
-    secret: String,
-}
 
 fn fresh_key(id: u8) -> KeyEntry {
     KeyEntry {
@@ -48,20 +36,9 @@ fn read(path: &Path) -> Result<KeyFile> {
 
 /// Loads the keyring.
 pub fn load(path: &Path) -> Result<Keyring> {
-    let file = read(path)?;
-    let mut keys = Vec::with_capacity(file.keys.len());
-    for k in &file.keys {
-        let mut secret = [0u8; SECRET_BYTES];
-        hex::decode_to_slice(&k.secret, &mut secret).with_context(|| {
-            format!(
-                "key {} in {} is not {SECRET_BYTES} hex bytes",
-                k.id,
-                path.display()
-            )
-        })?;
-        keys.push(SigningKey { id: k.id, secret });
-    }
-    Keyring::new(&keys, file.active).with_context(|| format!("{} is not usable", path.display()))
+    read(path)?
+        .keyring()
+        .with_context(|| format!("{} is not usable", path.display()))
 }
 
 /// Adds a fresh key and makes it the signing key. Returns its id. A running

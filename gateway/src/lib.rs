@@ -54,13 +54,9 @@ pub mod terminal;
 pub mod tokens;
 pub mod watched;
 
-/// Unix milliseconds now. The one clock read of the gateway's edge.
-pub fn now_ms() -> i64 {
-    let since = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
-    i64::try_from(since.as_millis()).unwrap_or(i64::MAX)
-}
+/// Unix milliseconds now: the system clock the pass actors read too (one
+/// definition, in `scangate_actors::clock`).
+pub use scangate_actors::now_ms;
 
 /// `N` bytes from the operating system's random number generator.
 ///

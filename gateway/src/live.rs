@@ -9,6 +9,7 @@
 
 use crate::gate_label::{GATE_SLOTS, Gate, GateLabels};
 use crate::health::HealthProbe;
+use hdrhistogram::Histogram;
 use scangate_core::pass::Pass;
 use scangate_core::{Decision, PassId, Reason};
 use std::collections::{HashMap, VecDeque};
@@ -36,13 +37,13 @@ pub const EVENTS_MAX: usize = 64;
 pub const ISSUED_TRACKED_MAX: usize = 1_000_000;
 /// How often a snapshot is published.
 pub const SNAPSHOT_INTERVAL: Duration = Duration::from_secs(1);
-/// Upper bounds of the latency buckets, microseconds (1-2-5 steps; the last
-/// bucket is open). p50/p99 are interpolated within a bucket.
-const LATENCY_BOUNDS_US: [u64; 15] = [
-    100, 200, 500, 1_000, 2_000, 5_000, 10_000, 20_000, 50_000, 100_000, 200_000, 500_000,
-    1_000_000, 2_000_000, 5_000_000,
-];
-const LATENCY_BUCKETS: usize = LATENCY_BOUNDS_US.len() + 1;
+/// The largest latency the per-second histograms tell apart, microseconds:
+/// 60 s, above any scan deadline; a slower scan counts as 60 s.
+const LATENCY_MAX_US: u64 = 60_000_000;
+/// Significant decimal digits of the latency histograms: p50/p99 within 1 %.
+/// With [`LATENCY_MAX_US`] that is 2,560 counters (20 KiB) per second of
+/// history, about 1.2 MiB for the whole window.
+const LATENCY_SIGFIG: u8 = 2;
 const _: () = assert!(RATE_SECS < WINDOW_SECS, "the rate is read from the window");
 /// Per-second slots: the window plus the second now filling.
 const SLOTS: usize = WINDOW_SECS + 1;
@@ -87,13 +88,14 @@ struct Inner {
 }
 
 /// One second of history; reused (reset) when its slot comes round again.
-#[derive(Default, Clone)]
+#[derive(Clone)]
 struct Second {
     at_s: i64,
     scans: u32,
     busy: u32,
     rate_limited: u32,
-    latency: [u32; LATENCY_BUCKETS],
+    /// Time to decide, microseconds.
+    latency: Histogram<u64>,
     /// Scans by [`Gate::index`] (`GATE_SLOTS` long).
     gates: Vec<u32>,
 }
@@ -144,8 +146,12 @@ impl Live {
 
     fn build(now_ms: i64, health: Option<Arc<HealthProbe>>) -> Arc<Live> {
         let second = Second {
+            at_s: 0,
+            scans: 0,
+            busy: 0,
+            rate_limited: 0,
+            latency: latency_histogram(),
             gates: vec![0; GATE_SLOTS],
-            ..Second::default()
         };
         let inner = Inner {
             seconds: vec![second; SLOTS],
@@ -185,7 +191,8 @@ impl Live {
         second.scans += 1;
         second.gates[sample.gate.index] += 1;
         if let Some(latency) = sample.latency {
-            second.latency[bucket(latency)] += 1;
+            let us = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX);
+            second.latency.saturating_record(us);
         }
         let gate = &mut inner.gates[sample.gate.index];
         if gate.name.is_none() {
@@ -263,14 +270,13 @@ impl Live {
         let in_window = |s: &&Second| s.at_s >= now_s - WINDOW_SECS as i64 && s.at_s < now_s;
         let in_rate = |s: &&Second| s.at_s >= now_s - RATE_SECS as i64 && s.at_s < now_s;
         let mut series = vec![0u32; WINDOW_SECS];
-        let mut latency = [0u64; LATENCY_BUCKETS];
+        let mut latency = latency_histogram();
         let (mut busy, mut rate_limited) = (0u64, 0u64);
         for s in inner.seconds.iter().filter(in_window) {
             let age = (now_s - s.at_s) as usize; // 1..=WINDOW_SECS
             series[WINDOW_SECS - age] = s.scans;
-            for (sum, n) in latency.iter_mut().zip(s.latency) {
-                *sum += u64::from(n);
-            }
+            // Same bounds on both sides, so adding cannot fail.
+            let _ = latency.add(&s.latency);
             busy += u64::from(s.busy);
             rate_limited += u64::from(s.rate_limited);
         }
@@ -309,9 +315,9 @@ impl Live {
             scans_per_s: rate(None),
             series,
             latency_ms: Latency {
-                p50: quantile(&latency, 0.50),
-                p99: quantile(&latency, 0.99),
-                samples: latency.iter().sum(),
+                p50: quantile_ms(&latency, 0.50),
+                p99: quantile_ms(&latency, 0.99),
+                samples: latency.len(),
             },
             gates,
             reasons: Reason::ALL
@@ -392,7 +398,7 @@ fn slot(seconds: &mut [Second], at_s: i64) -> &mut Second {
         slot.scans = 0;
         slot.busy = 0;
         slot.rate_limited = 0;
-        slot.latency = [0; LATENCY_BUCKETS];
+        slot.latency.reset();
         slot.gates.fill(0);
     }
     slot
@@ -422,34 +428,19 @@ impl Inner {
     }
 }
 
-fn bucket(latency: Duration) -> usize {
-    let us = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX);
-    LATENCY_BOUNDS_US
-        .iter()
-        .position(|&bound| us <= bound)
-        .unwrap_or(LATENCY_BOUNDS_US.len())
+/// An empty latency histogram of [`LATENCY_MAX_US`] and [`LATENCY_SIGFIG`].
+/// Its arguments are constants that hdrhistogram accepts (low 1 ≥ 1, high
+/// ≥ 2 × low, sigfig ≤ 5), so it cannot fail at run time;
+/// `quantiles_are_within_one_percent` builds one.
+#[allow(clippy::expect_used)]
+fn latency_histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, LATENCY_MAX_US, LATENCY_SIGFIG)
+        .expect("constant bounds that hdrhistogram accepts")
 }
 
-/// The `q` quantile in milliseconds, interpolated linearly inside its bucket.
-fn quantile(counts: &[u64; LATENCY_BUCKETS], q: f64) -> Option<f64> {
-    let total: u64 = counts.iter().sum();
-    if total == 0 {
-        return None;
-    }
-    let rank = (q * total as f64).max(1.0);
-    let mut below = 0u64;
-    for (i, &n) in counts.iter().enumerate() {
-        if n > 0 && (below + n) as f64 >= rank {
-            let low = if i == 0 { 0 } else { LATENCY_BOUNDS_US[i - 1] } as f64;
-            let Some(&high) = LATENCY_BOUNDS_US.get(i) else {
-                return Some(low / 1000.0);
-            };
-            let within = (rank - below as f64) / n as f64;
-            return Some((low + within * (high as f64 - low)) / 1000.0);
-        }
-        below += n;
-    }
-    None
+/// The `q` quantile in milliseconds; `None` with no samples.
+fn quantile_ms(latency: &Histogram<u64>, q: f64) -> Option<f64> {
+    (!latency.is_empty()).then(|| latency.value_at_quantile(q) as f64 / 1000.0)
 }
 
 mod snapshot;

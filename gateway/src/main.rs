@@ -5,8 +5,10 @@ use scangate::cli::{Cli, Command};
 use std::io::IsTerminal;
 use std::process::ExitCode;
 
-/// mimalloc instead of the system allocator: glibc malloc's arena locking and
-/// consolidation were ~10 % of a scan's CPU (docs/benchmarks.md).
+/// mimalloc, not the system allocator: a scan allocates and frees on every
+/// tokio worker, which mimalloc serves from per-thread heaps without glibc
+/// malloc's arena locks (what they cost: docs/benchmarks/history.md, second
+/// round).
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

@@ -2,7 +2,7 @@
 
 use crate::admin::params::PageView;
 use crate::admin::passes::ImportReport;
-use crate::admin_client::{AdminArgs, AdminClient};
+use crate::admin_client::{self, AdminArgs, AdminClient};
 use crate::api::{ISSUE_MAX, IssueRequest, PassView, ScanView};
 use crate::datadir::DataDir;
 use crate::terminal::Shown;
@@ -181,7 +181,7 @@ pub async fn run(data: &DataDir, cmd: PassCommand) -> Result<ExitCode> {
             if spec.count == 0 {
                 bail!("--count must be at least 1");
             }
-            let client = AdminClient::new(data, &admin)?;
+            let client = admin_client::connect(data, &admin)?;
             let mut left = spec.count;
             while left > 0 {
                 let batch = left.min(ISSUE_MAX);
@@ -205,7 +205,7 @@ pub async fn run(data: &DataDir, cmd: PassCommand) -> Result<ExitCode> {
             }
         }
         PassCommand::Show { admin, id } => {
-            let client = AdminClient::new(data, &admin)?;
+            let client = admin_client::connect(data, &admin)?;
             let pass: PassView = client.get(&format!("/v1/passes/{id}")).await?;
             print_pass(&pass, admin.json)?;
         }
@@ -213,9 +213,9 @@ pub async fn run(data: &DataDir, cmd: PassCommand) -> Result<ExitCode> {
         PassCommand::Suspend(c) => change(data, "suspend", c).await?,
         PassCommand::Reactivate(c) => change(data, "reactivate", c).await?,
         PassCommand::Scans { admin, id, limit } => {
-            let client = AdminClient::new(data, &admin)?;
+            let client = admin_client::connect(data, &admin)?;
             let scans: Vec<ScanView> = client
-                .get(&format!("/v1/passes/{id}/scans?limit={limit}"))
+                .get_query(&format!("/v1/passes/{id}/scans"), &[("limit", limit)])
                 .await?;
             for s in &scans {
                 print_scan(s, admin.json)?;
@@ -228,7 +228,7 @@ pub async fn run(data: &DataDir, cmd: PassCommand) -> Result<ExitCode> {
             status,
             limit,
         } => {
-            let client = AdminClient::new(data, &admin)?;
+            let client = admin_client::connect(data, &admin)?;
             let mut query = Query::default();
             query.add("event", event.as_deref());
             query.add("kind", kind.map(Kind::as_str));
@@ -239,7 +239,7 @@ pub async fn run(data: &DataDir, cmd: PassCommand) -> Result<ExitCode> {
             }
         }
         PassCommand::Import { admin, file } => {
-            let client = AdminClient::new(data, &admin)?;
+            let client = admin_client::connect(data, &admin)?;
             let csv =
                 std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
             let report: ImportReport = client
@@ -275,7 +275,7 @@ pub async fn run(data: &DataDir, cmd: PassCommand) -> Result<ExitCode> {
             scan_id,
             reason,
         } => {
-            let client = AdminClient::new(data, &admin)?;
+            let client = admin_client::connect(data, &admin)?;
             let scan: ScanView = client
                 .post(
                     &format!("/v1/scans/{scan_id}/annul"),
@@ -290,9 +290,9 @@ pub async fn run(data: &DataDir, cmd: PassCommand) -> Result<ExitCode> {
             format,
             out,
         } => {
-            let client = AdminClient::new(data, &admin)?;
+            let client = admin_client::connect(data, &admin)?;
             let image = client
-                .get_bytes(&format!("/v1/passes/{id}/qr?format={format}"))
+                .get_bytes(&format!("/v1/passes/{id}/qr"), &[("format", &format)])
                 .await?;
             std::fs::write(&out, &image)
                 .with_context(|| format!("cannot write {}", out.display()))?;
@@ -305,7 +305,7 @@ pub async fn run(data: &DataDir, cmd: PassCommand) -> Result<ExitCode> {
             until,
             limit,
         } => {
-            let client = AdminClient::new(data, &admin)?;
+            let client = admin_client::connect(data, &admin)?;
             let mut query = Query::default();
             query.add("pass", pass.as_deref());
             query.add("from", from.as_deref());
@@ -332,7 +332,7 @@ pub async fn run(data: &DataDir, cmd: PassCommand) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Query parameters, percent-encoded.
+/// Query parameters of a list request (reqwest percent-encodes them).
 #[derive(Default, Clone)]
 pub(crate) struct Query(Vec<(&'static str, String)>);
 
@@ -343,25 +343,6 @@ impl Query {
             self.0.push((key, v.to_owned()));
         }
     }
-
-    fn render(&self) -> String {
-        self.0
-            .iter()
-            .map(|(k, v)| format!("{k}={}", percent_encode(v)))
-            .collect::<Vec<_>>()
-            .join("&")
-    }
-}
-
-fn percent_encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 /// Follows cursor pages of `path` until `limit` items or the end.
@@ -378,7 +359,7 @@ pub(crate) async fn pages<T: serde::de::DeserializeOwned>(
         let page_size = (limit - items.len()).min(crate::http::LIST_MAX);
         q.add("limit", Some(&page_size.to_string()));
         q.add("after", after.as_deref());
-        let page: PageView<T> = client.get(&format!("{path}?{}", q.render())).await?;
+        let page: PageView<T> = client.get_query(path, &q.0).await?;
         items.extend(page.items);
         match page.next {
             Some(next) => after = Some(next),
@@ -389,7 +370,7 @@ pub(crate) async fn pages<T: serde::de::DeserializeOwned>(
 }
 
 async fn change(data: &DataDir, action: &str, c: ChangeArgs) -> Result<()> {
-    let client = AdminClient::new(data, &c.admin)?;
+    let client = admin_client::connect(data, &c.admin)?;
     let pass: PassView = client
         .post(
             &format!("/v1/passes/{}/{action}", c.id),

@@ -19,7 +19,7 @@ use socket2::{Domain, Protocol, Socket, Type};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -381,11 +381,10 @@ impl Stream {
             return Some(Response { id, body });
         }
         let service = &self.listener.service;
-        let (claims, gate) =
-            match service.precheck(&req, &mut self.last_gate, &self.bucket, Instant::now()) {
-                Precheck::Answer(body) => return Some(Response { id, body }),
-                Precheck::Decide(claims, gate) => (claims, gate),
-            };
+        let (claims, gate) = match service.precheck(&req, &mut self.last_gate, &self.bucket) {
+            Precheck::Answer(body) => return Some(Response { id, body }),
+            Precheck::Decide(claims, gate) => (claims, gate),
+        };
         let Ok(permit) = self.in_flight.clone().try_acquire_owned() else {
             counter!("scangate_busy_total", "cause" => "connection").increment(1);
             let body = service.denied(&req, &gate, Reason::Busy);

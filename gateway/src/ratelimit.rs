@@ -1,52 +1,48 @@
-//! Per-device token buckets. A device is a scanner certificate; all its
-//! connections share one bucket.
+//! Per-device rate limits. A device is a scanner certificate; all its
+//! connections share one limiter.
+//!
+//! Each device's limiter is a `governor` direct (GCRA) limiter: one atomic
+//! compare-and-swap per scan, no lock. The set of devices is a moka cache
+//! with `max_capacity`, because governor's keyed store has no bound on its
+//! keys (only a `retain_recent` sweep someone must remember to run).
 
 use crate::config::RateLimit;
-use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use governor::clock::{Clock, DefaultClock};
+use governor::middleware::NoOpMiddleware;
+use governor::state::{InMemoryState, NotKeyed};
+use governor::{Quota, RateLimiter};
+use std::sync::Arc;
 
-/// One device's bucket.
-#[derive(Debug)]
-pub struct Bucket {
-    state: Mutex<BucketState>,
-    per_s: f64,
-    burst: f64,
-}
-
-#[derive(Debug)]
-struct BucketState {
-    tokens: f64,
-    last: Instant,
+/// One device's limit: `burst` scans at once, refilled at `scans_per_s`.
+pub struct Bucket<C: Clock = DefaultClock> {
+    limiter: RateLimiter<NotKeyed, InMemoryState, C, NoOpMiddleware<C::Instant>>,
 }
 
 impl Bucket {
-    pub(crate) fn new(limit: &RateLimit, now: Instant) -> Self {
-        Bucket {
-            state: Mutex::new(BucketState {
-                tokens: f64::from(limit.burst),
-                last: now,
-            }),
-            per_s: f64::from(limit.scans_per_s),
-            burst: f64::from(limit.burst),
-        }
-    }
-
-    /// Takes one token if there is one.
-    pub fn try_take(&self, now: Instant) -> bool {
-        let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        let elapsed = now.saturating_duration_since(s.last).as_secs_f64();
-        s.tokens = (s.tokens + elapsed * self.per_s).min(self.burst);
-        s.last = now;
-        if s.tokens >= 1.0 {
-            s.tokens -= 1.0;
-            true
-        } else {
-            false
-        }
+    /// A full bucket on the real clock.
+    pub(crate) fn new(limit: &RateLimit) -> Self {
+        Bucket::with_clock(limit, DefaultClock::default())
     }
 }
 
-/// Buckets by device name, bounded in count.
+impl<C: Clock> Bucket<C> {
+    /// A full bucket on `clock` (tests pass a fake one).
+    pub(crate) fn with_clock(limit: &RateLimit, clock: C) -> Self {
+        let quota = Quota::per_second(limit.scans_per_s).allow_burst(limit.burst);
+        Bucket {
+            limiter: RateLimiter::direct_with_clock(quota, clock),
+        }
+    }
+
+    /// Takes one scan's worth if the device is within its limit.
+    pub fn try_take(&self) -> bool {
+        self.limiter.check().is_ok()
+    }
+}
+
+/// Buckets by device name, at most [`RateLimit::max_devices`] of them
+/// (beyond it moka's TinyLFU policy forgets some; a forgotten device comes
+/// back with its full burst).
 pub struct Limiter {
     limit: RateLimit,
     buckets: moka::sync::Cache<String, Arc<Bucket>>,
@@ -63,33 +59,43 @@ impl Limiter {
 
     /// The bucket of a device (shared by all its connections).
     pub fn bucket(&self, device: &str) -> Arc<Bucket> {
-        self.buckets.get_with(device.to_owned(), || {
-            Arc::new(Bucket::new(&self.limit, Instant::now()))
-        })
+        self.buckets
+            .get_with(device.to_owned(), || Arc::new(Bucket::new(&self.limit)))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use governor::clock::FakeRelativeClock;
+    use std::num::NonZeroU32;
     use std::time::Duration;
+
+    fn limit(scans_per_s: u32, burst: u32, max_devices: u64) -> RateLimit {
+        RateLimit {
+            scans_per_s: NonZeroU32::new(scans_per_s).expect("non-zero"),
+            burst: NonZeroU32::new(burst).expect("non-zero"),
+            max_devices,
+        }
+    }
 
     #[test]
     fn bucket_allows_burst_then_rate() {
-        let limit = RateLimit {
-            scans_per_s: 10,
-            burst: 5,
-            max_devices: 10,
-        };
-        let t0 = Instant::now();
-        let b = Bucket::new(&limit, t0);
-        assert_eq!((0..8).filter(|_| b.try_take(t0)).count(), 5);
-        assert!(!b.try_take(t0));
-        assert!(
-            b.try_take(t0 + Duration::from_millis(100)),
-            "one token per 100 ms"
+        let clock = FakeRelativeClock::default();
+        let b = Bucket::with_clock(&limit(10, 5, 10), clock.clone());
+        assert_eq!((0..8).filter(|_| b.try_take()).count(), 5);
+        assert!(!b.try_take());
+        clock.advance(Duration::from_millis(100));
+        assert!(b.try_take(), "one token per 100 ms");
+        assert!(!b.try_take());
+        clock.advance(Duration::from_millis(99));
+        assert!(!b.try_take(), "not before the next 100 ms");
+        clock.advance(Duration::from_secs(10));
+        assert_eq!(
+            (0..8).filter(|_| b.try_take()).count(),
+            5,
+            "an idle device gets its burst back, no more"
         );
-        assert!(!b.try_take(t0 + Duration::from_millis(100)));
     }
 
     #[test]
@@ -97,5 +103,19 @@ mod tests {
         let l = Limiter::new(RateLimit::default());
         assert!(Arc::ptr_eq(&l.bucket("a"), &l.bucket("a")));
         assert!(!Arc::ptr_eq(&l.bucket("a"), &l.bucket("b")));
+    }
+
+    #[test]
+    fn the_device_set_is_bounded() {
+        let l = Limiter::new(limit(1, 1, 100));
+        for i in 0..1_000 {
+            l.bucket(&format!("device-{i}"));
+        }
+        l.buckets.run_pending_tasks();
+        assert!(
+            l.buckets.entry_count() <= 100,
+            "{}",
+            l.buckets.entry_count()
+        );
     }
 }

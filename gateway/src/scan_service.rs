@@ -8,12 +8,14 @@ use crate::config::RateLimit;
 use crate::gate_label::{Gate, LastGate};
 use crate::live::{Live, Sample};
 use crate::ratelimit::Bucket;
+use governor::clock::{Clock, DefaultClock};
 use metrics::{counter, histogram};
 use scangate_actors::{Registry, Scan, ScanError};
 use scangate_core::pass::{EVENT_MAX_BYTES, GATE_MAX_BYTES, check_name};
 use scangate_core::token::{Claims, Keyring};
 use scangate_core::wire::{ErrorCode, ResponseBody, ScanReply, ScanRequest, WireError};
 use scangate_core::{Decision, PassId, Reason};
+use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -42,7 +44,7 @@ impl ScanService {
             keyring,
             registry,
             live,
-            undecided_log: Throttle::new(Instant::now()),
+            undecided_log: Throttle::new(),
         }
     }
 
@@ -61,7 +63,6 @@ impl ScanService {
         req: &ScanRequest,
         last_gate: &mut LastGate,
         bucket: &Bucket,
-        now: Instant,
     ) -> Precheck {
         if let Err(e) =
             check_name("gate", &req.gate, GATE_MAX_BYTES).and_then(|()| match &req.event {
@@ -78,7 +79,7 @@ impl ScanService {
             ));
         }
         let gate = last_gate.gate(self.live.gates(), &req.gate);
-        if !bucket.try_take(now) {
+        if !bucket.try_take() {
             return Precheck::Answer(self.denied(req, gate, Reason::RateLimited));
         }
         let claims = match self.keyring.verify(&req.token) {
@@ -143,7 +144,7 @@ impl ScanService {
                 counted_error(ErrorCode::ShuttingDown, "the gateway is shutting down")
             }
             Err(e) => {
-                if let Some(held_back) = self.undecided_log.admit(Instant::now()) {
+                if let Some(held_back) = self.undecided_log.admit() {
                     tracing::warn!(
                         pass = %claims.pass_id.short(),
                         error = %e,
@@ -218,29 +219,35 @@ pub fn counted_error(code: ErrorCode, message: impl Into<String>) -> ResponseBod
 
 /// At most one log line a second for one kind of event: a stalled store
 /// fails thousands of scans a second, each already answered, so the log says
-/// once a second how many it did not print. A token bucket of one per second.
-struct Throttle {
-    bucket: Bucket,
+/// once a second how many it did not print. A rate limit of one per second.
+struct Throttle<C: Clock = DefaultClock> {
+    bucket: Bucket<C>,
     held_back: AtomicU64,
 }
 
 impl Throttle {
-    fn new(now: Instant) -> Self {
+    fn new() -> Self {
+        Throttle::with_clock(DefaultClock::default())
+    }
+}
+
+impl<C: Clock> Throttle<C> {
+    fn with_clock(clock: C) -> Self {
         let once_a_second = RateLimit {
-            scans_per_s: 1,
-            burst: 1,
+            scans_per_s: NonZeroU32::MIN,
+            burst: NonZeroU32::MIN,
             ..RateLimit::default()
         };
         Throttle {
-            bucket: Bucket::new(&once_a_second, now),
+            bucket: Bucket::with_clock(&once_a_second, clock),
             held_back: AtomicU64::new(0),
         }
     }
 
-    /// `Some(n)` when a line may be printed at `now` (`n` were held back
-    /// since the last one), `None` when this one is held back.
-    fn admit(&self, now: Instant) -> Option<u64> {
-        if self.bucket.try_take(now) {
+    /// `Some(n)` when a line may be printed now (`n` were held back since
+    /// the last one), `None` when this one is held back.
+    fn admit(&self) -> Option<u64> {
+        if self.bucket.try_take() {
             Some(self.held_back.swap(0, Ordering::Relaxed))
         } else {
             self.held_back.fetch_add(1, Ordering::Relaxed);
@@ -252,18 +259,24 @@ impl Throttle {
 #[cfg(test)]
 mod tests {
     use super::Throttle;
-    use std::time::{Duration, Instant};
+    use governor::clock::FakeRelativeClock;
+    use std::time::Duration;
 
     #[test]
     fn the_throttle_prints_once_a_second_and_counts_the_rest() {
-        let start = Instant::now();
-        let t = Throttle::new(start);
-        let at = |ms: u64| start + Duration::from_millis(ms);
-        assert_eq!(t.admit(at(5)), Some(0));
-        assert_eq!(t.admit(at(6)), None);
-        assert_eq!(t.admit(at(900)), None);
-        assert_eq!(t.admit(at(1_010)), Some(2));
-        assert_eq!(t.admit(at(1_011)), None);
-        assert_eq!(t.admit(at(5_000)), Some(1));
+        let clock = FakeRelativeClock::default();
+        let t = Throttle::with_clock(clock.clone());
+        let mut now_ms = 0;
+        let mut admit_at = |ms: u64| {
+            clock.advance(Duration::from_millis(ms - now_ms));
+            now_ms = ms;
+            t.admit()
+        };
+        assert_eq!(admit_at(5), Some(0));
+        assert_eq!(admit_at(6), None);
+        assert_eq!(admit_at(900), None);
+        assert_eq!(admit_at(1_010), Some(2));
+        assert_eq!(admit_at(1_011), None);
+        assert_eq!(admit_at(5_000), Some(1));
     }
 }

@@ -234,6 +234,25 @@ async fn list_import_annul_qr_and_audit_from_the_command_line() {
     );
     assert_succeeded(&out);
     assert_eq!(&std::fs::read(&png).expect("png")[..4], b"\x89PNG");
+    // A flag's value is one query value, whatever it holds: `#png` does not
+    // become a URL fragment (which would leave `format=svg` and succeed).
+    let odd = d.join("odd.svg");
+    let out = run(
+        d,
+        &[
+            "pass",
+            "qr",
+            id,
+            "--format",
+            "svg#png",
+            "--out",
+            odd.to_str().expect("path"),
+        ],
+    );
+    assert!(!out.status.success(), "--format 'svg#png' is not a format");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("svg or png"), "{stderr}");
+    assert!(!odd.exists());
 
     let out = run(d, &["pass", "revoke", id, "--reason", "refund"]);
     assert!(out.status.success());

@@ -26,7 +26,7 @@ async fn no_line_vanishes_behind_an_unterminated_quote() {
     let dir = tempfile::tempdir().expect("tempdir");
     let gw = Gateway::start(dir.path(), &[]);
 
-    // The issue's file: the quote opened on line 2 used to swallow line 3.
+    // The issue's file: a quote opened on line 2 must not swallow line 3.
     let (status, report) = import(&gw, "event,display\ncsv-q,\"abc\ncsv-q2,def\n").await;
     assert_eq!(status, 201, "{report}");
     assert_eq!(

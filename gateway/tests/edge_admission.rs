@@ -15,15 +15,16 @@ use std::time::{Duration, Instant};
 
 /// The gateway's connection slots in this test: a tenth of the default
 /// (10,000), so that the flood that takes them all is small enough for a
-/// debug build on a shared CI core to keep up with (issue 24 needed 12,000
-/// Initials at 4,000/s against the default).
+/// debug build on a shared CI core to keep up with (against the default
+/// it would take 12,000 Initials at 4,000/s).
 const MAX_CONNECTIONS: &str = "1000";
 /// Initials in the flood: four times the gateway's connection slots, so
 /// the flood outlasts [`SCANNER_DEADLINE`] after the slots would be gone.
 const FLOOD_INITIALS: usize = 4_000;
-/// Initials per second: at this rate the gateway used to hand out every
-/// slot (each held for the handshake deadline) within the first second
-/// ([`SLOTS_GONE`]), and refuse every scanner for the rest of the flood.
+/// Initials per second: at this rate a gateway that gave every Initial a
+/// connection slot (each held for the handshake deadline) would hand out
+/// all of them within the first second ([`SLOTS_GONE`]) and refuse every
+/// scanner for the rest of the flood.
 const FLOOD_PER_S: u64 = 1_000;
 /// When the flood would have taken every connection slot.
 const SLOTS_GONE: Duration = Duration::from_secs(1);

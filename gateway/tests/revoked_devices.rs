@@ -198,7 +198,7 @@ async fn a_cli_revoke_returns_once_the_running_gateway_refuses_the_device() {
 
 /// The pass side of the same promise: `scangate pass revoke` goes through
 /// the pass's actor, ordered with its scans, so the first scan after the
-/// command returned is denied (a regression test: this already held).
+/// command returned is denied.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cli_pass_revoke_applies_to_the_next_scan() {
     let dir = tempfile::tempdir().expect("tempdir");

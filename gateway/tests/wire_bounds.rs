@@ -14,8 +14,8 @@ use std::process::Command;
 const QR_MAX_CHARS: usize = 4_296;
 
 /// The frame `{"id":1,"body":"A"*4000}` in MessagePack: the
-/// decoder's error quotes the whole body, 4 KB, which the gateway used to
-/// echo in its error reply (and panic on, as over the frame limit).
+/// decoder's error quotes the whole body, 4 KB, which the error reply must
+/// not echo whole (it would be over the frame limit).
 fn long_body_frame() -> BytesMut {
     let body = "A".repeat(4_000);
     let mut payload = BytesMut::new();

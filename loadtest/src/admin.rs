@@ -1,10 +1,9 @@
-//! A small client of the gateway's admin API (`/v1/...`, bearer token):
-//! bulk issue, revoke, and the read-back the checker needs.
+//! The admin API calls the run makes (bulk issue, revoke, and the read-back
+//! the checker needs), over the one admin client of `scangate-api`.
 
 use crate::LoadError;
-use scangate::api::{ApiError, PassView, ScanView};
+use scangate_api::{AdminClient, ClientError, PassView, ScanView};
 use scangate_core::{AuditRecord, Status};
-use serde::de::DeserializeOwned;
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -21,41 +20,31 @@ const REVOKE_BACKOFF: Duration = Duration::from_millis(100);
 /// The admin API of one gateway.
 #[derive(Debug, Clone)]
 pub struct Admin {
-    http: reqwest::Client,
-    base: String,
-    token: String,
+    client: AdminClient,
 }
 
 impl Admin {
     /// A client for the gateway whose operator plane listens on `addr`.
     pub fn new(addr: SocketAddr, token: String) -> Result<Self, LoadError> {
-        let http = reqwest::Client::builder()
-            .timeout(ADMIN_TIMEOUT)
-            .build()
-            .map_err(|e| LoadError::Admin(format!("cannot build the HTTP client: {e}")))?;
-        Ok(Admin {
-            http,
-            base: format!("http://{addr}"),
-            token,
-        })
+        let client = AdminClient::new(&format!("http://{addr}"), token, ADMIN_TIMEOUT)
+            .map_err(|e| failed("build the HTTP client", e))?;
+        Ok(Admin { client })
     }
 
     /// `POST /v1/passes` with `body` (an issue request, `count` ≤ `ISSUE_MAX`).
     pub async fn issue(&self, body: &serde_json::Value) -> Result<Vec<PassView>, LoadError> {
-        let req = self
-            .http
-            .post(format!("{}/v1/passes", self.base))
-            .json(body);
-        self.send("issue passes", req).await
+        let asked = self.client.post("/v1/passes", body).await;
+        asked.map_err(|e| failed("issue passes", e))
     }
 
     /// `POST /v1/passes/{id}/revoke`.
     pub async fn revoke(&self, id: &str, reason: &str) -> Result<PassView, LoadError> {
-        let req = self
-            .http
-            .post(format!("{}/v1/passes/{id}/revoke", self.base))
-            .json(&serde_json::json!({ "reason": reason }));
-        self.send("revoke a pass", req).await
+        let body = serde_json::json!({ "reason": reason });
+        let asked = self
+            .client
+            .post(&format!("/v1/passes/{id}/revoke"), &body)
+            .await;
+        asked.map_err(|e| failed("revoke a pass", e))
     }
 
     /// Revokes a pass until it is revoked, for the run's set-up. A revoke
@@ -87,85 +76,27 @@ impl Admin {
 
     /// `GET /v1/passes/{id}`.
     pub async fn pass(&self, id: &str) -> Result<PassView, LoadError> {
-        let req = self.http.get(format!("{}/v1/passes/{id}", self.base));
-        self.send("read a pass", req).await
+        let asked = self.client.get(&format!("/v1/passes/{id}")).await;
+        asked.map_err(|e| failed("read a pass", e))
     }
 
     /// `GET /v1/passes/{id}/scans?limit=1000`, oldest first.
     pub async fn scans(&self, id: &str) -> Result<Vec<ScanView>, LoadError> {
-        let url = format!("{}/v1/passes/{id}/scans?limit={LIST_LIMIT}", self.base);
-        self.send("list a pass's scans", self.http.get(url)).await
+        let path = format!("/v1/passes/{id}/scans?limit={LIST_LIMIT}");
+        let asked = self.client.get(&path).await;
+        asked.map_err(|e| failed("list a pass's scans", e))
     }
 
     /// `GET /v1/passes/{id}/audit?limit=1000`, oldest first.
     pub async fn audit(&self, id: &str) -> Result<Vec<AuditRecord>, LoadError> {
-        let url = format!("{}/v1/passes/{id}/audit?limit={LIST_LIMIT}", self.base);
-        self.send("list a pass's audit log", self.http.get(url))
-            .await
-    }
-
-    async fn send<T: DeserializeOwned>(
-        &self,
-        what: &str,
-        req: reqwest::RequestBuilder,
-    ) -> Result<T, LoadError> {
-        let fail = |e: String| LoadError::Admin(format!("cannot {what}: {e}"));
-        let resp = req
-            .bearer_auth(&self.token)
-            .send()
-            .await
-            .map_err(|e| fail(e.to_string()))?;
-        let status = resp.status();
-        let text = resp.text().await.map_err(|e| fail(e.to_string()))?;
-        if !status.is_success() {
-            return Err(fail(ApiError::from_body(status, &text).to_string()));
-        }
-        serde_json::from_str(&text).map_err(|e| fail(format!("unexpected answer: {e}")))
+        let path = format!("/v1/passes/{id}/audit?limit={LIST_LIMIT}");
+        let asked = self.client.get(&path).await;
+        asked.map_err(|e| failed("list a pass's audit log", e))
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::target::Target;
-
-    /// Against a real gateway in this process (the only test here that
-    /// starts one: it installs the process's metrics recorder).
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_set_up_revoke_is_done_once_the_pass_is_revoked() {
-        let target = Target::spawn(1).await.expect("gateway");
-        let admin = Admin::new(target.http, target.admin_token.clone()).expect("admin");
-        let issued = admin
-            .issue(&serde_json::json!({"event": "fest", "count": 2}))
-            .await
-            .expect("issue");
-        admin
-            .revoke_settled(&issued[0].id, "test")
-            .await
-            .expect("a plain revoke");
-        // A revoke that landed although its answer was lost: the next
-        // attempt is refused (409), and the pass, read back, is revoked.
-        admin.revoke(&issued[1].id, "test").await.expect("revoke");
-        assert!(admin.revoke(&issued[1].id, "again").await.is_err());
-        admin
-            .revoke_settled(&issued[1].id, "test")
-            .await
-            .expect("already revoked is done");
-        for pass in &issued {
-            assert_eq!(
-                admin.pass(&pass.id).await.expect("read").status,
-                Status::Revoked
-            );
-        }
-        // A pass that does not exist is never revoked: the last error.
-        let missing = admin
-            .revoke_settled(&"0".repeat(32), "test")
-            .await
-            .expect_err("no such pass");
-        assert!(
-            missing.to_string().contains("cannot revoke a pass"),
-            "{missing}"
-        );
-        target.stop().await.expect("stop");
-    }
+/// `what` failed, with the whole cause (the API's sentence, or why the
+/// gateway could not be reached).
+fn failed(what: &str, e: ClientError) -> LoadError {
+    LoadError::Admin(format!("cannot {what}: {:#}", anyhow::Error::from(e)))
 }

@@ -43,10 +43,15 @@ pub enum ProfileArg {
 #[derive(Debug, Clone, Parser)]
 #[command(name = "scangate-load", version)]
 pub struct Args {
-    /// Start a gateway inside this process on a temporary data dir (it shares
-    /// the cores with the load). Without it, load the gateway of --data-dir.
+    /// Start a gateway (`scangate serve`, a child process) on a temporary
+    /// data dir, on loopback; it shares the cores with the load and is
+    /// stopped at the end. Without it, load the gateway of --data-dir.
     #[arg(long)]
     pub spawn: bool,
+    /// With --spawn: the `scangate` binary to start (default: the one next
+    /// to scangate-load).
+    #[arg(long, env = "SCANGATE_BIN")]
+    pub scangate_bin: Option<PathBuf>,
     /// Data dir of a running gateway (gateway.json, admin-token, pki/).
     #[arg(long, env = "SCANGATE_DATA_DIR", default_value = "./scangate-data")]
     pub data_dir: PathBuf,
@@ -119,8 +124,10 @@ pub struct Args {
 /// A validated run.
 #[derive(Debug, Clone)]
 pub struct Plan {
-    /// Start an in-process gateway (else attach to `data_dir`).
+    /// Start a gateway child process (else attach to `data_dir`).
     pub spawn: bool,
+    /// With `spawn`: the `scangate` binary (`None`: next to scangate-load).
+    pub scangate_bin: Option<PathBuf>,
     /// The running gateway's data dir.
     pub data_dir: PathBuf,
     /// Shape of the load.
@@ -248,6 +255,7 @@ impl Args {
         }
         Ok(Plan {
             spawn: self.spawn,
+            scangate_bin: self.scangate_bin.clone(),
             data_dir: self.data_dir.clone(),
             shape,
             window: Duration::from_secs_f64(window_s),

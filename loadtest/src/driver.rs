@@ -368,7 +368,6 @@ mod tests {
     use super::*;
     use crate::devices::{DeviceSettings, connect_all};
     use crate::mix::ScanKind;
-    use scangate::config::QuicLimits;
     use scangate_certs::Pki;
     use scangate_core::Reason;
     use scangate_core::wire::ALPN;
@@ -377,8 +376,8 @@ mod tests {
     /// never answers one: real QUIC and mutual TLS on loopback.
     fn silent_gateway(pki: &Pki) -> quinn::Endpoint {
         let tls = pki.server_config(ALPN).expect("server tls");
-        let config =
-            scangate::quic::server_config(tls, &QuicLimits::default()).expect("server config");
+        let crypto = quinn::crypto::rustls::QuicServerConfig::try_from(tls).expect("QUIC TLS");
+        let config = quinn::ServerConfig::with_crypto(std::sync::Arc::new(crypto));
         let endpoint = quinn::Endpoint::server(config, "127.0.0.1:0".parse().expect("addr"))
             .expect("endpoint");
         let accepting = endpoint.clone();

@@ -21,7 +21,7 @@
 //! Modules:
 //! - [`cli`]: arguments and their validation into a [`cli::Plan`].
 //! - [`run`]: one whole run, from target to report.
-//! - [`target`]: the in-process gateway (`--spawn`) or a running one.
+//! - [`target`]: the gateway started as a child process (`--spawn`) or a running one.
 //! - [`setup`]: the passes (bulk issue, revoke, or a file).
 //! - [`devices`]: scanner devices, their certificates and connections.
 //! - [`profile`]: rate curves and the open-loop [`profile::Schedule`].

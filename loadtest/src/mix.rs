@@ -147,9 +147,9 @@ impl Mix {
         first.saturating_mul(self.sum()).div_ceil(w)
     }
 
-    /// The kind for a random number.
-    pub fn pick(&self, random: u64) -> ScanKind {
-        let mut x = random % self.sum();
+    /// A kind drawn by weight (uniformly over the weights' sum, no modulo bias).
+    pub fn pick(&self, rng: &mut fastrand::Rng) -> ScanKind {
+        let mut x = rng.u64(..self.sum().max(1));
         for kind in ScanKind::ALL {
             let w = u64::from(self.weights[kind.index()]);
             if x < w {
@@ -171,34 +171,6 @@ impl Mix {
     }
 }
 
-/// xorshift64*: a small, fast, seeded generator. Picks, not secrets.
-#[derive(Debug, Clone)]
-pub struct Rng(u64);
-
-impl Rng {
-    /// A generator from a seed (0 is mapped to a fixed non-zero state).
-    pub fn new(seed: u64) -> Self {
-        Rng(if seed == 0 {
-            0x9E37_79B9_7F4A_7C15
-        } else {
-            seed
-        })
-    }
-
-    /// The next number.
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    /// A number below `n` (`n` > 0).
-    pub fn below(&mut self, n: usize) -> usize {
-        (self.next_u64() % n.max(1) as u64) as usize
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -208,9 +180,9 @@ mod tests {
         let mix: Mix = "first=3, forged=1".parse().expect("mix");
         assert_eq!(mix.share(ScanKind::Rescan), 0.0);
         assert!((mix.share(ScanKind::Forged) - 0.25).abs() < 1e-9);
-        let mut rng = Rng::new(7);
+        let mut rng = fastrand::Rng::with_seed(7);
         let forged = (0..10_000)
-            .filter(|_| mix.pick(rng.next_u64()) == ScanKind::Forged)
+            .filter(|_| mix.pick(&mut rng) == ScanKind::Forged)
             .count();
         assert!((2_200..2_800).contains(&forged), "{forged}");
         assert_eq!(mix.spec(), "first=3,forged=1");

@@ -5,7 +5,7 @@ use crate::LoadError;
 use crate::admin::{Admin, LIST_LIMIT};
 use crate::history::{History, PassObservation, StoredScan};
 use crate::setup::Pools;
-use scangate::api::ScanView;
+use scangate_api::ScanView;
 use scangate_core::Status;
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;

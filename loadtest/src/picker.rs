@@ -2,8 +2,9 @@
 //! token, and its scan id (a fresh sequence number, or an earlier one for a
 //! retry). Deterministic for a seed; no I/O.
 
-use crate::mix::{Mix, Rng, ScanKind};
+use crate::mix::{Mix, ScanKind};
 use crate::setup::Pools;
+use fastrand::Rng;
 use std::collections::VecDeque;
 use std::sync::Arc;
 
@@ -37,11 +38,13 @@ pub struct Picker {
     revoked: Vec<u32>,
 }
 
+/// A uniform index below `n` (no modulo bias); `None` when `n` is 0.
+fn index(rng: &mut Rng, n: usize) -> Option<usize> {
+    (n > 0).then(|| rng.usize(..n))
+}
+
 fn pick(rng: &mut Rng, pool: &[u32]) -> Option<u32> {
-    if pool.is_empty() {
-        return None;
-    }
-    pool.get(rng.below(pool.len())).copied()
+    pool.get(index(rng, pool.len())?).copied()
 }
 
 impl Picker {
@@ -51,7 +54,7 @@ impl Picker {
             revoked: pools.revoked().collect(),
             pools,
             mix,
-            rng: Rng::new(seed),
+            rng: Rng::with_seed(seed),
             next_seq: 0,
             first_sent: 0,
             recent: VecDeque::with_capacity(RETRY_RING),
@@ -60,7 +63,7 @@ impl Picker {
 
     /// The next scan.
     pub fn next_job(&mut self) -> Job {
-        let kind = self.mix.pick(self.rng.next_u64());
+        let kind = self.mix.pick(&mut self.rng);
         let job = match kind {
             ScanKind::First => None,
             ScanKind::Rescan => self.rescan(),
@@ -114,14 +117,14 @@ impl Picker {
         if scanned == 0 {
             return None;
         }
-        let pass = self.pools.first.get(self.rng.below(scanned)).copied();
+        let pass = self.pools.first.get(self.rng.usize(..scanned)).copied();
         let token = self.token(pass);
         Some(self.fresh(ScanKind::Rescan, pass, token))
     }
 
     /// A valid token with its signature broken (its last character changed).
     fn forged(&mut self) -> Option<Job> {
-        let i = self.rng.below(self.pools.first.len());
+        let i = index(&mut self.rng, self.pools.first.len())?;
         let valid = self.pools.passes.get(*self.pools.first.get(i)? as usize)?;
         let mut chars = valid.token.chars();
         let last = chars.next_back()?;
@@ -132,8 +135,8 @@ impl Picker {
     }
 
     fn unknown(&mut self) -> Option<Job> {
-        let n = self.pools.unknown_tokens.len();
-        let token = self.pools.unknown_tokens.get(self.rng.below(n))?.clone();
+        let i = index(&mut self.rng, self.pools.unknown_tokens.len())?;
+        let token = self.pools.unknown_tokens.get(i)?.clone();
         Some(self.fresh(ScanKind::Unknown, None, token))
     }
 
@@ -144,7 +147,7 @@ impl Picker {
 
     /// An earlier scan again, same scan id, same token.
     fn retry(&mut self) -> Option<Job> {
-        let i = self.rng.below(self.recent.len().max(1));
+        let i = index(&mut self.rng, self.recent.len())?;
         let &(seq, pass) = self.recent.get(i)?;
         Some(Job {
             seq,
@@ -211,5 +214,15 @@ mod tests {
         let mut p = Picker::new(pools(), mix, 1);
         let passes: Vec<Option<u32>> = (0..4).map(|_| p.next_job().pass).collect();
         assert_eq!(passes, vec![Some(0), Some(1), Some(2), Some(0)]);
+    }
+
+    #[test]
+    fn a_seed_repeats_its_run_and_another_seed_does_not() {
+        let run = |seed| {
+            let mut p = Picker::new(pools(), Mix::default(), seed);
+            (0..500).map(|_| p.next_job()).collect::<Vec<Job>>()
+        };
+        assert_eq!(run(7), run(7));
+        assert_ne!(run(7), run(8));
     }
 }

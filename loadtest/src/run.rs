@@ -19,12 +19,16 @@ use std::time::Duration;
 /// Runs `plan` to the end and returns its report. Progress goes to stderr.
 pub async fn run(plan: &Plan) -> Result<Report, LoadError> {
     let target = if plan.spawn {
-        Target::spawn(plan.device.depth).await?
+        let bin = match &plan.scangate_bin {
+            Some(bin) => bin.clone(),
+            None => crate::target::default_scangate_bin()?,
+        };
+        Target::spawn(&bin, plan.device.depth).await?
     } else {
         Target::attach(&plan.data_dir)?
     };
     let described = if target.is_spawned() {
-        "in-process gateway (--spawn, same cores as the load)".to_owned()
+        "spawned gateway (--spawn, same cores as the load)".to_owned()
     } else {
         format!("gateway of {}", plan.data_dir.display())
     };

@@ -6,7 +6,8 @@ use crate::admin::Admin;
 use crate::clock::Clock;
 use crate::history::RevokeOp;
 use crate::mix::{Mix, ScanKind};
-use scangate::api::{ISSUE_MAX, PassView};
+use scangate_api::{ISSUE_MAX, PassView};
+use scangate_core::keyfile::KeyFile;
 use scangate_core::{PassId, Status};
 use std::io::BufRead;
 use std::path::Path;
@@ -154,9 +155,9 @@ pub async fn prepare(
 
     if plan.mix.share(ScanKind::Unknown) > 0.0 {
         let path = data_dir.join("signing-keys.json");
-        let keyring = scangate::keys::load(&path).map_err(|e| {
+        let keyring = load_keyring(&path).map_err(|e| {
             LoadError::Invalid(format!(
-                "the unknown-pass mix needs the gateway's signing keys ({e:#}); give unknown=0 in --mix"
+                "the unknown-pass mix needs the gateway's signing keys ({e}); give unknown=0 in --mix"
             ))
         })?;
         for _ in 0..UNKNOWN_TOKENS {
@@ -167,6 +168,16 @@ pub async fn prepare(
         }
     }
     Ok(pools)
+}
+
+/// The gateway's signing keyring, read from its file.
+fn load_keyring(path: &Path) -> Result<scangate_core::token::Keyring, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let file: KeyFile = serde_json::from_str(&text)
+        .map_err(|e| format!("{} is not a valid keyring: {e}", path.display()))?;
+    file.keyring()
+        .map_err(|e| format!("{} is not usable: {e}", path.display()))
 }
 
 fn add(passes: &mut Vec<PassEntry>, new: Vec<PassEntry>) -> Vec<u32> {

@@ -2,6 +2,8 @@
 //! scan in the mix and the checker on; any violation fails the test. Plus
 //! the one-sentence errors of bad arguments.
 
+mod common;
+
 use serde_json::Value;
 use std::process::{Command, Output};
 
@@ -9,6 +11,7 @@ fn load(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_scangate-load"))
         .args(args)
         .env("SCANGATE_LOG", "warn")
+        .env("SCANGATE_BIN", common::scangate_bin())
         .output()
         .expect("run scangate-load")
 }
@@ -104,4 +107,38 @@ fn no_running_gateway_is_a_clear_error() {
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("no running gateway found"), "{stderr}");
+}
+
+#[test]
+fn a_spawn_without_the_gateway_binary_names_it_and_the_flag() {
+    let out = load(&[
+        "--spawn",
+        "--scangate-bin",
+        "/nonexistent/scangate",
+        "--profile",
+        "constant",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("cannot start /nonexistent/scangate") && stderr.contains("--scangate-bin"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_spawned_gateway_that_exits_before_it_is_ready_fails_the_run_at_once() {
+    let started = std::time::Instant::now();
+    let out = load(&[
+        "--spawn",
+        "--scangate-bin",
+        "false",
+        "--profile",
+        "constant",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("before it was ready"), "{stderr}");
+    // Far below the 30 s readiness deadline: the exit is noticed, not waited out.
+    assert!(started.elapsed() < std::time::Duration::from_secs(20));
 }

@@ -339,7 +339,7 @@ pub async fn import(
     };
     let passes = passes
         .iter()
-        .map(|p| PassView::new(p, &state.keyring))
+        .map(|p| crate::api::pass_view(p, &state.keyring))
         .collect::<Vec<_>>();
     Ok((
         status,

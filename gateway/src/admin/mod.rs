@@ -5,7 +5,7 @@
 //! A pass's token is a working ticket: only roles allowed
 //! [`Permission::Operate`] read one (a pass view, a QR code, a minted
 //! dynamic token); a `viewer` gets the pass without it
-//! ([`crate::api::PassView::for_role`]).
+//! ([`crate::api::pass_view_for_role`]).
 //!
 //! Modules: [`passes`] (issue, list, show, status changes), [`import`] (CSV),
 //! [`logs`] (scans, audit, annul), [`devices`] (scanner revocation),

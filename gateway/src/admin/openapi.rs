@@ -234,15 +234,7 @@ impl utoipa::PartialSchema for IssueSpecs {
 
 impl ToSchema for IssueSpecs {}
 
-/// A scan's outcome.
-#[derive(Serialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum DecisionWord {
-    /// Let in; the use was counted.
-    Granted,
-    /// Kept out; see `reason`.
-    Denied,
-}
+pub use crate::api::DecisionWord;
 
 /// The `{id}` of every `/v1/passes/{id}/...` route: what `PassId` parses.
 #[derive(IntoParams)]

@@ -140,7 +140,7 @@ pub async fn issue(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, Json<Vec<PassView>>), ApiError> {
-    let body = body.map_err(ApiError::from_rejection)?;
+    let body = body.map_err(crate::api::from_rejection)?;
     let (specs, form) = specs(&headers, &body)?;
     let total: u64 = specs.iter().map(|s| u64::from(s.count.unwrap_or(1))).sum();
     if total > u64::from(ISSUE_MAX) {
@@ -173,7 +173,7 @@ pub async fn issue(
     super::operator::record(&state, entry, &done).await?;
     let views = passes
         .iter()
-        .map(|p| PassView::new(p, &state.keyring))
+        .map(|p| crate::api::pass_view(p, &state.keyring))
         .collect();
     Ok((StatusCode::CREATED, Json(views)))
 }
@@ -228,7 +228,7 @@ pub async fn list(
     };
     let page = state.store.query_passes(query).await.map_err(store_error)?;
     Ok(Json(PageView::of(page, |pass: &Pass| {
-        PassView::for_role(pass, &state.keyring, who.0.role)
+        crate::api::pass_view_for_role(pass, &state.keyring, who.0.role)
     })))
 }
 
@@ -254,7 +254,11 @@ pub async fn show(
     PathParam(id): PathParam,
 ) -> Result<Json<PassView>, ApiError> {
     let pass = load(&state, &id).await?;
-    Ok(Json(PassView::for_role(&pass, &state.keyring, who.0.role)))
+    Ok(Json(crate::api::pass_view_for_role(
+        &pass,
+        &state.keyring,
+        who.0.role,
+    )))
 }
 
 /// The pass with the id `id` (text from the path), as its actor has it.
@@ -288,7 +292,7 @@ fn is_blank(b: u8) -> bool {
 /// Reads and checks a `{"reason": ...}` body: a JSON object (serde would
 /// take `["why"]` for the struct too, which the document does not allow).
 pub fn reason(body: ReasonJson) -> Result<String, ApiError> {
-    let Json(object) = body.map_err(ApiError::from_rejection)?;
+    let Json(object) = body.map_err(crate::api::from_rejection)?;
     let body: ReasonBody = serde_json::from_value(serde_json::Value::Object(object))
         .map_err(|e| ApiError::invalid("body", e.to_string()))?;
     if body.reason.bytes().all(is_blank) {
@@ -331,7 +335,7 @@ async fn change(
         .reason(Some(&reason))
         .detail(format!("now {}", pass.status.as_str()));
     super::operator::record(&state, entry, &format!("pass {id} was {done}")).await?;
-    Ok(Json(PassView::new(&pass, &state.keyring)))
+    Ok(Json(crate::api::pass_view(&pass, &state.keyring)))
 }
 
 /// Admin failures as API errors.

@@ -132,12 +132,38 @@ fn scanners_are_counted_while_connected() {
 }
 
 #[test]
-fn quantiles_interpolate_within_buckets() {
-    let mut counts = [0u64; LATENCY_BUCKETS];
-    assert_eq!(quantile(&counts, 0.5), None);
-    counts[bucket(Duration::from_micros(150))] = 100;
-    let p50 = quantile(&counts, 0.5).expect("p50");
-    assert!((p50 - 0.15).abs() < 1e-9, "{p50}");
-    counts[LATENCY_BUCKETS - 1] = 100;
-    assert_eq!(quantile(&counts, 0.99), Some(5_000.0));
+fn quantiles_are_within_one_percent() {
+    let mut latency = latency_histogram();
+    assert_eq!(
+        latency.distinct_values(),
+        2_560,
+        "the size the bound's comment states"
+    );
+    assert_eq!(quantile_ms(&latency, 0.5), None);
+    latency.record_n(150, 100).expect("in range");
+    assert_eq!(quantile_ms(&latency, 0.5), Some(0.15));
+    latency.record_n(4_321_000, 100).expect("in range");
+    let p99 = quantile_ms(&latency, 0.99).expect("p99");
+    assert!((p99 / 4_321.0 - 1.0).abs() < 0.01, "{p99}");
+}
+
+#[test]
+fn latencies_beyond_the_range_count_at_its_top() {
+    let live = Live::new(T0);
+    let gate = live.gates().label("north");
+    live.record(
+        T0,
+        Sample {
+            gate: &gate,
+            decision: Decision::Granted,
+            pass: None,
+            counted_use: false,
+            latency: Some(Duration::from_secs(3_600)),
+        },
+    );
+    let s = live.snapshot(T0 + 1_000);
+    assert_eq!(s.latency_ms.samples, 1);
+    let p50 = s.latency_ms.p50.expect("p50");
+    let top_ms = LATENCY_MAX_US as f64 / 1000.0;
+    assert!((p50 / top_ms - 1.0).abs() < 0.01, "{p50}");
 }

@@ -1,10 +1,9 @@
 //! The admin API's error answer, `{"error": {"code", "message", "field"}}`
-//! with its status, and the translation of axum's extractor refusals into
-//! it, so every refusal has the shape and status the OpenAPI document says.
+//! with its status, and the status and code an extractor's refusal gets, so
+//! every refusal has the shape and status the OpenAPI document says (the
+//! server turns axum's rejections into [`ApiError::rejected`]).
 
-use axum::Json;
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+use http::StatusCode;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -65,14 +64,6 @@ impl ApiError {
         ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", message)
     }
 
-    /// A body that could not be read, or not as JSON (axum's rejection).
-    /// A bytes rejection is one of the ways a JSON body fails, so both come
-    /// here. See [`ApiError::rejected`] for the status and code.
-    pub fn from_rejection(e: impl Into<axum::extract::rejection::JsonRejection>) -> Self {
-        let e = e.into();
-        ApiError::rejected(e.status(), e.body_text())
-    }
-
     /// An extractor's rejection as the documented error: 413 `too_large`
     /// (a body over its limit), 415 `unsupported_media_type` (a JSON body
     /// without `Content-Type: application/json`), and every other
@@ -109,9 +100,10 @@ impl std::fmt::Display for ApiError {
 
 impl std::error::Error for ApiError {}
 
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        (self.status, Json(ErrorBody { error: self })).into_response()
+#[cfg(feature = "axum")]
+impl axum::response::IntoResponse for ApiError {
+    fn into_response(self) -> axum::response::Response {
+        (self.status, axum::Json(ErrorBody { error: self })).into_response()
     }
 }
 
@@ -143,7 +135,7 @@ mod tests {
             (media.status, media.code.as_str()),
             (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
         );
-        assert!(from_json_object::<crate::api::IssueRequest>(br#"["fest"]"#).is_err());
-        assert!(from_json_object::<crate::api::IssueRequest>(br#"{"event": "fest"}"#).is_ok());
+        assert!(from_json_object::<crate::IssueRequest>(br#"["fest"]"#).is_err());
+        assert!(from_json_object::<crate::IssueRequest>(br#"{"event": "fest"}"#).is_ok());
     }
 }
