@@ -2,8 +2,7 @@
 //! test sets the time, nothing sleeps.
 
 use super::*;
-use crate::{AdminChange, AdminError, AnnulRequest, Clock};
-use scangate_core::AdminAction;
+use crate::{AdminError, AnnulRequest, Clock};
 use scangate_core::rules::AnnulRefusal;
 use std::sync::atomic::AtomicI64;
 
@@ -75,12 +74,7 @@ async fn on_a_shared_store_a_denial_is_read_again_once_the_copy_is_old() {
     };
     let clock = ManualClock::at(50_000);
     let (registry, store) = setup_with(MemStore::new_shared(), cfg, &[&p], &clock);
-    let revoke = AdminChange {
-        action: AdminAction::Revoke,
-        reason: "lost".into(),
-        who: "ops".into(),
-    };
-    registry.admin(p.id, revoke).await.expect("revoke");
+    registry.admin(p.id, revoke()).await.expect("revoke");
     // Another gateway reactivates it: only the store knows.
     store.set_status(p.id, Status::Active);
     clock.set(50_999);

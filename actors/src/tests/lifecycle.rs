@@ -4,17 +4,8 @@ use super::*;
 use crate::directory::{PRESSURE_IDLE_STOP, SHARDS, SWEEP_MAX_INTERVAL};
 use crate::pass_actor;
 use crate::test_store::CommitMode;
-use crate::{AdminChange, AdminError, ScanError};
-use scangate_core::AdminAction;
+use crate::{AdminError, ScanError};
 use scangate_storage::StoreError;
-
-fn revoke() -> AdminChange {
-    AdminChange {
-        action: AdminAction::Revoke,
-        reason: "lost".into(),
-        who: "ops".into(),
-    }
-}
 
 #[tokio::test]
 async fn a_full_queue_answers_busy() {

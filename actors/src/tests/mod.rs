@@ -6,8 +6,8 @@ mod lifecycle;
 mod scans;
 
 use crate::test_store::MemStore;
-use crate::{Registry, RegistryConfig, Scan, ScanOutcome};
-use scangate_core::{Decision, Kind, Pass, PassId, Reason, ScanId, Status};
+use crate::{AdminChange, Registry, RegistryConfig, Scan, ScanOutcome};
+use scangate_core::{AdminAction, Decision, Kind, Pass, PassId, Reason, ScanId, Status};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::Duration;
@@ -33,6 +33,15 @@ fn pass(max_uses: Option<u32>) -> Pass {
         display: Some("Ada, row 4".into()),
         created_ms: 0,
         dynamic_ttl_s: None,
+    }
+}
+
+/// An operator's revoke of a lost ticket.
+fn revoke() -> AdminChange {
+    AdminChange {
+        action: AdminAction::Revoke,
+        reason: "lost".into(),
+        who: "ops".into(),
     }
 }
 

@@ -2,8 +2,7 @@
 
 use super::*;
 use crate::test_store::CommitMode;
-use crate::{AdminChange, AdminError, ScanError};
-use scangate_core::AdminAction;
+use crate::{AdminError, ScanError};
 use tokio::task::JoinSet;
 
 async fn concurrent_grants(max_uses: u32, scans: usize) {
@@ -240,12 +239,7 @@ async fn scan_after_a_reactivation_elsewhere(store: MemStore, recheck_ms: u64) -
     };
     let store = Arc::new(store);
     let registry = Registry::new(store.clone(), config);
-    let revoke = AdminChange {
-        action: AdminAction::Revoke,
-        reason: "lost".into(),
-        who: "ops".into(),
-    };
-    registry.admin(p.id, revoke).await.expect("revoke");
+    registry.admin(p.id, revoke()).await.expect("revoke");
     // The other gateway's reactivation reaches only the store.
     store.set_status(p.id, Status::Active);
     registry.scan(p.id, scan("after")).await.expect("scan")
