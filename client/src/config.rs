@@ -34,6 +34,11 @@ pub const MAX_IN_FLIGHT_LIMIT: usize = 4_096;
 /// Largest allowed per-request, connect and idle timeouts, in milliseconds.
 pub const TIMEOUT_MAX_MS: u64 = 600_000;
 
+/// Most gateway addresses (`server_addr` and `other_addrs` together): a
+/// venue runs a handful of gateways on one cluster, and a reconnect gives
+/// each address one handshake try, so this bounds one round of tries.
+pub const GATEWAY_ADDRS_MAX: usize = 16;
+
 /// Receive window for the one stream (bytes). Replies are ~200 bytes, so 256
 /// in flight fit in 64 KiB; 1 MiB leaves room without letting a peer make us
 /// buffer megabytes.
@@ -49,8 +54,14 @@ const SEND_WINDOW_BYTES: u64 = 1024 * 1024;
 /// (which fill every tuning field with its default) and adjust fields.
 #[derive(Clone)]
 pub struct ScannerConfig {
-    /// The gateway's QUIC address (UDP).
+    /// The gateway's QUIC address (UDP); the first one tried.
     pub server_addr: SocketAddr,
+    /// Further gateways (of the same CA, with certificates valid for
+    /// `server_name`, sharing one store), tried round robin after
+    /// `server_addr` when a connection cannot be made or dies. Default:
+    /// none. At most [`GATEWAY_ADDRS_MAX`] addresses in all, of one family
+    /// (all IPv4 or all IPv6), no address twice.
+    pub other_addrs: Vec<SocketAddr>,
     /// The name the gateway's certificate must be valid for (a DNS name or
     /// an IP address). Default: the IP of `server_addr`, which the dev
     /// gateway certificate covers for loopback.
@@ -84,6 +95,7 @@ impl fmt::Debug for ScannerConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ScannerConfig")
             .field("server_addr", &self.server_addr)
+            .field("other_addrs", &self.other_addrs)
             .field("server_name", &self.server_name)
             .field("ca_pem", &format_args!("<{} bytes>", self.ca_pem.len()))
             .field("cert_pem", &format_args!("<{} bytes>", self.cert_pem.len()))
@@ -108,6 +120,7 @@ impl ScannerConfig {
     ) -> Self {
         ScannerConfig {
             server_addr,
+            other_addrs: Vec::new(),
             server_name: server_addr.ip().to_string(),
             ca_pem: ca_pem.into(),
             cert_pem: cert_pem.into(),
@@ -136,6 +149,18 @@ impl ScannerConfig {
             read_pem(cert_path)?,
             read_pem(key_path)?,
         ))
+    }
+
+    /// The same config with `addrs` as [`Self::other_addrs`].
+    pub fn with_other_addrs(mut self, addrs: impl IntoIterator<Item = SocketAddr>) -> Self {
+        self.other_addrs = addrs.into_iter().collect();
+        self
+    }
+
+    /// Every gateway address, in the order the first connection tries them:
+    /// `server_addr`, then `other_addrs`.
+    pub fn gateway_addrs(&self) -> impl Iterator<Item = SocketAddr> + '_ {
+        std::iter::once(self.server_addr).chain(self.other_addrs.iter().copied())
     }
 
     /// Deadline of one attempt.
@@ -174,11 +199,37 @@ impl ScannerConfig {
                 self.keep_alive_ms, self.idle_timeout_ms
             ));
         }
+        self.validate_addrs()?;
         if scangate_certs::validate_gateway_name(&self.server_name).is_err() {
             return bad(format!(
                 "server_name {:?} is neither a DNS name nor an IP address",
                 self.server_name
             ));
+        }
+        Ok(())
+    }
+
+    /// At most [`GATEWAY_ADDRS_MAX`], one family, no duplicates.
+    fn validate_addrs(&self) -> Result<(), ClientError> {
+        let count = 1 + self.other_addrs.len();
+        if count > GATEWAY_ADDRS_MAX {
+            return Err(ClientError::Config(format!(
+                "{count} gateway addresses; at most {GATEWAY_ADDRS_MAX}"
+            )));
+        }
+        let ipv6 = self.server_addr.is_ipv6();
+        for (i, addr) in self.other_addrs.iter().enumerate() {
+            if addr.is_ipv6() != ipv6 {
+                return Err(ClientError::Config(format!(
+                    "gateway address {addr} is not of the same family as {}; use all IPv4 or all IPv6",
+                    self.server_addr
+                )));
+            }
+            if *addr == self.server_addr || self.other_addrs[..i].contains(addr) {
+                return Err(ClientError::Config(format!(
+                    "gateway address {addr} is listed twice"
+                )));
+            }
         }
         Ok(())
     }
@@ -266,5 +317,32 @@ mod tests {
         let mut c = config();
         c.server_name = "not a name".into();
         assert!(c.validate().is_err());
+    }
+
+    #[test]
+    fn gateway_addresses_are_bounded_of_one_family_and_unique() {
+        let addr = |s: &str| s.parse::<SocketAddr>().expect("addr");
+        let c = config().with_other_addrs([addr("127.0.0.1:4434"), addr("127.0.0.2:4433")]);
+        assert!(c.validate().is_ok());
+        let order: Vec<SocketAddr> = c.gateway_addrs().collect();
+        assert_eq!(
+            order,
+            [addr("127.0.0.1:4433"), addr("127.0.0.1:4434"), addr("127.0.0.2:4433")]
+        );
+        let bad = [
+            vec![addr("127.0.0.1:4433")],
+            vec![addr("127.0.0.1:4434"), addr("127.0.0.1:4434")],
+            vec![addr("[::1]:4433")],
+            (1..=GATEWAY_ADDRS_MAX as u16)
+                .map(|p| SocketAddr::from(([127, 0, 0, 2], p)))
+                .collect(),
+        ];
+        for others in bad {
+            let c = config().with_other_addrs(others.clone());
+            assert!(
+                matches!(c.validate(), Err(ClientError::Config(_))),
+                "{others:?}"
+            );
+        }
     }
 }

@@ -21,6 +21,15 @@ pub enum ClientError {
         /// Why (unreachable, TLS refused, timed out, ...).
         reason: String,
     },
+    /// A scanner with several gateway addresses reached none of them: each
+    /// was tried once, in turn, and refused or gave no handshake in time.
+    #[error("none of the {tried} gateway address(es) could be reached; the last said: {last}")]
+    AllGatewaysFailed {
+        /// How many addresses were tried.
+        tried: usize,
+        /// The last address's error (a [`ClientError::Connect`]).
+        last: Box<ClientError>,
+    },
     /// Every attempt ran out of time.
     #[error("no answer from the gateway after {attempts} attempt(s) of {per_attempt:?} each")]
     Timeout {
@@ -72,6 +81,7 @@ impl ClientError {
     pub(crate) fn is_retryable(&self) -> bool {
         match self {
             ClientError::Connect { .. } | ClientError::Timeout { .. } => true,
+            ClientError::AllGatewaysFailed { .. } => true,
             ClientError::ConnectionLost => true,
             ClientError::Rejected(e) => is_retryable_code(e),
             _ => false,

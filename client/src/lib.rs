@@ -18,19 +18,25 @@
 //! Modules:
 //! - [`config`]: [`ScannerConfig`], its defaults and the QUIC transport limits.
 //! - [`scanner`]: [`Scanner`]: scans, retries, reconnects, close.
+//! - `gateways`: the gateway addresses, tried round robin on failure.
 //! - `link`: one connection, its request stream, the writer and reader tasks.
 //! - [`error`]: the one error type, [`ClientError`].
+//! - [`mode`]: [`ModeTracker`]: online or offline, from the latest online
+//!   tries (no I/O, no clock).
 
 // Client-controlled input never reaches a panic: no `panic!`/`expect` outside tests.
 #![cfg_attr(not(test), deny(clippy::panic, clippy::expect_used))]
 
 pub mod config;
 pub mod error;
+mod gateways;
 mod link;
+pub mod mode;
 pub mod scanner;
 
 pub use config::ScannerConfig;
 pub use error::ClientError;
+pub use mode::{Attempt, Mode, ModeConfig, ModeTracker};
 pub use link::{CLOSE_CODE_DONE, CLOSE_CODE_PROTOCOL_ERROR};
 pub use scanner::{ScanInput, Scanner, random_scan_id};
 

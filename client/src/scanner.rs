@@ -1,6 +1,7 @@
 //! The scanner handle: scans with deadlines, safe retries and reconnects.
 
 use crate::error::is_retryable_code;
+use crate::gateways::Gateways;
 use crate::link::{CLOSE_CODE_DONE, Link};
 use crate::{ClientError, ScannerConfig};
 use scangate_core::scan::ScanId;
@@ -71,6 +72,8 @@ pub struct Scanner {
 struct Inner {
     config: ScannerConfig,
     endpoint: quinn::Endpoint,
+    /// The gateway addresses and the one in use.
+    gateways: Gateways,
     /// The current link, if any (a dead one is replaced on next use).
     link: Mutex<Option<Arc<Link>>>,
     /// Serializes reconnects, so a lost connection is replaced once, not by
@@ -87,19 +90,22 @@ struct Inner {
 impl std::fmt::Debug for Scanner {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Scanner")
-            .field("server_addr", &self.inner.config.server_addr)
+            .field("gateway", &self.inner.gateways.current())
             .field("closed", &self.inner.closed.load(Ordering::Relaxed))
             .finish_non_exhaustive()
     }
 }
 
 impl Scanner {
-    /// Validates `config` and connects (within `connect_timeout_ms`), so a
-    /// wrong address or certificate shows up here rather than at the first scan.
+    /// Validates `config` and connects (within `connect_timeout_ms` per
+    /// gateway address, tried in order), so a wrong address or certificate
+    /// shows up here rather than at the first scan.
     pub async fn connect(config: ScannerConfig) -> Result<Scanner, ClientError> {
         config.validate()?;
         let client = config.quinn_client()?;
-        let addr = config.server_addr;
+        let gateways = Gateways::new(&config);
+        let addr = gateways.current();
+        // `validate` checked that every address is of this family.
         let bind: SocketAddr = if addr.is_ipv6() {
             (Ipv6Addr::UNSPECIFIED, 0).into()
         } else {
@@ -110,22 +116,13 @@ impl Scanner {
             reason: format!("cannot open a UDP socket: {e}"),
         })?;
         endpoint.set_default_client_config(client);
-        let deadline = Duration::from_millis(config.connect_timeout_ms);
-        let link = tokio::time::timeout(
-            deadline,
-            Link::open(&endpoint, addr, &config.server_name, config.max_in_flight),
-        )
-        .await
-        .map_err(|_| ClientError::Connect {
-            addr,
-            reason: format!("no handshake within {deadline:?}"),
-        })??;
-        info!(%addr, server_name = %config.server_name, "scanner connected");
+        let link = gateways.first_link(&endpoint, &config).await?;
         Ok(Scanner {
             inner: Arc::new(Inner {
                 slots: Semaphore::new(config.max_in_flight),
                 config,
                 endpoint,
+                gateways,
                 link: Mutex::new(Some(link)),
                 reconnect: tokio::sync::Mutex::new(()),
                 closed: AtomicBool::new(false),
@@ -253,7 +250,7 @@ impl Scanner {
         }
         let idle = Duration::from_millis(CLOSE_IDLE_WAIT_MS);
         let _ = tokio::time::timeout(idle, self.inner.endpoint.wait_idle()).await;
-        info!(addr = %self.inner.config.server_addr, "scanner closed");
+        info!(addr = %self.inner.gateways.current(), "scanner closed");
     }
 
     /// One attempt: a live link (reconnecting if needed), send, wait for the
@@ -326,33 +323,25 @@ impl Scanner {
         if self.inner.closed.load(Ordering::Acquire) {
             return Err(ClientError::Closed);
         }
-        let config = &self.inner.config;
-        info!(addr = %config.server_addr, "reconnecting to the gateway");
         // Bounded by the caller's attempt deadline: each try is abandoned
-        // after `per_try` and a fresh handshake started.
-        let per_try = self.reconnect_try();
-        let link = loop {
-            let open = Link::open(
-                &self.inner.endpoint,
-                config.server_addr,
-                &config.server_name,
-                config.max_in_flight,
-            );
-            match tokio::time::timeout(per_try, open).await {
-                Ok(link) => break link?,
-                Err(_) => debug!(?per_try, "no handshake yet; starting a fresh one"),
-            }
-        };
+        // after `per_try` and a fresh handshake started, at the next address.
+        let link = self
+            .inner
+            .gateways
+            .reconnect(&self.inner.endpoint, &self.inner.config, self.reconnect_try())
+            .await?;
         *self.lock_link() = Some(Arc::clone(&link));
         Ok(link)
     }
 
     /// How long one reconnect handshake may take before a fresh one is
     /// started: [`RECONNECT_TRY_RTTS`] round trips of the last connection,
-    /// at least [`RECONNECT_TRY_MIN_MS`].
+    /// at least [`RECONNECT_TRY_MIN_MS`], at most `connect_timeout_ms`.
     fn reconnect_try(&self) -> Duration {
         let rtt = Duration::from_micros(self.inner.last_rtt_us.load(Ordering::Relaxed));
-        (rtt * RECONNECT_TRY_RTTS).max(Duration::from_millis(RECONNECT_TRY_MIN_MS))
+        (rtt * RECONNECT_TRY_RTTS)
+            .max(Duration::from_millis(RECONNECT_TRY_MIN_MS))
+            .min(Duration::from_millis(self.inner.config.connect_timeout_ms))
     }
 
     fn live_link(&self) -> Option<Arc<Link>> {
