@@ -327,7 +327,11 @@ mod tests {
         let order: Vec<SocketAddr> = c.gateway_addrs().collect();
         assert_eq!(
             order,
-            [addr("127.0.0.1:4433"), addr("127.0.0.1:4434"), addr("127.0.0.2:4433")]
+            [
+                addr("127.0.0.1:4433"),
+                addr("127.0.0.1:4434"),
+                addr("127.0.0.2:4433")
+            ]
         );
         let bad = [
             vec![addr("127.0.0.1:4433")],

@@ -163,7 +163,10 @@ fn limits_are_checked() {
     ];
     for config in bad {
         assert!(
-            matches!(ModeTracker::new(config.clone()), Err(ClientError::Config(_))),
+            matches!(
+                ModeTracker::new(config.clone()),
+                Err(ClientError::Config(_))
+            ),
             "{config:?}"
         );
     }
@@ -198,10 +201,7 @@ fn sdk_errors_are_classified_by_what_they_say_about_the_gateway() {
     );
     let invalid = WireError::new(ErrorCode::InvalidRequest, "gate too long");
     assert_eq!(Attempt::from_error(&ClientError::Rejected(invalid)), None);
-    assert_eq!(
-        Attempt::from_error(&ClientError::Config("x".into())),
-        None
-    );
+    assert_eq!(Attempt::from_error(&ClientError::Config("x".into())), None);
     assert_eq!(Attempt::from_error(&ClientError::Closed), None);
 }
 

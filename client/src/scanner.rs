@@ -328,7 +328,11 @@ impl Scanner {
         let link = self
             .inner
             .gateways
-            .reconnect(&self.inner.endpoint, &self.inner.config, self.reconnect_try())
+            .reconnect(
+                &self.inner.endpoint,
+                &self.inner.config,
+                self.reconnect_try(),
+            )
             .await?;
         *self.lock_link() = Some(Arc::clone(&link));
         Ok(link)

@@ -32,7 +32,9 @@ async fn the_first_connection_skips_a_dead_address() {
     let mut config =
         scanner_config(&s.pki, "failover-1", dead_addr).with_other_addrs([s.server.addr]);
     config.connect_timeout_ms = 300;
-    let scanner = Scanner::connect(config).await.expect("connect to the second");
+    let scanner = Scanner::connect(config)
+        .await
+        .expect("connect to the second");
     let scan = tokio::spawn({
         let scanner = scanner.clone();
         async move { scanner.scan(input("first")).await }
@@ -51,12 +53,11 @@ async fn a_dead_link_fails_over_round_robin_past_a_dead_address() {
     let mut s = setup();
     let mut third = start_server(&s.pki);
     let (_dead, dead_addr) = dead_gateway();
-    let mut config = s
-        .config
-        .clone()
-        .with_other_addrs([dead_addr, third.addr]);
+    let mut config = s.config.clone().with_other_addrs([dead_addr, third.addr]);
     config.connect_timeout_ms = 300;
-    let scanner = Scanner::connect(config).await.expect("connect to the first");
+    let scanner = Scanner::connect(config)
+        .await
+        .expect("connect to the first");
     let spawn_scan = |id: &'static str| {
         let scanner = scanner.clone();
         tokio::spawn(async move { scanner.scan(input(id)).await })
