@@ -8,12 +8,21 @@
 //! by id in whatever order they come back. [`Scanner::scan`] retries a scan
 //! that timed out or lost its connection **with the same scan id**, which the
 //! gateway answers with its first decision, so a retry never counts twice.
+//! Given several gateway addresses, a scanner fails over between them,
+//! round robin.
+//!
+//! For offline operation (a gate that keeps deciding when its gateway is out
+//! of reach) the crate holds the parts that need no snapshot: a
+//! [`ModeTracker`] that says when to go offline and back, an
+//! [`OfflineQueue`] that keeps what a device decided alone durably until the
+//! gateway acknowledges it, and [`Decided`], a decision that says who made it.
 //!
 //! This crate must never: send 0-RTT early data (a replayed scan must not
 //! reach a gateway before the original); let a request wait without a
 //! deadline; keep more than `max_in_flight` requests outstanding; treat a
 //! denial as an error (a `busy` or `used_up` denial is a normal
-//! [`ScanReply`]); or log a token in full (`scangate_core::token::redact`).
+//! [`ScanReply`]); log a token in full (`scangate_core::token::redact`); or
+//! return from [`OfflineQueue::push`] before the entry is synced to disk.
 //!
 //! Modules:
 //! - [`config`]: [`ScannerConfig`], its defaults and the QUIC transport limits.
@@ -21,23 +30,31 @@
 //! - `gateways`: the gateway addresses, tried round robin on failure.
 //! - `link`: one connection, its request stream, the writer and reader tasks.
 //! - [`error`]: the one error type, [`ClientError`].
+//! - `decided`: [`Decided`]: a decision and whether it was made online or
+//!   offline.
 //! - [`mode`]: [`ModeTracker`]: online or offline, from the latest online
 //!   tries (no I/O, no clock).
+//! - [`queue`]: [`OfflineQueue`]: the durable file of what a scanner
+//!   decided alone, until the gateway acknowledges it.
 
 // Client-controlled input never reaches a panic: no `panic!`/`expect` outside tests.
 #![cfg_attr(not(test), deny(clippy::panic, clippy::expect_used))]
 
 pub mod config;
+mod decided;
 pub mod error;
 mod gateways;
 mod link;
 pub mod mode;
+pub mod queue;
 pub mod scanner;
 
 pub use config::ScannerConfig;
+pub use decided::Decided;
 pub use error::ClientError;
-pub use mode::{Attempt, Mode, ModeConfig, ModeTracker};
 pub use link::{CLOSE_CODE_DONE, CLOSE_CODE_PROTOCOL_ERROR};
+pub use mode::{Attempt, Mode, ModeConfig, ModeTracker};
+pub use queue::{OfflineQueue, Pushed, QueueError, QueueLimits, Queued};
 pub use scanner::{ScanInput, Scanner, random_scan_id};
 
 pub use scangate_core::scan::ScanId;
