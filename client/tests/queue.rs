@@ -340,3 +340,77 @@ fn queue_child() {
         std::thread::park();
     }
 }
+
+/// One step of the property test.
+#[derive(Debug, Clone)]
+enum Op {
+    Push(u8),
+    Ack(Vec<u8>),
+    Reopen,
+}
+
+fn op() -> impl proptest::strategy::Strategy<Value = Op> {
+    use proptest::prelude::*;
+    prop_oneof![
+        4 => (0..12u8).prop_map(Op::Push),
+        2 => proptest::collection::vec(0..12u8, 0..5).prop_map(Op::Ack),
+        1 => Just(Op::Reopen),
+    ]
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(24))]
+
+    /// Against a plain list, through pushes, acks, bounds, compactions and
+    /// reopens: the queue holds exactly the pushed and not yet acknowledged
+    /// scan ids, in push order, each once, and refuses only at a bound.
+    #[test]
+    fn the_queue_matches_a_plain_list(ops in proptest::collection::vec(op(), 1..40)) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let one = {
+            let mut q = open(dir.path());
+            q.push(scan("probe")).expect("push");
+            q.file_bytes() - 8
+        };
+        std::fs::remove_file(dir.path().join(QUEUE_FILE)).expect("reset");
+        let limits = QueueLimits { max_entries: 6, max_file_bytes: 8 + 8 * one };
+        let mut q = OfflineQueue::open(dir.path(), limits).expect("open");
+        let mut model: Vec<String> = Vec::new();
+        for op in ops {
+            match op {
+                Op::Push(n) => {
+                    let name = format!("s{n}");
+                    match q.push(scan(&name)) {
+                        Ok(Pushed::AlreadyQueued) => proptest::prop_assert!(model.contains(&name)),
+                        Ok(Pushed::Queued) => {
+                            proptest::prop_assert!(!model.contains(&name));
+                            model.push(name);
+                        }
+                        Err(QueueError::Full { pending, file_bytes, .. }) => {
+                            proptest::prop_assert!(!model.contains(&name));
+                            proptest::prop_assert!(
+                                pending >= limits.max_entries
+                                    || file_bytes + one > limits.max_file_bytes
+                            );
+                        }
+                        Err(e) => proptest::prop_assert!(false, "push: {e}"),
+                    }
+                }
+                Op::Ack(ns) => {
+                    let acked: Vec<ScanId> = ns.iter().map(|n| id(&format!("s{n}"))).collect();
+                    let before = model.len();
+                    model.retain(|m| !acked.iter().any(|a| a.as_str() == m));
+                    proptest::prop_assert_eq!(q.ack(&acked).expect("ack"), before - model.len());
+                }
+                Op::Reopen => {
+                    drop(q);
+                    q = OfflineQueue::open(dir.path(), limits).expect("reopen");
+                }
+            }
+            proptest::prop_assert_eq!(ids(&q), model.clone());
+            proptest::prop_assert!(q.file_bytes() <= limits.max_file_bytes);
+        }
+        drop(q);
+        proptest::prop_assert_eq!(ids(&OfflineQueue::<OfflineScan>::open(dir.path(), limits).expect("open")), model);
+    }
+}
