@@ -2,7 +2,8 @@
 //! is [`StoreError::Corrupt`] and the rest is served; a store whose tables
 //! stopped following its log answers writes [`StoreError::Failed`].
 
-use super::apply::{Batch, Command, WriterState};
+use super::apply::{Batch, Command};
+use super::writer_state::WriterState;
 use super::layout::Tables;
 use super::{EmbeddedConfig, EmbeddedStore};
 use fjall::Database;

@@ -11,7 +11,7 @@
 //! at most the fold lag ([`FOLD_LAG_BYTES`] of batches' memtable inserts, and a
 //! checkpoint's sync when one is under way).
 
-use super::redo::Retired;
+use super::segment::Retired;
 use fjall::{Database, OwnedWriteBatch, PersistMode};
 use scangate_core::PassId;
 use scangate_storage::StoreError;
@@ -399,7 +399,8 @@ mod tests {
     use super::*;
     use crate::layout::Tables;
     use crate::record::{Ks, Staged};
-    use crate::redo::{self, RedoLog};
+    use crate::redo::RedoLog;
+    use crate::segment;
 
     #[test]
     fn the_lag_names_the_batch_to_wait_for_and_forgets_folded_ones() {
@@ -431,7 +432,7 @@ mod tests {
         log.append(1, &mut staged).expect("append");
         let retired = log.rotate().expect("rotate");
         let segments = || {
-            std::fs::read_dir(dir.path().join(redo::DIR))
+            std::fs::read_dir(dir.path().join(segment::DIR))
                 .expect("list")
                 .count()
         };

@@ -105,14 +105,14 @@ impl Tables {
                     tables.write_format()?;
                     tracing::info!(from = found, to = FORMAT_VERSION, "store format upgraded");
                 } else if found != FORMAT_VERSION {
-                    return Err(StoreError::Backend(format!(
+                    return Err(StoreError::Config(format!(
                         "the data directory holds store format {found}, this build reads format {FORMAT_VERSION}"
                     )));
                 }
             }
             None => {
                 if !tables.passes.is_empty().map_err(backend)? {
-                    return Err(StoreError::Backend(
+                    return Err(StoreError::Config(
                         "the data directory holds passes but no store format version".into(),
                     ));
                 }
@@ -359,7 +359,7 @@ fn fixed<const N: usize>(bytes: &[u8], what: &str) -> Result<[u8; N], StoreError
 
 /// A fjall failure as a store error.
 pub fn backend(e: fjall::Error) -> StoreError {
-    StoreError::Backend(format!("fjall: {e}"))
+    StoreError::unavailable("fjall", e)
 }
 
 #[cfg(test)]

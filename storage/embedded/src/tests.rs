@@ -1,7 +1,8 @@
 //! Tests of the embedded store: the conformance suite (bare and cached),
 //! reopening, same-batch checks and the format version.
 
-use super::apply::{Batch, Command, WriterState};
+use super::apply::{Batch, Command};
+use super::writer_state::WriterState;
 use super::layout::Tables;
 use super::{
     EmbeddedConfig, EmbeddedStore, INSERT_MAX_PASSES, ISSUED_MEMTABLE_BYTES, SCAN_MEMTABLE_BYTES,
@@ -284,7 +285,7 @@ fn another_format_version_is_refused() {
     let dir = tempfile::tempdir().expect("tempdir");
     with_format(dir.path(), 999);
     match EmbeddedStore::open(dir.path(), EmbeddedConfig::default()) {
-        Err(StoreError::Backend(msg)) => assert!(msg.contains("format 999"), "{msg}"),
+        Err(StoreError::Config(msg)) => assert!(msg.contains("format 999"), "{msg}"),
         Err(e) => panic!("unexpected error {e}"),
         Ok(_) => panic!("a store of another format must not open"),
     }

@@ -5,7 +5,8 @@
 //! folder checkpoints the full one), and between batches forgets old scan
 //! ids.
 
-use super::apply::{Batch, Command, Pending, StateCache, WriterState};
+use super::apply::{Batch, Command};
+use super::writer_state::{Pending, StateCache, WriterState};
 use super::config::CLOSE_FLUSH_LIMIT;
 use super::fold::{Fold, Lag, Progress};
 use super::layout::Tables;

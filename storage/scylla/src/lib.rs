@@ -218,14 +218,14 @@ fn read_failed(e: &ExecutionError) -> StoreError {
         ExecutionError::RequestTimeout(d) => StoreError::Timeout(*d),
         other => match outcome::classify(other) {
             Failure::NotExecuted(err) => err,
-            Failure::Unknown(why) => StoreError::Backend(format!("scylla: {why}")),
+            Failure::Unknown(_) => StoreError::unavailable("scylla", e.clone()),
         },
     }
 }
 
 /// A result the driver could not decode.
 fn driver_data(e: &dyn std::fmt::Display) -> StoreError {
-    StoreError::Backend(format!("scylla: unexpected result: {e}"))
+    StoreError::Internal(format!("scylla: unexpected result: {e}"))
 }
 
 /// The wall clock in Unix milliseconds.

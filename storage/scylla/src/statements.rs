@@ -453,7 +453,7 @@ struct Preparer<'s> {
 impl Preparer<'_> {
     async fn one(&self, def: Def) -> Result<PreparedStatement, StoreError> {
         let mut p = self.session.prepare(def.cql).await.map_err(|e| {
-            StoreError::Backend(format!("cannot prepare {} ({}): {e}", def.name, def.cql))
+            StoreError::unavailable(format!("cannot prepare {} ({})", def.name, def.cql), e)
         })?;
         p.set_execution_profile_handle(self.profiles.get(def.class));
         p.set_is_idempotent(def.class.idempotent());

@@ -17,7 +17,7 @@ const PURGE_CONCURRENCY: usize = 16;
 /// 64 random bits.
 fn random_u64() -> Result<u64, StoreError> {
     let mut bytes = [0u8; 8];
-    getrandom::fill(&mut bytes).map_err(|e| StoreError::Backend(format!("no randomness: {e}")))?;
+    getrandom::fill(&mut bytes).map_err(|e| StoreError::unavailable("no randomness", e.to_string()))?;
     Ok(u64::from_le_bytes(bytes))
 }
 
@@ -334,7 +334,7 @@ impl ScyllaStore {
                 match outcome::resolve(&audit, found) {
                     Resolution::Committed => {}
                     Resolution::Other(_) => {
-                        return Err(StoreError::Backend(format!(
+                        return Err(StoreError::Internal(format!(
                             "audit tag {tag} of pass {id} is taken by another record"
                         )));
                     }

@@ -70,7 +70,7 @@ fn only_errors_that_prove_nothing_ran_are_not_unknown() {
         assert!(
             matches!(
                 outcome::classify(&e),
-                Failure::NotExecuted(StoreError::Backend(_))
+                Failure::NotExecuted(StoreError::Unavailable { .. })
             ),
             "{e}"
         );
@@ -156,7 +156,7 @@ fn a_refused_scan_is_a_duplicate_or_a_conflict() {
     let denial = scan(pass, Decision::Denied(Reason::Expired), 0, now_ms());
     assert!(matches!(
         outcome::scan_refused(&denial, None, None),
-        StoreError::Backend(_)
+        StoreError::Internal(_)
     ));
 }
 
