@@ -70,7 +70,7 @@ impl Tables {
     pub fn open(db: Database) -> Result<Tables, StoreError> {
         // `memtable_bytes` is the keyspace's largest memtable when it is
         // created (`None`: fjall's 64 MiB); fjall keeps the size a keyspace
-        // was created with, so stores created by earlier builds keep theirs.
+        // was created with, so an existing store keeps its sizes.
         let ks = |name: &str, memtable_bytes: Option<u64>| {
             db.keyspace(name, || {
                 let options = KeyspaceCreateOptions::default();

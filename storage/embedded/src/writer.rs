@@ -8,7 +8,8 @@
 use super::apply::{Batch, Command};
 use super::writer_state::{Pending, StateCache, WriterState};
 use super::config::CLOSE_FLUSH_LIMIT;
-use super::fold::{Fold, Lag, Progress};
+use super::fold::{Fold, Lag};
+use super::progress::Progress;
 use super::layout::Tables;
 use super::redo::RedoLog;
 use std::sync::Arc;

@@ -5,7 +5,8 @@
 //! ([`WriterState::log_and_fold`]) or starts the next segment
 //! ([`WriterState::rotate`]). Checking a batch is `apply`'s job.
 
-use super::fold::{FOLD_LAG_BYTES, Fold, Lag, Progress, Unfolded};
+use super::fold::{FOLD_LAG_BYTES, Fold, Lag};
+use super::progress::{Progress, Unfolded};
 use super::layout::{LOG_KEY_LEN, Tables};
 use super::record::Staged;
 use super::redo::RedoLog;
