@@ -64,6 +64,8 @@ mod read;
 mod schema;
 mod serial;
 mod session;
+mod prepared;
+mod profiles;
 mod statements;
 mod write;
 
@@ -86,7 +88,7 @@ use scylla::client::session::Session;
 use scylla::errors::ExecutionError;
 use scylla::response::query_result::QueryResult;
 use scylla::value::Row;
-use statements::Statements;
+use prepared::Statements;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::sync::{Semaphore, SemaphorePermit};

@@ -15,7 +15,8 @@
 //! | `schema_version` | `component` | | the migration applied last |
 
 use super::config::ScyllaConfig;
-use super::statements::{Class, profile};
+use super::profiles::profile;
+use super::statements::Class;
 use scangate_storage::StoreError;
 use scylla::client::session::Session;
 use scylla::statement::Statement;
