@@ -136,7 +136,9 @@ impl MemStore {
         let answer = {
             let mut mode = self.mode.lock().expect("mode lock");
             match mode.0 {
-                CommitMode::Fail => return Err(StoreError::unavailable("test store", "injected failure")),
+                CommitMode::Fail => {
+                    return Err(StoreError::unavailable("test store", "injected failure"));
+                }
                 CommitMode::Busy => return Err(StoreError::Busy),
                 CommitMode::Hang => None,
                 CommitMode::Hold => {

@@ -177,7 +177,10 @@ mod tests {
     fn unavailable_keeps_its_source_whole() {
         let io = std::io::Error::new(std::io::ErrorKind::StorageFull, "no space left");
         let e = StoreError::unavailable("cannot write /data/redo/1.log", io);
-        assert_eq!(e.to_string(), "cannot write /data/redo/1.log: no space left");
+        assert_eq!(
+            e.to_string(),
+            "cannot write /data/redo/1.log: no space left"
+        );
         let source = e.source().expect("a source");
         let io = source
             .downcast_ref::<std::io::Error>()

@@ -3,8 +3,8 @@
 //! stopped following its log answers writes [`StoreError::Failed`].
 
 use super::apply::{Batch, Command};
-use super::writer_state::WriterState;
 use super::layout::Tables;
+use super::writer_state::WriterState;
 use super::{EmbeddedConfig, EmbeddedStore};
 use fjall::Database;
 use scangate_storage::conformance::new_pass;

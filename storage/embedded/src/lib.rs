@@ -32,11 +32,11 @@ mod apply;
 mod config;
 mod fold;
 mod layout;
+mod prepare;
+mod progress;
 mod read;
 mod record;
 mod redo;
-mod prepare;
-mod progress;
 mod replay;
 mod segment;
 mod writer;
@@ -58,8 +58,8 @@ pub use layout::FORMAT_VERSION;
 use apply::{Command, Reply};
 use async_trait::async_trait;
 use fjall::{Database, Readable};
-use progress::Progress;
 use layout::{StateBytes, Tables, backend};
+use progress::Progress;
 use redo::RedoLog;
 use scangate_core::{AuditRecord, Pass, PassId, ScanId, ScanRecord};
 use scangate_storage::{Annul, AuditQuery, Page, PassQuery, ScanQuery, Store, StoreError};
@@ -165,9 +165,7 @@ impl EmbeddedStore {
                     seq,
                 )
             })
-            .map_err(|e| {
-                StoreError::unavailable("cannot start the store writer thread", e)
-            })?;
+            .map_err(|e| StoreError::unavailable("cannot start the store writer thread", e))?;
         tracing::info!(dir = %dir.display(), ?config, background_threads, format = FORMAT_VERSION, "embedded store opened");
         Ok(EmbeddedStore {
             tables,

@@ -2,8 +2,8 @@
 //! reopening, same-batch checks and the format version.
 
 use super::apply::{Batch, Command};
-use super::writer_state::WriterState;
 use super::layout::Tables;
+use super::writer_state::WriterState;
 use super::{
     EmbeddedConfig, EmbeddedStore, INSERT_MAX_PASSES, ISSUED_MEMTABLE_BYTES, SCAN_MEMTABLE_BYTES,
 };

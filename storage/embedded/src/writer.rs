@@ -6,12 +6,12 @@
 //! ids.
 
 use super::apply::{Batch, Command};
-use super::writer_state::{Pending, StateCache, WriterState};
 use super::config::CLOSE_FLUSH_LIMIT;
 use super::fold::{Fold, Lag};
-use super::progress::Progress;
 use super::layout::Tables;
+use super::progress::Progress;
 use super::redo::RedoLog;
+use super::writer_state::{Pending, StateCache, WriterState};
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TryRecvError};
 use std::thread::JoinHandle;

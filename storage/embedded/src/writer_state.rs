@@ -6,8 +6,8 @@
 //! ([`WriterState::rotate`]). Checking a batch is `apply`'s job.
 
 use super::fold::{FOLD_LAG_BYTES, Fold, Lag};
-use super::progress::{Progress, Unfolded};
 use super::layout::{LOG_KEY_LEN, Tables};
+use super::progress::{Progress, Unfolded};
 use super::record::Staged;
 use super::redo::RedoLog;
 use scangate_core::{PassId, ScanId, ScanRecord};

@@ -45,8 +45,12 @@ pub enum Failure {
 /// doubt is `Unknown`.
 pub fn classify(error: &ExecutionError) -> Failure {
     let not_executed = |e: StoreError| Failure::NotExecuted(e);
-    let backend =
-        |what: &str| not_executed(StoreError::unavailable(format!("scylla: {what}"), error.clone()));
+    let backend = |what: &str| {
+        not_executed(StoreError::unavailable(
+            format!("scylla: {what}"),
+            error.clone(),
+        ))
+    };
     match error {
         ExecutionError::BadQuery(_)
         | ExecutionError::PrepareError(_)

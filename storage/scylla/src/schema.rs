@@ -115,7 +115,9 @@ pub async fn migrate(session: &Session, config: &ScyllaConfig) -> Result<i32, St
         let steps = usize::try_from(version)
             .ok()
             .and_then(|i| MIGRATIONS.get(i))
-            .ok_or_else(|| StoreError::Internal(format!("ScyllaDB schema: migration {next} missing")))?;
+            .ok_or_else(|| {
+                StoreError::Internal(format!("ScyllaDB schema: migration {next} missing"))
+            })?;
         for cql in steps.iter() {
             session
                 .query_unpaged(ddl(cql), ())

@@ -8,7 +8,6 @@
 //! read, see [`super::outcome`]. The profiles of the classes are in
 //! `profiles`; preparing every statement at start is `prepared`.
 
-
 /// How a statement is executed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Class {

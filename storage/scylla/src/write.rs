@@ -17,7 +17,8 @@ const PURGE_CONCURRENCY: usize = 16;
 /// 64 random bits.
 fn random_u64() -> Result<u64, StoreError> {
     let mut bytes = [0u8; 8];
-    getrandom::fill(&mut bytes).map_err(|e| StoreError::unavailable("no randomness", e.to_string()))?;
+    getrandom::fill(&mut bytes)
+        .map_err(|e| StoreError::unavailable("no randomness", e.to_string()))?;
     Ok(u64::from_le_bytes(bytes))
 }
 

@@ -1,8 +1,8 @@
 //! Every statement's text, class, profile and idempotence.
 
 use crate::config::{Replication, ScyllaConfig, SerialChoice, WriteConsistency};
-use crate::schema;
 use crate::profiles;
+use crate::schema;
 use crate::statements::{self, Class, Def};
 use scylla::policies::retry::{DefaultRetryPolicy, FallthroughRetryPolicy};
 use scylla::statement::{Consistency, SerialConsistency};
