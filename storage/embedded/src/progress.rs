@@ -79,7 +79,9 @@ pub struct Progress {
     /// The last batch acknowledged (its record synced).
     acked: AtomicU64,
     /// Passes whose state or record a logged batch changed and fjall may
-    /// not hold yet: what [`Progress::pass_caught_up`] waits for.
+    /// not hold yet: what [`Progress::pass_caught_up`] waits for. Holds ids
+    /// and batch numbers only, no state (so no copy of a fact); an entry
+    /// goes once fjall holds its batch (pruned at each acknowledgement).
     passes: Mutex<Unfolded<PassId, ()>>,
     /// The last batch fjall holds; async readers wait on it.
     folded: watch::Sender<u64>,

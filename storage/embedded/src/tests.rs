@@ -400,8 +400,8 @@ fn the_writer_goes_on_while_fjall_lags_by_many_small_batches() {
         reply: oneshot::channel().0,
     });
     let mut seq = batch.log().answer().expect("commit");
-    // Far more batches than the old bound in count (256), far fewer bytes
-    // than `FOLD_LAG_BYTES`: with nothing folded, none of them waits.
+    // 600 batches, far fewer bytes than `FOLD_LAG_BYTES`: with nothing
+    // folded, none of them waits (the lag is bounded in bytes, not count).
     for uses in 1..=600 {
         let (tx, mut rx) = oneshot::channel();
         let mut batch = Batch::new(&mut w, seq, 1);
