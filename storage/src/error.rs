@@ -18,8 +18,6 @@
 use scangate_core::{PassId, ScanId, ScanRecord};
 use std::time::Duration;
 
-use crate::AnnulConflict;
-
 /// An underlying error kept whole as a [`StoreError`]'s source: an
 /// `std::io::Error`, a fjall or ScyllaDB driver error. Callers that must
 /// tell causes apart downcast it (`source.downcast_ref::<std::io::Error>()`).
@@ -156,6 +154,24 @@ pub enum StoreError {
     /// answer 500 and report it; retrying does not help.
     #[error("store internal error: {0}")]
     Internal(String),
+}
+
+/// Why the store refused an annul (nothing was written).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum AnnulConflict {
+    /// No scan with this id is kept (never recorded, or forgotten).
+    #[error("no such scan")]
+    NoSuchScan,
+    /// The scan belongs to another pass than the audit record names.
+    #[error("the scan belongs to another pass")]
+    OtherPass,
+    /// The scan was a denial.
+    #[error("the scan was not a grant")]
+    NotGranted,
+    /// The scan was annulled before.
+    #[error("the scan was already annulled")]
+    AlreadyAnnulled,
 }
 
 impl StoreError {

@@ -16,7 +16,8 @@
 //!
 //! Modules:
 //! - [`cache`]: [`cache::CachedStore`], the moka hot cache in front of any store.
-//! - `error`: [`StoreError`], what each failure means and what a caller does.
+//! - `error`: [`StoreError`] (what each failure means and what a caller
+//!   does) and [`AnnulConflict`].
 //! - [`query`]: filtered, cursor-paginated queries of passes, scans and audit
 //!   records (each page bounded), and the annul request.
 //! - [`record`]: records as every backend stores them (MessagePack).
@@ -30,10 +31,10 @@ mod error;
 pub mod query;
 pub mod record;
 
-pub use error::{BoxError, StoreError};
+pub use error::{AnnulConflict, BoxError, StoreError};
 pub use query::{
-    Annul, AnnulConflict, AuditQuery, Cursor, EXAMINE_MAX, LIST_MAX, PAGE_MAX, Page, PassQuery,
-    ScanQuery, ScanScope,
+    Annul, AuditQuery, Cursor, EXAMINE_MAX, LIST_MAX, PAGE_MAX, Page, PassQuery, ScanQuery,
+    ScanScope,
 };
 
 use async_trait::async_trait;

@@ -9,8 +9,8 @@
 //! ([`Progress::pass_caught_up`], almost always none); the operator plane's
 //! reads wait for every batch acknowledged before they began
 //! ([`Progress::caught_up`]). Either wait is at most the fold lag
-//! ([`FOLD_LAG_BYTES`](super::fold::FOLD_LAG_BYTES) of batches' memtable
-//! inserts, and a checkpoint's sync when one is under way).
+//! (the fold thread's `FOLD_LAG_BYTES` of batches' memtable inserts, and a
+//! checkpoint's sync when one is under way).
 
 use scangate_core::PassId;
 use scangate_storage::StoreError;

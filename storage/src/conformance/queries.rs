@@ -2,7 +2,8 @@
 
 use super::fixtures::{audit, inserted, unique, uses};
 use super::{new_id, new_pass, now_ms, scan};
-use crate::query::{Annul, AnnulConflict, AuditQuery, Cursor, PassQuery, ScanQuery, ScanScope};
+use crate::AnnulConflict;
+use crate::query::{Annul, AuditQuery, Cursor, PassQuery, ScanQuery, ScanScope};
 use crate::{Store, StoreError};
 use scangate_core::{AdminAction, AuditRecord, Decision, Kind, PassId, Reason, ScanRecord, Status};
 use std::collections::BTreeSet;
