@@ -337,6 +337,24 @@ mod tests {
     }
 
     #[test]
+    fn a_log_directory_it_cannot_create_is_unavailable_with_the_io_error() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let tables = open(dir.path());
+        fs::write(dir.path().join(DIR), b"a file where the log directory goes").expect("file");
+        let err = RedoLog::recover(dir.path(), &tables)
+            .map(|_| ())
+            .expect_err("no log directory");
+        let StoreError::Unavailable { what, source } = &err else {
+            panic!("expected Unavailable, got {err:?}");
+        };
+        assert!(what.contains("cannot create"), "{what}");
+        let io = source
+            .downcast_ref::<io::Error>()
+            .expect("the io::Error itself");
+        assert_eq!(io.kind(), io::ErrorKind::AlreadyExists, "{io}");
+    }
+
+    #[test]
     fn after_a_failed_write_nothing_more_is_appended() {
         let (_dir, tables, mut log) = fresh_log();
         log.fill_disk();
