@@ -136,7 +136,9 @@ impl MemStore {
         let answer = {
             let mut mode = self.mode.lock().expect("mode lock");
             match mode.0 {
-                CommitMode::Fail => return Err(StoreError::Backend("injected failure".into())),
+                CommitMode::Fail => {
+                    return Err(StoreError::unavailable("test store", "injected failure"));
+                }
                 CommitMode::Busy => return Err(StoreError::Busy),
                 CommitMode::Hang => None,
                 CommitMode::Hold => {
@@ -156,7 +158,7 @@ impl MemStore {
         };
         match answer {
             Some(held) => held.await.unwrap_or_else(|_| {
-                Err(StoreError::Backend(
+                Err(StoreError::Internal(
                     "the test store dropped a held commit".into(),
                 ))
             }),
@@ -244,19 +246,19 @@ impl Store for MemStore {
     }
 
     async fn query_passes(&self, _: PassQuery) -> Result<Page<Pass>, StoreError> {
-        Err(StoreError::Backend(
+        Err(StoreError::Internal(
             "queries are not in the test store".into(),
         ))
     }
 
     async fn query_scans(&self, _: ScanQuery) -> Result<Page<ScanRecord>, StoreError> {
-        Err(StoreError::Backend(
+        Err(StoreError::Internal(
             "queries are not in the test store".into(),
         ))
     }
 
     async fn query_audit(&self, _: AuditQuery) -> Result<Page<AuditRecord>, StoreError> {
-        Err(StoreError::Backend(
+        Err(StoreError::Internal(
             "queries are not in the test store".into(),
         ))
     }

@@ -16,6 +16,8 @@
 //!
 //! Modules:
 //! - [`cache`]: [`cache::CachedStore`], the moka hot cache in front of any store.
+//! - `error`: [`StoreError`] (what each failure means and what a caller
+//!   does) and [`AnnulConflict`].
 //! - [`query`]: filtered, cursor-paginated queries of passes, scans and audit
 //!   records (each page bounded), and the annul request.
 //! - [`record`]: records as every backend stores them (MessagePack).
@@ -25,17 +27,18 @@
 pub mod cache;
 #[cfg(any(test, feature = "conformance"))]
 pub mod conformance;
+mod error;
 pub mod query;
 pub mod record;
 
+pub use error::{AnnulConflict, BoxError, StoreError};
 pub use query::{
-    Annul, AnnulConflict, AuditQuery, Cursor, EXAMINE_MAX, LIST_MAX, PAGE_MAX, Page, PassQuery,
-    ScanQuery, ScanScope,
+    Annul, AuditQuery, Cursor, EXAMINE_MAX, LIST_MAX, PAGE_MAX, Page, PassQuery, ScanQuery,
+    ScanScope,
 };
 
 use async_trait::async_trait;
 use scangate_core::{AuditRecord, Pass, PassId, ScanId, ScanRecord};
-use std::time::Duration;
 
 /// What a grant checks and changes in a stored pass: its use count, status
 /// and limit, kept apart from the rest of the record by every backend (each
@@ -59,99 +62,6 @@ impl PassState {
             max_uses: pass.max_uses,
         }
     }
-}
-
-/// Store failures. Business outcomes (denials) are never errors.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum StoreError {
-    /// A pass with this id is already stored.
-    #[error("pass {0} already exists")]
-    PassExists(PassId),
-    /// No pass with this id.
-    #[error("pass {0} does not exist")]
-    NotFound(PassId),
-    /// The scan id is already recorded (possibly for another pass); the
-    /// stored record is returned so the caller can answer with it.
-    #[error("scan id {} is already recorded", .existing.scan_id)]
-    DuplicateScanId {
-        /// The record stored first under this scan id.
-        existing: Box<ScanRecord>,
-    },
-    /// The commit queue is full: answer `busy`, do not wait.
-    #[error("the store's commit queue is full")]
-    Busy,
-    /// The store did not answer within the deadline; the outcome is unknown
-    /// until read back.
-    #[error("the store did not answer within {0:?}")]
-    Timeout(Duration),
-    /// The store has been closed.
-    #[error("the store is closed")]
-    Closed,
-    /// A conditional grant did not apply: the stored pass is not active, or
-    /// its use count is not `uses_after - 1`, or `uses_after` exceeds
-    /// `max_uses`. Nothing was written; reload the pass and decide again.
-    #[error("pass {pass} changed underneath: stored uses {stored_uses}")]
-    Conflict {
-        /// The pass.
-        pass: PassId,
-        /// Its stored use count.
-        stored_uses: u32,
-    },
-    /// A request is larger than the store accepts in one call (for example
-    /// more passes in one [`Store::insert_passes`] than its limit); split it.
-    #[error("{what}: {got} is more than the limit of {max}")]
-    TooLarge {
-        /// What was too large.
-        what: &'static str,
-        /// How many were given.
-        got: usize,
-        /// The most accepted in one call.
-        max: usize,
-    },
-    /// A cursor this backend did not hand out (or for another query).
-    #[error("the cursor is not valid for this query")]
-    BadCursor,
-    /// An annul did not apply; nothing was written.
-    #[error("cannot annul scan {scan_id}: {why}")]
-    NotAnnullable {
-        /// The scan.
-        scan_id: ScanId,
-        /// Why not.
-        why: AnnulConflict,
-    },
-    /// The embedded store's redo log is damaged where it matters: records
-    /// that the tables do not hold are unreadable or missing. The store
-    /// refuses to open rather than lose acknowledged writes silently; the
-    /// repair is in `docs/operations.md` ("A damaged redo log").
-    #[error(
-        "corrupt redo log: {} at byte {offset}: {detail}; the store refuses to start (see \"A damaged redo log\" in docs/operations.md)",
-        path.display()
-    )]
-    CorruptLog {
-        /// The damaged segment.
-        path: std::path::PathBuf,
-        /// Where in it the damage starts.
-        offset: u64,
-        /// What is wrong, in words.
-        detail: String,
-    },
-    /// Something stored cannot be read back: a record that does not decode,
-    /// an index entry that points at nothing, a state without its record.
-    /// The store is damaged there, so retrying does not help (unlike
-    /// [`StoreError::Backend`], which may pass); nothing was written.
-    #[error("corrupt store: {0}")]
-    Corrupt(String),
-    /// The store can make nothing more durable until the gateway restarts:
-    /// its redo log could not be written, or its tables stopped following
-    /// the log ([`Store::failure`] says the same). Retrying on this gateway
-    /// is useless until then; the outcome of the request is settled by the
-    /// restart's replay (the write may have reached the log).
-    #[error("the store takes no more writes until the gateway restarts: {0}")]
-    Failed(String),
-    /// The backend failed (I/O, a driver error, a thread that died).
-    #[error("storage backend failed: {0}")]
-    Backend(String),
 }
 
 /// The operations scangate needs from a store. Every write returns only once

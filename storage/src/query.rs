@@ -7,7 +7,7 @@
 //! with a `next` cursor instead of reading the whole store in one request;
 //! the caller follows `next` until it is `None`.
 
-use crate::StoreError;
+use crate::error::{AnnulConflict, StoreError};
 use scangate_core::{AuditRecord, Kind, PassId, Reason, ScanId, ScanRecord, Status};
 
 /// Most items one page may hold: a page is one HTTP response, and 1 000
@@ -177,22 +177,4 @@ impl Annul {
         }
         Ok(record)
     }
-}
-
-/// Why the store refused an annul (nothing was written).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum AnnulConflict {
-    /// No scan with this id is kept (never recorded, or forgotten).
-    #[error("no such scan")]
-    NoSuchScan,
-    /// The scan belongs to another pass than the audit record names.
-    #[error("the scan belongs to another pass")]
-    OtherPass,
-    /// The scan was a denial.
-    #[error("the scan was not a grant")]
-    NotGranted,
-    /// The scan was annulled before.
-    #[error("the scan was already annulled")]
-    AlreadyAnnulled,
 }

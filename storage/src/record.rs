@@ -9,7 +9,7 @@ use serde::de::DeserializeOwned;
 /// Encodes a record.
 pub fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, StoreError> {
     rmp_serde::to_vec(value)
-        .map_err(|e| StoreError::Backend(format!("cannot encode a record: {e}")))
+        .map_err(|e| StoreError::Internal(format!("cannot encode a record: {e}")))
 }
 
 /// Decodes a record; failure is corruption, named by `what`.

@@ -3,22 +3,20 @@
 //! writes, and answered only after that batch's redo record is durable.
 //!
 //! What the checks read: the batch's own changes first, then the writer's
-//! memory of batches logged but not yet folded into fjall ([`Pending`] for
-//! scan ids, [`StateCache`] for pass states), then fjall. Commands that read
+//! memory of batches logged but not yet folded into fjall
+//! ([`Pending`](super::writer_state::Pending) for scan ids,
+//! [`StateCache`](super::writer_state::StateCache) for pass states), then
+//! fjall. Commands that read
 //! anything else (an admin change reads the pass record, a purge the time
 //! index) first wait until fjall has caught up with the log.
 
-use super::fold::{FOLD_LAG_BYTES, Fold, Lag, Progress, Unfolded};
-use super::layout::{self, LOG_KEY_LEN, StateBytes, Tables, backend, log_key};
+use super::layout::{self, StateBytes, Tables, backend, log_key};
 use super::record::{Ks, Staged};
-use super::redo::RedoLog;
+use super::writer_state::{LogKey, ScanEntry, WriterState};
 use scangate_core::{Annulment, AuditRecord, Pass, PassId, ScanId, ScanRecord, Status};
 use scangate_storage::PassState;
 use scangate_storage::StoreError;
 use std::collections::{HashMap, HashSet};
-use std::sync::Arc;
-use std::sync::mpsc::SyncSender;
-use std::time::Instant;
 use tokio::sync::oneshot;
 
 /// Where a command's answer goes.
@@ -51,140 +49,6 @@ pub enum Command {
     },
     /// [`scangate_storage::Store::close`]: commit what came before, then stop.
     Close { reply: Reply<()> },
-}
-
-/// A `scans` key.
-type LogKey = [u8; LOG_KEY_LEN];
-
-/// Most pass states the writer keeps in memory: ~48 bytes each, so ~12 MiB.
-/// Enough for every pass of a busy gate opening; beyond it the cache starts
-/// over (the next read of each pass goes to the database once).
-pub const STATE_CACHE_PASSES: usize = 1 << 18;
-
-/// The writer's own copy of pass states (`None`: no such pass), so a grant
-/// does not read the database to check the stored count. Exact, not a guess:
-/// the writer is the only code that writes pass states, and it updates this
-/// copy only after a batch is durable (a failed batch wrote nothing).
-#[derive(Default)]
-pub struct StateCache {
-    states: HashMap<PassId, Option<PassState>>,
-}
-
-impl StateCache {
-    fn get(&self, id: PassId) -> Option<Option<PassState>> {
-        self.states.get(&id).copied()
-    }
-
-    /// Whether taking `n` more states would start the cache over (which
-    /// needs fjall to hold every state first).
-    fn would_overflow(&self, n: usize) -> bool {
-        self.states.len() + n > STATE_CACHE_PASSES
-    }
-
-    /// Takes the states a durable batch read or wrote.
-    fn absorb(&mut self, states: HashMap<PassId, Option<PassState>>) {
-        if self.states.len() + states.len() > STATE_CACHE_PASSES {
-            self.states.clear();
-        }
-        if states.len() <= STATE_CACHE_PASSES {
-            self.states.extend(states);
-        }
-    }
-}
-
-/// A scan id's record as of some batch: `None` once forgotten.
-type ScanEntry = Option<(LogKey, ScanRecord)>;
-
-/// Scan ids written by batches that are logged but maybe not yet in fjall,
-/// so the duplicate check sees them.
-pub type Pending = Unfolded<ScanId, ScanEntry>;
-
-/// Everything the writer thread keeps between batches.
-pub struct WriterState {
-    pub tables: Tables,
-    pub cache: StateCache,
-    pub pending: Pending,
-    pub log: RedoLog,
-    pub progress: Arc<Progress>,
-    pub folds: SyncSender<Fold>,
-    /// What fjall may not hold yet, in bytes: bounded by [`FOLD_LAG_BYTES`].
-    pub lag: Lag,
-    /// The last batch logged.
-    pub logged: u64,
-}
-
-impl WriterState {
-    /// Waits until fjall holds every logged batch.
-    pub fn catch_up(&mut self) -> Result<(), StoreError> {
-        self.progress.wait_folded(self.logged)?;
-        self.pending.prune(self.logged);
-        Ok(())
-    }
-
-    /// Makes a batch's staged writes durable in the redo log, takes what it
-    /// read and wrote into the writer's memory, marks it acknowledged and
-    /// queues it for fjall.
-    fn log_and_fold(
-        &mut self,
-        mut writes: Staged,
-        states: HashMap<PassId, Option<PassState>>,
-        changed: Vec<PassId>,
-        scan_ids: HashMap<ScanId, ScanEntry>,
-    ) -> Result<(), String> {
-        self.progress.check().map_err(cause)?;
-        let batch = self.logged + 1;
-        let bytes = self
-            .log
-            .append(batch, &mut writes)
-            .map_err(|e| e.to_string())
-            .inspect_err(|e| self.progress.log_failed(e))?;
-        self.logged = batch;
-        let started = Instant::now();
-        if self.cache.would_overflow(states.len()) {
-            // Starting over drops states fjall may not hold yet: let it catch
-            // up with the batches before this one first.
-            self.progress.wait_folded(batch - 1).map_err(cause)?;
-        }
-        self.cache.absorb(states);
-        self.pending.logged(batch, scan_ids);
-        self.progress.acked(batch, changed);
-        self.lag.logged(batch, bytes, self.progress.folded());
-        // If the folder stopped (it failed), the batch is still durable in
-        // the log and replayed at the next start; the next batch reports it.
-        let _ = self.folds.send(Fold::Batch {
-            batch,
-            writes: writes.fjall,
-        });
-        // fjall never lags by more than `FOLD_LAG_BYTES`: past it the writer
-        // waits for the folder (and a full queue, `FOLD_QUEUE`, does too).
-        if let Some(until) = self.lag.must_fold(FOLD_LAG_BYTES) {
-            let _ = self.progress.wait_folded(until);
-        }
-        // Recorded for every batch, zero when fjall kept up: the rate of the
-        // sum is the share of the writer's time that fjall held it back.
-        metrics::histogram!("scangate_store_fold_wait_seconds")
-            .record(started.elapsed().as_secs_f64());
-        metrics::gauge!("scangate_store_fold_lag_bytes").set(self.lag.bytes() as f64);
-        Ok(())
-    }
-
-    /// Starts the next redo segment and queues the checkpoint of the full
-    /// one for the folder, behind the batches it holds: the writer goes on
-    /// at once instead of waiting for fjall's sync.
-    pub fn rotate(&mut self) -> Result<(), StoreError> {
-        let retired = self.log.rotate()?;
-        let _ = self.folds.send(Fold::Checkpoint(retired));
-        Ok(())
-    }
-}
-
-/// Why a batch failed, in words: the cause inside a [`StoreError::Failed`]
-/// (the batch outcome wraps it again), any other error as it reads.
-fn cause(e: StoreError) -> String {
-    match e {
-        StoreError::Failed(why) => why,
-        other => other.to_string(),
-    }
 }
 
 /// An outcome waiting for the batch to be durable.
@@ -476,7 +340,7 @@ impl<'t> Batch<'t> {
         let mut record = annul.check(found.map(|(_, r)| r), state.map(|s| s.uses))?;
         // `check` passes only with both the scan and the pass's state.
         let (Some(key), Some(mut state)) = (key, state) else {
-            return Err(StoreError::Backend(
+            return Err(StoreError::Internal(
                 "annul check passed without a scan or a pass state".into(),
             ));
         };
@@ -606,63 +470,4 @@ fn find_scan_keyed(
             StoreError::Corrupt(format!("scan id {id} points at a missing scan record"))
         })?;
     layout::decode_scan(&bytes).map(|r| Some((key, r)))
-}
-
-#[cfg(test)]
-impl WriterState {
-    /// A writer state over the store in `dir` whose batches are logged but
-    /// handed to the returned receiver instead of a folder: nothing reaches
-    /// fjall unless the test applies it.
-    pub fn unfolded(
-        dir: &std::path::Path,
-        tables: Tables,
-    ) -> (WriterState, std::sync::mpsc::Receiver<Fold>) {
-        let (log, _) = RedoLog::recover(dir, &tables).expect("redo log");
-        let (folds, rx) = std::sync::mpsc::sync_channel(super::fold::FOLD_QUEUE);
-        let w = WriterState {
-            tables,
-            cache: StateCache::default(),
-            pending: Pending::default(),
-            log,
-            progress: Progress::new(0),
-            folds,
-            lag: Lag::default(),
-            logged: 0,
-        };
-        (w, rx)
-    }
-}
-
-#[cfg(test)]
-mod state_cache_tests {
-    use super::*;
-
-    fn state(uses: u32) -> Option<PassState> {
-        Some(PassState {
-            uses,
-            status: Status::Active,
-            max_uses: None,
-        })
-    }
-
-    #[test]
-    fn keeps_what_a_durable_batch_saw_and_stays_bounded() {
-        let mut cache = StateCache::default();
-        let id = |n: u128| PassId(n.to_be_bytes());
-        let a = id(1);
-        cache.absorb(HashMap::from([(a, state(1)), (id(2), None)]));
-        assert_eq!(cache.get(a), Some(state(1)));
-        assert_eq!(cache.get(id(2)), Some(None));
-        assert_eq!(cache.get(id(3)), None);
-        // A later batch's state replaces the earlier one.
-        cache.absorb(HashMap::from([(a, state(2))]));
-        assert_eq!(cache.get(a), Some(state(2)));
-        // Filling it past the bound starts over instead of growing.
-        let many: HashMap<_, _> = (10..10 + STATE_CACHE_PASSES as u128)
-            .map(|i| (id(i), state(0)))
-            .collect();
-        cache.absorb(many);
-        assert_eq!(cache.states.len(), STATE_CACHE_PASSES);
-        assert_eq!(cache.get(a), None);
-    }
 }

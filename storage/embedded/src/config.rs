@@ -2,19 +2,17 @@
 
 use std::time::Duration;
 
-/// Most commands one group commit applies. Past 256 grants per commit fjall
-/// gains under 5% (34.1k → 35.5k grants/s at 1024, see
-/// `shared/bench/STORE-MEASUREMENTS.md`) while each batch's latency grows
-/// linearly (~30 µs of CPU per grant), so a bigger batch only adds waiting.
+/// Most commands one group commit applies: past 256 grants per commit the
+/// throughput gains under 5% while each batch's latency grows linearly
+/// (~30 µs of CPU per grant), so a bigger batch only adds waiting.
 pub const MAX_BATCH: usize = 256;
 
 /// How long the writer waits for more commands once it holds one and the
-/// queue is empty: zero, measured (`benches/store.rs`, this machine kind).
-/// Commands pile up in the queue during each `fdatasync`, so under load every
-/// batch fills without waiting; a wait only delays lone writes (1 in flight:
-/// p50 0.16 ms at 0, 0.28 ms at 50 µs, 0.42 ms at 200 µs) and bought no
-/// throughput at 8, 64 or 256 in flight. Raise it only for a disk whose sync
-/// is much cheaper than the time between arrivals.
+/// queue is empty: zero. Commands pile up in the queue during each
+/// `fdatasync`, so under load every batch fills without waiting; a wait only
+/// delays lone writes (`benches/store.rs`, 1 in flight: p50 0.16 ms at 0,
+/// 0.42 ms at 200 µs) and buys no throughput. Raise it only for a disk whose
+/// sync is much cheaper than the time between arrivals.
 pub const MAX_WAIT: Duration = Duration::ZERO;
 
 /// Commands the queue holds before [`StoreError::Busy`](scangate_storage::StoreError::Busy).
@@ -32,11 +30,10 @@ pub const QUEUE_CAPACITY: usize = 16 * MAX_BATCH;
 pub const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// How long a clean close waits for fjall to write every memtable out to
-/// table files, after the last checkpoint. Without it the next start replays
-/// fjall's journal into memtables again: 3–5 s after heavy writing with 10M
-/// records (docs/benchmarks.md, "Start-up"). Past this the close ends anyway
-/// and the next start replays what is left: slower, never less safe. With
-/// the 10 s scan drain it stays inside a 30 s stop grace period.
+/// table files, after the last checkpoint, so that the next start need not
+/// replay fjall's journal (seconds after heavy writing). Past this the close
+/// ends anyway and the next start replays what is left: slower, never less
+/// safe. With the 10 s scan drain it stays inside a 30 s stop grace period.
 pub const CLOSE_FLUSH_LIMIT: Duration = Duration::from_secs(15);
 
 /// How long a scan id is remembered, so a retry is answered with the first
@@ -59,42 +56,35 @@ pub const PURGE_MAX_PER_CALL: usize = 4096;
 pub const INSERT_MAX_PASSES: usize = 100_000;
 
 /// Most journal fjall keeps before it flushes memtables: what a restart
-/// after a crash (or right after heavy writing) replays. fjall's default,
-/// 512 MiB, made such a restart take 4–10 s; at its minimum, 64 MiB, it
-/// takes 0.7 s with 3M records (docs/benchmarks.md, "Start-up"). The price:
-/// more memtable flushes, so the store's p99 at 256 grants in flight roughly
-/// doubles (10 → 20 ms) while its throughput stays the same.
+/// after a crash (or right after heavy writing) replays, so it bounds that
+/// restart (under a second with 3M records at 64 MiB, fjall's minimum;
+/// fjall's default of 512 MiB takes seconds). The price: more memtable
+/// flushes, which raise the p99 at 256 grants in flight, not the throughput.
 pub const JOURNAL_MAX_BYTES: u64 = 64 * 1024 * 1024;
 
 /// Largest memtable of the keyspaces written only when passes are issued
-/// (`passes`, `passes_by_event`; fjall's default is 64 MiB). The scan path
-/// never writes them, so nothing but issuing fills their memtables, and at
-/// 64 MiB a bulk issue left up to two of them (and the allocator's pages
-/// behind them) in memory until fjall's journal limit forced a flush: with
-/// 1M passes issued and 100k scanned in one burst the peak RSS was
-/// 978–979 MiB at 64 MiB and 841–855 MiB at 8 MiB, fjall's smallest
-/// recommended size, with no difference in CPU per scan (docs/benchmarks.md,
-/// §4, "Ninth run"). Their passes are read from table files sooner, as passes
-/// issued days before an event are anyway.
+/// (`passes`, `passes_by_event`; fjall's default is 64 MiB): fjall's
+/// smallest recommended size. The scan path never writes them, so only a
+/// bulk issue fills them, and a smaller memtable leaves less of it in memory
+/// until the journal limit forces a flush (peak RSS with 1M passes issued
+/// ~130 MiB lower than at 64 MiB, the same CPU per scan). Their passes are
+/// read from table files sooner, as passes issued days before are anyway.
 pub const ISSUED_MEMTABLE_BYTES: u64 = 8 * 1024 * 1024;
 
 /// Largest memtable of the keyspaces every grant writes (`pass_state`,
 /// `scans`, `scan_ids`, `scan_id_times`, `event_scans`; fjall's default is
 /// 64 MiB). What fjall holds in memtables and not yet in tables is what a
-/// start after a crash replays from its journal: right after 10M grants,
-/// 1.4–2.2 s to ready at 16 MiB against 5.5–5.9 s at 64 MiB, with no
-/// difference in CPU per scan or peak RSS. The price: 4× the flushes, and
-/// a start right after heavy writing opens more small tables before
-/// compaction has merged them (0.35–0.71 s against 0.01–0.02 s after a
-/// clean stop; docs/benchmarks.md, §4). fjall keeps the size a keyspace
-/// was created with: stores created by earlier builds keep 64 MiB.
+/// start after a crash replays from its journal, so this bounds that start
+/// (~2 s to ready right after 10M grants) at no cost in CPU per scan or
+/// peak RSS. The price: 4× the flushes, and more small tables to open at a
+/// start right after heavy writing. fjall keeps the size a keyspace was
+/// created with: a store created with 64 MiB keyspaces keeps them.
 pub const SCAN_MEMTABLE_BYTES: u64 = 16 * 1024 * 1024;
 
 /// Nice value of fjall's flush and compaction threads (the scan path runs
-/// at 0). A flush of full memtables takes ~1 core for 3–5 s on two cores;
-/// at the same priority it took that from the scan path at the height of a
-/// gate opening, and p99 rose to hundreds of milliseconds for those seconds
-/// (docs/benchmarks.md). At 19 it runs in whatever CPU the scan path leaves
+/// at 0). A flush of full memtables takes ~1 core for 3–5 s on two cores,
+/// which at the scan path's priority would raise its p99 to hundreds of
+/// milliseconds at a gate opening. At 19 it runs in whatever CPU the scan path leaves
 /// (RocksDB lowers its compaction threads' priority for the same reason).
 /// If it falls behind, fjall slows its own writes, the fold lag reaches
 /// `FOLD_LAG_BYTES`, and the writer, then admission, push back: `busy`, not
@@ -106,14 +96,13 @@ pub const BACKGROUND_NICE: i32 = 19;
 /// with).
 pub const BACKGROUND_THREADS_MAX: usize = 4;
 
-/// Fewest fjall flush and compaction threads, whatever the cores. fjall's
-/// default gives one thread in a container limited to one CPU or under
-/// `taskset -c 0`, and that single worker, handling a memtable rotation,
-/// blocks sending a flush into its own full queue (fjall's worker queue
-/// holds 1,000 messages; writes to a full memtable fill it with rotation
-/// requests while the worker starves at [`BACKGROUND_NICE`]), and nothing
-/// drains it again: flushes stop, and a stop-time flush waits forever. With
-/// two, the other one drains the queue. Not more on one core: every extra
+/// Fewest fjall flush and compaction threads, whatever the cores (fjall's
+/// default is one on one CPU). A single worker, handling a memtable
+/// rotation, can block sending a flush into its own full queue (fjall's
+/// worker queue holds 1,000 messages; writes to a full memtable fill it with
+/// rotation requests while the worker starves at [`BACKGROUND_NICE`]), and
+/// nothing drains it again: flushes stop, and a stop-time flush waits
+/// forever. With two, the other one drains the queue. Not more on one core: every extra
 /// compaction thread shares that core with the flushes.
 pub const BACKGROUND_THREADS_MIN: usize = 2;
 

@@ -2,8 +2,9 @@
 //! is [`StoreError::Corrupt`] and the rest is served; a store whose tables
 //! stopped following its log answers writes [`StoreError::Failed`].
 
-use super::apply::{Batch, Command, WriterState};
+use super::apply::{Batch, Command};
 use super::layout::Tables;
+use super::writer_state::WriterState;
 use super::{EmbeddedConfig, EmbeddedStore};
 use fjall::Database;
 use scangate_storage::conformance::new_pass;

@@ -70,7 +70,7 @@ impl Tables {
     pub fn open(db: Database) -> Result<Tables, StoreError> {
         // `memtable_bytes` is the keyspace's largest memtable when it is
         // created (`None`: fjall's 64 MiB); fjall keeps the size a keyspace
-        // was created with, so stores created by earlier builds keep theirs.
+        // was created with, so an existing store keeps its sizes.
         let ks = |name: &str, memtable_bytes: Option<u64>| {
             db.keyspace(name, || {
                 let options = KeyspaceCreateOptions::default();
@@ -105,14 +105,14 @@ impl Tables {
                     tables.write_format()?;
                     tracing::info!(from = found, to = FORMAT_VERSION, "store format upgraded");
                 } else if found != FORMAT_VERSION {
-                    return Err(StoreError::Backend(format!(
+                    return Err(StoreError::Config(format!(
                         "the data directory holds store format {found}, this build reads format {FORMAT_VERSION}"
                     )));
                 }
             }
             None => {
                 if !tables.passes.is_empty().map_err(backend)? {
-                    return Err(StoreError::Backend(
+                    return Err(StoreError::Config(
                         "the data directory holds passes but no store format version".into(),
                     ));
                 }
@@ -359,7 +359,7 @@ fn fixed<const N: usize>(bytes: &[u8], what: &str) -> Result<[u8; N], StoreError
 
 /// A fjall failure as a store error.
 pub fn backend(e: fjall::Error) -> StoreError {
-    StoreError::Backend(format!("fjall: {e}"))
+    StoreError::unavailable("fjall", e)
 }
 
 #[cfg(test)]

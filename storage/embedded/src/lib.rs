@@ -32,11 +32,15 @@ mod apply;
 mod config;
 mod fold;
 mod layout;
+mod prepare;
+mod progress;
 mod read;
 mod record;
 mod redo;
 mod replay;
+mod segment;
 mod writer;
+mod writer_state;
 
 #[cfg(test)]
 mod damaged_tests;
@@ -54,8 +58,8 @@ pub use layout::FORMAT_VERSION;
 use apply::{Command, Reply};
 use async_trait::async_trait;
 use fjall::{Database, Readable};
-use fold::Progress;
 use layout::{StateBytes, Tables, backend};
+use progress::Progress;
 use redo::RedoLog;
 use scangate_core::{AuditRecord, Pass, PassId, ScanId, ScanRecord};
 use scangate_storage::{Annul, AuditQuery, Page, PassQuery, ScanQuery, Store, StoreError};
@@ -102,7 +106,7 @@ impl EmbeddedStore {
         config: EmbeddedConfig,
         start_gate: Option<std::sync::mpsc::Receiver<()>>,
     ) -> Result<EmbeddedStore, StoreError> {
-        config.validate().map_err(StoreError::Backend)?;
+        config.validate().map_err(StoreError::Config)?;
         let cores = std::thread::available_parallelism().map_or(1, usize::from);
         let background_threads = config.background_threads(cores);
         let builder = Database::builder(dir)
@@ -117,7 +121,7 @@ impl EmbeddedStore {
         // fjall starts its flush and compaction threads inside `open`; they
         // inherit the lowered priority of the thread that opens it.
         let db = at_low_priority(BACKGROUND_NICE, || builder.open()).map_err(|e| {
-            StoreError::Backend(format!("cannot open the store in {}: {e}", dir.display()))
+            StoreError::unavailable(format!("cannot open the store in {}", dir.display()), e)
         })?;
         let tables = Tables::open(db)?;
         let (log, replayed) = RedoLog::recover(dir, &tables)?;
@@ -142,7 +146,7 @@ impl EmbeddedStore {
                 let db = tables.db.clone();
                 move || fold::run(fold_rx, folder_progress, db)
             })
-            .map_err(|e| StoreError::Backend(format!("cannot start the store fold thread: {e}")))?;
+            .map_err(|e| StoreError::unavailable("cannot start the store fold thread", e))?;
         let writer_tables = tables.clone();
         let writer_progress = Arc::clone(&progress);
         let handle = std::thread::Builder::new()
@@ -161,9 +165,7 @@ impl EmbeddedStore {
                     seq,
                 )
             })
-            .map_err(|e| {
-                StoreError::Backend(format!("cannot start the store writer thread: {e}"))
-            })?;
+            .map_err(|e| StoreError::unavailable("cannot start the store writer thread", e))?;
         tracing::info!(dir = %dir.display(), ?config, background_threads, format = FORMAT_VERSION, "embedded store opened");
         Ok(EmbeddedStore {
             tables,
@@ -207,7 +209,7 @@ impl EmbeddedStore {
         let tables = self.tables.clone();
         tokio::task::spawn_blocking(move || read(&tables))
             .await
-            .map_err(|e| StoreError::Backend(format!("a store read task failed: {e}")))?
+            .map_err(|e| StoreError::Internal(format!("a store read task failed: {e}")))?
     }
 }
 
@@ -390,7 +392,7 @@ impl Store for EmbeddedStore {
         if let Some(handle) = handle {
             let joined = tokio::task::spawn_blocking(move || handle.join().is_ok()).await;
             if !matches!(joined, Ok(true)) {
-                return Err(StoreError::Backend(
+                return Err(StoreError::Internal(
                     "the store writer thread panicked".into(),
                 ));
             }

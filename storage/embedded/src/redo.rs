@@ -27,15 +27,19 @@
 //! the last record of a segment are the unwritten rest of a prepared one.
 
 use super::layout::{Tables, backend};
+use super::prepare::Preparing;
 use super::record::Staged;
 use super::replay::{self, Replayed};
+use super::segment::{
+    DIR, PREPARE_AFTER_BYTES, PREPARED_SUFFIX, Retired, SEGMENT_MAX_BYTES, delete_below, io_error,
+    numbered, prepared_path, remove_if_present, segment_path, segments, sync_dir,
+};
 use fjall::PersistMode;
 use scangate_storage::StoreError;
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write};
+use std::io;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::sync::mpsc;
 
 /// Why [`RedoLog::append`] made nothing durable. Either way the store takes
 /// no more writes until the gateway restarts (the log is replayed then).
@@ -54,33 +58,6 @@ pub enum AppendError {
     FailedEarlier,
 }
 
-/// The log's directory inside the store directory.
-pub const DIR: &str = "redo";
-
-/// A segment is checkpointed (fjall synced, segment deleted) once it holds
-/// this much: bounds both the disk the log takes and the replay after a
-/// crash (64 MiB replays in well under a second).
-pub const SEGMENT_MAX_BYTES: u64 = 64 * 1024 * 1024;
-
-/// The next segment is prepared (written with zeros) once the current one
-/// holds this much.
-pub const PREPARE_AFTER_BYTES: u64 = 1024 * 1024;
-
-/// Length of a prepared segment: room for the record that crosses
-/// [`SEGMENT_MAX_BYTES`] too.
-pub const PREPARED_BYTES: u64 = SEGMENT_MAX_BYTES + 1024 * 1024;
-
-/// Zeros written per `write` + `fdatasync` while preparing: keeps the dirty
-/// data small, so the writer's own syncs never wait behind 64 MiB.
-const ZERO_CHUNK_BYTES: usize = 1024 * 1024;
-
-/// Suffix of a segment's file name (its number, 20 digits, before it).
-const SEGMENT_SUFFIX: &str = ".log";
-
-/// Suffix of a segment being prepared: [`segments`] does not list it, so a
-/// crash while it is written leaves nothing to replay.
-const PREPARED_SUFFIX: &str = ".zeroed";
-
 /// The segment being appended to.
 pub struct RedoLog {
     dir: PathBuf,
@@ -95,81 +72,6 @@ pub struct RedoLog {
     prepared: bool,
     /// The next segment, being prepared in the background.
     next: Option<Preparing>,
-}
-
-/// A background zero-fill of the next segment.
-struct Preparing {
-    done: mpsc::Receiver<io::Result<()>>,
-    result: Option<io::Result<()>>,
-}
-
-impl Preparing {
-    /// Starts writing [`PREPARED_BYTES`] of zeros for segment `segment`, in
-    /// a file of its own: a zero-fill left running by a log dropped in this
-    /// process can only write to a file no later log adopts. A thread that
-    /// cannot start is a zero-fill that failed: the next segment then grows
-    /// as it is written, and this one does not try again.
-    fn start(dir: &Path, segment: u64) -> Preparing {
-        let path = prepared_path(dir, segment);
-        let (tx, done) = mpsc::sync_channel(1);
-        let spawned = std::thread::Builder::new()
-            .name("scangate-store-prep".into())
-            .spawn(move || {
-                let _ = tx.send(zero_fill(&path, PREPARED_BYTES));
-            });
-        Preparing {
-            done,
-            result: spawned.err().map(Err),
-        }
-    }
-
-    /// Whether the zero-fill has ended well (without waiting for it).
-    fn ready(&mut self) -> bool {
-        if self.result.is_none() {
-            match self.done.try_recv() {
-                Ok(r) => self.result = Some(r),
-                Err(mpsc::TryRecvError::Empty) => {}
-                Err(mpsc::TryRecvError::Disconnected) => self.result = Some(Err(panicked())),
-            }
-        }
-        matches!(self.result, Some(Ok(())))
-    }
-
-    /// Waits for the zero-fill to end.
-    fn settle(&mut self) {
-        if self.result.is_none() {
-            self.result = Some(self.done.recv().unwrap_or_else(|_| Err(panicked())));
-        }
-    }
-
-    /// Waits for the zero-fill to end and returns how it went.
-    fn wait(mut self) -> io::Result<()> {
-        self.settle();
-        self.result
-            .unwrap_or_else(|| Err(io::Error::other("no zero-fill result")))
-    }
-}
-
-fn panicked() -> io::Error {
-    io::Error::other("the zero-fill thread panicked")
-}
-
-/// Writes `len` zeros to a new file at `path`, in synced chunks.
-fn zero_fill(path: &Path, len: u64) -> io::Result<()> {
-    let mut file = OpenOptions::new()
-        .create(true)
-        .truncate(true)
-        .write(true)
-        .open(path)?;
-    let zeros = vec![0u8; ZERO_CHUNK_BYTES];
-    let mut left = len;
-    while left > 0 {
-        let n = usize::try_from(left).map_or(ZERO_CHUNK_BYTES, |l| l.min(ZERO_CHUNK_BYTES));
-        file.write_all(&zeros[..n])?;
-        file.sync_data()?;
-        left -= n as u64;
-    }
-    file.sync_all()
 }
 
 impl RedoLog {
@@ -302,87 +204,8 @@ impl RedoLog {
             false => RedoLog::create(self.dir.clone(), segment)?,
         };
         *self = next;
-        Ok(Retired {
-            dir: self.dir.clone(),
-            below: self.segment,
-        })
+        Ok(Retired::below(self.dir.clone(), self.segment))
     }
-}
-
-/// Segments no longer appended to. Deleting them is safe once fjall durably
-/// holds their batches; until then a crash replays them.
-#[derive(Debug)]
-pub struct Retired {
-    dir: PathBuf,
-    below: u64,
-}
-
-impl Retired {
-    /// Deletes every segment numbered below the current one. Not followed by
-    /// a directory sync: a deletion a crash undoes only replays records that
-    /// fjall already holds, in order, before the newer segments' records
-    /// (applying a record twice changes nothing).
-    pub fn delete(self) -> Result<(), StoreError> {
-        delete_below(&self.dir, self.below)
-    }
-}
-
-/// Deletes every segment numbered below `segment` (one already gone is fine).
-fn delete_below(dir: &Path, segment: u64) -> Result<(), StoreError> {
-    for (n, path) in segments(dir)? {
-        if n < segment {
-            remove_if_present(&path)?;
-        }
-    }
-    Ok(())
-}
-
-fn remove_if_present(path: &Path) -> Result<(), StoreError> {
-    match fs::remove_file(path) {
-        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(io_error("cannot delete", path, e)),
-        _ => Ok(()),
-    }
-}
-
-/// The log's segments, oldest first.
-fn segments(dir: &Path) -> Result<Vec<(u64, PathBuf)>, StoreError> {
-    numbered(dir, SEGMENT_SUFFIX)
-}
-
-/// The files in `dir` named by a number and `suffix`, in number order.
-fn numbered(dir: &Path, suffix: &str) -> Result<Vec<(u64, PathBuf)>, StoreError> {
-    let mut out = Vec::new();
-    for entry in fs::read_dir(dir).map_err(|e| io_error("cannot list", dir, e))? {
-        let path = entry.map_err(|e| io_error("cannot list", dir, e))?.path();
-        let number = path
-            .file_name()
-            .and_then(|n| n.to_str())
-            .and_then(|n| n.strip_suffix(suffix))
-            .and_then(|n| n.parse::<u64>().ok());
-        if let Some(n) = number {
-            out.push((n, path));
-        }
-    }
-    out.sort_unstable();
-    Ok(out)
-}
-
-fn segment_path(dir: &Path, segment: u64) -> PathBuf {
-    dir.join(format!("{segment:020}{SEGMENT_SUFFIX}"))
-}
-
-fn prepared_path(dir: &Path, segment: u64) -> PathBuf {
-    dir.join(format!("{segment:020}{PREPARED_SUFFIX}"))
-}
-
-fn sync_dir(dir: &Path) -> Result<(), StoreError> {
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(|e| io_error("cannot sync", dir, e))
-}
-
-fn io_error(what: &str, path: &Path, e: io::Error) -> StoreError {
-    StoreError::Backend(format!("{what} {}: {e}", path.display()))
 }
 
 #[cfg(test)]
@@ -400,6 +223,7 @@ impl RedoLog {
 mod tests {
     use super::*;
     use crate::record::Ks;
+    use crate::segment::PREPARED_BYTES;
     use fjall::Database;
 
     fn open(dir: &Path) -> Tables {
@@ -510,6 +334,24 @@ mod tests {
             let damage = [0, 0, 0, 0, 0, 0, 0, 0, 1];
             log.file.write_all_at(&damage, log.written).expect("write");
         });
+    }
+
+    #[test]
+    fn a_log_directory_it_cannot_create_is_unavailable_with_the_io_error() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let tables = open(dir.path());
+        fs::write(dir.path().join(DIR), b"a file where the log directory goes").expect("file");
+        let err = RedoLog::recover(dir.path(), &tables)
+            .map(|_| ())
+            .expect_err("no log directory");
+        let StoreError::Unavailable { what, source } = &err else {
+            panic!("expected Unavailable, got {err:?}");
+        };
+        assert!(what.contains("cannot create"), "{what}");
+        let io = source
+            .downcast_ref::<io::Error>()
+            .expect("the io::Error itself");
+        assert_eq!(io.kind(), io::ErrorKind::AlreadyExists, "{io}");
     }
 
     #[test]

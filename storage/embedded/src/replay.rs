@@ -19,7 +19,7 @@
 
 use super::layout::{Tables, backend};
 use super::record::{self, HEADER, Record};
-use super::redo::PREPARED_BYTES;
+use super::segment::PREPARED_BYTES;
 use fjall::OwnedWriteBatch;
 use scangate_storage::StoreError;
 use std::fs;
@@ -97,7 +97,7 @@ struct Replay<'t> {
 impl Replay<'_> {
     fn segment(&mut self, path: &Path, last_segment: bool) -> Result<(), StoreError> {
         let bytes = fs::read(path)
-            .map_err(|e| StoreError::Backend(format!("cannot read {}: {e}", path.display())))?;
+            .map_err(|e| StoreError::unavailable(format!("cannot read {}", path.display()), e))?;
         let mut at = 0;
         while at < bytes.len() {
             if let Some(record) = record::record_at(&bytes, at) {
@@ -210,7 +210,8 @@ fn torn(bytes: &[u8], at: usize) -> bool {
 mod tests {
     use super::*;
     use crate::record::{Ks, Staged};
-    use crate::redo::{self, RedoLog};
+    use crate::redo::RedoLog;
+    use crate::segment;
     use fjall::Database;
 
     fn open(dir: &Path) -> Tables {
@@ -233,7 +234,7 @@ mod tests {
                 staged.fjall.commit().expect("fold");
             }
         }
-        let segment = fs::read_dir(dir.path().join(redo::DIR))
+        let segment = fs::read_dir(dir.path().join(segment::DIR))
             .expect("list")
             .map(|e| e.expect("entry").path())
             .find(|p| p.extension().is_some_and(|e| e == "log"))

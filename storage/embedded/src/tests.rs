@@ -1,8 +1,9 @@
 //! Tests of the embedded store: the conformance suite (bare and cached),
 //! reopening, same-batch checks and the format version.
 
-use super::apply::{Batch, Command, WriterState};
+use super::apply::{Batch, Command};
 use super::layout::Tables;
+use super::writer_state::WriterState;
 use super::{
     EmbeddedConfig, EmbeddedStore, INSERT_MAX_PASSES, ISSUED_MEMTABLE_BYTES, SCAN_MEMTABLE_BYTES,
 };
@@ -284,7 +285,7 @@ fn another_format_version_is_refused() {
     let dir = tempfile::tempdir().expect("tempdir");
     with_format(dir.path(), 999);
     match EmbeddedStore::open(dir.path(), EmbeddedConfig::default()) {
-        Err(StoreError::Backend(msg)) => assert!(msg.contains("format 999"), "{msg}"),
+        Err(StoreError::Config(msg)) => assert!(msg.contains("format 999"), "{msg}"),
         Err(e) => panic!("unexpected error {e}"),
         Ok(_) => panic!("a store of another format must not open"),
     }
@@ -399,8 +400,8 @@ fn the_writer_goes_on_while_fjall_lags_by_many_small_batches() {
         reply: oneshot::channel().0,
     });
     let mut seq = batch.log().answer().expect("commit");
-    // Far more batches than the old bound in count (256), far fewer bytes
-    // than `FOLD_LAG_BYTES`: with nothing folded, none of them waits.
+    // 600 batches, far fewer bytes than `FOLD_LAG_BYTES`: with nothing
+    // folded, none of them waits (the lag is bounded in bytes, not count).
     for uses in 1..=600 {
         let (tx, mut rx) = oneshot::channel();
         let mut batch = Batch::new(&mut w, seq, 1);

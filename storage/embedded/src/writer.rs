@@ -5,11 +5,13 @@
 //! folder checkpoints the full one), and between batches forgets old scan
 //! ids.
 
-use super::apply::{Batch, Command, Pending, StateCache, WriterState};
+use super::apply::{Batch, Command};
 use super::config::CLOSE_FLUSH_LIMIT;
-use super::fold::{Fold, Lag, Progress};
+use super::fold::{Fold, Lag};
 use super::layout::Tables;
+use super::progress::Progress;
 use super::redo::RedoLog;
+use super::writer_state::{Pending, StateCache, WriterState};
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TryRecvError};
 use std::thread::JoinHandle;

@@ -275,7 +275,7 @@ const KEYSPACE_MAX_CHARS: usize = 48;
 impl ScyllaConfig {
     /// Checks that the configuration is usable.
     pub fn validate(&self) -> Result<(), StoreError> {
-        let bad = |m: String| Err(StoreError::Backend(format!("scylla config: {m}")));
+        let bad = |m: String| Err(StoreError::Config(format!("scylla: {m}")));
         if self.nodes.is_empty() {
             return bad("no contact node given (HOST:PORT,...)".into());
         }

@@ -60,6 +60,8 @@ mod codec;
 mod config;
 mod outcome;
 mod passes;
+mod prepared;
+mod profiles;
 mod read;
 mod schema;
 mod serial;
@@ -80,13 +82,13 @@ pub use schema::SCHEMA_VERSION;
 
 use async_trait::async_trait;
 use outcome::Failure;
+use prepared::Statements;
 use scangate_core::{AuditRecord, Pass, PassId, ScanId, ScanRecord};
 use scangate_storage::{Annul, AuditQuery, Page, PassQuery, ScanQuery, Store, StoreError};
 use scylla::client::session::Session;
 use scylla::errors::ExecutionError;
 use scylla::response::query_result::QueryResult;
 use scylla::value::Row;
-use statements::Statements;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::sync::{Semaphore, SemaphorePermit};
@@ -218,14 +220,14 @@ fn read_failed(e: &ExecutionError) -> StoreError {
         ExecutionError::RequestTimeout(d) => StoreError::Timeout(*d),
         other => match outcome::classify(other) {
             Failure::NotExecuted(err) => err,
-            Failure::Unknown(why) => StoreError::Backend(format!("scylla: {why}")),
+            Failure::Unknown(_) => StoreError::unavailable("scylla", e.clone()),
         },
     }
 }
 
 /// A result the driver could not decode.
 fn driver_data(e: &dyn std::fmt::Display) -> StoreError {
-    StoreError::Backend(format!("scylla: unexpected result: {e}"))
+    StoreError::Internal(format!("scylla: unexpected result: {e}"))
 }
 
 /// The wall clock in Unix milliseconds.

@@ -19,7 +19,7 @@ pub fn applied(
     columns: &[&str],
     first_row: Option<&[Option<CqlValue>]>,
 ) -> Result<bool, StoreError> {
-    let missing = || StoreError::Backend("a conditional write answered without [applied]".into());
+    let missing = || StoreError::Internal("a conditional write answered without [applied]".into());
     let index = columns
         .iter()
         .position(|c| *c == APPLIED)
@@ -45,8 +45,12 @@ pub enum Failure {
 /// doubt is `Unknown`.
 pub fn classify(error: &ExecutionError) -> Failure {
     let not_executed = |e: StoreError| Failure::NotExecuted(e);
-    let backend =
-        |what: &str| not_executed(StoreError::Backend(format!("scylla: {what}: {error}")));
+    let backend = |what: &str| {
+        not_executed(StoreError::unavailable(
+            format!("scylla: {what}"),
+            error.clone(),
+        ))
+    };
     match error {
         ExecutionError::BadQuery(_)
         | ExecutionError::PrepareError(_)
@@ -157,7 +161,7 @@ pub fn scan_refused(
         }
     } else {
         // A denial's only condition is the scan-id row's absence.
-        StoreError::Backend(format!(
+        StoreError::Internal(format!(
             "the scan-id row of {} refused a denial but cannot be read back",
             ours.scan_id
         ))

@@ -93,21 +93,19 @@ impl ScyllaStore {
                 && q.kind.is_none_or(|k| p.kind == k)
                 && q.status.is_none_or(|s| p.status == s)
         };
-        let mut items = Vec::with_capacity(limit.min(64));
-        let mut examined = 0usize;
-        let mut last = after;
+        let mut listing = Listing {
+            items: Vec::with_capacity(limit.min(64)),
+            examined: 0,
+            last: after,
+            limit,
+        };
         let mut shard = after.map_or(0, codec::event_shard);
         let mut after_id: Vec<u8> = after.map_or_else(Vec::new, |id| id.0.to_vec());
-        let stop = |items: &Vec<Pass>, examined| items.len() >= limit || examined >= EXAMINE_MAX;
-        let cursor = |last: Option<PassId>| last.map(|id| Cursor(id.0.to_vec()));
         while shard < EVENT_SHARDS {
-            if stop(&items, examined) {
-                return Ok(Page {
-                    items,
-                    next: cursor(last),
-                });
+            if listing.full() {
+                return Ok(listing.page());
             }
-            examined += 1; // the shard itself
+            listing.examined += 1; // the shard itself
             let values = (event, shard, after_id.as_slice());
             let mut paging = PagingState::start();
             loop {
@@ -115,29 +113,8 @@ impl ScyllaStore {
                     .page::<_, (Vec<u8>,)>(&self.st.passes_by_event_range, &values, paging)
                     .await?;
                 for chunk in rows.chunks(LOAD_CONCURRENCY) {
-                    let ids = chunk
-                        .iter()
-                        .map(|(b,)| codec::pass_id(b))
-                        .collect::<Result<Vec<_>, _>>()?;
-                    let loaded: Vec<Result<Option<Pass>, StoreError>> =
-                        stream::iter(ids.iter().copied())
-                            .map(|id| self.read_pass(id))
-                            .buffered(LOAD_CONCURRENCY)
-                            .collect()
-                            .await;
-                    for (id, pass) in ids.into_iter().zip(loaded) {
-                        if stop(&items, examined) {
-                            return Ok(Page {
-                                items,
-                                next: cursor(last),
-                            });
-                        }
-                        examined += 1;
-                        last = Some(id);
-                        // An index entry of an insert that was undone: skip.
-                        if let Some(p) = pass?.filter(|p| matches(p)) {
-                            items.push(p);
-                        }
+                    if self.load_chunk(chunk, &mut listing, &matches).await? {
+                        return Ok(listing.page());
                     }
                 }
                 match next {
@@ -148,11 +125,46 @@ impl ScyllaStore {
             // Resume after the largest id this shard can hold.
             let mut end = [0xffu8; 16];
             end[0] = (u8::try_from(shard).unwrap_or(0) << 4) | 0x0f;
-            last = Some(PassId(end));
+            listing.last = Some(PassId(end));
             shard += 1;
             after_id.clear();
         }
-        Ok(Page { items, next: None })
+        Ok(Page {
+            items: listing.items,
+            next: None,
+        })
+    }
+
+    /// Loads the passes of a chunk of index entries (concurrently, in
+    /// order) into `listing`, keeping those that `matches`; true once the
+    /// listing is full with entries left.
+    async fn load_chunk(
+        &self,
+        chunk: &[(Vec<u8>,)],
+        listing: &mut Listing,
+        matches: &impl Fn(&Pass) -> bool,
+    ) -> Result<bool, StoreError> {
+        let ids = chunk
+            .iter()
+            .map(|(b,)| codec::pass_id(b))
+            .collect::<Result<Vec<_>, _>>()?;
+        let loaded: Vec<Result<Option<Pass>, StoreError>> = stream::iter(ids.iter().copied())
+            .map(|id| self.read_pass(id))
+            .buffered(LOAD_CONCURRENCY)
+            .collect()
+            .await;
+        for (id, pass) in ids.into_iter().zip(loaded) {
+            if listing.full() {
+                return Ok(true);
+            }
+            listing.examined += 1;
+            listing.last = Some(id);
+            // An index entry of an insert that was undone: skip.
+            if let Some(p) = pass?.filter(|p| matches(p)) {
+                listing.items.push(p);
+            }
+        }
+        Ok(false)
     }
 
     /// Every pass, in token order.
@@ -199,6 +211,31 @@ impl ScyllaStore {
                 Some(p) => paging = p,
                 None => return Ok(Page { items, next: None }),
             }
+        }
+    }
+}
+
+/// A page of an event's passes being gathered.
+struct Listing {
+    items: Vec<Pass>,
+    /// Index entries (and shards) looked at, bounded by [`EXAMINE_MAX`].
+    examined: usize,
+    /// The last id looked at: where the next page resumes.
+    last: Option<PassId>,
+    limit: usize,
+}
+
+impl Listing {
+    /// Whether the page is full or has examined its share.
+    fn full(&self) -> bool {
+        self.items.len() >= self.limit || self.examined >= EXAMINE_MAX
+    }
+
+    /// The page so far, resuming after the last id looked at.
+    fn page(self) -> Page<Pass> {
+        Page {
+            items: self.items,
+            next: self.last.map(|id| Cursor(id.0.to_vec())),
         }
     }
 }

@@ -260,33 +260,7 @@ impl ScyllaStore {
                     return Ok(walk.page(true, cursor));
                 }
                 walk.examined += 1; // the bucket's index row
-                let start = walk.resume.clone();
-                let stopped = match log {
-                    Log::Event(event) => {
-                        let values = (
-                            event,
-                            b,
-                            start.at_ms,
-                            start.tag.as_str(),
-                            upper.at_ms,
-                            upper.tag.as_str(),
-                        );
-                        self.walk_log(&self.st.event_scans_range, values, &mut walk, keep)
-                            .await?
-                    }
-                    Log::Audit => {
-                        let values = (
-                            b,
-                            start.at_ms,
-                            start.tag.as_str(),
-                            upper.at_ms,
-                            upper.tag.as_str(),
-                        );
-                        self.walk_log(&self.st.audit_log_range, values, &mut walk, keep)
-                            .await?
-                    }
-                };
-                if stopped {
+                if self.walk_bucket(log, b, &upper, &mut walk, keep).await? {
                     return Ok(walk.page(true, cursor));
                 }
                 let next_start = LogKey::at(b.saturating_add(1).saturating_mul(width));
@@ -297,6 +271,35 @@ impl ScyllaStore {
             }
             if listed < BUCKETS_PER_QUERY as usize || from > last {
                 return Ok(walk.page(false, cursor));
+            }
+        }
+    }
+
+    /// Walks bucket `b` of a log from the walk's resume key up to `upper`:
+    /// true if the walk filled while rows remain.
+    async fn walk_bucket<T>(
+        &self,
+        log: Log<'_>,
+        b: i64,
+        upper: &LogKey,
+        walk: &mut Walk<T>,
+        keep: &mut Keep<'_, T>,
+    ) -> Result<bool, StoreError> {
+        let start = walk.resume.clone();
+        let (from, to) = (
+            (start.at_ms, start.tag.as_str()),
+            (upper.at_ms, upper.tag.as_str()),
+        );
+        match log {
+            Log::Event(event) => {
+                let values = (event, b, from.0, from.1, to.0, to.1);
+                self.walk_log(&self.st.event_scans_range, values, walk, keep)
+                    .await
+            }
+            Log::Audit => {
+                let values = (b, from.0, from.1, to.0, to.1);
+                self.walk_log(&self.st.audit_log_range, values, walk, keep)
+                    .await
             }
         }
     }

@@ -15,7 +15,8 @@
 //! | `schema_version` | `component` | | the migration applied last |
 
 use super::config::ScyllaConfig;
-use super::statements::{Class, profile};
+use super::profiles::profile;
+use super::statements::Class;
 use scangate_storage::StoreError;
 use scylla::client::session::Session;
 use scylla::statement::Statement;
@@ -77,8 +78,8 @@ fn statement(cql: &str, class: Class, config: &ScyllaConfig) -> Statement {
     s
 }
 
-fn failed(what: &str, e: impl std::fmt::Display) -> StoreError {
-    StoreError::Backend(format!("ScyllaDB schema: {what}: {e}"))
+fn failed(what: &str, e: impl Into<scangate_storage::BoxError>) -> StoreError {
+    StoreError::unavailable(format!("ScyllaDB schema: {what}"), e)
 }
 
 /// Creates the keyspace if missing, makes it the session's, and applies
@@ -104,20 +105,19 @@ pub async fn migrate(session: &Session, config: &ScyllaConfig) -> Result<i32, St
         .map_err(|e| failed("cannot create schema_version", e))?;
     let mut version = current(session, config).await?;
     if version > SCHEMA_VERSION {
-        return Err(failed(
-            "refusing to start",
-            format!(
-                "keyspace {} holds schema version {version}, this build knows up to {SCHEMA_VERSION}",
-                config.keyspace
-            ),
-        ));
+        return Err(StoreError::Config(format!(
+            "keyspace {} holds schema version {version}, this build knows up to {SCHEMA_VERSION}; refusing to start",
+            config.keyspace
+        )));
     }
     while version < SCHEMA_VERSION {
         let next = version + 1;
         let steps = usize::try_from(version)
             .ok()
             .and_then(|i| MIGRATIONS.get(i))
-            .ok_or_else(|| failed("migration missing", next))?;
+            .ok_or_else(|| {
+                StoreError::Internal(format!("ScyllaDB schema: migration {next} missing"))
+            })?;
         for cql in steps.iter() {
             session
                 .query_unpaged(ddl(cql), ())
@@ -128,7 +128,10 @@ pub async fn migrate(session: &Session, config: &ScyllaConfig) -> Result<i32, St
         // Another gateway may have recorded it first: read what is there.
         version = current(session, config).await?;
         if version < next {
-            return Err(failed("cannot record schema version", next));
+            return Err(StoreError::unavailable(
+                "ScyllaDB schema",
+                format!("cannot record schema version {next}"),
+            ));
         }
         tracing::info!(keyspace = %config.keyspace, version, "ScyllaDB schema migrated");
     }
@@ -152,14 +155,11 @@ async fn refuse_tablets(session: &Session, config: &ScyllaConfig) -> Result<(), 
         .and_then(|rows| rows.maybe_first_row::<(Option<i32>,)>().ok().flatten())
         .and_then(|(t,)| t);
     if tablets.is_some() {
-        return Err(failed(
-            "refusing to start",
-            format!(
-                "keyspace {} uses tablets, which do not support lightweight transactions; \
-                 create it with tablets = {{'enabled': false}}",
-                config.keyspace
-            ),
-        ));
+        return Err(StoreError::Config(format!(
+            "keyspace {} uses tablets, which do not support lightweight transactions; \
+             create it with tablets = {{'enabled': false}}; refusing to start",
+            config.keyspace
+        )));
     }
     Ok(())
 }

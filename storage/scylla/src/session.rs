@@ -22,10 +22,10 @@ pub async fn connect(config: &ScyllaConfig) -> Result<Session, StoreError> {
         builder = builder.tls_context(Some(Arc::new(tls_config(ca)?)));
     }
     builder.build().await.map_err(|e| {
-        StoreError::Backend(format!(
-            "cannot connect to ScyllaDB at {}: {e}",
-            config.nodes.join(",")
-        ))
+        StoreError::unavailable(
+            format!("cannot connect to ScyllaDB at {}", config.nodes.join(",")),
+            e,
+        )
     })
 }
 
@@ -34,7 +34,7 @@ pub async fn connect(config: &ScyllaConfig) -> Result<Session, StoreError> {
 /// address against its certificate.
 pub fn tls_config(ca_pem: &Path) -> Result<rustls::ClientConfig, StoreError> {
     let fail =
-        |what: String| StoreError::Backend(format!("ScyllaDB TLS CA {}: {what}", ca_pem.display()));
+        |what: String| StoreError::Config(format!("ScyllaDB TLS CA {}: {what}", ca_pem.display()));
     let pem = std::fs::read(ca_pem).map_err(|e| fail(e.to_string()))?;
     let mut roots = rustls::RootCertStore::empty();
     for cert in rustls_pemfile::certs(&mut pem.as_slice()) {

@@ -17,7 +17,8 @@ const PURGE_CONCURRENCY: usize = 16;
 /// 64 random bits.
 fn random_u64() -> Result<u64, StoreError> {
     let mut bytes = [0u8; 8];
-    getrandom::fill(&mut bytes).map_err(|e| StoreError::Backend(format!("no randomness: {e}")))?;
+    getrandom::fill(&mut bytes)
+        .map_err(|e| StoreError::unavailable("no randomness", e.to_string()))?;
     Ok(u64::from_le_bytes(bytes))
 }
 
@@ -225,27 +226,42 @@ impl ScyllaStore {
             .collect()
             .await;
         indexed.into_iter().collect::<Result<(), StoreError>>()?;
-        let (passes_ref, records_ref) = (&passes, &records);
         let inserted: Vec<(usize, Result<Lwt, StoreError>)> = stream::iter(0..passes.len())
-            .map(|n| async move {
-                let (p, record) = (&passes_ref[n], &records_ref[n]);
-                let values = (
-                    p.id.0.as_slice(),
-                    record.as_slice(),
-                    i64::from(p.uses),
-                    codec::status_text(p.status),
-                    p.status_reason.as_deref(),
-                    codec::use_limit(p.max_uses),
-                );
-                let answer = self
-                    .session
-                    .execute_unpaged(&self.st.insert_pass, values)
-                    .await;
-                (n, self.lwt("insert pass", answer))
+            .map(|n| {
+                let row = self.insert_row(&passes[n], &records[n]);
+                async move { (n, row.await) }
             })
             .buffer_unordered(INSERT_CONCURRENCY)
             .collect()
             .await;
+        self.settle_insert(&passes, inserted).await
+    }
+
+    /// One pass's row, `IF NOT EXISTS`, from its encoded record.
+    async fn insert_row(&self, p: &Pass, record: &[u8]) -> Result<Lwt, StoreError> {
+        let values = (
+            p.id.0.as_slice(),
+            record,
+            i64::from(p.uses),
+            codec::status_text(p.status),
+            p.status_reason.as_deref(),
+            codec::use_limit(p.max_uses),
+        );
+        let answer = self
+            .session
+            .execute_unpaged(&self.st.insert_pass, values)
+            .await;
+        self.lwt("insert pass", answer)
+    }
+
+    /// All or none: if any pass of an insert was not inserted (or its
+    /// outcome is unknown), deletes every one this insert may have written
+    /// and answers the first failure.
+    async fn settle_insert(
+        &self,
+        passes: &[Pass],
+        inserted: Vec<(usize, Result<Lwt, StoreError>)>,
+    ) -> Result<(), StoreError> {
         let mut failure = None;
         let mut undo = Vec::new();
         for (n, outcome) in inserted {
@@ -334,7 +350,7 @@ impl ScyllaStore {
                 match outcome::resolve(&audit, found) {
                     Resolution::Committed => {}
                     Resolution::Other(_) => {
-                        return Err(StoreError::Backend(format!(
+                        return Err(StoreError::Internal(format!(
                             "audit tag {tag} of pass {id} is taken by another record"
                         )));
                     }

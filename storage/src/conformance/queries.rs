@@ -2,9 +2,10 @@
 
 use super::fixtures::{audit, inserted, unique, uses};
 use super::{new_id, new_pass, now_ms, scan};
-use crate::query::{Annul, AnnulConflict, AuditQuery, Cursor, PassQuery, ScanQuery, ScanScope};
+use crate::AnnulConflict;
+use crate::query::{Annul, AuditQuery, Cursor, PassQuery, ScanQuery, ScanScope};
 use crate::{Store, StoreError};
-use scangate_core::{AdminAction, Decision, Kind, PassId, Reason, Status};
+use scangate_core::{AdminAction, AuditRecord, Decision, Kind, PassId, Reason, ScanRecord, Status};
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
@@ -39,78 +40,120 @@ where
 /// Passes list by event, kind and status, in pages that together hold each
 /// matching pass once.
 pub async fn passes_list_by_event_kind_status(store: Arc<dyn Store>) {
-    let event = fresh_event();
-    let mut passes = Vec::new();
-    for kind in [
-        Kind::Ticket,
-        Kind::Ticket,
-        Kind::Ticket,
-        Kind::CardShare,
-        Kind::CardShare,
-    ] {
-        let mut p = new_pass(Some(1));
-        p.event = event.clone();
-        p.kind = kind;
-        passes.push(p);
-    }
-    store.insert_passes(passes.clone()).await.expect("insert");
-    let other = inserted(&store, Some(1)).await; // another event
-    let suspended = passes[0].id;
-    store
-        .commit_admin(audit(
+    let fx = EventPasses::insert(&store).await;
+    event_pages_hold_each_pass_once(&store, &fx).await;
+    event_passes_filter_by_kind_and_status(&store, &fx).await;
+    passes_without_an_event_filter_by_status(&store, fx.suspended).await;
+    let foreign = Some(Cursor(b"\x01z".to_vec()));
+    let err = store
+        .query_passes(PassQuery {
+            after: foreign,
+            ..fx.query(None, None, 2)
+        })
+        .await;
+    assert!(matches!(err, Err(StoreError::BadCursor)), "got {err:?}");
+}
+
+/// Five passes of a fresh event (three tickets, two card shares, the first
+/// suspended) and one pass of another event.
+struct EventPasses {
+    event: String,
+    passes: Vec<scangate_core::Pass>,
+    other: PassId,
+    suspended: PassId,
+}
+
+impl EventPasses {
+    async fn insert(store: &Arc<dyn Store>) -> EventPasses {
+        let event = fresh_event();
+        let mut passes = Vec::new();
+        for kind in [
+            Kind::Ticket,
+            Kind::Ticket,
+            Kind::Ticket,
+            Kind::CardShare,
+            Kind::CardShare,
+        ] {
+            let mut p = new_pass(Some(1));
+            p.event = event.clone();
+            p.kind = kind;
+            passes.push(p);
+        }
+        store.insert_passes(passes.clone()).await.expect("insert");
+        let other = inserted(store, Some(1)).await.id; // another event
+        let suspended = passes[0].id;
+        let change = audit(
             suspended,
             AdminAction::Suspend,
             Status::Active,
             Status::Suspended,
-        ))
-        .await
-        .expect("suspend");
+        );
+        store.commit_admin(change).await.expect("suspend");
+        EventPasses {
+            event,
+            passes,
+            other,
+            suspended,
+        }
+    }
 
-    let query = |kind, status, limit| PassQuery {
-        event: Some(event.clone()),
-        kind,
-        status,
-        after: None,
-        limit,
-    };
+    /// A first-page query of the event's passes.
+    fn query(&self, kind: Option<Kind>, status: Option<Status>, limit: usize) -> PassQuery {
+        PassQuery {
+            event: Some(self.event.clone()),
+            kind,
+            status,
+            after: None,
+            limit,
+        }
+    }
+}
+
+/// Pages of two hold each of the event's passes once, and only those.
+async fn event_pages_hold_each_pass_once(store: &Arc<dyn Store>, fx: &EventPasses) {
     let listed = all_pages(|after| {
         let q = PassQuery {
             after,
-            ..query(None, None, 2)
+            ..fx.query(None, None, 2)
         };
         let store = store.clone();
         async move { store.query_passes(q).await }
     })
     .await;
     let ids: Vec<PassId> = listed.iter().map(|p| p.id).collect();
-    let want: BTreeSet<PassId> = passes.iter().map(|p| p.id).collect();
+    let want: BTreeSet<PassId> = fx.passes.iter().map(|p| p.id).collect();
     assert_eq!(ids.len(), 5, "each pass once");
     assert_eq!(ids.iter().copied().collect::<BTreeSet<_>>(), want);
-    assert!(!ids.contains(&other.id), "only the event's passes");
+    assert!(!ids.contains(&fx.other), "only the event's passes");
     let first = store
-        .query_passes(query(None, None, 2))
+        .query_passes(fx.query(None, None, 2))
         .await
         .expect("page");
     assert_eq!(first.items.len(), 2);
     assert!(first.next.is_some(), "a full page says where to go on");
+}
 
+/// The kind and status filters keep only the matching passes.
+async fn event_passes_filter_by_kind_and_status(store: &Arc<dyn Store>, fx: &EventPasses) {
     let cards = store
-        .query_passes(query(Some(Kind::CardShare), None, 100))
+        .query_passes(fx.query(Some(Kind::CardShare), None, 100))
         .await
         .expect("kind");
     assert_eq!(cards.items.len(), 2);
     assert!(cards.items.iter().all(|p| p.kind == Kind::CardShare));
     let held = store
-        .query_passes(query(None, Some(Status::Suspended), 100))
+        .query_passes(fx.query(None, Some(Status::Suspended), 100))
         .await
         .expect("status");
     assert_eq!(
         held.items.iter().map(|p| p.id).collect::<Vec<_>>(),
-        vec![suspended]
+        vec![fx.suspended]
     );
     assert_eq!(held.items[0].status, Status::Suspended);
+}
 
-    // Without an event: every pass, the suspended one among them.
+/// Without an event: every pass of that status, `suspended` among them.
+async fn passes_without_an_event_filter_by_status(store: &Arc<dyn Store>, suspended: PassId) {
     let everywhere = all_pages(|after| {
         let q = PassQuery {
             status: Some(Status::Suspended),
@@ -124,104 +167,123 @@ pub async fn passes_list_by_event_kind_status(store: Arc<dyn Store>) {
     .await;
     assert!(everywhere.iter().any(|p| p.id == suspended));
     assert!(everywhere.iter().all(|p| p.status == Status::Suspended));
-
-    let foreign = Some(Cursor(b"\x01z".to_vec()));
-    let err = store
-        .query_passes(PassQuery {
-            after: foreign,
-            ..query(None, None, 2)
-        })
-        .await;
-    assert!(matches!(err, Err(StoreError::BadCursor)), "got {err:?}");
 }
 
 /// Scans list per pass and per event, filtered by gate, decision, reason
 /// and time, oldest first, in pages.
 pub async fn scans_query_filters_and_pages(store: Arc<dyn Store>) {
-    let event = fresh_event();
-    let mk = |event: &str| {
-        let mut p = new_pass(None);
-        p.event = event.to_owned();
-        p
-    };
-    let (p, q, elsewhere) = (mk(&event), mk(&event), mk(&fresh_event()));
-    store
-        .insert_passes(vec![p.clone(), q.clone(), elsewhere.clone()])
-        .await
-        .expect("insert");
-    let t = now_ms();
-    let rec = |pass: &scangate_core::Pass, d, uses, at, gate: &str| {
-        let mut r = scan(pass.id, d, uses, at);
-        r.event = pass.event.clone();
-        r.gate = gate.to_owned();
-        r
-    };
-    let records = [
-        rec(&p, Decision::Granted, 1, t + 10, "a"),
-        rec(&p, Decision::Denied(Reason::WrongGate), 1, t + 20, "b"),
-        rec(&q, Decision::Granted, 1, t + 30, "a"),
-        rec(&elsewhere, Decision::Granted, 1, t + 25, "a"),
-    ];
-    for r in &records {
-        store.commit_scan(r.clone()).await.expect("commit");
-    }
-    let ev = |limit| ScanQuery::all(ScanScope::Event(event.clone()), limit);
+    let fx = EventScans::commit(&store).await;
     let of_pass = store
-        .query_scans(ScanQuery::all(ScanScope::Pass(p.id), 100))
+        .query_scans(ScanQuery::all(ScanScope::Pass(fx.pass), 100))
         .await
         .expect("pass");
-    assert_eq!(of_pass.items, records[..2].to_vec());
-    let of_event = store.query_scans(ev(100)).await.expect("event");
-    assert_eq!(
-        of_event.items,
-        vec![records[0].clone(), records[1].clone(), records[2].clone()]
-    );
+    assert_eq!(of_pass.items, fx.records[..2].to_vec());
+    let of_event = store.query_scans(fx.query(100)).await.expect("event");
+    assert_eq!(of_event.items, fx.records[..3].to_vec());
     assert_eq!(of_event.next, None);
-    let gate_a = store
-        .query_scans(ScanQuery {
-            gate: Some("a".into()),
-            ..ev(100)
-        })
-        .await
-        .expect("gate");
-    assert_eq!(gate_a.items, vec![records[0].clone(), records[2].clone()]);
-    let denied = store
-        .query_scans(ScanQuery {
-            granted: Some(false),
-            ..ev(100)
-        })
-        .await
-        .expect("denied");
-    assert_eq!(denied.items, vec![records[1].clone()]);
-    let why = ScanQuery {
-        reason: Some(Reason::WrongGate),
-        ..ev(100)
-    };
-    assert_eq!(store.query_scans(why).await.expect("reason").items.len(), 1);
-    let window = ScanQuery {
-        from_ms: Some(t + 15),
-        until_ms: Some(t + 30),
-        ..ev(100)
-    };
-    assert_eq!(
-        store.query_scans(window).await.expect("time").items,
-        vec![records[1].clone()]
-    );
+    event_scans_filter(&store, &fx).await;
     let paged = all_pages(|after| {
-        let q = ScanQuery { after, ..ev(1) };
+        let q = ScanQuery {
+            after,
+            ..fx.query(1)
+        };
         let store = store.clone();
         async move { store.query_scans(q).await }
     })
     .await;
     assert_eq!(paged, of_event.items, "pages of one hold the same scans");
     let foreign = ScanQuery {
-        after: Some(Cursor(p.id.0.to_vec())),
-        ..ev(1)
+        after: Some(Cursor(fx.pass.0.to_vec())),
+        ..fx.query(1)
     };
     assert!(matches!(
         store.query_scans(foreign).await,
         Err(StoreError::BadCursor)
     ));
+}
+
+/// Four scans: of pass `pass` (granted at gate a, denied at gate b), of a
+/// second pass of the event (granted at gate a), and, between them in
+/// time, of a pass of another event (the last record).
+struct EventScans {
+    event: String,
+    pass: PassId,
+    records: [ScanRecord; 4],
+    t: i64,
+}
+
+impl EventScans {
+    async fn commit(store: &Arc<dyn Store>) -> EventScans {
+        let event = fresh_event();
+        let mk = |event: &str| {
+            let mut p = new_pass(None);
+            p.event = event.to_owned();
+            p
+        };
+        let (p, q, elsewhere) = (mk(&event), mk(&event), mk(&fresh_event()));
+        store
+            .insert_passes(vec![p.clone(), q.clone(), elsewhere.clone()])
+            .await
+            .expect("insert");
+        let t = now_ms();
+        let rec = |pass: &scangate_core::Pass, d, at, gate: &str| {
+            let mut r = scan(pass.id, d, 1, at);
+            r.event = pass.event.clone();
+            r.gate = gate.to_owned();
+            r
+        };
+        let records = [
+            rec(&p, Decision::Granted, t + 10, "a"),
+            rec(&p, Decision::Denied(Reason::WrongGate), t + 20, "b"),
+            rec(&q, Decision::Granted, t + 30, "a"),
+            rec(&elsewhere, Decision::Granted, t + 25, "a"),
+        ];
+        for r in &records {
+            store.commit_scan(r.clone()).await.expect("commit");
+        }
+        EventScans {
+            event,
+            pass: p.id,
+            records,
+            t,
+        }
+    }
+
+    /// Every scan of the event, `limit` a page.
+    fn query(&self, limit: usize) -> ScanQuery {
+        ScanQuery::all(ScanScope::Event(self.event.clone()), limit)
+    }
+}
+
+/// The gate, decision, reason and time filters of an event's scans.
+async fn event_scans_filter(store: &Arc<dyn Store>, fx: &EventScans) {
+    let r = &fx.records;
+    let gate_a = ScanQuery {
+        gate: Some("a".into()),
+        ..fx.query(100)
+    };
+    let gate_a = store.query_scans(gate_a).await.expect("gate");
+    assert_eq!(gate_a.items, vec![r[0].clone(), r[2].clone()]);
+    let denied = ScanQuery {
+        granted: Some(false),
+        ..fx.query(100)
+    };
+    let denied = store.query_scans(denied).await.expect("denied");
+    assert_eq!(denied.items, vec![r[1].clone()]);
+    let why = ScanQuery {
+        reason: Some(Reason::WrongGate),
+        ..fx.query(100)
+    };
+    assert_eq!(store.query_scans(why).await.expect("reason").items.len(), 1);
+    let window = ScanQuery {
+        from_ms: Some(fx.t + 15),
+        until_ms: Some(fx.t + 30),
+        ..fx.query(100)
+    };
+    assert_eq!(
+        store.query_scans(window).await.expect("time").items,
+        vec![r[1].clone()]
+    );
 }
 
 /// An annul marks the grant, gives its use back and keeps an audit record,
@@ -293,39 +355,7 @@ pub async fn annul_gives_the_use_back_once(store: Arc<dyn Store>) {
 
 /// Audit records list per pass and globally, by time range, in pages.
 pub async fn audit_queries_by_pass_and_time(store: Arc<dyn Store>) {
-    // Times a century ahead, unique to this run: the global log holds only
-    // this property's records there.
-    let (a, _) = unique();
-    let base =
-        now_ms() + 100 * 365 * 86_400_000 + i64::try_from(a % 1_000_000).unwrap_or(0) * 1_000;
-    let (one, two) = (
-        inserted(&store, Some(1)).await,
-        inserted(&store, Some(1)).await,
-    );
-    let mut kept = Vec::new();
-    for (n, (pass, action, before, after)) in [
-        (
-            one.id,
-            AdminAction::Suspend,
-            Status::Active,
-            Status::Suspended,
-        ),
-        (two.id, AdminAction::Revoke, Status::Active, Status::Revoked),
-        (
-            one.id,
-            AdminAction::Reactivate,
-            Status::Suspended,
-            Status::Active,
-        ),
-    ]
-    .into_iter()
-    .enumerate()
-    {
-        let mut r = audit(pass, action, before, after);
-        r.at_ms = base + i64::try_from(n).unwrap_or(0) * 10;
-        store.commit_admin(r.clone()).await.expect("admin");
-        kept.push(r);
-    }
+    let (one, base, kept) = audit_trail(&store).await;
     let range = |pass, limit| AuditQuery {
         pass,
         from_ms: Some(base),
@@ -336,7 +366,7 @@ pub async fn audit_queries_by_pass_and_time(store: Arc<dyn Store>) {
     let global = store.query_audit(range(None, 100)).await.expect("global");
     assert_eq!(global.items, kept);
     let mine = store
-        .query_audit(range(Some(one.id), 100))
+        .query_audit(range(Some(one), 100))
         .await
         .expect("pass");
     assert_eq!(mine.items, vec![kept[0].clone(), kept[2].clone()]);
@@ -363,4 +393,36 @@ pub async fn audit_queries_by_pass_and_time(store: Arc<dyn Store>) {
         .await
         .expect("unknown");
     assert!(nobody.items.is_empty() && nobody.next.is_none());
+}
+
+/// Three admin changes of two passes, 10 ms apart from `base`, a time a
+/// century ahead and unique to this run (so the global log holds only
+/// these there). Returns the first pass (changed twice), `base` and the
+/// records in order.
+async fn audit_trail(store: &Arc<dyn Store>) -> (PassId, i64, Vec<AuditRecord>) {
+    let (a, _) = unique();
+    let base =
+        now_ms() + 100 * 365 * 86_400_000 + i64::try_from(a % 1_000_000).unwrap_or(0) * 1_000;
+    let (one, two) = (
+        inserted(store, Some(1)).await.id,
+        inserted(store, Some(1)).await.id,
+    );
+    let changes = [
+        (one, AdminAction::Suspend, Status::Active, Status::Suspended),
+        (two, AdminAction::Revoke, Status::Active, Status::Revoked),
+        (
+            one,
+            AdminAction::Reactivate,
+            Status::Suspended,
+            Status::Active,
+        ),
+    ];
+    let mut kept = Vec::new();
+    for (n, (pass, action, before, after)) in changes.into_iter().enumerate() {
+        let mut r = audit(pass, action, before, after);
+        r.at_ms = base + i64::try_from(n).unwrap_or(0) * 10;
+        store.commit_admin(r.clone()).await.expect("admin");
+        kept.push(r);
+    }
+    (one, base, kept)
 }

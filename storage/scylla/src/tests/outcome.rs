@@ -67,13 +67,16 @@ fn only_errors_that_prove_nothing_ran_are_not_unknown() {
         db(DbError::Invalid),
         ExecutionError::EmptyPlan,
     ] {
-        assert!(
-            matches!(
-                outcome::classify(&e),
-                Failure::NotExecuted(StoreError::Backend(_))
+        // Not executed, and the driver's error is kept whole as the source.
+        match outcome::classify(&e) {
+            Failure::NotExecuted(StoreError::Unavailable { source, .. }) => assert_eq!(
+                source
+                    .downcast_ref::<ExecutionError>()
+                    .map(ToString::to_string),
+                Some(e.to_string())
             ),
-            "{e}"
-        );
+            other => panic!("{e}: {other:?}"),
+        }
     }
 }
 
@@ -156,7 +159,7 @@ fn a_refused_scan_is_a_duplicate_or_a_conflict() {
     let denial = scan(pass, Decision::Denied(Reason::Expired), 0, now_ms());
     assert!(matches!(
         outcome::scan_refused(&denial, None, None),
-        StoreError::Backend(_)
+        StoreError::Internal(_)
     ));
 }
 

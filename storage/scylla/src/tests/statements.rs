@@ -1,6 +1,7 @@
 //! Every statement's text, class, profile and idempotence.
 
 use crate::config::{Replication, ScyllaConfig, SerialChoice, WriteConsistency};
+use crate::profiles;
 use crate::schema;
 use crate::statements::{self, Class, Def};
 use scylla::policies::retry::{DefaultRetryPolicy, FallthroughRetryPolicy};
@@ -113,7 +114,7 @@ fn retry_is<T: 'static>(p: &scylla::client::execution_profile::ExecutionProfile)
 #[test]
 fn profiles_set_consistency_timeouts_and_retries_explicitly() {
     let config = ScyllaConfig::default();
-    let lwt = statements::profile(Class::Lwt, &config);
+    let lwt = profiles::profile(Class::Lwt, &config);
     assert_eq!(lwt.get_consistency(), Consistency::LocalQuorum);
     assert_eq!(
         lwt.get_serial_consistency(),
@@ -126,7 +127,7 @@ fn profiles_set_consistency_timeouts_and_retries_explicitly() {
     );
     assert!(lwt.get_speculative_execution_policy().is_none());
 
-    let serial = statements::profile(Class::SerialRead, &config);
+    let serial = profiles::profile(Class::SerialRead, &config);
     assert_eq!(serial.get_consistency(), Consistency::LocalSerial);
     assert_eq!(
         serial.get_request_timeout(),
@@ -138,7 +139,7 @@ fn profiles_set_consistency_timeouts_and_retries_explicitly() {
         (Class::Write, 300),
         (Class::Query, 2_000),
     ] {
-        let p = statements::profile(class, &config);
+        let p = profiles::profile(class, &config);
         assert_eq!(p.get_consistency(), Consistency::LocalQuorum, "{class:?}");
         assert_eq!(p.get_request_timeout(), Some(Duration::from_millis(ms)));
         assert!(retry_is::<DefaultRetryPolicy>(&p), "{class:?}");
@@ -150,13 +151,13 @@ fn profiles_set_consistency_timeouts_and_retries_explicitly() {
         serial_consistency: SerialChoice::Serial,
         ..ScyllaConfig::default()
     };
-    let lwt = statements::profile(Class::Lwt, &everywhere);
+    let lwt = profiles::profile(Class::Lwt, &everywhere);
     assert_eq!(lwt.get_consistency(), Consistency::Quorum);
     assert_eq!(
         lwt.get_serial_consistency(),
         Some(SerialConsistency::Serial)
     );
-    let serial = statements::profile(Class::SerialRead, &everywhere);
+    let serial = profiles::profile(Class::SerialRead, &everywhere);
     assert_eq!(serial.get_consistency(), Consistency::Serial);
 }
 
