@@ -7,7 +7,7 @@ mod scans;
 
 use crate::test_store::MemStore;
 use crate::{AdminChange, Registry, RegistryConfig, Scan, ScanOutcome};
-use scangate_core::{AdminAction, Decision, Kind, Pass, PassId, Reason, ScanId, Status};
+use scangate_core::{AdminAction, Decision, Pass, PassId, Reason, ScanId, Status};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::Duration;
@@ -18,22 +18,9 @@ fn new_id() -> PassId {
     PassId([NEXT.fetch_add(1, Ordering::Relaxed); 16])
 }
 
+/// The shared fixture (`scangate_core::testing`) with a fresh id.
 fn pass(max_uses: Option<u32>) -> Pass {
-    Pass {
-        id: new_id(),
-        event: "fest".into(),
-        kind: Kind::Ticket,
-        status: Status::Active,
-        status_reason: None,
-        valid_from_ms: None,
-        valid_until_ms: None,
-        max_uses,
-        uses: 0,
-        gates: vec![],
-        display: Some("Ada, row 4".into()),
-        created_ms: 0,
-        dynamic_ttl_s: None,
-    }
+    scangate_core::testing::pass(new_id(), max_uses)
 }
 
 /// An operator's revoke of a lost ticket.
