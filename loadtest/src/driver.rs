@@ -12,7 +12,6 @@
 //! measured from the due time). After the schedule, the run drains for a
 //! bounded time; a scan still unanswered then is recorded as `info`
 //! (outcome unknown), or `never_sent` if it never left its lane.
-
 //!
 //! Its jobs, one module each: this one schedules and gathers; [`lane`] keeps
 //! one device's scans in flight and records them; [`revoker`] revokes passes
