@@ -11,6 +11,7 @@ moves by 10-20 % between runs, a difference counts only when the whole range
 of ratios lies on one side of 1.
 """
 import json
+import os
 import re
 
 from summarize import pair_main
@@ -42,6 +43,7 @@ def record(label, load_json, metrics, clk_tck, c0, c1, s0, s1, w0, w1, d0, d1):
     cpu_s = (int(c1) - int(c0)) / int(clk_tck)
     return {
         "label": label,
+        "cores": os.environ.get("CORES", "unpinned"),
         "offered_per_s": load.get("offered_per_s"),
         "scans_per_s": load.get("scans_per_s"),
         "p50_ms": load.get("p50_ms"),

@@ -28,6 +28,29 @@ locate_binaries() {
   done
 }
 
+# Sets `gw_prefix` and `load_prefix` (commands to start the gateway and the
+# load under), `cores` (pinned or unpinned, for the JSON lines) and
+# `cores_said` (for people). PIN=1: the gateway under `taskset -c $GW_CPUS`,
+# the load under `taskset -c $LOAD_CPUS`; both must name CPUs this process
+# may run on, or it stops here rather than measure something else.
+pin_cores() {
+  gw_prefix=() load_prefix=()
+  if [ -z "${PIN:-}" ]; then
+    cores=unpinned
+    cores_said="unpinned (gateway and load share every core)"
+    return 0
+  fi
+  command -v taskset > /dev/null || { log "PIN=1 needs taskset (util-linux)"; exit 2; }
+  local c
+  for c in "$GW_CPUS" "$LOAD_CPUS"; do
+    taskset -c "$c" true 2> /dev/null || { log "PIN=1: cannot run on CPU(s) $c here"; exit 2; }
+  done
+  gw_prefix=(taskset -c "$GW_CPUS")
+  load_prefix=(taskset -c "$LOAD_CPUS")
+  cores=pinned
+  cores_said="pinned (gateway: taskset -c $GW_CPUS, load: taskset -c $LOAD_CPUS)"
+}
+
 # Refuses a scratch dir in memory: the durable figures need a real disk.
 require_real_disk() {
   case $(stat -f -c %T "$1") in

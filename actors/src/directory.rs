@@ -291,9 +291,9 @@ impl Directory {
 ///
 /// The interval is walked one shard per tick ([`SHARDS`] ticks per sweep),
 /// so actors that went idle together (a gate-opening crowd, the first second
-/// of pressure) stop in small steps spread over the interval. Stopping them
-/// all in one tick held both cores for ~300 ms when 40,000 stopped at once,
-/// and every scan in flight waited behind it.
+/// of pressure) stop in small steps spread over the interval: one tick stops
+/// at most one shard's idle actors, about `1/SHARDS` of them, and scans in
+/// flight never wait behind all of them at once.
 ///
 /// Ends once the directory is dropped or closed (shutdown drains every actor).
 pub(crate) async fn sweep_idle(directory: Weak<Directory>, idle_stop: Duration) {

@@ -19,6 +19,7 @@
 //! - [`scan`]: scan ids and the records a scan or an admin change leaves behind.
 //! - [`wire`]: the messages of the `scangate/1` protocol.
 //! - [`frame`]: length-prefixed framing with a size limit checked before allocation.
+//! - `testing` (tests and the `test-support` feature only): shared test fixtures.
 
 // Client-controlled input never reaches a panic: no `panic!`/`expect` outside tests.
 #![cfg_attr(not(test), deny(clippy::panic, clippy::expect_used))]
@@ -31,6 +32,8 @@ pub mod pass;
 pub mod protocol;
 pub mod rules;
 pub mod scan;
+#[cfg(any(test, feature = "test-support"))]
+pub mod testing;
 pub mod token;
 pub mod wire;
 

@@ -168,6 +168,18 @@ fn positive(name: &str, v: f64, max: f64) -> Result<f64, LoadError> {
     }
 }
 
+/// `v` if it is from 1 to `max`, else one sentence naming the argument.
+fn within<T>(name: &str, v: T, max: T) -> Result<T, LoadError>
+where
+    T: PartialOrd + From<u8> + std::fmt::Display,
+{
+    if v >= T::from(1) && v <= max {
+        Ok(v)
+    } else {
+        refuse(format!("{name} must be from 1 to {max}, not {v}"))
+    }
+}
+
 impl Args {
     /// Checks every argument and computes the plan.
     pub fn plan(&self) -> Result<Plan, LoadError> {
@@ -176,38 +188,8 @@ impl Args {
             .parse()
             .map_err(|e: crate::mix::MixError| LoadError::Invalid(e.to_string()))?;
         let (shape, window_s, total) = match self.profile {
-            ProfileArg::Constant => {
-                let rate = positive("--rate", self.rate, RATE_MAX)?;
-                let secs = positive("--duration", self.duration, DURATION_MAX_S)?;
-                (Shape::Constant, secs, (rate * secs).round() as u64)
-            }
-            ProfileArg::GateOpening => {
-                let secs = positive("--minutes", self.minutes, DURATION_MAX_S / 60.0)? * 60.0;
-                if self.attendees == 0 {
-                    return refuse("--attendees must be at least 1".into());
-                }
-                let every = positive("--burst-every-s", self.burst_every_s, DURATION_MAX_S)?;
-                let length = self.burst_ms as f64 / 1_000.0;
-                if length >= every {
-                    return refuse(format!(
-                        "--burst-ms ({}) must be shorter than --burst-every-s ({every})",
-                        self.burst_ms
-                    ));
-                }
-                let factor = self.burst_factor;
-                if !(1.0..=BURST_FACTOR_MAX).contains(&factor) {
-                    return refuse(format!(
-                        "--burst-factor must be from 1 to {BURST_FACTOR_MAX}, not {factor}"
-                    ));
-                }
-                let total = mix.scans_for_first(self.attendees);
-                let bursts = Bursts {
-                    every_s: every,
-                    length_s: length,
-                    factor,
-                };
-                (Shape::GateOpening(bursts), secs, total)
-            }
+            ProfileArg::Constant => self.constant()?,
+            ProfileArg::GateOpening => self.gate_opening(&mix)?,
         };
         if total == 0 {
             return refuse("the run would send no scan; raise --rate or --duration".into());
@@ -217,42 +199,7 @@ impl Args {
                 "the run would send {total} scans, over the limit of {SCANS_MAX}"
             ));
         }
-        if !(1..=GATES_MAX).contains(&self.gates) {
-            return refuse(format!(
-                "--gates must be from 1 to {GATES_MAX}, not {}",
-                self.gates
-            ));
-        }
-        if !(1..=DEVICES_MAX).contains(&self.devices) {
-            return refuse(format!(
-                "--devices must be from 1 to {DEVICES_MAX}, not {}",
-                self.devices
-            ));
-        }
-        if !(1..=MAX_IN_FLIGHT_LIMIT).contains(&self.depth) {
-            return refuse(format!(
-                "--depth must be from 1 to {MAX_IN_FLIGHT_LIMIT}, not {}",
-                self.depth
-            ));
-        }
-        if !(1..=TIMEOUT_MS_MAX).contains(&self.timeout_ms) {
-            return refuse(format!(
-                "--timeout-ms must be from 1 to {TIMEOUT_MS_MAX}, not {}",
-                self.timeout_ms
-            ));
-        }
-        if !(1..=ATTEMPTS_MAX).contains(&self.attempts) {
-            return refuse(format!(
-                "--attempts must be from 1 to {ATTEMPTS_MAX}, not {}",
-                self.attempts
-            ));
-        }
-        if self.uses_per_pass == 0 {
-            return refuse("--uses-per-pass must be at least 1".into());
-        }
-        if self.event.trim().is_empty() {
-            return refuse("--event cannot be empty".into());
-        }
+        self.check_sizes()?;
         Ok(Plan {
             spawn: self.spawn,
             scangate_bin: self.scangate_bin.clone(),
@@ -274,6 +221,64 @@ impl Args {
             seed: self.seed,
             check: !self.no_check,
         })
+    }
+
+    /// `--profile constant`: the shape, its window in seconds and its scans
+    /// (`--rate` × `--duration`).
+    fn constant(&self) -> Result<(Shape, f64, u64), LoadError> {
+        let rate = positive("--rate", self.rate, RATE_MAX)?;
+        let secs = positive("--duration", self.duration, DURATION_MAX_S)?;
+        Ok((Shape::Constant, secs, (rate * secs).round() as u64))
+    }
+
+    /// `--profile gate-opening`: the shape with its bursts, its window in
+    /// seconds and its scans (the first scans of `--attendees` in `mix`).
+    fn gate_opening(&self, mix: &Mix) -> Result<(Shape, f64, u64), LoadError> {
+        let secs = positive("--minutes", self.minutes, DURATION_MAX_S / 60.0)? * 60.0;
+        if self.attendees == 0 {
+            return refuse("--attendees must be at least 1".into());
+        }
+        let every = positive("--burst-every-s", self.burst_every_s, DURATION_MAX_S)?;
+        let length = self.burst_ms as f64 / 1_000.0;
+        if length >= every {
+            return refuse(format!(
+                "--burst-ms ({}) must be shorter than --burst-every-s ({every})",
+                self.burst_ms
+            ));
+        }
+        let factor = self.burst_factor;
+        if !(1.0..=BURST_FACTOR_MAX).contains(&factor) {
+            return refuse(format!(
+                "--burst-factor must be from 1 to {BURST_FACTOR_MAX}, not {factor}"
+            ));
+        }
+        let bursts = Bursts {
+            every_s: every,
+            length_s: length,
+            factor,
+        };
+        Ok((
+            Shape::GateOpening(bursts),
+            secs,
+            mix.scans_for_first(self.attendees),
+        ))
+    }
+
+    /// Gates, devices, depth, deadline, attempts, uses and event: each within
+    /// its bound.
+    fn check_sizes(&self) -> Result<(), LoadError> {
+        within("--gates", self.gates, GATES_MAX)?;
+        within("--devices", self.devices, DEVICES_MAX)?;
+        within("--depth", self.depth, MAX_IN_FLIGHT_LIMIT)?;
+        within("--timeout-ms", self.timeout_ms, TIMEOUT_MS_MAX)?;
+        within("--attempts", self.attempts, ATTEMPTS_MAX)?;
+        if self.uses_per_pass == 0 {
+            return refuse("--uses-per-pass must be at least 1".into());
+        }
+        if self.event.trim().is_empty() {
+            return refuse("--event cannot be empty".into());
+        }
+        Ok(())
     }
 }
 

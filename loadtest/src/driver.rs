@@ -12,25 +12,27 @@
 //! measured from the due time). After the schedule, the run drains for a
 //! bounded time; a scan still unanswered then is recorded as `info`
 //! (outcome unknown), or `never_sent` if it never left its lane.
+//!
+//! Its jobs, one module each: this one schedules and gathers; [`lane`] keeps
+//! one device's scans in flight and records them; [`revoker`] revokes passes
+//! mid-run.
+
+mod lane;
+mod revoker;
 
 use crate::admin::Admin;
 use crate::clock::Clock;
 use crate::devices::Device;
-use crate::history::{Op, Outcome, RevokeOp};
-use crate::picker::{Job, Picker};
+use crate::history::{Op, RevokeOp};
+use crate::picker::Picker;
 use crate::profile::Schedule;
-use crate::setup::{Pools, REVOKE_REASON};
-use crate::stats::{Answer, Recorder};
-use futures_util::StreamExt;
-use futures_util::stream::FuturesUnordered;
-use scangate_client::{ClientError, ScanInput, ScanReply};
-use scangate_core::{Decision, ScanId};
-use std::future::Future;
-use std::pin::Pin;
+use crate::setup::Pools;
+use crate::stats::Recorder;
+use lane::{Due, LaneOutput, LaneSettings};
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 /// Most scans waiting in the lanes (due, not yet in flight) at once: bounds
@@ -38,9 +40,6 @@ use tokio_util::sync::CancellationToken;
 pub const BACKLOG_MAX: usize = 200_000;
 /// Extra time the drain allows beyond one scan's full deadline.
 pub const DRAIN_SLACK: Duration = Duration::from_secs(5);
-/// Mid-run revokes happen between these shares of the window.
-const REVOKE_FROM_SHARE: f64 = 0.1;
-const REVOKE_TO_SHARE: f64 = 0.6;
 
 /// What the open loop needs besides the devices.
 pub struct DriveInput {
@@ -74,47 +73,19 @@ pub struct DriveOutput {
     pub abandoned: u64,
 }
 
-/// A scan due at `due`, queued on a lane.
-struct Due {
-    job: Job,
-    due: Instant,
-}
-
-/// What one lane recorded.
-#[derive(Default)]
-struct LaneOutput {
-    recorder: Recorder,
-    ops: Vec<Op>,
-    abandoned: u64,
-}
-
-/// What a lane needs besides its queue and device.
-#[derive(Clone)]
-struct LaneSettings {
-    run_id: Arc<str>,
-    begin: Instant,
-    clock: Clock,
-    /// Cancelled when the schedule is done; the drain then runs this long.
-    ended: CancellationToken,
-    drain: Duration,
-    /// The SDK makes more than one attempt per scan: a transient denial
-    /// (`busy`) may then follow an attempt that timed out and was counted.
-    sdk_retries: bool,
-}
-
 /// Runs the open loop to the end of the schedule and the drain.
 pub async fn drive(input: DriveInput, devices: &[Arc<Device>], clock: Clock) -> DriveOutput {
     let DriveInput {
         schedule,
         window,
-        mut picker,
+        picker,
         pools,
         admin,
         run_id,
         scan_deadline,
     } = input;
     let begin = Instant::now();
-    let revoker = tokio::spawn(revoke_during(admin, pools, begin, window, clock));
+    let revoker = tokio::spawn(revoker::revoke_during(admin, pools, begin, window, clock));
     let settings = LaneSettings {
         run_id: run_id.into(),
         begin,
@@ -124,10 +95,31 @@ pub async fn drive(input: DriveInput, devices: &[Arc<Device>], clock: Clock) -> 
         sdk_retries: devices.iter().any(|d| d.scanner.config().attempts > 1),
     };
     let lanes_n = devices.len().max(1);
-    let per_lane = (BACKLOG_MAX / lanes_n).max(1);
     // Each lane's history is sized for its share of the schedule up front:
     // growing a vector of a million ops mid-run copies it again and again.
     let ops_per_lane = usize::try_from(schedule.total()).map_or(0, |t| t.div_ceil(lanes_n));
+    let (lanes, workers) = spawn_lanes(devices, &settings, ops_per_lane);
+    feed(schedule, picker, lanes, begin).await;
+    settings.ended.cancel();
+    let out = gather(workers, ops_per_lane * lanes_n).await;
+    let revokes = revoker.await.unwrap_or_default();
+    DriveOutput {
+        elapsed: Duration::from_micros(out.recorder.last_done_us),
+        recorder: out.recorder,
+        ops: out.ops,
+        revokes,
+        abandoned: out.abandoned,
+    }
+}
+
+/// One lane task per device, each with a queue of its share of
+/// [`BACKLOG_MAX`] and a history sized for `ops_per_lane` scans.
+fn spawn_lanes(
+    devices: &[Arc<Device>],
+    settings: &LaneSettings,
+    ops_per_lane: usize,
+) -> (Vec<mpsc::Sender<Due>>, Vec<JoinHandle<LaneOutput>>) {
+    let per_lane = (BACKLOG_MAX / devices.len().max(1)).max(1);
     let mut lanes = Vec::with_capacity(devices.len());
     let mut workers = Vec::with_capacity(devices.len());
     for device in devices {
@@ -137,12 +129,27 @@ pub async fn drive(input: DriveInput, devices: &[Arc<Device>], clock: Clock) -> 
             ops: Vec::with_capacity(ops_per_lane),
             ..LaneOutput::default()
         };
-        workers.push(tokio::spawn(lane(
+        workers.push(tokio::spawn(lane::lane(
             rx,
             device.clone(),
             settings.clone(),
             out,
         )));
+    }
+    (lanes, workers)
+}
+
+/// Walks the schedule: at each due time, picks the scan and queues it on
+/// the next lane (round-robin), waiting while that lane's queue is full.
+/// Dropping the lanes at the end tells them the schedule is done.
+async fn feed(
+    schedule: Schedule,
+    mut picker: Picker,
+    lanes: Vec<mpsc::Sender<Due>>,
+    begin: Instant,
+) {
+    if lanes.is_empty() {
+        return;
     }
     for (n, offset) in schedule.enumerate() {
         let due = begin + offset;
@@ -154,10 +161,13 @@ pub async fn drive(input: DriveInput, devices: &[Arc<Device>], clock: Clock) -> 
             break;
         }
     }
-    drop(lanes);
-    settings.ended.cancel();
+}
+
+/// Waits for every lane and merges what they recorded, ops in the order
+/// their answers came back.
+async fn gather(workers: Vec<JoinHandle<LaneOutput>>, ops: usize) -> LaneOutput {
     let mut out = LaneOutput {
-        ops: Vec::with_capacity(ops_per_lane * lanes_n),
+        ops: Vec::with_capacity(ops),
         ..LaneOutput::default()
     };
     for worker in workers {
@@ -168,361 +178,5 @@ pub async fn drive(input: DriveInput, devices: &[Arc<Device>], clock: Clock) -> 
         }
     }
     out.ops.sort_by_key(|op| op.done_ms);
-    let revokes = revoker.await.unwrap_or_default();
-    DriveOutput {
-        elapsed: Duration::from_micros(out.recorder.last_done_us),
-        recorder: out.recorder,
-        ops: out.ops,
-        revokes,
-        abandoned: out.abandoned,
-    }
-}
-
-/// One device's lane: takes its due scans in order, keeps up to the
-/// device's depth of them in flight, records each answer, and once the
-/// schedule is done and the drain time is up, records what is left as
-/// unanswered.
-async fn lane(
-    mut rx: mpsc::Receiver<Due>,
-    device: Arc<Device>,
-    s: LaneSettings,
-    mut out: LaneOutput,
-) -> LaneOutput {
-    let mut in_flight = FuturesUnordered::new();
-    let mut open = true;
-    let drain = async {
-        s.ended.cancelled().await;
-        tokio::time::sleep(s.drain).await;
-    };
-    tokio::pin!(drain);
-    loop {
-        tokio::select! {
-            biased;
-            Some((due, sent, answer)) = in_flight.next() => {
-                record(&mut out, &s, due, Some(sent), Instant::now(), answer);
-            }
-            next = rx.recv(), if open && in_flight.len() < device.depth => match next {
-                Some(due) => in_flight.push(InFlight::start(&device, &s.run_id, due)),
-                None => open = false,
-            },
-            () = &mut drain, if open || !in_flight.is_empty() => break,
-            // Schedule done, queue empty, nothing in flight.
-            else => return out,
-        }
-    }
-    // The drain is over: what is still in flight or queued gets no answer.
-    let now = Instant::now();
-    for scan in in_flight.iter_mut() {
-        if let Some(due) = scan.due.take() {
-            out.abandoned += 1;
-            record(&mut out, &s, due, Some(scan.sent), now, unanswered());
-        }
-    }
-    rx.close();
-    while let Ok(due) = rx.try_recv() {
-        out.abandoned += 1;
-        record(&mut out, &s, due, None, now, unanswered());
-    }
     out
-}
-
-fn unanswered() -> Result<ScanReply, String> {
-    Err("unanswered_at_end".into())
-}
-
-/// One scan in the SDK's hands; yields its job back with the answer.
-struct InFlight {
-    /// Taken when the scan ends (answered, or abandoned at the end).
-    due: Option<Due>,
-    sent: Instant,
-    call: Pin<Box<dyn Future<Output = Result<ScanReply, ClientError>> + Send>>,
-}
-
-impl InFlight {
-    fn start(device: &Device, run_id: &str, mut due: Due) -> InFlight {
-        let input = ScanInput {
-            // Recording the answer needs the job's kind, pass and number only.
-            token: std::mem::take(&mut due.job.token),
-            gate: device.gate.clone(),
-            event: None,
-            scan_id: ScanId::new(crate::history::scan_id(run_id, due.job.seq)).ok(),
-        };
-        let scanner = device.scanner.clone();
-        InFlight {
-            due: Some(due),
-            sent: Instant::now(),
-            call: Box::pin(async move { scanner.scan(input).await }),
-        }
-    }
-}
-
-impl Future for InFlight {
-    type Output = (Due, Instant, Result<ScanReply, String>);
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = self.get_mut();
-        let answer = std::task::ready!(this.call.as_mut().poll(cx));
-        match this.due.take() {
-            Some(due) => Poll::Ready((due, this.sent, answer.map_err(|e| error_class(&e)))),
-            // Polled again after it ended: never done by FuturesUnordered.
-            None => Poll::Pending,
-        }
-    }
-}
-
-/// A short class for an error, used as a report key.
-fn error_class(e: &ClientError) -> String {
-    match e {
-        ClientError::Timeout { .. } => "timeout".into(),
-        ClientError::ConnectionLost => "connection_lost".into(),
-        ClientError::Connect { .. } => "connect".into(),
-        ClientError::Rejected(w) => format!("rejected_{}", w.code.as_str()),
-        ClientError::Saturated { .. } => "saturated".into(),
-        ClientError::Closed => "closed".into(),
-        ClientError::Protocol(_) => "protocol".into(),
-        _ => "other".into(),
-    }
-}
-
-/// Counts one scan in the lane's statistics and history. `sent` is `None`
-/// for a scan that never left the lane.
-fn record(
-    out: &mut LaneOutput,
-    s: &LaneSettings,
-    Due { job, due }: Due,
-    sent: Option<Instant>,
-    done: Instant,
-    answer: Result<ScanReply, String>,
-) {
-    let offset = |t: Instant| {
-        u64::try_from(t.saturating_duration_since(s.begin).as_micros()).unwrap_or(u64::MAX)
-    };
-    let (counted, outcome, replayed) = match answer {
-        Ok(reply) => {
-            let outcome = match reply.decision {
-                Decision::Granted => Outcome::Ok,
-                // Not necessarily the first attempt's answer: unknown.
-                Decision::Denied(r) if r.is_transient() && s.sdk_retries => {
-                    Outcome::Info(format!("{r}_after_retries"))
-                }
-                Decision::Denied(r) => Outcome::Fail(r),
-            };
-            (Answer::Decided(reply.decision), outcome, reply.replayed)
-        }
-        Err(class) => {
-            // Never sent: it cannot have been counted, but `info` keeps the
-            // checker conservative.
-            let why = if sent.is_some() {
-                class.clone()
-            } else {
-                "never_sent".into()
-            };
-            (Answer::Error(class), Outcome::Info(why), false)
-        }
-    };
-    out.recorder
-        .record(job.kind, offset(due), offset(done), &counted);
-    out.ops.push(Op {
-        kind: job.kind,
-        pass: job.pass,
-        scan: job.seq,
-        // A scan never sent has its due time as its send time.
-        sent_ms: s.clock.unix_ms(sent.unwrap_or(due)),
-        done_ms: s.clock.unix_ms(done),
-        outcome,
-        replayed,
-    });
-}
-
-/// Revokes the mid-run half of the revoked pool, spread over the window.
-async fn revoke_during(
-    admin: Admin,
-    pools: Arc<Pools>,
-    begin: Instant,
-    window: Duration,
-    clock: Clock,
-) -> Vec<RevokeOp> {
-    let n = pools.revoked_during.len().max(1) as f64;
-    let mut done = Vec::new();
-    for (j, &pass) in pools.revoked_during.iter().enumerate() {
-        let share = REVOKE_FROM_SHARE + (REVOKE_TO_SHARE - REVOKE_FROM_SHARE) * j as f64 / n;
-        tokio::time::sleep_until((begin + window.mul_f64(share)).into()).await;
-        let invoked_ms = clock.unix_ms_now();
-        let result = admin
-            .revoke(&pools.passes[pass as usize].id, REVOKE_REASON)
-            .await;
-        if let Err(e) = &result {
-            tracing::warn!(error = %e, "a mid-run revoke failed");
-        }
-        done.push(RevokeOp {
-            pass,
-            invoked_ms,
-            completed_ms: result.ok().map(|_| clock.unix_ms_now()),
-        });
-    }
-    done
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::devices::{DeviceSettings, connect_all};
-    use crate::mix::ScanKind;
-    use scangate_certs::Pki;
-    use scangate_core::Reason;
-    use scangate_core::wire::ALPN;
-
-    /// A gateway that completes the handshake and reads every request, but
-    /// never answers one: real QUIC and mutual TLS on loopback.
-    fn silent_gateway(pki: &Pki) -> quinn::Endpoint {
-        let tls = pki.server_config(ALPN).expect("server tls");
-        let crypto = quinn::crypto::rustls::QuicServerConfig::try_from(tls).expect("QUIC TLS");
-        let config = quinn::ServerConfig::with_crypto(std::sync::Arc::new(crypto));
-        let endpoint = quinn::Endpoint::server(config, "127.0.0.1:0".parse().expect("addr"))
-            .expect("endpoint");
-        let accepting = endpoint.clone();
-        tokio::spawn(async move {
-            while let Some(incoming) = accepting.accept().await {
-                tokio::spawn(async move {
-                    let Ok(connection) = incoming.await else {
-                        return;
-                    };
-                    while let Ok((_send, mut recv)) = connection.accept_bi().await {
-                        // Held open, read, never answered.
-                        while let Ok(Some(_)) = recv.read_chunk(64 * 1024, true).await {}
-                    }
-                });
-            }
-        });
-        endpoint
-    }
-
-    async fn silent_device(dir: &std::path::Path) -> (quinn::Endpoint, Arc<Device>) {
-        let pki = Pki::open(&dir.join("pki"));
-        pki.init(&[]).expect("pki");
-        let server = silent_gateway(&pki);
-        let addr = server.local_addr().expect("addr");
-        let settings = DeviceSettings {
-            depth: 2,
-            timeout_ms: 100,
-            attempts: 1,
-        };
-        let mut devices = connect_all(dir, addr, 1, 1, &settings)
-            .await
-            .expect("device");
-        (server, devices.remove(0))
-    }
-
-    fn settings(drain: Duration) -> LaneSettings {
-        LaneSettings {
-            run_id: "Ltest".into(),
-            begin: Instant::now(),
-            clock: Clock::start(),
-            ended: CancellationToken::new(),
-            drain,
-            sdk_retries: false,
-        }
-    }
-
-    fn job(seq: u64) -> Due {
-        Due {
-            job: Job {
-                seq,
-                kind: ScanKind::First,
-                pass: Some(0),
-                token: "not-a-real-token".into(),
-            },
-            due: Instant::now(),
-        }
-    }
-
-    /// With SDK retries, `busy` may answer a retry of an attempt that timed
-    /// out and was counted: its outcome is unknown, not a denial.
-    #[test]
-    fn a_transient_denial_after_sdk_retries_is_unknown() {
-        let busy = || ScanReply {
-            scan_id: ScanId::new("Ltest-0").expect("scan id"),
-            decision: Decision::Denied(Reason::Busy),
-            uses: None,
-            max_uses: None,
-            pass: None,
-            display: None,
-            replayed: false,
-        };
-        let outcome = |sdk_retries: bool| {
-            let s = LaneSettings {
-                sdk_retries,
-                ..settings(Duration::ZERO)
-            };
-            let mut out = LaneOutput::default();
-            let now = Instant::now();
-            record(&mut out, &s, job(0), Some(now), now, Ok(busy()));
-            assert_eq!(out.recorder.scans, 1);
-            out.ops.remove(0).outcome
-        };
-        assert_eq!(outcome(false), Outcome::Fail(Reason::Busy));
-        assert_eq!(outcome(true), Outcome::Info("busy_after_retries".into()));
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn what_the_drain_cuts_off_is_recorded_once_as_unanswered_or_never_sent() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let (_server, device) = silent_device(dir.path()).await;
-        let (tx, rx) = mpsc::channel(20);
-        for seq in 0..20 {
-            tx.try_send(job(seq)).expect("queued");
-        }
-        drop(tx);
-        // Two in flight, each timing out after 100 ms: a 300 ms drain ends
-        // with most of the twenty still queued.
-        let s = settings(Duration::from_millis(300));
-        s.ended.cancel();
-        let out = lane(rx, device, s, LaneOutput::default()).await;
-        assert_eq!(out.ops.len(), 20, "every scan recorded");
-        assert_eq!(out.recorder.scans, 20);
-        let mut seqs: Vec<u64> = out.ops.iter().map(|op| op.scan).collect();
-        seqs.sort_unstable();
-        assert_eq!(seqs, (0..20).collect::<Vec<_>>(), "each scan once");
-        let class = |op: &Op| match &op.outcome {
-            Outcome::Info(class) => class.clone(),
-            other => panic!("a silent gateway decided {other:?}"),
-        };
-        let never_sent = out
-            .ops
-            .iter()
-            .filter(|op| class(op) == "never_sent")
-            .count();
-        let cut_in_flight = out
-            .ops
-            .iter()
-            .filter(|op| class(op) == "unanswered_at_end")
-            .count();
-        let timed_out = out.ops.iter().filter(|op| class(op) == "timeout").count();
-        assert_eq!(never_sent + cut_in_flight + timed_out, 20);
-        // A timeout takes 100 ms and two run at once: at most 8 fit.
-        assert!(never_sent >= 12, "{never_sent} never sent");
-        assert_eq!(out.abandoned as usize, never_sent + cut_in_flight);
-        assert_eq!(
-            out.recorder.total.errors.get("unanswered_at_end").copied(),
-            Some(out.abandoned)
-        );
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_lane_with_nothing_left_ends_without_sitting_out_the_drain() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let (_server, device) = silent_device(dir.path()).await;
-        let (tx, rx) = mpsc::channel(1);
-        drop(tx);
-        let s = settings(Duration::from_secs(3_600));
-        s.ended.cancel();
-        let ended = tokio::time::timeout(
-            Duration::from_secs(60),
-            lane(rx, device, s, LaneOutput::default()),
-        )
-        .await
-        .expect("the lane ended instead of waiting out an hour of drain");
-        assert_eq!(ended.recorder.scans, 0);
-        assert_eq!(ended.abandoned, 0);
-    }
 }

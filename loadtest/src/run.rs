@@ -5,7 +5,7 @@ use crate::admin::Admin;
 use crate::checker::{self, Verdict};
 use crate::cli::Plan;
 use crate::clock::Clock;
-use crate::driver::{self, DriveInput};
+use crate::driver::{self, DriveInput, DriveOutput};
 use crate::history::History;
 use crate::picker::Picker;
 use crate::profile::Schedule;
@@ -39,66 +39,19 @@ pub async fn run(plan: &Plan) -> Result<Report, LoadError> {
     Ok(report)
 }
 
+/// The run against a target that is up: passes, the open loop, the check.
 async fn against(plan: &Plan, target: &Target, described: String) -> Result<Report, LoadError> {
     let clock = Clock::start();
     let run_id = run_id()?;
     let admin = Admin::new(target.http, target.admin_token.clone())?;
-    let setup_plan = SetupPlan {
-        event: plan.event.clone(),
-        total: plan.total,
-        mix: plan.mix.clone(),
-        uses_per_pass: plan.uses_per_pass,
-    };
     eprintln!("scangate-load {run_id}: setting up passes on the {described}");
-    let pools = setup::prepare(
-        &admin,
-        &setup_plan,
-        plan.passes_file.as_deref(),
-        &target.data_dir,
-        &clock,
-    )
-    .await?;
-    let pools = Arc::new(pools);
+    let pools = Arc::new(prepare(plan, target, &admin, &clock).await?);
     eprintln!(
         "scangate-load {run_id}: {} passes ready; connecting {} devices",
         pools.passes.len(),
         plan.devices
     );
-    let devices = devices::connect_all(
-        &target.data_dir,
-        target.quic,
-        plan.devices,
-        plan.gates,
-        &plan.device,
-    )
-    .await?;
-    let schedule = Schedule::new(plan.shape.clone(), plan.window, plan.total);
-    let peak = schedule.peak_per_s();
-    eprintln!(
-        "scangate-load {run_id}: sending {} scans over {:.1} s ({} profile, peak {peak:.0}/s)",
-        plan.total,
-        plan.window.as_secs_f64(),
-        plan.shape.name()
-    );
-    let attempt = Duration::from_millis(plan.device.timeout_ms);
-    let input = DriveInput {
-        schedule,
-        window: plan.window,
-        picker: Picker::new(pools.clone(), plan.mix.clone(), plan.seed),
-        pools: pools.clone(),
-        admin: admin.clone(),
-        run_id: run_id.clone(),
-        scan_deadline: attempt * plan.device.attempts,
-    };
-    let out = driver::drive(input, &devices, clock).await;
-    devices::close_all(&devices).await;
-    if out.abandoned > 0 {
-        eprintln!(
-            "scangate-load {run_id}: {} scans still unanswered after the drain were abandoned (recorded as info)",
-            out.abandoned
-        );
-    }
-
+    let (out, peak) = send(plan, target, &pools, &admin, &run_id, clock).await?;
     let mut revokes = pools.revokes.clone();
     revokes.extend(out.revokes);
     let history = History {
@@ -126,6 +79,76 @@ async fn against(plan: &Plan, target: &Target, described: String) -> Result<Repo
         peak_offered_per_s: peak,
     };
     Ok(Report::new(info, &out.recorder, verdict))
+}
+
+/// The passes of the run: issued through the admin API, or from the file.
+async fn prepare(
+    plan: &Plan,
+    target: &Target,
+    admin: &Admin,
+    clock: &Clock,
+) -> Result<setup::Pools, LoadError> {
+    let setup_plan = SetupPlan {
+        event: plan.event.clone(),
+        total: plan.total,
+        mix: plan.mix.clone(),
+        uses_per_pass: plan.uses_per_pass,
+    };
+    setup::prepare(
+        admin,
+        &setup_plan,
+        plan.passes_file.as_deref(),
+        &target.data_dir,
+        clock,
+    )
+    .await
+}
+
+/// Connects the devices, sends the schedule open loop and closes them;
+/// returns what the loop recorded and the schedule's peak rate (scans/s).
+async fn send(
+    plan: &Plan,
+    target: &Target,
+    pools: &Arc<setup::Pools>,
+    admin: &Admin,
+    run_id: &str,
+    clock: Clock,
+) -> Result<(DriveOutput, f64), LoadError> {
+    let devices = devices::connect_all(
+        &target.data_dir,
+        target.quic,
+        plan.devices,
+        plan.gates,
+        &plan.device,
+    )
+    .await?;
+    let schedule = Schedule::new(plan.shape.clone(), plan.window, plan.total);
+    let peak = schedule.peak_per_s();
+    eprintln!(
+        "scangate-load {run_id}: sending {} scans over {:.1} s ({} profile, peak {peak:.0}/s)",
+        plan.total,
+        plan.window.as_secs_f64(),
+        plan.shape.name()
+    );
+    let attempt = Duration::from_millis(plan.device.timeout_ms);
+    let input = DriveInput {
+        schedule,
+        window: plan.window,
+        picker: Picker::new(pools.clone(), plan.mix.clone(), plan.seed),
+        pools: pools.clone(),
+        admin: admin.clone(),
+        run_id: run_id.to_owned(),
+        scan_deadline: attempt * plan.device.attempts,
+    };
+    let out = driver::drive(input, &devices, clock).await;
+    devices::close_all(&devices).await;
+    if out.abandoned > 0 {
+        eprintln!(
+            "scangate-load {run_id}: {} scans still unanswered after the drain were abandoned (recorded as info)",
+            out.abandoned
+        );
+    }
+    Ok((out, peak))
 }
 
 async fn check(admin: &Admin, history: &History, pools: &Arc<setup::Pools>) -> Verdict {

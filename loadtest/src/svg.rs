@@ -18,6 +18,44 @@ struct Line<'a> {
     value: fn(&Point) -> f64,
 }
 
+/// The throughput panel's lines, scans per second.
+const THROUGHPUT: [Line<'static>; 3] = [
+    Line {
+        label: "offered",
+        color: "#999999",
+        value: |p| p.offered as f64,
+    },
+    Line {
+        label: "decided",
+        color: "#1f77b4",
+        value: |p| p.decided as f64,
+    },
+    Line {
+        label: "errors",
+        color: "#d62728",
+        value: |p| p.errors as f64,
+    },
+];
+
+/// The latency panel's lines, ms from the due time.
+const LATENCY: [Line<'static>; 3] = [
+    Line {
+        label: "p50",
+        color: "#2ca02c",
+        value: |p| p.p50_ms,
+    },
+    Line {
+        label: "p99",
+        color: "#ff7f0e",
+        value: |p| p.p99_ms,
+    },
+    Line {
+        label: "max",
+        color: "#d62728",
+        value: |p| p.max_ms,
+    },
+];
+
 /// The chart of a report.
 pub fn plot(report: &Report) -> String {
     let height = MARGIN_TOP + 2.0 * PANEL_HEIGHT + GAP + 40.0;
@@ -41,51 +79,15 @@ pub fn plot(report: &Report) -> String {
         r#"<text x="{MARGIN_LEFT}" y="20" font-size="14">{}</text>"#,
         escape(&title)
     );
+    let series = &report.series;
+    panel(&mut s, series, MARGIN_TOP, "scans per second", &THROUGHPUT);
+    let latency_top = MARGIN_TOP + PANEL_HEIGHT + GAP;
     panel(
         &mut s,
-        &report.series,
-        MARGIN_TOP,
-        "scans per second",
-        &[
-            Line {
-                label: "offered",
-                color: "#999999",
-                value: |p| p.offered as f64,
-            },
-            Line {
-                label: "decided",
-                color: "#1f77b4",
-                value: |p| p.decided as f64,
-            },
-            Line {
-                label: "errors",
-                color: "#d62728",
-                value: |p| p.errors as f64,
-            },
-        ],
-    );
-    panel(
-        &mut s,
-        &report.series,
-        MARGIN_TOP + PANEL_HEIGHT + GAP,
+        series,
+        latency_top,
         "latency from due time, ms",
-        &[
-            Line {
-                label: "p50",
-                color: "#2ca02c",
-                value: |p| p.p50_ms,
-            },
-            Line {
-                label: "p99",
-                color: "#ff7f0e",
-                value: |p| p.p99_ms,
-            },
-            Line {
-                label: "max",
-                color: "#d62728",
-                value: |p| p.max_ms,
-            },
-        ],
+        &LATENCY,
     );
     s.push_str("</svg>\n");
     s

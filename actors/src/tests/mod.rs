@@ -4,10 +4,11 @@ mod annul;
 mod clock;
 mod lifecycle;
 mod scans;
+mod store_faults;
 
-use crate::test_store::MemStore;
-use crate::{AdminChange, Registry, RegistryConfig, Scan, ScanOutcome};
-use scangate_core::{AdminAction, Decision, Kind, Pass, PassId, Reason, ScanId, Status};
+use crate::test_store::{CommitMode, MemStore};
+use crate::{AdminChange, Registry, RegistryConfig, Scan, ScanError, ScanOutcome};
+use scangate_core::{AdminAction, Decision, Pass, PassId, Reason, ScanId, Status};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::Duration;
@@ -18,22 +19,9 @@ fn new_id() -> PassId {
     PassId([NEXT.fetch_add(1, Ordering::Relaxed); 16])
 }
 
+/// The shared fixture (`scangate_core::testing`) with a fresh id.
 fn pass(max_uses: Option<u32>) -> Pass {
-    Pass {
-        id: new_id(),
-        event: "fest".into(),
-        kind: Kind::Ticket,
-        status: Status::Active,
-        status_reason: None,
-        valid_from_ms: None,
-        valid_until_ms: None,
-        max_uses,
-        uses: 0,
-        gates: vec![],
-        display: Some("Ada, row 4".into()),
-        created_ms: 0,
-        dynamic_ttl_s: None,
-    }
+    scangate_core::testing::pass(new_id(), max_uses)
 }
 
 /// An operator's revoke of a lost ticket.
@@ -88,4 +76,32 @@ async fn wait_until(what: &str, cond: impl Fn() -> bool) {
     })
     .await;
     assert!(waited.is_ok(), "timed out waiting until {what}");
+}
+
+type Pending = tokio::task::JoinHandle<Result<ScanOutcome, ScanError>>;
+
+/// Holds the store's commits, sends one scan (its commit is held), then a
+/// second, and waits until both occupy the pass's queue.
+async fn hold_first_queue_second(
+    registry: &Registry,
+    store: &MemStore,
+    id: PassId,
+    scan_ids: [&'static str; 2],
+) -> (Pending, Pending, Arc<crate::queue::Queue>) {
+    store.set_mode(CommitMode::Hold);
+    let send = |scan_id: &'static str| {
+        let registry = registry.clone();
+        tokio::spawn(async move { registry.scan(id, scan(scan_id)).await })
+    };
+    let first = send(scan_ids[0]);
+    wait_until("the first commit is held", || store.commits_started() == 1).await;
+    let second = send(scan_ids[1]);
+    let queue = registry
+        .directory()
+        .live(id)
+        .expect("open")
+        .expect("live")
+        .queue;
+    wait_until("two requests are queued", || queue.len() == 2).await;
+    (first, second, queue)
 }

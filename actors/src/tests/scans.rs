@@ -68,7 +68,7 @@ async fn a_retry_replays_the_first_decision_and_counts_once() {
     assert!(granted(&first) && !first.replayed);
     assert_eq!(
         (first.uses, first.max_uses, first.display.as_deref()),
-        (Some(1), Some(2), Some("Ada, row 4"))
+        (Some(1), Some(2), Some(scangate_core::testing::DISPLAY))
     );
     let retry = registry.scan(p.id, scan("a")).await.expect("retry");
     assert!(granted(&retry) && retry.replayed);

@@ -1,7 +1,7 @@
 //! The pass protocol's rules, one case at a time, with a fixed `now`.
 
 use super::*;
-use crate::pass::{AdminAction, Kind, PassId, Status};
+use crate::pass::{AdminAction, PassId, Status};
 use crate::scan::{Annulment, ScanId};
 use crate::{Decision, Reason};
 
@@ -31,22 +31,9 @@ impl StoreFault for Fault {
 
 pub(super) type Step = ScanStep<Fault>;
 
+/// The pass every rule is tried on: the shared fixture, with one fixed id.
 pub(super) fn pass(max_uses: Option<u32>) -> Pass {
-    Pass {
-        id: PassId([3; 16]),
-        event: "fest".into(),
-        kind: Kind::Ticket,
-        status: Status::Active,
-        status_reason: None,
-        valid_from_ms: None,
-        valid_until_ms: None,
-        max_uses,
-        uses: 0,
-        gates: vec![],
-        display: Some("Ada".into()),
-        created_ms: 0,
-        dynamic_ttl_s: None,
-    }
+    crate::testing::pass(PassId([3; 16]), max_uses)
 }
 
 pub(super) fn scan(id: &str) -> Scan {
@@ -105,7 +92,7 @@ fn a_grant_is_persisted_first_and_applied_only_when_durable() {
     let outcome = answered(turn.on_commit(Ok(()))).expect("granted");
     assert_eq!(outcome.decision, Decision::Granted);
     assert_eq!((outcome.uses, outcome.max_uses), (Some(1), Some(2)));
-    assert_eq!(outcome.display.as_deref(), Some("Ada"));
+    assert_eq!(outcome.display.as_deref(), Some(crate::testing::DISPLAY));
     assert!(!outcome.replayed);
     assert_eq!(m.pass().uses, 1);
 }

@@ -1,9 +1,7 @@
 //! Fresh ids, records and small helpers for the conformance properties.
 
 use crate::{Store, StoreError};
-use scangate_core::{
-    AdminAction, AuditRecord, Decision, Kind, Pass, PassId, ScanId, ScanRecord, Status,
-};
+use scangate_core::{AdminAction, AuditRecord, Decision, Pass, PassId, ScanId, ScanRecord, Status};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -42,22 +40,15 @@ pub fn new_scan_id() -> ScanId {
     ScanId::new(format!("conf-{a:x}-{b:x}")).expect("a valid scan id")
 }
 
-/// An active ticket with a fresh id and no uses yet.
+/// An active ticket with a fresh id and no uses yet: the shared fixture
+/// (`scangate_core::testing`) in the conformance event, with nothing to show,
+/// issued now.
 pub fn new_pass(max_uses: Option<u32>) -> Pass {
     Pass {
-        id: new_id(),
         event: "conformance".into(),
-        kind: Kind::Ticket,
-        status: Status::Active,
-        status_reason: None,
-        valid_from_ms: None,
-        valid_until_ms: None,
-        max_uses,
-        uses: 0,
-        gates: Vec::new(),
         display: None,
         created_ms: now_ms(),
-        dynamic_ttl_s: None,
+        ..scangate_core::testing::pass(new_id(), max_uses)
     }
 }
 
