@@ -413,6 +413,23 @@ mod tests {
     }
 
     #[test]
+    fn sign_with_reaches_every_key_of_the_ring() {
+        let r = ring();
+        assert_eq!(r.key_ids().collect::<Vec<_>>(), vec![1, 2]);
+        let old = r.sign_with(1, ID, None).expect("key 1");
+        assert_eq!(r.verify(&old).map(|c| c.key_id), Ok(1));
+        assert_eq!(r.sign_with(2, ID, None), Some(r.sign(ID, None)));
+        assert_eq!(r.sign_with(3, ID, None), None);
+        let raw = RawToken::parse(&old).expect("well-formed");
+        assert_eq!((raw.key_id(), raw.has_not_after()), (1, false));
+        assert_eq!(BASE32_NOPAD.encode(raw.as_bytes()), old);
+        assert!(
+            !format!("{raw:?}").contains(&old[..8]),
+            "Debug hides the token"
+        );
+    }
+
+    #[test]
     fn malformed_inputs_are_named() {
         let r = ring();
         let t = r.sign(ID, None);

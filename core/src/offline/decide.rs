@@ -36,6 +36,24 @@ pub struct OfflineOutcome {
 }
 
 impl Snapshot {
+    /// Whether a scanner configured for `event` may decide from this
+    /// snapshot at `now_ms`.
+    pub fn check_usable(&self, event: Option<&str>, now_ms: i64) -> Result<(), SnapshotError> {
+        if let Some(event) = event.filter(|e| *e != self.event) {
+            return Err(SnapshotError::WrongEvent {
+                expected: event.to_owned(),
+                found: self.event.clone(),
+            });
+        }
+        if now_ms >= self.expires_ms {
+            return Err(SnapshotError::Expired {
+                expires_ms: self.expires_ms,
+                now_ms,
+            });
+        }
+        Ok(())
+    }
+
     /// Decides `token` at `gate` for a scanner configured for `event` (if
     /// any) at `now_ms`. `local_uses(entry)` is the number of grants this
     /// device made offline for that entry that the snapshot does not count
@@ -50,18 +68,7 @@ impl Snapshot {
         now_ms: i64,
         local_uses: impl FnOnce(&EntryIndex) -> u32,
     ) -> Result<OfflineOutcome, SnapshotError> {
-        if let Some(event) = event.filter(|e| *e != self.event) {
-            return Err(SnapshotError::WrongEvent {
-                expected: event.to_owned(),
-                found: self.event.clone(),
-            });
-        }
-        if now_ms >= self.expires_ms {
-            return Err(SnapshotError::Expired {
-                expires_ms: self.expires_ms,
-                now_ms,
-            });
-        }
+        self.check_usable(event, now_ms)?;
         let denied = |reason| OfflineOutcome {
             decision: Decision::Denied(reason),
             entry: None,

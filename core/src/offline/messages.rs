@@ -114,8 +114,8 @@ pub enum Downloaded {
     Delta(Vec<u8>),
 }
 
-/// A chunk that does not continue the download. Nothing is kept of it; the
-/// device starts the download again.
+/// A chunk that does not continue the download. Nothing is kept of it: the
+/// device asks again ([`SnapshotDownload::next_request`]) or starts over.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 #[non_exhaustive]
 pub enum DownloadError {
@@ -185,8 +185,8 @@ impl SnapshotDownload {
             return Err(DownloadError::Mismatch("event"));
         }
         let got = (chunk.version, chunk.base_version, chunk.total_len);
-        let (_, base, total) = *self.blob.get_or_insert(got);
-        if self.blob != Some(got) {
+        let (_, base, total) = self.blob.unwrap_or(got);
+        if self.blob.is_some_and(|blob| blob != got) {
             return Err(DownloadError::Mismatch("version or length"));
         }
         if base.is_some() && base != self.have_version {
@@ -215,6 +215,7 @@ impl SnapshotDownload {
         {
             return Err(DownloadError::Oversized);
         }
+        self.blob = Some(got);
         self.bytes.extend_from_slice(&chunk.data);
         Ok(())
     }
