@@ -35,6 +35,8 @@ pub mod key;
 pub mod messages;
 
 #[cfg(test)]
+mod layout_tests;
+#[cfg(test)]
 mod messages_tests;
 #[cfg(test)]
 mod tests;
