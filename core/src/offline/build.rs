@@ -18,7 +18,8 @@ use super::format::{
 };
 use super::key::{SIGNATURE_BYTES, SnapshotError, SnapshotSigner};
 use super::{DELTA_MAX_BYTES, SNAPSHOT_MAX_BYTES, SNAPSHOT_TTL_DEFAULT_MS};
-use crate::pass::Pass;
+use crate::name::check_name;
+use crate::pass::{EVENT_MAX_BYTES, GATE_MAX_BYTES, Pass, PassError};
 use crate::token::{RawToken, TokenError};
 use std::collections::HashMap;
 use thiserror::Error;
@@ -88,6 +89,10 @@ pub enum BuildError {
         /// The limit.
         max: usize,
     },
+    /// An event or gate name that breaks the name rule (a pass that was
+    /// never validated): the device would refuse the snapshot.
+    #[error("{0}")]
+    InvalidName(PassError),
     /// The new snapshot does not follow the old one (other event, older
     /// version, or tables that do not extend the old ones): send it whole.
     #[error("the new snapshot does not extend the old one; send it whole")]
@@ -107,6 +112,7 @@ pub fn build<'p, T>(
 where
     T: IntoIterator<Item = String>,
 {
+    check_name("event", &meta.event, EVENT_MAX_BYTES).map_err(BuildError::InvalidName)?;
     let mut tables = Tables::seeded(previous);
     let mut entries = Vec::new();
     for pass in passes {
@@ -181,6 +187,7 @@ impl Tables {
         if let Some(id) = self.gate_ids.get(name) {
             return Ok(*id);
         }
+        check_name("gate", name, GATE_MAX_BYTES).map_err(BuildError::InvalidName)?;
         if self.gates.len() >= GATE_NAMES_MAX {
             return Err(BuildError::TooManyGates);
         }

@@ -1,10 +1,13 @@
-//! The byte layout of `docs/protocol.md` against the code: the fuzz seeds in
-//! `fuzz/seeds/snapshot_open/` were written from that page alone (not with
-//! this crate); sealed with a key, they open and apply as the page says.
+//! The byte layout of `docs/protocol.md` against the code (the fuzz seeds in
+//! `fuzz/seeds/snapshot_open/` were written from that page alone, not with
+//! this crate; sealed with a key, they open and apply as the page says), and
+//! the sizes issue 26 asks for.
 
-use super::format::EntryIndex;
-use super::tests::signer;
-use crate::pass::Status;
+use super::format::{ENTRY_BYTES, EntryIndex};
+use super::tests::{NOW, pass, signer};
+use super::{Delta, SnapshotMeta, build};
+use crate::pass::{Pass, Status};
+use crate::token::{Keyring, SigningKey};
 
 const SNAPSHOT: &[u8] = include_bytes!("../../../fuzz/seeds/snapshot_open/sealed-snapshot");
 const DELTA: &[u8] = include_bytes!("../../../fuzz/seeds/snapshot_open/sealed-delta");
@@ -45,4 +48,32 @@ fn blobs_written_from_the_documented_layout_open_and_apply() {
         ]
     );
     assert_eq!(next.entry(&EntryIndex([9; 12])).map(|e| e.profile), Some(2));
+}
+
+#[test]
+fn sizes_stay_inside_the_targets() {
+    // One key: 50k passes within 2 MB; a delta of 1,000 changes within 64 KB.
+    let one = Keyring::new(
+        &[SigningKey {
+            id: 1,
+            secret: [1; 32],
+        }],
+        1,
+    )
+    .expect("ring");
+    let mut passes: Vec<Pass> = (0..50_000).map(pass).collect();
+    let meta = SnapshotMeta::new("fest", 1, NOW);
+    let v1 = build(&meta, &passes, |p| [one.sign(p.id, None)], None).expect("v1");
+    let bytes = v1.to_signed_bytes(&signer());
+    assert!(bytes.len() <= 2_000_000, "{} bytes", bytes.len());
+    assert!(bytes.len() >= 50_000 * ENTRY_BYTES);
+    for p in passes.iter_mut().step_by(50).take(1_000) {
+        p.uses = 1;
+    }
+    let meta = SnapshotMeta::new("fest", 2, NOW);
+    let v2 = build(&meta, &passes, |p| [one.sign(p.id, None)], Some(&v1)).expect("v2");
+    let delta = Delta::between(&v1, &v2).expect("delta");
+    assert_eq!(delta.changed().len(), 1_000);
+    let len = delta.to_signed_bytes(&signer()).expect("fits").len();
+    assert!(len <= 64 * 1024, "{len} bytes");
 }
