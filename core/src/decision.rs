@@ -33,11 +33,15 @@ pub enum Reason {
     RateLimited,
     /// The gateway is overloaded; retry with the same scan id.
     Busy,
+    /// An offline device cannot decide this token without the gateway: a
+    /// short-lived token of a dynamic pass, whose tag only the gateway's
+    /// secret verifies. The guard sends the holder to an online gate.
+    NeedsNetwork,
 }
 
 impl Reason {
     /// Every reason, in declaration order (handy for metrics and tests).
-    pub const ALL: [Reason; 12] = [
+    pub const ALL: [Reason; 13] = [
         Reason::Malformed,
         Reason::Forged,
         Reason::Unknown,
@@ -50,6 +54,7 @@ impl Reason {
         Reason::WrongGate,
         Reason::RateLimited,
         Reason::Busy,
+        Reason::NeedsNetwork,
     ];
 
     /// The reason's place in [`Reason::ALL`], for tables indexed by reason.
@@ -72,6 +77,7 @@ impl Reason {
             Reason::WrongGate => "wrong_gate",
             Reason::RateLimited => "rate_limited",
             Reason::Busy => "busy",
+            Reason::NeedsNetwork => "needs_network",
         }
     }
 

@@ -20,6 +20,8 @@
 //! - [`wire`]: the messages of the `scangate/1` protocol.
 //! - [`frame`]: length-prefixed framing with a size limit checked before allocation.
 //! - `testing` (tests and the `test-support` feature only): shared test fixtures.
+//! - [`offline`]: the signed per-event snapshot for offline scanners, its
+//!   deltas, the offline decision (the same rules) and its wire messages.
 
 // Client-controlled input never reaches a panic: no `panic!`/`expect` outside tests.
 #![cfg_attr(not(test), deny(clippy::panic, clippy::expect_used))]
@@ -28,6 +30,7 @@ pub mod decision;
 pub mod frame;
 pub mod keyfile;
 pub mod name;
+pub mod offline;
 pub mod pass;
 pub mod protocol;
 pub mod rules;

@@ -61,9 +61,52 @@ pub struct Outcome {
     pub change: Change,
 }
 
+/// What the rules read of a pass. The gateway borrows it from a [`Pass`];
+/// an offline device builds it from a snapshot entry (see
+/// [`crate::offline`]), so both paths run the same rules.
+#[derive(Debug, Clone, Copy)]
+pub struct PassView<'a> {
+    /// The event the pass belongs to.
+    pub event: &'a str,
+    /// Whether it may be used at all.
+    pub status: Status,
+    /// Start of validity (Unix ms), inclusive.
+    pub valid_from_ms: Option<i64>,
+    /// End of validity (Unix ms), exclusive.
+    pub valid_until_ms: Option<i64>,
+    /// Most grants; `None`: unlimited.
+    pub max_uses: Option<u32>,
+    /// Grants so far (offline: at snapshot time plus the device's own).
+    pub uses: u32,
+    /// Gates it admits to; empty admits to every gate.
+    pub gates: &'a [String],
+    /// A dynamic pass (its static token is refused as `expired`).
+    pub dynamic: bool,
+}
+
+impl<'a> From<&'a Pass> for PassView<'a> {
+    fn from(pass: &'a Pass) -> Self {
+        PassView {
+            event: &pass.event,
+            status: pass.status,
+            valid_from_ms: pass.valid_from_ms,
+            valid_until_ms: pass.valid_until_ms,
+            max_uses: pass.max_uses,
+            uses: pass.uses,
+            gates: &pass.gates,
+            dynamic: pass.dynamic_ttl_s.is_some(),
+        }
+    }
+}
+
 /// Decides a scan of `pass` at `now_ms`. Pure: the caller persists
 /// `change` and only then applies it with [`apply`].
 pub fn decide(pass: &Pass, scan: &ScanContext<'_>, now_ms: i64) -> Outcome {
+    decide_view(&PassView::from(pass), scan, now_ms)
+}
+
+/// [`decide`] on a [`PassView`]: the one rule function of both paths.
+pub fn decide_view(pass: &PassView<'_>, scan: &ScanContext<'_>, now_ms: i64) -> Outcome {
     match first_failing_rule(pass, scan, now_ms) {
         Some(reason) => Outcome {
             decision: Decision::Denied(reason),
@@ -78,7 +121,7 @@ pub fn decide(pass: &Pass, scan: &ScanContext<'_>, now_ms: i64) -> Outcome {
     }
 }
 
-fn first_failing_rule(pass: &Pass, scan: &ScanContext<'_>, now_ms: i64) -> Option<Reason> {
+fn first_failing_rule(pass: &PassView<'_>, scan: &ScanContext<'_>, now_ms: i64) -> Option<Reason> {
     if scan.event.is_some_and(|e| e != pass.event) {
         return Some(Reason::WrongEvent);
     }
@@ -92,8 +135,7 @@ fn first_failing_rule(pass: &Pass, scan: &ScanContext<'_>, now_ms: i64) -> Optio
     }
     let pass_ended = pass.valid_until_ms.is_some_and(|until| now_ms >= until);
     let token_ended = scan.token_not_after_ms.is_some_and(|na| now_ms > na);
-    let static_token_of_dynamic_pass =
-        pass.dynamic_ttl_s.is_some() && scan.token_not_after_ms.is_none();
+    let static_token_of_dynamic_pass = pass.dynamic && scan.token_not_after_ms.is_none();
     if pass_ended || token_ended || static_token_of_dynamic_pass {
         return Some(Reason::Expired);
     }

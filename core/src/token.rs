@@ -167,13 +167,33 @@ impl Keyring {
         self.active
     }
 
+    /// The ids of every key in the ring, ascending: the keys that may have
+    /// signed a token the gateway still accepts.
+    pub fn key_ids(&self) -> impl Iterator<Item = u8> + '_ {
+        (0..=255u8).filter(|i| self.macs[*i as usize].is_some())
+    }
+
     /// Signs a token for `pass_id`, valid until `not_after_secs` (Unix
     /// seconds) if given.
     #[allow(clippy::expect_used, reason = "`new` checked the active key exists")]
     pub fn sign(&self, pass_id: PassId, not_after_secs: Option<u32>) -> String {
+        self.sign_with(self.active, pass_id, not_after_secs)
+            .expect("the active key exists (checked in new)")
+    }
+
+    /// Signs a token with the key `key_id` rather than the active one (the
+    /// token a holder kept from before a key rotation); `None` when the ring
+    /// has no such key.
+    pub fn sign_with(
+        &self,
+        key_id: u8,
+        pass_id: PassId,
+        not_after_secs: Option<u32>,
+    ) -> Option<String> {
+        let mut mac = self.macs[key_id as usize].clone()?;
         let mut raw = [0u8; MAX_RAW_BYTES];
         raw[0] = TOKEN_VERSION;
-        raw[1] = self.active;
+        raw[1] = key_id;
         raw[3..HEADER_BYTES].copy_from_slice(&pass_id.0);
         let mut len = HEADER_BYTES;
         if let Some(na) = not_after_secs {
@@ -181,24 +201,56 @@ impl Keyring {
             raw[len..len + 4].copy_from_slice(&na.to_be_bytes());
             len += 4;
         }
-        let mut mac = self.macs[self.active as usize]
-            .clone()
-            .expect("the active key exists (checked in new)");
         mac.update(&raw[..len]);
         let tag = mac.finalize().into_bytes();
         raw[len..len + TAG_BYTES].copy_from_slice(&tag[..TAG_BYTES]);
         len += TAG_BYTES;
-        BASE32_NOPAD.encode(&raw[..len])
+        Some(BASE32_NOPAD.encode(&raw[..len]))
     }
 
     /// Verifies a token: format first (cheap), then the tag in constant time.
     /// Allocates nothing.
     pub fn verify(&self, token: &str) -> Result<Claims, TokenError> {
+        let raw = RawToken::parse(token)?;
+        let body_len = raw.body_len();
+        let bytes = raw.as_bytes();
+        let mut mac = self.macs[raw.key_id() as usize]
+            .clone()
+            .ok_or(TokenError::UnknownKey)?;
+        mac.update(&bytes[..body_len]);
+        mac.verify_truncated_left(&bytes[body_len..])
+            .map_err(|_| TokenError::BadSignature)?;
+        let mut id = [0u8; 16];
+        id.copy_from_slice(&bytes[3..HEADER_BYTES]);
+        let not_after_ms = raw.has_not_after().then(|| {
+            let secs = u32::from_be_bytes([bytes[19], bytes[20], bytes[21], bytes[22]]);
+            i64::from(secs) * 1000
+        });
+        Ok(Claims {
+            pass_id: PassId(id),
+            key_id: raw.key_id(),
+            not_after_ms,
+        })
+    }
+}
+
+/// A token's bytes after the format checks (length, alphabet, version,
+/// flags) and before any key is used: what an offline device, which holds
+/// no key, can know of a token. Nothing here says the token is genuine.
+#[derive(Clone, Copy)]
+pub struct RawToken {
+    bytes: [u8; MAX_RAW_BYTES],
+    len: usize,
+}
+
+impl RawToken {
+    /// Checks a token's format and decodes it. Allocates nothing.
+    pub fn parse(token: &str) -> Result<Self, TokenError> {
         let text = token.as_bytes();
         if text.len() > TOKEN_MAX_CHARS {
             return Err(TokenError::Malformed);
         }
-        let mut raw = [0u8; MAX_RAW_BYTES];
+        let mut bytes = [0u8; MAX_RAW_BYTES];
         let len = BASE32_NOPAD
             .decode_len(text.len())
             .map_err(|_| TokenError::Malformed)?;
@@ -206,13 +258,12 @@ impl Keyring {
             return Err(TokenError::Malformed);
         }
         let len = BASE32_NOPAD
-            .decode_mut(text, &mut raw[..len])
+            .decode_mut(text, &mut bytes[..len])
             .map_err(|_| TokenError::Malformed)?;
-        if raw[0] != TOKEN_VERSION {
-            return Err(TokenError::UnsupportedVersion(raw[0]));
+        if bytes[0] != TOKEN_VERSION {
+            return Err(TokenError::UnsupportedVersion(bytes[0]));
         }
-        let flags = raw[2];
-        let body_len = match flags {
+        let body_len = match bytes[2] {
             0 => HEADER_BYTES,
             FLAG_NOT_AFTER => HEADER_BYTES + 4,
             _ => return Err(TokenError::Malformed),
@@ -220,23 +271,35 @@ impl Keyring {
         if len != body_len + TAG_BYTES {
             return Err(TokenError::Malformed);
         }
-        let mut mac = self.macs[raw[1] as usize]
-            .clone()
-            .ok_or(TokenError::UnknownKey)?;
-        mac.update(&raw[..body_len]);
-        mac.verify_truncated_left(&raw[body_len..len])
-            .map_err(|_| TokenError::BadSignature)?;
-        let mut id = [0u8; 16];
-        id.copy_from_slice(&raw[3..HEADER_BYTES]);
-        let not_after_ms = (flags == FLAG_NOT_AFTER).then(|| {
-            let secs = u32::from_be_bytes([raw[19], raw[20], raw[21], raw[22]]);
-            i64::from(secs) * 1000
-        });
-        Ok(Claims {
-            pass_id: PassId(id),
-            key_id: raw[1],
-            not_after_ms,
-        })
+        Ok(RawToken { bytes, len })
+    }
+
+    /// Every byte of the token: header, pass id, [not-after], tag.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.bytes[..self.len]
+    }
+
+    /// The id of the key the token names.
+    pub fn key_id(&self) -> u8 {
+        self.bytes[1]
+    }
+
+    /// True for a short-lived token (a not-after follows the pass id).
+    pub fn has_not_after(&self) -> bool {
+        self.bytes[2] == FLAG_NOT_AFTER
+    }
+
+    fn body_len(&self) -> usize {
+        self.len - TAG_BYTES
+    }
+}
+
+impl fmt::Debug for RawToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RawToken")
+            .field("key_id", &self.key_id())
+            .field("len", &self.len)
+            .finish_non_exhaustive()
     }
 }
 
@@ -347,6 +410,23 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn sign_with_reaches_every_key_of_the_ring() {
+        let r = ring();
+        assert_eq!(r.key_ids().collect::<Vec<_>>(), vec![1, 2]);
+        let old = r.sign_with(1, ID, None).expect("key 1");
+        assert_eq!(r.verify(&old).map(|c| c.key_id), Ok(1));
+        assert_eq!(r.sign_with(2, ID, None), Some(r.sign(ID, None)));
+        assert_eq!(r.sign_with(3, ID, None), None);
+        let raw = RawToken::parse(&old).expect("well-formed");
+        assert_eq!((raw.key_id(), raw.has_not_after()), (1, false));
+        assert_eq!(BASE32_NOPAD.encode(raw.as_bytes()), old);
+        assert!(
+            !format!("{raw:?}").contains(&old[..8]),
+            "Debug hides the token"
+        );
     }
 
     #[test]

@@ -8,6 +8,7 @@
 
 use crate::decision::Decision;
 use crate::frame::DecodeError;
+use crate::offline::messages::{OfflineAck, OfflineUpload, SnapshotChunk, SnapshotFetch};
 use crate::scan::ScanId;
 use serde::{Deserialize, Serialize};
 
@@ -37,6 +38,11 @@ pub enum RequestBody {
     Scan(ScanRequest),
     /// Liveness check; answered with [`ResponseBody::Pong`].
     Ping,
+    /// Fetch a chunk of an event's offline snapshot or delta; answered with
+    /// [`ResponseBody::Snapshot`].
+    Snapshot(SnapshotFetch),
+    /// Upload scans decided offline; answered with [`ResponseBody::OfflineAck`].
+    OfflineUpload(OfflineUpload),
 }
 
 /// One scan, as the scanner saw it.
@@ -79,6 +85,10 @@ pub enum ResponseBody {
     Pong,
     /// The request could not be decided.
     Error(WireError),
+    /// A chunk of a signed snapshot or delta.
+    Snapshot(SnapshotChunk),
+    /// What became of each uploaded offline scan.
+    OfflineAck(OfflineAck),
 }
 
 /// A decision, with what the scanner may show.
@@ -177,6 +187,9 @@ pub enum ErrorCode {
     Unavailable,
     /// The gateway is shutting down; reconnect (possibly to another gateway).
     ShuttingDown,
+    /// No offline snapshot of that event is served, or the version being
+    /// downloaded is no longer held: start the download again.
+    SnapshotUnavailable,
 }
 
 impl ErrorCode {
@@ -190,6 +203,7 @@ impl ErrorCode {
             ErrorCode::ScanIdConflict => "scan_id_conflict",
             ErrorCode::Unavailable => "unavailable",
             ErrorCode::ShuttingDown => "shutting_down",
+            ErrorCode::SnapshotUnavailable => "snapshot_unavailable",
         }
     }
 }

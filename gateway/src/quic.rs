@@ -368,6 +368,14 @@ impl Stream {
                 });
             }
             RequestBody::Scan(req) => req,
+            RequestBody::Snapshot(_) | RequestBody::OfflineUpload(_) => {
+                // The offline path's gateway side comes with issue 26's next step.
+                return Some(Response::error(
+                    id,
+                    ErrorCode::SnapshotUnavailable,
+                    "this gateway serves no offline snapshots and takes no offline uploads yet",
+                ));
+            }
         };
         if self.standing.revoked(&self.device, &self.listener.revoked) {
             // The connection is closed: nothing of this device is decided.

@@ -66,6 +66,7 @@ impl Incoming {
         let body = match &self.request.body {
             RequestBody::Scan(scan) => granted(scan.scan_id.clone()),
             RequestBody::Ping => ResponseBody::Pong,
+            other => panic!("the test server answers scans and pings, not {other:?}"),
         };
         self.reply(body).await;
     }
