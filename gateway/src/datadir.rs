@@ -72,7 +72,7 @@ impl DataDir {
         self.root.join("revoked-devices.json")
     }
 
-    /// The operator journal ([`crate::journal`]).
+    /// The operator journal ([`crate::operator::journal`]).
     pub fn operator_journal(&self) -> PathBuf {
         self.root.join("operator-audit.jsonl")
     }

@@ -3,12 +3,12 @@
 
 use crate::config::{ServeConfig, StoreBackend};
 use crate::datadir::{DataDir, Endpoints};
-use crate::health::HealthProbe;
-use crate::http::{self, AppState};
-use crate::live::Live;
-use crate::quic::{self, Listener, codes};
-use crate::ratelimit::Limiter;
-use crate::scan_service::ScanService;
+use crate::edge::live::Live;
+use crate::edge::quic::{self, Listener, codes};
+use crate::edge::ratelimit::Limiter;
+use crate::edge::scan_service::ScanService;
+use crate::operator::health::HealthProbe;
+use crate::operator::http::{self, AppState};
 use anyhow::{Context, Result};
 use scangate_actors::Registry;
 use scangate_storage::Store;
@@ -74,13 +74,15 @@ pub async fn start(config: ServeConfig, shutdown: CancellationToken) -> Result<R
     tracing::info!(?config, "effective configuration");
 
     let keyring = crate::keys::load(&data.signing_keys())?;
-    let tokens = Arc::new(crate::tokens::TokenBook::new(
+    let tokens = Arc::new(crate::operator::tokens::TokenBook::new(
         &data.read_admin_token()?,
         data.admin_tokens(),
     ));
-    let revoked_devices = Arc::new(crate::devices::Revocations::new(data.revoked_devices())?);
+    let revoked_devices = Arc::new(crate::operator::devices::Revocations::new(
+        data.revoked_devices(),
+    )?);
     tokio::spawn(revoked_devices.clone().follow(shutdown.clone()));
-    let metrics = crate::prometheus::install()?;
+    let metrics = crate::operator::prometheus::install()?;
 
     let backend = open_store(&config, &data).await?;
     let store: Arc<dyn Store> = Arc::new(CachedStore::new(backend, config.cache.clone()));
@@ -132,7 +134,7 @@ pub async fn start(config: ServeConfig, shutdown: CancellationToken) -> Result<R
         live: live.clone(),
         health,
     })
-    .merge(crate::dashboard::router(live, live_feed));
+    .merge(crate::operator::dashboard::router(live, live_feed));
     let http_addr = http_listener.local_addr()?;
     let http_task = tokio::spawn(http::listener::serve(
         http_listener,

@@ -1,0 +1,25 @@
+//! The operators' side of the gateway: the HTTP plane on its own listener
+//! (admin API under `/v1/`, the live dashboard, `/metrics`, `/healthz`,
+//! `/readyz`) and the data-dir files operators change (admin tokens, revoked
+//! devices) with the journal that records every change. It never serves a
+//! scanner and never lets an operator request hold the scan path: its
+//! connections, bodies and requests have their own caps and deadlines.
+//!
+//! Modules: [`http`] (the plane's router, accept loop and idle close),
+//! [`admin`] (routes, roles and handlers), [`api`] (the admin API's shapes
+//! on the server side), [`dashboard`], [`prometheus`] (the `/metrics`
+//! recorder), [`health`] (the store's state and the disk's room),
+//! [`journal`] (the operator journal of admin actions), [`tokens`] (admin
+//! tokens), [`devices`] (revoked scanners), [`watched`] (data-dir files a
+//! running gateway follows).
+
+pub mod admin;
+pub mod api;
+pub mod dashboard;
+pub mod devices;
+pub mod health;
+pub mod http;
+pub mod journal;
+pub mod prometheus;
+pub mod tokens;
+pub mod watched;
