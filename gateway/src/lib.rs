@@ -15,7 +15,8 @@
 //! (everything an operator meets: the HTTP plane, admin API, dashboard,
 //! metrics, the operator journal, admin tokens, revoked devices), and the
 //! shared pieces: [`serve`] (wiring and shutdown), [`config`], [`datadir`]
-//! (the data directory's files), [`keys`] (token signing keys), [`signals`].
+//! (the data directory's files), [`keys`] (token signing keys), [`secret`]
+//! (random bytes and files only the owner reads), [`signals`].
 
 // Client-controlled input never reaches a panic: no `panic!`/`expect` outside tests.
 #![cfg_attr(not(test), deny(clippy::panic, clippy::expect_used))]
@@ -25,23 +26,10 @@ pub mod datadir;
 pub mod edge;
 pub mod keys;
 pub mod operator;
+pub mod secret;
 pub mod serve;
 pub mod signals;
 
 /// Unix milliseconds now: the system clock the pass actors read too (one
 /// definition, in `scangate_actors::clock`).
 pub use scangate_actors::now_ms;
-
-/// `N` bytes from the operating system's random number generator.
-///
-/// # Panics
-/// If the OS has no randomness to give: nothing secure can run then.
-#[allow(
-    clippy::expect_used,
-    reason = "no client input reaches this; without randomness nothing secure can run"
-)]
-pub fn random_bytes<const N: usize>() -> [u8; N] {
-    let mut bytes = [0u8; N];
-    getrandom::fill(&mut bytes).expect("the operating system's random number generator failed");
-    bytes
-}

@@ -3,8 +3,10 @@
 
 use crate::config::{ServeConfig, StoreBackend};
 use crate::datadir::{DataDir, Endpoints};
+use crate::edge::codes;
+use crate::edge::listener::Listener;
 use crate::edge::live::Live;
-use crate::edge::quic::{self, Listener, codes};
+use crate::edge::quic;
 use crate::edge::ratelimit::Limiter;
 use crate::edge::scan_service::ScanService;
 use crate::operator::health::HealthProbe;

@@ -5,8 +5,9 @@
 //! handshake with a named, unrevoked device certificate, and then
 //! [`Listener`]'s streams are served by [`crate::edge::quic`].
 
+use crate::edge::codes;
 use crate::edge::handshakes::{Handshakes, Slot};
-use crate::edge::quic::{Listener, codes};
+use crate::edge::listener::{Connected, Listener};
 use metrics::{counter, gauge};
 use quinn::{Connection, Endpoint};
 use std::sync::Arc;
@@ -150,15 +151,6 @@ fn admit(
             None
         }
     }
-}
-
-/// A finished handshake with a named device that was not revoked.
-pub(crate) struct Connected {
-    pub(crate) conn: Connection,
-    pub(crate) device: String,
-    /// Subscribed before the revocation check, with the generation it saw.
-    pub(crate) revocations: tokio::sync::watch::Receiver<u64>,
-    pub(crate) generation: u64,
 }
 
 /// The device name from the scanner's certificate.

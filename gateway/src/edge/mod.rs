@@ -5,15 +5,18 @@
 //! scan itself (the pass actors do) and never answers a grant the store has
 //! not made durable.
 //!
-//! Modules: [`quic`] (the endpoint, streams and framing), [`admission`] and
+//! Modules: [`listener`] (what every connection task shares), [`quic`] (the
+//! endpoint, streams and framing), [`codes`] (close codes), [`admission`] and
 //! [`handshakes`] (who may connect), [`quic_reset`] (stateless resets that
 //! survive a restart), [`scan_service`] (one scan at the edge),
 //! [`ratelimit`] (per-device rates), [`gate_label`] and [`live`] (the live
 //! aggregate the dashboard shows).
 
 pub mod admission;
+pub mod codes;
 pub mod gate_label;
 pub mod handshakes;
+pub mod listener;
 pub mod live;
 pub mod quic;
 pub mod quic_reset;

@@ -5,10 +5,11 @@ use crate::config::{
     INCOMING_BUFFER_BYTES, INCOMING_BUFFER_TOTAL_BYTES, INCOMING_QUEUE, QuicLimits,
     READ_CHUNK_BYTES,
 };
-use crate::edge::admission::Connected;
+use crate::edge::codes;
 use crate::edge::gate_label::LastGate;
-use crate::edge::ratelimit::{Bucket, Limiter};
-use crate::edge::scan_service::{Precheck, ScanService, counted_error, error};
+use crate::edge::listener::{Connected, Listener};
+use crate::edge::ratelimit::Bucket;
+use crate::edge::scan_service::{Precheck, counted_error, error};
 use bytes::{Buf, Bytes, BytesMut};
 use metrics::{counter, gauge};
 use quinn::{Connection, Endpoint, RecvStream, SendStream, VarInt};
@@ -21,8 +22,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
-use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
 
 /// Messages queued per stream before the reader (or a scan's task) waits
 /// for the writer: a decided scan's reply, or up to [`ANSWERED_BATCH_BYTES`]
@@ -56,25 +55,6 @@ const SHUTDOWN_READ_GRACE: Duration = Duration::from_millis(100);
 /// Retry within one round trip; 10 s covers a slow venue network many times
 /// over while a captured token soon stops being useful.
 const RETRY_TOKEN_LIFETIME: Duration = Duration::from_secs(10);
-
-/// Application close codes (see docs/protocol.md).
-pub mod codes {
-    use quinn::VarInt;
-    /// Normal close.
-    pub const OK: VarInt = VarInt::from_u32(0);
-    /// The gateway is shutting down.
-    pub const SHUTTING_DOWN: VarInt = VarInt::from_u32(1);
-    /// A stream was stopped because its framing broke (frame too large).
-    pub const BAD_FRAMING: VarInt = VarInt::from_u32(2);
-    /// A stream carried 0-RTT data, which is never processed.
-    pub const EARLY_DATA: VarInt = VarInt::from_u32(3);
-    /// The scanner's device certificate has been revoked by an operator.
-    pub const DEVICE_REVOKED: VarInt = VarInt::from_u32(4);
-    /// The handshake finished, but `max_connections` scanners are connected.
-    pub const TOO_MANY_CONNECTIONS: VarInt = VarInt::from_u32(5);
-    /// The device certificate carries no valid device name (CN).
-    pub const UNNAMED_DEVICE: VarInt = VarInt::from_u32(6);
-}
 
 /// The quinn server configuration: mutual TLS from the PKI, limits explicit.
 pub fn server_config(
@@ -144,23 +124,6 @@ pub fn endpoint(
         socket,
         Arc::new(quinn::TokioRuntime),
     )
-}
-
-/// Shared by every connection task.
-pub struct Listener {
-    /// The scan path.
-    pub service: Arc<ScanService>,
-    /// Per-device rate limits.
-    pub limiter: Limiter,
-    /// Limits.
-    pub limits: QuicLimits,
-    /// Cancelled when the gateway begins to shut down.
-    pub shutdown: CancellationToken,
-    /// Every task that may still owe a reply.
-    pub tracker: TaskTracker,
-    /// Revoked scanner devices: refused after the handshake, and closed
-    /// when revoked while connected.
-    pub revoked: Arc<crate::operator::devices::Revocations>,
 }
 
 impl Listener {

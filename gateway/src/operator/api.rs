@@ -103,7 +103,7 @@ pub fn build_passes(req: &IssueRequest, now_ms: i64) -> Result<Vec<Pass>, ApiErr
         .map_err(|e| ApiError::invalid("pass", e.to_string()))?;
     Ok((0..count)
         .map(|_| Pass {
-            id: PassId(crate::random_bytes()),
+            id: PassId(crate::secret::random_bytes()),
             ..template.clone()
         })
         .collect())

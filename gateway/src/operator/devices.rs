@@ -1,7 +1,7 @@
 //! Revoked scanner devices: `DATA/revoked-devices.json` (0600), written by
 //! `scangate certs revoke` or `POST /v1/devices/{name}/revoke`, followed by
 //! the running gateway ([`crate::operator::watched`]). A revoked device's connection is
-//! closed right after the handshake with [`crate::edge::quic::codes::DEVICE_REVOKED`],
+//! closed right after the handshake with [`crate::edge::codes::DEVICE_REVOKED`],
 //! and its open connections are closed within [`RECHECK_INTERVAL`].
 
 use crate::datadir::DataDir;

@@ -145,7 +145,7 @@ pub fn create(path: &Path, name: &str, role: Role, now_ms: i64) -> Result<String
     if file.tokens.len() >= TOKENS_MAX {
         bail!("there are already {TOKENS_MAX} tokens; revoke some first");
     }
-    let token = format!("sgt_{}", hex::encode(crate::random_bytes::<32>()));
+    let token = format!("sgt_{}", hex::encode(crate::secret::random_bytes::<32>()));
     file.tokens.push(TokenEntry {
         name: name.to_owned(),
         role,
