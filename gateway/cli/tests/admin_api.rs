@@ -7,7 +7,7 @@ mod common;
 use common::{Gateway, scan};
 use scangate_client::ScanInput;
 use scangate_core::ScanId;
-use scangate_gateway::operator::admin::{ROUTES, method_of};
+use scangate_gateway::operator::admin::routes::{ROUTES, method_of};
 use scangate_gateway::operator::tokens::Role;
 use serde_json::{Value, json};
 
@@ -345,7 +345,7 @@ async fn a_revoked_device_cannot_scan() {
 /// when the refused connection closes would see a broken pipe instead).
 async fn oversized_import(gw: &Gateway) -> (u16, String) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let declared = scangate_gateway::operator::admin::IMPORT_BODY_MAX_BYTES + 1;
+    let declared = scangate_gateway::operator::admin::routes::IMPORT_BODY_MAX_BYTES + 1;
     let mut conn = tokio::net::TcpStream::connect(gw.http)
         .await
         .expect("connect");

@@ -139,7 +139,7 @@ fn refusals(token: &str, pass_id: &str) -> Vec<Refusal> {
     };
     let revoke = format!("/v1/passes/{pass_id}/revoke");
     let qr = format!("/v1/passes/{pass_id}/qr?format=svg&format=png");
-    let over = scangate_gateway::operator::admin::ISSUE_BODY_MAX_BYTES + 1;
+    let over = scangate_gateway::operator::admin::routes::ISSUE_BODY_MAX_BYTES + 1;
     let chunked = [
         format!("{over:x}\r\n").into_bytes(),
         vec![b' '; over],

@@ -11,7 +11,7 @@ mod common;
 
 use common::Gateway;
 use scangate_gateway::operator::admin::openapi::{self, PUBLIC, SECURITY_SCHEME};
-use scangate_gateway::operator::admin::{ROUTES, Route};
+use scangate_gateway::operator::admin::routes::{ROUTES, Route};
 use scangate_gateway::operator::tokens::Permission;
 use serde_json::Value;
 use std::collections::BTreeSet;

@@ -6,7 +6,7 @@
 mod common;
 
 use common::{Gateway, scan};
-use scangate_gateway::operator::admin::ROUTES;
+use scangate_gateway::operator::admin::routes::ROUTES;
 use scangate_gateway::operator::tokens::Role;
 use serde_json::json;
 
@@ -34,7 +34,12 @@ fn has_token(text: &str) -> bool {
 }
 
 /// Every GET route with `{id}` filled in and the parameters it needs.
-fn get_paths(pass_id: &str) -> Vec<(&'static scangate_gateway::operator::admin::Route, String)> {
+fn get_paths(
+    pass_id: &str,
+) -> Vec<(
+    &'static scangate_gateway::operator::admin::routes::Route,
+    String,
+)> {
     ROUTES
         .iter()
         .filter(|r| r.method == "GET")

@@ -20,6 +20,8 @@ pub mod devices;
 pub mod health;
 pub mod http;
 pub mod journal;
+pub mod probes;
 pub mod prometheus;
+pub mod state;
 pub mod tokens;
 pub mod watched;

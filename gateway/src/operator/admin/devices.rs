@@ -1,14 +1,14 @@
 //! Scanner devices: list (issued certificates and revocations), revoke
 //! (recorded in the operator journal).
 
-use super::Who;
-use super::openapi::DeviceNameParam;
 use super::operator::journal_failed;
 use super::params::PathParam;
+use super::schema::DeviceNameParam;
 use crate::operator::api::{ApiError, ErrorBody};
 use crate::operator::devices::{self, RevokeError, RevokedDevice};
-use crate::operator::http::AppState;
 use crate::operator::journal::{JournalError, OperatorAction};
+use crate::operator::state::AppState;
+use crate::operator::state::Who;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;

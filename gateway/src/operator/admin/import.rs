@@ -11,11 +11,12 @@
 //! (`blank_lines`). So `imported + rejected_count + blank_lines` is the
 //! number of lines after the header.
 
-use super::Who;
-use super::passes::{batch_record, store_error};
+use super::failures::store_error;
+use super::passes::batch_record;
 use crate::operator::api::{self, ApiError, ErrorBody, ISSUE_MAX, IssueRequest, PassView};
-use crate::operator::http::AppState;
 use crate::operator::journal::OperatorAction;
+use crate::operator::state::AppState;
+use crate::operator::state::Who;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;

@@ -1,15 +1,17 @@
 //! Scans and the audit log: per pass (JSON arrays, as before), per event or
 //! globally (pages), and annul.
 
-use super::Who;
-use super::openapi::{
+use super::failures::{admin_error, store_error};
+use super::params::parse_id;
+use super::params::{PageView, Params, PathParam};
+use super::reason::{ReasonBody, ReasonJson, reason};
+use super::schema::{
     AuditPassQuery, LogWindow, PassIdParam, ScanFilters, ScanIdParam, ScanScopeQuery,
 };
-use super::params::{PageView, Params, PathParam};
-use super::passes::{ReasonBody, ReasonJson, admin_error, parse_id, reason, store_error};
 use crate::operator::api::{ApiError, ErrorBody, ScanView};
-use crate::operator::http::AppState;
 use crate::operator::journal::{OperatorAction, OperatorRecord};
+use crate::operator::state::AppState;
+use crate::operator::state::Who;
 use axum::Json;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue};

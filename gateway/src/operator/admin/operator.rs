@@ -3,13 +3,13 @@
 //! [`crate::operator::tokens::Permission::Read`]) calls before it answers, and
 //! `GET /v1/audit/operator`, which reads it.
 
-use super::openapi::{LogWindow, OperatorAuditQuery};
 use super::params::{PageView, Params};
+use super::schema::{LogWindow, OperatorAuditQuery};
 use crate::operator::api::{ApiError, ErrorBody};
-use crate::operator::http::AppState;
 use crate::operator::journal::{
     self, Journal, JournalError, JournalQuery, OperatorAction, OperatorRecord,
 };
+use crate::operator::state::AppState;
 use axum::Json;
 use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;

@@ -6,6 +6,7 @@
 use crate::operator::api::{ApiError, parse_rfc3339};
 use axum::extract::{FromRequestParts, Path};
 use axum::http::request::Parts;
+use scangate_core::PassId;
 use scangate_storage::query::CURSOR_MAX_BYTES;
 use scangate_storage::{Cursor, PAGE_MAX};
 use std::collections::HashMap;
@@ -176,4 +177,10 @@ impl<T> PageView<T> {
             next: page.next.map(|c| hex::encode(c.0)),
         }
     }
+}
+
+/// Parses a pass id path segment.
+pub fn parse_id(id: &str) -> Result<PassId, ApiError> {
+    id.parse()
+        .map_err(|e| ApiError::invalid("id", format!("{e}")))
 }

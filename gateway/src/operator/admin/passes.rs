@@ -1,62 +1,25 @@
 //! Passes: issue (one spec, an array, or NDJSON), list, show, and status
 //! changes through the pass's actor. The CSV import lives in
-//! [`super::import`] and is re-exported here.
+//! [`super::import`].
 
-use super::Who;
-use super::openapi::{IssueBody, PassIdParam, PassListQuery};
-use super::params::{PageView, Params, PathParam};
+use super::failures::{admin_error, store_error};
+use super::params::{PageView, Params, PathParam, parse_id};
+use super::reason::{ReasonBody, ReasonJson, reason};
+use super::routes::ISSUE_SPECS_MAX;
+use super::schema::{IssueBody, PassIdParam, PassListQuery};
 use crate::operator::api::{self, ApiError, ErrorBody, ISSUE_MAX, IssueRequest, PassView};
-use crate::operator::http::AppState;
 use crate::operator::journal::{OperatorAction, OperatorRecord};
+use crate::operator::state::AppState;
+use crate::operator::state::Who;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
-use scangate_actors::{AdminChange, AdminError};
-use scangate_core::pass::{EVENT_MAX_BYTES, REASON_MAX_BYTES, check_len};
+use scangate_actors::AdminChange;
+use scangate_core::pass::EVENT_MAX_BYTES;
 use scangate_core::{AdminAction, Kind, Pass, PassId, Status};
-use scangate_storage::{PassQuery, StoreError};
-use serde::Deserialize;
-use serde_json::Map;
-use utoipa::ToSchema;
-
-/// The import's OpenAPI entry, where the OpenAPI document looks for it.
-#[doc(hidden)]
-pub use super::import::__path_import;
-pub use super::import::{
-    IMPORT_COLUMNS, IMPORT_REJECTS_REPORTED_MAX, IMPORT_ROWS_MAX, ImportReport, Rejected, import,
-};
-
-/// Most issue specs in one array or NDJSON body.
-pub const ISSUE_SPECS_MAX: usize = 1_000;
-
-/// Parses a pass id path segment.
-pub fn parse_id(id: &str) -> Result<PassId, ApiError> {
-    id.parse()
-        .map_err(|e| ApiError::invalid("id", format!("{e}")))
-}
-
-/// Store failures as API errors.
-pub fn store_error(e: StoreError) -> ApiError {
-    match e {
-        StoreError::PassExists(id) => ApiError::new(
-            StatusCode::CONFLICT,
-            "conflict",
-            format!("pass {id} already exists"),
-        ),
-        StoreError::NotFound(id) => ApiError::not_found(format!("no pass {id}")),
-        StoreError::BadCursor => {
-            ApiError::invalid("after", "not a cursor from a previous page of this query")
-        }
-        StoreError::TooLarge { what, got, max } => ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "too_large",
-            format!("{what}: {got} is more than {max}"),
-        ),
-        other => ApiError::unavailable(other.to_string()),
-    }
-}
+use scangate_storage::PassQuery;
 
 /// The issue specs of a body: NDJSON (by content type), a JSON array, or
 /// one object; with the body's form, for the operator journal.
@@ -271,41 +234,6 @@ pub async fn load(state: &AppState, id: &str) -> Result<Pass, ApiError> {
     }
 }
 
-/// A JSON object, as read before it becomes a typed body.
-pub type JsonObject = Map<String, serde_json::Value>;
-
-/// The body of a status change or an annul.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ReasonBody {
-    /// Why (kept in the audit log): 1 to 256 bytes, not only white space.
-    #[schema(min_length = 1, max_length = 256, pattern = "[^\\t\\n\\u000b\\f\\r ]")]
-    pub reason: String,
-}
-
-/// The white space a reason may not consist of alone: ASCII's, which the
-/// document's pattern `[^\t\n\u000b\f\r ]` spells in every regex dialect.
-fn is_blank(b: u8) -> bool {
-    matches!(b, b'\t' | b'\n' | 0x0b | 0x0c | b'\r' | b' ')
-}
-
-/// Reads and checks a `{"reason": ...}` body: a JSON object (serde would
-/// take `["why"]` for the struct too, which the document does not allow).
-pub fn reason(body: ReasonJson) -> Result<String, ApiError> {
-    let Json(object) = body.map_err(crate::operator::api::from_rejection)?;
-    let body: ReasonBody = serde_json::from_value(serde_json::Value::Object(object))
-        .map_err(|e| ApiError::invalid("body", e.to_string()))?;
-    if body.reason.bytes().all(is_blank) {
-        return Err(ApiError::invalid("reason", "a reason is required"));
-    }
-    check_len("reason", &body.reason, REASON_MAX_BYTES)
-        .map_err(|e| ApiError::invalid("reason", e.to_string()))?;
-    Ok(body.reason)
-}
-
-/// A `{"reason": ...}` body as axum reads it: a JSON object, or why not.
-pub type ReasonJson = Result<Json<JsonObject>, axum::extract::rejection::JsonRejection>;
-
 async fn change(
     state: AppState,
     who: String,
@@ -336,28 +264,6 @@ async fn change(
         .detail(format!("now {}", pass.status.as_str()));
     super::operator::record(&state, entry, &format!("pass {id} was {done}")).await?;
     Ok(Json(crate::operator::api::pass_view(&pass, &state.keyring)))
-}
-
-/// Admin failures as API errors.
-pub fn admin_error(id: PassId, e: AdminError) -> ApiError {
-    match e {
-        AdminError::NotFound => ApiError::not_found(format!("no pass {id}")),
-        AdminError::ScanNotFound => {
-            ApiError::not_found("no such scan (or its id is no longer kept)")
-        }
-        AdminError::Transition(e) => ApiError::new(StatusCode::CONFLICT, "conflict", e.to_string()),
-        AdminError::Annul(e) => ApiError::new(StatusCode::CONFLICT, "conflict", e.to_string()),
-        AdminError::Invalid(e) => ApiError::invalid("reason", e.to_string()),
-        // The write may have been taken, and is still waited for: say so,
-        // or an operator's retry meets a 409 it cannot explain.
-        e @ (AdminError::Store(StoreError::Timeout(_)) | AdminError::Timeout(_)) => {
-            ApiError::unavailable(format!(
-                "{e}; the change may still be applied: read the pass before trying again"
-            ))
-        }
-        AdminError::Store(e) => store_error(e),
-        e => ApiError::unavailable(e.to_string()),
-    }
 }
 
 /// One `POST /v1/passes/{id}/ACTION` handler for each status change, with
@@ -421,29 +327,3 @@ status_change!(
     "`POST /v1/passes/{id}/reactivate`, with `{\"reason\": ...}`; ordered with",
     "Active again; the pass as it is now"
 );
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::time::Duration;
-
-    #[test]
-    fn a_change_past_its_deadline_says_it_may_still_apply() {
-        let id = PassId([7; 16]);
-        for e in [
-            AdminError::Store(StoreError::Timeout(Duration::from_secs(2))),
-            AdminError::Timeout(Duration::from_secs(5)),
-        ] {
-            let api = admin_error(id, e);
-            assert_eq!(api.status, StatusCode::SERVICE_UNAVAILABLE);
-            assert!(
-                api.message.contains("may still be applied"),
-                "{}",
-                api.message
-            );
-        }
-        let failed = admin_error(id, AdminError::Store(StoreError::Backend("disk".into())));
-        assert_eq!(failed.status, StatusCode::SERVICE_UNAVAILABLE);
-        assert!(!failed.message.contains("may still"), "{}", failed.message);
-    }
-}

@@ -1,10 +1,10 @@
 //! `GET /v1/passes/{id}/qr`: the pass's QR code, rendered on demand and never
 //! stored. For a dynamic pass it holds a freshly minted short-lived token.
 
-use super::openapi::{PassIdParam, QrFormat};
 use super::params::{Params, PathParam};
+use super::schema::{PassIdParam, QrFormat};
 use crate::operator::api::{ApiError, ErrorBody, signed_token};
-use crate::operator::http::AppState;
+use crate::operator::state::AppState;
 use axum::extract::{RawQuery, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
