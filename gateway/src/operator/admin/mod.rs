@@ -1,9 +1,9 @@
-//! The admin API under `/v1/`: one table of routes ([`ROUTES`]) says what
+//! The admin API under `/v1/`: one table of routes ([`routes::ROUTES`]) says what
 //! each endpoint needs; the router, the role matrix test and the docs follow
 //! it. Every request is authenticated by bearer token ([`crate::operator::tokens`]);
 //! a missing or unknown token gets 401, a role without the permission 403.
 //! A pass's token is a working ticket: only roles allowed
-//! [`Permission::Operate`] read one (a pass view, a QR code, a minted
+//! [`Permission::Operate`](crate::operator::tokens::Permission::Operate) read one (a pass view, a QR code, a minted
 //! dynamic token); a `viewer` gets the pass without it
 //! ([`crate::operator::api::pass_view_for_role`]).
 //!
