@@ -177,33 +177,7 @@ pub struct ChangeArgs {
 /// Runs a pass command.
 pub async fn run(data: &DataDir, cmd: PassCommand) -> Result<ExitCode> {
     match cmd {
-        PassCommand::Issue { admin, spec } => {
-            if spec.count == 0 {
-                bail!("--count must be at least 1");
-            }
-            let client = admin_client::connect(data, &admin)?;
-            let mut left = spec.count;
-            while left > 0 {
-                let batch = left.min(ISSUE_MAX);
-                let req = IssueRequest {
-                    event: spec.event.clone(),
-                    kind: spec.kind,
-                    max_uses: spec.max_uses,
-                    unlimited: spec.unlimited,
-                    valid_from: spec.valid_from.clone(),
-                    valid_until: spec.valid_until.clone(),
-                    gates: spec.gates.clone(),
-                    display: spec.display.clone(),
-                    count: Some(batch),
-                    dynamic_ttl_s: spec.dynamic_ttl_s,
-                };
-                let passes: Vec<PassView> = client.post("/v1/passes", &req).await?;
-                for p in &passes {
-                    print_pass(p, admin.json)?;
-                }
-                left -= batch;
-            }
-        }
+        PassCommand::Issue { admin, spec } => issue(data, &admin, spec).await?,
         PassCommand::Show { admin, id } => {
             let client = admin_client::connect(data, &admin)?;
             let pass: PassView = client.get(&format!("/v1/passes/{id}")).await?;
@@ -212,15 +186,7 @@ pub async fn run(data: &DataDir, cmd: PassCommand) -> Result<ExitCode> {
         PassCommand::Revoke(c) => change(data, "revoke", c).await?,
         PassCommand::Suspend(c) => change(data, "suspend", c).await?,
         PassCommand::Reactivate(c) => change(data, "reactivate", c).await?,
-        PassCommand::Scans { admin, id, limit } => {
-            let client = admin_client::connect(data, &admin)?;
-            let scans: Vec<ScanView> = client
-                .get_query(&format!("/v1/passes/{id}/scans"), &[("limit", limit)])
-                .await?;
-            for s in &scans {
-                print_scan(s, admin.json)?;
-            }
-        }
+        PassCommand::Scans { admin, id, limit } => scans(data, &admin, &id, limit).await?,
         PassCommand::List {
             admin,
             event,
@@ -228,45 +194,14 @@ pub async fn run(data: &DataDir, cmd: PassCommand) -> Result<ExitCode> {
             status,
             limit,
         } => {
-            let client = admin_client::connect(data, &admin)?;
             let mut query = Query::default();
             query.add("event", event.as_deref());
             query.add("kind", kind.map(Kind::as_str));
             query.add("status", status.as_deref());
-            let passes: Vec<PassView> = pages(&client, "/v1/passes", query, limit).await?;
-            for p in &passes {
-                print_pass(p, admin.json)?;
-            }
+            list(data, &admin, query, limit).await?
         }
         PassCommand::Import { admin, file } => {
-            let client = admin_client::connect(data, &admin)?;
-            let csv =
-                std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
-            let report: ImportReport = client
-                .post_raw("/v1/passes/import", "text/csv", csv)
-                .await?;
-            for p in &report.passes {
-                print_pass(p, admin.json)?;
-            }
-            for r in &report.rejected {
-                let field = r
-                    .field
-                    .as_deref()
-                    .map(|f| format!(" ({f})"))
-                    .unwrap_or_default();
-                eprintln!(
-                    "{}: line {}{}: {}",
-                    file.display(),
-                    r.line,
-                    Shown(&field),
-                    Shown(&r.problem)
-                );
-            }
-            eprintln!(
-                "imported {} passes, rejected {} lines",
-                report.imported, report.rejected_count
-            );
-            if report.rejected_count > 0 {
+            if import(data, &admin, &file).await? > 0 {
                 return Ok(ExitCode::from(1));
             }
         }
@@ -289,15 +224,7 @@ pub async fn run(data: &DataDir, cmd: PassCommand) -> Result<ExitCode> {
             id,
             format,
             out,
-        } => {
-            let client = admin_client::connect(data, &admin)?;
-            let image = client
-                .get_bytes(&format!("/v1/passes/{id}/qr"), &[("format", &format)])
-                .await?;
-            std::fs::write(&out, &image)
-                .with_context(|| format!("cannot write {}", out.display()))?;
-            println!("wrote {} ({} bytes)", out.display(), image.len());
-        }
+        } => qr(data, &admin, &id, &format, &out).await?,
         PassCommand::Audit {
             admin,
             pass,
@@ -305,31 +232,147 @@ pub async fn run(data: &DataDir, cmd: PassCommand) -> Result<ExitCode> {
             until,
             limit,
         } => {
-            let client = admin_client::connect(data, &admin)?;
             let mut query = Query::default();
             query.add("pass", pass.as_deref());
             query.add("from", from.as_deref());
             query.add("until", until.as_deref());
-            let records: Vec<AuditRecord> = pages(&client, "/v1/audit", query, limit).await?;
-            for a in &records {
-                if admin.json {
-                    println!("{}", serde_json::to_string(a)?);
-                } else {
-                    println!(
-                        "{} {} {} {} {} -> {}: {}",
-                        scangate_gateway::operator::api::rfc3339(a.at_ms),
-                        Shown(&a.who),
-                        a.action.as_str(),
-                        a.pass_id,
-                        a.status_before.as_str(),
-                        a.status_after.as_str(),
-                        Shown(&a.reason)
-                    );
-                }
-            }
+            audit(data, &admin, query, limit).await?
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `scangate pass issue`: `--count` passes, in requests of at most
+/// [`ISSUE_MAX`] each.
+async fn issue(data: &DataDir, admin: &AdminArgs, spec: IssueArgs) -> Result<()> {
+    if spec.count == 0 {
+        bail!("--count must be at least 1");
+    }
+    let client = admin_client::connect(data, admin)?;
+    let mut left = spec.count;
+    while left > 0 {
+        let batch = left.min(ISSUE_MAX);
+        let req = IssueRequest {
+            event: spec.event.clone(),
+            kind: spec.kind,
+            max_uses: spec.max_uses,
+            unlimited: spec.unlimited,
+            valid_from: spec.valid_from.clone(),
+            valid_until: spec.valid_until.clone(),
+            gates: spec.gates.clone(),
+            display: spec.display.clone(),
+            count: Some(batch),
+            dynamic_ttl_s: spec.dynamic_ttl_s,
+        };
+        let passes: Vec<PassView> = client.post("/v1/passes", &req).await?;
+        for p in &passes {
+            print_pass(p, admin.json)?;
+        }
+        left -= batch;
+    }
+    Ok(())
+}
+
+/// `scangate pass import FILE.csv`: prints the passes made and, on stderr,
+/// each rejected line; returns how many lines were rejected.
+async fn import(data: &DataDir, admin: &AdminArgs, file: &std::path::Path) -> Result<usize> {
+    let client = admin_client::connect(data, admin)?;
+    let csv = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
+    let report: ImportReport = client
+        .post_raw("/v1/passes/import", "text/csv", csv)
+        .await?;
+    for p in &report.passes {
+        print_pass(p, admin.json)?;
+    }
+    for r in &report.rejected {
+        let field = r
+            .field
+            .as_deref()
+            .map(|f| format!(" ({f})"))
+            .unwrap_or_default();
+        eprintln!(
+            "{}: line {}{}: {}",
+            file.display(),
+            r.line,
+            Shown(&field),
+            Shown(&r.problem)
+        );
+    }
+    eprintln!(
+        "imported {} passes, rejected {} lines",
+        report.imported, report.rejected_count
+    );
+    Ok(report.rejected_count)
+}
+
+/// `scangate pass qr ID --format F --out FILE`: writes the pass's QR code.
+async fn qr(
+    data: &DataDir,
+    admin: &AdminArgs,
+    id: &str,
+    format: &str,
+    out: &std::path::Path,
+) -> Result<()> {
+    let client = admin_client::connect(data, admin)?;
+    let image = client
+        .get_bytes(&format!("/v1/passes/{id}/qr"), &[("format", format)])
+        .await?;
+    std::fs::write(out, &image).with_context(|| format!("cannot write {}", out.display()))?;
+    println!("wrote {} ({} bytes)", out.display(), image.len());
+    Ok(())
+}
+
+/// `scangate pass scans ID`: the pass's most recent scans, up to `limit`.
+async fn scans(data: &DataDir, admin: &AdminArgs, id: &str, limit: usize) -> Result<()> {
+    let client = admin_client::connect(data, admin)?;
+    let scans: Vec<ScanView> = client
+        .get_query(&format!("/v1/passes/{id}/scans"), &[("limit", limit)])
+        .await?;
+    for s in &scans {
+        print_scan(s, admin.json)?;
+    }
+    Ok(())
+}
+
+/// `scangate pass list`: the passes matching `query`, up to `limit`,
+/// following the API's cursor pages.
+async fn list(data: &DataDir, admin: &AdminArgs, query: Query, limit: usize) -> Result<()> {
+    let client = admin_client::connect(data, admin)?;
+    let passes: Vec<PassView> = pages(&client, "/v1/passes", query, limit).await?;
+    for p in &passes {
+        print_pass(p, admin.json)?;
+    }
+    Ok(())
+}
+
+/// `scangate pass audit`: the pass audit records matching `query`, up to
+/// `limit`, following the API's cursor pages.
+async fn audit(data: &DataDir, admin: &AdminArgs, query: Query, limit: usize) -> Result<()> {
+    let client = admin_client::connect(data, admin)?;
+    let records: Vec<AuditRecord> = pages(&client, "/v1/audit", query, limit).await?;
+    for a in &records {
+        print_audit(a, admin.json)?;
+    }
+    Ok(())
+}
+
+/// One audit record of a pass, as a line for people or as JSON.
+fn print_audit(a: &AuditRecord, as_json: bool) -> Result<()> {
+    if as_json {
+        println!("{}", serde_json::to_string(a)?);
+    } else {
+        println!(
+            "{} {} {} {} {} -> {}: {}",
+            scangate_gateway::operator::api::rfc3339(a.at_ms),
+            Shown(&a.who),
+            a.action.as_str(),
+            a.pass_id,
+            a.status_before.as_str(),
+            a.status_after.as_str(),
+            Shown(&a.reason)
+        );
+    }
+    Ok(())
 }
 
 /// Query parameters of a list request (reqwest percent-encodes them).

@@ -266,43 +266,7 @@ impl Live {
         let health = self.health.as_ref().map(|probe| probe.sample());
         let inner = self.lock();
         let now_s = now_ms.div_euclid(1000);
-        // Whole seconds only: the current one is still filling.
-        let in_window = |s: &&Second| s.at_s >= now_s - WINDOW_SECS as i64 && s.at_s < now_s;
-        let in_rate = |s: &&Second| s.at_s >= now_s - RATE_SECS as i64 && s.at_s < now_s;
-        let mut series = vec![0u32; WINDOW_SECS];
-        let mut latency = latency_histogram();
-        let (mut busy, mut rate_limited) = (0u64, 0u64);
-        for s in inner.seconds.iter().filter(in_window) {
-            let age = (now_s - s.at_s) as usize; // 1..=WINDOW_SECS
-            series[WINDOW_SECS - age] = s.scans;
-            // Same bounds on both sides, so adding cannot fail.
-            let _ = latency.add(&s.latency);
-            busy += u64::from(s.busy);
-            rate_limited += u64::from(s.rate_limited);
-        }
-        let rate = |gate: Option<usize>| {
-            let scans: u64 = inner
-                .seconds
-                .iter()
-                .filter(in_rate)
-                .map(|s| u64::from(gate.map_or(s.scans, |g| s.gates[g])))
-                .sum();
-            scans as f64 / RATE_SECS as f64
-        };
-        let mut gates: Vec<GateView> = inner
-            .gates
-            .iter()
-            .enumerate()
-            .filter_map(|(index, t)| {
-                Some(GateView {
-                    gate: t.name.as_deref()?.to_owned(),
-                    scans_per_s: rate(Some(index)),
-                    granted: t.granted,
-                    denied: t.denied,
-                })
-            })
-            .collect();
-        gates.sort_by(|a, b| a.gate.cmp(&b.gate));
+        let window = inner.window(now_s);
         Snapshot {
             at_ms: now_ms,
             uptime_s: (now_ms - self.started_ms).max(0) / 1000,
@@ -312,14 +276,14 @@ impl Live {
             scans: inner.granted + inner.denied,
             granted: inner.granted,
             denied: inner.denied,
-            scans_per_s: rate(None),
-            series,
+            scans_per_s: inner.rate(now_s, None),
+            series: window.series,
             latency_ms: Latency {
-                p50: quantile_ms(&latency, 0.50),
-                p99: quantile_ms(&latency, 0.99),
-                samples: latency.len(),
+                p50: quantile_ms(&window.latency, 0.50),
+                p99: quantile_ms(&window.latency, 0.99),
+                samples: window.latency.len(),
             },
-            gates,
+            gates: inner.gate_views(now_s),
             reasons: Reason::ALL
                 .iter()
                 .map(|r| ReasonCount {
@@ -327,32 +291,12 @@ impl Live {
                     count: inner.reasons[r.index()],
                 })
                 .collect(),
-            events: inner
-                .events
-                .iter()
-                .map(|e| EventView {
-                    event: e.name.to_string(),
-                    passes: e.passes,
-                    capacity: e.capacity,
-                    unlimited: e.unlimited,
-                    grants: e.grants,
-                })
-                .collect(),
+            events: inner.event_views(),
             grants_unattributed: inner.grants_unattributed,
-            recent_denials: inner
-                .recent
-                .iter()
-                .rev()
-                .map(|d| DenialView {
-                    at_ms: d.at_ms,
-                    gate: d.gate.to_string(),
-                    reason: d.reason.as_str(),
-                    pass: d.pass.map(|p| p.short()),
-                })
-                .collect(),
+            recent_denials: inner.denial_views(),
             warnings: Warnings {
-                busy,
-                rate_limited,
+                busy: window.busy,
+                rate_limited: window.rate_limited,
                 busy_total: inner.busy,
                 rate_limited_total: inner.rate_limited,
             },
@@ -425,6 +369,98 @@ impl Inner {
             grants: 0,
         });
         (self.events.len() - 1) as u16
+    }
+}
+
+/// The last [`WINDOW_SECS`] whole seconds, summed for a snapshot.
+struct Window {
+    /// Scans per second, oldest first.
+    series: Vec<u32>,
+    /// Decision latencies over the window.
+    latency: Histogram<u64>,
+    /// `busy` answers over the window.
+    busy: u64,
+    /// `rate_limited` answers over the window.
+    rate_limited: u64,
+}
+
+/// Reading the aggregate for a snapshot (whole seconds only: the current
+/// one is still filling).
+impl Inner {
+    fn window(&self, now_s: i64) -> Window {
+        let mut w = Window {
+            series: vec![0u32; WINDOW_SECS],
+            latency: latency_histogram(),
+            busy: 0,
+            rate_limited: 0,
+        };
+        let in_window = |s: &&Second| s.at_s >= now_s - WINDOW_SECS as i64 && s.at_s < now_s;
+        for s in self.seconds.iter().filter(in_window) {
+            let age = (now_s - s.at_s) as usize; // 1..=WINDOW_SECS
+            w.series[WINDOW_SECS - age] = s.scans;
+            // Same bounds on both sides, so adding cannot fail.
+            let _ = w.latency.add(&s.latency);
+            w.busy += u64::from(s.busy);
+            w.rate_limited += u64::from(s.rate_limited);
+        }
+        w
+    }
+
+    /// Scans per second over the last [`RATE_SECS`], of one gate or all.
+    fn rate(&self, now_s: i64, gate: Option<usize>) -> f64 {
+        let in_rate = |s: &&Second| s.at_s >= now_s - RATE_SECS as i64 && s.at_s < now_s;
+        let scans: u64 = self
+            .seconds
+            .iter()
+            .filter(in_rate)
+            .map(|s| u64::from(gate.map_or(s.scans, |g| s.gates[g])))
+            .sum();
+        scans as f64 / RATE_SECS as f64
+    }
+
+    fn gate_views(&self, now_s: i64) -> Vec<GateView> {
+        let mut gates: Vec<GateView> = self
+            .gates
+            .iter()
+            .enumerate()
+            .filter_map(|(index, t)| {
+                Some(GateView {
+                    gate: t.name.as_deref()?.to_owned(),
+                    scans_per_s: self.rate(now_s, Some(index)),
+                    granted: t.granted,
+                    denied: t.denied,
+                })
+            })
+            .collect();
+        gates.sort_by(|a, b| a.gate.cmp(&b.gate));
+        gates
+    }
+
+    fn event_views(&self) -> Vec<EventView> {
+        self.events
+            .iter()
+            .map(|e| EventView {
+                event: e.name.to_string(),
+                passes: e.passes,
+                capacity: e.capacity,
+                unlimited: e.unlimited,
+                grants: e.grants,
+            })
+            .collect()
+    }
+
+    /// The recent denials, newest first.
+    fn denial_views(&self) -> Vec<DenialView> {
+        self.recent
+            .iter()
+            .rev()
+            .map(|d| DenialView {
+                at_ms: d.at_ms,
+                gate: d.gate.to_string(),
+                reason: d.reason.as_str(),
+                pass: d.pass.map(|p| p.short()),
+            })
+            .collect()
     }
 }
 

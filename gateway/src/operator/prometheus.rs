@@ -3,6 +3,7 @@
 //! labels, in docs/operations.md ("Metrics").
 
 use anyhow::{Context, Result};
+use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 /// Buckets of `scangate_scan_seconds`, seconds. A scan that reaches a pass's
@@ -48,120 +49,205 @@ pub fn install() -> Result<PrometheusHandle> {
     Ok(handle)
 }
 
-/// `# HELP` lines for every metric, emitted by whichever crate records it.
-fn describe() {
-    use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
-    describe_counter!(
+/// What a metric is, for its `# HELP` line.
+#[derive(Debug, Clone, Copy)]
+enum Shape {
+    Counter,
+    Gauge,
+    Histogram,
+}
+use Shape::{Counter, Gauge, Histogram};
+
+/// Every metric the gateway emits, whichever crate records it: its shape,
+/// name, unit (where it has one) and help text.
+const METRICS: &[(Shape, &str, Option<Unit>, &str)] = &[
+    (
+        Counter,
         "scangate_scans_total",
-        "Scans decided, by decision, reason (none when granted) and gate (first 256 names, then `other`)"
-    );
-    describe_histogram!(
+        None,
+        "Scans decided, by decision, reason (none when granted) and gate (first 256 names, then `other`)",
+    ),
+    (
+        Histogram,
         "scangate_scan_seconds",
-        Unit::Seconds,
-        "Time to decide a scan that reached its pass's actor (durable commit included)"
-    );
-    describe_gauge!("scangate_connections_open", "Scanner QUIC connections open");
-    describe_gauge!(
+        Some(Unit::Seconds),
+        "Time to decide a scan that reached its pass's actor (durable commit included)",
+    ),
+    (
+        Gauge,
+        "scangate_connections_open",
+        None,
+        "Scanner QUIC connections open",
+    ),
+    (
+        Gauge,
         "scangate_http_connections_open",
-        "Operator HTTP connections open"
-    );
-    describe_counter!(
+        None,
+        "Operator HTTP connections open",
+    ),
+    (
+        Counter,
         "scangate_http_connections_refused_total",
-        "Operator HTTP connections refused with 503: the connection cap was reached"
-    );
-    describe_counter!(
+        None,
+        "Operator HTTP connections refused with 503: the connection cap was reached",
+    ),
+    (
+        Counter,
         "scangate_http_timeouts_total",
-        "Operator HTTP connections closed by a timeout, by cause (header, idle)"
-    );
-    describe_counter!(
+        None,
+        "Operator HTTP connections closed by a timeout, by cause (header, idle)",
+    ),
+    (
+        Counter,
         "scangate_connections_refused_total",
-        "Scanner connections refused, by cause (limit, handshakes, source, retry, handshake, handshake_timeout, unnamed_device, revoked)"
-    );
-    describe_counter!(
+        None,
+        "Scanner connections refused, by cause (limit, handshakes, source, retry, handshake, handshake_timeout, unnamed_device, revoked)",
+    ),
+    (
+        Counter,
         "scangate_quic_retries_total",
-        "Connection attempts from unvalidated addresses answered with a stateless QUIC Retry"
-    );
-    describe_gauge!(
+        None,
+        "Connection attempts from unvalidated addresses answered with a stateless QUIC Retry",
+    ),
+    (
+        Gauge,
         "scangate_handshakes_in_progress",
-        "TLS handshakes in progress from validated addresses (bounded by max_handshakes)"
-    );
-    describe_counter!(
+        None,
+        "TLS handshakes in progress from validated addresses (bounded by max_handshakes)",
+    ),
+    (
+        Counter,
         "scangate_bad_frames_total",
-        "Frames answered with an error, by cause (malformed, too_large, version)"
-    );
-    describe_counter!(
+        None,
+        "Frames answered with an error, by cause (malformed, too_large, version)",
+    ),
+    (
+        Counter,
         "scangate_early_data_refused_total",
-        "Streams refused because they carried 0-RTT data"
-    );
-    describe_counter!(
+        None,
+        "Streams refused because they carried 0-RTT data",
+    ),
+    (
+        Counter,
         "scangate_busy_total",
-        "Requests answered busy, by the bound that was hit (connection, actors, spawn, queue, restart, store)"
-    );
-    describe_counter!("scangate_store_reads_total", "Store reads, by operation");
-    describe_counter!(
+        None,
+        "Requests answered busy, by the bound that was hit (connection, actors, spawn, queue, restart, store)",
+    ),
+    (
+        Counter,
+        "scangate_store_reads_total",
+        None,
+        "Store reads, by operation",
+    ),
+    (
+        Counter,
         "scangate_store_commits_total",
-        "Group commits synced to disk"
-    );
-    describe_counter!(
+        None,
+        "Group commits synced to disk",
+    ),
+    (
+        Counter,
         "scangate_store_commit_failures_total",
-        "Group commits that failed"
-    );
-    describe_histogram!(
+        None,
+        "Group commits that failed",
+    ),
+    (
+        Histogram,
         "scangate_store_batch_size",
-        Unit::Count,
-        "Commands in one group commit"
-    );
-    describe_histogram!(
+        Some(Unit::Count),
+        "Commands in one group commit",
+    ),
+    (
+        Histogram,
         "scangate_store_commit_seconds",
-        Unit::Seconds,
-        "Time to write and sync one group commit"
-    );
-    describe_histogram!(
+        Some(Unit::Seconds),
+        "Time to write and sync one group commit",
+    ),
+    (
+        Histogram,
         "scangate_store_fold_wait_seconds",
-        Unit::Seconds,
-        "Time the store writer spent handing one durable batch to the fold thread, waits for fjall to catch up included"
-    );
-    describe_gauge!(
+        Some(Unit::Seconds),
+        "Time the store writer spent handing one durable batch to the fold thread, waits for fjall to catch up included",
+    ),
+    (
+        Gauge,
         "scangate_store_fold_lag_bytes",
-        Unit::Bytes,
-        "Redo-log bytes of acknowledged batches that fjall did not hold yet, as of the last batch"
-    );
-    describe_counter!(
+        Some(Unit::Bytes),
+        "Redo-log bytes of acknowledged batches that fjall did not hold yet, as of the last batch",
+    ),
+    (
+        Counter,
         "scangate_cache_hits_total",
-        "Pass loads answered by the hot cache"
-    );
-    describe_counter!(
+        None,
+        "Pass loads answered by the hot cache",
+    ),
+    (
+        Counter,
         "scangate_cache_misses_total",
-        "Pass loads that went to the store"
-    );
-    describe_counter!(
+        None,
+        "Pass loads that went to the store",
+    ),
+    (
+        Counter,
         "scangate_cache_negative_hits_total",
-        "Loads of unknown passes answered by the negative cache"
-    );
-    describe_counter!("scangate_actors_started_total", "Pass actors started");
-    describe_gauge!("scangate_actors_live", "Pass actors alive now");
-    describe_counter!(
+        None,
+        "Loads of unknown passes answered by the negative cache",
+    ),
+    (
+        Counter,
+        "scangate_actors_started_total",
+        None,
+        "Pass actors started",
+    ),
+    (Gauge, "scangate_actors_live", None, "Pass actors alive now"),
+    (
+        Counter,
         "scangate_store_late_writes_total",
-        "Store writes that outlived the store deadline: answered unavailable, then waited for"
-    );
-    describe_counter!(
+        None,
+        "Store writes that outlived the store deadline: answered unavailable, then waited for",
+    ),
+    (
+        Counter,
         "scangate_scan_errors_total",
-        "Scans answered with an error instead of a decision, by code (invalid_request, unavailable, shutting_down, scan_id_conflict)"
-    );
-    describe_counter!(
+        None,
+        "Scans answered with an error instead of a decision, by code (invalid_request, unavailable, shutting_down, scan_id_conflict)",
+    ),
+    (
+        Counter,
         "scangate_scans_abandoned_total",
-        "Scans whose caller gave up while they waited in their pass's queue; not decided"
-    );
-    describe_gauge!(
+        None,
+        "Scans whose caller gave up while they waited in their pass's queue; not decided",
+    ),
+    (
+        Gauge,
         "scangate_store_failed",
-        "1 once the store can make nothing more durable until a restart (see /readyz), else 0"
-    );
-    describe_gauge!(
+        None,
+        "1 once the store can make nothing more durable until a restart (see /readyz), else 0",
+    ),
+    (
+        Gauge,
         "scangate_data_dir_available_bytes",
-        "Bytes an unprivileged writer may still use on the data dir's filesystem"
-    );
-    describe_gauge!(
+        None,
+        "Bytes an unprivileged writer may still use on the data dir's filesystem",
+    ),
+    (
+        Gauge,
         "scangate_data_dir_size_bytes",
-        "Size of the data dir's filesystem in bytes"
-    );
+        None,
+        "Size of the data dir's filesystem in bytes",
+    ),
+];
+
+/// `# HELP` lines for every metric in [`METRICS`].
+fn describe() {
+    for &(shape, name, unit, help) in METRICS {
+        match (shape, unit) {
+            (Counter, None) => describe_counter!(name, help),
+            (Counter, Some(unit)) => describe_counter!(name, unit, help),
+            (Gauge, None) => describe_gauge!(name, help),
+            (Gauge, Some(unit)) => describe_gauge!(name, unit, help),
+            (Histogram, None) => describe_histogram!(name, help),
+            (Histogram, Some(unit)) => describe_histogram!(name, unit, help),
+        }
+    }
 }
