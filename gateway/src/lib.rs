@@ -16,7 +16,9 @@
 //! metrics, the operator journal, admin tokens, revoked devices), and the
 //! shared pieces: [`serve`] (wiring and shutdown), [`config`], [`datadir`]
 //! (the data directory's files), [`keys`] (token signing keys), [`secret`]
-//! (random bytes and files only the owner reads), [`signals`].
+//! (random bytes and files only the owner reads), [`health`] (the store's
+//! state and the disk's room, read by the edge's live aggregate and the
+//! operator's probes), [`signals`].
 
 // Client-controlled input never reaches a panic: no `panic!`/`expect` outside tests.
 #![cfg_attr(not(test), deny(clippy::panic, clippy::expect_used))]
@@ -24,6 +26,7 @@
 pub mod config;
 pub mod datadir;
 pub mod edge;
+pub mod health;
 pub mod keys;
 pub mod operator;
 pub mod secret;

@@ -54,7 +54,7 @@ impl Gate {
             .get_or_init(|| {
                 counter!(
                     "scangate_scans_total",
-                    "decision" => crate::operator::api::decision_word(decision.is_granted()),
+                    "decision" => scangate_api::decision_word(decision.is_granted()),
                     "reason" => decision.reason().map_or("none", Reason::as_str),
                     "gate" => SharedString::from(self.name.clone()),
                 )

@@ -8,7 +8,7 @@
 //! from zero when the gateway starts (Prometheus keeps the long history).
 
 use crate::edge::gate_label::{GATE_SLOTS, Gate, GateLabels};
-use crate::operator::health::HealthProbe;
+use crate::health::HealthProbe;
 use hdrhistogram::Histogram;
 use scangate_core::pass::Pass;
 use scangate_core::{Decision, PassId, Reason};

@@ -5,11 +5,11 @@
 //! scanner and never lets an operator request hold the scan path: its
 //! connections, bodies and requests have their own caps and deadlines.
 //!
-//! Modules: [`http`] (the plane's router, accept loop and idle close),
-//! [`admin`] (routes, roles and handlers), [`api`] (the admin API's shapes
-//! on the server side), [`dashboard`], [`prometheus`] (the `/metrics`
-//! recorder), [`health`] (the store's state and the disk's room),
-//! [`journal`] (the operator journal of admin actions), [`tokens`] (admin
+//! Modules: [`http`] (assembles the plane; its accept loop and idle close),
+//! [`state`] (what every handler shares), [`probes`] (`/healthz`, `/readyz`,
+//! `/metrics`), [`admin`] (routes, roles and handlers), [`api`] (the admin
+//! API's shapes on the server side), [`dashboard`], [`prometheus`] (the
+//! `/metrics` recorder), [`journal`] (the operator journal of admin actions), [`tokens`] (admin
 //! tokens), [`devices`] (revoked scanners), [`watched`] (data-dir files a
 //! running gateway follows).
 
@@ -17,7 +17,6 @@ pub mod admin;
 pub mod api;
 pub mod dashboard;
 pub mod devices;
-pub mod health;
 pub mod http;
 pub mod journal;
 pub mod probes;

@@ -5,8 +5,8 @@
 
 use crate::datadir::DataDir;
 use crate::edge::live::Live;
+use crate::health::HealthProbe;
 use crate::operator::devices::Revocations;
-use crate::operator::health::HealthProbe;
 use crate::operator::tokens::{Caller, TokenBook};
 use metrics_exporter_prometheus::PrometheusHandle;
 use scangate_actors::Registry;

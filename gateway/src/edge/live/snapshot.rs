@@ -2,7 +2,7 @@
 //! Nothing here identifies a person: gates, events, reasons, counts, and a
 //! pass only as its 8-hex-digit prefix.
 
-use crate::operator::health::Health;
+use crate::health::Health;
 use serde::Serialize;
 
 /// What the dashboard shows; sent as JSON once per second.
