@@ -1,5 +1,5 @@
 //! The QUIC listener's shared state: what every connection task holds
-//! ([`Listener`]), and a device that finished its handshake ([`Connected`]).
+//! ([`Listener`]), and a device that finished its handshake (`Connected`).
 //! [`crate::edge::admission`] accepts connections into it and
 //! [`crate::edge::quic`] serves their streams; both import this, neither the
 //! other.

@@ -20,14 +20,14 @@
 //! success. A crash can leave a torn last line; the next append starts on a
 //! fresh line, and readers skip lines that do not parse.
 //!
-//! Reading: pages of at most [`PAGE_MAX`] records, oldest first, each page
-//! examining at most [`EXAMINE_MAX`] lines and [`PAGE_READ_MAX_BYTES`]
-//! bytes, continued from a byte-offset [`Cursor`], so a very large journal
+//! Reading: pages of at most [`PAGE_MAX`](scangate_storage::PAGE_MAX) records, oldest first, each page
+//! examining at most [`EXAMINE_MAX`](scangate_storage::EXAMINE_MAX) lines and [`PAGE_READ_MAX_BYTES`]
+//! bytes, continued from a byte-offset [`Cursor`](scangate_storage::Cursor), so a very large journal
 //! is never loaded whole. The file is opened per append and per read, so an
 //! operator may rotate it (rename it away) at any time; the next action
 //! starts a new file (cursors into the old one are then refused or restart).
 //!
-//! Files: [`record`] (the line: actions, fields, bounds), [`file`] (the
+//! Files: [`record`] (the line: actions, fields, bounds), [`file`](mod@file) (the
 //! append-only writer), [`query`] (the paged reader), [`lock`] (the edit
 //! lock of files the CLI and the gateway both change).
 
