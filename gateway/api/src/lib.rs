@@ -27,6 +27,6 @@ pub mod types;
 pub use client::{AdminClient, ClientError};
 pub use error::{ApiError, ErrorBody, from_json_object};
 pub use types::{
-    DecisionWord, GateName, ISSUE_MAX, IssueRequest, PassView, ScanView, decision_word,
-    parse_rfc3339, rfc3339,
+    DecisionWord, GateName, ISSUE_MAX, ImportReport, IssueRequest, PageView, PassView, Rejected,
+    ScanView, decision_word, parse_rfc3339, rfc3339,
 };

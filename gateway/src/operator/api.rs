@@ -12,8 +12,8 @@ use scangate_core::pass::Pass;
 use scangate_core::token::Keyring;
 
 pub use scangate_api::types::{
-    DecisionWord, GateName, ISSUE_MAX, IssueRequest, PassView, ScanView, decision_word,
-    parse_rfc3339, rfc3339,
+    DecisionWord, GateName, ISSUE_MAX, ImportReport, IssueRequest, PassView, Rejected, ScanView,
+    decision_word, parse_rfc3339, rfc3339,
 };
 pub use scangate_api::{ApiError, ErrorBody, from_json_object};
 

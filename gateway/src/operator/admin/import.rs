@@ -13,7 +13,9 @@
 
 use super::failures::store_error;
 use super::passes::batch_record;
-use crate::operator::api::{self, ApiError, ErrorBody, ISSUE_MAX, IssueRequest, PassView};
+use crate::operator::api::{
+    self, ApiError, ErrorBody, ISSUE_MAX, ImportReport, IssueRequest, Rejected,
+};
 use crate::operator::journal::OperatorAction;
 use crate::operator::state::AppState;
 use crate::operator::state::Who;
@@ -22,42 +24,12 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::StatusCode;
 use scangate_core::{Kind, Pass};
-use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
 
 /// Most data rows one CSV import may hold: the same bound as one issue
 /// request ([`ISSUE_MAX`]), so one import is one store insert.
 pub const IMPORT_ROWS_MAX: usize = ISSUE_MAX as usize;
 /// Most rejected rows reported in detail (the count is always exact).
 pub const IMPORT_REJECTS_REPORTED_MAX: usize = 1_000;
-
-/// One rejected CSV line.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-pub struct Rejected {
-    /// 1-based line number in the file (the header is line 1).
-    pub line: u64,
-    /// The offending column, if one.
-    pub field: Option<String>,
-    /// What is wrong.
-    pub problem: String,
-}
-
-/// The answer to an import.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-pub struct ImportReport {
-    /// Passes imported.
-    pub imported: usize,
-    /// Lines rejected (all of them, even beyond the detailed list).
-    pub rejected_count: usize,
-    /// Blank lines after the header, skipped. `imported + rejected_count +
-    /// blank_lines` is the number of lines after the header.
-    #[serde(default)]
-    pub blank_lines: usize,
-    /// The imported passes, in file order.
-    pub passes: Vec<PassView>,
-    /// Why lines were rejected (at most [`IMPORT_REJECTS_REPORTED_MAX`]).
-    pub rejected: Vec<Rejected>,
-}
 
 /// The columns an import understands; `event` is required.
 pub const IMPORT_COLUMNS: [&str; 8] = [

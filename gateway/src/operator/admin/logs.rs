@@ -3,7 +3,7 @@
 
 use super::failures::{admin_error, store_error};
 use super::params::parse_id;
-use super::params::{PageView, Params, PathParam};
+use super::params::{PageView, Params, PathParam, page_view};
 use super::reason::{ReasonBody, ReasonJson, reason};
 use super::schema::{
     AuditPassQuery, LogWindow, PassIdParam, ScanFilters, ScanIdParam, ScanScopeQuery,
@@ -92,7 +92,7 @@ pub async fn pass_scans(
     let p = Params::parse(raw.as_deref(), &SCAN_FILTERS)?;
     let q = scan_query(&p, ScanScope::Pass(id), ARRAY_LIMIT_DEFAULT)?;
     let page = state.store.query_scans(q).await.map_err(store_error)?;
-    let view = PageView::of(page, |r: &scangate_core::ScanRecord| ScanView::from(r));
+    let view = page_view(page, |r: &scangate_core::ScanRecord| ScanView::from(r));
     Ok((next_header(view.next.as_deref()), Json(view.items)))
 }
 
@@ -131,7 +131,7 @@ pub async fn scans(
     };
     let q = scan_query(&p, scope, PAGE_LIMIT_DEFAULT)?;
     let page = state.store.query_scans(q).await.map_err(store_error)?;
-    Ok(Json(PageView::of(page, |r: &scangate_core::ScanRecord| {
+    Ok(Json(page_view(page, |r: &scangate_core::ScanRecord| {
         ScanView::from(r)
     })))
 }
@@ -159,7 +159,7 @@ pub async fn pass_audit(
     let p = Params::parse(raw.as_deref(), &["from", "until", "limit", "after"])?;
     let q = audit_query(&p, Some(id), ARRAY_LIMIT_DEFAULT)?;
     let page = state.store.query_audit(q).await.map_err(store_error)?;
-    let view = PageView::of(page, |a: &AuditRecord| a.clone());
+    let view = page_view(page, |a: &AuditRecord| a.clone());
     Ok((next_header(view.next.as_deref()), Json(view.items)))
 }
 
@@ -192,7 +192,7 @@ pub async fn audit(
         .transpose()?;
     let q = audit_query(&p, pass, PAGE_LIMIT_DEFAULT)?;
     let page = state.store.query_audit(q).await.map_err(store_error)?;
-    Ok(Json(PageView::of(page, |a: &AuditRecord| a.clone())))
+    Ok(Json(page_view(page, |a: &AuditRecord| a.clone())))
 }
 
 fn audit_query(

@@ -3,7 +3,7 @@
 //! [`crate::operator::tokens::Permission::Read`]) calls before it answers, and
 //! `GET /v1/audit/operator`, which reads it.
 
-use super::params::{PageView, Params};
+use super::params::{PageView, Params, page_view};
 use super::schema::{LogWindow, OperatorAuditQuery};
 use crate::operator::api::{ApiError, ErrorBody};
 use crate::operator::journal::{
@@ -103,5 +103,5 @@ pub async fn operator_audit(
             }
             other => ApiError::unavailable(other.to_string()),
         })?;
-    Ok(Json(PageView::of(page, OperatorRecord::clone)))
+    Ok(Json(page_view(page, OperatorRecord::clone)))
 }

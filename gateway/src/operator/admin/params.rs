@@ -6,6 +6,7 @@
 use crate::operator::api::{ApiError, parse_rfc3339};
 use axum::extract::{FromRequestParts, Path};
 use axum::http::request::Parts;
+pub use scangate_api::types::PageView;
 use scangate_core::PassId;
 use scangate_storage::query::CURSOR_MAX_BYTES;
 use scangate_storage::{Cursor, PAGE_MAX};
@@ -160,22 +161,11 @@ fn decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-/// A pagination answer: `{"items": [...], "next": "hex" | null}`.
-#[derive(Debug, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
-pub struct PageView<T> {
-    /// The items.
-    pub items: Vec<T>,
-    /// Pass as `after` for the next page; `null` at the end.
-    pub next: Option<String>,
-}
-
-impl<T> PageView<T> {
-    /// A view of a store page, its items mapped by `f`.
-    pub fn of<U>(page: scangate_storage::Page<U>, f: impl Fn(&U) -> T) -> Self {
-        PageView {
-            items: page.items.iter().map(f).collect(),
-            next: page.next.map(|c| hex::encode(c.0)),
-        }
+/// A view of a store page, its items mapped by `f`; its cursor as hex.
+pub fn page_view<T, U>(page: scangate_storage::Page<U>, f: impl Fn(&U) -> T) -> PageView<T> {
+    PageView {
+        items: page.items.iter().map(f).collect(),
+        next: page.next.map(|c| hex::encode(c.0)),
     }
 }
 

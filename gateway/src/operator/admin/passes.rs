@@ -3,7 +3,7 @@
 //! [`super::import`].
 
 use super::failures::{admin_error, store_error};
-use super::params::{PageView, Params, PathParam, parse_id};
+use super::params::{PageView, Params, PathParam, page_view, parse_id};
 use super::reason::{ReasonBody, ReasonJson, reason};
 use super::routes::ISSUE_SPECS_MAX;
 use super::schema::{IssueBody, PassIdParam, PassListQuery};
@@ -190,7 +190,7 @@ pub async fn list(
         limit: p.limit(100)?,
     };
     let page = state.store.query_passes(query).await.map_err(store_error)?;
-    Ok(Json(PageView::of(page, |pass: &Pass| {
+    Ok(Json(page_view(page, |pass: &Pass| {
         crate::operator::api::pass_view_for_role(pass, &state.keyring, who.0.role)
     })))
 }
