@@ -6,14 +6,14 @@
 //! transport's ceiling: framing, QUIC, TLS, no decision, no disk). A third
 //! run sends forged tokens: what rejecting them at the edge costs.
 //!
-//! `cargo bench -p scangate --bench scan_loop -- [--seconds S] [--connections C] [--depth D] [--passes P] [--only grant]`
+//! `cargo bench -p scangate-gateway --bench scan_loop -- [--seconds S] [--connections C] [--depth D] [--passes P] [--only grant]`
 //!
 //! `--only grant` runs the durable workload alone (for `perf record`).
 
-use scangate::config::ServeConfig;
-use scangate::datadir::DEV_SCANNER;
 use scangate_client::{ScanInput, Scanner, ScannerConfig};
 use scangate_core::{Decision, Reason};
+use scangate_gateway::config::ServeConfig;
+use scangate_gateway::datadir::DEV_SCANNER;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -176,7 +176,7 @@ fn main() {
         config.rate.scans_per_s = unlimited;
         config.rate.burst = unlimited;
         let shutdown = CancellationToken::new();
-        let running = scangate::serve::start(config, shutdown.clone()).await.expect("gateway");
+        let running = scangate_gateway::serve::start(config, shutdown.clone()).await.expect("gateway");
         let endpoints = running.endpoints.clone();
         let gateway = tokio::spawn(running.stopped());
 
@@ -185,8 +185,8 @@ fn main() {
         let mut tokens = Vec::new();
         let mut left = a.passes;
         while left > 0 {
-            let n = left.min(scangate::api::ISSUE_MAX);
-            let passes: Vec<scangate::api::PassView> = http
+            let n = left.min(scangate_gateway::operator::api::ISSUE_MAX);
+            let passes: Vec<scangate_gateway::operator::api::PassView> = http
                 .post(format!("http://{}/v1/passes", endpoints.http))
                 .bearer_auth(token.trim())
                 .json(&serde_json::json!({"event": "bench", "unlimited": true, "count": n}))

@@ -176,7 +176,7 @@ pub struct HttpLimits {
     /// and closed. Default 4,096: operators, dashboards, Prometheus and
     /// probes need a few dozen; 4,096 leaves room for a burst of scripts
     /// and, at the ~64 KiB a connection may hold at worst
-    /// ([`crate::http::listener::READ_BUFFER_MAX_BYTES`] read buffer, write
+    /// ([`crate::operator::http::listener::READ_BUFFER_MAX_BYTES`] read buffer, write
     /// buffer, task), bounds the plane to ~256 MiB.
     pub max_connections: usize,
     /// A connection must deliver a complete request head within this long of

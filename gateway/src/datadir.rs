@@ -15,10 +15,9 @@
 //! ```
 
 use crate::keys;
+use crate::secret::{random_bytes, write_secret};
 use anyhow::{Context, Result};
 use std::fs;
-use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 /// The scanner certificate a first start creates, so `scangate scan` works at once.
@@ -72,7 +71,7 @@ impl DataDir {
         self.root.join("revoked-devices.json")
     }
 
-    /// The operator journal ([`crate::journal`]).
+    /// The operator journal ([`crate::operator::journal`]).
     pub fn operator_journal(&self) -> PathBuf {
         self.root.join("operator-audit.jsonl")
     }
@@ -115,11 +114,11 @@ impl DataDir {
             created.push(self.signing_keys());
         }
         if !self.reset_key().exists() {
-            write_secret(&self.reset_key(), &crate::random_bytes::<RESET_KEY_BYTES>())?;
+            write_secret(&self.reset_key(), &random_bytes::<RESET_KEY_BYTES>())?;
             created.push(self.reset_key());
         }
         if !self.admin_token().exists() {
-            let token = format!("sga_{}", hex::encode(crate::random_bytes::<24>()));
+            let token = format!("sga_{}", hex::encode(random_bytes::<24>()));
             write_secret(&self.admin_token(), token.as_bytes())?;
             created.push(self.admin_token());
         }
@@ -220,18 +219,5 @@ pub fn make_private(path: &Path) -> Result<()> {
         )
     })?;
     tracing::warn!(dir = %path.display(), from = %format!("{mode:o}"), to = "700", "made a data directory private");
-    Ok(())
-}
-
-/// Writes a secret file with mode 0600; refuses to overwrite one.
-pub fn write_secret(path: &Path, bytes: &[u8]) -> Result<()> {
-    let mut f = fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)
-        .with_context(|| format!("cannot create {}", path.display()))?;
-    f.write_all(bytes)?;
-    f.sync_all()?;
     Ok(())
 }

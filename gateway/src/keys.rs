@@ -5,6 +5,7 @@
 //! Rotation adds a key and makes it active; old keys stay so printed passes
 //! keep working until an operator removes a key by hand.
 
+use crate::secret::{random_bytes, write_secret};
 use anyhow::{Context, Result, bail};
 use scangate_core::keyfile::{KeyEntry, KeyFile};
 use scangate_core::token::{Keyring, SECRET_BYTES};
@@ -14,7 +15,7 @@ use std::path::Path;
 fn fresh_key(id: u8) -> KeyEntry {
     KeyEntry {
         id,
-        secret: hex::encode(crate::random_bytes::<SECRET_BYTES>()),
+        secret: hex::encode(random_bytes::<SECRET_BYTES>()),
     }
 }
 
@@ -24,7 +25,7 @@ pub fn create(path: &Path) -> Result<()> {
         active: 1,
         keys: vec![fresh_key(1)],
     };
-    crate::datadir::write_secret(path, &serde_json::to_vec_pretty(&file)?)
+    write_secret(path, &serde_json::to_vec_pretty(&file)?)
 }
 
 fn read(path: &Path) -> Result<KeyFile> {
@@ -52,7 +53,7 @@ pub fn rotate(path: &Path) -> Result<u8> {
     file.active = id;
     let tmp = path.with_extension("json.tmp");
     let _ = fs::remove_file(&tmp);
-    crate::datadir::write_secret(&tmp, &serde_json::to_vec_pretty(&file)?)?;
+    write_secret(&tmp, &serde_json::to_vec_pretty(&file)?)?;
     fs::rename(&tmp, path).with_context(|| format!("cannot replace {}", path.display()))?;
     Ok(id)
 }

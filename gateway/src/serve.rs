@@ -1,16 +1,22 @@
 //! `scangate serve`: wires the store, the actors, the QUIC listener and the
 //! HTTP plane together, and shuts them down in order.
 
-use crate::config::{ServeConfig, StoreBackend};
+use crate::config::{HttpLimits, ServeConfig, StoreBackend};
 use crate::datadir::{DataDir, Endpoints};
+use crate::edge::codes;
+use crate::edge::listener::Listener;
+use crate::edge::live::Live;
+use crate::edge::quic;
+use crate::edge::ratelimit::Limiter;
+use crate::edge::scan_service::ScanService;
 use crate::health::HealthProbe;
-use crate::http::{self, AppState};
-use crate::live::Live;
-use crate::quic::{self, Listener, codes};
-use crate::ratelimit::Limiter;
-use crate::scan_service::ScanService;
+use crate::operator::devices::Revocations;
+use crate::operator::http;
+use crate::operator::state::AppState;
+use crate::operator::tokens::TokenBook;
 use anyhow::{Context, Result};
 use scangate_actors::Registry;
+use scangate_core::token::Keyring;
 use scangate_storage::Store;
 use scangate_storage::cache::CachedStore;
 use scangate_storage_embedded::EmbeddedStore;
@@ -73,31 +79,14 @@ pub async fn start(config: ServeConfig, shutdown: CancellationToken) -> Result<R
     let created = data.prepare(&config.gateway_names)?;
     tracing::info!(?config, "effective configuration");
 
-    let keyring = crate::keys::load(&data.signing_keys())?;
-    let tokens = Arc::new(crate::tokens::TokenBook::new(
-        &data.read_admin_token()?,
-        data.admin_tokens(),
-    ));
-    let revoked_devices = Arc::new(crate::devices::Revocations::new(data.revoked_devices())?);
-    tokio::spawn(revoked_devices.clone().follow(shutdown.clone()));
-    let metrics = crate::prometheus::install()?;
+    let (keyring, tokens, revoked_devices) = load_access(&data, &shutdown)?;
+    let metrics = crate::operator::prometheus::install()?;
 
     let backend = open_store(&config, &data).await?;
     let store: Arc<dyn Store> = Arc::new(CachedStore::new(backend, config.cache.clone()));
     let registry = Registry::new(store.clone(), config.registry.clone());
 
-    let pki = scangate_certs::Pki::open(&data.pki());
-    let tls = pki.server_config(scangate_core::wire::ALPN)?;
-    let endpoint = quic::endpoint(
-        config.quic_addr,
-        quic::server_config(tls, &config.quic)?,
-        &config.quic,
-        &data.read_reset_key()?,
-    )
-    .with_context(|| format!("cannot listen for QUIC on {}", config.quic_addr))?;
-    let http_listener = tokio::net::TcpListener::bind(config.http_addr)
-        .await
-        .with_context(|| format!("cannot listen for HTTP on {}", config.http_addr))?;
+    let (endpoint, http_listener) = bind(&config, &data).await?;
 
     let tracker = TaskTracker::new();
     let ready = Arc::new(AtomicBool::new(false));
@@ -105,13 +94,9 @@ pub async fn start(config: ServeConfig, shutdown: CancellationToken) -> Result<R
     let http_shutdown = CancellationToken::new();
     let health = Arc::new(HealthProbe::new(store.clone(), data.root().to_owned()));
     let live = Live::with_health(crate::now_ms(), health.clone());
-    let live_feed = live.publish(http_shutdown.clone());
+    let service = ScanService::new(keyring.clone(), registry.clone(), live.clone());
     let listener = Arc::new(Listener {
-        service: Arc::new(ScanService::new(
-            keyring.clone(),
-            registry.clone(),
-            live.clone(),
-        )),
+        service: Arc::new(service),
         limiter: Limiter::new(config.rate.clone()),
         limits: config.quic.clone(),
         shutdown: shutdown.clone(),
@@ -120,7 +105,7 @@ pub async fn start(config: ServeConfig, shutdown: CancellationToken) -> Result<R
     });
     let quic_task = tokio::spawn(listener.run(endpoint.clone()));
 
-    let app = http::router(AppState {
+    let state = AppState {
         registry: registry.clone(),
         store: store.clone(),
         keyring: Arc::new(keyring),
@@ -129,22 +114,15 @@ pub async fn start(config: ServeConfig, shutdown: CancellationToken) -> Result<R
         data: data.clone(),
         ready: ready.clone(),
         metrics,
-        live: live.clone(),
+        live,
         health,
-    })
-    .merge(crate::dashboard::router(live, live_feed));
-    let http_addr = http_listener.local_addr()?;
-    let http_task = tokio::spawn(http::listener::serve(
-        http_listener,
-        app,
-        config.http.clone(),
-        http_shutdown.clone(),
-    ));
+    };
     let endpoints = Endpoints {
         quic: connectable(endpoint.local_addr()?),
-        http: connectable(http_addr),
+        http: connectable(http_listener.local_addr()?),
         pid: std::process::id(),
     };
+    let http_task = spawn_operator(http_listener, state, &config.http, &http_shutdown);
     data.write_endpoints(&endpoints)?;
     ready.store(true, Ordering::Release);
     Ok(Running {
@@ -162,6 +140,65 @@ pub async fn start(config: ServeConfig, shutdown: CancellationToken) -> Result<R
         http_task,
         data,
     })
+}
+
+/// The operators' side: the HTTP plane (admin API, probes, the dashboard
+/// and its feed) on `listener` until `stop`, which also ends the feed and
+/// with it every dashboard stream.
+fn spawn_operator(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    limits: &HttpLimits,
+    stop: &CancellationToken,
+) -> tokio::task::JoinHandle<()> {
+    let live = state.live.clone();
+    let feed = live.publish(stop.clone());
+    let app = http::router(state).merge(crate::operator::dashboard::router(live, feed));
+    tokio::spawn(http::listener::serve(
+        listener,
+        app,
+        limits.clone(),
+        stop.clone(),
+    ))
+}
+
+/// Who may do what, as the data directory says: the token signing keys,
+/// the admin tokens, and the revoked scanner devices (followed for changes
+/// until `shutdown`).
+fn load_access(
+    data: &DataDir,
+    shutdown: &CancellationToken,
+) -> Result<(Keyring, Arc<TokenBook>, Arc<Revocations>)> {
+    let keyring = crate::keys::load(&data.signing_keys())?;
+    let tokens = Arc::new(TokenBook::new(
+        &data.read_admin_token()?,
+        data.admin_tokens(),
+    ));
+    let revoked = Arc::new(Revocations::new(data.revoked_devices())?);
+    tokio::spawn(revoked.clone().follow(shutdown.clone()));
+    Ok((keyring, tokens, revoked))
+}
+
+/// Both listeners on their configured addresses: the QUIC endpoint
+/// (serving the gateway's certificate from the data dir's PKI, keyed with
+/// its reset key), then the operator plane's TCP socket.
+async fn bind(
+    config: &ServeConfig,
+    data: &DataDir,
+) -> Result<(quinn::Endpoint, tokio::net::TcpListener)> {
+    let pki = scangate_certs::Pki::open(&data.pki());
+    let tls = pki.server_config(scangate_core::wire::ALPN)?;
+    let endpoint = quic::endpoint(
+        config.quic_addr,
+        quic::server_config(tls, &config.quic)?,
+        &config.quic,
+        &data.read_reset_key()?,
+    )
+    .with_context(|| format!("cannot listen for QUIC on {}", config.quic_addr))?;
+    let http = tokio::net::TcpListener::bind(config.http_addr)
+        .await
+        .with_context(|| format!("cannot listen for HTTP on {}", config.http_addr))?;
+    Ok((endpoint, http))
 }
 
 /// Opens the configured store (the cache goes in front of it).

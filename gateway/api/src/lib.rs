@@ -12,18 +12,21 @@
 //! - [`types`]: request and view bodies (`IssueRequest`, `PassView`,
 //!   `ScanView`), their limits and the RFC 3339 times they carry.
 //! - [`error`]: the error answer `{"error": {...}}` ([`ApiError`]).
-//! - [`client`]: [`AdminClient`], a bearer-token client of `/v1/...`.
+//! - `client` (feature `client`, on by default; the server turns it off):
+//!   `AdminClient`, a bearer-token client of `/v1/...`.
 //! - [`discovery`]: the files in a data directory that say where the
 //!   running gateway is and hold its admin token.
 
+#[cfg(feature = "client")]
 pub mod client;
 pub mod discovery;
 pub mod error;
 pub mod types;
 
+#[cfg(feature = "client")]
 pub use client::{AdminClient, ClientError};
 pub use error::{ApiError, ErrorBody, from_json_object};
 pub use types::{
-    DecisionWord, GateName, ISSUE_MAX, IssueRequest, PassView, ScanView, decision_word,
-    parse_rfc3339, rfc3339,
+    DecisionWord, GateName, ISSUE_MAX, ImportReport, IssueRequest, PageView, PassView, Rejected,
+    ScanView, decision_word, parse_rfc3339, rfc3339,
 };

@@ -248,6 +248,43 @@ pub fn parse_rfc3339(field: &'static str, s: &str) -> Result<i64, ApiError> {
         .map_err(|_| ApiError::invalid(field, "time out of range"))
 }
 
+/// A pagination answer: `{"items": [...], "next": "hex" | null}`.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct PageView<T> {
+    /// The items.
+    pub items: Vec<T>,
+    /// Pass as `after` for the next page; `null` at the end.
+    pub next: Option<String>,
+}
+
+/// One rejected CSV line.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Rejected {
+    /// 1-based line number in the file (the header is line 1).
+    pub line: u64,
+    /// The offending column, if one.
+    pub field: Option<String>,
+    /// What is wrong.
+    pub problem: String,
+}
+
+/// The answer to an import.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ImportReport {
+    /// Passes imported.
+    pub imported: usize,
+    /// Lines rejected (all of them, even beyond the detailed list).
+    pub rejected_count: usize,
+    /// Blank lines after the header, skipped. `imported + rejected_count +
+    /// blank_lines` is the number of lines after the header.
+    #[serde(default)]
+    pub blank_lines: usize,
+    /// The imported passes, in file order.
+    pub passes: Vec<PassView>,
+    /// Why lines were rejected (at most the server's `IMPORT_REJECTS_REPORTED_MAX`, 1 000).
+    pub rejected: Vec<Rejected>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,0 +1,60 @@
+//! The `scangate` binary: parse the command line, run, map errors to an exit code.
+//!
+//! `scangate serve` runs the gateway, which lives in `scangate-gateway`; every
+//! other command is a thin client (the admin API through `scangate-api`, one
+//! scan through the scanner SDK, or the data directory's files through the
+//! gateway library's own functions). No server logic lives here.
+//!
+//! Modules: [`cli`] (clap arguments and dispatch), [`pass_cmd`], [`scan_cmd`],
+//! [`audit_cmd`] and [`revoke_cmd`] (client commands, over [`admin_client`]),
+//! [`terminal`] (stored text made safe to print).
+
+// Client-controlled input never reaches a panic: no `panic!`/`expect` outside tests.
+#![cfg_attr(not(test), deny(clippy::panic, clippy::expect_used))]
+
+mod admin_client;
+mod audit_cmd;
+mod cli;
+mod pass_cmd;
+mod revoke_cmd;
+mod scan_cmd;
+mod terminal;
+
+use clap::Parser;
+use cli::{Cli, Command};
+use std::io::IsTerminal;
+use std::process::ExitCode;
+
+/// mimalloc, not the system allocator: a scan allocates and frees on every
+/// tokio worker, which mimalloc serves from per-thread heaps without glibc
+/// malloc's arena locks (what they cost: docs/benchmarks/history.md, second
+/// round).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    // The gateway reports what it does; client commands print only their
+    // answer (and warnings). `SCANGATE_LOG` overrides either.
+    let default_filter = match cli.command {
+        Command::Serve(_) => "scangate=info,warn",
+        _ => "warn",
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("SCANGATE_LOG")
+                .unwrap_or_else(|_| default_filter.into()),
+        )
+        .with_writer(std::io::stderr)
+        // Colour only on a terminal: a log file or journald gets plain text.
+        .with_ansi(std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none())
+        .init();
+    match crate::cli::run(cli).await {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {}", crate::terminal::Shown(&format!("{e:#}")));
+            ExitCode::from(2)
+        }
+    }
+}

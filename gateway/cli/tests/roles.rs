@@ -1,0 +1,123 @@
+//! Roles and what each may read: a `viewer` walks every GET route of the
+//! admin API and finds no pass token (static or minted), display payload or
+//! QR code; an `operator` walking the same routes gets them, which shows the
+//! search would find one.
+
+mod common;
+
+use common::{Gateway, scan};
+use scangate_gateway::operator::admin::routes::ROUTES;
+use scangate_gateway::operator::tokens::Role;
+use serde_json::json;
+
+/// The display payload the passes carry: holder data a viewer must not read.
+const DISPLAY: &str = "Ada Lovelace, row 4 seat 2";
+/// The shortest run of base32 capitals (`A-Z`, `2-7`) taken for a token: a
+/// token is 56 to 63 of them; nothing else the API answers (lowercase hex
+/// ids, names, RFC 3339 times) has such a run.
+const TOKEN_RUN_MIN: usize = 50;
+
+/// Whether `text` holds something token-shaped.
+fn has_token(text: &str) -> bool {
+    let mut run = 0;
+    for b in text.bytes() {
+        run = if b.is_ascii_uppercase() || (b'2'..=b'7').contains(&b) {
+            run + 1
+        } else {
+            0
+        };
+        if run >= TOKEN_RUN_MIN {
+            return true;
+        }
+    }
+    false
+}
+
+/// Every GET route with `{id}` filled in and the parameters it needs.
+fn get_paths(
+    pass_id: &str,
+) -> Vec<(
+    &'static scangate_gateway::operator::admin::routes::Route,
+    String,
+)> {
+    ROUTES
+        .iter()
+        .filter(|r| r.method == "GET")
+        .map(|r| {
+            let path = r.path.replace("{id}", pass_id);
+            let path = if path == "/v1/scans" {
+                "/v1/scans?event=fest".to_owned()
+            } else {
+                path
+            };
+            (r, path)
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_viewer_reads_no_token_display_or_qr_on_any_get_route() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let gw = Gateway::start(dir.path(), &[]);
+    let viewer = gw.token_for("viewer", "watch");
+    let operator = gw.token_for("operator", "ops");
+    let fixed = gw
+        .issue(json!({"event": "fest", "max_uses": 3, "display": DISPLAY}))
+        .await
+        .remove(0);
+    let dynamic = gw
+        .issue(json!({"event": "fest", "dynamic_ttl_s": 60, "display": DISPLAY}))
+        .await
+        .remove(0);
+    // Something in every log: a scan, an annul-able grant, status changes.
+    let s = gw.scanner("gate-1").await;
+    assert!(
+        scan(&s, &fixed.token, "A", None)
+            .await
+            .decision
+            .is_granted()
+    );
+    for action in ["suspend", "reactivate"] {
+        gw.post(
+            &format!("/v1/passes/{}/{action}", fixed.id),
+            json!({"reason": "check"}),
+        )
+        .await;
+    }
+
+    for pass in [&fixed, &dynamic] {
+        for (route, path) in get_paths(&pass.id) {
+            let (status, body) = gw.get_as(&path, &viewer).await;
+            if Role::Viewer.allows(route.needs) {
+                assert_eq!(status, 200, "GET {path} as viewer: {body}");
+            } else {
+                assert_eq!(status, 403, "GET {path} as viewer: {body}");
+            }
+            assert!(
+                !has_token(&body) && !body.contains(&fixed.token),
+                "GET {path} as viewer holds a token: {body}"
+            );
+            assert!(
+                !body.contains(DISPLAY) && !body.contains("\"token\""),
+                "GET {path} as viewer: {body}"
+            );
+        }
+    }
+
+    // The same walk as operator finds them: the search above can fail.
+    for pass in [&fixed, &dynamic] {
+        let (status, body) = gw
+            .get_as(&format!("/v1/passes/{}", pass.id), &operator)
+            .await;
+        assert_eq!(status, 200, "{body}");
+        assert!(has_token(&body) && body.contains(DISPLAY), "{body}");
+        let (status, svg) = gw
+            .get_as(&format!("/v1/passes/{}/qr", pass.id), &operator)
+            .await;
+        assert_eq!(status, 200, "{svg}");
+        assert!(svg.contains("<svg"), "{svg}");
+    }
+    let (_, list) = gw.get_as("/v1/passes?event=fest", &operator).await;
+    assert!(list.contains(&fixed.token), "{list}");
+    gw.kill9();
+}

@@ -1,0 +1,282 @@
+//! One scan at the gateway: check the request, verify the token (forgeries
+//! stop here, touching nothing), hand it to the pass's actor, shape the reply.
+//! Every decision is counted here, once: in `scangate_scans_total` (by
+//! decision, reason and bounded gate label) and in the live dashboard's
+//! aggregate.
+
+use crate::config::RateLimit;
+use crate::edge::gate_label::{Gate, LastGate};
+use crate::edge::live::{Live, Sample};
+use crate::edge::ratelimit::Bucket;
+use governor::clock::{Clock, DefaultClock};
+use metrics::{counter, histogram};
+use scangate_actors::{Registry, Scan, ScanError};
+use scangate_core::pass::{EVENT_MAX_BYTES, GATE_MAX_BYTES, check_name};
+use scangate_core::token::{Claims, Keyring};
+use scangate_core::wire::{ErrorCode, ResponseBody, ScanReply, ScanRequest, WireError};
+use scangate_core::{Decision, PassId, Reason};
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+/// The gateway's scan path, shared by every connection.
+pub struct ScanService {
+    keyring: Keyring,
+    registry: Registry,
+    live: Arc<Live>,
+    undecided_log: Throttle,
+}
+
+/// What the cheap, synchronous checks decided.
+pub enum Precheck {
+    /// Answer at once with this.
+    Answer(ResponseBody),
+    /// Verified: decide through the pass's actor, at this gate.
+    Decide(Claims, Arc<Gate>),
+}
+
+impl ScanService {
+    /// A scan path over this keyring and registry, reporting every decision
+    /// to `live`.
+    pub fn new(keyring: Keyring, registry: Registry, live: Arc<Live>) -> Self {
+        ScanService {
+            keyring,
+            registry,
+            live,
+            undecided_log: Throttle::new(),
+        }
+    }
+
+    /// The live aggregate this scan path feeds.
+    pub fn live(&self) -> &Arc<Live> {
+        &self.live
+    }
+
+    /// The checks that need no actor, cache or store, cheapest first: field
+    /// limits, the device's rate, the token's format and signature; then
+    /// whether the store can still record a decision at all. `last_gate`
+    /// is the stream's, where the request's gate is looked up once its
+    /// name has passed its checks.
+    pub fn precheck(
+        &self,
+        req: &ScanRequest,
+        last_gate: &mut LastGate,
+        bucket: &Bucket,
+    ) -> Precheck {
+        if let Err(e) =
+            check_name("gate", &req.gate, GATE_MAX_BYTES).and_then(|()| match &req.event {
+                Some(event) => check_name("event", event, EVENT_MAX_BYTES),
+                None => Ok(()),
+            })
+        {
+            return Precheck::Answer(counted_error(ErrorCode::InvalidRequest, e.to_string()));
+        }
+        if req.timeout_ms == Some(0) {
+            return Precheck::Answer(counted_error(
+                ErrorCode::InvalidRequest,
+                "timeout_ms must be at least 1 (or absent)",
+            ));
+        }
+        let gate = last_gate.gate(self.live.gates(), &req.gate);
+        if !bucket.try_take() {
+            return Precheck::Answer(self.denied(req, gate, Reason::RateLimited));
+        }
+        let claims = match self.keyring.verify(&req.token) {
+            Ok(claims) => claims,
+            Err(e) => return Precheck::Answer(self.denied(req, gate, e.reason())),
+        };
+        // Every decision is recorded, so a store that can write nothing more
+        // can decide nothing: say so at once (the cause is in the log and on
+        // /readyz) rather than start an actor whose commit must fail.
+        if self.registry.store_failure().is_some() {
+            return Precheck::Answer(counted_error(
+                ErrorCode::Unavailable,
+                "this gateway's store has failed and records nothing until it is restarted; \
+                 retry with the same scan id on another gateway",
+            ));
+        }
+        Precheck::Decide(claims, gate.clone())
+    }
+
+    /// Answers a scan that the actor must decide.
+    pub async fn decide(
+        &self,
+        device: &str,
+        gate: &Gate,
+        claims: Claims,
+        req: ScanRequest,
+    ) -> ResponseBody {
+        let started = Instant::now();
+        let scan = Scan {
+            scan_id: req.scan_id.clone(),
+            gate: req.gate,
+            event: req.event,
+            device: device.to_owned(),
+            scanner_time_ms: req.scanner_time_ms,
+            token_not_after_ms: claims.not_after_ms,
+        };
+        let wait = req.timeout_ms.map(|ms| Duration::from_millis(ms.into()));
+        let body = match self.registry.scan_within(claims.pass_id, scan, wait).await {
+            Ok(out) => {
+                self.record(
+                    gate,
+                    out.decision,
+                    Some(claims.pass_id),
+                    out.decision.is_granted() && !out.replayed,
+                    Some(started.elapsed()),
+                );
+                ResponseBody::Scan(ScanReply {
+                    scan_id: req.scan_id,
+                    decision: out.decision,
+                    uses: out.uses,
+                    max_uses: out.max_uses,
+                    pass: Some(claims.pass_id.short()),
+                    display: out.display,
+                    replayed: out.replayed,
+                })
+            }
+            Err(ScanError::ScanIdConflict) => counted_error(
+                ErrorCode::ScanIdConflict,
+                format!("scan id {} was already used for another pass", req.scan_id),
+            ),
+            Err(ScanError::ShuttingDown) => {
+                counted_error(ErrorCode::ShuttingDown, "the gateway is shutting down")
+            }
+            Err(e) => {
+                if let Some(held_back) = self.undecided_log.admit() {
+                    tracing::warn!(
+                        pass = %claims.pass_id.short(),
+                        error = %e,
+                        not_logged_since = held_back,
+                        "scan not decided"
+                    );
+                }
+                counted_error(
+                    ErrorCode::Unavailable,
+                    format!("{e}; retry with the same scan id"),
+                )
+            }
+        };
+        histogram!("scangate_scan_seconds").record(started.elapsed().as_secs_f64());
+        body
+    }
+
+    /// A denial decided at the edge (no pass state involved) at `gate`.
+    pub fn denied(&self, req: &ScanRequest, gate: &Gate, reason: Reason) -> ResponseBody {
+        let decision = Decision::Denied(reason);
+        self.record(gate, decision, None, false, None);
+        ResponseBody::Scan(ScanReply {
+            scan_id: req.scan_id.clone(),
+            decision,
+            uses: None,
+            max_uses: None,
+            pass: None,
+            display: None,
+            replayed: false,
+        })
+    }
+}
+
+impl ScanService {
+    /// Counts one decision in the metrics and the live aggregate.
+    fn record(
+        &self,
+        gate: &Gate,
+        decision: Decision,
+        pass: Option<PassId>,
+        counted_use: bool,
+        latency: Option<Duration>,
+    ) {
+        gate.count(decision);
+        self.live.record(
+            crate::now_ms(),
+            Sample {
+                gate,
+                decision,
+                pass,
+                counted_use,
+                latency,
+            },
+        );
+    }
+}
+
+/// An error reply body; its message is cut to
+/// [`scangate_core::wire::ERROR_MESSAGE_MAX_BYTES`] by [`WireError::new`], so
+/// an error reply always fits a frame whatever it quotes.
+pub fn error(code: ErrorCode, message: impl Into<String>) -> ResponseBody {
+    ResponseBody::Error(WireError::new(code, message))
+}
+
+/// An error answer to a scan, counted in `scangate_scan_errors_total{code}`:
+/// a scan answered with an error is not a decision, so it is not in
+/// `scangate_scans_total`, and its log line is throttled.
+pub fn counted_error(code: ErrorCode, message: impl Into<String>) -> ResponseBody {
+    counter!("scangate_scan_errors_total", "code" => code.as_str()).increment(1);
+    error(code, message)
+}
+
+/// At most one log line a second for one kind of event: a stalled store
+/// fails thousands of scans a second, each already answered, so the log says
+/// once a second how many it did not print. A rate limit of one per second.
+struct Throttle<C: Clock = DefaultClock> {
+    bucket: Bucket<C>,
+    held_back: AtomicU64,
+}
+
+impl Throttle {
+    fn new() -> Self {
+        Throttle::with_clock(DefaultClock::default())
+    }
+}
+
+impl<C: Clock> Throttle<C> {
+    fn with_clock(clock: C) -> Self {
+        let once_a_second = RateLimit {
+            scans_per_s: NonZeroU32::MIN,
+            burst: NonZeroU32::MIN,
+            ..RateLimit::default()
+        };
+        Throttle {
+            bucket: Bucket::with_clock(&once_a_second, clock),
+            held_back: AtomicU64::new(0),
+        }
+    }
+
+    /// `Some(n)` when a line may be printed now (`n` were held back since
+    /// the last one), `None` when this one is held back.
+    fn admit(&self) -> Option<u64> {
+        if self.bucket.try_take() {
+            Some(self.held_back.swap(0, Ordering::Relaxed))
+        } else {
+            self.held_back.fetch_add(1, Ordering::Relaxed);
+            None
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Throttle;
+    use governor::clock::FakeRelativeClock;
+    use std::time::Duration;
+
+    #[test]
+    fn the_throttle_prints_once_a_second_and_counts_the_rest() {
+        let clock = FakeRelativeClock::default();
+        let t = Throttle::with_clock(clock.clone());
+        let mut now_ms = 0;
+        let mut admit_at = |ms: u64| {
+            clock.advance(Duration::from_millis(ms - now_ms));
+            now_ms = ms;
+            t.admit()
+        };
+        assert_eq!(admit_at(5), Some(0));
+        assert_eq!(admit_at(6), None);
+        assert_eq!(admit_at(900), None);
+        assert_eq!(admit_at(1_010), Some(2));
+        assert_eq!(admit_at(1_011), None);
+        assert_eq!(admit_at(5_000), Some(1));
+    }
+}

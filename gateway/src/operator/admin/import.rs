@@ -1,0 +1,395 @@
+//! `POST /v1/passes/import`: CSV with a header row, one pass a physical
+//! line, and a report that accounts for every line.
+//!
+//! The rule: every record ends on its own line. A quoted field may hold
+//! commas and doubled quotes (`""`), but not a line break; a quote left open
+//! at the end of a line rejects that line ("does not close on this line")
+//! and the next line is read as a record of its own, so an unterminated
+//! quote can never swallow the lines after it. Each non-blank data line is
+//! then imported or rejected with its line number, the column at fault
+//! where there is one, and the problem; blank lines are counted
+//! (`blank_lines`). So `imported + rejected_count + blank_lines` is the
+//! number of lines after the header.
+
+use super::failures::store_error;
+use super::passes::batch_record;
+use crate::operator::api::{
+    self, ApiError, ErrorBody, ISSUE_MAX, ImportReport, IssueRequest, Rejected,
+};
+use crate::operator::journal::OperatorAction;
+use crate::operator::state::AppState;
+use crate::operator::state::Who;
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::StatusCode;
+use scangate_core::{Kind, Pass};
+
+/// Most data rows one CSV import may hold: the same bound as one issue
+/// request ([`ISSUE_MAX`]), so one import is one store insert.
+pub const IMPORT_ROWS_MAX: usize = ISSUE_MAX as usize;
+/// Most rejected rows reported in detail (the count is always exact).
+pub const IMPORT_REJECTS_REPORTED_MAX: usize = 1_000;
+
+/// The columns an import understands; `event` is required.
+pub const IMPORT_COLUMNS: [&str; 8] = [
+    "event",
+    "kind",
+    "max_uses",
+    "valid_from",
+    "valid_until",
+    "gates",
+    "display",
+    "dynamic_ttl_s",
+];
+
+/// The physical lines of `body` with their 1-based numbers, without their
+/// `\n` or `\r\n`; a final line break does not start another line. A UTF-8
+/// byte order mark before the header is dropped.
+fn lines(body: &[u8]) -> impl Iterator<Item = (u64, &[u8])> {
+    let body = body.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(body);
+    let body = body.strip_suffix(b"\n").unwrap_or(body);
+    let empty = body.is_empty();
+    body.split(|b| *b == b'\n')
+        .filter(move |_| !empty)
+        .enumerate()
+        .map(|(n, line)| (n as u64 + 1, line.strip_suffix(b"\r").unwrap_or(line)))
+}
+
+/// The index of the field in which a quote opens and does not close before
+/// the end of `line`, if one does (`""` inside a quoted field is a quote).
+fn unclosed_quote(line: &[u8]) -> Option<usize> {
+    let (mut quoted, mut field, mut opened) = (false, 0, 0);
+    for &b in line {
+        match b {
+            b'"' => {
+                quoted = !quoted;
+                if quoted {
+                    opened = field;
+                }
+            }
+            b',' if !quoted => field += 1,
+            _ => {}
+        }
+    }
+    quoted.then_some(opened)
+}
+
+/// The fields of one line. `columns` names them (and says how many there
+/// must be); the header line has none yet.
+fn fields(line: &[u8], columns: Option<&[String]>) -> Result<csv::StringRecord, ApiError> {
+    let name = |i: usize| match columns {
+        Some(columns) => columns.get(i).map_or("line", String::as_str),
+        None => "header",
+    };
+    if let Some(i) = unclosed_quote(line) {
+        return Err(ApiError::invalid(
+            name(i),
+            "a quote opens in this field and does not close on this line: every record \
+             must end on its own line (line breaks inside a field are not imported)",
+        ));
+    }
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .terminator(csv::Terminator::Any(b'\n'))
+        .from_reader(line);
+    let mut record = csv::StringRecord::new();
+    let what = if columns.is_some() { "line" } else { "header" };
+    reader
+        .read_record(&mut record)
+        .map_err(|e| ApiError::invalid(what, format!("not a CSV record: {e}")))?;
+    if let Some(columns) = columns
+        && record.len() != columns.len()
+    {
+        return Err(ApiError::invalid(
+            "line",
+            format!(
+                "{} fields, but the header names {} columns",
+                record.len(),
+                columns.len()
+            ),
+        ));
+    }
+    Ok(record)
+}
+
+/// The columns the header line names, checked.
+fn header(line: Option<(u64, &[u8])>) -> Result<Vec<String>, ApiError> {
+    let missing = || ApiError::invalid("header", "the first line must name the columns");
+    let (_, line) = line.ok_or_else(missing)?;
+    if line.iter().all(u8::is_ascii_whitespace) {
+        return Err(missing());
+    }
+    let columns: Vec<String> = fields(line, None)?
+        .iter()
+        .map(|c| c.trim().to_ascii_lowercase())
+        .collect();
+    if let Some(unknown) = columns
+        .iter()
+        .find(|c| !IMPORT_COLUMNS.contains(&c.as_str()))
+    {
+        return Err(ApiError::invalid(
+            "header",
+            format!(
+                "unknown column {unknown:?}; columns are {}",
+                IMPORT_COLUMNS.join(", ")
+            ),
+        ));
+    }
+    if !columns.iter().any(|c| c == "event") {
+        return Err(ApiError::invalid(
+            "header",
+            "the column `event` is required",
+        ));
+    }
+    Ok(columns)
+}
+
+/// One CSV row as an issue request (`gates` separated by `;`, `max_uses`
+/// empty for 1 or `unlimited`).
+fn row_spec(columns: &[String], record: &csv::StringRecord) -> Result<IssueRequest, ApiError> {
+    let mut spec = IssueRequest {
+        event: String::new(),
+        kind: Kind::Ticket,
+        max_uses: None,
+        unlimited: false,
+        valid_from: None,
+        valid_until: None,
+        gates: Vec::new(),
+        display: None,
+        count: Some(1),
+        dynamic_ttl_s: None,
+    };
+    for (name, value) in columns.iter().zip(record.iter()) {
+        let value = value.trim();
+        let some = || (!value.is_empty()).then(|| value.to_owned());
+        match name.as_str() {
+            "event" => spec.event = value.to_owned(),
+            "kind" if !value.is_empty() => {
+                spec.kind = value
+                    .parse()
+                    .map_err(|e: String| ApiError::invalid("kind", e))?
+            }
+            "max_uses" if value == "unlimited" => spec.unlimited = true,
+            "max_uses" if !value.is_empty() => {
+                spec.max_uses = Some(value.parse().map_err(|_| {
+                    ApiError::invalid(
+                        "max_uses",
+                        format!("{value:?} is not a whole number or `unlimited`"),
+                    )
+                })?)
+            }
+            "valid_from" => spec.valid_from = some(),
+            "valid_until" => spec.valid_until = some(),
+            "gates" => {
+                spec.gates = value
+                    .split(';')
+                    .map(str::trim)
+                    .filter(|g| !g.is_empty())
+                    .map(str::to_owned)
+                    .collect()
+            }
+            "display" => spec.display = some(),
+            "dynamic_ttl_s" if !value.is_empty() => {
+                spec.dynamic_ttl_s = Some(value.parse().map_err(|_| {
+                    ApiError::invalid(
+                        "dynamic_ttl_s",
+                        format!("{value:?} is not a whole number of seconds"),
+                    )
+                })?)
+            }
+            _ => {}
+        }
+    }
+    Ok(spec)
+}
+
+/// What a body holds: the passes of its valid lines, and an account of the
+/// others.
+#[derive(Debug, Default)]
+struct Parsed {
+    passes: Vec<Pass>,
+    rejected: Vec<Rejected>,
+    rejected_count: usize,
+    blank_lines: usize,
+}
+
+/// Reads every line of `body` ([the rule](self)).
+fn parse(body: &[u8], now: i64) -> Result<Parsed, ApiError> {
+    let mut lines = lines(body);
+    let columns = header(lines.next())?;
+    let (mut parsed, mut rows) = (Parsed::default(), 0usize);
+    for (line, bytes) in lines {
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            parsed.blank_lines += 1;
+            continue;
+        }
+        rows += 1;
+        if rows > IMPORT_ROWS_MAX {
+            return Err(ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "too_large",
+                format!("at most {IMPORT_ROWS_MAX} rows per import; split the file"),
+            ));
+        }
+        let outcome = fields(bytes, Some(&columns))
+            .and_then(|r| row_spec(&columns, &r))
+            .and_then(|s| api::build_passes(&s, now));
+        match outcome {
+            Ok(built) => parsed.passes.extend(built),
+            Err(e) => {
+                parsed.rejected_count += 1;
+                if parsed.rejected.len() < IMPORT_REJECTS_REPORTED_MAX {
+                    parsed.rejected.push(Rejected {
+                        line,
+                        field: e.field,
+                        problem: e.message,
+                    });
+                }
+            }
+        }
+    }
+    Ok(parsed)
+}
+
+/// `POST /v1/passes/import`: CSV with a header row, one record a line;
+/// valid lines are imported, the others reported line by line.
+#[utoipa::path(
+    post,
+    path = "/v1/passes/import",
+    operation_id = "import_passes",
+    tag = "passes",
+    request_body(
+        description = "CSV with a header row: `event` (required), `kind`, `max_uses` (a number or \
+            `unlimited`), `valid_from`, `valid_until`, `gates` (`;`-separated), `display`, \
+            `dynamic_ttl_s`. One record a line: a quoted field may hold commas and `\"\"`, not a \
+            line break, and a line whose quote does not close is rejected on its own. \
+            At most 10 000 rows; body at most 4 MiB.",
+        content_type = "text/csv",
+        content = String,
+    ),
+    responses(
+        (status = 201, description = "Some lines imported; the report lists the rejected ones", body = ImportReport),
+        (status = 200, description = "Nothing imported; the report says why", body = ImportReport),
+        (status = 400, description = "The header row is missing or names an unknown column", body = ErrorBody),
+        (status = 409, description = "A pass id already exists", body = ErrorBody),
+        (status = 413, description = "Over 10 000 rows, or the body is over 4 MiB", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
+pub async fn import(
+    State(state): State<AppState>,
+    who: Who,
+    body: Bytes,
+) -> Result<(StatusCode, Json<ImportReport>), ApiError> {
+    let now = crate::now_ms();
+    let Parsed {
+        passes,
+        rejected,
+        rejected_count,
+        blank_lines,
+    } = parse(&body, now)?;
+    if !passes.is_empty() {
+        state
+            .store
+            .insert_passes(passes.clone())
+            .await
+            .map_err(store_error)?;
+        state.live.issued(&passes);
+        let entry =
+            batch_record(now, who.0.name, OperatorAction::PassesImport, &passes).detail(format!(
+                "{} CSV lines imported, {rejected_count} rejected",
+                passes.len()
+            ));
+        let done = format!("{} passes were imported", passes.len());
+        super::operator::record(&state, entry, &done).await?;
+    }
+    let status = if passes.is_empty() {
+        StatusCode::OK
+    } else {
+        StatusCode::CREATED
+    };
+    let passes = passes
+        .iter()
+        .map(|p| crate::operator::api::pass_view(p, &state.keyring))
+        .collect::<Vec<_>>();
+    Ok((
+        status,
+        Json(ImportReport {
+            imported: passes.len(),
+            rejected_count,
+            blank_lines,
+            passes,
+            rejected,
+        }),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report(csv: &str) -> Parsed {
+        parse(csv.as_bytes(), 0).expect("a header")
+    }
+
+    #[test]
+    fn an_unterminated_quote_rejects_its_line_and_swallows_none_after_it() {
+        let got = report("event,display\ncsv-q,\"abc\ncsv-q2,def\n");
+        assert_eq!(got.passes.len(), 1);
+        assert_eq!(got.passes[0].event, "csv-q2");
+        assert_eq!(got.rejected_count, 1);
+        let r = &got.rejected[0];
+        assert_eq!((r.line, r.field.as_deref()), (2, Some("display")));
+        assert!(
+            r.problem.contains("does not close on this line"),
+            "{}",
+            r.problem
+        );
+    }
+
+    #[test]
+    fn every_line_is_imported_rejected_or_counted_blank() {
+        let csv = "event,display,gates\r\n\
+                   a,\"Row 4, seat \"\"B\"\"\",n;s\r\n\
+                   \r\n\
+                   b,\"two\n\
+                   lines\",x\n\
+                   c,too,many,fields\n\
+                   d,\"ok\",\n";
+        let got = report(csv);
+        let lines_after_header = 6;
+        assert_eq!(
+            got.passes.len() + got.rejected_count + got.blank_lines,
+            lines_after_header
+        );
+        assert_eq!(got.blank_lines, 1);
+        let events: Vec<&str> = got.passes.iter().map(|p| p.event.as_str()).collect();
+        assert_eq!(events, ["a", "d"]);
+        assert_eq!(got.passes[0].display.as_deref(), Some("Row 4, seat \"B\""));
+        let at: Vec<(u64, Option<&str>)> = got
+            .rejected
+            .iter()
+            .map(|r| (r.line, r.field.as_deref()))
+            .collect();
+        // The field that opened the quote; the orphan second half (its
+        // quote, again); the line with too many fields.
+        assert_eq!(
+            at,
+            [(4, Some("display")), (5, Some("event")), (6, Some("line"))]
+        );
+    }
+
+    #[test]
+    fn a_header_is_required_and_checked() {
+        for csv in ["", "\n", "\u{feff}\n"] {
+            let e = parse(csv.as_bytes(), 0).expect_err("no header");
+            assert_eq!(e.field.as_deref(), Some("header"), "{csv:?}");
+        }
+        let e = parse(b"event,\"display\n", 0).expect_err("open quote");
+        assert_eq!(e.field.as_deref(), Some("header"));
+        let got = report("\u{feff}Event\nfest\n");
+        assert_eq!(got.passes.len(), 1);
+    }
+}

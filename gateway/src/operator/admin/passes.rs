@@ -1,0 +1,329 @@
+//! Passes: issue (one spec, an array, or NDJSON), list, show, and status
+//! changes through the pass's actor. The CSV import lives in
+//! [`super::import`].
+
+use super::failures::{admin_error, store_error};
+use super::params::{PageView, Params, PathParam, page_view, parse_id};
+use super::reason::{ReasonBody, ReasonJson, reason};
+use super::routes::ISSUE_SPECS_MAX;
+use super::schema::{IssueBody, PassIdParam, PassListQuery};
+use crate::operator::api::{self, ApiError, ErrorBody, ISSUE_MAX, IssueRequest, PassView};
+use crate::operator::journal::{OperatorAction, OperatorRecord};
+use crate::operator::state::AppState;
+use crate::operator::state::Who;
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use scangate_actors::AdminChange;
+use scangate_core::pass::EVENT_MAX_BYTES;
+use scangate_core::{AdminAction, Kind, Pass, PassId, Status};
+use scangate_storage::PassQuery;
+
+/// The issue specs of a body: NDJSON (by content type), a JSON array, or
+/// one object; with the body's form, for the operator journal.
+fn specs(headers: &HeaderMap, body: &[u8]) -> Result<(Vec<IssueRequest>, &'static str), ApiError> {
+    let ndjson = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|t| t.starts_with("application/x-ndjson"));
+    let parse = |field: String, bytes: &[u8]| {
+        api::from_json_object::<IssueRequest>(bytes)
+            .map_err(|e| ApiError::invalid(&field, e.to_string()))
+    };
+    let (specs, form) = if ndjson {
+        let mut out = Vec::new();
+        for (n, line) in body.split(|b| *b == b'\n').enumerate() {
+            if line.iter().all(u8::is_ascii_whitespace) {
+                continue;
+            }
+            if out.len() >= ISSUE_SPECS_MAX {
+                return Err(too_many_specs());
+            }
+            out.push(parse(format!("line {}", n + 1), line)?);
+        }
+        (out, "NDJSON")
+    } else if body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[') {
+        let raw: Vec<&serde_json::value::RawValue> =
+            serde_json::from_slice(body).map_err(|e| ApiError::invalid("body", e.to_string()))?;
+        if raw.len() > ISSUE_SPECS_MAX {
+            return Err(too_many_specs());
+        }
+        let specs = raw
+            .iter()
+            .enumerate()
+            .map(|(n, r)| parse(format!("[{n}]"), r.get().as_bytes()))
+            .collect::<Result<_, _>>()?;
+        (specs, "a JSON array")
+    } else {
+        (vec![parse("body".into(), body)?], "one JSON object")
+    };
+    if specs.is_empty() {
+        return Err(ApiError::invalid("body", "no pass to issue"));
+    }
+    Ok((specs, form))
+}
+
+fn too_many_specs() -> ApiError {
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "too_large",
+        format!("at most {ISSUE_SPECS_MAX} issue specs per request"),
+    )
+}
+
+/// `POST /v1/passes`: all or none.
+#[utoipa::path(
+    post,
+    path = "/v1/passes",
+    operation_id = "issue_passes",
+    tag = "passes",
+    request_body(
+        description = "One spec (`count` for many identical passes), a JSON array of specs, \
+            or NDJSON (one spec a line). At most 1 000 specs and 10 000 passes; body at most 1 MiB.",
+        content(
+            (IssueBody = "application/json"),
+            (IssueRequest = "application/x-ndjson"),
+        )
+    ),
+    responses(
+        (status = 201, description = "The passes, with their tokens", body = [PassView]),
+        (status = 400, description = "A spec is invalid (`field` names it, e.g. `[2].valid_from`), \
+            including what the schema cannot say: `valid_until` not after `valid_from`, both \
+            `max_uses` and `unlimited`, more than 10 000 passes in all", body = ErrorBody),
+        (status = 409, description = "A pass id already exists", body = ErrorBody),
+        (status = 413, description = "Too many specs, or the body is over 1 MiB", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
+pub async fn issue(
+    State(state): State<AppState>,
+    who: Who,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<(StatusCode, Json<Vec<PassView>>), ApiError> {
+    let body = body.map_err(crate::operator::api::from_rejection)?;
+    let (specs, form) = specs(&headers, &body)?;
+    let total: u64 = specs.iter().map(|s| u64::from(s.count.unwrap_or(1))).sum();
+    if total > u64::from(ISSUE_MAX) {
+        return Err(ApiError::invalid(
+            "count",
+            format!("at most {ISSUE_MAX} passes per request, {total} asked"),
+        ));
+    }
+    let now = crate::now_ms();
+    let mut passes = Vec::new();
+    for (n, spec) in specs.iter().enumerate() {
+        let built = api::build_passes(spec, now).map_err(|mut e| {
+            if specs.len() > 1 {
+                e.field = Some(format!("[{n}].{}", e.field.as_deref().unwrap_or("pass")));
+            }
+            e
+        })?;
+        passes.extend(built);
+    }
+    state
+        .store
+        .insert_passes(passes.clone())
+        .await
+        .map_err(store_error)?;
+    state.live.issued(&passes);
+    let specs_word = if specs.len() == 1 { "spec" } else { "specs" };
+    let entry = batch_record(now, who.0.name, OperatorAction::PassesIssue, &passes)
+        .detail(format!("{} {specs_word} as {form}", specs.len()));
+    let done = format!("{} passes were issued", passes.len());
+    super::operator::record(&state, entry, &done).await?;
+    let views = passes
+        .iter()
+        .map(|p| crate::operator::api::pass_view(p, &state.keyring))
+        .collect();
+    Ok((StatusCode::CREATED, Json(views)))
+}
+
+/// The operator journal's line for an issue or import: one per request,
+/// naming the events, the count and the first and last pass id.
+pub(super) fn batch_record(
+    now: i64,
+    who: String,
+    action: OperatorAction,
+    passes: &[Pass],
+) -> OperatorRecord {
+    let ids: Vec<PassId> = passes.iter().map(|p| p.id).collect();
+    OperatorRecord::passes(
+        now,
+        who,
+        action,
+        passes.iter().map(|p| p.event.as_str()),
+        &ids,
+    )
+}
+
+/// `GET /v1/passes?event=&kind=&status=&limit=&after=`.
+#[utoipa::path(
+    get,
+    path = "/v1/passes",
+    operation_id = "list_passes",
+    tag = "passes",
+    params(PassListQuery),
+    responses(
+        (status = 200, description = "One page of passes; `token` and `display` only for \
+            `operator` and `admin`", body = PageView<PassView>),
+        (status = 400, description = "A bad or unknown parameter (`field` names it)", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
+pub async fn list(
+    State(state): State<AppState>,
+    who: Who,
+    RawQuery(raw): RawQuery,
+) -> Result<Json<PageView<PassView>>, ApiError> {
+    let p = Params::parse(
+        raw.as_deref(),
+        &["event", "kind", "status", "limit", "after"],
+    )?;
+    let query = PassQuery {
+        event: p.name("event", EVENT_MAX_BYTES)?.map(str::to_owned),
+        kind: p.parsed::<Kind>("kind")?,
+        status: p.parsed::<Status>("status")?,
+        after: p.cursor()?,
+        limit: p.limit(100)?,
+    };
+    let page = state.store.query_passes(query).await.map_err(store_error)?;
+    Ok(Json(page_view(page, |pass: &Pass| {
+        crate::operator::api::pass_view_for_role(pass, &state.keyring, who.0.role)
+    })))
+}
+
+/// `GET /v1/passes/{id}`: the pass and its uses; for `operator` and
+/// `admin`, its token too (a dynamic pass: a freshly minted short-lived one).
+#[utoipa::path(
+    get,
+    path = "/v1/passes/{id}",
+    operation_id = "show_pass",
+    tag = "passes",
+    params(PassIdParam),
+    responses(
+        (status = 200, description = "The pass; `token` and `display` only for `operator` and \
+            `admin` (a dynamic pass: a freshly minted token)", body = PassView),
+        (status = 400, description = "Not a pass id", body = ErrorBody),
+        (status = 404, description = "No such pass", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
+pub async fn show(
+    State(state): State<AppState>,
+    who: Who,
+    PathParam(id): PathParam,
+) -> Result<Json<PassView>, ApiError> {
+    let pass = load(&state, &id).await?;
+    Ok(Json(crate::operator::api::pass_view_for_role(
+        &pass,
+        &state.keyring,
+        who.0.role,
+    )))
+}
+
+/// The pass with the id `id` (text from the path), as its actor has it.
+pub async fn load(state: &AppState, id: &str) -> Result<Pass, ApiError> {
+    let id = parse_id(id)?;
+    match state.registry.pass(id).await {
+        Ok(Some(pass)) => Ok(pass),
+        Ok(None) => Err(ApiError::not_found(format!("no pass {id}"))),
+        Err(e) => Err(ApiError::unavailable(e.to_string())),
+    }
+}
+
+async fn change(
+    state: AppState,
+    who: String,
+    id: String,
+    action: AdminAction,
+    body: ReasonJson,
+) -> Result<Json<PassView>, ApiError> {
+    let id = parse_id(&id)?;
+    let reason = reason(body)?;
+    let change = AdminChange {
+        action,
+        reason: reason.clone(),
+        who: who.clone(),
+    };
+    let pass = state
+        .registry
+        .admin(id, change)
+        .await
+        .map_err(|e| admin_error(id, e))?;
+    let (journaled, done) = match action {
+        AdminAction::Revoke => (OperatorAction::PassRevoke, "revoked"),
+        AdminAction::Suspend => (OperatorAction::PassSuspend, "suspended"),
+        AdminAction::Reactivate => (OperatorAction::PassReactivate, "reactivated"),
+        AdminAction::Annul => (OperatorAction::ScanAnnul, "changed"),
+    };
+    let entry = OperatorRecord::new(crate::now_ms(), who, journaled, id.to_string())
+        .reason(Some(&reason))
+        .detail(format!("now {}", pass.status.as_str()));
+    super::operator::record(&state, entry, &format!("pass {id} was {done}")).await?;
+    Ok(Json(crate::operator::api::pass_view(&pass, &state.keyring)))
+}
+
+/// One `POST /v1/passes/{id}/ACTION` handler for each status change, with
+/// `{"reason": ...}`: ordered with the pass's scans through its actor, and
+/// kept in the audit log. Only the name, the action and the answer's words
+/// differ, so the handler and its OpenAPI entry are written once.
+macro_rules! status_change {
+    ($name:ident, $action:ident, $path:literal, $operation:literal, $doc:literal, $done:literal) => {
+        // utoipa reads literal doc attributes only, hence `$doc` whole.
+        #[doc = $doc]
+        #[doc = "the pass's scans through its actor, and kept in the audit log."]
+        #[utoipa::path(
+            post,
+            path = $path,
+            operation_id = $operation,
+            tag = "passes",
+            params(PassIdParam),
+            request_body = ReasonBody,
+            responses(
+                (status = 200, description = $done, body = PassView),
+                (status = 400, description = "Not a pass id, or no reason (or one over 256 bytes), or not the JSON body described", body = ErrorBody),
+                (status = 404, description = "No such pass", body = ErrorBody),
+                (status = 409, description = "The pass's status does not allow this change", body = ErrorBody),
+                (status = 413, description = "The body is over 64 KiB", body = ErrorBody),
+                (status = 415, description = "The body is not sent as `application/json`", body = ErrorBody),
+            ),
+            security(("bearer" = [])),
+        )]
+        pub async fn $name(
+            State(s): State<AppState>,
+            who: Who,
+            PathParam(id): PathParam,
+            body: ReasonJson,
+        ) -> Result<Json<PassView>, ApiError> {
+            change(s, who.0.name, id, AdminAction::$action, body).await
+        }
+    };
+}
+
+status_change!(
+    revoke,
+    Revoke,
+    "/v1/passes/{id}/revoke",
+    "revoke_pass",
+    "`POST /v1/passes/{id}/revoke`, with `{\"reason\": ...}`; ordered with",
+    "Revoked: refused until reactivated; the pass as it is now"
+);
+status_change!(
+    suspend,
+    Suspend,
+    "/v1/passes/{id}/suspend",
+    "suspend_pass",
+    "`POST /v1/passes/{id}/suspend`, with `{\"reason\": ...}`; ordered with",
+    "Suspended: refused for now; the pass as it is now"
+);
+status_change!(
+    reactivate,
+    Reactivate,
+    "/v1/passes/{id}/reactivate",
+    "reactivate_pass",
+    "`POST /v1/passes/{id}/reactivate`, with `{\"reason\": ...}`; ordered with",
+    "Active again; the pass as it is now"
+);
