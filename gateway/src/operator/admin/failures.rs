@@ -24,6 +24,14 @@ pub fn store_error(e: StoreError) -> ApiError {
             "too_large",
             format!("{what}: {got} is more than {max}"),
         ),
+        // Retrying does not help: the store is damaged there, or a bug.
+        e @ (StoreError::Corrupt(_) | StoreError::CorruptLog { .. } | StoreError::Internal(_)) => {
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "store_damaged",
+                e.to_string(),
+            )
+        }
         other => ApiError::unavailable(other.to_string()),
     }
 }
@@ -70,8 +78,19 @@ mod tests {
                 api.message
             );
         }
-        let failed = admin_error(id, AdminError::Store(StoreError::unavailable("disk", "full")));
+        let failed = admin_error(
+            id,
+            AdminError::Store(StoreError::unavailable("disk", "full")),
+        );
         assert_eq!(failed.status, StatusCode::SERVICE_UNAVAILABLE);
         assert!(!failed.message.contains("may still"), "{}", failed.message);
+        let damaged = admin_error(
+            id,
+            AdminError::Store(StoreError::Corrupt("a bad record".into())),
+        );
+        assert_eq!(
+            (damaged.status, damaged.code.as_str()),
+            (StatusCode::INTERNAL_SERVER_ERROR, "store_damaged")
+        );
     }
 }
