@@ -17,7 +17,7 @@
 //! - [`token`]: the signed, QR-alphanumeric token format and the keyring.
 //! - [`keyfile`]: the signing keyring file's format.
 //! - [`scan`]: scan ids and the records a scan or an admin change leaves behind.
-//! - [`wire`]: the messages of the `scangate/1` protocol.
+//! - [`wire`]: the messages of the `scangate/1` protocol; [`error_code`]: their error codes.
 //! - [`frame`]: length-prefixed framing with a size limit checked before allocation.
 //! - `testing` (tests and the `test-support` feature only): shared test fixtures.
 //! - [`offline`]: the signed per-event snapshot for offline scanners, its
@@ -27,6 +27,7 @@
 #![cfg_attr(not(test), deny(clippy::panic, clippy::expect_used))]
 
 pub mod decision;
+pub mod error_code;
 pub mod frame;
 pub mod keyfile;
 pub mod name;

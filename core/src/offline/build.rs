@@ -12,11 +12,12 @@
 //! offline device is caught at reconciliation (`over_limit`).
 
 use super::codec;
+use super::error::SnapshotError;
 use super::format::{
     Delta, ENTRY_BYTES, EntryIndex, GATE_NAMES_MAX, INDEX_BYTES, PROFILES_MAX, Profile, Snapshot,
     SnapshotEntry,
 };
-use super::key::{SIGNATURE_BYTES, SnapshotError, SnapshotSigner};
+use super::key::{SIGNATURE_BYTES, SnapshotSigner};
 use super::{DELTA_MAX_BYTES, SNAPSHOT_MAX_BYTES, SNAPSHOT_TTL_DEFAULT_MS};
 use crate::name::check_name;
 use crate::pass::{EVENT_MAX_BYTES, GATE_MAX_BYTES, Pass, PassError};

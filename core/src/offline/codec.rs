@@ -2,11 +2,11 @@
 //! cannot fail; reading checks every count against the bytes left before it
 //! allocates, and every reference against its table.
 
+use super::error::SnapshotError;
 use super::format::{
     BlobKind, Delta, ENTRY_BYTES, EntryIndex, FORMAT_VERSION, GATE_NAMES_MAX, INDEX_BYTES, MAGIC,
     PROFILE_FIXED_BYTES, PROFILES_MAX, Profile, Snapshot, SnapshotEntry,
 };
-use super::key::SnapshotError;
 use crate::pass::{EVENT_MAX_BYTES, GATE_MAX_BYTES, GATES_MAX, Status};
 
 /// Offset of the total-length field (u32), filled in when the blob is sealed.

@@ -14,8 +14,8 @@
 //!   snapshot: the device cannot tell them apart, and does not claim
 //!   `forged` for what may be a new, genuine pass.
 
+use super::error::SnapshotError;
 use super::format::{EntryIndex, Snapshot};
-use super::key::SnapshotError;
 use crate::decision::{Decision, Reason};
 use crate::rules::{self, PassView, ScanContext};
 use crate::token::RawToken;

@@ -220,3 +220,30 @@ impl Delta {
         &self.removed
     }
 }
+
+/// The first 8 bytes of SHA-256 over a public key: names the key in a
+/// snapshot's header, so "signed by another gateway" is told apart from
+/// "altered". Printed as 16 hex digits.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct KeyFingerprint(pub [u8; 8]);
+
+impl KeyFingerprint {
+    pub(crate) fn of(public_key: &[u8]) -> Self {
+        let digest = Sha256::digest(public_key);
+        let mut f = [0u8; 8];
+        f.copy_from_slice(&digest[..8]);
+        KeyFingerprint(f)
+    }
+}
+
+impl fmt::Display for KeyFingerprint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&data_encoding::HEXLOWER.encode(&self.0))
+    }
+}
+
+impl fmt::Debug for KeyFingerprint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "KeyFingerprint({self})")
+    }
+}

@@ -9,12 +9,11 @@
 //! the event and the expiry against the `now_ms` it is given.
 
 use super::codec::{self, FINGERPRINT_AT, HEADER_FIXED_BYTES, Reader, TOTAL_LEN_AT};
-use super::format::{BlobKind, Delta, FORMAT_VERSION, MAGIC, Snapshot};
+use super::error::SnapshotError;
+use super::format::{BlobKind, Delta, FORMAT_VERSION, KeyFingerprint, MAGIC, Snapshot};
 use super::{DELTA_MAX_BYTES, SNAPSHOT_MAX_BYTES};
 use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
-use sha2::{Digest, Sha256};
 use std::fmt;
-use thiserror::Error;
 
 /// Bytes of an Ed25519 signature, at the end of every blob.
 pub const SIGNATURE_BYTES: usize = 64;
@@ -22,107 +21,6 @@ pub const SIGNATURE_BYTES: usize = 64;
 pub const KEY_BYTES: usize = 32;
 /// The shortest blob: header with a one-byte event name, and a signature.
 const MIN_BYTES: usize = HEADER_FIXED_BYTES + 1 + SIGNATURE_BYTES;
-
-/// Why a device refuses a snapshot or a delta. Each message is one sentence
-/// a CLI can print as is; none quotes a token or a key.
-#[derive(Debug, Clone, PartialEq, Eq, Error)]
-#[non_exhaustive]
-pub enum SnapshotError {
-    /// Fewer bytes than the blob announces (a download cut short).
-    #[error("the snapshot is truncated: {len} bytes of the {expected} it needs")]
-    Truncated {
-        /// Bytes present.
-        len: usize,
-        /// Bytes announced (or the least any snapshot has).
-        expected: usize,
-    },
-    /// More bytes than the limit for its kind.
-    #[error("the snapshot is {len} bytes, over the limit of {max} bytes")]
-    Oversized {
-        /// Bytes present.
-        len: usize,
-        /// The limit.
-        max: usize,
-    },
-    /// Not a well-formed scangate snapshot; names what is wrong.
-    #[error("the snapshot is malformed: {0}")]
-    Malformed(&'static str),
-    /// A format version this build does not read.
-    #[error(
-        "snapshot format version {0} is not supported (this build reads version {FORMAT_VERSION})"
-    )]
-    UnsupportedFormat(u8),
-    /// A delta where a snapshot was expected, or the reverse.
-    #[error("expected a {expected}, got a {found}")]
-    WrongKind {
-        /// What the caller asked to open.
-        expected: &'static str,
-        /// What the bytes are.
-        found: &'static str,
-    },
-    /// Signed by another gateway's key.
-    #[error("the snapshot was signed by another key ({found}), not this gateway's ({expected})")]
-    WrongKey {
-        /// The fingerprint of the key the device trusts.
-        expected: KeyFingerprint,
-        /// The fingerprint the snapshot names.
-        found: KeyFingerprint,
-    },
-    /// The signature does not verify: the bytes were altered.
-    #[error("the snapshot's signature does not verify: it was altered or damaged")]
-    BadSignature,
-    /// Past its expiry: the device must not decide from it.
-    #[error("the snapshot expired at {expires_ms} ms (now {now_ms} ms): refresh it while online")]
-    Expired {
-        /// When it expired (Unix ms).
-        expires_ms: i64,
-        /// The time the check was made at (Unix ms).
-        now_ms: i64,
-    },
-    /// For another event than the device's.
-    #[error("the snapshot is for event {found:?}, not {expected:?}")]
-    WrongEvent {
-        /// The event the device admits to.
-        expected: String,
-        /// The event the snapshot covers.
-        found: String,
-    },
-    /// A delta whose base is not the version the device holds.
-    #[error("the delta applies to version {base}, but the device holds version {have}")]
-    BaseMismatch {
-        /// The version held.
-        have: u64,
-        /// The version the delta applies to.
-        base: u64,
-    },
-}
-
-/// The first 8 bytes of SHA-256 over a public key: names the key in a
-/// snapshot's header, so "signed by another gateway" is told apart from
-/// "altered". Printed as 16 hex digits.
-#[derive(Clone, Copy, PartialEq, Eq, Hash)]
-pub struct KeyFingerprint(pub [u8; 8]);
-
-impl KeyFingerprint {
-    fn of(key: &VerifyingKey) -> Self {
-        let digest = Sha256::digest(key.as_bytes());
-        let mut f = [0u8; 8];
-        f.copy_from_slice(&digest[..8]);
-        KeyFingerprint(f)
-    }
-}
-
-impl fmt::Display for KeyFingerprint {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&data_encoding::HEXLOWER.encode(&self.0))
-    }
-}
-
-impl fmt::Debug for KeyFingerprint {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "KeyFingerprint({self})")
-    }
-}
 
 /// The gateway's snapshot signing key. `Debug` never prints the seed.
 #[derive(Clone)]
@@ -145,7 +43,7 @@ impl SnapshotSigner {
     /// `core` reads no generator), or the seed read back from the key file.
     pub fn from_seed(seed: [u8; KEY_BYTES]) -> Self {
         let key = SigningKey::from_bytes(&seed);
-        let fingerprint = KeyFingerprint::of(&key.verifying_key());
+        let fingerprint = KeyFingerprint::of(key.verifying_key().as_bytes());
         SnapshotSigner { key, fingerprint }
     }
 
@@ -193,7 +91,7 @@ impl SnapshotVerifier {
     pub fn from_bytes(bytes: &[u8; KEY_BYTES]) -> Result<Self, SnapshotError> {
         let key = VerifyingKey::from_bytes(bytes)
             .map_err(|_| SnapshotError::Malformed("the public key is not an Ed25519 key"))?;
-        let fingerprint = KeyFingerprint::of(&key);
+        let fingerprint = KeyFingerprint::of(key.as_bytes());
         Ok(SnapshotVerifier { key, fingerprint })
     }
 

@@ -12,10 +12,10 @@
 use super::format::BlobKind;
 use super::{DELTA_MAX_BYTES, SNAPSHOT_MAX_BYTES};
 use crate::decision::Decision;
+use crate::error_code::ErrorCode;
 use crate::pass::{EVENT_MAX_BYTES, GATE_MAX_BYTES};
 use crate::scan::ScanId;
 use crate::token::TOKEN_MAX_CHARS;
-use crate::wire::ErrorCode;
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;

@@ -30,6 +30,7 @@
 pub mod build;
 mod codec;
 mod decide;
+mod error;
 pub mod format;
 pub mod key;
 pub mod messages;
@@ -43,8 +44,9 @@ mod tests;
 
 pub use build::{BuildError, SnapshotMeta, build};
 pub use decide::OfflineOutcome;
-pub use format::{Delta, EntryIndex, Profile, Snapshot, SnapshotEntry};
-pub use key::{KeyFingerprint, SnapshotError, SnapshotSigner, SnapshotVerifier};
+pub use error::SnapshotError;
+pub use format::{Delta, EntryIndex, KeyFingerprint, Profile, Snapshot, SnapshotEntry};
+pub use key::{SnapshotSigner, SnapshotVerifier};
 
 /// How long a snapshot (or delta) may be used offline after it was made,
 /// by default: 24 hours. Long enough to cover one event day cut off from the
