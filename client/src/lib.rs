@@ -46,14 +46,17 @@ pub mod error;
 mod gateways;
 mod link;
 pub mod mode;
+pub mod offline;
 pub mod queue;
 pub mod scanner;
+pub mod transfer;
 
 pub use config::ScannerConfig;
 pub use decided::Decided;
 pub use error::ClientError;
 pub use link::{CLOSE_CODE_DONE, CLOSE_CODE_PROTOCOL_ERROR};
 pub use mode::{Attempt, Mode, ModeConfig, ModeTracker};
+pub use offline::{OfflineConfig, OfflineError, OfflineScanner, Refreshed, SyncReport};
 pub use queue::{OfflineQueue, Pushed, QueueError, QueueLimits, Queued};
 pub use scanner::{ScanInput, Scanner, random_scan_id};
 
