@@ -87,11 +87,14 @@ impl Scanner {
                 }
             };
             let matches = ack.scans.len() == batch.len()
-                && ack.scans.iter().zip(batch).all(|(a, s)| a.scan_id == s.scan_id);
+                && ack
+                    .scans
+                    .iter()
+                    .zip(batch)
+                    .all(|(a, s)| a.scan_id == s.scan_id);
             if !matches {
                 return Err(ClientError::Protocol(
-                    "the upload's acknowledgement does not name the uploaded scans in order"
-                        .into(),
+                    "the upload's acknowledgement does not name the uploaded scans in order".into(),
                 ));
             }
             acks.extend(ack.scans);
@@ -137,7 +140,9 @@ impl Scanner {
         stride: usize,
         total_len: u32,
     ) -> Result<(), ClientError> {
-        let window = SNAPSHOT_WINDOW_CHUNKS.min(self.config().max_in_flight).max(1);
+        let window = SNAPSHOT_WINDOW_CHUNKS
+            .min(self.config().max_in_flight)
+            .max(1);
         let mut in_flight: JoinSet<(u32, Result<SnapshotChunk, ClientError>)> = JoinSet::new();
         let mut arrived: BTreeMap<u32, SnapshotChunk> = BTreeMap::new();
         let Some(mut next) = download.next_request() else {
@@ -147,7 +152,8 @@ impl Scanner {
             while in_flight.len() + arrived.len() < window && next.offset < total_len {
                 let scanner = self.clone();
                 let request = next.clone();
-                in_flight.spawn(async move { (request.offset, scanner.fetch_chunk(request).await) });
+                in_flight
+                    .spawn(async move { (request.offset, scanner.fetch_chunk(request).await) });
                 next.offset = next.offset.saturating_add(stride as u32);
             }
             let Some(joined) = in_flight.join_next().await else {

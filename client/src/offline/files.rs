@@ -202,7 +202,9 @@ pub(crate) fn read_uses(dir: &Path) -> Result<Vec<Reached>, OfflineError> {
     let path = dir.join(USES_FILE);
     match read_bounded(&path, USES_FILE_MAX_BYTES)? {
         None => Ok(Vec::new()),
-        Some(bytes) => rmp_serde::from_slice(&bytes).map_err(|_| OfflineError::BadUsesFile { path }),
+        Some(bytes) => {
+            rmp_serde::from_slice(&bytes).map_err(|_| OfflineError::BadUsesFile { path })
+        }
     }
 }
 
@@ -245,11 +247,17 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         write_atomic(dir.path(), "f", &[7u8; 100]).expect("write");
         let path = dir.path().join("f");
-        assert_eq!(read_bounded(&path, 100).expect("read"), Some(vec![7u8; 100]));
+        assert_eq!(
+            read_bounded(&path, 100).expect("read"),
+            Some(vec![7u8; 100])
+        );
         assert!(matches!(
             read_bounded(&path, 99),
             Err(OfflineError::FileTooLarge { max: 99, .. })
         ));
-        assert_eq!(read_bounded(&dir.path().join("none"), 1).expect("read"), None);
+        assert_eq!(
+            read_bounded(&dir.path().join("none"), 1).expect("read"),
+            None
+        );
     }
 }

@@ -330,9 +330,9 @@ impl OfflineScanner {
     /// `refresh_interval_ms`. The app calls [`Self::refresh`] when it is.
     pub fn refresh_due(&self, now_ms: i64) -> bool {
         self.tracker.mode() == Mode::Online
-            && self.last_refresh_ms.is_none_or(|last| {
-                now_ms.saturating_sub(last) >= self.config.refresh_interval_ms
-            })
+            && self
+                .last_refresh_ms
+                .is_none_or(|last| now_ms.saturating_sub(last) >= self.config.refresh_interval_ms)
     }
 
     /// Fetches the event's newest snapshot: a delta from the held version

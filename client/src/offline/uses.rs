@@ -140,10 +140,17 @@ mod tests {
         uses.queued(id("s1"), A);
         uses.queued(id("s1"), A);
         uses.queued(id("s2"), B);
-        assert_eq!((uses.count(&A), uses.count(&B)), (1, 1), "a scan id counts once");
+        assert_eq!(
+            (uses.count(&A), uses.count(&B)),
+            (1, 1),
+            "a scan id counts once"
+        );
         uses.acknowledged(&id("s1"), 1_000);
         assert_eq!(uses.count(&A), 1, "acknowledged, not yet in a snapshot");
-        assert!(!uses.installed(1_000), "a snapshot made at the ack may miss it");
+        assert!(
+            !uses.installed(1_000),
+            "a snapshot made at the ack may miss it"
+        );
         assert_eq!(uses.count(&A), 1);
         assert!(uses.installed(1_001));
         assert_eq!(uses.count(&A), 0, "a snapshot made after the ack holds it");
