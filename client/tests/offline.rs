@@ -3,82 +3,19 @@
 
 mod support;
 
-use scangate_certs::Pki;
-use scangate_client::offline::files::{DELTAS_FILE, SNAPSHOT_FILE};
-use scangate_client::queue::QUEUE_FILE;
+use scangate_client::offline::files::DELTAS_FILE;
 use scangate_client::transfer::SNAPSHOT_WINDOW_CHUNKS;
-use scangate_client::{
-    Mode, ModeConfig, OfflineConfig, OfflineError, OfflineScanner, ScanId, ScanInput, Scanner,
-    ScannerConfig,
-};
+use scangate_client::{Mode, OfflineError, OfflineScanner, ScanId, Scanner};
 use scangate_core::decision::{Decision, Reason};
 use scangate_core::offline::SnapshotError;
 use scangate_core::offline::messages::{AckStatus, OfflineScan, SNAPSHOT_CHUNK_MAX_BYTES};
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
+use support::device::{Env, contains, env, fast, input, offline_config};
 use support::gateway::{EVENT, FakeGateway, now_ms};
-use support::scanner_config;
 
 /// Longest a test polls for the gateway to be back.
 const BACK_WAIT: Duration = Duration::from_secs(20);
-
-struct Env {
-    dir: tempfile::TempDir,
-    pki: Pki,
-}
-
-fn env() -> Env {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let pki = Pki::open(&dir.path().join("pki"));
-    pki.init(&[]).expect("pki init");
-    Env { dir, pki }
-}
-
-/// Short deadlines, so an outage shows within a second; a new device
-/// certificate each time (the PKI issues a name once).
-fn fast(pki: &Pki, name: &str, addr: SocketAddr) -> ScannerConfig {
-    static ISSUED: AtomicUsize = AtomicUsize::new(0);
-    let n = ISSUED.fetch_add(1, Ordering::Relaxed);
-    let mut config = scanner_config(pki, &format!("{name}-{n}"), addr);
-    config.request_timeout_ms = 300;
-    config.connect_timeout_ms = 300;
-    config.attempts = 1;
-    config
-}
-
-fn offline_config(dir: &Path) -> OfflineConfig {
-    let mut config = OfflineConfig::new(dir.join("device"), EVENT);
-    config.mode = ModeConfig {
-        probe_interval_ms: 200,
-        // Slowness is not what these tests are about.
-        slow_answer_ms: 10_000,
-        ..ModeConfig::default()
-    };
-    config
-}
-
-fn input(token: &str, id: &str) -> ScanInput {
-    ScanInput {
-        token: token.into(),
-        gate: "north-1".into(),
-        event: None,
-        scan_id: Some(ScanId::new(id).expect("scan id")),
-    }
-}
-
-fn queue_bytes(dir: &Path) -> Vec<u8> {
-    std::fs::read(dir.join("device").join(QUEUE_FILE)).expect("queue file")
-}
-
-fn contains(haystack: &[u8], needle: &str) -> bool {
-    haystack
-        .windows(needle.len())
-        .any(|w| w == needle.as_bytes())
-}
 
 #[tokio::test]
 async fn a_stopped_gateway_takes_the_scanner_offline_and_back_and_each_grant_is_uploaded_once() {
@@ -113,7 +50,7 @@ async fn a_stopped_gateway_takes_the_scanner_offline_and_back_and_each_grant_is_
             (Mode::Offline, Decision::Granted)
         );
         assert!(
-            contains(&queue_bytes(e.dir.path()), &id),
+            contains(&e.queue_bytes(), &id),
             "{id} queued before scan returned"
         );
         offline_grants.push(id);
@@ -131,7 +68,7 @@ async fn a_stopped_gateway_takes_the_scanner_offline_and_back_and_each_grant_is_
         .expect("scan");
     assert_eq!(again.reply.decision, Decision::Denied(Reason::UsedUp));
     assert!(
-        !contains(&queue_bytes(e.dir.path()), "off-again"),
+        !contains(&e.queue_bytes(), "off-again"),
         "a denial is not queued"
     );
     assert_eq!(s.queue().len(), threshold as usize);
@@ -213,20 +150,6 @@ async fn a_reupload_of_an_acknowledged_batch_counts_nothing_twice() {
     );
 }
 
-/// Opens a device that holds version 1 of `gw`'s snapshot, then closes it.
-async fn device_with_snapshot(e: &Env, gw: &FakeGateway) -> Vec<u8> {
-    let key = gw.state().signer.verifier();
-    let mut s = OfflineScanner::open(
-        fast(&e.pki, "lane-1", gw.addr),
-        offline_config(e.dir.path()),
-        Some(key),
-    )
-    .expect("open");
-    s.refresh(now_ms()).await.expect("refresh");
-    s.close().await;
-    std::fs::read(e.dir.path().join("device").join(SNAPSHOT_FILE)).expect("snapshot file")
-}
-
 /// An offline scan on a device pointed at a stopped gateway.
 async fn offline_scan(e: &Env, addr: SocketAddr, now: i64) -> Result<Mode, OfflineError> {
     let mut config = offline_config(e.dir.path());
@@ -241,9 +164,11 @@ async fn offline_scan(e: &Env, addr: SocketAddr, now: i64) -> Result<Mode, Offli
 async fn a_tampered_an_expired_and_a_foreign_snapshot_are_refused_saying_why() {
     let e = env();
     let mut gw = FakeGateway::start(&e.pki, 10, 1);
-    let good = device_with_snapshot(&e, &gw).await;
+    let good = e.with_snapshot(&gw).await;
     gw.stop();
-    let path = e.dir.path().join("device").join(SNAPSHOT_FILE);
+    let path = e
+        .device()
+        .join(scangate_client::offline::files::SNAPSHOT_FILE);
 
     let mut flipped = good.clone();
     let at = flipped.len() / 2;
@@ -306,12 +231,7 @@ async fn a_tampered_an_expired_and_a_foreign_snapshot_are_refused_saying_why() {
     // Fetched from a gateway with another key: refused, nothing written.
     std::fs::write(&path, &good).expect("write");
     other.state().rebuild();
-    let mut s = OfflineScanner::open(
-        fast(&e.pki, "lane-1", other.addr),
-        offline_config(e.dir.path()),
-        None,
-    )
-    .expect("open");
+    let mut s = e.open(other.addr);
     let err = s.refresh(now_ms()).await.expect_err("foreign refresh");
     assert!(
         matches!(
@@ -332,22 +252,75 @@ async fn a_tampered_an_expired_and_a_foreign_snapshot_are_refused_saying_why() {
     other.stop();
     drop(s);
     // Only the one valid decision above queued anything, and it was a denial.
-    assert!(!contains(&queue_bytes(e.dir.path()), "refused-1"));
+    assert!(!contains(&e.queue_bytes(), "refused-1"));
+}
+
+#[tokio::test]
+async fn a_device_without_a_snapshot_refuses_to_decide_offline() {
+    let e = env();
+    let mut gw = FakeGateway::start(&e.pki, 10, 1);
+    let key = gw.state().signer.verifier();
+    let token = gw.state().token(1);
+    gw.stop();
+    let mut config = offline_config(e.dir.path());
+    config.mode.failures_to_offline = 1;
+    let mut s = OfflineScanner::open(fast(&e.pki, "lane", gw.addr), config, Some(key))
+        .expect("opens with no gateway reachable");
+    let err = s
+        .scan(input(&token, "none-1"), now_ms())
+        .await
+        .expect_err("no snapshot");
+    assert!(matches!(err, OfflineError::NoSnapshot { .. }), "{err}");
+    assert!(err.to_string().contains("no offline snapshot"), "{err}");
+    assert!(s.queue().is_empty(), "nothing granted, nothing queued");
+}
+
+#[tokio::test]
+async fn a_device_keeps_its_pinned_key_until_told_to_change_it() {
+    let e = env();
+    let mut gw = FakeGateway::start(&e.pki, 10, 1);
+    e.with_snapshot(&gw).await;
+    gw.stop();
+    let mut other = FakeGateway::start(&e.pki, 10, 2);
+    other.state().rebuild();
+    let new_key = other.state().signer.verifier();
+    let err = OfflineScanner::open(
+        fast(&e.pki, "lane", other.addr),
+        offline_config(e.dir.path()),
+        Some(new_key.clone()),
+    )
+    .expect_err("another key than the pinned one");
+    assert!(matches!(err, OfflineError::KeyMismatch { .. }), "{err}");
+    assert!(err.to_string().contains("pin_key"), "{err}");
+    let mut s = e.open(other.addr);
+    s.pin_key(new_key).expect("re-pin");
+    assert_eq!(
+        s.version(),
+        None,
+        "the held snapshot was signed by the old key"
+    );
+    let r = s
+        .refresh(now_ms())
+        .await
+        .expect("refresh under the new key");
+    assert_eq!((r.version, r.delta), (2, false));
+    drop(s);
+    assert_eq!(
+        e.open(other.addr).version(),
+        Some(2),
+        "the new key stays pinned"
+    );
+    other.stop();
 }
 
 #[tokio::test]
 async fn a_revocation_delivered_by_a_delta_makes_the_device_deny_revoked_offline() {
     let e = env();
     let mut gw = FakeGateway::start(&e.pki, 50, 1);
-    device_with_snapshot(&e, &gw).await;
+    e.with_snapshot(&gw).await;
     gw.state().revoke(3);
     let token = gw.state().token(3);
-    let mut s = OfflineScanner::open(
-        fast(&e.pki, "lane-1", gw.addr),
-        offline_config(e.dir.path()),
-        None,
-    )
-    .expect("open");
+    let mut s = e.open(gw.addr);
     let r = s.refresh(now_ms()).await.expect("refresh");
     assert!(r.delta, "a delta, not the whole snapshot");
     assert_eq!(r.version, 2);
@@ -357,7 +330,7 @@ async fn a_revocation_delivered_by_a_delta_makes_the_device_deny_revoked_offline
         "the delta is smaller"
     );
     assert!(
-        !std::fs::read(e.dir.path().join("device").join(DELTAS_FILE))
+        !std::fs::read(e.device().join(DELTAS_FILE))
             .expect("deltas")
             .is_empty()
     );
@@ -372,12 +345,7 @@ async fn a_revocation_delivered_by_a_delta_makes_the_device_deny_revoked_offline
     );
     drop(s);
     // Reloaded from disk: the delta is verified and applied again.
-    let mut s = OfflineScanner::open(
-        fast(&e.pki, "lane-1", gw.addr),
-        offline_config(e.dir.path()),
-        None,
-    )
-    .expect("reopen");
+    let mut s = e.open(gw.addr);
     assert_eq!(s.version(), Some(2));
     let d = s
         .scan(input(&token, "rev-2"), now_ms())
@@ -421,99 +389,4 @@ async fn snapshot_chunks_are_requested_several_at_a_time() {
         "{chunks} chunks ({len} bytes) at 20 ms each in {took:?}, {} at once at most",
         state.chunks_waiting_max
     );
-}
-
-const CHILD_DIR: &str = "SCANGATE_TEST_OFFLINE_DIR";
-const CHILD_ADDR: &str = "SCANGATE_TEST_OFFLINE_ADDR";
-const CHILD_TOKEN: &str = "SCANGATE_TEST_OFFLINE_TOKEN";
-const GRANTED: &str = "granted offline";
-
-struct KillOnDrop(Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-#[tokio::test]
-async fn a_scanner_killed_right_after_an_offline_grant_uploads_it_once_after_restart() {
-    let e = env();
-    let mut gw = FakeGateway::start(&e.pki, 10, 1);
-    device_with_snapshot(&e, &gw).await;
-    gw.stop();
-    let exe = std::env::current_exe().expect("test binary");
-    let mut child = KillOnDrop(
-        Command::new(exe)
-            .args(["--exact", "offline_child", "--ignored", "--nocapture"])
-            .env(CHILD_DIR, e.dir.path())
-            .env(CHILD_ADDR, gw.addr.to_string())
-            .env(CHILD_TOKEN, gw.state().token(2))
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn child"),
-    );
-    let stdout = child.0.stdout.take().expect("stdout");
-    let mut lines = BufReader::new(stdout).lines();
-    let granted = lines.any(|l| l.map(|l| l.contains(GRANTED)).unwrap_or(false));
-    assert!(granted, "the child granted offline");
-    child.0.kill().expect("SIGKILL");
-    child.0.wait().expect("reaped");
-
-    gw.restart().await;
-    let mut s = OfflineScanner::open(
-        fast(&e.pki, "lane-1", gw.addr),
-        offline_config(e.dir.path()),
-        None,
-    )
-    .expect("reopen after the crash");
-    let id = ScanId::new("child-1").expect("id");
-    assert!(s.queue().contains(&id), "the grant survived the kill");
-    let report = s.sync(now_ms()).await.expect("sync");
-    assert_eq!((report.uploaded, report.pending), (1, 0));
-    drop(s);
-    let mut s = OfflineScanner::open(
-        fast(&e.pki, "lane-1", gw.addr),
-        offline_config(e.dir.path()),
-        None,
-    )
-    .expect("reopen");
-    assert_eq!(s.sync(now_ms()).await.expect("sync").uploaded, 0);
-    let state = gw.state();
-    assert_eq!(state.recorded.get(&id), Some(&1));
-    assert_eq!(state.uploaded, [id], "uploaded exactly once");
-}
-
-#[tokio::test]
-#[ignore = "started as a child process by a_scanner_killed_right_after_an_offline_grant_uploads_it_once_after_restart"]
-async fn offline_child() {
-    let (Some(dir), Ok(addr), Ok(token)) = (
-        std::env::var_os(CHILD_DIR),
-        std::env::var(CHILD_ADDR),
-        std::env::var(CHILD_TOKEN),
-    ) else {
-        return;
-    };
-    let dir = Path::new(&dir);
-    let pki = Pki::open(&dir.join("pki"));
-    let addr: SocketAddr = addr.parse().expect("addr");
-    // No gateway is reachable: the scanner starts anyway and decides from
-    // the snapshot on disk.
-    let mut s =
-        OfflineScanner::open(fast(&pki, "lane-2", addr), offline_config(dir), None).expect("open");
-    let d = s
-        .scan(input(&token, "child-1"), now_ms())
-        .await
-        .expect("scan");
-    assert_eq!(
-        (d.mode, d.reply.decision),
-        (Mode::Offline, Decision::Granted)
-    );
-    println!("{GRANTED}");
-    // Wait to be killed: no exit, no destructor, as in a crash.
-    loop {
-        std::thread::park();
-    }
 }

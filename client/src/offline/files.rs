@@ -222,7 +222,7 @@ pub(crate) fn write_uses<'a>(
     write_atomic(dir, USES_FILE, &bytes)
 }
 
-/// Where the state files live, for messages.
+/// The pinned key's file.
 pub(crate) fn key_path(dir: &Path) -> PathBuf {
     dir.join(KEY_FILE)
 }

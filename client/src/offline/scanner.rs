@@ -17,7 +17,7 @@ use std::time::Instant;
 use tracing::{debug, info};
 
 /// What [`OfflineScanner::sync`] did.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Default)]
 pub struct SyncReport {
     /// Scans the gateway acknowledged (`recorded` or `duplicate`) and that
     /// left the queue.
@@ -29,6 +29,9 @@ pub struct SyncReport {
     pub dropped: usize,
     /// Scans still waiting in the queue.
     pub pending: usize,
+    /// The snapshot refresh after the upload: what it installed, or why it
+    /// failed (the upload's counts above hold either way).
+    pub refresh: Option<Result<Refreshed, OfflineError>>,
 }
 
 /// What a refresh installed.
@@ -280,8 +283,9 @@ impl OfflineScanner {
     }
 
     /// Uploads the queue, drops what the gateway acknowledged (or refused
-    /// for good), keeps the rest, then refreshes the snapshot. The queue
-    /// is uploaded even when the refresh then fails (that error is returned).
+    /// for good), keeps the rest, then refreshes the snapshot. An error
+    /// means the upload stopped (what was acknowledged before it has left
+    /// the queue); a failed refresh is reported in [`SyncReport::refresh`].
     pub async fn sync(&mut self, now_ms: i64) -> Result<SyncReport, OfflineError> {
         let scanner = self.connected().await?;
         let mut report = SyncReport::default();
@@ -299,6 +303,8 @@ impl OfflineScanner {
                 break;
             }
             let ack = scanner.upload(&batch).await?;
+            // The uses file learns of each acknowledged grant before the
+            // queue forgets it, so a crash in between keeps it counted.
             let mut done: Vec<ScanId> = Vec::with_capacity(batch.len());
             for scan in ack.scans {
                 match scan.status {
@@ -318,11 +324,11 @@ impl OfflineScanner {
                 }
                 done.push(scan.scan_id);
             }
+            files::write_uses(&self.config.dir, self.uses.reached_list())?;
             self.queue.ack(&done)?;
         }
-        files::write_uses(&self.config.dir, self.uses.reached_list())?;
         report.pending = self.queue.len();
-        self.refresh(now_ms).await?;
+        report.refresh = Some(self.refresh(now_ms).await);
         Ok(report)
     }
 

@@ -5,6 +5,7 @@
 
 #![allow(dead_code)] // each test file uses part of it
 
+pub mod device;
 pub mod gateway;
 
 use bytes::BytesMut;
