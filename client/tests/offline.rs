@@ -8,7 +8,10 @@ use scangate_client::transfer::SNAPSHOT_WINDOW_CHUNKS;
 use scangate_client::{Mode, OfflineError, OfflineScanner, ScanId, Scanner};
 use scangate_core::decision::{Decision, Reason};
 use scangate_core::offline::SnapshotError;
-use scangate_core::offline::messages::{AckStatus, OfflineScan, SNAPSHOT_CHUNK_MAX_BYTES};
+use scangate_core::offline::messages::{
+    AckStatus, ConflictKind, OfflineScan, SNAPSHOT_CHUNK_MAX_BYTES,
+};
+use scangate_core::wire::ErrorCode;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 use support::device::{Env, contains, env, fast, input, offline_config};
@@ -148,6 +151,57 @@ async fn a_reupload_of_an_acknowledged_batch_counts_nothing_twice() {
         state.recorded.values().all(|n| *n == 1),
         "nothing counted twice"
     );
+}
+
+#[tokio::test]
+async fn sync_keeps_what_may_be_recorded_later_and_drops_what_never_will() {
+    let e = env();
+    let mut gw = FakeGateway::start(&e.pki, 10, 1);
+    e.with_snapshot(&gw).await;
+    gw.stop();
+    let tokens: Vec<String> = (0..4).map(|n| gw.state().token(n)).collect();
+    let mut s = e.open(gw.addr);
+    for (n, token) in tokens.iter().enumerate() {
+        let d = s
+            .scan(input(token, &format!("q-{n}")), now_ms())
+            .await
+            .expect("scan");
+        assert_eq!(
+            (d.mode, d.reply.decision),
+            (Mode::Offline, Decision::Granted)
+        );
+    }
+    gw.restart().await;
+    {
+        let mut state = gw.state();
+        let id = |n: usize| ScanId::new(format!("q-{n}")).expect("id");
+        state.refuse.insert(id(1), ErrorCode::InvalidRequest);
+        state.refuse.insert(id(2), ErrorCode::Unavailable);
+        state.flag.insert(id(3), ConflictKind::OverLimit);
+    }
+    let report = s.sync(now_ms()).await.expect("sync");
+    assert_eq!(
+        (
+            report.uploaded,
+            report.conflicts,
+            report.dropped,
+            report.pending
+        ),
+        (2, 1, 1, 1)
+    );
+    assert!(
+        matches!(report.refresh, Some(Ok(_))),
+        "{:?}",
+        report.refresh
+    );
+    let left: Vec<&str> = s.queue().pending().map(|p| p.scan_id.as_str()).collect();
+    assert_eq!(left, ["q-2"], "only the scan refused as unavailable waits");
+    gw.state().refuse.clear();
+    let report = s.sync(now_ms()).await.expect("sync again");
+    assert_eq!((report.uploaded, report.pending), (1, 0));
+    assert!(!s.refresh_due(now_ms()), "just refreshed");
+    let interval = offline_config(e.dir.path()).refresh_interval_ms;
+    assert!(s.refresh_due(now_ms() + interval));
 }
 
 /// An offline scan on a device pointed at a stopped gateway.

@@ -203,7 +203,14 @@ impl OfflineScanner {
             Ok(scanner) => scanner.scan(input.clone()).await,
             Err(e) => Err(e),
         };
-        let attempt = match &result {
+        self.feed(&result, started);
+        result
+    }
+
+    /// Feeds the outcome of one online request that started at `started`
+    /// to the tracker (errors that say nothing about the gateway are not).
+    fn feed<T>(&mut self, result: &Result<T, ClientError>, started: Instant) {
+        let attempt = match result {
             Ok(_) => Some(Attempt::Answered {
                 latency: started.elapsed(),
             }),
@@ -216,7 +223,6 @@ impl OfflineScanner {
                 info!(mode = ?after, "scanner mode changed");
             }
         }
-        result
     }
 
     /// Decides from the snapshot; queues a grant before returning it.
@@ -272,7 +278,9 @@ impl OfflineScanner {
     }
 
     /// Uploads the queue, drops what the gateway acknowledged (or refused
-    /// for good), keeps the rest, then refreshes the snapshot. An error
+    /// for good), keeps the rest, then refreshes the snapshot. Each upload
+    /// request's outcome is fed to the tracker like a scan's, so a gateway
+    /// that answers brings the scanner back online. An error
     /// means the upload stopped (what was acknowledged before it has left
     /// the queue); a failed refresh is reported in [`SyncReport::refresh`].
     pub async fn sync(&mut self, now_ms: i64) -> Result<SyncReport, OfflineError> {
@@ -291,7 +299,10 @@ impl OfflineScanner {
             if batch.is_empty() {
                 break;
             }
-            let ack = scanner.upload(&batch).await?;
+            let started = Instant::now();
+            let ack = scanner.upload(&batch).await;
+            self.feed(&ack, started);
+            let ack = ack?;
             // The uses file learns of each acknowledged grant before the
             // queue forgets it, so a crash in between keeps it counted.
             let mut done: Vec<ScanId> = Vec::with_capacity(batch.len());

@@ -12,7 +12,7 @@ use scangate_client::ScanId;
 use scangate_core::decision::Decision;
 use scangate_core::frame::{FrameError, decode, encode, split_frame};
 use scangate_core::offline::messages::{
-    AckStatus, OfflineAck, OfflineUpload, ScanAck, SnapshotChunk, SnapshotFetch,
+    AckStatus, ConflictKind, OfflineAck, OfflineUpload, ScanAck, SnapshotChunk, SnapshotFetch,
 };
 use scangate_core::offline::{Delta, Snapshot, SnapshotMeta, SnapshotSigner, build};
 use scangate_core::pass::{Kind, Pass, PassId, Status};
@@ -52,6 +52,9 @@ pub struct GwState {
     pub recorded: HashMap<ScanId, u32>,
     /// Scan ids of every upload, duplicates included, in order.
     pub uploaded: Vec<ScanId>,
+    /// Uploaded scans to refuse with a code, and to flag with a conflict.
+    pub refuse: HashMap<ScanId, ErrorCode>,
+    pub flag: HashMap<ScanId, ConflictKind>,
     /// Scans answered online.
     pub online_scans: Vec<ScanId>,
     /// Chunks served from deltas and from whole snapshots.
@@ -168,6 +171,9 @@ impl GwState {
             .map(|scan| {
                 self.uploaded.push(scan.scan_id.clone());
                 let status = match self.recorded.get_mut(&scan.scan_id) {
+                    _ if self.refuse.contains_key(&scan.scan_id) => {
+                        AckStatus::Refused(self.refuse[&scan.scan_id])
+                    }
                     Some(_) => AckStatus::Duplicate,
                     None => {
                         self.recorded.insert(scan.scan_id.clone(), 1);
@@ -177,7 +183,7 @@ impl GwState {
                 ScanAck {
                     scan_id: scan.scan_id.clone(),
                     status,
-                    conflict: None,
+                    conflict: self.flag.get(&scan.scan_id).copied(),
                 }
             })
             .collect();
@@ -234,6 +240,8 @@ impl FakeGateway {
             ttl_ms: scangate_core::offline::SNAPSHOT_TTL_DEFAULT_MS,
             recorded: HashMap::new(),
             uploaded: Vec::new(),
+            refuse: HashMap::new(),
+            flag: HashMap::new(),
             online_scans: Vec::new(),
             delta_chunks: 0,
             whole_chunks: 0,
