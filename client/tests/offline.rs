@@ -433,14 +433,14 @@ async fn snapshot_chunks_are_requested_several_at_a_time() {
     let took = started.elapsed();
     assert_eq!((r.bytes, r.entries, r.delta), (len, 10_000, false));
     let state = gw.state();
+    eprintln!(
+        "{chunks} chunks ({len} bytes) at 20 ms each in {took:?}, {} at once at most",
+        state.chunks_waiting_max
+    );
     assert_eq!(state.whole_chunks, chunks);
     assert!(
         state.chunks_waiting_max > 1 && state.chunks_waiting_max <= SNAPSHOT_WINDOW_CHUNKS,
         "at most the window in flight, more than one: {}",
-        state.chunks_waiting_max
-    );
-    eprintln!(
-        "{chunks} chunks ({len} bytes) at 20 ms each in {took:?}, {} at once at most",
         state.chunks_waiting_max
     );
 }

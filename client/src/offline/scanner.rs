@@ -182,7 +182,9 @@ impl OfflineScanner {
         if self.tracker.try_online(Instant::now()) {
             match self.scan_online(&input).await {
                 Ok(reply) => {
+                    // A replayed answer repeats a grant already counted.
                     if reply.decision.is_granted()
+                        && !reply.replayed
                         && let Some(entry) = entry_of(&input.token)
                     {
                         self.uses.reached(entry, now_ms);
@@ -232,7 +234,11 @@ impl OfflineScanner {
         scan_id: ScanId,
         now_ms: i64,
     ) -> Result<Decided, OfflineError> {
-        if let Some(queued) = self.queue.pending().find(|s| s.scan_id == scan_id) {
+        let queued = self.queue.contains(&scan_id).then(|| {
+            // Rare (a retried scan id): the scan through the queue is fine.
+            self.queue.pending().find(|s| s.scan_id == scan_id)
+        });
+        if let Some(queued) = queued.flatten() {
             // The same scan again (a retry): its first decision, counted once.
             return Ok(Decided::offline(ScanReply {
                 scan_id,
@@ -383,3 +389,9 @@ fn entry_of(token: &str) -> Option<EntryIndex> {
 fn never_recorded(code: ErrorCode) -> bool {
     matches!(code, ErrorCode::InvalidRequest | ErrorCode::ScanIdConflict)
 }
+
+/// An app may move the scanner into a task or thread of its own.
+const _: () = {
+    const fn send<T: Send>() {}
+    send::<OfflineScanner>();
+};
