@@ -177,8 +177,20 @@ impl Scanner {
         Ok(())
     }
 
-    /// One chunk request and its reply.
+    /// One chunk, asked up to `attempts` times (a read: repeating it is
+    /// harmless), so one lost reply does not cost the whole download.
     async fn fetch_chunk(&self, request: SnapshotFetch) -> Result<SnapshotChunk, ClientError> {
+        let mut attempt = 1;
+        loop {
+            match self.fetch_chunk_once(request.clone()).await {
+                Err(e) if e.is_retryable() && attempt < self.config().attempts => attempt += 1,
+                other => return other,
+            }
+        }
+    }
+
+    /// One chunk request and its reply.
+    async fn fetch_chunk_once(&self, request: SnapshotFetch) -> Result<SnapshotChunk, ClientError> {
         let event = request.event.clone();
         match self.request(RequestBody::Snapshot(request)).await?.body {
             ResponseBody::Snapshot(chunk) => Ok(chunk),
