@@ -1,5 +1,6 @@
 //! The one error type of the scanner SDK.
 
+use scangate_core::offline::messages::DownloadError;
 use scangate_core::wire::WireError;
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -74,6 +75,25 @@ pub enum ClientError {
     /// The operating system's random number generator failed (scan ids).
     #[error("no randomness for a scan id: {0}")]
     Entropy(String),
+    /// The gateway serves no offline snapshot of the event (or moved on
+    /// from the version being downloaded, more often than the download
+    /// starts over).
+    #[error("the gateway serves no offline snapshot of event {event:?}: {message}")]
+    SnapshotUnavailable {
+        /// The event asked for.
+        event: String,
+        /// The gateway's explanation.
+        message: String,
+    },
+    /// A snapshot chunk did not continue the download.
+    #[error("snapshot download: {0}")]
+    Download(#[from] DownloadError),
+    /// A whole snapshot download ran past its total deadline.
+    #[error("the snapshot download did not finish within {after:?}")]
+    DownloadTimeout {
+        /// The total deadline.
+        after: Duration,
+    },
 }
 
 impl ClientError {

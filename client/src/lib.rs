@@ -12,17 +12,22 @@
 //! round robin.
 //!
 //! For offline operation (a gate that keeps deciding when its gateway is out
-//! of reach) the crate holds the parts that need no snapshot: a
-//! [`ModeTracker`] that says when to go offline and back, an
-//! [`OfflineQueue`] that keeps what a device decided alone durably until the
-//! gateway acknowledges it, and [`Decided`], a decision that says who made it.
+//! of reach) an [`OfflineScanner`] wraps a `Scanner` (connected lazily), a
+//! [`ModeTracker`] that says when to go offline and back, the event's signed
+//! snapshot on disk (decided from with `scangate_core`'s rules) and an
+//! [`OfflineQueue`] that keeps what the device granted alone durably until
+//! the gateway acknowledges it; every decision is a [`Decided`], which says
+//! who made it. [`Scanner::fetch_snapshot`] and [`Scanner::upload`] are the
+//! requests underneath.
 //!
 //! This crate must never: send 0-RTT early data (a replayed scan must not
 //! reach a gateway before the original); let a request wait without a
 //! deadline; keep more than `max_in_flight` requests outstanding; treat a
 //! denial as an error (a `busy` or `used_up` denial is a normal
-//! [`ScanReply`]); log a token in full (`scangate_core::token::redact`); or
-//! return from [`OfflineQueue::push`] before the entry is synced to disk.
+//! [`ScanReply`]); log a token in full (`scangate_core::token::redact`);
+//! return from [`OfflineQueue::push`] before the entry is synced to disk; or
+//! grant offline from a missing, expired, altered, foreign-key or
+//! other-event snapshot.
 //!
 //! Modules:
 //! - [`config`]: [`ScannerConfig`], its defaults and the QUIC transport limits.
@@ -36,6 +41,10 @@
 //!   tries (no I/O, no clock).
 //! - [`queue`]: [`OfflineQueue`]: the durable file of what a scanner
 //!   decided alone, until the gateway acknowledges it.
+//! - [`transfer`]: [`Scanner::fetch_snapshot`] (pipelined chunks, a total
+//!   deadline) and [`Scanner::upload`] (bounded batches).
+//! - [`offline`]: [`OfflineScanner`]: online or offline scans, sync,
+//!   refresh, and the device's files (pinned key, snapshot, deltas, uses).
 
 // Client-controlled input never reaches a panic: no `panic!`/`expect` outside tests.
 #![cfg_attr(not(test), deny(clippy::panic, clippy::expect_used))]
@@ -46,14 +55,17 @@ pub mod error;
 mod gateways;
 mod link;
 pub mod mode;
+pub mod offline;
 pub mod queue;
 pub mod scanner;
+pub mod transfer;
 
 pub use config::ScannerConfig;
 pub use decided::Decided;
 pub use error::ClientError;
 pub use link::{CLOSE_CODE_DONE, CLOSE_CODE_PROTOCOL_ERROR};
 pub use mode::{Attempt, Mode, ModeConfig, ModeTracker};
+pub use offline::{OfflineConfig, OfflineError, OfflineScanner, Refreshed, SyncReport};
 pub use queue::{OfflineQueue, Pushed, QueueError, QueueLimits, Queued};
 pub use scanner::{ScanInput, Scanner, random_scan_id};
 

@@ -88,7 +88,9 @@ impl Attempt {
         Some(match error {
             ClientError::Connect { .. } | ClientError::AllGatewaysFailed { .. } => Attempt::Refused,
             // All in-flight slots busy for a whole timeout: the gateway is not answering.
-            ClientError::Timeout { .. } | ClientError::Saturated { .. } => Attempt::TimedOut,
+            ClientError::Timeout { .. }
+            | ClientError::Saturated { .. }
+            | ClientError::DownloadTimeout { .. } => Attempt::TimedOut,
             ClientError::ConnectionLost | ClientError::Protocol(_) => Attempt::ConnectionLost,
             ClientError::Rejected(e) if crate::error::is_retryable_code(e) => Attempt::Unavailable,
             // Any other rejection is an answer (the gateway is there), and

@@ -5,6 +5,9 @@
 
 #![allow(dead_code)] // each test file uses part of it
 
+pub mod device;
+pub mod gateway;
+
 use bytes::BytesMut;
 use quinn::{Connection, Endpoint, SendStream, VarInt};
 use scangate_certs::Pki;
