@@ -126,6 +126,7 @@ mod tests {
             display: None,
             count: Some(3),
             dynamic_ttl_s: None,
+            status_since_ms: None,
         }
     }
 

@@ -6,9 +6,14 @@
 //! `max_uses`, a retried scan id never counted twice and answered with its
 //! first decision, an annulment giving back exactly one use once, and every
 //! scan decided from the pass as changed by every request ordered before it.
+//! Offline facts (uploads of scans devices decided alone) are mixed in: each
+//! counted once per scan id even beyond `max_uses`, flagged `over_limit`
+//! exactly when the uses before it had reached the limit, so the count is
+//! always online grants plus offline grants.
 
 use super::tests::{ALONE, Fault, pass, scan};
 use super::*;
+use crate::offline::messages::ConflictKind;
 use crate::pass::{AdminAction, Status, transition};
 use crate::rules::AnnulRefusal;
 use crate::scan::{Annulment, AuditRecord, ScanId};
@@ -35,6 +40,9 @@ enum Op {
     Admin(AdminAction, Fate),
     /// An annulment of the scan with id `s{n}`.
     Annul(u8, Fate),
+    /// An uploaded offline scan with id `o{n}`: a device grant (`true`) or
+    /// denial.
+    Offline(u8, bool, Fate),
     /// Another gateway uses one use (a shared store only).
     OtherUse,
     /// Another gateway sets the status (a shared store only).
@@ -66,6 +74,7 @@ fn op(shared: bool) -> BoxedStrategy<Op> {
         6 => (0u8..8, fate()).prop_map(|(n, f)| Op::Scan(n, f)),
         2 => (action(), fate()).prop_map(|(a, f)| Op::Admin(a, f)),
         1 => (0u8..8, fate()).prop_map(|(n, f)| Op::Annul(n, f)),
+        2 => (0u8..6, any::<bool>(), fate()).prop_map(|(n, g, f)| Op::Offline(n, g, f)),
     ];
     if !shared {
         return own.boxed();
@@ -99,9 +108,11 @@ impl Store {
         }
         if record.decision.is_granted() {
             let p = &mut self.pass;
-            let applies = p.status == Status::Active
+            // An offline fact is conditional on the count alone.
+            let offline = record.offline.is_some();
+            let applies = (offline || p.status == Status::Active)
                 && record.uses_after == p.uses + 1
-                && p.max_uses.is_none_or(|max| record.uses_after <= max);
+                && (offline || p.max_uses.is_none_or(|max| record.uses_after <= max));
             if !applies {
                 return Err(Fault::Conflict);
             }
@@ -155,6 +166,7 @@ impl Store {
             return Err(fault);
         }
         self.pass.status = audit.status_after;
+        self.pass.status_since_ms = Some(audit.at_ms);
         self.pass.status_reason = Some(audit.reason.clone());
         if fate == Fate::Unknown {
             Err(Fault::Broken)
@@ -195,6 +207,87 @@ fn run_scan(
             }
         };
     }
+}
+
+fn run_offline(
+    m: &mut PassMachine,
+    store: &mut Store,
+    n: u8,
+    granted: bool,
+    mut fate: Fate,
+    now: i64,
+) -> Result<Reconciled, ScanFailure<Fault>> {
+    let s = scan(&format!("o{n}"));
+    let fact = OfflineFact {
+        scan_id: s.scan_id,
+        gate: s.gate,
+        event: "fest".into(),
+        device: format!("device-{n}"),
+        device_time_ms: now,
+        snapshot_version: 0,
+        device_decision: if granted {
+            Decision::Granted
+        } else {
+            Decision::Denied(Reason::UsedUp)
+        },
+        token_not_after_ms: None,
+    };
+    let mut turn = m.on_offline(fact);
+    let mut step = turn.start(now);
+    loop {
+        step = match step {
+            OfflineStep::Answer(answer) => return answer,
+            OfflineStep::Reload => turn.on_reload(Ok(store.pass.clone()), now),
+            OfflineStep::Persist(record) => {
+                let written = store.commit_scan(record, std::mem::replace(&mut fate, Fate::Lands));
+                turn.on_commit(written)
+            }
+        };
+    }
+}
+
+/// Checks an offline fact's answer against the model: recorded once,
+/// counted if a grant, `over_limit` exactly when the uses before it had
+/// reached the limit.
+fn check_offline(
+    answer: &Result<Reconciled, ScanFailure<Fault>>,
+    before: &Pass,
+    known: Option<&ScanRecord>,
+    store: &Store,
+    (granted, fate): (bool, Fate),
+) -> Result<(), TestCaseError> {
+    match (answer, known) {
+        (Ok(r), Some(first)) => {
+            prop_assert_eq!(r.status, Reconcile::Duplicate);
+            prop_assert_eq!(store.pass.uses, before.uses, "a duplicate counts nothing");
+            let first_conflicts = first.offline.as_ref().map(|f| f.conflicts.clone());
+            prop_assert_eq!(Some(r.conflicts.clone()), first_conflicts);
+        }
+        (Ok(r), None) => {
+            prop_assert_eq!(r.status, Reconcile::Recorded);
+            let uses = before.uses + u32::from(granted);
+            prop_assert_eq!(store.pass.uses, uses, "counted once");
+            // A grant's conditional write confirms the count; a denial's
+            // answer is memory, which may be behind another gateway's use.
+            if granted {
+                prop_assert_eq!(r.uses, uses);
+            } else {
+                prop_assert!(r.uses <= uses);
+            }
+            let over = granted && before.max_uses.is_some_and(|max| before.uses >= max);
+            let flagged = r.conflicts.contains(&ConflictKind::OverLimit);
+            prop_assert_eq!(flagged, over, "over_limit exactly beyond the limit");
+        }
+        (Err(ScanFailure::Busy), _) => {
+            prop_assert_eq!(fate, Fate::Busy);
+            prop_assert_eq!(store.pass.uses, before.uses, "busy counts nothing");
+        }
+        (Err(ScanFailure::Store(_)), _) => {
+            prop_assert!(matches!(fate, Fate::Lost | Fate::Unknown));
+        }
+        (Err(ScanFailure::ScanIdConflict), _) => prop_assert!(false, "one pass: no id conflict"),
+    }
+    Ok(())
 }
 
 fn run_admin(
@@ -340,6 +433,7 @@ fn check_scan(
             );
         }
         (Err(ScanFailure::ScanIdConflict), _) => prop_assert!(false, "one pass: no id conflict"),
+        (Err(ScanFailure::Busy), _) => prop_assert!(false, "a scan answers busy as a denial"),
     }
     Ok(())
 }
@@ -381,6 +475,12 @@ fn run(max: u32, shared: bool, ops: Vec<Op>) -> Result<(), TestCaseError> {
                 let answer = run_annul(&mut m, &mut store, n, fate, now);
                 check_annul(&answer, &before, known.as_ref(), &store, fate)?;
             }
+            Op::Offline(n, granted, fate) => {
+                let id = ScanId::new(format!("o{n}")).expect("id");
+                let known = store.scan_ids.get(&id).cloned();
+                let answer = run_offline(&mut m, &mut store, n, granted, fate, now);
+                check_offline(&answer, &before, known.as_ref(), &store, (granted, fate))?;
+            }
             Op::OtherUse => {
                 if store.pass.status == Status::Active && store.pass.remaining() != Some(0) {
                     store.pass.uses += 1;
@@ -394,12 +494,20 @@ fn run(max: u32, shared: bool, ops: Vec<Op>) -> Result<(), TestCaseError> {
         if m.stop(now) == Some(Stop::Failed) {
             m = PassMachine::new(store.pass.clone(), now, config);
         }
-        let granted = store
-            .scan_ids
-            .values()
-            .filter(|r| r.decision.is_granted() && r.annulled.is_none())
-            .count();
-        prop_assert!(store.pass.uses <= max, "never more than max_uses");
+        let live = |offline: bool| {
+            store
+                .scan_ids
+                .values()
+                .filter(|r| r.decision.is_granted() && r.annulled.is_none())
+                .filter(|r| r.offline.is_some() == offline)
+                .count()
+        };
+        let (online, offline) = (live(false), live(true));
+        let granted = online + offline;
+        prop_assert!(
+            u32::try_from(online).unwrap_or(u32::MAX) <= max,
+            "never more online grants than max_uses"
+        );
         prop_assert_eq!(
             u32::try_from(granted).unwrap_or(u32::MAX) + store.other_uses,
             store.pass.uses,
