@@ -16,7 +16,10 @@ async fn a_failed_commit_restarts_the_actor_from_the_store() {
     store.set_mode(CommitMode::Fail);
     let failed = registry.scan(p.id, scan("f2")).await;
     assert!(
-        matches!(failed, Err(ScanError::Store(StoreError::Unavailable { .. }))),
+        matches!(
+            failed,
+            Err(ScanError::Store(StoreError::Unavailable { .. }))
+        ),
         "{failed:?}"
     );
     wait_until("the failed actor stopped", || registry.live_actors() == 0).await;
