@@ -45,6 +45,8 @@ mod writer_state;
 #[cfg(test)]
 mod damaged_tests;
 #[cfg(test)]
+mod offline_tests;
+#[cfg(test)]
 mod tests;
 
 pub use config::{
