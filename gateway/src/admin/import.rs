@@ -187,7 +187,6 @@ fn row_spec(columns: &[String], record: &csv::StringRecord) -> Result<IssueReque
         display: None,
         count: Some(1),
         dynamic_ttl_s: None,
-        status_since_ms: None,
     };
     for (name, value) in columns.iter().zip(record.iter()) {
         let value = value.trim();
