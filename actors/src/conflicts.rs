@@ -9,6 +9,7 @@ use scangate_core::scan::Conflict;
 use scangate_core::{PassId, ScanId};
 use scangate_storage::{ConflictQuery, Page, StoreError};
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 
 /// Most scan records read per `over_limit` pass of a page (1,000): a
 /// single-use ticket over its limit has a handful, a multi-use pass shared
@@ -44,17 +45,19 @@ impl Registry {
         for conflict in page.items {
             let other_devices = match (conflict.kind, conflict.pass_id) {
                 (ConflictKind::OverLimit, Some(pass)) => {
-                    if !grants.contains_key(&pass) {
-                        let scans = store.list_scans(pass, OVER_LIMIT_SCANS_READ_MAX);
-                        let live = deadline(timeout, scans)
-                            .await?
-                            .into_iter()
-                            .filter(|r| r.decision.is_granted() && r.annulled.is_none())
-                            .map(|r| (r.scan_id, r.device))
-                            .collect();
-                        grants.insert(pass, live);
-                    }
-                    let of_pass = grants.get(&pass).map(Vec::as_slice).unwrap_or_default();
+                    let of_pass = match grants.entry(pass) {
+                        Entry::Occupied(known) => known.into_mut(),
+                        Entry::Vacant(slot) => {
+                            let scans = store.list_scans(pass, OVER_LIMIT_SCANS_READ_MAX);
+                            let live = deadline(timeout, scans)
+                                .await?
+                                .into_iter()
+                                .filter(|r| r.decision.is_granted() && r.annulled.is_none())
+                                .map(|r| (r.scan_id, r.device))
+                                .collect();
+                            slot.insert(live)
+                        }
+                    };
                     other_devices(of_pass, &conflict.scan_id)
                 }
                 _ => Vec::new(),
