@@ -55,6 +55,8 @@ mod request;
 mod scan_turn;
 
 #[cfg(test)]
+mod model_offline;
+#[cfg(test)]
 mod model_tests;
 #[cfg(test)]
 mod offline_tests;
