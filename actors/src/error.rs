@@ -26,6 +26,15 @@ pub enum ScanError {
     /// The store failed; the pass's actor restarts from the store.
     #[error("the store failed: {0}")]
     Store(#[source] StoreError),
+    /// An offline fact found the gateway busy (too many actors, the pass's
+    /// queue or the store's commit queue full): nothing was recorded; the
+    /// device uploads it again. (A scan answers `busy` as a denial instead.)
+    #[error("the gateway is busy")]
+    Busy,
+    /// An offline fact names a pass the store does not hold: nothing was
+    /// recorded for a pass (the caller records an `unknown_pass` conflict).
+    #[error("no such pass")]
+    UnknownPass,
 }
 
 /// Why an admin change was not applied.
@@ -88,6 +97,7 @@ impl From<ScanFailure<Fault>> for ScanError {
     fn from(failure: ScanFailure<Fault>) -> Self {
         match failure {
             ScanFailure::ScanIdConflict => ScanError::ScanIdConflict,
+            ScanFailure::Busy => ScanError::Busy,
             ScanFailure::Store(Fault(e)) => ScanError::Store(e),
         }
     }

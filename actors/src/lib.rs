@@ -21,7 +21,11 @@
 //! - wait without a deadline.
 //!
 //! Modules:
-//! - [`registry`]: the public entry point, routing and admission control.
+//! - [`registry`]: the public entry point, routing and admission control;
+//!   [`Registry::reconcile`] takes offline facts through the pass's actor
+//!   like any other change.
+//! - [`conflicts`]: [`Registry::conflicts`], the flagged offline scans, each
+//!   `over_limit` one with the devices of the pass's other grants.
 //! - `directory`: the map of live actors; exactly one actor per pass.
 //! - `pass_actor`: the actor of one pass: performs its machine's steps, and
 //!   its idle stop.
@@ -47,6 +51,7 @@
 
 pub mod clock;
 pub mod config;
+pub mod conflicts;
 mod directory;
 pub mod error;
 mod message;
@@ -61,6 +66,9 @@ mod tests;
 
 pub use clock::{Clock, SystemClock, now_ms};
 pub use config::RegistryConfig;
+pub use conflicts::ConflictView;
 pub use error::{AdminError, ScanError};
 pub use registry::Registry;
-pub use scangate_core::protocol::{AdminChange, AnnulRequest, Scan, ScanOutcome};
+pub use scangate_core::protocol::{
+    AdminChange, AnnulRequest, OfflineFact, Reconcile, Reconciled, Scan, ScanOutcome,
+};

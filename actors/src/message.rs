@@ -5,7 +5,9 @@
 use crate::error::{AdminError, ScanError};
 use crate::queue::Ticket;
 use ractor::RpcReplyPort;
-use scangate_core::protocol::{AdminChange, AnnulRequest, Scan, ScanOutcome};
+use scangate_core::protocol::{
+    AdminChange, AnnulRequest, OfflineFact, Reconciled, Scan, ScanOutcome,
+};
 use scangate_core::{Pass, ScanRecord};
 
 /// A request to a pass's actor. Every request but the actor's own idle check
@@ -15,6 +17,12 @@ pub(crate) enum PassMsg {
     Scan {
         scan: Scan,
         reply: RpcReplyPort<Result<ScanOutcome, ScanError>>,
+        ticket: Ticket,
+    },
+    /// Reconcile an offline fact (a scan an offline device decided).
+    Offline {
+        fact: OfflineFact,
+        reply: RpcReplyPort<Result<Reconciled, ScanError>>,
         ticket: Ticket,
     },
     /// Apply an admin change.

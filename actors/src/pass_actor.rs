@@ -21,8 +21,8 @@ use crate::message::PassMsg;
 use crate::queue::Queue;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort, SpawnErr};
 use scangate_core::protocol::{
-    AdminChange, AdminStep, AnnulRequest, AnnulStep, MachineConfig, PassMachine, Scan, ScanOutcome,
-    ScanStep, Stop,
+    AdminChange, AdminStep, AnnulRequest, AnnulStep, MachineConfig, OfflineFact, OfflineStep,
+    PassMachine, Reconciled, Scan, ScanOutcome, ScanStep, Stop,
 };
 use scangate_core::{Pass, PassId, ScanRecord};
 use scangate_storage::{Annul, Store, StoreError};
@@ -135,6 +135,19 @@ impl Actor for PassActor {
                 state.stop_if_spent(&myself, stop);
                 reply.send(answer);
             }
+            PassMsg::Offline {
+                fact,
+                reply,
+                ticket,
+            } => {
+                let mut reply = Reply::new(reply);
+                let answer = Box::pin(state.offline(fact, &mut reply)).await;
+                let stop = state.machine.stop(state.settings.clock.now_ms());
+                state.stop_if_failed(&myself, stop == Some(Stop::Failed), answer.as_ref().err());
+                drop(ticket);
+                state.stop_if_spent(&myself, stop);
+                reply.send(answer);
+            }
             PassMsg::Admin {
                 change,
                 reply,
@@ -195,6 +208,38 @@ impl State {
                     turn.on_reload(fresh, settings.clock.now_ms())
                 }
                 ScanStep::Persist(record) => {
+                    let on_late =
+                        || reply.send(Err(ScanError::Store(StoreError::Timeout(timeout))));
+                    let written = write(timeout, settings.store.commit_scan(record), on_late).await;
+                    note_scan_write(id, &written);
+                    turn.on_commit(written.map_err(Fault))
+                }
+            };
+        }
+    }
+
+    /// An offline fact's turn: recorded with its conflicts in one durable
+    /// commit, counted, answered (a known scan id: `Duplicate`).
+    async fn offline(
+        &mut self,
+        fact: OfflineFact,
+        reply: &mut Reply<Result<Reconciled, ScanError>>,
+    ) -> Result<Reconciled, ScanError> {
+        let State {
+            machine, settings, ..
+        } = self;
+        let id = machine.pass().id;
+        let timeout = settings.store_timeout;
+        let mut turn = machine.on_offline(fact);
+        let mut step = turn.start(settings.clock.now_ms());
+        loop {
+            step = match step {
+                OfflineStep::Answer(answer) => return answer.map_err(ScanError::from),
+                OfflineStep::Reload => {
+                    let fresh = settings.reload(id).await;
+                    turn.on_reload(fresh, settings.clock.now_ms())
+                }
+                OfflineStep::Persist(record) => {
                     let on_late =
                         || reply.send(Err(ScanError::Store(StoreError::Timeout(timeout))));
                     let written = write(timeout, settings.store.commit_scan(record), on_late).await;

@@ -10,7 +10,9 @@ use crate::pass_actor::{self, Settings, deadline};
 use crate::queue::{Refused, Ticket};
 use ractor::RpcReplyPort;
 use ractor::rpc::CallResult;
-use scangate_core::protocol::{AdminChange, AnnulRequest, MachineConfig, Scan, ScanOutcome};
+use scangate_core::protocol::{
+    AdminChange, AnnulRequest, MachineConfig, OfflineFact, Reconciled, Scan, ScanOutcome,
+};
 use scangate_core::{Pass, PassId, Reason, ScanRecord};
 use scangate_storage::{Store, StoreError};
 use std::sync::Arc;
@@ -144,6 +146,63 @@ impl Registry {
             }
         }
         Ok(busy_scan("restart"))
+    }
+
+    /// Reconciles an offline fact of `pass_id` (a scan an offline device
+    /// decided, uploaded now) through the pass's actor, in order with its
+    /// scans and admin changes: recorded with its conflicts, durably, before
+    /// this returns; a scan id recorded before answers `Duplicate`, counting
+    /// nothing. Refusals: [`ScanError::Busy`] (the same bounds as a scan),
+    /// [`ScanError::UnknownPass`] (the caller records `unknown_pass`).
+    pub async fn reconcile(
+        &self,
+        pass_id: PassId,
+        fact: OfflineFact,
+    ) -> Result<Reconciled, ScanError> {
+        let timeout = self.inner.config.call_timeout();
+        tokio::time::timeout(timeout, self.reconcile_routed(pass_id, fact))
+            .await
+            .unwrap_or(Err(ScanError::Timeout(timeout)))
+    }
+
+    async fn reconcile_routed(
+        &self,
+        id: PassId,
+        fact: OfflineFact,
+    ) -> Result<Reconciled, ScanError> {
+        let busy = |cause| {
+            metrics::counter!("scangate_busy_total", "cause" => cause).increment(1);
+            Err(ScanError::Busy)
+        };
+        for _ in 0..ROUTE_ATTEMPTS {
+            let handle = match self.route(id).await {
+                Ok(Route::Live(handle)) => handle,
+                Ok(Route::Unknown) => return Err(ScanError::UnknownPass),
+                Err(RouteError::Busy(cause)) => return busy(cause),
+                Err(RouteError::ShuttingDown) => return Err(ScanError::ShuttingDown),
+                Err(RouteError::Store(e)) => return Err(ScanError::Store(e)),
+            };
+            let fact = fact.clone();
+            let asked = self
+                .ask(id, &handle, |reply, ticket| PassMsg::Offline {
+                    fact,
+                    reply,
+                    ticket,
+                })
+                .await;
+            match asked {
+                Asked::Answer(answer) => return answer,
+                Asked::Full => return busy("queue"),
+                Asked::Gone => continue,
+            }
+        }
+        busy("restart")
+    }
+
+    /// The store, and the deadline of one call to it.
+    pub(crate) fn store(&self) -> (&Arc<dyn Store>, Duration) {
+        let settings = &self.inner.settings;
+        (&settings.store, settings.store_timeout)
     }
 
     /// Applies an admin change to `pass_id`, in order with its scans, and

@@ -6,8 +6,11 @@
 //! stopped waiting. Test code only; the gateway always runs on a real backend.
 
 use async_trait::async_trait;
+use scangate_core::scan::Conflict;
 use scangate_core::{AuditRecord, Pass, PassId, ScanId, ScanRecord, Status};
-use scangate_storage::{Annul, AuditQuery, Page, PassQuery, ScanQuery, Store, StoreError};
+use scangate_storage::{
+    Annul, AuditQuery, ConflictQuery, Page, PassQuery, ScanQuery, Store, StoreError,
+};
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -40,6 +43,7 @@ struct Data {
     scan_ids: HashMap<ScanId, ScanRecord>,
     log: Vec<ScanRecord>,
     audit: Vec<AuditRecord>,
+    conflicts: Vec<Conflict>,
 }
 
 /// The in-memory store.
@@ -197,9 +201,11 @@ impl Store for MemStore {
                 .get_mut(&record.pass_id)
                 .ok_or(StoreError::NotFound(record.pass_id))?;
             if record.decision.is_granted() {
-                let applies = pass.status == Status::Active
+                // An offline fact is conditional on the count alone.
+                let offline = record.offline.is_some();
+                let applies = (offline || pass.status == Status::Active)
                     && record.uses_after == pass.uses + 1
-                    && pass.max_uses.is_none_or(|max| record.uses_after <= max);
+                    && (offline || pass.max_uses.is_none_or(|max| record.uses_after <= max));
                 if !applies {
                     return Err(StoreError::Conflict {
                         pass: pass.id,
@@ -208,6 +214,7 @@ impl Store for MemStore {
                 }
                 pass.uses = record.uses_after;
             }
+            data.conflicts.extend(Conflict::of_record(&record));
             data.scan_ids.insert(record.scan_id.clone(), record.clone());
             data.log.push(record);
             Ok(())
@@ -222,11 +229,31 @@ impl Store for MemStore {
                 .get_mut(&audit.pass_id)
                 .ok_or(StoreError::NotFound(audit.pass_id))?;
             pass.status = audit.status_after;
+            pass.status_since_ms = Some(audit.at_ms);
             pass.status_reason = Some(audit.reason.clone());
             data.audit.push(audit);
             Ok(())
         })
         .await
+    }
+
+    async fn record_conflicts(&self, conflicts: Vec<Conflict>) -> Result<(), StoreError> {
+        self.write(move |data| {
+            data.conflicts.extend(conflicts);
+            Ok(())
+        })
+        .await
+    }
+
+    /// Every conflict matching the query's filters, in one page (a test
+    /// store holds a handful).
+    async fn query_conflicts(&self, q: ConflictQuery) -> Result<Page<Conflict>, StoreError> {
+        let data = self.data();
+        let items = data.conflicts.iter().filter(|c| q.matches(c));
+        Ok(Page {
+            items: items.take(q.limit).cloned().collect(),
+            next: None,
+        })
     }
 
     async fn find_scan(&self, scan_id: &ScanId) -> Result<Option<ScanRecord>, StoreError> {

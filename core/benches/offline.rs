@@ -53,6 +53,7 @@ fn passes(n: u32) -> Vec<Pass> {
                 display: Some(format!("Holder {i}")),
                 created_ms: NOW,
                 dynamic_ttl_s: None,
+                status_since_ms: None,
             }
         })
         .collect()

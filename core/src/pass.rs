@@ -211,6 +211,12 @@ pub struct Pass {
     /// [`crate::rules`]). `None`: a static pass (the default).
     #[serde(default)]
     pub dynamic_ttl_s: Option<u32>,
+    /// When the status last changed (Unix ms, the gateway's clock at the
+    /// admin change); `None`: never changed since issue, or changed before
+    /// the field existed. Reconciling an offline scan compares it with the
+    /// device's scan time (`revoked_before_scan`, `suspended_before_scan`).
+    #[serde(default)]
+    pub status_since_ms: Option<i64>,
 }
 
 /// A pass field that breaks a limit or a rule.
@@ -386,6 +392,7 @@ pub(crate) mod tests {
             display: None,
             created_ms: 0,
             dynamic_ttl_s: None,
+            status_since_ms: None,
         }
     }
 

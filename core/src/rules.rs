@@ -320,6 +320,7 @@ mod tests {
             uses_after: 1,
             event: "fest".into(),
             annulled: None,
+            offline: None,
         };
         assert_eq!(annul(pass, &grant, 10_500, 1_000), Ok(()));
         assert_eq!(annul(pass, &grant, 11_000, 1_000), Ok(()));

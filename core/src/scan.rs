@@ -1,6 +1,7 @@
 //! Scan ids and the records scans and admin changes leave behind.
 
 use crate::decision::Decision;
+use crate::offline::messages::ConflictKind;
 use crate::pass::{AdminAction, PassId, Status};
 use serde::{Deserialize, Deserializer, Serialize};
 use std::fmt;
@@ -108,6 +109,70 @@ pub struct ScanRecord {
     /// Set when an operator annulled this grant, giving the use back.
     #[serde(default)]
     pub annulled: Option<Annulment>,
+    /// Set when the scan was decided by an offline device and uploaded
+    /// later: then `decision` is the device's, `at_ms` the upload's time and
+    /// `scanner_time_ms` the device's clock at the scan.
+    #[serde(default)]
+    pub offline: Option<OfflineFacts>,
+}
+
+/// What is known of a scan an offline device decided, beside its record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OfflineFacts {
+    /// The snapshot version the device decided from (the snapshot's
+    /// `created_ms`, as the gateway numbers versions).
+    pub snapshot_version: u64,
+    /// What the device decided and showed (the record's `decision` too).
+    pub device_decision: Decision,
+    /// Every rule the scan broke, each once, in [`ConflictKind::ALL`] order.
+    pub conflicts: Vec<ConflictKind>,
+}
+
+/// A flagged offline scan, as the operator lists it: one per rule broken.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Conflict {
+    /// When the gateway recorded it (the upload's time, Unix ms).
+    pub at_ms: i64,
+    /// The device's scan id.
+    pub scan_id: ScanId,
+    /// The event of the upload (of the pass, when one was found).
+    pub event: String,
+    /// The pass; `None` for a forged token or a pass not found.
+    pub pass_id: Option<PassId>,
+    /// The rule broken.
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub kind: ConflictKind,
+    /// The device that decided (its certificate name).
+    pub device: String,
+    /// The gate it stood at.
+    pub gate: String,
+    /// The device's clock at the scan (Unix ms): recorded, never trusted.
+    pub device_time_ms: i64,
+}
+
+impl Conflict {
+    /// One conflict per kind flagged on an offline record (none for an
+    /// online record): what a store keeps in the record's own commit.
+    pub fn of_record(record: &ScanRecord) -> Vec<Conflict> {
+        let Some(facts) = &record.offline else {
+            return Vec::new();
+        };
+        facts
+            .conflicts
+            .iter()
+            .map(|&kind| Conflict {
+                at_ms: record.at_ms,
+                scan_id: record.scan_id.clone(),
+                event: record.event.clone(),
+                pass_id: Some(record.pass_id),
+                kind,
+                device: record.device.clone(),
+                gate: record.gate.clone(),
+                device_time_ms: record.scanner_time_ms,
+            })
+            .collect()
+    }
 }
 
 /// An operator took a granted scan back.

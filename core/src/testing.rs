@@ -35,5 +35,6 @@ pub fn pass(id: PassId, max_uses: Option<u32>) -> Pass {
         display: Some(DISPLAY.into()),
         created_ms: 0,
         dynamic_ttl_s: None,
+        status_since_ms: None,
     }
 }

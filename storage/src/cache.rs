@@ -11,10 +11,11 @@
 //! conditional grant catches anything stale, answered `Conflict`, after which
 //! the caller calls [`Store::invalidate`].
 
-use crate::{Annul, AuditQuery, Page, PassQuery, ScanQuery, Store, StoreError};
+use crate::{Annul, AuditQuery, ConflictQuery, Page, PassQuery, ScanQuery, Store, StoreError};
 use async_trait::async_trait;
 use moka::ops::compute::Op;
 use moka::sync::Cache;
+use scangate_core::scan::Conflict;
 use scangate_core::{AuditRecord, Pass, PassId, ScanId, ScanRecord, Status};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -198,8 +199,10 @@ impl<S: Store + ?Sized> Store for CachedStore<S> {
     async fn commit_admin(&self, audit: AuditRecord) -> Result<(), StoreError> {
         let id = audit.pass_id;
         let (status, reason) = (audit.status_after, audit.reason.clone());
+        let since = audit.at_ms;
         let set = |p: &mut Pass| {
             p.status = status;
+            p.status_since_ms = Some(since);
             p.status_reason = Some(reason.clone());
         };
         if status != Status::Active {
@@ -217,6 +220,14 @@ impl<S: Store + ?Sized> Store for CachedStore<S> {
                 Err(e)
             }
         }
+    }
+
+    async fn record_conflicts(&self, conflicts: Vec<Conflict>) -> Result<(), StoreError> {
+        self.inner.record_conflicts(conflicts).await
+    }
+
+    async fn query_conflicts(&self, query: ConflictQuery) -> Result<Page<Conflict>, StoreError> {
+        self.inner.query_conflicts(query).await
     }
 
     async fn find_scan(&self, scan_id: &ScanId) -> Result<Option<ScanRecord>, StoreError> {

@@ -18,8 +18,8 @@
 //! - [`cache`]: [`cache::CachedStore`], the moka hot cache in front of any store.
 //! - `error`: [`StoreError`] (what each failure means and what a caller
 //!   does) and [`AnnulConflict`].
-//! - [`query`]: filtered, cursor-paginated queries of passes, scans and audit
-//!   records (each page bounded), and the annul request.
+//! - [`query`]: filtered, cursor-paginated queries of passes, scans, audit
+//!   records and conflicts (each page bounded), and the annul request.
 //! - [`record`]: records as every backend stores them (MessagePack).
 //! - `conformance` (cargo feature `conformance`): the properties every backend
 //!   must pass, one async function each, run against every backend's tests.
@@ -33,11 +33,12 @@ pub mod record;
 
 pub use error::{AnnulConflict, BoxError, StoreError};
 pub use query::{
-    Annul, AuditQuery, Cursor, EXAMINE_MAX, LIST_MAX, PAGE_MAX, Page, PassQuery, ScanQuery,
-    ScanScope,
+    Annul, AuditQuery, ConflictQuery, Cursor, EXAMINE_MAX, LIST_MAX, PAGE_MAX, Page, PassQuery,
+    RECORD_CONFLICTS_MAX, ScanQuery, ScanScope,
 };
 
 use async_trait::async_trait;
+use scangate_core::scan::Conflict;
 use scangate_core::{AuditRecord, Pass, PassId, ScanId, ScanRecord};
 
 /// What a grant checks and changes in a stored pass: its use count, status
@@ -90,7 +91,22 @@ pub trait Store: Send + Sync + 'static {
     /// cluster) may still land after its caller stops waiting, so a caller
     /// that must know what is stored keeps awaiting the outcome (the pass
     /// actor does, past its deadline); this holds for every write here.
+    ///
+    /// An offline record (`record.offline` is `Some`: a scan a device
+    /// decided alone, uploaded later) is a fact: its grant is conditional on
+    /// the stored use count alone (`uses_after - 1`), whatever the status
+    /// and `max_uses`, and the [`Conflict`]s it names
+    /// ([`Conflict::of_record`]) are kept in the same atomic, durable commit:
+    /// after a crash both are there or neither.
     async fn commit_scan(&self, record: ScanRecord) -> Result<(), StoreError>;
+
+    /// Keeps conflicts that belong to no scan record (a forged token or an
+    /// unknown pass in an upload), all or none, durably. At most
+    /// [`RECORD_CONFLICTS_MAX`] per call ([`StoreError::TooLarge`]).
+    async fn record_conflicts(&self, conflicts: Vec<Conflict>) -> Result<(), StoreError>;
+
+    /// Conflicts matching `query`, oldest recorded first, one bounded page.
+    async fn query_conflicts(&self, query: ConflictQuery) -> Result<Page<Conflict>, StoreError>;
 
     /// Applies an admin change atomically: the pass's status becomes
     /// `audit.status_after` with `audit.reason`, and the audit record is kept.

@@ -8,6 +8,8 @@
 //! the caller follows `next` until it is `None`.
 
 use crate::error::{AnnulConflict, StoreError};
+use scangate_core::offline::messages::ConflictKind;
+use scangate_core::scan::Conflict;
 use scangate_core::{AuditRecord, Kind, PassId, Reason, ScanId, ScanRecord, Status};
 
 /// Most items one page may hold: a page is one HTTP response, and 1 000
@@ -124,6 +126,41 @@ pub struct AuditQuery {
     pub after: Option<Cursor>,
     /// Most items, 1 to [`PAGE_MAX`] (larger is clamped).
     pub limit: usize,
+}
+
+/// Most conflicts one [`Store::record_conflicts`](crate::Store::record_conflicts)
+/// call takes (64): the pass-less conflicts of one upload batch (8 scans,
+/// at most a few rules each) with room to spare; a caller with more splits.
+pub const RECORD_CONFLICTS_MAX: usize = 64;
+
+/// Which conflicts (flagged offline scans) to list, oldest recorded first.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ConflictQuery {
+    /// Only this event's conflicts.
+    pub event: Option<String>,
+    /// Only conflicts of this kind.
+    pub kind: Option<ConflictKind>,
+    /// Only this pass's conflicts.
+    pub pass: Option<PassId>,
+    /// Only conflicts recorded at or after this time (Unix ms).
+    pub from_ms: Option<i64>,
+    /// Only conflicts recorded before this time (Unix ms).
+    pub until_ms: Option<i64>,
+    /// Continue after this cursor.
+    pub after: Option<Cursor>,
+    /// Most items, 1 to [`PAGE_MAX`] (larger is clamped).
+    pub limit: usize,
+}
+
+impl ConflictQuery {
+    /// Whether a conflict passes every filter (the time range included).
+    pub fn matches(&self, c: &Conflict) -> bool {
+        self.event.as_ref().is_none_or(|e| *e == c.event)
+            && self.kind.is_none_or(|k| k == c.kind)
+            && self.pass.is_none_or(|p| Some(p) == c.pass_id)
+            && self.from_ms.is_none_or(|from| c.at_ms >= from)
+            && self.until_ms.is_none_or(|until| c.at_ms < until)
+    }
 }
 
 /// Take one grant back: see [`crate::Store::commit_annul`].

@@ -7,14 +7,14 @@ use scangate_core::rules::AnnulRefusal;
 use std::sync::atomic::AtomicI64;
 
 /// A clock the test sets (Unix milliseconds).
-struct ManualClock(AtomicI64);
+pub(super) struct ManualClock(AtomicI64);
 
 impl ManualClock {
-    fn at(ms: i64) -> Arc<Self> {
+    pub(super) fn at(ms: i64) -> Arc<Self> {
         Arc::new(ManualClock(AtomicI64::new(ms)))
     }
 
-    fn set(&self, ms: i64) {
+    pub(super) fn set(&self, ms: i64) {
         self.0.store(ms, Ordering::SeqCst);
     }
 }
@@ -26,7 +26,7 @@ impl Clock for ManualClock {
 }
 
 /// A registry over `store` (holding `passes`) that reads `clock`.
-fn setup_with(
+pub(super) fn setup_with(
     store: MemStore,
     config: RegistryConfig,
     passes: &[&Pass],

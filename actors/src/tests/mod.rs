@@ -3,6 +3,7 @@
 mod annul;
 mod clock;
 mod lifecycle;
+mod offline;
 mod scans;
 mod store_faults;
 

@@ -317,9 +317,10 @@ pub struct ScanAck {
     pub scan_id: ScanId,
     /// Recorded now, recorded before, or refused.
     pub status: AckStatus,
-    /// The rule the scan broke, if the gateway flagged it.
+    /// Every rule the scan broke, as the gateway flagged them (empty: none,
+    /// or not recorded). At most [`ConflictKind::ALL`]`.len()`, each once.
     #[serde(default)]
-    pub conflict: Option<ConflictKind>,
+    pub conflicts: Vec<ConflictKind>,
 }
 
 /// The fate of one uploaded scan. `recorded` and `duplicate` are durable:
@@ -361,4 +362,49 @@ pub enum ConflictKind {
     TimeInFuture,
     /// The device's scan time is before the snapshot it decided from.
     TimeBeforeSnapshot,
+    /// The pass's validity window (or the token's own not-after) did not
+    /// cover the device's scan time.
+    OutsideValidity,
+}
+
+impl ConflictKind {
+    /// Every kind, in the order the gateway checks them.
+    pub const ALL: [ConflictKind; 10] = [
+        ConflictKind::Forged,
+        ConflictKind::UnknownPass,
+        ConflictKind::OverLimit,
+        ConflictKind::RevokedBeforeScan,
+        ConflictKind::SuspendedBeforeScan,
+        ConflictKind::OutsideValidity,
+        ConflictKind::WrongGate,
+        ConflictKind::ExpiredSnapshot,
+        ConflictKind::TimeInFuture,
+        ConflictKind::TimeBeforeSnapshot,
+    ];
+
+    /// The contract spelling (API, metrics label, CLI).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConflictKind::OverLimit => "over_limit",
+            ConflictKind::RevokedBeforeScan => "revoked_before_scan",
+            ConflictKind::SuspendedBeforeScan => "suspended_before_scan",
+            ConflictKind::ExpiredSnapshot => "expired_snapshot",
+            ConflictKind::WrongGate => "wrong_gate",
+            ConflictKind::Forged => "forged",
+            ConflictKind::UnknownPass => "unknown_pass",
+            ConflictKind::TimeInFuture => "time_in_future",
+            ConflictKind::TimeBeforeSnapshot => "time_before_snapshot",
+            ConflictKind::OutsideValidity => "outside_validity",
+        }
+    }
+}
+
+impl std::str::FromStr for ConflictKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        ConflictKind::ALL
+            .into_iter()
+            .find(|k| k.as_str() == s)
+            .ok_or_else(|| format!("unknown conflict kind {s:?}"))
+    }
 }

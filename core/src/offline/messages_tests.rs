@@ -56,7 +56,7 @@ fn the_largest_upload_and_its_ack_fit_one_frame() {
                 .map(|n| ScanAck {
                     scan_id: worst_scan(n).scan_id,
                     status: AckStatus::Refused(ErrorCode::SnapshotUnavailable),
-                    conflict: Some(ConflictKind::SuspendedBeforeScan),
+                    conflicts: ConflictKind::ALL.to_vec(),
                 })
                 .collect(),
         }),
@@ -222,4 +222,17 @@ proptest! {
         let req = Request { id: 1, body: RequestBody::OfflineUpload(OfflineUpload { scans: vec![scan] }) };
         prop_assert_eq!(round_trip(&req), req);
     }
+}
+
+#[test]
+fn conflict_kinds_spell_as_their_serde_names_and_an_old_ack_decodes() {
+    for kind in ConflictKind::ALL {
+        assert_eq!(serde_json::to_value(kind).expect("json"), kind.as_str());
+        assert_eq!(kind.as_str().parse::<ConflictKind>(), Ok(kind));
+    }
+    assert!("overlimit".parse::<ConflictKind>().is_err());
+    // An ack without the field (nothing flagged) decodes as no conflicts.
+    let ack: ScanAck =
+        serde_json::from_str(r#"{"scan_id":"s-1","status":"recorded"}"#).expect("decodes");
+    assert!(ack.conflicts.is_empty());
 }

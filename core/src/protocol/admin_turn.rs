@@ -24,8 +24,9 @@ pub enum AdminStep<E> {
 pub struct AdminTurn<'m> {
     machine: &'m mut PassMachine,
     change: AdminChange,
-    /// The status being persisted, applied when the store says done.
-    after: Option<Status>,
+    /// The status being persisted and when it was decided (Unix ms),
+    /// applied when the store says done.
+    after: Option<(Status, i64)>,
 }
 
 impl<'m> AdminTurn<'m> {
@@ -72,8 +73,10 @@ impl<'m> AdminTurn<'m> {
         };
         match written {
             Ok(()) => {
+                let (after, at_ms) = after;
                 let pass = &mut self.machine.pass;
                 pass.status = after;
+                pass.status_since_ms = Some(at_ms);
                 pass.status_reason = Some(std::mem::take(&mut self.change.reason));
                 AdminStep::Answer(Ok(pass.clone()))
             }
@@ -91,7 +94,7 @@ impl<'m> AdminTurn<'m> {
             Ok(after) => after,
             Err(e) => return AdminStep::Answer(Err(AdminFailure::Transition(e))),
         };
-        self.after = Some(after);
+        self.after = Some((after, now_ms));
         AdminStep::Persist(AuditRecord {
             pass_id: self.machine.pass.id,
             at_ms: now_ms,

@@ -37,19 +37,34 @@
 //!    the machine still applies the outcome when it comes (a late commit),
 //!    so memory stays what the store holds.
 //!
+//! 10. An offline fact ([`PassMachine::on_offline`], [`OfflineTurn`]): a
+//!     scan an offline device decided is recorded once per scan id (a known
+//!     id answers [`Reconcile::Duplicate`], counting nothing), its grant is
+//!     counted even beyond `max_uses` or on a revoked pass (the person got
+//!     in), and every rule it broke is flagged in the same record
+//!     ([`offline_turn::conflicts`]). So a pass's use count is its online
+//!     grants plus its offline grants, and may exceed `max_uses` only by
+//!     offline grants; an online grant never takes it past `max_uses`.
+//!
 //! Modules: `request` (what callers ask and get), `scan_turn`, `admin_turn`
-//! (admin changes and annulments).
+//! (admin changes and annulments), [`offline_turn`] (offline facts).
 
 mod admin_turn;
+pub mod offline_turn;
 mod request;
 mod scan_turn;
 
 #[cfg(test)]
+mod model_offline;
+#[cfg(test)]
 mod model_tests;
+#[cfg(test)]
+mod offline_tests;
 #[cfg(test)]
 mod tests;
 
 pub use admin_turn::{AdminStep, AdminTurn, AnnulStep, AnnulTurn, AnnulWrite};
+pub use offline_turn::{OfflineFact, OfflineStep, OfflineTurn, Reconcile, Reconciled};
 pub use request::{AdminChange, AnnulRequest, Scan, ScanOutcome};
 pub use scan_turn::{ScanStep, ScanTurn};
 
@@ -112,6 +127,10 @@ pub enum FaultKind<'a> {
 pub enum ScanFailure<E> {
     /// The scan id is already recorded for another pass.
     ScanIdConflict,
+    /// The store's commit queue is full; nothing was written. (A scan turn
+    /// answers this as a `busy` denial instead; an offline fact has no
+    /// denial to give.)
+    Busy,
     /// The store failed (the machine now says [`Stop::Failed`]).
     Store(E),
 }
@@ -150,10 +169,7 @@ pub struct PassMachine {
 impl PassMachine {
     /// A machine for `pass`, read from the store at `now_ms`.
     pub fn new(pass: Pass, now_ms: i64, config: MachineConfig) -> Self {
-        debug_assert!(
-            within_limit(&pass),
-            "the store holds a pass beyond max_uses"
-        );
+        // A stored pass may be beyond `max_uses` by offline grants (rule 10).
         PassMachine {
             pass,
             loaded_ms: now_ms,
@@ -170,6 +186,11 @@ impl PassMachine {
     /// Starts a scan's turn; [`ScanTurn::start`] gives its first step.
     pub fn on_scan(&mut self, scan: Scan) -> ScanTurn<'_> {
         ScanTurn::new(self, scan)
+    }
+
+    /// Starts an offline fact's turn; [`OfflineTurn::start`] gives its first step.
+    pub fn on_offline(&mut self, fact: OfflineFact) -> OfflineTurn<'_> {
+        OfflineTurn::new(self, fact)
     }
 
     /// Starts an admin change's turn; [`AdminTurn::start`] gives its first step.
@@ -201,10 +222,6 @@ impl PassMachine {
 
     /// Takes a pass freshly read from the store at `now_ms`.
     fn reloaded(&mut self, fresh: Pass, now_ms: i64) {
-        debug_assert!(
-            within_limit(&fresh),
-            "the store holds a pass beyond max_uses"
-        );
         debug_assert_eq!(fresh.id, self.pass.id, "a reload reads the same pass");
         self.pass = fresh;
         self.loaded_ms = now_ms;
@@ -229,7 +246,8 @@ impl PassMachine {
     }
 }
 
-/// The invariant: never more uses than `max_uses`.
+/// The invariant of an online grant: it never takes the count past
+/// `max_uses` (offline facts may, rule 10).
 fn within_limit(pass: &Pass) -> bool {
     pass.max_uses.is_none_or(|max| pass.uses <= max)
 }

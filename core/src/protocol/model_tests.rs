@@ -6,7 +6,12 @@
 //! `max_uses`, a retried scan id never counted twice and answered with its
 //! first decision, an annulment giving back exactly one use once, and every
 //! scan decided from the pass as changed by every request ordered before it.
+//! Offline facts (uploads of scans devices decided alone) are mixed in: each
+//! counted once per scan id even beyond `max_uses`, flagged `over_limit`
+//! exactly when the uses before it had reached the limit, so the count is
+//! always online grants plus offline grants.
 
+use super::model_offline::{check_offline, run_offline};
 use super::tests::{ALONE, Fault, pass, scan};
 use super::*;
 use crate::pass::{AdminAction, Status, transition};
@@ -18,7 +23,7 @@ use std::collections::HashMap;
 
 /// What the store does with one write.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Fate {
+pub(super) enum Fate {
     Lands,
     /// Queue full: nothing written.
     Busy,
@@ -35,6 +40,9 @@ enum Op {
     Admin(AdminAction, Fate),
     /// An annulment of the scan with id `s{n}`.
     Annul(u8, Fate),
+    /// An uploaded offline scan with id `o{n}`: a device grant (`true`) or
+    /// denial.
+    Offline(u8, bool, Fate),
     /// Another gateway uses one use (a shared store only).
     OtherUse,
     /// Another gateway sets the status (a shared store only).
@@ -66,6 +74,7 @@ fn op(shared: bool) -> BoxedStrategy<Op> {
         6 => (0u8..8, fate()).prop_map(|(n, f)| Op::Scan(n, f)),
         2 => (action(), fate()).prop_map(|(a, f)| Op::Admin(a, f)),
         1 => (0u8..8, fate()).prop_map(|(n, f)| Op::Annul(n, f)),
+        2 => (0u8..6, any::<bool>(), fate()).prop_map(|(n, g, f)| Op::Offline(n, g, f)),
     ];
     if !shared {
         return own.boxed();
@@ -74,9 +83,9 @@ fn op(shared: bool) -> BoxedStrategy<Op> {
 }
 
 /// The store, keeping the contract of `scangate_storage::Store`.
-struct Store {
-    pass: Pass,
-    scan_ids: HashMap<ScanId, ScanRecord>,
+pub(super) struct Store {
+    pub(super) pass: Pass,
+    pub(super) scan_ids: HashMap<ScanId, ScanRecord>,
     /// Uses spent through another gateway.
     other_uses: u32,
 }
@@ -90,7 +99,7 @@ impl Store {
         }
     }
 
-    fn commit_scan(&mut self, record: ScanRecord, fate: Fate) -> Result<(), Fault> {
+    pub(super) fn commit_scan(&mut self, record: ScanRecord, fate: Fate) -> Result<(), Fault> {
         if let Some(fault) = Self::fault(fate) {
             return Err(fault);
         }
@@ -99,9 +108,11 @@ impl Store {
         }
         if record.decision.is_granted() {
             let p = &mut self.pass;
-            let applies = p.status == Status::Active
+            // An offline fact is conditional on the count alone.
+            let offline = record.offline.is_some();
+            let applies = (offline || p.status == Status::Active)
                 && record.uses_after == p.uses + 1
-                && p.max_uses.is_none_or(|max| record.uses_after <= max);
+                && (offline || p.max_uses.is_none_or(|max| record.uses_after <= max));
             if !applies {
                 return Err(Fault::Conflict);
             }
@@ -155,6 +166,7 @@ impl Store {
             return Err(fault);
         }
         self.pass.status = audit.status_after;
+        self.pass.status_since_ms = Some(audit.at_ms);
         self.pass.status_reason = Some(audit.reason.clone());
         if fate == Fate::Unknown {
             Err(Fault::Broken)
@@ -340,6 +352,7 @@ fn check_scan(
             );
         }
         (Err(ScanFailure::ScanIdConflict), _) => prop_assert!(false, "one pass: no id conflict"),
+        (Err(ScanFailure::Busy), _) => prop_assert!(false, "a scan answers busy as a denial"),
     }
     Ok(())
 }
@@ -381,6 +394,12 @@ fn run(max: u32, shared: bool, ops: Vec<Op>) -> Result<(), TestCaseError> {
                 let answer = run_annul(&mut m, &mut store, n, fate, now);
                 check_annul(&answer, &before, known.as_ref(), &store, fate)?;
             }
+            Op::Offline(n, granted, fate) => {
+                let id = ScanId::new(format!("o{n}")).expect("id");
+                let known = store.scan_ids.get(&id).cloned();
+                let answer = run_offline(&mut m, &mut store, n, granted, fate, now);
+                check_offline(&answer, &before, known.as_ref(), &store, (granted, fate))?;
+            }
             Op::OtherUse => {
                 if store.pass.status == Status::Active && store.pass.remaining() != Some(0) {
                     store.pass.uses += 1;
@@ -394,12 +413,20 @@ fn run(max: u32, shared: bool, ops: Vec<Op>) -> Result<(), TestCaseError> {
         if m.stop(now) == Some(Stop::Failed) {
             m = PassMachine::new(store.pass.clone(), now, config);
         }
-        let granted = store
-            .scan_ids
-            .values()
-            .filter(|r| r.decision.is_granted() && r.annulled.is_none())
-            .count();
-        prop_assert!(store.pass.uses <= max, "never more than max_uses");
+        let live = |offline: bool| {
+            store
+                .scan_ids
+                .values()
+                .filter(|r| r.decision.is_granted() && r.annulled.is_none())
+                .filter(|r| r.offline.is_some() == offline)
+                .count()
+        };
+        let (online, offline) = (live(false), live(true));
+        let granted = online + offline;
+        prop_assert!(
+            u32::try_from(online).unwrap_or(u32::MAX) <= max,
+            "never more online grants than max_uses"
+        );
         prop_assert_eq!(
             u32::try_from(granted).unwrap_or(u32::MAX) + store.other_uses,
             store.pass.uses,

@@ -125,6 +125,7 @@ impl<'m> ScanTurn<'m> {
             uses_after,
             event: machine.pass.event.clone(),
             annulled: None,
+            offline: None,
         };
         self.persisting = Some((outcome, now_ms));
         ScanStep::Persist(record)
@@ -141,8 +142,8 @@ impl<'m> ScanTurn<'m> {
         }
         rules::apply(&mut machine.pass, outcome.change);
         debug_assert!(
-            within_limit(&machine.pass),
-            "a pass is never used beyond max_uses"
+            !outcome.decision.is_granted() || within_limit(&machine.pass),
+            "an online grant never takes a pass beyond max_uses"
         );
         let uses = machine.pass.uses;
         ScanOutcome::for_pass(&machine.pass, outcome.decision, uses, false)

@@ -361,6 +361,7 @@ fn grant_record(id: &str, at_ms: i64) -> ScanRecord {
         uses_after: 1,
         event: "fest".into(),
         annulled: None,
+        offline: None,
     }
 }
 

@@ -97,6 +97,7 @@ pub fn build_passes(req: &IssueRequest, now_ms: i64) -> Result<Vec<Pass>, ApiErr
         display: req.display.clone(),
         created_ms: now_ms,
         dynamic_ttl_s: req.dynamic_ttl_s,
+        status_since_ms: None,
     };
     template
         .validate()

@@ -13,6 +13,7 @@
 use super::layout::{self, StateBytes, Tables, backend, log_key};
 use super::record::{Ks, Staged};
 use super::writer_state::{LogKey, ScanEntry, WriterState};
+use scangate_core::scan::Conflict;
 use scangate_core::{Annulment, AuditRecord, Pass, PassId, ScanId, ScanRecord, Status};
 use scangate_storage::PassState;
 use scangate_storage::StoreError;
@@ -34,6 +35,11 @@ pub enum Command {
     /// [`scangate_storage::Store::commit_admin`].
     Admin {
         audit: Box<AuditRecord>,
+        reply: Reply<()>,
+    },
+    /// [`scangate_storage::Store::record_conflicts`].
+    Conflicts {
+        conflicts: Vec<Conflict>,
         reply: Reply<()>,
     },
     /// [`scangate_storage::Store::commit_annul`].
@@ -157,6 +163,10 @@ impl<'t> Batch<'t> {
             }
             Command::Scan { record, reply } => {
                 let r = self.scan(*record);
+                self.answers.push(Answer::Unit(reply, r));
+            }
+            Command::Conflicts { conflicts, reply } => {
+                let r = self.conflicts(&conflicts);
                 self.answers.push(Answer::Unit(reply, r));
             }
             Command::Admin { audit, reply } => {
@@ -300,17 +310,21 @@ impl<'t> Batch<'t> {
             let Some(mut state) = state else {
                 return Err(conflict(0));
             };
-            let applies = state.status == Status::Active
+            // An offline fact is conditional on the count alone.
+            let offline = record.offline.is_some();
+            let applies = (offline || state.status == Status::Active)
                 && record.uses_after >= 1
                 && state.uses == record.uses_after - 1
-                && state.max_uses.is_none_or(|max| record.uses_after <= max);
+                && (offline || state.max_uses.is_none_or(|max| record.uses_after <= max));
             if !applies {
                 return Err(conflict(state.uses));
             }
             state.uses = record.uses_after;
-            debug_assert!(state.max_uses.is_none_or(|max| state.uses <= max));
+            debug_assert!(offline || state.max_uses.is_none_or(|max| state.uses <= max));
             self.put_state(id, state);
         }
+        // In the same redo record as the scan: both durable, or neither.
+        self.conflicts(&Conflict::of_record(&record))?;
         let seq = self.next_seq();
         let key = log_key(record.pass_id, record.at_ms, seq);
         self.writes.insert(Ks::Scans, key, encoded);
@@ -389,6 +403,7 @@ impl<'t> Batch<'t> {
             }
         };
         pass.status = audit.status_after;
+        pass.status_since_ms = Some(audit.at_ms);
         pass.status_reason = Some(audit.reason.clone());
         state.status = audit.status_after;
         let record = layout::encode_pass(&pass)?;
@@ -404,6 +419,20 @@ impl<'t> Batch<'t> {
             audit_key,
         );
         self.records.insert(id, pass);
+        Ok(())
+    }
+
+    /// Stages conflicts in the `conflicts` keyspace, each under its own key.
+    fn conflicts(&mut self, conflicts: &[Conflict]) -> Result<(), StoreError> {
+        let mut encoded = Vec::with_capacity(conflicts.len());
+        for c in conflicts {
+            encoded.push((c.at_ms, layout::encode(c)?));
+        }
+        for (at_ms, bytes) in encoded {
+            let seq = self.next_seq();
+            self.writes
+                .insert(Ks::Conflicts, layout::audit_time_key(at_ms, seq), bytes);
+        }
         Ok(())
     }
 

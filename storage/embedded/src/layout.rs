@@ -13,6 +13,7 @@
 //! | `passes_by_event` | event len (1 B) ‖ event ‖ pass id | empty: list an event's passes |
 //! | `event_scans` | event len ‖ event ‖ at_ms ‖ seq | the `scans` key: list an event's scans by time |
 //! | `audit_times` | at_ms ‖ seq (16 B) | the `audit` key: the global audit log by time |
+//! | `conflicts` | at_ms ‖ seq (16 B) | msgpack [`Conflict`](scangate_core::scan::Conflict): flagged offline scans by time recorded |
 //!
 //! `at_ms` is an i64 with its sign bit flipped, big-endian, so byte order is
 //! time order; `seq` is a store-wide u64 counter that keeps equal times apart.
@@ -32,11 +33,14 @@ use std::time::{Duration, Instant};
 /// other versions, except that it upgrades `FORMAT_UPGRADABLE` (2) in place.
 /// 3: writes go through the redo log (`redo/`), which a format-2 build would
 /// ignore, losing acknowledged grants; the tables are as in 2.
-pub const FORMAT_VERSION: u32 = 3;
+/// 4: the `conflicts` keyspace (redo ops may name it, which a format-3 build
+/// cannot replay); scan records may carry offline facts.
+pub const FORMAT_VERSION: u32 = 4;
 
-/// The older format `open` upgrades by rewriting the version: same tables,
-/// no redo log yet.
-pub const FORMAT_UPGRADABLE: u32 = 2;
+/// The older formats `open` upgrades by rewriting the version: 2 (no redo
+/// log yet) and 3 (no `conflicts` keyspace: fjall creates it empty at open).
+/// Their tables and records read unchanged.
+pub const FORMAT_UPGRADABLE: [u32; 2] = [2, 3];
 
 const META_FORMAT: &[u8] = b"format";
 const META_SEQ: &[u8] = b"seq";
@@ -62,6 +66,7 @@ pub struct Tables {
     pub passes_by_event: Keyspace,
     pub event_scans: Keyspace,
     pub audit_times: Keyspace,
+    pub conflicts: Keyspace,
 }
 
 impl Tables {
@@ -96,12 +101,14 @@ impl Tables {
             passes_by_event: ks("passes_by_event", issued)?,
             event_scans: ks("event_scans", scanned)?,
             audit_times: ks("audit_times", None)?,
+            // Created empty when an older data directory is opened.
+            conflicts: ks("conflicts", None)?,
             db,
         };
         match tables.meta.get(META_FORMAT).map_err(backend)? {
             Some(v) => {
                 let found = u32::from_be_bytes(fixed(&v, "format version")?);
-                if found == FORMAT_UPGRADABLE {
+                if FORMAT_UPGRADABLE.contains(&found) {
                     tables.write_format()?;
                     tracing::info!(from = found, to = FORMAT_VERSION, "store format upgraded");
                 } else if found != FORMAT_VERSION {
@@ -131,7 +138,7 @@ impl Tables {
     }
 
     /// Every keyspace, `meta` first.
-    fn all(&self) -> [&Keyspace; 10] {
+    fn all(&self) -> [&Keyspace; 11] {
         [
             &self.meta,
             &self.passes,
@@ -143,6 +150,7 @@ impl Tables {
             &self.passes_by_event,
             &self.event_scans,
             &self.audit_times,
+            &self.conflicts,
         ]
     }
 

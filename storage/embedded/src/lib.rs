@@ -45,6 +45,8 @@ mod writer_state;
 #[cfg(test)]
 mod damaged_tests;
 #[cfg(test)]
+mod offline_tests;
+#[cfg(test)]
 mod tests;
 
 pub use config::{
@@ -61,9 +63,10 @@ use fjall::{Database, Readable};
 use layout::{StateBytes, Tables, backend};
 use progress::Progress;
 use redo::RedoLog;
+use scangate_core::scan::Conflict;
 use scangate_core::{AuditRecord, Pass, PassId, ScanId, ScanRecord};
 use scangate_storage::{Annul, AuditQuery, Page, PassQuery, ScanQuery, Store, StoreError};
-use scangate_storage::{LIST_MAX, PassState};
+use scangate_storage::{ConflictQuery, LIST_MAX, PassState, RECORD_CONFLICTS_MAX};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{SyncSender, TrySendError, sync_channel};
@@ -284,6 +287,28 @@ impl Store for EmbeddedStore {
     async fn commit_admin(&self, audit: AuditRecord) -> Result<(), StoreError> {
         let audit = Box::new(audit);
         self.submit(|reply| Command::Admin { audit, reply }).await
+    }
+
+    async fn record_conflicts(&self, conflicts: Vec<Conflict>) -> Result<(), StoreError> {
+        if conflicts.len() > RECORD_CONFLICTS_MAX {
+            return Err(StoreError::TooLarge {
+                what: "conflicts in one call",
+                got: conflicts.len(),
+                max: RECORD_CONFLICTS_MAX,
+            });
+        }
+        if conflicts.is_empty() {
+            return Ok(());
+        }
+        self.submit(|reply| Command::Conflicts { conflicts, reply })
+            .await
+    }
+
+    async fn query_conflicts(&self, query: ConflictQuery) -> Result<Page<Conflict>, StoreError> {
+        count_read("query_conflicts");
+        self.progress.caught_up().await?;
+        self.blocking_read(move |t| read::conflicts(t, &query))
+            .await
     }
 
     async fn find_scan(&self, scan_id: &ScanId) -> Result<Option<ScanRecord>, StoreError> {

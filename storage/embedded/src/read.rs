@@ -5,11 +5,12 @@
 
 use super::layout::{self, StateBytes, Tables, backend, time_bytes};
 use fjall::Keyspace;
+use scangate_core::scan::Conflict;
 use scangate_core::{AuditRecord, Pass, PassId, ScanRecord};
 use scangate_storage::PassState;
 use scangate_storage::StoreError;
 use scangate_storage::query::{
-    AuditQuery, Cursor, EXAMINE_MAX, PAGE_MAX, Page, PassQuery, ScanQuery, ScanScope,
+    AuditQuery, ConflictQuery, Cursor, EXAMINE_MAX, PAGE_MAX, Page, PassQuery, ScanQuery, ScanScope,
 };
 use std::ops::Bound;
 
@@ -170,6 +171,27 @@ pub fn scans(t: &Tables, q: &ScanQuery) -> Result<Page<ScanRecord>, StoreError> 
             )
         }
     }
+}
+
+/// [`scangate_storage::Store::query_conflicts`]: the `conflicts` keyspace
+/// in time order, filtered.
+pub fn conflicts(t: &Tables, q: &ConflictQuery) -> Result<Page<Conflict>, StoreError> {
+    if q.after.as_ref().is_some_and(|c| c.0.len() != 16) {
+        return Err(StoreError::BadCursor);
+    }
+    let (lower, upper) = time_range(&[], q.from_ms, q.until_ms);
+    walk(
+        &t.conflicts,
+        &[],
+        lower,
+        upper,
+        q.after.as_ref(),
+        q.limit,
+        |_, value| {
+            let c: Conflict = layout::decode(value, "conflict record")?;
+            Ok(q.matches(&c).then_some(c))
+        },
+    )
 }
 
 /// [`scangate_storage::Store::query_audit`].

@@ -34,6 +34,7 @@ pub enum Ks {
     PassesByEvent = 7,
     EventScans = 8,
     AuditTimes = 9,
+    Conflicts = 10,
 }
 
 impl Ks {
@@ -49,6 +50,7 @@ impl Ks {
             7 => Ks::PassesByEvent,
             8 => Ks::EventScans,
             9 => Ks::AuditTimes,
+            10 => Ks::Conflicts,
             _ => return None,
         })
     }
@@ -65,6 +67,7 @@ impl Ks {
             Ks::PassesByEvent => &t.passes_by_event,
             Ks::EventScans => &t.event_scans,
             Ks::AuditTimes => &t.audit_times,
+            Ks::Conflicts => &t.conflicts,
         }
     }
 }

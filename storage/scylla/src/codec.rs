@@ -39,6 +39,8 @@ pub mod bucket_kind {
     pub const AUDIT: &str = "audit";
     /// The purge index's days (scope: empty), with the retention TTL.
     pub const SCAN_ID_DAYS: &str = "scan_id_days";
+    /// The conflicts index's buckets (scope: empty).
+    pub const CONFLICTS: &str = "conflicts";
 }
 
 /// Passes of one event are spread over this many partitions of
@@ -161,6 +163,8 @@ pub enum CursorKind {
     Scans = b'S',
     /// An audit log (of a pass or global).
     Audit = b'A',
+    /// The conflicts index.
+    Conflicts = b'C',
 }
 
 /// The cursor of a log position: kind ‖ at_ms (8 bytes BE) ‖ tag.

@@ -58,6 +58,7 @@
 
 mod codec;
 mod config;
+mod conflicts;
 mod outcome;
 mod passes;
 mod prepared;
@@ -83,8 +84,11 @@ pub use schema::SCHEMA_VERSION;
 use async_trait::async_trait;
 use outcome::Failure;
 use prepared::Statements;
+use scangate_core::scan::Conflict;
 use scangate_core::{AuditRecord, Pass, PassId, ScanId, ScanRecord};
-use scangate_storage::{Annul, AuditQuery, Page, PassQuery, ScanQuery, Store, StoreError};
+use scangate_storage::{
+    Annul, AuditQuery, ConflictQuery, Page, PassQuery, ScanQuery, Store, StoreError,
+};
 use scylla::client::session::Session;
 use scylla::errors::ExecutionError;
 use scylla::response::query_result::QueryResult;
@@ -253,6 +257,14 @@ impl Store for ScyllaStore {
 
     async fn commit_admin(&self, audit: AuditRecord) -> Result<(), StoreError> {
         self.admin(audit).await
+    }
+
+    async fn record_conflicts(&self, conflicts: Vec<Conflict>) -> Result<(), StoreError> {
+        self.record(conflicts).await
+    }
+
+    async fn query_conflicts(&self, query: ConflictQuery) -> Result<Page<Conflict>, StoreError> {
+        self.conflicts_page(&query).await
     }
 
     async fn find_scan(&self, scan_id: &ScanId) -> Result<Option<ScanRecord>, StoreError> {

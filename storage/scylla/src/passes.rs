@@ -19,6 +19,7 @@ type PassColumns = (
     Option<String>,
     Option<String>,
     Option<i64>,
+    Option<i64>,
 );
 
 /// A row of `all passes`: the id, then [`PassColumns`].
@@ -29,12 +30,13 @@ type AllPassesRow = (
     Option<String>,
     Option<String>,
     Option<i64>,
+    Option<i64>,
 );
 
 /// A pass from its columns; `None` when it has no record (no such pass).
 fn pass_from(id: PassId, c: PassColumns) -> Result<Option<Pass>, StoreError> {
     match c {
-        (Some(record), Some(uses), Some(status), reason, Some(use_limit)) => {
+        (Some(record), Some(uses), Some(status), reason, Some(use_limit), since) => {
             let state = PassState::from_columns(
                 id,
                 &StateColumns {
@@ -46,6 +48,9 @@ fn pass_from(id: PassId, c: PassColumns) -> Result<Option<Pass>, StoreError> {
             scangate_storage::record::merge_pass(id, &record, state).map(|mut pass| {
                 // The status reason lives beside the state columns here.
                 pass.status_reason = reason;
+                // So does the time of the last status change (unset: never
+                // changed, or changed before schema 2).
+                pass.status_since_ms = since;
                 Some(pass)
             })
         }
@@ -186,7 +191,7 @@ impl ScyllaStore {
                         .await?
                 }
             };
-            for (id, record, uses, status, reason, use_limit) in rows {
+            for (id, record, uses, status, reason, use_limit, since) in rows {
                 if items.len() >= limit || examined >= EXAMINE_MAX {
                     return Ok(Page {
                         items,
@@ -201,7 +206,7 @@ impl ScyllaStore {
                 {
                     continue; // skip the record decode
                 }
-                if let Some(p) = pass_from(id, (record, uses, status, reason, use_limit))?
+                if let Some(p) = pass_from(id, (record, uses, status, reason, use_limit, since))?
                     && q.kind.is_none_or(|k| p.kind == k)
                 {
                     items.push(p);

@@ -13,6 +13,9 @@ use scylla::statement::prepared::PreparedStatement;
 pub struct Statements {
     pub claim: PreparedStatement,
     pub grant: Batch,
+    pub offline_grant: Batch,
+    pub conflict_row: PreparedStatement,
+    pub conflicts_range: PreparedStatement,
     pub denial: Batch,
     pub insert_pass: PreparedStatement,
     pub undo_insert: PreparedStatement,
@@ -87,6 +90,9 @@ impl Statements {
         Ok(Statements {
             claim: p.one(CLAIM).await?,
             grant: p.batch(&GRANT_BATCH).await?,
+            offline_grant: p.batch(&OFFLINE_GRANT_BATCH).await?,
+            conflict_row: p.one(CONFLICT_ROW).await?,
+            conflicts_range: p.one(CONFLICTS_RANGE).await?,
             denial: p.batch(&DENIAL_BATCH).await?,
             insert_pass: p.one(INSERT_PASS).await?,
             undo_insert: p.one(UNDO_INSERT).await?,

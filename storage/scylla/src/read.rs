@@ -7,11 +7,12 @@
 use super::codec::{self, CursorKind, LogKey, bucket, bucket_kind, section};
 use super::serial::{ScanIdColumns, ScanIdRow};
 use super::{ScyllaStore, driver_data, read_failed};
+use scangate_core::scan::Conflict;
 use scangate_core::{AuditRecord, PassId, ScanId, ScanRecord};
 use scangate_storage::LIST_MAX;
 use scangate_storage::StoreError;
 use scangate_storage::query::{
-    AuditQuery, Cursor, EXAMINE_MAX, PAGE_MAX, Page, ScanQuery, ScanScope,
+    AuditQuery, ConflictQuery, Cursor, EXAMINE_MAX, PAGE_MAX, Page, ScanQuery, ScanScope,
 };
 use scylla::deserialize::row::DeserializeRow;
 use scylla::response::query_result::QueryRowsResult;
@@ -64,6 +65,8 @@ enum Log<'a> {
     Event(&'a str),
     /// Every admin change.
     Audit,
+    /// Every conflict.
+    Conflicts,
 }
 
 /// Keeps a decoded body when it matches; `None` skips it.
@@ -245,6 +248,12 @@ impl ScyllaStore {
                 codec::AUDIT_BUCKET_MS,
                 CursorKind::Audit,
             ),
+            Log::Conflicts => (
+                bucket_kind::CONFLICTS,
+                "",
+                codec::AUDIT_BUCKET_MS,
+                CursorKind::Conflicts,
+            ),
         };
         let mut walk = Walk::new(limit, EXAMINE_MAX, lower.clone());
         if lower >= upper {
@@ -299,6 +308,11 @@ impl ScyllaStore {
             Log::Audit => {
                 let values = (b, from.0, from.1, to.0, to.1);
                 self.walk_log(&self.st.audit_log_range, values, walk, keep)
+                    .await
+            }
+            Log::Conflicts => {
+                let values = (b, from.0, from.1, to.0, to.1);
+                self.walk_log(&self.st.conflicts_range, values, walk, keep)
                     .await
             }
         }
@@ -440,6 +454,25 @@ impl ScyllaStore {
                     .await
             }
         }
+    }
+}
+
+impl ScyllaStore {
+    /// [`scangate_storage::Store::query_conflicts`]: the conflicts index by
+    /// time, filtered.
+    pub(super) async fn conflicts_page(
+        &self,
+        q: &ConflictQuery,
+    ) -> Result<Page<Conflict>, StoreError> {
+        let kind = CursorKind::Conflicts;
+        let (lower, upper) = bounds(kind, q.after.as_ref(), q.from_ms, q.until_ms)?;
+        let limit = q.limit.clamp(1, PAGE_MAX);
+        let mut keep = |b: &[u8]| {
+            let c = codec::decode::<Conflict>(b, "conflict")?;
+            Ok(q.matches(&c).then_some(c))
+        };
+        self.bucketed_page(Log::Conflicts, lower, upper, limit, &mut keep)
+            .await
     }
 }
 

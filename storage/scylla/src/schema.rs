@@ -12,7 +12,11 @@
 //! | `buckets` | `kind, scope` | `bucket` | which buckets of a log hold rows |
 //! | `passes_by_event` | `event, shard` | `id` | an event's passes, 16 shards by id |
 //! | `scan_id_times` | `day` | `at_ms, scan_id` | the purge index of scan ids (TTL) |
+//! | `conflicts` | `bucket` | `at_ms, tag` | flagged offline scans in 1 h buckets, by time recorded (an index: the scan record in the pass's partition holds its conflicts) |
 //! | `schema_version` | `component` | | the migration applied last |
+//!
+//! Migration 2 adds `passes.status_since` (static: when the status last
+//! changed) and the `conflicts` table.
 
 use super::config::ScyllaConfig;
 use super::profiles::profile;
@@ -24,7 +28,7 @@ use std::time::Duration;
 
 /// The schema this build reads and writes. Bump it with a new entry of
 /// `MIGRATIONS` on any change to the tables or to the encoded records.
-pub const SCHEMA_VERSION: i32 = 1;
+pub const SCHEMA_VERSION: i32 = 2;
 
 /// Deadline of one schema statement: a DDL waits for schema agreement
 /// across the cluster, which takes seconds on a busy one.
@@ -35,29 +39,47 @@ const COMPONENT: &str = "scangate";
 
 /// Migration `n` is `MIGRATIONS[n - 1]`: statements that are each safe to
 /// run again.
-const MIGRATIONS: [&[&str]; 1] = [&[
-    "CREATE TABLE IF NOT EXISTS passes (\
+const MIGRATIONS: [&[&str]; 2] = [
+    &[
+        "CREATE TABLE IF NOT EXISTS passes (\
         id blob, section tinyint, at_ms bigint, tag text, \
         record blob STATIC, uses bigint STATIC, status text STATIC, \
         status_reason text STATIC, use_limit bigint STATIC, \
         body blob, annulled boolean, attempt bigint, \
         PRIMARY KEY (id, section, at_ms, tag))",
-    "CREATE TABLE IF NOT EXISTS scan_ids (\
+        "CREATE TABLE IF NOT EXISTS scan_ids (\
         scan_id text PRIMARY KEY, pass_id blob, at_ms bigint, body blob)",
-    "CREATE TABLE IF NOT EXISTS event_scans (\
+        "CREATE TABLE IF NOT EXISTS event_scans (\
         event text, bucket bigint, at_ms bigint, scan_id text, body blob, \
         PRIMARY KEY ((event, bucket), at_ms, scan_id))",
-    "CREATE TABLE IF NOT EXISTS audit_log (\
+        "CREATE TABLE IF NOT EXISTS audit_log (\
         bucket bigint, at_ms bigint, tag text, body blob, \
         PRIMARY KEY (bucket, at_ms, tag))",
-    "CREATE TABLE IF NOT EXISTS buckets (\
+        "CREATE TABLE IF NOT EXISTS buckets (\
         kind text, scope text, bucket bigint, PRIMARY KEY ((kind, scope), bucket))",
-    "CREATE TABLE IF NOT EXISTS passes_by_event (\
+        "CREATE TABLE IF NOT EXISTS passes_by_event (\
         event text, shard tinyint, id blob, PRIMARY KEY ((event, shard), id))",
-    "CREATE TABLE IF NOT EXISTS scan_id_times (\
+        "CREATE TABLE IF NOT EXISTS scan_id_times (\
         day bigint, at_ms bigint, scan_id text, pass_id blob, \
         PRIMARY KEY (day, at_ms, scan_id))",
-]];
+    ],
+    &[
+        // CQL has no `ADD ... IF NOT EXISTS`: a second run's "already exists"
+        // is taken as done (`already_applied`).
+        "ALTER TABLE passes ADD status_since bigint STATIC",
+        "CREATE TABLE IF NOT EXISTS conflicts (\
+        bucket bigint, at_ms bigint, tag text, body blob, \
+        PRIMARY KEY (bucket, at_ms, tag))",
+    ],
+];
+
+/// Whether a migration statement failed only because a gateway starting
+/// alongside ran it first (a column added already).
+pub(crate) fn already_applied(cql: &str, error: &impl std::fmt::Display) -> bool {
+    let message = error.to_string().to_ascii_lowercase();
+    cql.starts_with("ALTER TABLE")
+        && (message.contains("already exist") || message.contains("conflicts with an existing"))
+}
 
 /// `CREATE KEYSPACE` with the configured replication and tablets off:
 /// ScyllaDB does not run LWTs in tablets keyspaces.
@@ -119,10 +141,11 @@ pub async fn migrate(session: &Session, config: &ScyllaConfig) -> Result<i32, St
                 StoreError::Internal(format!("ScyllaDB schema: migration {next} missing"))
             })?;
         for cql in steps.iter() {
-            session
-                .query_unpaged(ddl(cql), ())
-                .await
-                .map_err(|e| failed(&format!("migration {next}"), e))?;
+            match session.query_unpaged(ddl(cql), ()).await {
+                Ok(_) => {}
+                Err(e) if already_applied(cql, &e) => {}
+                Err(e) => return Err(failed(&format!("migration {next}"), e)),
+            }
         }
         record_version(session, config, version, next).await;
         // Another gateway may have recorded it first: read what is there.

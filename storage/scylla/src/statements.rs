@@ -70,6 +70,27 @@ pub const GRANT_STATE: Def = def(
     Class::Lwt,
     "UPDATE passes SET uses = ? WHERE id = ? IF uses = ? AND status = 'active' AND use_limit >= ?",
 );
+/// An offline fact's count: conditional on the count alone (a fact is
+/// counted whatever the status and limit): the first statement of the
+/// offline grant batch.
+pub const OFFLINE_GRANT_STATE: Def = def(
+    "offline grant: use count",
+    Class::Lwt,
+    "UPDATE passes SET uses = ? WHERE id = ? IF uses = ?",
+);
+/// A conflict's row in the time-bucketed index (tag: scan id ‖ kind, so a
+/// re-upload rewrites the same row).
+pub const CONFLICT_ROW: Def = def(
+    "conflict row",
+    Class::Write,
+    "INSERT INTO conflicts (bucket, at_ms, tag, body) VALUES (?, ?, ?, ?)",
+);
+/// A range of one conflicts bucket.
+pub const CONFLICTS_RANGE: Def = def(
+    "conflicts range",
+    Class::Query,
+    "SELECT at_ms, tag, body FROM conflicts WHERE bucket = ? AND (at_ms, tag) >= (?, ?) AND (at_ms, tag) < (?, ?)",
+);
 /// A scan's scan-id row in its pass's partition, only if absent.
 pub const SCAN_ID_ROW: Def = def(
     "scan: scan-id row",
@@ -98,7 +119,7 @@ pub const UNDO_INSERT: Def = def(
 pub const ADMIN_STATE: Def = def(
     "admin: status",
     Class::Lwt,
-    "UPDATE passes SET status = ?, status_reason = ? WHERE id = ? IF use_limit != null",
+    "UPDATE passes SET status = ?, status_reason = ?, status_since = ? WHERE id = ? IF use_limit != null",
 );
 /// An audit line in its pass's partition (inside an admin or annul batch).
 pub const AUDIT_ROW: Def = def(
@@ -165,7 +186,7 @@ pub const AUDIT_ROW_SERIAL: Def = def(
 pub const LOAD_PASS: Def = def(
     "load pass",
     Class::Read,
-    "SELECT record, uses, status, status_reason, use_limit FROM passes WHERE id = ? LIMIT 1",
+    "SELECT record, uses, status, status_reason, use_limit, status_since FROM passes WHERE id = ? LIMIT 1",
 );
 /// A claim.
 pub const CLAIM_READ: Def = def(
@@ -255,13 +276,13 @@ pub const PASSES_BY_EVENT_RANGE: Def = def(
 pub const ALL_PASSES_FIRST: Def = def(
     "all passes",
     Class::Query,
-    "SELECT DISTINCT id, record, uses, status, status_reason, use_limit FROM passes",
+    "SELECT DISTINCT id, record, uses, status, status_reason, use_limit, status_since FROM passes",
 );
 /// Every pass, in token order, after a pass.
 pub const ALL_PASSES_AFTER: Def = def(
     "all passes after",
     Class::Query,
-    "SELECT DISTINCT id, record, uses, status, status_reason, use_limit FROM passes WHERE token(id) > token(?)",
+    "SELECT DISTINCT id, record, uses, status, status_reason, use_limit, status_since FROM passes WHERE token(id) > token(?)",
 );
 /// Purge index entries of one day before a time.
 pub const SCAN_ID_TIMES_RANGE: Def = def(
@@ -272,9 +293,12 @@ pub const SCAN_ID_TIMES_RANGE: Def = def(
 
 /// Every single statement, for the tests.
 #[cfg(test)]
-pub const ALL: [Def; 35] = [
+pub const ALL: [Def; 38] = [
     CLAIM,
     GRANT_STATE,
+    OFFLINE_GRANT_STATE,
+    CONFLICT_ROW,
+    CONFLICTS_RANGE,
     SCAN_ID_ROW,
     SCAN_LOG_ROW,
     INSERT_PASS,
@@ -314,6 +338,9 @@ pub const ALL: [Def; 35] = [
 /// scan-id row if the scan id is new to the pass, and the log line; all in
 /// the pass's partition, all or nothing.
 pub const GRANT_BATCH: [Def; 3] = [GRANT_STATE, SCAN_ID_ROW, SCAN_LOG_ROW];
+/// An offline fact's grant: its count, scan-id row and log line (whose
+/// body holds its conflicts), in one conditional batch.
+pub const OFFLINE_GRANT_BATCH: [Def; 3] = [OFFLINE_GRANT_STATE, SCAN_ID_ROW, SCAN_LOG_ROW];
 /// A denial: the scan-id row if new, and the log line.
 pub const DENIAL_BATCH: [Def; 2] = [SCAN_ID_ROW, SCAN_LOG_ROW];
 /// An admin change: the status if the pass exists, and the audit line.

@@ -51,8 +51,12 @@ impl ScyllaStore {
         let attempt = random_u64()? as i64;
         let scan_id_row = (id, sid, body.as_slice(), attempt, ttl);
         let log_row = (id, record.at_ms, sid, body.as_slice());
-        let answer = if granted {
-            let after = i64::from(record.uses_after);
+        let after = i64::from(record.uses_after);
+        let answer = if granted && record.offline.is_some() {
+            let state = (after, id, after - 1);
+            let values = (state, scan_id_row, log_row);
+            self.session.batch(&self.st.offline_grant, values).await
+        } else if granted {
             self.session
                 .batch(
                     &self.st.grant,
@@ -136,6 +140,7 @@ impl ScyllaStore {
                 return;
             }
         };
+        self.conflict_side_rows(record).await;
         let sid = record.scan_id.as_str();
         let ttl = self.config.retention_ttl();
         let day = bucket(record.at_ms, codec::SCAN_ID_DAY_MS);
@@ -172,7 +177,7 @@ impl ScyllaStore {
 
     /// Records that a log's bucket holds rows (once per bucket per
     /// [`super::SEEN_BUCKETS_TTL`] on this gateway). `ttl` 0: kept.
-    async fn note_bucket(
+    pub(super) async fn note_bucket(
         &self,
         kind: &'static str,
         scope: &str,
@@ -337,6 +342,7 @@ impl ScyllaStore {
             (
                 codec::status_text(audit.status_after),
                 audit.reason.as_str(),
+                audit.at_ms,
                 id.0.as_slice(),
             ),
             (id.0.as_slice(), audit.at_ms, tag.as_str(), body.as_slice()),

@@ -65,6 +65,7 @@ pub fn scan(pass: PassId, decision: Decision, uses_after: u32, at_ms: i64) -> Sc
         uses_after,
         event: "conformance".into(),
         annulled: None,
+        offline: None,
     }
 }
 

@@ -9,9 +9,14 @@
 //! [`purge_forgets_scan_ids_but_keeps_scans`], which uses 1970 times.
 
 mod fixtures;
+mod offline;
 mod queries;
 
 pub use fixtures::{new_id, new_pass, new_scan_id, now_ms, scan};
+pub use offline::{
+    offline_facts_count_beyond_the_limit_with_their_conflicts,
+    pass_less_conflicts_are_listed_by_filter_and_page,
+};
 pub use queries::{
     annul_gives_the_use_back_once, audit_queries_by_pass_and_time,
     passes_list_by_event_kind_status, scans_query_filters_and_pages,
@@ -38,6 +43,8 @@ pub async fn run_all(store: Arc<dyn Store>) {
     scans_query_filters_and_pages(store.clone()).await;
     annul_gives_the_use_back_once(store.clone()).await;
     audit_queries_by_pass_and_time(store.clone()).await;
+    offline_facts_count_beyond_the_limit_with_their_conflicts(store.clone()).await;
+    pass_less_conflicts_are_listed_by_filter_and_page(store.clone()).await;
     closed_store_refuses_writes(store).await;
 }
 

@@ -45,6 +45,7 @@ fn bench_pass(n: usize, event: &str, created_ms: i64) -> Pass {
         display: Some("Row 12 · Seat 34".into()),
         created_ms,
         dynamic_ttl_s: None,
+        status_since_ms: None,
     }
 }
 
@@ -61,5 +62,6 @@ pub fn grant(scan_id: ScanId, n: usize, at_ms: i64, uses_after: u32, event: &str
         uses_after,
         event: event.into(),
         annulled: None,
+        offline: None,
     }
 }

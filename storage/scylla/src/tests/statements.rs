@@ -8,9 +8,10 @@ use scylla::policies::retry::{DefaultRetryPolicy, FallthroughRetryPolicy};
 use scylla::statement::{Consistency, SerialConsistency};
 use std::time::Duration;
 
-fn batches() -> [&'static [Def]; 4] {
+fn batches() -> [&'static [Def]; 5] {
     [
         &statements::GRANT_BATCH,
+        &statements::OFFLINE_GRANT_BATCH,
         &statements::DENIAL_BATCH,
         &statements::ADMIN_BATCH,
         &statements::ANNUL_BATCH,
@@ -96,6 +97,53 @@ fn the_grant_condition_covers_count_status_and_limit() {
             .ends_with("IF use_limit != null")
     );
     assert!(statements::INSERT_PASS.cql.ends_with("IF NOT EXISTS"));
+}
+
+#[test]
+fn an_offline_fact_is_conditional_on_the_count_alone_and_kept_in_one_partition() {
+    assert_eq!(
+        statements::OFFLINE_GRANT_STATE.cql,
+        "UPDATE passes SET uses = ? WHERE id = ? IF uses = ?",
+        "counted whatever the status and limit, never twice"
+    );
+    assert_eq!(
+        statements::OFFLINE_GRANT_BATCH,
+        [
+            statements::OFFLINE_GRANT_STATE,
+            statements::SCAN_ID_ROW,
+            statements::SCAN_LOG_ROW
+        ]
+    );
+    assert!(
+        statements::ADMIN_STATE.cql.contains("status_since = ?"),
+        "an admin change records when the status changed"
+    );
+    for d in [
+        statements::LOAD_PASS,
+        statements::ALL_PASSES_FIRST,
+        statements::ALL_PASSES_AFTER,
+    ] {
+        assert!(d.cql.contains("use_limit, status_since FROM"), "{}", d.cql);
+    }
+    assert_eq!(statements::CONFLICT_ROW.class, Class::Write, "an index row");
+    assert!(
+        statements::CONFLICTS_RANGE
+            .cql
+            .starts_with("SELECT at_ms, tag, body FROM conflicts")
+    );
+}
+
+#[test]
+fn schema_2_adds_status_since_and_the_conflicts_table_and_may_run_twice() {
+    assert_eq!(schema::SCHEMA_VERSION, 2);
+    let exists = "Invalid column name status_since because it conflicts with an existing column";
+    let alter = "ALTER TABLE passes ADD status_since bigint STATIC";
+    assert!(schema::already_applied(alter, &exists));
+    assert!(!schema::already_applied(alter, &"Operation timed out"));
+    assert!(!schema::already_applied(
+        "CREATE TABLE x (a int PRIMARY KEY)",
+        &exists
+    ));
 }
 
 #[test]
