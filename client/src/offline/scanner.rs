@@ -316,7 +316,7 @@ impl OfflineScanner {
                 match scan.status {
                     AckStatus::Recorded | AckStatus::Duplicate => {
                         report.uploaded += 1;
-                        report.conflicts += usize::from(scan.conflict.is_some());
+                        report.conflicts += usize::from(!scan.conflicts.is_empty());
                         self.uses.acknowledged(&scan.scan_id, now_ms);
                     }
                     AckStatus::Refused(code) if never_recorded(code) => {

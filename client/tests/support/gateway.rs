@@ -183,7 +183,7 @@ impl GwState {
                 ScanAck {
                     scan_id: scan.scan_id.clone(),
                     status,
-                    conflict: self.flag.get(&scan.scan_id).copied(),
+                    conflicts: self.flag.get(&scan.scan_id).copied().into_iter().collect(),
                 }
             })
             .collect();
@@ -209,6 +209,7 @@ fn pass(n: u32) -> Pass {
         display: Some(format!("Jane Doe {n}")),
         created_ms: 0,
         dynamic_ttl_s: None,
+        status_since_ms: None,
     }
 }
 
