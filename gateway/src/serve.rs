@@ -9,6 +9,7 @@ use crate::edge::live::Live;
 use crate::edge::quic;
 use crate::edge::ratelimit::Limiter;
 use crate::edge::scan_service::ScanService;
+use crate::edge::snapshots::Snapshots;
 use crate::health::HealthProbe;
 use crate::operator::devices::Revocations;
 use crate::operator::http;
@@ -45,6 +46,11 @@ pub async fn serve(config: ServeConfig, shutdown: CancellationToken) -> Result<(
         data.root().display()
     );
     println!("admin token in {}", data.admin_token().display());
+    println!(
+        "offline snapshots signed by key {} (public, in {})",
+        running.snapshot_key,
+        data.offline_public_key().display()
+    );
     running.stopped().await?;
     println!("scangate stopped");
     Ok(())
@@ -57,6 +63,9 @@ pub struct Running {
     pub endpoints: Endpoints,
     /// What this start created in the data directory (paths, never secrets).
     pub created: Vec<std::path::PathBuf>,
+    /// The public key of the offline snapshots, 64 hex digits (also in
+    /// `offline-signing-key.pub`): what devices pin.
+    pub snapshot_key: String,
     shutdown: CancellationToken,
     drain: Duration,
     ready: Arc<AtomicBool>,
@@ -95,8 +104,16 @@ pub async fn start(config: ServeConfig, shutdown: CancellationToken) -> Result<R
     let health = Arc::new(HealthProbe::new(store.clone(), data.root().to_owned()));
     let live = Live::with_health(crate::now_ms(), health.clone());
     let service = ScanService::new(keyring.clone(), registry.clone(), live.clone());
+    let snapshots = Arc::new(Snapshots::new(
+        snapshot_signer(&data)?,
+        Arc::new(keyring.clone()),
+        store.clone(),
+        config.snapshots.clone(),
+    ));
+    let snapshot_key = crate::snapshot_key::public_hex(&snapshots.verifier());
     let listener = Arc::new(Listener {
         service: Arc::new(service),
+        snapshots,
         limiter: Limiter::new(config.rate.clone()),
         limits: config.quic.clone(),
         shutdown: shutdown.clone(),
@@ -128,6 +145,7 @@ pub async fn start(config: ServeConfig, shutdown: CancellationToken) -> Result<R
     Ok(Running {
         endpoints,
         created,
+        snapshot_key,
         shutdown,
         drain: Duration::from_millis(config.drain_timeout_ms),
         ready,
@@ -177,6 +195,14 @@ fn load_access(
     let revoked = Arc::new(Revocations::new(data.revoked_devices())?);
     tokio::spawn(revoked.clone().follow(shutdown.clone()));
     Ok((keyring, tokens, revoked))
+}
+
+/// The offline snapshot signing key from the data directory; its public
+/// half is (re)written beside it for operators and devices.
+fn snapshot_signer(data: &DataDir) -> Result<scangate_core::offline::SnapshotSigner> {
+    let signer = crate::snapshot_key::load(&data.offline_signing_key())?;
+    crate::snapshot_key::write_public(&data.offline_public_key(), &signer.verifier())?;
+    Ok(signer)
 }
 
 /// Both listeners on their configured addresses: the QUIC endpoint
