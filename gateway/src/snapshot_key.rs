@@ -74,7 +74,10 @@ mod tests {
 
         fs::write(&path, [7u8; 31]).expect("truncate");
         let e = format!("{:#}", load(&path).expect_err("damaged"));
-        assert!(e.contains("31 bytes") && e.contains("offline-signing-key"), "{e}");
+        assert!(
+            e.contains("31 bytes") && e.contains("offline-signing-key"),
+            "{e}"
+        );
     }
 
     #[test]

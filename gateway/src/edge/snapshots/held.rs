@@ -31,7 +31,10 @@ impl BlobKey {
 /// A signed blob, and for a whole snapshot its decoded form (the base of
 /// the next build's tables and of deltas).
 pub(super) enum Blob {
-    Snapshot { snapshot: Arc<Snapshot>, bytes: Bytes },
+    Snapshot {
+        snapshot: Arc<Snapshot>,
+        bytes: Bytes,
+    },
     Delta(Bytes),
 }
 

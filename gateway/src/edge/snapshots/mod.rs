@@ -84,9 +84,7 @@ impl FetchError {
     /// The error code on the wire.
     pub fn code(&self) -> ErrorCode {
         match self {
-            FetchError::InvalidName(_) | FetchError::BadOffset { .. } => {
-                ErrorCode::InvalidRequest
-            }
+            FetchError::InvalidName(_) | FetchError::BadOffset { .. } => ErrorCode::InvalidRequest,
             FetchError::Store(_) => ErrorCode::Unavailable,
             _ => ErrorCode::SnapshotUnavailable,
         }
@@ -162,9 +160,9 @@ impl Snapshots {
                 version,
                 req.offset,
             ))),
-            None if req.offset != 0 => Some(reply(Err(FetchError::BadOffset {
-                offset: req.offset,
-            }))),
+            None if req.offset != 0 => {
+                Some(reply(Err(FetchError::BadOffset { offset: req.offset })))
+            }
             None => None,
         }
     }
@@ -234,7 +232,11 @@ impl Snapshots {
 
     /// Builds the next version from the store, seeded with the newest held
     /// one (so deltas between them stay small), and holds it.
-    async fn build_next(&self, event: &Arc<str>, versions: &mut Versions) -> Result<u64, FetchError> {
+    async fn build_next(
+        &self,
+        event: &Arc<str>,
+        versions: &mut Versions,
+    ) -> Result<u64, FetchError> {
         let max = self.limits.max_passes;
         let passes = load_passes(self.store.as_ref(), event, max)
             .await
@@ -269,7 +271,8 @@ impl Snapshots {
         versions.held.push_back(version);
         while versions.held.len() > self.limits.versions_per_event.max(1) {
             if let Some(old) = versions.held.pop_front() {
-                self.held.forget(event, old, versions.held.make_contiguous());
+                self.held
+                    .forget(event, old, versions.held.make_contiguous());
             }
         }
         Ok(version)
@@ -312,10 +315,7 @@ impl Snapshots {
             base,
             version,
         };
-        let blob = self
-            .held
-            .get(&key)
-            .ok_or(FetchError::NotHeld { version })?;
+        let blob = self.held.get(&key).ok_or(FetchError::NotHeld { version })?;
         let chunk = SnapshotChunk::of(event, version, base, blob.bytes(), offset)
             .ok_or(FetchError::BadOffset { offset })?;
         let kind = if base.is_some() { "delta" } else { "snapshot" };
