@@ -340,3 +340,6 @@ fn reply(chunk: Result<SnapshotChunk, FetchError>) -> ResponseBody {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;
