@@ -209,6 +209,7 @@ async fn a_device_decides_from_the_snapshot_and_a_delta_brings_a_revocation() {
             &[("kind", "current")]
         ) >= 1.0
     );
+    assert!(metric("scangate_offline_snapshot_build_seconds_count", &[]) >= 2.0);
     assert!(metric("scangate_offline_snapshot_bytes", &[]) >= bytes.len() as f64);
 }
 

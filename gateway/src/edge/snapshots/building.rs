@@ -106,7 +106,7 @@ pub(super) async fn build_signed(
         Ok::<_, BuildError>((snapshot, bytes))
     })
     .await
-    .map_err(|e| FetchError::Store(format!("the snapshot build stopped: {e}")))?;
+    .map_err(|_| FetchError::Stopped)?;
     let outcome = if built.is_ok() { "built" } else { "failed" };
     counter!("scangate_offline_snapshot_builds_total", "outcome" => outcome).increment(1);
     histogram!("scangate_offline_snapshot_build_seconds").record(started.elapsed().as_secs_f64());

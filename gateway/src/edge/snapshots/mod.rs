@@ -75,9 +75,15 @@ pub enum FetchError {
         /// The version asked for.
         version: u64,
     },
-    /// The store could not be read (or the build stopped).
+    /// The store could not be read.
     #[error("the passes could not be read: {0}; try again")]
     Store(String),
+    /// No snapshot was ready within the fetch deadline.
+    #[error("no offline snapshot was ready within {0:?}; try again")]
+    Timeout(Duration),
+    /// The build's thread stopped (the gateway is shutting down).
+    #[error("the snapshot build stopped; try again")]
+    Stopped,
 }
 
 impl FetchError {
@@ -85,7 +91,9 @@ impl FetchError {
     pub fn code(&self) -> ErrorCode {
         match self {
             FetchError::InvalidName(_) | FetchError::BadOffset { .. } => ErrorCode::InvalidRequest,
-            FetchError::Store(_) => ErrorCode::Unavailable,
+            FetchError::Store(_) | FetchError::Timeout(_) | FetchError::Stopped => {
+                ErrorCode::Unavailable
+            }
             _ => ErrorCode::SnapshotUnavailable,
         }
     }
@@ -184,9 +192,7 @@ impl Snapshots {
             }
             Ok(Ok((base, version))) => reply(self.chunk(&req.event, base, version, 0)),
             Ok(Err(e)) => reply(Err(e)),
-            Err(_) => reply(Err(FetchError::Store(format!(
-                "no snapshot was ready within {wait:?}"
-            )))),
+            Err(_) => reply(Err(FetchError::Timeout(wait))),
         }
     }
 
