@@ -267,7 +267,9 @@ impl Snapshots {
             previous,
         };
         let count = passes.len();
-        let (snapshot, bytes) = build_signed(recipe, passes).await?;
+        let (snapshot, bytes) = build_signed(recipe, passes).await.inspect_err(|e| {
+            tracing::warn!(%event, error = %e, "no offline snapshot can be built for an event");
+        })?;
         tracing::debug!(%event, version, passes = count, bytes = bytes.len(), "built an offline snapshot");
         let blob = Blob::Snapshot {
             snapshot: Arc::new(snapshot),
