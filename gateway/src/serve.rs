@@ -94,7 +94,6 @@ pub async fn start(config: ServeConfig, shutdown: CancellationToken) -> Result<R
     let backend = open_store(&config, &data).await?;
     let store: Arc<dyn Store> = Arc::new(CachedStore::new(backend, config.cache.clone()));
     let registry = Registry::new(store.clone(), config.registry.clone());
-
     let (endpoint, http_listener) = bind(&config, &data).await?;
 
     let tracker = TaskTracker::new();
@@ -104,23 +103,16 @@ pub async fn start(config: ServeConfig, shutdown: CancellationToken) -> Result<R
     let health = Arc::new(HealthProbe::new(store.clone(), data.root().to_owned()));
     let live = Live::with_health(crate::now_ms(), health.clone());
     let service = ScanService::new(keyring.clone(), registry.clone(), live.clone());
-    let snapshots = Arc::new(Snapshots::new(
-        snapshot_signer(&data)?,
-        Arc::new(keyring.clone()),
-        store.clone(),
-        config.snapshots.clone(),
-    ));
-    let snapshot_key = crate::snapshot_key::public_hex(&snapshots.verifier());
     let listener = Arc::new(Listener {
         service: Arc::new(service),
-        snapshots,
+        snapshots: offline_snapshots(&data, &keyring, &store, &config)?,
         limiter: Limiter::new(config.rate.clone()),
         limits: config.quic.clone(),
         shutdown: shutdown.clone(),
         tracker: tracker.clone(),
         revoked: revoked_devices.clone(),
     });
-    let quic_task = tokio::spawn(listener.run(endpoint.clone()));
+    let quic_task = tokio::spawn(listener.clone().run(endpoint.clone()));
 
     let state = AppState {
         registry: registry.clone(),
@@ -145,7 +137,7 @@ pub async fn start(config: ServeConfig, shutdown: CancellationToken) -> Result<R
     Ok(Running {
         endpoints,
         created,
-        snapshot_key,
+        snapshot_key: crate::snapshot_key::public_hex(&listener.snapshots.verifier()),
         shutdown,
         drain: Duration::from_millis(config.drain_timeout_ms),
         ready,
@@ -197,12 +189,23 @@ fn load_access(
     Ok((keyring, tokens, revoked))
 }
 
-/// The offline snapshot signing key from the data directory; its public
-/// half is (re)written beside it for operators and devices.
-fn snapshot_signer(data: &DataDir) -> Result<scangate_core::offline::SnapshotSigner> {
+/// The offline snapshots of `store`'s passes, signed with the data
+/// directory's offline key; its public half is (re)written beside it for
+/// operators and devices.
+fn offline_snapshots(
+    data: &DataDir,
+    keyring: &Keyring,
+    store: &Arc<dyn Store>,
+    config: &ServeConfig,
+) -> Result<Arc<Snapshots>> {
     let signer = crate::snapshot_key::load(&data.offline_signing_key())?;
     crate::snapshot_key::write_public(&data.offline_public_key(), &signer.verifier())?;
-    Ok(signer)
+    Ok(Arc::new(Snapshots::new(
+        signer,
+        Arc::new(keyring.clone()),
+        store.clone(),
+        config.snapshots.clone(),
+    )))
 }
 
 /// Both listeners on their configured addresses: the QUIC endpoint

@@ -145,14 +145,7 @@ async fn a_device_decides_from_the_snapshot_and_a_delta_brings_a_revocation() {
     };
     assert_eq!(decide(&snapshot, &passes[0].token), Decision::Granted);
 
-    // Privacy: no display text, no pass id (raw or hex), no token.
-    assert!(!contains(&bytes, DISPLAY.as_bytes()));
-    for pass in &passes {
-        assert!(!contains(&bytes, pass.token.as_bytes()), "a token");
-        assert!(!contains(&bytes, pass.id.as_bytes()), "a hex pass id");
-        let raw = HEXLOWER.decode(pass.id.as_bytes()).expect("hex id");
-        assert!(!contains(&bytes, &raw), "a raw pass id");
-    }
+    assert_private(&bytes, &passes);
 
     // Within the reuse interval, a device that holds the newest is current.
     let (current, _) = device.download("fest", Some(version)).await;
@@ -183,34 +176,57 @@ async fn a_device_decides_from_the_snapshot_and_a_delta_brings_a_revocation() {
     );
     assert_eq!(decide(&refreshed, &passes[1].token), Decision::Granted);
 
+    assert_counted(&gw, bytes.len()).await;
+}
+
+/// Privacy: no display text, no pass id (raw or hex), no token in `bytes`.
+fn assert_private(bytes: &[u8], passes: &[PassView]) {
+    assert!(!contains(bytes, DISPLAY.as_bytes()));
+    for pass in passes {
+        assert!(!contains(bytes, pass.token.as_bytes()), "a token");
+        assert!(!contains(bytes, pass.id.as_bytes()), "a hex pass id");
+        let raw = HEXLOWER.decode(pass.id.as_bytes()).expect("hex id");
+        assert!(!contains(bytes, &raw), "a raw pass id");
+    }
+}
+
+/// A metric, its labels, and the least it may read.
+type Floor<'a> = (&'a str, &'a [(&'a str, &'a str)], f64);
+
+/// Two builds, chunks of every kind, and at least `held` bytes held.
+async fn assert_counted(gw: &Gateway, held: usize) {
     let metrics = gw.metrics().await;
-    let metric = |name, labels: &[(&str, &str)]| common::metric(&metrics, name, labels);
-    assert!(
-        metric(
+    let at_least: [Floor; 6] = [
+        (
             "scangate_offline_snapshot_builds_total",
-            &[("outcome", "built")]
-        ) >= 2.0
-    );
-    assert!(
-        metric(
+            &[("outcome", "built")],
+            2.0,
+        ),
+        ("scangate_offline_snapshot_build_seconds_count", &[], 2.0),
+        (
             "scangate_offline_snapshot_chunks_total",
-            &[("kind", "snapshot")]
-        ) >= 2.0
-    );
-    assert!(
-        metric(
+            &[("kind", "snapshot")],
+            2.0,
+        ),
+        (
             "scangate_offline_snapshot_chunks_total",
-            &[("kind", "delta")]
-        ) >= 1.0
-    );
-    assert!(
-        metric(
+            &[("kind", "delta")],
+            1.0,
+        ),
+        (
             "scangate_offline_snapshot_chunks_total",
-            &[("kind", "current")]
-        ) >= 1.0
-    );
-    assert!(metric("scangate_offline_snapshot_build_seconds_count", &[]) >= 2.0);
-    assert!(metric("scangate_offline_snapshot_bytes", &[]) >= bytes.len() as f64);
+            &[("kind", "current")],
+            1.0,
+        ),
+        ("scangate_offline_snapshot_bytes", &[], held as f64),
+    ];
+    for (name, labels, min) in at_least {
+        let got = common::metric(&metrics, name, labels);
+        assert!(
+            got >= min,
+            "{name}{labels:?} = {got}, expected at least {min}"
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

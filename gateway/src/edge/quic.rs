@@ -10,6 +10,7 @@ use crate::edge::gate_label::LastGate;
 use crate::edge::listener::{Connected, Listener};
 use crate::edge::ratelimit::Bucket;
 use crate::edge::scan_service::{Precheck, counted_error, error};
+use crate::edge::snapshots::Snapshots;
 use bytes::{Buf, Bytes, BytesMut};
 use metrics::{counter, gauge};
 use quinn::{Connection, Endpoint, RecvStream, SendStream, VarInt};
@@ -393,12 +394,8 @@ impl Stream {
             return Some(Response { id, body });
         }
         let Ok(permit) = self.in_flight.clone().try_acquire_owned() else {
-            counter!("scangate_busy_total", "cause" => "connection").increment(1);
-            return Some(Response::error(
-                id,
-                ErrorCode::Unavailable,
-                "too many requests in flight on this connection; ask again",
-            ));
+            let body = Snapshots::in_flight_refusal();
+            return Some(Response { id, body });
         };
         let snapshots = snapshots.clone();
         let tx = tx.clone();

@@ -84,6 +84,9 @@ pub enum FetchError {
     /// The build's thread stopped (the gateway is shutting down).
     #[error("the snapshot build stopped; try again")]
     Stopped,
+    /// The connection has as many requests in flight as it may.
+    #[error("too many requests in flight on this connection; ask again")]
+    InFlight,
 }
 
 impl FetchError {
@@ -91,9 +94,10 @@ impl FetchError {
     pub fn code(&self) -> ErrorCode {
         match self {
             FetchError::InvalidName(_) | FetchError::BadOffset { .. } => ErrorCode::InvalidRequest,
-            FetchError::Store(_) | FetchError::Timeout(_) | FetchError::Stopped => {
-                ErrorCode::Unavailable
-            }
+            FetchError::Store(_)
+            | FetchError::Timeout(_)
+            | FetchError::Stopped
+            | FetchError::InFlight => ErrorCode::Unavailable,
             _ => ErrorCode::SnapshotUnavailable,
         }
     }
@@ -329,6 +333,11 @@ impl Snapshots {
         let kind = if base.is_some() { "delta" } else { "snapshot" };
         counter!("scangate_offline_snapshot_chunks_total", "kind" => kind).increment(1);
         Ok(chunk)
+    }
+
+    /// The answer to a first request over the connection's in-flight bound.
+    pub fn in_flight_refusal() -> ResponseBody {
+        reply(Err(FetchError::InFlight))
     }
 
     /// Bytes of snapshots and deltas held now.
