@@ -12,7 +12,7 @@ use common::{Gateway, bin, raw_connection, read_response};
 use data_encoding::HEXLOWER;
 use scangate_core::frame;
 use scangate_core::offline::key::KEY_BYTES;
-use scangate_core::offline::messages::{Downloaded, SnapshotDownload};
+use scangate_core::offline::messages::{Downloaded, SnapshotDownload, SnapshotFetch};
 use scangate_core::offline::{SnapshotError, SnapshotVerifier};
 use scangate_core::wire::{ErrorCode, Request, RequestBody, ResponseBody};
 use scangate_core::{Decision, Reason};
@@ -22,8 +22,8 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-/// Passes per test event: 300 entries of 19 bytes take two chunks or more.
-const PASSES: u32 = 300;
+/// Passes per test event: 600 entries of 19 bytes take four chunks.
+const PASSES: u32 = 600;
 /// Longer than the gateway's reuse interval (5 s), with room for a build.
 const NEW_VERSION_DEADLINE: Duration = Duration::from_secs(30);
 const DISPLAY: &str = "Ada Lovelace, row 4 seat 2";
@@ -328,4 +328,39 @@ async fn requests_the_gateway_cannot_serve_get_the_codes_the_protocol_names() {
     ));
     assert_eq!(device.ask(RequestBody::Ping).await, ResponseBody::Pong);
     gw.kill9();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn first_requests_take_from_the_devices_rate_and_chunks_do_not() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let gw = Gateway::start(dir.path(), &["--device-rate", "1", "--device-burst", "2"]);
+    issue_fest(&gw).await;
+    let mut device = Device::connect(&gw, "gate-d-1").await;
+    // More chunks than the burst: only the first request takes a token.
+    let (blob, chunks) = device.download("fest", None).await;
+    assert!(chunks > 2, "{chunks} chunks");
+    let version = public_key(dir.path())
+        .open_snapshot(&snapshot_bytes(blob), "fest", now_ms())
+        .expect("valid")
+        .version();
+    // "Am I current?" again and again: refused once the bucket is empty.
+    let ask = SnapshotFetch {
+        event: "fest".into(),
+        have_version: Some(version),
+        version: None,
+        offset: 0,
+    };
+    for _ in 0..10 {
+        match device.ask(RequestBody::Snapshot(ask.clone())).await {
+            ResponseBody::Snapshot(chunk) => assert_eq!(chunk.total_len, 0, "current"),
+            ResponseBody::Error(e) => {
+                assert_eq!(e.code, ErrorCode::Unavailable, "{}", e.message());
+                assert!(e.message().contains("too often"), "{}", e.message());
+                gw.kill9();
+                return;
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    panic!("ten first requests at once were never refused at 1 a second");
 }

@@ -10,7 +10,7 @@ use crate::edge::gate_label::LastGate;
 use crate::edge::listener::{Connected, Listener};
 use crate::edge::ratelimit::Bucket;
 use crate::edge::scan_service::{Precheck, counted_error, error};
-use crate::edge::snapshots::Snapshots;
+use crate::edge::snapshots::{FetchError, Snapshots};
 use bytes::{Buf, Bytes, BytesMut};
 use metrics::{counter, gauge};
 use quinn::{Connection, Endpoint, RecvStream, SendStream, VarInt};
@@ -379,7 +379,8 @@ impl Stream {
 impl Stream {
     /// A snapshot request: a chunk of a download under way is answered here
     /// (a lookup and a slice); a first request, which may wait for a build,
-    /// gets a task of its own under the connection's in-flight bound.
+    /// takes a token of the device's rate bucket and gets a task of its own
+    /// under the connection's in-flight bound (none while shutting down).
     fn snapshot(
         &mut self,
         id: u64,
@@ -393,9 +394,19 @@ impl Stream {
         if let Some(body) = snapshots.answer_now(&fetch) {
             return Some(Response { id, body });
         }
-        let Ok(permit) = self.in_flight.clone().try_acquire_owned() else {
-            let body = Snapshots::in_flight_refusal();
-            return Some(Response { id, body });
+        let refused = if self.listener.shutdown.is_cancelled() {
+            Some(FetchError::ShuttingDown)
+        } else if !self.bucket.try_take() {
+            Some(FetchError::RateLimited)
+        } else {
+            None
+        };
+        let permit = match (refused, self.in_flight.clone().try_acquire_owned()) {
+            (None, Ok(permit)) => permit,
+            (refused, _) => {
+                let body = Snapshots::refusal(refused.unwrap_or(FetchError::InFlight));
+                return Some(Response { id, body });
+            }
         };
         let snapshots = snapshots.clone();
         let tx = tx.clone();

@@ -87,6 +87,12 @@ pub enum FetchError {
     /// The connection has as many requests in flight as it may.
     #[error("too many requests in flight on this connection; ask again")]
     InFlight,
+    /// The device asks for new snapshots faster than its scan rate allows.
+    #[error("this device asks for snapshots too often; ask again later")]
+    RateLimited,
+    /// The gateway is shutting down: no build starts.
+    #[error("the gateway is shutting down; ask another gateway")]
+    ShuttingDown,
 }
 
 impl FetchError {
@@ -97,7 +103,9 @@ impl FetchError {
             FetchError::Store(_)
             | FetchError::Timeout(_)
             | FetchError::Stopped
-            | FetchError::InFlight => ErrorCode::Unavailable,
+            | FetchError::InFlight
+            | FetchError::RateLimited => ErrorCode::Unavailable,
+            FetchError::ShuttingDown => ErrorCode::ShuttingDown,
             _ => ErrorCode::SnapshotUnavailable,
         }
     }
@@ -335,9 +343,10 @@ impl Snapshots {
         Ok(chunk)
     }
 
-    /// The answer to a first request over the connection's in-flight bound.
-    pub fn in_flight_refusal() -> ResponseBody {
-        reply(Err(FetchError::InFlight))
+    /// The error reply for a request refused at the edge (in flight, rate,
+    /// shutdown), counted with the others.
+    pub fn refusal(e: FetchError) -> ResponseBody {
+        reply(Err(e))
     }
 
     /// Bytes of snapshots and deltas held now.
