@@ -70,10 +70,7 @@ mod tests {
                 api.message
             );
         }
-        let failed = admin_error(
-            id,
-            AdminError::Store(StoreError::unavailable("disk", "full")),
-        );
+        let failed = admin_error(id, AdminError::Store(StoreError::unavailable("disk", "full")));
         assert_eq!(failed.status, StatusCode::SERVICE_UNAVAILABLE);
         assert!(!failed.message.contains("may still"), "{}", failed.message);
     }
