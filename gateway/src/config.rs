@@ -39,6 +39,8 @@ pub struct ServeConfig {
     pub backend: StoreBackend,
     /// The hot cache of pass records.
     pub cache: CacheConfig,
+    /// Offline snapshots: how many passes, versions, events and bytes.
+    pub snapshots: SnapshotLimits,
 }
 
 impl ServeConfig {
@@ -57,6 +59,7 @@ impl ServeConfig {
             store: EmbeddedConfig::default(),
             backend: StoreBackend::Embedded,
             cache: CacheConfig::default(),
+            snapshots: SnapshotLimits::default(),
         }
     }
 }
@@ -225,6 +228,55 @@ impl Default for RateLimit {
             scans_per_s: const { NonZeroU32::new(100).expect("non-zero") },
             burst: const { NonZeroU32::new(200).expect("non-zero") },
             max_devices: 100_000,
+        }
+    }
+}
+
+/// The offline snapshots the gateway builds and serves to scanners
+/// ([`crate::edge::snapshots`]).
+#[derive(Debug, Clone)]
+pub struct SnapshotLimits {
+    /// Most passes one event's snapshot holds; a larger event is refused
+    /// (`snapshot_unavailable`, with a log line). Default 1,000,000: the
+    /// size the format is measured for (19 MB per token key, built and
+    /// signed in about 1 s), while the passes read to build it stay a few
+    /// hundred MB at most.
+    pub max_passes: usize,
+    /// A built snapshot is served for this long before a request builds a
+    /// newer one. Default 5 s: a gate opening with 200 scanners refreshing
+    /// at once builds once, and a revocation still reaches a device within
+    /// its 30 s refresh interval.
+    pub reuse_ms: u64,
+    /// Versions of one event kept to make deltas from. Default 8: built at
+    /// most every `reuse_ms` (5 s), 8 versions span at least 40 s, more than
+    /// one refresh interval (30 s), so a device refreshing on time gets a
+    /// delta; one further behind gets the whole snapshot.
+    pub versions_per_event: usize,
+    /// Events whose snapshots are tracked at once (least recently asked
+    /// forgotten first). Default 64: a gateway serves a handful of events
+    /// at a time.
+    pub max_events: u64,
+    /// Bytes of signed snapshots and deltas held in memory, all events
+    /// together, least recently used dropped first (a snapshot counts twice:
+    /// its signed bytes and its decoded table, kept to make deltas).
+    /// Default 512 MiB: a 1M-pass event's newest version and several older
+    /// ones (about 40 MB each).
+    pub held_bytes: u64,
+    /// How long one snapshot request may wait for a build (the store's
+    /// pages and the signing); past it the answer is `unavailable`.
+    /// Default 30 s: a 1M-pass build takes about 2 s on a busy gateway.
+    pub fetch_timeout_ms: u64,
+}
+
+impl Default for SnapshotLimits {
+    fn default() -> Self {
+        SnapshotLimits {
+            max_passes: 1_000_000,
+            reuse_ms: 5_000,
+            versions_per_event: 8,
+            max_events: 64,
+            held_bytes: 512 << 20,
+            fetch_timeout_ms: 30_000,
         }
     }
 }

@@ -9,6 +9,8 @@
 //!   admin-tokens.json  named admin API tokens with roles, SHA-256 only (0600)
 //!   revoked-devices.json  scanner devices that may no longer connect (0600)
 //!   quic-reset-key  the QUIC stateless-reset key, random bytes (secret, 0600)
+//!   offline-signing-key      Ed25519 seed that signs offline snapshots (secret, 0600)
+//!   offline-signing-key.pub  its public key, 64 hex digits: what devices pin
 //!   operator-audit.jsonl  the operator journal: one JSON line per admin action (0600)
 //!   store/          the embedded database
 //!   gateway.json    where the running gateway listens (written when ready)
@@ -81,6 +83,17 @@ impl DataDir {
         self.root.join("quic-reset-key")
     }
 
+    /// The offline snapshot signing key's seed ([`crate::snapshot_key`]).
+    pub fn offline_signing_key(&self) -> PathBuf {
+        self.root.join("offline-signing-key")
+    }
+
+    /// The offline snapshot signing key's public half (hex), for operators
+    /// and devices.
+    pub fn offline_public_key(&self) -> PathBuf {
+        self.root.join("offline-signing-key.pub")
+    }
+
     /// The embedded store's directory.
     pub fn store(&self) -> PathBuf {
         self.root.join("store")
@@ -92,8 +105,9 @@ impl DataDir {
     }
 
     /// Creates what a first start needs and is missing: the directory, the
-    /// PKI (CA, gateway and dev scanner certificates), a signing key and an
-    /// admin token. Returns the paths it created; never the secrets.
+    /// PKI (CA, gateway and dev scanner certificates), a token signing key,
+    /// the offline snapshot signing key and an admin token. Returns the
+    /// paths it created; never the secrets.
     pub fn prepare(&self, gateway_names: &[String]) -> Result<Vec<PathBuf>> {
         create_private_dir(&self.root)?;
         if self.store().is_dir() {
@@ -116,6 +130,10 @@ impl DataDir {
         if !self.reset_key().exists() {
             write_secret(&self.reset_key(), &random_bytes::<RESET_KEY_BYTES>())?;
             created.push(self.reset_key());
+        }
+        if !self.offline_signing_key().exists() {
+            crate::snapshot_key::create(&self.offline_signing_key())?;
+            created.push(self.offline_signing_key());
         }
         if !self.admin_token().exists() {
             let token = format!("sga_{}", hex::encode(random_bytes::<24>()));

@@ -11,14 +11,15 @@
 //! without a bound, and never log a token or secret in full.
 //!
 //! Layout: [`edge`] (everything a scanner meets: the QUIC listener,
-//! admission, one scan, rate limits, the live aggregate), [`operator`]
-//! (everything an operator meets: the HTTP plane, admin API, dashboard,
-//! metrics, the operator journal, admin tokens, revoked devices), and the
-//! shared pieces: [`serve`] (wiring and shutdown), [`config`], [`datadir`]
-//! (the data directory's files), [`keys`] (token signing keys), [`secret`]
-//! (random bytes and files only the owner reads), [`health`] (the store's
-//! state and the disk's room, read by the edge's live aggregate and the
-//! operator's probes), [`signals`].
+//! admission, one scan, rate limits, the live aggregate, offline snapshots),
+//! [`operator`] (everything an operator meets: the HTTP plane, admin API,
+//! dashboard, metrics, the operator journal, admin tokens, revoked devices),
+//! and the shared pieces: [`serve`] (wiring and shutdown), [`config`],
+//! [`datadir`] (the data directory's files), [`keys`] (token signing keys),
+//! [`snapshot_key`] (the offline snapshot signing key), [`secret`] (random
+//! bytes and files only the owner reads), [`health`] (the store's state and
+//! the disk's room, read by the edge's live aggregate and the operator's
+//! probes), [`signals`].
 
 // Client-controlled input never reaches a panic: no `panic!`/`expect` outside tests.
 #![cfg_attr(not(test), deny(clippy::panic, clippy::expect_used))]
@@ -32,6 +33,7 @@ pub mod operator;
 pub mod secret;
 pub mod serve;
 pub mod signals;
+pub mod snapshot_key;
 
 /// Unix milliseconds now: the system clock the pass actors read too (one
 /// definition, in `scangate_actors::clock`).

@@ -9,6 +9,7 @@ use crate::edge::live::Live;
 use crate::edge::quic;
 use crate::edge::ratelimit::Limiter;
 use crate::edge::scan_service::ScanService;
+use crate::edge::snapshots::Snapshots;
 use crate::health::HealthProbe;
 use crate::operator::devices::Revocations;
 use crate::operator::http;
@@ -45,6 +46,11 @@ pub async fn serve(config: ServeConfig, shutdown: CancellationToken) -> Result<(
         data.root().display()
     );
     println!("admin token in {}", data.admin_token().display());
+    println!(
+        "offline snapshots signed by key {} (public, in {})",
+        running.snapshot_key,
+        data.offline_public_key().display()
+    );
     running.stopped().await?;
     println!("scangate stopped");
     Ok(())
@@ -57,6 +63,9 @@ pub struct Running {
     pub endpoints: Endpoints,
     /// What this start created in the data directory (paths, never secrets).
     pub created: Vec<std::path::PathBuf>,
+    /// The public key of the offline snapshots, 64 hex digits (also in
+    /// `offline-signing-key.pub`): what devices pin.
+    pub snapshot_key: String,
     shutdown: CancellationToken,
     drain: Duration,
     ready: Arc<AtomicBool>,
@@ -85,7 +94,6 @@ pub async fn start(config: ServeConfig, shutdown: CancellationToken) -> Result<R
     let backend = open_store(&config, &data).await?;
     let store: Arc<dyn Store> = Arc::new(CachedStore::new(backend, config.cache.clone()));
     let registry = Registry::new(store.clone(), config.registry.clone());
-
     let (endpoint, http_listener) = bind(&config, &data).await?;
 
     let tracker = TaskTracker::new();
@@ -97,13 +105,14 @@ pub async fn start(config: ServeConfig, shutdown: CancellationToken) -> Result<R
     let service = ScanService::new(keyring.clone(), registry.clone(), live.clone());
     let listener = Arc::new(Listener {
         service: Arc::new(service),
+        snapshots: offline_snapshots(&data, &keyring, &store, &config)?,
         limiter: Limiter::new(config.rate.clone()),
         limits: config.quic.clone(),
         shutdown: shutdown.clone(),
         tracker: tracker.clone(),
         revoked: revoked_devices.clone(),
     });
-    let quic_task = tokio::spawn(listener.run(endpoint.clone()));
+    let quic_task = tokio::spawn(listener.clone().run(endpoint.clone()));
 
     let state = AppState {
         registry: registry.clone(),
@@ -128,6 +137,7 @@ pub async fn start(config: ServeConfig, shutdown: CancellationToken) -> Result<R
     Ok(Running {
         endpoints,
         created,
+        snapshot_key: crate::snapshot_key::public_hex(&listener.snapshots.verifier()),
         shutdown,
         drain: Duration::from_millis(config.drain_timeout_ms),
         ready,
@@ -177,6 +187,25 @@ fn load_access(
     let revoked = Arc::new(Revocations::new(data.revoked_devices())?);
     tokio::spawn(revoked.clone().follow(shutdown.clone()));
     Ok((keyring, tokens, revoked))
+}
+
+/// The offline snapshots of `store`'s passes, signed with the data
+/// directory's offline key; its public half is (re)written beside it for
+/// operators and devices.
+fn offline_snapshots(
+    data: &DataDir,
+    keyring: &Keyring,
+    store: &Arc<dyn Store>,
+    config: &ServeConfig,
+) -> Result<Arc<Snapshots>> {
+    let signer = crate::snapshot_key::load(&data.offline_signing_key())?;
+    crate::snapshot_key::write_public(&data.offline_public_key(), &signer.verifier())?;
+    Ok(Arc::new(Snapshots::new(
+        signer,
+        Arc::new(keyring.clone()),
+        store.clone(),
+        config.snapshots.clone(),
+    )))
 }
 
 /// Both listeners on their configured addresses: the QUIC endpoint

@@ -7,6 +7,7 @@
 use crate::config::QuicLimits;
 use crate::edge::ratelimit::Limiter;
 use crate::edge::scan_service::ScanService;
+use crate::edge::snapshots::Snapshots;
 use crate::operator::devices::Revocations;
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
@@ -16,6 +17,8 @@ use tokio_util::task::TaskTracker;
 pub struct Listener {
     /// The scan path.
     pub service: Arc<ScanService>,
+    /// The offline snapshots scanners fetch.
+    pub snapshots: Arc<Snapshots>,
     /// Per-device rate limits.
     pub limiter: Limiter,
     /// Limits.

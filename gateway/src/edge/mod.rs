@@ -10,7 +10,8 @@
 //! [`handshakes`] (who may connect), [`quic_reset`] (stateless resets that
 //! survive a restart), [`scan_service`] (one scan at the edge),
 //! [`ratelimit`] (per-device rates), [`gate_label`] and [`live`] (the live
-//! aggregate the dashboard shows).
+//! aggregate the dashboard shows), [`snapshots`] (the signed offline
+//! snapshots scanners fetch).
 
 pub mod admission;
 pub mod codes;
@@ -22,3 +23,4 @@ pub mod quic;
 pub mod quic_reset;
 pub mod ratelimit;
 pub mod scan_service;
+pub mod snapshots;

@@ -10,11 +10,13 @@ use crate::edge::gate_label::LastGate;
 use crate::edge::listener::{Connected, Listener};
 use crate::edge::ratelimit::Bucket;
 use crate::edge::scan_service::{Precheck, counted_error, error};
+use crate::edge::snapshots::{FetchError, Snapshots};
 use bytes::{Buf, Bytes, BytesMut};
 use metrics::{counter, gauge};
 use quinn::{Connection, Endpoint, RecvStream, SendStream, VarInt};
 use scangate_core::Reason;
 use scangate_core::frame::{self, DecodeError, FrameError, LENGTH_BYTES};
+use scangate_core::offline::messages::SnapshotFetch;
 use scangate_core::wire::{ErrorCode, Request, RequestBody, Response, ResponseBody};
 use socket2::{Domain, Protocol, Socket, Type};
 use std::net::SocketAddr;
@@ -331,12 +333,13 @@ impl Stream {
                 });
             }
             RequestBody::Scan(req) => req,
-            RequestBody::Snapshot(_) | RequestBody::OfflineUpload(_) => {
-                // The offline path's gateway side comes with issue 26's next step.
+            RequestBody::Snapshot(fetch) => return self.snapshot(id, fetch, tx),
+            RequestBody::OfflineUpload(_) => {
+                // Reconciliation of uploads comes with issue 26's next step.
                 return Some(Response::error(
                     id,
                     ErrorCode::SnapshotUnavailable,
-                    "this gateway serves no offline snapshots and takes no offline uploads yet",
+                    "this gateway takes no offline uploads yet",
                 ));
             }
         };
@@ -366,6 +369,49 @@ impl Stream {
         let tx = tx.clone();
         self.listener.tracker.spawn(async move {
             let body = service.decide(&device, &gate, claims, req).await;
+            let _ = tx.send(Reply::One(Response { id, body })).await;
+            drop(permit);
+        });
+        None
+    }
+}
+
+impl Stream {
+    /// A snapshot request: a chunk of a download under way is answered here
+    /// (a lookup and a slice); a first request, which may wait for a build,
+    /// takes a token of the device's rate bucket and gets a task of its own
+    /// under the connection's in-flight bound (none while shutting down).
+    fn snapshot(
+        &mut self,
+        id: u64,
+        fetch: SnapshotFetch,
+        tx: &mpsc::Sender<Reply>,
+    ) -> Option<Response> {
+        if self.standing.revoked(&self.device, &self.listener.revoked) {
+            return None;
+        }
+        let snapshots = &self.listener.snapshots;
+        if let Some(body) = snapshots.answer_now(&fetch) {
+            return Some(Response { id, body });
+        }
+        let refused = if self.listener.shutdown.is_cancelled() {
+            Some(FetchError::ShuttingDown)
+        } else if !self.bucket.try_take() {
+            Some(FetchError::RateLimited)
+        } else {
+            None
+        };
+        let permit = match (refused, self.in_flight.clone().try_acquire_owned()) {
+            (None, Ok(permit)) => permit,
+            (refused, _) => {
+                let body = Snapshots::refusal(refused.unwrap_or(FetchError::InFlight));
+                return Some(Response { id, body });
+            }
+        };
+        let snapshots = snapshots.clone();
+        let tx = tx.clone();
+        self.listener.tracker.spawn(async move {
+            let body = snapshots.answer(&fetch).await;
             let _ = tx.send(Reply::One(Response { id, body })).await;
             drop(permit);
         });

@@ -26,15 +26,24 @@ pub const COMMIT_SECONDS_BUCKETS: [f64; 12] = [
 /// up to the embedded store's largest batch (256).
 pub const BATCH_SIZE_BUCKETS: [f64; 9] = [1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0];
 
+/// Buckets of `scangate_offline_snapshot_build_seconds`, seconds: from a
+/// small event (milliseconds) to 1M passes on a busy gateway (a few s).
+pub const BUILD_SECONDS_BUCKETS: [f64; 10] =
+    [0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0];
+
 /// Installs the process-wide recorder; histograms are exported as Prometheus
 /// histograms (`_bucket`, `_sum`, `_count`), so they aggregate across nodes.
 pub fn install() -> Result<PrometheusHandle> {
-    let histograms: [(&str, &[f64]); 5] = [
+    let histograms: [(&str, &[f64]); 6] = [
         ("scangate_scan_seconds", &SCAN_SECONDS_BUCKETS),
         ("scangate_store_commit_seconds", &COMMIT_SECONDS_BUCKETS),
         ("scangate_store_checkpoint_seconds", &COMMIT_SECONDS_BUCKETS),
         ("scangate_store_fold_wait_seconds", &COMMIT_SECONDS_BUCKETS),
         ("scangate_store_batch_size", &BATCH_SIZE_BUCKETS),
+        (
+            "scangate_offline_snapshot_build_seconds",
+            &BUILD_SECONDS_BUCKETS,
+        ),
     ];
     let mut builder = PrometheusBuilder::new();
     for (name, buckets) in histograms {
@@ -235,6 +244,36 @@ const METRICS: &[(Shape, &str, Option<Unit>, &str)] = &[
         "scangate_data_dir_size_bytes",
         None,
         "Size of the data dir's filesystem in bytes",
+    ),
+    (
+        Gauge,
+        "scangate_offline_snapshot_bytes",
+        None,
+        "Bytes of signed offline snapshots and deltas held in memory (a snapshot counts twice: bytes and table)",
+    ),
+    (
+        Counter,
+        "scangate_offline_snapshot_builds_total",
+        None,
+        "Offline snapshot builds, by outcome (built, failed)",
+    ),
+    (
+        Histogram,
+        "scangate_offline_snapshot_build_seconds",
+        None,
+        "Time to build and sign one offline snapshot, off the runtime's workers",
+    ),
+    (
+        Counter,
+        "scangate_offline_snapshot_chunks_total",
+        None,
+        "Snapshot replies sent to scanners, by kind (snapshot, delta, current)",
+    ),
+    (
+        Counter,
+        "scangate_offline_snapshot_refused_total",
+        None,
+        "Snapshot requests answered with an error, by code (snapshot_unavailable, invalid_request, unavailable)",
     ),
 ];
 
