@@ -5,27 +5,13 @@
 use super::*;
 use scangate_core::offline::SnapshotSigner;
 use scangate_core::token::SigningKey;
-use scangate_core::{Kind, Pass, PassId, Status};
+use scangate_core::{Pass, PassId};
 use scangate_storage_embedded::{EmbeddedConfig, EmbeddedStore};
 
 fn pass(n: u32) -> Pass {
     let mut id = [7u8; 16];
     id[..4].copy_from_slice(&n.to_be_bytes());
-    Pass {
-        id: PassId(id),
-        event: "fest".into(),
-        kind: Kind::Ticket,
-        status: Status::Active,
-        status_reason: None,
-        valid_from_ms: None,
-        valid_until_ms: None,
-        max_uses: Some(1),
-        uses: 0,
-        gates: Vec::new(),
-        display: Some("Ada, row 4".into()),
-        created_ms: 0,
-        dynamic_ttl_s: None,
-    }
+    scangate_core::testing::pass(PassId(id), Some(1))
 }
 
 async fn service(passes: u32, limits: SnapshotLimits) -> (tempfile::TempDir, Arc<Snapshots>) {
