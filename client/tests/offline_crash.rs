@@ -12,7 +12,8 @@ use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use support::device::{env, fast, input, offline_config};
+use support::device::{env, fast, offline_config};
+use support::input;
 use support::gateway::{FakeGateway, now_ms};
 
 const CHILD_DIR: &str = "SCANGATE_TEST_OFFLINE_DIR";
