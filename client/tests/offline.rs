@@ -15,8 +15,8 @@ use scangate_core::wire::ErrorCode;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 use support::device::{Env, contains, env, fast, offline_config};
-use support::input;
 use support::gateway::{EVENT, FakeGateway, now_ms};
+use support::input;
 
 /// Longest a test polls for the gateway to be back.
 const BACK_WAIT: Duration = Duration::from_secs(20);
@@ -240,7 +240,10 @@ async fn a_tampered_an_expired_and_a_foreign_snapshot_are_refused_saying_why() {
     let err = offline_scan(&e, gw.addr, now_ms())
         .await
         .expect_err("tampered");
-    assert!(matches!(snapshot_problem(&err), SnapshotError::BadSignature), "{err}");
+    assert!(
+        matches!(snapshot_problem(&err), SnapshotError::BadSignature),
+        "{err}"
+    );
     assert!(err.to_string().contains("altered"), "{err}");
 
     std::fs::write(&path, &good).expect("write");
@@ -248,7 +251,10 @@ async fn a_tampered_an_expired_and_a_foreign_snapshot_are_refused_saying_why() {
     let err = offline_scan(&e, gw.addr, expires)
         .await
         .expect_err("expired");
-    assert!(matches!(snapshot_problem(&err), SnapshotError::Expired { .. }), "{err}");
+    assert!(
+        matches!(snapshot_problem(&err), SnapshotError::Expired { .. }),
+        "{err}"
+    );
     assert!(err.to_string().contains("expired"), "{err}");
     assert_eq!(
         offline_scan(&e, gw.addr, expires - 1).await.expect("valid"),
@@ -261,7 +267,10 @@ async fn a_tampered_an_expired_and_a_foreign_snapshot_are_refused_saying_why() {
     let err = offline_scan(&e, gw.addr, now_ms())
         .await
         .expect_err("foreign");
-    assert!(matches!(snapshot_problem(&err), SnapshotError::WrongKey { .. }), "{err}");
+    assert!(
+        matches!(snapshot_problem(&err), SnapshotError::WrongKey { .. }),
+        "{err}"
+    );
     assert!(err.to_string().contains("pin"), "says how to re-pin: {err}");
 
     // Fetched from a gateway with another key: refused, nothing written.
@@ -269,7 +278,10 @@ async fn a_tampered_an_expired_and_a_foreign_snapshot_are_refused_saying_why() {
     other.state().rebuild();
     let mut s = e.open(other.addr);
     let err = s.refresh(now_ms()).await.expect_err("foreign refresh");
-    assert!(matches!(snapshot_problem(&err), SnapshotError::WrongKey { .. }), "{err}");
+    assert!(
+        matches!(snapshot_problem(&err), SnapshotError::WrongKey { .. }),
+        "{err}"
+    );
     assert_eq!(
         std::fs::read(&path).expect("read"),
         good,

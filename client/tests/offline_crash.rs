@@ -13,8 +13,8 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use support::device::{env, fast, offline_config};
-use support::input;
 use support::gateway::{FakeGateway, now_ms};
+use support::input;
 
 const CHILD_DIR: &str = "SCANGATE_TEST_OFFLINE_DIR";
 const CHILD_ADDR: &str = "SCANGATE_TEST_OFFLINE_ADDR";

@@ -6,9 +6,7 @@ use super::scanner_config;
 use scangate_certs::Pki;
 use scangate_client::offline::files::SNAPSHOT_FILE;
 use scangate_client::queue::QUEUE_FILE;
-use scangate_client::{
-    ModeConfig, OfflineConfig, OfflineScanner, ScannerConfig,
-};
+use scangate_client::{ModeConfig, OfflineConfig, OfflineScanner, ScannerConfig};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};

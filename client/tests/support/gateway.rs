@@ -17,9 +17,7 @@ use scangate_core::offline::{Delta, Snapshot, SnapshotMeta, SnapshotSigner, buil
 use scangate_core::pass::{Pass, Status};
 use scangate_core::testing::{self, granted_reply};
 use scangate_core::token::{Keyring, SigningKey};
-use scangate_core::wire::{
-    ALPN, ErrorCode, Request, RequestBody, Response, ResponseBody,
-};
+use scangate_core::wire::{ALPN, ErrorCode, Request, RequestBody, Response, ResponseBody};
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
