@@ -61,12 +61,20 @@ pub fn signing_key(id: u8) -> SigningKey {
 
 /// A keyring holding [`signing_key`]s 1 and 2 and signing with 2: a gateway
 /// after one key rotation (tokens of key 1 still verify).
+#[allow(
+    clippy::expect_used,
+    reason = "fixed fixture keys: an error is a bug in this fixture"
+)]
 pub fn rotated_keyring() -> Keyring {
     Keyring::new(&[signing_key(1), signing_key(2)], 2).expect("a two-key ring")
 }
 
 /// A keyring holding only [`signing_key`] `id`, signing with it: a gateway
 /// before any rotation (or, with an id no other ring holds, a stranger's).
+#[allow(
+    clippy::expect_used,
+    reason = "fixed fixture keys: an error is a bug in this fixture"
+)]
 pub fn one_key_keyring(id: u8) -> Keyring {
     Keyring::new(&[signing_key(id)], id).expect("a one-key ring")
 }

@@ -5,7 +5,7 @@ use super::key::KEY_BYTES;
 use super::*;
 use crate::decision::{Decision, Reason};
 use crate::pass::tests::sample;
-use crate::pass::{Pass, PassId, Status};
+use crate::pass::{Pass, Status};
 use crate::rules::{self, ScanContext};
 use crate::token::{Keyring, SigningKey};
 use proptest::prelude::*;
