@@ -52,19 +52,11 @@ impl From<ScanReply> for Decided {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use scangate_core::decision::Decision;
     use scangate_core::scan::ScanId;
+    use scangate_core::testing::granted_reply;
 
     fn reply() -> ScanReply {
-        ScanReply {
-            scan_id: ScanId::new("s-1").expect("scan id"),
-            decision: Decision::Granted,
-            uses: Some(1),
-            max_uses: Some(1),
-            pass: None,
-            display: None,
-            replayed: false,
-        }
+        granted_reply(ScanId::new("s-1").expect("scan id"))
     }
 
     #[test]

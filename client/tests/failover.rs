@@ -5,24 +5,15 @@
 
 mod support;
 
-use scangate_client::{ClientError, ScanInput, Scanner};
+use scangate_client::{ClientError, Scanner};
 use std::net::{SocketAddr, UdpSocket};
-use support::{scanner_config, setup, start_server};
+use support::{ANY_TOKEN, input, scanner_config, setup, start_server};
 
 /// A UDP port that takes packets and never answers (kept bound by the caller).
 fn dead_gateway() -> (UdpSocket, SocketAddr) {
     let socket = UdpSocket::bind("127.0.0.1:0").expect("bind");
     let addr = socket.local_addr().expect("addr");
     (socket, addr)
-}
-
-fn input(id: &str) -> ScanInput {
-    ScanInput {
-        token: "AAAABBBBCCCCDDDD".into(),
-        gate: "north-1".into(),
-        event: None,
-        scan_id: Some(scangate_client::ScanId::new(id).expect("scan id")),
-    }
 }
 
 #[tokio::test]
@@ -37,7 +28,7 @@ async fn the_first_connection_skips_a_dead_address() {
         .expect("connect to the second");
     let scan = tokio::spawn({
         let scanner = scanner.clone();
-        async move { scanner.scan(input("first")).await }
+        async move { scanner.scan(input(ANY_TOKEN, "first")).await }
     });
     let req = s.server.next().await;
     assert_eq!(req.scan_id().as_str(), "first");
@@ -60,7 +51,7 @@ async fn a_dead_link_fails_over_round_robin_past_a_dead_address() {
         .expect("connect to the first");
     let spawn_scan = |id: &'static str| {
         let scanner = scanner.clone();
-        tokio::spawn(async move { scanner.scan(input(id)).await })
+        tokio::spawn(async move { scanner.scan(input(ANY_TOKEN, id)).await })
     };
     let one = spawn_scan("one");
     let req = s.server.next().await;

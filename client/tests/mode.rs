@@ -4,18 +4,9 @@
 
 mod support;
 
-use scangate_client::{Attempt, Mode, ModeConfig, ModeTracker, ScanInput, Scanner};
+use scangate_client::{Attempt, Mode, ModeConfig, ModeTracker, Scanner};
 use std::time::{Duration, Instant};
-use support::setup;
-
-fn input(id: &str) -> ScanInput {
-    ScanInput {
-        token: "AAAABBBBCCCCDDDD".into(),
-        gate: "north-1".into(),
-        event: None,
-        scan_id: Some(scangate_client::ScanId::new(id).expect("scan id")),
-    }
-}
+use support::{ANY_TOKEN, input, setup};
 
 #[tokio::test]
 async fn a_silent_gateway_takes_the_gate_offline_and_an_answer_brings_it_back() {
@@ -34,7 +25,7 @@ async fn a_silent_gateway_takes_the_gate_offline_and_an_answer_brings_it_back() 
         let scanner = scanner.clone();
         tokio::spawn(async move {
             let started = Instant::now();
-            let result = scanner.scan(input(&id)).await;
+            let result = scanner.scan(input(ANY_TOKEN, &id)).await;
             (result, started.elapsed())
         })
     };

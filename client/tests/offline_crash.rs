@@ -12,8 +12,9 @@ use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use support::device::{env, fast, input, offline_config};
+use support::device::{env, fast, offline_config};
 use support::gateway::{FakeGateway, now_ms};
+use support::input;
 
 const CHILD_DIR: &str = "SCANGATE_TEST_OFFLINE_DIR";
 const CHILD_ADDR: &str = "SCANGATE_TEST_OFFLINE_ADDR";

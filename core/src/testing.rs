@@ -6,7 +6,11 @@
 //! `scangate-storage`, from its `conformance` feature): never part of a
 //! release build.
 
+use crate::decision::Decision;
 use crate::pass::{Kind, Pass, PassId, Status};
+use crate::scan::ScanId;
+use crate::token::{Keyring, SECRET_BYTES, SigningKey};
+use crate::wire::ScanReply;
 
 /// The event of a [`pass`] fixture.
 pub const EVENT: &str = "fest";
@@ -36,5 +40,57 @@ pub fn pass(id: PassId, max_uses: Option<u32>) -> Pass {
         created_ms: 0,
         dynamic_ttl_s: None,
         status_since_ms: None,
+    }
+}
+
+/// Pass id number `n`: `n` big-endian in the first four bytes, `0x5a` in
+/// the rest, so that a test's passes differ and sort by `n`.
+pub fn pass_id(n: u32) -> PassId {
+    let mut id = [0x5a; 16];
+    id[..4].copy_from_slice(&n.to_be_bytes());
+    PassId(id)
+}
+
+/// The signing key `id` whose secret is 32 bytes of value `id`: a fixture
+/// key, never a real one.
+pub fn signing_key(id: u8) -> SigningKey {
+    SigningKey {
+        id,
+        secret: [id; SECRET_BYTES],
+    }
+}
+
+/// A keyring holding [`signing_key`]s 1 and 2 and signing with 2: a gateway
+/// after one key rotation (tokens of key 1 still verify).
+#[allow(
+    clippy::expect_used,
+    reason = "fixed fixture keys: an error is a bug in this fixture"
+)]
+pub fn rotated_keyring() -> Keyring {
+    Keyring::new(&[signing_key(1), signing_key(2)], 2).expect("a two-key ring")
+}
+
+/// A keyring holding only [`signing_key`] `id`, signing with it: a gateway
+/// before any rotation (or, with an id no other ring holds, a stranger's).
+#[allow(
+    clippy::expect_used,
+    reason = "fixed fixture keys: an error is a bug in this fixture"
+)]
+pub fn one_key_keyring(id: u8) -> Keyring {
+    Keyring::new(&[signing_key(id)], id).expect("a one-key ring")
+}
+
+/// The gateway's answer granting `scan_id`: first use of a single-use pass,
+/// no pass id or display shown, not a replay. A test that needs another
+/// field sets it with struct update syntax.
+pub fn granted_reply(scan_id: ScanId) -> ScanReply {
+    ScanReply {
+        scan_id,
+        decision: Decision::Granted,
+        uses: Some(1),
+        max_uses: Some(1),
+        pass: None,
+        display: None,
+        replayed: false,
     }
 }

@@ -315,22 +315,7 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    fn ring() -> Keyring {
-        Keyring::new(
-            &[
-                SigningKey {
-                    id: 1,
-                    secret: [1; 32],
-                },
-                SigningKey {
-                    id: 2,
-                    secret: [2; 32],
-                },
-            ],
-            2,
-        )
-        .expect("keyring")
-    }
+    use crate::testing::rotated_keyring as ring;
 
     const ID: PassId = PassId([0x5a; 16]);
 
@@ -380,14 +365,7 @@ mod tests {
 
     #[test]
     fn old_keys_still_verify_after_rotation() {
-        let old = Keyring::new(
-            &[SigningKey {
-                id: 1,
-                secret: [1; 32],
-            }],
-            1,
-        )
-        .expect("ring");
+        let old = crate::testing::one_key_keyring(1);
         let t = old.sign(ID, None);
         assert_eq!(ring().verify(&t).map(|c| c.key_id), Ok(1));
     }
@@ -443,14 +421,7 @@ mod tests {
             r.verify(&BASE32_NOPAD.encode(&raw)),
             Err(TokenError::UnsupportedVersion(9))
         );
-        let other = Keyring::new(
-            &[SigningKey {
-                id: 9,
-                secret: [9; 32],
-            }],
-            9,
-        )
-        .expect("ring");
+        let other = crate::testing::one_key_keyring(9);
         assert_eq!(r.verify(&other.sign(ID, None)), Err(TokenError::UnknownKey));
     }
 

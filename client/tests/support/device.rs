@@ -6,9 +6,7 @@ use super::scanner_config;
 use scangate_certs::Pki;
 use scangate_client::offline::files::SNAPSHOT_FILE;
 use scangate_client::queue::QUEUE_FILE;
-use scangate_client::{
-    ModeConfig, OfflineConfig, OfflineScanner, ScanId, ScanInput, ScannerConfig,
-};
+use scangate_client::{ModeConfig, OfflineConfig, OfflineScanner, ScannerConfig};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -85,15 +83,6 @@ pub fn offline_config(dir: &Path) -> OfflineConfig {
         ..ModeConfig::default()
     };
     config
-}
-
-pub fn input(token: &str, id: &str) -> ScanInput {
-    ScanInput {
-        token: token.into(),
-        gate: "north-1".into(),
-        event: None,
-        scan_id: Some(ScanId::new(id).expect("scan id")),
-    }
 }
 
 pub fn contains(haystack: &[u8], needle: &str) -> bool {

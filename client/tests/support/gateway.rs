@@ -9,25 +9,24 @@ use bytes::{Bytes, BytesMut};
 use quinn::{Endpoint, RecvStream, SendStream};
 use scangate_certs::Pki;
 use scangate_client::ScanId;
-use scangate_core::decision::Decision;
-use scangate_core::frame::{FrameError, decode, encode, split_frame};
+use scangate_core::frame::encode;
 use scangate_core::offline::messages::{
     AckStatus, ConflictKind, OfflineAck, OfflineUpload, ScanAck, SnapshotChunk, SnapshotFetch,
 };
 use scangate_core::offline::{Delta, Snapshot, SnapshotMeta, SnapshotSigner, build};
-use scangate_core::pass::{Kind, Pass, PassId, Status};
+use scangate_core::pass::{Pass, Status};
+use scangate_core::testing::{self, granted_reply};
 use scangate_core::token::{Keyring, SigningKey};
-use scangate_core::wire::{
-    ALPN, ErrorCode, Request, RequestBody, Response, ResponseBody, ScanReply,
-};
+use scangate_core::wire::{ALPN, ErrorCode, Request, RequestBody, Response, ResponseBody};
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::sync::Mutex as AsyncMutex;
 
-/// The event every fake snapshot is for.
-pub const EVENT: &str = "fest";
+/// The event every fake snapshot is for (the core fixtures' event, so
+/// that [`testing::pass`] is a pass of it).
+pub const EVENT: &str = testing::EVENT;
 /// Longest a restart waits for the old endpoint to let go of the port.
 const REBIND_WAIT: Duration = Duration::from_secs(10);
 
@@ -193,23 +192,9 @@ impl GwState {
 
 /// Pass `n`: a single-use ticket of [`EVENT`], valid now, any gate.
 fn pass(n: u32) -> Pass {
-    let mut id = [0x5a; 16];
-    id[..4].copy_from_slice(&n.to_be_bytes());
     Pass {
-        id: PassId(id),
-        event: EVENT.into(),
-        kind: Kind::Ticket,
-        status: Status::Active,
-        status_reason: None,
-        valid_from_ms: None,
-        valid_until_ms: None,
-        max_uses: Some(1),
-        uses: 0,
-        gates: Vec::new(),
         display: Some(format!("Jane Doe {n}")),
-        created_ms: 0,
-        dynamic_ttl_s: None,
-        status_since_ms: None,
+        ..testing::pass(testing::pass_id(n), Some(1))
     }
 }
 
@@ -319,24 +304,15 @@ async fn accept_loop(endpoint: Endpoint, state: Arc<Mutex<GwState>>) {
 }
 
 async fn serve_stream(
-    mut recv: RecvStream,
+    recv: RecvStream,
     send: Arc<AsyncMutex<SendStream>>,
     state: Arc<Mutex<GwState>>,
 ) {
-    let mut buf = BytesMut::new();
-    while let Ok(Some(chunk)) = recv.read_chunk(64 * 1024, true).await {
-        buf.extend_from_slice(&chunk.bytes);
-        loop {
-            match split_frame(&mut buf) {
-                Ok((version, payload)) => {
-                    let request: Request = decode(version, &payload).expect("a valid request");
-                    tokio::spawn(answer(request, Arc::clone(&send), Arc::clone(&state)));
-                }
-                Err(FrameError::Incomplete) => break,
-                Err(e) => panic!("bad frame from the client: {e}"),
-            }
-        }
-    }
+    super::each_request(recv, |request| {
+        tokio::spawn(answer(request, Arc::clone(&send), Arc::clone(&state)));
+        std::future::ready(true)
+    })
+    .await;
 }
 
 async fn answer(request: Request, send: Arc<AsyncMutex<SendStream>>, state: Arc<Mutex<GwState>>) {
@@ -345,15 +321,7 @@ async fn answer(request: Request, send: Arc<AsyncMutex<SendStream>>, state: Arc<
         RequestBody::Ping => ResponseBody::Pong,
         RequestBody::Scan(scan) => {
             lock().online_scans.push(scan.scan_id.clone());
-            ResponseBody::Scan(ScanReply {
-                scan_id: scan.scan_id.clone(),
-                decision: Decision::Granted,
-                uses: Some(1),
-                max_uses: Some(1),
-                pass: None,
-                display: None,
-                replayed: false,
-            })
+            ResponseBody::Scan(granted_reply(scan.scan_id.clone()))
         }
         RequestBody::Snapshot(fetch) => {
             let delay = {

@@ -9,11 +9,12 @@ pub mod device;
 pub mod gateway;
 
 use bytes::BytesMut;
-use quinn::{Connection, Endpoint, SendStream, VarInt};
+use quinn::{Connection, Endpoint, RecvStream, SendStream, VarInt};
 use scangate_certs::Pki;
-use scangate_client::{ScanId, ScannerConfig};
+use scangate_client::{ScanId, ScanInput, ScannerConfig};
 use scangate_core::decision::{Decision, Reason};
 use scangate_core::frame::{FrameError, decode, encode, split_frame};
+use scangate_core::testing::granted_reply;
 use scangate_core::wire::{ALPN, Request, RequestBody, Response, ResponseBody, ScanReply};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -81,6 +82,19 @@ impl Incoming {
     }
 }
 
+/// A token-shaped string for the tests whose server decides nothing by it.
+pub const ANY_TOKEN: &str = "AAAABBBBCCCCDDDD";
+
+/// A scan of `token` at gate `north-1`, any event, with scan id `id`.
+pub fn input(token: &str, id: &str) -> ScanInput {
+    ScanInput {
+        token: token.into(),
+        gate: "north-1".into(),
+        event: None,
+        scan_id: Some(ScanId::new(id).expect("scan id")),
+    }
+}
+
 /// A canned grant.
 pub fn granted(scan_id: ScanId) -> ResponseBody {
     reply_with(scan_id, Decision::Granted)
@@ -93,13 +107,9 @@ pub fn denied(scan_id: ScanId, reason: Reason) -> ResponseBody {
 
 fn reply_with(scan_id: ScanId, decision: Decision) -> ResponseBody {
     ResponseBody::Scan(ScanReply {
-        scan_id,
         decision,
-        uses: Some(1),
-        max_uses: Some(1),
         pass: Some("0123abcd".into()),
-        display: None,
-        replayed: false,
+        ..granted_reply(scan_id)
     })
 }
 
@@ -212,12 +222,33 @@ async fn accept_loop(
 }
 
 async fn read_stream(
-    mut recv: quinn::RecvStream,
+    recv: RecvStream,
     send: Arc<Mutex<SendStream>>,
     connection: Connection,
     connection_index: usize,
     events: mpsc::Sender<Incoming>,
 ) {
+    each_request(recv, |request| {
+        let incoming = Incoming {
+            request,
+            connection_index,
+            send: Arc::clone(&send),
+            connection: connection.clone(),
+        };
+        let events = events.clone();
+        async move { events.send(incoming).await.is_ok() }
+    })
+    .await;
+}
+
+/// Reads `recv` to its end and hands each whole request to `each`, in
+/// order; stops early when `each` answers false. A frame a client never
+/// sends (bad length, undecodable body) fails the test.
+pub async fn each_request<F, Fut>(mut recv: RecvStream, mut each: F)
+where
+    F: FnMut(Request) -> Fut,
+    Fut: Future<Output = bool>,
+{
     let mut buf = BytesMut::new();
     while let Ok(Some(chunk)) = recv.read_chunk(64 * 1024, true).await {
         buf.extend_from_slice(&chunk.bytes);
@@ -225,13 +256,7 @@ async fn read_stream(
             match split_frame(&mut buf) {
                 Ok((version, payload)) => {
                     let request: Request = decode(version, &payload).expect("a valid request");
-                    let incoming = Incoming {
-                        request,
-                        connection_index,
-                        send: Arc::clone(&send),
-                        connection: connection.clone(),
-                    };
-                    if events.send(incoming).await.is_err() {
+                    if !each(request).await {
                         return;
                     }
                 }

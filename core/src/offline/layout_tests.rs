@@ -7,7 +7,6 @@ use super::format::{ENTRY_BYTES, EntryIndex};
 use super::tests::{NOW, pass, signer};
 use super::{Delta, SnapshotMeta, build};
 use crate::pass::{Pass, Status};
-use crate::token::{Keyring, SigningKey};
 
 const SNAPSHOT: &[u8] = include_bytes!("../../../fuzz/seeds/snapshot_open/sealed-snapshot");
 const DELTA: &[u8] = include_bytes!("../../../fuzz/seeds/snapshot_open/sealed-delta");
@@ -53,14 +52,7 @@ fn blobs_written_from_the_documented_layout_open_and_apply() {
 #[test]
 fn sizes_stay_inside_the_targets() {
     // One key: 50k passes within 2 MB; a delta of 1,000 changes within 64 KB.
-    let one = Keyring::new(
-        &[SigningKey {
-            id: 1,
-            secret: [1; 32],
-        }],
-        1,
-    )
-    .expect("ring");
+    let one = crate::testing::one_key_keyring(1);
     let mut passes: Vec<Pass> = (0..50_000).map(pass).collect();
     let meta = SnapshotMeta::new("fest", 1, NOW);
     let v1 = build(&meta, &passes, |p| [one.sign(p.id, None)], None).expect("v1");

@@ -5,29 +5,14 @@ use super::key::KEY_BYTES;
 use super::*;
 use crate::decision::{Decision, Reason};
 use crate::pass::tests::sample;
-use crate::pass::{Pass, PassId, Status};
+use crate::pass::{Pass, Status};
 use crate::rules::{self, ScanContext};
 use crate::token::{Keyring, SigningKey};
 use proptest::prelude::*;
 
 pub(crate) const NOW: i64 = 1_800_000_000_000;
 
-pub(crate) fn ring() -> Keyring {
-    Keyring::new(
-        &[
-            SigningKey {
-                id: 1,
-                secret: [1; 32],
-            },
-            SigningKey {
-                id: 2,
-                secret: [2; 32],
-            },
-        ],
-        2,
-    )
-    .expect("ring")
-}
+pub(crate) use crate::testing::rotated_keyring as ring;
 
 pub(crate) fn signer() -> SnapshotSigner {
     SnapshotSigner::from_seed([7; KEY_BYTES])
@@ -35,10 +20,8 @@ pub(crate) fn signer() -> SnapshotSigner {
 
 /// Pass `n` of event "fest": single use, valid around [`NOW`].
 pub(crate) fn pass(n: u32) -> Pass {
-    let mut id = [0x5a; 16];
-    id[..4].copy_from_slice(&n.to_be_bytes());
     Pass {
-        id: PassId(id),
+        id: crate::testing::pass_id(n),
         valid_from_ms: Some(NOW - 3_600_000),
         valid_until_ms: Some(NOW + 3_600_000),
         display: Some(format!("Jane Doe {n}, row 7 seat 12")),

@@ -16,6 +16,22 @@ fn run(dir: &Path, args: &[&str]) -> Output {
         .expect("run scangate")
 }
 
+/// `scangate scan TOKEN --gate north --scan-id SCAN_ID --json`.
+fn scan_at_north(dir: &Path, token: &str, scan_id: &str) -> Output {
+    run(
+        dir,
+        &[
+            "scan",
+            token,
+            "--gate",
+            "north",
+            "--scan-id",
+            scan_id,
+            "--json",
+        ],
+    )
+}
+
 /// The command exited 0; otherwise fails showing its stderr.
 fn assert_succeeded(out: &Output) {
     assert!(
@@ -64,18 +80,7 @@ async fn issue_scan_revoke_and_list_from_the_command_line() {
     let id = passes[0]["id"].as_str().expect("id");
     let token = passes[0]["token"].as_str().expect("token");
 
-    let out = run(
-        d,
-        &[
-            "scan",
-            token,
-            "--gate",
-            "north",
-            "--scan-id",
-            "cli-1",
-            "--json",
-        ],
-    );
+    let out = scan_at_north(d, token, "cli-1");
     assert_eq!(
         out.status.code(),
         Some(0),
@@ -191,18 +196,7 @@ async fn list_import_annul_qr_and_audit_from_the_command_line() {
         ticket["id"].as_str().expect("id"),
         ticket["token"].as_str().expect("token"),
     );
-    let out = run(
-        d,
-        &[
-            "scan",
-            token,
-            "--gate",
-            "north",
-            "--scan-id",
-            "door-1",
-            "--json",
-        ],
-    );
+    let out = scan_at_north(d, token, "door-1");
     assert_eq!(out.status.code(), Some(0));
     let out = run(
         d,

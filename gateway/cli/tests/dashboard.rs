@@ -18,6 +18,7 @@ use std::net::TcpListener;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+use tempfile::TempDir;
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
@@ -198,15 +199,30 @@ fn browser_available() -> bool {
     true
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_page_follows_real_scans_live() {
+/// The temp dirs of a dashboard test: the gateway's data dir and the
+/// browser's profile.
+type Dirs = [TempDir; 2];
+
+/// A gateway on a fresh data dir (`start` runs it) and a headless browser
+/// on its dashboard, with their dirs; `None` where the browser tests are
+/// skipped. A test binds the dirs first, so that they are removed after
+/// the browser and the gateway.
+async fn open_dashboard(start: impl FnOnce(&Path) -> Gateway) -> Option<(Dirs, Gateway, Driver)> {
     if !browser_available() {
-        return;
+        return None;
     }
     let dir = tempfile::tempdir().expect("tempdir");
     let profile = tempfile::tempdir().expect("browser profile dir");
-    let gw = Gateway::start(dir.path(), &[]);
+    let gw = start(dir.path());
     let driver = Driver::open(&gw, profile.path()).await;
+    Some(([dir, profile], gw, driver))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_page_follows_real_scans_live() {
+    let Some((_dirs, gw, driver)) = open_dashboard(|dir| Gateway::start(dir, &[])).await else {
+        return;
+    };
 
     // The page connects and shows an empty gateway, and its disk's room.
     let first = driver
@@ -293,13 +309,9 @@ async fn the_page_follows_real_scans_live() {
 /// while the page stays live.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_page_warns_when_the_store_fails() {
-    if !browser_available() {
+    let Some((_dirs, gw, driver)) = open_dashboard(Gateway::start_on_a_small_disk).await else {
         return;
-    }
-    let dir = tempfile::tempdir().expect("tempdir");
-    let profile = tempfile::tempdir().expect("browser profile dir");
-    let gw = Gateway::start_on_a_small_disk(dir.path());
-    let driver = Driver::open(&gw, profile.path()).await;
+    };
     let first = driver
         .wait_for("the first snapshot", READ_PAGE, |p| p["status"] == "live")
         .await;
@@ -359,13 +371,9 @@ async fn screenshot(
 /// `<`, `>` and `"` are ASCII punctuation) is shown as text, never parsed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn markup_in_a_gate_name_is_shown_as_text() {
-    if !browser_available() {
+    let Some((_dirs, gw, driver)) = open_dashboard(|dir| Gateway::start(dir, &[])).await else {
         return;
-    }
-    let dir = tempfile::tempdir().expect("tempdir");
-    let profile = tempfile::tempdir().expect("browser profile dir");
-    let gw = Gateway::start(dir.path(), &[]);
-    let driver = Driver::open(&gw, profile.path()).await;
+    };
     let pass = gw.issue_one(1).await;
     let scanner = gw.scanner("dash-markup").await;
     let gate = r#"<img id="pwned" src="x">"#;

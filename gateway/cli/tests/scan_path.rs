@@ -9,6 +9,20 @@ use scangate_core::token::{Keyring, SigningKey};
 use scangate_core::{Decision, PassId, Reason};
 use serde_json::json;
 
+/// A keyring whose key 1 (the gateway's first key id) has a secret of
+/// 32 bytes `secret`: its tokens name a key the gateway knows but are
+/// not the gateway's.
+fn forger_ring(secret: u8) -> Keyring {
+    Keyring::new(
+        &[SigningKey {
+            id: 1,
+            secret: [secret; 32],
+        }],
+        1,
+    )
+    .expect("ring")
+}
+
 fn reason(d: Decision) -> Option<&'static str> {
     d.reason().map(Reason::as_str)
 }
@@ -29,14 +43,7 @@ async fn every_denial_reason_comes_from_a_real_scan() {
     let mut seen = vec![reason(scan(&s, &one.token, "A", None).await.decision)];
 
     seen.push(reason(scan(&s, "NOT-A-TOKEN", "A", None).await.decision));
-    let other = Keyring::new(
-        &[SigningKey {
-            id: 1,
-            secret: [9; 32],
-        }],
-        1,
-    )
-    .expect("ring");
+    let other = forger_ring(9);
     let id: PassId = one.id.parse().expect("id");
     seen.push(reason(
         scan(&s, &other.sign(id, None), "A", None).await.decision,
@@ -292,14 +299,7 @@ async fn forged_tokens_touch_no_actor_and_no_store() {
     let pass = gw.issue_one(1).await;
     let s = gw.scanner("forger").await;
     let before = gw.metrics().await;
-    let forger = Keyring::new(
-        &[SigningKey {
-            id: 1,
-            secret: [7; 32],
-        }],
-        1,
-    )
-    .expect("ring");
+    let forger = forger_ring(7);
     let id: PassId = pass.id.parse().expect("id");
     for i in 0..100u8 {
         let token = if i % 2 == 0 {

@@ -11,8 +11,7 @@
 //! (`blank_lines`). So `imported + rejected_count + blank_lines` is the
 //! number of lines after the header.
 
-use super::failures::store_error;
-use super::passes::batch_record;
+use super::passes::NewPasses;
 use crate::operator::api::{
     self, ApiError, ErrorBody, ISSUE_MAX, ImportReport, IssueRequest, Rejected,
 };
@@ -290,30 +289,21 @@ pub async fn import(
         rejected_count,
         blank_lines,
     } = parse(&body, now)?;
-    if !passes.is_empty() {
-        state
-            .store
-            .insert_passes(passes.clone())
-            .await
-            .map_err(store_error)?;
-        state.live.issued(&passes);
-        let entry =
-            batch_record(now, who.0.name, OperatorAction::PassesImport, &passes).detail(format!(
+    let (status, passes) = if passes.is_empty() {
+        (StatusCode::OK, Vec::new())
+    } else {
+        let batch = NewPasses {
+            now,
+            who: who.0.name,
+            action: OperatorAction::PassesImport,
+            detail: format!(
                 "{} CSV lines imported, {rejected_count} rejected",
                 passes.len()
-            ));
-        let done = format!("{} passes were imported", passes.len());
-        super::operator::record(&state, entry, &done).await?;
-    }
-    let status = if passes.is_empty() {
-        StatusCode::OK
-    } else {
-        StatusCode::CREATED
+            ),
+            done: "imported",
+        };
+        (StatusCode::CREATED, batch.store(&state, passes).await?)
     };
-    let passes = passes
-        .iter()
-        .map(|p| crate::operator::api::pass_view(p, &state.keyring))
-        .collect::<Vec<_>>();
     Ok((
         status,
         Json(ImportReport {

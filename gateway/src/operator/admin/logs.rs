@@ -6,7 +6,7 @@ use super::params::parse_id;
 use super::params::{PageView, Params, PathParam, page_view};
 use super::reason::{ReasonBody, ReasonJson, reason};
 use super::schema::{
-    AuditPassQuery, LogWindow, PassIdParam, ScanFilters, ScanIdParam, ScanScopeQuery,
+    AuditPassQuery, LogWindow, Paging, PassIdParam, ScanFilters, ScanIdParam, ScanScopeQuery,
 };
 use crate::operator::api::{ApiError, ErrorBody, ScanView};
 use crate::operator::journal::{OperatorAction, OperatorRecord};
@@ -75,7 +75,7 @@ fn scan_query(p: &Params, scope: ScanScope, default_limit: usize) -> Result<Scan
     path = "/v1/passes/{id}/scans",
     operation_id = "pass_scans",
     tag = "scans",
-    params(PassIdParam, ScanFilters, LogWindow),
+    params(PassIdParam, ScanFilters, LogWindow, Paging),
     responses(
         (status = 200, description = "The pass's scans, oldest first", body = [ScanView],
             headers(("x-next-cursor" = String, description = "Pass as `after` for the rest; absent at the end"))),
@@ -102,7 +102,7 @@ pub async fn pass_scans(
     path = "/v1/scans",
     operation_id = "list_scans",
     tag = "scans",
-    params(ScanScopeQuery, ScanFilters, LogWindow),
+    params(ScanScopeQuery, ScanFilters, LogWindow, Paging),
     responses(
         (status = 200, description = "One page of scans, oldest first", body = PageView<ScanView>),
         (status = 400, description = "Not exactly one of `pass` or `event`, or a bad parameter", body = ErrorBody),
@@ -117,10 +117,7 @@ pub async fn scans(
     allowed.extend(["pass", "event"]);
     let p = Params::parse(raw.as_deref(), &allowed)?;
     let scope = match (p.get("pass"), p.name("event", EVENT_MAX_BYTES)?) {
-        (Some(id), None) => ScanScope::Pass(parse_id(id).map_err(|e| ApiError {
-            field: Some("pass".into()),
-            ..e
-        })?),
+        (Some(id), None) => ScanScope::Pass(pass_param(id)?),
         (None, Some(event)) => ScanScope::Event(event.to_owned()),
         _ => {
             return Err(ApiError::invalid(
@@ -142,7 +139,7 @@ pub async fn scans(
     path = "/v1/passes/{id}/audit",
     operation_id = "pass_audit",
     tag = "scans",
-    params(PassIdParam, LogWindow),
+    params(PassIdParam, LogWindow, Paging),
     responses(
         (status = 200, description = "The pass's admin changes, oldest first", body = [AuditRecord],
             headers(("x-next-cursor" = String, description = "Pass as `after` for the rest; absent at the end"))),
@@ -169,7 +166,7 @@ pub async fn pass_audit(
     path = "/v1/audit",
     operation_id = "list_audit",
     tag = "scans",
-    params(AuditPassQuery, LogWindow),
+    params(AuditPassQuery, LogWindow, Paging),
     responses(
         (status = 200, description = "One page of the audit log (who, when, what, why)", body = PageView<AuditRecord>),
         (status = 400, description = "A bad parameter (`field` names it)", body = ErrorBody),
@@ -181,18 +178,19 @@ pub async fn audit(
     RawQuery(raw): RawQuery,
 ) -> Result<Json<PageView<AuditRecord>>, ApiError> {
     let p = Params::parse(raw.as_deref(), &["pass", "from", "until", "limit", "after"])?;
-    let pass = p
-        .get("pass")
-        .map(|id| {
-            parse_id(id).map_err(|e| ApiError {
-                field: Some("pass".into()),
-                ..e
-            })
-        })
-        .transpose()?;
+    let pass = p.get("pass").map(pass_param).transpose()?;
     let q = audit_query(&p, pass, PAGE_LIMIT_DEFAULT)?;
     let page = state.store.query_audit(q).await.map_err(store_error)?;
     Ok(Json(page_view(page, |a: &AuditRecord| a.clone())))
+}
+
+/// The `pass` query parameter as a pass id; a bad one is a 400 naming
+/// `pass`.
+fn pass_param(id: &str) -> Result<scangate_core::PassId, ApiError> {
+    parse_id(id).map_err(|e| ApiError {
+        field: Some("pass".into()),
+        ..e
+    })
 }
 
 fn audit_query(

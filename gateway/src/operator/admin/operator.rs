@@ -4,7 +4,7 @@
 //! `GET /v1/audit/operator`, which reads it.
 
 use super::params::{PageView, Params, page_view};
-use super::schema::{LogWindow, OperatorAuditQuery};
+use super::schema::{LogWindow, OperatorAuditQuery, Paging};
 use crate::operator::api::{ApiError, ErrorBody};
 use crate::operator::journal::{
     self, Journal, JournalError, JournalQuery, OperatorAction, OperatorRecord,
@@ -64,7 +64,7 @@ pub fn journal_failed(
     path = "/v1/audit/operator",
     operation_id = "operator_audit",
     tag = "scans",
-    params(OperatorAuditQuery, LogWindow),
+    params(OperatorAuditQuery, LogWindow, Paging),
     responses(
         (status = 200, description = "One page of the operator journal, oldest first: every \
             admin action (issue, import, status changes, annul, admin tokens, device revocation)",

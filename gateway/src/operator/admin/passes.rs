@@ -6,7 +6,7 @@ use super::failures::{admin_error, store_error};
 use super::params::{PageView, Params, PathParam, page_view, parse_id};
 use super::reason::{ReasonBody, ReasonJson, reason};
 use super::routes::ISSUE_SPECS_MAX;
-use super::schema::{IssueBody, PassIdParam, PassListQuery};
+use super::schema::{IssueBody, Paging, PassIdParam, PassListQuery};
 use crate::operator::api::{self, ApiError, ErrorBody, ISSUE_MAX, IssueRequest, PassView};
 use crate::operator::journal::{OperatorAction, OperatorRecord};
 use crate::operator::state::AppState;
@@ -123,32 +123,60 @@ pub async fn issue(
         })?;
         passes.extend(built);
     }
-    state
-        .store
-        .insert_passes(passes.clone())
-        .await
-        .map_err(store_error)?;
-    state.live.issued(&passes);
     let specs_word = if specs.len() == 1 { "spec" } else { "specs" };
-    let entry = batch_record(now, who.0.name, OperatorAction::PassesIssue, &passes)
-        .detail(format!("{} {specs_word} as {form}", specs.len()));
-    let done = format!("{} passes were issued", passes.len());
-    super::operator::record(&state, entry, &done).await?;
-    let views = passes
-        .iter()
-        .map(|p| crate::operator::api::pass_view(p, &state.keyring))
-        .collect();
+    let batch = NewPasses {
+        now,
+        who: who.0.name,
+        action: OperatorAction::PassesIssue,
+        detail: format!("{} {specs_word} as {form}", specs.len()),
+        done: "issued",
+    };
+    let views = batch.store(&state, passes).await?;
     Ok((StatusCode::CREATED, Json(views)))
+}
+
+/// One request's new passes (an issue or an import) on their way in.
+pub(super) struct NewPasses {
+    /// When the request was taken (Unix ms).
+    pub now: i64,
+    /// The admin token's name (or `cli:USER`).
+    pub who: String,
+    /// `PassesIssue` or `PassesImport`.
+    pub action: OperatorAction,
+    /// What the request held, for the journal line.
+    pub detail: String,
+    /// The past participle the answer uses ("issued", "imported").
+    pub done: &'static str,
+}
+
+impl NewPasses {
+    /// Makes `passes` durable in one insert, tells the live view, writes the
+    /// request's one journal line, and returns the passes as the API shows
+    /// them (with their tokens). A store failure writes nothing.
+    pub async fn store(
+        self,
+        state: &AppState,
+        passes: Vec<Pass>,
+    ) -> Result<Vec<PassView>, ApiError> {
+        state
+            .store
+            .insert_passes(passes.clone())
+            .await
+            .map_err(store_error)?;
+        state.live.issued(&passes);
+        let entry = batch_record(self.now, self.who, self.action, &passes).detail(self.detail);
+        let done = format!("{} passes were {}", passes.len(), self.done);
+        super::operator::record(state, entry, &done).await?;
+        Ok(passes
+            .iter()
+            .map(|p| api::pass_view(p, &state.keyring))
+            .collect())
+    }
 }
 
 /// The operator journal's line for an issue or import: one per request,
 /// naming the events, the count and the first and last pass id.
-pub(super) fn batch_record(
-    now: i64,
-    who: String,
-    action: OperatorAction,
-    passes: &[Pass],
-) -> OperatorRecord {
+fn batch_record(now: i64, who: String, action: OperatorAction, passes: &[Pass]) -> OperatorRecord {
     let ids: Vec<PassId> = passes.iter().map(|p| p.id).collect();
     OperatorRecord::passes(
         now,
@@ -165,7 +193,7 @@ pub(super) fn batch_record(
     path = "/v1/passes",
     operation_id = "list_passes",
     tag = "passes",
-    params(PassListQuery),
+    params(PassListQuery, Paging),
     responses(
         (status = 200, description = "One page of passes; `token` and `display` only for \
             `operator` and `admin`", body = PageView<PassView>),

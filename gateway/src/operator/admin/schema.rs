@@ -68,7 +68,7 @@ pub struct DeviceNameParam {
     pub name: String,
 }
 
-/// `GET /v1/passes` parameters.
+/// `GET /v1/passes` filters (with a [`Paging`]).
 #[derive(IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct PassListQuery {
@@ -79,27 +79,15 @@ pub struct PassListQuery {
     pub kind: Option<Kind>,
     /// Only this status.
     pub status: Option<Status>,
-    /// Page size, 1 to 1000 (default 100).
-    #[param(minimum = 1, maximum = 1000)]
-    pub limit: Option<u32>,
-    /// `next` of the previous page: a cursor the server made (hex); any
-    /// other value is refused with 400.
-    #[param(pattern = "^([0-9a-fA-F]{2}){1,96}$")]
-    pub after: Option<String>,
 }
 
-/// The time window and paging of every log list: scans, the audit log and
-/// the operator journal.
+/// The paging of every list: passes, scans, the audit log and the operator
+/// journal.
 #[derive(IntoParams)]
 #[into_params(parameter_in = Query)]
-pub struct LogWindow {
-    /// Records at or after this time (RFC 3339).
-    #[param(format = DateTime)]
-    pub from: Option<String>,
-    /// Records before this time (RFC 3339).
-    #[param(format = DateTime)]
-    pub until: Option<String>,
-    /// Page size, 1 to 1000 (default: 1000 for a pass's array, 100 for a page).
+pub struct Paging {
+    /// Page size, 1 to 1000 (default: 100 for a page, 1000 for a pass's
+    /// whole array of scans or audit records).
     #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<u32>,
     /// The cursor of the previous answer (`next`, or the `x-next-cursor`
@@ -109,7 +97,20 @@ pub struct LogWindow {
     pub after: Option<String>,
 }
 
-/// The filters of every scan list (with a [`LogWindow`]).
+/// The time window of every log list: scans, the audit log and the operator
+/// journal (with a [`Paging`]).
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct LogWindow {
+    /// Records at or after this time (RFC 3339).
+    #[param(format = DateTime)]
+    pub from: Option<String>,
+    /// Records before this time (RFC 3339).
+    #[param(format = DateTime)]
+    pub until: Option<String>,
+}
+
+/// The filters of every scan list (with a [`LogWindow`] and a [`Paging`]).
 #[derive(IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ScanFilters {
@@ -144,7 +145,7 @@ pub struct AuditPassQuery {
     pub pass: Option<String>,
 }
 
-/// `GET /v1/audit/operator` filters (with a [`LogWindow`]).
+/// `GET /v1/audit/operator` filters (with a [`LogWindow`] and a [`Paging`]).
 #[derive(IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct OperatorAuditQuery {
