@@ -18,7 +18,7 @@ use crate::clock::Clock;
 use crate::directory::{Directory, Handle, LiveGuard};
 use crate::error::{AdminError, Fault, ScanError};
 use crate::message::PassMsg;
-use crate::queue::Queue;
+use crate::queue::{Queue, Ticket};
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort, SpawnErr};
 use scangate_core::protocol::{
     AdminChange, AdminStep, AnnulRequest, AnnulStep, MachineConfig, OfflineFact, OfflineStep,
@@ -127,13 +127,7 @@ impl Actor for PassActor {
                 // Boxed, so a live actor's resting task holds a pointer
                 // rather than room for the largest request's future.
                 let answer = Box::pin(state.scan(scan, &mut reply)).await;
-                let stop = state.machine.stop(state.settings.clock.now_ms());
-                state.stop_if_failed(&myself, stop == Some(Stop::Failed), answer.as_ref().err());
-                // Settle whether this actor stays before answering, so a scan
-                // the caller sends after this answer never races the stop.
-                drop(ticket);
-                state.stop_if_spent(&myself, stop);
-                reply.send(answer);
+                state.settle_counted(&myself, ticket, reply, answer);
             }
             PassMsg::Offline {
                 fact,
@@ -142,11 +136,7 @@ impl Actor for PassActor {
             } => {
                 let mut reply = Reply::new(reply);
                 let answer = Box::pin(state.offline(fact, &mut reply)).await;
-                let stop = state.machine.stop(state.settings.clock.now_ms());
-                state.stop_if_failed(&myself, stop == Some(Stop::Failed), answer.as_ref().err());
-                drop(ticket);
-                state.stop_if_spent(&myself, stop);
-                reply.send(answer);
+                state.settle_counted(&myself, ticket, reply, answer);
             }
             PassMsg::Admin {
                 change,
@@ -343,6 +333,24 @@ impl State {
     /// revoked, expired) and nothing is queued: a single-use ticket's actor
     /// (~9 KB) does not linger for `idle_stop` after its one grant. A later
     /// scan starts a fresh actor from the store, like after an idle stop.
+    /// After a turn that may count a use (a scan, an offline fact): stops
+    /// the actor if the turn failed or spent the pass, settled before the
+    /// answer goes out, so a request sent after the answer never races the
+    /// stop.
+    fn settle_counted<T, E: Display>(
+        &self,
+        myself: &ActorRef<PassMsg>,
+        ticket: Ticket,
+        mut reply: Reply<Result<T, E>>,
+        answer: Result<T, E>,
+    ) {
+        let stop = self.machine.stop(self.settings.clock.now_ms());
+        self.stop_if_failed(myself, stop == Some(Stop::Failed), answer.as_ref().err());
+        drop(ticket);
+        self.stop_if_spent(myself, stop);
+        reply.send(answer);
+    }
+
     fn stop_if_spent(&self, myself: &ActorRef<PassMsg>, stop: Option<Stop>) {
         if stop == Some(Stop::Spent) && self.queue.close_if_empty() {
             tracing::debug!(pass = %self.machine.pass().id.short(), "pass spent, stopping its actor");

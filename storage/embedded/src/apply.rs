@@ -3,20 +3,18 @@
 //! writes, and answered only after that batch's redo record is durable.
 //!
 //! What the checks read: the batch's own changes first, then the writer's
-//! memory of batches logged but not yet folded into fjall
-//! ([`Pending`](super::writer_state::Pending) for scan ids,
-//! [`StateCache`](super::writer_state::StateCache) for pass states), then
-//! fjall. Commands that read
-//! anything else (an admin change reads the pass record, a purge the time
-//! index) first wait until fjall has caught up with the log.
+//! memory of batches logged but not yet folded into fjall (scan ids in
+//! [`Pending`](super::writer_state::Pending), pass states in
+//! [`StateCache`](super::writer_state::StateCache)), then fjall. Commands
+//! that read anything else (an admin change reads the pass record, a purge
+//! the time index) first wait until fjall has caught up with the log.
 
 use super::layout::{self, StateBytes, Tables, backend, log_key};
 use super::record::{Ks, Staged};
 use super::writer_state::{LogKey, ScanEntry, WriterState};
 use scangate_core::scan::Conflict;
 use scangate_core::{Annulment, AuditRecord, Pass, PassId, ScanId, ScanRecord, Status};
-use scangate_storage::PassState;
-use scangate_storage::StoreError;
+use scangate_storage::{PassState, StoreError};
 use std::collections::{HashMap, HashSet};
 use tokio::sync::oneshot;
 

@@ -59,6 +59,7 @@
 mod codec;
 mod config;
 mod conflicts;
+mod insert;
 mod outcome;
 mod passes;
 mod prepared;

@@ -1,15 +1,14 @@
-//! The writes: scans (claim, then the pass's conditional batch), inserts,
-//! admin changes, annuls and the scan-id purge. See the module docs of
+//! The writes: scans (claim, then the pass's conditional batch), admin
+//! changes, annuls and the scan-id purge. See the module docs of
 //! [`super`] for the order and why it is safe.
 
 use super::codec::{self, bucket, bucket_kind};
-use super::config::{INSERT_CONCURRENCY, PURGE_MAX_PER_CALL};
+use super::config::PURGE_MAX_PER_CALL;
 use super::outcome::{self, ClaimOwner, Resolution};
 use super::{Lwt, ScyllaStore, read_failed};
 use futures_util::{StreamExt, stream};
-use scangate_core::{Annulment, AuditRecord, Pass, ScanRecord};
+use scangate_core::{Annulment, AuditRecord, ScanRecord};
 use scangate_storage::{Annul, StoreError};
-use std::collections::HashSet;
 
 /// Purge entries handled at once (each is two LWTs).
 const PURGE_CONCURRENCY: usize = 16;
@@ -68,18 +67,34 @@ impl ScyllaStore {
                 .batch(&self.st.denial, (scan_id_row, log_row))
                 .await
         };
-        match self.lwt(if granted { "grant" } else { "denial" }, answer)? {
-            Lwt::Applied => {}
+        let lwt = self.lwt(if granted { "grant" } else { "denial" }, answer)?;
+        self.settle_scan(&record, attempt, lwt).await?;
+        debug_assert!(!granted || record.uses_after >= 1);
+        self.scan_side_rows(&record).await;
+        Ok(())
+    }
+
+    /// The outcome of a scan's conditional batch: applied; refused (a
+    /// duplicate scan id or a count that moved, read back with SERIAL); or
+    /// unknown, resolved by reading our attempt's stamp back.
+    async fn settle_scan(
+        &self,
+        record: &ScanRecord,
+        attempt: i64,
+        lwt: Lwt,
+    ) -> Result<(), StoreError> {
+        match lwt {
+            Lwt::Applied => Ok(()),
             Lwt::NotApplied => {
                 let (row, state) = tokio::join!(
                     self.scan_id_row_serial(record.pass_id, &record.scan_id),
                     self.pass_state_serial(record.pass_id),
                 );
-                let err = outcome::scan_refused(&record, row?.map(|r| r.record), state?);
+                let err = outcome::scan_refused(record, row?.map(|r| r.record), state?);
                 if let StoreError::DuplicateScanId { existing } = &err {
                     self.scan_side_rows(existing).await;
                 }
-                return Err(err);
+                Err(err)
             }
             Lwt::Unknown => {
                 let found = self
@@ -87,19 +102,16 @@ impl ScyllaStore {
                     .await?;
                 let ours = (Some(attempt), record.clone());
                 match outcome::resolve(&ours, found.map(|r| (r.attempt, r.record))) {
-                    Resolution::Committed => {}
+                    Resolution::Committed => Ok(()),
                     Resolution::Other(other) => {
                         let existing = Box::new(other.1);
                         self.scan_side_rows(&existing).await;
-                        return Err(StoreError::DuplicateScanId { existing });
+                        Err(StoreError::DuplicateScanId { existing })
                     }
-                    Resolution::StillUnknown => return Err(self.still_unknown()),
+                    Resolution::StillUnknown => Err(self.still_unknown()),
                 }
             }
         }
-        debug_assert!(!granted || record.uses_after >= 1);
-        self.scan_side_rows(&record).await;
-        Ok(())
     }
 
     /// Claims the scan id for the record's pass; `Ok` when the claim is the
@@ -194,141 +206,6 @@ impl ScyllaStore {
             .map_err(|e| read_failed(&e))?;
         self.seen_buckets.insert(key, ());
         Ok(())
-    }
-
-    /// [`scangate_storage::Store::insert_passes`]: all or none. Each pass is a LWT
-    /// `IF NOT EXISTS`; if any exists (or fails), the ones this call
-    /// inserted are deleted again.
-    pub(super) async fn insert(&self, passes: Vec<Pass>) -> Result<(), StoreError> {
-        if passes.len() > self.config.insert_max_passes {
-            return Err(StoreError::TooLarge {
-                what: "passes in one insert",
-                got: passes.len(),
-                max: self.config.insert_max_passes,
-            });
-        }
-        if passes.is_empty() {
-            return Ok(());
-        }
-        let _permit = self.permit()?;
-        let mut seen = HashSet::with_capacity(passes.len());
-        for p in &passes {
-            if !seen.insert(p.id) {
-                return Err(StoreError::PassExists(p.id));
-            }
-        }
-        let mut records = Vec::with_capacity(passes.len());
-        for p in &passes {
-            let mut stored = p.clone();
-            stored.uses = 0;
-            records.push(codec::encode(&stored)?);
-        }
-        // The event index first: an index entry without its pass is skipped
-        // by readers, a pass without its entry would be missing from lists.
-        let indexed: Vec<Result<(), StoreError>> = stream::iter(0..passes.len())
-            .map(|n| self.index_pass(&passes[n], true))
-            .buffer_unordered(INSERT_CONCURRENCY)
-            .collect()
-            .await;
-        indexed.into_iter().collect::<Result<(), StoreError>>()?;
-        let inserted: Vec<(usize, Result<Lwt, StoreError>)> = stream::iter(0..passes.len())
-            .map(|n| {
-                let row = self.insert_row(&passes[n], &records[n]);
-                async move { (n, row.await) }
-            })
-            .buffer_unordered(INSERT_CONCURRENCY)
-            .collect()
-            .await;
-        self.settle_insert(&passes, inserted).await
-    }
-
-    /// One pass's row, `IF NOT EXISTS`, from its encoded record.
-    async fn insert_row(&self, p: &Pass, record: &[u8]) -> Result<Lwt, StoreError> {
-        let values = (
-            p.id.0.as_slice(),
-            record,
-            i64::from(p.uses),
-            codec::status_text(p.status),
-            p.status_reason.as_deref(),
-            codec::use_limit(p.max_uses),
-        );
-        let answer = self
-            .session
-            .execute_unpaged(&self.st.insert_pass, values)
-            .await;
-        self.lwt("insert pass", answer)
-    }
-
-    /// All or none: if any pass of an insert was not inserted (or its
-    /// outcome is unknown), deletes every one this insert may have written
-    /// and answers the first failure.
-    async fn settle_insert(
-        &self,
-        passes: &[Pass],
-        inserted: Vec<(usize, Result<Lwt, StoreError>)>,
-    ) -> Result<(), StoreError> {
-        let mut failure = None;
-        let mut undo = Vec::new();
-        for (n, outcome) in inserted {
-            match outcome {
-                Ok(Lwt::Applied) => undo.push(n),
-                Ok(Lwt::NotApplied) => {
-                    failure.get_or_insert(StoreError::PassExists(passes[n].id));
-                }
-                Ok(Lwt::Unknown) => {
-                    undo.push(n);
-                    failure.get_or_insert_with(|| self.still_unknown());
-                }
-                Err(e) => {
-                    failure.get_or_insert(e);
-                }
-            }
-        }
-        let Some(failure) = failure else {
-            return Ok(());
-        };
-        let undone: Vec<Result<(), StoreError>> = stream::iter(undo)
-            .map(|n| self.undo_insert(&passes[n]))
-            .buffer_unordered(INSERT_CONCURRENCY)
-            .collect()
-            .await;
-        let not_undone = undone.iter().filter(|r| r.is_err()).count();
-        if not_undone > 0 {
-            tracing::error!(
-                not_undone,
-                "an insert failed and some of its passes could not be taken back"
-            );
-        }
-        Err(failure)
-    }
-
-    /// Writes (or, `add` false, deletes) a pass's event index entry.
-    async fn index_pass(&self, p: &Pass, add: bool) -> Result<(), StoreError> {
-        let values = (
-            p.event.as_str(),
-            codec::event_shard(p.id),
-            p.id.0.as_slice(),
-        );
-        let stmt = if add {
-            &self.st.pass_by_event
-        } else {
-            &self.st.forget_pass_by_event
-        };
-        self.session
-            .execute_unpaged(stmt, values)
-            .await
-            .map(|_| ())
-            .map_err(|e| read_failed(&e))
-    }
-
-    /// Deletes a pass this call inserted, if nothing used it since.
-    async fn undo_insert(&self, p: &Pass) -> Result<(), StoreError> {
-        let answer = self
-            .session
-            .execute_unpaged(&self.st.undo_insert, (p.id.0.as_slice(), i64::from(p.uses)))
-            .await;
-        self.lwt("undo insert", answer)?;
-        self.index_pass(p, false).await
     }
 
     /// [`scangate_storage::Store::commit_admin`]: the status if the pass exists, and
