@@ -41,16 +41,21 @@ use metrics::counter;
 use scangate_actors::{OfflineFact, Reconcile, Registry, ScanError};
 use scangate_core::PassId;
 use scangate_core::offline::messages::{
-    AckStatus, ConflictKind, OfflineAck, OfflineScan, OfflineUpload, ScanAck, UploadError,
+    AckStatus, ConflictKind, OfflineAck, OfflineScan, OfflineUpload, ScanAck, UPLOAD_BATCH_MAX,
+    UploadError,
 };
 use scangate_core::scan::Conflict;
 use scangate_core::token::Keyring;
 use scangate_core::wire::{ErrorCode, ResponseBody};
-use scangate_storage::Store;
+use scangate_storage::{RECORD_CONFLICTS_MAX, Store};
 use std::sync::Arc;
 use std::time::Duration;
 use thiserror::Error;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+// A batch's pass-less conflicts (at most one per scan) fit one
+// `record_conflicts` call.
+const _: () = assert!(UPLOAD_BATCH_MAX <= RECORD_CONFLICTS_MAX);
 
 /// Why a whole upload request is refused: nothing of it is recorded. The
 /// wire code a scanner acts on is [`UploadRefused::code`].
