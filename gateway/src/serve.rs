@@ -10,9 +10,11 @@ use crate::edge::quic;
 use crate::edge::ratelimit::Limiter;
 use crate::edge::scan_service::ScanService;
 use crate::edge::snapshots::Snapshots;
+use crate::edge::uploads::Uploads;
 use crate::health::HealthProbe;
 use crate::operator::devices::Revocations;
 use crate::operator::http;
+use crate::operator::journal::Journal;
 use crate::operator::state::AppState;
 use crate::operator::tokens::TokenBook;
 use anyhow::{Context, Result};
@@ -106,6 +108,13 @@ pub async fn start(config: ServeConfig, shutdown: CancellationToken) -> Result<R
     let listener = Arc::new(Listener {
         service: Arc::new(service),
         snapshots: offline_snapshots(&data, &keyring, &store, &config)?,
+        uploads: Arc::new(Uploads::new(
+            Arc::new(keyring.clone()),
+            registry.clone(),
+            store.clone(),
+            config.registry.store_timeout(),
+            Journal::new(data.operator_journal()),
+        )),
         limiter: Limiter::new(config.rate.clone()),
         limits: config.quic.clone(),
         shutdown: shutdown.clone(),

@@ -102,7 +102,10 @@ pub trait Store: Send + Sync + 'static {
 
     /// Keeps conflicts that belong to no scan record (a forged token or an
     /// unknown pass in an upload), all or none, durably. At most
-    /// [`RECORD_CONFLICTS_MAX`] per call ([`StoreError::TooLarge`]).
+    /// [`RECORD_CONFLICTS_MAX`] per call ([`StoreError::TooLarge`]). A
+    /// conflict written again with the same time, scan id and kind lands on
+    /// the same row (every backend); the embedded store also keeps the first
+    /// row when the time differs (a re-upload's later time).
     async fn record_conflicts(&self, conflicts: Vec<Conflict>) -> Result<(), StoreError>;
 
     /// Conflicts matching `query`, oldest recorded first, one bounded page.

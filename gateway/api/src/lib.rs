@@ -11,6 +11,7 @@
 //! Modules:
 //! - [`types`]: request and view bodies (`IssueRequest`, `PassView`,
 //!   `ScanView`), their limits and the RFC 3339 times they carry.
+//! - [`conflicts`]: `ConflictView`, a flagged offline scan.
 //! - [`error`]: the error answer `{"error": {...}}` ([`ApiError`]).
 //! - `client` (feature `client`, on by default; the server turns it off):
 //!   `AdminClient`, a bearer-token client of `/v1/...`.
@@ -19,12 +20,14 @@
 
 #[cfg(feature = "client")]
 pub mod client;
+pub mod conflicts;
 pub mod discovery;
 pub mod error;
 pub mod types;
 
 #[cfg(feature = "client")]
 pub use client::{AdminClient, ClientError};
+pub use conflicts::{ConflictKindName, ConflictView};
 pub use error::{ApiError, ErrorBody, from_json_object};
 pub use types::{
     DecisionWord, GateName, ISSUE_MAX, ImportReport, IssueRequest, PageView, PassView, Rejected,

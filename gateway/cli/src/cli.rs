@@ -54,6 +54,9 @@ pub enum Command {
     /// The audit of admin actions (the operator journal).
     #[command(subcommand)]
     Audit(crate::audit_cmd::AuditCommand),
+    /// Offline scans that broke a rule, as the gateway flagged them on upload.
+    #[command(subcommand)]
+    Conflicts(crate::conflicts_cmd::ConflictsCommand),
 }
 
 /// `scangate serve`.
@@ -319,6 +322,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Pass(cmd) => pass_cmd::run(&data, cmd).await,
         Command::Scan(args) => scan_cmd::run(&data, args).await,
         Command::Audit(cmd) => crate::audit_cmd::run(&data, cmd).await,
+        Command::Conflicts(cmd) => crate::conflicts_cmd::run(&data, cmd).await,
     }
 }
 

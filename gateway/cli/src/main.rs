@@ -6,7 +6,8 @@
 //! gateway library's own functions). No server logic lives here.
 //!
 //! Modules: [`cli`] (clap arguments and dispatch), [`pass_cmd`], [`scan_cmd`],
-//! [`audit_cmd`] and [`revoke_cmd`] (client commands, over [`admin_client`]),
+//! [`audit_cmd`], [`conflicts_cmd`] and [`revoke_cmd`] (client commands,
+//! over [`admin_client`]),
 //! [`terminal`] (stored text made safe to print).
 
 // Client-controlled input never reaches a panic: no `panic!`/`expect` outside tests.
@@ -15,6 +16,7 @@
 mod admin_client;
 mod audit_cmd;
 mod cli;
+mod conflicts_cmd;
 mod pass_cmd;
 mod revoke_cmd;
 mod scan_cmd;

@@ -376,7 +376,7 @@ fn print_audit(a: &AuditRecord, as_json: bool) -> Result<()> {
 
 /// Query parameters of a list request (reqwest percent-encodes them).
 #[derive(Default, Clone)]
-pub(crate) struct Query(Vec<(&'static str, String)>);
+pub(crate) struct Query(pub(crate) Vec<(&'static str, String)>);
 
 impl Query {
     /// Adds `key=value` when there is a value.

@@ -318,13 +318,14 @@ async fn requests_the_gateway_cannot_serve_get_the_codes_the_protocol_names() {
         .await;
     assert_eq!(code, ErrorCode::InvalidRequest);
 
-    // Uploads stay refused until reconciliation lands, and the stream lives.
+    // An empty upload is refused as a whole, and the stream lives
+    // (reconciliation itself: offline_upload.rs).
     let upload = RequestBody::OfflineUpload(scangate_core::offline::messages::OfflineUpload {
         scans: Vec::new(),
     });
     assert!(matches!(
         device.ask(upload).await,
-        ResponseBody::Error(e) if e.code == ErrorCode::SnapshotUnavailable
+        ResponseBody::Error(e) if e.code == ErrorCode::InvalidRequest
     ));
     assert_eq!(device.ask(RequestBody::Ping).await, ResponseBody::Pong);
     gw.kill9();

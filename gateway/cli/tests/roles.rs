@@ -6,6 +6,8 @@
 mod common;
 
 use common::{Gateway, scan};
+use scangate_core::offline::messages::{AckStatus, OfflineScan};
+use scangate_core::{Decision, ScanId};
 use scangate_gateway::operator::admin::routes::ROUTES;
 use scangate_gateway::operator::tokens::Role;
 use serde_json::json;
@@ -84,6 +86,20 @@ async fn a_viewer_reads_no_token_display_or_qr_on_any_get_route() {
         )
         .await;
     }
+    // An offline grant of the fixed pass, timed before its snapshot: a conflict.
+    let offline = OfflineScan {
+        token: fixed.token.clone(),
+        gate: "A".into(),
+        event: "fest".into(),
+        scan_id: ScanId::new("offline-1").expect("scan id"),
+        device_time_ms: scangate_gateway::now_ms() - 60_000,
+        snapshot_version: u64::try_from(scangate_gateway::now_ms()).expect("positive"),
+        decision: Decision::Granted,
+    };
+    let ack = s.upload(&[offline]).await.expect("upload");
+    assert_eq!(ack.scans[0].status, AckStatus::Recorded);
+    let (_, listed) = gw.get_as("/v1/conflicts", &viewer).await;
+    assert!(listed.contains("time_before_snapshot"), "{listed}");
 
     for pass in [&fixed, &dynamic] {
         for (route, path) in get_paths(&pass.id) {

@@ -8,6 +8,7 @@ use crate::config::QuicLimits;
 use crate::edge::ratelimit::Limiter;
 use crate::edge::scan_service::ScanService;
 use crate::edge::snapshots::Snapshots;
+use crate::edge::uploads::Uploads;
 use crate::operator::devices::Revocations;
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
@@ -19,6 +20,8 @@ pub struct Listener {
     pub service: Arc<ScanService>,
     /// The offline snapshots scanners fetch.
     pub snapshots: Arc<Snapshots>,
+    /// The offline scans scanners upload.
+    pub uploads: Arc<Uploads>,
     /// Per-device rate limits.
     pub limiter: Limiter,
     /// Limits.

@@ -11,7 +11,8 @@
 //! survive a restart), [`scan_service`] (one scan at the edge),
 //! [`ratelimit`] (per-device rates), [`gate_label`] and [`live`] (the live
 //! aggregate the dashboard shows), [`snapshots`] (the signed offline
-//! snapshots scanners fetch).
+//! snapshots scanners fetch), [`uploads`] (the offline scans they upload,
+//! reconciled and flagged).
 
 pub mod admission;
 pub mod codes;
@@ -24,3 +25,4 @@ pub mod quic_reset;
 pub mod ratelimit;
 pub mod scan_service;
 pub mod snapshots;
+pub mod uploads;

@@ -1,5 +1,8 @@
 //! The QUIC listener: admission at the edge, one task per connection and per
 //! stream, frames in, replies out (possibly out of order, matched by request id).
+//! The offline requests (snapshot fetch, upload) are admitted in [`offline`].
+
+mod offline;
 
 use crate::config::{
     INCOMING_BUFFER_BYTES, INCOMING_BUFFER_TOTAL_BYTES, INCOMING_QUEUE, QuicLimits,
@@ -10,13 +13,11 @@ use crate::edge::gate_label::LastGate;
 use crate::edge::listener::{Connected, Listener};
 use crate::edge::ratelimit::Bucket;
 use crate::edge::scan_service::{Precheck, counted_error, error};
-use crate::edge::snapshots::{FetchError, Snapshots};
 use bytes::{Buf, Bytes, BytesMut};
 use metrics::{counter, gauge};
 use quinn::{Connection, Endpoint, RecvStream, SendStream, VarInt};
 use scangate_core::Reason;
 use scangate_core::frame::{self, DecodeError, FrameError, LENGTH_BYTES};
-use scangate_core::offline::messages::SnapshotFetch;
 use scangate_core::wire::{ErrorCode, Request, RequestBody, Response, ResponseBody};
 use socket2::{Domain, Protocol, Socket, Type};
 use std::net::SocketAddr;
@@ -334,14 +335,7 @@ impl Stream {
             }
             RequestBody::Scan(req) => req,
             RequestBody::Snapshot(fetch) => return self.snapshot(id, fetch, tx),
-            RequestBody::OfflineUpload(_) => {
-                // Reconciliation of uploads comes with issue 26's next step.
-                return Some(Response::error(
-                    id,
-                    ErrorCode::SnapshotUnavailable,
-                    "this gateway takes no offline uploads yet",
-                ));
-            }
+            RequestBody::OfflineUpload(upload) => return self.upload(id, upload, tx),
         };
         if self.standing.revoked(&self.device, &self.listener.revoked) {
             // The connection is closed: nothing of this device is decided.
@@ -364,58 +358,30 @@ impl Stream {
             let body = service.denied(&req, &gate, Reason::Busy);
             return Some(Response { id, body });
         };
-        let service = service.clone();
-        let device = self.device.clone();
-        let tx = tx.clone();
-        self.listener.tracker.spawn(async move {
-            let body = service.decide(&device, &gate, claims, req).await;
-            let _ = tx.send(Reply::One(Response { id, body })).await;
-            drop(permit);
+        let (service, device) = (service.clone(), self.device.clone());
+        self.answer_later(id, tx, permit, async move {
+            service.decide(&device, &gate, claims, req).await
         });
         None
     }
 }
 
 impl Stream {
-    /// A snapshot request: a chunk of a download under way is answered here
-    /// (a lookup and a slice); a first request, which may wait for a build,
-    /// takes a token of the device's rate bucket and gets a task of its own
-    /// under the connection's in-flight bound (none while shutting down).
-    fn snapshot(
-        &mut self,
+    /// Answers request `id` from a task of its own that holds the
+    /// connection's in-flight `permit` until its reply is queued.
+    fn answer_later(
+        &self,
         id: u64,
-        fetch: SnapshotFetch,
         tx: &mpsc::Sender<Reply>,
-    ) -> Option<Response> {
-        if self.standing.revoked(&self.device, &self.listener.revoked) {
-            return None;
-        }
-        let snapshots = &self.listener.snapshots;
-        if let Some(body) = snapshots.answer_now(&fetch) {
-            return Some(Response { id, body });
-        }
-        let refused = if self.listener.shutdown.is_cancelled() {
-            Some(FetchError::ShuttingDown)
-        } else if !self.bucket.try_take() {
-            Some(FetchError::RateLimited)
-        } else {
-            None
-        };
-        let permit = match (refused, self.in_flight.clone().try_acquire_owned()) {
-            (None, Ok(permit)) => permit,
-            (refused, _) => {
-                let body = Snapshots::refusal(refused.unwrap_or(FetchError::InFlight));
-                return Some(Response { id, body });
-            }
-        };
-        let snapshots = snapshots.clone();
+        permit: OwnedSemaphorePermit,
+        answer: impl Future<Output = ResponseBody> + Send + 'static,
+    ) {
         let tx = tx.clone();
         self.listener.tracker.spawn(async move {
-            let body = snapshots.answer(&fetch).await;
+            let body = answer.await;
             let _ = tx.send(Reply::One(Response { id, body })).await;
             drop(permit);
         });
-        None
     }
 }
 

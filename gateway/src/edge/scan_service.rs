@@ -220,13 +220,13 @@ pub fn counted_error(code: ErrorCode, message: impl Into<String>) -> ResponseBod
 /// At most one log line a second for one kind of event: a stalled store
 /// fails thousands of scans a second, each already answered, so the log says
 /// once a second how many it did not print. A rate limit of one per second.
-struct Throttle<C: Clock = DefaultClock> {
+pub(crate) struct Throttle<C: Clock = DefaultClock> {
     bucket: Bucket<C>,
     held_back: AtomicU64,
 }
 
 impl Throttle {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Throttle::with_clock(DefaultClock::default())
     }
 }
@@ -246,7 +246,7 @@ impl<C: Clock> Throttle<C> {
 
     /// `Some(n)` when a line may be printed now (`n` were held back since
     /// the last one), `None` when this one is held back.
-    fn admit(&self) -> Option<u64> {
+    pub(crate) fn admit(&self) -> Option<u64> {
         if self.bucket.try_take() {
             Some(self.held_back.swap(0, Ordering::Relaxed))
         } else {

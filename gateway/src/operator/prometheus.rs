@@ -275,6 +275,18 @@ const METRICS: &[(Shape, &str, Option<Unit>, &str)] = &[
         None,
         "Snapshot requests answered with an error, by code (snapshot_unavailable, invalid_request, unavailable)",
     ),
+    (
+        Counter,
+        "scangate_offline_scans_total",
+        None,
+        "Uploaded offline scans, by status (recorded, duplicate: recorded by an earlier upload, refused: not recorded)",
+    ),
+    (
+        Counter,
+        "scangate_offline_conflicts_total",
+        None,
+        "Conflicts flagged on uploaded offline scans, by kind (one per rule broken; every kind listed from 0)",
+    ),
 ];
 
 /// `# HELP` lines for every metric in [`METRICS`].

@@ -122,6 +122,8 @@ pub struct Batch<'t> {
     /// Scan ids recorded or changed (`Some`, with the record's `scans` key)
     /// or forgotten (`None`) in this batch.
     scan_ids: HashMap<ScanId, ScanEntry>,
+    /// `conflict_tags` keys written in this batch.
+    conflict_tags: HashSet<Vec<u8>>,
     seq: u64,
     seq_changed: bool,
     answers: Vec<Answer>,
@@ -140,6 +142,7 @@ impl<'t> Batch<'t> {
             changed: Vec::with_capacity(capacity),
             records: HashMap::new(),
             scan_ids: HashMap::with_capacity(capacity),
+            conflict_tags: HashSet::new(),
             seq,
             seq_changed: false,
             answers: Vec::with_capacity(capacity),
@@ -164,7 +167,7 @@ impl<'t> Batch<'t> {
                 self.answers.push(Answer::Unit(reply, r));
             }
             Command::Conflicts { conflicts, reply } => {
-                let r = self.conflicts(&conflicts);
+                let r = self.w.catch_up().and_then(|()| self.pass_less(&conflicts));
                 self.answers.push(Answer::Unit(reply, r));
             }
             Command::Admin { audit, reply } => {
@@ -420,18 +423,44 @@ impl<'t> Batch<'t> {
         Ok(())
     }
 
-    /// Stages conflicts in the `conflicts` keyspace, each under its own key.
+    /// Stages conflicts in the `conflicts` keyspace, each under its own key,
+    /// and tags each with its scan id and kind in `conflict_tags`.
     fn conflicts(&mut self, conflicts: &[Conflict]) -> Result<(), StoreError> {
         let mut encoded = Vec::with_capacity(conflicts.len());
         for c in conflicts {
             encoded.push((c.at_ms, layout::encode(c)?));
         }
-        for (at_ms, bytes) in encoded {
+        for (c, (at_ms, bytes)) in conflicts.iter().zip(encoded) {
             let seq = self.next_seq();
-            self.writes
-                .insert(Ks::Conflicts, layout::audit_time_key(at_ms, seq), bytes);
+            let key = layout::audit_time_key(at_ms, seq);
+            self.writes.insert(Ks::Conflicts, key, bytes);
+            let tag = layout::conflict_tag_key(&c.scan_id, c.kind);
+            self.writes.insert(Ks::ConflictTags, tag.as_slice(), key);
+            self.conflict_tags.insert(tag);
         }
         Ok(())
+    }
+
+    /// [`scangate_storage::Store::record_conflicts`]: stages the conflicts
+    /// whose scan id and kind no row holds yet (kept before, earlier in this
+    /// batch, or earlier in this call), so a re-upload whose
+    /// acknowledgement was lost adds no row, whatever its time. Reads
+    /// fjall: the caller has waited for it to catch up with the log.
+    fn pass_less(&mut self, conflicts: &[Conflict]) -> Result<(), StoreError> {
+        let mut fresh: Vec<Conflict> = Vec::with_capacity(conflicts.len());
+        for c in conflicts {
+            let tag = layout::conflict_tag_key(&c.scan_id, c.kind);
+            let seen = |f: &Conflict| f.scan_id == c.scan_id && f.kind == c.kind;
+            if self.conflict_tags.contains(&tag) || fresh.iter().any(seen) {
+                continue;
+            }
+            self.reads += 1;
+            let kept = self.w.tables.conflict_tags.get(&tag).map_err(backend)?;
+            if kept.is_none() {
+                fresh.push(c.clone());
+            }
+        }
+        self.conflicts(&fresh)
     }
 
     /// Forgets up to `max` scan ids of scans before `before_ms`, oldest first.

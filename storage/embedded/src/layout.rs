@@ -14,6 +14,7 @@
 //! | `event_scans` | event len ‖ event ‖ at_ms ‖ seq | the `scans` key: list an event's scans by time |
 //! | `audit_times` | at_ms ‖ seq (16 B) | the `audit` key: the global audit log by time |
 //! | `conflicts` | at_ms ‖ seq (16 B) | msgpack [`Conflict`](scangate_core::scan::Conflict): flagged offline scans by time recorded |
+//! | `conflict_tags` | scan id ‖ `/` ‖ kind | the `conflicts` key: one row per scan id and kind, whenever it is written again |
 //!
 //! `at_ms` is an i64 with its sign bit flipped, big-endian, so byte order is
 //! time order; `seq` is a store-wide u64 counter that keeps equal times apart.
@@ -22,6 +23,7 @@ use super::config::{ISSUED_MEMTABLE_BYTES, SCAN_MEMTABLE_BYTES};
 use scangate_storage::{PassState, StoreError};
 
 use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode};
+use scangate_core::offline::messages::ConflictKind;
 use scangate_core::{AuditRecord, Pass, PassId, ScanId, ScanRecord, Status};
 /// Records are encoded as every backend does (compact msgpack; the format
 /// version guards their shape).
@@ -35,12 +37,16 @@ use std::time::{Duration, Instant};
 /// ignore, losing acknowledged grants; the tables are as in 2.
 /// 4: the `conflicts` keyspace (redo ops may name it, which a format-3 build
 /// cannot replay); scan records may carry offline facts.
-pub const FORMAT_VERSION: u32 = 4;
+/// 5: the `conflict_tags` keyspace (redo ops may name it, which a format-4
+/// build cannot replay).
+pub const FORMAT_VERSION: u32 = 5;
 
 /// The older formats `open` upgrades by rewriting the version: 2 (no redo
-/// log yet) and 3 (no `conflicts` keyspace: fjall creates it empty at open).
-/// Their tables and records read unchanged.
-pub const FORMAT_UPGRADABLE: [u32; 2] = [2, 3];
+/// log yet), 3 (no `conflicts` keyspace: fjall creates it empty at open)
+/// and 4 (no `conflict_tags`: created empty; the conflicts a format-4 build
+/// kept have no tag, so a pass-less one written again after the upgrade
+/// gets a second row). Their tables and records read unchanged.
+pub const FORMAT_UPGRADABLE: [u32; 3] = [2, 3, 4];
 
 const META_FORMAT: &[u8] = b"format";
 const META_SEQ: &[u8] = b"seq";
@@ -67,6 +73,7 @@ pub struct Tables {
     pub event_scans: Keyspace,
     pub audit_times: Keyspace,
     pub conflicts: Keyspace,
+    pub conflict_tags: Keyspace,
 }
 
 impl Tables {
@@ -103,6 +110,7 @@ impl Tables {
             audit_times: ks("audit_times", None)?,
             // Created empty when an older data directory is opened.
             conflicts: ks("conflicts", None)?,
+            conflict_tags: ks("conflict_tags", None)?,
             db,
         };
         match tables.meta.get(META_FORMAT).map_err(backend)? {
@@ -138,7 +146,7 @@ impl Tables {
     }
 
     /// Every keyspace, `meta` first.
-    fn all(&self) -> [&Keyspace; 11] {
+    fn all(&self) -> [&Keyspace; 12] {
         [
             &self.meta,
             &self.passes,
@@ -151,6 +159,7 @@ impl Tables {
             &self.event_scans,
             &self.audit_times,
             &self.conflicts,
+            &self.conflict_tags,
         ]
     }
 
@@ -318,6 +327,17 @@ pub fn audit_time_key(at_ms: i64, seq: u64) -> [u8; 16] {
     let mut k = [0u8; 16];
     k[..8].copy_from_slice(&time_bytes(at_ms));
     k[8..].copy_from_slice(&seq.to_be_bytes());
+    k
+}
+
+/// A `conflict_tags` key: scan id ‖ `/` ‖ kind (`/` is not a scan-id
+/// character), the same for every write of one scan's conflict of one kind.
+pub fn conflict_tag_key(scan_id: &ScanId, kind: ConflictKind) -> Vec<u8> {
+    let (id, kind) = (scan_id.as_str().as_bytes(), kind.as_str().as_bytes());
+    let mut k = Vec::with_capacity(id.len() + 1 + kind.len());
+    k.extend_from_slice(id);
+    k.push(b'/');
+    k.extend_from_slice(kind);
     k
 }
 

@@ -1,6 +1,7 @@
 //! Offline records and their conflicts in the embedded store: both go into
 //! one redo record, so a crash leaves both or neither; a data directory of
-//! format 3 (before the `conflicts` keyspace) opens and is upgraded.
+//! format 3 or 4 (before the `conflicts` / `conflict_tags` keyspaces) opens
+//! and is upgraded; a pass-less conflict written again keeps one row.
 
 use super::apply::{Batch, Command};
 use super::layout::Tables;
@@ -110,18 +111,82 @@ async fn a_torn_offline_record_leaves_neither_the_scan_nor_its_conflicts() {
 }
 
 #[test]
-fn a_format_3_directory_opens_with_an_empty_conflicts_keyspace() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    {
-        let db = Database::builder(dir.path()).open().expect("db");
-        let meta = db
-            .keyspace("meta", fjall::KeyspaceCreateOptions::default)
-            .expect("meta");
-        meta.insert("format", 3u32.to_be_bytes()).expect("write");
-        db.persist(fjall::PersistMode::SyncAll).expect("persist");
+fn older_directories_open_with_empty_conflict_keyspaces() {
+    for older in [3u32, 4] {
+        let dir = tempfile::tempdir().expect("tempdir");
+        {
+            let db = Database::builder(dir.path()).open().expect("db");
+            let meta = db
+                .keyspace("meta", fjall::KeyspaceCreateOptions::default)
+                .expect("meta");
+            meta.insert("format", older.to_be_bytes()).expect("write");
+            db.persist(fjall::PersistMode::SyncAll).expect("persist");
+        }
+        let store = EmbeddedStore::open(dir.path(), EmbeddedConfig::default()).expect("open");
+        assert!(store.tables.conflicts.is_empty().expect("read"));
+        assert!(store.tables.conflict_tags.is_empty().expect("read"));
+        let version = store.tables.meta.get("format").expect("read").expect("set");
+        assert_eq!(
+            *version,
+            FORMAT_VERSION.to_be_bytes(),
+            "format {older} upgraded"
+        );
     }
-    let store = EmbeddedStore::open(dir.path(), EmbeddedConfig::default()).expect("open");
-    assert!(store.tables.conflicts.is_empty().expect("read"));
-    let version = store.tables.meta.get("format").expect("read").expect("set");
-    assert_eq!(*version, FORMAT_VERSION.to_be_bytes(), "upgraded to 4");
+}
+
+/// A pass-less conflict (a forged token) uploaded again after its
+/// acknowledgement was lost comes with a later time: it still lands on its
+/// first row, also after a restart (the tag is read back from fjall), and
+/// a conflict of another kind or scan is kept beside it.
+#[tokio::test]
+async fn a_pass_less_conflict_written_again_later_keeps_one_row() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let first = Conflict {
+        at_ms: now_ms(),
+        scan_id: scangate_storage::conformance::new_scan_id(),
+        event: "fest".into(),
+        pass_id: None,
+        kind: ConflictKind::Forged,
+        device: "scanner-1".into(),
+        gate: "A".into(),
+        device_time_ms: now_ms() - 60_000,
+    };
+    let later = Conflict {
+        at_ms: first.at_ms + 5_000,
+        ..first.clone()
+    };
+    let other_kind = Conflict {
+        kind: ConflictKind::UnknownPass,
+        ..later.clone()
+    };
+    let all = ConflictQuery {
+        event: Some("fest".into()),
+        limit: 10,
+        ..ConflictQuery::default()
+    };
+    {
+        let store = EmbeddedStore::open(dir.path(), EmbeddedConfig::default()).expect("open");
+        store
+            .record_conflicts(vec![first.clone()])
+            .await
+            .expect("first");
+        store
+            .record_conflicts(vec![later.clone(), later.clone()])
+            .await
+            .expect("again, twice in one call");
+        let rows = store.query_conflicts(all.clone()).await.expect("query");
+        assert_eq!(rows.items, vec![first.clone()], "the first row only");
+        store.close().await.expect("close");
+    }
+    let store = EmbeddedStore::open(dir.path(), EmbeddedConfig::default()).expect("reopen");
+    store
+        .record_conflicts(vec![later, other_kind.clone()])
+        .await
+        .expect("after a restart");
+    let rows = store.query_conflicts(all).await.expect("query");
+    assert_eq!(
+        rows.items,
+        vec![first, other_kind],
+        "one row per scan and kind"
+    );
 }

@@ -35,6 +35,7 @@ pub enum Ks {
     EventScans = 8,
     AuditTimes = 9,
     Conflicts = 10,
+    ConflictTags = 11,
 }
 
 impl Ks {
@@ -51,6 +52,7 @@ impl Ks {
             8 => Ks::EventScans,
             9 => Ks::AuditTimes,
             10 => Ks::Conflicts,
+            11 => Ks::ConflictTags,
             _ => return None,
         })
     }
@@ -68,6 +70,7 @@ impl Ks {
             Ks::EventScans => &t.event_scans,
             Ks::AuditTimes => &t.audit_times,
             Ks::Conflicts => &t.conflicts,
+            Ks::ConflictTags => &t.conflict_tags,
         }
     }
 }

@@ -16,6 +16,7 @@ pub use fixtures::{new_id, new_pass, new_scan_id, now_ms, scan};
 pub use offline::{
     offline_facts_count_beyond_the_limit_with_their_conflicts,
     pass_less_conflicts_are_listed_by_filter_and_page,
+    pass_less_conflicts_written_twice_keep_one_row,
 };
 pub use queries::{
     annul_gives_the_use_back_once, audit_queries_by_pass_and_time,
@@ -45,6 +46,7 @@ pub async fn run_all(store: Arc<dyn Store>) {
     audit_queries_by_pass_and_time(store.clone()).await;
     offline_facts_count_beyond_the_limit_with_their_conflicts(store.clone()).await;
     pass_less_conflicts_are_listed_by_filter_and_page(store.clone()).await;
+    pass_less_conflicts_written_twice_keep_one_row(store.clone()).await;
     closed_store_refuses_writes(store).await;
 }
 

@@ -152,6 +152,48 @@ pub async fn pass_less_conflicts_are_listed_by_filter_and_page(store: Arc<dyn St
     assert_eq!(page.items, vec![kept[0].clone()], "kind and time range");
 }
 
+/// A pass-less conflict recorded again (a re-upload whose acknowledgement
+/// was lost, the gateway's time unchanged) lands on the row its scan id and
+/// kind already have: one row, listed once. Another kind of the same scan
+/// is a row of its own.
+pub async fn pass_less_conflicts_written_twice_keep_one_row(store: Arc<dyn Store>) {
+    let (a, b) = unique();
+    let event = format!("again-{:x}", a ^ b);
+    let forged = Conflict {
+        at_ms: now_ms(),
+        scan_id: new_scan_id(),
+        event: event.clone(),
+        pass_id: None,
+        kind: ConflictKind::Forged,
+        device: "scanner-10".into(),
+        gate: "north-2".into(),
+        device_time_ms: now_ms() - 5_000,
+    };
+    let unknown = Conflict {
+        kind: ConflictKind::UnknownPass,
+        ..forged.clone()
+    };
+    store
+        .record_conflicts(vec![forged.clone()])
+        .await
+        .expect("record");
+    store
+        .record_conflicts(vec![forged.clone(), unknown.clone()])
+        .await
+        .expect("record again");
+    let query = ConflictQuery {
+        event: Some(event),
+        limit: 10,
+        ..ConflictQuery::default()
+    };
+    let rows = store.query_conflicts(query).await.expect("query");
+    assert_eq!(
+        sorted(rows.items),
+        sorted(vec![forged, unknown]),
+        "one row per scan id and kind"
+    );
+}
+
 fn sorted(mut v: Vec<Conflict>) -> Vec<Conflict> {
     v.sort_by(|x, y| {
         (x.scan_id.as_str(), x.kind.as_str()).cmp(&(y.scan_id.as_str(), y.kind.as_str()))

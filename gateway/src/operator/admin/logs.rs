@@ -186,7 +186,7 @@ pub async fn audit(
 
 /// The `pass` query parameter as a pass id; a bad one is a 400 naming
 /// `pass`.
-fn pass_param(id: &str) -> Result<scangate_core::PassId, ApiError> {
+pub(super) fn pass_param(id: &str) -> Result<scangate_core::PassId, ApiError> {
     parse_id(id).map_err(|e| ApiError {
         field: Some("pass".into()),
         ..e
@@ -207,7 +207,8 @@ fn audit_query(
     })
 }
 
-fn next_header(next: Option<&str>) -> HeaderMap {
+/// The `x-next-cursor` header of an answer whose next cursor is `next`.
+pub(super) fn next_header(next: Option<&str>) -> HeaderMap {
     let mut headers = HeaderMap::new();
     if let Some(v) = next.and_then(|n| HeaderValue::from_str(n).ok()) {
         headers.insert(NEXT_CURSOR_HEADER, v);

@@ -17,6 +17,7 @@ use crate::operator::journal::{OperatorAction, OperatorRecord};
 use crate::operator::tokens::Permission;
 use axum::http::header;
 use axum::response::IntoResponse;
+use scangate_api::{ConflictKindName, ConflictView};
 use scangate_core::{AdminAction, AuditRecord, Kind, Reason, Status};
 use std::sync::OnceLock;
 use utoipa::openapi::path::Operation;
@@ -43,7 +44,7 @@ pub const PUBLIC: &[(&str, &str)] = &[
     info(
         title = "scangate admin API",
         description = "The operator HTTP plane of a scangate gateway: passes, scans, the audit log, \
-            scanner devices. Every `/v1/` endpoint except this document needs \
+            offline conflicts, scanner devices. Every `/v1/` endpoint except this document needs \
             `Authorization: Bearer <admin token>`; the role each needs is in its description. \
             A `viewer` reads no pass token, QR code or display payload: those need \
             `operator`. Errors are `{\"error\": {\"code\", \"message\", \"field\"}}`, \
@@ -64,6 +65,7 @@ pub const PUBLIC: &[(&str, &str)] = &[
         super::logs::annul,
         super::logs::audit,
         super::operator::operator_audit,
+        super::conflicts::list,
         super::devices::list,
         super::devices::revoke,
         serve,
@@ -88,6 +90,8 @@ pub const PUBLIC: &[(&str, &str)] = &[
         AuditRecord,
         OperatorAction,
         OperatorRecord,
+        ConflictView,
+        ConflictKindName,
     )),
     modifiers(&FromRoutes),
     tags(

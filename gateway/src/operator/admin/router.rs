@@ -2,7 +2,7 @@
 //! its permission check and its body bound. Handlers never import this.
 
 use super::routes::{IMPORT_BODY_MAX_BYTES, ISSUE_BODY_MAX_BYTES, ROUTES, Route};
-use super::{devices, import, logs, operator, passes, qr};
+use super::{conflicts, devices, import, logs, operator, passes, qr};
 use crate::operator::api::ApiError;
 use crate::operator::state::AppState;
 use crate::operator::tokens::Permission;
@@ -29,6 +29,7 @@ fn handler(r: &Route) -> MethodRouter<AppState> {
         ("POST", "/v1/scans/{scan_id}/annul") => post(logs::annul),
         ("GET", "/v1/audit") => get(logs::audit),
         ("GET", "/v1/audit/operator") => get(operator::operator_audit),
+        ("GET", "/v1/conflicts") => get(conflicts::list),
         ("GET", "/v1/devices") => get(devices::list),
         ("POST", "/v1/devices/{name}/revoke") => post(devices::revoke),
         _ => unreachable!("every route in ROUTES has a handler"),

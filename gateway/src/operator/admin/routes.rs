@@ -128,6 +128,12 @@ pub const ROUTES: &[Route] = &[
     ),
     route(
         "GET",
+        "/v1/conflicts",
+        Permission::Read,
+        "offline scans that broke a rule (conflicts): event, kind, pass, from, until, limit, after",
+    ),
+    route(
+        "GET",
         "/v1/devices",
         Permission::Read,
         "scanner devices: issued and revoked",

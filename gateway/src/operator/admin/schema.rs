@@ -6,6 +6,7 @@
 use super::routes::ISSUE_SPECS_MAX;
 use crate::operator::api::{DecisionWord, IssueRequest};
 use crate::operator::journal::OperatorAction;
+use scangate_api::ConflictKindName;
 use scangate_core::{Kind, Reason, Status};
 use serde::Serialize;
 use utoipa::openapi::Ref;
@@ -141,6 +142,22 @@ pub struct ScanScopeQuery {
 #[into_params(parameter_in = Query)]
 pub struct AuditPassQuery {
     /// Only this pass's changes (32 hex digits).
+    #[param(pattern = "^[0-9a-fA-F]{32}$")]
+    pub pass: Option<String>,
+}
+
+/// `GET /v1/conflicts` filters (with a [`LogWindow`] over the time each
+/// was recorded, and a [`Paging`]).
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ConflictFilters {
+    /// Only this event's conflicts (1 to 64 bytes).
+    #[param(min_length = 1, max_length = 64)]
+    pub event: Option<String>,
+    /// Only conflicts of this kind.
+    #[param(value_type = Option<ConflictKindName>)]
+    pub kind: Option<String>,
+    /// Only this pass's conflicts (32 hex digits).
     #[param(pattern = "^[0-9a-fA-F]{32}$")]
     pub pass: Option<String>,
 }

@@ -75,7 +75,20 @@ impl Journal {
     /// Appends `record` (its fields clamped to their bounds) as one line and
     /// syncs it to disk. Blocking: call it off the async runtime.
     pub fn append(&self, record: &OperatorRecord) -> Result<(), JournalError> {
-        let mut line = self.line(record)?;
+        self.append_all(std::slice::from_ref(record))
+    }
+
+    /// Appends `records`, one line each, in one `write` and one sync: the
+    /// lines of one offline upload's conflicts cost one `fdatasync`.
+    /// Blocking: call it off the async runtime.
+    pub fn append_all(&self, records: &[OperatorRecord]) -> Result<(), JournalError> {
+        let mut line = Vec::with_capacity(records.len() * 256);
+        for record in records {
+            line.extend(self.line(record)?);
+        }
+        if line.is_empty() {
+            return Ok(());
+        }
         let (file, created) = match OpenOptions::new().read(true).append(true).open(&self.path) {
             Ok(f) => (f, false),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -114,7 +127,15 @@ impl Journal {
 
 /// Appends `record` to `journal` off the async runtime.
 pub async fn append_async(journal: Journal, record: OperatorRecord) -> Result<(), JournalError> {
-    tokio::task::spawn_blocking(move || journal.append(&record))
+    append_all_async(journal, vec![record]).await
+}
+
+/// Appends `records` to `journal` ([`Journal::append_all`]) off the async runtime.
+pub async fn append_all_async(
+    journal: Journal,
+    records: Vec<OperatorRecord>,
+) -> Result<(), JournalError> {
+    tokio::task::spawn_blocking(move || journal.append_all(&records))
         .await
         .unwrap_or_else(|e| {
             Err(JournalError::Io {

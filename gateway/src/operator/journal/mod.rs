@@ -10,6 +10,10 @@
 //! journal alone answers "who did what today", pass status changes and
 //! annulments too (whose authoritative per-pass record stays the store's
 //! [`scangate_core::AuditRecord`], written atomically with the change).
+//! It also records every conflict an offline upload flagged (one line per
+//! conflict, `who` = `device:` + the scanner's certificate name, action
+//! `offline.conflict`, subject the scan id), so the journal alone shows
+//! what offline scanners let through against a rule.
 //! It never holds a token, a pass token, a display payload or anything else
 //! about a person: only names of tokens, devices and events, pass and scan
 //! ids, counts and the operator's reason.
@@ -38,7 +42,7 @@ pub mod record;
 #[cfg(test)]
 mod tests;
 
-pub use file::{Journal, JournalError, append_async};
+pub use file::{Journal, JournalError, append_all_async, append_async};
 pub use lock::{EditLock, LockError};
 pub use query::{JournalQuery, PAGE_READ_MAX_BYTES};
 pub use record::{

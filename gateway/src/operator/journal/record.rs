@@ -10,7 +10,8 @@ use serde::{Deserialize, Serialize};
 /// JSON escaping), and a reader skips any longer line without holding it.
 pub const LINE_MAX_BYTES: usize = 4096;
 /// Longest `who`, bytes: a token name is at most 64 bytes, `cli:` + a user
-/// name at most 4 + [`CLI_USER_MAX_BYTES`].
+/// name at most 4 + [`CLI_USER_MAX_BYTES`], `device:` + a certificate name
+/// at most 7 + 64.
 pub const WHO_MAX_BYTES: usize = 80;
 /// Longest OS user name kept in a CLI `who`.
 pub const CLI_USER_MAX_BYTES: usize = 32;
@@ -21,7 +22,8 @@ pub const REASON_MAX_BYTES: usize = scangate_core::pass::REASON_MAX_BYTES;
 /// Longest `detail`, bytes.
 pub const DETAIL_MAX_BYTES: usize = 512;
 
-/// What an admin did.
+/// What an admin did, or (`offline.conflict`) what an offline scanner
+/// let through against a rule.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 pub enum OperatorAction {
     /// Issued passes (`POST /v1/passes`).
@@ -51,11 +53,15 @@ pub enum OperatorAction {
     /// Revoked a scanner device (API or `scangate certs revoke`).
     #[serde(rename = "device.revoke")]
     DeviceRevoke,
+    /// An offline scan uploaded by a scanner broke a rule (one line per
+    /// conflict; `who` is `device:NAME`).
+    #[serde(rename = "offline.conflict")]
+    OfflineConflict,
 }
 
 impl OperatorAction {
     /// Every action.
-    pub const ALL: [OperatorAction; 9] = [
+    pub const ALL: [OperatorAction; 10] = [
         OperatorAction::PassesIssue,
         OperatorAction::PassesImport,
         OperatorAction::PassRevoke,
@@ -65,6 +71,7 @@ impl OperatorAction {
         OperatorAction::TokenCreate,
         OperatorAction::TokenRevoke,
         OperatorAction::DeviceRevoke,
+        OperatorAction::OfflineConflict,
     ];
 
     /// The spelling, e.g. `token.create`.
@@ -79,6 +86,7 @@ impl OperatorAction {
             OperatorAction::TokenCreate => "token.create",
             OperatorAction::TokenRevoke => "token.revoke",
             OperatorAction::DeviceRevoke => "device.revoke",
+            OperatorAction::OfflineConflict => "offline.conflict",
         }
     }
 }
@@ -101,8 +109,8 @@ impl std::str::FromStr for OperatorAction {
 pub struct OperatorRecord {
     /// When (Unix milliseconds).
     pub at_ms: i64,
-    /// Who: the admin token's name, or `cli:USER` for a command run on the
-    /// gateway's machine.
+    /// Who: the admin token's name, `cli:USER` for a command run on the
+    /// gateway's machine, or `device:NAME` for an offline scanner's conflict.
     pub who: String,
     /// What.
     pub action: OperatorAction,

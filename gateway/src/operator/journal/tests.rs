@@ -249,3 +249,28 @@ fn actions_round_trip_and_the_cli_who_is_safe() {
         "{who}"
     );
 }
+
+#[test]
+fn several_records_go_in_one_append_each_on_its_line_after_a_torn_one() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("operator-audit.jsonl");
+    let j = Journal::new(&path);
+    j.append_all(&[]).expect("nothing to write");
+    assert!(!path.exists(), "an empty append creates no file");
+    j.append(&rec(1, OperatorAction::TokenCreate, "t1"))
+        .expect("append");
+    // A crash mid-append leaves a torn last line.
+    let mut f = OpenOptions::new().append(true).open(&path).expect("open");
+    f.write_all(b"{\"at_ms\": 2, \"who\"").expect("tear");
+    let batch: Vec<_> = (3..6)
+        .map(|i| rec(i, OperatorAction::OfflineConflict, &format!("scan-{i}")))
+        .collect();
+    j.append_all(&batch).expect("append all");
+    let mut want = vec![rec(1, OperatorAction::TokenCreate, "t1")];
+    want.extend(batch);
+    assert_eq!(
+        all(&j, q(10)),
+        want,
+        "the torn line skipped, the three kept"
+    );
+}
