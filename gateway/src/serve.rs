@@ -89,7 +89,6 @@ pub async fn start(config: ServeConfig, shutdown: CancellationToken) -> Result<R
     let data = DataDir::new(&config.data_dir);
     let created = data.prepare(&config.gateway_names)?;
     tracing::info!(?config, "effective configuration");
-
     let (keyring, tokens, revoked_devices) = load_access(&data, &shutdown)?;
     let metrics = crate::operator::prometheus::install()?;
 
@@ -108,13 +107,7 @@ pub async fn start(config: ServeConfig, shutdown: CancellationToken) -> Result<R
     let listener = Arc::new(Listener {
         service: Arc::new(service),
         snapshots: offline_snapshots(&data, &keyring, &store, &config)?,
-        uploads: Arc::new(Uploads::new(
-            Arc::new(keyring.clone()),
-            registry.clone(),
-            store.clone(),
-            config.registry.store_timeout(),
-            Journal::new(data.operator_journal()),
-        )),
+        uploads: offline_uploads(&keyring, &registry, &store, &config, &data),
         limiter: Limiter::new(config.rate.clone()),
         limits: config.quic.clone(),
         shutdown: shutdown.clone(),
@@ -196,6 +189,24 @@ fn load_access(
     let revoked = Arc::new(Revocations::new(data.revoked_devices())?);
     tokio::spawn(revoked.clone().follow(shutdown.clone()));
     Ok((keyring, tokens, revoked))
+}
+
+/// The edge's reconciler of uploaded offline scans: through the pass
+/// actors, each conflict journaled in the operator journal.
+fn offline_uploads(
+    keyring: &Keyring,
+    registry: &Registry,
+    store: &Arc<dyn Store>,
+    config: &ServeConfig,
+    data: &DataDir,
+) -> Arc<Uploads> {
+    Arc::new(Uploads::new(
+        Arc::new(keyring.clone()),
+        registry.clone(),
+        store.clone(),
+        config.registry.store_timeout(),
+        Journal::new(data.operator_journal()),
+    ))
 }
 
 /// The offline snapshots of `store`'s passes, signed with the data
