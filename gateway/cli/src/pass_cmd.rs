@@ -5,7 +5,7 @@ use crate::terminal::Shown;
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
 use scangate_api::{ImportReport, PageView};
-use scangate_core::{AuditRecord, Kind};
+use scangate_core::{AuditRecord, Kind, PassId, ScanId};
 use scangate_gateway::datadir::DataDir;
 use scangate_gateway::operator::api::{ISSUE_MAX, IssueRequest, PassView, ScanView};
 use std::path::PathBuf;
@@ -31,8 +31,8 @@ pub enum PassCommand {
         /// Where and how.
         #[command(flatten)]
         admin: AdminArgs,
-        /// The pass id.
-        id: String,
+        /// The pass id (32 hexadecimal digits; nothing else reaches the URL).
+        id: PassId,
     },
     /// Revoke a pass (only `reactivate` undoes it).
     Revoke(ChangeArgs),
@@ -45,8 +45,8 @@ pub enum PassCommand {
         /// Where and how.
         #[command(flatten)]
         admin: AdminArgs,
-        /// The pass id.
-        id: String,
+        /// The pass id (32 hexadecimal digits; nothing else reaches the URL).
+        id: PassId,
         /// At most this many.
         #[arg(long, default_value_t = scangate_gateway::operator::http::LIST_MAX)]
         limit: usize,
@@ -83,8 +83,10 @@ pub enum PassCommand {
         /// Where and how.
         #[command(flatten)]
         admin: AdminArgs,
-        /// The scan id.
-        scan_id: String,
+        /// The scan id (letters, digits, `.`, `_`, `:`, `-`; nothing else
+        /// reaches the URL).
+        #[arg(value_parser = parse_scan_id)]
+        scan_id: ScanId,
         /// Why (kept in the audit log).
         #[arg(long)]
         reason: String,
@@ -94,8 +96,8 @@ pub enum PassCommand {
         /// Where and how.
         #[command(flatten)]
         admin: AdminArgs,
-        /// The pass id.
-        id: String,
+        /// The pass id (32 hexadecimal digits; nothing else reaches the URL).
+        id: PassId,
         /// svg or png.
         #[arg(long, default_value = "svg")]
         format: String,
@@ -167,7 +169,7 @@ pub struct ChangeArgs {
     #[command(flatten)]
     pub admin: AdminArgs,
     /// The pass id.
-    pub id: String,
+    pub id: PassId,
     /// Why (kept in the audit log).
     #[arg(long)]
     pub reason: String,
@@ -185,7 +187,7 @@ pub async fn run(data: &DataDir, cmd: PassCommand) -> Result<ExitCode> {
         PassCommand::Revoke(c) => change(data, "revoke", c).await?,
         PassCommand::Suspend(c) => change(data, "suspend", c).await?,
         PassCommand::Reactivate(c) => change(data, "reactivate", c).await?,
-        PassCommand::Scans { admin, id, limit } => scans(data, &admin, &id, limit).await?,
+        PassCommand::Scans { admin, id, limit } => scans(data, &admin, id, limit).await?,
         PassCommand::List {
             admin,
             event,
@@ -212,7 +214,7 @@ pub async fn run(data: &DataDir, cmd: PassCommand) -> Result<ExitCode> {
             let client = admin_client::connect(data, &admin)?;
             let scan: ScanView = client
                 .post(
-                    &format!("/v1/scans/{scan_id}/annul"),
+                    &format!("/v1/scans/{}/annul", scan_id.as_str()),
                     &serde_json::json!({ "reason": reason }),
                 )
                 .await?;
@@ -223,7 +225,7 @@ pub async fn run(data: &DataDir, cmd: PassCommand) -> Result<ExitCode> {
             id,
             format,
             out,
-        } => qr(data, &admin, &id, &format, &out).await?,
+        } => qr(data, &admin, id, &format, &out).await?,
         PassCommand::Audit {
             admin,
             pass,
@@ -308,7 +310,7 @@ async fn import(data: &DataDir, admin: &AdminArgs, file: &std::path::Path) -> Re
 async fn qr(
     data: &DataDir,
     admin: &AdminArgs,
-    id: &str,
+    id: PassId,
     format: &str,
     out: &std::path::Path,
 ) -> Result<()> {
@@ -322,7 +324,7 @@ async fn qr(
 }
 
 /// `scangate pass scans ID`: the pass's most recent scans, up to `limit`.
-async fn scans(data: &DataDir, admin: &AdminArgs, id: &str, limit: usize) -> Result<()> {
+async fn scans(data: &DataDir, admin: &AdminArgs, id: PassId, limit: usize) -> Result<()> {
     let client = admin_client::connect(data, admin)?;
     let scans: Vec<ScanView> = client
         .get_query(&format!("/v1/passes/{id}/scans"), &[("limit", limit)])
@@ -471,4 +473,10 @@ fn print_pass(p: &PassView, as_json: bool) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// A scan id typed on the command line, checked before it becomes a URL
+/// path segment (its characters need no escaping there).
+fn parse_scan_id(text: &str) -> Result<ScanId, String> {
+    ScanId::new(text).map_err(|e| e.to_string())
 }

@@ -277,3 +277,27 @@ fn logs_written_to_a_pipe_carry_no_colour_codes() {
         "colour codes in a piped log: {log:?}"
     );
 }
+
+/// Ids typed on the command line become URL path segments: one that is not
+/// a pass id (or a scan id) is refused before any request, so `..` or `/`
+/// can never walk the admin API to another route with the operator's token.
+#[test]
+fn ids_that_are_not_ids_are_refused_before_any_request() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cases: [&[&str]; 4] = [
+        &["pass", "show", "../../tokens"],
+        &["pass", "revoke", "00/../../v1/passes", "--reason", "x"],
+        &["pass", "qr", "..%2f..", "--out", "qr.svg"],
+        &["pass", "annul", "../passes/x", "--reason", "x"],
+    ];
+    for args in cases {
+        // No gateway runs in `dir`: a request would fail differently.
+        let out = run(dir.path(), args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains("a pass id is 32 hexadecimal digits") || stderr.contains("scan id"),
+            "{args:?}: {stderr}"
+        );
+    }
+}
