@@ -59,6 +59,12 @@ impl ApiError {
         ApiError::new(StatusCode::NOT_FOUND, "not_found", message)
     }
 
+    /// 413 `too_large`: a body, a batch or a file over its limit (the
+    /// message names the limit).
+    pub fn too_large(message: impl Into<String>) -> Self {
+        ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", message)
+    }
+
     /// 503.
     pub fn unavailable(message: impl Into<String>) -> Self {
         ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", message)
@@ -72,7 +78,7 @@ impl ApiError {
     /// bad request.
     pub fn rejected(status: StatusCode, message: String) -> Self {
         match status {
-            StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(status, "too_large", message),
+            StatusCode::PAYLOAD_TOO_LARGE => ApiError::too_large(message),
             StatusCode::UNSUPPORTED_MEDIA_TYPE => {
                 ApiError::new(status, "unsupported_media_type", message)
             }

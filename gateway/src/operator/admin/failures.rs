@@ -19,11 +19,9 @@ pub fn store_error(e: StoreError) -> ApiError {
         StoreError::BadCursor => {
             ApiError::invalid("after", "not a cursor from a previous page of this query")
         }
-        StoreError::TooLarge { what, got, max } => ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "too_large",
-            format!("{what}: {got} is more than {max}"),
-        ),
+        StoreError::TooLarge { what, got, max } => {
+            ApiError::too_large(format!("{what}: {got} is more than {max}"))
+        }
         // Retrying does not help: the store is damaged there, or a bug.
         e @ (StoreError::Corrupt(_) | StoreError::CorruptLog { .. } | StoreError::Internal(_)) => {
             ApiError::new(

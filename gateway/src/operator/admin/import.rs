@@ -226,11 +226,9 @@ fn parse(body: &[u8], now: i64) -> Result<Parsed, ApiError> {
         }
         rows += 1;
         if rows > IMPORT_ROWS_MAX {
-            return Err(ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "too_large",
-                format!("at most {IMPORT_ROWS_MAX} rows per import; split the file"),
-            ));
+            return Err(ApiError::too_large(format!(
+                "at most {IMPORT_ROWS_MAX} rows per import; split the file"
+            )));
         }
         let outcome = fields(bytes, Some(&columns))
             .and_then(|r| row_spec(&columns, &r))

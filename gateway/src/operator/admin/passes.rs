@@ -66,11 +66,7 @@ fn specs(headers: &HeaderMap, body: &[u8]) -> Result<(Vec<IssueRequest>, &'stati
 }
 
 fn too_many_specs() -> ApiError {
-    ApiError::new(
-        StatusCode::PAYLOAD_TOO_LARGE,
-        "too_large",
-        format!("at most {ISSUE_SPECS_MAX} issue specs per request"),
-    )
+    ApiError::too_large(format!("at most {ISSUE_SPECS_MAX} issue specs per request"))
 }
 
 /// `POST /v1/passes`: all or none.

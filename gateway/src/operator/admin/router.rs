@@ -52,11 +52,9 @@ async fn refuse_declared_over(State(max): State<usize>, req: Request, next: Next
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     match declared {
-        Some(len) if len > max as u64 => ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "too_large",
-            format!("the body is {len} bytes; at most {max} are taken here"),
-        )
+        Some(len) if len > max as u64 => ApiError::too_large(format!(
+            "the body is {len} bytes; at most {max} are taken here"
+        ))
         .into_response(),
         _ => next.run(req).await,
     }
