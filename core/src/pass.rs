@@ -262,6 +262,9 @@ pub enum PassError {
 }
 
 pub use crate::name::{check_name, is_name_char};
+pub use transition::{AdminAction, TransitionError, transition};
+
+mod transition;
 
 /// Checks that a free-text field is within its byte limit.
 pub fn check_len(field: &'static str, value: &str, max: usize) -> Result<(), PassError> {
@@ -318,59 +321,6 @@ impl Pass {
     pub fn remaining(&self) -> Option<u32> {
         self.max_uses.map(|max| max.saturating_sub(self.uses))
     }
-}
-
-/// An operator's change to a pass's status.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[serde(rename_all = "snake_case")]
-pub enum AdminAction {
-    /// Block the pass for good (until an explicit reactivate).
-    Revoke,
-    /// Block the pass for now.
-    Suspend,
-    /// Make a suspended or revoked pass usable again.
-    Reactivate,
-    /// Take back one granted scan (within the annul window), giving the use
-    /// back; the status does not change.
-    Annul,
-}
-
-impl AdminAction {
-    /// The contract spelling.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            AdminAction::Revoke => "revoke",
-            AdminAction::Suspend => "suspend",
-            AdminAction::Reactivate => "reactivate",
-            AdminAction::Annul => "annul",
-        }
-    }
-}
-
-/// An admin change that does not apply to the pass's current status.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
-#[error("cannot {action} a pass that is {status}", action = .action.as_str(), status = .status.as_str())]
-pub struct TransitionError {
-    /// The change asked for.
-    pub action: AdminAction,
-    /// The status the pass has.
-    pub status: Status,
-}
-
-/// The status after `action`, or why it does not apply.
-///
-/// Revoke wins over suspend: a revoked pass cannot be suspended, and only
-/// `Reactivate` ever makes a revoked pass active again. `Annul` is not a
-/// status change and never applies here.
-pub fn transition(status: Status, action: AdminAction) -> Result<Status, TransitionError> {
-    let next = match (status, action) {
-        (Status::Active | Status::Suspended, AdminAction::Revoke) => Status::Revoked,
-        (Status::Active, AdminAction::Suspend) => Status::Suspended,
-        (Status::Suspended | Status::Revoked, AdminAction::Reactivate) => Status::Active,
-        _ => return Err(TransitionError { action, status }),
-    };
-    Ok(next)
 }
 
 #[cfg(test)]
