@@ -8,6 +8,7 @@
 
 use crate::decision::Decision;
 use crate::pass::{Kind, Pass, PassId, Status};
+use crate::protocol::OfflineFact;
 use crate::scan::ScanId;
 use crate::token::{Keyring, SECRET_BYTES, SigningKey};
 use crate::wire::ScanReply;
@@ -92,5 +93,29 @@ pub fn granted_reply(scan_id: ScanId) -> ScanReply {
         pass: None,
         display: None,
         replayed: false,
+    }
+}
+
+/// The snapshot an [`offline_fact`] was decided from (its `created_ms`).
+pub const SNAPSHOT_VERSION: u64 = 900_000;
+
+/// A device's offline grant uploaded for reconciliation: scan `scan_id` by
+/// `device` at gate `north` of [`EVENT`], at the device's time
+/// `device_time_ms`, decided from snapshot [`SNAPSHOT_VERSION`]. A test
+/// that needs another field sets it with struct update syntax.
+#[allow(
+    clippy::expect_used,
+    reason = "a test's own scan ids: an invalid one is a bug in the test"
+)]
+pub fn offline_fact(scan_id: &str, device: &str, device_time_ms: i64) -> OfflineFact {
+    OfflineFact {
+        scan_id: ScanId::new(scan_id).expect("scan id"),
+        gate: "north".into(),
+        event: EVENT.into(),
+        device: device.into(),
+        device_time_ms,
+        snapshot_version: SNAPSHOT_VERSION,
+        device_decision: Decision::Granted,
+        token_not_after_ms: None,
     }
 }

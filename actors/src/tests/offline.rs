@@ -3,25 +3,13 @@
 
 use super::clock::{ManualClock, setup_with};
 use super::*;
-use crate::{OfflineFact, Reconcile};
+use crate::Reconcile;
 use scangate_core::offline::messages::ConflictKind;
+use scangate_core::testing::offline_fact as fact;
 use scangate_storage::ConflictQuery;
 
 /// The gateway's clock at the uploads (Unix ms).
 const NOW: i64 = 1_000_000;
-
-fn fact(id: &str, device: &str, device_time_ms: i64) -> OfflineFact {
-    OfflineFact {
-        scan_id: ScanId::new(id).expect("scan id"),
-        gate: "north".into(),
-        event: "fest".into(),
-        device: device.into(),
-        device_time_ms,
-        snapshot_version: 900_000,
-        device_decision: Decision::Granted,
-        token_not_after_ms: None,
-    }
-}
 
 fn kinds(r: &crate::Reconciled) -> Vec<ConflictKind> {
     r.conflicts.clone()

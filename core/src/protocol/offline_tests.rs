@@ -6,26 +6,13 @@ use super::*;
 use crate::offline::SNAPSHOT_TTL_DEFAULT_MS;
 use crate::offline::messages::ConflictKind;
 use crate::pass::{AdminAction, Status};
-use crate::scan::ScanId;
+use crate::testing::offline_fact as fact;
 use crate::{Decision, Reason};
 
 /// The upload's time in these tests.
 const NOW: i64 = 1_000_000;
 /// The snapshot the devices decided from (its `created_ms`).
-const SNAPSHOT: u64 = 900_000;
-
-fn fact(id: &str, device: &str, device_time_ms: i64) -> OfflineFact {
-    OfflineFact {
-        scan_id: ScanId::new(id).expect("scan id"),
-        gate: "north".into(),
-        event: "fest".into(),
-        device: device.into(),
-        device_time_ms,
-        snapshot_version: SNAPSHOT,
-        device_decision: Decision::Granted,
-        token_not_after_ms: None,
-    }
-}
+const SNAPSHOT: u64 = crate::testing::SNAPSHOT_VERSION;
 
 fn persisted(step: OfflineStep<Fault>) -> ScanRecord {
     match step {
