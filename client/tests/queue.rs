@@ -1,60 +1,14 @@
 //! The offline queue on real files: reopen, torn tails cut at every byte,
-//! damage refused, acknowledgements, compaction, bounds, the lock, and a
-//! child process killed with SIGKILL right after a push.
+//! damage refused, acknowledgements, compaction, bounds and the lock. (The
+//! SIGKILL test is in `queue_crash.rs`: a child forked while another test
+//! here opens a queue would hold that queue's lock until it execs.)
+
+mod support;
 
 use scangate_client::queue::{COMPACT_MIN_DEAD_BYTES, LOCK_FILE, QUEUE_FILE, QueueLimits};
-use scangate_client::{OfflineQueue, Pushed, QueueError, Queued, ScanId};
-use serde::{Deserialize, Serialize};
-use std::io::{BufRead, BufReader};
+use scangate_client::{OfflineQueue, Pushed, QueueError, ScanId};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
-
-/// What a scanner would queue after an offline grant (the real entry type
-/// comes with the offline decision; the queue takes any).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-struct OfflineScan {
-    scan_id: ScanId,
-    token: String,
-    gate: String,
-    device_time_ms: i64,
-    note: String,
-}
-
-impl Queued for OfflineScan {
-    fn scan_id(&self) -> &ScanId {
-        &self.scan_id
-    }
-}
-
-fn scan(id: &str) -> OfflineScan {
-    scan_with_note(id, "")
-}
-
-fn scan_with_note(id: &str, note: &str) -> OfflineScan {
-    OfflineScan {
-        scan_id: ScanId::new(id).expect("scan id"),
-        token: "AAAABBBBCCCCDDDDEEEEFFFFGGGGHHHHIIIIJJJJKKKKLLLLMMMMNNNN".into(),
-        gate: "north-1".into(),
-        device_time_ms: 1_790_000_000_000,
-        note: note.into(),
-    }
-}
-
-fn open(dir: &Path) -> OfflineQueue<OfflineScan> {
-    OfflineQueue::open(dir, QueueLimits::default()).expect("open")
-}
-
-fn ids(queue: &OfflineQueue<OfflineScan>) -> Vec<String> {
-    queue
-        .pending()
-        .map(|e| e.scan_id.as_str().to_owned())
-        .collect()
-}
-
-fn id(s: &str) -> ScanId {
-    ScanId::new(s).expect("scan id")
-}
+use support::queue::{OfflineScan, id, ids, open, scan, scan_with_note};
 
 #[test]
 fn entries_survive_a_reopen_in_order_and_a_repeated_scan_id_is_kept_once() {
@@ -266,79 +220,6 @@ fn one_process_at_a_time_holds_a_queue_and_a_foreign_file_is_refused() {
         .expect_err("foreign");
     assert!(matches!(err, QueueError::Foreign { .. }), "{err:?}");
     assert!(err.to_string().contains("not an offline queue"), "{err}");
-}
-
-/// Set in the child process: the queue directory and the scan id to push.
-const CHILD_DIR: &str = "SCANGATE_QUEUE_CHILD_DIR";
-const CHILD_SCAN_ID: &str = "SCANGATE_QUEUE_CHILD_SCAN_ID";
-/// The line the child prints once `push` has returned.
-const PUSHED: &str = "queue-child: pushed";
-/// Longest the parent waits for the child's line.
-const CHILD_WAIT: Duration = Duration::from_secs(30);
-
-/// Kills the child however the test ends.
-struct KillOnDrop(Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-#[test]
-fn a_scanner_killed_right_after_a_push_keeps_the_entry() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let exe = std::env::current_exe().expect("test binary");
-    let mut child = KillOnDrop(
-        Command::new(exe)
-            .args(["--exact", "queue_child", "--ignored", "--nocapture"])
-            .args(["--test-threads", "1"])
-            .env(CHILD_DIR, dir.path())
-            .env(CHILD_SCAN_ID, "killed-1")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn the child"),
-    );
-    let stdout = child.0.stdout.take().expect("stdout");
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines() {
-            let Ok(line) = line else { return };
-            // libtest may have written "test queue_child ... " on the same line.
-            if line.ends_with(PUSHED) {
-                let _ = tx.send(());
-                return;
-            }
-        }
-    });
-    rx.recv_timeout(CHILD_WAIT)
-        .expect("the child pushed within the deadline");
-    child.0.kill().expect("SIGKILL");
-    child.0.wait().expect("reap");
-    // The lock died with the child; the entry is there, once.
-    let q = open(dir.path());
-    assert_eq!(ids(&q), ["killed-1"]);
-}
-
-/// The child of the test above; does nothing unless started by it.
-#[test]
-#[ignore = "started as a child process by a_scanner_killed_right_after_a_push_keeps_the_entry"]
-fn queue_child() {
-    let (Some(dir), Some(scan_id)) = (
-        std::env::var_os(CHILD_DIR),
-        std::env::var(CHILD_SCAN_ID).ok(),
-    ) else {
-        return;
-    };
-    let mut q = open(Path::new(&dir));
-    assert_eq!(q.push(scan(&scan_id)).expect("push"), Pushed::Queued);
-    println!("{PUSHED}");
-    // Wait to be killed: no exit, no destructor, as in a crash.
-    loop {
-        std::thread::park();
-    }
 }
 
 /// One step of the property test.

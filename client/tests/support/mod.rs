@@ -7,6 +7,7 @@
 
 pub mod device;
 pub mod gateway;
+pub mod queue;
 
 use bytes::BytesMut;
 use quinn::{Connection, Endpoint, RecvStream, SendStream, VarInt};
