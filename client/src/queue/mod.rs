@@ -12,7 +12,11 @@
 //! record at the end of the file, which [`OfflineQueue::open`] cuts off (its
 //! `push` never returned); damage anywhere else is
 //! [`QueueError::Corrupt`], never skipped. One process at a time holds the
-//! queue (an advisory lock on `queue.lock`).
+//! queue (an advisory `flock` on `queue.lock`, released when its file is
+//! closed or the process dies). The lock belongs to the open file, so a
+//! child the app forks while a queue is open holds it too until the child
+//! execs (std opens it close-on-exec): an app that spawns processes opens
+//! its queue before, or retries [`QueueError::Locked`].
 //!
 //! The calls block on disk I/O (a sync takes milliseconds): call them from
 //! a blocking context (`tokio::task::spawn_blocking`), one at a time.
