@@ -56,8 +56,10 @@ fn io_err(path: &Path, op: &'static str) -> impl FnOnce(io::Error) -> OfflineErr
     move |source| OfflineError::Io { path, op, source }
 }
 
-/// Replaces `dir/name` with `bytes` atomically and durably.
-pub(crate) fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> Result<(), OfflineError> {
+/// Replaces `dir/name` with `bytes` atomically and durably (a temp file,
+/// `fsync`, rename, `fsync` of the directory). Public for apps that keep
+/// their own small files beside the SDK's (the CLI's `event` file).
+pub fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> Result<(), OfflineError> {
     let path = dir.join(name);
     let tmp = dir.join(format!("{name}.tmp"));
     let mut file = File::create(&tmp).map_err(io_err(&tmp, "create"))?;
@@ -70,8 +72,9 @@ pub(crate) fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> Result<(), O
         .map_err(io_err(dir, "sync the directory"))
 }
 
-/// The file's bytes, `None` when it does not exist; refused past `max`.
-pub(crate) fn read_bounded(path: &Path, max: usize) -> Result<Option<Vec<u8>>, OfflineError> {
+/// The file's bytes, `None` when it does not exist; refused past `max`
+/// ([`OfflineError::FileTooLarge`]) without reading more than `max + 1`.
+pub fn read_bounded(path: &Path, max: usize) -> Result<Option<Vec<u8>>, OfflineError> {
     let file = match File::open(path) {
         Ok(file) => file,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
@@ -92,7 +95,14 @@ pub(crate) fn read_bounded(path: &Path, max: usize) -> Result<Option<Vec<u8>>, O
 
 /// The pinned key, if any.
 pub(crate) fn read_key(dir: &Path) -> Result<Option<SnapshotVerifier>, OfflineError> {
-    let path = dir.join(KEY_FILE);
+    read_key_file(&dir.join(KEY_FILE))
+}
+
+/// A gateway key file in the pinned key's format (64 hex digits and an
+/// optional newline, as the gateway writes `DATA/offline-signing-key.pub`);
+/// `None` when the file does not exist.
+pub fn read_key_file(path: &Path) -> Result<Option<SnapshotVerifier>, OfflineError> {
+    let path = path.to_path_buf();
     let Some(bytes) = read_bounded(&path, KEY_FILE_MAX_BYTES)? else {
         return Ok(None);
     };

@@ -338,6 +338,16 @@ impl OfflineScanner {
         Ok(report)
     }
 
+    /// Writes the uses the gateway has and the held snapshot may not count
+    /// (online grants seen since the last upload or refresh) to the uses
+    /// file now; otherwise they are written with the next upload or
+    /// refresh. For a process that scans once and exits (`scangate scan
+    /// --offline-dir`), so a ticket granted online is not granted again
+    /// offline from a snapshot made before that grant.
+    pub fn save_uses(&self) -> Result<(), OfflineError> {
+        files::write_uses(&self.config.dir, self.uses.reached_list())
+    }
+
     /// Closes the connection, if one was made.
     pub async fn close(self) {
         if let Some(scanner) = self.scanner {

@@ -49,8 +49,12 @@ pub enum Command {
     /// Operate on passes through the admin API.
     #[command(subcommand)]
     Pass(pass_cmd::PassCommand),
-    /// Scan a token from the terminal, as a scanner would.
+    /// Scan a token from the terminal, as a scanner would (with
+    /// `--offline-dir`, decided from the snapshot when the gateway is out of reach).
     Scan(scan_cmd::ScanArgs),
+    /// A scanner's offline state: fetch the snapshot, upload the queue.
+    #[command(subcommand)]
+    Scanner(crate::scanner_cmd::ScannerCommand),
     /// The audit of admin actions (the operator journal).
     #[command(subcommand)]
     Audit(crate::audit_cmd::AuditCommand),
@@ -321,6 +325,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Token(cmd) => token(&data, cmd),
         Command::Pass(cmd) => pass_cmd::run(&data, cmd).await,
         Command::Scan(args) => scan_cmd::run(&data, args).await,
+        Command::Scanner(cmd) => crate::scanner_cmd::run(&data, cmd).await,
         Command::Audit(cmd) => crate::audit_cmd::run(&data, cmd).await,
         Command::Conflicts(cmd) => crate::conflicts_cmd::run(&data, cmd).await,
     }

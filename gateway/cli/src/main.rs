@@ -7,7 +7,8 @@
 //!
 //! Modules: [`cli`] (clap arguments and dispatch), [`pass_cmd`], [`scan_cmd`],
 //! [`audit_cmd`], [`conflicts_cmd`] and [`revoke_cmd`] (client commands,
-//! over [`admin_client`]),
+//! over [`admin_client`]), [`scanner_cmd`] (a scanner's offline snapshot
+//! and upload queue, which `scan --offline-dir` decides from),
 //! [`terminal`] (stored text made safe to print).
 
 // Client-controlled input never reaches a panic: no `panic!`/`expect` outside tests.
@@ -20,6 +21,7 @@ mod conflicts_cmd;
 mod pass_cmd;
 mod revoke_cmd;
 mod scan_cmd;
+mod scanner_cmd;
 mod terminal;
 
 use clap::Parser;

@@ -1,22 +1,32 @@
 //! `scangate scan TOKEN`: one scan from the terminal through the scanner SDK.
+//!
+//! Without `--offline-dir` the gateway decides (the SDK's defaults: three
+//! attempts). With it the scan goes through the SDK's `OfflineScanner` on
+//! the state in that dir: one online try (a handshake within
+//! [`SCAN_CONNECT_TIMEOUT_MS`], one attempt), and when the gateway cannot
+//! be reached the device decides from its snapshot and queues a grant for
+//! `scangate scanner sync`. The answer says which: `"offline": true|false`
+//! (always present; `false` without `--offline-dir`).
 
+use crate::scanner_cmd::device::{self, DeviceArgs, SCAN_ATTEMPTS, SCAN_CONNECT_TIMEOUT_MS};
+use crate::scanner_cmd::why::explain;
 use crate::terminal::Shown;
 use anyhow::{Context, Result};
 use clap::Args;
-use scangate_client::{ScanInput, Scanner, ScannerConfig};
+use scangate_client::{Decided, ScanInput, Scanner};
 use scangate_core::ScanId;
-use scangate_core::wire::ScanReply;
-use scangate_gateway::datadir::{DEV_SCANNER, DataDir};
+use scangate_gateway::datadir::DataDir;
 use scangate_gateway::operator::api::decision_word;
 use serde_json::json;
-use std::net::SocketAddr;
+use std::path::Path;
 use std::process::ExitCode;
 
 /// Exit status when the scan was decided `granted`.
 pub const EXIT_GRANTED: u8 = 0;
 /// Exit status when the scan was decided `denied`.
 pub const EXIT_DENIED: u8 = 1;
-/// Exit status when the scan could not be decided.
+/// Exit status when the scan could not be decided (no gateway and no valid
+/// snapshot included).
 pub const EXIT_UNDECIDED: u8 = 2;
 
 /// `scangate scan`.
@@ -27,18 +37,17 @@ pub struct ScanArgs {
     /// The gate this scan happens at.
     #[arg(long)]
     pub gate: String,
-    /// The event this scanner admits to (passes of other events are `wrong_event`).
+    /// The event this scanner admits to (passes of other events are
+    /// `wrong_event`); with `--offline-dir`, default: the event of the
+    /// dir's snapshot.
     #[arg(long)]
     pub event: Option<String>,
     /// The scan id (a retry reuses it); random if not given.
     #[arg(long)]
     pub scan_id: Option<String>,
-    /// The gateway's QUIC address (default: the one running on this data dir).
-    #[arg(long, env = "SCANGATE_GATEWAY")]
-    pub gateway: Option<SocketAddr>,
-    /// The scanner certificate to use, by name, from the data dir's PKI.
-    #[arg(long, default_value = DEV_SCANNER)]
-    pub device: String,
+    /// The gateway, the device and the offline dir.
+    #[command(flatten)]
+    pub device: DeviceArgs,
     /// Print one JSON object.
     #[arg(long)]
     pub json: bool,
@@ -48,51 +57,91 @@ pub struct ScanArgs {
 pub async fn run(data: &DataDir, args: ScanArgs) -> Result<ExitCode> {
     let scan_id = args
         .scan_id
+        .clone()
         .map(ScanId::new)
         .transpose()
         .context("--scan-id")?;
-    let addr = match args.gateway {
-        Some(addr) => addr,
-        None => data.read_endpoints()?.quic,
+    let decided = match args.device.offline_dir.as_deref() {
+        None => online(data, &args, scan_id).await?,
+        Some(dir) => offline(data, &args, dir, scan_id).await?,
     };
-    let pki = data.pki();
-    let config = ScannerConfig::from_files(
-        addr,
-        &pki.join("ca.pem"),
-        &pki.join("scanners").join(format!("{}.pem", args.device)),
-        &pki.join("scanners").join(format!("{}.key", args.device)),
-    )?;
-    let scanner = Scanner::connect(config)
-        .await
-        .with_context(|| format!("cannot connect to the gateway at {addr}"))?;
-    let result = scanner
-        .scan(ScanInput {
-            token: args.token,
-            gate: args.gate,
-            event: args.event,
-            scan_id,
-        })
-        .await;
-    scanner.close().await;
-    let reply = match result {
-        Ok(reply) => reply,
-        Err(e) => {
-            eprintln!(
-                "error: the scan could not be decided: {}",
-                Shown(&e.to_string())
-            );
+    let decided = match decided {
+        Ok(decided) => decided,
+        Err(why) => {
+            eprintln!("error: the scan could not be decided: {}", Shown(&why));
             return Ok(ExitCode::from(EXIT_UNDECIDED));
         }
     };
-    print_reply(&reply, args.json);
-    Ok(ExitCode::from(if reply.decision.is_granted() {
+    print_decided(&decided, args.json);
+    Ok(ExitCode::from(if decided.reply.decision.is_granted() {
         EXIT_GRANTED
     } else {
         EXIT_DENIED
     }))
 }
 
-fn print_reply(reply: &ScanReply, as_json: bool) {
+/// The gateway decides; `Err(why)` when it could not.
+async fn online(
+    data: &DataDir,
+    args: &ScanArgs,
+    scan_id: Option<ScanId>,
+) -> Result<Result<Decided, String>> {
+    let config = args.device.scanner_config(data)?;
+    let addr = config.server_addr;
+    let scanner = Scanner::connect(config)
+        .await
+        .with_context(|| format!("cannot connect to the gateway at {addr}"))?;
+    let result = scanner.scan(input(args, args.event.clone(), scan_id)).await;
+    scanner.close().await;
+    Ok(result.map(Decided::from).map_err(|e| e.to_string()))
+}
+
+/// The gateway decides if it answers at once, else the snapshot in `dir`;
+/// `Err(why)` when neither could.
+async fn offline(
+    data: &DataDir,
+    args: &ScanArgs,
+    dir: &Path,
+    scan_id: Option<ScanId>,
+) -> Result<Result<Decided, String>> {
+    let event = device::event_for(dir, args.event.as_deref())?;
+    let mut config = args.device.scanner_config(data)?;
+    config.attempts = SCAN_ATTEMPTS;
+    config.connect_timeout_ms = SCAN_CONNECT_TIMEOUT_MS;
+    let mut scanner = device::open(config, dir, &event, None)?;
+    let result = scanner
+        .scan(
+            input(args, Some(event), scan_id),
+            scangate_gateway::now_ms(),
+        )
+        .await;
+    // An online grant is written down now: this process ends here, and a
+    // snapshot made before the grant would let the ticket in again offline.
+    let saved = match &result {
+        Ok(d) if !d.is_offline() && d.reply.decision.is_granted() => scanner.save_uses(),
+        _ => Ok(()),
+    };
+    scanner.close().await;
+    if let Err(e) = saved {
+        eprintln!(
+            "warning: the online grant is not recorded in the offline dir: {}",
+            Shown(&explain(&e))
+        );
+    }
+    Ok(result.map_err(|e| explain(&e)))
+}
+
+fn input(args: &ScanArgs, event: Option<String>, scan_id: Option<ScanId>) -> ScanInput {
+    ScanInput {
+        token: args.token.clone(),
+        gate: args.gate.clone(),
+        event,
+        scan_id,
+    }
+}
+
+fn print_decided(decided: &Decided, as_json: bool) {
+    let reply = &decided.reply;
     let word = decision_word(reply.decision.is_granted());
     let reason = reply.decision.reason().map(|r| r.as_str());
     if as_json {
@@ -105,6 +154,7 @@ fn print_reply(reply: &ScanReply, as_json: bool) {
             "pass": reply.pass,
             "display": reply.display,
             "replayed": reply.replayed,
+            "offline": decided.is_offline(),
         });
         println!("{out}");
         return;
@@ -119,9 +169,14 @@ fn print_reply(reply: &ScanReply, as_json: bool) {
     } else {
         ""
     };
+    let offline = if decided.is_offline() {
+        ", decided offline (queued for upload when granted)"
+    } else {
+        ""
+    };
     match reason {
-        None => println!("{word}{uses}{replayed}"),
-        Some(r) => println!("{word}: {r}{uses}{replayed}"),
+        None => println!("{word}{uses}{replayed}{offline}"),
+        Some(r) => println!("{word}: {r}{uses}{replayed}{offline}"),
     }
     if let Some(display) = &reply.display {
         println!("{}", Shown(display));
