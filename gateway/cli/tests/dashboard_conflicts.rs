@@ -59,6 +59,7 @@ return {
   latest: Array.from(document.querySelectorAll("#conflicts tr[data-kind]"), (r) =>
     [r.dataset.kind].concat(Array.from(r.children, (c) => c.textContent.trim()))),
   not_reloaded: window.notReloaded === true,
+  width: window.innerWidth,
   overflow: document.documentElement.scrollWidth - document.documentElement.clientWidth,
   html: document.documentElement.outerHTML,
 };
@@ -175,9 +176,12 @@ async fn the_panel_counts_conflicts_from_the_store_and_follows_new_ones() {
     // A phone's width: the page does not scroll sideways.
     let rect = json!({"width": NARROW_WIDTH, "height": 800});
     driver.call("POST", "/window/rect", Some(rect)).await;
-    driver
-        .wait_for("the narrow layout", READ_PANEL, |p| p["overflow"] == 0)
+    let narrow = driver
+        .wait_for("the narrow layout", READ_PANEL, |p| {
+            p["width"].as_u64().is_some_and(|w| w <= u64::from(NARROW_WIDTH))
+        })
         .await;
+    assert_eq!(narrow["overflow"], 0, "sideways scroll at {}", narrow["width"]);
 
     c.close().await;
     assert!(gw.sigterm().success(), "a clean stop");
