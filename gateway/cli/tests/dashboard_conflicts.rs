@@ -178,10 +178,16 @@ async fn the_panel_counts_conflicts_from_the_store_and_follows_new_ones() {
     driver.call("POST", "/window/rect", Some(rect)).await;
     let narrow = driver
         .wait_for("the narrow layout", READ_PANEL, |p| {
-            p["width"].as_u64().is_some_and(|w| w <= u64::from(NARROW_WIDTH))
+            p["width"]
+                .as_u64()
+                .is_some_and(|w| w <= u64::from(NARROW_WIDTH))
         })
         .await;
-    assert_eq!(narrow["overflow"], 0, "sideways scroll at {}", narrow["width"]);
+    assert_eq!(
+        narrow["overflow"], 0,
+        "sideways scroll at {}",
+        narrow["width"]
+    );
 
     c.close().await;
     assert!(gw.sigterm().success(), "a clean stop");

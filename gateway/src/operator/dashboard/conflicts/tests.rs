@@ -7,7 +7,7 @@ use std::collections::HashSet;
 fn conflict(n: u32, kind: ConflictKind) -> Conflict {
     Conflict {
         at_ms: 1_000 + i64::from(n),
-        scan_id: ScanId::new(&format!("s-{n}")).expect("scan id"),
+        scan_id: ScanId::new(format!("s-{n}")).expect("scan id"),
         event: "fest".into(),
         pass_id: Some(pass_id(n)),
         kind,
