@@ -178,11 +178,7 @@ async fn screenshot(
     driver
         .wait_for("the extra scans", READ_PAGE, |p| p["scans"] == "46")
         .await;
-    let png = driver.call("GET", "/screenshot", None).await;
-    let png = data_encoding::BASE64
-        .decode(png.as_str().expect("base64 png").as_bytes())
-        .expect("png");
-    std::fs::write(path, png).expect("write screenshot");
+    driver.save_png("/screenshot", path).await;
 }
 
 /// A gate name is a scanner's text: markup in it (allowed by the name rule,

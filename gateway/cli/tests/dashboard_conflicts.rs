@@ -5,6 +5,9 @@
 //! restart of the gateway; it lists every kind (zeros included) and the
 //! latest conflicts with their devices, and follows a new one without a
 //! reload. No token, no display text and no full pass id reach the page.
+//!
+//! Set `SCANGATE_CONFLICTS_SCREENSHOT=PATH` to save a PNG of the panel
+//! (that is how docs/dashboard-conflicts.png is made).
 
 mod browser;
 mod common;
@@ -172,6 +175,14 @@ async fn the_panel_counts_conflicts_from_the_store_and_follows_new_ones() {
         (&panel["total"], &panel["complete"]),
         (&json!(3), &json!(true))
     );
+
+    if let Ok(path) = std::env::var("SCANGATE_CONFLICTS_SCREENSHOT") {
+        let top = r#"document.getElementById("conflicts-card").scrollIntoView(); return true;"#;
+        driver.js(top).await;
+        let panel = driver.element("#conflicts-card").await;
+        let command = format!("/element/{panel}/screenshot");
+        driver.save_png(&command, std::path::Path::new(&path)).await;
+    }
 
     // A phone's width: the page does not scroll sideways.
     let rect = json!({"width": NARROW_WIDTH, "height": 800});

@@ -141,6 +141,30 @@ impl Driver {
         .await
     }
 
+    /// Saves the PNG a WebDriver screenshot command (`/screenshot`, or
+    /// `/element/ID/screenshot`) answers to `file`.
+    pub async fn save_png(&self, command: &str, file: &Path) {
+        let png = self.call("GET", command, None).await;
+        let png = data_encoding::BASE64
+            .decode(png.as_str().expect("base64 png").as_bytes())
+            .expect("png");
+        std::fs::write(file, png).expect("write screenshot");
+    }
+
+    /// The WebDriver id of the element `css` selects.
+    pub async fn element(&self, css: &str) -> String {
+        let found = self
+            .call(
+                "POST",
+                "/element",
+                Some(json!({"using": "css selector", "value": css})),
+            )
+            .await;
+        // The W3C WebDriver key of an element reference.
+        let id = &found["element-6066-11e4-a52e-4f735466cecf"];
+        id.as_str().expect("an element id").to_owned()
+    }
+
     /// Polls the page until `check` accepts what `script` returns.
     pub async fn wait_for(
         &self,
