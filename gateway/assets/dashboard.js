@@ -1,5 +1,6 @@
 // scangate live dashboard: renders the snapshots the gateway sends over
-// server-sent events (/live/events, one `snapshot` event per second).
+// server-sent events (/live/events, one `snapshot` and one `conflicts`
+// event per second).
 // Plain DOM, no dependencies; every value is set with textContent, never
 // parsed as HTML (gate and event names come from scanners and operators).
 "use strict";
@@ -15,6 +16,10 @@
   const fmtMs = (ms) =>
     ms == null ? "–" : ms < 10 ? ms.toFixed(2) + " ms" : ms < 1000 ? ms.toFixed(0) + " ms" : (ms / 1000).toFixed(1) + " s";
   const fmtTime = (ms) => new Date(ms).toLocaleTimeString([], { hour12: false });
+  // Conflicts are read back from the store and may be days old: date and time.
+  const fmtStamp = (ms) => new Date(ms).toLocaleString([], {
+    hour12: false, month: "short", day: "numeric", hour: "2-digit", minute: "2-digit", second: "2-digit",
+  });
   const fmtAge = (s) => (s < 120 ? s + " s" : s < 7200 ? Math.floor(s / 60) + " min" : Math.floor(s / 3600) + " h");
   const GIB = 1024 * 1024 * 1024;
   const fmtBytes = (b) => (b >= 10 * GIB ? Math.round(b / GIB) + " GiB" : (b / GIB).toFixed(1) + " GiB");
@@ -115,6 +120,29 @@
       "no denials yet", 4);
   }
 
+  // The conflicts panel (SSE event `conflicts`): every kind with its count,
+  // "N+" while the first count since the gateway's start is still reading.
+  function renderConflicts(c) {
+    const plus = c.complete ? "" : "+";
+    $("conflict-counts").replaceChildren(...c.kinds.map((k) => {
+      const tr = document.createElement("tr");
+      tr.dataset.kind = k.kind;
+      if (!k.count) tr.className = "zero";
+      const label = el("th", k.label);
+      label.scope = "row";
+      tr.append(label, el("td", fmtInt(k.count) + plus, "num count"));
+      return tr;
+    }));
+    const note = c.complete
+      ? fmtInt(c.total) + " in all, counted " + fmtTime(c.counted_at_ms)
+      : "counting… " + fmtInt(c.total) + " read so far";
+    $("conflicts-note").textContent = c.error ? note + " · " + c.error : note;
+    fill($("conflicts"), c.latest.map((x) =>
+      row([[fmtStamp(x.at_ms)], [x.label], [x.gate], [x.device], [fmtStamp(x.device_time_ms)], [x.pass || "–", "pass"]],
+        { "data-kind": x.kind })),
+      c.complete ? "no conflicts" : "counting…", 6);
+  }
+
   function setStatus(state, text) {
     const p = $("status");
     p.dataset.state = state;
@@ -126,6 +154,13 @@
     source.addEventListener("snapshot", (ev) => {
       try {
         render(JSON.parse(ev.data));
+      } catch (e) {
+        setStatus("disconnected", "bad data");
+      }
+    });
+    source.addEventListener("conflicts", (ev) => {
+      try {
+        renderConflicts(JSON.parse(ev.data));
       } catch (e) {
         setStatus("disconnected", "bad data");
       }

@@ -12,6 +12,7 @@ use crate::edge::scan_service::ScanService;
 use crate::edge::snapshots::Snapshots;
 use crate::edge::uploads::Uploads;
 use crate::health::HealthProbe;
+use crate::operator::dashboard;
 use crate::operator::devices::Revocations;
 use crate::operator::http;
 use crate::operator::journal::Journal;
@@ -164,8 +165,11 @@ fn spawn_operator(
     stop: &CancellationToken,
 ) -> tokio::task::JoinHandle<()> {
     let live = state.live.clone();
-    let feed = live.publish(stop.clone());
-    let app = http::router(state).merge(crate::operator::dashboard::router(live, feed));
+    let feeds = dashboard::Feeds {
+        snapshot: live.publish(stop.clone()),
+        conflicts: dashboard::conflicts::publish(state.store.clone(), stop.clone()),
+    };
+    let app = http::router(state).merge(dashboard::router(live, feeds));
     tokio::spawn(http::listener::serve(
         listener,
         app,

@@ -1,12 +1,16 @@
 //! The live dashboard at `/`: one HTML page, its CSS and JS embedded in the
 //! binary (no CDN, no build step: venues often have no internet), fed by
-//! server-sent events from [`crate::edge::live`].
+//! server-sent events from [`crate::edge::live`] and from the conflicts
+//! panel's sweep of the store ([`conflicts`]).
 //!
 //! Routes: `/` (the page), `/dashboard.css`, `/dashboard.js`,
-//! `/live/events` (SSE, one `snapshot` event per second) and `/live/snapshot`
-//! (the current snapshot as JSON). Like `/metrics` they need no token: they
-//! show counts, gate names and 8-hex-digit pass prefixes, never a token or
-//! personal data, and the HTTP plane listens on 127.0.0.1 unless asked.
+//! `/live/events` (SSE, one `snapshot` event and one `conflicts` event per
+//! second), `/live/snapshot` and `/live/conflicts` (the current ones as
+//! JSON). Like `/metrics` they need no token: they show counts, gate and
+//! device names and 8-hex-digit pass prefixes, never a token or personal
+//! data, and the HTTP plane listens on 127.0.0.1 unless asked.
+
+pub mod conflicts;
 
 use crate::edge::live::Live;
 use crate::operator::http::REQUEST_TIMEOUT;
@@ -40,19 +44,27 @@ const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
                    connect-src 'self'; img-src 'self'; base-uri 'none'; form-action 'none'; \
                    frame-ancestors 'none'";
 
+/// What the page is fed: the JSON of each, the latest only.
+#[derive(Clone)]
+pub struct Feeds {
+    /// The live aggregate's snapshots ([`Live::publish`]).
+    pub snapshot: watch::Receiver<Arc<str>>,
+    /// The conflicts panel ([`conflicts::publish`]).
+    pub conflicts: watch::Receiver<Arc<str>>,
+}
+
 #[derive(Clone)]
 struct DashboardState {
     live: Arc<Live>,
-    feed: watch::Receiver<Arc<str>>,
+    feeds: Feeds,
     clients: Arc<Semaphore>,
 }
 
-/// The dashboard's routes, over the aggregate `live` and its published `feed`
-/// (see [`Live::publish`]).
-pub fn router(live: Arc<Live>, feed: watch::Receiver<Arc<str>>) -> Router {
+/// The dashboard's routes, over the aggregate `live` and the published `feeds`.
+pub fn router(live: Arc<Live>, feeds: Feeds) -> Router {
     let state = DashboardState {
         live,
-        feed,
+        feeds,
         clients: Arc::new(Semaphore::new(LIVE_CLIENTS_MAX)),
     };
     // The page and the snapshot answer under the plane's request timeout; the
@@ -62,6 +74,7 @@ pub fn router(live: Arc<Live>, feed: watch::Receiver<Arc<str>>) -> Router {
         .route("/dashboard.css", get(css))
         .route("/dashboard.js", get(js))
         .route("/live/snapshot", get(snapshot))
+        .route("/live/conflicts", get(conflicts_panel))
         .route("/live/events", get(events))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -96,15 +109,25 @@ async fn js() -> Response {
     asset("text/javascript; charset=utf-8", DASHBOARD_JS)
 }
 
-async fn snapshot(State(state): State<DashboardState>) -> Response {
+fn json(body: String) -> Response {
     (
         [
             (header::CONTENT_TYPE, "application/json"),
             (header::CACHE_CONTROL, "no-store"),
         ],
-        state.live.json(crate::now_ms()).to_string(),
+        body,
     )
         .into_response()
+}
+
+async fn snapshot(State(state): State<DashboardState>) -> Response {
+    json(state.live.json(crate::now_ms()).to_string())
+}
+
+/// The panel as last published (a sweep reads the store once per refresh,
+/// not once per request).
+async fn conflicts_panel(State(state): State<DashboardState>) -> Response {
+    json(state.feeds.conflicts.borrow().to_string())
 }
 
 async fn events(State(state): State<DashboardState>) -> Response {
@@ -116,27 +139,36 @@ async fn events(State(state): State<DashboardState>) -> Response {
         )
             .into_response();
     };
-    let mut feed = state.feed.clone();
-    // The current snapshot goes out at once, then one per publish.
-    feed.mark_changed();
-    Sse::new(stream(feed, permit))
+    let mut feeds = state.feeds.clone();
+    // The current ones go out at once, then one per publish.
+    feeds.snapshot.mark_changed();
+    feeds.conflicts.mark_changed();
+    Sse::new(stream(feeds, permit))
         .keep_alive(KeepAlive::new().interval(KEEP_ALIVE_EVERY))
         .into_response()
 }
 
-/// One `snapshot` event per published snapshot. Ends when the publisher stops
-/// (shutdown), which lets the HTTP plane drain; the permit is held until then.
+/// One `snapshot` event per published snapshot and one `conflicts` event per
+/// published panel. Ends when either publisher stops (shutdown), which lets
+/// the HTTP plane drain; the permit is held until then.
 fn stream(
-    feed: watch::Receiver<Arc<str>>,
+    feeds: Feeds,
     permit: OwnedSemaphorePermit,
 ) -> impl Stream<Item = Result<Event, Infallible>> {
-    futures_util::stream::unfold((feed, permit), |(mut feed, permit)| async move {
-        feed.changed().await.ok()?;
+    futures_util::stream::unfold((feeds, permit), |(mut feeds, permit)| async move {
+        let panel = tokio::select! {
+            changed = feeds.snapshot.changed() => changed.map(|()| false),
+            changed = feeds.conflicts.changed() => changed.map(|()| true),
+        };
+        let (name, feed) = match panel.ok()? {
+            false => ("snapshot", &mut feeds.snapshot),
+            true => ("conflicts", &mut feeds.conflicts),
+        };
         let data = feed.borrow_and_update().clone();
         let event = Event::default()
-            .event("snapshot")
+            .event(name)
             .retry(RECONNECT_AFTER)
             .data(&*data);
-        Some((Ok(event), (feed, permit)))
+        Some((Ok(event), (feeds, permit)))
     })
 }
