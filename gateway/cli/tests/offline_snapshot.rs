@@ -12,13 +12,12 @@ use common::scanners::snapshot_key;
 use common::{Gateway, bin, raw_connection, read_response};
 use data_encoding::HEXLOWER;
 use scangate_core::frame;
+use scangate_core::offline::SnapshotError;
 use scangate_core::offline::messages::{Downloaded, SnapshotDownload, SnapshotFetch};
-use scangate_core::offline::{SnapshotError, SnapshotVerifier};
 use scangate_core::wire::{ErrorCode, Request, RequestBody, ResponseBody};
 use scangate_core::{Decision, Reason};
 use scangate_gateway::operator::api::PassView;
 use serde_json::json;
-use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
