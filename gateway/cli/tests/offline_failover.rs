@@ -41,8 +41,9 @@ const UNLIMITED: u32 = 4;
 /// How often each kind comes up in one round of the shuffled order: a
 /// three-use pass is shown twice a round, an unlimited one three times.
 const SHOWN_PER_ROUND: [usize; 3] = [1, 2, 3];
-/// Rounds in the order: ~3,800 scans, more than the run makes (a lane
-/// stops at the end, and the test then fails naming the phase it missed).
+/// Rounds in the order: 84 scans each, 3,360 in all, about seven times
+/// what a run makes (a lane stops at the end, and the test then fails
+/// naming the phase it missed). It also bounds each lane's log.
 const ROUNDS: usize = 40;
 /// Between the starts of two scans of one lane: offered load (50 people a
 /// second per lane), not synchronisation.

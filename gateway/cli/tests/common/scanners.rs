@@ -143,11 +143,6 @@ impl Load {
         let at = self.next.fetch_add(1, Ordering::Relaxed);
         self.order.get(at).copied()
     }
-
-    /// Whether the order ran out (rather than the lanes being stopped).
-    pub fn exhausted(&self) -> bool {
-        self.next.load(Ordering::Relaxed) >= self.order.len()
-    }
 }
 
 /// Runs lane `lane` of `board` until the load stops: scans the next
