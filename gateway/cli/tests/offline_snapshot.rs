@@ -8,17 +8,16 @@
 mod common;
 
 use bytes::BytesMut;
+use common::scanners::snapshot_key;
 use common::{Gateway, bin, raw_connection, read_response};
 use data_encoding::HEXLOWER;
 use scangate_core::frame;
-use scangate_core::offline::key::KEY_BYTES;
+use scangate_core::offline::SnapshotError;
 use scangate_core::offline::messages::{Downloaded, SnapshotDownload, SnapshotFetch};
-use scangate_core::offline::{SnapshotError, SnapshotVerifier};
 use scangate_core::wire::{ErrorCode, Request, RequestBody, ResponseBody};
 use scangate_core::{Decision, Reason};
 use scangate_gateway::operator::api::PassView;
 use serde_json::json;
-use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -90,14 +89,6 @@ fn now_ms() -> i64 {
     scangate_gateway::now_ms()
 }
 
-/// The public key the gateway wrote for operators and devices.
-fn public_key(dir: &Path) -> SnapshotVerifier {
-    let text = std::fs::read_to_string(dir.join("offline-signing-key.pub")).expect("pub file");
-    let bytes = HEXLOWER.decode(text.trim().as_bytes()).expect("hex");
-    let bytes = <[u8; KEY_BYTES]>::try_from(bytes.as_slice()).expect("32 bytes");
-    SnapshotVerifier::from_bytes(&bytes).expect("an Ed25519 key")
-}
-
 async fn issue_fest(gw: &Gateway) -> Vec<PassView> {
     gw.issue(json!({"event": "fest", "count": PASSES, "max_uses": 1, "display": DISPLAY}))
         .await
@@ -119,7 +110,7 @@ async fn a_device_decides_from_the_snapshot_and_a_delta_brings_a_revocation() {
     let dir = tempfile::tempdir().expect("tempdir");
     let gw = Gateway::start(dir.path(), &[]);
     let key_line = gw.wait_for_line("offline snapshots signed by key");
-    let verifier = public_key(dir.path());
+    let verifier = snapshot_key(dir.path());
     assert!(
         key_line.contains(&HEXLOWER.encode(&verifier.to_bytes())),
         "{key_line}"
@@ -234,7 +225,7 @@ async fn the_key_survives_a_restart_and_another_gateway_signs_with_another() {
     let dir = tempfile::tempdir().expect("tempdir");
     let gw = Gateway::start(dir.path(), &[]);
     issue_fest(&gw).await;
-    let first_key = public_key(dir.path());
+    let first_key = snapshot_key(dir.path());
     let mut device = Device::connect(&gw, "gate-b-1").await;
     let before = snapshot_bytes(device.download("fest", None).await.0);
     let version = first_key
@@ -246,7 +237,7 @@ async fn the_key_survives_a_restart_and_another_gateway_signs_with_another() {
     // Restarted on the same data dir: the same key; the version the device
     // holds is not held any more, so it gets the whole snapshot, newer.
     let gw = Gateway::start(dir.path(), &[]);
-    assert_eq!(public_key(dir.path()), first_key, "the .pub file");
+    assert_eq!(snapshot_key(dir.path()), first_key, "the .pub file");
     let mut device = Device::connect(&gw, "gate-b-1").await;
     let after = snapshot_bytes(device.download("fest", Some(version)).await.0);
     let reopened = first_key
@@ -261,7 +252,7 @@ async fn the_key_survives_a_restart_and_another_gateway_signs_with_another() {
     issue_fest(&other).await;
     let mut device = Device::connect(&other, "gate-b-2").await;
     let foreign = snapshot_bytes(device.download("fest", None).await.0);
-    assert_ne!(public_key(other_dir.path()), first_key);
+    assert_ne!(snapshot_key(other_dir.path()), first_key);
     assert!(matches!(
         first_key.open_snapshot(&foreign, "fest", now_ms()),
         Err(SnapshotError::WrongKey { .. })
@@ -308,7 +299,7 @@ async fn requests_the_gateway_cannot_serve_get_the_codes_the_protocol_names() {
 
     // An offset past the end of a held blob.
     let bytes = snapshot_bytes(device.download("fest", None).await.0);
-    let version = public_key(dir.path())
+    let version = snapshot_key(dir.path())
         .open_snapshot(&bytes, "fest", now_ms())
         .expect("valid")
         .version();
@@ -340,7 +331,7 @@ async fn first_requests_take_from_the_devices_rate_and_chunks_do_not() {
     // More chunks than the burst: only the first request takes a token.
     let (blob, chunks) = device.download("fest", None).await;
     assert!(chunks > 2, "{chunks} chunks");
-    let version = public_key(dir.path())
+    let version = snapshot_key(dir.path())
         .open_snapshot(&snapshot_bytes(blob), "fest", now_ms())
         .expect("valid")
         .version();

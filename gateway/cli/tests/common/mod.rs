@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod scanners;
+
 use scangate_client::{ClientError, ScanInput, Scanner, ScannerConfig};
 use scangate_core::ScanId;
 use scangate_core::wire::ScanReply;
@@ -386,13 +388,7 @@ pub async fn connect_with(
     device: &str,
     tweak: impl FnOnce(&mut ScannerConfig),
 ) -> Scanner {
-    let pki = scangate_certs::Pki::open(&dir.join("pki"));
-    let files = pki.scanner_files(device).expect("scanner name");
-    if !files.cert.exists() {
-        pki.issue_scanner(device).expect("issue scanner cert");
-    }
-    let mut config = ScannerConfig::from_files(addr, &pki.ca_cert_path(), &files.cert, &files.key)
-        .expect("scanner config");
+    let mut config = scanners::device_config(dir, addr, device);
     tweak(&mut config);
     Scanner::connect(config).await.expect("connect")
 }
