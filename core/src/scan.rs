@@ -4,6 +4,7 @@ use crate::decision::Decision;
 use crate::offline::messages::ConflictKind;
 use crate::pass::{AdminAction, PassId, Status};
 use serde::{Deserialize, Deserializer, Serialize};
+use sha2::{Digest, Sha256};
 use std::fmt;
 use thiserror::Error;
 
@@ -44,7 +45,31 @@ impl ScanId {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// The scan id an offline grant is recorded under when this id holds
+    /// the gateway's online denial of the same try (the device decided
+    /// offline after its online try went unanswered): `ID:offline`, or for
+    /// an id too long for that, `offline:` and the first 56 hex digits of a
+    /// SHA-256 of it. A function of the id alone, so a re-upload finds the
+    /// record it made; 64 bytes at most, of the scan id alphabet.
+    pub fn offline(&self) -> ScanId {
+        if self.0.len() + OFFLINE_SUFFIX.len() <= SCAN_ID_MAX_BYTES {
+            return ScanId(format!("{}{OFFLINE_SUFFIX}", self.0));
+        }
+        let digest = Sha256::new()
+            .chain_update(b"scangate/offline-scan-id/v1\0")
+            .chain_update(self.0.as_bytes())
+            .finalize();
+        let mut hex = data_encoding::HEXLOWER.encode(&digest);
+        hex.truncate(SCAN_ID_MAX_BYTES - OFFLINE_PREFIX.len());
+        ScanId(format!("{OFFLINE_PREFIX}{hex}"))
+    }
 }
+
+/// What [`ScanId::offline`] appends to an id that leaves room for it.
+const OFFLINE_SUFFIX: &str = ":offline";
+/// What [`ScanId::offline`] puts before the hash of a longer id.
+const OFFLINE_PREFIX: &str = "offline:";
 
 impl fmt::Display for ScanId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -221,6 +246,21 @@ mod tests {
         );
         assert_eq!(ScanId::new("has space"), Err(ScanIdError));
         assert_eq!(ScanId::from_random([0xff; 16]).as_str().len(), 32);
+    }
+
+    #[test]
+    fn an_offline_scan_id_is_a_valid_scan_id_derived_from_the_id_alone() {
+        let short = ScanId::new("lane-1").expect("id");
+        assert_eq!(short.offline().as_str(), "lane-1:offline");
+        let long = |c: &str| ScanId::new(c.repeat(SCAN_ID_MAX_BYTES)).expect("id");
+        let (a, b) = (long("a").offline(), long("b").offline());
+        assert!(a.as_str().starts_with("offline:"), "{a}");
+        assert_eq!(a.as_str().len(), SCAN_ID_MAX_BYTES);
+        assert_ne!(a, b);
+        assert_eq!(a, long("a").offline(), "the same id, the same derived id");
+        for derived in [short.offline(), a] {
+            assert_eq!(ScanId::new(derived.as_str()), Ok(derived.clone()));
+        }
     }
 
     #[test]

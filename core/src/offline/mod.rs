@@ -1,7 +1,7 @@
 //! The offline path: a signed, per-event snapshot of what a scanner needs to
 //! decide a scan alone, its deltas, and the offline decision itself.
 //!
-//! The gateway builds a [`Snapshot`] from an event's passes ([`build`]),
+//! The gateway builds a [`Snapshot`] from an event's passes ([`build()`]),
 //! signs it with its Ed25519 [`SnapshotSigner`], and serves the bytes (or a
 //! [`Delta`] since the version a device holds) over `scangate/1`. A device
 //! holds only the [`SnapshotVerifier`] (the public key), opens the bytes

@@ -39,7 +39,9 @@
 //!
 //! 10. An offline fact ([`PassMachine::on_offline`], [`OfflineTurn`]): a
 //!     scan an offline device decided is recorded once per scan id (a known
-//!     id answers [`Reconcile::Duplicate`], counting nothing), its grant is
+//!     id answers [`Reconcile::Duplicate`], counting nothing; a device grant
+//!     whose id holds the gateway's online denial of the same unanswered
+//!     try is recorded under [`crate::ScanId::offline`]), its grant is
 //!     counted even beyond `max_uses` or on a revoked pass (the person got
 //!     in), and every rule it broke is flagged in the same record
 //!     ([`offline_turn::conflicts`]). So a pass's use count is its online

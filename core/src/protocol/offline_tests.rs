@@ -209,3 +209,51 @@ fn a_conflicting_write_reloads_once_then_counts_on_the_fresh_pass() {
     assert_eq!(busy, OfflineStep::Answer(Err(ScanFailure::Busy)));
     assert!(!m.is_failed(), "busy wrote nothing");
 }
+
+/// The gateway's online record of scan `id` on pass `m`: what a device's
+/// unanswered online try left behind before it decided offline.
+fn online_record(m: &PassMachine, id: &str, decision: Decision) -> ScanRecord {
+    let mut scratch = PassMachine::new(m.pass().clone(), 0, ALONE);
+    let record = persisted(scratch.on_offline(fact(id, "dev-a", 950_000)).start(NOW));
+    ScanRecord {
+        decision,
+        offline: None,
+        ..record
+    }
+}
+
+#[test]
+fn an_offline_grant_past_an_unanswered_online_denial_is_counted_under_its_offline_id() {
+    let mut m = PassMachine::new(pass(Some(1)), 0, ALONE);
+    let _ = reconcile(&mut m, fact("door-1", "dev-door", 940_000));
+    let denial = online_record(&m, "lane-1", Decision::Denied(Reason::UsedUp));
+    let mut turn = m.on_offline(fact("lane-1", "dev-a", 950_000));
+    let _ = persisted(turn.start(NOW));
+    let moved = persisted(turn.on_commit(Err(Fault::Duplicate(Box::new(denial.clone())))));
+    assert_eq!(moved.scan_id.as_str(), "lane-1:offline");
+    assert_eq!((moved.decision, moved.uses_after), (Decision::Granted, 2));
+    let answer = answered(turn.on_commit(Ok(())));
+    assert_eq!((answer.status, answer.uses), (Reconcile::Recorded, 2));
+    assert_eq!(answer.conflicts, vec![ConflictKind::OverLimit]);
+
+    // The re-upload meets the denial, then its own record: a duplicate.
+    let mut turn = m.on_offline(fact("lane-1", "dev-a", 950_000));
+    let _ = persisted(turn.start(NOW + 5));
+    let again = persisted(turn.on_commit(Err(Fault::Duplicate(Box::new(denial)))));
+    assert_eq!(again.scan_id, moved.scan_id);
+    let answer = answered(turn.on_commit(Err(Fault::Duplicate(Box::new(moved)))));
+    assert_eq!((answer.status, answer.uses), (Reconcile::Duplicate, 2));
+    assert_eq!(answer.conflicts, vec![ConflictKind::OverLimit]);
+    assert_eq!(m.pass().uses, 2, "counted once");
+}
+
+#[test]
+fn an_offline_grant_of_a_try_granted_online_is_that_grant() {
+    let mut m = PassMachine::new(pass(Some(1)), 0, ALONE);
+    let grant = online_record(&m, "lane-1", Decision::Granted);
+    let mut turn = m.on_offline(fact("lane-1", "dev-a", 950_000));
+    let _ = persisted(turn.start(NOW));
+    let answer = answered(turn.on_commit(Err(Fault::Duplicate(Box::new(grant)))));
+    assert_eq!(answer.status, Reconcile::Duplicate);
+    assert!(answer.conflicts.is_empty());
+}

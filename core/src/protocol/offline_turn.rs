@@ -6,6 +6,13 @@
 //! scan), counts a device grant even beyond `max_uses`, and flags every rule
 //! the scan broke ([`conflicts`]), judged at the device's time with the rule
 //! function of both paths ([`rules::decide_view`]).
+//!
+//! A device decides offline under the scan id of its online try when that
+//! try went unanswered, and the gateway may have decided the try before it
+//! died. Where it granted, the upload is that grant (one person, counted
+//! once). Where it denied and the device granted, someone got in that the
+//! denial does not count: the fact is recorded under another scan id
+//! instead ([`ScanId::offline`]), counted and flagged like any offline grant.
 
 use super::{FaultKind, PassMachine, ScanFailure, StoreFault};
 use crate::decision::{Decision, Reason};
@@ -58,6 +65,9 @@ pub enum Reconcile {
 pub struct Reconciled {
     /// Recorded now or before.
     pub status: Reconcile,
+    /// The scan id the fact is recorded under: the device's, or
+    /// [`ScanId::offline`] of it (see the [module](self)).
+    pub scan_id: ScanId,
     /// Every rule the scan broke (for a duplicate: as recorded first).
     pub conflicts: Vec<ConflictKind>,
     /// The pass's use count after the turn.
@@ -84,6 +94,10 @@ pub struct OfflineTurn<'m> {
     machine: &'m mut PassMachine,
     fact: OfflineFact,
     reloaded: bool,
+    /// The upload's time, from [`Self::start`] or [`Self::on_reload`].
+    now_ms: i64,
+    /// The fact moved to [`ScanId::offline`] once; it never moves again.
+    rekeyed: bool,
     /// The record being persisted, applied when the store says done.
     persisting: Option<ScanRecord>,
 }
@@ -94,6 +108,8 @@ impl<'m> OfflineTurn<'m> {
             machine,
             fact,
             reloaded: false,
+            now_ms: 0,
+            rekeyed: false,
             persisting: None,
         }
     }
@@ -139,6 +155,7 @@ impl<'m> OfflineTurn<'m> {
                 let conflicts = record.offline.map(|f| f.conflicts).unwrap_or_default();
                 return OfflineStep::Answer(Ok(Reconciled {
                     status: Reconcile::Recorded,
+                    scan_id: record.scan_id,
                     conflicts,
                     uses: pass.uses,
                 }));
@@ -149,8 +166,14 @@ impl<'m> OfflineTurn<'m> {
             FaultKind::DuplicateScanId(first) if first.pass_id != self.machine.pass.id => {
                 OfflineStep::Answer(Err(ScanFailure::ScanIdConflict))
             }
+            FaultKind::DuplicateScanId(first) if self.admitted_past_a_denial(first) => {
+                self.fact.scan_id = self.fact.scan_id.offline();
+                self.rekeyed = true;
+                self.record(self.now_ms)
+            }
             FaultKind::DuplicateScanId(first) => OfflineStep::Answer(Ok(Reconciled {
                 status: Reconcile::Duplicate,
+                scan_id: first.scan_id.clone(),
                 conflicts: first
                     .offline
                     .as_ref()
@@ -167,8 +190,20 @@ impl<'m> OfflineTurn<'m> {
         }
     }
 
+    /// Whether `first`, the record holding this fact's scan id, is the
+    /// gateway's online denial of the try the device then granted offline
+    /// (see the [module](self)). Once moved, the fact stays where it is: a
+    /// record already under the derived id is its duplicate.
+    fn admitted_past_a_denial(&self, first: &ScanRecord) -> bool {
+        !self.rekeyed
+            && first.offline.is_none()
+            && !first.decision.is_granted()
+            && self.fact.device_decision.is_granted()
+    }
+
     /// The record of the fact against the pass in memory, at `now_ms`.
     fn record<E>(&mut self, now_ms: i64) -> OfflineStep<E> {
+        self.now_ms = now_ms;
         let pass = &self.machine.pass;
         let fact = &self.fact;
         let of_event = fact.event == pass.event;

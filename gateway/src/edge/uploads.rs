@@ -44,7 +44,7 @@ use scangate_core::offline::messages::{
     AckStatus, ConflictKind, OfflineAck, OfflineScan, OfflineUpload, ScanAck, UPLOAD_BATCH_MAX,
     UploadError,
 };
-use scangate_core::scan::Conflict;
+use scangate_core::scan::{Conflict, ScanId};
 use scangate_core::token::Keyring;
 use scangate_core::wire::{ErrorCode, ResponseBody};
 use scangate_storage::{RECORD_CONFLICTS_MAX, Store};
@@ -105,6 +105,8 @@ enum Outcome {
     Reconciled {
         pass: PassId,
         status: Reconcile,
+        /// The scan id the pass recorded it under (its conflicts' too).
+        recorded_as: ScanId,
         conflicts: Vec<ConflictKind>,
     },
     /// A device grant that names no pass: one pass-less conflict to keep.
@@ -241,6 +243,7 @@ impl Uploads {
             Ok(r) => Outcome::Reconciled {
                 pass: claims.pass_id,
                 status: r.status,
+                recorded_as: r.scan_id,
                 conflicts: r.conflicts,
             },
             Err(ScanError::UnknownPass) => {
@@ -349,9 +352,13 @@ fn settle(
         Outcome::Reconciled {
             pass,
             status: Reconcile::Recorded,
+            recorded_as,
             conflicts,
         } => {
-            let of = |&kind: &ConflictKind| conflict(scan, device, Some(pass), kind, now_ms);
+            let of = |&kind: &ConflictKind| Conflict {
+                scan_id: recorded_as.clone(),
+                ..conflict(scan, device, Some(pass), kind, now_ms)
+            };
             fresh.extend(conflicts.iter().map(of));
             (AckStatus::Recorded, conflicts)
         }
@@ -441,9 +448,11 @@ mod tests {
         let s = scan(Decision::Granted);
         let pass = PassId([7; 16]);
         let mut fresh = Vec::new();
+        let moved = s.scan_id.offline();
         let recorded = Outcome::Reconciled {
             pass,
             status: Reconcile::Recorded,
+            recorded_as: moved.clone(),
             conflicts: vec![ConflictKind::OverLimit, ConflictKind::WrongGate],
         };
         let ack = settle(recorded, true, &s, "d", 9, &mut fresh);
@@ -452,11 +461,13 @@ mod tests {
         assert!(
             fresh
                 .iter()
-                .all(|c| c.pass_id == Some(pass) && c.at_ms == 9)
+                .all(|c| c.pass_id == Some(pass) && c.at_ms == 9 && c.scan_id == moved),
+            "flagged under the scan id the pass recorded"
         );
         let duplicate = Outcome::Reconciled {
             pass,
             status: Reconcile::Duplicate,
+            recorded_as: moved,
             conflicts: vec![ConflictKind::OverLimit],
         };
         let ack = settle(duplicate, true, &s, "d", 9, &mut fresh);

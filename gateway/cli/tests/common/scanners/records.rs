@@ -6,6 +6,7 @@ use crate::common::Gateway;
 use scangate_api::ConflictView;
 use scangate_api::types::PageView;
 use scangate_client::Mode;
+use scangate_core::ScanId;
 use scangate_gateway::operator::api::{PassView, ScanView};
 use std::collections::{HashMap, HashSet};
 use std::time::Instant;
@@ -14,15 +15,15 @@ use std::time::Instant;
 const CONFLICTS_PAGE: usize = scangate_storage::PAGE_MAX;
 
 /// A scan whose online try ran into its deadline after the gateway had
-/// decided it, and decided otherwise than the lane did offline with the
-/// same scan id: the gateway keeps its own decision (the upload of that
-/// scan id is a duplicate). Counted in [`Accounted::lost`].
+/// granted it, and that the lane then denied offline under the same scan
+/// id: the gateway counts a use no one made (the safe side; devices do not
+/// upload denials). Counted in [`Accounted::lost`]. The opposite (denied
+/// online, granted offline) is no loss: the gateway records the offline
+/// grant under `ScanId::offline` of the id, counted and flagged.
 #[derive(Debug)]
 pub struct LostAnswer {
     /// The scan id.
     pub scan_id: String,
-    /// What the lane showed (offline); the gateway recorded the opposite.
-    pub shown_granted: bool,
     /// Asked before the kill (the request was in flight when it came).
     pub asked_before_kill: bool,
 }
@@ -50,8 +51,35 @@ struct Recorded {
     scans: Vec<ScanView>,
 }
 
-/// Every decision shown, by scan id (each shown once).
-type ShownById<'a> = HashMap<&'a str, &'a Shown>;
+/// Every decision shown, by scan id (each shown once), and by the id an
+/// offline grant past an online denial is recorded under (`ScanId::offline`).
+struct ShownById<'a> {
+    by_id: HashMap<&'a str, &'a Shown>,
+    by_offline_id: HashMap<String, &'a Shown>,
+}
+
+impl<'a> ShownById<'a> {
+    fn new(board: &'a Board) -> Self {
+        let mut by_id = HashMap::new();
+        let mut by_offline_id = HashMap::new();
+        for s in board.iter().flat_map(|l| &l.shown) {
+            let first = by_id.insert(s.scan_id.as_str(), s).is_none();
+            assert!(first, "scan id {} shown twice", s.scan_id);
+            let id = ScanId::new(s.scan_id.as_str()).expect("a scan id");
+            by_offline_id.insert(id.offline().as_str().to_owned(), s);
+        }
+        ShownById {
+            by_id,
+            by_offline_id,
+        }
+    }
+
+    /// The decision shown that a record of `id` stands for.
+    fn of_record(&self, id: &str) -> Option<&'a Shown> {
+        let shown = self.by_id.get(id).copied();
+        shown.or_else(|| self.by_offline_id.get(id).copied())
+    }
+}
 
 /// The gateway's records against every decision shown (`passes[i]` is
 /// token `i`): each scan id recorded at most once and only if shown, every
@@ -65,15 +93,11 @@ pub async fn check_records(
     board: &Board,
     killing: Instant,
 ) -> Accounted {
-    let mut shown: ShownById = HashMap::new();
-    for s in board.iter().flat_map(|l| &l.shown) {
-        let first = shown.insert(&s.scan_id, s).is_none();
-        assert!(first, "scan id {} shown twice", s.scan_id);
-    }
+    let shown = ShownById::new(board);
     let conflicts = conflicts(gw).await;
     let mut over_limit = over_limit_by_pass(&conflicts);
     let mut counted = Accounted {
-        shown: shown.len(),
+        shown: shown.by_id.len(),
         over_limit: conflicts.len(),
         ..Accounted::default()
     };
@@ -94,6 +118,7 @@ pub async fn check_records(
         "conflicts of other passes: {over_limit:?}"
     );
     counted.offline_grants = shown
+        .by_id
         .values()
         .filter(|s| s.mode == Mode::Offline && s.granted())
         .count();
@@ -151,7 +176,7 @@ fn check_pass(
     let name = &pass.id[..8];
     let mut by_id: HashMap<&str, &ScanView> = HashMap::new();
     for r in &record.scans {
-        let s = shown.get(r.scan_id.as_str());
+        let s = shown.of_record(&r.scan_id);
         let s = s.unwrap_or_else(|| panic!("pass {name}: {} recorded, never shown", r.scan_id));
         assert_eq!(s.token, token, "{} recorded on pass {name}", r.scan_id);
         let first = by_id.insert(&r.scan_id, r).is_none();
@@ -170,54 +195,60 @@ fn check_pass(
         record.uses
     );
     let ours: Vec<&Shown> = shown
+        .by_id
         .values()
         .copied()
         .filter(|s| s.token == token)
         .collect();
     let lost: Vec<LostAnswer> = ours
         .iter()
-        .filter_map(|s| lost_answer(name, s, by_id.get(s.scan_id.as_str()).copied(), killing))
+        .filter_map(|s| lost_answer(name, s, &by_id, killing))
         .collect();
     let grants = ours.iter().filter(|s| s.granted()).count();
     let online = ours
         .iter()
         .filter(|s| s.granted() && s.mode == Mode::Online)
         .count();
-    let lost_net: i64 = lost
-        .iter()
-        .map(|l| if l.shown_granted { -1 } else { 1 })
-        .sum();
     assert_eq!(
-        i64::from(record.uses),
-        i64::try_from(grants).expect("count") + lost_net,
+        usize::try_from(record.uses).expect("count"),
+        grants + lost.len(),
         "pass {name}: uses = {online} online grants + {} offline grants",
         grants - online
     );
     lost
 }
 
-/// One decision shown against the gateway's record of its scan id, if
-/// any: `Some` for an answer lost after the gateway decided otherwise.
+/// One decision shown against the gateway's records of its scan id (and
+/// of the id an offline grant past an online denial is recorded under):
+/// `Some` for an online grant whose answer was lost and that the lane then
+/// denied offline.
 fn lost_answer(
     name: &str,
     s: &Shown,
-    record: Option<&ScanView>,
+    by_id: &HashMap<&str, &ScanView>,
     killing: Instant,
 ) -> Option<LostAnswer> {
     let id = &s.scan_id;
-    match (s.mode, record) {
+    match (s.mode, by_id.get(id.as_str())) {
         (Mode::Online, Some(r)) => assert_eq!(granted(r), s.granted(), "{id} recorded as shown"),
         (Mode::Online, None) => assert!(
             s.denied.is_some_and(|r| r.is_transient()),
             "pass {name}: acknowledged online decision {id} lost across the kill"
         ),
         (Mode::Offline, None) => assert!(!s.granted(), "pass {name}: offline grant {id} lost"),
-        (Mode::Offline, Some(r)) if granted(r) != s.granted() => {
+        (Mode::Offline, Some(r)) if granted(r) && !s.granted() => {
             return Some(LostAnswer {
                 scan_id: id.clone(),
-                shown_granted: s.granted(),
                 asked_before_kill: s.started < killing,
             });
+        }
+        (Mode::Offline, Some(r)) if !granted(r) && s.granted() => {
+            let moved = ScanId::new(id.as_str()).expect("a scan id").offline();
+            let past = by_id.get(moved.as_str());
+            assert!(
+                past.is_some_and(|m| granted(m)),
+                "pass {name}: offline grant {id} past the online denial not counted as {moved}"
+            );
         }
         (Mode::Offline, Some(_)) => {}
     }
@@ -243,7 +274,7 @@ fn check_limit(pass: &PassView, record: &Recorded, shown: &ShownById, flagged: &
         .map(|r| r.scan_id.clone())
         .collect();
     for id in &over {
-        let mode = shown[id.as_str()].mode;
+        let mode = shown.of_record(id).expect("shown").mode;
         assert_eq!(
             mode,
             Mode::Offline,
