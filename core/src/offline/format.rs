@@ -104,7 +104,7 @@ pub struct SnapshotEntry {
 }
 
 /// An event's passes as a device sees them. Built by the gateway
-/// ([`crate::offline::build`]), opened by a device
+/// ([`crate::offline::build()`]), opened by a device
 /// ([`crate::offline::SnapshotVerifier::open_snapshot`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Snapshot {

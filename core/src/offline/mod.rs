@@ -22,8 +22,8 @@
 //! Like the rest of `core`, nothing here reads a clock, a file or a random
 //! number generator: `now_ms` and key seeds come from the caller.
 //!
-//! Modules: [`format`] (the types and the byte layout), [`key`] (signing and
-//! verification), [`build`] (snapshot builder, deltas), `decide` (the offline
+//! Modules: [`format`](mod@format) (the types and the byte layout), [`key`] (signing and
+//! verification), [`build`](mod@build) (snapshot builder, deltas), `decide` (the offline
 //! decision), [`messages`] (the `scangate/1` messages that carry snapshots
 //! and offline scans).
 
