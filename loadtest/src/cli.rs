@@ -3,7 +3,8 @@
 
 use crate::LoadError;
 use crate::devices::{DEVICES_MAX, DeviceSettings};
-use crate::mix::{MIX_DEFAULT, Mix};
+use crate::mix::{MIX_DEFAULT, MIX_OUTAGE_DEFAULT, Mix, ScanKind};
+use crate::outage::{Outage, OutageKind};
 use crate::profile::{self, Bursts, DURATION_MAX_S, SCANS_MAX, Shape};
 use clap::{Parser, ValueEnum};
 use scangate_client::config::{ATTEMPTS_MAX, MAX_IN_FLIGHT_LIMIT};
@@ -88,9 +89,11 @@ pub struct Args {
     /// Scans in flight per device at most (pipelining depth).
     #[arg(long, default_value_t = DEPTH_DEFAULT)]
     pub depth: usize,
-    /// Shares of scan kinds: first, rescan, forged, unknown, revoked, expired, retry.
-    #[arg(long, default_value = MIX_DEFAULT)]
-    pub mix: String,
+    /// Shares of scan kinds: first, rescan, forged, unknown, revoked,
+    /// expired, retry [default: the stadium's mix; with --outage the same
+    /// without retries].
+    #[arg(long)]
+    pub mix: Option<String>,
     /// Grants each valid pass admits (its max_uses).
     #[arg(long, default_value_t = 1)]
     pub uses_per_pass: u32,
@@ -119,6 +122,16 @@ pub struct Args {
     /// Write a latency and throughput chart to this SVG file.
     #[arg(long)]
     pub plot: Option<PathBuf>,
+    /// With --spawn: stop the gateway AT_S seconds into the schedule for
+    /// FOR_S seconds (e.g. `5:10`), then bring it back on the same data dir
+    /// and ports. The devices then run as offline-capable scanners: they
+    /// decide offline during the outage and upload afterwards.
+    #[arg(long, value_name = "AT_S:FOR_S")]
+    pub outage: Option<String>,
+    /// How --outage stops the gateway: `kill` (SIGKILL, then started
+    /// again: a crash) or `pause` (SIGSTOP, then SIGCONT: a network cut).
+    #[arg(long, value_enum, default_value = "kill")]
+    pub outage_kind: OutageKind,
 }
 
 /// A validated run.
@@ -154,6 +167,8 @@ pub struct Plan {
     pub seed: u64,
     /// Run the checker.
     pub check: bool,
+    /// The gateway's outage, if any (the devices are then offline-capable).
+    pub outage: Option<Outage>,
 }
 
 fn refuse<T>(msg: String) -> Result<T, LoadError> {
@@ -183,8 +198,14 @@ where
 impl Args {
     /// Checks every argument and computes the plan.
     pub fn plan(&self) -> Result<Plan, LoadError> {
+        let default = match self.outage {
+            Some(_) => MIX_OUTAGE_DEFAULT,
+            None => MIX_DEFAULT,
+        };
         let mix: Mix = self
             .mix
+            .as_deref()
+            .unwrap_or(default)
             .parse()
             .map_err(|e: crate::mix::MixError| LoadError::Invalid(e.to_string()))?;
         let (shape, window_s, total) = match self.profile {
@@ -200,6 +221,7 @@ impl Args {
             ));
         }
         self.check_sizes()?;
+        let outage = self.outage(window_s, &mix)?;
         Ok(Plan {
             spawn: self.spawn,
             scangate_bin: self.scangate_bin.clone(),
@@ -220,7 +242,41 @@ impl Args {
             event: self.event.clone(),
             seed: self.seed,
             check: !self.no_check,
+            outage,
         })
+    }
+
+    /// `--outage`: only for a spawned gateway, within the window, and
+    /// without retries of a scan id on another device (an offline device
+    /// cannot know another device's scan ids).
+    fn outage(&self, window_s: f64, mix: &Mix) -> Result<Option<Outage>, LoadError> {
+        let Some(text) = &self.outage else {
+            return Ok(None);
+        };
+        let outage = Outage {
+            kind: self.outage_kind,
+            ..text.parse().map_err(LoadError::Invalid)?
+        };
+        if !self.spawn {
+            return refuse(
+                "--outage needs --spawn: only a gateway this run started is stopped".into(),
+            );
+        }
+        if outage.at.as_secs_f64() >= window_s {
+            return refuse(format!(
+                "--outage starts at {} s, after the schedule's {window_s} s",
+                outage.at.as_secs_f64()
+            ));
+        }
+        if outage.length.as_secs_f64() > DURATION_MAX_S {
+            return refuse(format!("--outage lasts over {DURATION_MAX_S} s"));
+        }
+        if mix.share(ScanKind::Retry) > 0.0 {
+            return refuse(
+                "--outage: the retry kind resends a scan id on another device, which an offline device cannot know; give retry=0 in --mix".into(),
+            );
+        }
+        Ok(Some(outage))
     }
 
     /// `--profile constant`: the shape, its window in seconds and its scans
@@ -298,6 +354,41 @@ mod tests {
         assert_eq!(p.window, Duration::from_secs(600));
         assert_eq!(p.total, 50_000); // 40,000 first scans at an 80 % share
         assert_eq!((p.devices, p.gates, p.device.depth), (16, 8, 32));
+        assert!(p.outage.is_none());
+    }
+
+    #[test]
+    fn an_outage_needs_spawn_a_time_in_the_window_and_no_retries() {
+        let base = ["--profile", "constant", "--duration", "10"];
+        let plan = |extra: &[&str]| {
+            let mut v = base.to_vec();
+            v.extend(extra);
+            args(&v).plan()
+        };
+        let p = plan(&["--spawn", "--outage", "2:3", "--outage-kind", "pause"]).expect("plan");
+        let o = p.outage.expect("outage");
+        assert_eq!(
+            (o.at, o.length),
+            (Duration::from_secs(2), Duration::from_secs(3))
+        );
+        assert_eq!(o.kind, OutageKind::Pause);
+        assert_eq!(
+            p.mix.share(ScanKind::Retry),
+            0.0,
+            "the outage mix has no retries"
+        );
+        for (bad, says) in [
+            (vec!["--outage", "2:3"], "--spawn"),
+            (vec!["--spawn", "--outage", "10:3"], "after the schedule"),
+            (vec!["--spawn", "--outage", "2"], "AT_S:FOR_S"),
+            (
+                vec!["--spawn", "--outage", "2:3", "--mix", "first=9,retry=1"],
+                "retry=0",
+            ),
+        ] {
+            let e = plan(&bad).expect_err("refused").to_string();
+            assert!(e.contains(says) && !e.contains('\n'), "{bad:?}: {e}");
+        }
     }
 
     #[test]

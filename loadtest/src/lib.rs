@@ -27,6 +27,7 @@
 //! - [`profile`]: rate curves and the open-loop [`profile::Schedule`].
 //! - [`mix`] and [`picker`]: what each scan is.
 //! - [`driver`]: the open loop itself.
+//! - [`outage`]: the gateway stopped mid-run (`--outage`), offline figures.
 //! - [`stats`]: HDR histograms, counts, the per-second series.
 //! - [`history`]: what the run did and what the gateway stored.
 //! - [`observe`]: reading the gateway's side back.
@@ -46,6 +47,7 @@ pub mod error;
 pub mod history;
 pub mod mix;
 pub mod observe;
+pub mod outage;
 pub mod picker;
 pub mod profile;
 pub mod report;

@@ -2,6 +2,7 @@
 //! or as one JSON object (`--json`).
 
 use crate::checker::Verdict;
+use crate::outage::OfflineFigures;
 use crate::stats::{Counts, Recorder};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -93,6 +94,9 @@ pub struct Report {
     pub verdict: String,
     /// The checker's findings (absent with `--no-check`).
     pub check: Option<Verdict>,
+    /// Offline decisions, uploads, conflicts and times (runs with `--outage`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub offline: Option<OfflineFigures>,
 }
 
 impl Report {
@@ -146,6 +150,7 @@ impl Report {
             series,
             verdict: word.to_owned(),
             check: verdict,
+            offline: None,
             run,
         }
     }
@@ -206,6 +211,9 @@ impl Report {
                 detail.join(", ")
             );
         }
+        if let Some(o) = &self.offline {
+            s.push_str(&offline_summary(o));
+        }
         s.push_str(&self.check_summary());
         s
     }
@@ -255,6 +263,52 @@ impl Report {
         }
         s
     }
+}
+
+/// The offline figures, for people.
+fn offline_summary(o: &OfflineFigures) -> String {
+    let secs = |v: Option<f64>| v.map_or("-".to_owned(), |v| format!("{v:.2} s"));
+    let mut s = String::new();
+    let kind = o.outage_kind.map_or("?", |k| match k {
+        crate::outage::OutageKind::Kill => "kill",
+        crate::outage::OutageKind::Pause => "pause",
+    });
+    let _ = writeln!(
+        s,
+        "outage ({kind}): at {} for {} (ready {} after the restart){}",
+        secs(o.outage_at_s),
+        secs(o.outage_s),
+        secs(o.restart_ready_s),
+        o.outage_error
+            .as_ref()
+            .map_or(String::new(), |e| format!(" · FAILED: {e}"))
+    );
+    let _ = writeln!(
+        s,
+        "offline: {} decisions, {} grants · uploaded {} ({} duplicates), not uploaded {} · switch offline {} · queues drained {} after the gateway was back",
+        o.offline_decisions,
+        o.offline_grants,
+        o.uploaded,
+        o.duplicates,
+        o.not_uploaded,
+        secs(o.switch_offline_s),
+        secs(o.drain_s)
+    );
+    let conflicts: Vec<String> = o
+        .conflicts
+        .iter()
+        .map(|(k, n)| format!("{k} {n}"))
+        .collect();
+    let _ = writeln!(
+        s,
+        "conflicts flagged on upload: {}",
+        if conflicts.is_empty() {
+            "none".to_owned()
+        } else {
+            conflicts.join(", ")
+        }
+    );
+    s
 }
 
 #[cfg(test)]

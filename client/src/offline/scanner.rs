@@ -8,7 +8,7 @@ use crate::{
     Attempt, ClientError, Decided, Mode, ModeTracker, OfflineQueue, ScanInput, Scanner,
     ScannerConfig, random_scan_id,
 };
-use scangate_core::offline::messages::{AckStatus, OfflineScan};
+use scangate_core::offline::messages::{AckStatus, OfflineScan, ScanAck};
 use scangate_core::offline::{EntryIndex, Snapshot, SnapshotError, SnapshotVerifier};
 use scangate_core::scan::ScanId;
 use scangate_core::token::RawToken;
@@ -33,6 +33,10 @@ pub struct SyncReport {
     pub dropped: usize,
     /// Scans still waiting in the queue.
     pub pending: usize,
+    /// The gateway's acknowledgement of each scan uploaded, in upload
+    /// order: one per scan (a sync uploads each queued scan at most once),
+    /// so at most the queue's length.
+    pub acks: Vec<ScanAck>,
     /// The snapshot refresh after the upload: what it installed, or why it
     /// failed (the upload's counts above hold either way).
     pub refresh: Option<Result<Refreshed, OfflineError>>,
@@ -313,6 +317,7 @@ impl OfflineScanner {
             // queue forgets it, so a crash in between keeps it counted.
             let mut done: Vec<ScanId> = Vec::with_capacity(batch.len());
             for scan in ack.scans {
+                report.acks.push(scan.clone());
                 match scan.status {
                     AckStatus::Recorded | AckStatus::Duplicate => {
                         report.uploaded += 1;
