@@ -79,6 +79,8 @@ pub struct Violation {
     pub pass: String,
     /// Scan ids involved (at most [`SCANS_SHOWN_MAX`]).
     pub scans: Vec<String>,
+    /// How many scan ids were involved in all (`scans` shows the first few).
+    pub scans_involved: usize,
     /// What was seen, in one sentence.
     pub detail: String,
 }
@@ -185,6 +187,7 @@ pub fn check(history: &History, observed: &HashMap<u32, PassObservation>) -> Ver
                     .pass
                     .map_or("-".into(), |p| history.pass_id(p).to_owned()),
                 scans: vec![history.scan_id(op.scan)],
+                scans_involved: 1,
                 detail: format!("a scan of kind {} was granted", op.kind),
             });
         }
@@ -227,6 +230,7 @@ impl Findings<'_> {
         self.verdict.violations.push(Violation {
             rule,
             pass: self.pass.clone(),
+            scans_involved: scans.len(),
             scans: shown(scans),
             detail,
         });

@@ -2,6 +2,7 @@
 //! argument is refused with one sentence naming it.
 
 use crate::LoadError;
+use crate::crash_loop::{CYCLE_BUDGET, CYCLES_MAX};
 use crate::devices::{DEVICES_MAX, DeviceSettings};
 use crate::mix::{MIX_DEFAULT, MIX_OUTAGE_DEFAULT, Mix, ScanKind};
 use crate::outage::{Outage, OutageKind};
@@ -132,6 +133,12 @@ pub struct Args {
     /// again: a crash) or `pause` (SIGSTOP, then SIGCONT: a network cut).
     #[arg(long, value_enum, default_value = "kill")]
     pub outage_kind: OutageKind,
+    /// With --spawn: kill the gateway (SIGKILL) at a random moment and
+    /// start it again, N times, while a constant --rate load runs (sized
+    /// for 3.5 s per cycle, ended when the cycles are done); the checker then
+    /// judges the history of every cycle.
+    #[arg(long, value_name = "N")]
+    pub crash_loop: Option<u32>,
 }
 
 /// A validated run.
@@ -169,6 +176,8 @@ pub struct Plan {
     pub check: bool,
     /// The gateway's outage, if any (the devices are then offline-capable).
     pub outage: Option<Outage>,
+    /// Crash cycles to run, if any.
+    pub crash_cycles: Option<u32>,
 }
 
 fn refuse<T>(msg: String) -> Result<T, LoadError> {
@@ -208,9 +217,10 @@ impl Args {
             .unwrap_or(default)
             .parse()
             .map_err(|e: crate::mix::MixError| LoadError::Invalid(e.to_string()))?;
-        let (shape, window_s, total) = match self.profile {
-            ProfileArg::Constant => self.constant()?,
-            ProfileArg::GateOpening => self.gate_opening(&mix)?,
+        let (shape, window_s, total) = match (self.crash_loop, self.profile) {
+            (Some(cycles), _) => self.crash_schedule(cycles)?,
+            (None, ProfileArg::Constant) => self.constant()?,
+            (None, ProfileArg::GateOpening) => self.gate_opening(&mix)?,
         };
         if total == 0 {
             return refuse("the run would send no scan; raise --rate or --duration".into());
@@ -243,7 +253,25 @@ impl Args {
             seed: self.seed,
             check: !self.no_check,
             outage,
+            crash_cycles: self.crash_loop,
         })
+    }
+
+    /// `--crash-loop N`: a constant `--rate` over N cycle budgets, with a
+    /// spawned gateway and no outage beside it.
+    fn crash_schedule(&self, cycles: u32) -> Result<(Shape, f64, u64), LoadError> {
+        within("--crash-loop", cycles, CYCLES_MAX)?;
+        if !self.spawn {
+            return refuse(
+                "--crash-loop needs --spawn: only a gateway this run started is killed".into(),
+            );
+        }
+        if self.outage.is_some() {
+            return refuse("--crash-loop and --outage cannot be combined".into());
+        }
+        let rate = positive("--rate", self.rate, RATE_MAX)?;
+        let secs = CYCLE_BUDGET.as_secs_f64() * f64::from(cycles);
+        Ok((Shape::Constant, secs, (rate * secs).round() as u64))
     }
 
     /// `--outage`: only for a spawned gateway, within the window, and
@@ -355,6 +383,28 @@ mod tests {
         assert_eq!(p.total, 50_000); // 40,000 first scans at an 80 % share
         assert_eq!((p.devices, p.gates, p.device.depth), (16, 8, 32));
         assert!(p.outage.is_none());
+    }
+
+    #[test]
+    fn a_crash_loop_is_a_constant_rate_over_its_cycles_on_a_spawned_gateway() {
+        let p = args(&["--spawn", "--crash-loop", "20", "--rate", "50"])
+            .plan()
+            .expect("plan");
+        assert_eq!(p.crash_cycles, Some(20));
+        assert_eq!(p.shape, Shape::Constant);
+        assert_eq!(p.window, CYCLE_BUDGET * 20);
+        assert_eq!(p.total, 3_500);
+        for (bad, says) in [
+            (vec!["--crash-loop", "2"], "--spawn"),
+            (vec!["--spawn", "--crash-loop", "0"], "--crash-loop"),
+            (
+                vec!["--spawn", "--crash-loop", "2", "--outage", "1:1"],
+                "combined",
+            ),
+        ] {
+            let e = args(&bad).plan().expect_err("refused").to_string();
+            assert!(e.contains(says), "{bad:?}: {e}");
+        }
     }
 
     #[test]

@@ -72,6 +72,8 @@ pub struct DriveInput {
     /// Cancelled once the gateway is back for good after an outage (pass
     /// one already cancelled for a run without).
     pub outage_over: CancellationToken,
+    /// Cancelled to end the schedule early (the crash loop's cycles done).
+    pub stop_feed: CancellationToken,
 }
 
 /// The scanners of a run.
@@ -121,6 +123,7 @@ pub async fn drive(input: DriveInput, devices: Devices, clock: Clock) -> DriveOu
         sdk_retries,
         begin,
         outage_over,
+        stop_feed,
     } = input;
     let revoker = tokio::spawn(revoker::revoke_during(admin, pools, begin, window, clock));
     let settings = LaneSettings {
@@ -141,7 +144,7 @@ pub async fn drive(input: DriveInput, devices: Devices, clock: Clock) -> DriveOu
         Devices::Offline(_) => Vec::new(),
     };
     let (lanes, workers) = spawn_lanes(devices, &settings, ops_per_lane);
-    feed(schedule, picker, lanes, begin).await;
+    feed(schedule, picker, lanes, begin, stop_feed).await;
     settings.ended.cancel();
     let out = gather(workers, ops_per_lane * lanes_n).await;
     devices::close_all(&online).await;
@@ -194,12 +197,14 @@ fn spawn_lanes(
 
 /// Walks the schedule: at each due time, picks the scan and queues it on
 /// the next lane (round-robin), waiting while that lane's queue is full.
-/// Dropping the lanes at the end tells them the schedule is done.
+/// Stops early once `stop` is cancelled. Dropping the lanes at the end
+/// tells them the schedule is done.
 async fn feed(
     schedule: Schedule,
     mut picker: Picker,
     lanes: Vec<mpsc::Sender<Due>>,
     begin: Instant,
+    stop: CancellationToken,
 ) {
     if lanes.is_empty() {
         return;
@@ -207,7 +212,13 @@ async fn feed(
     for (n, offset) in schedule.enumerate() {
         let due = begin + offset;
         if due > Instant::now() {
-            tokio::time::sleep_until(due.into()).await;
+            tokio::select! {
+                () = tokio::time::sleep_until(due.into()) => {}
+                () = stop.cancelled() => break,
+            }
+        }
+        if stop.is_cancelled() {
+            break;
         }
         let job = picker.next_job();
         if lanes[n % lanes.len()].send(Due { job, due }).await.is_err() {

@@ -28,6 +28,7 @@
 //! - [`mix`] and [`picker`]: what each scan is.
 //! - [`driver`]: the open loop itself.
 //! - [`outage`]: the gateway stopped mid-run (`--outage`), offline figures.
+//! - [`crash_loop`]: the gateway killed and restarted N times (`--crash-loop`).
 //! - [`stats`]: HDR histograms, counts, the per-second series.
 //! - [`history`]: what the run did and what the gateway stored.
 //! - [`observe`]: reading the gateway's side back.
@@ -41,6 +42,7 @@ pub mod admin;
 pub mod checker;
 pub mod cli;
 pub mod clock;
+pub mod crash_loop;
 pub mod devices;
 pub mod driver;
 pub mod error;

@@ -2,6 +2,7 @@
 //! or as one JSON object (`--json`).
 
 use crate::checker::Verdict;
+use crate::crash_loop::CrashFigures;
 use crate::outage::OfflineFigures;
 use crate::stats::{Counts, Recorder};
 use serde::Serialize;
@@ -97,6 +98,9 @@ pub struct Report {
     /// Offline decisions, uploads, conflicts and times (runs with `--outage`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub offline: Option<OfflineFigures>,
+    /// Cycles, kills and restart times (runs with `--crash-loop`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub crash_loop: Option<CrashFigures>,
 }
 
 impl Report {
@@ -151,6 +155,7 @@ impl Report {
             verdict: word.to_owned(),
             check: verdict,
             offline: None,
+            crash_loop: None,
             run,
         }
     }
@@ -214,6 +219,9 @@ impl Report {
         if let Some(o) = &self.offline {
             s.push_str(&offline_summary(o));
         }
+        if let Some(c) = &self.crash_loop {
+            s.push_str(&crash_summary(c));
+        }
         s.push_str(&self.check_summary());
         s
     }
@@ -263,6 +271,27 @@ impl Report {
         }
         s
     }
+}
+
+/// The crash loop's figures, for people.
+fn crash_summary(c: &CrashFigures) -> String {
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "crash loop: {}/{} cycles · {} kills ({} in start-up, {} double) · restart to ready p50 {:.2} s · p99 {:.2} · max {:.2}{}",
+        c.cycles,
+        c.cycles_planned,
+        c.kills,
+        c.kills_in_startup,
+        c.double_kills,
+        c.restart_p50_s,
+        c.restart_p99_s,
+        c.restart_max_s,
+        c.error
+            .as_ref()
+            .map_or(String::new(), |e| format!(" · STOPPED: {e}"))
+    );
+    s
 }
 
 /// The offline figures, for people.
@@ -341,6 +370,7 @@ mod tests {
                 rule: Rule::OverGrant,
                 pass: "p1".into(),
                 scans: vec!["Ltest-1".into(), "Ltest-2".into()],
+                scans_involved: 2,
                 detail: "uses = 2 is over max_uses = 1".into(),
             }],
             ..Verdict::default()

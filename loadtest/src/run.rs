@@ -5,6 +5,7 @@ use crate::admin::Admin;
 use crate::checker::{self, Verdict};
 use crate::cli::Plan;
 use crate::clock::Clock;
+use crate::crash_loop::{self, CrashFigures};
 use crate::driver::{self, Devices, DriveInput, DriveOutput};
 use crate::history::History;
 use crate::outage::{self, OfflineFigures, OfflineInputs, OutageLog};
@@ -96,6 +97,7 @@ async fn against(plan: &Plan, target: &Target, described: String) -> Result<Repo
     };
     let mut report = Report::new(info, &out.recorder, verdict);
     report.offline = offline;
+    report.crash_loop = sent.crash;
     Ok(report)
 }
 
@@ -131,6 +133,8 @@ struct Sent {
     begin: Instant,
     /// What the outage did (nothing without one).
     outage: OutageLog,
+    /// What the crash loop did, if one ran.
+    crash: Option<CrashFigures>,
 }
 
 /// Connects the devices (offline-capable ones, their snapshots fetched,
@@ -160,7 +164,7 @@ async fn send(
     );
     let attempt = Duration::from_millis(plan.device.timeout_ms);
     let begin = Instant::now();
-    let outage_over = CancellationToken::new();
+    let (outage_over, stop_feed) = (CancellationToken::new(), CancellationToken::new());
     let input = DriveInput {
         schedule,
         window: plan.window,
@@ -172,15 +176,10 @@ async fn send(
         sdk_retries: plan.device.attempts > 1,
         begin,
         outage_over: outage_over.clone(),
+        stop_feed: stop_feed.clone(),
     };
     let drive = driver::drive(input, devices, clock);
-    let (out, outage) = match plan.outage {
-        None => {
-            outage_over.cancel();
-            (drive.await, OutageLog::default())
-        }
-        Some(o) => tokio::join!(drive, outage::outage(target, o, begin, outage_over)),
-    };
+    let (out, outage, crash) = beside(plan, target, drive, begin, (outage_over, stop_feed)).await;
     if out.abandoned > 0 {
         eprintln!(
             "scangate-load {run_id}: {} scans still unanswered after the drain were abandoned (recorded as info)",
@@ -199,7 +198,35 @@ async fn send(
         peak,
         begin,
         outage,
+        crash,
     })
+}
+
+/// Runs the open loop with the run's outage or crash loop beside it (and
+/// tells the lanes at once when there is no outage to wait for).
+async fn beside(
+    plan: &Plan,
+    target: &Target,
+    drive: impl std::future::Future<Output = DriveOutput>,
+    begin: Instant,
+    (outage_over, stop_feed): (CancellationToken, CancellationToken),
+) -> (DriveOutput, OutageLog, Option<CrashFigures>) {
+    match (plan.outage, plan.crash_cycles) {
+        (Some(o), _) => {
+            let (out, log) = tokio::join!(drive, outage::outage(target, o, begin, outage_over));
+            (out, log, None)
+        }
+        (None, Some(cycles)) => {
+            outage_over.cancel();
+            let crashes = crash_loop::crash_loop(target, cycles, plan.seed, stop_feed);
+            let (out, figures) = tokio::join!(drive, crashes);
+            (out, OutageLog::default(), Some(figures))
+        }
+        (None, None) => {
+            outage_over.cancel();
+            (drive.await, OutageLog::default(), None)
+        }
+    }
 }
 
 /// The run's scanners: online ones, or (with an outage) offline-capable
