@@ -39,6 +39,13 @@ pub const DOUBLE_KILL_MAX: Duration = Duration::from_millis(50);
 /// busy machine) and the extra kills. The schedule stops early once the
 /// cycles are done.
 pub const CYCLE_BUDGET: Duration = Duration::from_millis(3_500);
+/// The passes of a crash loop are set up for at most this many scans
+/// (about 2,500 valid passes at `max_uses = 2` and half first scans),
+/// whatever the schedule's length: the picker goes round them again, so
+/// limits are reached across crashes, and a restart's replay of the issued
+/// passes stays short (89,000 passes took a debug gateway 18 to 50 s to
+/// reopen on a busy machine).
+pub const SETUP_SCANS_MAX: u64 = 10_000;
 /// A progress line on stderr every this many cycles.
 const PROGRESS_EVERY: u32 = 100;
 /// Most cycles one run does: [`CYCLE_BUDGET`] each within the tool's hour

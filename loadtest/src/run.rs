@@ -108,9 +108,16 @@ async fn prepare(
     admin: &Admin,
     clock: &Clock,
 ) -> Result<setup::Pools, LoadError> {
+    // A crash loop scans a small pool again and again (the picker wraps
+    // around it): limits are hit across crashes, and the store a restart
+    // replays stays small.
+    let total = match plan.crash_cycles {
+        Some(_) => plan.total.min(crash_loop::SETUP_SCANS_MAX),
+        None => plan.total,
+    };
     let setup_plan = SetupPlan {
         event: plan.event.clone(),
-        total: plan.total,
+        total,
         mix: plan.mix.clone(),
         uses_per_pass: plan.uses_per_pass,
     };

@@ -33,10 +33,6 @@ pub struct SyncReport {
     pub dropped: usize,
     /// Scans still waiting in the queue.
     pub pending: usize,
-    /// The gateway's acknowledgement of each scan uploaded, in upload
-    /// order: one per scan (a sync uploads each queued scan at most once),
-    /// so at most the queue's length.
-    pub acks: Vec<ScanAck>,
     /// The snapshot refresh after the upload: what it installed, or why it
     /// failed (the upload's counts above hold either way).
     pub refresh: Option<Result<Refreshed, OfflineError>>,
@@ -294,6 +290,18 @@ impl OfflineScanner {
     /// means the upload stopped (what was acknowledged before it has left
     /// the queue); a failed refresh is reported in [`SyncReport::refresh`].
     pub async fn sync(&mut self, now_ms: i64) -> Result<SyncReport, OfflineError> {
+        self.sync_recording(now_ms, &mut Vec::new()).await
+    }
+
+    /// [`Self::sync`], pushing the gateway's acknowledgement of each
+    /// uploaded scan onto `acks` as it comes (one per scan: a sync uploads
+    /// each queued scan at most once), so that an app (the load test)
+    /// keeps every upload's outcome even when a later batch fails.
+    pub async fn sync_recording(
+        &mut self,
+        now_ms: i64,
+        acks: &mut Vec<ScanAck>,
+    ) -> Result<SyncReport, OfflineError> {
         let scanner = self.connected().await?;
         let mut report = SyncReport::default();
         // Kept scans stay at the front of the queue, in order: skip them.
@@ -316,8 +324,8 @@ impl OfflineScanner {
             // The uses file learns of each acknowledged grant before the
             // queue forgets it, so a crash in between keeps it counted.
             let mut done: Vec<ScanId> = Vec::with_capacity(batch.len());
+            acks.extend(ack.scans.iter().cloned());
             for scan in ack.scans {
-                report.acks.push(scan.clone());
                 match scan.status {
                     AckStatus::Recorded | AckStatus::Duplicate => {
                         report.uploaded += 1;

@@ -130,25 +130,28 @@ async fn sync_until_empty(device: &mut OfflineDevice, s: &LaneSettings, out: &mu
     }
 }
 
-/// One sync: records each acknowledgement; true when it left the queue empty.
+/// One sync: records each acknowledgement (those that came before a failed
+/// batch too); true when it left the queue empty.
 async fn sync(device: &mut OfflineDevice, s: &LaneSettings, out: &mut LaneOutput) -> bool {
     let now_ms = s.clock.unix_ms_now();
-    match device.scanner.sync(now_ms).await {
-        Ok(SyncReport { acks, pending, .. }) => {
-            for ack in &acks {
-                let ScanAck {
-                    scan_id,
-                    status,
-                    conflicts,
-                } = ack;
-                let status = match status {
-                    AckStatus::Recorded => UploadStatus::Recorded,
-                    AckStatus::Duplicate => UploadStatus::Duplicate,
-                    AckStatus::Refused(code) => UploadStatus::Refused(code.as_str().to_owned()),
-                };
-                let kinds: Vec<String> = conflicts.iter().map(|k| k.as_str().to_owned()).collect();
-                push_upload(out, s, scan_id, status, &kinds);
-            }
+    let mut acks = Vec::new();
+    let synced = device.scanner.sync_recording(now_ms, &mut acks).await;
+    for ScanAck {
+        scan_id,
+        status,
+        conflicts,
+    } in &acks
+    {
+        let status = match status {
+            AckStatus::Recorded => UploadStatus::Recorded,
+            AckStatus::Duplicate => UploadStatus::Duplicate,
+            AckStatus::Refused(code) => UploadStatus::Refused(code.as_str().to_owned()),
+        };
+        let kinds: Vec<String> = conflicts.iter().map(|k| k.as_str().to_owned()).collect();
+        push_upload(out, s, scan_id, status, &kinds);
+    }
+    match synced {
+        Ok(SyncReport { pending, .. }) => {
             if pending == 0 && !acks.is_empty() {
                 out.offline.drained = Some(Instant::now());
             }
