@@ -296,8 +296,15 @@ impl Args {
                 outage.at.as_secs_f64()
             ));
         }
-        if outage.length.as_secs_f64() > DURATION_MAX_S {
-            return refuse(format!("--outage lasts over {DURATION_MAX_S} s"));
+        // The devices' final sync waits at most SYNC_DEADLINE after the
+        // schedule, the restart included: leave it half of that.
+        let slack = crate::driver::SYNC_DEADLINE.as_secs_f64() / 2.0;
+        let end = (outage.at + outage.length).as_secs_f64();
+        if end > window_s + slack {
+            return refuse(format!(
+                "--outage ends at {end} s, over {slack} s after the schedule's {window_s} s (the devices sync for at most {} s after it)",
+                crate::driver::SYNC_DEADLINE.as_secs()
+            ));
         }
         if mix.share(ScanKind::Retry) > 0.0 {
             return refuse(
@@ -431,6 +438,7 @@ mod tests {
             (vec!["--outage", "2:3"], "--spawn"),
             (vec!["--spawn", "--outage", "10:3"], "after the schedule"),
             (vec!["--spawn", "--outage", "2"], "AT_S:FOR_S"),
+            (vec!["--spawn", "--outage", "2:39"], "over 30 s after"),
             (
                 vec!["--spawn", "--outage", "2:3", "--mix", "first=9,retry=1"],
                 "retry=0",

@@ -115,6 +115,7 @@ pub async fn crash_loop(
         if let Err(e) = cycle(target, &mut rng, &mut figures, &mut restarts).await {
             tracing::warn!(error = %e, "a crash cycle failed");
             figures.error = Some(e.to_string());
+            recover(target).await;
             break;
         }
         figures.cycles += 1;
@@ -160,6 +161,22 @@ async fn cycle(
         restarts.push(restart(target).await?);
     }
     Ok(())
+}
+
+/// After a failed cycle: one more chance for the gateway to be ready (the
+/// one starting, or a fresh start), so the history can still be checked.
+async fn recover(target: &Target) {
+    if target.until_ready().await.is_ok() {
+        return;
+    }
+    let again = async {
+        target.crash().await?;
+        target.start_again().await?;
+        target.until_ready().await
+    };
+    if let Err(e) = again.await {
+        tracing::warn!(error = %e, "the gateway could not be brought back after a failed cycle");
+    }
 }
 
 /// Starts the gateway again and returns its restart-to-ready time.
