@@ -2,7 +2,7 @@
 //! argument is refused with one sentence naming it.
 
 use crate::LoadError;
-use crate::crash_loop::{CYCLE_BUDGET, CYCLES_MAX};
+use crate::crash_loop::CYCLES_MAX;
 use crate::devices::{DEVICES_MAX, DeviceSettings};
 use crate::mix::{MIX_DEFAULT, MIX_OUTAGE_DEFAULT, Mix, ScanKind};
 use crate::outage::{Outage, OutageKind};
@@ -134,8 +134,8 @@ pub struct Args {
     #[arg(long, value_enum, default_value = "kill")]
     pub outage_kind: OutageKind,
     /// With --spawn: kill the gateway (SIGKILL) at a random moment and
-    /// start it again, N times, while a constant --rate load runs (sized
-    /// for 3.5 s per cycle, ended when the cycles are done); the checker then
+    /// start it again, N times, while a constant --rate load runs (until
+    /// the cycles are done, at most an hour); the checker then
     /// judges the history of every cycle.
     #[arg(long, value_name = "N")]
     pub crash_loop: Option<u32>,
@@ -257,8 +257,8 @@ impl Args {
         })
     }
 
-    /// `--crash-loop N`: a constant `--rate` over N cycle budgets, with a
-    /// spawned gateway and no outage beside it.
+    /// `--crash-loop N`: a constant `--rate` for at most the tool's hour
+    /// (the cycles end it), with a spawned gateway and no outage beside it.
     fn crash_schedule(&self, cycles: u32) -> Result<(Shape, f64, u64), LoadError> {
         within("--crash-loop", cycles, CYCLES_MAX)?;
         if !self.spawn {
@@ -270,7 +270,7 @@ impl Args {
             return refuse("--crash-loop and --outage cannot be combined".into());
         }
         let rate = positive("--rate", self.rate, RATE_MAX)?;
-        let secs = CYCLE_BUDGET.as_secs_f64() * f64::from(cycles);
+        let secs = DURATION_MAX_S;
         Ok((Shape::Constant, secs, (rate * secs).round() as u64))
     }
 
@@ -399,8 +399,8 @@ mod tests {
             .expect("plan");
         assert_eq!(p.crash_cycles, Some(20));
         assert_eq!(p.shape, Shape::Constant);
-        assert_eq!(p.window, CYCLE_BUDGET * 20);
-        assert_eq!(p.total, 3_500);
+        assert_eq!(p.window, Duration::from_secs(3_600));
+        assert_eq!(p.total, 180_000);
         for (bad, says) in [
             (vec!["--crash-loop", "2"], "--spawn"),
             (vec!["--spawn", "--crash-loop", "0"], "--crash-loop"),

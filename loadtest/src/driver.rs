@@ -46,6 +46,9 @@ use tokio_util::sync::CancellationToken;
 /// Most scans waiting in the lanes (due, not yet in flight) at once: bounds
 /// the tool's memory when the gateway falls behind the offered rate.
 pub const BACKLOG_MAX: usize = 200_000;
+/// Most ops the lanes reserve room for up front: a crash loop's schedule
+/// is an hour that its cycles usually end far sooner.
+pub const OPS_RESERVED_MAX: u64 = 4_000_000;
 /// Extra time the drain allows beyond one scan's full deadline.
 pub const DRAIN_SLACK: Duration = Duration::from_secs(5);
 
@@ -72,7 +75,8 @@ pub struct DriveInput {
     /// Cancelled once the gateway is back for good after an outage (pass
     /// one already cancelled for a run without).
     pub outage_over: CancellationToken,
-    /// Cancelled to end the schedule early (the crash loop's cycles done).
+    /// Cancelled to end the schedule early (the crash loop's cycles done);
+    /// the open loop cancels it too when the schedule is over.
     pub stop_feed: CancellationToken,
 }
 
@@ -138,13 +142,16 @@ pub async fn drive(input: DriveInput, devices: Devices, clock: Clock) -> DriveOu
     let lanes_n = devices.len().max(1);
     // Each lane's history is sized for its share of the schedule up front:
     // growing a vector of a million ops mid-run copies it again and again.
-    let ops_per_lane = usize::try_from(schedule.total()).map_or(0, |t| t.div_ceil(lanes_n));
+    let ops_per_lane =
+        usize::try_from(schedule.total().min(OPS_RESERVED_MAX)).map_or(0, |t| t.div_ceil(lanes_n));
     let online = match &devices {
         Devices::Online(d) => d.clone(),
         Devices::Offline(_) => Vec::new(),
     };
     let (lanes, workers) = spawn_lanes(devices, &settings, ops_per_lane);
-    feed(schedule, picker, lanes, begin, stop_feed).await;
+    feed(schedule, picker, lanes, begin, stop_feed.clone()).await;
+    // The schedule is over, run out or stopped: a crash loop stops too.
+    stop_feed.cancel();
     settings.ended.cancel();
     let out = gather(workers, ops_per_lane * lanes_n).await;
     devices::close_all(&online).await;
