@@ -129,7 +129,13 @@ pub async fn drive(input: DriveInput, devices: Devices, clock: Clock) -> DriveOu
         outage_over,
         stop_feed,
     } = input;
-    let revoker = tokio::spawn(revoker::revoke_during(admin, pools, begin, window, clock));
+    let revoker = tokio::spawn(revoker::revoke_during(
+        admin,
+        pools,
+        (begin, window),
+        clock,
+        stop_feed.clone(),
+    ));
     let settings = LaneSettings {
         run_id: run_id.into(),
         begin,
