@@ -2,7 +2,7 @@
 //! the checker needs), over the one admin client of `scangate-api`.
 
 use crate::LoadError;
-use scangate_api::{AdminClient, ClientError, PassView, ScanView};
+use scangate_api::{AdminClient, ClientError, ConflictView, PageView, PassView, ScanView};
 use scangate_core::{AuditRecord, Status};
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -92,6 +92,24 @@ impl Admin {
         let path = format!("/v1/passes/{id}/audit?limit={LIST_LIMIT}");
         let asked = self.client.get(&path).await;
         asked.map_err(|e| failed("list a pass's audit log", e))
+    }
+}
+
+impl Admin {
+    /// `GET /v1/conflicts?from=FROM&limit=1000[&after=CURSOR]`: one page of
+    /// the conflicts recorded since `from` (RFC 3339), oldest first.
+    pub async fn conflicts(
+        &self,
+        from: &str,
+        after: Option<&str>,
+    ) -> Result<PageView<ConflictView>, LoadError> {
+        let mut path = format!("/v1/conflicts?from={from}&limit={LIST_LIMIT}");
+        if let Some(cursor) = after {
+            path.push_str("&after=");
+            path.push_str(cursor);
+        }
+        let asked = self.client.get(&path).await;
+        asked.map_err(|e| failed("list the conflicts", e))
     }
 }
 

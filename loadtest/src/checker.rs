@@ -17,14 +17,25 @@
 //! - **replay_mismatch**: a retry (same scan id) gets the first decision.
 //! - **unexpected_grant**: forged, unknown and expired tokens are never granted.
 //!
+//! And for scans a device granted offline (a run with an outage), where
+//! the pass's counter is online grants plus offline grants and an offline
+//! grant may go beyond `max_uses`: **over_grant** then counts online grants
+//! only; the revoke rules judge online grants only; and
+//! - **offline_lost**: every offline grant was acknowledged by the gateway
+//!   (none refused for good, none left in a device's queue);
+//! - **unflagged_conflict**: every offline grant stored beyond `max_uses`
+//!   has an `over_limit` conflict, and every one the device made at or after
+//!   the pass's revoke a `revoked_before_scan` one;
+//! - **unfounded_conflict**: no such conflict without that cause.
+//!
 //! This file holds the verdict and what the rules read (each scan id's
 //! summary, each pass's facts); `rules` holds one function per rule.
 
-use crate::history::{History, Op, Outcome, PassObservation, StoredScan};
+use crate::history::{History, Op, Outcome, PassObservation, StoredScan, UploadOp, last_uploads};
 use crate::mix::ScanKind;
 use scangate_core::AdminAction;
 use serde::Serialize;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 mod rules;
 
@@ -51,6 +62,12 @@ pub enum Rule {
     ReplayMismatch,
     /// A forged, unknown or expired token was granted.
     UnexpectedGrant,
+    /// An offline grant never acknowledged by the gateway.
+    OfflineLost,
+    /// An offline grant that broke a rule without the gateway's conflict.
+    UnflaggedConflict,
+    /// A conflict the stored scan gives no cause for.
+    UnfoundedConflict,
 }
 
 /// One broken rule, naming the pass and the scans involved.
@@ -62,6 +79,8 @@ pub struct Violation {
     pub pass: String,
     /// Scan ids involved (at most [`SCANS_SHOWN_MAX`]).
     pub scans: Vec<String>,
+    /// How many scan ids were involved in all (`scans` shows the first few).
+    pub scans_involved: usize,
     /// What was seen, in one sentence.
     pub detail: String,
 }
@@ -91,6 +110,8 @@ pub struct Verdict {
 #[derive(Debug, Default)]
 struct ScanSummary {
     granted: bool,
+    /// Granted by the device alone (offline).
+    offline_grant: bool,
     denied: bool,
     info: bool,
     fresh_grants: u32,
@@ -107,6 +128,7 @@ impl ScanSummary {
         match &op.outcome {
             Outcome::Ok => {
                 self.granted = true;
+                self.offline_grant |= op.offline;
                 if !op.replayed {
                     self.fresh_grants += 1;
                 }
@@ -165,6 +187,7 @@ pub fn check(history: &History, observed: &HashMap<u32, PassObservation>) -> Ver
                     .pass
                     .map_or("-".into(), |p| history.pass_id(p).to_owned()),
                 scans: vec![history.scan_id(op.scan)],
+                scans_involved: 1,
                 detail: format!("a scan of kind {} was granted", op.kind),
             });
         }
@@ -175,11 +198,13 @@ pub fn check(history: &History, observed: &HashMap<u32, PassObservation>) -> Ver
     for revoke in &history.revokes {
         by_pass.entry(revoke.pass).or_default();
     }
+    let uploads = last_uploads(&history.uploads);
     for (pass, ops) in by_pass {
         match observed.get(&pass) {
             Some(obs) => {
                 v.passes_checked += 1;
-                rules::check_pass(history, pass, &ops, obs, &mut v);
+                let facts = PassFacts::new(history, pass, &ops, obs, &uploads);
+                rules::check_pass(&facts, &mut v);
             }
             None => v.unchecked.push(history.pass_id(pass).to_owned()),
         }
@@ -205,6 +230,7 @@ impl Findings<'_> {
         self.verdict.violations.push(Violation {
             rule,
             pass: self.pass.clone(),
+            scans_involved: scans.len(),
             scans: shown(scans),
             detail,
         });
@@ -232,10 +258,22 @@ struct PassFacts<'h> {
     stored: HashMap<&'h str, Vec<&'h StoredScan>>,
     /// This run's granted records in the scan log.
     granted: Vec<&'h StoredScan>,
+    /// Scan ids a device granted offline.
+    offline_ids: HashSet<String>,
+    /// The last upload of each offline grant, by sequence number.
+    uploads: &'h HashMap<u64, &'h UploadOp>,
+    /// The kinds the gateway flagged, by scan id.
+    flags: HashMap<&'h str, BTreeSet<&'h str>>,
 }
 
 impl<'h> PassFacts<'h> {
-    fn new(history: &'h History, pass: u32, ops: &[&Op], obs: &'h PassObservation) -> Self {
+    fn new(
+        history: &'h History,
+        pass: u32,
+        ops: &[&Op],
+        obs: &'h PassObservation,
+        uploads: &'h HashMap<u64, &'h UploadOp>,
+    ) -> Self {
         let mut summaries: BTreeMap<u64, ScanSummary> = BTreeMap::new();
         for op in ops {
             summaries.entry(op.scan).or_default().add(op);
@@ -248,6 +286,15 @@ impl<'h> PassFacts<'h> {
                 .collect()
         };
         let (ok_ids, info_ids) = (ids_in(State::Ok), ids_in(State::Info));
+        let offline_ids = summaries
+            .iter()
+            .filter(|(_, s)| s.offline_grant)
+            .map(|(seq, _)| history.scan_id(*seq))
+            .collect();
+        let mut flags: HashMap<&str, BTreeSet<&str>> = HashMap::new();
+        for c in &obs.conflicts {
+            flags.entry(&c.scan_id).or_default().insert(&c.kind);
+        }
         // The scan log: this run's records only (other scans of a pass from a file are not ours).
         let prefix = format!("{}-", history.run_id);
         let ours: Vec<&StoredScan> = obs
@@ -269,7 +316,16 @@ impl<'h> PassFacts<'h> {
             annulled: obs.audit.iter().any(|a| a.action == AdminAction::Annul),
             stored,
             granted: ours.into_iter().filter(|s| s.granted).collect(),
+            offline_ids,
+            uploads,
+            flags,
         }
+    }
+
+    /// Granted records of scans not granted offline (online grants).
+    fn online_granted(&self) -> Vec<&'h StoredScan> {
+        let online = |s: &&StoredScan| !self.offline_ids.contains(&s.scan_id);
+        self.granted.iter().copied().filter(online).collect()
     }
 
     fn granted_ids(&self) -> Vec<String> {

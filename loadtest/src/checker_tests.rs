@@ -2,7 +2,8 @@
 //! clean history passes.
 
 use super::*;
-use crate::history::RevokeOp;
+use crate::checker::rules::TIME_SLACK_MS;
+use crate::history::{FlaggedScan, RevokeOp, UploadOp, UploadStatus};
 use scangate_core::{AuditRecord, Reason};
 
 const RUN: &str = "t1";
@@ -17,6 +18,7 @@ fn op(kind: ScanKind, scan: u64, sent_ms: i64, outcome: Outcome) -> Op {
         done_ms: sent_ms + 1,
         outcome,
         replayed: false,
+        offline: false,
     }
 }
 
@@ -24,6 +26,7 @@ fn stored(scan: u64, at_ms: i64, granted: bool, uses_after: u32) -> StoredScan {
     StoredScan {
         scan_id: crate::history::scan_id(RUN, scan),
         at_ms,
+        scanner_ms: at_ms,
         granted,
         reason: (!granted).then(|| "used_up".to_owned()),
         uses_after,
@@ -36,6 +39,7 @@ fn history(ops: Vec<Op>) -> History {
         passes: vec![PASS.into()],
         ops,
         revokes: vec![],
+        uploads: vec![],
     }
 }
 
@@ -49,6 +53,7 @@ fn observation(max_uses: u32, uses: u32, scans: Vec<StoredScan>) -> HashMap<u32,
             scans,
             scans_complete: true,
             audit: vec![],
+            conflicts: vec![],
         },
     )])
 }
@@ -242,4 +247,149 @@ fn an_operators_annul_relaxes_the_counter_rules_only() {
     // The use came back, so a second grant at uses_after = 1 is right.
     assert!(v.valid, "{v:#?}");
     assert_eq!(v.notes.len(), 1);
+}
+
+// Offline grants (a run with an outage).
+
+fn offline_grant(scan: u64, sent_ms: i64) -> Op {
+    Op {
+        offline: true,
+        ..op(ScanKind::First, scan, sent_ms, Outcome::Ok)
+    }
+}
+
+fn upload(scan: u64, status: UploadStatus, conflicts: &[&str]) -> UploadOp {
+    UploadOp {
+        scan,
+        status,
+        conflicts: conflicts.iter().map(|k| (*k).to_owned()).collect(),
+    }
+}
+
+fn flag(scan: u64, kind: &str) -> FlaggedScan {
+    FlaggedScan {
+        scan_id: crate::history::scan_id(RUN, scan),
+        kind: kind.to_owned(),
+    }
+}
+
+/// One single-use pass: granted online (scan 1), then offline on another
+/// device that could not know (scan 2), uploaded and flagged `over_limit`.
+fn over_limit_offline() -> (History, HashMap<u32, PassObservation>) {
+    let mut h = history(vec![
+        op(ScanKind::First, 1, 10, Outcome::Ok),
+        offline_grant(2, 20),
+    ]);
+    h.uploads = vec![upload(2, UploadStatus::Recorded, &["over_limit"])];
+    let mut o = observation(1, 2, vec![stored(1, 11, true, 1), stored(2, 50, true, 2)]);
+    o.get_mut(&0).expect("pass").conflicts = vec![flag(2, "over_limit")];
+    (h, o)
+}
+
+#[test]
+fn an_offline_grant_beyond_the_limit_that_is_flagged_passes() {
+    let (h, o) = over_limit_offline();
+    let v = check(&h, &o);
+    assert!(v.valid, "{v:#?}");
+    assert_eq!((v.ok, v.passes_checked), (2, 1));
+}
+
+#[test]
+fn an_offline_grant_beyond_the_limit_without_its_flag_is_caught() {
+    let (h, mut o) = over_limit_offline();
+    o.get_mut(&0).expect("pass").conflicts.clear();
+    let v = check(&h, &o);
+    assert_eq!(rules(&v), vec![Rule::UnflaggedConflict], "{v:#?}");
+    assert_eq!(v.violations[0].scans, vec!["t1-2".to_owned()]);
+}
+
+#[test]
+fn a_flag_without_cause_is_caught() {
+    // max_uses 2: the offline grant was within the limit, yet flagged;
+    // and a flag on a scan the log does not hold as a grant.
+    let (h, mut o) = over_limit_offline();
+    let pass = o.get_mut(&0).expect("pass");
+    pass.max_uses = Some(2);
+    pass.conflicts.push(flag(7, "over_limit"));
+    let v = check(&h, &o);
+    assert_eq!(rules(&v), vec![Rule::UnfoundedConflict], "{v:#?}");
+    assert_eq!(
+        v.violations[0].scans,
+        vec!["t1-2".to_owned(), "t1-7".to_owned()]
+    );
+}
+
+#[test]
+fn an_offline_grant_never_acknowledged_is_lost() {
+    for status in [
+        UploadStatus::Pending,
+        UploadStatus::Refused("invalid_request".into()),
+    ] {
+        let mut h = history(vec![offline_grant(1, 10)]);
+        h.uploads = vec![
+            upload(1, UploadStatus::Refused("unavailable".into()), &[]),
+            upload(1, status.clone(), &[]),
+        ];
+        let v = check(&h, &observation(1, 0, vec![]));
+        assert!(rules(&v).contains(&Rule::OfflineLost), "{status:?}: {v:#?}");
+        assert!(rules(&v).contains(&Rule::LostOk), "{status:?}: {v:#?}");
+    }
+    // Refused for now, then recorded: the last word counts.
+    let mut h = history(vec![offline_grant(1, 10)]);
+    h.uploads = vec![
+        upload(1, UploadStatus::Refused("unavailable".into()), &[]),
+        upload(1, UploadStatus::Recorded, &[]),
+    ];
+    let v = check(&h, &observation(1, 1, vec![stored(1, 30, true, 1)]));
+    assert!(v.valid, "{v:#?}");
+}
+
+#[test]
+fn online_grants_beyond_the_limit_are_still_an_over_grant_beside_offline_ones() {
+    let (mut h, mut o) = over_limit_offline();
+    h.ops.push(op(ScanKind::Rescan, 3, 60, Outcome::Ok));
+    let pass = o.get_mut(&0).expect("pass");
+    pass.uses = 3;
+    pass.scans.push(stored(3, 61, true, 3));
+    let v = check(&h, &o);
+    assert!(rules(&v).contains(&Rule::OverGrant), "{v:#?}");
+    let over = v.violations.iter().find(|x| x.rule == Rule::OverGrant);
+    assert_eq!(
+        over.map(|x| x.scans.clone()),
+        Some(vec!["t1-1".to_owned(), "t1-3".to_owned()])
+    );
+}
+
+/// A pass revoked at 100 (gateway time); an offline grant by a device that
+/// did not know, at device time `device_ms`, uploaded (recorded) at 500.
+fn revoked_offline(device_ms: i64, flagged: bool) -> Verdict {
+    let mut h = history(vec![Op {
+        kind: ScanKind::Revoked,
+        ..offline_grant(1, device_ms)
+    }]);
+    h.uploads = vec![upload(1, UploadStatus::Recorded, &[])];
+    let mut scan = stored(1, 500, true, 1);
+    scan.scanner_ms = device_ms;
+    let mut o = observation(5, 1, vec![scan]);
+    let pass = o.get_mut(&0).expect("pass");
+    pass.audit = vec![revoke_audit(100)];
+    if flagged {
+        pass.conflicts = vec![flag(1, "revoked_before_scan")];
+    }
+    check(&h, &o)
+}
+
+#[test]
+fn an_offline_grant_after_a_revoke_is_flagged_not_a_grant_after_revoke() {
+    let v = revoked_offline(300, true);
+    assert!(v.valid, "{v:#?}");
+    let v = revoked_offline(300, false);
+    assert_eq!(rules(&v), vec![Rule::UnflaggedConflict], "{v:#?}");
+    // Decided before the revoke: the flag has no cause.
+    let v = revoked_offline(-200, true);
+    assert_eq!(rules(&v), vec![Rule::UnfoundedConflict], "{v:#?}");
+    assert!(revoked_offline(-200, false).valid);
+    // Too close to the revoke to judge either way.
+    assert!(revoked_offline(100 + TIME_SLACK_MS, true).valid);
+    assert!(revoked_offline(100 + TIME_SLACK_MS, false).valid);
 }

@@ -2,8 +2,10 @@
 //! argument is refused with one sentence naming it.
 
 use crate::LoadError;
+use crate::crash_loop::CYCLES_MAX;
 use crate::devices::{DEVICES_MAX, DeviceSettings};
-use crate::mix::{MIX_DEFAULT, Mix};
+use crate::mix::{MIX_DEFAULT, MIX_OUTAGE_DEFAULT, Mix, ScanKind};
+use crate::outage::{Outage, OutageKind};
 use crate::profile::{self, Bursts, DURATION_MAX_S, SCANS_MAX, Shape};
 use clap::{Parser, ValueEnum};
 use scangate_client::config::{ATTEMPTS_MAX, MAX_IN_FLIGHT_LIMIT};
@@ -88,9 +90,11 @@ pub struct Args {
     /// Scans in flight per device at most (pipelining depth).
     #[arg(long, default_value_t = DEPTH_DEFAULT)]
     pub depth: usize,
-    /// Shares of scan kinds: first, rescan, forged, unknown, revoked, expired, retry.
-    #[arg(long, default_value = MIX_DEFAULT)]
-    pub mix: String,
+    /// Shares of scan kinds: first, rescan, forged, unknown, revoked,
+    /// expired, retry [default: the stadium's mix; with --outage the same
+    /// without retries].
+    #[arg(long)]
+    pub mix: Option<String>,
     /// Grants each valid pass admits (its max_uses).
     #[arg(long, default_value_t = 1)]
     pub uses_per_pass: u32,
@@ -119,6 +123,22 @@ pub struct Args {
     /// Write a latency and throughput chart to this SVG file.
     #[arg(long)]
     pub plot: Option<PathBuf>,
+    /// With --spawn: stop the gateway AT_S seconds into the schedule for
+    /// FOR_S seconds (e.g. `5:10`), then bring it back on the same data dir
+    /// and ports. The devices then run as offline-capable scanners: they
+    /// decide offline during the outage and upload afterwards.
+    #[arg(long, value_name = "AT_S:FOR_S")]
+    pub outage: Option<String>,
+    /// How --outage stops the gateway: `kill` (SIGKILL, then started
+    /// again: a crash) or `pause` (SIGSTOP, then SIGCONT: a network cut).
+    #[arg(long, value_enum, default_value = "kill")]
+    pub outage_kind: OutageKind,
+    /// With --spawn: kill the gateway (SIGKILL) at a random moment and
+    /// start it again, N times, while a constant --rate load runs (until
+    /// the cycles are done, at most an hour); the checker then
+    /// judges the history of every cycle.
+    #[arg(long, value_name = "N")]
+    pub crash_loop: Option<u32>,
 }
 
 /// A validated run.
@@ -154,6 +174,10 @@ pub struct Plan {
     pub seed: u64,
     /// Run the checker.
     pub check: bool,
+    /// The gateway's outage, if any (the devices are then offline-capable).
+    pub outage: Option<Outage>,
+    /// Crash cycles to run, if any.
+    pub crash_cycles: Option<u32>,
 }
 
 fn refuse<T>(msg: String) -> Result<T, LoadError> {
@@ -183,13 +207,20 @@ where
 impl Args {
     /// Checks every argument and computes the plan.
     pub fn plan(&self) -> Result<Plan, LoadError> {
+        let default = match self.outage {
+            Some(_) => MIX_OUTAGE_DEFAULT,
+            None => MIX_DEFAULT,
+        };
         let mix: Mix = self
             .mix
+            .as_deref()
+            .unwrap_or(default)
             .parse()
             .map_err(|e: crate::mix::MixError| LoadError::Invalid(e.to_string()))?;
-        let (shape, window_s, total) = match self.profile {
-            ProfileArg::Constant => self.constant()?,
-            ProfileArg::GateOpening => self.gate_opening(&mix)?,
+        let (shape, window_s, total) = match (self.crash_loop, self.profile) {
+            (Some(cycles), _) => self.crash_schedule(cycles)?,
+            (None, ProfileArg::Constant) => self.constant()?,
+            (None, ProfileArg::GateOpening) => self.gate_opening(&mix)?,
         };
         if total == 0 {
             return refuse("the run would send no scan; raise --rate or --duration".into());
@@ -200,6 +231,7 @@ impl Args {
             ));
         }
         self.check_sizes()?;
+        let outage = self.outage(window_s, &mix)?;
         Ok(Plan {
             spawn: self.spawn,
             scangate_bin: self.scangate_bin.clone(),
@@ -220,7 +252,66 @@ impl Args {
             event: self.event.clone(),
             seed: self.seed,
             check: !self.no_check,
+            outage,
+            crash_cycles: self.crash_loop,
         })
+    }
+
+    /// `--crash-loop N`: a constant `--rate` for at most the tool's hour
+    /// (the cycles end it), with a spawned gateway and no outage beside it.
+    fn crash_schedule(&self, cycles: u32) -> Result<(Shape, f64, u64), LoadError> {
+        within("--crash-loop", cycles, CYCLES_MAX)?;
+        if !self.spawn {
+            return refuse(
+                "--crash-loop needs --spawn: only a gateway this run started is killed".into(),
+            );
+        }
+        if self.outage.is_some() {
+            return refuse("--crash-loop and --outage cannot be combined".into());
+        }
+        let rate = positive("--rate", self.rate, RATE_MAX)?;
+        let secs = DURATION_MAX_S;
+        Ok((Shape::Constant, secs, (rate * secs).round() as u64))
+    }
+
+    /// `--outage`: only for a spawned gateway, within the window, and
+    /// without retries of a scan id on another device (an offline device
+    /// cannot know another device's scan ids).
+    fn outage(&self, window_s: f64, mix: &Mix) -> Result<Option<Outage>, LoadError> {
+        let Some(text) = &self.outage else {
+            return Ok(None);
+        };
+        let outage = Outage {
+            kind: self.outage_kind,
+            ..text.parse().map_err(LoadError::Invalid)?
+        };
+        if !self.spawn {
+            return refuse(
+                "--outage needs --spawn: only a gateway this run started is stopped".into(),
+            );
+        }
+        if outage.at.as_secs_f64() >= window_s {
+            return refuse(format!(
+                "--outage starts at {} s, after the schedule's {window_s} s",
+                outage.at.as_secs_f64()
+            ));
+        }
+        // The devices' final sync waits at most SYNC_DEADLINE after the
+        // schedule, the restart included: leave it half of that.
+        let slack = crate::driver::SYNC_DEADLINE.as_secs_f64() / 2.0;
+        let end = (outage.at + outage.length).as_secs_f64();
+        if end > window_s + slack {
+            return refuse(format!(
+                "--outage ends at {end} s, over {slack} s after the schedule's {window_s} s (the devices sync for at most {} s after it)",
+                crate::driver::SYNC_DEADLINE.as_secs()
+            ));
+        }
+        if mix.share(ScanKind::Retry) > 0.0 {
+            return refuse(
+                "--outage: the retry kind resends a scan id on another device, which an offline device cannot know; give retry=0 in --mix".into(),
+            );
+        }
+        Ok(Some(outage))
     }
 
     /// `--profile constant`: the shape, its window in seconds and its scans
@@ -298,6 +389,64 @@ mod tests {
         assert_eq!(p.window, Duration::from_secs(600));
         assert_eq!(p.total, 50_000); // 40,000 first scans at an 80 % share
         assert_eq!((p.devices, p.gates, p.device.depth), (16, 8, 32));
+        assert!(p.outage.is_none());
+    }
+
+    #[test]
+    fn a_crash_loop_is_a_constant_rate_over_its_cycles_on_a_spawned_gateway() {
+        let p = args(&["--spawn", "--crash-loop", "20", "--rate", "50"])
+            .plan()
+            .expect("plan");
+        assert_eq!(p.crash_cycles, Some(20));
+        assert_eq!(p.shape, Shape::Constant);
+        assert_eq!(p.window, Duration::from_secs(3_600));
+        assert_eq!(p.total, 180_000);
+        for (bad, says) in [
+            (vec!["--crash-loop", "2"], "--spawn"),
+            (vec!["--spawn", "--crash-loop", "0"], "--crash-loop"),
+            (
+                vec!["--spawn", "--crash-loop", "2", "--outage", "1:1"],
+                "combined",
+            ),
+        ] {
+            let e = args(&bad).plan().expect_err("refused").to_string();
+            assert!(e.contains(says), "{bad:?}: {e}");
+        }
+    }
+
+    #[test]
+    fn an_outage_needs_spawn_a_time_in_the_window_and_no_retries() {
+        let base = ["--profile", "constant", "--duration", "10"];
+        let plan = |extra: &[&str]| {
+            let mut v = base.to_vec();
+            v.extend(extra);
+            args(&v).plan()
+        };
+        let p = plan(&["--spawn", "--outage", "2:3", "--outage-kind", "pause"]).expect("plan");
+        let o = p.outage.expect("outage");
+        assert_eq!(
+            (o.at, o.length),
+            (Duration::from_secs(2), Duration::from_secs(3))
+        );
+        assert_eq!(o.kind, OutageKind::Pause);
+        assert_eq!(
+            p.mix.share(ScanKind::Retry),
+            0.0,
+            "the outage mix has no retries"
+        );
+        for (bad, says) in [
+            (vec!["--outage", "2:3"], "--spawn"),
+            (vec!["--spawn", "--outage", "10:3"], "after the schedule"),
+            (vec!["--spawn", "--outage", "2"], "AT_S:FOR_S"),
+            (vec!["--spawn", "--outage", "2:39"], "over 30 s after"),
+            (
+                vec!["--spawn", "--outage", "2:3", "--mix", "first=9,retry=1"],
+                "retry=0",
+            ),
+        ] {
+            let e = plan(&bad).expect_err("refused").to_string();
+            assert!(e.contains(says) && !e.contains('\n'), "{bad:?}: {e}");
+        }
     }
 
     #[test]

@@ -13,16 +13,24 @@
 //! bounded time; a scan still unanswered then is recorded as `info`
 //! (outcome unknown), or `never_sent` if it never left its lane.
 //!
+//! With an outage the devices are offline-capable scanners instead, one
+//! scan at a time each ([`offline_lane`]): they decide offline while the
+//! gateway is out of reach and sync their queues once it is back.
+//!
 //! Its jobs, one module each: this one schedules and gathers; [`lane`] keeps
-//! one device's scans in flight and records them; [`revoker`] revokes passes
-//! mid-run.
+//! one device's scans in flight and records them; [`offline_lane`] does the
+//! same for an offline-capable device and syncs it; [`revoker`] revokes
+//! passes mid-run.
 
 mod lane;
+mod offline_lane;
 mod revoker;
+
+pub use offline_lane::{OfflineLaneOutput, SYNC_DEADLINE};
 
 use crate::admin::Admin;
 use crate::clock::Clock;
-use crate::devices::Device;
+use crate::devices::{self, Device, OfflineDevice};
 use crate::history::{Op, RevokeOp};
 use crate::picker::Picker;
 use crate::profile::Schedule;
@@ -38,6 +46,9 @@ use tokio_util::sync::CancellationToken;
 /// Most scans waiting in the lanes (due, not yet in flight) at once: bounds
 /// the tool's memory when the gateway falls behind the offered rate.
 pub const BACKLOG_MAX: usize = 200_000;
+/// Most ops the lanes reserve room for up front: a crash loop's schedule
+/// is an hour that its cycles usually end far sooner.
+pub const OPS_RESERVED_MAX: u64 = 4_000_000;
 /// Extra time the drain allows beyond one scan's full deadline.
 pub const DRAIN_SLACK: Duration = Duration::from_secs(5);
 
@@ -57,6 +68,33 @@ pub struct DriveInput {
     pub run_id: String,
     /// Longest one scan can take (all attempts).
     pub scan_deadline: Duration,
+    /// The SDK makes more than one attempt per scan.
+    pub sdk_retries: bool,
+    /// When the schedule starts (its offsets are from this instant).
+    pub begin: Instant,
+    /// Cancelled once the gateway is back for good after an outage (pass
+    /// one already cancelled for a run without).
+    pub outage_over: CancellationToken,
+    /// Cancelled to end the schedule early (the crash loop's cycles done);
+    /// the open loop cancels it too when the schedule is over.
+    pub stop_feed: CancellationToken,
+}
+
+/// The scanners of a run.
+pub enum Devices {
+    /// Online scanners, each pipelining up to its depth.
+    Online(Vec<Arc<Device>>),
+    /// Offline-capable scanners (a run with an outage), one scan at a time.
+    Offline(Vec<OfflineDevice>),
+}
+
+impl Devices {
+    fn len(&self) -> usize {
+        match self {
+            Devices::Online(d) => d.len(),
+            Devices::Offline(d) => d.len(),
+        }
+    }
 }
 
 /// What the open loop recorded.
@@ -71,10 +109,13 @@ pub struct DriveOutput {
     pub elapsed: Duration,
     /// Scans still unanswered when the drain ended.
     pub abandoned: u64,
+    /// Offline decisions, uploads and syncs (offline-capable devices only).
+    pub offline: OfflineLaneOutput,
 }
 
-/// Runs the open loop to the end of the schedule and the drain.
-pub async fn drive(input: DriveInput, devices: &[Arc<Device>], clock: Clock) -> DriveOutput {
+/// Runs the open loop to the end of the schedule and the drain (and, for
+/// offline-capable devices, their final syncs); closes the devices.
+pub async fn drive(input: DriveInput, devices: Devices, clock: Clock) -> DriveOutput {
     let DriveInput {
         schedule,
         window,
@@ -83,25 +124,43 @@ pub async fn drive(input: DriveInput, devices: &[Arc<Device>], clock: Clock) -> 
         admin,
         run_id,
         scan_deadline,
+        sdk_retries,
+        begin,
+        outage_over,
+        stop_feed,
     } = input;
-    let begin = Instant::now();
-    let revoker = tokio::spawn(revoker::revoke_during(admin, pools, begin, window, clock));
+    let revoker = tokio::spawn(revoker::revoke_during(
+        admin,
+        pools,
+        (begin, window),
+        clock,
+        stop_feed.clone(),
+    ));
     let settings = LaneSettings {
         run_id: run_id.into(),
         begin,
         clock,
         ended: CancellationToken::new(),
         drain: scan_deadline + DRAIN_SLACK,
-        sdk_retries: devices.iter().any(|d| d.scanner.config().attempts > 1),
+        sdk_retries,
+        outage_over,
     };
     let lanes_n = devices.len().max(1);
     // Each lane's history is sized for its share of the schedule up front:
     // growing a vector of a million ops mid-run copies it again and again.
-    let ops_per_lane = usize::try_from(schedule.total()).map_or(0, |t| t.div_ceil(lanes_n));
+    let ops_per_lane =
+        usize::try_from(schedule.total().min(OPS_RESERVED_MAX)).map_or(0, |t| t.div_ceil(lanes_n));
+    let online = match &devices {
+        Devices::Online(d) => d.clone(),
+        Devices::Offline(_) => Vec::new(),
+    };
     let (lanes, workers) = spawn_lanes(devices, &settings, ops_per_lane);
-    feed(schedule, picker, lanes, begin).await;
+    feed(schedule, picker, lanes, begin, stop_feed.clone()).await;
+    // The schedule is over, run out or stopped: a crash loop stops too.
+    stop_feed.cancel();
     settings.ended.cancel();
     let out = gather(workers, ops_per_lane * lanes_n).await;
+    devices::close_all(&online).await;
     let revokes = revoker.await.unwrap_or_default();
     DriveOutput {
         elapsed: Duration::from_micros(out.recorder.last_done_us),
@@ -109,44 +168,56 @@ pub async fn drive(input: DriveInput, devices: &[Arc<Device>], clock: Clock) -> 
         ops: out.ops,
         revokes,
         abandoned: out.abandoned,
+        offline: out.offline,
     }
 }
 
 /// One lane task per device, each with a queue of its share of
 /// [`BACKLOG_MAX`] and a history sized for `ops_per_lane` scans.
 fn spawn_lanes(
-    devices: &[Arc<Device>],
+    devices: Devices,
     settings: &LaneSettings,
     ops_per_lane: usize,
 ) -> (Vec<mpsc::Sender<Due>>, Vec<JoinHandle<LaneOutput>>) {
     let per_lane = (BACKLOG_MAX / devices.len().max(1)).max(1);
     let mut lanes = Vec::with_capacity(devices.len());
     let mut workers = Vec::with_capacity(devices.len());
-    for device in devices {
+    let mut queue = || {
         let (tx, rx) = mpsc::channel(per_lane);
         lanes.push(tx);
         let out = LaneOutput {
             ops: Vec::with_capacity(ops_per_lane),
             ..LaneOutput::default()
         };
-        workers.push(tokio::spawn(lane::lane(
-            rx,
-            device.clone(),
-            settings.clone(),
-            out,
-        )));
+        (rx, out, settings.clone())
+    };
+    match devices {
+        Devices::Online(devices) => {
+            for device in devices {
+                let (rx, out, s) = queue();
+                workers.push(tokio::spawn(lane::lane(rx, device, s, out)));
+            }
+        }
+        Devices::Offline(devices) => {
+            for device in devices {
+                let (rx, out, s) = queue();
+                workers.push(tokio::spawn(offline_lane::offline_lane(rx, device, s, out)));
+            }
+        }
     }
     (lanes, workers)
 }
 
 /// Walks the schedule: at each due time, picks the scan and queues it on
 /// the next lane (round-robin), waiting while that lane's queue is full.
-/// Dropping the lanes at the end tells them the schedule is done.
+/// Stops early once `stop` is cancelled. Dropping the lanes at the end
+/// tells them the schedule is done.
 async fn feed(
     schedule: Schedule,
     mut picker: Picker,
     lanes: Vec<mpsc::Sender<Due>>,
     begin: Instant,
+    stop: CancellationToken,
 ) {
     if lanes.is_empty() {
         return;
@@ -154,7 +225,13 @@ async fn feed(
     for (n, offset) in schedule.enumerate() {
         let due = begin + offset;
         if due > Instant::now() {
-            tokio::time::sleep_until(due.into()).await;
+            tokio::select! {
+                () = tokio::time::sleep_until(due.into()) => {}
+                () = stop.cancelled() => break,
+            }
+        }
+        if stop.is_cancelled() {
+            break;
         }
         let job = picker.next_job();
         if lanes[n % lanes.len()].send(Due { job, due }).await.is_err() {
@@ -175,6 +252,7 @@ async fn gather(workers: Vec<JoinHandle<LaneOutput>>, ops: usize) -> LaneOutput 
             out.recorder.merge(&lane.recorder);
             out.ops.extend(lane.ops);
             out.abandoned += lane.abandoned;
+            out.offline.merge(lane.offline);
         }
     }
     out.ops.sort_by_key(|op| op.done_ms);

@@ -9,6 +9,7 @@
 use crate::mix::ScanKind;
 use scangate_core::{AuditRecord, Reason};
 use serde::Serialize;
+use std::collections::HashMap;
 
 /// How one scan ended, as the tool saw it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -41,6 +42,35 @@ pub struct Op {
     pub outcome: Outcome,
     /// True when the gateway said it answered from the stored first decision.
     pub replayed: bool,
+    /// True when the device decided alone (offline, from its snapshot).
+    pub offline: bool,
+}
+
+/// What the gateway said of one offline grant's upload (the last word the
+/// tool had for it).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UploadStatus {
+    /// Recorded by this upload.
+    Recorded,
+    /// Recorded before (an earlier upload, or the online try that reached
+    /// the gateway before its answer was lost): counted once.
+    Duplicate,
+    /// Refused, with the gateway's error code.
+    Refused(String),
+    /// Still in the device's queue when the run gave up syncing.
+    Pending,
+}
+
+/// One offline grant's upload, as the device saw it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UploadOp {
+    /// The scan's sequence number (its scan id is [`History::scan_id`]).
+    pub scan: u64,
+    /// What the gateway answered.
+    pub status: UploadStatus,
+    /// The conflicts it flagged (kind spellings, `over_limit`, ...).
+    pub conflicts: Vec<String>,
 }
 
 /// A revoke the tool asked for.
@@ -65,6 +95,8 @@ pub struct History {
     pub ops: Vec<Op>,
     /// The revokes.
     pub revokes: Vec<RevokeOp>,
+    /// The uploads of offline grants, in the order the devices saw them.
+    pub uploads: Vec<UploadOp>,
 }
 
 impl History {
@@ -87,13 +119,34 @@ pub fn scan_id(run_id: &str, seq: u64) -> String {
     format!("{run_id}-{seq:x}")
 }
 
+/// The last upload seen for each offline grant, by sequence number (a
+/// scan refused for now is uploaded again: the later word counts).
+pub fn last_uploads(uploads: &[UploadOp]) -> HashMap<u64, &UploadOp> {
+    let mut last = HashMap::with_capacity(uploads.len());
+    for u in uploads {
+        last.insert(u.scan, u);
+    }
+    last
+}
+
+/// The sequence number of a scan id of run `run_id` (`None`: not this
+/// run's).
+pub fn scan_seq(run_id: &str, scan_id: &str) -> Option<u64> {
+    let hex = scan_id.strip_prefix(run_id)?.strip_prefix('-')?;
+    u64::from_str_radix(hex, 16).ok()
+}
+
 /// A scan record as the admin API returned it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredScan {
     /// The scan id.
     pub scan_id: String,
-    /// When the gateway decided (Unix ms, the gateway's clock).
+    /// When the gateway decided, or recorded an offline scan's upload
+    /// (Unix ms, the gateway's clock).
     pub at_ms: i64,
+    /// The scanner's clock at the scan (Unix ms): for an offline scan,
+    /// when the device decided.
+    pub scanner_ms: i64,
     /// Granted or denied.
     pub granted: bool,
     /// The denial reason.
@@ -117,4 +170,15 @@ pub struct PassObservation {
     pub scans_complete: bool,
     /// Its admin changes (revoke, suspend, reactivate), oldest first.
     pub audit: Vec<AuditRecord>,
+    /// The conflicts the gateway flagged on this run's scans of the pass.
+    pub conflicts: Vec<FlaggedScan>,
+}
+
+/// One conflict the gateway listed (`GET /v1/conflicts`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FlaggedScan {
+    /// The scan id flagged.
+    pub scan_id: String,
+    /// The rule broken (`over_limit`, `revoked_before_scan`, ...).
+    pub kind: String,
 }

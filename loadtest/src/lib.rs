@@ -27,6 +27,8 @@
 //! - [`profile`]: rate curves and the open-loop [`profile::Schedule`].
 //! - [`mix`] and [`picker`]: what each scan is.
 //! - [`driver`]: the open loop itself.
+//! - [`outage`]: the gateway stopped mid-run (`--outage`), offline figures.
+//! - [`crash_loop`]: the gateway killed and restarted N times (`--crash-loop`).
 //! - [`stats`]: HDR histograms, counts, the per-second series.
 //! - [`history`]: what the run did and what the gateway stored.
 //! - [`observe`]: reading the gateway's side back.
@@ -40,12 +42,14 @@ pub mod admin;
 pub mod checker;
 pub mod cli;
 pub mod clock;
+pub mod crash_loop;
 pub mod devices;
 pub mod driver;
 pub mod error;
 pub mod history;
 pub mod mix;
 pub mod observe;
+pub mod outage;
 pub mod picker;
 pub mod profile;
 pub mod report;

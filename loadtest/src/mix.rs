@@ -66,6 +66,10 @@ impl fmt::Display for ScanKind {
 
 /// The default mix: mostly first scans, every other kind present.
 pub const MIX_DEFAULT: &str = "first=80,rescan=8,retry=4,forged=2,unknown=2,revoked=2,expired=2";
+/// The default mix of a run with an outage: the stadium's without retries
+/// (a retry resends a scan id on another device, which an offline device
+/// cannot know).
+pub const MIX_OUTAGE_DEFAULT: &str = "first=80,rescan=8,forged=2,unknown=2,revoked=2,expired=2";
 /// Largest weight one kind may have in `--mix` (keeps the sums in range).
 pub const WEIGHT_MAX: u32 = 1_000_000;
 

@@ -3,7 +3,8 @@
 
 use crate::LoadError;
 use crate::admin::{Admin, LIST_LIMIT};
-use crate::history::{History, PassObservation, StoredScan};
+use crate::clock::Clock;
+use crate::history::{FlaggedScan, History, PassObservation, StoredScan};
 use crate::setup::Pools;
 use scangate_api::ScanView;
 use scangate_core::Status;
@@ -14,6 +15,10 @@ use time::format_description::well_known::Rfc3339;
 
 /// Admin requests in flight while reading back.
 pub const READ_CONCURRENCY: usize = 16;
+/// Most pages of conflicts read back (1,000 each): a run flags at most one
+/// conflict per kind per offline grant, and runs with more than a few
+/// hundred thousand offline grants are beyond this tool's outage scenario.
+pub const CONFLICT_PAGES_MAX: usize = 1_000;
 
 /// What the admin API returned for each touched pass, by pass index. A pass
 /// that could not be read is missing (the checker reports it unchecked);
@@ -22,6 +27,7 @@ pub async fn read_back(
     admin: &Admin,
     history: &History,
     pools: &Arc<Pools>,
+    clock: Clock,
 ) -> (HashMap<u32, PassObservation>, Vec<String>) {
     let touched: BTreeSet<u32> = history
         .ops
@@ -52,7 +58,60 @@ pub async fn read_back(
             Err(e) => errors.push(e.to_string()),
         }
     }
+    if !history.uploads.is_empty() {
+        match conflicts(admin, history, pools, clock).await {
+            Ok(mut flagged) => {
+                for (p, obs) in &mut out {
+                    obs.conflicts = flagged.remove(p).unwrap_or_default();
+                }
+            }
+            Err(e) => {
+                // Without the conflicts the flag rules cannot be judged.
+                errors.push(e.to_string());
+                out.clear();
+            }
+        }
+    }
     (out, errors)
+}
+
+/// This run's conflicts (`GET /v1/conflicts` since the run started), by
+/// pass index.
+async fn conflicts(
+    admin: &Admin,
+    history: &History,
+    pools: &Pools,
+    clock: Clock,
+) -> Result<HashMap<u32, Vec<FlaggedScan>>, LoadError> {
+    let index: HashMap<&str, u32> = pools
+        .passes
+        .iter()
+        .enumerate()
+        .filter_map(|(i, p)| Some((p.id.as_str(), u32::try_from(i).ok()?)))
+        .collect();
+    let from = scangate_api::rfc3339(clock.start_unix_ms);
+    let prefix = format!("{}-", history.run_id);
+    let mut out: HashMap<u32, Vec<FlaggedScan>> = HashMap::new();
+    let mut after: Option<String> = None;
+    for _ in 0..CONFLICT_PAGES_MAX {
+        let page = admin.conflicts(&from, after.as_deref()).await?;
+        for c in page.items {
+            let pass = c.pass_id.as_deref().and_then(|id| index.get(id));
+            if let (Some(&p), true) = (pass, c.scan_id.starts_with(&prefix)) {
+                out.entry(p).or_default().push(FlaggedScan {
+                    scan_id: c.scan_id,
+                    kind: c.kind,
+                });
+            }
+        }
+        match page.next {
+            Some(next) => after = Some(next),
+            None => return Ok(out),
+        }
+    }
+    Err(LoadError::Admin(format!(
+        "more than {CONFLICT_PAGES_MAX} pages of conflicts since the run started"
+    )))
 }
 
 /// Reads one pass. Its audit log is read when it is not active, or when its
@@ -87,6 +146,7 @@ async fn observe(
         scans_complete: scans.len() < LIST_LIMIT,
         scans: scans.iter().map(stored).collect(),
         audit,
+        conflicts: Vec::new(),
     })
 }
 
@@ -94,6 +154,7 @@ fn stored(v: &ScanView) -> StoredScan {
     StoredScan {
         scan_id: v.scan_id.clone(),
         at_ms: parse_ms(&v.at),
+        scanner_ms: parse_ms(&v.scanner_time),
         granted: v.decision == "granted",
         reason: v.reason.clone(),
         uses_after: v.uses_after,

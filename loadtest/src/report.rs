@@ -2,6 +2,8 @@
 //! or as one JSON object (`--json`).
 
 use crate::checker::Verdict;
+use crate::crash_loop::CrashFigures;
+use crate::outage::OfflineFigures;
 use crate::stats::{Counts, Recorder};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -93,6 +95,12 @@ pub struct Report {
     pub verdict: String,
     /// The checker's findings (absent with `--no-check`).
     pub check: Option<Verdict>,
+    /// Offline decisions, uploads, conflicts and times (runs with `--outage`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub offline: Option<OfflineFigures>,
+    /// Cycles, kills and restart times (runs with `--crash-loop`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub crash_loop: Option<CrashFigures>,
 }
 
 impl Report {
@@ -146,6 +154,8 @@ impl Report {
             series,
             verdict: word.to_owned(),
             check: verdict,
+            offline: None,
+            crash_loop: None,
             run,
         }
     }
@@ -206,6 +216,12 @@ impl Report {
                 detail.join(", ")
             );
         }
+        if let Some(o) = &self.offline {
+            s.push_str(&offline_summary(o));
+        }
+        if let Some(c) = &self.crash_loop {
+            s.push_str(&crash_summary(c));
+        }
         s.push_str(&self.check_summary());
         s
     }
@@ -257,6 +273,73 @@ impl Report {
     }
 }
 
+/// The crash loop's figures, for people.
+fn crash_summary(c: &CrashFigures) -> String {
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "crash loop: {}/{} cycles · {} kills ({} in start-up, {} double) · restart to ready p50 {:.2} s · p99 {:.2} · max {:.2}{}",
+        c.cycles,
+        c.cycles_planned,
+        c.kills,
+        c.kills_in_startup,
+        c.double_kills,
+        c.restart_p50_s,
+        c.restart_p99_s,
+        c.restart_max_s,
+        c.error
+            .as_ref()
+            .map_or(String::new(), |e| format!(" · STOPPED: {e}"))
+    );
+    s
+}
+
+/// The offline figures, for people.
+fn offline_summary(o: &OfflineFigures) -> String {
+    let secs = |v: Option<f64>| v.map_or("-".to_owned(), |v| format!("{v:.2} s"));
+    let mut s = String::new();
+    let kind = o.outage_kind.map_or("?", |k| match k {
+        crate::outage::OutageKind::Kill => "kill",
+        crate::outage::OutageKind::Pause => "pause",
+    });
+    let _ = writeln!(
+        s,
+        "outage ({kind}): at {} for {} (ready {} after the restart){}",
+        secs(o.outage_at_s),
+        secs(o.outage_s),
+        secs(o.restart_ready_s),
+        o.outage_error
+            .as_ref()
+            .map_or(String::new(), |e| format!(" · FAILED: {e}"))
+    );
+    let _ = writeln!(
+        s,
+        "offline: {} decisions, {} grants · uploaded {} ({} duplicates), not uploaded {} · switch offline {} · queues drained {} after the gateway was back",
+        o.offline_decisions,
+        o.offline_grants,
+        o.uploaded,
+        o.duplicates,
+        o.not_uploaded,
+        secs(o.switch_offline_s),
+        secs(o.drain_s)
+    );
+    let conflicts: Vec<String> = o
+        .conflicts
+        .iter()
+        .map(|(k, n)| format!("{k} {n}"))
+        .collect();
+    let _ = writeln!(
+        s,
+        "conflicts flagged on upload: {}",
+        if conflicts.is_empty() {
+            "none".to_owned()
+        } else {
+            conflicts.join(", ")
+        }
+    );
+    s
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -287,6 +370,7 @@ mod tests {
                 rule: Rule::OverGrant,
                 pass: "p1".into(),
                 scans: vec!["Ltest-1".into(), "Ltest-2".into()],
+                scans_involved: 2,
                 detail: "uses = 2 is over max_uses = 1".into(),
             }],
             ..Verdict::default()

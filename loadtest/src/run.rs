@@ -5,8 +5,10 @@ use crate::admin::Admin;
 use crate::checker::{self, Verdict};
 use crate::cli::Plan;
 use crate::clock::Clock;
-use crate::driver::{self, DriveInput, DriveOutput};
+use crate::crash_loop::{self, CrashFigures};
+use crate::driver::{self, Devices, DriveInput, DriveOutput};
 use crate::history::History;
+use crate::outage::{self, OfflineFigures, OfflineInputs, OutageLog};
 use crate::picker::Picker;
 use crate::profile::Schedule;
 use crate::report::{Report, RunInfo};
@@ -14,7 +16,8 @@ use crate::setup::{self, SetupPlan};
 use crate::target::Target;
 use crate::{LoadError, devices, observe};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
 
 /// Runs `plan` to the end and returns its report. Progress goes to stderr.
 pub async fn run(plan: &Plan) -> Result<Report, LoadError> {
@@ -51,7 +54,20 @@ async fn against(plan: &Plan, target: &Target, described: String) -> Result<Repo
         pools.passes.len(),
         plan.devices
     );
-    let (out, peak) = send(plan, target, &pools, &admin, &run_id, clock).await?;
+    let sent = send(plan, target, &pools, &admin, &run_id, clock).await?;
+    let (out, peak) = (sent.out, sent.peak);
+    let offline = plan.outage.map(|outage| {
+        OfflineFigures::new(&OfflineInputs {
+            outage,
+            log: &sent.outage,
+            begin: sent.begin,
+            ops: &out.ops,
+            uploads: &out.offline.uploads,
+            first_offline: &out.offline.first_offline,
+            drained: out.offline.drained,
+            sync_errors: out.offline.sync_errors,
+        })
+    });
     let mut revokes = pools.revokes.clone();
     revokes.extend(out.revokes);
     let history = History {
@@ -59,10 +75,11 @@ async fn against(plan: &Plan, target: &Target, described: String) -> Result<Repo
         passes: pools.passes.iter().map(|p| p.id.clone()).collect(),
         ops: out.ops,
         revokes,
+        uploads: out.offline.uploads,
     };
     let verdict = if plan.check {
         eprintln!("scangate-load {run_id}: reading back the touched passes for the check");
-        Some(check(&admin, &history, &pools).await)
+        Some(check(&admin, &history, &pools, clock).await)
     } else {
         None
     };
@@ -78,7 +95,10 @@ async fn against(plan: &Plan, target: &Target, described: String) -> Result<Repo
         passes: pools.passes.len(),
         peak_offered_per_s: peak,
     };
-    Ok(Report::new(info, &out.recorder, verdict))
+    let mut report = Report::new(info, &out.recorder, verdict);
+    report.offline = offline;
+    report.crash_loop = sent.crash;
+    Ok(report)
 }
 
 /// The passes of the run: issued through the admin API, or from the file.
@@ -88,9 +108,16 @@ async fn prepare(
     admin: &Admin,
     clock: &Clock,
 ) -> Result<setup::Pools, LoadError> {
+    // A crash loop scans a small pool again and again (the picker wraps
+    // around it): limits are hit across crashes, and the store a restart
+    // replays stays small.
+    let total = match plan.crash_cycles {
+        Some(_) => plan.total.min(crash_loop::SETUP_SCANS_MAX),
+        None => plan.total,
+    };
     let setup_plan = SetupPlan {
         event: plan.event.clone(),
-        total: plan.total,
+        total,
         mix: plan.mix.clone(),
         uses_per_pass: plan.uses_per_pass,
     };
@@ -104,8 +131,22 @@ async fn prepare(
     .await
 }
 
-/// Connects the devices, sends the schedule open loop and closes them;
-/// returns what the loop recorded and the schedule's peak rate (scans/s).
+/// What [`send`] did.
+struct Sent {
+    out: DriveOutput,
+    /// The schedule's peak rate, scans/s.
+    peak: f64,
+    /// When the schedule started.
+    begin: Instant,
+    /// What the outage did (nothing without one).
+    outage: OutageLog,
+    /// What the crash loop did, if one ran.
+    crash: Option<CrashFigures>,
+}
+
+/// Connects the devices (offline-capable ones, their snapshots fetched,
+/// for a run with an outage), sends the schedule open loop, carries out
+/// the outage beside it, and closes them.
 async fn send(
     plan: &Plan,
     target: &Target,
@@ -113,15 +154,13 @@ async fn send(
     admin: &Admin,
     run_id: &str,
     clock: Clock,
-) -> Result<(DriveOutput, f64), LoadError> {
-    let devices = devices::connect_all(
-        &target.data_dir,
-        target.quic,
-        plan.devices,
-        plan.gates,
-        &plan.device,
-    )
-    .await?;
+) -> Result<Sent, LoadError> {
+    // The offline devices' state (snapshot, queue) lives as long as the run.
+    let state = tempfile::Builder::new()
+        .prefix("scangate-load-devices-")
+        .tempdir()
+        .map_err(|e| LoadError::File(format!("cannot create the devices' state dir: {e}")))?;
+    let devices = open_devices(plan, target, state.path(), clock).await?;
     let schedule = Schedule::new(plan.shape.clone(), plan.window, plan.total);
     let peak = schedule.peak_per_s();
     eprintln!(
@@ -131,6 +170,8 @@ async fn send(
         plan.shape.name()
     );
     let attempt = Duration::from_millis(plan.device.timeout_ms);
+    let begin = Instant::now();
+    let (outage_over, stop_feed) = (CancellationToken::new(), CancellationToken::new());
     let input = DriveInput {
         schedule,
         window: plan.window,
@@ -139,20 +180,103 @@ async fn send(
         admin: admin.clone(),
         run_id: run_id.to_owned(),
         scan_deadline: attempt * plan.device.attempts,
+        sdk_retries: plan.device.attempts > 1,
+        begin,
+        outage_over: outage_over.clone(),
+        stop_feed: stop_feed.clone(),
     };
-    let out = driver::drive(input, &devices, clock).await;
-    devices::close_all(&devices).await;
+    let drive = driver::drive(input, devices, clock);
+    let (out, outage, crash) = beside(plan, target, drive, begin, (outage_over, stop_feed)).await;
     if out.abandoned > 0 {
         eprintln!(
             "scangate-load {run_id}: {} scans still unanswered after the drain were abandoned (recorded as info)",
             out.abandoned
         );
     }
-    Ok((out, peak))
+    if out.offline.pending > 0 {
+        eprintln!(
+            "scangate-load {run_id}: {} offline grants were still queued after {:?} of syncing",
+            out.offline.pending,
+            driver::SYNC_DEADLINE
+        );
+    }
+    Ok(Sent {
+        out,
+        peak,
+        begin,
+        outage,
+        crash,
+    })
 }
 
-async fn check(admin: &Admin, history: &History, pools: &Arc<setup::Pools>) -> Verdict {
-    let (observed, errors) = observe::read_back(admin, history, pools).await;
+/// Runs the open loop with the run's outage or crash loop beside it (and
+/// tells the lanes at once when there is no outage to wait for).
+async fn beside(
+    plan: &Plan,
+    target: &Target,
+    drive: impl std::future::Future<Output = DriveOutput>,
+    begin: Instant,
+    (outage_over, stop_feed): (CancellationToken, CancellationToken),
+) -> (DriveOutput, OutageLog, Option<CrashFigures>) {
+    match (plan.outage, plan.crash_cycles) {
+        (Some(o), _) => {
+            let (out, log) = tokio::join!(drive, outage::outage(target, o, begin, outage_over));
+            (out, log, None)
+        }
+        (None, Some(cycles)) => {
+            outage_over.cancel();
+            let crashes = crash_loop::crash_loop(target, cycles, plan.seed, stop_feed);
+            let (out, figures) = tokio::join!(drive, crashes);
+            (out, OutageLog::default(), Some(figures))
+        }
+        (None, None) => {
+            outage_over.cancel();
+            (drive.await, OutageLog::default(), None)
+        }
+    }
+}
+
+/// The run's scanners: online ones, or (with an outage) offline-capable
+/// ones with their state in `state` and their snapshots fetched.
+async fn open_devices(
+    plan: &Plan,
+    target: &Target,
+    state: &std::path::Path,
+    clock: Clock,
+) -> Result<Devices, LoadError> {
+    Ok(match plan.outage {
+        None => Devices::Online(
+            devices::connect_all(
+                &target.data_dir,
+                target.quic,
+                plan.devices,
+                plan.gates,
+                &plan.device,
+            )
+            .await?,
+        ),
+        Some(_) => Devices::Offline(
+            devices::open_offline(
+                &target.data_dir,
+                target.quic,
+                (plan.devices, plan.gates),
+                &plan.device,
+                &plan.event,
+                state,
+                clock,
+            )
+            .await?,
+        ),
+    })
+}
+
+async fn check(
+    admin: &Admin,
+    history: &History,
+    pools: &Arc<setup::Pools>,
+    clock: Clock,
+) -> Verdict {
+    let (observed, errors) = observe::read_back(admin, history, pools, clock).await;
     let mut verdict = checker::check(history, &observed);
     verdict
         .notes

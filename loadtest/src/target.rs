@@ -5,9 +5,12 @@
 //! embedded store with its `fdatasync`s) on loopback, waits until it is
 //! ready (`gateway.json` written, `/readyz` answering 200), and stops it
 //! with SIGTERM at the end. It runs on the same machine and cores as the
-//! load: the figures are those of gateway and load together.
+//! load: the figures are those of gateway and load together. For an outage
+//! the spawned gateway can be killed (SIGKILL), frozen (SIGSTOP, SIGCONT)
+//! and started again on the same data dir and ports.
 
 use crate::LoadError;
+use rustix::process::Signal;
 use scangate_api::AdminClient;
 use scangate_api::discovery::{ADMIN_TOKEN_FILE, ENDPOINTS_FILE, Endpoints};
 use std::net::SocketAddr;
@@ -15,6 +18,7 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 use tokio::process::{Child, Command};
+use tokio::sync::Mutex;
 
 /// Per-device rate of the spawned gateway: the load's few devices send far
 /// more than a turnstile, so the per-device limit must not shape the run.
@@ -50,8 +54,13 @@ pub struct Target {
     spawned: Option<Spawned>,
 }
 
+/// A gateway this run started: the binary and settings to start it again
+/// on the same data dir and ports, and the process running now.
 struct Spawned {
-    child: Child,
+    bin: PathBuf,
+    depth: usize,
+    /// `None` between a crash and the next start.
+    child: Mutex<Option<Child>>,
     _dir: tempfile::TempDir,
 }
 
@@ -60,6 +69,59 @@ pub fn default_scangate_bin() -> Result<PathBuf, LoadError> {
     let exe = std::env::current_exe()
         .map_err(|e| LoadError::Spawn(format!("cannot find scangate-load's own path: {e}")))?;
     Ok(exe.with_file_name(SCANGATE_BIN_NAME))
+}
+
+/// Starts `bin serve` on `dir` at `quic` and `http` (`127.0.0.1:0` for any
+/// free port), with device rate limits raised and room for `depth` scans
+/// in flight per connection.
+fn start_child(
+    bin: &Path,
+    dir: &Path,
+    (quic, http): (&str, &str),
+    depth: usize,
+) -> Result<Child, LoadError> {
+    let rate = SPAWN_DEVICE_RATE.to_string();
+    Command::new(bin)
+        .arg("--data-dir")
+        .arg(dir)
+        .args(["serve", "--quic", quic, "--http", http])
+        .args(["--device-rate", &rate, "--device-burst", &rate])
+        .arg("--max-in-flight-per-connection")
+        .arg(depth.max(SPAWN_IN_FLIGHT_MIN).to_string())
+        .stdin(Stdio::null())
+        // The gateway's own output must not mix with the report on stdout.
+        .stdout(Stdio::from(std::io::stderr()))
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| {
+            LoadError::Spawn(format!(
+                "cannot start {}: {e} (give the gateway binary with --scangate-bin or SCANGATE_BIN)",
+                bin.display()
+            ))
+        })
+}
+
+/// Waits, at most [`SPAWN_READY_TIMEOUT`], until `child` is ready on `dir`.
+async fn ready_within(child: &mut Child, dir: &Path) -> Result<(Endpoints, String), LoadError> {
+    match tokio::time::timeout(SPAWN_READY_TIMEOUT, wait_ready(child, dir)).await {
+        Ok(found) => found,
+        Err(_) => Err(LoadError::Spawn(format!(
+            "the gateway was not ready within {SPAWN_READY_TIMEOUT:?}"
+        ))),
+    }
+}
+
+/// Sends `signal` to `child` (a no-op once it has exited).
+fn signal(child: &Child, signal: Signal) -> Result<(), LoadError> {
+    let pid = child
+        .id()
+        .and_then(|id| i32::try_from(id).ok())
+        .and_then(rustix::process::Pid::from_raw);
+    match pid {
+        Some(pid) => rustix::process::kill_process(pid, signal)
+            .map_err(|e| LoadError::Spawn(format!("cannot signal the gateway ({signal:?}): {e}"))),
+        None => Ok(()),
+    }
 }
 
 impl Target {
@@ -71,41 +133,20 @@ impl Target {
             .prefix("scangate-load-")
             .tempdir()
             .map_err(|e| LoadError::Spawn(format!("cannot create a temporary data dir: {e}")))?;
-        let rate = SPAWN_DEVICE_RATE.to_string();
-        let mut child = Command::new(bin)
-            .arg("--data-dir")
-            .arg(dir.path())
-            .args(["serve", "--quic", "127.0.0.1:0", "--http", "127.0.0.1:0"])
-            .args(["--device-rate", &rate, "--device-burst", &rate])
-            .arg("--max-in-flight-per-connection")
-            .arg(depth.max(SPAWN_IN_FLIGHT_MIN).to_string())
-            .stdin(Stdio::null())
-            // The gateway's own output must not mix with the report on stdout.
-            .stdout(Stdio::from(std::io::stderr()))
-            .kill_on_drop(true)
-            .spawn()
-            .map_err(|e| {
-                LoadError::Spawn(format!(
-                    "cannot start {}: {e} (give the gateway binary with --scangate-bin or SCANGATE_BIN)",
-                    bin.display()
-                ))
-            })?;
-        let ready = tokio::time::timeout(SPAWN_READY_TIMEOUT, wait_ready(&mut child, dir.path()));
-        let (endpoints, admin_token) = match ready.await {
-            Ok(Ok(found)) => found,
-            Ok(Err(e)) => return Err(e),
-            Err(_) => {
-                return Err(LoadError::Spawn(format!(
-                    "the gateway was not ready within {SPAWN_READY_TIMEOUT:?}"
-                )));
-            }
-        };
+        let any = "127.0.0.1:0";
+        let mut child = start_child(bin, dir.path(), (any, any), depth)?;
+        let (endpoints, admin_token) = ready_within(&mut child, dir.path()).await?;
         Ok(Target {
             quic: endpoints.quic,
             http: endpoints.http,
             admin_token,
             data_dir: dir.path().to_owned(),
-            spawned: Some(Spawned { child, _dir: dir }),
+            spawned: Some(Spawned {
+                bin: bin.to_owned(),
+                depth,
+                child: Mutex::new(Some(child)),
+                _dir: dir,
+            }),
         })
     }
 
@@ -135,23 +176,85 @@ impl Target {
         self.spawned.is_some()
     }
 
+    fn spawned(&self) -> Result<&Spawned, LoadError> {
+        self.spawned.as_ref().ok_or_else(|| {
+            LoadError::Invalid("only a gateway this run started (--spawn) can be stopped".into())
+        })
+    }
+
+    /// Kills the spawned gateway with SIGKILL (a real crash: no drain, no
+    /// flush) and waits until it is gone. Nothing to do when it is down.
+    pub async fn crash(&self) -> Result<(), LoadError> {
+        let mut child = self.spawned()?.child.lock().await;
+        if let Some(mut running) = child.take() {
+            running
+                .kill()
+                .await
+                .map_err(|e| LoadError::Spawn(format!("cannot kill the gateway: {e}")))?;
+        }
+        Ok(())
+    }
+
+    /// Freezes the spawned gateway (SIGSTOP): its sockets stay open and
+    /// nothing answers, as behind a network cut.
+    pub async fn pause(&self) -> Result<(), LoadError> {
+        match self.spawned()?.child.lock().await.as_ref() {
+            Some(child) => signal(child, Signal::STOP),
+            None => Ok(()),
+        }
+    }
+
+    /// Lets a paused gateway run again (SIGCONT).
+    pub async fn resume(&self) -> Result<(), LoadError> {
+        match self.spawned()?.child.lock().await.as_ref() {
+            Some(child) => signal(child, Signal::CONT),
+            None => Ok(()),
+        }
+    }
+
+    /// Starts the spawned gateway again on the same data dir and ports
+    /// after a crash, without waiting for it (a crash during start-up and
+    /// replay is then possible); [`Self::until_ready`] waits.
+    pub async fn start_again(&self) -> Result<(), LoadError> {
+        let spawned = self.spawned()?;
+        let mut child = spawned.child.lock().await;
+        if child.is_some() {
+            return Err(LoadError::Spawn("the gateway is still running".into()));
+        }
+        let (quic, http) = (self.quic.to_string(), self.http.to_string());
+        *child = Some(start_child(
+            &spawned.bin,
+            &self.data_dir,
+            (&quic, &http),
+            spawned.depth,
+        )?);
+        Ok(())
+    }
+
+    /// Waits until the gateway started by [`Self::start_again`] answers
+    /// `/readyz` (at most [`SPAWN_READY_TIMEOUT`]).
+    pub async fn until_ready(&self) -> Result<(), LoadError> {
+        let mut child = self.spawned()?.child.lock().await;
+        let Some(running) = child.as_mut() else {
+            return Err(LoadError::Spawn("the gateway is not running".into()));
+        };
+        ready_within(running, &self.data_dir).await.map(|_| ())
+    }
+
     /// Stops a spawned gateway (SIGTERM: drain, flush, exit 0; killed after
     /// [`SPAWN_STOP_TIMEOUT`]) and removes its data directory; does nothing
     /// for an attached one.
     pub async fn stop(self) -> Result<(), LoadError> {
-        let Some(mut spawned) = self.spawned else {
+        let Some(spawned) = self.spawned else {
             return Ok(());
         };
-        let pid = spawned
-            .child
-            .id()
-            .and_then(|id| i32::try_from(id).ok())
-            .and_then(rustix::process::Pid::from_raw);
-        if let Some(pid) = pid {
-            rustix::process::kill_process(pid, rustix::process::Signal::TERM)
-                .map_err(|e| LoadError::Spawn(format!("cannot stop the gateway: {e}")))?;
-        }
-        match tokio::time::timeout(SPAWN_STOP_TIMEOUT, spawned.child.wait()).await {
+        let Some(mut child) = spawned.child.into_inner() else {
+            return Err(LoadError::Spawn(
+                "the gateway was down at the end of the run (crashed and not started again)".into(),
+            ));
+        };
+        signal(&child, Signal::TERM)?;
+        match tokio::time::timeout(SPAWN_STOP_TIMEOUT, child.wait()).await {
             Ok(Ok(status)) if status.success() => Ok(()),
             Ok(Ok(status)) => Err(LoadError::Spawn(format!(
                 "the gateway exited with {status}"
@@ -160,7 +263,7 @@ impl Target {
                 "cannot wait for the gateway: {e}"
             ))),
             Err(_) => {
-                let _ = spawned.child.kill().await;
+                let _ = child.kill().await;
                 Err(LoadError::Spawn(format!(
                     "the gateway did not stop within {SPAWN_STOP_TIMEOUT:?}; killed"
                 )))

@@ -8,7 +8,7 @@ use crate::{
     Attempt, ClientError, Decided, Mode, ModeTracker, OfflineQueue, ScanInput, Scanner,
     ScannerConfig, random_scan_id,
 };
-use scangate_core::offline::messages::{AckStatus, OfflineScan};
+use scangate_core::offline::messages::{AckStatus, OfflineScan, ScanAck};
 use scangate_core::offline::{EntryIndex, Snapshot, SnapshotError, SnapshotVerifier};
 use scangate_core::scan::ScanId;
 use scangate_core::token::RawToken;
@@ -290,6 +290,18 @@ impl OfflineScanner {
     /// means the upload stopped (what was acknowledged before it has left
     /// the queue); a failed refresh is reported in [`SyncReport::refresh`].
     pub async fn sync(&mut self, now_ms: i64) -> Result<SyncReport, OfflineError> {
+        self.sync_recording(now_ms, &mut Vec::new()).await
+    }
+
+    /// [`Self::sync`], pushing the gateway's acknowledgement of each
+    /// uploaded scan onto `acks` as it comes (one per scan: a sync uploads
+    /// each queued scan at most once), so that an app (the load test)
+    /// keeps every upload's outcome even when a later batch fails.
+    pub async fn sync_recording(
+        &mut self,
+        now_ms: i64,
+        acks: &mut Vec<ScanAck>,
+    ) -> Result<SyncReport, OfflineError> {
         let scanner = self.connected().await?;
         let mut report = SyncReport::default();
         // Kept scans stay at the front of the queue, in order: skip them.
@@ -312,6 +324,7 @@ impl OfflineScanner {
             // The uses file learns of each acknowledged grant before the
             // queue forgets it, so a crash in between keeps it counted.
             let mut done: Vec<ScanId> = Vec::with_capacity(batch.len());
+            acks.extend(ack.scans.iter().cloned());
             for scan in ack.scans {
                 match scan.status {
                     AckStatus::Recorded | AckStatus::Duplicate => {

@@ -3,34 +3,33 @@
 //! finds; none depends on another's findings.
 
 use super::{Findings, PassFacts, Rule, State, Verdict};
-use crate::history::{History, Op, PassObservation};
+use crate::history::{StoredScan, UploadStatus};
 use scangate_core::Status;
 use std::collections::BTreeMap;
 
+/// Device and gateway times closer than this are not judged against each
+/// other (the tool's clock is the host's, read at another moment).
+pub const TIME_SLACK_MS: i64 = 100;
+
 /// Runs every per-pass rule on one pass, in a fixed order (the order of its
 /// violations and notes in the verdict).
-pub(super) fn check_pass(
-    history: &History,
-    pass: u32,
-    ops: &[&Op],
-    obs: &PassObservation,
-    v: &mut Verdict,
-) {
-    let facts = PassFacts::new(history, pass, ops, obs);
+pub(super) fn check_pass(facts: &PassFacts<'_>, v: &mut Verdict) {
     let mut out = Findings {
-        pass: history.pass_id(pass).to_owned(),
+        pass: facts.history.pass_id(facts.pass).to_owned(),
         verdict: v,
     };
-    check_replies(&facts, &mut out);
-    check_stored_once(&facts, &mut out);
-    check_max_uses(&facts, &mut out);
-    let not_found = check_lost_ok(&facts, &mut out);
-    check_use_count(&facts, &mut out);
-    check_revokes(&facts, &mut out);
-    if !obs.scans_complete {
+    check_replies(facts, &mut out);
+    check_stored_once(facts, &mut out);
+    check_max_uses(facts, &mut out);
+    let not_found = check_lost_ok(facts, &mut out);
+    check_use_count(facts, &mut out);
+    check_revokes(facts, &mut out);
+    check_offline_uploaded(facts, &mut out);
+    check_flags(facts, &mut out);
+    if !facts.obs.scans_complete {
         out.note(format!(
             "pass {}: its scan list hit the admin API's limit; {not_found} granted scan(s) could not be looked up",
-            history.pass_id(pass)
+            out.pass
         ));
     }
 }
@@ -95,31 +94,49 @@ fn check_stored_once(f: &PassFacts<'_>, out: &mut Findings<'_>) {
     }
 }
 
-/// **over_grant**: never more grants than `max_uses`: the stored counter,
-/// then (unless an annul gave a use back) the granted scans in the log, then
-/// the scans answered `granted`, each added to the uses before the run. One
-/// violation at most, for the first count found over.
+/// **over_grant**: never more online grants than `max_uses`: the stored
+/// counter less the offline grants in the log, then (unless an annul gave a
+/// use back) the online grants in the log, then the scans answered
+/// `granted` online, each added to the uses before the run. One violation
+/// at most, for the first count found over. (An offline grant is a fact
+/// the gateway counts even beyond the limit: it is flagged, not refused.)
 fn check_max_uses(f: &PassFacts<'_>, out: &mut Findings<'_>) {
     let Some(max) = f.obs.max_uses else {
         return;
     };
     let before = u64::from(f.obs.uses_before);
     let over = |count: usize| !f.annulled && count as u64 + before > u64::from(max);
-    if f.obs.uses > max {
-        let detail = format!("uses = {} is over max_uses = {max}", f.obs.uses);
-        out.push(Rule::OverGrant, f.granted_ids(), detail);
-    } else if over(f.granted.len()) {
+    let online = f.online_granted();
+    let ids = || online.iter().map(|s| s.scan_id.clone()).collect::<Vec<_>>();
+    let offline_stored = f.granted.len() - online.len();
+    let online_uses = f.obs.uses.saturating_sub(offline_stored as u32);
+    let ok_online: Vec<String> = f
+        .ok_ids
+        .iter()
+        .filter(|id| !f.offline_ids.contains(*id))
+        .cloned()
+        .collect();
+    if online_uses > max {
+        let detail = match offline_stored {
+            0 => format!("uses = {} is over max_uses = {max}", f.obs.uses),
+            n => format!(
+                "uses = {} less {n} offline grants is over max_uses = {max}",
+                f.obs.uses
+            ),
+        };
+        out.push(Rule::OverGrant, ids(), detail);
+    } else if over(online.len()) {
         let detail = format!(
-            "{} granted scans in the log with max_uses = {max}",
-            f.granted.len()
+            "{} online grants in the log with max_uses = {max}",
+            online.len()
         );
-        out.push(Rule::OverGrant, f.granted_ids(), detail);
-    } else if over(f.ok_ids.len()) {
+        out.push(Rule::OverGrant, ids(), detail);
+    } else if over(ok_online.len()) {
         let detail = format!(
-            "{} scans answered granted with max_uses = {max}",
-            f.ok_ids.len()
+            "{} scans answered granted online with max_uses = {max}",
+            ok_online.len()
         );
-        out.push(Rule::OverGrant, f.ok_ids.clone(), detail);
+        out.push(Rule::OverGrant, ok_online, detail);
     }
 }
 
@@ -215,8 +232,10 @@ fn check_revokes_in_gateway_order(f: &PassFacts<'_>, out: &mut Findings<'_>) {
             .iter()
             .any(|(from, to)| at > *from && to.is_none_or(|t| at < t))
     };
+    // An offline grant is recorded at its upload, after any revoke the
+    // device did not know of: the flag rules judge it.
     let after: Vec<String> = f
-        .granted
+        .online_granted()
         .iter()
         .filter(|s| inside(s.at_ms))
         .map(|s| s.scan_id.clone())
@@ -244,7 +263,8 @@ fn check_revokes_in_real_time(f: &PassFacts<'_>, out: &mut Findings<'_>) {
         let late: Vec<String> = f
             .summaries
             .iter()
-            .filter(|(_, s)| s.state() == State::Ok && s.earliest_sent_ms.is_some_and(|t| t > done))
+            .filter(|(_, s)| s.state() == State::Ok && !s.offline_grant)
+            .filter(|(_, s)| s.earliest_sent_ms.is_some_and(|t| t > done))
             .map(|(seq, _)| f.history.scan_id(*seq))
             .collect();
         if !late.is_empty() {
@@ -254,5 +274,92 @@ fn check_revokes_in_real_time(f: &PassFacts<'_>, out: &mut Findings<'_>) {
             );
             out.push(Rule::GrantAfterRevoke, late, detail);
         }
+    }
+}
+
+/// **offline_lost**: every offline grant was acknowledged by the gateway
+/// (`recorded` or `duplicate`): none refused for good, none still in a
+/// device's queue when the run stopped syncing.
+fn check_offline_uploaded(f: &PassFacts<'_>, out: &mut Findings<'_>) {
+    let mut lost = Vec::new();
+    for (seq, _) in f.summaries.iter().filter(|(_, s)| s.offline_grant) {
+        let status = f.uploads.get(seq).map(|u| &u.status);
+        if let Some(UploadStatus::Refused(_) | UploadStatus::Pending) = status {
+            lost.push(f.history.scan_id(*seq));
+        }
+    }
+    if !lost.is_empty() {
+        let detail = format!(
+            "{} offline grant(s) never acknowledged by the gateway (refused, or still queued)",
+            lost.len()
+        );
+        out.push(Rule::OfflineLost, lost, detail);
+    }
+}
+
+/// The conflict kinds the checker can judge from what it reads back.
+const JUDGED_KINDS: [&str; 2] = ["over_limit", "revoked_before_scan"];
+
+/// **unflagged_conflict** / **unfounded_conflict**: for each kind the
+/// checker judges, a stored offline grant that broke it has that conflict,
+/// and a scan that has it broke it. `over_limit`: the uses before it had
+/// reached `max_uses` (`uses_after > max_uses`). `revoked_before_scan`: the
+/// pass was revoked when the upload was recorded, by a change at or before
+/// the device's time (within [`TIME_SLACK_MS`] not judged).
+fn check_flags(f: &PassFacts<'_>, out: &mut Findings<'_>) {
+    for kind in JUDGED_KINDS {
+        let (mut unflagged, mut unfounded) = (Vec::new(), Vec::new());
+        for s in &f.granted {
+            let cause = cause(f, kind, s);
+            let flagged = f
+                .flags
+                .get(s.scan_id.as_str())
+                .is_some_and(|k| k.contains(kind));
+            let offline = f.offline_ids.contains(&s.scan_id);
+            match cause {
+                Some(true) if offline && !flagged => unflagged.push(s.scan_id.clone()),
+                Some(false) if flagged => unfounded.push(s.scan_id.clone()),
+                _ => {}
+            }
+        }
+        // A flag on a scan that is not stored as a grant has no cause.
+        for (id, kinds) in &f.flags {
+            let stored_grant = f.granted.iter().any(|s| s.scan_id == *id);
+            if kinds.contains(kind) && !stored_grant {
+                unfounded.push((*id).to_owned());
+            }
+        }
+        if !unflagged.is_empty() {
+            let detail = format!(
+                "{} offline grant(s) broke {kind} and are not flagged",
+                unflagged.len()
+            );
+            out.push(Rule::UnflaggedConflict, unflagged, detail);
+        }
+        if !unfounded.is_empty() {
+            unfounded.sort();
+            let detail = format!("{} scan(s) flagged {kind} without cause", unfounded.len());
+            out.push(Rule::UnfoundedConflict, unfounded, detail);
+        }
+    }
+}
+
+/// Whether stored grant `s` broke `kind`; `None` when that cannot be told.
+fn cause(f: &PassFacts<'_>, kind: &str, s: &StoredScan) -> Option<bool> {
+    match kind {
+        "over_limit" => Some(f.obs.max_uses.is_some_and(|max| s.uses_after > max)),
+        "revoked_before_scan" => {
+            // The pass's status when the upload was recorded, and since when.
+            let last = f.obs.audit.iter().rev().find(|a| a.at_ms <= s.at_ms);
+            let Some(change) = last.filter(|a| a.status_after == Status::Revoked) else {
+                return Some(false);
+            };
+            let near = |a: i64, b: i64| (a - b).abs() <= TIME_SLACK_MS;
+            if near(change.at_ms, s.scanner_ms) || near(change.at_ms, s.at_ms) {
+                return None;
+            }
+            Some(change.at_ms <= s.scanner_ms)
+        }
+        _ => None,
     }
 }

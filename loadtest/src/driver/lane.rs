@@ -10,7 +10,7 @@ use crate::picker::Job;
 use crate::stats::{Answer, Recorder};
 use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
-use scangate_client::{ClientError, ScanInput, ScanReply};
+use scangate_client::{ClientError, Decided, ScanInput, ScanReply};
 use scangate_core::{Decision, ScanId};
 use std::future::Future;
 use std::pin::Pin;
@@ -32,6 +32,8 @@ pub(super) struct LaneOutput {
     pub(super) recorder: Recorder,
     pub(super) ops: Vec<Op>,
     pub(super) abandoned: u64,
+    /// What an offline-capable lane saw besides its scans.
+    pub(super) offline: super::offline_lane::OfflineLaneOutput,
 }
 
 /// What a lane needs besides its queue and device.
@@ -46,6 +48,9 @@ pub(super) struct LaneSettings {
     /// The SDK makes more than one attempt per scan: a transient denial
     /// (`busy`) may then follow an attempt that timed out and was counted.
     pub(super) sdk_retries: bool,
+    /// Cancelled once the gateway is back for good after the run's outage
+    /// (at once when there is none): offline lanes then sync their queues.
+    pub(super) outage_over: CancellationToken,
 }
 
 /// One device's lane: takes its due scans in order, keeps up to the
@@ -96,7 +101,7 @@ pub(super) async fn lane(
     out
 }
 
-fn unanswered() -> Result<ScanReply, String> {
+pub(super) fn unanswered() -> Result<Decided, String> {
     Err("unanswered_at_end".into())
 }
 
@@ -127,13 +132,17 @@ impl InFlight {
 }
 
 impl Future for InFlight {
-    type Output = (Due, Instant, Result<ScanReply, String>);
+    type Output = (Due, Instant, Result<Decided, String>);
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
         let answer = std::task::ready!(this.call.as_mut().poll(cx));
         match this.due.take() {
-            Some(due) => Poll::Ready((due, this.sent, answer.map_err(|e| error_class(&e)))),
+            Some(due) => Poll::Ready((
+                due,
+                this.sent,
+                answer.map(Decided::online).map_err(|e| error_class(&e)),
+            )),
             // Polled again after it ended: never done by FuturesUnordered.
             None => Poll::Pending,
         }
@@ -141,7 +150,7 @@ impl Future for InFlight {
 }
 
 /// A short class for an error, used as a report key.
-fn error_class(e: &ClientError) -> String {
+pub(super) fn error_class(e: &ClientError) -> String {
     match e {
         ClientError::Timeout { .. } => "timeout".into(),
         ClientError::ConnectionLost => "connection_lost".into(),
@@ -155,22 +164,26 @@ fn error_class(e: &ClientError) -> String {
 }
 
 /// Counts one scan in the lane's statistics and history. `sent` is `None`
-/// for a scan that never left the lane.
-fn record(
+/// for a scan that never left the lane. A denial the device made offline
+/// is `info` for the checker: an online try before it may have reached the
+/// gateway and been counted there before its answer was lost.
+pub(super) fn record(
     out: &mut LaneOutput,
     s: &LaneSettings,
     Due { job, due }: Due,
     sent: Option<Instant>,
     done: Instant,
-    answer: Result<ScanReply, String>,
+    answer: Result<Decided, String>,
 ) {
     let offset = |t: Instant| {
         u64::try_from(t.saturating_duration_since(s.begin).as_micros()).unwrap_or(u64::MAX)
     };
+    let offline = answer.as_ref().is_ok_and(Decided::is_offline);
     let (counted, outcome, replayed) = match answer {
-        Ok(reply) => {
+        Ok(Decided { reply, .. }) => {
             let outcome = match reply.decision {
                 Decision::Granted => Outcome::Ok,
+                Decision::Denied(r) if offline => Outcome::Info(format!("offline_{r}")),
                 // Not necessarily the first attempt's answer: unknown.
                 Decision::Denied(r) if r.is_transient() && s.sdk_retries => {
                     Outcome::Info(format!("{r}_after_retries"))
@@ -201,6 +214,7 @@ fn record(
         done_ms: s.clock.unix_ms(done),
         outcome,
         replayed,
+        offline,
     });
 }
 
@@ -262,6 +276,7 @@ mod tests {
             ended: CancellationToken::new(),
             drain,
             sdk_retries: false,
+            outage_over: CancellationToken::new(),
         }
     }
 
@@ -297,7 +312,7 @@ mod tests {
             };
             let mut out = LaneOutput::default();
             let now = Instant::now();
-            record(&mut out, &s, job(0), Some(now), now, Ok(busy()));
+            record(&mut out, &s, job(0), Some(now), now, Ok(busy().into()));
             assert_eq!(out.recorder.scans, 1);
             out.ops.remove(0).outcome
         };
