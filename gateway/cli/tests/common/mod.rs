@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod pki;
+
 use scangate_client::{ClientError, ScanInput, Scanner, ScannerConfig};
 use scangate_core::ScanId;
 use scangate_core::wire::ScanReply;
