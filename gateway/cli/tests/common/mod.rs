@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod pki;
+pub mod stall;
 
 use scangate_client::{ClientError, ScanInput, Scanner, ScannerConfig};
 use scangate_core::ScanId;
