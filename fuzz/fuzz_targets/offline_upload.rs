@@ -55,7 +55,14 @@ fuzz_target!(|data: &[u8]| {
     let RequestBody::OfflineUpload(upload) = &request.body else {
         return;
     };
-    let ring = Keyring::new(&[SigningKey { id: 1, secret: [0x11; 32] }], 1).expect("ring");
+    let ring = Keyring::new(
+        &[SigningKey {
+            id: 1,
+            secret: [0x11; 32],
+        }],
+        1,
+    )
+    .expect("ring");
     check(upload, &ring);
     let mut out = BytesMut::new();
     if frame::encode(&request, &mut out).is_ok() {

@@ -37,7 +37,10 @@ fn issue(body: &[u8], ndjson: bool) {
     assert!((1..=ISSUE_SPECS_MAX).contains(&issue.specs));
     assert!((1..=ISSUE_MAX as usize).contains(&issue.passes.len()));
     for pass in &issue.passes {
-        assert!(pass.validate().is_ok(), "an invalid pass was built: {pass:?}");
+        assert!(
+            pass.validate().is_ok(),
+            "an invalid pass was built: {pass:?}"
+        );
     }
 }
 

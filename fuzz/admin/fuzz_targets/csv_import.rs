@@ -36,9 +36,16 @@ fuzz_target!(|data: &[u8]| {
         parsed.rejected_count.min(IMPORT_REJECTS_REPORTED_MAX)
     );
     for r in &parsed.rejected {
-        assert!((2..=after_header as u64 + 1).contains(&r.line), "line {}", r.line);
+        assert!(
+            (2..=after_header as u64 + 1).contains(&r.line),
+            "line {}",
+            r.line
+        );
     }
     for pass in &parsed.passes {
-        assert!(pass.validate().is_ok(), "an invalid pass was imported: {pass:?}");
+        assert!(
+            pass.validate().is_ok(),
+            "an invalid pass was imported: {pass:?}"
+        );
     }
 });
