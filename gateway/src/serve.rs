@@ -258,6 +258,8 @@ async fn bind(
 async fn open_store(config: &ServeConfig, data: &DataDir) -> Result<Arc<dyn Store>> {
     match &config.backend {
         StoreBackend::Embedded => {
+            // Private before the store writes its first byte into it.
+            crate::datadir::create_private_dir(&data.store())?;
             let store = EmbeddedStore::open(&data.store(), config.store.clone())
                 .with_context(|| format!("cannot open the store in {}", data.store().display()))?;
             Ok(Arc::new(store))

@@ -216,15 +216,10 @@ async fn a_flood_of_initials_does_not_lock_out_a_real_scanner() {
 
 /// A certificate signed by the gateway's CA for client auth, with no CN.
 fn unnamed_identity(dir: &std::path::Path) -> (String, String) {
-    let pki = scangate_certs::Pki::open(&dir.join("pki"));
-    let ca_key = rcgen::KeyPair::from_pem(&pem(&pki.ca_key_path())).expect("ca key");
-    let issuer = rcgen::Issuer::from_ca_cert_pem(&pem(&pki.ca_cert_path()), ca_key).expect("ca");
     let mut params = rcgen::CertificateParams::default();
     params.distinguished_name = rcgen::DistinguishedName::new();
     params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ClientAuth];
-    let key = rcgen::KeyPair::generate().expect("key");
-    let cert = params.signed_by(&key, &issuer).expect("sign");
-    (cert.pem(), key.serialize_pem())
+    common::pki::ca_signed(dir, &params)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

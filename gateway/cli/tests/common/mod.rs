@@ -3,7 +3,9 @@
 
 #![allow(dead_code)]
 
+pub mod pki;
 pub mod scanners;
+pub mod stall;
 
 use scangate_client::{ClientError, ScanInput, Scanner, ScannerConfig};
 use scangate_core::ScanId;

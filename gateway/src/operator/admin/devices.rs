@@ -145,7 +145,7 @@ pub async fn revoke(
 
 /// The reason of an optional `{"reason": ...}` body (none: no body, `null`,
 /// or blank).
-fn revoke_reason(body: Result<Bytes, BytesRejection>) -> Result<Option<String>, ApiError> {
+pub fn revoke_reason(body: Result<Bytes, BytesRejection>) -> Result<Option<String>, ApiError> {
     let body = body.map_err(crate::operator::api::from_rejection)?;
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(None);

@@ -69,6 +69,47 @@ fn too_many_specs() -> ApiError {
     ApiError::too_large(format!("at most {ISSUE_SPECS_MAX} issue specs per request"))
 }
 
+/// What an issue body asks for, checked: the passes (fresh ids), how many
+/// specs held them and the body's form (for the journal).
+#[derive(Debug)]
+pub struct Issue {
+    /// Every pass of every spec, in order.
+    pub passes: Vec<Pass>,
+    /// How many specs the body held.
+    pub specs: usize,
+    /// "one JSON object", "a JSON array" or "NDJSON".
+    pub form: &'static str,
+}
+
+/// Reads and checks an issue body as `POST /v1/passes` does before the
+/// store: all or none, at most [`ISSUE_MAX`] passes. The fuzz target
+/// `admin_json` calls it too.
+pub fn issue_body(headers: &HeaderMap, body: &[u8], now: i64) -> Result<Issue, ApiError> {
+    let (specs, form) = specs(headers, body)?;
+    let total: u64 = specs.iter().map(|s| u64::from(s.count.unwrap_or(1))).sum();
+    if total > u64::from(ISSUE_MAX) {
+        return Err(ApiError::invalid(
+            "count",
+            format!("at most {ISSUE_MAX} passes per request, {total} asked"),
+        ));
+    }
+    let mut passes = Vec::new();
+    for (n, spec) in specs.iter().enumerate() {
+        let built = api::build_passes(spec, now).map_err(|mut e| {
+            if specs.len() > 1 {
+                e.field = Some(format!("[{n}].{}", e.field.as_deref().unwrap_or("pass")));
+            }
+            e
+        })?;
+        passes.extend(built);
+    }
+    Ok(Issue {
+        passes,
+        specs: specs.len(),
+        form,
+    })
+}
+
 /// `POST /v1/passes`: all or none.
 #[utoipa::path(
     post,
@@ -100,31 +141,18 @@ pub async fn issue(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, Json<Vec<PassView>>), ApiError> {
     let body = body.map_err(crate::operator::api::from_rejection)?;
-    let (specs, form) = specs(&headers, &body)?;
-    let total: u64 = specs.iter().map(|s| u64::from(s.count.unwrap_or(1))).sum();
-    if total > u64::from(ISSUE_MAX) {
-        return Err(ApiError::invalid(
-            "count",
-            format!("at most {ISSUE_MAX} passes per request, {total} asked"),
-        ));
-    }
     let now = crate::now_ms();
-    let mut passes = Vec::new();
-    for (n, spec) in specs.iter().enumerate() {
-        let built = api::build_passes(spec, now).map_err(|mut e| {
-            if specs.len() > 1 {
-                e.field = Some(format!("[{n}].{}", e.field.as_deref().unwrap_or("pass")));
-            }
-            e
-        })?;
-        passes.extend(built);
-    }
-    let specs_word = if specs.len() == 1 { "spec" } else { "specs" };
+    let Issue {
+        passes,
+        specs,
+        form,
+    } = issue_body(&headers, &body, now)?;
+    let specs_word = if specs == 1 { "spec" } else { "specs" };
     let batch = NewPasses {
         now,
         who: who.0.name,
         action: OperatorAction::PassesIssue,
-        detail: format!("{} {specs_word} as {form}", specs.len()),
+        detail: format!("{specs} {specs_word} as {form}"),
         done: "issued",
     };
     let views = batch.store(&state, passes).await?;
