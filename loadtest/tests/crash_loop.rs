@@ -6,7 +6,6 @@
 
 mod common;
 
-use serde_json::Value;
 use std::process::Command;
 
 #[test]
@@ -20,15 +19,7 @@ fn a_gateway_killed_and_restarted_under_load_loses_and_double_counts_nothing() {
         .env("SCANGATE_BIN", common::scangate_bin())
         .output()
         .expect("run scangate-load");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success(),
-        "exit {:?}\nstdout:\n{stdout}\nstderr:\n{stderr}",
-        out.status
-    );
-    let last = stdout.lines().last().expect("a JSON line");
-    let report: Value = serde_json::from_str(last).expect("the last line is one JSON object");
+    let report = common::json_report(&out);
     assert_eq!(report["verdict"], "pass", "{report:#}");
     let crash = &report["crash_loop"];
     assert_eq!(crash["cycles"], 4, "{report:#}");

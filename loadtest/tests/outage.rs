@@ -29,15 +29,7 @@ fn outage_run(kind: &str) -> Value {
         .env("SCANGATE_BIN", common::scangate_bin())
         .output()
         .expect("run scangate-load");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success(),
-        "exit {:?}\nstdout:\n{stdout}\nstderr:\n{stderr}",
-        out.status
-    );
-    let last = stdout.lines().last().expect("a JSON line");
-    serde_json::from_str(last).expect("the last line is one JSON object")
+    common::json_report(&out)
 }
 
 fn count(v: &Value) -> u64 {

@@ -43,15 +43,7 @@ fn a_short_spawned_run_with_every_mix_passes_the_check() {
         "--plot",
         plot_path,
     ]);
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success(),
-        "exit {:?}\nstdout:\n{stdout}\nstderr:\n{stderr}",
-        out.status
-    );
-    let last = stdout.lines().last().expect("a JSON line");
-    let report: Value = serde_json::from_str(last).expect("the last line is one JSON object");
+    let report = common::json_report(&out);
     assert_eq!(report["verdict"], "pass", "{report:#}");
     assert_eq!(
         report["check"]["violations"].as_array().map(Vec::len),

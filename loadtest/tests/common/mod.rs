@@ -5,8 +5,9 @@
 
 #![allow(dead_code, reason = "each test binary uses part of this")]
 
+use serde_json::Value;
 use std::path::PathBuf;
-use std::process::Command;
+use std::process::{Command, Output};
 use std::sync::OnceLock;
 
 /// The `scangate` binary next to `scangate-load`, freshly built.
@@ -28,4 +29,18 @@ pub fn scangate_bin() -> PathBuf {
             bin
         })
         .clone()
+}
+
+/// The report of a run that must have succeeded: its last line of stdout,
+/// one JSON object (`--json`); fails the test with both streams otherwise.
+pub fn json_report(out: &Output) -> Value {
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "exit {:?}\nstdout:\n{stdout}\nstderr:\n{stderr}",
+        out.status
+    );
+    let last = stdout.lines().last().expect("a JSON line");
+    serde_json::from_str(last).expect("the last line is one JSON object")
 }
