@@ -260,8 +260,8 @@ async fn open_store(config: &ServeConfig, data: &DataDir) -> Result<Arc<dyn Stor
         StoreBackend::Embedded => {
             // Private before the store writes its first byte into it.
             crate::datadir::create_private_dir(&data.store())?;
-            let store = EmbeddedStore::open(&data.store(), config.store.clone())
-                .with_context(|| format!("cannot open the store in {}", data.store().display()))?;
+            // The store's error names the directory itself.
+            let store = EmbeddedStore::open(&data.store(), config.store.clone())?;
             Ok(Arc::new(store))
         }
         StoreBackend::Scylla(scylla) => {

@@ -57,7 +57,8 @@ async fn main() -> ExitCode {
     match crate::cli::run(cli).await {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {}", crate::terminal::Shown(&format!("{e:#}")));
+            let text = crate::terminal::error_chain(&e);
+            eprintln!("error: {}", crate::terminal::Shown(&text));
             ExitCode::from(2)
         }
     }

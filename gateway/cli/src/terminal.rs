@@ -29,13 +29,40 @@ impl fmt::Display for Shown<'_> {
 /// The formatting characters that reorder or hide text on a terminal:
 /// zero-width ones, bidirectional marks, embeddings, overrides and
 /// isolates, and the byte-order mark.
+/// An error and its causes, outermost first, joined by ": ", leaving out a
+/// cause whose text is already in what comes before it (many errors print
+/// their source in their own message too, and would say it twice).
+pub fn error_chain(e: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in e.chain() {
+        let said = cause.to_string();
+        if text.contains(&said) {
+            continue;
+        }
+        if !text.is_empty() {
+            text.push_str(": ");
+        }
+        text.push_str(&said);
+    }
+    text
+}
+
 fn is_format_control(c: char) -> bool {
     matches!(c, '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2060}'..='\u{2069}' | '\u{feff}')
 }
 
 #[cfg(test)]
 mod tests {
-    use super::Shown;
+    use super::{Shown, error_chain};
+
+    #[test]
+    fn a_cause_already_in_the_message_is_said_once() {
+        let io = std::io::Error::other("disk gone");
+        let e = anyhow::Error::new(io).context("cannot open X: disk gone");
+        assert_eq!(error_chain(&e), "cannot open X: disk gone");
+        let e = anyhow::anyhow!("inner").context("outer");
+        assert_eq!(error_chain(&e), "outer: inner");
+    }
 
     #[test]
     fn controls_are_escaped_and_the_rest_is_kept() {
