@@ -46,14 +46,25 @@ pub enum FrameError {
 }
 
 /// A whole frame's payload could not be read.
-#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[derive(Debug, Error)]
+#[non_exhaustive]
 pub enum DecodeError {
     /// The version byte is not [`FRAME_VERSION`].
     #[error("frame version {0} is not supported (this gateway speaks version {FRAME_VERSION})")]
     UnsupportedVersion(u8),
     /// The payload is not a valid message.
     #[error("frame payload is not a valid message: {0}")]
-    Malformed(String),
+    Malformed(#[source] rmp_serde::decode::Error),
+}
+
+impl DecodeError {
+    /// A short, bounded label for metrics: `version` or `malformed`.
+    pub fn cause(&self) -> &'static str {
+        match self {
+            DecodeError::UnsupportedVersion(_) => "version",
+            DecodeError::Malformed(_) => "malformed",
+        }
+    }
 }
 
 /// Splits the next whole frame off `buf`: returns `(version, payload)`.
@@ -86,7 +97,7 @@ pub fn decode<T: DeserializeOwned>(version: u8, payload: &[u8]) -> Result<T, Dec
     if version != FRAME_VERSION {
         return Err(DecodeError::UnsupportedVersion(version));
     }
-    rmp_serde::from_slice(payload).map_err(|e| DecodeError::Malformed(e.to_string()))
+    rmp_serde::from_slice(payload).map_err(DecodeError::Malformed)
 }
 
 /// A message could not be made into a frame. `out` is left as it was.
@@ -175,7 +186,7 @@ mod tests {
         }
         let (v, payload) = split_frame(&mut buf).expect("whole frame");
         assert!(buf.is_empty());
-        assert_eq!(decode::<Request>(v, &payload), Ok(scan("T")));
+        assert_eq!(decode::<Request>(v, &payload).expect("decodes"), scan("T"));
     }
 
     #[test]
@@ -211,10 +222,10 @@ mod tests {
 
     #[test]
     fn bad_version_and_garbage_are_distinct_errors() {
-        assert_eq!(
+        assert!(matches!(
             decode::<Request>(2, b""),
             Err(DecodeError::UnsupportedVersion(2))
-        );
+        ));
         assert!(matches!(
             decode::<Request>(1, b"\xc1garbage"),
             Err(DecodeError::Malformed(_))
@@ -238,7 +249,7 @@ mod tests {
         let mut buf = BytesMut::new();
         encode(&r, &mut buf).expect("encode");
         let (v, p) = split_frame(&mut buf).expect("frame");
-        assert_eq!(decode::<Response>(v, &p), Ok(r));
+        assert_eq!(decode::<Response>(v, &p).expect("decodes"), r);
     }
 
     proptest! {
@@ -250,7 +261,7 @@ mod tests {
             let mut buf = BytesMut::new();
             encode(&req, &mut buf).expect("encode");
             let (v, p) = split_frame(&mut buf).expect("frame");
-            prop_assert_eq!(decode::<Request>(v, &p), Ok(req));
+            prop_assert_eq!(decode::<Request>(v, &p).expect("decodes"), req);
         }
 
         #[test]

@@ -1,7 +1,7 @@
 //! Scan ids and the records scans and admin changes leave behind.
 
 use crate::decision::Decision;
-use crate::offline::messages::ConflictKind;
+use crate::offline::conflict::ConflictKind;
 use crate::pass::{AdminAction, PassId, Status};
 use serde::{Deserialize, Deserializer, Serialize};
 use sha2::{Digest, Sha256};

@@ -230,7 +230,7 @@ mod tests {
         let mut out = BytesMut::new();
         frame::encode(&reply, &mut out).expect("fits");
         let (v, p) = frame::split_frame(&mut out).expect("frame");
-        assert_eq!(frame::decode::<Response>(v, &p), Ok(reply));
+        assert_eq!(frame::decode::<Response>(v, &p).expect("decodes"), reply);
     }
 
     #[test]

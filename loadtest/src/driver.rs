@@ -26,7 +26,8 @@ mod lane;
 mod offline_lane;
 mod revoker;
 
-pub use offline_lane::{OfflineLaneOutput, SYNC_DEADLINE};
+pub use lane::OfflineLaneOutput;
+pub use offline_lane::SYNC_DEADLINE;
 
 use crate::admin::Admin;
 use crate::clock::Clock;

@@ -29,6 +29,7 @@
 
 pub mod build;
 mod codec;
+pub(crate) mod conflict;
 mod decide;
 mod error;
 pub mod format;

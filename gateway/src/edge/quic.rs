@@ -17,7 +17,7 @@ use bytes::{Buf, Bytes, BytesMut};
 use metrics::{counter, gauge};
 use quinn::{Connection, Endpoint, RecvStream, SendStream, VarInt};
 use scangate_core::Reason;
-use scangate_core::frame::{self, DecodeError, FrameError, LENGTH_BYTES};
+use scangate_core::frame::{self, FrameError, LENGTH_BYTES};
 use scangate_core::wire::{ErrorCode, Request, RequestBody, Response, ResponseBody};
 use socket2::{Domain, Protocol, Socket, Type};
 use std::net::SocketAddr;
@@ -317,11 +317,7 @@ impl Stream {
         let request: Request = match frame::decode(version, payload) {
             Ok(r) => r,
             Err(e) => {
-                let cause = match e {
-                    DecodeError::UnsupportedVersion(_) => "version",
-                    DecodeError::Malformed(_) => "malformed",
-                };
-                counter!("scangate_bad_frames_total", "cause" => cause).increment(1);
+                counter!("scangate_bad_frames_total", "cause" => e.cause()).increment(1);
                 return Some(Response::undecodable(&e));
             }
         };

@@ -5,7 +5,7 @@
 
 use crate::clock::Clock;
 use crate::devices::Device;
-use crate::history::{Op, Outcome};
+use crate::history::{Op, Outcome, UploadOp};
 use crate::picker::Job;
 use crate::stats::{Answer, Recorder};
 use futures_util::StreamExt;
@@ -33,7 +33,7 @@ pub(super) struct LaneOutput {
     pub(super) ops: Vec<Op>,
     pub(super) abandoned: u64,
     /// What an offline-capable lane saw besides its scans.
-    pub(super) offline: super::offline_lane::OfflineLaneOutput,
+    pub(super) offline: OfflineLaneOutput,
 }
 
 /// What a lane needs besides its queue and device.
@@ -381,4 +381,19 @@ mod tests {
         assert_eq!(ended.recorder.scans, 0);
         assert_eq!(ended.abandoned, 0);
     }
+}
+
+/// What an offline-capable lane saw besides its scans.
+#[derive(Debug, Default)]
+pub struct OfflineLaneOutput {
+    /// Every upload acknowledgement and, at the end, what stayed queued.
+    pub uploads: Vec<UploadOp>,
+    /// When each device first decided offline (one entry per device that did).
+    pub first_offline: Vec<Instant>,
+    /// When a sync after the outage last left the queue empty.
+    pub drained: Option<Instant>,
+    /// Offline grants still queued when the lane gave up syncing.
+    pub pending: u64,
+    /// Syncs that failed (the gateway unreachable, the queue file).
+    pub sync_errors: u64,
 }

@@ -6,7 +6,9 @@
 //! outage is over, it syncs until its queue is empty, at most
 //! [`SYNC_DEADLINE`], and records every upload's acknowledgement.
 
-use super::lane::{Due, LaneOutput, LaneSettings, error_class, record, unanswered};
+use super::lane::{
+    Due, LaneOutput, LaneSettings, OfflineLaneOutput, error_class, record, unanswered,
+};
 use crate::devices::OfflineDevice;
 use crate::history::{UploadOp, UploadStatus, scan_seq};
 use scangate_client::offline::SyncReport;
@@ -23,21 +25,6 @@ pub const SYNC_DEADLINE: Duration = Duration::from_secs(60);
 /// Pause between two syncs of a queue that did not empty (the gateway
 /// refused some scans for now, or could not be reached).
 const SYNC_RETRY_PAUSE: Duration = Duration::from_millis(200);
-
-/// What an offline-capable lane saw besides its scans.
-#[derive(Debug, Default)]
-pub struct OfflineLaneOutput {
-    /// Every upload acknowledgement and, at the end, what stayed queued.
-    pub uploads: Vec<UploadOp>,
-    /// When each device first decided offline (one entry per device that did).
-    pub first_offline: Vec<Instant>,
-    /// When a sync after the outage last left the queue empty.
-    pub drained: Option<Instant>,
-    /// Offline grants still queued when the lane gave up syncing.
-    pub pending: u64,
-    /// Syncs that failed (the gateway unreachable, the queue file).
-    pub sync_errors: u64,
-}
 
 impl OfflineLaneOutput {
     /// Adds another lane's figures: uploads and first offline decisions
