@@ -139,6 +139,11 @@ pub struct Args {
     /// judges the history of every cycle.
     #[arg(long, value_name = "N")]
     pub crash_loop: Option<u32>,
+    /// Send the scanners' datagrams through a fault proxy: comma-separated
+    /// loss=N%, delay=20ms, jitter=10ms, dup=N%, reorder=N%,
+    /// partition=AT_S:FOR_S, roam=EVERY (e.g. `loss=10%,dup=1%`).
+    #[arg(long, value_name = "SPEC")]
+    pub net_fault: Option<String>,
 }
 
 /// A validated run.
@@ -178,6 +183,8 @@ pub struct Plan {
     pub outage: Option<Outage>,
     /// Crash cycles to run, if any.
     pub crash_cycles: Option<u32>,
+    /// Faults on the wire between the scanners and the gateway, if any.
+    pub net_fault: Option<crate::netfault::NetFault>,
 }
 
 fn refuse<T>(msg: String) -> Result<T, LoadError> {
@@ -232,6 +239,9 @@ impl Args {
         }
         self.check_sizes()?;
         let outage = self.outage(window_s, &mix)?;
+        let beside = self.outage.is_some() || self.crash_loop.is_some();
+        let net_fault = crate::netfault::spec::plan(self.net_fault.as_deref(), window_s, beside)
+            .map_err(LoadError::Invalid)?;
         Ok(Plan {
             spawn: self.spawn,
             scangate_bin: self.scangate_bin.clone(),
@@ -254,6 +264,7 @@ impl Args {
             check: !self.no_check,
             outage,
             crash_cycles: self.crash_loop,
+            net_fault,
         })
     }
 
