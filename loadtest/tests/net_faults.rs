@@ -49,7 +49,7 @@ fn a_lossy_duplicating_reordering_path_keeps_every_count_exact() {
         "loss=10%,dup=5%,reorder=5%,delay=5ms,jitter=5ms",
         "4",
         "32",
-        "1000",
+        "2000",
     );
     assert_counts_exact(&report);
     let net = &report["net_fault"];

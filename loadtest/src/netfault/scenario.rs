@@ -19,6 +19,11 @@ pub struct NetLog {
     pub roams: u32,
 }
 
+/// Now, on tokio's clock (the std clock outside tests; virtual time in them).
+fn now() -> Instant {
+    tokio::time::Instant::now().into_std()
+}
+
 /// The next timed event.
 enum Next {
     Cut,
@@ -49,11 +54,11 @@ pub async fn carry_out(
         match next {
             Next::Cut => {
                 proxy.cut(true);
-                log.cut = Some(Instant::now());
+                log.cut = Some(now());
             }
             Next::Heal => {
                 proxy.cut(false);
-                log.healed = Some(Instant::now());
+                log.healed = Some(now());
             }
             Next::Roam => {
                 proxy.roam().await;
@@ -64,7 +69,7 @@ pub async fn carry_out(
     }
     if log.cut.is_some() && log.healed.is_none() {
         proxy.cut(false);
-        log.healed = Some(Instant::now());
+        log.healed = Some(now());
     }
     log
 }
@@ -88,5 +93,58 @@ fn next_event(
     match (partition, roam) {
         (Some(p), Some(r)) => Some(if p.0 <= r.0 { p } else { r }),
         (p, r) => p.or(r),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::netfault::Faults;
+
+    #[tokio::test(start_paused = true)]
+    async fn the_path_is_cut_and_healed_on_time_and_roams_come_every_interval() {
+        let gateway = tokio::net::UdpSocket::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = gateway.local_addr().expect("addr");
+        let proxy = Proxy::start(addr, Faults::default(), 1)
+            .await
+            .expect("proxy");
+        let nf = NetFault::parse("partition=1:1,roam=400ms").expect("spec");
+        let begin = now();
+        let stop = CancellationToken::new();
+        let ending = stop.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(3_000)).await;
+            ending.cancel();
+        });
+        let log = carry_out(&proxy, &nf, begin, stop).await;
+        let at = |t: Option<Instant>| t.map(|t| t.duration_since(begin).as_millis());
+        assert_eq!(at(log.cut), Some(1_000));
+        assert_eq!(at(log.healed), Some(2_000));
+        assert_eq!(log.roams, 7, "at 0.4, 0.8, ... 2.8 s");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_partition_still_on_when_the_schedule_ends_is_healed() {
+        let gateway = tokio::net::UdpSocket::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = gateway.local_addr().expect("addr");
+        let proxy = Proxy::start(addr, Faults::default(), 1)
+            .await
+            .expect("proxy");
+        let nf = NetFault::parse("partition=0:10").expect("spec");
+        let begin = now();
+        let stop = CancellationToken::new();
+        let ending = stop.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            ending.cancel();
+        });
+        let log = carry_out(&proxy, &nf, begin, stop).await;
+        let healed = log.healed.expect("healed").duration_since(begin);
+        assert_eq!(healed, Duration::from_millis(500));
+        assert_eq!(log.roams, 0);
     }
 }
