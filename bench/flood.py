@@ -4,6 +4,7 @@ stdout. Run by bench/flood, never by hand.
 
 usage: flood.py TMP CAP_BYTES CAP_SAID LEGIT_P99_MS PHASE_S FORGED_RATE
                 PASSES BURST_RATE IDLE_CONNS SLOW_CONNS LEGIT_RATE
+                CONNECT_ATTEMPTS PHASES
 """
 
 import json
@@ -11,7 +12,7 @@ import os
 import re
 import sys
 
-PHASES = ("forged", "burst", "http")
+PHASES = ("forged", "burst", "http", "connect")
 # Refusal counters read from /metrics (deltas over a phase, every label set
 # summed, and the scans_total ones split by reason).
 COUNTERS = (
@@ -122,8 +123,14 @@ def phase(tmp, name, cap, p99_bound):
         "flood": {k: flood.get(k) for k in ("scans", "offered_per_s", "scans_per_s", "p99_ms", "counts")}
         if "scans" in flood else flood,
     }
+    # The connection flood: every attempt made, none with another CA's
+    # certificate completed.
+    connect_ok = name != "connect" or (
+        flood.get("attempts", 0) > 0 and flood.get("foreign_completed") == 0
+    )
     r["held"] = (
-        r["under_cap"]
+        connect_ok
+        and r["under_cap"]
         and readyz_failed == 0
         and len(polls) > 0
         and legit_p99 is not None
@@ -136,10 +143,12 @@ def phase(tmp, name, cap, p99_bound):
 def main():
     tmp, cap, cap_said, p99_bound = sys.argv[1], int(sys.argv[2]), sys.argv[3], float(sys.argv[4])
     scale = dict(zip(
-        ("phase_s", "forged_rate", "passes", "burst_rate", "idle_conns", "slow_conns", "legit_rate"),
-        (int(x) for x in sys.argv[5:12]),
+        ("phase_s", "forged_rate", "passes", "burst_rate", "idle_conns", "slow_conns", "legit_rate",
+         "connect_attempts"),
+        (int(x) for x in sys.argv[5:13]),
     ))
-    phases = {n: phase(tmp, n, cap, p99_bound) for n in PHASES}
+    chosen = sys.argv[13].split()
+    phases = {n: phase(tmp, n, cap, p99_bound) for n in PHASES if n in chosen}
     mib = lambda b: f"{b / 2**20:,.0f} MiB"
     for n, p in phases.items():
         if not p.get("ran", True):

@@ -139,6 +139,15 @@ pub struct Args {
     /// judges the history of every cycle.
     #[arg(long, value_name = "N")]
     pub crash_loop: Option<u32>,
+    /// Send the scanners' datagrams through a fault proxy: comma-separated
+    /// loss=N%, delay=20ms, jitter=10ms, dup=N%, reorder=N%,
+    /// partition=AT_S:FOR_S, roam=EVERY (e.g. `loss=10%,dup=1%`).
+    #[arg(long, value_name = "SPEC")]
+    pub net_fault: Option<String>,
+    /// Instead of scans: N QUIC connection attempts, 256 at once, half
+    /// with a device certificate of the gateway's CA, half with another's.
+    #[arg(long, value_name = "N")]
+    pub connect_flood: Option<u32>,
 }
 
 /// A validated run.
@@ -178,6 +187,8 @@ pub struct Plan {
     pub outage: Option<Outage>,
     /// Crash cycles to run, if any.
     pub crash_cycles: Option<u32>,
+    /// Faults on the wire between the scanners and the gateway, if any.
+    pub net_fault: Option<crate::netfault::NetFault>,
 }
 
 fn refuse<T>(msg: String) -> Result<T, LoadError> {
@@ -232,6 +243,9 @@ impl Args {
         }
         self.check_sizes()?;
         let outage = self.outage(window_s, &mix)?;
+        let beside = self.outage.is_some() || self.crash_loop.is_some();
+        let net_fault = crate::netfault::spec::plan(self.net_fault.as_deref(), window_s, beside)
+            .map_err(LoadError::Invalid)?;
         Ok(Plan {
             spawn: self.spawn,
             scangate_bin: self.scangate_bin.clone(),
@@ -254,6 +268,7 @@ impl Args {
             check: !self.no_check,
             outage,
             crash_cycles: self.crash_loop,
+            net_fault,
         })
     }
 
@@ -374,111 +389,5 @@ impl Args {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn args(extra: &[&str]) -> Args {
-        let mut v = vec!["scangate-load"];
-        v.extend(extra);
-        Args::try_parse_from(v).expect("parses")
-    }
-
-    #[test]
-    fn defaults_are_the_stadium() {
-        let p = args(&[]).plan().expect("plan");
-        assert_eq!(p.window, Duration::from_secs(600));
-        assert_eq!(p.total, 50_000); // 40,000 first scans at an 80 % share
-        assert_eq!((p.devices, p.gates, p.device.depth), (16, 8, 32));
-        assert!(p.outage.is_none());
-    }
-
-    #[test]
-    fn a_crash_loop_is_a_constant_rate_over_its_cycles_on_a_spawned_gateway() {
-        let p = args(&["--spawn", "--crash-loop", "20", "--rate", "50"])
-            .plan()
-            .expect("plan");
-        assert_eq!(p.crash_cycles, Some(20));
-        assert_eq!(p.shape, Shape::Constant);
-        assert_eq!(p.window, Duration::from_secs(3_600));
-        assert_eq!(p.total, 180_000);
-        for (bad, says) in [
-            (vec!["--crash-loop", "2"], "--spawn"),
-            (vec!["--spawn", "--crash-loop", "0"], "--crash-loop"),
-            (
-                vec!["--spawn", "--crash-loop", "2", "--outage", "1:1"],
-                "combined",
-            ),
-        ] {
-            let e = args(&bad).plan().expect_err("refused").to_string();
-            assert!(e.contains(says), "{bad:?}: {e}");
-        }
-    }
-
-    #[test]
-    fn an_outage_needs_spawn_a_time_in_the_window_and_no_retries() {
-        let base = ["--profile", "constant", "--duration", "10"];
-        let plan = |extra: &[&str]| {
-            let mut v = base.to_vec();
-            v.extend(extra);
-            args(&v).plan()
-        };
-        let p = plan(&["--spawn", "--outage", "2:3", "--outage-kind", "pause"]).expect("plan");
-        let o = p.outage.expect("outage");
-        assert_eq!(
-            (o.at, o.length),
-            (Duration::from_secs(2), Duration::from_secs(3))
-        );
-        assert_eq!(o.kind, OutageKind::Pause);
-        assert_eq!(
-            p.mix.share(ScanKind::Retry),
-            0.0,
-            "the outage mix has no retries"
-        );
-        for (bad, says) in [
-            (vec!["--outage", "2:3"], "--spawn"),
-            (vec!["--spawn", "--outage", "10:3"], "after the schedule"),
-            (vec!["--spawn", "--outage", "2"], "AT_S:FOR_S"),
-            (vec!["--spawn", "--outage", "2:39"], "over 30 s after"),
-            (
-                vec!["--spawn", "--outage", "2:3", "--mix", "first=9,retry=1"],
-                "retry=0",
-            ),
-        ] {
-            let e = plan(&bad).expect_err("refused").to_string();
-            assert!(e.contains(says) && !e.contains('\n'), "{bad:?}: {e}");
-        }
-    }
-
-    #[test]
-    fn constant_rate_times_duration() {
-        let p = args(&["--profile", "constant", "--rate", "500", "--duration", "2"])
-            .plan()
-            .expect("plan");
-        assert_eq!(p.total, 1_000);
-        assert_eq!(p.shape, Shape::Constant);
-    }
-
-    #[test]
-    fn bad_arguments_get_one_sentence() {
-        for bad in [
-            vec!["--profile", "constant", "--rate", "0"],
-            vec!["--profile", "constant", "--duration", "99999"],
-            vec!["--devices", "0"],
-            vec!["--depth", "100000"],
-            vec!["--mix", "first=0,forged=1"],
-            vec!["--burst-ms", "20000"],
-            vec!["--attempts", "0"],
-            vec![
-                "--profile",
-                "constant",
-                "--rate",
-                "2000000",
-                "--duration",
-                "3600",
-            ],
-        ] {
-            let e = args(&bad).plan().expect_err("refused").to_string();
-            assert!(!e.contains('\n') && e.len() < 200, "{bad:?}: {e}");
-        }
-    }
-}
+#[path = "cli_tests.rs"]
+mod tests;

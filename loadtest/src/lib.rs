@@ -29,6 +29,8 @@
 //! - [`driver`]: the open loop itself.
 //! - [`outage`]: the gateway stopped mid-run (`--outage`), offline figures.
 //! - [`crash_loop`]: the gateway killed and restarted N times (`--crash-loop`).
+//! - [`netfault`]: faults on the wire through a UDP proxy (`--net-fault`).
+//! - [`connect_flood`]: N QUIC connection attempts (`--connect-flood`).
 //! - [`stats`]: HDR histograms, counts, the per-second series.
 //! - [`history`]: what the run did and what the gateway stored.
 //! - [`observe`]: reading the gateway's side back.
@@ -42,12 +44,14 @@ pub mod admin;
 pub mod checker;
 pub mod cli;
 pub mod clock;
+pub mod connect_flood;
 pub mod crash_loop;
 pub mod devices;
 pub mod driver;
 pub mod error;
 pub mod history;
 pub mod mix;
+pub mod netfault;
 pub mod observe;
 pub mod outage;
 pub mod picker;

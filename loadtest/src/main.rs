@@ -31,6 +31,9 @@ fn main() -> ExitCode {
 }
 
 fn run(args: Args) -> anyhow::Result<bool> {
+    if let Some(n) = args.connect_flood {
+        return connect_flood(&args, n);
+    }
     let plan = args.plan()?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -52,4 +55,30 @@ fn run(args: Args) -> anyhow::Result<bool> {
         print!("{}", report.human());
     }
     Ok(report.passed())
+}
+
+/// `--connect-flood N`: the attempts' figures, one JSON object with `--json`.
+fn connect_flood(args: &Args, n: u32) -> anyhow::Result<bool> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let f = runtime.block_on(scangate_load::connect_flood::run(args, n))?;
+    if args.json {
+        println!("{}", serde_json::to_string(&f)?);
+    } else {
+        println!(
+            "connection attempts {} in {:.1} s: completed {} (p50 {:.0} ms, p99 {:.0}), refused {} ({} valid), timed out {}, completed with another CA {}",
+            f.attempts,
+            f.elapsed_s,
+            f.completed,
+            f.completed_p50_ms,
+            f.completed_p99_ms,
+            f.refused,
+            f.valid_refused,
+            f.timed_out,
+            f.foreign_completed
+        );
+    }
+    Ok(f.foreign_completed == 0)
 }

@@ -101,6 +101,10 @@ pub struct Report {
     /// Cycles, kills and restart times (runs with `--crash-loop`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub crash_loop: Option<CrashFigures>,
+    /// What the fault proxy did and whether the scanners recovered (runs
+    /// with `--net-fault`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub net_fault: Option<crate::netfault::NetFaultFigures>,
 }
 
 impl Report {
@@ -156,6 +160,7 @@ impl Report {
             check: verdict,
             offline: None,
             crash_loop: None,
+            net_fault: None,
             run,
         }
     }
@@ -221,6 +226,9 @@ impl Report {
         }
         if let Some(c) = &self.crash_loop {
             s.push_str(&crash_summary(c));
+        }
+        if let Some(n) = &self.net_fault {
+            s.push_str(&crate::netfault::figures::summary(n));
         }
         s.push_str(&self.check_summary());
         s

@@ -8,6 +8,8 @@ use crate::clock::Clock;
 use crate::crash_loop::{self, CrashFigures};
 use crate::driver::{self, Devices, DriveInput, DriveOutput};
 use crate::history::History;
+use crate::netfault::figures::NetInputs;
+use crate::netfault::{self, NetFaultFigures, NetLog, NetStats, Proxy};
 use crate::outage::{self, OfflineFigures, OfflineInputs, OutageLog};
 use crate::picker::Picker;
 use crate::profile::Schedule;
@@ -98,6 +100,23 @@ async fn against(plan: &Plan, target: &Target, described: String) -> Result<Repo
     let mut report = Report::new(info, &out.recorder, verdict);
     report.offline = offline;
     report.crash_loop = sent.crash;
+    if let (Some(nf), Some((log, stats))) = (&plan.net_fault, &sent.net) {
+        let figures = NetFaultFigures::new(&NetInputs {
+            spec: &nf.spec,
+            stats: stats.clone(),
+            log,
+            asked: (nf.partition.is_some(), nf.roam_every.is_some()),
+            ops: &history.ops,
+            begin: sent.begin,
+            clock,
+            attempt: Duration::from_millis(plan.device.timeout_ms),
+            devices: plan.devices,
+        });
+        if !figures.held && report.verdict == "pass" {
+            report.verdict = "fail".into();
+        }
+        report.net_fault = Some(figures);
+    }
     Ok(report)
 }
 
@@ -142,6 +161,8 @@ struct Sent {
     outage: OutageLog,
     /// What the crash loop did, if one ran.
     crash: Option<CrashFigures>,
+    /// What the timed network faults and the proxy did, with `--net-fault`.
+    net: Option<(NetLog, NetStats)>,
 }
 
 /// Connects the devices (offline-capable ones, their snapshots fetched,
@@ -160,7 +181,17 @@ async fn send(
         .prefix("scangate-load-devices-")
         .tempdir()
         .map_err(|e| LoadError::File(format!("cannot create the devices' state dir: {e}")))?;
-    let devices = open_devices(plan, target, state.path(), clock).await?;
+    // With --net-fault the scanners reach the gateway through the proxy.
+    let proxy = match &plan.net_fault {
+        Some(nf) => Some(
+            Proxy::start(target.quic, nf.faults, plan.seed)
+                .await
+                .map_err(|e| LoadError::Invalid(format!("cannot start the fault proxy: {e}")))?,
+        ),
+        None => None,
+    };
+    let quic = proxy.as_ref().map_or(target.quic, Proxy::addr);
+    let devices = open_devices(plan, quic, &target.data_dir, state.path(), clock).await?;
     let schedule = Schedule::new(plan.shape.clone(), plan.window, plan.total);
     let peak = schedule.peak_per_s();
     eprintln!(
@@ -186,7 +217,14 @@ async fn send(
         stop_feed: stop_feed.clone(),
     };
     let drive = driver::drive(input, devices, clock);
-    let (out, outage, crash) = beside(plan, target, drive, begin, (outage_over, stop_feed)).await;
+    let tokens = (outage_over, stop_feed);
+    let Beside {
+        out,
+        outage,
+        crash,
+        net,
+    } = beside(plan, (target, proxy.as_ref()), drive, begin, tokens).await;
+    let net = net.zip(proxy.map(|p| p.stats()));
     if out.abandoned > 0 {
         eprintln!(
             "scangate-load {run_id}: {} scans still unanswered after the drain were abandoned (recorded as info)",
@@ -206,32 +244,58 @@ async fn send(
         begin,
         outage,
         crash,
+        net,
     })
 }
 
-/// Runs the open loop with the run's outage or crash loop beside it (and
-/// tells the lanes at once when there is no outage to wait for).
+/// What ran beside the open loop, and the open loop's output.
+struct Beside {
+    out: DriveOutput,
+    outage: OutageLog,
+    crash: Option<CrashFigures>,
+    net: Option<NetLog>,
+}
+
+/// Runs the open loop with the run's outage, crash loop or timed network
+/// faults beside it (and tells the lanes at once when there is no outage
+/// to wait for).
 async fn beside(
     plan: &Plan,
-    target: &Target,
+    (target, proxy): (&Target, Option<&Proxy>),
     drive: impl std::future::Future<Output = DriveOutput>,
     begin: Instant,
     (outage_over, stop_feed): (CancellationToken, CancellationToken),
-) -> (DriveOutput, OutageLog, Option<CrashFigures>) {
-    match (plan.outage, plan.crash_cycles) {
-        (Some(o), _) => {
+) -> Beside {
+    let done = |out, outage, crash, net| Beside {
+        out,
+        outage,
+        crash,
+        net,
+    };
+    match (
+        plan.outage,
+        plan.crash_cycles,
+        plan.net_fault.as_ref().zip(proxy),
+    ) {
+        (Some(o), _, _) => {
             let (out, log) = tokio::join!(drive, outage::outage(target, o, begin, outage_over));
-            (out, log, None)
+            done(out, log, None, None)
         }
-        (None, Some(cycles)) => {
+        (None, Some(cycles), _) => {
             outage_over.cancel();
             let crashes = crash_loop::crash_loop(target, cycles, plan.seed, stop_feed);
             let (out, figures) = tokio::join!(drive, crashes);
-            (out, OutageLog::default(), Some(figures))
+            done(out, OutageLog::default(), Some(figures), None)
         }
-        (None, None) => {
+        (None, None, Some((nf, proxy))) => {
             outage_over.cancel();
-            (drive.await, OutageLog::default(), None)
+            let faults = netfault::carry_out(proxy, nf, begin, stop_feed);
+            let (out, log) = tokio::join!(drive, faults);
+            done(out, OutageLog::default(), None, Some(log))
+        }
+        (None, None, None) => {
+            outage_over.cancel();
+            done(drive.await, OutageLog::default(), None, None)
         }
     }
 }
@@ -240,25 +304,19 @@ async fn beside(
 /// ones with their state in `state` and their snapshots fetched.
 async fn open_devices(
     plan: &Plan,
-    target: &Target,
+    quic: std::net::SocketAddr,
+    data_dir: &std::path::Path,
     state: &std::path::Path,
     clock: Clock,
 ) -> Result<Devices, LoadError> {
     Ok(match plan.outage {
         None => Devices::Online(
-            devices::connect_all(
-                &target.data_dir,
-                target.quic,
-                plan.devices,
-                plan.gates,
-                &plan.device,
-            )
-            .await?,
+            devices::connect_all(data_dir, quic, plan.devices, plan.gates, &plan.device).await?,
         ),
         Some(_) => Devices::Offline(
             devices::open_offline(
-                &target.data_dir,
-                target.quic,
+                data_dir,
+                quic,
                 (plan.devices, plan.gates),
                 &plan.device,
                 &plan.event,
