@@ -16,8 +16,8 @@ use crate::health::HealthProbe;
 use crate::operator::dashboard;
 use crate::operator::devices::Revocations;
 use crate::operator::http;
-use crate::operator::scanner_page;
 use crate::operator::journal::Journal;
+use crate::operator::scanner_page;
 use crate::operator::state::AppState;
 use crate::operator::tokens::TokenBook;
 use anyhow::{Context, Result};
@@ -154,10 +154,7 @@ pub async fn start(config: ServeConfig, shutdown: CancellationToken) -> Result<R
         pid: std::process::id(),
         http_tls: config.http_tls,
     };
-    let plane = Plane {
-        web,
-        tls: http_tls,
-    };
+    let plane = Plane { web, tls: http_tls };
     let http_task = spawn_operator(http_listener, state, plane, &config.http, &http_shutdown);
     data.write_endpoints(&endpoints)?;
     ready.store(true, Ordering::Release);

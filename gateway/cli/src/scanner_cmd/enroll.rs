@@ -49,10 +49,13 @@ pub fn run(data: &DataDir, args: EnrollArgs) -> Result<ExitCode> {
     };
     let who = scangate_gateway::operator::journal::cli_who();
     let secret = enroll(data, &args.name, &who, scangate_gateway::now_ms())?;
-    let mut link = format!("{base}/scanner#enroll={secret}&gate={}", args.gate);
+    let mut fragment = form_urlencoded::Serializer::new(String::new());
+    fragment.append_pair("enroll", &secret);
+    fragment.append_pair("gate", &args.gate);
     if let Some(event) = &args.event {
-        link.push_str(&format!("&event={event}"));
+        fragment.append_pair("event", event);
     }
+    let link = format!("{base}/scanner#{}", fragment.finish());
     let expires_in_s = ENROLL_LINK_TTL_MS / 1_000;
     if args.json {
         println!(

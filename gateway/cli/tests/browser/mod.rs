@@ -53,7 +53,19 @@ impl Driver {
         driver
     }
 
+    /// A fresh browser (with `extra` Chromium flags, such as a fake
+    /// camera's) on `url`.
+    pub async fn open_at(url: &str, profile: &Path, extra: &[String]) -> Driver {
+        let driver = Driver::start_with(profile, extra).await;
+        driver.call("POST", "/url", Some(json!({"url": url}))).await;
+        driver
+    }
+
     async fn start(profile: &Path) -> Driver {
+        Driver::start_with(profile, &[]).await
+    }
+
+    async fn start_with(profile: &Path, extra: &[String]) -> Driver {
         let port = TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .expect("a free port")
@@ -88,17 +100,25 @@ impl Driver {
             assert!(Instant::now() < deadline, "chromedriver did not start");
             tokio::time::sleep(POLL).await;
         }
+        let mut args: Vec<String> = [
+            "--headless=new",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--disable-dev-shm-usage",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--window-size=1280,1000",
+        ]
+        .map(String::from)
+        .to_vec();
+        args.push(format!("--user-data-dir={}", profile.display()));
+        args.extend_from_slice(extra);
         let caps = json!({"capabilities": {"alwaysMatch": {
             "browserName": "chrome",
-            "goog:chromeOptions": {
-                "binary": CHROMIUM,
-                "args": [
-                    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                    "--disable-dev-shm-usage", "--no-first-run", "--disable-background-networking",
-                    "--disable-component-update", "--disable-sync", "--window-size=1280,1000",
-                    format!("--user-data-dir={}", profile.display()),
-                ]
-            }
+            "goog:chromeOptions": {"binary": CHROMIUM, "args": args}
         }}});
         let created = driver.call("POST", "/session", Some(caps)).await;
         driver.session = Some(

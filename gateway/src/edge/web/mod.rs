@@ -21,17 +21,17 @@ use crate::datadir::DataDir;
 use crate::edge::ratelimit::Bucket;
 use crate::edge::scan_service::ScanService;
 use crate::operator::devices::Revocations;
+use crate::operator::http::REQUEST_TIMEOUT;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
 use axum::routing::post;
-use crate::operator::http::REQUEST_TIMEOUT;
-use tower_http::timeout::TimeoutLayer;
 use scanners::WebScanners;
 use std::num::NonZeroU32;
 use std::sync::Arc;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
+use tower_http::timeout::TimeoutLayer;
 
 pub use scangate_core::token::TOKEN_MAX_CHARS;
 

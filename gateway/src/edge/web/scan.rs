@@ -218,8 +218,7 @@ pub async fn enroll(
     };
     let data = edge.data.clone();
     let now = crate::now_ms();
-    let redeemed =
-        tokio::task::spawn_blocking(move || scanners::redeem(&data, &secret, now)).await;
+    let redeemed = tokio::task::spawn_blocking(move || scanners::redeem(&data, &secret, now)).await;
     match redeemed {
         Ok(Ok(enrolled)) => {
             tracing::info!(device = %enrolled.name, "web scanner enrolled");

@@ -143,7 +143,11 @@ pub fn enroll(data: &DataDir, name: &str, who: &str, now_ms: i64) -> Result<Stri
     let file_path = path(data);
     let _lock = EditLock::acquire(&file_path).map_err(|e| EnrollError::File(e.into()))?;
     let revoked = crate::operator::devices::list(&data.revoked_devices());
-    if revoked.map_err(EnrollError::File)?.iter().any(|d| d.name == name) {
+    if revoked
+        .map_err(EnrollError::File)?
+        .iter()
+        .any(|d| d.name == name)
+    {
         return Err(EnrollError::Revoked(name.to_owned()));
     }
     if scangate_certs::Pki::open(&data.pki()).scanner_exists(name) {
@@ -172,8 +176,8 @@ pub fn enroll(data: &DataDir, name: &str, who: &str, now_ms: i64) -> Result<Stri
         enrolled_ms: None,
     });
     watched::write_json(&file_path, &file).map_err(EnrollError::File)?;
-    let record = OperatorRecord::new(now_ms, who, OperatorAction::DeviceEnroll, name)
-        .detail("link issued");
+    let record =
+        OperatorRecord::new(now_ms, who, OperatorAction::DeviceEnroll, name).detail("link issued");
     if let Err(e) = Journal::new(data.operator_journal()).append(&record) {
         // Nobody has seen the secret: take it back, so no link exists that
         // the journal does not know of.
@@ -213,7 +217,11 @@ pub fn redeem(data: &DataDir, secret: &str, now_ms: i64) -> Result<Enrolled, Red
     }
     let revoked = crate::operator::devices::list(&data.revoked_devices());
     let name = entry.name.clone();
-    if revoked.map_err(RedeemError::File)?.iter().any(|d| d.name == name) {
+    if revoked
+        .map_err(RedeemError::File)?
+        .iter()
+        .any(|d| d.name == name)
+    {
         return Err(RedeemError::NotValid);
     }
     let credential = fresh_secret(CREDENTIAL_PREFIX);
@@ -305,7 +313,11 @@ mod tests {
             redeem(&data, &secret, 1_003),
             Err(RedeemError::NotValid)
         ));
-        assert!(gateway.authenticate(&fresh_secret(CREDENTIAL_PREFIX)).is_none());
+        assert!(
+            gateway
+                .authenticate(&fresh_secret(CREDENTIAL_PREFIX))
+                .is_none()
+        );
         assert!(matches!(
             enroll(&data, "gate-phone", "cli:lead", 2_000),
             Err(EnrollError::Taken(_))

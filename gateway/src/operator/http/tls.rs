@@ -30,7 +30,12 @@ pub fn server_config(pki: &scangate_certs::Pki) -> anyhow::Result<Arc<ServerConf
     let cert_path = pki.gateway_cert_path();
     let chain = CertificateDer::pem_file_iter(&cert_path)
         .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
-        .with_context(|| format!("cannot read the gateway certificate {}", cert_path.display()))?;
+        .with_context(|| {
+            format!(
+                "cannot read the gateway certificate {}",
+                cert_path.display()
+            )
+        })?;
     let key_path = pki.gateway_key_path();
     let key = PrivateKeyDer::from_pem_file(&key_path)
         .with_context(|| format!("cannot read the gateway key {}", key_path.display()))?;
@@ -74,7 +79,13 @@ mod tests {
         for ok in ["127.0.0.1", "127.8.9.1", "::1", "::ffff:127.0.0.1"] {
             assert!(plain_allowed(ok.parse().expect("ip")), "{ok}");
         }
-        for refused in ["192.168.1.20", "10.0.0.1", "::ffff:10.0.0.1", "fe80::1", "0.0.0.0"] {
+        for refused in [
+            "192.168.1.20",
+            "10.0.0.1",
+            "::ffff:10.0.0.1",
+            "fe80::1",
+            "0.0.0.0",
+        ] {
             assert!(!plain_allowed(refused.parse().expect("ip")), "{refused}");
         }
         let answer = plain_refusal();

@@ -7,12 +7,12 @@
 //! Routes: `/scanner` (the page), `/scanner.css`, `/scanner.js`,
 //! `/scanner/jsQR.js`.
 
-use axum::Router;
 use crate::operator::http::REQUEST_TIMEOUT;
+use axum::Router;
 use axum::http::{StatusCode, header};
-use tower_http::timeout::TimeoutLayer;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use tower_http::timeout::TimeoutLayer;
 
 const PAGE_HTML: &str = include_str!("../../../assets/scanner.html");
 const PAGE_CSS: &str = include_str!("../../../assets/scanner.css");
