@@ -19,8 +19,13 @@ mod common;
 
 use browser::{Driver, browser_available};
 use common::Gateway;
-use common::guard::{enroll, enroll_link, post, secret_of, web_scan, write_qr_video};
+use common::guard::{VIDEO_FPS, enroll, enroll_link, post, secret_of, web_scan, write_qr_video};
 use serde_json::{Value, json};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+/// Seconds the fake camera shows no code between two presentations.
+const BLANK_S: usize = 3;
 
 /// What the test reads from the page, in one round trip.
 const READ_VERDICT: &str = r#"
@@ -48,9 +53,9 @@ async fn the_guard_page_admits_a_single_use_ticket_once_from_the_camera() {
     let gw = Gateway::start(dir.path(), &[]);
     let spec = json!({"event": "fest", "max_uses": 1, "display": "Ada Lovelace"});
     let pass = gw.issue(spec).await.pop().expect("a pass");
-    // 2 s of the code, 2 s without, looped: each loop is one presentation.
+    // 6 s of the code, 3 s without, looped: each loop is one presentation.
     let video = profile.path().join("ticket.y4m");
-    write_qr_video(&video, &pass.token, 20, 20);
+    write_qr_video(&video, &pass.token, 6 * VIDEO_FPS, BLANK_S * VIDEO_FPS);
     let link = enroll_link(&gw, "gate-phone", "north");
     let camera = [
         "--use-fake-device-for-media-stream".to_owned(),
@@ -94,11 +99,21 @@ async fn the_guard_page_admits_a_single_use_ticket_once_from_the_camera() {
     assert_eq!(red["word"], "STOP", "{red}");
 
     // Both presentations are in the gateway's records, under the device's
-    // name; the frames in between (about 20 per presentation) are not.
+    // name; the frames in between (30 per presentation) are not: the second
+    // scan came after the code was out of view, not while it was held up.
     let scans = gw.scans(&pass.id).await;
     assert!(
         (2..=3).contains(&scans.len()),
         "one scan per presentation: {scans:?}"
+    );
+    let at = |i: usize| {
+        let text = scans[i]["at"].as_str().expect("at");
+        OffsetDateTime::parse(text, &Rfc3339).expect("rfc3339")
+    };
+    let apart = at(1) - at(0);
+    assert!(
+        apart >= time::Duration::seconds(BLANK_S as i64),
+        "the second scan came {apart} after the first, while the code was still in view"
     );
     let seen: Vec<_> = scans
         .iter()

@@ -74,11 +74,13 @@ pub async fn web_scan(
 }
 
 /// Video side, pixels (a multiple of 2, as 4:2:0 chroma needs).
-const SIDE: usize = 480;
+const SIDE: usize = 400;
+/// Frames a second of the video.
+pub const VIDEO_FPS: usize = 5;
 /// Pixels per QR module in the video.
 const MODULE_PX: usize = 8;
 
-/// Writes a `.y4m` video (YUV4MPEG2, 4:2:0, 10 frames a second) for
+/// Writes a `.y4m` video (YUV4MPEG2, 4:2:0, [`VIDEO_FPS`] frames a second) for
 /// Chromium's fake camera: `shown` frames of `text`'s QR code, then `blank`
 /// white frames, so that the looping video presents the code again and
 /// again, each time after it was out of view.
@@ -103,7 +105,11 @@ pub fn write_qr_video(file: &Path, text: &str, shown: usize, blank: usize) {
     let chroma = vec![128u8; SIDE * SIDE / 2];
     let white = vec![255u8; SIDE * SIDE];
     let mut out = std::io::BufWriter::new(std::fs::File::create(file).expect("video file"));
-    write!(out, "YUV4MPEG2 W{SIDE} H{SIDE} F10:1 Ip A1:1 C420jpeg\n").expect("header");
+    write!(
+        out,
+        "YUV4MPEG2 W{SIDE} H{SIDE} F{VIDEO_FPS}:1 Ip A1:1 C420jpeg\n"
+    )
+    .expect("header");
     for frame in 0..shown + blank {
         out.write_all(b"FRAME\n").expect("frame");
         out.write_all(if frame < shown { &luma } else { &white })
