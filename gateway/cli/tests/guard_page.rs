@@ -5,7 +5,8 @@
 //!   single-use ticket's QR code, shown, taken away, shown again): the page
 //!   enrolled by the CLI's one-time link shows green with the entries, then
 //!   red "used up"; the gateway records both scans under the device's name,
-//!   and the code held in view is one scan, not one per frame.
+//!   and the code held in view is one scan, not one per frame. With the
+//!   gateway killed, the page shows itself offline.
 //! - A revoked web scanner can no longer scan; other devices still can.
 //! - A bad credential, an oversized token, an oversized body, a reused link
 //!   and scans over the device's rate are each refused with their own answer.
@@ -40,6 +41,7 @@ return {
   device: document.getElementById("device").textContent,
   address: location.href,
   problem: p.hidden ? null : p.textContent,
+  network: document.getElementById("network").dataset.state,
 };
 "#;
 
@@ -134,6 +136,15 @@ async fn the_guard_page_admits_a_single_use_ticket_once_from_the_camera() {
         (json!("gate-phone"), json!("denied"), json!("used_up"))
     );
     assert!(scans.iter().all(|s| s["gate"] == "north"), "{scans:?}");
+    assert_eq!(red["network"], "online", "{red}");
+
+    // The gateway gone, the page says so.
+    gw.kill9();
+    driver
+        .wait_for("the offline indicator", READ_VERDICT, |v| {
+            v["network"] == "offline"
+        })
+        .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
