@@ -11,6 +11,7 @@
 use crate::common::Gateway;
 use serde_json::{Value, json};
 use std::net::TcpListener;
+use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -24,7 +25,10 @@ pub const DEADLINE: Duration = Duration::from_secs(30);
 /// Between two looks at the page while waiting for a condition.
 pub const POLL: Duration = Duration::from_millis(100);
 
-/// Kills chromedriver (and with it the browser) when the test ends, pass or fail.
+/// Ends the browser and chromedriver when the test ends, pass or fail: the
+/// WebDriver session is deleted (chromedriver quits the browser), then
+/// chromedriver's process group (it and whatever browser process is left)
+/// is killed. Killing chromedriver alone leaves the browser running.
 pub struct Driver {
     child: Child,
     url: String,
@@ -34,8 +38,36 @@ pub struct Driver {
 
 impl Drop for Driver {
     fn drop(&mut self) {
+        if let Some(id) = &self.session {
+            end_session(&self.url, id);
+        }
+        // chromedriver leads its own process group (see `start_with`).
+        let group = nix::unistd::Pid::from_raw(self.child.id() as i32);
+        let _ = nix::sys::signal::killpg(group, nix::sys::signal::Signal::SIGKILL);
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// `DELETE /session/ID` to chromedriver at `base`, waiting (up to
+/// [`DEADLINE`]) for its answer, which comes once the browser has quit.
+/// Blocking, for `Drop`.
+fn end_session(base: &str, id: &str) {
+    use std::io::{Read, Write};
+    let Some(addr) = base.strip_prefix("http://") else {
+        return;
+    };
+    let Ok(mut conn) = std::net::TcpStream::connect(addr) else {
+        return;
+    };
+    let _ = conn.set_read_timeout(Some(DEADLINE));
+    let _ = conn.set_write_timeout(Some(DEADLINE));
+    let request = format!(
+        "DELETE /session/{id} HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n"
+    );
+    if conn.write_all(request.as_bytes()).is_ok() {
+        let mut answer = Vec::new();
+        let _ = conn.read_to_end(&mut answer);
     }
 }
 
@@ -72,6 +104,8 @@ impl Driver {
             .port();
         let child = Command::new(CHROMEDRIVER)
             .arg(format!("--port={port}"))
+            // Its own process group, so `Drop` can end the browser with it.
+            .process_group(0)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()

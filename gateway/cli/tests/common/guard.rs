@@ -105,9 +105,9 @@ pub fn write_qr_video(file: &Path, text: &str, shown: usize, blank: usize) {
     let chroma = vec![128u8; SIDE * SIDE / 2];
     let white = vec![255u8; SIDE * SIDE];
     let mut out = std::io::BufWriter::new(std::fs::File::create(file).expect("video file"));
-    write!(
+    writeln!(
         out,
-        "YUV4MPEG2 W{SIDE} H{SIDE} F{VIDEO_FPS}:1 Ip A1:1 C420jpeg\n"
+        "YUV4MPEG2 W{SIDE} H{SIDE} F{VIDEO_FPS}:1 Ip A1:1 C420jpeg"
     )
     .expect("header");
     for frame in 0..shown + blank {

@@ -51,13 +51,31 @@ pub struct EnrollRequest {
     pub enrollment: String,
 }
 
-fn refusal(status: StatusCode, code: &str, message: impl Into<String>) -> Response {
-    counter!("scangate_web_scans_refused_total", "code" => code.to_owned()).increment(1);
-    ApiError::new(status, code, message).into_response()
+/// A request refused before the scan path, counted in
+/// `scangate_web_scans_refused_total{code}` when answered.
+struct Refusal {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+}
+
+fn refusal(status: StatusCode, code: &'static str, message: impl Into<String>) -> Refusal {
+    Refusal {
+        status,
+        code,
+        message: message.into(),
+    }
+}
+
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        counter!("scangate_web_scans_refused_total", "code" => self.code).increment(1);
+        ApiError::new(self.status, self.code, self.message).into_response()
+    }
 }
 
 /// The enrolled device presenting `headers`' credential, or the refusal.
-fn device(edge: &WebEdge, headers: &HeaderMap) -> Result<String, Response> {
+fn device(edge: &WebEdge, headers: &HeaderMap) -> Result<String, Refusal> {
     let presented = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -82,7 +100,7 @@ fn device(edge: &WebEdge, headers: &HeaderMap) -> Result<String, Response> {
 }
 
 /// The request as the scan path takes it, or a 400 naming the field.
-fn request(body: WebScanRequest) -> Result<ScanRequest, Response> {
+fn request(body: WebScanRequest) -> Result<ScanRequest, Refusal> {
     if body.token.len() > TOKEN_MAX_CHARS {
         return Err(refusal(
             StatusCode::BAD_REQUEST,
@@ -116,12 +134,12 @@ pub async fn scan(
 ) -> Response {
     let device = match device(&edge, &headers) {
         Ok(device) => device,
-        Err(refused) => return refused,
+        Err(refused) => return refused.into_response(),
     };
     let req = match body.map_err(from_rejection) {
         Ok(Json(body)) => match request(body) {
             Ok(req) => req,
-            Err(refused) => return refused,
+            Err(refused) => return refused.into_response(),
         },
         Err(e) => {
             counter!("scangate_web_scans_refused_total", "code" => e.code.clone()).increment(1);
@@ -206,7 +224,8 @@ pub async fn enroll(
             StatusCode::TOO_MANY_REQUESTS,
             "rate_limited",
             "too many enrollment attempts; retry in a few seconds",
-        );
+        )
+        .into_response();
         refused
             .headers_mut()
             .insert(header::RETRY_AFTER, header::HeaderValue::from_static("5"));
@@ -226,7 +245,7 @@ pub async fn enroll(
             ([(header::CACHE_CONTROL, "no-store")], Json(body)).into_response()
         }
         Ok(Err(e @ RedeemError::NotValid)) => {
-            refusal(StatusCode::NOT_FOUND, "enrollment_not_valid", e.to_string())
+            refusal(StatusCode::NOT_FOUND, "enrollment_not_valid", e.to_string()).into_response()
         }
         Ok(Err(e)) => ApiError::unavailable(e.to_string()).into_response(),
         Err(e) => ApiError::unavailable(e.to_string()).into_response(),

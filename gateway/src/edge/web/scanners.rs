@@ -231,7 +231,7 @@ pub fn redeem(data: &DataDir, secret: &str, now_ms: i64) -> Result<Enrolled, Red
     watched::write_json(&file_path, &file).map_err(RedeemError::File)?;
     let record = OperatorRecord::new(
         now_ms,
-        &format!("device:{name}"),
+        format!("device:{name}"),
         OperatorAction::DeviceEnroll,
         &name,
     )
