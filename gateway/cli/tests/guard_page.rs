@@ -10,6 +10,8 @@
 //! - A revoked web scanner can no longer scan; other devices still can.
 //! - A bad credential, an oversized token, an oversized body, a reused link
 //!   and scans over the device's rate are each refused with their own answer.
+//! - Over its in-flight bound (a stalled store holding its one slot) a web
+//!   scanner's scan is answered `busy` at once.
 //!
 //! Set `SCANGATE_GUARD_SCREENSHOT=PATH` to save a PNG of the green verdict
 //! (that is how docs/guard-page.png is made); `SCANGATE_SKIP_BROWSER=1`
@@ -300,4 +302,39 @@ async fn bad_credentials_long_tokens_and_floods_are_refused_specifically() {
     };
     assert_eq!(refused("unauthorized"), 2.0);
     assert_eq!(refused("invalid_request"), 1.0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_web_scanner_over_its_in_flight_bound_is_answered_busy() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let gw = Gateway::start(dir.path(), &["--max-in-flight-per-connection", "1"]);
+    let phone = enroll(&gw, "gate-phone", "north").await;
+    let passes = [gw.issue_one(5).await, gw.issue_one(5).await];
+    let (status, warm) = web_scan(&gw, &phone.credential, &passes[0].token, "north", "warm").await;
+    assert_eq!(status, 200, "{warm}");
+
+    // With the store's writer frozen, one scan holds the device's only slot
+    // until the store deadline; the other, sent at the same time, is `busy`.
+    let frozen = common::stall::freeze(gw.child.id(), common::stall::STORE_THREADS);
+    let (a, b) = tokio::join!(
+        web_scan(&gw, &phone.credential, &passes[0].token, "north", "a"),
+        web_scan(&gw, &phone.credential, &passes[1].token, "north", "b"),
+    );
+    let mut answers = [
+        (a.0, a.1["reason"].clone(), a.1["error"]["code"].clone()),
+        (b.0, b.1["reason"].clone(), b.1["error"]["code"].clone()),
+    ];
+    answers.sort_by_key(|a| a.1.is_null());
+    assert_eq!(
+        answers,
+        [
+            (503, json!("busy"), Value::Null),
+            (503, Value::Null, json!("unavailable"))
+        ],
+        "{a:?} {b:?}"
+    );
+    frozen.thaw();
+    let metrics = gw.metrics().await;
+    let busy = common::metric(&metrics, "scangate_busy_total", &[("cause", "web_device")]);
+    assert_eq!(busy, 1.0);
 }
