@@ -17,7 +17,7 @@
   const ABSENT_MS = 1000;
   /** How long a verdict stays on screen (a new presentation replaces it at once). */
   const VERDICT_MS = 4000;
-  /** One scan request's deadline; then the gateway counts as unreachable. */
+  /** One scan request's deadline; then the gateway counts as unreachable (the gateway gives up on a scan after 4 s, WEB_SCAN_TIMEOUT_MS). */
   const REQUEST_TIMEOUT_MS = 5000;
   /** How often the offline indicator asks the gateway's /healthz. */
   const HEALTH_EVERY_MS = 5000;

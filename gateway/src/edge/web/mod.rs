@@ -39,6 +39,11 @@ pub use scangate_core::token::TOKEN_MAX_CHARS;
 /// scan request of the longest token, gate, event and scan id is under
 /// 400 bytes of JSON.
 pub const SCAN_BODY_MAX_BYTES: usize = 1_024;
+/// How long a web scan may wait for its decision, ms (the scan request's
+/// `timeout_ms`): 4 s, under the guard page's 5 s request deadline
+/// (`REQUEST_TIMEOUT_MS` in `scanner.js`), so the page gets an answer
+/// (`unavailable`, retried with the same scan id) rather than a timeout.
+pub const WEB_SCAN_TIMEOUT_MS: u32 = 4_000;
 /// Enrollment attempts, gateway-wide: 5 a second, bursts of 20. A venue
 /// enrolls its phones one by one; a guesser (of 256-bit secrets) gets 429
 /// and costs at most this many reads of the web scanners' file.

@@ -9,7 +9,7 @@
 //! 503, with `Retry-After`) or an error (its code, mapped to a status).
 
 use super::scanners::{self, RedeemError};
-use super::{TOKEN_MAX_CHARS, WebEdge};
+use super::{TOKEN_MAX_CHARS, WEB_SCAN_TIMEOUT_MS, WebEdge};
 use crate::edge::gate_label::LastGate;
 use crate::edge::scan_service::Precheck;
 use crate::operator::api::{ApiError, from_rejection};
@@ -121,7 +121,7 @@ fn request(body: WebScanRequest) -> Result<ScanRequest, Refusal> {
         event: body.event,
         scan_id,
         scanner_time_ms: body.scanner_time_ms.unwrap_or_else(crate::now_ms),
-        timeout_ms: None,
+        timeout_ms: Some(WEB_SCAN_TIMEOUT_MS),
     })
 }
 
