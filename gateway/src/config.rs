@@ -27,6 +27,11 @@ pub struct ServeConfig {
     pub quic: QuicLimits,
     /// Operator HTTP plane connection limits.
     pub http: HttpLimits,
+    /// Serve the HTTP plane over TLS with the gateway's certificate
+    /// (`--http-tls`), so phones get the secure context the guard page's
+    /// camera needs; plain HTTP stays allowed from loopback only. Default
+    /// off: the plane listens on 127.0.0.1, itself a secure context.
+    pub http_tls: bool,
     /// Per-device rate limit.
     pub rate: RateLimit,
     /// How long a shutdown waits for in-flight scans to be answered.
@@ -53,6 +58,7 @@ impl ServeConfig {
             gateway_names: Vec::new(),
             quic: QuicLimits::default(),
             http: HttpLimits::default(),
+            http_tls: false,
             rate: RateLimit::default(),
             drain_timeout_ms: DRAIN_TIMEOUT_MS,
             registry: RegistryConfig::default(),

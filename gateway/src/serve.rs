@@ -11,11 +11,13 @@ use crate::edge::ratelimit::Limiter;
 use crate::edge::scan_service::ScanService;
 use crate::edge::snapshots::Snapshots;
 use crate::edge::uploads::Uploads;
+use crate::edge::web::{self, WebEdge};
 use crate::health::HealthProbe;
 use crate::operator::dashboard;
 use crate::operator::devices::Revocations;
 use crate::operator::http;
 use crate::operator::journal::Journal;
+use crate::operator::scanner_page;
 use crate::operator::state::AppState;
 use crate::operator::tokens::TokenBook;
 use anyhow::{Context, Result};
@@ -43,8 +45,9 @@ pub async fn serve(config: ServeConfig, shutdown: CancellationToken) -> Result<(
     }
     let data = &running.data;
     println!(
-        "scangate ready: scanners on quic://{} , operators on http://{} (data dir {})",
+        "scangate ready: scanners on quic://{} , operators on {}://{} (data dir {})",
         running.endpoints.quic,
+        if running.http_tls { "https" } else { "http" },
         running.endpoints.http,
         data.root().display()
     );
@@ -69,6 +72,8 @@ pub struct Running {
     /// The public key of the offline snapshots, 64 hex digits (also in
     /// `offline-signing-key.pub`): what devices pin.
     pub snapshot_key: String,
+    /// Whether the HTTP plane speaks TLS (`--http-tls`).
+    pub http_tls: bool,
     shutdown: CancellationToken,
     drain: Duration,
     ready: Arc<AtomicBool>,
@@ -116,6 +121,20 @@ pub async fn start(config: ServeConfig, shutdown: CancellationToken) -> Result<R
         revoked: revoked_devices.clone(),
     });
     let quic_task = tokio::spawn(listener.clone().run(endpoint.clone()));
+    let web = Arc::new(WebEdge::new(
+        listener.service.clone(),
+        revoked_devices.clone(),
+        data.clone(),
+        config.rate.clone(),
+        config.quic.max_in_flight_per_connection,
+        shutdown.clone(),
+    ));
+    let http_tls = match config.http_tls {
+        true => Some(http::tls::server_config(&scangate_certs::Pki::open(
+            &data.pki(),
+        ))?),
+        false => None,
+    };
 
     let state = AppState {
         registry: registry.clone(),
@@ -133,14 +152,17 @@ pub async fn start(config: ServeConfig, shutdown: CancellationToken) -> Result<R
         quic: connectable(endpoint.local_addr()?),
         http: connectable(http_listener.local_addr()?),
         pid: std::process::id(),
+        http_tls: config.http_tls,
     };
-    let http_task = spawn_operator(http_listener, state, &config.http, &http_shutdown);
+    let plane = Plane { web, tls: http_tls };
+    let http_task = spawn_operator(http_listener, state, plane, &config.http, &http_shutdown);
     data.write_endpoints(&endpoints)?;
     ready.store(true, Ordering::Release);
     Ok(Running {
         endpoints,
         created,
         snapshot_key: crate::snapshot_key::public_hex(&listener.snapshots.verifier()),
+        http_tls: config.http_tls,
         shutdown,
         drain: Duration::from_millis(config.drain_timeout_ms),
         ready,
@@ -155,12 +177,20 @@ pub async fn start(config: ServeConfig, shutdown: CancellationToken) -> Result<R
     })
 }
 
+/// What the HTTP plane serves besides the operators' routes: the web
+/// scanners' transport, and its TLS identity with `--http-tls`.
+struct Plane {
+    web: Arc<WebEdge>,
+    tls: Option<Arc<rustls::ServerConfig>>,
+}
+
 /// The operators' side: the HTTP plane (admin API, probes, the dashboard
-/// and its feed) on `listener` until `stop`, which also ends the feed and
-/// with it every dashboard stream.
+/// and its feed, the guard page and its scan transport) on `listener` until
+/// `stop`, which also ends the feed and with it every dashboard stream.
 fn spawn_operator(
     listener: tokio::net::TcpListener,
     state: AppState,
+    plane: Plane,
     limits: &HttpLimits,
     stop: &CancellationToken,
 ) -> tokio::task::JoinHandle<()> {
@@ -169,11 +199,15 @@ fn spawn_operator(
         snapshot: live.publish(stop.clone()),
         conflicts: dashboard::conflicts::publish(state.store.clone(), stop.clone()),
     };
-    let app = http::router(state).merge(dashboard::router(live, feeds));
+    let app = http::router(state)
+        .merge(dashboard::router(live, feeds))
+        .merge(scanner_page::router())
+        .merge(web::router(plane.web));
     tokio::spawn(http::listener::serve(
         listener,
         app,
         limits.clone(),
+        plane.tls,
         stop.clone(),
     ))
 }

@@ -20,4 +20,8 @@ pub struct Endpoints {
     pub http: SocketAddr,
     /// The gateway's process id.
     pub pid: u32,
+    /// Whether the HTTP plane serves TLS (`--http-tls`; plain HTTP is then
+    /// still served to loopback clients). Absent in older files: false.
+    #[serde(default)]
+    pub http_tls: bool,
 }

@@ -125,6 +125,11 @@ pub struct ServeArgs {
     /// (more than the 30 s request timeout).
     #[arg(long, default_value_t = scangate_gateway::config::HttpLimits::default().idle_timeout_ms)]
     pub http_idle_timeout_ms: u64,
+    /// Serve the HTTP plane over TLS with the gateway's certificate (phones
+    /// need https for the guard page's camera); plain HTTP stays allowed
+    /// from loopback only.
+    #[arg(long)]
+    pub http_tls: bool,
     /// Where passes and scans are kept: `embedded` (in the data directory)
     /// or `scylla` (a ScyllaDB cluster shared by several gateways).
     #[arg(long, env = "SCANGATE_STORE", value_enum, default_value_t = StoreKind::Embedded)]
@@ -234,7 +239,8 @@ pub enum CertsCommand {
         /// The device name (1-64 of a-z A-Z 0-9 - _ .).
         name: String,
     },
-    /// List scanner devices and whether they are revoked.
+    /// List scanner devices (certificates and web scanners) and whether
+    /// they are revoked.
     List {
         /// Print JSON (one object per line).
         #[arg(long)]
@@ -310,6 +316,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             config.http.max_connections = args.http_max_connections;
             config.http.header_read_timeout_ms = args.http_header_timeout_ms;
             config.http.idle_timeout_ms = args.http_idle_timeout_ms;
+            config.http_tls = args.http_tls;
             config.quic.max_connections = args.max_connections;
             config.quic.max_handshakes = args.max_handshakes;
             config.quic.max_handshakes_per_source = args.max_handshakes_per_source;
@@ -351,7 +358,7 @@ async fn certs(data: &DataDir, cmd: CertsCommand) -> Result<ExitCode> {
         }
         CertsCommand::List { json } => {
             let revoked = scangate_gateway::operator::devices::list(&data.revoked_devices())?;
-            for name in scangate_gateway::operator::devices::issued(&data.pki())? {
+            for name in scangate_gateway::operator::devices::known(data)? {
                 let r = revoked.iter().find(|r| r.name == name);
                 if json {
                     let v =

@@ -12,7 +12,8 @@
 //! [`ratelimit`] (per-device rates), [`gate_label`] and [`live`] (the live
 //! aggregate the dashboard shows), [`snapshots`] (the signed offline
 //! snapshots scanners fetch), [`uploads`] (the offline scans they upload,
-//! reconciled and flagged).
+//! reconciled and flagged), [`web`] (the guard page's HTTP transport and
+//! its enrolled web scanners).
 
 pub mod admission;
 pub mod codes;
@@ -26,3 +27,4 @@ pub mod ratelimit;
 pub mod scan_service;
 pub mod snapshots;
 pub mod uploads;
+pub mod web;

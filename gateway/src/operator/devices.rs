@@ -258,6 +258,18 @@ pub fn issued(pki_dir: &Path) -> Result<Vec<String>> {
     Ok(names)
 }
 
+/// Every device known here, sorted: scanner certificates issued in the
+/// PKI and web scanners ([`crate::edge::web::scanners`], a link not yet
+/// redeemed included). Both kinds share one namespace and one revoked list.
+pub fn known(data: &DataDir) -> Result<Vec<String>> {
+    let mut names = issued(&data.pki())?;
+    let web = crate::edge::web::scanners::list(data)?;
+    names.extend(web.into_iter().map(|s| s.name));
+    names.sort();
+    names.dedup();
+    Ok(names)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -8,6 +8,7 @@
 
 pub mod idle;
 pub mod listener;
+pub mod tls;
 
 use crate::operator::admin::{self, openapi};
 use crate::operator::api::ApiError;

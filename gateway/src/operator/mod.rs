@@ -11,7 +11,7 @@
 //! API's shapes on the server side), [`dashboard`], [`prometheus`] (the
 //! `/metrics` recorder), [`journal`] (the operator journal of admin actions), [`tokens`] (admin
 //! tokens), [`devices`] (revoked scanners), [`watched`] (data-dir files a
-//! running gateway follows).
+//! running gateway follows), [`scanner_page`] (the guard's page, `/scanner`).
 
 pub mod admin;
 pub mod api;
@@ -21,6 +21,7 @@ pub mod http;
 pub mod journal;
 pub mod probes;
 pub mod prometheus;
+pub mod scanner_page;
 pub mod state;
 pub mod tokens;
 pub mod watched;

@@ -7,9 +7,11 @@
 //! line and prints what happened.
 //!
 //! Modules: [`device`] (the options the three commands share, opening the
-//! state), [`why`] (one line saying why an offline operation failed).
+//! state), [`why`] (one line saying why an offline operation failed),
+//! [`enroll`] (`scanner enroll`: a web scanner's one-time link).
 
 pub mod device;
+pub mod enroll;
 pub mod why;
 
 use crate::scan_cmd::EXIT_UNDECIDED;
@@ -35,6 +37,9 @@ pub enum ScannerCommand {
     /// Upload the offline grants queued in the offline dir, then refresh its
     /// snapshot; exit 0 when the queue is empty afterwards, else 2.
     Sync(SyncArgs),
+    /// Enroll a browser as a web scanner (the guard page, `/scanner`):
+    /// prints a one-time link (and its QR code) for the guard's phone.
+    Enroll(enroll::EnrollArgs),
 }
 
 /// `scangate scanner snapshot`.
@@ -74,6 +79,7 @@ pub async fn run(data: &DataDir, cmd: ScannerCommand) -> Result<ExitCode> {
     match cmd {
         ScannerCommand::Snapshot(args) => snapshot(data, args).await,
         ScannerCommand::Sync(args) => sync(data, args).await,
+        ScannerCommand::Enroll(args) => enroll::run(data, args),
     }
 }
 

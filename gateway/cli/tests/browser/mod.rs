@@ -11,6 +11,7 @@
 use crate::common::Gateway;
 use serde_json::{Value, json};
 use std::net::TcpListener;
+use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -24,7 +25,10 @@ pub const DEADLINE: Duration = Duration::from_secs(30);
 /// Between two looks at the page while waiting for a condition.
 pub const POLL: Duration = Duration::from_millis(100);
 
-/// Kills chromedriver (and with it the browser) when the test ends, pass or fail.
+/// Ends the browser and chromedriver when the test ends, pass or fail: the
+/// WebDriver session is deleted (chromedriver quits the browser), then
+/// chromedriver's process group (it and whatever browser process is left)
+/// is killed. Killing chromedriver alone leaves the browser running.
 pub struct Driver {
     child: Child,
     url: String,
@@ -34,8 +38,36 @@ pub struct Driver {
 
 impl Drop for Driver {
     fn drop(&mut self) {
+        if let Some(id) = &self.session {
+            end_session(&self.url, id);
+        }
+        // chromedriver leads its own process group (see `start_with`).
+        let group = nix::unistd::Pid::from_raw(self.child.id() as i32);
+        let _ = nix::sys::signal::killpg(group, nix::sys::signal::Signal::SIGKILL);
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// `DELETE /session/ID` to chromedriver at `base`, waiting (up to
+/// [`DEADLINE`]) for its answer, which comes once the browser has quit.
+/// Blocking, for `Drop`.
+fn end_session(base: &str, id: &str) {
+    use std::io::{Read, Write};
+    let Some(addr) = base.strip_prefix("http://") else {
+        return;
+    };
+    let Ok(mut conn) = std::net::TcpStream::connect(addr) else {
+        return;
+    };
+    let _ = conn.set_read_timeout(Some(DEADLINE));
+    let _ = conn.set_write_timeout(Some(DEADLINE));
+    let request = format!(
+        "DELETE /session/{id} HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n"
+    );
+    if conn.write_all(request.as_bytes()).is_ok() {
+        let mut answer = Vec::new();
+        let _ = conn.read_to_end(&mut answer);
     }
 }
 
@@ -53,13 +85,27 @@ impl Driver {
         driver
     }
 
+    /// A fresh browser (with `extra` Chromium flags, such as a fake
+    /// camera's) on `url`.
+    pub async fn open_at(url: &str, profile: &Path, extra: &[String]) -> Driver {
+        let driver = Driver::start_with(profile, extra).await;
+        driver.call("POST", "/url", Some(json!({"url": url}))).await;
+        driver
+    }
+
     async fn start(profile: &Path) -> Driver {
+        Driver::start_with(profile, &[]).await
+    }
+
+    async fn start_with(profile: &Path, extra: &[String]) -> Driver {
         let port = TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .expect("a free port")
             .port();
         let child = Command::new(CHROMEDRIVER)
             .arg(format!("--port={port}"))
+            // Its own process group, so `Drop` can end the browser with it.
+            .process_group(0)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -88,17 +134,25 @@ impl Driver {
             assert!(Instant::now() < deadline, "chromedriver did not start");
             tokio::time::sleep(POLL).await;
         }
+        let mut args: Vec<String> = [
+            "--headless=new",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--disable-dev-shm-usage",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--window-size=1280,1000",
+        ]
+        .map(String::from)
+        .to_vec();
+        args.push(format!("--user-data-dir={}", profile.display()));
+        args.extend_from_slice(extra);
         let caps = json!({"capabilities": {"alwaysMatch": {
             "browserName": "chrome",
-            "goog:chromeOptions": {
-                "binary": CHROMIUM,
-                "args": [
-                    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                    "--disable-dev-shm-usage", "--no-first-run", "--disable-background-networking",
-                    "--disable-component-update", "--disable-sync", "--window-size=1280,1000",
-                    format!("--user-data-dir={}", profile.display()),
-                ]
-            }
+            "goog:chromeOptions": {"binary": CHROMIUM, "args": args}
         }}});
         let created = driver.call("POST", "/session", Some(caps)).await;
         driver.session = Some(

@@ -32,7 +32,8 @@ fn internal(e: anyhow::Error) -> ApiError {
     ApiError::unavailable(format!("{e:#}"))
 }
 
-/// `GET /v1/devices`: scanner certificates issued here, and revocations.
+/// `GET /v1/devices`: scanner certificates issued here, web scanners, and
+/// revocations.
 #[utoipa::path(
     get,
     path = "/v1/devices",
@@ -45,7 +46,7 @@ pub async fn list(State(state): State<AppState>) -> Result<Json<Vec<DeviceView>>
     let data = state.data.clone();
     let views = tokio::task::spawn_blocking(move || -> anyhow::Result<Vec<DeviceView>> {
         let revoked = devices::list(&data.revoked_devices())?;
-        let mut names = devices::issued(&data.pki())?;
+        let mut names = devices::known(&data)?;
         for r in &revoked {
             if !names.contains(&r.name) {
                 names.push(r.name.clone());

@@ -9,8 +9,12 @@
 //! - A connection on which no byte moves for `idle_timeout_ms` is closed.
 //! - The router is built once and shared: a connection costs its buffers
 //!   and its task, not a copy of the routes.
+//! - With TLS ([`super::tls`], `--http-tls`), the first byte and the whole
+//!   handshake must arrive within `header_read_timeout_ms` too, and the
+//!   idle timeout counts bytes on the TCP connection under TLS.
 
-use super::idle::Watched;
+use super::idle::{Activity, Watched};
+use super::tls;
 use crate::config::HttpLimits;
 use axum::Router;
 use hyper::server::conn::http1;
@@ -19,7 +23,7 @@ use hyper_util::service::TowerToHyperService;
 use metrics::{counter, gauge};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
@@ -71,14 +75,16 @@ pub fn check(limits: &HttpLimits) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Serves `app` on `listener` until `stop` is cancelled, then lets requests
-/// in flight finish (up to [`DRAIN_TIMEOUT`]).
+/// Serves `app` on `listener` (over TLS with `tls`) until `stop` is
+/// cancelled, then lets requests in flight finish (up to [`DRAIN_TIMEOUT`]).
 pub async fn serve(
     listener: TcpListener,
     app: Router,
     limits: HttpLimits,
+    tls: Option<Arc<rustls::ServerConfig>>,
     stop: CancellationToken,
 ) {
+    let tls = tls.map(tokio_rustls::TlsAcceptor::from);
     let permits = Arc::new(Semaphore::new(limits.max_connections));
     let refusals = Arc::new(Semaphore::new(REFUSALS_MAX));
     let http = builder(&limits);
@@ -89,8 +95,8 @@ pub async fn serve(
             () = stop.cancelled() => break,
             accepted = listener.accept() => accepted,
         };
-        let stream = match accepted {
-            Ok((stream, _peer)) => stream,
+        let (stream, peer) = match accepted {
+            Ok(accepted) => accepted,
             Err(e) => {
                 tracing::warn!(error = %e, "cannot accept an HTTP connection");
                 tokio::select! {
@@ -105,10 +111,12 @@ pub async fn serve(
                     http: http.clone(),
                     app: app.clone(),
                     idle,
+                    header_read: Duration::from_millis(limits.header_read_timeout_ms),
+                    tls: tls.clone(),
                     stop: stop.clone(),
                     _permit: permit,
                 };
-                tracker.spawn(conn.run(stream));
+                tracker.spawn(conn.run(stream, peer.ip()));
             }
             Err(_) => refuse(stream, &refusals, limits.max_connections),
         }
@@ -139,16 +147,72 @@ struct Connection {
     http: http1::Builder,
     app: Router,
     idle: Duration,
+    header_read: Duration,
+    tls: Option<tokio_rustls::TlsAcceptor>,
     stop: CancellationToken,
     _permit: OwnedSemaphorePermit,
 }
 
 impl Connection {
-    async fn run(self, stream: TcpStream) {
+    async fn run(self, stream: TcpStream, peer: std::net::IpAddr) {
         gauge!("scangate_http_connections_open").increment(1.0);
         // Answers are written whole; waiting for more would only delay them.
         let _ = stream.set_nodelay(true);
+        match self.tls.clone() {
+            None => {
+                let (io, activity) = Watched::new(stream);
+                self.serve(io, activity).await;
+            }
+            Some(acceptor) => self.serve_tls(acceptor, stream, peer).await,
+        }
+        gauge!("scangate_http_connections_open").decrement(1.0);
+    }
+
+    /// A connection to a TLS listener: a TLS handshake within the
+    /// header-read timeout, or plain HTTP from loopback, or a refusal.
+    async fn serve_tls(
+        self,
+        acceptor: tokio_rustls::TlsAcceptor,
+        stream: TcpStream,
+        peer: std::net::IpAddr,
+    ) {
+        let mut first = [0u8; 1];
+        let peeked = tokio::time::timeout(self.header_read, stream.peek(&mut first)).await;
+        match peeked {
+            Ok(Ok(1..)) => {}
+            Ok(_) => return,
+            Err(_) => {
+                counter!("scangate_http_timeouts_total", "cause" => "tls_handshake").increment(1);
+                return;
+            }
+        }
+        if first[0] != tls::TLS_HANDSHAKE_RECORD {
+            if tls::plain_allowed(peer) {
+                let (io, activity) = Watched::new(stream);
+                return self.serve(io, activity).await;
+            }
+            counter!("scangate_http_plain_refused_total").increment(1);
+            return answer_and_close(stream, tls::plain_refusal()).await;
+        }
         let (io, activity) = Watched::new(stream);
+        match tokio::time::timeout(self.header_read, acceptor.accept(io)).await {
+            Ok(Ok(tls_stream)) => self.serve(tls_stream, activity).await,
+            Ok(Err(e)) => {
+                counter!("scangate_http_tls_handshake_failures_total").increment(1);
+                tracing::debug!(error = %e, "HTTP TLS handshake failed");
+            }
+            Err(_) => {
+                counter!("scangate_http_timeouts_total", "cause" => "tls_handshake").increment(1);
+            }
+        }
+    }
+
+    /// Serves HTTP/1.1 on `io` until the client or the idle timeout ends it;
+    /// on shutdown, the request in flight is answered first.
+    async fn serve<I>(self, io: I, activity: Arc<Activity>)
+    where
+        I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
         let service = TowerToHyperService::new(self.app);
         let conn = self.http.serve_connection(TokioIo::new(io), service);
         tokio::pin!(conn);
@@ -174,7 +238,6 @@ impl Connection {
                 }
             }
         }
-        gauge!("scangate_http_connections_open").decrement(1.0);
     }
 }
 
@@ -198,19 +261,22 @@ fn refuse(stream: TcpStream, refusals: &Arc<Semaphore>, max_connections: usize) 
     };
     tokio::spawn(async move {
         let _permit = permit;
-        let mut stream = stream;
-        let answer = refusal(max_connections);
-        let _ = tokio::time::timeout(REFUSAL_LINGER, async {
-            stream.write_all(answer.as_bytes()).await?;
-            stream.shutdown().await?;
-            // Read and discard what the client sent until it closes: closing
-            // with unread bytes would reset the connection under its answer.
-            let mut sink = [0u8; 1024];
-            while stream.read(&mut sink).await? > 0 {}
-            Ok::<_, std::io::Error>(())
-        })
-        .await;
+        answer_and_close(stream, refusal(max_connections)).await;
     });
+}
+
+/// Writes `answer` and closes the connection, within [`REFUSAL_LINGER`].
+async fn answer_and_close(mut stream: TcpStream, answer: String) {
+    let _ = tokio::time::timeout(REFUSAL_LINGER, async {
+        stream.write_all(answer.as_bytes()).await?;
+        stream.shutdown().await?;
+        // Read and discard what the client sent until it closes: closing
+        // with unread bytes would reset the connection under its answer.
+        let mut sink = [0u8; 1024];
+        while stream.read(&mut sink).await? > 0 {}
+        Ok::<_, std::io::Error>(())
+    })
+    .await;
 }
 
 /// Raises the soft limit on open files so `max_connections` HTTP

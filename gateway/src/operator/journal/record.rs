@@ -53,6 +53,11 @@ pub enum OperatorAction {
     /// Revoked a scanner device (API or `scangate certs revoke`).
     #[serde(rename = "device.revoke")]
     DeviceRevoke,
+    /// Enrolled a web scanner (`scangate scanner enroll`): a one-time link
+    /// issued (detail `link issued`), or redeemed by a browser (detail
+    /// `enrolled`; `who` is `device:NAME`).
+    #[serde(rename = "device.enroll")]
+    DeviceEnroll,
     /// An offline scan uploaded by a scanner broke a rule (one line per
     /// conflict; `who` is `device:NAME`).
     #[serde(rename = "offline.conflict")]
@@ -61,7 +66,7 @@ pub enum OperatorAction {
 
 impl OperatorAction {
     /// Every action.
-    pub const ALL: [OperatorAction; 10] = [
+    pub const ALL: [OperatorAction; 11] = [
         OperatorAction::PassesIssue,
         OperatorAction::PassesImport,
         OperatorAction::PassRevoke,
@@ -72,6 +77,7 @@ impl OperatorAction {
         OperatorAction::TokenRevoke,
         OperatorAction::DeviceRevoke,
         OperatorAction::OfflineConflict,
+        OperatorAction::DeviceEnroll,
     ];
 
     /// The spelling, e.g. `token.create`.
@@ -86,6 +92,7 @@ impl OperatorAction {
             OperatorAction::TokenCreate => "token.create",
             OperatorAction::TokenRevoke => "token.revoke",
             OperatorAction::DeviceRevoke => "device.revoke",
+            OperatorAction::DeviceEnroll => "device.enroll",
             OperatorAction::OfflineConflict => "offline.conflict",
         }
     }
