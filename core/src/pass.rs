@@ -259,6 +259,25 @@ pub enum PassError {
     /// A dynamic token lifetime of zero, or above [`DYNAMIC_TTL_MAX_S`].
     #[error("dynamic_ttl_s must be between 1 and {DYNAMIC_TTL_MAX_S}")]
     DynamicTtl,
+    /// `valid_until` is at or before the time of issue: the pass could
+    /// never be used (checked at issue only, by [`Pass::check_issue`]).
+    #[error("valid_until is in the past: a pass issued now could never be used")]
+    EndsInPast,
+}
+
+impl PassError {
+    /// The request field the error is about, as the admin API names it.
+    pub fn field(&self) -> &'static str {
+        match self {
+            PassError::Empty { field }
+            | PassError::TooLong { field, .. }
+            | PassError::Charset { field } => field,
+            PassError::TooManyGates => "gates",
+            PassError::EmptyWindow | PassError::EndsInPast => "valid_until",
+            PassError::ZeroMaxUses => "max_uses",
+            PassError::DynamicTtl => "dynamic_ttl_s",
+        }
+    }
 }
 
 pub use crate::name::{check_name, is_name_char};
@@ -303,6 +322,17 @@ impl Pass {
             .is_some_and(|ttl| ttl == 0 || ttl > DYNAMIC_TTL_MAX_S)
         {
             return Err(PassError::DynamicTtl);
+        }
+        Ok(())
+    }
+
+    /// The checks of a pass being issued at `now_ms`: every limit of
+    /// [`Pass::validate`], and a `valid_until` after `now_ms` (a pass that
+    /// ends before it is issued is a mistake, never a useful pass).
+    pub fn check_issue(&self, now_ms: i64) -> Result<(), PassError> {
+        self.validate()?;
+        if self.valid_until_ms.is_some_and(|until| until <= now_ms) {
+            return Err(PassError::EndsInPast);
         }
         Ok(())
     }
@@ -396,6 +426,22 @@ pub(crate) mod tests {
                 ..
             })
         ));
+    }
+
+    #[test]
+    fn issuing_refuses_a_window_that_ended_and_names_the_field() {
+        // sample(): valid from 1 000 until 2 000 (Unix ms).
+        assert_eq!(sample().check_issue(1_999), Ok(()));
+        assert_eq!(sample().check_issue(2_000), Err(PassError::EndsInPast));
+        assert_eq!(PassError::EndsInPast.field(), "valid_until");
+        let mut p = sample();
+        p.valid_until_ms = p.valid_from_ms;
+        assert_eq!(p.check_issue(0), Err(PassError::EmptyWindow));
+        assert_eq!(PassError::EmptyWindow.field(), "valid_until");
+        assert_eq!(PassError::Empty { field: "event" }.field(), "event");
+        let mut open = sample();
+        open.valid_until_ms = None;
+        assert_eq!(open.check_issue(i64::MAX), Ok(()), "no end, never past");
     }
 
     #[test]

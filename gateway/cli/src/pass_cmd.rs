@@ -62,7 +62,8 @@ pub enum PassCommand {
         /// Only this kind.
         #[arg(long)]
         kind: Option<Kind>,
-        /// Only this status (active, suspended, revoked).
+        /// Only this status (active, suspended, revoked), or only passes
+        /// used_up or expired whatever their status.
         #[arg(long)]
         status: Option<String>,
         /// At most this many.

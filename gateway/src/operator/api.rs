@@ -100,8 +100,8 @@ pub fn build_passes(req: &IssueRequest, now_ms: i64) -> Result<Vec<Pass>, ApiErr
         status_since_ms: None,
     };
     template
-        .validate()
-        .map_err(|e| ApiError::invalid("pass", e.to_string()))?;
+        .check_issue(now_ms)
+        .map_err(|e| ApiError::invalid(e.field(), e.to_string()))?;
     Ok((0..count)
         .map(|_| Pass {
             id: PassId(crate::secret::random_bytes()),

@@ -52,7 +52,7 @@ pub const ROUTES: &[Route] = &[
         "GET",
         "/v1/passes",
         Permission::Read,
-        "list passes: event, kind, status, limit, after (tokens only for operator and admin)",
+        "list passes: event, kind, status (also used_up, expired), limit, after (tokens only for operator and admin)",
     ),
     route(
         "POST",
