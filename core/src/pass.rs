@@ -22,6 +22,11 @@ pub const REASON_MAX_BYTES: usize = 256;
 pub const DYNAMIC_TTL_MAX_S: u32 = 24 * 3600;
 /// Lifetime of a dynamic pass's tokens when the issuer names none (30 minutes).
 pub const DYNAMIC_TTL_DEFAULT_S: u32 = 30 * 60;
+/// Most re-issues of one pass (255): its generation is one byte of its
+/// tokens, the most a token may grow and stay within
+/// [`TOKEN_MAX_CHARS`](crate::token::TOKEN_MAX_CHARS). A pass re-issued
+/// that often is a case for a new pass.
+pub const REISSUE_MAX: u8 = u8::MAX;
 
 /// A pass identifier: 128 random bits, written as 32 lowercase hex digits.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -217,6 +222,12 @@ pub struct Pass {
     /// device's scan time (`revoked_before_scan`, `suspended_before_scan`).
     #[serde(default)]
     pub status_since_ms: Option<i64>,
+    /// How many times the pass was re-issued (`scangate pass reissue`),
+    /// bound into its tokens: a token of an older generation is denied
+    /// `superseded`. 0 (never; every pass stored before the field existed)
+    /// signs the same tokens as before generations existed.
+    #[serde(default)]
+    pub token_generation: u8,
 }
 
 /// A pass field that breaks a limit or a rule.
@@ -259,6 +270,9 @@ pub enum PassError {
     /// A dynamic token lifetime of zero, or above [`DYNAMIC_TTL_MAX_S`].
     #[error("dynamic_ttl_s must be between 1 and {DYNAMIC_TTL_MAX_S}")]
     DynamicTtl,
+    /// The pass was re-issued [`REISSUE_MAX`] times already.
+    #[error("the pass was re-issued {REISSUE_MAX} times already: issue a new pass")]
+    ReissueLimit,
     /// `valid_until` is at or before the time of issue: the pass could
     /// never be used (checked at issue only, by [`Pass::check_issue`]).
     #[error("valid_until is in the past: a pass issued now could never be used")]
@@ -276,6 +290,7 @@ impl PassError {
             PassError::EmptyWindow | PassError::EndsInPast => "valid_until",
             PassError::ZeroMaxUses => "max_uses",
             PassError::DynamicTtl => "dynamic_ttl_s",
+            PassError::ReissueLimit => "reissue",
         }
     }
 }
@@ -373,6 +388,7 @@ pub(crate) mod tests {
             created_ms: 0,
             dynamic_ttl_s: None,
             status_since_ms: None,
+            token_generation: 0,
         }
     }
 
@@ -492,7 +508,10 @@ pub(crate) mod tests {
         // A pass serialized before the field existed reads as static.
         let mut v = serde_json::to_value(sample()).expect("json");
         v.as_object_mut().expect("object").remove("dynamic_ttl_s");
+        v.as_object_mut()
+            .expect("object")
+            .remove("token_generation");
         let back: Pass = serde_json::from_value(v).expect("old shape");
-        assert_eq!(back.dynamic_ttl_s, None);
+        assert_eq!((back.dynamic_ttl_s, back.token_generation), (None, 0));
     }
 }

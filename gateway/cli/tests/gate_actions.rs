@@ -147,3 +147,248 @@ async fn pass_list_status_takes_used_up_and_expired() {
     assert_eq!(ids(&json_lines(&cli)), [ending.id.as_str()]);
     assert!(gw.sigterm().success());
 }
+
+/// Issue test 6: an operator's override of a used-up pass is counted (one
+/// use beyond `max_uses`, exact beside concurrent scans, kept over a kill
+/// -9), marked on its scan record, in the pass's audit and the operator
+/// journal with who and why; a viewer's is 403 and counts nothing; a
+/// revoked pass is never admitted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operators_override_counts_and_is_journaled_a_viewers_is_403() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let gw = Gateway::start(dir.path(), &[]);
+    let s = gw.scanner("gate-a").await;
+    let pass = gw.issue_one(1).await;
+    assert_eq!(
+        scan(&s, &pass.token, "north", None).await.decision,
+        Decision::Granted
+    );
+    let denied = scan(&s, &pass.token, "north", None).await.decision;
+    assert_eq!(denied.reason().map(|r| r.as_str()), Some("used_up"));
+    let operator = gw.token_for("operator", "guard-7");
+    let viewer = gw.token_for("viewer", "watcher");
+    let path = format!("/v1/passes/{}/admit", pass.id);
+    let body = json!({"gate": "north", "reason": "phone broke, id checked"});
+
+    let (status, text) = post_as(&gw, &path, &viewer, &body).await;
+    assert_eq!(status, 403, "{text}");
+    assert_eq!(
+        gw.pass(&pass.id).await.uses,
+        1,
+        "a refused override counts nothing"
+    );
+
+    let (status, text) = post_as(&gw, &path, &operator, &body).await;
+    assert_eq!(status, 200, "{text}");
+    let record: Value = serde_json::from_str(&text).expect("json");
+    assert_eq!(
+        (&record["decision"], &record["uses_after"]),
+        (&json!("granted"), &json!(2))
+    );
+    assert_eq!(record["guard_override"]["who"], "guard-7");
+    assert_eq!(record["guard_override"]["overrode"], "used_up");
+    let scan_id = record["scan_id"].as_str().expect("scan id").to_owned();
+    assert_eq!(gw.pass(&pass.id).await.uses, 2, "counted beyond max_uses");
+    let again = scan(&s, &pass.token, "north", None).await.decision;
+    assert_eq!(
+        again.reason().map(|r| r.as_str()),
+        Some("used_up"),
+        "the QR is still spent"
+    );
+
+    let journal = gw.get("/v1/audit/operator?action=pass.admit").await;
+    let line = &journal["items"][0];
+    assert_eq!(
+        (&line["who"], &line["subject"]),
+        (&json!("guard-7"), &json!(pass.id))
+    );
+    assert_eq!(line["reason"], "phone broke, id checked");
+    assert!(
+        line["detail"]
+            .as_str()
+            .expect("detail")
+            .contains("overrode used_up"),
+        "{line}"
+    );
+
+    // Concurrent scans and overrides of one pass: every use is one record.
+    let busy = gw.issue_one(3).await;
+    let (bpath, btoken) = (format!("/v1/passes/{}/admit", busy.id), busy.token.clone());
+    let scans = (0..6).map(|_| {
+        let (s, t) = (s.clone(), btoken.clone());
+        tokio::spawn(async move { scan(&s, &t, "north", None).await.decision })
+    });
+    let scans: Vec<_> = scans.collect();
+    for _ in 0..2 {
+        let (status, text) = post_as(&gw, &bpath, &operator, &body).await;
+        assert_eq!(status, 200, "{text}");
+    }
+    let mut scan_grants = 0;
+    for t in scans {
+        scan_grants += u32::from(t.await.expect("task").is_granted());
+    }
+    assert!(scan_grants <= 3, "scans never pass max_uses: {scan_grants}");
+    gw.kill9();
+
+    let gw = Gateway::start(dir.path(), &[]);
+    let records = gw.scans(&busy.id).await;
+    let granted = records
+        .iter()
+        .filter(|r| r["decision"] == "granted")
+        .count();
+    let overrides = records
+        .iter()
+        .filter(|r| r["guard_override"].is_object())
+        .count();
+    assert_eq!((overrides, granted as u32), (2, scan_grants + 2));
+    assert_eq!(
+        gw.pass(&busy.id).await.uses,
+        scan_grants + 2,
+        "exact after kill -9"
+    );
+    assert_eq!(gw.pass(&pass.id).await.uses, 2);
+    let audit = gw.get(&format!("/v1/passes/{}/audit", pass.id)).await;
+    let admits: Vec<&Value> = audit
+        .as_array()
+        .expect("array")
+        .iter()
+        .filter(|a| a["action"] == "admit")
+        .collect();
+    assert_eq!(admits.len(), 1, "{audit}");
+    assert_eq!(
+        (&admits[0]["who"], &admits[0]["scan_id"]),
+        (&json!("guard-7"), &json!(scan_id))
+    );
+
+    // Never a revoked pass: 409, nothing counted.
+    let revoked = gw.issue_one(1).await;
+    gw.post(
+        &format!("/v1/passes/{}/revoke", revoked.id),
+        json!({"reason": "refund"}),
+    )
+    .await;
+    let rpath = format!("/v1/passes/{}/admit", revoked.id);
+    let (status, text) = gw.post_answer(&rpath, body.clone()).await;
+    assert_eq!(status.as_u16(), 409, "{text}");
+    assert!(text.contains("revoked"), "{text}");
+    assert_eq!(gw.pass(&revoked.id).await.uses, 0);
+    let (status, text) = gw.post_answer(&rpath, json!({"gate": "north"})).await;
+    assert_eq!(status.as_u16(), 400, "no reason: {text}");
+
+    // The CLI: one JSON line, the override marked.
+    let out = gw.cli(&[
+        "pass",
+        "admit",
+        &busy.id,
+        "--gate",
+        "south",
+        "--reason",
+        "lost phone",
+        "--json",
+    ]);
+    let line = &json_lines(&out)[0];
+    assert_eq!(
+        (&line["gate"], &line["guard_override"]["reason"]),
+        (&json!("south"), &json!("lost phone"))
+    );
+    assert!(gw.sigterm().success());
+}
+
+/// Issue test 7: after `reissue` the old token is `superseded` and the new
+/// one granted, over a kill -9 too; the re-issue is in the pass's audit and
+/// the journal, and both scans in the pass's scans; uses and status are
+/// untouched; a viewer may not re-issue.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_reissue_the_old_token_is_superseded_and_the_new_one_granted() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let gw = Gateway::start(dir.path(), &[]);
+    let s = gw.scanner("gate-a").await;
+    let pass = gw.issue_one(3).await;
+    assert_eq!(
+        scan(&s, &pass.token, "north", None).await.decision,
+        Decision::Granted
+    );
+    let viewer = gw.token_for("viewer", "watcher");
+    let path = format!("/v1/passes/{}/reissue", pass.id);
+    let reason = json!({"reason": "screenshot posted online"});
+    let (status, text) = post_as(&gw, &path, &viewer, &reason).await;
+    assert_eq!(status, 403, "{text}");
+
+    let out = gw.cli(&[
+        "pass",
+        "reissue",
+        &pass.id,
+        "--reason",
+        "screenshot posted online",
+        "--json",
+    ]);
+    let fresh = &json_lines(&out)[0];
+    let new_token = fresh["token"].as_str().expect("token").to_owned();
+    assert_ne!(new_token, pass.token);
+    assert_eq!(
+        (&fresh["status"], &fresh["uses"]),
+        (&json!("active"), &json!(1))
+    );
+
+    let old = scan(&s, &pass.token, "north", None).await.decision;
+    assert_eq!(old.reason().map(|r| r.as_str()), Some("superseded"));
+    assert_eq!(
+        scan(&s, &new_token, "north", None).await.decision,
+        Decision::Granted
+    );
+    assert_eq!(
+        gw.pass(&pass.id).await.token,
+        new_token,
+        "show hands out the new token"
+    );
+    gw.kill9();
+
+    let gw = Gateway::start(dir.path(), &[]);
+    let s = gw.scanner("gate-a").await;
+    let old = scan(&s, &pass.token, "north", None).await.decision;
+    assert_eq!(
+        old.reason().map(|r| r.as_str()),
+        Some("superseded"),
+        "after kill -9"
+    );
+    assert_eq!(
+        scan(&s, &new_token, "north", None).await.decision,
+        Decision::Granted
+    );
+    assert_eq!(
+        gw.pass(&pass.id).await.uses,
+        3,
+        "the superseded scan counted nothing"
+    );
+
+    let audit = gw.get(&format!("/v1/passes/{}/audit", pass.id)).await;
+    let reissues: Vec<&Value> = audit
+        .as_array()
+        .expect("array")
+        .iter()
+        .filter(|a| a["action"] == "reissue")
+        .collect();
+    assert_eq!(reissues.len(), 1, "{audit}");
+    assert_eq!(
+        (&reissues[0]["reason"], &reissues[0]["token_generation"]),
+        (&json!("screenshot posted online"), &json!(1))
+    );
+    let scans = gw.scans(&pass.id).await;
+    let words: Vec<(&Value, &Value)> = scans
+        .iter()
+        .map(|r| (&r["decision"], &r["reason"]))
+        .collect();
+    assert_eq!(
+        words,
+        [
+            (&json!("granted"), &Value::Null),
+            (&json!("denied"), &json!("superseded")),
+            (&json!("granted"), &Value::Null),
+            (&json!("denied"), &json!("superseded")),
+            (&json!("granted"), &Value::Null),
+        ]
+    );
+    let journal = gw.get("/v1/audit/operator?action=pass.reissue").await;
+    assert_eq!(journal["items"][0]["detail"], "token generation now 1");
+    assert!(gw.sigterm().success());
+}

@@ -314,10 +314,16 @@ async fn change(
         AdminAction::Suspend => (OperatorAction::PassSuspend, "suspended"),
         AdminAction::Reactivate => (OperatorAction::PassReactivate, "reactivated"),
         AdminAction::Annul => (OperatorAction::ScanAnnul, "changed"),
+        AdminAction::Admit => (OperatorAction::PassAdmit, "admitted"),
+        AdminAction::Reissue => (OperatorAction::PassReissue, "re-issued"),
+    };
+    let detail = match action {
+        AdminAction::Reissue => format!("token generation now {}", pass.token_generation),
+        _ => format!("now {}", pass.status.as_str()),
     };
     let entry = OperatorRecord::new(crate::now_ms(), who, journaled, id.to_string())
         .reason(Some(&reason))
-        .detail(format!("now {}", pass.status.as_str()));
+        .detail(detail);
     super::operator::record(&state, entry, &format!("pass {id} was {done}")).await?;
     Ok(Json(crate::operator::api::pass_view(&pass, &state.keyring)))
 }
@@ -374,6 +380,14 @@ status_change!(
     "suspend_pass",
     "`POST /v1/passes/{id}/suspend`, with `{\"reason\": ...}`; ordered with",
     "Suspended: refused for now; the pass as it is now"
+);
+status_change!(
+    reissue,
+    Reissue,
+    "/v1/passes/{id}/reissue",
+    "reissue_pass",
+    "`POST /v1/passes/{id}/reissue`, with `{\"reason\": ...}`: a new token (the old one is denied `superseded`), the status untouched; ordered with",
+    "Re-issued: the pass as it is now, with its new token"
 );
 status_change!(
     reactivate,

@@ -103,6 +103,18 @@ pub const ROUTES: &[Route] = &[
         "reactivate, with a reason",
     ),
     route(
+        "POST",
+        "/v1/passes/{id}/reissue",
+        Permission::Operate,
+        "re-issue: a new token, the old one denied superseded; with a reason",
+    ),
+    route(
+        "POST",
+        "/v1/passes/{id}/admit",
+        Permission::Operate,
+        "a guard's override: admit the pass at a gate, with a reason; counted, marked, journaled",
+    ),
+    route(
         "GET",
         "/v1/scans",
         Permission::Read,
