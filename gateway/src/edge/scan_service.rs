@@ -159,7 +159,9 @@ impl ScanService {
                 )
             }
         };
-        histogram!("scangate_scan_seconds").record(started.elapsed().as_secs_f64());
+        let seconds = started.elapsed().as_secs_f64();
+        histogram!("scangate_scan_seconds").record(seconds);
+        gate.time(seconds);
         body
     }
 
