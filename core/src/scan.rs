@@ -140,9 +140,10 @@ pub struct ScanRecord {
     #[serde(default)]
     pub offline: Option<OfflineFacts>,
     /// Set when a guard admitted the pass by hand (an operator's override,
-    /// `POST /v1/passes/{id}/admit`) rather than by a scanned token.
+    /// `POST /v1/passes/{id}/admit`) rather than by a scanned token. Boxed:
+    /// rare, and it keeps every record (and the turns' steps) small.
     #[serde(default)]
-    pub guard_override: Option<GuardOverride>,
+    pub guard_override: Option<Box<GuardOverride>>,
 }
 
 /// Who admitted a pass by hand, why, and what the rules would have said.

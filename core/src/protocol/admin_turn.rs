@@ -100,7 +100,7 @@ impl<'m> AdminTurn<'m> {
         let before = self.machine.pass.status;
         let generation = self.machine.pass.token_generation;
         let (after, token_generation) = match self.change.action {
-            AdminAction::Reissue if generation >= REISSUE_MAX => {
+            AdminAction::Reissue if generation == REISSUE_MAX => {
                 return AdminStep::Answer(Err(AdminFailure::Invalid(PassError::ReissueLimit)));
             }
             AdminAction::Reissue => (before, Some(generation + 1)),

@@ -34,11 +34,11 @@ fn an_override_of_a_used_up_pass_is_counted_beyond_max_uses_and_marked() {
     );
     assert_eq!(
         record.guard_override,
-        Some(GuardOverride {
+        Some(Box::new(GuardOverride {
             who: "guard-7".into(),
             reason: "phone broke, id checked".into(),
             overrode: Some(Reason::UsedUp),
-        })
+        }))
     );
     let audit = AuditRecord::of_override(&record).expect("a granted override is audited");
     assert_eq!(

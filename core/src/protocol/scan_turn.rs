@@ -153,10 +153,12 @@ impl<'m> ScanTurn<'m> {
             event: machine.pass.event.clone(),
             annulled: None,
             offline: None,
-            guard_override: self.admit.as_ref().map(|o| GuardOverride {
-                who: o.who.clone(),
-                reason: o.reason.clone(),
-                overrode: ruled.decision.reason(),
+            guard_override: self.admit.as_ref().map(|o| {
+                Box::new(GuardOverride {
+                    who: o.who.clone(),
+                    reason: o.reason.clone(),
+                    overrode: ruled.decision.reason(),
+                })
             }),
         };
         self.persisting = Some((outcome, now_ms));

@@ -213,7 +213,7 @@ impl From<&ScanRecord> for ScanView {
             uses_after: r.uses_after,
             annulled_at: r.annulled.as_ref().map(|a| rfc3339(a.at_ms)),
             annulled_by: r.annulled.as_ref().map(|a| a.who.clone()),
-            guard_override: r.guard_override.clone(),
+            guard_override: r.guard_override.as_deref().cloned(),
         }
     }
 }

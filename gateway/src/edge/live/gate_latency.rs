@@ -23,6 +23,10 @@ pub(super) struct GateLatency {
 }
 
 impl GateLatency {
+    #[allow(
+        clippy::expect_used,
+        reason = "constant bounds that hdrhistogram accepts (1 us to 60 s, 1 digit)"
+    )]
     pub(super) fn new() -> Box<GateLatency> {
         let empty = || {
             Histogram::new_with_bounds(1, LATENCY_MAX_US, GATE_SIGFIG)
