@@ -103,6 +103,21 @@ impl From<ScanFailure<Fault>> for ScanError {
     }
 }
 
+/// A guard's override runs as a scan turn and is answered as an admin
+/// request: its scan id is the gateway's own, so a conflict on it is a
+/// store fault, not the caller's.
+impl From<ScanFailure<Fault>> for AdminError {
+    fn from(failure: ScanFailure<Fault>) -> Self {
+        match failure {
+            ScanFailure::ScanIdConflict => AdminError::Store(StoreError::Internal(
+                "an override's fresh scan id is recorded already".into(),
+            )),
+            ScanFailure::Busy => AdminError::Busy,
+            ScanFailure::Store(Fault(e)) => AdminError::Store(e),
+        }
+    }
+}
+
 impl From<AdminFailure<Fault>> for AdminError {
     fn from(failure: AdminFailure<Fault>) -> Self {
         match failure {

@@ -70,5 +70,5 @@ pub use conflicts::ConflictView;
 pub use error::{AdminError, ScanError};
 pub use registry::Registry;
 pub use scangate_core::protocol::{
-    AdminChange, AnnulRequest, OfflineFact, Reconcile, Reconciled, Scan, ScanOutcome,
+    AdminChange, AdmitOrder, AnnulRequest, OfflineFact, Reconcile, Reconciled, Scan, ScanOutcome,
 };

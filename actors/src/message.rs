@@ -6,7 +6,7 @@ use crate::error::{AdminError, ScanError};
 use crate::queue::Ticket;
 use ractor::RpcReplyPort;
 use scangate_core::protocol::{
-    AdminChange, AnnulRequest, OfflineFact, Reconciled, Scan, ScanOutcome,
+    AdminChange, AdmitOrder, AnnulRequest, OfflineFact, Reconciled, Scan, ScanOutcome,
 };
 use scangate_core::{Pass, ScanRecord};
 
@@ -29,6 +29,12 @@ pub(crate) enum PassMsg {
     Admin {
         change: AdminChange,
         reply: RpcReplyPort<Result<Pass, AdminError>>,
+        ticket: Ticket,
+    },
+    /// A guard's override: admit the pass by hand, counted like a scan.
+    Admit {
+        order: AdmitOrder,
+        reply: RpcReplyPort<Result<ScanOutcome, AdminError>>,
         ticket: Ticket,
     },
     /// Annul a granted scan of this pass.

@@ -21,8 +21,8 @@ use crate::message::PassMsg;
 use crate::queue::{Queue, Ticket};
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort, SpawnErr};
 use scangate_core::protocol::{
-    AdminChange, AdminStep, AnnulRequest, AnnulStep, MachineConfig, OfflineFact, OfflineStep,
-    PassMachine, Reconciled, Scan, ScanOutcome, ScanStep, Stop,
+    AdminChange, AdminStep, AdmitOrder, AnnulRequest, AnnulStep, MachineConfig, OfflineFact,
+    OfflineStep, PassMachine, Reconciled, Scan, ScanFailure, ScanOutcome, ScanStep, ScanTurn, Stop,
 };
 use scangate_core::{Pass, PassId, ScanRecord};
 use scangate_storage::{Annul, Store, StoreError};
@@ -149,6 +149,15 @@ impl Actor for PassActor {
                 reply.send(answer);
                 drop(ticket);
             }
+            PassMsg::Admit {
+                order,
+                reply,
+                ticket,
+            } => {
+                let mut reply = Reply::new(reply);
+                let answer = Box::pin(state.admit(order, &mut reply)).await;
+                state.settle_counted(&myself, ticket, reply, answer);
+            }
             PassMsg::Annul {
                 request,
                 reply,
@@ -188,24 +197,28 @@ impl State {
         } = self;
         let id = machine.pass().id;
         let timeout = settings.store_timeout;
-        let mut turn = machine.on_scan(scan);
-        let mut step = turn.start(settings.clock.now_ms());
-        loop {
-            step = match step {
-                ScanStep::Answer(answer) => return answer.map_err(ScanError::from),
-                ScanStep::Reload => {
-                    let fresh = settings.reload(id).await;
-                    turn.on_reload(fresh, settings.clock.now_ms())
-                }
-                ScanStep::Persist(record) => {
-                    let on_late =
-                        || reply.send(Err(ScanError::Store(StoreError::Timeout(timeout))));
-                    let written = write(timeout, settings.store.commit_scan(record), on_late).await;
-                    note_scan_write(id, &written);
-                    turn.on_commit(written.map_err(Fault))
-                }
-            };
-        }
+        let on_late = || reply.send(Err(ScanError::Store(StoreError::Timeout(timeout))));
+        drive_scan(settings, id, machine.on_scan(scan), on_late)
+            .await
+            .map_err(ScanError::from)
+    }
+
+    /// A guard's override: a scan turn without a token (the same commit,
+    /// counted the same way), answered as an operator's request.
+    async fn admit(
+        &mut self,
+        order: AdmitOrder,
+        reply: &mut Reply<Result<ScanOutcome, AdminError>>,
+    ) -> Result<ScanOutcome, AdminError> {
+        let State {
+            machine, settings, ..
+        } = self;
+        let id = machine.pass().id;
+        let timeout = settings.store_timeout;
+        let on_late = || reply.send(Err(AdminError::Store(StoreError::Timeout(timeout))));
+        drive_scan(settings, id, machine.on_admit(order), on_late)
+            .await
+            .map_err(AdminError::from)
     }
 
     /// An offline fact's turn: recorded with its conflicts in one durable
@@ -385,6 +398,34 @@ impl Settings {
 }
 
 /// What the metrics and the debug log say about a scan's write.
+/// Performs a scan turn's steps (store calls under their deadlines) and
+/// hands the machine their outcomes; `on_late` answers a caller whose
+/// deadline passed while the write is still awaited.
+async fn drive_scan(
+    settings: &Settings,
+    id: PassId,
+    mut turn: ScanTurn<'_>,
+    mut on_late: impl FnMut(),
+) -> Result<ScanOutcome, ScanFailure<Fault>> {
+    let timeout = settings.store_timeout;
+    let mut step = turn.start(settings.clock.now_ms());
+    loop {
+        step = match step {
+            ScanStep::Answer(answer) => return answer,
+            ScanStep::Reload => {
+                let fresh = settings.reload(id).await;
+                turn.on_reload(fresh, settings.clock.now_ms())
+            }
+            ScanStep::Persist(record) => {
+                let written =
+                    write(timeout, settings.store.commit_scan(record), &mut on_late).await;
+                note_scan_write(id, &written);
+                turn.on_commit(written.map_err(Fault))
+            }
+        };
+    }
+}
+
 fn note_scan_write(id: PassId, written: &Result<(), StoreError>) {
     match written {
         // The commit queue is full and nothing was written: answered busy.

@@ -11,7 +11,8 @@ use crate::queue::{Refused, Ticket};
 use ractor::RpcReplyPort;
 use ractor::rpc::CallResult;
 use scangate_core::protocol::{
-    AdminChange, AnnulRequest, MachineConfig, OfflineFact, Reconciled, Scan, ScanOutcome,
+    AdminChange, AdmitOrder, AnnulRequest, MachineConfig, OfflineFact, Reconciled, Scan,
+    ScanOutcome,
 };
 use scangate_core::{Pass, PassId, Reason, ScanRecord};
 use scangate_storage::{Store, StoreError};
@@ -221,6 +222,25 @@ impl Registry {
             ticket,
         })
         .await
+    }
+
+    /// A guard's override of `pass_id` (see [`AdmitOrder`]), in order with
+    /// its scans: the decision (a grant, or the denial of a revoked or
+    /// suspended pass) as a scan's answer.
+    pub async fn admit(
+        &self,
+        pass_id: PassId,
+        order: AdmitOrder,
+    ) -> Result<ScanOutcome, AdminError> {
+        let timeout = self.inner.config.call_timeout();
+        let routed = self.admin_ask(pass_id, |reply, ticket| PassMsg::Admit {
+            order: order.clone(),
+            reply,
+            ticket,
+        });
+        tokio::time::timeout(timeout, routed)
+            .await
+            .unwrap_or(Err(AdminError::Timeout(timeout)))
     }
 
     /// Annuls a granted scan of `pass_id` (giving its use back), in order

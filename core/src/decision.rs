@@ -37,11 +37,15 @@ pub enum Reason {
     /// short-lived token of a dynamic pass, whose tag only the gateway's
     /// secret verifies. The guard sends the holder to an online gate.
     NeedsNetwork,
+    /// The pass was re-issued since this token was made: an old copy of its
+    /// code (a screenshot, a forwarded ticket). The pass itself is fine;
+    /// its holder has the new code.
+    Superseded,
 }
 
 impl Reason {
     /// Every reason, in declaration order (handy for metrics and tests).
-    pub const ALL: [Reason; 13] = [
+    pub const ALL: [Reason; 14] = [
         Reason::Malformed,
         Reason::Forged,
         Reason::Unknown,
@@ -55,6 +59,7 @@ impl Reason {
         Reason::RateLimited,
         Reason::Busy,
         Reason::NeedsNetwork,
+        Reason::Superseded,
     ];
 
     /// The reason's place in [`Reason::ALL`], for tables indexed by reason.
@@ -78,6 +83,7 @@ impl Reason {
             Reason::RateLimited => "rate_limited",
             Reason::Busy => "busy",
             Reason::NeedsNetwork => "needs_network",
+            Reason::Superseded => "superseded",
         }
     }
 

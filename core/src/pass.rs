@@ -22,6 +22,11 @@ pub const REASON_MAX_BYTES: usize = 256;
 pub const DYNAMIC_TTL_MAX_S: u32 = 24 * 3600;
 /// Lifetime of a dynamic pass's tokens when the issuer names none (30 minutes).
 pub const DYNAMIC_TTL_DEFAULT_S: u32 = 30 * 60;
+/// Most re-issues of one pass (255): its generation is one byte of its
+/// tokens, the most a token may grow and stay within
+/// [`TOKEN_MAX_CHARS`](crate::token::TOKEN_MAX_CHARS). A pass re-issued
+/// that often is a case for a new pass.
+pub const REISSUE_MAX: u8 = u8::MAX;
 
 /// A pass identifier: 128 random bits, written as 32 lowercase hex digits.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -217,6 +222,12 @@ pub struct Pass {
     /// device's scan time (`revoked_before_scan`, `suspended_before_scan`).
     #[serde(default)]
     pub status_since_ms: Option<i64>,
+    /// How many times the pass was re-issued (`scangate pass reissue`),
+    /// bound into its tokens: a token of an older generation is denied
+    /// `superseded`. 0 (never; every pass stored before the field existed)
+    /// signs the same tokens as before generations existed.
+    #[serde(default)]
+    pub token_generation: u8,
 }
 
 /// A pass field that breaks a limit or a rule.
@@ -259,6 +270,29 @@ pub enum PassError {
     /// A dynamic token lifetime of zero, or above [`DYNAMIC_TTL_MAX_S`].
     #[error("dynamic_ttl_s must be between 1 and {DYNAMIC_TTL_MAX_S}")]
     DynamicTtl,
+    /// The pass was re-issued [`REISSUE_MAX`] times already.
+    #[error("the pass was re-issued {REISSUE_MAX} times already: issue a new pass")]
+    ReissueLimit,
+    /// `valid_until` is at or before the time of issue: the pass could
+    /// never be used (checked at issue only, by [`Pass::check_issue`]).
+    #[error("valid_until is in the past: a pass issued now could never be used")]
+    EndsInPast,
+}
+
+impl PassError {
+    /// The request field the error is about, as the admin API names it.
+    pub fn field(&self) -> &'static str {
+        match self {
+            PassError::Empty { field }
+            | PassError::TooLong { field, .. }
+            | PassError::Charset { field } => field,
+            PassError::TooManyGates => "gates",
+            PassError::EmptyWindow | PassError::EndsInPast => "valid_until",
+            PassError::ZeroMaxUses => "max_uses",
+            PassError::DynamicTtl => "dynamic_ttl_s",
+            PassError::ReissueLimit => "reissue",
+        }
+    }
 }
 
 pub use crate::name::{check_name, is_name_char};
@@ -307,6 +341,17 @@ impl Pass {
         Ok(())
     }
 
+    /// The checks of a pass being issued at `now_ms`: every limit of
+    /// [`Pass::validate`], and a `valid_until` after `now_ms` (a pass that
+    /// ends before it is issued is a mistake, never a useful pass).
+    pub fn check_issue(&self, now_ms: i64) -> Result<(), PassError> {
+        self.validate()?;
+        if self.valid_until_ms.is_some_and(|until| until <= now_ms) {
+            return Err(PassError::EndsInPast);
+        }
+        Ok(())
+    }
+
     /// True when no scan at or after `now_ms` can be granted without an
     /// operator's change: revoked, used up, or past its validity window. Such
     /// a pass needs no resident state (its actor may stop at once; a later
@@ -343,6 +388,7 @@ pub(crate) mod tests {
             created_ms: 0,
             dynamic_ttl_s: None,
             status_since_ms: None,
+            token_generation: 0,
         }
     }
 
@@ -399,6 +445,22 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn issuing_refuses_a_window_that_ended_and_names_the_field() {
+        // sample(): valid from 1 000 until 2 000 (Unix ms).
+        assert_eq!(sample().check_issue(1_999), Ok(()));
+        assert_eq!(sample().check_issue(2_000), Err(PassError::EndsInPast));
+        assert_eq!(PassError::EndsInPast.field(), "valid_until");
+        let mut p = sample();
+        p.valid_until_ms = p.valid_from_ms;
+        assert_eq!(p.check_issue(0), Err(PassError::EmptyWindow));
+        assert_eq!(PassError::EmptyWindow.field(), "valid_until");
+        assert_eq!(PassError::Empty { field: "event" }.field(), "event");
+        let mut open = sample();
+        open.valid_until_ms = None;
+        assert_eq!(open.check_issue(i64::MAX), Ok(()), "no end, never past");
+    }
+
+    #[test]
     fn spent_passes_are_revoked_used_up_or_over() {
         let p = sample();
         assert!(!p.is_spent(1_500));
@@ -446,7 +508,10 @@ pub(crate) mod tests {
         // A pass serialized before the field existed reads as static.
         let mut v = serde_json::to_value(sample()).expect("json");
         v.as_object_mut().expect("object").remove("dynamic_ttl_s");
+        v.as_object_mut()
+            .expect("object")
+            .remove("token_generation");
         let back: Pass = serde_json::from_value(v).expect("old shape");
-        assert_eq!(back.dynamic_ttl_s, None);
+        assert_eq!((back.dynamic_ttl_s, back.token_generation), (None, 0));
     }
 }

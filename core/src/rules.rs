@@ -3,6 +3,8 @@
 //! Rules apply in this fixed order; the first that fails names the reason:
 //!
 //! 1. `wrong_event`   the scanner names an event and the pass belongs to another;
+//!    `superseded`    the token is of an older generation than the pass (it was
+//!    re-issued since: an old screenshot or a forwarded copy);
 //! 2. `revoked`       the pass is revoked;
 //! 3. `suspended`     the pass is suspended;
 //! 4. `not_yet_valid` `now` is before `valid_from`;
@@ -38,6 +40,9 @@ pub struct ScanContext<'a> {
     pub gate: &'a str,
     /// The token's own not-after (Unix milliseconds), for short-lived tokens.
     pub token_not_after_ms: Option<i64>,
+    /// The pass generation the token was signed for; `None`: no token to
+    /// compare (a guard's override, an offline device's own decision).
+    pub token_generation: Option<u8>,
 }
 
 /// The state change a decision asks to persist.
@@ -82,6 +87,8 @@ pub struct PassView<'a> {
     pub gates: &'a [String],
     /// A dynamic pass (its static token is refused as `expired`).
     pub dynamic: bool,
+    /// How many times it was re-issued: the generation of its tokens.
+    pub token_generation: u8,
 }
 
 impl<'a> From<&'a Pass> for PassView<'a> {
@@ -95,6 +102,7 @@ impl<'a> From<&'a Pass> for PassView<'a> {
             uses: pass.uses,
             gates: &pass.gates,
             dynamic: pass.dynamic_ttl_s.is_some(),
+            token_generation: pass.token_generation,
         }
     }
 }
@@ -124,6 +132,12 @@ pub fn decide_view(pass: &PassView<'_>, scan: &ScanContext<'_>, now_ms: i64) -> 
 fn first_failing_rule(pass: &PassView<'_>, scan: &ScanContext<'_>, now_ms: i64) -> Option<Reason> {
     if scan.event.is_some_and(|e| e != pass.event) {
         return Some(Reason::WrongEvent);
+    }
+    if scan
+        .token_generation
+        .is_some_and(|g| g != pass.token_generation)
+    {
+        return Some(Reason::Superseded);
     }
     match pass.status {
         Status::Revoked => return Some(Reason::Revoked),
@@ -215,7 +229,35 @@ mod tests {
             event: None,
             gate,
             token_not_after_ms: None,
+            token_generation: Some(0),
         }
+    }
+
+    #[test]
+    fn a_token_of_another_generation_is_superseded() {
+        let mut p = sample();
+        p.token_generation = 2;
+        let old = ScanContext {
+            token_generation: Some(1),
+            ..ctx("north")
+        };
+        assert_eq!(reason(&p, &old, 1_500), Some(Reason::Superseded));
+        let current = ScanContext {
+            token_generation: Some(2),
+            ..ctx("north")
+        };
+        assert_eq!(reason(&p, &current, 1_500), None);
+        let no_token = ScanContext {
+            token_generation: None,
+            ..ctx("north")
+        };
+        assert_eq!(reason(&p, &no_token, 1_500), None, "nothing to compare");
+        p.status = Status::Revoked;
+        assert_eq!(
+            reason(&p, &old, 1_500),
+            Some(Reason::Superseded),
+            "before the status"
+        );
     }
 
     fn reason(pass: &Pass, scan: &ScanContext<'_>, now: i64) -> Option<Reason> {
@@ -321,6 +363,7 @@ mod tests {
             event: "fest".into(),
             annulled: None,
             offline: None,
+            guard_override: None,
         };
         assert_eq!(annul(pass, &grant, 10_500, 1_000), Ok(()));
         assert_eq!(annul(pass, &grant, 11_000, 1_000), Ok(()));

@@ -1,6 +1,6 @@
 //! Scan ids and the records scans and admin changes leave behind.
 
-use crate::decision::Decision;
+use crate::decision::{Decision, Reason};
 use crate::offline::conflict::ConflictKind;
 use crate::pass::{AdminAction, PassId, Status};
 use serde::{Deserialize, Deserializer, Serialize};
@@ -139,6 +139,24 @@ pub struct ScanRecord {
     /// `scanner_time_ms` the device's clock at the scan.
     #[serde(default)]
     pub offline: Option<OfflineFacts>,
+    /// Set when a guard admitted the pass by hand (an operator's override,
+    /// `POST /v1/passes/{id}/admit`) rather than by a scanned token. Boxed:
+    /// rare, and it keeps every record (and the turns' steps) small.
+    #[serde(default)]
+    pub guard_override: Option<Box<GuardOverride>>,
+}
+
+/// Who admitted a pass by hand, why, and what the rules would have said.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct GuardOverride {
+    /// Who (the admin token's name).
+    pub who: String,
+    /// Why, in the operator's words.
+    pub reason: String,
+    /// The denial the rules would have given (`None`: they would have
+    /// granted, e.g. a holder whose phone cannot show the code).
+    pub overrode: Option<Reason>,
 }
 
 /// What is known of a scan an offline device decided, beside its record.
@@ -200,6 +218,26 @@ impl Conflict {
     }
 }
 
+impl AuditRecord {
+    /// The audit record a granted override keeps in the pass's audit, in
+    /// the same commit as its scan record (`None` for any other record).
+    /// An override admits an active pass only, so the status stays active.
+    pub fn of_override(record: &ScanRecord) -> Option<AuditRecord> {
+        let o = record.guard_override.as_ref()?;
+        record.decision.is_granted().then(|| AuditRecord {
+            pass_id: record.pass_id,
+            at_ms: record.at_ms,
+            who: o.who.clone(),
+            action: AdminAction::Admit,
+            reason: o.reason.clone(),
+            status_before: Status::Active,
+            status_after: Status::Active,
+            scan_id: Some(record.scan_id.clone()),
+            token_generation: None,
+        })
+    }
+}
+
 /// An operator took a granted scan back.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Annulment {
@@ -230,6 +268,10 @@ pub struct AuditRecord {
     /// The scan an `annul` took back; `None` for status changes.
     #[serde(default)]
     pub scan_id: Option<ScanId>,
+    /// The pass's token generation after a `reissue`; `None` for every
+    /// other action.
+    #[serde(default)]
+    pub token_generation: Option<u8>,
 }
 
 #[cfg(test)]

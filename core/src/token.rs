@@ -5,14 +5,22 @@
 //! ```text
 //! 0      version = 1
 //! 1      key id (which signing key made the tag)
-//! 2      flags: bit 0 = a not-after follows; other bits must be 0
+//! 2      flags: bit 0 = a not-after follows; bit 1 = a generation follows;
+//!        other bits must be 0
 //! 3..19  pass id (16 bytes)
 //! [4]    not-after, Unix seconds, big-endian u32 (only when flag bit 0 is set)
+//! [1]    generation, 1 to 255 (only when flag bit 1 is set)
 //! 16     tag: HMAC-SHA256(key, every byte above), first 128 bits
 //! ```
 //!
+//! The generation is how many times the pass was re-issued when the token
+//! was signed: a token of an older generation is `superseded`. A pass never
+//! re-issued (generation 0) gets tokens without the byte, the same bytes
+//! as before generations existed, so every printed ticket stays valid.
+//!
 //! Encoded as RFC 4648 base32 without padding (`A-Z2-7`), which is in the QR
-//! alphanumeric character set: 56 characters, or 63 with a not-after. No
+//! alphanumeric character set: 56 characters, or 63 with a not-after (58 and
+//! 64 with a generation). No
 //! personal data is in a token: only the pass id, and the pass lives in the
 //! gateway. The tag is compared in constant time.
 
@@ -33,9 +41,10 @@ pub const TAG_BYTES: usize = 16;
 /// Length of a signing secret, in bytes.
 pub const SECRET_BYTES: usize = 32;
 
-const FLAG_NOT_AFTER: u8 = 0b1;
+const FLAG_NOT_AFTER: u8 = 0b01;
+const FLAG_GENERATION: u8 = 0b10;
 const HEADER_BYTES: usize = 3 + 16;
-const MAX_RAW_BYTES: usize = HEADER_BYTES + 4 + TAG_BYTES;
+const MAX_RAW_BYTES: usize = HEADER_BYTES + 4 + 1 + TAG_BYTES;
 const _: () = assert!(
     BASE32_CHARS_FOR_MAX <= TOKEN_MAX_CHARS,
     "the longest token must fit the limit"
@@ -81,6 +90,8 @@ pub struct Claims {
     pub key_id: u8,
     /// When the token itself stops being valid (Unix milliseconds), if ever.
     pub not_after_ms: Option<i64>,
+    /// The pass's generation when the token was signed (0: never re-issued).
+    pub generation: u8,
 }
 
 /// One signing key: an id and a 256-bit secret. `Debug` never prints the secret.
@@ -190,6 +201,19 @@ impl Keyring {
         pass_id: PassId,
         not_after_secs: Option<u32>,
     ) -> Option<String> {
+        self.sign_generation(key_id, pass_id, not_after_secs, 0)
+    }
+
+    /// Signs a token of a pass's `generation` (how many times it was
+    /// re-issued) with the key `key_id`; generation 0 writes no generation
+    /// byte. `None` when the ring has no such key.
+    pub fn sign_generation(
+        &self,
+        key_id: u8,
+        pass_id: PassId,
+        not_after_secs: Option<u32>,
+        generation: u8,
+    ) -> Option<String> {
         let mut mac = self.macs[key_id as usize].clone()?;
         let mut raw = [0u8; MAX_RAW_BYTES];
         raw[0] = TOKEN_VERSION;
@@ -197,9 +221,14 @@ impl Keyring {
         raw[3..HEADER_BYTES].copy_from_slice(&pass_id.0);
         let mut len = HEADER_BYTES;
         if let Some(na) = not_after_secs {
-            raw[2] = FLAG_NOT_AFTER;
+            raw[2] |= FLAG_NOT_AFTER;
             raw[len..len + 4].copy_from_slice(&na.to_be_bytes());
             len += 4;
+        }
+        if generation != 0 {
+            raw[2] |= FLAG_GENERATION;
+            raw[len] = generation;
+            len += 1;
         }
         mac.update(&raw[..len]);
         let tag = mac.finalize().into_bytes();
@@ -230,6 +259,7 @@ impl Keyring {
             pass_id: PassId(id),
             key_id: raw.key_id(),
             not_after_ms,
+            generation: raw.generation(),
         })
     }
 }
@@ -263,15 +293,23 @@ impl RawToken {
         if bytes[0] != TOKEN_VERSION {
             return Err(TokenError::UnsupportedVersion(bytes[0]));
         }
-        let body_len = match bytes[2] {
-            0 => HEADER_BYTES,
-            FLAG_NOT_AFTER => HEADER_BYTES + 4,
-            _ => return Err(TokenError::Malformed),
-        };
+        let flags = bytes[2];
+        if flags & !(FLAG_NOT_AFTER | FLAG_GENERATION) != 0 {
+            return Err(TokenError::Malformed);
+        }
+        let body_len = HEADER_BYTES
+            + usize::from(flags & FLAG_NOT_AFTER != 0) * 4
+            + usize::from(flags & FLAG_GENERATION != 0);
         if len != body_len + TAG_BYTES {
             return Err(TokenError::Malformed);
         }
-        Ok(RawToken { bytes, len })
+        let raw = RawToken { bytes, len };
+        if flags & FLAG_GENERATION != 0 && raw.generation() == 0 {
+            // Generation 0 is written without the byte: one token per pass
+            // and generation, never two spellings of it.
+            return Err(TokenError::Malformed);
+        }
+        Ok(raw)
     }
 
     /// Every byte of the token: header, pass id, [not-after], tag.
@@ -286,7 +324,15 @@ impl RawToken {
 
     /// True for a short-lived token (a not-after follows the pass id).
     pub fn has_not_after(&self) -> bool {
-        self.bytes[2] == FLAG_NOT_AFTER
+        self.bytes[2] & FLAG_NOT_AFTER != 0
+    }
+
+    /// The pass's generation the token was signed for (0: no byte).
+    pub fn generation(&self) -> u8 {
+        if self.bytes[2] & FLAG_GENERATION == 0 {
+            return 0;
+        }
+        self.bytes[self.body_len() - 1]
     }
 
     fn body_len(&self) -> usize {
@@ -334,7 +380,8 @@ mod tests {
             Claims {
                 pass_id: ID,
                 key_id: 2,
-                not_after_ms: None
+                not_after_ms: None,
+                generation: 0,
             }
         );
 
@@ -361,6 +408,45 @@ mod tests {
         let t = r.sign(PassId([0; 16]), None);
         assert_eq!(&t[..8], "AEDQAAAA");
         assert_eq!(r.verify(&t).map(|c| c.key_id), Ok(7));
+    }
+
+    #[test]
+    fn a_generation_is_bound_into_the_token_and_zero_writes_no_byte() {
+        let r = ring();
+        let plain = r.sign(ID, None);
+        assert_eq!(
+            r.sign_generation(2, ID, None, 0).as_deref(),
+            Some(plain.as_str())
+        );
+        let second = r.sign_generation(2, ID, None, 1).expect("key 2");
+        assert_eq!(second.len(), 58);
+        let c = r.verify(&second).expect("verifies");
+        assert_eq!((c.pass_id, c.generation, c.not_after_ms), (ID, 1, None));
+        let both = r
+            .sign_generation(2, ID, Some(1_800_000_000), 255)
+            .expect("key 2");
+        assert_eq!(both.len(), TOKEN_MAX_CHARS, "the longest token fits");
+        let c = r.verify(&both).expect("verifies");
+        assert_eq!(
+            (c.generation, c.not_after_ms),
+            (255, Some(1_800_000_000_000))
+        );
+        assert_eq!(
+            RawToken::parse(&both).map(|t| t.generation()).ok(),
+            Some(255)
+        );
+        // A generation byte changed by hand breaks the tag.
+        let mut raw = BASE32_NOPAD.decode(second.as_bytes()).expect("decode");
+        raw[19] = 2;
+        let forged = BASE32_NOPAD.encode(&raw);
+        assert_eq!(r.verify(&forged), Err(TokenError::BadSignature));
+        raw[19] = 0;
+        let zero = BASE32_NOPAD.encode(&raw);
+        assert_eq!(
+            r.verify(&zero),
+            Err(TokenError::Malformed),
+            "0 is never written"
+        );
     }
 
     #[test]
@@ -467,11 +553,17 @@ mod tests {
         }
 
         #[test]
-        fn sign_verify_round_trips(id in any::<[u8; 16]>(), na in proptest::option::of(any::<u32>())) {
+        fn sign_verify_round_trips(
+            id in any::<[u8; 16]>(),
+            na in proptest::option::of(any::<u32>()),
+            generation in any::<u8>(),
+        ) {
             let r = ring();
-            let c = r.verify(&r.sign(PassId(id), na)).expect("verifies");
+            let token = r.sign_generation(2, PassId(id), na, generation).expect("key 2");
+            let c = r.verify(&token).expect("verifies");
             prop_assert_eq!(c.pass_id, PassId(id));
             prop_assert_eq!(c.not_after_ms, na.map(|s| i64::from(s) * 1000));
+            prop_assert_eq!(c.generation, generation);
         }
     }
 }

@@ -90,8 +90,9 @@
     $("warnings").textContent = msgs.join(" · ");
 
     fill($("gates"), s.gates.map((g) =>
-      row([[g.gate], [fmtRate(g.scans_per_s), "num"], [fmtInt(g.granted), "num"], [fmtInt(g.denied), "num"]],
-        { "data-gate": g.gate })), "no scans yet", 4);
+      row([[g.gate], [fmtRate(g.scans_per_s), "num"], [fmtInt(g.granted), "num"], [fmtInt(g.denied), "num"],
+        [fmtMs(g.p99_ms), "num"]],
+        { "data-gate": g.gate })), "no scans yet", 5);
 
     const reasons = s.reasons.filter((r) => r.count > 0).sort((a, b) => b.count - a.count);
     const top = reasons.length ? reasons[0].count : 1;

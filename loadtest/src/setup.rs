@@ -19,6 +19,11 @@ use time::format_description::well_known::Rfc3339;
 pub const ISSUE_PASSES_MAX: u64 = 5_000_000;
 /// Issue requests in flight during setup.
 const ISSUE_CONCURRENCY: usize = 4;
+
+/// How far ahead the expired pool's window ends when issued (2 s): the
+/// gateway refuses a window that has ended already, so these passes end
+/// just after issue and the run starts once they have.
+const EXPIRED_LEAD: time::Duration = time::Duration::seconds(2);
 /// Scans one revoked or expired pass is planned to get: keeps its scan list
 /// well under the admin API's 1,000 per request, so the checker sees it all.
 pub const SCANS_PER_POOL_PASS: u64 = 200;
@@ -146,12 +151,19 @@ pub async fn prepare(
     let expired = pool_size(plan.total, plan.mix.share(ScanKind::Expired), 1);
     let now = OffsetDateTime::now_utc();
     let rfc = |t: OffsetDateTime| t.format(&Rfc3339).unwrap_or_default();
+    // The gateway refuses to issue a window that has ended: these end
+    // EXPIRED_LEAD from now, and the run waits for that before it starts.
+    let ends = now + EXPIRED_LEAD;
     let spec = serde_json::json!({
         "event": plan.event,
         "valid_from": rfc(now - time::Duration::hours(2)),
-        "valid_until": rfc(now - time::Duration::hours(1)),
+        "valid_until": rfc(ends),
     });
     pools.expired = add(&mut pools.passes, issue(admin, &spec, expired).await?);
+    let left = ends - OffsetDateTime::now_utc() + time::Duration::milliseconds(1);
+    if let Ok(left) = std::time::Duration::try_from(left) {
+        tokio::time::sleep(left).await;
+    }
 
     if plan.mix.share(ScanKind::Unknown) > 0.0 {
         let path = data_dir.join("signing-keys.json");

@@ -199,13 +199,16 @@ impl<S: Store + ?Sized> Store for CachedStore<S> {
     async fn commit_admin(&self, audit: AuditRecord) -> Result<(), StoreError> {
         let id = audit.pass_id;
         let (status, reason) = (audit.status_after, audit.reason.clone());
-        let since = audit.at_ms;
-        let set = |p: &mut Pass| {
-            p.status = status;
-            p.status_since_ms = Some(since);
-            p.status_reason = Some(reason.clone());
+        let (since, reissued) = (audit.at_ms, audit.token_generation);
+        let set = |p: &mut Pass| match reissued {
+            Some(generation) => p.token_generation = generation,
+            None => {
+                p.status = status;
+                p.status_since_ms = Some(since);
+                p.status_reason = Some(reason.clone());
+            }
         };
-        if status != Status::Active {
+        if status != Status::Active || reissued.is_some() {
             // Blocking takes effect for every load from now on, before the
             // commit: if it fails the entry is dropped and reread.
             self.update(id, set);

@@ -10,7 +10,7 @@
 use crate::error::{AnnulConflict, StoreError};
 use scangate_core::offline::messages::ConflictKind;
 use scangate_core::scan::Conflict;
-use scangate_core::{AuditRecord, Kind, PassId, Reason, ScanId, ScanRecord, Status};
+use scangate_core::{AuditRecord, Kind, Pass, PassId, Reason, ScanId, ScanRecord, Status};
 
 /// Most items one page may hold: a page is one HTTP response, and 1 000
 /// records (~300 KB of JSON) is as much as a person or a script wants at once.
@@ -54,10 +54,47 @@ pub struct PassQuery {
     pub kind: Option<Kind>,
     /// Only passes with this status.
     pub status: Option<Status>,
+    /// Only passes in this condition (used up, expired), whatever their
+    /// status. Checked on each examined pass, so the page stays bounded
+    /// by [`EXAMINE_MAX`] as every other filter.
+    pub condition: Option<PassCondition>,
     /// Continue after this cursor.
     pub after: Option<Cursor>,
     /// Most items, 1 to [`PAGE_MAX`] (larger is clamped).
     pub limit: usize,
+}
+
+impl PassQuery {
+    /// Whether a pass passes the non-key filters (kind, status, condition).
+    /// Every backend lists with this one test.
+    pub fn matches(&self, p: &Pass) -> bool {
+        self.kind.is_none_or(|k| p.kind == k)
+            && self.status.is_none_or(|s| p.status == s)
+            && self.condition.is_none_or(|c| c.holds(p))
+    }
+}
+
+/// A state of a pass that follows from its count or its window rather than
+/// its stored status: what `pass list --status used_up|expired` asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PassCondition {
+    /// Its use count has reached `max_uses` (a scan would be `used_up`).
+    UsedUp,
+    /// Its window ended at or before `now_ms` (a scan would be `expired`).
+    Expired {
+        /// The caller's clock (Unix ms): stores read no clock for a query.
+        now_ms: i64,
+    },
+}
+
+impl PassCondition {
+    /// Whether `p` is in this condition.
+    pub fn holds(self, p: &Pass) -> bool {
+        match self {
+            PassCondition::UsedUp => p.remaining() == Some(0),
+            PassCondition::Expired { now_ms } => p.valid_until_ms.is_some_and(|u| now_ms >= u),
+        }
+    }
 }
 
 /// Whose scans to list.

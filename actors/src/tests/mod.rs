@@ -42,6 +42,7 @@ fn scan(id: &str) -> Scan {
         device: "gate-1".into(),
         scanner_time_ms: 1,
         token_not_after_ms: None,
+        token_generation: 0,
     }
 }
 

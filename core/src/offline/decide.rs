@@ -107,11 +107,15 @@ impl Snapshot {
             uses,
             gates,
             dynamic: profile.dynamic,
+            // A snapshot holds a pass under its current tokens only: a
+            // superseded one is not found (see docs/offline.md).
+            token_generation: 0,
         };
         let scan = ScanContext {
             event,
             gate,
             token_not_after_ms: None,
+            token_generation: None,
         };
         let outcome = rules::decide_view(&view, &scan, now_ms);
         let uses_after = match outcome.change {

@@ -19,6 +19,12 @@ pub enum AdminAction {
     /// Take back one granted scan (within the annul window), giving the use
     /// back; the status does not change.
     Annul,
+    /// A guard's override: admit the pass at a gate by hand, counted like a
+    /// grant; only an active pass, and the status does not change.
+    Admit,
+    /// Give the pass a new token: the old one is denied `superseded`; the
+    /// status does not change.
+    Reissue,
 }
 
 impl AdminAction {
@@ -29,6 +35,8 @@ impl AdminAction {
             AdminAction::Suspend => "suspend",
             AdminAction::Reactivate => "reactivate",
             AdminAction::Annul => "annul",
+            AdminAction::Admit => "admit",
+            AdminAction::Reissue => "reissue",
         }
     }
 }
@@ -46,8 +54,8 @@ pub struct TransitionError {
 /// The status after `action`, or why it does not apply.
 ///
 /// Revoke wins over suspend: a revoked pass cannot be suspended, and only
-/// `Reactivate` ever makes a revoked pass active again. `Annul` is not a
-/// status change and never applies here.
+/// `Reactivate` ever makes a revoked pass active again. `Annul`, `Admit`
+/// and `Reissue` are not status changes and never apply here.
 pub fn transition(status: Status, action: AdminAction) -> Result<Status, TransitionError> {
     let next = match (status, action) {
         (Status::Active | Status::Suspended, AdminAction::Revoke) => Status::Revoked,

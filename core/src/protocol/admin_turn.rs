@@ -3,7 +3,9 @@
 //! against the pass in memory, made durable, and only then applied.
 
 use super::{AdminChange, AdminFailure, AnnulRequest, FaultKind, PassMachine, StoreFault};
-use crate::pass::{self, AdminAction, Pass, REASON_MAX_BYTES, Status, check_len};
+use crate::pass::{
+    self, AdminAction, Pass, PassError, REASON_MAX_BYTES, REISSUE_MAX, Status, check_len,
+};
 use crate::rules;
 use crate::scan::{AuditRecord, ScanId, ScanRecord};
 
@@ -75,6 +77,11 @@ impl<'m> AdminTurn<'m> {
             Ok(()) => {
                 let (after, at_ms) = after;
                 let pass = &mut self.machine.pass;
+                if self.change.action == AdminAction::Reissue {
+                    // A new token, the status untouched.
+                    pass.token_generation = pass.token_generation.saturating_add(1);
+                    return AdminStep::Answer(Ok(pass.clone()));
+                }
                 pass.status = after;
                 pass.status_since_ms = Some(at_ms);
                 pass.status_reason = Some(std::mem::take(&mut self.change.reason));
@@ -87,12 +94,20 @@ impl<'m> AdminTurn<'m> {
         }
     }
 
-    /// Checks the transition from the status in memory.
+    /// Checks the transition from the status in memory (a re-issue keeps
+    /// the status and takes the next token generation).
     fn check<E>(&mut self, now_ms: i64) -> AdminStep<E> {
         let before = self.machine.pass.status;
-        let after = match pass::transition(before, self.change.action) {
-            Ok(after) => after,
-            Err(e) => return AdminStep::Answer(Err(AdminFailure::Transition(e))),
+        let generation = self.machine.pass.token_generation;
+        let (after, token_generation) = match self.change.action {
+            AdminAction::Reissue if generation == REISSUE_MAX => {
+                return AdminStep::Answer(Err(AdminFailure::Invalid(PassError::ReissueLimit)));
+            }
+            AdminAction::Reissue => (before, Some(generation + 1)),
+            action => match pass::transition(before, action) {
+                Ok(after) => (after, None),
+                Err(e) => return AdminStep::Answer(Err(AdminFailure::Transition(e))),
+            },
         };
         self.after = Some((after, now_ms));
         AdminStep::Persist(AuditRecord {
@@ -104,6 +119,7 @@ impl<'m> AdminTurn<'m> {
             status_before: before,
             status_after: after,
             scan_id: None,
+            token_generation,
         })
     }
 }
@@ -195,6 +211,7 @@ impl<'m> AnnulTurn<'m> {
                 status_before: pass.status,
                 status_after: pass.status,
                 scan_id: Some(request.scan_id.clone()),
+                token_generation: None,
             },
         })
     }

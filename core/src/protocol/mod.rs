@@ -48,6 +48,15 @@
 //!     grants plus its offline grants, and may exceed `max_uses` only by
 //!     offline grants; an online grant never takes it past `max_uses`.
 //!
+//! 11. A guard's override ([`PassMachine::on_admit`]) is a scan turn with
+//!     no token: the rules are asked (their answer is kept on the record as
+//!     what was overridden), then an active pass is granted whatever they
+//!     said, even beyond `max_uses`; a revoked or suspended pass keeps its
+//!     denial (only an explicit reactivate lifts those), recorded too. It
+//!     is persisted, counted and answered by rules 3 to 9, and its record
+//!     carries [`crate::scan::GuardOverride`]. So an online grant takes a
+//!     pass past `max_uses` only by an operator's override.
+//!
 //! Modules: `request` (what callers ask and get), `scan_turn`, `admin_turn`
 //! (admin changes and annulments), [`offline_turn`] (offline facts).
 
@@ -56,6 +65,8 @@ pub mod offline_turn;
 mod request;
 mod scan_turn;
 
+#[cfg(test)]
+mod admit_tests;
 #[cfg(test)]
 mod model_offline;
 #[cfg(test)]
@@ -67,7 +78,7 @@ mod tests;
 
 pub use admin_turn::{AdminStep, AdminTurn, AnnulStep, AnnulTurn, AnnulWrite};
 pub use offline_turn::{OfflineFact, OfflineStep, OfflineTurn, Reconcile, Reconciled};
-pub use request::{AdminChange, AnnulRequest, Scan, ScanOutcome};
+pub use request::{AdminChange, AdmitOrder, AnnulRequest, OVERRIDE_DEVICE, Scan, ScanOutcome};
 pub use scan_turn::{ScanStep, ScanTurn};
 
 use crate::pass::{Pass, PassError, TransitionError};
@@ -188,6 +199,12 @@ impl PassMachine {
     /// Starts a scan's turn; [`ScanTurn::start`] gives its first step.
     pub fn on_scan(&mut self, scan: Scan) -> ScanTurn<'_> {
         ScanTurn::new(self, scan)
+    }
+
+    /// Starts a guard's override: a scan turn ([`ScanTurn::start`]) that
+    /// grants an active pass whatever the rules say (rule 11).
+    pub fn on_admit(&mut self, order: AdmitOrder) -> ScanTurn<'_> {
+        ScanTurn::admitting(self, order)
     }
 
     /// Starts an offline fact's turn; [`OfflineTurn::start`] gives its first step.

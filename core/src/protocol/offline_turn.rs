@@ -230,6 +230,7 @@ impl<'m> OfflineTurn<'m> {
                 device_decision: fact.device_decision,
                 conflicts: conflicts(pass, fact, now_ms),
             }),
+            guard_override: None,
         };
         self.persisting = Some(record.clone());
         OfflineStep::Persist(record)
@@ -289,6 +290,7 @@ pub fn conflicts(pass: &Pass, fact: &OfflineFact, now_ms: i64) -> Vec<ConflictKi
         event: None,
         gate: &fact.gate,
         token_not_after_ms: fact.token_not_after_ms,
+        token_generation: None,
     };
     let window_reason = rules::decide_view(&window, &ctx, t).decision.reason();
     let gate_ctx = ScanContext {

@@ -1,6 +1,8 @@
 //! What callers ask of a pass and what they get back.
 
-use crate::pass::{AdminAction, Pass};
+use crate::pass::{
+    AdminAction, GATE_MAX_BYTES, Pass, PassError, REASON_MAX_BYTES, check_len, check_name,
+};
 use crate::scan::{ScanId, ScanRecord};
 use crate::{Decision, Reason};
 
@@ -19,6 +21,8 @@ pub struct Scan {
     pub scanner_time_ms: i64,
     /// The token's own not-after (Unix milliseconds), for short-lived tokens.
     pub token_not_after_ms: Option<i64>,
+    /// The pass generation the token was signed for (0: never re-issued).
+    pub token_generation: u8,
 }
 
 /// The answer to a scan.
@@ -93,3 +97,34 @@ pub struct AdminChange {
     /// Who (the admin token's name).
     pub who: String,
 }
+
+/// A guard's override: admit the pass at `gate` by hand (an operator's
+/// request, `POST /v1/passes/{id}/admit`). It is decided and made durable
+/// as a scan, counted through the same conditional commit, and marked on its
+/// record ([`crate::scan::GuardOverride`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AdmitOrder {
+    /// A fresh scan id the gateway made for the override.
+    pub scan_id: ScanId,
+    /// The gate the guard stands at.
+    pub gate: String,
+    /// Why, in the operator's words (at most
+    /// [`REASON_MAX_BYTES`](crate::pass::REASON_MAX_BYTES)).
+    pub reason: String,
+    /// Who (the admin token's name).
+    pub who: String,
+    /// When the operator asked (Unix ms), as the record's scanner time.
+    pub asked_ms: i64,
+}
+
+impl AdmitOrder {
+    /// Checks the gate's name and the reason's length, as every admin
+    /// change's reason is checked.
+    pub fn check(&self) -> Result<(), PassError> {
+        check_name("gate", &self.gate, GATE_MAX_BYTES)?;
+        check_len("reason", &self.reason, REASON_MAX_BYTES)
+    }
+}
+
+/// The device an override's scan record names: no scanner read a token.
+pub const OVERRIDE_DEVICE: &str = "guard-override";

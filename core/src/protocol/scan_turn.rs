@@ -2,12 +2,12 @@
 //! the write conflicted, persist, then apply and answer (rules 1 to 9 of the
 //! [module](super)).
 
+use super::{AdmitOrder, OVERRIDE_DEVICE, Scan, ScanOutcome};
 use super::{FaultKind, PassMachine, ScanFailure, StoreFault, within_limit};
-use super::{Scan, ScanOutcome};
-use crate::Reason;
-use crate::pass::Pass;
+use crate::pass::{Pass, Status};
 use crate::rules::{self, Change, Outcome, ScanContext};
-use crate::scan::ScanRecord;
+use crate::scan::{GuardOverride, ScanRecord};
+use crate::{Decision, Reason};
 
 /// What the caller does next in a scan's turn.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,6 +33,8 @@ pub struct ScanTurn<'m> {
     /// The decision being persisted and when it was taken (Unix ms),
     /// applied when the store says done.
     persisting: Option<(Outcome, i64)>,
+    /// Set for a guard's override: who and why, marked on the record.
+    admit: Option<AdmitOrder>,
 }
 
 impl<'m> ScanTurn<'m> {
@@ -42,6 +44,26 @@ impl<'m> ScanTurn<'m> {
             scan,
             reloaded: false,
             persisting: None,
+            admit: None,
+        }
+    }
+
+    /// A guard's override of the machine's pass, as a scan turn: the same
+    /// steps, commit and answers as a scan (rule 11 of the [module](super)).
+    pub(super) fn admitting(machine: &'m mut PassMachine, order: AdmitOrder) -> Self {
+        let scan = Scan {
+            scan_id: order.scan_id.clone(),
+            gate: order.gate.clone(),
+            event: None,
+            device: OVERRIDE_DEVICE.into(),
+            scanner_time_ms: order.asked_ms,
+            // No token is presented: only the pass's own rules are asked.
+            token_not_after_ms: Some(i64::MAX),
+            token_generation: 0,
+        };
+        ScanTurn {
+            admit: Some(order),
+            ..Self::new(machine, scan)
         }
     }
 
@@ -99,8 +121,13 @@ impl<'m> ScanTurn<'m> {
             event: scan.event.as_deref(),
             gate: &scan.gate,
             token_not_after_ms: scan.token_not_after_ms,
+            token_generation: self.admit.is_none().then_some(scan.token_generation),
         };
-        let outcome = rules::decide(&machine.pass, &ctx, now_ms);
+        let ruled = rules::decide(&machine.pass, &ctx, now_ms);
+        let outcome = match self.admit {
+            Some(_) => admit(&machine.pass, ruled),
+            None => ruled,
+        };
         let reason = outcome.decision.reason();
         if let Some(reason) = reason.filter(|r| r.is_transient()) {
             // Never stored: a retry may get another answer.
@@ -126,6 +153,13 @@ impl<'m> ScanTurn<'m> {
             event: machine.pass.event.clone(),
             annulled: None,
             offline: None,
+            guard_override: self.admit.as_ref().map(|o| {
+                Box::new(GuardOverride {
+                    who: o.who.clone(),
+                    reason: o.reason.clone(),
+                    overrode: ruled.decision.reason(),
+                })
+            }),
         };
         self.persisting = Some((outcome, now_ms));
         ScanStep::Persist(record)
@@ -140,9 +174,13 @@ impl<'m> ScanTurn<'m> {
             // as of the decision at the latest.
             machine.loaded_ms = machine.loaded_ms.max(decided_ms);
         }
-        rules::apply(&mut machine.pass, outcome.change);
+        match (outcome.change, self.admit.is_some()) {
+            // An override may count beyond `max_uses` (rule 11).
+            (Change::Use { uses }, true) => machine.pass.uses = uses,
+            (change, _) => rules::apply(&mut machine.pass, change),
+        }
         debug_assert!(
-            !outcome.decision.is_granted() || within_limit(&machine.pass),
+            !outcome.decision.is_granted() || self.admit.is_some() || within_limit(&machine.pass),
             "an online grant never takes a pass beyond max_uses"
         );
         let uses = machine.pass.uses;
@@ -160,5 +198,29 @@ impl<'m> ScanTurn<'m> {
     fn fail<E>(&mut self, error: E) -> ScanStep<E> {
         self.machine.fail();
         ScanStep::Answer(Err(ScanFailure::Store(error)))
+    }
+}
+
+/// What a guard's override decides, given what the rules decided: an active
+/// pass is granted whatever they said (one more use, beyond `max_uses` if
+/// it must); a revoked or suspended pass keeps its denial, since only an
+/// explicit reactivate lifts those.
+fn admit(pass: &Pass, ruled: Outcome) -> Outcome {
+    let held = match pass.status {
+        Status::Revoked => Reason::Revoked,
+        Status::Suspended => Reason::Suspended,
+        Status::Active => {
+            return Outcome {
+                decision: Decision::Granted,
+                change: Change::Use {
+                    uses: pass.uses.saturating_add(1),
+                },
+            };
+        }
+    };
+    debug_assert_eq!(ruled.decision, Decision::Denied(held), "status rules first");
+    Outcome {
+        decision: Decision::Denied(held),
+        change: Change::None,
     }
 }

@@ -44,6 +44,7 @@ pub(super) fn scan(id: &str) -> Scan {
         device: "gate-1".into(),
         scanner_time_ms: 5,
         token_not_after_ms: None,
+        token_generation: 0,
     }
 }
 
@@ -57,14 +58,14 @@ const SHARED: MachineConfig = MachineConfig {
     ..ALONE
 };
 
-fn persisted(step: Step) -> ScanRecord {
+pub(super) fn persisted(step: Step) -> ScanRecord {
     match step {
         ScanStep::Persist(record) => record,
         other => panic!("expected a persist step, got {other:?}"),
     }
 }
 
-fn answered(step: Step) -> Result<ScanOutcome, ScanFailure<Fault>> {
+pub(super) fn answered(step: Step) -> Result<ScanOutcome, ScanFailure<Fault>> {
     match step {
         ScanStep::Answer(answer) => answer,
         other => panic!("expected an answer, got {other:?}"),
@@ -72,7 +73,7 @@ fn answered(step: Step) -> Result<ScanOutcome, ScanFailure<Fault>> {
 }
 
 /// One scan at `now`, every write succeeding, no reload expected.
-fn scan_ok(machine: &mut PassMachine, id: &str, now: i64) -> ScanOutcome {
+pub(super) fn scan_ok(machine: &mut PassMachine, id: &str, now: i64) -> ScanOutcome {
     let mut turn = machine.on_scan(scan(id));
     persisted(turn.start(now));
     answered(turn.on_commit(Ok(()))).expect("decided")
@@ -362,6 +363,7 @@ fn grant_record(id: &str, at_ms: i64) -> ScanRecord {
         event: "fest".into(),
         annulled: None,
         offline: None,
+        guard_override: None,
     }
 }
 

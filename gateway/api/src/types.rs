@@ -193,6 +193,10 @@ pub struct ScanView {
     /// Who annulled it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub annulled_by: Option<String>,
+    /// Set when a guard admitted the pass by hand (an override): who, why,
+    /// and the denial the rules would have given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub guard_override: Option<scangate_core::scan::GuardOverride>,
 }
 
 impl From<&ScanRecord> for ScanView {
@@ -209,6 +213,7 @@ impl From<&ScanRecord> for ScanView {
             uses_after: r.uses_after,
             annulled_at: r.annulled.as_ref().map(|a| rfc3339(a.at_ms)),
             annulled_by: r.annulled.as_ref().map(|a| a.who.clone()),
+            guard_override: r.guard_override.as_deref().cloned(),
         }
     }
 }

@@ -40,6 +40,12 @@ pub enum PassCommand {
     Suspend(ChangeArgs),
     /// Reactivate a suspended or revoked pass.
     Reactivate(ChangeArgs),
+    /// A guard's override: admit the pass at a gate by hand (counted,
+    /// marked on its scan record, journaled). Never a revoked or suspended pass.
+    Admit(crate::gate_cmd::AdmitArgs),
+    /// Give the pass a new token: the old QR is denied `superseded` (the
+    /// pass is not revoked); prints the pass with its new token.
+    Reissue(ChangeArgs),
     /// List a pass's scans, oldest first.
     Scans {
         /// Where and how.
@@ -62,7 +68,8 @@ pub enum PassCommand {
         /// Only this kind.
         #[arg(long)]
         kind: Option<Kind>,
-        /// Only this status (active, suspended, revoked).
+        /// Only this status (active, suspended, revoked), or only passes
+        /// used_up or expired whatever their status.
         #[arg(long)]
         status: Option<String>,
         /// At most this many.
@@ -187,6 +194,8 @@ pub async fn run(data: &DataDir, cmd: PassCommand) -> Result<ExitCode> {
         PassCommand::Revoke(c) => change(data, "revoke", c).await?,
         PassCommand::Suspend(c) => change(data, "suspend", c).await?,
         PassCommand::Reactivate(c) => change(data, "reactivate", c).await?,
+        PassCommand::Admit(a) => crate::gate_cmd::admit(data, a).await?,
+        PassCommand::Reissue(c) => change(data, "reissue", c).await?,
         PassCommand::Scans { admin, id, limit } => scans(data, &admin, id, limit).await?,
         PassCommand::List {
             admin,
@@ -424,7 +433,7 @@ async fn change(data: &DataDir, action: &str, c: ChangeArgs) -> Result<()> {
     print_pass(&pass, c.admin.json)
 }
 
-fn print_scan(s: &ScanView, as_json: bool) -> Result<()> {
+pub(crate) fn print_scan(s: &ScanView, as_json: bool) -> Result<()> {
     if as_json {
         println!("{}", serde_json::to_string(s)?);
         return Ok(());

@@ -229,14 +229,14 @@ async fn bad_input_gets_clear_json_errors() {
             "/v1/passes",
             Some(json!({"event": ""})),
             400,
-            "pass",
+            "event",
         ),
         (
             post.clone(),
             "/v1/passes",
             Some(json!([{"event": "e"}, {"event": "e", "max_uses": 0}])),
             400,
-            "[1].pass",
+            "[1].max_uses",
         ),
         (
             post.clone(),

@@ -27,6 +27,7 @@ return {
   scans: t("total-scans"), granted: t("total-granted"), denied: t("total-denied"),
   scanners: t("scanners"), p50: t("p50"),
   north: cells('#gates tr[data-gate="north"]')[0] || null,
+  gate_head: Array.from(document.querySelectorAll("#gates")[0].parentElement.querySelectorAll("thead th"), (c) => c.textContent.trim()),
   used_up: (document.querySelector('#reasons [data-reason="used_up"] .count') || {}).textContent || null,
   fest: cells('#events tr[data-event="fest"]')[0] || null,
   denials: cells("#denials tr"),
@@ -94,6 +95,21 @@ async fn the_page_follows_real_scans_live() {
                 && p["p50"] != "–"
         })
         .await;
+    // Each gate's p99 (issue 29): on the page, in its own column, and in
+    // /metrics as a histogram labelled by gate, one sample per timed scan.
+    let timed = driver
+        .wait_for("north's p99", READ_PAGE, |p| {
+            p["north"][4].as_str().is_some_and(|t| t.ends_with(" ms"))
+        })
+        .await;
+    assert_eq!(timed["gate_head"][4], "p99", "{timed}");
+    let metrics = gw.metrics().await;
+    let count = common::metric(
+        &metrics,
+        "scangate_gate_scan_seconds_count",
+        &[("gate", "north")],
+    );
+    assert_eq!(count, 4.0, "four scans reached north's actors");
     let short = &a.id[..8];
     let denial = &page["denials"][0];
     assert_eq!(denial[1], "north", "{denial}");

@@ -73,9 +73,14 @@ async fn every_denial_reason_comes_from_a_real_scan() {
         .issue(json!({"event": "fest", "valid_from": "2100-01-01T00:00:00Z"}))
         .await;
     seen.push(reason(scan(&s, &future[0].token, "A", None).await.decision));
+    // Issuing refuses a window that has ended already: this one ends on
+    // the next whole second but one, and the scan waits for the clock.
+    let until_ms = (scangate_gateway::now_ms() / 1_000 + 2) * 1_000;
+    let until = scangate_api::rfc3339(until_ms);
     let past = gw
-        .issue(json!({"event": "fest", "valid_from": "2020-01-01T00:00:00Z", "valid_until": "2021-01-01T00:00:00Z"}))
+        .issue(json!({"event": "fest", "valid_from": "2020-01-01T00:00:00Z", "valid_until": until}))
         .await;
+    common::gate_actions::clock_past(until_ms).await;
     seen.push(reason(scan(&s, &past[0].token, "A", None).await.decision));
     let short_lived = keyring.sign(one.id.parse().expect("id"), Some(1_600_000_000));
     assert_eq!(

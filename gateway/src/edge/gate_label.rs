@@ -6,7 +6,7 @@
 //! [`GATE_LABELS_MAX`] distinct names seen are kept; every later one is
 //! reported as [`OTHER_GATE`].
 
-use metrics::{Counter, SharedString, counter};
+use metrics::{Counter, Histogram, SharedString, counter, histogram};
 use scangate_core::{Decision, Reason};
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock, PoisonError, RwLock};
@@ -36,6 +36,9 @@ pub struct Gate {
     /// One series per decision: granted, then each reason of
     /// [`Reason::ALL`]; registered at its first scan, as before.
     scans: [OnceLock<Counter>; 1 + Reason::ALL.len()],
+    /// Its `scangate_gate_scan_seconds` series, registered at its first
+    /// timed scan.
+    latency: OnceLock<Histogram>,
 }
 
 impl Gate {
@@ -44,7 +47,21 @@ impl Gate {
             name,
             index,
             scans: std::array::from_fn(|_| OnceLock::new()),
+            latency: OnceLock::new(),
         })
+    }
+
+    /// Records the time to decide one scan at this gate that reached its
+    /// pass's actor, in `scangate_gate_scan_seconds`.
+    pub fn time(&self, seconds: f64) {
+        self.latency
+            .get_or_init(|| {
+                histogram!(
+                    "scangate_gate_scan_seconds",
+                    "gate" => SharedString::from(self.name.clone()),
+                )
+            })
+            .record(seconds);
     }
 
     /// Counts one decision taken at this gate in `scangate_scans_total`.

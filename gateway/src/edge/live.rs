@@ -85,6 +85,8 @@ struct Inner {
     events: Vec<EventTotals>,
     issued: HashMap<PassId, u16>,
     grants_unattributed: u64,
+    /// By [`Gate::index`]: a gate's recent latencies, from its first timed scan.
+    gate_latency: Vec<Option<Box<GateLatency>>>,
 }
 
 /// One second of history; reused (reset) when its slot comes round again.
@@ -156,6 +158,7 @@ impl Live {
         let inner = Inner {
             seconds: vec![second; SLOTS],
             gates: vec![GateTotals::default(); GATE_SLOTS],
+            gate_latency: (0..GATE_SLOTS).map(|_| None).collect(),
             ..Inner::default()
         };
         Arc::new(Live {
@@ -193,6 +196,9 @@ impl Live {
         if let Some(latency) = sample.latency {
             let us = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX);
             second.latency.saturating_record(us);
+            inner.gate_latency[sample.gate.index]
+                .get_or_insert_with(GateLatency::new)
+                .record(now_ms.div_euclid(1000), us);
         }
         let gate = &mut inner.gates[sample.gate.index];
         if gate.name.is_none() {
@@ -427,6 +433,9 @@ impl Inner {
                 Some(GateView {
                     gate: t.name.as_deref()?.to_owned(),
                     scans_per_s: self.rate(now_s, Some(index)),
+                    p99_ms: self.gate_latency[index]
+                        .as_ref()
+                        .and_then(|g| g.p99_ms(now_s)),
                     granted: t.granted,
                     denied: t.denied,
                 })
@@ -479,6 +488,8 @@ fn quantile_ms(latency: &Histogram<u64>, q: f64) -> Option<f64> {
     (!latency.is_empty()).then(|| latency.value_at_quantile(q) as f64 / 1000.0)
 }
 
+mod gate_latency;
+use gate_latency::GateLatency;
 mod snapshot;
 pub use snapshot::{DenialView, EventView, GateView, Latency, ReasonCount, Snapshot, Warnings};
 

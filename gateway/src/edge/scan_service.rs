@@ -115,6 +115,7 @@ impl ScanService {
             device: device.to_owned(),
             scanner_time_ms: req.scanner_time_ms,
             token_not_after_ms: claims.not_after_ms,
+            token_generation: claims.generation,
         };
         let wait = req.timeout_ms.map(|ms| Duration::from_millis(ms.into()));
         let body = match self.registry.scan_within(claims.pass_id, scan, wait).await {
@@ -158,7 +159,9 @@ impl ScanService {
                 )
             }
         };
-        histogram!("scangate_scan_seconds").record(started.elapsed().as_secs_f64());
+        let seconds = started.elapsed().as_secs_f64();
+        histogram!("scangate_scan_seconds").record(seconds);
+        gate.time(seconds);
         body
     }
 

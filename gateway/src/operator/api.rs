@@ -45,15 +45,19 @@ pub fn from_rejection(e: impl Into<axum::extract::rejection::JsonRejection>) -> 
     ApiError::rejected(e.status(), e.body_text())
 }
 
-/// The token of `pass`, signed by the active key: for a dynamic pass a
-/// freshly minted one that stops working `dynamic_ttl_s` from now. Only for
-/// callers allowed [`Permission::Operate`].
+/// The token of `pass`, signed by the active key for its current
+/// generation (older ones are `superseded`): for a dynamic pass a freshly
+/// minted one that stops working `dynamic_ttl_s` from now. Only for callers
+/// allowed [`Permission::Operate`].
 pub fn signed_token(pass: &Pass, keyring: &Keyring) -> String {
     let not_after = pass.dynamic_ttl_s.map(|ttl| {
         let now_s = u32::try_from(crate::now_ms() / 1000).unwrap_or(u32::MAX);
         now_s.saturating_add(ttl)
     });
-    keyring.sign(pass.id, not_after)
+    let active = keyring.active_key_id();
+    keyring
+        .sign_generation(active, pass.id, not_after, pass.token_generation)
+        .unwrap_or_else(|| keyring.sign(pass.id, not_after))
 }
 
 /// Turns an issue request into passes with fresh random ids.
@@ -98,10 +102,11 @@ pub fn build_passes(req: &IssueRequest, now_ms: i64) -> Result<Vec<Pass>, ApiErr
         created_ms: now_ms,
         dynamic_ttl_s: req.dynamic_ttl_s,
         status_since_ms: None,
+        token_generation: 0,
     };
     template
-        .validate()
-        .map_err(|e| ApiError::invalid("pass", e.to_string()))?;
+        .check_issue(now_ms)
+        .map_err(|e| ApiError::invalid(e.field(), e.to_string()))?;
     Ok((0..count)
         .map(|_| Pass {
             id: PassId(crate::secret::random_bytes()),

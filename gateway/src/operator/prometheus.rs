@@ -34,8 +34,9 @@ pub const BUILD_SECONDS_BUCKETS: [f64; 10] =
 /// Installs the process-wide recorder; histograms are exported as Prometheus
 /// histograms (`_bucket`, `_sum`, `_count`), so they aggregate across nodes.
 pub fn install() -> Result<PrometheusHandle> {
-    let histograms: [(&str, &[f64]); 6] = [
+    let histograms: [(&str, &[f64]); 7] = [
         ("scangate_scan_seconds", &SCAN_SECONDS_BUCKETS),
+        ("scangate_gate_scan_seconds", &SCAN_SECONDS_BUCKETS),
         ("scangate_store_commit_seconds", &COMMIT_SECONDS_BUCKETS),
         ("scangate_store_checkpoint_seconds", &COMMIT_SECONDS_BUCKETS),
         ("scangate_store_fold_wait_seconds", &COMMIT_SECONDS_BUCKETS),
@@ -81,6 +82,13 @@ const METRICS: &[(Shape, &str, Option<Unit>, &str)] = &[
         "scangate_scan_seconds",
         Some(Unit::Seconds),
         "Time to decide a scan that reached its pass's actor (durable commit included)",
+    ),
+    (
+        Histogram,
+        "scangate_gate_scan_seconds",
+        Some(Unit::Seconds),
+        "scangate_scan_seconds by gate (first 256 names, then `other`): a gate's p99 is \
+         histogram_quantile(0.99, sum by (gate, le) (rate(..._bucket[1m])))",
     ),
     (
         Gauge,

@@ -18,6 +18,7 @@ use scangate_storage::{PassState, StoreError};
 use std::collections::{HashMap, HashSet};
 use tokio::sync::oneshot;
 
+mod audit;
 mod conflicts;
 
 /// Where a command's answer goes.
@@ -313,21 +314,26 @@ impl<'t> Batch<'t> {
             let Some(mut state) = state else {
                 return Err(conflict(0));
             };
-            // An offline fact is conditional on the count alone.
+            // An offline fact is conditional on the count alone; a guard's
+            // override on the count and the status (it may pass the limit).
             let offline = record.offline.is_some();
+            let beyond_limit = offline || record.guard_override.is_some();
             let applies = (offline || state.status == Status::Active)
                 && record.uses_after >= 1
                 && state.uses == record.uses_after - 1
-                && (offline || state.max_uses.is_none_or(|max| record.uses_after <= max));
+                && (beyond_limit || state.max_uses.is_none_or(|max| record.uses_after <= max));
             if !applies {
                 return Err(conflict(state.uses));
             }
             state.uses = record.uses_after;
-            debug_assert!(offline || state.max_uses.is_none_or(|max| state.uses <= max));
+            debug_assert!(beyond_limit || state.max_uses.is_none_or(|max| state.uses <= max));
             self.put_state(id, state);
         }
         // In the same redo record as the scan: both durable, or neither.
         self.conflicts(&Conflict::of_record(&record))?;
+        if let Some(audit) = AuditRecord::of_override(&record) {
+            self.keep_audit(&audit)?;
+        }
         let seq = self.next_seq();
         let key = log_key(record.pass_id, record.at_ms, seq);
         self.writes.insert(Ks::Scans, key, encoded);
@@ -405,22 +411,20 @@ impl<'t> Batch<'t> {
                 layout::merge_pass(id, &bytes, state)?
             }
         };
-        pass.status = audit.status_after;
-        pass.status_since_ms = Some(audit.at_ms);
-        pass.status_reason = Some(audit.reason.clone());
+        match audit.token_generation {
+            // A re-issue: a new token, the status and its reason untouched.
+            Some(generation) => pass.token_generation = generation,
+            None => {
+                pass.status = audit.status_after;
+                pass.status_since_ms = Some(audit.at_ms);
+                pass.status_reason = Some(audit.reason.clone());
+            }
+        }
         state.status = audit.status_after;
         let record = layout::encode_pass(&pass)?;
-        let encoded = layout::encode(&audit)?;
-        let seq = self.next_seq();
-        let audit_key = log_key(id, audit.at_ms, seq);
+        self.keep_audit(&audit)?;
         self.writes.insert(Ks::Passes, id.0, record);
         self.put_state(id, state);
-        self.writes.insert(Ks::Audit, audit_key, encoded);
-        self.writes.insert(
-            Ks::AuditTimes,
-            layout::audit_time_key(audit.at_ms, seq),
-            audit_key,
-        );
         self.records.insert(id, pass);
         Ok(())
     }

@@ -73,8 +73,7 @@ fn load(t: &Tables, id: PassId) -> Result<Pass, StoreError> {
 
 /// [`scangate_storage::Store::query_passes`].
 pub fn passes(t: &Tables, q: &PassQuery) -> Result<Page<Pass>, StoreError> {
-    let matches =
-        |p: &Pass| q.kind.is_none_or(|k| p.kind == k) && q.status.is_none_or(|s| p.status == s);
+    let matches = |p: &Pass| q.matches(p);
     match &q.event {
         Some(event) => {
             let prefix = layout::event_prefix(event);

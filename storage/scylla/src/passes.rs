@@ -93,11 +93,7 @@ impl ScyllaStore {
     ) -> Result<Page<Pass>, StoreError> {
         // An entry may also point at a pass of another event (an insert that
         // collided with an existing id): only the event's own passes count.
-        let matches = |p: &Pass| {
-            p.event == event
-                && q.kind.is_none_or(|k| p.kind == k)
-                && q.status.is_none_or(|s| p.status == s)
-        };
+        let matches = |p: &Pass| p.event == event && q.matches(p);
         let mut listing = Listing {
             items: Vec::with_capacity(limit.min(64)),
             examined: 0,
@@ -207,7 +203,7 @@ impl ScyllaStore {
                     continue; // skip the record decode
                 }
                 if let Some(p) = pass_from(id, (record, uses, status, reason, use_limit, since))?
-                    && q.kind.is_none_or(|k| p.kind == k)
+                    && q.matches(&p)
                 {
                     items.push(p);
                 }

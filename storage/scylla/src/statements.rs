@@ -78,6 +78,14 @@ pub const OFFLINE_GRANT_STATE: Def = def(
     Class::Lwt,
     "UPDATE passes SET uses = ? WHERE id = ? IF uses = ?",
 );
+/// A guard override's count: conditional on the count and an active
+/// status, not on the limit (an override may admit a used-up pass): the
+/// first statement of the override batch.
+pub const OVERRIDE_GRANT_STATE: Def = def(
+    "override grant: use count",
+    Class::Lwt,
+    "UPDATE passes SET uses = ? WHERE id = ? IF uses = ? AND status = 'active'",
+);
 /// A conflict's row in the time-bucketed index (tag: scan id ‖ kind, so a
 /// re-upload rewrites the same row).
 pub const CONFLICT_ROW: Def = def(
@@ -120,6 +128,14 @@ pub const ADMIN_STATE: Def = def(
     "admin: status",
     Class::Lwt,
     "UPDATE passes SET status = ?, status_reason = ?, status_since = ? WHERE id = ? IF use_limit != null",
+);
+/// A re-issue: the pass record with its new token generation, if the pass
+/// exists (the status columns untouched): the first statement of the
+/// re-issue batch.
+pub const REISSUE_STATE: Def = def(
+    "reissue: record",
+    Class::Lwt,
+    "UPDATE passes SET record = ? WHERE id = ? IF use_limit != null",
 );
 /// An audit line in its pass's partition (inside an admin or annul batch).
 pub const AUDIT_ROW: Def = def(
@@ -293,10 +309,12 @@ pub const SCAN_ID_TIMES_RANGE: Def = def(
 
 /// Every single statement, for the tests.
 #[cfg(test)]
-pub const ALL: [Def; 38] = [
+pub const ALL: [Def; 40] = [
     CLAIM,
+    REISSUE_STATE,
     GRANT_STATE,
     OFFLINE_GRANT_STATE,
+    OVERRIDE_GRANT_STATE,
     CONFLICT_ROW,
     CONFLICTS_RANGE,
     SCAN_ID_ROW,
@@ -341,8 +359,14 @@ pub const GRANT_BATCH: [Def; 3] = [GRANT_STATE, SCAN_ID_ROW, SCAN_LOG_ROW];
 /// An offline fact's grant: its count, scan-id row and log line (whose
 /// body holds its conflicts), in one conditional batch.
 pub const OFFLINE_GRANT_BATCH: [Def; 3] = [OFFLINE_GRANT_STATE, SCAN_ID_ROW, SCAN_LOG_ROW];
+/// A guard's override: its count, scan-id row, log line and the pass's
+/// audit line, in one conditional batch.
+pub const OVERRIDE_GRANT_BATCH: [Def; 4] =
+    [OVERRIDE_GRANT_STATE, SCAN_ID_ROW, SCAN_LOG_ROW, AUDIT_ROW];
 /// A denial: the scan-id row if new, and the log line.
 pub const DENIAL_BATCH: [Def; 2] = [SCAN_ID_ROW, SCAN_LOG_ROW];
+/// A re-issue: the record if the pass exists, and the audit line.
+pub const REISSUE_BATCH: [Def; 2] = [REISSUE_STATE, AUDIT_ROW];
 /// An admin change: the status if the pass exists, and the audit line.
 pub const ADMIN_BATCH: [Def; 2] = [ADMIN_STATE, AUDIT_ROW];
 /// An annul: the count if unchanged, the scan-id row if not yet annulled,

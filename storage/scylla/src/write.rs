@@ -55,6 +55,11 @@ impl ScyllaStore {
             let state = (after, id, after - 1);
             let values = (state, scan_id_row, log_row);
             self.session.batch(&self.st.offline_grant, values).await
+        } else if let Some(audit) = granted.then(|| AuditRecord::of_override(&record)).flatten() {
+            let (tag, audit_body) = (audit_tag()?, codec::encode(&audit)?);
+            let audit_row = (id, audit.at_ms, tag.as_str(), audit_body.as_slice());
+            let values = ((after, id, after - 1), scan_id_row, log_row, audit_row);
+            self.session.batch(&self.st.override_grant, values).await
         } else if granted {
             self.session
                 .batch(
@@ -215,16 +220,30 @@ impl ScyllaStore {
         let id = audit.pass_id;
         let tag = audit_tag()?;
         let body = codec::encode(&audit)?;
-        let values = (
-            (
-                codec::status_text(audit.status_after),
-                audit.reason.as_str(),
-                audit.at_ms,
-                id.0.as_slice(),
-            ),
-            (id.0.as_slice(), audit.at_ms, tag.as_str(), body.as_slice()),
-        );
-        let answer = self.session.batch(&self.st.admin, values).await;
+        let audit_row = (id.0.as_slice(), audit.at_ms, tag.as_str(), body.as_slice());
+        let answer = match audit.token_generation {
+            Some(generation) => {
+                // The record holds the generation: read it, set it, write it
+                // back (only a re-issue changes a stored record after issue).
+                let mut pass = self.read_pass(id).await?.ok_or(StoreError::NotFound(id))?;
+                pass.token_generation = generation;
+                pass.uses = 0;
+                let record = codec::encode(&pass)?;
+                let state = (record.as_slice(), id.0.as_slice());
+                self.session
+                    .batch(&self.st.reissue, (state, audit_row))
+                    .await
+            }
+            None => {
+                let state = (
+                    codec::status_text(audit.status_after),
+                    audit.reason.as_str(),
+                    audit.at_ms,
+                    id.0.as_slice(),
+                );
+                self.session.batch(&self.st.admin, (state, audit_row)).await
+            }
+        };
         match self.lwt("admin", answer)? {
             Lwt::Applied => {}
             Lwt::NotApplied => return Err(StoreError::NotFound(id)),

@@ -66,6 +66,7 @@ pub fn scan(pass: PassId, decision: Decision, uses_after: u32, at_ms: i64) -> Sc
         event: "conformance".into(),
         annulled: None,
         offline: None,
+        guard_override: None,
     }
 }
 
@@ -84,6 +85,7 @@ pub(super) fn audit(
         status_before: before,
         status_after: after,
         scan_id: None,
+        token_generation: None,
     }
 }
 

@@ -3,7 +3,7 @@
 use super::fixtures::{audit, inserted, unique, uses};
 use super::{new_id, new_pass, now_ms, scan};
 use crate::AnnulConflict;
-use crate::query::{Annul, AuditQuery, Cursor, PassQuery, ScanQuery, ScanScope};
+use crate::query::{Annul, AuditQuery, Cursor, PassCondition, PassQuery, ScanQuery, ScanScope};
 use crate::{Store, StoreError};
 use scangate_core::{AdminAction, AuditRecord, Decision, Kind, PassId, Reason, ScanRecord, Status};
 use std::collections::BTreeSet;
@@ -44,6 +44,7 @@ pub async fn passes_list_by_event_kind_status(store: Arc<dyn Store>) {
     event_pages_hold_each_pass_once(&store, &fx).await;
     event_passes_filter_by_kind_and_status(&store, &fx).await;
     passes_without_an_event_filter_by_status(&store, fx.suspended).await;
+    event_passes_filter_by_condition(&store, &fx).await;
     let foreign = Some(Cursor(b"\x01z".to_vec()));
     let err = store
         .query_passes(PassQuery {
@@ -79,6 +80,7 @@ impl EventPasses {
             p.kind = kind;
             passes.push(p);
         }
+        passes[2].valid_until_ms = Some(now_ms() + 3_600_000);
         store.insert_passes(passes.clone()).await.expect("insert");
         let other = inserted(store, Some(1)).await.id; // another event
         let suspended = passes[0].id;
@@ -103,10 +105,40 @@ impl EventPasses {
             event: Some(self.event.clone()),
             kind,
             status,
+            condition: None,
             after: None,
             limit,
         }
     }
+}
+
+/// `used_up` keeps the passes whose count reached `max_uses`, whatever
+/// their status; `expired` the passes whose window ended at the time given.
+async fn event_passes_filter_by_condition(store: &Arc<dyn Store>, fx: &EventPasses) {
+    let listed = |condition| {
+        let q = PassQuery {
+            condition: Some(condition),
+            ..fx.query(None, None, 100)
+        };
+        let store = store.clone();
+        async move {
+            let page = store.query_passes(q).await.expect("condition");
+            page.items.iter().map(|p| p.id).collect::<Vec<_>>()
+        }
+    };
+    assert!(listed(PassCondition::UsedUp).await.is_empty(), "none used");
+    let used = fx.passes[1].id;
+    store
+        .commit_scan(scan(used, Decision::Granted, 1, now_ms()))
+        .await
+        .expect("grant the only use");
+    assert_eq!(listed(PassCondition::UsedUp).await, vec![used]);
+    // Only the third fixture pass has an end: an hour from now.
+    let later = now_ms() + 2 * 3_600_000;
+    let expired = listed(PassCondition::Expired { now_ms: later }).await;
+    assert_eq!(expired, vec![fx.passes[2].id], "ended by then");
+    let now = PassCondition::Expired { now_ms: now_ms() };
+    assert!(listed(now).await.is_empty(), "none ended yet");
 }
 
 /// Pages of two hold each of the event's passes once, and only those.

@@ -3,6 +3,7 @@
 
 #![allow(dead_code)]
 
+pub mod gate_actions;
 pub mod guard;
 pub mod pki;
 pub mod scanners;

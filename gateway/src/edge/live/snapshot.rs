@@ -66,6 +66,10 @@ pub struct GateView {
     pub gate: String,
     /// Scans per second over the last `rate_s` seconds.
     pub scans_per_s: f64,
+    /// The 99th percentile of its time to decide, milliseconds, over its
+    /// scans of the last 30 to 60 s that reached a pass's actor; `null`
+    /// when there were none.
+    pub p99_ms: Option<f64>,
     /// Granted since start.
     pub granted: u64,
     /// Denied since start.

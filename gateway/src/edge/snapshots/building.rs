@@ -98,7 +98,9 @@ pub(super) async fn build_signed(
         let tokens = |pass: &Pass| -> Vec<String> {
             keyring
                 .key_ids()
-                .filter_map(|key| keyring.sign_with(key, pass.id, None))
+                .filter_map(|key| {
+                    keyring.sign_generation(key, pass.id, None, pass.token_generation)
+                })
                 .collect()
         };
         let snapshot = build(&meta, &passes, tokens, previous.as_deref())?;

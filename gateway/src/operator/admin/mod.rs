@@ -8,7 +8,7 @@
 //! ([`crate::operator::api::pass_view_for_role`]).
 //!
 //! Modules: [`passes`] (issue, list, show, status changes), [`import`] (CSV),
-//! [`logs`] (scans, audit, annul), [`devices`] (scanner revocation),
+//! [`gate`] (a guard's override), [`logs`] (scans, audit, annul), [`devices`] (scanner revocation),
 //! [`qr`] (QR images, minting dynamic tokens), [`operator`] (the operator
 //! journal: every route that needs more than `Read` is an admin action and
 //! records one line in it before answering; `GET /v1/audit/operator`),
@@ -22,6 +22,7 @@
 pub mod conflicts;
 pub mod devices;
 pub mod failures;
+pub mod gate;
 pub mod import;
 pub mod logs;
 pub mod openapi;

@@ -61,6 +61,8 @@ pub const PUBLIC: &[(&str, &str)] = &[
         super::passes::revoke,
         super::passes::suspend,
         super::passes::reactivate,
+        super::gate::admit,
+        super::passes::reissue,
         super::logs::scans,
         super::logs::annul,
         super::logs::audit,
@@ -92,6 +94,9 @@ pub const PUBLIC: &[(&str, &str)] = &[
         OperatorRecord,
         ConflictView,
         ConflictKindName,
+        super::gate::AdmitBody,
+        super::schema::StatusFilter,
+        scangate_core::scan::GuardOverride,
     )),
     modifiers(&FromRoutes),
     tags(

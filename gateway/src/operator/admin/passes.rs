@@ -6,7 +6,7 @@ use super::failures::{admin_error, store_error};
 use super::params::{PageView, Params, PathParam, page_view, parse_id};
 use super::reason::{ReasonBody, ReasonJson, reason};
 use super::routes::ISSUE_SPECS_MAX;
-use super::schema::{IssueBody, Paging, PassIdParam, PassListQuery};
+use super::schema::{IssueBody, Paging, PassIdParam, PassListQuery, StatusFilter};
 use crate::operator::api::{self, ApiError, ErrorBody, ISSUE_MAX, IssueRequest, PassView};
 use crate::operator::journal::{OperatorAction, OperatorRecord};
 use crate::operator::state::AppState;
@@ -18,7 +18,7 @@ use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use scangate_actors::AdminChange;
 use scangate_core::pass::EVENT_MAX_BYTES;
-use scangate_core::{AdminAction, Kind, Pass, PassId, Status};
+use scangate_core::{AdminAction, Kind, Pass, PassId};
 use scangate_storage::PassQuery;
 
 /// The issue specs of a body: NDJSON (by content type), a JSON array, or
@@ -211,7 +211,8 @@ fn batch_record(now: i64, who: String, action: OperatorAction, passes: &[Pass]) 
     )
 }
 
-/// `GET /v1/passes?event=&kind=&status=&limit=&after=`.
+/// `GET /v1/passes?event=&kind=&status=&limit=&after=`; `status` also
+/// takes `used_up` and `expired` (at the gateway's clock).
 #[utoipa::path(
     get,
     path = "/v1/passes",
@@ -234,10 +235,13 @@ pub async fn list(
         raw.as_deref(),
         &["event", "kind", "status", "limit", "after"],
     )?;
+    let filter = p.parsed::<StatusFilter>("status")?;
+    let (status, condition) = filter.map_or((None, None), |f| f.split(crate::now_ms()));
     let query = PassQuery {
         event: p.name("event", EVENT_MAX_BYTES)?.map(str::to_owned),
         kind: p.parsed::<Kind>("kind")?,
-        status: p.parsed::<Status>("status")?,
+        status,
+        condition,
         after: p.cursor()?,
         limit: p.limit(100)?,
     };
@@ -310,10 +314,16 @@ async fn change(
         AdminAction::Suspend => (OperatorAction::PassSuspend, "suspended"),
         AdminAction::Reactivate => (OperatorAction::PassReactivate, "reactivated"),
         AdminAction::Annul => (OperatorAction::ScanAnnul, "changed"),
+        AdminAction::Admit => (OperatorAction::PassAdmit, "admitted"),
+        AdminAction::Reissue => (OperatorAction::PassReissue, "re-issued"),
+    };
+    let detail = match action {
+        AdminAction::Reissue => format!("token generation now {}", pass.token_generation),
+        _ => format!("now {}", pass.status.as_str()),
     };
     let entry = OperatorRecord::new(crate::now_ms(), who, journaled, id.to_string())
         .reason(Some(&reason))
-        .detail(format!("now {}", pass.status.as_str()));
+        .detail(detail);
     super::operator::record(&state, entry, &format!("pass {id} was {done}")).await?;
     Ok(Json(crate::operator::api::pass_view(&pass, &state.keyring)))
 }
@@ -370,6 +380,14 @@ status_change!(
     "suspend_pass",
     "`POST /v1/passes/{id}/suspend`, with `{\"reason\": ...}`; ordered with",
     "Suspended: refused for now; the pass as it is now"
+);
+status_change!(
+    reissue,
+    Reissue,
+    "/v1/passes/{id}/reissue",
+    "reissue_pass",
+    "`POST /v1/passes/{id}/reissue`, with `{\"reason\": ...}`: a new token (the old one is denied `superseded`), the status untouched; ordered with",
+    "Re-issued: the pass as it is now, with its new token"
 );
 status_change!(
     reactivate,

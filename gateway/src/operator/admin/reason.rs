@@ -32,12 +32,18 @@ pub fn reason(body: ReasonJson) -> Result<String, ApiError> {
     let Json(object) = body.map_err(crate::operator::api::from_rejection)?;
     let body: ReasonBody = serde_json::from_value(serde_json::Value::Object(object))
         .map_err(|e| ApiError::invalid("body", e.to_string()))?;
-    if body.reason.bytes().all(is_blank) {
+    check_reason(&body.reason)?;
+    Ok(body.reason)
+}
+
+/// A reason is not blank and within the core's length bound (every body
+/// that carries one: status changes, annul, admit).
+pub fn check_reason(reason: &str) -> Result<(), ApiError> {
+    if reason.bytes().all(is_blank) {
         return Err(ApiError::invalid("reason", "a reason is required"));
     }
-    check_len("reason", &body.reason, REASON_MAX_BYTES)
-        .map_err(|e| ApiError::invalid("reason", e.to_string()))?;
-    Ok(body.reason)
+    check_len("reason", reason, REASON_MAX_BYTES)
+        .map_err(|e| ApiError::invalid("reason", e.to_string()))
 }
 
 /// A `{"reason": ...}` body as axum reads it: a JSON object, or why not.

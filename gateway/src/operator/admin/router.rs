@@ -2,7 +2,7 @@
 //! its permission check and its body bound. Handlers never import this.
 
 use super::routes::{IMPORT_BODY_MAX_BYTES, ISSUE_BODY_MAX_BYTES, ROUTES, Route};
-use super::{conflicts, devices, import, logs, operator, passes, qr};
+use super::{conflicts, devices, gate, import, logs, operator, passes, qr};
 use crate::operator::api::ApiError;
 use crate::operator::state::AppState;
 use crate::operator::tokens::Permission;
@@ -25,6 +25,8 @@ fn handler(r: &Route) -> MethodRouter<AppState> {
         ("POST", "/v1/passes/{id}/revoke") => post(passes::revoke),
         ("POST", "/v1/passes/{id}/suspend") => post(passes::suspend),
         ("POST", "/v1/passes/{id}/reactivate") => post(passes::reactivate),
+        ("POST", "/v1/passes/{id}/admit") => post(gate::admit),
+        ("POST", "/v1/passes/{id}/reissue") => post(passes::reissue),
         ("GET", "/v1/scans") => get(logs::scans),
         ("POST", "/v1/scans/{scan_id}/annul") => post(logs::annul),
         ("GET", "/v1/audit") => get(logs::audit),

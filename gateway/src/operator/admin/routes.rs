@@ -52,7 +52,7 @@ pub const ROUTES: &[Route] = &[
         "GET",
         "/v1/passes",
         Permission::Read,
-        "list passes: event, kind, status, limit, after (tokens only for operator and admin)",
+        "list passes: event, kind, status (also used_up, expired), limit, after (tokens only for operator and admin)",
     ),
     route(
         "POST",
@@ -101,6 +101,18 @@ pub const ROUTES: &[Route] = &[
         "/v1/passes/{id}/reactivate",
         Permission::Operate,
         "reactivate, with a reason",
+    ),
+    route(
+        "POST",
+        "/v1/passes/{id}/reissue",
+        Permission::Operate,
+        "re-issue: a new token, the old one denied superseded; with a reason",
+    ),
+    route(
+        "POST",
+        "/v1/passes/{id}/admit",
+        Permission::Operate,
+        "a guard's override: admit the pass at a gate, with a reason; counted, marked, journaled",
     ),
     route(
         "GET",

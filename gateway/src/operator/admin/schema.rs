@@ -8,6 +8,7 @@ use crate::operator::api::{DecisionWord, IssueRequest};
 use crate::operator::journal::OperatorAction;
 use scangate_api::ConflictKindName;
 use scangate_core::{Kind, Reason, Status};
+use scangate_storage::PassCondition;
 use serde::Serialize;
 use utoipa::openapi::Ref;
 use utoipa::{IntoParams, ToSchema};
@@ -78,8 +79,58 @@ pub struct PassListQuery {
     pub event: Option<String>,
     /// Only this kind.
     pub kind: Option<Kind>,
-    /// Only this status.
-    pub status: Option<Status>,
+    /// Only this status (`active`, `suspended`, `revoked`), or only passes
+    /// `used_up` (count at `max_uses`) or `expired` (window ended), whatever
+    /// their status.
+    pub status: Option<StatusFilter>,
+}
+
+/// What `GET /v1/passes?status=` takes: a stored status, or a condition
+/// that follows from the count or the window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum StatusFilter {
+    /// Status `active`.
+    Active,
+    /// Status `suspended`.
+    Suspended,
+    /// Status `revoked`.
+    Revoked,
+    /// Its count has reached `max_uses`.
+    UsedUp,
+    /// Its window has ended.
+    Expired,
+}
+
+impl std::str::FromStr for StatusFilter {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(match s {
+            "active" => StatusFilter::Active,
+            "suspended" => StatusFilter::Suspended,
+            "revoked" => StatusFilter::Revoked,
+            "used_up" => StatusFilter::UsedUp,
+            "expired" => StatusFilter::Expired,
+            _ => {
+                return Err(format!(
+                    "unknown status {s:?}: expected active, suspended, revoked, used_up or expired"
+                ));
+            }
+        })
+    }
+}
+
+impl StatusFilter {
+    /// The store query's `status` and `condition` for this filter at `now_ms`.
+    pub fn split(self, now_ms: i64) -> (Option<Status>, Option<PassCondition>) {
+        match self {
+            StatusFilter::Active => (Some(Status::Active), None),
+            StatusFilter::Suspended => (Some(Status::Suspended), None),
+            StatusFilter::Revoked => (Some(Status::Revoked), None),
+            StatusFilter::UsedUp => (None, Some(PassCondition::UsedUp)),
+            StatusFilter::Expired => (None, Some(PassCondition::Expired { now_ms })),
+        }
+    }
 }
 
 /// The paging of every list: passes, scans, the audit log and the operator

@@ -44,6 +44,12 @@ pub enum OperatorAction {
     /// Annulled a granted scan.
     #[serde(rename = "scan.annul")]
     ScanAnnul,
+    /// A guard's override: admitted a pass by hand at a gate.
+    #[serde(rename = "pass.admit")]
+    PassAdmit,
+    /// Gave a pass a new token (the old one is `superseded`).
+    #[serde(rename = "pass.reissue")]
+    PassReissue,
     /// Created an admin token (`scangate token create`).
     #[serde(rename = "token.create")]
     TokenCreate,
@@ -66,13 +72,15 @@ pub enum OperatorAction {
 
 impl OperatorAction {
     /// Every action.
-    pub const ALL: [OperatorAction; 11] = [
+    pub const ALL: [OperatorAction; 13] = [
         OperatorAction::PassesIssue,
         OperatorAction::PassesImport,
         OperatorAction::PassRevoke,
         OperatorAction::PassSuspend,
         OperatorAction::PassReactivate,
         OperatorAction::ScanAnnul,
+        OperatorAction::PassAdmit,
+        OperatorAction::PassReissue,
         OperatorAction::TokenCreate,
         OperatorAction::TokenRevoke,
         OperatorAction::DeviceRevoke,
@@ -89,6 +97,8 @@ impl OperatorAction {
             OperatorAction::PassSuspend => "pass.suspend",
             OperatorAction::PassReactivate => "pass.reactivate",
             OperatorAction::ScanAnnul => "scan.annul",
+            OperatorAction::PassAdmit => "pass.admit",
+            OperatorAction::PassReissue => "pass.reissue",
             OperatorAction::TokenCreate => "token.create",
             OperatorAction::TokenRevoke => "token.revoke",
             OperatorAction::DeviceRevoke => "device.revoke",

@@ -46,6 +46,7 @@ fn bench_pass(n: usize, event: &str, created_ms: i64) -> Pass {
         created_ms,
         dynamic_ttl_s: None,
         status_since_ms: None,
+        token_generation: 0,
     }
 }
 
@@ -63,5 +64,6 @@ pub fn grant(scan_id: ScanId, n: usize, at_ms: i64, uses_after: u32, event: &str
         event: event.into(),
         annulled: None,
         offline: None,
+        guard_override: None,
     }
 }

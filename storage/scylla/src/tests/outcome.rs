@@ -176,6 +176,7 @@ fn annul_of(pass: PassId, grant: &scangate_core::ScanRecord, expected: u32) -> A
             status_before: Status::Active,
             status_after: Status::Active,
             scan_id: Some(grant.scan_id.clone()),
+            token_generation: None,
         },
     }
 }

@@ -8,10 +8,12 @@ use scylla::policies::retry::{DefaultRetryPolicy, FallthroughRetryPolicy};
 use scylla::statement::{Consistency, SerialConsistency};
 use std::time::Duration;
 
-fn batches() -> [&'static [Def]; 5] {
+fn batches() -> [&'static [Def]; 7] {
     [
         &statements::GRANT_BATCH,
         &statements::OFFLINE_GRANT_BATCH,
+        &statements::OVERRIDE_GRANT_BATCH,
+        &statements::REISSUE_BATCH,
         &statements::DENIAL_BATCH,
         &statements::ADMIN_BATCH,
         &statements::ANNUL_BATCH,
