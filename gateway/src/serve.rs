@@ -14,9 +14,11 @@ use crate::edge::uploads::Uploads;
 use crate::health::HealthProbe;
 use crate::operator::dashboard;
 use crate::operator::devices::Revocations;
+use crate::operator::holder;
 use crate::operator::http;
 use crate::operator::journal::Journal;
 use crate::operator::state::AppState;
+use crate::operator::throttle::Throttle;
 use crate::operator::tokens::TokenBook;
 use anyhow::{Context, Result};
 use scangate_actors::Registry;
@@ -128,6 +130,10 @@ pub async fn start(config: ServeConfig, shutdown: CancellationToken) -> Result<R
         metrics,
         live,
         health,
+        admin_calls: Arc::new(Throttle::new(
+            config.http.admin_rate,
+            crate::config::ADMIN_RATE_KEYS_MAX,
+        )),
     };
     let endpoints = Endpoints {
         quic: connectable(endpoint.local_addr()?),
@@ -155,7 +161,7 @@ pub async fn start(config: ServeConfig, shutdown: CancellationToken) -> Result<R
     })
 }
 
-/// The operators' side: the HTTP plane (admin API, probes, the dashboard
+/// The operators' side: the HTTP plane (admin API, probes, the holder pages, the dashboard
 /// and its feed) on `listener` until `stop`, which also ends the feed and
 /// with it every dashboard stream.
 fn spawn_operator(
@@ -169,7 +175,14 @@ fn spawn_operator(
         snapshot: live.publish(stop.clone()),
         conflicts: dashboard::conflicts::publish(state.store.clone(), stop.clone()),
     };
-    let app = http::router(state).merge(dashboard::router(live, feeds));
+    let holder = holder::router(
+        state.clone(),
+        limits.holder_rate,
+        limits.holder_addresses_max,
+    );
+    let app = http::router(state)
+        .merge(dashboard::router(live, feeds))
+        .merge(holder);
     tokio::spawn(http::listener::serve(
         listener,
         app,

@@ -17,7 +17,7 @@ use crate::operator::journal::{OperatorAction, OperatorRecord};
 use crate::operator::tokens::Permission;
 use axum::http::header;
 use axum::response::IntoResponse;
-use scangate_api::{ConflictKindName, ConflictView};
+use scangate_api::{ConflictKindName, ConflictView, HolderLinkRevoked, HolderLinkView};
 use scangate_core::{AdminAction, AuditRecord, Kind, Reason, Status};
 use std::sync::OnceLock;
 use utoipa::openapi::path::Operation;
@@ -56,6 +56,8 @@ pub const PUBLIC: &[(&str, &str)] = &[
         super::import::import,
         super::passes::show,
         super::qr::qr,
+        super::links::link,
+        super::links::unlink,
         super::logs::pass_scans,
         super::logs::pass_audit,
         super::passes::revoke,
@@ -92,6 +94,8 @@ pub const PUBLIC: &[(&str, &str)] = &[
         OperatorRecord,
         ConflictView,
         ConflictKindName,
+        HolderLinkView,
+        HolderLinkRevoked,
     )),
     modifiers(&FromRoutes),
     tags(

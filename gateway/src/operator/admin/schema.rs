@@ -80,6 +80,10 @@ pub struct PassListQuery {
     pub kind: Option<Kind>,
     /// Only this status.
     pub status: Option<Status>,
+    /// `true`: each pass with its token (a dynamic pass: a freshly minted
+    /// one). Role `admin` only (403 for the others); without it no list
+    /// holds a token.
+    pub tokens: Option<bool>,
 }
 
 /// The paging of every list: passes, scans, the audit log and the operator

@@ -12,11 +12,13 @@
 
 use super::idle::Watched;
 use crate::config::HttpLimits;
-use axum::Router;
+use axum::extract::ConnectInfo;
+use axum::{Extension, Router};
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use metrics::{counter, gauge};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -24,6 +26,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
+use tower::Layer;
 
 /// Largest request head (request line and headers), bytes; hyper's read
 /// buffer never grows past it, so it is also what one connection's reads
@@ -89,8 +92,8 @@ pub async fn serve(
             () = stop.cancelled() => break,
             accepted = listener.accept() => accepted,
         };
-        let stream = match accepted {
-            Ok((stream, _peer)) => stream,
+        let (stream, peer) = match accepted {
+            Ok(accepted) => accepted,
             Err(e) => {
                 tracing::warn!(error = %e, "cannot accept an HTTP connection");
                 tokio::select! {
@@ -108,7 +111,7 @@ pub async fn serve(
                     stop: stop.clone(),
                     _permit: permit,
                 };
-                tracker.spawn(conn.run(stream));
+                tracker.spawn(conn.run(stream, peer));
             }
             Err(_) => refuse(stream, &refusals, limits.max_connections),
         }
@@ -144,12 +147,15 @@ struct Connection {
 }
 
 impl Connection {
-    async fn run(self, stream: TcpStream) {
+    /// Serves the connection; each request carries the peer's address
+    /// (`ConnectInfo<SocketAddr>`, for the holder pages' rate per address).
+    async fn run(self, stream: TcpStream, peer: SocketAddr) {
         gauge!("scangate_http_connections_open").increment(1.0);
         // Answers are written whole; waiting for more would only delay them.
         let _ = stream.set_nodelay(true);
         let (io, activity) = Watched::new(stream);
-        let service = TowerToHyperService::new(self.app);
+        let app = Extension(ConnectInfo(peer)).layer(self.app);
+        let service = TowerToHyperService::new(app);
         let conn = self.http.serve_connection(TokioIo::new(io), service);
         tokio::pin!(conn);
         let mut stopping = false;

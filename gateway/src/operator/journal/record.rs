@@ -57,11 +57,17 @@ pub enum OperatorAction {
     /// conflict; `who` is `device:NAME`).
     #[serde(rename = "offline.conflict")]
     OfflineConflict,
+    /// Made a pass's holder link (`POST /v1/passes/{id}/link`); never the secret.
+    #[serde(rename = "pass.link")]
+    PassLink,
+    /// Revoked a pass's holder link (`POST /v1/passes/{id}/link/revoke`).
+    #[serde(rename = "pass.unlink")]
+    PassUnlink,
 }
 
 impl OperatorAction {
     /// Every action.
-    pub const ALL: [OperatorAction; 10] = [
+    pub const ALL: [OperatorAction; 12] = [
         OperatorAction::PassesIssue,
         OperatorAction::PassesImport,
         OperatorAction::PassRevoke,
@@ -72,6 +78,8 @@ impl OperatorAction {
         OperatorAction::TokenRevoke,
         OperatorAction::DeviceRevoke,
         OperatorAction::OfflineConflict,
+        OperatorAction::PassLink,
+        OperatorAction::PassUnlink,
     ];
 
     /// The spelling, e.g. `token.create`.
@@ -87,6 +95,8 @@ impl OperatorAction {
             OperatorAction::TokenRevoke => "token.revoke",
             OperatorAction::DeviceRevoke => "device.revoke",
             OperatorAction::OfflineConflict => "offline.conflict",
+            OperatorAction::PassLink => "pass.link",
+            OperatorAction::PassUnlink => "pass.unlink",
         }
     }
 }
