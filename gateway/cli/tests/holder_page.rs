@@ -148,7 +148,13 @@ async fn get_from(gw: &Gateway, from: Ipv4Addr, path: &str) -> reqwest::Response
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replaced_revoked_and_guessed_links_get_one_404_and_a_burst_is_limited() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let gw = Gateway::start(dir.path(), &["--holder-rate", "1", "--holder-burst", "20"]);
+    let logs = tempfile::tempdir().expect("log dir");
+    let log = logs.path().join("gateway.log");
+    let gw = Gateway::start_logging_to(
+        dir.path(),
+        &["--holder-rate", "1", "--holder-burst", "20"],
+        std::fs::File::create(&log).expect("log file").into(),
+    );
     let here = Ipv4Addr::LOCALHOST;
     let pass = gw
         .issue(json!({"event": "expo", "kind": "card_share", "display": "Ada, ACME"}))
@@ -231,4 +237,27 @@ async fn replaced_revoked_and_guessed_links_get_one_404_and_a_burst_is_limited()
     let other = get_from(&gw, Ipv4Addr::new(127, 0, 0, 2), &third.path).await;
     assert_eq!(other.status(), 200, "another address has its own rate");
     gw.kill9();
+
+    // No secret anywhere on disk: not in the store, journal or log.
+    let secrets = [&first.secret, &secret.to_owned(), &third.secret].map(|s| s[33..].to_owned());
+    let mut files = vec![log];
+    let mut dirs = vec![dir.path().to_owned()];
+    while let Some(d) = dirs.pop() {
+        for entry in std::fs::read_dir(&d).expect("read dir") {
+            let path = entry.expect("entry").path();
+            if path.is_dir() {
+                dirs.push(path)
+            } else {
+                files.push(path)
+            }
+        }
+    }
+    for file in &files {
+        let bytes = std::fs::read(file).expect("read");
+        for s in &secrets {
+            let found = bytes.windows(s.len()).any(|w| w == s.as_bytes());
+            assert!(!found, "{} holds a holder secret", file.display());
+        }
+    }
+    assert!(files.len() > 5, "the data dir was searched: {files:?}");
 }
