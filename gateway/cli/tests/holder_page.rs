@@ -240,24 +240,28 @@ async fn replaced_revoked_and_guessed_links_get_one_404_and_a_burst_is_limited()
 
     // No secret anywhere on disk: not in the store, journal or log.
     let secrets = [&first.secret, &secret.to_owned(), &third.secret].map(|s| s[33..].to_owned());
-    let mut files = vec![log];
-    let mut dirs = vec![dir.path().to_owned()];
-    while let Some(d) = dirs.pop() {
-        for entry in std::fs::read_dir(&d).expect("read dir") {
-            let path = entry.expect("entry").path();
-            if path.is_dir() {
-                dirs.push(path)
-            } else {
-                files.push(path)
+    assert_nowhere(&[log, dir.path().to_owned()], &secrets);
+}
+
+/// Fails if any file at or under `roots` holds one of `needles`.
+fn assert_nowhere(roots: &[std::path::PathBuf], needles: &[String]) {
+    let mut files = Vec::new();
+    let mut todo = roots.to_vec();
+    while let Some(path) = todo.pop() {
+        if path.is_dir() {
+            for entry in std::fs::read_dir(&path).expect("read dir") {
+                todo.push(entry.expect("entry").path());
             }
-        }
-    }
-    for file in &files {
-        let bytes = std::fs::read(file).expect("read");
-        for s in &secrets {
-            let found = bytes.windows(s.len()).any(|w| w == s.as_bytes());
-            assert!(!found, "{} holds a holder secret", file.display());
+        } else {
+            files.push(path);
         }
     }
     assert!(files.len() > 5, "the data dir was searched: {files:?}");
+    for file in &files {
+        let bytes = std::fs::read(file).expect("read");
+        for n in needles {
+            let found = bytes.windows(n.len()).any(|w| w == n.as_bytes());
+            assert!(!found, "{} holds a holder secret", file.display());
+        }
+    }
 }
