@@ -17,7 +17,6 @@ use scangate_core::{Annulment, AuditRecord, Pass, PassId, ScanId, ScanRecord, St
 use scangate_storage::{HolderLink, PassState, StoreError};
 use std::collections::{HashMap, HashSet};
 use tokio::sync::oneshot;
-
 mod conflicts;
 mod holder;
 
@@ -196,14 +195,8 @@ impl<'t> Batch<'t> {
                 let r = self.w.catch_up().and_then(|()| self.purge(before_ms, max));
                 self.answers.push(Answer::Count(reply, r));
             }
-            Command::PutLink { link, reply } => {
-                self.put_link(link);
-                self.answers.push(Answer::Unit(reply, Ok(())));
-            }
-            Command::RemoveLink { pass, reply } => {
-                let r = self.w.catch_up().and_then(|()| self.remove_link(pass));
-                self.answers.push(Answer::Count(Some(reply), r));
-            }
+            Command::PutLink { link, reply } => self.put_link(link, reply),
+            Command::RemoveLink { pass, reply } => self.remove_link(pass, reply),
             Command::Close { reply } => {
                 // Answered with the batch, so `close` returns once everything
                 // queued before it is durable.

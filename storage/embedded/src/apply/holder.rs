@@ -1,7 +1,7 @@
 //! Holder links in one group commit: put (replacing the pass's earlier
 //! link) and remove, each one op on the `holder_links` keyspace.
 
-use super::Batch;
+use super::{Answer, Batch, Reply};
 use crate::layout::backend;
 use crate::record::Ks;
 use scangate_core::PassId;
@@ -10,16 +10,22 @@ use scangate_storage::{HolderLink, StoreError};
 impl Batch<'_> {
     /// [`scangate_storage::Store::put_holder_link`]: stages the link under
     /// its pass id, over any earlier one.
-    pub(super) fn put_link(&mut self, link: HolderLink) {
+    pub(super) fn put_link(&mut self, link: HolderLink, reply: Reply<()>) {
         self.writes
             .insert(Ks::HolderLinks, link.pass_id.0, link.encode());
         self.holder_links.insert(link.pass_id, true);
+        self.answers.push(Answer::Unit(reply, Ok(())));
     }
 
-    /// [`scangate_storage::Store::remove_holder_link`]: stages the removal;
-    /// answers 1 if the pass had a link (in this batch or in fjall), else 0.
-    /// Reads fjall: the caller has waited for it to catch up with the log.
-    pub(super) fn remove_link(&mut self, pass: PassId) -> Result<u64, StoreError> {
+    /// [`scangate_storage::Store::remove_holder_link`]: once fjall has
+    /// caught up with the log, stages the removal.
+    pub(super) fn remove_link(&mut self, pass: PassId, reply: Reply<u64>) {
+        let r = self.w.catch_up().and_then(|()| self.unlink(pass));
+        self.answers.push(Answer::Count(Some(reply), r));
+    }
+
+    /// Answers 1 if the pass had a link (in this batch or in fjall), else 0.
+    fn unlink(&mut self, pass: PassId) -> Result<u64, StoreError> {
         let had = match self.holder_links.get(&pass) {
             Some(had) => *had,
             None => {
