@@ -25,6 +25,7 @@ pub struct HolderLinkRevoked {
     /// The pass, 32 hex digits.
     #[schema(pattern = "^[0-9a-f]{32}$")]
     pub pass_id: String,
-    /// Always true: a pass without a link is answered 404.
+    /// Whether the pass had a link (now revoked); false: it had none and
+    /// nothing changed (revoking is idempotent).
     pub revoked: bool,
 }

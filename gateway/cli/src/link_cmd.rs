@@ -35,8 +35,10 @@ pub async fn run(data: &DataDir, args: LinkArgs) -> Result<()> {
             .await?;
         if args.admin.json {
             println!("{}", serde_json::to_string(&done)?);
-        } else {
+        } else if done.revoked {
             println!("pass {id}: its holder link is revoked");
+        } else {
+            println!("pass {id} had no holder link");
         }
         return Ok(());
     }

@@ -202,7 +202,10 @@ async fn replaced_revoked_and_guessed_links_get_one_404_and_a_burst_is_limited()
     );
     assert!(!not_found[0].contains(&secret[33..]), "{}", not_found[0]);
 
-    gw.cli(&["pass", "link", &pass.id, "--revoke"]);
+    let revoked = gw.cli(&["pass", "link", &pass.id, "--revoke", "--json"]);
+    assert!(revoked.contains("\"revoked\":true"), "{revoked}");
+    let again = gw.cli(&["pass", "link", &pass.id, "--revoke", "--json"]);
+    assert!(again.contains("\"revoked\":false"), "idempotent: {again}");
     assert_eq!(
         get_from(&gw, here, &second)
             .await

@@ -70,6 +70,8 @@ pub async fn link(
 }
 
 /// `POST /v1/passes/{id}/link/revoke`: the pass's holder link stops working.
+/// Idempotent: a pass without a link answers `revoked: false` and nothing
+/// is journaled (nothing changed).
 #[utoipa::path(
     post,
     path = "/v1/passes/{id}/link/revoke",
@@ -77,9 +79,10 @@ pub async fn link(
     tag = "passes",
     params(PassIdParam),
     responses(
-        (status = 200, description = "Revoked: the link answers 404 from now on", body = HolderLinkRevoked),
+        (status = 200, description = "The pass has no holder link now (`revoked`: whether it \
+            had one, which answers 404 from now on)", body = HolderLinkRevoked),
         (status = 400, description = "Not a pass id", body = ErrorBody),
-        (status = 404, description = "No such pass, or it has no holder link", body = ErrorBody),
+        (status = 404, description = "No such pass", body = ErrorBody),
     ),
     security(("bearer" = [])),
 )]
@@ -94,22 +97,18 @@ pub async fn unlink(
         .remove_holder_link(pass.id)
         .await
         .map_err(store_error)?;
-    if !had {
-        return Err(ApiError::not_found(format!(
-            "pass {} has no holder link",
-            pass.id
-        )));
+    if had {
+        let entry = OperatorRecord::new(
+            crate::now_ms(),
+            who.0.name,
+            OperatorAction::PassUnlink,
+            pass.id.to_string(),
+        );
+        let done = format!("pass {}'s holder link was revoked", pass.id);
+        super::operator::record(&state, entry, &done).await?;
     }
-    let entry = OperatorRecord::new(
-        crate::now_ms(),
-        who.0.name,
-        OperatorAction::PassUnlink,
-        pass.id.to_string(),
-    );
-    let done = format!("pass {}'s holder link was revoked", pass.id);
-    super::operator::record(&state, entry, &done).await?;
     Ok(Json(HolderLinkRevoked {
         pass_id: pass.id.to_string(),
-        revoked: true,
+        revoked: had,
     }))
 }

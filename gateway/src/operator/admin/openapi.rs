@@ -130,7 +130,7 @@ pub async fn serve() -> impl IntoResponse {
 }
 
 /// Adds what [`ROUTES`] says to every admin operation: the summary, the role,
-/// the `bearer` scheme, 401 and (where a role can be refused) 403.
+/// the `bearer` scheme, 401, 429 and (where a role can be refused) 403.
 pub struct FromRoutes;
 
 impl Modify for FromRoutes {
@@ -190,6 +190,15 @@ fn annotate(op: &mut Operation, route: &Route) {
         error_response("No `Authorization: Bearer` header, or an unknown token")
             .build()
             .into(),
+    );
+    op.responses.responses.insert(
+        "429".to_owned(),
+        error_response(
+            "`rate_limited`: the token made more calls than its rate allows \
+             (`--admin-rate`, `--admin-burst`); `Retry-After` says when to try again",
+        )
+        .build()
+        .into(),
     );
     if route.needs != Permission::Read {
         op.responses.responses.insert(
