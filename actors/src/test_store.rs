@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use scangate_core::scan::Conflict;
 use scangate_core::{AuditRecord, Pass, PassId, ScanId, ScanRecord, Status};
 use scangate_storage::{
-    Annul, AuditQuery, ConflictQuery, Page, PassQuery, ScanQuery, Store, StoreError,
+    Annul, AuditQuery, ConflictQuery, HolderLink, Page, PassQuery, ScanQuery, Store, StoreError,
 };
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -44,6 +44,7 @@ struct Data {
     log: Vec<ScanRecord>,
     audit: Vec<AuditRecord>,
     conflicts: Vec<Conflict>,
+    holder_links: HashMap<PassId, HolderLink>,
 }
 
 /// The in-memory store.
@@ -316,6 +317,19 @@ impl Store for MemStore {
         let before = data.scan_ids.len();
         data.scan_ids.retain(|_, r| r.at_ms >= before_ms);
         Ok((before - data.scan_ids.len()) as u64)
+    }
+
+    async fn put_holder_link(&self, link: HolderLink) -> Result<(), StoreError> {
+        self.data().holder_links.insert(link.pass_id, link);
+        Ok(())
+    }
+
+    async fn holder_link(&self, pass: PassId) -> Result<Option<HolderLink>, StoreError> {
+        Ok(self.data().holder_links.get(&pass).copied())
+    }
+
+    async fn remove_holder_link(&self, pass: PassId) -> Result<bool, StoreError> {
+        Ok(self.data().holder_links.remove(&pass).is_some())
     }
 
     fn shared(&self) -> bool {

@@ -9,6 +9,8 @@ use scangate_storage_embedded::EmbeddedConfig;
 use scangate_storage_scylla::ScyllaConfig;
 use std::net::SocketAddr;
 use std::num::NonZeroU32;
+
+pub use crate::operator::throttle::Rate;
 use std::path::PathBuf;
 
 /// Everything `scangate serve` needs.
@@ -201,6 +203,40 @@ pub struct HttpLimits {
     /// before its connection counts as idle; and four times the dashboard
     /// stream's 15 s keep-alive comments.
     pub idle_timeout_ms: u64,
+    /// Admin API calls per admin token (by name; the bootstrap token is one
+    /// too); beyond it 429 with `Retry-After`. Default 2,000/s with a burst
+    /// of 4,000: far above what people and their scripts need (the load
+    /// tool's set-up revokes and re-reads passes one call each), while one
+    /// leaked or runaway token cannot take the whole plane.
+    pub admin_rate: Rate,
+    /// Holder page requests (`/h/...`) per client address; beyond it 429.
+    /// Default 2/s with a burst of 20: a holder opens the page and a dynamic
+    /// code refreshes every few seconds, while guessing secrets from one
+    /// address gets 2 tries a second (against 2^160 secrets). Phones behind
+    /// one venue NAT share it: raise it there (docs/operations.md).
+    pub holder_rate: Rate,
+    /// Client addresses whose holder rate is tracked at once. Default 65,536
+    /// (~100 bytes each); beyond it the least used are forgotten and come
+    /// back with a full burst.
+    pub holder_addresses_max: u64,
+}
+
+/// Keys (admin token names) an admin rate is kept for: every named token
+/// and the bootstrap one.
+pub const ADMIN_RATE_KEYS_MAX: u64 = crate::operator::tokens::TOKENS_MAX as u64 + 1;
+
+/// A default rate (its numbers are never 0; a 0 would read as 1).
+const fn rate(per_s: u32, burst: u32) -> Rate {
+    const fn nz(n: u32) -> NonZeroU32 {
+        match NonZeroU32::new(n) {
+            Some(n) => n,
+            None => NonZeroU32::MIN,
+        }
+    }
+    Rate {
+        per_s: nz(per_s),
+        burst: nz(burst),
+    }
 }
 
 impl Default for HttpLimits {
@@ -209,6 +245,9 @@ impl Default for HttpLimits {
             max_connections: 4_096,
             header_read_timeout_ms: 10_000,
             idle_timeout_ms: 60_000,
+            admin_rate: rate(2_000, 4_000),
+            holder_rate: rate(2, 20),
+            holder_addresses_max: 65_536,
         }
     }
 }

@@ -15,10 +15,12 @@ use crate::edge::web::{self, WebEdge};
 use crate::health::HealthProbe;
 use crate::operator::dashboard;
 use crate::operator::devices::Revocations;
+use crate::operator::holder;
 use crate::operator::http;
 use crate::operator::journal::Journal;
 use crate::operator::scanner_page;
 use crate::operator::state::AppState;
+use crate::operator::throttle::Throttle;
 use crate::operator::tokens::TokenBook;
 use anyhow::{Context, Result};
 use scangate_actors::Registry;
@@ -147,6 +149,10 @@ pub async fn start(config: ServeConfig, shutdown: CancellationToken) -> Result<R
         metrics,
         live,
         health,
+        admin_calls: Arc::new(Throttle::new(
+            config.http.admin_rate,
+            crate::config::ADMIN_RATE_KEYS_MAX,
+        )),
     };
     let endpoints = Endpoints {
         quic: connectable(endpoint.local_addr()?),
@@ -185,7 +191,7 @@ struct Plane {
 }
 
 /// The operators' side: the HTTP plane (admin API, probes, the dashboard
-/// and its feed, the guard page and its scan transport) on `listener` until
+/// and its feed, the holder pages, the guard page and its scan transport) on `listener` until
 /// `stop`, which also ends the feed and with it every dashboard stream.
 fn spawn_operator(
     listener: tokio::net::TcpListener,
@@ -199,8 +205,14 @@ fn spawn_operator(
         snapshot: live.publish(stop.clone()),
         conflicts: dashboard::conflicts::publish(state.store.clone(), stop.clone()),
     };
+    let holder = holder::router(
+        state.clone(),
+        limits.holder_rate,
+        limits.holder_addresses_max,
+    );
     let app = http::router(state)
         .merge(dashboard::router(live, feeds))
+        .merge(holder)
         .merge(scanner_page::router())
         .merge(web::router(plane.web));
     tokio::spawn(http::listener::serve(

@@ -11,7 +11,9 @@
 //! conditional grant catches anything stale, answered `Conflict`, after which
 //! the caller calls [`Store::invalidate`].
 
-use crate::{Annul, AuditQuery, ConflictQuery, Page, PassQuery, ScanQuery, Store, StoreError};
+use crate::{
+    Annul, AuditQuery, ConflictQuery, HolderLink, Page, PassQuery, ScanQuery, Store, StoreError,
+};
 use async_trait::async_trait;
 use moka::ops::compute::Op;
 use moka::sync::Cache;
@@ -268,6 +270,19 @@ impl<S: Store + ?Sized> Store for CachedStore<S> {
 
     async fn purge_scan_ids(&self, before_ms: i64) -> Result<u64, StoreError> {
         self.inner.purge_scan_ids(before_ms).await
+    }
+
+    // Holder links are not cached: each holder page view reads the store.
+    async fn put_holder_link(&self, link: HolderLink) -> Result<(), StoreError> {
+        self.inner.put_holder_link(link).await
+    }
+
+    async fn holder_link(&self, pass: PassId) -> Result<Option<HolderLink>, StoreError> {
+        self.inner.holder_link(pass).await
+    }
+
+    async fn remove_holder_link(&self, pass: PassId) -> Result<bool, StoreError> {
+        self.inner.remove_holder_link(pass).await
     }
 
     fn invalidate(&self, id: PassId) {

@@ -18,6 +18,7 @@
 //! - [`cache`]: [`cache::CachedStore`], the moka hot cache in front of any store.
 //! - `error`: [`StoreError`] (what each failure means and what a caller
 //!   does) and [`AnnulConflict`].
+//! - [`holder`]: a pass's holder link as stored (the hash of its secret).
 //! - [`query`]: filtered, cursor-paginated queries of passes, scans, audit
 //!   records and conflicts (each page bounded), and the annul request.
 //! - [`record`]: records as every backend stores them (MessagePack).
@@ -28,10 +29,12 @@ pub mod cache;
 #[cfg(any(test, feature = "conformance"))]
 pub mod conformance;
 mod error;
+pub mod holder;
 pub mod query;
 pub mod record;
 
 pub use error::{AnnulConflict, BoxError, StoreError};
+pub use holder::HolderLink;
 pub use query::{
     Annul, AuditQuery, ConflictQuery, Cursor, EXAMINE_MAX, LIST_MAX, PAGE_MAX, Page, PassCondition,
     PassQuery, RECORD_CONFLICTS_MAX, ScanQuery, ScanScope,
@@ -146,6 +149,17 @@ pub trait Store: Send + Sync + 'static {
     /// Forgets scan ids recorded before `before_ms` (the scan log itself is
     /// kept). Returns how many were forgotten.
     async fn purge_scan_ids(&self, before_ms: i64) -> Result<u64, StoreError>;
+
+    /// Keeps `link` as its pass's holder link, durably, replacing any
+    /// earlier link of the pass (which stops working). The store does not
+    /// check that the pass exists: callers load it first.
+    async fn put_holder_link(&self, link: HolderLink) -> Result<(), StoreError>;
+
+    /// The holder link of `pass`, if it has one.
+    async fn holder_link(&self, pass: PassId) -> Result<Option<HolderLink>, StoreError>;
+
+    /// Removes the holder link of `pass`, durably; whether it had one.
+    async fn remove_holder_link(&self, pass: PassId) -> Result<bool, StoreError>;
 
     /// Drops any cached copy of the pass, so the next load reads the store.
     /// Called when a caller no longer trusts what it holds in memory (a

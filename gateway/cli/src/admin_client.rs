@@ -24,12 +24,17 @@ pub struct AdminArgs {
     pub json: bool,
 }
 
+/// The HTTP plane's base URL: `--http`, or the gateway running on `data`.
+pub fn base_url(data: &DataDir, args: &AdminArgs) -> Result<String> {
+    Ok(match &args.http {
+        Some(url) => url.trim_end_matches('/').to_owned(),
+        None => format!("http://{}", data.read_endpoints()?.http),
+    })
+}
+
 /// A client for the gateway of `data` (or `--http`), with its admin token.
 pub fn connect(data: &DataDir, args: &AdminArgs) -> Result<AdminClient> {
-    let base = match &args.http {
-        Some(url) => url.clone(),
-        None => format!("http://{}", data.read_endpoints()?.http),
-    };
+    let base = base_url(data, args)?;
     Ok(AdminClient::new(
         &base,
         data.read_admin_token()?,

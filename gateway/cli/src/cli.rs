@@ -4,7 +4,7 @@
 use crate::{pass_cmd, scan_cmd};
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
-use scangate_gateway::config::{ServeConfig, StoreBackend};
+use scangate_gateway::config::{Rate, ServeConfig, StoreBackend};
 use scangate_gateway::datadir::DataDir;
 use scangate_storage_scylla::{
     Password, Replication, ScyllaConfig, SerialChoice, WriteConsistency,
@@ -130,6 +130,18 @@ pub struct ServeArgs {
     /// from loopback only.
     #[arg(long)]
     pub http_tls: bool,
+    /// Admin API calls per second per admin token; beyond it 429.
+    #[arg(long, default_value_t = scangate_gateway::config::HttpLimits::default().admin_rate.per_s)]
+    pub admin_rate: std::num::NonZeroU32,
+    /// Admin API calls one token may make at once before the rate applies.
+    #[arg(long, default_value_t = scangate_gateway::config::HttpLimits::default().admin_rate.burst)]
+    pub admin_burst: std::num::NonZeroU32,
+    /// Holder page requests per second per client address; beyond it 429.
+    #[arg(long, default_value_t = scangate_gateway::config::HttpLimits::default().holder_rate.per_s)]
+    pub holder_rate: std::num::NonZeroU32,
+    /// Holder page requests one address may make at once before the rate applies.
+    #[arg(long, default_value_t = scangate_gateway::config::HttpLimits::default().holder_rate.burst)]
+    pub holder_burst: std::num::NonZeroU32,
     /// Where passes and scans are kept: `embedded` (in the data directory)
     /// or `scylla` (a ScyllaDB cluster shared by several gateways).
     #[arg(long, env = "SCANGATE_STORE", value_enum, default_value_t = StoreKind::Embedded)]
@@ -317,6 +329,14 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             config.http.header_read_timeout_ms = args.http_header_timeout_ms;
             config.http.idle_timeout_ms = args.http_idle_timeout_ms;
             config.http_tls = args.http_tls;
+            config.http.admin_rate = Rate {
+                per_s: args.admin_rate,
+                burst: args.admin_burst,
+            };
+            config.http.holder_rate = Rate {
+                per_s: args.holder_rate,
+                burst: args.holder_burst,
+            };
             config.quic.max_connections = args.max_connections;
             config.quic.max_handshakes = args.max_handshakes;
             config.quic.max_handshakes_per_source = args.max_handshakes_per_source;

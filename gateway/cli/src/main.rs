@@ -19,6 +19,7 @@ mod audit_cmd;
 mod cli;
 mod conflicts_cmd;
 mod gate_cmd;
+mod link_cmd;
 mod pass_cmd;
 mod revoke_cmd;
 mod scan_cmd;

@@ -75,6 +75,9 @@ pub enum PassCommand {
         /// At most this many.
         #[arg(long, default_value_t = LIST_DEFAULT)]
         limit: usize,
+        /// Print each pass's token too (the admin API gives them to `admin` only).
+        #[arg(long)]
+        tokens: bool,
     },
     /// Import passes from a CSV file (header row; see docs/operations.md).
     /// Exit 0 when every line was imported, 1 when some were rejected.
@@ -98,6 +101,9 @@ pub enum PassCommand {
         #[arg(long)]
         reason: String,
     },
+    /// Make the pass's holder link (`/h/SECRET`: its QR code and status for
+    /// the holder, no token needed), printed once; `--revoke` ends it.
+    Link(crate::link_cmd::LinkArgs),
     /// Write a pass's QR code to a file (a dynamic pass: a fresh short-lived token).
     Qr {
         /// Where and how.
@@ -203,11 +209,13 @@ pub async fn run(data: &DataDir, cmd: PassCommand) -> Result<ExitCode> {
             kind,
             status,
             limit,
+            tokens,
         } => {
             let mut query = Query::default();
             query.add("event", event.as_deref());
             query.add("kind", kind.map(Kind::as_str));
             query.add("status", status.as_deref());
+            query.add("tokens", tokens.then_some("true"));
             list(data, &admin, query, limit).await?
         }
         PassCommand::Import { admin, file } => {
@@ -229,6 +237,7 @@ pub async fn run(data: &DataDir, cmd: PassCommand) -> Result<ExitCode> {
                 .await?;
             print_scan(&scan, admin.json)?;
         }
+        PassCommand::Link(args) => crate::link_cmd::run(data, args).await?,
         PassCommand::Qr {
             admin,
             id,

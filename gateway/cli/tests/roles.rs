@@ -5,6 +5,7 @@
 
 mod common;
 
+use common::holder::has_token;
 use common::{Gateway, scan};
 use scangate_core::offline::messages::{AckStatus, OfflineScan};
 use scangate_core::{Decision, ScanId};
@@ -14,27 +15,6 @@ use serde_json::json;
 
 /// The display payload the passes carry: holder data a viewer must not read.
 const DISPLAY: &str = "Ada Lovelace, row 4 seat 2";
-/// The shortest run of base32 capitals (`A-Z`, `2-7`) taken for a token: a
-/// token is 56 to 63 of them; nothing else the API answers (lowercase hex
-/// ids, names, RFC 3339 times) has such a run.
-const TOKEN_RUN_MIN: usize = 50;
-
-/// Whether `text` holds something token-shaped.
-fn has_token(text: &str) -> bool {
-    let mut run = 0;
-    for b in text.bytes() {
-        run = if b.is_ascii_uppercase() || (b'2'..=b'7').contains(&b) {
-            run + 1
-        } else {
-            0
-        };
-        if run >= TOKEN_RUN_MIN {
-            return true;
-        }
-    }
-    false
-}
-
 /// Every GET route with `{id}` filled in and the parameters it needs.
 fn get_paths(
     pass_id: &str,
@@ -133,7 +113,16 @@ async fn a_viewer_reads_no_token_display_or_qr_on_any_get_route() {
         assert_eq!(status, 200, "{svg}");
         assert!(svg.contains("<svg"), "{svg}");
     }
+    // A list holds tokens only when an admin asks (`tokens=true`).
     let (_, list) = gw.get_as("/v1/passes?event=fest", &operator).await;
+    assert!(!has_token(&list) && list.contains(DISPLAY), "{list}");
+    let (status, _) = gw
+        .get_as("/v1/passes?event=fest&tokens=true", &operator)
+        .await;
+    assert_eq!(status, 403);
+    let (_, list) = gw
+        .get_as("/v1/passes?event=fest&tokens=true", &gw.token)
+        .await;
     assert!(list.contains(&fixed.token), "{list}");
     gw.kill9();
 }

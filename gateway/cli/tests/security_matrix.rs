@@ -80,6 +80,11 @@ const MATRIX: &[Row] = &[
     },
     row("GET", "/v1/passes/{id}", ANY_ROLE),
     row("GET", "/v1/passes/{id}/qr", OPERATORS),
+    row("POST", "/v1/passes/{id}/link", OPERATORS),
+    Row {
+        first: "link",
+        ..row("POST", "/v1/passes/{id}/link/revoke", OPERATORS)
+    },
     row("GET", "/v1/passes/{id}/scans", ANY_ROLE),
     row("GET", "/v1/passes/{id}/audit", ANY_ROLE),
     Row {

@@ -11,17 +11,21 @@
 //! API's shapes on the server side), [`dashboard`], [`prometheus`] (the
 //! `/metrics` recorder), [`journal`] (the operator journal of admin actions), [`tokens`] (admin
 //! tokens), [`devices`] (revoked scanners), [`watched`] (data-dir files a
-//! running gateway follows), [`scanner_page`] (the guard's page, `/scanner`).
+//! running gateway follows), [`scanner_page`] (the guard's page, `/scanner`),
+//! [`holder`] (holder links' pages, no token),
+//! [`throttle`] (rate limits per admin token and per holder address).
 
 pub mod admin;
 pub mod api;
 pub mod dashboard;
 pub mod devices;
+pub mod holder;
 pub mod http;
 pub mod journal;
 pub mod probes;
 pub mod prometheus;
 pub mod scanner_page;
 pub mod state;
+pub mod throttle;
 pub mod tokens;
 pub mod watched;

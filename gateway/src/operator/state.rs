@@ -7,6 +7,7 @@ use crate::datadir::DataDir;
 use crate::edge::live::Live;
 use crate::health::HealthProbe;
 use crate::operator::devices::Revocations;
+use crate::operator::throttle::Throttle;
 use crate::operator::tokens::{Caller, TokenBook};
 use metrics_exporter_prometheus::PrometheusHandle;
 use scangate_actors::Registry;
@@ -40,6 +41,8 @@ pub struct AppState {
     pub live: Arc<Live>,
     /// The store's state and the data dir's room.
     pub health: Arc<HealthProbe>,
+    /// Admin API calls per token name ([`crate::config::HttpLimits::admin_rate`]).
+    pub admin_calls: Arc<Throttle<String>>,
 }
 
 /// The caller, as the route's permission check (`authorize` in

@@ -14,12 +14,13 @@ use super::record::{Ks, Staged};
 use super::writer_state::{LogKey, ScanEntry, WriterState};
 use scangate_core::scan::Conflict;
 use scangate_core::{Annulment, AuditRecord, Pass, PassId, ScanId, ScanRecord, Status};
-use scangate_storage::{PassState, StoreError};
+use scangate_storage::{HolderLink, PassState, StoreError};
 use std::collections::{HashMap, HashSet};
 use tokio::sync::oneshot;
 
 mod audit;
 mod conflicts;
+mod holder;
 
 /// Where a command's answer goes.
 pub type Reply<T> = oneshot::Sender<Result<T, StoreError>>;
@@ -54,6 +55,10 @@ pub enum Command {
         max: usize,
         reply: Option<Reply<u64>>,
     },
+    /// [`scangate_storage::Store::put_holder_link`].
+    PutLink { link: HolderLink, reply: Reply<()> },
+    /// [`scangate_storage::Store::remove_holder_link`]: answers 1 if there was one.
+    RemoveLink { pass: PassId, reply: Reply<u64> },
     /// [`scangate_storage::Store::close`]: commit what came before, then stop.
     Close { reply: Reply<()> },
 }
@@ -127,6 +132,8 @@ pub struct Batch<'t> {
     scan_ids: HashMap<ScanId, ScanEntry>,
     /// `conflict_tags` keys written in this batch.
     conflict_tags: HashSet<Vec<u8>>,
+    /// Passes whose holder link this batch put (`true`) or removed.
+    holder_links: HashMap<PassId, bool>,
     seq: u64,
     seq_changed: bool,
     answers: Vec<Answer>,
@@ -146,6 +153,7 @@ impl<'t> Batch<'t> {
             records: HashMap::new(),
             scan_ids: HashMap::with_capacity(capacity),
             conflict_tags: HashSet::new(),
+            holder_links: HashMap::new(),
             seq,
             seq_changed: false,
             answers: Vec::with_capacity(capacity),
@@ -189,6 +197,8 @@ impl<'t> Batch<'t> {
                 let r = self.w.catch_up().and_then(|()| self.purge(before_ms, max));
                 self.answers.push(Answer::Count(reply, r));
             }
+            Command::PutLink { link, reply } => self.put_link(link, reply),
+            Command::RemoveLink { pass, reply } => self.remove_link(pass, reply),
             Command::Close { reply } => {
                 // Answered with the batch, so `close` returns once everything
                 // queued before it is durable.

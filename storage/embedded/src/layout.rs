@@ -15,6 +15,7 @@
 //! | `audit_times` | at_ms ‖ seq (16 B) | the `audit` key: the global audit log by time |
 //! | `conflicts` | at_ms ‖ seq (16 B) | msgpack [`Conflict`](scangate_core::scan::Conflict): flagged offline scans by time recorded |
 //! | `conflict_tags` | scan id ‖ `/` ‖ kind | the `conflicts` key: one row per scan id and kind, whenever it is written again |
+//! | `holder_links` | pass id (16 B) | [`HolderLink`](scangate_storage::HolderLink), 40 B: the SHA-256 of the link's secret ‖ created_ms |
 //!
 //! `at_ms` is an i64 with its sign bit flipped, big-endian, so byte order is
 //! time order; `seq` is a store-wide u64 counter that keeps equal times apart.
@@ -39,14 +40,17 @@ use std::time::{Duration, Instant};
 /// cannot replay); scan records may carry offline facts.
 /// 5: the `conflict_tags` keyspace (redo ops may name it, which a format-4
 /// build cannot replay).
-pub const FORMAT_VERSION: u32 = 5;
+/// 6: the `holder_links` keyspace (redo ops may name it, which a format-5
+/// build cannot replay).
+pub const FORMAT_VERSION: u32 = 6;
 
 /// The older formats `open` upgrades by rewriting the version: 2 (no redo
 /// log yet), 3 (no `conflicts` keyspace: fjall creates it empty at open)
 /// and 4 (no `conflict_tags`: created empty; the conflicts a format-4 build
 /// kept have no tag, so a pass-less one written again after the upgrade
-/// gets a second row). Their tables and records read unchanged.
-pub const FORMAT_UPGRADABLE: [u32; 3] = [2, 3, 4];
+/// gets a second row) and 5 (no `holder_links`: created empty, so no pass
+/// has a holder link yet). Their tables and records read unchanged.
+pub const FORMAT_UPGRADABLE: [u32; 4] = [2, 3, 4, 5];
 
 const META_FORMAT: &[u8] = b"format";
 const META_SEQ: &[u8] = b"seq";
@@ -74,6 +78,7 @@ pub struct Tables {
     pub audit_times: Keyspace,
     pub conflicts: Keyspace,
     pub conflict_tags: Keyspace,
+    pub holder_links: Keyspace,
 }
 
 impl Tables {
@@ -111,6 +116,7 @@ impl Tables {
             // Created empty when an older data directory is opened.
             conflicts: ks("conflicts", None)?,
             conflict_tags: ks("conflict_tags", None)?,
+            holder_links: ks("holder_links", None)?,
             db,
         };
         match tables.meta.get(META_FORMAT).map_err(backend)? {
@@ -146,7 +152,7 @@ impl Tables {
     }
 
     /// Every keyspace, `meta` first.
-    fn all(&self) -> [&Keyspace; 12] {
+    fn all(&self) -> [&Keyspace; 13] {
         [
             &self.meta,
             &self.passes,
@@ -160,6 +166,7 @@ impl Tables {
             &self.audit_times,
             &self.conflicts,
             &self.conflict_tags,
+            &self.holder_links,
         ]
     }
 

@@ -45,6 +45,8 @@ mod writer_state;
 #[cfg(test)]
 mod damaged_tests;
 #[cfg(test)]
+mod holder_tests;
+#[cfg(test)]
 mod offline_tests;
 #[cfg(test)]
 mod tests;
@@ -66,7 +68,7 @@ use redo::RedoLog;
 use scangate_core::scan::Conflict;
 use scangate_core::{AuditRecord, Pass, PassId, ScanId, ScanRecord};
 use scangate_storage::{Annul, AuditQuery, Page, PassQuery, ScanQuery, Store, StoreError};
-use scangate_storage::{ConflictQuery, LIST_MAX, PassState, RECORD_CONFLICTS_MAX};
+use scangate_storage::{ConflictQuery, HolderLink, LIST_MAX, PassState, RECORD_CONFLICTS_MAX};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{SyncSender, TrySendError, sync_channel};
@@ -378,6 +380,26 @@ impl Store for EmbeddedStore {
             reply: Some(reply),
         })
         .await
+    }
+
+    async fn put_holder_link(&self, link: HolderLink) -> Result<(), StoreError> {
+        self.submit(|reply| Command::PutLink { link, reply }).await
+    }
+
+    async fn holder_link(&self, pass: PassId) -> Result<Option<HolderLink>, StoreError> {
+        count_read("holder_link");
+        self.progress.caught_up().await?;
+        match self.tables.holder_links.get(pass.0).map_err(backend)? {
+            Some(bytes) => HolderLink::decode(pass, &bytes).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    async fn remove_holder_link(&self, pass: PassId) -> Result<bool, StoreError> {
+        let removed = self
+            .submit(|reply| Command::RemoveLink { pass, reply })
+            .await?;
+        Ok(removed > 0)
     }
 
     fn failure(&self) -> Option<String> {

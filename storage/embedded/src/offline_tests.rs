@@ -1,6 +1,6 @@
 //! Offline records and their conflicts in the embedded store: both go into
 //! one redo record, so a crash leaves both or neither; a data directory of
-//! format 3 or 4 (before the `conflicts` / `conflict_tags` keyspaces) opens
+//! format 3, 4 or 5 (before the `conflicts` / `conflict_tags` / `holder_links` keyspaces) opens
 //! and is upgraded; a pass-less conflict written again keeps one row.
 
 use super::apply::{Batch, Command};
@@ -111,8 +111,8 @@ async fn a_torn_offline_record_leaves_neither_the_scan_nor_its_conflicts() {
 }
 
 #[test]
-fn older_directories_open_with_empty_conflict_keyspaces() {
-    for older in [3u32, 4] {
+fn older_directories_open_with_empty_conflict_and_link_keyspaces() {
+    for older in [3u32, 4, 5] {
         let dir = tempfile::tempdir().expect("tempdir");
         {
             let db = Database::builder(dir.path()).open().expect("db");
@@ -125,6 +125,7 @@ fn older_directories_open_with_empty_conflict_keyspaces() {
         let store = EmbeddedStore::open(dir.path(), EmbeddedConfig::default()).expect("open");
         assert!(store.tables.conflicts.is_empty().expect("read"));
         assert!(store.tables.conflict_tags.is_empty().expect("read"));
+        assert!(store.tables.holder_links.is_empty().expect("read"));
         let version = store.tables.meta.get("format").expect("read").expect("set");
         assert_eq!(
             *version,

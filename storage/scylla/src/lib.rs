@@ -59,6 +59,7 @@
 mod codec;
 mod config;
 mod conflicts;
+mod holder;
 mod insert;
 mod outcome;
 mod passes;
@@ -88,7 +89,7 @@ use prepared::Statements;
 use scangate_core::scan::Conflict;
 use scangate_core::{AuditRecord, Pass, PassId, ScanId, ScanRecord};
 use scangate_storage::{
-    Annul, AuditQuery, ConflictQuery, Page, PassQuery, ScanQuery, Store, StoreError,
+    Annul, AuditQuery, ConflictQuery, HolderLink, Page, PassQuery, ScanQuery, Store, StoreError,
 };
 use scylla::client::session::Session;
 use scylla::errors::ExecutionError;
@@ -298,6 +299,18 @@ impl Store for ScyllaStore {
 
     async fn purge_scan_ids(&self, before_ms: i64) -> Result<u64, StoreError> {
         self.purge(before_ms).await
+    }
+
+    async fn put_holder_link(&self, link: HolderLink) -> Result<(), StoreError> {
+        self.put_link(link).await
+    }
+
+    async fn holder_link(&self, pass: PassId) -> Result<Option<HolderLink>, StoreError> {
+        self.read_link(pass).await
+    }
+
+    async fn remove_holder_link(&self, pass: PassId) -> Result<bool, StoreError> {
+        self.remove_link(pass).await
     }
 
     /// Other gateways write the same cluster.

@@ -13,10 +13,11 @@
 //! | `passes_by_event` | `event, shard` | `id` | an event's passes, 16 shards by id |
 //! | `scan_id_times` | `day` | `at_ms, scan_id` | the purge index of scan ids (TTL) |
 //! | `conflicts` | `bucket` | `at_ms, tag` | flagged offline scans in 1 h buckets, by time recorded (an index: the scan record in the pass's partition holds its conflicts) |
+//! | `holder_links` | `pass_id` | | a pass's holder link: the SHA-256 of its secret ‖ created_ms (40 B) |
 //! | `schema_version` | `component` | | the migration applied last |
 //!
 //! Migration 2 adds `passes.status_since` (static: when the status last
-//! changed) and the `conflicts` table.
+//! changed) and the `conflicts` table. Migration 3 adds `holder_links`.
 
 use super::config::ScyllaConfig;
 use super::profiles::profile;
@@ -28,7 +29,7 @@ use std::time::Duration;
 
 /// The schema this build reads and writes. Bump it with a new entry of
 /// `MIGRATIONS` on any change to the tables or to the encoded records.
-pub const SCHEMA_VERSION: i32 = 2;
+pub const SCHEMA_VERSION: i32 = 3;
 
 /// Deadline of one schema statement: a DDL waits for schema agreement
 /// across the cluster, which takes seconds on a busy one.
@@ -39,7 +40,7 @@ const COMPONENT: &str = "scangate";
 
 /// Migration `n` is `MIGRATIONS[n - 1]`: statements that are each safe to
 /// run again.
-const MIGRATIONS: [&[&str]; 2] = [
+const MIGRATIONS: [&[&str]; 3] = [
     &[
         "CREATE TABLE IF NOT EXISTS passes (\
         id blob, section tinyint, at_ms bigint, tag text, \
@@ -71,6 +72,7 @@ const MIGRATIONS: [&[&str]; 2] = [
         bucket bigint, at_ms bigint, tag text, body blob, \
         PRIMARY KEY (bucket, at_ms, tag))",
     ],
+    &["CREATE TABLE IF NOT EXISTS holder_links (pass_id blob PRIMARY KEY, link blob)"],
 ];
 
 /// Whether a migration statement failed only because a gateway starting

@@ -93,6 +93,24 @@ pub const CONFLICT_ROW: Def = def(
     Class::Write,
     "INSERT INTO conflicts (bucket, at_ms, tag, body) VALUES (?, ?, ?, ?)",
 );
+/// A pass's holder link, over any earlier one.
+pub const HOLDER_LINK_PUT: Def = def(
+    "holder link",
+    Class::Write,
+    "INSERT INTO holder_links (pass_id, link) VALUES (?, ?)",
+);
+/// A pass's holder link.
+pub const HOLDER_LINK_READ: Def = def(
+    "read holder link",
+    Class::Read,
+    "SELECT link FROM holder_links WHERE pass_id = ?",
+);
+/// Removes a pass's holder link.
+pub const HOLDER_LINK_DELETE: Def = def(
+    "remove holder link",
+    Class::Write,
+    "DELETE FROM holder_links WHERE pass_id = ?",
+);
 /// A range of one conflicts bucket.
 pub const CONFLICTS_RANGE: Def = def(
     "conflicts range",
@@ -309,7 +327,7 @@ pub const SCAN_ID_TIMES_RANGE: Def = def(
 
 /// Every single statement, for the tests.
 #[cfg(test)]
-pub const ALL: [Def; 40] = [
+pub const ALL: [Def; 43] = [
     CLAIM,
     REISSUE_STATE,
     GRANT_STATE,
@@ -317,6 +335,9 @@ pub const ALL: [Def; 40] = [
     OVERRIDE_GRANT_STATE,
     CONFLICT_ROW,
     CONFLICTS_RANGE,
+    HOLDER_LINK_PUT,
+    HOLDER_LINK_READ,
+    HOLDER_LINK_DELETE,
     SCAN_ID_ROW,
     SCAN_LOG_ROW,
     INSERT_PASS,

@@ -5,6 +5,7 @@
 
 pub mod gate_actions;
 pub mod guard;
+pub mod holder;
 pub mod pki;
 pub mod scanners;
 pub mod stall;

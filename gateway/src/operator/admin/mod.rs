@@ -9,7 +9,8 @@
 //!
 //! Modules: [`passes`] (issue, list, show, status changes), [`import`] (CSV),
 //! [`gate`] (a guard's override), [`logs`] (scans, audit, annul), [`devices`] (scanner revocation),
-//! [`qr`] (QR images, minting dynamic tokens), [`operator`] (the operator
+//! [`qr`] (QR images, minting dynamic tokens), [`links`] (holder links:
+//! made and revoked; the pages are [`crate::operator::holder`]'s), [`operator`] (the operator
 //! journal: every route that needs more than `Read` is an admin action and
 //! records one line in it before answering; `GET /v1/audit/operator`),
 //! [`params`] (query parameters, path segments and cursors), [`reason`] (the
@@ -24,6 +25,7 @@ pub mod devices;
 pub mod failures;
 pub mod gate;
 pub mod import;
+pub mod links;
 pub mod logs;
 pub mod openapi;
 pub mod operator;

@@ -17,7 +17,7 @@ use crate::operator::journal::{OperatorAction, OperatorRecord};
 use crate::operator::tokens::Permission;
 use axum::http::header;
 use axum::response::IntoResponse;
-use scangate_api::{ConflictKindName, ConflictView};
+use scangate_api::{ConflictKindName, ConflictView, HolderLinkRevoked, HolderLinkView};
 use scangate_core::{AdminAction, AuditRecord, Kind, Reason, Status};
 use std::sync::OnceLock;
 use utoipa::openapi::path::Operation;
@@ -56,6 +56,8 @@ pub const PUBLIC: &[(&str, &str)] = &[
         super::import::import,
         super::passes::show,
         super::qr::qr,
+        super::links::link,
+        super::links::unlink,
         super::logs::pass_scans,
         super::logs::pass_audit,
         super::passes::revoke,
@@ -97,6 +99,8 @@ pub const PUBLIC: &[(&str, &str)] = &[
         super::gate::AdmitBody,
         super::schema::StatusFilter,
         scangate_core::scan::GuardOverride,
+        HolderLinkView,
+        HolderLinkRevoked,
     )),
     modifiers(&FromRoutes),
     tags(
@@ -131,7 +135,7 @@ pub async fn serve() -> impl IntoResponse {
 }
 
 /// Adds what [`ROUTES`] says to every admin operation: the summary, the role,
-/// the `bearer` scheme, 401 and (where a role can be refused) 403.
+/// the `bearer` scheme, 401, 429 and (where a role can be refused) 403.
 pub struct FromRoutes;
 
 impl Modify for FromRoutes {
@@ -191,6 +195,15 @@ fn annotate(op: &mut Operation, route: &Route) {
         error_response("No `Authorization: Bearer` header, or an unknown token")
             .build()
             .into(),
+    );
+    op.responses.responses.insert(
+        "429".to_owned(),
+        error_response(
+            "`rate_limited`: the token made more calls than its rate allows \
+             (`--admin-rate`, `--admin-burst`); `Retry-After` says when to try again",
+        )
+        .build()
+        .into(),
     );
     if route.needs != Permission::Read {
         op.responses.responses.insert(

@@ -11,6 +11,7 @@ use crate::operator::api::{self, ApiError, ErrorBody, ISSUE_MAX, IssueRequest, P
 use crate::operator::journal::{OperatorAction, OperatorRecord};
 use crate::operator::state::AppState;
 use crate::operator::state::Who;
+use crate::operator::tokens::{Permission, Role};
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
@@ -211,7 +212,7 @@ fn batch_record(now: i64, who: String, action: OperatorAction, passes: &[Pass]) 
     )
 }
 
-/// `GET /v1/passes?event=&kind=&status=&limit=&after=`; `status` also
+/// `GET /v1/passes?event=&kind=&status=&limit=&after=&tokens=`; `status` also
 /// takes `used_up` and `expired` (at the gateway's clock).
 #[utoipa::path(
     get,
@@ -220,9 +221,10 @@ fn batch_record(now: i64, who: String, action: OperatorAction, passes: &[Pass]) 
     tag = "passes",
     params(PassListQuery, Paging),
     responses(
-        (status = 200, description = "One page of passes; `token` and `display` only for \
-            `operator` and `admin`", body = PageView<PassView>),
+        (status = 200, description = "One page of passes; `display` only for `operator` and \
+            `admin`; `token` only with `tokens=true`, which needs `admin`", body = PageView<PassView>),
         (status = 400, description = "A bad or unknown parameter (`field` names it)", body = ErrorBody),
+        (status = 403, description = "`tokens=true` from a role below `admin`", body = ErrorBody),
     ),
     security(("bearer" = [])),
 )]
@@ -233,10 +235,22 @@ pub async fn list(
 ) -> Result<Json<PageView<PassView>>, ApiError> {
     let p = Params::parse(
         raw.as_deref(),
-        &["event", "kind", "status", "limit", "after"],
+        &["event", "kind", "status", "limit", "after", "tokens"],
     )?;
     let filter = p.parsed::<StatusFilter>("status")?;
     let (status, condition) = filter.map_or((None, None), |f| f.split(crate::now_ms()));
+    let tokens = p.parsed::<bool>("tokens")?.unwrap_or(false);
+    if tokens && who.0.role != Role::Admin {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            format!(
+                "token {:?} has role {}: a list with tokens (tokens=true) is for admin only",
+                who.0.name,
+                who.0.role.as_str()
+            ),
+        ));
+    }
     let query = PassQuery {
         event: p.name("event", EVENT_MAX_BYTES)?.map(str::to_owned),
         kind: p.parsed::<Kind>("kind")?,
@@ -247,7 +261,15 @@ pub async fn list(
     };
     let page = state.store.query_passes(query).await.map_err(store_error)?;
     Ok(Json(page_view(page, |pass: &Pass| {
-        crate::operator::api::pass_view_for_role(pass, &state.keyring, who.0.role)
+        if tokens {
+            return api::pass_view(pass, &state.keyring);
+        }
+        // No token in a list unless asked (and none is signed or minted).
+        let mut view = PassView::withheld(pass);
+        if who.0.role.allows(Permission::Operate) {
+            view.display = pass.display.clone();
+        }
+        view
     })))
 }
 

@@ -49,22 +49,34 @@ pub async fn qr(
     }
     let pass = super::passes::load(&state, &id).await?;
     let token = signed_token(&pass, &state.keyring);
-    // Tokens are upper-case base32: QR alphanumeric mode, the densest for them.
-    // Medium error correction survives a scuffed phone screen or a fold.
-    let code = QrCode::with_error_correction_level(token.as_bytes(), EcLevel::M)
-        .map_err(|e| ApiError::unavailable(format!("cannot encode the token as a QR code: {e}")))?;
+    let code = encode(&token)?;
     let no_store = (header::CACHE_CONTROL, "no-store");
     if format == "svg" {
-        let svg = code
-            .render::<qrcode::render::svg::Color<'_>>()
-            .min_dimensions(SVG_MIN_PX, SVG_MIN_PX)
-            .quiet_zone(true)
-            .build();
-        return Ok(([(header::CONTENT_TYPE, "image/svg+xml"), no_store], svg).into_response());
+        return Ok((
+            [(header::CONTENT_TYPE, "image/svg+xml"), no_store],
+            svg(&code),
+        )
+            .into_response());
     }
     let png = png_bytes(&code)
         .map_err(|e| ApiError::unavailable(format!("cannot write the PNG: {e}")))?;
     Ok(([(header::CONTENT_TYPE, "image/png"), no_store], png).into_response())
+}
+
+/// The QR code of a token. Tokens are upper-case base32: QR alphanumeric
+/// mode, the densest for them. Medium error correction survives a scuffed
+/// phone screen or a fold.
+pub fn encode(token: &str) -> Result<QrCode, ApiError> {
+    QrCode::with_error_correction_level(token.as_bytes(), EcLevel::M)
+        .map_err(|e| ApiError::unavailable(format!("cannot encode the token as a QR code: {e}")))
+}
+
+/// An SVG document of `code` with its quiet zone, at least [`SVG_MIN_PX`] a side.
+pub fn svg(code: &QrCode) -> String {
+    code.render::<qrcode::render::svg::Color<'_>>()
+        .min_dimensions(SVG_MIN_PX, SVG_MIN_PX)
+        .quiet_zone(true)
+        .build()
 }
 
 /// A grey-scale PNG of the code with its quiet zone.

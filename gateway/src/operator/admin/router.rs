@@ -2,7 +2,7 @@
 //! its permission check and its body bound. Handlers never import this.
 
 use super::routes::{IMPORT_BODY_MAX_BYTES, ISSUE_BODY_MAX_BYTES, ROUTES, Route};
-use super::{conflicts, devices, gate, import, logs, operator, passes, qr};
+use super::{conflicts, devices, gate, import, links, logs, operator, passes, qr};
 use crate::operator::api::ApiError;
 use crate::operator::state::AppState;
 use crate::operator::tokens::Permission;
@@ -20,6 +20,8 @@ fn handler(r: &Route) -> MethodRouter<AppState> {
         ("POST", "/v1/passes/import") => body_limit(post(import::import), IMPORT_BODY_MAX_BYTES),
         ("GET", "/v1/passes/{id}") => get(passes::show),
         ("GET", "/v1/passes/{id}/qr") => get(qr::qr),
+        ("POST", "/v1/passes/{id}/link") => post(links::link),
+        ("POST", "/v1/passes/{id}/link/revoke") => post(links::unlink),
         ("GET", "/v1/passes/{id}/scans") => get(logs::pass_scans),
         ("GET", "/v1/passes/{id}/audit") => get(logs::pass_audit),
         ("POST", "/v1/passes/{id}/revoke") => post(passes::revoke),
@@ -75,8 +77,25 @@ pub fn router(state: AppState) -> Router<AppState> {
     router
 }
 
-/// 401 without a known token, 403 when its role lacks `needs`; otherwise
-/// the caller goes into the request's extensions for the handler.
+/// 429 with `Retry-After`: the token made more calls than its rate allows.
+fn rate_limited(name: &str, wait: std::time::Duration) -> Response {
+    metrics::counter!("scangate_admin_rate_limited_total").increment(1);
+    let mut r = ApiError::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        "rate_limited",
+        format!("token {name:?} made more calls than its rate allows; retry after the time in Retry-After"),
+    )
+    .into_response();
+    r.headers_mut().insert(
+        header::RETRY_AFTER,
+        axum::http::HeaderValue::from(crate::operator::throttle::retry_after_s(wait)),
+    );
+    r
+}
+
+/// 401 without a known token, 403 when its role lacks `needs`, 429 when
+/// the token is over its rate; otherwise the caller goes into the request's
+/// extensions for the handler.
 async fn authorize(
     State((state, needs)): State<(AppState, Permission)>,
     mut req: Request,
@@ -119,6 +138,9 @@ async fn authorize(
             ),
         )
         .into_response();
+    }
+    if let Err(wait) = state.admin_calls.check(caller.name.clone()) {
+        return rate_limited(&caller.name, wait);
     }
     req.extensions_mut().insert(caller);
     next.run(req).await

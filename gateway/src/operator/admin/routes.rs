@@ -52,7 +52,7 @@ pub const ROUTES: &[Route] = &[
         "GET",
         "/v1/passes",
         Permission::Read,
-        "list passes: event, kind, status (also used_up, expired), limit, after (tokens only for operator and admin)",
+        "list passes: event, kind, status (also used_up, expired), limit, after; tokens=true (admin only) adds each pass's token",
     ),
     route(
         "POST",
@@ -71,6 +71,18 @@ pub const ROUTES: &[Route] = &[
         "/v1/passes/{id}/qr",
         Permission::Operate,
         "the pass's QR code, ?format=svg|png; a dynamic pass gets a freshly minted short-lived token",
+    ),
+    route(
+        "POST",
+        "/v1/passes/{id}/link",
+        Permission::Operate,
+        "make the pass's holder link (/h/SECRET, the secret shown once); an earlier link stops working",
+    ),
+    route(
+        "POST",
+        "/v1/passes/{id}/link/revoke",
+        Permission::Operate,
+        "revoke the pass's holder link",
     ),
     route(
         "GET",

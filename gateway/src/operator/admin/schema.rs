@@ -83,6 +83,10 @@ pub struct PassListQuery {
     /// `used_up` (count at `max_uses`) or `expired` (window ended), whatever
     /// their status.
     pub status: Option<StatusFilter>,
+    /// `true`: each pass with its token (a dynamic pass: a freshly minted
+    /// one). Role `admin` only (403 for the others); without it no list
+    /// holds a token.
+    pub tokens: Option<bool>,
 }
 
 /// What `GET /v1/passes?status=` takes: a stored status, or a condition

@@ -16,11 +16,13 @@
 use super::idle::{Activity, Watched};
 use super::tls;
 use crate::config::HttpLimits;
-use axum::Router;
+use axum::extract::ConnectInfo;
+use axum::{Extension, Router};
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use metrics::{counter, gauge};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -28,6 +30,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
+use tower::Layer;
 
 /// Largest request head (request line and headers), bytes; hyper's read
 /// buffer never grows past it, so it is also what one connection's reads
@@ -116,7 +119,7 @@ pub async fn serve(
                     stop: stop.clone(),
                     _permit: permit,
                 };
-                tracker.spawn(conn.run(stream, peer.ip()));
+                tracker.spawn(conn.run(stream, peer));
             }
             Err(_) => refuse(stream, &refusals, limits.max_connections),
         }
@@ -154,14 +157,14 @@ struct Connection {
 }
 
 impl Connection {
-    async fn run(self, stream: TcpStream, peer: std::net::IpAddr) {
+    async fn run(self, stream: TcpStream, peer: SocketAddr) {
         gauge!("scangate_http_connections_open").increment(1.0);
         // Answers are written whole; waiting for more would only delay them.
         let _ = stream.set_nodelay(true);
         match self.tls.clone() {
             None => {
                 let (io, activity) = Watched::new(stream);
-                self.serve(io, activity).await;
+                self.serve(io, activity, peer).await;
             }
             Some(acceptor) => self.serve_tls(acceptor, stream, peer).await,
         }
@@ -174,7 +177,7 @@ impl Connection {
         self,
         acceptor: tokio_rustls::TlsAcceptor,
         stream: TcpStream,
-        peer: std::net::IpAddr,
+        peer: SocketAddr,
     ) {
         let mut first = [0u8; 1];
         let peeked = tokio::time::timeout(self.header_read, stream.peek(&mut first)).await;
@@ -187,16 +190,16 @@ impl Connection {
             }
         }
         if first[0] != tls::TLS_HANDSHAKE_RECORD {
-            if tls::plain_allowed(peer) {
+            if tls::plain_allowed(peer.ip()) {
                 let (io, activity) = Watched::new(stream);
-                return self.serve(io, activity).await;
+                return self.serve(io, activity, peer).await;
             }
             counter!("scangate_http_plain_refused_total").increment(1);
             return answer_and_close(stream, tls::plain_refusal()).await;
         }
         let (io, activity) = Watched::new(stream);
         match tokio::time::timeout(self.header_read, acceptor.accept(io)).await {
-            Ok(Ok(tls_stream)) => self.serve(tls_stream, activity).await,
+            Ok(Ok(tls_stream)) => self.serve(tls_stream, activity, peer).await,
             Ok(Err(e)) => {
                 counter!("scangate_http_tls_handshake_failures_total").increment(1);
                 tracing::debug!(error = %e, "HTTP TLS handshake failed");
@@ -209,11 +212,14 @@ impl Connection {
 
     /// Serves HTTP/1.1 on `io` until the client or the idle timeout ends it;
     /// on shutdown, the request in flight is answered first.
-    async fn serve<I>(self, io: I, activity: Arc<Activity>)
+    /// Each request carries the peer's address (`ConnectInfo<SocketAddr>`,
+    /// for the holder pages' rate per address).
+    async fn serve<I>(self, io: I, activity: Arc<Activity>, peer: SocketAddr)
     where
         I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
-        let service = TowerToHyperService::new(self.app);
+        let app = Extension(ConnectInfo(peer)).layer(self.app);
+        let service = TowerToHyperService::new(app);
         let conn = self.http.serve_connection(TokioIo::new(io), service);
         tokio::pin!(conn);
         let mut stopping = false;

@@ -68,11 +68,17 @@ pub enum OperatorAction {
     /// conflict; `who` is `device:NAME`).
     #[serde(rename = "offline.conflict")]
     OfflineConflict,
+    /// Made a pass's holder link (`POST /v1/passes/{id}/link`); never the secret.
+    #[serde(rename = "pass.link")]
+    PassLink,
+    /// Revoked a pass's holder link (`POST /v1/passes/{id}/link/revoke`).
+    #[serde(rename = "pass.unlink")]
+    PassUnlink,
 }
 
 impl OperatorAction {
     /// Every action.
-    pub const ALL: [OperatorAction; 13] = [
+    pub const ALL: [OperatorAction; 15] = [
         OperatorAction::PassesIssue,
         OperatorAction::PassesImport,
         OperatorAction::PassRevoke,
@@ -86,6 +92,8 @@ impl OperatorAction {
         OperatorAction::DeviceRevoke,
         OperatorAction::OfflineConflict,
         OperatorAction::DeviceEnroll,
+        OperatorAction::PassLink,
+        OperatorAction::PassUnlink,
     ];
 
     /// The spelling, e.g. `token.create`.
@@ -104,6 +112,8 @@ impl OperatorAction {
             OperatorAction::DeviceRevoke => "device.revoke",
             OperatorAction::DeviceEnroll => "device.enroll",
             OperatorAction::OfflineConflict => "offline.conflict",
+            OperatorAction::PassLink => "pass.link",
+            OperatorAction::PassUnlink => "pass.unlink",
         }
     }
 }

@@ -137,7 +137,7 @@ fn an_offline_fact_is_conditional_on_the_count_alone_and_kept_in_one_partition()
 
 #[test]
 fn schema_2_adds_status_since_and_the_conflicts_table_and_may_run_twice() {
-    assert_eq!(schema::SCHEMA_VERSION, 2);
+    const { assert!(schema::SCHEMA_VERSION >= 2) };
     let exists = "Invalid column name status_since because it conflicts with an existing column";
     let alter = "ALTER TABLE passes ADD status_since bigint STATIC";
     assert!(schema::already_applied(alter, &exists));
@@ -146,6 +146,24 @@ fn schema_2_adds_status_since_and_the_conflicts_table_and_may_run_twice() {
         "CREATE TABLE x (a int PRIMARY KEY)",
         &exists
     ));
+}
+
+#[test]
+fn holder_links_are_plain_keyed_writes_and_a_read_by_pass() {
+    assert_eq!(schema::SCHEMA_VERSION, 3);
+    for d in [statements::HOLDER_LINK_PUT, statements::HOLDER_LINK_DELETE] {
+        assert_eq!(d.class, Class::Write, "{}", d.cql);
+        assert!(d.cql.contains("holder_links") && d.cql.contains("pass_id"));
+        assert!(statements::ALL.contains(&d), "{}", d.name);
+    }
+    let read = statements::HOLDER_LINK_READ;
+    assert_eq!(read.class, Class::Read);
+    assert_eq!(read.cql, "SELECT link FROM holder_links WHERE pass_id = ?");
+    assert!(statements::ALL.contains(&read));
+    // The secret is never a column: only the hashed, encoded link.
+    for d in statements::ALL {
+        assert!(!d.cql.contains("secret"), "{}", d.cql);
+    }
 }
 
 #[test]
