@@ -1,8 +1,8 @@
 //! The scanner handle: scans with deadlines, safe retries and reconnects.
 //!
 //! A dead link is replaced by the scanner's one reconnect task
-//! ([`reconnect`]), which every scan needing a link waits for up to its
-//! own attempt deadline; no scan's deadline cuts a handshake short.
+//! (`scanner/reconnect.rs`), which every scan needing a link waits for up
+//! to its own attempt deadline; no scan's deadline cuts a handshake short.
 
 mod reconnect;
 

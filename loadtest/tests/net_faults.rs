@@ -118,18 +118,15 @@ fn after_a_partition_heals_scanners_with_many_scans_waiting_are_answered_again()
 #[test]
 fn a_roaming_scanner_keeps_its_connection_and_its_scans() {
     // 1 s attempts: a reply in flight to the old address is lost at each
-    // move and resent after a probe timeout, so some attempts miss their
-    // deadline and the scanner reconnects: once per scanner, not a storm.
+    // move and resent after a probe timeout, well within the deadline.
     let report = run_through("roam=500ms", "4", "32", "1000");
     assert_counts_exact(&report);
     let net = &report["net_fault"];
     // Every device's flow moved several times...
     assert!(count(&net["proxy"]["roamed"]) >= 4 * 4, "{report:#}");
-    // ...and the scanners kept being answered, from few connections.
-    assert!(
-        count(&net["reconnects"]) <= DEVICES * RECONNECTS_PER_DEVICE_MAX,
-        "a reconnect storm: {report:#}"
-    );
-    let (answered, unanswered) = (count(&net["answered"]), count(&net["unanswered"]));
-    assert!(unanswered * 10 <= answered, "{report:#}");
+    // ...and the gateway migrated each connection: at most one per device
+    // was opened again (an attempt that missed its deadline on a loaded
+    // machine retires its link), and no scan was left unanswered.
+    assert!(count(&net["reconnects"]) <= DEVICES, "{report:#}");
+    assert_eq!(count(&net["unanswered"]), 0, "{report:#}");
 }
