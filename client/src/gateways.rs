@@ -3,8 +3,9 @@
 //! The first connection tries the addresses in the configured order, each
 //! for at most `connect_timeout_ms`. A reconnect (the link died or missed
 //! an answer deadline) starts at the address after the one in use, gives
-//! each address one handshake try and moves on; it ends with an error once
-//! every address in a row has refused, or at the caller's attempt deadline.
+//! each address one handshake try and moves on ([`Gateways::try_next`]);
+//! the scanner's reconnect task (`scanner/reconnect.rs`) runs the tries
+//! and says when to stop.
 
 use crate::link::Link;
 use crate::{ClientError, ScannerConfig};
@@ -14,6 +15,16 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 use tracing::{debug, info};
+
+/// What one reconnect handshake try came to.
+pub(crate) enum Tried {
+    /// A new link, handshake done and request stream open.
+    Connected(Arc<Link>),
+    /// The address answered and refused (TLS, version, closed port).
+    Refused(ClientError),
+    /// No handshake within the try's time.
+    TimedOut,
+}
 
 /// A scanner's gateway addresses and the one in use.
 pub(crate) struct Gateways {
@@ -46,7 +57,7 @@ impl Gateways {
 
     /// The error once every address failed: a single address's own error,
     /// or [`ClientError::AllGatewaysFailed`] naming how many were tried.
-    fn all_failed(&self, last: ClientError) -> ClientError {
+    pub(crate) fn all_failed(&self, last: ClientError) -> ClientError {
         match self.addrs.len() {
             1 => last,
             tried => ClientError::AllGatewaysFailed {
@@ -85,34 +96,35 @@ impl Gateways {
         Err(self.all_failed(last.unwrap_or(ClientError::ConnectionLost)))
     }
 
-    /// A new connection after the last one died: from the next address on,
-    /// one handshake try of `per_try` each. Unbounded by itself: the caller
-    /// runs it under its attempt deadline.
-    pub(crate) async fn reconnect(
+    /// How many addresses there are (at least one).
+    pub(crate) fn len(&self) -> usize {
+        self.addrs.len()
+    }
+
+    /// One reconnect handshake try at the next address, round robin, of at
+    /// most `per_try`. The scanner's reconnect task calls it, one try at a
+    /// time, pausing between failed ones.
+    pub(crate) async fn try_next(
         &self,
         endpoint: &Endpoint,
         config: &ScannerConfig,
         per_try: Duration,
-    ) -> Result<Arc<Link>, ClientError> {
-        let mut refused_in_a_row = 0;
-        info!(gateways = self.addrs.len(), "reconnecting to the gateway");
-        loop {
-            let addr = self.advance();
-            debug!(%addr, "handshake try");
-            let open = Link::open(endpoint, addr, &config.server_name, config.max_in_flight);
-            match tokio::time::timeout(per_try, open).await {
-                Ok(Ok(link)) => return Ok(link),
-                Ok(Err(e)) => {
-                    refused_in_a_row += 1;
-                    if refused_in_a_row >= self.addrs.len() {
-                        return Err(self.all_failed(e));
-                    }
-                    debug!(%addr, error = %e, "gateway refused; trying the next");
-                }
-                Err(_) => {
-                    refused_in_a_row = 0;
-                    debug!(%addr, ?per_try, "no handshake yet; starting a fresh one");
-                }
+    ) -> Tried {
+        let addr = self.advance();
+        debug!(%addr, ?per_try, "handshake try");
+        let open = Link::open(endpoint, addr, &config.server_name, config.max_in_flight);
+        match tokio::time::timeout(per_try, open).await {
+            Ok(Ok(link)) => {
+                info!(%addr, "scanner reconnected");
+                Tried::Connected(link)
+            }
+            Ok(Err(e)) => {
+                debug!(%addr, error = %e, "gateway refused");
+                Tried::Refused(e)
+            }
+            Err(_) => {
+                debug!(%addr, ?per_try, "no handshake within the try");
+                Tried::TimedOut
             }
         }
     }

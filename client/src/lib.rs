@@ -9,7 +9,10 @@
 //! that timed out or lost its connection **with the same scan id**, which the
 //! gateway answers with its first decision, so a retry never counts twice.
 //! Given several gateway addresses, a scanner fails over between them,
-//! round robin.
+//! round robin. A dead link is replaced by one reconnect per scanner, a
+//! task of its own that every waiting scan watches up to its own deadline:
+//! one handshake at a time, a bounded, jittered pause between failed ones,
+//! and no scan's deadline cuts a handshake short.
 //!
 //! For offline operation (a gate that keeps deciding when its gateway is out
 //! of reach) an [`OfflineScanner`] wraps a `Scanner` (connected lazily), a
@@ -22,16 +25,19 @@
 //!
 //! This crate must never: send 0-RTT early data (a replayed scan must not
 //! reach a gateway before the original); let a request wait without a
-//! deadline; keep more than `max_in_flight` requests outstanding; treat a
-//! denial as an error (a `busy` or `used_up` denial is a normal
-//! [`ScanReply`]); log a token in full (`scangate_core::token::redact`);
-//! return from [`OfflineQueue::push`] before the entry is synced to disk; or
-//! grant offline from a missing, expired, altered, foreign-key or
+//! deadline; run more than one reconnect handshake at a time per scanner,
+//! or follow a failed one with another without a pause; keep more than
+//! `max_in_flight` requests outstanding; treat a denial as an error (a
+//! `busy` or `used_up` denial is a normal [`ScanReply`]); log a token in
+//! full (`scangate_core::token::redact`); return from
+//! [`OfflineQueue::push`] before the entry is synced to disk; or grant
+//! offline from a missing, expired, altered, foreign-key or
 //! other-event snapshot.
 //!
 //! Modules:
 //! - [`config`]: [`ScannerConfig`], its defaults and the QUIC transport limits.
-//! - [`scanner`]: [`Scanner`]: scans, retries, reconnects, close.
+//! - [`scanner`]: [`Scanner`]: scans, retries, reconnects (`scanner/reconnect.rs`:
+//!   the one reconnect task), close.
 //! - `gateways`: the gateway addresses, tried round robin on failure.
 //! - `link`: one connection, its request stream, the writer and reader tasks.
 //! - [`error`]: the one error type, [`ClientError`].

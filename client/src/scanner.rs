@@ -1,4 +1,10 @@
 //! The scanner handle: scans with deadlines, safe retries and reconnects.
+//!
+//! A dead link is replaced by the scanner's one reconnect task
+//! (`scanner/reconnect.rs`), which every scan needing a link waits for up
+//! to its own attempt deadline; no scan's deadline cuts a handshake short.
+
+mod reconnect;
 
 use crate::error::is_retryable_code;
 use crate::gateways::Gateways;
@@ -76,9 +82,9 @@ struct Inner {
     gateways: Gateways,
     /// The current link, if any (a dead one is replaced on next use).
     link: Mutex<Option<Arc<Link>>>,
-    /// Serializes reconnects, so a lost connection is replaced once, not by
-    /// every waiting task.
-    reconnect: tokio::sync::Mutex<()>,
+    /// The reconnect in flight (one per scanner, a task of its own), so a
+    /// lost connection is replaced once, not by every waiting scan.
+    reconnects: reconnect::Reconnects,
     /// In-flight slots (`max_in_flight` permits).
     slots: Semaphore,
     closed: AtomicBool,
@@ -124,7 +130,7 @@ impl Scanner {
                 endpoint,
                 gateways,
                 link: Mutex::new(Some(link)),
-                reconnect: tokio::sync::Mutex::new(()),
+                reconnects: reconnect::Reconnects::default(),
                 closed: AtomicBool::new(false),
                 last_rtt_us: AtomicU64::new(0),
             }),
@@ -311,31 +317,19 @@ impl Scanner {
         }
     }
 
-    /// The live link, or a new one.
+    /// The live link, or a new one from the scanner's reconnect.
     async fn link(&self) -> Result<Arc<Link>, ClientError> {
         if let Some(link) = self.live_link() {
             return Ok(link);
         }
-        let _one_at_a_time = self.inner.reconnect.lock().await;
-        if let Some(link) = self.live_link() {
-            return Ok(link); // another task reconnected while we waited
-        }
-        if self.inner.closed.load(Ordering::Acquire) {
+        if self.is_closed() {
             return Err(ClientError::Closed);
         }
-        // Bounded by the caller's attempt deadline: each try is abandoned
-        // after `per_try` and a fresh handshake started, at the next address.
-        let link = self
-            .inner
-            .gateways
-            .reconnect(
-                &self.inner.endpoint,
-                &self.inner.config,
-                self.reconnect_try(),
-            )
-            .await?;
-        *self.lock_link() = Some(Arc::clone(&link));
-        Ok(link)
+        self.reconnected().await
+    }
+
+    fn is_closed(&self) -> bool {
+        self.inner.closed.load(Ordering::Acquire)
     }
 
     /// How long one reconnect handshake may take before a fresh one is

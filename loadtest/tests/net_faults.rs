@@ -63,56 +63,70 @@ fn a_lossy_duplicating_reordering_path_keeps_every_count_exact() {
     assert!(count(&net["answered"]) > 250, "{report:#}");
 }
 
-/// One scan waiting per scanner (`--depth 1`): its next attempt holds the
-/// reconnect for a whole attempt deadline. With many scans waiting, see
-/// the ignored test below.
-#[test]
-fn after_a_partition_heals_the_scanners_are_answered_again_and_nothing_is_counted_twice() {
-    let report = run_through("partition=2:2", "6", "1", "1000");
-    assert_counts_exact(&report);
+/// Most connections a device may begin beyond its first during a run with
+/// one 2 s partition: the SDK keeps one handshake at a time per scanner,
+/// with a growing pause between failed ones, so a few tries cover the cut
+/// and one connects after the heal. The storm this guards against began
+/// thousands (about 1,200 per device in 4 s).
+const RECONNECTS_PER_DEVICE_MAX: u64 = 12;
+/// Devices in [`run_through`].
+const DEVICES: u64 = 4;
+
+/// After a partition the scanners were answered again within the bound,
+/// from few connection attempts, and every count stayed exact.
+fn assert_recovered_calmly(report: &Value) {
+    assert_counts_exact(report);
     let net = &report["net_fault"];
     assert!(count(&net["proxy"]["partitioned"]) > 0, "{report:#}");
     // The cut was felt: scans waited through it and the scanners
     // connected again.
-    assert!(
-        net["answered_max_ms"].as_f64() > Some(1_000.0),
-        "{report:#}"
-    );
     assert!(count(&net["reconnects"]) > 0, "{report:#}");
     let recovery = net["recovery_s"].as_f64().expect("recovered");
     let bound = net["recovery_bound_s"].as_f64().expect("bound");
     assert!(recovery <= bound, "{report:#}");
+    assert_eq!(count(&net["unanswered_after_recovery"]), 0, "{report:#}");
     let cut = net["partition_s"].as_f64().expect("cut");
     assert!((1.9..3.0).contains(&cut), "{report:#}");
+    assert!(
+        count(&net["reconnects"]) <= DEVICES * RECONNECTS_PER_DEVICE_MAX,
+        "a reconnect storm: {report:#}"
+    );
 }
 
-/// The defect this suite found (usually reproduced, not always): with 32
-/// scans waiting per scanner and 500 ms attempts, once the path heals the
-/// SDK's reconnect is run by whichever scan holds its reconnect lock and
-/// abandoned at that scan's deadline; the lock is first come first served,
-/// so the holder is always the scan with the least time left, and each
-/// handshake is dropped within milliseconds, before the gateway's Retry
-/// and TLS finish (the proxy counted ~10,000 connection attempts in 4 s,
-/// the gateway saw 2 handshakes complete). Run it with `--ignored` once
-/// the SDK keeps a reconnect going past the caller's deadline.
+/// 32 scans waiting per scanner, 1 s attempts: the reconnect is the
+/// scanner's own, not cut short by the deadline of the scan that began it
+/// (issue 28: it used to be, and the scanners were never answered again).
 #[test]
-#[ignore = "SDK defect: reconnect storm after a partition with many scans waiting (docs/reliability.md, Network faults)"]
+fn after_a_partition_heals_the_scanners_are_answered_again_and_nothing_is_counted_twice() {
+    let report = run_through("partition=2:2", "6", "32", "1000");
+    assert_recovered_calmly(&report);
+    assert!(
+        report["net_fault"]["answered_max_ms"].as_f64() > Some(1_000.0),
+        "{report:#}"
+    );
+}
+
+/// The same with 500 ms attempts: every waiting scan gives up sooner than
+/// a handshake through the healed path may take, and the scanners still
+/// come back.
+#[test]
 fn after_a_partition_heals_scanners_with_many_scans_waiting_are_answered_again() {
     let report = run_through("partition=2:2", "6", "32", "500");
-    assert_counts_exact(&report);
+    assert_recovered_calmly(&report);
 }
 
 #[test]
 fn a_roaming_scanner_keeps_its_connection_and_its_scans() {
-    // The SDK's default attempt deadline (2 s): a reply in flight to the
-    // old address is lost at each move and resent after a probe timeout.
-    let report = run_through("roam=500ms", "4", "32", "2000");
+    // 1 s attempts: a reply in flight to the old address is lost at each
+    // move and resent after a probe timeout, well within the deadline.
+    let report = run_through("roam=500ms", "4", "32", "1000");
     assert_counts_exact(&report);
     let net = &report["net_fault"];
     // Every device's flow moved several times...
     assert!(count(&net["proxy"]["roamed"]) >= 4 * 4, "{report:#}");
-    // ...and the gateway migrated each connection: none was opened again,
-    // no scan was left unanswered.
-    assert_eq!(count(&net["reconnects"]), 0, "{report:#}");
+    // ...and the gateway migrated each connection: at most one per device
+    // was opened again (an attempt that missed its deadline on a loaded
+    // machine retires its link), and no scan was left unanswered.
+    assert!(count(&net["reconnects"]) <= DEVICES, "{report:#}");
     assert_eq!(count(&net["unanswered"]), 0, "{report:#}");
 }

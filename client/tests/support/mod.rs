@@ -122,6 +122,8 @@ pub struct TestServer {
     pub requests: mpsc::Receiver<Incoming>,
     /// Connections accepted so far.
     pub connections: Arc<AtomicUsize>,
+    /// Connection attempts seen (handshakes begun, finished or not).
+    pub attempts: Arc<AtomicUsize>,
     _endpoint: Endpoint,
 }
 
@@ -173,6 +175,13 @@ pub fn scanner_config(pki: &Pki, name: &str, addr: SocketAddr) -> ScannerConfig 
 }
 
 pub fn start_server(pki: &Pki) -> TestServer {
+    start_slow_server(pki, Duration::ZERO)
+}
+
+/// A test server that leaves each connection attempt unanswered for
+/// `accept_delay` before its handshake goes on: a gateway slow to finish
+/// handshakes (a loaded one, or one behind a path that just healed).
+pub fn start_slow_server(pki: &Pki, accept_delay: Duration) -> TestServer {
     let tls = pki.server_config(ALPN).expect("server tls");
     let crypto = quinn::crypto::rustls::QuicServerConfig::try_from(tls).expect("quic tls");
     let config = quinn::ServerConfig::with_crypto(Arc::new(crypto));
@@ -181,28 +190,41 @@ pub fn start_server(pki: &Pki) -> TestServer {
     let addr = endpoint.local_addr().expect("local addr");
     let (events, requests) = mpsc::channel(EVENTS_MAX);
     let connections = Arc::new(AtomicUsize::new(0));
-    tokio::spawn(accept_loop(
-        endpoint.clone(),
-        events,
-        Arc::clone(&connections),
-    ));
+    let attempts = Arc::new(AtomicUsize::new(0));
+    let counts = Counts {
+        connections: Arc::clone(&connections),
+        attempts: Arc::clone(&attempts),
+    };
+    tokio::spawn(accept_loop(endpoint.clone(), events, counts, accept_delay));
     TestServer {
         addr,
         requests,
         connections,
+        attempts,
         _endpoint: endpoint,
     }
+}
+
+/// What the accept loop counts.
+#[derive(Clone)]
+struct Counts {
+    connections: Arc<AtomicUsize>,
+    attempts: Arc<AtomicUsize>,
 }
 
 async fn accept_loop(
     endpoint: Endpoint,
     events: mpsc::Sender<Incoming>,
-    connections: Arc<AtomicUsize>,
+    counts: Counts,
+    accept_delay: Duration,
 ) {
     while let Some(incoming) = endpoint.accept().await {
+        counts.attempts.fetch_add(1, Ordering::SeqCst);
         let events = events.clone();
-        let connections = Arc::clone(&connections);
+        let connections = Arc::clone(&counts.connections);
         tokio::spawn(async move {
+            // The client's Initial waits (quinn holds it) until accepted.
+            tokio::time::sleep(accept_delay).await;
             // Handshake failures (a refused client certificate) end here.
             let Ok(connection) = incoming.await else {
                 return;
