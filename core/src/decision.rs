@@ -37,11 +37,20 @@ pub enum Reason {
     /// short-lived token of a dynamic pass, whose tag only the gateway's
     /// secret verifies. The guard sends the holder to an online gate.
     NeedsNetwork,
+    /// The event's policy denies a fraud flag: this pass was let in less
+    /// than a minute ago (by default), so this may be a copy passed back.
+    RapidRescan,
+    /// The event's policy denies a fraud flag: this pass was just shown on
+    /// another scanner, so two people may hold the same code.
+    SharedCode,
+    /// The event's policy denies a fraud flag: this pass was let in at
+    /// another gate too recently for anyone to have walked here.
+    ImpossibleTravel,
 }
 
 impl Reason {
     /// Every reason, in declaration order (handy for metrics and tests).
-    pub const ALL: [Reason; 13] = [
+    pub const ALL: [Reason; 16] = [
         Reason::Malformed,
         Reason::Forged,
         Reason::Unknown,
@@ -55,6 +64,9 @@ impl Reason {
         Reason::RateLimited,
         Reason::Busy,
         Reason::NeedsNetwork,
+        Reason::RapidRescan,
+        Reason::SharedCode,
+        Reason::ImpossibleTravel,
     ];
 
     /// The reason's place in [`Reason::ALL`], for tables indexed by reason.
@@ -78,6 +90,9 @@ impl Reason {
             Reason::RateLimited => "rate_limited",
             Reason::Busy => "busy",
             Reason::NeedsNetwork => "needs_network",
+            Reason::RapidRescan => "rapid_rescan",
+            Reason::SharedCode => "shared_code",
+            Reason::ImpossibleTravel => "impossible_travel",
         }
     }
 

@@ -321,6 +321,7 @@ mod tests {
             event: "fest".into(),
             annulled: None,
             offline: None,
+            flags: Vec::new(),
         };
         assert_eq!(annul(pass, &grant, 10_500, 1_000), Ok(()));
         assert_eq!(annul(pass, &grant, 11_000, 1_000), Ok(()));

@@ -1,6 +1,7 @@
 //! Scan ids and the records scans and admin changes leave behind.
 
 use crate::decision::Decision;
+use crate::flags::Flag;
 use crate::offline::messages::ConflictKind;
 use crate::pass::{AdminAction, PassId, Status};
 use serde::{Deserialize, Deserializer, Serialize};
@@ -139,6 +140,10 @@ pub struct ScanRecord {
     /// `scanner_time_ms` the device's clock at the scan.
     #[serde(default)]
     pub offline: Option<OfflineFacts>,
+    /// The fraud flags this scan raised, in [`Flag::ALL`] order (see
+    /// [`crate::flags`]). Empty in records written before flags existed.
+    #[serde(default)]
+    pub flags: Vec<Flag>,
 }
 
 /// What is known of a scan an offline device decided, beside its record.

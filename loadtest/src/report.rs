@@ -155,6 +155,7 @@ impl Report {
             verdict: word.to_owned(),
             check: verdict,
             offline: None,
+            flags: Vec::new(),
             crash_loop: None,
             run,
         }

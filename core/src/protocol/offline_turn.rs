@@ -230,6 +230,7 @@ impl<'m> OfflineTurn<'m> {
                 device_decision: fact.device_decision,
                 conflicts: conflicts(pass, fact, now_ms),
             }),
+            flags: Vec::new(),
         };
         self.persisting = Some(record.clone());
         OfflineStep::Persist(record)

@@ -1,5 +1,6 @@
 //! What callers ask of a pass and what they get back.
 
+use crate::flags::Flag;
 use crate::pass::{AdminAction, Pass};
 use crate::scan::{ScanId, ScanRecord};
 use crate::{Decision, Reason};
@@ -36,6 +37,8 @@ pub struct ScanOutcome {
     /// True when this answers a retry from the stored first decision (nothing
     /// was counted this time).
     pub replayed: bool,
+    /// The fraud flags the scan raised (rule 11), in [`Flag::ALL`] order.
+    pub flags: Vec<Flag>,
 }
 
 impl ScanOutcome {
@@ -47,6 +50,7 @@ impl ScanOutcome {
             max_uses: None,
             display: None,
             replayed: false,
+            flags: Vec::new(),
         }
     }
 
@@ -61,12 +65,15 @@ impl ScanOutcome {
                 .then(|| pass.display.clone())
                 .flatten(),
             replayed,
+            flags: Vec::new(),
         }
     }
 
     /// The answer to a retry, from the record stored first.
     pub(crate) fn replay(pass: &Pass, record: &ScanRecord) -> Self {
-        Self::for_pass(pass, record.decision, record.uses_after, true)
+        let mut outcome = Self::for_pass(pass, record.decision, record.uses_after, true);
+        outcome.flags = record.flags.clone();
+        outcome
     }
 }
 

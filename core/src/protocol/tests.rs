@@ -362,6 +362,7 @@ fn grant_record(id: &str, at_ms: i64) -> ScanRecord {
         event: "fest".into(),
         annulled: None,
         offline: None,
+        flags: Vec::new(),
     }
 }
 

@@ -63,5 +63,6 @@ pub fn grant(scan_id: ScanId, n: usize, at_ms: i64, uses_after: u32, event: &str
         event: event.into(),
         annulled: None,
         offline: None,
+        flags: Vec::new(),
     }
 }
