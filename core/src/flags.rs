@@ -95,6 +95,10 @@ impl fmt::Display for Flag {
 /// 22-gate venue, and a policy stays a small, bounded lookup.
 pub const WALKING_ENTRIES_MAX: usize = 256;
 
+/// The longest a flag looks back, milliseconds (one hour): no walk inside
+/// a venue takes longer, and it bounds what an actor reads at its start.
+pub const HORIZON_MAX_MS: i64 = 3_600_000;
+
 /// The thresholds of the time-window flags.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -243,6 +247,30 @@ impl FlagPolicy {
         problems
     }
 
+    /// How far back the flags look, milliseconds: the longest window or
+    /// walking time, at most [`HORIZON_MAX_MS`]. Quadratic in the
+    /// positions: compute it once per policy, not per scan.
+    pub fn horizon_ms(&self) -> i64 {
+        let t = &self.thresholds;
+        let windows = [t.rapid_rescan_s, t.shared_code_s].map(|s| i64::from(s) * 1_000);
+        let walks = self.walking.iter().map(|w| i64::from(w.seconds) * 1_000);
+        let ps = &self.positions;
+        let straight = ps
+            .iter()
+            .flat_map(|a| ps.iter().map(move |b| self.straight_ms(a, b)));
+        let longest = windows.into_iter().chain(walks).chain(straight).max();
+        longest.unwrap_or(0).min(HORIZON_MAX_MS)
+    }
+
+    /// The straight-line walking time between two positions, milliseconds.
+    fn straight_ms(&self, a: &GatePosition, b: &GatePosition) -> i64 {
+        let dx = f64::from(a.x_m) - f64::from(b.x_m);
+        let dy = f64::from(a.y_m) - f64::from(b.y_m);
+        let speed_m_per_ms = f64::from(self.walking_speed_mm_per_s.max(1)) / 1_000_000.0;
+        // At most ~1.3e10 ms for i32 coordinates: well inside i64.
+        (dx.hypot(dy) / speed_m_per_ms) as i64
+    }
+
     /// The walking time between two different gates, milliseconds; `None`
     /// when neither the table nor the positions know the pair.
     pub fn walking_ms(&self, a: &str, b: &str) -> Option<i64> {
@@ -251,12 +279,7 @@ impl FlagPolicy {
             return Some(i64::from(w.seconds) * 1_000);
         }
         let at = |g: &str| self.positions.iter().find(|p| p.gate == g);
-        let (pa, pb) = (at(a)?, at(b)?);
-        let dx = f64::from(pa.x_m) - f64::from(pb.x_m);
-        let dy = f64::from(pa.y_m) - f64::from(pb.y_m);
-        let speed_m_per_ms = f64::from(self.walking_speed_mm_per_s.max(1)) / 1_000_000.0;
-        // At most ~1.3e10 ms for i32 coordinates: well inside i64.
-        Some((dx.hypot(dy) / speed_m_per_ms) as i64)
+        Some(self.straight_ms(at(a)?, at(b)?))
     }
 }
 
