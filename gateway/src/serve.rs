@@ -4,6 +4,7 @@
 use crate::config::{HttpLimits, ServeConfig, StoreBackend};
 use crate::datadir::{DataDir, Endpoints};
 use crate::edge::codes;
+use crate::edge::incidents::Incidents;
 use crate::edge::listener::Listener;
 use crate::edge::live::Live;
 use crate::edge::quic;
@@ -104,7 +105,14 @@ pub async fn start(config: ServeConfig, shutdown: CancellationToken) -> Result<R
     let http_shutdown = CancellationToken::new();
     let health = Arc::new(HealthProbe::new(store.clone(), data.root().to_owned()));
     let live = Live::with_health(crate::now_ms(), health.clone());
-    let service = ScanService::new(keyring.clone(), registry.clone(), live.clone());
+    let incidents = Arc::new(Incidents::default());
+    let burst = config
+        .registry
+        .flag_policy
+        .thresholds
+        .forgery_burst_per_minute;
+    let service = ScanService::new(keyring.clone(), registry.clone(), live.clone())
+        .with_incidents(incidents.clone(), burst);
     let listener = Arc::new(Listener {
         service: Arc::new(service),
         snapshots: offline_snapshots(&data, &keyring, &store, &config)?,
@@ -128,6 +136,7 @@ pub async fn start(config: ServeConfig, shutdown: CancellationToken) -> Result<R
         metrics,
         live,
         health,
+        incidents,
     };
     let endpoints = Endpoints {
         quic: connectable(endpoint.local_addr()?),

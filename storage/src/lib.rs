@@ -33,8 +33,8 @@ pub mod record;
 
 pub use error::{AnnulConflict, BoxError, StoreError};
 pub use query::{
-    Annul, AuditQuery, ConflictQuery, Cursor, EXAMINE_MAX, LIST_MAX, PAGE_MAX, Page, PassQuery,
-    RECORD_CONFLICTS_MAX, ScanQuery, ScanScope,
+    Annul, AuditQuery, ConflictQuery, Cursor, EXAMINE_MAX, FlagFilter, LIST_MAX, PAGE_MAX, Page,
+    PassQuery, RECORD_CONFLICTS_MAX, ScanQuery, ScanScope,
 };
 
 use async_trait::async_trait;

@@ -12,6 +12,8 @@
 //! - [`types`]: request and view bodies (`IssueRequest`, `PassView`,
 //!   `ScanView`), their limits and the RFC 3339 times they carry.
 //! - [`conflicts`]: `ConflictView`, a flagged offline scan.
+//! - [`flags`]: `FlagView` (a fraud flag a scan raised) and `IncidentView`
+//!   (a forged or malformed token refused).
 //! - [`error`]: the error answer `{"error": {...}}` ([`ApiError`]).
 //! - `client` (feature `client`, on by default; the server turns it off):
 //!   `AdminClient`, a bearer-token client of `/v1/...`.
@@ -23,12 +25,14 @@ pub mod client;
 pub mod conflicts;
 pub mod discovery;
 pub mod error;
+pub mod flags;
 pub mod types;
 
 #[cfg(feature = "client")]
 pub use client::{AdminClient, ClientError};
 pub use conflicts::{ConflictKindName, ConflictView};
 pub use error::{ApiError, ErrorBody, from_json_object};
+pub use flags::{FlagName, FlagView, IncidentView};
 pub use types::{
     DecisionWord, GateName, ISSUE_MAX, ImportReport, IssueRequest, PageView, PassView, Rejected,
     ScanView, decision_word, parse_rfc3339, rfc3339,

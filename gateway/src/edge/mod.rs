@@ -12,12 +12,14 @@
 //! [`ratelimit`] (per-device rates), [`gate_label`] and [`live`] (the live
 //! aggregate the dashboard shows), [`snapshots`] (the signed offline
 //! snapshots scanners fetch), [`uploads`] (the offline scans they upload,
-//! reconciled and flagged).
+//! reconciled and flagged), [`incidents`] (forged and malformed tokens: the
+//! bounded security-incident log and `forgery_burst`).
 
 pub mod admission;
 pub mod codes;
 pub mod gate_label;
 pub mod handshakes;
+pub mod incidents;
 pub mod listener;
 pub mod live;
 pub mod quic;

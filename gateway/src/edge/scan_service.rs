@@ -2,15 +2,18 @@
 //! stop here, touching nothing), hand it to the pass's actor, shape the reply.
 //! Every decision is counted here, once: in `scangate_scans_total` (by
 //! decision, reason and bounded gate label) and in the live dashboard's
-//! aggregate.
+//! aggregate; every fraud flag raised, once, in `scangate_flags_total{kind}`
+//! (a replayed answer counts none).
 
 use crate::config::RateLimit;
 use crate::edge::gate_label::{Gate, LastGate};
+use crate::edge::incidents::{Incidents, Refusal};
 use crate::edge::live::{Live, Sample};
 use crate::edge::ratelimit::Bucket;
 use governor::clock::{Clock, DefaultClock};
 use metrics::{counter, histogram};
 use scangate_actors::{Registry, Scan, ScanError};
+use scangate_core::flags::FlagThresholds;
 use scangate_core::pass::{EVENT_MAX_BYTES, GATE_MAX_BYTES, check_name};
 use scangate_core::token::{Claims, Keyring};
 use scangate_core::wire::{ErrorCode, ResponseBody, ScanReply, ScanRequest, WireError};
@@ -26,6 +29,11 @@ pub struct ScanService {
     registry: Registry,
     live: Arc<Live>,
     undecided_log: Throttle,
+    /// Forged and malformed tokens, kept for the operator.
+    incidents: Arc<Incidents>,
+    /// `forgery_burst` past this many forged or malformed tokens from one
+    /// device in a minute.
+    forgery_burst_per_minute: u32,
 }
 
 /// What the cheap, synchronous checks decided.
@@ -45,7 +53,17 @@ impl ScanService {
             registry,
             live,
             undecided_log: Throttle::new(),
+            incidents: Arc::default(),
+            forgery_burst_per_minute: FlagThresholds::default().forgery_burst_per_minute,
         }
+    }
+
+    /// This scan path keeping its incidents in `incidents`, with
+    /// `forgery_burst` past `per_minute` tokens from one device.
+    pub fn with_incidents(mut self, incidents: Arc<Incidents>, per_minute: u32) -> Self {
+        self.incidents = incidents;
+        self.forgery_burst_per_minute = per_minute;
+        self
     }
 
     /// The live aggregate this scan path feeds.
@@ -62,6 +80,7 @@ impl ScanService {
         &self,
         req: &ScanRequest,
         last_gate: &mut LastGate,
+        device: &str,
         bucket: &Bucket,
     ) -> Precheck {
         if let Err(e) =
@@ -84,7 +103,7 @@ impl ScanService {
         }
         let claims = match self.keyring.verify(&req.token) {
             Ok(claims) => claims,
-            Err(e) => return Precheck::Answer(self.denied(req, gate, e.reason())),
+            Err(e) => return Precheck::Answer(self.refused(req, gate, device, bucket, e.reason())),
         };
         // Every decision is recorded, so a store that can write nothing more
         // can decide nothing: say so at once (the cause is in the log and on
@@ -119,6 +138,11 @@ impl ScanService {
         let wait = req.timeout_ms.map(|ms| Duration::from_millis(ms.into()));
         let body = match self.registry.scan_within(claims.pass_id, scan, wait).await {
             Ok(out) => {
+                if !out.replayed {
+                    for flag in &out.flags {
+                        counter!("scangate_flags_total", "kind" => flag.as_str()).increment(1);
+                    }
+                }
                 self.record(
                     gate,
                     out.decision,
@@ -160,6 +184,34 @@ impl ScanService {
             }
         };
         histogram!("scangate_scan_seconds").record(started.elapsed().as_secs_f64());
+        body
+    }
+
+    /// A forged or malformed token: denied, kept in the incident log, and
+    /// flagged `forgery_burst` when its device sends too many.
+    fn refused(
+        &self,
+        req: &ScanRequest,
+        gate: &Gate,
+        device: &str,
+        bucket: &Bucket,
+        reason: Reason,
+    ) -> ResponseBody {
+        let counted = bucket
+            .forgeries()
+            .count(Instant::now(), self.forgery_burst_per_minute);
+        let refusal = Refusal {
+            at_ms: crate::now_ms(),
+            device,
+            gate: &req.gate,
+            reason,
+            token: &req.token,
+        };
+        let flags = self.incidents.note(refusal, counted);
+        let mut body = self.denied(req, gate, reason);
+        if let ResponseBody::Scan(reply) = &mut body {
+            reply.flags = flags;
+        }
         body
     }
 

@@ -40,6 +40,8 @@ pub struct AppState {
     pub live: Arc<Live>,
     /// The store's state and the data dir's room.
     pub health: Arc<HealthProbe>,
+    /// Forged and malformed tokens the edge refused (bounded, in memory).
+    pub incidents: Arc<crate::edge::incidents::Incidents>,
 }
 
 /// The caller, as the route's permission check (`authorize` in

@@ -22,6 +22,7 @@
 pub mod conflicts;
 pub mod devices;
 pub mod failures;
+pub mod flags;
 pub mod import;
 pub mod logs;
 pub mod openapi;

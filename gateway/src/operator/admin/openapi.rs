@@ -66,6 +66,8 @@ pub const PUBLIC: &[(&str, &str)] = &[
         super::logs::audit,
         super::operator::operator_audit,
         super::conflicts::list,
+        super::flags::list_flags,
+        super::flags::list_incidents,
         super::devices::list,
         super::devices::revoke,
         serve,
@@ -92,6 +94,9 @@ pub const PUBLIC: &[(&str, &str)] = &[
         OperatorRecord,
         ConflictView,
         ConflictKindName,
+        scangate_api::FlagView,
+        scangate_api::IncidentView,
+        scangate_api::FlagName,
     )),
     modifiers(&FromRoutes),
     tags(
