@@ -14,6 +14,7 @@ use crate::edge::snapshots::Snapshots;
 use crate::edge::uploads::Uploads;
 use crate::health::HealthProbe;
 use crate::operator::dashboard;
+use crate::operator::dashboard::flags::FlagBoard;
 use crate::operator::devices::Revocations;
 use crate::operator::http;
 use crate::operator::journal::Journal;
@@ -111,8 +112,10 @@ pub async fn start(config: ServeConfig, shutdown: CancellationToken) -> Result<R
         .flag_policy
         .thresholds
         .forgery_burst_per_minute;
+    let flags = Arc::new(FlagBoard::default());
     let service = ScanService::new(keyring.clone(), registry.clone(), live.clone())
-        .with_incidents(incidents.clone(), burst);
+        .with_incidents(incidents.clone(), burst)
+        .with_flag_board(flags.clone());
     let listener = Arc::new(Listener {
         service: Arc::new(service),
         snapshots: offline_snapshots(&data, &keyring, &store, &config)?,
@@ -137,6 +140,7 @@ pub async fn start(config: ServeConfig, shutdown: CancellationToken) -> Result<R
         live,
         health,
         incidents,
+        flags,
     };
     let endpoints = Endpoints {
         quic: connectable(endpoint.local_addr()?),
@@ -177,6 +181,7 @@ fn spawn_operator(
     let feeds = dashboard::Feeds {
         snapshot: live.publish(stop.clone()),
         conflicts: dashboard::conflicts::publish(state.store.clone(), stop.clone()),
+        flags: state.flags.clone(),
     };
     let app = http::router(state).merge(dashboard::router(live, feeds));
     tokio::spawn(http::listener::serve(

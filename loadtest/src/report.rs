@@ -155,7 +155,6 @@ impl Report {
             verdict: word.to_owned(),
             check: verdict,
             offline: None,
-            flags: Vec::new(),
             crash_loop: None,
             run,
         }

@@ -137,6 +137,7 @@ async fn each_flag_is_raised_by_its_scenario_and_absent_in_a_clean_one() {
             "{kind}"
         );
     }
+    dashboard_panel(&gw, &shared.id).await;
     let cli = gw.cli(&[
         "flags",
         "list",
@@ -211,6 +212,30 @@ async fn forgery_burst(gw: &Gateway, dir: &Path) {
     let cli = gw.cli(&["incidents", "list", "--json"]);
     assert!(cli.contains("gate-bad") && !cli.contains(&token), "{cli}");
     let _ = dir;
+}
+
+/// The dashboard's panel counts what was raised since start and shows the
+/// latest with an 8-digit pass prefix, never the whole id.
+async fn dashboard_panel(gw: &Gateway, shared_id: &str) {
+    let (status, body) = gw.probe("/live/flags").await;
+    assert_eq!(status, 200, "{body}");
+    let panel: Value = serde_json::from_str(&body).expect("json");
+    let count = |kind: &str| {
+        let kinds = panel["kinds"].as_array().expect("kinds");
+        kinds
+            .iter()
+            .find(|k| k["kind"] == json!(kind))
+            .map(|k| k["count"].clone())
+    };
+    assert_eq!(count("rapid_rescan"), Some(json!(2)), "{panel}");
+    assert_eq!(count("shared_code"), Some(json!(1)));
+    assert_eq!(count("forgery_burst"), Some(json!(0)));
+    assert!(
+        body.contains(&shared_id[..8]) && !body.contains(shared_id),
+        "{body}"
+    );
+    let (_, page) = gw.probe("/").await;
+    assert!(page.contains("id=\"flags-card\""), "the page has the panel");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

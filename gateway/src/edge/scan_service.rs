@@ -10,10 +10,11 @@ use crate::edge::gate_label::{Gate, LastGate};
 use crate::edge::incidents::{Incidents, Refusal};
 use crate::edge::live::{Live, Sample};
 use crate::edge::ratelimit::Bucket;
+use crate::operator::dashboard::flags::FlagBoard;
 use governor::clock::{Clock, DefaultClock};
 use metrics::{counter, histogram};
 use scangate_actors::{Registry, Scan, ScanError};
-use scangate_core::flags::FlagThresholds;
+use scangate_core::flags::{Flag, FlagThresholds};
 use scangate_core::pass::{EVENT_MAX_BYTES, GATE_MAX_BYTES, check_name};
 use scangate_core::token::{Claims, Keyring};
 use scangate_core::wire::{ErrorCode, ResponseBody, ScanReply, ScanRequest, WireError};
@@ -34,6 +35,8 @@ pub struct ScanService {
     /// `forgery_burst` past this many forged or malformed tokens from one
     /// device in a minute.
     forgery_burst_per_minute: u32,
+    /// The dashboard's fraud flags panel.
+    flag_board: Arc<FlagBoard>,
 }
 
 /// What the cheap, synchronous checks decided.
@@ -55,7 +58,14 @@ impl ScanService {
             undecided_log: Throttle::new(),
             incidents: Arc::default(),
             forgery_burst_per_minute: FlagThresholds::default().forgery_burst_per_minute,
+            flag_board: Arc::default(),
         }
+    }
+
+    /// This scan path showing the flags it raises on `board`.
+    pub fn with_flag_board(mut self, board: Arc<FlagBoard>) -> Self {
+        self.flag_board = board;
+        self
     }
 
     /// This scan path keeping its incidents in `incidents`, with
@@ -139,8 +149,11 @@ impl ScanService {
         let body = match self.registry.scan_within(claims.pass_id, scan, wait).await {
             Ok(out) => {
                 if !out.replayed {
-                    for flag in &out.flags {
+                    for &flag in &out.flags {
                         counter!("scangate_flags_total", "kind" => flag.as_str()).increment(1);
+                        let at = crate::now_ms();
+                        let pass = Some(claims.pass_id);
+                        self.flag_board.raised(at, flag, pass, device, &gate.name);
                     }
                 }
                 self.record(
@@ -208,6 +221,11 @@ impl ScanService {
             token: &req.token,
         };
         let flags = self.incidents.note(refusal, counted);
+        if counted.first_burst {
+            let at = crate::now_ms();
+            self.flag_board
+                .raised(at, Flag::ForgeryBurst, None, device, &req.gate);
+        }
         let mut body = self.denied(req, gate, reason);
         if let ResponseBody::Scan(reply) = &mut body {
             reply.flags = flags;

@@ -42,6 +42,8 @@ pub struct AppState {
     pub health: Arc<HealthProbe>,
     /// Forged and malformed tokens the edge refused (bounded, in memory).
     pub incidents: Arc<crate::edge::incidents::Incidents>,
+    /// The dashboard's fraud flags panel (fed by the scan path).
+    pub flags: Arc<crate::operator::dashboard::flags::FlagBoard>,
 }
 
 /// The caller, as the route's permission check (`authorize` in
