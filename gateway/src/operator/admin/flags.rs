@@ -96,12 +96,7 @@ pub async fn list_incidents(
     RawQuery(raw): RawQuery,
 ) -> Result<(HeaderMap, Json<PageView<IncidentView>>), ApiError> {
     let p = Params::parse(raw.as_deref(), &INCIDENT_FILTERS)?;
-    let after = match p.get("after") {
-        None => None,
-        Some(a) => Some(a.parse::<u64>().map_err(|_| {
-            ApiError::invalid("after", format!("{a:?}: expected the seq of an incident"))
-        })?),
-    };
+    let after = p.get("after").map(seq).transpose()?;
     let device = p.get("device");
     let limit = p.limit(PAGE_LIMIT_DEFAULT)?.min(PAGE_MAX);
     let (items, next) = state.incidents.page(after, device, limit);
@@ -110,6 +105,24 @@ pub async fn list_incidents(
         next: next.map(|n| n.to_string()),
     };
     Ok((next_header(view.next.as_deref()), Json(view)))
+}
+
+/// Most digits of an incident's `seq` (as the document's pattern says):
+/// 19 digits hold more incidents than a gateway refuses in its life.
+const SEQ_MAX_DIGITS: usize = 19;
+
+/// The `after` parameter of `/v1/incidents`: an incident's `seq`.
+fn seq(text: &str) -> Result<u64, ApiError> {
+    let digits = !text.is_empty() && text.len() <= SEQ_MAX_DIGITS;
+    text.parse::<u64>()
+        .ok()
+        .filter(|_| digits && text.bytes().all(|b| b.is_ascii_digit()))
+        .ok_or_else(|| {
+            ApiError::invalid(
+                "after",
+                format!("{text:?}: expected the seq of an incident, 1 to {SEQ_MAX_DIGITS} digits"),
+            )
+        })
 }
 
 fn view(i: &Incident) -> IncidentView {

@@ -207,5 +207,6 @@ pub struct IncidentFilters {
     #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<u32>,
     /// The `seq` of the last incident seen (the previous page's `next`).
-    pub after: Option<u64>,
+    #[param(pattern = "^[0-9]{1,19}$")]
+    pub after: Option<String>,
 }
