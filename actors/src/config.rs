@@ -1,6 +1,8 @@
 //! The registry's limits and deadlines, with their defaults and why.
 
+use scangate_core::flags::FlagPolicy;
 pub use scangate_core::rules::ANNUL_WINDOW_DEFAULT_MS;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Default for [`RegistryConfig::max_live_actors`].
@@ -84,6 +86,9 @@ pub struct RegistryConfig {
     ///
     /// [`Store::shared`]: scangate_storage::Store::shared
     pub shared_recheck_ms: u64,
+    /// Which fraud flags a scan raises and which of them deny (the
+    /// gateway-wide policy; default: every flag raised, none denies).
+    pub flag_policy: Arc<FlagPolicy>,
 }
 
 impl Default for RegistryConfig {
@@ -96,6 +101,7 @@ impl Default for RegistryConfig {
             store_timeout_ms: DEFAULT_STORE_TIMEOUT_MS,
             annul_window_ms: ANNUL_WINDOW_DEFAULT_MS,
             shared_recheck_ms: DEFAULT_SHARED_RECHECK_MS,
+            flag_policy: Arc::default(),
         }
     }
 }

@@ -30,6 +30,7 @@
 //! - `pass_actor`: the actor of one pass: performs its machine's steps, and
 //!   its idle stop.
 //! - `message`: the messages a pass's actor takes.
+//! - `recent`: the recent scans an actor reads at its start, for the fraud flags.
 //! - `queue`: the per-actor in-flight counter that bounds the mailbox.
 //! - [`error`]: what a call can fail with.
 //! - [`config`]: limits and deadlines with their defaults.
@@ -47,7 +48,8 @@
 //! `scangate_store_late_writes_total` (writes that outlived the store
 //! deadline, answered `unavailable` and then waited for) and
 //! `scangate_scans_abandoned_total` (scans whose caller gave up while they
-//! were queued, not decided).
+//! were queued, not decided) and `scangate_flag_history_unread_total`
+//! (actors started without their pass's recent scans: the read failed).
 
 pub mod clock;
 pub mod config;
@@ -57,6 +59,7 @@ pub mod error;
 mod message;
 mod pass_actor;
 mod queue;
+mod recent;
 pub mod registry;
 
 #[cfg(test)]

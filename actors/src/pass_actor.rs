@@ -20,6 +20,7 @@ use crate::error::{AdminError, Fault, ScanError};
 use crate::message::PassMsg;
 use crate::queue::{Queue, Ticket};
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort, SpawnErr};
+use scangate_core::flags::{FlagPolicy, RecentScans};
 use scangate_core::protocol::{
     AdminChange, AdminStep, AdmitOrder, AnnulRequest, AnnulStep, MachineConfig, OfflineFact,
     OfflineStep, PassMachine, Reconciled, Scan, ScanFailure, ScanOutcome, ScanStep, ScanTurn, Stop,
@@ -42,16 +43,26 @@ pub(crate) struct Settings {
     /// The protocol's settings: the annul window, and on a store shared
     /// with other gateways how old a denial's copy may be.
     pub(crate) machine: MachineConfig,
+    /// Which fraud flags a scan raises and which deny.
+    pub(crate) flag_policy: Arc<FlagPolicy>,
+    /// `flag_policy`'s horizon, computed once: how far back an actor's
+    /// history read looks.
+    pub(crate) flag_horizon_ms: i64,
 }
 
 /// Starts the actor of `pass`, freshly loaded from the store.
 ///
 /// `pre_start` does no I/O and never waits, so this completes in one poll:
 /// a caller cancelled around it cannot leave an actor running unregistered.
-pub(crate) async fn spawn(pass: Pass, settings: Settings) -> Result<Handle, SpawnErr> {
+pub(crate) async fn spawn(
+    pass: Pass,
+    recent: RecentScans,
+    settings: Settings,
+) -> Result<Handle, SpawnErr> {
     let queue = Arc::new(Queue::new(settings.directory.clock_ms()));
     let args = Args {
         pass,
+        recent,
         settings,
         queue: Arc::clone(&queue),
     };
@@ -64,6 +75,8 @@ struct PassActor;
 
 struct Args {
     pass: Pass,
+    /// The pass's recent scans, read from the store with it.
+    recent: RecentScans,
     settings: Settings,
     queue: Arc<Queue>,
 }
@@ -93,7 +106,8 @@ impl Actor for PassActor {
         tracing::debug!(pass = %args.pass.id.short(), uses = args.pass.uses, "pass actor started");
         let now = args.settings.clock.now_ms();
         Ok(State {
-            machine: PassMachine::new(args.pass, now, args.settings.machine),
+            machine: PassMachine::new(args.pass, now, args.settings.machine)
+                .with_flags(Arc::clone(&args.settings.flag_policy), args.recent),
             settings: args.settings,
             queue: args.queue,
             _live: live,

@@ -8,6 +8,7 @@ use crate::error::{AdminError, ScanError};
 use crate::message::PassMsg;
 use crate::pass_actor::{self, Settings, deadline};
 use crate::queue::{Refused, Ticket};
+use crate::recent;
 use ractor::RpcReplyPort;
 use ractor::rpc::CallResult;
 use scangate_core::protocol::{
@@ -89,6 +90,8 @@ impl Registry {
                 recheck_after_ms,
                 annul_window_ms: config.annul_window_ms,
             },
+            flag_policy: Arc::clone(&config.flag_policy),
+            flag_horizon_ms: config.flag_policy.horizon_ms(),
         };
         Registry {
             inner: Arc::new(Inner {
@@ -390,7 +393,9 @@ impl Registry {
                         // Dropping the guard frees the slot for the next caller.
                         Err(e) => return Err(RouteError::Store(e)),
                     };
-                    let handle = match pass_actor::spawn(pass, settings.clone()).await {
+                    let now = settings.clock.now_ms();
+                    let recent = recent::load(settings, &pass, now).await;
+                    let handle = match pass_actor::spawn(pass, recent, settings.clone()).await {
                         Ok(handle) => handle,
                         Err(e) => {
                             tracing::error!(error = %e, "could not start a pass actor");

@@ -9,7 +9,8 @@ use async_trait::async_trait;
 use scangate_core::scan::Conflict;
 use scangate_core::{AuditRecord, Pass, PassId, ScanId, ScanRecord, Status};
 use scangate_storage::{
-    Annul, AuditQuery, ConflictQuery, HolderLink, Page, PassQuery, ScanQuery, Store, StoreError,
+    Annul, AuditQuery, ConflictQuery, HolderLink, Page, PassQuery, ScanQuery, ScanScope, Store,
+    StoreError,
 };
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -279,10 +280,25 @@ impl Store for MemStore {
         ))
     }
 
-    async fn query_scans(&self, _: ScanQuery) -> Result<Page<ScanRecord>, StoreError> {
-        Err(StoreError::Internal(
-            "queries are not in the test store".into(),
-        ))
+    /// One pass's scans only (what an actor reads at its start), one page.
+    async fn query_scans(&self, q: ScanQuery) -> Result<Page<ScanRecord>, StoreError> {
+        let ScanScope::Pass(pass) = q.scope else {
+            return Err(StoreError::Internal(
+                "event queries are not in the test store".into(),
+            ));
+        };
+        let data = self.data();
+        let from = q.from_ms.unwrap_or(i64::MIN);
+        let mine = data
+            .log
+            .iter()
+            .filter(|r| r.pass_id == pass && r.at_ms >= from);
+        let items = mine
+            .filter(|r| q.matches(r))
+            .take(q.limit)
+            .cloned()
+            .collect();
+        Ok(Page { items, next: None })
     }
 
     async fn query_audit(&self, _: AuditQuery) -> Result<Page<AuditRecord>, StoreError> {

@@ -41,11 +41,20 @@ pub enum Reason {
     /// code (a screenshot, a forwarded ticket). The pass itself is fine;
     /// its holder has the new code.
     Superseded,
+    /// The event's policy denies a fraud flag: this pass was let in less
+    /// than a minute ago (by default), so this may be a copy passed back.
+    RapidRescan,
+    /// The event's policy denies a fraud flag: this pass was just shown on
+    /// another scanner, so two people may hold the same code.
+    SharedCode,
+    /// The event's policy denies a fraud flag: this pass was let in at
+    /// another gate too recently for anyone to have walked here.
+    ImpossibleTravel,
 }
 
 impl Reason {
     /// Every reason, in declaration order (handy for metrics and tests).
-    pub const ALL: [Reason; 14] = [
+    pub const ALL: [Reason; 17] = [
         Reason::Malformed,
         Reason::Forged,
         Reason::Unknown,
@@ -60,6 +69,9 @@ impl Reason {
         Reason::Busy,
         Reason::NeedsNetwork,
         Reason::Superseded,
+        Reason::RapidRescan,
+        Reason::SharedCode,
+        Reason::ImpossibleTravel,
     ];
 
     /// The reason's place in [`Reason::ALL`], for tables indexed by reason.
@@ -84,6 +96,9 @@ impl Reason {
             Reason::Busy => "busy",
             Reason::NeedsNetwork => "needs_network",
             Reason::Superseded => "superseded",
+            Reason::RapidRescan => "rapid_rescan",
+            Reason::SharedCode => "shared_code",
+            Reason::ImpossibleTravel => "impossible_travel",
         }
     }
 

@@ -244,6 +244,7 @@ mod tests {
                 pass: Some("abcd0123".into()),
                 display: None,
                 replayed: false,
+                flags: Vec::new(),
             }),
         };
         let mut buf = BytesMut::new();

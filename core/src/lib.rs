@@ -14,6 +14,8 @@
 //! - [`protocol`]: the pass protocol as a state machine: a scan, an admin change
 //!   or an annulment, from its arrival to its durable answer (store calls as steps).
 //! - [`decision`]: decisions and the machine-readable denial reasons.
+//! - [`flags`]: fraud flags, the policy that may turn them into denials, and
+//!   the recent scans of a pass they are decided from.
 //! - [`token`]: the signed, QR-alphanumeric token format and the keyring.
 //! - [`keyfile`]: the signing keyring file's format.
 //! - [`scan`]: scan ids and the records a scan or an admin change leaves behind.
@@ -28,6 +30,7 @@
 
 pub mod decision;
 pub mod error_code;
+pub mod flags;
 pub mod frame;
 pub mod keyfile;
 pub mod name;

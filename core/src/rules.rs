@@ -364,6 +364,7 @@ mod tests {
             annulled: None,
             offline: None,
             guard_override: None,
+            flags: Vec::new(),
         };
         assert_eq!(annul(pass, &grant, 10_500, 1_000), Ok(()));
         assert_eq!(annul(pass, &grant, 11_000, 1_000), Ok(()));

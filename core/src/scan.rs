@@ -1,6 +1,7 @@
 //! Scan ids and the records scans and admin changes leave behind.
 
 use crate::decision::{Decision, Reason};
+use crate::flags::Flag;
 use crate::offline::conflict::ConflictKind;
 use crate::pass::{AdminAction, PassId, Status};
 use serde::{Deserialize, Deserializer, Serialize};
@@ -144,6 +145,10 @@ pub struct ScanRecord {
     /// rare, and it keeps every record (and the turns' steps) small.
     #[serde(default)]
     pub guard_override: Option<Box<GuardOverride>>,
+    /// The fraud flags this scan raised, in [`Flag::ALL`] order (see
+    /// [`crate::flags`]). Empty in records written before flags existed.
+    #[serde(default)]
+    pub flags: Vec<Flag>,
 }
 
 /// Who admitted a pass by hand, why, and what the rules would have said.

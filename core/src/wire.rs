@@ -8,6 +8,7 @@
 
 use crate::decision::Decision;
 pub use crate::error_code::ErrorCode;
+use crate::flags::Flag;
 use crate::frame::DecodeError;
 use crate::offline::messages::{OfflineAck, OfflineUpload, SnapshotChunk, SnapshotFetch};
 use crate::scan::ScanId;
@@ -109,6 +110,11 @@ pub struct ScanReply {
     pub display: Option<String>,
     /// True when this answers a retry from the stored first decision.
     pub replayed: bool,
+    /// The fraud flags the scan raised (`rapid_rescan`, `shared_code`,
+    /// `impossible_travel`, `forgery_burst`), at most one of each. Absent
+    /// when none (and from older gateways); older scanners ignore it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub flags: Vec<Flag>,
 }
 
 /// Longest [`WireError`] message, in bytes. One sentence for a person fits
@@ -272,9 +278,34 @@ mod tests {
                 // Multi-byte characters: the display limit counts bytes.
                 display: Some("é".repeat(DISPLAY_MAX_BYTES / 2)),
                 replayed: true,
+                flags: Flag::ALL.to_vec(),
             }),
         };
         frame::encode(&reply, &mut BytesMut::new()).expect("fits");
+    }
+
+    #[test]
+    fn flags_are_absent_when_none_and_old_readers_skip_them() {
+        let mut reply = crate::testing::granted_reply(ScanId::new("s").expect("id"));
+        let bytes = rmp_serde::to_vec_named(&reply).expect("encode");
+        assert!(
+            !bytes.windows(5).any(|w| w == b"flags"),
+            "no field when no flag"
+        );
+        reply.flags = vec![Flag::RapidRescan, Flag::SharedCode];
+        let bytes = rmp_serde::to_vec_named(&reply).expect("encode");
+        assert_eq!(
+            rmp_serde::from_slice::<ScanReply>(&bytes).expect("decode"),
+            reply
+        );
+        // A scanner built before the field: its reply type has no `flags`.
+        #[derive(Deserialize)]
+        struct OldReply {
+            decision: Decision,
+            replayed: bool,
+        }
+        let old: OldReply = rmp_serde::from_slice(&bytes).expect("an old scanner reads it");
+        assert_eq!((old.decision, old.replayed), (Decision::Granted, false));
     }
 
     #[test]

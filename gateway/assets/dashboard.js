@@ -8,6 +8,7 @@
 (function () {
   const STALE_AFTER_MS = 5000; // no snapshot for this long: the view is stale
   const DENIALS_SHOWN = 20;
+  const FLAGS_POLL_MS = 2000; // the flags panel is read this often (it is small)
   const $ = (id) => document.getElementById(id);
   let lastAt = 0;
 
@@ -144,6 +145,31 @@
       c.complete ? "no conflicts" : "counting…", 6);
   }
 
+  // The fraud flags panel (polled from /live/flags): every flag with its
+  // count since start, and the latest raised.
+  function renderFlags(f) {
+    $("flag-counts").replaceChildren(...f.kinds.map((k) => {
+      const tr = document.createElement("tr");
+      tr.dataset.kind = k.kind;
+      if (!k.count) tr.className = "zero";
+      const label = el("th", k.label);
+      label.scope = "row";
+      tr.append(label, el("td", fmtInt(k.count), "num count"));
+      return tr;
+    }));
+    fill($("flags"), f.latest.map((x) =>
+      row([[fmtTime(x.at_ms)], [x.label], [x.gate], [x.device], [x.pass || "–", "pass"]],
+        { "data-kind": x.kind })),
+      "no flags raised", 5);
+  }
+
+  function pollFlags() {
+    fetch("/live/flags", { cache: "no-store" })
+      .then((r) => (r.ok ? r.json() : Promise.reject(r.status)))
+      .then(renderFlags)
+      .catch(() => {});
+  }
+
   function setStatus(state, text) {
     const p = $("status");
     p.dataset.state = state;
@@ -174,4 +200,6 @@
     if (lastAt && Date.now() - lastAt > STALE_AFTER_MS) setStatus("stale", "stale");
   }, 1000);
   connect();
+  pollFlags();
+  setInterval(pollFlags, FLAGS_POLL_MS);
 })();

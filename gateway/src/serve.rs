@@ -4,6 +4,7 @@
 use crate::config::{HttpLimits, ServeConfig, StoreBackend};
 use crate::datadir::{DataDir, Endpoints};
 use crate::edge::codes;
+use crate::edge::incidents::Incidents;
 use crate::edge::listener::Listener;
 use crate::edge::live::Live;
 use crate::edge::quic;
@@ -14,6 +15,7 @@ use crate::edge::uploads::Uploads;
 use crate::edge::web::{self, WebEdge};
 use crate::health::HealthProbe;
 use crate::operator::dashboard;
+use crate::operator::dashboard::flags::FlagBoard;
 use crate::operator::devices::Revocations;
 use crate::operator::holder;
 use crate::operator::http;
@@ -111,7 +113,16 @@ pub async fn start(config: ServeConfig, shutdown: CancellationToken) -> Result<R
     let http_shutdown = CancellationToken::new();
     let health = Arc::new(HealthProbe::new(store.clone(), data.root().to_owned()));
     let live = Live::with_health(crate::now_ms(), health.clone());
-    let service = ScanService::new(keyring.clone(), registry.clone(), live.clone());
+    let incidents = Arc::new(Incidents::default());
+    let burst = config
+        .registry
+        .flag_policy
+        .thresholds
+        .forgery_burst_per_minute;
+    let flags = Arc::new(FlagBoard::default());
+    let service = ScanService::new(keyring.clone(), registry.clone(), live.clone())
+        .with_incidents(incidents.clone(), burst)
+        .with_flag_board(flags.clone());
     let listener = Arc::new(Listener {
         service: Arc::new(service),
         snapshots: offline_snapshots(&data, &keyring, &store, &config)?,
@@ -153,6 +164,8 @@ pub async fn start(config: ServeConfig, shutdown: CancellationToken) -> Result<R
             config.http.admin_rate,
             crate::config::ADMIN_RATE_KEYS_MAX,
         )),
+        incidents,
+        flags,
     };
     let endpoints = Endpoints {
         quic: connectable(endpoint.local_addr()?),
@@ -204,6 +217,7 @@ fn spawn_operator(
     let feeds = dashboard::Feeds {
         snapshot: live.publish(stop.clone()),
         conflicts: dashboard::conflicts::publish(state.store.clone(), stop.clone()),
+        flags: state.flags.clone(),
     };
     let holder = holder::router(
         state.clone(),

@@ -36,7 +36,8 @@ pub mod record;
 pub use error::{AnnulConflict, BoxError, StoreError};
 pub use holder::HolderLink;
 pub use query::{
-    Annul, AuditQuery, ConflictQuery, Cursor, EXAMINE_MAX, LIST_MAX, PAGE_MAX, Page, PassCondition,
+    Annul, AuditQuery, ConflictQuery, Cursor, EXAMINE_MAX, FlagFilter, LIST_MAX, PAGE_MAX, Page,
+    PassCondition,
     PassQuery, RECORD_CONFLICTS_MAX, ScanQuery, ScanScope,
 };
 

@@ -8,6 +8,7 @@
 //! the caller follows `next` until it is `None`.
 
 use crate::error::{AnnulConflict, StoreError};
+use scangate_core::flags::Flag;
 use scangate_core::offline::messages::ConflictKind;
 use scangate_core::scan::Conflict;
 use scangate_core::{AuditRecord, Kind, Pass, PassId, Reason, ScanId, ScanRecord, Status};
@@ -121,10 +122,32 @@ pub struct ScanQuery {
     pub from_ms: Option<i64>,
     /// Only scans decided before this time (Unix ms).
     pub until_ms: Option<i64>,
+    /// Only scans that raised a fraud flag (any, or this one): how the
+    /// flags are listed, through the same bounded walk as every scan query.
+    pub flagged: Option<FlagFilter>,
     /// Continue after this cursor.
     pub after: Option<Cursor>,
     /// Most items, 1 to [`PAGE_MAX`] (larger is clamped).
     pub limit: usize,
+}
+
+/// Which flagged scans a [`ScanQuery`] keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FlagFilter {
+    /// Scans that raised any flag.
+    Any,
+    /// Scans that raised this flag.
+    Only(Flag),
+}
+
+impl FlagFilter {
+    /// Whether a record's flags pass.
+    pub fn matches(self, flags: &[Flag]) -> bool {
+        match self {
+            FlagFilter::Any => !flags.is_empty(),
+            FlagFilter::Only(flag) => flags.contains(&flag),
+        }
+    }
 }
 
 impl ScanQuery {
@@ -137,16 +160,18 @@ impl ScanQuery {
             reason: None,
             from_ms: None,
             until_ms: None,
+            flagged: None,
             after: None,
             limit,
         }
     }
 
-    /// Whether a record passes the non-key filters (gate, decision, reason).
+    /// Whether a record passes the non-key filters (gate, decision, reason, flags).
     pub fn matches(&self, r: &ScanRecord) -> bool {
         self.gate.as_ref().is_none_or(|g| *g == r.gate)
             && self.granted.is_none_or(|g| g == r.decision.is_granted())
             && self.reason.is_none_or(|x| r.decision.reason() == Some(x))
+            && self.flagged.is_none_or(|f| f.matches(&r.flags))
     }
 }
 

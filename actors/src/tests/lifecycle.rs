@@ -308,8 +308,12 @@ async fn spawning_an_actor_does_not_touch_the_store() {
             recheck_after_ms: None,
             annul_window_ms: config().annul_window_ms,
         },
+        flag_policy: Arc::default(),
+        flag_horizon_ms: 0,
     };
-    let handle = pass_actor::spawn(p, settings).await.expect("spawn");
+    let handle = pass_actor::spawn(p, Default::default(), settings)
+        .await
+        .expect("spawn");
     assert_eq!(store.loads(), 0);
     assert_eq!(registry.live_actors(), 1);
     handle.actor.stop(None);

@@ -2,6 +2,7 @@
 
 mod annul;
 mod clock;
+mod flags;
 mod lifecycle;
 mod offline;
 mod scans;

@@ -248,6 +248,7 @@ impl OfflineScanner {
                 pass: None,
                 display: None,
                 replayed: true,
+                flags: Vec::new(),
             }));
         }
         let event = input.event.unwrap_or_else(|| self.config.event.clone());
@@ -280,6 +281,7 @@ impl OfflineScanner {
             pass: None,
             display: None,
             replayed: false,
+            flags: Vec::new(),
         }))
     }
 

@@ -56,6 +56,15 @@
 //!     is persisted, counted and answered by rules 3 to 9, and its record
 //!     carries [`crate::scan::GuardOverride`]. So an online grant takes a
 //!     pass past `max_uses` only by an operator's override.
+//! 12. Fraud flags ([`crate::flags`]): an online scan that reaches its pass
+//!     raises the flags its recent scans call for, decided with the rules
+//!     at `now_ms` and recorded on its record (a retry answered from the
+//!     record gets the flags stored first). A grant that raises a flag the
+//!     policy denies becomes a denial with the flag's reason, counting
+//!     nothing. The machine remembers each durable online scan; a machine
+//!     for a pass read from the store is handed the pass's recent records
+//!     ([`PassMachine::with_flags`]), so after a restart the flags see the
+//!     history the store holds.
 //!
 //! Modules: `request` (what callers ask and get), `scan_turn`, `admin_turn`
 //! (admin changes and annulments), [`offline_turn`] (offline facts).
@@ -67,6 +76,8 @@ mod scan_turn;
 
 #[cfg(test)]
 mod admit_tests;
+#[cfg(test)]
+mod flag_tests;
 #[cfg(test)]
 mod model_offline;
 #[cfg(test)]
@@ -81,9 +92,11 @@ pub use offline_turn::{OfflineFact, OfflineStep, OfflineTurn, Reconcile, Reconci
 pub use request::{AdminChange, AdmitOrder, AnnulRequest, OVERRIDE_DEVICE, Scan, ScanOutcome};
 pub use scan_turn::{ScanStep, ScanTurn};
 
+use crate::flags::{FlagPolicy, RecentScans};
 use crate::pass::{Pass, PassError, TransitionError};
 use crate::rules::AnnulRefusal;
 use crate::scan::ScanRecord;
+use std::sync::{Arc, LazyLock};
 
 /// What the machine needs besides its pass.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -177,7 +190,15 @@ pub struct PassMachine {
     config: MachineConfig,
     /// Set when the store failed: memory is not trusted until read again.
     failed: bool,
+    /// Which fraud flags a scan raises and which deny (rule 12).
+    flag_policy: Arc<FlagPolicy>,
+    /// The pass's recent online scans the flags are decided from.
+    recent: RecentScans,
 }
+
+/// The policy of a machine built without one: every flag raised, none denies.
+static DEFAULT_FLAG_POLICY: LazyLock<Arc<FlagPolicy>> =
+    LazyLock::new(|| Arc::new(FlagPolicy::default()));
 
 impl PassMachine {
     /// A machine for `pass`, read from the store at `now_ms`.
@@ -188,7 +209,22 @@ impl PassMachine {
             loaded_ms: now_ms,
             config,
             failed: false,
+            flag_policy: Arc::clone(&DEFAULT_FLAG_POLICY),
+            recent: RecentScans::default(),
         }
+    }
+
+    /// The machine with `policy` for its flags and `recent`, the pass's
+    /// recent scans as the store holds them (rule 12).
+    pub fn with_flags(mut self, policy: Arc<FlagPolicy>, recent: RecentScans) -> Self {
+        self.flag_policy = policy;
+        self.recent = recent;
+        self
+    }
+
+    /// The recent scans the flags are decided from.
+    pub fn recent(&self) -> &RecentScans {
+        &self.recent
     }
 
     /// The pass as the store last acknowledged it.

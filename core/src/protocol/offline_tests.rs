@@ -218,6 +218,7 @@ fn online_record(m: &PassMachine, id: &str, decision: Decision) -> ScanRecord {
     ScanRecord {
         decision,
         offline: None,
+        flags: Vec::new(),
         ..record
     }
 }

@@ -231,6 +231,7 @@ impl<'m> OfflineTurn<'m> {
                 conflicts: conflicts(pass, fact, now_ms),
             }),
             guard_override: None,
+            flags: Vec::new(),
         };
         self.persisting = Some(record.clone());
         OfflineStep::Persist(record)

@@ -1,5 +1,6 @@
 //! What callers ask of a pass and what they get back.
 
+use crate::flags::Flag;
 use crate::pass::{
     AdminAction, GATE_MAX_BYTES, Pass, PassError, REASON_MAX_BYTES, check_len, check_name,
 };
@@ -40,6 +41,8 @@ pub struct ScanOutcome {
     /// True when this answers a retry from the stored first decision (nothing
     /// was counted this time).
     pub replayed: bool,
+    /// The fraud flags the scan raised (rule 11), in [`Flag::ALL`] order.
+    pub flags: Vec<Flag>,
 }
 
 impl ScanOutcome {
@@ -51,6 +54,7 @@ impl ScanOutcome {
             max_uses: None,
             display: None,
             replayed: false,
+            flags: Vec::new(),
         }
     }
 
@@ -65,12 +69,15 @@ impl ScanOutcome {
                 .then(|| pass.display.clone())
                 .flatten(),
             replayed,
+            flags: Vec::new(),
         }
     }
 
     /// The answer to a retry, from the record stored first.
     pub(crate) fn replay(pass: &Pass, record: &ScanRecord) -> Self {
-        Self::for_pass(pass, record.decision, record.uses_after, true)
+        let mut outcome = Self::for_pass(pass, record.decision, record.uses_after, true);
+        outcome.flags = record.flags.clone();
+        outcome
     }
 }
 

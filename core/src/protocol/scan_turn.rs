@@ -1,9 +1,10 @@
 //! A scan's turn: decide, read the pass again if the denial may be stale or
-//! the write conflicted, persist, then apply and answer (rules 1 to 9 of the
-//! [module](super)).
+//! the write conflicted, raise the fraud flags, persist, then apply and answer
+//! (rules 1 to 9, 11 and 12 of the [module](super)).
 
 use super::{AdmitOrder, OVERRIDE_DEVICE, Scan, ScanOutcome};
 use super::{FaultKind, PassMachine, ScanFailure, StoreFault, within_limit};
+use crate::flags::{self, Flag, Seen};
 use crate::pass::{Pass, Status};
 use crate::rules::{self, Change, Outcome, ScanContext};
 use crate::scan::{GuardOverride, ScanRecord};
@@ -32,7 +33,8 @@ pub struct ScanTurn<'m> {
     reloaded: bool,
     /// The decision being persisted and when it was taken (Unix ms),
     /// applied when the store says done.
-    persisting: Option<(Outcome, i64)>,
+    /// Its flags ride along, to be remembered and answered.
+    persisting: Option<(Outcome, i64, Vec<Flag>)>,
     /// Set for a guard's override: who and why, marked on the record.
     admit: Option<AdmitOrder>,
 }
@@ -91,7 +93,7 @@ impl<'m> ScanTurn<'m> {
 
     /// The outcome of the [`ScanStep::Persist`] write, whenever it came.
     pub fn on_commit<E: StoreFault>(&mut self, written: Result<(), E>) -> ScanStep<E> {
-        let Some((outcome, decided_ms)) = self.persisting.take() else {
+        let Some((outcome, decided_ms, flags)) = self.persisting.take() else {
             // Not after a persist step: what was written is unknown to this
             // turn, so read the truth and decide again (a write of this scan
             // id that did land is then answered from its record).
@@ -99,7 +101,7 @@ impl<'m> ScanTurn<'m> {
             return ScanStep::Reload;
         };
         let error = match written {
-            Ok(()) => return ScanStep::Answer(Ok(self.apply(outcome, decided_ms))),
+            Ok(()) => return ScanStep::Answer(Ok(self.apply(outcome, decided_ms, flags))),
             Err(error) => error,
         };
         match error.kind() {
@@ -124,15 +126,27 @@ impl<'m> ScanTurn<'m> {
             token_generation: self.admit.is_none().then_some(scan.token_generation),
         };
         let ruled = rules::decide(&machine.pass, &ctx, now_ms);
-        let outcome = match self.admit {
+        let mut outcome = match self.admit {
             Some(_) => admit(&machine.pass, ruled),
             None => ruled,
         };
-        let reason = outcome.decision.reason();
-        if let Some(reason) = reason.filter(|r| r.is_transient()) {
+        if let Some(reason) = outcome.decision.reason().filter(|r| r.is_transient()) {
             // Never stored: a retry may get another answer.
             return ScanStep::Answer(Ok(ScanOutcome::refused(reason)));
         }
+        let policy = &machine.flag_policy;
+        let raised = machine
+            .recent
+            .flags(policy, &scan.gate, &scan.device, now_ms);
+        // A guard's override is recorded with its flags but never denied by them.
+        let deniable = outcome.decision.is_granted() && self.admit.is_none();
+        if let Some(reason) = deniable.then(|| flags::denial(policy, &raised)).flatten() {
+            outcome = Outcome {
+                decision: Decision::Denied(reason),
+                change: Change::None,
+            };
+        }
+        let reason = outcome.decision.reason();
         if !self.reloaded && machine.denial_may_be_stale(reason, now_ms) {
             self.reloaded = true;
             return ScanStep::Reload;
@@ -160,15 +174,22 @@ impl<'m> ScanTurn<'m> {
                     overrode: ruled.decision.reason(),
                 })
             }),
+            flags: raised.clone(),
         };
-        self.persisting = Some((outcome, now_ms));
+        self.persisting = Some((outcome, now_ms, raised));
         ScanStep::Persist(record)
     }
 
     /// The store made `outcome` (decided at `decided_ms`) durable: apply it
     /// and say what was decided.
-    fn apply(&mut self, outcome: Outcome, decided_ms: i64) -> ScanOutcome {
+    fn apply(&mut self, outcome: Outcome, decided_ms: i64, flags: Vec<Flag>) -> ScanOutcome {
         let machine = &mut *self.machine;
+        machine.recent.remember_seen(Seen {
+            at_ms: decided_ms,
+            gate: self.scan.gate.clone(),
+            device: self.scan.device.clone(),
+            granted: outcome.decision.is_granted(),
+        });
         if outcome.decision.is_granted() {
             // The conditional write confirmed the stored status and count,
             // as of the decision at the latest.
@@ -184,7 +205,9 @@ impl<'m> ScanTurn<'m> {
             "an online grant never takes a pass beyond max_uses"
         );
         let uses = machine.pass.uses;
-        ScanOutcome::for_pass(&machine.pass, outcome.decision, uses, false)
+        let mut answer = ScanOutcome::for_pass(&machine.pass, outcome.decision, uses, false);
+        answer.flags = flags;
+        answer
     }
 
     /// The answer to a retry, from the decision stored first.

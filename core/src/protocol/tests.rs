@@ -364,6 +364,7 @@ fn grant_record(id: &str, at_ms: i64) -> ScanRecord {
         annulled: None,
         offline: None,
         guard_override: None,
+        flags: Vec::new(),
     }
 }
 

@@ -14,6 +14,8 @@
 //! - [`conflicts`]: `ConflictView`, a flagged offline scan.
 //! - [`holder`]: holder links, made (`HolderLinkView`, whose secret is
 //!   shown once) and revoked (`HolderLinkRevoked`).
+//! - [`flags`]: `FlagView` (a fraud flag a scan raised) and `IncidentView`
+//!   (a forged or malformed token refused).
 //! - [`error`]: the error answer `{"error": {...}}` ([`ApiError`]).
 //! - `client` (feature `client`, on by default; the server turns it off):
 //!   `AdminClient`, a bearer-token client of `/v1/...`.
@@ -25,6 +27,7 @@ pub mod client;
 pub mod conflicts;
 pub mod discovery;
 pub mod error;
+pub mod flags;
 pub mod holder;
 pub mod types;
 
@@ -33,6 +36,7 @@ pub use client::{AdminClient, ClientError};
 pub use conflicts::{ConflictKindName, ConflictView};
 pub use error::{ApiError, ErrorBody, from_json_object};
 pub use holder::{HolderLinkRevoked, HolderLinkView};
+pub use flags::{FlagName, FlagView, IncidentView};
 pub use types::{
     DecisionWord, GateName, ISSUE_MAX, ImportReport, IssueRequest, PageView, PassView, Rejected,
     ScanView, decision_word, parse_rfc3339, rfc3339,

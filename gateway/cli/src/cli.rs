@@ -61,6 +61,12 @@ pub enum Command {
     /// Offline scans that broke a rule, as the gateway flagged them on upload.
     #[command(subcommand)]
     Conflicts(crate::conflicts_cmd::ConflictsCommand),
+    /// Fraud flags scans raised (rapid_rescan, shared_code, impossible_travel).
+    #[command(subcommand)]
+    Flags(crate::flags_cmd::FlagsCommand),
+    /// Forged and malformed tokens the gateway refused (security incidents).
+    #[command(subcommand)]
+    Incidents(crate::flags_cmd::IncidentsCommand),
 }
 
 /// `scangate serve`.
@@ -75,6 +81,10 @@ pub struct ServeArgs {
     /// Extra DNS name or IP for the gateway certificate (first start only; repeatable).
     #[arg(long = "name")]
     pub names: Vec<String>,
+    /// Fraud flag policy (JSON: thresholds, which flags deny, walking
+    /// times between gates); default: every flag raised, none denies.
+    #[arg(long)]
+    pub flag_policy: Option<std::path::PathBuf>,
     /// Sustained scans per second allowed per scanner device.
     #[arg(long, default_value_t = scangate_gateway::config::RateLimit::default().scans_per_s)]
     pub device_rate: std::num::NonZeroU32,
@@ -323,6 +333,9 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             config.registry.max_queued_per_pass = args.max_queued_per_pass;
             config.registry.max_live_actors = args.max_live_actors;
             config.registry.store_timeout_ms = args.store_timeout_ms;
+            if let Some(path) = &args.flag_policy {
+                config.registry.flag_policy = crate::flags_cmd::read_policy(path)?.into();
+            }
             config.quic.max_in_flight_per_connection = args.max_in_flight_per_connection;
             config.quic.udp_receive_buffer_bytes = args.udp_receive_buffer;
             config.http.max_connections = args.http_max_connections;
@@ -355,6 +368,8 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Scanner(cmd) => crate::scanner_cmd::run(&data, cmd).await,
         Command::Audit(cmd) => crate::audit_cmd::run(&data, cmd).await,
         Command::Conflicts(cmd) => crate::conflicts_cmd::run(&data, cmd).await,
+        Command::Flags(cmd) => crate::flags_cmd::run_flags(&data, cmd).await,
+        Command::Incidents(cmd) => crate::flags_cmd::run_incidents(&data, cmd).await,
     }
 }
 

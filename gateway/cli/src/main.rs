@@ -18,6 +18,7 @@ mod admin_client;
 mod audit_cmd;
 mod cli;
 mod conflicts_cmd;
+mod flags_cmd;
 mod gate_cmd;
 mod link_cmd;
 mod pass_cmd;

@@ -27,8 +27,9 @@ fn get_paths(
         .filter(|r| r.method == "GET")
         .map(|r| {
             let path = r.path.replace("{id}", pass_id);
-            let path = if path == "/v1/scans" {
-                "/v1/scans?event=fest".to_owned()
+            // The event-scoped lists name their event.
+            let path = if path == "/v1/scans" || path == "/v1/flags" {
+                format!("{path}?event=fest")
             } else {
                 path
             };

@@ -111,6 +111,11 @@ const MATRIX: &[Row] = &[
     row("GET", "/v1/audit", ANY_ROLE),
     row("GET", "/v1/audit/operator", ANY_ROLE),
     row("GET", "/v1/conflicts", ANY_ROLE),
+    Row {
+        query: "?event=fest",
+        ..row("GET", "/v1/flags", ANY_ROLE)
+    },
+    row("GET", "/v1/incidents", ANY_ROLE),
     row("GET", "/v1/devices", ANY_ROLE),
     Row {
         body: REASON,

@@ -13,12 +13,14 @@
 //! aggregate the dashboard shows), [`snapshots`] (the signed offline
 //! snapshots scanners fetch), [`uploads`] (the offline scans they upload,
 //! reconciled and flagged), [`web`] (the guard page's HTTP transport and
-//! its enrolled web scanners).
+//! its enrolled web scanners), [`incidents`] (forged and malformed tokens:
+//! the bounded security-incident log and `forgery_burst`).
 
 pub mod admission;
 pub mod codes;
 pub mod gate_label;
 pub mod handshakes;
+pub mod incidents;
 pub mod listener;
 pub mod live;
 pub mod quic;

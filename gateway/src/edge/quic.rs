@@ -345,10 +345,11 @@ impl Stream {
             return Some(Response { id, body });
         }
         let service = &self.listener.service;
-        let (claims, gate) = match service.precheck(&req, &mut self.last_gate, &self.bucket) {
-            Precheck::Answer(body) => return Some(Response { id, body }),
-            Precheck::Decide(claims, gate) => (claims, gate),
-        };
+        let (claims, gate) =
+            match service.precheck(&req, &mut self.last_gate, &self.device, &self.bucket) {
+                Precheck::Answer(body) => return Some(Response { id, body }),
+                Precheck::Decide(claims, gate) => (claims, gate),
+            };
         let Ok(permit) = self.in_flight.clone().try_acquire_owned() else {
             counter!("scangate_busy_total", "cause" => "connection").increment(1);
             let body = service.denied(&req, &gate, Reason::Busy);

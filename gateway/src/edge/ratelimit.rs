@@ -7,6 +7,7 @@
 //! keys (only a `retain_recent` sweep someone must remember to run).
 
 use crate::config::RateLimit;
+use crate::edge::incidents::ForgeryWindow;
 use governor::clock::{Clock, DefaultClock};
 use governor::middleware::NoOpMiddleware;
 use governor::state::{InMemoryState, NotKeyed};
@@ -16,6 +17,9 @@ use std::sync::Arc;
 /// One device's limit: `burst` scans at once, refilled at `scans_per_s`.
 pub struct Bucket<C: Clock = DefaultClock> {
     limiter: RateLimiter<NotKeyed, InMemoryState, C, NoOpMiddleware<C::Instant>>,
+    /// The device's forged and malformed tokens of the last minute, kept
+    /// in the same bounded per-device set.
+    forgeries: ForgeryWindow,
 }
 
 impl Bucket {
@@ -31,7 +35,13 @@ impl<C: Clock> Bucket<C> {
         let quota = Quota::per_second(limit.scans_per_s).allow_burst(limit.burst);
         Bucket {
             limiter: RateLimiter::direct_with_clock(quota, clock),
+            forgeries: ForgeryWindow::default(),
         }
+    }
+
+    /// The device's window of forged and malformed tokens.
+    pub fn forgeries(&self) -> &ForgeryWindow {
+        &self.forgeries
     }
 
     /// Takes one scan's worth if the device is within its limit.

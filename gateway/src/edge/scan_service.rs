@@ -2,15 +2,19 @@
 //! stop here, touching nothing), hand it to the pass's actor, shape the reply.
 //! Every decision is counted here, once: in `scangate_scans_total` (by
 //! decision, reason and bounded gate label) and in the live dashboard's
-//! aggregate.
+//! aggregate; every fraud flag raised, once, in `scangate_flags_total{kind}`
+//! (a replayed answer counts none).
 
 use crate::config::RateLimit;
 use crate::edge::gate_label::{Gate, LastGate};
+use crate::edge::incidents::{Incidents, Refusal};
 use crate::edge::live::{Live, Sample};
 use crate::edge::ratelimit::Bucket;
+use crate::operator::dashboard::flags::FlagBoard;
 use governor::clock::{Clock, DefaultClock};
 use metrics::{counter, histogram};
 use scangate_actors::{Registry, Scan, ScanError};
+use scangate_core::flags::{Flag, FlagThresholds};
 use scangate_core::pass::{EVENT_MAX_BYTES, GATE_MAX_BYTES, check_name};
 use scangate_core::token::{Claims, Keyring};
 use scangate_core::wire::{ErrorCode, ResponseBody, ScanReply, ScanRequest, WireError};
@@ -26,6 +30,13 @@ pub struct ScanService {
     registry: Registry,
     live: Arc<Live>,
     undecided_log: Throttle,
+    /// Forged and malformed tokens, kept for the operator.
+    incidents: Arc<Incidents>,
+    /// `forgery_burst` past this many forged or malformed tokens from one
+    /// device in a minute.
+    forgery_burst_per_minute: u32,
+    /// The dashboard's fraud flags panel.
+    flag_board: Arc<FlagBoard>,
 }
 
 /// What the cheap, synchronous checks decided.
@@ -45,7 +56,24 @@ impl ScanService {
             registry,
             live,
             undecided_log: Throttle::new(),
+            incidents: Arc::default(),
+            forgery_burst_per_minute: FlagThresholds::default().forgery_burst_per_minute,
+            flag_board: Arc::default(),
         }
+    }
+
+    /// This scan path showing the flags it raises on `board`.
+    pub fn with_flag_board(mut self, board: Arc<FlagBoard>) -> Self {
+        self.flag_board = board;
+        self
+    }
+
+    /// This scan path keeping its incidents in `incidents`, with
+    /// `forgery_burst` past `per_minute` tokens from one device.
+    pub fn with_incidents(mut self, incidents: Arc<Incidents>, per_minute: u32) -> Self {
+        self.incidents = incidents;
+        self.forgery_burst_per_minute = per_minute;
+        self
     }
 
     /// The live aggregate this scan path feeds.
@@ -62,6 +90,7 @@ impl ScanService {
         &self,
         req: &ScanRequest,
         last_gate: &mut LastGate,
+        device: &str,
         bucket: &Bucket,
     ) -> Precheck {
         if let Err(e) =
@@ -84,7 +113,7 @@ impl ScanService {
         }
         let claims = match self.keyring.verify(&req.token) {
             Ok(claims) => claims,
-            Err(e) => return Precheck::Answer(self.denied(req, gate, e.reason())),
+            Err(e) => return Precheck::Answer(self.refused(req, gate, device, bucket, e.reason())),
         };
         // Every decision is recorded, so a store that can write nothing more
         // can decide nothing: say so at once (the cause is in the log and on
@@ -120,6 +149,14 @@ impl ScanService {
         let wait = req.timeout_ms.map(|ms| Duration::from_millis(ms.into()));
         let body = match self.registry.scan_within(claims.pass_id, scan, wait).await {
             Ok(out) => {
+                if !out.replayed {
+                    for &flag in &out.flags {
+                        counter!("scangate_flags_total", "kind" => flag.as_str()).increment(1);
+                        let at = crate::now_ms();
+                        let pass = Some(claims.pass_id);
+                        self.flag_board.raised(at, flag, pass, device, &gate.name);
+                    }
+                }
                 self.record(
                     gate,
                     out.decision,
@@ -135,6 +172,7 @@ impl ScanService {
                     pass: Some(claims.pass_id.short()),
                     display: out.display,
                     replayed: out.replayed,
+                    flags: out.flags,
                 })
             }
             Err(ScanError::ScanIdConflict) => counted_error(
@@ -165,6 +203,39 @@ impl ScanService {
         body
     }
 
+    /// A forged or malformed token: denied, kept in the incident log, and
+    /// flagged `forgery_burst` when its device sends too many.
+    fn refused(
+        &self,
+        req: &ScanRequest,
+        gate: &Gate,
+        device: &str,
+        bucket: &Bucket,
+        reason: Reason,
+    ) -> ResponseBody {
+        let counted = bucket
+            .forgeries()
+            .count(Instant::now(), self.forgery_burst_per_minute);
+        let refusal = Refusal {
+            at_ms: crate::now_ms(),
+            device,
+            gate: &req.gate,
+            reason,
+            token: &req.token,
+        };
+        let flags = self.incidents.note(refusal, counted);
+        if counted.first_burst {
+            let at = crate::now_ms();
+            self.flag_board
+                .raised(at, Flag::ForgeryBurst, None, device, &req.gate);
+        }
+        let mut body = self.denied(req, gate, reason);
+        if let ResponseBody::Scan(reply) = &mut body {
+            reply.flags = flags;
+        }
+        body
+    }
+
     /// A denial decided at the edge (no pass state involved) at `gate`.
     pub fn denied(&self, req: &ScanRequest, gate: &Gate, reason: Reason) -> ResponseBody {
         let decision = Decision::Denied(reason);
@@ -177,6 +248,7 @@ impl ScanService {
             pass: None,
             display: None,
             replayed: false,
+            flags: Vec::new(),
         })
     }
 }

@@ -6,11 +6,12 @@
 //! Routes: `/` (the page), `/dashboard.css`, `/dashboard.js`,
 //! `/live/events` (SSE, one `snapshot` event and one `conflicts` event per
 //! second), `/live/snapshot` and `/live/conflicts` (the current ones as
-//! JSON). Like `/metrics` they need no token: they show counts, gate and
+//! JSON), `/live/flags` (the fraud flags panel, [`flags`], polled). Like `/metrics` they need no token: they show counts, gate and
 //! device names and 8-hex-digit pass prefixes, never a token or personal
 //! data, and the HTTP plane listens on 127.0.0.1 unless asked.
 
 pub mod conflicts;
+pub mod flags;
 
 use crate::edge::live::Live;
 use crate::operator::http::REQUEST_TIMEOUT;
@@ -51,6 +52,9 @@ pub struct Feeds {
     pub snapshot: watch::Receiver<Arc<str>>,
     /// The conflicts panel ([`conflicts::publish`]).
     pub conflicts: watch::Receiver<Arc<str>>,
+    /// The fraud flags panel, read at each request (four counters and a
+    /// screenful of entries).
+    pub flags: Arc<flags::FlagBoard>,
 }
 
 #[derive(Clone)]
@@ -75,6 +79,7 @@ pub fn router(live: Arc<Live>, feeds: Feeds) -> Router {
         .route("/dashboard.js", get(js))
         .route("/live/snapshot", get(snapshot))
         .route("/live/conflicts", get(conflicts_panel))
+        .route("/live/flags", get(flags_panel))
         .route("/live/events", get(events))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -128,6 +133,10 @@ async fn snapshot(State(state): State<DashboardState>) -> Response {
 /// not once per request).
 async fn conflicts_panel(State(state): State<DashboardState>) -> Response {
     json(state.feeds.conflicts.borrow().to_string())
+}
+
+async fn flags_panel(State(state): State<DashboardState>) -> Response {
+    json(serde_json::to_string(&state.feeds.flags.panel()).unwrap_or_default())
 }
 
 async fn events(State(state): State<DashboardState>) -> Response {

@@ -43,6 +43,10 @@ pub struct AppState {
     pub health: Arc<HealthProbe>,
     /// Admin API calls per token name ([`crate::config::HttpLimits::admin_rate`]).
     pub admin_calls: Arc<Throttle<String>>,
+    /// Forged and malformed tokens the edge refused (bounded, in memory).
+    pub incidents: Arc<crate::edge::incidents::Incidents>,
+    /// The dashboard's fraud flags panel (fed by the scan path).
+    pub flags: Arc<crate::operator::dashboard::flags::FlagBoard>,
 }
 
 /// The caller, as the route's permission check (`authorize` in

@@ -67,6 +67,7 @@ pub fn scan(pass: PassId, decision: Decision, uses_after: u32, at_ms: i64) -> Sc
         annulled: None,
         offline: None,
         guard_override: None,
+        flags: Vec::new(),
     }
 }
 

@@ -9,11 +9,13 @@
 //! [`purge_forgets_scan_ids_but_keeps_scans`], which uses 1970 times.
 
 mod fixtures;
+mod flags;
 mod holder;
 mod offline;
 mod queries;
 
 pub use fixtures::{new_id, new_pass, new_scan_id, now_ms, scan};
+pub use flags::flagged_scans_are_kept_and_listed_by_flag;
 pub use holder::holder_links_replace_and_remove;
 pub use offline::{
     offline_facts_count_beyond_the_limit_with_their_conflicts,
@@ -50,6 +52,7 @@ pub async fn run_all(store: Arc<dyn Store>) {
     pass_less_conflicts_are_listed_by_filter_and_page(store.clone()).await;
     pass_less_conflicts_written_twice_keep_one_row(store.clone()).await;
     holder_links_replace_and_remove(store.clone()).await;
+    flagged_scans_are_kept_and_listed_by_flag(store.clone()).await;
     closed_store_refuses_writes(store).await;
 }
 

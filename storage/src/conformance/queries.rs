@@ -19,7 +19,7 @@ fn fresh_event() -> String {
 }
 
 /// Follows `next` cursors until the end, collecting every item.
-async fn all_pages<T, F, Fut>(mut page: F) -> Vec<T>
+pub(super) async fn all_pages<T, F, Fut>(mut page: F) -> Vec<T>
 where
     F: FnMut(Option<Cursor>) -> Fut,
     Fut: Future<Output = Result<crate::Page<T>, StoreError>>,

@@ -158,7 +158,7 @@ pub async fn scan(
     let service = &edge.service;
     let slot = edge.slot(&device);
     let mut last_gate = LastGate::new(service.live().gates());
-    let body = match service.precheck(&req, &mut last_gate, &slot.bucket) {
+    let body = match service.precheck(&req, &mut last_gate, &device, &slot.bucket) {
         Precheck::Answer(body) => body,
         Precheck::Decide(claims, gate) => match slot.in_flight.clone().try_acquire_owned() {
             Ok(_permit) => service.decide(&device, &gate, claims, req).await,

@@ -63,6 +63,7 @@ fn scan_query(p: &Params, scope: ScanScope, default_limit: usize) -> Result<Scan
         reason,
         from_ms: p.time("from")?,
         until_ms: p.time("until")?,
+        flagged: None,
         after: p.cursor()?,
         limit: p.limit(default_limit)?,
     })

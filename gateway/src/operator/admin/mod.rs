@@ -23,6 +23,7 @@
 pub mod conflicts;
 pub mod devices;
 pub mod failures;
+pub mod flags;
 pub mod gate;
 pub mod import;
 pub mod links;

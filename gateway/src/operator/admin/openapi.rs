@@ -70,6 +70,8 @@ pub const PUBLIC: &[(&str, &str)] = &[
         super::logs::audit,
         super::operator::operator_audit,
         super::conflicts::list,
+        super::flags::list_flags,
+        super::flags::list_incidents,
         super::devices::list,
         super::devices::revoke,
         serve,
@@ -101,6 +103,9 @@ pub const PUBLIC: &[(&str, &str)] = &[
         scangate_core::scan::GuardOverride,
         HolderLinkView,
         HolderLinkRevoked,
+        scangate_api::FlagView,
+        scangate_api::IncidentView,
+        scangate_api::FlagName,
     )),
     modifiers(&FromRoutes),
     tags(

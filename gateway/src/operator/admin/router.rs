@@ -2,7 +2,7 @@
 //! its permission check and its body bound. Handlers never import this.
 
 use super::routes::{IMPORT_BODY_MAX_BYTES, ISSUE_BODY_MAX_BYTES, ROUTES, Route};
-use super::{conflicts, devices, gate, import, links, logs, operator, passes, qr};
+use super::{conflicts, devices, flags, gate, import, links, logs, operator, passes, qr};
 use crate::operator::api::ApiError;
 use crate::operator::state::AppState;
 use crate::operator::tokens::Permission;
@@ -34,6 +34,8 @@ fn handler(r: &Route) -> MethodRouter<AppState> {
         ("GET", "/v1/audit") => get(logs::audit),
         ("GET", "/v1/audit/operator") => get(operator::operator_audit),
         ("GET", "/v1/conflicts") => get(conflicts::list),
+        ("GET", "/v1/flags") => get(flags::list_flags),
+        ("GET", "/v1/incidents") => get(flags::list_incidents),
         ("GET", "/v1/devices") => get(devices::list),
         ("POST", "/v1/devices/{name}/revoke") => post(devices::revoke),
         _ => unreachable!("every route in ROUTES has a handler"),

@@ -158,6 +158,18 @@ pub const ROUTES: &[Route] = &[
     ),
     route(
         "GET",
+        "/v1/flags",
+        Permission::Read,
+        "fraud flags scans raised: event (required), kind, from, until, limit, after",
+    ),
+    route(
+        "GET",
+        "/v1/incidents",
+        Permission::Read,
+        "forged and malformed tokens refused (security incidents): device, limit, after",
+    ),
+    route(
+        "GET",
         "/v1/devices",
         Permission::Read,
         "scanner devices: issued and revoked",

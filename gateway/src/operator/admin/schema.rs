@@ -238,3 +238,30 @@ pub struct QrFormat {
     #[param(pattern = "^(svg|png)$")]
     pub format: Option<String>,
 }
+
+/// `GET /v1/flags` filters (with a [`LogWindow`] over the scans' times and
+/// a [`Paging`]).
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct FlagFilters {
+    /// The event whose flags to list (1 to 64 bytes; required).
+    #[param(min_length = 1, max_length = 64)]
+    pub event: String,
+    /// Only this flag.
+    #[param(value_type = Option<scangate_api::FlagName>)]
+    pub kind: Option<String>,
+}
+
+/// `GET /v1/incidents` parameters.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct IncidentFilters {
+    /// Only this device's incidents.
+    pub device: Option<String>,
+    /// Page size, 1 to 1000 (default 100).
+    #[param(minimum = 1, maximum = 1000)]
+    pub limit: Option<u32>,
+    /// The `seq` of the last incident seen (the previous page's `next`).
+    #[param(pattern = "^[0-9]{1,19}$")]
+    pub after: Option<String>,
+}

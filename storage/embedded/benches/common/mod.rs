@@ -65,5 +65,6 @@ pub fn grant(scan_id: ScanId, n: usize, at_ms: i64, uses_after: u32, event: &str
         annulled: None,
         offline: None,
         guard_override: None,
+        flags: Vec::new(),
     }
 }

@@ -1,0 +1,210 @@
+//! The security-incident log and the `forgery_burst` flag: forged and
+//! malformed tokens, decided at the edge before any actor, cache or store.
+//!
+//! Each device keeps a one-minute window of its forged and malformed
+//! tokens beside its rate-limit bucket (the same bounded per-device set).
+//! A token past [`FlagThresholds::forgery_burst_per_minute`] in one window
+//! raises `forgery_burst` (on the reply, on its incident, and once per
+//! window in `scangate_flags_total{kind="forgery_burst"}`).
+//!
+//! Bounds: an incident is logged only for the first
+//! [`INCIDENTS_PER_DEVICE_MINUTE`] tokens of a device's window (the rest
+//! are counted in `scangate_incidents_skipped_total`, nothing else), and
+//! the log holds at most [`INCIDENTS_MAX`] entries in memory, oldest dropped
+//! first (`scangate_incidents_dropped_total`). So a flood costs one
+//! uncontended lock per forged token and no disk; the log is empty after a
+//! restart. An incident never holds the token: only a fingerprint, the
+//! first 8 hex digits of its SHA-256.
+//!
+//! [`FlagThresholds::forgery_burst_per_minute`]: scangate_core::flags::FlagThresholds
+
+use metrics::counter;
+use scangate_core::Reason;
+use scangate_core::flags::Flag;
+use sha2::{Digest, Sha256};
+use std::collections::VecDeque;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// Most incidents kept (10 000, about 2 MB): hours of a few misprinted
+/// tickets, and under a flood the last minutes of up to
+/// 10 000 / [`INCIDENTS_PER_DEVICE_MINUTE`] devices.
+pub const INCIDENTS_MAX: usize = 10_000;
+
+/// Most incidents one device logs per window (32): past the burst
+/// threshold (10 by default) with room to see what it sent, yet one flooding
+/// device cannot push every other device's incidents out of the log.
+pub const INCIDENTS_PER_DEVICE_MINUTE: u32 = 32;
+
+/// The window `forgery_burst` counts in.
+pub const FORGERY_WINDOW: Duration = Duration::from_secs(60);
+
+/// Hex digits of a token's SHA-256 an incident keeps: enough to tell a
+/// replayed forgery from a new one, far too few to rebuild the token.
+pub const FINGERPRINT_HEX: usize = 8;
+
+/// One forged or malformed token, as the log keeps it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Incident {
+    /// Its place in the log (increasing; the paging cursor).
+    pub seq: u64,
+    /// When the gateway refused it (Unix ms).
+    pub at_ms: i64,
+    /// The device that sent it (its certificate name).
+    pub device: String,
+    /// The gate it named.
+    pub gate: String,
+    /// `forged` or `malformed`.
+    pub reason: Reason,
+    /// The first [`FINGERPRINT_HEX`] hex digits of the token's SHA-256.
+    pub fingerprint: String,
+    /// The flags it raised (`forgery_burst` once past the threshold).
+    pub flags: Vec<Flag>,
+}
+
+/// One device's forged and malformed tokens in its current window.
+#[derive(Debug)]
+pub struct ForgeryWindow {
+    /// The window's start and the tokens counted in it.
+    state: Mutex<Option<(Instant, u32)>>,
+}
+
+/// What one more forged token means for its device.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Counted {
+    /// Tokens in the window, this one included.
+    pub in_window: u32,
+    /// Past the threshold: `forgery_burst`.
+    pub burst: bool,
+    /// The first token past the threshold in this window.
+    pub first_burst: bool,
+}
+
+impl Default for ForgeryWindow {
+    fn default() -> Self {
+        ForgeryWindow {
+            state: Mutex::new(None),
+        }
+    }
+}
+
+impl ForgeryWindow {
+    /// Counts one forged or malformed token at `now`: a window starts at
+    /// the first token after the last window ended and lasts [`FORGERY_WINDOW`].
+    pub fn count(&self, now: Instant, threshold: u32) -> Counted {
+        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let in_window = match *state {
+            Some((start, n)) if now.saturating_duration_since(start) < FORGERY_WINDOW => {
+                n.saturating_add(1)
+            }
+            _ => {
+                *state = Some((now, 0));
+                1
+            }
+        };
+        if let Some((_, n)) = state.as_mut() {
+            *n = in_window;
+        }
+        Counted {
+            in_window,
+            burst: in_window > threshold,
+            first_burst: in_window == threshold.saturating_add(1),
+        }
+    }
+}
+
+/// The bounded, in-memory security-incident log.
+#[derive(Debug, Default)]
+pub struct Incidents {
+    log: Mutex<Log>,
+}
+
+#[derive(Debug, Default)]
+struct Log {
+    entries: VecDeque<Incident>,
+    next_seq: u64,
+}
+
+/// What a forged or malformed token left at the edge.
+pub struct Refusal<'a> {
+    /// When (Unix ms).
+    pub at_ms: i64,
+    /// Which device.
+    pub device: &'a str,
+    /// Which gate it named.
+    pub gate: &'a str,
+    /// `forged` or `malformed`.
+    pub reason: Reason,
+    /// The token as sent (only its fingerprint is kept).
+    pub token: &'a str,
+}
+
+impl Incidents {
+    /// Notes a refused token and what its device's window says of it;
+    /// returns the flags it raised.
+    pub fn note(&self, refusal: Refusal<'_>, counted: Counted) -> Vec<Flag> {
+        let flags = if counted.burst {
+            vec![Flag::ForgeryBurst]
+        } else {
+            Vec::new()
+        };
+        if counted.first_burst {
+            counter!("scangate_flags_total", "kind" => Flag::ForgeryBurst.as_str()).increment(1);
+        }
+        if counted.in_window > INCIDENTS_PER_DEVICE_MINUTE {
+            counter!("scangate_incidents_skipped_total").increment(1);
+            return flags;
+        }
+        let digest = Sha256::digest(refusal.token.as_bytes());
+        let fingerprint: String = digest[..FINGERPRINT_HEX / 2]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        let mut log = self.log.lock().unwrap_or_else(|p| p.into_inner());
+        let seq = log.next_seq;
+        log.next_seq += 1;
+        if log.entries.len() == INCIDENTS_MAX {
+            log.entries.pop_front();
+            counter!("scangate_incidents_dropped_total").increment(1);
+        }
+        log.entries.push_back(Incident {
+            seq,
+            at_ms: refusal.at_ms,
+            device: refusal.device.to_owned(),
+            gate: refusal.gate.to_owned(),
+            reason: refusal.reason,
+            fingerprint,
+            flags: flags.clone(),
+        });
+        debug_assert!(log.entries.len() <= INCIDENTS_MAX);
+        counter!("scangate_incidents_total", "reason" => refusal.reason.as_str()).increment(1);
+        flags
+    }
+
+    /// Incidents after `after` (a `seq`), oldest first, at most `limit`,
+    /// only of `device` when named; and the cursor of the next page.
+    pub fn page(
+        &self,
+        after: Option<u64>,
+        device: Option<&str>,
+        limit: usize,
+    ) -> (Vec<Incident>, Option<u64>) {
+        let log = self.log.lock().unwrap_or_else(|p| p.into_inner());
+        let start = after.map_or(0, |a| log.entries.partition_point(|e| e.seq <= a));
+        let mut items = Vec::with_capacity(limit.min(log.entries.len()));
+        let mut last = None;
+        for e in log.entries.range(start..) {
+            if items.len() == limit {
+                return (items, last);
+            }
+            last = Some(e.seq);
+            if device.is_none_or(|d| d == e.device) {
+                items.push(e.clone());
+            }
+        }
+        (items, None)
+    }
+}
+
+#[cfg(test)]
+mod tests;
