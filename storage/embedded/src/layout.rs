@@ -15,6 +15,8 @@
 //! | `audit_times` | at_ms ‖ seq (16 B) | the `audit` key: the global audit log by time |
 //! | `conflicts` | at_ms ‖ seq (16 B) | msgpack [`Conflict`](scangate_core::scan::Conflict): flagged offline scans by time recorded |
 //! | `conflict_tags` | scan id ‖ `/` ‖ kind | the `conflicts` key: one row per scan id and kind, whenever it is written again |
+//! | `pass_keys` | pass id | the pass's personal-data key (32 B), or empty once erased: kept apart, small, compacted after an erase |
+//! | `personal` | pass id | the pass's display text and card fields, sealed under its key ([`scangate_storage::personal`]) |
 //!
 //! `at_ms` is an i64 with its sign bit flipped, big-endian, so byte order is
 //! time order; `seq` is a store-wide u64 counter that keeps equal times apart.
@@ -39,14 +41,20 @@ use std::time::{Duration, Instant};
 /// cannot replay); scan records may carry offline facts.
 /// 5: the `conflict_tags` keyspace (redo ops may name it, which a format-4
 /// build cannot replay).
-pub const FORMAT_VERSION: u32 = 5;
+/// 6: the `pass_keys` and `personal` keyspaces: pass records are written
+/// without their personal fields, which are sealed under a per-pass key
+/// (a format-5 build would show passes without them).
+pub const FORMAT_VERSION: u32 = 6;
 
 /// The older formats `open` upgrades by rewriting the version: 2 (no redo
 /// log yet), 3 (no `conflicts` keyspace: fjall creates it empty at open)
 /// and 4 (no `conflict_tags`: created empty; the conflicts a format-4 build
 /// kept have no tag, so a pass-less one written again after the upgrade
-/// gets a second row). Their tables and records read unchanged.
-pub const FORMAT_UPGRADABLE: [u32; 3] = [2, 3, 4];
+/// gets a second row), 5 (no `pass_keys` or `personal`: created empty; the
+/// passes it issued keep their personal fields in the clear in their
+/// records, readable as before, until erased). Their tables and records
+/// read unchanged.
+pub const FORMAT_UPGRADABLE: [u32; 4] = [2, 3, 4, 5];
 
 const META_FORMAT: &[u8] = b"format";
 const META_SEQ: &[u8] = b"seq";
@@ -74,6 +82,8 @@ pub struct Tables {
     pub audit_times: Keyspace,
     pub conflicts: Keyspace,
     pub conflict_tags: Keyspace,
+    pub pass_keys: Keyspace,
+    pub personal: Keyspace,
 }
 
 impl Tables {
@@ -111,6 +121,8 @@ impl Tables {
             // Created empty when an older data directory is opened.
             conflicts: ks("conflicts", None)?,
             conflict_tags: ks("conflict_tags", None)?,
+            pass_keys: ks("pass_keys", issued)?,
+            personal: ks("personal", issued)?,
             db,
         };
         match tables.meta.get(META_FORMAT).map_err(backend)? {
@@ -146,7 +158,7 @@ impl Tables {
     }
 
     /// Every keyspace, `meta` first.
-    fn all(&self) -> [&Keyspace; 12] {
+    fn all(&self) -> [&Keyspace; 14] {
         [
             &self.meta,
             &self.passes,
@@ -160,6 +172,8 @@ impl Tables {
             &self.audit_times,
             &self.conflicts,
             &self.conflict_tags,
+            &self.pass_keys,
+            &self.personal,
         ]
     }
 

@@ -36,6 +36,8 @@ pub enum Ks {
     AuditTimes = 9,
     Conflicts = 10,
     ConflictTags = 11,
+    PassKeys = 12,
+    Personal = 13,
 }
 
 impl Ks {
@@ -53,6 +55,8 @@ impl Ks {
             9 => Ks::AuditTimes,
             10 => Ks::Conflicts,
             11 => Ks::ConflictTags,
+            12 => Ks::PassKeys,
+            13 => Ks::Personal,
             _ => return None,
         })
     }
@@ -71,6 +75,8 @@ impl Ks {
             Ks::AuditTimes => &t.audit_times,
             Ks::Conflicts => &t.conflicts,
             Ks::ConflictTags => &t.conflict_tags,
+            Ks::PassKeys => &t.pass_keys,
+            Ks::Personal => &t.personal,
         }
     }
 }
