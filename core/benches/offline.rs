@@ -54,6 +54,7 @@ fn passes(n: u32) -> Vec<Pass> {
                 created_ms: NOW,
                 dynamic_ttl_s: None,
                 status_since_ms: None,
+                card: None,
             }
         })
         .collect()

@@ -217,6 +217,11 @@ pub struct Pass {
     /// device's scan time (`revoked_before_scan`, `suspended_before_scan`).
     #[serde(default)]
     pub status_since_ms: Option<i64>,
+    /// A card share's structured fields with the holder's share choices;
+    /// like `display`, personal data: stored sealed, erased with the pass's
+    /// key. `None`: no card (every pass issued before the field existed).
+    #[serde(default)]
+    pub card: Option<Card>,
 }
 
 /// A pass field that breaks a limit or a rule.
@@ -262,8 +267,10 @@ pub enum PassError {
 }
 
 pub use crate::name::{check_name, is_name_char};
+pub use card::{CARD_FIELD_MAX_BYTES, Card, CardField, SharedCard};
 pub use transition::{AdminAction, TransitionError, transition};
 
+mod card;
 mod transition;
 
 /// Checks that a free-text field is within its byte limit.
@@ -286,6 +293,9 @@ impl Pass {
         }
         if let Some(display) = &self.display {
             check_len("display", display, DISPLAY_MAX_BYTES)?;
+        }
+        if let Some(card) = &self.card {
+            card.validate()?;
         }
         if let Some(reason) = &self.status_reason {
             check_len("reason", reason, REASON_MAX_BYTES)?;
@@ -343,6 +353,7 @@ pub(crate) mod tests {
             created_ms: 0,
             dynamic_ttl_s: None,
             status_since_ms: None,
+            card: None,
         }
     }
 
@@ -432,6 +443,9 @@ pub(crate) mod tests {
         assert_eq!(transition(Revoked, Reactivate), Ok(Active));
         assert!(transition(Active, Reactivate).is_err());
         assert!(transition(Active, Annul).is_err());
+        for status in Status::ALL {
+            assert_eq!(transition(status, Erase), Ok(Revoked), "erase from {status:?}");
+        }
     }
 
     #[test]

@@ -200,10 +200,15 @@ impl<S: Store + ?Sized> Store for CachedStore<S> {
         let id = audit.pass_id;
         let (status, reason) = (audit.status_after, audit.reason.clone());
         let since = audit.at_ms;
+        let erase = audit.action == scangate_core::AdminAction::Erase;
         let set = |p: &mut Pass| {
             p.status = status;
             p.status_since_ms = Some(since);
             p.status_reason = Some(reason.clone());
+            if erase {
+                p.display = None;
+                p.card = None;
+            }
         };
         if status != Status::Active {
             // Blocking takes effect for every load from now on, before the

@@ -21,6 +21,9 @@
 //! - [`query`]: filtered, cursor-paginated queries of passes, scans, audit
 //!   records and conflicts (each page bounded), and the annul request.
 //! - [`record`]: records as every backend stores them (MessagePack).
+//! - [`personal`]: a pass's personal fields sealed under its own key, the
+//!   split every backend makes at issue and undoes at load; erasure
+//!   destroys the key.
 //! - `conformance` (cargo feature `conformance`): the properties every backend
 //!   must pass, one async function each, run against every backend's tests.
 
@@ -28,6 +31,7 @@ pub mod cache;
 #[cfg(any(test, feature = "conformance"))]
 pub mod conformance;
 mod error;
+pub mod personal;
 pub mod query;
 pub mod record;
 

@@ -19,6 +19,10 @@ pub enum AdminAction {
     /// Take back one granted scan (within the annul window), giving the use
     /// back; the status does not change.
     Annul,
+    /// Erase the holder's personal data (display text, card fields) for
+    /// good and revoke the pass, in one act; applies to every status (an
+    /// erase of an erased pass changes nothing more).
+    Erase,
 }
 
 impl AdminAction {
@@ -29,6 +33,7 @@ impl AdminAction {
             AdminAction::Suspend => "suspend",
             AdminAction::Reactivate => "reactivate",
             AdminAction::Annul => "annul",
+            AdminAction::Erase => "erase",
         }
     }
 }
@@ -45,7 +50,7 @@ pub struct TransitionError {
 
 /// The status after `action`, or why it does not apply.
 ///
-/// Revoke wins over suspend: a revoked pass cannot be suspended, and only
+/// Erase revokes from any status. Revoke wins over suspend: a revoked pass cannot be suspended, and only
 /// `Reactivate` ever makes a revoked pass active again. `Annul` is not a
 /// status change and never applies here.
 pub fn transition(status: Status, action: AdminAction) -> Result<Status, TransitionError> {
@@ -53,6 +58,7 @@ pub fn transition(status: Status, action: AdminAction) -> Result<Status, Transit
         (Status::Active | Status::Suspended, AdminAction::Revoke) => Status::Revoked,
         (Status::Active, AdminAction::Suspend) => Status::Suspended,
         (Status::Suspended | Status::Revoked, AdminAction::Reactivate) => Status::Active,
+        (_, AdminAction::Erase) => Status::Revoked,
         _ => return Err(TransitionError { action, status }),
     };
     Ok(next)

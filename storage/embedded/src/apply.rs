@@ -13,12 +13,15 @@ use super::layout::{self, StateBytes, Tables, backend, log_key};
 use super::record::{Ks, Staged};
 use super::writer_state::{LogKey, ScanEntry, WriterState};
 use scangate_core::scan::Conflict;
-use scangate_core::{Annulment, AuditRecord, Pass, PassId, ScanId, ScanRecord, Status};
+use scangate_core::{
+    AdminAction, Annulment, AuditRecord, Pass, PassId, ScanId, ScanRecord, Status,
+};
 use scangate_storage::{PassState, StoreError};
 use std::collections::{HashMap, HashSet};
 use tokio::sync::oneshot;
 
 mod conflicts;
+mod personal;
 
 /// Where a command's answer goes.
 pub type Reply<T> = oneshot::Sender<Result<T, StoreError>>;
@@ -278,13 +281,9 @@ impl<'t> Batch<'t> {
                 return Err(StoreError::PassExists(pass.id));
             }
         }
-        let mut encoded = Vec::with_capacity(passes.len());
-        for pass in &passes {
-            encoded.push(layout::encode_pass(pass)?);
-        }
-        for (pass, record) in passes.into_iter().zip(encoded) {
-            let state = PassState::of(&pass);
-            self.writes.insert(Ks::Passes, pass.id.0, record);
+        for sealed in Self::seal_passes(passes)? {
+            let state = PassState::of(&sealed.0.public);
+            let pass = self.stage_pass(sealed);
             self.writes.insert(
                 Ks::PassesByEvent,
                 layout::pass_event_key(&pass.event, pass.id),
@@ -408,6 +407,9 @@ impl<'t> Batch<'t> {
         pass.status = audit.status_after;
         pass.status_since_ms = Some(audit.at_ms);
         pass.status_reason = Some(audit.reason.clone());
+        if audit.action == AdminAction::Erase {
+            self.stage_erasure(&mut pass);
+        }
         state.status = audit.status_after;
         let record = layout::encode_pass(&pass)?;
         let encoded = layout::encode(&audit)?;

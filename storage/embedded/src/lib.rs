@@ -66,7 +66,7 @@ use redo::RedoLog;
 use scangate_core::scan::Conflict;
 use scangate_core::{AuditRecord, Pass, PassId, ScanId, ScanRecord};
 use scangate_storage::{Annul, AuditQuery, Page, PassQuery, ScanQuery, Store, StoreError};
-use scangate_storage::{ConflictQuery, LIST_MAX, PassState, RECORD_CONFLICTS_MAX};
+use scangate_storage::{ConflictQuery, LIST_MAX, PassState, RECORD_CONFLICTS_MAX, personal};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{SyncSender, TrySendError, sync_channel};
@@ -262,7 +262,11 @@ impl Store for EmbeddedStore {
             .get(&self.tables.passes, id.0)
             .map_err(backend)?
             .ok_or_else(|| StoreError::Corrupt(format!("pass {id} has a state but no record")))?;
-        layout::merge_pass(id, &record, state).map(Some)
+        let mut pass = layout::merge_pass(id, &record, state)?;
+        let key = snapshot.get(&self.tables.pass_keys, id.0).map_err(backend)?;
+        let sealed = snapshot.get(&self.tables.personal, id.0).map_err(backend)?;
+        personal::reunite(&mut pass, key.as_deref(), sealed.as_deref())?;
+        Ok(Some(pass))
     }
 
     async fn insert_passes(&self, passes: Vec<Pass>) -> Result<(), StoreError> {

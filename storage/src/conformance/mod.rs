@@ -10,6 +10,7 @@
 
 mod fixtures;
 mod offline;
+mod personal;
 mod queries;
 
 pub use fixtures::{new_id, new_pass, new_scan_id, now_ms, scan};
@@ -18,6 +19,7 @@ pub use offline::{
     pass_less_conflicts_are_listed_by_filter_and_page,
     pass_less_conflicts_written_twice_keep_one_row,
 };
+pub use personal::{erase_removes_personal_data_and_keeps_the_record, personal_fields_round_trip};
 pub use queries::{
     annul_gives_the_use_back_once, audit_queries_by_pass_and_time,
     passes_list_by_event_kind_status, scans_query_filters_and_pages,
@@ -47,6 +49,8 @@ pub async fn run_all(store: Arc<dyn Store>) {
     offline_facts_count_beyond_the_limit_with_their_conflicts(store.clone()).await;
     pass_less_conflicts_are_listed_by_filter_and_page(store.clone()).await;
     pass_less_conflicts_written_twice_keep_one_row(store.clone()).await;
+    personal_fields_round_trip(store.clone()).await;
+    erase_removes_personal_data_and_keeps_the_record(store.clone()).await;
     closed_store_refuses_writes(store).await;
 }
 

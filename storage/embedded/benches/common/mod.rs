@@ -46,6 +46,7 @@ fn bench_pass(n: usize, event: &str, created_ms: i64) -> Pass {
         created_ms,
         dynamic_ttl_s: None,
         status_since_ms: None,
+        card: None,
     }
 }
 
