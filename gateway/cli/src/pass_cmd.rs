@@ -40,6 +40,9 @@ pub enum PassCommand {
     Suspend(ChangeArgs),
     /// Reactivate a suspended or revoked pass.
     Reactivate(ChangeArgs),
+    /// Erase a pass's personal data (display text, card fields) for good
+    /// and revoke it; its scans and audit stay. Erasing again changes nothing.
+    Erase(ChangeArgs),
     /// List a pass's scans, oldest first.
     Scans {
         /// Where and how.
@@ -187,6 +190,7 @@ pub async fn run(data: &DataDir, cmd: PassCommand) -> Result<ExitCode> {
         PassCommand::Revoke(c) => change(data, "revoke", c).await?,
         PassCommand::Suspend(c) => change(data, "suspend", c).await?,
         PassCommand::Reactivate(c) => change(data, "reactivate", c).await?,
+        PassCommand::Erase(c) => erase(data, c).await?,
         PassCommand::Scans { admin, id, limit } => scans(data, &admin, id, limit).await?,
         PassCommand::List {
             admin,
@@ -421,6 +425,21 @@ async fn change(data: &DataDir, action: &str, c: ChangeArgs) -> Result<()> {
             &serde_json::json!({ "reason": c.reason }),
         )
         .await?;
+    print_pass(&pass, c.admin.json)
+}
+
+/// `DELETE /v1/passes/{id}`: what `scangate pass erase` asks.
+async fn erase(data: &DataDir, c: ChangeArgs) -> Result<()> {
+    let client = admin_client::connect(data, &c.admin)?;
+    let pass: PassView = client
+        .delete(
+            &format!("/v1/passes/{}", c.id),
+            &serde_json::json!({ "reason": c.reason }),
+        )
+        .await?;
+    if !c.admin.json {
+        println!("pass {} erased: its personal data is gone for good", pass.id);
+    }
     print_pass(&pass, c.admin.json)
 }
 

@@ -98,6 +98,7 @@ pub fn build_passes(req: &IssueRequest, now_ms: i64) -> Result<Vec<Pass>, ApiErr
         created_ms: now_ms,
         dynamic_ttl_s: req.dynamic_ttl_s,
         status_since_ms: None,
+        card: None,
     };
     template
         .validate()

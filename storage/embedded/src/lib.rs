@@ -47,6 +47,8 @@ mod damaged_tests;
 #[cfg(test)]
 mod offline_tests;
 #[cfg(test)]
+mod personal_tests;
+#[cfg(test)]
 mod tests;
 
 pub use config::{
@@ -180,6 +182,16 @@ impl EmbeddedStore {
             insert_max_passes: config.insert_max_passes,
             purge_max: config.purge_max_per_call,
         })
+    }
+
+    /// The personal-data key stored for a pass, as raw bytes (empty once
+    /// erased; `None` when it never had personal data). For checks that an
+    /// erased key is gone from every file (the erasure tests, an audit of a
+    /// data directory); nothing in the gateway reads it.
+    pub async fn stored_key(&self, id: PassId) -> Result<Option<Vec<u8>>, StoreError> {
+        self.progress.pass_caught_up(id).await?;
+        let key = self.tables.pass_keys.get(id.0).map_err(backend)?;
+        Ok(key.map(|k| k.to_vec()))
     }
 
     /// Queues a command built around a fresh reply channel and waits for its

@@ -145,6 +145,7 @@ impl WriterState {
         let _ = self.folds.send(Fold::Batch {
             batch,
             writes: writes.fjall,
+            keys: writes.keys,
         });
         // fjall never lags by more than `FOLD_LAG_BYTES`: past it the writer
         // waits for the folder (and a full queue, `FOLD_QUEUE`, does too).

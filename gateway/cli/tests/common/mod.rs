@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod pki;
+pub mod privacy;
 pub mod scanners;
 pub mod stall;
 

@@ -21,6 +21,7 @@
 
 pub mod conflicts;
 pub mod devices;
+pub mod erase;
 pub mod failures;
 pub mod import;
 pub mod logs;

@@ -68,6 +68,7 @@ pub const PUBLIC: &[(&str, &str)] = &[
         super::conflicts::list,
         super::devices::list,
         super::devices::revoke,
+        super::erase::erase,
         serve,
         crate::operator::probes::healthz,
         crate::operator::probes::readyz,
@@ -151,6 +152,7 @@ impl Modify for FromRoutes {
             };
             let op = match route.method {
                 "POST" => item.post.as_mut(),
+                "DELETE" => item.delete.as_mut(),
                 _ => item.get.as_mut(),
             };
             if let Some(op) = op {

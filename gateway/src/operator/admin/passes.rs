@@ -286,7 +286,7 @@ pub async fn load(state: &AppState, id: &str) -> Result<Pass, ApiError> {
     }
 }
 
-async fn change(
+pub(super) async fn change(
     state: AppState,
     who: String,
     id: String,
@@ -310,6 +310,7 @@ async fn change(
         AdminAction::Suspend => (OperatorAction::PassSuspend, "suspended"),
         AdminAction::Reactivate => (OperatorAction::PassReactivate, "reactivated"),
         AdminAction::Annul => (OperatorAction::ScanAnnul, "changed"),
+        AdminAction::Erase => (OperatorAction::PassErase, "erased"),
     };
     let entry = OperatorRecord::new(crate::now_ms(), who, journaled, id.to_string())
         .reason(Some(&reason))

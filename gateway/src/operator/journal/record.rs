@@ -57,11 +57,14 @@ pub enum OperatorAction {
     /// conflict; `who` is `device:NAME`).
     #[serde(rename = "offline.conflict")]
     OfflineConflict,
+    /// Erased a pass's personal data (and revoked it): `DELETE /v1/passes/{id}`.
+    #[serde(rename = "pass.erase")]
+    PassErase,
 }
 
 impl OperatorAction {
     /// Every action.
-    pub const ALL: [OperatorAction; 10] = [
+    pub const ALL: [OperatorAction; 11] = [
         OperatorAction::PassesIssue,
         OperatorAction::PassesImport,
         OperatorAction::PassRevoke,
@@ -72,6 +75,7 @@ impl OperatorAction {
         OperatorAction::TokenRevoke,
         OperatorAction::DeviceRevoke,
         OperatorAction::OfflineConflict,
+        OperatorAction::PassErase,
     ];
 
     /// The spelling, e.g. `token.create`.
@@ -87,6 +91,7 @@ impl OperatorAction {
             OperatorAction::TokenRevoke => "token.revoke",
             OperatorAction::DeviceRevoke => "device.revoke",
             OperatorAction::OfflineConflict => "offline.conflict",
+            OperatorAction::PassErase => "pass.erase",
         }
     }
 }
