@@ -233,6 +233,7 @@ mod tests {
                 pass: Some("abcd0123".into()),
                 display: None,
                 replayed: false,
+                card: None,
             }),
         };
         let mut buf = BytesMut::new();

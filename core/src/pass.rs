@@ -267,7 +267,7 @@ pub enum PassError {
 }
 
 pub use crate::name::{check_name, is_name_char};
-pub use card::{CARD_FIELD_MAX_BYTES, Card, CardField, SharedCard};
+pub use card::{CARD_FIELD_MAX_BYTES, CARD_FIELDS, Card, CardError, CardField, SharedCard};
 pub use transition::{AdminAction, TransitionError, transition};
 
 mod card;

@@ -94,6 +94,7 @@ pub fn granted_reply(scan_id: ScanId) -> ScanReply {
         pass: None,
         display: None,
         replayed: false,
+        card: None,
     }
 }
 

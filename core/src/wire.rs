@@ -109,6 +109,11 @@ pub struct ScanReply {
     pub display: Option<String>,
     /// True when this answers a retry from the stored first decision.
     pub replayed: bool,
+    /// On a grant of a pass with a card: the fields its holder shared
+    /// (an unshared field is absent). Absent otherwise; older scanners
+    /// ignore the key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub card: Option<crate::pass::SharedCard>,
 }
 
 /// Longest [`WireError`] message, in bytes. One sentence for a person fits
@@ -272,6 +277,7 @@ mod tests {
                 // Multi-byte characters: the display limit counts bytes.
                 display: Some("é".repeat(DISPLAY_MAX_BYTES / 2)),
                 replayed: true,
+                card: None,
             }),
         };
         frame::encode(&reply, &mut BytesMut::new()).expect("fits");

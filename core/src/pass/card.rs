@@ -4,6 +4,23 @@
 
 use super::{PassError, check_len};
 use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+/// The contract names of a card's fields, in order.
+pub const CARD_FIELDS: [&str; 6] = ["name", "email", "phone", "company", "title", "links"];
+
+/// A card given as name/value pairs (a CSV row, command-line flags) that
+/// does not make a card.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum CardError {
+    /// A field name outside [`CARD_FIELDS`].
+    #[error("unknown card field {0:?}: expected name, email, phone, company, title or links")]
+    UnknownField(String),
+    /// A field named shared that has no value.
+    #[error("card field {0:?} is shared but has no value")]
+    SharedWithoutValue(String),
+}
 
 /// Longest value of one card field, in bytes: a name, an address or a few
 /// links, not a document (together about [`crate::pass::DISPLAY_MAX_BYTES`]
@@ -99,6 +116,37 @@ impl Card {
         })
     }
 
+    /// A card from `(field, value)` pairs (empty values skipped), with the
+    /// fields named in `shared` shared and every choice made at
+    /// `consent_ms`; `None` when no field has a value.
+    pub fn from_parts(
+        values: &[(&str, &str)],
+        shared: &[&str],
+        consent_ms: i64,
+    ) -> Result<Option<Card>, CardError> {
+        let mut card = Card::default();
+        for (name, value) in values.iter().filter(|(_, v)| !v.is_empty()) {
+            let slot = card
+                .field_mut(name)
+                .ok_or_else(|| CardError::UnknownField((*name).to_owned()))?;
+            *slot = Some(CardField {
+                value: (*value).to_owned(),
+                shared: false,
+                consent_ms,
+            });
+        }
+        for name in shared {
+            let slot = card
+                .field_mut(name)
+                .ok_or_else(|| CardError::UnknownField((*name).to_owned()))?;
+            let field = slot
+                .as_mut()
+                .ok_or_else(|| CardError::SharedWithoutValue((*name).to_owned()))?;
+            field.shared = true;
+        }
+        Ok(card.fields().iter().any(|(_, f)| f.is_some()).then_some(card))
+    }
+
     /// Checks every value against [`CARD_FIELD_MAX_BYTES`].
     pub fn validate(&self) -> Result<(), PassError> {
         for (name, field) in self.fields() {
@@ -163,6 +211,25 @@ mod tests {
             json.as_object().expect("object").len(),
             2,
             "unshared fields are not even named: {json}"
+        );
+    }
+
+    #[test]
+    fn a_card_from_parts_shares_only_the_named_fields() {
+        let card = Card::from_parts(&[("name", "Ada"), ("email", "a@x"), ("phone", "")], &["name"], 9)
+            .expect("card")
+            .expect("some");
+        assert_eq!(card.name, field("Ada", true).map(|f| CardField { consent_ms: 9, ..f }));
+        assert_eq!(card.email.as_ref().map(|f| f.shared), Some(false));
+        assert_eq!(card.phone, None, "an empty value is no field");
+        assert_eq!(Card::from_parts(&[], &[], 9), Ok(None));
+        assert_eq!(
+            Card::from_parts(&[("fax", "1")], &[], 9),
+            Err(CardError::UnknownField("fax".into()))
+        );
+        assert_eq!(
+            Card::from_parts(&[("name", "Ada")], &["email"], 9),
+            Err(CardError::SharedWithoutValue("email".into()))
         );
     }
 

@@ -33,6 +33,8 @@ pub struct ScanOutcome {
     pub max_uses: Option<u32>,
     /// What the scanner may show; only on a grant.
     pub display: Option<String>,
+    /// The card fields its holder shared; only on a grant of a pass with a card.
+    pub card: Option<crate::pass::SharedCard>,
     /// True when this answers a retry from the stored first decision (nothing
     /// was counted this time).
     pub replayed: bool,
@@ -46,6 +48,7 @@ impl ScanOutcome {
             uses: None,
             max_uses: None,
             display: None,
+            card: None,
             replayed: false,
         }
     }
@@ -59,6 +62,10 @@ impl ScanOutcome {
             display: decision
                 .is_granted()
                 .then(|| pass.display.clone())
+                .flatten(),
+            card: decision
+                .is_granted()
+                .then(|| pass.card.as_ref().map(crate::pass::Card::shared))
                 .flatten(),
             replayed,
         }

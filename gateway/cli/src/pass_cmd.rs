@@ -5,6 +5,7 @@ use crate::terminal::Shown;
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
 use scangate_api::{ImportReport, PageView};
+use scangate_core::pass::Card;
 use scangate_core::{AuditRecord, Kind, PassId, ScanId};
 use scangate_gateway::datadir::DataDir;
 use scangate_gateway::operator::api::{ISSUE_MAX, IssueRequest, PassView, ScanView};
@@ -163,6 +164,17 @@ pub struct IssueArgs {
     /// many seconds (old screenshots stop working).
     #[arg(long)]
     pub dynamic_ttl_s: Option<u32>,
+    /// A card field, `FIELD=VALUE` (name, email, phone, company, title,
+    /// links; repeatable): personal data, sealed at rest.
+    #[arg(long = "card", value_name = "FIELD=VALUE")]
+    pub card: Vec<String>,
+    /// A card field the holder shares with scanners (repeatable); the
+    /// others are never revealed by a scan.
+    #[arg(long = "share", value_name = "FIELD")]
+    pub share: Vec<String>,
+    /// When the holder made these share choices (RFC 3339; default now).
+    #[arg(long)]
+    pub consent_at: Option<String>,
 }
 
 /// A status change.
@@ -253,6 +265,7 @@ async fn issue(data: &DataDir, admin: &AdminArgs, spec: IssueArgs) -> Result<()>
     if spec.count == 0 {
         bail!("--count must be at least 1");
     }
+    let card = card_of(&spec)?;
     let client = admin_client::connect(data, admin)?;
     let mut left = spec.count;
     while left > 0 {
@@ -268,6 +281,7 @@ async fn issue(data: &DataDir, admin: &AdminArgs, spec: IssueArgs) -> Result<()>
             display: spec.display.clone(),
             count: Some(batch),
             dynamic_ttl_s: spec.dynamic_ttl_s,
+            card: card.clone(),
         };
         let passes: Vec<PassView> = client.post("/v1/passes", &req).await?;
         for p in &passes {
@@ -276,6 +290,24 @@ async fn issue(data: &DataDir, admin: &AdminArgs, spec: IssueArgs) -> Result<()>
         left -= batch;
     }
     Ok(())
+}
+
+/// The card of `--card FIELD=VALUE`, `--share FIELD` and `--consent-at`.
+fn card_of(spec: &IssueArgs) -> Result<Option<Card>> {
+    let mut values = Vec::with_capacity(spec.card.len());
+    for pair in &spec.card {
+        let Some((field, value)) = pair.split_once('=') else {
+            bail!("--card takes FIELD=VALUE, e.g. --card name=Ada");
+        };
+        values.push((field.trim(), value));
+    }
+    let consent_ms = match &spec.consent_at {
+        Some(at) => scangate_gateway::operator::api::parse_rfc3339("consent_at", at)
+            .map_err(|e| anyhow::anyhow!("--consent-at: {}", e.message))?,
+        None => scangate_gateway::now_ms(),
+    };
+    let shared: Vec<&str> = spec.share.iter().map(String::as_str).collect();
+    Ok(Card::from_parts(&values, &shared, consent_ms)?)
 }
 
 /// `scangate pass import FILE.csv`: prints the passes made and, on stderr,

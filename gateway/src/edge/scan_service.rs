@@ -134,6 +134,7 @@ impl ScanService {
                     pass: Some(claims.pass_id.short()),
                     display: out.display,
                     replayed: out.replayed,
+                    card: out.card,
                 })
             }
             Err(ScanError::ScanIdConflict) => counted_error(
@@ -174,6 +175,7 @@ impl ScanService {
             pass: None,
             display: None,
             replayed: false,
+            card: None,
         })
     }
 }

@@ -98,7 +98,7 @@ pub fn build_passes(req: &IssueRequest, now_ms: i64) -> Result<Vec<Pass>, ApiErr
         created_ms: now_ms,
         dynamic_ttl_s: req.dynamic_ttl_s,
         status_since_ms: None,
-        card: None,
+        card: req.card.clone(),
     };
     template
         .validate()
@@ -128,6 +128,7 @@ mod tests {
             display: None,
             count: Some(3),
             dynamic_ttl_s: None,
+            card: None,
         }
     }
 
