@@ -227,6 +227,14 @@ impl<S: Store + ?Sized> Store for CachedStore<S> {
         }
     }
 
+    async fn purge_records(
+        &self,
+        step: crate::retention::RetentionStep,
+    ) -> Result<crate::retention::Retained, StoreError> {
+        // Scan and audit records are not cached; passes are never removed.
+        self.inner.purge_records(step).await
+    }
+
     async fn record_conflicts(&self, conflicts: Vec<Conflict>) -> Result<(), StoreError> {
         self.inner.record_conflicts(conflicts).await
     }

@@ -21,6 +21,7 @@
 //! - [`query`]: filtered, cursor-paginated queries of passes, scans, audit
 //!   records and conflicts (each page bounded), and the annul request.
 //! - [`record`]: records as every backend stores them (MessagePack).
+//! - [`retention`]: one bounded step of the retention sweep.
 //! - [`personal`]: a pass's personal fields sealed under its own key, the
 //!   split every backend makes at issue and undoes at load; erasure
 //!   destroys the key.
@@ -34,6 +35,7 @@ mod error;
 pub mod personal;
 pub mod query;
 pub mod record;
+pub mod retention;
 
 pub use error::{AnnulConflict, BoxError, StoreError};
 pub use query::{
@@ -150,6 +152,21 @@ pub trait Store: Send + Sync + 'static {
     /// Forgets scan ids recorded before `before_ms` (the scan log itself is
     /// kept). Returns how many were forgotten.
     async fn purge_scan_ids(&self, before_ms: i64) -> Result<u64, StoreError>;
+
+    /// One bounded step of the retention sweep: removes scan records,
+    /// audit records and conflicts made before `step.before_ms` (scan
+    /// records with their indexes and scan ids), examining or removing at
+    /// most `step.max_rows` rows, durably. Passes and their use counts are
+    /// never removed. The default (a backend without retention) answers
+    /// [`StoreError::Config`] and removes nothing.
+    async fn purge_records(
+        &self,
+        _step: retention::RetentionStep,
+    ) -> Result<retention::Retained, StoreError> {
+        Err(StoreError::Config(
+            "this store does not support the retention sweep".into(),
+        ))
+    }
 
     /// Drops any cached copy of the pass, so the next load reads the store.
     /// Called when a caller no longer trusts what it holds in memory (a

@@ -61,6 +61,10 @@ pub enum Command {
     /// Offline scans that broke a rule, as the gateway flagged them on upload.
     #[command(subcommand)]
     Conflicts(crate::conflicts_cmd::ConflictsCommand),
+    /// Operations on every pass of an event (`purge`: erase an ended
+    /// event's personal data at once).
+    #[command(subcommand)]
+    Event(crate::event_cmd::EventCommand),
 }
 
 /// `scangate serve`.
@@ -173,6 +177,10 @@ pub struct ServeArgs {
         default_value = "local_serial"
     )]
     pub scylla_serial_consistency: SerialChoice,
+    /// Keep scan records, audit records and offline conflicts this many
+    /// seconds, then remove them in the background (0: keep for ever).
+    #[arg(long, default_value_t = 0)]
+    pub retention_s: u64,
 }
 
 /// `--store`.
@@ -313,6 +321,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             config.quic.max_connections = args.max_connections;
             config.quic.max_handshakes = args.max_handshakes;
             config.quic.max_handshakes_per_source = args.max_handshakes_per_source;
+            config.retention_s = args.retention_s;
             scangate_gateway::serve::serve(config, CancellationToken::new()).await?;
             Ok(ExitCode::SUCCESS)
         }
@@ -328,6 +337,10 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Scanner(cmd) => crate::scanner_cmd::run(&data, cmd).await,
         Command::Audit(cmd) => crate::audit_cmd::run(&data, cmd).await,
         Command::Conflicts(cmd) => crate::conflicts_cmd::run(&data, cmd).await,
+        Command::Event(cmd) => {
+            crate::event_cmd::run(&data, cmd).await?;
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 

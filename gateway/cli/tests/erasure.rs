@@ -2,7 +2,8 @@
 //! the data directory holds the pass's display text or its key (searched
 //! byte by byte after a clean stop, once the store's close-time work is
 //! done), nor does the gateway's log; the pass's scans and audit are still
-//! listed, and the pass is revoked. A second erase is idempotent.
+//! listed, and the pass is revoked. A second erase is idempotent. `scangate
+//! event purge` erases a whole event's passes the same way.
 
 mod common;
 
@@ -109,4 +110,29 @@ async fn erase_leaves_no_display_text_or_key_on_disk_and_keeps_the_record() {
     );
     let kept_key = stored_key(dir.path(), &kept.id).await.expect("kept key");
     assert_eq!(kept_key.len(), 32, "the other pass keeps its key");
+}
+
+/// `scangate event purge E` erases every pass of the event through the
+/// same path (revoked, display gone) and leaves other events alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn event_purge_erases_every_pass_of_that_event_only() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let gw = Gateway::start(dir.path(), &[]);
+    let gala = gw
+        .issue(json!({"event": "gala", "count": 3, "display": "Gala guest"}))
+        .await;
+    let other = gw
+        .issue(json!({"event": "fest", "display": "Fest guest"}))
+        .await
+        .pop()
+        .expect("pass");
+    let out = gw.cli(&["event", "purge", "gala", "--reason", "event over", "--json"]);
+    let report: Value = serde_json::from_str(out.trim()).expect("json");
+    assert_eq!(report, json!({"event": "gala", "erased": 3}));
+    for pass in &gala {
+        let now = gw.pass(&pass.id).await;
+        assert_eq!((now.display, now.status.as_str()), (None, "revoked"), "{}", pass.id);
+    }
+    let kept = gw.pass(&other.id).await;
+    assert_eq!((kept.display.as_deref(), kept.status.as_str()), (Some("Fest guest"), "active"));
 }

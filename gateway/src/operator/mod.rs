@@ -21,6 +21,7 @@ pub mod http;
 pub mod journal;
 pub mod probes;
 pub mod prometheus;
+pub mod retention;
 pub mod state;
 pub mod tokens;
 pub mod watched;

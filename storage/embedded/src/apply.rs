@@ -22,6 +22,7 @@ use tokio::sync::oneshot;
 
 mod conflicts;
 mod personal;
+mod retain;
 
 /// Where a command's answer goes.
 pub type Reply<T> = oneshot::Sender<Result<T, StoreError>>;
@@ -56,6 +57,11 @@ pub enum Command {
         max: usize,
         reply: Option<Reply<u64>>,
     },
+    /// [`scangate_storage::Store::purge_records`].
+    Retain {
+        step: Box<scangate_storage::retention::RetentionStep>,
+        reply: Reply<scangate_storage::retention::Retained>,
+    },
     /// [`scangate_storage::Store::close`]: commit what came before, then stop.
     Close { reply: Reply<()> },
 }
@@ -65,6 +71,10 @@ enum Answer {
     Unit(Reply<()>, Result<(), StoreError>),
     Record(Reply<ScanRecord>, Result<ScanRecord, StoreError>),
     Count(Option<Reply<u64>>, Result<u64, StoreError>),
+    Retained(
+        Reply<scangate_storage::retention::Retained>,
+        Result<scangate_storage::retention::Retained, StoreError>,
+    ),
 }
 
 /// A batch that was logged (or failed to be), its commands not yet answered.
@@ -97,6 +107,9 @@ impl Logged {
                     let _ = reply.send(logged().and(r));
                 }
                 Answer::Record(reply, r) => {
+                    let _ = reply.send(logged().and(r));
+                }
+                Answer::Retained(reply, r) => {
                     let _ = reply.send(logged().and(r));
                 }
                 Answer::Count(reply, r) => {
@@ -190,6 +203,10 @@ impl<'t> Batch<'t> {
             } => {
                 let r = self.w.catch_up().and_then(|()| self.purge(before_ms, max));
                 self.answers.push(Answer::Count(reply, r));
+            }
+            Command::Retain { step, reply } => {
+                let r = self.w.catch_up().and_then(|()| self.retain(&step));
+                self.answers.push(Answer::Retained(reply, r));
             }
             Command::Close { reply } => {
                 // Answered with the batch, so `close` returns once everything

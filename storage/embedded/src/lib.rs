@@ -400,6 +400,17 @@ impl Store for EmbeddedStore {
         self.progress.failure()
     }
 
+    async fn purge_records(
+        &self,
+        step: scangate_storage::retention::RetentionStep,
+    ) -> Result<scangate_storage::retention::Retained, StoreError> {
+        self.submit(|reply| Command::Retain {
+            step: Box::new(step),
+            reply,
+        })
+        .await
+    }
+
     async fn close(&self) -> Result<(), StoreError> {
         if self.closed.swap(true, Ordering::AcqRel) {
             return Ok(());
