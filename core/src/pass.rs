@@ -444,7 +444,11 @@ pub(crate) mod tests {
         assert!(transition(Active, Reactivate).is_err());
         assert!(transition(Active, Annul).is_err());
         for status in Status::ALL {
-            assert_eq!(transition(status, Erase), Ok(Revoked), "erase from {status:?}");
+            assert_eq!(
+                transition(status, Erase),
+                Ok(Revoked),
+                "erase from {status:?}"
+            );
         }
     }
 

@@ -219,14 +219,23 @@ mod tests {
         let (id, key) = (PassId([1; 16]), PassKey::random().expect("key"));
         let sealed = seal(id, &personal(), &key).expect("seal");
         let other = PassKey::random().expect("key");
-        assert!(matches!(open(id, &sealed, &other), Err(StoreError::Corrupt(_))));
-        assert!(open(PassId([2; 16]), &sealed, &key).is_err(), "bound to the pass id");
+        assert!(matches!(
+            open(id, &sealed, &other),
+            Err(StoreError::Corrupt(_))
+        ));
+        assert!(
+            open(PassId([2; 16]), &sealed, &key).is_err(),
+            "bound to the pass id"
+        );
         for i in [0, NONCE_BYTES, sealed.len() - 1] {
             let mut bad = sealed.clone();
             bad[i] ^= 1;
             assert!(open(id, &bad, &key).is_err(), "byte {i} changed");
         }
-        assert!(open(id, &sealed[..5], &key).is_err(), "shorter than a nonce");
+        assert!(
+            open(id, &sealed[..5], &key).is_err(),
+            "shorter than a nonce"
+        );
         assert!(PassKey::from_stored(id, &[0; 31]).is_err());
     }
 
@@ -243,8 +252,14 @@ mod tests {
         let mut erased = public.clone();
         reunite(&mut erased, Some(&[]), Some(&bytes)).expect("erased key");
         assert_eq!(erased, public, "an erased key leaves the public record");
-        assert!(format!("{key:?}").ends_with("(..)"), "Debug hides the bytes");
+        assert!(
+            format!("{key:?}").ends_with("(..)"),
+            "Debug hides the bytes"
+        );
         pass.display = None;
-        assert!(split(pass).expect("split").sealed.is_none(), "nothing to seal");
+        assert!(
+            split(pass).expect("split").sealed.is_none(),
+            "nothing to seal"
+        );
     }
 }

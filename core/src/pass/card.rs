@@ -144,7 +144,11 @@ impl Card {
                 .ok_or_else(|| CardError::SharedWithoutValue((*name).to_owned()))?;
             field.shared = true;
         }
-        Ok(card.fields().iter().any(|(_, f)| f.is_some()).then_some(card))
+        Ok(card
+            .fields()
+            .iter()
+            .any(|(_, f)| f.is_some())
+            .then_some(card))
     }
 
     /// Checks every value against [`CARD_FIELD_MAX_BYTES`].
@@ -159,11 +163,7 @@ impl Card {
 
     /// The shared fields only: what a scan may reveal.
     pub fn shared(&self) -> SharedCard {
-        let pick = |f: &Option<CardField>| {
-            f.as_ref()
-                .filter(|f| f.shared)
-                .map(|f| f.value.clone())
-        };
+        let pick = |f: &Option<CardField>| f.as_ref().filter(|f| f.shared).map(|f| f.value.clone());
         SharedCard {
             name: pick(&self.name),
             email: pick(&self.email),
@@ -216,10 +216,17 @@ mod tests {
 
     #[test]
     fn a_card_from_parts_shares_only_the_named_fields() {
-        let card = Card::from_parts(&[("name", "Ada"), ("email", "a@x"), ("phone", "")], &["name"], 9)
-            .expect("card")
-            .expect("some");
-        assert_eq!(card.name, field("Ada", true).map(|f| CardField { consent_ms: 9, ..f }));
+        let card = Card::from_parts(
+            &[("name", "Ada"), ("email", "a@x"), ("phone", "")],
+            &["name"],
+            9,
+        )
+        .expect("card")
+        .expect("some");
+        assert_eq!(
+            card.name,
+            field("Ada", true).map(|f| CardField { consent_ms: 9, ..f })
+        );
         assert_eq!(card.email.as_ref().map(|f| f.shared), Some(false));
         assert_eq!(card.phone, None, "an empty value is no field");
         assert_eq!(Card::from_parts(&[], &[], 9), Ok(None));
@@ -237,7 +244,8 @@ mod tests {
     fn field_values_are_bounded() {
         let mut card = Card::default();
         assert_eq!(card.validate(), Ok(()));
-        *card.field_mut("title").expect("title") = field(&"x".repeat(CARD_FIELD_MAX_BYTES + 1), true);
+        *card.field_mut("title").expect("title") =
+            field(&"x".repeat(CARD_FIELD_MAX_BYTES + 1), true);
         assert_eq!(
             card.validate(),
             Err(PassError::TooLong {

@@ -56,7 +56,10 @@ async fn purge(data: &DataDir, admin: &AdminArgs, event: &str, reason: &str) -> 
             let path = format!("/v1/passes/{}", pass.id);
             let done: Result<PassView, _> = client.delete(&path, &body).await;
             if let Err(e) = done {
-                anyhow::bail!("erased {erased} passes of the event, then pass {}: {e}", pass.id);
+                anyhow::bail!(
+                    "erased {erased} passes of the event, then pass {}: {e}",
+                    pass.id
+                );
             }
             erased += 1;
         }
@@ -66,7 +69,10 @@ async fn purge(data: &DataDir, admin: &AdminArgs, event: &str, reason: &str) -> 
         }
     }
     if admin.json {
-        println!("{}", serde_json::json!({ "event": event, "erased": erased }));
+        println!(
+            "{}",
+            serde_json::json!({ "event": event, "erased": erased })
+        );
     } else {
         println!("event {event}: the personal data of {erased} passes erased");
     }

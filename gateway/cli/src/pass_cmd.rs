@@ -470,7 +470,10 @@ async fn erase(data: &DataDir, c: ChangeArgs) -> Result<()> {
         )
         .await?;
     if !c.admin.json {
-        println!("pass {} erased: its personal data is gone for good", pass.id);
+        println!(
+            "pass {} erased: its personal data is gone for good",
+            pass.id
+        );
     }
     print_pass(&pass, c.admin.json)
 }

@@ -64,10 +64,25 @@ async fn a_scan_reveals_exactly_the_shared_card_fields() {
     )
     .await;
     let cli = gw.cli(&[
-        "pass", "issue", "--event", "fest", "--kind", "card_share", "--json",
-        "--card", "name=Grace Hopper", "--card", "email=grace@example.org",
-        "--card", "company=Navy", "--card", "phone=+1 555 0100",
-        "--share", "name", "--share", "company",
+        "pass",
+        "issue",
+        "--event",
+        "fest",
+        "--kind",
+        "card_share",
+        "--json",
+        "--card",
+        "name=Grace Hopper",
+        "--card",
+        "email=grace@example.org",
+        "--card",
+        "company=Navy",
+        "--card",
+        "phone=+1 555 0100",
+        "--share",
+        "name",
+        "--share",
+        "company",
     ]);
     let by_cli: Value = serde_json::from_str(cli.trim()).expect("json");
     let tokens = [
@@ -90,7 +105,12 @@ async fn a_scan_reveals_exactly_the_shared_card_fields() {
     assert_eq!(shown["card"]["email"]["shared"], false, "{shown}");
     assert_eq!(shown["card"]["name"]["consent_ms"], 1_767_225_600_000_i64);
     let viewer = gw.token_for("viewer", "v");
-    let (status, body) = gw.get_as(&format!("/v1/passes/{}", by_api.id), &viewer).await;
+    let (status, body) = gw
+        .get_as(&format!("/v1/passes/{}", by_api.id), &viewer)
+        .await;
     assert_eq!(status, 200);
-    assert!(!body.contains("Grace") && !body.contains("\"card\""), "viewer: {body}");
+    assert!(
+        !body.contains("Grace") && !body.contains("\"card\""),
+        "viewer: {body}"
+    );
 }

@@ -55,8 +55,13 @@ async fn erase_leaves_no_display_text_or_key_on_disk_and_keeps_the_record() {
     assert!(gw.sigterm().success(), "clean stop");
 
     // Sealed at rest already: the display text is in no file, its key is.
-    assert_eq!(files_containing(dir.path(), erased_text.as_bytes()), Vec::<std::path::PathBuf>::new());
-    let key = stored_key(dir.path(), &pass.id).await.expect("a key for a pass with a display");
+    assert_eq!(
+        files_containing(dir.path(), erased_text.as_bytes()),
+        Vec::<std::path::PathBuf>::new()
+    );
+    let key = stored_key(dir.path(), &pass.id)
+        .await
+        .expect("a key for a pass with a display");
     assert_eq!(key.len(), 32);
     assert!(
         !files_containing(dir.path(), &key).is_empty(),
@@ -64,17 +69,41 @@ async fn erase_leaves_no_display_text_or_key_on_disk_and_keeps_the_record() {
     );
 
     let gw = start(dir.path(), &log);
-    let out = gw.cli(&["pass", "erase", &pass.id, "--reason", "holder asked", "--json"]);
+    let out = gw.cli(&[
+        "pass",
+        "erase",
+        &pass.id,
+        "--reason",
+        "holder asked",
+        "--json",
+    ]);
     let erased: Value = serde_json::from_str(out.trim()).expect("json");
     assert_eq!(erased["status"], "revoked", "{erased}");
     assert!(erased["display"].is_null(), "{erased}");
-    let again = gw.cli(&["pass", "erase", &pass.id, "--reason", "asked twice", "--json"]);
+    let again = gw.cli(&[
+        "pass",
+        "erase",
+        &pass.id,
+        "--reason",
+        "asked twice",
+        "--json",
+    ]);
     let again: Value = serde_json::from_str(again.trim()).expect("json");
-    assert_eq!(again["status"], "revoked", "a second erase succeeds: {again}");
+    assert_eq!(
+        again["status"], "revoked",
+        "a second erase succeeds: {again}"
+    );
 
     let shown = gw.pass(&pass.id).await;
-    assert_eq!((shown.display, shown.uses), (None, 1), "gone, the count kept");
-    assert_eq!(gw.pass(&kept.id).await.display.as_deref(), Some(kept_text.as_str()));
+    assert_eq!(
+        (shown.display, shown.uses),
+        (None, 1),
+        "gone, the count kept"
+    );
+    assert_eq!(
+        gw.pass(&kept.id).await.display.as_deref(),
+        Some(kept_text.as_str())
+    );
     let scans = gw.scans(&pass.id).await;
     assert_eq!(scans.len(), 1, "the scan stays: {scans:?}");
     let audit = gw.get(&format!("/v1/passes/{}/audit", pass.id)).await;
@@ -89,12 +118,18 @@ async fn erase_leaves_no_display_text_or_key_on_disk_and_keeps_the_record() {
     assert_eq!(journal.matches("pass.erase").count(), 2, "{journal}");
     let scanner = gw.scanner("gate-1").await;
     let refused = common::scan(&scanner, &pass.token, "north", None).await;
-    assert!(!refused.decision.is_granted(), "erased means revoked: {refused:?}");
+    assert!(
+        !refused.decision.is_granted(),
+        "erased means revoked: {refused:?}"
+    );
     assert_eq!(refused.display, None);
     drop(scanner);
     assert!(gw.sigterm().success(), "clean stop");
 
-    assert!(file_count(dir.path()) > 5, "the search covers the data directory");
+    assert!(
+        file_count(dir.path()) > 5,
+        "the search covers the data directory"
+    );
     for (what, needle) in [("display text", erased_text.as_bytes()), ("key", &key[..])] {
         assert_eq!(
             files_containing(dir.path(), needle),
@@ -102,7 +137,10 @@ async fn erase_leaves_no_display_text_or_key_on_disk_and_keeps_the_record() {
             "the erased pass's {what} is still in these files"
         );
     }
-    assert_eq!(files_containing(logs.path(), erased_text.as_bytes()), Vec::<std::path::PathBuf>::new());
+    assert_eq!(
+        files_containing(logs.path(), erased_text.as_bytes()),
+        Vec::<std::path::PathBuf>::new()
+    );
     assert_eq!(
         stored_key(dir.path(), &pass.id).await,
         Some(vec![]),
@@ -131,8 +169,16 @@ async fn event_purge_erases_every_pass_of_that_event_only() {
     assert_eq!(report, json!({"event": "gala", "erased": 3}));
     for pass in &gala {
         let now = gw.pass(&pass.id).await;
-        assert_eq!((now.display, now.status.as_str()), (None, "revoked"), "{}", pass.id);
+        assert_eq!(
+            (now.display, now.status.as_str()),
+            (None, "revoked"),
+            "{}",
+            pass.id
+        );
     }
     let kept = gw.pass(&other.id).await;
-    assert_eq!((kept.display.as_deref(), kept.status.as_str()), (Some("Fest guest"), "active"));
+    assert_eq!(
+        (kept.display.as_deref(), kept.status.as_str()),
+        (Some("Fest guest"), "active")
+    );
 }

@@ -36,7 +36,10 @@ fn times(records: &Value) -> Vec<i64> {
 }
 
 /// Waits until `done` holds, at most `limit`, checking every 50 ms.
-async fn wait_until<F: std::future::Future<Output = bool>>(limit: Duration, mut done: impl FnMut() -> F) {
+async fn wait_until<F: std::future::Future<Output = bool>>(
+    limit: Duration,
+    mut done: impl FnMut() -> F,
+) {
     let deadline = Instant::now() + limit;
     while !done().await {
         assert!(Instant::now() < deadline, "not done within {limit:?}");
@@ -45,8 +48,11 @@ async fn wait_until<F: std::future::Future<Output = bool>>(limit: Duration, mut 
 }
 
 async fn change(gw: &Gateway, id: &str, action: &str) {
-    gw.post(&format!("/v1/passes/{id}/{action}"), json!({"reason": "retention test"}))
-        .await;
+    gw.post(
+        &format!("/v1/passes/{id}/{action}"),
+        json!({"reason": "retention test"}),
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -55,7 +61,12 @@ async fn retention_removes_records_older_than_the_period_and_nothing_newer() {
     let gw = Gateway::start(dir.path(), &[]);
     let pass = gw.issue_unlimited().await;
     let scanner = gw.scanner("gate-1").await;
-    assert!(common::scan(&scanner, &pass.token, "north", None).await.decision.is_granted());
+    assert!(
+        common::scan(&scanner, &pass.token, "north", None)
+            .await
+            .decision
+            .is_granted()
+    );
     change(&gw, &pass.id, "suspend").await;
     change(&gw, &pass.id, "reactivate").await;
     let audit_path = format!("/v1/passes/{}/audit", pass.id);
@@ -66,8 +77,16 @@ async fn retention_removes_records_older_than_the_period_and_nothing_newer() {
         .expect("old records");
 
     // The clock passes the gap (a condition on the clock, not a guess).
-    wait_until(Duration::from_secs(30), || async { now_ms() > old_last + GAP_MS }).await;
-    assert!(common::scan(&scanner, &pass.token, "north", None).await.decision.is_granted());
+    wait_until(Duration::from_secs(30), || async {
+        now_ms() > old_last + GAP_MS
+    })
+    .await;
+    assert!(
+        common::scan(&scanner, &pass.token, "north", None)
+            .await
+            .decision
+            .is_granted()
+    );
     change(&gw, &pass.id, "suspend").await;
     drop(scanner);
     assert!(gw.sigterm().success());
@@ -85,10 +104,28 @@ async fn retention_removes_records_older_than_the_period_and_nothing_newer() {
     .await;
     let scans = times(&gw.get(&scans_path).await);
     let audit = times(&gw.get(&audit_path).await);
-    assert_eq!((scans.len(), audit.len()), (1, 1), "the new scan and suspension stay");
+    assert_eq!(
+        (scans.len(), audit.len()),
+        (1, 1),
+        "the new scan and suspension stay"
+    );
     assert!(scans[0] > old_last + GAP_MS && audit[0] > old_last + GAP_MS);
     let metrics = gw.metrics().await;
-    let removed = |table| common::metric(&metrics, "scangate_retention_removed_total", &[("table", table)]);
-    assert_eq!((removed("scans"), removed("audit")), (1.0, 2.0), "{metrics}");
-    assert_eq!(gw.pass(&pass.id).await.uses, 2, "the pass's count is not a record to remove");
+    let removed = |table| {
+        common::metric(
+            &metrics,
+            "scangate_retention_removed_total",
+            &[("table", table)],
+        )
+    };
+    assert_eq!(
+        (removed("scans"), removed("audit")),
+        (1.0, 2.0),
+        "{metrics}"
+    );
+    assert_eq!(
+        gw.pass(&pass.id).await.uses,
+        2,
+        "the pass's count is not a record to remove"
+    );
 }

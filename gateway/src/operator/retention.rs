@@ -83,7 +83,11 @@ pub async fn run(store: Arc<dyn Store>, period: Period, shutdown: CancellationTo
 /// Counts what a step removed (`scangate_retention_removed_total{table}`);
 /// the cursor for the next step.
 fn counted(r: Retained) -> Option<Cursor> {
-    for (table, n) in [("scans", r.scans), ("audit", r.audit), ("conflicts", r.conflicts)] {
+    for (table, n) in [
+        ("scans", r.scans),
+        ("audit", r.audit),
+        ("conflicts", r.conflicts),
+    ] {
         if n > 0 {
             metrics::counter!("scangate_retention_removed_total", "table" => table).increment(n);
         }

@@ -5,8 +5,8 @@
 //! What readers and the writer wait on is `progress`.
 
 use super::progress::Progress;
-use super::segment::Retired;
 use super::record::KeyWrites;
+use super::segment::Retired;
 use fjall::{Database, OwnedWriteBatch, PersistMode};
 use std::collections::VecDeque;
 use std::sync::Arc;

@@ -275,7 +275,9 @@ impl Store for EmbeddedStore {
             .map_err(backend)?
             .ok_or_else(|| StoreError::Corrupt(format!("pass {id} has a state but no record")))?;
         let mut pass = layout::merge_pass(id, &record, state)?;
-        let key = snapshot.get(&self.tables.pass_keys, id.0).map_err(backend)?;
+        let key = snapshot
+            .get(&self.tables.pass_keys, id.0)
+            .map_err(backend)?;
         let sealed = snapshot.get(&self.tables.personal, id.0).map_err(backend)?;
         personal::reunite(&mut pass, key.as_deref(), sealed.as_deref())?;
         Ok(Some(pass))

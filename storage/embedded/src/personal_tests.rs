@@ -58,18 +58,32 @@ async fn an_erased_key_and_display_are_in_no_file_after_a_clean_close() {
         .insert_passes(vec![pass.clone(), kept.clone()])
         .await
         .expect("insert");
-    let key = store.stored_key(pass.id).await.expect("read").expect("a key");
+    let key = store
+        .stored_key(pass.id)
+        .await
+        .expect("read")
+        .expect("a key");
     assert_eq!(key.len(), 32);
     store.close().await.expect("close");
     drop(store);
-    assert!(files_with(dir.path(), text.as_bytes()).is_empty(), "sealed at rest");
-    assert!(!files_with(dir.path(), &key).is_empty(), "the key is on disk");
+    assert!(
+        files_with(dir.path(), text.as_bytes()).is_empty(),
+        "sealed at rest"
+    );
+    assert!(
+        !files_with(dir.path(), &key).is_empty(),
+        "the key is on disk"
+    );
 
     let store = open(dir.path());
     store.commit_admin(erase(&pass)).await.expect("erase");
     store.close().await.expect("close");
     drop(store);
-    assert_eq!(files_with(dir.path(), &key), Vec::<PathBuf>::new(), "key gone");
+    assert_eq!(
+        files_with(dir.path(), &key),
+        Vec::<PathBuf>::new(),
+        "key gone"
+    );
     assert!(files_with(dir.path(), text.as_bytes()).is_empty());
     let store = open(dir.path());
     let loaded = store.load_pass(pass.id).await.expect("load").expect("kept");

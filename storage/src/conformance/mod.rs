@@ -21,11 +21,11 @@ pub use offline::{
     pass_less_conflicts_written_twice_keep_one_row,
 };
 pub use personal::{erase_removes_personal_data_and_keeps_the_record, personal_fields_round_trip};
-pub use retention::retention_removes_old_records_and_keeps_new_ones;
 pub use queries::{
     annul_gives_the_use_back_once, audit_queries_by_pass_and_time,
     passes_list_by_event_kind_status, scans_query_filters_and_pages,
 };
+pub use retention::retention_removes_old_records_and_keeps_new_ones;
 
 use crate::{Store, StoreError};
 use fixtures::{audit, expect_conflict, inserted, uses};

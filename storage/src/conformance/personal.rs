@@ -37,7 +37,10 @@ pub async fn personal_fields_round_trip(store: Arc<dyn Store>) {
         .insert_passes(vec![pass.clone()])
         .await
         .expect("insert");
-    assert_eq!(store.load_pass(pass.id).await.expect("load"), Some(pass.clone()));
+    assert_eq!(
+        store.load_pass(pass.id).await.expect("load"),
+        Some(pass.clone())
+    );
     let page = store
         .query_passes(PassQuery {
             event: Some(pass.event.clone()),
@@ -47,7 +50,11 @@ pub async fn personal_fields_round_trip(store: Arc<dyn Store>) {
         .await
         .expect("list");
     let listed = page.items.iter().find(|p| p.id == pass.id);
-    assert_eq!(listed, Some(&pass), "a listing shows the personal fields too");
+    assert_eq!(
+        listed,
+        Some(&pass),
+        "a listing shows the personal fields too"
+    );
 }
 
 /// An erase revokes the pass and removes its display text and card; its
@@ -68,9 +75,17 @@ pub async fn erase_removes_personal_data_and_keeps_the_record(store: Arc<dyn Sto
         (None, None, Status::Revoked, 1),
         "personal fields gone, the pass kept, revoked, its count kept"
     );
-    let mut again = audit(pass.id, AdminAction::Erase, Status::Revoked, Status::Revoked);
+    let mut again = audit(
+        pass.id,
+        AdminAction::Erase,
+        Status::Revoked,
+        Status::Revoked,
+    );
     again.at_ms = erase.at_ms + 1;
-    store.commit_admin(again.clone()).await.expect("erase again");
+    store
+        .commit_admin(again.clone())
+        .await
+        .expect("erase again");
     let loaded = store.load_pass(pass.id).await.expect("load").expect("kept");
     assert_eq!((loaded.display, loaded.status), (None, Status::Revoked));
     assert_eq!(

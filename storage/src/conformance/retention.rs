@@ -13,16 +13,32 @@ use std::sync::Arc;
 /// rows until the walk ends; recent ones stay, and so does the pass.
 pub async fn retention_removes_old_records_and_keeps_new_ones(store: Arc<dyn Store>) {
     let pass = inserted(&store, None).await;
-    let old = [scan(pass.id, Decision::Granted, 1, 1_000), scan(pass.id, Decision::Granted, 2, 2_000)];
+    let old = [
+        scan(pass.id, Decision::Granted, 1, 1_000),
+        scan(pass.id, Decision::Granted, 2, 2_000),
+    ];
     let new = scan(pass.id, Decision::Granted, 3, now_ms());
     for s in old.iter().chain([&new]) {
         store.commit_scan(s.clone()).await.expect("scan");
     }
-    let mut old_audit = audit(pass.id, AdminAction::Suspend, Status::Active, Status::Suspended);
+    let mut old_audit = audit(
+        pass.id,
+        AdminAction::Suspend,
+        Status::Active,
+        Status::Suspended,
+    );
     old_audit.at_ms = 3_000;
     store.commit_admin(old_audit).await.expect("suspend");
-    let new_audit = audit(pass.id, AdminAction::Reactivate, Status::Suspended, Status::Active);
-    store.commit_admin(new_audit.clone()).await.expect("reactivate");
+    let new_audit = audit(
+        pass.id,
+        AdminAction::Reactivate,
+        Status::Suspended,
+        Status::Active,
+    );
+    store
+        .commit_admin(new_audit.clone())
+        .await
+        .expect("reactivate");
 
     let mut total = Retained::default();
     let mut after = None;
@@ -33,7 +49,10 @@ pub async fn retention_removes_old_records_and_keeps_new_ones(store: Arc<dyn Sto
             max_rows: 2,
         };
         let r = store.purge_records(step).await.expect("step");
-        assert!(r.scans + r.audit + r.conflicts <= 2, "a step stays in its bound: {r:?}");
+        assert!(
+            r.scans + r.audit + r.conflicts <= 2,
+            "a step stays in its bound: {r:?}"
+        );
         (total.scans, total.audit) = (total.scans + r.scans, total.audit + r.audit);
         after = r.next;
         if after.is_none() && r.scans + r.audit == 0 {
@@ -41,7 +60,10 @@ pub async fn retention_removes_old_records_and_keeps_new_ones(store: Arc<dyn Sto
         }
     }
     assert_eq!((total.scans, total.audit), (2, 1), "the old records went");
-    assert_eq!(store.list_scans(pass.id, 10).await.expect("scans"), vec![new]);
+    assert_eq!(
+        store.list_scans(pass.id, 10).await.expect("scans"),
+        vec![new]
+    );
     for s in &old {
         assert_eq!(store.find_scan(&s.scan_id).await.expect("find"), None);
     }
@@ -54,6 +76,10 @@ pub async fn retention_removes_old_records_and_keeps_new_ones(store: Arc<dyn Sto
         .await
         .expect("audit");
     assert_eq!(audit.items, vec![new_audit]);
-    let kept = store.load_pass(pass.id).await.expect("load").expect("the pass stays");
+    let kept = store
+        .load_pass(pass.id)
+        .await
+        .expect("load")
+        .expect("the pass stays");
     assert_eq!(kept.uses, 3, "the use count is not a record to remove");
 }

@@ -61,7 +61,11 @@ mod tests {
         let card = card_of(&cells, 5).expect("card").expect("some");
         let shared = card.shared();
         assert_eq!(
-            (shared.name.as_deref(), shared.company.as_deref(), shared.email),
+            (
+                shared.name.as_deref(),
+                shared.company.as_deref(),
+                shared.email
+            ),
             (Some("Ada"), Some("Engines"), None)
         );
         assert_eq!(card.name.expect("name").consent_ms, 1_767_225_600_000);

@@ -127,9 +127,7 @@ fn header(line: Option<(u64, &[u8])>) -> Result<Vec<String>, ApiError> {
         .collect();
     if let Some(unknown) = columns
         .iter()
-        .find(|c| {
-            !IMPORT_COLUMNS.contains(&c.as_str()) && !CARD_COLUMNS.contains(&c.as_str())
-        })
+        .find(|c| !IMPORT_COLUMNS.contains(&c.as_str()) && !CARD_COLUMNS.contains(&c.as_str()))
     {
         return Err(ApiError::invalid(
             "header",

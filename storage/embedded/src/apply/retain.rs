@@ -34,7 +34,11 @@ impl Batch<'_> {
         };
         let tables = self.w.tables.clone();
         let mut last: Option<Vec<u8>> = None;
-        for (examined, guard) in tables.scans.range::<Vec<u8>, _>((start, Bound::Unbounded)).enumerate() {
+        for (examined, guard) in tables
+            .scans
+            .range::<Vec<u8>, _>((start, Bound::Unbounded))
+            .enumerate()
+        {
             if examined >= budget {
                 out.next = last.map(Cursor);
                 return Ok(());
@@ -47,20 +51,26 @@ impl Batch<'_> {
             }
             self.reads += 1;
             let record = layout::decode_scan(&value)?;
-            let seq = u64::from_be_bytes(key[24..32].try_into().map_err(|_| {
-                StoreError::Corrupt("a scans key shorter than 32 bytes".into())
-            })?);
+            let seq =
+                u64::from_be_bytes(key[24..32].try_into().map_err(|_| {
+                    StoreError::Corrupt("a scans key shorter than 32 bytes".into())
+                })?);
             self.writes.remove(Ks::Scans, &key);
-            self.writes.remove(
-                Ks::ScanIdTimes,
-                layout::time_index_key(at, &record.scan_id),
-            );
+            self.writes
+                .remove(Ks::ScanIdTimes, layout::time_index_key(at, &record.scan_id));
             if !record.event.is_empty() {
-                self.writes
-                    .remove(Ks::EventScans, layout::event_scan_key(&record.event, at, seq));
+                self.writes.remove(
+                    Ks::EventScans,
+                    layout::event_scan_key(&record.event, at, seq),
+                );
             }
             let id = record.scan_id.as_str();
-            if tables.scan_ids.get(id).map_err(backend)?.is_some_and(|k| *k == *key) {
+            if tables
+                .scan_ids
+                .get(id)
+                .map_err(backend)?
+                .is_some_and(|k| *k == *key)
+            {
                 self.writes.remove(Ks::ScanIds, id.as_bytes());
                 self.scan_ids.insert(record.scan_id.clone(), None);
             }
@@ -102,7 +112,12 @@ impl Batch<'_> {
             let (key, value) = guard.into_inner().map_err(backend)?;
             let conflict: scangate_core::scan::Conflict = layout::decode(&value, "conflict")?;
             let tag = layout::conflict_tag_key(&conflict.scan_id, conflict.kind);
-            if tables.conflict_tags.get(&tag).map_err(backend)?.is_some_and(|k| *k == *key) {
+            if tables
+                .conflict_tags
+                .get(&tag)
+                .map_err(backend)?
+                .is_some_and(|k| *k == *key)
+            {
                 self.writes.remove(Ks::ConflictTags, &tag);
             }
             self.writes.remove(Ks::Conflicts, &key);
