@@ -220,8 +220,9 @@ pub struct Pass {
     /// A card share's structured fields with the holder's share choices;
     /// like `display`, personal data: stored sealed, erased with the pass's
     /// key. `None`: no card (every pass issued before the field existed).
+    /// Boxed: most passes have none, and a pass travels in actor messages.
     #[serde(default)]
-    pub card: Option<Card>,
+    pub card: Option<Box<Card>>,
 }
 
 /// A pass field that breaks a limit or a rule.

@@ -113,7 +113,7 @@ pub struct ScanReply {
     /// (an unshared field is absent). Absent otherwise; older scanners
     /// ignore the key.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub card: Option<crate::pass::SharedCard>,
+    pub card: Option<Box<crate::pass::SharedCard>>,
 }
 
 /// Longest [`WireError`] message, in bytes. One sentence for a person fits

@@ -70,7 +70,7 @@ pub struct Personal {
     pub display: Option<String>,
     /// The card-share fields.
     #[serde(default)]
-    pub card: Option<Card>,
+    pub card: Option<Box<Card>>,
 }
 
 impl Personal {
@@ -189,14 +189,14 @@ mod tests {
     fn personal() -> Personal {
         Personal {
             display: Some("Jane Doe, row 7".into()),
-            card: Some(Card {
+            card: Some(Box::new(Card {
                 name: Some(CardField {
                     value: "Jane Doe".into(),
                     shared: true,
                     consent_ms: 5,
                 }),
                 ..Card::default()
-            }),
+            })),
         }
     }
 

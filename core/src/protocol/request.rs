@@ -34,7 +34,7 @@ pub struct ScanOutcome {
     /// What the scanner may show; only on a grant.
     pub display: Option<String>,
     /// The card fields its holder shared; only on a grant of a pass with a card.
-    pub card: Option<crate::pass::SharedCard>,
+    pub card: Option<Box<crate::pass::SharedCard>>,
     /// True when this answers a retry from the stored first decision (nothing
     /// was counted this time).
     pub replayed: bool,
@@ -65,7 +65,7 @@ impl ScanOutcome {
                 .flatten(),
             card: decision
                 .is_granted()
-                .then(|| pass.card.as_ref().map(crate::pass::Card::shared))
+                .then(|| pass.card.as_ref().map(|card| Box::new(card.shared())))
                 .flatten(),
             replayed,
         }

@@ -59,7 +59,7 @@ pub struct IssueRequest {
     /// Values at most 256 bytes. Personal data: sealed at rest, erased with
     /// the pass, never shown to a `viewer`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub card: Option<Card>,
+    pub card: Option<Box<Card>>,
 }
 
 // The limits the OpenAPI document states as literals (utoipa's attributes
@@ -144,7 +144,7 @@ impl PassView {
         PassView {
             token,
             display: pass.display.clone(),
-            card: pass.card.clone(),
+            card: pass.card.as_deref().cloned(),
             ..PassView::withheld(pass)
         }
     }

@@ -16,6 +16,7 @@
 
 mod admin_client;
 mod audit_cmd;
+mod card_args;
 mod cli;
 mod conflicts_cmd;
 mod event_cmd;

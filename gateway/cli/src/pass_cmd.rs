@@ -5,7 +5,6 @@ use crate::terminal::Shown;
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
 use scangate_api::{ImportReport, PageView};
-use scangate_core::pass::Card;
 use scangate_core::{AuditRecord, Kind, PassId, ScanId};
 use scangate_gateway::datadir::DataDir;
 use scangate_gateway::operator::api::{ISSUE_MAX, IssueRequest, PassView, ScanView};
@@ -164,17 +163,9 @@ pub struct IssueArgs {
     /// many seconds (old screenshots stop working).
     #[arg(long)]
     pub dynamic_ttl_s: Option<u32>,
-    /// A card field, `FIELD=VALUE` (name, email, phone, company, title,
-    /// links; repeatable): personal data, sealed at rest.
-    #[arg(long = "card", value_name = "FIELD=VALUE")]
-    pub card: Vec<String>,
-    /// A card field the holder shares with scanners (repeatable); the
-    /// others are never revealed by a scan.
-    #[arg(long = "share", value_name = "FIELD")]
-    pub share: Vec<String>,
-    /// When the holder made these share choices (RFC 3339; default now).
-    #[arg(long)]
-    pub consent_at: Option<String>,
+    /// The card and its share choices.
+    #[command(flatten)]
+    pub card_args: crate::card_args::CardArgs,
 }
 
 /// A status change.
@@ -202,7 +193,7 @@ pub async fn run(data: &DataDir, cmd: PassCommand) -> Result<ExitCode> {
         PassCommand::Revoke(c) => change(data, "revoke", c).await?,
         PassCommand::Suspend(c) => change(data, "suspend", c).await?,
         PassCommand::Reactivate(c) => change(data, "reactivate", c).await?,
-        PassCommand::Erase(c) => erase(data, c).await?,
+        PassCommand::Erase(c) => crate::card_args::erase(data, c).await?,
         PassCommand::Scans { admin, id, limit } => scans(data, &admin, id, limit).await?,
         PassCommand::List {
             admin,
@@ -265,7 +256,7 @@ async fn issue(data: &DataDir, admin: &AdminArgs, spec: IssueArgs) -> Result<()>
     if spec.count == 0 {
         bail!("--count must be at least 1");
     }
-    let card = card_of(&spec)?;
+    let card = spec.card_args.card()?;
     let client = admin_client::connect(data, admin)?;
     let mut left = spec.count;
     while left > 0 {
@@ -281,7 +272,7 @@ async fn issue(data: &DataDir, admin: &AdminArgs, spec: IssueArgs) -> Result<()>
             display: spec.display.clone(),
             count: Some(batch),
             dynamic_ttl_s: spec.dynamic_ttl_s,
-            card: card.clone(),
+            card: card.clone().map(Box::new),
         };
         let passes: Vec<PassView> = client.post("/v1/passes", &req).await?;
         for p in &passes {
@@ -290,24 +281,6 @@ async fn issue(data: &DataDir, admin: &AdminArgs, spec: IssueArgs) -> Result<()>
         left -= batch;
     }
     Ok(())
-}
-
-/// The card of `--card FIELD=VALUE`, `--share FIELD` and `--consent-at`.
-fn card_of(spec: &IssueArgs) -> Result<Option<Card>> {
-    let mut values = Vec::with_capacity(spec.card.len());
-    for pair in &spec.card {
-        let Some((field, value)) = pair.split_once('=') else {
-            bail!("--card takes FIELD=VALUE, e.g. --card name=Ada");
-        };
-        values.push((field.trim(), value));
-    }
-    let consent_ms = match &spec.consent_at {
-        Some(at) => scangate_gateway::operator::api::parse_rfc3339("consent_at", at)
-            .map_err(|e| anyhow::anyhow!("--consent-at: {}", e.message))?,
-        None => scangate_gateway::now_ms(),
-    };
-    let shared: Vec<&str> = spec.share.iter().map(String::as_str).collect();
-    Ok(Card::from_parts(&values, &shared, consent_ms)?)
 }
 
 /// `scangate pass import FILE.csv`: prints the passes made and, on stderr,
@@ -460,24 +433,6 @@ async fn change(data: &DataDir, action: &str, c: ChangeArgs) -> Result<()> {
     print_pass(&pass, c.admin.json)
 }
 
-/// `DELETE /v1/passes/{id}`: what `scangate pass erase` asks.
-async fn erase(data: &DataDir, c: ChangeArgs) -> Result<()> {
-    let client = admin_client::connect(data, &c.admin)?;
-    let pass: PassView = client
-        .delete(
-            &format!("/v1/passes/{}", c.id),
-            &serde_json::json!({ "reason": c.reason }),
-        )
-        .await?;
-    if !c.admin.json {
-        println!(
-            "pass {} erased: its personal data is gone for good",
-            pass.id
-        );
-    }
-    print_pass(&pass, c.admin.json)
-}
-
 fn print_scan(s: &ScanView, as_json: bool) -> Result<()> {
     if as_json {
         println!("{}", serde_json::to_string(s)?);
@@ -502,7 +457,7 @@ fn print_scan(s: &ScanView, as_json: bool) -> Result<()> {
     Ok(())
 }
 
-fn print_pass(p: &PassView, as_json: bool) -> Result<()> {
+pub(crate) fn print_pass(p: &PassView, as_json: bool) -> Result<()> {
     if as_json {
         println!("{}", serde_json::to_string(p)?);
     } else {

@@ -95,7 +95,7 @@ async fn a_scan_reveals_exactly_the_shared_card_fields() {
     for (how, token) in ["admin API", "CSV import", "CLI flags"].iter().zip(&tokens) {
         let reply = common::scan(&scanner, token, "north", None).await;
         assert!(reply.decision.is_granted(), "{how}: {reply:?}");
-        assert_eq!(reply.card, Some(name_and_company()), "{how}");
+        assert_eq!(reply.card, Some(Box::new(name_and_company())), "{how}");
         let again = common::scan(&scanner, token, "north", None).await;
         assert!(!again.decision.is_granted(), "{how}: single use");
         assert_eq!(again.card, None, "{how}: a denial reveals nothing");

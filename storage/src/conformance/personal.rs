@@ -21,12 +21,12 @@ fn personal_pass() -> Pass {
             consent_ms: now_ms(),
         })
     };
-    pass.card = Some(Card {
+    pass.card = Some(Box::new(Card {
         name: field("Grace Hopper", true),
         email: field("grace@example.org", false),
         company: field("Navy", true),
         ..Card::default()
-    });
+    }));
     pass
 }
 

@@ -210,7 +210,7 @@ fn row_spec(
             _ => {}
         }
     }
-    spec.card = card_of(&card_cells, now)?;
+    spec.card = card_of(&card_cells, now)?.map(Box::new);
     Ok(spec)
 }
 

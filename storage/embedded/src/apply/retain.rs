@@ -1,6 +1,8 @@
-//! Retention in one group commit: scan records, audit records and
-//! conflicts made before a cut-off, removed with their indexes, at most a
-//! bounded number of rows per step ([`scangate_storage::Store::purge_records`]).
+//! Forgetting by time in one group commit: scan ids past the retry window
+//! ([`scangate_storage::Store::purge_scan_ids`]), and retention: scan
+//! records, audit records and conflicts made before a cut-off, removed with
+//! their indexes, at most a bounded number of rows per step
+//! ([`scangate_storage::Store::purge_records`]).
 
 use super::Batch;
 use crate::layout::{self, backend};
@@ -10,6 +12,43 @@ use scangate_storage::{Cursor, StoreError};
 use std::ops::Bound;
 
 impl Batch<'_> {
+    /// Forgets up to `max` scan ids of scans before `before_ms`, oldest first.
+    pub(super) fn purge(&mut self, before_ms: i64, max: usize) -> Result<u64, StoreError> {
+        let end = layout::time_bytes(before_ms);
+        let mut forgotten = 0u64;
+        for guard in self
+            .w
+            .tables
+            .scan_id_times
+            .range(..end.as_slice())
+            .take(max)
+        {
+            let key = guard.key().map_err(backend)?;
+            let (at, scan_id) = layout::parse_time_index_key(&key)?;
+            if matches!(self.scan_ids.get(&scan_id), Some(None)) {
+                continue; // forgotten earlier in this batch
+            }
+            self.reads += 1;
+            self.writes.remove(Ks::ScanIdTimes, key);
+            let points_here = match self
+                .w
+                .tables
+                .scan_ids
+                .get(scan_id.as_str())
+                .map_err(backend)?
+            {
+                Some(scan_key) => layout::log_key_time(&scan_key)? == at,
+                None => false,
+            };
+            if points_here {
+                self.writes.remove(Ks::ScanIds, scan_id.as_str().as_bytes());
+                self.scan_ids.insert(scan_id, None);
+                forgotten += 1;
+            }
+        }
+        Ok(forgotten)
+    }
+
     /// One retention step; the caller has caught fjall up with the log.
     pub(super) fn retain(&mut self, step: &RetentionStep) -> Result<Retained, StoreError> {
         let mut out = Retained::default();
