@@ -202,7 +202,7 @@ mod tests {
     use super::*;
     use crate::decision::Reason;
     use crate::frame::{self, EncodeError, FRAME_MAX_BYTES};
-    use crate::pass::DISPLAY_MAX_BYTES;
+    use crate::pass::{CARD_FIELD_MAX_BYTES, DISPLAY_MAX_BYTES, SharedCard};
     use crate::scan::SCAN_ID_MAX_BYTES;
     use bytes::BytesMut;
     use proptest::prelude::*;
@@ -277,7 +277,18 @@ mod tests {
                 // Multi-byte characters: the display limit counts bytes.
                 display: Some("é".repeat(DISPLAY_MAX_BYTES / 2)),
                 replayed: true,
-                card: None,
+                // Every card field shared, each at its byte limit.
+                card: Some(Box::new({
+                    let full = || Some("é".repeat(CARD_FIELD_MAX_BYTES / 2));
+                    SharedCard {
+                        name: full(),
+                        email: full(),
+                        phone: full(),
+                        company: full(),
+                        title: full(),
+                        links: full(),
+                    }
+                })),
             }),
         };
         frame::encode(&reply, &mut BytesMut::new()).expect("fits");
