@@ -55,6 +55,7 @@ fn passes(n: u32) -> Vec<Pass> {
                 dynamic_ttl_s: None,
                 status_since_ms: None,
                 token_generation: 0,
+                card: None,
             }
         })
         .collect()

@@ -245,6 +245,7 @@ mod tests {
                 display: None,
                 replayed: false,
                 flags: Vec::new(),
+                card: None,
             }),
         };
         let mut buf = BytesMut::new();

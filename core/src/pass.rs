@@ -228,6 +228,12 @@ pub struct Pass {
     /// signs the same tokens as before generations existed.
     #[serde(default)]
     pub token_generation: u8,
+    /// A card share's structured fields with the holder's share choices;
+    /// like `display`, personal data: stored sealed, erased with the pass's
+    /// key. `None`: no card (every pass issued before the field existed).
+    /// Boxed: most passes have none, and a pass travels in actor messages.
+    #[serde(default)]
+    pub card: Option<Box<Card>>,
 }
 
 /// A pass field that breaks a limit or a rule.
@@ -296,8 +302,10 @@ impl PassError {
 }
 
 pub use crate::name::{check_name, is_name_char};
+pub use card::{CARD_FIELD_MAX_BYTES, CARD_FIELDS, Card, CardError, CardField, SharedCard};
 pub use transition::{AdminAction, TransitionError, transition};
 
+mod card;
 mod transition;
 
 /// Checks that a free-text field is within its byte limit.
@@ -320,6 +328,9 @@ impl Pass {
         }
         if let Some(display) = &self.display {
             check_len("display", display, DISPLAY_MAX_BYTES)?;
+        }
+        if let Some(card) = &self.card {
+            card.validate()?;
         }
         if let Some(reason) = &self.status_reason {
             check_len("reason", reason, REASON_MAX_BYTES)?;
@@ -389,6 +400,7 @@ pub(crate) mod tests {
             dynamic_ttl_s: None,
             status_since_ms: None,
             token_generation: 0,
+            card: None,
         }
     }
 
@@ -494,6 +506,13 @@ pub(crate) mod tests {
         assert_eq!(transition(Revoked, Reactivate), Ok(Active));
         assert!(transition(Active, Reactivate).is_err());
         assert!(transition(Active, Annul).is_err());
+        for status in Status::ALL {
+            assert_eq!(
+                transition(status, Erase),
+                Ok(Revoked),
+                "erase from {status:?}"
+            );
+        }
     }
 
     #[test]

@@ -42,6 +42,7 @@ pub fn pass(id: PassId, max_uses: Option<u32>) -> Pass {
         dynamic_ttl_s: None,
         status_since_ms: None,
         token_generation: 0,
+        card: None,
     }
 }
 
@@ -95,6 +96,7 @@ pub fn granted_reply(scan_id: ScanId) -> ScanReply {
         display: None,
         replayed: false,
         flags: Vec::new(),
+        card: None,
     }
 }
 

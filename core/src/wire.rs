@@ -115,6 +115,11 @@ pub struct ScanReply {
     /// when none (and from older gateways); older scanners ignore it.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub flags: Vec<Flag>,
+    /// On a grant of a pass with a card: the fields its holder shared
+    /// (an unshared field is absent). Absent otherwise; older scanners
+    /// ignore the key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub card: Option<Box<crate::pass::SharedCard>>,
 }
 
 /// Longest [`WireError`] message, in bytes. One sentence for a person fits
@@ -203,7 +208,7 @@ mod tests {
     use super::*;
     use crate::decision::Reason;
     use crate::frame::{self, EncodeError, FRAME_MAX_BYTES};
-    use crate::pass::DISPLAY_MAX_BYTES;
+    use crate::pass::{CARD_FIELD_MAX_BYTES, DISPLAY_MAX_BYTES, SharedCard};
     use crate::scan::SCAN_ID_MAX_BYTES;
     use bytes::BytesMut;
     use proptest::prelude::*;
@@ -279,6 +284,18 @@ mod tests {
                 display: Some("é".repeat(DISPLAY_MAX_BYTES / 2)),
                 replayed: true,
                 flags: Flag::ALL.to_vec(),
+                // Every card field shared, each at its byte limit.
+                card: Some(Box::new({
+                    let full = || Some("é".repeat(CARD_FIELD_MAX_BYTES / 2));
+                    SharedCard {
+                        name: full(),
+                        email: full(),
+                        phone: full(),
+                        company: full(),
+                        title: full(),
+                        links: full(),
+                    }
+                })),
             }),
         };
         frame::encode(&reply, &mut BytesMut::new()).expect("fits");

@@ -48,6 +48,12 @@ pub struct ServeConfig {
     pub cache: CacheConfig,
     /// Offline snapshots: how many passes, versions, events and bytes.
     pub snapshots: SnapshotLimits,
+    /// How long scan records, audit records and offline conflicts are
+    /// kept, seconds: older ones are removed by the retention sweep
+    /// ([`crate::operator::retention`]). Default 0: kept for ever, because
+    /// removing records is irreversible and the right period is the venue's
+    /// legal one (GDPR or DPDP purpose limits), not ours to guess.
+    pub retention_s: u64,
 }
 
 impl ServeConfig {
@@ -68,6 +74,7 @@ impl ServeConfig {
             backend: StoreBackend::Embedded,
             cache: CacheConfig::default(),
             snapshots: SnapshotLimits::default(),
+            retention_s: 0,
         }
     }
 }

@@ -106,6 +106,13 @@ pub async fn start(config: ServeConfig, shutdown: CancellationToken) -> Result<R
     let store: Arc<dyn Store> = Arc::new(CachedStore::new(backend, config.cache.clone()));
     let registry = Registry::new(store.clone(), config.registry.clone());
     let (endpoint, http_listener) = bind(&config, &data).await?;
+    if let Some(period) = crate::operator::retention::Period::of_seconds(config.retention_s) {
+        tokio::spawn(crate::operator::retention::run(
+            store.clone(),
+            period,
+            shutdown.clone(),
+        ));
+    }
 
     let tracker = TaskTracker::new();
     let ready = Arc::new(AtomicBool::new(false));

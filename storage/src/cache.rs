@@ -202,12 +202,19 @@ impl<S: Store + ?Sized> Store for CachedStore<S> {
         let id = audit.pass_id;
         let (status, reason) = (audit.status_after, audit.reason.clone());
         let (since, reissued) = (audit.at_ms, audit.token_generation);
-        let set = |p: &mut Pass| match reissued {
-            Some(generation) => p.token_generation = generation,
-            None => {
-                p.status = status;
-                p.status_since_ms = Some(since);
-                p.status_reason = Some(reason.clone());
+        let erase = audit.action == scangate_core::AdminAction::Erase;
+        let set = |p: &mut Pass| {
+            match reissued {
+                Some(generation) => p.token_generation = generation,
+                None => {
+                    p.status = status;
+                    p.status_since_ms = Some(since);
+                    p.status_reason = Some(reason.clone());
+                }
+            }
+            if erase {
+                p.display = None;
+                p.card = None;
             }
         };
         if status != Status::Active || reissued.is_some() {
@@ -225,6 +232,14 @@ impl<S: Store + ?Sized> Store for CachedStore<S> {
                 Err(e)
             }
         }
+    }
+
+    async fn purge_records(
+        &self,
+        step: crate::retention::RetentionStep,
+    ) -> Result<crate::retention::Retained, StoreError> {
+        // Scan and audit records are not cached; passes are never removed.
+        self.inner.purge_records(step).await
     }
 
     async fn record_conflicts(&self, conflicts: Vec<Conflict>) -> Result<(), StoreError> {

@@ -22,6 +22,10 @@
 //! - [`query`]: filtered, cursor-paginated queries of passes, scans, audit
 //!   records and conflicts (each page bounded), and the annul request.
 //! - [`record`]: records as every backend stores them (MessagePack).
+//! - [`retention`]: one bounded step of the retention sweep.
+//! - [`personal`]: a pass's personal fields sealed under its own key, the
+//!   split every backend makes at issue and undoes at load; erasure
+//!   destroys the key.
 //! - `conformance` (cargo feature `conformance`): the properties every backend
 //!   must pass, one async function each, run against every backend's tests.
 
@@ -30,8 +34,10 @@ pub mod cache;
 pub mod conformance;
 mod error;
 pub mod holder;
+pub mod personal;
 pub mod query;
 pub mod record;
+pub mod retention;
 
 pub use error::{AnnulConflict, BoxError, StoreError};
 pub use holder::HolderLink;
@@ -161,6 +167,20 @@ pub trait Store: Send + Sync + 'static {
 
     /// Removes the holder link of `pass`, durably; whether it had one.
     async fn remove_holder_link(&self, pass: PassId) -> Result<bool, StoreError>;
+    /// One bounded step of the retention sweep: removes scan records,
+    /// audit records and conflicts made before `step.before_ms` (scan
+    /// records with their indexes and scan ids), examining or removing at
+    /// most `step.max_rows` rows, durably. Passes and their use counts are
+    /// never removed. The default (a backend without retention) answers
+    /// [`StoreError::Config`] and removes nothing.
+    async fn purge_records(
+        &self,
+        _step: retention::RetentionStep,
+    ) -> Result<retention::Retained, StoreError> {
+        Err(StoreError::Config(
+            "this store does not support the retention sweep".into(),
+        ))
+    }
 
     /// Drops any cached copy of the pass, so the next load reads the store.
     /// Called when a caller no longer trusts what it holds in memory (a

@@ -249,6 +249,7 @@ impl OfflineScanner {
                 display: None,
                 replayed: true,
                 flags: Vec::new(),
+                card: None,
             }));
         }
         let event = input.event.unwrap_or_else(|| self.config.event.clone());
@@ -282,6 +283,7 @@ impl OfflineScanner {
             display: None,
             replayed: false,
             flags: Vec::new(),
+            card: None,
         }))
     }
 

@@ -25,6 +25,10 @@ pub enum AdminAction {
     /// Give the pass a new token: the old one is denied `superseded`; the
     /// status does not change.
     Reissue,
+    /// Erase the holder's personal data (display text, card fields) for
+    /// good and revoke the pass, in one act; applies to every status (an
+    /// erase of an erased pass changes nothing more).
+    Erase,
 }
 
 impl AdminAction {
@@ -37,6 +41,7 @@ impl AdminAction {
             AdminAction::Annul => "annul",
             AdminAction::Admit => "admit",
             AdminAction::Reissue => "reissue",
+            AdminAction::Erase => "erase",
         }
     }
 }
@@ -53,14 +58,16 @@ pub struct TransitionError {
 
 /// The status after `action`, or why it does not apply.
 ///
-/// Revoke wins over suspend: a revoked pass cannot be suspended, and only
-/// `Reactivate` ever makes a revoked pass active again. `Annul`, `Admit`
-/// and `Reissue` are not status changes and never apply here.
+/// Erase revokes from any status. Revoke wins over suspend: a revoked pass
+/// cannot be suspended, and only `Reactivate` ever makes a revoked pass
+/// active again. `Annul`, `Admit` and `Reissue` are not status changes and
+/// never apply here.
 pub fn transition(status: Status, action: AdminAction) -> Result<Status, TransitionError> {
     let next = match (status, action) {
         (Status::Active | Status::Suspended, AdminAction::Revoke) => Status::Revoked,
         (Status::Active, AdminAction::Suspend) => Status::Suspended,
         (Status::Suspended | Status::Revoked, AdminAction::Reactivate) => Status::Active,
+        (_, AdminAction::Erase) => Status::Revoked,
         _ => return Err(TransitionError { action, status }),
     };
     Ok(next)

@@ -85,6 +85,11 @@ impl<'m> AdminTurn<'m> {
                 pass.status = after;
                 pass.status_since_ms = Some(at_ms);
                 pass.status_reason = Some(std::mem::take(&mut self.change.reason));
+                if self.change.action == AdminAction::Erase {
+                    // The store erased them with the change; memory follows.
+                    pass.display = None;
+                    pass.card = None;
+                }
                 AdminStep::Answer(Ok(pass.clone()))
             }
             Err(error) if error.kind() == FaultKind::Busy => {

@@ -38,6 +38,8 @@ pub struct ScanOutcome {
     pub max_uses: Option<u32>,
     /// What the scanner may show; only on a grant.
     pub display: Option<String>,
+    /// The card fields its holder shared; only on a grant of a pass with a card.
+    pub card: Option<Box<crate::pass::SharedCard>>,
     /// True when this answers a retry from the stored first decision (nothing
     /// was counted this time).
     pub replayed: bool,
@@ -53,6 +55,7 @@ impl ScanOutcome {
             uses: None,
             max_uses: None,
             display: None,
+            card: None,
             replayed: false,
             flags: Vec::new(),
         }
@@ -67,6 +70,10 @@ impl ScanOutcome {
             display: decision
                 .is_granted()
                 .then(|| pass.display.clone())
+                .flatten(),
+            card: decision
+                .is_granted()
+                .then(|| pass.card.as_ref().map(|card| Box::new(card.shared())))
                 .flatten(),
             replayed,
             flags: Vec::new(),

@@ -142,6 +142,16 @@ impl AdminClient {
             .await
     }
 
+    /// DELETE `path` with `body` as JSON, decoding JSON.
+    pub async fn delete<B: Serialize, T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &B,
+    ) -> Result<T, ClientError> {
+        self.call(self.http.delete(format!("{}{path}", self.base)).json(body))
+            .await
+    }
+
     /// POST `body` as JSON to `path`, decoding JSON.
     pub async fn post<B: Serialize, T: DeserializeOwned>(
         &self,

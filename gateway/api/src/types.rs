@@ -4,7 +4,7 @@
 //! gateway's `api` module.
 
 use crate::ApiError;
-use scangate_core::pass::{GATE_MAX_BYTES, Pass};
+use scangate_core::pass::{Card, GATE_MAX_BYTES, Pass};
 use scangate_core::{Kind, ScanRecord, Status};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -53,6 +53,13 @@ pub struct IssueRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(minimum = 1, maximum = 86_400)]
     pub dynamic_ttl_s: Option<u32>,
+    /// A card share's structured fields (`name`, `email`, `phone`,
+    /// `company`, `title`, `links`), each `{"value", "shared", "consent_ms"}`:
+    /// the holder's choice whether a scan reveals it, and when they made it.
+    /// Values at most 256 bytes. Personal data: sealed at rest, erased with
+    /// the pass, never shown to a `viewer`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub card: Option<Box<Card>>,
 }
 
 // The limits the OpenAPI document states as literals (utoipa's attributes
@@ -124,6 +131,10 @@ pub struct PassView {
     /// Dynamic pass: lifetime of its minted tokens, seconds; absent when static.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dynamic_ttl_s: Option<u32>,
+    /// The card with its share choices and consent times (holder data):
+    /// absent for a `viewer`, and when the pass has none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub card: Option<Card>,
 }
 
 impl PassView {
@@ -133,6 +144,7 @@ impl PassView {
         PassView {
             token,
             display: pass.display.clone(),
+            card: pass.card.as_deref().cloned(),
             ..PassView::withheld(pass)
         }
     }
@@ -156,6 +168,7 @@ impl PassView {
             display: None,
             created_at: rfc3339(pass.created_ms),
             dynamic_ttl_s: pass.dynamic_ttl_s,
+            card: None,
         }
     }
 }

@@ -67,6 +67,10 @@ pub enum Command {
     /// Forged and malformed tokens the gateway refused (security incidents).
     #[command(subcommand)]
     Incidents(crate::flags_cmd::IncidentsCommand),
+    /// Operations on every pass of an event (`purge`: erase an ended
+    /// event's personal data at once).
+    #[command(subcommand)]
+    Event(crate::event_cmd::EventCommand),
 }
 
 /// `scangate serve`.
@@ -200,6 +204,10 @@ pub struct ServeArgs {
         default_value = "local_serial"
     )]
     pub scylla_serial_consistency: SerialChoice,
+    /// Keep scan records, audit records and offline conflicts this many
+    /// seconds, then remove them in the background (0: keep for ever).
+    #[arg(long, default_value_t = 0)]
+    pub retention_s: u64,
 }
 
 /// `--store`.
@@ -353,6 +361,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             config.quic.max_connections = args.max_connections;
             config.quic.max_handshakes = args.max_handshakes;
             config.quic.max_handshakes_per_source = args.max_handshakes_per_source;
+            config.retention_s = args.retention_s;
             scangate_gateway::serve::serve(config, CancellationToken::new()).await?;
             Ok(ExitCode::SUCCESS)
         }
@@ -370,6 +379,10 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Conflicts(cmd) => crate::conflicts_cmd::run(&data, cmd).await,
         Command::Flags(cmd) => crate::flags_cmd::run_flags(&data, cmd).await,
         Command::Incidents(cmd) => crate::flags_cmd::run_incidents(&data, cmd).await,
+        Command::Event(cmd) => {
+            crate::event_cmd::run(&data, cmd).await?;
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 

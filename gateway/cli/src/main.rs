@@ -16,8 +16,10 @@
 
 mod admin_client;
 mod audit_cmd;
+mod card_args;
 mod cli;
 mod conflicts_cmd;
+mod event_cmd;
 mod flags_cmd;
 mod gate_cmd;
 mod link_cmd;

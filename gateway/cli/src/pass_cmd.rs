@@ -46,6 +46,9 @@ pub enum PassCommand {
     /// Give the pass a new token: the old QR is denied `superseded` (the
     /// pass is not revoked); prints the pass with its new token.
     Reissue(ChangeArgs),
+    /// Erase a pass's personal data (display text, card fields) for good
+    /// and revoke it; its scans and audit stay. Erasing again changes nothing.
+    Erase(ChangeArgs),
     /// List a pass's scans, oldest first.
     Scans {
         /// Where and how.
@@ -173,6 +176,9 @@ pub struct IssueArgs {
     /// many seconds (old screenshots stop working).
     #[arg(long)]
     pub dynamic_ttl_s: Option<u32>,
+    /// The card and its share choices.
+    #[command(flatten)]
+    pub card_args: crate::card_args::CardArgs,
 }
 
 /// A status change.
@@ -202,6 +208,7 @@ pub async fn run(data: &DataDir, cmd: PassCommand) -> Result<ExitCode> {
         PassCommand::Reactivate(c) => change(data, "reactivate", c).await?,
         PassCommand::Admit(a) => crate::gate_cmd::admit(data, a).await?,
         PassCommand::Reissue(c) => change(data, "reissue", c).await?,
+        PassCommand::Erase(c) => crate::card_args::erase(data, c).await?,
         PassCommand::Scans { admin, id, limit } => scans(data, &admin, id, limit).await?,
         PassCommand::List {
             admin,
@@ -267,6 +274,7 @@ async fn issue(data: &DataDir, admin: &AdminArgs, spec: IssueArgs) -> Result<()>
     if spec.count == 0 {
         bail!("--count must be at least 1");
     }
+    let card = spec.card_args.card()?;
     let client = admin_client::connect(data, admin)?;
     let mut left = spec.count;
     while left > 0 {
@@ -282,6 +290,7 @@ async fn issue(data: &DataDir, admin: &AdminArgs, spec: IssueArgs) -> Result<()>
             display: spec.display.clone(),
             count: Some(batch),
             dynamic_ttl_s: spec.dynamic_ttl_s,
+            card: card.clone().map(Box::new),
         };
         let passes: Vec<PassView> = client.post("/v1/passes", &req).await?;
         for p in &passes {
@@ -466,7 +475,7 @@ pub(crate) fn print_scan(s: &ScanView, as_json: bool) -> Result<()> {
     Ok(())
 }
 
-fn print_pass(p: &PassView, as_json: bool) -> Result<()> {
+pub(crate) fn print_pass(p: &PassView, as_json: bool) -> Result<()> {
     if as_json {
         println!("{}", serde_json::to_string(p)?);
     } else {

@@ -121,6 +121,10 @@ const MATRIX: &[Row] = &[
         body: REASON,
         ..row("POST", "/v1/devices/{name}/revoke", ADMINS)
     },
+    Row {
+        body: REASON,
+        ..row("DELETE", "/v1/passes/{id}", OPERATORS)
+    },
 ];
 
 /// The matrix row of `route`; panics when it has none (a new route must
@@ -169,6 +173,7 @@ async fn call(
     let mut req = match method {
         "POST" => client.post(url),
         "GET" => client.get(url),
+        "DELETE" => client.delete(url),
         other => panic!("the matrix cannot call method {other}"),
     };
     if let Some(value) = &caller.authorization {

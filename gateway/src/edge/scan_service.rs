@@ -173,6 +173,7 @@ impl ScanService {
                     display: out.display,
                     replayed: out.replayed,
                     flags: out.flags,
+                    card: out.card,
                 })
             }
             Err(ScanError::ScanIdConflict) => counted_error(
@@ -249,6 +250,7 @@ impl ScanService {
             display: None,
             replayed: false,
             flags: Vec::new(),
+            card: None,
         })
     }
 }

@@ -103,6 +103,7 @@ pub fn build_passes(req: &IssueRequest, now_ms: i64) -> Result<Vec<Pass>, ApiErr
         dynamic_ttl_s: req.dynamic_ttl_s,
         status_since_ms: None,
         token_generation: 0,
+        card: req.card.clone(),
     };
     template
         .check_issue(now_ms)
@@ -132,6 +133,7 @@ mod tests {
             display: None,
             count: Some(3),
             dynamic_ttl_s: None,
+            card: None,
         }
     }
 

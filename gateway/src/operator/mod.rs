@@ -25,6 +25,7 @@ pub mod journal;
 pub mod probes;
 pub mod prometheus;
 pub mod scanner_page;
+pub mod retention;
 pub mod state;
 pub mod throttle;
 pub mod tokens;

@@ -261,6 +261,12 @@ const METRICS: &[(Shape, &str, Option<Unit>, &str)] = &[
     ),
     (
         Counter,
+        "scangate_retention_removed_total",
+        None,
+        "Records removed by the retention sweep, by table (scans, audit, conflicts)",
+    ),
+    (
+        Counter,
         "scangate_offline_snapshot_builds_total",
         None,
         "Offline snapshot builds, by outcome (built, failed)",

@@ -305,6 +305,7 @@ mod tests {
             display: None,
             replayed: false,
             flags: Vec::new(),
+            card: None,
         };
         let outcome = |sdk_retries: bool| {
             let s = LaneSettings {

@@ -13,7 +13,9 @@ use super::layout::{self, StateBytes, Tables, backend, log_key};
 use super::record::{Ks, Staged};
 use super::writer_state::{LogKey, ScanEntry, WriterState};
 use scangate_core::scan::Conflict;
-use scangate_core::{Annulment, AuditRecord, Pass, PassId, ScanId, ScanRecord, Status};
+use scangate_core::{
+    AdminAction, Annulment, AuditRecord, Pass, PassId, ScanId, ScanRecord, Status,
+};
 use scangate_storage::{HolderLink, PassState, StoreError};
 use std::collections::{HashMap, HashSet};
 use tokio::sync::oneshot;
@@ -21,6 +23,8 @@ use tokio::sync::oneshot;
 mod audit;
 mod conflicts;
 mod holder;
+mod personal;
+mod retain;
 
 /// Where a command's answer goes.
 pub type Reply<T> = oneshot::Sender<Result<T, StoreError>>;
@@ -59,6 +63,11 @@ pub enum Command {
     PutLink { link: HolderLink, reply: Reply<()> },
     /// [`scangate_storage::Store::remove_holder_link`]: answers 1 if there was one.
     RemoveLink { pass: PassId, reply: Reply<u64> },
+    /// [`scangate_storage::Store::purge_records`].
+    Retain {
+        step: Box<scangate_storage::retention::RetentionStep>,
+        reply: Reply<scangate_storage::retention::Retained>,
+    },
     /// [`scangate_storage::Store::close`]: commit what came before, then stop.
     Close { reply: Reply<()> },
 }
@@ -68,6 +77,10 @@ enum Answer {
     Unit(Reply<()>, Result<(), StoreError>),
     Record(Reply<ScanRecord>, Result<ScanRecord, StoreError>),
     Count(Option<Reply<u64>>, Result<u64, StoreError>),
+    Retained(
+        Reply<scangate_storage::retention::Retained>,
+        Result<scangate_storage::retention::Retained, StoreError>,
+    ),
 }
 
 /// A batch that was logged (or failed to be), its commands not yet answered.
@@ -100,6 +113,9 @@ impl Logged {
                     let _ = reply.send(logged().and(r));
                 }
                 Answer::Record(reply, r) => {
+                    let _ = reply.send(logged().and(r));
+                }
+                Answer::Retained(reply, r) => {
                     let _ = reply.send(logged().and(r));
                 }
                 Answer::Count(reply, r) => {
@@ -199,6 +215,10 @@ impl<'t> Batch<'t> {
             }
             Command::PutLink { link, reply } => self.put_link(link, reply),
             Command::RemoveLink { pass, reply } => self.remove_link(pass, reply),
+            Command::Retain { step, reply } => {
+                let r = self.w.catch_up().and_then(|()| self.retain(&step));
+                self.answers.push(Answer::Retained(reply, r));
+            }
             Command::Close { reply } => {
                 // Answered with the batch, so `close` returns once everything
                 // queued before it is durable.
@@ -289,13 +309,9 @@ impl<'t> Batch<'t> {
                 return Err(StoreError::PassExists(pass.id));
             }
         }
-        let mut encoded = Vec::with_capacity(passes.len());
-        for pass in &passes {
-            encoded.push(layout::encode_pass(pass)?);
-        }
-        for (pass, record) in passes.into_iter().zip(encoded) {
-            let state = PassState::of(&pass);
-            self.writes.insert(Ks::Passes, pass.id.0, record);
+        for sealed in Self::seal_passes(passes)? {
+            let state = PassState::of(&sealed.0.public);
+            let pass = self.stage_pass(sealed);
             self.writes.insert(
                 Ks::PassesByEvent,
                 layout::pass_event_key(&pass.event, pass.id),
@@ -430,6 +446,9 @@ impl<'t> Batch<'t> {
                 pass.status_reason = Some(audit.reason.clone());
             }
         }
+        if audit.action == AdminAction::Erase {
+            self.stage_erasure(&mut pass);
+        }
         state.status = audit.status_after;
         let record = layout::encode_pass(&pass)?;
         self.keep_audit(&audit)?;
@@ -437,43 +456,6 @@ impl<'t> Batch<'t> {
         self.put_state(id, state);
         self.records.insert(id, pass);
         Ok(())
-    }
-
-    /// Forgets up to `max` scan ids of scans before `before_ms`, oldest first.
-    fn purge(&mut self, before_ms: i64, max: usize) -> Result<u64, StoreError> {
-        let end = layout::time_bytes(before_ms);
-        let mut forgotten = 0u64;
-        for guard in self
-            .w
-            .tables
-            .scan_id_times
-            .range(..end.as_slice())
-            .take(max)
-        {
-            let key = guard.key().map_err(backend)?;
-            let (at, scan_id) = layout::parse_time_index_key(&key)?;
-            if matches!(self.scan_ids.get(&scan_id), Some(None)) {
-                continue; // forgotten earlier in this batch
-            }
-            self.reads += 1;
-            self.writes.remove(Ks::ScanIdTimes, key);
-            let points_here = match self
-                .w
-                .tables
-                .scan_ids
-                .get(scan_id.as_str())
-                .map_err(backend)?
-            {
-                Some(scan_key) => layout::log_key_time(&scan_key)? == at,
-                None => false,
-            };
-            if points_here {
-                self.writes.remove(Ks::ScanIds, scan_id.as_str().as_bytes());
-                self.scan_ids.insert(scan_id, None);
-                forgotten += 1;
-            }
-        }
-        Ok(forgotten)
     }
 }
 

@@ -5,6 +5,7 @@
 //! What readers and the writer wait on is `progress`.
 
 use super::progress::Progress;
+use super::record::KeyWrites;
 use super::segment::Retired;
 use fjall::{Database, OwnedWriteBatch, PersistMode};
 use std::collections::VecDeque;
@@ -89,7 +90,11 @@ pub const HEALTH_CHECK_EVERY: Duration = Duration::from_millis(100);
 /// What the writer hands the folder, in log order.
 pub enum Fold {
     /// A logged batch on its way into fjall.
-    Batch { batch: u64, writes: OwnedWriteBatch },
+    Batch {
+        batch: u64,
+        writes: OwnedWriteBatch,
+        keys: KeyWrites,
+    },
     /// Every batch sent before this one lies in these full redo segments:
     /// once they are folded, make fjall durable and delete the segments.
     Checkpoint(Retired),
@@ -110,9 +115,11 @@ pub fn run(rx: Receiver<Fold>, progress: Arc<Progress>, db: Database) {
     let mut synced = Instant::now();
     loop {
         let step = match rx.recv_timeout(HEALTH_CHECK_EVERY) {
-            Ok(Fold::Batch { batch, writes }) => {
-                fold_batch(&db, &guard.progress, batch, writes, &mut synced)
-            }
+            Ok(Fold::Batch {
+                batch,
+                writes,
+                keys,
+            }) => fold_batch(&db, &guard.progress, batch, (writes, keys), &mut synced),
             Ok(Fold::Checkpoint(retired)) => checkpoint(&db, retired, &mut synced),
             Err(RecvTimeoutError::Timeout) => probe(&db),
             Err(RecvTimeoutError::Disconnected) => break,
@@ -131,9 +138,14 @@ fn fold_batch(
     db: &Database,
     progress: &Progress,
     batch: u64,
-    writes: OwnedWriteBatch,
+    (writes, keys): (OwnedWriteBatch, KeyWrites),
     synced: &mut Instant,
 ) -> Result<(), String> {
+    // Keys first: the batch's commit records it as held (`meta`/`logged`).
+    if let Err(e) = keys.ingest() {
+        tracing::error!(batch, error = %e, "cannot write a logged batch's pass keys to the store's tables");
+        return Err(e.to_string());
+    }
     // Handed to the OS at once (one `write`, no sync): a process that dies
     // (kill -9) then leaves fjall holding every folded batch, so a damaged
     // redo log loses only what fjall lacks.
@@ -245,6 +257,7 @@ mod tests {
         tx.send(Fold::Batch {
             batch: 1,
             writes: staged.fjall,
+            keys: staged.keys,
         })
         .expect("send");
         tx.send(Fold::Checkpoint(retired)).expect("send");

@@ -16,6 +16,8 @@
 //! | `conflicts` | at_ms ‖ seq (16 B) | msgpack [`Conflict`](scangate_core::scan::Conflict): flagged offline scans by time recorded |
 //! | `conflict_tags` | scan id ‖ `/` ‖ kind | the `conflicts` key: one row per scan id and kind, whenever it is written again |
 //! | `holder_links` | pass id (16 B) | [`HolderLink`](scangate_storage::HolderLink), 40 B: the SHA-256 of the link's secret ‖ created_ms |
+//! | `pass_keys` | pass id | the pass's personal-data key (32 B), or empty once erased: kept apart, small, compacted after an erase |
+//! | `personal` | pass id | the pass's display text and card fields, sealed under its key ([`scangate_storage::personal`]) |
 //!
 //! `at_ms` is an i64 with its sign bit flipped, big-endian, so byte order is
 //! time order; `seq` is a store-wide u64 counter that keeps equal times apart.
@@ -40,16 +42,21 @@ use std::time::{Duration, Instant};
 /// cannot replay); scan records may carry offline facts.
 /// 5: the `conflict_tags` keyspace (redo ops may name it, which a format-4
 /// build cannot replay).
-/// 6: the `holder_links` keyspace (redo ops may name it, which a format-5
-/// build cannot replay).
+/// 6: the `holder_links`, `pass_keys` and `personal` keyspaces (redo ops
+/// may name them, which a format-5 build cannot replay): pass records are
+/// written without their personal fields, which are sealed under a
+/// per-pass key (a format-5 build would show passes without them).
 pub const FORMAT_VERSION: u32 = 6;
 
 /// The older formats `open` upgrades by rewriting the version: 2 (no redo
 /// log yet), 3 (no `conflicts` keyspace: fjall creates it empty at open)
 /// and 4 (no `conflict_tags`: created empty; the conflicts a format-4 build
 /// kept have no tag, so a pass-less one written again after the upgrade
-/// gets a second row) and 5 (no `holder_links`: created empty, so no pass
-/// has a holder link yet). Their tables and records read unchanged.
+/// gets a second row), 5 (no `holder_links`, `pass_keys` or `personal`:
+/// created empty, so no pass has a holder link yet, and the passes it
+/// issued keep their personal fields in the clear in their records,
+/// readable as before, until erased). Their tables and records read
+/// unchanged.
 pub const FORMAT_UPGRADABLE: [u32; 4] = [2, 3, 4, 5];
 
 const META_FORMAT: &[u8] = b"format";
@@ -79,6 +86,8 @@ pub struct Tables {
     pub conflicts: Keyspace,
     pub conflict_tags: Keyspace,
     pub holder_links: Keyspace,
+    pub pass_keys: Keyspace,
+    pub personal: Keyspace,
 }
 
 impl Tables {
@@ -117,6 +126,8 @@ impl Tables {
             conflicts: ks("conflicts", None)?,
             conflict_tags: ks("conflict_tags", None)?,
             holder_links: ks("holder_links", None)?,
+            pass_keys: ks("pass_keys", issued)?,
+            personal: ks("personal", issued)?,
             db,
         };
         match tables.meta.get(META_FORMAT).map_err(backend)? {
@@ -152,7 +163,7 @@ impl Tables {
     }
 
     /// Every keyspace, `meta` first.
-    fn all(&self) -> [&Keyspace; 13] {
+    fn all(&self) -> [&Keyspace; 15] {
         [
             &self.meta,
             &self.passes,
@@ -167,6 +178,8 @@ impl Tables {
             &self.conflicts,
             &self.conflict_tags,
             &self.holder_links,
+            &self.pass_keys,
+            &self.personal,
         ]
     }
 

@@ -49,6 +49,8 @@ mod holder_tests;
 #[cfg(test)]
 mod offline_tests;
 #[cfg(test)]
+mod personal_tests;
+#[cfg(test)]
 mod tests;
 
 pub use config::{
@@ -68,7 +70,9 @@ use redo::RedoLog;
 use scangate_core::scan::Conflict;
 use scangate_core::{AuditRecord, Pass, PassId, ScanId, ScanRecord};
 use scangate_storage::{Annul, AuditQuery, Page, PassQuery, ScanQuery, Store, StoreError};
-use scangate_storage::{ConflictQuery, HolderLink, LIST_MAX, PassState, RECORD_CONFLICTS_MAX};
+use scangate_storage::{
+    ConflictQuery, HolderLink, LIST_MAX, PassState, RECORD_CONFLICTS_MAX, personal,
+};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{SyncSender, TrySendError, sync_channel};
@@ -184,6 +188,16 @@ impl EmbeddedStore {
         })
     }
 
+    /// The personal-data key stored for a pass, as raw bytes (empty once
+    /// erased; `None` when it never had personal data). For checks that an
+    /// erased key is gone from every file (the erasure tests, an audit of a
+    /// data directory); nothing in the gateway reads it.
+    pub async fn stored_key(&self, id: PassId) -> Result<Option<Vec<u8>>, StoreError> {
+        self.progress.pass_caught_up(id).await?;
+        let key = self.tables.pass_keys.get(id.0).map_err(backend)?;
+        Ok(key.map(|k| k.to_vec()))
+    }
+
     /// Queues a command built around a fresh reply channel and waits for its
     /// answer. No deadline here: once queued, the command may still be
     /// committed however long the disk stalls, so a `Timeout` would only
@@ -264,7 +278,13 @@ impl Store for EmbeddedStore {
             .get(&self.tables.passes, id.0)
             .map_err(backend)?
             .ok_or_else(|| StoreError::Corrupt(format!("pass {id} has a state but no record")))?;
-        layout::merge_pass(id, &record, state).map(Some)
+        let mut pass = layout::merge_pass(id, &record, state)?;
+        let key = snapshot
+            .get(&self.tables.pass_keys, id.0)
+            .map_err(backend)?;
+        let sealed = snapshot.get(&self.tables.personal, id.0).map_err(backend)?;
+        personal::reunite(&mut pass, key.as_deref(), sealed.as_deref())?;
+        Ok(Some(pass))
     }
 
     async fn insert_passes(&self, passes: Vec<Pass>) -> Result<(), StoreError> {
@@ -404,6 +424,17 @@ impl Store for EmbeddedStore {
 
     fn failure(&self) -> Option<String> {
         self.progress.failure()
+    }
+
+    async fn purge_records(
+        &self,
+        step: scangate_storage::retention::RetentionStep,
+    ) -> Result<scangate_storage::retention::Retained, StoreError> {
+        self.submit(|reply| Command::Retain {
+            step: Box::new(step),
+            reply,
+        })
+        .await
     }
 
     async fn close(&self) -> Result<(), StoreError> {

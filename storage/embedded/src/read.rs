@@ -68,7 +68,11 @@ fn load(t: &Tables, id: PassId) -> Result<Pass, StoreError> {
         .map_err(backend)?
         .ok_or_else(corrupt)?;
     let record = t.passes.get(id.0).map_err(backend)?.ok_or_else(corrupt)?;
-    layout::merge_pass(id, &record, PassState::decode(id, &state)?)
+    let mut pass = layout::merge_pass(id, &record, PassState::decode(id, &state)?)?;
+    let key = t.pass_keys.get(id.0).map_err(backend)?;
+    let sealed = t.personal.get(id.0).map_err(backend)?;
+    scangate_storage::personal::reunite(&mut pass, key.as_deref(), sealed.as_deref())?;
+    Ok(pass)
 }
 
 /// [`scangate_storage::Store::query_passes`].

@@ -13,6 +13,7 @@
 
 use super::layout::{self, Tables};
 use fjall::{Keyspace, OwnedWriteBatch};
+use std::collections::BTreeMap;
 
 /// Bytes before a record's ops: length, checksum, batch number.
 pub const HEADER: usize = 16;
@@ -37,6 +38,8 @@ pub enum Ks {
     Conflicts = 10,
     ConflictTags = 11,
     HolderLinks = 12,
+    PassKeys = 13,
+    Personal = 14,
 }
 
 impl Ks {
@@ -55,6 +58,8 @@ impl Ks {
             10 => Ks::Conflicts,
             11 => Ks::ConflictTags,
             12 => Ks::HolderLinks,
+            13 => Ks::PassKeys,
+            14 => Ks::Personal,
             _ => return None,
         })
     }
@@ -74,7 +79,51 @@ impl Ks {
             Ks::Conflicts => &t.conflicts,
             Ks::ConflictTags => &t.conflict_tags,
             Ks::HolderLinks => &t.holder_links,
+            Ks::PassKeys => &t.pass_keys,
+            Ks::Personal => &t.personal,
         }
+    }
+}
+
+/// A batch's writes to `pass_keys`, in key order, the last per key
+/// winning (`None`: removed). They reach fjall by ingestion, straight into
+/// a table file of their own, never through fjall's journal: the journal
+/// keeps what it was given until 64 MB more have been written, whereas a
+/// key in table files leaves the disk when the keyspace is compacted after
+/// its erasure (see `writer::compact_erased`).
+pub struct KeyWrites {
+    keyspace: Keyspace,
+    writes: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+}
+
+impl KeyWrites {
+    /// None yet, for `tables`' `pass_keys`.
+    pub fn new(tables: &Tables) -> KeyWrites {
+        KeyWrites {
+            keyspace: tables.pass_keys.clone(),
+            writes: BTreeMap::new(),
+        }
+    }
+
+    fn put(&mut self, key: &[u8], value: Option<&[u8]>) {
+        self.writes.insert(key.to_vec(), value.map(<[u8]>::to_vec));
+    }
+
+    /// Writes them to fjall, durably in a new table file; before the rest of
+    /// the batch is committed, so that fjall never records a batch as held
+    /// (`meta`/`logged`) without its keys.
+    pub fn ingest(self) -> fjall::Result<()> {
+        if self.writes.is_empty() {
+            return Ok(());
+        }
+        let mut ingestion = self.keyspace.start_ingestion()?;
+        for (key, value) in self.writes {
+            match value {
+                Some(value) => ingestion.write(key, value)?,
+                None => ingestion.write_tombstone(key)?,
+            }
+        }
+        ingestion.finish()
     }
 }
 
@@ -82,6 +131,8 @@ impl Ks {
 pub struct Staged {
     tables: Tables,
     pub(super) fjall: OwnedWriteBatch,
+    /// Its writes to `pass_keys`, kept out of `fjall` ([`KeyWrites`]).
+    pub(super) keys: KeyWrites,
     /// The record being built: header space, then the ops.
     record: Vec<u8>,
 }
@@ -94,6 +145,7 @@ impl Staged {
         Staged {
             tables: tables.clone(),
             fjall: OwnedWriteBatch::with_capacity(tables.db.clone(), ops),
+            keys: KeyWrites::new(tables),
             record,
         }
     }
@@ -105,14 +157,22 @@ impl Staged {
         let len = u32::try_from(value.len()).expect("values are far below 4 GiB");
         self.record.extend_from_slice(&len.to_le_bytes());
         self.record.extend_from_slice(value);
-        self.fjall.insert(ks.of(&self.tables), key, value);
+        if ks == Ks::PassKeys {
+            self.keys.put(key, Some(value));
+        } else {
+            self.fjall.insert(ks.of(&self.tables), key, value);
+        }
     }
 
     /// Stages the removal of `key` from `ks`.
     pub fn remove(&mut self, ks: Ks, key: impl AsRef<[u8]>) {
         let key = key.as_ref();
         self.op(ks, 0, key);
-        self.fjall.remove(ks.of(&self.tables), key);
+        if ks == Ks::PassKeys {
+            self.keys.put(key, None);
+        } else {
+            self.fjall.remove(ks.of(&self.tables), key);
+        }
     }
 
     fn op(&mut self, ks: Ks, kind: u8, key: &[u8]) {
@@ -200,6 +260,7 @@ pub fn apply_ops(
     mut ops: &[u8],
     tables: &Tables,
     fjall: &mut OwnedWriteBatch,
+    keys: &mut KeyWrites,
 ) -> Option<()> {
     fn take<'a>(b: &mut &'a [u8], n: usize) -> Option<&'a [u8]> {
         let (head, tail) = b.split_at_checked(n)?;
@@ -208,15 +269,22 @@ pub fn apply_ops(
     }
     while !ops.is_empty() {
         let head = take(&mut ops, 4)?;
-        let ks = Ks::from_u8(head[0])?.of(tables);
+        let which = Ks::from_u8(head[0])?;
+        let ks = which.of(tables);
         let key_len = u16::from_le_bytes([head[2], head[3]]) as usize;
         let key = take(&mut ops, key_len)?;
         match head[1] {
             1 => {
                 let len = take(&mut ops, 4)?;
                 let len = u32::from_le_bytes(len.try_into().ok()?) as usize;
-                fjall.insert(ks, key, take(&mut ops, len)?);
+                let value = take(&mut ops, len)?;
+                if which == Ks::PassKeys {
+                    keys.put(key, Some(value));
+                } else {
+                    fjall.insert(ks, key, value);
+                }
             }
+            0 if which == Ks::PassKeys => keys.put(key, None),
             0 => fjall.remove(ks, key),
             _ => return None,
         }

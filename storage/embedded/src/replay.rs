@@ -168,8 +168,10 @@ impl Replay<'_> {
         }
         if batch > self.held {
             let mut fjall = OwnedWriteBatch::with_capacity(self.tables.db.clone(), 8);
-            record::apply_ops(batch, record.ops, self.tables, &mut fjall)
+            let mut keys = record::KeyWrites::new(self.tables);
+            record::apply_ops(batch, record.ops, self.tables, &mut fjall, &mut keys)
                 .ok_or_else(|| corrupt(path, at, format!("record {batch} does not decode")))?;
+            keys.ingest().map_err(backend)?;
             fjall.commit().map_err(backend)?;
             self.batches += 1;
         }

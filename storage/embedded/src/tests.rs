@@ -32,6 +32,14 @@ async fn conformance_cached_embedded() {
     conformance::run_all(Arc::new(CachedStore::new(inner, CacheConfig::default()))).await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retention_embedded() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let inner = Arc::new(open(&dir));
+    let store = Arc::new(CachedStore::new(inner, CacheConfig::default()));
+    conformance::retention_removes_old_records_and_keeps_new_ones(store).await;
+}
+
 async fn grant_some(store: &dyn Store, passes: usize, grants: u32) -> Vec<PassId> {
     let batch: Vec<_> = (0..passes).map(|_| new_pass(Some(grants))).collect();
     let ids = batch.iter().map(|p| p.id).collect();

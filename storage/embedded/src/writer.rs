@@ -8,10 +8,11 @@
 use super::apply::{Batch, Command};
 use super::config::CLOSE_FLUSH_LIMIT;
 use super::fold::{Fold, Lag};
-use super::layout::Tables;
+use super::layout::{Tables, backend};
 use super::progress::Progress;
 use super::redo::RedoLog;
 use super::writer_state::{Pending, StateCache, WriterState};
+use scangate_storage::StoreError;
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TryRecvError};
 use std::thread::JoinHandle;
@@ -51,6 +52,8 @@ pub fn run(
         folds,
         lag: Lag::default(),
         logged: progress.folded(),
+        erased: false,
+        erased_in_clear: false,
         progress,
     };
     take_commands(&mut w, &rx, &settings, seq);
@@ -60,11 +63,15 @@ pub fn run(
         tracing::error!(error = %e, "no checkpoint at close; the next start replays the redo log");
     }
     let (tables, progress) = (w.tables.clone(), Arc::clone(&w.progress));
+    let erased = Erased {
+        keys: w.erased,
+        records: w.erased_in_clear,
+    };
     drop(w);
     if folder.join().is_err() {
         tracing::error!("the store's fold thread panicked");
     } else if progress.failure().is_none() {
-        flush_at_close(&tables);
+        flush_at_close(&tables, erased);
     }
     tracing::debug!("store writer stopped");
 }
@@ -78,14 +85,19 @@ pub fn run(
 /// queue, which never returns if every worker is stuck; the close then ends
 /// anyway (the thread, and with it fjall's database, is left to the
 /// process's exit) and the next start replays fjall's journal.
-fn flush_at_close(tables: &Tables) {
+fn flush_at_close(tables: &Tables, erased: Erased) {
     let started = Instant::now();
     let (tx, rx) = std::sync::mpsc::sync_channel(1);
     let flushing = tables.clone();
     let spawned = std::thread::Builder::new()
         .name("scangate-store-flush".into())
         .spawn(move || {
-            let _ = tx.send(flushing.flush_memtables(CLOSE_FLUSH_LIMIT));
+            let flushed = flushing.flush_memtables(CLOSE_FLUSH_LIMIT);
+            let flushed = match flushed {
+                Ok(true) => compact_erased(&flushing, erased).map(|()| true),
+                other => other,
+            };
+            let _ = tx.send(flushed);
         });
     if let Err(e) = spawned {
         tracing::warn!(error = %e, "cannot start the close-time flush; the next start replays fjall's journal");
@@ -105,6 +117,32 @@ fn flush_at_close(tables: &Tables) {
             "cannot flush the store tables at close; the next start replays fjall's journal"
         ),
     }
+}
+
+/// What was erased since the store opened (see [`WriterState::erased`]).
+#[derive(Clone, Copy)]
+struct Erased {
+    keys: bool,
+    records: bool,
+}
+
+/// After an erase, rewrites the keyspaces that held the erased bytes in one
+/// major compaction each, once their memtables are on disk, so that an
+/// erased pass's key (and a pre-sealing record's clear fields) is in no
+/// table file any more. `pass_keys` and `personal` are small (tens of
+/// bytes per pass); `passes` is compacted only after erasing a record
+/// written before sealing.
+fn compact_erased(tables: &Tables, erased: Erased) -> Result<(), StoreError> {
+    if !erased.keys {
+        return Ok(());
+    }
+    tables.pass_keys.major_compact().map_err(backend)?;
+    tables.personal.major_compact().map_err(backend)?;
+    if erased.records {
+        tables.passes.major_compact().map_err(backend)?;
+    }
+    tracing::info!("erased personal data compacted out of the store's tables");
+    Ok(())
 }
 
 fn take_commands(w: &mut WriterState, rx: &Receiver<Command>, settings: &Settings, mut seq: u64) {

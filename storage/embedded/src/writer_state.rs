@@ -95,6 +95,13 @@ pub struct WriterState {
     pub lag: Lag,
     /// The last batch logged.
     pub logged: u64,
+    /// Whether a pass's personal data was erased since the store opened:
+    /// the clean close then compacts `pass_keys` and `personal`, so the
+    /// erased keys' bytes leave the disk.
+    pub erased: bool,
+    /// Whether an erased pass held its fields in the clear in its record (a
+    /// pass issued before sealing): the clean close compacts `passes` too.
+    pub erased_in_clear: bool,
 }
 
 impl WriterState {
@@ -138,6 +145,7 @@ impl WriterState {
         let _ = self.folds.send(Fold::Batch {
             batch,
             writes: writes.fjall,
+            keys: writes.keys,
         });
         // fjall never lags by more than `FOLD_LAG_BYTES`: past it the writer
         // waits for the folder (and a full queue, `FOLD_QUEUE`, does too).
@@ -191,6 +199,8 @@ impl WriterState {
             folds,
             lag: Lag::default(),
             logged: 0,
+            erased: false,
+            erased_in_clear: false,
         };
         (w, rx)
     }

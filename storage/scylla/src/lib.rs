@@ -258,6 +258,14 @@ impl Store for ScyllaStore {
     }
 
     async fn commit_admin(&self, audit: AuditRecord) -> Result<(), StoreError> {
+        if audit.action == scangate_core::AdminAction::Erase {
+            // Pass records here still hold their personal fields in the
+            // clear: revoking without erasing would claim what did not
+            // happen, so nothing is written (see docs/operations.md).
+            return Err(StoreError::Config(
+                "erasure is not available on the ScyllaDB store yet: the pass is unchanged".into(),
+            ));
+        }
         self.admin(audit).await
     }
 

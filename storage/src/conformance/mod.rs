@@ -12,7 +12,9 @@ mod fixtures;
 mod flags;
 mod holder;
 mod offline;
+mod personal;
 mod queries;
+mod retention;
 
 pub use fixtures::{new_id, new_pass, new_scan_id, now_ms, scan};
 pub use flags::flagged_scans_are_kept_and_listed_by_flag;
@@ -22,10 +24,12 @@ pub use offline::{
     pass_less_conflicts_are_listed_by_filter_and_page,
     pass_less_conflicts_written_twice_keep_one_row,
 };
+pub use personal::{erase_removes_personal_data_and_keeps_the_record, personal_fields_round_trip};
 pub use queries::{
     annul_gives_the_use_back_once, audit_queries_by_pass_and_time,
     passes_list_by_event_kind_status, scans_query_filters_and_pages,
 };
+pub use retention::retention_removes_old_records_and_keeps_new_ones;
 
 use crate::{Store, StoreError};
 use fixtures::{audit, expect_conflict, inserted, uses};
@@ -53,6 +57,8 @@ pub async fn run_all(store: Arc<dyn Store>) {
     pass_less_conflicts_written_twice_keep_one_row(store.clone()).await;
     holder_links_replace_and_remove(store.clone()).await;
     flagged_scans_are_kept_and_listed_by_flag(store.clone()).await;
+    personal_fields_round_trip(store.clone()).await;
+    erase_removes_personal_data_and_keeps_the_record(store.clone()).await;
     closed_store_refuses_writes(store).await;
 }
 

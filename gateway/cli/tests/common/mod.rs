@@ -7,6 +7,7 @@ pub mod gate_actions;
 pub mod guard;
 pub mod holder;
 pub mod pki;
+pub mod privacy;
 pub mod scanners;
 pub mod stall;
 

@@ -59,6 +59,7 @@ pub(super) async fn load_passes(
             .map_err(|e| FetchError::Store(e.to_string()))?;
         passes.extend(page.items.into_iter().map(|mut p| {
             p.display = None;
+            p.card = None;
             p.status_reason = None;
             p
         }));

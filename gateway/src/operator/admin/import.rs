@@ -11,6 +11,7 @@
 //! (`blank_lines`). So `imported + rejected_count + blank_lines` is the
 //! number of lines after the header.
 
+use super::card_csv::{CARD_COLUMNS, card_of};
 use super::passes::NewPasses;
 use crate::operator::api::{
     self, ApiError, ErrorBody, ISSUE_MAX, ImportReport, IssueRequest, Rejected,
@@ -126,13 +127,14 @@ fn header(line: Option<(u64, &[u8])>) -> Result<Vec<String>, ApiError> {
         .collect();
     if let Some(unknown) = columns
         .iter()
-        .find(|c| !IMPORT_COLUMNS.contains(&c.as_str()))
+        .find(|c| !IMPORT_COLUMNS.contains(&c.as_str()) && !CARD_COLUMNS.contains(&c.as_str()))
     {
         return Err(ApiError::invalid(
             "header",
             format!(
-                "unknown column {unknown:?}; columns are {}",
-                IMPORT_COLUMNS.join(", ")
+                "unknown column {unknown:?}; columns are {}, {}",
+                IMPORT_COLUMNS.join(", "),
+                CARD_COLUMNS.join(", ")
             ),
         ));
     }
@@ -147,7 +149,11 @@ fn header(line: Option<(u64, &[u8])>) -> Result<Vec<String>, ApiError> {
 
 /// One CSV row as an issue request (`gates` separated by `;`, `max_uses`
 /// empty for 1 or `unlimited`).
-fn row_spec(columns: &[String], record: &csv::StringRecord) -> Result<IssueRequest, ApiError> {
+fn row_spec(
+    columns: &[String],
+    record: &csv::StringRecord,
+    now: i64,
+) -> Result<IssueRequest, ApiError> {
     let mut spec = IssueRequest {
         event: String::new(),
         kind: Kind::Ticket,
@@ -159,7 +165,9 @@ fn row_spec(columns: &[String], record: &csv::StringRecord) -> Result<IssueReque
         display: None,
         count: Some(1),
         dynamic_ttl_s: None,
+        card: None,
     };
+    let mut card_cells = Vec::new();
     for (name, value) in columns.iter().zip(record.iter()) {
         let value = value.trim();
         let some = || (!value.is_empty()).then(|| value.to_owned());
@@ -198,9 +206,11 @@ fn row_spec(columns: &[String], record: &csv::StringRecord) -> Result<IssueReque
                     )
                 })?)
             }
+            card if CARD_COLUMNS.contains(&card) => card_cells.push((card, value)),
             _ => {}
         }
     }
+    spec.card = card_of(&card_cells, now)?.map(Box::new);
     Ok(spec)
 }
 
@@ -236,7 +246,7 @@ pub fn parse(body: &[u8], now: i64) -> Result<Parsed, ApiError> {
             )));
         }
         let outcome = fields(bytes, Some(&columns))
-            .and_then(|r| row_spec(&columns, &r))
+            .and_then(|r| row_spec(&columns, &r, now))
             .and_then(|s| api::build_passes(&s, now));
         match outcome {
             Ok(built) => parsed.passes.extend(built),

@@ -20,8 +20,10 @@
 //! bound to the handlers), [`openapi`] (the OpenAPI document,
 //! `GET /v1/openapi.json`).
 
+pub mod card_csv;
 pub mod conflicts;
 pub mod devices;
+pub mod erase;
 pub mod failures;
 pub mod flags;
 pub mod gate;

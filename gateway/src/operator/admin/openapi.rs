@@ -74,6 +74,7 @@ pub const PUBLIC: &[(&str, &str)] = &[
         super::flags::list_incidents,
         super::devices::list,
         super::devices::revoke,
+        super::erase::erase,
         serve,
         crate::operator::probes::healthz,
         crate::operator::probes::readyz,
@@ -165,6 +166,7 @@ impl Modify for FromRoutes {
             };
             let op = match route.method {
                 "POST" => item.post.as_mut(),
+                "DELETE" => item.delete.as_mut(),
                 _ => item.get.as_mut(),
             };
             if let Some(op) = op {

@@ -312,7 +312,7 @@ pub async fn load(state: &AppState, id: &str) -> Result<Pass, ApiError> {
     }
 }
 
-async fn change(
+pub(super) async fn change(
     state: AppState,
     who: String,
     id: String,
@@ -338,6 +338,7 @@ async fn change(
         AdminAction::Annul => (OperatorAction::ScanAnnul, "changed"),
         AdminAction::Admit => (OperatorAction::PassAdmit, "admitted"),
         AdminAction::Reissue => (OperatorAction::PassReissue, "re-issued"),
+        AdminAction::Erase => (OperatorAction::PassErase, "erased"),
     };
     let detail = match action {
         AdminAction::Reissue => format!("token generation now {}", pass.token_generation),

@@ -2,7 +2,9 @@
 //! its permission check and its body bound. Handlers never import this.
 
 use super::routes::{IMPORT_BODY_MAX_BYTES, ISSUE_BODY_MAX_BYTES, ROUTES, Route};
-use super::{conflicts, devices, flags, gate, import, links, logs, operator, passes, qr};
+use super::{
+    conflicts, devices, erase, flags, gate, import, links, logs, operator, passes, qr,
+};
 use crate::operator::api::ApiError;
 use crate::operator::state::AppState;
 use crate::operator::tokens::Permission;
@@ -11,7 +13,7 @@ use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{MethodRouter, get, post};
+use axum::routing::{MethodRouter, delete, get, post};
 
 fn handler(r: &Route) -> MethodRouter<AppState> {
     match (r.method, r.path) {
@@ -38,6 +40,7 @@ fn handler(r: &Route) -> MethodRouter<AppState> {
         ("GET", "/v1/incidents") => get(flags::list_incidents),
         ("GET", "/v1/devices") => get(devices::list),
         ("POST", "/v1/devices/{name}/revoke") => post(devices::revoke),
+        ("DELETE", "/v1/passes/{id}") => delete(erase::erase),
         _ => unreachable!("every route in ROUTES has a handler"),
     }
 }

@@ -15,7 +15,7 @@ pub const ISSUE_BODY_MAX_BYTES: usize = 1024 * 1024;
 /// One admin endpoint.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Route {
-    /// `GET` or `POST`.
+    /// `GET`, `POST` or `DELETE`.
     pub method: &'static str,
     /// The path, axum spelling (`{id}`).
     pub path: &'static str,
@@ -180,6 +180,14 @@ pub const ROUTES: &[Route] = &[
         Permission::Admin,
         "revoke a scanner device: it can no longer connect",
     ),
+    // Last: the security matrix calls routes in this order, and an erase
+    // revokes its fixture pass for good.
+    route(
+        "DELETE",
+        "/v1/passes/{id}",
+        Permission::Operate,
+        "erase a pass's personal data for good and revoke it, with a reason (idempotent)",
+    ),
 ];
 
 /// Most issue specs in one array or NDJSON body.
@@ -187,9 +195,9 @@ pub const ISSUE_SPECS_MAX: usize = 1_000;
 
 /// Whether `method` is the route's method (for the role matrix test).
 pub fn method_of(r: &Route) -> Method {
-    if r.method == "POST" {
-        Method::POST
-    } else {
-        Method::GET
+    match r.method {
+        "POST" => Method::POST,
+        "DELETE" => Method::DELETE,
+        _ => Method::GET,
     }
 }

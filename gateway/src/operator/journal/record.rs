@@ -74,11 +74,14 @@ pub enum OperatorAction {
     /// Revoked a pass's holder link (`POST /v1/passes/{id}/link/revoke`).
     #[serde(rename = "pass.unlink")]
     PassUnlink,
+    /// Erased a pass's personal data (and revoked it): `DELETE /v1/passes/{id}`.
+    #[serde(rename = "pass.erase")]
+    PassErase,
 }
 
 impl OperatorAction {
     /// Every action.
-    pub const ALL: [OperatorAction; 15] = [
+    pub const ALL: [OperatorAction; 16] = [
         OperatorAction::PassesIssue,
         OperatorAction::PassesImport,
         OperatorAction::PassRevoke,
@@ -94,6 +97,7 @@ impl OperatorAction {
         OperatorAction::DeviceEnroll,
         OperatorAction::PassLink,
         OperatorAction::PassUnlink,
+        OperatorAction::PassErase,
     ];
 
     /// The spelling, e.g. `token.create`.
@@ -114,6 +118,7 @@ impl OperatorAction {
             OperatorAction::OfflineConflict => "offline.conflict",
             OperatorAction::PassLink => "pass.link",
             OperatorAction::PassUnlink => "pass.unlink",
+            OperatorAction::PassErase => "pass.erase",
         }
     }
 }

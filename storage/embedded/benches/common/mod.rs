@@ -47,6 +47,7 @@ fn bench_pass(n: usize, event: &str, created_ms: i64) -> Pass {
         dynamic_ttl_s: None,
         status_since_ms: None,
         token_generation: 0,
+        card: None,
     }
 }
 
