@@ -10,8 +10,12 @@ use thiserror::Error;
 pub const EVENT_MAX_BYTES: usize = 64;
 /// Longest gate name, in bytes.
 pub const GATE_MAX_BYTES: usize = 64;
-/// Most gates one pass may be restricted to; a larger venue uses zones (later).
+/// Most gates one pass may be restricted to; a larger venue uses zones.
 pub const GATES_MAX: usize = 32;
+/// Most zones one pass may list: a ticket names one area or a few (hall,
+/// lounge, backstage); an event defines at most
+/// [`EVENT_ZONES_MAX`](crate::event::EVENT_ZONES_MAX).
+pub const PASS_ZONES_MAX: usize = 16;
 /// Largest display payload, in bytes: a name and a seat, not a document.
 pub const DISPLAY_MAX_BYTES: usize = 1024;
 /// Longest reason an operator may give for an admin change, in bytes.
@@ -217,6 +221,14 @@ pub struct Pass {
     /// device's scan time (`revoked_before_scan`, `suspended_before_scan`).
     #[serde(default)]
     pub status_since_ms: Option<i64>,
+    /// Zones it admits to in an event with a definition; empty admits to
+    /// every zone (see [`crate::event`]).
+    #[serde(default)]
+    pub zones: Vec<String>,
+    /// Where its holder is (volatile like `uses`: changed by granted entries
+    /// and exits of an event with a definition).
+    #[serde(default)]
+    pub presence: Presence,
 }
 
 /// A pass field that breaks a limit or a rule.
@@ -250,6 +262,9 @@ pub enum PassError {
     /// Too many gates.
     #[error("a pass admits to at most {GATES_MAX} gates")]
     TooManyGates,
+    /// Too many zones.
+    #[error("a pass admits to at most {PASS_ZONES_MAX} zones")]
+    TooManyZones,
     /// `valid_until` is not after `valid_from`.
     #[error("valid_until must be later than valid_from")]
     EmptyWindow,
@@ -262,8 +277,10 @@ pub enum PassError {
 }
 
 pub use crate::name::{check_name, is_name_char};
+pub use presence::{Presence, ZONE_MAX_BYTES, ZoneName};
 pub use transition::{AdminAction, TransitionError, transition};
 
+pub mod presence;
 mod transition;
 
 /// Checks that a free-text field is within its byte limit.
@@ -283,6 +300,12 @@ impl Pass {
         }
         for gate in &self.gates {
             check_name("gate", gate, GATE_MAX_BYTES)?;
+        }
+        if self.zones.len() > PASS_ZONES_MAX {
+            return Err(PassError::TooManyZones);
+        }
+        for zone in &self.zones {
+            check_name("zone", zone, ZONE_MAX_BYTES)?;
         }
         if let Some(display) = &self.display {
             check_len("display", display, DISPLAY_MAX_BYTES)?;
@@ -343,6 +366,8 @@ pub(crate) mod tests {
             created_ms: 0,
             dynamic_ttl_s: None,
             status_since_ms: None,
+            zones: vec![],
+            presence: Presence::Outside,
         }
     }
 

@@ -10,9 +10,27 @@
 //!    or the pass is dynamic and the token has no not-after (a static token
 //!    of a dynamic pass: an old screenshot or a printout, refused for good);
 //! 6. `wrong_gate`    the pass lists gates and this gate is not among them;
-//! 7. `used_up`       `uses` has reached `max_uses`.
 //!
-//! Otherwise the scan is granted and the change is "uses + 1". Token checks
+//! Then, only when the pass's event has a definition ([`crate::event`]):
+//!
+//! 7. `unknown_gate`, `direction_needed`, `wrong_direction`: the gate is not
+//!    in the definition, a `both` gate got no direction, or the direction
+//!    is not the gate's;
+//! 8. `wrong_zone`    the pass lists zones and none admits to the gate's zone;
+//! 9. `already_inside` / `not_inside`: strict anti-passback
+//!    ([`event::step`](crate::event::step)).
+//!
+//! Last, for an admission only (every scan of an event without a
+//! definition; an entry from outside, or a re-entry where the policy does
+//! not allow it free):
+//!
+//! 10. `used_up`      `uses` has reached `max_uses`. So `max_uses` counts
+//!     admissions: an exit, a move deeper into the venue and a re-entry
+//!     allowed by the policy spend nothing.
+//!
+//! Otherwise the scan is granted: the change is "uses + 1" without a
+//! definition, and the [`Movement`] (uses + 1 for an admission, the new
+//! presence) with one. Token checks
 //! (`malformed`, `forged`), lookup (`unknown`) and admission control (`busy`,
 //! `rate_limited`) happen before this function is reached.
 //!
@@ -20,7 +38,8 @@
 //! annulled scan of the same pass, within the annul window.
 
 use crate::decision::{Decision, Reason};
-use crate::pass::{Pass, PassId, Status};
+use crate::event::{self, Direction, EventDefinition, Movement};
+use crate::pass::{Pass, PassId, Presence, Status};
 use crate::scan::ScanRecord;
 use thiserror::Error;
 
@@ -38,6 +57,10 @@ pub struct ScanContext<'a> {
     pub gate: &'a str,
     /// The token's own not-after (Unix milliseconds), for short-lived tokens.
     pub token_not_after_ms: Option<i64>,
+    /// The definition of the pass's event, if it has one.
+    pub definition: Option<&'a EventDefinition>,
+    /// The direction the scan named (needed at a `both` gate only).
+    pub direction: Option<Direction>,
 }
 
 /// The state change a decision asks to persist.
@@ -50,6 +73,33 @@ pub enum Change {
         /// The new use count.
         uses: u32,
     },
+    /// A grant at a gate of a defined event: the use count becomes `uses`
+    /// (one more for an admission, the same otherwise) and presence
+    /// becomes `movement.after`.
+    Move {
+        /// The new use count.
+        uses: u32,
+        /// The entry or exit.
+        movement: Movement,
+    },
+}
+
+impl Change {
+    /// The use count after the change, from `uses` before it.
+    pub fn uses_after(&self, uses: u32) -> u32 {
+        match self {
+            Change::None => uses,
+            Change::Use { uses } | Change::Move { uses, .. } => *uses,
+        }
+    }
+
+    /// The movement, for a grant at a gate of a defined event.
+    pub fn movement(&self) -> Option<Movement> {
+        match self {
+            Change::Move { movement, .. } => Some(*movement),
+            Change::None | Change::Use { .. } => None,
+        }
+    }
 }
 
 /// A decision and the change that goes with it.
@@ -82,6 +132,10 @@ pub struct PassView<'a> {
     pub gates: &'a [String],
     /// A dynamic pass (its static token is refused as `expired`).
     pub dynamic: bool,
+    /// Zones it admits to; empty admits to every zone.
+    pub zones: &'a [String],
+    /// Where its holder is.
+    pub presence: Presence,
 }
 
 impl<'a> From<&'a Pass> for PassView<'a> {
@@ -95,6 +149,8 @@ impl<'a> From<&'a Pass> for PassView<'a> {
             uses: pass.uses,
             gates: &pass.gates,
             dynamic: pass.dynamic_ttl_s.is_some(),
+            zones: &pass.zones,
+            presence: pass.presence,
         }
     }
 }
@@ -107,18 +163,43 @@ pub fn decide(pass: &Pass, scan: &ScanContext<'_>, now_ms: i64) -> Outcome {
 
 /// [`decide`] on a [`PassView`]: the one rule function of both paths.
 pub fn decide_view(pass: &PassView<'_>, scan: &ScanContext<'_>, now_ms: i64) -> Outcome {
-    match first_failing_rule(pass, scan, now_ms) {
-        Some(reason) => Outcome {
-            decision: Decision::Denied(reason),
-            change: Change::None,
-        },
-        None => Outcome {
-            decision: Decision::Granted,
-            change: Change::Use {
-                uses: pass.uses + 1,
-            },
+    let deny = |reason| Outcome {
+        decision: Decision::Denied(reason),
+        change: Change::None,
+    };
+    if let Some(reason) = first_failing_rule(pass, scan, now_ms) {
+        return deny(reason);
+    }
+    let movement = match scan.definition.map(|def| floor(def, pass, scan)) {
+        None => None,
+        Some(Ok(movement)) => Some(movement),
+        Some(Err(reason)) => return deny(reason),
+    };
+    let admission = movement.is_none_or(|m| m.admission);
+    if admission && pass.max_uses.is_some_and(|max| pass.uses >= max) {
+        return deny(Reason::UsedUp);
+    }
+    let uses = if admission { pass.uses + 1 } else { pass.uses };
+    Outcome {
+        decision: Decision::Granted,
+        change: match movement {
+            None => Change::Use { uses },
+            Some(movement) => Change::Move { uses, movement },
         },
     }
+}
+
+/// Rules 7 to 9: the gate, the zone and presence in a defined event.
+fn floor(
+    def: &EventDefinition,
+    pass: &PassView<'_>,
+    scan: &ScanContext<'_>,
+) -> Result<Movement, Reason> {
+    let at = def.at_gate(scan.gate, scan.direction)?;
+    if !def.admits(pass.zones, at.zone) {
+        return Err(Reason::WrongZone);
+    }
+    event::step(&at, pass.presence)
 }
 
 fn first_failing_rule(pass: &PassView<'_>, scan: &ScanContext<'_>, now_ms: i64) -> Option<Reason> {
@@ -142,21 +223,35 @@ fn first_failing_rule(pass: &PassView<'_>, scan: &ScanContext<'_>, now_ms: i64) 
     if !pass.gates.is_empty() && !pass.gates.iter().any(|g| g == scan.gate) {
         return Some(Reason::WrongGate);
     }
-    if pass.max_uses.is_some_and(|max| pass.uses >= max) {
-        return Some(Reason::UsedUp);
-    }
     None
 }
 
 /// Applies a persisted change to the in-memory pass.
 pub fn apply(pass: &mut Pass, change: Change) {
-    if let Change::Use { uses } = change {
-        debug_assert_eq!(uses, pass.uses + 1, "a grant adds exactly one use");
-        debug_assert!(
-            pass.max_uses.is_none_or(|max| uses <= max),
-            "a pass is never used beyond max_uses"
-        );
-        pass.uses = uses;
+    match change {
+        Change::None => {}
+        Change::Use { uses } => {
+            debug_assert_eq!(uses, pass.uses + 1, "a grant adds exactly one use");
+            debug_assert!(
+                pass.max_uses.is_none_or(|max| uses <= max),
+                "a pass is never used beyond max_uses"
+            );
+            pass.uses = uses;
+        }
+        Change::Move { uses, movement } => {
+            debug_assert_eq!(
+                uses,
+                pass.uses + u32::from(movement.admission),
+                "only an admission adds a use"
+            );
+            debug_assert!(
+                !movement.admission || pass.max_uses.is_none_or(|max| uses <= max),
+                "an admission never takes a pass beyond max_uses"
+            );
+            debug_assert_eq!(movement.before, pass.presence, "decided from this presence");
+            pass.uses = uses;
+            pass.presence = movement.after;
+        }
     }
 }
 
@@ -215,6 +310,8 @@ mod tests {
             event: None,
             gate,
             token_not_after_ms: None,
+            definition: None,
+            direction: None,
         }
     }
 
@@ -321,6 +418,7 @@ mod tests {
             event: "fest".into(),
             annulled: None,
             offline: None,
+            movement: None,
         };
         assert_eq!(annul(pass, &grant, 10_500, 1_000), Ok(()));
         assert_eq!(annul(pass, &grant, 11_000, 1_000), Ok(()));

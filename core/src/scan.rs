@@ -139,6 +139,11 @@ pub struct ScanRecord {
     /// `scanner_time_ms` the device's clock at the scan.
     #[serde(default)]
     pub offline: Option<OfflineFacts>,
+    /// For a grant at a gate of an event with a definition: the entry or
+    /// exit, whose `after` presence the store sets in the same commit (on
+    /// the condition that it holds `before`). `None` otherwise.
+    #[serde(default)]
+    pub movement: Option<crate::event::Movement>,
 }
 
 /// What is known of a scan an offline device decided, beside its record.

@@ -41,6 +41,8 @@ pub fn pass(id: PassId, max_uses: Option<u32>) -> Pass {
         created_ms: 0,
         dynamic_ttl_s: None,
         status_since_ms: None,
+        zones: Vec::new(),
+        presence: crate::pass::Presence::Outside,
     }
 }
 

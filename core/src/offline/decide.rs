@@ -107,17 +107,20 @@ impl Snapshot {
             uses,
             gates,
             dynamic: profile.dynamic,
+            // A snapshot carries no zones or presence: an offline device
+            // decides as for an event without a definition.
+            zones: &[],
+            presence: crate::pass::Presence::Outside,
         };
         let scan = ScanContext {
             event,
             gate,
             token_not_after_ms: None,
+            definition: None,
+            direction: None,
         };
         let outcome = rules::decide_view(&view, &scan, now_ms);
-        let uses_after = match outcome.change {
-            rules::Change::Use { uses } => uses,
-            rules::Change::None => uses,
-        };
+        let uses_after = outcome.change.uses_after(uses);
         Ok(OfflineOutcome {
             decision: outcome.decision,
             entry: Some(index),

@@ -37,6 +37,11 @@
 //!    the machine still applies the outcome when it comes (a late commit),
 //!    so memory stays what the store holds.
 //!
+//! 11. A check-only scan ([`Scan::check_only`]) is decided by the same rules
+//!     and answered at once: nothing is persisted or applied, so it spends
+//!     no use, moves no one and leaves its scan id unrecorded (a later real
+//!     scan with the same id is decided afresh).
+//!
 //! 10. An offline fact ([`PassMachine::on_offline`], [`OfflineTurn`]): a
 //!     scan an offline device decided is recorded once per scan id (a known
 //!     id answers [`Reconcile::Duplicate`], counting nothing; a device grant

@@ -230,6 +230,7 @@ impl<'m> OfflineTurn<'m> {
                 device_decision: fact.device_decision,
                 conflicts: conflicts(pass, fact, now_ms),
             }),
+            movement: None,
         };
         self.persisting = Some(record.clone());
         OfflineStep::Persist(record)
@@ -285,10 +286,14 @@ pub fn conflicts(pass: &Pass, fact: &OfflineFact, now_ms: i64) -> Vec<ConflictKi
         dynamic: false,
         ..only_active
     };
+    // Offline facts are judged as before event definitions: an offline
+    // device holds no presence, so a definition plays no part.
     let ctx = ScanContext {
         event: None,
         gate: &fact.gate,
         token_not_after_ms: fact.token_not_after_ms,
+        definition: None,
+        direction: None,
     };
     let window_reason = rules::decide_view(&window, &ctx, t).decision.reason();
     let gate_ctx = ScanContext {

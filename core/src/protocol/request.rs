@@ -1,8 +1,10 @@
 //! What callers ask of a pass and what they get back.
 
+use crate::event::{Direction, EventDefinition};
 use crate::pass::{AdminAction, Pass};
 use crate::scan::{ScanId, ScanRecord};
 use crate::{Decision, Reason};
+use std::sync::Arc;
 
 /// One scan of a pass, as the gateway hands it over after the token checked out.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -19,6 +21,14 @@ pub struct Scan {
     pub scanner_time_ms: i64,
     /// The token's own not-after (Unix milliseconds), for short-lived tokens.
     pub token_not_after_ms: Option<i64>,
+    /// The direction the scanner named (an entry or an exit at a `both` gate).
+    pub direction: Option<Direction>,
+    /// Decide only: nothing is stored, counted or moved, and the scan id
+    /// is not recorded (a guard checking a pass).
+    pub check_only: bool,
+    /// The definition of the pass's event, if it has one: filled in by
+    /// whoever holds the pass (its event is known only once it is loaded).
+    pub definition: Option<Arc<EventDefinition>>,
 }
 
 /// The answer to a scan.
@@ -36,6 +46,15 @@ pub struct ScanOutcome {
     /// True when this answers a retry from the stored first decision (nothing
     /// was counted this time).
     pub replayed: bool,
+    /// The pass's end of validity (Unix ms), for the guard's screen.
+    pub valid_until_ms: Option<i64>,
+    /// Whether the holder is inside after this scan; `None` when the
+    /// pass's event has no definition (presence is not tracked) or unknown.
+    pub inside: Option<bool>,
+    /// The zone the holder is in after this scan, when inside.
+    pub zone: Option<String>,
+    /// The zones the pass admits to (empty: every zone).
+    pub zones: Vec<String>,
 }
 
 impl ScanOutcome {
@@ -47,11 +66,22 @@ impl ScanOutcome {
             max_uses: None,
             display: None,
             replayed: false,
+            valid_until_ms: None,
+            inside: None,
+            zone: None,
+            zones: Vec::new(),
         }
     }
 
-    /// The answer for `pass` with `decision` taken and `uses` after it.
-    pub(crate) fn for_pass(pass: &Pass, decision: Decision, uses: u32, replayed: bool) -> Self {
+    /// The answer for `pass` with `decision` taken and `uses` after it;
+    /// `defined`: the pass's event has a definition (presence is shown).
+    pub(crate) fn for_pass(
+        pass: &Pass,
+        decision: Decision,
+        uses: u32,
+        replayed: bool,
+        defined: bool,
+    ) -> Self {
         ScanOutcome {
             decision,
             uses: Some(uses),
@@ -61,12 +91,16 @@ impl ScanOutcome {
                 .then(|| pass.display.clone())
                 .flatten(),
             replayed,
+            valid_until_ms: pass.valid_until_ms,
+            inside: defined.then(|| pass.presence.is_inside()),
+            zone: pass.presence.zone().map(|z| z.as_str().to_owned()),
+            zones: pass.zones.clone(),
         }
     }
 
     /// The answer to a retry, from the record stored first.
-    pub(crate) fn replay(pass: &Pass, record: &ScanRecord) -> Self {
-        Self::for_pass(pass, record.decision, record.uses_after, true)
+    pub(crate) fn replay(pass: &Pass, record: &ScanRecord, defined: bool) -> Self {
+        Self::for_pass(pass, record.decision, record.uses_after, true, defined)
     }
 }
 

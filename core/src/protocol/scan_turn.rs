@@ -6,7 +6,7 @@ use super::{FaultKind, PassMachine, ScanFailure, StoreFault, within_limit};
 use super::{Scan, ScanOutcome};
 use crate::Reason;
 use crate::pass::Pass;
-use crate::rules::{self, Change, Outcome, ScanContext};
+use crate::rules::{self, Outcome, ScanContext};
 use crate::scan::ScanRecord;
 
 /// What the caller does next in a scan's turn.
@@ -99,6 +99,8 @@ impl<'m> ScanTurn<'m> {
             event: scan.event.as_deref(),
             gate: &scan.gate,
             token_not_after_ms: scan.token_not_after_ms,
+            definition: scan.definition.as_deref(),
+            direction: scan.direction,
         };
         let outcome = rules::decide(&machine.pass, &ctx, now_ms);
         let reason = outcome.decision.reason();
@@ -110,10 +112,14 @@ impl<'m> ScanTurn<'m> {
             self.reloaded = true;
             return ScanStep::Reload;
         }
-        let uses_after = match outcome.change {
-            Change::Use { uses } => uses,
-            Change::None => machine.pass.uses,
-        };
+        if scan.check_only {
+            // Rule 11: the answer alone; nothing is stored or applied.
+            let uses = machine.pass.uses;
+            let defined = scan.definition.is_some();
+            let answer = ScanOutcome::for_pass(&machine.pass, outcome.decision, uses, false, defined);
+            return ScanStep::Answer(Ok(answer));
+        }
+        let uses_after = outcome.change.uses_after(machine.pass.uses);
         let record = ScanRecord {
             scan_id: scan.scan_id.clone(),
             pass_id: machine.pass.id,
@@ -126,6 +132,7 @@ impl<'m> ScanTurn<'m> {
             event: machine.pass.event.clone(),
             annulled: None,
             offline: None,
+            movement: outcome.change.movement(),
         };
         self.persisting = Some((outcome, now_ms));
         ScanStep::Persist(record)
@@ -146,7 +153,8 @@ impl<'m> ScanTurn<'m> {
             "an online grant never takes a pass beyond max_uses"
         );
         let uses = machine.pass.uses;
-        ScanOutcome::for_pass(&machine.pass, outcome.decision, uses, false)
+        let defined = self.scan.definition.is_some();
+        ScanOutcome::for_pass(&machine.pass, outcome.decision, uses, false, defined)
     }
 
     /// The answer to a retry, from the decision stored first.
@@ -154,7 +162,8 @@ impl<'m> ScanTurn<'m> {
         if first.pass_id != self.machine.pass.id {
             return Err(ScanFailure::ScanIdConflict);
         }
-        Ok(ScanOutcome::replay(&self.machine.pass, first))
+        let defined = self.scan.definition.is_some();
+        Ok(ScanOutcome::replay(&self.machine.pass, first, defined))
     }
 
     fn fail<E>(&mut self, error: E) -> ScanStep<E> {

@@ -44,6 +44,9 @@ pub(super) fn scan(id: &str) -> Scan {
         device: "gate-1".into(),
         scanner_time_ms: 5,
         token_not_after_ms: None,
+        direction: None,
+        check_only: false,
+        definition: None,
     }
 }
 
@@ -362,6 +365,7 @@ fn grant_record(id: &str, at_ms: i64) -> ScanRecord {
         event: "fest".into(),
         annulled: None,
         offline: None,
+        movement: None,
     }
 }
 
