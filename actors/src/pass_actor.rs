@@ -24,6 +24,7 @@ use scangate_core::protocol::{
     AdminChange, AdminStep, AnnulRequest, AnnulStep, MachineConfig, OfflineFact, OfflineStep,
     PassMachine, Reconciled, Scan, ScanOutcome, ScanStep, Stop,
 };
+use scangate_core::event::Definitions;
 use scangate_core::{Pass, PassId, ScanRecord};
 use scangate_storage::{Annul, Store, StoreError};
 use std::fmt::Display;
@@ -42,6 +43,8 @@ pub(crate) struct Settings {
     /// The protocol's settings: the annul window, and on a store shared
     /// with other gateways how old a denial's copy may be.
     pub(crate) machine: MachineConfig,
+    /// Event definitions, looked up (without waiting) for every scan.
+    pub(crate) definitions: Arc<dyn Definitions>,
 }
 
 /// Starts the actor of `pass`, freshly loaded from the store.
@@ -180,7 +183,7 @@ impl State {
     /// scan-id read per scan (in the store's writer), not two.
     async fn scan(
         &mut self,
-        scan: Scan,
+        mut scan: Scan,
         reply: &mut Reply<Result<ScanOutcome, ScanError>>,
     ) -> Result<ScanOutcome, ScanError> {
         let State {
@@ -188,6 +191,8 @@ impl State {
         } = self;
         let id = machine.pass().id;
         let timeout = settings.store_timeout;
+        // The pass's event is known here: its definition decides the gate.
+        scan.definition = settings.definitions.definition(&machine.pass().event);
         let mut turn = machine.on_scan(scan);
         let mut step = turn.start(settings.clock.now_ms());
         loop {

@@ -13,6 +13,7 @@ use ractor::rpc::CallResult;
 use scangate_core::protocol::{
     AdminChange, AnnulRequest, MachineConfig, OfflineFact, Reconciled, Scan, ScanOutcome,
 };
+use scangate_core::event::{Definitions, NoDefinitions};
 use scangate_core::{Pass, PassId, Reason, ScanRecord};
 use scangate_storage::{Store, StoreError};
 use std::sync::Arc;
@@ -75,6 +76,25 @@ impl Registry {
         config: RegistryConfig,
         clock: Arc<dyn Clock>,
     ) -> Self {
+        Self::build(store, config, clock, Arc::new(NoDefinitions))
+    }
+
+    /// A registry that decides scans of defined events with their
+    /// definitions (`definitions` is asked once per scan and never waits).
+    pub fn with_definitions(
+        store: Arc<dyn Store>,
+        config: RegistryConfig,
+        definitions: Arc<dyn Definitions>,
+    ) -> Self {
+        Self::build(store, config, Arc::new(SystemClock), definitions)
+    }
+
+    fn build(
+        store: Arc<dyn Store>,
+        config: RegistryConfig,
+        clock: Arc<dyn Clock>,
+        definitions: Arc<dyn Definitions>,
+    ) -> Self {
         let directory = Directory::new(config.max_live_actors);
         let recheck_after_ms = store
             .shared()
@@ -88,6 +108,7 @@ impl Registry {
                 recheck_after_ms,
                 annul_window_ms: config.annul_window_ms,
             },
+            definitions,
         };
         Registry {
             inner: Arc::new(Inner {

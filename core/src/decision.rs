@@ -173,6 +173,15 @@ mod tests {
     use super::*;
 
     #[test]
+    fn every_reason_has_one_plain_sentence() {
+        for reason in Reason::ALL {
+            let words = reason.words();
+            assert!(words.ends_with('.'), "{}: {words}", reason.as_str());
+            assert!(!words.contains('_'), "{}: no contract spelling", reason.as_str());
+        }
+    }
+
+    #[test]
     fn every_reason_sits_at_its_index_in_all() {
         for (i, reason) in Reason::ALL.into_iter().enumerate() {
             assert_eq!(reason.index(), i, "{}", reason.as_str());

@@ -155,6 +155,8 @@ mod tests {
                 scan_id: ScanId::new("s-1").expect("id"),
                 scanner_time_ms: 1_700_000_000_000,
                 timeout_ms: None,
+                direction: None,
+                check_only: false,
             }),
         }
     }
@@ -233,6 +235,7 @@ mod tests {
                 pass: Some("abcd0123".into()),
                 display: None,
                 replayed: false,
+                guard: None,
             }),
         };
         let mut buf = BytesMut::new();
@@ -245,7 +248,7 @@ mod tests {
         #[test]
         fn request_round_trip(id in any::<u64>(), token in "[A-Z2-7]{0,64}", gate in "[a-z0-9-]{1,32}", t in any::<i64>(), timeout_ms in any::<Option<u32>>()) {
             let req = Request { id, body: RequestBody::Scan(ScanRequest {
-                token, gate, event: None, scan_id: ScanId::new("abc").expect("id"), scanner_time_ms: t, timeout_ms,
+                token, gate, event: None, scan_id: ScanId::new("abc").expect("id"), scanner_time_ms: t, timeout_ms, direction: None, check_only: false,
             })};
             let mut buf = BytesMut::new();
             encode(&req, &mut buf).expect("encode");

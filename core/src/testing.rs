@@ -95,6 +95,7 @@ pub fn granted_reply(scan_id: ScanId) -> ScanReply {
         pass: None,
         display: None,
         replayed: false,
+        guard: None,
     }
 }
 

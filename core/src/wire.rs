@@ -8,6 +8,7 @@
 
 use crate::decision::Decision;
 pub use crate::error_code::ErrorCode;
+use crate::event::Direction;
 use crate::frame::DecodeError;
 use crate::offline::messages::{OfflineAck, OfflineUpload, SnapshotChunk, SnapshotFetch};
 use crate::scan::ScanId;
@@ -65,6 +66,20 @@ pub struct ScanRequest {
     /// Absent (older scanners): the gateway's own call deadline.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout_ms: Option<u32>,
+    /// An entry (`in`) or an exit (`out`): needed at a `both` gate of an
+    /// event with a definition, checked against the gate elsewhere, and
+    /// ignored for an event without one. Absent (older scanners): the gate's
+    /// own direction.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub direction: Option<Direction>,
+    /// Decide only: the answer says what a scan would get, and nothing is
+    /// counted, moved or recorded (the scan id stays free).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub check_only: bool,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 /// A reply from the gateway.
@@ -109,6 +124,29 @@ pub struct ScanReply {
     pub display: Option<String>,
     /// True when this answers a retry from the stored first decision.
     pub replayed: bool,
+    /// What a guard's screen shows of the pass, when the pass is known.
+    /// Absent from older gateways; older scanners ignore it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub guard: Option<GuardView>,
+}
+
+/// What a guard's screen shows beside the decision (entries used and
+/// allowed are the reply's `uses` and `max_uses`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GuardView {
+    /// The pass's end of validity (Unix ms); absent: no end.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub valid_until_ms: Option<i64>,
+    /// Whether the holder is inside after this scan; absent when the
+    /// pass's event has no definition (presence is not tracked).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inside: Option<bool>,
+    /// The zone the holder is in after this scan, when inside.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub zone: Option<String>,
+    /// The zones the pass admits to; empty: every zone.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub zones: Vec<String>,
 }
 
 /// Longest [`WireError`] message, in bytes. One sentence for a person fits
@@ -272,6 +310,7 @@ mod tests {
                 // Multi-byte characters: the display limit counts bytes.
                 display: Some("é".repeat(DISPLAY_MAX_BYTES / 2)),
                 replayed: true,
+                guard: None,
             }),
         };
         frame::encode(&reply, &mut BytesMut::new()).expect("fits");
@@ -289,6 +328,8 @@ mod tests {
                 scan_id: ScanId::new("s").expect("id"),
                 scanner_time_ms: 0,
                 timeout_ms: None,
+                direction: None,
+                check_only: false,
             }),
         };
         match frame::encode(&req, &mut out) {

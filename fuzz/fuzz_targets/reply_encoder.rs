@@ -55,6 +55,7 @@ fn replies_to(request: Request) -> Vec<Response> {
                 pass: None,
                 display: None,
                 replayed: false,
+                guard: None,
             }),
         },
     ]

@@ -19,6 +19,7 @@ use crate::operator::journal::Journal;
 use crate::operator::state::AppState;
 use crate::operator::tokens::TokenBook;
 use anyhow::{Context, Result};
+use crate::definitions::DefinitionCache;
 use scangate_actors::Registry;
 use scangate_core::token::Keyring;
 use scangate_storage::Store;
@@ -95,7 +96,14 @@ pub async fn start(config: ServeConfig, shutdown: CancellationToken) -> Result<R
 
     let backend = open_store(&config, &data).await?;
     let store: Arc<dyn Store> = Arc::new(CachedStore::new(backend, config.cache.clone()));
-    let registry = Registry::new(store.clone(), config.registry.clone());
+    let definitions = DefinitionCache::load(store.as_ref())
+        .await
+        .context("cannot read the event definitions")?;
+    definitions
+        .clone()
+        .keep_fresh(store.clone(), shutdown.clone());
+    let registry =
+        Registry::with_definitions(store.clone(), config.registry.clone(), definitions.clone());
     let (endpoint, http_listener) = bind(&config, &data).await?;
 
     let tracker = TaskTracker::new();
@@ -128,6 +136,7 @@ pub async fn start(config: ServeConfig, shutdown: CancellationToken) -> Result<R
         metrics,
         live,
         health,
+        definitions,
     };
     let endpoints = Endpoints {
         quic: connectable(endpoint.local_addr()?),

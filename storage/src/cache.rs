@@ -13,6 +13,7 @@
 
 use crate::{Annul, AuditQuery, ConflictQuery, Page, PassQuery, ScanQuery, Store, StoreError};
 use async_trait::async_trait;
+use scangate_core::event::EventDefinition;
 use moka::ops::compute::Op;
 use moka::sync::Cache;
 use scangate_core::scan::Conflict;
@@ -178,9 +179,14 @@ impl<S: Store + ?Sized> Store for CachedStore<S> {
             record.decision.is_granted(),
             record.uses_after,
         );
+        let moved = record.movement.is_some();
         match self.inner.commit_scan(record).await {
             Ok(()) => {
-                if granted && let Some(cached) = self.passes.get(&id) {
+                if granted && moved {
+                    // Presence is not held atomically here: the next load
+                    // reads the store.
+                    self.forget(id);
+                } else if granted && let Some(cached) = self.passes.get(&id) {
                     // Uses only grow; a late update never lowers them.
                     cached.uses.fetch_max(uses_after, Ordering::AcqRel);
                 }
@@ -265,6 +271,18 @@ impl<S: Store + ?Sized> Store for CachedStore<S> {
 
     async fn purge_scan_ids(&self, before_ms: i64) -> Result<u64, StoreError> {
         self.inner.purge_scan_ids(before_ms).await
+    }
+
+    async fn put_event(&self, event: &str, definition: &EventDefinition) -> Result<(), StoreError> {
+        self.inner.put_event(event, definition).await
+    }
+
+    async fn load_event(&self, event: &str) -> Result<Option<EventDefinition>, StoreError> {
+        self.inner.load_event(event).await
+    }
+
+    async fn list_events(&self) -> Result<Vec<(String, EventDefinition)>, StoreError> {
+        self.inner.list_events().await
     }
 
     fn invalidate(&self, id: PassId) {

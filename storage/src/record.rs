@@ -30,5 +30,6 @@ pub fn merge_pass(id: PassId, record: &[u8], state: PassState) -> Result<Pass, S
     pass.uses = state.uses;
     pass.status = state.status;
     pass.max_uses = state.max_uses;
+    pass.presence = state.presence;
     Ok(pass)
 }

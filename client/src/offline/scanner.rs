@@ -248,6 +248,7 @@ impl OfflineScanner {
                 pass: None,
                 display: None,
                 replayed: true,
+                guard: None,
             }));
         }
         let event = input.event.unwrap_or_else(|| self.config.event.clone());
@@ -280,6 +281,7 @@ impl OfflineScanner {
             pass: None,
             display: None,
             replayed: false,
+            guard: None,
         }))
     }
 

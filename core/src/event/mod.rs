@@ -21,6 +21,24 @@ pub use validate::{Problem, Problems, PROBLEMS_MAX};
 
 use crate::pass::presence::ZoneName;
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+
+/// Where the holder of a pass finds its event's definition: a lookup that
+/// never waits (the gateway's in-memory copy of the stored definitions).
+pub trait Definitions: Send + Sync {
+    /// The definition of `event`, if it has one.
+    fn definition(&self, event: &str) -> Option<Arc<EventDefinition>>;
+}
+
+/// No event has a definition: every scan is decided as before definitions.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoDefinitions;
+
+impl Definitions for NoDefinitions {
+    fn definition(&self, _event: &str) -> Option<Arc<EventDefinition>> {
+        None
+    }
+}
 
 /// Most gates one event may define: a stadium has a few dozen turnstile
 /// banks; 512 leaves room for every door of a fairground and keeps a

@@ -61,6 +61,9 @@ pub enum Command {
     /// Offline scans that broke a rule, as the gateway flagged them on upload.
     #[command(subcommand)]
     Conflicts(crate::conflicts_cmd::ConflictsCommand),
+    /// An event's definition: gates, zones, entry/exit policy.
+    #[command(subcommand)]
+    Event(crate::event_cmd::EventCommand),
 }
 
 /// `scangate serve`.
@@ -328,6 +331,9 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Scanner(cmd) => crate::scanner_cmd::run(&data, cmd).await,
         Command::Audit(cmd) => crate::audit_cmd::run(&data, cmd).await,
         Command::Conflicts(cmd) => crate::conflicts_cmd::run(&data, cmd).await,
+        Command::Event(cmd) => crate::event_cmd::run(&data, cmd)
+            .await
+            .map(|()| ExitCode::SUCCESS),
     }
 }
 

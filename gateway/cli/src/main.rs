@@ -18,6 +18,7 @@ mod admin_client;
 mod audit_cmd;
 mod cli;
 mod conflicts_cmd;
+mod event_cmd;
 mod pass_cmd;
 mod revoke_cmd;
 mod scan_cmd;

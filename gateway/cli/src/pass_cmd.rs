@@ -150,6 +150,10 @@ pub struct IssueArgs {
     /// A gate the pass admits to (repeatable; none = every gate).
     #[arg(long = "gate")]
     pub gates: Vec<String>,
+    /// A zone the pass admits to in an event with a definition
+    /// (repeatable; none = every zone).
+    #[arg(long = "zone")]
+    pub zones: Vec<String>,
     /// What a scanner may show on a grant.
     #[arg(long)]
     pub display: Option<String>,
@@ -264,6 +268,7 @@ async fn issue(data: &DataDir, admin: &AdminArgs, spec: IssueArgs) -> Result<()>
             display: spec.display.clone(),
             count: Some(batch),
             dynamic_ttl_s: spec.dynamic_ttl_s,
+            zones: spec.zones.clone(),
         };
         let passes: Vec<PassView> = client.post("/v1/passes", &req).await?;
         for p in &passes {

@@ -13,7 +13,9 @@ use metrics::{counter, histogram};
 use scangate_actors::{Registry, Scan, ScanError};
 use scangate_core::pass::{EVENT_MAX_BYTES, GATE_MAX_BYTES, check_name};
 use scangate_core::token::{Claims, Keyring};
-use scangate_core::wire::{ErrorCode, ResponseBody, ScanReply, ScanRequest, WireError};
+use scangate_core::wire::{
+    ErrorCode, GuardView, ResponseBody, ScanReply, ScanRequest, WireError,
+};
 use scangate_core::{Decision, PassId, Reason};
 use std::num::NonZeroU32;
 use std::sync::Arc;
@@ -115,17 +117,30 @@ impl ScanService {
             device: device.to_owned(),
             scanner_time_ms: req.scanner_time_ms,
             token_not_after_ms: claims.not_after_ms,
+            direction: req.direction,
+            check_only: req.check_only,
+            definition: None,
         };
         let wait = req.timeout_ms.map(|ms| Duration::from_millis(ms.into()));
+        let check_only = req.check_only;
         let body = match self.registry.scan_within(claims.pass_id, scan, wait).await {
             Ok(out) => {
-                self.record(
-                    gate,
-                    out.decision,
-                    Some(claims.pass_id),
-                    out.decision.is_granted() && !out.replayed,
-                    Some(started.elapsed()),
-                );
+                // A check-only scan changes nothing, the counts included.
+                if !check_only {
+                    self.record(
+                        gate,
+                        out.decision,
+                        Some(claims.pass_id),
+                        out.decision.is_granted() && !out.replayed,
+                        Some(started.elapsed()),
+                    );
+                }
+                let guard = out.uses.is_some().then(|| GuardView {
+                    valid_until_ms: out.valid_until_ms,
+                    inside: out.inside,
+                    zone: out.zone,
+                    zones: out.zones,
+                });
                 ResponseBody::Scan(ScanReply {
                     scan_id: req.scan_id,
                     decision: out.decision,
@@ -134,6 +149,7 @@ impl ScanService {
                     pass: Some(claims.pass_id.short()),
                     display: out.display,
                     replayed: out.replayed,
+                    guard,
                 })
             }
             Err(ScanError::ScanIdConflict) => counted_error(
@@ -174,6 +190,7 @@ impl ScanService {
             pass: None,
             display: None,
             replayed: false,
+            guard: None,
         })
     }
 }

@@ -98,6 +98,8 @@ pub fn build_passes(req: &IssueRequest, now_ms: i64) -> Result<Vec<Pass>, ApiErr
         created_ms: now_ms,
         dynamic_ttl_s: req.dynamic_ttl_s,
         status_since_ms: None,
+        zones: req.zones.clone(),
+        presence: scangate_core::pass::Presence::Outside,
     };
     template
         .validate()
@@ -127,6 +129,7 @@ mod tests {
             display: None,
             count: Some(3),
             dynamic_ttl_s: None,
+            zones: vec![],
         }
     }
 

@@ -40,6 +40,8 @@ pub struct AppState {
     pub live: Arc<Live>,
     /// The store's state and the data dir's room.
     pub health: Arc<HealthProbe>,
+    /// Event definitions as the scan path reads them (a PUT replaces one).
+    pub definitions: Arc<crate::definitions::DefinitionCache>,
 }
 
 /// The caller, as the route's permission check (`authorize` in

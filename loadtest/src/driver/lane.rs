@@ -304,6 +304,7 @@ mod tests {
             pass: None,
             display: None,
             replayed: false,
+            guard: None,
         };
         let outcome = |sdk_retries: bool| {
             let s = LaneSettings {

@@ -13,8 +13,8 @@ use super::layout::{self, StateBytes, Tables, backend, log_key};
 use super::record::{Ks, Staged};
 use super::writer_state::{LogKey, ScanEntry, WriterState};
 use scangate_core::scan::Conflict;
-use scangate_core::{Annulment, AuditRecord, Pass, PassId, ScanId, ScanRecord, Status};
-use scangate_storage::{PassState, StoreError};
+use scangate_core::{Annulment, AuditRecord, Pass, PassId, ScanId, ScanRecord};
+use scangate_storage::{EVENTS_MAX, PassState, StoreError};
 use std::collections::{HashMap, HashSet};
 use tokio::sync::oneshot;
 
@@ -52,6 +52,13 @@ pub enum Command {
         before_ms: i64,
         max: usize,
         reply: Option<Reply<u64>>,
+    },
+    /// [`scangate_storage::Store::put_event`]: the event's name and its
+    /// encoded definition.
+    Event {
+        event: String,
+        definition: Vec<u8>,
+        reply: Reply<()>,
     },
     /// [`scangate_storage::Store::close`]: commit what came before, then stop.
     Close { reply: Reply<()> },
@@ -188,6 +195,14 @@ impl<'t> Batch<'t> {
                 let r = self.w.catch_up().and_then(|()| self.purge(before_ms, max));
                 self.answers.push(Answer::Count(reply, r));
             }
+            Command::Event {
+                event,
+                definition,
+                reply,
+            } => {
+                let r = self.w.catch_up().and_then(|()| self.event(&event, definition));
+                self.answers.push(Answer::Unit(reply, r));
+            }
             Command::Close { reply } => {
                 // Answered with the batch, so `close` returns once everything
                 // queued before it is durable.
@@ -310,21 +325,18 @@ impl<'t> Batch<'t> {
                 pass: id,
                 stored_uses,
             };
-            let Some(mut state) = state else {
+            let Some(state) = state else {
                 return Err(conflict(0));
             };
-            // An offline fact is conditional on the count alone.
-            let offline = record.offline.is_some();
-            let applies = (offline || state.status == Status::Active)
-                && record.uses_after >= 1
-                && state.uses == record.uses_after - 1
-                && (offline || state.max_uses.is_none_or(|max| record.uses_after <= max));
-            if !applies {
+            // Online: active, the count (and presence) as decided, within
+            // the limit; an offline fact on the count alone.
+            let Some(after) = state.grant(&record) else {
                 return Err(conflict(state.uses));
-            }
-            state.uses = record.uses_after;
-            debug_assert!(offline || state.max_uses.is_none_or(|max| state.uses <= max));
-            self.put_state(id, state);
+            };
+            debug_assert!(
+                record.offline.is_some() || after.max_uses.is_none_or(|max| after.uses <= max)
+            );
+            self.put_state(id, after);
         }
         // In the same redo record as the scan: both durable, or neither.
         self.conflicts(&Conflict::of_record(&record))?;
@@ -426,6 +438,25 @@ impl<'t> Batch<'t> {
     }
 
     /// Forgets up to `max` scan ids of scans before `before_ms`, oldest first.
+    /// Stages an event's definition (after the writer caught up, so the
+    /// count of stored definitions is fjall's).
+    fn event(&mut self, event: &str, definition: Vec<u8>) -> Result<(), StoreError> {
+        let events = &self.w.tables.events;
+        self.reads += 1;
+        if !events.contains_key(event).map_err(backend)? {
+            let held = events.len().map_err(backend)?;
+            if held >= EVENTS_MAX {
+                return Err(StoreError::TooLarge {
+                    what: "event definitions",
+                    got: held + 1,
+                    max: EVENTS_MAX,
+                });
+            }
+        }
+        self.writes.insert(Ks::Events, event.as_bytes(), definition);
+        Ok(())
+    }
+
     fn purge(&mut self, before_ms: i64, max: usize) -> Result<u64, StoreError> {
         let end = layout::time_bytes(before_ms);
         let mut forgotten = 0u64;

@@ -5,7 +5,7 @@
 //! | --- | --- | --- |
 //! | `meta` | `format` / `seq` / `logged` | u32 BE format version / u64 BE next sequence number / u64 BE last redo record these tables hold |
 //! | `passes` | pass id (16 B) | msgpack [`Pass`] with `uses` = 0 (volatile, kept in `pass_state`) |
-//! | `pass_state` | pass id | [`PassState`], 10 B: the only thing a grant reads and writes |
+//! | `pass_state` | pass id | [`PassState`], 10 B (+ presence when not outside): the only thing a grant reads and writes |
 //! | `scans` | pass id ‖ at_ms ‖ seq (32 B) | msgpack [`ScanRecord`] |
 //! | `scan_ids` | scan id (UTF-8) | the `scans` key of its record (32 B) |
 //! | `scan_id_times` | at_ms ‖ scan id | empty: the purge index, oldest first |
@@ -15,6 +15,7 @@
 //! | `audit_times` | at_ms ‖ seq (16 B) | the `audit` key: the global audit log by time |
 //! | `conflicts` | at_ms ‖ seq (16 B) | msgpack [`Conflict`](scangate_core::scan::Conflict): flagged offline scans by time recorded |
 //! | `conflict_tags` | scan id ‖ `/` ‖ kind | the `conflicts` key: one row per scan id and kind, whenever it is written again |
+//! | `events` | event name (UTF-8) | msgpack [`EventDefinition`](scangate_core::event::EventDefinition) |
 //!
 //! `at_ms` is an i64 with its sign bit flipped, big-endian, so byte order is
 //! time order; `seq` is a store-wide u64 counter that keeps equal times apart.
@@ -24,6 +25,7 @@ use scangate_storage::{PassState, StoreError};
 
 use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode};
 use scangate_core::offline::messages::ConflictKind;
+use scangate_core::pass::{Presence, ZoneName};
 use scangate_core::{AuditRecord, Pass, PassId, ScanId, ScanRecord, Status};
 /// Records are encoded as every backend does (compact msgpack; the format
 /// version guards their shape).
@@ -39,14 +41,18 @@ use std::time::{Duration, Instant};
 /// cannot replay); scan records may carry offline facts.
 /// 5: the `conflict_tags` keyspace (redo ops may name it, which a format-4
 /// build cannot replay).
-pub const FORMAT_VERSION: u32 = 5;
+/// 6: the `events` keyspace, and pass states longer than 10 bytes (a
+/// presence other than outside), which a format-5 build takes for corrupt.
+pub const FORMAT_VERSION: u32 = 6;
 
 /// The older formats `open` upgrades by rewriting the version: 2 (no redo
-/// log yet), 3 (no `conflicts` keyspace: fjall creates it empty at open)
-/// and 4 (no `conflict_tags`: created empty; the conflicts a format-4 build
+/// log yet), 3 (no `conflicts` keyspace: fjall creates it empty at open),
+/// 4 (no `conflict_tags`: created empty; the conflicts a format-4 build
 /// kept have no tag, so a pass-less one written again after the upgrade
-/// gets a second row). Their tables and records read unchanged.
-pub const FORMAT_UPGRADABLE: [u32; 3] = [2, 3, 4];
+/// gets a second row) and 5 (no `events`: created empty; every stored
+/// state is 10 bytes, read as outside). Their tables and records read
+/// unchanged.
+pub const FORMAT_UPGRADABLE: [u32; 4] = [2, 3, 4, 5];
 
 const META_FORMAT: &[u8] = b"format";
 const META_SEQ: &[u8] = b"seq";
@@ -74,6 +80,7 @@ pub struct Tables {
     pub audit_times: Keyspace,
     pub conflicts: Keyspace,
     pub conflict_tags: Keyspace,
+    pub events: Keyspace,
 }
 
 impl Tables {
@@ -111,6 +118,7 @@ impl Tables {
             // Created empty when an older data directory is opened.
             conflicts: ks("conflicts", None)?,
             conflict_tags: ks("conflict_tags", None)?,
+            events: ks("events", None)?,
             db,
         };
         match tables.meta.get(META_FORMAT).map_err(backend)? {
@@ -146,7 +154,7 @@ impl Tables {
     }
 
     /// Every keyspace, `meta` first.
-    fn all(&self) -> [&Keyspace; 12] {
+    fn all(&self) -> [&Keyspace; 13] {
         [
             &self.meta,
             &self.passes,
@@ -160,6 +168,7 @@ impl Tables {
             &self.audit_times,
             &self.conflicts,
             &self.conflict_tags,
+            &self.events,
         ]
     }
 
@@ -219,18 +228,23 @@ pub fn seq_key() -> &'static [u8] {
     META_SEQ
 }
 
-/// The embedded encoding of a [`PassState`]: 10 bytes, the only thing a
-/// grant reads and writes.
+/// The embedded encoding of a [`PassState`]: 10 bytes, then presence when
+/// it is not outside (so a pass of an event without a definition keeps the
+/// 10 bytes of format 5): the only thing a grant reads and writes.
 pub trait StateBytes: Sized {
-    /// `uses` BE ‖ status ‖ has-limit ‖ limit BE.
-    fn encode(&self) -> [u8; 10];
+    /// `uses` BE ‖ status ‖ has-limit ‖ limit BE, then nothing (outside),
+    /// `1` (left) or `2` ‖ zone length ‖ zone (inside).
+    fn encode(&self) -> Vec<u8>;
     /// Decodes a stored state; anything malformed is corruption.
     fn decode(id: PassId, bytes: &[u8]) -> Result<Self, StoreError>;
 }
 
+/// Bytes of a state before its presence.
+const STATE_FIXED: usize = 10;
+
 impl StateBytes for PassState {
-    fn encode(&self) -> [u8; 10] {
-        let mut out = [0u8; 10];
+    fn encode(&self) -> Vec<u8> {
+        let mut out = vec![0u8; STATE_FIXED];
         out[..4].copy_from_slice(&self.uses.to_be_bytes());
         out[4] = match self.status {
             Status::Active => 0,
@@ -241,12 +255,26 @@ impl StateBytes for PassState {
             out[5] = 1;
             out[6..].copy_from_slice(&max.to_be_bytes());
         }
+        match self.presence {
+            Presence::Outside => {}
+            Presence::Left => out.push(1),
+            Presence::Inside(zone) => {
+                let name = zone.as_str().as_bytes();
+                out.push(2);
+                // A zone name is at most ZONE_MAX_BYTES (64).
+                out.push(u8::try_from(name.len()).unwrap_or(u8::MAX));
+                out.extend_from_slice(name);
+            }
+        }
         out
     }
 
     fn decode(id: PassId, bytes: &[u8]) -> Result<PassState, StoreError> {
         let corrupt = |what: &str| StoreError::Corrupt(format!("state of pass {id}: {what}"));
-        let b: [u8; 10] = bytes.try_into().map_err(|_| corrupt("wrong length"))?;
+        if bytes.len() < STATE_FIXED {
+            return Err(corrupt("wrong length"));
+        }
+        let (b, rest) = bytes.split_at(STATE_FIXED);
         let status = match b[4] {
             0 => Status::Active,
             1 => Status::Suspended,
@@ -258,10 +286,20 @@ impl StateBytes for PassState {
             1 => Some(u32::from_be_bytes([b[6], b[7], b[8], b[9]])),
             _ => return Err(corrupt("bad use-limit flag")),
         };
+        let presence = match rest {
+            [] => Presence::Outside,
+            [1] => Presence::Left,
+            [2, len, name @ ..] if usize::from(*len) == name.len() => {
+                let name = std::str::from_utf8(name).map_err(|_| corrupt("zone not UTF-8"))?;
+                Presence::Inside(ZoneName::new(name).map_err(|_| corrupt("bad zone name"))?)
+            }
+            _ => return Err(corrupt("bad presence")),
+        };
         Ok(PassState {
             uses: u32::from_be_bytes([b[0], b[1], b[2], b[3]]),
             status,
             max_uses,
+            presence,
         })
     }
 }
@@ -361,10 +399,12 @@ pub fn parse_time_index_key(key: &[u8]) -> Result<(i64, ScanId), StoreError> {
     Ok((at, id))
 }
 
-/// A stored pass record: the pass with its volatile use count zeroed.
+/// A stored pass record: the pass with its volatile use count and presence
+/// reset (both are kept in `pass_state`).
 pub fn encode_pass(pass: &Pass) -> Result<Vec<u8>, StoreError> {
     let mut stored = pass.clone();
     stored.uses = 0;
+    stored.presence = Presence::Outside;
     encode(&stored)
 }
 
@@ -413,15 +453,38 @@ mod tests {
                 uses: 3,
                 status: Status::Active,
                 max_uses: Some(5),
+                presence: Presence::Outside,
             },
             PassState {
                 uses: u32::MAX,
                 status: Status::Revoked,
                 max_uses: None,
+                presence: Presence::Left,
+            },
+            PassState {
+                uses: 1,
+                status: Status::Active,
+                max_uses: Some(1),
+                presence: Presence::Inside(ZoneName::new("Halle Süd").expect("zone")),
             },
         ] {
             assert_eq!(PassState::decode(id, &s.encode()).ok(), Some(s));
         }
+        // A format-5 state (10 bytes) reads as outside.
+        let old = PassState {
+            uses: 2,
+            status: Status::Active,
+            max_uses: Some(3),
+            presence: Presence::Outside,
+        }
+        .encode();
+        assert_eq!(old.len(), 10);
+        let mut bad = old.clone();
+        bad.extend_from_slice(&[2, 9, b'x']);
+        assert!(matches!(
+            PassState::decode(id, &bad),
+            Err(StoreError::Corrupt(_))
+        ));
         assert!(matches!(
             PassState::decode(id, &[0; 9]),
             Err(StoreError::Corrupt(_))
@@ -430,6 +493,7 @@ mod tests {
             uses: 0,
             status: Status::Active,
             max_uses: None,
+            presence: Presence::Outside,
         }
         .encode();
         bad[4] = 9;

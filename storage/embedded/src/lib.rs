@@ -66,7 +66,8 @@ use redo::RedoLog;
 use scangate_core::scan::Conflict;
 use scangate_core::{AuditRecord, Pass, PassId, ScanId, ScanRecord};
 use scangate_storage::{Annul, AuditQuery, Page, PassQuery, ScanQuery, Store, StoreError};
-use scangate_storage::{ConflictQuery, LIST_MAX, PassState, RECORD_CONFLICTS_MAX};
+use scangate_core::event::EventDefinition;
+use scangate_storage::{ConflictQuery, EVENTS_MAX, LIST_MAX, PassState, RECORD_CONFLICTS_MAX};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{SyncSender, TrySendError, sync_channel};
@@ -309,6 +310,42 @@ impl Store for EmbeddedStore {
         self.progress.caught_up().await?;
         self.blocking_read(move |t| read::conflicts(t, &query))
             .await
+    }
+
+    async fn put_event(&self, event: &str, definition: &EventDefinition) -> Result<(), StoreError> {
+        let definition = layout::encode(definition)?;
+        let event = event.to_owned();
+        self.submit(|reply| Command::Event {
+            event,
+            definition,
+            reply,
+        })
+        .await
+    }
+
+    async fn load_event(&self, event: &str) -> Result<Option<EventDefinition>, StoreError> {
+        count_read("load_event");
+        self.progress.caught_up().await?;
+        match self.tables.events.get(event).map_err(backend)? {
+            Some(bytes) => layout::decode(&bytes, "event definition").map(Some),
+            None => Ok(None),
+        }
+    }
+
+    async fn list_events(&self) -> Result<Vec<(String, EventDefinition)>, StoreError> {
+        count_read("list_events");
+        self.progress.caught_up().await?;
+        self.blocking_read(|t| {
+            let mut out = Vec::new();
+            for guard in t.events.iter().take(EVENTS_MAX) {
+                let (key, value) = guard.into_inner().map_err(backend)?;
+                let name = String::from_utf8(key.to_vec())
+                    .map_err(|_| StoreError::Corrupt("event name not UTF-8".into()))?;
+                out.push((name, layout::decode(&value, "event definition")?));
+            }
+            Ok(out)
+        })
+        .await
     }
 
     async fn find_scan(&self, scan_id: &ScanId) -> Result<Option<ScanRecord>, StoreError> {

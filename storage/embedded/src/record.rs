@@ -36,6 +36,7 @@ pub enum Ks {
     AuditTimes = 9,
     Conflicts = 10,
     ConflictTags = 11,
+    Events = 12,
 }
 
 impl Ks {
@@ -53,6 +54,7 @@ impl Ks {
             9 => Ks::AuditTimes,
             10 => Ks::Conflicts,
             11 => Ks::ConflictTags,
+            12 => Ks::Events,
             _ => return None,
         })
     }
@@ -71,6 +73,7 @@ impl Ks {
             Ks::AuditTimes => &t.audit_times,
             Ks::Conflicts => &t.conflicts,
             Ks::ConflictTags => &t.conflict_tags,
+            Ks::Events => &t.events,
         }
     }
 }

@@ -59,6 +59,7 @@
 mod codec;
 mod config;
 mod conflicts;
+mod events;
 mod insert;
 mod outcome;
 mod passes;
@@ -85,6 +86,7 @@ pub use schema::SCHEMA_VERSION;
 use async_trait::async_trait;
 use outcome::Failure;
 use prepared::Statements;
+use scangate_core::event::EventDefinition;
 use scangate_core::scan::Conflict;
 use scangate_core::{AuditRecord, Pass, PassId, ScanId, ScanRecord};
 use scangate_storage::{
@@ -298,6 +300,18 @@ impl Store for ScyllaStore {
 
     async fn purge_scan_ids(&self, before_ms: i64) -> Result<u64, StoreError> {
         self.purge(before_ms).await
+    }
+
+    async fn put_event(&self, event: &str, definition: &EventDefinition) -> Result<(), StoreError> {
+        self.event_put(event, definition).await
+    }
+
+    async fn load_event(&self, event: &str) -> Result<Option<EventDefinition>, StoreError> {
+        self.event_get(event).await
+    }
+
+    async fn list_events(&self) -> Result<Vec<(String, EventDefinition)>, StoreError> {
+        self.events_all().await
     }
 
     /// Other gateways write the same cluster.

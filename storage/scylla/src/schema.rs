@@ -28,7 +28,7 @@ use std::time::Duration;
 
 /// The schema this build reads and writes. Bump it with a new entry of
 /// `MIGRATIONS` on any change to the tables or to the encoded records.
-pub const SCHEMA_VERSION: i32 = 2;
+pub const SCHEMA_VERSION: i32 = 3;
 
 /// Deadline of one schema statement: a DDL waits for schema agreement
 /// across the cluster, which takes seconds on a busy one.
@@ -39,7 +39,7 @@ const COMPONENT: &str = "scangate";
 
 /// Migration `n` is `MIGRATIONS[n - 1]`: statements that are each safe to
 /// run again.
-const MIGRATIONS: [&[&str]; 2] = [
+const MIGRATIONS: [&[&str]; 3] = [
     &[
         "CREATE TABLE IF NOT EXISTS passes (\
         id blob, section tinyint, at_ms bigint, tag text, \
@@ -70,6 +70,11 @@ const MIGRATIONS: [&[&str]; 2] = [
         "CREATE TABLE IF NOT EXISTS conflicts (\
         bucket bigint, at_ms bigint, tag text, body blob, \
         PRIMARY KEY (bucket, at_ms, tag))",
+    ],
+    &[
+        // Presence beside the count (null: outside, as every pass before).
+        "ALTER TABLE passes ADD presence text STATIC",
+        "CREATE TABLE IF NOT EXISTS events (event text PRIMARY KEY, body blob)",
     ],
 ];
 

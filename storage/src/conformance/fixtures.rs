@@ -66,6 +66,7 @@ pub fn scan(pass: PassId, decision: Decision, uses_after: u32, at_ms: i64) -> Sc
         event: "conformance".into(),
         annulled: None,
         offline: None,
+        movement: None,
     }
 }
 

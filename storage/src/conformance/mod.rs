@@ -9,10 +9,12 @@
 //! [`purge_forgets_scan_ids_but_keeps_scans`], which uses 1970 times.
 
 mod fixtures;
+mod floor;
 mod offline;
 mod queries;
 
 pub use fixtures::{new_id, new_pass, new_scan_id, now_ms, scan};
+pub use floor::{entries_and_exits_keep_presence_conditionally, event_definitions_round_trip};
 pub use offline::{
     offline_facts_count_beyond_the_limit_with_their_conflicts,
     pass_less_conflicts_are_listed_by_filter_and_page,
@@ -47,6 +49,8 @@ pub async fn run_all(store: Arc<dyn Store>) {
     offline_facts_count_beyond_the_limit_with_their_conflicts(store.clone()).await;
     pass_less_conflicts_are_listed_by_filter_and_page(store.clone()).await;
     pass_less_conflicts_written_twice_keep_one_row(store.clone()).await;
+    event_definitions_round_trip(store.clone()).await;
+    entries_and_exits_keep_presence_conditionally(store.clone()).await;
     closed_store_refuses_writes(store).await;
 }
 

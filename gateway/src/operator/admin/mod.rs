@@ -9,6 +9,7 @@
 //!
 //! Modules: [`passes`] (issue, list, show, status changes), [`import`] (CSV),
 //! [`logs`] (scans, audit, annul), [`devices`] (scanner revocation),
+//! [`events`] (event definitions),
 //! [`qr`] (QR images, minting dynamic tokens), [`operator`] (the operator
 //! journal: every route that needs more than `Read` is an admin action and
 //! records one line in it before answering; `GET /v1/audit/operator`),
@@ -21,6 +22,7 @@
 
 pub mod conflicts;
 pub mod devices;
+pub mod events;
 pub mod failures;
 pub mod import;
 pub mod logs;

@@ -1,8 +1,8 @@
 //! The admin router: every [`ROUTES`] entry bound to its handler, behind
 //! its permission check and its body bound. Handlers never import this.
 
-use super::routes::{IMPORT_BODY_MAX_BYTES, ISSUE_BODY_MAX_BYTES, ROUTES, Route};
-use super::{conflicts, devices, import, logs, operator, passes, qr};
+use super::routes::{EVENT_BODY_MAX_BYTES, IMPORT_BODY_MAX_BYTES, ISSUE_BODY_MAX_BYTES, ROUTES, Route};
+use super::{conflicts, devices, events, import, logs, operator, passes, qr};
 use crate::operator::api::ApiError;
 use crate::operator::state::AppState;
 use crate::operator::tokens::Permission;
@@ -11,7 +11,7 @@ use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{MethodRouter, get, post};
+use axum::routing::{MethodRouter, get, post, put};
 
 fn handler(r: &Route) -> MethodRouter<AppState> {
     match (r.method, r.path) {
@@ -32,6 +32,8 @@ fn handler(r: &Route) -> MethodRouter<AppState> {
         ("GET", "/v1/conflicts") => get(conflicts::list),
         ("GET", "/v1/devices") => get(devices::list),
         ("POST", "/v1/devices/{name}/revoke") => post(devices::revoke),
+        ("PUT", "/v1/events/{event}") => body_limit(put(events::put), EVENT_BODY_MAX_BYTES),
+        ("GET", "/v1/events/{event}") => get(events::show),
         _ => unreachable!("every route in ROUTES has a handler"),
     }
 }

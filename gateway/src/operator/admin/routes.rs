@@ -11,11 +11,13 @@ use axum::http::Method;
 pub const IMPORT_BODY_MAX_BYTES: usize = 4 * 1024 * 1024;
 /// Largest issue body (JSON array or NDJSON of issue requests), bytes.
 pub const ISSUE_BODY_MAX_BYTES: usize = 1024 * 1024;
+/// Largest event definition body, bytes (the definition's own bound).
+pub const EVENT_BODY_MAX_BYTES: usize = scangate_core::event::DEFINITION_MAX_BYTES;
 
 /// One admin endpoint.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Route {
-    /// `GET` or `POST`.
+    /// `GET`, `POST` or `PUT`.
     pub method: &'static str,
     /// The path, axum spelling (`{id}`).
     pub path: &'static str,
@@ -144,6 +146,18 @@ pub const ROUTES: &[Route] = &[
         Permission::Admin,
         "revoke a scanner device: it can no longer connect",
     ),
+    route(
+        "PUT",
+        "/v1/events/{event}",
+        Permission::Admin,
+        "set an event's definition (gates, zones, policy); every problem of a bad one is named",
+    ),
+    route(
+        "GET",
+        "/v1/events/{event}",
+        Permission::Read,
+        "an event's definition",
+    ),
 ];
 
 /// Most issue specs in one array or NDJSON body.
@@ -151,9 +165,9 @@ pub const ISSUE_SPECS_MAX: usize = 1_000;
 
 /// Whether `method` is the route's method (for the role matrix test).
 pub fn method_of(r: &Route) -> Method {
-    if r.method == "POST" {
-        Method::POST
-    } else {
-        Method::GET
+    match r.method {
+        "POST" => Method::POST,
+        "PUT" => Method::PUT,
+        _ => Method::GET,
     }
 }

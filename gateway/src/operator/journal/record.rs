@@ -57,11 +57,14 @@ pub enum OperatorAction {
     /// conflict; `who` is `device:NAME`).
     #[serde(rename = "offline.conflict")]
     OfflineConflict,
+    /// Set an event's definition (`PUT /v1/events/{event}`).
+    #[serde(rename = "event.set")]
+    EventSet,
 }
 
 impl OperatorAction {
     /// Every action.
-    pub const ALL: [OperatorAction; 10] = [
+    pub const ALL: [OperatorAction; 11] = [
         OperatorAction::PassesIssue,
         OperatorAction::PassesImport,
         OperatorAction::PassRevoke,
@@ -72,6 +75,7 @@ impl OperatorAction {
         OperatorAction::TokenRevoke,
         OperatorAction::DeviceRevoke,
         OperatorAction::OfflineConflict,
+        OperatorAction::EventSet,
     ];
 
     /// The spelling, e.g. `token.create`.
@@ -87,6 +91,7 @@ impl OperatorAction {
             OperatorAction::TokenRevoke => "token.revoke",
             OperatorAction::DeviceRevoke => "device.revoke",
             OperatorAction::OfflineConflict => "offline.conflict",
+            OperatorAction::EventSet => "event.set",
         }
     }
 }
