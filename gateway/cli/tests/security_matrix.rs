@@ -111,6 +111,11 @@ const MATRIX: &[Row] = &[
         body: REASON,
         ..row("POST", "/v1/devices/{name}/revoke", ADMINS)
     },
+    Row {
+        body: Body::Json(r#"{"gates": [{"name": "A", "zone": "hall", "direction": "in"}], "zones": [{"name": "hall"}]}"#),
+        ..row("PUT", "/v1/events/{event}", ADMINS)
+    },
+    row("GET", "/v1/events/{event}", ANY_ROLE),
 ];
 
 /// The matrix row of `route`; panics when it has none (a new route must
@@ -158,6 +163,7 @@ async fn call(
     let client = reqwest::Client::new();
     let mut req = match method {
         "POST" => client.post(url),
+        "PUT" => client.put(url),
         "GET" => client.get(url),
         other => panic!("the matrix cannot call method {other}"),
     };
@@ -223,7 +229,8 @@ impl Fixture {
         }
         path = path
             .replace("{scan_id}", &self.scan_id)
-            .replace("{name}", self.device);
+            .replace("{name}", self.device)
+            .replace("{event}", "matrix-event");
         assert!(
             !path.contains('{'),
             "{path}: a path parameter the matrix does not know how to fill"

@@ -313,7 +313,7 @@ impl Store for EmbeddedStore {
     }
 
     async fn put_event(&self, event: &str, definition: &EventDefinition) -> Result<(), StoreError> {
-        let definition = layout::encode(definition)?;
+        let definition = scangate_storage::record::encode_named(definition)?;
         let event = event.to_owned();
         self.submit(|reply| Command::Event {
             event,

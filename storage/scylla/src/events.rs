@@ -21,7 +21,7 @@ impl ScyllaStore {
                 max: EVENTS_MAX,
             });
         }
-        let body = codec::encode(definition)?;
+        let body = scangate_storage::record::encode_named(definition)?;
         self.session
             .execute_unpaged(&self.st.event_put, (event, body))
             .await

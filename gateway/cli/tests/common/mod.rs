@@ -3,6 +3,7 @@
 
 #![allow(dead_code)]
 
+pub mod floor;
 pub mod pki;
 pub mod scanners;
 pub mod stall;
