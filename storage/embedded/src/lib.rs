@@ -48,6 +48,8 @@ mod damaged_tests;
 mod offline_tests;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod floor_tests;
 
 pub use config::{
     BACKGROUND_NICE, BACKGROUND_THREADS_MAX, BACKGROUND_THREADS_MIN, BLOCK_CACHE_BYTES,
