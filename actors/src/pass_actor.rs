@@ -20,11 +20,11 @@ use crate::error::{AdminError, Fault, ScanError};
 use crate::message::PassMsg;
 use crate::queue::{Queue, Ticket};
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort, SpawnErr};
+use scangate_core::event::Definitions;
 use scangate_core::protocol::{
     AdminChange, AdminStep, AnnulRequest, AnnulStep, MachineConfig, OfflineFact, OfflineStep,
     PassMachine, Reconciled, Scan, ScanOutcome, ScanStep, Stop,
 };
-use scangate_core::event::Definitions;
 use scangate_core::{Pass, PassId, ScanRecord};
 use scangate_storage::{Annul, Store, StoreError};
 use std::fmt::Display;

@@ -10,10 +10,10 @@ use crate::pass_actor::{self, Settings, deadline};
 use crate::queue::{Refused, Ticket};
 use ractor::RpcReplyPort;
 use ractor::rpc::CallResult;
+use scangate_core::event::{Definitions, NoDefinitions};
 use scangate_core::protocol::{
     AdminChange, AnnulRequest, MachineConfig, OfflineFact, Reconciled, Scan, ScanOutcome,
 };
-use scangate_core::event::{Definitions, NoDefinitions};
 use scangate_core::{Pass, PassId, Reason, ScanRecord};
 use scangate_storage::{Store, StoreError};
 use std::sync::Arc;

@@ -323,7 +323,11 @@ impl Store for MemStore {
 
     async fn list_events(&self) -> Result<Vec<(String, EventDefinition)>, StoreError> {
         let data = self.data();
-        Ok(data.events.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+        Ok(data
+            .events
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect())
     }
 
     async fn purge_scan_ids(&self, before_ms: i64) -> Result<u64, StoreError> {

@@ -67,8 +67,8 @@ pub use link::{CLOSE_CODE_DONE, CLOSE_CODE_PROTOCOL_ERROR};
 pub use mode::{Attempt, Mode, ModeConfig, ModeTracker};
 pub use offline::{OfflineConfig, OfflineError, OfflineScanner, Refreshed, SyncReport};
 pub use queue::{OfflineQueue, Pushed, QueueError, QueueLimits, Queued};
-pub use scanner::{ScanInput, ScanOptions, Scanner, random_scan_id};
 pub use scangate_core::event::Direction;
+pub use scanner::{ScanInput, ScanOptions, Scanner, random_scan_id};
 
 pub use scangate_core::scan::ScanId;
 pub use scangate_core::wire::{

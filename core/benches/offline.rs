@@ -54,6 +54,8 @@ fn passes(n: u32) -> Vec<Pass> {
                 created_ms: NOW,
                 dynamic_ttl_s: None,
                 status_since_ms: None,
+                zones: Vec::new(),
+                presence: Default::default(),
             }
         })
         .collect()

@@ -177,7 +177,11 @@ mod tests {
         for reason in Reason::ALL {
             let words = reason.words();
             assert!(words.ends_with('.'), "{}: {words}", reason.as_str());
-            assert!(!words.contains('_'), "{}: no contract spelling", reason.as_str());
+            assert!(
+                !words.contains('_'),
+                "{}: no contract spelling",
+                reason.as_str()
+            );
         }
     }
 

@@ -141,9 +141,10 @@ pub struct ScanRecord {
     pub offline: Option<OfflineFacts>,
     /// For a grant at a gate of an event with a definition: the entry or
     /// exit, whose `after` presence the store sets in the same commit (on
-    /// the condition that it holds `before`). `None` otherwise.
+    /// the condition that it holds `before`). `None` otherwise. Boxed: it
+    /// is most of a record's size and most records have none.
     #[serde(default)]
-    pub movement: Option<crate::event::Movement>,
+    pub movement: Option<Box<crate::event::Movement>>,
 }
 
 /// What is known of a scan an offline device decided, beside its record.

@@ -3,6 +3,7 @@
 
 use crate::config::{HttpLimits, ServeConfig, StoreBackend};
 use crate::datadir::{DataDir, Endpoints};
+use crate::definitions::DefinitionCache;
 use crate::edge::codes;
 use crate::edge::listener::Listener;
 use crate::edge::live::Live;
@@ -19,7 +20,6 @@ use crate::operator::journal::Journal;
 use crate::operator::state::AppState;
 use crate::operator::tokens::TokenBook;
 use anyhow::{Context, Result};
-use crate::definitions::DefinitionCache;
 use scangate_actors::Registry;
 use scangate_core::token::Keyring;
 use scangate_storage::Store;

@@ -13,9 +13,9 @@
 
 use crate::{Annul, AuditQuery, ConflictQuery, Page, PassQuery, ScanQuery, Store, StoreError};
 use async_trait::async_trait;
-use scangate_core::event::EventDefinition;
 use moka::ops::compute::Op;
 use moka::sync::Cache;
+use scangate_core::event::EventDefinition;
 use scangate_core::scan::Conflict;
 use scangate_core::{AuditRecord, Pass, PassId, ScanId, ScanRecord, Status};
 use std::sync::Arc;

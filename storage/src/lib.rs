@@ -79,17 +79,18 @@ impl PassState {
     /// movement the presence is its `before`. Offline: the count alone.
     pub fn grant(&self, record: &ScanRecord) -> Option<PassState> {
         let offline = record.offline.is_some();
-        let spent = record.movement.is_none_or(|m| m.admission);
+        let movement = record.movement.as_deref();
+        let spent = movement.is_none_or(|m| m.admission);
         let before = record.uses_after.checked_sub(u32::from(spent))?;
         let admission_within = !spent || self.max_uses.is_none_or(|max| record.uses_after <= max);
         let applies = (offline || self.status == scangate_core::Status::Active)
             && (!spent || record.uses_after >= 1)
             && self.uses == before
             && (offline || admission_within)
-            && record.movement.is_none_or(|m| m.before == self.presence);
+            && movement.is_none_or(|m| m.before == self.presence);
         applies.then(|| PassState {
             uses: record.uses_after,
-            presence: record.movement.map_or(self.presence, |m| m.after),
+            presence: movement.map_or(self.presence, |m| m.after),
             ..*self
         })
     }

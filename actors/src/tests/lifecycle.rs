@@ -308,6 +308,7 @@ async fn spawning_an_actor_does_not_touch_the_store() {
             recheck_after_ms: None,
             annul_window_ms: config().annul_window_ms,
         },
+        definitions: Arc::new(scangate_core::event::NoDefinitions),
     };
     let handle = pass_actor::spawn(p, settings).await.expect("spawn");
     assert_eq!(store.loads(), 0);

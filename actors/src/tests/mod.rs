@@ -42,6 +42,9 @@ fn scan(id: &str) -> Scan {
         device: "gate-1".into(),
         scanner_time_ms: 1,
         token_not_after_ms: None,
+        direction: None,
+        check_only: false,
+        definition: None,
     }
 }
 

@@ -50,8 +50,16 @@ fn entry_exit_reentry_with_strict_anti_passback() {
     assert_eq!(p.uses, 1);
     assert_eq!(run(&mut p, &entry), Decision::Denied(Reason::AlreadyInside));
     assert_eq!(run(&mut p, &exit), Decision::Granted);
-    assert_eq!((p.uses, p.presence), (1, Presence::Left), "an exit spends nothing");
-    assert_eq!(run(&mut p, &entry), Decision::Granted, "re-entry on a used-up count");
+    assert_eq!(
+        (p.uses, p.presence),
+        (1, Presence::Left),
+        "an exit spends nothing"
+    );
+    assert_eq!(
+        run(&mut p, &entry),
+        Decision::Granted,
+        "re-entry on a used-up count"
+    );
     assert_eq!(p.uses, 1, "re-entry does not spend max_uses");
     assert_eq!(run(&mut p, &exit), Decision::Granted);
     assert_eq!(run(&mut p, &exit), Decision::Denied(Reason::NotInside));
@@ -64,7 +72,10 @@ fn without_reentry_an_entry_after_an_exit_is_an_admission() {
     def.policy.reentry = false;
     let mut p = pass(Some(1));
     assert_eq!(run(&mut p, &scan(&def, "north", None)), Decision::Granted);
-    assert_eq!(run(&mut p, &scan(&def, "north-out", None)), Decision::Granted);
+    assert_eq!(
+        run(&mut p, &scan(&def, "north-out", None)),
+        Decision::Granted
+    );
     assert_eq!(
         run(&mut p, &scan(&def, "north", None)),
         Decision::Denied(Reason::UsedUp)
@@ -81,7 +92,10 @@ fn gate_and_zone_denials_come_after_the_pass_rules() {
     let nowhere = scan(&def, "south", None);
     assert_eq!(run(&mut p, &nowhere), Decision::Denied(Reason::UnknownGate));
     let both = scan(&def, "vip-door", None);
-    assert_eq!(run(&mut p, &both), Decision::Denied(Reason::DirectionNeeded));
+    assert_eq!(
+        run(&mut p, &both),
+        Decision::Denied(Reason::DirectionNeeded)
+    );
     p.status = crate::Status::Revoked;
     assert_eq!(run(&mut p, &nowhere), Decision::Denied(Reason::Revoked));
     assert_eq!(p.presence, Presence::Outside, "denials move no one");

@@ -17,7 +17,7 @@ mod floor;
 mod validate;
 
 pub use floor::{AtGate, Movement, step};
-pub use validate::{Problem, Problems, PROBLEMS_MAX};
+pub use validate::{PROBLEMS_MAX, Problem, Problems};
 
 use crate::pass::presence::ZoneName;
 use serde::{Deserialize, Serialize};
@@ -220,6 +220,6 @@ impl EventDefinition {
 }
 
 #[cfg(test)]
-mod tests;
-#[cfg(test)]
 mod decide_tests;
+#[cfg(test)]
+mod tests;

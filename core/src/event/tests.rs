@@ -133,9 +133,15 @@ fn a_gate_resolves_its_direction() {
     let dir = |gate, asked| def.at_gate(gate, asked).map(|at| at.direction);
     assert_eq!(dir("north", None), Ok(Direction::In));
     assert_eq!(dir("north", Some(Direction::In)), Ok(Direction::In));
-    assert_eq!(dir("north", Some(Direction::Out)), Err(Reason::WrongDirection));
+    assert_eq!(
+        dir("north", Some(Direction::Out)),
+        Err(Reason::WrongDirection)
+    );
     assert_eq!(dir("north-out", None), Ok(Direction::Out));
-    assert_eq!(dir("north-out", Some(Direction::In)), Err(Reason::WrongDirection));
+    assert_eq!(
+        dir("north-out", Some(Direction::In)),
+        Err(Reason::WrongDirection)
+    );
     assert_eq!(dir("vip-door", None), Err(Reason::DirectionNeeded));
     assert_eq!(dir("vip-door", Some(Direction::Out)), Ok(Direction::Out));
     assert_eq!(dir("south", None), Err(Reason::UnknownGate));
@@ -188,7 +194,10 @@ fn entries_and_exits_move_presence_as_the_rules_say() {
     let north = strictless.at_gate("north", None).expect("gate");
     let out = strictless.at_gate("north-out", None).expect("gate");
     let twice = step(&north, inside("hall")).expect("off: no denial");
-    assert!(twice.admission, "off: an entry while inside is an admission");
+    assert!(
+        twice.admission,
+        "off: an entry while inside is an admission"
+    );
     assert!(step(&north, Presence::Left).expect("entry").admission);
     let noop = step(&out, Presence::Outside).expect("off: exit granted");
     assert_eq!(noop.after, Presence::Outside, "and changes nothing");

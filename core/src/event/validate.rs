@@ -98,13 +98,19 @@ impl fmt::Display for Problem {
                 write!(f, "gate {gate:?} is in zone {zone:?}, which is not defined")
             }
             Problem::UnknownParent { zone, parent } => {
-                write!(f, "zone {zone:?} has parent {parent:?}, which is not defined")
+                write!(
+                    f,
+                    "zone {zone:?} has parent {parent:?}, which is not defined"
+                )
             }
             Problem::ZoneCycle { zone } => {
                 write!(f, "zone {zone:?} lies inside itself through its parents")
             }
             Problem::NegativeCapacity { zone, capacity } => {
-                write!(f, "zone {zone:?} has capacity {capacity}; a capacity is 0 or more")
+                write!(
+                    f,
+                    "zone {zone:?} has capacity {capacity}; a capacity is 0 or more"
+                )
             }
             Problem::NoGates => f.write_str("an event definition needs at least one gate"),
         }
@@ -206,13 +212,13 @@ impl EventDefinition {
                     capacity,
                 });
             }
-            if let Some(parent) = &zone.parent {
-                if self.zone(parent).is_none() {
-                    out.push(Problem::UnknownParent {
-                        zone: zone.name.clone(),
-                        parent: parent.clone(),
-                    });
-                }
+            if let Some(parent) = &zone.parent
+                && self.zone(parent).is_none()
+            {
+                out.push(Problem::UnknownParent {
+                    zone: zone.name.clone(),
+                    parent: parent.clone(),
+                });
             }
         }
         for zone in &self.zones {

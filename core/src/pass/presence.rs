@@ -118,6 +118,9 @@ mod tests {
         assert_eq!(json, serde_json::json!({"inside": "Halle Süd"}));
         assert_eq!(serde_json::from_value::<Presence>(json).expect("back"), p);
         let bytes = rmp_serde::to_vec(&Presence::Left).expect("msgpack");
-        assert_eq!(rmp_serde::from_slice::<Presence>(&bytes).expect("back"), Presence::Left);
+        assert_eq!(
+            rmp_serde::from_slice::<Presence>(&bytes).expect("back"),
+            Presence::Left
+        );
     }
 }

@@ -116,7 +116,8 @@ impl<'m> ScanTurn<'m> {
             // Rule 11: the answer alone; nothing is stored or applied.
             let uses = machine.pass.uses;
             let defined = scan.definition.is_some();
-            let answer = ScanOutcome::for_pass(&machine.pass, outcome.decision, uses, false, defined);
+            let answer =
+                ScanOutcome::for_pass(&machine.pass, outcome.decision, uses, false, defined);
             return ScanStep::Answer(Ok(answer));
         }
         let uses_after = outcome.change.uses_after(machine.pass.uses);
@@ -132,7 +133,7 @@ impl<'m> ScanTurn<'m> {
             event: machine.pass.event.clone(),
             annulled: None,
             offline: None,
-            movement: outcome.change.movement(),
+            movement: outcome.change.movement().map(Box::new),
         };
         self.persisting = Some((outcome, now_ms));
         ScanStep::Persist(record)

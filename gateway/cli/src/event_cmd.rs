@@ -46,7 +46,10 @@ pub struct ShowArgs {
 /// The API path of `event`'s definition (the name percent-encoded: it may
 /// hold spaces and punctuation).
 fn path(event: &str) -> String {
-    format!("/v1/events/{}", utf8_percent_encode(event, NON_ALPHANUMERIC))
+    format!(
+        "/v1/events/{}",
+        utf8_percent_encode(event, NON_ALPHANUMERIC)
+    )
 }
 
 /// Runs an event command.
@@ -57,7 +60,10 @@ pub async fn run(data: &DataDir, cmd: EventCommand) -> Result<()> {
                 .with_context(|| format!("cannot read {}", args.file.display()))?
                 .len();
             if len > DEFINITION_MAX_BYTES as u64 {
-                bail!("{} is {len} bytes; a definition is at most {DEFINITION_MAX_BYTES}", args.file.display());
+                bail!(
+                    "{} is {len} bytes; a definition is at most {DEFINITION_MAX_BYTES}",
+                    args.file.display()
+                );
             }
             let body = std::fs::read(&args.file)
                 .with_context(|| format!("cannot read {}", args.file.display()))?;
@@ -86,7 +92,11 @@ fn print(event: &str, def: &EventDefinition, as_json: bool) -> Result<()> {
         crate::terminal::Shown(event),
         def.gates.len(),
         def.zones.len(),
-        if def.policy.reentry { "allowed" } else { "not allowed" },
+        if def.policy.reentry {
+            "allowed"
+        } else {
+            "not allowed"
+        },
         serde_json::to_value(def.policy.anti_passback)?
             .as_str()
             .unwrap_or("?"),

@@ -38,14 +38,21 @@ async fn entry_exit_and_reentry_keep_presence_across_kill9() {
     assert_eq!(first.decision, Decision::Granted);
     let guard = first.guard.clone().expect("the guard's view");
     assert_eq!((first.uses, first.max_uses), (Some(1), Some(1)));
-    assert_eq!((guard.inside, guard.zone.as_deref()), (Some(true), Some("hall")));
+    assert_eq!(
+        (guard.inside, guard.zone.as_deref()),
+        (Some(true), Some("hall"))
+    );
     let again = scan_floor(&s, t, "north", None, false).await;
     assert_eq!(reason(&again), Some(Reason::AlreadyInside));
     let out = scan_floor(&s, t, "north-out", None, false).await;
     assert_eq!(out.decision, Decision::Granted);
     assert_eq!(out.guard.expect("view").inside, Some(false));
     let back = scan_floor(&s, t, "north", None, false).await;
-    assert_eq!(back.decision, Decision::Granted, "re-entry on a used-up count");
+    assert_eq!(
+        back.decision,
+        Decision::Granted,
+        "re-entry on a used-up count"
+    );
     assert_eq!(back.uses, Some(1), "re-entry does not spend max_uses");
     assert_eq!(
         scan_floor(&s, t, "north-out", None, false).await.decision,
@@ -70,7 +77,10 @@ async fn entry_exit_and_reentry_keep_presence_across_kill9() {
     let vip = scan_floor(&s, t, "vip-door", Some(Direction::In), false).await;
     assert_eq!(vip.decision, Decision::Granted);
     let seen = gw.pass(&pass.id).await;
-    assert_eq!((seen.uses, seen.presence.as_str(), seen.zone.as_deref()), (1, "inside", Some("vip")));
+    assert_eq!(
+        (seen.uses, seen.presence.as_str(), seen.zone.as_deref()),
+        (1, "inside", Some("vip"))
+    );
     s.close().await;
     gw.kill9();
 
@@ -83,7 +93,11 @@ async fn entry_exit_and_reentry_keep_presence_across_kill9() {
     );
     let s = gw.scanner("floor-1").await;
     let inside = scan_floor(&s, t, "north", None, false).await;
-    assert_eq!(reason(&inside), Some(Reason::AlreadyInside), "the definition survives too");
+    assert_eq!(
+        reason(&inside),
+        Some(Reason::AlreadyInside),
+        "the definition survives too"
+    );
     let vip_out = scan_floor(&s, t, "vip-door", Some(Direction::Out), false).await;
     assert_eq!(vip_out.guard.expect("view").zone.as_deref(), Some("hall"));
     let gone = scan_floor(&s, t, "north-out", None, false).await;
@@ -91,7 +105,10 @@ async fn entry_exit_and_reentry_keep_presence_across_kill9() {
     assert_eq!(gw.pass(&pass.id).await.presence, "left");
     let scans = gw.scans(&pass.id).await;
     let granted = scans.iter().filter(|v| v["decision"] == "granted").count();
-    assert_eq!(granted, 8, "every granted entry and exit is in the scan log: {scans:?}");
+    assert_eq!(
+        granted, 8,
+        "every granted entry and exit is in the scan log: {scans:?}"
+    );
     s.close().await;
     gw.kill9();
 }
@@ -107,19 +124,29 @@ async fn zones_on_passes_and_parent_access() {
         .remove(0);
     assert_eq!(vip.zones, ["vip"]);
     // The CLI issues a hall pass.
-    let line = gw.cli(&["pass", "issue", "--event", "fest", "--zone", "hall", "--json"]);
+    let line = gw.cli(&[
+        "pass", "issue", "--event", "fest", "--zone", "hall", "--json",
+    ]);
     let hall: Value = serde_json::from_str(line.trim()).expect("pass json");
     let hall_token = hall["token"].as_str().expect("token");
     assert_eq!(hall["zones"], json!(["hall"]));
 
     let s = gw.scanner("floor-2").await;
     let refused = scan_floor(&s, &vip.token, "north", None, false).await;
-    assert_eq!(reason(&refused), Some(Reason::WrongZone), "parent_access is off");
+    assert_eq!(
+        reason(&refused),
+        Some(Reason::WrongZone),
+        "parent_access is off"
+    );
     let vip_in = scan_floor(&s, &vip.token, "vip-door", Some(Direction::In), false).await;
     assert_eq!(vip_in.decision, Decision::Granted);
     assert_eq!(vip_in.guard.expect("view").zones, ["vip"]);
     let child = scan_floor(&s, hall_token, "vip-door", Some(Direction::In), false).await;
-    assert_eq!(reason(&child), Some(Reason::WrongZone), "never a child zone");
+    assert_eq!(
+        reason(&child),
+        Some(Reason::WrongZone),
+        "never a child zone"
+    );
 
     let mut with_parents = issue_example();
     with_parents["policy"]["parent_access"] = json!(true);
@@ -129,11 +156,19 @@ async fn zones_on_passes_and_parent_access() {
         .await
         .remove(0);
     let hall_in = scan_floor(&s, &vip2.token, "north", None, false).await;
-    assert_eq!(hall_in.decision, Decision::Granted, "the definition allows the parent");
+    assert_eq!(
+        hall_in.decision,
+        Decision::Granted,
+        "the definition allows the parent"
+    );
     let deeper = scan_floor(&s, &vip2.token, "vip-door", Some(Direction::In), false).await;
     assert_eq!((deeper.decision, deeper.uses), (Decision::Granted, Some(1)));
     let child = scan_floor(&s, hall_token, "vip-door", Some(Direction::In), false).await;
-    assert_eq!(reason(&child), Some(Reason::WrongZone), "still never a child zone");
+    assert_eq!(
+        reason(&child),
+        Some(Reason::WrongZone),
+        "still never a child zone"
+    );
     s.close().await;
     gw.kill9();
 }
@@ -157,7 +192,10 @@ async fn a_check_only_scan_changes_nothing() {
         check_only: true,
     };
     let checked = s.scan_with(input("same-id"), check).await.expect("decided");
-    assert_eq!((checked.decision, checked.uses), (Decision::Granted, Some(0)));
+    assert_eq!(
+        (checked.decision, checked.uses),
+        (Decision::Granted, Some(0))
+    );
     assert_eq!(checked.guard.expect("view").inside, Some(false));
     let seen = gw.pass(&pass.id).await;
     assert_eq!((seen.uses, seen.presence.as_str()), (0, "outside"));
@@ -168,13 +206,20 @@ async fn a_check_only_scan_changes_nothing() {
         .scan_with(input("same-id"), Default::default())
         .await
         .expect("decided");
-    assert_eq!((real.decision, real.replayed, real.uses), (Decision::Granted, false, Some(1)));
+    assert_eq!(
+        (real.decision, real.replayed, real.uses),
+        (Decision::Granted, false, Some(1))
+    );
 
     let inside = scan_floor(&s, t, "north", None, true).await;
     assert_eq!(reason(&inside), Some(Reason::AlreadyInside));
     let would_leave = scan_floor(&s, t, "north-out", None, true).await;
     assert_eq!(would_leave.decision, Decision::Granted);
-    assert_eq!(would_leave.guard.expect("view").inside, Some(true), "still inside");
+    assert_eq!(
+        would_leave.guard.expect("view").inside,
+        Some(true),
+        "still inside"
+    );
     let seen = gw.pass(&pass.id).await;
     assert_eq!((seen.uses, seen.presence.as_str()), (1, "inside"));
     assert_eq!(gw.scans(&pass.id).await.len(), 1, "only the real scan");
@@ -193,13 +238,23 @@ async fn bad_definitions_are_refused_with_every_problem_and_the_old_one_stays() 
     let s = gw.scanner("floor-4").await;
     let before = scan_floor(&s, &plain.token, "anywhere", Some(Direction::Out), false).await;
     assert_eq!(before.decision, Decision::Granted);
-    assert_eq!(before.guard.expect("view").inside, None, "presence is not tracked");
+    assert_eq!(
+        before.guard.expect("view").inside,
+        None,
+        "presence is not tracked"
+    );
 
     let file = dir.path().join("fest.json");
     std::fs::write(&file, issue_example().to_string()).expect("write");
-    gw.cli(&["event", "set", "fest", "--file", file.to_str().expect("utf-8")]);
-    let shown: Value = serde_json::from_str(gw.cli(&["event", "show", "fest", "--json"]).trim())
-        .expect("json");
+    gw.cli(&[
+        "event",
+        "set",
+        "fest",
+        "--file",
+        file.to_str().expect("utf-8"),
+    ]);
+    let shown: Value =
+        serde_json::from_str(gw.cli(&["event", "show", "fest", "--json"]).trim()).expect("json");
     assert_eq!(shown["gates"][2]["direction"], "both");
 
     let bad = json!({"gates": [{"name": "a", "zone": "nowhere", "direction": "in"},
@@ -227,7 +282,11 @@ async fn bad_definitions_are_refused_with_every_problem_and_the_old_one_stays() 
     let items = journal["items"].as_array().expect("items");
     assert_eq!(items.len(), 1, "one change, one line: {journal}");
     assert_eq!(items[0]["subject"], "fest");
-    assert!(items[0]["detail"].as_str().is_some_and(|d| d.contains("3 gates")));
+    assert!(
+        items[0]["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("3 gates"))
+    );
     let viewer = gw.token_for("viewer", "v");
     let (status, _) = gw.get_as("/v1/events/fest", &viewer).await;
     assert_eq!(status, 200, "a viewer reads a definition");

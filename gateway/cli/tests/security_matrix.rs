@@ -112,7 +112,9 @@ const MATRIX: &[Row] = &[
         ..row("POST", "/v1/devices/{name}/revoke", ADMINS)
     },
     Row {
-        body: Body::Json(r#"{"gates": [{"name": "A", "zone": "hall", "direction": "in"}], "zones": [{"name": "hall"}]}"#),
+        body: Body::Json(
+            r#"{"gates": [{"name": "A", "zone": "hall", "direction": "in"}], "zones": [{"name": "hall"}]}"#,
+        ),
         ..row("PUT", "/v1/events/{event}", ADMINS)
     },
     row("GET", "/v1/events/{event}", ANY_ROLE),

@@ -13,9 +13,7 @@ use metrics::{counter, histogram};
 use scangate_actors::{Registry, Scan, ScanError};
 use scangate_core::pass::{EVENT_MAX_BYTES, GATE_MAX_BYTES, check_name};
 use scangate_core::token::{Claims, Keyring};
-use scangate_core::wire::{
-    ErrorCode, GuardView, ResponseBody, ScanReply, ScanRequest, WireError,
-};
+use scangate_core::wire::{ErrorCode, GuardView, ResponseBody, ScanReply, ScanRequest, WireError};
 use scangate_core::{Decision, PassId, Reason};
 use std::num::NonZeroU32;
 use std::sync::Arc;
@@ -135,7 +133,7 @@ impl ScanService {
                         Some(started.elapsed()),
                     );
                 }
-                let guard = out.uses.is_some().then(|| GuardView {
+                let guard = out.uses.is_some().then_some(GuardView {
                     valid_until_ms: out.valid_until_ms,
                     inside: out.inside,
                     zone: out.zone,

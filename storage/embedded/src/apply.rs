@@ -200,7 +200,10 @@ impl<'t> Batch<'t> {
                 definition,
                 reply,
             } => {
-                let r = self.w.catch_up().and_then(|()| self.event(&event, definition));
+                let r = self
+                    .w
+                    .catch_up()
+                    .and_then(|()| self.event(&event, definition));
                 self.answers.push(Answer::Unit(reply, r));
             }
             Command::Close { reply } => {

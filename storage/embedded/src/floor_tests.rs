@@ -4,9 +4,9 @@
 
 use super::tests::with_format;
 use super::{EmbeddedConfig, EmbeddedStore, FORMAT_VERSION};
+use scangate_core::Decision;
 use scangate_core::event::{Direction, Movement};
 use scangate_core::pass::{Presence, ZoneName};
-use scangate_core::Decision;
 use scangate_storage::Store;
 use scangate_storage::conformance::{new_pass, now_ms, scan};
 
@@ -17,9 +17,15 @@ async fn a_format_5_store_opens_with_its_passes_outside() {
     let pass = new_pass(Some(2));
     {
         let store = EmbeddedStore::open(dir.path(), EmbeddedConfig::default()).expect("open");
-        store.insert_passes(vec![pass.clone()]).await.expect("insert");
+        store
+            .insert_passes(vec![pass.clone()])
+            .await
+            .expect("insert");
         let grant = scan(pass.id, Decision::Granted, 1, now_ms());
-        store.commit_scan(grant).await.expect("a grant as format 5 kept it");
+        store
+            .commit_scan(grant)
+            .await
+            .expect("a grant as format 5 kept it");
         store.close().await.expect("close");
     }
     // What a format-5 build left: the same tables (its states are 10
@@ -31,14 +37,17 @@ async fn a_format_5_store_opens_with_its_passes_outside() {
     assert_eq!(store.list_events().await.expect("events"), vec![]);
     let hall = Presence::Inside(ZoneName::new("hall").expect("zone"));
     let mut entry = scan(pass.id, Decision::Granted, 2, now_ms());
-    entry.movement = Some(Movement {
+    entry.movement = Some(Box::new(Movement {
         direction: Direction::In,
         zone: ZoneName::new("hall").expect("zone"),
         before: Presence::Outside,
         after: hall,
         admission: true,
-    });
-    store.commit_scan(entry).await.expect("an entry after the upgrade");
+    }));
+    store
+        .commit_scan(entry)
+        .await
+        .expect("an entry after the upgrade");
     store.close().await.expect("close");
     drop(store);
     let store = EmbeddedStore::open(dir.path(), EmbeddedConfig::default()).expect("reopen");

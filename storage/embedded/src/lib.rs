@@ -45,11 +45,11 @@ mod writer_state;
 #[cfg(test)]
 mod damaged_tests;
 #[cfg(test)]
+mod floor_tests;
+#[cfg(test)]
 mod offline_tests;
 #[cfg(test)]
 mod tests;
-#[cfg(test)]
-mod floor_tests;
 
 pub use config::{
     BACKGROUND_NICE, BACKGROUND_THREADS_MAX, BACKGROUND_THREADS_MIN, BLOCK_CACHE_BYTES,
@@ -65,10 +65,10 @@ use fjall::{Database, Readable};
 use layout::{StateBytes, Tables, backend};
 use progress::Progress;
 use redo::RedoLog;
+use scangate_core::event::EventDefinition;
 use scangate_core::scan::Conflict;
 use scangate_core::{AuditRecord, Pass, PassId, ScanId, ScanRecord};
 use scangate_storage::{Annul, AuditQuery, Page, PassQuery, ScanQuery, Store, StoreError};
-use scangate_core::event::EventDefinition;
 use scangate_storage::{ConflictQuery, EVENTS_MAX, LIST_MAX, PassState, RECORD_CONFLICTS_MAX};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};

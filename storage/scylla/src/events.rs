@@ -30,7 +30,10 @@ impl ScyllaStore {
     }
 
     /// [`scangate_storage::Store::load_event`].
-    pub(super) async fn event_get(&self, event: &str) -> Result<Option<EventDefinition>, StoreError> {
+    pub(super) async fn event_get(
+        &self,
+        event: &str,
+    ) -> Result<Option<EventDefinition>, StoreError> {
         let row = self
             .first_row::<_, (Option<Vec<u8>>,)>(&self.st.event_get, (event,))
             .await?;

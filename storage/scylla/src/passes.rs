@@ -212,8 +212,7 @@ impl ScyllaStore {
                 if let Some(p) = pass_from(
                     id,
                     (record, uses, status, reason, use_limit, since, presence),
-                )?
-                    && q.kind.is_none_or(|k| p.kind == k)
+                )? && q.kind.is_none_or(|k| p.kind == k)
                 {
                     items.push(p);
                 }

@@ -51,7 +51,7 @@ impl ScyllaStore {
         let scan_id_row = (id, sid, body.as_slice(), attempt, ttl);
         let log_row = (id, record.at_ms, sid, body.as_slice());
         let after = i64::from(record.uses_after);
-        let answer = if let Some(m) = record.movement.filter(|_| granted) {
+        let answer = if let Some(m) = record.movement.as_deref().filter(|_| granted) {
             // Spends a use only for an admission; otherwise the limit is
             // no condition (bound to 0, below any stored limit).
             let before = after - i64::from(m.admission);

@@ -16,7 +16,8 @@ use scangate_core::event::EventDefinition;
 use scangate_core::pass::{EVENT_MAX_BYTES, check_name};
 
 fn event_name(event: &str) -> Result<(), ApiError> {
-    check_name("event", event, EVENT_MAX_BYTES).map_err(|e| ApiError::invalid("event", e.to_string()))
+    check_name("event", event, EVENT_MAX_BYTES)
+        .map_err(|e| ApiError::invalid("event", e.to_string()))
 }
 
 /// `PUT /v1/events/{event}`: sets the event's definition, replacing any.
@@ -61,8 +62,13 @@ pub async fn put(
         definition.gates.len(),
         definition.zones.len()
     );
-    let entry = OperatorRecord::new(crate::now_ms(), who.0.name.clone(), OperatorAction::EventSet, &event)
-        .detail(detail);
+    let entry = OperatorRecord::new(
+        crate::now_ms(),
+        who.0.name.clone(),
+        OperatorAction::EventSet,
+        &event,
+    )
+    .detail(detail);
     super::operator::record(&state, entry, &format!("the definition of {event} was set")).await?;
     Ok(Json(definition))
 }

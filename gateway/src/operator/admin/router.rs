@@ -1,7 +1,9 @@
 //! The admin router: every [`ROUTES`] entry bound to its handler, behind
 //! its permission check and its body bound. Handlers never import this.
 
-use super::routes::{EVENT_BODY_MAX_BYTES, IMPORT_BODY_MAX_BYTES, ISSUE_BODY_MAX_BYTES, ROUTES, Route};
+use super::routes::{
+    EVENT_BODY_MAX_BYTES, IMPORT_BODY_MAX_BYTES, ISSUE_BODY_MAX_BYTES, ROUTES, Route,
+};
 use super::{conflicts, devices, events, import, logs, operator, passes, qr};
 use crate::operator::api::ApiError;
 use crate::operator::state::AppState;

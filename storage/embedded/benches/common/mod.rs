@@ -46,6 +46,8 @@ fn bench_pass(n: usize, event: &str, created_ms: i64) -> Pass {
         created_ms,
         dynamic_ttl_s: None,
         status_since_ms: None,
+        zones: Vec::new(),
+        presence: Default::default(),
     }
 }
 
@@ -63,5 +65,6 @@ pub fn grant(scan_id: ScanId, n: usize, at_ms: i64, uses_after: u32, event: &str
         event: event.into(),
         annulled: None,
         offline: None,
+        movement: None,
     }
 }
