@@ -268,6 +268,10 @@ pub enum AnnulRefusal {
     /// The scan was annulled already.
     #[error("the scan was already annulled")]
     AlreadyAnnulled,
+    /// An entry or exit at a gate of a defined event: giving back its use
+    /// would leave the pass's presence wrong, so it is not annulled.
+    #[error("an entry or exit of an event with a definition cannot be annulled")]
+    Movement,
     /// The annul window has passed.
     #[error("the scan is older than the annul window of {window_ms} ms")]
     TooLate {
@@ -292,6 +296,9 @@ pub fn annul(
     }
     if record.annulled.is_some() {
         return Err(AnnulRefusal::AlreadyAnnulled);
+    }
+    if record.movement.is_some() {
+        return Err(AnnulRefusal::Movement);
     }
     if now_ms.saturating_sub(record.at_ms) > window_ms {
         return Err(AnnulRefusal::TooLate { window_ms });
@@ -448,6 +455,22 @@ mod tests {
         assert_eq!(
             annul(pass, &done, 10_500, 1_000),
             Err(AnnulRefusal::AlreadyAnnulled)
+        );
+        let entry = ScanRecord {
+            movement: Some(Box::new(crate::event::Movement {
+                direction: crate::event::Direction::In,
+                zone: crate::pass::ZoneName::new("hall").expect("zone"),
+                before: Presence::Outside,
+                after: Presence::Inside(crate::pass::ZoneName::new("hall").expect("zone")),
+                admission: true,
+            })),
+            annulled: None,
+            ..done
+        };
+        assert_eq!(
+            annul(pass, &entry, 10_500, 1_000),
+            Err(AnnulRefusal::Movement),
+            "presence would no longer hold"
         );
     }
 

@@ -37,11 +37,6 @@
 //!    the machine still applies the outcome when it comes (a late commit),
 //!    so memory stays what the store holds.
 //!
-//! 11. A check-only scan ([`Scan::check_only`]) is decided by the same rules
-//!     and answered at once: nothing is persisted or applied, so it spends
-//!     no use, moves no one and leaves its scan id unrecorded (a later real
-//!     scan with the same id is decided afresh).
-//!
 //! 10. An offline fact ([`PassMachine::on_offline`], [`OfflineTurn`]): a
 //!     scan an offline device decided is recorded once per scan id (a known
 //!     id answers [`Reconcile::Duplicate`], counting nothing; a device grant
@@ -52,6 +47,11 @@
 //!     ([`offline_turn::conflicts`]). So a pass's use count is its online
 //!     grants plus its offline grants, and may exceed `max_uses` only by
 //!     offline grants; an online grant never takes it past `max_uses`.
+//!
+//! 11. A check-only scan ([`Scan::check_only`]) is decided by the same rules
+//!     and answered at once: nothing is persisted or applied, so it spends
+//!     no use, moves no one and leaves its scan id unrecorded (a later real
+//!     scan with the same id is decided afresh).
 //!
 //! Modules: `request` (what callers ask and get), `scan_turn`, `admin_turn`
 //! (admin changes and annulments), [`offline_turn`] (offline facts).

@@ -457,3 +457,22 @@ fn an_annulment_that_conflicts_reads_again_and_tries_once_more() {
     );
     assert_eq!((m.pass().uses, m.stop(300)), (2, Some(Stop::Spent)));
 }
+
+#[test]
+fn a_check_only_scan_is_answered_without_a_write() {
+    let mut m = PassMachine::new(pass(Some(1)), 0, ALONE);
+    let mut check = scan("check-1");
+    check.check_only = true;
+    let step: Step = m.on_scan(check.clone()).start(10);
+    match step {
+        ScanStep::Answer(Ok(out)) => {
+            assert_eq!((out.decision, out.uses), (Decision::Granted, Some(0)));
+        }
+        other => panic!("a check is answered at once, got {other:?}"),
+    }
+    assert_eq!(m.pass().uses, 0, "nothing applied");
+    // The same scan id, for real, is decided afresh and persisted.
+    let real = scan("check-1");
+    let step: Step = m.on_scan(real).start(11);
+    assert!(matches!(step, ScanStep::Persist(ref r) if r.scan_id.as_str() == "check-1"));
+}
