@@ -222,4 +222,4 @@ impl EventDefinition {
 #[cfg(test)]
 mod decide_tests;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -476,3 +476,18 @@ fn a_check_only_scan_is_answered_without_a_write() {
     let step: Step = m.on_scan(real).start(11);
     assert!(matches!(step, ScanStep::Persist(ref r) if r.scan_id.as_str() == "check-1"));
 }
+
+#[test]
+fn a_presence_denial_on_a_shared_store_is_checked_against_the_store_first() {
+    let mut inside = pass(Some(1));
+    inside.uses = 1;
+    inside.presence =
+        crate::pass::Presence::Inside(crate::pass::ZoneName::new("hall").expect("zone"));
+    let mut m = PassMachine::new(inside, 0, SHARED);
+    let mut entry = scan("again-1");
+    entry.event = None;
+    entry.definition = Some(std::sync::Arc::new(crate::event::tests::example()));
+    // Past recheck_after_ms: the copy may be behind another gateway's exit.
+    let step: Step = m.on_scan(entry).start(5_000);
+    assert_eq!(step, ScanStep::Reload);
+}
