@@ -57,10 +57,13 @@ pub const DEFINITION_MAX_BYTES: usize = 128 * 1024;
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct EventDefinition {
-    /// The gates scanners stand at.
+    /// The gates scanners stand at (1 to [`EVENT_GATES_MAX`]).
+    #[cfg_attr(feature = "openapi", schema(min_items = 1, max_items = 512))]
     pub gates: Vec<GateDef>,
-    /// The zones gates lead into, nested through `parent`.
+    /// The zones gates lead into, nested through `parent` (at most
+    /// [`EVENT_ZONES_MAX`]).
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(max_items = 64))]
     pub zones: Vec<ZoneDef>,
     /// How entries and exits are judged.
     #[serde(default)]
@@ -105,6 +108,7 @@ pub struct ZoneDef {
     /// How many may be inside at once; `None`: no limit. Signed so that a
     /// negative number is refused by name rather than as a type error.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(minimum = 0))]
     pub capacity: Option<i64>,
     /// The zone this one lies inside (`vip` inside `hall`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -223,3 +227,7 @@ impl EventDefinition {
 mod decide_tests;
 #[cfg(test)]
 pub(crate) mod tests;
+
+// The OpenAPI document states these limits as literals (utoipa's attributes
+// take no constants).
+const _: () = assert!(EVENT_GATES_MAX == 512 && EVENT_ZONES_MAX == 64);
