@@ -20,6 +20,7 @@ use crate::error::{AdminError, Fault, ScanError};
 use crate::message::PassMsg;
 use crate::queue::{Queue, Ticket};
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort, SpawnErr};
+use scangate_core::event::Definitions;
 use scangate_core::flags::{FlagPolicy, RecentScans};
 use scangate_core::protocol::{
     AdminChange, AdminStep, AdmitOrder, AnnulRequest, AnnulStep, MachineConfig, OfflineFact,
@@ -48,6 +49,8 @@ pub(crate) struct Settings {
     /// `flag_policy`'s horizon, computed once: how far back an actor's
     /// history read looks.
     pub(crate) flag_horizon_ms: i64,
+    /// Event definitions, looked up (without waiting) for every scan.
+    pub(crate) definitions: Arc<dyn Definitions>,
 }
 
 /// Starts the actor of `pass`, freshly loaded from the store.
@@ -203,7 +206,7 @@ impl State {
     /// scan-id read per scan (in the store's writer), not two.
     async fn scan(
         &mut self,
-        scan: Scan,
+        mut scan: Scan,
         reply: &mut Reply<Result<ScanOutcome, ScanError>>,
     ) -> Result<ScanOutcome, ScanError> {
         let State {
@@ -211,6 +214,8 @@ impl State {
         } = self;
         let id = machine.pass().id;
         let timeout = settings.store_timeout;
+        // The pass's event is known here: its definition decides the gate.
+        scan.definition = settings.definitions.definition(&machine.pass().event);
         let on_late = || reply.send(Err(ScanError::Store(StoreError::Timeout(timeout))));
         drive_scan(settings, id, machine.on_scan(scan), on_late)
             .await

@@ -11,6 +11,7 @@ use crate::queue::{Refused, Ticket};
 use crate::recent;
 use ractor::RpcReplyPort;
 use ractor::rpc::CallResult;
+use scangate_core::event::{Definitions, NoDefinitions};
 use scangate_core::protocol::{
     AdminChange, AdmitOrder, AnnulRequest, MachineConfig, OfflineFact, Reconciled, Scan,
     ScanOutcome,
@@ -77,6 +78,25 @@ impl Registry {
         config: RegistryConfig,
         clock: Arc<dyn Clock>,
     ) -> Self {
+        Self::build(store, config, clock, Arc::new(NoDefinitions))
+    }
+
+    /// A registry that decides scans of defined events with their
+    /// definitions (`definitions` is asked once per scan and never waits).
+    pub fn with_definitions(
+        store: Arc<dyn Store>,
+        config: RegistryConfig,
+        definitions: Arc<dyn Definitions>,
+    ) -> Self {
+        Self::build(store, config, Arc::new(SystemClock), definitions)
+    }
+
+    fn build(
+        store: Arc<dyn Store>,
+        config: RegistryConfig,
+        clock: Arc<dyn Clock>,
+        definitions: Arc<dyn Definitions>,
+    ) -> Self {
         let directory = Directory::new(config.max_live_actors);
         let recheck_after_ms = store
             .shared()
@@ -92,6 +112,7 @@ impl Registry {
             },
             flag_policy: Arc::clone(&config.flag_policy),
             flag_horizon_ms: config.flag_policy.horizon_ms(),
+            definitions,
         };
         Registry {
             inner: Arc::new(Inner {

@@ -6,11 +6,12 @@
 //! stopped waiting. Test code only; the gateway always runs on a real backend.
 
 use async_trait::async_trait;
+use scangate_core::event::EventDefinition;
 use scangate_core::scan::Conflict;
 use scangate_core::{AuditRecord, Pass, PassId, ScanId, ScanRecord, Status};
 use scangate_storage::{
-    Annul, AuditQuery, ConflictQuery, HolderLink, Page, PassQuery, ScanQuery, ScanScope, Store,
-    StoreError,
+    Annul, AuditQuery, ConflictQuery, HolderLink, Page, PassQuery, PassState, ScanQuery, ScanScope,
+    Store, StoreError,
 };
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -46,6 +47,7 @@ struct Data {
     audit: Vec<AuditRecord>,
     conflicts: Vec<Conflict>,
     holder_links: HashMap<PassId, HolderLink>,
+    events: HashMap<String, EventDefinition>,
 }
 
 /// The in-memory store.
@@ -203,18 +205,15 @@ impl Store for MemStore {
                 .get_mut(&record.pass_id)
                 .ok_or(StoreError::NotFound(record.pass_id))?;
             if record.decision.is_granted() {
-                // An offline fact is conditional on the count alone.
-                let offline = record.offline.is_some();
-                let applies = (offline || pass.status == Status::Active)
-                    && record.uses_after == pass.uses + 1
-                    && (offline || pass.max_uses.is_none_or(|max| record.uses_after <= max));
-                if !applies {
+                // The condition every backend checks (offline: the count alone).
+                let Some(after) = PassState::of(pass).grant(&record) else {
                     return Err(StoreError::Conflict {
                         pass: pass.id,
                         stored_uses: pass.uses,
                     });
-                }
-                pass.uses = record.uses_after;
+                };
+                pass.uses = after.uses;
+                pass.presence = after.presence;
             }
             data.conflicts.extend(Conflict::of_record(&record));
             data.scan_ids.insert(record.scan_id.clone(), record.clone());
@@ -326,6 +325,26 @@ impl Store for MemStore {
             Ok(record)
         })
         .await
+    }
+
+    async fn put_event(&self, event: &str, definition: &EventDefinition) -> Result<(), StoreError> {
+        self.data()
+            .events
+            .insert(event.to_owned(), definition.clone());
+        Ok(())
+    }
+
+    async fn load_event(&self, event: &str) -> Result<Option<EventDefinition>, StoreError> {
+        Ok(self.data().events.get(event).cloned())
+    }
+
+    async fn list_events(&self) -> Result<Vec<(String, EventDefinition)>, StoreError> {
+        let data = self.data();
+        Ok(data
+            .events
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect())
     }
 
     async fn purge_scan_ids(&self, before_ms: i64) -> Result<u64, StoreError> {

@@ -154,6 +154,8 @@ fn main() {
                 scan_id: ScanId::from_random([7; 16]),
                 scanner_time_ms: 1_700_000_000_000,
                 timeout_ms: None,
+                direction: None,
+                check_only: false,
             }),
         };
         frame::encode(&scan, &mut request).expect("fits");

@@ -73,9 +73,10 @@ pub use link::{CLOSE_CODE_DONE, CLOSE_CODE_PROTOCOL_ERROR};
 pub use mode::{Attempt, Mode, ModeConfig, ModeTracker};
 pub use offline::{OfflineConfig, OfflineError, OfflineScanner, Refreshed, SyncReport};
 pub use queue::{OfflineQueue, Pushed, QueueError, QueueLimits, Queued};
-pub use scanner::{ScanInput, Scanner, random_scan_id};
+pub use scangate_core::event::Direction;
+pub use scanner::{ScanInput, ScanOptions, Scanner, random_scan_id};
 
 pub use scangate_core::scan::ScanId;
 pub use scangate_core::wire::{
-    ErrorCode, RequestBody, Response, ResponseBody, ScanReply, WireError,
+    ErrorCode, GuardView, RequestBody, Response, ResponseBody, ScanReply, WireError,
 };

@@ -296,6 +296,8 @@ mod tests {
             scan_id: ScanId::new("s".repeat(SCAN_ID_MAX_BYTES)).expect("scan id"),
             scanner_time_ms: i64::MAX,
             timeout_ms: Some(u32::MAX),
+            direction: None,
+            check_only: false,
         });
         let mut frame = BytesMut::new();
         encode(

@@ -10,6 +10,7 @@ use crate::error::is_retryable_code;
 use crate::gateways::Gateways;
 use crate::link::{CLOSE_CODE_DONE, Link};
 use crate::{ClientError, ScannerConfig};
+use scangate_core::event::Direction;
 use scangate_core::scan::ScanId;
 use scangate_core::token::redact;
 use scangate_core::wire::{ErrorCode, RequestBody, Response, ResponseBody, ScanReply, ScanRequest};
@@ -52,6 +53,18 @@ pub struct ScanInput {
     /// The scan id; `None` draws a random one. Reuse an id only to retry the
     /// very same scan (the gateway then answers with the first decision).
     pub scan_id: Option<ScanId>,
+}
+
+/// How a scan is asked, beyond what it is of (all off by default: a plain
+/// scan, as before the event floor).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ScanOptions {
+    /// An entry or an exit, for a gate of an event with a definition that
+    /// lets people pass both ways; `None`: the gate's own direction.
+    pub direction: Option<Direction>,
+    /// Decide only: nothing is counted, moved or recorded, and the scan id
+    /// stays free (a guard checking a pass).
+    pub check_only: bool,
 }
 
 impl std::fmt::Debug for ScanInput {
@@ -151,6 +164,17 @@ impl Scanner {
     /// counts it once. A denial (including `busy` and `rate_limited`) is a
     /// normal reply, returned as it is.
     pub async fn scan(&self, input: ScanInput) -> Result<ScanReply, ClientError> {
+        self.scan_with(input, ScanOptions::default()).await
+    }
+
+    /// [`Self::scan`] with the event floor's options: the direction at a
+    /// gate that lets people pass both ways, or a check that changes
+    /// nothing (see [`ScanOptions`]).
+    pub async fn scan_with(
+        &self,
+        input: ScanInput,
+        options: ScanOptions,
+    ) -> Result<ScanReply, ClientError> {
         let scan_id = match input.scan_id {
             Some(id) => id,
             None => random_scan_id()?,
@@ -165,6 +189,8 @@ impl Scanner {
             timeout_ms: Some(
                 u32::try_from(self.inner.config.request_timeout_ms).unwrap_or(u32::MAX),
             ),
+            direction: options.direction,
+            check_only: options.check_only,
         });
         let _slot = self.slot().await?;
         let attempts = self.inner.config.attempts;

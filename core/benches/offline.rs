@@ -56,6 +56,8 @@ fn passes(n: u32) -> Vec<Pass> {
                 status_since_ms: None,
                 token_generation: 0,
                 card: None,
+                zones: Vec::new(),
+                presence: Default::default(),
             }
         })
         .collect()

@@ -50,11 +50,23 @@ pub enum Reason {
     /// The event's policy denies a fraud flag: this pass was let in at
     /// another gate too recently for anyone to have walked here.
     ImpossibleTravel,
+    /// The event has a definition and this gate is not in it.
+    UnknownGate,
+    /// The gate lets people pass both ways and the scan named no direction.
+    DirectionNeeded,
+    /// The scan's direction is not the gate's (an exit at an entry gate).
+    WrongDirection,
+    /// The pass does not admit to the gate's zone.
+    WrongZone,
+    /// An entry while the pass is inside already (anti-passback).
+    AlreadyInside,
+    /// An exit while the pass is not inside (anti-passback).
+    NotInside,
 }
 
 impl Reason {
     /// Every reason, in declaration order (handy for metrics and tests).
-    pub const ALL: [Reason; 17] = [
+    pub const ALL: [Reason; 23] = [
         Reason::Malformed,
         Reason::Forged,
         Reason::Unknown,
@@ -72,6 +84,12 @@ impl Reason {
         Reason::RapidRescan,
         Reason::SharedCode,
         Reason::ImpossibleTravel,
+        Reason::UnknownGate,
+        Reason::DirectionNeeded,
+        Reason::WrongDirection,
+        Reason::WrongZone,
+        Reason::AlreadyInside,
+        Reason::NotInside,
     ];
 
     /// The reason's place in [`Reason::ALL`], for tables indexed by reason.
@@ -99,6 +117,41 @@ impl Reason {
             Reason::RapidRescan => "rapid_rescan",
             Reason::SharedCode => "shared_code",
             Reason::ImpossibleTravel => "impossible_travel",
+            Reason::UnknownGate => "unknown_gate",
+            Reason::DirectionNeeded => "direction_needed",
+            Reason::WrongDirection => "wrong_direction",
+            Reason::WrongZone => "wrong_zone",
+            Reason::AlreadyInside => "already_inside",
+            Reason::NotInside => "not_inside",
+        }
+    }
+
+    /// What a guard or an operator reads for this reason: one plain sentence.
+    pub fn words(self) -> &'static str {
+        match self {
+            Reason::Malformed => "This is not a scangate code.",
+            Reason::Forged => "This code is forged or from another system.",
+            Reason::Unknown => "No such pass exists.",
+            Reason::Revoked => "This pass was revoked.",
+            Reason::Suspended => "This pass is suspended for now.",
+            Reason::NotYetValid => "This pass is not valid yet.",
+            Reason::Expired => "This pass (or this code) has expired.",
+            Reason::UsedUp => "This pass has been used as often as it may.",
+            Reason::WrongEvent => "This pass is for another event.",
+            Reason::WrongGate => "This pass does not admit at this gate.",
+            Reason::RateLimited => "This scanner is scanning too fast; scan again.",
+            Reason::Busy => "The gateway is busy; scan again.",
+            Reason::NeedsNetwork => "This code needs an online gate.",
+            Reason::UnknownGate => "This gate is not part of the event's plan.",
+            Reason::DirectionNeeded => "Choose in or out at this gate, then scan again.",
+            Reason::WrongDirection => "This gate does not let people pass that way.",
+            Reason::WrongZone => "This pass does not admit to this area.",
+            Reason::AlreadyInside => "This pass is already inside.",
+            Reason::NotInside => "This pass is not inside, so it cannot go out.",
+            Reason::Superseded => "This code was replaced by a newer one: ask for the new code.",
+            Reason::RapidRescan => "This pass was just let in: it may be a copy passed back.",
+            Reason::SharedCode => "This pass was just shown on another scanner.",
+            Reason::ImpossibleTravel => "This pass was let in at another gate too recently.",
         }
     }
 
@@ -143,6 +196,19 @@ impl Decision {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_reason_has_one_plain_sentence() {
+        for reason in Reason::ALL {
+            let words = reason.words();
+            assert!(words.ends_with('.'), "{}: {words}", reason.as_str());
+            assert!(
+                !words.contains('_'),
+                "{}: no contract spelling",
+                reason.as_str()
+            );
+        }
+    }
 
     #[test]
     fn every_reason_sits_at_its_index_in_all() {

@@ -20,6 +20,7 @@ fn record(id: &str, at_ms: i64, gate: &str, device: &str, decision: Decision) ->
         offline: None,
         guard_override: None,
         flags: Vec::new(),
+        movement: None,
     }
 }
 

@@ -166,6 +166,8 @@ mod tests {
                 scan_id: ScanId::new("s-1").expect("id"),
                 scanner_time_ms: 1_700_000_000_000,
                 timeout_ms: None,
+                direction: None,
+                check_only: false,
             }),
         }
     }
@@ -246,6 +248,7 @@ mod tests {
                 replayed: false,
                 flags: Vec::new(),
                 card: None,
+                guard: None,
             }),
         };
         let mut buf = BytesMut::new();
@@ -258,7 +261,7 @@ mod tests {
         #[test]
         fn request_round_trip(id in any::<u64>(), token in "[A-Z2-7]{0,64}", gate in "[a-z0-9-]{1,32}", t in any::<i64>(), timeout_ms in any::<Option<u32>>()) {
             let req = Request { id, body: RequestBody::Scan(ScanRequest {
-                token, gate, event: None, scan_id: ScanId::new("abc").expect("id"), scanner_time_ms: t, timeout_ms,
+                token, gate, event: None, scan_id: ScanId::new("abc").expect("id"), scanner_time_ms: t, timeout_ms, direction: None, check_only: false,
             })};
             let mut buf = BytesMut::new();
             encode(&req, &mut buf).expect("encode");

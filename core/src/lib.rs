@@ -9,6 +9,8 @@
 //!
 //! Modules:
 //! - [`pass`]: the pass model, its identifiers, field limits and admin transitions.
+//! - [`event`]: an event's definition (gates, zones, policy), its checks, and
+//!   movement through it (entry, exit, presence).
 //! - [`name`]: the character set and length of gate and event names.
 //! - [`rules`]: the decision function `(pass, scan, now) -> (decision, change)`.
 //! - [`protocol`]: the pass protocol as a state machine: a scan, an admin change
@@ -30,6 +32,7 @@
 
 pub mod decision;
 pub mod error_code;
+pub mod event;
 pub mod flags;
 pub mod frame;
 pub mod keyfile;

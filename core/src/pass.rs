@@ -10,8 +10,12 @@ use thiserror::Error;
 pub const EVENT_MAX_BYTES: usize = 64;
 /// Longest gate name, in bytes.
 pub const GATE_MAX_BYTES: usize = 64;
-/// Most gates one pass may be restricted to; a larger venue uses zones (later).
+/// Most gates one pass may be restricted to; a larger venue uses zones.
 pub const GATES_MAX: usize = 32;
+/// Most zones one pass may list: a ticket names one area or a few (hall,
+/// lounge, backstage); an event defines at most
+/// [`EVENT_ZONES_MAX`](crate::event::EVENT_ZONES_MAX).
+pub const PASS_ZONES_MAX: usize = 16;
 /// Largest display payload, in bytes: a name and a seat, not a document.
 pub const DISPLAY_MAX_BYTES: usize = 1024;
 /// Longest reason an operator may give for an admin change, in bytes.
@@ -234,6 +238,14 @@ pub struct Pass {
     /// Boxed: most passes have none, and a pass travels in actor messages.
     #[serde(default)]
     pub card: Option<Box<Card>>,
+    /// Zones it admits to in an event with a definition; empty admits to
+    /// every zone (see [`crate::event`]).
+    #[serde(default)]
+    pub zones: Vec<String>,
+    /// Where its holder is (volatile like `uses`: changed by granted entries
+    /// and exits of an event with a definition).
+    #[serde(default)]
+    pub presence: Presence,
 }
 
 /// A pass field that breaks a limit or a rule.
@@ -267,6 +279,9 @@ pub enum PassError {
     /// Too many gates.
     #[error("a pass admits to at most {GATES_MAX} gates")]
     TooManyGates,
+    /// Too many zones.
+    #[error("a pass admits to at most {PASS_ZONES_MAX} zones")]
+    TooManyZones,
     /// `valid_until` is not after `valid_from`.
     #[error("valid_until must be later than valid_from")]
     EmptyWindow,
@@ -293,6 +308,7 @@ impl PassError {
             | PassError::TooLong { field, .. }
             | PassError::Charset { field } => field,
             PassError::TooManyGates => "gates",
+            PassError::TooManyZones => "zones",
             PassError::EmptyWindow | PassError::EndsInPast => "valid_until",
             PassError::ZeroMaxUses => "max_uses",
             PassError::DynamicTtl => "dynamic_ttl_s",
@@ -303,9 +319,11 @@ impl PassError {
 
 pub use crate::name::{check_name, is_name_char};
 pub use card::{CARD_FIELD_MAX_BYTES, CARD_FIELDS, Card, CardError, CardField, SharedCard};
+pub use presence::{Presence, ZONE_MAX_BYTES, ZoneName};
 pub use transition::{AdminAction, TransitionError, transition};
 
 mod card;
+pub mod presence;
 mod transition;
 
 /// Checks that a free-text field is within its byte limit.
@@ -325,6 +343,12 @@ impl Pass {
         }
         for gate in &self.gates {
             check_name("gate", gate, GATE_MAX_BYTES)?;
+        }
+        if self.zones.len() > PASS_ZONES_MAX {
+            return Err(PassError::TooManyZones);
+        }
+        for zone in &self.zones {
+            check_name("zone", zone, ZONE_MAX_BYTES)?;
         }
         if let Some(display) = &self.display {
             check_len("display", display, DISPLAY_MAX_BYTES)?;
@@ -401,6 +425,8 @@ pub(crate) mod tests {
             status_since_ms: None,
             token_generation: 0,
             card: None,
+            zones: vec![],
+            presence: Presence::Outside,
         }
     }
 

@@ -12,9 +12,27 @@
 //!    or the pass is dynamic and the token has no not-after (a static token
 //!    of a dynamic pass: an old screenshot or a printout, refused for good);
 //! 6. `wrong_gate`    the pass lists gates and this gate is not among them;
-//! 7. `used_up`       `uses` has reached `max_uses`.
 //!
-//! Otherwise the scan is granted and the change is "uses + 1". Token checks
+//! Then, only when the pass's event has a definition ([`crate::event`]):
+//!
+//! 7. `unknown_gate`, `direction_needed`, `wrong_direction`: the gate is not
+//!    in the definition, a `both` gate got no direction, or the direction
+//!    is not the gate's;
+//! 8. `wrong_zone`    the pass lists zones and none admits to the gate's zone;
+//! 9. `already_inside` / `not_inside`: strict anti-passback
+//!    ([`event::step`](crate::event::step)).
+//!
+//! Last, for an admission only (every scan of an event without a
+//! definition; an entry from outside, or a re-entry where the policy does
+//! not allow it free):
+//!
+//! 10. `used_up`      `uses` has reached `max_uses`. So `max_uses` counts
+//!     admissions: an exit, a move deeper into the venue and a re-entry
+//!     allowed by the policy spend nothing.
+//!
+//! Otherwise the scan is granted: the change is "uses + 1" without a
+//! definition, and the [`Movement`] (uses + 1 for an admission, the new
+//! presence) with one. Token checks
 //! (`malformed`, `forged`), lookup (`unknown`) and admission control (`busy`,
 //! `rate_limited`) happen before this function is reached.
 //!
@@ -22,7 +40,8 @@
 //! annulled scan of the same pass, within the annul window.
 
 use crate::decision::{Decision, Reason};
-use crate::pass::{Pass, PassId, Status};
+use crate::event::{self, Direction, EventDefinition, Movement};
+use crate::pass::{Pass, PassId, Presence, Status};
 use crate::scan::ScanRecord;
 use thiserror::Error;
 
@@ -43,6 +62,10 @@ pub struct ScanContext<'a> {
     /// The pass generation the token was signed for; `None`: no token to
     /// compare (a guard's override, an offline device's own decision).
     pub token_generation: Option<u8>,
+    /// The definition of the pass's event, if it has one.
+    pub definition: Option<&'a EventDefinition>,
+    /// The direction the scan named (needed at a `both` gate only).
+    pub direction: Option<Direction>,
 }
 
 /// The state change a decision asks to persist.
@@ -55,6 +78,33 @@ pub enum Change {
         /// The new use count.
         uses: u32,
     },
+    /// A grant at a gate of a defined event: the use count becomes `uses`
+    /// (one more for an admission, the same otherwise) and presence
+    /// becomes `movement.after`.
+    Move {
+        /// The new use count.
+        uses: u32,
+        /// The entry or exit.
+        movement: Movement,
+    },
+}
+
+impl Change {
+    /// The use count after the change, from `uses` before it.
+    pub fn uses_after(&self, uses: u32) -> u32 {
+        match self {
+            Change::None => uses,
+            Change::Use { uses } | Change::Move { uses, .. } => *uses,
+        }
+    }
+
+    /// The movement, for a grant at a gate of a defined event.
+    pub fn movement(&self) -> Option<Movement> {
+        match self {
+            Change::Move { movement, .. } => Some(*movement),
+            Change::None | Change::Use { .. } => None,
+        }
+    }
 }
 
 /// A decision and the change that goes with it.
@@ -89,6 +139,10 @@ pub struct PassView<'a> {
     pub dynamic: bool,
     /// How many times it was re-issued: the generation of its tokens.
     pub token_generation: u8,
+    /// Zones it admits to; empty admits to every zone.
+    pub zones: &'a [String],
+    /// Where its holder is.
+    pub presence: Presence,
 }
 
 impl<'a> From<&'a Pass> for PassView<'a> {
@@ -103,6 +157,8 @@ impl<'a> From<&'a Pass> for PassView<'a> {
             gates: &pass.gates,
             dynamic: pass.dynamic_ttl_s.is_some(),
             token_generation: pass.token_generation,
+            zones: &pass.zones,
+            presence: pass.presence,
         }
     }
 }
@@ -115,18 +171,43 @@ pub fn decide(pass: &Pass, scan: &ScanContext<'_>, now_ms: i64) -> Outcome {
 
 /// [`decide`] on a [`PassView`]: the one rule function of both paths.
 pub fn decide_view(pass: &PassView<'_>, scan: &ScanContext<'_>, now_ms: i64) -> Outcome {
-    match first_failing_rule(pass, scan, now_ms) {
-        Some(reason) => Outcome {
-            decision: Decision::Denied(reason),
-            change: Change::None,
-        },
-        None => Outcome {
-            decision: Decision::Granted,
-            change: Change::Use {
-                uses: pass.uses + 1,
-            },
+    let deny = |reason| Outcome {
+        decision: Decision::Denied(reason),
+        change: Change::None,
+    };
+    if let Some(reason) = first_failing_rule(pass, scan, now_ms) {
+        return deny(reason);
+    }
+    let movement = match scan.definition.map(|def| floor(def, pass, scan)) {
+        None => None,
+        Some(Ok(movement)) => Some(movement),
+        Some(Err(reason)) => return deny(reason),
+    };
+    let admission = movement.is_none_or(|m| m.admission);
+    if admission && pass.max_uses.is_some_and(|max| pass.uses >= max) {
+        return deny(Reason::UsedUp);
+    }
+    let uses = if admission { pass.uses + 1 } else { pass.uses };
+    Outcome {
+        decision: Decision::Granted,
+        change: match movement {
+            None => Change::Use { uses },
+            Some(movement) => Change::Move { uses, movement },
         },
     }
+}
+
+/// Rules 7 to 9: the gate, the zone and presence in a defined event.
+fn floor(
+    def: &EventDefinition,
+    pass: &PassView<'_>,
+    scan: &ScanContext<'_>,
+) -> Result<Movement, Reason> {
+    let at = def.at_gate(scan.gate, scan.direction)?;
+    if !def.admits(pass.zones, at.zone) {
+        return Err(Reason::WrongZone);
+    }
+    event::step(&at, pass.presence)
 }
 
 fn first_failing_rule(pass: &PassView<'_>, scan: &ScanContext<'_>, now_ms: i64) -> Option<Reason> {
@@ -156,21 +237,35 @@ fn first_failing_rule(pass: &PassView<'_>, scan: &ScanContext<'_>, now_ms: i64) 
     if !pass.gates.is_empty() && !pass.gates.iter().any(|g| g == scan.gate) {
         return Some(Reason::WrongGate);
     }
-    if pass.max_uses.is_some_and(|max| pass.uses >= max) {
-        return Some(Reason::UsedUp);
-    }
     None
 }
 
 /// Applies a persisted change to the in-memory pass.
 pub fn apply(pass: &mut Pass, change: Change) {
-    if let Change::Use { uses } = change {
-        debug_assert_eq!(uses, pass.uses + 1, "a grant adds exactly one use");
-        debug_assert!(
-            pass.max_uses.is_none_or(|max| uses <= max),
-            "a pass is never used beyond max_uses"
-        );
-        pass.uses = uses;
+    match change {
+        Change::None => {}
+        Change::Use { uses } => {
+            debug_assert_eq!(uses, pass.uses + 1, "a grant adds exactly one use");
+            debug_assert!(
+                pass.max_uses.is_none_or(|max| uses <= max),
+                "a pass is never used beyond max_uses"
+            );
+            pass.uses = uses;
+        }
+        Change::Move { uses, movement } => {
+            debug_assert_eq!(
+                uses,
+                pass.uses + u32::from(movement.admission),
+                "only an admission adds a use"
+            );
+            debug_assert!(
+                !movement.admission || pass.max_uses.is_none_or(|max| uses <= max),
+                "an admission never takes a pass beyond max_uses"
+            );
+            debug_assert_eq!(movement.before, pass.presence, "decided from this presence");
+            pass.uses = uses;
+            pass.presence = movement.after;
+        }
     }
 }
 
@@ -187,6 +282,10 @@ pub enum AnnulRefusal {
     /// The scan was annulled already.
     #[error("the scan was already annulled")]
     AlreadyAnnulled,
+    /// An entry or exit at a gate of a defined event: giving back its use
+    /// would leave the pass's presence wrong, so it is not annulled.
+    #[error("an entry or exit of an event with a definition cannot be annulled")]
+    Movement,
     /// The annul window has passed.
     #[error("the scan is older than the annul window of {window_ms} ms")]
     TooLate {
@@ -212,6 +311,9 @@ pub fn annul(
     if record.annulled.is_some() {
         return Err(AnnulRefusal::AlreadyAnnulled);
     }
+    if record.movement.is_some() {
+        return Err(AnnulRefusal::Movement);
+    }
     if now_ms.saturating_sub(record.at_ms) > window_ms {
         return Err(AnnulRefusal::TooLate { window_ms });
     }
@@ -230,6 +332,8 @@ mod tests {
             gate,
             token_not_after_ms: None,
             token_generation: Some(0),
+            definition: None,
+            direction: None,
         }
     }
 
@@ -365,6 +469,7 @@ mod tests {
             offline: None,
             guard_override: None,
             flags: Vec::new(),
+            movement: None,
         };
         assert_eq!(annul(pass, &grant, 10_500, 1_000), Ok(()));
         assert_eq!(annul(pass, &grant, 11_000, 1_000), Ok(()));
@@ -394,6 +499,22 @@ mod tests {
         assert_eq!(
             annul(pass, &done, 10_500, 1_000),
             Err(AnnulRefusal::AlreadyAnnulled)
+        );
+        let entry = ScanRecord {
+            movement: Some(Box::new(crate::event::Movement {
+                direction: crate::event::Direction::In,
+                zone: crate::pass::ZoneName::new("hall").expect("zone"),
+                before: Presence::Outside,
+                after: Presence::Inside(crate::pass::ZoneName::new("hall").expect("zone")),
+                admission: true,
+            })),
+            annulled: None,
+            ..done
+        };
+        assert_eq!(
+            annul(pass, &entry, 10_500, 1_000),
+            Err(AnnulRefusal::Movement),
+            "presence would no longer hold"
         );
     }
 

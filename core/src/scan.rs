@@ -149,6 +149,12 @@ pub struct ScanRecord {
     /// [`crate::flags`]). Empty in records written before flags existed.
     #[serde(default)]
     pub flags: Vec<Flag>,
+    /// For a grant at a gate of an event with a definition: the entry or
+    /// exit, whose `after` presence the store sets in the same commit (on
+    /// the condition that it holds `before`). `None` otherwise. Boxed: it
+    /// is most of a record's size and most records have none.
+    #[serde(default)]
+    pub movement: Option<Box<crate::event::Movement>>,
 }
 
 /// Who admitted a pass by hand, why, and what the rules would have said.

@@ -43,6 +43,8 @@ pub fn pass(id: PassId, max_uses: Option<u32>) -> Pass {
         status_since_ms: None,
         token_generation: 0,
         card: None,
+        zones: Vec::new(),
+        presence: crate::pass::Presence::Outside,
     }
 }
 
@@ -97,6 +99,7 @@ pub fn granted_reply(scan_id: ScanId) -> ScanReply {
         replayed: false,
         flags: Vec::new(),
         card: None,
+        guard: None,
     }
 }
 

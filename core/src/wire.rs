@@ -8,6 +8,7 @@
 
 use crate::decision::Decision;
 pub use crate::error_code::ErrorCode;
+use crate::event::Direction;
 use crate::flags::Flag;
 use crate::frame::DecodeError;
 use crate::offline::messages::{OfflineAck, OfflineUpload, SnapshotChunk, SnapshotFetch};
@@ -66,6 +67,20 @@ pub struct ScanRequest {
     /// Absent (older scanners): the gateway's own call deadline.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout_ms: Option<u32>,
+    /// An entry (`in`) or an exit (`out`): needed at a `both` gate of an
+    /// event with a definition, checked against the gate elsewhere, and
+    /// ignored for an event without one. Absent (older scanners): the gate's
+    /// own direction.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub direction: Option<Direction>,
+    /// Decide only: the answer says what a scan would get, and nothing is
+    /// counted, moved or recorded (the scan id stays free).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub check_only: bool,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 /// A reply from the gateway.
@@ -120,6 +135,29 @@ pub struct ScanReply {
     /// ignore the key.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub card: Option<Box<crate::pass::SharedCard>>,
+    /// What a guard's screen shows of the pass, when the pass is known.
+    /// Absent from older gateways; older scanners ignore it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub guard: Option<GuardView>,
+}
+
+/// What a guard's screen shows beside the decision (entries used and
+/// allowed are the reply's `uses` and `max_uses`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GuardView {
+    /// The pass's end of validity (Unix ms); absent: no end.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub valid_until_ms: Option<i64>,
+    /// Whether the holder is inside after this scan; absent when the
+    /// pass's event has no definition (presence is not tracked).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inside: Option<bool>,
+    /// The zone the holder is in after this scan, when inside.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub zone: Option<String>,
+    /// The zones the pass admits to; empty: every zone.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub zones: Vec<String>,
 }
 
 /// Longest [`WireError`] message, in bytes. One sentence for a person fits
@@ -296,6 +334,7 @@ mod tests {
                         links: full(),
                     }
                 })),
+                guard: None,
             }),
         };
         frame::encode(&reply, &mut BytesMut::new()).expect("fits");
@@ -337,6 +376,8 @@ mod tests {
                 scan_id: ScanId::new("s").expect("id"),
                 scanner_time_ms: 0,
                 timeout_ms: None,
+                direction: None,
+                check_only: false,
             }),
         };
         match frame::encode(&req, &mut out) {

@@ -15,7 +15,8 @@
 //! [`operator`] (everything an operator meets: the HTTP plane, admin API,
 //! dashboard, metrics, the operator journal, admin tokens, revoked devices),
 //! and the shared pieces: [`serve`] (wiring and shutdown), [`config`],
-//! [`datadir`] (the data directory's files), [`keys`] (token signing keys),
+//! [`datadir`] (the data directory's files), [`definitions`] (event
+//! definitions held for the scan path), [`keys`] (token signing keys),
 //! [`snapshot_key`] (the offline snapshot signing key), [`secret`] (random
 //! bytes and files only the owner reads), [`health`] (the store's state and
 //! the disk's room, read by the edge's live aggregate and the operator's
@@ -26,6 +27,7 @@
 
 pub mod config;
 pub mod datadir;
+pub mod definitions;
 pub mod edge;
 pub mod health;
 pub mod keys;

@@ -3,6 +3,7 @@
 
 use crate::config::{HttpLimits, ServeConfig, StoreBackend};
 use crate::datadir::{DataDir, Endpoints};
+use crate::definitions::DefinitionCache;
 use crate::edge::codes;
 use crate::edge::incidents::Incidents;
 use crate::edge::listener::Listener;
@@ -104,7 +105,14 @@ pub async fn start(config: ServeConfig, shutdown: CancellationToken) -> Result<R
 
     let backend = open_store(&config, &data).await?;
     let store: Arc<dyn Store> = Arc::new(CachedStore::new(backend, config.cache.clone()));
-    let registry = Registry::new(store.clone(), config.registry.clone());
+    let definitions = DefinitionCache::load(store.as_ref())
+        .await
+        .context("cannot read the event definitions")?;
+    definitions
+        .clone()
+        .keep_fresh(store.clone(), shutdown.clone());
+    let registry =
+        Registry::with_definitions(store.clone(), config.registry.clone(), definitions.clone());
     let (endpoint, http_listener) = bind(&config, &data).await?;
     if let Some(period) = crate::operator::retention::Period::of_seconds(config.retention_s) {
         tokio::spawn(crate::operator::retention::run(
@@ -173,6 +181,7 @@ pub async fn start(config: ServeConfig, shutdown: CancellationToken) -> Result<R
         )),
         incidents,
         flags,
+        definitions,
     };
     let endpoints = Endpoints {
         quic: connectable(endpoint.local_addr()?),

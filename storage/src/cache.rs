@@ -17,6 +17,7 @@ use crate::{
 use async_trait::async_trait;
 use moka::ops::compute::Op;
 use moka::sync::Cache;
+use scangate_core::event::EventDefinition;
 use scangate_core::scan::Conflict;
 use scangate_core::{AuditRecord, Pass, PassId, ScanId, ScanRecord, Status};
 use std::sync::Arc;
@@ -180,9 +181,14 @@ impl<S: Store + ?Sized> Store for CachedStore<S> {
             record.decision.is_granted(),
             record.uses_after,
         );
+        let moved = record.movement.is_some();
         match self.inner.commit_scan(record).await {
             Ok(()) => {
-                if granted && let Some(cached) = self.passes.get(&id) {
+                if granted && moved {
+                    // Presence is not held atomically here: the next load
+                    // reads the store.
+                    self.forget(id);
+                } else if granted && let Some(cached) = self.passes.get(&id) {
                     // Uses only grow; a late update never lowers them.
                     cached.uses.fetch_max(uses_after, Ordering::AcqRel);
                 }
@@ -298,6 +304,18 @@ impl<S: Store + ?Sized> Store for CachedStore<S> {
 
     async fn remove_holder_link(&self, pass: PassId) -> Result<bool, StoreError> {
         self.inner.remove_holder_link(pass).await
+    }
+
+    async fn put_event(&self, event: &str, definition: &EventDefinition) -> Result<(), StoreError> {
+        self.inner.put_event(event, definition).await
+    }
+
+    async fn load_event(&self, event: &str) -> Result<Option<EventDefinition>, StoreError> {
+        self.inner.load_event(event).await
+    }
+
+    async fn list_events(&self) -> Result<Vec<(String, EventDefinition)>, StoreError> {
+        self.inner.list_events().await
     }
 
     fn invalidate(&self, id: PassId) {

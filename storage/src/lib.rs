@@ -43,11 +43,12 @@ pub use error::{AnnulConflict, BoxError, StoreError};
 pub use holder::HolderLink;
 pub use query::{
     Annul, AuditQuery, ConflictQuery, Cursor, EXAMINE_MAX, FlagFilter, LIST_MAX, PAGE_MAX, Page,
-    PassCondition,
-    PassQuery, RECORD_CONFLICTS_MAX, ScanQuery, ScanScope,
+    PassCondition, PassQuery, RECORD_CONFLICTS_MAX, ScanQuery, ScanScope,
 };
 
 use async_trait::async_trait;
+use scangate_core::event::EventDefinition;
+use scangate_core::pass::Presence;
 use scangate_core::scan::Conflict;
 use scangate_core::{AuditRecord, Pass, PassId, ScanId, ScanRecord};
 
@@ -62,6 +63,10 @@ pub struct PassState {
     pub status: scangate_core::Status,
     /// Its use limit; `None`: unlimited.
     pub max_uses: Option<u32>,
+    /// Where its holder is (changed by a granted entry or exit in the
+    /// scan's own commit; `Outside` for every pass of an event without a
+    /// definition).
+    pub presence: Presence,
 }
 
 impl PassState {
@@ -71,9 +76,41 @@ impl PassState {
             uses: pass.uses,
             status: pass.status,
             max_uses: pass.max_uses,
+            presence: pass.presence,
         }
     }
+
+    /// Whether a grant of `record` applies to this stored state, and the
+    /// state after it: the condition every backend checks in the grant's
+    /// commit. Online: the pass is active, the count is where the decision
+    /// read it (`uses_after - 1` for an admission, `uses_after` for an
+    /// entry or exit that spends nothing) and within `max_uses`, and for a
+    /// movement the presence is its `before`. Offline: the count alone.
+    pub fn grant(&self, record: &ScanRecord) -> Option<PassState> {
+        let offline = record.offline.is_some();
+        // A guard's override may pass the limit; it is conditional on the
+        // count and the status like an online grant.
+        let beyond_limit = offline || record.guard_override.is_some();
+        let movement = record.movement.as_deref();
+        let spent = movement.is_none_or(|m| m.admission);
+        let before = record.uses_after.checked_sub(u32::from(spent))?;
+        let admission_within = !spent || self.max_uses.is_none_or(|max| record.uses_after <= max);
+        let applies = (offline || self.status == scangate_core::Status::Active)
+            && (!spent || record.uses_after >= 1)
+            && self.uses == before
+            && (beyond_limit || admission_within)
+            && movement.is_none_or(|m| m.before == self.presence);
+        applies.then(|| PassState {
+            uses: record.uses_after,
+            presence: movement.map_or(self.presence, |m| m.after),
+            ..*self
+        })
+    }
 }
+
+/// Most event definitions one store keeps: a venue runs a few events at a
+/// time and keeps some past ones; the gateway holds them all in memory.
+pub const EVENTS_MAX: usize = 1024;
 
 /// The operations scangate needs from a store. Every write returns only once
 /// it is durable.
@@ -152,6 +189,18 @@ pub trait Store: Send + Sync + 'static {
     /// scan is unknown, of another pass, a denial or already annulled.
     /// Nothing is written on an error. Returns the annulled record.
     async fn commit_annul(&self, annul: Annul) -> Result<ScanRecord, StoreError>;
+
+    /// Stores `definition` as the definition of `event`, replacing any,
+    /// durably. [`StoreError::TooLarge`] when the store holds
+    /// [`EVENTS_MAX`] definitions already and `event` is not among them.
+    /// The caller validates the definition first.
+    async fn put_event(&self, event: &str, definition: &EventDefinition) -> Result<(), StoreError>;
+
+    /// The definition of `event`, if it has one.
+    async fn load_event(&self, event: &str) -> Result<Option<EventDefinition>, StoreError>;
+
+    /// Every event's definition (at most [`EVENTS_MAX`]), by event name.
+    async fn list_events(&self) -> Result<Vec<(String, EventDefinition)>, StoreError>;
 
     /// Forgets scan ids recorded before `before_ms` (the scan log itself is
     /// kept). Returns how many were forgotten.

@@ -44,6 +44,9 @@ fn scan(id: &str) -> Scan {
         scanner_time_ms: 1,
         token_not_after_ms: None,
         token_generation: 0,
+        direction: None,
+        check_only: false,
+        definition: None,
     }
 }
 

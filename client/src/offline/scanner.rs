@@ -250,6 +250,7 @@ impl OfflineScanner {
                 replayed: true,
                 flags: Vec::new(),
                 card: None,
+                guard: None,
             }));
         }
         let event = input.event.unwrap_or_else(|| self.config.event.clone());
@@ -284,6 +285,7 @@ impl OfflineScanner {
             replayed: false,
             flags: Vec::new(),
             card: None,
+            guard: None,
         }))
     }
 

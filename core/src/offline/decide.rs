@@ -110,18 +110,21 @@ impl Snapshot {
             // A snapshot holds a pass under its current tokens only: a
             // superseded one is not found (see docs/offline.md).
             token_generation: 0,
+            // A snapshot carries no zones or presence: an offline device
+            // decides as for an event without a definition.
+            zones: &[],
+            presence: crate::pass::Presence::Outside,
         };
         let scan = ScanContext {
             event,
             gate,
             token_not_after_ms: None,
             token_generation: None,
+            definition: None,
+            direction: None,
         };
         let outcome = rules::decide_view(&view, &scan, now_ms);
-        let uses_after = match outcome.change {
-            rules::Change::Use { uses } => uses,
-            rules::Change::None => uses,
-        };
+        let uses_after = outcome.change.uses_after(uses);
         Ok(OfflineOutcome {
             decision: outcome.decision,
             entry: Some(index),

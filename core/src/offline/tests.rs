@@ -419,7 +419,7 @@ proptest! {
         let offline = snap.decide(&token, gate, Some("fest"), now, |_| local).expect("decides");
         let mut online = p.clone();
         online.uses += local;
-        let ctx = ScanContext { event: Some("fest"), gate, token_not_after_ms: None, token_generation: None };
+        let ctx = ScanContext { event: Some("fest"), gate, token_not_after_ms: None, token_generation: None, definition: None, direction: None };
         prop_assert_eq!(offline.decision, rules::decide(&online, &ctx, now).decision);
     }
 

@@ -17,7 +17,8 @@
 //! The rules of a scan turn ([`ScanTurn`]):
 //! 1. Decide with [`rules::decide`](crate::rules::decide) at `now_ms`.
 //! 2. A transient denial (`busy`, `rate_limited`) is answered, never stored.
-//! 3. A denial from the pass's state (revoked, suspended, used up) is checked
+//! 3. A denial from the pass's state (revoked, suspended, used up, already
+//!    inside, not inside) is checked
 //!    against the store first (one reload) when another gateway may have
 //!    changed the pass: [`MachineConfig::recheck_after_ms`] has passed since
 //!    it was read, or the clock went back.
@@ -65,6 +66,10 @@
 //!     for a pass read from the store is handed the pass's recent records
 //!     ([`PassMachine::with_flags`]), so after a restart the flags see the
 //!     history the store holds.
+//! 13. A check-only scan ([`Scan::check_only`]) is decided by the same rules
+//!     and answered at once: nothing is persisted or applied, so it spends
+//!     no use, moves no one and leaves its scan id unrecorded (a later real
+//!     scan with the same id is decided afresh).
 //!
 //! Modules: `request` (what callers ask and get), `scan_turn`, `admin_turn`
 //! (admin changes and annulments), [`offline_turn`] (offline facts).
@@ -292,8 +297,12 @@ impl PassMachine {
     /// has changed since: shared store, and the copy is `recheck_after_ms`
     /// old or the clock went back past the read.
     fn denial_may_be_stale(&self, reason: Option<crate::Reason>, now_ms: i64) -> bool {
-        use crate::Reason::{Revoked, Suspended, UsedUp};
-        let from_state = matches!(reason, Some(Revoked | Suspended | UsedUp));
+        use crate::Reason::{AlreadyInside, NotInside, Revoked, Suspended, UsedUp};
+        // Presence is pass state too: another gateway may have moved the pass.
+        let from_state = matches!(
+            reason,
+            Some(Revoked | Suspended | UsedUp | AlreadyInside | NotInside)
+        );
         from_state
             && self.config.recheck_after_ms.is_some_and(|after| {
                 now_ms < self.loaded_ms || now_ms.saturating_sub(self.loaded_ms) >= after

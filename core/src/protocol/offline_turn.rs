@@ -232,6 +232,7 @@ impl<'m> OfflineTurn<'m> {
             }),
             guard_override: None,
             flags: Vec::new(),
+            movement: None,
         };
         self.persisting = Some(record.clone());
         OfflineStep::Persist(record)
@@ -287,11 +288,15 @@ pub fn conflicts(pass: &Pass, fact: &OfflineFact, now_ms: i64) -> Vec<ConflictKi
         dynamic: false,
         ..only_active
     };
+    // Offline facts are judged as before event definitions: an offline
+    // device holds no presence, so a definition plays no part.
     let ctx = ScanContext {
         event: None,
         gate: &fact.gate,
         token_not_after_ms: fact.token_not_after_ms,
         token_generation: None,
+        definition: None,
+        direction: None,
     };
     let window_reason = rules::decide_view(&window, &ctx, t).decision.reason();
     let gate_ctx = ScanContext {

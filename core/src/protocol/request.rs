@@ -1,11 +1,13 @@
 //! What callers ask of a pass and what they get back.
 
+use crate::event::{Direction, EventDefinition};
 use crate::flags::Flag;
 use crate::pass::{
     AdminAction, GATE_MAX_BYTES, Pass, PassError, REASON_MAX_BYTES, check_len, check_name,
 };
 use crate::scan::{ScanId, ScanRecord};
 use crate::{Decision, Reason};
+use std::sync::Arc;
 
 /// One scan of a pass, as the gateway hands it over after the token checked out.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -24,6 +26,14 @@ pub struct Scan {
     pub token_not_after_ms: Option<i64>,
     /// The pass generation the token was signed for (0: never re-issued).
     pub token_generation: u8,
+    /// The direction the scanner named (an entry or an exit at a `both` gate).
+    pub direction: Option<Direction>,
+    /// Decide only: nothing is stored, counted or moved, and the scan id
+    /// is not recorded (a guard checking a pass).
+    pub check_only: bool,
+    /// The definition of the pass's event, if it has one: filled in by
+    /// whoever holds the pass (its event is known only once it is loaded).
+    pub definition: Option<Arc<EventDefinition>>,
 }
 
 /// The answer to a scan.
@@ -45,6 +55,15 @@ pub struct ScanOutcome {
     pub replayed: bool,
     /// The fraud flags the scan raised (rule 11), in [`Flag::ALL`] order.
     pub flags: Vec<Flag>,
+    /// The pass's end of validity (Unix ms), for the guard's screen.
+    pub valid_until_ms: Option<i64>,
+    /// Whether the holder is inside after this scan; `None` when the
+    /// pass's event has no definition (presence is not tracked) or unknown.
+    pub inside: Option<bool>,
+    /// The zone the holder is in after this scan, when inside.
+    pub zone: Option<String>,
+    /// The zones the pass admits to (empty: every zone).
+    pub zones: Vec<String>,
 }
 
 impl ScanOutcome {
@@ -58,11 +77,22 @@ impl ScanOutcome {
             card: None,
             replayed: false,
             flags: Vec::new(),
+            valid_until_ms: None,
+            inside: None,
+            zone: None,
+            zones: Vec::new(),
         }
     }
 
-    /// The answer for `pass` with `decision` taken and `uses` after it.
-    pub(crate) fn for_pass(pass: &Pass, decision: Decision, uses: u32, replayed: bool) -> Self {
+    /// The answer for `pass` with `decision` taken and `uses` after it;
+    /// `defined`: the pass's event has a definition (presence is shown).
+    pub(crate) fn for_pass(
+        pass: &Pass,
+        decision: Decision,
+        uses: u32,
+        replayed: bool,
+        defined: bool,
+    ) -> Self {
         ScanOutcome {
             decision,
             uses: Some(uses),
@@ -77,12 +107,16 @@ impl ScanOutcome {
                 .flatten(),
             replayed,
             flags: Vec::new(),
+            valid_until_ms: pass.valid_until_ms,
+            inside: defined.then(|| pass.presence.is_inside()),
+            zone: pass.presence.zone().map(|z| z.as_str().to_owned()),
+            zones: pass.zones.clone(),
         }
     }
 
     /// The answer to a retry, from the record stored first.
-    pub(crate) fn replay(pass: &Pass, record: &ScanRecord) -> Self {
-        let mut outcome = Self::for_pass(pass, record.decision, record.uses_after, true);
+    pub(crate) fn replay(pass: &Pass, record: &ScanRecord, defined: bool) -> Self {
+        let mut outcome = Self::for_pass(pass, record.decision, record.uses_after, true, defined);
         outcome.flags = record.flags.clone();
         outcome
     }

@@ -62,6 +62,11 @@ impl<'m> ScanTurn<'m> {
             // No token is presented: only the pass's own rules are asked.
             token_not_after_ms: Some(i64::MAX),
             token_generation: 0,
+            // An override decides as for an event without a definition: it
+            // moves no one (presence changes only by scans at its gates).
+            direction: None,
+            check_only: false,
+            definition: None,
         };
         ScanTurn {
             admit: Some(order),
@@ -124,6 +129,8 @@ impl<'m> ScanTurn<'m> {
             gate: &scan.gate,
             token_not_after_ms: scan.token_not_after_ms,
             token_generation: self.admit.is_none().then_some(scan.token_generation),
+            definition: scan.definition.as_deref(),
+            direction: scan.direction,
         };
         let ruled = rules::decide(&machine.pass, &ctx, now_ms);
         let mut outcome = match self.admit {
@@ -151,10 +158,15 @@ impl<'m> ScanTurn<'m> {
             self.reloaded = true;
             return ScanStep::Reload;
         }
-        let uses_after = match outcome.change {
-            Change::Use { uses } => uses,
-            Change::None => machine.pass.uses,
-        };
+        if scan.check_only {
+            // Rule 11: the answer alone; nothing is stored or applied.
+            let uses = machine.pass.uses;
+            let defined = scan.definition.is_some();
+            let answer =
+                ScanOutcome::for_pass(&machine.pass, outcome.decision, uses, false, defined);
+            return ScanStep::Answer(Ok(answer));
+        }
+        let uses_after = outcome.change.uses_after(machine.pass.uses);
         let record = ScanRecord {
             scan_id: scan.scan_id.clone(),
             pass_id: machine.pass.id,
@@ -175,6 +187,7 @@ impl<'m> ScanTurn<'m> {
                 })
             }),
             flags: raised.clone(),
+            movement: outcome.change.movement().map(Box::new),
         };
         self.persisting = Some((outcome, now_ms, raised));
         ScanStep::Persist(record)
@@ -205,7 +218,9 @@ impl<'m> ScanTurn<'m> {
             "an online grant never takes a pass beyond max_uses"
         );
         let uses = machine.pass.uses;
-        let mut answer = ScanOutcome::for_pass(&machine.pass, outcome.decision, uses, false);
+        let defined = self.scan.definition.is_some();
+        let mut answer =
+            ScanOutcome::for_pass(&machine.pass, outcome.decision, uses, false, defined);
         answer.flags = flags;
         answer
     }
@@ -215,7 +230,8 @@ impl<'m> ScanTurn<'m> {
         if first.pass_id != self.machine.pass.id {
             return Err(ScanFailure::ScanIdConflict);
         }
-        Ok(ScanOutcome::replay(&self.machine.pass, first))
+        let defined = self.scan.definition.is_some();
+        Ok(ScanOutcome::replay(&self.machine.pass, first, defined))
     }
 
     fn fail<E>(&mut self, error: E) -> ScanStep<E> {

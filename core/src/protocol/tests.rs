@@ -45,6 +45,9 @@ pub(super) fn scan(id: &str) -> Scan {
         scanner_time_ms: 5,
         token_not_after_ms: None,
         token_generation: 0,
+        direction: None,
+        check_only: false,
+        definition: None,
     }
 }
 
@@ -365,6 +368,7 @@ fn grant_record(id: &str, at_ms: i64) -> ScanRecord {
         offline: None,
         guard_override: None,
         flags: Vec::new(),
+        movement: None,
     }
 }
 
@@ -455,4 +459,38 @@ fn an_annulment_that_conflicts_reads_again_and_tries_once_more() {
         AnnulStep::Answer(Err(AdminFailure::Annul(AnnulRefusal::AlreadyAnnulled)))
     );
     assert_eq!((m.pass().uses, m.stop(300)), (2, Some(Stop::Spent)));
+}
+
+#[test]
+fn a_check_only_scan_is_answered_without_a_write() {
+    let mut m = PassMachine::new(pass(Some(1)), 0, ALONE);
+    let mut check = scan("check-1");
+    check.check_only = true;
+    let step: Step = m.on_scan(check.clone()).start(10);
+    match step {
+        ScanStep::Answer(Ok(out)) => {
+            assert_eq!((out.decision, out.uses), (Decision::Granted, Some(0)));
+        }
+        other => panic!("a check is answered at once, got {other:?}"),
+    }
+    assert_eq!(m.pass().uses, 0, "nothing applied");
+    // The same scan id, for real, is decided afresh and persisted.
+    let real = scan("check-1");
+    let step: Step = m.on_scan(real).start(11);
+    assert!(matches!(step, ScanStep::Persist(ref r) if r.scan_id.as_str() == "check-1"));
+}
+
+#[test]
+fn a_presence_denial_on_a_shared_store_is_checked_against_the_store_first() {
+    let mut inside = pass(Some(1));
+    inside.uses = 1;
+    inside.presence =
+        crate::pass::Presence::Inside(crate::pass::ZoneName::new("hall").expect("zone"));
+    let mut m = PassMachine::new(inside, 0, SHARED);
+    let mut entry = scan("again-1");
+    entry.event = None;
+    entry.definition = Some(std::sync::Arc::new(crate::event::tests::example()));
+    // Past recheck_after_ms: the copy may be behind another gateway's exit.
+    let step: Step = m.on_scan(entry).start(5_000);
+    assert_eq!(step, ScanStep::Reload);
 }

@@ -125,6 +125,21 @@ impl AdminClient {
         self.call(req).await
     }
 
+    /// PUT a raw body of `content_type` to `path`, decoding JSON.
+    pub async fn put_raw<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        content_type: &'static str,
+        body: Vec<u8>,
+    ) -> Result<T, ClientError> {
+        let req = self
+            .http
+            .put(format!("{}{path}", self.base))
+            .header(reqwest::header::CONTENT_TYPE, content_type)
+            .body(body);
+        self.call(req).await
+    }
+
     /// GET `path`, decoding JSON.
     pub async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {
         self.call(self.http.get(format!("{}{path}", self.base)))

@@ -35,8 +35,8 @@ pub mod types;
 pub use client::{AdminClient, ClientError};
 pub use conflicts::{ConflictKindName, ConflictView};
 pub use error::{ApiError, ErrorBody, from_json_object};
-pub use holder::{HolderLinkRevoked, HolderLinkView};
 pub use flags::{FlagName, FlagView, IncidentView};
+pub use holder::{HolderLinkRevoked, HolderLinkView};
 pub use types::{
     DecisionWord, GateName, ISSUE_MAX, ImportReport, IssueRequest, PageView, PassView, Rejected,
     ScanView, decision_word, parse_rfc3339, rfc3339,

@@ -4,7 +4,7 @@
 //! gateway's `api` module.
 
 use crate::ApiError;
-use scangate_core::pass::{Card, GATE_MAX_BYTES, Pass};
+use scangate_core::pass::{Card, GATE_MAX_BYTES, Pass, Presence};
 use scangate_core::{Kind, ScanRecord, Status};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -60,6 +60,11 @@ pub struct IssueRequest {
     /// the pass, never shown to a `viewer`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub card: Option<Box<Card>>,
+    /// Zones the pass admits to in an event with a definition (empty:
+    /// every zone): at most 16, each 1 to 64 bytes.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schema(max_items = 16, value_type = Vec<GateName>)]
+    pub zones: Vec<String>,
 }
 
 // The limits the OpenAPI document states as literals (utoipa's attributes
@@ -72,6 +77,8 @@ const _: () = assert!(
         && scangate_core::pass::REASON_MAX_BYTES == 256
         && scangate_core::pass::DYNAMIC_TTL_MAX_S == 86_400
         && ISSUE_MAX == 10_000
+        && scangate_core::pass::PASS_ZONES_MAX == 16
+        && scangate_core::pass::ZONE_MAX_BYTES == 64
 );
 
 /// A gate name in an issue request, as the OpenAPI document describes it:
@@ -135,6 +142,20 @@ pub struct PassView {
     /// absent for a `viewer`, and when the pass has none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub card: Option<Card>,
+    /// Zones it admits to (empty: every zone); absent when empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub zones: Vec<String>,
+    /// Where its holder is: `outside` (never scanned in), `left` (scanned
+    /// out) or `inside`; only an event with a definition moves it.
+    #[serde(default = "outside")]
+    pub presence: String,
+    /// The zone the holder is in, when inside.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub zone: Option<String>,
+}
+
+fn outside() -> String {
+    "outside".to_owned()
 }
 
 impl PassView {
@@ -169,6 +190,14 @@ impl PassView {
             created_at: rfc3339(pass.created_ms),
             dynamic_ttl_s: pass.dynamic_ttl_s,
             card: None,
+            zones: pass.zones.clone(),
+            presence: match pass.presence {
+                Presence::Outside => "outside",
+                Presence::Left => "left",
+                Presence::Inside(_) => "inside",
+            }
+            .to_owned(),
+            zone: pass.presence.zone().map(|z| z.as_str().to_owned()),
         }
     }
 }

@@ -67,8 +67,8 @@ pub enum Command {
     /// Forged and malformed tokens the gateway refused (security incidents).
     #[command(subcommand)]
     Incidents(crate::flags_cmd::IncidentsCommand),
-    /// Operations on every pass of an event (`purge`: erase an ended
-    /// event's personal data at once).
+    /// An event's definition (gates, zones, entry/exit policy), and
+    /// `purge`: erase an ended event's personal data at once.
     #[command(subcommand)]
     Event(crate::event_cmd::EventCommand),
 }

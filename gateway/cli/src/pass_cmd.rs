@@ -166,6 +166,10 @@ pub struct IssueArgs {
     /// A gate the pass admits to (repeatable; none = every gate).
     #[arg(long = "gate")]
     pub gates: Vec<String>,
+    /// A zone the pass admits to in an event with a definition
+    /// (repeatable; none = every zone).
+    #[arg(long = "zone")]
+    pub zones: Vec<String>,
     /// What a scanner may show on a grant.
     #[arg(long)]
     pub display: Option<String>,
@@ -291,6 +295,7 @@ async fn issue(data: &DataDir, admin: &AdminArgs, spec: IssueArgs) -> Result<()>
             count: Some(batch),
             dynamic_ttl_s: spec.dynamic_ttl_s,
             card: card.clone().map(Box::new),
+            zones: spec.zones.clone(),
         };
         let passes: Vec<PassView> = client.post("/v1/passes", &req).await?;
         for p in &passes {

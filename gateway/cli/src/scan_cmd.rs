@@ -13,7 +13,7 @@ use crate::scanner_cmd::why::explain;
 use crate::terminal::Shown;
 use anyhow::{Context, Result};
 use clap::Args;
-use scangate_client::{Decided, ScanInput, Scanner};
+use scangate_client::{Decided, Direction, ScanInput, ScanOptions, Scanner};
 use scangate_core::ScanId;
 use scangate_gateway::datadir::DataDir;
 use scangate_gateway::operator::api::decision_word;
@@ -45,6 +45,14 @@ pub struct ScanArgs {
     /// The scan id (a retry reuses it); random if not given.
     #[arg(long)]
     pub scan_id: Option<String>,
+    /// An entry (`in`) or an exit (`out`), for a gate of an event with a
+    /// definition that lets people pass both ways. Online only.
+    #[arg(long, value_parser = parse_direction)]
+    pub direction: Option<Direction>,
+    /// Only check: the decision and reason, without using an entry,
+    /// moving the pass or recording the scan id. Online only.
+    #[arg(long)]
+    pub check: bool,
     /// The gateway, the device and the offline dir.
     #[command(flatten)]
     pub device: DeviceArgs,
@@ -63,6 +71,9 @@ pub async fn run(data: &DataDir, args: ScanArgs) -> Result<ExitCode> {
         .context("--scan-id")?;
     let decided = match args.device.offline_dir.as_deref() {
         None => online(data, &args, scan_id).await?,
+        Some(_) if args.check || args.direction.is_some() => {
+            anyhow::bail!("--check and --direction need the gateway: leave out --offline-dir")
+        }
         Some(dir) => offline(data, &args, dir, scan_id).await?,
     };
     let decided = match decided {
@@ -91,7 +102,13 @@ async fn online(
     let scanner = Scanner::connect(config)
         .await
         .with_context(|| format!("cannot connect to the gateway at {addr}"))?;
-    let result = scanner.scan(input(args, args.event.clone(), scan_id)).await;
+    let options = ScanOptions {
+        direction: args.direction,
+        check_only: args.check,
+    };
+    let result = scanner
+        .scan_with(input(args, args.event.clone(), scan_id), options)
+        .await;
     scanner.close().await;
     Ok(result.map(Decided::from).map_err(|e| e.to_string()))
 }
@@ -140,12 +157,21 @@ fn input(args: &ScanArgs, event: Option<String>, scan_id: Option<ScanId>) -> Sca
     }
 }
 
+fn parse_direction(text: &str) -> Result<Direction, String> {
+    text.parse()
+}
+
 fn print_decided(decided: &Decided, as_json: bool) {
     let reply = &decided.reply;
     let word = decision_word(reply.decision.is_granted());
     let reason = reply.decision.reason().map(|r| r.as_str());
+    let guard = reply.guard.clone().unwrap_or_default();
     if as_json {
         let out = json!({
+            "valid_until_ms": guard.valid_until_ms,
+            "inside": guard.inside,
+            "zone": guard.zone,
+            "zones": guard.zones,
             "decision": word,
             "reason": reason,
             "uses": reply.uses,
@@ -174,9 +200,14 @@ fn print_decided(decided: &Decided, as_json: bool) {
     } else {
         ""
     };
+    let place = match (guard.inside, &guard.zone) {
+        (Some(true), Some(zone)) => format!(", inside {}", Shown(zone)),
+        (Some(false), _) => ", outside".to_owned(),
+        _ => String::new(),
+    };
     match reason {
-        None => println!("{word}{uses}{replayed}{offline}"),
-        Some(r) => println!("{word}: {r}{uses}{replayed}{offline}"),
+        None => println!("{word}{uses}{place}{replayed}{offline}"),
+        Some(r) => println!("{word}: {r}{uses}{place}{replayed}{offline}"),
     }
     if let Some(display) = &reply.display {
         println!("{}", Shown(display));

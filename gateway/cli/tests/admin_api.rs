@@ -53,7 +53,8 @@ async fn every_endpoint_checks_the_role_and_tokens_change_without_restart() {
             .path
             .replace("{id}", &pass.id)
             .replace("{scan_id}", "no-such-scan")
-            .replace("{name}", "matrix-device");
+            .replace("{name}", "matrix-device")
+            .replace("{event}", "fest");
         let m = method_of(route);
         let body = (m == reqwest::Method::POST).then(|| json!({}));
         let (none, _) = call(&gw, m.clone(), &path, None, body.clone()).await;

@@ -158,6 +158,8 @@ fn scan_request(id: u64, token: &str, scan_id: &str) -> Request {
             scan_id: ScanId::new(scan_id).expect("scan id"),
             scanner_time_ms: 0,
             timeout_ms: Some(SCAN_TIMEOUT_MS),
+            direction: None,
+            check_only: false,
         }),
     }
 }

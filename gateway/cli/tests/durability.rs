@@ -334,6 +334,8 @@ fn scan_frame(id: u64, token: &str) -> Request {
             scan_id: ScanId::new(format!("term-{id}")).expect("id"),
             scanner_time_ms: 0,
             timeout_ms: None,
+            direction: None,
+            check_only: false,
         }),
     }
 }

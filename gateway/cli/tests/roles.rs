@@ -26,7 +26,7 @@ fn get_paths(
         .iter()
         .filter(|r| r.method == "GET")
         .map(|r| {
-            let path = r.path.replace("{id}", pass_id);
+            let path = r.path.replace("{id}", pass_id).replace("{event}", "fest");
             // The event-scoped lists name their event.
             let path = if path == "/v1/scans" || path == "/v1/flags" {
                 format!("{path}?event=fest")
@@ -81,6 +81,11 @@ async fn a_viewer_reads_no_token_display_or_qr_on_any_get_route() {
     assert_eq!(ack.scans[0].status, AckStatus::Recorded);
     let (_, listed) = gw.get_as("/v1/conflicts", &viewer).await;
     assert!(listed.contains("time_before_snapshot"), "{listed}");
+    // An event definition for `GET /v1/events/{event}` to show.
+    let definition = json!({"gates": [{"name": "A", "zone": "hall", "direction": "in"}],
+                            "zones": [{"name": "hall"}]});
+    let (status, body) = common::floor::put_event(&gw, "fest", &definition).await;
+    assert_eq!(status, 200, "{body}");
 
     for pass in [&fixed, &dynamic] {
         for (route, path) in get_paths(&pass.id) {

@@ -122,6 +122,13 @@ const MATRIX: &[Row] = &[
         ..row("POST", "/v1/devices/{name}/revoke", ADMINS)
     },
     Row {
+        body: Body::Json(
+            r#"{"gates": [{"name": "A", "zone": "hall", "direction": "in"}], "zones": [{"name": "hall"}]}"#,
+        ),
+        ..row("PUT", "/v1/events/{event}", ADMINS)
+    },
+    row("GET", "/v1/events/{event}", ANY_ROLE),
+    Row {
         body: REASON,
         ..row("DELETE", "/v1/passes/{id}", OPERATORS)
     },
@@ -172,6 +179,7 @@ async fn call(
     let client = reqwest::Client::new();
     let mut req = match method {
         "POST" => client.post(url),
+        "PUT" => client.put(url),
         "GET" => client.get(url),
         "DELETE" => client.delete(url),
         other => panic!("the matrix cannot call method {other}"),
@@ -238,7 +246,8 @@ impl Fixture {
         }
         path = path
             .replace("{scan_id}", &self.scan_id)
-            .replace("{name}", self.device);
+            .replace("{name}", self.device)
+            .replace("{event}", "matrix-event");
         assert!(
             !path.contains('{'),
             "{path}: a path parameter the matrix does not know how to fill"

@@ -141,6 +141,8 @@ async fn bad_frames_get_errors_while_others_keep_scanning() {
                 scan_id: ScanId::new(format!("fuzz-{id}")).expect("id"),
                 scanner_time_ms: 0,
                 timeout_ms,
+                direction: None,
+                check_only: false,
             }),
         };
         frame::encode(&req, &mut out).expect("fits");
@@ -220,6 +222,8 @@ async fn a_burst_answered_at_the_edge_gets_every_reply_once() {
             scan_id: ScanId::new(format!("burst-{id}")).expect("id"),
             scanner_time_ms: 0,
             timeout_ms: Some(5_000),
+            direction: None,
+            check_only: false,
         })
     };
     let mut out = BytesMut::new();

@@ -17,7 +17,7 @@ use scangate_actors::{Registry, Scan, ScanError};
 use scangate_core::flags::{Flag, FlagThresholds};
 use scangate_core::pass::{EVENT_MAX_BYTES, GATE_MAX_BYTES, check_name};
 use scangate_core::token::{Claims, Keyring};
-use scangate_core::wire::{ErrorCode, ResponseBody, ScanReply, ScanRequest, WireError};
+use scangate_core::wire::{ErrorCode, GuardView, ResponseBody, ScanReply, ScanRequest, WireError};
 use scangate_core::{Decision, PassId, Reason};
 use std::num::NonZeroU32;
 use std::sync::Arc;
@@ -145,8 +145,12 @@ impl ScanService {
             scanner_time_ms: req.scanner_time_ms,
             token_not_after_ms: claims.not_after_ms,
             token_generation: claims.generation,
+            direction: req.direction,
+            check_only: req.check_only,
+            definition: None,
         };
         let wait = req.timeout_ms.map(|ms| Duration::from_millis(ms.into()));
+        let check_only = req.check_only;
         let body = match self.registry.scan_within(claims.pass_id, scan, wait).await {
             Ok(out) => {
                 if !out.replayed {
@@ -157,13 +161,22 @@ impl ScanService {
                         self.flag_board.raised(at, flag, pass, device, &gate.name);
                     }
                 }
-                self.record(
-                    gate,
-                    out.decision,
-                    Some(claims.pass_id),
-                    out.decision.is_granted() && !out.replayed,
-                    Some(started.elapsed()),
-                );
+                // A check-only scan changes nothing, the counts included.
+                if !check_only {
+                    self.record(
+                        gate,
+                        out.decision,
+                        Some(claims.pass_id),
+                        out.decision.is_granted() && !out.replayed,
+                        Some(started.elapsed()),
+                    );
+                }
+                let guard = out.uses.is_some().then_some(GuardView {
+                    valid_until_ms: out.valid_until_ms,
+                    inside: out.inside,
+                    zone: out.zone,
+                    zones: out.zones,
+                });
                 ResponseBody::Scan(ScanReply {
                     scan_id: req.scan_id,
                     decision: out.decision,
@@ -174,6 +187,7 @@ impl ScanService {
                     replayed: out.replayed,
                     flags: out.flags,
                     card: out.card,
+                    guard,
                 })
             }
             Err(ScanError::ScanIdConflict) => counted_error(
@@ -251,6 +265,7 @@ impl ScanService {
             replayed: false,
             flags: Vec::new(),
             card: None,
+            guard: None,
         })
     }
 }

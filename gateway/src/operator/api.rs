@@ -104,6 +104,8 @@ pub fn build_passes(req: &IssueRequest, now_ms: i64) -> Result<Vec<Pass>, ApiErr
         status_since_ms: None,
         token_generation: 0,
         card: req.card.clone(),
+        zones: req.zones.clone(),
+        presence: scangate_core::pass::Presence::Outside,
     };
     template
         .check_issue(now_ms)
@@ -134,6 +136,7 @@ mod tests {
             count: Some(3),
             dynamic_ttl_s: None,
             card: None,
+            zones: vec![],
         }
     }
 

@@ -47,6 +47,8 @@ pub struct AppState {
     pub incidents: Arc<crate::edge::incidents::Incidents>,
     /// The dashboard's fraud flags panel (fed by the scan path).
     pub flags: Arc<crate::operator::dashboard::flags::FlagBoard>,
+    /// Event definitions as the scan path reads them (a PUT replaces one).
+    pub definitions: Arc<crate::definitions::DefinitionCache>,
 }
 
 /// The caller, as the route's permission check (`authorize` in

@@ -306,6 +306,7 @@ mod tests {
             replayed: false,
             flags: Vec::new(),
             card: None,
+            guard: None,
         };
         let outcome = |sdk_retries: bool| {
             let s = LaneSettings {

@@ -13,15 +13,14 @@ use super::layout::{self, StateBytes, Tables, backend, log_key};
 use super::record::{Ks, Staged};
 use super::writer_state::{LogKey, ScanEntry, WriterState};
 use scangate_core::scan::Conflict;
-use scangate_core::{
-    AdminAction, Annulment, AuditRecord, Pass, PassId, ScanId, ScanRecord, Status,
-};
+use scangate_core::{AdminAction, Annulment, AuditRecord, Pass, PassId, ScanId, ScanRecord};
 use scangate_storage::{HolderLink, PassState, StoreError};
 use std::collections::{HashMap, HashSet};
 use tokio::sync::oneshot;
 
 mod audit;
 mod conflicts;
+mod events;
 mod holder;
 mod personal;
 mod retain;
@@ -67,6 +66,13 @@ pub enum Command {
     Retain {
         step: Box<scangate_storage::retention::RetentionStep>,
         reply: Reply<scangate_storage::retention::Retained>,
+    },
+    /// [`scangate_storage::Store::put_event`]: the event's name and its
+    /// encoded definition.
+    Event {
+        event: String,
+        definition: Vec<u8>,
+        reply: Reply<()>,
     },
     /// [`scangate_storage::Store::close`]: commit what came before, then stop.
     Close { reply: Reply<()> },
@@ -219,6 +225,17 @@ impl<'t> Batch<'t> {
                 let r = self.w.catch_up().and_then(|()| self.retain(&step));
                 self.answers.push(Answer::Retained(reply, r));
             }
+            Command::Event {
+                event,
+                definition,
+                reply,
+            } => {
+                let r = self
+                    .w
+                    .catch_up()
+                    .and_then(|()| self.event(&event, definition));
+                self.answers.push(Answer::Unit(reply, r));
+            }
             Command::Close { reply } => {
                 // Answered with the batch, so `close` returns once everything
                 // queued before it is durable.
@@ -337,23 +354,21 @@ impl<'t> Batch<'t> {
                 pass: id,
                 stored_uses,
             };
-            let Some(mut state) = state else {
+            let Some(state) = state else {
                 return Err(conflict(0));
             };
-            // An offline fact is conditional on the count alone; a guard's
-            // override on the count and the status (it may pass the limit).
-            let offline = record.offline.is_some();
-            let beyond_limit = offline || record.guard_override.is_some();
-            let applies = (offline || state.status == Status::Active)
-                && record.uses_after >= 1
-                && state.uses == record.uses_after - 1
-                && (beyond_limit || state.max_uses.is_none_or(|max| record.uses_after <= max));
-            if !applies {
+            // Online: active, the count (and presence) as decided, within
+            // the limit (a guard's override may pass it); an offline fact on
+            // the count alone.
+            let Some(after) = state.grant(&record) else {
                 return Err(conflict(state.uses));
-            }
-            state.uses = record.uses_after;
-            debug_assert!(beyond_limit || state.max_uses.is_none_or(|max| state.uses <= max));
-            self.put_state(id, state);
+            };
+            debug_assert!(
+                record.offline.is_some()
+                    || record.guard_override.is_some()
+                    || after.max_uses.is_none_or(|max| after.uses <= max)
+            );
+            self.put_state(id, after);
         }
         // In the same redo record as the scan: both durable, or neither.
         self.conflicts(&Conflict::of_record(&record))?;

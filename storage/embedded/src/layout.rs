@@ -5,7 +5,7 @@
 //! | --- | --- | --- |
 //! | `meta` | `format` / `seq` / `logged` | u32 BE format version / u64 BE next sequence number / u64 BE last redo record these tables hold |
 //! | `passes` | pass id (16 B) | msgpack [`Pass`] with `uses` = 0 (volatile, kept in `pass_state`) |
-//! | `pass_state` | pass id | [`PassState`], 10 B: the only thing a grant reads and writes |
+//! | `pass_state` | pass id | [`PassState`], 10 B (+ presence when not outside): the only thing a grant reads and writes |
 //! | `scans` | pass id ‖ at_ms ‖ seq (32 B) | msgpack [`ScanRecord`] |
 //! | `scan_ids` | scan id (UTF-8) | the `scans` key of its record (32 B) |
 //! | `scan_id_times` | at_ms ‖ scan id | empty: the purge index, oldest first |
@@ -18,6 +18,7 @@
 //! | `holder_links` | pass id (16 B) | [`HolderLink`](scangate_storage::HolderLink), 40 B: the SHA-256 of the link's secret ‖ created_ms |
 //! | `pass_keys` | pass id | the pass's personal-data key (32 B), or empty once erased: kept apart, small, compacted after an erase |
 //! | `personal` | pass id | the pass's display text and card fields, sealed under its key ([`scangate_storage::personal`]) |
+//! | `events` | event name (UTF-8) | msgpack [`EventDefinition`](scangate_core::event::EventDefinition) |
 //!
 //! `at_ms` is an i64 with its sign bit flipped, big-endian, so byte order is
 //! time order; `seq` is a store-wide u64 counter that keeps equal times apart.
@@ -27,6 +28,7 @@ use scangate_storage::{PassState, StoreError};
 
 use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode};
 use scangate_core::offline::messages::ConflictKind;
+use scangate_core::pass::{Presence, ZoneName};
 use scangate_core::{AuditRecord, Pass, PassId, ScanId, ScanRecord, Status};
 /// Records are encoded as every backend does (compact msgpack; the format
 /// version guards their shape).
@@ -42,20 +44,23 @@ use std::time::{Duration, Instant};
 /// cannot replay); scan records may carry offline facts.
 /// 5: the `conflict_tags` keyspace (redo ops may name it, which a format-4
 /// build cannot replay).
-/// 6: the `holder_links`, `pass_keys` and `personal` keyspaces (redo ops
-/// may name them, which a format-5 build cannot replay): pass records are
-/// written without their personal fields, which are sealed under a
-/// per-pass key (a format-5 build would show passes without them).
+/// 6: the `holder_links`, `pass_keys`, `personal` and `events` keyspaces
+/// (redo ops may name them, which a format-5 build cannot replay), pass
+/// states longer than 10 bytes (a presence other than outside), which a
+/// format-5 build takes for corrupt; pass records are written without
+/// their personal fields, which are sealed under a per-pass key (a
+/// format-5 build would show passes without them).
 pub const FORMAT_VERSION: u32 = 6;
 
 /// The older formats `open` upgrades by rewriting the version: 2 (no redo
-/// log yet), 3 (no `conflicts` keyspace: fjall creates it empty at open)
-/// and 4 (no `conflict_tags`: created empty; the conflicts a format-4 build
+/// log yet), 3 (no `conflicts` keyspace: fjall creates it empty at open),
+/// 4 (no `conflict_tags`: created empty; the conflicts a format-4 build
 /// kept have no tag, so a pass-less one written again after the upgrade
-/// gets a second row), 5 (no `holder_links`, `pass_keys` or `personal`:
-/// created empty, so no pass has a holder link yet, and the passes it
-/// issued keep their personal fields in the clear in their records,
-/// readable as before, until erased). Their tables and records read
+/// gets a second row), 5 (no `holder_links`, `pass_keys`, `personal` or
+/// `events`: created empty, so no pass has a holder link yet; the passes
+/// it issued keep their personal fields in the clear in their records,
+/// readable as before, until erased; every stored state is 10 bytes, read
+/// as outside). Their tables and records read
 /// unchanged.
 pub const FORMAT_UPGRADABLE: [u32; 4] = [2, 3, 4, 5];
 
@@ -88,6 +93,7 @@ pub struct Tables {
     pub holder_links: Keyspace,
     pub pass_keys: Keyspace,
     pub personal: Keyspace,
+    pub events: Keyspace,
 }
 
 impl Tables {
@@ -128,6 +134,7 @@ impl Tables {
             holder_links: ks("holder_links", None)?,
             pass_keys: ks("pass_keys", issued)?,
             personal: ks("personal", issued)?,
+            events: ks("events", None)?,
             db,
         };
         match tables.meta.get(META_FORMAT).map_err(backend)? {
@@ -163,7 +170,7 @@ impl Tables {
     }
 
     /// Every keyspace, `meta` first.
-    fn all(&self) -> [&Keyspace; 15] {
+    fn all(&self) -> [&Keyspace; 16] {
         [
             &self.meta,
             &self.passes,
@@ -180,6 +187,7 @@ impl Tables {
             &self.holder_links,
             &self.pass_keys,
             &self.personal,
+            &self.events,
         ]
     }
 
@@ -239,18 +247,23 @@ pub fn seq_key() -> &'static [u8] {
     META_SEQ
 }
 
-/// The embedded encoding of a [`PassState`]: 10 bytes, the only thing a
-/// grant reads and writes.
+/// The embedded encoding of a [`PassState`]: 10 bytes, then presence when
+/// it is not outside (so a pass of an event without a definition keeps the
+/// 10 bytes of format 5): the only thing a grant reads and writes.
 pub trait StateBytes: Sized {
-    /// `uses` BE ‖ status ‖ has-limit ‖ limit BE.
-    fn encode(&self) -> [u8; 10];
+    /// `uses` BE ‖ status ‖ has-limit ‖ limit BE, then nothing (outside),
+    /// `1` (left) or `2` ‖ zone length ‖ zone (inside).
+    fn encode(&self) -> Vec<u8>;
     /// Decodes a stored state; anything malformed is corruption.
     fn decode(id: PassId, bytes: &[u8]) -> Result<Self, StoreError>;
 }
 
+/// Bytes of a state before its presence.
+const STATE_FIXED: usize = 10;
+
 impl StateBytes for PassState {
-    fn encode(&self) -> [u8; 10] {
-        let mut out = [0u8; 10];
+    fn encode(&self) -> Vec<u8> {
+        let mut out = vec![0u8; STATE_FIXED];
         out[..4].copy_from_slice(&self.uses.to_be_bytes());
         out[4] = match self.status {
             Status::Active => 0,
@@ -261,12 +274,26 @@ impl StateBytes for PassState {
             out[5] = 1;
             out[6..].copy_from_slice(&max.to_be_bytes());
         }
+        match self.presence {
+            Presence::Outside => {}
+            Presence::Left => out.push(1),
+            Presence::Inside(zone) => {
+                let name = zone.as_str().as_bytes();
+                out.push(2);
+                // A zone name is at most ZONE_MAX_BYTES (64).
+                out.push(u8::try_from(name.len()).unwrap_or(u8::MAX));
+                out.extend_from_slice(name);
+            }
+        }
         out
     }
 
     fn decode(id: PassId, bytes: &[u8]) -> Result<PassState, StoreError> {
         let corrupt = |what: &str| StoreError::Corrupt(format!("state of pass {id}: {what}"));
-        let b: [u8; 10] = bytes.try_into().map_err(|_| corrupt("wrong length"))?;
+        if bytes.len() < STATE_FIXED {
+            return Err(corrupt("wrong length"));
+        }
+        let (b, rest) = bytes.split_at(STATE_FIXED);
         let status = match b[4] {
             0 => Status::Active,
             1 => Status::Suspended,
@@ -278,10 +305,20 @@ impl StateBytes for PassState {
             1 => Some(u32::from_be_bytes([b[6], b[7], b[8], b[9]])),
             _ => return Err(corrupt("bad use-limit flag")),
         };
+        let presence = match rest {
+            [] => Presence::Outside,
+            [1] => Presence::Left,
+            [2, len, name @ ..] if usize::from(*len) == name.len() => {
+                let name = std::str::from_utf8(name).map_err(|_| corrupt("zone not UTF-8"))?;
+                Presence::Inside(ZoneName::new(name).map_err(|_| corrupt("bad zone name"))?)
+            }
+            _ => return Err(corrupt("bad presence")),
+        };
         Ok(PassState {
             uses: u32::from_be_bytes([b[0], b[1], b[2], b[3]]),
             status,
             max_uses,
+            presence,
         })
     }
 }
@@ -381,10 +418,12 @@ pub fn parse_time_index_key(key: &[u8]) -> Result<(i64, ScanId), StoreError> {
     Ok((at, id))
 }
 
-/// A stored pass record: the pass with its volatile use count zeroed.
+/// A stored pass record: the pass with its volatile use count and presence
+/// reset (both are kept in `pass_state`).
 pub fn encode_pass(pass: &Pass) -> Result<Vec<u8>, StoreError> {
     let mut stored = pass.clone();
     stored.uses = 0;
+    stored.presence = Presence::Outside;
     encode(&stored)
 }
 
@@ -433,15 +472,38 @@ mod tests {
                 uses: 3,
                 status: Status::Active,
                 max_uses: Some(5),
+                presence: Presence::Outside,
             },
             PassState {
                 uses: u32::MAX,
                 status: Status::Revoked,
                 max_uses: None,
+                presence: Presence::Left,
+            },
+            PassState {
+                uses: 1,
+                status: Status::Active,
+                max_uses: Some(1),
+                presence: Presence::Inside(ZoneName::new("Halle Süd").expect("zone")),
             },
         ] {
             assert_eq!(PassState::decode(id, &s.encode()).ok(), Some(s));
         }
+        // A format-5 state (10 bytes) reads as outside.
+        let old = PassState {
+            uses: 2,
+            status: Status::Active,
+            max_uses: Some(3),
+            presence: Presence::Outside,
+        }
+        .encode();
+        assert_eq!(old.len(), 10);
+        let mut bad = old.clone();
+        bad.extend_from_slice(&[2, 9, b'x']);
+        assert!(matches!(
+            PassState::decode(id, &bad),
+            Err(StoreError::Corrupt(_))
+        ));
         assert!(matches!(
             PassState::decode(id, &[0; 9]),
             Err(StoreError::Corrupt(_))
@@ -450,6 +512,7 @@ mod tests {
             uses: 0,
             status: Status::Active,
             max_uses: None,
+            presence: Presence::Outside,
         }
         .encode();
         bad[4] = 9;

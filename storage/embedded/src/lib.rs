@@ -45,6 +45,8 @@ mod writer_state;
 #[cfg(test)]
 mod damaged_tests;
 #[cfg(test)]
+mod floor_tests;
+#[cfg(test)]
 mod holder_tests;
 #[cfg(test)]
 mod offline_tests;
@@ -67,11 +69,12 @@ use fjall::{Database, Readable};
 use layout::{StateBytes, Tables, backend};
 use progress::Progress;
 use redo::RedoLog;
+use scangate_core::event::EventDefinition;
 use scangate_core::scan::Conflict;
 use scangate_core::{AuditRecord, Pass, PassId, ScanId, ScanRecord};
 use scangate_storage::{Annul, AuditQuery, Page, PassQuery, ScanQuery, Store, StoreError};
 use scangate_storage::{
-    ConflictQuery, HolderLink, LIST_MAX, PassState, RECORD_CONFLICTS_MAX, personal,
+    ConflictQuery, EVENTS_MAX, HolderLink, LIST_MAX, PassState, RECORD_CONFLICTS_MAX, personal,
 };
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -331,6 +334,42 @@ impl Store for EmbeddedStore {
         self.progress.caught_up().await?;
         self.blocking_read(move |t| read::conflicts(t, &query))
             .await
+    }
+
+    async fn put_event(&self, event: &str, definition: &EventDefinition) -> Result<(), StoreError> {
+        let definition = scangate_storage::record::encode_named(definition)?;
+        let event = event.to_owned();
+        self.submit(|reply| Command::Event {
+            event,
+            definition,
+            reply,
+        })
+        .await
+    }
+
+    async fn load_event(&self, event: &str) -> Result<Option<EventDefinition>, StoreError> {
+        count_read("load_event");
+        self.progress.caught_up().await?;
+        match self.tables.events.get(event).map_err(backend)? {
+            Some(bytes) => layout::decode(&bytes, "event definition").map(Some),
+            None => Ok(None),
+        }
+    }
+
+    async fn list_events(&self) -> Result<Vec<(String, EventDefinition)>, StoreError> {
+        count_read("list_events");
+        self.progress.caught_up().await?;
+        self.blocking_read(|t| {
+            let mut out = Vec::new();
+            for guard in t.events.iter().take(EVENTS_MAX) {
+                let (key, value) = guard.into_inner().map_err(backend)?;
+                let name = String::from_utf8(key.to_vec())
+                    .map_err(|_| StoreError::Corrupt("event name not UTF-8".into()))?;
+                out.push((name, layout::decode(&value, "event definition")?));
+            }
+            Ok(out)
+        })
+        .await
     }
 
     async fn find_scan(&self, scan_id: &ScanId) -> Result<Option<ScanRecord>, StoreError> {

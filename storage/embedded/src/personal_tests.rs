@@ -47,6 +47,7 @@ fn erase(pass: &scangate_core::Pass) -> AuditRecord {
         status_before: Status::Active,
         status_after: Status::Revoked,
         scan_id: None,
+        token_generation: None,
     }
 }
 

@@ -40,6 +40,7 @@ pub enum Ks {
     HolderLinks = 12,
     PassKeys = 13,
     Personal = 14,
+    Events = 15,
 }
 
 impl Ks {
@@ -60,6 +61,7 @@ impl Ks {
             12 => Ks::HolderLinks,
             13 => Ks::PassKeys,
             14 => Ks::Personal,
+            15 => Ks::Events,
             _ => return None,
         })
     }
@@ -81,6 +83,7 @@ impl Ks {
             Ks::HolderLinks => &t.holder_links,
             Ks::PassKeys => &t.pass_keys,
             Ks::Personal => &t.personal,
+            Ks::Events => &t.events,
         }
     }
 }

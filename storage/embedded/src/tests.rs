@@ -264,7 +264,7 @@ fn one_batch_sees_its_own_scan_ids_and_uses() {
 }
 
 /// Writes `version` as the store format of a fresh directory.
-fn with_format(dir: &std::path::Path, version: u32) {
+pub(super) fn with_format(dir: &std::path::Path, version: u32) {
     let db = Database::builder(dir).open().expect("db");
     let meta = db
         .keyspace("meta", fjall::KeyspaceCreateOptions::default)

@@ -216,6 +216,7 @@ mod state_cache_tests {
             uses,
             status: Status::Active,
             max_uses: None,
+            presence: scangate_core::pass::Presence::Outside,
         })
     }
 

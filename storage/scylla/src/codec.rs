@@ -1,6 +1,7 @@
 //! Values as they are stored: records (msgpack blobs), pass state columns,
 //! time buckets, clustering keys and the cursors handed to callers.
 
+use scangate_core::pass::{Presence, ZoneName};
 use scangate_core::{PassId, Status};
 use scangate_storage::query::CURSOR_MAX_BYTES;
 use scangate_storage::{Cursor, PassState, StoreError};
@@ -95,6 +96,30 @@ pub struct StateColumns {
     pub status: String,
     /// `use_limit`.
     pub use_limit: i64,
+    /// `presence` (null: outside).
+    pub presence: Option<String>,
+}
+
+/// The stored `presence` of a pass: null outside (as every pass written
+/// before presence existed), `left`, or `inside:` and the zone.
+pub fn presence_text(presence: Presence) -> Option<String> {
+    match presence {
+        Presence::Outside => None,
+        Presence::Left => Some("left".to_owned()),
+        Presence::Inside(zone) => Some(format!("inside:{zone}")),
+    }
+}
+
+fn parse_presence(id: PassId, text: Option<&str>) -> Result<Presence, StoreError> {
+    match text {
+        None => Ok(Presence::Outside),
+        Some("left") => Ok(Presence::Left),
+        Some(t) => t
+            .strip_prefix("inside:")
+            .and_then(|zone| ZoneName::new(zone).ok())
+            .map(Presence::Inside)
+            .ok_or_else(|| corrupt(id, "presence")),
+    }
 }
 
 /// The ScyllaDB encoding of a [`PassState`]: its static columns.
@@ -109,6 +134,7 @@ impl FromColumns for PassState {
             uses: u32::try_from(c.uses).map_err(|_| corrupt(id, "use count"))?,
             status: parse_status(id, &c.status)?,
             max_uses: max_uses(id, c.use_limit)?,
+            presence: parse_presence(id, c.presence.as_deref())?,
         })
     }
 }

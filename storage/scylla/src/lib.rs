@@ -59,6 +59,7 @@
 mod codec;
 mod config;
 mod conflicts;
+mod events;
 mod holder;
 mod insert;
 mod outcome;
@@ -86,6 +87,7 @@ pub use schema::SCHEMA_VERSION;
 use async_trait::async_trait;
 use outcome::Failure;
 use prepared::Statements;
+use scangate_core::event::EventDefinition;
 use scangate_core::scan::Conflict;
 use scangate_core::{AuditRecord, Pass, PassId, ScanId, ScanRecord};
 use scangate_storage::{
@@ -319,6 +321,18 @@ impl Store for ScyllaStore {
 
     async fn remove_holder_link(&self, pass: PassId) -> Result<bool, StoreError> {
         self.remove_link(pass).await
+    }
+
+    async fn put_event(&self, event: &str, definition: &EventDefinition) -> Result<(), StoreError> {
+        self.event_put(event, definition).await
+    }
+
+    async fn load_event(&self, event: &str) -> Result<Option<EventDefinition>, StoreError> {
+        self.event_get(event).await
+    }
+
+    async fn list_events(&self) -> Result<Vec<(String, EventDefinition)>, StoreError> {
+        self.events_all().await
     }
 
     /// Other gateways write the same cluster.

@@ -20,6 +20,7 @@ type PassColumns = (
     Option<String>,
     Option<i64>,
     Option<i64>,
+    Option<String>,
 );
 
 /// A row of `all passes`: the id, then [`PassColumns`].
@@ -31,18 +32,20 @@ type AllPassesRow = (
     Option<String>,
     Option<i64>,
     Option<i64>,
+    Option<String>,
 );
 
 /// A pass from its columns; `None` when it has no record (no such pass).
 fn pass_from(id: PassId, c: PassColumns) -> Result<Option<Pass>, StoreError> {
     match c {
-        (Some(record), Some(uses), Some(status), reason, Some(use_limit), since) => {
+        (Some(record), Some(uses), Some(status), reason, Some(use_limit), since, presence) => {
             let state = PassState::from_columns(
                 id,
                 &StateColumns {
                     uses,
                     status,
                     use_limit,
+                    presence,
                 },
             )?;
             scangate_storage::record::merge_pass(id, &record, state).map(|mut pass| {
@@ -187,7 +190,7 @@ impl ScyllaStore {
                         .await?
                 }
             };
-            for (id, record, uses, status, reason, use_limit, since) in rows {
+            for (id, record, uses, status, reason, use_limit, since, presence) in rows {
                 if items.len() >= limit || examined >= EXAMINE_MAX {
                     return Ok(Page {
                         items,
@@ -202,8 +205,10 @@ impl ScyllaStore {
                 {
                     continue; // skip the record decode
                 }
-                if let Some(p) = pass_from(id, (record, uses, status, reason, use_limit, since))?
-                    && q.matches(&p)
+                if let Some(p) = pass_from(
+                    id,
+                    (record, uses, status, reason, use_limit, since, presence),
+                )? && q.matches(&p)
                 {
                     items.push(p);
                 }

@@ -72,7 +72,12 @@ const MIGRATIONS: [&[&str]; 3] = [
         bucket bigint, at_ms bigint, tag text, body blob, \
         PRIMARY KEY (bucket, at_ms, tag))",
     ],
-    &["CREATE TABLE IF NOT EXISTS holder_links (pass_id blob PRIMARY KEY, link blob)"],
+    &[
+        "CREATE TABLE IF NOT EXISTS holder_links (pass_id blob PRIMARY KEY, link blob)",
+        // Presence beside the count (null: outside, as every pass before).
+        "ALTER TABLE passes ADD presence text STATIC",
+        "CREATE TABLE IF NOT EXISTS events (event text PRIMARY KEY, body blob)",
+    ],
 ];
 
 /// Whether a migration statement failed only because a gateway starting

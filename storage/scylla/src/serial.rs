@@ -46,18 +46,19 @@ impl ScyllaStore {
         id: PassId,
     ) -> Result<Option<PassState>, StoreError> {
         let row = self
-            .first_row::<_, (Option<i64>, Option<String>, Option<i64>)>(
+            .first_row::<_, (Option<i64>, Option<String>, Option<i64>, Option<String>)>(
                 &self.st.pass_state_serial,
                 (id.0.as_slice(),),
             )
             .await?;
         match row {
-            Some((Some(uses), Some(status), Some(use_limit))) => PassState::from_columns(
+            Some((Some(uses), Some(status), Some(use_limit), presence)) => PassState::from_columns(
                 id,
                 &StateColumns {
                     uses,
                     status,
                     use_limit,
+                    presence,
                 },
             )
             .map(Some),

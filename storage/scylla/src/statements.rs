@@ -70,6 +70,33 @@ pub const GRANT_STATE: Def = def(
     Class::Lwt,
     "UPDATE passes SET uses = ? WHERE id = ? IF uses = ? AND status = 'active' AND use_limit >= ?",
 );
+/// An entry or exit at a gate of a defined event: the count and presence,
+/// if the count, status and presence are as decided (`use_limit >= ?` is
+/// bound to 0 when the movement spends no use). The first statement of the
+/// move batch.
+pub const MOVE_STATE: Def = def(
+    "move: use count and presence",
+    Class::Lwt,
+    "UPDATE passes SET uses = ?, presence = ? WHERE id = ? IF uses = ? AND status = 'active' AND use_limit >= ? AND presence = ?",
+);
+/// Stores an event's definition.
+pub const EVENT_PUT: Def = def(
+    "put event definition",
+    Class::Write,
+    "INSERT INTO events (event, body) VALUES (?, ?)",
+);
+/// One event's definition.
+pub const EVENT_GET: Def = def(
+    "get event definition",
+    Class::Read,
+    "SELECT body FROM events WHERE event = ?",
+);
+/// Every event's definition, bounded.
+pub const EVENTS_ALL: Def = def(
+    "all event definitions",
+    Class::Query,
+    "SELECT event, body FROM events LIMIT ?",
+);
 /// An offline fact's count: conditional on the count alone (a fact is
 /// counted whatever the status and limit): the first statement of the
 /// offline grant batch.
@@ -202,7 +229,7 @@ pub const SCAN_ID_ROW_SERIAL: Def = def(
 pub const PASS_STATE_SERIAL: Def = def(
     "serial read pass state",
     Class::SerialRead,
-    "SELECT uses, status, use_limit FROM passes WHERE id = ? LIMIT 1",
+    "SELECT uses, status, use_limit, presence FROM passes WHERE id = ? LIMIT 1",
 );
 /// A claim, read serially.
 pub const CLAIM_SERIAL: Def = def(
@@ -220,7 +247,7 @@ pub const AUDIT_ROW_SERIAL: Def = def(
 pub const LOAD_PASS: Def = def(
     "load pass",
     Class::Read,
-    "SELECT record, uses, status, status_reason, use_limit, status_since FROM passes WHERE id = ? LIMIT 1",
+    "SELECT record, uses, status, status_reason, use_limit, status_since, presence FROM passes WHERE id = ? LIMIT 1",
 );
 /// A claim.
 pub const CLAIM_READ: Def = def(
@@ -310,13 +337,13 @@ pub const PASSES_BY_EVENT_RANGE: Def = def(
 pub const ALL_PASSES_FIRST: Def = def(
     "all passes",
     Class::Query,
-    "SELECT DISTINCT id, record, uses, status, status_reason, use_limit, status_since FROM passes",
+    "SELECT DISTINCT id, record, uses, status, status_reason, use_limit, status_since, presence FROM passes",
 );
 /// Every pass, in token order, after a pass.
 pub const ALL_PASSES_AFTER: Def = def(
     "all passes after",
     Class::Query,
-    "SELECT DISTINCT id, record, uses, status, status_reason, use_limit, status_since FROM passes WHERE token(id) > token(?)",
+    "SELECT DISTINCT id, record, uses, status, status_reason, use_limit, status_since, presence FROM passes WHERE token(id) > token(?)",
 );
 /// Purge index entries of one day before a time.
 pub const SCAN_ID_TIMES_RANGE: Def = def(
@@ -327,10 +354,14 @@ pub const SCAN_ID_TIMES_RANGE: Def = def(
 
 /// Every single statement, for the tests.
 #[cfg(test)]
-pub const ALL: [Def; 43] = [
+pub const ALL: [Def; 47] = [
     CLAIM,
     REISSUE_STATE,
     GRANT_STATE,
+    MOVE_STATE,
+    EVENT_PUT,
+    EVENT_GET,
+    EVENTS_ALL,
     OFFLINE_GRANT_STATE,
     OVERRIDE_GRANT_STATE,
     CONFLICT_ROW,
@@ -377,6 +408,8 @@ pub const ALL: [Def; 43] = [
 /// scan-id row if the scan id is new to the pass, and the log line; all in
 /// the pass's partition, all or nothing.
 pub const GRANT_BATCH: [Def; 3] = [GRANT_STATE, SCAN_ID_ROW, SCAN_LOG_ROW];
+/// An entry or exit: count and presence, scan-id row, log line, all or nothing.
+pub const MOVE_BATCH: [Def; 3] = [MOVE_STATE, SCAN_ID_ROW, SCAN_LOG_ROW];
 /// An offline fact's grant: its count, scan-id row and log line (whose
 /// body holds its conflicts), in one conditional batch.
 pub const OFFLINE_GRANT_BATCH: [Def; 3] = [OFFLINE_GRANT_STATE, SCAN_ID_ROW, SCAN_LOG_ROW];

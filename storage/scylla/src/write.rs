@@ -51,7 +51,23 @@ impl ScyllaStore {
         let scan_id_row = (id, sid, body.as_slice(), attempt, ttl);
         let log_row = (id, record.at_ms, sid, body.as_slice());
         let after = i64::from(record.uses_after);
-        let answer = if granted && record.offline.is_some() {
+        let answer = if let Some(m) = record.movement.as_deref().filter(|_| granted) {
+            // Spends a use only for an admission; otherwise the limit is
+            // no condition (bound to 0, below any stored limit).
+            let before = after - i64::from(m.admission);
+            let limit_at_least = if m.admission { after } else { 0 };
+            let state = (
+                after,
+                codec::presence_text(m.after),
+                id,
+                before,
+                limit_at_least,
+                codec::presence_text(m.before),
+            );
+            self.session
+                .batch(&self.st.moved, (state, scan_id_row, log_row))
+                .await
+        } else if granted && record.offline.is_some() {
             let state = (after, id, after - 1);
             let values = (state, scan_id_row, log_row);
             self.session.batch(&self.st.offline_grant, values).await

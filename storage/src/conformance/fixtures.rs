@@ -68,6 +68,7 @@ pub fn scan(pass: PassId, decision: Decision, uses_after: u32, at_ms: i64) -> Sc
         offline: None,
         guard_override: None,
         flags: Vec::new(),
+        movement: None,
     }
 }
 

@@ -10,6 +10,7 @@
 
 mod fixtures;
 mod flags;
+mod floor;
 mod holder;
 mod offline;
 mod personal;
@@ -18,6 +19,7 @@ mod retention;
 
 pub use fixtures::{new_id, new_pass, new_scan_id, now_ms, scan};
 pub use flags::flagged_scans_are_kept_and_listed_by_flag;
+pub use floor::{entries_and_exits_keep_presence_conditionally, event_definitions_round_trip};
 pub use holder::holder_links_replace_and_remove;
 pub use offline::{
     offline_facts_count_beyond_the_limit_with_their_conflicts,
@@ -59,6 +61,8 @@ pub async fn run_all(store: Arc<dyn Store>) {
     flagged_scans_are_kept_and_listed_by_flag(store.clone()).await;
     personal_fields_round_trip(store.clone()).await;
     erase_removes_personal_data_and_keeps_the_record(store.clone()).await;
+    event_definitions_round_trip(store.clone()).await;
+    entries_and_exits_keep_presence_conditionally(store.clone()).await;
     closed_store_refuses_writes(store).await;
 }
 

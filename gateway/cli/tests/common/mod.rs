@@ -3,6 +3,7 @@
 
 #![allow(dead_code)]
 
+pub mod floor;
 pub mod gate_actions;
 pub mod guard;
 pub mod holder;

@@ -41,6 +41,13 @@ pub struct WebScanRequest {
     /// The browser's clock at the scan (Unix ms); recorded, never trusted.
     #[serde(default)]
     pub scanner_time_ms: Option<i64>,
+    /// `in` or `out` at a gate of an event with a definition that lets
+    /// people pass both ways (as in the QUIC scan request).
+    #[serde(default)]
+    pub direction: Option<scangate_core::event::Direction>,
+    /// Decide only: nothing counted, moved or recorded.
+    #[serde(default)]
+    pub check_only: bool,
 }
 
 /// The body of `POST /v1/scanner/enroll`.
@@ -122,6 +129,8 @@ fn request(body: WebScanRequest) -> Result<ScanRequest, Refusal> {
         scan_id,
         scanner_time_ms: body.scanner_time_ms.unwrap_or_else(crate::now_ms),
         timeout_ms: Some(WEB_SCAN_TIMEOUT_MS),
+        direction: body.direction,
+        check_only: body.check_only,
     })
 }
 

@@ -32,7 +32,7 @@ pub const IMPORT_ROWS_MAX: usize = ISSUE_MAX as usize;
 pub const IMPORT_REJECTS_REPORTED_MAX: usize = 1_000;
 
 /// The columns an import understands; `event` is required.
-pub const IMPORT_COLUMNS: [&str; 8] = [
+pub const IMPORT_COLUMNS: [&str; 9] = [
     "event",
     "kind",
     "max_uses",
@@ -41,6 +41,7 @@ pub const IMPORT_COLUMNS: [&str; 8] = [
     "gates",
     "display",
     "dynamic_ttl_s",
+    "zones",
 ];
 
 /// The physical lines of `body` with their 1-based numbers, without their
@@ -166,6 +167,7 @@ fn row_spec(
         count: Some(1),
         dynamic_ttl_s: None,
         card: None,
+        zones: Vec::new(),
     };
     let mut card_cells = Vec::new();
     for (name, value) in columns.iter().zip(record.iter()) {
@@ -198,6 +200,14 @@ fn row_spec(
                     .collect()
             }
             "display" => spec.display = some(),
+            "zones" => {
+                spec.zones = value
+                    .split(';')
+                    .map(str::trim)
+                    .filter(|z| !z.is_empty())
+                    .map(str::to_owned)
+                    .collect()
+            }
             "dynamic_ttl_s" if !value.is_empty() => {
                 spec.dynamic_ttl_s = Some(value.parse().map_err(|_| {
                     ApiError::invalid(

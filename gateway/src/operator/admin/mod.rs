@@ -9,6 +9,7 @@
 //!
 //! Modules: [`passes`] (issue, list, show, status changes), [`import`] (CSV),
 //! [`gate`] (a guard's override), [`logs`] (scans, audit, annul), [`devices`] (scanner revocation),
+//! [`events`] (event definitions),
 //! [`qr`] (QR images, minting dynamic tokens), [`links`] (holder links:
 //! made and revoked; the pages are [`crate::operator::holder`]'s), [`operator`] (the operator
 //! journal: every route that needs more than `Read` is an admin action and
@@ -24,6 +25,7 @@ pub mod card_csv;
 pub mod conflicts;
 pub mod devices;
 pub mod erase;
+pub mod events;
 pub mod failures;
 pub mod flags;
 pub mod gate;

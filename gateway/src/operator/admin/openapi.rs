@@ -18,6 +18,7 @@ use crate::operator::tokens::Permission;
 use axum::http::header;
 use axum::response::IntoResponse;
 use scangate_api::{ConflictKindName, ConflictView, HolderLinkRevoked, HolderLinkView};
+use scangate_core::event::EventDefinition;
 use scangate_core::{AdminAction, AuditRecord, Kind, Reason, Status};
 use std::sync::OnceLock;
 use utoipa::openapi::path::Operation;
@@ -75,6 +76,8 @@ pub const PUBLIC: &[(&str, &str)] = &[
         super::devices::list,
         super::devices::revoke,
         super::erase::erase,
+        super::events::put,
+        super::events::show,
         serve,
         crate::operator::probes::healthz,
         crate::operator::probes::readyz,
@@ -107,12 +110,14 @@ pub const PUBLIC: &[(&str, &str)] = &[
         scangate_api::FlagView,
         scangate_api::IncidentView,
         scangate_api::FlagName,
+        EventDefinition,
     )),
     modifiers(&FromRoutes),
     tags(
         (name = "passes", description = "Issue, import, find and change passes"),
         (name = "scans", description = "Scans, annulment and the audit log"),
         (name = "devices", description = "Scanner devices (certificates)"),
+        (name = "events", description = "Event definitions: gates, zones, policy"),
         (name = "ops", description = "Health, readiness, metrics, this document"),
     )
 )]
@@ -167,6 +172,7 @@ impl Modify for FromRoutes {
             let op = match route.method {
                 "POST" => item.post.as_mut(),
                 "DELETE" => item.delete.as_mut(),
+                "PUT" => item.put.as_mut(),
                 _ => item.get.as_mut(),
             };
             if let Some(op) = op {

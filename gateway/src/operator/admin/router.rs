@@ -1,9 +1,11 @@
 //! The admin router: every [`ROUTES`] entry bound to its handler, behind
 //! its permission check and its body bound. Handlers never import this.
 
-use super::routes::{IMPORT_BODY_MAX_BYTES, ISSUE_BODY_MAX_BYTES, ROUTES, Route};
+use super::routes::{
+    EVENT_BODY_MAX_BYTES, IMPORT_BODY_MAX_BYTES, ISSUE_BODY_MAX_BYTES, ROUTES, Route,
+};
 use super::{
-    conflicts, devices, erase, flags, gate, import, links, logs, operator, passes, qr,
+    conflicts, devices, erase, events, flags, gate, import, links, logs, operator, passes, qr,
 };
 use crate::operator::api::ApiError;
 use crate::operator::state::AppState;
@@ -13,7 +15,7 @@ use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{MethodRouter, delete, get, post};
+use axum::routing::{MethodRouter, delete, get, post, put};
 
 fn handler(r: &Route) -> MethodRouter<AppState> {
     match (r.method, r.path) {
@@ -41,6 +43,8 @@ fn handler(r: &Route) -> MethodRouter<AppState> {
         ("GET", "/v1/devices") => get(devices::list),
         ("POST", "/v1/devices/{name}/revoke") => post(devices::revoke),
         ("DELETE", "/v1/passes/{id}") => delete(erase::erase),
+        ("PUT", "/v1/events/{event}") => body_limit(put(events::put), EVENT_BODY_MAX_BYTES),
+        ("GET", "/v1/events/{event}") => get(events::show),
         _ => unreachable!("every route in ROUTES has a handler"),
     }
 }

@@ -11,11 +11,13 @@ use axum::http::Method;
 pub const IMPORT_BODY_MAX_BYTES: usize = 4 * 1024 * 1024;
 /// Largest issue body (JSON array or NDJSON of issue requests), bytes.
 pub const ISSUE_BODY_MAX_BYTES: usize = 1024 * 1024;
+/// Largest event definition body, bytes (the definition's own bound).
+pub const EVENT_BODY_MAX_BYTES: usize = scangate_core::event::DEFINITION_MAX_BYTES;
 
 /// One admin endpoint.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Route {
-    /// `GET`, `POST` or `DELETE`.
+    /// `GET`, `POST`, `PUT` or `DELETE`.
     pub method: &'static str,
     /// The path, axum spelling (`{id}`).
     pub path: &'static str,
@@ -180,6 +182,18 @@ pub const ROUTES: &[Route] = &[
         Permission::Admin,
         "revoke a scanner device: it can no longer connect",
     ),
+    route(
+        "PUT",
+        "/v1/events/{event}",
+        Permission::Admin,
+        "set an event's definition (gates, zones, policy); every problem of a bad one is named",
+    ),
+    route(
+        "GET",
+        "/v1/events/{event}",
+        Permission::Read,
+        "an event's definition",
+    ),
     // Last: the security matrix calls routes in this order, and an erase
     // revokes its fixture pass for good.
     route(
@@ -198,6 +212,7 @@ pub fn method_of(r: &Route) -> Method {
     match r.method {
         "POST" => Method::POST,
         "DELETE" => Method::DELETE,
+        "PUT" => Method::PUT,
         _ => Method::GET,
     }
 }

@@ -70,6 +70,16 @@ pub struct DeviceNameParam {
     pub name: String,
 }
 
+/// The `{event}` of `/v1/events/{event}`.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct EventNameParam {
+    /// The event's name: 1 to 64 bytes of letters, digits, ASCII
+    /// punctuation and inner spaces.
+    #[param(max_length = 64)]
+    pub event: String,
+}
+
 /// `GET /v1/passes` filters (with a [`Paging`]).
 #[derive(IntoParams)]
 #[into_params(parameter_in = Query)]

@@ -77,11 +77,14 @@ pub enum OperatorAction {
     /// Erased a pass's personal data (and revoked it): `DELETE /v1/passes/{id}`.
     #[serde(rename = "pass.erase")]
     PassErase,
+    /// Set an event's definition (`PUT /v1/events/{event}`).
+    #[serde(rename = "event.set")]
+    EventSet,
 }
 
 impl OperatorAction {
     /// Every action.
-    pub const ALL: [OperatorAction; 16] = [
+    pub const ALL: [OperatorAction; 17] = [
         OperatorAction::PassesIssue,
         OperatorAction::PassesImport,
         OperatorAction::PassRevoke,
@@ -98,6 +101,7 @@ impl OperatorAction {
         OperatorAction::PassLink,
         OperatorAction::PassUnlink,
         OperatorAction::PassErase,
+        OperatorAction::EventSet,
     ];
 
     /// The spelling, e.g. `token.create`.
@@ -119,6 +123,7 @@ impl OperatorAction {
             OperatorAction::PassLink => "pass.link",
             OperatorAction::PassUnlink => "pass.unlink",
             OperatorAction::PassErase => "pass.erase",
+            OperatorAction::EventSet => "event.set",
         }
     }
 }

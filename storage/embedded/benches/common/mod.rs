@@ -48,6 +48,8 @@ fn bench_pass(n: usize, event: &str, created_ms: i64) -> Pass {
         status_since_ms: None,
         token_generation: 0,
         card: None,
+        zones: Vec::new(),
+        presence: Default::default(),
     }
 }
 
@@ -67,5 +69,6 @@ pub fn grant(scan_id: ScanId, n: usize, at_ms: i64, uses_after: u32, event: &str
         offline: None,
         guard_override: None,
         flags: Vec::new(),
+        movement: None,
     }
 }

@@ -132,6 +132,7 @@ fn state(uses: u32, status: Status) -> scangate_storage::PassState {
         uses,
         status,
         max_uses: Some(3),
+        presence: scangate_core::pass::Presence::Outside,
     }
 }
 

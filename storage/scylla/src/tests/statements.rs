@@ -8,9 +8,10 @@ use scylla::policies::retry::{DefaultRetryPolicy, FallthroughRetryPolicy};
 use scylla::statement::{Consistency, SerialConsistency};
 use std::time::Duration;
 
-fn batches() -> [&'static [Def]; 7] {
+fn batches() -> [&'static [Def]; 8] {
     [
         &statements::GRANT_BATCH,
+        &statements::MOVE_BATCH,
         &statements::OFFLINE_GRANT_BATCH,
         &statements::OVERRIDE_GRANT_BATCH,
         &statements::REISSUE_BATCH,
@@ -125,7 +126,11 @@ fn an_offline_fact_is_conditional_on_the_count_alone_and_kept_in_one_partition()
         statements::ALL_PASSES_FIRST,
         statements::ALL_PASSES_AFTER,
     ] {
-        assert!(d.cql.contains("use_limit, status_since FROM"), "{}", d.cql);
+        assert!(
+            d.cql.contains("use_limit, status_since, presence FROM"),
+            "{}",
+            d.cql
+        );
     }
     assert_eq!(statements::CONFLICT_ROW.class, Class::Write, "an index row");
     assert!(
@@ -164,6 +169,74 @@ fn holder_links_are_plain_keyed_writes_and_a_read_by_pass() {
     for d in statements::ALL {
         assert!(!d.cql.contains("secret"), "{}", d.cql);
     }
+}
+
+#[test]
+fn an_entry_or_exit_is_conditional_on_count_status_limit_and_presence() {
+    assert_eq!(
+        statements::MOVE_STATE.cql,
+        "UPDATE passes SET uses = ?, presence = ? WHERE id = ? \
+         IF uses = ? AND status = 'active' AND use_limit >= ? AND presence = ?"
+    );
+    assert_eq!(
+        statements::MOVE_BATCH,
+        [
+            statements::MOVE_STATE,
+            statements::SCAN_ID_ROW,
+            statements::SCAN_LOG_ROW
+        ]
+    );
+    assert!(
+        statements::PASS_STATE_SERIAL
+            .cql
+            .starts_with("SELECT uses, status, use_limit, presence FROM passes"),
+        "a refused move is read back with its presence"
+    );
+    assert_eq!(statements::EVENT_PUT.class, Class::Write);
+    assert_eq!(statements::EVENT_GET.class, Class::Read);
+    assert!(
+        statements::EVENTS_ALL.cql.ends_with("LIMIT ?"),
+        "bounded by EVENTS_MAX"
+    );
+}
+
+#[test]
+fn schema_3_adds_presence_and_events() {
+    assert_eq!(schema::SCHEMA_VERSION, 3);
+    let exists = "Invalid column name presence because it conflicts with an existing column";
+    assert!(schema::already_applied(
+        "ALTER TABLE passes ADD presence text STATIC",
+        &exists
+    ));
+}
+
+#[test]
+fn presence_is_stored_as_text_and_read_back() {
+    use crate::codec::{FromColumns, StateColumns, presence_text};
+    use scangate_core::pass::{Presence, ZoneName};
+    let id = scangate_core::PassId([1; 16]);
+    for p in [
+        Presence::Outside,
+        Presence::Left,
+        Presence::Inside(ZoneName::new("hall").expect("zone")),
+    ] {
+        let c = StateColumns {
+            uses: 1,
+            status: "active".into(),
+            use_limit: 2,
+            presence: presence_text(p),
+        };
+        let state = scangate_storage::PassState::from_columns(id, &c).expect("state");
+        assert_eq!(state.presence, p);
+    }
+    assert_eq!(presence_text(Presence::Outside), None, "null, as before");
+    let bad = StateColumns {
+        uses: 1,
+        status: "active".into(),
+        use_limit: 2,
+        presence: Some("sideways".into()),
+    };
+    assert!(scangate_storage::PassState::from_columns(id, &bad).is_err());
 }
 
 #[test]

@@ -1,0 +1,87 @@
+//! Event definitions as the scan path reads them: every stored definition
+//! held in memory ([`DefinitionCache`]), looked up once per scan without
+//! waiting.
+//!
+//! Invalidation: a `PUT /v1/events/{event}` on this gateway replaces its
+//! copy at once, after the store made the new definition durable. A
+//! gateway sharing its store with others (ScyllaDB) also re-reads every
+//! definition each [`DEFINITIONS_REFRESH_MS`], so another gateway serves
+//! an old definition for at most that long after a change (plus one
+//! store read). On the embedded store this gateway is the only writer and
+//! never re-reads.
+
+use scangate_core::event::{Definitions, EventDefinition};
+use scangate_storage::{EVENTS_MAX, Store, StoreError};
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+/// How often a gateway on a shared store re-reads every definition: the
+/// longest it serves a definition another gateway has replaced. Five
+/// seconds is shorter than a guard's walk to the next gate, and one bounded
+/// read (at most [`EVENTS_MAX`] rows) per five seconds costs the cluster
+/// nothing.
+pub const DEFINITIONS_REFRESH_MS: u64 = 5_000;
+
+/// Every event's definition, as last read or written here (at most
+/// [`EVENTS_MAX`], the store's own bound).
+#[derive(Debug, Default)]
+pub struct DefinitionCache {
+    map: RwLock<HashMap<String, Arc<EventDefinition>>>,
+}
+
+impl DefinitionCache {
+    /// Reads every stored definition.
+    pub async fn load(store: &dyn Store) -> Result<Arc<DefinitionCache>, StoreError> {
+        let cache = Arc::new(DefinitionCache::default());
+        cache.refresh(store).await?;
+        Ok(cache)
+    }
+
+    /// Replaces this gateway's copy with what the store holds.
+    pub async fn refresh(&self, store: &dyn Store) -> Result<(), StoreError> {
+        let all = store.list_events().await?;
+        let map = all
+            .into_iter()
+            .take(EVENTS_MAX)
+            .map(|(event, def)| (event, Arc::new(def)))
+            .collect();
+        *self.map.write().unwrap_or_else(|p| p.into_inner()) = map;
+        Ok(())
+    }
+
+    /// Takes a definition the store has just made durable.
+    pub fn replace(&self, event: &str, definition: EventDefinition) {
+        let mut map = self.map.write().unwrap_or_else(|p| p.into_inner());
+        map.insert(event.to_owned(), Arc::new(definition));
+    }
+
+    /// On a shared store: re-reads every [`DEFINITIONS_REFRESH_MS`] until
+    /// `shutdown`. A failed read keeps the old copy and is logged.
+    pub fn keep_fresh(self: Arc<Self>, store: Arc<dyn Store>, shutdown: CancellationToken) {
+        if !store.shared() {
+            return;
+        }
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_millis(DEFINITIONS_REFRESH_MS));
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    () = shutdown.cancelled() => return,
+                    _ = tick.tick() => {}
+                }
+                if let Err(e) = self.refresh(store.as_ref()).await {
+                    tracing::warn!(error = %e, "event definitions not re-read; keeping the last copy");
+                }
+            }
+        });
+    }
+}
+
+impl Definitions for DefinitionCache {
+    fn definition(&self, event: &str) -> Option<Arc<EventDefinition>> {
+        let map = self.map.read().unwrap_or_else(|p| p.into_inner());
+        map.get(event).cloned()
+    }
+}
