@@ -2,8 +2,8 @@
 //! `over_limit` conflict needs to be read: the devices of the pass's other
 //! grants.
 
-use crate::pass_actor::deadline;
 use crate::registry::Registry;
+use crate::store_call::deadline;
 use scangate_core::offline::messages::ConflictKind;
 use scangate_core::scan::Conflict;
 use scangate_core::{PassId, ScanId};

@@ -32,6 +32,8 @@
 //! - `message`: the messages a pass's actor takes.
 //! - `recent`: the recent scans an actor reads at its start, for the fraud flags.
 //! - `queue`: the per-actor in-flight counter that bounds the mailbox.
+//! - `store_call`: store calls under their deadlines, and the reply a
+//!   request is answered on once.
 //! - [`error`]: what a call can fail with.
 //! - [`config`]: limits and deadlines with their defaults.
 //! - [`clock`]: the clock decisions are taken with ([`Clock`], [`SystemClock`]).
@@ -61,6 +63,7 @@ mod pass_actor;
 mod queue;
 mod recent;
 pub mod registry;
+mod store_call;
 
 #[cfg(test)]
 mod test_store;

@@ -19,6 +19,7 @@ use crate::directory::{Directory, Handle, LiveGuard};
 use crate::error::{AdminError, Fault, ScanError};
 use crate::message::PassMsg;
 use crate::queue::{Queue, Ticket};
+use crate::store_call::{Reply, deadline, write};
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort, SpawnErr};
 use scangate_core::event::Definitions;
 use scangate_core::flags::{FlagPolicy, RecentScans};
@@ -29,7 +30,6 @@ use scangate_core::protocol::{
 use scangate_core::{Pass, PassId, ScanRecord};
 use scangate_storage::{Annul, Store, StoreError};
 use std::fmt::Display;
-use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -130,22 +130,7 @@ impl Actor for PassActor {
                 scan,
                 reply,
                 ticket,
-            } => {
-                if reply.is_closed() {
-                    // The caller gave up while this waited in the queue (its
-                    // deadline): it was told the outcome is unknown, and a
-                    // retry with the same scan id is decided then. Deciding
-                    // now would spend the time, and maybe a use, on no one.
-                    metrics::counter!("scangate_scans_abandoned_total").increment(1);
-                    drop(ticket);
-                    return Ok(());
-                }
-                let mut reply = Reply::new(reply);
-                // Boxed, so a live actor's resting task holds a pointer
-                // rather than room for the largest request's future.
-                let answer = Box::pin(state.scan(scan, &mut reply)).await;
-                state.settle_counted(&myself, ticket, reply, answer);
-            }
+            } => state.scan_message(&myself, scan, reply, ticket).await,
             PassMsg::Offline {
                 fact,
                 reply,
@@ -197,6 +182,29 @@ impl Actor for PassActor {
 }
 
 impl State {
+    /// A scan from the queue. When its caller gave up while it waited (its
+    /// deadline), the caller was told the outcome is unknown and a retry
+    /// with the same scan id is decided then: deciding now would spend the
+    /// time, and maybe a use, on no one, so it is dropped unanswered.
+    async fn scan_message(
+        &mut self,
+        myself: &ActorRef<PassMsg>,
+        scan: Scan,
+        reply: RpcReplyPort<Result<ScanOutcome, ScanError>>,
+        ticket: Ticket,
+    ) {
+        if reply.is_closed() {
+            metrics::counter!("scangate_scans_abandoned_total").increment(1);
+            drop(ticket);
+            return;
+        }
+        let mut reply = Reply::new(reply);
+        // Boxed, so a live actor's resting task holds a pointer rather than
+        // room for the largest request's future.
+        let answer = Box::pin(self.scan(scan, &mut reply)).await;
+        self.settle_counted(myself, ticket, reply, answer);
+    }
+
     /// A scan's turn: the machine decides, this performs its steps (store
     /// calls under their deadlines) and hands it their outcomes.
     ///
@@ -416,7 +424,6 @@ impl Settings {
     }
 }
 
-/// What the metrics and the debug log say about a scan's write.
 /// Performs a scan turn's steps (store calls under their deadlines) and
 /// hands the machine their outcomes; `on_late` answers a caller whose
 /// deadline passed while the write is still awaited.
@@ -445,6 +452,7 @@ async fn drive_scan(
     }
 }
 
+/// What the metrics and the debug log say about a scan's write.
 fn note_scan_write(id: PassId, written: &Result<(), StoreError>) {
     match written {
         // The commit queue is full and nothing was written: answered busy.
@@ -456,58 +464,4 @@ fn note_scan_write(id: PassId, written: &Result<(), StoreError>) {
         }
         _ => {}
     }
-}
-
-/// Where a request's answer goes: once, at the end, or early when a write
-/// outlives the store deadline (then the end's answer has no one to go to).
-struct Reply<T>(Option<RpcReplyPort<T>>);
-
-impl<T> Reply<T> {
-    fn new(port: RpcReplyPort<T>) -> Self {
-        Reply(Some(port))
-    }
-
-    /// Answers, unless answered already. The caller may have given up (its
-    /// own deadline); nothing to do then.
-    fn send(&mut self, answer: T) {
-        if let Some(port) = self.0.take() {
-            let _ = port.send(answer);
-        }
-    }
-}
-
-/// A store write under the deadline. The store may have taken the write
-/// already (the embedded store's writer queue, a ScyllaDB request on the
-/// wire), so running out does not withdraw it: `on_late` answers the caller
-/// (outcome unknown, retry with the same scan id) and the write's own
-/// outcome is awaited, so this actor's memory stays what the store holds and
-/// no fresh actor reads the pass before the write lands.
-async fn write<T>(
-    timeout: Duration,
-    call: impl Future<Output = Result<T, StoreError>>,
-    on_late: impl FnOnce(),
-) -> Result<T, StoreError> {
-    let mut call = std::pin::pin!(call);
-    if let Ok(outcome) = tokio::time::timeout(timeout, &mut call).await {
-        return outcome;
-    }
-    metrics::counter!("scangate_store_late_writes_total").increment(1);
-    // Debug only: the caller's `unavailable` is logged where it is answered
-    // (one line per scan already), and a failure by `fail`.
-    tracing::debug!(
-        ?timeout,
-        "a store write outlived its deadline; answered unavailable, waiting for its outcome"
-    );
-    on_late();
-    call.await
-}
-
-/// A store read under its deadline; running out is a [`StoreError::Timeout`].
-pub(crate) async fn deadline<T>(
-    timeout: Duration,
-    call: impl Future<Output = Result<T, StoreError>>,
-) -> Result<T, StoreError> {
-    tokio::time::timeout(timeout, call)
-        .await
-        .unwrap_or(Err(StoreError::Timeout(timeout)))
 }

@@ -11,7 +11,8 @@
 //! actor with no history (flags are signs, the scan is still decided), and
 //! is counted in `scangate_flag_history_unread_total`.
 
-use crate::pass_actor::{Settings, deadline};
+use crate::pass_actor::Settings;
+use crate::store_call::deadline;
 use scangate_core::Pass;
 use scangate_core::flags::RecentScans;
 use scangate_storage::{ScanQuery, ScanScope};

@@ -103,24 +103,8 @@ pub async fn start(config: ServeConfig, shutdown: CancellationToken) -> Result<R
     let (keyring, tokens, revoked_devices) = load_access(&data, &shutdown)?;
     let metrics = crate::operator::prometheus::install()?;
 
-    let backend = open_store(&config, &data).await?;
-    let store: Arc<dyn Store> = Arc::new(CachedStore::new(backend, config.cache.clone()));
-    let definitions = DefinitionCache::load(store.as_ref())
-        .await
-        .context("cannot read the event definitions")?;
-    definitions
-        .clone()
-        .keep_fresh(store.clone(), shutdown.clone());
-    let registry =
-        Registry::with_definitions(store.clone(), config.registry.clone(), definitions.clone());
+    let (store, definitions, registry) = open_passes(&config, &data, &shutdown).await?;
     let (endpoint, http_listener) = bind(&config, &data).await?;
-    if let Some(period) = crate::operator::retention::Period::of_seconds(config.retention_s) {
-        tokio::spawn(crate::operator::retention::run(
-            store.clone(),
-            period,
-            shutdown.clone(),
-        ));
-    }
 
     let tracker = TaskTracker::new();
     let ready = Arc::new(AtomicBool::new(false));
@@ -129,14 +113,10 @@ pub async fn start(config: ServeConfig, shutdown: CancellationToken) -> Result<R
     let health = Arc::new(HealthProbe::new(store.clone(), data.root().to_owned()));
     let live = Live::with_health(crate::now_ms(), health.clone());
     let incidents = Arc::new(Incidents::default());
-    let burst = config
-        .registry
-        .flag_policy
-        .thresholds
-        .forgery_burst_per_minute;
     let flags = Arc::new(FlagBoard::default());
+    let burst = &config.registry.flag_policy.thresholds;
     let service = ScanService::new(keyring.clone(), registry.clone(), live.clone())
-        .with_incidents(incidents.clone(), burst)
+        .with_incidents(incidents.clone(), burst.forgery_burst_per_minute)
         .with_flag_board(flags.clone());
     let listener = Arc::new(Listener {
         service: Arc::new(service),
@@ -149,19 +129,16 @@ pub async fn start(config: ServeConfig, shutdown: CancellationToken) -> Result<R
         revoked: revoked_devices.clone(),
     });
     let quic_task = tokio::spawn(listener.clone().run(endpoint.clone()));
-    let web = Arc::new(WebEdge::new(
-        listener.service.clone(),
-        revoked_devices.clone(),
-        data.clone(),
-        config.rate.clone(),
-        config.quic.max_in_flight_per_connection,
-        shutdown.clone(),
-    ));
-    let http_tls = match config.http_tls {
-        true => Some(http::tls::server_config(&scangate_certs::Pki::open(
-            &data.pki(),
-        ))?),
-        false => None,
+    let plane = Plane {
+        web: Arc::new(WebEdge::new(
+            listener.service.clone(),
+            revoked_devices.clone(),
+            data.clone(),
+            config.rate.clone(),
+            config.quic.max_in_flight_per_connection,
+            shutdown.clone(),
+        )),
+        tls: http_tls(&config, &data)?,
     };
 
     let state = AppState {
@@ -189,7 +166,6 @@ pub async fn start(config: ServeConfig, shutdown: CancellationToken) -> Result<R
         pid: std::process::id(),
         http_tls: config.http_tls,
     };
-    let plane = Plane { web, tls: http_tls };
     let http_task = spawn_operator(http_listener, state, plane, &config.http, &http_shutdown);
     data.write_endpoints(&endpoints)?;
     ready.store(true, Ordering::Release);
@@ -210,6 +186,44 @@ pub async fn start(config: ServeConfig, shutdown: CancellationToken) -> Result<R
         http_task,
         data,
     })
+}
+
+/// The store behind its cache, the event definitions (kept fresh from
+/// it), the registry of pass actors, and the retention sweep when a
+/// period is set.
+async fn open_passes(
+    config: &ServeConfig,
+    data: &DataDir,
+    shutdown: &CancellationToken,
+) -> Result<(Arc<dyn Store>, Arc<DefinitionCache>, Registry)> {
+    let backend = open_store(config, data).await?;
+    let store: Arc<dyn Store> = Arc::new(CachedStore::new(backend, config.cache.clone()));
+    let definitions = DefinitionCache::load(store.as_ref())
+        .await
+        .context("cannot read the event definitions")?;
+    definitions
+        .clone()
+        .keep_fresh(store.clone(), shutdown.clone());
+    let registry =
+        Registry::with_definitions(store.clone(), config.registry.clone(), definitions.clone());
+    if let Some(period) = crate::operator::retention::Period::of_seconds(config.retention_s) {
+        tokio::spawn(crate::operator::retention::run(
+            store.clone(),
+            period,
+            shutdown.clone(),
+        ));
+    }
+    Ok((store, definitions, registry))
+}
+
+/// The HTTP plane's TLS identity with `--http-tls`: the gateway's own
+/// certificate.
+fn http_tls(config: &ServeConfig, data: &DataDir) -> Result<Option<Arc<rustls::ServerConfig>>> {
+    if !config.http_tls {
+        return Ok(None);
+    }
+    let pki = scangate_certs::Pki::open(&data.pki());
+    Ok(Some(http::tls::server_config(&pki)?))
 }
 
 /// What the HTTP plane serves besides the operators' routes: the web

@@ -100,24 +100,37 @@ async fn against(plan: &Plan, target: &Target, described: String) -> Result<Repo
     let mut report = Report::new(info, &out.recorder, verdict);
     report.offline = offline;
     report.crash_loop = sent.crash;
-    if let (Some(nf), Some((log, stats))) = (&plan.net_fault, &sent.net) {
-        let figures = NetFaultFigures::new(&NetInputs {
-            spec: &nf.spec,
-            stats: stats.clone(),
-            log,
-            asked: (nf.partition.is_some(), nf.roam_every.is_some()),
-            ops: &history.ops,
-            begin: sent.begin,
-            clock,
-            attempt: Duration::from_millis(plan.device.timeout_ms),
-            devices: plan.devices,
-        });
-        if !figures.held && report.verdict == "pass" {
-            report.verdict = "fail".into();
-        }
-        report.net_fault = Some(figures);
-    }
+    add_net_fault(&mut report, plan, (&sent.net, sent.begin), &history, clock);
     Ok(report)
+}
+
+/// With `--net-fault`: what the faults did and whether the scanners came
+/// through them; a run whose figures did not hold fails.
+fn add_net_fault(
+    report: &mut Report,
+    plan: &Plan,
+    (net, begin): (&Option<(NetLog, NetStats)>, Instant),
+    history: &History,
+    clock: Clock,
+) {
+    let (Some(nf), Some((log, stats))) = (&plan.net_fault, net) else {
+        return;
+    };
+    let figures = NetFaultFigures::new(&NetInputs {
+        spec: &nf.spec,
+        stats: stats.clone(),
+        log,
+        asked: (nf.partition.is_some(), nf.roam_every.is_some()),
+        ops: &history.ops,
+        begin,
+        clock,
+        attempt: Duration::from_millis(plan.device.timeout_ms),
+        devices: plan.devices,
+    });
+    if !figures.held && report.verdict == "pass" {
+        report.verdict = "fail".into();
+    }
+    report.net_fault = Some(figures);
 }
 
 /// The passes of the run: issued through the admin API, or from the file.
@@ -181,15 +194,7 @@ async fn send(
         .prefix("scangate-load-devices-")
         .tempdir()
         .map_err(|e| LoadError::File(format!("cannot create the devices' state dir: {e}")))?;
-    // With --net-fault the scanners reach the gateway through the proxy.
-    let proxy = match &plan.net_fault {
-        Some(nf) => Some(
-            Proxy::start(target.quic, nf.faults, plan.seed)
-                .await
-                .map_err(|e| LoadError::Invalid(format!("cannot start the fault proxy: {e}")))?,
-        ),
-        None => None,
-    };
+    let proxy = fault_proxy(plan, target).await?;
     let quic = proxy.as_ref().map_or(target.quic, Proxy::addr);
     let devices = open_devices(plan, quic, &target.data_dir, state.path(), clock).await?;
     let schedule = Schedule::new(plan.shape.clone(), plan.window, plan.total);
@@ -225,6 +230,32 @@ async fn send(
         net,
     } = beside(plan, (target, proxy.as_ref()), drive, begin, tokens).await;
     let net = net.zip(proxy.map(|p| p.stats()));
+    say_unfinished(run_id, &out);
+    Ok(Sent {
+        out,
+        peak,
+        begin,
+        outage,
+        crash,
+        net,
+    })
+}
+
+/// With `--net-fault` the scanners reach the gateway through the fault
+/// proxy, started here.
+async fn fault_proxy(plan: &Plan, target: &Target) -> Result<Option<Proxy>, LoadError> {
+    let Some(nf) = &plan.net_fault else {
+        return Ok(None);
+    };
+    Proxy::start(target.quic, nf.faults, plan.seed)
+        .await
+        .map(Some)
+        .map_err(|e| LoadError::Invalid(format!("cannot start the fault proxy: {e}")))
+}
+
+/// Says on stderr what the run left unfinished: scans abandoned after the
+/// drain, offline grants still queued.
+fn say_unfinished(run_id: &str, out: &DriveOutput) {
     if out.abandoned > 0 {
         eprintln!(
             "scangate-load {run_id}: {} scans still unanswered after the drain were abandoned (recorded as info)",
@@ -238,14 +269,6 @@ async fn send(
             driver::SYNC_DEADLINE
         );
     }
-    Ok(Sent {
-        out,
-        peak,
-        begin,
-        outage,
-        crash,
-        net,
-    })
 }
 
 /// What ran beside the open loop, and the open loop's output.

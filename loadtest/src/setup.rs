@@ -149,21 +149,8 @@ pub async fn prepare(
     }
 
     let expired = pool_size(plan.total, plan.mix.share(ScanKind::Expired), 1);
-    let now = OffsetDateTime::now_utc();
-    let rfc = |t: OffsetDateTime| t.format(&Rfc3339).unwrap_or_default();
-    // The gateway refuses to issue a window that has ended: these end
-    // EXPIRED_LEAD from now, and the run waits for that before it starts.
-    let ends = now + EXPIRED_LEAD;
-    let spec = serde_json::json!({
-        "event": plan.event,
-        "valid_from": rfc(now - time::Duration::hours(2)),
-        "valid_until": rfc(ends),
-    });
-    pools.expired = add(&mut pools.passes, issue(admin, &spec, expired).await?);
-    let left = ends - OffsetDateTime::now_utc() + time::Duration::milliseconds(1);
-    if let Ok(left) = std::time::Duration::try_from(left) {
-        tokio::time::sleep(left).await;
-    }
+    let passes = expired_passes(admin, plan, expired).await?;
+    pools.expired = add(&mut pools.passes, passes);
 
     if plan.mix.share(ScanKind::Unknown) > 0.0 {
         let path = data_dir.join("signing-keys.json");
@@ -180,6 +167,30 @@ pub async fn prepare(
         }
     }
     Ok(pools)
+}
+
+/// `n` passes whose window has just ended: the gateway refuses to issue a
+/// window that has ended, so they end [`EXPIRED_LEAD`] from now and this
+/// waits until then.
+async fn expired_passes(
+    admin: &Admin,
+    plan: &SetupPlan,
+    n: u64,
+) -> Result<Vec<PassEntry>, LoadError> {
+    let now = OffsetDateTime::now_utc();
+    let rfc = |t: OffsetDateTime| t.format(&Rfc3339).unwrap_or_default();
+    let ends = now + EXPIRED_LEAD;
+    let spec = serde_json::json!({
+        "event": plan.event,
+        "valid_from": rfc(now - time::Duration::hours(2)),
+        "valid_until": rfc(ends),
+    });
+    let passes = issue(admin, &spec, n).await?;
+    let left = ends - OffsetDateTime::now_utc() + time::Duration::milliseconds(1);
+    if let Ok(left) = std::time::Duration::try_from(left) {
+        tokio::time::sleep(left).await;
+    }
+    Ok(passes)
 }
 
 /// The gateway's signing keyring, read from its file.

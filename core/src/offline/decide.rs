@@ -115,15 +115,7 @@ impl Snapshot {
             zones: &[],
             presence: crate::pass::Presence::Outside,
         };
-        let scan = ScanContext {
-            event,
-            gate,
-            token_not_after_ms: None,
-            token_generation: None,
-            definition: None,
-            direction: None,
-        };
-        let outcome = rules::decide_view(&view, &scan, now_ms);
+        let outcome = rules::decide_view(&view, &offline_scan(event, gate), now_ms);
         let uses_after = outcome.change.uses_after(uses);
         Ok(OfflineOutcome {
             decision: outcome.decision,
@@ -132,5 +124,19 @@ impl Snapshot {
             max_uses: profile.max_uses,
             snapshot_version: self.version,
         })
+    }
+}
+
+/// What an offline scan asks of the rules: the token has no expiry of its
+/// own (one with an expiry needs the network), no generation to compare
+/// and no event definition (a device holds neither).
+fn offline_scan<'a>(event: Option<&'a str>, gate: &'a str) -> ScanContext<'a> {
+    ScanContext {
+        event,
+        gate,
+        token_not_after_ms: None,
+        token_generation: None,
+        definition: None,
+        direction: None,
     }
 }

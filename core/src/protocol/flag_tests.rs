@@ -1,4 +1,4 @@
-//! Rule 11: the fraud flags of a scan turn, with a fixed `now`.
+//! Rule 12: the fraud flags of a scan turn, with a fixed `now`.
 
 use super::tests::{ALONE, Fault, Step, pass, scan};
 use super::*;

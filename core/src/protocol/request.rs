@@ -53,7 +53,7 @@ pub struct ScanOutcome {
     /// True when this answers a retry from the stored first decision (nothing
     /// was counted this time).
     pub replayed: bool,
-    /// The fraud flags the scan raised (rule 11), in [`Flag::ALL`] order.
+    /// The fraud flags the scan raised (rule 12), in [`Flag::ALL`] order.
     pub flags: Vec<Flag>,
     /// The pass's end of validity (Unix ms), for the guard's screen.
     pub valid_until_ms: Option<i64>,

@@ -1,6 +1,6 @@
 //! A scan's turn: decide, read the pass again if the denial may be stale or
 //! the write conflicted, raise the fraud flags, persist, then apply and answer
-//! (rules 1 to 9, 11 and 12 of the [module](super)).
+//! (rules 1 to 9 and 11 to 13 of the [module](super)).
 
 use super::{AdmitOrder, OVERRIDE_DEVICE, Scan, ScanOutcome};
 use super::{FaultKind, PassMachine, ScanFailure, StoreFault, within_limit};
@@ -141,25 +141,14 @@ impl<'m> ScanTurn<'m> {
             // Never stored: a retry may get another answer.
             return ScanStep::Answer(Ok(ScanOutcome::refused(reason)));
         }
-        let policy = &machine.flag_policy;
-        let raised = machine
-            .recent
-            .flags(policy, &scan.gate, &scan.device, now_ms);
-        // A guard's override is recorded with its flags but never denied by them.
-        let deniable = outcome.decision.is_granted() && self.admit.is_none();
-        if let Some(reason) = deniable.then(|| flags::denial(policy, &raised)).flatten() {
-            outcome = Outcome {
-                decision: Decision::Denied(reason),
-                change: Change::None,
-            };
-        }
+        let raised = self.raise_flags(&mut outcome, now_ms);
         let reason = outcome.decision.reason();
         if !self.reloaded && machine.denial_may_be_stale(reason, now_ms) {
             self.reloaded = true;
             return ScanStep::Reload;
         }
         if scan.check_only {
-            // Rule 11: the answer alone; nothing is stored or applied.
+            // Rule 13: the answer alone; nothing is stored or applied.
             let uses = machine.pass.uses;
             let defined = scan.definition.is_some();
             let answer =
@@ -191,6 +180,26 @@ impl<'m> ScanTurn<'m> {
         };
         self.persisting = Some((outcome, now_ms, raised));
         ScanStep::Persist(record)
+    }
+
+    /// Rule 12: the flags the pass's recent scans call for at `now_ms`; a
+    /// grant that raises one the policy denies becomes that flag's denial
+    /// (a guard's override is recorded with its flags but never denied by
+    /// them).
+    fn raise_flags(&self, outcome: &mut Outcome, now_ms: i64) -> Vec<Flag> {
+        let machine = &*self.machine;
+        let policy = &machine.flag_policy;
+        let raised = machine
+            .recent
+            .flags(policy, &self.scan.gate, &self.scan.device, now_ms);
+        let deniable = outcome.decision.is_granted() && self.admit.is_none();
+        if let Some(reason) = deniable.then(|| flags::denial(policy, &raised)).flatten() {
+            *outcome = Outcome {
+                decision: Decision::Denied(reason),
+                change: Change::None,
+            };
+        }
+        raised
     }
 
     /// The store made `outcome` (decided at `decided_ms`) durable: apply it

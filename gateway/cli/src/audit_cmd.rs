@@ -4,7 +4,8 @@
 //! of one pass's changes stays `scangate pass audit`.
 
 use crate::admin_client::{self, AdminArgs};
-use crate::pass_cmd::{LIST_DEFAULT, Query, pages};
+use crate::paging::{Query, pages};
+use crate::pass_cmd::LIST_DEFAULT;
 use crate::terminal::Shown;
 use anyhow::Result;
 use clap::{Args, Subcommand};

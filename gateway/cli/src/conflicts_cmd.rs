@@ -4,7 +4,7 @@
 //! (pass `next` as `--after` for the following page).
 
 use crate::admin_client::{self, AdminArgs};
-use crate::pass_cmd::Query;
+use crate::paging::Query;
 use crate::terminal::Shown;
 use anyhow::Result;
 use clap::{Args, Subcommand};

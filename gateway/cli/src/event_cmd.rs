@@ -5,7 +5,7 @@
 //! data of every pass of an ended event erased at once.
 
 use crate::admin_client::{self, AdminArgs};
-use crate::pass_cmd::Query;
+use crate::paging::Query;
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
 use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};

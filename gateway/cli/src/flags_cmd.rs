@@ -5,7 +5,7 @@
 //! Also reads the gateway-wide flag policy file of `serve --flag-policy`.
 
 use crate::admin_client::{self, AdminArgs};
-use crate::pass_cmd::Query;
+use crate::paging::Query;
 use crate::terminal::Shown;
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};

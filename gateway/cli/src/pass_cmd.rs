@@ -1,10 +1,11 @@
 //! `scangate pass ...`: the operator CLI over the admin API.
 
-use crate::admin_client::{self, AdminArgs, AdminClient};
+use crate::admin_client::{self, AdminArgs};
+use crate::paging::{Query, pages};
 use crate::terminal::Shown;
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
-use scangate_api::{ImportReport, PageView};
+use scangate_api::ImportReport;
 use scangate_core::{AuditRecord, Kind, PassId, ScanId};
 use scangate_gateway::datadir::DataDir;
 use scangate_gateway::operator::api::{ISSUE_MAX, IssueRequest, PassView, ScanView};
@@ -238,16 +239,7 @@ pub async fn run(data: &DataDir, cmd: PassCommand) -> Result<ExitCode> {
             admin,
             scan_id,
             reason,
-        } => {
-            let client = admin_client::connect(data, &admin)?;
-            let scan: ScanView = client
-                .post(
-                    &format!("/v1/scans/{}/annul", scan_id.as_str()),
-                    &serde_json::json!({ "reason": reason }),
-                )
-                .await?;
-            print_scan(&scan, admin.json)?;
-        }
+        } => annul(data, &admin, &scan_id, &reason).await?,
         PassCommand::Link(args) => crate::link_cmd::run(data, args).await?,
         PassCommand::Qr {
             admin,
@@ -408,41 +400,16 @@ fn print_audit(a: &AuditRecord, as_json: bool) -> Result<()> {
     Ok(())
 }
 
-/// Query parameters of a list request (reqwest percent-encodes them).
-#[derive(Default, Clone)]
-pub(crate) struct Query(pub(crate) Vec<(&'static str, String)>);
-
-impl Query {
-    /// Adds `key=value` when there is a value.
-    pub(crate) fn add(&mut self, key: &'static str, value: Option<&str>) {
-        if let Some(v) = value {
-            self.0.push((key, v.to_owned()));
-        }
-    }
-}
-
-/// Follows cursor pages of `path` until `limit` items or the end.
-pub(crate) async fn pages<T: serde::de::DeserializeOwned>(
-    client: &AdminClient,
-    path: &str,
-    query: Query,
-    limit: usize,
-) -> Result<Vec<T>> {
-    let mut items = Vec::new();
-    let mut after: Option<String> = None;
-    while items.len() < limit {
-        let mut q = query.clone();
-        let page_size = (limit - items.len()).min(scangate_gateway::operator::http::LIST_MAX);
-        q.add("limit", Some(&page_size.to_string()));
-        q.add("after", after.as_deref());
-        let page: PageView<T> = client.get_query(path, &q.0).await?;
-        items.extend(page.items);
-        match page.next {
-            Some(next) => after = Some(next),
-            None => break,
-        }
-    }
-    Ok(items)
+/// `scangate pass annul`: takes a grant back, with a reason.
+async fn annul(data: &DataDir, admin: &AdminArgs, scan_id: &ScanId, reason: &str) -> Result<()> {
+    let client = admin_client::connect(data, admin)?;
+    let scan: ScanView = client
+        .post(
+            &format!("/v1/scans/{}/annul", scan_id.as_str()),
+            &serde_json::json!({ "reason": reason }),
+        )
+        .await?;
+    print_scan(&scan, admin.json)
 }
 
 async fn change(data: &DataDir, action: &str, c: ChangeArgs) -> Result<()> {

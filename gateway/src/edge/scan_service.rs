@@ -13,12 +13,12 @@ use crate::edge::ratelimit::Bucket;
 use crate::operator::dashboard::flags::FlagBoard;
 use governor::clock::{Clock, DefaultClock};
 use metrics::{counter, histogram};
-use scangate_actors::{Registry, Scan, ScanError};
+use scangate_actors::{Registry, Scan, ScanError, ScanOutcome};
 use scangate_core::flags::{Flag, FlagThresholds};
 use scangate_core::pass::{EVENT_MAX_BYTES, GATE_MAX_BYTES, check_name};
 use scangate_core::token::{Claims, Keyring};
 use scangate_core::wire::{ErrorCode, GuardView, ResponseBody, ScanReply, ScanRequest, WireError};
-use scangate_core::{Decision, PassId, Reason};
+use scangate_core::{Decision, PassId, Reason, ScanId};
 use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -151,56 +151,80 @@ impl ScanService {
         };
         let wait = req.timeout_ms.map(|ms| Duration::from_millis(ms.into()));
         let check_only = req.check_only;
-        let body = match self.registry.scan_within(claims.pass_id, scan, wait).await {
+        let pass = claims.pass_id;
+        let body = match self.registry.scan_within(pass, scan, wait).await {
             Ok(out) => {
-                if !out.replayed {
-                    for &flag in &out.flags {
-                        counter!("scangate_flags_total", "kind" => flag.as_str()).increment(1);
-                        let at = crate::now_ms();
-                        let pass = Some(claims.pass_id);
-                        self.flag_board.raised(at, flag, pass, device, &gate.name);
-                    }
-                }
-                // A check-only scan changes nothing, the counts included.
-                if !check_only {
-                    self.record(
-                        gate,
-                        out.decision,
-                        Some(claims.pass_id),
-                        out.decision.is_granted() && !out.replayed,
-                        Some(started.elapsed()),
-                    );
-                }
-                let guard = out.uses.is_some().then_some(GuardView {
-                    valid_until_ms: out.valid_until_ms,
-                    inside: out.inside,
-                    zone: out.zone,
-                    zones: out.zones,
-                });
-                ResponseBody::Scan(ScanReply {
-                    scan_id: req.scan_id,
-                    decision: out.decision,
-                    uses: out.uses,
-                    max_uses: out.max_uses,
-                    pass: Some(claims.pass_id.short()),
-                    display: out.display,
-                    replayed: out.replayed,
-                    flags: out.flags,
-                    card: out.card,
-                    guard,
-                })
+                let counted = (!check_only).then_some(started);
+                self.answered(device, gate, pass, req.scan_id, counted, out)
             }
-            Err(ScanError::ScanIdConflict) => counted_error(
+            Err(e) => self.not_decided(pass, &req.scan_id, e),
+        };
+        let seconds = started.elapsed().as_secs_f64();
+        histogram!("scangate_scan_seconds").record(seconds);
+        gate.time(seconds);
+        body
+    }
+
+    /// The reply to a decided scan, after raising its flags on the board
+    /// and counting it with the time since `counted` (`None`: a check-only
+    /// scan, which changes nothing, the counts included).
+    fn answered(
+        &self,
+        device: &str,
+        gate: &Gate,
+        pass: PassId,
+        scan_id: ScanId,
+        counted: Option<Instant>,
+        out: ScanOutcome,
+    ) -> ResponseBody {
+        if !out.replayed {
+            for &flag in &out.flags {
+                counter!("scangate_flags_total", "kind" => flag.as_str()).increment(1);
+                let at = crate::now_ms();
+                self.flag_board
+                    .raised(at, flag, Some(pass), device, &gate.name);
+            }
+        }
+        if let Some(started) = counted {
+            let granted = out.decision.is_granted() && !out.replayed;
+            let took = Some(started.elapsed());
+            self.record(gate, out.decision, Some(pass), granted, took);
+        }
+        let guard = out.uses.is_some().then_some(GuardView {
+            valid_until_ms: out.valid_until_ms,
+            inside: out.inside,
+            zone: out.zone,
+            zones: out.zones,
+        });
+        ResponseBody::Scan(ScanReply {
+            scan_id,
+            decision: out.decision,
+            uses: out.uses,
+            max_uses: out.max_uses,
+            pass: Some(pass.short()),
+            display: out.display,
+            replayed: out.replayed,
+            flags: out.flags,
+            card: out.card,
+            guard,
+        })
+    }
+
+    /// The reply to a scan that was not decided (the store, the deadline,
+    /// a scan id of another pass, the gateway stopping).
+    fn not_decided(&self, pass: PassId, scan_id: &ScanId, e: ScanError) -> ResponseBody {
+        match e {
+            ScanError::ScanIdConflict => counted_error(
                 ErrorCode::ScanIdConflict,
-                format!("scan id {} was already used for another pass", req.scan_id),
+                format!("scan id {scan_id} was already used for another pass"),
             ),
-            Err(ScanError::ShuttingDown) => {
+            ScanError::ShuttingDown => {
                 counted_error(ErrorCode::ShuttingDown, "the gateway is shutting down")
             }
-            Err(e) => {
+            e => {
                 if let Some(held_back) = self.undecided_log.admit() {
                     tracing::warn!(
-                        pass = %claims.pass_id.short(),
+                        pass = %pass.short(),
                         error = %e,
                         not_logged_since = held_back,
                         "scan not decided"
@@ -211,11 +235,7 @@ impl ScanService {
                     format!("{e}; retry with the same scan id"),
                 )
             }
-        };
-        let seconds = started.elapsed().as_secs_f64();
-        histogram!("scangate_scan_seconds").record(seconds);
-        gate.time(seconds);
-        body
+        }
     }
 
     /// A forged or malformed token: denied, kept in the incident log, and

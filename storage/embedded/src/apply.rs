@@ -9,7 +9,7 @@
 //! that read anything else (an admin change reads the pass record, a purge
 //! the time index) first wait until fjall has caught up with the log.
 
-use super::layout::{self, StateBytes, Tables, backend, log_key};
+use super::layout::{self, StateBytes, backend, log_key};
 use super::record::{Ks, Staged};
 use super::writer_state::{LogKey, ScanEntry, WriterState};
 use scangate_core::scan::Conflict;
@@ -22,8 +22,12 @@ mod audit;
 mod conflicts;
 mod events;
 mod holder;
+mod lookup;
 mod personal;
 mod retain;
+
+pub use lookup::find_scan;
+use lookup::find_scan_keyed;
 
 /// Where a command's answer goes.
 pub type Reply<T> = oneshot::Sender<Result<T, StoreError>>;
@@ -472,31 +476,4 @@ impl<'t> Batch<'t> {
         self.records.insert(id, pass);
         Ok(())
     }
-}
-
-/// The record under a scan id, read straight from the store.
-pub fn find_scan(tables: &Tables, id: &ScanId) -> Result<Option<ScanRecord>, StoreError> {
-    Ok(find_scan_keyed(tables, id)?.map(|(_, r)| r))
-}
-
-/// The record under a scan id with its `scans` key.
-fn find_scan_keyed(
-    tables: &Tables,
-    id: &ScanId,
-) -> Result<Option<(LogKey, ScanRecord)>, StoreError> {
-    let Some(scan_key) = tables.scan_ids.get(id.as_str()).map_err(backend)? else {
-        return Ok(None);
-    };
-    let key: LogKey = scan_key
-        .as_ref()
-        .try_into()
-        .map_err(|_| StoreError::Corrupt(format!("scan-id entry of {id}: wrong key length")))?;
-    let bytes = tables
-        .scans
-        .get(&scan_key)
-        .map_err(backend)?
-        .ok_or_else(|| {
-            StoreError::Corrupt(format!("scan id {id} points at a missing scan record"))
-        })?;
-    layout::decode_scan(&bytes).map(|r| Some((key, r)))
 }

@@ -191,23 +191,9 @@ fn row_spec(
             }
             "valid_from" => spec.valid_from = some(),
             "valid_until" => spec.valid_until = some(),
-            "gates" => {
-                spec.gates = value
-                    .split(';')
-                    .map(str::trim)
-                    .filter(|g| !g.is_empty())
-                    .map(str::to_owned)
-                    .collect()
-            }
+            "gates" => spec.gates = names(value),
             "display" => spec.display = some(),
-            "zones" => {
-                spec.zones = value
-                    .split(';')
-                    .map(str::trim)
-                    .filter(|z| !z.is_empty())
-                    .map(str::to_owned)
-                    .collect()
-            }
+            "zones" => spec.zones = names(value),
             "dynamic_ttl_s" if !value.is_empty() => {
                 spec.dynamic_ttl_s = Some(value.parse().map_err(|_| {
                     ApiError::invalid(
@@ -222,6 +208,16 @@ fn row_spec(
     }
     spec.card = card_of(&card_cells, now)?.map(Box::new);
     Ok(spec)
+}
+
+/// A cell of `;`-separated names (gates, zones), blanks dropped.
+fn names(value: &str) -> Vec<String> {
+    value
+        .split(';')
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+        .map(str::to_owned)
+        .collect()
 }
 
 /// What a body holds: the passes of its valid lines, and an account of the
