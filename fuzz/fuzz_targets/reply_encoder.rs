@@ -56,6 +56,7 @@ fn replies_to(request: Request) -> Vec<Response> {
                 display: None,
                 replayed: false,
                 flags: Vec::new(),
+                card: None,
                 guard: None,
             }),
         },
