@@ -8,10 +8,12 @@
 mod common;
 
 use common::Gateway;
+use common::floor::put_event;
 use common::holder::{has_token, link};
 use serde_json::{Value, json};
 
-/// Every GET path of the OpenAPI document with `{id}` filled in.
+/// Every GET path of the OpenAPI document with `{id}` and `{event}` filled
+/// in (the event-scoped lists name their event).
 async fn documented_gets(gw: &Gateway, pass_id: &str) -> Vec<String> {
     let doc: Value = gw.get("/v1/openapi.json").await;
     let paths = doc["paths"].as_object().expect("paths");
@@ -19,8 +21,8 @@ async fn documented_gets(gw: &Gateway, pass_id: &str) -> Vec<String> {
         .iter()
         .filter(|(_, item)| item.get("get").is_some())
         .map(|(path, _)| match path.as_str() {
-            "/v1/scans" => "/v1/scans?event=fest".to_owned(),
-            p => p.replace("{id}", pass_id),
+            "/v1/scans" | "/v1/flags" => format!("{path}?event=fest"),
+            p => p.replace("{id}", pass_id).replace("{event}", "fest"),
         })
         .collect()
 }
@@ -67,6 +69,10 @@ async fn a_viewer_gets_no_token_or_secret_and_a_burst_gets_429() {
         .issue(json!({"event": "fest", "dynamic_ttl_s": 60}))
         .await
         .remove(0);
+    // A definition, so that its GET route answers too.
+    let hall = json!({"gates": [{"name": "north", "zone": "hall", "direction": "in"}],
+                      "zones": [{"name": "hall"}]});
+    assert_eq!(put_event(&gw, "fest", &hall).await.0, 200);
     let mut secrets = Vec::new();
     for pass in [&fixed, &dynamic] {
         secrets.push(link(&gw, &pass.id).await.secret);

@@ -27,8 +27,9 @@ use utoipa::ToSchema;
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AdmitBody {
-    /// The gate the guard stands at (1 to 64 bytes, a gate name).
-    #[schema(min_length = 1, max_length = 64)]
+    /// The gate the guard stands at (a gate name: 1 to 64 bytes of
+    /// letters, digits, ASCII punctuation and inner spaces).
+    #[schema(value_type = scangate_api::GateName)]
     pub gate: String,
     /// Why (kept on the scan record, in the audit log and the operator
     /// journal): 1 to 256 bytes, not only white space.
