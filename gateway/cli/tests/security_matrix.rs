@@ -101,6 +101,14 @@ const MATRIX: &[Row] = &[
         ..row("POST", "/v1/passes/{id}/reactivate", OPERATORS)
     },
     Row {
+        body: REASON,
+        ..row("POST", "/v1/passes/{id}/reissue", OPERATORS)
+    },
+    Row {
+        body: Body::Json(r#"{"gate": "north", "reason": "security matrix"}"#),
+        ..row("POST", "/v1/passes/{id}/admit", OPERATORS)
+    },
+    Row {
         query: "?event=fest",
         ..row("GET", "/v1/scans", ANY_ROLE)
     },
