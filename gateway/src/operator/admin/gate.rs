@@ -27,8 +27,9 @@ use utoipa::ToSchema;
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AdmitBody {
-    /// The gate the guard stands at (a gate name: 1 to 64 bytes of
-    /// letters, digits, ASCII punctuation and inner spaces).
+    /// The gate the guard stands at: a gate name, 1 to 64 bytes of
+    /// letters, digits, ASCII punctuation and inner spaces (other
+    /// characters are refused 400 naming `gate`).
     #[schema(value_type = scangate_api::GateName)]
     pub gate: String,
     /// Why (kept on the scan record, in the audit log and the operator
