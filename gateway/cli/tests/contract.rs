@@ -67,6 +67,11 @@ fn schemathesis_finds_the_answers_agree_with_the_document() {
         // strategies, which CPython 3.11 fails at from two threads at once
         // ("SystemError: AST constructor recursion depth mismatch").
         .args(["--checks", "all", "--workers", "1"])
+        // Every check but "deleted resource still available" (ST301):
+        // `DELETE /v1/passes/{id}` erases a pass's personal data and revokes
+        // it, and by contract its id, scans and audit stay (anonymous), so
+        // reading them afterwards answers 200.
+        .args(["--exclude-checks", "use_after_free"])
         .current_dir(dir.path())
         .output()
         .expect("run schemathesis");
