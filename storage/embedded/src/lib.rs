@@ -32,6 +32,7 @@ mod apply;
 mod config;
 mod fold;
 mod layout;
+mod open;
 mod prepare;
 mod progress;
 mod read;
@@ -103,94 +104,6 @@ pub struct EmbeddedStore {
 }
 
 impl EmbeddedStore {
-    /// Opens (or creates) the store in `dir` and starts its writer thread.
-    /// Reopening replays fjall's journal, which takes up to a few seconds for
-    /// hundreds of megabytes: call it from a blocking context.
-    pub fn open(dir: &Path, config: EmbeddedConfig) -> Result<EmbeddedStore, StoreError> {
-        Self::open_gated(dir, config, None)
-    }
-
-    /// [`EmbeddedStore::open`], with a writer that waits for `start_gate` (a
-    /// message or its sender dropped) before taking its first command: lets
-    /// tests fill the queue deterministically.
-    fn open_gated(
-        dir: &Path,
-        config: EmbeddedConfig,
-        start_gate: Option<std::sync::mpsc::Receiver<()>>,
-    ) -> Result<EmbeddedStore, StoreError> {
-        config.validate().map_err(StoreError::Config)?;
-        let cores = std::thread::available_parallelism().map_or(1, usize::from);
-        let background_threads = config.background_threads(cores);
-        let builder = Database::builder(dir)
-            .cache_size(config.block_cache_bytes)
-            // Never fjall's default alone (one under a one-CPU limit): see
-            // `BACKGROUND_THREADS_MIN`.
-            .worker_threads(background_threads)
-            // The redo log is what makes a write durable; fjall's own journal
-            // reaches the disk at checkpoints (`persist`), not per fold.
-            .manual_journal_persist(true)
-            .max_journaling_size(JOURNAL_MAX_BYTES);
-        // fjall starts its flush and compaction threads inside `open`; they
-        // inherit the lowered priority of the thread that opens it.
-        let db = at_low_priority(BACKGROUND_NICE, || builder.open()).map_err(|e| {
-            StoreError::unavailable(format!("cannot open the store in {}", dir.display()), e)
-        })?;
-        let tables = Tables::open(db)?;
-        let (log, replayed) = RedoLog::recover(dir, &tables)?;
-        let seq = tables.load_seq()?;
-        let progress = Progress::new(replayed.last);
-        let (sender, rx) = sync_channel(config.queue_capacity_commands);
-        let settings = writer::Settings {
-            max_batch: config.max_batch_commands,
-            max_wait: Duration::from_micros(config.max_wait_us),
-            retention_ms: match config.scan_id_retention_ms {
-                0 => None,
-                ms => Some(i64::try_from(ms).unwrap_or(i64::MAX)),
-            },
-            sweep_interval: Duration::from_millis(config.sweep_interval_ms),
-            purge_max: config.purge_max_per_call,
-        };
-        let (folds, fold_rx) = sync_channel(fold::FOLD_QUEUE);
-        let folder_progress = Arc::clone(&progress);
-        let folder = std::thread::Builder::new()
-            .name("scangate-store-fold".into())
-            .spawn({
-                let db = tables.db.clone();
-                move || fold::run(fold_rx, folder_progress, db)
-            })
-            .map_err(|e| StoreError::unavailable("cannot start the store fold thread", e))?;
-        let writer_tables = tables.clone();
-        let writer_progress = Arc::clone(&progress);
-        let handle = std::thread::Builder::new()
-            .name("scangate-store-writer".into())
-            .spawn(move || {
-                if let Some(gate) = start_gate {
-                    let _ = gate.recv();
-                }
-                writer::run(
-                    writer_tables,
-                    log,
-                    writer_progress,
-                    (folds, folder),
-                    rx,
-                    settings,
-                    seq,
-                )
-            })
-            .map_err(|e| StoreError::unavailable("cannot start the store writer thread", e))?;
-        tracing::info!(dir = %dir.display(), ?config, background_threads, format = FORMAT_VERSION, "embedded store opened");
-        Ok(EmbeddedStore {
-            tables,
-            progress,
-            sender: Some(sender),
-            closed: AtomicBool::new(false),
-            writer: Mutex::new(Some(handle)),
-            close_timeout: Duration::from_millis(config.close_timeout_ms),
-            insert_max_passes: config.insert_max_passes,
-            purge_max: config.purge_max_per_call,
-        })
-    }
-
     /// The personal-data key stored for a pass, as raw bytes (empty once
     /// erased; `None` when it never had personal data). For checks that an
     /// erased key is gone from every file (the erasure tests, an audit of a
@@ -233,28 +146,6 @@ impl EmbeddedStore {
             .await
             .map_err(|e| StoreError::Internal(format!("a store read task failed: {e}")))?
     }
-}
-
-/// Runs `f` on a thread of its own at nice value `nice`, so that every
-/// thread `f` starts inherits that priority (Linux keeps nice values per
-/// thread), and returns what `f` returns. If the priority cannot be lowered
-/// (a sandbox may forbid it), `f` runs anyway, at normal priority, and that
-/// is logged.
-fn at_low_priority<T: Send>(nice: i32, f: impl FnOnce() -> T + Send) -> T {
-    std::thread::scope(|scope| {
-        let thread = std::thread::Builder::new()
-            .name("scangate-store-open".into())
-            .spawn_scoped(scope, || {
-                if let Err(e) = rustix::process::setpriority_process(None, nice) {
-                    tracing::warn!(error = %e, nice, "cannot lower the priority of the store's background threads");
-                }
-                f()
-            })
-            .expect("spawn the store's opening thread");
-        thread
-            .join()
-            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-    })
 }
 
 fn count_read(op: &'static str) {

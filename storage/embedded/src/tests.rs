@@ -431,7 +431,7 @@ fn the_writer_goes_on_while_fjall_lags_by_many_small_batches() {
 fn threads_started_at_low_priority_inherit_it() {
     let nice = || rustix::process::getpriority_process(None).expect("getpriority");
     let normal = nice();
-    let (own, spawned) = super::at_low_priority(super::BACKGROUND_NICE, || {
+    let (own, spawned) = super::open::at_low_priority(super::BACKGROUND_NICE, || {
         let child = std::thread::spawn(nice).join().expect("child");
         (nice(), child)
     });
