@@ -117,12 +117,8 @@ impl AdminClient {
         content_type: &'static str,
         body: Vec<u8>,
     ) -> Result<T, ClientError> {
-        let req = self
-            .http
-            .post(format!("{}{path}", self.base))
-            .header(reqwest::header::CONTENT_TYPE, content_type)
-            .body(body);
-        self.call(req).await
+        self.raw(reqwest::Method::POST, path, content_type, body)
+            .await
     }
 
     /// PUT a raw body of `content_type` to `path`, decoding JSON.
@@ -132,9 +128,21 @@ impl AdminClient {
         content_type: &'static str,
         body: Vec<u8>,
     ) -> Result<T, ClientError> {
+        self.raw(reqwest::Method::PUT, path, content_type, body)
+            .await
+    }
+
+    /// A raw body of `content_type` sent to `path` with `method`, decoding JSON.
+    async fn raw<T: DeserializeOwned>(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        content_type: &'static str,
+        body: Vec<u8>,
+    ) -> Result<T, ClientError> {
         let req = self
             .http
-            .put(format!("{}{path}", self.base))
+            .request(method, format!("{}{path}", self.base))
             .header(reqwest::header::CONTENT_TYPE, content_type)
             .body(body);
         self.call(req).await
