@@ -54,6 +54,50 @@ pub struct ServeConfig {
     /// removing records is irreversible and the right period is the venue's
     /// legal one (GDPR or DPDP purpose limits), not ours to guess.
     pub retention_s: u64,
+    /// The public listener for phones (`--public-listen`): the holder
+    /// pages and the guard page with its scan transport on an address of
+    /// their own, nothing else. Default `None`: no second listener, and
+    /// those routes are served on the operator plane only, as before.
+    pub public: Option<PublicListener>,
+}
+
+/// Where phones reach the gateway when the operator plane stays private:
+/// the holder pages (`/h/...`), the guard page (`/scanner`) and the web
+/// scanners' transport (`POST /v1/scan`, `POST /v1/scanner/enroll`), and
+/// `/healthz` (the guard page's offline indicator). Every other path is
+/// 404 there ([`crate::edge::web::public`]).
+#[derive(Debug, Clone)]
+pub struct PublicListener {
+    /// TCP address, e.g. `0.0.0.0:8443`.
+    pub addr: SocketAddr,
+    /// Its TLS identity. Always TLS: a phone's browser grants the guard
+    /// page's camera only to an https page, and the holder link's secret
+    /// travels in the URL. Plain HTTP is served to loopback clients only,
+    /// as on the operator plane with `--http-tls`.
+    pub tls: PublicTls,
+    /// Its own connection bounds: the operator plane's limits, with a cap
+    /// of its own, so phones cannot take the operators' connections and
+    /// the other way round. Default [`HttpLimits::default`]: 4,096
+    /// connections (a venue's guard phones and the holders showing their
+    /// page at one time), 10 s to send a request head, 60 s idle.
+    pub limits: HttpLimits,
+}
+
+/// The certificate the public listener serves.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PublicTls {
+    /// The gateway's own certificate (`DATA/pki/gateway.pem`, signed by the
+    /// data dir's CA, which each phone must then trust); its names are the
+    /// `--name`s given at the first start.
+    Gateway,
+    /// A venue's own certificate chain and key (PEM files), e.g. one a
+    /// public CA issued for the name phones use: nothing to install on them.
+    Files {
+        /// The certificate chain, leaf first.
+        cert: PathBuf,
+        /// Its private key.
+        key: PathBuf,
+    },
 }
 
 impl ServeConfig {
@@ -75,6 +119,7 @@ impl ServeConfig {
             cache: CacheConfig::default(),
             snapshots: SnapshotLimits::default(),
             retention_s: 0,
+            public: None,
         }
     }
 }

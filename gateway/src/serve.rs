@@ -56,6 +56,9 @@ pub async fn serve(config: ServeConfig, shutdown: CancellationToken) -> Result<(
         running.endpoints.http,
         data.root().display()
     );
+    if let Some(public) = running.endpoints.public {
+        println!("phones (holder pages, guard page) on https://{public}");
+    }
     println!("admin token in {}", data.admin_token().display());
     println!(
         "offline snapshots signed by key {} (public, in {})",
@@ -89,6 +92,8 @@ pub struct Running {
     store: Arc<dyn Store>,
     http_shutdown: CancellationToken,
     http_task: tokio::task::JoinHandle<()>,
+    /// The public listener's accept loop, with `--public-listen`.
+    public_task: Option<tokio::task::JoinHandle<()>>,
     data: DataDir,
 }
 
@@ -96,7 +101,11 @@ pub struct Running {
 /// scans are accepted (`/readyz` answers 200).
 pub async fn start(config: ServeConfig, shutdown: CancellationToken) -> Result<Running> {
     http::listener::check(&config.http)?;
-    http::listener::make_room_for(config.http.max_connections);
+    let public_connections = config
+        .public
+        .as_ref()
+        .map_or(0, |p| p.limits.max_connections);
+    http::listener::make_room_for(config.http.max_connections + public_connections);
     let data = DataDir::new(&config.data_dir);
     let created = data.prepare(&config.gateway_names)?;
     tracing::info!(?config, "effective configuration");
@@ -105,6 +114,7 @@ pub async fn start(config: ServeConfig, shutdown: CancellationToken) -> Result<R
 
     let (store, definitions, registry) = open_passes(&config, &data, &shutdown).await?;
     let (endpoint, http_listener) = bind(&config, &data).await?;
+    let public_listener = bind_public(&config).await?;
 
     let tracker = TaskTracker::new();
     let ready = Arc::new(AtomicBool::new(false));
@@ -139,6 +149,13 @@ pub async fn start(config: ServeConfig, shutdown: CancellationToken) -> Result<R
             shutdown.clone(),
         )),
         tls: http_tls(&config, &data)?,
+        public: match &config.public {
+            Some(public) => Some((
+                web::public::tls_config(public, &data)?,
+                public.limits.clone(),
+            )),
+            None => None,
+        },
     };
 
     let state = AppState {
@@ -159,14 +176,25 @@ pub async fn start(config: ServeConfig, shutdown: CancellationToken) -> Result<R
         incidents,
         flags,
         definitions,
+        erasures: Arc::default(),
     };
     let endpoints = Endpoints {
         quic: connectable(endpoint.local_addr()?),
         http: connectable(http_listener.local_addr()?),
         pid: std::process::id(),
         http_tls: config.http_tls,
+        public: match &public_listener {
+            Some(l) => Some(connectable(l.local_addr()?)),
+            None => None,
+        },
     };
-    let http_task = spawn_operator(http_listener, state, plane, &config.http, &http_shutdown);
+    let (http_task, public_task) = spawn_operator(
+        (http_listener, public_listener),
+        state,
+        plane,
+        &config.http,
+        &http_shutdown,
+    );
     data.write_endpoints(&endpoints)?;
     ready.store(true, Ordering::Release);
     Ok(Running {
@@ -184,6 +212,7 @@ pub async fn start(config: ServeConfig, shutdown: CancellationToken) -> Result<R
         store,
         http_shutdown,
         http_task,
+        public_task,
         data,
     })
 }
@@ -227,22 +256,30 @@ fn http_tls(config: &ServeConfig, data: &DataDir) -> Result<Option<Arc<rustls::S
 }
 
 /// What the HTTP plane serves besides the operators' routes: the web
-/// scanners' transport, and its TLS identity with `--http-tls`.
+/// scanners' transport, and its TLS identity with `--http-tls`; with
+/// `--public-listen`, the public listener's TLS identity and bounds.
 struct Plane {
     web: Arc<WebEdge>,
     tls: Option<Arc<rustls::ServerConfig>>,
+    public: Option<(Arc<rustls::ServerConfig>, HttpLimits)>,
 }
 
 /// The operators' side: the HTTP plane (admin API, probes, the dashboard
-/// and its feed, the holder pages, the guard page and its scan transport) on `listener` until
-/// `stop`, which also ends the feed and with it every dashboard stream.
+/// and its feed, the holder pages, the guard page and its scan transport)
+/// on the first listener, and the phones' routes alone on the public one
+/// (when there is one), until `stop`, which also ends the feed and with it
+/// every dashboard stream. Both serve the same phone routers, so a holder
+/// address's rate is one budget whichever listener it comes through.
 fn spawn_operator(
-    listener: tokio::net::TcpListener,
+    (listener, public): (tokio::net::TcpListener, Option<tokio::net::TcpListener>),
     state: AppState,
     plane: Plane,
     limits: &HttpLimits,
     stop: &CancellationToken,
-) -> tokio::task::JoinHandle<()> {
+) -> (
+    tokio::task::JoinHandle<()>,
+    Option<tokio::task::JoinHandle<()>>,
+) {
     let live = state.live.clone();
     let feeds = dashboard::Feeds {
         snapshot: live.publish(stop.clone()),
@@ -254,18 +291,30 @@ fn spawn_operator(
         limits.holder_rate,
         limits.holder_addresses_max,
     );
-    let app = http::router(state)
-        .merge(dashboard::router(live, feeds))
-        .merge(holder)
+    let phones = holder
         .merge(scanner_page::router())
         .merge(web::router(plane.web));
-    tokio::spawn(http::listener::serve(
+    let app = http::router(state)
+        .merge(dashboard::router(live, feeds))
+        .merge(phones.clone());
+    let public_task = match (public, plane.public) {
+        (Some(listener), Some((tls, public_limits))) => Some(tokio::spawn(http::listener::serve(
+            listener,
+            web::public::router(phones),
+            public_limits,
+            Some(tls),
+            stop.clone(),
+        ))),
+        _ => None,
+    };
+    let operator_task = tokio::spawn(http::listener::serve(
         listener,
         app,
         limits.clone(),
         plane.tls,
         stop.clone(),
-    ))
+    ));
+    (operator_task, public_task)
 }
 
 /// Who may do what, as the data directory says: the token signing keys,
@@ -344,6 +393,18 @@ async fn bind(
     Ok((endpoint, http))
 }
 
+/// The public listener's TCP socket, with `--public-listen`.
+async fn bind_public(config: &ServeConfig) -> Result<Option<tokio::net::TcpListener>> {
+    let Some(public) = &config.public else {
+        return Ok(None);
+    };
+    http::listener::check(&public.limits)?;
+    let listener = tokio::net::TcpListener::bind(public.addr)
+        .await
+        .with_context(|| format!("cannot listen for phones on {}", public.addr))?;
+    Ok(Some(listener))
+}
+
 /// Opens the configured store (the cache goes in front of it).
 async fn open_store(config: &ServeConfig, data: &DataDir) -> Result<Arc<dyn Store>> {
     match &config.backend {
@@ -398,6 +459,9 @@ impl Running {
         self.store.close().await.context("cannot flush the store")?;
         self.http_shutdown.cancel();
         let _ = self.http_task.await;
+        if let Some(public) = self.public_task {
+            let _ = public.await;
+        }
         let _ = tokio::time::timeout(Duration::from_secs(1), self.endpoint.wait_idle()).await;
         self.data.clear_endpoints();
         Ok(())

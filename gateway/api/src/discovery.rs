@@ -24,4 +24,9 @@ pub struct Endpoints {
     /// still served to loopback clients). Absent in older files: false.
     #[serde(default)]
     pub http_tls: bool,
+    /// The public listener phones reach (`--public-listen`: holder pages,
+    /// the guard page and its scan transport; always https, plain HTTP to
+    /// loopback only), if it runs. Absent in older files and without it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub public: Option<SocketAddr>,
 }

@@ -144,6 +144,9 @@ pub struct ServeArgs {
     /// from loopback only.
     #[arg(long)]
     pub http_tls: bool,
+    /// The public listener for phones (--public-listen and its TLS).
+    #[command(flatten)]
+    pub public: crate::public_args::PublicArgs,
     /// Admin API calls per second per admin token; beyond it 429.
     #[arg(long, default_value_t = scangate_gateway::config::HttpLimits::default().admin_rate.per_s)]
     pub admin_rate: std::num::NonZeroU32,
@@ -362,6 +365,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             config.quic.max_handshakes = args.max_handshakes;
             config.quic.max_handshakes_per_source = args.max_handshakes_per_source;
             config.retention_s = args.retention_s;
+            config.public = args.public.listener(&config.http);
             scangate_gateway::serve::serve(config, CancellationToken::new()).await?;
             Ok(ExitCode::SUCCESS)
         }

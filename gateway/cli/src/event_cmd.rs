@@ -4,7 +4,7 @@
 //! problem the gateway named), and `scangate event purge E`: the personal
 //! data of every pass of an ended event erased at once.
 
-use crate::admin_client::{self, AdminArgs};
+use crate::admin_client::{self, AdminArgs, AdminClient};
 use crate::paging::Query;
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
@@ -25,8 +25,9 @@ pub enum EventCommand {
     Show(ShowArgs),
     /// Erase the personal data of every pass of an ended event at once
     /// (each through `DELETE /v1/passes/{id}`: revoked, display text and
-    /// card gone for good; scans and audit kept). Run it once the event is
-    /// over: its passes stop working.
+    /// card gone for good, final; scans and audit kept). Refused, erasing
+    /// nothing, while the event has not ended: some pass's `valid_until`
+    /// is not past yet, or it has none.
     Purge {
         /// Where and how.
         #[command(flatten)]
@@ -36,6 +37,12 @@ pub enum EventCommand {
         /// Why (kept in each pass's audit log and the operator journal).
         #[arg(long)]
         reason: String,
+        /// Purge even though the event has not ended by its passes' validity:
+        /// for passes issued without `valid_until` (they never end by
+        /// themselves) once the operator knows the event is over, or a
+        /// holder's erasure request for a whole event that was cancelled.
+        #[arg(long)]
+        force: bool,
     },
 }
 
@@ -102,24 +109,104 @@ pub async fn run(data: &DataDir, cmd: EventCommand) -> Result<()> {
             admin,
             event,
             reason,
-        } => purge(data, &admin, &event, &reason).await,
+            force,
+        } => {
+            let client = admin_client::connect(data, &admin)?;
+            if !force {
+                refuse_unended(&client, &event, scangate_gateway::now_ms()).await?;
+            }
+            purge(&client, &admin, &event, &reason, force).await
+        }
     }
+}
+
+/// Passes named in the refusal of an event that has not ended: enough
+/// for an operator to look one up, never a list as long as the event.
+const UNENDED_SHOWN_MAX: usize = 3;
+
+/// One page ([`LIST_MAX`]) of `event`'s passes after `after`.
+async fn page_of(
+    client: &AdminClient,
+    event: &str,
+    after: Option<&str>,
+) -> Result<PageView<PassView>> {
+    let mut q = Query::default();
+    q.add("event", Some(event));
+    q.add("limit", Some(&LIST_MAX.to_string()));
+    q.add("after", after);
+    Ok(client.get_query("/v1/passes", &q.0).await?)
+}
+
+/// Whether `pass` can never admit anyone again by its validity: its
+/// `valid_until` is at or before `now_ms`. A pass without one never ends.
+fn has_ended(pass: &PassView, now_ms: i64) -> Result<bool> {
+    let Some(until) = &pass.valid_until else {
+        return Ok(false);
+    };
+    let until = scangate_api::parse_rfc3339("valid_until", until)
+        .map_err(|e| anyhow::anyhow!("pass {}: {}", pass.id, e.message))?;
+    Ok(until <= now_ms)
+}
+
+/// An event has ended when every one of its passes has ([`has_ended`]);
+/// otherwise the purge is refused before anything is erased, naming a
+/// few passes still valid.
+async fn refuse_unended(client: &AdminClient, event: &str, now_ms: i64) -> Result<()> {
+    let (mut total, mut valid, mut shown) = (0usize, 0usize, Vec::new());
+    let mut after = None::<String>;
+    loop {
+        let page = page_of(client, event, after.as_deref()).await?;
+        for pass in &page.items {
+            total += 1;
+            if !has_ended(pass, now_ms)? {
+                valid += 1;
+                if shown.len() < UNENDED_SHOWN_MAX {
+                    let until = pass.valid_until.as_deref().unwrap_or("no end of validity");
+                    shown.push(format!("{} ({until})", pass.id));
+                }
+            }
+        }
+        match page.next {
+            Some(next) => after = Some(next),
+            None => break,
+        }
+    }
+    if valid > 0 {
+        bail!(
+            "event {event} has not ended: {valid} of its {total} passes are still valid (e.g. {}); \
+             a purge erases every pass for good and they stop working. Purge once every pass's \
+             valid_until is past, or with --force if the event is over anyway; nothing was erased",
+            shown.join(", ")
+        );
+    }
+    Ok(())
 }
 
 /// Walks the event's passes a page at a time ([`LIST_MAX`]) and erases
 /// each; an erased pass stays listed, so the cursor walk sees every pass
-/// once. Stops at the first failure, saying how many were erased.
-async fn purge(data: &DataDir, admin: &AdminArgs, event: &str, reason: &str) -> Result<()> {
-    let client = admin_client::connect(data, admin)?;
+/// once. Without `force`, a pass still valid (issued or changed since the
+/// check) stops the walk. Stops at the first failure, saying how many were
+/// erased.
+async fn purge(
+    client: &AdminClient,
+    admin: &AdminArgs,
+    event: &str,
+    reason: &str,
+    force: bool,
+) -> Result<()> {
     let body = serde_json::json!({ "reason": reason });
     let (mut erased, mut after) = (0usize, None::<String>);
+    let now = scangate_gateway::now_ms();
     loop {
-        let mut q = Query::default();
-        q.add("event", Some(event));
-        q.add("limit", Some(&LIST_MAX.to_string()));
-        q.add("after", after.as_deref());
-        let page: PageView<PassView> = client.get_query("/v1/passes", &q.0).await?;
+        let page = page_of(client, event, after.as_deref()).await?;
         for pass in &page.items {
+            if !force && !has_ended(pass, now)? {
+                bail!(
+                    "erased {erased} passes of the event, then found pass {} still valid \
+                     (issued or changed during the purge); run the purge again once it has ended",
+                    pass.id
+                );
+            }
             let path = format!("/v1/passes/{}", pass.id);
             let done: Result<PassView, _> = client.delete(&path, &body).await;
             if let Err(e) = done {

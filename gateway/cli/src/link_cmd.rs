@@ -45,11 +45,7 @@ pub async fn run(data: &DataDir, args: LinkArgs) -> Result<()> {
     let link: HolderLinkView = client
         .post(&format!("/v1/passes/{id}/link"), &serde_json::json!({}))
         .await?;
-    let url = format!(
-        "{}{}",
-        admin_client::base_url(data, &args.admin)?,
-        link.path
-    );
+    let url = format!("{}{}", holder_base(data, &args.admin)?, link.path);
     if args.admin.json {
         let mut out = serde_json::to_value(&link)?;
         out["url"] = serde_json::Value::String(url);
@@ -62,4 +58,17 @@ pub async fn run(data: &DataDir, args: LinkArgs) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// Where the holder opens the link: the running gateway's public listener
+/// when it has one (and no `--http` names another gateway), else the HTTP
+/// plane's address the command used.
+fn holder_base(data: &DataDir, admin: &AdminArgs) -> Result<String> {
+    if admin.http.is_none()
+        && let Ok(endpoints) = data.read_endpoints()
+        && endpoints.public.is_some()
+    {
+        return Ok(crate::scanner_cmd::enroll::phone_base(&endpoints));
+    }
+    admin_client::base_url(data, admin)
 }

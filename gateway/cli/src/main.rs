@@ -25,6 +25,7 @@ mod gate_cmd;
 mod link_cmd;
 mod paging;
 mod pass_cmd;
+mod public_args;
 mod revoke_cmd;
 mod scan_cmd;
 mod scanner_cmd;

@@ -154,8 +154,8 @@ async fn erase_leaves_no_display_text_or_key_on_disk_and_keeps_the_record() {
     assert_eq!(kept_key.len(), 32, "the other pass keeps its key");
 }
 
-/// `scangate event purge E` erases every pass of the event through the
-/// same path (revoked, display gone) and leaves other events alone.
+/// `scangate event purge E --force` erases every pass of the event through
+/// the same path (revoked, display gone) and leaves other events alone.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn event_purge_erases_every_pass_of_that_event_only() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -168,7 +168,17 @@ async fn event_purge_erases_every_pass_of_that_event_only() {
         .await
         .pop()
         .expect("pass");
-    let out = gw.cli(&["event", "purge", "gala", "--reason", "event over", "--json"]);
+    // Passes without an end of validity never end: `--force` says the
+    // event is over (erase_final.rs has the refusal and the ended event).
+    let out = gw.cli(&[
+        "event",
+        "purge",
+        "gala",
+        "--reason",
+        "event over",
+        "--force",
+        "--json",
+    ]);
     let report: Value = serde_json::from_str(out.trim()).expect("json");
     assert_eq!(report, json!({"event": "gala", "erased": 3}));
     for pass in &gala {

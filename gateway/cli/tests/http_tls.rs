@@ -9,52 +9,22 @@
 mod common;
 
 use common::Gateway;
+use common::https::connector;
 use rustls::RootCertStore;
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, ServerName};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 
-/// A TLS client trusting the CAs in `roots` (none: trusting nobody).
-fn connector(roots: RootCertStore) -> TlsConnector {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .expect("versions")
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    TlsConnector::from(Arc::new(config))
-}
-
 /// A client trusting `gw`'s CA (`DATA/pki/ca.pem`).
 fn trusting(gw: &Gateway) -> TlsConnector {
-    let mut roots = RootCertStore::empty();
-    for cert in CertificateDer::pem_file_iter(gw.dir.join("pki/ca.pem")).expect("ca.pem") {
-        roots.add(cert.expect("a certificate")).expect("a root");
-    }
-    connector(roots)
+    common::https::trusting(&gw.dir.join("pki/ca.pem"))
 }
 
 /// `GET path` over TLS to `localhost` (a name on the gateway certificate):
 /// the status and the body.
 async fn get(gw: &Gateway, tls: &TlsConnector, path: &str) -> std::io::Result<(u16, String)> {
-    let tcp = TcpStream::connect(gw.http).await?;
-    let name = ServerName::try_from("localhost").expect("name");
-    let mut stream = tls.connect(name, tcp).await?;
-    let request = format!("GET {path} HTTP/1.1\r\nhost: localhost\r\nconnection: close\r\n\r\n");
-    stream.write_all(request.as_bytes()).await?;
-    let mut answer = Vec::new();
-    stream.read_to_end(&mut answer).await?;
-    let text = String::from_utf8_lossy(&answer).into_owned();
-    let status = text
-        .get(9..12)
-        .and_then(|s| s.parse().ok())
-        .expect("a status line");
-    Ok((status, text))
+    common::https::get(gw.http, "localhost", tls, path).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -28,8 +28,9 @@ pub struct EnrollArgs {
     #[arg(long)]
     pub event: Option<String>,
     /// The gateway's address as the phone reaches it, e.g.
-    /// `https://gate.example:8443` (default: the running gateway's HTTP
-    /// address from the data dir, with https when it serves TLS).
+    /// `https://gate.example:8443` (default: the running gateway's public
+    /// listener from the data dir, else its HTTP address, with https when
+    /// it serves TLS).
     #[arg(long)]
     pub url: Option<String>,
     /// Print one JSON object (`{"device","link","expires_in_s"}`), no QR.
@@ -82,14 +83,23 @@ pub fn run(data: &DataDir, args: EnrollArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// `http(s)://HOST:PORT` of the gateway running on this data dir (https
-/// when it serves TLS). A gateway listening on all addresses is named by
-/// its loopback address here, which a phone cannot reach: `--url` names
-/// the address phones use.
+/// `http(s)://HOST:PORT` of the gateway running on this data dir: its
+/// public listener (always https) when it has one, else its HTTP plane
+/// (https when it serves TLS). A gateway listening on all addresses is
+/// named by its loopback address here, which a phone cannot reach: `--url`
+/// names the address phones use.
 fn default_base(data: &DataDir) -> Result<String> {
     let endpoints = data
         .read_endpoints()
         .context("give the address phones reach the gateway at with --url https://HOST:PORT")?;
+    Ok(phone_base(&endpoints))
+}
+
+/// The base URL phones use for the gateway of `endpoints`.
+pub fn phone_base(endpoints: &scangate_gateway::datadir::Endpoints) -> String {
+    if let Some(public) = endpoints.public {
+        return format!("https://{public}");
+    }
     let scheme = if endpoints.http_tls { "https" } else { "http" };
-    Ok(format!("{scheme}://{}", endpoints.http))
+    format!("{scheme}://{}", endpoints.http)
 }

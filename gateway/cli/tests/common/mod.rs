@@ -7,6 +7,7 @@ pub mod floor;
 pub mod gate_actions;
 pub mod guard;
 pub mod holder;
+pub mod https;
 pub mod pki;
 pub mod privacy;
 pub mod scanners;

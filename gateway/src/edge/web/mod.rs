@@ -13,6 +13,7 @@
 //! `max_in_flight_per_connection` scans being decided (beyond: `busy`);
 //! enrollment attempts share one bucket ([`ENROLL_ATTEMPTS`]).
 
+pub mod public;
 pub mod scan;
 pub mod scanners;
 

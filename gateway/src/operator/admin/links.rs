@@ -29,6 +29,7 @@ use scangate_api::{HolderLinkRevoked, HolderLinkView};
             body = HolderLinkView),
         (status = 400, description = "Not a pass id", body = ErrorBody),
         (status = 404, description = "No such pass", body = ErrorBody),
+        (status = 409, description = "The pass was erased, and an erase is final (`pass_erased`)", body = ErrorBody),
     ),
     security(("bearer" = [])),
 )]
@@ -37,7 +38,11 @@ pub async fn link(
     who: Who,
     PathParam(id): PathParam,
 ) -> Result<(StatusCode, Json<HolderLinkView>), ApiError> {
+    // Held from before the pass is read until the link is stored: an erase
+    // (which removes links) cannot come in between.
+    let _serial = state.erasures.lock(super::params::parse_id(&id)?).await;
     let pass = super::passes::load(&state, &id).await?;
+    super::erase::refuse_if_erased(&state, &pass, "given a holder link").await?;
     let now = crate::now_ms();
     let (secret, link) = secret::mint(pass.id, now);
     state

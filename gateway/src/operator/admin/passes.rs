@@ -321,6 +321,11 @@ pub(super) async fn change(
 ) -> Result<Json<PassView>, ApiError> {
     let id = parse_id(&id)?;
     let reason = reason(body)?;
+    // Held until the change is applied: an erase cannot come in between.
+    let _serial = match action {
+        AdminAction::Reactivate | AdminAction::Reissue => Some(unerased(&state, id, action).await?),
+        _ => None,
+    };
     let change = AdminChange {
         action,
         reason: reason.clone(),
@@ -351,6 +356,24 @@ pub(super) async fn change(
     Ok(Json(crate::operator::api::pass_view(&pass, &state.keyring)))
 }
 
+/// The erasure lock of pass `id`, once it is known not to be erased: the
+/// changes an erase makes final (`action`: reactivate, re-issue) are
+/// refused with 409 `pass_erased` ([`super::erase`]).
+async fn unerased(
+    state: &AppState,
+    id: PassId,
+    action: AdminAction,
+) -> Result<tokio::sync::MutexGuard<'_, ()>, ApiError> {
+    let serial = state.erasures.lock(id).await;
+    let pass = load(state, &id.to_string()).await?;
+    let what = match action {
+        AdminAction::Reactivate => "reactivated",
+        _ => "re-issued",
+    };
+    super::erase::refuse_if_erased(state, &pass, what).await?;
+    Ok(serial)
+}
+
 /// One `POST /v1/passes/{id}/ACTION` handler for each status change, with
 /// `{"reason": ...}`: ordered with the pass's scans through its actor, and
 /// kept in the audit log. Only the name, the action and the answer's words
@@ -371,7 +394,7 @@ macro_rules! status_change {
                 (status = 200, description = $done, body = PassView),
                 (status = 400, description = "Not a pass id, or no reason (or one over 256 bytes), or not the JSON body described", body = ErrorBody),
                 (status = 404, description = "No such pass", body = ErrorBody),
-                (status = 409, description = "The pass's status does not allow this change", body = ErrorBody),
+                (status = 409, description = "The pass's status does not allow this change (`conflict`), or the pass was erased and an erase is final (`pass_erased`: no reactivation, no re-issue)", body = ErrorBody),
                 (status = 413, description = "The body is over 64 KiB", body = ErrorBody),
                 (status = 415, description = "The body is not sent as `application/json`", body = ErrorBody),
             ),

@@ -14,6 +14,7 @@ use rustls::ServerConfig;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use std::net::IpAddr;
+use std::path::Path;
 use std::sync::Arc;
 
 /// ALPN offered: HTTP/1.1, the only protocol the plane's server speaks.
@@ -23,29 +24,40 @@ const ALPN_HTTP1: &[u8] = b"http/1.1";
 pub const TLS_HANDSHAKE_RECORD: u8 = 0x16;
 
 /// The plane's TLS config: the gateway's certificate chain and key from
-/// `pki`, no client certificate (operators authenticate with bearer tokens,
-/// guards' browsers with their device credential), TLS 1.3 and 1.2 (older
-/// phones' browsers), the ring provider named explicitly, no 0-RTT.
+/// `pki` (see [`from_files`]).
 pub fn server_config(pki: &scangate_certs::Pki) -> anyhow::Result<Arc<ServerConfig>> {
-    let cert_path = pki.gateway_cert_path();
-    let chain = CertificateDer::pem_file_iter(&cert_path)
+    from_files(&pki.gateway_cert_path(), &pki.gateway_key_path())
+}
+
+/// A TLS config from a PEM certificate chain (leaf first) and its key: the
+/// gateway's own, or a venue's for the public listener. No client
+/// certificate (operators authenticate with bearer tokens, guards' browsers
+/// with their device credential), TLS 1.3 and 1.2 (older phones'
+/// browsers), the ring provider named explicitly, no 0-RTT.
+pub fn from_files(cert_path: &Path, key_path: &Path) -> anyhow::Result<Arc<ServerConfig>> {
+    let chain = CertificateDer::pem_file_iter(cert_path)
         .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
-        .with_context(|| {
-            format!(
-                "cannot read the gateway certificate {}",
-                cert_path.display()
-            )
-        })?;
-    let key_path = pki.gateway_key_path();
-    let key = PrivateKeyDer::from_pem_file(&key_path)
-        .with_context(|| format!("cannot read the gateway key {}", key_path.display()))?;
+        .with_context(|| format!("cannot read the certificate {}", cert_path.display()))?;
+    anyhow::ensure!(
+        !chain.is_empty(),
+        "{} holds no PEM certificate",
+        cert_path.display()
+    );
+    let key = PrivateKeyDer::from_pem_file(key_path)
+        .with_context(|| format!("cannot read the private key {}", key_path.display()))?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut config = ServerConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
         .context("the TLS versions of the HTTP plane")?
         .with_no_client_auth()
         .with_single_cert(chain, key)
-        .context("the gateway certificate and key do not make a TLS identity")?;
+        .with_context(|| {
+            format!(
+                "the certificate {} and the key {} do not make a TLS identity",
+                cert_path.display(),
+                key_path.display()
+            )
+        })?;
     config.alpn_protocols = vec![ALPN_HTTP1.to_vec()];
     config.max_early_data_size = 0;
     Ok(Arc::new(config))
