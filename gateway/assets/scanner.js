@@ -43,7 +43,10 @@
   };
   /** Reply fields shown in their own way, or not at all. */
   const SHOWN_APART = new Set(["scan_id", "decision", "reason", "uses", "max_uses", "pass",
-    "replayed", "device", "display", "valid_until", "valid_until_ms"]);
+    "replayed", "device", "display", "valid_until", "valid_until_ms", "card"]);
+  /** A card share's fields, in the order and words a guard reads them; a reply carries only those the holder shared. */
+  const CARD_FIELDS = [["name", "Name"], ["company", "Company"], ["title", "Title"],
+    ["email", "Email"], ["phone", "Phone"], ["links", "Links"]];
 
   const $ = (id) => document.getElementById(id);
   const video = $("video");
@@ -181,6 +184,9 @@
     if (r.uses != null) field("Entries", r.max_uses != null ? `${r.uses} of ${r.max_uses}` : `${r.uses} (no limit)`);
     const until = r.valid_until ?? r.valid_until_ms;
     if (until != null) field("Valid until", when(until));
+    if (r.card && typeof r.card === "object") {
+      for (const [key, label] of CARD_FIELDS) if (typeof r.card[key] === "string") field(label, r.card[key]);
+    }
     for (const [key, value] of Object.entries(r)) {
       if (SHOWN_APART.has(key) || value == null) continue;
       const label = key.replaceAll("_", " ");

@@ -13,6 +13,11 @@
 //! - Over its in-flight bound (a stalled store holding its one slot) a web
 //!   scanner's scan is answered `busy` at once.
 //!
+//! - A card share with only name and company shared, scanned by a page
+//!   enrolled through the public listener (`--public-listen`), shows
+//!   exactly those two on the green verdict; no other field's value is
+//!   anywhere in the page (issue 30, test 7's page half).
+//!
 //! Set `SCANGATE_GUARD_SCREENSHOT=PATH` to save a PNG of the green verdict
 //! (that is how docs/guard-page.png is made); `SCANGATE_SKIP_BROWSER=1`
 //! skips the browser test (see `browser/`).
@@ -147,6 +152,114 @@ async fn the_guard_page_admits_a_single_use_ticket_once_from_the_camera() {
             v["network"] == "offline"
         })
         .await;
+}
+
+/// The verdict's fields as `[label, value]` pairs, and the whole page's
+/// markup and text, in one round trip.
+const READ_CARD_VERDICT: &str = r##"
+const v = document.getElementById("verdict");
+const pairs = [];
+for (const dt of document.querySelectorAll("#verdict-fields dt")) {
+  pairs.push([dt.textContent, dt.nextElementSibling ? dt.nextElementSibling.textContent : null]);
+}
+return {
+  hidden: v.hidden, state: v.dataset.state, pairs,
+  html: document.documentElement.outerHTML, text: document.body.innerText,
+};
+"##;
+
+/// Test 7's page half, through the public listener: a card share with only
+/// name and company shared shows exactly those two on the green verdict,
+/// and no other field's value is anywhere in the page.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_card_share_shows_only_its_shared_fields_on_the_guard_page() {
+    if !browser_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let profile = tempfile::tempdir().expect("browser profile");
+    let gw = Gateway::start(dir.path(), &["--public-listen", "127.0.0.1:0"]);
+    let field = |value: &str, shared| json!({"value": value, "shared": shared, "consent_ms": 1_767_225_600_000_i64});
+    let withheld = [
+        "grace@example.org",
+        "+1 555 0100",
+        "Rear Admiral",
+        "https://example.org/grace",
+    ];
+    let pass = gw
+        .issue(json!({
+            "event": "fest", "kind": "card_share", "max_uses": 1,
+            "card": {
+                "name": field("Grace Hopper", true),
+                "email": field(withheld[0], false),
+                "phone": field(withheld[1], false),
+                "company": field("Navy", true),
+                "title": field(withheld[2], false),
+                "links": field(withheld[3], false),
+            }
+        }))
+        .await
+        .pop()
+        .expect("a card share");
+    let video = profile.path().join("card.y4m");
+    write_qr_video(&video, &pass.token, 6 * VIDEO_FPS, BLANK_S * VIDEO_FPS);
+    // The phone reaches the public listener (plain HTTP on loopback is a
+    // secure context, as https is on the venue network).
+    let endpoints: Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("gateway.json")).expect("gateway.json"),
+    )
+    .expect("json");
+    let public = endpoints["public"].as_str().expect("a public address");
+    let out = gw.cli(&[
+        "scanner",
+        "enroll",
+        "card-phone",
+        "--gate",
+        "north",
+        "--url",
+        &format!("http://{public}"),
+        "--json",
+    ]);
+    let enrolled: Value = serde_json::from_str(out.trim()).expect("enroll json");
+    let link = enrolled["link"].as_str().expect("link");
+    let camera = [
+        "--use-fake-device-for-media-stream".to_owned(),
+        "--use-fake-ui-for-media-stream".to_owned(),
+        format!("--use-file-for-fake-video-capture={}", video.display()),
+    ];
+    let driver = Driver::open_at(link, profile.path(), &camera).await;
+
+    let green = driver
+        .wait_for("a green card share", READ_CARD_VERDICT, |v| {
+            v["state"] == "granted" && v["hidden"] == false
+        })
+        .await;
+    let pairs = green["pairs"].as_array().expect("pairs");
+    let card: Vec<&Value> = pairs
+        .iter()
+        .filter(|p| p[0] != "Entries" && p[0] != "Valid until")
+        .collect();
+    assert_eq!(
+        card,
+        [
+            &json!(["Name", "Grace Hopper"]),
+            &json!(["Company", "Navy"])
+        ],
+        "{green}"
+    );
+    let (html, text) = (
+        green["html"].as_str().expect("html"),
+        green["text"].as_str().expect("text"),
+    );
+    assert!(
+        text.contains("Grace Hopper") && text.contains("Navy"),
+        "{text}"
+    );
+    for value in withheld {
+        assert!(!html.contains(value), "{value} is in the page: {html}");
+    }
+    let scans = gw.scans(&pass.id).await;
+    assert_eq!(scans[0]["device"], "card-phone", "{scans:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
