@@ -100,12 +100,7 @@ pub struct Running {
 /// Opens the store, binds both listeners and starts accepting. Returns once
 /// scans are accepted (`/readyz` answers 200).
 pub async fn start(config: ServeConfig, shutdown: CancellationToken) -> Result<Running> {
-    http::listener::check(&config.http)?;
-    let public_connections = config
-        .public
-        .as_ref()
-        .map_or(0, |p| p.limits.max_connections);
-    http::listener::make_room_for(config.http.max_connections + public_connections);
+    size_http(&config)?;
     let data = DataDir::new(&config.data_dir);
     let created = data.prepare(&config.gateway_names)?;
     tracing::info!(?config, "effective configuration");
@@ -114,7 +109,7 @@ pub async fn start(config: ServeConfig, shutdown: CancellationToken) -> Result<R
 
     let (store, definitions, registry) = open_passes(&config, &data, &shutdown).await?;
     let (endpoint, http_listener) = bind(&config, &data).await?;
-    let public_listener = bind_public(&config).await?;
+    let public_listener = web::public::bind(config.public.as_ref()).await?;
 
     let tracker = TaskTracker::new();
     let ready = Arc::new(AtomicBool::new(false));
@@ -139,24 +134,7 @@ pub async fn start(config: ServeConfig, shutdown: CancellationToken) -> Result<R
         revoked: revoked_devices.clone(),
     });
     let quic_task = tokio::spawn(listener.clone().run(endpoint.clone()));
-    let plane = Plane {
-        web: Arc::new(WebEdge::new(
-            listener.service.clone(),
-            revoked_devices.clone(),
-            data.clone(),
-            config.rate.clone(),
-            config.quic.max_in_flight_per_connection,
-            shutdown.clone(),
-        )),
-        tls: http_tls(&config, &data)?,
-        public: match &config.public {
-            Some(public) => Some((
-                web::public::tls_config(public, &data)?,
-                public.limits.clone(),
-            )),
-            None => None,
-        },
-    };
+    let plane = Plane::new(&config, &data, &listener, &revoked_devices)?;
 
     let state = AppState {
         registry: registry.clone(),
@@ -253,6 +231,43 @@ fn http_tls(config: &ServeConfig, data: &DataDir) -> Result<Option<Arc<rustls::S
     }
     let pki = scangate_certs::Pki::open(&data.pki());
     Ok(Some(http::tls::server_config(&pki)?))
+}
+
+/// Checks both HTTP listeners' limits, and makes room in the open-file
+/// limit for both connection caps.
+fn size_http(config: &ServeConfig) -> Result<()> {
+    http::listener::check(&config.http)?;
+    let public_connections = config
+        .public
+        .as_ref()
+        .map_or(0, |p| p.limits.max_connections);
+    http::listener::make_room_for(config.http.max_connections + public_connections);
+    Ok(())
+}
+
+impl Plane {
+    /// The web transport over the QUIC listener's scan service, and the
+    /// TLS identities (and the public listener's bounds) `config` asks for.
+    fn new(
+        config: &ServeConfig,
+        data: &DataDir,
+        listener: &Listener,
+        revoked: &Arc<Revocations>,
+    ) -> Result<Plane> {
+        let web = Arc::new(WebEdge::new(
+            listener.service.clone(),
+            revoked.clone(),
+            data.clone(),
+            config.rate.clone(),
+            config.quic.max_in_flight_per_connection,
+            listener.shutdown.clone(),
+        ));
+        Ok(Plane {
+            web,
+            tls: http_tls(config, data)?,
+            public: web::public::identity(config.public.as_ref(), data)?,
+        })
+    }
 }
 
 /// What the HTTP plane serves besides the operators' routes: the web
@@ -391,18 +406,6 @@ async fn bind(
         .await
         .with_context(|| format!("cannot listen for HTTP on {}", config.http_addr))?;
     Ok((endpoint, http))
-}
-
-/// The public listener's TCP socket, with `--public-listen`.
-async fn bind_public(config: &ServeConfig) -> Result<Option<tokio::net::TcpListener>> {
-    let Some(public) = &config.public else {
-        return Ok(None);
-    };
-    http::listener::check(&public.limits)?;
-    let listener = tokio::net::TcpListener::bind(public.addr)
-        .await
-        .with_context(|| format!("cannot listen for phones on {}", public.addr))?;
-    Ok(Some(listener))
 }
 
 /// Opens the configured store (the cache goes in front of it).

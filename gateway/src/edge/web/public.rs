@@ -17,16 +17,18 @@
 //! [`super::SCAN_BODY_MAX_BYTES`]). It always speaks TLS
 //! ([`crate::config::PublicTls`]), plain HTTP to loopback clients only.
 
-use crate::config::{PublicListener, PublicTls};
+use crate::config::{HttpLimits, PublicListener, PublicTls};
 use crate::datadir::DataDir;
 use crate::operator::api::ApiError;
 use crate::operator::http::{BODY_MAX_BYTES, REQUEST_TIMEOUT, tls};
 use crate::operator::probes::healthz;
+use anyhow::Context;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
 use axum::routing::get;
 use std::sync::Arc;
+use tokio::net::TcpListener;
 use tower_http::timeout::TimeoutLayer;
 
 /// Every path the public listener answers (axum spelling), for the docs
@@ -57,6 +59,30 @@ pub fn router(phones: Router) -> Router {
             StatusCode::SERVICE_UNAVAILABLE,
             REQUEST_TIMEOUT,
         ))
+}
+
+/// The public listener's TCP socket (`None` without `--public-listen`),
+/// once its limits are checked.
+pub async fn bind(public: Option<&PublicListener>) -> anyhow::Result<Option<TcpListener>> {
+    let Some(public) = public else {
+        return Ok(None);
+    };
+    crate::operator::http::listener::check(&public.limits)?;
+    let listener = TcpListener::bind(public.addr)
+        .await
+        .with_context(|| format!("cannot listen for phones on {}", public.addr))?;
+    Ok(Some(listener))
+}
+
+/// The public listener's TLS identity and bounds, as the accept loop takes
+/// them (`None` without `--public-listen`).
+pub fn identity(
+    public: Option<&PublicListener>,
+    data: &DataDir,
+) -> anyhow::Result<Option<(Arc<rustls::ServerConfig>, HttpLimits)>> {
+    public
+        .map(|p| Ok((tls_config(p, data)?, p.limits.clone())))
+        .transpose()
 }
 
 /// The public listener's TLS identity: the gateway's certificate from the

@@ -134,3 +134,35 @@ pub async fn erase(
     })?;
     Ok(erased)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures_util::FutureExt;
+
+    #[tokio::test]
+    async fn a_pass_waits_for_its_own_stripe_only() {
+        let locks = ErasureLocks::default();
+        let pass = PassId([7; 16]);
+        let same_stripe = PassId([7 + ERASURE_LOCK_STRIPES as u8; 16]);
+        let other = PassId([8; 16]);
+        let held = locks.lock(pass).await;
+        assert!(
+            locks.lock(pass).now_or_never().is_none(),
+            "the same pass waits"
+        );
+        assert!(
+            locks.lock(same_stripe).now_or_never().is_none(),
+            "its stripe waits"
+        );
+        assert!(
+            locks.lock(other).now_or_never().is_some(),
+            "another stripe does not"
+        );
+        drop(held);
+        assert!(
+            locks.lock(pass).now_or_never().is_some(),
+            "free once let go"
+        );
+    }
+}

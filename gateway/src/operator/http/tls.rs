@@ -2,7 +2,9 @@
 //! gateway's own certificate (`DATA/pki/gateway.pem`, signed by the data
 //! dir's CA, the one QUIC serves) over HTTP/1.1, so that phones on the
 //! venue's network load the guard page in a secure context (a browser
-//! grants the camera only to https pages, or to http on 127.0.0.1).
+//! grants the camera only to https pages, or to http on 127.0.0.1). The
+//! public listener (`--public-listen`) takes the same config, from the
+//! gateway's certificate or a venue's own PEM files ([`from_files`]).
 //!
 //! On a TLS listener a connection whose first byte does not start a TLS
 //! handshake is served as plain HTTP only from a loopback address (the CLI
