@@ -208,14 +208,13 @@ pub fn check_all(
     floor: Option<&crate::floor::observe::FloorObservation>,
 ) -> Verdict {
     let mut v = Verdict::default();
-    let admissions = match (&history.floor, floor) {
-        (Some(h), Some(seen)) => Some(floor::judge(history, h, seen, observed, &mut v)),
+    let (admissions, judged) = match (&history.floor, floor) {
+        (Some(h), Some(seen)) => (Some(floor::judge(history, h, seen, observed, &mut v)), true),
         (Some(_), None) => {
             v.notes.push("the event's scan log was not read back: the floor is not judged".into());
-            v.unchecked.extend(observed.keys().map(|p| history.pass_id(*p).to_owned()));
-            None
+            (None, false)
         }
-        (None, _) => None,
+        (None, _) => (None, true),
     };
     let mut by_pass: BTreeMap<u32, Vec<&Op>> = BTreeMap::new();
     for op in &history.ops {
@@ -251,12 +250,12 @@ pub fn check_all(
     let uploads = last_uploads(&history.uploads);
     for (pass, ops) in by_pass {
         match observed.get(&pass) {
-            Some(obs) => {
+            Some(obs) if judged => {
                 v.passes_checked += 1;
                 let facts = PassFacts::new(history, (pass, &ops), obs, &uploads, admissions.as_ref());
                 rules::check_pass(&facts, &mut v);
             }
-            None => v.unchecked.push(history.pass_id(pass).to_owned()),
+            _ => v.unchecked.push(history.pass_id(pass).to_owned()),
         }
     }
     v.violations

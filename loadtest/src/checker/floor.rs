@@ -277,3 +277,7 @@ fn violation(rule: Rule, pass: &str, scans: Vec<String>, detail: &str) -> Violat
         scans: shown(scans),
     }
 }
+
+#[cfg(test)]
+#[path = "floor_tests.rs"]
+mod tests;
