@@ -211,7 +211,8 @@ pub fn check_all(
     let (admissions, judged) = match (&history.floor, floor) {
         (Some(h), Some(seen)) => (Some(floor::judge(history, h, seen, observed, &mut v)), true),
         (Some(_), None) => {
-            v.notes.push("the event's scan log was not read back: the floor is not judged".into());
+            v.notes
+                .push("the event's scan log was not read back: the floor is not judged".into());
             (None, false)
         }
         (None, _) => (None, true),
@@ -252,7 +253,8 @@ pub fn check_all(
         match observed.get(&pass) {
             Some(obs) if judged => {
                 v.passes_checked += 1;
-                let facts = PassFacts::new(history, (pass, &ops), obs, &uploads, admissions.as_ref());
+                let facts =
+                    PassFacts::new(history, (pass, &ops), obs, &uploads, admissions.as_ref());
                 rules::check_pass(&facts, &mut v);
             }
             _ => v.unchecked.push(history.pass_id(pass).to_owned()),
@@ -375,7 +377,11 @@ impl<'h> PassFacts<'h> {
             info_ids,
             annulled: obs.audit.iter().any(|a| a.action == AdminAction::Annul),
             stored,
-            counting: granted.iter().copied().filter(|s| spends(&s.scan_id)).collect(),
+            counting: granted
+                .iter()
+                .copied()
+                .filter(|s| spends(&s.scan_id))
+                .collect(),
             granted,
             offline_ids,
             uploads,

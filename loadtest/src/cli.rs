@@ -300,7 +300,9 @@ impl Args {
     /// each role with a device at every gate, passes it issues, and no
     /// outage or crash loop; the floor's kinds need `--floor`.
     fn check_floor(&self, mix: &Mix) -> Result<(), LoadError> {
-        let foreign = mix.kinds().find(|k| k.is_floor() != self.floor && *k != ScanKind::Retry);
+        let foreign = mix
+            .kinds()
+            .find(|k| k.is_floor() != self.floor && *k != ScanKind::Retry);
         match (self.floor, foreign) {
             (true, Some(k)) => {
                 return refuse(format!(

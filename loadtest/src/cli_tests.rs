@@ -130,7 +130,9 @@ fn a_floor_run_has_its_own_event_mix_and_bounds() {
         let e = plan(&bad).expect_err("refused").to_string();
         assert!(e.contains(says) && !e.contains('\n'), "{bad:?}: {e}");
     }
-    let e = args(&["--mix", "first=5,entry=1"]).plan().expect_err("no floor");
+    let e = args(&["--mix", "first=5,entry=1"])
+        .plan()
+        .expect_err("no floor");
     assert!(e.to_string().contains("entry needs --floor"), "{e}");
     assert_eq!(args(&[]).plan().expect("plan").floor, None);
 }

@@ -8,10 +8,10 @@
 
 use crate::floor::{FloorAsk, FloorLayout};
 use crate::mix::ScanKind;
-use std::sync::Arc;
 use scangate_core::{AuditRecord, Reason};
 use serde::Serialize;
 use std::collections::HashMap;
+use std::sync::Arc;
 
 /// How one scan ended, as the tool saw it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

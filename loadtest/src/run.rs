@@ -7,9 +7,9 @@ use crate::cli::Plan;
 use crate::clock::Clock;
 use crate::crash_loop::{self, CrashFigures};
 use crate::driver::{self, Devices, DriveInput, DriveOutput};
+use crate::floor::Belief;
 use crate::floor::pick::FloorPicker;
 use crate::floor::setup::{FloorPlan, FloorSetup, FloorTarget};
-use crate::floor::Belief;
 use crate::history::{FloorHistory, History};
 use crate::netfault::figures::NetInputs;
 use crate::netfault::{self, NetFaultFigures, NetLog, NetStats, Proxy};
@@ -60,7 +60,15 @@ async fn against(plan: &Plan, target: &Target, described: String) -> Result<Repo
         pools.passes.len(),
         plan.devices
     );
-    let sent = send(plan, target, (&pools, floor.as_ref()), &admin, &run_id, clock).await?;
+    let sent = send(
+        plan,
+        target,
+        (&pools, floor.as_ref()),
+        &admin,
+        &run_id,
+        clock,
+    )
+    .await?;
     let (out, peak) = (sent.out, sent.peak);
     let offline = plan.outage.map(|outage| {
         OfflineFigures::new(&OfflineInputs {

@@ -41,7 +41,9 @@ fn floor_run(capacity: &str) -> Output {
 }
 
 fn count(report: &Value, kind: &str, reason: &str) -> u64 {
-    report["by_kind"][kind]["denied"][reason].as_u64().unwrap_or(0)
+    report["by_kind"][kind]["denied"][reason]
+        .as_u64()
+        .unwrap_or(0)
 }
 
 fn zones(report: &Value) -> Vec<Value> {
@@ -63,7 +65,10 @@ fn zones(report: &Value) -> Vec<Value> {
 fn a_short_floor_run_passes_the_check_with_capacity_as_the_gateway_enforces_it() {
     let report = common::json_report(&floor_run("auto"));
     assert_eq!(report["verdict"], "pass", "{report:#}");
-    assert_eq!(report["check"]["violations"].as_array().map(Vec::len), Some(0));
+    assert_eq!(
+        report["check"]["violations"].as_array().map(Vec::len),
+        Some(0)
+    );
     assert_eq!(report["scans"], 1_200);
     let enforced = report["floor"]["capacity_enforced"]
         .as_bool()
@@ -73,7 +78,10 @@ fn a_short_floor_run_passes_the_check_with_capacity_as_the_gateway_enforces_it()
     assert!(floor["exits"].as_u64() > Some(100), "{floor:#}");
     // Re-entry is on and each pass admits once: admissions are at most the passes.
     assert!(floor["admissions"].as_u64() > Some(0), "{floor:#}");
-    assert!(floor["admissions"].as_u64() <= report["floor"]["passes"].as_u64(), "{report:#}");
+    assert!(
+        floor["admissions"].as_u64() <= report["floor"]["passes"].as_u64(),
+        "{report:#}"
+    );
     // Wrong zones are never granted; checks are answered.
     assert_eq!(report["by_kind"]["wrong_zone"]["granted"], 0);
     assert!(count(&report, "wrong_zone", "wrong_zone") > 0);
@@ -111,10 +119,20 @@ fn capacities_on_pass_where_enforced_and_are_caught_over_capacity_where_not() {
         assert_eq!(report["verdict"], "fail", "{report:#}");
         assert_eq!(out.status.code(), Some(1));
         let by_rule = report["check"]["by_rule"].as_object().expect("by_rule");
-        assert_eq!(by_rule.keys().collect::<Vec<_>>(), vec!["over_capacity"], "{report:#}");
+        assert_eq!(
+            by_rule.keys().collect::<Vec<_>>(),
+            vec!["over_capacity"],
+            "{report:#}"
+        );
         let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(stderr.contains("VIOLATION OverCapacity pass -: zone hall"), "{stderr}");
+        assert!(
+            stderr.contains("VIOLATION OverCapacity pass -: zone hall"),
+            "{stderr}"
+        );
         let hall = &zones(&report)[0];
-        assert!(hall["peak"].as_u64() > hall["capacity"].as_u64(), "{hall:#}");
+        assert!(
+            hall["peak"].as_u64() > hall["capacity"].as_u64(),
+            "{hall:#}"
+        );
     }
 }

@@ -3,10 +3,13 @@
 //!
 //! **Order.** The event's scan log as `GET /v1/scans?event=` lists it:
 //! by the gateway's decision time (`at_ms`), then, within a millisecond,
-//! by the store's commit order. An entry a gateway grants into a place an
-//! exit freed is decided after that exit was, so in this order the exit
-//! comes first; two grants of one pass are ordered as its actor decided
-//! them.
+//! by the store's commit order; two grants of one pass are ordered as its
+//! actor decided them. A gateway takes an entry's decision time before it
+//! asks for the entry's place, and an exit frees its place once committed,
+//! so an entry granted into a place an exit freed may carry an earlier
+//! time than that exit when the entry waited between the two: an entry
+//! that finds its zone over capacity is forgiven as many places as other
+//! passes' exits from that zone decided up to [`ORDER_SLACK_MS`] after it.
 //!
 //! **Movement.** A stored grant's zone comes from its gate, its direction
 //! from the gate or (at a `both` gate) from the request the tool sent;
@@ -38,6 +41,24 @@ use scangate_core::event::{Direction, step};
 use scangate_core::pass::Presence;
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap, HashSet};
+
+/// How far after an over-capacity entry (its decision time) an exit of
+/// another pass from the same zone still counts as having freed a place
+/// before it: the time an entry may wait between its decision and its
+/// place, under load, on a shared machine. A lasting excess (a lost
+/// release, a place given twice) outlives it.
+pub const ORDER_SLACK_MS: i64 = 100;
+
+/// An entry that found its zone over capacity: judged once the exits
+/// after it are known.
+struct OverAt {
+    zone: usize,
+    index: usize,
+    at_ms: i64,
+    pass: u32,
+    excess: u64,
+    scan_id: String,
+}
 
 /// What the replay found per zone.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -78,7 +99,9 @@ struct Replay<'a> {
     inside: [u64; 3],
     before: [u64; 3],
     figures: FloorFigures,
-    over: BTreeMap<usize, Vec<String>>,
+    over: Vec<OverAt>,
+    /// Per zone, the exits from it: (log index, decision time, pass).
+    freed: [Vec<(usize, i64, u32)>; 3],
     broken: BTreeMap<(Rule, u32), Vec<String>>,
     admissions: HashSet<String>,
 }
@@ -86,15 +109,21 @@ struct Replay<'a> {
 /// The zones a holder present in `presence` counts in: its zone and every
 /// zone around it.
 fn counted_in(layout: &FloorLayout, presence: &Presence) -> Vec<usize> {
-    let Some(zone) = presence.zone().and_then(|z| FloorLayout::zone_index(z.as_str())) else {
+    let Some(zone) = presence
+        .zone()
+        .and_then(|z| FloorLayout::zone_index(z.as_str()))
+    else {
         return Vec::new();
     };
-    (0..ZONES.len()).filter(|z| layout.within(zone, *z)).collect()
+    (0..ZONES.len())
+        .filter(|z| layout.within(zone, *z))
+        .collect()
 }
 
 impl Replay<'_> {
-    /// One granted record of pass `p`, asked in `direction` (at a `both` gate).
-    fn grant(&mut self, rec: &EventScan, direction: Option<Direction>) {
+    /// The `index`-th record of the log, granted, asked in `direction`
+    /// (at a `both` gate).
+    fn grant(&mut self, index: usize, rec: &EventScan, direction: Option<Direction>) {
         let p = rec.pass;
         let before = self.presence.get(&p).cloned().unwrap_or_default();
         let last_uses = self.uses.insert(p, rec.uses_after).unwrap_or(0);
@@ -123,16 +152,28 @@ impl Replay<'_> {
         } else if spent {
             self.broke(Rule::ReentrySpentUse, p, rec);
         }
-        for z in counted_in(self.layout, &movement.before) {
+        let (left, entered) = (
+            counted_in(self.layout, &movement.before),
+            counted_in(self.layout, &movement.after),
+        );
+        for &z in left.iter().filter(|z| !entered.contains(z)) {
             self.inside[z] = self.inside[z].saturating_sub(1);
+            self.freed[z].push((index, rec.at_ms, p));
         }
-        for z in counted_in(self.layout, &movement.after) {
+        for &z in entered.iter().filter(|z| !left.contains(z)) {
             self.inside[z] += 1;
             let now = self.before[z] + self.inside[z];
             let zone = &mut self.figures.zones[z];
             zone.peak = zone.peak.max(now);
-            if self.layout.capacities[z].is_some_and(|c| now > c) {
-                self.over.entry(z).or_default().push(rec.scan_id.clone());
+            if let Some(excess) = self.layout.capacities[z].and_then(|c| now.checked_sub(c)) {
+                self.over.push(OverAt {
+                    zone: z,
+                    index,
+                    at_ms: rec.at_ms,
+                    pass: p,
+                    excess,
+                    scan_id: rec.scan_id.clone(),
+                });
             }
         }
         self.presence.insert(p, movement.after);
@@ -161,7 +202,12 @@ pub(super) fn judge(
             asks.entry(op.scan).or_insert(ask);
         }
     }
-    let base = |z: usize| seen.baseline.as_ref().and_then(|b| b.get(ZONES[z])).copied();
+    let base = |z: usize| {
+        seen.baseline
+            .as_ref()
+            .and_then(|b| b.get(ZONES[z]))
+            .copied()
+    };
     let mut replay = Replay {
         layout,
         presence: HashMap::new(),
@@ -169,7 +215,8 @@ pub(super) fn judge(
         inside: [0; 3],
         before: [0, 1, 2].map(|z| base(z).unwrap_or(0)),
         figures: FloorFigures::default(),
-        over: BTreeMap::new(),
+        over: Vec::new(),
+        freed: Default::default(),
         broken: BTreeMap::new(),
         admissions: HashSet::new(),
     };
@@ -183,11 +230,11 @@ pub(super) fn judge(
         })
         .collect();
     let mut recorded_checks = Vec::new();
-    for rec in &seen.log {
+    for (i, rec) in seen.log.iter().enumerate() {
         let ask = scan_seq(&history.run_id, &rec.scan_id).and_then(|s| asks.get(&s));
         match ask {
             Some(a) if a.check_only => recorded_checks.push(rec.scan_id.clone()),
-            _ if rec.granted => replay.grant(rec, ask.and_then(|a| a.direction)),
+            _ if rec.granted => replay.grant(i, rec, ask.and_then(|a| a.direction)),
             _ => {}
         }
     }
@@ -202,15 +249,27 @@ fn report(history: &History, r: &mut Replay<'_>, v: &mut Verdict, checks: Vec<St
     for ((rule, pass), scans) in std::mem::take(&mut r.broken) {
         let detail = match rule {
             Rule::NegativePresence => "exit(s) granted to a pass not inside the gate's zone",
-            Rule::EntryWhileInside => "entry(ies) granted to a pass already inside (strict anti-passback)",
+            Rule::EntryWhileInside => {
+                "entry(ies) granted to a pass already inside (strict anti-passback)"
+            }
             Rule::ExitSpentUse => "exit(s) that raised the use count",
             Rule::ReentrySpentUse => "re-entry(ies) or move(s) deeper that raised the use count",
             _ => "grant(s) at a gate or in a direction the definition refuses",
         };
         let detail = format!("{} {detail}", scans.len());
-        v.violations.push(violation(rule, history.pass_id(pass), scans, &detail));
+        v.violations
+            .push(violation(rule, history.pass_id(pass), scans, &detail));
     }
-    for (z, scans) in std::mem::take(&mut r.over) {
+    let mut over: BTreeMap<usize, Vec<String>> = BTreeMap::new();
+    for o in std::mem::take(&mut r.over)
+        .into_iter()
+        .filter(|o| o.excess > 0)
+    {
+        if !forgiven(&r.freed[o.zone], &o) {
+            over.entry(o.zone).or_default().push(o.scan_id);
+        }
+    }
+    for (z, scans) in over {
         let detail = format!(
             "zone {} went above its capacity of {} (at most {} inside) at {} granted entries",
             ZONES[z],
@@ -218,12 +277,28 @@ fn report(history: &History, r: &mut Replay<'_>, v: &mut Verdict, checks: Vec<St
             r.figures.zones[z].peak,
             scans.len()
         );
-        v.violations.push(violation(Rule::OverCapacity, "-", scans, &detail));
+        v.violations
+            .push(violation(Rule::OverCapacity, "-", scans, &detail));
     }
     if !checks.is_empty() {
         let detail = format!("{} check-only scan(s) stored in the scan log", checks.len());
-        v.violations.push(violation(Rule::CheckRecorded, "-", checks, &detail));
+        v.violations
+            .push(violation(Rule::CheckRecorded, "-", checks, &detail));
     }
+}
+
+/// Whether other passes' exits from the entry's zone, decided after it in
+/// the log but within [`ORDER_SLACK_MS`] of its time, free as many places
+/// as it is over (`freed` is in log order, so in time order).
+fn forgiven(freed: &[(usize, i64, u32)], o: &OverAt) -> bool {
+    let from = freed.partition_point(|(i, _, _)| *i <= o.index);
+    let until = o.at_ms.saturating_add(ORDER_SLACK_MS);
+    let later = freed[from..].iter().take_while(|(_, at, _)| *at <= until);
+    let others = later.filter(|(_, _, pass)| *pass != o.pass);
+    others
+        .take(usize::try_from(o.excess).unwrap_or(usize::MAX))
+        .count() as u64
+        >= o.excess
 }
 
 /// Each pass's presence, and each zone's occupancy (where read), at the
@@ -252,18 +327,27 @@ fn compare_end(
                 expected.0,
                 expected.1.unwrap_or("")
             );
-            v.violations.push(violation(Rule::PresenceMismatch, history.pass_id(*p), vec![], &detail));
+            v.violations.push(violation(
+                Rule::PresenceMismatch,
+                history.pass_id(*p),
+                vec![],
+                &detail,
+            ));
         }
     }
     for (z, figures) in r.figures.zones.iter_mut().enumerate() {
         figures.end = r.before[z] + r.inside[z];
-        figures.reported_end = seen.occupancy.as_ref().map(|o| o.get(ZONES[z]).copied().unwrap_or(0));
+        figures.reported_end = seen
+            .occupancy
+            .as_ref()
+            .map(|o| o.get(ZONES[z]).copied().unwrap_or(0));
         if let Some(reported) = figures.reported_end.filter(|n| *n != figures.end) {
             let detail = format!(
                 "zone {}: the gateway reports {reported} inside, the scan log leads to {}",
                 ZONES[z], figures.end
             );
-            v.violations.push(violation(Rule::OccupancyMismatch, "-", vec![], &detail));
+            v.violations
+                .push(violation(Rule::OccupancyMismatch, "-", vec![], &detail));
         }
     }
 }

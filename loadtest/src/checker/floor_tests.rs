@@ -28,6 +28,8 @@ struct Scan {
     granted: bool,
     uses_after: u32,
     check: bool,
+    /// Decided this much later than 10 ms after the scan before.
+    delay_ms: i64,
 }
 
 fn at(pass: u32, gate: u32, granted: bool, uses_after: u32) -> Scan {
@@ -38,11 +40,12 @@ fn at(pass: u32, gate: u32, granted: bool, uses_after: u32) -> Scan {
         granted,
         uses_after,
         check: false,
+        delay_ms: 0,
     }
 }
 
 /// The history, the per-pass read-back and the floor's read-back of
-/// `scans` (scan `i` decided at `10 * (i + 1)`); a check-only scan is
+/// `scans` (each decided 10 ms after the one before, plus its delay); a check-only scan is
 /// stored only when `store_checks`. `ends` is each pass's presence read
 /// back; `occupancy` the zones' occupancy read back.
 fn world(
@@ -66,16 +69,26 @@ fn world(
         ..FloorObservation::default()
     };
     let mut observed: HashMap<u32, PassObservation> = HashMap::new();
+    let mut t = 0;
     for (i, s) in scans.iter().enumerate() {
-        let (seq, t) = (i as u64, 10 * (i as i64 + 1));
-        let kind = if s.check { ScanKind::Check } else { ScanKind::Entry };
+        t += 10 + s.delay_ms;
+        let seq = i as u64;
+        let kind = if s.check {
+            ScanKind::Check
+        } else {
+            ScanKind::Entry
+        };
         h.ops.push(Op {
             kind,
             pass: Some(s.pass),
             scan: seq,
             sent_ms: t - 1,
             done_ms: t + 1,
-            outcome: if s.granted { Outcome::Ok } else { Outcome::Fail(Reason::AlreadyInside) },
+            outcome: if s.granted {
+                Outcome::Ok
+            } else {
+                Outcome::Fail(Reason::AlreadyInside)
+            },
             replayed: false,
             offline: false,
             floor: Some(FloorAsk {
@@ -175,7 +188,10 @@ fn a_clean_floor_passes_with_its_figures() {
     let f = v.floor.expect("figures");
     assert_eq!((f.entries, f.admissions, f.exits), (3, 3, 3));
     let hall = &f.zones[0];
-    assert_eq!((hall.capacity, hall.peak, hall.end, hall.reported_end), (Some(1), 1, 1, Some(1)));
+    assert_eq!(
+        (hall.capacity, hall.peak, hall.end, hall.reported_end),
+        (Some(1), 1, 1, Some(1))
+    );
     assert_eq!(f.zones[1].peak, 1);
     assert!(v.by_rule.is_empty());
 }
@@ -194,6 +210,46 @@ fn an_over_capacity_moment_is_caught() {
 }
 
 #[test]
+fn an_entry_decided_just_before_the_exit_that_freed_its_place_is_not_over() {
+    // Pass 1's entry is decided 10 ms before pass 0's exit: within the
+    // slack, that exit may have freed the place first.
+    let scans = [at(0, 0, true, 1), at(1, 0, true, 1), at(0, 1, true, 1)];
+    let ends = [("left", None), ("inside", Some("hall"))];
+    let v = judged(world(&scans, false, &ends, None));
+    assert!(v.valid, "{v:#?}");
+    // A second later, it cannot have.
+    let late = [
+        scans[0],
+        scans[1],
+        Scan {
+            delay_ms: 1_000,
+            ..scans[2]
+        },
+    ];
+    let v = judged(world(&late, false, &ends, None));
+    assert_eq!(rules(&v), vec![Rule::OverCapacity], "{v:#?}");
+}
+
+#[test]
+fn a_move_deeper_takes_no_second_place_in_the_zone_around() {
+    // Pass 0 in the hall (full at 1), then onto the stage: the hall still
+    // counts it once.
+    let stage = Scan {
+        direction: Some(Direction::In),
+        ..at(0, 2, true, 1)
+    };
+    let scans = [at(0, 0, true, 1), stage];
+    let v = judged(world(
+        &scans,
+        false,
+        &[("inside", Some("stage"))],
+        occupancy(1, 1, 0),
+    ));
+    assert!(v.valid, "{v:#?}");
+    assert_eq!(v.floor.expect("figures").zones[0].peak, 1);
+}
+
+#[test]
 fn an_exit_of_a_pass_not_inside_is_a_negative_presence() {
     let scans = [at(0, 1, true, 0)];
     let v = judged(world(&scans, false, &[("left", None)], None));
@@ -209,8 +265,15 @@ fn an_exit_that_spent_an_entry_is_caught() {
     let found = rules(&v);
     assert!(found.contains(&Rule::ExitSpentUse), "{v:#?}");
     // One admission, two uses: the counter disagrees as well.
-    assert!(found.contains(&Rule::OverGrant) || found.contains(&Rule::CounterMismatch), "{v:#?}");
-    let spent = v.violations.iter().find(|x| x.rule == Rule::ExitSpentUse).expect("spent");
+    assert!(
+        found.contains(&Rule::OverGrant) || found.contains(&Rule::CounterMismatch),
+        "{v:#?}"
+    );
+    let spent = v
+        .violations
+        .iter()
+        .find(|x| x.rule == Rule::ExitSpentUse)
+        .expect("spent");
     assert_eq!(spent.scans, vec![scan_id(RUN, 1)]);
 }
 
@@ -228,7 +291,13 @@ fn a_re_entry_that_spent_an_entry_is_caught() {
 #[test]
 fn an_entry_granted_to_a_pass_inside_is_caught() {
     let scans = [at(0, 0, true, 1), at(0, 5, true, 1)];
-    let scans = [scans[0], Scan { direction: Some(Direction::In), ..scans[1] }];
+    let scans = [
+        scans[0],
+        Scan {
+            direction: Some(Direction::In),
+            ..scans[1]
+        },
+    ];
     let v = judged(world(&scans, false, &[("inside", Some("hall"))], None));
     assert_eq!(rules(&v), vec![Rule::EntryWhileInside], "{v:#?}");
 }
@@ -237,11 +306,18 @@ fn an_entry_granted_to_a_pass_inside_is_caught() {
 fn a_stored_check_a_wrong_end_and_a_wrong_occupancy_are_caught() {
     let v = judged(world(&clean(), true, &CLEAN_ENDS, occupancy(1, 0, 0)));
     assert_eq!(rules(&v), vec![Rule::CheckRecorded], "{v:#?}");
-    let ends = [("left", None), ("inside", Some("hall")), ("inside", Some("hall"))];
+    let ends = [
+        ("left", None),
+        ("inside", Some("hall")),
+        ("inside", Some("hall")),
+    ];
     let v = judged(world(&clean(), false, &ends, occupancy(2, 1, 0)));
     let found = rules(&v);
     assert!(found.contains(&Rule::PresenceMismatch), "{v:#?}");
-    let mismatched = found.iter().filter(|r| **r == Rule::OccupancyMismatch).count();
+    let mismatched = found
+        .iter()
+        .filter(|r| **r == Rule::OccupancyMismatch)
+        .count();
     assert_eq!(mismatched, 2, "hall and stage: {v:#?}");
 }
 

@@ -124,10 +124,13 @@ impl InFlight {
             event: None,
             scan_id: ScanId::new(crate::history::scan_id(run_id, due.job.seq)).ok(),
         };
-        let options = due.job.floor.map_or(ScanOptions::default(), |f| ScanOptions {
-            direction: f.direction,
-            check_only: f.check_only,
-        });
+        let options = due
+            .job
+            .floor
+            .map_or(ScanOptions::default(), |f| ScanOptions {
+                direction: f.direction,
+                check_only: f.check_only,
+            });
         let scanner = device.scanner.clone();
         InFlight {
             due: Some(due),

@@ -236,7 +236,11 @@ impl Belief {
 
     /// Where pass `pass` is believed to be.
     pub fn get(&self, pass: u32) -> Where {
-        match self.states.get(pass as usize).map(|s| s.load(Ordering::Relaxed)) {
+        match self
+            .states
+            .get(pass as usize)
+            .map(|s| s.load(Ordering::Relaxed))
+        {
             Some(z @ 1..) => Where::Inside(usize::from(z - 1)),
             _ => Where::Out,
         }

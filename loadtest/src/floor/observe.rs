@@ -7,8 +7,8 @@ use crate::LoadError;
 use crate::admin::{Admin, LIST_LIMIT};
 use crate::clock::Clock;
 use crate::history::History;
-use crate::setup::Pools;
 use crate::profile::SCANS_MAX;
+use crate::setup::Pools;
 use std::collections::{BTreeMap, HashMap};
 
 /// Most pages of the event's scan log read back (1,000 scans each): the
@@ -150,7 +150,10 @@ pub fn parse_occupancy(v: &serde_json::Value) -> Option<Occupancy> {
     let mut out = Occupancy::new();
     for item in items {
         let name = item.get("zone").or_else(|| item.get("name"))?.as_str()?;
-        let inside = item.get("inside").or_else(|| item.get("occupancy"))?.as_u64()?;
+        let inside = item
+            .get("inside")
+            .or_else(|| item.get("occupancy"))?
+            .as_u64()?;
         out.insert(name.to_owned(), inside);
     }
     Some(out)
@@ -169,7 +172,10 @@ mod tests {
         assert_eq!(read.get("hall"), Some(&3));
         assert_eq!(read.get("stage"), Some(&0));
         let bare = serde_json::json!([{"name": "hall", "inside": 1}]);
-        assert_eq!(parse_occupancy(&bare).and_then(|o| o.get("hall").copied()), Some(1));
+        assert_eq!(
+            parse_occupancy(&bare).and_then(|o| o.get("hall").copied()),
+            Some(1)
+        );
         assert!(parse_occupancy(&serde_json::json!({"hall": 3})).is_none());
         assert!(parse_occupancy(&serde_json::json!([{"zone": "hall"}])).is_none());
     }

@@ -161,7 +161,10 @@ mod tests {
             let gate = p.layout.gates[ask.gate as usize];
             assert!(gate.enters() && p.layout.admits(pass.class, gate.zone));
             assert!(!ask.check_only);
-            assert_eq!(ask.direction.is_some(), gate.direction == GateDirection::Both);
+            assert_eq!(
+                ask.direction.is_some(),
+                gate.direction == GateDirection::Both
+            );
             let (pass, ask) = p.pick(ScanKind::WrongZone, &mut rng).expect("wrong zone");
             let gate = p.layout.gates[ask.gate as usize];
             assert!(gate.enters() && !p.layout.admits(pass.class, gate.zone));

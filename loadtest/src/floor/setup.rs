@@ -100,11 +100,14 @@ pub async fn prepare(
         }
     };
     let n = super::passes_for(plan.total);
-    let layout = FloorLayout::new(plan.gates, n, capacity).map_err(|e| LoadError::Invalid(e.to_string()))?;
+    let layout =
+        FloorLayout::new(plan.gates, n, capacity).map_err(|e| LoadError::Invalid(e.to_string()))?;
     t.admin.put_event(&plan.event, &layout.definition).await?;
     let mut pools = Pools::default();
     for (class, zones) in CLASSES.iter().enumerate() {
-        let count = (0..n as usize).filter(|k| usize::from(class_of(*k)) == class).count();
+        let count = (0..n as usize)
+            .filter(|k| usize::from(class_of(*k)) == class)
+            .count();
         let mut spec = serde_json::json!({"event": plan.event, "max_uses": plan.uses_per_pass});
         if !zones.is_empty() {
             spec["zones"] = serde_json::json!(zones);
