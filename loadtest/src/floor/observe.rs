@@ -134,6 +134,12 @@ pub async fn occupancy(
         }
         return Ok(None);
     };
+    if answer.get("exact").and_then(serde_json::Value::as_bool) == Some(false) {
+        notes.push(format!(
+            "GET /v1/events/{event}/occupancy counts this gateway's own passes only (a store shared with other gateways): occupancy not compared"
+        ));
+        return Ok(None);
+    }
     let read = parse_occupancy(&answer);
     if read.is_none() {
         notes.push(format!(
@@ -165,9 +171,11 @@ mod tests {
 
     #[test]
     fn occupancy_is_read_from_either_shape_and_nothing_else() {
+        // The gateway's `OccupancyView`.
         let zones = serde_json::json!({"event": "e", "zones": [
             {"zone": "hall", "inside": 3, "capacity": 5, "free": 2},
-            {"zone": "stage", "inside": 0}]});
+            {"zone": "stage", "parent": "hall", "inside": 0}],
+            "held": 0, "elsewhere": 0, "exact": true});
         let read = parse_occupancy(&zones).expect("read");
         assert_eq!(read.get("hall"), Some(&3));
         assert_eq!(read.get("stage"), Some(&0));
