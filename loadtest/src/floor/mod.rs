@@ -131,6 +131,10 @@ pub struct FloorLayout {
     pub gates: Vec<FloorGate>,
     /// Each zone's capacity (`None`: no limit), by index into [`ZONES`].
     pub capacities: [Option<u64>; 3],
+    /// Whether a pass of class `c` may pass a gate of zone `z`:
+    /// `admitted[c][z]`, from the definition's rule, worked out once (the
+    /// picker asks it for every gate of every pass it tries).
+    admitted: [[bool; 3]; 4],
 }
 
 /// What a layout cannot be built from.
@@ -178,10 +182,15 @@ impl FloorLayout {
         definition
             .validate()
             .map_err(|p| LayoutError(format!("the floor's definition is refused: {p}")))?;
+        let admitted = CLASSES.map(|class| {
+            let zones: Vec<String> = class.iter().map(|z| (*z).to_owned()).collect();
+            ZONES.map(|zone| definition.admits(&zones, zone))
+        });
         Ok(FloorLayout {
             definition,
             gates: floor_gates,
             capacities,
+            admitted,
         })
     }
 
@@ -193,13 +202,11 @@ impl FloorLayout {
     /// Whether a pass of `class` may pass a gate of zone `zone` (the
     /// definition's own rule, parent access included).
     pub fn admits(&self, class: u8, zone: usize) -> bool {
-        let zones: Vec<String> = CLASSES
+        self.admitted
             .get(usize::from(class))
-            .map_or(&[][..], |c| *c)
-            .iter()
-            .map(|z| (*z).to_owned())
-            .collect();
-        self.definition.admits(&zones, ZONES[zone])
+            .and_then(|c| c.get(zone))
+            .copied()
+            .unwrap_or(false)
     }
 
     /// Whether zone `inner` is `outer` or lies inside it.
