@@ -243,6 +243,40 @@ mod tests {
     }
 
     #[test]
+    fn floor_scans_carry_their_gate_and_a_retry_repeats_it() {
+        use crate::floor::pick::FloorPicker;
+        use crate::floor::{Belief, FloorLayout, FloorPass};
+        let layout = Arc::new(FloorLayout::new(6, 64, true).expect("layout"));
+        let floor = (0..6).map(|pass| FloorPass { pass, class: 3 }).collect();
+        let floor = FloorPicker::new(layout, Arc::new(Belief::new(6)), floor);
+        let mix: Mix = "entry=5,exit=2,retry=3,check=1".parse().expect("mix");
+        let mut p = Picker::new(pools(), mix, 9).with_floor(floor);
+        let jobs: Vec<Job> = (0..500).map(|_| p.next_job()).collect();
+        assert!(
+            jobs.iter()
+                .all(|j| j.floor.is_some() && j.kind != ScanKind::First)
+        );
+        let retries = jobs.iter().filter(|j| j.kind == ScanKind::Retry);
+        for r in retries.clone() {
+            let first = jobs.iter().find(|o| o.seq == r.seq).expect("original");
+            assert_eq!((first.pass, first.floor), (r.pass, r.floor));
+            assert_ne!(
+                first.kind,
+                ScanKind::Check,
+                "a check's scan id is not retried"
+            );
+        }
+        assert!(retries.count() > 50);
+        let checks = jobs.iter().filter(|j| j.kind == ScanKind::Check);
+        assert!(
+            checks.clone().count() > 0
+                && checks
+                    .clone()
+                    .all(|j| j.floor.is_some_and(|f| f.check_only))
+        );
+    }
+
+    #[test]
     fn first_scans_go_through_the_valid_passes_in_turn() {
         let mix: Mix = "first=1".parse().expect("mix");
         let mut p = Picker::new(pools(), mix, 1);

@@ -247,6 +247,9 @@ impl Report {
         if let Some(n) = &self.net_fault {
             s.push_str(&crate::netfault::figures::summary(n));
         }
+        if let Some(f) = self.check.as_ref().and_then(|c| c.floor.as_ref()) {
+            s.push_str(&floor_summary(f));
+        }
         s.push_str(&self.check_summary());
         s
     }
@@ -296,6 +299,28 @@ impl Report {
         }
         s
     }
+}
+
+/// The floor's figures, for people: each zone's peak and end against its
+/// capacity.
+fn floor_summary(f: &crate::checker::floor::FloorFigures) -> String {
+    let zones: Vec<String> = f
+        .zones
+        .iter()
+        .map(|z| {
+            let capacity = z
+                .capacity
+                .map_or("no capacity".to_owned(), |c| format!("capacity {c}"));
+            format!("{} peak {} end {} ({capacity})", z.zone, z.peak, z.end)
+        })
+        .collect();
+    format!(
+        "floor: {} entries granted ({} admissions), {} exits · {}\n",
+        f.entries,
+        f.admissions,
+        f.exits,
+        zones.join(" · ")
+    )
 }
 
 /// The crash loop's figures, for people.

@@ -10,13 +10,13 @@ use crate::driver::{self, Devices, DriveInput, DriveOutput};
 use crate::floor::Belief;
 use crate::floor::pick::FloorPicker;
 use crate::floor::setup::{FloorPlan, FloorSetup, FloorTarget};
-use crate::history::{FloorHistory, History};
+use crate::history::History;
 use crate::netfault::figures::NetInputs;
 use crate::netfault::{self, NetFaultFigures, NetLog, NetStats, Proxy};
 use crate::outage::{self, OfflineFigures, OfflineInputs, OutageLog};
 use crate::picker::Picker;
 use crate::profile::Schedule;
-use crate::report::{FloorReport, Report, RunInfo};
+use crate::report::{Report, RunInfo};
 use crate::setup::{self, SetupPlan};
 use crate::target::Target;
 use crate::{LoadError, devices, observe};
@@ -90,10 +90,7 @@ async fn against(plan: &Plan, target: &Target, described: String) -> Result<Repo
         ops: out.ops,
         revokes,
         uploads: out.offline.uploads,
-        floor: floor.as_ref().map(|f| FloorHistory {
-            layout: f.layout.clone(),
-            event: f.event.clone(),
-        }),
+        floor: floor.as_ref().map(FloorSetup::history),
     };
     let verdict = if plan.check {
         eprintln!("scangate-load {run_id}: reading back the touched passes for the check");
@@ -116,11 +113,7 @@ async fn against(plan: &Plan, target: &Target, described: String) -> Result<Repo
     let mut report = Report::new(info, &out.recorder, verdict);
     report.offline = offline;
     report.crash_loop = sent.crash;
-    report.floor = floor.map(|f| FloorReport {
-        event: f.event,
-        capacity_enforced: f.capacity_enforced,
-        passes: pools.floor.len(),
-    });
+    report.floor = floor.map(|f| f.report(pools.floor.len()));
     add_net_fault(&mut report, plan, (&sent.net, sent.begin), &history, clock);
     Ok(report)
 }

@@ -8,6 +8,8 @@ use super::{CLASSES, FloorLayout, FloorPass, class_of};
 use crate::LoadError;
 use crate::admin::Admin;
 use crate::devices::{self, DeviceSettings};
+use crate::history::FloorHistory;
+use crate::report::FloorReport;
 use crate::setup::{self, Pools};
 use scangate_client::ScanInput;
 use scangate_core::Decision;
@@ -50,6 +52,25 @@ pub struct FloorSetup {
     pub baseline: Option<Occupancy>,
     /// What could only be done in part, and why.
     pub notes: Vec<String>,
+}
+
+impl FloorSetup {
+    /// What the checker must know of the floor.
+    pub fn history(&self) -> FloorHistory {
+        FloorHistory {
+            layout: self.layout.clone(),
+            event: self.event.clone(),
+        }
+    }
+
+    /// The report's floor section, for `passes` floor passes.
+    pub fn report(self, passes: usize) -> FloorReport {
+        FloorReport {
+            event: self.event,
+            capacity_enforced: self.capacity_enforced,
+            passes,
+        }
+    }
 }
 
 /// Where the floor's set-up reaches the gateway.
