@@ -113,6 +113,59 @@ impl Admin {
     }
 }
 
+impl Admin {
+    /// `PUT /v1/events/{event}`: sets the event's definition.
+    pub async fn put_event(
+        &self,
+        event: &str,
+        definition: &scangate_core::event::EventDefinition,
+    ) -> Result<(), LoadError> {
+        let body = serde_json::to_vec(definition)
+            .map_err(|e| LoadError::Admin(format!("cannot encode a definition: {e}")))?;
+        let path = format!("/v1/events/{event}");
+        let asked = self
+            .client
+            .put_raw::<serde_json::Value>(&path, "application/json", body)
+            .await;
+        asked
+            .map(|_| ())
+            .map_err(|e| failed("set the event's definition", e))
+    }
+
+    /// `GET /v1/events/{event}/occupancy` as JSON; `None` when the gateway
+    /// answers 404 (one without the route, or an event it has no
+    /// definition of).
+    pub async fn occupancy(&self, event: &str) -> Result<Option<serde_json::Value>, LoadError> {
+        let asked = self
+            .client
+            .get(&format!("/v1/events/{event}/occupancy"))
+            .await;
+        match asked {
+            Ok(v) => Ok(Some(v)),
+            Err(ClientError::Api(e)) if e.status.as_u16() == 404 => Ok(None),
+            Err(e) => Err(failed("read the event's occupancy", e)),
+        }
+    }
+
+    /// `GET /v1/scans?event=EVENT&from=FROM&limit=1000[&after=CURSOR]`:
+    /// one page of the event's scans, in the gateway's order (decision
+    /// time, then the store's commit order).
+    pub async fn event_scans(
+        &self,
+        event: &str,
+        from: &str,
+        after: Option<&str>,
+    ) -> Result<PageView<ScanView>, LoadError> {
+        let limit = LIST_LIMIT.to_string();
+        let mut query = vec![("event", event), ("from", from), ("limit", &limit)];
+        if let Some(cursor) = after {
+            query.push(("after", cursor));
+        }
+        let asked = self.client.get_query("/v1/scans", &query).await;
+        asked.map_err(|e| failed("list the event's scans", e))
+    }
+}
+
 /// `what` failed, with the whole cause (the API's sentence, or why the
 /// gateway could not be reached).
 fn failed(what: &str, e: ClientError) -> LoadError {

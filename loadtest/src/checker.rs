@@ -28,6 +28,12 @@
 //!   the pass's revoke a `revoked_before_scan` one;
 //! - **unfounded_conflict**: no such conflict without that cause.
 //!
+//! And for an event floor run (`--floor`), the rules of `floor` (zone
+//! capacity, presence never negative, exits and re-entries spend no use,
+//! check-only scans never stored, presence and occupancy read back as
+//! replayed); there the use-count rules above count admissions only (an
+//! exit, a re-entry and a move deeper are grants that spend no use).
+//!
 //! This file holds the verdict and what the rules read (each scan id's
 //! summary, each pass's facts); `rules` holds one function per rule.
 
@@ -37,6 +43,7 @@ use scangate_core::AdminAction;
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
+pub mod floor;
 mod rules;
 
 /// Most scan ids one violation lists (the count is always given).
@@ -68,6 +75,22 @@ pub enum Rule {
     UnflaggedConflict,
     /// A conflict the stored scan gives no cause for.
     UnfoundedConflict,
+    /// A zone above its capacity after a granted entry (event floor).
+    OverCapacity,
+    /// An exit granted to a pass not inside the gate's zone.
+    NegativePresence,
+    /// An entry granted to a pass already inside (strict anti-passback).
+    EntryWhileInside,
+    /// An exit that raised the use count.
+    ExitSpentUse,
+    /// A re-entry or a move deeper that raised the use count.
+    ReentrySpentUse,
+    /// A pass's presence read back is not where its scans lead.
+    PresenceMismatch,
+    /// A zone's occupancy read back is not what the scans add up to.
+    OccupancyMismatch,
+    /// A check-only scan was stored in the scan log.
+    CheckRecorded,
 }
 
 /// One broken rule, naming the pass and the scans involved.
@@ -104,6 +127,11 @@ pub struct Verdict {
     pub unchecked: Vec<String>,
     /// Checks that could only be done in part, and why.
     pub notes: Vec<String>,
+    /// Violations per rule (every rule of [`Verdict::violations`], counted).
+    pub by_rule: BTreeMap<Rule, usize>,
+    /// The event floor's figures (a `--floor` run).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub floor: Option<floor::FloorFigures>,
 }
 
 /// What the ops of one scan id add up to.
@@ -168,7 +196,27 @@ enum State {
 /// Checks a history against what the store holds. `observed` maps pass
 /// indices of the history to what the admin API returned for them.
 pub fn check(history: &History, observed: &HashMap<u32, PassObservation>) -> Verdict {
+    check_all(history, observed, None)
+}
+
+/// [`check`], and for an event floor run the floor's rules over `floor`
+/// (the event's scan log and occupancy read back). A floor run without
+/// it cannot be judged: every pass is then unchecked.
+pub fn check_all(
+    history: &History,
+    observed: &HashMap<u32, PassObservation>,
+    floor: Option<&crate::floor::observe::FloorObservation>,
+) -> Verdict {
     let mut v = Verdict::default();
+    let (admissions, judged) = match (&history.floor, floor) {
+        (Some(h), Some(seen)) => (Some(floor::judge(history, h, seen, observed, &mut v)), true),
+        (Some(_), None) => {
+            v.notes
+                .push("the event's scan log was not read back: the floor is not judged".into());
+            (None, false)
+        }
+        (None, _) => (None, true),
+    };
     let mut by_pass: BTreeMap<u32, Vec<&Op>> = BTreeMap::new();
     for op in &history.ops {
         match op.outcome {
@@ -178,7 +226,7 @@ pub fn check(history: &History, observed: &HashMap<u32, PassObservation>) -> Ver
         }
         let forbidden = matches!(
             op.kind,
-            ScanKind::Forged | ScanKind::Unknown | ScanKind::Expired
+            ScanKind::Forged | ScanKind::Unknown | ScanKind::Expired | ScanKind::WrongZone
         );
         if forbidden && op.outcome == Outcome::Ok {
             v.violations.push(Violation {
@@ -191,7 +239,9 @@ pub fn check(history: &History, observed: &HashMap<u32, PassObservation>) -> Ver
                 detail: format!("a scan of kind {} was granted", op.kind),
             });
         }
-        if let Some(p) = op.pass {
+        // A check-only scan is answered but never counted: the floor's
+        // rules judge it.
+        if let (Some(p), false) = (op.pass, op.floor.is_some_and(|f| f.check_only)) {
             by_pass.entry(p).or_default().push(op);
         }
     }
@@ -201,16 +251,20 @@ pub fn check(history: &History, observed: &HashMap<u32, PassObservation>) -> Ver
     let uploads = last_uploads(&history.uploads);
     for (pass, ops) in by_pass {
         match observed.get(&pass) {
-            Some(obs) => {
+            Some(obs) if judged => {
                 v.passes_checked += 1;
-                let facts = PassFacts::new(history, pass, &ops, obs, &uploads);
+                let facts =
+                    PassFacts::new(history, (pass, &ops), obs, &uploads, admissions.as_ref());
                 rules::check_pass(&facts, &mut v);
             }
-            None => v.unchecked.push(history.pass_id(pass).to_owned()),
+            _ => v.unchecked.push(history.pass_id(pass).to_owned()),
         }
     }
     v.violations
         .sort_by(|a, b| (a.rule, &a.pass).cmp(&(b.rule, &b.pass)));
+    for x in &v.violations {
+        *v.by_rule.entry(x.rule).or_default() += 1;
+    }
     v.valid = v.violations.is_empty() && v.unchecked.is_empty();
     v
 }
@@ -258,6 +312,11 @@ struct PassFacts<'h> {
     stored: HashMap<&'h str, Vec<&'h StoredScan>>,
     /// This run's granted records in the scan log.
     granted: Vec<&'h StoredScan>,
+    /// Of those, the ones that spend a use (all of them but on an event
+    /// floor, where exits, re-entries and moves deeper do not).
+    counting: Vec<&'h StoredScan>,
+    /// Scan ids answered `granted` whose grant spends a use.
+    ok_counting: Vec<String>,
     /// Scan ids a device granted offline.
     offline_ids: HashSet<String>,
     /// The last upload of each offline grant, by sequence number.
@@ -269,11 +328,12 @@ struct PassFacts<'h> {
 impl<'h> PassFacts<'h> {
     fn new(
         history: &'h History,
-        pass: u32,
-        ops: &[&Op],
+        (pass, ops): (u32, &[&Op]),
         obs: &'h PassObservation,
         uploads: &'h HashMap<u64, &'h UploadOp>,
+        admissions: Option<&HashSet<String>>,
     ) -> Self {
+        let spends = |id: &str| admissions.is_none_or(|a| a.contains(id));
         let mut summaries: BTreeMap<u64, ScanSummary> = BTreeMap::new();
         for op in ops {
             summaries.entry(op.scan).or_default().add(op);
@@ -306,16 +366,23 @@ impl<'h> PassFacts<'h> {
         for s in &ours {
             stored.entry(s.scan_id.as_str()).or_default().push(s);
         }
+        let granted: Vec<&StoredScan> = ours.into_iter().filter(|s| s.granted).collect();
         PassFacts {
             history,
             pass,
             obs,
             summaries,
+            ok_counting: ok_ids.iter().filter(|id| spends(id)).cloned().collect(),
             ok_ids,
             info_ids,
             annulled: obs.audit.iter().any(|a| a.action == AdminAction::Annul),
             stored,
-            granted: ours.into_iter().filter(|s| s.granted).collect(),
+            counting: granted
+                .iter()
+                .copied()
+                .filter(|s| spends(&s.scan_id))
+                .collect(),
+            granted,
             offline_ids,
             uploads,
             flags,
@@ -328,8 +395,14 @@ impl<'h> PassFacts<'h> {
         self.granted.iter().copied().filter(online).collect()
     }
 
-    fn granted_ids(&self) -> Vec<String> {
-        self.granted.iter().map(|s| s.scan_id.clone()).collect()
+    /// Online grants that spend a use.
+    fn online_counting(&self) -> Vec<&'h StoredScan> {
+        let online = |s: &&StoredScan| !self.offline_ids.contains(&s.scan_id);
+        self.counting.iter().copied().filter(online).collect()
+    }
+
+    fn counting_ids(&self) -> Vec<String> {
+        self.counting.iter().map(|s| s.scan_id.clone()).collect()
     }
 }
 

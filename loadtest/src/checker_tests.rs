@@ -19,6 +19,7 @@ fn op(kind: ScanKind, scan: u64, sent_ms: i64, outcome: Outcome) -> Op {
         outcome,
         replayed: false,
         offline: false,
+        floor: None,
     }
 }
 
@@ -40,6 +41,7 @@ fn history(ops: Vec<Op>) -> History {
         ops,
         revokes: vec![],
         uploads: vec![],
+        floor: None,
     }
 }
 
@@ -54,6 +56,7 @@ fn observation(max_uses: u32, uses: u32, scans: Vec<StoredScan>) -> HashMap<u32,
             scans_complete: true,
             audit: vec![],
             conflicts: vec![],
+            presence: ("outside".into(), None),
         },
     )])
 }

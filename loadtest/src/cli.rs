@@ -4,7 +4,9 @@
 use crate::LoadError;
 use crate::crash_loop::CYCLES_MAX;
 use crate::devices::{DEVICES_MAX, DeviceSettings};
-use crate::mix::{MIX_DEFAULT, MIX_OUTAGE_DEFAULT, Mix, ScanKind};
+use crate::floor::FLOOR_GATES_MIN;
+use crate::floor::setup::FloorCapacity;
+use crate::mix::{MIX_DEFAULT, MIX_FLOOR_DEFAULT, MIX_OUTAGE_DEFAULT, Mix, ScanKind};
 use crate::outage::{Outage, OutageKind};
 use crate::profile::{self, Bursts, DURATION_MAX_S, SCANS_MAX, Shape};
 use clap::{Parser, ValueEnum};
@@ -28,6 +30,9 @@ pub const GATES_MAX: u32 = 1_000;
 pub const BURST_FACTOR_MAX: f64 = 100.0;
 /// Default event of the passes the tool issues.
 pub const EVENT_DEFAULT: &str = "scangate-load";
+/// Default event of a floor run (`--floor`): its own, since the tool sets
+/// the event's definition (an event with one knows only its gates).
+pub const FLOOR_EVENT_DEFAULT: &str = "scangate-load-floor";
 /// Default seed of the picks (runs are repeatable).
 pub const SEED_DEFAULT: u64 = 0x5CA9_6A7E;
 
@@ -148,6 +153,17 @@ pub struct Args {
     /// with a device certificate of the gateway's CA, half with another's.
     #[arg(long, value_name = "N")]
     pub connect_flood: Option<u32>,
+    /// An event floor: set the event's definition (gates in, out and both
+    /// across three nested zones, re-entry, strict anti-passback), issue
+    /// passes with zones and send entries and exits [default mix:
+    /// entry=45,exit=35,retry=8,wrong_zone=6,check=6; default event:
+    /// scangate-load-floor].
+    #[arg(long)]
+    pub floor: bool,
+    /// With --floor: whether zones get capacities; `auto` probes the
+    /// gateway and gives them capacities only when it answers `zone_full`.
+    #[arg(long, value_enum, default_value = "on")]
+    pub floor_capacity: FloorCapacity,
 }
 
 /// A validated run.
@@ -189,6 +205,8 @@ pub struct Plan {
     pub crash_cycles: Option<u32>,
     /// Faults on the wire between the scanners and the gateway, if any.
     pub net_fault: Option<crate::netfault::NetFault>,
+    /// An event floor run: whether its zones get capacities.
+    pub floor: Option<FloorCapacity>,
 }
 
 fn refuse<T>(msg: String) -> Result<T, LoadError> {
@@ -218,9 +236,10 @@ where
 impl Args {
     /// Checks every argument and computes the plan.
     pub fn plan(&self) -> Result<Plan, LoadError> {
-        let default = match self.outage {
-            Some(_) => MIX_OUTAGE_DEFAULT,
-            None => MIX_DEFAULT,
+        let default = match (self.floor, &self.outage) {
+            (true, _) => MIX_FLOOR_DEFAULT,
+            (false, Some(_)) => MIX_OUTAGE_DEFAULT,
+            (false, None) => MIX_DEFAULT,
         };
         let mix: Mix = self
             .mix
@@ -242,6 +261,7 @@ impl Args {
             ));
         }
         self.check_sizes()?;
+        self.check_floor(&mix)?;
         let outage = self.outage(window_s, &mix)?;
         let beside = self.outage.is_some() || self.crash_loop.is_some();
         let net_fault = crate::netfault::spec::plan(self.net_fault.as_deref(), window_s, beside)
@@ -263,13 +283,53 @@ impl Args {
             mix,
             uses_per_pass: self.uses_per_pass,
             passes_file: self.passes.clone(),
-            event: self.event.clone(),
+            event: match self.floor && self.event == EVENT_DEFAULT {
+                true => FLOOR_EVENT_DEFAULT.to_owned(),
+                false => self.event.clone(),
+            },
             seed: self.seed,
             check: !self.no_check,
             outage,
             crash_cycles: self.crash_loop,
             net_fault,
+            floor: self.floor.then_some(self.floor_capacity),
         })
+    }
+
+    /// `--floor` takes the floor's kinds only (and retries), a gate of
+    /// each role with a device at every gate, passes it issues, and no
+    /// outage or crash loop; the floor's kinds need `--floor`.
+    fn check_floor(&self, mix: &Mix) -> Result<(), LoadError> {
+        let foreign = mix
+            .kinds()
+            .find(|k| k.is_floor() != self.floor && *k != ScanKind::Retry);
+        match (self.floor, foreign) {
+            (true, Some(k)) => {
+                return refuse(format!(
+                    "--floor sends entry, exit, wrong_zone, check and retry scans; give {k}=0 in --mix"
+                ));
+            }
+            (false, Some(k)) => return refuse(format!("--mix kind {k} needs --floor")),
+            (_, None) => {}
+        }
+        if !self.floor {
+            return Ok(());
+        }
+        if mix.share(ScanKind::Entry) == 0.0 {
+            return refuse("--floor needs a positive share of entry scans in --mix".into());
+        }
+        if self.gates < FLOOR_GATES_MIN || self.devices < self.gates as usize {
+            return refuse(format!(
+                "--floor needs at least {FLOOR_GATES_MIN} gates and a device at each (--gates {} --devices {})",
+                self.gates, self.devices
+            ));
+        }
+        if self.passes.is_some() || self.outage.is_some() || self.crash_loop.is_some() {
+            return refuse(
+                "--floor issues its own passes and runs online: not with --passes, --outage or --crash-loop".into(),
+            );
+        }
+        Ok(())
     }
 
     /// `--crash-loop N`: a constant `--rate` for at most the tool's hour

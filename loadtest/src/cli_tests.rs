@@ -106,3 +106,33 @@ fn bad_arguments_get_one_sentence() {
         assert!(!e.contains('\n') && e.len() < 200, "{bad:?}: {e}");
     }
 }
+
+#[test]
+fn a_floor_run_has_its_own_event_mix_and_bounds() {
+    let base = ["--profile", "constant", "--duration", "2", "--floor"];
+    let plan = |extra: &[&str]| {
+        let mut v = base.to_vec();
+        v.extend(extra);
+        args(&v).plan()
+    };
+    let p = plan(&["--floor-capacity", "auto"]).expect("plan");
+    assert_eq!(p.floor, Some(FloorCapacity::Auto));
+    assert_eq!(p.event, FLOOR_EVENT_DEFAULT);
+    assert_eq!(Ok(p.mix), MIX_FLOOR_DEFAULT.parse::<Mix>());
+    assert_eq!(plan(&["--event", "gala"]).expect("plan").event, "gala");
+    for (bad, says) in [
+        (vec!["--gates", "5", "--devices", "5"], "at least 6 gates"),
+        (vec!["--gates", "8", "--devices", "6"], "a device at each"),
+        (vec!["--mix", "entry=5,first=1"], "first=0"),
+        (vec!["--mix", "exit=5"], "entry"),
+        (vec!["--passes", "passes.jsonl"], "--passes"),
+    ] {
+        let e = plan(&bad).expect_err("refused").to_string();
+        assert!(e.contains(says) && !e.contains('\n'), "{bad:?}: {e}");
+    }
+    let e = args(&["--mix", "first=5,entry=1"])
+        .plan()
+        .expect_err("no floor");
+    assert!(e.to_string().contains("entry needs --floor"), "{e}");
+    assert_eq!(args(&[]).plan().expect("plan").floor, None);
+}

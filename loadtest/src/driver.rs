@@ -79,6 +79,11 @@ pub struct DriveInput {
     /// Cancelled to end the schedule early (the crash loop's cycles done);
     /// the open loop cancels it too when the schedule is over.
     pub stop_feed: CancellationToken,
+    /// Gates the devices stand at (device `i` at gate `i % gates`): a floor
+    /// scan goes to a device at its gate.
+    pub gates: u32,
+    /// An event floor run: where the replies say each pass is.
+    pub belief: Option<Arc<crate::floor::Belief>>,
 }
 
 /// The scanners of a run.
@@ -129,6 +134,8 @@ pub async fn drive(input: DriveInput, devices: Devices, clock: Clock) -> DriveOu
         begin,
         outage_over,
         stop_feed,
+        gates,
+        belief,
     } = input;
     let revoker = tokio::spawn(revoker::revoke_during(
         admin,
@@ -145,6 +152,7 @@ pub async fn drive(input: DriveInput, devices: Devices, clock: Clock) -> DriveOu
         drain: scan_deadline + DRAIN_SLACK,
         sdk_retries,
         outage_over,
+        belief,
     };
     let lanes_n = devices.len().max(1);
     // Each lane's history is sized for its share of the schedule up front:
@@ -156,7 +164,7 @@ pub async fn drive(input: DriveInput, devices: Devices, clock: Clock) -> DriveOu
         Devices::Offline(_) => Vec::new(),
     };
     let (lanes, workers) = spawn_lanes(devices, &settings, ops_per_lane);
-    feed(schedule, picker, lanes, begin, stop_feed.clone()).await;
+    feed(schedule, picker, (lanes, gates), begin, stop_feed.clone()).await;
     // The schedule is over, run out or stopped: a crash loop stops too.
     stop_feed.cancel();
     settings.ended.cancel();
@@ -209,14 +217,28 @@ fn spawn_lanes(
     (lanes, workers)
 }
 
+/// The lane of the `n`-th scan: the next one round-robin, or for a floor
+/// scan at gate `g` the next of the lanes whose device stands there
+/// (lanes `g`, `g + gates`, ...; the plan gives every gate a device).
+fn lane_of(n: usize, floor_gate: Option<u32>, lanes: usize, gates: u32) -> usize {
+    let gates = (gates.max(1) as usize).min(lanes.max(1));
+    match floor_gate.map(|g| g as usize).filter(|g| *g < gates) {
+        Some(g) => {
+            let at_gate = (lanes - g).div_ceil(gates);
+            g + gates * (n % at_gate.max(1))
+        }
+        None => n % lanes.max(1),
+    }
+}
+
 /// Walks the schedule: at each due time, picks the scan and queues it on
-/// the next lane (round-robin), waiting while that lane's queue is full.
+/// its lane ([`lane_of`]), waiting while that lane's queue is full.
 /// Stops early once `stop` is cancelled. Dropping the lanes at the end
 /// tells them the schedule is done.
 async fn feed(
     schedule: Schedule,
     mut picker: Picker,
-    lanes: Vec<mpsc::Sender<Due>>,
+    (lanes, gates): (Vec<mpsc::Sender<Due>>, u32),
     begin: Instant,
     stop: CancellationToken,
 ) {
@@ -235,7 +257,8 @@ async fn feed(
             break;
         }
         let job = picker.next_job();
-        if lanes[n % lanes.len()].send(Due { job, due }).await.is_err() {
+        let lane = lane_of(n, job.floor.map(|f| f.gate), lanes.len(), gates);
+        if lanes[lane].send(Due { job, due }).await.is_err() {
             break;
         }
     }
@@ -258,4 +281,19 @@ async fn gather(workers: Vec<JoinHandle<LaneOutput>>, ops: usize) -> LaneOutput 
     }
     out.ops.sort_by_key(|op| op.done_ms);
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::lane_of;
+
+    #[test]
+    fn a_floor_scan_goes_to_a_device_at_its_gate() {
+        // 8 devices at 3 gates: gate 1 has devices 1, 4 and 7.
+        let lanes: Vec<usize> = (0..6).map(|n| lane_of(n, Some(1), 8, 3)).collect();
+        assert_eq!(lanes, vec![1, 4, 7, 1, 4, 7]);
+        assert!((0..20).all(|n| lane_of(n, Some(2), 8, 3) % 3 == 2));
+        assert_eq!(lane_of(5, None, 8, 3), 5);
+        assert_eq!(lane_of(9, None, 8, 3), 1);
+    }
 }

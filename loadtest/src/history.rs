@@ -6,10 +6,12 @@
 //! definitely not counted) or `info` (no answer: timeout, lost connection,
 //! error; it may or may not have been counted).
 
+use crate::floor::{FloorAsk, FloorLayout};
 use crate::mix::ScanKind;
 use scangate_core::{AuditRecord, Reason};
 use serde::Serialize;
 use std::collections::HashMap;
+use std::sync::Arc;
 
 /// How one scan ended, as the tool saw it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -44,6 +46,8 @@ pub struct Op {
     pub replayed: bool,
     /// True when the device decided alone (offline, from its snapshot).
     pub offline: bool,
+    /// The gate, direction and check-only flag of an event floor scan.
+    pub floor: Option<FloorAsk>,
 }
 
 /// What the gateway said of one offline grant's upload (the last word the
@@ -97,6 +101,17 @@ pub struct History {
     pub revokes: Vec<RevokeOp>,
     /// The uploads of offline grants, in the order the devices saw them.
     pub uploads: Vec<UploadOp>,
+    /// The event floor of a `--floor` run.
+    pub floor: Option<FloorHistory>,
+}
+
+/// What the checker must know of an event floor run besides its scans.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FloorHistory {
+    /// The layout the run set.
+    pub layout: Arc<FloorLayout>,
+    /// The event.
+    pub event: String,
 }
 
 impl History {
@@ -172,6 +187,9 @@ pub struct PassObservation {
     pub audit: Vec<AuditRecord>,
     /// The conflicts the gateway flagged on this run's scans of the pass.
     pub conflicts: Vec<FlaggedScan>,
+    /// Where its holder is now: `outside`, `left` or `inside`, and the
+    /// zone when inside (only an event with a definition moves it).
+    pub presence: (String, Option<String>),
 }
 
 /// One conflict the gateway listed (`GET /v1/conflicts`).

@@ -31,6 +31,8 @@
 //! - [`crash_loop`]: the gateway killed and restarted N times (`--crash-loop`).
 //! - [`netfault`]: faults on the wire through a UDP proxy (`--net-fault`).
 //! - [`connect_flood`]: N QUIC connection attempts (`--connect-flood`).
+//! - [`floor`]: the event floor (`--floor`): its definition, zoned passes
+//!   and the picks of entries and exits.
 //! - [`stats`]: HDR histograms, counts, the per-second series.
 //! - [`history`]: what the run did and what the gateway stored.
 //! - [`observe`]: reading the gateway's side back.
@@ -49,6 +51,7 @@ pub mod crash_loop;
 pub mod devices;
 pub mod driver;
 pub mod error;
+pub mod floor;
 pub mod history;
 pub mod mix;
 pub mod netfault;

@@ -26,11 +26,23 @@ pub enum ScanKind {
     /// A resend of an earlier scan with the same scan id: expect the first
     /// decision again, never counted twice.
     Retry,
+    /// Event floor (`--floor`): a pass offered at an entry gate of a zone
+    /// it admits to: `granted`, or `zone_full`, `already_inside`.
+    Entry,
+    /// Event floor: a pass offered at an exit gate of the zone it is in:
+    /// `granted`, or `not_inside`.
+    Exit,
+    /// Event floor: a pass at an entry gate of a zone it does not admit to:
+    /// expect `wrong_zone`, never a grant.
+    WrongZone,
+    /// Event floor: a check-only scan (`check_only`): any decision, and
+    /// nothing counted, moved or recorded.
+    Check,
 }
 
 impl ScanKind {
     /// Every kind, in the order of reports.
-    pub const ALL: [ScanKind; 7] = [
+    pub const ALL: [ScanKind; 11] = [
         ScanKind::First,
         ScanKind::Rescan,
         ScanKind::Forged,
@@ -38,7 +50,24 @@ impl ScanKind {
         ScanKind::Revoked,
         ScanKind::Expired,
         ScanKind::Retry,
+        ScanKind::Entry,
+        ScanKind::Exit,
+        ScanKind::WrongZone,
+        ScanKind::Check,
     ];
+    /// The kinds of an event floor run (`--floor`): its only kinds, with
+    /// [`ScanKind::Retry`].
+    pub const FLOOR: [ScanKind; 4] = [
+        ScanKind::Entry,
+        ScanKind::Exit,
+        ScanKind::WrongZone,
+        ScanKind::Check,
+    ];
+
+    /// True for the event floor's own kinds ([`ScanKind::FLOOR`]).
+    pub fn is_floor(self) -> bool {
+        Self::FLOOR.contains(&self)
+    }
 
     /// The spelling in `--mix` and reports.
     pub fn as_str(self) -> &'static str {
@@ -50,6 +79,10 @@ impl ScanKind {
             ScanKind::Revoked => "revoked",
             ScanKind::Expired => "expired",
             ScanKind::Retry => "retry",
+            ScanKind::Entry => "entry",
+            ScanKind::Exit => "exit",
+            ScanKind::WrongZone => "wrong_zone",
+            ScanKind::Check => "check",
         }
     }
 
@@ -70,13 +103,16 @@ pub const MIX_DEFAULT: &str = "first=80,rescan=8,retry=4,forged=2,unknown=2,revo
 /// (a retry resends a scan id on another device, which an offline device
 /// cannot know).
 pub const MIX_OUTAGE_DEFAULT: &str = "first=80,rescan=8,forged=2,unknown=2,revoked=2,expired=2";
+/// The default mix of an event floor run (`--floor`): more entries than
+/// exits, so zones fill, and enough exits that they empty again.
+pub const MIX_FLOOR_DEFAULT: &str = "entry=45,exit=35,retry=8,wrong_zone=6,check=6";
 /// Largest weight one kind may have in `--mix` (keeps the sums in range).
 pub const WEIGHT_MAX: u32 = 1_000_000;
 
 /// Shares of each kind, as integer weights.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Mix {
-    weights: [u32; 7],
+    weights: [u32; ScanKind::ALL.len()],
 }
 
 /// A `--mix` that cannot be used.
@@ -89,7 +125,7 @@ impl FromStr for Mix {
 
     /// Parses `first=80,rescan=10,...`; kinds not named get 0.
     fn from_str(s: &str) -> Result<Self, MixError> {
-        let mut weights = [0u32; 7];
+        let mut weights = [0u32; ScanKind::ALL.len()];
         for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
             let (name, value) = part.split_once('=').ok_or_else(|| {
                 MixError(format!(
@@ -101,7 +137,7 @@ impl FromStr for Mix {
                 .find(|k| k.as_str() == name.trim())
                 .ok_or_else(|| {
                     MixError(format!(
-                        "--mix names {:?}, which is not one of first, rescan, forged, unknown, revoked, expired, retry",
+                        "--mix names {:?}, which is not one of first, rescan, forged, unknown, revoked, expired, retry (or, with --floor, entry, exit, wrong_zone, check)",
                         name.trim()
                     ))
                 })?;
@@ -117,9 +153,9 @@ impl FromStr for Mix {
                 })?;
             weights[kind.index()] = weight;
         }
-        if weights[ScanKind::First.index()] == 0 {
+        if weights[ScanKind::First.index()] == 0 && weights[ScanKind::Entry.index()] == 0 {
             return Err(MixError(
-                "--mix needs a positive share of first scans (the other kinds build on them)"
+                "--mix needs a positive share of first scans (or, with --floor, of entry scans): the other kinds build on them"
                     .into(),
             ));
         }
@@ -129,8 +165,10 @@ impl FromStr for Mix {
 
 impl Default for Mix {
     fn default() -> Self {
-        MIX_DEFAULT.parse().unwrap_or(Mix {
-            weights: [1, 0, 0, 0, 0, 0, 0],
+        MIX_DEFAULT.parse().unwrap_or_else(|_| {
+            let mut weights = [0; ScanKind::ALL.len()];
+            weights[ScanKind::First.index()] = 1;
+            Mix { weights }
         })
     }
 }
@@ -145,10 +183,22 @@ impl Mix {
         f64::from(self.weights[kind.index()]) / self.sum() as f64
     }
 
-    /// Scans in all so that `first` of them are first scans.
+    /// Scans in all so that `first` of them are first scans (entry scans
+    /// for a floor mix, which has no first scans).
     pub fn scans_for_first(&self, first: u64) -> u64 {
-        let w = u64::from(self.weights[ScanKind::First.index()]).max(1);
+        let lead = match self.weights[ScanKind::First.index()] {
+            0 => ScanKind::Entry,
+            _ => ScanKind::First,
+        };
+        let w = u64::from(self.weights[lead.index()]).max(1);
         first.saturating_mul(self.sum()).div_ceil(w)
+    }
+
+    /// The kinds with a positive share.
+    pub fn kinds(&self) -> impl Iterator<Item = ScanKind> + '_ {
+        ScanKind::ALL
+            .into_iter()
+            .filter(|k| self.weights[k.index()] > 0)
     }
 
     /// A kind drawn by weight (uniformly over the weights' sum, no modulo bias).
@@ -191,7 +241,12 @@ mod tests {
         assert!((2_200..2_800).contains(&forged), "{forged}");
         assert_eq!(mix.spec(), "first=3,forged=1");
         let default = Mix::default();
-        assert!(ScanKind::ALL.iter().all(|k| default.share(*k) > 0.0));
+        let plain = ScanKind::ALL.iter().filter(|k| !k.is_floor());
+        assert!(plain.clone().all(|k| default.share(*k) > 0.0));
+        assert_eq!(default.kinds().count(), plain.count());
+        let floor: Mix = MIX_FLOOR_DEFAULT.parse().expect("floor mix");
+        assert!(floor.kinds().all(|k| k.is_floor() || k == ScanKind::Retry));
+        assert_eq!(floor.scans_for_first(45), 100);
     }
 
     #[test]

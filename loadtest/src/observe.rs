@@ -147,6 +147,7 @@ async fn observe(
         scans: scans.iter().map(stored).collect(),
         audit,
         conflicts: Vec::new(),
+        presence: (pass.presence, pass.zone),
     })
 }
 
@@ -163,7 +164,7 @@ fn stored(v: &ScanView) -> StoredScan {
 
 /// RFC 3339 as Unix ms (`i64::MIN` when unreadable: it then orders before
 /// any revoke and breaks no rule by itself).
-fn parse_ms(s: &str) -> i64 {
+pub(crate) fn parse_ms(s: &str) -> i64 {
     OffsetDateTime::parse(s, &Rfc3339)
         .ok()
         .and_then(|t| i64::try_from(t.unix_timestamp_nanos() / 1_000_000).ok())

@@ -2,6 +2,8 @@
 //! token, and its scan id (a fresh sequence number, or an earlier one for a
 //! retry). Deterministic for a seed; no I/O.
 
+use crate::floor::FloorAsk;
+use crate::floor::pick::FloorPicker;
 use crate::mix::{Mix, ScanKind};
 use crate::setup::Pools;
 use fastrand::Rng;
@@ -23,6 +25,8 @@ pub struct Job {
     pub pass: Option<u32>,
     /// The token to send.
     pub token: String,
+    /// Where and how an event floor scan is asked.
+    pub floor: Option<FloorAsk>,
 }
 
 /// The picker's state.
@@ -32,10 +36,13 @@ pub struct Picker {
     rng: Rng,
     next_seq: u64,
     first_sent: u64,
-    /// Recent scans of stored passes (sequence number, pass), for retries:
-    /// a pass's token is found again from the pools, so the ring copies none.
-    recent: VecDeque<(u64, u32)>,
+    /// Recent scans of stored passes (sequence number, pass, floor ask),
+    /// for retries: a pass's token is found again from the pools, so the
+    /// ring copies none.
+    recent: VecDeque<(u64, u32, Option<FloorAsk>)>,
     revoked: Vec<u32>,
+    /// The event floor's picks (`--floor`).
+    floor: Option<FloorPicker>,
 }
 
 /// A uniform index below `n` (no modulo bias); `None` when `n` is 0.
@@ -58,6 +65,15 @@ impl Picker {
             next_seq: 0,
             first_sent: 0,
             recent: VecDeque::with_capacity(RETRY_RING),
+            floor: None,
+        }
+    }
+
+    /// The picker of an event floor run: its floor kinds from `floor`.
+    pub fn with_floor(self, floor: FloorPicker) -> Self {
+        Picker {
+            floor: Some(floor),
+            ..self
         }
     }
 
@@ -74,15 +90,30 @@ impl Picker {
                 pick(&mut self.rng, &self.pools.expired).map(|p| self.pooled(kind, p))
             }
             ScanKind::Retry => self.retry(),
+            ScanKind::Entry | ScanKind::Exit | ScanKind::WrongZone | ScanKind::Check => {
+                self.floor_job(kind)
+            }
         };
-        let job = job.unwrap_or_else(|| self.first());
-        if let (Some(pass), false) = (job.pass, job.kind == ScanKind::Retry) {
+        let job = job
+            .or_else(|| self.floor_job(ScanKind::Entry))
+            .unwrap_or_else(|| self.first());
+        // A check-only scan leaves its scan id free: nothing to retry.
+        let kept = !matches!(job.kind, ScanKind::Retry | ScanKind::Check);
+        if let (Some(pass), true) = (job.pass, kept) {
             if self.recent.len() == RETRY_RING {
                 self.recent.pop_front();
             }
-            self.recent.push_back((job.seq, pass));
+            self.recent.push_back((job.seq, pass, job.floor));
         }
         job
+    }
+
+    /// A scan of floor kind `kind`, when the run has a floor.
+    fn floor_job(&mut self, kind: ScanKind) -> Option<Job> {
+        let (p, ask) = self.floor.as_ref()?.pick(kind, &mut self.rng)?;
+        let mut job = self.pooled(kind, p.pass);
+        job.floor = Some(ask);
+        Some(job)
     }
 
     fn fresh(&mut self, kind: ScanKind, pass: Option<u32>, token: String) -> Job {
@@ -93,6 +124,7 @@ impl Picker {
             kind,
             pass,
             token,
+            floor: None,
         }
     }
 
@@ -148,12 +180,13 @@ impl Picker {
     /// An earlier scan again, same scan id, same token.
     fn retry(&mut self) -> Option<Job> {
         let i = index(&mut self.rng, self.recent.len())?;
-        let &(seq, pass) = self.recent.get(i)?;
+        let &(seq, pass, floor) = self.recent.get(i)?;
         Some(Job {
             seq,
             kind: ScanKind::Retry,
             pass: Some(pass),
             token: self.token(Some(pass)),
+            floor,
         })
     }
 
@@ -183,6 +216,7 @@ mod tests {
             expired: vec![5],
             unknown_tokens: vec!["UNKNOWN".into()],
             revokes: vec![],
+            floor: vec![],
         })
     }
 
@@ -190,7 +224,7 @@ mod tests {
     fn every_kind_is_picked_and_retries_reuse_scan_ids() {
         let mut p = Picker::new(pools(), Mix::default(), 42);
         let jobs: Vec<Job> = (0..2_000).map(|_| p.next_job()).collect();
-        for kind in ScanKind::ALL {
+        for kind in Mix::default().kinds() {
             assert!(jobs.iter().any(|j| j.kind == kind), "{kind}");
         }
         for j in jobs.iter().filter(|j| j.kind == ScanKind::Retry) {
@@ -206,6 +240,40 @@ mod tests {
         assert!(!["TOKEN0", "TOKEN1", "TOKEN2"].contains(&forged.token.as_str()));
         let revoked = jobs.iter().filter(|j| j.kind == ScanKind::Revoked);
         assert!(revoked.clone().all(|j| matches!(j.pass, Some(3 | 4))));
+    }
+
+    #[test]
+    fn floor_scans_carry_their_gate_and_a_retry_repeats_it() {
+        use crate::floor::pick::FloorPicker;
+        use crate::floor::{Belief, FloorLayout, FloorPass};
+        let layout = Arc::new(FloorLayout::new(6, 64, true).expect("layout"));
+        let floor = (0..6).map(|pass| FloorPass { pass, class: 3 }).collect();
+        let floor = FloorPicker::new(layout, Arc::new(Belief::new(6)), floor);
+        let mix: Mix = "entry=5,exit=2,retry=3,check=1".parse().expect("mix");
+        let mut p = Picker::new(pools(), mix, 9).with_floor(floor);
+        let jobs: Vec<Job> = (0..500).map(|_| p.next_job()).collect();
+        assert!(
+            jobs.iter()
+                .all(|j| j.floor.is_some() && j.kind != ScanKind::First)
+        );
+        let retries = jobs.iter().filter(|j| j.kind == ScanKind::Retry);
+        for r in retries.clone() {
+            let first = jobs.iter().find(|o| o.seq == r.seq).expect("original");
+            assert_eq!((first.pass, first.floor), (r.pass, r.floor));
+            assert_ne!(
+                first.kind,
+                ScanKind::Check,
+                "a check's scan id is not retried"
+            );
+        }
+        assert!(retries.count() > 50);
+        let checks = jobs.iter().filter(|j| j.kind == ScanKind::Check);
+        assert!(
+            checks.clone().count() > 0
+                && checks
+                    .clone()
+                    .all(|j| j.floor.is_some_and(|f| f.check_only))
+        );
     }
 
     #[test]

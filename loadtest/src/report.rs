@@ -37,6 +37,19 @@ pub struct RunInfo {
     pub peak_offered_per_s: f64,
 }
 
+/// What an event floor run (`--floor`) set up; the replay's figures per
+/// zone are in the verdict (`check.floor`).
+#[derive(Debug, Clone, Serialize)]
+pub struct FloorReport {
+    /// The event whose definition the run set.
+    pub event: String,
+    /// What the capacity probe found (`--floor-capacity auto`): the
+    /// gateway answers `zone_full`; absent when not probed.
+    pub capacity_enforced: Option<bool>,
+    /// Passes issued for the floor.
+    pub passes: usize,
+}
+
 /// One second of the time series.
 #[derive(Debug, Clone, Serialize)]
 pub struct Point {
@@ -105,6 +118,9 @@ pub struct Report {
     /// with `--net-fault`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub net_fault: Option<crate::netfault::NetFaultFigures>,
+    /// The event floor (runs with `--floor`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub floor: Option<FloorReport>,
 }
 
 impl Report {
@@ -161,6 +177,7 @@ impl Report {
             offline: None,
             crash_loop: None,
             net_fault: None,
+            floor: None,
             run,
         }
     }
@@ -230,6 +247,9 @@ impl Report {
         if let Some(n) = &self.net_fault {
             s.push_str(&crate::netfault::figures::summary(n));
         }
+        if let Some(f) = self.check.as_ref().and_then(|c| c.floor.as_ref()) {
+            s.push_str(&floor_summary(f));
+        }
         s.push_str(&self.check_summary());
         s
     }
@@ -279,6 +299,28 @@ impl Report {
         }
         s
     }
+}
+
+/// The floor's figures, for people: each zone's peak and end against its
+/// capacity.
+fn floor_summary(f: &crate::checker::floor::FloorFigures) -> String {
+    let zones: Vec<String> = f
+        .zones
+        .iter()
+        .map(|z| {
+            let capacity = z
+                .capacity
+                .map_or("no capacity".to_owned(), |c| format!("capacity {c}"));
+            format!("{} peak {} end {} ({capacity})", z.zone, z.peak, z.end)
+        })
+        .collect();
+    format!(
+        "floor: {} entries granted ({} admissions), {} exits · {}\n",
+        f.entries,
+        f.admissions,
+        f.exits,
+        zones.join(" · ")
+    )
 }
 
 /// The crash loop's figures, for people.

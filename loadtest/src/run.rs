@@ -7,6 +7,9 @@ use crate::cli::Plan;
 use crate::clock::Clock;
 use crate::crash_loop::{self, CrashFigures};
 use crate::driver::{self, Devices, DriveInput, DriveOutput};
+use crate::floor::Belief;
+use crate::floor::pick::FloorPicker;
+use crate::floor::setup::{FloorPlan, FloorSetup, FloorTarget};
 use crate::history::History;
 use crate::netfault::figures::NetInputs;
 use crate::netfault::{self, NetFaultFigures, NetLog, NetStats, Proxy};
@@ -50,13 +53,22 @@ async fn against(plan: &Plan, target: &Target, described: String) -> Result<Repo
     let run_id = run_id()?;
     let admin = Admin::new(target.http, target.admin_token.clone())?;
     eprintln!("scangate-load {run_id}: setting up passes on the {described}");
-    let pools = Arc::new(prepare(plan, target, &admin, &clock).await?);
+    let (pools, floor) = prepare(plan, target, &admin, &clock).await?;
+    let pools = Arc::new(pools);
     eprintln!(
         "scangate-load {run_id}: {} passes ready; connecting {} devices",
         pools.passes.len(),
         plan.devices
     );
-    let sent = send(plan, target, &pools, &admin, &run_id, clock).await?;
+    let sent = send(
+        plan,
+        target,
+        (&pools, floor.as_ref()),
+        &admin,
+        &run_id,
+        clock,
+    )
+    .await?;
     let (out, peak) = (sent.out, sent.peak);
     let offline = plan.outage.map(|outage| {
         OfflineFigures::new(&OfflineInputs {
@@ -78,10 +90,11 @@ async fn against(plan: &Plan, target: &Target, described: String) -> Result<Repo
         ops: out.ops,
         revokes,
         uploads: out.offline.uploads,
+        floor: floor.as_ref().map(FloorSetup::history),
     };
     let verdict = if plan.check {
         eprintln!("scangate-load {run_id}: reading back the touched passes for the check");
-        Some(check(&admin, &history, &pools, clock).await)
+        Some(check(&admin, &history, (&pools, floor.as_ref()), clock).await)
     } else {
         None
     };
@@ -100,6 +113,7 @@ async fn against(plan: &Plan, target: &Target, described: String) -> Result<Repo
     let mut report = Report::new(info, &out.recorder, verdict);
     report.offline = offline;
     report.crash_loop = sent.crash;
+    report.floor = floor.map(|f| f.report(pools.floor.len()));
     add_net_fault(&mut report, plan, (&sent.net, sent.begin), &history, clock);
     Ok(report)
 }
@@ -133,13 +147,31 @@ fn add_net_fault(
     report.net_fault = Some(figures);
 }
 
-/// The passes of the run: issued through the admin API, or from the file.
+/// The passes of the run: issued through the admin API, or from the file;
+/// for a floor run, the floor's definition and zoned passes.
 async fn prepare(
     plan: &Plan,
     target: &Target,
     admin: &Admin,
     clock: &Clock,
-) -> Result<setup::Pools, LoadError> {
+) -> Result<(setup::Pools, Option<FloorSetup>), LoadError> {
+    if let Some(capacity) = plan.floor {
+        let t = FloorTarget {
+            admin,
+            data_dir: &target.data_dir,
+            quic: target.quic,
+            device: &plan.device,
+        };
+        let floor_plan = FloorPlan {
+            event: plan.event.clone(),
+            total: plan.total,
+            gates: plan.gates,
+            capacity,
+            uses_per_pass: plan.uses_per_pass,
+        };
+        let (pools, floor) = crate::floor::setup::prepare(&t, &floor_plan).await?;
+        return Ok((pools, Some(floor)));
+    }
     // A crash loop scans a small pool again and again (the picker wraps
     // around it): limits are hit across crashes, and the store a restart
     // replays stays small.
@@ -153,14 +185,15 @@ async fn prepare(
         mix: plan.mix.clone(),
         uses_per_pass: plan.uses_per_pass,
     };
-    setup::prepare(
+    let pools = setup::prepare(
         admin,
         &setup_plan,
         plan.passes_file.as_deref(),
         &target.data_dir,
         clock,
     )
-    .await
+    .await?;
+    Ok((pools, None))
 }
 
 /// What [`send`] did.
@@ -184,7 +217,7 @@ struct Sent {
 async fn send(
     plan: &Plan,
     target: &Target,
-    pools: &Arc<setup::Pools>,
+    (pools, floor): (&Arc<setup::Pools>, Option<&FloorSetup>),
     admin: &Admin,
     run_id: &str,
     clock: Clock,
@@ -208,10 +241,16 @@ async fn send(
     let attempt = Duration::from_millis(plan.device.timeout_ms);
     let begin = Instant::now();
     let (outage_over, stop_feed) = (CancellationToken::new(), CancellationToken::new());
+    let mut picker = Picker::new(pools.clone(), plan.mix.clone(), plan.seed);
+    let belief = floor.map(|_| Arc::new(Belief::new(pools.passes.len())));
+    if let (Some(f), Some(b)) = (floor, &belief) {
+        let floor_picker = FloorPicker::new(f.layout.clone(), b.clone(), pools.floor.clone());
+        picker = picker.with_floor(floor_picker);
+    }
     let input = DriveInput {
         schedule,
         window: plan.window,
-        picker: Picker::new(pools.clone(), plan.mix.clone(), plan.seed),
+        picker,
         pools: pools.clone(),
         admin: admin.clone(),
         run_id: run_id.to_owned(),
@@ -220,6 +259,8 @@ async fn send(
         begin,
         outage_over: outage_over.clone(),
         stop_feed: stop_feed.clone(),
+        gates: plan.gates,
+        belief,
     };
     let drive = driver::drive(input, devices, clock);
     let tokens = (outage_over, stop_feed);
@@ -354,11 +395,26 @@ async fn open_devices(
 async fn check(
     admin: &Admin,
     history: &History,
-    pools: &Arc<setup::Pools>,
+    (pools, floor): (&Arc<setup::Pools>, Option<&FloorSetup>),
     clock: Clock,
 ) -> Verdict {
-    let (observed, errors) = observe::read_back(admin, history, pools, clock).await;
-    let mut verdict = checker::check(history, &observed);
+    let (observed, mut errors) = observe::read_back(admin, history, pools, clock).await;
+    let mut notes = Vec::new();
+    let seen = match floor {
+        Some(f) => match crate::floor::observe::read_back(admin, f, history, pools, clock).await {
+            Ok(seen) => {
+                notes = f.notes.clone();
+                Some(seen)
+            }
+            Err(e) => {
+                errors.push(e.to_string());
+                None
+            }
+        },
+        None => None,
+    };
+    let mut verdict = checker::check_all(history, &observed, seen.as_ref());
+    verdict.notes.extend(notes);
     verdict
         .notes
         .extend(errors.into_iter().map(|e| format!("read-back failed: {e}")));

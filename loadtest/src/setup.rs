@@ -66,6 +66,8 @@ pub struct Pools {
     pub unknown_tokens: Vec<String>,
     /// The revokes done before the run.
     pub revokes: Vec<RevokeOp>,
+    /// The passes of an event floor run (`--floor`), with their classes.
+    pub floor: Vec<crate::floor::FloorPass>,
 }
 
 impl Pools {
@@ -212,7 +214,7 @@ fn add(passes: &mut Vec<PassEntry>, new: Vec<PassEntry>) -> Vec<u32> {
 }
 
 /// Issues `count` passes of `spec`, `ISSUE_MAX` per request, a few requests at once.
-async fn issue(
+pub(crate) async fn issue(
     admin: &Admin,
     spec: &serde_json::Value,
     count: u64,

@@ -79,7 +79,7 @@ fn check_stored_once(f: &PassFacts<'_>, out: &mut Findings<'_>) {
         return;
     }
     let mut by_uses: BTreeMap<u32, Vec<String>> = BTreeMap::new();
-    for s in &f.granted {
+    for s in &f.counting {
         by_uses
             .entry(s.uses_after)
             .or_default()
@@ -106,12 +106,12 @@ fn check_max_uses(f: &PassFacts<'_>, out: &mut Findings<'_>) {
     };
     let before = u64::from(f.obs.uses_before);
     let over = |count: usize| !f.annulled && count as u64 + before > u64::from(max);
-    let online = f.online_granted();
+    let online = f.online_counting();
     let ids = || online.iter().map(|s| s.scan_id.clone()).collect::<Vec<_>>();
-    let offline_stored = f.granted.len() - online.len();
+    let offline_stored = f.counting.len() - online.len();
     let online_uses = f.obs.uses.saturating_sub(offline_stored as u32);
     let ok_online: Vec<String> = f
-        .ok_ids
+        .ok_counting
         .iter()
         .filter(|id| !f.offline_ids.contains(*id))
         .cloned()
@@ -170,9 +170,9 @@ fn check_lost_ok(f: &PassFacts<'_>, out: &mut Findings<'_>) -> usize {
 /// operator annulled a scan (a note says so).
 fn check_use_count(f: &PassFacts<'_>, out: &mut Findings<'_>) {
     let obs = f.obs;
-    let ok = f.ok_ids.len() as u64;
+    let ok = f.ok_counting.len() as u64;
     let info = f.info_ids.len() as u64;
-    let granted = f.granted.len() as u64;
+    let granted = f.counting.len() as u64;
     match obs.uses.checked_sub(obs.uses_before).map(u64::from) {
         _ if f.annulled => out.note(format!(
             "pass {}: an operator annulled a scan during the run; use counts not checked",
@@ -188,7 +188,7 @@ fn check_use_count(f: &PassFacts<'_>, out: &mut Findings<'_>) {
         ),
         Some(run_uses) if run_uses < ok => out.push(
             Rule::UsesOutOfBounds,
-            f.ok_ids.clone(),
+            f.ok_counting.clone(),
             format!("uses grew by {run_uses} but {ok} scans were answered granted"),
         ),
         Some(run_uses) if run_uses > ok + info => out.push(
@@ -200,8 +200,8 @@ fn check_use_count(f: &PassFacts<'_>, out: &mut Findings<'_>) {
         ),
         Some(run_uses) if obs.scans_complete && run_uses != granted => out.push(
             Rule::CounterMismatch,
-            f.granted_ids(),
-            format!("uses grew by {run_uses} but the log holds {granted} grants of this run"),
+            f.counting_ids(),
+            format!("uses grew by {run_uses} but the log holds {granted} grants of this run that spend a use"),
         ),
         Some(_) => {}
     }

@@ -10,7 +10,7 @@ use crate::picker::Job;
 use crate::stats::{Answer, Recorder};
 use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
-use scangate_client::{ClientError, Decided, ScanInput, ScanReply};
+use scangate_client::{ClientError, Decided, ScanInput, ScanOptions, ScanReply};
 use scangate_core::{Decision, ScanId};
 use std::future::Future;
 use std::pin::Pin;
@@ -51,6 +51,8 @@ pub(super) struct LaneSettings {
     /// Cancelled once the gateway is back for good after the run's outage
     /// (at once when there is none): offline lanes then sync their queues.
     pub(super) outage_over: CancellationToken,
+    /// An event floor run: where each reply says its pass is now.
+    pub(super) belief: Option<Arc<crate::floor::Belief>>,
 }
 
 /// One device's lane: takes its due scans in order, keeps up to the
@@ -122,11 +124,18 @@ impl InFlight {
             event: None,
             scan_id: ScanId::new(crate::history::scan_id(run_id, due.job.seq)).ok(),
         };
+        let options = due
+            .job
+            .floor
+            .map_or(ScanOptions::default(), |f| ScanOptions {
+                direction: f.direction,
+                check_only: f.check_only,
+            });
         let scanner = device.scanner.clone();
         InFlight {
             due: Some(due),
             sent: Instant::now(),
-            call: Box::pin(async move { scanner.scan(input).await }),
+            call: Box::pin(async move { scanner.scan_with(input, options).await }),
         }
     }
 }
@@ -181,6 +190,9 @@ pub(super) fn record(
     let offline = answer.as_ref().is_ok_and(Decided::is_offline);
     let (counted, outcome, replayed) = match answer {
         Ok(Decided { reply, .. }) => {
+            if let (Some(belief), Some(pass), Some(guard)) = (&s.belief, job.pass, &reply.guard) {
+                belief.heard(pass, guard.inside, guard.zone.as_deref());
+            }
             let outcome = match reply.decision {
                 Decision::Granted => Outcome::Ok,
                 Decision::Denied(r) if offline => Outcome::Info(format!("offline_{r}")),
@@ -215,6 +227,7 @@ pub(super) fn record(
         outcome,
         replayed,
         offline,
+        floor: job.floor,
     });
 }
 
@@ -277,6 +290,7 @@ mod tests {
             drain,
             sdk_retries: false,
             outage_over: CancellationToken::new(),
+            belief: None,
         }
     }
 
@@ -287,6 +301,7 @@ mod tests {
                 kind: ScanKind::First,
                 pass: Some(0),
                 token: "not-a-real-token".into(),
+                floor: None,
             },
             due: Instant::now(),
         }

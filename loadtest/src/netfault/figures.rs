@@ -208,6 +208,7 @@ mod tests {
             outcome,
             replayed: false,
             offline: false,
+            floor: None,
         }
     }
 
