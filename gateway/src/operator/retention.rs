@@ -61,6 +61,7 @@ pub async fn run(store: Arc<dyn Store>, period: Period, shutdown: CancellationTo
         }
         let step = RetentionStep {
             before_ms: period.cut_off(crate::now_ms()),
+            events: Default::default(),
             after: after.take(),
             max_rows: RETENTION_ROWS_PER_TICK,
         };
