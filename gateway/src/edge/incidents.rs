@@ -156,7 +156,8 @@ struct Log {
     /// The file still holds incidents the sweep removed from memory; the
     /// sweep rewrites it once [`REWRITE_MIN_INTERVAL`] allows.
     expired_on_disk: bool,
-    /// When the last rewrite for retention was queued.
+    /// When the last rewrite for retention was queued (a rewrite for size
+    /// or at start does not hold the next one back).
     last_rewrite: Option<Instant>,
 }
 
@@ -173,20 +174,24 @@ impl Log {
         }
     }
 
-    /// Queues a rewrite of the file with the entries in memory.
-    fn rewrite(&mut self, now: Instant) {
+    /// Queues a rewrite of the file with the entries in memory (and the
+    /// next `seq`, so numbering goes on after every incident expired);
+    /// false when it could not be queued (then it is due).
+    fn rewrite(&mut self) -> bool {
         if self.disk.is_none() {
-            return;
+            return true;
         }
         let all: Vec<Incident> = self.entries.iter().cloned().collect();
-        if self.queue(ToDisk::Rewrite(all)) {
-            self.file_lines = self.entries.len();
-            self.rewrite_due = false;
+        let queued = self.queue(ToDisk::Rewrite {
+            all,
+            next_seq: self.next_seq,
+        });
+        if queued {
+            self.file_lines = self.entries.len() + 1;
             self.expired_on_disk = false;
-            self.last_rewrite = Some(now);
-        } else {
-            self.rewrite_due = true;
         }
+        self.rewrite_due = !queued;
+        queued
     }
 
     /// Queues `incident` for the file, or a rewrite when one is due or the
@@ -196,7 +201,7 @@ impl Log {
             return;
         }
         if self.rewrite_due || self.file_lines >= FILE_LINES_MAX {
-            self.rewrite(Instant::now());
+            self.rewrite();
         } else if self.queue(ToDisk::Append(incident)) {
             self.file_lines += 1;
         } else {
@@ -225,18 +230,22 @@ impl Incidents {
     pub fn open(path: PathBuf) -> Result<Incidents, FileError> {
         let loaded = file::load(&path)?;
         let disk = file::spawn(path)?;
-        let next_seq = loaded.entries.back().map_or(0, |i| i.seq.saturating_add(1));
+        let next_seq = loaded
+            .entries
+            .back()
+            .map_or(0, |i| i.seq.saturating_add(1))
+            .max(loaded.next_seq);
         let mut log = Log {
             next_seq,
             disk: Some(disk),
             file_lines: loaded.lines,
             // Lines that did not parse or were dropped go at once.
-            rewrite_due: loaded.lines != loaded.entries.len(),
+            rewrite_due: loaded.lines != loaded.entries.len() + loaded.marks,
             ..Log::default()
         };
         log.entries = loaded.entries;
         if log.rewrite_due {
-            log.rewrite(Instant::now());
+            log.rewrite();
         }
         Ok(Incidents {
             log: Mutex::new(log),
@@ -258,8 +267,8 @@ impl Incidents {
         let recent = log
             .last_rewrite
             .is_some_and(|at| now.saturating_duration_since(at) < REWRITE_MIN_INTERVAL);
-        if log.rewrite_due || (log.expired_on_disk && !recent) {
-            log.rewrite(now);
+        if (log.rewrite_due || (log.expired_on_disk && !recent)) && log.rewrite() {
+            log.last_rewrite = Some(now);
         }
         removed as u64
     }
@@ -275,7 +284,7 @@ impl Incidents {
                 return true;
             }
             if log.rewrite_due {
-                log.rewrite(Instant::now());
+                log.rewrite();
             }
             if !log.queue(ToDisk::Flush(tx)) {
                 return false;

@@ -4,6 +4,9 @@
 //! retention sweep removes incidents or the file has grown to
 //! [`FILE_LINES_MAX`] lines.
 //!
+//! A rewritten file starts with a mark, `{"next_seq": N}`, so numbering
+//! goes on after every incident has expired.
+//!
 //! Reading at start: at most the last [`FILE_READ_MAX_BYTES`] of the file,
 //! lines longer than [`LINE_MAX_BYTES`] or that do not parse skipped (a torn
 //! last line after a crash), the last [`INCIDENTS_MAX`] kept.
@@ -42,8 +45,14 @@ pub(super) enum ToDisk {
     /// Append one incident.
     Append(Incident),
     /// Replace the file with these incidents (everything queued before is
-    /// in them or was removed on purpose).
-    Rewrite(Vec<Incident>),
+    /// in them or was removed on purpose), after a line that keeps the
+    /// next `seq`.
+    Rewrite {
+        /// The incidents in memory, oldest first.
+        all: Vec<Incident>,
+        /// The `seq` the next incident gets.
+        next_seq: u64,
+    },
     /// Answer once everything queued before is written and synced.
     Flush(tokio::sync::oneshot::Sender<()>),
 }
@@ -58,11 +67,22 @@ pub struct FileError {
     pub source: std::io::Error,
 }
 
-/// The incidents kept in the file (the last [`INCIDENTS_MAX`]), and how
-/// many lines it holds (good or not).
+/// The first line of a rewritten file: the `seq` the next incident gets,
+/// so numbering goes on when every incident has expired.
+#[derive(serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Mark {
+    next_seq: u64,
+}
+
+/// The incidents kept in the file (the last [`INCIDENTS_MAX`]), how many
+/// lines it holds (good or not) and how many of them are marks.
 pub(super) struct Loaded {
     pub entries: VecDeque<Incident>,
     pub lines: usize,
+    pub marks: usize,
+    /// The largest `next_seq` of a mark (0: none).
+    pub next_seq: u64,
 }
 
 /// Reads the file at `path` (missing: empty).
@@ -77,6 +97,8 @@ pub(super) fn load(path: &Path) -> Result<Loaded, FileError> {
             return Ok(Loaded {
                 entries: VecDeque::new(),
                 lines: 0,
+                marks: 0,
+                next_seq: 0,
             });
         }
         Err(e) => return Err(failed(e)),
@@ -88,8 +110,12 @@ pub(super) fn load(path: &Path) -> Result<Loaded, FileError> {
             .map_err(failed)?;
     }
     let mut reader = BufReader::new(file.take(FILE_READ_MAX_BYTES));
-    let mut entries = VecDeque::with_capacity(INCIDENTS_MAX.min(1024));
-    let mut lines = 0usize;
+    let mut out = Loaded {
+        entries: VecDeque::with_capacity(INCIDENTS_MAX.min(1024)),
+        lines: 0,
+        marks: 0,
+        next_seq: 0,
+    };
     let mut line = Vec::with_capacity(LINE_MAX_BYTES);
     loop {
         line.clear();
@@ -100,24 +126,34 @@ pub(super) fn load(path: &Path) -> Result<Loaded, FileError> {
         if n == 0 {
             break;
         }
+        out.lines += 1;
         if line.last() != Some(&b'\n') {
             // Longer than a line may be (or the torn end): skip to its end.
             skip_line(&mut reader).map_err(failed)?;
-            lines += 1;
             continue;
         }
-        lines += 1;
-        if skip_first && lines == 1 {
+        if skip_first && out.lines == 1 {
             continue; // began mid-line
         }
-        if let Ok(incident) = serde_json::from_slice::<Incident>(&line) {
-            if entries.len() == INCIDENTS_MAX {
-                entries.pop_front();
+        out.take(&line);
+    }
+    Ok(out)
+}
+
+impl Loaded {
+    /// Keeps one line: an incident (the last [`INCIDENTS_MAX`]) or a mark;
+    /// anything else is left out.
+    fn take(&mut self, line: &[u8]) {
+        if let Ok(incident) = serde_json::from_slice::<Incident>(line) {
+            if self.entries.len() == INCIDENTS_MAX {
+                self.entries.pop_front();
             }
-            entries.push_back(incident);
+            self.entries.push_back(incident);
+        } else if let Ok(mark) = serde_json::from_slice::<Mark>(line) {
+            self.marks += 1;
+            self.next_seq = self.next_seq.max(mark.next_seq);
         }
     }
-    Ok(Loaded { entries, lines })
 }
 
 /// Consumes the rest of a line without holding it.
@@ -185,10 +221,10 @@ impl Writer {
             for msg in batch {
                 match msg {
                     ToDisk::Append(i) => push_line(&mut lines, &i),
-                    ToDisk::Rewrite(all) => {
+                    ToDisk::Rewrite { all, next_seq } => {
                         // Appends queued before it are in `all` (or removed).
                         lines.clear();
-                        if let Err(e) = self.rewrite(&all) {
+                        if let Err(e) = self.rewrite(&all, next_seq) {
                             tracing::warn!(path = %self.path.display(), error = %e, "cannot rewrite the incident log");
                         }
                     }
@@ -212,9 +248,11 @@ impl Writer {
 
     /// Replaces the file with `all`: a temporary file beside it, synced,
     /// renamed over it, the directory synced; appends go to the new file.
-    fn rewrite(&mut self, all: &[Incident]) -> std::io::Result<()> {
+    fn rewrite(&mut self, all: &[Incident], next_seq: u64) -> std::io::Result<()> {
         let tmp = self.path.with_extension("jsonl.tmp");
-        let mut out = Vec::with_capacity(all.len() * 200);
+        let mut out = serde_json::to_vec(&Mark { next_seq }).map_err(std::io::Error::other)?;
+        out.push(b'\n');
+        out.reserve(all.len() * 200);
         for i in all {
             push_line(&mut out, i);
         }

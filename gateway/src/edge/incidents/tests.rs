@@ -148,6 +148,14 @@ async fn retention_removes_old_incidents_from_memory_and_the_file() {
     flushed(&log).await;
     let text = std::fs::read_to_string(&path).expect("read");
     assert!(!text.contains("older") && text.contains("new-device"), "{text}");
+    // Every incident expired: numbering still goes on after a reopen.
+    assert_eq!(log.retain(i64::MAX, now + 2 * REWRITE_MIN_INTERVAL), 1);
+    flushed(&log).await;
+    drop(log);
+    let log = Incidents::open(path).expect("reopen");
+    assert!(log.page(None, None, 10).0.is_empty());
+    log.note(at("next", "w", 9_000), w.count(Instant::now(), 10));
+    assert_eq!(log.page(None, None, 10).0[0].seq, 3);
 }
 
 #[tokio::test]
@@ -172,7 +180,8 @@ async fn damaged_lines_are_skipped_and_the_file_is_rewritten() {
     let (items, _) = log.page(None, None, 10);
     assert_eq!(items, vec![good.clone()]);
     flushed(&log).await;
-    let mut expect = serde_json::to_string(&good).expect("json");
+    let mut expect = "{\"next_seq\":8}\n".to_owned();
+    expect.push_str(&serde_json::to_string(&good).expect("json"));
     expect.push('\n');
     assert_eq!(std::fs::read_to_string(&path).expect("read"), expect);
     let mode = std::os::unix::fs::PermissionsExt::mode(
