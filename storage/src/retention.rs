@@ -38,19 +38,13 @@ impl RetentionStep {
     /// The latest cut-off of any event: no record made at or after it is
     /// removed, so a walk in time order stops there.
     pub fn latest(&self) -> i64 {
-        self.events
-            .values()
-            .copied()
-            .fold(self.before_ms, i64::max)
+        self.events.values().copied().fold(self.before_ms, i64::max)
     }
 
     /// The earliest cut-off of any event: every record made before it is
     /// removed, whatever its event, without looking the event up.
     pub fn earliest(&self) -> i64 {
-        self.events
-            .values()
-            .copied()
-            .fold(self.before_ms, i64::min)
+        self.events.values().copied().fold(self.before_ms, i64::min)
     }
 
     /// Whether the step can remove anything at all.

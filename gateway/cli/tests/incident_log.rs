@@ -15,7 +15,10 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 /// Waits until `done` holds, at most 30 s, looking every 50 ms.
-async fn wait_until<F: std::future::Future<Output = bool>>(what: &str, mut done: impl FnMut() -> F) {
+async fn wait_until<F: std::future::Future<Output = bool>>(
+    what: &str,
+    mut done: impl FnMut() -> F,
+) {
     let deadline = Instant::now() + Duration::from_secs(30);
     while !done().await {
         assert!(Instant::now() < deadline, "{what}: not within 30 s");
@@ -109,7 +112,9 @@ async fn incidents_survive_restarts_never_hold_tokens_and_expire_with_retention(
 
     // Retention: a 1 s period, once the last incident is older than that.
     wait_until("the incidents older than 1 s", || async {
-        last_at.elapsed().is_ok_and(|e| e > Duration::from_millis(1_500))
+        last_at
+            .elapsed()
+            .is_ok_and(|e| e > Duration::from_millis(1_500))
     })
     .await;
     let gw = Gateway::start(dir.path(), &["--retention-s", "1"]);

@@ -101,7 +101,10 @@ async fn sweep(store: &Arc<dyn Store>, before_ms: i64, events: &BTreeMap<String,
             max_rows: 2,
         };
         let r = store.purge_records(step).await.expect("step");
-        assert!(r.scans + r.audit + r.conflicts <= 2, "a step stays in its bound: {r:?}");
+        assert!(
+            r.scans + r.audit + r.conflicts <= 2,
+            "a step stays in its bound: {r:?}"
+        );
         total.scans += r.scans;
         total.audit += r.audit;
         total.conflicts += r.conflicts;
@@ -121,15 +124,28 @@ async fn history(store: &Arc<dyn Store>, event: &str) -> PassId {
         event: event.to_owned(),
         ..new_pass(None)
     };
-    store.insert_passes(vec![pass.clone()]).await.expect("insert");
+    store
+        .insert_passes(vec![pass.clone()])
+        .await
+        .expect("insert");
     for (n, at) in [(1, 1_000), (2, 5_000)] {
         let mut s = scan(pass.id, Decision::Granted, n, at);
         s.event = event.to_owned();
         store.commit_scan(s).await.expect("scan");
     }
     let changes = [
-        (AdminAction::Suspend, Status::Active, Status::Suspended, 1_000),
-        (AdminAction::Reactivate, Status::Suspended, Status::Active, 5_000),
+        (
+            AdminAction::Suspend,
+            Status::Active,
+            Status::Suspended,
+            1_000,
+        ),
+        (
+            AdminAction::Reactivate,
+            Status::Suspended,
+            Status::Active,
+            5_000,
+        ),
     ];
     for (action, before, after, at) in changes {
         let mut a = audit(pass.id, action, before, after);
@@ -146,7 +162,10 @@ async fn history(store: &Arc<dyn Store>, event: &str) -> PassId {
         gate: "north-1".into(),
         device_time_ms: at,
     });
-    store.record_conflicts(conflicts.to_vec()).await.expect("conflicts");
+    store
+        .record_conflicts(conflicts.to_vec())
+        .await
+        .expect("conflicts");
     pass.id
 }
 
@@ -202,7 +221,11 @@ pub async fn retention_honours_each_events_period(store: Arc<dyn Store>) {
         (3, 3, 3),
         "short: both of each; other: the older; long: none"
     );
-    assert_eq!(left(&store, &short, ids[0]).await, [vec![], vec![], vec![]]);
+    let none: Vec<i64> = Vec::new();
+    assert_eq!(
+        left(&store, &short, ids[0]).await,
+        [none.clone(), none.clone(), none]
+    );
     let both = vec![1_000, 5_000];
     assert_eq!(
         left(&store, &long, ids[1]).await,
@@ -214,7 +237,11 @@ pub async fn retention_honours_each_events_period(store: Arc<dyn Store>) {
         [newer.clone(), newer.clone(), newer]
     );
     for id in ids {
-        let pass = store.load_pass(id).await.expect("load").expect("the pass stays");
+        let pass = store
+            .load_pass(id)
+            .await
+            .expect("load")
+            .expect("the pass stays");
         assert_eq!(pass.uses, 2, "the use count is not a record to remove");
     }
     assert_eq!(

@@ -14,8 +14,8 @@
 use super::Batch;
 use crate::layout::{self, backend};
 use crate::record::Ks;
-use scangate_storage::retention::{Retained, RetentionStep};
 use scangate_core::PassId;
+use scangate_storage::retention::{Retained, RetentionStep};
 use scangate_storage::{Cursor, StoreError};
 use std::collections::HashMap;
 use std::ops::Bound;
