@@ -107,7 +107,10 @@ async fn each_event_keeps_its_records_for_its_own_period_and_no_longer() {
         });
     }
     let (status, body) = put_event(&gw, "bad", &json!({"gates": [{"name": "n", "zone": "h", "direction": "in"}], "zones": [{"name": "h"}], "policy": {"retention_s": 0}})).await;
-    assert!(status == 400 && body.contains("retention_s"), "{status} {body}");
+    assert!(
+        status == 400 && body.contains("retention_s"),
+        "{status} {body}"
+    );
 
     let scanner = gw.scanner("gate-1").await;
     // Every record made, by pass: what each look is checked against.
@@ -125,7 +128,10 @@ async fn each_event_keeps_its_records_for_its_own_period_and_no_longer() {
 
     let mut short_gone_while_plain_kept = false;
     loop {
-        assert!(Instant::now() < deadline, "the sweep did not finish in time");
+        assert!(
+            Instant::now() < deadline,
+            "the sweep did not finish in time"
+        );
         let mut left_over = 0;
         for p in &passes {
             let before = now_ms();
@@ -178,5 +184,9 @@ async fn each_event_keeps_its_records_for_its_own_period_and_no_longer() {
             &[("table", table)],
         )
     };
-    assert_eq!((removed("scans"), removed("audit")), (4.0, 8.0), "{metrics}");
+    assert_eq!(
+        (removed("scans"), removed("audit")),
+        (4.0, 8.0),
+        "{metrics}"
+    );
 }

@@ -105,7 +105,10 @@ async fn the_file_keeps_incidents_across_a_reopen_and_seq_goes_on() {
         flushed(&log).await;
     }
     let bytes = std::fs::read(&path).expect("read");
-    assert!(!bytes.windows(12).any(|w| w == b"THETOKENTEXT"), "no token text");
+    assert!(
+        !bytes.windows(12).any(|w| w == b"THETOKENTEXT"),
+        "no token text"
+    );
     let again = Incidents::open(path.clone()).expect("reopen");
     let (items, _) = again.page(None, None, 10);
     assert_eq!(items.iter().map(|i| i.seq).collect::<Vec<_>>(), [0, 1, 2]);
@@ -138,16 +141,26 @@ async fn retention_removes_old_incidents_from_memory_and_the_file() {
     assert_eq!(items[0].device, "new-device");
     flushed(&log).await;
     let text = std::fs::read_to_string(&path).expect("read");
-    assert!(!text.contains("old-device") && text.contains("new-device"), "{text}");
+    assert!(
+        !text.contains("old-device") && text.contains("new-device"),
+        "{text}"
+    );
     // Within the rewrite interval the file waits; memory does not.
     log.note(at("older", "z", 1_500), w.count(Instant::now(), 10));
     assert_eq!(log.retain(2_000, now + Duration::from_secs(1)), 1);
     flushed(&log).await;
-    assert!(std::fs::read_to_string(&path).expect("read").contains("older"));
+    assert!(
+        std::fs::read_to_string(&path)
+            .expect("read")
+            .contains("older")
+    );
     assert_eq!(log.retain(2_000, now + REWRITE_MIN_INTERVAL), 0);
     flushed(&log).await;
     let text = std::fs::read_to_string(&path).expect("read");
-    assert!(!text.contains("older") && text.contains("new-device"), "{text}");
+    assert!(
+        !text.contains("older") && text.contains("new-device"),
+        "{text}"
+    );
     // Every incident expired: numbering still goes on after a reopen.
     assert_eq!(log.retain(i64::MAX, now + 2 * REWRITE_MIN_INTERVAL), 1);
     flushed(&log).await;
