@@ -12,6 +12,7 @@
 //!   offline-signing-key      Ed25519 seed that signs offline snapshots (secret, 0600)
 //!   offline-signing-key.pub  its public key, 64 hex digits: what devices pin
 //!   operator-audit.jsonl  the operator journal: one JSON line per admin action (0600)
+//!   incidents.jsonl  the security-incident log: one JSON line per forged or malformed token (0600)
 //!   store/          the embedded database
 //!   gateway.json    where the running gateway listens (written when ready)
 //! ```
@@ -76,6 +77,11 @@ impl DataDir {
     /// The operator journal ([`crate::operator::journal`]).
     pub fn operator_journal(&self) -> PathBuf {
         self.root.join("operator-audit.jsonl")
+    }
+
+    /// The security-incident log ([`crate::edge::incidents`]).
+    pub fn incident_log(&self) -> PathBuf {
+        self.root.join("incidents.jsonl")
     }
 
     /// The QUIC stateless-reset key ([`DataDir::read_reset_key`]).

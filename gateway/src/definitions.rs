@@ -57,6 +57,15 @@ impl DefinitionCache {
         map.insert(event.to_owned(), Arc::new(definition));
     }
 
+    /// The retention period (seconds) of every event whose definition sets
+    /// one (`policy.retention_s`), for the retention sweep.
+    pub fn retention_periods(&self) -> Vec<(String, u64)> {
+        let map = self.map.read().unwrap_or_else(|p| p.into_inner());
+        map.iter()
+            .filter_map(|(event, def)| Some((event.clone(), def.policy.retention_s?)))
+            .collect()
+    }
+
     /// On a shared store: re-reads every [`DEFINITIONS_REFRESH_MS`] until
     /// `shutdown`. A failed read keeps the old copy and is logged.
     pub fn keep_fresh(self: Arc<Self>, store: Arc<dyn Store>, shutdown: CancellationToken) {

@@ -39,6 +39,11 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+/// Longest wait at shutdown for the incident log's last lines to be
+/// synced: one small write and `fdatasync`, well inside a second unless the
+/// disk is failing, and then the drain must not hang on it.
+const INCIDENTS_FLUSH: Duration = Duration::from_secs(2);
+
 /// Runs the gateway until `shutdown` is cancelled (or SIGTERM / Ctrl-C),
 /// then drains and returns.
 pub async fn serve(config: ServeConfig, shutdown: CancellationToken) -> Result<()> {
@@ -90,6 +95,7 @@ pub struct Running {
     endpoint: quinn::Endpoint,
     registry: Registry,
     store: Arc<dyn Store>,
+    incidents: Arc<Incidents>,
     http_shutdown: CancellationToken,
     http_task: tokio::task::JoinHandle<()>,
     /// The public listener's accept loop, with `--public-listen`.
@@ -107,7 +113,7 @@ pub async fn start(config: ServeConfig, shutdown: CancellationToken) -> Result<R
     let (keyring, tokens, revoked_devices) = load_access(&data, &shutdown)?;
     let metrics = crate::operator::prometheus::install()?;
 
-    let (store, definitions, registry) = open_passes(&config, &data, &shutdown).await?;
+    let (store, definitions, registry) = open_passes(&config, &data).await?;
     let (endpoint, http_listener) = bind(&config, &data).await?;
     let public_listener = web::public::bind(config.public.as_ref()).await?;
 
@@ -117,7 +123,19 @@ pub async fn start(config: ServeConfig, shutdown: CancellationToken) -> Result<R
     let http_shutdown = CancellationToken::new();
     let health = Arc::new(HealthProbe::new(store.clone(), data.root().to_owned()));
     let live = Live::with_health(crate::now_ms(), health.clone());
-    let incidents = Arc::new(Incidents::default());
+    let incidents = Arc::new(Incidents::open(data.incident_log())?);
+    definitions
+        .clone()
+        .keep_fresh(store.clone(), shutdown.clone());
+    tokio::spawn(crate::operator::retention::run(
+        crate::operator::retention::Sweep {
+            store: store.clone(),
+            default: crate::operator::retention::Period::of_seconds(config.retention_s),
+            definitions: definitions.clone(),
+            incidents: incidents.clone(),
+        },
+        shutdown.clone(),
+    ));
     let flags = Arc::new(FlagBoard::default());
     let burst = &config.registry.flag_policy.thresholds;
     let service = ScanService::new(keyring.clone(), registry.clone(), live.clone())
@@ -151,7 +169,7 @@ pub async fn start(config: ServeConfig, shutdown: CancellationToken) -> Result<R
             config.http.admin_rate,
             crate::config::ADMIN_RATE_KEYS_MAX,
         )),
-        incidents,
+        incidents: incidents.clone(),
         flags,
         definitions,
         erasures: Arc::default(),
@@ -188,6 +206,7 @@ pub async fn start(config: ServeConfig, shutdown: CancellationToken) -> Result<R
         endpoint,
         registry,
         store,
+        incidents,
         http_shutdown,
         http_task,
         public_task,
@@ -195,31 +214,19 @@ pub async fn start(config: ServeConfig, shutdown: CancellationToken) -> Result<R
     })
 }
 
-/// The store behind its cache, the event definitions (kept fresh from
-/// it), the registry of pass actors, and the retention sweep when a
-/// period is set.
+/// The store behind its cache, the event definitions and the registry of
+/// pass actors.
 async fn open_passes(
     config: &ServeConfig,
     data: &DataDir,
-    shutdown: &CancellationToken,
 ) -> Result<(Arc<dyn Store>, Arc<DefinitionCache>, Registry)> {
     let backend = open_store(config, data).await?;
     let store: Arc<dyn Store> = Arc::new(CachedStore::new(backend, config.cache.clone()));
     let definitions = DefinitionCache::load(store.as_ref())
         .await
         .context("cannot read the event definitions")?;
-    definitions
-        .clone()
-        .keep_fresh(store.clone(), shutdown.clone());
     let registry =
         Registry::with_definitions(store.clone(), config.registry.clone(), definitions.clone());
-    if let Some(period) = crate::operator::retention::Period::of_seconds(config.retention_s) {
-        tokio::spawn(crate::operator::retention::run(
-            store.clone(),
-            period,
-            shutdown.clone(),
-        ));
-    }
     Ok((store, definitions, registry))
 }
 
@@ -459,6 +466,9 @@ impl Running {
         }
         self.endpoint.close(codes::SHUTTING_DOWN, b"shutting down");
         self.registry.shutdown().await;
+        if !self.incidents.flush(INCIDENTS_FLUSH).await {
+            tracing::warn!("the last security incidents may not be on disk");
+        }
         self.store.close().await.context("cannot flush the store")?;
         self.http_shutdown.cancel();
         let _ = self.http_task.await;

@@ -217,8 +217,9 @@ pub trait Store: Send + Sync + 'static {
     /// Removes the holder link of `pass`, durably; whether it had one.
     async fn remove_holder_link(&self, pass: PassId) -> Result<bool, StoreError>;
     /// One bounded step of the retention sweep: removes scan records,
-    /// audit records and conflicts made before `step.before_ms` (scan
-    /// records with their indexes and scan ids), examining or removing at
+    /// audit records and conflicts made before their event's cut-off
+    /// ([`retention::RetentionStep::cut_off`]; an audit record's event is
+    /// its pass's) (scan records with their indexes and scan ids), examining or removing at
     /// most `step.max_rows` rows, durably. Passes and their use counts are
     /// never removed. The default (a backend without retention) answers
     /// [`StoreError::Config`] and removes nothing.

@@ -175,7 +175,18 @@ pub struct Policy {
     /// pass enters `hall` when `vip` lies inside `hall`). Never the other
     /// way: a pass for `hall` is `wrong_zone` at a `vip` gate.
     pub parent_access: bool,
+    /// How long this event's scan records, audit records and offline
+    /// conflicts are kept, seconds (1 to [`RETENTION_S_MAX`]); `None`: the
+    /// gateway's `--retention-s`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 3_155_760_000_u64))]
+    pub retention_s: Option<u64>,
 }
+
+/// Longest retention an event may set, seconds (100 Julian years): past
+/// the longest statutory record-keeping periods (a decade or two) with
+/// room, and small enough that the cut-off in milliseconds never overflows.
+pub const RETENTION_S_MAX: u64 = 100 * 31_557_600;
 
 /// Anti-passback: whether presence denies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
@@ -231,3 +242,4 @@ pub(crate) mod tests;
 // The OpenAPI document states these limits as literals (utoipa's attributes
 // take no constants).
 const _: () = assert!(EVENT_GATES_MAX == 512 && EVENT_ZONES_MAX == 64);
+const _: () = assert!(RETENTION_S_MAX == 3_155_760_000);

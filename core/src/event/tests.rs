@@ -202,3 +202,33 @@ fn entries_and_exits_move_presence_as_the_rules_say() {
     let noop = step(&out, Presence::Outside).expect("off: exit granted");
     assert_eq!(noop.after, Presence::Outside, "and changes nothing");
 }
+
+#[test]
+fn a_retention_period_is_optional_and_bounded() {
+    let mut def = example();
+    assert_eq!(def.policy.retention_s, None, "the gateway's default");
+    for ok in [1, 86_400, RETENTION_S_MAX] {
+        def.policy.retention_s = Some(ok);
+        assert_eq!(def.validate(), Ok(()), "{ok}");
+    }
+    for bad in [0, RETENTION_S_MAX + 1, u64::MAX] {
+        def.policy.retention_s = Some(bad);
+        let problems = def.validate().expect_err("out of range").problems;
+        assert_eq!(
+            problems,
+            vec![Problem::RetentionOutOfRange {
+                retention_s: bad,
+                max: RETENTION_S_MAX
+            }]
+        );
+        assert!(problems[0].to_string().contains("policy.retention_s"));
+    }
+    let parsed: EventDefinition = serde_json::from_str(
+        r#"{"gates": [{"name": "n", "zone": "hall", "direction": "in"}],
+            "zones": [{"name": "hall"}], "policy": {"retention_s": 3600}}"#,
+    )
+    .expect("parses");
+    assert_eq!(parsed.policy.retention_s, Some(3600));
+    let text = serde_json::to_string(&example()).expect("json");
+    assert!(!text.contains("retention_s"), "left out when unset: {text}");
+}

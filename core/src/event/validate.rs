@@ -1,7 +1,7 @@
 //! Checking a definition: every problem is named at once, so an operator
 //! fixes a file in one round; a definition with any problem is refused whole.
 
-use super::{EVENT_GATES_MAX, EVENT_ZONES_MAX, EventDefinition};
+use super::{EVENT_GATES_MAX, EVENT_ZONES_MAX, EventDefinition, RETENTION_S_MAX};
 use crate::name::check_name;
 use crate::pass::GATE_MAX_BYTES;
 use crate::pass::presence::ZONE_MAX_BYTES;
@@ -80,6 +80,13 @@ pub enum Problem {
     },
     /// A definition with no gate cannot admit anyone.
     NoGates,
+    /// A retention period outside 1 to [`RETENTION_S_MAX`] seconds.
+    RetentionOutOfRange {
+        /// The period given.
+        retention_s: u64,
+        /// The longest period allowed.
+        max: u64,
+    },
 }
 
 impl fmt::Display for Problem {
@@ -113,6 +120,10 @@ impl fmt::Display for Problem {
                 )
             }
             Problem::NoGates => f.write_str("an event definition needs at least one gate"),
+            Problem::RetentionOutOfRange { retention_s, max } => write!(
+                f,
+                "policy.retention_s {retention_s}: from 1 to {max} seconds (leave it out for the gateway's --retention-s)"
+            ),
         }
     }
 }
@@ -186,6 +197,16 @@ impl EventDefinition {
             out.push(Problem::TooManyZones {
                 count: self.zones.len(),
                 max: EVENT_ZONES_MAX,
+            });
+        }
+        if let Some(retention_s) = self
+            .policy
+            .retention_s
+            .filter(|s| !(1..=RETENTION_S_MAX).contains(s))
+        {
+            out.push(Problem::RetentionOutOfRange {
+                retention_s,
+                max: RETENTION_S_MAX,
             });
         }
         self.check_zones(&mut out);

@@ -263,7 +263,7 @@ const METRICS: &[(Shape, &str, Option<Unit>, &str)] = &[
         Counter,
         "scangate_retention_removed_total",
         None,
-        "Records removed by the retention sweep, by table (scans, audit, conflicts)",
+        "Records removed by the retention sweep, by table (scans, audit, conflicts, incidents)",
     ),
     (
         Counter,

@@ -1,17 +1,21 @@
 //! The retention sweep: removes scan records, audit records and offline
-//! conflicts older than the configured period, a bounded number of rows at
-//! a time, in the background, with metrics of what it removed.
+//! conflicts older than their event's period, and security incidents older
+//! than the gateway's, a bounded number of rows at a time, in the
+//! background, with metrics of what it removed.
 //!
-//! The period is gateway-wide ([`crate::config::ServeConfig::retention_s`],
-//! 0 = keep for ever). Per-event periods plug in at [`Period::cut_off`]:
-//! once events have definitions, a step would take the event's own period
-//! for the records of that event (the scan walk decodes each record, which
-//! names its event).
+//! Periods: an event's definition may set its own (`policy.retention_s`);
+//! every other event, and the incident log (a forged token names no event
+//! that can be trusted), takes the gateway-wide
+//! [`crate::config::ServeConfig::retention_s`] (0 = keep for ever). The
+//! periods are read again at every step, so a changed definition counts
+//! from the next second.
 
-use scangate_storage::retention::{Retained, RetentionStep};
+use crate::definitions::DefinitionCache;
+use crate::edge::incidents::Incidents;
+use scangate_storage::retention::{KEEP_FOR_EVER, Retained, RetentionStep};
 use scangate_storage::{Cursor, Store, StoreError};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
 /// Most rows one tick examines or removes, over every table: at one tick a
@@ -44,14 +48,45 @@ impl Period {
     }
 }
 
-/// Runs the sweep until `shutdown`, one step per [`RETENTION_TICK`].
-pub async fn run(store: Arc<dyn Store>, period: Period, shutdown: CancellationToken) {
+/// What the sweep removes from.
+pub struct Sweep {
+    /// The store's scan records, audit records and conflicts.
+    pub store: Arc<dyn Store>,
+    /// The gateway-wide period; `None`: kept for ever.
+    pub default: Option<Period>,
+    /// Where each event's own period is read.
+    pub definitions: Arc<DefinitionCache>,
+    /// The security-incident log.
+    pub incidents: Arc<Incidents>,
+}
+
+impl Sweep {
+    /// The store step at `now_ms`: the default cut-off and each event's.
+    fn step(&self, now_ms: i64, after: Option<Cursor>) -> RetentionStep {
+        RetentionStep {
+            before_ms: self.default.map_or(KEEP_FOR_EVER, |p| p.cut_off(now_ms)),
+            events: self
+                .definitions
+                .retention_periods()
+                .into_iter()
+                .filter_map(|(event, s)| Some((event, Period::of_seconds(s)?.cut_off(now_ms))))
+                .collect(),
+            after,
+            max_rows: RETENTION_ROWS_PER_TICK,
+        }
+    }
+}
+
+/// Runs the sweep until `shutdown`, one step per [`RETENTION_TICK`]; a
+/// step with no period anywhere does nothing.
+pub async fn run(sweep: Sweep, shutdown: CancellationToken) {
     tracing::info!(
-        retention_s = period.seconds,
+        retention_s = sweep.default.map_or(0, |p| p.seconds),
         rows_per_tick = RETENTION_ROWS_PER_TICK,
-        "retention sweep started"
+        "retention sweep started (events may set their own period)"
     );
     let mut after: Option<Cursor> = None;
+    let mut store_sweeps = true;
     let mut tick = tokio::time::interval(RETENTION_TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -59,19 +94,26 @@ pub async fn run(store: Arc<dyn Store>, period: Period, shutdown: CancellationTo
             () = shutdown.cancelled() => return,
             _ = tick.tick() => {}
         }
-        let step = RetentionStep {
-            before_ms: period.cut_off(crate::now_ms()),
-            after: after.take(),
-            max_rows: RETENTION_ROWS_PER_TICK,
-        };
-        match store.purge_records(step).await {
+        let now_ms = crate::now_ms();
+        if let Some(p) = sweep.default {
+            let removed = sweep.incidents.retain(p.cut_off(now_ms), Instant::now());
+            if removed > 0 {
+                metrics::counter!("scangate_retention_removed_total", "table" => "incidents")
+                    .increment(removed);
+            }
+        }
+        let step = sweep.step(now_ms, after.take());
+        if !store_sweeps || !step.removes_any() {
+            continue;
+        }
+        match sweep.store.purge_records(step).await {
             Ok(retained) => after = counted(retained),
             Err(StoreError::Busy) => {}
             Err(StoreError::Closed) => return,
             Err(StoreError::Config(why)) => {
                 // A store without retention: say so once, not every tick.
-                tracing::error!(%why, "retention sweep stopped: records are kept");
-                return;
+                tracing::error!(%why, "retention sweep of the store stopped: records are kept");
+                store_sweeps = false;
             }
             Err(e) => {
                 tracing::warn!(error = %e, "retention sweep step failed; retrying next tick");

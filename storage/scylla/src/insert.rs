@@ -7,6 +7,11 @@ use super::{Lwt, ScyllaStore, read_failed};
 use futures_util::{StreamExt, stream};
 use scangate_core::Pass;
 use scangate_storage::StoreError;
+use scangate_storage::personal::{self, PassKey};
+
+/// A pass as inserted: its encoded public record, and its key with its
+/// sealed personal fields when it has any.
+type Stored = (Vec<u8>, Option<(PassKey, Vec<u8>)>);
 use std::collections::HashSet;
 
 impl ScyllaStore {
@@ -31,11 +36,14 @@ impl ScyllaStore {
                 return Err(StoreError::PassExists(p.id));
             }
         }
+        // Personal fields are sealed under a fresh key per pass; the record
+        // holds none of them in the clear.
         let mut records = Vec::with_capacity(passes.len());
         for p in &passes {
             let mut stored = p.clone();
             stored.uses = 0;
-            records.push(codec::encode(&stored)?);
+            let split = personal::split(stored)?;
+            records.push((codec::encode(&split.public)?, split.sealed));
         }
         // The event index first: an index entry without its pass is skipped
         // by readers, a pass without its entry would be missing from lists.
@@ -56,21 +64,37 @@ impl ScyllaStore {
         self.settle_insert(&passes, inserted).await
     }
 
-    /// One pass's row, `IF NOT EXISTS`, from its encoded record.
-    async fn insert_row(&self, p: &Pass, record: &[u8]) -> Result<Lwt, StoreError> {
+    /// One pass's row, `IF NOT EXISTS`, from its encoded public record;
+    /// with sealed personal fields, their key first (`IF NOT EXISTS` too,
+    /// taken back if the row then does not go in).
+    async fn insert_row(&self, p: &Pass, stored: &Stored) -> Result<Lwt, StoreError> {
+        let (record, sealed) = stored;
+        if let Some((key, _)) = sealed {
+            match self.put_key(p.id, key).await {
+                Ok(()) => {}
+                Err(StoreError::PassExists(_)) => return Ok(Lwt::NotApplied),
+                Err(e) => return Err(e),
+            }
+        }
         let values = (
             p.id.0.as_slice(),
-            record,
+            record.as_slice(),
             i64::from(p.uses),
             codec::status_text(p.status),
             p.status_reason.as_deref(),
             codec::use_limit(p.max_uses),
+            sealed.as_ref().map(|(_, bytes)| bytes.as_slice()),
         );
         let answer = self
             .session
             .execute_unpaged(&self.st.insert_pass, values)
             .await;
-        self.lwt("insert pass", answer)
+        let outcome = self.lwt("insert pass", answer);
+        if sealed.is_some() && matches!(outcome, Ok(Lwt::NotApplied)) {
+            // Our key went in beside another pass that has none: take it back.
+            self.delete_key(p.id).await?;
+        }
+        outcome
     }
 
     /// All or none: if any pass of an insert was not inserted (or its
@@ -142,6 +166,7 @@ impl ScyllaStore {
             .execute_unpaged(&self.st.undo_insert, (p.id.0.as_slice(), i64::from(p.uses)))
             .await;
         self.lwt("undo insert", answer)?;
+        self.delete_key(p.id).await?;
         self.index_pass(p, false).await
     }
 }

@@ -64,6 +64,7 @@ mod holder;
 mod insert;
 mod outcome;
 mod passes;
+mod personal;
 mod prepared;
 mod profiles;
 mod read;
@@ -261,12 +262,7 @@ impl Store for ScyllaStore {
 
     async fn commit_admin(&self, audit: AuditRecord) -> Result<(), StoreError> {
         if audit.action == scangate_core::AdminAction::Erase {
-            // Pass records here still hold their personal fields in the
-            // clear: revoking without erasing would claim what did not
-            // happen, so nothing is written (see docs/operations.md).
-            return Err(StoreError::Config(
-                "erasure is not available on the ScyllaDB store yet: the pass is unchanged".into(),
-            ));
+            return self.erase(audit).await;
         }
         self.admin(audit).await
     }

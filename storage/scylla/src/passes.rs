@@ -12,7 +12,8 @@ use scangate_storage::StoreError;
 use scangate_storage::query::{Cursor, EXAMINE_MAX, PAGE_MAX, Page, PassQuery};
 use scylla::response::PagingState;
 
-/// The columns of a pass as `load pass` and `all passes` read them.
+/// The columns of a pass as `load pass` and `all passes` read them, less
+/// `personal` (the sealed fields, read beside them).
 type PassColumns = (
     Option<Vec<u8>>,
     Option<i64>,
@@ -23,7 +24,19 @@ type PassColumns = (
     Option<String>,
 );
 
-/// A row of `all passes`: the id, then [`PassColumns`].
+/// A row of `load pass`: [`PassColumns`], then the sealed fields.
+type LoadRow = (
+    Option<Vec<u8>>,
+    Option<i64>,
+    Option<String>,
+    Option<String>,
+    Option<i64>,
+    Option<i64>,
+    Option<String>,
+    Option<Vec<u8>>,
+);
+
+/// A row of `all passes`: the id, [`PassColumns`], the sealed fields.
 type AllPassesRow = (
     Vec<u8>,
     Option<Vec<u8>>,
@@ -33,6 +46,7 @@ type AllPassesRow = (
     Option<i64>,
     Option<i64>,
     Option<String>,
+    Option<Vec<u8>>,
 );
 
 /// A pass from its columns; `None` when it has no record (no such pass).
@@ -68,12 +82,16 @@ impl ScyllaStore {
     /// [`scangate_storage::Store::load_pass`].
     pub(super) async fn read_pass(&self, id: PassId) -> Result<Option<Pass>, StoreError> {
         let row = self
-            .first_row::<_, PassColumns>(&self.st.load_pass, (id.0.as_slice(),))
+            .first_row::<_, LoadRow>(&self.st.load_pass, (id.0.as_slice(),))
             .await?;
-        match row {
-            Some(c) => pass_from(id, c),
-            None => Ok(None),
-        }
+        let Some((record, uses, status, reason, use_limit, since, presence, sealed)) = row else {
+            return Ok(None);
+        };
+        let pass = pass_from(
+            id,
+            (record, uses, status, reason, use_limit, since, presence),
+        )?;
+        self.with_personal(pass, sealed).await
     }
 
     /// [`scangate_storage::Store::query_passes`].
@@ -190,7 +208,7 @@ impl ScyllaStore {
                         .await?
                 }
             };
-            for (id, record, uses, status, reason, use_limit, since, presence) in rows {
+            for (id, record, uses, status, reason, use_limit, since, presence, sealed) in rows {
                 if items.len() >= limit || examined >= EXAMINE_MAX {
                     return Ok(Page {
                         items,
@@ -205,10 +223,12 @@ impl ScyllaStore {
                 {
                     continue; // skip the record decode
                 }
-                if let Some(p) = pass_from(
+                let pass = pass_from(
                     id,
                     (record, uses, status, reason, use_limit, since, presence),
-                )? && q.matches(&p)
+                )?;
+                if let Some(p) = self.with_personal(pass, sealed).await?
+                    && q.matches(&p)
                 {
                     items.push(p);
                 }

@@ -14,10 +14,15 @@
 //! | `scan_id_times` | `day` | `at_ms, scan_id` | the purge index of scan ids (TTL) |
 //! | `conflicts` | `bucket` | `at_ms, tag` | flagged offline scans in 1 h buckets, by time recorded (an index: the scan record in the pass's partition holds its conflicts) |
 //! | `holder_links` | `pass_id` | | a pass's holder link: the SHA-256 of its secret ‖ created_ms (40 B) |
+//! | `pass_keys` | `pass_id` | | a pass's personal-data key (32 B), apart from its sealed fields (`passes.personal`, static); deleted by an erase |
 //! | `schema_version` | `component` | | the migration applied last |
 //!
 //! Migration 2 adds `passes.status_since` (static: when the status last
 //! changed) and the `conflicts` table. Migration 3 adds `holder_links`.
+//! Migration 4 adds `pass_keys` and `passes.personal` (static: the pass's
+//! display text and card fields sealed under its key,
+//! [`scangate_storage::personal`]); pass records written since hold no
+//! personal field in the clear.
 
 use super::config::ScyllaConfig;
 use super::profiles::profile;
@@ -29,7 +34,7 @@ use std::time::Duration;
 
 /// The schema this build reads and writes. Bump it with a new entry of
 /// `MIGRATIONS` on any change to the tables or to the encoded records.
-pub const SCHEMA_VERSION: i32 = 3;
+pub const SCHEMA_VERSION: i32 = 4;
 
 /// Deadline of one schema statement: a DDL waits for schema agreement
 /// across the cluster, which takes seconds on a busy one.
@@ -40,7 +45,7 @@ const COMPONENT: &str = "scangate";
 
 /// Migration `n` is `MIGRATIONS[n - 1]`: statements that are each safe to
 /// run again.
-const MIGRATIONS: [&[&str]; 3] = [
+pub(crate) const MIGRATIONS: [&[&str]; 4] = [
     &[
         "CREATE TABLE IF NOT EXISTS passes (\
         id blob, section tinyint, at_ms bigint, tag text, \
@@ -77,6 +82,11 @@ const MIGRATIONS: [&[&str]; 3] = [
         // Presence beside the count (null: outside, as every pass before).
         "ALTER TABLE passes ADD presence text STATIC",
         "CREATE TABLE IF NOT EXISTS events (event text PRIMARY KEY, body blob)",
+    ],
+    &[
+        // Keys apart from the sealed fields: an erase deletes the key row.
+        "CREATE TABLE IF NOT EXISTS pass_keys (pass_id blob PRIMARY KEY, key blob)",
+        "ALTER TABLE passes ADD personal blob STATIC",
     ],
 ];
 

@@ -160,13 +160,13 @@ pub const SCAN_LOG_ROW: Def = def(
 pub const INSERT_PASS: Def = def(
     "insert pass",
     Class::Lwt,
-    "INSERT INTO passes (id, record, uses, status, status_reason, use_limit) VALUES (?, ?, ?, ?, ?, ?) IF NOT EXISTS",
+    "INSERT INTO passes (id, record, uses, status, status_reason, use_limit, personal) VALUES (?, ?, ?, ?, ?, ?, ?) IF NOT EXISTS",
 );
 /// Takes back a pass this call inserted when another of its passes exists.
 pub const UNDO_INSERT: Def = def(
     "undo insert",
     Class::Lwt,
-    "DELETE record, uses, status, status_reason, use_limit FROM passes WHERE id = ? IF uses = ?",
+    "DELETE record, uses, status, status_reason, use_limit, personal FROM passes WHERE id = ? IF uses = ?",
 );
 /// An admin change's state change: the first statement of the admin batch.
 pub const ADMIN_STATE: Def = def(
@@ -181,6 +181,33 @@ pub const REISSUE_STATE: Def = def(
     "reissue: record",
     Class::Lwt,
     "UPDATE passes SET record = ? WHERE id = ? IF use_limit != null",
+);
+/// A pass's personal-data key, written before its pass and only if no key
+/// is there (a colliding id never replaces another pass's key).
+pub const PASS_KEY_PUT: Def = def(
+    "put pass key",
+    Class::Lwt,
+    "INSERT INTO pass_keys (pass_id, key) VALUES (?, ?) IF NOT EXISTS",
+);
+/// A pass's personal-data key.
+pub const PASS_KEY_READ: Def = def(
+    "read pass key",
+    Class::Read,
+    "SELECT key FROM pass_keys WHERE pass_id = ?",
+);
+/// Destroys a pass's key (an erase, or an insert taken back): idempotent,
+/// so the driver may retry it.
+pub const PASS_KEY_DELETE: Def = def(
+    "delete pass key",
+    Class::Write,
+    "DELETE FROM pass_keys WHERE pass_id = ?",
+);
+/// An erase: the pass record without personal fields and no sealed bytes,
+/// inside the erase batch (conditional on the pass existing).
+pub const ERASE_RECORD: Def = def(
+    "erase: record",
+    Class::Lwt,
+    "UPDATE passes SET record = ?, personal = null WHERE id = ?",
 );
 /// An audit line in its pass's partition (inside an admin or annul batch).
 pub const AUDIT_ROW: Def = def(
@@ -247,7 +274,7 @@ pub const AUDIT_ROW_SERIAL: Def = def(
 pub const LOAD_PASS: Def = def(
     "load pass",
     Class::Read,
-    "SELECT record, uses, status, status_reason, use_limit, status_since, presence FROM passes WHERE id = ? LIMIT 1",
+    "SELECT record, uses, status, status_reason, use_limit, status_since, presence, personal FROM passes WHERE id = ? LIMIT 1",
 );
 /// A claim.
 pub const CLAIM_READ: Def = def(
@@ -337,13 +364,13 @@ pub const PASSES_BY_EVENT_RANGE: Def = def(
 pub const ALL_PASSES_FIRST: Def = def(
     "all passes",
     Class::Query,
-    "SELECT DISTINCT id, record, uses, status, status_reason, use_limit, status_since, presence FROM passes",
+    "SELECT DISTINCT id, record, uses, status, status_reason, use_limit, status_since, presence, personal FROM passes",
 );
 /// Every pass, in token order, after a pass.
 pub const ALL_PASSES_AFTER: Def = def(
     "all passes after",
     Class::Query,
-    "SELECT DISTINCT id, record, uses, status, status_reason, use_limit, status_since, presence FROM passes WHERE token(id) > token(?)",
+    "SELECT DISTINCT id, record, uses, status, status_reason, use_limit, status_since, presence, personal FROM passes WHERE token(id) > token(?)",
 );
 /// Purge index entries of one day before a time.
 pub const SCAN_ID_TIMES_RANGE: Def = def(
@@ -354,8 +381,12 @@ pub const SCAN_ID_TIMES_RANGE: Def = def(
 
 /// Every single statement, for the tests.
 #[cfg(test)]
-pub const ALL: [Def; 47] = [
+pub const ALL: [Def; 51] = [
     CLAIM,
+    PASS_KEY_PUT,
+    PASS_KEY_READ,
+    PASS_KEY_DELETE,
+    ERASE_RECORD,
     REISSUE_STATE,
     GRANT_STATE,
     MOVE_STATE,
@@ -423,6 +454,10 @@ pub const DENIAL_BATCH: [Def; 2] = [SCAN_ID_ROW, SCAN_LOG_ROW];
 pub const REISSUE_BATCH: [Def; 2] = [REISSUE_STATE, AUDIT_ROW];
 /// An admin change: the status if the pass exists, and the audit line.
 pub const ADMIN_BATCH: [Def; 2] = [ADMIN_STATE, AUDIT_ROW];
+/// An erase: the status (revoked) if the pass exists, the record without
+/// personal fields and without sealed bytes, and the audit line; the key
+/// row is deleted after it applied ([`PASS_KEY_DELETE`]).
+pub const ERASE_BATCH: [Def; 3] = [ADMIN_STATE, ERASE_RECORD, AUDIT_ROW];
 /// An annul: the count if unchanged, the scan-id row if not yet annulled,
 /// the log line, the audit line.
 pub const ANNUL_BATCH: [Def; 4] = [ANNUL_STATE, ANNUL_SCAN_ID_ROW, ANNUL_LOG_ROW, AUDIT_ROW];

@@ -232,16 +232,41 @@ impl ScyllaStore {
     /// [`scangate_storage::Store::commit_admin`]: the status if the pass exists, and
     /// the audit line, in one conditional batch.
     pub(super) async fn admin(&self, audit: AuditRecord) -> Result<(), StoreError> {
+        self.admin_batch(&audit, None).await
+    }
+
+    /// An admin change's conditional batch, its outcome resolved, and its
+    /// global audit line; with `erased`, the erase batch that also writes
+    /// that record (no personal fields) and clears the sealed bytes.
+    pub(super) async fn admin_batch(
+        &self,
+        audit: &AuditRecord,
+        erased: Option<&[u8]>,
+    ) -> Result<(), StoreError> {
         let _permit = self.permit()?;
         let id = audit.pass_id;
         let tag = audit_tag()?;
-        let body = codec::encode(&audit)?;
+        let body = codec::encode(audit)?;
         let audit_row = (id.0.as_slice(), audit.at_ms, tag.as_str(), body.as_slice());
-        let answer = match audit.token_generation {
-            Some(generation) => {
+        let state = (
+            codec::status_text(audit.status_after),
+            audit.reason.as_str(),
+            audit.at_ms,
+            id.0.as_slice(),
+        );
+        let answer = match (audit.token_generation, erased) {
+            (_, Some(record)) => {
+                let cleared = (record, id.0.as_slice());
+                self.session
+                    .batch(&self.st.erase, (state, cleared, audit_row))
+                    .await
+            }
+            (Some(generation), None) => {
                 // The record holds the generation: read it, set it, write it
-                // back (only a re-issue changes a stored record after issue).
+                // back (only a re-issue changes a stored record after issue),
+                // never with its personal fields (they stay sealed).
                 let mut pass = self.read_pass(id).await?.ok_or(StoreError::NotFound(id))?;
+                scangate_storage::personal::Personal::take(&mut pass);
                 pass.token_generation = generation;
                 pass.uses = 0;
                 let record = codec::encode(&pass)?;
@@ -250,22 +275,14 @@ impl ScyllaStore {
                     .batch(&self.st.reissue, (state, audit_row))
                     .await
             }
-            None => {
-                let state = (
-                    codec::status_text(audit.status_after),
-                    audit.reason.as_str(),
-                    audit.at_ms,
-                    id.0.as_slice(),
-                );
-                self.session.batch(&self.st.admin, (state, audit_row)).await
-            }
+            (None, None) => self.session.batch(&self.st.admin, (state, audit_row)).await,
         };
         match self.lwt("admin", answer)? {
             Lwt::Applied => {}
             Lwt::NotApplied => return Err(StoreError::NotFound(id)),
             Lwt::Unknown => {
                 let found = self.audit_row_serial(id, audit.at_ms, &tag).await?;
-                match outcome::resolve(&audit, found) {
+                match outcome::resolve(audit, found) {
                     Resolution::Committed => {}
                     Resolution::Other(_) => {
                         return Err(StoreError::Internal(format!(
@@ -276,7 +293,7 @@ impl ScyllaStore {
                 }
             }
         }
-        self.audit_side_rows(&audit, &tag, &body).await;
+        self.audit_side_rows(audit, &tag, &body).await;
         Ok(())
     }
 

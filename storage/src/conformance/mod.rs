@@ -31,7 +31,9 @@ pub use queries::{
     annul_gives_the_use_back_once, audit_queries_by_pass_and_time,
     passes_list_by_event_kind_status, scans_query_filters_and_pages,
 };
-pub use retention::retention_removes_old_records_and_keeps_new_ones;
+pub use retention::{
+    retention_honours_each_events_period, retention_removes_old_records_and_keeps_new_ones,
+};
 
 use crate::{Store, StoreError};
 use fixtures::{audit, expect_conflict, inserted, uses};

@@ -6,6 +6,7 @@
 
 mod codec;
 mod outcome;
+mod personal;
 mod statements;
 
 use super::config::{Replication, ScyllaConfig};
