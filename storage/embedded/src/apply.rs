@@ -172,7 +172,7 @@ impl<'t> Batch<'t> {
     pub fn new(w: &'t mut WriterState, seq: u64, capacity: usize) -> Batch<'t> {
         w.pending.prune(w.progress.folded());
         Batch {
-            writes: Staged::new(&w.tables, capacity * 5),
+            writes: Staged::new(capacity * 5),
             w,
             states: HashMap::with_capacity(capacity),
             changed: Vec::with_capacity(capacity),
@@ -190,6 +190,11 @@ impl<'t> Batch<'t> {
     /// Number of commands in the batch.
     pub fn len(&self) -> usize {
         self.answers.len()
+    }
+
+    /// Bytes of redo record staged so far.
+    pub fn bytes(&self) -> usize {
+        self.writes.len()
     }
 
     /// Checks and stages one command.
