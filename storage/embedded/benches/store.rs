@@ -12,6 +12,8 @@
 //! (default 100000), `SCANGATE_BENCH_DIR` (default the system temp dir; it
 //! must be on the disk being measured, not tmpfs), `SCANGATE_BENCH_ONLY=store`
 //! (part 2 only), `SCANGATE_BENCH_MAX_WAIT_US` (the store's `max_wait_us`).
+//! Part 2's "grants per sync" counts the store's group commits (its
+//! `scangate_store_commits_total`; one `fdatasync` each).
 
 use redb::{ReadableTable as _, TableDefinition};
 mod common;
@@ -22,6 +24,7 @@ use scangate_storage::{Store, StoreError};
 use scangate_storage_embedded::{EmbeddedConfig, EmbeddedStore};
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 /// The event of every pass and grant the bench writes.
@@ -58,9 +61,10 @@ fn main() -> Result<(), Failure> {
         EmbeddedConfig::default().max_wait_us,
     );
     println!(
-        "\n| EmbeddedStore (max wait {max_wait_us} µs), grants in flight | grants/s | grant latency p50 | p99 | busy answers |"
+        "\n| EmbeddedStore (max wait {max_wait_us} µs), grants in flight | grants/s | grant latency p50 | p99 | busy answers | grants per sync |"
     );
-    println!("| --- | --- | --- | --- | --- |");
+    println!("| --- | --- | --- | --- | --- | --- |");
+    let commits = syncs::install()?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -69,7 +73,7 @@ fn main() -> Result<(), Failure> {
         max_wait_us,
         ..EmbeddedConfig::default()
     };
-    runtime.block_on(embedded_rows(dir.path(), config, passes, run_for))
+    runtime.block_on(embedded_rows(dir.path(), config, passes, run_for, &commits))
 }
 
 /// Part 1: the raw engines, side by side.
@@ -278,6 +282,7 @@ async fn embedded_rows(
     config: EmbeddedConfig,
     passes: usize,
     run_for: Duration,
+    commits: &AtomicU64,
 ) -> Result<(), Failure> {
     let store = Arc::new(EmbeddedStore::open(dir, config)?);
     issue_passes(&*store, passes, EVENT, 1_790_000_000_000).await?;
@@ -287,6 +292,7 @@ async fn embedded_rows(
         let mut set = tokio::task::JoinSet::new();
         let deadline = Instant::now() + run_for;
         let started = Instant::now();
+        let commits_before = commits.load(Ordering::Relaxed);
         for t in 0..tasks {
             let store = store.clone();
             let mine: Vec<(usize, u32)> =
@@ -312,11 +318,13 @@ async fn embedded_rows(
                 .get(latencies.len() * p / 100)
                 .map_or(0.0, |d| d.as_secs_f64() * 1e3)
         };
+        let syncs = commits.load(Ordering::Relaxed) - commits_before;
         println!(
-            "| {tasks} | {:.1}k | {:.2} ms | {:.2} ms | {busy} |",
+            "| {tasks} | {:.1}k | {:.2} ms | {:.2} ms | {busy} | {:.1} |",
             rate / 1e3,
             pct(50),
-            pct(99)
+            pct(99),
+            grants as f64 / syncs.max(1) as f64
         );
     }
     store.close().await?;
@@ -359,4 +367,43 @@ async fn grant_loop(
         }
     }
     Ok((mine, grants, busy, latencies))
+}
+
+/// A metrics recorder that counts the store's group commits and drops
+/// every other metric.
+mod syncs {
+    use metrics::{
+        Counter, Gauge, Histogram, Key, KeyName, Metadata, Recorder, SharedString, Unit,
+    };
+    use std::sync::Arc;
+    use std::sync::atomic::AtomicU64;
+
+    struct Commits(Arc<AtomicU64>);
+
+    impl Recorder for Commits {
+        fn describe_counter(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
+        fn describe_gauge(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
+        fn describe_histogram(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
+        fn register_counter(&self, key: &Key, _: &Metadata<'_>) -> Counter {
+            if key.name() == "scangate_store_commits_total" {
+                Counter::from_arc(Arc::clone(&self.0))
+            } else {
+                Counter::noop()
+            }
+        }
+        fn register_gauge(&self, _: &Key, _: &Metadata<'_>) -> Gauge {
+            Gauge::noop()
+        }
+        fn register_histogram(&self, _: &Key, _: &Metadata<'_>) -> Histogram {
+            Histogram::noop()
+        }
+    }
+
+    /// Installs the recorder; returns the count of group commits.
+    pub fn install() -> Result<Arc<AtomicU64>, super::Failure> {
+        let commits = Arc::new(AtomicU64::new(0));
+        metrics::set_global_recorder(Commits(Arc::clone(&commits)))
+            .map_err(|e| format!("cannot install the commit counter: {e}"))?;
+        Ok(commits)
+    }
 }

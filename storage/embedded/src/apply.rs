@@ -98,6 +98,9 @@ pub struct Logged {
     /// The next free sequence number, or the failure.
     outcome: Result<u64, String>,
     answers: Vec<Answer>,
+    /// Whether the batch wrote a redo record (a batch that changed nothing,
+    /// such as a sweep with nothing to forget, writes and syncs nothing).
+    wrote: bool,
 }
 
 impl Logged {
@@ -106,11 +109,18 @@ impl Logged {
         self.outcome.is_ok()
     }
 
+    /// Whether the batch was written and synced to the redo log.
+    pub fn synced(&self) -> bool {
+        self.wrote && self.is_durable()
+    }
+
     /// Answers every command: with its own outcome if the batch is durable,
     /// with the failure if not. Returns the next free sequence number, or
     /// the failure.
     pub fn answer(self) -> Result<u64, String> {
-        let Logged { outcome, answers } = self;
+        let Logged {
+            outcome, answers, ..
+        } = self;
         let logged = || {
             outcome
                 .as_ref()
@@ -172,7 +182,7 @@ impl<'t> Batch<'t> {
     pub fn new(w: &'t mut WriterState, seq: u64, capacity: usize) -> Batch<'t> {
         w.pending.prune(w.progress.folded());
         Batch {
-            writes: Staged::new(&w.tables, capacity * 5),
+            writes: Staged::new(capacity * 5),
             w,
             states: HashMap::with_capacity(capacity),
             changed: Vec::with_capacity(capacity),
@@ -190,6 +200,11 @@ impl<'t> Batch<'t> {
     /// Number of commands in the batch.
     pub fn len(&self) -> usize {
         self.answers.len()
+    }
+
+    /// Bytes of redo record staged so far.
+    pub fn bytes(&self) -> usize {
+        self.writes.len()
     }
 
     /// Checks and stages one command.
@@ -267,14 +282,16 @@ impl<'t> Batch<'t> {
             seq,
             ..
         } = self;
-        let outcome = if writes.is_empty() {
-            Ok(())
-        } else {
+        let wrote = !writes.is_empty();
+        let outcome = if wrote {
             w.log_and_fold(writes, states, changed, scan_ids)
+        } else {
+            Ok(())
         };
         Logged {
             outcome: outcome.map(|()| seq),
             answers,
+            wrote,
         }
     }
 

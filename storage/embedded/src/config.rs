@@ -7,13 +7,29 @@ use std::time::Duration;
 /// (~30 µs of CPU per grant), so a bigger batch only adds waiting.
 pub const MAX_BATCH: usize = 256;
 
+/// Most bytes of redo record one group commit writes: once a batch holds
+/// this much it takes no more commands (a single larger command, such as a
+/// bulk insert, goes alone). A full batch of grants is ~100 KiB, so this
+/// never cuts one short; it bounds the bytes one `fdatasync` carries, and
+/// so the latency every command of the batch waits for, at ~2 ms of
+/// writing on our disk.
+pub const MAX_BATCH_BYTES: usize = 1 << 20;
+
 /// How long the writer waits for more commands once it holds one and the
-/// queue is empty: zero. Commands pile up in the queue during each
-/// `fdatasync`, so under load every batch fills without waiting; a wait only
-/// delays lone writes (`benches/store.rs`, 1 in flight: p50 0.16 ms at 0,
-/// 0.42 ms at 200 µs) and buys no throughput. Raise it only for a disk whose
-/// sync is much cheaper than the time between arrivals.
-pub const MAX_WAIT: Duration = Duration::ZERO;
+/// queue is empty, when the batch before carried at least [`LOADED_BATCH`]
+/// commands (the gateway is under load); otherwise it takes only what is
+/// queued already, so a lone write never waits. Under load a batch is what
+/// piled up during the last `fdatasync`; this window lets one sync carry
+/// more grants, and so fewer syncs (each ~45–50 µs of kernel CPU) per
+/// grant, at the cost of this much latency. See docs/benchmarks.md for the
+/// grants per sync it buys.
+pub const MAX_WAIT: Duration = Duration::from_micros(100);
+
+/// Commands in a batch that mean "under load": the next batch may wait up
+/// to [`MAX_WAIT`] for more. Eight commands in one sync means they arrive
+/// faster than a sync takes (~150–200 µs here), so more are on their way;
+/// a quieter gateway (fewer per sync) commits at once.
+pub const LOADED_BATCH: usize = 8;
 
 /// Commands the queue holds before [`StoreError::Busy`](scangate_storage::StoreError::Busy).
 /// 16 full batches: at ~30k grants/s that is ~140 ms of queueing, well inside
@@ -115,10 +131,17 @@ pub const BLOCK_CACHE_BYTES: u64 = 64 * 1024 * 1024;
 pub struct EmbeddedConfig {
     /// Most commands per group commit. Default [`MAX_BATCH`] (256).
     pub max_batch_commands: usize,
+    /// Most bytes of redo record per group commit. Default
+    /// [`MAX_BATCH_BYTES`] (1 MiB).
+    pub max_batch_bytes: usize,
     /// Longest wait for more commands once the writer holds one, in
-    /// microseconds. Default [`MAX_WAIT`] (0: take only what is already
-    /// queued, which under load is a full batch).
+    /// microseconds, when the batch before carried at least
+    /// `loaded_batch_commands`. Default [`MAX_WAIT`] (100 µs); 0: take only
+    /// what is already queued.
     pub max_wait_us: u64,
+    /// Commands in a batch that make the next batch wait up to
+    /// `max_wait_us` for more. Default [`LOADED_BATCH`] (8).
+    pub loaded_batch_commands: usize,
     /// Commands queued before writes answer `Busy`. Default [`QUEUE_CAPACITY`] (4096).
     pub queue_capacity_commands: usize,
     /// How long a close waits for the writer before `Timeout`, in
@@ -148,7 +171,9 @@ impl Default for EmbeddedConfig {
     fn default() -> Self {
         EmbeddedConfig {
             max_batch_commands: MAX_BATCH,
+            max_batch_bytes: MAX_BATCH_BYTES,
             max_wait_us: MAX_WAIT.as_micros() as u64,
+            loaded_batch_commands: LOADED_BATCH,
             queue_capacity_commands: QUEUE_CAPACITY,
             close_timeout_ms: CLOSE_TIMEOUT.as_millis() as u64,
             scan_id_retention_ms: SCAN_ID_RETENTION.as_millis() as u64,
@@ -167,6 +192,7 @@ impl EmbeddedConfig {
     pub fn validate(&self) -> Result<(), String> {
         let nonzero = [
             ("max_batch_commands", self.max_batch_commands as u64),
+            ("max_batch_bytes", self.max_batch_bytes as u64),
             (
                 "queue_capacity_commands",
                 self.queue_capacity_commands as u64,

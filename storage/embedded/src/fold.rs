@@ -1,13 +1,15 @@
 //! The fold thread, which applies logged batches to fjall behind the
 //! writer (fjall's memtables and journal, not synced: the redo log is what
-//! is durable), syncs fjall now and then and at a checkpoint deletes full
+//! is durable), the batches waiting for it merged into one fjall commit
+//! (`merge`), syncs fjall now and then and at a checkpoint deletes full
 //! redo segments, and, while idle, probes whether fjall can still write.
 //! What readers and the writer wait on is `progress`.
 
+use super::layout::Tables;
+use super::merge::Merged;
 use super::progress::Progress;
-use super::record::KeyWrites;
 use super::segment::Retired;
-use fjall::{Database, OwnedWriteBatch, PersistMode};
+use fjall::{Database, PersistMode};
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
@@ -89,23 +91,22 @@ pub const HEALTH_CHECK_EVERY: Duration = Duration::from_millis(100);
 
 /// What the writer hands the folder, in log order.
 pub enum Fold {
-    /// A logged batch on its way into fjall.
-    Batch {
-        batch: u64,
-        writes: OwnedWriteBatch,
-        keys: KeyWrites,
-    },
+    /// A logged batch on its way into fjall: its number and its sealed
+    /// redo record, which the folder decodes.
+    Batch { batch: u64, record: Vec<u8> },
     /// Every batch sent before this one lies in these full redo segments:
     /// once they are folded, make fjall durable and delete the segments.
     Checkpoint(Retired),
 }
 
-/// Runs until the writer drops its sender: applies each batch to fjall
-/// (memtables and fjall's own journal, written to the OS but not synced:
-/// the redo log is what is durable) and publishes the progress; at a checkpoint, syncs fjall and
-/// deletes the full redo segments, off the writer's path. A failure to
-/// apply or sync stops folding for good.
-pub fn run(rx: Receiver<Fold>, progress: Arc<Progress>, db: Database) {
+/// Runs until the writer drops its sender: applies the logged batches to
+/// fjall (memtables and fjall's own journal, written to the OS but not
+/// synced: the redo log is what is durable), every batch already queued
+/// merged into one commit up to the `merge` bounds, and publishes the
+/// progress; at a checkpoint, syncs fjall and deletes the full redo
+/// segments, off the writer's path. A failure to apply or sync stops
+/// folding for good.
+pub fn run(rx: Receiver<Fold>, progress: Arc<Progress>, tables: Tables) {
     // However this thread ends before the writer lets it (an error, or a
     // panic inside fjall), readers and the writer must not wait for it.
     let mut guard = FailUnlessDone {
@@ -113,15 +114,21 @@ pub fn run(rx: Receiver<Fold>, progress: Arc<Progress>, db: Database) {
         done: false,
     };
     let mut synced = Instant::now();
+    // A checkpoint taken from the queue behind the batches of a group.
+    let mut held_back = None;
     loop {
-        let step = match rx.recv_timeout(HEALTH_CHECK_EVERY) {
-            Ok(Fold::Batch {
-                batch,
-                writes,
-                keys,
-            }) => fold_batch(&db, &guard.progress, batch, (writes, keys), &mut synced),
-            Ok(Fold::Checkpoint(retired)) => checkpoint(&db, retired, &mut synced),
-            Err(RecvTimeoutError::Timeout) => probe(&db),
+        let next = match held_back.take() {
+            Some(fold) => Ok(fold),
+            None => rx.recv_timeout(HEALTH_CHECK_EVERY),
+        };
+        let step = match next {
+            Ok(Fold::Batch { batch, record }) => {
+                let mut group = Merged::new(&tables);
+                merge_queued(&rx, &mut group, (batch, record), &mut held_back)
+                    .and_then(|()| fold_group(&tables.db, &guard.progress, group, &mut synced))
+            }
+            Ok(Fold::Checkpoint(retired)) => checkpoint(&tables.db, retired, &mut synced),
+            Err(RecvTimeoutError::Timeout) => probe(&tables.db),
             Err(RecvTimeoutError::Disconnected) => break,
         };
         if let Err(cause) = step {
@@ -132,28 +139,40 @@ pub fn run(rx: Receiver<Fold>, progress: Arc<Progress>, db: Database) {
     guard.done = true;
 }
 
-/// Applies one logged batch to fjall and publishes it; syncs fjall's
-/// journal if the last sync is [`SYNC_EVERY`] old.
-fn fold_batch(
+/// Merges `first` and every batch queued behind it, without waiting, until
+/// the group is full; a checkpoint met on the way is held back for after
+/// the group (it covers the batches before it).
+fn merge_queued(
+    rx: &Receiver<Fold>,
+    group: &mut Merged,
+    (batch, record): (u64, Vec<u8>),
+    held_back: &mut Option<Fold>,
+) -> Result<(), String> {
+    group.add(batch, &record)?;
+    while !group.is_full() {
+        match rx.try_recv() {
+            Ok(Fold::Batch { batch, record }) => group.add(batch, &record)?,
+            Ok(checkpoint) => {
+                *held_back = Some(checkpoint);
+                break;
+            }
+            // Empty, or the writer is gone (the next receive says so).
+            Err(_) => break,
+        }
+    }
+    Ok(())
+}
+
+/// Applies a merged group to fjall and publishes it; syncs fjall's journal
+/// if the last sync is [`SYNC_EVERY`] old.
+fn fold_group(
     db: &Database,
     progress: &Progress,
-    batch: u64,
-    (writes, keys): (OwnedWriteBatch, KeyWrites),
+    group: Merged,
     synced: &mut Instant,
 ) -> Result<(), String> {
-    // Keys first: the batch's commit records it as held (`meta`/`logged`).
-    if let Err(e) = keys.ingest() {
-        tracing::error!(batch, error = %e, "cannot write a logged batch's pass keys to the store's tables");
-        return Err(e.to_string());
-    }
-    // Handed to the OS at once (one `write`, no sync): a process that dies
-    // (kill -9) then leaves fjall holding every folded batch, so a damaged
-    // redo log loses only what fjall lacks.
-    if let Err(e) = writes.durability(Some(PersistMode::Buffer)).commit() {
-        tracing::error!(batch, error = %e, "cannot apply a logged batch to the store's tables");
-        return Err(e.to_string());
-    }
-    progress.set_folded(batch);
+    let last = group.commit()?;
+    progress.set_folded(last);
     if synced.elapsed() >= SYNC_EVERY {
         sync(db, "between checkpoints")?;
         *synced = Instant::now();
@@ -242,7 +261,7 @@ mod tests {
         let db = Database::builder(dir.path().join("db")).open().expect("db");
         let tables = Tables::open(db).expect("tables");
         let (mut log, _) = RedoLog::recover(dir.path(), &tables).expect("recover");
-        let mut staged = Staged::new(&tables, 1);
+        let mut staged = Staged::new(1);
         staged.insert(Ks::Passes, b"k", b"v");
         log.append(1, &mut staged).expect("append");
         let retired = log.rotate().expect("rotate");
@@ -256,15 +275,14 @@ mod tests {
         let (tx, rx) = std::sync::mpsc::sync_channel(FOLD_QUEUE);
         tx.send(Fold::Batch {
             batch: 1,
-            writes: staged.fjall,
-            keys: staged.keys,
+            record: staged.into_record(),
         })
         .expect("send");
         tx.send(Fold::Checkpoint(retired)).expect("send");
         drop(tx);
         let progress = Progress::new(0);
         progress.acked(1, Vec::new());
-        run(rx, Arc::clone(&progress), tables.db.clone());
+        run(rx, Arc::clone(&progress), tables.clone());
 
         assert_eq!(progress.folded(), 1);
         assert_eq!(

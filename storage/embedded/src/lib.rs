@@ -10,9 +10,13 @@
 //! Writes go to one writer thread over a bounded queue (full: `Busy`); the
 //! writer checks up to [`MAX_BATCH`] of them, appends their writes to a redo
 //! log as one record per `fdatasync` and answers each caller only after its
-//! batch is durable there. A fold thread then applies the batch to fjall
-//! (no sync), so fjall's CPU-heavy memtable work overlaps the next batch's
-//! checks and sync. fjall is synced and the log trimmed at checkpoints, by
+//! batch is durable there (a batch closes at [`MAX_BATCH`] commands,
+//! [`MAX_BATCH_BYTES`], or an empty queue, waited on for up to [`MAX_WAIT`]
+//! when the batch before was loaded). A fold thread then applies the batch
+//! to fjall (no sync), decoded from its redo record and merged with the
+//! batches queued behind it into one fjall commit (private `merge` module),
+//! so fjall's CPU-heavy memtable work overlaps the next batch's checks and
+//! sync. fjall is synced and the log trimmed at checkpoints, by
 //! the fold thread when a segment is full and at a clean close, which then
 //! has fjall write its memtables out to tables; opening replays what a
 //! crash left (see the private `redo` and `fold` modules).
@@ -32,6 +36,7 @@ mod apply;
 mod config;
 mod fold;
 mod layout;
+mod merge;
 mod open;
 mod prepare;
 mod progress;
@@ -59,8 +64,8 @@ mod tests;
 pub use config::{
     BACKGROUND_NICE, BACKGROUND_THREADS_MAX, BACKGROUND_THREADS_MIN, BLOCK_CACHE_BYTES,
     CLOSE_FLUSH_LIMIT, CLOSE_TIMEOUT, EmbeddedConfig, INSERT_MAX_PASSES, ISSUED_MEMTABLE_BYTES,
-    JOURNAL_MAX_BYTES, MAX_BATCH, MAX_WAIT, PURGE_MAX_PER_CALL, QUEUE_CAPACITY, SCAN_ID_RETENTION,
-    SCAN_MEMTABLE_BYTES, SWEEP_INTERVAL,
+    JOURNAL_MAX_BYTES, LOADED_BATCH, MAX_BATCH, MAX_BATCH_BYTES, MAX_WAIT, PURGE_MAX_PER_CALL,
+    QUEUE_CAPACITY, SCAN_ID_RETENTION, SCAN_MEMTABLE_BYTES, SWEEP_INTERVAL,
 };
 pub use layout::FORMAT_VERSION;
 

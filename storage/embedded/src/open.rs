@@ -48,8 +48,8 @@ impl EmbeddedStore {
         let folder = std::thread::Builder::new()
             .name("scangate-store-fold".into())
             .spawn({
-                let db = tables.db.clone();
-                move || fold::run(fold_rx, folder_progress, db)
+                let tables = tables.clone();
+                move || fold::run(fold_rx, folder_progress, tables)
             })
             .map_err(|e| StoreError::unavailable("cannot start the store fold thread", e))?;
         let writer_tables = tables.clone();
@@ -90,7 +90,9 @@ impl EmbeddedStore {
 fn writer_settings(config: &EmbeddedConfig) -> writer::Settings {
     writer::Settings {
         max_batch: config.max_batch_commands,
+        max_batch_bytes: config.max_batch_bytes,
         max_wait: Duration::from_micros(config.max_wait_us),
+        loaded_batch: config.loaded_batch_commands,
         retention_ms: match config.scan_id_retention_ms {
             0 => None,
             ms => Some(i64::try_from(ms).unwrap_or(i64::MAX)),

@@ -8,8 +8,9 @@
 //! `batch` is the record's sequence number: one more than the record before
 //! it, across segments and restarts (a start continues from the last number
 //! the log or the tables hold). Every batch folded into fjall also writes its
-//! number to `meta`/`logged` in the same fjall batch, so fjall always knows
-//! the last record it holds, and replay applies only records above it.
+//! number to `meta`/`logged` in the same fjall batch (a merged group of
+//! batches, its last number: see `merge`), so fjall always knows the last
+//! record it holds, and replay applies only records above it.
 
 use super::layout::{self, Tables};
 use fjall::{Keyspace, OwnedWriteBatch};
@@ -22,7 +23,7 @@ pub const HEADER: usize = 16;
 const PREFIX: usize = 8;
 
 /// Which keyspace an op writes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[repr(u8)]
 pub enum Ks {
     Meta = 0,
@@ -130,27 +131,20 @@ impl KeyWrites {
     }
 }
 
-/// One batch's writes, staged for fjall and encoded for the log at once.
+/// One batch's writes, encoded for the log. fjall gets them from the same
+/// bytes (the fold thread decodes them, [`for_each_op`]), so the writer
+/// encodes each write once and builds nothing for fjall on its own path.
 pub struct Staged {
-    tables: Tables,
-    pub(super) fjall: OwnedWriteBatch,
-    /// Its writes to `pass_keys`, kept out of `fjall` ([`KeyWrites`]).
-    pub(super) keys: KeyWrites,
     /// The record being built: header space, then the ops.
     record: Vec<u8>,
 }
 
 impl Staged {
     /// Nothing staged yet; `ops` is a capacity hint.
-    pub fn new(tables: &Tables, ops: usize) -> Staged {
+    pub fn new(ops: usize) -> Staged {
         let mut record = Vec::with_capacity(HEADER + ops * 96);
         record.resize(HEADER, 0);
-        Staged {
-            tables: tables.clone(),
-            fjall: OwnedWriteBatch::with_capacity(tables.db.clone(), ops),
-            keys: KeyWrites::new(tables),
-            record,
-        }
+        Staged { record }
     }
 
     /// Stages `key` = `value` in `ks`.
@@ -160,22 +154,11 @@ impl Staged {
         let len = u32::try_from(value.len()).expect("values are far below 4 GiB");
         self.record.extend_from_slice(&len.to_le_bytes());
         self.record.extend_from_slice(value);
-        if ks == Ks::PassKeys {
-            self.keys.put(key, Some(value));
-        } else {
-            self.fjall.insert(ks.of(&self.tables), key, value);
-        }
     }
 
     /// Stages the removal of `key` from `ks`.
     pub fn remove(&mut self, ks: Ks, key: impl AsRef<[u8]>) {
-        let key = key.as_ref();
-        self.op(ks, 0, key);
-        if ks == Ks::PassKeys {
-            self.keys.put(key, None);
-        } else {
-            self.fjall.remove(ks.of(&self.tables), key);
-        }
+        self.op(ks, 0, key.as_ref());
     }
 
     fn op(&mut self, ks: Ks, kind: u8, key: &[u8]) {
@@ -186,19 +169,18 @@ impl Staged {
         self.record.extend_from_slice(key);
     }
 
+    /// Bytes of the record so far, header included.
+    pub fn len(&self) -> usize {
+        self.record.len()
+    }
+
     /// Whether nothing is staged.
     pub fn is_empty(&self) -> bool {
         self.record.len() == HEADER
     }
 
-    /// The finished record of batch `batch`; the fjall batch also records
-    /// `batch` as the last one fjall holds (see the module docs).
+    /// The finished record of batch `batch`.
     pub fn seal(&mut self, batch: u64) -> &[u8] {
-        self.fjall.insert(
-            &self.tables.meta,
-            layout::logged_key(),
-            layout::encode_logged(batch),
-        );
         self.record[8..16].copy_from_slice(&batch.to_le_bytes());
         let body = &self.record[8..];
         let len = u32::try_from(body.len()).expect("a batch record is far below 4 GiB");
@@ -207,6 +189,17 @@ impl Staged {
         self.record[4..8].copy_from_slice(&crc.to_le_bytes());
         &self.record
     }
+
+    /// The sealed record's bytes, for the fold thread ([`sealed_ops`]).
+    pub fn into_record(self) -> Vec<u8> {
+        self.record
+    }
+}
+
+/// The ops of a record this process sealed ([`Staged::seal`]): no checksum
+/// to check, the bytes never left memory.
+pub fn sealed_ops(record: &[u8]) -> &[u8] {
+    record.get(HEADER..).unwrap_or_default()
 }
 
 /// A record that checked out.
@@ -256,15 +249,12 @@ pub fn batch_at(bytes: &[u8], at: usize) -> Option<u64> {
     Some(u64::from_le_bytes(raw.try_into().ok()?))
 }
 
-/// Stages every op of a record, and `batch` as the last one fjall holds;
-/// `None` if the ops do not decode.
-pub fn apply_ops(
-    batch: u64,
-    mut ops: &[u8],
-    tables: &Tables,
-    fjall: &mut OwnedWriteBatch,
-    keys: &mut KeyWrites,
-) -> Option<()> {
+/// One decoded op: its keyspace, key, and value (`None`: a removal).
+pub type Op<'a> = (Ks, &'a [u8], Option<&'a [u8]>);
+
+/// Calls `f` with every op of a record's `ops`, in order; `None` if they
+/// do not decode.
+pub fn for_each_op<'a>(mut ops: &'a [u8], mut f: impl FnMut(Op<'a>)) -> Option<()> {
     fn take<'a>(b: &mut &'a [u8], n: usize) -> Option<&'a [u8]> {
         let (head, tail) = b.split_at_checked(n)?;
         *b = tail;
@@ -273,29 +263,55 @@ pub fn apply_ops(
     while !ops.is_empty() {
         let head = take(&mut ops, 4)?;
         let which = Ks::from_u8(head[0])?;
-        let ks = which.of(tables);
         let key_len = u16::from_le_bytes([head[2], head[3]]) as usize;
         let key = take(&mut ops, key_len)?;
         match head[1] {
             1 => {
                 let len = take(&mut ops, 4)?;
                 let len = u32::from_le_bytes(len.try_into().ok()?) as usize;
-                let value = take(&mut ops, len)?;
-                if which == Ks::PassKeys {
-                    keys.put(key, Some(value));
-                } else {
-                    fjall.insert(ks, key, value);
-                }
+                f((which, key, Some(take(&mut ops, len)?)));
             }
-            0 if which == Ks::PassKeys => keys.put(key, None),
-            0 => fjall.remove(ks, key),
+            0 => f((which, key, None)),
             _ => return None,
         }
     }
+    Some(())
+}
+
+/// Stages one op for fjall: `pass_keys` into `keys`, the rest into `fjall`.
+pub fn stage_op(
+    (which, key, value): Op<'_>,
+    tables: &Tables,
+    fjall: &mut OwnedWriteBatch,
+    keys: &mut KeyWrites,
+) {
+    match (which, value) {
+        (Ks::PassKeys, value) => keys.put(key, value),
+        (ks, Some(value)) => fjall.insert(ks.of(tables), key, value),
+        (ks, None) => fjall.remove(ks.of(tables), key),
+    }
+}
+
+/// Stages every op of a record, and `batch` as the last one fjall holds;
+/// `None` if the ops do not decode.
+pub fn apply_ops(
+    batch: u64,
+    ops: &[u8],
+    tables: &Tables,
+    fjall: &mut OwnedWriteBatch,
+    keys: &mut KeyWrites,
+) -> Option<()> {
+    for_each_op(ops, |op| stage_op(op, tables, fjall, keys))?;
+    mark_held(batch, tables, fjall);
+    Some(())
+}
+
+/// Stages `batch` as the last record fjall holds (`meta`/`logged`), in
+/// the same fjall batch as its writes.
+pub fn mark_held(batch: u64, tables: &Tables, fjall: &mut OwnedWriteBatch) {
     fjall.insert(
         &tables.meta,
         layout::logged_key(),
         layout::encode_logged(batch),
     );
-    Some(())
 }

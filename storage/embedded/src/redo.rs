@@ -245,8 +245,8 @@ mod tests {
         listed.into_iter().map(|(n, _)| n).collect()
     }
 
-    fn logged(log: &mut RedoLog, tables: &Tables, batch: u64, key: &[u8], value: &[u8]) {
-        let mut staged = Staged::new(tables, 2);
+    fn logged(log: &mut RedoLog, batch: u64, key: &[u8], value: &[u8]) {
+        let mut staged = Staged::new(2);
         staged.insert(Ks::Passes, key, value);
         staged.remove(Ks::ScanIds, key);
         log.append(batch, &mut staged).expect("append");
@@ -254,12 +254,12 @@ mod tests {
 
     /// Logs 64 KiB batches (numbered from 1) until the segment holds
     /// [`PREPARE_AFTER_BYTES`]; returns the last batch number.
-    fn log_past_prepare(log: &mut RedoLog, tables: &Tables) -> u64 {
+    fn log_past_prepare(log: &mut RedoLog) -> u64 {
         let value = vec![7u8; 64 * 1024];
         let mut batch = 0;
         while log.written < PREPARE_AFTER_BYTES {
             batch += 1;
-            logged(log, tables, batch, b"big", &value);
+            logged(log, batch, b"big", &value);
         }
         batch
     }
@@ -282,9 +282,9 @@ mod tests {
             tables.scan_ids.insert(b"k1", b"old").expect("insert");
             let (mut log, replayed) = RedoLog::recover(dir.path(), &tables).expect("recover");
             assert_eq!(replayed.batches, 0);
-            logged(&mut log, &tables, 1, b"k1", b"v1");
-            logged(&mut log, &tables, 2, b"k1", b"v2");
-            logged(&mut log, &tables, 3, b"k2", b"v3");
+            logged(&mut log, 1, b"k1", b"v1");
+            logged(&mut log, 2, b"k1", b"v2");
+            logged(&mut log, 3, b"k2", b"v3");
             // A crash in the middle of a fourth record.
             let torn = [9, 0, 0, 0, 1, 2];
             log.file.write_all_at(&torn, log.written).expect("torn");
@@ -307,7 +307,7 @@ mod tests {
     /// start to refuse the log as corrupt.
     fn assert_corrupt_before_the_last_segment(damage: impl FnOnce(&RedoLog)) {
         let (dir, tables, mut log) = fresh_log();
-        logged(&mut log, &tables, 1, b"k", b"v");
+        logged(&mut log, 1, b"k", b"v");
         damage(&log);
         RedoLog::create(log.dir.clone(), log.segment + 1).expect("segment");
         let err = RedoLog::recover(dir.path(), &tables)
@@ -356,9 +356,9 @@ mod tests {
 
     #[test]
     fn after_a_failed_write_nothing_more_is_appended() {
-        let (_dir, tables, mut log) = fresh_log();
+        let (_dir, _tables, mut log) = fresh_log();
         log.fill_disk();
-        let mut staged = Staged::new(&tables, 1);
+        let mut staged = Staged::new(1);
         staged.insert(Ks::Passes, b"k", b"v");
         let first = log.append(1, &mut staged).expect_err("a full disk");
         assert!(matches!(first, AppendError::Write(_)), "{first}");
@@ -384,12 +384,12 @@ mod tests {
             let tables = open(dir.path());
             let (mut log, _) = RedoLog::recover(dir.path(), &tables).expect("recover");
             let first = log.segment;
-            logged(&mut log, &tables, 1, b"k", b"v1");
-            logged(&mut log, &tables, 2, b"j", b"w");
+            logged(&mut log, 1, b"k", b"v1");
+            logged(&mut log, 2, b"j", b"w");
             // The writer starts a new segment; the folder has not synced
             // fjall or deleted the full one yet when the process dies.
             let _retired = log.rotate().expect("rotate");
-            logged(&mut log, &tables, 3, b"k", b"v2");
+            logged(&mut log, 3, b"k", b"v2");
             assert_eq!(numbers(&log.dir), vec![first, first + 1]);
             first
         };
@@ -403,10 +403,10 @@ mod tests {
 
     #[test]
     fn deleting_rotated_segments_keeps_the_current_one() {
-        let (_dir, tables, mut log) = fresh_log();
-        logged(&mut log, &tables, 1, b"k", b"v");
+        let (_dir, _tables, mut log) = fresh_log();
+        logged(&mut log, 1, b"k", b"v");
         let older = log.rotate().expect("rotate");
-        logged(&mut log, &tables, 2, b"k", b"v2");
+        logged(&mut log, 2, b"k", b"v2");
         let old = log.rotate().expect("rotate");
         old.delete().expect("delete");
         // The older checkpoint comes late: its segments are already gone.
@@ -421,7 +421,7 @@ mod tests {
             let tables = open(dir.path());
             let (mut log, _) = RedoLog::recover(dir.path(), &tables).expect("recover");
             let first = log.segment;
-            let batch = log_past_prepare(&mut log, &tables);
+            let batch = log_past_prepare(&mut log);
             assert!(!log.prepared, "a fresh segment grows as it is written");
             log.next
                 .as_mut()
@@ -431,14 +431,14 @@ mod tests {
             let _retired = log.rotate().expect("rotate");
             assert!(log.prepared);
             let path = segment_path(&log.dir, log.segment);
-            logged(&mut log, &tables, batch + 1, b"k", b"v1");
-            logged(&mut log, &tables, batch + 2, b"k", b"v2");
+            logged(&mut log, batch + 1, b"k", b"v1");
+            logged(&mut log, batch + 2, b"k", b"v2");
             let len = fs::metadata(&path).expect("meta").len();
             assert_eq!(len, PREPARED_BYTES, "records overwrite the zeros");
             // The prepared segment is not the last one at the crash: its
             // zeros must end it without a complaint.
             let _retired = log.rotate().expect("rotate");
-            logged(&mut log, &tables, batch + 3, b"j", b"w");
+            logged(&mut log, batch + 3, b"j", b"w");
             assert_eq!(numbers(&log.dir), vec![first, first + 1, first + 2]);
             let leftover = prepared_path(&log.dir, first + 3);
             fs::write(&leftover, b"half-prepared").expect("leftover");
@@ -458,11 +458,11 @@ mod tests {
 
     #[test]
     fn a_failed_zero_fill_leaves_the_segment_to_fill_and_the_next_one_grows() {
-        let (_dir, tables, mut log) = fresh_log();
+        let (_dir, _tables, mut log) = fresh_log();
         // A directory where the zero-fill wants its file: it cannot open it.
         let blocker = prepared_path(&log.dir, log.segment + 1);
         fs::create_dir(&blocker).expect("blocker");
-        let batch = log_past_prepare(&mut log, &tables);
+        let batch = log_past_prepare(&mut log);
         log.next.as_mut().expect("a zero-fill was tried").settle();
         assert!(
             !log.rotation_due(),
@@ -470,15 +470,15 @@ mod tests {
         );
         let _retired = log.rotate().expect("rotate");
         assert!(!log.prepared);
-        logged(&mut log, &tables, batch + 1, b"k", b"v");
+        logged(&mut log, batch + 1, b"k", b"v");
         assert_eq!(log.written, log.file.metadata().expect("meta").len());
         fs::remove_dir(&blocker).expect("unblock");
     }
 
     #[test]
     fn a_checkpoint_starts_a_new_segment_and_deletes_the_old() {
-        let (_dir, tables, mut log) = fresh_log();
-        logged(&mut log, &tables, 1, b"k", b"v");
+        let (_dir, _tables, mut log) = fresh_log();
+        logged(&mut log, 1, b"k", b"v");
         let before = log.segment;
         log.rotate().expect("rotate").delete().expect("delete");
         assert_eq!(numbers(&log.dir), vec![before + 1]);

@@ -211,6 +211,7 @@ fn torn(bytes: &[u8], at: usize) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::merge::Merged;
     use crate::record::{Ks, Staged};
     use crate::redo::RedoLog;
     use crate::segment;
@@ -229,11 +230,13 @@ mod tests {
         let tables = open(dir.path());
         let (mut log, _) = RedoLog::recover(dir.path(), &tables).expect("recover");
         for batch in 1..=5u64 {
-            let mut staged = Staged::new(&tables, 1);
+            let mut staged = Staged::new(1);
             staged.insert(Ks::Passes, b"k", format!("v{batch}"));
             log.append(batch, &mut staged).expect("append");
             if batch <= folded {
-                staged.fjall.commit().expect("fold");
+                let mut group = Merged::new(&tables);
+                group.add(batch, &staged.into_record()).expect("decode");
+                group.commit().expect("fold");
             }
         }
         let segment = fs::read_dir(dir.path().join(segment::DIR))

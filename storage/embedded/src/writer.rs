@@ -23,7 +23,13 @@ use tokio::sync::oneshot;
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub max_batch: usize,
+    /// Most bytes of redo record per batch (a larger command goes alone).
+    pub max_batch_bytes: usize,
+    /// How long to wait for more commands when the last batch was loaded.
     pub max_wait: Duration,
+    /// Commands in a batch that mean "under load": the next batch waits
+    /// up to `max_wait` for more.
+    pub loaded_batch: usize,
     /// Scan-id retention in milliseconds; `None`: no sweep.
     pub retention_ms: Option<i64>,
     pub sweep_interval: Duration,
@@ -147,6 +153,8 @@ fn compact_erased(tables: &Tables, erased: Erased) -> Result<(), StoreError> {
 
 fn take_commands(w: &mut WriterState, rx: &Receiver<Command>, settings: &Settings, mut seq: u64) {
     let mut next_sweep = Instant::now() + settings.sweep_interval;
+    // Whether the last batch carried at least `loaded_batch` commands.
+    let mut loaded = false;
     loop {
         let wait = next_sweep.saturating_duration_since(Instant::now());
         let first = match rx.recv_timeout(wait) {
@@ -161,8 +169,9 @@ fn take_commands(w: &mut WriterState, rx: &Receiver<Command>, settings: &Setting
         let mut stop = matches!(first, Command::Close { .. });
         batch.add(first);
         if !stop {
-            stop = gather(rx, &mut batch, settings);
+            stop = gather(rx, &mut batch, settings, loaded);
         }
+        loaded = batch.len() >= settings.loaded_batch;
         seq = commit(batch, seq);
         if stop {
             break;
@@ -180,12 +189,24 @@ fn take_commands(w: &mut WriterState, rx: &Receiver<Command>, settings: &Setting
     // which answers its sender `Closed`.
 }
 
-/// Adds queued commands until the batch is full or `max_wait` has passed
-/// without it filling. Returns true when the writer must stop after this
-/// batch (a `Close` was taken, or every sender is gone).
-fn gather(rx: &Receiver<Command>, batch: &mut Batch<'_>, settings: &Settings) -> bool {
-    let deadline = Instant::now() + settings.max_wait;
-    while batch.len() < settings.max_batch {
+/// Adds queued commands until the batch is full (in commands or bytes) or,
+/// when the batch before was `loaded`, `max_wait` has passed without it
+/// filling (otherwise only what is queued already). Returns true when the
+/// writer must stop after this batch (a `Close` was taken, or every sender
+/// is gone).
+fn gather(
+    rx: &Receiver<Command>,
+    batch: &mut Batch<'_>,
+    settings: &Settings,
+    loaded: bool,
+) -> bool {
+    let window = if loaded {
+        settings.max_wait
+    } else {
+        Duration::ZERO
+    };
+    let deadline = Instant::now() + window;
+    while batch.len() < settings.max_batch && batch.bytes() < settings.max_batch_bytes {
         let next = match rx.try_recv() {
             Ok(command) => command,
             Err(TryRecvError::Disconnected) => return true,
@@ -219,12 +240,14 @@ fn commit(batch: Batch<'_>, seq: u64) -> u64 {
     metrics::counter!("scangate_store_reads_total", "op" => "commit_check").increment(batch.reads);
     let started = Instant::now();
     let logged = batch.log();
-    if logged.is_durable() {
+    if logged.synced() {
+        // Only batches that wrote a record: a sweep with nothing to forget
+        // syncs nothing and is no commit.
         metrics::counter!("scangate_store_commits_total").increment(1);
         metrics::histogram!("scangate_store_batch_size").record(size as f64);
         metrics::histogram!("scangate_store_commit_seconds")
             .record(started.elapsed().as_secs_f64());
-    } else {
+    } else if !logged.is_durable() {
         metrics::counter!("scangate_store_commit_failures_total").increment(1);
     }
     logged.answer().unwrap_or_else(|e| {
@@ -266,5 +289,91 @@ fn sweep(w: &mut WriterState, settings: &Settings, seq: &mut u64) -> Instant {
             later
         }
         Err(_) => later,
+    }
+}
+
+#[cfg(test)]
+mod gather_tests {
+    use super::*;
+    use scangate_core::Decision;
+    use scangate_storage::conformance::{new_pass, now_ms, scan};
+    use std::sync::mpsc::sync_channel;
+
+    fn settings(max_batch_bytes: usize, max_wait: Duration) -> Settings {
+        Settings {
+            max_batch: 256,
+            max_batch_bytes,
+            max_wait,
+            loaded_batch: 8,
+            retention_ms: None,
+            sweep_interval: Duration::from_secs(60),
+            purge_max: 16,
+        }
+    }
+
+    /// A writer over a fresh store holding one unlimited pass, and grants
+    /// of that pass as commands.
+    fn writer() -> (tempfile::TempDir, WriterState, impl FnMut() -> Command) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = fjall::Database::builder(dir.path()).open().expect("db");
+        let tables = Tables::open(db).expect("tables");
+        let (mut w, _folds) = WriterState::unfolded(dir.path(), tables);
+        let pass = new_pass(None);
+        let mut batch = Batch::new(&mut w, 0, 1);
+        batch.add(Command::Insert {
+            passes: vec![pass.clone()],
+            reply: oneshot::channel().0,
+        });
+        batch.log().answer().expect("commit");
+        let mut uses = 0;
+        let grant = move || {
+            uses += 1;
+            Command::Scan {
+                record: Box::new(scan(pass.id, Decision::Granted, uses, now_ms())),
+                reply: oneshot::channel().0,
+            }
+        };
+        (dir, w, grant)
+    }
+
+    #[test]
+    fn a_batch_takes_no_more_commands_once_it_holds_its_bytes() {
+        let (_dir, mut w, mut grant) = writer();
+        let (tx, rx) = sync_channel(8);
+        for _ in 0..3 {
+            tx.send(grant()).expect("queue");
+        }
+        let mut batch = Batch::new(&mut w, 0, 8);
+        batch.add(rx.recv().expect("first"));
+        assert!(batch.bytes() > 1);
+        assert!(!gather(&rx, &mut batch, &settings(1, Duration::ZERO), true));
+        assert_eq!(batch.len(), 1, "one command already passes 1 byte");
+        assert_eq!(rx.try_iter().count(), 2, "the rest wait for the next batch");
+    }
+
+    #[test]
+    fn only_a_loaded_writer_waits_for_more() {
+        let (_dir, mut w, mut grant) = writer();
+        let (tx, rx) = sync_channel(8);
+        tx.send(grant()).expect("queue");
+        tx.send(grant()).expect("queue");
+        // Not loaded: what is queued, and no wait, however long the window.
+        let long = settings(1 << 20, Duration::from_secs(30));
+        let mut batch = Batch::new(&mut w, 0, 8);
+        batch.add(rx.recv().expect("first"));
+        let started = Instant::now();
+        assert!(!gather(&rx, &mut batch, &long, false));
+        assert_eq!(batch.len(), 2);
+        assert!(started.elapsed() < Duration::from_secs(10), "no window");
+        batch.log().answer().expect("commit");
+        // Loaded: the window is waited out when nothing more comes.
+        tx.send(grant()).expect("queue");
+        let window = Duration::from_millis(20);
+        let mut batch = Batch::new(&mut w, 1, 8);
+        batch.add(rx.recv().expect("first"));
+        let started = Instant::now();
+        assert!(!gather(&rx, &mut batch, &settings(1 << 20, window), true));
+        assert!(started.elapsed() >= window, "waited for more");
+        assert_eq!(batch.len(), 1);
     }
 }

@@ -144,8 +144,7 @@ impl WriterState {
         // the log and replayed at the next start; the next batch reports it.
         let _ = self.folds.send(Fold::Batch {
             batch,
-            writes: writes.fjall,
-            keys: writes.keys,
+            record: writes.into_record(),
         });
         // fjall never lags by more than `FOLD_LAG_BYTES`: past it the writer
         // waits for the folder (and a full queue, `FOLD_QUEUE`, does too).
