@@ -87,6 +87,10 @@ metric_sum() {
   curl -sf "http://$http/metrics" | awk -v m="$1" '$1 ~ "^"m"([{]|$)" {s += $NF} END {printf "%d", s}'
 }
 
+# gateway_cpu_ticks: the running gateway's user+system CPU so far, in clock
+# ticks (/proc/PID/stat; getconf CLK_TCK per second), all its threads.
+gateway_cpu_ticks() { awk '{print $14 + $15}' "/proc/$gw_pid/stat"; }
+
 # await_first_scan PID: waits until the running gateway has decided a scan
 # (the tool PID issues its passes first), or PID has ended.
 await_first_scan() {

@@ -99,6 +99,33 @@ def median_run(group):
     return ordered[(len(ordered) - 1) // 2]
 
 
+def per_core(rows):
+    """Durable scans per second of server CPU (1 / CPU per scan), each
+    system's best (least CPU per scan) durable run, and scangate's ratio to
+    each baseline's: what one server core does when it does nothing else."""
+    best = {}
+    for _, r in rows:
+        s, cpu = r.get("system"), r.get("server_cpu_us_per_scan")
+        if not cpu or s not in ("scangate", "postgresql", "redis") or not r.get("durable"):
+            continue
+        if s == "scangate" and not kept_up(r):
+            continue
+        if cpu < best.get(s, {}).get("server_cpu_us_per_scan", float("inf")):
+            best[s] = r
+    sg = best.get("scangate")
+    if not sg:
+        return
+    mine = 1e6 / sg["server_cpu_us_per_scan"]
+    for other, name in (("postgresql", "PostgreSQL seed design"), ("redis", "Redis always-fsync")):
+        if other in best:
+            theirs = 1e6 / best[other]["server_cpu_us_per_scan"]
+            print(
+                f"- per server core: scangate {mine:,.0f} durable scans per CPU-second "
+                f"({sg['server_cpu_us_per_scan']:.1f} µs each) vs {name} {theirs:,.0f} "
+                f"({best[other]['server_cpu_us_per_scan']:.1f} µs): **{mine / theirs:.2f}x**"
+            )
+
+
 def main(path):
     runs = read_runs(path)
     groups = {}
@@ -135,11 +162,17 @@ def main(path):
         if r.get("scans_per_s", 0) > best.get(s, {}).get("scans_per_s", 0):
             best[s] = r
 
-    print("| system | scans/s | p50 ms | p99 ms |")
-    print("| --- | ---: | ---: | ---: |")
+    print("| system | scans/s | p50 ms | p99 ms | server CPU µs per scan |")
+    print("| --- | ---: | ---: | ---: | ---: |")
     for label, r in rows:
-        print(f"| {label} | {r.get('scans_per_s', 0):,.0f} | {r.get('p50_ms', 0):.2f} | {r.get('p99_ms', 0):.2f} |")
+        cpu = r.get("server_cpu_us_per_scan")
+        cpu = f"{cpu:.1f}" if cpu is not None else "–"
+        print(
+            f"| {label} | {r.get('scans_per_s', 0):,.0f} | {r.get('p50_ms', 0):.2f} "
+            f"| {r.get('p99_ms', 0):.2f} | {cpu} |"
+        )
     print()
+    per_core(rows)
     sg = best.get("scangate")
     if sg:
         for other, name in (("postgresql", "PostgreSQL seed design"), ("redis", "Redis always-fsync"), ("quic-echo", "raw QUIC echo")):

@@ -8,10 +8,11 @@ mod common;
 
 use bytes::BytesMut;
 use common::Gateway;
+use common::frames::scan_frame;
 use scangate_client::ScannerConfig;
+use scangate_core::Decision;
 use scangate_core::frame;
-use scangate_core::wire::{ErrorCode, Request, RequestBody, Response, ResponseBody, ScanRequest};
-use scangate_core::{Decision, ScanId};
+use scangate_core::wire::{ErrorCode, Response, ResponseBody};
 use scangate_gateway::operator::api::PassView;
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -324,22 +325,6 @@ async fn writes_that_outlive_the_store_deadline_count_once_and_show() {
     assert!(gw.sigterm().success());
 }
 
-fn scan_frame(id: u64, token: &str) -> Request {
-    Request {
-        id,
-        body: RequestBody::Scan(ScanRequest {
-            token: token.to_owned(),
-            gate: "A".into(),
-            event: None,
-            scan_id: ScanId::new(format!("term-{id}")).expect("id"),
-            scanner_time_ms: 0,
-            timeout_ms: None,
-            direction: None,
-            check_only: false,
-        }),
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_answers_every_scan_in_flight_and_exits_0() {
     const SCANS: u64 = 300;
@@ -353,7 +338,11 @@ async fn sigterm_answers_every_scan_in_flight_and_exits_0() {
 
     let mut out = BytesMut::new();
     for id in 1..=SCANS {
-        frame::encode(&scan_frame(id, &passes[(id % 10) as usize].token), &mut out).expect("fits");
+        frame::encode(
+            &scan_frame(id, &passes[(id % 10) as usize].token, "term"),
+            &mut out,
+        )
+        .expect("fits");
     }
     send.write_all(&out).await.expect("write all scans");
 

@@ -3,11 +3,15 @@
 
 mod common;
 
+use common::frames::scan_frame;
 use common::{Gateway, metric, scan};
 use scangate_client::ScanInput;
+use scangate_core::frame;
 use scangate_core::token::{Keyring, SigningKey};
+use scangate_core::wire::{Response, ResponseBody};
 use scangate_core::{Decision, PassId, Reason};
 use serde_json::json;
+use std::time::Duration;
 
 /// A keyring whose key 1 (the gateway's first key id) has a secret of
 /// 32 bytes `secret`: its tokens name a key the gateway knows but are
@@ -344,5 +348,56 @@ async fn forged_tokens_touch_no_actor_and_no_store() {
             "{name} did not move"
         );
     }
+    assert!(gw.sigterm().success());
+}
+
+/// A scanner that sends its scans and at once finishes its side of the
+/// stream still gets every scan answered, each counted once, and then the
+/// end of the stream: the stream's task decides its scans itself (no task
+/// per scan) and answers all it took before it ends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_finished_by_its_scanner_answers_every_scan_before_it_ends() {
+    const PASSES: u64 = 20;
+    const SCANS: u64 = 200;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let gw = Gateway::start(dir.path(), &[]);
+    let passes = gw
+        .issue(json!({"event": "fest", "unlimited": true, "count": PASSES}))
+        .await;
+    let conn = common::raw_connection(dir.path(), gw.quic, "finisher").await;
+    let (mut send, mut recv) = conn.open_bi().await.expect("stream");
+    let mut out = bytes::BytesMut::new();
+    for id in 1..=SCANS {
+        let token = &passes[usize::try_from(id % PASSES).expect("index")].token;
+        frame::encode(&scan_frame(id, token, "finished"), &mut out).expect("fits");
+    }
+    send.write_all(&out).await.expect("write every scan");
+    send.finish().expect("finish the scanner's side");
+
+    let mut inbox = bytes::BytesMut::new();
+    let mut granted = std::collections::HashSet::new();
+    loop {
+        while let Ok((v, payload)) = frame::split_frame(&mut inbox) {
+            let reply: Response = frame::decode(v, &payload).expect("response");
+            let ResponseBody::Scan(s) = &reply.body else {
+                panic!("expected a scan reply, got {reply:?}")
+            };
+            assert_eq!(s.decision, Decision::Granted, "request {}", reply.id);
+            assert!(granted.insert(reply.id), "one reply per request");
+        }
+        let read = tokio::time::timeout(Duration::from_secs(30), recv.read_chunk(64 * 1024, true));
+        match read.await.expect("replies, then the stream's end, in time") {
+            Ok(Some(chunk)) => inbox.extend_from_slice(&chunk.bytes),
+            Ok(None) => break,
+            Err(e) => panic!("the stream failed before its end: {e}"),
+        }
+    }
+    assert!(inbox.is_empty(), "no partial reply at the end");
+    assert_eq!(granted.len() as u64, SCANS, "every scan answered");
+    for pass in &passes {
+        assert_eq!(u64::from(gw.pass(&pass.id).await.uses), SCANS / PASSES);
+    }
+    let scans_total = metric(&gw.metrics().await, "scangate_scans_total", &[]);
+    assert_eq!(scans_total, SCANS as f64, "every decision counted once");
     assert!(gw.sigterm().success());
 }

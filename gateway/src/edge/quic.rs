@@ -1,8 +1,15 @@
 //! The QUIC listener: admission at the edge, one task per connection and per
 //! stream, frames in, replies out (possibly out of order, matched by request id).
-//! The offline requests (snapshot fetch, upload) are admitted in [`offline`].
+//! A stream's task decides its scans itself ([`in_flight`]: no task per scan);
+//! the offline requests (snapshot fetch, upload) are admitted in [`offline`]
+//! and answered by tasks of their own.
 
+mod in_flight;
 mod offline;
+mod writer;
+
+use in_flight::InFlight;
+use writer::{encode_reply, write_replies};
 
 use crate::config::{
     INCOMING_BUFFER_BYTES, INCOMING_BUFFER_TOTAL_BYTES, INCOMING_QUEUE, QuicLimits,
@@ -26,30 +33,26 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 
-/// Messages queued per stream before the reader (or a scan's task) waits
-/// for the writer: a decided scan's reply, or up to [`ANSWERED_BATCH_BYTES`]
-/// (and one reply) of those the reader answered itself, encoded. Bounds
-/// memory per stream; the QUIC flow-control window then holds back the
-/// scanner.
+/// Messages queued per stream before the reader (or an offline request's
+/// task) waits for the writer: an offline request's reply, or up to
+/// [`ANSWERED_BATCH_BYTES`] (and one reply) of those the stream's task
+/// answered, encoded. Bounds memory per stream; the QUIC flow-control window
+/// then holds back the scanner.
 const REPLY_QUEUE: usize = 256;
-/// Replies the reader answers itself (edge denials, pongs, framing errors)
-/// are encoded into one buffer and queued once per read, or once this many
-/// bytes have gathered: a flood of forged tokens costs the writer one
-/// message and one wake-up per read, not per scan.
+/// Replies the stream's task answers (edge denials, pongs, framing errors,
+/// and its scans as they are decided) are encoded into one buffer and queued
+/// once per read or per wake, or once this many bytes have gathered: a flood
+/// of forged tokens, or a batch of grants made durable by one commit, costs
+/// the writer one message and one wake-up, not one per scan.
 const ANSWERED_BATCH_BYTES: usize = 2 * 1024;
 /// What the stream's writer is handed.
 enum Reply {
-    /// A decided scan's reply, encoded by the writer into its own buffer.
+    /// An offline request's reply, encoded by the writer into its own buffer.
     One(Response),
-    /// Replies the reader answered itself, already encoded.
+    /// Replies the stream's task answered, already encoded.
     Answered(Bytes),
 }
 
-/// Bytes of replies coalesced into one write.
-const WRITE_BATCH_BYTES: usize = 32 * 1024;
-/// How long a finished stream waits for the scanner to acknowledge its last
-/// replies during shutdown.
-const FINISH_ACK_TIMEOUT: Duration = Duration::from_secs(2);
 /// While shutting down, a stream is read until it has been quiet this long, so
 /// that every request already sent gets an answer (`shutting_down`).
 const SHUTDOWN_READ_GRACE: Duration = Duration::from_millis(100);
@@ -172,6 +175,7 @@ impl Listener {
             let stream = Stream {
                 last_gate: LastGate::new(self.service.live().gates()),
                 answered: BytesMut::new(),
+                in_flight_scans: InFlight::default(),
                 listener: self.clone(),
                 device: device.clone(),
                 bucket: bucket.clone(),
@@ -186,8 +190,10 @@ impl Listener {
 struct Stream {
     listener: Arc<Listener>,
     last_gate: LastGate,
-    /// Encoded replies the reader answered itself, not yet queued.
+    /// Encoded replies the stream's task answered, not yet queued.
     answered: BytesMut,
+    /// The stream's scans being decided.
+    in_flight_scans: InFlight,
     device: Arc<str>,
     bucket: Arc<Bucket>,
     in_flight: Arc<Semaphore>,
@@ -220,6 +226,18 @@ impl Standing {
     }
 }
 
+/// What a stream's task woke up for.
+enum Event {
+    /// Bytes from the scanner; `None` (or an error) once it sends no more.
+    Read(Option<Bytes>),
+    /// Draining, and the scanner has been quiet for [`SHUTDOWN_READ_GRACE`].
+    Quiet,
+    /// The gateway began to shut down.
+    ShuttingDown,
+    /// A scan was decided: its reply.
+    Decided(Response),
+}
+
 impl Stream {
     async fn run(mut self, send: SendStream, mut recv: RecvStream) {
         let (tx, rx) = mpsc::channel::<Reply>(REPLY_QUEUE);
@@ -233,29 +251,63 @@ impl Stream {
         loop {
             if !self.drain_frames(&mut buf, &tx).await {
                 let _ = recv.stop(codes::BAD_FRAMING);
-                return;
+                break;
             }
+            match self.next_event(&mut recv).await {
+                Event::Read(Some(bytes)) => buf.extend_from_slice(&bytes),
+                Event::Read(None) => break,
+                Event::Quiet => {
+                    let _ = recv.stop(codes::SHUTTING_DOWN);
+                    break;
+                }
+                Event::ShuttingDown => {}
+                Event::Decided(reply) => self.decided(reply),
+            }
+        }
+        // Every scan taken is answered (and counted) before the stream
+        // ends, each within its own deadline.
+        while !self.in_flight_scans.is_empty() {
+            let reply = self.in_flight_scans.next().await;
+            self.decided(reply);
+            self.flush(&tx).await;
+        }
+    }
+
+    /// Waits for the stream's next event: a decided scan first (its reply
+    /// should not wait behind a read), then a read or the start of shutdown.
+    /// While draining, a read waits at most [`SHUTDOWN_READ_GRACE`]: the
+    /// requests the scanner already sent are answered (`shutting_down`),
+    /// and the stream stops once it goes quiet.
+    async fn next_event(&mut self, recv: &mut RecvStream) -> Event {
+        let draining = self.listener.shutdown.is_cancelled();
+        let read = async {
             let read = recv.read_chunk(READ_CHUNK_BYTES, true);
-            let chunk = if self.listener.shutdown.is_cancelled() {
-                // Draining: answer what the scanner already sent (with
-                // `shutting_down`), stop once it goes quiet.
+            let chunk = if draining {
                 match tokio::time::timeout(SHUTDOWN_READ_GRACE, read).await {
                     Ok(chunk) => chunk,
-                    Err(_) => {
-                        let _ = recv.stop(codes::SHUTTING_DOWN);
-                        return;
-                    }
+                    Err(_) => return Event::Quiet,
                 }
             } else {
-                tokio::select! {
-                    _ = self.listener.shutdown.cancelled() => continue,
-                    chunk = read => chunk,
-                }
+                read.await
             };
-            match chunk {
-                Ok(Some(chunk)) => buf.extend_from_slice(&chunk.bytes),
-                Ok(None) | Err(_) => return,
-            }
+            Event::Read(chunk.ok().flatten().map(|chunk| chunk.bytes))
+        };
+        tokio::select! {
+            biased;
+            reply = self.in_flight_scans.next() => Event::Decided(reply),
+            _ = self.listener.shutdown.cancelled(), if !draining => Event::ShuttingDown,
+            event = read => event,
+        }
+    }
+
+    /// Encodes a decided scan's reply, and with it every other already
+    /// decided: queued together by the next flush.
+    fn decided(&mut self, reply: Response) {
+        encode_reply(&reply, &mut self.answered);
+        while self.answered.len() < ANSWERED_BATCH_BYTES
+            && let Some(reply) = self.in_flight_scans.ready()
+        {
+            encode_reply(&reply, &mut self.answered);
         }
     }
 
@@ -297,17 +349,20 @@ impl Stream {
         }
     }
 
-    /// Queues the replies answered so far for the writer, in one message.
+    /// Queues the replies answered so far for the writer, in one message;
+    /// the decided scans among them give their in-flight permits back.
     async fn flush(&mut self, tx: &mpsc::Sender<Reply>) {
         if !self.answered.is_empty() {
             let _ = tx
                 .send(Reply::Answered(self.answered.split().freeze()))
                 .await;
         }
+        self.in_flight_scans.queued();
     }
 
-    /// Handles one request: the reply, when the reader answers it itself;
-    /// `None` when a task of its own answers it (or nothing may be answered).
+    /// Handles one request: the reply, when the reader answers it at once;
+    /// `None` when it is answered later (a scan, once decided; an offline
+    /// request, by a task of its own), or when nothing may be answered.
     fn request(
         &mut self,
         version: u8,
@@ -356,7 +411,7 @@ impl Stream {
             return Some(Response { id, body });
         };
         let (service, device) = (service.clone(), self.device.clone());
-        self.answer_later(id, tx, permit, async move {
+        self.in_flight_scans.push(id, permit, async move {
             service.decide(&device, &gate, claims, req).await
         });
         None
@@ -379,50 +434,6 @@ impl Stream {
             let _ = tx.send(Reply::One(Response { id, body })).await;
             drop(permit);
         });
-    }
-}
-
-/// Appends `reply` to `out`. Every reply fits a frame by construction
-/// (error messages are bounded by `WireError::new`, every field of a scan
-/// reply by its type); should one not, the scanner gets a short
-/// `unavailable` error for that request instead, and the stream lives on.
-fn encode_reply(reply: &Response, out: &mut BytesMut) {
-    if let Err(e) = frame::encode(reply, out) {
-        counter!("scangate_reply_encode_failures_total").increment(1);
-        tracing::debug!(id = reply.id, error = %e, "a reply could not be encoded");
-        let fallback = Response::error(
-            reply.id,
-            ErrorCode::Unavailable,
-            "the gateway could not encode its reply; retry with the same scan id",
-        );
-        // A fixed, short message: this always fits.
-        let _ = frame::encode(&fallback, out);
-    }
-}
-
-/// Writes replies as they come, coalescing whatever is queued into one write.
-/// Ends when every sender (the reader and its scan tasks) is gone.
-async fn write_replies(mut send: SendStream, mut rx: mpsc::Receiver<Reply>) {
-    let mut out = BytesMut::with_capacity(WRITE_BATCH_BYTES);
-    let add = |reply: Reply, out: &mut BytesMut| match reply {
-        Reply::One(response) => encode_reply(&response, out),
-        Reply::Answered(encoded) => out.extend_from_slice(&encoded),
-    };
-    while let Some(first) = rx.recv().await {
-        add(first, &mut out);
-        while out.len() < WRITE_BATCH_BYTES {
-            match rx.try_recv() {
-                Ok(next) => add(next, &mut out),
-                Err(_) => break,
-            }
-        }
-        if send.write_all(&out).await.is_err() {
-            return;
-        }
-        out.clear();
-    }
-    if send.finish().is_ok() {
-        let _ = tokio::time::timeout(FINISH_ACK_TIMEOUT, send.stopped()).await;
     }
 }
 

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod floor;
+pub mod frames;
 pub mod gate_actions;
 pub mod guard;
 pub mod holder;
