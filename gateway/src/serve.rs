@@ -206,6 +206,10 @@ async fn open_passes(
         .keep_fresh(store.clone(), shutdown.clone());
     let registry =
         Registry::with_definitions(store.clone(), config.registry.clone(), definitions.clone());
+    definitions
+        .rebuild_occupancy(store.as_ref(), registry.occupancy())
+        .await
+        .context("cannot rebuild zone occupancy")?;
     if let Some(period) = crate::operator::retention::Period::of_seconds(config.retention_s) {
         tokio::spawn(crate::operator::retention::run(
             store.clone(),

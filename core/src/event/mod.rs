@@ -12,13 +12,18 @@
 //! - `floor`: where a scan stands ([`EventDefinition::at_gate`]), whether a
 //!   pass's zones admit to a gate's zone, and the movement a granted entry
 //!   or exit makes ([`Movement`]).
+//! - `occupancy`: who is inside each zone now and whether an entry finds a
+//!   place ([`ZoneCounts`]; `zone_full`), as pure counting.
 
 mod floor;
+pub mod occupancy;
 mod validate;
 
 pub use floor::{AtGate, Movement, step};
+pub use occupancy::{Place, ZoneCount, ZoneCounts, ZoneFull};
 pub use validate::{PROBLEMS_MAX, Problem, Problems};
 
+use crate::flags::FlagPolicy;
 use crate::pass::presence::ZoneName;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -175,6 +180,14 @@ pub struct Policy {
     /// pass enters `hall` when `vip` lies inside `hall`). Never the other
     /// way: a pass for `hall` is `wrong_zone` at a `vip` gate.
     pub parent_access: bool,
+    /// The event's own fraud-flag policy (which flags deny, the windows,
+    /// walking times between its gates), in the format of
+    /// `serve --flag-policy`. It wins over the gateway-wide policy for the
+    /// event's passes; absent: the gateway-wide one applies.
+    /// (`forgery_burst` is decided before any pass, hence any event, is
+    /// known: its threshold stays gateway-wide.)
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub flags: Option<FlagPolicy>,
 }
 
 /// Anti-passback: whether presence denies.
