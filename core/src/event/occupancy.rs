@@ -23,7 +23,7 @@
 
 use super::{EVENT_ZONES_MAX, EventDefinition, Movement, ZoneDef};
 use crate::pass::presence::{Presence, ZoneName};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 
 /// Most zone names one event's counts keep apart: the zones of the current
@@ -41,22 +41,22 @@ pub struct ZoneFull {
 }
 
 /// One zone's line in an occupancy report.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ZoneCount {
     /// The zone.
     pub zone: String,
     /// The zone it lies inside, if any.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parent: Option<String>,
     /// Passes inside it (or inside a zone within it) now, as the store holds
     /// them (entries whose commit is still in flight are not counted).
     pub inside: u64,
     /// How many may be inside at once; absent: no limit.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub capacity: Option<u64>,
     /// Places left (`capacity - inside`, never below 0); absent: no limit.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub free: Option<u64>,
 }
 

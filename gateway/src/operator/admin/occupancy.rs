@@ -10,11 +10,11 @@ use axum::Json;
 use axum::extract::State;
 use scangate_core::event::{Definitions, ZoneCount};
 use scangate_core::pass::{EVENT_MAX_BYTES, check_name};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 /// An event's zones with who is inside each now.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct OccupancyView {
     /// The event.
     pub event: String,
