@@ -252,6 +252,10 @@ fn spawn_operator(
         snapshot: live.publish(stop.clone()),
         conflicts: dashboard::conflicts::publish(state.store.clone(), stop.clone()),
         flags: state.flags.clone(),
+        occupancy: dashboard::occupancy::ZoneBoard {
+            definitions: state.definitions.clone(),
+            occupancy: state.registry.occupancy().clone(),
+        },
     };
     let holder = holder::router(
         state.clone(),
