@@ -230,3 +230,100 @@ impl Moving {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use scangate_core::event::step;
+    use scangate_core::{Decision, PassId, ScanId};
+    use std::time::Duration;
+
+    fn hall(capacity: i64) -> Arc<EventDefinition> {
+        use scangate_core::event::{GateDef, GateDirection, ZoneDef};
+        Arc::new(EventDefinition {
+            gates: vec![GateDef {
+                name: "in".into(),
+                zone: "hall".into(),
+                direction: GateDirection::In,
+                position: None,
+            }],
+            zones: vec![ZoneDef {
+                name: "hall".into(),
+                capacity: Some(capacity),
+                parent: None,
+            }],
+            policy: Default::default(),
+        })
+    }
+
+    fn placing(def: &Arc<EventDefinition>) -> Placing {
+        let at = def.at_gate("in", None).expect("gate");
+        Placing {
+            event: "fest".into(),
+            definition: Arc::clone(def),
+            movement: step(&at, Default::default()).expect("entry"),
+            hold: true,
+        }
+    }
+
+    fn record(p: &Placing) -> ScanRecord {
+        ScanRecord {
+            scan_id: ScanId::new("s-1").expect("id"),
+            pass_id: PassId([1; 16]),
+            at_ms: 0,
+            scanner_time_ms: 0,
+            gate: "in".into(),
+            device: "d".into(),
+            decision: Decision::Granted,
+            uses_after: 1,
+            event: "fest".into(),
+            annulled: None,
+            offline: None,
+            guard_override: None,
+            flags: Vec::new(),
+            movement: Some(Box::new(p.movement)),
+        }
+    }
+
+    fn inside(o: &Occupancy, def: &EventDefinition) -> (u64, u64) {
+        let r = o.report("fest", def);
+        (r.zones[0].inside, r.held)
+    }
+
+    #[test]
+    fn a_place_is_held_until_its_commit_settles_it() {
+        let def = hall(1);
+        let o = Occupancy::default();
+        let p = placing(&def);
+        let (room, hold) = o.place(&p);
+        assert!(room);
+        assert_eq!(inside(&o, &def), (0, 1));
+        assert!(!o.place(&p).0, "the held place is taken");
+        // Nothing written: the place comes back.
+        o.moving(&record(&p), hold).settle(&Err(StoreError::Busy));
+        assert_eq!(inside(&o, &def), (0, 0));
+        // Durable: the pass is counted inside, the hold gone.
+        let (_, hold) = o.place(&p);
+        o.moving(&record(&p), hold).settle(&Ok(()));
+        assert_eq!(inside(&o, &def), (1, 0));
+        assert!(!o.place(&p).0, "full");
+    }
+
+    #[test]
+    fn an_unknown_outcome_keeps_the_place_and_a_dropped_hold_gives_it_back() {
+        let def = hall(2);
+        let o = Occupancy::default();
+        let p = placing(&def);
+        let (_, hold) = o.place(&p);
+        let timeout = Err(StoreError::Timeout(Duration::from_secs(2)));
+        o.moving(&record(&p), hold).settle(&timeout);
+        assert_eq!(inside(&o, &def), (0, 1), "kept: errs high");
+        let (_, hold) = o.place(&p);
+        drop(hold);
+        assert_eq!(inside(&o, &def), (0, 1), "an abandoned hold is released");
+        let mut check = placing(&def);
+        check.hold = false;
+        assert!(o.place(&check).0, "one place left, and a check holds none");
+        assert_eq!(inside(&o, &def), (0, 1));
+    }
+}
