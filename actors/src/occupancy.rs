@@ -82,7 +82,10 @@ impl Occupancy {
         drop(map);
         let mut map = self.events.write().unwrap_or_else(|p| p.into_inner());
         if map.len() >= EVENTS_MAX && !map.contains_key(event) {
-            tracing::warn!(event, "zone counts for more events than definitions may exist");
+            tracing::warn!(
+                event,
+                "zone counts for more events than definitions may exist"
+            );
             return None;
         }
         Some(Arc::clone(map.entry(event.to_owned()).or_default()))

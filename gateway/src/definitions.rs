@@ -88,7 +88,9 @@ impl DefinitionCache {
     /// Every definition with its event (at most [`EVENTS_MAX`]).
     pub fn all(&self) -> Vec<(String, Arc<EventDefinition>)> {
         let map = self.map.read().unwrap_or_else(|p| p.into_inner());
-        map.iter().map(|(e, d)| (e.clone(), Arc::clone(d))).collect()
+        map.iter()
+            .map(|(e, d)| (e.clone(), Arc::clone(d)))
+            .collect()
     }
 
     /// Whether any definition gives a zone a capacity.

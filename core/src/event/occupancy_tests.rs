@@ -35,7 +35,9 @@ fn an_entry_holds_a_place_until_capacity_then_the_zone_is_full() {
     c.hold(&def, &entry).expect("room").expect("a place");
     assert_eq!(
         c.hold(&def, &entry),
-        Err(ZoneFull { zone: "hall".into() }),
+        Err(ZoneFull {
+            zone: "hall".into()
+        }),
         "held places count"
     );
     assert_eq!(c.occupancy(&def, "hall", false), 0, "nothing durable yet");
@@ -70,18 +72,28 @@ fn nested_zones_count_inside_their_parents() {
     // Straight into vip from outside: a place in vip and in hall.
     let vip = moving(&def, "vip-door", Direction::In, Presence::Outside);
     assert_eq!(
-        entered(&def, &vip).map(|z| z.name.as_str()).collect::<Vec<_>>(),
+        entered(&def, &vip)
+            .map(|z| z.name.as_str())
+            .collect::<Vec<_>>(),
         ["vip", "hall"]
     );
     c.apply(&vip);
     assert_eq!(
-        (c.occupancy(&def, "vip", false), c.occupancy(&def, "hall", false)),
+        (
+            c.occupancy(&def, "vip", false),
+            c.occupancy(&def, "hall", false)
+        ),
         (1, 1)
     );
     // Into the hall from outside: hall now holds its capacity.
     c.apply(&moving(&def, "north", Direction::In, Presence::Outside));
     let more = moving(&def, "north", Direction::In, Presence::Outside);
-    assert_eq!(c.room(&def, &more), Err(ZoneFull { zone: "hall".into() }));
+    assert_eq!(
+        c.room(&def, &more),
+        Err(ZoneFull {
+            zone: "hall".into()
+        })
+    );
     // A move from hall into the full vip is refused by vip alone...
     let deeper = moving(&def, "vip-door", Direction::In, inside("hall"));
     assert_eq!(c.room(&def, &deeper), Err(ZoneFull { zone: "vip".into() }));
@@ -91,13 +103,19 @@ fn nested_zones_count_inside_their_parents() {
     assert!(!needs_place(&def, &lounge));
     c.apply(&lounge);
     assert_eq!(
-        (c.occupancy(&def, "lounge", false), c.occupancy(&def, "vip", false)),
+        (
+            c.occupancy(&def, "lounge", false),
+            c.occupancy(&def, "vip", false)
+        ),
         (1, 1)
     );
     // Leaving vip from the lounge: out of both, still in the hall.
     c.apply(&moving(&def, "vip-door", Direction::Out, inside("lounge")));
     assert_eq!(
-        (c.occupancy(&def, "vip", false), c.occupancy(&def, "hall", false)),
+        (
+            c.occupancy(&def, "vip", false),
+            c.occupancy(&def, "hall", false)
+        ),
         (0, 2)
     );
 }
@@ -108,12 +126,17 @@ fn a_held_move_deeper_takes_no_second_place_in_the_zone_around_it() {
     let mut c = ZoneCounts::default();
     c.add(inside("hall"));
     let deeper = moving(&def, "vip-door", Direction::In, inside("hall"));
-    c.hold(&def, &deeper).expect("room").expect("a place in vip");
+    c.hold(&def, &deeper)
+        .expect("room")
+        .expect("a place in vip");
     // hall: one durable, plus nothing for the move in flight.
     assert_eq!(c.occupancy(&def, "hall", true), 1);
     assert!(
-        c.room(&def, &moving(&def, "north", Direction::In, Presence::Outside))
-            .is_ok()
+        c.room(
+            &def,
+            &moving(&def, "north", Direction::In, Presence::Outside)
+        )
+        .is_ok()
     );
 }
 
@@ -121,18 +144,37 @@ fn a_held_move_deeper_takes_no_second_place_in_the_zone_around_it() {
 fn the_rebuild_counts_presence_and_the_report_gives_capacity_and_free() {
     let def = venue();
     let mut c = ZoneCounts::default();
-    for p in [inside("hall"), inside("lounge"), Presence::Left, Presence::Outside] {
+    for p in [
+        inside("hall"),
+        inside("lounge"),
+        Presence::Left,
+        Presence::Outside,
+    ] {
         c.add(p);
     }
     let report = c.report(&def);
-    let line = |zone: &str| report.iter().find(|z| z.zone == zone).expect("zone").clone();
+    let line = |zone: &str| {
+        report
+            .iter()
+            .find(|z| z.zone == zone)
+            .expect("zone")
+            .clone()
+    };
     assert_eq!(
-        (line("hall").inside, line("hall").capacity, line("hall").free),
+        (
+            line("hall").inside,
+            line("hall").capacity,
+            line("hall").free
+        ),
         (2, Some(2), Some(0))
     );
     assert_eq!((line("vip").inside, line("vip").free), (1, Some(0)));
     assert_eq!(
-        (line("lounge").inside, line("lounge").capacity, line("lounge").free),
+        (
+            line("lounge").inside,
+            line("lounge").capacity,
+            line("lounge").free
+        ),
         (1, None, None)
     );
     assert_eq!(line("vip").parent.as_deref(), Some("hall"));

@@ -235,7 +235,9 @@ fn an_events_flag_policy_is_checked_with_every_problem_named() {
     let back: EventDefinition = serde_json::from_str(&json).expect("back");
     assert_eq!(back, good);
     assert!(
-        !serde_json::to_string(&example()).expect("json").contains("flags"),
+        !serde_json::to_string(&example())
+            .expect("json")
+            .contains("flags"),
         "absent when not set"
     );
 }

@@ -214,8 +214,7 @@ impl<'m> ScanTurn<'m> {
     fn placing(&self, outcome: &Outcome) -> Option<Placing> {
         let definition = self.scan.definition.as_ref()?;
         let movement = outcome.change.movement()?;
-        let needed = outcome.decision.is_granted()
-            && occupancy::needs_place(definition, &movement);
+        let needed = outcome.decision.is_granted() && occupancy::needs_place(definition, &movement);
         needed.then(|| Placing {
             event: self.machine.pass.event.clone(),
             definition: Arc::clone(definition),

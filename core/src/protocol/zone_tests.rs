@@ -35,7 +35,10 @@ fn an_entry_into_a_zone_with_a_capacity_asks_for_a_place_before_its_write() {
     let mut turn = m.on_scan(at("in-1", "north", &def));
     let asked = placing(turn.start(10));
     assert!(asked.hold, "a real entry holds its place");
-    assert_eq!((asked.event.as_str(), asked.movement.zone.as_str()), ("fest", "hall"));
+    assert_eq!(
+        (asked.event.as_str(), asked.movement.zone.as_str()),
+        ("fest", "hall")
+    );
     let record = persisted(turn.on_place(true));
     assert_eq!(record.decision, Decision::Granted);
     assert!(record.movement.is_some());

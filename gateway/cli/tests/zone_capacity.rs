@@ -129,7 +129,10 @@ async fn a_full_zone_admits_exactly_its_capacity_under_a_crowd_and_after_kill9()
         (CAPACITY as usize, CROWD - CAPACITY as usize),
         "others: {other:?}"
     );
-    assert!(seen.len() > 1, "the watcher read the occupancy while the crowd pushed");
+    assert!(
+        seen.len() > 1,
+        "the watcher read the occupancy while the crowd pushed"
+    );
     assert!(
         seen.iter().all(|&n| n <= CAPACITY),
         "never above capacity: {seen:?}"
@@ -235,9 +238,12 @@ async fn a_viewer_reads_occupancy_and_a_check_only_entry_sees_a_full_zone() {
     let s = gw.scanner("hall-check").await;
     let first = scan_at(&s, &passes[0].token, "in-0").await;
     assert_eq!(first.decision, Decision::Granted);
-    let check =
-        common::floor::scan_floor(&s, &passes[1].token, "in-1", None, true).await;
-    assert_eq!(reason(&check), Some(Reason::ZoneFull), "a check sees it full");
+    let check = common::floor::scan_floor(&s, &passes[1].token, "in-1", None, true).await;
+    assert_eq!(
+        reason(&check),
+        Some(Reason::ZoneFull),
+        "a check sees it full"
+    );
     assert_eq!(gw.pass(&passes[1].id).await.uses, 0, "and changes nothing");
 
     let viewer = gw.token_for("viewer", "door-screen");

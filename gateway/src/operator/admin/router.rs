@@ -5,8 +5,8 @@ use super::routes::{
     EVENT_BODY_MAX_BYTES, IMPORT_BODY_MAX_BYTES, ISSUE_BODY_MAX_BYTES, ROUTES, Route,
 };
 use super::{
-    conflicts, devices, erase, events, flags, gate, import, links, logs, occupancy, operator, passes,
-    qr,
+    conflicts, devices, erase, events, flags, gate, import, links, logs, occupancy, operator,
+    passes, qr,
 };
 use crate::operator::api::ApiError;
 use crate::operator::state::AppState;
