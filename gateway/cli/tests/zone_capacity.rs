@@ -173,15 +173,15 @@ async fn a_full_zone_admits_exactly_its_capacity_under_a_crowd_and_after_kill9()
     // Rebuilt from the passes' presence: still full, still exact.
     let gw = Gateway::start(dir.path(), &[]);
     assert_eq!(hall(&gw).await, (CAPACITY, 0), "occupancy survives kill -9");
-    let s = vec![gw.scanner("hall-0").await];
-    let refused = scan_at(&s[0], waiting[30], "in-3").await;
+    let s = gw.scanner("hall-0").await;
+    let refused = scan_at(&s, waiting[30], "in-3").await;
     assert_eq!(reason(&refused), Some(Reason::ZoneFull));
     assert_eq!(
-        scan_at(&s[0], inside[20], "out").await.decision,
+        scan_at(&s, inside[20], "out").await.decision,
         Decision::Granted
     );
     assert_eq!(
-        scan_at(&s[0], waiting[30], "in-3").await.decision,
+        scan_at(&s, waiting[30], "in-3").await.decision,
         Decision::Granted,
         "an exit after the restart frees a place"
     );
@@ -193,7 +193,7 @@ async fn a_full_zone_admits_exactly_its_capacity_under_a_crowd_and_after_kill9()
     );
     let text = gw.cli(&["event", "occupancy", "floor"]);
     assert!(text.contains("hall: 100 inside of 100, 0 free"), "{text}");
-    s[0].close().await;
+    s.close().await;
     gw.kill9();
 }
 
