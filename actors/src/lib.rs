@@ -31,6 +31,8 @@
 //!   its idle stop.
 //! - `message`: the messages a pass's actor takes.
 //! - `recent`: the recent scans an actor reads at its start, for the fraud flags.
+//! - [`occupancy`]: zone occupancy's owner, one lock per event: places for
+//!   entries into zones with a capacity, held until their commit is in.
 //! - `queue`: the per-actor in-flight counter that bounds the mailbox.
 //! - `store_call`: store calls under their deadlines, and the reply a
 //!   request is answered on once.
@@ -51,7 +53,9 @@
 //! deadline, answered `unavailable` and then waited for) and
 //! `scangate_scans_abandoned_total` (scans whose caller gave up while they
 //! were queued, not decided) and `scangate_flag_history_unread_total`
-//! (actors started without their pass's recent scans: the read failed).
+//! (actors started without their pass's recent scans: the read failed),
+//! and `scangate_zone_places_in_doubt_total` (zone places kept held
+//! because their commit's outcome is unknown).
 
 pub mod clock;
 pub mod config;
@@ -59,6 +63,7 @@ pub mod conflicts;
 mod directory;
 pub mod error;
 mod message;
+pub mod occupancy;
 mod pass_actor;
 mod queue;
 mod recent;

@@ -51,6 +51,8 @@ pub(crate) struct Settings {
     pub(crate) flag_horizon_ms: i64,
     /// Event definitions, looked up (without waiting) for every scan.
     pub(crate) definitions: Arc<dyn Definitions>,
+    /// Zone occupancy's owner: places for entries into zones with a capacity.
+    pub(crate) occupancy: Arc<crate::occupancy::Occupancy>,
 }
 
 /// Starts the actor of `pass`, freshly loaded from the store.
@@ -435,6 +437,8 @@ async fn drive_scan(
 ) -> Result<ScanOutcome, ScanFailure<Fault>> {
     let timeout = settings.store_timeout;
     let mut step = turn.start(settings.clock.now_ms());
+    // A zone place held for this turn's entry until its commit is in.
+    let mut held = None;
     loop {
         step = match step {
             ScanStep::Answer(answer) => return answer,
@@ -442,9 +446,16 @@ async fn drive_scan(
                 let fresh = settings.reload(id).await;
                 turn.on_reload(fresh, settings.clock.now_ms())
             }
+            ScanStep::Place(placing) => {
+                let (room, hold) = settings.occupancy.place(&placing);
+                held = hold;
+                turn.on_place(room)
+            }
             ScanStep::Persist(record) => {
+                let moving = settings.occupancy.moving(&record, held.take());
                 let written =
                     write(timeout, settings.store.commit_scan(record), &mut on_late).await;
+                moving.settle(&written);
                 note_scan_write(id, &written);
                 turn.on_commit(written.map_err(Fault))
             }

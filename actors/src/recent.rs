@@ -7,14 +7,15 @@
 //! restart see no earlier denial on another device: `shared_code` may be
 //! missed there, never raised wrongly); a pass granted before reads its
 //! scans of the last [`FlagPolicy::horizon_ms`](scangate_core::flags::FlagPolicy::horizon_ms), at most
-//! [`RECENT_READ_MAX`] of them, oldest first. A read that fails starts the
+//! [`RECENT_READ_MAX`] of them, oldest first (an event whose definition has
+//! its own flag policy: the last [`HORIZON_MAX_MS`]). A read that fails starts the
 //! actor with no history (flags are signs, the scan is still decided), and
 //! is counted in `scangate_flag_history_unread_total`.
 
 use crate::pass_actor::Settings;
 use crate::store_call::deadline;
 use scangate_core::Pass;
-use scangate_core::flags::RecentScans;
+use scangate_core::flags::{HORIZON_MAX_MS, RecentScans};
 use scangate_storage::{ScanQuery, ScanScope};
 
 /// Most stored scans one actor start reads for its history: one page of
@@ -29,7 +30,14 @@ pub(crate) async fn load(settings: &Settings, pass: &Pass, now_ms: i64) -> Recen
         return RecentScans::default();
     }
     let mut query = ScanQuery::all(ScanScope::Pass(pass.id), RECENT_READ_MAX);
-    query.from_ms = Some(now_ms.saturating_sub(settings.flag_horizon_ms));
+    // An event with its own flag policy looks back the longest a flag may
+    // (one page still): its horizon is not computed per actor start.
+    let own = settings.definitions.definition(&pass.event);
+    let horizon_ms = match own.as_deref().and_then(|d| d.policy.flags.as_ref()) {
+        Some(_) => HORIZON_MAX_MS,
+        None => settings.flag_horizon_ms,
+    };
+    query.from_ms = Some(now_ms.saturating_sub(horizon_ms));
     match deadline(settings.store_timeout, settings.store.query_scans(query)).await {
         Ok(page) => RecentScans::from_records(&page.items),
         Err(error) => {

@@ -114,6 +114,7 @@ impl Registry {
             flag_policy: Arc::clone(&config.flag_policy),
             flag_horizon_ms: config.flag_policy.horizon_ms(),
             definitions,
+            occupancy: Arc::default(),
         };
         Registry {
             inner: Arc::new(Inner {
@@ -354,6 +355,12 @@ impl Registry {
     /// answer at once instead of routing to an actor whose commit must fail.
     pub fn store_failure(&self) -> Option<String> {
         self.inner.settings.store.failure()
+    }
+
+    /// Zone occupancy's owner (read it for reports; rebuild it at start
+    /// before serving scans).
+    pub fn occupancy(&self) -> &Arc<crate::occupancy::Occupancy> {
+        &self.inner.settings.occupancy
     }
 
     /// Pass actors alive now.

@@ -62,11 +62,15 @@ pub enum Reason {
     AlreadyInside,
     /// An exit while the pass is not inside (anti-passback).
     NotInside,
+    /// An entry into a zone (or a zone around it) that holds as many people
+    /// as its capacity: someone must leave first. Stored like every other
+    /// denial; a new scan later may be granted.
+    ZoneFull,
 }
 
 impl Reason {
     /// Every reason, in declaration order (handy for metrics and tests).
-    pub const ALL: [Reason; 23] = [
+    pub const ALL: [Reason; 24] = [
         Reason::Malformed,
         Reason::Forged,
         Reason::Unknown,
@@ -90,6 +94,7 @@ impl Reason {
         Reason::WrongZone,
         Reason::AlreadyInside,
         Reason::NotInside,
+        Reason::ZoneFull,
     ];
 
     /// The reason's place in [`Reason::ALL`], for tables indexed by reason.
@@ -123,6 +128,7 @@ impl Reason {
             Reason::WrongZone => "wrong_zone",
             Reason::AlreadyInside => "already_inside",
             Reason::NotInside => "not_inside",
+            Reason::ZoneFull => "zone_full",
         }
     }
 
@@ -148,6 +154,7 @@ impl Reason {
             Reason::WrongZone => "This pass does not admit to this area.",
             Reason::AlreadyInside => "This pass is already inside.",
             Reason::NotInside => "This pass is not inside, so it cannot go out.",
+            Reason::ZoneFull => "This area is full: wait until someone leaves.",
             Reason::Superseded => "This code was replaced by a newer one: ask for the new code.",
             Reason::RapidRescan => "This pass was just let in: it may be a copy passed back.",
             Reason::SharedCode => "This pass was just shown on another scanner.",

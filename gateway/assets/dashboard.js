@@ -163,6 +163,32 @@
       "no flags raised", 5);
   }
 
+  // The occupancy panel (polled from /live/occupancy): every zone of every
+  // defined event, inside now against its capacity; a full zone is marked.
+  function renderZones(z) {
+    const rows = [];
+    for (const e of z.events) {
+      for (const x of e.zones) {
+        const cap = x.capacity === undefined ? "–" : fmtInt(x.capacity);
+        const free = x.free === undefined ? "–" : fmtInt(x.free);
+        const zone = x.parent ? x.zone + " (in " + x.parent + ")" : x.zone;
+        const tr = row([[e.event], [zone], [fmtInt(x.inside), "num inside"], [cap, "num"], [free, "num free"]],
+          { "data-zone": e.event + "/" + x.zone });
+        if (x.free === 0) tr.classList.add("full");
+        rows.push(tr);
+      }
+    }
+    fill($("zones"), rows, "no event defines zones", 5);
+    $("zones-more").textContent = z.more ? "and " + fmtInt(z.more) + " more events" : "";
+  }
+
+  function pollZones() {
+    fetch("/live/occupancy", { cache: "no-store" })
+      .then((r) => (r.ok ? r.json() : Promise.reject(r.status)))
+      .then(renderZones)
+      .catch(() => {});
+  }
+
   function pollFlags() {
     fetch("/live/flags", { cache: "no-store" })
       .then((r) => (r.ok ? r.json() : Promise.reject(r.status)))
@@ -202,4 +228,6 @@
   connect();
   pollFlags();
   setInterval(pollFlags, FLAGS_POLL_MS);
+  pollZones();
+  setInterval(pollZones, FLAGS_POLL_MS);
 })();

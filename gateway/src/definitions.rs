@@ -10,6 +10,7 @@
 //! store read). On the embedded store this gateway is the only writer and
 //! never re-reads.
 
+use scangate_actors::occupancy::Occupancy;
 use scangate_core::event::{Definitions, EventDefinition};
 use scangate_storage::{EVENTS_MAX, Store, StoreError};
 use std::collections::HashMap;
@@ -86,6 +87,62 @@ impl DefinitionCache {
             }
         });
     }
+
+    /// The events with a definition (at most [`EVENTS_MAX`]).
+    pub fn events(&self) -> Vec<String> {
+        let map = self.map.read().unwrap_or_else(|p| p.into_inner());
+        map.keys().cloned().collect()
+    }
+
+    /// Every definition with its event (at most [`EVENTS_MAX`]).
+    pub fn all(&self) -> Vec<(String, Arc<EventDefinition>)> {
+        let map = self.map.read().unwrap_or_else(|p| p.into_inner());
+        map.iter()
+            .map(|(e, d)| (e.clone(), Arc::clone(d)))
+            .collect()
+    }
+
+    /// Whether any definition gives a zone a capacity.
+    pub fn any_capacity(&self) -> bool {
+        let map = self.map.read().unwrap_or_else(|p| p.into_inner());
+        map.values()
+            .any(|d| d.zones.iter().any(|z| z.capacity.is_some()))
+    }
+
+    /// Rebuilds zone occupancy from the passes' durable presence, for every
+    /// defined event: called at start, before any scan is served. On a
+    /// store shared with other gateways the counts see only this gateway's
+    /// movements after it: capacities are exact only with one gateway per
+    /// event, which is logged as a warning when a capacity is set.
+    pub async fn rebuild_occupancy(
+        &self,
+        store: &dyn Store,
+        occupancy: &Occupancy,
+    ) -> Result<(), StoreError> {
+        let events = self.events();
+        let started = std::time::Instant::now();
+        let inside = occupancy
+            .rebuild(store, events.iter().map(String::as_str))
+            .await?;
+        tracing::info!(
+            events = events.len(),
+            inside,
+            took_ms = started.elapsed().as_millis() as u64,
+            "zone occupancy rebuilt from the store"
+        );
+        if store.shared() && self.any_capacity() {
+            warn_shared_capacity();
+        }
+        Ok(())
+    }
+}
+
+/// The warning a gateway on a shared store gives for zone capacities.
+pub fn warn_shared_capacity() {
+    tracing::warn!(
+        "zone capacities are counted by each gateway alone: on a shared store they \
+         hold exactly only when one gateway serves each event with capacities"
+    );
 }
 
 impl Definitions for DefinitionCache {

@@ -227,6 +227,10 @@ async fn open_passes(
         .context("cannot read the event definitions")?;
     let registry =
         Registry::with_definitions(store.clone(), config.registry.clone(), definitions.clone());
+    definitions
+        .rebuild_occupancy(store.as_ref(), registry.occupancy())
+        .await
+        .context("cannot rebuild zone occupancy")?;
     Ok((store, definitions, registry))
 }
 
@@ -307,6 +311,10 @@ fn spawn_operator(
         snapshot: live.publish(stop.clone()),
         conflicts: dashboard::conflicts::publish(state.store.clone(), stop.clone()),
         flags: state.flags.clone(),
+        occupancy: dashboard::occupancy::ZoneBoard {
+            definitions: state.definitions.clone(),
+            occupancy: state.registry.occupancy().clone(),
+        },
     };
     let holder = holder::router(
         state.clone(),

@@ -311,6 +311,7 @@ async fn spawning_an_actor_does_not_touch_the_store() {
         flag_policy: Arc::default(),
         flag_horizon_ms: 0,
         definitions: Arc::new(scangate_core::event::NoDefinitions),
+        occupancy: Arc::default(),
     };
     let handle = pass_actor::spawn(p, Default::default(), settings)
         .await

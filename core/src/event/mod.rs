@@ -12,13 +12,18 @@
 //! - `floor`: where a scan stands ([`EventDefinition::at_gate`]), whether a
 //!   pass's zones admit to a gate's zone, and the movement a granted entry
 //!   or exit makes ([`Movement`]).
+//! - `occupancy`: who is inside each zone now and whether an entry finds a
+//!   place ([`ZoneCounts`]; `zone_full`), as pure counting.
 
 mod floor;
+pub mod occupancy;
 mod validate;
 
 pub use floor::{AtGate, Movement, step};
+pub use occupancy::{Place, ZoneCount, ZoneCounts, ZoneFull};
 pub use validate::{PROBLEMS_MAX, Problem, Problems};
 
+use crate::flags::FlagPolicy;
 use crate::pass::presence::ZoneName;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -181,6 +186,14 @@ pub struct Policy {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 3_155_760_000_u64))]
     pub retention_s: Option<u64>,
+    /// The event's own fraud-flag policy (which flags deny, the windows,
+    /// walking times between its gates), in the format of
+    /// `serve --flag-policy`. It wins over the gateway-wide policy for the
+    /// event's passes; absent: the gateway-wide one applies.
+    /// (`forgery_burst` is decided before any pass, hence any event, is
+    /// known: its threshold stays gateway-wide.)
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub flags: Option<FlagPolicy>,
 }
 
 /// Longest retention an event may set, seconds (100 Julian years): past

@@ -232,3 +232,42 @@ fn a_retention_period_is_optional_and_bounded() {
     let text = serde_json::to_string(&example()).expect("json");
     assert!(!text.contains("retention_s"), "left out when unset: {text}");
 }
+
+#[test]
+fn an_events_flag_policy_is_checked_with_every_problem_named() {
+    let mut def = example();
+    def.policy.flags = Some(
+        serde_json::from_value(serde_json::json!({
+            "deny": ["rapid_rescan", "forgery_burst"],
+            "walking": [{"from": "north", "to": "south", "seconds": 30}],
+            "positions": [{"gate": "vip-door", "x_m": 0, "y_m": 0}],
+            "walking_speed_mm_per_s": 0
+        }))
+        .expect("a flag policy"),
+    );
+    let problems = def.validate().expect_err("refused").problems;
+    assert_eq!(problems.len(), 3, "{problems:?}");
+    assert!(problems.contains(&Problem::FlagGate {
+        field: "walking",
+        gate: "south".into()
+    }));
+    let text = def.validate().expect_err("refused").to_string();
+    assert!(text.contains("forgery_burst"), "{text}");
+    assert!(text.contains("walking_speed_mm_per_s"), "{text}");
+    // A good one is accepted and read back as it was written.
+    let mut good = example();
+    good.policy.flags = Some(crate::flags::FlagPolicy {
+        deny: [crate::flags::Flag::RapidRescan].into(),
+        ..Default::default()
+    });
+    assert_eq!(good.validate(), Ok(()));
+    let json = serde_json::to_string(&good).expect("json");
+    let back: EventDefinition = serde_json::from_str(&json).expect("back");
+    assert_eq!(back, good);
+    assert!(
+        !serde_json::to_string(&example())
+            .expect("json")
+            .contains("flags"),
+        "absent when not set"
+    );
+}

@@ -87,6 +87,19 @@ pub enum Problem {
         /// The longest period allowed.
         max: u64,
     },
+    /// The policy's `flags` breaks a rule of a flag policy.
+    FlagPolicy {
+        /// Which rule, in words.
+        rule: String,
+    },
+    /// The policy's `flags` names a gate (walking times, positions) that
+    /// the definition does not have.
+    FlagGate {
+        /// `walking` or `positions`.
+        field: &'static str,
+        /// The gate named (cut to the gate limit).
+        gate: String,
+    },
 }
 
 impl fmt::Display for Problem {
@@ -124,6 +137,10 @@ impl fmt::Display for Problem {
                 f,
                 "policy.retention_s {retention_s}: from 1 to {max} seconds (leave it out for the gateway's --retention-s)"
             ),
+            Problem::FlagPolicy { rule } => write!(f, "policy.flags: {rule}"),
+            Problem::FlagGate { field, gate } => {
+                write!(f, "policy.flags.{field}: gate {gate:?} is not defined")
+            }
         }
     }
 }
@@ -211,6 +228,7 @@ impl EventDefinition {
         }
         self.check_zones(&mut out);
         self.check_gates(&mut out);
+        self.check_flags(&mut out);
         if out.problems.is_empty() && out.more == 0 {
             Ok(())
         } else {
@@ -265,6 +283,31 @@ impl EventDefinition {
         // Still walking: a cycle that does not pass through `start`; that
         // cycle's own zones report it.
         false
+    }
+
+    /// The event's flag policy: its own rules, and every gate it names is
+    /// one of the definition's.
+    fn check_flags(&self, out: &mut Problems) {
+        let Some(flags) = &self.policy.flags else {
+            return;
+        };
+        for problem in flags.check() {
+            out.push(Problem::FlagPolicy {
+                rule: problem.to_string(),
+            });
+        }
+        let walking = flags.walking.iter().flat_map(|w| [&w.from, &w.to]);
+        let named = walking.map(|g| ("walking", g));
+        let placed = flags.positions.iter().map(|p| ("positions", &p.gate));
+        for (field, gate) in named.chain(placed) {
+            if self.gate(gate).is_none() {
+                let cut = &gate[..gate.floor_char_boundary(GATE_MAX_BYTES)];
+                out.push(Problem::FlagGate {
+                    field,
+                    gate: cut.to_owned(),
+                });
+            }
+        }
     }
 
     fn check_gates(&self, out: &mut Problems) {

@@ -71,6 +71,15 @@
 //!     no use, moves no one and leaves its scan id unrecorded (a later real
 //!     scan with the same id is decided afresh).
 //!
+//! 14. Zone capacity ([`crate::event::occupancy`]): a grant of an entry
+//!     into a zone with a capacity (or into a zone inside one) needs a
+//!     place. The turn asks for it ([`ScanStep::Place`]) after the rules
+//!     and the flags, before the record is persisted; the caller's zone
+//!     owner reserves it until the commit is in (a check-only scan only
+//!     asks). No place: the grant becomes a `zone_full` denial, persisted
+//!     and counting nothing. Exits and entries into zones without a
+//!     capacity need no place.
+//!
 //! Modules: `request` (what callers ask and get), `scan_turn`, `admin_turn`
 //! (admin changes and annulments), [`offline_turn`] (offline facts).
 
@@ -91,11 +100,13 @@ mod model_tests;
 mod offline_tests;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod zone_tests;
 
 pub use admin_turn::{AdminStep, AdminTurn, AnnulStep, AnnulTurn, AnnulWrite};
 pub use offline_turn::{OfflineFact, OfflineStep, OfflineTurn, Reconcile, Reconciled};
 pub use request::{AdminChange, AdmitOrder, AnnulRequest, OVERRIDE_DEVICE, Scan, ScanOutcome};
-pub use scan_turn::{ScanStep, ScanTurn};
+pub use scan_turn::{Placing, ScanStep, ScanTurn};
 
 use crate::flags::{FlagPolicy, RecentScans};
 use crate::pass::{Pass, PassError, TransitionError};

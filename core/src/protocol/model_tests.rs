@@ -201,6 +201,8 @@ fn run_scan(
         step = match step {
             ScanStep::Answer(answer) => return answer,
             ScanStep::Reload => turn.on_reload(Ok(store.pass.clone()), now),
+            // The model's events have no definition: no zone, no place.
+            ScanStep::Place(_) => turn.on_place(true),
             ScanStep::Persist(record) => {
                 let written = store.commit_scan(record, std::mem::replace(&mut fate, Fate::Lands));
                 turn.on_commit(written)

@@ -4,11 +4,13 @@
 
 use super::{AdmitOrder, OVERRIDE_DEVICE, Scan, ScanOutcome};
 use super::{FaultKind, PassMachine, ScanFailure, StoreFault, within_limit};
-use crate::flags::{self, Flag, Seen};
+use crate::event::{EventDefinition, Movement, occupancy};
+use crate::flags::{self, Flag, FlagPolicy, Seen};
 use crate::pass::{Pass, Status};
 use crate::rules::{self, Change, Outcome, ScanContext};
 use crate::scan::{GuardOverride, ScanRecord};
 use crate::{Decision, Reason};
+use std::sync::Arc;
 
 /// What the caller does next in a scan's turn.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -22,6 +24,33 @@ pub enum ScanStep<E> {
     /// grant whose count or status it does not hold, and a scan id it has),
     /// then call [`ScanTurn::on_commit`].
     Persist(ScanRecord),
+    /// Ask the event's zone owner for a place for this entry (it enters a
+    /// zone with a capacity, rule 14), then call [`ScanTurn::on_place`].
+    Place(Box<Placing>),
+}
+
+/// An entry that needs a place in a zone with a capacity (rule 14).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Placing {
+    /// The pass's event.
+    pub event: String,
+    /// Its definition, as the decision read it (capacities, nesting).
+    pub definition: Arc<EventDefinition>,
+    /// The entry.
+    pub movement: Movement,
+    /// Reserve the place until the commit is in (`false`: a check-only
+    /// scan, which only asks whether there is one).
+    pub hold: bool,
+}
+
+/// A decision waiting for its place: the outcome, its flags, what the
+/// rules said (an override's `overrode`) and when it was decided.
+#[derive(Debug)]
+struct Awaiting {
+    outcome: Outcome,
+    raised: Vec<Flag>,
+    overrode: Option<Reason>,
+    decided_ms: i64,
 }
 
 /// One scan being decided; it holds its machine until the turn is over.
@@ -37,6 +66,8 @@ pub struct ScanTurn<'m> {
     persisting: Option<(Outcome, i64, Vec<Flag>)>,
     /// Set for a guard's override: who and why, marked on the record.
     admit: Option<AdmitOrder>,
+    /// A grant waiting for its zone place (rule 14).
+    awaiting: Option<Awaiting>,
 }
 
 impl<'m> ScanTurn<'m> {
@@ -47,6 +78,7 @@ impl<'m> ScanTurn<'m> {
             reloaded: false,
             persisting: None,
             admit: None,
+            awaiting: None,
         }
     }
 
@@ -120,6 +152,24 @@ impl<'m> ScanTurn<'m> {
         }
     }
 
+    /// Whether the zone owner found a place for the [`ScanStep::Place`]
+    /// entry (and holds it, unless the scan is check-only): without one the
+    /// grant becomes a `zone_full` denial, counting nothing.
+    pub fn on_place<E>(&mut self, room: bool) -> ScanStep<E> {
+        let Some(mut waiting) = self.awaiting.take() else {
+            // Not after a place step: decide afresh from the store's truth.
+            self.machine.fail();
+            return ScanStep::Reload;
+        };
+        if !room {
+            waiting.outcome = Outcome {
+                decision: Decision::Denied(Reason::ZoneFull),
+                change: Change::None,
+            };
+        }
+        self.finish(waiting)
+    }
+
     /// Decides at `now_ms` from the pass in memory.
     fn decide<E>(&mut self, now_ms: i64) -> ScanStep<E> {
         let machine = &*self.machine;
@@ -147,6 +197,43 @@ impl<'m> ScanTurn<'m> {
             self.reloaded = true;
             return ScanStep::Reload;
         }
+        let waiting = Awaiting {
+            outcome,
+            raised,
+            overrode: ruled.decision.reason(),
+            decided_ms: now_ms,
+        };
+        if let Some(placing) = self.placing(&waiting.outcome) {
+            self.awaiting = Some(waiting);
+            return ScanStep::Place(Box::new(placing));
+        }
+        self.finish(waiting)
+    }
+
+    /// Rule 14: the place a granted entry into a zone with a capacity needs.
+    fn placing(&self, outcome: &Outcome) -> Option<Placing> {
+        let definition = self.scan.definition.as_ref()?;
+        let movement = outcome.change.movement()?;
+        let needed = outcome.decision.is_granted() && occupancy::needs_place(definition, &movement);
+        needed.then(|| Placing {
+            event: self.machine.pass.event.clone(),
+            definition: Arc::clone(definition),
+            movement,
+            hold: !self.scan.check_only,
+        })
+    }
+
+    /// The decision is final: answered at once for a check-only scan
+    /// (rule 13), else persisted.
+    fn finish<E>(&mut self, waiting: Awaiting) -> ScanStep<E> {
+        let Awaiting {
+            outcome,
+            raised,
+            overrode,
+            decided_ms: now_ms,
+        } = waiting;
+        let machine = &*self.machine;
+        let scan = &self.scan;
         if scan.check_only {
             // Rule 13: the answer alone; nothing is stored or applied.
             let uses = machine.pass.uses;
@@ -172,7 +259,7 @@ impl<'m> ScanTurn<'m> {
                 Box::new(GuardOverride {
                     who: o.who.clone(),
                     reason: o.reason.clone(),
-                    overrode: ruled.decision.reason(),
+                    overrode,
                 })
             }),
             flags: raised.clone(),
@@ -188,7 +275,7 @@ impl<'m> ScanTurn<'m> {
     /// them).
     fn raise_flags(&self, outcome: &mut Outcome, now_ms: i64) -> Vec<Flag> {
         let machine = &*self.machine;
-        let policy = &machine.flag_policy;
+        let policy = self.flag_policy();
         let raised = machine
             .recent
             .flags(policy, &self.scan.gate, &self.scan.device, now_ms);
@@ -200,6 +287,16 @@ impl<'m> ScanTurn<'m> {
             };
         }
         raised
+    }
+
+    /// The flag policy of this scan: its event's own (in the definition's
+    /// `policy.flags`) when it has one, else the gateway-wide one.
+    fn flag_policy(&self) -> &FlagPolicy {
+        let event = self.scan.definition.as_deref();
+        match event.and_then(|d| d.policy.flags.as_ref()) {
+            Some(own) => own,
+            None => &self.machine.flag_policy,
+        }
     }
 
     /// The store made `outcome` (decided at `decided_ms`) durable: apply it

@@ -23,6 +23,8 @@ pub enum EventCommand {
     Set(SetArgs),
     /// Show an event's definition.
     Show(ShowArgs),
+    /// Who is inside each zone of an event now, against its capacity.
+    Occupancy(crate::occupancy_cmd::OccupancyArgs),
     /// Erase the personal data of every pass of an ended event at once
     /// (each through `DELETE /v1/passes/{id}`: revoked, display text and
     /// card gone for good, final; scans and audit kept). Refused, erasing
@@ -105,6 +107,7 @@ pub async fn run(data: &DataDir, cmd: EventCommand) -> Result<()> {
             let def: EventDefinition = client.get(&path(&args.event)).await?;
             print(&args.event, &def, args.admin.json)
         }
+        EventCommand::Occupancy(args) => crate::occupancy_cmd::run(data, args).await,
         EventCommand::Purge {
             admin,
             event,

@@ -23,6 +23,7 @@ mod event_cmd;
 mod flags_cmd;
 mod gate_cmd;
 mod link_cmd;
+mod occupancy_cmd;
 mod paging;
 mod pass_cmd;
 mod public_args;

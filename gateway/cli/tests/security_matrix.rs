@@ -136,6 +136,7 @@ const MATRIX: &[Row] = &[
         ..row("PUT", "/v1/events/{event}", ADMINS)
     },
     row("GET", "/v1/events/{event}", ANY_ROLE),
+    row("GET", "/v1/events/{event}/occupancy", ANY_ROLE),
     Row {
         body: REASON,
         ..row("DELETE", "/v1/passes/{id}", OPERATORS)

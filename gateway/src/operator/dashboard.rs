@@ -6,12 +6,14 @@
 //! Routes: `/` (the page), `/dashboard.css`, `/dashboard.js`,
 //! `/live/events` (SSE, one `snapshot` event and one `conflicts` event per
 //! second), `/live/snapshot` and `/live/conflicts` (the current ones as
-//! JSON), `/live/flags` (the fraud flags panel, [`flags`], polled). Like `/metrics` they need no token: they show counts, gate and
+//! JSON), `/live/flags` (the fraud flags panel, [`flags`], polled),
+//! `/live/occupancy` (who is inside each zone, [`occupancy`], polled). Like `/metrics` they need no token: they show counts, gate and
 //! device names and 8-hex-digit pass prefixes, never a token or personal
 //! data, and the HTTP plane listens on 127.0.0.1 unless asked.
 
 pub mod conflicts;
 pub mod flags;
+pub mod occupancy;
 
 use crate::edge::live::Live;
 use crate::operator::http::REQUEST_TIMEOUT;
@@ -55,6 +57,9 @@ pub struct Feeds {
     /// The fraud flags panel, read at each request (four counters and a
     /// screenful of entries).
     pub flags: Arc<flags::FlagBoard>,
+    /// The occupancy panel, read at each request (every defined event's
+    /// zones, at most [`occupancy::PANEL_EVENTS_MAX`] events).
+    pub occupancy: occupancy::ZoneBoard,
 }
 
 #[derive(Clone)]
@@ -80,6 +85,7 @@ pub fn router(live: Arc<Live>, feeds: Feeds) -> Router {
         .route("/live/snapshot", get(snapshot))
         .route("/live/conflicts", get(conflicts_panel))
         .route("/live/flags", get(flags_panel))
+        .route("/live/occupancy", get(occupancy_panel))
         .route("/live/events", get(events))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -137,6 +143,10 @@ async fn conflicts_panel(State(state): State<DashboardState>) -> Response {
 
 async fn flags_panel(State(state): State<DashboardState>) -> Response {
     json(serde_json::to_string(&state.feeds.flags.panel()).unwrap_or_default())
+}
+
+async fn occupancy_panel(State(state): State<DashboardState>) -> Response {
+    json(serde_json::to_string(&state.feeds.occupancy.panel()).unwrap_or_default())
 }
 
 async fn events(State(state): State<DashboardState>) -> Response {

@@ -46,6 +46,7 @@ fn sample_at_scrape(state: &AppState) {
         gauge!("scangate_data_dir_available_bytes").set(disk.available_bytes as f64);
         gauge!("scangate_data_dir_size_bytes").set(disk.size_bytes as f64);
     }
+    crate::operator::admin::occupancy::sample_gauges(state);
 }
 
 /// The answer of `/readyz`. A failed store outranks everything: the gateway

@@ -56,6 +56,9 @@ pub async fn put(
         .await
         .map_err(store_error)?;
     state.definitions.replace(&event, definition.clone());
+    if state.store.shared() && definition.zones.iter().any(|z| z.capacity.is_some()) {
+        crate::definitions::warn_shared_capacity();
+    }
     tracing::info!(event = %event, who = %who.0.name, "event definition set");
     let detail = format!(
         "{} gates, {} zones",

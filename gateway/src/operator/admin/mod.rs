@@ -9,7 +9,7 @@
 //!
 //! Modules: [`passes`] (issue, list, show, status changes), [`import`] (CSV),
 //! [`gate`] (a guard's override), [`logs`] (scans, audit, annul), [`devices`] (scanner revocation),
-//! [`events`] (event definitions),
+//! [`events`] (event definitions), [`occupancy`] (who is inside each zone),
 //! [`qr`] (QR images, minting dynamic tokens), [`links`] (holder links:
 //! made and revoked; the pages are [`crate::operator::holder`]'s), [`operator`] (the operator
 //! journal: every route that needs more than `Read` is an admin action and
@@ -32,6 +32,7 @@ pub mod gate;
 pub mod import;
 pub mod links;
 pub mod logs;
+pub mod occupancy;
 pub mod openapi;
 pub mod operator;
 pub mod params;

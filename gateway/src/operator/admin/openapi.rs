@@ -78,6 +78,7 @@ pub const PUBLIC: &[(&str, &str)] = &[
         super::erase::erase,
         super::events::put,
         super::events::show,
+        super::occupancy::occupancy,
         serve,
         crate::operator::probes::healthz,
         crate::operator::probes::readyz,
@@ -111,6 +112,8 @@ pub const PUBLIC: &[(&str, &str)] = &[
         scangate_api::IncidentView,
         scangate_api::FlagName,
         EventDefinition,
+        super::occupancy::OccupancyView,
+        scangate_core::event::ZoneCount,
     )),
     modifiers(&FromRoutes),
     tags(

@@ -5,7 +5,8 @@ use super::routes::{
     EVENT_BODY_MAX_BYTES, IMPORT_BODY_MAX_BYTES, ISSUE_BODY_MAX_BYTES, ROUTES, Route,
 };
 use super::{
-    conflicts, devices, erase, events, flags, gate, import, links, logs, operator, passes, qr,
+    conflicts, devices, erase, events, flags, gate, import, links, logs, occupancy, operator,
+    passes, qr,
 };
 use crate::operator::api::ApiError;
 use crate::operator::state::AppState;
@@ -45,6 +46,7 @@ fn handler(r: &Route) -> MethodRouter<AppState> {
         ("DELETE", "/v1/passes/{id}") => delete(erase::erase),
         ("PUT", "/v1/events/{event}") => body_limit(put(events::put), EVENT_BODY_MAX_BYTES),
         ("GET", "/v1/events/{event}") => get(events::show),
+        ("GET", "/v1/events/{event}/occupancy") => get(occupancy::occupancy),
         _ => unreachable!("every route in ROUTES has a handler"),
     }
 }

@@ -194,6 +194,12 @@ pub const ROUTES: &[Route] = &[
         Permission::Read,
         "an event's definition",
     ),
+    route(
+        "GET",
+        "/v1/events/{event}/occupancy",
+        Permission::Read,
+        "who is inside each zone of an event now: inside, capacity, free (counts only)",
+    ),
     // Last: the security matrix calls routes in this order, and an erase
     // revokes its fixture pass for good.
     route(
