@@ -9,6 +9,7 @@ use crate::outage::{Outage, OutageKind};
 use crate::profile::{self, Bursts, DURATION_MAX_S, SCANS_MAX, Shape};
 use clap::{Parser, ValueEnum};
 use scangate_client::config::{ATTEMPTS_MAX, MAX_IN_FLIGHT_LIMIT};
+use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -148,6 +149,12 @@ pub struct Args {
     /// with a device certificate of the gateway's CA, half with another's.
     #[arg(long, value_name = "N")]
     pub connect_flood: Option<u32>,
+    /// The local IP every scanner of this run sends from (default: the
+    /// system's choice, 127.0.0.1 on loopback). The gateway counts
+    /// handshakes per source address, so a scanner on an address of its
+    /// own (`127.0.0.2`) does not queue behind a flood from another.
+    #[arg(long, value_name = "IP")]
+    pub source_ip: Option<IpAddr>,
 }
 
 /// A validated run.
@@ -259,6 +266,7 @@ impl Args {
                 depth: self.depth,
                 timeout_ms: self.timeout_ms,
                 attempts: self.attempts,
+                source_ip: self.source_ip,
             },
             mix,
             uses_per_pass: self.uses_per_pass,
