@@ -111,9 +111,17 @@ pub async fn crash_loop(
     };
     let mut restarts = Vec::with_capacity(cycles as usize);
     let mut rng = Rng::with_seed(seed);
+    let interrupted = interrupted_by_sigint();
     for _ in 0..cycles {
         if done.is_cancelled() {
             figures.error = Some("the load's hour ended before the cycles did".into());
+            break;
+        }
+        if interrupted.is_cancelled() {
+            figures.error = Some(format!(
+                "stopped by SIGINT after {} cycles (the history so far is checked)",
+                figures.cycles
+            ));
             break;
         }
         if let Err(e) = cycle(target, &mut rng, &mut figures, &mut restarts).await {
@@ -132,6 +140,21 @@ pub async fn crash_loop(
     }
     done.cancel();
     figures.finish(restarts)
+}
+
+/// Cancelled on SIGINT (Ctrl-C): the loop then ends after the cycle under
+/// way, and the run checks the history so far and reports, so a long run
+/// can be cut short without losing it.
+fn interrupted_by_sigint() -> CancellationToken {
+    let interrupted = CancellationToken::new();
+    let cancel = interrupted.clone();
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            eprintln!("scangate-load: crash loop: SIGINT, stopping after this cycle");
+            cancel.cancel();
+        }
+    });
+    interrupted
 }
 
 /// A random duration from `min` to `max`.
