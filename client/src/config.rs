@@ -373,7 +373,9 @@ mod tests {
         c.local_ip = Some("127.0.0.2".parse().expect("ip"));
         assert!(c.validate().is_ok());
         c.local_ip = Some("::1".parse().expect("ip"));
-        let err = c.validate().expect_err("an IPv6 source for an IPv4 gateway");
+        let err = c
+            .validate()
+            .expect_err("an IPv6 source for an IPv4 gateway");
         assert!(err.to_string().contains("local_ip ::1"), "{err}");
     }
 }
