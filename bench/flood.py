@@ -4,7 +4,7 @@ stdout. Run by bench/flood, never by hand.
 
 usage: flood.py TMP CAP_BYTES CAP_SAID LEGIT_P99_MS PHASE_S FORGED_RATE
                 PASSES BURST_RATE IDLE_CONNS SLOW_CONNS LEGIT_RATE
-                CONNECT_ATTEMPTS PHASES
+                CONNECT_ATTEMPTS PHASES LEGIT_SOURCE
 """
 
 import json
@@ -148,6 +148,8 @@ def main():
         (int(x) for x in sys.argv[5:13]),
     ))
     chosen = sys.argv[13].split()
+    # The legitimate scanner's source address ("": the system's, 127.0.0.1).
+    scale["legit_source"] = sys.argv[14] if len(sys.argv) > 14 and sys.argv[14] else "127.0.0.1"
     phases = {n: phase(tmp, n, cap, p99_bound) for n in PHASES if n in chosen}
     mib = lambda b: f"{b / 2**20:,.0f} MiB"
     for n, p in phases.items():

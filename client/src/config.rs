@@ -3,7 +3,7 @@
 use crate::ClientError;
 use quinn::{IdleTimeout, TransportConfig, VarInt};
 use std::fmt;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -89,6 +89,13 @@ pub struct ScannerConfig {
     /// Deadline of the first connection in [`crate::Scanner::connect`], in
     /// milliseconds (default [`DEFAULT_CONNECT_TIMEOUT_MS`]).
     pub connect_timeout_ms: u64,
+    /// The local address the scanner's UDP socket is bound to (port chosen
+    /// by the system). Default `None`: the unspecified address of the
+    /// gateways' family, so the system picks the route's source address. A
+    /// device with several interfaces, or a test giving each scanner its own
+    /// loopback address (the gateway counts handshakes per source address),
+    /// sets it; it must be of the gateways' family.
+    pub local_ip: Option<IpAddr>,
 }
 
 impl fmt::Debug for ScannerConfig {
@@ -106,6 +113,7 @@ impl fmt::Debug for ScannerConfig {
             .field("idle_timeout_ms", &self.idle_timeout_ms)
             .field("keep_alive_ms", &self.keep_alive_ms)
             .field("connect_timeout_ms", &self.connect_timeout_ms)
+            .field("local_ip", &self.local_ip)
             .finish()
     }
 }
@@ -131,6 +139,7 @@ impl ScannerConfig {
             idle_timeout_ms: DEFAULT_IDLE_TIMEOUT_MS,
             keep_alive_ms: DEFAULT_KEEP_ALIVE_MS,
             connect_timeout_ms: DEFAULT_CONNECT_TIMEOUT_MS,
+            local_ip: None,
         }
     }
 
@@ -218,6 +227,14 @@ impl ScannerConfig {
             )));
         }
         let ipv6 = self.server_addr.is_ipv6();
+        if let Some(ip) = self.local_ip
+            && ip.is_ipv6() != ipv6
+        {
+            return Err(ClientError::Config(format!(
+                "local_ip {ip} is not of the same family as the gateway address {}",
+                self.server_addr
+            )));
+        }
         for (i, addr) in self.other_addrs.iter().enumerate() {
             if addr.is_ipv6() != ipv6 {
                 return Err(ClientError::Config(format!(
@@ -348,5 +365,17 @@ mod tests {
                 "{others:?}"
             );
         }
+    }
+
+    #[test]
+    fn a_local_ip_must_be_of_the_gateways_family() {
+        let mut c = config();
+        c.local_ip = Some("127.0.0.2".parse().expect("ip"));
+        assert!(c.validate().is_ok());
+        c.local_ip = Some("::1".parse().expect("ip"));
+        let err = c
+            .validate()
+            .expect_err("an IPv6 source for an IPv4 gateway");
+        assert!(err.to_string().contains("local_ip ::1"), "{err}");
     }
 }

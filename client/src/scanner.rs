@@ -124,15 +124,15 @@ impl Scanner {
         let client = config.quinn_client()?;
         let gateways = Gateways::new(&config);
         let addr = gateways.current();
-        // `validate` checked that every address is of this family.
-        let bind: SocketAddr = if addr.is_ipv6() {
-            (Ipv6Addr::UNSPECIFIED, 0).into()
-        } else {
-            (Ipv4Addr::UNSPECIFIED, 0).into()
+        // `validate` checked that every address (and `local_ip`) is of this family.
+        let bind: SocketAddr = match config.local_ip {
+            Some(ip) => (ip, 0).into(),
+            None if addr.is_ipv6() => (Ipv6Addr::UNSPECIFIED, 0).into(),
+            None => (Ipv4Addr::UNSPECIFIED, 0).into(),
         };
         let mut endpoint = quinn::Endpoint::client(bind).map_err(|e| ClientError::Connect {
             addr,
-            reason: format!("cannot open a UDP socket: {e}"),
+            reason: format!("cannot open a UDP socket on {bind}: {e}"),
         })?;
         endpoint.set_default_client_config(client);
         let link = gateways.first_link(&endpoint, &config).await?;

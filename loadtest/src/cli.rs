@@ -11,6 +11,7 @@ use crate::outage::{Outage, OutageKind};
 use crate::profile::{self, Bursts, DURATION_MAX_S, SCANS_MAX, Shape};
 use clap::{Parser, ValueEnum};
 use scangate_client::config::{ATTEMPTS_MAX, MAX_IN_FLIGHT_LIMIT};
+use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -164,6 +165,12 @@ pub struct Args {
     /// gateway and gives them capacities only when it answers `zone_full`.
     #[arg(long, value_enum, default_value = "on")]
     pub floor_capacity: FloorCapacity,
+    /// The local IP every scanner of this run sends from (default: the
+    /// system's choice, 127.0.0.1 on loopback). The gateway counts
+    /// handshakes per source address, so a scanner on an address of its
+    /// own (`127.0.0.2`) does not queue behind a flood from another.
+    #[arg(long, value_name = "IP")]
+    pub source_ip: Option<IpAddr>,
 }
 
 /// A validated run.
@@ -279,6 +286,7 @@ impl Args {
                 depth: self.depth,
                 timeout_ms: self.timeout_ms,
                 attempts: self.attempts,
+                source_ip: self.source_ip,
             },
             mix,
             uses_per_pass: self.uses_per_pass,

@@ -13,7 +13,7 @@ use crate::target::Target;
 use scangate_certs::Pki;
 use scangate_client::{ClientError, Scanner, ScannerConfig};
 use serde::Serialize;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
 use std::time::{Duration, Instant};
 use tokio::task::JoinSet;
@@ -120,13 +120,20 @@ fn configs(
 }
 
 /// Makes `n` attempts against the gateway at `addr` of `data_dir`, at most
-/// [`CONNECT_CONCURRENCY`] at once.
-pub async fn flood(data_dir: &Path, addr: SocketAddr, n: u32) -> Result<ConnectFigures, LoadError> {
+/// [`CONNECT_CONCURRENCY`] at once, from `source_ip` (`None`: the system's
+/// choice).
+pub async fn flood(
+    data_dir: &Path,
+    addr: SocketAddr,
+    source_ip: Option<IpAddr>,
+    n: u32,
+) -> Result<ConnectFigures, LoadError> {
     let foreign_dir = tempfile::Builder::new()
         .prefix("scangate-load-foreign-ca-")
         .tempdir()
         .map_err(|e| LoadError::File(format!("cannot create a temporary dir: {e}")))?;
-    let (valid, foreign) = configs(data_dir, &foreign_dir.path().join("pki"), addr)?;
+    let (mut valid, mut foreign) = configs(data_dir, &foreign_dir.path().join("pki"), addr)?;
+    (valid.local_ip, foreign.local_ip) = (source_ip, source_ip);
     let mut f = ConnectFigures::default();
     let mut took: Vec<Duration> = Vec::new();
     let mut set: JoinSet<(bool, Outcome)> = JoinSet::new();
@@ -174,7 +181,7 @@ pub async fn run(args: &crate::cli::Args, n: u32) -> Result<ConnectFigures, Load
     } else {
         Target::attach(&args.data_dir)?
     };
-    let result = flood(&target.data_dir, target.quic, n).await;
+    let result = flood(&target.data_dir, target.quic, args.source_ip, n).await;
     let stopped = target.stop().await;
     let figures = result?;
     stopped?;

@@ -67,6 +67,10 @@ pub struct CrashFigures {
     pub restart_p99_s: f64,
     /// Largest, seconds.
     pub restart_max_s: f64,
+    /// Every restart-to-ready, in the order they happened, milliseconds
+    /// (at most two per cycle: [`CYCLES_MAX`] bounds it): shows whether
+    /// restarts slow down as the run goes on.
+    pub restarts_ms: Vec<u64>,
     /// Why the loop stopped early, if it did.
     pub error: Option<String>,
 }
@@ -74,6 +78,10 @@ pub struct CrashFigures {
 impl CrashFigures {
     /// The figures of a loop that did `restarts` (restart-to-ready times).
     fn finish(mut self, mut restarts: Vec<Duration>) -> CrashFigures {
+        self.restarts_ms = restarts
+            .iter()
+            .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+            .collect();
         restarts.sort_unstable();
         let at = |q: f64| {
             let last = restarts.len().saturating_sub(1);
@@ -103,9 +111,17 @@ pub async fn crash_loop(
     };
     let mut restarts = Vec::with_capacity(cycles as usize);
     let mut rng = Rng::with_seed(seed);
+    let interrupted = interrupted_by_sigint();
     for _ in 0..cycles {
         if done.is_cancelled() {
             figures.error = Some("the load's hour ended before the cycles did".into());
+            break;
+        }
+        if interrupted.is_cancelled() {
+            figures.error = Some(format!(
+                "stopped by SIGINT after {} cycles (the history so far is checked)",
+                figures.cycles
+            ));
             break;
         }
         if let Err(e) = cycle(target, &mut rng, &mut figures, &mut restarts).await {
@@ -124,6 +140,21 @@ pub async fn crash_loop(
     }
     done.cancel();
     figures.finish(restarts)
+}
+
+/// Cancelled on SIGINT (Ctrl-C): the loop then ends after the cycle under
+/// way, and the run checks the history so far and reports, so a long run
+/// can be cut short without losing it.
+fn interrupted_by_sigint() -> CancellationToken {
+    let interrupted = CancellationToken::new();
+    let cancel = interrupted.clone();
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            eprintln!("scangate-load: crash loop: SIGINT, stopping after this cycle");
+            cancel.cancel();
+        }
+    });
+    interrupted
 }
 
 /// A random duration from `min` to `max`.
@@ -193,6 +224,7 @@ mod tests {
         let f = CrashFigures::default().finish(vec![ms(900), ms(100), ms(500)]);
         assert_eq!((f.restart_p50_s, f.restart_max_s), (0.5, 0.9));
         assert_eq!(f.restart_p99_s, 0.9);
+        assert_eq!(f.restarts_ms, [900, 100, 500], "in the order they happened");
         let none = CrashFigures::default().finish(Vec::new());
         assert_eq!(none.restart_max_s, 0.0);
     }

@@ -5,7 +5,7 @@ use crate::LoadError;
 use crate::clock::Clock;
 use scangate_certs::Pki;
 use scangate_client::{OfflineConfig, OfflineScanner, Scanner, ScannerConfig};
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -31,6 +31,8 @@ pub struct DeviceSettings {
     pub timeout_ms: u64,
     /// Attempts per scan (retries reuse the scan id).
     pub attempts: u32,
+    /// The local IP the devices send from (`None`: the system's choice).
+    pub source_ip: Option<IpAddr>,
 }
 
 /// One simulated scanner.
@@ -73,6 +75,7 @@ fn device_config(
     config.max_in_flight = settings.depth;
     config.request_timeout_ms = settings.timeout_ms;
     config.attempts = settings.attempts;
+    config.local_ip = settings.source_ip;
     let gate = gate_name(u32::try_from(i).unwrap_or(0) % gates.max(1));
     Ok((name, gate, config))
 }

@@ -274,6 +274,7 @@ mod tests {
             depth: 2,
             timeout_ms: 100,
             attempts: 1,
+            source_ip: None,
         };
         let mut devices = connect_all(dir, addr, 1, 1, &settings)
             .await
