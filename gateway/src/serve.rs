@@ -1,9 +1,8 @@
 //! `scangate serve`: wires the store, the actors, the QUIC listener and the
 //! HTTP plane together, and shuts them down in order.
 
-use crate::config::{HttpLimits, ServeConfig, StoreBackend};
+use crate::config::{HttpLimits, ServeConfig};
 use crate::datadir::{DataDir, Endpoints};
-use crate::definitions::DefinitionCache;
 use crate::edge::codes;
 use crate::edge::incidents::Incidents;
 use crate::edge::listener::Listener;
@@ -29,15 +28,14 @@ use anyhow::{Context, Result};
 use scangate_actors::Registry;
 use scangate_core::token::Keyring;
 use scangate_storage::Store;
-use scangate_storage::cache::CachedStore;
-use scangate_storage_embedded::EmbeddedStore;
-use scangate_storage_scylla::ScyllaStore;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
+
+mod open;
 
 /// Longest wait at shutdown for the incident log's last lines to be
 /// synced: one small write and `fdatasync`, well inside a second unless the
@@ -113,7 +111,7 @@ pub async fn start(config: ServeConfig, shutdown: CancellationToken) -> Result<R
     let (keyring, tokens, revoked_devices) = load_access(&data, &shutdown)?;
     let metrics = crate::operator::prometheus::install()?;
 
-    let (store, definitions, registry) = open_passes(&config, &data).await?;
+    let (store, definitions, registry) = open::open_passes(&config, &data).await?;
     let (endpoint, http_listener) = bind(&config, &data).await?;
     let public_listener = web::public::bind(config.public.as_ref()).await?;
 
@@ -124,18 +122,7 @@ pub async fn start(config: ServeConfig, shutdown: CancellationToken) -> Result<R
     let health = Arc::new(HealthProbe::new(store.clone(), data.root().to_owned()));
     let live = Live::with_health(crate::now_ms(), health.clone());
     let incidents = Arc::new(Incidents::open(data.incident_log())?);
-    definitions
-        .clone()
-        .keep_fresh(store.clone(), shutdown.clone());
-    tokio::spawn(crate::operator::retention::run(
-        crate::operator::retention::Sweep {
-            store: store.clone(),
-            default: crate::operator::retention::Period::of_seconds(config.retention_s),
-            definitions: definitions.clone(),
-            incidents: incidents.clone(),
-        },
-        shutdown.clone(),
-    ));
+    open::keep_up(&config, &store, &definitions, &incidents, &shutdown);
     let flags = Arc::new(FlagBoard::default());
     let burst = &config.registry.flag_policy.thresholds;
     let service = ScanService::new(keyring.clone(), registry.clone(), live.clone())
@@ -179,10 +166,11 @@ pub async fn start(config: ServeConfig, shutdown: CancellationToken) -> Result<R
         http: connectable(http_listener.local_addr()?),
         pid: std::process::id(),
         http_tls: config.http_tls,
-        public: match &public_listener {
-            Some(l) => Some(connectable(l.local_addr()?)),
-            None => None,
-        },
+        public: public_listener
+            .as_ref()
+            .map(|l| l.local_addr())
+            .transpose()?
+            .map(connectable),
     };
     let (http_task, public_task) = spawn_operator(
         (http_listener, public_listener),
@@ -212,26 +200,6 @@ pub async fn start(config: ServeConfig, shutdown: CancellationToken) -> Result<R
         public_task,
         data,
     })
-}
-
-/// The store behind its cache, the event definitions and the registry of
-/// pass actors.
-async fn open_passes(
-    config: &ServeConfig,
-    data: &DataDir,
-) -> Result<(Arc<dyn Store>, Arc<DefinitionCache>, Registry)> {
-    let backend = open_store(config, data).await?;
-    let store: Arc<dyn Store> = Arc::new(CachedStore::new(backend, config.cache.clone()));
-    let definitions = DefinitionCache::load(store.as_ref())
-        .await
-        .context("cannot read the event definitions")?;
-    let registry =
-        Registry::with_definitions(store.clone(), config.registry.clone(), definitions.clone());
-    definitions
-        .rebuild_occupancy(store.as_ref(), registry.occupancy())
-        .await
-        .context("cannot rebuild zone occupancy")?;
-    Ok((store, definitions, registry))
 }
 
 /// The HTTP plane's TLS identity with `--http-tls`: the gateway's own
@@ -421,39 +389,6 @@ async fn bind(
         .await
         .with_context(|| format!("cannot listen for HTTP on {}", config.http_addr))?;
     Ok((endpoint, http))
-}
-
-/// Opens the configured store (the cache goes in front of it).
-async fn open_store(config: &ServeConfig, data: &DataDir) -> Result<Arc<dyn Store>> {
-    match &config.backend {
-        StoreBackend::Embedded => {
-            // Private before the store writes its first byte into it.
-            crate::datadir::create_private_dir(&data.store())?;
-            // The store's error names the directory itself.
-            let store = EmbeddedStore::open(&data.store(), config.store.clone())?;
-            Ok(Arc::new(store))
-        }
-        StoreBackend::Scylla(scylla) => {
-            // The store must be able to resolve an unknown LWT outcome before
-            // the actor's deadline on the store call runs out.
-            anyhow::ensure!(
-                scylla.commit_deadline() < config.registry.store_timeout(),
-                "the ScyllaDB commit deadline ({:?}) must be shorter than the store deadline of the pass actors ({:?})",
-                scylla.commit_deadline(),
-                config.registry.store_timeout()
-            );
-            let store = ScyllaStore::open(scylla.as_ref().clone())
-                .await
-                .with_context(|| {
-                    format!(
-                        "cannot open the ScyllaDB store (keyspace {} on {})",
-                        scylla.keyspace,
-                        scylla.nodes.join(",")
-                    )
-                })?;
-            Ok(Arc::new(store))
-        }
-    }
 }
 
 impl Running {

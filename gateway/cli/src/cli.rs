@@ -4,7 +4,7 @@
 use crate::{pass_cmd, scan_cmd};
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
-use scangate_gateway::config::{Rate, ServeConfig, StoreBackend};
+use scangate_gateway::config::StoreBackend;
 use scangate_gateway::datadir::DataDir;
 use scangate_storage_scylla::{
     Password, Replication, ScyllaConfig, SerialChoice, WriteConsistency,
@@ -334,38 +334,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
     let data = DataDir::new(&cli.data_dir);
     match cli.command {
         Command::Serve(args) => {
-            let mut config = ServeConfig::new(cli.data_dir);
-            config.backend = args.backend()?;
-            config.quic_addr = args.quic;
-            config.http_addr = args.http;
-            config.gateway_names = args.names;
-            config.rate.scans_per_s = args.device_rate;
-            config.rate.burst = args.device_burst;
-            config.registry.max_queued_per_pass = args.max_queued_per_pass;
-            config.registry.max_live_actors = args.max_live_actors;
-            config.registry.store_timeout_ms = args.store_timeout_ms;
-            if let Some(path) = &args.flag_policy {
-                config.registry.flag_policy = crate::flags_cmd::read_policy(path)?.into();
-            }
-            config.quic.max_in_flight_per_connection = args.max_in_flight_per_connection;
-            config.quic.udp_receive_buffer_bytes = args.udp_receive_buffer;
-            config.http.max_connections = args.http_max_connections;
-            config.http.header_read_timeout_ms = args.http_header_timeout_ms;
-            config.http.idle_timeout_ms = args.http_idle_timeout_ms;
-            config.http_tls = args.http_tls;
-            config.http.admin_rate = Rate {
-                per_s: args.admin_rate,
-                burst: args.admin_burst,
-            };
-            config.http.holder_rate = Rate {
-                per_s: args.holder_rate,
-                burst: args.holder_burst,
-            };
-            config.quic.max_connections = args.max_connections;
-            config.quic.max_handshakes = args.max_handshakes;
-            config.quic.max_handshakes_per_source = args.max_handshakes_per_source;
-            config.retention_s = args.retention_s;
-            config.public = args.public.listener(&config.http);
+            let config = args.into_config(cli.data_dir)?;
             scangate_gateway::serve::serve(config, CancellationToken::new()).await?;
             Ok(ExitCode::SUCCESS)
         }

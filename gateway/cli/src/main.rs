@@ -30,6 +30,7 @@ mod public_args;
 mod revoke_cmd;
 mod scan_cmd;
 mod scanner_cmd;
+mod serve_config;
 mod terminal;
 
 use clap::Parser;
