@@ -189,7 +189,7 @@ impl Scanner {
             timeout_ms: Some(
                 u32::try_from(self.inner.config.request_timeout_ms).unwrap_or(u32::MAX),
             ),
-            direction: options.direction,
+            direction: options.direction.map(Into::into),
             check_only: options.check_only,
         });
         let _slot = self.slot().await?;

@@ -66,11 +66,14 @@ pub enum Reason {
     /// as its capacity: someone must leave first. Stored like every other
     /// denial; a new scan later may be granted.
     ZoneFull,
+    /// The scan named a direction other than `in` or `out` (a scanner's
+    /// bug): decided at the edge, nothing counted or recorded.
+    UnknownDirection,
 }
 
 impl Reason {
     /// Every reason, in declaration order (handy for metrics and tests).
-    pub const ALL: [Reason; 24] = [
+    pub const ALL: [Reason; 25] = [
         Reason::Malformed,
         Reason::Forged,
         Reason::Unknown,
@@ -95,6 +98,7 @@ impl Reason {
         Reason::AlreadyInside,
         Reason::NotInside,
         Reason::ZoneFull,
+        Reason::UnknownDirection,
     ];
 
     /// The reason's place in [`Reason::ALL`], for tables indexed by reason.
@@ -129,6 +133,7 @@ impl Reason {
             Reason::AlreadyInside => "already_inside",
             Reason::NotInside => "not_inside",
             Reason::ZoneFull => "zone_full",
+            Reason::UnknownDirection => "unknown_direction",
         }
     }
 
@@ -155,6 +160,7 @@ impl Reason {
             Reason::AlreadyInside => "This pass is already inside.",
             Reason::NotInside => "This pass is not inside, so it cannot go out.",
             Reason::ZoneFull => "This area is full: wait until someone leaves.",
+            Reason::UnknownDirection => "This scanner sent neither in nor out: set its direction.",
             Reason::Superseded => "This code was replaced by a newer one: ask for the new code.",
             Reason::RapidRescan => "This pass was just let in: it may be a copy passed back.",
             Reason::SharedCode => "This pass was just shown on another scanner.",

@@ -71,12 +71,52 @@ pub struct ScanRequest {
     /// event with a definition, checked against the gate elsewhere, and
     /// ignored for an event without one. Absent (older scanners): the gate's
     /// own direction.
+    /// A spelling other than `in` or `out` is kept as
+    /// [`ScanDirection::Unknown`] and denied `unknown_direction`, not
+    /// refused as a malformed frame.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub direction: Option<Direction>,
+    pub direction: Option<ScanDirection>,
     /// Decide only: the answer says what a scan would get, and nothing is
     /// counted, moved or recorded (the scan id stays free).
     #[serde(default, skip_serializing_if = "is_false")]
     pub check_only: bool,
+}
+
+/// A scan's direction as a scanner sent it: an entry, an exit, or any
+/// other spelling, which the gateway denies `unknown_direction` (so a
+/// scanner with a bug, or a newer one, gets a specific answer and its
+/// stream goes on).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum ScanDirection {
+    /// An entry.
+    In,
+    /// An exit.
+    Out,
+    /// Any other spelling (sent back as `unknown`).
+    #[serde(other)]
+    Unknown,
+}
+
+impl ScanDirection {
+    /// The direction, if it is one.
+    pub fn known(self) -> Option<Direction> {
+        match self {
+            ScanDirection::In => Some(Direction::In),
+            ScanDirection::Out => Some(Direction::Out),
+            ScanDirection::Unknown => None,
+        }
+    }
+}
+
+impl From<Direction> for ScanDirection {
+    fn from(d: Direction) -> Self {
+        match d {
+            Direction::In => ScanDirection::In,
+            Direction::Out => ScanDirection::Out,
+        }
+    }
 }
 
 fn is_false(b: &bool) -> bool {
@@ -251,6 +291,30 @@ mod tests {
     use bytes::BytesMut;
     use proptest::prelude::*;
     use std::collections::BTreeMap;
+
+    /// Any spelling but `in` and `out` reads as `Unknown` (denied
+    /// `unknown_direction` at the edge) in both encodings a scan arrives in.
+    #[test]
+    fn a_foreign_direction_reads_as_unknown() {
+        for (text, want) in [
+            ("in", ScanDirection::In),
+            ("out", ScanDirection::Out),
+            ("sideways", ScanDirection::Unknown),
+            ("IN", ScanDirection::Unknown),
+            ("", ScanDirection::Unknown),
+        ] {
+            let packed = rmp_serde::to_vec(text).expect("msgpack");
+            let read: ScanDirection = rmp_serde::from_slice(&packed).expect("msgpack");
+            assert_eq!(read, want, "{text:?}");
+            let json: ScanDirection = serde_json::from_value(text.into()).expect("json");
+            assert_eq!(json, want, "{text:?}");
+        }
+        assert_eq!(ScanDirection::Unknown.known(), None);
+        assert_eq!(
+            ScanDirection::from(Direction::Out).known(),
+            Some(Direction::Out)
+        );
+    }
 
     /// The hostile frame: a map whose body is a 4,000-byte string,
     /// which the decoder's error quotes in full.

@@ -7,7 +7,10 @@ mod common;
 
 use common::Gateway;
 use common::floor::{put_event, reason, scan_floor};
+use common::frames::scan_frame;
 use scangate_client::Direction;
+use scangate_core::frame;
+use scangate_core::wire::{RequestBody, Response, ResponseBody, ScanDirection};
 use scangate_core::{Decision, Reason};
 use serde_json::{Value, json};
 
@@ -292,4 +295,57 @@ async fn bad_definitions_are_refused_with_every_problem_and_the_old_one_stays() 
     assert_eq!(status, 200, "a viewer reads a definition");
     s.close().await;
     gw.kill9();
+}
+
+/// A direction other than `in` or `out` is a specific denial,
+/// `unknown_direction`, decided at the edge: nothing counted or moved, the
+/// frame is not refused as malformed and the same stream goes on (the next
+/// scan, with a direction, is granted).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unknown_direction_is_denied_and_the_stream_goes_on() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let gw = Gateway::start(dir.path(), &[]);
+    define(&gw, "fest", &issue_example()).await;
+    let pass = gw.issue_one(1).await;
+    let conn = common::raw_connection(dir.path(), gw.quic, "floor-raw").await;
+    let (mut send, mut recv) = conn.open_bi().await.expect("stream");
+    let mut out = bytes::BytesMut::new();
+    for (id, direction) in [(1, ScanDirection::Unknown), (2, ScanDirection::In)] {
+        let mut request = scan_frame(id, &pass.token, "dir");
+        if let RequestBody::Scan(scan) = &mut request.body {
+            scan.gate = "vip-door".into();
+            scan.direction = Some(direction);
+        }
+        frame::encode(&request, &mut out).expect("fits");
+    }
+    send.write_all(&out).await.expect("write both scans");
+    send.finish().expect("finish");
+    let mut inbox = bytes::BytesMut::new();
+    let mut replies = std::collections::BTreeMap::new();
+    while replies.len() < 2 {
+        let chunk = tokio::time::timeout(
+            std::time::Duration::from_secs(30),
+            recv.read_chunk(64 * 1024, true),
+        )
+        .await
+        .expect("replies in time")
+        .expect("stream")
+        .expect("two replies before the end");
+        inbox.extend_from_slice(&chunk.bytes);
+        while let Ok((v, payload)) = frame::split_frame(&mut inbox) {
+            let reply: Response = frame::decode(v, &payload).expect("response");
+            let ResponseBody::Scan(s) = reply.body else {
+                panic!(
+                    "a scan reply for request {}, got {:?}",
+                    reply.id, reply.body
+                )
+            };
+            replies.insert(reply.id, s.decision);
+        }
+    }
+    assert_eq!(replies[&1], Decision::Denied(Reason::UnknownDirection));
+    assert_eq!(replies[&2], Decision::Granted, "the stream goes on");
+    let stored = gw.pass(&pass.id).await;
+    assert_eq!(stored.uses, 1, "only the scan with a direction counted");
+    assert!(gw.sigterm().success());
 }

@@ -17,7 +17,9 @@ use scangate_actors::{Registry, Scan, ScanError, ScanOutcome};
 use scangate_core::flags::{Flag, FlagThresholds};
 use scangate_core::pass::{EVENT_MAX_BYTES, GATE_MAX_BYTES, check_name};
 use scangate_core::token::{Claims, Keyring};
-use scangate_core::wire::{ErrorCode, GuardView, ResponseBody, ScanReply, ScanRequest, WireError};
+use scangate_core::wire::{
+    ErrorCode, GuardView, ResponseBody, ScanDirection, ScanReply, ScanRequest, WireError,
+};
 use scangate_core::{Decision, PassId, Reason, ScanId};
 use std::num::NonZeroU32;
 use std::sync::Arc;
@@ -115,6 +117,12 @@ impl ScanService {
             Ok(claims) => claims,
             Err(e) => return Precheck::Answer(self.refused(req, gate, device, bucket, e.reason())),
         };
+        // A genuine token with a direction that is none: the scanner's bug,
+        // answered here (nothing to decide), after the token so a forgery
+        // still reaches the incident log.
+        if req.direction == Some(ScanDirection::Unknown) {
+            return Precheck::Answer(self.denied(req, gate, Reason::UnknownDirection));
+        }
         // Every decision is recorded, so a store that can write nothing more
         // can decide nothing: say so at once (the cause is in the log and on
         // /readyz) rather than start an actor whose commit must fail.
@@ -145,7 +153,7 @@ impl ScanService {
             scanner_time_ms: req.scanner_time_ms,
             token_not_after_ms: claims.not_after_ms,
             token_generation: claims.generation,
-            direction: req.direction,
+            direction: req.direction.and_then(ScanDirection::known),
             check_only: req.check_only,
             definition: None,
         };

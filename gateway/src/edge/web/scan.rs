@@ -42,9 +42,10 @@ pub struct WebScanRequest {
     #[serde(default)]
     pub scanner_time_ms: Option<i64>,
     /// `in` or `out` at a gate of an event with a definition that lets
-    /// people pass both ways (as in the QUIC scan request).
+    /// people pass both ways (as in the QUIC scan request); any other
+    /// spelling is denied `unknown_direction`.
     #[serde(default)]
-    pub direction: Option<scangate_core::event::Direction>,
+    pub direction: Option<scangate_core::wire::ScanDirection>,
     /// Decide only: nothing counted, moved or recorded.
     #[serde(default)]
     pub check_only: bool,
