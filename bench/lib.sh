@@ -59,7 +59,9 @@ require_real_disk() {
 }
 
 # start_gateway DATA [PREFIX...] [-- SERVE_ARGS...]: starts `scangate serve` on
-# loopback with the per-device rate limit out of the way, under the PREFIX
+# loopback with the per-device and per-admin-token rate limits out of the way
+# (the load tool's read-back is one admin call or two per touched pass, and a
+# benchmark measures scans, not the admin API's limit), under the PREFIX
 # command if one is given (e.g. `taskset -c 0-3`), and waits until it is
 # ready. Sets `gw_pid`, `data` and `http`; the log is DATA.log.
 start_gateway() {
@@ -68,7 +70,8 @@ start_gateway() {
   while [ $# -gt 0 ] && [ "$1" != "--" ]; do prefix+=("$1"); shift; done
   [ $# -gt 0 ] && shift && extra=("$@")
   "${prefix[@]}" "$sg" serve --data-dir "$data" --quic 127.0.0.1:0 --http 127.0.0.1:0 \
-    --device-rate 10000000 --device-burst 10000000 "${extra[@]}" > "$data.log" 2>&1 &
+    --device-rate 10000000 --device-burst 10000000 \
+    --admin-rate 10000000 --admin-burst 10000000 "${extra[@]}" > "$data.log" 2>&1 &
   gw_pid=$!
   for _ in $(seq 1 600); do
     if grep -q "scangate ready" "$data.log" 2>/dev/null; then
