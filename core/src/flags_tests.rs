@@ -4,23 +4,14 @@ use super::*;
 use crate::Decision;
 use crate::pass::PassId;
 use crate::scan::ScanId;
+use crate::testing::granted_record;
 
 fn record(id: &str, at_ms: i64, gate: &str, device: &str, decision: Decision) -> ScanRecord {
     ScanRecord {
-        scan_id: ScanId::new(id).expect("id"),
-        pass_id: PassId([3; 16]),
-        at_ms,
-        scanner_time_ms: at_ms,
         gate: gate.into(),
         device: device.into(),
         decision,
-        uses_after: 1,
-        event: "fest".into(),
-        annulled: None,
-        offline: None,
-        guard_override: None,
-        flags: Vec::new(),
-        movement: None,
+        ..granted_record(id, PassId([3; 16]), at_ms)
     }
 }
 
