@@ -152,5 +152,6 @@ pub fn offline_fact(scan_id: &str, device: &str, device_time_ms: i64) -> Offline
         snapshot_version: SNAPSHOT_VERSION,
         device_decision: Decision::Granted,
         token_not_after_ms: None,
+        token_generation: 0,
     }
 }
