@@ -195,16 +195,8 @@ async fn a_retry_through_the_pass_actor_settles_a_place_left_in_doubt() {
     let floor = Arc::new(Floor(Arc::clone(&def)));
     let registry = Registry::with_definitions(store.clone(), RegistryConfig::default(), floor);
     let entry = || Scan {
-        scan_id: scangate_core::ScanId::new("e-1").expect("scan id"),
         gate: "in".into(),
-        event: Some("fest".into()),
-        device: "gate-1".into(),
-        scanner_time_ms: 1,
-        token_not_after_ms: None,
-        token_generation: 0,
-        direction: None,
-        check_only: false,
-        definition: None,
+        ..crate::tests::scan("e-1")
     };
     store.set_mode(CommitMode::FailAfterWrite);
     let first = registry.scan(pass.id, entry()).await;
