@@ -240,10 +240,10 @@ impl Moving {
             self.leave_in_doubt(place, counts);
             return;
         }
-        if let Some(earlier) = self.doubt.take() {
-            if let doubt::Settled::Not(earlier) = earlier.settle(written) {
-                self.keep_doubt(earlier);
-            }
+        if let Some(earlier) = self.doubt.take()
+            && let doubt::Settled::Not(earlier) = earlier.settle(written)
+        {
+            self.keep_doubt(earlier);
         }
         let Some(counts) = counts else {
             return;

@@ -101,12 +101,11 @@ impl Doubts {
     /// [`IN_DOUBT_MAX`] its place stays held until the next start.
     pub(super) fn keep(&self, scan_id: ScanId, doubt: Doubt) {
         let mut map = self.map();
-        if map.len() < IN_DOUBT_MAX || map.contains_key(&scan_id) {
-            if let Some(replaced) = map.insert(scan_id, doubt) {
-                // Two writes of one scan id, at most one landed: one
-                // place stands for both.
-                replaced.give_back();
-            }
+        let room = map.len() < IN_DOUBT_MAX || map.contains_key(&scan_id);
+        if room && let Some(replaced) = map.insert(scan_id, doubt) {
+            // Two writes of one scan id, at most one landed: one place
+            // stands for both.
+            replaced.give_back();
         }
         self.len.store(map.len(), Ordering::Release);
     }
