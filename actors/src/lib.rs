@@ -54,8 +54,10 @@
 //! `scangate_scans_abandoned_total` (scans whose caller gave up while they
 //! were queued, not decided) and `scangate_flag_history_unread_total`
 //! (actors started without their pass's recent scans: the read failed),
-//! and `scangate_zone_places_in_doubt_total` (zone places kept held
-//! because their commit's outcome is unknown).
+//! `scangate_zone_places_in_doubt_total` (zone places kept held
+//! because their commit's outcome is unknown) and
+//! `scangate_zone_places_settled_total{outcome}` (those a retry of the
+//! scan id settled).
 
 pub mod clock;
 pub mod config;

@@ -8,9 +8,12 @@
 //! place is held by a [`Hold`] until the write's outcome is in, then
 //! settled ([`Moving::settle`]): a durable movement moves the counts, a
 //! write that did not happen gives the place back, and one whose outcome is
-//! unknown keeps it (the count errs high, never above a capacity, until
-//! the next start rebuilds it). A hold dropped unsettled (the actor
-//! stopped) gives its place back.
+//! unknown keeps it, in doubt (the count errs high, never above a
+//! capacity). A place in doubt is settled by the next write of the same
+//! scan id, the scanner's retry: the store then says whether the first
+//! write is there (`occupancy/doubt.rs`); without a retry through this gateway it
+//! stays held until the next start rebuilds the counts. A hold dropped
+//! unsettled (the actor stopped) gives its place back.
 //!
 //! One lock per event, not per zone: an entry into `vip` inside `hall`
 //! checks both zones at once. It is held for counting only (no await);
@@ -20,9 +23,13 @@
 //! At start the counts are rebuilt from the passes' durable presence
 //! ([`Occupancy::rebuild`]) before any scan is served.
 
-use scangate_core::ScanRecord;
+mod doubt;
+
+pub use doubt::IN_DOUBT_MAX;
+use doubt::{Doubt, Doubts};
 use scangate_core::event::{EventDefinition, Movement, Place, ZoneCount, ZoneCounts};
 use scangate_core::protocol::Placing;
+use scangate_core::{ScanId, ScanRecord};
 use scangate_storage::{EVENTS_MAX, PAGE_MAX, PassQuery, Store, StoreError};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
@@ -35,6 +42,8 @@ type Counts = Arc<Mutex<ZoneCounts>>;
 #[derive(Debug, Default)]
 pub struct Occupancy {
     events: RwLock<HashMap<String, Counts>>,
+    /// Places whose entry's write outcome is unknown, by scan id.
+    doubts: Arc<Doubts>,
 }
 
 /// An event's occupancy as an operator reads it.
@@ -63,6 +72,13 @@ pub(crate) struct Moving {
     counts: Option<Counts>,
     movement: Option<Movement>,
     hold: Option<Hold>,
+    /// Where a place of this write's scan id is kept in doubt: only for a
+    /// write that holds a place or settles an earlier doubt (no cost to
+    /// any other).
+    keep: Option<(Arc<Doubts>, ScanId)>,
+    /// An earlier write of the same scan id whose outcome was unknown: this
+    /// write's outcome settles it.
+    doubt: Option<Doubt>,
 }
 
 fn lock(counts: &Mutex<ZoneCounts>) -> MutexGuard<'_, ZoneCounts> {
@@ -123,10 +139,15 @@ impl Occupancy {
             .as_deref()
             .copied()
             .filter(|_| record.decision.is_granted());
+        let doubt = self.doubts.take(&record.scan_id);
+        let keep = (hold.is_some() || doubt.is_some())
+            .then(|| (Arc::clone(&self.doubts), record.scan_id.clone()));
         Moving {
             counts: movement.and_then(|_| self.counts(&record.event)),
             movement,
             hold,
+            keep,
+            doubt,
         }
     }
 
@@ -212,19 +233,22 @@ impl Moving {
             Err(_) => true,
         };
         let mut hold = self.hold.take();
+        let place = hold.as_mut().and_then(|h| h.place.take());
+        let counts = hold.as_ref().map(|h| &h.counts).or(self.counts.as_ref());
+        let counts = counts.map(Arc::clone);
         if unknown {
-            if let Some(h) = hold.as_mut().filter(|h| h.place.is_some()) {
-                metrics::counter!("scangate_zone_places_in_doubt_total").increment(1);
-                // Kept held: the count errs high until the next start.
-                h.place = None;
-            }
+            self.leave_in_doubt(place, counts);
             return;
         }
-        let place = hold.as_mut().and_then(|h| h.place.take());
-        let Some(counts) = hold.as_ref().map(|h| &h.counts).or(self.counts.as_ref()) else {
+        if let Some(earlier) = self.doubt.take()
+            && let doubt::Settled::Not(earlier) = earlier.settle(written)
+        {
+            self.keep_doubt(earlier);
+        }
+        let Some(counts) = counts else {
             return;
         };
-        let mut c = lock(counts);
+        let mut c = lock(&counts);
         if let Some(place) = &place {
             c.release(place);
         }
@@ -232,101 +256,45 @@ impl Moving {
             c.apply(m);
         }
     }
+
+    /// This write's outcome is unknown: its place (if it held one) stays
+    /// held, in doubt, for a retry of the scan id to settle. At most one
+    /// write of a scan id lands, so this place stands for an earlier one in
+    /// doubt too, which is given back; a write that held none leaves an
+    /// earlier doubt as it was.
+    fn leave_in_doubt(&mut self, place: Option<Place>, counts: Option<Counts>) {
+        let earlier = self.doubt.take();
+        let (Some(place), Some(counts)) = (place, counts) else {
+            if let Some(earlier) = earlier {
+                self.keep_doubt(earlier);
+            }
+            return;
+        };
+        metrics::counter!("scangate_zone_places_in_doubt_total").increment(1);
+        if let Some(earlier) = earlier {
+            earlier.give_back();
+        }
+        self.keep_doubt(Doubt::new(counts, place));
+    }
+
+    /// Keeps `doubt` under this write's scan id for a later write to settle.
+    fn keep_doubt(&self, doubt: Doubt) {
+        // `keep` is set whenever this write holds a place or a doubt.
+        if let Some((doubts, scan_id)) = &self.keep {
+            doubts.keep(scan_id.clone(), doubt);
+        }
+    }
+}
+
+impl Drop for Moving {
+    /// A write never settled (its actor stopped first) leaves the doubt it
+    /// took as it was.
+    fn drop(&mut self) {
+        if let Some(earlier) = self.doubt.take() {
+            self.keep_doubt(earlier);
+        }
+    }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use scangate_core::event::step;
-    use scangate_core::{Decision, PassId, ScanId};
-    use std::time::Duration;
-
-    fn hall(capacity: i64) -> Arc<EventDefinition> {
-        use scangate_core::event::{GateDef, GateDirection, ZoneDef};
-        Arc::new(EventDefinition {
-            gates: vec![GateDef {
-                name: "in".into(),
-                zone: "hall".into(),
-                direction: GateDirection::In,
-                position: None,
-            }],
-            zones: vec![ZoneDef {
-                name: "hall".into(),
-                capacity: Some(capacity),
-                parent: None,
-            }],
-            policy: Default::default(),
-        })
-    }
-
-    fn placing(def: &Arc<EventDefinition>) -> Placing {
-        let at = def.at_gate("in", None).expect("gate");
-        Placing {
-            event: "fest".into(),
-            definition: Arc::clone(def),
-            movement: step(&at, Default::default()).expect("entry"),
-            hold: true,
-        }
-    }
-
-    fn record(p: &Placing) -> ScanRecord {
-        ScanRecord {
-            scan_id: ScanId::new("s-1").expect("id"),
-            pass_id: PassId([1; 16]),
-            at_ms: 0,
-            scanner_time_ms: 0,
-            gate: "in".into(),
-            device: "d".into(),
-            decision: Decision::Granted,
-            uses_after: 1,
-            event: "fest".into(),
-            annulled: None,
-            offline: None,
-            guard_override: None,
-            flags: Vec::new(),
-            movement: Some(Box::new(p.movement)),
-        }
-    }
-
-    fn inside(o: &Occupancy, def: &EventDefinition) -> (u64, u64) {
-        let r = o.report("fest", def);
-        (r.zones[0].inside, r.held)
-    }
-
-    #[test]
-    fn a_place_is_held_until_its_commit_settles_it() {
-        let def = hall(1);
-        let o = Occupancy::default();
-        let p = placing(&def);
-        let (room, hold) = o.place(&p);
-        assert!(room);
-        assert_eq!(inside(&o, &def), (0, 1));
-        assert!(!o.place(&p).0, "the held place is taken");
-        // Nothing written: the place comes back.
-        o.moving(&record(&p), hold).settle(&Err(StoreError::Busy));
-        assert_eq!(inside(&o, &def), (0, 0));
-        // Durable: the pass is counted inside, the hold gone.
-        let (_, hold) = o.place(&p);
-        o.moving(&record(&p), hold).settle(&Ok(()));
-        assert_eq!(inside(&o, &def), (1, 0));
-        assert!(!o.place(&p).0, "full");
-    }
-
-    #[test]
-    fn an_unknown_outcome_keeps_the_place_and_a_dropped_hold_gives_it_back() {
-        let def = hall(2);
-        let o = Occupancy::default();
-        let p = placing(&def);
-        let (_, hold) = o.place(&p);
-        let timeout = Err(StoreError::Timeout(Duration::from_secs(2)));
-        o.moving(&record(&p), hold).settle(&timeout);
-        assert_eq!(inside(&o, &def), (0, 1), "kept: errs high");
-        let (_, hold) = o.place(&p);
-        drop(hold);
-        assert_eq!(inside(&o, &def), (0, 1), "an abandoned hold is released");
-        let mut check = placing(&def);
-        check.hold = false;
-        assert!(o.place(&check).0, "one place left, and a check holds none");
-        assert_eq!(inside(&o, &def), (0, 1));
-    }
-}
+mod tests;

@@ -6,7 +6,10 @@
 //! [`FlagPolicy::deny`] names it (then with the flag's own denial reason).
 //!
 //! - `rapid_rescan`: the pass was granted less than
-//!   [`FlagThresholds::rapid_rescan_s`] ago, at any gate.
+//!   [`FlagThresholds::rapid_rescan_s`] ago, at any gate; except the next
+//!   member of a group entering after the last at the same gate (a
+//!   [`group_admission`]: a counted admission of a pass that admits several
+//!   people, see [`is_group`]).
 //! - `shared_code`: the pass was presented on another device less than
 //!   [`FlagThresholds::shared_code_s`] ago.
 //! - `impossible_travel`: the pass was granted at another gate more recently
@@ -283,6 +286,49 @@ impl FlagPolicy {
     }
 }
 
+/// Fewest admissions that make a pass a group pass (2): a pass whose
+/// `max_uses` is 2 or more admits that many people, and its members go
+/// through a gate one after another, seconds apart. A single-use ticket
+/// has no second member; an unlimited pass (staff, season) is one
+/// person's, whose rescan stays `rapid_rescan`.
+pub const GROUP_ADMISSIONS_MIN: u32 = 2;
+
+/// Whether a pass of `max_uses` is a group pass: it admits
+/// [`GROUP_ADMISSIONS_MIN`] people or more, a bounded number.
+pub fn is_group(max_uses: Option<u32>) -> bool {
+    max_uses.is_some_and(|n| n >= GROUP_ADMISSIONS_MIN)
+}
+
+/// Whether a scan is the next member of a group entering: it is a counted
+/// admission (`counted`: the rules grant it and it spends a use, so the
+/// group has a place left for it) of a group pass ([`is_group`]).
+pub fn group_admission(max_uses: Option<u32>, counted: bool) -> bool {
+    counted && is_group(max_uses)
+}
+
+/// A scan as the flags judge it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Presented<'a> {
+    /// The gate it was scanned at.
+    pub gate: &'a str,
+    /// The device that scanned it.
+    pub device: &'a str,
+    /// It admits the next member of a group ([`group_admission`]): no
+    /// `rapid_rescan` when it follows the last grant at the same gate.
+    pub group_admission: bool,
+}
+
+impl<'a> Presented<'a> {
+    /// A scan at `gate` on `device` that admits no group member.
+    pub fn at(gate: &'a str, device: &'a str) -> Self {
+        Presented {
+            gate,
+            device,
+            group_admission: false,
+        }
+    }
+}
+
 /// How many recent scans of a pass its actor remembers for the flags: the
 /// last grant and the other devices that saw the pass lately. 4 covers a
 /// pass passed between a few people within one window; more scans than
@@ -356,16 +402,18 @@ impl RecentScans {
         self.last_grant.as_ref()
     }
 
-    /// The flags a scan at `gate` on `device` at `now_ms` raises, in
-    /// [`Flag::ALL`] order, each once.
-    pub fn flags(&self, policy: &FlagPolicy, gate: &str, device: &str, now_ms: i64) -> Vec<Flag> {
+    /// The flags `scan` raises at `now_ms`, in [`Flag::ALL`] order, each once.
+    pub fn flags(&self, policy: &FlagPolicy, scan: &Presented<'_>, now_ms: i64) -> Vec<Flag> {
+        let (gate, device) = (scan.gate, scan.device);
         // Milliseconds since `at_ms`; `None` when it lies in the future.
         let ago = |at_ms: i64| now_ms.checked_sub(at_ms).filter(|d| *d >= 0);
         let within = |at_ms: i64, window_ms: i64| ago(at_ms).is_some_and(|d| d < window_ms);
         let t = &policy.thresholds;
         let mut flags = Vec::new();
         let grant = self.last_grant.as_ref();
-        if grant.is_some_and(|g| within(g.at_ms, i64::from(t.rapid_rescan_s) * 1_000)) {
+        let next_member = |g: &Seen| scan.group_admission && g.gate == gate;
+        let rescan = |g: &Seen| within(g.at_ms, i64::from(t.rapid_rescan_s) * 1_000);
+        if grant.is_some_and(|g| rescan(g) && !next_member(g)) {
             flags.push(Flag::RapidRescan);
         }
         let other_device =

@@ -4,28 +4,32 @@ use super::*;
 use crate::Decision;
 use crate::pass::PassId;
 use crate::scan::ScanId;
+use crate::testing::granted_record;
 
 fn record(id: &str, at_ms: i64, gate: &str, device: &str, decision: Decision) -> ScanRecord {
     ScanRecord {
-        scan_id: ScanId::new(id).expect("id"),
-        pass_id: PassId([3; 16]),
-        at_ms,
-        scanner_time_ms: at_ms,
         gate: gate.into(),
         device: device.into(),
         decision,
-        uses_after: 1,
-        event: "fest".into(),
-        annulled: None,
-        offline: None,
-        guard_override: None,
-        flags: Vec::new(),
-        movement: None,
+        ..granted_record(id, PassId([3; 16]), at_ms)
     }
 }
 
 fn granted(at_ms: i64, gate: &str, device: &str) -> ScanRecord {
     record("g", at_ms, gate, device, Decision::Granted)
+}
+
+/// A scan at `gate` on `device` that admits no group member.
+fn at<'a>(gate: &'a str, device: &'a str) -> Presented<'a> {
+    Presented::at(gate, device)
+}
+
+/// The next admission of a group pass at `gate` on `device`.
+fn member<'a>(gate: &'a str, device: &'a str) -> Presented<'a> {
+    Presented {
+        group_admission: true,
+        ..Presented::at(gate, device)
+    }
 }
 
 fn venue() -> FlagPolicy {
@@ -56,12 +60,12 @@ fn a_clean_history_raises_nothing() {
     let policy = FlagPolicy::default();
     assert!(
         RecentScans::default()
-            .flags(&policy, "north", "d1", 0)
+            .flags(&policy, &at("north", "d1"), 0)
             .is_empty()
     );
     // A grant long ago, same device and gate: nothing either.
     let recent = RecentScans::from_records([&granted(0, "north", "d1")]);
-    assert!(recent.flags(&policy, "north", "d1", 60_000).is_empty());
+    assert!(recent.flags(&policy, &at("north", "d1"), 60_000).is_empty());
 }
 
 #[test]
@@ -69,11 +73,11 @@ fn rapid_rescan_is_a_scan_within_the_window_after_a_grant_at_any_gate() {
     let policy = FlagPolicy::default();
     let recent = RecentScans::from_records([&granted(10_000, "north", "d1")]);
     assert_eq!(
-        recent.flags(&policy, "north", "d1", 69_999),
+        recent.flags(&policy, &at("north", "d1"), 69_999),
         vec![Flag::RapidRescan]
     );
     assert!(
-        recent.flags(&policy, "north", "d1", 70_000).is_empty(),
+        recent.flags(&policy, &at("north", "d1"), 70_000).is_empty(),
         "60 s is outside"
     );
     // A denial does not start the window.
@@ -85,12 +89,64 @@ fn rapid_rescan_is_a_scan_within_the_window_after_a_grant_at_any_gate() {
         Decision::Denied(Reason::WrongGate),
     );
     let recent = RecentScans::from_records([&denied]);
-    assert!(recent.flags(&policy, "north", "d1", 10_001).is_empty());
+    assert!(recent.flags(&policy, &at("north", "d1"), 10_001).is_empty());
     // 0 turns it off.
     let mut off = FlagPolicy::default();
     off.thresholds.rapid_rescan_s = 0;
     let recent = RecentScans::from_records([&granted(10_000, "north", "d1")]);
-    assert!(recent.flags(&off, "north", "d1", 10_001).is_empty());
+    assert!(recent.flags(&off, &at("north", "d1"), 10_001).is_empty());
+}
+
+#[test]
+fn a_group_pass_is_one_that_admits_several_people() {
+    assert!(
+        !is_group(None),
+        "unlimited: one person's staff or season pass"
+    );
+    assert!(!is_group(Some(1)));
+    assert!(is_group(Some(GROUP_ADMISSIONS_MIN)));
+    assert!(is_group(Some(40)));
+    assert!(group_admission(Some(4), true));
+    assert!(
+        !group_admission(Some(4), false),
+        "a scan that admits no one"
+    );
+    assert!(!group_admission(None, true));
+}
+
+#[test]
+fn a_group_entering_one_after_another_at_one_gate_is_no_rapid_rescan() {
+    let policy = FlagPolicy::default();
+    let recent = RecentScans::from_records([&granted(10_000, "north", "d1")]);
+    assert!(
+        recent
+            .flags(&policy, &member("north", "d1"), 12_000)
+            .is_empty(),
+        "the next member, two seconds later"
+    );
+    assert_eq!(
+        recent.flags(&policy, &member("north", "d2"), 12_000),
+        vec![Flag::SharedCode],
+        "on another lane of the gate: shared_code still says so"
+    );
+    // The same pass at another gate within the window: passed back out.
+    assert_eq!(
+        recent.flags(&policy, &member("south", "d1"), 12_000),
+        vec![Flag::RapidRescan]
+    );
+    // A rescan that admits no one (the group is in: used_up) is flagged.
+    assert_eq!(
+        recent.flags(&policy, &at("north", "d1"), 12_000),
+        vec![Flag::RapidRescan]
+    );
+    // Members keep coming: each is compared with the last grant.
+    let mut recent = recent;
+    recent.remember(&granted(12_000, "north", "d1"));
+    assert!(
+        recent
+            .flags(&policy, &member("north", "d1"), 14_000)
+            .is_empty()
+    );
 }
 
 #[test]
@@ -99,14 +155,14 @@ fn shared_code_is_another_device_within_its_window_granted_or_not() {
     let denied = record("d", 0, "north", "d1", Decision::Denied(Reason::WrongGate));
     let recent = RecentScans::from_records([&denied]);
     assert_eq!(
-        recent.flags(&policy, "north", "d2", 59_999),
+        recent.flags(&policy, &at("north", "d2"), 59_999),
         vec![Flag::SharedCode]
     );
     assert!(
-        recent.flags(&policy, "north", "d1", 1).is_empty(),
+        recent.flags(&policy, &at("north", "d1"), 1).is_empty(),
         "the same device"
     );
-    assert!(recent.flags(&policy, "north", "d2", 60_000).is_empty());
+    assert!(recent.flags(&policy, &at("north", "d2"), 60_000).is_empty());
 }
 
 #[test]
@@ -120,32 +176,36 @@ fn impossible_travel_uses_the_table_then_positions_either_way() {
     };
     let recent = RecentScans::from_records([&granted(0, "south", "d1")]);
     assert_eq!(
-        recent.flags(&policy, "north", "d1", 299_999),
+        recent.flags(&policy, &at("north", "d1"), 299_999),
         vec![Flag::ImpossibleTravel]
     );
-    assert!(recent.flags(&policy, "north", "d1", 300_000).is_empty());
     assert!(
-        recent.flags(&policy, "south", "d1", 1).is_empty(),
+        recent
+            .flags(&policy, &at("north", "d1"), 300_000)
+            .is_empty()
+    );
+    assert!(
+        recent.flags(&policy, &at("south", "d1"), 1).is_empty(),
         "the same gate"
     );
     assert!(
-        recent.flags(&policy, "east", "d1", 1).is_empty(),
+        recent.flags(&policy, &at("east", "d1"), 1).is_empty(),
         "a pair nobody timed"
     );
     // 500 m apart at 1.5 m/s: 333.3 s.
     assert_eq!(policy.walking_ms("west", "east"), Some(333_333));
     let recent = RecentScans::from_records([&granted(0, "east", "d1")]);
     assert_eq!(
-        recent.flags(&policy, "west", "d1", 333_000),
+        recent.flags(&policy, &at("west", "d1"), 333_000),
         vec![Flag::ImpossibleTravel]
     );
-    assert!(recent.flags(&policy, "west", "d1", 333_334).is_empty());
+    assert!(recent.flags(&policy, &at("west", "d1"), 333_334).is_empty());
 }
 
 #[test]
 fn every_flag_at_once_in_declaration_order() {
     let recent = RecentScans::from_records([&granted(0, "north", "d1")]);
-    let flags = recent.flags(&venue(), "south", "d2", 1_000);
+    let flags = recent.flags(&venue(), &at("south", "d2"), 1_000);
     assert_eq!(
         flags,
         vec![Flag::RapidRescan, Flag::SharedCode, Flag::ImpossibleTravel]
@@ -155,7 +215,7 @@ fn every_flag_at_once_in_declaration_order() {
 #[test]
 fn a_history_dated_after_now_raises_no_window_flag() {
     let recent = RecentScans::from_records([&granted(10_000, "north", "d1")]);
-    assert!(recent.flags(&venue(), "south", "d2", 9_999).is_empty());
+    assert!(recent.flags(&venue(), &at("south", "d2"), 9_999).is_empty());
 }
 
 #[test]

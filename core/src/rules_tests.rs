@@ -129,23 +129,12 @@ fn a_dynamic_pass_refuses_its_static_token() {
 
 #[test]
 fn annul_takes_back_only_a_recent_grant_of_the_pass() {
-    use crate::scan::{Annulment, ScanId};
+    use crate::scan::Annulment;
     let pass = PassId([7; 16]);
     let grant = ScanRecord {
-        scan_id: ScanId::new("s1").expect("id"),
-        pass_id: pass,
-        at_ms: 10_000,
-        scanner_time_ms: 10_000,
         gate: "A".into(),
         device: "d".into(),
-        decision: Decision::Granted,
-        uses_after: 1,
-        event: "fest".into(),
-        annulled: None,
-        offline: None,
-        guard_override: None,
-        flags: Vec::new(),
-        movement: None,
+        ..crate::testing::granted_record("s1", pass, 10_000)
     };
     assert_eq!(annul(pass, &grant, 10_500, 1_000), Ok(()));
     assert_eq!(annul(pass, &grant, 11_000, 1_000), Ok(()));

@@ -9,7 +9,7 @@
 use crate::decision::Decision;
 use crate::pass::{Kind, Pass, PassId, Status};
 use crate::protocol::OfflineFact;
-use crate::scan::ScanId;
+use crate::scan::{ScanId, ScanRecord};
 use crate::token::{Keyring, SECRET_BYTES, SigningKey};
 use crate::wire::ScanReply;
 
@@ -103,6 +103,34 @@ pub fn granted_reply(scan_id: ScanId) -> ScanReply {
     }
 }
 
+/// The gateway's durable record of an online grant: scan `scan_id` of pass
+/// `pass_id`, decided at `at_ms` (the scanner's clock reading the same), at
+/// gate `north` on device `gate-1`, of [`EVENT`], the pass's first use; no
+/// flag, no movement, no override, not annulled, not offline. A test that
+/// needs another field sets it with struct update syntax.
+#[allow(
+    clippy::expect_used,
+    reason = "a test's own scan ids: an invalid one is a bug in the test"
+)]
+pub fn granted_record(scan_id: &str, pass_id: PassId, at_ms: i64) -> ScanRecord {
+    ScanRecord {
+        scan_id: ScanId::new(scan_id).expect("scan id"),
+        pass_id,
+        at_ms,
+        scanner_time_ms: at_ms,
+        gate: "north".into(),
+        device: "gate-1".into(),
+        decision: Decision::Granted,
+        uses_after: 1,
+        event: EVENT.into(),
+        annulled: None,
+        offline: None,
+        guard_override: None,
+        flags: Vec::new(),
+        movement: None,
+    }
+}
+
 /// The snapshot an [`offline_fact`] was decided from (its `created_ms`).
 pub const SNAPSHOT_VERSION: u64 = 900_000;
 
@@ -124,5 +152,6 @@ pub fn offline_fact(scan_id: &str, device: &str, device_time_ms: i64) -> Offline
         snapshot_version: SNAPSHOT_VERSION,
         device_decision: Decision::Granted,
         token_not_after_ms: None,
+        token_generation: 0,
     }
 }

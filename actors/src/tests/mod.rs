@@ -35,7 +35,7 @@ fn revoke() -> AdminChange {
     }
 }
 
-fn scan(id: &str) -> Scan {
+pub(crate) fn scan(id: &str) -> Scan {
     Scan {
         scan_id: ScanId::new(id).expect("scan id"),
         gate: "north".into(),

@@ -24,6 +24,10 @@ pub enum ConflictKind {
     Forged,
     /// No such pass, or a pass of another event.
     UnknownPass,
+    /// The token was of an older generation than the pass's: the pass was
+    /// re-issued (`scangate pass reissue`) and the device admitted an old
+    /// code, which the gateway denies `superseded` online.
+    Superseded,
     /// The device's scan time is later than the upload.
     TimeInFuture,
     /// The device's scan time is before the snapshot it decided from.
@@ -35,9 +39,10 @@ pub enum ConflictKind {
 
 impl ConflictKind {
     /// Every kind, in the order the gateway checks them.
-    pub const ALL: [ConflictKind; 10] = [
+    pub const ALL: [ConflictKind; 11] = [
         ConflictKind::Forged,
         ConflictKind::UnknownPass,
+        ConflictKind::Superseded,
         ConflictKind::OverLimit,
         ConflictKind::RevokedBeforeScan,
         ConflictKind::SuspendedBeforeScan,
@@ -58,6 +63,7 @@ impl ConflictKind {
             ConflictKind::WrongGate => "wrong_gate",
             ConflictKind::Forged => "forged",
             ConflictKind::UnknownPass => "unknown_pass",
+            ConflictKind::Superseded => "superseded",
             ConflictKind::TimeInFuture => "time_in_future",
             ConflictKind::TimeBeforeSnapshot => "time_before_snapshot",
             ConflictKind::OutsideValidity => "outside_validity",

@@ -19,7 +19,7 @@ use crate::pass::{EVENT_MAX_BYTES, GATE_MAX_BYTES};
 use crate::scan::ScanId;
 use crate::token::TOKEN_MAX_CHARS;
 use bytes::Bytes;
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize};
 use thiserror::Error;
 
 /// Most snapshot bytes in one chunk reply (3 KiB): with the reply's other
@@ -321,8 +321,18 @@ pub struct ScanAck {
     pub status: AckStatus,
     /// Every rule the scan broke, as the gateway flagged them (empty: none,
     /// or not recorded). At most [`ConflictKind::ALL`]`.len()`, each once.
-    #[serde(default)]
+    /// A kind this build does not know (a newer gateway's) is skipped when
+    /// read, so the acknowledgement, and the status a device acts on, stays
+    /// readable.
+    #[serde(default, deserialize_with = "known_kinds")]
     pub conflicts: Vec<ConflictKind>,
+}
+
+/// The conflict kinds of an acknowledgement that this build knows. The
+/// list is bounded by the frame it came in (4 KiB).
+fn known_kinds<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<ConflictKind>, D::Error> {
+    let names = Vec::<String>::deserialize(d)?;
+    Ok(names.iter().filter_map(|n| n.parse().ok()).collect())
 }
 
 /// The fate of one uploaded scan. `recorded` and `duplicate` are durable:

@@ -235,4 +235,12 @@ fn conflict_kinds_spell_as_their_serde_names_and_an_old_ack_decodes() {
     let ack: ScanAck =
         serde_json::from_str(r#"{"scan_id":"s-1","status":"recorded"}"#).expect("decodes");
     assert!(ack.conflicts.is_empty());
+    // A kind a newer gateway added is skipped; the rest and the status stay.
+    let newer =
+        r#"{"scan_id":"s-1","status":"duplicate","conflicts":["over_limit","tomorrow_kind"]}"#;
+    let ack: ScanAck = serde_json::from_str(newer).expect("decodes");
+    assert_eq!(
+        (ack.status, ack.conflicts),
+        (AckStatus::Duplicate, vec![ConflictKind::OverLimit])
+    );
 }

@@ -74,6 +74,31 @@ fn a_denied_flag_does_not_replace_another_denial() {
 }
 
 #[test]
+fn a_group_enters_one_by_one_under_a_policy_that_denies_rapid_rescan() {
+    let mut m = PassMachine::new(pass(Some(3)), 0, ALONE)
+        .with_flags(denying(Flag::RapidRescan), RecentScans::default());
+    for (i, now) in [1_000, 3_000, 5_000].into_iter().enumerate() {
+        let (record, answer) = scan_on(&mut m, &format!("m{i}"), "gate-1", now);
+        assert_eq!(
+            (answer.decision, record.flags.as_slice()),
+            (Decision::Granted, &[][..]),
+            "member {i}"
+        );
+    }
+    assert_eq!(m.pass().uses, 3);
+    // A fourth person: nothing left to admit, and flagged.
+    let (record, answer) = scan_on(&mut m, "m3", "gate-1", 7_000);
+    assert_eq!(answer.decision, Decision::Denied(Reason::UsedUp));
+    assert_eq!(record.flags, vec![Flag::RapidRescan]);
+    // One person's unlimited pass scanned again is still denied.
+    let mut one = PassMachine::new(pass(None), 0, ALONE)
+        .with_flags(denying(Flag::RapidRescan), RecentScans::default());
+    scan_on(&mut one, "p1", "gate-1", 1_000);
+    let (_, again) = scan_on(&mut one, "p2", "gate-1", 3_000);
+    assert_eq!(again.decision, Decision::Denied(Reason::RapidRescan));
+}
+
+#[test]
 fn shared_code_sees_another_device_and_a_restart_sees_the_store() {
     let mut m = PassMachine::new(pass(None), 0, ALONE);
     let (first, _) = scan_on(&mut m, "s1", "gate-1", 1_000);

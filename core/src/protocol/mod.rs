@@ -62,7 +62,8 @@
 //!     at `now_ms` and recorded on its record (a retry answered from the
 //!     record gets the flags stored first). A grant that raises a flag the
 //!     policy denies becomes a denial with the flag's reason, counting
-//!     nothing. The machine remembers each durable online scan; a machine
+//!     nothing. The next member of a group pass entering at the gate of
+//!     its last grant raises no `rapid_rescan`. The machine remembers each durable online scan; a machine
 //!     for a pass read from the store is handed the pass's recent records
 //!     ([`PassMachine::with_flags`]), so after a restart the flags see the
 //!     history the store holds.

@@ -32,6 +32,7 @@ pub(super) fn run_offline(
             Decision::Denied(Reason::UsedUp)
         },
         token_not_after_ms: None,
+        token_generation: 0,
     };
     let mut turn = m.on_offline(fact);
     let mut step = turn.start(now);

@@ -171,6 +171,37 @@ fn window_and_gate_are_judged_at_the_device_time_both_flagged() {
 }
 
 #[test]
+fn an_old_generation_admitted_offline_is_counted_and_flagged_superseded() {
+    let mut reissued = pass(Some(5));
+    reissued.token_generation = 2;
+    let old = fact("o-1", "d", 950_000);
+    assert_eq!(
+        conflicts(&reissued, &old, NOW),
+        vec![ConflictKind::Superseded],
+        "the online rule: a token of generation 0 on a pass of generation 2"
+    );
+    let current = OfflineFact {
+        token_generation: 2,
+        ..fact("o-2", "d", 950_000)
+    };
+    assert!(conflicts(&reissued, &current, NOW).is_empty());
+    // With every other rule it broke, each flagged, and counted all the same.
+    reissued.gates = vec!["south".into()];
+    reissued.uses = 5;
+    let mut m = PassMachine::new(reissued, 0, ALONE);
+    let (record, r) = reconcile(&mut m, old);
+    assert_eq!((record.decision, r.uses), (Decision::Granted, 6));
+    assert_eq!(
+        r.conflicts,
+        vec![
+            ConflictKind::Superseded,
+            ConflictKind::OverLimit,
+            ConflictKind::WrongGate
+        ]
+    );
+}
+
+#[test]
 fn another_events_pass_is_recorded_denied_and_flagged_never_counted() {
     let mut m = PassMachine::new(pass(Some(1)), 0, ALONE);
     let mut other = fact("o-1", "d", 950_000);

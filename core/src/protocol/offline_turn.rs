@@ -49,6 +49,8 @@ pub struct OfflineFact {
     pub device_decision: Decision,
     /// The token's own not-after (Unix ms), for short-lived tokens.
     pub token_not_after_ms: Option<i64>,
+    /// The pass generation the token was signed for (0: never re-issued).
+    pub token_generation: u8,
 }
 
 /// Whether the fact was recorded now or by an earlier upload.
@@ -250,6 +252,10 @@ impl<'m> OfflineTurn<'m> {
 /// device denial is recorded with none.
 ///
 /// - `unknown_pass`: the pass is of another event than the upload's.
+/// - `superseded`: [`rules::decide_view`]'s generation rule: the token is
+///   of another generation than the pass's (it was re-issued). A re-issue's
+///   time is kept in the pass's audit, not on the pass, so, like a status
+///   set at an unrecorded time, it is taken to predate every scan.
 /// - `over_limit`: the uses before it had reached `max_uses`.
 /// - `revoked_before_scan` / `suspended_before_scan`: the pass is revoked /
 ///   suspended and its status changed at or before the device's time (or at
@@ -269,50 +275,17 @@ pub fn conflicts(pass: &Pass, fact: &OfflineFact, now_ms: i64) -> Vec<ConflictKi
     let t = fact.device_time_ms;
     let changed_by_then = pass.status_since_ms.is_none_or(|since| since <= t);
     let snapshot_ms = i64::try_from(fact.snapshot_version).unwrap_or(i64::MAX);
-    // The rule function on one part of the pass at a time (the window, then
-    // the gates), so a scan that broke both is flagged for both; status and
-    // count are judged above.
-    let only_active = PassView {
-        status: Status::Active,
-        uses: 0,
-        max_uses: None,
-        ..PassView::from(pass)
-    };
-    let window = PassView {
-        gates: &[],
-        ..only_active
-    };
-    let gates = PassView {
-        valid_from_ms: None,
-        valid_until_ms: None,
-        dynamic: false,
-        ..only_active
-    };
-    // Offline facts are judged as before event definitions: an offline
-    // device holds no presence, so a definition plays no part.
-    let ctx = ScanContext {
-        event: None,
-        gate: &fact.gate,
-        token_not_after_ms: fact.token_not_after_ms,
-        token_generation: None,
-        definition: None,
-        direction: None,
-    };
-    let window_reason = rules::decide_view(&window, &ctx, t).decision.reason();
-    let gate_ctx = ScanContext {
-        token_not_after_ms: None,
-        ..ctx
-    };
-    let gate_reason = rules::decide_view(&gates, &gate_ctx, t).decision.reason();
+    let ruled = RuleReasons::of(pass, fact);
     let broken = |kind: ConflictKind| match kind {
         ConflictKind::UnknownPass => fact.event != pass.event,
+        ConflictKind::Superseded => ruled.generation == Some(Reason::Superseded),
         ConflictKind::OverLimit => pass.max_uses.is_some_and(|max| pass.uses >= max),
         ConflictKind::RevokedBeforeScan => pass.status == Status::Revoked && changed_by_then,
         ConflictKind::SuspendedBeforeScan => pass.status == Status::Suspended && changed_by_then,
         ConflictKind::OutsideValidity => {
-            matches!(window_reason, Some(Reason::NotYetValid | Reason::Expired))
+            matches!(ruled.window, Some(Reason::NotYetValid | Reason::Expired))
         }
-        ConflictKind::WrongGate => gate_reason == Some(Reason::WrongGate),
+        ConflictKind::WrongGate => ruled.gate == Some(Reason::WrongGate),
         ConflictKind::ExpiredSnapshot => t > snapshot_ms.saturating_add(SNAPSHOT_TTL_DEFAULT_MS),
         ConflictKind::TimeInFuture => t > now_ms.saturating_add(DEVICE_CLOCK_AHEAD_MAX_MS),
         ConflictKind::TimeBeforeSnapshot => t < snapshot_ms,
@@ -323,4 +296,68 @@ pub fn conflicts(pass: &Pass, fact: &OfflineFact, now_ms: i64) -> Vec<ConflictKi
         .into_iter()
         .filter(|&k| broken(k))
         .collect()
+}
+
+/// What the rule function says of one part of the pass at a time, at the
+/// device's time: the token's generation, the validity window (with the
+/// token's not-after), the gates. One part at a time, so a scan that broke
+/// several is flagged for each; status and count are judged by
+/// [`conflicts`] itself.
+struct RuleReasons {
+    generation: Option<Reason>,
+    window: Option<Reason>,
+    gate: Option<Reason>,
+}
+
+impl RuleReasons {
+    fn of(pass: &Pass, fact: &OfflineFact) -> Self {
+        let t = fact.device_time_ms;
+        // Nothing but the part asked about can fail in each view.
+        let bare = PassView {
+            status: Status::Active,
+            uses: 0,
+            max_uses: None,
+            valid_from_ms: None,
+            valid_until_ms: None,
+            dynamic: false,
+            gates: &[],
+            ..PassView::from(pass)
+        };
+        // Offline facts are judged as before event definitions: an offline
+        // device holds no presence, so a definition plays no part.
+        let bare_ctx = ScanContext {
+            event: None,
+            gate: &fact.gate,
+            token_not_after_ms: None,
+            token_generation: None,
+            definition: None,
+            direction: None,
+        };
+        let reason = |view: &PassView<'_>, ctx: &ScanContext<'_>| {
+            rules::decide_view(view, ctx, t).decision.reason()
+        };
+        let window = PassView {
+            valid_from_ms: pass.valid_from_ms,
+            valid_until_ms: pass.valid_until_ms,
+            dynamic: pass.dynamic_ttl_s.is_some(),
+            ..bare
+        };
+        let gates = PassView {
+            gates: &pass.gates,
+            ..bare
+        };
+        let with_expiry = ScanContext {
+            token_not_after_ms: fact.token_not_after_ms,
+            ..bare_ctx
+        };
+        let with_generation = ScanContext {
+            token_generation: Some(fact.token_generation),
+            ..bare_ctx
+        };
+        RuleReasons {
+            generation: reason(&bare, &with_generation),
+            window: reason(&window, &with_expiry),
+            gate: reason(&gates, &bare_ctx),
+        }
+    }
 }

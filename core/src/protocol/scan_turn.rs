@@ -5,7 +5,7 @@
 use super::{AdmitOrder, OVERRIDE_DEVICE, Scan, ScanOutcome};
 use super::{FaultKind, PassMachine, ScanFailure, StoreFault, within_limit};
 use crate::event::{EventDefinition, Movement, occupancy};
-use crate::flags::{self, Flag, FlagPolicy, Seen};
+use crate::flags::{self, Flag, FlagPolicy, Presented, Seen};
 use crate::pass::{Pass, Status};
 use crate::rules::{self, Change, Outcome, ScanContext};
 use crate::scan::{GuardOverride, ScanRecord};
@@ -276,9 +276,14 @@ impl<'m> ScanTurn<'m> {
     fn raise_flags(&self, outcome: &mut Outcome, now_ms: i64) -> Vec<Flag> {
         let machine = &*self.machine;
         let policy = self.flag_policy();
-        let raised = machine
-            .recent
-            .flags(policy, &self.scan.gate, &self.scan.device, now_ms);
+        let pass = &machine.pass;
+        let counted = outcome.change.uses_after(pass.uses) > pass.uses;
+        let scan = Presented {
+            gate: &self.scan.gate,
+            device: &self.scan.device,
+            group_admission: flags::group_admission(pass.max_uses, counted),
+        };
+        let raised = machine.recent.flags(policy, &scan, now_ms);
         let deniable = outcome.decision.is_granted() && self.admit.is_none();
         if let Some(reason) = deniable.then(|| flags::denial(policy, &raised)).flatten() {
             *outcome = Outcome {

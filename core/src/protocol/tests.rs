@@ -354,22 +354,7 @@ fn an_admin_change_that_cannot_apply_is_refused_before_any_write() {
 }
 
 fn grant_record(id: &str, at_ms: i64) -> ScanRecord {
-    ScanRecord {
-        scan_id: ScanId::new(id).expect("id"),
-        pass_id: PassId([3; 16]),
-        at_ms,
-        scanner_time_ms: at_ms,
-        gate: "north".into(),
-        device: "gate-1".into(),
-        decision: Decision::Granted,
-        uses_after: 1,
-        event: "fest".into(),
-        annulled: None,
-        offline: None,
-        guard_override: None,
-        flags: Vec::new(),
-        movement: None,
-    }
+    crate::testing::granted_record(id, PassId([3; 16]), at_ms)
 }
 
 fn annul(id: &str) -> AnnulRequest {

@@ -35,7 +35,7 @@ pub struct ListArgs {
     pub event: Option<String>,
     /// Only this kind (over_limit, revoked_before_scan, suspended_before_scan,
     /// outside_validity, wrong_gate, expired_snapshot, time_in_future,
-    /// time_before_snapshot, unknown_pass, forged).
+    /// time_before_snapshot, unknown_pass, superseded, forged).
     #[arg(long)]
     pub kind: Option<ConflictKind>,
     /// Only this pass's conflicts (32 hex digits).

@@ -261,6 +261,47 @@ async fn a_policy_that_denies_rapid_rescan_denies_it() {
     );
 }
 
+/// A group pass (three admissions) lets its members in one after another
+/// at one gate under a policy that denies `rapid_rescan`; the same pass at
+/// another gate within the window, or a fourth person, is still flagged.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_group_pass_enters_its_members_one_by_one_without_rapid_rescan() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let flags = policy(dir.path(), json!({"deny": ["rapid_rescan"]}));
+    let gw = Gateway::start(dir.path(), &args(&flags));
+    let s = gw.scanner("gate-1").await;
+    let group = gw.issue_one(3).await;
+    let at = |gate: &'static str| scan(&s, &group.token, gate, None);
+    for member in 1..=2 {
+        let reply = at("north").await;
+        assert_eq!(
+            (reply.decision, reply.flags.as_slice()),
+            (Decision::Granted, &[][..]),
+            "member {member}"
+        );
+    }
+    let elsewhere = at("south").await;
+    assert_eq!(elsewhere.decision, Decision::Denied(Reason::RapidRescan));
+    assert_eq!(at("north").await.decision, Decision::Granted, "member 3");
+    let fourth = at("north").await;
+    assert_eq!(
+        (fourth.decision, fourth.flags),
+        (Decision::Denied(Reason::UsedUp), vec![Flag::RapidRescan])
+    );
+    assert_eq!(gw.pass(&group.id).await.uses, 3);
+    let kinds: Vec<String> = listed(&gw, "")
+        .await
+        .into_iter()
+        .filter(|(_, p)| *p == group.id)
+        .map(|(k, _)| k)
+        .collect();
+    assert_eq!(
+        kinds,
+        ["rapid_rescan", "rapid_rescan"],
+        "south and the fourth"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_bad_policy_is_refused_at_start_with_every_problem_named() {
     let dir = tempfile::tempdir().expect("tempdir");

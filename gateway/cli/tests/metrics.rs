@@ -335,3 +335,57 @@ fn the_grafana_dashboard_uses_documented_metrics_only() {
         );
     }
 }
+
+/// A guard's override is counted in `scangate_scans_total` as a grant with
+/// its own reason, `override`, at its gate; a scanner's grant of the same
+/// pass stays `reason="none"`, and an override the pass's status refuses
+/// (409) counts nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_override_is_counted_as_a_grant_with_its_own_reason() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let gw = Gateway::start(dir.path(), &[]);
+    let s = gw.scanner("gate-1").await;
+    let pass = gw.issue_one(1).await;
+    assert_eq!(
+        scan(&s, &pass.token, "north", None).await.decision,
+        Decision::Granted
+    );
+    let before = Scrape::take(&gw).await;
+    let admit = format!("/v1/passes/{}/admit", pass.id);
+    let admitted = gw
+        .post(
+            &admit,
+            json!({"gate": "north", "reason": "ticket torn at the turnstile"}),
+        )
+        .await;
+    assert_eq!(admitted["decision"], "granted", "{admitted}");
+    let after = Scrape::take(&gw).await;
+    let of = |reason| scans("granted", reason, "north");
+    assert_eq!(
+        delta(&before, &after, "scangate_scans_total", &of("override")),
+        1.0
+    );
+    assert_eq!(
+        delta(&before, &after, "scangate_scans_total", &of("none")),
+        0.0
+    );
+    assert_eq!(
+        delta(&before, &after, "scangate_guard_overrides_total", &[]),
+        1.0
+    );
+
+    gw.post(
+        &format!("/v1/passes/{}/revoke", pass.id),
+        json!({"reason": "reported stolen"}),
+    )
+    .await;
+    let (status, body) = gw
+        .post_answer(&admit, json!({"gate": "north", "reason": "again"}))
+        .await;
+    assert_eq!(status, 409, "{body}");
+    let refused = Scrape::take(&gw).await;
+    assert_eq!(
+        delta(&after, &refused, "scangate_scans_total", &of("override")),
+        0.0
+    );
+}

@@ -176,6 +176,55 @@ async fn a_scan_after_a_revocation_is_flagged_and_one_before_it_is_not() {
     assert_eq!(listed[0]["other_devices"], json!([]));
 }
 
+/// A device whose snapshot predates a re-issue admits the old code; the
+/// upload counts it and flags it `superseded`, the rule the gateway would
+/// have denied it by online. The new code's grant breaks no rule.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_offline_grant_of_a_superseded_token_is_counted_and_flagged_superseded() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let gw = Gateway::start(dir.path(), &[]);
+    let pass = gw.issue_one(3).await;
+    let reissued = gw
+        .post(
+            &format!("/v1/passes/{}/reissue", pass.id),
+            json!({"reason": "screenshot posted online"}),
+        )
+        .await;
+    let new_token = reissued["token"].as_str().expect("the new token");
+    assert_ne!(new_token, pass.token);
+    let device = gw.scanner("gate-a-1").await;
+    let t = now_ms() - OFFLINE_FOR_MS;
+
+    let acks = upload(
+        &device,
+        &[
+            offline(&pass.token, "old-code", t),
+            offline(new_token, "new-code", t + 1),
+        ],
+    )
+    .await;
+    assert_eq!(
+        acks,
+        [
+            (RECORDED, vec![ConflictKind::Superseded]),
+            (RECORDED, vec![]),
+        ]
+    );
+    assert_eq!(gw.pass(&pass.id).await.uses, 2, "both entries counted");
+    let listed = conflicts(&gw, "kind=superseded").await;
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    assert_eq!(
+        (&listed[0]["scan_id"], &listed[0]["pass_id"]),
+        (&json!("old-code"), &json!(pass.id))
+    );
+    let m = gw.metrics().await;
+    let kind = |k: &str| metric(&m, "scangate_offline_conflicts_total", &[("kind", k)]);
+    assert_eq!(kind("superseded"), 1.0);
+    // The same upload again: a duplicate, flagged as first recorded.
+    let again = upload(&device, &[offline(&pass.token, "old-code", t)]).await;
+    assert_eq!(again, [(DUPLICATE, vec![ConflictKind::Superseded])]);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_batch_uploaded_again_counts_nothing_twice() {
     let dir = tempfile::tempdir().expect("tempdir");

@@ -257,3 +257,57 @@ async fn a_viewer_reads_occupancy_and_a_check_only_entry_sees_a_full_zone() {
     s.close().await;
     gw.kill9();
 }
+
+/// A zone dropped from an event's definition leaves `/metrics` at the next
+/// scrape (occupancy and capacity alike); the zones kept go on reading
+/// what is inside them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_zone_dropped_from_the_definition_leaves_metrics_at_the_next_scrape() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let gw = Gateway::start(dir.path(), &[]);
+    let mut two = floor();
+    two["zones"]
+        .as_array_mut()
+        .expect("zones")
+        .push(json!({"name": "lounge", "capacity": 5}));
+    two["gates"]
+        .as_array_mut()
+        .expect("gates")
+        .push(json!({"name": "lounge-in", "zone": "lounge", "direction": "in"}));
+    let (status, body) = put_event(&gw, "floor", &two).await;
+    assert_eq!(status, 200, "{body}");
+    let passes = gw
+        .issue(json!({"event": "floor", "max_uses": 1, "count": 2}))
+        .await;
+    let s = gw.scanner("zones-1").await;
+    let entries = [("in-0", &passes[0]), ("lounge-in", &passes[1])];
+    for (gate, pass) in entries {
+        assert_eq!(
+            scan_at(&s, &pass.token, gate).await.decision,
+            Decision::Granted
+        );
+    }
+    let series = |text: &str, name: &str, zone: &str| {
+        common::metric(text, name, &[("event", "floor"), ("zone", zone)])
+    };
+    let has = |text: &str, zone: &str| text.contains(&format!("zone=\"{zone}\""));
+    let before = gw.metrics().await;
+    assert_eq!(series(&before, "scangate_zone_occupancy", "lounge"), 1.0);
+    assert_eq!(series(&before, "scangate_zone_capacity", "lounge"), 5.0);
+
+    let (status, body) = put_event(&gw, "floor", &floor()).await;
+    assert_eq!(status, 200, "{body}");
+    let after = gw.metrics().await;
+    assert!(!has(&after, "lounge"), "the dropped zone is gone:\n{after}");
+    assert_eq!(series(&after, "scangate_zone_occupancy", "hall"), 1.0);
+    assert_eq!(
+        series(&after, "scangate_zone_capacity", "hall"),
+        CAPACITY as f64
+    );
+    let types = after
+        .matches("# TYPE scangate_zone_occupancy gauge")
+        .count();
+    assert_eq!(types, 1, "one family header:\n{after}");
+    s.close().await;
+    gw.kill9();
+}

@@ -13,11 +13,18 @@ use std::sync::{Arc, OnceLock, PoisonError, RwLock};
 
 /// Distinct gate names reported as themselves. A large venue has tens of
 /// gates, a festival site perhaps a hundred lanes; 256 leaves room while
-/// keeping `scangate_scans_total` below 256 × 2 decisions × 13 reasons series.
+/// keeping `scangate_scans_total` below 256 × (one grant, one override and
+/// one per denial reason) series.
 pub const GATE_LABELS_MAX: usize = 256;
 
 /// The label every gate name beyond [`GATE_LABELS_MAX`] is reported as.
 pub const OTHER_GATE: &str = "other";
+
+/// The `reason` label of a guard's override admission in
+/// `scangate_scans_total` (with `decision="granted"`): a grant the rules
+/// did not make, told apart from the scanners' (`reason="none"`); no
+/// denial reason is spelled so.
+pub const OVERRIDE_REASON: &str = "override";
 
 /// Distinct [`Gate::index`] values: every named gate and [`OTHER_GATE`].
 pub const GATE_SLOTS: usize = GATE_LABELS_MAX + 1;
@@ -36,6 +43,9 @@ pub struct Gate {
     /// One series per decision: granted, then each reason of
     /// [`Reason::ALL`]; registered at its first scan, as before.
     scans: [OnceLock<Counter>; 1 + Reason::ALL.len()],
+    /// Its series of guard overrides ([`OVERRIDE_REASON`]), registered at
+    /// its first override.
+    overrides: OnceLock<Counter>,
     /// Its `scangate_gate_scan_seconds` series, registered at its first
     /// timed scan.
     latency: OnceLock<Histogram>,
@@ -47,6 +57,7 @@ impl Gate {
             name,
             index,
             scans: std::array::from_fn(|_| OnceLock::new()),
+            overrides: OnceLock::new(),
             latency: OnceLock::new(),
         })
     }
@@ -73,6 +84,21 @@ impl Gate {
                     "scangate_scans_total",
                     "decision" => scangate_api::decision_word(decision.is_granted()),
                     "reason" => decision.reason().map_or("none", Reason::as_str),
+                    "gate" => SharedString::from(self.name.clone()),
+                )
+            })
+            .increment(1);
+    }
+
+    /// Counts one guard's override admission at this gate in
+    /// `scangate_scans_total`, as `granted` with reason [`OVERRIDE_REASON`].
+    pub fn count_override(&self) {
+        self.overrides
+            .get_or_init(|| {
+                counter!(
+                    "scangate_scans_total",
+                    "decision" => scangate_api::decision_word(true),
+                    "reason" => OVERRIDE_REASON,
                     "gate" => SharedString::from(self.name.clone()),
                 )
             })
@@ -181,6 +207,12 @@ mod tests {
         slots.push(labels.label("another").index);
         slots.sort_unstable();
         assert_eq!(slots, (0..GATE_SLOTS).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn the_override_reason_is_no_denial_reason() {
+        assert!(Reason::ALL.iter().all(|r| r.as_str() != OVERRIDE_REASON));
+        assert_ne!(OVERRIDE_REASON, "none");
     }
 
     #[test]

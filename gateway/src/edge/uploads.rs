@@ -238,6 +238,7 @@ impl Uploads {
             snapshot_version: scan.snapshot_version,
             device_decision: scan.decision,
             token_not_after_ms: claims.not_after_ms,
+            token_generation: claims.generation,
         };
         match self.registry.reconcile(claims.pass_id, fact).await {
             Ok(r) => Outcome::Reconciled {

@@ -46,7 +46,6 @@ fn sample_at_scrape(state: &AppState) {
         gauge!("scangate_data_dir_available_bytes").set(disk.available_bytes as f64);
         gauge!("scangate_data_dir_size_bytes").set(disk.size_bytes as f64);
     }
-    crate::operator::admin::occupancy::sample_gauges(state);
 }
 
 /// The answer of `/readyz`. A failed store outranks everything: the gateway
@@ -73,10 +72,10 @@ fn readiness(accepting: bool, store_failure: Option<String>) -> (StatusCode, Str
 )]
 pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     sample_at_scrape(&state);
-    (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        state.metrics.render(),
-    )
+    let mut text = state.metrics.render();
+    // Zone gauges follow the definitions as they stand (see `gauges_text`).
+    text.push_str(&crate::operator::admin::occupancy::gauges_text(&state));
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text)
 }
 
 #[cfg(test)]

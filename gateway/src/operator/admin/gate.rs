@@ -102,6 +102,9 @@ pub async fn admit(
         return Err(refused(held));
     }
     metrics::counter!("scangate_guard_overrides_total").increment(1);
+    // A person went in: counted with the scans, under its own reason, at
+    // the gate's bounded label.
+    state.live.gates().label(&gate).count_override();
     let record = state
         .store
         .find_scan(&scan_id)

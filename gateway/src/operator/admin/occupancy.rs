@@ -66,20 +66,70 @@ pub async fn occupancy(
     }))
 }
 
-/// Sets `scangate_zone_occupancy{event,zone}` (inside now) and
+/// `scangate_zone_occupancy{event,zone}` (inside now) and
 /// `scangate_zone_capacity{event,zone}` (zones with one) for every zone of
-/// every definition, at scrape time: no cost on the scan path, and the
-/// labels are bounded by the definitions (at most `EVENTS_MAX` events of
-/// at most `EVENT_ZONES_MAX` zones).
-pub fn sample_gauges(state: &AppState) {
-    for (event, definition) in state.definitions.all() {
-        let report = state.registry.occupancy().report(&event, &definition);
-        for zone in report.zones {
-            let labels = [("event", event.clone()), ("zone", zone.zone)];
-            metrics::gauge!("scangate_zone_occupancy", &labels).set(zone.inside as f64);
-            if let Some(capacity) = zone.capacity {
-                metrics::gauge!("scangate_zone_capacity", &labels).set(capacity as f64);
+/// every definition as it stands, in the Prometheus text format, to append
+/// to `/metrics`: made at scrape time, so no cost on the scan path, and
+/// written here rather than through the metrics recorder, which cannot
+/// forget a series: a zone a new definition dropped, or an event whose
+/// definition was removed, is gone from the next scrape. The labels are
+/// bounded by the definitions (at most `EVENTS_MAX` events of at most
+/// `EVENT_ZONES_MAX` zones).
+pub fn gauges_text(state: &AppState) -> String {
+    let mut definitions = state.definitions.all();
+    definitions.sort_by(|a, b| a.0.cmp(&b.0));
+    let reports: Vec<(String, Vec<ZoneCount>)> = definitions
+        .into_iter()
+        .map(|(event, def)| {
+            let zones = state.registry.occupancy().report(&event, &def).zones;
+            (event, zones)
+        })
+        .collect();
+    let mut out = String::new();
+    gauge_family(&mut out, &reports, OCCUPANCY_GAUGE, |z| Some(z.inside));
+    gauge_family(&mut out, &reports, CAPACITY_GAUGE, |z| z.capacity);
+    out
+}
+
+/// Name and help of the gauge of who is inside each zone.
+const OCCUPANCY_GAUGE: (&str, &str) = (
+    "scangate_zone_occupancy",
+    "Passes inside each zone of an event's definition now (entries minus exits, nested zones included)",
+);
+
+/// Name and help of the gauge of each zone's capacity.
+const CAPACITY_GAUGE: (&str, &str) = (
+    "scangate_zone_capacity",
+    "Capacity of each zone of an event's definition that has one",
+);
+
+/// One gauge family: its help and type lines, then a sample per zone that
+/// `value` gives one for; nothing when no zone does.
+fn gauge_family<T: std::fmt::Display>(
+    out: &mut String,
+    reports: &[(String, Vec<ZoneCount>)],
+    (name, help): (&str, &str),
+    value: impl Fn(&ZoneCount) -> Option<T>,
+) {
+    use metrics_exporter_prometheus::formatting::{
+        sanitize_label_value, write_help_line, write_type_line,
+    };
+    use std::fmt::Write;
+    let mut header = false;
+    for (event, zones) in reports {
+        for zone in zones {
+            let Some(v) = value(zone) else { continue };
+            if !header {
+                write_help_line(out, name, None, None, help);
+                write_type_line(out, name, None, None, "gauge");
+                header = true;
             }
+            let (e, z) = (
+                sanitize_label_value(event),
+                sanitize_label_value(&zone.zone),
+            );
+            // Writing into a String cannot fail.
+            let _ = writeln!(out, "{name}{{event=\"{e}\",zone=\"{z}\"}} {v}");
         }
     }
 }

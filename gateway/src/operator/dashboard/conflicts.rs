@@ -48,6 +48,7 @@ pub fn plain_words(kind: ConflictKind) -> &'static str {
     match kind {
         ConflictKind::Forged => "Forged code",
         ConflictKind::UnknownPass => "Unknown pass or another event's",
+        ConflictKind::Superseded => "Old code of a re-issued pass",
         ConflictKind::OverLimit => "Used beyond its limit",
         ConflictKind::RevokedBeforeScan => "Revoked before the scan",
         ConflictKind::SuspendedBeforeScan => "Suspended before the scan",
