@@ -3,7 +3,7 @@
 //!
 //! | keyspace | key | value |
 //! | --- | --- | --- |
-//! | `meta` | `format` / `seq` / `logged` | u32 BE format version / u64 BE next sequence number / u64 BE last redo record these tables hold |
+//! | `meta` | `format` / `seq` / `logged` / `states` | u32 BE format version / u64 BE next sequence number / u64 BE last redo record these tables hold (but for pass states) / u64 BE last redo record whose pass states they hold |
 //! | `passes` | pass id (16 B) | msgpack [`Pass`] with `uses` = 0 (volatile, kept in `pass_state`) |
 //! | `pass_state` | pass id | [`PassState`], 10 B (+ presence when not outside): the only thing a grant reads and writes |
 //! | `scans` | pass id ‖ at_ms ‖ seq (32 B) | msgpack [`ScanRecord`] |
@@ -67,6 +67,7 @@ pub const FORMAT_UPGRADABLE: [u32; 4] = [2, 3, 4, 5];
 const META_FORMAT: &[u8] = b"format";
 const META_SEQ: &[u8] = b"seq";
 const META_LOGGED: &[u8] = b"logged";
+const META_STATES: &[u8] = b"states";
 
 /// How often [`Tables::flush_memtables`] looks whether fjall's flushes are done.
 const FLUSH_POLL: Duration = Duration::from_millis(5);
@@ -222,6 +223,16 @@ impl Tables {
         }
     }
 
+    /// The last redo record whose pass states the tables hold
+    /// (`meta`/`states`, see `states`); `None` in a store written before
+    /// pass states were written out apart: there `logged` covers them.
+    pub fn load_states(&self) -> Result<Option<u64>, StoreError> {
+        match self.meta.get(META_STATES).map_err(backend)? {
+            Some(v) => Ok(Some(u64::from_be_bytes(fixed(&v, "redo record number")?))),
+            None => Ok(None),
+        }
+    }
+
     /// The next free sequence number, as last committed.
     pub fn load_seq(&self) -> Result<u64, StoreError> {
         match self.meta.get(META_SEQ).map_err(backend)? {
@@ -235,6 +246,13 @@ impl Tables {
 /// the tables hold is kept (written with every folded batch).
 pub fn logged_key() -> &'static [u8] {
     META_LOGGED
+}
+
+/// The `meta` key under which the last redo record whose pass states the
+/// tables hold is kept (written with every write-out of pass states), its
+/// value encoded as [`encode_logged`]'s.
+pub fn states_key() -> &'static [u8] {
+    META_STATES
 }
 
 /// The value of [`logged_key`].
