@@ -50,7 +50,11 @@ use std::time::{Duration, Instant};
 /// format-5 build takes for corrupt; pass records are written without
 /// their personal fields, which are sealed under a per-pass key (a
 /// format-5 build would show passes without them).
-pub const FORMAT_VERSION: u32 = 6;
+/// 7: pass states written to the tables apart from the rest, with their own
+/// mark (`meta`/`states`, see `states`): a format-6 build would replay a
+/// crashed directory only above `meta`/`logged` and lose the pass states of
+/// the records between the two marks (uses counted again).
+pub const FORMAT_VERSION: u32 = 7;
 
 /// The older formats `open` upgrades by rewriting the version: 2 (no redo
 /// log yet), 3 (no `conflicts` keyspace: fjall creates it empty at open),
@@ -60,9 +64,10 @@ pub const FORMAT_VERSION: u32 = 6;
 /// `events`: created empty, so no pass has a holder link yet; the passes
 /// it issued keep their personal fields in the clear in their records,
 /// readable as before, until erased; every stored state is 10 bytes, read
-/// as outside). Their tables and records read
-/// unchanged.
-pub const FORMAT_UPGRADABLE: [u32; 4] = [2, 3, 4, 5];
+/// as outside), 6 (no `meta`/`states`: its `meta`/`logged` covers its pass
+/// states, and the first start writes the mark from it). Their tables and
+/// records read unchanged.
+pub const FORMAT_UPGRADABLE: [u32; 5] = [2, 3, 4, 5, 6];
 
 const META_FORMAT: &[u8] = b"format";
 const META_SEQ: &[u8] = b"seq";
