@@ -16,14 +16,6 @@ use scangate_storage::{PassState, StoreError, personal};
 /// then the load answers `Busy`.
 pub const LOAD_TRIES: usize = 4;
 
-/// What one look found.
-enum Look {
-    Found(Option<Pass>),
-    /// The held state is of batch `.0`, which the snapshot's tables do not
-    /// hold yet (0: the held state changed during the look).
-    Again(u64),
-}
-
 /// The pass `id` with every acknowledged change (the caller waited for the
 /// fold of the batches that changed it).
 pub async fn load_pass(
@@ -33,8 +25,8 @@ pub async fn load_pass(
 ) -> Result<Option<Pass>, StoreError> {
     for _ in 0..LOAD_TRIES {
         match look(tables, progress, id)? {
-            Look::Found(pass) => return Ok(pass),
-            Look::Again(batch) => progress.folded_to(batch).await?,
+            Ok(pass) => return Ok(pass),
+            Err(again) => progress.folded_to(again).await?,
         }
     }
     Err(StoreError::Busy)
@@ -45,12 +37,15 @@ pub async fn load_pass(
 /// with it, provided the snapshot holds the batch that wrote it (the fold
 /// hands a batch's states over before committing its other writes). A
 /// state written out meanwhile is in the snapshot (an entry leaves only
-/// after its write-out is committed).
+/// after its write-out is committed). `Ok(Err(batch))`: look again once
+/// the fold has committed `batch` (0: the held state changed meanwhile).
+type Look = Result<Option<Pass>, u64>;
+
 fn look(tables: &Tables, progress: &Progress, id: PassId) -> Result<Look, StoreError> {
     let held = progress.states.get(&id.0);
     let snapshot = tables.db.snapshot();
     if progress.states.get(&id.0) != held {
-        return Ok(Look::Again(0));
+        return Ok(Err(0));
     }
     let state = match held {
         Some((batch, value)) => {
@@ -63,7 +58,7 @@ fn look(tables: &Tables, progress: &Progress, id: PassId) -> Result<Look, StoreE
                     .map_err(|_| StoreError::Corrupt("redo record number: wrong length".into()))
             })?;
             if logged < batch {
-                return Ok(Look::Again(batch));
+                return Ok(Err(batch));
             }
             value
         }
@@ -73,7 +68,7 @@ fn look(tables: &Tables, progress: &Progress, id: PassId) -> Result<Look, StoreE
             .map(|v| v.to_vec()),
     };
     let Some(state) = state else {
-        return Ok(Look::Found(None));
+        return Ok(Ok(None));
     };
     let state = PassState::decode(id, &state)?;
     let record = snapshot
@@ -84,5 +79,5 @@ fn look(tables: &Tables, progress: &Progress, id: PassId) -> Result<Look, StoreE
     let key = snapshot.get(&tables.pass_keys, id.0).map_err(backend)?;
     let sealed = snapshot.get(&tables.personal, id.0).map_err(backend)?;
     personal::reunite(&mut pass, key.as_deref(), sealed.as_deref())?;
-    Ok(Look::Found(Some(pass)))
+    Ok(Ok(Some(pass)))
 }

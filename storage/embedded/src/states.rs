@@ -56,10 +56,12 @@ struct Inner {
 
 /// The pass states folded batches wrote that fjall's `pass_state` may not
 /// hold yet. Shared by the fold thread (which merges and writes out) and
-/// readers; a lock held for map operations and a write-out's commit.
+/// readers; its lock is held for map operations only.
 #[derive(Default)]
 pub struct DirtyStates {
     inner: Mutex<Inner>,
+    /// Held by a write-out from its copy to its forgetting.
+    writing: Mutex<()>,
 }
 
 impl DirtyStates {
@@ -102,34 +104,46 @@ impl DirtyStates {
 
     /// Writes every held state to fjall as one batch (handed to the OS, not
     /// synced: the redo log holds them until a checkpoint syncs fjall) with
-    /// `meta`/`states` set to the last batch merged, then forgets them.
-    /// With no state held the mark still moves up to the last batch merged
-    /// (batches that changed no pass state), so that it does not lag
-    /// `meta`/`logged` for good. Returns how many states it wrote.
+    /// `meta`/`states` set to the last batch merged, then forgets the
+    /// entries that did not change meanwhile. The map is copied under the
+    /// lock and committed without it, so the writer and `load_pass` never
+    /// wait for fjall here; write-outs run one at a time. With no state
+    /// held the mark still moves up to the last batch merged (batches that
+    /// changed no pass state), so that it does not lag `meta`/`logged` for
+    /// good. Returns how many states it wrote.
     pub fn write_out(&self, tables: &Tables) -> Result<usize, String> {
-        let mut inner = self.lock();
-        if inner.states.is_empty() && inner.marked >= inner.merged {
-            return Ok(0);
-        }
-        let mut fjall = OwnedWriteBatch::with_capacity(tables.db.clone(), inner.states.len() + 1);
-        for (key, (_, value)) in &inner.states {
+        let _one_at_a_time = self.writing.lock().unwrap_or_else(PoisonError::into_inner);
+        let (copy, upto) = {
+            let inner = self.lock();
+            if inner.states.is_empty() && inner.marked >= inner.merged {
+                return Ok(0);
+            }
+            (inner.states.clone(), inner.merged)
+        };
+        let mut fjall = OwnedWriteBatch::with_capacity(tables.db.clone(), copy.len() + 1);
+        for (key, (_, value)) in &copy {
             match value {
                 Some(value) => fjall.insert(&tables.pass_state, key.as_slice(), value.as_slice()),
                 None => fjall.remove(&tables.pass_state, key.as_slice()),
             }
         }
-        mark_states(inner.merged, tables, &mut fjall);
+        mark_states(upto, tables, &mut fjall);
         if let Err(e) = fjall.durability(Some(PersistMode::Buffer)).commit() {
             tracing::error!(error = %e, "cannot write pass states to the store's tables");
             return Err(format!(
                 "cannot write pass states to the store's tables: {e}"
             ));
         }
-        let written = inner.states.len();
-        inner.states.clear();
-        inner.marked = inner.merged;
-        metrics::histogram!("scangate_store_state_write_out_passes").record(written as f64);
-        Ok(written)
+        let mut inner = self.lock();
+        for (key, (batch, _)) in &copy {
+            // Only what fjall now holds leaves; a newer state stays held.
+            if inner.states.get(key).is_some_and(|(b, _)| b == batch) {
+                inner.states.remove(key);
+            }
+        }
+        inner.marked = inner.marked.max(upto);
+        metrics::histogram!("scangate_store_state_write_out_passes").record(copy.len() as f64);
+        Ok(copy.len())
     }
 }
 
