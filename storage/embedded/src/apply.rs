@@ -5,7 +5,8 @@
 //! What the checks read: the batch's own changes first, then the writer's
 //! memory of batches logged but not yet folded into fjall (scan ids in
 //! [`Pending`](super::writer_state::Pending), pass states in
-//! [`StateCache`](super::writer_state::StateCache)), then fjall. Commands
+//! [`StateCache`](super::writer_state::StateCache)), then (pass states) the
+//! fold thread's held states (`states`), then fjall. Commands
 //! that read anything else (an admin change reads the pass record, a purge
 //! the time index) first wait until fjall has caught up with the log.
 
@@ -311,11 +312,9 @@ impl<'t> Batch<'t> {
             self.states.insert(id, s);
             return Ok(s);
         }
-        self.reads += 1;
-        let s = match self.w.tables.pass_state.get(id.0).map_err(backend)? {
-            Some(bytes) => Some(PassState::decode(id, &bytes)?),
-            None => None,
-        };
+        let (s, from_fjall) = self.w.progress.states.read(&self.w.tables, &id.0)?;
+        self.reads += u64::from(from_fjall);
+        let s = s.map(|bytes| PassState::decode(id, &bytes)).transpose()?;
         self.states.insert(id, s);
         Ok(s)
     }

@@ -1,5 +1,5 @@
 //! The event floor on disk: a format-5 data directory (every pass state 10
-//! bytes, no `events` keyspace) opens as format 6, its passes read as
+//! bytes, no `events` keyspace) opens as the current format, its passes read as
 //! outside, and entries and exits are kept from then on.
 
 use super::tests::with_format;
@@ -12,7 +12,7 @@ use scangate_storage::conformance::{new_pass, now_ms, scan};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_format_5_store_opens_with_its_passes_outside() {
-    assert_eq!(FORMAT_VERSION, 6);
+    assert_eq!(FORMAT_VERSION, 7);
     let dir = tempfile::tempdir().expect("tempdir");
     let pass = new_pass(Some(2));
     {

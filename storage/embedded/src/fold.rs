@@ -1,14 +1,17 @@
 //! The fold thread, which applies logged batches to fjall behind the
 //! writer (fjall's memtables and journal, not synced: the redo log is what
 //! is durable), the batches waiting for it merged into one fjall commit
-//! (`merge`), syncs fjall now and then and at a checkpoint deletes full
-//! redo segments, and, while idle, probes whether fjall can still write.
+//! (`merge`), keeps their pass states in memory and writes them out now and
+//! then (`states`), syncs fjall now and then and at a checkpoint deletes
+//! full redo segments, and, while idle, probes whether fjall can still
+//! write.
 //! What readers and the writer wait on is `progress`.
 
 use super::layout::Tables;
 use super::merge::Merged;
 use super::progress::Progress;
 use super::segment::Retired;
+use super::states::{DIRTY_STATES_MAX, DirtyStates, STATE_WRITE_EVERY};
 use fjall::{Database, PersistMode};
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -105,7 +108,8 @@ pub enum Fold {
 /// merged into one commit up to the `merge` bounds, and publishes the
 /// progress; at a checkpoint, syncs fjall and deletes the full redo
 /// segments, off the writer's path. A failure to apply or sync stops
-/// folding for good.
+/// folding for good. Pass states go to `dirty` and reach fjall when a
+/// write-out is due ([`StateClock`]), and at every checkpoint.
 pub fn run(rx: Receiver<Fold>, progress: Arc<Progress>, tables: Tables) {
     // However this thread ends before the writer lets it (an error, or a
     // panic inside fjall), readers and the writer must not wait for it.
@@ -114,6 +118,9 @@ pub fn run(rx: Receiver<Fold>, progress: Arc<Progress>, tables: Tables) {
         done: false,
     };
     let mut synced = Instant::now();
+    let mut states = StateClock {
+        written: Instant::now(),
+    };
     // A checkpoint taken from the queue behind the batches of a group.
     let mut held_back = None;
     loop {
@@ -124,11 +131,15 @@ pub fn run(rx: Receiver<Fold>, progress: Arc<Progress>, tables: Tables) {
         let step = match next {
             Ok(Fold::Batch { batch, record }) => {
                 let mut group = Merged::new(&tables);
-                merge_queued(&rx, &mut group, (batch, record), &mut held_back)
-                    .and_then(|()| fold_group(&tables.db, &guard.progress, group, &mut synced))
+                merge_queued(&rx, &mut group, (batch, record), &mut held_back).and_then(|()| {
+                    fold_group(&tables, &guard.progress, group, &mut synced, &mut states)
+                })
             }
-            Ok(Fold::Checkpoint(retired)) => checkpoint(&tables.db, retired, &mut synced),
-            Err(RecvTimeoutError::Timeout) => probe(&tables.db),
+            Ok(Fold::Checkpoint(retired)) => {
+                checkpoint(&tables, &guard.progress, retired, &mut synced, &mut states)
+            }
+            Err(RecvTimeoutError::Timeout) => probe(&tables.db)
+                .and_then(|()| states.write_out_if_due(&guard.progress.states, &tables)),
             Err(RecvTimeoutError::Disconnected) => break,
         };
         if let Err(cause) = step {
@@ -163,28 +174,63 @@ fn merge_queued(
     Ok(())
 }
 
-/// Applies a merged group to fjall and publishes it; syncs fjall's journal
+/// When the fold thread last wrote the held pass states out.
+struct StateClock {
+    written: Instant,
+}
+
+impl StateClock {
+    /// Writes the held pass states out if [`STATE_WRITE_EVERY`] has passed
+    /// since the last write-out or [`DIRTY_STATES_MAX`] are held.
+    fn write_out_if_due(&mut self, dirty: &DirtyStates, tables: &Tables) -> Result<(), String> {
+        if self.written.elapsed() >= STATE_WRITE_EVERY || dirty.len() >= DIRTY_STATES_MAX {
+            self.write_out(dirty, tables)?;
+        }
+        Ok(())
+    }
+
+    fn write_out(&mut self, dirty: &DirtyStates, tables: &Tables) -> Result<(), String> {
+        dirty.write_out(tables)?;
+        self.written = Instant::now();
+        Ok(())
+    }
+}
+
+/// Applies a merged group to fjall (its pass states to the held ones) and
+/// publishes it; writes the pass states out if due; syncs fjall's journal
 /// if the last sync is [`SYNC_EVERY`] old.
 fn fold_group(
-    db: &Database,
+    tables: &Tables,
     progress: &Progress,
     group: Merged,
     synced: &mut Instant,
+    states: &mut StateClock,
 ) -> Result<(), String> {
-    let last = group.commit()?;
+    let last = group.commit(&progress.states)?;
     progress.set_folded(last);
+    states.write_out_if_due(&progress.states, tables)?;
     if synced.elapsed() >= SYNC_EVERY {
-        sync(db, "between checkpoints")?;
+        sync(&tables.db, "between checkpoints")?;
         *synced = Instant::now();
     }
     Ok(())
 }
 
-/// Makes fjall durable, then deletes the full segments whose batches it
-/// now holds.
-fn checkpoint(db: &Database, retired: Retired, synced: &mut Instant) -> Result<(), String> {
+/// Writes the held pass states out and makes fjall durable, then deletes
+/// the full segments whose batches it now holds (pass states included: the
+/// write-out's mark covers every batch folded). A crash between the sync
+/// and the deletion leaves segments whose records fjall holds under both
+/// marks: replay skips them.
+fn checkpoint(
+    tables: &Tables,
+    progress: &Progress,
+    retired: Retired,
+    synced: &mut Instant,
+    states: &mut StateClock,
+) -> Result<(), String> {
     let started = Instant::now();
-    sync(db, "at a checkpoint")?;
+    states.write_out(&progress.states, tables)?;
+    sync(&tables.db, "at a checkpoint")?;
     *synced = Instant::now();
     // Left in place, a segment is replayed at the next start: harmless, and
     // the next checkpoint tries again.
@@ -256,13 +302,14 @@ mod tests {
     }
 
     #[test]
-    fn the_folder_checkpoints_a_rotated_segment_after_folding_its_batches() {
+    fn the_folder_checkpoints_a_rotated_segment_after_folding_its_batches_and_their_states() {
         let dir = tempfile::tempdir().expect("tempdir");
         let db = Database::builder(dir.path().join("db")).open().expect("db");
         let tables = Tables::open(db).expect("tables");
         let (mut log, _) = RedoLog::recover(dir.path(), &tables).expect("recover");
-        let mut staged = Staged::new(1);
+        let mut staged = Staged::new(2);
         staged.insert(Ks::Passes, b"k", b"v");
+        staged.insert(Ks::PassState, b"k", b"state");
         log.append(1, &mut staged).expect("append");
         let retired = log.rotate().expect("rotate");
         let segments = || {
@@ -290,6 +337,12 @@ mod tests {
             Some(&b"v"[..])
         );
         assert_eq!(segments(), 1, "only the current segment is left");
+        assert_eq!(
+            tables.pass_state.get(b"k").expect("get").as_deref(),
+            Some(&b"state"[..]),
+            "the checkpoint wrote the held pass states out before deleting the segment"
+        );
+        assert_eq!(tables.load_states().expect("mark"), Some(1));
     }
 
     #[tokio::test]

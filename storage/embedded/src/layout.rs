@@ -3,7 +3,7 @@
 //!
 //! | keyspace | key | value |
 //! | --- | --- | --- |
-//! | `meta` | `format` / `seq` / `logged` | u32 BE format version / u64 BE next sequence number / u64 BE last redo record these tables hold |
+//! | `meta` | `format` / `seq` / `logged` / `states` | u32 BE format version / u64 BE next sequence number / u64 BE last redo record these tables hold (but for pass states) / u64 BE last redo record whose pass states they hold |
 //! | `passes` | pass id (16 B) | msgpack [`Pass`] with `uses` = 0 (volatile, kept in `pass_state`) |
 //! | `pass_state` | pass id | [`PassState`], 10 B (+ presence when not outside): the only thing a grant reads and writes |
 //! | `scans` | pass id ‖ at_ms ‖ seq (32 B) | msgpack [`ScanRecord`] |
@@ -50,7 +50,11 @@ use std::time::{Duration, Instant};
 /// format-5 build takes for corrupt; pass records are written without
 /// their personal fields, which are sealed under a per-pass key (a
 /// format-5 build would show passes without them).
-pub const FORMAT_VERSION: u32 = 6;
+/// 7: pass states written to the tables apart from the rest, with their own
+/// mark (`meta`/`states`, see `states`): a format-6 build would replay a
+/// crashed directory only above `meta`/`logged` and lose the pass states of
+/// the records between the two marks (uses counted again).
+pub const FORMAT_VERSION: u32 = 7;
 
 /// The older formats `open` upgrades by rewriting the version: 2 (no redo
 /// log yet), 3 (no `conflicts` keyspace: fjall creates it empty at open),
@@ -60,13 +64,15 @@ pub const FORMAT_VERSION: u32 = 6;
 /// `events`: created empty, so no pass has a holder link yet; the passes
 /// it issued keep their personal fields in the clear in their records,
 /// readable as before, until erased; every stored state is 10 bytes, read
-/// as outside). Their tables and records read
-/// unchanged.
-pub const FORMAT_UPGRADABLE: [u32; 4] = [2, 3, 4, 5];
+/// as outside), 6 (no `meta`/`states`: its `meta`/`logged` covers its pass
+/// states, and the first start writes the mark from it). Their tables and
+/// records read unchanged.
+pub const FORMAT_UPGRADABLE: [u32; 5] = [2, 3, 4, 5, 6];
 
 const META_FORMAT: &[u8] = b"format";
 const META_SEQ: &[u8] = b"seq";
 const META_LOGGED: &[u8] = b"logged";
+const META_STATES: &[u8] = b"states";
 
 /// How often [`Tables::flush_memtables`] looks whether fjall's flushes are done.
 const FLUSH_POLL: Duration = Duration::from_millis(5);
@@ -222,6 +228,16 @@ impl Tables {
         }
     }
 
+    /// The last redo record whose pass states the tables hold
+    /// (`meta`/`states`, see `states`); `None` in a store written before
+    /// pass states were written out apart: there `logged` covers them.
+    pub fn load_states(&self) -> Result<Option<u64>, StoreError> {
+        match self.meta.get(META_STATES).map_err(backend)? {
+            Some(v) => Ok(Some(u64::from_be_bytes(fixed(&v, "redo record number")?))),
+            None => Ok(None),
+        }
+    }
+
     /// The next free sequence number, as last committed.
     pub fn load_seq(&self) -> Result<u64, StoreError> {
         match self.meta.get(META_SEQ).map_err(backend)? {
@@ -235,6 +251,13 @@ impl Tables {
 /// the tables hold is kept (written with every folded batch).
 pub fn logged_key() -> &'static [u8] {
     META_LOGGED
+}
+
+/// The `meta` key under which the last redo record whose pass states the
+/// tables hold is kept (written with every write-out of pass states), its
+/// value encoded as [`encode_logged`]'s.
+pub fn states_key() -> &'static [u8] {
+    META_STATES
 }
 
 /// The value of [`logged_key`].

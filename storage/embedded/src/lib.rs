@@ -36,6 +36,7 @@ mod apply;
 mod config;
 mod fold;
 mod layout;
+mod load;
 mod merge;
 mod open;
 mod prepare;
@@ -45,6 +46,7 @@ mod record;
 mod redo;
 mod replay;
 mod segment;
+mod states;
 mod writer;
 mod writer_state;
 
@@ -59,6 +61,8 @@ mod offline_tests;
 #[cfg(test)]
 mod personal_tests;
 #[cfg(test)]
+mod states_tests;
+#[cfg(test)]
 mod tests;
 
 pub use config::{
@@ -71,17 +75,15 @@ pub use layout::FORMAT_VERSION;
 
 use apply::{Command, Reply};
 use async_trait::async_trait;
-use fjall::{Database, Readable};
-use layout::{StateBytes, Tables, backend};
+use fjall::Database;
+use layout::{Tables, backend};
 use progress::Progress;
 use redo::RedoLog;
 use scangate_core::event::EventDefinition;
 use scangate_core::scan::Conflict;
 use scangate_core::{AuditRecord, Pass, PassId, ScanId, ScanRecord};
 use scangate_storage::{Annul, AuditQuery, Page, PassQuery, ScanQuery, Store, StoreError};
-use scangate_storage::{
-    ConflictQuery, EVENTS_MAX, HolderLink, LIST_MAX, PassState, RECORD_CONFLICTS_MAX, personal,
-};
+use scangate_storage::{ConflictQuery, EVENTS_MAX, HolderLink, LIST_MAX, RECORD_CONFLICTS_MAX};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{SyncSender, TrySendError, sync_channel};
@@ -160,30 +162,11 @@ fn count_read(op: &'static str) {
 #[async_trait]
 impl Store for EmbeddedStore {
     async fn load_pass(&self, id: PassId) -> Result<Option<Pass>, StoreError> {
-        // Point reads from the memtable or block cache take microseconds, so
-        // they run on the caller's task; one snapshot keeps state and record
-        // from two sides of an admin change.
+        // Point reads from memory, the memtable or the block cache take
+        // microseconds, so they run on the caller's task.
         count_read("load_pass");
         self.progress.pass_caught_up(id).await?;
-        let snapshot = self.tables.db.snapshot();
-        let Some(state) = snapshot
-            .get(&self.tables.pass_state, id.0)
-            .map_err(backend)?
-        else {
-            return Ok(None);
-        };
-        let state = PassState::decode(id, &state)?;
-        let record = snapshot
-            .get(&self.tables.passes, id.0)
-            .map_err(backend)?
-            .ok_or_else(|| StoreError::Corrupt(format!("pass {id} has a state but no record")))?;
-        let mut pass = layout::merge_pass(id, &record, state)?;
-        let key = snapshot
-            .get(&self.tables.pass_keys, id.0)
-            .map_err(backend)?;
-        let sealed = snapshot.get(&self.tables.personal, id.0).map_err(backend)?;
-        personal::reunite(&mut pass, key.as_deref(), sealed.as_deref())?;
-        Ok(Some(pass))
+        load::load_pass(&self.tables, &self.progress, id).await
     }
 
     async fn insert_passes(&self, passes: Vec<Pass>) -> Result<(), StoreError> {
@@ -307,7 +290,15 @@ impl Store for EmbeddedStore {
     async fn query_passes(&self, query: PassQuery) -> Result<Page<Pass>, StoreError> {
         count_read("query_passes");
         self.progress.caught_up().await?;
-        self.blocking_read(move |t| read::passes(t, &query)).await
+        // The walk goes over fjall's `pass_state`: the fold thread's held
+        // states are written out first (at most `DIRTY_STATES_MAX`, usually
+        // the few changed since the last write-out, at most a second ago).
+        let progress = Arc::clone(&self.progress);
+        self.blocking_read(move |t| {
+            progress.states.write_out(t).map_err(StoreError::Failed)?;
+            read::passes(t, &query)
+        })
+        .await
     }
 
     async fn query_scans(&self, query: ScanQuery) -> Result<Page<ScanRecord>, StoreError> {

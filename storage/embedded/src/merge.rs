@@ -10,14 +10,18 @@
 //!
 //! All of a merged group is one atomic fjall batch that also records the
 //! group's last batch as held (`meta`/`logged`), so fjall holds a whole
-//! group or none of it, exactly as it held a whole batch or none before:
-//! replay and the damaged-log rules do not change. Within one fjall batch
+//! group or none of it, exactly as it held a whole batch or none before.
+//! Pass states are the exception: a group's pass states (the last of each
+//! pass) go to the fold thread's [`DirtyStates`], the state of record
+//! until a write-out puts them in fjall with their own mark
+//! (`meta`/`states`, see `states`). Within one fjall batch
 //! every write has the same sequence number and the later write of a key
 //! wins (as within one logged batch, where a pass scanned twice writes its
 //! state twice), so the writes are staged in log order.
 
 use super::layout::Tables;
 use super::record::{self, KeyWrites, Ks};
+use super::states::DirtyStates;
 use fjall::{OwnedWriteBatch, PersistMode};
 use std::collections::HashMap;
 
@@ -38,9 +42,11 @@ pub struct Merged {
     tables: Tables,
     fjall: OwnedWriteBatch,
     keys: KeyWrites,
-    /// The last value of each key of the keyspaces nearly every batch
-    /// writes again (`pass_state`, `meta`), staged once at the commit.
-    repeated: HashMap<(Ks, Vec<u8>), Option<Vec<u8>>>,
+    /// The last value of each `meta` key (nearly every batch writes the
+    /// next sequence number again), staged once at the commit.
+    repeated: HashMap<Vec<u8>, Option<Vec<u8>>>,
+    /// The last state of each pass the group wrote, for [`DirtyStates`].
+    states: HashMap<Vec<u8>, Option<Vec<u8>>>,
     /// The last batch merged.
     pub last: u64,
     /// How many batches are merged.
@@ -57,6 +63,7 @@ impl Merged {
             fjall: OwnedWriteBatch::with_capacity(tables.db.clone(), 256),
             keys: KeyWrites::new(tables),
             repeated: HashMap::new(),
+            states: HashMap::new(),
             last: 0,
             batches: 0,
             bytes: 0,
@@ -79,11 +86,15 @@ impl Merged {
             fjall,
             keys,
             repeated,
+            states,
             ..
         } = self;
         record::for_each_op(record::sealed_ops(sealed), |op| match op {
-            (ks @ (Ks::PassState | Ks::Meta), key, value) => {
-                repeated.insert((ks, key.to_vec()), value.map(<[u8]>::to_vec));
+            (Ks::PassState, key, value) => {
+                states.insert(key.to_vec(), value.map(<[u8]>::to_vec));
+            }
+            (Ks::Meta, key, value) => {
+                repeated.insert(key.to_vec(), value.map(<[u8]>::to_vec));
             }
             op => record::stage_op(op, tables, fjall, keys),
         })
@@ -94,20 +105,29 @@ impl Merged {
         Ok(())
     }
 
-    /// Applies the group to fjall as one batch (memtables and fjall's
+    /// Hands the group's pass states to `dirty` (first, so that fjall
+    /// never holds a batch's other writes before `dirty` holds its states),
+    /// then applies the rest to fjall as one batch (memtables and fjall's
     /// journal, handed to the OS, not synced), its pass keys first; returns
     /// the last batch it holds.
-    pub fn commit(self) -> Result<u64, String> {
+    pub fn commit(self, dirty: &DirtyStates) -> Result<u64, String> {
         let Merged {
             tables,
             mut fjall,
             mut keys,
             repeated,
+            states,
             last,
             ..
         } = self;
-        for ((ks, key), value) in &repeated {
-            record::stage_op((*ks, key, value.as_deref()), &tables, &mut fjall, &mut keys);
+        dirty.merge(last, states);
+        for (key, value) in &repeated {
+            record::stage_op(
+                (Ks::Meta, key, value.as_deref()),
+                &tables,
+                &mut fjall,
+                &mut keys,
+            );
         }
         record::mark_held(last, &tables, &mut fjall);
         // Keys first: the commit records the group as held (`meta`/`logged`).
@@ -146,7 +166,7 @@ mod tests {
     }
 
     #[test]
-    fn merged_batches_land_as_one_commit_with_the_last_value_of_each_key() {
+    fn merged_batches_land_as_one_commit_with_the_last_value_of_each_key_and_states_in_memory() {
         let dir = tempfile::tempdir().expect("tempdir");
         let db = Database::builder(dir.path().join("db")).open().expect("db");
         let tables = Tables::open(db).expect("tables");
@@ -173,10 +193,12 @@ mod tests {
         group.add(8, &second).expect("decode");
         assert_eq!((group.batches, group.last), (2, 8));
         assert_eq!(group.bytes, first.len() + second.len());
-        assert_eq!(group.commit(), Ok(8));
+        let dirty = DirtyStates::default();
+        assert_eq!(group.commit(&dirty), Ok(8));
 
         let get = |ks: &fjall::Keyspace, key: &[u8]| ks.get(key).expect("get").map(|v| v.to_vec());
-        assert_eq!(get(&tables.pass_state, b"p"), Some(b"uses=2".to_vec()));
+        assert_eq!(get(&tables.pass_state, b"p"), None, "states wait in memory");
+        assert_eq!(dirty.get(b"p"), Some((8, Some(b"uses=2".to_vec()))));
         assert_eq!(get(&tables.scans, b"s1"), Some(b"annulled".to_vec()));
         assert_eq!(get(&tables.scans, b"s2"), Some(b"second".to_vec()));
         assert_eq!(get(&tables.pass_keys, b"p"), Some(b"key".to_vec()));

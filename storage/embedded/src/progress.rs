@@ -12,6 +12,7 @@
 //! (the fold thread's `FOLD_LAG_BYTES` of batches' memtable inserts, and a
 //! checkpoint's sync when one is under way).
 
+use super::states::DirtyStates;
 use scangate_core::PassId;
 use scangate_storage::StoreError;
 use std::collections::{HashMap, VecDeque};
@@ -92,6 +93,9 @@ pub struct Progress {
     /// Set once the redo log could not be written: nothing more can be made
     /// durable (reads still can be answered). Why, in words; the first cause.
     log_failure: OnceLock<String>,
+    /// The pass states of folded batches that fjall's `pass_state` may not
+    /// hold yet: the state of record for them (`states`).
+    pub states: DirtyStates,
     /// For the writer thread's blocking wait.
     lock: Mutex<()>,
     cond: Condvar,
@@ -108,6 +112,7 @@ impl Progress {
             failed: AtomicBool::new(false),
             cause: Mutex::new(String::new()),
             log_failure: OnceLock::new(),
+            states: DirtyStates::default(),
             lock: Mutex::new(()),
             cond: Condvar::new(),
         })
@@ -138,7 +143,8 @@ impl Progress {
         self.folded_to(last.unwrap_or(0)).await
     }
 
-    async fn folded_to(&self, target: u64) -> Result<(), StoreError> {
+    /// Waits until fjall holds batch `target` (and all before).
+    pub async fn folded_to(&self, target: u64) -> Result<(), StoreError> {
         if *self.folded.borrow() < target {
             let mut rx = self.folded.subscribe();
             // The sender lives as long as `self`: this cannot fail.

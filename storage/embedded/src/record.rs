@@ -292,20 +292,6 @@ pub fn stage_op(
     }
 }
 
-/// Stages every op of a record, and `batch` as the last one fjall holds;
-/// `None` if the ops do not decode.
-pub fn apply_ops(
-    batch: u64,
-    ops: &[u8],
-    tables: &Tables,
-    fjall: &mut OwnedWriteBatch,
-    keys: &mut KeyWrites,
-) -> Option<()> {
-    for_each_op(ops, |op| stage_op(op, tables, fjall, keys))?;
-    mark_held(batch, tables, fjall);
-    Some(())
-}
-
 /// Stages `batch` as the last record fjall holds (`meta`/`logged`), in
 /// the same fjall batch as its writes.
 pub fn mark_held(batch: u64, tables: &Tables, fjall: &mut OwnedWriteBatch) {

@@ -84,7 +84,7 @@ impl RedoLog {
         let dir = store_dir.join(DIR);
         fs::create_dir_all(&dir).map_err(|e| io_error("cannot create", &dir, e))?;
         let segments = segments(&dir)?;
-        let replayed = replay::replay(&segments, tables)?;
+        let replayed = replay::replay(&dir, &segments, tables)?;
         tables.db.persist(PersistMode::SyncData).map_err(backend)?;
         // Delete before starting anew: a crash in between leaves no segment
         // (nothing to replay: fjall holds it all) rather than an old segment

@@ -3,9 +3,17 @@
 //! acknowledged stops the open.
 //!
 //! Rules (records carry consecutive sequence numbers, see `record`):
-//! - A record at or below `held` (the last record fjall holds, `meta`/
-//!   `logged`) is skipped: applying an older absolute value over newer
-//!   tables would make counts go backwards.
+//! - fjall keeps two marks: `meta`/`logged`, the last record whose writes
+//!   it holds but for pass states, and `meta`/`states`, the last record
+//!   whose pass states it holds (written out apart, see `states`; a store
+//!   without it is one written before, where `logged` covers both). A
+//!   record's pass states are applied only above `states`, its other writes
+//!   only above `logged`: applying an older absolute value over newer
+//!   tables would make counts go backwards. `held` below is the lower mark:
+//!   a record at or below it is skipped whole.
+//! - The log must reach the higher mark: records between the two marks are
+//!   half in fjall, so a log that ends (or is cut) below the higher one has
+//!   lost writes fjall lacks, and the open fails.
 //! - Zeros from a record boundary to the end of a segment are the unwritten
 //!   rest of a prepared segment.
 //! - A bad record (cut short, checksum failed) at the very end of the last
@@ -17,9 +25,10 @@
 //!   valid record ever closes it, or when numbers go backwards, the open
 //!   fails with [`StoreError::CorruptLog`] naming the file and offset.
 
-use super::layout::{Tables, backend};
-use super::record::{self, HEADER, Record};
+use super::layout::{Tables, backend, encode_logged, states_key};
+use super::record::{self, HEADER, Ks, Record};
 use super::segment::PREPARED_BYTES;
+use super::states::mark_states;
 use fjall::OwnedWriteBatch;
 use scangate_storage::StoreError;
 use std::fs;
@@ -42,11 +51,18 @@ pub struct Replayed {
 }
 
 /// Replays `segments` (oldest first) onto `tables`, without syncing.
-pub fn replay(segments: &[(u64, PathBuf)], tables: &Tables) -> Result<Replayed, StoreError> {
-    let held = tables.load_logged()?;
+pub fn replay(
+    dir: &Path,
+    segments: &[(u64, PathBuf)],
+    tables: &Tables,
+) -> Result<Replayed, StoreError> {
+    let logged = tables.load_logged()?;
+    let states = tables.load_states()?.unwrap_or(logged);
     let mut replay = Replay {
         tables,
-        held,
+        held: logged.min(states),
+        logged,
+        states,
         last: None,
         gap: None,
         batches: 0,
@@ -57,9 +73,33 @@ pub fn replay(segments: &[(u64, PathBuf)], tables: &Tables) -> Result<Replayed, 
     if let Some(gap) = replay.gap {
         return Err(gap.corrupt("no valid record follows it, so records it held are lost"));
     }
+    let reached = replay.last.unwrap_or(0).max(replay.held);
+    let high = logged.max(states);
+    if reached < high {
+        let (path, offset) = match segments.last() {
+            Some((_, path)) => (path.clone(), fs::metadata(path).map_or(0, |m| m.len())),
+            None => (dir.to_owned(), 0),
+        };
+        return Err(StoreError::CorruptLog {
+            path,
+            offset,
+            detail: format!(
+                "the log ends at record {reached}, but the tables hold pass states up to record {states} and the other writes up to record {logged}: records {} to {high} are lost",
+                reached + 1
+            ),
+        });
+    }
+    if tables.load_states()?.is_none() {
+        // A store of the previous format (or a new one): `logged` covered
+        // its pass states. From now on they have their own mark.
+        tables
+            .meta
+            .insert(states_key(), encode_logged(reached))
+            .map_err(backend)?;
+    }
     Ok(Replayed {
         batches: replay.batches,
-        last: replay.last.unwrap_or(0).max(held),
+        last: reached,
     })
 }
 
@@ -85,8 +125,12 @@ fn corrupt(path: &Path, offset: usize, detail: impl Into<String>) -> StoreError 
 
 struct Replay<'t> {
     tables: &'t Tables,
-    /// The last record fjall held at open.
+    /// The last record fjall held whole at open: the lower of its marks.
     held: u64,
+    /// The last record whose writes but for pass states fjall held.
+    logged: u64,
+    /// The last record whose pass states fjall held.
+    states: u64,
     /// The last valid record seen.
     last: Option<u64>,
     /// The first damage not yet closed by a valid record.
@@ -167,16 +211,33 @@ impl Replay<'_> {
             );
         }
         if batch > self.held {
-            let mut fjall = OwnedWriteBatch::with_capacity(self.tables.db.clone(), 8);
-            let mut keys = record::KeyWrites::new(self.tables);
-            record::apply_ops(batch, record.ops, self.tables, &mut fjall, &mut keys)
-                .ok_or_else(|| corrupt(path, at, format!("record {batch} does not decode")))?;
-            keys.ingest().map_err(backend)?;
-            fjall.commit().map_err(backend)?;
+            self.apply(batch, record.ops)
+                .ok_or_else(|| corrupt(path, at, format!("record {batch} does not decode")))??;
             self.batches += 1;
         }
         self.last = Some(batch);
         Ok(())
+    }
+
+    /// Applies what fjall lacks of record `batch`: its pass states above
+    /// the `states` mark, its other writes above `logged`, each with its
+    /// mark, as one fjall batch. `None` if the ops do not decode.
+    fn apply(&self, batch: u64, ops: &[u8]) -> Option<Result<(), StoreError>> {
+        let (states, others) = (batch > self.states, batch > self.logged);
+        let mut fjall = OwnedWriteBatch::with_capacity(self.tables.db.clone(), 8);
+        let mut keys = record::KeyWrites::new(self.tables);
+        record::for_each_op(ops, |op| {
+            if (op.0 == Ks::PassState && states) || (op.0 != Ks::PassState && others) {
+                record::stage_op(op, self.tables, &mut fjall, &mut keys);
+            }
+        })?;
+        if others {
+            record::mark_held(batch, self.tables, &mut fjall);
+        }
+        if states {
+            mark_states(batch, self.tables, &mut fjall);
+        }
+        Some(keys.ingest().and_then(|()| fjall.commit()).map_err(backend))
     }
 
     /// The offset of the next valid record after the bad one at `at`, if
@@ -215,6 +276,7 @@ mod tests {
     use crate::record::{Ks, Staged};
     use crate::redo::RedoLog;
     use crate::segment;
+    use crate::states::DirtyStates;
     use fjall::Database;
 
     fn open(dir: &Path) -> Tables {
@@ -234,9 +296,11 @@ mod tests {
             staged.insert(Ks::Passes, b"k", format!("v{batch}"));
             log.append(batch, &mut staged).expect("append");
             if batch <= folded {
-                let mut group = Merged::new(&tables);
+                // Folded and written out, as the fold thread would.
+                let (mut group, dirty) = (Merged::new(&tables), DirtyStates::default());
                 group.add(batch, &staged.into_record()).expect("decode");
-                group.commit().expect("fold");
+                group.commit(&dirty).expect("fold");
+                dirty.write_out(&tables).expect("write out");
             }
         }
         let segment = fs::read_dir(dir.path().join(segment::DIR))

@@ -26,8 +26,8 @@ pub type LogKey = [u8; LOG_KEY_LEN];
 pub const STATE_CACHE_PASSES: usize = 1 << 18;
 
 /// The writer's own copy of pass states (`None`: no such pass): a cache of
-/// fjall's `pass_state`, which owns them, so a grant's check does not read
-/// fjall.
+/// the fold thread's held states and fjall's `pass_state` behind them
+/// (`states`), so a grant's check reads neither.
 ///
 /// Measured: without it (each check reading fjall, plus a map of the states
 /// unfolded batches wrote) the p50 at 8 grants in flight went from
