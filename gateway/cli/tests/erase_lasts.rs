@@ -32,7 +32,10 @@ async fn refused_every_way(gw: &Gateway, id: &str, when: &str) {
     for path in ["reactivate", "reissue", "link"] {
         let (status, body) = change(gw, &format!("/v1/passes/{id}/{path}")).await;
         assert_eq!(status, 409, "{when}: {path}: {body}");
-        assert_eq!(body["error"]["code"], "pass_erased", "{when}: {path}: {body}");
+        assert_eq!(
+            body["error"]["code"], "pass_erased",
+            "{when}: {path}: {body}"
+        );
     }
     let now = gw.pass(id).await;
     assert_eq!(now.status.as_str(), "revoked", "{when}");

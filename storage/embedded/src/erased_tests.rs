@@ -71,7 +71,12 @@ async fn an_erase_is_final_within_its_batch_and_after_a_crash_replays_it() {
         let (mut w, _folds) = WriterState::unfolded(dir.path(), Tables::open(db).expect("tables"));
         let mut batch = Batch::new(&mut w, 0, 8);
         let erase = change(&pass, AdminAction::Erase, Status::Active, Status::Revoked);
-        let back = change(&pass, AdminAction::Reactivate, Status::Revoked, Status::Active);
+        let back = change(
+            &pass,
+            AdminAction::Reactivate,
+            Status::Revoked,
+            Status::Active,
+        );
         let mut answers = vec![
             add(&mut batch, |reply| Command::Insert {
                 passes: vec![pass.clone()],
@@ -115,7 +120,12 @@ async fn an_erase_is_final_within_its_batch_and_after_a_crash_replays_it() {
         None,
         "the erase removed the link put before it in the batch"
     );
-    let back = change(&pass, AdminAction::Reactivate, Status::Revoked, Status::Active);
+    let back = change(
+        &pass,
+        AdminAction::Reactivate,
+        Status::Revoked,
+        Status::Active,
+    );
     assert!(
         matches!(store.commit_admin(back).await, Err(StoreError::Erased(_))),
         "the replayed erase is still final"

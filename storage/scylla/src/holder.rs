@@ -27,7 +27,10 @@ impl ScyllaStore {
         let encoded = link.encode();
         let answer = self
             .session
-            .execute_unpaged(&self.st.holder_link_set, (encoded.as_slice(), id.0.as_slice()))
+            .execute_unpaged(
+                &self.st.holder_link_set,
+                (encoded.as_slice(), id.0.as_slice()),
+            )
             .await;
         match self.lwt("holder link", answer)? {
             Lwt::Applied => {}

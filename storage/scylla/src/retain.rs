@@ -204,7 +204,10 @@ impl ScyllaStore {
                 return Ok(false);
             }
             let rows: Vec<(i64, String, Option<Vec<u8>>)> = self
-                .rows(&self.st.retain_old_rows, (id.0.as_slice(), section, cut, limit))
+                .rows(
+                    &self.st.retain_old_rows,
+                    (id.0.as_slice(), section, cut, limit),
+                )
                 .await?;
             let more = rows.len() >= tally.left;
             let removed: Vec<Result<bool, StoreError>> = stream::iter(rows)
@@ -349,9 +352,17 @@ mod tests {
             assert_eq!(Resume::of(Some(&at.cursor())).expect("decodes"), at);
         }
         assert_eq!(Resume::of(None).expect("start"), Resume::Passes(None));
-        for bad in [vec![], vec![9], vec![PHASE_PASSES, 1, 2], vec![PHASE_CONFLICTS, 0, 1]] {
+        for bad in [
+            vec![],
+            vec![9],
+            vec![PHASE_PASSES, 1, 2],
+            vec![PHASE_CONFLICTS, 0, 1],
+        ] {
             assert!(
-                matches!(Resume::of(Some(&Cursor(bad.clone()))), Err(StoreError::BadCursor)),
+                matches!(
+                    Resume::of(Some(&Cursor(bad.clone()))),
+                    Err(StoreError::BadCursor)
+                ),
                 "{bad:?}"
             );
         }

@@ -426,7 +426,6 @@ pub const SCAN_ID_TIMES_RANGE: Def = def(
     "SELECT at_ms, scan_id, pass_id FROM scan_id_times WHERE day = ? AND at_ms < ? LIMIT ?",
 );
 
-
 /// A grant: the state change if the count and status still hold, the
 /// scan-id row if the scan id is new to the pass, and the log line; all in
 /// the pass's partition, all or nothing.

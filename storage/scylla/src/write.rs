@@ -250,7 +250,10 @@ impl ScyllaStore {
         let tag = audit_tag()?;
         let body = codec::encode(audit)?;
         let audit_row = (id.0.as_slice(), audit.at_ms, tag.as_str(), body.as_slice());
-        let (status, reason) = (codec::status_text(audit.status_after), audit.reason.as_str());
+        let (status, reason) = (
+            codec::status_text(audit.status_after),
+            audit.reason.as_str(),
+        );
         let state = (status, reason, audit.at_ms, id.0.as_slice());
         if erased.is_none() && self.erased_before_marker(id).await? {
             // An erase is final (this one made before the marker existed).

@@ -62,7 +62,12 @@ pub async fn an_erased_pass_takes_no_change_but_another_erase(store: Arc<dyn Sto
         Status::Active,
     );
     expect_erased(store.commit_admin(reactivate).await, pass.id, "reactivate");
-    let reissue = change(pass.id, AdminAction::Reissue, Status::Revoked, Status::Revoked);
+    let reissue = change(
+        pass.id,
+        AdminAction::Reissue,
+        Status::Revoked,
+        Status::Revoked,
+    );
     expect_erased(store.commit_admin(reissue).await, pass.id, "re-issue");
     expect_erased(
         store.put_holder_link(link(pass.id, 2)).await,
@@ -76,7 +81,12 @@ pub async fn an_erased_pass_takes_no_change_but_another_erase(store: Arc<dyn Sto
         "nothing refused was applied"
     );
     assert_eq!(store.holder_link(pass.id).await.expect("read link"), None);
-    let mut again = audit(pass.id, AdminAction::Erase, Status::Revoked, Status::Revoked);
+    let mut again = audit(
+        pass.id,
+        AdminAction::Erase,
+        Status::Revoked,
+        Status::Revoked,
+    );
     again.at_ms = erase.at_ms + 1;
     store
         .commit_admin(again.clone())
@@ -145,7 +155,11 @@ pub async fn an_erase_racing_with_changes_leaves_no_way_back(store: Arc<dyn Stor
             Status::Revoked,
             Status::Active,
         );
-        expect_erased(store.commit_admin(later).await, pass.id, "a later reactivate");
+        expect_erased(
+            store.commit_admin(later).await,
+            pass.id,
+            "a later reactivate",
+        );
     }
 }
 

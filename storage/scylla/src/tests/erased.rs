@@ -29,7 +29,8 @@ fn every_change_an_erase_makes_final_is_conditional_on_no_marker() {
     ] {
         assert_eq!(d.class, Class::Lwt, "{}", d.name);
         assert!(
-            d.cql.ends_with(" IF use_limit != null AND erased_ms = null"),
+            d.cql
+                .ends_with(" IF use_limit != null AND erased_ms = null"),
             "{}: {}",
             d.name,
             d.cql
@@ -81,8 +82,9 @@ fn a_pass_erased_under_schema_4_is_marked_only_while_that_erase_is_its_last_chan
     let read = statements::ERASED_SERIAL;
     assert_eq!(read.class, Class::SerialRead);
     assert!(
-        read.cql
-            .starts_with("SELECT use_limit, status, status_since, erased_ms, holder_link FROM passes"),
+        read.cql.starts_with(
+            "SELECT use_limit, status, status_since, erased_ms, holder_link FROM passes"
+        ),
         "{}",
         read.cql
     );

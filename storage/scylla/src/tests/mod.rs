@@ -96,7 +96,14 @@ async fn retention_scylla() {
         conformance::retention_removes_old_records_and_keeps_new_ones,
     )
     .await;
-    retention_scenario("retention_events", conformance::retention_honours_each_events_period)
-        .await;
-    retention_scenario("erased_retained", conformance::erased_outlives_its_audit_record).await;
+    retention_scenario(
+        "retention_events",
+        conformance::retention_honours_each_events_period,
+    )
+    .await;
+    retention_scenario(
+        "erased_retained",
+        conformance::erased_outlives_its_audit_record,
+    )
+    .await;
 }

@@ -45,7 +45,11 @@ fn a_pass_log_row_is_removed_by_a_lwt_naming_the_whole_row() {
         assert!(d.cql.starts_with("DELETE FROM "), "{}", d.cql);
         assert!(!d.cql.contains("passes"), "{}", d.cql);
         // The whole clustering key: one row, not a range.
-        assert!(d.cql.contains("at_ms = ?") && !d.cql.contains('<'), "{}", d.cql);
+        assert!(
+            d.cql.contains("at_ms = ?") && !d.cql.contains('<'),
+            "{}",
+            d.cql
+        );
     }
 }
 

@@ -160,12 +160,19 @@ fn holder_links_are_lwts_beside_the_state_and_schema_4_rows_are_only_read_and_de
     const { assert!(schema::SCHEMA_VERSION >= 5) };
     for d in [statements::HOLDER_LINK_SET, statements::HOLDER_LINK_CLEAR] {
         assert_eq!(d.class, Class::Lwt, "{}", d.cql);
-        assert!(d.cql.starts_with("UPDATE passes SET holder_link = "), "{}", d.cql);
+        assert!(
+            d.cql.starts_with("UPDATE passes SET holder_link = "),
+            "{}",
+            d.cql
+        );
         assert!(statements::ALL.contains(&d), "{}", d.name);
     }
     let read = statements::HOLDER_LINK_READ;
     assert_eq!(read.class, Class::Read);
-    assert_eq!(read.cql, "SELECT holder_link FROM passes WHERE id = ? LIMIT 1");
+    assert_eq!(
+        read.cql,
+        "SELECT holder_link FROM passes WHERE id = ? LIMIT 1"
+    );
     assert_eq!(
         statements::LEGACY_LINK_READ.cql,
         "SELECT link FROM holder_links WHERE pass_id = ?"
