@@ -6,9 +6,8 @@
 //! memory of batches logged but not yet folded into fjall (scan ids in
 //! [`Pending`](super::writer_state::Pending), pass states in
 //! [`StateCache`](super::writer_state::StateCache)), then fjall. Commands
-//! that read anything else (an admin change reads the pass record and the
-//! erased marker, a holder link the erased marker, a purge the time index)
-//! first wait until fjall has caught up with the log.
+//! that read anything else (the pass record, the erased marker, the time
+//! index) first wait until fjall has caught up with the log.
 
 use super::layout::{self, StateBytes, backend, log_key};
 use super::record::{Ks, Staged};
@@ -461,11 +460,7 @@ impl<'t> Batch<'t> {
         let Some(mut state) = self.state(id)? else {
             return Err(StoreError::NotFound(id));
         };
-        // An erase is final: checked here, in the writer's order, so no
-        // change made anywhere can slip in after one.
-        if audit.action != AdminAction::Erase && self.erased(id)? {
-            return Err(StoreError::Erased(id));
-        }
+        self.refuse_if_erased(&audit)?;
         let mut pass = match self.records.get(&id) {
             Some(p) => p.clone(),
             None => {

@@ -77,7 +77,7 @@ async fn an_erase_is_final_within_its_batch_and_after_a_crash_replays_it() {
             Status::Revoked,
             Status::Active,
         );
-        let mut answers = vec![
+        let mut answers = [
             add(&mut batch, |reply| Command::Insert {
                 passes: vec![pass.clone()],
                 reply,

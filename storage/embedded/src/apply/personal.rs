@@ -5,7 +5,7 @@
 use super::Batch;
 use crate::layout::{self, backend};
 use crate::record::Ks;
-use scangate_core::{Pass, PassId};
+use scangate_core::{AdminAction, AuditRecord, Pass, PassId};
 use scangate_storage::StoreError;
 use scangate_storage::personal::{self, Personal, Split};
 
@@ -64,6 +64,17 @@ impl Batch<'_> {
         self.holder_links.insert(pass.id, false);
         self.erasures.insert(pass.id);
         self.w.erased = true;
+    }
+
+    /// An admin change of an erased pass other than another erase: refused
+    /// here, in the writer's order, so no change made anywhere slips in
+    /// after the erase.
+    pub(super) fn refuse_if_erased(&mut self, audit: &AuditRecord) -> Result<(), StoreError> {
+        let id = audit.pass_id;
+        if audit.action != AdminAction::Erase && self.erased(id)? {
+            return Err(StoreError::Erased(id));
+        }
+        Ok(())
     }
 
     /// Whether pass `id` is erased, as of this point in the batch: erased
