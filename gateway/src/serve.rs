@@ -159,7 +159,6 @@ pub async fn start(config: ServeConfig, shutdown: CancellationToken) -> Result<R
         incidents: incidents.clone(),
         flags,
         definitions,
-        erasures: Arc::default(),
     };
     let endpoints = Endpoints {
         quic: connectable(endpoint.local_addr()?),

@@ -6,6 +6,7 @@
 //! | variant | nothing written? | the caller |
 //! | --- | --- | --- |
 //! | `PassExists`, `NotFound`, `DuplicateScanId`, `Conflict`, `NotAnnullable`, `TooLarge`, `BadCursor` | yes | answers the request (these are the request's own faults or races) |
+//! | `Erased` | yes | answers that an erase is final (409 `pass_erased`): issue a new pass |
 //! | `Busy` | yes | answers `busy` at once; the client retries later |
 //! | `Timeout`, `OutcomeUnknown` | unknown | reads back before retrying (a blind retry of a conditional write may count twice) |
 //! | `Unavailable` | yes | answers 503: retrying later may work |
@@ -63,6 +64,12 @@ pub enum StoreError {
         /// Its stored use count.
         stored_uses: u32,
     },
+    /// The pass was erased, and an erase is final: the store refuses every
+    /// change that would make it usable or reachable again (reactivate,
+    /// re-issue, a holder link; any admin change but another erase).
+    /// Nothing was written.
+    #[error("pass {0} was erased, and an erase is final")]
+    Erased(PassId),
     /// A request is larger than the store accepts in one call (for example
     /// more passes in one [`Store::insert_passes`](crate::Store::insert_passes)
     /// than its limit); split it.

@@ -160,6 +160,15 @@ pub trait Store: Send + Sync + 'static {
 
     /// Applies an admin change atomically: the pass's status becomes
     /// `audit.status_after` with `audit.reason`, and the audit record is kept.
+    ///
+    /// An `erase` also makes the pass erased for good, in the same atomic
+    /// write: its personal data destroyed ([`personal`]), its holder link
+    /// removed, and a marker kept with the pass that no retention sweep,
+    /// restart or replay removes. From then on the store is the arbiter of
+    /// "an erase is final", whichever gateway asks: every admin change of
+    /// an erased pass but another erase (which changes nothing more) is
+    /// refused with [`StoreError::Erased`] and writes nothing, however it
+    /// raced with the erase.
     async fn commit_admin(&self, audit: AuditRecord) -> Result<(), StoreError>;
 
     /// The record stored under a scan id, if it is still kept.
@@ -207,8 +216,11 @@ pub trait Store: Send + Sync + 'static {
     async fn purge_scan_ids(&self, before_ms: i64) -> Result<u64, StoreError>;
 
     /// Keeps `link` as its pass's holder link, durably, replacing any
-    /// earlier link of the pass (which stops working). The store does not
-    /// check that the pass exists: callers load it first.
+    /// earlier link of the pass (which stops working). Conditional on the
+    /// pass not being erased: [`StoreError::Erased`] and nothing written
+    /// when it is (an erase removes the link, so no link outlives one).
+    /// Callers load the pass first; a backend may answer
+    /// [`StoreError::NotFound`] for an unknown pass (ScyllaDB does).
     async fn put_holder_link(&self, link: HolderLink) -> Result<(), StoreError>;
 
     /// The holder link of `pass`, if it has one.

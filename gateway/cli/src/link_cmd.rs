@@ -60,13 +60,14 @@ pub async fn run(data: &DataDir, args: LinkArgs) -> Result<()> {
     Ok(())
 }
 
-/// Where the holder opens the link: the running gateway's public listener
-/// when it has one (and no `--http` names another gateway), else the HTTP
-/// plane's address the command used.
+/// Where the holder opens the link: unless `--http` names another
+/// gateway, the running gateway's public listener when it has one, else
+/// its HTTP plane with the scheme that plane serves (https under
+/// `--http-tls`, where the CLI itself still speaks plain HTTP over
+/// loopback); with `--http`, that address.
 fn holder_base(data: &DataDir, admin: &AdminArgs) -> Result<String> {
     if admin.http.is_none()
         && let Ok(endpoints) = data.read_endpoints()
-        && endpoints.public.is_some()
     {
         return Ok(crate::scanner_cmd::enroll::phone_base(&endpoints));
     }

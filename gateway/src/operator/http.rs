@@ -31,6 +31,20 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// Most scans or audit records one list request returns.
 pub const LIST_MAX: usize = scangate_storage::PAGE_MAX;
 
+/// `router` with every request answered within `timeout`, or 503: the
+/// plane's rule for every route ([`REQUEST_TIMEOUT`]). Routers merged into
+/// the plane after [`router`]'s own layers (the phones' routes, also served
+/// by the public listener) carry it themselves.
+pub fn timed<S>(router: Router<S>, timeout: Duration) -> Router<S>
+where
+    S: Clone + Send + Sync + 'static,
+{
+    router.layer(TimeoutLayer::with_status_code(
+        StatusCode::SERVICE_UNAVAILABLE,
+        timeout,
+    ))
+}
+
 /// The router.
 pub fn router(state: AppState) -> Router {
     Router::new()
@@ -46,4 +60,25 @@ pub fn router(state: AppState) -> Router {
             REQUEST_TIMEOUT,
         ))
         .with_state(state)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::body::Body;
+    use axum::http::Request;
+    use std::time::Instant;
+    use tower::ServiceExt;
+
+    #[tokio::test]
+    async fn a_handler_that_never_answers_gets_503_at_the_timeout() {
+        let timeout = Duration::from_millis(100);
+        let never = || std::future::pending::<&'static str>();
+        let app: Router = timed(Router::new().route("/stuck", get(never)), timeout);
+        let asked = Instant::now();
+        let request = Request::get("/stuck").body(Body::empty()).expect("request");
+        let answer = app.oneshot(request).await.expect("an answer");
+        assert_eq!(answer.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert!(asked.elapsed() >= timeout, "answered before the timeout");
+    }
 }

@@ -49,9 +49,6 @@ pub struct AppState {
     pub flags: Arc<crate::operator::dashboard::flags::FlagBoard>,
     /// Event definitions as the scan path reads them (a PUT replaces one).
     pub definitions: Arc<crate::definitions::DefinitionCache>,
-    /// Serializes an erase with the changes it makes final, per pass
-    /// ([`crate::operator::admin::erase`]).
-    pub erasures: Arc<crate::operator::admin::erase::ErasureLocks>,
 }
 
 /// The caller, as the route's permission check (`authorize` in

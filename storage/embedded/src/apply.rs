@@ -7,8 +7,9 @@
 //! [`Pending`](super::writer_state::Pending), pass states in
 //! [`StateCache`](super::writer_state::StateCache)), then (pass states) the
 //! fold thread's held states (`states`), then fjall. Commands
-//! that read anything else (an admin change reads the pass record, a purge
-//! the time index) first wait until fjall has caught up with the log.
+//! that read anything else (an admin change reads the pass record and the
+//! erased marker, a purge the time index) first wait until fjall has caught
+//! up with the log.
 
 use super::layout::{self, StateBytes, backend, log_key};
 use super::record::{Ks, Staged};
@@ -171,6 +172,8 @@ pub struct Batch<'t> {
     conflict_tags: HashSet<Vec<u8>>,
     /// Passes whose holder link this batch put (`true`) or removed.
     holder_links: HashMap<PassId, bool>,
+    /// Passes this batch erased (their marker staged, not yet in fjall).
+    erasures: HashSet<PassId>,
     seq: u64,
     seq_changed: bool,
     answers: Vec<Answer>,
@@ -191,6 +194,7 @@ impl<'t> Batch<'t> {
             scan_ids: HashMap::with_capacity(capacity),
             conflict_tags: HashSet::new(),
             holder_links: HashMap::new(),
+            erasures: HashSet::new(),
             seq,
             seq_changed: false,
             answers: Vec::with_capacity(capacity),
@@ -456,6 +460,7 @@ impl<'t> Batch<'t> {
         let Some(mut state) = self.state(id)? else {
             return Err(StoreError::NotFound(id));
         };
+        self.refuse_if_erased(&audit)?;
         let mut pass = match self.records.get(&id) {
             Some(p) => p.clone(),
             None => {

@@ -53,6 +53,8 @@ mod writer_state;
 #[cfg(test)]
 mod damaged_tests;
 #[cfg(test)]
+mod erased_tests;
+#[cfg(test)]
 mod floor_tests;
 #[cfg(test)]
 mod holder_tests;

@@ -59,6 +59,7 @@
 mod codec;
 mod config;
 mod conflicts;
+mod erased;
 mod events;
 mod holder;
 mod insert;
@@ -68,6 +69,7 @@ mod personal;
 mod prepared;
 mod profiles;
 mod read;
+mod retain;
 mod schema;
 mod serial;
 mod session;
@@ -305,6 +307,13 @@ impl Store for ScyllaStore {
 
     async fn purge_scan_ids(&self, before_ms: i64) -> Result<u64, StoreError> {
         self.purge(before_ms).await
+    }
+
+    async fn purge_records(
+        &self,
+        step: scangate_storage::retention::RetentionStep,
+    ) -> Result<scangate_storage::retention::Retained, StoreError> {
+        self.retain(step).await
     }
 
     async fn put_holder_link(&self, link: HolderLink) -> Result<(), StoreError> {

@@ -76,9 +76,10 @@ impl ScyllaStore {
     }
 
     /// [`scangate_storage::Store::commit_admin`] for `AdminAction::Erase`:
-    /// one conditional batch in the pass's partition (status, the record
-    /// without personal fields and no sealed bytes, the audit line), then
-    /// the key row deleted. Erasing an erased pass applies again and
+    /// one conditional batch in the pass's partition (status and erased
+    /// marker, the record without personal fields, no sealed bytes and no
+    /// holder link, the audit line), then the key row and any schema-4
+    /// link row deleted. Erasing an erased pass applies again and
     /// changes nothing more.
     pub(super) async fn erase(&self, audit: AuditRecord) -> Result<(), StoreError> {
         let id = audit.pass_id;
@@ -87,8 +88,10 @@ impl ScyllaStore {
         pass.uses = 0;
         let record = codec::encode(&pass)?;
         self.admin_batch(&audit, Some(&record)).await?;
-        // The batch applied: destroy the key. Retried by the driver
-        // (idempotent); a failure is answered, and erasing again finishes it.
-        self.delete_key(id).await
+        // The batch applied: destroy the key and any schema-4 holder link.
+        // Retried by the driver (idempotent); a failure is answered, and
+        // erasing again finishes it.
+        self.delete_key(id).await?;
+        self.delete_legacy_link(id).await
     }
 }

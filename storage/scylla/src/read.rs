@@ -23,7 +23,7 @@ use serde::de::DeserializeOwned;
 use std::ops::ControlFlow;
 
 /// Buckets of a log listed per index query.
-const BUCKETS_PER_QUERY: i32 = 256;
+pub(super) const BUCKETS_PER_QUERY: i32 = 256;
 
 /// One page of a walk: what it kept, what it examined, where it resumes.
 struct Walk<T> {

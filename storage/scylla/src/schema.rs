@@ -5,7 +5,7 @@
 //!
 //! | table | partition key | clustering | holds |
 //! | --- | --- | --- | --- |
-//! | `passes` | `id` | `section, at_ms, tag` | static: the pass record, `uses`, `status`, `status_reason`, `use_limit` (what every LWT checks); section 0: scan-id rows (TTL, the retry window; `attempt` stamps the batch that wrote one); 1: the pass's scan log; 2: its audit log |
+//! | `passes` | `id` | `section, at_ms, tag` | static: the pass record, `uses`, `status`, `status_reason`, `use_limit`, `erased_ms` (what every LWT checks), `holder_link`; section 0: scan-id rows (TTL, the retry window; `attempt` stamps the batch that wrote one); 1: the pass's scan log; 2: its audit log |
 //! | `scan_ids` | `scan_id` | | the claim: which pass a scan id belongs to (TTL) |
 //! | `event_scans` | `event, bucket` | `at_ms, scan_id` | an event's scan log in 10 s buckets |
 //! | `audit_log` | `bucket` | `at_ms, tag` | every admin change in 1 h buckets |
@@ -13,7 +13,7 @@
 //! | `passes_by_event` | `event, shard` | `id` | an event's passes, 16 shards by id |
 //! | `scan_id_times` | `day` | `at_ms, scan_id` | the purge index of scan ids (TTL) |
 //! | `conflicts` | `bucket` | `at_ms, tag` | flagged offline scans in 1 h buckets, by time recorded (an index: the scan record in the pass's partition holds its conflicts) |
-//! | `holder_links` | `pass_id` | | a pass's holder link: the SHA-256 of its secret ‖ created_ms (40 B) |
+//! | `holder_links` | `pass_id` | | links made under schema 3–4: the SHA-256 of its secret ‖ created_ms (40 B); read when `passes.holder_link` is null, never written since schema 5 |
 //! | `pass_keys` | `pass_id` | | a pass's personal-data key (32 B), apart from its sealed fields (`passes.personal`, static); deleted by an erase |
 //! | `schema_version` | `component` | | the migration applied last |
 //!
@@ -22,7 +22,10 @@
 //! Migration 4 adds `pass_keys` and `passes.personal` (static: the pass's
 //! display text and card fields sealed under its key,
 //! [`scangate_storage::personal`]); pass records written since hold no
-//! personal field in the clear.
+//! personal field in the clear. Migration 5 adds `passes.erased_ms`
+//! (static: when the pass was erased; null: never) and `passes.holder_link`
+//! (static: the link, so setting it is a LWT conditional on
+//! `erased_ms = null`, and an erase clears it in its own batch).
 
 use super::config::ScyllaConfig;
 use super::profiles::profile;
@@ -34,7 +37,7 @@ use std::time::Duration;
 
 /// The schema this build reads and writes. Bump it with a new entry of
 /// `MIGRATIONS` on any change to the tables or to the encoded records.
-pub const SCHEMA_VERSION: i32 = 4;
+pub const SCHEMA_VERSION: i32 = 5;
 
 /// Deadline of one schema statement: a DDL waits for schema agreement
 /// across the cluster, which takes seconds on a busy one.
@@ -45,7 +48,7 @@ const COMPONENT: &str = "scangate";
 
 /// Migration `n` is `MIGRATIONS[n - 1]`: statements that are each safe to
 /// run again.
-pub(crate) const MIGRATIONS: [&[&str]; 4] = [
+pub(crate) const MIGRATIONS: [&[&str]; 5] = [
     &[
         "CREATE TABLE IF NOT EXISTS passes (\
         id blob, section tinyint, at_ms bigint, tag text, \
@@ -87,6 +90,12 @@ pub(crate) const MIGRATIONS: [&[&str]; 4] = [
         // Keys apart from the sealed fields: an erase deletes the key row.
         "CREATE TABLE IF NOT EXISTS pass_keys (pass_id blob PRIMARY KEY, key blob)",
         "ALTER TABLE passes ADD personal blob STATIC",
+    ],
+    &[
+        // The erased marker, beside the state every LWT checks.
+        "ALTER TABLE passes ADD erased_ms bigint STATIC",
+        // Holder links beside the state, so a link is a LWT an erase orders.
+        "ALTER TABLE passes ADD holder_link blob STATIC",
     ],
 ];
 

@@ -58,6 +58,14 @@ const fn def(name: &'static str, class: Class, cql: &'static str) -> Def {
     Def { name, cql, class }
 }
 
+#[cfg(test)]
+mod all;
+mod retention;
+
+#[cfg(test)]
+pub use all::ALL;
+pub use retention::*;
+
 /// Claims a scan id for a pass, for the retry window.
 pub const CLAIM: Def = def(
     "claim scan id",
@@ -120,21 +128,36 @@ pub const CONFLICT_ROW: Def = def(
     Class::Write,
     "INSERT INTO conflicts (bucket, at_ms, tag, body) VALUES (?, ?, ?, ?)",
 );
-/// A pass's holder link, over any earlier one.
-pub const HOLDER_LINK_PUT: Def = def(
+/// A pass's holder link (static, beside its state), over any earlier one,
+/// if the pass exists and is not erased: ordered by Paxos with the erase
+/// that clears it, so no link outlives an erase on any gateway.
+pub const HOLDER_LINK_SET: Def = def(
     "holder link",
-    Class::Write,
-    "INSERT INTO holder_links (pass_id, link) VALUES (?, ?)",
+    Class::Lwt,
+    "UPDATE passes SET holder_link = ? WHERE id = ? IF use_limit != null AND erased_ms = null",
+);
+/// Clears a pass's holder link (if the pass exists).
+pub const HOLDER_LINK_CLEAR: Def = def(
+    "clear holder link",
+    Class::Lwt,
+    "UPDATE passes SET holder_link = null WHERE id = ? IF use_limit != null",
 );
 /// A pass's holder link.
 pub const HOLDER_LINK_READ: Def = def(
     "read holder link",
     Class::Read,
+    "SELECT holder_link FROM passes WHERE id = ? LIMIT 1",
+);
+/// A link made under schema 4, in the `holder_links` table (read when the
+/// pass has none beside its state; no longer written).
+pub const LEGACY_LINK_READ: Def = def(
+    "read schema-4 holder link",
+    Class::Read,
     "SELECT link FROM holder_links WHERE pass_id = ?",
 );
-/// Removes a pass's holder link.
-pub const HOLDER_LINK_DELETE: Def = def(
-    "remove holder link",
+/// Removes a link made under schema 4 (a new link, a removal, an erase).
+pub const LEGACY_LINK_DELETE: Def = def(
+    "remove schema-4 holder link",
     Class::Write,
     "DELETE FROM holder_links WHERE pass_id = ?",
 );
@@ -168,19 +191,43 @@ pub const UNDO_INSERT: Def = def(
     Class::Lwt,
     "DELETE record, uses, status, status_reason, use_limit, personal FROM passes WHERE id = ? IF uses = ?",
 );
-/// An admin change's state change: the first statement of the admin batch.
+/// An admin change's state change, if the pass exists and is not erased
+/// (an erase is final): the first statement of the admin batch.
 pub const ADMIN_STATE: Def = def(
     "admin: status",
     Class::Lwt,
-    "UPDATE passes SET status = ?, status_reason = ?, status_since = ? WHERE id = ? IF use_limit != null",
+    "UPDATE passes SET status = ?, status_reason = ?, status_since = ? WHERE id = ? IF use_limit != null AND erased_ms = null",
+);
+/// An erase's state change, if the pass exists (erased or not): the status
+/// and the erased marker, the first statement of the erase batch.
+pub const ERASE_STATE: Def = def(
+    "erase: status and marker",
+    Class::Lwt,
+    "UPDATE passes SET status = ?, status_reason = ?, status_since = ?, erased_ms = ? WHERE id = ? IF use_limit != null",
 );
 /// A re-issue: the pass record with its new token generation, if the pass
-/// exists (the status columns untouched): the first statement of the
-/// re-issue batch.
+/// exists and is not erased (the status columns untouched): the first
+/// statement of the re-issue batch.
 pub const REISSUE_STATE: Def = def(
     "reissue: record",
     Class::Lwt,
-    "UPDATE passes SET record = ? WHERE id = ? IF use_limit != null",
+    "UPDATE passes SET record = ? WHERE id = ? IF use_limit != null AND erased_ms = null",
+);
+/// What a refused change is told apart by: whether the pass exists, and
+/// its erased marker; with its status (a pass erased under schema 4 has
+/// no marker yet) and its holder link (a link write's unknown outcome),
+/// read serially.
+pub const ERASED_SERIAL: Def = def(
+    "serial read erased marker",
+    Class::SerialRead,
+    "SELECT use_limit, status, status_since, erased_ms, holder_link FROM passes WHERE id = ? LIMIT 1",
+);
+/// Writes the marker of a pass erased under schema 4 (found by its erase
+/// audit line), if its status is still the one that erase set.
+pub const MARK_ERASED: Def = def(
+    "mark erased",
+    Class::Lwt,
+    "UPDATE passes SET erased_ms = ? WHERE id = ? IF status = 'revoked' AND status_since = ? AND erased_ms = null",
 );
 /// A pass's personal-data key, written before its pass and only if no key
 /// is there (a colliding id never replaces another pass's key).
@@ -202,12 +249,12 @@ pub const PASS_KEY_DELETE: Def = def(
     Class::Write,
     "DELETE FROM pass_keys WHERE pass_id = ?",
 );
-/// An erase: the pass record without personal fields and no sealed bytes,
-/// inside the erase batch (conditional on the pass existing).
+/// An erase: the pass record without personal fields, no sealed bytes and
+/// no holder link, inside the erase batch (conditional on the pass existing).
 pub const ERASE_RECORD: Def = def(
     "erase: record",
     Class::Lwt,
-    "UPDATE passes SET record = ?, personal = null WHERE id = ?",
+    "UPDATE passes SET record = ?, personal = null, holder_link = null WHERE id = ?",
 );
 /// An audit line in its pass's partition (inside an admin or annul batch).
 pub const AUDIT_ROW: Def = def(
@@ -379,62 +426,6 @@ pub const SCAN_ID_TIMES_RANGE: Def = def(
     "SELECT at_ms, scan_id, pass_id FROM scan_id_times WHERE day = ? AND at_ms < ? LIMIT ?",
 );
 
-/// Every single statement, for the tests.
-#[cfg(test)]
-pub const ALL: [Def; 51] = [
-    CLAIM,
-    PASS_KEY_PUT,
-    PASS_KEY_READ,
-    PASS_KEY_DELETE,
-    ERASE_RECORD,
-    REISSUE_STATE,
-    GRANT_STATE,
-    MOVE_STATE,
-    EVENT_PUT,
-    EVENT_GET,
-    EVENTS_ALL,
-    OFFLINE_GRANT_STATE,
-    OVERRIDE_GRANT_STATE,
-    CONFLICT_ROW,
-    CONFLICTS_RANGE,
-    HOLDER_LINK_PUT,
-    HOLDER_LINK_READ,
-    HOLDER_LINK_DELETE,
-    SCAN_ID_ROW,
-    SCAN_LOG_ROW,
-    INSERT_PASS,
-    UNDO_INSERT,
-    ADMIN_STATE,
-    AUDIT_ROW,
-    ANNUL_STATE,
-    ANNUL_SCAN_ID_ROW,
-    ANNUL_LOG_ROW,
-    FORGET_CLAIM,
-    FORGET_SCAN_ID_ROW,
-    SCAN_ID_ROW_SERIAL,
-    PASS_STATE_SERIAL,
-    CLAIM_SERIAL,
-    AUDIT_ROW_SERIAL,
-    LOAD_PASS,
-    CLAIM_READ,
-    SCAN_ID_ROW_READ,
-    EVENT_SCAN,
-    BUCKET,
-    SCAN_ID_TIME,
-    FORGET_SCAN_ID_TIME,
-    AUDIT_LOG,
-    PASS_BY_EVENT,
-    FORGET_PASS_BY_EVENT,
-    PASS_LOG_RANGE,
-    EVENT_SCANS_RANGE,
-    AUDIT_LOG_RANGE,
-    BUCKETS_RANGE,
-    PASSES_BY_EVENT_RANGE,
-    ALL_PASSES_FIRST,
-    ALL_PASSES_AFTER,
-    SCAN_ID_TIMES_RANGE,
-];
-
 /// A grant: the state change if the count and status still hold, the
 /// scan-id row if the scan id is new to the pass, and the log line; all in
 /// the pass's partition, all or nothing.
@@ -454,10 +445,11 @@ pub const DENIAL_BATCH: [Def; 2] = [SCAN_ID_ROW, SCAN_LOG_ROW];
 pub const REISSUE_BATCH: [Def; 2] = [REISSUE_STATE, AUDIT_ROW];
 /// An admin change: the status if the pass exists, and the audit line.
 pub const ADMIN_BATCH: [Def; 2] = [ADMIN_STATE, AUDIT_ROW];
-/// An erase: the status (revoked) if the pass exists, the record without
-/// personal fields and without sealed bytes, and the audit line; the key
-/// row is deleted after it applied ([`PASS_KEY_DELETE`]).
-pub const ERASE_BATCH: [Def; 3] = [ADMIN_STATE, ERASE_RECORD, AUDIT_ROW];
+/// An erase: the status (revoked) and the erased marker if the pass
+/// exists, the record without personal fields, sealed bytes or holder
+/// link, and the audit line; the key row is deleted after it applied
+/// ([`PASS_KEY_DELETE`]).
+pub const ERASE_BATCH: [Def; 3] = [ERASE_STATE, ERASE_RECORD, AUDIT_ROW];
 /// An annul: the count if unchanged, the scan-id row if not yet annulled,
 /// the log line, the audit line.
 pub const ANNUL_BATCH: [Def; 4] = [ANNUL_STATE, ANNUL_SCAN_ID_ROW, ANNUL_LOG_ROW, AUDIT_ROW];

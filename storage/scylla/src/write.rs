@@ -237,7 +237,9 @@ impl ScyllaStore {
 
     /// An admin change's conditional batch, its outcome resolved, and its
     /// global audit line; with `erased`, the erase batch that also writes
-    /// that record (no personal fields) and clears the sealed bytes.
+    /// that record (no personal fields), clears the sealed bytes and the
+    /// holder link, and sets the erased marker. Any other change of an
+    /// erased pass is refused ([`StoreError::Erased`]).
     pub(super) async fn admin_batch(
         &self,
         audit: &AuditRecord,
@@ -248,17 +250,21 @@ impl ScyllaStore {
         let tag = audit_tag()?;
         let body = codec::encode(audit)?;
         let audit_row = (id.0.as_slice(), audit.at_ms, tag.as_str(), body.as_slice());
-        let state = (
+        let (status, reason) = (
             codec::status_text(audit.status_after),
             audit.reason.as_str(),
-            audit.at_ms,
-            id.0.as_slice(),
         );
+        let state = (status, reason, audit.at_ms, id.0.as_slice());
+        if erased.is_none() && self.erased_before_marker(id).await? {
+            // An erase is final (this one made before the marker existed).
+            return Err(StoreError::Erased(id));
+        }
         let answer = match (audit.token_generation, erased) {
             (_, Some(record)) => {
+                let marked = (status, reason, audit.at_ms, audit.at_ms, id.0.as_slice());
                 let cleared = (record, id.0.as_slice());
                 self.session
-                    .batch(&self.st.erase, (state, cleared, audit_row))
+                    .batch(&self.st.erase, (marked, cleared, audit_row))
                     .await
             }
             (Some(generation), None) => {
@@ -279,7 +285,8 @@ impl ScyllaStore {
         };
         match self.lwt("admin", answer)? {
             Lwt::Applied => {}
-            Lwt::NotApplied => return Err(StoreError::NotFound(id)),
+            // The pass is unknown, or (but for an erase) erased.
+            Lwt::NotApplied => return Err(self.refused(id).await),
             Lwt::Unknown => {
                 let found = self.audit_row_serial(id, audit.at_ms, &tag).await?;
                 match outcome::resolve(audit, found) {
@@ -405,7 +412,7 @@ impl ScyllaStore {
     }
 
     /// Forgets one scan id; true if its claim or row was still there.
-    async fn forget_scan_id(
+    pub(super) async fn forget_scan_id(
         &self,
         day: i64,
         at: i64,

@@ -8,6 +8,7 @@
 //! in [`run_all`]. Times are near the wall clock, except in
 //! [`purge_forgets_scan_ids_but_keeps_scans`], which uses 1970 times.
 
+mod erased;
 mod fixtures;
 mod flags;
 mod floor;
@@ -17,6 +18,10 @@ mod personal;
 mod queries;
 mod retention;
 
+pub use erased::{
+    an_erase_racing_with_changes_leaves_no_way_back,
+    an_erased_pass_takes_no_change_but_another_erase, erased_outlives_its_audit_record,
+};
 pub use fixtures::{new_id, new_pass, new_scan_id, now_ms, scan};
 pub use flags::flagged_scans_are_kept_and_listed_by_flag;
 pub use floor::{entries_and_exits_keep_presence_conditionally, event_definitions_round_trip};
@@ -63,6 +68,8 @@ pub async fn run_all(store: Arc<dyn Store>) {
     flagged_scans_are_kept_and_listed_by_flag(store.clone()).await;
     personal_fields_round_trip(store.clone()).await;
     erase_removes_personal_data_and_keeps_the_record(store.clone()).await;
+    an_erased_pass_takes_no_change_but_another_erase(store.clone()).await;
+    an_erase_racing_with_changes_leaves_no_way_back(store.clone()).await;
     event_definitions_round_trip(store.clone()).await;
     entries_and_exits_keep_presence_conditionally(store.clone()).await;
     closed_store_refuses_writes(store).await;

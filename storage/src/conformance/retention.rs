@@ -1,7 +1,8 @@
 //! The retention step: records made before the cut-off go, with their
 //! indexes; newer ones, passes and use counts stay. It removes every old
 //! record of the store, so it runs on a store of its own (not in
-//! `run_all`), and only on backends with retention (embedded).
+//! `run_all`), and only on backends with retention (embedded; ScyllaDB when
+//! `SCYLLA_NODES` is set).
 
 use super::fixtures::{audit, inserted, new_pass, new_scan_id, now_ms, scan};
 use crate::retention::{Retained, RetentionStep};

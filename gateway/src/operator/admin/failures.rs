@@ -16,6 +16,7 @@ pub fn store_error(e: StoreError) -> ApiError {
             format!("pass {id} already exists"),
         ),
         StoreError::NotFound(id) => ApiError::not_found(format!("no pass {id}")),
+        StoreError::Erased(id) => super::erase::refusal(id, "changed"),
         StoreError::BadCursor => {
             ApiError::invalid("after", "not a cursor from a previous page of this query")
         }

@@ -38,18 +38,16 @@ pub async fn link(
     who: Who,
     PathParam(id): PathParam,
 ) -> Result<(StatusCode, Json<HolderLinkView>), ApiError> {
-    // Held from before the pass is read until the link is stored: an erase
-    // (which removes links) cannot come in between.
-    let _serial = state.erasures.lock(super::params::parse_id(&id)?).await;
     let pass = super::passes::load(&state, &id).await?;
-    super::erase::refuse_if_erased(&state, &pass, "given a holder link").await?;
     let now = crate::now_ms();
     let (secret, link) = secret::mint(pass.id, now);
+    // Conditional in the store: an erased pass (erased before, or by an
+    // erase racing with this call on any gateway) gets no link.
     state
         .store
         .put_holder_link(link)
         .await
-        .map_err(store_error)?;
+        .map_err(|e| super::erase::change_error(pass.id, "given a holder link", e))?;
     let entry = OperatorRecord::new(
         now,
         who.0.name,

@@ -17,10 +17,10 @@ use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
-use scangate_actors::AdminChange;
+use scangate_actors::{AdminChange, AdminError};
 use scangate_core::pass::EVENT_MAX_BYTES;
 use scangate_core::{AdminAction, Kind, Pass, PassId};
-use scangate_storage::PassQuery;
+use scangate_storage::{PassQuery, StoreError};
 
 /// The issue specs of a body: NDJSON (by content type), a JSON array, or
 /// one object; with the body's form, for the operator journal.
@@ -321,11 +321,6 @@ pub(super) async fn change(
 ) -> Result<Json<PassView>, ApiError> {
     let id = parse_id(&id)?;
     let reason = reason(body)?;
-    // Held until the change is applied: an erase cannot come in between.
-    let _serial = match action {
-        AdminAction::Reactivate | AdminAction::Reissue => Some(unerased(&state, id, action).await?),
-        _ => None,
-    };
     let change = AdminChange {
         action,
         reason: reason.clone(),
@@ -335,7 +330,13 @@ pub(super) async fn change(
         .registry
         .admin(id, change)
         .await
-        .map_err(|e| admin_error(id, e))?;
+        .map_err(|e| match e {
+            // The store refused: the pass is erased, and an erase is final.
+            AdminError::Store(e @ StoreError::Erased(_)) => {
+                super::erase::change_error(id, refused_as(action), e)
+            }
+            e => admin_error(id, e),
+        })?;
     let (journaled, done) = match action {
         AdminAction::Revoke => (OperatorAction::PassRevoke, "revoked"),
         AdminAction::Suspend => (OperatorAction::PassSuspend, "suspended"),
@@ -356,22 +357,13 @@ pub(super) async fn change(
     Ok(Json(crate::operator::api::pass_view(&pass, &state.keyring)))
 }
 
-/// The erasure lock of pass `id`, once it is known not to be erased: the
-/// changes an erase makes final (`action`: reactivate, re-issue) are
-/// refused with 409 `pass_erased` ([`super::erase`]).
-async fn unerased(
-    state: &AppState,
-    id: PassId,
-    action: AdminAction,
-) -> Result<tokio::sync::MutexGuard<'_, ()>, ApiError> {
-    let serial = state.erasures.lock(id).await;
-    let pass = load(state, &id.to_string()).await?;
-    let what = match action {
+/// How a refused change of an erased pass is named in the answer.
+fn refused_as(action: AdminAction) -> &'static str {
+    match action {
         AdminAction::Reactivate => "reactivated",
-        _ => "re-issued",
-    };
-    super::erase::refuse_if_erased(state, &pass, what).await?;
-    Ok(serial)
+        AdminAction::Reissue => "re-issued",
+        _ => "changed",
+    }
 }
 
 /// One `POST /v1/passes/{id}/ACTION` handler for each status change, with

@@ -17,6 +17,7 @@ pub mod secret;
 
 use crate::operator::admin::qr;
 use crate::operator::api::{ApiError, signed_token};
+use crate::operator::http;
 use crate::operator::state::AppState;
 use crate::operator::throttle::{Rate, Throttle, retry_after_s};
 use axum::extract::{ConnectInfo, Path, State};
@@ -45,18 +46,21 @@ struct HolderState {
 }
 
 /// The holder routes over the gateway's state, each address held to `rate`
-/// (at most `addresses_max` tracked).
+/// (at most `addresses_max` tracked), each request answered within the
+/// plane's [`http::REQUEST_TIMEOUT`] (503 past it).
 pub fn router(app: AppState, rate: Rate, addresses_max: u64) -> Router {
     let state = HolderState {
         app,
         views: Arc::new(Throttle::new(rate, addresses_max)),
     };
-    Router::new()
+    let routes = Router::new()
         .route("/h/{secret}", get(view))
         .route("/h/{secret}/code", get(code))
         .route("/holder.css", get(css))
-        .route("/holder.js", get(js))
-        .with_state(state)
+        .route("/holder.js", get(js));
+    // Merged into the operator plane after its own timeout layer: bounded
+    // here, like the public listener's every request.
+    http::timed(routes, http::REQUEST_TIMEOUT).with_state(state)
 }
 
 /// Why a holder request is not answered with its page or code.

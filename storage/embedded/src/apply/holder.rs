@@ -1,5 +1,6 @@
 //! Holder links in one group commit: put (replacing the pass's earlier
-//! link) and remove, each one op on the `holder_links` keyspace.
+//! link; refused for an erased pass) and remove, each one op on the
+//! `holder_links` keyspace.
 
 use super::{Answer, Batch, Reply};
 use crate::layout::backend;
@@ -8,13 +9,22 @@ use scangate_core::PassId;
 use scangate_storage::{HolderLink, StoreError};
 
 impl Batch<'_> {
-    /// [`scangate_storage::Store::put_holder_link`]: stages the link under
-    /// its pass id, over any earlier one.
+    /// [`scangate_storage::Store::put_holder_link`]: once fjall has caught
+    /// up with the log, refuses an erased pass ([`StoreError::Erased`]);
+    /// otherwise stages the link under its pass id, over any earlier one.
     pub(super) fn put_link(&mut self, link: HolderLink, reply: Reply<()>) {
+        let r = self.w.catch_up().and_then(|()| self.link(link));
+        self.answers.push(Answer::Unit(reply, r));
+    }
+
+    fn link(&mut self, link: HolderLink) -> Result<(), StoreError> {
+        if self.erased(link.pass_id)? {
+            return Err(StoreError::Erased(link.pass_id));
+        }
         self.writes
             .insert(Ks::HolderLinks, link.pass_id.0, link.encode());
         self.holder_links.insert(link.pass_id, true);
-        self.answers.push(Answer::Unit(reply, Ok(())));
+        Ok(())
     }
 
     /// [`scangate_storage::Store::remove_holder_link`]: once fjall has

@@ -3,11 +3,15 @@
 //! [`scangate_storage::personal`]).
 
 use super::Batch;
-use crate::layout;
+use crate::layout::{self, backend};
 use crate::record::Ks;
-use scangate_core::Pass;
+use scangate_core::{AdminAction, AuditRecord, Pass, PassId};
 use scangate_storage::StoreError;
 use scangate_storage::personal::{self, Personal, Split};
+
+/// What an erased pass's `pass_keys` entry holds: no key. A live key is
+/// [`personal::KEY_BYTES`] long, so the two are never confused.
+const ERASED_MARKER: &[u8] = &[];
 
 impl Batch<'_> {
     /// Splits and encodes new passes, every fallible step before anything
@@ -35,11 +39,18 @@ impl Batch<'_> {
         public
     }
 
-    /// Stages the erasure of a pass's personal data: its key replaced by the
-    /// empty erased marker, its sealed bytes removed, and any field a record
-    /// written before sealing kept in the clear taken out of `pass` (whose
-    /// record the caller rewrites). The key's old bytes leave the disk when
-    /// `pass_keys` is compacted (at the next clean close: see the writer).
+    /// Stages the erasure of a pass: its key replaced by the empty erased
+    /// marker, its sealed bytes and its holder link removed, and any field
+    /// a record written before sealing kept in the clear taken out of
+    /// `pass` (whose record the caller rewrites). The key's old bytes leave
+    /// the disk when `pass_keys` is compacted (at the next clean close: see
+    /// the writer).
+    ///
+    /// The empty key is the pass's durable erased marker ([`Self::erased`]):
+    /// in the erase's own redo record, replayed with it, never removed by
+    /// retention (which touches scans, audit and conflicts only). Every
+    /// erase has written it since erasure exists (format 6), so a data
+    /// directory of the previous build needs no migration.
     pub(super) fn stage_erasure(&mut self, pass: &mut Pass) {
         if Personal::in_clear(pass) {
             // A record from before sealing: its old versions are in
@@ -47,8 +58,34 @@ impl Batch<'_> {
             self.w.erased_in_clear = true;
         }
         drop(Personal::take(pass));
-        self.writes.insert(Ks::PassKeys, pass.id.0, []);
+        self.writes.insert(Ks::PassKeys, pass.id.0, ERASED_MARKER);
         self.writes.remove(Ks::Personal, pass.id.0);
+        self.writes.remove(Ks::HolderLinks, pass.id.0);
+        self.holder_links.insert(pass.id, false);
+        self.erasures.insert(pass.id);
         self.w.erased = true;
+    }
+
+    /// An admin change of an erased pass other than another erase: refused
+    /// here, in the writer's order, so no change made anywhere slips in
+    /// after the erase.
+    pub(super) fn refuse_if_erased(&mut self, audit: &AuditRecord) -> Result<(), StoreError> {
+        let id = audit.pass_id;
+        if audit.action != AdminAction::Erase && self.erased(id)? {
+            return Err(StoreError::Erased(id));
+        }
+        Ok(())
+    }
+
+    /// Whether pass `id` is erased, as of this point in the batch: erased
+    /// earlier in it, or its `pass_keys` entry is the empty marker. Reads
+    /// fjall, so the caller has waited for it to catch up with the log.
+    pub(super) fn erased(&mut self, id: PassId) -> Result<bool, StoreError> {
+        if self.erasures.contains(&id) {
+            return Ok(true);
+        }
+        self.reads += 1;
+        let key = self.w.tables.pass_keys.get(id.0).map_err(backend)?;
+        Ok(key.is_some_and(|k| &*k == ERASED_MARKER))
     }
 }

@@ -5,8 +5,10 @@
 //! cached, each in a fresh keyspace that is dropped afterwards.
 
 mod codec;
+mod erased;
 mod outcome;
 mod personal;
+mod retention;
 mod statements;
 
 use super::config::{Replication, ScyllaConfig};
@@ -70,4 +72,38 @@ async fn conformance_cached_scylla() {
     let inner = Arc::new(ScyllaStore::open(config.clone()).await.expect("open"));
     conformance::run_all(Arc::new(CachedStore::new(inner, CacheConfig::default()))).await;
     drop_keyspace(&config).await;
+}
+
+/// A retention scenario on a keyspace of its own (each removes every old
+/// record of its store).
+async fn retention_scenario<F, Fut>(purpose: &str, scenario: F)
+where
+    F: FnOnce(Arc<dyn scangate_storage::Store>) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let Some(config) = cluster(purpose) else {
+        return;
+    };
+    let store = ScyllaStore::open(config.clone()).await.expect("open");
+    scenario(Arc::new(store)).await;
+    drop_keyspace(&config).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retention_scylla() {
+    retention_scenario(
+        "retention",
+        conformance::retention_removes_old_records_and_keeps_new_ones,
+    )
+    .await;
+    retention_scenario(
+        "retention_events",
+        conformance::retention_honours_each_events_period,
+    )
+    .await;
+    retention_scenario(
+        "erased_retained",
+        conformance::erased_outlives_its_audit_record,
+    )
+    .await;
 }

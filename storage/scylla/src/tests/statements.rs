@@ -98,7 +98,7 @@ fn the_grant_condition_covers_count_status_and_limit() {
     assert!(
         statements::ADMIN_STATE
             .cql
-            .ends_with("IF use_limit != null")
+            .ends_with("IF use_limit != null AND erased_ms = null")
     );
     assert!(statements::INSERT_PASS.cql.ends_with("IF NOT EXISTS"));
 }
@@ -156,19 +156,32 @@ fn schema_2_adds_status_since_and_the_conflicts_table_and_may_run_twice() {
 }
 
 #[test]
-fn holder_links_are_plain_keyed_writes_and_a_read_by_pass() {
-    const { assert!(schema::SCHEMA_VERSION >= 3) };
-    for d in [statements::HOLDER_LINK_PUT, statements::HOLDER_LINK_DELETE] {
-        assert_eq!(d.class, Class::Write, "{}", d.cql);
-        assert!(d.cql.contains("holder_links") && d.cql.contains("pass_id"));
+fn holder_links_are_lwts_beside_the_state_and_schema_4_rows_are_only_read_and_deleted() {
+    const { assert!(schema::SCHEMA_VERSION >= 5) };
+    for d in [statements::HOLDER_LINK_SET, statements::HOLDER_LINK_CLEAR] {
+        assert_eq!(d.class, Class::Lwt, "{}", d.cql);
+        assert!(
+            d.cql.starts_with("UPDATE passes SET holder_link = "),
+            "{}",
+            d.cql
+        );
         assert!(statements::ALL.contains(&d), "{}", d.name);
     }
     let read = statements::HOLDER_LINK_READ;
     assert_eq!(read.class, Class::Read);
-    assert_eq!(read.cql, "SELECT link FROM holder_links WHERE pass_id = ?");
-    assert!(statements::ALL.contains(&read));
-    // The secret is never a column: only the hashed, encoded link.
+    assert_eq!(
+        read.cql,
+        "SELECT holder_link FROM passes WHERE id = ? LIMIT 1"
+    );
+    assert_eq!(
+        statements::LEGACY_LINK_READ.cql,
+        "SELECT link FROM holder_links WHERE pass_id = ?"
+    );
+    assert_eq!(statements::LEGACY_LINK_DELETE.class, Class::Write);
     for d in statements::ALL {
+        // The schema-4 table is never written again, only cleaned.
+        assert!(!d.cql.starts_with("INSERT INTO holder_links"), "{}", d.cql);
+        // The secret is never a column: only the hashed, encoded link.
         assert!(!d.cql.contains("secret"), "{}", d.cql);
     }
 }
