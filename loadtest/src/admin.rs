@@ -12,6 +12,13 @@ use std::time::Duration;
 pub const ADMIN_TIMEOUT: Duration = Duration::from_secs(30);
 /// Most scans or audit records one list request returns (the API's limit).
 pub const LIST_LIMIT: usize = 1_000;
+/// How long one admin call is sent again while the API refuses it as over
+/// the admin token's rate (429), each time after the wait its `Retry-After`
+/// gives. The gateway's default rate (2,000 calls/s, a burst of 4,000)
+/// refuses a read-back of a few thousand passes (2 or 3 calls each) for a
+/// second or two; a minute covers a rate some 30 times lower. Past it the
+/// call fails naming the 429, and a pass it was reading is unchecked.
+pub const RATE_LIMIT_WAIT_MAX: Duration = Duration::from_secs(60);
 /// Attempts of a set-up revoke before the run gives up.
 pub const REVOKE_ATTEMPTS: u32 = 5;
 /// Pause after a set-up revoke's first failed attempt; doubled after each.
@@ -27,7 +34,8 @@ impl Admin {
     /// A client for the gateway whose operator plane listens on `addr`.
     pub fn new(addr: SocketAddr, token: String) -> Result<Self, LoadError> {
         let client = AdminClient::new(&format!("http://{addr}"), token, ADMIN_TIMEOUT)
-            .map_err(|e| failed("build the HTTP client", e))?;
+            .map_err(|e| failed("build the HTTP client", e))?
+            .waiting_out_rate_limits(RATE_LIMIT_WAIT_MAX);
         Ok(Admin { client })
     }
 

@@ -206,12 +206,26 @@ async fn recover(target: &Target) {
     }
 }
 
-/// Starts the gateway again and returns its restart-to-ready time.
+/// Starts the gateway again and returns its restart-to-ready time. A start
+/// that lost its port to another process in the moment between the check
+/// and the gateway's bind is tried again (waiting for the port each time),
+/// [`crate::target::SPAWN_PORT_TRIES`] times in all.
 async fn restart(target: &Target) -> Result<Duration, LoadError> {
     let started = Instant::now();
-    target.start_again().await?;
-    target.until_ready().await?;
-    Ok(started.elapsed())
+    let mut tries = 1;
+    loop {
+        target.start_again().await?;
+        match target.until_ready().await {
+            Ok(()) => return Ok(started.elapsed()),
+            Err(LoadError::PortTaken { addr, reason })
+                if tries < crate::target::SPAWN_PORT_TRIES =>
+            {
+                tracing::warn!(%addr, %reason, "the gateway's port was taken at a restart; waiting for it");
+                tries += 1;
+            }
+            Err(e) => return Err(e),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -27,6 +27,17 @@ pub enum LoadError {
     /// The admin API failed.
     #[error("admin API: {0}")]
     Admin(String),
+    /// The spawned gateway's port is held by another process (a stranger
+    /// that bound it by number while the gateway was down).
+    #[error(
+        "the spawned gateway's port {addr} is taken by another process ({reason}); run the load where nothing else binds that port"
+    )]
+    PortTaken {
+        /// The gateway's address (QUIC on UDP, HTTP on TCP).
+        addr: std::net::SocketAddr,
+        /// Which protocol's bind failed, and how.
+        reason: String,
+    },
     /// A file could not be read or written.
     #[error("{0}")]
     File(String),

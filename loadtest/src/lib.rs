@@ -22,6 +22,7 @@
 //! - [`cli`]: arguments and their validation into a [`cli::Plan`].
 //! - [`run`]: one whole run, from target to report.
 //! - [`target`]: the gateway started as a child process (`--spawn`) or a running one.
+//! - [`ports`]: the spawned gateway's port, outside the kernel's ephemeral range.
 //! - [`setup`]: the passes (bulk issue, revoke, or a file).
 //! - [`devices`]: scanner devices, their certificates and connections.
 //! - [`profile`]: rate curves and the open-loop [`profile::Schedule`].
@@ -58,6 +59,7 @@ pub mod netfault;
 pub mod observe;
 pub mod outage;
 pub mod picker;
+pub mod ports;
 pub mod profile;
 pub mod report;
 pub mod run;

@@ -7,13 +7,16 @@
 //! with SIGTERM at the end. It runs on the same machine and cores as the
 //! load: the figures are those of gateway and load together. For an outage
 //! the spawned gateway can be killed (SIGKILL), frozen (SIGSTOP, SIGCONT)
-//! and started again on the same data dir and ports.
+//! and started again on the same data dir and ports. Its port is picked
+//! outside the kernel's ephemeral range ([`crate::ports`]), so that no
+//! other process's client socket is given it while the gateway is down.
 
 use crate::LoadError;
+use crate::ports;
 use rustix::process::Signal;
 use scangate_api::AdminClient;
 use scangate_api::discovery::{ADMIN_TOKEN_FILE, ENDPOINTS_FILE, Endpoints};
-use std::net::SocketAddr;
+use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
@@ -38,6 +41,9 @@ const READY_REQUEST_TIMEOUT: Duration = Duration::from_secs(2);
 /// How long a spawned gateway may take to drain, flush and exit after
 /// SIGTERM before it is killed.
 pub const SPAWN_STOP_TIMEOUT: Duration = Duration::from_secs(30);
+/// Starts tried on freshly picked ports when the first one is taken between
+/// the pick and the gateway's bind (another process binding it by number).
+pub const SPAWN_PORT_TRIES: u32 = 3;
 /// The gateway binary's name, looked for next to `scangate-load`.
 pub const SCANGATE_BIN_NAME: &str = "scangate";
 
@@ -59,6 +65,8 @@ pub struct Target {
 struct Spawned {
     bin: PathBuf,
     depth: usize,
+    /// More arguments for `scangate serve`, at every start.
+    serve_args: Vec<String>,
     /// `None` between a crash and the next start.
     child: Mutex<Option<Child>>,
     _dir: tempfile::TempDir,
@@ -71,23 +79,25 @@ pub fn default_scangate_bin() -> Result<PathBuf, LoadError> {
     Ok(exe.with_file_name(SCANGATE_BIN_NAME))
 }
 
-/// Starts `bin serve` on `dir` at `quic` and `http` (`127.0.0.1:0` for any
-/// free port), with device rate limits raised and room for `depth` scans
-/// in flight per connection.
+/// Starts `bin serve` on `dir` with QUIC and HTTP at `addr`, with device
+/// rate limits raised, room for `depth` scans in flight per connection, and
+/// `serve_args` after those.
 fn start_child(
-    bin: &Path,
+    (bin, serve_args): (&Path, &[String]),
     dir: &Path,
-    (quic, http): (&str, &str),
+    addr: SocketAddr,
     depth: usize,
 ) -> Result<Child, LoadError> {
     let rate = SPAWN_DEVICE_RATE.to_string();
+    let addr = addr.to_string();
     Command::new(bin)
         .arg("--data-dir")
         .arg(dir)
-        .args(["serve", "--quic", quic, "--http", http])
+        .args(["serve", "--quic", &addr, "--http", &addr])
         .args(["--device-rate", &rate, "--device-burst", &rate])
         .arg("--max-in-flight-per-connection")
         .arg(depth.max(SPAWN_IN_FLIGHT_MIN).to_string())
+        .args(serve_args)
         .stdin(Stdio::null())
         // The gateway's own output must not mix with the report on stdout.
         .stdout(Stdio::from(std::io::stderr()))
@@ -129,13 +139,42 @@ impl Target {
     /// with device rate limits raised and room for `depth` scans in flight
     /// per connection; returns once it is ready.
     pub async fn spawn(bin: &Path, depth: usize) -> Result<Target, LoadError> {
+        Self::spawn_with(bin, depth, Vec::new()).await
+    }
+
+    /// [`Self::spawn`], with `serve_args` added to `scangate serve` at
+    /// every start (`--admin-rate 10`, ...). The port is picked outside the
+    /// ephemeral range; if another process binds it first, the start is
+    /// tried again on another, [`SPAWN_PORT_TRIES`] times in all.
+    pub async fn spawn_with(
+        bin: &Path,
+        depth: usize,
+        serve_args: Vec<String>,
+    ) -> Result<Target, LoadError> {
         let dir = tempfile::Builder::new()
             .prefix("scangate-load-")
             .tempdir()
             .map_err(|e| LoadError::Spawn(format!("cannot create a temporary data dir: {e}")))?;
-        let any = "127.0.0.1:0";
-        let mut child = start_child(bin, dir.path(), (any, any), depth)?;
-        let (endpoints, admin_token) = ready_within(&mut child, dir.path()).await?;
+        let ip = Ipv4Addr::LOCALHOST.into();
+        let mut tries = 0;
+        let (child, endpoints, admin_token) = loop {
+            tries += 1;
+            let addr = SocketAddr::new(ip, ports::pick(ip)?);
+            let mut child = start_child((bin, &serve_args), dir.path(), addr, depth)?;
+            match ready_within(&mut child, dir.path()).await {
+                Ok((endpoints, token)) => break (child, endpoints, token),
+                Err(e) => {
+                    let _ = child.kill().await;
+                    match ports::is_free(addr) {
+                        Err(reason) if tries < SPAWN_PORT_TRIES => {
+                            tracing::warn!(%addr, %reason, "the picked port was taken; another");
+                        }
+                        Err(reason) => return Err(LoadError::PortTaken { addr, reason }),
+                        Ok(()) => return Err(e),
+                    }
+                }
+            }
+        };
         Ok(Target {
             quic: endpoints.quic,
             http: endpoints.http,
@@ -144,6 +183,7 @@ impl Target {
             spawned: Some(Spawned {
                 bin: bin.to_owned(),
                 depth,
+                serve_args,
                 child: Mutex::new(Some(child)),
                 _dir: dir,
             }),
@@ -214,31 +254,46 @@ impl Target {
 
     /// Starts the spawned gateway again on the same data dir and ports
     /// after a crash, without waiting for it (a crash during start-up and
-    /// replay is then possible); [`Self::until_ready`] waits.
+    /// replay is then possible); [`Self::until_ready`] waits. Waits first
+    /// for the port to be free, at most [`ports::PORT_FREE_WAIT`].
     pub async fn start_again(&self) -> Result<(), LoadError> {
         let spawned = self.spawned()?;
         let mut child = spawned.child.lock().await;
         if child.is_some() {
             return Err(LoadError::Spawn("the gateway is still running".into()));
         }
-        let (quic, http) = (self.quic.to_string(), self.http.to_string());
+        ports::wait_free(self.quic, ports::PORT_FREE_WAIT).await?;
         *child = Some(start_child(
-            &spawned.bin,
+            (&spawned.bin, &spawned.serve_args),
             &self.data_dir,
-            (&quic, &http),
+            self.quic,
             spawned.depth,
         )?);
         Ok(())
     }
 
     /// Waits until the gateway started by [`Self::start_again`] answers
-    /// `/readyz` (at most [`SPAWN_READY_TIMEOUT`]).
+    /// `/readyz` (at most [`SPAWN_READY_TIMEOUT`]). A gateway that exited
+    /// because a stranger took its port in the moment between the check and
+    /// its bind is [`LoadError::PortTaken`].
     pub async fn until_ready(&self) -> Result<(), LoadError> {
         let mut child = self.spawned()?.child.lock().await;
         let Some(running) = child.as_mut() else {
             return Err(LoadError::Spawn("the gateway is not running".into()));
         };
-        ready_within(running, &self.data_dir).await.map(|_| ())
+        let Err(e) = ready_within(running, &self.data_dir).await else {
+            return Ok(());
+        };
+        if matches!(running.try_wait(), Ok(Some(_)))
+            && let Err(reason) = ports::is_free(self.quic)
+        {
+            *child = None;
+            return Err(LoadError::PortTaken {
+                addr: self.quic,
+                reason,
+            });
+        }
+        Err(e)
     }
 
     /// Stops a spawned gateway (SIGTERM: drain, flush, exit 0; killed after

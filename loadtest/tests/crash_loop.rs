@@ -43,3 +43,42 @@ fn a_gateway_killed_and_restarted_under_load_loses_and_double_counts_nothing() {
         .count();
     assert!(seconds_with_grants >= 3, "{report:#}");
 }
+
+/// The crash loop's gateway listens on a port outside the kernel's
+/// ephemeral range, so no client socket is given it while the gateway is
+/// down; a stranger that binds it by number holds up the restart, which
+/// names the port once its wait is over, and goes on once the port is free.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_names_the_port_a_stranger_holds_and_goes_on_once_it_is_free() {
+    use scangate_load::{LoadError, ports, target::Target};
+    let target = Target::spawn(&common::scangate_bin(), 1)
+        .await
+        .expect("gateway");
+    let (first, last) = ports::ephemeral_range();
+    let port = target.quic.port();
+    assert!(
+        port >= ports::PORT_FLOOR && !(first..=last).contains(&port),
+        "port {port} inside the ephemeral range {first}-{last}"
+    );
+    assert_eq!(target.quic, target.http, "QUIC and HTTP share the number");
+    target.crash().await.expect("kill -9");
+    let stranger = std::net::UdpSocket::bind(target.quic).expect("the stranger binds it");
+    let started = std::time::Instant::now();
+    let err = target.start_again().await.expect_err("the port is taken");
+    assert!(
+        started.elapsed() >= ports::PORT_FREE_WAIT,
+        "it did not wait"
+    );
+    match &err {
+        LoadError::PortTaken { addr, reason } => {
+            assert_eq!(*addr, target.quic);
+            assert!(reason.starts_with("UDP"), "{reason}");
+        }
+        other => panic!("not PortTaken: {other}"),
+    }
+    assert!(err.to_string().contains(&target.quic.to_string()), "{err}");
+    drop(stranger);
+    target.start_again().await.expect("free again");
+    target.until_ready().await.expect("ready on the same port");
+    target.stop().await.expect("stop");
+}

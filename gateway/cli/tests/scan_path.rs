@@ -27,6 +27,11 @@ fn forger_ring(secret: u8) -> Keyring {
     .expect("ring")
 }
 
+/// The forger's one attempt per scan, ms: a forged token is refused in
+/// microseconds; a minute covers a debug gateway starved by a loaded
+/// machine, where the SDK's default 2 s attempt was once missed.
+const FORGER_TIMEOUT_MS: u64 = 60_000;
+
 fn reason(d: Decision) -> Option<&'static str> {
     d.reason().map(Reason::as_str)
 }
@@ -306,7 +311,16 @@ async fn forged_tokens_touch_no_actor_and_no_store() {
     let dir = tempfile::tempdir().expect("tempdir");
     let gw = Gateway::start(dir.path(), &[]);
     let pass = gw.issue_one(1).await;
-    let s = gw.scanner("forger").await;
+    // One attempt per scan: a forged token is never stored, so an SDK retry
+    // (after an attempt that missed its deadline on a starved machine) is
+    // decided and counted again, and the forged count would be 101. The
+    // long deadline keeps a slow answer an answer.
+    let s = gw
+        .scanner_with("forger", |c| {
+            c.attempts = 1;
+            c.request_timeout_ms = FORGER_TIMEOUT_MS;
+        })
+        .await;
     let before = gw.metrics().await;
     let forger = forger_ring(7);
     let id: PassId = pass.id.parse().expect("id");

@@ -13,7 +13,7 @@
 use super::fate::{Fate, fate};
 use super::spec::Faults;
 use serde::Serialize;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::io;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
@@ -31,6 +31,14 @@ pub const HELD_MAX: usize = 8_192;
 /// Most scanner addresses: [`crate::devices::DEVICES_MAX`] devices, each
 /// one client socket, with room to spare.
 pub const FLOWS_MAX: usize = 4_096;
+/// Scanner connection ids one flow remembers, so that each connection is
+/// counted once however the Initial packets of two attempts interleave (an
+/// abandoned attempt's retransmission or close still goes out after the
+/// next attempt's first Initial, later on a loaded machine). A scanner
+/// begins at most a few connections a second while its path is down (the
+/// SDK's reconnect pause), so 256 cover minutes; beyond, the oldest is
+/// forgotten, and an id seen again after that counts again.
+pub const SCIDS_PER_FLOW_MAX: usize = 256;
 /// Largest UDP datagram.
 pub const DATAGRAM_MAX: usize = 65_535;
 /// Datagrams from the gateway queued for the core (the readers wait when
@@ -225,8 +233,9 @@ impl PartialOrd for Held {
 struct Flow {
     socket: Arc<UdpSocket>,
     reader: JoinHandle<()>,
-    /// The scanner's connection id of the last connection counted.
-    last_scid: Vec<u8>,
+    /// The scanner connection ids counted, oldest first (at most
+    /// [`SCIDS_PER_FLOW_MAX`]).
+    scids: VecDeque<Vec<u8>>,
 }
 
 impl Drop for Flow {
@@ -302,9 +311,8 @@ impl Core {
             }
         }
         if let (Some(scid), Some(flow)) = (initial_scid(data), self.flows.get_mut(&client))
-            && flow.last_scid != scid
+            && first_sight(&mut flow.scids, scid)
         {
-            flow.last_scid = scid.to_vec();
             bump(&self.c.connections);
         }
         self.admit(Dir::Up, client, data.to_vec());
@@ -319,7 +327,7 @@ impl Core {
         Ok(Flow {
             socket,
             reader,
-            last_scid: Vec::new(),
+            scids: VecDeque::new(),
         })
     }
 
@@ -332,7 +340,7 @@ impl Core {
             match self.open(client).await {
                 Ok(mut flow) => {
                     if let Some(old) = self.flows.get_mut(&client) {
-                        flow.last_scid = std::mem::take(&mut old.last_scid);
+                        flow.scids = std::mem::take(&mut old.scids);
                     }
                     self.flows.insert(client, flow);
                     moved += 1;
@@ -433,6 +441,19 @@ async fn read_flow(
             Err(_) => return,
         }
     }
+}
+
+/// Whether `scid` is new to `seen` (then remembered, the oldest forgotten
+/// beyond [`SCIDS_PER_FLOW_MAX`]).
+fn first_sight(seen: &mut VecDeque<Vec<u8>>, scid: &[u8]) -> bool {
+    if seen.iter().any(|s| s == scid) {
+        return false;
+    }
+    if seen.len() >= SCIDS_PER_FLOW_MAX {
+        seen.pop_front();
+    }
+    seen.push_back(scid.to_vec());
+    true
 }
 
 /// The source connection id of a QUIC v1 Initial packet, if `data`

@@ -154,3 +154,22 @@ fn an_initial_names_the_scanners_connection_id_and_nothing_else_does() {
     assert_eq!(initial_scid(&[0x40, 1, 2, 3]), None, "a short header");
     assert_eq!(initial_scid(&[0xC3, 0, 0, 0, 1, 20, 1]), None, "cut short");
 }
+
+#[test]
+fn a_connection_counts_once_however_its_initials_interleave_with_the_next() {
+    let mut seen = VecDeque::new();
+    let (a, b, c) = (&[1u8, 1][..], &[2u8, 2][..], &[3u8][..]);
+    // An abandoned attempt's Initial (its retransmission or its close)
+    // after the next attempt's first one: still two connections.
+    let counted: Vec<bool> = [a, b, a, b, a, c]
+        .into_iter()
+        .map(|id| first_sight(&mut seen, id))
+        .collect();
+    assert_eq!(counted, [true, true, false, false, false, true]);
+    // Bounded: past the cap the oldest is forgotten.
+    for i in 0..SCIDS_PER_FLOW_MAX as u32 {
+        first_sight(&mut seen, &i.to_be_bytes());
+    }
+    assert_eq!(seen.len(), SCIDS_PER_FLOW_MAX);
+    assert!(first_sight(&mut seen, a), "forgotten beyond the cap");
+}

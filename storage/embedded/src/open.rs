@@ -1,8 +1,19 @@
 //! Opening the store: fjall with its background threads at low priority,
-//! the redo log recovered into it, then the fold and writer threads
-//! started.
+//! the redo log recovered into it, what fjall recovered into memtables
+//! written out, then the fold and writer threads started.
 
 use super::*;
+
+/// Memtable bytes fjall may bring back from its journal at an open (and the
+/// redo log's replay add) and keep in memory; above this the open has fjall
+/// write them out to table files in the background, so the next open
+/// replays only what came after. A crash never flushes, and at a gate's
+/// pace (100 scans/s) the memtables do not fill between two crashes, so
+/// without this each open replays everything since the last flush, up to
+/// [`JOURNAL_MAX_BYTES`]. 1 MiB replays in milliseconds; below it a flush
+/// (up to one small table file per keyspace, each to be compacted later)
+/// costs more than the replay it saves.
+pub const RECOVERED_FLUSH_MIN_BYTES: u64 = 1024 * 1024;
 
 impl EmbeddedStore {
     /// Opens (or creates) the store in `dir` and starts its writer thread.
@@ -39,6 +50,7 @@ impl EmbeddedStore {
         })?;
         let tables = Tables::open(db)?;
         let (log, replayed) = RedoLog::recover(dir, &tables)?;
+        write_out_recovered(&tables)?;
         let seq = tables.load_seq()?;
         let progress = Progress::new(replayed.last);
         let (sender, rx) = sync_channel(config.queue_capacity_commands);
@@ -85,6 +97,24 @@ impl EmbeddedStore {
     }
 }
 
+/// Has fjall write out the memtables an open brought back, when they hold
+/// at least [`RECOVERED_FLUSH_MIN_BYTES`]: asks for the flush (a zero
+/// limit: [`Tables::flush_memtables`] rotates every memtable and returns
+/// without waiting), which fjall's threads do at their low priority while
+/// the gateway serves.
+fn write_out_recovered(tables: &Tables) -> Result<(), StoreError> {
+    let recovered = tables.db.write_buffer_size();
+    if recovered < RECOVERED_FLUSH_MIN_BYTES {
+        return Ok(());
+    }
+    tables.flush_memtables(Duration::ZERO)?;
+    tracing::info!(
+        recovered_bytes = recovered,
+        "store memtables recovered from fjall's journal; writing them out"
+    );
+    Ok(())
+}
+
 /// The writer thread's batching, scan-id retention and sweep, from the
 /// store's configuration.
 fn writer_settings(config: &EmbeddedConfig) -> writer::Settings {
@@ -122,4 +152,57 @@ pub(crate) fn at_low_priority<T: Send>(nice: i32, f: impl FnOnce() -> T + Send) 
             .join()
             .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use fjall::PersistMode;
+    use std::time::Instant;
+
+    /// A store whose fjall journal holds `bytes` of `audit` records that
+    /// never reached a table file (fjall closed without a flush, as a crash
+    /// leaves it).
+    fn crashed_with(dir: &Path, bytes: usize) {
+        let tables = Tables::open(Database::builder(dir).open().expect("db")).expect("tables");
+        let value = [7u8; 1024];
+        for i in 0..bytes / value.len() {
+            let key = format!("recovered-{i:08}");
+            tables.audit.insert(key.as_bytes(), value).expect("insert");
+        }
+        tables.db.persist(PersistMode::SyncAll).expect("persist");
+        assert_eq!(tables.audit.table_count(), 0, "fjall flushed by itself");
+    }
+
+    #[test]
+    fn an_open_that_recovers_memtables_has_them_written_out() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        crashed_with(dir.path(), 2 * RECOVERED_FLUSH_MIN_BYTES as usize);
+        let store = EmbeddedStore::open(dir.path(), EmbeddedConfig::default()).expect("open");
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let audit = &store.tables.audit;
+        while audit.table_count() == 0 || audit.sealed_memtable_count() > 0 {
+            assert!(
+                Instant::now() < deadline,
+                "the recovered memtable was not written out within a minute"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert_eq!(audit.len().expect("count"), 2 * 1024, "nothing lost");
+    }
+
+    #[test]
+    fn an_open_that_recovers_little_keeps_it_in_memory() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        crashed_with(dir.path(), RECOVERED_FLUSH_MIN_BYTES as usize / 4);
+        let store = EmbeddedStore::open(dir.path(), EmbeddedConfig::default()).expect("open");
+        // The rotation would be done by the time `open` returns.
+        let audit = &store.tables.audit;
+        assert_eq!(
+            (audit.table_count(), audit.sealed_memtable_count()),
+            (0, 0),
+            "a small recovery was flushed"
+        );
+        assert_eq!(audit.len().expect("count"), 256);
+    }
 }
