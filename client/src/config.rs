@@ -1,7 +1,7 @@
 //! What a scanner needs to reach a gateway, with documented defaults.
 
 use crate::ClientError;
-use quinn::{AckFrequencyConfig, IdleTimeout, TransportConfig, VarInt};
+use quinn::{IdleTimeout, TransportConfig, VarInt};
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
@@ -47,25 +47,6 @@ const STREAM_RECEIVE_WINDOW_BYTES: u32 = 1024 * 1024;
 const CONNECTION_RECEIVE_WINDOW_BYTES: u32 = 2 * 1024 * 1024;
 /// Send window (bytes): requests are ~150 bytes, 4096 in flight fit in 1 MiB.
 const SEND_WINDOW_BYTES: u64 = 1024 * 1024;
-
-/// Ack-eliciting packets the gateway may take before it must acknowledge
-/// (draft-ietf-quic-ack-frequency; quinn sends the ACK_FREQUENCY frame at
-/// the start of the connection when the gateway advertises `min_ack_delay`):
-/// at the latest with the 10th unacknowledged request packet or after
-/// [`REQUESTED_MAX_ACK_DELAY`]. The gateway acknowledges requests in its
-/// replies' packets anyway; with QUIC's default (every second packet) two
-/// requests sent before a reply cost it an ACK-only datagram (a send, and a
-/// wake-up of this scanner). Ten is the ACK decimation the draft and common
-/// stacks use; a gap is still acknowledged at once
-/// ([`REORDERING_THRESHOLD`]), so loss detection does not wait for the count.
-const ACK_ELICITING_THRESHOLD: u32 = 9;
-/// The longest the gateway may hold an acknowledgement back: QUIC's default
-/// (25 ms), set explicitly; it is also part of this side's probe timeout,
-/// so a lone request is acknowledged (and a lost one resent) as before.
-const REQUESTED_MAX_ACK_DELAY: Duration = Duration::from_millis(25);
-/// A gap this many packets behind the largest received makes the gateway
-/// acknowledge at once: `packet_threshold` (3, RFC 9002) minus one.
-const REORDERING_THRESHOLD: u32 = 2;
 
 /// How a [`crate::Scanner`] reaches its gateway.
 ///
@@ -283,8 +264,7 @@ impl ScannerConfig {
             .stream_receive_window(VarInt::from_u32(STREAM_RECEIVE_WINDOW_BYTES))
             .receive_window(VarInt::from_u32(CONNECTION_RECEIVE_WINDOW_BYTES))
             .send_window(SEND_WINDOW_BYTES)
-            .datagram_receive_buffer_size(None)
-            .ack_frequency_config(Some(ack_frequency()));
+            .datagram_receive_buffer_size(None);
         Ok(t)
     }
 
@@ -303,16 +283,6 @@ impl ScannerConfig {
         config.transport_config(Arc::new(self.transport()?));
         Ok(config)
     }
-}
-
-/// How often the gateway acknowledges, asked of it at the start of a
-/// connection (the gateway asks the same of the scanner).
-fn ack_frequency() -> AckFrequencyConfig {
-    let mut ack = AckFrequencyConfig::default();
-    ack.ack_eliciting_threshold(VarInt::from_u32(ACK_ELICITING_THRESHOLD))
-        .max_ack_delay(Some(REQUESTED_MAX_ACK_DELAY))
-        .reordering_threshold(VarInt::from_u32(REORDERING_THRESHOLD));
-    ack
 }
 
 fn read_pem(path: &Path) -> Result<String, ClientError> {

@@ -76,11 +76,6 @@ impl Incoming {
         self.reply(body).await;
     }
 
-    /// The connection this request came on (its QUIC statistics).
-    pub fn connection(&self) -> &Connection {
-        &self.connection
-    }
-
     /// Closes the whole connection this request came on.
     pub fn close_connection(&self) {
         self.connection

@@ -261,34 +261,3 @@ async fn a_burst_answered_at_the_edge_gets_every_reply_once() {
     }
     assert!(gw.sigterm().success());
 }
-
-/// The gateway asks every scanner to acknowledge at most every tenth reply
-/// packet (QUIC ACK frequency, docs/protocol.md "Transport"): its
-/// ACK_FREQUENCY frame reaches the scanner once, before the first reply,
-/// and the connection serves on. (What the request changes is checked from
-/// the SDK's side, `client/tests/acks.rs`, with the same quinn mechanism.)
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_gateway_asks_each_scanner_to_acknowledge_every_tenth_packet() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let gw = Gateway::start(dir.path(), &[]);
-    let conn = common::raw_connection(dir.path(), gw.quic, "acks").await;
-    let (mut send, mut recv) = conn.open_bi().await.expect("stream");
-    let mut inbox = BytesMut::new();
-    for id in 1..=3 {
-        let mut out = BytesMut::new();
-        let ping = Request {
-            id,
-            body: RequestBody::Ping,
-        };
-        frame::encode(&ping, &mut out).expect("fits");
-        send.write_all(&out).await.expect("write");
-        let reply = read_response(&mut recv, &mut inbox).await;
-        assert_eq!((reply.id, reply.body), (id, ResponseBody::Pong));
-    }
-    assert_eq!(
-        conn.stats().frame_rx.ack_frequency,
-        1,
-        "one ACK_FREQUENCY frame from the gateway, at the start of the connection"
-    );
-    assert!(gw.sigterm().success());
-}

@@ -62,38 +62,6 @@ const SHUTDOWN_READ_GRACE: Duration = Duration::from_millis(100);
 /// over while a captured token soon stops being useful.
 const RETRY_TOKEN_LIFETIME: Duration = Duration::from_secs(10);
 
-/// Ack-eliciting packets a scanner may take before it must acknowledge
-/// (draft-ietf-quic-ack-frequency, the ACK_FREQUENCY frame quinn sends at
-/// the start of each connection to a peer that advertises `min_ack_delay`):
-/// an ACK is sent at the latest with the 10th unacknowledged reply packet or
-/// after [`REQUESTED_MAX_ACK_DELAY`]. A pipelining scanner acknowledges the
-/// gateway's replies in its next request's packet anyway; with QUIC's
-/// default (every second packet) two replies in a row cost it an ACK-only
-/// datagram, which wakes the gateway to read it. Ten is the ACK decimation
-/// the draft and common stacks use; out-of-order packets are still
-/// acknowledged at once ([`REORDERING_THRESHOLD`]), so loss detection does
-/// not wait for the count.
-const ACK_ELICITING_THRESHOLD: u32 = 9;
-/// The longest a scanner may hold an acknowledgement back, asked for
-/// explicitly: QUIC's default (25 ms), also the floor of the probe timeout
-/// the gateway waits before resending, so the threshold above changes
-/// nothing for a single reply (acknowledged after this delay, as before).
-const REQUESTED_MAX_ACK_DELAY: Duration = Duration::from_millis(25);
-/// A gap this many packets behind the largest received makes the scanner
-/// acknowledge at once: `packet_threshold` (3, RFC 9002) minus one, so a
-/// lost packet is detected as early as with an ACK per packet.
-const REORDERING_THRESHOLD: u32 = 2;
-
-/// How often a peer acknowledges, asked of it at the start of a connection
-/// (both the gateway and the SDK ask this of each other).
-fn ack_frequency() -> quinn::AckFrequencyConfig {
-    let mut ack = quinn::AckFrequencyConfig::default();
-    ack.ack_eliciting_threshold(VarInt::from_u32(ACK_ELICITING_THRESHOLD))
-        .max_ack_delay(Some(REQUESTED_MAX_ACK_DELAY))
-        .reordering_threshold(VarInt::from_u32(REORDERING_THRESHOLD));
-    ack
-}
-
 /// The quinn server configuration: mutual TLS from the PKI, limits explicit.
 pub fn server_config(
     tls: rustls::ServerConfig,
@@ -111,8 +79,7 @@ pub fn server_config(
             Duration::from_millis(limits.idle_timeout_ms).try_into()?,
         ))
         .keep_alive_interval(None)
-        .datagram_receive_buffer_size(None)
-        .ack_frequency_config(Some(ack_frequency()));
+        .datagram_receive_buffer_size(None);
     config.transport_config(Arc::new(transport));
     config
         .max_incoming(INCOMING_QUEUE)
