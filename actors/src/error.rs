@@ -80,6 +80,7 @@ impl StoreFault for Fault {
         match &self.0 {
             StoreError::Busy => FaultKind::Busy,
             StoreError::Conflict { .. } => FaultKind::Conflict,
+            StoreError::Erased(_) => FaultKind::Refused,
             StoreError::NotFound(_) => FaultKind::PassNotFound,
             StoreError::DuplicateScanId { existing } => FaultKind::DuplicateScanId(existing),
             StoreError::NotAnnullable { why, .. } => FaultKind::NotAnnullable(match why {

@@ -95,6 +95,10 @@ impl<'m> AdminTurn<'m> {
             Err(error) if error.kind() == FaultKind::Busy => {
                 AdminStep::Answer(Err(AdminFailure::Busy))
             }
+            // A refusal wrote nothing: memory is still what the store holds.
+            Err(error) if error.kind() == FaultKind::Refused => {
+                AdminStep::Answer(Err(AdminFailure::Store(error)))
+            }
             Err(error) => AdminStep::Answer(Err(fail(self.machine, error))),
         }
     }
@@ -256,6 +260,7 @@ impl<'m> AnnulTurn<'m> {
                 self.reloaded = true;
                 return AnnulStep::Reload;
             }
+            FaultKind::Refused => AdminFailure::Store(error),
             _ => fail(self.machine, error),
         };
         AnnulStep::Answer(Err(failure))

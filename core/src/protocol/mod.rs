@@ -161,6 +161,10 @@ pub enum FaultKind<'a> {
     /// An annul did not apply (`None`: the scan is not kept). Nothing was
     /// written.
     NotAnnullable(Option<AnnulRefusal>),
+    /// The store refused the change for a fact it keeps that the pass's
+    /// memory does not (the pass was erased: an erase is final). Nothing was
+    /// written and memory is still what the store holds.
+    Refused,
     /// Anything else: the store failed, or the outcome is unknown.
     Failed,
 }

@@ -13,6 +13,7 @@ pub(super) enum Fault {
     NotFound,
     Duplicate(Box<ScanRecord>),
     NotAnnullable(Option<AnnulRefusal>),
+    Erased,
     Broken,
 }
 
@@ -24,6 +25,7 @@ impl StoreFault for Fault {
             Fault::NotFound => FaultKind::PassNotFound,
             Fault::Duplicate(first) => FaultKind::DuplicateScanId(first),
             Fault::NotAnnullable(why) => FaultKind::NotAnnullable(*why),
+            Fault::Erased => FaultKind::Refused,
             Fault::Broken => FaultKind::Failed,
         }
     }
@@ -340,6 +342,16 @@ fn an_admin_change_that_cannot_apply_is_refused_before_any_write() {
     assert_eq!(
         turn.on_commit(Err(Fault::Busy)),
         AdminStep::Answer(Err(AdminFailure::Busy))
+    );
+    assert_eq!((m.pass().status, m.stop(1)), (Status::Active, None));
+    // Refused for a fact only the store keeps (an erase is final): the
+    // refusal is answered, nothing applied, memory still trusted.
+    let mut turn = m.on_admin(change(AdminAction::Revoke, "r"));
+    assert!(matches!(turn.start::<Fault>(1), AdminStep::Persist(_)));
+    let refused = turn.on_commit(Err(Fault::Erased));
+    assert_eq!(
+        refused,
+        AdminStep::Answer(Err(AdminFailure::Store(Fault::Erased)))
     );
     assert_eq!((m.pass().status, m.stop(1)), (Status::Active, None));
     // The store lost the pass: not found, and memory is not trusted.
