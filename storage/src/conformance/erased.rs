@@ -3,9 +3,9 @@
 //! again ([`StoreError::Erased`]), whatever the caller checked first and
 //! however the change raced with the erase.
 
-use super::fixtures::{audit, inserted, now_ms};
+use super::fixtures::{audit, audit_kept, inserted, now_ms};
 use crate::retention::RetentionStep;
-use crate::{AuditQuery, HolderLink, Store, StoreError};
+use crate::{HolderLink, Store, StoreError};
 use scangate_core::{AdminAction, AuditRecord, PassId, Status};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -92,15 +92,8 @@ pub async fn an_erased_pass_takes_no_change_but_another_erase(store: Arc<dyn Sto
         .commit_admin(again.clone())
         .await
         .expect("an erase of an erased pass succeeds");
-    let kept = store
-        .query_audit(AuditQuery {
-            pass: Some(pass.id),
-            limit: crate::PAGE_MAX,
-            ..AuditQuery::default()
-        })
-        .await
-        .expect("audit");
-    assert_eq!(kept.items, vec![erase, again], "only the erasures audited");
+    let kept = audit_kept(&store, pass.id).await;
+    assert_eq!(kept, vec![erase, again], "only the erasures audited");
 }
 
 /// An erase racing with a reactivation and a holder link of the same
@@ -188,15 +181,8 @@ pub async fn erased_outlives_its_audit_record(store: Arc<dyn Store>) {
             None => break,
         }
     }
-    let left = store
-        .query_audit(AuditQuery {
-            pass: Some(pass.id),
-            limit: crate::PAGE_MAX,
-            ..AuditQuery::default()
-        })
-        .await
-        .expect("audit");
-    assert!(left.items.is_empty(), "retention kept {:?}", left.items);
+    let left = audit_kept(&store, pass.id).await;
+    assert!(left.is_empty(), "retention kept {left:?}");
     let reactivate = change(
         pass.id,
         AdminAction::Reactivate,

@@ -1,6 +1,6 @@
 //! Fresh ids, records and small helpers for the conformance properties.
 
-use crate::{Store, StoreError};
+use crate::{AuditQuery, Store, StoreError};
 use scangate_core::{AdminAction, AuditRecord, Decision, Pass, PassId, ScanId, ScanRecord, Status};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -136,4 +136,17 @@ pub(super) async fn expect_conflict(
         None,
         "a conflict writes nothing"
     );
+}
+
+/// Every audit record the store keeps of pass `id`, oldest first (one page).
+pub(super) async fn audit_kept(store: &Arc<dyn Store>, id: PassId) -> Vec<AuditRecord> {
+    store
+        .query_audit(AuditQuery {
+            pass: Some(id),
+            limit: crate::PAGE_MAX,
+            ..AuditQuery::default()
+        })
+        .await
+        .expect("audit")
+        .items
 }

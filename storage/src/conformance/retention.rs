@@ -4,9 +4,9 @@
 //! `run_all`), and only on backends with retention (embedded; ScyllaDB when
 //! `SCYLLA_NODES` is set).
 
-use super::fixtures::{audit, inserted, new_pass, new_scan_id, now_ms, scan};
+use super::fixtures::{audit, audit_kept, inserted, new_pass, new_scan_id, now_ms, scan};
 use crate::retention::{Retained, RetentionStep};
-use crate::{AuditQuery, ConflictQuery, Store};
+use crate::{ConflictQuery, Store};
 use scangate_core::offline::messages::ConflictKind;
 use scangate_core::scan::Conflict;
 use scangate_core::{AdminAction, Decision, PassId, Status};
@@ -72,15 +72,8 @@ pub async fn retention_removes_old_records_and_keeps_new_ones(store: Arc<dyn Sto
     for s in &old {
         assert_eq!(store.find_scan(&s.scan_id).await.expect("find"), None);
     }
-    let audit = store
-        .query_audit(AuditQuery {
-            pass: Some(pass.id),
-            limit: crate::PAGE_MAX,
-            ..AuditQuery::default()
-        })
-        .await
-        .expect("audit");
-    assert_eq!(audit.items, vec![new_audit]);
+    let audit = audit_kept(&store, pass.id).await;
+    assert_eq!(audit, vec![new_audit]);
     let kept = store
         .load_pass(pass.id)
         .await
@@ -173,14 +166,7 @@ async fn history(store: &Arc<dyn Store>, event: &str) -> PassId {
 /// The times of what `event`'s pass `id` still has: scans, audit, conflicts.
 async fn left(store: &Arc<dyn Store>, event: &str, id: PassId) -> [Vec<i64>; 3] {
     let scans = store.list_scans(id, 10).await.expect("scans");
-    let audit = store
-        .query_audit(AuditQuery {
-            pass: Some(id),
-            limit: crate::PAGE_MAX,
-            ..AuditQuery::default()
-        })
-        .await
-        .expect("audit");
+    let audit = audit_kept(store, id).await;
     let conflicts = store
         .query_conflicts(ConflictQuery {
             event: Some(event.to_owned()),
@@ -195,7 +181,7 @@ async fn left(store: &Arc<dyn Store>, event: &str, id: PassId) -> [Vec<i64>; 3] 
         .expect("conflicts");
     [
         scans.iter().map(|s| s.at_ms).collect(),
-        audit.items.iter().map(|a| a.at_ms).collect(),
+        audit.iter().map(|a| a.at_ms).collect(),
         conflicts.items.iter().map(|c| c.at_ms).collect(),
     ]
 }
