@@ -5,15 +5,17 @@
 
 use super::layout::{self, StateBytes, Tables, backend};
 use super::progress::Progress;
+use super::states::Held;
 use fjall::Readable;
 use scangate_core::{Pass, PassId};
 use scangate_storage::{PassState, StoreError, personal};
 
-/// How many times a load looks again when the fold thread was handing a
-/// newer state of the pass over while it read (an admin change of that
-/// pass folding at that moment); each new look first waits for the fold.
-/// Reached only if the same pass changes again and again during one load:
-/// then the load answers `Busy`.
+/// How many times a load looks again when the pass's record was written
+/// by a batch the fold has not committed yet (an issue, revocation or
+/// erasure of that pass folding at that moment); each new look first waits
+/// for that batch. Scans of the pass never make a load look again (they
+/// change only its state), so this is reached only if the same pass's
+/// record changes again and again during one load: then it answers `Busy`.
 pub const LOAD_TRIES: usize = 4;
 
 /// The pass `id` with every acknowledged change (the caller waited for the
@@ -32,37 +34,18 @@ pub async fn load_pass(
     Err(StoreError::Busy)
 }
 
-/// Reads the held state, takes a snapshot, and reads the held state again:
-/// the same entry both times (or none) means the snapshot's record goes
-/// with it, provided the snapshot holds the batch that wrote it (the fold
-/// hands a batch's states over before committing its other writes). A
-/// state written out meanwhile is in the snapshot (an entry leaves only
-/// after its write-out is committed). `Ok(Err(batch))`: look again once
-/// the fold has committed `batch` (0: the held state changed meanwhile).
+/// Takes the held state and a fjall snapshot together (see
+/// [`DirtyStates::look`](super::states::DirtyStates::look)) and reads the
+/// pass's record, key and personal data from that snapshot.
+/// `Ok(Err(batch))`: look again once the fold has committed `batch`.
 type Look = Result<Option<Pass>, u64>;
 
 fn look(tables: &Tables, progress: &Progress, id: PassId) -> Result<Look, StoreError> {
-    let held = progress.states.get(&id.0);
-    let snapshot = tables.db.snapshot();
-    if progress.states.get(&id.0) != held {
-        return Ok(Err(0));
-    }
+    let (held, snapshot) = progress.states.look(&id.0, || tables.db.snapshot());
     let state = match held {
-        Some((batch, value)) => {
-            let logged = snapshot
-                .get(&tables.meta, layout::logged_key())
-                .map_err(backend)?;
-            let logged = logged.map_or(Ok(0), |v| {
-                <[u8; 8]>::try_from(v.as_ref())
-                    .map(u64::from_be_bytes)
-                    .map_err(|_| StoreError::Corrupt("redo record number: wrong length".into()))
-            })?;
-            if logged < batch {
-                return Ok(Err(batch));
-            }
-            value
-        }
-        None => snapshot
+        Held::Wait(batch) => return Ok(Err(batch)),
+        Held::State(value) => value,
+        Held::InFjall => snapshot
             .get(&tables.pass_state, id.0)
             .map_err(backend)?
             .map(|v| v.to_vec()),

@@ -23,7 +23,7 @@ use super::layout::Tables;
 use super::record::{self, KeyWrites, Ks};
 use super::states::DirtyStates;
 use fjall::{OwnedWriteBatch, PersistMode};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 /// Most logged batches merged into one fjall commit: bounds the memory of
 /// a group (its records are at most [`MERGE_MAX_BYTES`] besides) and how
@@ -47,6 +47,8 @@ pub struct Merged {
     repeated: HashMap<Vec<u8>, Option<Vec<u8>>>,
     /// The last state of each pass the group wrote, for [`DirtyStates`].
     states: HashMap<Vec<u8>, Option<Vec<u8>>>,
+    /// The passes whose record, key or personal data the group wrote.
+    records: HashSet<Vec<u8>>,
     /// The last batch merged.
     pub last: u64,
     /// How many batches are merged.
@@ -64,6 +66,7 @@ impl Merged {
             keys: KeyWrites::new(tables),
             repeated: HashMap::new(),
             states: HashMap::new(),
+            records: HashSet::new(),
             last: 0,
             batches: 0,
             bytes: 0,
@@ -87,6 +90,7 @@ impl Merged {
             keys,
             repeated,
             states,
+            records,
             ..
         } = self;
         record::for_each_op(record::sealed_ops(sealed), |op| match op {
@@ -96,7 +100,12 @@ impl Merged {
             (Ks::Meta, key, value) => {
                 repeated.insert(key.to_vec(), value.map(<[u8]>::to_vec));
             }
-            op => record::stage_op(op, tables, fjall, keys),
+            op => {
+                if matches!(op.0, Ks::Passes | Ks::PassKeys | Ks::Personal) {
+                    records.insert(op.1.to_vec());
+                }
+                record::stage_op(op, tables, fjall, keys);
+            }
         })
         .ok_or_else(|| format!("logged batch {batch} does not decode"))?;
         self.last = batch;
@@ -117,10 +126,11 @@ impl Merged {
             mut keys,
             repeated,
             states,
+            records,
             last,
             ..
         } = self;
-        dirty.merge(last, states);
+        dirty.merge(last, states, &records);
         for (key, value) in &repeated {
             record::stage_op(
                 (Ks::Meta, key, value.as_deref()),
@@ -142,6 +152,7 @@ impl Merged {
             tracing::error!(last, error = %e, "cannot apply logged batches to the store's tables");
             return Err(e.to_string());
         }
+        dirty.committed(last);
         Ok(last)
     }
 }
@@ -198,7 +209,12 @@ mod tests {
 
         let get = |ks: &fjall::Keyspace, key: &[u8]| ks.get(key).expect("get").map(|v| v.to_vec());
         assert_eq!(get(&tables.pass_state, b"p"), None, "states wait in memory");
-        assert_eq!(dirty.get(b"p"), Some((8, Some(b"uses=2".to_vec()))));
+        let held = dirty.get(b"p").expect("held");
+        assert_eq!((held.batch, held.value), (8, Some(b"uses=2".to_vec())));
+        assert_eq!(
+            held.record, 8,
+            "the group, up to batch 8, wrote the pass's key"
+        );
         assert_eq!(get(&tables.scans, b"s1"), Some(b"annulled".to_vec()));
         assert_eq!(get(&tables.scans, b"s2"), Some(b"second".to_vec()));
         assert_eq!(get(&tables.pass_keys, b"p"), Some(b"key".to_vec()));
