@@ -12,10 +12,11 @@
 //! up with the log.
 
 use super::layout::{self, StateBytes, backend, log_key};
+use super::progress::Changed;
 use super::record::{Ks, Staged};
 use super::writer_state::{LogKey, ScanEntry, WriterState};
 use scangate_core::scan::Conflict;
-use scangate_core::{AdminAction, Annulment, AuditRecord, Pass, PassId, ScanId, ScanRecord};
+use scangate_core::{AdminAction, AuditRecord, Pass, PassId, ScanId, ScanRecord};
 use scangate_storage::{HolderLink, PassState, StoreError};
 use std::collections::{HashMap, HashSet};
 use tokio::sync::oneshot;
@@ -161,8 +162,8 @@ pub struct Batch<'t> {
     writes: Staged,
     /// Pass states read or changed in this batch (`None`: no such pass).
     states: HashMap<PassId, Option<PassState>>,
-    /// Passes whose state (and maybe record) this batch changed.
-    changed: Vec<PassId>,
+    /// Passes whose state, record, scans or audit this batch changed.
+    changed: Changed,
     /// Pass records changed in this batch.
     records: HashMap<PassId, Pass>,
     /// Scan ids recorded or changed (`Some`, with the record's `scans` key)
@@ -189,7 +190,7 @@ impl<'t> Batch<'t> {
             writes: Staged::new(capacity * 5),
             w,
             states: HashMap::with_capacity(capacity),
-            changed: Vec::with_capacity(capacity),
+            changed: Changed::with_capacity(capacity),
             records: HashMap::new(),
             scan_ids: HashMap::with_capacity(capacity),
             conflict_tags: HashSet::new(),
@@ -240,12 +241,14 @@ impl<'t> Batch<'t> {
                 max,
                 reply,
             } => {
+                self.changed.every();
                 let r = self.w.catch_up().and_then(|()| self.purge(before_ms, max));
                 self.answers.push(Answer::Count(reply, r));
             }
             Command::PutLink { link, reply } => self.put_link(link, reply),
             Command::RemoveLink { pass, reply } => self.remove_link(pass, reply),
             Command::Retain { step, reply } => {
+                self.changed.every();
                 let r = self.w.catch_up().and_then(|()| self.retain(&step));
                 self.answers.push(Answer::Retained(reply, r));
             }
@@ -393,6 +396,8 @@ impl<'t> Batch<'t> {
                     || after.max_uses.is_none_or(|max| after.uses <= max)
             );
             self.put_state(id, after);
+        } else {
+            self.changed.push(record.pass_id);
         }
         // In the same redo record as the scan: both durable, or neither.
         self.conflicts(&Conflict::of_record(&record))?;
@@ -419,40 +424,6 @@ impl<'t> Batch<'t> {
         self.scan_ids
             .insert(record.scan_id.clone(), Some((key, record)));
         Ok(())
-    }
-
-    fn annul(&mut self, annul: scangate_storage::Annul) -> Result<ScanRecord, StoreError> {
-        let found = self.scan_by_id(&annul.scan_id)?;
-        let key = found.as_ref().map(|(key, _)| *key);
-        let state = self.state(annul.audit.pass_id)?;
-        let mut record = annul.check(found.map(|(_, r)| r), state.map(|s| s.uses))?;
-        // `check` passes only with both the scan and the pass's state.
-        let (Some(key), Some(mut state)) = (key, state) else {
-            return Err(StoreError::Internal(
-                "annul check passed without a scan or a pass state".into(),
-            ));
-        };
-        let scangate_storage::Annul { scan_id, audit, .. } = annul;
-        let id = record.pass_id;
-        state.uses -= 1;
-        record.annulled = Some(Annulment {
-            at_ms: audit.at_ms,
-            who: audit.who.clone(),
-        });
-        let encoded_scan = layout::encode(&record)?;
-        let encoded_audit = layout::encode(&audit)?;
-        let seq = self.next_seq();
-        let audit_key = log_key(id, audit.at_ms, seq);
-        self.writes.insert(Ks::Scans, key, encoded_scan);
-        self.put_state(id, state);
-        self.writes.insert(Ks::Audit, audit_key, encoded_audit);
-        self.writes.insert(
-            Ks::AuditTimes,
-            layout::audit_time_key(audit.at_ms, seq),
-            audit_key,
-        );
-        self.scan_ids.insert(scan_id, Some((key, record.clone())));
-        Ok(record)
     }
 
     fn admin(&mut self, audit: AuditRecord) -> Result<(), StoreError> {

@@ -328,7 +328,7 @@ mod tests {
         tx.send(Fold::Checkpoint(retired)).expect("send");
         drop(tx);
         let progress = Progress::new(0);
-        progress.acked(1, Vec::new());
+        progress.acked(1, Default::default());
         run(rx, Arc::clone(&progress), tables.clone());
 
         assert_eq!(progress.folded(), 1);
@@ -348,7 +348,7 @@ mod tests {
     #[tokio::test]
     async fn a_fold_thread_that_dies_fails_the_waiters_instead_of_hanging_them() {
         let progress = Progress::new(0);
-        progress.acked(1, Vec::new());
+        progress.acked(1, Default::default());
         let (tx, rx) = std::sync::mpsc::sync_channel::<Fold>(1);
         let folder = {
             let progress = Arc::clone(&progress);

@@ -84,7 +84,9 @@ use redo::RedoLog;
 use scangate_core::event::EventDefinition;
 use scangate_core::scan::Conflict;
 use scangate_core::{AuditRecord, Pass, PassId, ScanId, ScanRecord};
-use scangate_storage::{Annul, AuditQuery, Page, PassQuery, ScanQuery, Store, StoreError};
+use scangate_storage::{
+    Annul, AuditQuery, Page, PassQuery, ScanQuery, ScanScope, Store, StoreError,
+};
 use scangate_storage::{ConflictQuery, EVENTS_MAX, HolderLink, LIST_MAX, RECORD_CONFLICTS_MAX};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -261,7 +263,7 @@ impl Store for EmbeddedStore {
 
     async fn list_scans(&self, pass: PassId, limit: usize) -> Result<Vec<ScanRecord>, StoreError> {
         count_read("list_scans");
-        self.progress.caught_up().await?;
+        self.progress.pass_caught_up(pass).await?;
         let limit = limit.min(LIST_MAX);
         self.blocking_read(move |t| {
             let mut out = Vec::with_capacity(limit.min(64));
@@ -276,7 +278,7 @@ impl Store for EmbeddedStore {
 
     async fn list_audit(&self, pass: PassId, limit: usize) -> Result<Vec<AuditRecord>, StoreError> {
         count_read("list_audit");
-        self.progress.caught_up().await?;
+        self.progress.pass_caught_up(pass).await?;
         let limit = limit.min(LIST_MAX);
         self.blocking_read(move |t| {
             let mut out = Vec::with_capacity(limit.min(64));
@@ -305,13 +307,19 @@ impl Store for EmbeddedStore {
 
     async fn query_scans(&self, query: ScanQuery) -> Result<Page<ScanRecord>, StoreError> {
         count_read("query_scans");
-        self.progress.caught_up().await?;
+        match &query.scope {
+            ScanScope::Pass(id) => self.progress.pass_caught_up(*id).await?,
+            ScanScope::Event(_) => self.progress.caught_up().await?,
+        }
         self.blocking_read(move |t| read::scans(t, &query)).await
     }
 
     async fn query_audit(&self, query: AuditQuery) -> Result<Page<AuditRecord>, StoreError> {
         count_read("query_audit");
-        self.progress.caught_up().await?;
+        match query.pass {
+            Some(id) => self.progress.pass_caught_up(id).await?,
+            None => self.progress.caught_up().await?,
+        }
         self.blocking_read(move |t| read::audit(t, &query)).await
     }
 

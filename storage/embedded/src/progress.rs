@@ -4,11 +4,11 @@
 //! A batch is acknowledged once its redo record is synced; fjall gets it a
 //! moment later (the fold thread, `fold`). So that a read after an
 //! acknowledged write sees it, a read first waits until fjall holds what it
-//! needs: loading a pass (the scan path's read, at every actor start) waits
-//! only for the batches that changed that pass and are not folded yet
-//! ([`Progress::pass_caught_up`], almost always none); the operator plane's
-//! reads wait for every batch acknowledged before they began
-//! ([`Progress::caught_up`]). Either wait is at most the fold lag
+//! needs: loading a pass and reading its scans or audit (the scan path's
+//! reads, at an actor start) wait only for the batches that changed that
+//! pass and are not folded yet ([`Progress::pass_caught_up`], almost always
+//! none); the operator plane's other reads wait for every batch
+//! acknowledged before they began ([`Progress::caught_up`]). Either wait is at most the fold lag
 //! (the fold thread's `FOLD_LAG_BYTES` of batches' memtable inserts, and a
 //! checkpoint's sync when one is under way).
 
@@ -20,6 +20,35 @@ use std::hash::Hash;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, OnceLock, PoisonError};
 use tokio::sync::watch;
+
+/// The passes a batch changed: their state, record, scans or audit.
+#[derive(Default)]
+pub struct Changed {
+    passes: Vec<PassId>,
+    /// The batch deleted records of passes it does not list (an event's
+    /// purge, a retention step).
+    every: bool,
+}
+
+impl Changed {
+    /// Room for `n` passes.
+    pub fn with_capacity(n: usize) -> Changed {
+        Changed {
+            passes: Vec::with_capacity(n),
+            every: false,
+        }
+    }
+
+    /// The batch changed pass `id`.
+    pub fn push(&mut self, id: PassId) {
+        self.passes.push(id);
+    }
+
+    /// The batch changed passes it cannot list.
+    pub fn every(&mut self) {
+        self.every = true;
+    }
+}
 
 /// Keys that logged batches wrote and fjall may not hold yet, each with
 /// the last batch that wrote it and what the writer needs of it. Entries go
@@ -84,6 +113,9 @@ pub struct Progress {
     /// and batch numbers only, no state (so no copy of a fact); an entry
     /// goes once fjall holds its batch (pruned at each acknowledgement).
     passes: Mutex<Unfolded<PassId, ()>>,
+    /// The last batch that changed passes it could not list
+    /// ([`Changed::every`]): every pass's reads wait for it too.
+    every: AtomicU64,
     /// The last batch fjall holds; async readers wait on it.
     folded: watch::Sender<u64>,
     /// Set when a fold failed: fjall no longer follows the log.
@@ -108,6 +140,7 @@ impl Progress {
         Arc::new(Progress {
             acked: AtomicU64::new(last),
             passes: Mutex::new(Unfolded::default()),
+            every: AtomicU64::new(0),
             folded: watch::Sender::new(last),
             failed: AtomicBool::new(false),
             cause: Mutex::new(String::new()),
@@ -119,12 +152,15 @@ impl Progress {
     }
 
     /// Batch `batch` is durable and about to be answered; it changed the
-    /// state or record of the passes `changed`.
-    pub fn acked(&self, batch: u64, changed: Vec<PassId>) {
+    /// passes `changed`.
+    pub fn acked(&self, batch: u64, changed: Changed) {
         {
             let mut passes = self.passes.lock().unwrap_or_else(PoisonError::into_inner);
             passes.prune(self.folded());
-            passes.logged(batch, changed.into_iter().map(|id| (id, ())));
+            passes.logged(batch, changed.passes.into_iter().map(|id| (id, ())));
+        }
+        if changed.every {
+            self.every.store(batch, Ordering::Release);
         }
         self.acked.store(batch, Ordering::Release);
     }
@@ -140,7 +176,8 @@ impl Progress {
             let passes = self.passes.lock().unwrap_or_else(PoisonError::into_inner);
             passes.get(&id).map(|(batch, ())| *batch)
         };
-        self.folded_to(last.unwrap_or(0)).await
+        let every = self.every.load(Ordering::Acquire);
+        self.folded_to(last.unwrap_or(0).max(every)).await
     }
 
     /// Waits until fjall holds batch `target` (and all before).
@@ -230,11 +267,18 @@ impl Progress {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use futures_util::FutureExt;
+
+    fn changed(ids: &[PassId]) -> Changed {
+        let mut changed = Changed::default();
+        ids.iter().for_each(|id| changed.push(*id));
+        changed
+    }
 
     #[tokio::test]
     async fn readers_wait_for_the_fold_of_what_was_acknowledged() {
         let progress = Progress::new(0);
-        progress.acked(2, Vec::new());
+        progress.acked(2, Changed::default());
         let reader = {
             let progress = Arc::clone(&progress);
             tokio::spawn(async move { progress.caught_up().await })
@@ -249,11 +293,10 @@ mod tests {
 
     #[tokio::test]
     async fn loading_a_pass_waits_only_for_the_unfolded_batches_that_changed_it() {
-        use futures_util::FutureExt;
         let progress = Progress::new(0);
         let (a, b, untouched) = (PassId([1; 16]), PassId([2; 16]), PassId([3; 16]));
-        progress.acked(1, vec![a]);
-        progress.acked(2, vec![b]);
+        progress.acked(1, changed(&[a]));
+        progress.acked(2, changed(&[b]));
         assert!(
             progress.pass_caught_up(untouched).now_or_never().is_some(),
             "no unfolded batch changed it: no wait"
@@ -274,9 +317,29 @@ mod tests {
         progress.set_folded(2);
         waiting_b.await.expect("join").expect("caught up");
         // What fjall holds is forgotten at the next acknowledgement.
-        progress.acked(3, vec![a]);
+        progress.acked(3, changed(&[a]));
         let passes = progress.passes.lock().expect("lock");
         assert!(passes.get(&b).is_none());
         assert_eq!(passes.get(&a).map(|(batch, ())| *batch), Some(3));
+    }
+
+    #[test]
+    fn a_purge_makes_every_pass_wait_for_its_batch() {
+        let progress = Progress::new(0);
+        let (a, untouched) = (PassId([1; 16]), PassId([3; 16]));
+        progress.acked(1, changed(&[a]));
+        let mut purge = Changed::default();
+        purge.every();
+        progress.acked(2, purge);
+        progress.set_folded(1);
+        assert!(
+            progress.pass_caught_up(untouched).now_or_never().is_none(),
+            "batch 2 may have deleted its scans"
+        );
+        progress.set_folded(2);
+        assert!(matches!(
+            progress.pass_caught_up(untouched).now_or_never(),
+            Some(Ok(()))
+        ));
     }
 }

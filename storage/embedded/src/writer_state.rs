@@ -7,7 +7,7 @@
 
 use super::fold::{FOLD_LAG_BYTES, Fold, Lag};
 use super::layout::{LOG_KEY_LEN, Tables};
-use super::progress::{Progress, Unfolded};
+use super::progress::{Changed, Progress, Unfolded};
 use super::record::Staged;
 use super::redo::RedoLog;
 use scangate_core::{PassId, ScanId, ScanRecord};
@@ -119,7 +119,7 @@ impl WriterState {
         &mut self,
         mut writes: Staged,
         states: HashMap<PassId, Option<PassState>>,
-        changed: Vec<PassId>,
+        changed: Changed,
         scan_ids: HashMap<ScanId, ScanEntry>,
     ) -> Result<(), String> {
         self.progress.check().map_err(cause)?;
