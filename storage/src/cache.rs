@@ -35,8 +35,9 @@ use std::time::Duration;
 
 pub mod warm;
 
-/// Passes kept: ~200 k passes × ~300 B ≈ 60 MB, the hot set of a stadium
-/// event with room to spare.
+/// Passes kept: the hot set of a stadium event with room to spare. A
+/// cached pass costs ~650 B of RSS (`bench/memory`, 2026-12-07), so ~130 MB
+/// when full, which issuing 200 k passes or the warm-up now reaches.
 pub const CACHE_CAPACITY_PASSES: u64 = 200_000;
 
 /// A pass not read for this long leaves the cache: an event day's hot passes
