@@ -111,7 +111,7 @@ pub async fn start(config: ServeConfig, shutdown: CancellationToken) -> Result<R
     let (keyring, tokens, revoked_devices) = load_access(&data, &shutdown)?;
     let metrics = crate::operator::prometheus::install()?;
 
-    let (store, definitions, registry) = open::open_passes(&config, &data).await?;
+    let (store, cache, definitions, registry) = open::open_passes(&config, &data).await?;
     let (endpoint, http_listener) = bind(&config, &data).await?;
     let public_listener = web::public::bind(config.public.as_ref()).await?;
 
@@ -180,6 +180,7 @@ pub async fn start(config: ServeConfig, shutdown: CancellationToken) -> Result<R
     );
     data.write_endpoints(&endpoints)?;
     ready.store(true, Ordering::Release);
+    open::warm_up(cache, &shutdown);
     Ok(Running {
         endpoints,
         created,

@@ -108,6 +108,12 @@ pub struct Args {
     /// prints) instead of issuing them.
     #[arg(long)]
     pub passes: Option<PathBuf>,
+    /// Take the --passes file as printed (status, uses) instead of reading
+    /// each pass from the gateway first: a run whose first scans must be
+    /// the first reads of their passes (a restarted gateway's cold or
+    /// warmed cache). The file must be fresh.
+    #[arg(long, requires = "passes")]
+    pub passes_as_printed: bool,
     /// Event of the passes the tool issues.
     #[arg(long, default_value = EVENT_DEFAULT)]
     pub event: String,
@@ -200,6 +206,8 @@ pub struct Plan {
     pub uses_per_pass: u32,
     /// Valid passes from this file.
     pub passes_file: Option<PathBuf>,
+    /// The file's passes taken as printed, not read from the gateway first.
+    pub passes_as_printed: bool,
     /// Event of issued passes.
     pub event: String,
     /// Seed.
@@ -291,6 +299,7 @@ impl Args {
             mix,
             uses_per_pass: self.uses_per_pass,
             passes_file: self.passes.clone(),
+            passes_as_printed: self.passes_as_printed,
             event: match self.floor && self.event == EVENT_DEFAULT {
                 true => FLOOR_EVENT_DEFAULT.to_owned(),
                 false => self.event.clone(),

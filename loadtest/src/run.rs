@@ -189,6 +189,7 @@ async fn prepare(
         admin,
         &setup_plan,
         plan.passes_file.as_deref(),
+        plan.passes_as_printed,
         &target.data_dir,
         clock,
     )

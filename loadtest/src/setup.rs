@@ -108,17 +108,20 @@ pub fn first_passes_needed(plan: &SetupPlan) -> u64 {
         .min(plan.total.max(1))
 }
 
-/// Issues every pool through the admin API (`first` from `file` when given)
-/// and revokes the first half of the revoked pool.
+/// Issues every pool through the admin API (`first` from `file` when given,
+/// each pass read from the gateway first unless `as_printed`) and revokes
+/// the first half of the revoked pool.
 pub async fn prepare(
     admin: &Admin,
     plan: &SetupPlan,
     file: Option<&Path>,
+    as_printed: bool,
     data_dir: &Path,
     clock: &Clock,
 ) -> Result<Pools, LoadError> {
     let mut pools = Pools::default();
     let first = match file {
+        Some(path) if as_printed => read_passes(path)?,
         Some(path) => refresh(admin, read_passes(path)?).await?,
         None => {
             let n = first_passes_needed(plan);

@@ -10,6 +10,15 @@
 //! the write; callers serialize each pass's scans (its actor), and the store's
 //! conditional grant catches anything stale, answered `Conflict`, after which
 //! the caller calls [`Store::invalidate`].
+//!
+//! Two writers of the cache follow no scan: passes issued through it
+//! ([`Store::insert_passes`]) and the warm-up ([`warm`]). Both insert only
+//! where no entry is (an entry there was read from the store after the
+//! pass was stored, so it is as new or newer), and neither keeps an entry
+//! whose pass a write through this cache touched since the copy was read
+//! (the write stamps below). Uses only grow outside an annul, so a copy
+//! they keep can only be behind in its count, which the conditional grant
+//! refuses (`Conflict`, then [`Store::invalidate`], then a reread).
 
 use crate::{
     Annul, AuditQuery, ConflictQuery, HolderLink, Page, PassQuery, ScanQuery, Store, StoreError,
@@ -21,11 +30,14 @@ use scangate_core::event::EventDefinition;
 use scangate_core::scan::Conflict;
 use scangate_core::{AuditRecord, Pass, PassId, ScanId, ScanRecord, Status};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
 
-/// Passes kept: ~200 k passes × ~300 B ≈ 60 MB, the hot set of a stadium
-/// event with room to spare.
+pub mod warm;
+
+/// Passes kept: the hot set of a stadium event with room to spare. A
+/// cached pass costs ~650 B of RSS (`bench/memory`, 2026-12-07), so ~130 MB
+/// when full, which issuing 200 k passes or the warm-up now reaches.
 pub const CACHE_CAPACITY_PASSES: u64 = 200_000;
 
 /// A pass not read for this long leaves the cache: an event day's hot passes
@@ -58,6 +70,8 @@ pub struct CacheConfig {
     pub negative_capacity_ids: u64,
     /// Time-to-live of an unknown id, in milliseconds. Default [`NEGATIVE_TTL`] (2 s).
     pub negative_ttl_ms: u64,
+    /// What the warm-up at start caches ([`warm`]).
+    pub warm: warm::WarmConfig,
 }
 
 impl Default for CacheConfig {
@@ -67,9 +81,18 @@ impl Default for CacheConfig {
             idle_ms: CACHE_IDLE.as_millis() as u64,
             negative_capacity_ids: NEGATIVE_CAPACITY_IDS,
             negative_ttl_ms: NEGATIVE_TTL.as_millis() as u64,
+            warm: warm::WarmConfig::default(),
         }
     }
 }
+
+/// Slots of the write stamps: 4 096 × 8 B = 32 KB. Passes share a slot by
+/// their id's low bits (ids are random), so a write to one pass also keeps
+/// the warm-up from caching its slot's neighbours read before it: with
+/// tens of such writes during a walk, a few copies in a million are
+/// skipped (read again at their first scan), none is kept stale.
+const WRITE_STAMP_SLOTS: usize = 1 << WRITE_STAMP_BITS;
+const WRITE_STAMP_BITS: u32 = 12;
 
 /// A [`Store`] that answers pass loads from memory when it can. `S` is the
 /// inner store; `CachedStore` alone wraps an `Arc<dyn Store>`.
@@ -77,6 +100,15 @@ pub struct CachedStore<S: Store + ?Sized = dyn Store> {
     inner: Arc<S>,
     passes: Cache<PassId, Arc<Cached>>,
     unknown: Cache<PassId, ()>,
+    /// Bumped by every write that changes or drops a cached pass other than
+    /// a grant's count; never goes back.
+    clock: AtomicU64,
+    /// Per slot of pass ids, the `clock` of the last such write to a pass
+    /// of the slot, stamped after the inner write and before the cache is
+    /// changed (see [`CachedStore::insert_unless_touched`]).
+    stamps: Box<[AtomicU64]>,
+    warm: warm::WarmConfig,
+    capacity_passes: u64,
 }
 
 /// A cached pass. The use count, which every grant changes, is an atomic
@@ -120,6 +152,10 @@ impl<S: Store + ?Sized> CachedStore<S> {
                 .max_capacity(config.negative_capacity_ids)
                 .time_to_live(Duration::from_millis(config.negative_ttl_ms))
                 .build(),
+            clock: AtomicU64::new(0),
+            stamps: (0..WRITE_STAMP_SLOTS).map(|_| AtomicU64::new(0)).collect(),
+            warm: config.warm,
+            capacity_passes: config.capacity_passes,
         }
     }
 
@@ -128,8 +164,57 @@ impl<S: Store + ?Sized> CachedStore<S> {
         &self.inner
     }
 
+    /// The stamp slot of `id`: both halves folded and mixed (Fibonacci
+    /// hashing), so ids that differ in any bytes spread over the slots.
+    fn stamp(&self, id: PassId) -> &AtomicU64 {
+        let bits = u128::from_le_bytes(id.0);
+        let folded = (bits as u64) ^ ((bits >> 64) as u64);
+        let slot = folded.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> (64 - WRITE_STAMP_BITS);
+        &self.stamps[slot as usize]
+    }
+
+    /// Marks `id` written: a copy read before now is not cached by
+    /// [`CachedStore::insert_unless_touched`].
+    fn touch(&self, id: PassId) {
+        let now = self.clock.fetch_add(1, Ordering::SeqCst) + 1;
+        self.stamp(id).fetch_max(now, Ordering::SeqCst);
+    }
+
+    /// The write clock now: taken before reading passes that are cached
+    /// with [`CachedStore::insert_unless_touched`].
+    pub fn write_clock(&self) -> u64 {
+        self.clock.load(Ordering::SeqCst)
+    }
+
+    /// Caches `pass`, read from the store after [`CachedStore::write_clock`]
+    /// answered `read_at`, unless the pass is cached already (that entry is
+    /// as new or newer) or a write through this cache touched it (or a pass
+    /// of its stamp slot) since. Whether it was cached.
+    ///
+    /// A write stamps after its inner write and before it changes the
+    /// cache; this inserts and then checks the stamp. So either the write's
+    /// cache change comes after this insert and applies to it, or this
+    /// check sees the stamp and drops the copy again.
+    pub fn insert_unless_touched(&self, read_at: u64, pass: Pass) -> bool {
+        let id = pass.id;
+        if self.stamp(id).load(Ordering::SeqCst) > read_at {
+            return false;
+        }
+        let entry = self.passes.entry(id).or_insert_with(|| Cached::new(pass));
+        if !entry.is_fresh() {
+            return false;
+        }
+        if self.stamp(id).load(Ordering::SeqCst) > read_at {
+            // Dropping a newer entry put meanwhile costs one reread.
+            self.passes.invalidate(&id);
+            return false;
+        }
+        true
+    }
+
     /// Applies `change` to the cached pass, if it is cached.
     fn update(&self, id: PassId, change: impl FnOnce(&mut Pass)) {
+        self.touch(id);
         self.passes.entry(id).and_compute_with(|entry| match entry {
             Some(entry) => {
                 let mut pass = entry.value().pass();
@@ -141,6 +226,7 @@ impl<S: Store + ?Sized> CachedStore<S> {
     }
 
     fn forget(&self, id: PassId) {
+        self.touch(id);
         self.passes.invalidate(&id);
         self.unknown.invalidate(&id);
     }
@@ -167,10 +253,16 @@ impl<S: Store + ?Sized> Store for CachedStore<S> {
     }
 
     async fn insert_passes(&self, passes: Vec<Pass>) -> Result<(), StoreError> {
-        let ids: Vec<PassId> = passes.iter().map(|p| p.id).collect();
+        // Issued passes are cached: their first scan, usually soon, reads
+        // no store. Insert-if-absent, not overwrite: an entry there was
+        // loaded after the insert was durable, and a grant may have counted
+        // on it since (see the module's rules).
+        let read_at = self.write_clock();
+        let issued = passes.clone();
         self.inner.insert_passes(passes).await?;
-        for id in ids {
-            self.unknown.invalidate(&id);
+        for pass in issued {
+            self.unknown.invalidate(&pass.id);
+            self.insert_unless_touched(read_at, pass);
         }
         Ok(())
     }

@@ -181,12 +181,12 @@ async fn counters_move_by_exactly_what_the_scans_did() {
         available > 0.0 && available <= size && (available - df_available).abs() < 512e6,
         "available {available} bytes, df says {df_available}"
     );
-    // The first scan's actor loaded the pass (a cache miss: issuing does not
-    // warm the cache) and stopped once the pass was used up; the rescan
-    // started a second actor from the cache, which stopped too.
+    // The first scan's actor loaded the pass from the cache (issuing cached
+    // it) and stopped once the pass was used up; the rescan started a
+    // second actor from the cache, which stopped too.
     assert_eq!(d("scangate_actors_started_total", &[]), 2.0);
-    assert_eq!(d("scangate_cache_misses_total", &[]), 1.0);
-    assert_eq!(d("scangate_cache_hits_total", &[]), 1.0);
+    assert_eq!(d("scangate_cache_misses_total", &[]), 0.0);
+    assert_eq!(d("scangate_cache_hits_total", &[]), 2.0);
 
     // Overload: 20 scans at once on a connection that allows one in flight.
     let before = Scrape::take(&gw).await;
@@ -387,5 +387,43 @@ async fn an_override_is_counted_as_a_grant_with_its_own_reason() {
     assert_eq!(
         delta(&after, &refused, "scangate_scans_total", &of("override")),
         0.0
+    );
+}
+
+/// After a restart the warm-up caches the passes on now: it counts them in
+/// `scangate_cache_warmed_total`, and a first scan of one reads no store
+/// (a cache hit, no miss).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_restart_first_scans_are_served_from_the_warmed_cache() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let gw = Gateway::start(dir.path(), &[]);
+    let passes = gw
+        .issue(json!({"event": "fest", "max_uses": 1, "count": 3}))
+        .await;
+    assert!(gw.sigterm().success(), "drained and exited 0");
+
+    let gw = Gateway::start(dir.path(), &[]);
+    let deadline = Instant::now() + GAUGE_DEADLINE;
+    let before = loop {
+        let now = Scrape::take(&gw).await;
+        if now.get("scangate_cache_warmed_total", &[]) >= 3.0 || Instant::now() > deadline {
+            break now;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(before.get("scangate_cache_warmed_total", &[]), 3.0);
+    let s = gw.scanner("warm-1").await;
+    assert_eq!(
+        scan(&s, &passes[0].token, "north", None).await.decision,
+        Decision::Granted
+    );
+    let after = Scrape::take(&gw).await;
+    assert_eq!(
+        delta(&before, &after, "scangate_cache_misses_total", &[]),
+        0.0
+    );
+    assert_eq!(
+        delta(&before, &after, "scangate_cache_hits_total", &[]),
+        1.0
     );
 }

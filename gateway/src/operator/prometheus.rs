@@ -206,6 +206,18 @@ const METRICS: &[(Shape, &str, Option<Unit>, &str)] = &[
     ),
     (
         Counter,
+        "scangate_cache_warmed_total",
+        None,
+        "Passes the warm-up after a start put in the hot cache",
+    ),
+    (
+        Gauge,
+        "scangate_cache_warm_up_seconds",
+        Some(Unit::Seconds),
+        "How long the last warm-up of the hot cache took, rests between its pages included",
+    ),
+    (
+        Counter,
         "scangate_cache_negative_hits_total",
         None,
         "Loads of unknown passes answered by the negative cache",

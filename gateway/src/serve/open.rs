@@ -1,7 +1,8 @@
 //! Opening what the gateway keeps: the store behind its cache, the event
 //! definitions with the zones' occupancy rebuilt from them, the registry of
 //! pass actors, and the background work that keeps them current (the
-//! definitions' refresh, the retention sweep). Never binds a socket.
+//! definitions' refresh, the retention sweep, the cache's warm-up once the
+//! gateway is ready). Never binds a socket.
 
 use crate::config::{ServeConfig, StoreBackend};
 use crate::datadir::DataDir;
@@ -17,14 +18,20 @@ use scangate_storage_scylla::ScyllaStore;
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
-/// The store behind its cache, the event definitions and the registry of
-/// pass actors.
+/// The store behind its cache (also returned as the cache, for its
+/// warm-up), the event definitions and the registry of pass actors.
 pub(super) async fn open_passes(
     config: &ServeConfig,
     data: &DataDir,
-) -> Result<(Arc<dyn Store>, Arc<DefinitionCache>, Registry)> {
+) -> Result<(
+    Arc<dyn Store>,
+    Arc<CachedStore>,
+    Arc<DefinitionCache>,
+    Registry,
+)> {
     let backend = open_store(config, data).await?;
-    let store: Arc<dyn Store> = Arc::new(CachedStore::new(backend, config.cache.clone()));
+    let cache = Arc::new(CachedStore::new(backend, config.cache.clone()));
+    let store: Arc<dyn Store> = cache.clone();
     let definitions = DefinitionCache::load(store.as_ref())
         .await
         .context("cannot read the event definitions")?;
@@ -34,7 +41,29 @@ pub(super) async fn open_passes(
         .rebuild_occupancy(store.as_ref(), registry.occupancy())
         .await
         .context("cannot rebuild zone occupancy")?;
-    Ok((store, definitions, registry))
+    Ok((store, cache, definitions, registry))
+}
+
+/// Starts the cache's warm-up (`scangate_storage::cache::warm`) in the
+/// background: called once the gateway is ready, so scans never wait for
+/// it; it stops at `shutdown`. One log line says what it did.
+pub(super) fn warm_up(cache: Arc<CachedStore>, shutdown: &CancellationToken) {
+    let shutdown = shutdown.clone();
+    tokio::spawn(async move {
+        tokio::select! {
+            biased;
+            () = shutdown.cancelled() => {}
+            warmed = cache.warm_up(crate::now_ms()) => match warmed {
+                Ok(w) => tracing::info!(
+                    passes = w.cached,
+                    examined = w.examined,
+                    elapsed_ms = w.elapsed.as_millis() as u64,
+                    "pass cache warmed"
+                ),
+                Err(e) => tracing::warn!(error = %e, "pass cache warm-up stopped"),
+            },
+        }
+    });
 }
 
 /// Starts the background work that keeps the opened state current until

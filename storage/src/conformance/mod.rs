@@ -17,6 +17,7 @@ mod offline;
 mod personal;
 mod queries;
 mod retention;
+mod warm;
 
 pub use erased::{
     an_erase_racing_with_changes_leaves_no_way_back,
@@ -38,6 +39,11 @@ pub use queries::{
 };
 pub use retention::{
     retention_honours_each_events_period, retention_removes_old_records_and_keeps_new_ones,
+};
+pub use warm::{
+    a_stale_warmed_entry_is_corrected_by_the_conditional_grant,
+    a_warm_up_never_overwrites_a_newer_entry, issued_passes_are_served_from_the_cache,
+    warm_up_caches_what_is_on_now, warm_up_fixture,
 };
 
 use crate::{Store, StoreError};
