@@ -92,11 +92,16 @@ pub fn seal_long_journal(dir: &Path, min_bytes: u64) -> Result<Option<Sealed>, S
 /// fjall makes a journal file it creates 64 MiB long (a hole, on Linux's
 /// file systems), writes from its start, and cuts it to what it holds at
 /// the next open; the hole, read as zeros, ends that reading at once. Where
-/// the file system keeps no holes this is the file's length.
+/// the file system keeps no holes this is the file's length; an empty file
+/// (as [`seal_long_journal`] makes one) has no byte to seek from: 0.
 pub(crate) fn written_bytes(path: &Path) -> Result<u64, StoreError> {
     let file = File::open(path).map_err(|e| io_error("cannot open", path, e))?;
-    rustix::fs::seek(&file, rustix::fs::SeekFrom::Hole(0))
-        .map_err(|e| io_error("cannot find the end of", path, e.into()))
+    match rustix::fs::seek(&file, rustix::fs::SeekFrom::Hole(0)) {
+        Ok(end) => Ok(end),
+        // Linux: the offset (0) is at or past the end of the file.
+        Err(rustix::io::Errno::NXIO) => Ok(0),
+        Err(e) => Err(io_error("cannot find the end of", path, e.into())),
+    }
 }
 
 /// Has fjall check at once whether its tables hold the journal sealed

@@ -80,6 +80,12 @@ fn only_a_long_journal_is_sealed() {
     let [old, new] = journals(dir.path()).try_into().expect("two journals");
     assert_eq!(old, active);
     assert_eq!(std::fs::metadata(&new).expect("metadata").len(), 0);
+    assert_eq!(written_bytes(&new).expect("written"), 0);
+    assert_eq!(
+        seal_long_journal(dir.path(), 1).expect("seal the empty one"),
+        None,
+        "an empty journal is never sealed"
+    );
     let tables =
         Tables::open(Database::builder(dir.path()).open().expect("reopen")).expect("tables");
     assert_eq!(
