@@ -10,9 +10,10 @@ use super::*;
 /// replays only what came after. A crash never flushes, and at a gate's
 /// pace (100 scans/s) the memtables do not fill between two crashes, so
 /// without this each open replays everything since the last flush into
-/// memory (fjall's journal: see the private `journal` module). 1 MiB replays in milliseconds; below it a flush
-/// (up to one small table file per keyspace, each to be compacted later)
-/// costs more than the replay it saves.
+/// memory (fjall's journal: see the private `journal` module). 1 MiB
+/// replays in milliseconds; below it a flush (up to one small table file
+/// per keyspace, each to be compacted later) costs more than the replay it
+/// saves.
 pub const RECOVERED_FLUSH_MIN_BYTES: u64 = 1024 * 1024;
 
 impl EmbeddedStore {
