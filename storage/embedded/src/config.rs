@@ -71,11 +71,16 @@ pub const PURGE_MAX_PER_CALL: usize = 4096;
 /// ~20 MB of memory at most while it is applied.
 pub const INSERT_MAX_PASSES: usize = 100_000;
 
-/// Most journal fjall keeps before it flushes memtables: what a restart
-/// after a crash (or right after heavy writing) replays, so it bounds that
-/// restart (under a second with 3M records at 64 MiB, fjall's minimum;
-/// fjall's default of 512 MiB takes seconds). The price: more memtable
-/// flushes, which raise the p99 at 256 grants in flight, not the throughput.
+/// Most bytes of sealed journal files fjall keeps before it flushes the
+/// keyspaces that hold the oldest one back, so it can delete it. fjall
+/// begins a new journal file itself only at a flush once the current one
+/// is past 64,000,000 bytes (fixed in fjall 3.1), and the store seals a
+/// long one at an open (private `journal` module); what a restart after a
+/// crash (or right after heavy writing) replays is the current file and
+/// these, so this bounds that restart (under a second with 3M records at
+/// 64 MiB, fjall's minimum; fjall's default of 512 MiB takes seconds). The
+/// price: more memtable flushes, which raise the p99 at 256 grants in
+/// flight, not the throughput.
 pub const JOURNAL_MAX_BYTES: u64 = 64 * 1024 * 1024;
 
 /// Largest memtable of the keyspaces written only when passes are issued

@@ -168,7 +168,7 @@ impl Tables {
     }
 
     /// Records [`FORMAT_VERSION`] durably.
-    fn write_format(&self) -> Result<(), StoreError> {
+    pub(crate) fn write_format(&self) -> Result<(), StoreError> {
         self.meta
             .insert(META_FORMAT, FORMAT_VERSION.to_be_bytes())
             .map_err(backend)?;
@@ -176,7 +176,7 @@ impl Tables {
     }
 
     /// Every keyspace, `meta` first.
-    fn all(&self) -> [&Keyspace; 16] {
+    pub(crate) fn all(&self) -> [&Keyspace; 16] {
         [
             &self.meta,
             &self.passes,

@@ -35,6 +35,7 @@
 mod apply;
 mod config;
 mod fold;
+mod journal;
 mod layout;
 mod load;
 mod merge;
@@ -58,6 +59,8 @@ mod erased_tests;
 mod floor_tests;
 #[cfg(test)]
 mod holder_tests;
+#[cfg(test)]
+mod journal_tests;
 #[cfg(test)]
 mod offline_tests;
 #[cfg(test)]

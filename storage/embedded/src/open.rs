@@ -9,10 +9,11 @@ use super::*;
 /// write them out to table files in the background, so the next open
 /// replays only what came after. A crash never flushes, and at a gate's
 /// pace (100 scans/s) the memtables do not fill between two crashes, so
-/// without this each open replays everything since the last flush, up to
-/// [`JOURNAL_MAX_BYTES`]. 1 MiB replays in milliseconds; below it a flush
-/// (up to one small table file per keyspace, each to be compacted later)
-/// costs more than the replay it saves.
+/// without this each open replays everything since the last flush into
+/// memory (fjall's journal: see the private `journal` module). 1 MiB
+/// replays in milliseconds; below it a flush (up to one small table file
+/// per keyspace, each to be compacted later) costs more than the replay it
+/// saves.
 pub const RECOVERED_FLUSH_MIN_BYTES: u64 = 1024 * 1024;
 
 impl EmbeddedStore {
@@ -32,25 +33,18 @@ impl EmbeddedStore {
         start_gate: Option<std::sync::mpsc::Receiver<()>>,
     ) -> Result<EmbeddedStore, StoreError> {
         config.validate().map_err(StoreError::Config)?;
-        let cores = std::thread::available_parallelism().map_or(1, usize::from);
-        let background_threads = config.background_threads(cores);
-        let builder = Database::builder(dir)
-            .cache_size(config.block_cache_bytes)
-            // Never fjall's default alone (one under a one-CPU limit): see
-            // `BACKGROUND_THREADS_MIN`.
-            .worker_threads(background_threads)
-            // The redo log is what makes a write durable; fjall's own journal
-            // reaches the disk at checkpoints (`persist`), not per fold.
-            .manual_journal_persist(true)
-            .max_journaling_size(JOURNAL_MAX_BYTES);
-        // fjall starts its flush and compaction threads inside `open`; they
-        // inherit the lowered priority of the thread that opens it.
-        let db = at_low_priority(BACKGROUND_NICE, || builder.open()).map_err(|e| {
-            StoreError::unavailable(format!("cannot open the store in {}", dir.display()), e)
-        })?;
+        let (db, background_threads, sealed) = open_fjall(dir, &config)?;
         let tables = Tables::open(db)?;
         let (log, replayed) = RedoLog::recover(dir, &tables)?;
         write_out_recovered(&tables)?;
+        if let Some(sealed) = &sealed {
+            journal::evict_sealed(&tables)?;
+            tracing::info!(
+                journal = %sealed.path.display(),
+                bytes = sealed.bytes,
+                "store journal sealed at the open; fjall deletes it once its tables hold it"
+            );
+        }
         let seq = tables.load_seq()?;
         let progress = Progress::new(replayed.last);
         let (sender, rx) = sync_channel(config.queue_capacity_commands);
@@ -95,6 +89,34 @@ impl EmbeddedStore {
             purge_max: config.purge_max_per_call,
         })
     }
+}
+
+/// Opens fjall in `dir` with its background threads at low priority, its
+/// active journal sealed first when long ([`journal::seal_long_journal`]).
+/// Returns the database, its number of background threads and the journal
+/// sealed, if any.
+fn open_fjall(
+    dir: &Path,
+    config: &EmbeddedConfig,
+) -> Result<(Database, usize, Option<journal::Sealed>), StoreError> {
+    let sealed = journal::seal_long_journal(dir, journal::JOURNAL_SEAL_MIN_BYTES)?;
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    let background_threads = config.background_threads(cores);
+    let builder = Database::builder(dir)
+        .cache_size(config.block_cache_bytes)
+        // Never fjall's default alone (one under a one-CPU limit): see
+        // `BACKGROUND_THREADS_MIN`.
+        .worker_threads(background_threads)
+        // The redo log is what makes a write durable; fjall's own journal
+        // reaches the disk at checkpoints (`persist`), not per fold.
+        .manual_journal_persist(true)
+        .max_journaling_size(JOURNAL_MAX_BYTES);
+    // fjall starts its flush and compaction threads inside `open`; they
+    // inherit the lowered priority of the thread that opens it.
+    let db = at_low_priority(BACKGROUND_NICE, || builder.open()).map_err(|e| {
+        StoreError::unavailable(format!("cannot open the store in {}", dir.display()), e)
+    })?;
+    Ok((db, background_threads, sealed))
 }
 
 /// Has fjall write out the memtables an open brought back, when they hold
