@@ -35,10 +35,12 @@ use std::time::Duration;
 
 pub mod warm;
 
-/// Passes kept: the hot set of a stadium event with room to spare. A
-/// cached pass costs ~650 B of RSS (`bench/memory`, 2026-12-07), so ~130 MB
-/// when full, which issuing 200 k passes or the warm-up now reaches.
-pub const CACHE_CAPACITY_PASSES: u64 = 200_000;
+/// Passes kept: the passes of a 100,000-seat stadium. A cached pass costs
+/// ~650 B of RSS (`bench/memory`, 2026-12-07), so ~65 MB when full, which
+/// issuing passes or the warm-up reaches before any scan: at 200,000 the
+/// full cache took a 1M-pass event past its 1 GiB target. Passes beyond it
+/// are read from the store at their first scan.
+pub const CACHE_CAPACITY_PASSES: u64 = 100_000;
 
 /// A pass not read for this long leaves the cache: an event day's hot passes
 /// stay, yesterday's leave. Only staleness from writes made elsewhere (another
