@@ -6,17 +6,8 @@ use libfuzzer_sys::fuzz_target;
 use scangate_core::token::{Keyring, SigningKey};
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(text) = std::str::from_utf8(data) else {
-        return;
-    };
-    let ring = Keyring::new(
-        &[SigningKey {
-            id: 1,
-            secret: [0x11; 32],
-        }],
-        1,
-    )
-    .expect("ring");
+    let Ok(text) = std::str::from_utf8(data) else { return };
+    let ring = Keyring::new(&[SigningKey { id: 1, secret: [0x11; 32] }], 1).expect("ring");
     if let Ok(claims) = ring.verify(text) {
         // Only a token this ring signed verifies: re-signing what it claims
         // (key, pass, not-after, generation) must reproduce it.
