@@ -48,9 +48,11 @@ pub struct Entry {
     pub batch: u64,
     /// The state as fjall would hold it (`None`: removed).
     pub value: Option<Vec<u8>>,
-    /// The last batch that also wrote the pass's record, key or personal
-    /// data while the state was held (0: none): a reader pairs the state
-    /// with those from fjall only once fjall holds this batch.
+    /// The group (its last batch) that wrote this state, when it also
+    /// wrote the pass's record, key or personal data (0: it did not, so
+    /// fjall holds the record that goes with the state: every group before
+    /// it is committed before it is merged): a reader pairs the state with
+    /// those from fjall only once fjall holds this batch.
     pub record: u64,
 }
 
@@ -95,9 +97,10 @@ impl DirtyStates {
     }
 
     /// Takes the pass states (last value per pass) of the batches up to
-    /// `batch`, before the rest of their writes is committed to fjall;
-    /// `records`: the passes whose record, key or personal data those
-    /// batches also wrote.
+    /// `batch`, before the rest of their writes is committed to fjall and
+    /// after every batch before them is ([`DirtyStates::committed`]: the
+    /// fold thread merges and commits one group at a time); `records`: the
+    /// passes whose record, key or personal data those batches also wrote.
     pub fn merge(
         &self,
         batch: u64,
@@ -106,11 +109,7 @@ impl DirtyStates {
     ) {
         let mut inner = self.lock();
         for (key, value) in states {
-            let record = if records.contains(&key) {
-                batch
-            } else {
-                inner.states.get(&key).map_or(0, |held| held.record)
-            };
+            let record = if records.contains(&key) { batch } else { 0 };
             inner.states.insert(
                 key,
                 Entry {
