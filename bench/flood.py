@@ -150,6 +150,8 @@ def main():
     chosen = sys.argv[13].split()
     # The legitimate scanner's source address ("": the system's, 127.0.0.1).
     scale["legit_source"] = sys.argv[14] if len(sys.argv) > 14 and sys.argv[14] else "127.0.0.1"
+    scale["cores"] = os.environ.get("CORES_SAID", "unpinned")
+    scale["flood_nice"] = int(os.environ.get("FLOOD_NICE", "0"))
     phases = {n: phase(tmp, n, cap, p99_bound) for n in PHASES if n in chosen}
     mib = lambda b: f"{b / 2**20:,.0f} MiB"
     for n, p in phases.items():
@@ -158,7 +160,7 @@ def main():
             continue
         print(
             f"[{n}] {'held' if p['held'] else 'NOT held'}: peak RSS {mib(p['peak_rss_sampled_bytes'])} "
-            f"(VmHWM {mib(p['hwm_bytes'])}, cap {mib(cap)}), readyz {p['readyz_failed']} failed of "
+            f"(VmHWM {mib(p['hwm_bytes'])}, VmPeak {mib(p['vm_peak_bytes'])}, cap {mib(cap)}), readyz {p['readyz_failed']} failed of "
             f"{p['readyz_polls']}, legit p99 {p['legit_p99_ms']} ms (worst second "
             f"{p['legit_worst_second_p99_ms']} ms, verdict {p['legit_verdict']}), refused {p['refused']}",
             file=sys.stderr,

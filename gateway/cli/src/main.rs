@@ -45,8 +45,28 @@ use std::process::ExitCode;
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-#[tokio::main]
-async fn main() -> ExitCode {
+/// Threads tokio may start for blocking work (store queries, journal
+/// appends, snapshot builds). Each reserves a 2 MiB stack: tokio's default
+/// of 512 could take 1 GiB of address space in a burst, and a thread it
+/// cannot start under a memory cap is a panic. Past this many, blocking
+/// work waits for a free thread.
+const MAX_BLOCKING_THREADS: usize = 64;
+
+fn main() -> ExitCode {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .max_blocking_threads(MAX_BLOCKING_THREADS)
+        .build();
+    match runtime {
+        Ok(runtime) => runtime.block_on(run()),
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+async fn run() -> ExitCode {
     let cli = Cli::parse();
     // The gateway reports what it does; client commands print only their
     // answer (and warnings). `SCANGATE_LOG` overrides either.
