@@ -1,23 +1,23 @@
-//! The map from pass id to its live actor, and the rules that keep it to
-//! exactly one actor per pass.
+//! The map from pass id to the actor holding it, and the rules that keep
+//! each pass held once.
 //!
-//! A slot is either *starting* (one caller is loading the pass and spawning
-//! its actor; the others wait on a watch channel) or *live*. Claiming a slot,
+//! A slot is either *starting* (one caller is loading the pass and handing
+//! it to its actor; the others wait on a watch channel) or *live*. Claiming a slot,
 //! finishing a start and forgetting a stale actor each happen under the lock
 //! of the pass's shard, so two first scans of the same pass start one actor,
-//! and an actor that stopped is replaced at most once per stale handle. The
+//! and a pass its actor let go is replaced at most once per stale handle. The
 //! map never holds more than `max_live` slots (one atomic count over all
 //! shards): clients cannot grow it. [`SHARDS`] locks instead of one keep
 //! scans of different passes from queueing on each other, and keep each of
 //! the idle sweep's lock holds short.
 //!
-//! Idle actors are found here too: one sweep task per registry
-//! ([`sweep_idle`]) asks the actors whose queue has admitted nothing for
-//! `idle_stop` to stop, instead of every actor keeping a timer task.
+//! Idle passes are found here too: one sweep task per registry
+//! ([`sweep_idle`]) asks the actors of the passes whose queue has admitted
+//! nothing for `idle_stop` to let them go, instead of a timer per pass.
 
-use crate::message::PassMsg;
+use crate::message::ActorMsg;
 use crate::queue::Queue;
-use ractor::{ActorId, ActorRef};
+use ractor::ActorRef;
 use scangate_core::PassId;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -26,7 +26,7 @@ use std::time::Duration;
 use tokio::sync::{Notify, watch};
 use tokio::time::{Instant, MissedTickBehavior};
 
-/// Longest time between two sweeps of one actor: an idle actor stops at
+/// Longest time between two sweeps of one pass: an idle pass is let go at
 /// most this long after `idle_stop` (sooner when `idle_stop` is short: a
 /// sweep every quarter of it).
 pub(crate) const SWEEP_MAX_INTERVAL: Duration = Duration::from_secs(1);
@@ -38,18 +38,19 @@ pub(crate) const SHARDS: usize = 64;
 /// sweep into a busy loop.
 const SWEEP_MIN_INTERVAL: Duration = Duration::from_millis(1);
 
-/// How long an actor may idle while more than half of `max_live` actors are
-/// alive (when `idle_stop` is longer): under that pressure idle actors make
-/// room (and give their memory back, ~9 KB each) within a second or two,
+/// How long a pass may idle while more than half of `max_live` passes are
+/// held (when `idle_stop` is longer): under that pressure idle passes make
+/// room (and give their memory back, ~2.8 KB each) within a second or two,
 /// instead of new passes being answered `busy` until `idle_stop` has passed.
 pub(crate) const PRESSURE_IDLE_STOP: Duration = Duration::from_secs(1);
 
 /// What a live pass is reached through.
 #[derive(Debug, Clone)]
 pub(crate) struct Handle {
-    /// The actor.
-    pub(crate) actor: ActorRef<PassMsg>,
-    /// Its admission counter (the mailbox bound).
+    /// The actor holding it.
+    pub(crate) actor: ActorRef<ActorMsg>,
+    /// The pass's admission counter (its bound on the actor's mailbox),
+    /// new for every start: what tells one start of a pass from the next.
     pub(crate) queue: Arc<Queue>,
 }
 
@@ -89,19 +90,19 @@ struct Shard {
 }
 
 impl Shard {
-    /// The live actors of this shard that `keep` accepts.
+    /// The live passes of this shard that `keep` accepts.
     fn live<'s>(
         &'s self,
         keep: impl Fn(&Handle) -> bool + 's,
-    ) -> impl Iterator<Item = Handle> + 's {
-        self.map.values().filter_map(move |slot| match slot {
-            Slot::Live(h) if keep(h) => Some(h.clone()),
+    ) -> impl Iterator<Item = (PassId, Handle)> + 's {
+        self.map.iter().filter_map(move |(id, slot)| match slot {
+            Slot::Live(h) if keep(h) => Some((*id, h.clone())),
             _ => None,
         })
     }
 }
 
-/// The map of live actors, shared by the registry and every actor.
+/// The map of live passes, shared by the registry and every actor.
 pub(crate) struct Directory {
     shards: Box<[Mutex<Shard>]>,
     /// Slots taken (starting or live) in all shards; at most `max_live`.
@@ -134,9 +135,9 @@ impl Directory {
         u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
     }
 
-    /// The live actors of shard `n` whose queue has admitted nothing for
+    /// The live passes of shard `n` whose queue has admitted nothing for
     /// `idle_ms`.
-    fn idle_in(&self, n: usize, idle_ms: u64) -> Result<Vec<Handle>, Closed> {
+    fn idle_in(&self, n: usize, idle_ms: u64) -> Result<Vec<(PassId, Handle)>, Closed> {
         let now = self.clock_ms();
         let shard = lock(&self.shards[n]);
         if shard.closed {
@@ -147,10 +148,7 @@ impl Directory {
 
     /// The shard holding `id`'s slot.
     fn shard(&self, id: PassId) -> MutexGuard<'_, Shard> {
-        let [a, b, c, d, e, f, g, h, ..] = id.0;
-        let n = u64::from_le_bytes([a, b, c, d, e, f, g, h]) % SHARDS as u64;
-        // n < SHARDS, so the cast cannot truncate.
-        lock(&self.shards[n as usize])
+        lock(&self.shards[spread(id, SHARDS)])
     }
 
     /// Takes one of the `max_live` slots; false if all are taken.
@@ -209,31 +207,28 @@ impl Directory {
         })
     }
 
-    /// Forgets `actor` as the pass's actor (it stopped or is stopping). A
-    /// newer actor of the same pass is left alone.
-    pub(crate) fn forget(&self, id: PassId, actor: ActorId) {
+    /// Forgets the start of the pass that admits through `queue` (its actor
+    /// let it go, or stopped). A newer start of the same pass is left alone.
+    pub(crate) fn forget(&self, id: PassId, queue: &Arc<Queue>) {
         let mut shard = self.shard(id);
-        if matches!(shard.map.get(&id), Some(Slot::Live(h)) if h.actor.get_id() == actor) {
+        if matches!(shard.map.get(&id), Some(Slot::Live(h)) if Arc::ptr_eq(&h.queue, queue)) {
             self.remove(&mut shard, id);
         }
     }
 
-    /// Takes no more work and returns every live actor, to be drained. A
-    /// start racing the close finds its shard closed when it finishes and
-    /// stops its actor ([`StartGuard::finish`]).
-    pub(crate) fn close(&self) -> Vec<Handle> {
-        let mut live = Vec::new();
+    /// Takes no more work. A start racing the close finds its shard closed
+    /// when it finishes ([`StartGuard::finish`]); the registry drains the
+    /// actors.
+    pub(crate) fn close(&self) {
         for shard in self.shards.iter() {
-            let mut shard = lock(shard);
-            shard.closed = true;
-            live.extend(shard.live(|_| true));
+            lock(shard).closed = true;
         }
-        live
     }
 
-    /// Counts a started actor; the guard, kept in the actor's state, undoes
-    /// it (and forgets the actor) when the actor is gone, however it ended.
-    pub(crate) fn actor_started(self: &Arc<Self>, id: PassId, actor: ActorId) -> LiveGuard {
+    /// Counts a pass its actor now holds; the guard, kept beside the pass in
+    /// the actor's state, undoes it (and forgets the start) when the pass is
+    /// let go or the actor is gone, however it ended.
+    pub(crate) fn pass_started(self: &Arc<Self>, id: PassId, queue: &Arc<Queue>) -> LiveGuard {
         let live = self.live.fetch_add(1, Ordering::AcqRel) + 1;
         self.started.fetch_add(1, Ordering::Relaxed);
         metrics::counter!("scangate_actors_started_total").increment(1);
@@ -241,11 +236,11 @@ impl Directory {
         LiveGuard {
             directory: Arc::clone(self),
             id,
-            actor,
+            queue: Arc::clone(queue),
         }
     }
 
-    /// Actors alive now.
+    /// Passes held by their actors now.
     pub(crate) fn live_count(&self) -> usize {
         self.live.load(Ordering::Acquire)
     }
@@ -316,9 +311,9 @@ pub(crate) async fn sweep_idle(directory: Weak<Directory>, idle_stop: Duration) 
         let Ok(handles) = directory.idle_in(shard, idle_ms) else {
             return;
         };
-        for handle in handles {
-            // Already stopping is fine: it leaves the directory by itself.
-            let _ = handle.actor.cast(PassMsg::IdleCheck { idle_ms });
+        for (pass, handle) in handles {
+            // A stopped actor is fine: its passes left the directory with it.
+            let _ = handle.actor.cast(ActorMsg::IdleCheck { pass, idle_ms });
         }
     }
 }
@@ -326,6 +321,15 @@ pub(crate) async fn sweep_idle(directory: Weak<Directory>, idle_stop: Duration) 
 /// The registry is shutting down.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Closed;
+
+/// Which of `n` parts pass `id` falls in (its id's first 8 bytes modulo
+/// `n`; ids are random).
+pub(crate) fn spread(id: PassId, n: usize) -> usize {
+    let [a, b, c, d, e, f, g, h, ..] = id.0;
+    let part = u64::from_le_bytes([a, b, c, d, e, f, g, h]) % n as u64;
+    // part < n, so the cast cannot truncate.
+    part as usize
+}
 
 fn lock(shard: &Mutex<Shard>) -> MutexGuard<'_, Shard> {
     // A panic while holding this lock leaves the map consistent (every
@@ -373,16 +377,17 @@ impl Drop for StartGuard {
     }
 }
 
-/// Kept in a live actor's state: counts it alive until the state is dropped.
+/// Kept beside a held pass in its actor's state: counts it live until
+/// dropped.
 pub(crate) struct LiveGuard {
     directory: Arc<Directory>,
     id: PassId,
-    actor: ActorId,
+    queue: Arc<Queue>,
 }
 
 impl Drop for LiveGuard {
     fn drop(&mut self) {
-        self.directory.forget(self.id, self.actor);
+        self.directory.forget(self.id, &self.queue);
         let live = self.directory.live.fetch_sub(1, Ordering::AcqRel) - 1;
         metrics::gauge!("scangate_actors_live").set(live as f64);
         if live == 0 {

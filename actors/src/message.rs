@@ -1,17 +1,39 @@
-//! The messages a pass's actor takes. They live apart from the actor so the
+//! The messages a pass actor takes. They live apart from the actor so the
 //! directory (which holds actor handles and sends idle checks) and the actor
-//! (which registers itself in the directory) do not import each other.
+//! (which registers the passes it starts in the directory) do not import
+//! each other.
 
 use crate::error::{AdminError, ScanError};
-use crate::queue::Ticket;
+use crate::queue::{Queue, Ticket};
 use ractor::RpcReplyPort;
+use scangate_core::flags::RecentScans;
 use scangate_core::protocol::{
     AdminChange, AdmitOrder, AnnulRequest, OfflineFact, Reconciled, Scan, ScanOutcome,
 };
-use scangate_core::{Pass, ScanRecord};
+use scangate_core::{Pass, PassId, ScanRecord};
+use std::sync::Arc;
 
-/// A request to a pass's actor. Every request but the actor's own idle check
-/// carries the [`Ticket`] that bounds the mailbox.
+/// A message to a pass actor, which holds the passes of one slot of
+/// [`ACTORS`](crate::pass_actor::ACTORS).
+pub(crate) enum ActorMsg {
+    /// Hold this pass, freshly loaded by the registry with its recent scans,
+    /// admitting requests through `queue`. Sent before any request for it.
+    Start {
+        pass: Box<Pass>,
+        recent: RecentScans,
+        queue: Arc<Queue>,
+    },
+    /// A request for one of the passes it holds. A request for a pass it
+    /// does not hold (stopped after the request was admitted) is dropped
+    /// unanswered: its caller sees the reply port closed and routes again.
+    To(PassId, PassMsg),
+    /// Let the pass go if nothing was admitted for it for `idle_ms` and
+    /// nothing is queued (sent by the registry's idle sweep).
+    IdleCheck { pass: PassId, idle_ms: u64 },
+}
+
+/// A request about one pass. Each carries the [`Ticket`] that bounds the
+/// pass's share of its actor's mailbox.
 pub(crate) enum PassMsg {
     /// Decide a scan.
     Scan {
@@ -48,7 +70,4 @@ pub(crate) enum PassMsg {
         reply: RpcReplyPort<Pass>,
         ticket: Ticket,
     },
-    /// Stop if nothing was admitted for `idle_ms` (sent by the registry's
-    /// idle sweep).
-    IdleCheck { idle_ms: u64 },
 }

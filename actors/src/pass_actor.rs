@@ -1,39 +1,52 @@
-//! The actor of one pass: it handles that pass's scans and admin changes one
-//! at a time, in arrival order, so a use is counted once and a revocation
-//! applies to every scan ordered after it.
+//! The pass actors: a fixed set of [`ACTORS`](crate::slots::ACTORS) ractor
+//! actors (started by [`crate::slots`]), each holding
+//! the passes whose id falls in its slot, and handling their scans and admin
+//! changes one at a time, in arrival order, so a use is counted once and a
+//! revocation applies to every scan ordered after it. A pass is held from
+//! its first request until it is spent, fails, or idles; an actor lives as
+//! long as the registry, so a pass's first scan sends one message to a live
+//! actor instead of starting one (what a per-pass actor cost: its start and
+//! stop, ~6–7 µs of a first scan, and ~6.4 KB of memory per live pass,
+//! docs/architecture.md).
 //!
-//! The rules live in the pass's [`PassMachine`] (`scangate_core::protocol`):
-//! this actor feeds it each request with the time from the registry's
+//! The rules live in each pass's [`PassMachine`] (`scangate_core::protocol`):
+//! the actor feeds it each request with the time from the registry's
 //! [`Clock`], performs the steps it returns (store calls under deadlines)
-//! and hands it their outcomes. Its in-memory pass is only ever what the
-//! store acknowledged: a decision is made durable first and applied after.
-//! A write the store has taken cannot
-//! be withdrawn, so one that outlives the store deadline is answered at the
-//! deadline (outcome unknown) while the actor waits for its outcome before
-//! the next request. When the store fails, the actor answers with the error,
-//! closes its queue and stops; the next request starts a fresh actor from the
-//! store's state, never from this one's memory.
+//! and hands it their outcomes. A held pass is only ever what the store
+//! acknowledged: a decision is made durable first and applied after. A
+//! write the store has taken cannot be withdrawn, so one that outlives the
+//! store deadline is answered at the deadline (outcome unknown) while the
+//! actor waits for its outcome before the next request. When the store
+//! fails, the actor answers with the error, closes the pass's queue and lets
+//! the pass go; the next request loads it afresh from the store, never from
+//! this actor's memory.
+//!
+//! An actor awaits each turn before the next, so the passes of one actor
+//! wait for each other's store calls: `ACTORS` is large enough that the
+//! passes in flight at once seldom share one (1,024 scans in flight over
+//! 4,096 actors: about one in nine waits for another pass's turn).
 
 use crate::clock::Clock;
-use crate::directory::{Directory, Handle, LiveGuard};
+use crate::directory::{Directory, LiveGuard};
 use crate::error::{AdminError, Fault, ScanError};
-use crate::message::PassMsg;
+use crate::message::{ActorMsg, PassMsg};
 use crate::queue::{Queue, Ticket};
 use crate::store_call::{Reply, deadline, write};
-use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort, SpawnErr};
+use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use scangate_core::event::Definitions;
-use scangate_core::flags::{FlagPolicy, RecentScans};
+use scangate_core::flags::FlagPolicy;
 use scangate_core::protocol::{
     AdminChange, AdminStep, AdmitOrder, AnnulRequest, AnnulStep, MachineConfig, OfflineFact,
     OfflineStep, PassMachine, Reconciled, Scan, ScanFailure, ScanOutcome, ScanStep, ScanTurn, Stop,
 };
 use scangate_core::{Pass, PassId, ScanRecord};
 use scangate_storage::{Annul, Store, StoreError};
+use std::collections::HashMap;
 use std::fmt::Display;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// What an actor needs besides its pass.
+/// What an actor needs besides its passes.
 #[derive(Clone)]
 pub(crate) struct Settings {
     pub(crate) store: Arc<dyn Store>,
@@ -46,7 +59,7 @@ pub(crate) struct Settings {
     pub(crate) machine: MachineConfig,
     /// Which fraud flags a scan raises and which deny.
     pub(crate) flag_policy: Arc<FlagPolicy>,
-    /// `flag_policy`'s horizon, computed once: how far back an actor's
+    /// `flag_policy`'s horizon, computed once: how far back a pass's
     /// history read looks.
     pub(crate) flag_horizon_ms: i64,
     /// Event definitions, looked up (without waiting) for every scan.
@@ -55,92 +68,115 @@ pub(crate) struct Settings {
     pub(crate) occupancy: Arc<crate::occupancy::Occupancy>,
 }
 
-/// Starts the actor of `pass`, freshly loaded from the store.
-///
-/// `pre_start` does no I/O and never waits, so this completes in one poll:
-/// a caller cancelled around it cannot leave an actor running unregistered.
-pub(crate) async fn spawn(
-    pass: Pass,
-    recent: RecentScans,
+/// The actor type; [`crate::slots`] starts one per slot.
+pub(crate) struct PassActor;
+
+/// An actor's state: the passes it holds.
+pub(crate) struct State {
+    /// The passes this actor holds.
+    passes: HashMap<PassId, Held>,
     settings: Settings,
-) -> Result<Handle, SpawnErr> {
-    let queue = Arc::new(Queue::new(settings.directory.clock_ms()));
-    let args = Args {
-        pass,
-        recent,
-        settings,
-        queue: Arc::clone(&queue),
-    };
-    // The join handle is not needed: the directory tracks the actor's life.
-    let (actor, _join) = Actor::spawn(None, PassActor, args).await?;
-    Ok(Handle { actor, queue })
 }
 
-struct PassActor;
-
-struct Args {
-    pass: Pass,
-    /// The pass's recent scans, read from the store with it.
-    recent: RecentScans,
-    settings: Settings,
-    queue: Arc<Queue>,
-}
-
-struct State {
-    /// The pass and the protocol's rules; this actor performs its steps.
+/// One pass this actor holds.
+struct Held {
+    /// The pass and the protocol's rules; the actor performs its steps.
     machine: PassMachine,
-    settings: Settings,
     queue: Arc<Queue>,
     _live: LiveGuard,
 }
 
+/// What becomes of a held pass after a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Keep {
+    Held,
+    LetGo,
+}
+
 impl Actor for PassActor {
-    type Msg = PassMsg;
+    type Msg = ActorMsg;
     type State = State;
-    type Arguments = Args;
+    type Arguments = Settings;
 
     async fn pre_start(
         &self,
-        myself: ActorRef<PassMsg>,
-        args: Args,
+        _myself: ActorRef<ActorMsg>,
+        settings: Settings,
     ) -> Result<State, ActorProcessingErr> {
-        let live = args
-            .settings
-            .directory
-            .actor_started(args.pass.id, myself.get_id());
-        tracing::debug!(pass = %args.pass.id.short(), uses = args.pass.uses, "pass actor started");
-        let now = args.settings.clock.now_ms();
         Ok(State {
-            machine: PassMachine::new(args.pass, now, args.settings.machine)
-                .with_flags(Arc::clone(&args.settings.flag_policy), args.recent),
-            settings: args.settings,
-            queue: args.queue,
-            _live: live,
+            passes: HashMap::new(),
+            settings,
         })
     }
 
     async fn handle(
         &self,
-        myself: ActorRef<PassMsg>,
-        message: PassMsg,
+        _myself: ActorRef<ActorMsg>,
+        message: ActorMsg,
         state: &mut State,
     ) -> Result<(), ActorProcessingErr> {
         // Business outcomes and store failures are both answered as values;
         // an `Err` here would only stop the actor without answering.
+        let State { passes, settings } = state;
         match message {
+            ActorMsg::Start {
+                pass,
+                recent,
+                queue,
+            } => {
+                let id = pass.id;
+                let live = settings.directory.pass_started(id, &queue);
+                tracing::debug!(pass = %id.short(), uses = pass.uses, "pass held by its actor");
+                let now = settings.clock.now_ms();
+                let machine = PassMachine::new(*pass, now, settings.machine)
+                    .with_flags(Arc::clone(&settings.flag_policy), recent);
+                passes.insert(
+                    id,
+                    Held {
+                        machine,
+                        queue,
+                        _live: live,
+                    },
+                );
+            }
+            ActorMsg::To(id, request) => {
+                // Not held: dropped, its caller routes again.
+                let Some(held) = passes.get_mut(&id) else {
+                    return Ok(());
+                };
+                if held.handle(request, settings).await == Keep::LetGo {
+                    passes.remove(&id);
+                }
+            }
+            ActorMsg::IdleCheck { pass, idle_ms } => {
+                let idle = passes
+                    .get(&pass)
+                    .is_some_and(|held| held.idle(settings, idle_ms));
+                if idle {
+                    passes.remove(&pass);
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Held {
+    async fn handle(&mut self, request: PassMsg, settings: &Settings) -> Keep {
+        match request {
             PassMsg::Scan {
                 scan,
                 reply,
                 ticket,
-            } => state.scan_message(&myself, scan, reply, ticket).await,
+            } => self.scan_message(settings, scan, reply, ticket).await,
             PassMsg::Offline {
                 fact,
                 reply,
                 ticket,
             } => {
                 let mut reply = Reply::new(reply);
-                let answer = Box::pin(state.offline(fact, &mut reply)).await;
-                state.settle_counted(&myself, ticket, reply, answer);
+                let answer = Box::pin(self.offline(settings, fact, &mut reply)).await;
+                self.settle_counted(settings, ticket, reply, answer)
             }
             PassMsg::Admin {
                 change,
@@ -148,10 +184,11 @@ impl Actor for PassActor {
                 ticket,
             } => {
                 let mut reply = Reply::new(reply);
-                let answer = Box::pin(state.admin(change, &mut reply)).await;
-                state.stop_if_failed(&myself, state.machine.is_failed(), answer.as_ref().err());
+                let answer = Box::pin(self.admin(settings, change, &mut reply)).await;
+                let keep = self.keep_unless_failed(settings, answer.as_ref().err());
                 reply.send(answer);
                 drop(ticket);
+                keep
             }
             PassMsg::Admit {
                 order,
@@ -159,8 +196,8 @@ impl Actor for PassActor {
                 ticket,
             } => {
                 let mut reply = Reply::new(reply);
-                let answer = Box::pin(state.admit(order, &mut reply)).await;
-                state.settle_counted(&myself, ticket, reply, answer);
+                let answer = Box::pin(self.admit(settings, order, &mut reply)).await;
+                self.settle_counted(settings, ticket, reply, answer)
             }
             PassMsg::Annul {
                 request,
@@ -168,43 +205,41 @@ impl Actor for PassActor {
                 ticket,
             } => {
                 let mut reply = Reply::new(reply);
-                let answer = Box::pin(state.annul(request, &mut reply)).await;
-                state.stop_if_failed(&myself, state.machine.is_failed(), answer.as_ref().err());
+                let answer = Box::pin(self.annul(settings, request, &mut reply)).await;
+                let keep = self.keep_unless_failed(settings, answer.as_ref().err());
                 reply.send(answer);
                 drop(ticket);
+                keep
             }
             PassMsg::Get { reply, ticket } => {
-                let _ = reply.send(state.machine.pass().clone());
+                let _ = reply.send(self.machine.pass().clone());
                 drop(ticket);
+                Keep::Held
             }
-            PassMsg::IdleCheck { idle_ms } => state.idle_check(&myself, idle_ms),
         }
-        Ok(())
     }
-}
 
-impl State {
     /// A scan from the queue. When its caller gave up while it waited (its
     /// deadline), the caller was told the outcome is unknown and a retry
     /// with the same scan id is decided then: deciding now would spend the
     /// time, and maybe a use, on no one, so it is dropped unanswered.
     async fn scan_message(
         &mut self,
-        myself: &ActorRef<PassMsg>,
+        settings: &Settings,
         scan: Scan,
         reply: RpcReplyPort<Result<ScanOutcome, ScanError>>,
         ticket: Ticket,
-    ) {
+    ) -> Keep {
         if reply.is_closed() {
             metrics::counter!("scangate_scans_abandoned_total").increment(1);
             drop(ticket);
-            return;
+            return Keep::Held;
         }
         let mut reply = Reply::new(reply);
-        // Boxed, so a live actor's resting task holds a pointer rather than
+        // Boxed, so the actor's resting task holds a pointer rather than
         // room for the largest request's future.
-        let answer = Box::pin(self.scan(scan, &mut reply)).await;
-        self.settle_counted(myself, ticket, reply, answer);
+        let answer = Box::pin(self.scan(settings, scan, &mut reply)).await;
+        self.settle_counted(settings, ticket, reply, answer)
     }
 
     /// A scan's turn: the machine decides, this performs its steps (store
@@ -216,12 +251,11 @@ impl State {
     /// scan-id read per scan (in the store's writer), not two.
     async fn scan(
         &mut self,
+        settings: &Settings,
         mut scan: Scan,
         reply: &mut Reply<Result<ScanOutcome, ScanError>>,
     ) -> Result<ScanOutcome, ScanError> {
-        let State {
-            machine, settings, ..
-        } = self;
+        let machine = &mut self.machine;
         let id = machine.pass().id;
         let timeout = settings.store_timeout;
         // The pass's event is known here: its definition decides the gate.
@@ -236,12 +270,11 @@ impl State {
     /// counted the same way), answered as an operator's request.
     async fn admit(
         &mut self,
+        settings: &Settings,
         order: AdmitOrder,
         reply: &mut Reply<Result<ScanOutcome, AdminError>>,
     ) -> Result<ScanOutcome, AdminError> {
-        let State {
-            machine, settings, ..
-        } = self;
+        let machine = &mut self.machine;
         let id = machine.pass().id;
         let timeout = settings.store_timeout;
         let on_late = || reply.send(Err(AdminError::Store(StoreError::Timeout(timeout))));
@@ -254,12 +287,11 @@ impl State {
     /// commit, counted, answered (a known scan id: `Duplicate`).
     async fn offline(
         &mut self,
+        settings: &Settings,
         fact: OfflineFact,
         reply: &mut Reply<Result<Reconciled, ScanError>>,
     ) -> Result<Reconciled, ScanError> {
-        let State {
-            machine, settings, ..
-        } = self;
+        let machine = &mut self.machine;
         let id = machine.pass().id;
         let timeout = settings.store_timeout;
         let mut turn = machine.on_offline(fact);
@@ -285,12 +317,11 @@ impl State {
     /// An admin change's turn: checked, made durable, then applied.
     async fn admin(
         &mut self,
+        settings: &Settings,
         change: AdminChange,
         reply: &mut Reply<Result<Pass, AdminError>>,
     ) -> Result<Pass, AdminError> {
-        let State {
-            machine, settings, ..
-        } = self;
+        let machine = &mut self.machine;
         let id = machine.pass().id;
         let timeout = settings.store_timeout;
         let mut turn = machine.on_admin(change);
@@ -316,12 +347,11 @@ impl State {
     /// annulment durable (conditional on the use count held), give the use back.
     async fn annul(
         &mut self,
+        settings: &Settings,
         request: AnnulRequest,
         reply: &mut Reply<Result<ScanRecord, AdminError>>,
     ) -> Result<ScanRecord, AdminError> {
-        let State {
-            machine, settings, ..
-        } = self;
+        let machine = &mut self.machine;
         let id = machine.pass().id;
         let timeout = settings.store_timeout;
         let mut turn = machine.on_annul(request);
@@ -353,63 +383,56 @@ impl State {
     }
 
     /// After a store failure: drop the store's cached copy, refuse new
-    /// requests (callers route to a fresh actor) and stop; requests already
-    /// queued are dropped unanswered and their callers route again too.
-    fn stop_if_failed(
-        &self,
-        myself: &ActorRef<PassMsg>,
-        failed: bool,
-        error: Option<&impl Display>,
-    ) {
-        if failed {
-            let pass = self.machine.pass().id;
-            let error = error.map(ToString::to_string).unwrap_or_default();
-            tracing::warn!(pass = %pass.short(), %error, "store failed; pass actor restarts from the store");
-            self.settings.store.invalidate(pass);
-            self.queue.close();
-            myself.stop(Some("store failed".into()));
+    /// requests for the pass (callers route again and load it afresh) and
+    /// let it go; its requests already queued are dropped unanswered, and
+    /// their callers route again too.
+    fn keep_unless_failed(&self, settings: &Settings, error: Option<&impl Display>) -> Keep {
+        if !self.machine.is_failed() {
+            return Keep::Held;
         }
+        let pass = self.machine.pass().id;
+        let error = error.map(ToString::to_string).unwrap_or_default();
+        tracing::warn!(pass = %pass.short(), %error, "store failed; the pass is loaded afresh from the store");
+        settings.store.invalidate(pass);
+        self.queue.close();
+        Keep::LetGo
     }
 
-    /// Stops at once when the pass can no longer be granted (used up,
-    /// revoked, expired) and nothing is queued: a single-use ticket's actor
-    /// (~9 KB) does not linger for `idle_stop` after its one grant. A later
-    /// scan starts a fresh actor from the store, like after an idle stop.
-    /// After a turn that may count a use (a scan, an offline fact): stops
-    /// the actor if the turn failed or spent the pass, settled before the
-    /// answer goes out, so a request sent after the answer never races the
-    /// stop.
+    /// After a turn that may count a use (a scan, an offline fact): lets
+    /// the pass go if the turn failed, or if the pass can no longer be
+    /// granted (used up, revoked, expired) and nothing is queued for it, so
+    /// a single-use ticket is not held for `idle_stop` after its one grant
+    /// (a later scan loads it afresh, as after an idle stop). Settled before
+    /// the answer goes out: the pass's queue is closed first, so a request
+    /// sent after the answer routes again rather than racing the release.
     fn settle_counted<T, E: Display>(
         &self,
-        myself: &ActorRef<PassMsg>,
+        settings: &Settings,
         ticket: Ticket,
         mut reply: Reply<Result<T, E>>,
         answer: Result<T, E>,
-    ) {
-        let stop = self.machine.stop(self.settings.clock.now_ms());
-        self.stop_if_failed(myself, stop == Some(Stop::Failed), answer.as_ref().err());
+    ) -> Keep {
+        let stop = self.machine.stop(settings.clock.now_ms());
+        let mut keep = self.keep_unless_failed(settings, answer.as_ref().err());
         drop(ticket);
-        self.stop_if_spent(myself, stop);
+        if keep == Keep::Held && stop == Some(Stop::Spent) && self.queue.close_if_empty() {
+            tracing::debug!(pass = %self.machine.pass().id.short(), "pass spent, its actor lets it go");
+            keep = Keep::LetGo;
+        }
         reply.send(answer);
+        keep
     }
 
-    fn stop_if_spent(&self, myself: &ActorRef<PassMsg>, stop: Option<Stop>) {
-        if stop == Some(Stop::Spent) && self.queue.close_if_empty() {
-            tracing::debug!(pass = %self.machine.pass().id.short(), "pass spent, stopping its actor");
-            myself.stop(Some("spent".into()));
+    /// Whether nothing was admitted for `idle_ms` and nothing is queued; if
+    /// so the pass's queue is closed (later senders route again and load it
+    /// afresh), so no request is lost.
+    fn idle(&self, settings: &Settings, idle_ms: u64) -> bool {
+        let idle_for = self.queue.idle_ms(settings.directory.clock_ms());
+        let idle = idle_for >= idle_ms && self.queue.close_if_empty();
+        if idle {
+            tracing::debug!(pass = %self.machine.pass().id.short(), "pass idle, its actor lets it go");
         }
-    }
-
-    /// Stops when nothing was admitted for `idle_ms` and nothing is queued.
-    fn idle_check(&self, myself: &ActorRef<PassMsg>, idle_ms: u64) {
-        let idle_for = self.queue.idle_ms(self.settings.directory.clock_ms());
-        // Closing only succeeds with nothing queued or being sent, so no
-        // request is lost: later senders see the queue closed and start a
-        // new actor.
-        if idle_for >= idle_ms && self.queue.close_if_empty() {
-            tracing::debug!(pass = %self.machine.pass().id.short(), "pass actor idle, stopping");
-            myself.stop(Some("idle".into()));
-        }
+        idle
     }
 }
 

@@ -8,6 +8,7 @@ use crate::error::{AdminError, ScanError};
 use crate::message::PassMsg;
 use crate::pass_actor::Settings;
 use crate::queue::Ticket;
+use crate::slots::Actors;
 use crate::store_call::deadline;
 use ractor::RpcReplyPort;
 use scangate_core::event::{Definitions, NoDefinitions};
@@ -37,7 +38,8 @@ pub struct Registry {
 
 struct Inner {
     config: RegistryConfig,
-    settings: Settings,
+    /// The pass actors, with the settings they share.
+    actors: Actors,
     directory: Arc<Directory>,
     /// Starts the idle sweep with the first actor (a registry made outside
     /// a runtime starts it once it is used in one).
@@ -119,7 +121,7 @@ impl Registry {
         Registry {
             inner: Arc::new(Inner {
                 config,
-                settings,
+                actors: Actors::new(settings),
                 directory,
                 sweep: std::sync::Once::new(),
             }),
@@ -228,7 +230,7 @@ impl Registry {
 
     /// The store, and the deadline of one call to it.
     pub(crate) fn store(&self) -> (&Arc<dyn Store>, Duration) {
-        let settings = &self.inner.settings;
+        let settings = &self.inner.actors.settings();
         (&settings.store, settings.store_timeout)
     }
 
@@ -344,7 +346,7 @@ impl Registry {
             // Full or stopping: the store holds everything the actor
             // acknowledged, so it answers just as well.
         }
-        let settings = &self.inner.settings;
+        let settings = &self.inner.actors.settings();
         deadline(settings.store_timeout, settings.store.load_pass(id))
             .await
             .map_err(ScanError::Store)
@@ -354,16 +356,17 @@ impl Registry {
     /// Every scan needs a write (denials are recorded too), so a caller may
     /// answer at once instead of routing to an actor whose commit must fail.
     pub fn store_failure(&self) -> Option<String> {
-        self.inner.settings.store.failure()
+        self.inner.actors.settings().store.failure()
     }
 
     /// Zone occupancy's owner (read it for reports; rebuild it at start
     /// before serving scans).
     pub fn occupancy(&self) -> &Arc<crate::occupancy::Occupancy> {
-        &self.inner.settings.occupancy
+        &self.inner.actors.settings().occupancy
     }
 
-    /// Pass actors alive now.
+    /// Passes held by their actors now (a pass from its first request
+    /// until it is spent, fails or idles).
     pub fn live_actors(&self) -> usize {
         self.inner.directory.live_count()
     }
@@ -373,21 +376,25 @@ impl Registry {
     /// busy after `call_timeout_ms` (every caller has given up by then) are
     /// killed; an unfinished commit is resolved by the scanner's retry.
     pub async fn shutdown(&self) {
-        let handles = self.inner.directory.close();
-        tracing::info!(actors = handles.len(), "draining pass actors");
-        for handle in &handles {
+        self.inner.directory.close();
+        let actors = self.inner.actors.close();
+        tracing::info!(
+            actors = actors.len(),
+            passes = self.live_actors(),
+            "draining pass actors"
+        );
+        for actor in &actors {
             // Already stopping is fine.
-            let _ = handle.actor.drain();
+            let _ = actor.drain();
         }
         let until = Instant::now() + self.inner.config.call_timeout();
-        for handle in &handles {
+        for actor in &actors {
             let left = until.saturating_duration_since(Instant::now());
-            if handle.actor.wait(Some(left)).await.is_err() {
+            if actor.wait(Some(left)).await.is_err() {
                 tracing::warn!("pass actor did not drain in time, killing it");
-                handle.actor.kill();
+                actor.kill();
             }
         }
-        // Actors started concurrently with the close stop on their own.
         self.inner.directory.wait_empty(until).await;
     }
 

@@ -1,12 +1,12 @@
-//! Reaching a pass's actor: finding it in the directory or starting it from
-//! the store (exactly one per pass), and asking it one request through its
-//! bounded queue. Never decides anything about a pass.
+//! Reaching a pass's actor: finding the pass in the directory, or loading it
+//! from the store and handing it to the actor of its slot (held once), and
+//! asking that actor one request through the pass's bounded queue. Never
+//! decides anything about a pass.
 
 use super::{Asked, Registry, Route, RouteError};
 use crate::directory::{Claim, Handle, Start, sweep_idle};
-use crate::message::PassMsg;
-use crate::pass_actor;
-use crate::queue::{Refused, Ticket};
+use crate::message::{ActorMsg, PassMsg};
+use crate::queue::{Queue, Refused, Ticket};
 use crate::recent;
 use crate::store_call::deadline;
 use ractor::RpcReplyPort;
@@ -15,7 +15,8 @@ use scangate_core::PassId;
 use std::sync::Arc;
 
 impl Registry {
-    /// Finds the pass's actor, starting it if needed (exactly one per pass).
+    /// Finds the pass's actor, handing it the pass first if it does not hold
+    /// it (one start per pass at a time).
     pub(super) async fn route(&self, id: PassId) -> Result<Route, RouteError> {
         loop {
             match self.inner.directory.claim(id) {
@@ -34,7 +35,7 @@ impl Registry {
                         let directory = Arc::downgrade(&self.inner.directory);
                         tokio::spawn(sweep_idle(directory, self.inner.config.idle_stop()));
                     });
-                    let settings = &self.inner.settings;
+                    let settings = self.inner.actors.settings();
                     let loaded =
                         deadline(settings.store_timeout, settings.store.load_pass(id)).await;
                     let pass = match loaded {
@@ -48,27 +49,35 @@ impl Registry {
                     };
                     let now = settings.clock.now_ms();
                     let recent = recent::load(settings, &pass, now).await;
-                    let handle = match pass_actor::spawn(pass, recent, settings.clone()).await {
-                        Ok(handle) => handle,
+                    let actor = match self.inner.actors.of(id).await {
+                        Ok(Some(actor)) => actor,
+                        Ok(None) => return Err(RouteError::ShuttingDown),
                         Err(e) => {
                             tracing::error!(error = %e, "could not start a pass actor");
                             return Err(RouteError::Busy("spawn"));
                         }
                     };
-                    return match guard.finish(handle) {
-                        Ok(handle) => Ok(Route::Live(handle)),
-                        Err(late) => {
-                            late.actor.stop(Some("registry shut down".into()));
-                            Err(RouteError::ShuttingDown)
-                        }
+                    let queue = Arc::new(Queue::new(self.inner.directory.clock_ms()));
+                    let start = ActorMsg::Start {
+                        pass: Box::new(pass),
+                        recent,
+                        queue: Arc::clone(&queue),
                     };
+                    // Sent before the slot is live, so before any request.
+                    if actor.send_message(start).is_err() {
+                        return Err(RouteError::Busy("spawn"));
+                    }
+                    // A close that came meanwhile: the actor is drained and
+                    // stops, the pass with it.
+                    return guard
+                        .finish(Handle { actor, queue })
+                        .map(Route::Live)
+                        .map_err(|_| RouteError::ShuttingDown);
                 }
             }
         }
     }
 
-    /// Sends one request to `handle`'s actor if its queue has room, and waits
-    /// for the answer (under the caller's deadline).
     pub(super) async fn ask<R, B>(&self, id: PassId, handle: &Handle, build: B) -> Asked<R>
     where
         R: Send + 'static,
@@ -84,7 +93,7 @@ impl Registry {
             Err(Refused::Closed) => return self.gone(id, handle),
         };
         // No ractor timeout: the caller's deadline wraps the whole request.
-        match call(handle, |reply| build(reply, ticket)).await {
+        match call(handle, |reply| ActorMsg::To(id, build(reply, ticket))).await {
             Some(answer) => Asked::Answer(answer),
             None => self.gone(id, handle),
         }
@@ -93,7 +102,7 @@ impl Registry {
     /// The actor stopped (idle or failed) or is stopping: forget it so the
     /// next attempt starts a fresh one from the store.
     fn gone<R>(&self, id: PassId, handle: &Handle) -> Asked<R> {
-        self.inner.directory.forget(id, handle.actor.get_id());
+        self.inner.directory.forget(id, &handle.queue);
         Asked::Gone
     }
 }
@@ -103,7 +112,7 @@ impl Registry {
 async fn call<R, B>(handle: &Handle, build: B) -> Option<R>
 where
     R: Send + 'static,
-    B: FnOnce(RpcReplyPort<R>) -> PassMsg,
+    B: FnOnce(RpcReplyPort<R>) -> ActorMsg,
 {
     match handle.actor.call(build, None).await {
         Ok(CallResult::Success(answer)) => Some(answer),

@@ -3,7 +3,9 @@
 use super::*;
 use crate::AdminError;
 use crate::directory::{PRESSURE_IDLE_STOP, SHARDS, SWEEP_MAX_INTERVAL};
+use crate::message::ActorMsg;
 use crate::pass_actor;
+use crate::queue::Queue;
 
 #[tokio::test]
 async fn a_full_queue_answers_busy() {
@@ -295,7 +297,7 @@ async fn shutdown_finishes_queued_requests_then_refuses() {
 }
 
 #[tokio::test]
-async fn spawning_an_actor_does_not_touch_the_store() {
+async fn handing_a_pass_to_its_actor_does_not_touch_the_store() {
     // The registry loads; the actor only takes what it is given.
     let p = pass(None);
     let (registry, store) = setup(config(), &[]);
@@ -313,13 +315,22 @@ async fn spawning_an_actor_does_not_touch_the_store() {
         definitions: Arc::new(scangate_core::event::NoDefinitions),
         occupancy: Arc::default(),
     };
-    let handle = pass_actor::spawn(p, Default::default(), settings)
-        .await
-        .expect("spawn");
+    let actors = crate::slots::Actors::new(settings);
+    let actor = actors.of(p.id).await.expect("spawn").expect("open");
+    let start = ActorMsg::Start {
+        pass: Box::new(p),
+        recent: Default::default(),
+        queue: Arc::new(Queue::new(0)),
+    };
+    actor.send_message(start).expect("sent");
+    wait_until("the pass is held", || registry.live_actors() == 1).await;
     assert_eq!(store.loads(), 0);
-    assert_eq!(registry.live_actors(), 1);
-    handle.actor.stop(None);
-    wait_until("the actor is gone", || registry.live_actors() == 0).await;
+    actor.stop(None);
+    wait_until("the pass left with its actor", || {
+        registry.live_actors() == 0
+    })
+    .await;
+    assert!(actors.close().iter().all(|a| a.get_id() == actor.get_id()));
 }
 
 #[tokio::test]

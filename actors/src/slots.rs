@@ -1,0 +1,80 @@
+//! The registry's [`ACTORS`] pass actors, one per slot of pass ids: each
+//! started at the first pass of its slot, started again if it stopped (a
+//! panic in a turn: its passes left the directory with it), and none
+//! started after [`Actors::close`].
+
+use crate::directory::spread;
+use crate::message::ActorMsg;
+use crate::pass_actor::{PassActor, Settings};
+use ractor::{Actor, ActorRef, ActorStatus, SpawnErr};
+use scangate_core::PassId;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// Pass actors per registry. Each costs ~6.4 KB (ractor's cell, its four
+/// channels, its task) once started, so all of them ~26 MB; more of them
+/// make two passes in flight at once less likely to share one.
+pub(crate) const ACTORS: usize = 4096;
+
+/// The [`ACTORS`] slots, each started at its first pass and started again
+/// if it stopped (a panic in a turn); none after [`Actors::close`].
+pub(crate) struct Actors {
+    slots: Box<[Mutex<Option<ActorRef<ActorMsg>>>]>,
+    settings: Settings,
+    closed: AtomicBool,
+}
+
+impl Actors {
+    pub(crate) fn new(settings: Settings) -> Self {
+        Actors {
+            slots: (0..ACTORS).map(|_| Mutex::default()).collect(),
+            settings,
+            closed: Default::default(),
+        }
+    }
+
+    pub(crate) fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    /// The running actor of `id`'s slot, started if there is none (`None`
+    /// after [`Actors::close`]).
+    pub(crate) async fn of(&self, id: PassId) -> Result<Option<ActorRef<ActorMsg>>, SpawnErr> {
+        let slot = &self.slots[spread(id, ACTORS)];
+        if let Some(actor) = running(&lock(slot)) {
+            return Ok(Some(actor));
+        }
+        if self.closed.load(Ordering::Acquire) {
+            return Ok(None);
+        }
+        let (actor, _join) = Actor::spawn(None, PassActor, self.settings.clone()).await?;
+        let mut held = lock(slot);
+        // Another caller may have started one meanwhile: keep the first.
+        if let Some(first) = running(&held) {
+            actor.stop(None);
+            return Ok(Some(first));
+        }
+        *held = Some(actor.clone());
+        Ok(Some(actor))
+    }
+
+    /// Starts no more actors and returns those started.
+    pub(crate) fn close(&self) -> Vec<ActorRef<ActorMsg>> {
+        self.closed.store(true, Ordering::Release);
+        self.slots
+            .iter()
+            .filter_map(|slot| lock(slot).clone())
+            .collect()
+    }
+}
+
+fn running(slot: &Option<ActorRef<ActorMsg>>) -> Option<ActorRef<ActorMsg>> {
+    slot.as_ref()
+        .filter(|a| matches!(a.get_status(), ActorStatus::Starting | ActorStatus::Running))
+        .cloned()
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // A slot is a single `Option` swapped whole: a panic cannot leave it torn.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
