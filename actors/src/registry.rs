@@ -365,6 +365,15 @@ impl Registry {
         &self.inner.actors.settings().occupancy
     }
 
+    /// Starts all the pass actors now (~26 MB), so that no scan waits for
+    /// its actor to start; an actor that cannot start is started at the
+    /// first pass of its slot instead, and logged here.
+    pub async fn start_actors(&self) {
+        if let Err(e) = self.inner.actors.start_all().await {
+            tracing::error!(error = %e, "could not start every pass actor; the rest start when needed");
+        }
+    }
+
     /// Passes held by their actors now (a pass from its first request
     /// until it is spent, fails or idles).
     pub fn live_actors(&self) -> usize {

@@ -16,8 +16,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 /// make two passes in flight at once less likely to share one.
 pub(crate) const ACTORS: usize = 4096;
 
-/// The [`ACTORS`] slots, each started at its first pass and started again
-/// if it stopped (a panic in a turn); none after [`Actors::close`].
+/// The [`ACTORS`] slots, each started by [`Actors::start_all`] or at its
+/// first pass, and started again if it stopped (a panic in a turn); none
+/// after [`Actors::close`].
 pub(crate) struct Actors {
     slots: Box<[Mutex<Option<ActorRef<ActorMsg>>>]>,
     settings: Settings,
@@ -40,7 +41,20 @@ impl Actors {
     /// The running actor of `id`'s slot, started if there is none (`None`
     /// after [`Actors::close`]).
     pub(crate) async fn of(&self, id: PassId) -> Result<Option<ActorRef<ActorMsg>>, SpawnErr> {
-        let slot = &self.slots[spread(id, ACTORS)];
+        self.in_slot(spread(id, ACTORS)).await
+    }
+
+    /// Starts the actor of every slot that has none running, so no scan
+    /// waits for one to start.
+    pub(crate) async fn start_all(&self) -> Result<(), SpawnErr> {
+        for n in 0..ACTORS {
+            self.in_slot(n).await?;
+        }
+        Ok(())
+    }
+
+    async fn in_slot(&self, n: usize) -> Result<Option<ActorRef<ActorMsg>>, SpawnErr> {
+        let slot = &self.slots[n];
         if let Some(actor) = running(&lock(slot)) {
             return Ok(Some(actor));
         }

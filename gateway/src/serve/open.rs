@@ -37,6 +37,7 @@ pub(super) async fn open_passes(
         .context("cannot read the event definitions")?;
     let registry =
         Registry::with_definitions(store.clone(), config.registry.clone(), definitions.clone());
+    registry.start_actors().await;
     definitions
         .rebuild_occupancy(store.as_ref(), registry.occupancy())
         .await
