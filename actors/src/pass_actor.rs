@@ -1,13 +1,11 @@
-//! The pass actors: a fixed set of [`ACTORS`](crate::slots::ACTORS) ractor
-//! actors (started by [`crate::slots`]), each holding
-//! the passes whose id falls in its slot, and handling their scans and admin
-//! changes one at a time, in arrival order, so a use is counted once and a
-//! revocation applies to every scan ordered after it. A pass is held from
-//! its first request until it is spent, fails, or idles; an actor lives as
-//! long as the registry, so a pass's first scan sends one message to a live
-//! actor instead of starting one (what a per-pass actor cost: its start and
-//! stop, ~6–7 µs of a first scan, and ~6.4 KB of memory per live pass,
-//! docs/architecture.md).
+//! The pass actors: [`ACTORS`](crate::slots::ACTORS) ractor actors started
+//! with the gateway ([`crate::slots`]), each holding the passes whose id
+//! falls in its slot and handling their scans and admin changes one at a
+//! time, in arrival order, so a use is counted once and a revocation applies
+//! to every scan ordered after it. A pass is held from its first request
+//! until it is spent, fails, or idles; a first scan sends one message to a
+//! running actor instead of starting one (docs/architecture.md, "The kept
+//! form of the actor").
 //!
 //! The rules live in each pass's [`PassMachine`] (`scangate_core::protocol`):
 //! the actor feeds it each request with the time from the registry's
