@@ -35,6 +35,7 @@
 //! - `pass_actor`: a pass actor: holds its passes, performs their machines'
 //!   steps, lets a pass go when spent, failed or idle.
 //! - `message`: the messages a pass actor takes.
+//! - `settings`: what the pass actors share, and a pass's reload.
 //! - `recent`: the recent scans read when a pass is loaded, for the fraud flags.
 //! - [`occupancy`]: zone occupancy's owner, one lock per event: places for
 //!   entries into zones with a capacity, held until their commit is in.
@@ -76,6 +77,7 @@ mod pass_actor;
 mod queue;
 mod recent;
 pub mod registry;
+mod settings;
 mod slots;
 mod store_call;
 

@@ -25,47 +25,22 @@
 //! 1 − e^(−k/4,096) (22 % at 1,024, 16 scanners × 64), and then may wait for
 //! that one's turn (a group commit).
 
-use crate::clock::Clock;
-use crate::directory::{Directory, LiveGuard};
+use crate::directory::LiveGuard;
 use crate::error::{AdminError, Fault, ScanError};
 use crate::message::{ActorMsg, PassMsg};
 use crate::queue::{Queue, Ticket};
+use crate::settings::Settings;
 use crate::store_call::{Reply, deadline, write};
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
-use scangate_core::event::Definitions;
-use scangate_core::flags::FlagPolicy;
 use scangate_core::protocol::{
-    AdminChange, AdminStep, AdmitOrder, AnnulRequest, AnnulStep, MachineConfig, OfflineFact,
-    OfflineStep, PassMachine, Reconciled, Scan, ScanFailure, ScanOutcome, ScanStep, ScanTurn, Stop,
+    AdminChange, AdminStep, AdmitOrder, AnnulRequest, AnnulStep, OfflineFact, OfflineStep,
+    PassMachine, Reconciled, Scan, ScanFailure, ScanOutcome, ScanStep, ScanTurn, Stop,
 };
 use scangate_core::{Pass, PassId, ScanRecord};
-use scangate_storage::{Annul, Store, StoreError};
+use scangate_storage::{Annul, StoreError};
 use std::collections::HashMap;
 use std::fmt::Display;
 use std::sync::Arc;
-use std::time::Duration;
-
-/// What an actor needs besides its passes.
-#[derive(Clone)]
-pub(crate) struct Settings {
-    pub(crate) store: Arc<dyn Store>,
-    pub(crate) directory: Arc<Directory>,
-    /// Where decisions get their time.
-    pub(crate) clock: Arc<dyn Clock>,
-    pub(crate) store_timeout: Duration,
-    /// The protocol's settings: the annul window, and on a store shared
-    /// with other gateways how old a denial's copy may be.
-    pub(crate) machine: MachineConfig,
-    /// Which fraud flags a scan raises and which deny.
-    pub(crate) flag_policy: Arc<FlagPolicy>,
-    /// `flag_policy`'s horizon, computed once: how far back a pass's
-    /// history read looks.
-    pub(crate) flag_horizon_ms: i64,
-    /// Event definitions, looked up (without waiting) for every scan.
-    pub(crate) definitions: Arc<dyn Definitions>,
-    /// Zone occupancy's owner: places for entries into zones with a capacity.
-    pub(crate) occupancy: Arc<crate::occupancy::Occupancy>,
-}
 
 /// The actor type; [`crate::slots`] starts one per slot.
 pub(crate) struct PassActor;
@@ -144,7 +119,7 @@ impl Actor for PassActor {
                     return Ok(());
                 };
                 if held.handle(request, settings).await == Keep::LetGo {
-                    passes.remove(&id);
+                    let_go(passes, &id);
                 }
             }
             ActorMsg::IdleCheck { pass, idle_ms } => {
@@ -152,11 +127,24 @@ impl Actor for PassActor {
                     .get(&pass)
                     .is_some_and(|held| held.idle(settings, idle_ms));
                 if idle {
-                    passes.remove(&pass);
+                    let_go(passes, &pass);
                 }
             }
         }
         Ok(())
+    }
+}
+
+/// How much larger than its passes an actor's map may grow before it gives
+/// memory back: a map keeps room for its peak, ~500 B a place, which after
+/// a burst of 100,000 held passes would be ~50 MB over the 4,096 actors.
+const SHRINK_RATIO: usize = 4;
+
+/// Lets a pass go, and gives back the map's room once it is mostly empty.
+fn let_go<V>(passes: &mut HashMap<PassId, V>, id: &PassId) {
+    passes.remove(id);
+    if passes.capacity() > SHRINK_RATIO * passes.len().max(4) {
+        passes.shrink_to(2 * passes.len());
     }
 }
 
@@ -435,19 +423,6 @@ impl Held {
     }
 }
 
-impl Settings {
-    /// Reads the pass afresh from the store (past any cache) under the
-    /// store deadline; a store without it answers `NotFound`.
-    async fn reload(&self, id: PassId) -> Result<Pass, Fault> {
-        self.store.invalidate(id);
-        match deadline(self.store_timeout, self.store.load_pass(id)).await {
-            Ok(Some(fresh)) => Ok(fresh),
-            Ok(None) => Err(Fault(StoreError::NotFound(id))),
-            Err(e) => Err(Fault(e)),
-        }
-    }
-}
-
 /// Performs a scan turn's steps (store calls under their deadlines) and
 /// hands the machine their outcomes; `on_late` answers a caller whose
 /// deadline passed while the write is still awaited.
@@ -496,5 +471,30 @@ fn note_scan_write(id: PassId, written: &Result<(), StoreError>) {
             tracing::debug!(pass = %id.short(), stored_uses, "grant conflicted");
         }
         _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_map_mostly_emptied_gives_its_room_back() {
+        let id = |n: u8| PassId([n; 16]);
+        let mut passes: HashMap<PassId, u8> = (0..100).map(|n| (id(n), n)).collect();
+        let peak = passes.capacity();
+        for n in 0..90 {
+            let_go(&mut passes, &id(n));
+        }
+        assert_eq!(passes.len(), 10);
+        assert!(
+            passes.capacity() <= SHRINK_RATIO * 10 && passes.capacity() < peak,
+            "room kept: {} of {peak}",
+            passes.capacity()
+        );
+        // A few passes in a small map: no shrinking back and forth.
+        let before = passes.capacity();
+        let_go(&mut passes, &id(95));
+        assert!(passes.capacity() >= 9 && passes.capacity() <= before);
     }
 }

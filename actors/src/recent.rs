@@ -12,7 +12,7 @@
 //! actor with no history (flags are signs, the scan is still decided), and
 //! is counted in `scangate_flag_history_unread_total`.
 
-use crate::pass_actor::Settings;
+use crate::settings::Settings;
 use crate::store_call::deadline;
 use scangate_core::Pass;
 use scangate_core::flags::{HORIZON_MAX_MS, RecentScans};

@@ -5,7 +5,8 @@
 
 use crate::directory::spread;
 use crate::message::ActorMsg;
-use crate::pass_actor::{PassActor, Settings};
+use crate::pass_actor::PassActor;
+use crate::settings::Settings;
 use ractor::{Actor, ActorRef, ActorStatus, SpawnErr};
 use scangate_core::PassId;
 use std::sync::Mutex;

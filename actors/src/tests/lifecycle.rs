@@ -4,7 +4,6 @@ use super::*;
 use crate::AdminError;
 use crate::directory::{PRESSURE_IDLE_STOP, SHARDS, SWEEP_MAX_INTERVAL};
 use crate::message::ActorMsg;
-use crate::pass_actor;
 use crate::queue::Queue;
 
 #[tokio::test]
@@ -301,7 +300,7 @@ async fn handing_a_pass_to_its_actor_does_not_touch_the_store() {
     // The registry loads; the actor only takes what it is given.
     let p = pass(None);
     let (registry, store) = setup(config(), &[]);
-    let settings = pass_actor::Settings {
+    let settings = crate::settings::Settings {
         store: store.clone(),
         directory: registry.directory().clone(),
         clock: Arc::new(crate::SystemClock),
