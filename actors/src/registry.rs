@@ -230,7 +230,7 @@ impl Registry {
 
     /// The store, and the deadline of one call to it.
     pub(crate) fn store(&self) -> (&Arc<dyn Store>, Duration) {
-        let settings = &self.inner.actors.settings();
+        let settings = self.inner.actors.settings();
         (&settings.store, settings.store_timeout)
     }
 
@@ -346,7 +346,7 @@ impl Registry {
             // Full or stopping: the store holds everything the actor
             // acknowledged, so it answers just as well.
         }
-        let settings = &self.inner.actors.settings();
+        let settings = self.inner.actors.settings();
         deadline(settings.store_timeout, settings.store.load_pass(id))
             .await
             .map_err(ScanError::Store)
@@ -365,7 +365,7 @@ impl Registry {
         &self.inner.actors.settings().occupancy
     }
 
-    /// Starts all the pass actors now (~26 MB), so that no scan waits for
+    /// Starts all the pass actors now (~40 MB of RSS), so that no scan waits for
     /// its actor to start; an actor that cannot start is started at the
     /// first pass of its slot instead, and logged here.
     pub async fn start_actors(&self) {
