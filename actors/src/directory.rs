@@ -331,9 +331,10 @@ pub(crate) fn spread(id: PassId, n: usize) -> usize {
     part as usize
 }
 
-fn lock(shard: &Mutex<Shard>) -> MutexGuard<'_, Shard> {
-    // A panic while holding this lock leaves the map consistent (every
-    // critical section is a single insert or remove), so keep going.
+/// Locks a shard here, or an actor slot (`slots`). A panic while holding
+/// either leaves it consistent (every critical section is a single insert,
+/// remove or swap), so keep going.
+pub(crate) fn lock<T>(shard: &Mutex<T>) -> MutexGuard<'_, T> {
     shard.lock().unwrap_or_else(|e| e.into_inner())
 }
 

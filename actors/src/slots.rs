@@ -3,7 +3,7 @@
 //! panic in a turn: its passes left the directory with it), and none
 //! started after [`Actors::close`].
 
-use crate::directory::spread;
+use crate::directory::{lock, spread};
 use crate::message::ActorMsg;
 use crate::pass_actor::PassActor;
 use crate::settings::Settings;
@@ -88,9 +88,4 @@ fn running(slot: &Option<ActorRef<ActorMsg>>) -> Option<ActorRef<ActorMsg>> {
     slot.as_ref()
         .filter(|a| matches!(a.get_status(), ActorStatus::Starting | ActorStatus::Running))
         .cloned()
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    // A slot is a single `Option` swapped whole: a panic cannot leave it torn.
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
