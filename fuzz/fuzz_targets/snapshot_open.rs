@@ -11,8 +11,14 @@
 use ed25519_dalek::{Signer, SigningKey};
 use libfuzzer_sys::fuzz_target;
 use scangate_core::offline::{SnapshotSigner, SnapshotVerifier};
+use std::sync::LazyLock;
 
 const SEED: [u8; 32] = [0x42; 32];
+/// The keys, derived once: a derivation costs as much as a signature, and
+/// each input signs at most three times.
+static SIGNER: LazyLock<SigningKey> = LazyLock::new(|| SigningKey::from_bytes(&SEED));
+static VERIFIER: LazyLock<SnapshotVerifier> =
+    LazyLock::new(|| SnapshotSigner::from_seed(SEED).verifier());
 const TOKEN: &str = "AEAQAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
 
 fn seal(blob: &[u8], verifier: &SnapshotVerifier) -> Vec<u8> {
@@ -23,7 +29,7 @@ fn seal(blob: &[u8], verifier: &SnapshotVerifier) -> Vec<u8> {
     let total = (out.len() + 64) as u32;
     out[6..10].copy_from_slice(&total.to_be_bytes());
     out[10..18].copy_from_slice(&verifier.fingerprint().0);
-    let signature = SigningKey::from_bytes(&SEED).sign(&out);
+    let signature = SIGNER.sign(&out);
     out.extend_from_slice(&signature.to_bytes());
     out
 }
@@ -41,7 +47,7 @@ fuzz_target!(|data: &[u8]| {
     let Some((mode, rest)) = data.split_first() else {
         return;
     };
-    let verifier = SnapshotSigner::from_seed(SEED).verifier();
+    let verifier = &*VERIFIER;
     if mode % 2 == 0 {
         let event = event_of(rest);
         assert!(
@@ -56,10 +62,10 @@ fuzz_target!(|data: &[u8]| {
     }
     let (first, second) = rest.split_at(rest.len() / 2);
     for blob in [rest, first] {
-        let sealed = seal(blob, &verifier);
+        let sealed = seal(blob, verifier);
         if let Ok(snapshot) = verifier.open_snapshot(&sealed, event_of(blob), 0) {
             let _ = snapshot.decide(TOKEN, "north", None, 0, |_| 0);
-            let delta = seal(second, &verifier);
+            let delta = seal(second, verifier);
             if let Ok(delta) = verifier.open_delta(&delta, event_of(second), 0) {
                 let _ = snapshot.apply(&delta);
             }
