@@ -3,7 +3,9 @@
 //! redo segment is damaged on disk (a torn final record, 64 KiB cut off its
 //! end, one byte flipped in its middle), and the restarted gateway either
 //! refuses to start, naming the file and offset, or holds every
-//! acknowledged grant and grants no pass past its limit.
+//! acknowledged grant and grants no pass past its limit. A log on a disk of
+//! its own (linked in) is kept across a crash and never taken by another
+//! data directory.
 
 mod common;
 
@@ -175,4 +177,55 @@ async fn a_byte_flipped_in_the_middle_of_the_log_never_regresses() {
         fs::write(segment, bytes).expect("write");
     })
     .await;
+}
+
+/// `store/redo` linked to a directory elsewhere (a disk of its own,
+/// docs/operations.md): the log there keeps every acknowledged grant across
+/// a `kill -9`, and a second data directory linked to the same log is
+/// refused before it reads it, with the directory named.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_log_on_its_own_disk_keeps_grants_and_is_never_shared() {
+    let (dir, disk) = (
+        tempfile::tempdir().expect("data"),
+        tempfile::tempdir().expect("disk"),
+    );
+    let log_dir = disk.path().join("scangate-redo");
+    let link = |data: &Path| {
+        fs::create_dir_all(data.join("store")).expect("store dir");
+        std::os::unix::fs::symlink(&log_dir, data.join("store/redo")).expect("link");
+    };
+    fs::create_dir(&log_dir).expect("log dir");
+    link(dir.path());
+    let gw = Gateway::start(dir.path(), &[]);
+    let passes = gw
+        .issue(json!({"event": "fest", "max_uses": MAX_USES, "count": 40}))
+        .await;
+    let seen = use_up(&gw, &passes).await;
+    assert!(seen.iter().all(|s| s.granted > 0), "every pass was used");
+    gw.kill9();
+    assert!(log_dir.join("STORE").is_file(), "the log names its store");
+
+    let gw = Gateway::start(dir.path(), &[]);
+    for (pass, seen) in passes.iter().zip(&seen) {
+        let uses = gw.pass(&pass.id).await.uses;
+        assert!(
+            seen.granted <= uses && uses <= seen.granted + seen.unknown,
+            "{} acknowledged ({} unknown), {uses} stored after the crash",
+            seen.granted,
+            seen.unknown
+        );
+    }
+    assert!(gw.sigterm().success());
+
+    let other = tempfile::tempdir().expect("another data dir");
+    link(other.path());
+    let log = other.path().join("start.log");
+    let stderr = Stdio::from(fs::File::create(&log).expect("log file"));
+    let status = Gateway::try_start_logging_to(other.path(), &[], stderr)
+        .map(|_| ())
+        .expect_err("a log directory of another store must be refused");
+    assert!(!status.success(), "{status}");
+    let text = fs::read_to_string(&log).expect("read log");
+    assert!(text.contains("belongs to another store"), "{text}");
+    assert!(text.contains(&log_dir.display().to_string()), "{text}");
 }

@@ -3,7 +3,7 @@
 //!
 //! | keyspace | key | value |
 //! | --- | --- | --- |
-//! | `meta` | `format` / `seq` / `logged` / `states` | u32 BE format version / u64 BE next sequence number / u64 BE last redo record these tables hold (but for pass states) / u64 BE last redo record whose pass states they hold |
+//! | `meta` | `format` / `seq` / `logged` / `states` / `store_id` | u32 BE format version / u64 BE next sequence number / u64 BE last redo record these tables hold (but for pass states) / u64 BE last redo record whose pass states they hold / 16 random bytes, which `redo/STORE` names too (`log_owner`; absent before the first open of a build that writes it, which older builds ignore) |
 //! | `passes` | pass id (16 B) | msgpack [`Pass`] with `uses` = 0 (volatile, kept in `pass_state`) |
 //! | `pass_state` | pass id | [`PassState`], 10 B (+ presence when not outside): the only thing a grant reads and writes |
 //! | `scans` | pass id ‖ at_ms ‖ seq (32 B) | msgpack [`ScanRecord`] |

@@ -38,6 +38,7 @@ mod fold;
 mod journal;
 mod layout;
 mod load;
+mod log_owner;
 mod merge;
 mod open;
 mod prepare;
@@ -61,6 +62,8 @@ mod floor_tests;
 mod holder_tests;
 #[cfg(test)]
 mod journal_tests;
+#[cfg(test)]
+mod log_owner_tests;
 #[cfg(test)]
 mod offline_tests;
 #[cfg(test)]

@@ -27,6 +27,7 @@
 //! the last record of a segment are the unwritten rest of a prepared one.
 
 use super::layout::{Tables, backend};
+use super::log_owner;
 use super::prepare::Preparing;
 use super::record::Staged;
 use super::replay::{self, Replayed};
@@ -83,6 +84,7 @@ impl RedoLog {
     pub fn recover(store_dir: &Path, tables: &Tables) -> Result<(RedoLog, Replayed), StoreError> {
         let dir = store_dir.join(DIR);
         fs::create_dir_all(&dir).map_err(|e| io_error("cannot create", &dir, e))?;
+        log_owner::claim(&dir, tables)?;
         let segments = segments(&dir)?;
         let replayed = replay::replay(&dir, &segments, tables)?;
         tables.db.persist(PersistMode::SyncData).map_err(backend)?;
