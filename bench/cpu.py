@@ -32,6 +32,12 @@ def scan_seconds_quantile(metrics_text, q):
     return None
 
 
+def metric_total(metrics_text, name):
+    """The sum of metric NAME's samples, whatever their labels."""
+    pattern = r"^" + re.escape(name) + r"(?:\{[^}]*\})? ([0-9.e+]+)$"
+    return sum(float(m.group(1)) for m in re.finditer(pattern, metrics_text, re.M))
+
+
 def record(label, load_json, metrics, clk_tck, c0, c1, s0, s1, w0, w1, d0, d1):
     """One run as a JSON object: the tool's summary and the window's figures."""
     with open(load_json) as f:
@@ -55,6 +61,10 @@ def record(label, load_json, metrics, clk_tck, c0, c1, s0, s1, w0, w1, d0, d1):
         "cpu_us_per_scan": 1e6 * cpu_s / per,
         "switches_per_scan": (int(w1) - int(w0)) / per,
         "datagrams_per_scan": (int(d1) - int(d0)) / per,
+        # Over the whole run (the issue of its passes too): how many scans
+        # one fdatasync of the redo log carried.
+        "scans_per_sync": metric_total(metrics_text, "scangate_scans_total")
+        / max(metric_total(metrics_text, "scangate_store_commits_total"), 1),
     }
 
 
@@ -71,6 +81,7 @@ COLUMNS = [
     ("gateway CPU µs / scan", "cpu_us_per_scan", "{:.1f}"),
     ("switches / scan", "switches_per_scan", "{:.2f}"),
     ("datagrams / scan", "datagrams_per_scan", "{:.2f}"),
+    ("scans / redo sync (run)", "scans_per_sync", "{:.1f}"),
     ("achieved / s", "scans_per_s", "{:.0f}"),
     ("tool p99 ms", "p99_ms", "{:.1f}"),
     ("gateway scan p99 ≤ ms", "gateway_scan_p99_ms", "{:g}"),
