@@ -17,6 +17,13 @@ fn tables(dir: &Path) -> Tables {
     Tables::open(Database::builder(dir.join("db")).open().expect("db")).expect("tables")
 }
 
+/// Two scratch directories: a store's and another (a second disk, another
+/// store).
+fn two_dirs() -> (tempfile::TempDir, tempfile::TempDir) {
+    let dir = || tempfile::tempdir().expect("tempdir");
+    (dir(), dir())
+}
+
 /// A store directory whose `redo` is a link to `target`.
 fn linked(store: &Path, target: &Path) {
     fs::create_dir_all(target).expect("target");
@@ -33,10 +40,7 @@ fn refused(outcome: Result<impl Sized, StoreError>) -> String {
 
 #[test]
 fn a_log_through_a_link_replays_what_a_crash_left_and_names_its_store() {
-    let (store, disk) = (
-        tempfile::tempdir().expect("store"),
-        tempfile::tempdir().expect("disk"),
-    );
+    let (store, disk) = two_dirs();
     linked(store.path(), &disk.path().join("log"));
     {
         let tables = tables(store.path());
@@ -56,10 +60,7 @@ fn a_log_through_a_link_replays_what_a_crash_left_and_names_its_store() {
 
 #[test]
 fn another_stores_log_directory_is_refused_before_it_is_read() {
-    let (ours, theirs) = (
-        tempfile::tempdir().expect("ours"),
-        tempfile::tempdir().expect("theirs"),
-    );
+    let (ours, theirs) = two_dirs();
     let shared = theirs.path().join("redo");
     RedoLog::recover(theirs.path(), &tables(theirs.path())).expect("theirs claims its log");
     linked(ours.path(), &shared);
@@ -79,10 +80,7 @@ fn another_stores_log_directory_is_refused_before_it_is_read() {
 
 #[test]
 fn a_missing_log_directory_is_refused_once_the_store_has_logged_until_its_id_is_written() {
-    let (store, disk) = (
-        tempfile::tempdir().expect("store"),
-        tempfile::tempdir().expect("disk"),
-    );
+    let (store, disk) = two_dirs();
     let log_dir = disk.path().join("log");
     linked(store.path(), &log_dir);
     let tables = tables(store.path());
