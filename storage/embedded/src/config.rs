@@ -95,12 +95,15 @@ pub const ISSUED_MEMTABLE_BYTES: u64 = 8 * 1024 * 1024;
 /// Largest memtable of the keyspaces every grant writes (`pass_state`,
 /// `scans`, `scan_ids`, `scan_id_times`, `event_scans`; fjall's default is
 /// 64 MiB). What fjall holds in memtables and not yet in tables is what a
-/// start after a crash replays from its journal, so this bounds that start
-/// (~2 s to ready right after 10M grants) at no cost in CPU per scan or
-/// peak RSS. The price: 4× the flushes, and more small tables to open at a
-/// start right after heavy writing. fjall keeps the size a keyspace was
-/// created with: a store created with 64 MiB keyspaces keeps them.
-pub const SCAN_MEMTABLE_BYTES: u64 = 16 * 1024 * 1024;
+/// start after a crash replays from its journal (~23 MB/s here), so this
+/// bounds that start: at most five of these, ~40 MB, under 2 s to ready
+/// right after 10M grants (at 16 MiB a crash start replayed 66 MB in
+/// 2.8 s). The price: twice the flushes of 16 MiB (8× fjall's default), and
+/// more small tables to open at a start right after heavy writing; CPU per
+/// scan 1.05 (0.96–1.10) of 16 MiB's, no change shown. fjall keeps the size
+/// a keyspace was created with: a store created with larger keyspaces
+/// keeps them.
+pub const SCAN_MEMTABLE_BYTES: u64 = 8 * 1024 * 1024;
 
 /// Nice value of fjall's flush and compaction threads (the scan path runs
 /// at 0). A flush of full memtables takes ~1 core for 3–5 s on two cores,
