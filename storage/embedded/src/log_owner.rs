@@ -61,10 +61,10 @@ pub fn claim(dir: &Path, tables: &Tables) -> Result<(), StoreError> {
         ))),
         (ours, Some(named)) => Err(StoreError::Config(format!(
             "the redo log directory {} belongs to another store (its {OWNER_FILE} names {}, \
-             this store is {}): give each data directory a log directory of its own",
+             this store's id is {}): give each data directory a log directory of its own",
             shown(dir),
             hex::encode(named),
-            ours.map_or_else(|| "new".to_owned(), hex::encode)
+            ours.map_or_else(|| "not named yet".to_owned(), hex::encode)
         ))),
         (None, None) => {
             let mut id = StoreId::default();
