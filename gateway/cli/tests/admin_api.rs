@@ -2,7 +2,7 @@
 //! created and revoked while the gateway runs, lists with filters and
 //! cursors, issue in bulk, CSV import, annul, device revocation, bad input.
 
-mod common;
+use crate::common;
 
 use common::{Gateway, scan};
 use scangate_client::ScanInput;

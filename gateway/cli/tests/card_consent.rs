@@ -3,7 +3,7 @@
 //! reply, whether the card came from the admin API's JSON, a CSV import or
 //! the CLI's flags; a viewer reads no card; a denial reveals nothing.
 
-mod common;
+use crate::common;
 
 use common::Gateway;
 use scangate_core::pass::SharedCard;

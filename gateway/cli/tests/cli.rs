@@ -1,6 +1,6 @@
 //! The scriptable contract of MISSION.md, driven through the real binary.
 
-mod common;
+use crate::common;
 
 use common::{Gateway, bin};
 use serde_json::Value;

@@ -4,7 +4,7 @@
 //! installs it) finds no answer that disagrees with the document.
 //! `openapi.rs` checks the document itself.
 
-mod common;
+use crate::common;
 
 use common::Gateway;
 use scangate_gateway::operator::admin::openapi;

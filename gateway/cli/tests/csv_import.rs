@@ -2,7 +2,7 @@
 //! imported, rejected with its line, field and problem, or counted blank;
 //! an unterminated quote rejects its own line and swallows none after it.
 
-mod common;
+use crate::common;
 
 use common::Gateway;
 use serde_json::{Value, json};

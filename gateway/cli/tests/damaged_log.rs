@@ -7,7 +7,7 @@
 //! its own (linked in) is kept across a crash and never taken by another
 //! data directory.
 
-mod common;
+use crate::common;
 
 use common::Gateway;
 use scangate_core::Decision;

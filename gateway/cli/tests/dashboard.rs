@@ -8,8 +8,8 @@
 //! to skip). Set `SCANGATE_DASHBOARD_SCREENSHOT=PATH` to save a PNG of the
 //! page at the end (that is how docs/dashboard.png is made).
 
-mod browser;
-mod common;
+use crate::browser;
+use crate::common;
 
 use browser::{Driver, open_dashboard};
 use common::{Gateway, scan};

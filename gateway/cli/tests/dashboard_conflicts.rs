@@ -9,8 +9,8 @@
 //! Set `SCANGATE_CONFLICTS_SCREENSHOT=PATH` to save a PNG of the panel
 //! (that is how docs/dashboard-conflicts.png is made).
 
-mod browser;
-mod common;
+use crate::browser;
+use crate::common;
 
 use browser::{Driver, browser_available};
 use common::Gateway;

@@ -4,8 +4,8 @@
 //! full zone marked), an exit frees a place on the page, and no token or
 //! pass id reaches it.
 
-mod browser;
-mod common;
+use crate::browser;
+use crate::common;
 
 use browser::open_dashboard;
 use common::floor::put_event;

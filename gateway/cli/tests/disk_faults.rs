@@ -13,7 +13,7 @@
 //!   are granted, the stalled ones count once, and a `kill -9` loses no
 //!   acknowledged grant.
 
-mod common;
+use crate::common;
 
 use bytes::BytesMut;
 use common::stall::{self, STORE_THREADS};

@@ -4,7 +4,7 @@
 //! SIGTERM answers every scan in flight and exits 0; a full disk fails the store
 //! closed, and a restart keeps everything acknowledged before it.
 
-mod common;
+use crate::common;
 
 use bytes::BytesMut;
 use common::Gateway;

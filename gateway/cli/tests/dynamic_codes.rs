@@ -1,7 +1,7 @@
 //! Dynamic codes and card shares, end to end: minted short-lived tokens, the
 //! QR endpoint, and what a card-share scan reveals.
 
-mod common;
+use crate::common;
 
 use common::{Gateway, scan};
 use scangate_core::{Decision, PassId, Reason};

@@ -3,7 +3,7 @@
 //! from many sources must not lock real scanners out, and a device
 //! certificate without a device name must not connect.
 
-mod common;
+use crate::common;
 
 use common::{Gateway, metric, pem, quic_client, scan};
 use scangate_client::{ScanInput, Scanner};

@@ -6,7 +6,7 @@
 //! (erasing nothing), purges it once every pass's validity is past, and
 //! with `--force` purges passes that never end.
 
-mod common;
+use crate::common;
 
 use common::Gateway;
 use serde_json::{Value, json};

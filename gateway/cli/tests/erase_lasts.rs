@@ -6,7 +6,7 @@
 //! marker is replayed, not rebuilt from the audit log), and on a data dir
 //! the previous build wrote and erased in.
 
-mod common;
+use crate::common;
 
 use common::Gateway;
 use common::floor::put_event;

@@ -5,7 +5,7 @@
 //! listed, and the pass is revoked. A second erase is idempotent. `scangate
 //! event purge` erases a whole event's passes the same way.
 
-mod common;
+use crate::common;
 
 use common::Gateway;
 use common::privacy::{file_count, files_containing, stored_key};

@@ -3,7 +3,7 @@
 //! (presence surviving kill -9), zones on passes, and check-only scans.
 //! Real binary, real QUIC, real data dir.
 
-mod common;
+use crate::common;
 
 use common::Gateway;
 use common::floor::{put_event, reason, scan_floor};

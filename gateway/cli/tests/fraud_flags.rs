@@ -4,7 +4,7 @@
 //! that denies `rapid_rescan` denies it; forged tokens land in the bounded
 //! security-incident log without their text.
 
-mod common;
+use crate::common;
 
 use common::{Gateway, metric, scan};
 use scangate_core::flags::Flag;

@@ -2,7 +2,7 @@
 //! checks, `pass list --status used_up|expired`, guard overrides and
 //! re-issue (issue 29).
 
-mod common;
+use crate::common;
 
 use common::gate_actions::{cli_failure, clock_past, post_as};
 use common::{Gateway, scan};

@@ -22,8 +22,8 @@
 //! (that is how docs/guard-page.png is made); `SCANGATE_SKIP_BROWSER=1`
 //! skips the browser test (see `browser/`).
 
-mod browser;
-mod common;
+use crate::browser;
+use crate::common;
 
 use browser::{Driver, browser_available};
 use common::Gateway;

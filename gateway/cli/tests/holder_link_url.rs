@@ -3,7 +3,7 @@
 //! itself still speaks plain HTTP to it over loopback), which opens over
 //! TLS for a client trusting the gateway's CA.
 
-mod common;
+use crate::common;
 
 use common::Gateway;
 

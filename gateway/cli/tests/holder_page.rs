@@ -8,8 +8,8 @@
 //! Set `SCANGATE_HOLDER_SCREENSHOT=PATH` to keep a PNG of the page (that is
 //! how docs/holder-page.png is made).
 
-mod browser;
-mod common;
+use crate::browser;
+use crate::common;
 
 use browser::{DEADLINE, Driver, POLL, open_dashboard};
 use common::holder::{decode_qr, link};

@@ -5,7 +5,7 @@
 //! that stops reading its answers is cut off at the idle timeout, and a
 //! connection over the cap is answered 503 at once.
 
-mod common;
+use crate::common;
 
 use common::{Gateway, metric};
 use std::time::{Duration, Instant};

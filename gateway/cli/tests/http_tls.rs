@@ -6,7 +6,7 @@
 //! handshake is closed after the header-read timeout, as a slow plain
 //! client is.
 
-mod common;
+use crate::common;
 
 use common::Gateway;
 use common::https::connector;

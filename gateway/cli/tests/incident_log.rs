@@ -4,7 +4,7 @@
 //! directory ever holds the token text, and the retention sweep removes
 //! incidents past the gateway's period from the API and from the disk.
 
-mod common;
+use crate::common;
 
 use common::privacy::{file_count, files_containing};
 use common::{Gateway, metric, scan};

@@ -5,7 +5,7 @@
 //! for them); and a burst of calls with one token is answered 429 with
 //! `Retry-After` while another token is still served.
 
-mod common;
+use crate::common;
 
 use common::Gateway;
 use common::floor::put_event;

@@ -2,7 +2,7 @@
 //! the scans did, histograms are real Prometheus histograms, and overload
 //! (`busy`, `rate_limited`) is counted once per answer.
 
-mod common;
+use crate::common;
 
 use common::{Gateway, metric, scan};
 use futures_util::future::join_all;

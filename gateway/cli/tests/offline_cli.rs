@@ -4,9 +4,8 @@
 //! gateway process killed with kill -9 and restarted on the same data dir
 //! and ports, on real files. No CLI output ever holds a token in full.
 
-mod common;
-#[path = "common/offline.rs"]
-mod offline;
+use crate::common;
+use crate::common::offline;
 
 use common::Gateway;
 use offline::{Lane, expired_snapshot, gateway_key};

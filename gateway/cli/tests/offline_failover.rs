@@ -16,7 +16,7 @@
 //! use counted that no one made: devices do not upload denials); the test
 //! lists each one and checks every count with them taken into account.
 
-mod common;
+use crate::common;
 
 use common::Gateway;
 use common::scanners::records::{Accounted, check_records};

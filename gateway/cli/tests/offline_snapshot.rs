@@ -5,7 +5,7 @@
 //! display text; the signing key survives a restart and differs between
 //! gateways. Real `scangate` processes, real QUIC on loopback, real files.
 
-mod common;
+use crate::common;
 
 use bytes::BytesMut;
 use common::scanners::snapshot_key;

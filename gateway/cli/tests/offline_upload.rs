@@ -5,7 +5,7 @@
 //! operator journal. Real `scangate` processes, real QUIC with device
 //! certificates on loopback, uploads sent with `Scanner::upload`.
 
-mod common;
+use crate::common;
 
 use common::{Gateway, metric};
 use scangate_client::Scanner;

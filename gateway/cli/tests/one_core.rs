@@ -11,7 +11,7 @@
 //! of them ([`core_sets`]), so a machine with more cores checks more counts
 //! (the 2-core development machine: 1 and 2; a 16-core one: 1, 2, 4, 8, 16).
 
-mod common;
+use crate::common;
 
 use common::Gateway;
 use scangate_gateway::config::DRAIN_TIMEOUT_MS;

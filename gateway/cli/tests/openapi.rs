@@ -7,7 +7,7 @@
 //! too; otherwise that check says loudly that it was skipped. `contract.rs`
 //! checks that the running gateway answers as the document says.
 
-mod common;
+use crate::common;
 
 use common::Gateway;
 use scangate_gateway::operator::admin::openapi::{self, PUBLIC, SECURITY_SCHEME};

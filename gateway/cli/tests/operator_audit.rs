@@ -6,7 +6,7 @@
 //! right who, action and subject, and the journal holds no secret and no
 //! personal data.
 
-mod common;
+use crate::common;
 
 use common::{Gateway, scan};
 use serde_json::{Value, json};

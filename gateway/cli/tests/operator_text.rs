@@ -4,7 +4,7 @@
 //! with its control characters escaped, and a data directory left open to
 //! other users is made private at start, with a log line saying so.
 
-mod common;
+use crate::common;
 
 use common::{Gateway, scan, try_scan};
 use scangate_client::ClientError;

@@ -12,7 +12,7 @@
 //! - a venue's own certificate and key serve it instead, and a missing
 //!   key file stops the start with the file named.
 
-mod common;
+use crate::common;
 
 use common::Gateway;
 use common::guard::{enroll_link, secret_of};

@@ -4,7 +4,7 @@
 //! answer deadline as a dead link and reconnects. Retries reuse the scan id,
 //! so nothing is counted twice.
 
-mod common;
+use crate::common;
 
 use common::{Gateway, START_DEADLINE, try_scan};
 use scangate_client::{ClientError, Scanner};

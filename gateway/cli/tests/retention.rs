@@ -4,7 +4,7 @@
 //! groups a few seconds apart; the gateway is restarted with a period
 //! whose cut-off falls between the groups.
 
-mod common;
+use crate::common;
 
 use common::Gateway;
 use serde_json::{Value, json};

@@ -7,7 +7,7 @@
 //! removed), and none older than its period plus [`SLACK_MS`] is still
 //! there (each event's own period is honoured, the shorter one included).
 
-mod common;
+use crate::common;
 
 use common::Gateway;
 use common::floor::put_event;

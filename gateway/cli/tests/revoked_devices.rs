@@ -6,7 +6,7 @@
 //! alarm metric, and stops a restart), and `scangate certs revoke` returns
 //! only once the running gateway refuses the device.
 
-mod common;
+use crate::common;
 
 use common::{Gateway, bin, metric, raw_connection, scan, try_scan, wait_with_deadline};
 use scangate_gateway::operator::devices::{REVOKED_MAX, RevokedDevice, RevokedFile};

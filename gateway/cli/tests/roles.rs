@@ -3,7 +3,7 @@
 //! QR code; an `operator` walking the same routes gets them, which shows the
 //! search would find one.
 
-mod common;
+use crate::common;
 
 use common::holder::has_token;
 use common::{Gateway, scan};

@@ -1,7 +1,7 @@
 //! End to end over real QUIC and TLS on loopback: every denial reason, exact
 //! counts under concurrency, retries, admin changes, forgeries.
 
-mod common;
+use crate::common;
 
 use common::frames::scan_frame;
 use common::{Gateway, metric, scan};

@@ -4,7 +4,7 @@
 //! stops the pass on the other. Skipped, with a message, without a cluster.
 //! The flags' errors are checked without one.
 
-mod common;
+use crate::common;
 
 use common::{Gateway, bin, connect};
 use scangate_client::{ScanInput, Scanner};

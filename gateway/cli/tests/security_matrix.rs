@@ -14,7 +14,7 @@
 //! alert, or the `device_revoked` close code), 0-RTT is never offered, and a
 //! good device beside them scans throughout.
 
-mod common;
+use crate::common;
 
 use common::pki::{
     Admission, TicketLog, admission, ca_signed, device_params, stranger_signed, tls_with,

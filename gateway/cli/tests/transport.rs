@@ -1,7 +1,7 @@
 //! The QUIC edge: mutual TLS, no 0-RTT, and bad frames answered without
 //! disturbing other scanners.
 
-mod common;
+use crate::common;
 
 use bytes::{BufMut, BytesMut};
 use common::{Gateway, pem, quic_client, read_response, scan, tls_for};

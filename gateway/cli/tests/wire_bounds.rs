@@ -2,7 +2,7 @@
 //! (a QR code holds up to 4,296 characters) reaches a panic: not in the
 //! gateway's stream reader, not in the SDK, not in `scangate scan`.
 
-mod common;
+use crate::common;
 
 use bytes::{BufMut, BytesMut};
 use common::{Gateway, bin, raw_connection, read_response, scan};

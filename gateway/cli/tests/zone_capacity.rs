@@ -9,7 +9,7 @@
 //! from one loopback address meet the gateway's per-address handshake
 //! admission, which is not what this test is about.
 
-mod common;
+use crate::common;
 
 use common::Gateway;
 use common::floor::{put_event, reason};

@@ -1,6 +1,6 @@
 //! A real headless Chromium driven over WebDriver (`chromedriver`), opened
-//! on a gateway's dashboard, for the dashboard tests (`dashboard.rs`,
-//! `dashboard_conflicts.rs`). A test file declares `mod common;` first.
+//! on a gateway's pages, for the tests of every page a person uses
+//! (the dashboard, the holder page, the guard scanner).
 //!
 //! Needs Debian's `chromium` and `chromium-driver` (CI installs them). Set
 //! `SCANGATE_SKIP_BROWSER=1` to skip on a machine without them.

@@ -9,6 +9,7 @@ pub mod gate_actions;
 pub mod guard;
 pub mod holder;
 pub mod https;
+pub mod offline;
 pub mod pki;
 pub mod privacy;
 pub mod scanners;
