@@ -94,10 +94,7 @@ pub struct Running {
     registry: Registry,
     store: Arc<dyn Store>,
     incidents: Arc<Incidents>,
-    http_shutdown: CancellationToken,
-    http_task: tokio::task::JoinHandle<()>,
-    /// The public listener's accept loop, with `--public-listen`.
-    public_task: Option<tokio::task::JoinHandle<()>>,
+    operator: OperatorPlane,
     data: DataDir,
 }
 
@@ -117,32 +114,11 @@ pub async fn start(config: ServeConfig, shutdown: CancellationToken) -> Result<R
 
     let tracker = TaskTracker::new();
     let ready = Arc::new(AtomicBool::new(false));
-    // The dashboard's feed stops with the HTTP plane, which ends its streams.
-    let http_shutdown = CancellationToken::new();
     let health = Arc::new(HealthProbe::new(store.clone(), data.root().to_owned()));
-    let live = Live::with_health(crate::now_ms(), health.clone());
     let incidents = Arc::new(Incidents::open(data.incident_log())?);
     open::keep_up(&config, &store, &definitions, &incidents, &shutdown);
-    let flags = Arc::new(FlagBoard::default());
-    let burst = &config.registry.flag_policy.thresholds;
-    let service = ScanService::new(keyring.clone(), registry.clone(), live.clone())
-        .with_incidents(incidents.clone(), burst.forgery_burst_per_minute)
-        .with_flag_board(flags.clone());
-    let listener = Arc::new(Listener {
-        service: Arc::new(service),
-        snapshots: offline_snapshots(&data, &keyring, &store, &config)?,
-        uploads: offline_uploads(&keyring, &registry, &store, &config, &data),
-        limiter: Limiter::new(config.rate.clone()),
-        limits: config.quic.clone(),
-        shutdown: shutdown.clone(),
-        tracker: tracker.clone(),
-        revoked: revoked_devices.clone(),
-    });
-    let quic_task = tokio::spawn(listener.clone().run(endpoint.clone()));
-    let plane = Plane::new(&config, &data, &listener, &revoked_devices)?;
-
     let state = AppState {
-        registry: registry.clone(),
+        registry,
         store: store.clone(),
         keyring: Arc::new(keyring),
         tokens,
@@ -150,34 +126,22 @@ pub async fn start(config: ServeConfig, shutdown: CancellationToken) -> Result<R
         data: data.clone(),
         ready: ready.clone(),
         metrics,
-        live,
+        live: Live::with_health(crate::now_ms(), health.clone()),
         health,
         admin_calls: Arc::new(Throttle::new(
             config.http.admin_rate,
             crate::config::ADMIN_RATE_KEYS_MAX,
         )),
         incidents: incidents.clone(),
-        flags,
+        flags: Arc::new(FlagBoard::default()),
         definitions,
     };
-    let endpoints = Endpoints {
-        quic: connectable(endpoint.local_addr()?),
-        http: connectable(http_listener.local_addr()?),
-        pid: std::process::id(),
-        http_tls: config.http_tls,
-        public: public_listener
-            .as_ref()
-            .map(|l| l.local_addr())
-            .transpose()?
-            .map(connectable),
-    };
-    let (http_task, public_task) = spawn_operator(
-        (http_listener, public_listener),
-        state,
-        plane,
-        &config.http,
-        &http_shutdown,
-    );
+    let listener = scan_listener(&state, &config, &shutdown, &tracker)?;
+    let quic_task = tokio::spawn(listener.clone().run(endpoint.clone()));
+    let plane = Plane::new(&config, &data, &listener, &state.devices)?;
+    let endpoints = endpoints(&config, &endpoint, &http_listener, public_listener.as_ref())?;
+    let registry = state.registry.clone();
+    let operator = spawn_operator((http_listener, public_listener), state, plane, &config.http);
     data.write_endpoints(&endpoints)?;
     ready.store(true, Ordering::Release);
     open::warm_up(cache, &shutdown);
@@ -195,9 +159,7 @@ pub async fn start(config: ServeConfig, shutdown: CancellationToken) -> Result<R
         registry,
         store,
         incidents,
-        http_shutdown,
-        http_task,
-        public_task,
+        operator,
         data,
     })
 }
@@ -261,19 +223,16 @@ struct Plane {
 /// The operators' side: the HTTP plane (admin API, probes, the dashboard
 /// and its feed, the holder pages, the guard page and its scan transport)
 /// on the first listener, and the phones' routes alone on the public one
-/// (when there is one), until `stop`, which also ends the feed and with it
-/// every dashboard stream. Both serve the same phone routers, so a holder
+/// (when there is one), until [`OperatorPlane::stop`], which also ends the
+/// feed and with it every dashboard stream. Both serve the same phone routers, so a holder
 /// address's rate is one budget whichever listener it comes through.
 fn spawn_operator(
     (listener, public): (tokio::net::TcpListener, Option<tokio::net::TcpListener>),
     state: AppState,
     plane: Plane,
     limits: &HttpLimits,
-    stop: &CancellationToken,
-) -> (
-    tokio::task::JoinHandle<()>,
-    Option<tokio::task::JoinHandle<()>>,
-) {
+) -> OperatorPlane {
+    let stop = &CancellationToken::new();
     let live = state.live.clone();
     let feeds = dashboard::Feeds {
         snapshot: live.publish(stop.clone()),
@@ -312,7 +271,21 @@ fn spawn_operator(
         plane.tls,
         stop.clone(),
     ));
-    (operator_task, public_task)
+    OperatorPlane {
+        task: operator_task,
+        public_task,
+        stop: stop.clone(),
+    }
+}
+
+/// The running HTTP plane: its accept loops, and what stops them.
+struct OperatorPlane {
+    /// The operator listener's accept loop.
+    task: tokio::task::JoinHandle<()>,
+    /// The public listener's accept loop, with `--public-listen`.
+    public_task: Option<tokio::task::JoinHandle<()>>,
+    /// Cancelled to stop both (and the dashboard's feed with them).
+    stop: CancellationToken,
 }
 
 /// Who may do what, as the data directory says: the token signing keys,
@@ -332,39 +305,59 @@ fn load_access(
     Ok((keyring, tokens, revoked))
 }
 
-/// The edge's reconciler of uploaded offline scans: through the pass
-/// actors, each conflict journaled in the operator journal.
-fn offline_uploads(
-    keyring: &Keyring,
-    registry: &Registry,
-    store: &Arc<dyn Store>,
+/// The QUIC listener's side: the scan service over the pass actors, the
+/// offline snapshots and uploads, the per-device rate limit and bounds.
+fn scan_listener(
+    state: &AppState,
     config: &ServeConfig,
-    data: &DataDir,
-) -> Arc<Uploads> {
-    Arc::new(Uploads::new(
-        Arc::new(keyring.clone()),
-        registry.clone(),
-        store.clone(),
+    shutdown: &CancellationToken,
+    tracker: &TaskTracker,
+) -> Result<Arc<Listener>> {
+    let keyring = Arc::clone(&state.keyring);
+    let burst = &config.registry.flag_policy.thresholds;
+    let service = ScanService::new(
+        (*keyring).clone(),
+        state.registry.clone(),
+        state.live.clone(),
+    )
+    .with_incidents(state.incidents.clone(), burst.forgery_burst_per_minute)
+    .with_flag_board(state.flags.clone());
+    // The edge's reconciler of uploaded offline scans: through the pass
+    // actors, each conflict journaled in the operator journal.
+    let uploads = Uploads::new(
+        keyring.clone(),
+        state.registry.clone(),
+        state.store.clone(),
         config.registry.store_timeout(),
-        Journal::new(data.operator_journal()),
-    ))
+        Journal::new(state.data.operator_journal()),
+    );
+    Ok(Arc::new(Listener {
+        service: Arc::new(service),
+        snapshots: offline_snapshots(state, keyring, config)?,
+        uploads: Arc::new(uploads),
+        limiter: Limiter::new(config.rate.clone()),
+        limits: config.quic.clone(),
+        shutdown: shutdown.clone(),
+        tracker: tracker.clone(),
+        revoked: state.devices.clone(),
+    }))
 }
 
-/// The offline snapshots of `store`'s passes, signed with the data
+/// The offline snapshots of the store's passes, signed with the data
 /// directory's offline key; its public half is (re)written beside it for
 /// operators and devices.
 fn offline_snapshots(
-    data: &DataDir,
-    keyring: &Keyring,
-    store: &Arc<dyn Store>,
+    state: &AppState,
+    keyring: Arc<Keyring>,
     config: &ServeConfig,
 ) -> Result<Arc<Snapshots>> {
+    let data = &state.data;
     let signer = crate::snapshot_key::load(&data.offline_signing_key())?;
     crate::snapshot_key::write_public(&data.offline_public_key(), &signer.verifier())?;
     Ok(Arc::new(Snapshots::new(
         signer,
-        Arc::new(keyring.clone()),
-        store.clone(),
+        keyring,
+        state.store.clone(),
         config.snapshots.clone(),
     )))
 }
@@ -413,15 +406,31 @@ impl Running {
             tracing::warn!("the last security incidents may not be on disk");
         }
         self.store.close().await.context("cannot flush the store")?;
-        self.http_shutdown.cancel();
-        let _ = self.http_task.await;
-        if let Some(public) = self.public_task {
+        self.operator.stop.cancel();
+        let _ = self.operator.task.await;
+        if let Some(public) = self.operator.public_task {
             let _ = public.await;
         }
         let _ = tokio::time::timeout(Duration::from_secs(1), self.endpoint.wait_idle()).await;
         self.data.clear_endpoints();
         Ok(())
     }
+}
+
+/// Where the bound listeners answer, as a client on this host dials them.
+fn endpoints(
+    config: &ServeConfig,
+    quic: &quinn::Endpoint,
+    http: &tokio::net::TcpListener,
+    public: Option<&tokio::net::TcpListener>,
+) -> Result<Endpoints> {
+    Ok(Endpoints {
+        quic: connectable(quic.local_addr()?),
+        http: connectable(http.local_addr()?),
+        pid: std::process::id(),
+        http_tls: config.http_tls,
+        public: public.map(|l| l.local_addr()).transpose()?.map(connectable),
+    })
 }
 
 /// An address a client on this host can dial: the unspecified address

@@ -6,7 +6,7 @@ use super::scan;
 use crate::Store;
 use crate::query::{FlagFilter, ScanQuery, ScanScope};
 use scangate_core::flags::Flag;
-use scangate_core::{Decision, Reason};
+use scangate_core::{Decision, Reason, ScanRecord};
 use std::sync::Arc;
 
 /// A record's flags are stored with it and come back from `find_scan`,
@@ -15,39 +15,17 @@ use std::sync::Arc;
 pub async fn flagged_scans_are_kept_and_listed_by_flag(store: Arc<dyn Store>) {
     let (a, b) = unique();
     let event = format!("flags-{a:x}-{b:x}");
-    let mut pass = super::new_pass(None);
-    pass.event = event.clone();
-    store
-        .insert_passes(vec![pass.clone()])
-        .await
-        .expect("insert");
-    let t = super::now_ms();
-    let rec = |uses, decision, at, flags: Vec<Flag>| {
-        let mut r = scan(pass.id, decision, uses, at);
-        r.event = event.clone();
-        r.flags = flags;
-        r
-    };
-    let records = [
-        rec(1, Decision::Granted, t, vec![]),
-        rec(2, Decision::Granted, t + 1, vec![Flag::RapidRescan]),
-        rec(
-            2,
-            Decision::Denied(Reason::SharedCode),
-            t + 2,
-            vec![Flag::RapidRescan, Flag::SharedCode],
-        ),
-    ];
-    for r in &records {
-        store.commit_scan(r.clone()).await.expect("commit");
-    }
+    let records = commit_flagged(&store, &event).await;
     let found = store.find_scan(&records[2].scan_id).await.expect("find");
     assert_eq!(
         found.as_ref(),
         Some(&records[2]),
         "the flags are kept with the record"
     );
-    let listed = store.list_scans(pass.id, 10).await.expect("list");
+    let listed = store
+        .list_scans(records[0].pass_id, 10)
+        .await
+        .expect("list");
     assert_eq!(listed, records.to_vec());
 
     let query = |flagged, limit| ScanQuery {
@@ -85,4 +63,36 @@ pub async fn flagged_scans_are_kept_and_listed_by_flag(store: Arc<dyn Store>) {
         records[1..].to_vec(),
         "pages of one hold each flagged scan once"
     );
+}
+
+/// One pass of `event` and three scans of it committed: a plain grant, a
+/// rapid rescan, and a denial flagged twice.
+async fn commit_flagged(store: &Arc<dyn Store>, event: &str) -> [ScanRecord; 3] {
+    let mut pass = super::new_pass(None);
+    pass.event = event.to_owned();
+    store
+        .insert_passes(vec![pass.clone()])
+        .await
+        .expect("insert");
+    let t = super::now_ms();
+    let rec = |uses, decision, at, flags: Vec<Flag>| {
+        let mut r = scan(pass.id, decision, uses, at);
+        r.event = event.to_owned();
+        r.flags = flags;
+        r
+    };
+    let records = [
+        rec(1, Decision::Granted, t, vec![]),
+        rec(2, Decision::Granted, t + 1, vec![Flag::RapidRescan]),
+        rec(
+            2,
+            Decision::Denied(Reason::SharedCode),
+            t + 2,
+            vec![Flag::RapidRescan, Flag::SharedCode],
+        ),
+    ];
+    for r in &records {
+        store.commit_scan(r.clone()).await.expect("commit");
+    }
+    records
 }
