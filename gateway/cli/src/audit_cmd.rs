@@ -4,7 +4,7 @@
 //! of one pass's changes stays `scangate pass audit`.
 
 use crate::admin_client::{self, AdminArgs};
-use crate::paging::{Query, pages};
+use crate::paging::{Query, TimeWindow, pages};
 use crate::pass_cmd::LIST_DEFAULT;
 use crate::terminal::Shown;
 use anyhow::Result;
@@ -37,12 +37,9 @@ pub struct OperatorArgs {
     /// Only actions on this token, device, pass, scan or event.
     #[arg(long)]
     pub subject: Option<String>,
-    /// From this time (RFC 3339).
-    #[arg(long)]
-    pub from: Option<String>,
-    /// Until this time (RFC 3339).
-    #[arg(long)]
-    pub until: Option<String>,
+    /// When they were taken.
+    #[command(flatten)]
+    pub window: TimeWindow,
     /// At most this many.
     #[arg(long, default_value_t = LIST_DEFAULT)]
     pub limit: usize,
@@ -63,8 +60,7 @@ pub async fn run(data: &DataDir, cmd: AuditCommand) -> Result<ExitCode> {
         query.add("action", args.action.map(OperatorAction::as_str));
         query.add("who", args.who.as_deref());
         query.add("subject", args.subject.as_deref());
-        query.add("from", args.from.as_deref());
-        query.add("until", args.until.as_deref());
+        query.window(&args.window);
         pages(&client, "/v1/audit/operator", query, args.limit).await?
     };
     for r in &records {
@@ -88,8 +84,8 @@ fn local(data: &DataDir, args: &OperatorArgs) -> Result<Vec<OperatorRecord>> {
         action: args.action,
         who: args.who.clone(),
         subject: args.subject.clone(),
-        from_ms: time("from", &args.from)?,
-        until_ms: time("until", &args.until)?,
+        from_ms: time("from", &args.window.from)?,
+        until_ms: time("until", &args.window.until)?,
         after: None,
         limit: 0,
     };

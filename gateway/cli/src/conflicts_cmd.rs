@@ -4,7 +4,7 @@
 //! (pass `next` as `--after` for the following page).
 
 use crate::admin_client::{self, AdminArgs};
-use crate::paging::Query;
+use crate::paging::{Page, Query, TimeWindow};
 use crate::terminal::Shown;
 use anyhow::Result;
 use clap::{Args, Subcommand};
@@ -12,9 +12,6 @@ use scangate_api::{ConflictView, PageView};
 use scangate_core::offline::messages::ConflictKind;
 use scangate_gateway::datadir::DataDir;
 use std::process::ExitCode;
-
-/// Conflicts shown when no `--limit` is given: the API's own page size.
-const LIST_DEFAULT: usize = 100;
 
 /// `scangate conflicts ...`.
 #[derive(Debug, Subcommand)]
@@ -41,18 +38,12 @@ pub struct ListArgs {
     /// Only this pass's conflicts (32 hex digits).
     #[arg(long)]
     pub pass: Option<String>,
-    /// Recorded at or after this time (RFC 3339).
-    #[arg(long)]
-    pub from: Option<String>,
-    /// Recorded before this time (RFC 3339).
-    #[arg(long)]
-    pub until: Option<String>,
-    /// At most this many (1 to 1000).
-    #[arg(long, default_value_t = LIST_DEFAULT)]
-    pub limit: usize,
-    /// Continue after this cursor (`next` of a previous page).
-    #[arg(long)]
-    pub after: Option<String>,
+    /// When they were recorded.
+    #[command(flatten)]
+    pub window: TimeWindow,
+    /// Which page.
+    #[command(flatten)]
+    pub page: Page,
 }
 
 /// Runs a conflicts command.
@@ -63,10 +54,8 @@ pub async fn run(data: &DataDir, cmd: ConflictsCommand) -> Result<ExitCode> {
     query.add("event", args.event.as_deref());
     query.add("kind", args.kind.map(ConflictKind::as_str));
     query.add("pass", args.pass.as_deref());
-    query.add("from", args.from.as_deref());
-    query.add("until", args.until.as_deref());
-    query.add("limit", Some(&args.limit.to_string()));
-    query.add("after", args.after.as_deref());
+    query.window(&args.window);
+    query.page(&args.page);
     let page: PageView<ConflictView> = client.get_query("/v1/conflicts", &query.0).await?;
     if args.admin.json {
         let out = serde_json::json!({"conflicts": page.items, "next": page.next});

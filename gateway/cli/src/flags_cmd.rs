@@ -5,7 +5,7 @@
 //! Also reads the gateway-wide flag policy file of `serve --flag-policy`.
 
 use crate::admin_client::{self, AdminArgs};
-use crate::paging::Query;
+use crate::paging::{Page, Query, TimeWindow};
 use crate::terminal::Shown;
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
@@ -14,9 +14,6 @@ use scangate_core::flags::FlagPolicy;
 use scangate_gateway::datadir::DataDir;
 use std::path::Path;
 use std::process::ExitCode;
-
-/// Items shown when no `--limit` is given: the API's own page size.
-const LIST_DEFAULT: usize = 100;
 
 /// Largest flag policy file, bytes: 256 walking entries and 256 positions
 /// of 64-byte gate names take about 60 KB.
@@ -42,18 +39,12 @@ pub struct FlagListArgs {
     /// Only this flag (rapid_rescan, shared_code, impossible_travel).
     #[arg(long)]
     pub kind: Option<String>,
-    /// Scanned at or after this time (RFC 3339).
-    #[arg(long)]
-    pub from: Option<String>,
-    /// Scanned before this time (RFC 3339).
-    #[arg(long)]
-    pub until: Option<String>,
-    /// At most this many scans (1 to 1000).
-    #[arg(long, default_value_t = LIST_DEFAULT)]
-    pub limit: usize,
-    /// Continue after this cursor (`next` of a previous page).
-    #[arg(long)]
-    pub after: Option<String>,
+    /// When they were scanned.
+    #[command(flatten)]
+    pub window: TimeWindow,
+    /// Which page.
+    #[command(flatten)]
+    pub page: Page,
 }
 
 /// `scangate incidents ...`.
@@ -72,12 +63,9 @@ pub struct IncidentListArgs {
     /// Only this device's incidents.
     #[arg(long)]
     pub device: Option<String>,
-    /// At most this many (1 to 1000).
-    #[arg(long, default_value_t = LIST_DEFAULT)]
-    pub limit: usize,
-    /// Continue after this incident (`next` of a previous page).
-    #[arg(long)]
-    pub after: Option<String>,
+    /// Which page.
+    #[command(flatten)]
+    pub page: Page,
 }
 
 /// Runs a flags command.
@@ -87,10 +75,8 @@ pub async fn run_flags(data: &DataDir, cmd: FlagsCommand) -> Result<ExitCode> {
     let mut query = Query::default();
     query.add("event", Some(&args.event));
     query.add("kind", args.kind.as_deref());
-    query.add("from", args.from.as_deref());
-    query.add("until", args.until.as_deref());
-    query.add("limit", Some(&args.limit.to_string()));
-    query.add("after", args.after.as_deref());
+    query.window(&args.window);
+    query.page(&args.page);
     let page: PageView<FlagView> = client.get_query("/v1/flags", &query.0).await?;
     if args.admin.json {
         println!(
@@ -126,8 +112,7 @@ pub async fn run_incidents(data: &DataDir, cmd: IncidentsCommand) -> Result<Exit
     let client = admin_client::connect(data, &args.admin)?;
     let mut query = Query::default();
     query.add("device", args.device.as_deref());
-    query.add("limit", Some(&args.limit.to_string()));
-    query.add("after", args.after.as_deref());
+    query.page(&args.page);
     let page: PageView<IncidentView> = client.get_query("/v1/incidents", &query.0).await?;
     if args.admin.json {
         println!(
