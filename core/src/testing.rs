@@ -90,16 +90,9 @@ pub fn one_key_keyring(id: u8) -> Keyring {
 /// field sets it with struct update syntax.
 pub fn granted_reply(scan_id: ScanId) -> ScanReply {
     ScanReply {
-        scan_id,
-        decision: Decision::Granted,
         uses: Some(1),
         max_uses: Some(1),
-        pass: None,
-        display: None,
-        replayed: false,
-        flags: Vec::new(),
-        card: None,
-        guard: None,
+        ..ScanReply::bare(scan_id, Decision::Granted)
     }
 }
 

@@ -181,6 +181,26 @@ pub struct ScanReply {
     pub guard: Option<GuardView>,
 }
 
+impl ScanReply {
+    /// A reply that says the decision alone: no counts, pass, display,
+    /// flags, card or guard view (a denial before the pass is known; the
+    /// base of a reply built from fewer facts).
+    pub fn bare(scan_id: ScanId, decision: Decision) -> ScanReply {
+        ScanReply {
+            scan_id,
+            decision,
+            uses: None,
+            max_uses: None,
+            pass: None,
+            display: None,
+            replayed: false,
+            flags: Vec::new(),
+            card: None,
+            guard: None,
+        }
+    }
+}
+
 /// What a guard's screen shows beside the decision (entries used and
 /// allowed are the reply's `uses` and `max_uses`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

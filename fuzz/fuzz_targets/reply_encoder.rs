@@ -47,18 +47,10 @@ fn replies_to(request: Request) -> Vec<Response> {
         ),
         Response {
             id,
-            body: ResponseBody::Scan(ScanReply {
-                scan_id: scan.scan_id,
-                decision: Decision::Denied(Reason::Forged),
-                uses: None,
-                max_uses: None,
-                pass: None,
-                display: None,
-                replayed: false,
-                flags: Vec::new(),
-                card: None,
-                guard: None,
-            }),
+            body: ResponseBody::Scan(ScanReply::bare(
+                scan.scan_id,
+                Decision::Denied(Reason::Forged),
+            )),
         },
     ]
 }

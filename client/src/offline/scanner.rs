@@ -241,16 +241,8 @@ impl OfflineScanner {
         if let Some(queued) = queued.flatten() {
             // The same scan again (a retry): its first decision, counted once.
             return Ok(Decided::offline(ScanReply {
-                scan_id,
-                decision: queued.decision,
-                uses: None,
-                max_uses: None,
-                pass: None,
-                display: None,
                 replayed: true,
-                flags: Vec::new(),
-                card: None,
-                guard: None,
+                ..ScanReply::bare(scan_id, queued.decision)
             }));
         }
         let event = input.event.unwrap_or_else(|| self.config.event.clone());
@@ -276,16 +268,9 @@ impl OfflineScanner {
             }
         }
         Ok(Decided::offline(ScanReply {
-            scan_id,
-            decision: outcome.decision,
             uses: outcome.uses,
             max_uses: outcome.max_uses,
-            pass: None,
-            display: None,
-            replayed: false,
-            flags: Vec::new(),
-            card: None,
-            guard: None,
+            ..ScanReply::bare(scan_id, outcome.decision)
         }))
     }
 

@@ -283,18 +283,7 @@ impl ScanService {
     pub fn denied(&self, req: &ScanRequest, gate: &Gate, reason: Reason) -> ResponseBody {
         let decision = Decision::Denied(reason);
         self.record(gate, decision, None, false, None);
-        ResponseBody::Scan(ScanReply {
-            scan_id: req.scan_id.clone(),
-            decision,
-            uses: None,
-            max_uses: None,
-            pass: None,
-            display: None,
-            replayed: false,
-            flags: Vec::new(),
-            card: None,
-            guard: None,
-        })
+        ResponseBody::Scan(ScanReply::bare(req.scan_id.clone(), decision))
     }
 }
 

@@ -312,17 +312,9 @@ mod tests {
     /// out and was counted: its outcome is unknown, not a denial.
     #[test]
     fn a_transient_denial_after_sdk_retries_is_unknown() {
-        let busy = || ScanReply {
-            scan_id: ScanId::new("Ltest-0").expect("scan id"),
-            decision: Decision::Denied(Reason::Busy),
-            uses: None,
-            max_uses: None,
-            pass: None,
-            display: None,
-            replayed: false,
-            flags: Vec::new(),
-            card: None,
-            guard: None,
+        let busy = || {
+            let id = ScanId::new("Ltest-0").expect("scan id");
+            ScanReply::bare(id, Decision::Denied(Reason::Busy))
         };
         let outcome = |sdk_retries: bool| {
             let s = LaneSettings {
