@@ -73,6 +73,29 @@ fn after_key(from: Vec<u8>) -> Bound<Vec<u8>> {
     }
 }
 
+/// Walks `table` in key order after `from` up to `end`, handing each row
+/// (key, value) to `visit`; examines at most `budget` rows, and says where
+/// it stopped when the budget ran out first.
+fn walk(
+    table: &fjall::Keyspace,
+    from: Vec<u8>,
+    end: Bound<Vec<u8>>,
+    budget: &mut usize,
+    mut visit: impl FnMut(&[u8], &[u8]) -> Result<(), StoreError>,
+) -> Result<Walk, StoreError> {
+    let mut last = Vec::new();
+    for guard in table.range::<Vec<u8>, _>((after_key(from), end)) {
+        if *budget == 0 {
+            return Ok(Walk::Paused(last));
+        }
+        *budget -= 1;
+        let (key, value) = guard.into_inner().map_err(backend)?;
+        last = key.to_vec();
+        visit(&key, &value)?;
+    }
+    Ok(Walk::Done)
+}
+
 impl Batch<'_> {
     /// Forgets up to `max` scan ids of scans before `before_ms`, oldest first.
     pub(super) fn purge(&mut self, before_ms: i64, max: usize) -> Result<u64, StoreError> {
@@ -148,30 +171,25 @@ impl Batch<'_> {
     ) -> Result<Walk, StoreError> {
         let tables = self.w.tables.clone();
         let latest = step.latest();
-        let mut last = Vec::new();
-        for guard in tables
-            .scans
-            .range::<Vec<u8>, _>((after_key(from), Bound::Unbounded))
-        {
-            if *budget == 0 {
-                return Ok(Walk::Paused(last));
-            }
-            *budget -= 1;
-            let (key, value) = guard.into_inner().map_err(backend)?;
-            last = key.to_vec();
-            let at = layout::log_key_time(&key)?;
-            if at >= latest {
-                continue;
-            }
-            let record = layout::decode_scan(&value)?;
-            if at >= step.cut_off(&record.event) {
-                continue;
-            }
-            self.reads += 1;
-            self.remove_scan(&key, at, &record)?;
-            out.scans += 1;
-        }
-        Ok(Walk::Done)
+        walk(
+            &tables.scans,
+            from,
+            Bound::Unbounded,
+            budget,
+            |key, value| {
+                let at = layout::log_key_time(key)?;
+                if at >= latest {
+                    return Ok(());
+                }
+                let record = layout::decode_scan(value)?;
+                if at < step.cut_off(&record.event) {
+                    self.reads += 1;
+                    self.remove_scan(key, at, &record)?;
+                    out.scans += 1;
+                }
+                Ok(())
+            },
+        )
     }
 
     /// Stages the removal of one scan record with its indexes and, when it
@@ -225,17 +243,8 @@ impl Batch<'_> {
         let earliest = step.earliest();
         let tables = self.w.tables.clone();
         let mut events: HashMap<[u8; 16], String> = HashMap::new();
-        let mut last = Vec::new();
-        for guard in tables
-            .audit_times
-            .range::<Vec<u8>, _>((after_key(from), Bound::Excluded(end)))
-        {
-            if *budget == 0 {
-                return Ok(Walk::Paused(last));
-            }
-            *budget -= 1;
-            let (key, audit_key) = guard.into_inner().map_err(backend)?;
-            last = key.to_vec();
+        let end = Bound::Excluded(end);
+        walk(&tables.audit_times, from, end, budget, |key, audit_key| {
             let at = layout::time_from_bytes(
                 key.get(..8)
                     .and_then(|b| b.try_into().ok())
@@ -255,14 +264,14 @@ impl Batch<'_> {
                     }
                 };
                 if at >= step.cut_off(&event) {
-                    continue;
+                    return Ok(());
                 }
             }
-            self.writes.remove(Ks::AuditTimes, &key);
-            self.writes.remove(Ks::Audit, &audit_key);
+            self.writes.remove(Ks::AuditTimes, key);
+            self.writes.remove(Ks::Audit, audit_key);
             out.audit += 1;
-        }
-        Ok(Walk::Done)
+            Ok(())
+        })
     }
 
     /// The event of pass `id` (empty when its record is missing: the
@@ -288,20 +297,11 @@ impl Batch<'_> {
     ) -> Result<Walk, StoreError> {
         let end = layout::time_bytes(step.latest()).to_vec();
         let tables = self.w.tables.clone();
-        let mut last = Vec::new();
-        for guard in tables
-            .conflicts
-            .range::<Vec<u8>, _>((after_key(from), Bound::Excluded(end)))
-        {
-            if *budget == 0 {
-                return Ok(Walk::Paused(last));
-            }
-            *budget -= 1;
-            let (key, value) = guard.into_inner().map_err(backend)?;
-            last = key.to_vec();
-            let conflict: scangate_core::scan::Conflict = layout::decode(&value, "conflict")?;
+        let end = Bound::Excluded(end);
+        walk(&tables.conflicts, from, end, budget, |key, value| {
+            let conflict: scangate_core::scan::Conflict = layout::decode(value, "conflict")?;
             if conflict.at_ms >= step.cut_off(&conflict.event) {
-                continue;
+                return Ok(());
             }
             let tag = layout::conflict_tag_key(&conflict.scan_id, conflict.kind);
             if tables
@@ -312,9 +312,9 @@ impl Batch<'_> {
             {
                 self.writes.remove(Ks::ConflictTags, &tag);
             }
-            self.writes.remove(Ks::Conflicts, &key);
+            self.writes.remove(Ks::Conflicts, key);
             out.conflicts += 1;
-        }
-        Ok(Walk::Done)
+            Ok(())
+        })
     }
 }
