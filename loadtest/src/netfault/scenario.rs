@@ -101,8 +101,9 @@ mod tests {
     use super::*;
     use crate::netfault::Faults;
 
-    #[tokio::test(start_paused = true)]
-    async fn the_path_is_cut_and_healed_on_time_and_roams_come_every_interval() {
+    /// Carries out `spec` through a proxy to a silent gateway socket until
+    /// `ms` after the start (on tokio's paused clock); the log and the start.
+    async fn run_for(spec: &str, ms: u64) -> (NetLog, Instant) {
         let gateway = tokio::net::UdpSocket::bind("127.0.0.1:0")
             .await
             .expect("bind");
@@ -110,15 +111,20 @@ mod tests {
         let proxy = Proxy::start(addr, Faults::default(), 1)
             .await
             .expect("proxy");
-        let nf = NetFault::parse("partition=1:1,roam=400ms").expect("spec");
+        let nf = NetFault::parse(spec).expect("spec");
         let begin = now();
         let stop = CancellationToken::new();
         let ending = stop.clone();
         tokio::spawn(async move {
-            tokio::time::sleep(Duration::from_millis(3_000)).await;
+            tokio::time::sleep(Duration::from_millis(ms)).await;
             ending.cancel();
         });
-        let log = carry_out(&proxy, &nf, begin, stop).await;
+        (carry_out(&proxy, &nf, begin, stop).await, begin)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_path_is_cut_and_healed_on_time_and_roams_come_every_interval() {
+        let (log, begin) = run_for("partition=1:1,roam=400ms", 3_000).await;
         let at = |t: Option<Instant>| t.map(|t| t.duration_since(begin).as_millis());
         assert_eq!(at(log.cut), Some(1_000));
         assert_eq!(at(log.healed), Some(2_000));
@@ -127,22 +133,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_partition_still_on_when_the_schedule_ends_is_healed() {
-        let gateway = tokio::net::UdpSocket::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let addr = gateway.local_addr().expect("addr");
-        let proxy = Proxy::start(addr, Faults::default(), 1)
-            .await
-            .expect("proxy");
-        let nf = NetFault::parse("partition=0:10").expect("spec");
-        let begin = now();
-        let stop = CancellationToken::new();
-        let ending = stop.clone();
-        tokio::spawn(async move {
-            tokio::time::sleep(Duration::from_millis(500)).await;
-            ending.cancel();
-        });
-        let log = carry_out(&proxy, &nf, begin, stop).await;
+        let (log, begin) = run_for("partition=0:10", 500).await;
         let healed = log.healed.expect("healed").duration_since(begin);
         assert_eq!(healed, Duration::from_millis(500));
         assert_eq!(log.roams, 0);
