@@ -73,6 +73,12 @@ fn after_key(from: Vec<u8>) -> Bound<Vec<u8>> {
     }
 }
 
+/// The end of a walk through a table keyed by time first: the step's latest
+/// cut-off, itself left out.
+fn before_latest(step: &RetentionStep) -> Bound<Vec<u8>> {
+    Bound::Excluded(layout::time_bytes(step.latest()).to_vec())
+}
+
 /// Walks `table` in key order after `from` up to `end`, handing each row
 /// (key, value) to `visit`; examines at most `budget` rows, and says where
 /// it stopped when the budget ran out first.
@@ -239,11 +245,10 @@ impl Batch<'_> {
         budget: &mut usize,
         out: &mut Retained,
     ) -> Result<Walk, StoreError> {
-        let end = layout::time_bytes(step.latest()).to_vec();
         let earliest = step.earliest();
         let tables = self.w.tables.clone();
         let mut events: HashMap<[u8; 16], String> = HashMap::new();
-        let end = Bound::Excluded(end);
+        let end = before_latest(step);
         walk(&tables.audit_times, from, end, budget, |key, audit_key| {
             let at = layout::time_from_bytes(
                 key.get(..8)
@@ -295,9 +300,8 @@ impl Batch<'_> {
         budget: &mut usize,
         out: &mut Retained,
     ) -> Result<Walk, StoreError> {
-        let end = layout::time_bytes(step.latest()).to_vec();
         let tables = self.w.tables.clone();
-        let end = Bound::Excluded(end);
+        let end = before_latest(step);
         walk(&tables.conflicts, from, end, budget, |key, value| {
             let conflict: scangate_core::scan::Conflict = layout::decode(value, "conflict")?;
             if conflict.at_ms >= step.cut_off(&conflict.event) {
