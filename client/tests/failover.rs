@@ -3,7 +3,7 @@
 //! addresses it tried when none answers. Real QUIC on loopback; a dead
 //! gateway is a bound UDP socket that never answers.
 
-mod support;
+use crate::support;
 
 use scangate_client::{ClientError, Scanner};
 use std::net::{SocketAddr, UdpSocket};

@@ -2,7 +2,7 @@
 //! gateway that stops answering takes the gate offline after the
 //! configured failures, and the first fast answer to a probe brings it back.
 
-mod support;
+use crate::support;
 
 use scangate_client::{Attempt, Mode, ModeConfig, ModeTracker, Scanner};
 use std::time::{Duration, Instant};

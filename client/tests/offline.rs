@@ -1,7 +1,7 @@
 //! Offline mode end to end: an `OfflineScanner` against a fake gateway on
 //! loopback (real QUIC, mutual TLS, a real signed snapshot) and real files.
 
-mod support;
+use crate::support;
 
 use scangate_client::offline::files::DELTAS_FILE;
 use scangate_client::transfer::SNAPSHOT_WINDOW_CHUNKS;

@@ -3,7 +3,7 @@
 //! re-runs this test binary, grants offline with no gateway reachable, says
 //! so, and is killed.
 
-mod support;
+use crate::support;
 
 use scangate_certs::Pki;
 use scangate_client::{Mode, OfflineScanner, ScanId};
@@ -39,7 +39,12 @@ async fn a_scanner_killed_right_after_an_offline_grant_uploads_it_once_after_res
     let exe = std::env::current_exe().expect("test binary");
     let mut child = KillOnDrop(
         Command::new(exe)
-            .args(["--exact", "offline_child", "--ignored", "--nocapture"])
+            .args([
+                "--exact",
+                "offline_crash::offline_child",
+                "--ignored",
+                "--nocapture",
+            ])
             .env(CHILD_DIR, e.dir.path())
             .env(CHILD_ADDR, gw.addr.to_string())
             .env(CHILD_TOKEN, gw.state().token(2))

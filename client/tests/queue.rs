@@ -3,7 +3,7 @@
 //! SIGKILL test is in `queue_crash.rs`: a child forked while another test
 //! here opens a queue would hold that queue's lock until it execs.)
 
-mod support;
+use crate::support;
 
 use scangate_client::queue::{COMPACT_MIN_DEAD_BYTES, LOCK_FILE, QUEUE_FILE, QueueLimits};
 use scangate_client::{OfflineQueue, Pushed, QueueError, ScanId};

@@ -4,7 +4,7 @@
 //! a child forked while a test in the same process opens a queue would hold
 //! that lock until it execs.
 
-mod support;
+use crate::support;
 
 use scangate_client::Pushed;
 use std::io::{BufRead, BufReader};
@@ -37,7 +37,12 @@ fn a_scanner_killed_right_after_a_push_keeps_the_entry() {
     let exe = std::env::current_exe().expect("test binary");
     let mut child = KillOnDrop(
         Command::new(exe)
-            .args(["--exact", "queue_child", "--ignored", "--nocapture"])
+            .args([
+                "--exact",
+                "queue_crash::queue_child",
+                "--ignored",
+                "--nocapture",
+            ])
             .args(["--test-threads", "1"])
             .env(CHILD_DIR, dir.path())
             .env(CHILD_SCAN_ID, "killed-1")
@@ -51,7 +56,7 @@ fn a_scanner_killed_right_after_a_push_keeps_the_entry() {
     std::thread::spawn(move || {
         for line in BufReader::new(stdout).lines() {
             let Ok(line) = line else { return };
-            // libtest may have written "test queue_child ... " on the same line.
+            // libtest may have written "test queue_crash::queue_child ... " on the same line.
             if line.ends_with(PUSHED) {
                 let _ = tx.send(());
                 return;

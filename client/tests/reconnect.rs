@@ -2,7 +2,7 @@
 //! reconnect per scanner, not cut short by the deadline of whichever scan
 //! waits for it (issue 28).
 
-mod support;
+use crate::support;
 
 use scangate_certs::Pki;
 use scangate_client::{ClientError, ScanReply, Scanner};

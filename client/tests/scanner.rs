@@ -1,6 +1,6 @@
 //! The SDK against an in-test QUIC server: pipelining, retries, reconnects.
 
-mod support;
+use crate::support;
 
 use scangate_client::{
     ClientError, ErrorCode, RequestBody, ResponseBody, ScanId, ScanInput, ScanReply, Scanner,
