@@ -1,7 +1,7 @@
 //! The load tool's admin calls against a real gateway (the `scangate`
 //! binary on loopback, started and stopped as `--spawn` does).
 
-mod common;
+use crate::common;
 
 use scangate_core::Status;
 use scangate_load::admin::Admin;

@@ -3,7 +3,7 @@
 //! certificate of its CA, half with another CA's. None of the foreign ones
 //! may complete, and valid ones must, so it cannot pass by refusing all.
 
-mod common;
+use crate::common;
 
 use std::process::Command;
 

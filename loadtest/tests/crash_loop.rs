@@ -4,7 +4,7 @@
 //! against the last gateway. The run must have crashed every cycle and
 //! granted across them, so it cannot pass by never crashing.
 
-mod common;
+use crate::common;
 
 use std::process::Command;
 

@@ -3,7 +3,7 @@
 //! through three nested zones from many devices at once, every answer
 //! judged by the checker against the event's scan log read back.
 
-mod common;
+use crate::common;
 
 use serde_json::Value;
 use std::process::{Command, Output};

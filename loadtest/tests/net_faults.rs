@@ -4,7 +4,7 @@
 //! every touched pass back. Each run must have met its fault (datagrams
 //! lost, duplicated, cut, flows moved), so none passes on a clean path.
 
-mod common;
+use crate::common;
 
 use serde_json::Value;
 use std::process::Command;

@@ -6,7 +6,7 @@
 //! offline, grant offline and get conflicts flagged, so it cannot pass by
 //! never leaving the online path.
 
-mod common;
+use crate::common;
 
 use serde_json::Value;
 use std::process::Command;

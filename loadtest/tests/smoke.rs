@@ -2,7 +2,7 @@
 //! scan in the mix and the checker on; any violation fails the test. Plus
 //! the one-sentence errors of bad arguments.
 
-mod common;
+use crate::common;
 
 use serde_json::Value;
 use std::process::{Command, Output};

@@ -1,9 +1,7 @@
 //! What the load tool's tests share: the `scangate` binary `--spawn` starts.
 //! The load tool does not link the gateway, so cargo does not build it for
-//! these tests: it is built here, once per test binary, by the same cargo
-//! and profile, into the same target directory (a no-op when up to date).
-
-#![allow(dead_code, reason = "each test binary uses part of this")]
+//! these tests: it is built here, once, by the same cargo and profile, into
+//! the same target directory (a no-op when up to date).
 
 use serde_json::Value;
 use std::path::PathBuf;
