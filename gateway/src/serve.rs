@@ -224,8 +224,9 @@ struct Plane {
 /// and its feed, the holder pages, the guard page and its scan transport)
 /// on the first listener, and the phones' routes alone on the public one
 /// (when there is one), until [`OperatorPlane::stop`], which also ends the
-/// feed and with it every dashboard stream. Both serve the same phone routers, so a holder
-/// address's rate is one budget whichever listener it comes through.
+/// feed and with it every dashboard stream. Both serve the same phone
+/// routers, so a holder address's rate is one budget whichever listener it
+/// comes through.
 fn spawn_operator(
     (listener, public): (tokio::net::TcpListener, Option<tokio::net::TcpListener>),
     state: AppState,
