@@ -314,10 +314,9 @@ fn scan_listener(
     shutdown: &CancellationToken,
     tracker: &TaskTracker,
 ) -> Result<Arc<Listener>> {
-    let keyring = Arc::clone(&state.keyring);
     let burst = &config.registry.flag_policy.thresholds;
     let service = ScanService::new(
-        (*keyring).clone(),
+        (*state.keyring).clone(),
         state.registry.clone(),
         state.live.clone(),
     )
@@ -326,7 +325,7 @@ fn scan_listener(
     // The edge's reconciler of uploaded offline scans: through the pass
     // actors, each conflict journaled in the operator journal.
     let uploads = Uploads::new(
-        keyring.clone(),
+        state.keyring.clone(),
         state.registry.clone(),
         state.store.clone(),
         config.registry.store_timeout(),
@@ -334,7 +333,7 @@ fn scan_listener(
     );
     Ok(Arc::new(Listener {
         service: Arc::new(service),
-        snapshots: offline_snapshots(state, keyring, config)?,
+        snapshots: offline_snapshots(state, config)?,
         uploads: Arc::new(uploads),
         limiter: Limiter::new(config.rate.clone()),
         limits: config.quic.clone(),
@@ -347,17 +346,13 @@ fn scan_listener(
 /// The offline snapshots of the store's passes, signed with the data
 /// directory's offline key; its public half is (re)written beside it for
 /// operators and devices.
-fn offline_snapshots(
-    state: &AppState,
-    keyring: Arc<Keyring>,
-    config: &ServeConfig,
-) -> Result<Arc<Snapshots>> {
+fn offline_snapshots(state: &AppState, config: &ServeConfig) -> Result<Arc<Snapshots>> {
     let data = &state.data;
     let signer = crate::snapshot_key::load(&data.offline_signing_key())?;
     crate::snapshot_key::write_public(&data.offline_public_key(), &signer.verifier())?;
     Ok(Arc::new(Snapshots::new(
         signer,
-        keyring,
+        state.keyring.clone(),
         state.store.clone(),
         config.snapshots.clone(),
     )))
