@@ -83,18 +83,27 @@ async fn await_table_file(keyspace: &fjall::Keyspace, what: &str) {
 /// The keyspaces that only issuing writes flush at `ISSUED_MEMTABLE_BYTES`
 /// instead of fjall's 64 MiB: twice that many bytes of passes, issued in
 /// bulk, leave table files behind, while `pass_state`, written for the
-/// same passes but far smaller and at the default size, is still all in its
-/// memtable.
+/// same passes, is still all in its memtable: each pass carries a 2 KiB
+/// status reason, so its state (26 bytes plus fjall's overhead, under 100
+/// per entry) fills under a tenth of `SCAN_MEMTABLE_BYTES` meanwhile. A
+/// flush of every keyspace (fjall's journal or write-buffer limits) would
+/// fail it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn passes_issued_in_bulk_go_to_table_files() {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = open(&dir);
-    let record = super::layout::encode_pass(&new_pass(None)).expect("encode");
+    let large_pass = || {
+        let mut pass = new_pass(None);
+        pass.status_reason = Some("r".repeat(2048));
+        pass
+    };
+    let record = super::layout::encode_pass(&large_pass()).expect("encode");
     let wanted = 2 * ISSUED_MEMTABLE_BYTES as usize / (record.len() + 16);
+    assert!(wanted * 100 < SCAN_MEMTABLE_BYTES as usize / 10);
     let mut last = None;
     for start in (0..wanted).step_by(INSERT_MAX_PASSES) {
         let batch: Vec<_> = (start..wanted.min(start + INSERT_MAX_PASSES))
-            .map(|_| new_pass(None))
+            .map(|_| large_pass())
             .collect();
         last = batch.last().map(|p| p.id);
         store.insert_passes(batch).await.expect("insert");
