@@ -2,12 +2,19 @@
 //! appending with a sync, cutting a torn tail, compacting.
 
 use super::record::{self, FILE_HEADER_BYTES, FORMAT_VERSION, Kind};
-use super::{COMPACT_FILE, OfflineQueue, QUEUE_FILE_READ_MAX_BYTES, QueueError, Queued, io_err};
+use super::{
+    COMPACT_FILE, LOCK_WAIT, OfflineQueue, QUEUE_FILE_READ_MAX_BYTES, QueueError, Queued, io_err,
+};
 use std::fs::{File, OpenOptions, TryLockError};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
-/// Takes the queue's advisory lock (released when the process ends, killed or not).
+/// Between two tries within [`LOCK_WAIT`].
+const LOCK_RETRY: Duration = Duration::from_millis(5);
+
+/// Takes the queue's advisory lock (released when the process ends, killed
+/// or not), waiting up to [`LOCK_WAIT`] for it.
 pub(super) fn lock(path: &Path) -> Result<File, QueueError> {
     let file = OpenOptions::new()
         .create(true)
@@ -15,12 +22,20 @@ pub(super) fn lock(path: &Path) -> Result<File, QueueError> {
         .write(true)
         .open(path)
         .map_err(io_err(path, "open the lock file"))?;
-    match file.try_lock() {
-        Ok(()) => Ok(file),
-        Err(TryLockError::WouldBlock) => Err(QueueError::Locked {
-            path: path.to_path_buf(),
-        }),
-        Err(TryLockError::Error(e)) => Err(io_err(path, "lock")(e)),
+    let deadline = Instant::now() + LOCK_WAIT;
+    loop {
+        match file.try_lock() {
+            Ok(()) => return Ok(file),
+            Err(TryLockError::WouldBlock) if Instant::now() < deadline => {
+                std::thread::sleep(LOCK_RETRY);
+            }
+            Err(TryLockError::WouldBlock) => {
+                return Err(QueueError::Locked {
+                    path: path.to_path_buf(),
+                });
+            }
+            Err(TryLockError::Error(e)) => return Err(io_err(path, "lock")(e)),
+        }
     }
 }
 

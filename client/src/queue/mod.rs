@@ -15,8 +15,9 @@
 //! queue (an advisory `flock` on `queue.lock`, released when its file is
 //! closed or the process dies). The lock belongs to the open file, so a
 //! child the app forks while a queue is open holds it too until the child
-//! execs (std opens it close-on-exec): an app that spawns processes opens
-//! its queue before, or retries [`QueueError::Locked`].
+//! execs (std opens it close-on-exec): [`OfflineQueue::open`] waits up to
+//! [`LOCK_WAIT`] for it, so a reopen in an app that spawns processes is
+//! not refused for that moment.
 //!
 //! The calls block on disk I/O (a sync takes milliseconds): call them from
 //! a blocking context (`tokio::task::spawn_blocking`), one at a time.
@@ -32,6 +33,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 use thiserror::Error;
 use tracing::warn;
 
@@ -39,6 +41,13 @@ use tracing::warn;
 pub const QUEUE_FILE: &str = "queue.log";
 /// The lock file's name in the queue's directory.
 pub const LOCK_FILE: &str = "queue.lock";
+
+/// How long [`OfflineQueue::open`] waits for a lock held elsewhere before
+/// it answers [`QueueError::Locked`] (SQLite's busy timeout, for the same
+/// reason): a child that another thread forks while a handle closes the
+/// queue holds the lock until the child's exec, microseconds to
+/// milliseconds; a process that keeps the queue open holds it far longer.
+pub const LOCK_WAIT: Duration = Duration::from_millis(250);
 /// Where a compaction writes before it renames over [`QUEUE_FILE`].
 const COMPACT_FILE: &str = "queue.log.tmp";
 
@@ -216,8 +225,9 @@ fn io_err(path: &Path, op: &'static str) -> impl FnOnce(io::Error) -> QueueError
 
 impl<T: Queued> OfflineQueue<T> {
     /// Opens the queue in `dir` (created if missing), cutting off a torn
-    /// last record. Fails with [`QueueError::Locked`] while another process
-    /// holds it and [`QueueError::Corrupt`] when it is damaged elsewhere.
+    /// last record. Fails with [`QueueError::Locked`] when another process
+    /// still holds it after [`LOCK_WAIT`] and [`QueueError::Corrupt`] when it
+    /// is damaged elsewhere.
     pub fn open(dir: &Path, limits: QueueLimits) -> Result<Self, QueueError> {
         std::fs::create_dir_all(dir).map_err(io_err(dir, "create the directory"))?;
         let lock = file::lock(&dir.join(LOCK_FILE))?;
