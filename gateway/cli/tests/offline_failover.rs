@@ -19,6 +19,7 @@
 use crate::common;
 
 use common::Gateway;
+use common::relay::Relay;
 use common::scanners::records::{Accounted, check_records};
 use common::scanners::{
     Board, LaneLog, Load, Shown, device_config, snapshot_key, spawn_lane, wait_for,
@@ -27,6 +28,7 @@ use scangate_client::{Mode, ModeConfig, OfflineConfig, OfflineScanner, ScannerCo
 use scangate_gateway::operator::api::PassView;
 use serde_json::json;
 use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::path::Path;
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
@@ -153,9 +155,22 @@ fn scan_order(passes: &[PassView], seed: u64) -> Vec<usize> {
 /// snapshot while the gateway is up.
 /// Its state lives in `devices/lane-N`, away from the gateway's data dir.
 async fn open_lane(gw: &Gateway, devices: &Path, lane: usize, passes: usize) -> OfflineScanner {
+    open_lane_via(gw, gw.quic, devices, lane, passes).await
+}
+
+/// [`open_lane`], the lane sending to `addr` (a relay) instead of the
+/// gateway's QUIC address.
+async fn open_lane_via(
+    gw: &Gateway,
+    addr: SocketAddr,
+    devices: &Path,
+    lane: usize,
+    passes: usize,
+) -> OfflineScanner {
     let mut offline = OfflineConfig::new(devices.join(format!("lane-{lane}")), "fest");
     offline.mode = mode_config();
-    let config = lane_config(gw, lane);
+    let mut config = lane_config(gw, lane);
+    config.server_addr = addr;
     let key = snapshot_key(&gw.dir);
     let mut scanner = OfflineScanner::open(config, offline, Some(key)).expect("open the lane");
     let got = scanner
@@ -423,23 +438,25 @@ fn report(counted: &Accounted) {
 }
 
 /// The lost answer, made on purpose: a single-use ticket used at another
-/// door, then scanned on a lane whose gateway is frozen (SIGSTOP). The lane
-/// grants it offline from its older snapshot; the thawed gateway decides
-/// the same scan id `used_up`. Two people went in on a single-use ticket:
-/// the pass counts 2 uses and flags the second `over_limit`, recorded
-/// under `ScanId::offline` of the lane's scan id beside the denial.
+/// door, then scanned on a lane whose replies a relay loses. The gateway
+/// decides the scan `used_up` and records it; the lane, hearing nothing
+/// within its deadline, grants it offline from its older snapshot. Two
+/// people went in on a single-use ticket: the pass counts 2 uses and flags
+/// the second `over_limit`, recorded under `ScanId::offline` of the lane's
+/// scan id beside the denial.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_offline_grant_after_a_lost_online_denial_is_counted_and_flagged() {
     let devices = tempdir();
     let data = tempdir();
     let gw = Gateway::start(data.path(), &[]);
     let pass = gw.issue_one(1).await;
-    let mut lane = open_lane(&gw, devices.path(), 0, 1).await;
+    let relay = Relay::start(gw.quic).await;
+    let mut lane = open_lane_via(&gw, relay.addr, devices.path(), 0, 1).await;
     let door = gw.scanner("main-door").await;
     let first = common::scan(&door, &pass.token, "door", None).await;
     assert!(first.decision.is_granted(), "the first person is let in");
 
-    gw.signal("STOP");
+    relay.lose_replies(true);
     let input = scangate_client::ScanInput {
         token: pass.token.clone(),
         gate: "gate-0".into(),
@@ -447,7 +464,7 @@ async fn an_offline_grant_after_a_lost_online_denial_is_counted_and_flagged() {
         scan_id: None,
     };
     let decided = lane.scan(input, scangate_gateway::now_ms()).await;
-    gw.signal("CONT");
+    relay.lose_replies(false);
     let decided = decided.expect("decided");
     assert_eq!(decided.mode, Mode::Offline, "no answer within the deadline");
     assert!(
@@ -462,10 +479,7 @@ async fn an_offline_grant_after_a_lost_online_denial_is_counted_and_flagged() {
         .iter()
         .any(|s| s["scan_id"] == id.as_str())
     {
-        assert!(
-            Instant::now() < deadline,
-            "the thawed gateway never decided {id}"
-        );
+        assert!(Instant::now() < deadline, "the gateway never recorded {id}");
         tokio::time::sleep(RECORD_POLL).await;
     }
     let report = lane.sync(scangate_gateway::now_ms()).await.expect("sync");

@@ -12,6 +12,7 @@ pub mod https;
 pub mod offline;
 pub mod pki;
 pub mod privacy;
+pub mod relay;
 pub mod scanners;
 pub mod stall;
 
