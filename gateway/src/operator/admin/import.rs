@@ -76,9 +76,78 @@ fn unclosed_quote(line: &[u8]) -> Option<usize> {
     quoted.then_some(opened)
 }
 
+/// Splits lines into fields (quoted fields may hold commas and `""`). One
+/// per import: building the CSV reader's state machine costs more than
+/// reading a line with it. Its buffers grow to the longest line read.
+struct Splitter {
+    core: csv_core::Reader,
+    /// The unescaped fields, and where each ends.
+    out: Vec<u8>,
+    ends: Vec<usize>,
+}
+
+impl Splitter {
+    fn new() -> Splitter {
+        Splitter {
+            core: csv_core::ReaderBuilder::new()
+                .terminator(csv_core::Terminator::Any(b'\n'))
+                .build(),
+            out: Vec::new(),
+            ends: Vec::new(),
+        }
+    }
+
+    /// The fields of `line` (without its line break), the line read as the
+    /// whole input: the reader takes the line, then the end of the input
+    /// ends the record. Unescaped, the fields hold no more bytes than the
+    /// line, and there is at most one field per byte and one more; the
+    /// buffers have a place to spare (the reader stops at a full one before
+    /// it looks at the next byte), so neither fills.
+    fn split(&mut self, line: &[u8]) -> Result<Vec<&str>, String> {
+        self.out.resize(line.len() + 1, 0);
+        self.ends.resize(line.len() + 2, 0);
+        self.core.reset();
+        let (mut read, mut written, mut count) = (0, 0, 0);
+        // The line, then an empty input: the end. The reader counts the
+        // ends from the record's start, across calls.
+        for _ in 0..2 {
+            let (result, r, w, c) = self.core.read_record(
+                &line[read..],
+                &mut self.out[written..],
+                &mut self.ends[count..],
+            );
+            (read, written, count) = (read + r, written + w, count + c);
+            match result {
+                csv_core::ReadRecordResult::InputEmpty => {}
+                csv_core::ReadRecordResult::Record => return self.fields(count),
+                other => return Err(format!("not a CSV record ({other:?})")),
+            }
+        }
+        Err("not a CSV record (no end)".into())
+    }
+
+    /// The first `count` fields read, as text.
+    fn fields(&self, count: usize) -> Result<Vec<&str>, String> {
+        let mut start = 0;
+        self.ends[..count]
+            .iter()
+            .enumerate()
+            .map(|(i, &end)| {
+                let field = &self.out[start..end];
+                start = end;
+                std::str::from_utf8(field).map_err(|e| format!("field {} is not UTF-8: {e}", i + 1))
+            })
+            .collect()
+    }
+}
+
 /// The fields of one line. `columns` names them (and says how many there
 /// must be); the header line has none yet.
-fn fields(line: &[u8], columns: Option<&[String]>) -> Result<csv::StringRecord, ApiError> {
+fn fields<'s>(
+    splitter: &'s mut Splitter,
+    line: &[u8],
+    columns: Option<&[String]>,
+) -> Result<Vec<&'s str>, ApiError> {
     let name = |i: usize| match columns {
         Some(columns) => columns.get(i).map_or("line", String::as_str),
         None => "header",
@@ -90,16 +159,10 @@ fn fields(line: &[u8], columns: Option<&[String]>) -> Result<csv::StringRecord, 
              must end on its own line (line breaks inside a field are not imported)",
         ));
     }
-    let mut reader = csv::ReaderBuilder::new()
-        .has_headers(false)
-        .flexible(true)
-        .terminator(csv::Terminator::Any(b'\n'))
-        .from_reader(line);
-    let mut record = csv::StringRecord::new();
     let what = if columns.is_some() { "line" } else { "header" };
-    reader
-        .read_record(&mut record)
-        .map_err(|e| ApiError::invalid(what, format!("not a CSV record: {e}")))?;
+    let record = splitter
+        .split(line)
+        .map_err(|e| ApiError::invalid(what, e))?;
     if let Some(columns) = columns
         && record.len() != columns.len()
     {
@@ -116,13 +179,13 @@ fn fields(line: &[u8], columns: Option<&[String]>) -> Result<csv::StringRecord, 
 }
 
 /// The columns the header line names, checked.
-fn header(line: Option<(u64, &[u8])>) -> Result<Vec<String>, ApiError> {
+fn header(splitter: &mut Splitter, line: Option<(u64, &[u8])>) -> Result<Vec<String>, ApiError> {
     let missing = || ApiError::invalid("header", "the first line must name the columns");
     let (_, line) = line.ok_or_else(missing)?;
     if line.iter().all(u8::is_ascii_whitespace) {
         return Err(missing());
     }
-    let columns: Vec<String> = fields(line, None)?
+    let columns: Vec<String> = fields(splitter, line, None)?
         .iter()
         .map(|c| c.trim().to_ascii_lowercase())
         .collect();
@@ -150,11 +213,7 @@ fn header(line: Option<(u64, &[u8])>) -> Result<Vec<String>, ApiError> {
 
 /// One CSV row as an issue request (`gates` separated by `;`, `max_uses`
 /// empty for 1 or `unlimited`).
-fn row_spec(
-    columns: &[String],
-    record: &csv::StringRecord,
-    now: i64,
-) -> Result<IssueRequest, ApiError> {
+fn row_spec(columns: &[String], record: &[&str], now: i64) -> Result<IssueRequest, ApiError> {
     let mut spec = IssueRequest {
         event: String::new(),
         kind: Kind::Ticket,
@@ -238,7 +297,8 @@ pub struct Parsed {
 /// before the store (the fuzz target `csv_import` calls it too).
 pub fn parse(body: &[u8], now: i64) -> Result<Parsed, ApiError> {
     let mut lines = lines(body);
-    let columns = header(lines.next())?;
+    let mut splitter = Splitter::new();
+    let columns = header(&mut splitter, lines.next())?;
     let (mut parsed, mut rows) = (Parsed::default(), 0usize);
     for (line, bytes) in lines {
         if bytes.iter().all(u8::is_ascii_whitespace) {
@@ -251,7 +311,7 @@ pub fn parse(body: &[u8], now: i64) -> Result<Parsed, ApiError> {
                 "at most {IMPORT_ROWS_MAX} rows per import; split the file"
             )));
         }
-        let outcome = fields(bytes, Some(&columns))
+        let outcome = fields(&mut splitter, bytes, Some(&columns))
             .and_then(|r| row_spec(&columns, &r, now))
             .and_then(|s| api::build_passes(&s, now));
         match outcome {
