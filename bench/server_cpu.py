@@ -16,7 +16,9 @@ postmaster, which pg_ctl detaches from the script) or that are
 `redis-server` under CMD, and every descendant of those. Their CPU is
 utime + stime + cutime + cstime summed over the live ones (/proc/PID/stat):
 a PostgreSQL backend that exits is reaped by the postmaster, whose cutime
-then holds it, so nothing is lost or counted twice. The measured run starts
+then holds it, so nothing is lost or counted twice. A root that has exited
+by the end (a script stops its server right after its last JSON line)
+counts its last reading, taken every PIN_INTERVAL_S. The measured run starts
 at the script's "measuring" line on stderr and ends at its JSON line; the
 few catalogue queries in between (a count of the scan log) are counted too.
 
@@ -106,11 +108,16 @@ def server_pids(scratch, script_pid):
         if pid not in found:
             found.add(pid)
             todo.extend(children.get(pid, []))
-    return found
+    return found, set(roots)
 
 
 def cpu_ticks(pids):
     return sum(sum(s[1]) for s in map(stat, pids) if s)
+
+
+def root_ticks(roots):
+    """The CPU ticks of each server root still running."""
+    return {pid: sum(s[1]) for pid, s in ((pid, stat(pid)) for pid in roots) if s}
 
 
 def pin(pids, cpu_set):
@@ -135,20 +142,30 @@ def baseline(scratch, system, gw_cpus, load_cpus, cmd):
     child = subprocess.Popen(
         cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, preexec_fn=start
     )
-    window = {"start": None}
+    # "roots": each server root's ticks as last read in the window. A script
+    # stops its server right after printing its last JSON line, and nothing
+    # tracked reaps a root (pg_ctl detaches the postmaster; the script reaps
+    # redis-server), so a root gone by the end counts what it had then, at
+    # most PIN_INTERVAL_S of its CPU short, instead of nothing.
+    window = {"start": None, "roots": {}}
     done = threading.Event()
 
     def watch():
         while not done.is_set():
+            pids, roots = server_pids(scratch, child.pid)
             if pinned:
-                pin(server_pids(scratch, child.pid), cpus(gw_cpus))
+                pin(pids, cpus(gw_cpus))
+            if window["start"] is not None:
+                window["roots"].update(root_ticks(roots))
             time.sleep(PIN_INTERVAL_S)
 
     def read_stderr():
         for line in child.stderr:
             sys.stderr.write(line)
             if "measuring" in line:
-                window["start"] = cpu_ticks(server_pids(scratch, child.pid))
+                pids, roots = server_pids(scratch, child.pid)
+                window["roots"] = root_ticks(roots)
+                window["start"] = cpu_ticks(pids)
 
     threads = [threading.Thread(target=watch, daemon=True), threading.Thread(target=read_stderr, daemon=True)]
     for t in threads:
@@ -156,7 +173,9 @@ def baseline(scratch, system, gw_cpus, load_cpus, cmd):
     for line in child.stdout:
         if not line.strip().startswith("{"):
             continue
-        end = cpu_ticks(server_pids(scratch, child.pid))
+        pids, _ = server_pids(scratch, child.pid)
+        gone = sum(t for pid, t in window["roots"].items() if pid not in pids)
+        end = cpu_ticks(pids) + gone
         run = json.loads(line)
         scans = run.get("transactions") or run.get("requests") or 0
         if window["start"] is not None and scans:
@@ -165,7 +184,7 @@ def baseline(scratch, system, gw_cpus, load_cpus, cmd):
             run["server_cpu_us_per_scan"] = round(1e6 * cpu_s / scans, 2)
         run["cores"] = "pinned" if pinned else "unpinned"
         run.setdefault("system", system)
-        window["start"] = None
+        window["start"], window["roots"] = None, {}
         print(json.dumps(run), flush=True)
     rc = child.wait()
     done.set()

@@ -106,7 +106,8 @@ def per_core(rows):
     best = {}
     for _, r in rows:
         s, cpu = r.get("system"), r.get("server_cpu_us_per_scan")
-        if not cpu or s not in ("scangate", "postgresql", "redis") or not r.get("durable"):
+        # No reading, or not a possible one (a CPU reading is positive).
+        if not cpu or cpu <= 0 or s not in ("scangate", "postgresql", "redis") or not r.get("durable"):
             continue
         if s == "scangate" and not kept_up(r):
             continue
