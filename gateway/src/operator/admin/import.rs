@@ -78,7 +78,8 @@ fn unclosed_quote(line: &[u8]) -> Option<usize> {
 
 /// Splits lines into fields (quoted fields may hold commas and `""`). One
 /// per import: building the CSV reader's state machine costs more than
-/// reading a line with it. Its buffers grow to the longest line read.
+/// reading a line with it. Its buffers grow to the longest line read (the
+/// body is at most 4 MiB) and its number of fields.
 struct Splitter {
     core: csv_core::Reader,
     /// The unescaped fields, and where each ends.
@@ -100,12 +101,13 @@ impl Splitter {
     /// The fields of `line` (without its line break), the line read as the
     /// whole input: the reader takes the line, then the end of the input
     /// ends the record. Unescaped, the fields hold no more bytes than the
-    /// line, and there is at most one field per byte and one more; the
+    /// line, and there is at most one field per comma and one more; the
     /// buffers have a place to spare (the reader stops at a full one before
     /// it looks at the next byte), so neither fills.
     fn split(&mut self, line: &[u8]) -> Result<Vec<&str>, String> {
+        let commas = line.iter().filter(|b| **b == b',').count();
         self.out.resize(line.len() + 1, 0);
-        self.ends.resize(line.len() + 2, 0);
+        self.ends.resize(commas + 2, 0);
         self.core.reset();
         let (mut read, mut written, mut count) = (0, 0, 0);
         // The line, then an empty input: the end. The reader counts the
