@@ -152,11 +152,11 @@ def baseline(scratch, system, gw_cpus, load_cpus, cmd):
 
     def watch():
         while not done.is_set():
-            pids, roots = server_pids(scratch, child.pid)
             if pinned:
-                pin(pids, cpus(gw_cpus))
+                pin(server_pids(scratch, child.pid)[0], cpus(gw_cpus))
             if window["start"] is not None:
-                window["roots"].update(root_ticks(roots))
+                # The roots read at the window's start: a run starts none.
+                window["roots"].update(root_ticks(list(window["roots"])))
             time.sleep(PIN_INTERVAL_S)
 
     def read_stderr():
